@@ -1,0 +1,335 @@
+//! The decision: what to do with one socket operation. Pure, allocation-free and
+//! shared by every enforcement layer.
+//!
+//! | destination / operation                      | result                               |
+//! |----------------------------------------------|--------------------------------------|
+//! | unspecified (`0.0.0.0`, `::`)                 | direct: this host                    |
+//! | loopback (`127/8`, `::1`, `::ffff:127/104`)    | direct: loopback                     |
+//! | an address of this host (not multicast)       | direct: own address                  |
+//! | IPv6 link-local with a scope id               | direct: the program chose the link   |
+//! | first matching rule: `action = "direct"`      | direct: rule                         |
+//! | first matching rule: `action = "block"`       | block: `EACCES`                      |
+//! | first matching rule: `via = [...]`            | bind: first usable of the rule's list|
+//! | no rule, profile `via` empty                  | direct: nothing to enforce           |
+//! | no rule                                       | bind: first usable of `via`          |
+//! | nothing usable, `on_unavailable = "block"`    | block: `ENETUNREACH`                 |
+//! | nothing usable, `on_unavailable = "direct"`   | direct: unavailable                  |
+//!
+//! A wildcard listener ([`Op::Listen`]) skips the address checks and rules: it is
+//! confined to the first usable interface of `via` unless `listen = "any"`.
+//!
+//! An interface is usable when it exists, is up with carrier, and has an address of
+//! the family the destination needs (IPv4 for IPv4 and IPv4-mapped destinations; a
+//! global IPv6 address for IPv6, a link-local one being enough for link-local and
+//! multicast destinations).
+
+use crate::policy::{Listen, OnUnavailable, Protocol, Rule, Target, nets_contain};
+use crate::{IfName, Profile};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Address family the chosen interface must have an address of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrFamily {
+    V4,
+    V6,
+}
+
+/// The transport, from the socket's type and protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    /// ICMP datagram sockets, SCTP, raw sockets…: matched only by `protocol = "any"`.
+    Other,
+}
+
+/// Which operation asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `connect`, or a TCP Fast Open send (an implicit connect).
+    Connect,
+    /// One datagram sent to `dest` on an unconnected socket.
+    Send,
+    /// A wildcard-bound socket starts to listen (TCP) or binds a fixed port (UDP).
+    Listen,
+    /// A multicast membership with "any interface"; `dest` is the group.
+    Join,
+}
+
+/// The facts about one operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    pub proto: Proto,
+    pub op: Op,
+    /// Destination as the program gave it (IPv4-mapped IPv6 allowed).
+    pub dest: IpAddr,
+    pub port: u16,
+    /// `sin6_scope_id` (0 for IPv4 or none).
+    pub scope_id: u32,
+}
+
+/// The state of one interface, as the caller's snapshot of the kernel sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct IfaceState {
+    pub index: u32,
+    /// Administratively up and with carrier (`IFF_UP` and `IFF_RUNNING`).
+    pub up: bool,
+    pub has_v4: bool,
+    /// A global (or unique-local) IPv6 address.
+    pub has_v6: bool,
+    pub has_v6_link_local: bool,
+}
+
+/// A snapshot of the host's interfaces. Implemented over the kernel by the shim and
+/// over a table in tests.
+pub trait NetView {
+    fn iface(&self, name: &IfName) -> Option<IfaceState>;
+    /// Is `ip` (already canonical: no IPv4-mapped form) assigned to this host?
+    fn is_local(&self, ip: IpAddr) -> bool;
+}
+
+/// Why an interface of a `via` list was passed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    Missing,
+    Down,
+    NoAddress(AddrFamily),
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Missing => f.write_str("does not exist"),
+            Unusable::Down => f.write_str("is down or has no carrier"),
+            Unusable::NoAddress(AddrFamily::V4) => f.write_str("has no IPv4 address"),
+            Unusable::NoAddress(AddrFamily::V6) => f.write_str("has no IPv6 address"),
+        }
+    }
+}
+
+/// Why an operation's interface came from where it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why<'p> {
+    /// The profile's `via`.
+    Default,
+    Rule(&'p Rule),
+}
+
+/// Bind the socket (or this datagram) to an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bind<'p> {
+    pub ifname: IfName,
+    pub index: u32,
+    /// The address family the source address must have.
+    pub family: AddrFamily,
+    /// Multicast destination: choose the multicast interface, not the device.
+    pub multicast: bool,
+    /// How many earlier entries of the list were unusable (0: the first one won).
+    pub skipped: usize,
+    pub why: Why<'p>,
+}
+
+/// Why an operation is left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectReason<'p> {
+    Loopback,
+    OwnAddress,
+    Unspecified,
+    /// IPv6 link-local with a scope id: the program named the link itself.
+    ScopedLinkLocal,
+    /// The profile has no `via` and no rule matched.
+    NoVia,
+    Rule(&'p Rule),
+    /// Nothing usable and `on_unavailable = "direct"`.
+    Unavailable,
+    /// `listen = "any"`.
+    ListenAny,
+}
+
+/// The errno a block maps to (the shim turns it into the platform's value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrnoKind {
+    /// `ENETUNREACH`: no usable interface.
+    NetUnreach,
+    /// `EACCES`: a rule forbids it (connect(2) documents EACCES for "a local firewall
+    /// rule").
+    Access,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockReason<'p> {
+    Rule(&'p Rule),
+    /// None of these interfaces is usable; [`unusable_reason`] says why for each.
+    Unavailable(&'p [IfName]),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block<'p> {
+    pub errno: ErrnoKind,
+    pub reason: BlockReason<'p>,
+    /// Family the interfaces lacked, for the log.
+    pub family: AddrFamily,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision<'p> {
+    Bind(Bind<'p>),
+    Direct(DirectReason<'p>),
+    Block(Block<'p>),
+}
+
+/// Decides what to do with `flow` for a process under `profile`.
+pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Decision<'p> {
+    let dest = flow.dest.to_canonical();
+    let multicast = dest.is_multicast();
+    let family = match dest {
+        IpAddr::V4(_) => AddrFamily::V4,
+        IpAddr::V6(_) => AddrFamily::V6,
+    };
+    let link_local_ok = multicast || is_v6_link_local(dest);
+    if flow.op == Op::Listen {
+        if profile.listen == Listen::Any {
+            return Decision::Direct(DirectReason::ListenAny);
+        }
+        if profile.via.is_empty() {
+            return Decision::Direct(DirectReason::NoVia);
+        }
+        return choose(
+            profile,
+            net,
+            &profile.via,
+            family,
+            true,
+            false,
+            Why::Default,
+        );
+    }
+    if dest.is_unspecified() {
+        return Decision::Direct(DirectReason::Unspecified);
+    }
+    if dest.is_loopback() {
+        return Decision::Direct(DirectReason::Loopback);
+    }
+    if !multicast && net.is_local(dest) {
+        return Decision::Direct(DirectReason::OwnAddress);
+    }
+    if flow.scope_id != 0 && is_v6_link_local(dest) {
+        return Decision::Direct(DirectReason::ScopedLinkLocal);
+    }
+    if let Some(rule) = profile
+        .rules
+        .iter()
+        .find(|r| rule_matches(r, flow.proto, dest, flow.port))
+    {
+        return match &rule.target {
+            Target::Direct => Decision::Direct(DirectReason::Rule(rule)),
+            Target::Block => Decision::Block(Block {
+                errno: ErrnoKind::Access,
+                reason: BlockReason::Rule(rule),
+                family,
+            }),
+            Target::Via(list) => choose(
+                profile,
+                net,
+                list,
+                family,
+                link_local_ok,
+                multicast,
+                Why::Rule(rule),
+            ),
+        };
+    }
+    if profile.via.is_empty() {
+        return Decision::Direct(DirectReason::NoVia);
+    }
+    choose(
+        profile,
+        net,
+        &profile.via,
+        family,
+        link_local_ok,
+        multicast,
+        Why::Default,
+    )
+}
+
+fn choose<'p>(
+    profile: &Profile,
+    net: &impl NetView,
+    list: &'p [IfName],
+    family: AddrFamily,
+    link_local_ok: bool,
+    multicast: bool,
+    why: Why<'p>,
+) -> Decision<'p> {
+    for (skipped, name) in list.iter().enumerate() {
+        if let Some(st) = net.iface(name) {
+            if usable(&st, family, link_local_ok) {
+                return Decision::Bind(Bind {
+                    ifname: *name,
+                    index: st.index,
+                    family,
+                    multicast,
+                    skipped,
+                    why,
+                });
+            }
+        }
+    }
+    match profile.on_unavailable {
+        OnUnavailable::Direct => Decision::Direct(DirectReason::Unavailable),
+        OnUnavailable::Block => Decision::Block(Block {
+            errno: ErrnoKind::NetUnreach,
+            reason: BlockReason::Unavailable(list),
+            family,
+        }),
+    }
+}
+
+fn usable(st: &IfaceState, family: AddrFamily, link_local_ok: bool) -> bool {
+    st.up
+        && match family {
+            AddrFamily::V4 => st.has_v4,
+            AddrFamily::V6 => st.has_v6 || (link_local_ok && st.has_v6_link_local),
+        }
+}
+
+/// Why `name` cannot carry traffic of `family` (`None`: it can), for logs.
+pub fn unusable_reason(net: &impl NetView, name: &IfName, family: AddrFamily) -> Option<Unusable> {
+    let Some(st) = net.iface(name) else {
+        return Some(Unusable::Missing);
+    };
+    if !st.up {
+        return Some(Unusable::Down);
+    }
+    if usable(&st, family, false) {
+        None
+    } else {
+        Some(Unusable::NoAddress(family))
+    }
+}
+
+fn rule_matches(rule: &Rule, proto: Proto, dest: IpAddr, port: u16) -> bool {
+    let proto_ok = match rule.protocol {
+        Protocol::Any => true,
+        Protocol::Tcp => proto == Proto::Tcp,
+        Protocol::Udp => proto == Proto::Udp,
+    };
+    proto_ok
+        && (rule.to.is_empty() || nets_contain(&rule.to, dest))
+        && (rule.ports.is_empty() || rule.ports.iter().any(|p| p.contains(port)))
+}
+
+fn is_v6_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => is_unicast_link_local(&v6),
+        IpAddr::V4(_) => false,
+    }
+}
+
+fn is_unicast_link_local(v6: &Ipv6Addr) -> bool {
+    (v6.segments()[0] & 0xffc0) == 0xfe80
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+//! The mifshim policy: what a user writes, what the shim enforces, and the one pure
+//! function that decides what happens to a socket.
+//!
+//! This crate does no socket or system I/O (the only I/O is reading a policy file in
+//! [`load_policy_file`]). It is shared by the preload library (`libmifshim.so`), the
+//! `mifrun` wrapper and any future supervisor process, so that every enforcement layer
+//! takes exactly the same decision for the same inputs.
+//!
+//! * [`parse_policy`] / [`load_policy_file`] turn TOML into a validated [`Policy`],
+//!   reporting **every** problem at once as `file:line:col: message`.
+//! * [`Policy::profile_for`] picks the settings that apply to one program.
+//! * [`decide`] maps (profile, socket facts, interface state) to a [`Decision`]:
+//!   bind to an interface, leave direct with a named reason, or block with an errno.
+
+mod decide;
+mod diag;
+mod ifname;
+mod parse;
+mod policy;
+
+pub use decide::{
+    AddrFamily, Bind, Block, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfaceState,
+    NetView, Op, Proto, Unusable, Why, decide, unusable_reason,
+};
+pub use diag::Diagnostic;
+pub use ifname::IfName;
+pub use parse::{load_policy_file, parse_policy, parse_via_list};
+pub use policy::{
+    Listen, Loaded, LogLevel, OnUnavailable, Policy, PortRange, Profile, ProgramSection, Protocol,
+    Rule, Target,
+};
+
+/// Names of the environment variables that configure the shim. Every process in the
+/// tree reads them once, in the library constructor.
+pub mod env {
+    /// Comma-separated, ordered list of interfaces (`wlan0,wwan0`). With
+    /// [`POLICY`] it replaces the policy's top-level `via`.
+    pub const VIA: &str = "MIFSHIM_VIA";
+    /// Path of a TOML policy file.
+    pub const POLICY: &str = "MIFSHIM_POLICY";
+    /// `off|error|warn|info|debug`; defaults to `warn`.
+    pub const LOG: &str = "MIFSHIM_LOG";
+    /// File the shim appends its log lines to; defaults to standard error.
+    pub const LOG_FILE: &str = "MIFSHIM_LOG_FILE";
+    /// `1` turns the shim into a no-op (kill switch).
+    pub const DISABLE: &str = "MIFSHIM_DISABLE";
+}
+
+/// Where the shim looks for a policy when neither [`env::VIA`] nor [`env::POLICY`] is
+/// set, in order: `$XDG_CONFIG_HOME/mifshim/policy.toml` (or `$HOME/.config/…` when
+/// `XDG_CONFIG_HOME` is unset or empty), then `/etc/mifshim/policy.toml`.
+pub fn default_policy_paths(
+    xdg_config_home: Option<&std::ffi::OsStr>,
+    home: Option<&std::ffi::OsStr>,
+) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::with_capacity(2);
+    if let Some(xdg) = xdg_config_home.filter(|v| !v.is_empty()) {
+        paths.push(std::path::Path::new(xdg).join("mifshim/policy.toml"));
+    } else if let Some(home) = home.filter(|v| !v.is_empty()) {
+        paths.push(std::path::Path::new(home).join(".config/mifshim/policy.toml"));
+    }
+    paths.push(std::path::PathBuf::from("/etc/mifshim/policy.toml"));
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn default_paths_prefer_xdg_then_home_then_etc() {
+        let p = default_policy_paths(Some(OsStr::new("/x")), Some(OsStr::new("/h")));
+        assert_eq!(p[0], std::path::Path::new("/x/mifshim/policy.toml"));
+        assert_eq!(p[1], std::path::Path::new("/etc/mifshim/policy.toml"));
+        let p = default_policy_paths(Some(OsStr::new("")), Some(OsStr::new("/h")));
+        assert_eq!(p[0], std::path::Path::new("/h/.config/mifshim/policy.toml"));
+        let p = default_policy_paths(None, None);
+        assert_eq!(
+            p,
+            vec![std::path::PathBuf::from("/etc/mifshim/policy.toml")]
+        );
+    }
+}

@@ -1,0 +1,547 @@
+//! TOML → [`Policy`], collecting every problem with its position.
+//!
+//! The document is first parsed into toml's spanned tree (all syntax errors at once),
+//! then walked by hand so that an unknown key, a bad value or a rule that can never
+//! match is reported where it stands and the walk goes on. Enumerated values go
+//! through serde so their messages list the accepted spellings.
+
+use crate::policy::{Listen, OnUnavailable, PortRange, Protocol, Rule, Target};
+use crate::{Diagnostic, IfName, Loaded, Policy, ProgramSection};
+use ipnet::IpNet;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+const TOP_KEYS: &[&str] = &["via", "on_unavailable", "listen", "rules", "programs"];
+const PROGRAM_KEYS: &[&str] = &["via", "on_unavailable", "listen", "rules"];
+const RULE_KEYS: &[&str] = &["to", "ports", "protocol", "via", "action"];
+
+/// Reads and parses a policy file. The file name is the origin of every diagnostic.
+pub fn load_policy_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(src) => parse_policy(&src, &origin),
+        Err(e) => Err(vec![Diagnostic::whole(
+            &origin,
+            format!("cannot read policy file: {e}"),
+        )]),
+    }
+}
+
+/// Parses and validates a policy. On success the warnings come with it; on failure
+/// every error (and warning) found, in source order.
+pub fn parse_policy(src: &str, origin: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut cx = Cx {
+        origin,
+        src,
+        diags: Vec::new(),
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(src);
+    if !syntax.is_empty() {
+        for e in syntax {
+            let at = e.span().map_or(0, |s| s.start);
+            cx.error(at..at, e.message().trim_end().to_owned());
+        }
+        return Err(cx.finish_err());
+    }
+    let doc = doc.get_ref();
+    let mut policy = Policy::default();
+    for (key, value) in doc.iter() {
+        match key.get_ref().as_ref() {
+            "via" => {
+                if let Some(v) = cx.via_list(value) {
+                    policy.base.via = v;
+                }
+            }
+            "on_unavailable" => {
+                if let Some(v) = cx.de::<OnUnavailable>(value) {
+                    policy.base.on_unavailable = v;
+                }
+            }
+            "listen" => {
+                if let Some(v) = cx.de::<Listen>(value) {
+                    policy.base.listen = v;
+                }
+            }
+            "rules" => policy.base.rules = cx.rules(value, ""),
+            "programs" => policy.programs = cx.programs(value),
+            other => cx.unknown_key(key.span(), other, TOP_KEYS, "at the top level"),
+        }
+    }
+    if policy.interface_names().is_empty() && policy.base.rules.is_empty() {
+        let no_program_rules = policy.programs.iter().all(|p| p.rules.is_empty());
+        if no_program_rules {
+            cx.warning(
+                0..0,
+                "the policy names no interface and has no rule: it changes nothing".into(),
+            );
+        }
+    }
+    if cx.diags.iter().any(|d| !d.warning) {
+        Err(cx.finish_err())
+    } else {
+        let mut warnings = cx.diags;
+        sort(&mut warnings);
+        Ok(Loaded { policy, warnings })
+    }
+}
+
+/// Parses `wlan0,wwan0` (from `--via` or `MIFSHIM_VIA`) into an ordered list.
+pub fn parse_via_list(s: &str, origin: &str) -> Result<Vec<IfName>, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut out: Vec<IfName> = Vec::new();
+    if s.trim().is_empty() {
+        return Err(vec![Diagnostic::whole(
+            origin,
+            "the interface list is empty".into(),
+        )]);
+    }
+    for part in s.split(',') {
+        let name = part.trim();
+        match IfName::new(name) {
+            Ok(n) if out.contains(&n) => errors.push(Diagnostic::whole(
+                origin,
+                format!("interface `{n}` is listed twice"),
+            )),
+            Ok(n) => out.push(n),
+            Err(e) => errors.push(Diagnostic::whole(origin, e)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn sort(d: &mut [Diagnostic]) {
+    d.sort_by_key(|d| (d.line, d.col));
+}
+
+struct Cx<'s> {
+    origin: &'s str,
+    src: &'s str,
+    diags: Vec<Diagnostic>,
+}
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+impl Cx<'_> {
+    fn error(&mut self, span: Range<usize>, message: String) {
+        self.diags
+            .push(Diagnostic::at(self.origin, self.src, span.start, message));
+    }
+
+    fn warning(&mut self, span: Range<usize>, message: String) {
+        let mut d = Diagnostic::at(self.origin, self.src, span.start, message);
+        if span.start == 0 && span.end == 0 {
+            d.line = 0;
+            d.col = 0;
+        }
+        d.warning = true;
+        self.diags.push(d);
+    }
+
+    fn finish_err(mut self) -> Vec<Diagnostic> {
+        sort(&mut self.diags);
+        self.diags
+    }
+
+    fn unknown_key(&mut self, span: Range<usize>, key: &str, known: &[&str], place: &str) {
+        let hint = known
+            .iter()
+            .filter(|k| edit_distance(k, key) <= 2)
+            .min_by_key(|k| edit_distance(k, key))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_else(|| format!("; expected one of {}", quoted(known)));
+        self.error(span, format!("unknown key `{key}` {place}{hint}"));
+    }
+
+    /// Deserializes a leaf value with serde, reporting failures at the value.
+    fn de<T: DeserializeOwned>(&mut self, v: &Value<'_>) -> Option<T> {
+        match T::deserialize(v.clone().into_deserializer()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let span = e.span().unwrap_or_else(|| v.span());
+                self.error(span, e.message().trim_end().to_owned());
+                None
+            }
+        }
+    }
+
+    /// A string or an array of strings; each element reported where it stands.
+    fn strings<'v, 'i>(&mut self, v: &'v Value<'i>, what: &str) -> Option<Vec<&'v Value<'i>>> {
+        match v.get_ref() {
+            DeValue::String(_) => Some(vec![v]),
+            DeValue::Array(items) => Some(items.iter().collect()),
+            other => {
+                self.error(
+                    v.span(),
+                    format!(
+                        "`{what}` must be a string or an array of strings, not {}",
+                        other.type_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn via_list(&mut self, v: &Value<'_>) -> Option<Vec<IfName>> {
+        let items = self.strings(v, "via")?;
+        if items.is_empty() {
+            self.error(
+                v.span(),
+                "`via` is empty: name at least one interface".into(),
+            );
+            return None;
+        }
+        let mut out: Vec<IfName> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                self.error(
+                    item.span(),
+                    format!(
+                        "interface names are strings, not {}",
+                        item.get_ref().type_str()
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            match IfName::new(s) {
+                Ok(n) if out.contains(&n) => {
+                    self.error(item.span(), format!("interface `{n}` is listed twice"));
+                    ok = false;
+                }
+                Ok(n) => out.push(n),
+                Err(e) => {
+                    self.error(item.span(), e);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn rules(&mut self, v: &Value<'_>, section: &str) -> Vec<Rule> {
+        let DeValue::Array(items) = v.get_ref() else {
+            self.error(
+                v.span(),
+                "`rules` must be an array of tables (`[[rules]]`)".into(),
+            );
+            return Vec::new();
+        };
+        let mut rules: Vec<Rule> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let label = if section.is_empty() {
+                format!("rule {}", i + 1)
+            } else {
+                format!("{section} rule {}", i + 1)
+            };
+            let DeValue::Table(t) = item.get_ref() else {
+                self.error(item.span(), format!("{label} must be a table"));
+                continue;
+            };
+            if let Some(rule) = self.rule(t, item.span(), label) {
+                if let Some(earlier) = rules.iter().find(|e| covers(e, &rule)) {
+                    let msg = format!(
+                        "{} can never match: {} (line {}) already matches everything it matches",
+                        rule.label, earlier.label, earlier.line
+                    );
+                    self.error(item.span(), msg);
+                }
+                rules.push(rule);
+            }
+        }
+        rules
+    }
+
+    fn rule(&mut self, t: &DeTable<'_>, span: Range<usize>, label: String) -> Option<Rule> {
+        let before = self.errors();
+        let line = crate::diag::line_col(self.src, span.start).0;
+        let mut rule = Rule {
+            label,
+            line,
+            to: Vec::new(),
+            ports: Vec::new(),
+            protocol: Protocol::Any,
+            target: Target::Direct,
+        };
+        let mut target: Option<Target> = None;
+        let mut target_key: Option<Range<usize>> = None;
+        for (key, value) in t.iter() {
+            match key.get_ref().as_ref() {
+                "to" => rule.to = self.nets(value),
+                "ports" => rule.ports = self.ports(value),
+                "protocol" => {
+                    if let Some(p) = self.de::<Protocol>(value) {
+                        rule.protocol = p;
+                    }
+                }
+                k @ ("via" | "action") => {
+                    if target_key.is_some() {
+                        self.error(
+                            key.span(),
+                            format!("{}: give either `via` or `action`, not both", rule.label),
+                        );
+                        continue;
+                    }
+                    target_key = Some(key.span());
+                    target = if k == "via" {
+                        self.via_list(value).map(Target::Via)
+                    } else {
+                        self.de::<Action>(value).map(|a| match a {
+                            Action::Direct => Target::Direct,
+                            Action::Block => Target::Block,
+                        })
+                    };
+                }
+                other => {
+                    let place = format!("in {}", rule.label);
+                    self.unknown_key(key.span(), other, RULE_KEYS, &place)
+                }
+            }
+        }
+        if target_key.is_none() {
+            self.error(
+                span.clone(),
+                format!(
+                    "{} has no target: add `via = [\"IFACE\"]` or `action = \"direct\"` / `\"block\"`",
+                    rule.label
+                ),
+            );
+        }
+        rule.target = target?;
+        (self.errors() == before).then_some(rule)
+    }
+
+    fn errors(&self) -> usize {
+        self.diags.iter().filter(|d| !d.warning).count()
+    }
+
+    fn nets(&mut self, v: &Value<'_>) -> Vec<IpNet> {
+        let Some(items) = self.strings(v, "to") else {
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.error(
+                v.span(),
+                "`to` is empty: leave it out to match every address".into(),
+            );
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                self.error(
+                    item.span(),
+                    "addresses are strings such as \"198.51.100.0/24\"".into(),
+                );
+                continue;
+            };
+            match parse_net(s) {
+                Ok(n) => out.push(n),
+                Err(e) => self.error(item.span(), e),
+            }
+        }
+        out
+    }
+
+    fn ports(&mut self, v: &Value<'_>) -> Vec<PortRange> {
+        let items: Vec<&Value<'_>> = match v.get_ref() {
+            DeValue::Array(items) => items.iter().collect(),
+            DeValue::String(_) | DeValue::Integer(_) => vec![v],
+            other => {
+                self.error(
+                    v.span(),
+                    format!("`ports` must be an array, not {}", other.type_str()),
+                );
+                return Vec::new();
+            }
+        };
+        if items.is_empty() {
+            self.error(
+                v.span(),
+                "`ports` is empty: leave it out to match every port".into(),
+            );
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let parsed = match item.get_ref() {
+                DeValue::String(s) => parse_port_range(s),
+                DeValue::Integer(i) => parse_port_range(i.as_str()),
+                other => Err(format!(
+                    "a port is a number or a \"LO-HI\" string, not {}",
+                    other.type_str()
+                )),
+            };
+            match parsed {
+                Ok(p) => out.push(p),
+                Err(e) => self.error(item.span(), e),
+            }
+        }
+        out
+    }
+
+    fn programs(&mut self, v: &Value<'_>) -> Vec<ProgramSection> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.error(
+                v.span(),
+                "`programs` must be a table of `[programs.NAME]` sections".into(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in t.iter() {
+            let name = key.get_ref().as_ref();
+            if name.is_empty() {
+                self.error(key.span(), "program name is empty".into());
+                continue;
+            }
+            if name.contains('/') && !name.starts_with('/') {
+                self.error(
+                    key.span(),
+                    format!("program `{name}`: use a bare executable name or an absolute path"),
+                );
+                continue;
+            }
+            let DeValue::Table(body) = value.get_ref() else {
+                self.error(value.span(), format!("`programs.{name}` must be a table"));
+                continue;
+            };
+            let mut sec = ProgramSection {
+                key: name.to_owned(),
+                via: None,
+                on_unavailable: None,
+                listen: None,
+                rules: Vec::new(),
+            };
+            if body.is_empty() {
+                self.warning(
+                    key.span(),
+                    format!("`[programs.{name}]` is empty and changes nothing"),
+                );
+            }
+            let label = format!("programs.{name}");
+            for (k, val) in body.iter() {
+                match k.get_ref().as_ref() {
+                    "via" => sec.via = self.via_list(val),
+                    "on_unavailable" => sec.on_unavailable = self.de(val),
+                    "listen" => sec.listen = self.de(val),
+                    "rules" => sec.rules = self.rules(val, &label),
+                    other => {
+                        let place = format!("in [{label}]");
+                        self.unknown_key(k.span(), other, PROGRAM_KEYS, &place)
+                    }
+                }
+            }
+            out.push(sec);
+        }
+        out
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Direct,
+    Block,
+}
+
+/// `198.51.100.0/24`, `2001:db8::/32` or a bare address (a host route).
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    let net: IpNet = s.parse().map_err(|_| {
+        format!("`{s}` is not an address or CIDR prefix (e.g. \"198.51.100.0/24\")")
+    })?;
+    if net.trunc() != net {
+        return Err(format!(
+            "`{s}` has host bits set; did you mean \"{}\"?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// `443`, `"443"` or `"8000-8100"`.
+fn parse_port_range(s: &str) -> Result<PortRange, String> {
+    let s = s.trim();
+    let port = |p: &str| -> Result<u16, String> {
+        match p.trim().parse::<u32>() {
+            Ok(0) => Err(format!("port 0 in `{s}` is not a destination port")),
+            Ok(n) if n <= 65535 => Ok(n as u16),
+            Ok(_) => Err(format!("port in `{s}` is above 65535")),
+            Err(_) => Err(format!("`{s}` is not a port or a \"LO-HI\" port range")),
+        }
+    };
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => {
+            let p = port(s)?;
+            (p, p)
+        }
+    };
+    if lo > hi {
+        return Err(format!("port range `{s}` is reversed; write \"{hi}-{lo}\""));
+    }
+    Ok(PortRange { lo, hi })
+}
+
+/// Does rule `a` match every flow that rule `b` matches (so `b`, after `a`, is dead)?
+fn covers(a: &Rule, b: &Rule) -> bool {
+    let proto = a.protocol == Protocol::Any || a.protocol == b.protocol;
+    let to = a.to.is_empty()
+        || (!b.to.is_empty() && b.to.iter().all(|bn| a.to.iter().any(|an| an.contains(bn))));
+    let ports = a.ports.is_empty()
+        || (!b.ports.is_empty() && {
+            let merged = merge_ranges(&a.ports);
+            b.ports
+                .iter()
+                .all(|br| merged.iter().any(|m| m.lo <= br.lo && br.hi <= m.hi))
+        });
+    proto && to && ports
+}
+
+fn merge_ranges(ranges: &[PortRange]) -> Vec<PortRange> {
+    let mut v = ranges.to_vec();
+    v.sort_by_key(|r| r.lo);
+    let mut out: Vec<PortRange> = Vec::new();
+    for r in v {
+        match out.last_mut() {
+            Some(last) if r.lo as u32 <= last.hi as u32 + 1 => last.hi = last.hi.max(r.hi),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn quoted(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+use super::*;
+use crate::policy::{Listen, OnUnavailable, Protocol, Target};
+
+fn ok(src: &str) -> Loaded {
+    match parse_policy(src, "p.toml") {
+        Ok(l) => l,
+        Err(e) => panic!("expected a valid policy, got:\n{}", render(&e)),
+    }
+}
+
+fn errs(src: &str) -> Vec<String> {
+    match parse_policy(src, "p.toml") {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn render(d: &[Diagnostic]) -> String {
+    d.iter().map(|d| format!("{d}\n")).collect()
+}
+
+fn n(s: &str) -> IfName {
+    IfName::new(s).unwrap()
+}
+
+#[test]
+fn full_example_from_the_readme_parses() {
+    let l = ok(r#"
+via = ["wlan0", "wwan0"]        # ordered; the first usable one wins
+on_unavailable = "block"
+listen = "interface"
+
+[[rules]]
+to = ["198.51.100.0/24", "2001:db8::/32"]
+ports = ["443", "8000-8100"]
+protocol = "tcp"
+via = ["wwan0"]
+
+[[rules]]
+to = ["203.0.113.7"]
+action = "direct"
+
+[programs.curl]
+via = ["eth0"]
+
+[programs."/usr/bin/python3.11"]
+listen = "any"
+[[programs."/usr/bin/python3.11".rules]]
+protocol = "udp"
+action = "block"
+"#);
+    let p = &l.policy;
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(p.base.via, vec![n("wlan0"), n("wwan0")]);
+    assert_eq!(p.base.on_unavailable, OnUnavailable::Block);
+    assert_eq!(p.base.listen, Listen::Interface);
+    assert_eq!(p.base.rules.len(), 2);
+    let r = &p.base.rules[0];
+    assert_eq!(r.label, "rule 1");
+    assert_eq!(r.line, 6);
+    assert_eq!(r.to.len(), 2);
+    assert_eq!(
+        r.ports,
+        vec![
+            PortRange { lo: 443, hi: 443 },
+            PortRange { lo: 8000, hi: 8100 }
+        ]
+    );
+    assert_eq!(r.protocol, Protocol::Tcp);
+    assert_eq!(r.target, Target::Via(vec![n("wwan0")]));
+    assert_eq!(p.base.rules[1].to[0].to_string(), "203.0.113.7/32");
+    assert_eq!(p.base.rules[1].target, Target::Direct);
+    assert_eq!(p.programs.len(), 2);
+    assert_eq!(p.programs[0].key, "curl");
+    assert_eq!(p.programs[1].key, "/usr/bin/python3.11");
+    assert_eq!(
+        p.programs[1].rules[0].label,
+        "programs./usr/bin/python3.11 rule 1"
+    );
+    assert_eq!(p.interface_names(), vec![n("wlan0"), n("wwan0"), n("eth0")]);
+}
+
+#[test]
+fn defaults_are_block_and_interface() {
+    let p = ok("via = \"wlan0\"").policy;
+    assert_eq!(p.base.via, vec![n("wlan0")]);
+    assert_eq!(p.base.on_unavailable, OnUnavailable::Block);
+    assert_eq!(p.base.listen, Listen::Interface);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_line_and_column() {
+    let e = errs(
+        r#"via = ["wlan0"]
+lisen = "any"
+on_unavailable = "sometimes"
+
+[[rules]]
+to = ["198.51.100.1/24", "not-an-ip"]
+ports = ["0", "9000-80", "70000"]
+protocol = "sctp"
+via = ["eth0"]
+action = "block"
+
+[[rules]]
+ports = [443]
+
+[programs.curl]
+via = []
+color = "blue"
+"#,
+    );
+    let all = e.join("\n");
+    let expect = [
+        "p.toml:2:1: unknown key `lisen` at the top level; did you mean `listen`?",
+        "p.toml:3:18: unknown variant `sometimes`, expected `block` or `direct`",
+        "p.toml:6:7: `198.51.100.1/24` has host bits set; did you mean \"198.51.100.0/24\"?",
+        "p.toml:6:26: `not-an-ip` is not an address or CIDR prefix",
+        "p.toml:7:10: port 0 in `0` is not a destination port",
+        "p.toml:7:15: port range `9000-80` is reversed; write \"80-9000\"",
+        "p.toml:7:26: port in `70000` is above 65535",
+        "p.toml:8:12: unknown variant `sctp`, expected one of `tcp`, `udp`, `any`",
+        "p.toml:10:1: rule 1: give either `via` or `action`, not both",
+        "p.toml:12:1: rule 2 has no target",
+        "p.toml:16:7: `via` is empty",
+        "p.toml:17:1: unknown key `color` in [programs.curl]",
+    ];
+    for x in expect {
+        assert!(all.contains(x), "missing {x:?} in:\n{all}");
+    }
+    assert_eq!(e.len(), expect.len(), "{all}");
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let e = errs("via = [\"wlan0\"\nlisten = ");
+    assert!(e[0].starts_with("p.toml:"), "{e:?}");
+    assert!(e[0].split(':').nth(1).unwrap().parse::<u32>().unwrap() >= 1);
+}
+
+#[test]
+fn bad_interface_names_and_duplicates() {
+    let e = errs(r#"via = ["wlan0", "wlan0", "a/b", "x234567890123456", 7]"#);
+    let all = e.join("\n");
+    assert!(
+        all.contains("1:17: interface `wlan0` is listed twice"),
+        "{all}"
+    );
+    assert!(
+        all.contains("1:26: interface name `a/b` contains '/'"),
+        "{all}"
+    );
+    assert!(
+        all.contains("1:33: interface name `x234567890123456` is 16 bytes long"),
+        "{all}"
+    );
+    assert!(
+        all.contains("1:53: interface names are strings, not integer"),
+        "{all}"
+    );
+}
+
+#[test]
+fn shadowed_rules_are_errors() {
+    let e = errs(
+        r#"via = ["wlan0"]
+[[rules]]
+to = ["198.51.100.0/24"]
+action = "direct"
+[[rules]]
+to = ["198.51.100.128/25"]
+protocol = "udp"
+ports = ["53"]
+via = ["wwan0"]
+"#,
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("p.toml:5:1: rule 2 can never match: rule 1 (line 2)"),
+        "{e:?}"
+    );
+
+    // Port ranges merge: 1-100 and 101-200 together cover 50-150.
+    let e = errs(
+        "[[rules]]\nports = [\"1-100\", \"101-200\"]\naction = \"direct\"\n[[rules]]\nports = [\"50-150\"]\naction = \"block\"\n",
+    );
+    assert!(e[0].contains("rule 2 can never match"), "{e:?}");
+}
+
+#[test]
+fn rules_that_overlap_only_partly_are_fine() {
+    ok(r#"via = ["wlan0"]
+[[rules]]
+to = ["198.51.100.0/25"]
+protocol = "tcp"
+action = "direct"
+[[rules]]
+to = ["198.51.100.0/24"]
+action = "block"
+[[rules]]
+protocol = "udp"
+via = ["wwan0"]
+"#);
+}
+
+#[test]
+fn catch_all_rule_shadows_everything_after_it() {
+    let e = errs(
+        "[[rules]]\naction = \"direct\"\n[[rules]]\nto = [\"203.0.113.0/24\"]\naction = \"block\"\n",
+    );
+    assert!(e[0].contains("rule 2 can never match: rule 1"), "{e:?}");
+}
+
+#[test]
+fn empty_policy_warns_that_it_changes_nothing() {
+    let l = ok("");
+    assert_eq!(l.warnings.len(), 1);
+    assert!(
+        l.warnings[0]
+            .to_string()
+            .contains("warning: the policy names no interface")
+    );
+    let l = ok("[programs.curl]\n");
+    assert!(
+        l.warnings.iter().any(|w| w
+            .to_string()
+            .contains("p.toml:1:11: warning: `[programs.curl]` is empty")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn program_paths_must_be_absolute() {
+    let e = errs("[programs.\"bin/curl\"]\nvia = [\"wlan0\"]\n");
+    assert!(
+        e.iter().any(|e| e.starts_with(
+            "p.toml:1:11: program `bin/curl`: use a bare executable name or an absolute path"
+        )),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn via_list_from_the_environment() {
+    assert_eq!(
+        parse_via_list("wlan0, wwan0", "MIFSHIM_VIA").unwrap(),
+        vec![n("wlan0"), n("wwan0")]
+    );
+    let e = parse_via_list("wlan0,,wlan0", "MIFSHIM_VIA").unwrap_err();
+    let all: Vec<String> = e.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        all,
+        vec![
+            "MIFSHIM_VIA: interface name is empty",
+            "MIFSHIM_VIA: interface `wlan0` is listed twice"
+        ]
+    );
+    assert!(parse_via_list(" ", "--via").is_err());
+}
+
+#[test]
+fn unreadable_file_is_one_diagnostic() {
+    let e = load_policy_file(Path::new("/nonexistent/mifshim.toml")).unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].to_string()
+            .starts_with("/nonexistent/mifshim.toml: cannot read policy file")
+    );
+}
+
+#[test]
+fn profile_for_merges_program_sections() {
+    let p = ok(r#"via = ["wlan0"]
+listen = "any"
+[[rules]]
+to = ["203.0.113.0/24"]
+action = "block"
+[programs.curl]
+via = ["wwan0"]
+[[programs.curl.rules]]
+ports = [8080]
+action = "direct"
+[programs."/opt/app/bin/app"]
+on_unavailable = "direct"
+"#)
+    .policy;
+    let curl = p.profile_for("/usr/bin/curl", "curl");
+    assert_eq!(curl.via, vec![n("wwan0")]);
+    assert_eq!(curl.listen, Listen::Any);
+    assert_eq!(curl.rules.len(), 2);
+    assert_eq!(curl.rules[0].label, "programs.curl rule 1");
+    assert_eq!(curl.rules[1].label, "rule 1");
+    assert_eq!(curl.section.as_deref(), Some("programs.curl"));
+    // argv[0] counts too (a symlinked interpreter).
+    assert_eq!(
+        p.profile_for("/usr/bin/x", "/usr/local/bin/curl").via,
+        vec![n("wwan0")]
+    );
+    let app = p.profile_for("/opt/app/bin/app", "app");
+    assert_eq!(app.via, vec![n("wlan0")]);
+    assert_eq!(app.on_unavailable, OnUnavailable::Direct);
+    let other = p.profile_for("/usr/bin/wget", "wget");
+    assert_eq!(other, p.base);
+    assert!(p.summary().contains("[programs.curl]"));
+}

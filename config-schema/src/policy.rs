@@ -1,0 +1,361 @@
+//! The validated policy: what the shim enforces. No `Option`s that the enforcement
+//! would have to interpret, no spans; built by `parse.rs` or [`Policy::from_via`].
+
+use crate::{Diagnostic, IfName};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// What happens when none of the interfaces in a `via` list is usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnavailable {
+    /// Fail the call with `ENETUNREACH` (the default): never fall back to the default
+    /// route.
+    #[default]
+    Block,
+    /// Let the traffic follow the routing table.
+    Direct,
+}
+
+/// What happens to wildcard listeners (`bind(0.0.0.0)` / `bind(::)` then `listen`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Listen {
+    /// Confine them to the chosen interface (the default).
+    #[default]
+    Interface,
+    /// Leave them listening on every interface.
+    Any,
+}
+
+/// Transport protocol a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    #[default]
+    Any,
+}
+
+/// An inclusive port range; a single port is `lo == hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+/// What a matching rule does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Use the first usable interface of this ordered list.
+    Via(Vec<IfName>),
+    /// Follow the routing table, unbound.
+    Direct,
+    /// Fail the call with `EACCES`.
+    Block,
+}
+
+/// One `[[rules]]` entry. All conditions must hold; an empty list matches anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// `rule 2` or `programs.curl rule 1`: how logs and diagnostics name it.
+    pub label: String,
+    /// Line of the rule in its file (0 when not from a file).
+    pub line: u32,
+    pub to: Vec<IpNet>,
+    pub ports: Vec<PortRange>,
+    pub protocol: Protocol,
+    pub target: Target,
+}
+
+/// The settings that apply to one process: the top level of the policy, possibly
+/// overridden by a `[programs.NAME]` section.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Profile {
+    /// Ordered interfaces; empty means "leave traffic direct unless a rule says
+    /// otherwise".
+    pub via: Vec<IfName>,
+    pub on_unavailable: OnUnavailable,
+    pub listen: Listen,
+    /// The program section's rules first, then the top-level ones.
+    pub rules: Vec<Rule>,
+    /// `programs.curl` when a section applied, for logs.
+    pub section: Option<String>,
+}
+
+/// A `[programs.KEY]` section. `None` fields inherit from the top level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramSection {
+    /// An executable name (`curl`) or an absolute path (`/usr/bin/curl`).
+    pub key: String,
+    pub via: Option<Vec<IfName>>,
+    pub on_unavailable: Option<OnUnavailable>,
+    pub listen: Option<Listen>,
+    pub rules: Vec<Rule>,
+}
+
+impl ProgramSection {
+    /// Does this section apply to a process whose executable is `exe` (the resolved
+    /// `/proc/self/exe`) and whose `argv[0]` is `argv0`? A key with a `/` must equal
+    /// one of them; a plain name must equal the last path component of either (so
+    /// `python3` matches `/usr/bin/python3.11` started as `python3`).
+    pub fn matches(&self, exe: &str, argv0: &str) -> bool {
+        if self.key.contains('/') {
+            return self.key == exe || self.key == argv0;
+        }
+        let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+        (!exe.is_empty() && base(exe) == self.key) || (!argv0.is_empty() && base(argv0) == self.key)
+    }
+}
+
+/// A whole, validated policy.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub base: Profile,
+    pub programs: Vec<ProgramSection>,
+}
+
+/// A parsed policy with the warnings found while validating it.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub policy: Policy,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Policy {
+    /// The policy `--via a,b` / `MIFSHIM_VIA=a,b` stands for: everything over the
+    /// first usable of `via`, fail closed, listeners confined.
+    pub fn from_via(via: Vec<IfName>) -> Policy {
+        Policy {
+            base: Profile {
+                via,
+                ..Profile::default()
+            },
+            programs: Vec::new(),
+        }
+    }
+
+    /// Replaces the top-level `via` (what `--via` does to a `--policy` file).
+    pub fn override_via(&mut self, via: Vec<IfName>) {
+        self.base.via = via;
+    }
+
+    /// Every interface named anywhere in the policy, in order of first mention.
+    pub fn interface_names(&self) -> Vec<IfName> {
+        let mut out: Vec<IfName> = Vec::new();
+        let mut add = |names: &[IfName]| {
+            for n in names {
+                if !out.contains(n) {
+                    out.push(*n);
+                }
+            }
+        };
+        let rules = |rules: &[Rule], add: &mut dyn FnMut(&[IfName])| {
+            for r in rules {
+                if let Target::Via(v) = &r.target {
+                    add(v);
+                }
+            }
+        };
+        add(&self.base.via);
+        rules(&self.base.rules, &mut add);
+        for p in &self.programs {
+            if let Some(v) = &p.via {
+                add(v);
+            }
+            rules(&p.rules, &mut add);
+        }
+        out
+    }
+
+    /// The settings for one process (see [`ProgramSection::matches`]); the first
+    /// matching section wins. Its keys override the top level; its rules are
+    /// evaluated before the top-level rules.
+    pub fn profile_for(&self, exe: &str, argv0: &str) -> Profile {
+        let Some(sec) = self.programs.iter().find(|s| s.matches(exe, argv0)) else {
+            return self.base.clone();
+        };
+        let mut rules = sec.rules.clone();
+        rules.extend(self.base.rules.iter().cloned());
+        Profile {
+            via: sec.via.clone().unwrap_or_else(|| self.base.via.clone()),
+            on_unavailable: sec.on_unavailable.unwrap_or(self.base.on_unavailable),
+            listen: sec.listen.unwrap_or(self.base.listen),
+            rules,
+            section: Some(format!("programs.{}", sec.key)),
+        }
+    }
+
+    /// A human description, for `mifrun --check`.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        describe(
+            &mut s,
+            "",
+            &self.base.via,
+            self.base.on_unavailable,
+            self.base.listen,
+        );
+        for r in &self.base.rules {
+            let _ = writeln!(s, "  {}", describe_rule(r));
+        }
+        for p in &self.programs {
+            let _ = writeln!(s, "[programs.{}]", p.key);
+            let via = p.via.clone().unwrap_or_else(|| self.base.via.clone());
+            describe(
+                &mut s,
+                "  ",
+                &via,
+                p.on_unavailable.unwrap_or(self.base.on_unavailable),
+                p.listen.unwrap_or(self.base.listen),
+            );
+            for r in &p.rules {
+                let _ = writeln!(s, "    {}", describe_rule(r));
+            }
+        }
+        s
+    }
+}
+
+fn join(names: &[IfName]) -> String {
+    names
+        .iter()
+        .map(IfName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe(s: &mut String, indent: &str, via: &[IfName], on: OnUnavailable, listen: Listen) {
+    if via.is_empty() {
+        let _ = writeln!(
+            s,
+            "{indent}traffic: direct (routing table) unless a rule matches"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "{indent}traffic: via the first usable of [{}]",
+            join(via)
+        );
+        let _ = writeln!(
+            s,
+            "{indent}when none is usable: {}",
+            match on {
+                OnUnavailable::Block => "fail with ENETUNREACH",
+                OnUnavailable::Direct => "follow the routing table",
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{indent}wildcard listeners: {}",
+        match listen {
+            Listen::Interface => "confined to the chosen interface",
+            Listen::Any => "left on every interface",
+        }
+    );
+    let _ = writeln!(
+        s,
+        "{indent}always direct: loopback and this host's own addresses"
+    );
+}
+
+fn describe_rule(r: &Rule) -> String {
+    let mut s = format!("{}: ", r.label);
+    let mut conds = Vec::new();
+    if !r.to.is_empty() {
+        conds.push(format!(
+            "to {}",
+            r.to.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !r.ports.is_empty() {
+        conds.push(format!(
+            "port {}",
+            r.ports
+                .iter()
+                .map(|p| if p.lo == p.hi {
+                    p.lo.to_string()
+                } else {
+                    format!("{}-{}", p.lo, p.hi)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    match r.protocol {
+        Protocol::Tcp => conds.push("tcp".into()),
+        Protocol::Udp => conds.push("udp".into()),
+        Protocol::Any => {}
+    }
+    if conds.is_empty() {
+        conds.push("everything".into());
+    }
+    s.push_str(&conds.join(" and "));
+    s.push_str(" -> ");
+    match &r.target {
+        Target::Via(v) => {
+            let _ = write!(s, "via [{}]", join(v));
+        }
+        Target::Direct => s.push_str("direct"),
+        Target::Block => s.push_str("block (EACCES)"),
+    }
+    s
+}
+
+/// The shim's log verbosity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    Off = 0,
+    Error = 1,
+    #[default]
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" | "0" => Ok(LogLevel::Off),
+            "error" => Ok(LogLevel::Error),
+            "warn" | "warning" => Ok(LogLevel::Warn),
+            "info" => Ok(LogLevel::Info),
+            "debug" | "trace" => Ok(LogLevel::Debug),
+            _ => Err(format!(
+                "unknown log level `{s}`; expected off, error, warn, info or debug"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        })
+    }
+}
+
+/// True when `ip` lies in one of `nets` (IPv4-mapped IPv6 addresses are matched as
+/// IPv4).
+pub(crate) fn nets_contain(nets: &[IpNet], ip: IpAddr) -> bool {
+    nets.iter().any(|n| n.contains(&ip))
+}
