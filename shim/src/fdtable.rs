@@ -1,0 +1,208 @@
+//! What the shim knows about each file descriptor, so that the per-datagram path makes
+//! no system call: one `AtomicU32` per fd in lazily `mmap`ed chunks (no malloc, usable
+//! from signal handlers and after fork).
+//!
+//! Entries are written by the `socket`/`setsockopt`/`connect` hooks and cleared by the
+//! `close`/`dup2`/`dup3`/`accept` hooks. An fd the shim has no entry for is asked
+//! about once with `getsockopt`. An entry can go stale only if an fd is closed by a
+//! path no hook sees (glibc-internal closes) *and* its number is reused by one no hook
+//! sees either; the entry then describes a socket the program no longer sends on, and
+//! the kernel still rejects any mismatch (a PKTINFO on a TCP socket is ignored).
+
+use config_schema::{AddrFamily, Proto};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+const CHUNK: usize = 4096;
+const CHUNKS: usize = 256;
+
+static TABLE: [AtomicPtr<AtomicU32>; CHUNKS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
+
+const VALID: u32 = 1;
+const INET: u32 = 1 << 1;
+const V6: u32 = 1 << 2;
+const TCP: u32 = 1 << 3;
+const UDP: u32 = 1 << 4;
+/// The program bound the socket to a device itself (or it was bound when found).
+pub(crate) const APP_BOUND: u32 = 1 << 5;
+/// The program chose a multicast interface.
+pub(crate) const APP_MCAST_IF: u32 = 1 << 6;
+/// The program chose a unicast interface (`IP_UNICAST_IF`).
+pub(crate) const APP_UCAST_IF: u32 = 1 << 7;
+/// The shim bound the socket to a device.
+pub(crate) const SHIM_BOUND: u32 = 1 << 8;
+/// The shim has logged this socket's first datagram decision.
+pub(crate) const LOGGED_SEND: u32 = 1 << 9;
+/// The shim set the multicast interface.
+pub(crate) const SHIM_MCAST_IF: u32 = 1 << 10;
+
+/// A decoded entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry(pub u32);
+
+impl Entry {
+    pub(crate) fn new(family: Option<AddrFamily>, proto: Proto) -> Entry {
+        let mut v = VALID;
+        if let Some(f) = family {
+            v |= INET;
+            if f == AddrFamily::V6 {
+                v |= V6;
+            }
+        }
+        v |= match proto {
+            Proto::Tcp => TCP,
+            Proto::Udp => UDP,
+            Proto::Other => 0,
+        };
+        Entry(v)
+    }
+    pub(crate) fn valid(self) -> bool {
+        self.0 & VALID != 0
+    }
+    /// The socket's family when it is `AF_INET`/`AF_INET6`.
+    pub(crate) fn family(self) -> Option<AddrFamily> {
+        match (self.0 & INET != 0, self.0 & V6 != 0) {
+            (false, _) => None,
+            (true, false) => Some(AddrFamily::V4),
+            (true, true) => Some(AddrFamily::V6),
+        }
+    }
+    pub(crate) fn proto(self) -> Proto {
+        if self.0 & TCP != 0 {
+            Proto::Tcp
+        } else if self.0 & UDP != 0 {
+            Proto::Udp
+        } else {
+            Proto::Other
+        }
+    }
+    pub(crate) fn has(self, flag: u32) -> bool {
+        self.0 & flag != 0
+    }
+}
+
+/// Maps a socket's type and protocol to the transport rules talk about.
+pub(crate) fn proto_of(sotype: i32, protocol: i32) -> Proto {
+    match (sotype & 0xf, protocol) {
+        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP | libc::IPPROTO_MPTCP) => Proto::Tcp,
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP | libc::IPPROTO_UDPLITE) => Proto::Udp,
+        _ => Proto::Other,
+    }
+}
+
+fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
+    if fd < 0 {
+        return None;
+    }
+    let fd = fd as usize;
+    let (c, i) = (fd / CHUNK, fd % CHUNK);
+    let head = TABLE.get(c)?;
+    let mut p = head.load(Ordering::Acquire);
+    if p.is_null() {
+        if !create {
+            return None;
+        }
+        let bytes = CHUNK * size_of::<AtomicU32>();
+        let fresh = crate::sys::map_zeroed(bytes)?.cast::<AtomicU32>();
+        match head.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => p = fresh,
+            Err(existing) => {
+                // SAFETY: `fresh` was never published.
+                unsafe { crate::sys::unmap(fresh.cast(), bytes) };
+                p = existing;
+            }
+        }
+    }
+    // SAFETY: p points to CHUNK zero-initialised AtomicU32s (a zeroed u32 is a valid
+    // AtomicU32) that are never unmapped once published; i < CHUNK.
+    Some(unsafe { &*p.add(i) })
+}
+
+pub(crate) fn get(fd: i32) -> Entry {
+    slot(fd, false).map_or(Entry(0), |s| Entry(s.load(Ordering::Acquire)))
+}
+
+pub(crate) fn set(fd: i32, e: Entry) {
+    if let Some(s) = slot(fd, true) {
+        s.store(e.0, Ordering::Release);
+    }
+}
+
+/// Adds flags to a valid entry.
+pub(crate) fn add_flags(fd: i32, flags: u32) {
+    if let Some(s) = slot(fd, false) {
+        let _ = s.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            (v & VALID != 0).then_some(v | flags)
+        });
+    }
+}
+
+pub(crate) fn clear_flags(fd: i32, flags: u32) {
+    if let Some(s) = slot(fd, false) {
+        s.fetch_and(!flags, Ordering::AcqRel);
+    }
+}
+
+pub(crate) fn forget(fd: i32) {
+    if let Some(s) = slot(fd, false) {
+        s.store(0, Ordering::Release);
+    }
+}
+
+/// `fd` now refers to what `from` refers to.
+pub(crate) fn copy(from: i32, to: i32) {
+    let e = get(from);
+    if e.valid() {
+        set(to, Entry(e.0 & !LOGGED_SEND))
+    } else {
+        forget(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_flags_stick() {
+        let fd = 70_000; // a chunk no other test touches
+        assert!(!get(fd).valid());
+        set(fd, Entry::new(Some(AddrFamily::V6), Proto::Udp));
+        let e = get(fd);
+        assert!(e.valid());
+        assert_eq!(e.family(), Some(AddrFamily::V6));
+        assert_eq!(e.proto(), Proto::Udp);
+        add_flags(fd, SHIM_BOUND);
+        assert!(get(fd).has(SHIM_BOUND));
+        copy(fd, fd + 1);
+        assert_eq!(get(fd + 1).family(), Some(AddrFamily::V6));
+        forget(fd);
+        assert!(!get(fd).valid());
+        add_flags(fd, SHIM_BOUND);
+        assert!(!get(fd).valid(), "flags are not added to forgotten entries");
+        assert!(get(-1) == Entry(0));
+        assert!(get(1 << 30) == Entry(0));
+    }
+
+    #[test]
+    fn proto_masks_type_flags() {
+        assert_eq!(
+            proto_of(
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0
+            ),
+            Proto::Tcp
+        );
+        assert_eq!(
+            proto_of(libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::IPPROTO_UDP),
+            Proto::Udp
+        );
+        assert_eq!(proto_of(libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Proto::Other);
+        assert_eq!(proto_of(libc::SOCK_RAW, libc::IPPROTO_RAW), Proto::Other);
+    }
+}

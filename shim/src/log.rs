@@ -1,0 +1,145 @@
+//! The shim's logger: a line is formatted into a stack buffer and written with one
+//! `write(2)`; nothing allocates, nothing locks, errno is kept. Off the hot path at
+//! the default level (`warn`), where only problems are printed.
+//!
+//! **Never log from `close` or while holding anything**: a program may close our log
+//! fd, and the close hook only notes that.
+
+use crate::sys;
+use config_schema::LogLevel;
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+
+static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
+/// The fd lines go to: 2 (stderr) by default; [`CLOSED`] when the program closed our
+/// log file, which is then reopened by name.
+static FD: AtomicI32 = AtomicI32::new(2);
+const CLOSED: i32 = -2;
+static PATH: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+/// Last time a rate-limited warning was written (ms, coarse clock).
+static LAST_WARN: AtomicU64 = AtomicU64::new(0);
+static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+
+/// The program name shown in every line (`mifshim[curl:1234]`).
+static PROG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub(crate) fn configure(level: LogLevel, file: Option<&str>, prog: &str) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+    let _ = PROG.set(prog.chars().take(32).collect());
+    if let Some(path) = file.filter(|p| !p.is_empty()) {
+        if let Ok(c) = std::ffi::CString::new(path) {
+            if let Some(fd) = sys::open_log(&c) {
+                FD.store(fd, Ordering::Relaxed);
+            }
+            let _ = PATH.set(c);
+        }
+    }
+}
+
+pub(crate) fn enabled(level: LogLevel) -> bool {
+    level != LogLevel::Off && level as u8 <= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Called by the close/dup hooks: `fd` is about to stop being ours.
+pub(crate) fn fd_closing(fd: i32) {
+    if fd >= 0 && fd != 2 && FD.load(Ordering::Relaxed) == fd {
+        FD.store(CLOSED, Ordering::Relaxed);
+    }
+}
+
+struct Line {
+    buf: [u8; 480],
+    len: usize,
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Writes one line `mifshim[prog:pid] <args>` if `level` is enabled.
+pub(crate) fn line(level: LogLevel, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let mut l = Line {
+        buf: [0; 480],
+        len: 0,
+    };
+    let prog = PROG.get().map_or("?", String::as_str);
+    let _ = write!(l, "mifshim[{prog}:{}] ", sys::getpid());
+    if level <= LogLevel::Warn {
+        let _ = write!(
+            l,
+            "{}: ",
+            if level == LogLevel::Error {
+                "error"
+            } else {
+                "warning"
+            }
+        );
+    }
+    let _ = l.write_fmt(args);
+    if l.len == l.buf.len() {
+        l.buf[l.len - 4..l.len - 1].copy_from_slice(b"...");
+        l.len -= 1;
+    }
+    l.buf[l.len] = b'\n';
+    let mut fd = FD.load(Ordering::Relaxed);
+    if fd == CLOSED {
+        fd = PATH.get().and_then(|p| sys::open_log(p)).unwrap_or(2);
+        FD.store(fd, Ordering::Relaxed);
+    }
+    sys::write_all(fd, &l.buf[..=l.len]);
+}
+
+/// A warning printed at most once a second (a UDP loop failing closed must not flood
+/// the terminal); the next one says how many were suppressed.
+pub(crate) fn warn_limited(args: fmt::Arguments<'_>) {
+    if !enabled(LogLevel::Warn) {
+        return;
+    }
+    let now = sys::now_ms();
+    let last = LAST_WARN.load(Ordering::Relaxed);
+    if last != 0 && now.saturating_sub(last) < 1000 {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if LAST_WARN
+        .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let n = SUPPRESSED.swap(0, Ordering::Relaxed);
+    if n > 0 {
+        line(
+            LogLevel::Warn,
+            format_args!("{args} ({n} similar messages suppressed)"),
+        );
+    } else {
+        line(LogLevel::Warn, args);
+    }
+}
+
+pub(crate) fn netlink_failed(errno: i32) {
+    warn_limited(format_args!(
+        "cannot read the interface list from the kernel ({}): every interface counts as unusable",
+        sys::errno_name(errno)
+    ));
+}
+
+#[macro_export]
+macro_rules! log_at {
+    ($level:ident, $($t:tt)*) => {
+        if $crate::log::enabled(config_schema::LogLevel::$level) {
+            $crate::log::line(config_schema::LogLevel::$level, format_args!($($t)*));
+        }
+    };
+}

@@ -1,0 +1,280 @@
+//! A snapshot of the host's interfaces and addresses, refreshed at most once a second
+//! when a decision needs it (so a link change is seen by new sockets within about a
+//! second, without a netlink dump per call).
+//!
+//! Readers never block and never allocate: two static snapshot slots, a `CURRENT`
+//! index and a reader count per slot. A reader announces itself on the current slot
+//! and re-checks that it is still current; the refresher only ever writes the other
+//! slot, and only when nobody is reading it, then flips `CURRENT`. The refresher is
+//! whoever wins a flag; everybody else keeps using the current snapshot.
+
+use crate::sys::{self, netlink};
+use config_schema::{IfName, IfaceState, NetView};
+use std::cell::UnsafeCell;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+const MAX_IF: usize = 64;
+const MAX_ADDR: usize = 256;
+/// Maximum age of a snapshot before a decision refreshes it.
+pub(crate) const MAX_AGE_MS: u64 = 1000;
+
+#[derive(Clone, Copy)]
+struct IfRec {
+    index: u32,
+    name: [u8; 16],
+    name_len: u8,
+    flags: u32,
+    has_v4: bool,
+    has_v6: bool,
+    has_v6_ll: bool,
+    v4: Ipv4Addr,
+}
+
+impl IfRec {
+    const EMPTY: IfRec = IfRec {
+        index: 0,
+        name: [0; 16],
+        name_len: 0,
+        flags: 0,
+        has_v4: false,
+        has_v6: false,
+        has_v6_ll: false,
+        v4: Ipv4Addr::UNSPECIFIED,
+    };
+}
+
+#[derive(Clone, Copy)]
+struct AddrRec {
+    ip: IpAddr,
+}
+
+pub(crate) struct Snap {
+    n_if: usize,
+    ifs: [IfRec; MAX_IF],
+    n_addr: usize,
+    addrs: [AddrRec; MAX_ADDR],
+    /// Set when the dump failed: every interface then looks missing (fail closed).
+    pub(crate) error: i32,
+}
+
+impl Snap {
+    const fn new() -> Snap {
+        Snap {
+            n_if: 0,
+            ifs: [IfRec::EMPTY; MAX_IF],
+            n_addr: 0,
+            addrs: [AddrRec {
+                ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            }; MAX_ADDR],
+            error: 0,
+        }
+    }
+
+    fn find(&self, name: &IfName) -> Option<&IfRec> {
+        let want = name.as_str().as_bytes();
+        self.ifs[..self.n_if]
+            .iter()
+            .find(|r| &r.name[..r.name_len as usize] == want)
+    }
+
+    /// The first IPv4 address of interface `index` (for `ip_mreq_source`).
+    pub(crate) fn v4_of(&self, index: u32) -> Option<Ipv4Addr> {
+        self.ifs[..self.n_if]
+            .iter()
+            .find(|r| r.index == index && r.has_v4)
+            .map(|r| r.v4)
+    }
+
+    /// The name of interface `index`.
+    pub(crate) fn name_of(&self, index: u32) -> Option<IfName> {
+        let r = self.ifs[..self.n_if].iter().find(|r| r.index == index)?;
+        std::str::from_utf8(&r.name[..r.name_len as usize])
+            .ok()
+            .and_then(|s| IfName::new(s).ok())
+    }
+
+    fn fill(&mut self, buf: &mut netlink::RecvBuf) {
+        self.n_if = 0;
+        self.n_addr = 0;
+        let mut ifs = [IfRec::EMPTY; MAX_IF];
+        let mut n_if = 0;
+        let mut addrs = [AddrRec {
+            ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }; MAX_ADDR];
+        let mut n_addr = 0;
+        let r = netlink::dump(buf, &mut |item| match item {
+            netlink::Item::Link { index, flags, name } => {
+                if n_if < MAX_IF && !name.is_empty() && name.len() < 16 {
+                    let mut rec = IfRec {
+                        index,
+                        flags,
+                        name_len: name.len() as u8,
+                        ..IfRec::EMPTY
+                    };
+                    rec.name[..name.len()].copy_from_slice(name);
+                    ifs[n_if] = rec;
+                    n_if += 1;
+                }
+            }
+            netlink::Item::Addr {
+                index,
+                ip,
+                scope,
+                flags,
+            } => {
+                // Tentative or failed-DAD IPv6 addresses cannot be used as a source.
+                let unusable = flags & (libc::IFA_F_TENTATIVE | libc::IFA_F_DADFAILED) != 0;
+                if n_addr < MAX_ADDR {
+                    addrs[n_addr] = AddrRec { ip };
+                    n_addr += 1;
+                }
+                if let Some(rec) = ifs[..n_if].iter_mut().find(|r| r.index == index) {
+                    match ip {
+                        IpAddr::V4(v4) if scope != libc::RT_SCOPE_HOST => {
+                            if !rec.has_v4 {
+                                rec.v4 = v4;
+                            }
+                            rec.has_v4 = true;
+                        }
+                        IpAddr::V6(_) if unusable => {}
+                        IpAddr::V6(_) if scope == libc::RT_SCOPE_LINK => rec.has_v6_ll = true,
+                        IpAddr::V6(_)
+                            if scope == libc::RT_SCOPE_UNIVERSE || scope == libc::RT_SCOPE_SITE =>
+                        {
+                            rec.has_v6 = true
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        });
+        self.ifs = ifs;
+        self.n_if = n_if;
+        self.addrs = addrs;
+        self.n_addr = n_addr;
+        self.error = r.err().unwrap_or(0);
+    }
+}
+
+impl NetView for Snap {
+    fn iface(&self, name: &IfName) -> Option<IfaceState> {
+        let r = self.find(name)?;
+        let up = r.flags & libc::IFF_UP as u32 != 0 && r.flags & libc::IFF_RUNNING as u32 != 0;
+        Some(IfaceState {
+            index: r.index,
+            up,
+            has_v4: r.has_v4,
+            has_v6: r.has_v6,
+            has_v6_link_local: r.has_v6_ll,
+        })
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.addrs[..self.n_addr].iter().any(|a| a.ip == ip)
+    }
+}
+
+struct Slot {
+    readers: AtomicUsize,
+    data: UnsafeCell<Snap>,
+}
+
+struct Slots([Slot; 2]);
+// SAFETY: `data` is written only by the refresher that holds `REFRESHING`, and only
+// while the slot is not current and has no readers (see the module comment); readers
+// only read a slot while they hold a count on it and it is current.
+unsafe impl Sync for Slots {}
+
+struct RefreshBuf(UnsafeCell<netlink::RecvBuf>);
+// SAFETY: used only by the holder of `REFRESHING`.
+unsafe impl Sync for RefreshBuf {}
+
+static SLOTS: Slots = Slots([
+    Slot {
+        readers: AtomicUsize::new(0),
+        data: UnsafeCell::new(Snap::new()),
+    },
+    Slot {
+        readers: AtomicUsize::new(0),
+        data: UnsafeCell::new(Snap::new()),
+    },
+]);
+static BUF: RefreshBuf = RefreshBuf(UnsafeCell::new(netlink::RecvBuf::new()));
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static LOADED: AtomicBool = AtomicBool::new(false);
+static REFRESHING: AtomicBool = AtomicBool::new(false);
+static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Tries to take a new snapshot; `false` when another thread is doing it or a reader
+/// still holds the spare slot.
+fn refresh() -> bool {
+    if REFRESHING
+        .compare_exchange(false, true, SeqCst, SeqCst)
+        .is_err()
+    {
+        return false;
+    }
+    let spare = 1 - CURRENT.load(SeqCst);
+    let slot = &SLOTS.0[spare];
+    if slot.readers.load(SeqCst) != 0 {
+        REFRESHING.store(false, SeqCst);
+        return false;
+    }
+    // SAFETY: we hold REFRESHING, the slot is not current and has no readers, and
+    // any reader that races to it will see CURRENT != spare and back off before
+    // reading (module comment).
+    let (snap, buf) = unsafe { (&mut *slot.data.get(), &mut *BUF.0.get()) };
+    snap.fill(buf);
+    let failed = snap.error;
+    CURRENT.store(spare, SeqCst);
+    TAKEN_MS.store(sys::now_ms(), SeqCst);
+    LOADED.store(true, SeqCst);
+    REFRESHING.store(false, SeqCst);
+    if failed != 0 {
+        crate::log::netlink_failed(failed);
+    }
+    true
+}
+
+/// Runs `f` on a current snapshot (refreshing it first if it is older than
+/// [`MAX_AGE_MS`]).
+pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
+    if !LOADED.load(SeqCst) {
+        // The first snapshot: wait (bounded) if another thread is taking it.
+        let mut spins = 0;
+        while !refresh() && !LOADED.load(SeqCst) && spins < 20_000 {
+            spins += 1;
+            std::thread::yield_now();
+        }
+    } else if sys::now_ms().saturating_sub(TAKEN_MS.load(SeqCst)) > MAX_AGE_MS {
+        refresh();
+    }
+    let i = loop {
+        let i = CURRENT.load(SeqCst);
+        SLOTS.0[i].readers.fetch_add(1, SeqCst);
+        if CURRENT.load(SeqCst) == i {
+            break i;
+        }
+        SLOTS.0[i].readers.fetch_sub(1, SeqCst);
+    };
+    // SAFETY: we hold a reader count on slot i and it was current after we took the
+    // count, so the refresher will not write it until we release the count.
+    let r = f(unsafe { &*SLOTS.0[i].data.get() });
+    SLOTS.0[i].readers.fetch_sub(1, SeqCst);
+    r
+}
+
+/// Forces the next decision to take a new snapshot (after `ENODEV`, say).
+pub(crate) fn invalidate() {
+    TAKEN_MS.store(0, SeqCst);
+}
+
+/// In a child after `fork`: a refresher that was running in another thread of the
+/// parent does not exist here.
+pub(crate) fn after_fork_in_child() {
+    REFRESHING.store(false, SeqCst);
+    for s in &SLOTS.0 {
+        s.readers.store(0, SeqCst);
+    }
+}

@@ -1,0 +1,689 @@
+//! What each hook does, in safe Rust: take the decoded arguments, consult the policy
+//! through [`config_schema::decide`], apply the socket options it calls for, and say
+//! how the real call must be made. The hooks in `sys` only decode and forward.
+
+use crate::fdtable::{
+    self, APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, Entry, LOGGED_SEND, SHIM_BOUND, SHIM_MCAST_IF,
+};
+use crate::netstate::{self, Snap};
+use crate::state::{self, Mode};
+use crate::sys::{self, Dest, Pktinfo};
+use crate::{log, log_at};
+use config_schema::{
+    AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, LogLevel, Op, Profile,
+    Proto, Why, decide, unusable_reason,
+};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// How to make a send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// The program's call, unchanged.
+    AsIs,
+    /// Fail with this errno without sending.
+    Fail(i32),
+    /// Send with a PKTINFO control message choosing the interface.
+    Via(Pktinfo),
+}
+
+fn errno_of(k: ErrnoKind) -> i32 {
+    match k {
+        ErrnoKind::NetUnreach => sys::ENETUNREACH,
+        ErrnoKind::Access => sys::EACCES,
+    }
+}
+
+fn profile() -> Option<&'static Profile> {
+    match state::mode() {
+        Mode::Inert => None,
+        Mode::Active(p) => Some(p),
+    }
+}
+
+/// Whether the shim is doing anything in this process (cheap: one atomic load).
+pub(crate) fn active() -> bool {
+    profile().is_some()
+}
+
+/// The entry for `fd`, asking the kernel once if the shim has not seen it created.
+fn entry(fd: i32) -> Entry {
+    let e = fdtable::get(fd);
+    if e.valid() {
+        return e;
+    }
+    let p = sys::probe_socket(fd);
+    let mut e = Entry::new(p.family, fdtable::proto_of(p.sotype, p.protocol));
+    if p.bound_ifindex != 0 {
+        e.0 |= APP_BOUND;
+    }
+    fdtable::set(fd, e);
+    e
+}
+
+// ---------------------------------------------------------------------------------
+// socket, close, dup
+// ---------------------------------------------------------------------------------
+
+pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
+    let family = match domain {
+        libc::AF_INET => Some(AddrFamily::V4),
+        libc::AF_INET6 => Some(AddrFamily::V6),
+        _ => None,
+    };
+    fdtable::set(fd, Entry::new(family, fdtable::proto_of(ty, protocol)));
+}
+
+/// `fd` is being closed (or replaced by dup2/dup3). Must not log (module doc of log).
+pub(crate) fn fd_closing(fd: i32) {
+    fdtable::forget(fd);
+    log::fd_closing(fd);
+}
+
+pub(crate) fn fd_duplicated(from: i32, to: i32) {
+    fdtable::copy(from, to);
+}
+
+pub(crate) fn fd_accepted(fd: i32) {
+    fdtable::forget(fd);
+}
+
+// ---------------------------------------------------------------------------------
+// connect and TCP Fast Open
+// ---------------------------------------------------------------------------------
+
+/// Before `connect(fd, dest)`: bind the socket to the chosen interface, or refuse.
+pub(crate) fn connect(fd: i32, dest: Option<Dest>) -> Result<(), i32> {
+    let Some(profile) = profile() else {
+        return Ok(());
+    };
+    let Some(dest) = dest else { return Ok(()) };
+    let e = entry(fd);
+    let Some(family) = e.family() else {
+        return Ok(());
+    };
+    if e.has(SHIM_BOUND) {
+        return Ok(());
+    }
+    if e.has(APP_BOUND) {
+        log_at!(
+            Info,
+            "connect {} on fd {fd}: socket already bound to a device by the program; left alone",
+            Addr(dest.addr)
+        );
+        return Ok(());
+    }
+    let flow = Flow {
+        proto: e.proto(),
+        op: Op::Connect,
+        dest: dest.addr.ip(),
+        port: dest.addr.port(),
+        scope_id: dest.scope_id,
+    };
+    netstate::with(|snap| {
+        let d = decide(profile, snap, &flow);
+        apply_socket(fd, e, family, "connect", dest.addr, d, snap)
+    })
+}
+
+/// Carries out a socket-wide decision (connect, Fast Open, listen, bind).
+fn apply_socket(
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    what: &str,
+    addr: SocketAddr,
+    d: Decision<'_>,
+    snap: &Snap,
+) -> Result<(), i32> {
+    match d {
+        Decision::Direct(r) => {
+            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            Ok(())
+        }
+        Decision::Block(b) => {
+            report_block(what, addr, &b, snap);
+            Err(errno_of(b.errno))
+        }
+        Decision::Bind(b) if b.multicast => {
+            if e.has(APP_MCAST_IF) || sys::multicast_if_chosen(fd, family) {
+                log_at!(
+                    Info,
+                    "{what} {}: the program chose the multicast interface; left alone",
+                    Addr(addr)
+                );
+                return Ok(());
+            }
+            match sys::set_multicast_if(fd, family, b.index) {
+                Ok(()) => {
+                    fdtable::add_flags(fd, SHIM_MCAST_IF);
+                    log_at!(
+                        Info,
+                        "{what} {} -> {} multicast ({})",
+                        Addr(addr),
+                        b.ifname,
+                        WhyText(&b)
+                    );
+                    Ok(())
+                }
+                Err(err) => {
+                    log::warn_limited(format_args!(
+                        "{what} {}: cannot set the multicast interface {} ({}); refusing",
+                        Addr(addr),
+                        b.ifname,
+                        sys::errno_name(err)
+                    ));
+                    Err(sys::ENETUNREACH)
+                }
+            }
+        }
+        Decision::Bind(b) => bind_device(fd, what, addr, &b),
+    }
+}
+
+fn bind_device(fd: i32, what: &str, addr: SocketAddr, b: &Bind<'_>) -> Result<(), i32> {
+    match sys::bind_to_interface(fd, b.index, &b.ifname) {
+        Ok(()) => {
+            fdtable::add_flags(fd, SHIM_BOUND);
+            log_at!(
+                Info,
+                "{what} {} -> {} ({})",
+                Addr(addr),
+                b.ifname,
+                WhyText(b)
+            );
+            Ok(())
+        }
+        Err(err) => {
+            // Bound meanwhile (a dup of this socket was bound through another fd, or a
+            // thread raced us): the kernel refuses a second binding without privilege.
+            let now = sys::bound_ifindex(fd);
+            if now == b.index as i32 {
+                fdtable::add_flags(fd, SHIM_BOUND);
+                return Ok(());
+            }
+            if now != 0 {
+                fdtable::add_flags(fd, APP_BOUND);
+                return Ok(());
+            }
+            if err == libc::ENODEV {
+                netstate::invalidate();
+            }
+            log::warn_limited(format_args!(
+                "{what} {}: cannot bind the socket to {} ({}); refusing rather than using the default route",
+                Addr(addr),
+                b.ifname,
+                sys::errno_name(err)
+            ));
+            Err(sys::ENETUNREACH)
+        }
+    }
+}
+
+fn report_block(what: &str, addr: SocketAddr, b: &config_schema::Block<'_>, snap: &Snap) {
+    match b.reason {
+        BlockReason::Rule(r) => {
+            log_at!(
+                Info,
+                "{what} {} blocked by {} -> {}",
+                Addr(addr),
+                r.label,
+                sys::errno_name(errno_of(b.errno))
+            )
+        }
+        BlockReason::Unavailable(list) => log::warn_limited(format_args!(
+            "{what} {} refused: no usable interface ({}) -> {}",
+            Addr(addr),
+            Reasons {
+                list,
+                snap,
+                family: b.family
+            },
+            sys::errno_name(errno_of(b.errno))
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Datagrams: sendto / sendmsg / sendmmsg
+// ---------------------------------------------------------------------------------
+
+/// Decides how one datagram (or a Fast Open send) to `dest` goes out.
+pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan {
+    let Some(profile) = profile() else {
+        return Plan::AsIs;
+    };
+    let Some(dest) = dest else { return Plan::AsIs };
+    let e = entry(fd);
+    let Some(family) = e.family() else {
+        return Plan::AsIs;
+    };
+    if e.has(SHIM_BOUND) || e.has(APP_BOUND) || e.has(APP_UCAST_IF) {
+        return Plan::AsIs;
+    }
+    if e.proto() == Proto::Tcp {
+        // A destination on a stream socket matters only for Fast Open, which is an
+        // implicit connect.
+        if flags & libc::MSG_FASTOPEN == 0 {
+            return Plan::AsIs;
+        }
+        return match connect(fd, Some(dest)) {
+            Ok(()) => Plan::AsIs,
+            Err(e) => Plan::Fail(e),
+        };
+    }
+    let flow = Flow {
+        proto: e.proto(),
+        op: Op::Send,
+        dest: dest.addr.ip(),
+        port: dest.addr.port(),
+        scope_id: dest.scope_id,
+    };
+    netstate::with(|snap| match decide(profile, snap, &flow) {
+        Decision::Direct(r) => {
+            if first_send(fd, e) {
+                log_at!(Info, "{what} {} direct ({})", Addr(dest.addr), Direct(r));
+            }
+            Plan::AsIs
+        }
+        Decision::Block(b) => {
+            report_block(what, dest.addr, &b, snap);
+            Plan::Fail(errno_of(b.errno))
+        }
+        Decision::Bind(b) => {
+            if b.multicast
+                && (e.has(APP_MCAST_IF)
+                    || (!e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family)))
+            {
+                fdtable::add_flags(fd, APP_MCAST_IF);
+                return Plan::AsIs;
+            }
+            if first_send(fd, e) {
+                let mc = if b.multicast { " multicast" } else { "" };
+                log_at!(
+                    Info,
+                    "{what} {} -> {}{mc} ({})",
+                    Addr(dest.addr),
+                    b.ifname,
+                    WhyText(&b)
+                );
+            }
+            let v6 = family == AddrFamily::V6 && !is_v4_mapped(dest.addr.ip());
+            Plan::Via(Pktinfo {
+                ifindex: b.index,
+                v6,
+            })
+        }
+    })
+}
+
+/// The first datagram decision of a socket is logged at info; later ones at debug.
+fn first_send(fd: i32, e: Entry) -> bool {
+    if e.has(LOGGED_SEND) {
+        return log::enabled(LogLevel::Debug);
+    }
+    fdtable::add_flags(fd, LOGGED_SEND);
+    true
+}
+
+fn is_v4_mapped(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+/// The program's control data did not leave room for ours: bind the whole socket
+/// instead (loses the per-datagram exemption for this socket, logged).
+pub(crate) fn send_fallback_bind(fd: i32, dest: Option<Dest>, p: Pktinfo) -> Result<(), i32> {
+    let addr = dest.map_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0), |d| {
+        d.addr
+    });
+    log_at!(
+        Info,
+        "send {}: the program's control messages leave no room for IP_PKTINFO; binding the socket",
+        Addr(addr)
+    );
+    let name = netstate::with(|snap| snap.name_of(p.ifindex));
+    let Some(name) = name else {
+        return Err(sys::ENETUNREACH);
+    };
+    let b = Bind {
+        ifname: name,
+        index: p.ifindex,
+        family: AddrFamily::V4,
+        multicast: false,
+        skipped: 0,
+        why: Why::Default,
+    };
+    bind_device(fd, "send", addr, &b)
+}
+
+// ---------------------------------------------------------------------------------
+// Servers: bind and listen
+// ---------------------------------------------------------------------------------
+
+fn wildcard(family: AddrFamily, port: u16) -> SocketAddr {
+    match family {
+        AddrFamily::V4 => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        AddrFamily::V6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+    }
+}
+
+/// Confines a wildcard listener (TCP at `listen`, UDP at a `bind` to a fixed port).
+fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Result<(), i32> {
+    let Some(profile) = profile() else {
+        return Ok(());
+    };
+    if e.has(SHIM_BOUND) || e.has(APP_BOUND) {
+        return Ok(());
+    }
+    let addr = wildcard(family, port);
+    let flow = Flow {
+        proto: e.proto(),
+        op: Op::Listen,
+        dest: addr.ip(),
+        port,
+        scope_id: 0,
+    };
+    netstate::with(|snap| {
+        let d = decide(profile, snap, &flow);
+        apply_socket(fd, e, family, what, addr, d, snap)
+    })
+}
+
+/// Before `bind(fd, addr)`: a UDP socket bound to the wildcard address on a fixed
+/// port is a server; confine it. Explicit addresses are the program's choice.
+pub(crate) fn bind(fd: i32, addr: Option<Dest>) -> Result<(), i32> {
+    if !active() {
+        return Ok(());
+    }
+    let Some(addr) = addr else { return Ok(()) };
+    if !addr.addr.ip().is_unspecified() || addr.addr.port() == 0 {
+        return Ok(());
+    }
+    let e = entry(fd);
+    match (e.family(), e.proto()) {
+        (Some(family), Proto::Udp) => confine(fd, e, family, "bind", addr.addr.port()),
+        _ => Ok(()),
+    }
+}
+
+/// Before `listen(fd)`: confine a wildcard TCP listener.
+pub(crate) fn listen(fd: i32) -> Result<(), i32> {
+    if !active() {
+        return Ok(());
+    }
+    let e = entry(fd);
+    let Some(family) = e.family() else {
+        return Ok(());
+    };
+    if e.proto() != Proto::Tcp {
+        return Ok(());
+    }
+    let local = sys::local_addr(fd);
+    if local.is_some_and(|a| !a.ip().is_unspecified()) {
+        return Ok(());
+    }
+    confine(fd, e, family, "listen", local.map_or(0, |a| a.port()))
+}
+
+// ---------------------------------------------------------------------------------
+// setsockopt: the program's own choices, and multicast joins on "any interface"
+// ---------------------------------------------------------------------------------
+
+/// A replacement option value.
+pub(crate) struct OptBuf {
+    pub buf: [u8; 272],
+    pub len: usize,
+}
+
+/// Before `setsockopt`: returns a rewritten value for a multicast join/leave whose
+/// interface is "any", so that membership goes to the chosen interface.
+pub(crate) fn setsockopt_rewrite(
+    fd: i32,
+    level: i32,
+    name: i32,
+    val: &[u8],
+) -> Result<Option<OptBuf>, i32> {
+    let Some(profile) = profile() else {
+        return Ok(None);
+    };
+    let e = entry(fd);
+    let Some(family) = e.family() else {
+        return Ok(None);
+    };
+    if e.has(APP_BOUND) {
+        return Ok(None);
+    }
+    let Some(group) = membership_group(level, name, val) else {
+        return Ok(None);
+    };
+    let flow = Flow {
+        proto: e.proto(),
+        op: Op::Join,
+        dest: group,
+        port: 0,
+        scope_id: 0,
+    };
+    netstate::with(|snap| match decide(profile, snap, &flow) {
+        Decision::Bind(b) => {
+            let out = rewrite_membership(level, name, val, &b, snap);
+            if out.is_some() {
+                log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
+            }
+            Ok(out)
+        }
+        Decision::Direct(_) => Ok(None),
+        Decision::Block(b) => {
+            report_block("join", SocketAddr::new(group, 0), &b, snap);
+            let _ = family;
+            Err(errno_of(b.errno))
+        }
+    })
+}
+
+/// The group of a membership option whose interface is unspecified.
+fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
+    let v4 = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+    match (level, name) {
+        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) if v.len() >= 8 => {
+            // ip_mreq {multiaddr, interface} or ip_mreqn {multiaddr, address, ifindex}.
+            let any_addr = v[4..8] == [0; 4];
+            let any_index = v.len() < 12 || v[8..12] == [0; 4];
+            (any_addr && any_index).then(|| IpAddr::V4(v4(&v[0..4])))
+        }
+        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP)
+            if v.len() >= 12 =>
+        {
+            // ip_mreq_source {multiaddr, interface, sourceaddr}.
+            (v[4..8] == [0; 4]).then(|| IpAddr::V4(v4(&v[0..4])))
+        }
+        (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP)
+            if v.len() >= 20 =>
+        {
+            // ipv6_mreq {in6_addr, ifindex}.
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&v[0..16]);
+            (v[16..20] == [0; 4]).then(|| IpAddr::V6(Ipv6Addr::from(a)))
+        }
+        (
+            libc::IPPROTO_IP | libc::IPPROTO_IPV6,
+            libc::MCAST_JOIN_GROUP
+            | libc::MCAST_LEAVE_GROUP
+            | libc::MCAST_JOIN_SOURCE_GROUP
+            | libc::MCAST_LEAVE_SOURCE_GROUP,
+        ) if v.len() >= 8 + 28 => {
+            // group_req / group_source_req: u32 interface, padding, sockaddr_storage.
+            if v[0..4] != [0; 4] {
+                return None;
+            }
+            let fam = u16::from_ne_bytes([v[8], v[9]]) as i32;
+            match fam {
+                libc::AF_INET => Some(IpAddr::V4(v4(&v[12..16]))),
+                libc::AF_INET6 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&v[16..32]);
+                    Some(IpAddr::V6(Ipv6Addr::from(a)))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn rewrite_membership(
+    level: i32,
+    name: i32,
+    v: &[u8],
+    b: &Bind<'_>,
+    snap: &Snap,
+) -> Option<OptBuf> {
+    let mut out = OptBuf {
+        buf: [0; 272],
+        len: 0,
+    };
+    let idx = b.index.to_ne_bytes();
+    match (level, name) {
+        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) => {
+            // Always pass an ip_mreqn: the kernel takes it by length.
+            out.buf[0..4].copy_from_slice(&v[0..4]);
+            out.buf[8..12].copy_from_slice(&(b.index as i32).to_ne_bytes());
+            out.len = 12;
+        }
+        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP) => {
+            // This one names the interface by address only.
+            let a = snap.v4_of(b.index)?;
+            out.buf[..v.len().min(272)].copy_from_slice(&v[..v.len().min(272)]);
+            out.buf[4..8].copy_from_slice(&a.octets());
+            out.len = v.len().min(272);
+        }
+        (libc::IPPROTO_IPV6, _)
+            if name == libc::IPV6_ADD_MEMBERSHIP || name == libc::IPV6_DROP_MEMBERSHIP =>
+        {
+            out.buf[..20].copy_from_slice(&v[..20]);
+            out.buf[16..20].copy_from_slice(&idx);
+            out.len = 20;
+        }
+        _ => {
+            let n = v.len().min(272);
+            out.buf[..n].copy_from_slice(&v[..n]);
+            out.buf[0..4].copy_from_slice(&idx);
+            out.len = n;
+        }
+    }
+    Some(out)
+}
+
+/// After a successful `setsockopt`: remember the program's own interface choices.
+pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
+    if !active() {
+        return;
+    }
+    let nonzero = val.iter().any(|b| *b != 0);
+    let flag = match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE | libc::SO_BINDTOIFINDEX) => {
+            if nonzero {
+                // The shim's own binding is never done through this hook.
+                let e = entry(fd);
+                if e.family().is_some() && !e.has(APP_BOUND) {
+                    log_at!(
+                        Info,
+                        "fd {fd}: the program binds the socket to a device itself; that choice wins over the policy"
+                    );
+                }
+                fdtable::add_flags(fd, APP_BOUND);
+            } else {
+                fdtable::clear_flags(fd, APP_BOUND);
+            }
+            return;
+        }
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => {
+            // in_addr or ip_mreqn: "any" is all zeros.
+            APP_MCAST_IF
+        }
+        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => APP_MCAST_IF,
+        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) | (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => {
+            APP_UCAST_IF
+        }
+        _ => return,
+    };
+    if nonzero {
+        let _ = entry(fd);
+        fdtable::add_flags(fd, flag);
+    } else {
+        fdtable::clear_flags(fd, flag);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Log formatting (no allocation)
+// ---------------------------------------------------------------------------------
+
+/// `1.2.3.4:80`, `[2001:db8::1]:80`.
+struct Addr(SocketAddr);
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            SocketAddr::V4(a) => write!(f, "{}:{}", a.ip(), a.port()),
+            SocketAddr::V6(a) => write!(f, "[{}]:{}", a.ip(), a.port()),
+        }
+    }
+}
+
+struct WhyText<'a, 'p>(&'a Bind<'p>);
+
+impl fmt::Display for WhyText<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.why {
+            Why::Default => f.write_str("default")?,
+            Why::Rule(r) => f.write_str(&r.label)?,
+        }
+        if self.0.skipped > 0 {
+            write!(f, "; {} earlier interface(s) unusable", self.0.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+struct Direct<'p>(DirectReason<'p>);
+
+impl fmt::Display for Direct<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            DirectReason::Loopback => f.write_str("loopback"),
+            DirectReason::OwnAddress => f.write_str("own address"),
+            DirectReason::Unspecified => f.write_str("this host"),
+            DirectReason::ScopedLinkLocal => {
+                f.write_str("link-local with a scope chosen by the program")
+            }
+            DirectReason::NoVia => f.write_str("no interface set"),
+            DirectReason::Rule(r) => f.write_str(&r.label),
+            DirectReason::Unavailable => {
+                f.write_str("no usable interface; on_unavailable = direct")
+            }
+            DirectReason::ListenAny => f.write_str("listen = any"),
+        }
+    }
+}
+
+/// `wlan0 is down, wwan0 does not exist`.
+struct Reasons<'a> {
+    list: &'a [config_schema::IfName],
+    snap: &'a Snap,
+    family: AddrFamily,
+}
+
+impl fmt::Display for Reasons<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, n) in self.list.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match unusable_reason(self.snap, n, self.family) {
+                Some(r) => write!(f, "{n} {r}")?,
+                None => write!(f, "{n} changed meanwhile")?,
+            }
+        }
+        Ok(())
+    }
+}

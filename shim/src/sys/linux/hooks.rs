@@ -1,0 +1,388 @@
+//! The exported functions that `LD_PRELOAD` puts in front of libc's. Each one decodes
+//! its arguments, runs the shim's part in [`pre`] and makes exactly one real call (or
+//! none, failing closed). Nothing is done after the real call except fd bookkeeping
+//! through [`pre`], which keeps errno.
+//!
+//! ## Invariants
+//! * A panic in the shim's part never crosses into C and never repeats the real call:
+//!   it fails the call with `ENETUNREACH` (fail closed) or, for bookkeeping-only
+//!   hooks (`close`, `dup*`, `socket`, `accept`), lets the real call stand.
+//! * errno is the real call's, or the shim's chosen errno on refusal.
+//! * Re-entry (the shim's own work reaching a hook through another library) goes
+//!   straight to the real function.
+
+use super::real;
+use super::{Dest, MsgCopy, Prepared, decode_sockaddr, errno, msg_dest, sendto_via, set_errno};
+use crate::ops::{self, Plan};
+use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+thread_local! {
+    /// Set while the shim's own part of a hook runs on this thread. Const-initialised
+    /// and destructor-free, so touching it never allocates.
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+enum Pre<T> {
+    /// Re-entered or the thread is exiting: forward untouched.
+    Skip,
+    Run(T),
+    Panicked,
+}
+
+/// Runs the shim's part of a hook with the re-entrancy guard, catching panics and
+/// keeping errno as it was.
+fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
+    let entered = IN_HOOK.try_with(|g| !g.replace(true)).unwrap_or(false);
+    if !entered {
+        return Pre::Skip;
+    }
+    let saved = errno();
+    let r = catch_unwind(AssertUnwindSafe(f));
+    set_errno(saved);
+    let _ = IN_HOOK.try_with(|g| g.set(false));
+    match r {
+        Ok(v) => Pre::Run(v),
+        Err(_) => Pre::Panicked,
+    }
+}
+
+fn fail(e: c_int) -> c_int {
+    set_errno(e);
+    -1
+}
+
+const PANIC_ERRNO: c_int = libc::ENETUNREACH;
+
+/// ## Hook
+/// Replaces `socket(2)`: records the new socket's family and type.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    let fd = unsafe { real::socket(domain, ty, protocol) };
+    if fd >= 0 {
+        let _ = pre(|| ops::socket_created(fd, domain, ty, protocol));
+    }
+    fd
+}
+
+/// ## Hook
+/// Replaces `connect(2)`: binds the socket to the chosen interface first.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: connect(2)'s contract: addr points to len readable bytes.
+    let dest = unsafe { decode_sockaddr(addr, len) };
+    match pre(|| ops::connect(fd, dest)) {
+        Pre::Skip | Pre::Run(Ok(())) => {
+            // SAFETY: the program's arguments, forwarded.
+            unsafe { real::connect(fd, addr, len) }
+        }
+        Pre::Run(Err(e)) => fail(e),
+        Pre::Panicked => fail(PANIC_ERRNO),
+    }
+}
+
+/// ## Hook
+/// Replaces `sendto(2)`: a datagram to a steered destination is sent with a PKTINFO
+/// control message naming the interface; a Fast Open send binds like `connect`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> isize {
+    // SAFETY: sendto(2)'s contract: addr is NULL or points to len readable bytes.
+    let dest = unsafe { decode_sockaddr(addr, len) };
+    let plan = match dest {
+        None => Plan::AsIs,
+        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto")) {
+            Pre::Skip => Plan::AsIs,
+            Pre::Run(p) => p,
+            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
+        },
+    };
+    match plan {
+        // SAFETY: the program's arguments, forwarded.
+        Plan::AsIs => unsafe { real::sendto(fd, buf, n, flags, addr, len) },
+        Plan::Fail(e) => fail(e) as isize,
+        // SAFETY: the program's arguments, re-expressed as a sendmsg.
+        Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, addr, len, p) },
+    }
+}
+
+/// ## Hook
+/// Replaces `sendmsg(2)`: as `sendto`, adding our PKTINFO to the program's control
+/// messages in a copy.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
+    // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
+    let dest = unsafe { msg_dest(msg) };
+    let plan = match dest {
+        None => Plan::AsIs,
+        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg")) {
+            Pre::Skip => Plan::AsIs,
+            Pre::Run(p) => p,
+            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
+        },
+    };
+    match plan {
+        // SAFETY: the program's arguments, forwarded.
+        Plan::AsIs => unsafe { real::sendmsg(fd, msg, flags) },
+        Plan::Fail(e) => fail(e) as isize,
+        Plan::Via(p) => {
+            let mut copy = MsgCopy::new();
+            // SAFETY: msg is the program's valid msghdr.
+            match unsafe { copy.prepare(msg, p) } {
+                // SAFETY: the copy points at the program's buffers and our control
+                // buffer, both valid for the call.
+                Prepared::Rewritten => unsafe { real::sendmsg(fd, copy.hdr(), flags) },
+                // SAFETY: the program's arguments, forwarded.
+                Prepared::AsIs => unsafe { real::sendmsg(fd, msg, flags) },
+                Prepared::TooBig => match pre(|| ops::send_fallback_bind(fd, dest, p)) {
+                    Pre::Run(Err(e)) => fail(e) as isize,
+                    Pre::Panicked => fail(PANIC_ERRNO) as isize,
+                    // SAFETY: the program's arguments, forwarded.
+                    _ => unsafe { real::sendmsg(fd, msg, flags) },
+                },
+            }
+        }
+    }
+}
+
+/// How many messages of one `sendmmsg` the shim rewrites at a time. A larger batch is
+/// sent in part; sendmmsg(2) allows that and callers resend the rest.
+const MMSG_BATCH: usize = 16;
+
+/// ## Hook
+/// Replaces `sendmmsg(2)`: every message is decided on its own; the batch is cut
+/// before the first refused message (which then fails the next call, or this one if
+/// it is first).
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+) -> c_int {
+    if msgs.is_null() || vlen == 0 {
+        // SAFETY: forwarded; the kernel reports EFAULT/0 itself.
+        return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
+    }
+    let n = (vlen as usize).min(MMSG_BATCH);
+    let mut plans = [Plan::AsIs; MMSG_BATCH];
+    let mut any = false;
+    let mut cut = n;
+    for (i, plan) in plans.iter_mut().enumerate().take(n) {
+        // SAFETY: sendmmsg(2)'s contract: msgs has vlen valid entries; i < vlen.
+        let dest: Option<Dest> = unsafe { msg_dest(&(*msgs.add(i)).msg_hdr) };
+        if dest.is_none() {
+            continue;
+        }
+        *plan = match pre(|| ops::send(fd, dest, flags, "sendmmsg")) {
+            Pre::Skip => Plan::AsIs,
+            Pre::Run(p) => p,
+            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
+        };
+        match *plan {
+            Plan::AsIs => {}
+            Plan::Via(_) => any = true,
+            Plan::Fail(e) => {
+                if i == 0 {
+                    return fail(e);
+                }
+                cut = i;
+                break;
+            }
+        }
+    }
+    if !any {
+        // Only the first `cut` messages were decided: send those (a prefix of the
+        // program's batch) and let the program come back for the rest.
+        // SAFETY: forwarded, possibly with fewer messages.
+        return unsafe { real::sendmmsg(fd, msgs, cut as c_uint, flags) };
+    }
+    let mut copies: [MsgCopy; MMSG_BATCH] = std::array::from_fn(|_| MsgCopy::new());
+    // SAFETY: a zeroed mmsghdr is valid (null pointers, zero lengths).
+    let mut out: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..cut {
+        // SAFETY: i < cut <= vlen; the program's entries are valid.
+        let hdr = unsafe { &(*msgs.add(i)).msg_hdr };
+        out[i].msg_hdr = *hdr;
+        if let Plan::Via(p) = plans[i] {
+            // SAFETY: hdr is the program's valid msghdr.
+            match unsafe { copies[i].prepare(hdr, p) } {
+                // SAFETY: hdr() points into copies[i], alive until after the call.
+                Prepared::Rewritten => out[i].msg_hdr = unsafe { *copies[i].hdr() },
+                Prepared::AsIs => {}
+                Prepared::TooBig => {
+                    let d = hdr_dest(hdr);
+                    if let Pre::Run(Err(e)) = pre(|| ops::send_fallback_bind(fd, d, p)) {
+                        if i == 0 {
+                            return fail(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: out holds `cut` valid headers pointing at the program's buffers and at
+    // our control buffers, all alive for the call.
+    let sent = unsafe { real::sendmmsg(fd, out.as_mut_ptr(), cut as c_uint, flags) };
+    if sent > 0 {
+        for (i, o) in out.iter().enumerate().take(sent as usize) {
+            // SAFETY: i < sent <= cut <= vlen: the program's entry, written as the
+            // kernel would have.
+            unsafe { (*msgs.add(i)).msg_len = o.msg_len };
+        }
+    }
+    sent
+}
+
+fn hdr_dest(hdr: &libc::msghdr) -> Option<Dest> {
+    // SAFETY: hdr is a valid msghdr (the program's).
+    unsafe { msg_dest(hdr) }
+}
+
+/// ## Hook
+/// Replaces `bind(2)`: a UDP socket bound to the wildcard address on a fixed port is
+/// a server and is confined to the chosen interface (`listen = "interface"`).
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: bind(2)'s contract: addr points to len readable bytes.
+    let a = unsafe { decode_sockaddr(addr, len) };
+    match pre(|| ops::bind(fd, a)) {
+        // SAFETY: the program's arguments, forwarded.
+        Pre::Skip | Pre::Run(Ok(())) => unsafe { real::bind(fd, addr, len) },
+        Pre::Run(Err(e)) => fail(e),
+        Pre::Panicked => fail(PANIC_ERRNO),
+    }
+}
+
+/// ## Hook
+/// Replaces `listen(2)`: a wildcard TCP listener is confined to the chosen interface.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    match pre(|| ops::listen(fd)) {
+        // SAFETY: the program's arguments, forwarded.
+        Pre::Skip | Pre::Run(Ok(())) => unsafe { real::listen(fd, backlog) },
+        Pre::Run(Err(e)) => fail(e),
+        Pre::Panicked => fail(PANIC_ERRNO),
+    }
+}
+
+/// ## Hook
+/// Replaces `setsockopt(2)`: the program's options are always applied; a multicast
+/// join on "any interface" is pointed at the chosen interface, and the program's own
+/// interface choices are remembered so the shim leaves them alone.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    let bytes: &[u8] = if val.is_null() || len == 0 || len > 4096 {
+        &[]
+    } else {
+        // SAFETY: setsockopt(2)'s contract: val points to len readable bytes.
+        unsafe { std::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
+    };
+    let r = match pre(|| ops::setsockopt_rewrite(fd, level, name, bytes)) {
+        Pre::Run(Ok(Some(o))) => {
+            // SAFETY: our rewritten copy, o.len bytes, alive for the call.
+            unsafe { real::setsockopt(fd, level, name, o.buf.as_ptr().cast(), o.len as socklen_t) }
+        }
+        Pre::Run(Err(e)) => return fail(e),
+        // SAFETY: the program's arguments, forwarded.
+        _ => unsafe { real::setsockopt(fd, level, name, val, len) },
+    };
+    if r == 0 {
+        let _ = pre(|| ops::setsockopt_done(fd, level, name, bytes));
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `close(2)`: forgets what the shim knew about the fd. Never logs.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let _ = pre(|| ops::fd_closing(fd));
+    // SAFETY: the program's argument, forwarded.
+    unsafe { real::close(fd) }
+}
+
+/// ## Hook
+/// Replaces `dup(2)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    // SAFETY: the program's argument, forwarded.
+    let r = unsafe { real::dup(fd) };
+    if r >= 0 {
+        let _ = pre(|| ops::fd_duplicated(fd, r));
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `dup2(2)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old != new {
+        let _ = pre(|| ops::fd_closing(new));
+    }
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::dup2(old, new) };
+    if r >= 0 && old != new {
+        let _ = pre(|| ops::fd_duplicated(old, new));
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `dup3(2)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if old != new {
+        let _ = pre(|| ops::fd_closing(new));
+    }
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::dup3(old, new, flags) };
+    if r >= 0 {
+        let _ = pre(|| ops::fd_duplicated(old, new));
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `accept(2)`: the new fd number's old entry is forgotten.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::accept(fd, addr, len) };
+    if r >= 0 {
+        let _ = pre(|| ops::fd_accepted(r));
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `accept4(2)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::accept4(fd, addr, len, flags) };
+    if r >= 0 {
+        let _ = pre(|| ops::fd_accepted(r));
+    }
+    r
+}

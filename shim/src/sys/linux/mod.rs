@@ -1,0 +1,581 @@
+//! Linux: `LD_PRELOAD` interposition. Every `unsafe` block of the shim lives below this
+//! module and carries a `SAFETY:` comment.
+
+mod hooks;
+pub(crate) mod netlink;
+pub(crate) mod real;
+
+use config_schema::AddrFamily;
+use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The library constructor. glibc passes `argc, argv, envp` to `.init_array` entries,
+/// so `argv[0]` is available without reading `/proc/self/cmdline`.
+extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+    real::resolve_all();
+    let argv0 = if argv.is_null() {
+        None
+    } else {
+        // SAFETY: glibc hands `.init_array` functions the process's argv, a
+        // NULL-terminated array of NUL-terminated strings that lives for the whole
+        // process; argv[0] may itself be NULL.
+        unsafe {
+            let p = *argv;
+            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    };
+    crate::state::init(argv0);
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
+
+// ---------------------------------------------------------------------------------
+// errno
+// ---------------------------------------------------------------------------------
+
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for the
+    // thread's lifetime.
+    unsafe { *libc::__errno_location() }
+}
+
+pub(crate) fn set_errno(e: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e }
+}
+
+pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
+pub(crate) const EACCES: c_int = libc::EACCES;
+
+/// Symbolic name of an errno value, for logs.
+pub(crate) fn errno_name(e: c_int) -> &'static str {
+    match e {
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::ENODEV => "ENODEV",
+        libc::EINVAL => "EINVAL",
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EBADF => "EBADF",
+        libc::ENOTSOCK => "ENOTSOCK",
+        _ => "errno",
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Addresses
+// ---------------------------------------------------------------------------------
+
+/// A decoded INET socket address.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dest {
+    pub addr: SocketAddr,
+    pub scope_id: u32,
+}
+
+/// Decodes an `AF_INET`/`AF_INET6` address; anything else (NULL, `AF_UNSPEC`,
+/// `AF_UNIX`, short lengths) is `None`.
+///
+/// # Safety
+/// `addr` is NULL or points to at least `len` readable bytes.
+pub(crate) unsafe fn decode_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
+    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY: the caller guarantees `len` readable bytes, checked to cover the
+    // family field; read_unaligned because C callers may pass any alignment.
+    let family = unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) } as c_int;
+    match family {
+        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: length checked above.
+            let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(Dest {
+                addr: SocketAddr::new(IpAddr::V4(ip), u16::from_be(sin.sin_port)),
+                scope_id: 0,
+            })
+        }
+        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: length checked above.
+            let sin6 = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(Dest {
+                addr: SocketAddr::new(IpAddr::V6(ip), u16::from_be(sin6.sin6_port)),
+                scope_id: sin6.sin6_scope_id,
+            })
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Socket options (all through the real functions: the shim's own calls must never
+// re-enter its hooks)
+// ---------------------------------------------------------------------------------
+
+fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_int> {
+    let mut v: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: v and len are valid for writes of the sizes given.
+    let r = unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) };
+    if r == 0 { Ok(v) } else { Err(errno()) }
+}
+
+fn setsockopt_raw(fd: c_int, level: c_int, name: c_int, val: &[u8]) -> Result<(), c_int> {
+    // SAFETY: `val` is a valid slice of `val.len()` bytes; the real setsockopt only
+    // reads it.
+    let r =
+        unsafe { real::setsockopt(fd, level, name, val.as_ptr().cast(), val.len() as socklen_t) };
+    if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
+fn setsockopt_int(fd: c_int, level: c_int, name: c_int, v: c_int) -> Result<(), c_int> {
+    setsockopt_raw(fd, level, name, &v.to_ne_bytes())
+}
+
+/// What the kernel says about a socket the shim has not seen created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probed {
+    /// `AF_INET` or `AF_INET6`; `None` for anything else (or not a socket).
+    pub family: Option<AddrFamily>,
+    pub sotype: c_int,
+    pub protocol: c_int,
+    pub bound_ifindex: c_int,
+}
+
+pub(crate) fn probe_socket(fd: c_int) -> Probed {
+    let none = Probed {
+        family: None,
+        sotype: 0,
+        protocol: 0,
+        bound_ifindex: 0,
+    };
+    let family = match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+        Ok(libc::AF_INET) => AddrFamily::V4,
+        Ok(libc::AF_INET6) => AddrFamily::V6,
+        _ => return none,
+    };
+    Probed {
+        family: Some(family),
+        sotype: getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(0),
+        protocol: getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0),
+        bound_ifindex: bound_ifindex(fd),
+    }
+}
+
+/// The interface a socket is bound to (0: none).
+pub(crate) fn bound_ifindex(fd: c_int) -> c_int {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0)
+}
+
+/// Binds a socket to an interface: `SO_BINDTOIFINDEX` (Linux ≥ 5.0, immune to
+/// renames), falling back to `SO_BINDTODEVICE` by name on older kernels.
+pub(crate) fn bind_to_interface(
+    fd: c_int,
+    index: u32,
+    name: &config_schema::IfName,
+) -> Result<(), c_int> {
+    match setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX, index as c_int) {
+        Err(libc::ENOPROTOOPT) => {
+            let n = name.as_c_bytes();
+            let len = name.as_str().len() + 1;
+            setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, &n[..len])
+        }
+        r => r,
+    }
+}
+
+/// Sets the multicast egress interface of a socket (IPv4: `ip_mreqn` by index).
+pub(crate) fn set_multicast_if(
+    fd: c_int,
+    sock_family: AddrFamily,
+    index: u32,
+) -> Result<(), c_int> {
+    match sock_family {
+        AddrFamily::V4 => {
+            let m = libc::ip_mreqn {
+                imr_multiaddr: libc::in_addr { s_addr: 0 },
+                imr_address: libc::in_addr { s_addr: 0 },
+                imr_ifindex: index as c_int,
+            };
+            setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, as_bytes(&m))
+        }
+        AddrFamily::V6 => setsockopt_int(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_IF,
+            index as c_int,
+        ),
+    }
+}
+
+/// Has the program chosen a multicast interface on this socket itself?
+pub(crate) fn multicast_if_chosen(fd: c_int, sock_family: AddrFamily) -> bool {
+    match sock_family {
+        AddrFamily::V4 => {
+            let mut v = [0u8; 12];
+            let mut len = v.len() as socklen_t;
+            // SAFETY: v and len are valid for writes of the sizes given.
+            let r = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::IPPROTO_IP,
+                    libc::IP_MULTICAST_IF,
+                    v.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            // The kernel returns the chosen address (in_addr); 0.0.0.0 = not chosen.
+            r == 0 && v[..4] != [0, 0, 0, 0]
+        }
+        AddrFamily::V6 => {
+            getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF).unwrap_or(0) != 0
+        }
+    }
+}
+
+/// The local address a socket is bound to, if any.
+pub(crate) fn local_addr(fd: c_int) -> Option<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain data; zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: ss and len are valid for writes of the sizes given.
+    let r = unsafe { libc::getsockname(fd, (&raw mut ss).cast(), &mut len) };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: the kernel wrote `len` bytes into ss.
+    unsafe { decode_sockaddr((&raw const ss).cast(), len) }.map(|d| d.addr)
+}
+
+fn as_bytes<T>(v: &T) -> &[u8] {
+    // SAFETY: only used on plain C structs without padding-dependent meaning; the
+    // bytes are handed to the kernel, which reads them as that struct.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}
+
+// ---------------------------------------------------------------------------------
+// Per-datagram interface choice: IP_PKTINFO / IPV6_PKTINFO control messages
+// ---------------------------------------------------------------------------------
+
+/// How a datagram must be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pktinfo {
+    pub ifindex: u32,
+    /// Use `IPV6_PKTINFO` (native IPv6 destination on an `AF_INET6` socket) rather
+    /// than `IP_PKTINFO` (IPv4, also accepted for IPv4-mapped destinations on an
+    /// `AF_INET6` socket).
+    pub v6: bool,
+}
+
+const CMSG_ROOM: usize = 512;
+
+fn cmsg_len(payload: usize) -> usize {
+    // SAFETY: CMSG_LEN is a pure size computation.
+    unsafe { libc::CMSG_LEN(payload as u32) as usize }
+}
+
+/// A stack buffer for the program's control messages plus ours, 8-byte aligned as
+/// `cmsghdr` requires.
+#[repr(C, align(8))]
+struct ControlBuf([u8; CMSG_ROOM]);
+
+/// Copies the program's control messages into `buf` and makes the datagram leave by
+/// `p.ifindex`: an existing `IP(V6)_PKTINFO` with interface 0 gets the index, one
+/// with a non-zero index is the program's own choice (returns `Ok(None)`: send as
+/// is), otherwise a new one is appended. `Err` when the program's control data does
+/// not fit.
+fn build_control(
+    buf: &mut ControlBuf,
+    app_control: *const c_void,
+    app_len: usize,
+    p: Pktinfo,
+) -> Result<Option<usize>, ()> {
+    let add = if p.v6 {
+        size_of::<libc::in6_pktinfo>()
+    } else {
+        size_of::<libc::in_pktinfo>()
+    };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(add as u32) } as usize;
+    if app_len + space > CMSG_ROOM {
+        return Err(());
+    }
+    if app_len > 0 {
+        // SAFETY: the program passed `app_len` readable bytes of control data (its
+        // msghdr contract); buf has room for them (checked above).
+        unsafe {
+            std::ptr::copy_nonoverlapping(app_control.cast::<u8>(), buf.0.as_mut_ptr(), app_len)
+        };
+    }
+    // Walk the copied control messages looking for a PKTINFO of ours to patch.
+    // SAFETY: a zeroed msghdr is valid; we point it at our own buffer so the CMSG_*
+    // macros walk memory we own, bounded by app_len.
+    let mut mh: libc::msghdr = unsafe { zeroed() };
+    mh.msg_control = buf.0.as_mut_ptr().cast();
+    mh.msg_controllen = app_len;
+    // SAFETY: mh describes our buffer; CMSG_FIRSTHDR/NXTHDR stay within msg_controllen.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(&mh) };
+    while !c.is_null() {
+        // SAFETY: c points inside our buffer at a header the macros validated.
+        let (level, ty, len) = unsafe { ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len) };
+        // SAFETY: c is a valid header inside our buffer (see above).
+        let data = unsafe { libc::CMSG_DATA(c) };
+        if level == libc::IPPROTO_IP
+            && ty == libc::IP_PKTINFO
+            && len >= cmsg_len(size_of::<libc::in_pktinfo>())
+        {
+            // SAFETY: the length check above covers an in_pktinfo at data.
+            let mut pi = unsafe { std::ptr::read_unaligned(data as *const libc::in_pktinfo) };
+            if pi.ipi_ifindex != 0 {
+                return Ok(None);
+            }
+            pi.ipi_ifindex = p.ifindex as c_int;
+            // SAFETY: same location and size as read above.
+            unsafe { std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi) };
+            return Ok(Some(app_len));
+        }
+        if level == libc::IPPROTO_IPV6
+            && ty == libc::IPV6_PKTINFO
+            && len >= cmsg_len(size_of::<libc::in6_pktinfo>())
+        {
+            // SAFETY: the length check above covers an in6_pktinfo at data.
+            let mut pi = unsafe { std::ptr::read_unaligned(data as *const libc::in6_pktinfo) };
+            if pi.ipi6_ifindex != 0 {
+                return Ok(None);
+            }
+            pi.ipi6_ifindex = p.ifindex;
+            // SAFETY: same location and size as read above.
+            unsafe { std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi) };
+            return Ok(Some(app_len));
+        }
+        // SAFETY: as for CMSG_FIRSTHDR.
+        c = unsafe { libc::CMSG_NXTHDR(&mh, c) };
+    }
+    // Append ours at the aligned end of the program's messages.
+    // SAFETY: pure size computation on the program's length, aligned as CMSG_SPACE.
+    let start = (app_len + 7) & !7;
+    if start + space > CMSG_ROOM {
+        return Err(());
+    }
+    // SAFETY: start + space <= CMSG_ROOM, and start is 8-aligned inside an 8-aligned
+    // buffer, so a cmsghdr fits there.
+    unsafe {
+        let c = buf.0.as_mut_ptr().add(start).cast::<libc::cmsghdr>();
+        std::ptr::write_bytes(c.cast::<u8>(), 0, space);
+        (*c).cmsg_len = libc::CMSG_LEN(add as u32) as usize;
+        let data = libc::CMSG_DATA(c);
+        if p.v6 {
+            (*c).cmsg_level = libc::IPPROTO_IPV6;
+            (*c).cmsg_type = libc::IPV6_PKTINFO;
+            let pi = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr { s6_addr: [0; 16] },
+                ipi6_ifindex: p.ifindex,
+            };
+            std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi);
+        } else {
+            (*c).cmsg_level = libc::IPPROTO_IP;
+            (*c).cmsg_type = libc::IP_PKTINFO;
+            let pi = libc::in_pktinfo {
+                ipi_ifindex: p.ifindex as c_int,
+                ipi_spec_dst: libc::in_addr { s_addr: 0 },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi);
+        }
+    }
+    Ok(Some(start + space))
+}
+
+/// `sendto` rewritten as `sendmsg` with a PKTINFO control message.
+///
+/// # Safety
+/// The arguments are those the program passed to `sendto(2)`.
+pub(crate) unsafe fn sendto_via(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+    p: Pktinfo,
+) -> isize {
+    let mut control = ControlBuf([0; CMSG_ROOM]);
+    let Ok(Some(clen)) = build_control(&mut control, std::ptr::null(), 0, p) else {
+        // SAFETY: the program's own arguments, unchanged.
+        return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
+    };
+    let mut iov = libc::iovec {
+        iov_base: buf as *mut c_void,
+        iov_len: len,
+    };
+    // SAFETY: a zeroed msghdr is valid.
+    let mut mh: libc::msghdr = unsafe { zeroed() };
+    mh.msg_name = addr as *mut c_void;
+    mh.msg_namelen = addrlen;
+    mh.msg_iov = &mut iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control.0.as_mut_ptr().cast();
+    mh.msg_controllen = clen;
+    // SAFETY: every pointer in mh refers to the program's buffers (valid for the
+    // call, per sendto's contract) or to our locals, which outlive the call.
+    unsafe { real::sendmsg(fd, &mh, flags) }
+}
+
+/// Result of preparing a `sendmsg` with our control message.
+pub(crate) enum Prepared {
+    /// Send the program's message unchanged.
+    AsIs,
+    /// Send this copy instead.
+    Rewritten,
+    /// The program's control data is too large to extend.
+    TooBig,
+}
+
+/// A copy of a program's `msghdr` with room for our control message.
+pub(crate) struct MsgCopy {
+    mh: libc::msghdr,
+    control: ControlBuf,
+}
+
+impl MsgCopy {
+    pub(crate) fn new() -> Self {
+        // SAFETY: a zeroed msghdr is valid.
+        MsgCopy {
+            mh: unsafe { zeroed() },
+            control: ControlBuf([0; CMSG_ROOM]),
+        }
+    }
+
+    /// # Safety
+    /// `msg` is the program's valid `msghdr`.
+    pub(crate) unsafe fn prepare(&mut self, msg: *const libc::msghdr, p: Pktinfo) -> Prepared {
+        // SAFETY: the caller guarantees msg is valid for reads.
+        self.mh = unsafe { std::ptr::read(msg) };
+        match build_control(
+            &mut self.control,
+            self.mh.msg_control,
+            self.mh.msg_controllen,
+            p,
+        ) {
+            Ok(Some(clen)) => {
+                self.mh.msg_control = self.control.0.as_mut_ptr().cast();
+                self.mh.msg_controllen = clen;
+                Prepared::Rewritten
+            }
+            Ok(None) => Prepared::AsIs,
+            Err(()) => Prepared::TooBig,
+        }
+    }
+
+    pub(crate) fn hdr(&self) -> *const libc::msghdr {
+        &self.mh
+    }
+}
+
+/// Decodes `msg->msg_name` of a program's msghdr.
+///
+/// # Safety
+/// `msg` is NULL or a valid `msghdr`.
+pub(crate) unsafe fn msg_dest(msg: *const libc::msghdr) -> Option<Dest> {
+    if msg.is_null() {
+        return None;
+    }
+    // SAFETY: the caller guarantees msg is valid; msg_name/msg_namelen describe the
+    // program's address buffer.
+    unsafe { decode_sockaddr((*msg).msg_name as *const sockaddr, (*msg).msg_namelen) }
+}
+
+// ---------------------------------------------------------------------------------
+// Process facts, time, memory
+// ---------------------------------------------------------------------------------
+
+pub(crate) fn getpid() -> i32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Coarse monotonic clock in milliseconds (vDSO: no system call).
+pub(crate) fn now_ms() -> u64 {
+    // SAFETY: zero is a valid timespec.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: ts is valid for writes.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// Writes all of `buf` to `fd` with `write(2)` (retrying EINTR and short writes),
+/// keeping errno.
+pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
+    let saved = errno();
+    let mut ok = true;
+    let mut tries = 0;
+    while !buf.is_empty() && tries < 8 {
+        tries += 1;
+        // SAFETY: buf is a valid slice.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n > 0 {
+            buf = &buf[n as usize..];
+        } else if n < 0 && errno() == libc::EINTR {
+            continue;
+        } else {
+            ok = false;
+            break;
+        }
+    }
+    set_errno(saved);
+    ok
+}
+
+/// Opens the log file for appending (close-on-exec: a child reopens it by name).
+pub(crate) fn open_log(path: &std::ffi::CStr) -> Option<c_int> {
+    // SAFETY: path is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+            0o644,
+        )
+    };
+    (fd >= 0).then_some(fd)
+}
+
+/// An anonymous zeroed mapping of `len` bytes (used for the fd table: no malloc on
+/// paths that may run in signal handlers or after fork).
+pub(crate) fn map_zeroed(len: usize) -> Option<*mut u8> {
+    // SAFETY: anonymous private mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p.cast())
+}
+
+/// # Safety
+/// `p`/`len` came from `map_zeroed` and nothing refers to the mapping any more.
+pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: per the function contract.
+    unsafe { libc::munmap(p.cast(), len) };
+}
+
+/// Registers the handler that clears fork-unsafe state in the child.
+pub(crate) fn register_atfork(child: unsafe extern "C" fn()) {
+    // SAFETY: registering a handler has no preconditions; `child` is a plain function.
+    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+}
+
+/// The executable's path (`/proc/self/exe`).
+pub(crate) fn exe_path() -> String {
+    std::fs::read_link("/proc/self/exe")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

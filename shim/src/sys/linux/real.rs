@@ -1,0 +1,74 @@
+//! The functions behind the hooks, found with `dlsym(RTLD_NEXT)`.
+//!
+//! All pointers are resolved eagerly by the constructor and kept in `AtomicPtr`s, so a
+//! hook never takes a lock or calls `dlsym` on its hot path. If a hook runs before the
+//! constructor (another library's constructor making a socket call), the pointer is
+//! resolved on the spot: a racy but harmless duplicate `dlsym`, never a `Once` that
+//! could deadlock on re-entry. A symbol that cannot be found makes the call fail with
+//! `ENOSYS` instead of panicking.
+
+use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+macro_rules! real_fns {
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $fail:expr; )*) => {
+        // One slot per function, named after it.
+        #[allow(non_upper_case_globals)]
+        mod slot {
+            use super::*;
+            $( pub(super) static $name: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut()); )*
+        }
+
+        /// Resolves every real function now (called by the constructor).
+        pub(crate) fn resolve_all() {
+            $( resolve(&slot::$name, concat!(stringify!($name), "\0")); )*
+        }
+
+        $(
+            /// Calls the real function (the next definition after this library).
+            ///
+            /// # Safety
+            /// The same contract as the C function of that name.
+            pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
+                let mut p = slot::$name.load(Ordering::Acquire);
+                if p.is_null() {
+                    p = resolve(&slot::$name, concat!(stringify!($name), "\0"));
+                }
+                if p.is_null() {
+                    super::set_errno(libc::ENOSYS);
+                    return $fail;
+                }
+                // SAFETY: p was returned by dlsym for this symbol name, whose C type is
+                // the signature declared here (checked against glibc's prototypes).
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(p) };
+                // SAFETY: forwarded from this function's own contract.
+                unsafe { f($($arg),*) }
+            }
+        )*
+    };
+}
+
+fn resolve(slot: &AtomicPtr<c_void>, name: &'static str) -> *mut c_void {
+    // SAFETY: name is NUL-terminated (concat! above); RTLD_NEXT looks past this
+    // library, so the result is never one of our own hooks.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
+    slot.store(p, Ordering::Release);
+    p
+}
+
+real_fns! {
+    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = -1;
+    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = -1;
+    bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = -1;
+    listen(fd: c_int, backlog: c_int) -> c_int = -1;
+    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = -1;
+    accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int = -1;
+    sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize = -1;
+    sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize = -1;
+    sendmmsg(fd: c_int, msgs: *mut libc::mmsghdr, vlen: c_uint, flags: c_int) -> c_int = -1;
+    setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int = -1;
+    close(fd: c_int) -> c_int = -1;
+    dup(fd: c_int) -> c_int = -1;
+    dup2(old: c_int, new: c_int) -> c_int = -1;
+    dup3(old: c_int, new: c_int, flags: c_int) -> c_int = -1;
+}
