@@ -1,0 +1,146 @@
+//! Command-line interface (clap derive).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+Examples:
+  mifrun --via wlan0 -- curl https://example.org/
+      Every socket of curl (and of its children) goes out through wlan0.
+  mifrun --via wlan0,wwan0 -- app
+      Prefer wlan0; use wwan0 when wlan0 is unusable.
+  mifrun --policy ./policy.toml -- app
+      Per-program rules from a TOML policy file.
+  mifrun --policy ./policy.toml --via eth1 --check -- app
+      Validate, inspect `app` and print what would be run, without running it.
+
+Exit status:
+  the program's own status when it runs; 2 when mifrun refuses (invalid policy,
+  missing interface, program that a preload cannot steer, usage error);
+  126 when the program cannot be executed; 127 when it is not found.
+
+Limits:
+  LD_PRELOAD cannot steer static binaries, Go programs (raw syscalls), or
+  setuid/setgid/file-capability programs (the loader drops LD_PRELOAD). mifrun
+  refuses to run those unless --allow-unsteered is given.";
+
+/// Run PROGRAM with its sockets forced onto the chosen network interface(s).
+///
+/// mifrun validates the policy, checks that the interfaces exist, inspects PROGRAM,
+/// preloads libmifshim.so (found next to the mifrun executable or in
+/// ../lib/mifshim/), sets the MIFSHIM_* variables and replaces itself with PROGRAM.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mifrun",
+    version,
+    override_usage = "mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) [--] PROGRAM [ARGS]...\n       mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) --check [[--] PROGRAM [ARGS]...]",
+    after_long_help = EXAMPLES, after_help = "See --help for examples and exit codes.")]
+pub struct Cli {
+    /// Interface(s) to use, in order of preference (comma-separated). With --policy,
+    /// replaces the policy's top-level `via`.
+    #[arg(long, value_name = "IF[,IF...]")]
+    pub via: Option<String>,
+
+    /// TOML policy file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Log level of the shim (sets MIFSHIM_LOG).
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        ignore_case = true,
+        value_parser = ["off", "error", "warn", "info", "debug"]
+    )]
+    pub log: Option<String>,
+
+    /// File the shim appends its log to instead of standard error (sets MIFSHIM_LOG_FILE).
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    /// Run a program that the shim cannot steer (static, Go, setuid, ...) anyway, unsteered,
+    /// after a warning.
+    #[arg(long)]
+    pub allow_unsteered: bool,
+
+    /// Do not fail when a named interface does not exist (yet); only warn. For hot-plugged links.
+    #[arg(long)]
+    pub allow_missing: bool,
+
+    /// Validate the policy, inspect PROGRAM, print the effective policy and the exec plan,
+    /// then exit without running anything (0, or 2 when mifrun would refuse).
+    #[arg(long)]
+    pub check: bool,
+
+    /// The program to run and its arguments (PROGRAM is looked up in PATH).
+    #[arg(
+        value_name = "PROGRAM",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "check",
+        num_args = 1..
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mifrun").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn program_args_with_hyphens_are_kept() {
+        let cli = parse(&["--via", "wlan0", "--", "curl", "-v", "--via", "x"]).unwrap();
+        assert_eq!(cli.via.as_deref(), Some("wlan0"));
+        assert_eq!(cli.command, ["curl", "-v", "--via", "x"]);
+        // Without `--`, everything after PROGRAM belongs to PROGRAM too.
+        let cli = parse(&["--via", "wlan0", "curl", "-v", "--check"]).unwrap();
+        assert!(!cli.check);
+        assert_eq!(cli.command, ["curl", "-v", "--check"]);
+    }
+
+    #[test]
+    fn program_is_required_unless_check() {
+        assert!(parse(&["--via", "wlan0"]).is_err());
+        let cli = parse(&["--via", "wlan0", "--check"]).unwrap();
+        assert!(cli.command.is_empty());
+    }
+
+    #[test]
+    fn log_level_is_case_insensitive_and_checked() {
+        let cli = parse(&["--via", "lo", "--log", "DEBUG", "true"]).unwrap();
+        assert_eq!(
+            cli.log.as_deref().map(str::to_ascii_lowercase).as_deref(),
+            Some("debug")
+        );
+        assert!(parse(&["--via", "lo", "--log", "loud", "true"]).is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = parse(&[
+            "--policy",
+            "p.toml",
+            "--allow-unsteered",
+            "--allow-missing",
+            "--log-file",
+            "x.log",
+            "--",
+            "app",
+        ])
+        .unwrap();
+        assert!(cli.allow_unsteered && cli.allow_missing && !cli.check);
+        assert_eq!(cli.policy.as_deref(), Some(std::path::Path::new("p.toml")));
+    }
+}

@@ -1,0 +1,827 @@
+//! What will actually run, and whether a preload library can steer it.
+//!
+//! A preload library only takes effect in a process whose dynamic loader runs and
+//! honours `LD_PRELOAD`, and only for calls that go through libc. This module finds the
+//! program like execvp(3), follows one level of `#!` (including `#!/usr/bin/env NAME`)
+//! and reports every [`Blocker`]: static binaries (no `PT_INTERP`), Go programs (raw
+//! syscalls), programs whose exec changes credentials (secure-execution mode drops
+//! `LD_PRELOAD`), and an ABI the library cannot be loaded into.
+//!
+//! The ELF parsing is in [`elf`], from the bytes (32/64-bit, little/big-endian) through
+//! its `ReadAt` trait, so that tests run on in-memory fixtures and the real code reads
+//! only the few ranges it needs.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+
+mod elf;
+
+pub use elf::{Abi, GoEvidence};
+use elf::{ET_DYN, ET_EXEC, parse_elf};
+
+// ---------------------------------------------------------------------------------
+// `#!` lines
+// ---------------------------------------------------------------------------------
+
+/// How many bytes of a file the kernel looks at for `#!` (`BINPRM_BUF_SIZE`).
+pub const SHEBANG_BUF: usize = 256;
+
+/// A parsed `#!` line, split like the kernel does: the interpreter, and everything
+/// after it as at most one argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shebang {
+    pub interpreter: OsString,
+    pub arg: Option<OsString>,
+}
+
+/// Parses the first bytes of a file the way `fs/binfmt_script.c` does. `None` when the
+/// file does not start with a usable `#!` line.
+pub fn parse_shebang(head: &[u8]) -> Option<Shebang> {
+    let rest = head.strip_prefix(b"#!")?;
+    let rest = &rest[..rest.len().min(SHEBANG_BUF - 3)];
+    let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
+    // A NUL terminates the C strings the kernel passes on.
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !is_blank(b))?;
+    let end = line.iter().rposition(|b| !is_blank(b))? + 1;
+    let line = &line[start..end];
+    let split = line.iter().position(is_blank).unwrap_or(line.len());
+    let interpreter = OsStr::from_bytes(&line[..split]).to_owned();
+    let arg = line[split..]
+        .iter()
+        .position(|b| !is_blank(b))
+        .map(|p| OsStr::from_bytes(&line[split + p..]).to_owned());
+    Some(Shebang { interpreter, arg })
+}
+
+/// What `env` will run, from the single argument of a `#!/usr/bin/env …` line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnvTarget {
+    /// The program `env` executes (looked up in PATH), if any.
+    pub program: Option<OsString>,
+    /// `-i`/`--ignore-environment`/`-`: the environment (and `LD_PRELOAD`) is dropped.
+    pub clears_env: bool,
+}
+
+/// Interprets the argument of a `#!/usr/bin/env` line. Without `-S` the kernel passes
+/// the rest of the line as one word, so `env` sees it as one program name.
+pub fn parse_env_arg(arg: Option<&OsStr>) -> EnvTarget {
+    let Some(arg) = arg else {
+        return EnvTarget::default();
+    };
+    let bytes = arg.as_bytes();
+    let words: Vec<&[u8]> = if let Some(rest) = bytes.strip_prefix(b"-S") {
+        rest.split(|b| *b == b' ' || *b == b'\t')
+            .filter(|w| !w.is_empty())
+            .collect()
+    } else {
+        vec![bytes]
+    };
+    let mut target = EnvTarget::default();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        match w {
+            b"-i" | b"--ignore-environment" | b"-" => target.clears_env = true,
+            b"-u" | b"--unset" | b"-C" | b"--chdir" => {
+                words.next();
+            }
+            w if w.starts_with(b"-") => {}
+            w if w.contains(&b'=') => {}
+            w => {
+                target.program = Some(OsStr::from_bytes(w).to_owned());
+                break;
+            }
+        }
+    }
+    target
+}
+
+// ---------------------------------------------------------------------------------
+// PATH lookup
+// ---------------------------------------------------------------------------------
+
+/// What exists at a candidate path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Missing,
+    /// Exists but exec would fail with `EACCES` (no x bit, directory, not a regular file).
+    NotExecutable,
+    Executable,
+}
+
+/// Why a program cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    NotFound,
+    NotExecutable(PathBuf),
+}
+
+/// The search path used by glibc's execvp when `PATH` is unset (`_CS_PATH`).
+pub const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Finds `program` like execvp(3): a name with a `/` is used as is; otherwise each
+/// `PATH` entry is tried in order (an empty entry means the current directory), the
+/// first executable wins, and an `EACCES` is remembered if nothing else is found.
+pub fn resolve_program(
+    program: &OsStr,
+    path_var: Option<&OsStr>,
+    probe: impl Fn(&Path) -> Probe,
+) -> Result<PathBuf, ResolveError> {
+    let bytes = program.as_bytes();
+    if bytes.is_empty() {
+        return Err(ResolveError::NotFound);
+    }
+    if bytes.contains(&b'/') {
+        let p = PathBuf::from(program);
+        return match probe(&p) {
+            Probe::Executable => Ok(p),
+            Probe::NotExecutable => Err(ResolveError::NotExecutable(p)),
+            Probe::Missing => Err(ResolveError::NotFound),
+        };
+    }
+    let path_var = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    let mut denied = None;
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
+        let candidate = dir.join(program);
+        match probe(&candidate) {
+            Probe::Executable => return Ok(candidate),
+            Probe::NotExecutable if denied.is_none() => denied = Some(candidate),
+            _ => {}
+        }
+    }
+    Err(denied.map_or(ResolveError::NotFound, ResolveError::NotExecutable))
+}
+
+/// [`Probe`] for a real path.
+pub fn probe_path(path: &Path) -> Probe {
+    match std::fs::metadata(path) {
+        Err(_) => Probe::Missing,
+        Ok(m) if m.is_file() && sys::is_executable(path) => Probe::Executable,
+        Ok(_) => Probe::NotExecutable,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Credentials
+// ---------------------------------------------------------------------------------
+
+const S_ISUID: u32 = 0o4000;
+const S_ISGID: u32 = 0o2000;
+const S_IXGRP: u32 = 0o0010;
+
+/// The file facts that decide whether exec changes credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileCred {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub has_caps: bool,
+    pub nosuid_mount: bool,
+}
+
+/// Credential changes (secure-execution mode: ld.so ignores and strips `LD_PRELOAD`)
+/// that exec of a file with `file` facts would cause for a process with `me`. Mirrors
+/// the kernel: setuid/setgid and file capabilities are ignored on `nosuid` mounts;
+/// setgid without group-execute is not setgid-exec; file capabilities trigger secure
+/// execution only for a non-root real uid.
+pub fn credential_blockers(path: &Path, file: FileCred, me: sys::Creds) -> Vec<Blocker> {
+    let mut out = Vec::new();
+    if file.nosuid_mount {
+        return out;
+    }
+    if file.mode & S_ISUID != 0 && (file.uid != me.euid || file.uid != me.uid) {
+        out.push(Blocker::SetUid {
+            path: path.to_owned(),
+            owner: file.uid,
+        });
+    }
+    if file.mode & S_ISGID != 0
+        && file.mode & S_IXGRP != 0
+        && (file.gid != me.egid || file.gid != me.gid)
+    {
+        out.push(Blocker::SetGid {
+            path: path.to_owned(),
+            group: file.gid,
+        });
+    }
+    if file.has_caps && me.uid != 0 {
+        out.push(Blocker::FileCaps {
+            path: path.to_owned(),
+        });
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// Verdict
+// ---------------------------------------------------------------------------------
+
+/// Something that keeps the shim from steering the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    Static {
+        path: PathBuf,
+    },
+    Go {
+        path: PathBuf,
+        evidence: GoEvidence,
+    },
+    SetUid {
+        path: PathBuf,
+        owner: u32,
+    },
+    SetGid {
+        path: PathBuf,
+        group: u32,
+    },
+    FileCaps {
+        path: PathBuf,
+    },
+    AbiMismatch {
+        path: PathBuf,
+        program: Abi,
+        library: Abi,
+    },
+    EnvClearsEnvironment {
+        script: PathBuf,
+    },
+}
+
+impl Blocker {
+    /// The file the finding is about (`None` for a `#!` line problem).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Static { path }
+            | Self::Go { path, .. }
+            | Self::SetUid { path, .. }
+            | Self::SetGid { path, .. }
+            | Self::FileCaps { path }
+            | Self::AbiMismatch { path, .. } => Some(path),
+            Self::EnvClearsEnvironment { script } => Some(script),
+        }
+    }
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static { path } => write!(
+                f,
+                "{} is statically linked (ELF without PT_INTERP): the dynamic loader never runs, so LD_PRELOAD is not applied",
+                path.display()
+            ),
+            Self::Go { path, evidence } => write!(
+                f,
+                "{} is a Go program ({evidence}): Go makes socket system calls directly, bypassing libc and the shim",
+                path.display()
+            ),
+            Self::SetUid { path, owner } => write!(
+                f,
+                "{} is setuid (owner uid {owner}): exec changes credentials and the loader ignores and strips LD_PRELOAD (secure-execution mode)",
+                path.display()
+            ),
+            Self::SetGid { path, group } => write!(
+                f,
+                "{} is setgid (group gid {group}): exec changes credentials and the loader ignores and strips LD_PRELOAD (secure-execution mode)",
+                path.display()
+            ),
+            Self::FileCaps { path } => write!(
+                f,
+                "{} has file capabilities (security.capability): exec runs it in secure-execution mode, which ignores and strips LD_PRELOAD",
+                path.display()
+            ),
+            Self::AbiMismatch {
+                path,
+                program,
+                library,
+            } => write!(
+                f,
+                "{} is {program} but libmifshim.so is {library}: the loader skips a preload of the wrong class or machine",
+                path.display()
+            ),
+            Self::EnvClearsEnvironment { script } => write!(
+                f,
+                "{} starts with `#!…env -i`, which clears the environment and with it LD_PRELOAD",
+                script.display()
+            ),
+        }
+    }
+}
+
+/// The result of inspecting a program.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    /// What will be executed (resolved through PATH).
+    pub resolved: PathBuf,
+    /// Human description, one line per step (script, interpreter, binary).
+    pub chain: Vec<String>,
+    pub blockers: Vec<Blocker>,
+    /// Things that could not be checked (printed as warnings).
+    pub notes: Vec<String>,
+}
+
+/// A failure that stops mifrun before exec, with env(1)'s exit codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    /// 127: not found; 126: found but cannot be executed.
+    pub code: u8,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Inspects `program` (as given on the command line): resolves it through `path_var`,
+/// follows one level of `#!`, and checks the binary that will actually run against
+/// the library's ABI `library`.
+pub fn inspect(
+    program: &OsStr,
+    path_var: Option<&OsStr>,
+    library: Option<Abi>,
+    me: sys::Creds,
+) -> Result<Inspection, RunError> {
+    let shown = Path::new(program).display().to_string();
+    let resolved = resolve_program(program, path_var, probe_path).map_err(|e| match e {
+        ResolveError::NotFound => RunError {
+            code: 127,
+            message: format!("{shown}: No such file or directory"),
+            hint: (!program.as_bytes().contains(&b'/'))
+                .then(|| "it is not in any directory of PATH".to_owned()),
+        },
+        ResolveError::NotExecutable(p) => RunError {
+            code: 126,
+            message: format!("{}: Permission denied", p.display()),
+            hint: None,
+        },
+    })?;
+    let mut ins = Inspection {
+        resolved: resolved.clone(),
+        ..Inspection::default()
+    };
+    let head = match read_head(&resolved) {
+        Ok(h) => h,
+        Err(e) => {
+            ins.notes.push(format!(
+                "cannot read {} to inspect it ({e}); not checked",
+                resolved.display()
+            ));
+            return Ok(ins);
+        }
+    };
+    if &head[..head.len().min(4)] == b"\x7fELF" {
+        check_binary(&resolved, library, me, &mut ins);
+        return Ok(ins);
+    }
+
+    // A script: the kernel runs the `#!` interpreter; glibc's execvp runs a file
+    // without `#!` (ENOEXEC) with /bin/sh.
+    let (interp, arg) = match parse_shebang(&head) {
+        Some(sb) => {
+            ins.chain.push(format!(
+                "{}: script, `#!{}{}`",
+                resolved.display(),
+                Path::new(&sb.interpreter).display(),
+                sb.arg
+                    .as_ref()
+                    .map(|a| format!(" {}", a.to_string_lossy()))
+                    .unwrap_or_default()
+            ));
+            (PathBuf::from(&sb.interpreter), sb.arg)
+        }
+        None => {
+            ins.chain.push(format!(
+                "{}: no `#!` line and not ELF; execvp runs it with /bin/sh",
+                resolved.display()
+            ));
+            (PathBuf::from("/bin/sh"), None)
+        }
+    };
+    if probe_path(&interp) != Probe::Executable {
+        let crlf = interp.as_os_str().as_bytes().ends_with(b"\r");
+        return Err(RunError {
+            code: if probe_path(&interp) == Probe::Missing {
+                127
+            } else {
+                126
+            },
+            message: format!(
+                "{}: bad interpreter {:?}: {}",
+                resolved.display(),
+                interp,
+                if probe_path(&interp) == Probe::Missing {
+                    "No such file or directory"
+                } else {
+                    "Permission denied"
+                }
+            ),
+            hint: crlf
+                .then(|| "the `#!` line ends with a carriage return (DOS line endings)".to_owned()),
+        });
+    }
+
+    if interp.file_name() == Some(OsStr::new("env")) {
+        // `env` runs first (its credentials matter), then the program it names.
+        credential_checks(&interp, me, &mut ins);
+        ins.chain.push(format!(
+            "{}: runs the program named on the `#!` line",
+            interp.display()
+        ));
+        let target = parse_env_arg(arg.as_deref());
+        if target.clears_env {
+            ins.blockers.push(Blocker::EnvClearsEnvironment {
+                script: resolved.clone(),
+            });
+        }
+        let Some(name) = target.program else {
+            return Ok(ins);
+        };
+        match resolve_program(&name, path_var, probe_path) {
+            Ok(p) => follow_final(&p, library, me, &mut ins),
+            Err(_) => {
+                return Err(RunError {
+                    code: 127,
+                    message: format!(
+                        "{}: `#!` names {:?} for env, which is not found in PATH",
+                        resolved.display(),
+                        name
+                    ),
+                    hint: None,
+                });
+            }
+        }
+    } else {
+        follow_final(&interp, library, me, &mut ins);
+    }
+    Ok(ins)
+}
+
+/// The end of the `#!` chain: an ELF binary is checked, a further script is not followed.
+fn follow_final(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Inspection) {
+    match read_head(path) {
+        Ok(h) if h.starts_with(b"#!") => {
+            ins.chain.push(format!(
+                "{}: itself a script; not followed further",
+                path.display()
+            ));
+            ins.notes.push(format!(
+                "{} is a script run by another script; only one `#!` level is inspected",
+                path.display()
+            ));
+            credential_checks(path, me, ins);
+        }
+        Ok(_) => check_binary(path, library, me, ins),
+        Err(e) => ins.notes.push(format!(
+            "cannot read {} to inspect it ({e}); not checked",
+            path.display()
+        )),
+    }
+}
+
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(SHEBANG_BUF);
+    File::open(path)?
+        .take(SHEBANG_BUF as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// True for the dynamic loader itself (`ld-linux-x86-64.so.2`, `ld-musl-…`, `ld.so`):
+/// it has no PT_INTERP but honours LD_PRELOAD for the program it loads.
+fn is_dynamic_loader(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(OsStr::to_str) else {
+        return false;
+    };
+    name == "ld.so" || (name.starts_with("ld-") && name.contains(".so"))
+}
+
+/// Checks an ELF binary that will run: linkage, Go, ABI, credentials.
+fn check_binary(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Inspection) {
+    let parsed = File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| parse_elf(&f).map_err(|e| e.to_string()));
+    match parsed {
+        Err(e) => ins.notes.push(format!(
+            "cannot inspect {}: {e}; not checked",
+            path.display()
+        )),
+        Ok(elf) => {
+            ins.chain
+                .push(format!("{}: {}", path.display(), elf.describe()));
+            if let Some(evidence) = elf.go {
+                ins.blockers.push(Blocker::Go {
+                    path: path.to_owned(),
+                    evidence,
+                });
+            }
+            if !elf.has_interp && matches!(elf.e_type, ET_EXEC | ET_DYN) {
+                if is_dynamic_loader(path) {
+                    ins.notes.push(format!(
+                        "{} looks like the dynamic loader; the program it loads is not inspected",
+                        path.display()
+                    ));
+                } else {
+                    ins.blockers.push(Blocker::Static {
+                        path: path.to_owned(),
+                    });
+                }
+            }
+            if let Some(lib) = library
+                && lib != elf.abi
+            {
+                ins.blockers.push(Blocker::AbiMismatch {
+                    path: path.to_owned(),
+                    program: elf.abi,
+                    library: lib,
+                });
+            }
+        }
+    }
+    credential_checks(path, me, ins);
+}
+
+fn credential_checks(path: &Path, me: sys::Creds, ins: &mut Inspection) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let caps = sys::file_caps(path);
+    if let sys::FileCaps::Unknown(e) = &caps {
+        ins.notes.push(format!(
+            "cannot read the file capabilities of {} ({e})",
+            path.display()
+        ));
+    }
+    let file = FileCred {
+        mode: meta.mode(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        has_caps: matches!(caps, sys::FileCaps::Present(_)),
+        nosuid_mount: sys::is_nosuid(path).unwrap_or(false),
+    };
+    if file.has_caps && me.uid == 0 && !file.nosuid_mount {
+        ins.notes.push(format!(
+            "{} has file capabilities; as root this does not trigger secure-execution mode, but it would for other users",
+            path.display()
+        ));
+    }
+    ins.blockers.extend(credential_blockers(path, file, me));
+}
+
+/// The ABI of the library at `path`, if it is a readable ELF file.
+pub fn library_abi(path: &Path) -> Option<Abi> {
+    let f = File::open(path).ok()?;
+    parse_elf(&f).ok().map(|e| e.abi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ---- shebang ------------------------------------------------------------------
+
+    fn sb(i: &str, a: Option<&str>) -> Option<Shebang> {
+        Some(Shebang {
+            interpreter: i.into(),
+            arg: a.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn shebang_like_the_kernel() {
+        assert_eq!(parse_shebang(b"#!/bin/sh\necho\n"), sb("/bin/sh", None));
+        assert_eq!(
+            parse_shebang(b"#! /bin/sh -e \n"),
+            sb("/bin/sh", Some("-e"))
+        );
+        assert_eq!(
+            parse_shebang(b"#!/usr/bin/env python3"),
+            sb("/usr/bin/env", Some("python3"))
+        );
+        assert_eq!(
+            parse_shebang(b"#!/usr/bin/env -S python3 -u\n"),
+            sb("/usr/bin/env", Some("-S python3 -u"))
+        );
+        assert_eq!(
+            parse_shebang(b"#!\t/bin/bash\t-x  -e\t\nrest"),
+            sb("/bin/bash", Some("-x  -e"))
+        );
+        assert_eq!(parse_shebang(b"#!/bin/sh\r\n"), sb("/bin/sh\r", None));
+        assert_eq!(parse_shebang(b"#!/bin/sh\0 ignored\n"), sb("/bin/sh", None));
+        assert_eq!(parse_shebang(b"#!   \n"), None);
+        assert_eq!(parse_shebang(b"#!"), None);
+        assert_eq!(parse_shebang(b"\x7fELF"), None);
+        assert_eq!(parse_shebang(b"echo hi\n"), None);
+        // Only the first SHEBANG_BUF bytes count.
+        let mut long = b"#!/bin/sh ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', 400));
+        let got = parse_shebang(&long).unwrap();
+        assert_eq!(got.arg.unwrap().len(), SHEBANG_BUF - 3 - "/bin/sh ".len());
+    }
+
+    #[test]
+    fn env_arguments() {
+        let t = |s: Option<&str>| parse_env_arg(s.map(OsStr::new));
+        assert_eq!(
+            t(Some("python3")).program.as_deref(),
+            Some(OsStr::new("python3"))
+        );
+        assert_eq!(
+            t(Some("-S python3 -u")).program.as_deref(),
+            Some(OsStr::new("python3"))
+        );
+        assert_eq!(
+            t(Some("-S -u HOME A=b node --x")).program.as_deref(),
+            Some(OsStr::new("node"))
+        );
+        assert_eq!(
+            t(Some("-S -i prog")),
+            EnvTarget {
+                program: Some("prog".into()),
+                clears_env: true
+            }
+        );
+        // Without -S the whole rest is one (odd) program name, as env sees it.
+        assert_eq!(
+            t(Some("python3 -u")).program.as_deref(),
+            Some(OsStr::new("python3 -u"))
+        );
+        assert_eq!(t(None), EnvTarget::default());
+    }
+
+    // ---- PATH ---------------------------------------------------------------------
+
+    #[test]
+    fn path_lookup_like_execvp() {
+        let fs = |p: &Path| match p.to_str().unwrap() {
+            "/a/tool" => Probe::NotExecutable,
+            "/b/tool" | "/c/tool" | "./local" | "rel/x" => Probe::Executable,
+            "/a/noexec" => Probe::NotExecutable,
+            _ => Probe::Missing,
+        };
+        let path = Some(OsStr::new("/a:/b:/c"));
+        assert_eq!(
+            resolve_program(OsStr::new("tool"), path, fs),
+            Ok(PathBuf::from("/b/tool"))
+        );
+        assert_eq!(
+            resolve_program(OsStr::new("noexec"), path, fs),
+            Err(ResolveError::NotExecutable(PathBuf::from("/a/noexec")))
+        );
+        assert_eq!(
+            resolve_program(OsStr::new("nope"), path, fs),
+            Err(ResolveError::NotFound)
+        );
+        assert_eq!(
+            resolve_program(OsStr::new(""), path, fs),
+            Err(ResolveError::NotFound)
+        );
+        assert_eq!(
+            resolve_program(OsStr::new("local"), Some(OsStr::new("/x::/b")), fs),
+            Ok(PathBuf::from("./local"))
+        );
+        assert_eq!(
+            resolve_program(OsStr::new("rel/x"), path, fs),
+            Ok(PathBuf::from("rel/x"))
+        );
+        assert_eq!(
+            resolve_program(OsStr::new("/a/tool"), path, fs),
+            Err(ResolveError::NotExecutable("/a/tool".into()))
+        );
+        let default = |p: &Path| {
+            if p == Path::new("/usr/bin/true") {
+                Probe::Executable
+            } else {
+                Probe::Missing
+            }
+        };
+        assert_eq!(
+            resolve_program(OsStr::new("true"), None, default),
+            Ok(PathBuf::from("/usr/bin/true"))
+        );
+    }
+
+    // ---- credentials --------------------------------------------------------------
+
+    const USER: sys::Creds = sys::Creds {
+        uid: 1000,
+        euid: 1000,
+        gid: 1000,
+        egid: 1000,
+    };
+    const ROOT: sys::Creds = sys::Creds {
+        uid: 0,
+        euid: 0,
+        gid: 0,
+        egid: 0,
+    };
+
+    fn cred(mode: u32, uid: u32, gid: u32) -> FileCred {
+        FileCred {
+            mode: 0o100_000 | mode,
+            uid,
+            gid,
+            has_caps: false,
+            nosuid_mount: false,
+        }
+    }
+
+    #[test]
+    fn setuid_and_setgid_only_when_credentials_change() {
+        let p = Path::new("/x");
+        assert!(credential_blockers(p, cred(0o755, 0, 0), USER).is_empty());
+        assert_eq!(
+            credential_blockers(p, cred(0o4755, 0, 0), USER),
+            [Blocker::SetUid {
+                path: p.into(),
+                owner: 0
+            }]
+        );
+        // Root running a setuid-root program: no change.
+        assert!(credential_blockers(p, cred(0o4755, 0, 0), ROOT).is_empty());
+        // Root running a program setuid to nobody: a change.
+        assert_eq!(
+            credential_blockers(p, cred(0o4755, 65534, 0), ROOT).len(),
+            1
+        );
+        assert_eq!(
+            credential_blockers(p, cred(0o2755, 1000, 42), USER),
+            [Blocker::SetGid {
+                path: p.into(),
+                group: 42
+            }]
+        );
+        // setgid without group-execute is mandatory locking, not setgid-exec.
+        assert!(credential_blockers(p, cred(0o2745, 1000, 42), USER).is_empty());
+        let mut nosuid = cred(0o6755, 0, 0);
+        nosuid.nosuid_mount = true;
+        assert!(credential_blockers(p, nosuid, USER).is_empty());
+    }
+
+    #[test]
+    fn file_capabilities_matter_for_non_root() {
+        let p = Path::new("/x");
+        let mut c = cred(0o755, 0, 0);
+        c.has_caps = true;
+        assert_eq!(
+            credential_blockers(p, c, USER),
+            [Blocker::FileCaps { path: p.into() }]
+        );
+        assert!(credential_blockers(p, c, ROOT).is_empty());
+    }
+
+    #[test]
+    fn loader_names() {
+        assert!(is_dynamic_loader(Path::new("/lib64/ld-linux-x86-64.so.2")));
+        assert!(is_dynamic_loader(Path::new("/lib/ld-musl-x86_64.so.1")));
+        assert!(!is_dynamic_loader(Path::new("/usr/bin/ld")));
+        assert!(!is_dynamic_loader(Path::new("/usr/bin/true")));
+    }
+
+    #[test]
+    fn inspect_real_programs() {
+        let me = sys::creds();
+        let ins = inspect(
+            OsStr::new("sh"),
+            Some(OsStr::new("/usr/bin:/bin")),
+            None,
+            me,
+        )
+        .unwrap();
+        assert!(ins.blockers.is_empty(), "{:?}", ins.blockers);
+        let err = inspect(
+            OsStr::new("mifrun-no-such-program"),
+            Some(OsStr::new("/usr/bin")),
+            None,
+            me,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 127);
+        let plain = std::env::temp_dir().join(format!("mifrun-test-plain-{}", std::process::id()));
+        std::fs::write(&plain, "not executable\n").unwrap();
+        let err = inspect(plain.as_os_str(), None, None, me).unwrap_err();
+        std::fs::remove_file(&plain).unwrap();
+        assert_eq!(err.code, 126);
+        // An ABI that cannot match anything real is reported.
+        let odd = Abi {
+            is64: true,
+            little_endian: true,
+            machine: 0x7777,
+        };
+        let ins = inspect(OsStr::new("/bin/sh"), None, Some(odd), me).unwrap();
+        assert!(matches!(
+            ins.blockers.as_slice(),
+            [Blocker::AbiMismatch { .. }]
+        ));
+    }
+}

@@ -1,0 +1,296 @@
+//! `mifrun`: run a program with `libmifshim.so` preloaded so that its sockets use the
+//! chosen network interface(s).
+//!
+//! Order of work: parse the command line, validate the policy (exit 2 with every
+//! diagnostic), check the interfaces, find the library, inspect the program (refuse
+//! what a preload cannot steer), compose the environment, then `exec` (replace this
+//! process, so that the exit status and signals are the program's own).
+
+mod check;
+mod cli;
+mod inspect;
+mod preload;
+mod routes;
+mod sys;
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::Parser;
+use config_schema::{Diagnostic, LogLevel, Policy};
+
+use crate::preload::EnvChange;
+
+/// Exit status when mifrun refuses to start the program.
+const EXIT_REFUSED: u8 = 2;
+
+/// A reason to stop before exec: one `mifrun: ` line, an optional indented hint.
+struct Fail {
+    code: u8,
+    message: String,
+    hint: Option<String>,
+}
+
+fn fail(message: impl Into<String>, hint: Option<&str>) -> Fail {
+    Fail {
+        code: EXIT_REFUSED,
+        message: message.into(),
+        hint: hint.map(str::to_owned),
+    }
+}
+
+fn warn(message: &str) {
+    eprintln!("mifrun: warning: {message}");
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("mifrun: {}", f.message);
+            if let Some(hint) = f.hint {
+                eprintln!("  hint: {hint}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{d}");
+    }
+}
+
+/// Validates `--policy`/`--via` into the effective policy, its absolute path and the
+/// `--via` list as passed to the shim.
+fn load_policy(cli: &cli::Cli) -> Result<(Policy, Option<PathBuf>, Option<String>), Fail> {
+    let invalid = |n: usize| fail(format!("{n} error(s) in the policy; nothing was run"), None);
+    let mut policy = None;
+    let mut policy_path = None;
+    if let Some(path) = &cli.policy {
+        match config_schema::load_policy_file(path) {
+            Ok(loaded) => {
+                print_diagnostics(&loaded.warnings);
+                policy = Some(loaded.policy);
+                policy_path = Some(path.canonicalize().map_err(|e| {
+                    fail(
+                        format!("cannot resolve the path of {}: {e}", path.display()),
+                        None,
+                    )
+                })?);
+            }
+            Err(diags) => {
+                print_diagnostics(&diags);
+                return Err(invalid(diags.len()));
+            }
+        }
+    }
+    let mut via_env = None;
+    if let Some(via) = &cli.via {
+        let list = config_schema::parse_via_list(via, "--via").map_err(|diags| {
+            print_diagnostics(&diags);
+            invalid(diags.len())
+        })?;
+        via_env = Some(
+            list.iter()
+                .map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        match &mut policy {
+            Some(p) => p.override_via(list),
+            None => policy = Some(Policy::from_via(list)),
+        }
+    }
+    let policy = policy.ok_or_else(|| {
+        fail(
+            "one of --via or --policy is needed",
+            Some(
+                "e.g. `mifrun --via wlan0 -- PROGRAM` or `mifrun --policy policy.toml -- PROGRAM`",
+            ),
+        )
+    })?;
+    Ok((policy, policy_path, via_env))
+}
+
+/// Checks that every interface exists (or warns with `--allow-missing`) and warns
+/// about interfaces without a default route.
+fn check_interfaces(policy: &Policy, allow_missing: bool) -> Result<(), Fail> {
+    let names = policy.interface_names();
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !sys::interface_exists(n.as_str()))
+        .collect();
+    if !missing.is_empty() && !allow_missing {
+        let (last, others) = missing.split_last().expect("not empty");
+        for name in others {
+            eprintln!("mifrun: network interface `{name}` does not exist");
+        }
+        return Err(fail(
+            format!("network interface `{last}` does not exist"),
+            Some("check `ip link`; pass --allow-missing for an interface that is plugged in later"),
+        ));
+    }
+    for name in &missing {
+        warn(&format!(
+            "network interface `{name}` does not exist (continuing: --allow-missing)"
+        ));
+    }
+    let Some(routes) = routes::read_default_routes() else {
+        return Ok(());
+    };
+    // Loopback never has a default route and needs none (`--via lo` is for tests).
+    for name in names
+        .iter()
+        .filter(|n| !missing.contains(n) && n.as_str() != "lo")
+    {
+        if !routes.has_any(name.as_str()) {
+            warn(&format!(
+                "interface `{name}` has no IPv4 or IPv6 default route in the main table; \
+                 sockets bound to it (SO_BINDTODEVICE) reach only its directly connected networks"
+            ));
+            eprintln!(
+                "  hint: add a default route via it with a higher metric \
+                 (`ip route add default via GATEWAY dev {name} metric 600`) or route it with `ip rule`"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn find_library() -> Result<PathBuf, Fail> {
+    let exe = std::env::current_exe()
+        .and_then(|e| e.canonicalize())
+        .map_err(|e| fail(format!("cannot find the mifrun executable: {e}"), None))?;
+    preload::find_library(&exe).map_err(|e| {
+        fail(
+            e.to_string(),
+            Some("install libmifshim.so next to mifrun or in ../lib/mifshim/ relative to it"),
+        )
+    })
+}
+
+fn run(cli: cli::Cli) -> Result<(), Fail> {
+    let (policy, policy_path, via) = load_policy(&cli)?;
+    check_interfaces(&policy, cli.allow_missing)?;
+    let library = find_library()?;
+
+    let path_var = std::env::var_os("PATH");
+    let inspection = match cli.command.first() {
+        Some(program) => {
+            let lib_abi = inspect::library_abi(&library);
+            if lib_abi.is_none() {
+                warn(&format!("{} is not a readable ELF file", library.display()));
+            }
+            let ins = inspect::inspect(program, path_var.as_deref(), lib_abi, sys::creds())
+                .map_err(|e| Fail {
+                    code: e.code,
+                    message: e.message,
+                    hint: e.hint,
+                })?;
+            for note in &ins.notes {
+                warn(note);
+            }
+            Some(ins)
+        }
+        None => None,
+    };
+    let mut refusal = None;
+    if let Some(ins) = &inspection
+        && !ins.blockers.is_empty()
+    {
+        let program = Path::new(&cli.command[0]).display().to_string();
+        let describe = |b: &inspect::Blocker| {
+            if b.path() == Some(ins.resolved.as_path()) {
+                b.to_string()
+            } else {
+                format!("{b} (it is what {program} runs)")
+            }
+        };
+        if cli.allow_unsteered {
+            for b in &ins.blockers {
+                warn(&format!(
+                    "running {program} UNSTEERED (--allow-unsteered): {}",
+                    describe(b)
+                ));
+            }
+        } else {
+            let (last, others) = ins.blockers.split_last().expect("not empty");
+            for b in others {
+                eprintln!("mifrun: {}", describe(b));
+            }
+            refusal = Some(fail(
+                describe(last),
+                Some(
+                    "the shim cannot steer it, so nothing was run; pass --allow-unsteered to run it anyway, unsteered",
+                ),
+            ));
+        }
+    }
+    if !cli.check
+        && let Some(refusal) = refusal.take()
+    {
+        return Err(refusal);
+    }
+
+    let ld_preload = preload::compose_ld_preload(
+        std::env::var_os("LD_PRELOAD").as_deref(),
+        &library,
+        |entry| Path::new(entry).canonicalize().is_ok_and(|c| c == library),
+    );
+    let log = cli.log.as_deref().map(|l| {
+        l.parse::<LogLevel>()
+            .map_or_else(|_| l.to_owned(), |l| l.to_string())
+    });
+    let log_file = match &cli.log_file {
+        Some(f) => Some(
+            std::path::absolute(f)
+                .map_err(|e| fail(format!("--log-file {}: {e}", f.display()), None))?,
+        ),
+        None => None,
+    };
+    let settings = preload::Settings {
+        ld_preload,
+        via,
+        policy: policy_path,
+        log,
+        log_file,
+    };
+    let plan = preload::env_plan(&settings, |name| std::env::var_os(name));
+    for w in &plan.warnings {
+        warn(w);
+    }
+
+    if cli.check {
+        check::print(&policy, inspection.as_ref(), &plan, &cli.command);
+        return refusal.map_or(Ok(()), Err);
+    }
+    let ins = inspection.expect("PROGRAM is required without --check");
+    Err(exec(&ins.resolved, &cli.command, &plan.changes))
+}
+
+/// Replaces this process with the program; returns only on failure.
+fn exec(resolved: &Path, command: &[OsString], changes: &[EnvChange]) -> Fail {
+    let mut cmd = Command::new(resolved);
+    cmd.arg0(&command[0]).args(&command[1..]);
+    for change in changes {
+        match change {
+            EnvChange::Set(k, v) => cmd.env(k, v),
+            EnvChange::Unset(k) => cmd.env_remove(k),
+        };
+    }
+    let err = cmd.exec();
+    Fail {
+        code: if err.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        },
+        message: format!("cannot execute {}: {err}", resolved.display()),
+        hint: None,
+    }
+}

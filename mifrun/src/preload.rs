@@ -1,0 +1,331 @@
+//! Finding `libmifshim.so` and composing the child's `LD_PRELOAD`.
+//!
+//! The functions here are pure (inputs in, values out) except [`find_library`], which
+//! only adds `canonicalize` on top of [`candidate_paths`].
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// File name of the preload library.
+pub const LIBRARY_NAME: &str = "libmifshim.so";
+
+/// Characters that separate entries of `LD_PRELOAD` (ld.so(8): "space-separated or
+/// colon-separated").
+const SEPARATORS: &[u8] = b" :";
+
+/// Where the library may live, in order, for a mifrun executable at `exe` (absolute and
+/// canonical): next to it, then `../lib/mifshim/` relative to its directory. Never the
+/// current directory.
+pub fn candidate_paths(exe: &Path) -> Vec<PathBuf> {
+    let Some(dir) = exe.parent() else {
+        return Vec::new();
+    };
+    vec![
+        dir.join(LIBRARY_NAME),
+        dir.join("..")
+            .join("lib")
+            .join("mifshim")
+            .join(LIBRARY_NAME),
+    ]
+}
+
+/// Why the library cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LookupError {
+    /// None of the candidates is a regular file.
+    NotFound(Vec<PathBuf>),
+    /// The canonical path contains a character that `LD_PRELOAD` treats as a separator.
+    Unrepresentable(PathBuf),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound(tried) => {
+                write!(f, "cannot find {LIBRARY_NAME}; looked for ")?;
+                for (i, p) in tried.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " and " };
+                    write!(f, "{sep}{}", p.display())?;
+                }
+                Ok(())
+            }
+            Self::Unrepresentable(p) => write!(
+                f,
+                "the path of {LIBRARY_NAME} ({}) contains a space or a colon, which LD_PRELOAD cannot express",
+                p.display()
+            ),
+        }
+    }
+}
+
+/// Finds the library for the mifrun executable at `exe` (absolute and canonical). The
+/// result is absolute and canonical.
+pub fn find_library(exe: &Path) -> Result<PathBuf, LookupError> {
+    let candidates = candidate_paths(exe);
+    for c in &candidates {
+        let Ok(canonical) = c.canonicalize() else {
+            continue;
+        };
+        if !canonical.is_file() {
+            continue;
+        }
+        return checked_entry(canonical);
+    }
+    Err(LookupError::NotFound(candidates))
+}
+
+/// Rejects paths that cannot be written as one `LD_PRELOAD` entry.
+pub fn checked_entry(path: PathBuf) -> Result<PathBuf, LookupError> {
+    let bytes = path.as_os_str().as_bytes();
+    if !path.is_absolute() || bytes.iter().any(|b| SEPARATORS.contains(b)) {
+        return Err(LookupError::Unrepresentable(path));
+    }
+    Ok(path)
+}
+
+/// Splits an `LD_PRELOAD` value into its non-empty entries.
+pub fn split_ld_preload(value: &OsStr) -> Vec<&OsStr> {
+    value
+        .as_bytes()
+        .split(|b| SEPARATORS.contains(b))
+        .filter(|e| !e.is_empty())
+        .map(OsStr::from_bytes)
+        .collect()
+}
+
+/// Returns the new `LD_PRELOAD`: `ours` first, then the inherited entries in their
+/// order, without those for which `is_ours` is true (our own library under any name)
+/// and without repeats of `ours`. Entries are joined with `:`.
+pub fn compose_ld_preload(
+    inherited: Option<&OsStr>,
+    ours: &Path,
+    is_ours: impl Fn(&OsStr) -> bool,
+) -> OsString {
+    let mut out: Vec<u8> = ours.as_os_str().as_bytes().to_vec();
+    for entry in inherited.map(split_ld_preload).unwrap_or_default() {
+        if entry == ours.as_os_str() || is_ours(entry) {
+            continue;
+        }
+        out.push(b':');
+        out.extend_from_slice(entry.as_bytes());
+    }
+    OsString::from_vec(out)
+}
+
+/// One change to the child's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvChange {
+    Set(&'static str, OsString),
+    Unset(&'static str),
+}
+
+/// What mifrun does to the environment before `exec`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EnvPlan {
+    pub changes: Vec<EnvChange>,
+    /// One line each, printed as `mifrun: warning: …`.
+    pub warnings: Vec<String>,
+}
+
+/// Inputs of [`env_plan`]: the values mifrun decided on.
+#[derive(Debug, Default)]
+pub struct Settings {
+    pub ld_preload: OsString,
+    pub via: Option<String>,
+    pub policy: Option<PathBuf>,
+    pub log: Option<String>,
+    pub log_file: Option<PathBuf>,
+}
+
+/// Computes the environment changes. `inherited` looks a variable up in mifrun's own
+/// environment. Steering variables that mifrun does not set itself (`MIFSHIM_VIA`,
+/// `MIFSHIM_POLICY`) are removed so that an inherited value cannot change the policy
+/// that was validated; an inherited `MIFSHIM_DISABLE` is removed with a warning.
+pub fn env_plan(settings: &Settings, inherited: impl Fn(&str) -> Option<OsString>) -> EnvPlan {
+    use config_schema::env;
+    let mut plan = EnvPlan::default();
+    plan.changes
+        .push(EnvChange::Set("LD_PRELOAD", settings.ld_preload.clone()));
+    let steer = |name: &'static str, value: Option<OsString>, plan: &mut EnvPlan| match value {
+        Some(v) => plan.changes.push(EnvChange::Set(name, v)),
+        None => {
+            if let Some(old) = inherited(name) {
+                plan.warnings.push(format!(
+                    "ignoring inherited {name}={} (not given on the command line)",
+                    old.to_string_lossy()
+                ));
+                plan.changes.push(EnvChange::Unset(name));
+            }
+        }
+    };
+    steer(
+        env::VIA,
+        settings.via.clone().map(OsString::from),
+        &mut plan,
+    );
+    steer(
+        env::POLICY,
+        settings.policy.clone().map(PathBuf::into_os_string),
+        &mut plan,
+    );
+    if let Some(log) = &settings.log {
+        plan.changes.push(EnvChange::Set(env::LOG, log.into()));
+    }
+    if let Some(file) = &settings.log_file {
+        plan.changes
+            .push(EnvChange::Set(env::LOG_FILE, file.clone().into_os_string()));
+    }
+    if let Some(old) = inherited(env::DISABLE) {
+        plan.warnings.push(format!(
+            "removing inherited {}={} so that the shim is active",
+            env::DISABLE,
+            old.to_string_lossy()
+        ));
+        plan.changes.push(EnvChange::Unset(env::DISABLE));
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(s: &str) -> OsString {
+        s.into()
+    }
+
+    const OURS: &str = "/opt/mif/bin/libmifshim.so";
+
+    #[test]
+    fn candidates_are_next_to_exe_then_lib_dir() {
+        let c = candidate_paths(Path::new("/opt/mif/bin/mifrun"));
+        assert_eq!(
+            c,
+            [
+                PathBuf::from("/opt/mif/bin/libmifshim.so"),
+                PathBuf::from("/opt/mif/bin/../lib/mifshim/libmifshim.so"),
+            ]
+        );
+        assert!(candidate_paths(Path::new("/")).is_empty());
+    }
+
+    #[test]
+    fn entry_must_be_absolute_without_separators() {
+        assert!(checked_entry(PathBuf::from(OURS)).is_ok());
+        for bad in [
+            "rel/libmifshim.so",
+            "/a b/libmifshim.so",
+            "/a:b/libmifshim.so",
+        ] {
+            assert_eq!(
+                checked_entry(PathBuf::from(bad)),
+                Err(LookupError::Unrepresentable(PathBuf::from(bad)))
+            );
+        }
+    }
+
+    #[test]
+    fn compose_without_inherited() {
+        assert_eq!(
+            compose_ld_preload(None, Path::new(OURS), |_| false),
+            os(OURS)
+        );
+        assert_eq!(
+            compose_ld_preload(Some(OsStr::new("")), Path::new(OURS), |_| false),
+            os(OURS)
+        );
+        assert_eq!(
+            compose_ld_preload(Some(OsStr::new(" : ")), Path::new(OURS), |_| false),
+            os(OURS)
+        );
+    }
+
+    #[test]
+    fn compose_keeps_others_in_order_with_both_separators() {
+        let got = compose_ld_preload(
+            Some(OsStr::new("/lib/a.so /lib/b.so:/lib/c.so")),
+            Path::new(OURS),
+            |_| false,
+        );
+        assert_eq!(got, os(&format!("{OURS}:/lib/a.so:/lib/b.so:/lib/c.so")));
+    }
+
+    #[test]
+    fn compose_deduplicates_our_entry() {
+        let inherited = format!("/lib/a.so:{OURS} {OURS}::/lib/b.so");
+        let got = compose_ld_preload(Some(OsStr::new(&inherited)), Path::new(OURS), |_| false);
+        assert_eq!(got, os(&format!("{OURS}:/lib/a.so:/lib/b.so")));
+        // Idempotent: composing again changes nothing.
+        let again = compose_ld_preload(Some(&got), Path::new(OURS), |_| false);
+        assert_eq!(again, got);
+    }
+
+    #[test]
+    fn compose_drops_aliases_of_our_entry() {
+        let got = compose_ld_preload(
+            Some(OsStr::new("/link/to/libmifshim.so /lib/a.so")),
+            Path::new(OURS),
+            |e| e == "/link/to/libmifshim.so",
+        );
+        assert_eq!(got, os(&format!("{OURS}:/lib/a.so")));
+    }
+
+    #[test]
+    fn split_handles_tokens_verbatim() {
+        assert_eq!(
+            split_ld_preload(OsStr::new("/usr/$LIB/x.so  y.so")),
+            [OsStr::new("/usr/$LIB/x.so"), OsStr::new("y.so")]
+        );
+    }
+
+    #[test]
+    fn env_plan_sets_given_and_clears_stray_steering() {
+        let settings = Settings {
+            ld_preload: os(OURS),
+            via: Some("wlan0,wwan0".into()),
+            policy: None,
+            log: Some("debug".into()),
+            log_file: Some(PathBuf::from("/tmp/m.log")),
+        };
+        let inherited = |name: &str| match name {
+            "MIFSHIM_POLICY" => Some(os("/old.toml")),
+            "MIFSHIM_DISABLE" => Some(os("1")),
+            "MIFSHIM_VIA" => Some(os("eth9")),
+            _ => None,
+        };
+        let plan = env_plan(&settings, inherited);
+        assert_eq!(
+            plan.changes,
+            [
+                EnvChange::Set("LD_PRELOAD", os(OURS)),
+                EnvChange::Set("MIFSHIM_VIA", os("wlan0,wwan0")),
+                EnvChange::Unset("MIFSHIM_POLICY"),
+                EnvChange::Set("MIFSHIM_LOG", os("debug")),
+                EnvChange::Set("MIFSHIM_LOG_FILE", os("/tmp/m.log")),
+                EnvChange::Unset("MIFSHIM_DISABLE"),
+            ]
+        );
+        assert_eq!(plan.warnings.len(), 2);
+        assert!(plan.warnings[0].contains("MIFSHIM_POLICY=/old.toml"));
+        assert!(plan.warnings[1].contains("MIFSHIM_DISABLE=1"));
+    }
+
+    #[test]
+    fn env_plan_with_policy_only_and_clean_env() {
+        let settings = Settings {
+            ld_preload: os(OURS),
+            policy: Some(PathBuf::from("/etc/p.toml")),
+            ..Settings::default()
+        };
+        let plan = env_plan(&settings, |_| None);
+        assert_eq!(
+            plan.changes,
+            [
+                EnvChange::Set("LD_PRELOAD", os(OURS)),
+                EnvChange::Set("MIFSHIM_POLICY", os("/etc/p.toml")),
+            ]
+        );
+        assert!(plan.warnings.is_empty());
+    }
+}

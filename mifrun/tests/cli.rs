@@ -1,0 +1,301 @@
+//! End-to-end tests of the `mifrun` binary: exit codes, messages and the environment
+//! it hands to the program.
+//!
+//! Each test stages a private directory holding a copy of `mifrun` and a stand-in
+//! `libmifshim.so` (a copy of this test executable: an ELF file of the host ABI that
+//! ld.so declines to preload with a harmless "ignored" message), so that the tests do
+//! not depend on the real shim having been built. Interface `lo` always exists.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Stage {
+    dir: PathBuf,
+}
+
+impl Stage {
+    fn new() -> Stage {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mifrun-cli-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_mifrun"), dir.join("bin/mifrun")).unwrap();
+        std::fs::copy(
+            std::env::current_exe().unwrap(),
+            dir.join("bin/libmifshim.so"),
+        )
+        .unwrap();
+        Stage { dir }
+    }
+
+    fn library(&self) -> PathBuf {
+        self.dir.join("bin/libmifshim.so").canonicalize().unwrap()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs the staged mifrun with a hermetic environment.
+    ///
+    /// Retries on `ETXTBSY`: a file just written (the copied mifrun, a test script) can
+    /// still be open for writing in a child that another test thread forked at that
+    /// moment, until that child reaches exec and its close-on-exec descriptors close.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        for _ in 0..50 {
+            let mut cmd = Command::new(self.dir.join("bin/mifrun"));
+            cmd.args(args)
+                .current_dir(&self.dir)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let out = match cmd.output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => None,
+                Err(e) => panic!("cannot run mifrun: {e}"),
+                Ok(o) if String::from_utf8_lossy(&o.stderr).contains("Text file busy") => None,
+                Ok(o) => Some(o),
+            };
+            let Some(out) = out else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            };
+            eprintln!(
+                "mifrun {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return out;
+        }
+        panic!("mifrun {args:?}: still ETXTBSY after 50 attempts");
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn env_lines(o: &Output) -> Vec<String> {
+    stdout(o)
+        .lines()
+        .filter(|l| l.starts_with("LD_PRELOAD=") || l.starts_with("MIFSHIM_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sets_environment_and_passes_exit_status() {
+    let s = Stage::new();
+    let lib = s.library();
+    let o = s.run(
+        &[
+            "--via",
+            "lo",
+            "--log",
+            "INFO",
+            "--log-file",
+            "x.log",
+            "--",
+            "env",
+        ],
+        &[
+            ("LD_PRELOAD", "/nonexistent/a.so"),
+            ("MIFSHIM_DISABLE", "1"),
+            ("MIFSHIM_POLICY", "/old.toml"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let mut lines = env_lines(&o);
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("LD_PRELOAD={}:/nonexistent/a.so", lib.display()),
+            "MIFSHIM_LOG=info".to_owned(),
+            format!("MIFSHIM_LOG_FILE={}", s.dir.join("x.log").display()),
+            "MIFSHIM_VIA=lo".to_owned(),
+        ]
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("mifrun: warning: removing inherited MIFSHIM_DISABLE=1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mifrun: warning: ignoring inherited MIFSHIM_POLICY"),
+        "{err}"
+    );
+
+    let o = s.run(
+        &["--via", "lo", "--", "sh", "-c", "echo \"$0\"; exit 7"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(stdout(&o), "sh\n", "argv[0] is kept as given");
+}
+
+#[test]
+fn policy_file_is_passed_as_absolute_path_and_via_overrides() {
+    let s = Stage::new();
+    s.write("p.toml", "via = [\"lo\"]\n");
+    let o = s.run(&["--policy", "p.toml", "--via", "lo", "--", "env"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines = env_lines(&o);
+    let policy = s.dir.join("p.toml").canonicalize().unwrap();
+    assert!(
+        lines.contains(&format!("MIFSHIM_POLICY={}", policy.display())),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"MIFSHIM_VIA=lo".to_owned()), "{lines:?}");
+}
+
+#[test]
+fn invalid_policy_exits_2_with_diagnostics() {
+    let s = Stage::new();
+    s.write("bad.toml", "via = [\"lo\"]\nlisen = \"any\"\n");
+    let o = s.run(&["--policy", "bad.toml", "--", "touch", "ran"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.toml:2:1: "), "{}", stderr(&o));
+    assert!(stderr(&o).lines().last().unwrap().starts_with("mifrun: "));
+    assert!(!s.dir.join("ran").exists(), "the program must not run");
+
+    let o = s.run(&["--via", "a b", "--", "true"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("--via: "), "{}", stderr(&o));
+}
+
+#[test]
+fn needs_via_or_policy() {
+    let s = Stage::new();
+    let o = s.run(&["--", "true"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("mifrun: one of --via or --policy is needed"));
+}
+
+#[test]
+fn missing_interface_exits_2_unless_allowed() {
+    let s = Stage::new();
+    let o = s.run(&["--via", "mifnope0,lo", "--", "true"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("mifrun: network interface `mifnope0` does not exist"));
+    let o = s.run(
+        &["--via", "mifnope0,lo", "--allow-missing", "--", "true"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("mifrun: warning: network interface `mifnope0` does not exist"));
+}
+
+#[test]
+fn exec_failures_use_env_exit_codes() {
+    let s = Stage::new();
+    let o = s.run(&["--via", "lo", "--", "mifrun-no-such-program"], &[]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).starts_with("mifrun: mifrun-no-such-program: No such file or directory"));
+    let plain = s.write("plain", "data\n");
+    let o = s.run(&["--via", "lo", "--", plain.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(126));
+    let script = s.write("bad-interp.sh", "#!/nonexistent/interp\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = s.run(&["--via", "lo", "--", "./bad-interp.sh"], &[]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).contains("bad interpreter"), "{}", stderr(&o));
+}
+
+#[test]
+fn scripts_run_through_their_interpreter() {
+    let s = Stage::new();
+    let script = s.write("s.sh", "#!/usr/bin/env sh\necho \"script $1\"\nexit 4\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = s.run(&["--via", "lo", "--", "./s.sh", "-x"], &[]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(stdout(&o), "script -x\n");
+}
+
+#[test]
+fn check_prints_plan_and_runs_nothing() {
+    let s = Stage::new();
+    let o = s.run(&["--via", "lo", "--check", "--", "touch", "ran"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("Effective policy:"), "{out}");
+    assert!(out.contains("steerable by the preload library"), "{out}");
+    assert!(
+        out.contains(&format!("set LD_PRELOAD={}", s.library().display())),
+        "{out}"
+    );
+    assert!(out.contains("set MIFSHIM_VIA=lo"), "{out}");
+    assert!(!s.dir.join("ran").exists());
+    let o = s.run(&["--via", "lo", "--check"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn refuses_setuid_program_that_changes_credentials() {
+    // Needs a file owned by someone else than the effective uid: only possible as root.
+    let s = Stage::new();
+    let copy = s.dir.join("suid-true");
+    std::fs::copy("/usr/bin/true", &copy).unwrap();
+    let Ok(meta) = std::fs::metadata(&copy) else {
+        return;
+    };
+    let me = std::os::unix::fs::MetadataExt::uid(&meta);
+    if me != 0 {
+        eprintln!("skipped: needs root to chown a setuid file to another user");
+        return;
+    }
+    let status = Command::new("chown").arg("65534").arg(&copy).status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: chown failed");
+        return;
+    }
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let o = s.run(&["--via", "lo", "--", "./suid-true"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is setuid (owner uid 65534)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--allow-unsteered"));
+    let o = s.run(
+        &["--via", "lo", "--allow-unsteered", "--", "./suid-true"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("UNSTEERED"));
+}
+
+#[test]
+fn help_and_version() {
+    let s = Stage::new();
+    let o = s.run(&["--help"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Examples:"));
+    let o = s.run(&["--version"], &[]);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("mifrun {}", env!("CARGO_PKG_VERSION"))
+    );
+    let o = s.run(&["--via", "lo", "--log", "loud", "true"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+}
