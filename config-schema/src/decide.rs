@@ -86,6 +86,11 @@ pub trait NetView {
     fn iface(&self, name: &IfName) -> Option<IfaceState>;
     /// Is `ip` (already canonical: no IPv4-mapped form) assigned to this host?
     fn is_local(&self, ip: IpAddr) -> bool;
+    /// The index (in the profile's rules) of the name rule under which `ip` was
+    /// learned from a name resolution, if any.
+    fn learned(&self, _ip: IpAddr) -> Option<usize> {
+        None
+    }
 }
 
 /// Why an interface of a `via` list was passed over.
@@ -216,11 +221,13 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
     if flow.scope_id != 0 && is_v6_link_local(dest) {
         return Decision::Direct(DirectReason::ScopedLinkLocal);
     }
-    if let Some(rule) = profile
+    let rule = profile
         .rules
         .iter()
-        .find(|r| rule_matches(r, flow.proto, dest, flow.port))
-    {
+        .find(|r| rule_matches(r, flow.proto, dest, flow.port));
+    // Addresses a name rule resolved follow that rule unless an address rule matched.
+    let rule = rule.or_else(|| net.learned(dest).and_then(|i| profile.rules.get(i)));
+    if let Some(rule) = rule {
         return match &rule.target {
             Target::Direct => Decision::Direct(DirectReason::Rule(rule)),
             Target::Block => Decision::Block(Block {
@@ -294,6 +301,59 @@ fn usable(st: &IfaceState, family: AddrFamily, link_local_ok: bool) -> bool {
         }
 }
 
+/// Decides which interface the host name `name` is resolved over: the first name
+/// rule that matches it, else the profile's `via`. The interface is usable when it
+/// is up with an address of either family. A `Bind` here carries the index of the
+/// rule (for [`NetView::learned`]) in `why`.
+pub fn decide_name<'p>(profile: &'p Profile, net: &impl NetView, name: &str) -> Decision<'p> {
+    let rule = profile
+        .rules
+        .iter()
+        .find(|r| !r.names.is_empty() && r.matches_name(name));
+    let (list, why) = match rule {
+        Some(r) => match &r.target {
+            Target::Direct => return Decision::Direct(DirectReason::Rule(r)),
+            Target::Block => {
+                return Decision::Block(Block {
+                    errno: ErrnoKind::Access,
+                    reason: BlockReason::Rule(r),
+                    family: AddrFamily::V4,
+                });
+            }
+            Target::Via(list) => (list.as_slice(), Why::Rule(r)),
+        },
+        None if profile.via.is_empty() => return Decision::Direct(DirectReason::NoVia),
+        None => (profile.via.as_slice(), Why::Default),
+    };
+    for (skipped, n) in list.iter().enumerate() {
+        if let Some(st) = net.iface(n) {
+            if st.up && (st.has_v4 || st.has_v6) {
+                let family = if st.has_v4 {
+                    AddrFamily::V4
+                } else {
+                    AddrFamily::V6
+                };
+                return Decision::Bind(Bind {
+                    ifname: *n,
+                    index: st.index,
+                    family,
+                    multicast: false,
+                    skipped,
+                    why,
+                });
+            }
+        }
+    }
+    match profile.on_unavailable {
+        OnUnavailable::Direct => Decision::Direct(DirectReason::Unavailable),
+        OnUnavailable::Block => Decision::Block(Block {
+            errno: ErrnoKind::NetUnreach,
+            reason: BlockReason::Unavailable(list),
+            family: AddrFamily::V4,
+        }),
+    }
+}
+
 /// Why `name` cannot carry traffic of `family` (`None`: it can), for logs.
 pub fn unusable_reason(net: &impl NetView, name: &IfName, family: AddrFamily) -> Option<Unusable> {
     let Some(st) = net.iface(name) else {
@@ -310,6 +370,9 @@ pub fn unusable_reason(net: &impl NetView, name: &IfName, family: AddrFamily) ->
 }
 
 fn rule_matches(rule: &Rule, proto: Proto, dest: IpAddr, port: u16) -> bool {
+    if !rule.names.is_empty() {
+        return false;
+    }
     let proto_ok = match rule.protocol {
         Protocol::Any => true,
         Protocol::Tcp => proto == Proto::Tcp,

@@ -20,14 +20,14 @@ mod policy;
 
 pub use decide::{
     AddrFamily, Bind, Block, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfaceState,
-    NetView, Op, Proto, Unusable, Why, decide, unusable_reason,
+    NetView, Op, Proto, Unusable, Why, decide, decide_name, unusable_reason,
 };
 pub use diag::Diagnostic;
 pub use ifname::IfName;
-pub use parse::{load_policy_file, parse_policy, parse_via_list};
+pub use parse::{load_policy_file, parse_policy, parse_server, parse_via_list};
 pub use policy::{
-    Listen, Loaded, LogLevel, OnUnavailable, Policy, PortRange, Profile, ProgramSection, Protocol,
-    Rule, Target,
+    DnsSettings, InterfaceSettings, Listen, Loaded, LogLevel, OnUnavailable, Policy, PortRange,
+    Profile, ProgramSection, Protocol, Rule, Target, name_pattern_matches,
 };
 
 /// Names of the environment variables that configure the shim. Every process in the
@@ -44,6 +44,9 @@ pub mod env {
     pub const LOG_FILE: &str = "MIFSHIM_LOG_FILE";
     /// `1` turns the shim into a no-op (kill switch).
     pub const DISABLE: &str = "MIFSHIM_DISABLE";
+    /// Comma-separated DNS servers for the chosen interface (`mifrun --dns`); they
+    /// take precedence over every other source of servers.
+    pub const DNS: &str = "MIFSHIM_DNS";
 }
 
 /// Where the shim looks for a policy when neither [`env::VIA`] nor [`env::POLICY`] is

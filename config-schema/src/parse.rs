@@ -5,19 +5,32 @@
 //! match is reported where it stands and the walk goes on. Enumerated values go
 //! through serde so their messages list the accepted spellings.
 
-use crate::policy::{Listen, OnUnavailable, PortRange, Protocol, Rule, Target};
+use crate::policy::{
+    DnsSettings, InterfaceSettings, Listen, OnUnavailable, PortRange, Protocol, Rule, Target,
+    name_pattern_matches,
+};
 use crate::{Diagnostic, IfName, Loaded, Policy, ProgramSection};
 use ipnet::IpNet;
 use serde::de::{DeserializeOwned, IntoDeserializer};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-const TOP_KEYS: &[&str] = &["via", "on_unavailable", "listen", "rules", "programs"];
+const TOP_KEYS: &[&str] = &[
+    "via",
+    "on_unavailable",
+    "listen",
+    "rules",
+    "programs",
+    "interfaces",
+    "dns",
+];
 const PROGRAM_KEYS: &[&str] = &["via", "on_unavailable", "listen", "rules"];
-const RULE_KEYS: &[&str] = &["to", "ports", "protocol", "via", "action"];
+const RULE_KEYS: &[&str] = &["to", "ports", "protocol", "names", "via", "action"];
+const INTERFACE_KEYS: &[&str] = &["dns"];
+const DNS_KEYS: &[&str] = &["steer", "redirect", "timeout_ms", "attempts"];
 
 /// Reads and parses a policy file. The file name is the origin of every diagnostic.
 pub fn load_policy_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
@@ -68,6 +81,12 @@ pub fn parse_policy(src: &str, origin: &str) -> Result<Loaded, Vec<Diagnostic>> 
             }
             "rules" => policy.base.rules = cx.rules(value, ""),
             "programs" => policy.programs = cx.programs(value),
+            "interfaces" => policy.base.interfaces = cx.interfaces(value),
+            "dns" => {
+                if let Some(d) = cx.dns(value) {
+                    policy.base.dns = d;
+                }
+            }
             other => cx.unknown_key(key.span(), other, TOP_KEYS, "at the top level"),
         }
     }
@@ -270,18 +289,32 @@ impl Cx<'_> {
             to: Vec::new(),
             ports: Vec::new(),
             protocol: Protocol::Any,
+            names: Vec::new(),
             target: Target::Direct,
         };
         let mut target: Option<Target> = None;
+        let mut address_key: Option<Range<usize>> = None;
+        let mut names_key: Option<Range<usize>> = None;
         let mut target_key: Option<Range<usize>> = None;
         for (key, value) in t.iter() {
             match key.get_ref().as_ref() {
-                "to" => rule.to = self.nets(value),
-                "ports" => rule.ports = self.ports(value),
+                "to" => {
+                    address_key.get_or_insert(key.span());
+                    rule.to = self.nets(value)
+                }
+                "ports" => {
+                    address_key.get_or_insert(key.span());
+                    rule.ports = self.ports(value)
+                }
                 "protocol" => {
+                    address_key.get_or_insert(key.span());
                     if let Some(p) = self.de::<Protocol>(value) {
                         rule.protocol = p;
                     }
+                }
+                "names" => {
+                    names_key = Some(key.span());
+                    rule.names = self.names(value);
                 }
                 k @ ("via" | "action") => {
                     if target_key.is_some() {
@@ -306,6 +339,15 @@ impl Cx<'_> {
                     self.unknown_key(key.span(), other, RULE_KEYS, &place)
                 }
             }
+        }
+        if let (Some(_), Some(n)) = (&address_key, &names_key) {
+            self.error(
+                n.clone(),
+                format!(
+                    "{}: a rule matches either `names` or addresses (`to`, `ports`, `protocol`), not both; split it in two",
+                    rule.label
+                ),
+            );
         }
         if target_key.is_none() {
             self.error(
@@ -387,6 +429,122 @@ impl Cx<'_> {
         out
     }
 
+    fn names(&mut self, v: &Value<'_>) -> Vec<String> {
+        let Some(items) = self.strings(v, "names") else {
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.error(v.span(), "`names` is empty".into());
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                self.error(
+                    item.span(),
+                    "names are strings such as \"*.corp.example\"".into(),
+                );
+                continue;
+            };
+            match parse_name_pattern(s) {
+                Ok(p) => out.push(p),
+                Err(e) => self.error(item.span(), e),
+            }
+        }
+        out
+    }
+
+    fn interfaces(&mut self, v: &Value<'_>) -> Vec<InterfaceSettings> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.error(
+                v.span(),
+                "`interfaces` must be a table of `[interfaces.NAME]` sections".into(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (key, value) in t.iter() {
+            let name = match IfName::new(key.get_ref()) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.error(key.span(), e);
+                    continue;
+                }
+            };
+            let DeValue::Table(body) = value.get_ref() else {
+                self.error(value.span(), format!("`interfaces.{name}` must be a table"));
+                continue;
+            };
+            let mut settings = InterfaceSettings {
+                name,
+                dns: Vec::new(),
+            };
+            for (k, val) in body.iter() {
+                match k.get_ref().as_ref() {
+                    "dns" => settings.dns = self.servers(val),
+                    other => {
+                        let place = format!("in [interfaces.{name}]");
+                        self.unknown_key(k.span(), other, INTERFACE_KEYS, &place)
+                    }
+                }
+            }
+            out.push(settings);
+        }
+        out
+    }
+
+    fn servers(&mut self, v: &Value<'_>) -> Vec<SocketAddr> {
+        let Some(items) = self.strings(v, "dns") else {
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.error(
+                v.span(),
+                "`dns` is empty: leave it out to find the servers automatically".into(),
+            );
+        }
+        let mut out = Vec::new();
+        for item in items {
+            match item.get_ref().as_str().map(parse_server) {
+                Some(Ok(a)) => out.push(a),
+                Some(Err(e)) => self.error(item.span(), e),
+                None => self.error(
+                    item.span(),
+                    "DNS servers are strings such as \"198.51.100.53\"".into(),
+                ),
+            }
+        }
+        out
+    }
+
+    fn dns(&mut self, v: &Value<'_>) -> Option<DnsSettings> {
+        let DeValue::Table(t) = v.get_ref() else {
+            self.error(v.span(), "`dns` must be a table (`[dns]`)".into());
+            return None;
+        };
+        let mut d = DnsSettings::default();
+        for (k, val) in t.iter() {
+            match k.get_ref().as_ref() {
+                "steer" => d.steer = self.de(val).unwrap_or(d.steer),
+                "redirect" => d.redirect = self.de(val).unwrap_or(d.redirect),
+                "timeout_ms" => match self.de::<u32>(val) {
+                    Some(ms) if (10..=60_000).contains(&ms) => d.timeout_ms = ms,
+                    Some(_) => self.error(
+                        val.span(),
+                        "`timeout_ms` must be between 10 and 60000".into(),
+                    ),
+                    None => {}
+                },
+                "attempts" => match self.de::<u32>(val) {
+                    Some(n) if (1..=10).contains(&n) => d.attempts = n,
+                    Some(_) => self.error(val.span(), "`attempts` must be between 1 and 10".into()),
+                    None => {}
+                },
+                other => self.unknown_key(k.span(), other, DNS_KEYS, "in [dns]"),
+            }
+        }
+        Some(d)
+    }
+
     fn programs(&mut self, v: &Value<'_>) -> Vec<ProgramSection> {
         let DeValue::Table(t) = v.get_ref() else {
             self.error(
@@ -452,6 +610,37 @@ enum Action {
     Block,
 }
 
+/// A DNS server: `198.51.100.53`, `2001:db8::53`, `198.51.100.53:5353` or
+/// `[2001:db8::53]:5353`.
+pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("`{s}` is not an address or address:port"))
+}
+
+/// `host.example` or `*.corp.example`, normalised to lower case without a trailing
+/// dot.
+fn parse_name_pattern(s: &str) -> Result<String, String> {
+    let p = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let body = p.strip_prefix("*.").unwrap_or(&p);
+    let ok = !body.is_empty()
+        && body.len() <= 253
+        && body.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if ok {
+        Ok(p)
+    } else {
+        Err(format!("`{s}` is not a host name or a `*.domain` pattern"))
+    }
+}
+
 /// `198.51.100.0/24`, `2001:db8::/32` or a bare address (a host route).
 fn parse_net(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
@@ -496,6 +685,16 @@ fn parse_port_range(s: &str) -> Result<PortRange, String> {
 
 /// Does rule `a` match every flow that rule `b` matches (so `b`, after `a`, is dead)?
 fn covers(a: &Rule, b: &Rule) -> bool {
+    match (a.names.is_empty(), b.names.is_empty()) {
+        (false, false) => {
+            return b
+                .names
+                .iter()
+                .all(|bp| a.names.iter().any(|ap| pattern_covers(ap, bp)));
+        }
+        (true, true) => {}
+        _ => return false,
+    }
     let proto = a.protocol == Protocol::Any || a.protocol == b.protocol;
     let to = a.to.is_empty()
         || (!b.to.is_empty() && b.to.iter().all(|bn| a.to.iter().any(|an| an.contains(bn))));
@@ -507,6 +706,16 @@ fn covers(a: &Rule, b: &Rule) -> bool {
                 .all(|br| merged.iter().any(|m| m.lo <= br.lo && br.hi <= m.hi))
         });
     proto && to && ports
+}
+
+/// Does name pattern `a` match every name pattern `b` matches?
+fn pattern_covers(a: &str, b: &str) -> bool {
+    match (a.strip_prefix("*."), b.strip_prefix("*.")) {
+        (Some(sa), Some(sb)) => sa == sb || sb.ends_with(&format!(".{sa}")),
+        (Some(_), None) => name_pattern_matches(a, b),
+        (None, Some(_)) => false,
+        (None, None) => a == b,
+    }
 }
 
 fn merge_ranges(ranges: &[PortRange]) -> Vec<PortRange> {

@@ -5,7 +5,7 @@ use crate::{Diagnostic, IfName};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// What happens when none of the interfaces in a `via` list is usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -74,7 +74,69 @@ pub struct Rule {
     pub to: Vec<IpNet>,
     pub ports: Vec<PortRange>,
     pub protocol: Protocol,
+    /// Host-name patterns (`host.example`, `*.corp.example`), lower case, no trailing
+    /// dot. A rule with names is a *name rule*: it chooses the interface a name is
+    /// resolved over, and the addresses that resolution returns then follow the same
+    /// target unless an address rule matches them. Name rules never match addresses
+    /// directly.
+    pub names: Vec<String>,
     pub target: Target,
+}
+
+impl Rule {
+    /// Does this name rule match `name` (any case, with or without a trailing dot)?
+    pub fn matches_name(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.');
+        self.names.iter().any(|p| name_pattern_matches(p, name))
+    }
+}
+
+/// `*.corp.example` matches `a.corp.example` and `a.b.corp.example`, not
+/// `corp.example`; any other pattern matches exactly. Case-insensitive.
+pub fn name_pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => {
+            name.len() > suffix.len() + 1
+                && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+        }
+        None => pattern.eq_ignore_ascii_case(name),
+    }
+}
+
+/// `[interfaces.NAME]`: facts about one interface the kernel does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceSettings {
+    pub name: IfName,
+    /// DNS servers to use for names resolved over this interface (port 53 unless
+    /// given as `[addr]:port` / `addr:port`).
+    pub dns: Vec<SocketAddr>,
+}
+
+/// `[dns]`: how names are resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// Resolve names over the chosen interface (default). `false` leaves name
+    /// resolution to the C library, unsteered.
+    pub steer: bool,
+    /// Send port-53 traffic that programs with their own resolver (dig, c-ares, Go)
+    /// aim at the system's servers to the chosen interface's servers instead.
+    pub redirect: bool,
+    /// Time for one query to one server before the next is tried, in milliseconds.
+    pub timeout_ms: u32,
+    /// Rounds over the server list.
+    pub attempts: u32,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            steer: true,
+            redirect: false,
+            timeout_ms: 2000,
+            attempts: 2,
+        }
+    }
 }
 
 /// The settings that apply to one process: the top level of the policy, possibly
@@ -90,6 +152,20 @@ pub struct Profile {
     pub rules: Vec<Rule>,
     /// `programs.curl` when a section applied, for logs.
     pub section: Option<String>,
+    /// `[interfaces.*]` (global: the same in every profile).
+    pub interfaces: Vec<InterfaceSettings>,
+    /// `[dns]` (global).
+    pub dns: DnsSettings,
+}
+
+impl Profile {
+    /// The policy's DNS servers for `name`, if it names any.
+    pub fn dns_servers(&self, name: &IfName) -> &[SocketAddr] {
+        self.interfaces
+            .iter()
+            .find(|i| i.name == *name)
+            .map_or(&[], |i| &i.dns)
+    }
 }
 
 /// A `[programs.KEY]` section. `None` fields inherit from the top level.
@@ -167,6 +243,9 @@ impl Policy {
             }
         };
         add(&self.base.via);
+        for i in &self.base.interfaces {
+            add(std::slice::from_ref(&i.name));
+        }
         rules(&self.base.rules, &mut add);
         for p in &self.programs {
             if let Some(v) = &p.via {
@@ -192,6 +271,8 @@ impl Policy {
             listen: sec.listen.unwrap_or(self.base.listen),
             rules,
             section: Some(format!("programs.{}", sec.key)),
+            interfaces: self.base.interfaces.clone(),
+            dns: self.base.dns.clone(),
         }
     }
 
@@ -207,6 +288,34 @@ impl Policy {
         );
         for r in &self.base.rules {
             let _ = writeln!(s, "  {}", describe_rule(r));
+        }
+        let d = &self.base.dns;
+        if d.steer {
+            let _ = writeln!(
+                s,
+                "names: resolved over the chosen interface (timeout {} ms, {} attempts){}",
+                d.timeout_ms,
+                d.attempts,
+                if d.redirect {
+                    "; port-53 traffic to the system's servers redirected"
+                } else {
+                    ""
+                }
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "names: resolved by the C library, unsteered ([dns] steer = false)"
+            );
+        }
+        for i in &self.base.interfaces {
+            let servers: Vec<String> = i.dns.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                s,
+                "[interfaces.{}] dns servers: {}",
+                i.name,
+                servers.join(", ")
+            );
         }
         for p in &self.programs {
             let _ = writeln!(s, "[programs.{}]", p.key);
@@ -272,6 +381,9 @@ fn describe(s: &mut String, indent: &str, via: &[IfName], on: OnUnavailable, lis
 fn describe_rule(r: &Rule) -> String {
     let mut s = format!("{}: ", r.label);
     let mut conds = Vec::new();
+    if !r.names.is_empty() {
+        conds.push(format!("names {}", r.names.join(", ")));
+    }
     if !r.to.is_empty() {
         conds.push(format!(
             "to {}",

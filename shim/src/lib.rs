@@ -27,6 +27,7 @@
 // binary itself), so everything only they reach looks dead.
 #![cfg_attr(test, allow(dead_code))]
 
+mod dns;
 mod fdtable;
 mod log;
 mod netstate;

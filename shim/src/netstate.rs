@@ -47,6 +47,7 @@ impl IfRec {
 #[derive(Clone, Copy)]
 struct AddrRec {
     ip: IpAddr,
+    index: u32,
 }
 
 pub(crate) struct Snap {
@@ -66,6 +67,7 @@ impl Snap {
             n_addr: 0,
             addrs: [AddrRec {
                 ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                index: 0,
             }; MAX_ADDR],
             error: 0,
         }
@@ -86,6 +88,15 @@ impl Snap {
             .map(|r| r.v4)
     }
 
+    /// The usable addresses of interface `index` (source candidates).
+    pub(crate) fn addrs_of(&self, index: u32) -> Vec<IpAddr> {
+        self.addrs[..self.n_addr]
+            .iter()
+            .filter(|a| a.index == index)
+            .map(|a| a.ip)
+            .collect()
+    }
+
     /// The name of interface `index`.
     pub(crate) fn name_of(&self, index: u32) -> Option<IfName> {
         let r = self.ifs[..self.n_if].iter().find(|r| r.index == index)?;
@@ -101,6 +112,7 @@ impl Snap {
         let mut n_if = 0;
         let mut addrs = [AddrRec {
             ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            index: 0,
         }; MAX_ADDR];
         let mut n_addr = 0;
         let r = netlink::dump(buf, &mut |item| match item {
@@ -126,7 +138,7 @@ impl Snap {
                 // Tentative or failed-DAD IPv6 addresses cannot be used as a source.
                 let unusable = flags & (libc::IFA_F_TENTATIVE | libc::IFA_F_DADFAILED) != 0;
                 if n_addr < MAX_ADDR {
-                    addrs[n_addr] = AddrRec { ip };
+                    addrs[n_addr] = AddrRec { ip, index };
                     n_addr += 1;
                 }
                 if let Some(rec) = ifs[..n_if].iter_mut().find(|r| r.index == index) {
@@ -172,6 +184,10 @@ impl NetView for Snap {
 
     fn is_local(&self, ip: IpAddr) -> bool {
         self.addrs[..self.n_addr].iter().any(|a| a.ip == ip)
+    }
+
+    fn learned(&self, ip: IpAddr) -> Option<usize> {
+        crate::dns::learned::lookup(ip)
     }
 }
 

@@ -164,6 +164,23 @@ fn load(argv0: Option<String>) -> Option<Profile> {
             }
         }
     }
+    if let Some(list) = var(env::DNS) {
+        let parsed: Result<Vec<_>, String> =
+            list.split(',').map(config_schema::parse_server).collect();
+        match parsed {
+            Ok(v) => crate::dns::set_override(v),
+            Err(e) => {
+                log::line(
+                    LogLevel::Error,
+                    format_args!(
+                        "invalid {}: {e}; blocking all non-local network traffic",
+                        env::DNS
+                    ),
+                );
+                return Some(broken_profile());
+            }
+        }
+    }
     let exe = if policy.programs.is_empty() {
         String::new()
     } else {
@@ -199,6 +216,7 @@ fn broken_profile() -> Profile {
             to: Vec::new(),
             ports: Vec::new(),
             protocol: Protocol::Any,
+            names: Vec::new(),
             target: Target::Block,
         }],
         ..Profile::default()

@@ -470,3 +470,87 @@ fn canonical_forms_are_exempt_in_every_spelling() {
         assert_eq!(show(&decide(&p.base, &h, &f)), "direct Loopback", "{ip}");
     }
 }
+
+/// A host whose learned table says 203.0.113.77 came from rule index `i`.
+struct Learned<'a>(&'a Host, usize);
+
+impl NetView for Learned<'_> {
+    fn iface(&self, name: &IfName) -> Option<IfaceState> {
+        self.0.iface(name)
+    }
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.0.is_local(ip)
+    }
+    fn learned(&self, ip: IpAddr) -> Option<usize> {
+        (ip == "203.0.113.77".parse::<IpAddr>().unwrap()).then_some(self.1)
+    }
+}
+
+#[test]
+fn names_choose_the_resolving_interface_and_their_addresses_follow() {
+    let p = policy(
+        r#"via = ["wlan0"]
+[[rules]]
+to = ["203.0.113.77/32"]
+ports = ["22"]
+action = "direct"
+[[rules]]
+names = ["*.corp.example"]
+via = ["wwan0"]
+[[rules]]
+names = ["blocked.example"]
+action = "block"
+[[rules]]
+names = ["local.example"]
+action = "direct"
+[[rules]]
+names = ["down.example"]
+via = ["tun0"]
+"#,
+    );
+    let h = host();
+    let name = |n: &str| show(&decide_name(&p.base, &h, n));
+    assert_eq!(
+        name("git.corp.example"),
+        "bind wwan0#4 v4 (rule 2, skipped 0)"
+    );
+    assert_eq!(name("example.org"), "bind wlan0#3 v4 (default, skipped 0)");
+    assert_eq!(name("blocked.example"), "block Access (rule 3)");
+    assert_eq!(name("local.example"), "direct (rule 4)");
+    assert_eq!(name("down.example"), "block NetUnreach (unavailable tun0)");
+    // An address learned under rule 2 (index 1) follows it; an address rule wins.
+    let l = Learned(&h, 1);
+    assert_eq!(
+        show(&decide(
+            &p.base,
+            &l,
+            &flow(Tcp, Connect, "203.0.113.77", 443)
+        )),
+        "bind wwan0#4 v4 (rule 2, skipped 0)"
+    );
+    assert_eq!(
+        show(&decide(
+            &p.base,
+            &l,
+            &flow(Tcp, Connect, "203.0.113.77", 22)
+        )),
+        "direct (rule 1)"
+    );
+    assert_eq!(
+        show(&decide(
+            &p.base,
+            &l,
+            &flow(Tcp, Connect, "203.0.113.78", 443)
+        )),
+        "bind wlan0#3 v4 (default, skipped 0)"
+    );
+    // Name rules never match addresses by themselves.
+    assert_eq!(
+        show(&decide(
+            &p.base,
+            &h,
+            &flow(Tcp, Connect, "203.0.113.77", 443)
+        )),
+        "bind wlan0#3 v4 (default, skipped 0)"
+    );
+}

@@ -304,3 +304,82 @@ on_unavailable = "direct"
     assert_eq!(other, p.base);
     assert!(p.summary().contains("[programs.curl]"));
 }
+
+#[test]
+fn dns_sections_and_name_rules() {
+    let l = ok(r#"via = ["wlan0"]
+[dns]
+redirect = true
+timeout_ms = 500
+attempts = 3
+[interfaces.wlan0]
+dns = ["198.51.100.65", "[2001:db8:20::1]:5353"]
+[[rules]]
+names = ["*.Corp.Example.", "intranet"]
+via = ["tun0"]
+[[rules]]
+names = ["ads.example"]
+action = "block"
+"#);
+    let p = &l.policy;
+    assert!(p.base.dns.steer && p.base.dns.redirect);
+    assert_eq!((p.base.dns.timeout_ms, p.base.dns.attempts), (500, 3));
+    let servers = p.base.dns_servers(&n("wlan0"));
+    assert_eq!(servers[0].to_string(), "198.51.100.65:53");
+    assert_eq!(servers[1].to_string(), "[2001:db8:20::1]:5353");
+    assert!(p.base.dns_servers(&n("eth0")).is_empty());
+    assert_eq!(p.base.rules[0].names, vec!["*.corp.example", "intranet"]);
+    assert!(p.base.rules[0].matches_name("a.b.CORP.example."));
+    assert!(!p.base.rules[0].matches_name("corp.example"));
+    assert!(!p.base.rules[0].matches_name("xcorp.example"));
+    assert!(p.base.rules[0].matches_name("Intranet"));
+    // The interfaces section reaches every program's profile.
+    assert_eq!(
+        p.profile_for("/bin/x", "x").dns_servers(&n("wlan0")).len(),
+        2
+    );
+    assert!(
+        p.summary()
+            .contains("[interfaces.wlan0] dns servers: 198.51.100.65:53")
+    );
+}
+
+#[test]
+fn dns_section_errors() {
+    let e = errs(
+        r#"[dns]
+timeout_ms = 5
+retries = 2
+[interfaces.wlan0]
+dns = ["dns.example"]
+servers = []
+[interfaces."a/b"]
+[[rules]]
+names = ["*.corp.example"]
+to = ["198.51.100.0/24"]
+via = ["tun0"]
+[[rules]]
+names = ["bad name!"]
+action = "direct"
+[[rules]]
+names = ["*.x.example"]
+action = "direct"
+[[rules]]
+names = ["a.x.example", "*.b.x.example"]
+action = "block"
+"#,
+    );
+    let all = e.join("\n");
+    for x in [
+        "p.toml:2:14: `timeout_ms` must be between 10 and 60000",
+        "p.toml:3:1: unknown key `retries` in [dns]",
+        "p.toml:5:8: `dns.example` is not an address or address:port",
+        "p.toml:6:1: unknown key `servers` in [interfaces.wlan0]",
+        "p.toml:7:13: interface name `a/b` contains '/'",
+        "p.toml:9:1: rule 1: a rule matches either `names` or addresses",
+        "p.toml:13:10: `bad name!` is not a host name",
+        "rule 4 can never match: rule 3",
+    ] {
+        assert!(all.contains(x), "missing {x:?} in:\n{all}");
+    }
+}

@@ -24,7 +24,7 @@ thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
 }
 
-enum Pre<T> {
+pub(super) enum Pre<T> {
     /// Re-entered or the thread is exiting: forward untouched.
     Skip,
     Run(T),
@@ -33,7 +33,7 @@ enum Pre<T> {
 
 /// Runs the shim's part of a hook with the re-entrancy guard, catching panics and
 /// keeping errno as it was.
-fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
+pub(super) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
     let entered = IN_HOOK.try_with(|g| !g.replace(true)).unwrap_or(false);
     if !entered {
         return Pre::Skip;

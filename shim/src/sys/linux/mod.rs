@@ -2,6 +2,8 @@
 //! module and carries a `SAFETY:` comment.
 
 mod hooks;
+pub(crate) mod net;
+mod netdb;
 pub(crate) mod netlink;
 pub(crate) mod real;
 
@@ -443,8 +445,8 @@ pub(crate) struct MsgCopy {
 
 impl MsgCopy {
     pub(crate) fn new() -> Self {
-        // SAFETY: a zeroed msghdr is valid.
         MsgCopy {
+            // SAFETY: a zeroed msghdr is valid (null pointers, zero lengths).
             mh: unsafe { zeroed() },
             control: ControlBuf([0; CMSG_ROOM]),
         }

@@ -48,6 +48,11 @@ macro_rules! real_fns {
     };
 }
 
+/// The unit return of `void` functions, spelled so the macro can name it.
+type NoValue = ();
+#[allow(non_upper_case_globals)]
+const NoValue: NoValue = ();
+
 fn resolve(slot: &AtomicPtr<c_void>, name: &'static str) -> *mut c_void {
     // SAFETY: name is NUL-terminated (concat! above); RTLD_NEXT looks past this
     // library, so the result is never one of our own hooks.
@@ -71,4 +76,7 @@ real_fns! {
     dup(fd: c_int) -> c_int = -1;
     dup2(old: c_int, new: c_int) -> c_int = -1;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int = -1;
+    getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int = libc::EAI_SYSTEM;
+    freeaddrinfo(ai: *mut libc::addrinfo) -> NoValue = NoValue;
+    gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, len: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
 }

@@ -1,0 +1,215 @@
+//! System resolver configuration: `/etc/resolv.conf`, `/etc/hosts`, and per-link DNS
+//! servers left behind by network managers. Parsing is pure (unit-tested); reading is
+//! cached by modification time, never under a lock that could be held across fork
+//! (`try_lock`, or read afresh).
+
+use parking_lot::Mutex;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::SystemTime;
+
+/// What `/etc/resolv.conf` says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ResolvConf {
+    pub nameservers: Vec<SocketAddr>,
+    pub search: Vec<String>,
+    pub ndots: usize,
+    pub timeout_s: Option<u32>,
+    pub attempts: Option<u32>,
+}
+
+pub(crate) fn parse_resolv_conf(text: &str) -> ResolvConf {
+    let mut rc = ResolvConf {
+        ndots: 1,
+        ..ResolvConf::default()
+    };
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("nameserver") => {
+                // `nameserver fe80::1%eth0` carries a zone; keep the address only.
+                if let Some(ip) = words
+                    .next()
+                    .and_then(|w| w.split('%').next()?.parse::<IpAddr>().ok())
+                {
+                    rc.nameservers.push(SocketAddr::new(ip, 53));
+                }
+            }
+            Some("search") => {
+                rc.search = words.map(|w| w.trim_end_matches('.').to_owned()).collect()
+            }
+            Some("domain") => {
+                if let Some(d) = words.next() {
+                    rc.search = vec![d.trim_end_matches('.').to_owned()];
+                }
+            }
+            Some("options") => {
+                for o in words {
+                    if let Some(v) = o.strip_prefix("ndots:") {
+                        rc.ndots = v.parse::<usize>().unwrap_or(1).min(15);
+                    } else if let Some(v) = o.strip_prefix("timeout:") {
+                        rc.timeout_s = v.parse().ok();
+                    } else if let Some(v) = o.strip_prefix("attempts:") {
+                        rc.attempts = v.parse().ok();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    rc
+}
+
+/// Is `name` listed in the hosts file text?
+pub(crate) fn hosts_has(text: &str, name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    text.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        words.next().is_some() && words.any(|w| w.eq_ignore_ascii_case(name))
+    })
+}
+
+/// `DNS=` servers in a systemd-networkd link state file.
+pub(crate) fn parse_networkd_link(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("DNS="))
+        .flat_map(|v| v.split_whitespace())
+        .filter_map(|w| w.split('%').next()?.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// `option domain-name-servers a, b;` of the last lease for `iface` in a dhclient
+/// leases file.
+pub(crate) fn parse_dhclient_leases(text: &str, iface: &str) -> Vec<SocketAddr> {
+    let mut last = Vec::new();
+    for lease in text.split("lease {").skip(1) {
+        let body = lease.split('}').next().unwrap_or("");
+        let on_iface = body
+            .lines()
+            .any(|l| l.trim() == format!("interface \"{iface}\";"));
+        if !on_iface {
+            continue;
+        }
+        if let Some(l) = body
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("option domain-name-servers "))
+        {
+            last = l
+                .trim_end_matches(';')
+                .split(',')
+                .filter_map(|w| w.trim().parse::<IpAddr>().ok())
+                .map(|ip| SocketAddr::new(ip, 53))
+                .collect();
+        }
+    }
+    last
+}
+
+struct Cached<T> {
+    mtime: Option<SystemTime>,
+    value: T,
+}
+
+/// Reads `path` through `parse`, reusing the last result while the file's mtime is
+/// unchanged. A contended lock (or one held by a thread that vanished in a fork)
+/// means: read afresh.
+fn cached<T: Clone>(cell: &Mutex<Option<Cached<T>>>, path: &Path, parse: impl Fn(&str) -> T) -> T {
+    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if let Some(guard) = cell.try_lock() {
+        if let Some(c) = guard.as_ref() {
+            if c.mtime == mtime && mtime.is_some() {
+                return c.value.clone();
+            }
+        }
+    }
+    let value = parse(&std::fs::read_to_string(path).unwrap_or_default());
+    if let Some(mut guard) = cell.try_lock() {
+        *guard = Some(Cached {
+            mtime,
+            value: value.clone(),
+        });
+    }
+    value
+}
+
+static RESOLV: Mutex<Option<Cached<ResolvConf>>> = Mutex::new(None);
+static HOSTS: Mutex<Option<Cached<std::sync::Arc<str>>>> = Mutex::new(None);
+
+pub(crate) fn resolv_conf() -> ResolvConf {
+    cached(&RESOLV, Path::new("/etc/resolv.conf"), parse_resolv_conf)
+}
+
+pub(crate) fn hosts_text() -> std::sync::Arc<str> {
+    cached(&HOSTS, Path::new("/etc/hosts"), |t| std::sync::Arc::from(t))
+}
+
+/// Per-link servers left by a network manager, for interface `index`/`name`:
+/// systemd-networkd's link state, then dhclient's leases.
+pub(crate) fn link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static str) {
+    if let Ok(t) = std::fs::read_to_string(format!("/run/systemd/netif/links/{index}")) {
+        let v = parse_networkd_link(&t);
+        if !v.is_empty() {
+            return (v, "systemd-networkd");
+        }
+    }
+    for path in [
+        format!("/var/lib/dhcp/dhclient.{name}.leases"),
+        "/var/lib/dhcp/dhclient.leases".to_owned(),
+    ] {
+        if let Ok(t) = std::fs::read_to_string(&path) {
+            let v = parse_dhclient_leases(&t, name);
+            if !v.is_empty() {
+                return (v, "dhclient lease");
+            }
+        }
+    }
+    (Vec::new(), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_options() {
+        let rc = parse_resolv_conf(
+            "# x\nnameserver 198.51.100.1\nnameserver fe80::1%eth0 ; zone\nnameserver bogus\nsearch a.example b.example.\noptions ndots:2 timeout:3 attempts:4 rotate\n",
+        );
+        assert_eq!(rc.nameservers.len(), 2);
+        assert_eq!(rc.nameservers[0].to_string(), "198.51.100.1:53");
+        assert_eq!(rc.nameservers[1].ip().to_string(), "fe80::1");
+        assert_eq!(rc.search, vec!["a.example", "b.example"]);
+        assert_eq!((rc.ndots, rc.timeout_s, rc.attempts), (2, Some(3), Some(4)));
+        assert_eq!(parse_resolv_conf("").ndots, 1);
+        assert_eq!(
+            parse_resolv_conf("domain corp.example\n").search,
+            vec!["corp.example"]
+        );
+    }
+
+    #[test]
+    fn hosts_lookup_is_by_name_not_address() {
+        let t =
+            "127.0.0.1 localhost\n198.51.100.7 Printer printer.lan # office\n# 10.0.0.1 ghost\n";
+        assert!(hosts_has(t, "printer"));
+        assert!(hosts_has(t, "PRINTER.lan."));
+        assert!(hosts_has(t, "localhost"));
+        assert!(!hosts_has(t, "ghost"));
+        assert!(!hosts_has(t, "198.51.100.7"));
+    }
+
+    #[test]
+    fn networkd_and_dhclient_servers() {
+        let n =
+            parse_networkd_link("ADMIN_STATE=configured\nDNS=198.51.100.53 2001:db8::53\nNTP=\n");
+        assert_eq!(n.len(), 2);
+        let leases = "lease {\n  interface \"wlan0\";\n  option domain-name-servers 198.51.100.1, 198.51.100.2;\n}\nlease {\n  interface \"eth0\";\n  option domain-name-servers 192.0.2.1;\n}\nlease {\n  interface \"wlan0\";\n  option domain-name-servers 198.51.100.9;\n}\n";
+        let w = parse_dhclient_leases(leases, "wlan0");
+        assert_eq!(w, vec!["198.51.100.9:53".parse().unwrap()]);
+        assert_eq!(parse_dhclient_leases(leases, "eth0").len(), 1);
+        assert!(parse_dhclient_leases(leases, "wwan0").is_empty());
+    }
+}

@@ -1,0 +1,321 @@
+//! Names follow the interface: `getaddrinfo` and `gethostbyname*` resolve names over
+//! the chosen interface, from that interface's servers.
+//!
+//! glibc ≥ 2.34 makes its resolver sockets through internal calls no preload sees, so
+//! the only place to steer DNS is the lookup function itself. Numeric hosts, names in
+//! `/etc/hosts`, `localhost`, this host's own name and `.local` (mDNS) names go to the
+//! C library unchanged; everything else is resolved here, or refused with the proper
+//! `EAI_*` code, never over the default link.
+//!
+//! Servers, in order: `MIFSHIM_DNS` (`mifrun --dns`), the policy's
+//! `[interfaces.NAME] dns`, per-link state left by systemd-networkd or dhclient, and
+//! finally the non-loopback servers of `/etc/resolv.conf`, asked through the chosen
+//! interface.
+
+pub(crate) mod conf;
+pub(crate) mod learned;
+mod resolve;
+mod sort;
+mod wire;
+
+use crate::netstate;
+use crate::state::{self, Mode};
+use crate::{log, log_at};
+use config_schema::{
+    BlockReason, Decision, DirectReason, IfName, NetView, Profile, Why, decide_name,
+};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
+use wire::QType;
+
+/// What the program asked for (the parts of `struct addrinfo` hints that matter).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hints {
+    pub family: i32,
+    pub flags: i32,
+}
+
+/// How a lookup is answered.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Leave it to the C library (numeric, local names, direct by policy, inert).
+    Real,
+    /// Fail with this `EAI_*` code.
+    Fail(i32),
+    /// These addresses, in this order, with this canonical name.
+    Answer { addrs: Vec<IpAddr>, canon: String },
+}
+
+/// glibc's `EAI_ADDRFAMILY` (not exported by the libc crate).
+pub(crate) const EAI_ADDRFAMILY: i32 = -9;
+
+static DNS_OVERRIDE: OnceLock<Vec<SocketAddr>> = OnceLock::new();
+
+/// Servers from `MIFSHIM_DNS`, set once by the constructor.
+pub(crate) fn set_override(servers: Vec<SocketAddr>) {
+    let _ = DNS_OVERRIDE.set(servers);
+}
+
+fn is_numeric(node: &str) -> bool {
+    node.parse::<IpAddr>().is_ok()
+        || node.contains('%')
+        || (!node.is_empty()
+            && node
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X')
+            && node.bytes().next().is_some_and(|b| b.is_ascii_digit()))
+}
+
+/// Names the C library answers without DNS and must keep answering.
+fn is_local_name(node: &str) -> bool {
+    let n = node.trim_end_matches('.').to_ascii_lowercase();
+    n == "localhost"
+        || n.ends_with(".localhost")
+        || n.ends_with(".local")
+        || n == crate::sys::net::hostname().to_ascii_lowercase()
+        || conf::hosts_has(&conf::hosts_text(), &n)
+}
+
+/// Decides how `getaddrinfo(node, …, hints)` is answered.
+pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
+    let profile = match state::mode() {
+        Mode::Inert => return Plan::Real,
+        Mode::Active(p) => p,
+    };
+    if !profile.dns.steer
+        || hints.flags & libc::AI_NUMERICHOST != 0
+        || is_numeric(node)
+        || node.is_empty()
+    {
+        return Plan::Real;
+    }
+    if is_local_name(node) {
+        log_at!(Debug, "resolve {node}: local name, left to the C library");
+        return Plan::Real;
+    }
+    netstate::with(|snap| {
+        let d = decide_name(profile, snap, node);
+        let b = match d {
+            Decision::Direct(r) => {
+                log_at!(Info, "resolve {node} direct ({})", direct_text(&r));
+                return Plan::Real;
+            }
+            Decision::Block(b) => {
+                return match b.reason {
+                    BlockReason::Rule(r) => {
+                        log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
+                        Plan::Fail(libc::EAI_FAIL)
+                    }
+                    BlockReason::Unavailable(list) => {
+                        log::warn_limited(format_args!(
+                            "resolve {node} refused: no usable interface among [{}] -> EAI_AGAIN",
+                            names(list)
+                        ));
+                        Plan::Fail(libc::EAI_AGAIN)
+                    }
+                };
+            }
+            Decision::Bind(b) => b,
+        };
+        let iface = snap.iface(&b.ifname).unwrap_or_default();
+        let sources = snap.addrs_of(b.index);
+        let has4 = iface.has_v4;
+        let has6 = iface.has_v6 || iface.has_v6_link_local;
+        let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
+        let mut want = Vec::with_capacity(2);
+        if has6 && hints.family != libc::AF_INET {
+            want.push(QType::Aaaa);
+        }
+        if has4 && (hints.family != libc::AF_INET6 || mapped) {
+            want.push(QType::A);
+        }
+        if want.is_empty() {
+            log_at!(
+                Info,
+                "resolve {node}: {} has no address of the family asked for -> EAI_ADDRFAMILY",
+                b.ifname
+            );
+            return Plan::Fail(EAI_ADDRFAMILY);
+        }
+        let rc = conf::resolv_conf();
+        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+        if servers.is_empty() {
+            log::warn_limited(format_args!(
+                "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
+                b.ifname, b.ifname
+            ));
+            return Plan::Fail(libc::EAI_AGAIN);
+        }
+        log_at!(
+            Info,
+            "resolve {node} over {} ({}) with {} from {source}",
+            b.ifname,
+            why_text(&b.why),
+            Servers(&servers)
+        );
+        let plan = resolve::Plan {
+            ifindex: b.index,
+            ifname: b.ifname,
+            servers: &servers,
+            timeout_ms: profile.dns.timeout_ms as u64,
+            attempts: profile.dns.attempts,
+        };
+        let names = resolve::candidates(node, &rc.search, rc.ndots);
+        match resolve::lookup(&plan, &names, &want) {
+            resolve::Outcome::Found { addrs, canon } => {
+                let mut sorted = sort::sort_for_interface(&addrs, &sources);
+                if hints.family == libc::AF_INET6 {
+                    // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
+                    let any6 = sorted.iter().any(IpAddr::is_ipv6);
+                    let all = hints.flags & libc::AI_ALL != 0;
+                    sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
+                }
+                if sorted.is_empty() {
+                    log_at!(
+                        Info,
+                        "resolve {node}: no answer usable on {} -> EAI_NODATA",
+                        b.ifname
+                    );
+                    return Plan::Fail(libc::EAI_NODATA);
+                }
+                if let Why::Rule(r) = b.why {
+                    if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
+                        for a in &sorted {
+                            learned::remember(*a, i);
+                        }
+                    }
+                }
+                log_at!(
+                    Info,
+                    "resolve {node} -> {} over {}",
+                    Addrs(&sorted),
+                    b.ifname
+                );
+                Plan::Answer {
+                    addrs: sorted,
+                    canon,
+                }
+            }
+            resolve::Outcome::NoName => {
+                log_at!(Info, "resolve {node}: no such name -> EAI_NONAME");
+                Plan::Fail(libc::EAI_NONAME)
+            }
+            resolve::Outcome::NoData => {
+                log_at!(Info, "resolve {node}: no address record -> EAI_NODATA");
+                Plan::Fail(libc::EAI_NODATA)
+            }
+            resolve::Outcome::Again => {
+                log::warn_limited(format_args!(
+                    "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
+                    Servers(&servers),
+                    b.ifname
+                ));
+                Plan::Fail(libc::EAI_AGAIN)
+            }
+        }
+    })
+}
+
+/// The DNS servers for interface `name` and where they came from.
+fn servers_for(
+    profile: &Profile,
+    name: IfName,
+    index: u32,
+    rc: &conf::ResolvConf,
+) -> (Vec<SocketAddr>, &'static str) {
+    if let Some(v) = DNS_OVERRIDE.get().filter(|v| !v.is_empty()) {
+        return (v.clone(), "MIFSHIM_DNS");
+    }
+    let v = profile.dns_servers(&name);
+    if !v.is_empty() {
+        return (v.to_vec(), "the policy");
+    }
+    let (v, source) = conf::link_servers(index, name.as_str());
+    if !v.is_empty() {
+        return (v, source);
+    }
+    let v: Vec<SocketAddr> = rc
+        .nameservers
+        .iter()
+        .filter(|s| !s.ip().is_loopback() && !s.ip().is_unspecified())
+        .copied()
+        .collect();
+    (v, "/etc/resolv.conf")
+}
+
+fn names(list: &[IfName]) -> String {
+    list.iter()
+        .map(IfName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn why_text(w: &Why<'_>) -> String {
+    match w {
+        Why::Default => "default".into(),
+        Why::Rule(r) => r.label.clone(),
+    }
+}
+
+fn direct_text(r: &DirectReason<'_>) -> String {
+    match r {
+        DirectReason::Rule(r) => r.label.clone(),
+        DirectReason::NoVia => "no interface set".into(),
+        DirectReason::Unavailable => "no usable interface; on_unavailable = direct".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+struct Servers<'a>(&'a [SocketAddr]);
+
+impl std::fmt::Display for Servers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            if s.port() == 53 {
+                write!(f, "{}", s.ip())?
+            } else {
+                write!(f, "{s}")?
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Addrs<'a>(&'a [IpAddr]);
+
+impl std::fmt::Display for Addrs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{a}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_hosts_are_recognised() {
+        for n in [
+            "203.0.113.10",
+            "2001:db8::1",
+            "fe80::1%eth0",
+            "127.1",
+            "0x7f.1",
+            "3232235777",
+        ] {
+            assert!(is_numeric(n), "{n}");
+        }
+        for n in ["example.org", "db1", "a1.example", "cafe", "x.0"] {
+            assert!(!is_numeric(n), "{n}");
+        }
+    }
+}

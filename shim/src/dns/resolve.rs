@@ -1,0 +1,327 @@
+//! The stub resolver that runs inside `getaddrinfo`: asks the chosen interface's
+//! servers, from sockets bound to that interface, A and AAAA in parallel, each server
+//! in turn with a doubling time-out per round, TCP when an answer is truncated, search
+//! domains, and a bound on the total time.
+
+use super::wire::{QType, Reply, build_query, parse_reply};
+use crate::sys::net::{Sock, random_u16, wait_any};
+use crate::sys::now_ms;
+use config_schema::IfName;
+use std::net::{IpAddr, SocketAddr};
+
+/// Where and how to ask.
+pub(crate) struct Plan<'a> {
+    pub ifindex: u32,
+    pub ifname: IfName,
+    pub servers: &'a [SocketAddr],
+    pub timeout_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Found {
+        addrs: Vec<IpAddr>,
+        canon: String,
+    },
+    /// NXDOMAIN for every candidate name.
+    NoName,
+    /// The name exists but has no address of the families asked for.
+    NoData,
+    /// No server answered in time (or every one failed).
+    Again,
+}
+
+/// The names to try for `name`, in order (resolv.conf(5) `search` and `ndots`).
+pub(crate) fn candidates(name: &str, search: &[String], ndots: usize) -> Vec<String> {
+    if let Some(abs) = name.strip_suffix('.') {
+        return vec![abs.to_owned()];
+    }
+    let dots = name.matches('.').count();
+    let searched = search
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{name}.{d}"));
+    if dots >= ndots {
+        std::iter::once(name.to_owned()).chain(searched).collect()
+    } else {
+        searched.chain(std::iter::once(name.to_owned())).collect()
+    }
+}
+
+/// Resolves the first candidate that exists.
+pub(crate) fn lookup(plan: &Plan<'_>, names: &[String], want: &[QType]) -> Outcome {
+    let deadline = now_ms() + total_budget(plan);
+    let mut nodata = false;
+    let mut again = false;
+    for n in names {
+        match lookup_one(plan, n, want, deadline) {
+            Outcome::Found { addrs, canon } => return Outcome::Found { addrs, canon },
+            Outcome::NoData => nodata = true,
+            Outcome::Again => again = true,
+            Outcome::NoName => {}
+        }
+        if now_ms() >= deadline {
+            again = true;
+            break;
+        }
+    }
+    if again {
+        Outcome::Again
+    } else if nodata {
+        Outcome::NoData
+    } else {
+        Outcome::NoName
+    }
+}
+
+/// The most a whole lookup may take: every round over every server at its time-out.
+fn total_budget(plan: &Plan<'_>) -> u64 {
+    let per_round: u64 = (0..plan.attempts)
+        .map(|a| plan.timeout_ms << a.min(4))
+        .sum();
+    (per_round * plan.servers.len().max(1) as u64).min(30_000)
+}
+
+fn lookup_one(plan: &Plan<'_>, name: &str, want: &[QType], deadline: u64) -> Outcome {
+    let mut target = name.to_owned();
+    let mut canon = name.to_owned();
+    // A CNAME chain that leaves the answer is chased with new queries, a few times.
+    for _ in 0..8 {
+        let replies = ask(plan, &target, want, deadline);
+        let mut addrs = Vec::new();
+        let mut no_name = 0;
+        let mut unanswered = 0;
+        let mut chase = None;
+        for r in replies {
+            match r {
+                Some(Reply::NoName) => no_name += 1,
+                Some(Reply::Answer {
+                    addrs: a,
+                    canon: c,
+                    chase: ch,
+                }) => {
+                    addrs.extend(a);
+                    canon = c;
+                    if ch.is_some() {
+                        chase = ch;
+                    }
+                }
+                Some(Reply::Truncated | Reply::ServerError) | None => unanswered += 1,
+            }
+        }
+        // Addresses of one family are an answer even if the other question failed
+        // (as glibc does): the program can connect.
+        if !addrs.is_empty() {
+            return Outcome::Found { addrs, canon };
+        }
+        if unanswered > 0 {
+            return Outcome::Again;
+        }
+        if no_name == want.len() {
+            return Outcome::NoName;
+        }
+        match chase {
+            Some(next) => target = next,
+            None => return Outcome::NoData,
+        }
+    }
+    Outcome::Again
+}
+
+/// Asks the questions (A and AAAA together), server after server, round after round,
+/// until every one has a definite answer (addresses, NODATA or NXDOMAIN) or time runs
+/// out. Replies come back in the order of `qs`; `None` for a question nobody answered.
+fn ask(plan: &Plan<'_>, name: &str, qs: &[QType], deadline: u64) -> Vec<Option<Reply>> {
+    let mut done: Vec<Option<Reply>> = vec![None; qs.len()];
+    for round in 0..plan.attempts {
+        for server in plan.servers {
+            let pending: Vec<usize> = (0..qs.len()).filter(|i| done[*i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let now = now_ms();
+            if now >= deadline {
+                return done;
+            }
+            let wait = (plan.timeout_ms << round.min(4)).min(deadline - now);
+            let pq: Vec<QType> = pending.iter().map(|i| qs[*i]).collect();
+            let got = udp_exchange(plan, server, name, &pq, wait);
+            for (slot, r) in pending.into_iter().zip(got) {
+                done[slot] = match r {
+                    Some(Reply::Truncated) => {
+                        match tcp_exchange(plan, server, name, qs[slot], deadline) {
+                            Some(r @ (Reply::Answer { .. } | Reply::NoName)) => Some(r),
+                            _ => None,
+                        }
+                    }
+                    Some(r @ (Reply::Answer { .. } | Reply::NoName)) => Some(r),
+                    Some(Reply::ServerError) | None => None,
+                };
+            }
+        }
+        if done.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    done
+}
+
+/// Sends every question to `server` at once from one socket bound to the interface
+/// and collects the answers that arrive within `wait_ms`.
+fn udp_exchange(
+    plan: &Plan<'_>,
+    server: &SocketAddr,
+    name: &str,
+    qs: &[QType],
+    wait_ms: u64,
+) -> Vec<Option<Reply>> {
+    let mut out: Vec<Option<Reply>> = vec![None; qs.len()];
+    let Ok(sock) = Sock::new(server, false, plan.ifindex, &plan.ifname) else {
+        return out;
+    };
+    if sock.connect(server).is_err() {
+        return out;
+    }
+    let mut ids = Vec::with_capacity(qs.len());
+    for q in qs {
+        let id = random_u16();
+        let Some(query) = build_query(id, name, *q) else {
+            return out;
+        };
+        if sock.send(&query).is_err() {
+            return out;
+        }
+        ids.push(id);
+    }
+    let end = now_ms() + wait_ms;
+    let mut buf = [0u8; 1232];
+    while out.iter().any(Option::is_none) {
+        let now = now_ms();
+        if now >= end {
+            break;
+        }
+        match wait_any(&[&sock], false, end - now) {
+            Ok(Some(_)) => {}
+            Ok(None) => continue,
+            Err(_) => break,
+        }
+        match sock.recv(&mut buf) {
+            // A stray or forged datagram matches no (id, question): ignored.
+            Ok(n) => {
+                for (i, q) in qs.iter().enumerate() {
+                    if out[i].is_none() {
+                        if let Some(r) = parse_reply(&buf[..n], ids[i], name, *q) {
+                            out[i] = Some(r);
+                            break;
+                        }
+                    }
+                }
+            }
+            // ICMP port unreachable and the like: this server is no good.
+            Err(e) if e != libc::EAGAIN && e != libc::EINTR => break,
+            Err(_) => {}
+        }
+    }
+    out
+}
+
+fn tcp_exchange(
+    plan: &Plan<'_>,
+    server: &SocketAddr,
+    name: &str,
+    q: QType,
+    deadline: u64,
+) -> Option<Reply> {
+    let id = random_u16();
+    let query = build_query(id, name, q)?;
+    let sock = Sock::new(server, true, plan.ifindex, &plan.ifname).ok()?;
+    sock.connect(server).ok()?;
+    let left = |d: u64| d.saturating_sub(now_ms());
+    if !sock.wait(true, left(deadline)).ok()? || sock.take_error() != 0 {
+        return None;
+    }
+    let mut msg = Vec::with_capacity(query.len() + 2);
+    msg.extend_from_slice(&(query.len() as u16).to_be_bytes());
+    msg.extend_from_slice(&query);
+    let mut sent = 0;
+    while sent < msg.len() {
+        if !sock.wait(true, left(deadline)).ok()? {
+            return None;
+        }
+        match sock.send(&msg[sent..]) {
+            Ok(n) => sent += n,
+            Err(libc::EAGAIN | libc::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+    let mut buf = vec![0u8; 65_537];
+    let mut got = 0;
+    loop {
+        if got >= 2 {
+            let want = u16::from_be_bytes([buf[0], buf[1]]) as usize + 2;
+            if got >= want {
+                return parse_reply(&buf[2..want], id, name, q);
+            }
+        }
+        if !sock.wait(false, left(deadline)).ok()? {
+            return None;
+        }
+        match sock.recv(&mut buf[got..]) {
+            Ok(0) => return None,
+            Ok(n) => got += n,
+            Err(libc::EAGAIN | libc::EINTR) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_and_ndots() {
+        let s = vec!["corp.example".to_owned(), "example.net".to_owned()];
+        assert_eq!(
+            candidates("host", &s, 1),
+            vec!["host.corp.example", "host.example.net", "host"]
+        );
+        assert_eq!(
+            candidates("www.example.org", &s, 1),
+            vec![
+                "www.example.org",
+                "www.example.org.corp.example",
+                "www.example.org.example.net"
+            ]
+        );
+        assert_eq!(
+            candidates("a.b", &s, 2),
+            vec!["a.b.corp.example", "a.b.example.net", "a.b"]
+        );
+        assert_eq!(candidates("abs.example.", &s, 1), vec!["abs.example"]);
+        assert_eq!(candidates("host", &[], 1), vec!["host"]);
+    }
+
+    #[test]
+    fn total_time_is_bounded() {
+        let servers = [
+            "198.51.100.1:53".parse().unwrap(),
+            "198.51.100.2:53".parse().unwrap(),
+        ];
+        let plan = Plan {
+            ifindex: 0,
+            ifname: IfName::new("x").unwrap(),
+            servers: &servers,
+            timeout_ms: 1000,
+            attempts: 2,
+        };
+        assert_eq!(total_budget(&plan), (1000 + 2000) * 2);
+        let plan = Plan {
+            timeout_ms: 60_000,
+            attempts: 10,
+            ..plan
+        };
+        assert_eq!(total_budget(&plan), 30_000);
+    }
+}

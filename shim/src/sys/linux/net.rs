@@ -1,0 +1,200 @@
+//! Sockets the shim itself uses to resolve names over the chosen interface. Every
+//! call goes to the real functions (never our hooks), every socket is
+//! close-on-exec, non-blocking and closed before the lookup returns: no fd or thread
+//! is left behind in the host process.
+
+use super::{errno, real};
+use libc::{c_int, sockaddr, socklen_t};
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+
+/// An owned socket, closed on drop.
+pub(crate) struct Sock(c_int);
+
+impl Drop for Sock {
+    fn drop(&mut self) {
+        // SAFETY: we own this fd; the real close bypasses our bookkeeping (the fd was
+        // never in the fd table).
+        unsafe { real::close(self.0) };
+    }
+}
+
+fn to_sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, socklen_t) {
+    // SAFETY: zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as socklen_t)
+}
+
+impl Sock {
+    /// A non-blocking socket for `server`'s family, bound to interface `ifindex`
+    /// (0: unbound).
+    pub(crate) fn new(
+        server: &SocketAddr,
+        tcp: bool,
+        ifindex: u32,
+        name: &config_schema::IfName,
+    ) -> Result<Sock, c_int> {
+        let family = if server.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let ty = if tcp {
+            libc::SOCK_STREAM
+        } else {
+            libc::SOCK_DGRAM
+        } | libc::SOCK_NONBLOCK
+            | libc::SOCK_CLOEXEC;
+        // SAFETY: plain socket creation through the real function.
+        let fd = unsafe { real::socket(family, ty, 0) };
+        if fd < 0 {
+            return Err(errno());
+        }
+        let s = Sock(fd);
+        if ifindex != 0 {
+            super::bind_to_interface(fd, ifindex, name)?;
+        }
+        Ok(s)
+    }
+
+    /// Connects (UDP: fixes the peer so only its answers arrive; TCP: starts the
+    /// handshake, completed by [`Sock::wait`] for writability).
+    pub(crate) fn connect(&self, to: &SocketAddr) -> Result<(), c_int> {
+        let (ss, len) = to_sockaddr(to);
+        // SAFETY: ss holds a valid address of len bytes.
+        let r = unsafe { real::connect(self.0, (&raw const ss).cast::<sockaddr>(), len) };
+        if r == 0 || errno() == libc::EINPROGRESS {
+            Ok(())
+        } else {
+            Err(errno())
+        }
+    }
+
+    pub(crate) fn send(&self, buf: &[u8]) -> Result<usize, c_int> {
+        // SAFETY: buf is a valid slice; the socket is connected.
+        let n = unsafe {
+            real::sendto(
+                self.0,
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if n < 0 { Err(errno()) } else { Ok(n as usize) }
+    }
+
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, c_int> {
+        // SAFETY: buf is a valid, writable slice.
+        let n = unsafe { libc::recv(self.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 { Err(errno()) } else { Ok(n as usize) }
+    }
+
+    /// The pending socket error (after a non-blocking connect).
+    pub(crate) fn take_error(&self) -> c_int {
+        let mut v: c_int = 0;
+        let mut len = size_of::<c_int>() as socklen_t;
+        // SAFETY: v and len are valid for writes.
+        unsafe {
+            libc::getsockopt(
+                self.0,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&raw mut v).cast(),
+                &mut len,
+            )
+        };
+        v
+    }
+
+    /// Waits until readable (`write = false`) or writable, at most `ms`
+    /// milliseconds. `Ok(false)` on time-out.
+    pub(crate) fn wait(&self, write: bool, ms: u64) -> Result<bool, c_int> {
+        wait_any(&[self], write, ms).map(|r| r.is_some())
+    }
+}
+
+/// Waits until one of `socks` is ready; returns its position.
+pub(crate) fn wait_any(socks: &[&Sock], write: bool, ms: u64) -> Result<Option<usize>, c_int> {
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 8];
+    let n = socks.len().min(fds.len());
+    for (p, s) in fds.iter_mut().zip(socks) {
+        p.fd = s.0;
+        p.events = if write { libc::POLLOUT } else { libc::POLLIN };
+    }
+    // SAFETY: fds holds n valid pollfd entries.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, ms.min(60_000) as c_int) };
+    if r < 0 {
+        let e = errno();
+        return if e == libc::EINTR { Ok(None) } else { Err(e) };
+    }
+    Ok(fds[..n].iter().position(|p| p.revents != 0))
+}
+
+/// 16 random bits for a query id.
+pub(crate) fn random_u16() -> u16 {
+    let mut b = [0u8; 2];
+    // SAFETY: b is valid for 2 bytes of writes; GRND_NONBLOCK never blocks.
+    let r = unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, libc::GRND_NONBLOCK) };
+    if r == 2 {
+        u16::from_ne_bytes(b)
+    } else {
+        (super::now_ms() as u16) ^ (super::getpid() as u16)
+    }
+}
+
+unsafe extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// Sets the calling thread's `h_errno` (for `gethostbyname*`).
+pub(crate) fn set_h_errno(v: c_int) {
+    // SAFETY: glibc's per-thread h_errno slot, valid for the thread's lifetime.
+    unsafe { *__h_errno_location() = v };
+}
+
+/// This host's name (`gethostname`).
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for its length.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

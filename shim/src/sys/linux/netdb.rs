@@ -1,0 +1,347 @@
+//! Name-lookup hooks: `getaddrinfo`, `freeaddrinfo`, `gethostbyname`,
+//! `gethostbyname2`, `gethostbyname_r`, `gethostbyname2_r`.
+//!
+//! The shim only decides *which addresses* a name has (`crate::dns`); the
+//! `addrinfo` list itself is built by the real `getaddrinfo`, called once per address
+//! with `AI_NUMERICHOST`, and the lists are chained. So service names, socket types,
+//! `AI_PASSIVE`/`AI_V4MAPPED` handling and the memory layout are glibc's own, and
+//! any `freeaddrinfo` the program calls (ours forwards to glibc's) frees the result.
+
+use super::hooks::{Pre, pre};
+use super::net::set_h_errno;
+use super::real;
+use crate::dns::{self, Hints, Plan};
+use libc::{addrinfo, c_char, c_int, hostent};
+use std::ffi::{CStr, CString};
+use std::mem::size_of;
+use std::net::IpAddr;
+use std::ptr::null_mut;
+
+fn node_str<'a>(node: *const c_char) -> Option<&'a str> {
+    if node.is_null() {
+        return None;
+    }
+    // SAFETY: the program passes a NUL-terminated string (getaddrinfo(3)).
+    unsafe { CStr::from_ptr(node) }.to_str().ok()
+}
+
+/// ## Hook
+/// Replaces `getaddrinfo(3)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    let h = if hints.is_null() {
+        // glibc's behaviour for NULL hints.
+        Hints {
+            family: libc::AF_UNSPEC,
+            flags: libc::AI_V4MAPPED | libc::AI_ADDRCONFIG,
+        }
+    } else {
+        // SAFETY: hints points to a valid addrinfo (getaddrinfo(3)).
+        let h = unsafe { &*hints };
+        Hints {
+            family: h.ai_family,
+            flags: h.ai_flags,
+        }
+    };
+    let plan = match node_str(node) {
+        None => Plan::Real,
+        Some(name) => match pre(|| dns::getaddrinfo(name, &h)) {
+            Pre::Skip => Plan::Real,
+            Pre::Run(p) => p,
+            Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
+        },
+    };
+    match plan {
+        // SAFETY: the program's arguments, forwarded.
+        Plan::Real => unsafe { real::getaddrinfo(node, service, hints, res) },
+        Plan::Fail(code) => code,
+        // SAFETY: the program's arguments; addrs came from our resolver.
+        Plan::Answer { addrs, canon } => unsafe {
+            build_list(&addrs, &canon, service, hints, h, res)
+        },
+    }
+}
+
+/// Chains the real `getaddrinfo`'s answer for each numeric address.
+///
+/// # Safety
+/// `service`, `hints` and `res` are the program's `getaddrinfo` arguments.
+unsafe fn build_list(
+    addrs: &[IpAddr],
+    canon: &str,
+    service: *const c_char,
+    hints: *const addrinfo,
+    h: Hints,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    // SAFETY: zero is a valid addrinfo (null pointers).
+    let mut numeric: addrinfo = if hints.is_null() {
+        unsafe { std::mem::zeroed() }
+    } else {
+        unsafe { std::ptr::read(hints) }
+    };
+    numeric.ai_flags =
+        (h.flags | libc::AI_NUMERICHOST) & !(libc::AI_CANONNAME | libc::AI_ADDRCONFIG);
+    numeric.ai_addr = null_mut();
+    numeric.ai_canonname = null_mut();
+    numeric.ai_next = null_mut();
+    let mut head: *mut addrinfo = null_mut();
+    let mut tail: *mut addrinfo = null_mut();
+    let mut last_err = libc::EAI_NONAME;
+    for a in addrs {
+        let text = match (a, h.family) {
+            // The program asked for AF_INET6 with AI_V4MAPPED.
+            (IpAddr::V4(v4), libc::AF_INET6) => v4.to_ipv6_mapped().to_string(),
+            _ => a.to_string(),
+        };
+        let Ok(c) = CString::new(text) else { continue };
+        let mut part: *mut addrinfo = null_mut();
+        // SAFETY: c is NUL-terminated; numeric is a valid hints struct; part receives a
+        // list owned by glibc's allocator.
+        let r = unsafe { real::getaddrinfo(c.as_ptr(), service, &numeric, &mut part) };
+        if r != 0 {
+            last_err = r;
+            if r == libc::EAI_SERVICE || r == libc::EAI_SOCKTYPE || r == libc::EAI_BADFLAGS {
+                break;
+            }
+            continue;
+        }
+        if head.is_null() {
+            head = part;
+        } else {
+            // SAFETY: tail is the last node of our chain (non-null here).
+            unsafe { (*tail).ai_next = part };
+        }
+        tail = part;
+        // SAFETY: walking glibc's freshly returned, well-formed list.
+        while let Some(next) = unsafe { (*tail).ai_next.as_mut() } {
+            tail = next;
+        }
+    }
+    if head.is_null() {
+        return last_err;
+    }
+    if h.flags & libc::AI_CANONNAME != 0 {
+        if let Ok(c) = CString::new(canon) {
+            // SAFETY: head is a valid node; its canonname is malloc'ed by glibc (or
+            // NULL) and glibc's freeaddrinfo frees it with free(), so ours is
+            // allocated with malloc too.
+            unsafe {
+                libc::free((*head).ai_canonname.cast());
+                (*head).ai_canonname = libc::strdup(c.as_ptr());
+            }
+        }
+    }
+    // SAFETY: res is the program's out-pointer.
+    unsafe { *res = head };
+    0
+}
+
+/// ## Hook
+/// Replaces `freeaddrinfo(3)`. Every list the shim returns is made of glibc's own
+/// nodes, so glibc's function frees both kinds; this hook exists so that a program
+/// resolving its `freeaddrinfo` through the preload gets exactly glibc's.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
+    // SAFETY: forwarded.
+    unsafe { real::freeaddrinfo(ai) }
+}
+
+/// Fills `ret` and `buf` with a hostent for `addrs` (all of family `af`).
+///
+/// # Safety
+/// `ret`, `buf` (of `len` bytes) and `result` are the program's
+/// `gethostbyname*_r` arguments.
+unsafe fn fill_hostent(
+    name: &str,
+    af: c_int,
+    addrs: &[IpAddr],
+    ret: *mut hostent,
+    buf: *mut c_char,
+    len: usize,
+    result: *mut *mut hostent,
+) -> c_int {
+    let alen = if af == libc::AF_INET { 4 } else { 16 };
+    let ptr = size_of::<*mut c_char>();
+    let base = buf as usize;
+    let start = (base + ptr - 1) & !(ptr - 1);
+    let n = addrs.len();
+    // Layout: addr pointers (n+1), alias pointers (1), addresses, name.
+    let need = (start - base) + (n + 2) * ptr + n * alen + name.len() + 1;
+    if need > len {
+        // SAFETY: result is the program's out-pointer.
+        unsafe { *result = null_mut() };
+        return libc::ERANGE;
+    }
+    let list = start as *mut *mut c_char;
+    let aliases = (start + (n + 1) * ptr) as *mut *mut c_char;
+    let data = (start + (n + 2) * ptr) as *mut u8;
+    // SAFETY: every write below stays within [start, base + need) ⊆ the program's
+    // buffer of len bytes, and pointer slots are pointer-aligned (start is).
+    unsafe {
+        for (i, a) in addrs.iter().enumerate() {
+            let dst = data.add(i * alen);
+            match a {
+                IpAddr::V4(v4) if alen == 4 => {
+                    std::ptr::copy_nonoverlapping(v4.octets().as_ptr(), dst, 4)
+                }
+                IpAddr::V4(v4) => {
+                    std::ptr::copy_nonoverlapping(v4.to_ipv6_mapped().octets().as_ptr(), dst, 16)
+                }
+                IpAddr::V6(v6) => std::ptr::copy_nonoverlapping(v6.octets().as_ptr(), dst, 16),
+            }
+            *list.add(i) = dst.cast();
+        }
+        *list.add(n) = null_mut();
+        *aliases = null_mut();
+        let nm = data.add(n * alen);
+        std::ptr::copy_nonoverlapping(name.as_ptr(), nm, name.len());
+        *nm.add(name.len()) = 0;
+        (*ret).h_name = nm.cast();
+        (*ret).h_aliases = aliases;
+        (*ret).h_addrtype = af;
+        (*ret).h_length = alen as c_int;
+        (*ret).h_addr_list = list;
+        *result = ret;
+    }
+    0
+}
+
+/// ## Hook
+/// Replaces `gethostbyname2_r(3)`: the reentrant lookup the others are built on.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    len: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let plan = match node_str(name) {
+        Some(n) if af == libc::AF_INET || af == libc::AF_INET6 => {
+            let hints = Hints {
+                family: af,
+                flags: 0,
+            };
+            match pre(|| dns::getaddrinfo(n, &hints)) {
+                Pre::Skip => Plan::Real,
+                Pre::Run(p) => p,
+                Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
+            }
+        }
+        _ => Plan::Real,
+    };
+    let set_h = |v: c_int| {
+        if !h_errnop.is_null() {
+            // SAFETY: the program's out-pointer.
+            unsafe { *h_errnop = v };
+        }
+    };
+    match plan {
+        // SAFETY: the program's arguments, forwarded.
+        Plan::Real => unsafe { real::gethostbyname2_r(name, af, ret, buf, len, result, h_errnop) },
+        Plan::Fail(code) => {
+            // SAFETY: the program's out-pointer.
+            unsafe { *result = null_mut() };
+            let (h, e) = match code {
+                libc::EAI_AGAIN => (2, libc::EAGAIN),             // TRY_AGAIN
+                libc::EAI_NODATA | dns::EAI_ADDRFAMILY => (4, 0), // NO_DATA
+                libc::EAI_FAIL => (3, 0),                         // NO_RECOVERY
+                _ => (1, 0),                                      // HOST_NOT_FOUND
+            };
+            set_h(h);
+            e
+        }
+        Plan::Answer { addrs, canon } => {
+            set_h(0);
+            let shown = if canon.is_empty() {
+                node_str(name).unwrap_or("")
+            } else {
+                &canon
+            };
+            // SAFETY: the program's arguments.
+            let r = unsafe { fill_hostent(shown, af, &addrs, ret, buf, len, result) };
+            if r == libc::ERANGE {
+                set_h(-1); // NETDB_INTERNAL, errno ERANGE
+            }
+            r
+        }
+    }
+}
+
+/// ## Hook
+/// Replaces `gethostbyname_r(3)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    len: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: forwarded with the family gethostbyname_r implies.
+    unsafe { gethostbyname2_r(name, libc::AF_INET, ret, buf, len, result, h_errnop) }
+}
+
+/// Storage for the non-reentrant functions, shared by the process as glibc's own is
+/// (POSIX: "may return pointers to static data, which may be overwritten by
+/// subsequent calls").
+struct Static {
+    ent: std::cell::UnsafeCell<hostent>,
+    buf: std::cell::UnsafeCell<[u8; 4096]>,
+}
+// SAFETY: the non-reentrant interface is documented as not thread-safe; concurrent
+// callers race exactly as they do on glibc's static buffer.
+unsafe impl Sync for Static {}
+
+static STATIC: Static = Static {
+    ent: std::cell::UnsafeCell::new(hostent {
+        h_name: null_mut(),
+        h_aliases: null_mut(),
+        h_addrtype: 0,
+        h_length: 0,
+        h_addr_list: null_mut(),
+    }),
+    buf: std::cell::UnsafeCell::new([0; 4096]),
+};
+
+/// ## Hook
+/// Replaces `gethostbyname2(3)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+    let mut result: *mut hostent = null_mut();
+    let mut h: c_int = 0;
+    // SAFETY: our static storage, sized as declared.
+    let r = unsafe {
+        gethostbyname2_r(
+            name,
+            af,
+            STATIC.ent.get(),
+            STATIC.buf.get().cast(),
+            4096,
+            &mut result,
+            &mut h,
+        )
+    };
+    if r != 0 || result.is_null() {
+        set_h_errno(if h == 0 { 1 } else { h });
+        return null_mut();
+    }
+    result
+}
+
+/// ## Hook
+/// Replaces `gethostbyname(3)`.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+    // SAFETY: forwarded.
+    unsafe { gethostbyname2(name, libc::AF_INET) }
+}
