@@ -47,6 +47,12 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
+    /// DNS server(s) for names resolved over the chosen interface (comma-separated
+    /// `ADDR` or `ADDR:PORT`; sets MIFSHIM_DNS). They take precedence over the policy's
+    /// `[interfaces.NAME] dns`, per-link state and /etc/resolv.conf.
+    #[arg(long, value_name = "ADDR[,ADDR...]")]
+    pub dns: Option<String>,
+
     /// Log level of the shim (sets MIFSHIM_LOG).
     #[arg(
         long,

@@ -253,12 +253,29 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         ),
         None => None,
     };
+    let dns = match &cli.dns {
+        None => None,
+        Some(list) => {
+            let bad: Vec<String> = list
+                .split(',')
+                .filter_map(|s| config_schema::parse_server(s).err())
+                .collect();
+            if !bad.is_empty() {
+                for b in &bad {
+                    eprintln!("--dns: {b}");
+                }
+                return Err(fail("invalid --dns; nothing was run", None));
+            }
+            Some(list.split(',').map(str::trim).collect::<Vec<_>>().join(","))
+        }
+    };
     let settings = preload::Settings {
         ld_preload,
         via,
         policy: policy_path,
         log,
         log_file,
+        dns,
     };
     let plan = preload::env_plan(&settings, |name| std::env::var_os(name));
     for w in &plan.warnings {

@@ -136,6 +136,8 @@ pub struct Settings {
     pub policy: Option<PathBuf>,
     pub log: Option<String>,
     pub log_file: Option<PathBuf>,
+    /// `--dns`, already validated.
+    pub dns: Option<String>,
 }
 
 /// Computes the environment changes. `inherited` looks a variable up in mifrun's own
@@ -169,6 +171,7 @@ pub fn env_plan(settings: &Settings, inherited: impl Fn(&str) -> Option<OsString
         settings.policy.clone().map(PathBuf::into_os_string),
         &mut plan,
     );
+    steer(env::DNS, settings.dns.clone().map(OsString::from), &mut plan);
     if let Some(log) = &settings.log {
         plan.changes.push(EnvChange::Set(env::LOG, log.into()));
     }
@@ -287,6 +290,7 @@ mod tests {
             policy: None,
             log: Some("debug".into()),
             log_file: Some(PathBuf::from("/tmp/m.log")),
+            dns: Some("198.51.100.65,[2001:db8::53]:5353".into()),
         };
         let inherited = |name: &str| match name {
             "MIFSHIM_POLICY" => Some(os("/old.toml")),
@@ -301,6 +305,7 @@ mod tests {
                 EnvChange::Set("LD_PRELOAD", os(OURS)),
                 EnvChange::Set("MIFSHIM_VIA", os("wlan0,wwan0")),
                 EnvChange::Unset("MIFSHIM_POLICY"),
+                EnvChange::Set("MIFSHIM_DNS", os("198.51.100.65,[2001:db8::53]:5353")),
                 EnvChange::Set("MIFSHIM_LOG", os("debug")),
                 EnvChange::Set("MIFSHIM_LOG_FILE", os("/tmp/m.log")),
                 EnvChange::Unset("MIFSHIM_DISABLE"),
