@@ -171,7 +171,11 @@ pub fn env_plan(settings: &Settings, inherited: impl Fn(&str) -> Option<OsString
         settings.policy.clone().map(PathBuf::into_os_string),
         &mut plan,
     );
-    steer(env::DNS, settings.dns.clone().map(OsString::from), &mut plan);
+    steer(
+        env::DNS,
+        settings.dns.clone().map(OsString::from),
+        &mut plan,
+    );
     if let Some(log) = &settings.log {
         plan.changes.push(EnvChange::Set(env::LOG, log.into()));
     }

@@ -25,6 +25,9 @@ pub(crate) enum Plan {
     Fail(i32),
     /// Send with a PKTINFO control message choosing the interface.
     Via(Pktinfo),
+    /// A DNS query redirected (`[dns] redirect`) to this server, possibly with a
+    /// PKTINFO.
+    Redirect(SocketAddr, Option<Pktinfo>),
 }
 
 fn errno_of(k: ErrnoKind) -> i32 {
@@ -93,15 +96,40 @@ pub(crate) fn fd_accepted(fd: i32) {
 // ---------------------------------------------------------------------------------
 
 /// Before `connect(fd, dest)`: bind the socket to the chosen interface, or refuse.
-pub(crate) fn connect(fd: i32, dest: Option<Dest>) -> Result<(), i32> {
+pub(crate) fn connect(fd: i32, dest: Option<Dest>) -> Result<Option<SocketAddr>, i32> {
     let Some(profile) = profile() else {
-        return Ok(());
+        return Ok(None);
     };
-    let Some(dest) = dest else { return Ok(()) };
+    let Some(mut dest) = dest else {
+        return Ok(None);
+    };
     let e = entry(fd);
     let Some(family) = e.family() else {
-        return Ok(());
+        return Ok(None);
     };
+    let redirected = crate::dns::redirect_target(profile, dest.addr, family == AddrFamily::V6);
+    if let Some(to) = redirected {
+        log_at!(
+            Info,
+            "connect {}: DNS query redirected to {}",
+            Addr(dest.addr),
+            Addr(to)
+        );
+        dest = Dest {
+            addr: to,
+            scope_id: 0,
+        };
+    }
+    connect_to(profile, fd, e, family, dest).map(|()| redirected)
+}
+
+fn connect_to(
+    profile: &Profile,
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    dest: Dest,
+) -> Result<(), i32> {
     if e.has(SHIM_BOUND) {
         return Ok(());
     }
@@ -267,11 +295,44 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan 
         if flags & libc::MSG_FASTOPEN == 0 {
             return Plan::AsIs;
         }
-        return match connect(fd, Some(dest)) {
+        return match connect_to(profile, fd, e, family, dest) {
             Ok(()) => Plan::AsIs,
             Err(e) => Plan::Fail(e),
         };
     }
+    let redirected = crate::dns::redirect_target(profile, dest.addr, family == AddrFamily::V6);
+    let dest = match redirected {
+        Some(to) => {
+            if first_send(fd, e) {
+                log_at!(
+                    Info,
+                    "{what} {}: DNS query redirected to {}",
+                    Addr(dest.addr),
+                    Addr(to)
+                );
+            }
+            Dest {
+                addr: to,
+                scope_id: 0,
+            }
+        }
+        None => dest,
+    };
+    match (redirected, send_decided(profile, fd, e, family, dest, what)) {
+        (Some(to), Plan::AsIs) => Plan::Redirect(to, None),
+        (Some(to), Plan::Via(p)) => Plan::Redirect(to, Some(p)),
+        (_, p) => p,
+    }
+}
+
+fn send_decided(
+    profile: &Profile,
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    dest: Dest,
+    what: &str,
+) -> Plan {
     let flow = Flow {
         proto: e.proto(),
         op: Op::Send,

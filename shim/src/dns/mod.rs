@@ -216,6 +216,35 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     })
 }
 
+/// With `[dns] redirect = true`: where a DNS query a program sends itself to one of
+/// the system's servers (port 53, an address from /etc/resolv.conf, loopback stubs
+/// included) goes instead: the first server of the chosen interface with the
+/// socket's family (`v6_socket`: any family, IPv4 as mapped).
+pub(crate) fn redirect_target(
+    profile: &Profile,
+    dest: SocketAddr,
+    v6_socket: bool,
+) -> Option<SocketAddr> {
+    if !profile.dns.redirect || dest.port() != 53 {
+        return None;
+    }
+    let ip = dest.ip().to_canonical();
+    let rc = conf::resolv_conf();
+    if !rc.nameservers.iter().any(|s| s.ip() == ip) {
+        return None;
+    }
+    netstate::with(|snap| match decide_name(profile, snap, ".") {
+        Decision::Bind(b) => {
+            let (servers, _) = servers_for(profile, b.ifname, b.index, &rc);
+            servers
+                .into_iter()
+                .find(|s| v6_socket || s.is_ipv4())
+                .filter(|s| s.ip() != ip)
+        }
+        _ => None,
+    })
+}
+
 /// The DNS servers for interface `name` and where they came from.
 fn servers_for(
     profile: &Profile,

@@ -12,7 +12,9 @@
 //!   straight to the real function.
 
 use super::real;
-use super::{Dest, MsgCopy, Prepared, decode_sockaddr, errno, msg_dest, sendto_via, set_errno};
+use super::{
+    Dest, MsgCopy, Prepared, decode_sockaddr, errno, msg_dest, sendto_via, set_errno, to_sockaddr,
+};
 use crate::ops::{self, Plan};
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::cell::Cell;
@@ -74,9 +76,15 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     // SAFETY: connect(2)'s contract: addr points to len readable bytes.
     let dest = unsafe { decode_sockaddr(addr, len) };
     match pre(|| ops::connect(fd, dest)) {
-        Pre::Skip | Pre::Run(Ok(())) => {
+        Pre::Skip | Pre::Run(Ok(None)) => {
             // SAFETY: the program's arguments, forwarded.
             unsafe { real::connect(fd, addr, len) }
+        }
+        Pre::Run(Ok(Some(to))) => {
+            let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
+            let (ss, sl) = to_sockaddr(&to, v6);
+            // SAFETY: our encoding of the redirected server, alive for the call.
+            unsafe { real::connect(fd, (&raw const ss).cast(), sl) }
         }
         Pre::Run(Err(e)) => fail(e),
         Pre::Panicked => fail(PANIC_ERRNO),
@@ -111,6 +119,17 @@ pub unsafe extern "C" fn sendto(
         Plan::Fail(e) => fail(e) as isize,
         // SAFETY: the program's arguments, re-expressed as a sendmsg.
         Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, addr, len, p) },
+        Plan::Redirect(to, p) => {
+            let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
+            let (ss, sl) = to_sockaddr(&to, v6);
+            let a = (&raw const ss).cast::<sockaddr>();
+            match p {
+                // SAFETY: the program's buffer with our encoded server address.
+                Some(p) => unsafe { sendto_via(fd, buf, n, flags, a, sl, p) },
+                // SAFETY: as above.
+                None => unsafe { real::sendto(fd, buf, n, flags, a, sl) },
+            }
+        }
     }
 }
 
@@ -130,6 +149,18 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
         },
     };
     match plan {
+        Plan::Redirect(to, p) => {
+            let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
+            let mut copy = MsgCopy::new();
+            // SAFETY: msg is the program's valid msghdr.
+            if unsafe { copy.redirect(msg, &to, v6, p) } {
+                // SAFETY: the copy points at the program's buffers and our own, alive
+                // for the call.
+                unsafe { real::sendmsg(fd, copy.hdr(), flags) }
+            } else {
+                fail(libc::EMSGSIZE) as isize
+            }
+        }
         // SAFETY: the program's arguments, forwarded.
         Plan::AsIs => unsafe { real::sendmsg(fd, msg, flags) },
         Plan::Fail(e) => fail(e) as isize,
@@ -189,6 +220,21 @@ pub unsafe extern "C" fn sendmmsg(
         };
         match *plan {
             Plan::AsIs => {}
+            Plan::Redirect(..) if i == 0 => {
+                // A redirected DNS query goes alone, through the sendmsg path.
+                // SAFETY: the program's first message, valid per sendmmsg(2).
+                let r = unsafe { sendmsg(fd, &(*msgs).msg_hdr, flags) };
+                if r < 0 {
+                    return -1;
+                }
+                // SAFETY: as above; msg_len is the program's field to fill.
+                unsafe { (*msgs).msg_len = r as c_uint };
+                return 1;
+            }
+            Plan::Redirect(..) => {
+                cut = i;
+                break;
+            }
             Plan::Via(_) => any = true,
             Plan::Fail(e) => {
                 if i == 0 {

@@ -113,6 +113,42 @@ pub(crate) unsafe fn decode_sockaddr(addr: *const sockaddr, len: socklen_t) -> O
     }
 }
 
+/// Encodes `a` for a socket of family v6 (`true`: IPv4 addresses become
+/// IPv4-mapped) or v4.
+pub(crate) fn to_sockaddr(a: &SocketAddr, v6_socket: bool) -> (libc::sockaddr_storage, socklen_t) {
+    // SAFETY: zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let (ip6, port, scope) = match (a, v6_socket) {
+        (SocketAddr::V4(v4), false) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
+            return (ss, size_of::<libc::sockaddr_in>() as socklen_t);
+        }
+        (SocketAddr::V4(v4), true) => (v4.ip().to_ipv6_mapped(), v4.port(), 0),
+        (SocketAddr::V6(v6), _) => (*v6.ip(), v6.port(), v6.scope_id()),
+    };
+    let sin6 = libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: port.to_be(),
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr {
+            s6_addr: ip6.octets(),
+        },
+        sin6_scope_id: scope,
+    };
+    // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+    unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
+    (ss, size_of::<libc::sockaddr_in6>() as socklen_t)
+}
+
 // ---------------------------------------------------------------------------------
 // Socket options (all through the real functions: the shim's own calls must never
 // re-enter its hooks)
@@ -441,6 +477,7 @@ pub(crate) enum Prepared {
 pub(crate) struct MsgCopy {
     mh: libc::msghdr,
     control: ControlBuf,
+    name: libc::sockaddr_storage,
 }
 
 impl MsgCopy {
@@ -449,7 +486,38 @@ impl MsgCopy {
             // SAFETY: a zeroed msghdr is valid (null pointers, zero lengths).
             mh: unsafe { zeroed() },
             control: ControlBuf([0; CMSG_ROOM]),
+            // SAFETY: a zeroed sockaddr_storage is valid.
+            name: unsafe { zeroed() },
         }
+    }
+
+    /// Copies the program's message with its destination replaced by `to` (and our
+    /// PKTINFO added when `p` is given). `false`: the control data does not fit.
+    /// The copy refers to itself: use it in place, right away.
+    ///
+    /// # Safety
+    /// `msg` is the program's valid `msghdr`.
+    pub(crate) unsafe fn redirect(
+        &mut self,
+        msg: *const libc::msghdr,
+        to: &SocketAddr,
+        v6: bool,
+        p: Option<Pktinfo>,
+    ) -> bool {
+        if let Some(p) = p {
+            // SAFETY: forwarded contract.
+            if let Prepared::TooBig = unsafe { self.prepare(msg, p) } {
+                return false;
+            }
+        } else {
+            // SAFETY: the caller guarantees msg is valid for reads.
+            self.mh = unsafe { std::ptr::read(msg) };
+        }
+        let (ss, len) = to_sockaddr(to, v6);
+        self.name = ss;
+        self.mh.msg_name = (&raw mut self.name).cast();
+        self.mh.msg_namelen = len;
+        true
     }
 
     /// # Safety

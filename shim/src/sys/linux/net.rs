@@ -3,9 +3,9 @@
 //! close-on-exec, non-blocking and closed before the lookup returns: no fd or thread
 //! is left behind in the host process.
 
-use super::{errno, real};
+use super::{errno, real, to_sockaddr};
 use libc::{c_int, sockaddr, socklen_t};
-use std::mem::{size_of, zeroed};
+use std::mem::size_of;
 use std::net::SocketAddr;
 
 /// An owned socket, closed on drop.
@@ -17,41 +17,6 @@ impl Drop for Sock {
         // never in the fd table).
         unsafe { real::close(self.0) };
     }
-}
-
-fn to_sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, socklen_t) {
-    // SAFETY: zero is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
-    let len = match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
-            size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
-            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as socklen_t)
 }
 
 impl Sock {
@@ -89,7 +54,7 @@ impl Sock {
     /// Connects (UDP: fixes the peer so only its answers arrive; TCP: starts the
     /// handshake, completed by [`Sock::wait`] for writability).
     pub(crate) fn connect(&self, to: &SocketAddr) -> Result<(), c_int> {
-        let (ss, len) = to_sockaddr(to);
+        let (ss, len) = to_sockaddr(to, to.is_ipv6());
         // SAFETY: ss holds a valid address of len bytes.
         let r = unsafe { real::connect(self.0, (&raw const ss).cast::<sockaddr>(), len) };
         if r == 0 || errno() == libc::EINPROGRESS {

@@ -79,10 +79,11 @@ unsafe fn build_list(
     h: Hints,
     res: *mut *mut addrinfo,
 ) -> c_int {
-    // SAFETY: zero is a valid addrinfo (null pointers).
     let mut numeric: addrinfo = if hints.is_null() {
+        // SAFETY: zero is a valid addrinfo (null pointers).
         unsafe { std::mem::zeroed() }
     } else {
+        // SAFETY: hints is the program's valid addrinfo (getaddrinfo(3)).
         unsafe { std::ptr::read(hints) }
     };
     numeric.ai_flags =
