@@ -71,6 +71,16 @@ pub(crate) fn hosts_has(text: &str, name: &str) -> bool {
     })
 }
 
+/// Is `ip` listed (as an address) in the hosts file text?
+pub(crate) fn hosts_has_addr(text: &str, ip: IpAddr) -> bool {
+    text.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        matches!(words.next().map(|w| w.split('%').next().unwrap_or(w).parse::<IpAddr>()), Some(Ok(a)) if a == ip)
+            && words.next().is_some()
+    })
+}
+
 /// `DNS=` servers in a systemd-networkd link state file.
 pub(crate) fn parse_networkd_link(text: &str) -> Vec<SocketAddr> {
     text.lines()
@@ -199,6 +209,8 @@ mod tests {
         assert!(hosts_has(t, "localhost"));
         assert!(!hosts_has(t, "ghost"));
         assert!(!hosts_has(t, "198.51.100.7"));
+        assert!(hosts_has_addr(t, "198.51.100.7".parse().unwrap()));
+        assert!(!hosts_has_addr(t, "10.0.0.1".parse().unwrap()));
     }
 
     #[test]

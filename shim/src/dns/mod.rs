@@ -216,6 +216,80 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     })
 }
 
+/// How `getnameinfo` fills in the host name.
+#[derive(Debug)]
+pub(crate) enum NamePlan {
+    /// Leave the whole call to the C library.
+    Real,
+    /// Fail with this `EAI_*` code.
+    Fail(i32),
+    /// The numeric form (no name found, `NI_NAMEREQD` not set).
+    Numeric,
+    /// This name.
+    Name(String),
+}
+
+/// Decides how `getnameinfo` answers for `ip`: a reverse (PTR) lookup over the
+/// interface the address would be reached by, from that interface's servers.
+pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
+    let profile = match state::mode() {
+        Mode::Inert => return NamePlan::Real,
+        Mode::Active(p) => p,
+    };
+    let ip = ip.to_canonical();
+    if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 || ip.is_loopback() || ip.is_unspecified() {
+        return NamePlan::Real;
+    }
+    if conf::hosts_has_addr(&conf::hosts_text(), ip) {
+        return NamePlan::Real;
+    }
+    let required = flags & libc::NI_NAMEREQD != 0;
+    let none = |code| if required { NamePlan::Fail(code) } else { NamePlan::Numeric };
+    netstate::with(|snap| {
+        if snap.is_local(ip) {
+            return NamePlan::Real;
+        }
+        let flow = config_schema::Flow { proto: config_schema::Proto::Udp, op: config_schema::Op::Connect, dest: ip, port: 53, scope_id: 0 };
+        let b = match config_schema::decide(profile, snap, &flow) {
+            Decision::Direct(_) => return NamePlan::Real,
+            Decision::Block(_) => {
+                log_at!(Info, "reverse lookup of {ip} refused by the policy");
+                return none(libc::EAI_NONAME);
+            }
+            Decision::Bind(b) => b,
+        };
+        let rc = conf::resolv_conf();
+        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+        if servers.is_empty() {
+            log::warn_limited(format_args!("reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN", b.ifname));
+            return NamePlan::Fail(libc::EAI_AGAIN);
+        }
+        log_at!(Info, "reverse lookup of {ip} over {} with {} from {source}", b.ifname, Servers(&servers));
+        let plan = resolve::Plan {
+            ifindex: b.index,
+            ifname: b.ifname,
+            servers: &servers,
+            timeout_ms: profile.dns.timeout_ms as u64,
+            attempts: profile.dns.attempts,
+        };
+        match resolve::reverse(&plan, ip) {
+            resolve::Outcome::Found { canon, .. } => {
+                let mut name = canon;
+                if flags & libc::NI_NOFQDN != 0 {
+                    if let Some(d) = rc.search.first() {
+                        if let Some(short) = name.strip_suffix(&format!(".{d}")) {
+                            name = short.to_owned();
+                        }
+                    }
+                }
+                NamePlan::Name(name)
+            }
+            resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
+            _ => none(libc::EAI_NONAME),
+        }
+    })
+}
+
 /// With `[dns] redirect = true`: where a DNS query a program sends itself to one of
 /// the system's servers (port 53, an address from /etc/resolv.conf, loopback stubs
 /// included) goes instead: the first server of the chosen interface with the

@@ -129,6 +129,18 @@ fn lookup_one(plan: &Plan<'_>, name: &str, want: &[QType], deadline: u64) -> Out
     Outcome::Again
 }
 
+/// A reverse lookup of `ip`: `Found` carries the name in `canon` (and no address).
+pub(crate) fn reverse(plan: &Plan<'_>, ip: IpAddr) -> Outcome {
+    let q = super::wire::reverse_name(ip);
+    let deadline = now_ms() + total_budget(plan);
+    match ask(plan, &q, &[QType::Ptr], deadline).pop().flatten() {
+        Some(Reply::Answer { canon, .. }) if canon != q => Outcome::Found { addrs: Vec::new(), canon },
+        Some(Reply::Answer { .. }) => Outcome::NoData,
+        Some(Reply::NoName) => Outcome::NoName,
+        _ => Outcome::Again,
+    }
+}
+
 /// Asks the questions (A and AAAA together), server after server, round after round,
 /// until every one has a definite answer (addresses, NODATA or NXDOMAIN) or time runs
 /// out. Replies come back in the order of `qs`; `None` for a question nobody answered.

@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub(crate) enum QType {
     A,
     Aaaa,
+    /// A reverse lookup: the answer is a name, reported as the reply's `canon`.
+    Ptr,
 }
 
 impl QType {
@@ -18,6 +20,7 @@ impl QType {
         match self {
             QType::A => TYPE::A,
             QType::Aaaa => TYPE::AAAA,
+            QType::Ptr => TYPE::PTR,
         }
     }
 }
@@ -102,12 +105,42 @@ pub(crate) fn parse_reply(bytes: &[u8], id: u16, name: &str, q: QType) -> Option
             _ => None,
         })
         .collect();
+    if q == QType::Ptr {
+        let target = p.answers.iter().find_map(|rr| match &rr.rdata {
+            RData::PTR(t) if same_name(&rr.name.to_string(), &current) => Some(t.0.to_string()),
+            _ => None,
+        });
+        // NODATA for a reverse lookup is an answer whose name is the question's.
+        let canon = target.map_or_else(|| name.to_owned(), |t| t.trim_end_matches('.').to_owned());
+        return Some(Reply::Answer { addrs, canon, chase: None });
+    }
     let chase = (addrs.is_empty() && steps > 0).then(|| current.clone());
     Some(Reply::Answer {
         addrs,
         canon: current,
         chase,
     })
+}
+
+/// The `in-addr.arpa` / `ip6.arpa` name of `ip`.
+pub(crate) fn reverse_name(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::with_capacity(72);
+            for b in v6.octets().iter().rev() {
+                s.push(char::from_digit((b & 0xf) as u32, 16).unwrap_or('0'));
+                s.push('.');
+                s.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
+                s.push('.');
+            }
+            s.push_str("ip6.arpa");
+            s
+        }
+    }
 }
 
 fn same_name(a: &str, b: &str) -> bool {
@@ -241,6 +274,22 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn reverse_names_and_ptr_answers() {
+        assert_eq!(reverse_name("203.0.113.10".parse().unwrap()), "10.113.0.203.in-addr.arpa");
+        assert_eq!(reverse_name("::ffff:203.0.113.10".parse().unwrap()), "10.113.0.203.in-addr.arpa");
+        assert_eq!(
+            reverse_name("2001:db8::567:89ab".parse().unwrap()),
+            "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+        let q = "10.113.0.203.in-addr.arpa";
+        let ptr = ResourceRecord::new(Name::new_unchecked(q), CLASS::IN, 60, RData::PTR(simple_dns::rdata::PTR(Name::new_unchecked("web.example."))));
+        let r = reply(3, q, QType::Ptr, RCODE::NoError, vec![ptr], false);
+        assert_eq!(parse_reply(&r, 3, q, QType::Ptr), Some(Reply::Answer { addrs: vec![], canon: "web.example".into(), chase: None }));
+        let none = reply(3, q, QType::Ptr, RCODE::NoError, vec![], false);
+        assert_eq!(parse_reply(&none, 3, q, QType::Ptr), Some(Reply::Answer { addrs: vec![], canon: q.into(), chase: None }));
     }
 
     #[test]

@@ -153,6 +153,56 @@ pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
     unsafe { real::freeaddrinfo(ai) }
 }
 
+/// ## Hook
+/// Replaces `getnameinfo(3)`: reverse lookups go over the interface the address is
+/// reached by, like forward ones; the service part is always glibc's.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn getnameinfo(
+    sa: *const libc::sockaddr,
+    salen: libc::socklen_t,
+    host: *mut c_char,
+    hostlen: libc::socklen_t,
+    serv: *mut c_char,
+    servlen: libc::socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: getnameinfo(3)'s contract: sa points to salen readable bytes.
+    let dest = unsafe { super::decode_sockaddr(sa, salen) };
+    let plan = match dest {
+        Some(d) if !host.is_null() && hostlen > 0 => match pre(|| dns::getnameinfo(d.addr.ip(), flags)) {
+            Pre::Run(p) => p,
+            Pre::Skip => dns::NamePlan::Real,
+            Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
+        },
+        _ => dns::NamePlan::Real,
+    };
+    match plan {
+        // SAFETY: the program's arguments, forwarded.
+        dns::NamePlan::Real => unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) },
+        dns::NamePlan::Fail(code) => code,
+        dns::NamePlan::Numeric => {
+            // SAFETY: the program's arguments with the numeric flag added.
+            unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | libc::NI_NUMERICHOST) }
+        }
+        dns::NamePlan::Name(name) => {
+            // SAFETY: as above; fills the service part (and a numeric host we replace).
+            let r = unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | libc::NI_NUMERICHOST) };
+            if r != 0 {
+                return r;
+            }
+            if name.len() + 1 > hostlen as usize || name.contains('\0') {
+                return libc::EAI_OVERFLOW;
+            }
+            // SAFETY: host has hostlen >= name.len() + 1 writable bytes (checked).
+            unsafe {
+                std::ptr::copy_nonoverlapping(name.as_ptr(), host.cast::<u8>(), name.len());
+                *host.add(name.len()) = 0;
+            }
+            0
+        }
+    }
+}
+
 /// Fills `ret` and `buf` with a hostent for `addrs` (all of family `af`).
 ///
 /// # Safety

@@ -77,6 +77,7 @@ real_fns! {
     dup2(old: c_int, new: c_int) -> c_int = -1;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int = -1;
     getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int = libc::EAI_SYSTEM;
+    getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut libc::c_char, hostlen: socklen_t, serv: *mut libc::c_char, servlen: socklen_t, flags: c_int) -> c_int = libc::EAI_SYSTEM;
     freeaddrinfo(ai: *mut libc::addrinfo) -> NoValue = NoValue;
     gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, len: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
 }
