@@ -23,10 +23,10 @@ install_deps() {
     # Programs the end-to-end tests run for real, and what building needs.
     local need=() cmd pkg
     for pair in ip:iproute2 curl:curl wget:wget python3:python3 node:nodejs nc:netcat-openbsd \
-        socat:socat gcc:gcc unshare:util-linux setpriv:util-linux; do
+        socat:socat gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
-        command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+        command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || need+=("$pkg")
     done
     # Static libc for the "static binary is refused" test.
     [[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/libc.a ]] || need+=(libc6-dev)

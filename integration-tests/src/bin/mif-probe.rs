@@ -1,0 +1,662 @@
+//! `mif-probe SUBCOMMAND ARGS…`: a small dynamically linked test program for socket calls the
+//! stock tools cannot make. Every libc call goes through the normal exported symbols, so
+//! `libmifshim.so` sees them when preloaded.
+//!
+//! Prints the server's reply line(s), or `errno=ENAME` on failure; exits 0 on success, 1 on
+//! failure, 2 on bad usage.
+//!
+//! ```text
+//! udp-sendto ADDR PORT            one sendto(2), print the reply
+//! udp-sendmsg ADDR PORT           one sendmsg(2) with msg_name, print the reply
+//! udp-sendmmsg ADDR PORT N        one sendmmsg(2) of N datagrams, print each reply
+//! udp-connected ADDR PORT         connect(2) + send(2)
+//! udp-mixed ADDR PORT LOOPBACK_PORT
+//!                                 one unconnected socket alternately sends to the loopback
+//!                                 address (127.0.0.1 or ::1, answered by an echo thread of the
+//!                                 probe) and to ADDR; all replies must arrive
+//! tcp-fastopen ADDR PORT          sendto(MSG_FASTOPEN), then read the line
+//! tcp-nonblock ADDR PORT          non-blocking connect (must be EINPROGRESS), poll, read
+//! threads T N ADDR PORT           T threads x N sequential TCP connects, histogram of answers
+//! fork ADDR PORT                  fork; the child connects and prints; the parent waits
+//! mcast-send GROUP PORT           UDP datagrams to a multicast group, no interface chosen
+//! mcast-join GROUP [SECS]         join GROUP on "any interface", sleep SECS (default 1)
+//! getsockopt-dev ADDR PORT        TCP connect, print the SO_BINDTODEVICE name ("none" if unset)
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A failure with the errno that caused it.
+struct Fail(i32);
+
+type Res<T> = Result<T, Fail>;
+
+fn last_errno() -> Fail {
+    Fail(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+fn io_fail(e: std::io::Error) -> Fail {
+    Fail(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn errno_name(e: i32) -> String {
+    let n = match e {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::EPIPE => "EPIPE",
+        libc::ENODEV => "ENODEV",
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTDOWN => "EHOSTDOWN",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EALREADY => "EALREADY",
+        libc::EINPROGRESS => "EINPROGRESS",
+        _ => return format!("E{e}"),
+    };
+    n.to_string()
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: mif-probe SUBCOMMAND ARGS… (see the module docs in mif-probe.rs)");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = match a.as_slice() {
+        ["udp-sendto", addr, port] => with_sa(addr, port, udp_sendto),
+        ["udp-sendmsg", addr, port] => with_sa(addr, port, udp_sendmsg),
+        ["udp-sendmmsg", addr, port, n] => match n.parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => with_sa(addr, port, |sa| udp_sendmmsg(sa, n)),
+            _ => return usage(),
+        },
+        ["udp-connected", addr, port] => with_sa(addr, port, udp_connected),
+        ["udp-mixed", addr, port, lport] => match lport.parse::<u16>() {
+            Ok(lp) => with_sa(addr, port, |sa| udp_mixed(sa, lp)),
+            Err(_) => return usage(),
+        },
+        ["tcp-fastopen", addr, port] => with_sa(addr, port, tcp_fastopen),
+        ["tcp-nonblock", addr, port] => with_sa(addr, port, tcp_nonblock),
+        ["threads", t, n, addr, port] => match (t.parse::<usize>(), n.parse::<usize>()) {
+            (Ok(t), Ok(n)) if t <= 64 && n <= 1000 => with_sa(addr, port, |sa| threads(t, n, sa)),
+            _ => return usage(),
+        },
+        ["fork", addr, port] => with_sa(addr, port, fork_connect),
+        ["mcast-send", group, port] => with_sa(group, port, mcast_send),
+        ["mcast-join", group] => with_ip(group, |ip| mcast_join(ip, 1)),
+        ["mcast-join", group, secs] => match secs.parse::<u64>() {
+            Ok(s) if s <= 30 => with_ip(group, |ip| mcast_join(ip, s)),
+            _ => return usage(),
+        },
+        ["getsockopt-dev", addr, port] => with_sa(addr, port, getsockopt_dev),
+        _ => return usage(),
+    };
+    match r {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Err(Fail(e))) => {
+            println!("errno={}", errno_name(e));
+            ExitCode::from(1)
+        }
+        None => usage(),
+    }
+}
+
+fn with_ip(addr: &str, f: impl FnOnce(IpAddr) -> Res<()>) -> Option<Res<()>> {
+    addr.parse::<IpAddr>().ok().map(f)
+}
+
+fn with_sa(addr: &str, port: &str, f: impl FnOnce(SocketAddr) -> Res<()>) -> Option<Res<()>> {
+    let ip = addr.parse::<IpAddr>().ok()?;
+    let port = port.parse::<u16>().ok()?;
+    Some(f(SocketAddr::new(ip, port)))
+}
+
+/// A `sockaddr_storage` holding `sa`, and its length.
+fn raw_sa(sa: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match sa {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
+            let p = unsafe {
+                &mut *(&mut st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            p.sin_family = libc::AF_INET as libc::sa_family_t;
+            p.sin_port = v4.port().to_be();
+            p.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
+            let p = unsafe {
+                &mut *(&mut st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            p.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            p.sin6_port = v6.port().to_be();
+            p.sin6_addr.s6_addr = v6.ip().octets();
+            p.sin6_scope_id = v6.scope_id();
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (st, len as libc::socklen_t)
+}
+
+fn family(sa: &SocketAddr) -> libc::c_int {
+    if sa.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    }
+}
+
+fn new_socket(fam: libc::c_int, ty: libc::c_int) -> Res<OwnedFd> {
+    // SAFETY: plain socket(2); checked below.
+    let fd = unsafe { libc::socket(fam, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: fd is fresh and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_rcvtimeo(fd: RawFd, d: Duration) {
+    let tv = libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: tv outlives the call; the length matches.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Receives one datagram (bounded by SO_RCVTIMEO) and returns it as text.
+fn recv_line(fd: RawFd) -> Res<String> {
+    let mut buf = [0u8; 2048];
+    // SAFETY: buf is writable for its whole length.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    Ok(String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+}
+
+fn print_reply(s: &str) {
+    print!("{s}");
+    if !s.ends_with('\n') {
+        println!();
+    }
+    let _ = std::io::stdout().flush();
+}
+
+fn udp_sendto(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (st, len) = raw_sa(&sa);
+    let data = b"probe udp-sendto";
+    // SAFETY: data and st are live for the call; len matches st's contents.
+    let n = unsafe {
+        libc::sendto(
+            s.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+            (&st as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    print_reply(&recv_line(s.as_raw_fd())?);
+    Ok(())
+}
+
+fn udp_sendmsg(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (mut st, len) = raw_sa(&sa);
+    let data = b"probe udp-sendmsg";
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: zeroed msghdr is valid; its pointers refer to locals alive during sendmsg.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = (&mut st as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = len;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: msg is fully initialised.
+    let n = unsafe { libc::sendmsg(s.as_raw_fd(), &msg, 0) };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    print_reply(&recv_line(s.as_raw_fd())?);
+    Ok(())
+}
+
+fn udp_sendmmsg(sa: SocketAddr, n: usize) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (st, len) = raw_sa(&sa);
+    let mut names: Vec<libc::sockaddr_storage> = vec![st; n];
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("probe sendmmsg {i}").into_bytes())
+        .collect();
+    let mut iovs: Vec<libc::iovec> = payloads
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = (0..n)
+        .map(|i| {
+            // SAFETY: zeroed mmsghdr is valid; the pointers set below stay valid until
+            // sendmmsg returns (names and iovs are not touched in between).
+            let mut m: libc::mmsghdr = unsafe { zeroed() };
+            m.msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            m.msg_hdr.msg_namelen = len;
+            m.msg_hdr.msg_iov = &mut iovs[i];
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    // SAFETY: msgs holds n initialised headers.
+    let sent = unsafe { libc::sendmmsg(s.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
+    if sent < 0 {
+        return Err(last_errno());
+    }
+    if sent as usize != n {
+        eprintln!("mif-probe: sendmmsg sent {sent} of {n}");
+    }
+    for _ in 0..sent {
+        print_reply(&recv_line(s.as_raw_fd())?);
+    }
+    if sent as usize != n {
+        return Err(Fail(libc::EIO));
+    }
+    Ok(())
+}
+
+fn udp_connected(sa: SocketAddr) -> Res<()> {
+    let bind: SocketAddr = if sa.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .unwrap();
+    let s = UdpSocket::bind(bind).map_err(io_fail)?;
+    s.set_read_timeout(Some(REPLY_TIMEOUT)).map_err(io_fail)?;
+    s.connect(sa).map_err(io_fail)?;
+    s.send(b"probe udp-connected").map_err(io_fail)?;
+    let mut buf = [0u8; 2048];
+    let n = s.recv(&mut buf).map_err(io_fail)?;
+    print_reply(&String::from_utf8_lossy(&buf[..n]));
+    Ok(())
+}
+
+fn udp_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
+    let lo: SocketAddr = if sa.is_ipv4() {
+        SocketAddr::new("127.0.0.1".parse().unwrap(), lport)
+    } else {
+        SocketAddr::new("::1".parse().unwrap(), lport)
+    };
+    // The loopback echo: answers three datagrams, then ends.
+    let echo = UdpSocket::bind(lo).map_err(io_fail)?;
+    echo.set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(io_fail)?;
+    let th = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        for _ in 0..3 {
+            match echo.recv_from(&mut buf) {
+                Ok((_, from)) => {
+                    let _ = echo.send_to(format!("loopback-echo peer={from}\n").as_bytes(), from);
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let mut result = Ok(());
+    for round in 0..3 {
+        for dst in [lo, sa] {
+            let (st, len) = raw_sa(&dst);
+            let data = format!("probe udp-mixed {round}");
+            // SAFETY: data and st are live for the call.
+            let n = unsafe {
+                libc::sendto(
+                    s.as_raw_fd(),
+                    data.as_ptr().cast(),
+                    data.len(),
+                    0,
+                    (&st as *const libc::sockaddr_storage).cast(),
+                    len,
+                )
+            };
+            if n < 0 {
+                result = Err(last_errno());
+                break;
+            }
+            match recv_line(s.as_raw_fd()) {
+                Ok(r) => print_reply(&r),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    let _ = th.join();
+    result
+}
+
+fn read_all(fd: RawFd) -> Res<String> {
+    set_rcvtimeo(fd, REPLY_TIMEOUT);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: buf is writable for its whole length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(last_errno());
+        }
+        if n == 0 || out.len() > 65536 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn tcp_fastopen(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_STREAM)?;
+    let (st, len) = raw_sa(&sa);
+    let data = b"probe tcp-fastopen\n";
+    // SAFETY: data and st are live for the call.
+    let n = unsafe {
+        libc::sendto(
+            s.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_FASTOPEN,
+            (&st as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    print_reply(&read_all(s.as_raw_fd())?);
+    Ok(())
+}
+
+fn tcp_nonblock(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_STREAM | libc::SOCK_NONBLOCK)?;
+    let fd = s.as_raw_fd();
+    let (st, len) = raw_sa(&sa);
+    // SAFETY: st is live for the call.
+    let rc = unsafe { libc::connect(fd, (&st as *const libc::sockaddr_storage).cast(), len) };
+    if rc == 0 {
+        eprintln!("mif-probe: non-blocking connect returned 0, expected EINPROGRESS");
+        return Err(Fail(libc::EIO));
+    }
+    let e = last_errno();
+    if e.0 != libc::EINPROGRESS {
+        return Err(e);
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, 5000) };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    if n == 0 {
+        return Err(Fail(libc::ETIMEDOUT));
+    }
+    let mut err: libc::c_int = 0;
+    let mut elen = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: err/elen are valid out-parameters.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut elen,
+        );
+    }
+    if err != 0 {
+        return Err(Fail(err));
+    }
+    // Back to blocking for the read.
+    // SAFETY: fcntl on our own descriptor.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+    }
+    print_reply(&read_all(fd)?);
+    Ok(())
+}
+
+fn tcp_line(sa: SocketAddr) -> Result<String, i32> {
+    let mut s = TcpStream::connect_timeout(&sa, REPLY_TIMEOUT)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    s.set_read_timeout(Some(REPLY_TIMEOUT)).ok();
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    Ok(out)
+}
+
+fn threads(t: usize, n: usize, sa: SocketAddr) -> Res<()> {
+    let handles: Vec<_> = (0..t)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut h: BTreeMap<String, usize> = BTreeMap::new();
+                for _ in 0..n {
+                    let key = match tcp_line(sa) {
+                        Ok(line) => line
+                            .split_whitespace()
+                            .find(|w| w.starts_with("upstream="))
+                            .unwrap_or("upstream=?")
+                            .to_string(),
+                        Err(e) => format!("error={}", errno_name(e)),
+                    };
+                    *h.entry(key).or_default() += 1;
+                }
+                h
+            })
+        })
+        .collect();
+    let mut total: BTreeMap<String, usize> = BTreeMap::new();
+    for h in handles {
+        for (k, v) in h.join().unwrap_or_default() {
+            *total.entry(k).or_default() += v;
+        }
+    }
+    let mut ok = true;
+    for (k, v) in &total {
+        println!("{k} count={v}");
+        if !k.starts_with("upstream=") || k == "upstream=?" {
+            ok = false;
+        }
+    }
+    if ok { Ok(()) } else { Err(Fail(libc::EIO)) }
+}
+
+fn fork_connect(sa: SocketAddr) -> Res<()> {
+    let _ = std::io::stdout().flush();
+    // SAFETY: the child only performs a connect/read and then _exit()s; the probe is
+    // single-threaded here.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(last_errno());
+    }
+    if pid == 0 {
+        let code = match tcp_line(sa) {
+            Ok(line) => {
+                print!("child: {line}");
+                0
+            }
+            Err(e) => {
+                println!("errno={}", errno_name(e));
+                1
+            }
+        };
+        let _ = std::io::stdout().flush();
+        // SAFETY: terminate the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        return Err(last_errno());
+    }
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Ok(())
+    } else {
+        std::process::exit(1)
+    }
+}
+
+fn mcast_send(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    let (st, len) = raw_sa(&sa);
+    for i in 0..3 {
+        let data = format!("probe mcast {i}");
+        // SAFETY: data and st are live for the call.
+        let n = unsafe {
+            libc::sendto(
+                s.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                0,
+                (&st as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if n < 0 {
+            return Err(last_errno());
+        }
+    }
+    println!("sent=3");
+    Ok(())
+}
+
+fn mcast_join(group: IpAddr, secs: u64) -> Res<()> {
+    let s = match group {
+        IpAddr::V4(g) => {
+            let s = new_socket(libc::AF_INET, libc::SOCK_DGRAM)?;
+            let mreq = libc::ip_mreq {
+                imr_multiaddr: libc::in_addr {
+                    s_addr: u32::from(g).to_be(),
+                },
+                imr_interface: libc::in_addr { s_addr: 0 },
+            };
+            // SAFETY: mreq outlives the call; the length matches.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_ADD_MEMBERSHIP,
+                    (&mreq as *const libc::ip_mreq).cast(),
+                    size_of::<libc::ip_mreq>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(last_errno());
+            }
+            s
+        }
+        IpAddr::V6(g) => {
+            let s = new_socket(libc::AF_INET6, libc::SOCK_DGRAM)?;
+            let mreq = libc::ipv6_mreq {
+                ipv6mr_multiaddr: libc::in6_addr {
+                    s6_addr: g.octets(),
+                },
+                ipv6mr_interface: 0,
+            };
+            // SAFETY: mreq outlives the call; the length matches.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_ADD_MEMBERSHIP,
+                    (&mreq as *const libc::ipv6_mreq).cast(),
+                    size_of::<libc::ipv6_mreq>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(last_errno());
+            }
+            s
+        }
+    };
+    std::thread::sleep(Duration::from_secs(secs));
+    drop(s);
+    Ok(())
+}
+
+fn getsockopt_dev(sa: SocketAddr) -> Res<()> {
+    let s = TcpStream::connect_timeout(&sa, REPLY_TIMEOUT).map_err(io_fail)?;
+    let mut name = [0u8; libc::IFNAMSIZ];
+    let mut len = name.len() as libc::socklen_t;
+    // SAFETY: name/len are valid out-parameters of the stated size.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(last_errno());
+    }
+    let end = name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(len as usize)
+        .min(len as usize);
+    let dev = String::from_utf8_lossy(&name[..end]).into_owned();
+    println!("{}", if dev.is_empty() { "none" } else { &dev });
+    Ok(())
+}

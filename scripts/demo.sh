@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The README's "main job", on a machine without a second link: build, bring up a namespace
+# testbed (scripts/testbed.sh), and show the same curl answered by a different uplink
+# without the shim, with `mifrun --via wlan0` and with `mifrun --via wwan0`, for IPv4 and
+# IPv6. Needs root (network namespaces). Tears the testbed down on exit.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug
+TESTBED=$SCRIPT_DIR/testbed.sh
+PREFIX=${DEMO_PREFIX:-mift$$d}
+PREFIX=${PREFIX:0:13}
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "demo: must run as root (it creates network namespaces)" >&2
+    exit 1
+fi
+
+echo "== building (cargo build --workspace)"
+(cd "$REPO_ROOT" && cargo build --workspace --quiet)
+for f in mifrun libmifshim.so mif-testserver; do
+    [[ -e $TARGET/$f ]] || {
+        echo "demo: $TARGET/$f missing after the build" >&2
+        exit 1
+    }
+done
+
+cleanup() { "$TESTBED" down "$PREFIX" || true; }
+trap cleanup EXIT INT TERM
+
+echo "== bringing up testbed $PREFIX (eth0 metric 100, wlan0 600, wwan0 700)"
+"$TESTBED" up "$PREFIX" --server "$TARGET/mif-testserver"
+
+HOSTNS=${PREFIX}h
+# Run in the testbed's host namespace with a clean environment; the shim is only ever
+# preloaded into the program, never into `ip` itself.
+inhost() {
+    ip netns exec "$HOSTNS" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"
+}
+
+show() {
+    local label=$1
+    shift
+    printf '%-44s ' "$label"
+    local out
+    if out=$(inhost "$@" 2>&1); then
+        echo "$out" | tr -d '\r' | grep -m1 'upstream=' || echo "(no answer) $out"
+    else
+        echo "FAILED: $(echo "$out" | tail -n 1)"
+    fi
+}
+
+for url in "http://203.0.113.10/" "http://[2001:db8:ff::10]/"; do
+    echo
+    echo "== curl $url"
+    show "without the shim:" curl -sS --max-time 5 "$url"
+    show "mifrun --via wlan0:" "$TARGET/mifrun" --via wlan0 -- curl -sS --max-time 5 "$url"
+    show "mifrun --via wwan0:" "$TARGET/mifrun" --via wwan0 -- curl -sS --max-time 5 "$url"
+done
+echo
+echo "== done; tearing down $PREFIX"

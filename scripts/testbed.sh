@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Network-namespace testbed for mifshim: the single source of truth for the topology.
+#
+#   scripts/testbed.sh up PREFIX [--server PATH]   build the testbed, start servers, wait
+#   scripts/testbed.sh down PREFIX                 stop servers, delete namespaces (idempotent)
+#   scripts/testbed.sh down-all                    remove every namespace named mift*
+#   scripts/testbed.sh exec PREFIX -- CMD...       run CMD in the host namespace
+#   scripts/testbed.sh names PREFIX                print "ROLE NETNS IFACE" lines
+#
+# Topology (PREFIX is short, e.g. mift1234; namespace names stay <= 15 chars):
+#
+#   ${P}h  "host": uplinks eth0, wlan0, wwan0 (veth), default routes metric 100/600/700
+#   ${P}e  upstream of eth0   peer "up" 198.51.100.1/26   2001:db8:10::1/64
+#   ${P}w  upstream of wlan0  peer "up" 198.51.100.65/26  2001:db8:20::1/64
+#   ${P}m  upstream of wwan0  peer "up" 198.51.100.129/26 2001:db8:30::1/64
+#
+# Every upstream owns the same service addresses 203.0.113.10/32 and 2001:db8:ff::10/128
+# on its lo and runs `mif-testserver --name <uplink>`, so the answer names the uplink used.
+# arp_ignore=1 upstream, so a device-bound socket without a route cannot get a false positive.
+set -euo pipefail
+
+STATE_ROOT=/run/mifshim-testbed
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+WAIT_STEPS=100 # x 0.05 s = 5 s per server
+
+# uplink  upstream-suffix  host-v4            upstream-v4     host-v6            upstream-v6       metric
+LINKS=(
+    "eth0  e 198.51.100.2/26   198.51.100.1   2001:db8:10::2/64 2001:db8:10::1 100"
+    "wlan0 w 198.51.100.66/26  198.51.100.65  2001:db8:20::2/64 2001:db8:20::1 600"
+    "wwan0 m 198.51.100.130/26 198.51.100.129 2001:db8:30::2/64 2001:db8:30::1 700"
+)
+
+die() {
+    echo "testbed: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+check_prefix() {
+    local p=$1
+    [[ $p =~ ^mift[A-Za-z0-9]{1,9}$ ]] ||
+        die "bad PREFIX '$p': must match mift[A-Za-z0-9]{1,9} (namespace names must stay <= 15 chars)"
+}
+
+require_root() {
+    [[ $(id -u) -eq 0 ]] || die "must run as root (needs CAP_NET_ADMIN/CAP_SYS_ADMIN for ip netns); uid is $(id -u)"
+    command -v ip >/dev/null || die "iproute2 'ip' not found in PATH"
+    # Probe that network namespaces work at all, with a throwaway name.
+    local probe="mift$$x"
+    probe=${probe:0:15}
+    if ! ip netns add "$probe" 2>/dev/null; then
+        die "cannot create network namespaces (ip netns add failed): netns unavailable here"
+    fi
+    ip netns del "$probe" 2>/dev/null || true
+}
+
+ns_exists() {
+    [[ -e /run/netns/$1 ]]
+}
+
+nsx() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+find_server() {
+    local tdir=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+    local c
+    for c in "$tdir/debug/mif-testserver" "$tdir/release/mif-testserver"; do
+        if [[ -x $c ]]; then
+            echo "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Stops servers and deletes the namespaces recorded for PREFIX. Idempotent.
+do_down() {
+    local p=$1
+    local dir=$STATE_ROOT/$p
+    [[ -d $dir ]] || return 0
+    local f pid
+    for f in "$dir"/*.pid; do
+        [[ -e $f ]] || continue
+        pid=$(cat "$f" 2>/dev/null || true)
+        if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi
+    done
+    local ns
+    if [[ -f $dir/namespaces ]]; then
+        while read -r ns; do
+            [[ -n $ns ]] || continue
+            if ns_exists "$ns"; then
+                # Anything still running inside a namespace we created is ours.
+                local pids
+                pids=$(ip netns pids "$ns" 2>/dev/null || true)
+                if [[ -n $pids ]]; then
+                    # shellcheck disable=SC2086
+                    kill -9 $pids 2>/dev/null || true
+                fi
+                ip netns del "$ns" 2>/dev/null || true
+            fi
+        done <"$dir/namespaces"
+    fi
+    rm -rf "$dir"
+}
+
+# EXIT trap of `up`: a failed or interrupted `up` removes what it built.
+on_up_exit() {
+    local rc=$?
+    if [[ $rc -ne 0 ]]; then do_down "$TB_PREFIX"; fi
+}
+
+do_up() {
+    local p=$1
+    shift
+    local server=""
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+        --server)
+            [[ $# -ge 2 ]] || die "--server needs a PATH"
+            server=$2
+            shift 2
+            ;;
+        *) die "unknown argument to up: $1" ;;
+        esac
+    done
+    require_root
+    if [[ -z $server ]]; then
+        server=$(find_server) ||
+            die "mif-testserver not found under ${CARGO_TARGET_DIR:-$REPO_ROOT/target}/{debug,release}; run 'cargo build -p integration-tests' or pass --server PATH"
+    fi
+    [[ -x $server ]] || die "server '$server' is not executable"
+
+    local dir=$STATE_ROOT/$p
+    [[ ! -e $dir ]] || die "testbed $p already exists ($dir); run '$0 down $p' first"
+    local all=("${p}h" "${p}e" "${p}w" "${p}m")
+    local ns
+    for ns in "${all[@]}"; do
+        ! ns_exists "$ns" || die "namespace $ns already exists and was not created by this testbed"
+    done
+    mkdir -p "$dir"
+    # From here on, a failure tears down what we built.
+    TB_PREFIX=$p
+    trap on_up_exit EXIT
+    trap 'exit 130' INT TERM
+
+    for ns in "${all[@]}"; do
+        ip netns add "$ns"
+        echo "$ns" >>"$dir/namespaces"
+        nsx "$ns" ip link set dev lo up
+        nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+            net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+            net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0
+    done
+    local host=${p}h
+    local line ifname suf h4 u4 h6 u6 metric up
+    for line in "${LINKS[@]}"; do
+        read -r ifname suf h4 u4 h6 u6 metric <<<"$line"
+        up=${p}${suf}
+        ip link add "$ifname" netns "$host" type veth peer name up netns "$up"
+        nsx "$host" sysctl -qw "net.ipv6.conf.$ifname.accept_dad=0" "net.ipv6.conf.$ifname.accept_ra=0"
+        nsx "$up" sysctl -qw net.ipv6.conf.up.accept_dad=0 net.ipv6.conf.up.accept_ra=0 \
+            net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.up.arp_ignore=1
+        nsx "$host" ip addr add "$h4" dev "$ifname"
+        nsx "$host" ip -6 addr add "$h6" dev "$ifname" nodad
+        nsx "$host" ip link set dev "$ifname" up
+        nsx "$up" ip addr add "${u4}/26" dev up
+        nsx "$up" ip -6 addr add "${u6}/64" dev up nodad
+        nsx "$up" ip addr add 203.0.113.10/32 dev lo
+        nsx "$up" ip -6 addr add 2001:db8:ff::10/128 dev lo nodad
+        nsx "$up" ip link set dev up up
+        nsx "$host" ip route add default via "$u4" dev "$ifname" metric "$metric"
+        nsx "$host" ip -6 route add default via "$u6" dev "$ifname" metric "$metric"
+    done
+    for line in "${LINKS[@]}"; do
+        read -r ifname suf _ <<<"$line"
+        up=${p}${suf}
+        # setsid: the server must not share our process group or terminal; it exits by itself
+        # after its lifetime even if nobody runs `down`.
+        setsid ip netns exec "$up" "$server" --name "$ifname" --lifetime "${MIFTB_LIFETIME:-900}" \
+            </dev/null >"$dir/$ifname.log" 2>&1 &
+        echo $! >"$dir/$ifname.pid"
+    done
+    # Wait (bounded) until every server accepts. The server binds UDP and TCP 80/8080
+    # before TCP 9000, so 9000 accepting means all sockets are in place.
+    for line in "${LINKS[@]}"; do
+        read -r ifname suf _ <<<"$line"
+        up=${p}${suf}
+        local i ok=0
+        for ((i = 0; i < WAIT_STEPS; i++)); do
+            if nsx "$up" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9000' 2>/dev/null; then
+                ok=1
+                break
+            fi
+            kill -0 "$(cat "$dir/$ifname.pid")" 2>/dev/null ||
+                die "server for $ifname exited early: $(tail -n 5 "$dir/$ifname.log" 2>/dev/null)"
+            sleep 0.05
+        done
+        [[ $ok -eq 1 ]] || die "server for $ifname did not accept on 127.0.0.1:9000 within 5 s"
+    done
+    trap - EXIT INT TERM
+}
+
+do_down_all() {
+    require_root
+    local ns
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+        [[ $ns == mift* ]] || continue
+        local pids
+        pids=$(ip netns pids "$ns" 2>/dev/null || true)
+        if [[ -n $pids ]]; then
+            # shellcheck disable=SC2086
+            kill -9 $pids 2>/dev/null || true
+        fi
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    rm -rf "$STATE_ROOT"/mift* 2>/dev/null || true
+}
+
+[[ $# -ge 1 ]] || usage
+cmd=$1
+shift
+case $cmd in
+up)
+    [[ $# -ge 1 ]] || usage
+    check_prefix "$1"
+    do_up "$@"
+    ;;
+down)
+    [[ $# -eq 1 ]] || usage
+    check_prefix "$1"
+    [[ $(id -u) -eq 0 ]] || die "must run as root"
+    do_down "$1"
+    ;;
+down-all)
+    [[ $# -eq 0 ]] || usage
+    do_down_all
+    ;;
+exec)
+    [[ $# -ge 3 && $2 == -- ]] || usage
+    check_prefix "$1"
+    p=$1
+    shift 2
+    ns_exists "${p}h" || die "testbed $p is not up (no namespace ${p}h)"
+    exec ip netns exec "${p}h" "$@"
+    ;;
+names)
+    [[ $# -eq 1 ]] || usage
+    check_prefix "$1"
+    echo "host ${1}h -"
+    for line in "${LINKS[@]}"; do
+        read -r ifname suf _ <<<"$line"
+        echo "$ifname ${1}${suf} up"
+    done
+    ;;
+*) usage ;;
+esac
