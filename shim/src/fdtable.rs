@@ -35,6 +35,8 @@ pub(crate) const SHIM_BOUND: u32 = 1 << 8;
 pub(crate) const LOGGED_SEND: u32 = 1 << 9;
 /// The shim set the multicast interface.
 pub(crate) const SHIM_MCAST_IF: u32 = 1 << 10;
+/// The kernel was asked whether the program chose a multicast interface (no).
+pub(crate) const MCAST_CHECKED: u32 = 1 << 11;
 
 /// A decoded entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

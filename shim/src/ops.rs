@@ -3,7 +3,8 @@
 //! how the real call must be made. The hooks in `sys` only decode and forward.
 
 use crate::fdtable::{
-    self, APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, Entry, LOGGED_SEND, SHIM_BOUND, SHIM_MCAST_IF,
+    self, APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, Entry, LOGGED_SEND, MCAST_CHECKED, SHIM_BOUND,
+    SHIM_MCAST_IF,
 };
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
@@ -352,11 +353,15 @@ fn send_decided(
             Plan::Fail(errno_of(b.errno))
         }
         Decision::Bind(b) => {
-            if b.multicast
-                && (e.has(APP_MCAST_IF)
-                    || (!e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family)))
-            {
-                fdtable::add_flags(fd, APP_MCAST_IF);
+            if b.multicast && !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
+                // Asked once per socket; later choices come through the setsockopt hook.
+                let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
+                fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
+                if chosen {
+                    return Plan::AsIs;
+                }
+            }
+            if b.multicast && e.has(APP_MCAST_IF) {
                 return Plan::AsIs;
             }
             if first_send(fd, e) {

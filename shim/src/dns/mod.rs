@@ -237,19 +237,35 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
         Mode::Active(p) => p,
     };
     let ip = ip.to_canonical();
-    if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 || ip.is_loopback() || ip.is_unspecified() {
+    if !profile.dns.steer
+        || flags & libc::NI_NUMERICHOST != 0
+        || ip.is_loopback()
+        || ip.is_unspecified()
+    {
         return NamePlan::Real;
     }
     if conf::hosts_has_addr(&conf::hosts_text(), ip) {
         return NamePlan::Real;
     }
     let required = flags & libc::NI_NAMEREQD != 0;
-    let none = |code| if required { NamePlan::Fail(code) } else { NamePlan::Numeric };
+    let none = |code| {
+        if required {
+            NamePlan::Fail(code)
+        } else {
+            NamePlan::Numeric
+        }
+    };
     netstate::with(|snap| {
         if snap.is_local(ip) {
             return NamePlan::Real;
         }
-        let flow = config_schema::Flow { proto: config_schema::Proto::Udp, op: config_schema::Op::Connect, dest: ip, port: 53, scope_id: 0 };
+        let flow = config_schema::Flow {
+            proto: config_schema::Proto::Udp,
+            op: config_schema::Op::Connect,
+            dest: ip,
+            port: 53,
+            scope_id: 0,
+        };
         let b = match config_schema::decide(profile, snap, &flow) {
             Decision::Direct(_) => return NamePlan::Real,
             Decision::Block(_) => {
@@ -261,10 +277,18 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
         let rc = conf::resolv_conf();
         let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
         if servers.is_empty() {
-            log::warn_limited(format_args!("reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN", b.ifname));
+            log::warn_limited(format_args!(
+                "reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN",
+                b.ifname
+            ));
             return NamePlan::Fail(libc::EAI_AGAIN);
         }
-        log_at!(Info, "reverse lookup of {ip} over {} with {} from {source}", b.ifname, Servers(&servers));
+        log_at!(
+            Info,
+            "reverse lookup of {ip} over {} with {} from {source}",
+            b.ifname,
+            Servers(&servers)
+        );
         let plan = resolve::Plan {
             ifindex: b.index,
             ifname: b.ifname,

@@ -134,7 +134,10 @@ pub(crate) fn reverse(plan: &Plan<'_>, ip: IpAddr) -> Outcome {
     let q = super::wire::reverse_name(ip);
     let deadline = now_ms() + total_budget(plan);
     match ask(plan, &q, &[QType::Ptr], deadline).pop().flatten() {
-        Some(Reply::Answer { canon, .. }) if canon != q => Outcome::Found { addrs: Vec::new(), canon },
+        Some(Reply::Answer { canon, .. }) if canon != q => Outcome::Found {
+            addrs: Vec::new(),
+            canon,
+        },
         Some(Reply::Answer { .. }) => Outcome::NoData,
         Some(Reply::NoName) => Outcome::NoName,
         _ => Outcome::Again,

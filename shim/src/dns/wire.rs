@@ -112,7 +112,11 @@ pub(crate) fn parse_reply(bytes: &[u8], id: u16, name: &str, q: QType) -> Option
         });
         // NODATA for a reverse lookup is an answer whose name is the question's.
         let canon = target.map_or_else(|| name.to_owned(), |t| t.trim_end_matches('.').to_owned());
-        return Some(Reply::Answer { addrs, canon, chase: None });
+        return Some(Reply::Answer {
+            addrs,
+            canon,
+            chase: None,
+        });
     }
     let chase = (addrs.is_empty() && steps > 0).then(|| current.clone());
     Some(Reply::Answer {
@@ -278,18 +282,43 @@ mod tests {
 
     #[test]
     fn reverse_names_and_ptr_answers() {
-        assert_eq!(reverse_name("203.0.113.10".parse().unwrap()), "10.113.0.203.in-addr.arpa");
-        assert_eq!(reverse_name("::ffff:203.0.113.10".parse().unwrap()), "10.113.0.203.in-addr.arpa");
+        assert_eq!(
+            reverse_name("203.0.113.10".parse().unwrap()),
+            "10.113.0.203.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_name("::ffff:203.0.113.10".parse().unwrap()),
+            "10.113.0.203.in-addr.arpa"
+        );
         assert_eq!(
             reverse_name("2001:db8::567:89ab".parse().unwrap()),
             "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
         );
         let q = "10.113.0.203.in-addr.arpa";
-        let ptr = ResourceRecord::new(Name::new_unchecked(q), CLASS::IN, 60, RData::PTR(simple_dns::rdata::PTR(Name::new_unchecked("web.example."))));
+        let ptr = ResourceRecord::new(
+            Name::new_unchecked(q),
+            CLASS::IN,
+            60,
+            RData::PTR(simple_dns::rdata::PTR(Name::new_unchecked("web.example."))),
+        );
         let r = reply(3, q, QType::Ptr, RCODE::NoError, vec![ptr], false);
-        assert_eq!(parse_reply(&r, 3, q, QType::Ptr), Some(Reply::Answer { addrs: vec![], canon: "web.example".into(), chase: None }));
+        assert_eq!(
+            parse_reply(&r, 3, q, QType::Ptr),
+            Some(Reply::Answer {
+                addrs: vec![],
+                canon: "web.example".into(),
+                chase: None
+            })
+        );
         let none = reply(3, q, QType::Ptr, RCODE::NoError, vec![], false);
-        assert_eq!(parse_reply(&none, 3, q, QType::Ptr), Some(Reply::Answer { addrs: vec![], canon: q.into(), chase: None }));
+        assert_eq!(
+            parse_reply(&none, 3, q, QType::Ptr),
+            Some(Reply::Answer {
+                addrs: vec![],
+                canon: q.into(),
+                chase: None
+            })
+        );
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
 
 /// How many messages of one `sendmmsg` the shim rewrites at a time. A larger batch is
 /// sent in part; sendmmsg(2) allows that and callers resend the rest.
-const MMSG_BATCH: usize = 16;
+const MMSG_BATCH: usize = 8;
 
 /// ## Hook
 /// Replaces `sendmmsg(2)`: every message is decided on its own; the batch is cut

@@ -309,7 +309,9 @@ pub(crate) struct Pktinfo {
     pub v6: bool,
 }
 
-const CMSG_ROOM: usize = 512;
+/// Room for the program's control messages plus ours (QUIC stacks use a few dozen
+/// bytes: UDP_SEGMENT, ECN, timestamps).
+const CMSG_ROOM: usize = 256;
 
 fn cmsg_len(payload: usize) -> usize {
     // SAFETY: CMSG_LEN is a pure size computation.

@@ -169,24 +169,48 @@ pub unsafe extern "C" fn getnameinfo(
     // SAFETY: getnameinfo(3)'s contract: sa points to salen readable bytes.
     let dest = unsafe { super::decode_sockaddr(sa, salen) };
     let plan = match dest {
-        Some(d) if !host.is_null() && hostlen > 0 => match pre(|| dns::getnameinfo(d.addr.ip(), flags)) {
-            Pre::Run(p) => p,
-            Pre::Skip => dns::NamePlan::Real,
-            Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
-        },
+        Some(d) if !host.is_null() && hostlen > 0 => {
+            match pre(|| dns::getnameinfo(d.addr.ip(), flags)) {
+                Pre::Run(p) => p,
+                Pre::Skip => dns::NamePlan::Real,
+                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
+            }
+        }
         _ => dns::NamePlan::Real,
     };
     match plan {
         // SAFETY: the program's arguments, forwarded.
-        dns::NamePlan::Real => unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) },
+        dns::NamePlan::Real => unsafe {
+            real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags)
+        },
         dns::NamePlan::Fail(code) => code,
         dns::NamePlan::Numeric => {
             // SAFETY: the program's arguments with the numeric flag added.
-            unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | libc::NI_NUMERICHOST) }
+            unsafe {
+                real::getnameinfo(
+                    sa,
+                    salen,
+                    host,
+                    hostlen,
+                    serv,
+                    servlen,
+                    flags | libc::NI_NUMERICHOST,
+                )
+            }
         }
         dns::NamePlan::Name(name) => {
             // SAFETY: as above; fills the service part (and a numeric host we replace).
-            let r = unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | libc::NI_NUMERICHOST) };
+            let r = unsafe {
+                real::getnameinfo(
+                    sa,
+                    salen,
+                    host,
+                    hostlen,
+                    serv,
+                    servlen,
+                    flags | libc::NI_NUMERICHOST,
+                )
+            };
             if r != 0 {
                 return r;
             }
