@@ -15,6 +15,7 @@
 pub(crate) mod conf;
 pub(crate) mod learned;
 mod resolve;
+mod resolved;
 mod sort;
 mod wire;
 
@@ -139,29 +140,53 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         }
         let rc = conf::resolv_conf();
         let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-        if servers.is_empty() {
-            log::warn_limited(format_args!(
-                "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
-                b.ifname, b.ifname
-            ));
-            return Plan::Fail(libc::EAI_AGAIN);
-        }
-        log_at!(
-            Info,
-            "resolve {node} over {} ({}) with {} from {source}",
-            b.ifname,
-            why_text(&b.why),
-            Servers(&servers)
-        );
-        let plan = resolve::Plan {
-            ifindex: b.index,
-            ifname: b.ifname,
-            servers: &servers,
-            timeout_ms: profile.dns.timeout_ms as u64,
-            attempts: profile.dns.attempts,
+        let explicit = source == "MIFSHIM_DNS" || source == "the policy";
+        let outcome = if !explicit && resolved::available() {
+            let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
+                (true, false) => libc::AF_INET,
+                (false, true) => libc::AF_INET6,
+                _ => libc::AF_UNSPEC,
+            };
+            log_at!(
+                Info,
+                "resolve {node} over {} ({}) through systemd-resolved (link {})",
+                b.ifname,
+                why_text(&b.why),
+                b.index
+            );
+            let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
+            resolved::resolve(
+                node,
+                family,
+                b.index,
+                std::time::Duration::from_millis(budget.min(30_000)),
+            )
+        } else {
+            if servers.is_empty() {
+                log::warn_limited(format_args!(
+                    "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
+                    b.ifname, b.ifname
+                ));
+                return Plan::Fail(libc::EAI_AGAIN);
+            }
+            log_at!(
+                Info,
+                "resolve {node} over {} ({}) with {} from {source}",
+                b.ifname,
+                why_text(&b.why),
+                Servers(&servers)
+            );
+            let plan = resolve::Plan {
+                ifindex: b.index,
+                ifname: b.ifname,
+                servers: &servers,
+                timeout_ms: profile.dns.timeout_ms as u64,
+                attempts: profile.dns.attempts,
+            };
+            let names = resolve::candidates(node, &rc.search, rc.ndots);
+            resolve::lookup(&plan, &names, &want)
         };
-        let names = resolve::candidates(node, &rc.search, rc.ndots);
-        match resolve::lookup(&plan, &names, &want) {
+        match outcome {
             resolve::Outcome::Found { addrs, canon } => {
                 let mut sorted = sort::sort_for_interface(&addrs, &sources);
                 if hints.family == libc::AF_INET6 {
@@ -191,6 +216,11 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
                     Addrs(&sorted),
                     b.ifname
                 );
+                let canon = if canon.is_empty() {
+                    node.to_owned()
+                } else {
+                    canon
+                };
                 Plan::Answer {
                     addrs: sorted,
                     canon,
@@ -207,7 +237,11 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
             resolve::Outcome::Again => {
                 log::warn_limited(format_args!(
                     "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
-                    Servers(&servers),
+                    if explicit || !resolved::available() {
+                        Servers(&servers).to_string()
+                    } else {
+                        "systemd-resolved".into()
+                    },
                     b.ifname
                 ));
                 Plan::Fail(libc::EAI_AGAIN)
