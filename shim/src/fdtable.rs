@@ -37,6 +37,8 @@ pub(crate) const LOGGED_SEND: u32 = 1 << 9;
 pub(crate) const SHIM_MCAST_IF: u32 = 1 << 10;
 /// The kernel was asked whether the program chose a multicast interface (no).
 pub(crate) const MCAST_CHECKED: u32 = 1 << 11;
+/// The shim redirected this socket's DNS traffic (see `redirect.rs`).
+pub(crate) const REDIRECTED: u32 = 1 << 12;
 
 /// A decoded entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

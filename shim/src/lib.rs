@@ -32,5 +32,6 @@ mod fdtable;
 mod log;
 mod netstate;
 mod ops;
+mod redirect;
 mod state;
 mod sys;

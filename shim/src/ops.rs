@@ -116,6 +116,7 @@ pub(crate) fn connect(fd: i32, dest: Option<Dest>) -> Result<Option<SocketAddr>,
             Addr(dest.addr),
             Addr(to)
         );
+        crate::redirect::record(fd, dest.addr, to);
         dest = Dest {
             addr: to,
             scope_id: 0,
@@ -312,6 +313,7 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan 
                     Addr(to)
                 );
             }
+            crate::redirect::record(fd, dest.addr, to);
             Dest {
                 addr: to,
                 scope_id: 0,

@@ -121,7 +121,8 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         let iface = snap.iface(&b.ifname).unwrap_or_default();
         let sources = snap.addrs_of(b.index);
         let has4 = iface.has_v4;
-        let has6 = iface.has_v6 || iface.has_v6_link_local;
+        // A link-local address alone reaches no global IPv6 destination: no AAAA.
+        let has6 = iface.has_v6;
         let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
         let mut want = Vec::with_capacity(2);
         if has6 && hints.family != libc::AF_INET {

@@ -432,3 +432,101 @@ pub unsafe extern "C" fn accept4(
     }
     r
 }
+
+/// Shows the program a redirected DNS server's address as the one it asked (see
+/// `crate::redirect`). `cap` is the room the program gave for the address.
+///
+/// # Safety
+/// `addr` points to `cap` writable bytes and `len` to the kernel-written length.
+unsafe fn disguise(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, cap: socklen_t) {
+    if !crate::redirect::flagged(fd) {
+        return;
+    }
+    // SAFETY: the kernel wrote *len bytes of address into addr (<= cap).
+    let Some(from) = (unsafe { decode_sockaddr(addr, (*len).min(cap)) }) else {
+        return;
+    };
+    let Pre::Run(Some(orig)) = pre(|| crate::redirect::disguise(fd, from.addr)) else {
+        return;
+    };
+    let (ss, sl) = to_sockaddr(&orig, from.addr.is_ipv6());
+    // SAFETY: at most cap bytes into the program's buffer; *len reports the full size
+    // as the kernel does on truncation.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&raw const ss).cast::<u8>(),
+            addr.cast::<u8>(),
+            sl.min(cap) as usize,
+        );
+        *len = sl;
+    }
+}
+
+/// ## Hook
+/// Replaces `recvfrom(2)`: only to disguise redirected DNS answers.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> isize {
+    // SAFETY: recvfrom(2)'s contract: len is NULL or points to the room in addr.
+    let cap = if addr.is_null() || len.is_null() {
+        0
+    } else {
+        unsafe { *len }
+    };
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
+    if r >= 0 && cap > 0 {
+        let saved = errno();
+        // SAFETY: addr has cap bytes of room; the kernel set *len.
+        unsafe { disguise(fd, addr, len, cap) };
+        set_errno(saved);
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `recvmsg(2)`: only to disguise redirected DNS answers.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
+    // SAFETY: recvmsg(2)'s contract: msg is a valid msghdr.
+    let cap = if msg.is_null() || unsafe { (*msg).msg_name.is_null() } {
+        0
+    } else {
+        unsafe { (*msg).msg_namelen }
+    };
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::recvmsg(fd, msg, flags) };
+    if r >= 0 && cap > 0 {
+        let saved = errno();
+        // SAFETY: msg_name has cap bytes of room; the kernel set msg_namelen.
+        unsafe { disguise(fd, (*msg).msg_name.cast(), &raw mut (*msg).msg_namelen, cap) };
+        set_errno(saved);
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `getpeername(2)`: a socket connected to a redirected DNS server reports
+/// the server the program asked for.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: getpeername(2)'s contract: len points to the room in addr.
+    let cap = if addr.is_null() || len.is_null() {
+        0
+    } else {
+        unsafe { *len }
+    };
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::getpeername(fd, addr, len) };
+    if r == 0 && cap > 0 {
+        // SAFETY: addr has cap bytes of room; the kernel set *len.
+        unsafe { disguise(fd, addr, len, cap) };
+    }
+    r
+}
