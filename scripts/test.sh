@@ -57,8 +57,19 @@ fi
 if unshare --user --map-root-user --mount --net true 2>/dev/null; then
     say "not root: running all tests in an unprivileged user + network namespace"
     # `ip netns` needs a writable /run; give the namespace its own.
-    exec unshare --user --map-root-user --mount --net -- bash -c '
-        mount -t tmpfs tmpfs /run && mkdir -p /run/netns && exec "$@"' bash "${runner[@]}" "${extra[@]}"
+    # `ip netns` needs a writable /run, and the DNS tests write /etc/netns/*: give the
+    # namespace its own /run and a copy-on-write /etc (overlayfs, allowed in user
+    # namespaces since Linux 5.11).
+    scratch=$(mktemp -d)
+    mkdir -p "$scratch/upper" "$scratch/work"
+    trap 'rm -rf "$scratch"' EXIT
+    unshare --user --map-root-user --mount --net -- bash -c '
+        set -e
+        mount -t tmpfs tmpfs /run && mkdir -p /run/netns
+        mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+        shift
+        exec "$@"' bash "$scratch" "${runner[@]}" "${extra[@]}"
+    exit $?
 fi
 
 say "NOT RUN: the end-to-end tests need root or unprivileged user namespaces, and"

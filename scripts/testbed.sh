@@ -3,7 +3,7 @@
 #
 #   scripts/testbed.sh up PREFIX [--server PATH]   build the testbed, start servers, wait
 #   scripts/testbed.sh down PREFIX                 stop servers, delete namespaces (idempotent)
-#   scripts/testbed.sh down-all                    remove every namespace named mift*
+#   scripts/testbed.sh down-all                    remove every testbed with a state directory
 #   scripts/testbed.sh exec PREFIX -- CMD...       run CMD in the host namespace
 #   scripts/testbed.sh names PREFIX                print "ROLE NETNS IFACE" lines
 #
@@ -17,12 +17,33 @@
 # Every upstream owns the same service addresses 203.0.113.10/32 and 2001:db8:ff::10/128
 # on its lo and runs `mif-testserver --name <uplink>`, so the answer names the uplink used.
 # arp_ignore=1 upstream, so a device-bound socket without a route cannot get a false positive.
+#
+# DNS: every upstream also owns 203.0.113.53/32 and 2001:db8:ff::53/128 on lo, where a dnsmasq
+# (log: STATEDIR/dnsmasq-<uplink>.log) serves the zone mif.test (unknown names: NXDOMAIN).
+# N = 1 (eth0), 2 (wlan0), 3 (wwan0):
+#   web.mif.test        A 203.0.113.10, AAAA 2001:db8:ff::10   (same everywhere)
+#   who.mif.test        A 192.0.2.N, AAAA 2001:db8:ee::N        (names the server asked)
+#   who.corp.mif.test   A 192.0.2.(10+N)
+#   web.corp.mif.test   A 203.0.113.10
+#   v4only.mif.test     A 192.0.2.N only
+#   cname.mif.test      CNAME web.mif.test
+#   big.mif.test        60 A records 198.18.0.1-60 (a UDP answer without EDNS is truncated)
+#   PTR 203.0.113.10 and 2001:db8:ff::10 -> web-<uplink>.mif.test
+# 203.0.113.99 is a blackhole upstream (a silent DNS server: time-out, no ICMP error).
+# The host namespace gets /etc/netns/${P}h/{resolv.conf,hosts} (nameserver 203.0.113.53,
+# search mif.test; 198.51.100.200 fromhosts.mif.test), which `ip netns exec` bind-mounts.
 set -euo pipefail
 
-STATE_ROOT=/run/mifshim-testbed
+STATE_ROOT=${MIFTB_STATE_ROOT:-/run/mifshim-testbed} # overridable for tests of down-all
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 WAIT_STEPS=100 # x 0.05 s = 5 s per server
+DNS4=203.0.113.53
+DNS6=2001:db8:ff::53
+BLACKHOLE4=203.0.113.99
+BIG_COUNT=60
+# The reverse name of 2001:db8:ff::10.
+PTR6=0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.0.0.8.b.d.0.1.0.0.2.ip6.arpa
 
 # uplink  upstream-suffix  host-v4            upstream-v4     host-v6            upstream-v6       metric
 LINKS=(
@@ -108,6 +129,7 @@ do_down() {
             fi
         done <"$dir/namespaces"
     fi
+    rm -rf "/etc/netns/${p}h"
     rm -rf "$dir"
 }
 
@@ -178,6 +200,18 @@ do_up() {
         nsx "$up" ip link set dev up up
         nsx "$host" ip route add default via "$u4" dev "$ifname" metric "$metric"
         nsx "$host" ip -6 route add default via "$u6" dev "$ifname" metric "$metric"
+        nsx "$up" ip addr add "$DNS4/32" dev lo
+        nsx "$up" ip -6 addr add "$DNS6/128" dev lo nodad
+        nsx "$up" ip route add blackhole "$BLACKHOLE4/32"
+    done
+    write_host_resolver "$p" "$dir"
+    local n=0 big=$dir/big.hosts i
+    for ((i = 1; i <= BIG_COUNT; i++)); do echo "198.18.0.$i big.mif.test"; done >"$big"
+    for line in "${LINKS[@]}"; do
+        read -r ifname suf _ <<<"$line"
+        up=${p}${suf}
+        n=$((n + 1))
+        start_dnsmasq "$up" "$ifname" "$n" "$dir" "$big"
     done
     for line in "${LINKS[@]}"; do
         read -r ifname suf _ <<<"$line"
@@ -205,23 +239,71 @@ do_up() {
         done
         [[ $ok -eq 1 ]] || die "server for $ifname did not accept on 127.0.0.1:9000 within 5 s"
     done
+    # Wait (bounded) until every dnsmasq answers on both addresses.
+    for line in "${LINKS[@]}"; do
+        read -r ifname suf _ <<<"$line"
+        up=${p}${suf}
+        local i ok=0 a srv
+        for srv in "$DNS4" "$DNS6"; do
+            ok=0
+            for ((i = 0; i < WAIT_STEPS; i++)); do
+                a=$(nsx "$up" dig +short +time=1 +tries=1 "@$srv" web.mif.test A 2>/dev/null || true)
+                if [[ $a == 203.0.113.10 ]]; then
+                    ok=1
+                    break
+                fi
+                kill -0 "$(cat "$dir/dnsmasq-$ifname.pid")" 2>/dev/null ||
+                    die "dnsmasq for $ifname exited early: $(tail -n 5 "$dir/dnsmasq-$ifname.out" 2>/dev/null)"
+                sleep 0.05
+            done
+            [[ $ok -eq 1 ]] || die "dnsmasq for $ifname did not answer on $srv within the bound"
+        done
+    done
     trap - EXIT INT TERM
 }
 
+# /etc/netns/${P}h/{resolv.conf,hosts}: `ip netns exec ${P}h` bind-mounts them over /etc.
+write_host_resolver() {
+    local p=$1 dir=$2
+    local d=/etc/netns/${p}h
+    mkdir -p "$d"
+    printf 'nameserver %s\nsearch mif.test\n' "$DNS4" >"$d/resolv.conf"
+    printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n198.51.100.200\tfromhosts.mif.test\n' \
+        >"$d/hosts"
+    echo "$d" >"$dir/etc-netns"
+}
+
+# dnsmasq in upstream namespace UP for uplink IFNAME (record number N), in the background.
+start_dnsmasq() {
+    local up=$1 ifname=$2 n=$3 dir=$4 big=$5
+    setsid ip netns exec "$up" /usr/sbin/dnsmasq --keep-in-foreground --user=root \
+        --conf-file=/dev/null --pid-file="$dir/dnsmasq-$ifname.pidfile" \
+        --no-resolv --no-hosts --bind-interfaces \
+        --listen-address="$DNS4" --listen-address="$DNS6" \
+        --local=/mif.test/ --log-queries --log-facility="$dir/dnsmasq-$ifname.log" \
+        --host-record=web.mif.test,203.0.113.10,2001:db8:ff::10 \
+        --host-record="who.mif.test,192.0.2.$n,2001:db8:ee::$n" \
+        --host-record="who.corp.mif.test,192.0.2.$((10 + n))" \
+        --host-record=web.corp.mif.test,203.0.113.10 \
+        --host-record="v4only.mif.test,192.0.2.$n" \
+        --cname=cname.mif.test,web.mif.test \
+        --addn-hosts="$big" \
+        --ptr-record="10.113.0.203.in-addr.arpa,web-$ifname.mif.test" \
+        --ptr-record="$PTR6,web-$ifname.mif.test" \
+        </dev/null >"$dir/dnsmasq-$ifname.out" 2>&1 &
+    echo $! >"$dir/dnsmasq-$ifname.pid"
+}
+
+# Removes only the testbeds this script created (those with a state directory); other
+# namespaces named mift* are left alone.
 do_down_all() {
     require_root
-    local ns
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-        [[ $ns == mift* ]] || continue
-        local pids
-        pids=$(ip netns pids "$ns" 2>/dev/null || true)
-        if [[ -n $pids ]]; then
-            # shellcheck disable=SC2086
-            kill -9 $pids 2>/dev/null || true
-        fi
-        ip netns del "$ns" 2>/dev/null || true
+    local d p
+    for d in "$STATE_ROOT"/mift*; do
+        [[ -d $d ]] || continue
+        p=$(basename "$d")
+        do_down "$p"
     done
-    rm -rf "$STATE_ROOT"/mift* 2>/dev/null || true
 }
 
 [[ $# -ge 1 ]] || usage

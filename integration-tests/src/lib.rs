@@ -31,6 +31,14 @@ pub const UPLINKS: [&str; 3] = ["eth0", "wlan0", "wwan0"];
 pub const SVC4: &str = "203.0.113.10";
 /// The service address every upstream owns (IPv6).
 pub const SVC6: &str = "2001:db8:ff::10";
+/// The DNS server address every upstream owns (IPv4); its dnsmasq answers for `mif.test`.
+pub const DNS4: &str = "203.0.113.53";
+/// The DNS server address every upstream owns (IPv6).
+pub const DNS6: &str = "2001:db8:ff::53";
+/// An address routed to a blackhole in every upstream: a DNS server that never answers.
+pub const DNS_SILENT: &str = "203.0.113.99";
+/// Where `scripts/testbed.sh` keeps its state (pids, logs), one directory per prefix.
+pub const STATE_ROOT: &str = "/run/mifshim-testbed";
 /// Default timeout of a command run by the harness.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(20);
 /// PATH given to every command.
@@ -616,6 +624,39 @@ impl Testbed {
             _ => panic!("unknown uplink {uplink}"),
         };
         format!("{}{suffix}", self.prefix)
+    }
+
+    /// The testbed's state directory (pids, server and dnsmasq logs).
+    pub fn state_dir(&self) -> PathBuf {
+        Path::new(STATE_ROOT).join(&self.prefix)
+    }
+
+    /// The query log of the dnsmasq upstream of `uplink` so far (empty if none yet).
+    pub fn dns_log(&self, uplink: &str) -> String {
+        std::fs::read_to_string(self.state_dir().join(format!("dnsmasq-{uplink}.log")))
+            .unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the dnsmasq log of `uplink` contains `needle`; `false` if it
+    /// never did.
+    pub fn wait_dns_log(&self, uplink: &str, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.dns_log(uplink).contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Replaces `/etc/netns/<host ns>/NAME` (`resolv.conf`, `hosts`), which `ip netns exec`
+    /// bind-mounts over `/etc/NAME` for every command started afterwards.
+    pub fn set_host_etc(&self, name: &str, content: &str) {
+        let p = Path::new("/etc/netns").join(self.host_ns()).join(name);
+        std::fs::write(&p, content).unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
     }
 
     /// A command in the host namespace.

@@ -18,7 +18,9 @@
 //! - `process`: fork / exec / subprocess / threads;
 //! - `env`: plain LD_PRELOAD use, existing LD_PRELOAD kept, logging;
 //! - `refuse`: bad policies, static and setuid programs;
-//! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE.
+//! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
+//! - `dns` (`tests/dns/mod.rs`): names resolved over the chosen interface against the
+//!   testbed's dnsmasq servers, split DNS, failures, TCP fallback, redirect.
 
 use integration_tests::*;
 use std::time::Duration;
@@ -171,6 +173,8 @@ fn py_server(tb: &Testbed, dir: &TempDir, prefix: &[String], addr: &str, port: u
     bg.wait_for_stdout("ready", Duration::from_secs(10));
     bg
 }
+
+mod dns;
 
 mod baseline {
     use super::*;
