@@ -676,3 +676,88 @@ mod testbed_dns {
         assert!(ours_left.is_empty(), "down-all left {ours_left:?}");
     }
 }
+
+/// A stand-in for systemd-resolved's varlink socket: answers `ResolveHostname` with
+/// 192.0.2.(100 + ifindex), NXDOMAIN for names starting with `nope`, logs each request.
+const FAKE_RESOLVED: &str = r#"
+import json, os, socket, sys
+path = "/run/systemd/resolve/io.systemd.Resolve"
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(); s.settimeout(10)
+log = open(sys.argv[1], "a")
+for _ in range(int(sys.argv[2])):
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        break
+    data = b""
+    while not data.endswith(b"\0"):
+        d = c.recv(4096)
+        if not d:
+            break
+        data += d
+    req = json.loads(data[:-1])
+    log.write(json.dumps(req) + "\n"); log.flush()
+    p = req["parameters"]
+    if p["name"].startswith("nope"):
+        rep = {"error": "io.systemd.Resolve.DNSError", "parameters": {"rcode": 3}}
+    else:
+        addr = [192, 0, 2, 100 + p["ifindex"]]
+        rep = {"parameters": {"addresses": [{"ifindex": p["ifindex"], "family": 2, "address": addr}], "name": p["name"], "flags": 0}}
+    c.sendall(json.dumps(rep).encode() + b"\0")
+    c.close()
+"#;
+
+/// systemd-resolved is asked with the chosen interface's index (so it uses that link's
+/// servers) when resolv.conf only names its loopback stub. Tested against a stand-in
+/// speaking resolved's varlink protocol; no DNS packet leaves by any uplink.
+#[test]
+fn systemd_resolved_asked_with_interface_index() {
+    let tb = Testbed::up();
+    tb.set_host_etc("resolv.conf", "nameserver 127.0.0.53\n");
+    let dir = TempDir::new("resolved");
+    let fake = dir.write("fake_resolved.py", FAKE_RESOLVED);
+    let log = dir.path().join("requests.log");
+    // The mount point must exist; the tmpfs on it lives only in the test's mount
+    // namespace.
+    std::fs::create_dir_all("/run/systemd/resolve").expect("mkdir /run/systemd/resolve");
+    let index_out = tb.run(&["cat", "/sys/class/net/wlan0/ifindex"]);
+    index_out.assert_ok();
+    let index: u32 = index_out.stdout.trim().parse().expect("wlan0 ifindex");
+    let script = format!(
+        "set -e\n\
+         mount -t tmpfs tmpfs /run/systemd/resolve\n\
+         python3 {fake} {log} 2 &\n\
+         for i in $(seq 100); do [ -S /run/systemd/resolve/io.systemd.Resolve ] && break; sleep 0.05; done\n\
+         {mifrun} --via wlan0 --log info -- getent ahostsv4 anything.example\n\
+         if {mifrun} --via wlan0 -- getent ahosts nope.example; then echo FOUND-NOPE; else echo nope-rc=$?; fi\n",
+        log = log.display(),
+        mifrun = s(mifrun()),
+    );
+    let (out, counts) = sniffed(&tb, tb.cmd(&["unshare", "-m", "sh", "-c", &script]));
+    out.assert_ok();
+    let want = format!("192.0.2.{}", 100 + index);
+    assert_eq!(getent_addrs(&out).first(), Some(&want), "{}", out.dump());
+    assert!(
+        out.stdout.contains("nope-rc=2"),
+        "NXDOMAIN from resolved is EAI_NONAME:\n{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("through systemd-resolved"),
+        "{}",
+        out.dump()
+    );
+    let requests = std::fs::read_to_string(&log).expect("fake resolved log");
+    let lines: Vec<&str> = requests.lines().collect();
+    assert_eq!(lines.len(), 2, "{requests}");
+    assert!(
+        lines[0].contains(&format!("\"ifindex\": {index}")),
+        "{requests}"
+    );
+    assert!(
+        lines[0].contains("io.systemd.Resolve.ResolveHostname"),
+        "{requests}"
+    );
+    assert_silent(&counts);
+}
