@@ -50,6 +50,11 @@ impl IfName {
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
     }
 
+    /// The name's bytes (no terminator).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
     /// The name as a NUL-terminated byte array, ready for `SO_BINDTODEVICE`.
     pub fn as_c_bytes(&self) -> &[u8; 16] {
         &self.bytes

@@ -383,6 +383,24 @@ print(s.recv(2048).decode(), end="")
     });
 
     both!(
+        /// A socket that keeps sending to one destination gets its unicast interface set
+        /// once (the datagrams then need no control message); every datagram still leaves
+        /// by wlan0 and nothing reaches the other uplinks.
+        repeated_sendto_sets_unicast_if_once, |fam| {
+            let tb = Testbed::up();
+            let a = probe_args(&["udp-repeat", fam.svc(), "9001", "50"]);
+            let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "wlan0");
+            assert_eq!(upstreams(&out.stdout).len(), 50, "{}", out.dump());
+            let index = tb.run(&["cat", "/sys/class/net/wlan0/ifindex"]);
+            let want = format!("unicast_if={}", index.stdout.trim());
+            assert!(out.stdout.contains(&want), "expected {want}:\n{}", out.dump());
+            // Without the shim the option is unset: the test measures the shim.
+            let plain = tb.cmd(&a).run();
+            assert!(plain.stdout.contains("unicast_if=0"), "{}", plain.dump());
+        }
+    );
+
+    both!(
         /// One unconnected socket alternating between loopback and the service: the loopback
         /// datagrams must not be steered (they would leave via wlan0 and be lost).
         probe_mixed_loopback_and_remote, |fam| {

@@ -10,7 +10,7 @@
 //! the kernel still rejects any mismatch (a PKTINFO on a TCP socket is ignored).
 
 use config_schema::{AddrFamily, Proto};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 const CHUNK: usize = 4096;
 const CHUNKS: usize = 256;
@@ -39,6 +39,14 @@ pub(crate) const SHIM_MCAST_IF: u32 = 1 << 10;
 pub(crate) const MCAST_CHECKED: u32 = 1 << 11;
 /// The shim redirected this socket's DNS traffic (see `redirect.rs`).
 pub(crate) const REDIRECTED: u32 = 1 << 12;
+/// The shim set `IP_UNICAST_IF` (IPv4 and IPv4-mapped destinations) to [`uc_index`].
+pub(crate) const UC4: u32 = 1 << 13;
+/// The shim set `IPV6_UNICAST_IF` to [`uc_index`].
+pub(crate) const UC6: u32 = 1 << 14;
+/// The socket sends to destinations of different interfaces (or exempt ones): every
+/// steered datagram carries its own PKTINFO; no socket-wide unicast interface.
+pub(crate) const MIXED: u32 = 1 << 15;
+const UC_SHIFT: u32 = 16;
 
 /// A decoded entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +91,10 @@ impl Entry {
     pub(crate) fn has(self, flag: u32) -> bool {
         self.0 & flag != 0
     }
+    /// The interface index the shim set as the socket's unicast interface.
+    pub(crate) fn uc_index(self) -> u32 {
+        self.0 >> UC_SHIFT
+    }
 }
 
 /// Maps a socket's type and protocol to the transport rules talk about.
@@ -94,20 +106,25 @@ pub(crate) fn proto_of(sotype: i32, protocol: i32) -> Proto {
     }
 }
 
-fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
+/// A per-fd value kept in lazily mapped chunks of zero-initialised atomics.
+fn chunk_slot<T: 'static>(
+    table: &'static [AtomicPtr<T>; CHUNKS],
+    fd: i32,
+    create: bool,
+) -> Option<&'static T> {
     if fd < 0 {
         return None;
     }
     let fd = fd as usize;
     let (c, i) = (fd / CHUNK, fd % CHUNK);
-    let head = TABLE.get(c)?;
+    let head = table.get(c)?;
     let mut p = head.load(Ordering::Acquire);
     if p.is_null() {
         if !create {
             return None;
         }
-        let bytes = CHUNK * size_of::<AtomicU32>();
-        let fresh = crate::sys::map_zeroed(bytes)?.cast::<AtomicU32>();
+        let bytes = CHUNK * size_of::<T>();
+        let fresh = crate::sys::map_zeroed(bytes)?.cast::<T>();
         match head.compare_exchange(
             std::ptr::null_mut(),
             fresh,
@@ -122,9 +139,28 @@ fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
             }
         }
     }
-    // SAFETY: p points to CHUNK zero-initialised AtomicU32s (a zeroed u32 is a valid
-    // AtomicU32) that are never unmapped once published; i < CHUNK.
+    // SAFETY: p points to CHUNK zero-initialised atomics (all-zero bytes are a valid
+    // AtomicU32/AtomicU64) that are never unmapped once published; i < CHUNK.
     Some(unsafe { &*p.add(i) })
+}
+
+fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
+    chunk_slot(&TABLE, fd, create)
+}
+
+/// Per-fd memo of the last datagram destination steered through the socket's
+/// `IP(V6)_UNICAST_IF` (see `ops::send`): `[generation:16][destination key:48]`.
+static FAST: [AtomicPtr<AtomicU64>; CHUNKS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
+
+pub(crate) fn fast_get(fd: i32) -> u64 {
+    chunk_slot(&FAST, fd, false).map_or(0, |s| s.load(Ordering::Acquire))
+}
+
+pub(crate) fn fast_set(fd: i32, v: u64) {
+    if let Some(s) = chunk_slot(&FAST, fd, true) {
+        s.store(v, Ordering::Release);
+    }
 }
 
 pub(crate) fn get(fd: i32) -> Entry {
@@ -146,6 +182,15 @@ pub(crate) fn add_flags(fd: i32, flags: u32) {
     }
 }
 
+/// Records the unicast interface the shim set (`flag` is [`UC4`] or [`UC6`]).
+pub(crate) fn set_uc(fd: i32, flag: u32, index: u32) {
+    if let Some(s) = slot(fd, false) {
+        let _ = s.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            (v & VALID != 0).then_some((v & ((1 << UC_SHIFT) - 1)) | flag | (index << UC_SHIFT))
+        });
+    }
+}
+
 pub(crate) fn clear_flags(fd: i32, flags: u32) {
     if let Some(s) = slot(fd, false) {
         s.fetch_and(!flags, Ordering::AcqRel);
@@ -154,6 +199,9 @@ pub(crate) fn clear_flags(fd: i32, flags: u32) {
 
 pub(crate) fn forget(fd: i32) {
     if let Some(s) = slot(fd, false) {
+        s.store(0, Ordering::Release);
+    }
+    if let Some(s) = chunk_slot(&FAST, fd, false) {
         s.store(0, Ordering::Release);
     }
 }

@@ -74,7 +74,7 @@ impl Snap {
     }
 
     fn find(&self, name: &IfName) -> Option<&IfRec> {
-        let want = name.as_str().as_bytes();
+        let want = name.as_bytes();
         self.ifs[..self.n_if]
             .iter()
             .find(|r| &r.name[..r.name_len as usize] == want)
@@ -221,6 +221,8 @@ static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static LOADED: AtomicBool = AtomicBool::new(false);
 static REFRESHING: AtomicBool = AtomicBool::new(false);
 static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
+/// Bumped by every refresh, so per-socket memos know when to decide again.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Tries to take a new snapshot; `false` when another thread is doing it or a reader
 /// still holds the spare slot.
@@ -244,6 +246,7 @@ fn refresh() -> bool {
     snap.fill(buf);
     let failed = snap.error;
     CURRENT.store(spare, SeqCst);
+    GENERATION.fetch_add(1, SeqCst);
     TAKEN_MS.store(sys::now_ms(), SeqCst);
     LOADED.store(true, SeqCst);
     REFRESHING.store(false, SeqCst);
@@ -279,6 +282,14 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     let r = f(unsafe { &*SLOTS.0[i].data.get() });
     SLOTS.0[i].readers.fetch_sub(1, SeqCst);
     r
+}
+
+/// The current snapshot's generation, if it is young enough to decide on (`None`:
+/// the next decision must refresh it).
+pub(crate) fn fresh_generation() -> Option<u64> {
+    let taken = TAKEN_MS.load(SeqCst);
+    (LOADED.load(SeqCst) && sys::now_ms().saturating_sub(taken) <= MAX_AGE_MS)
+        .then(|| GENERATION.load(SeqCst))
 }
 
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).

@@ -3,8 +3,8 @@
 //! how the real call must be made. The hooks in `sys` only decode and forward.
 
 use crate::fdtable::{
-    self, APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, Entry, LOGGED_SEND, MCAST_CHECKED, SHIM_BOUND,
-    SHIM_MCAST_IF,
+    self, APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, Entry, LOGGED_SEND, MCAST_CHECKED, MIXED,
+    SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
@@ -291,6 +291,15 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan 
     if e.has(SHIM_BOUND) || e.has(APP_BOUND) || e.has(APP_UCAST_IF) {
         return Plan::AsIs;
     }
+    // The hot path: the same destination as last time on a socket whose unicast
+    // interface the shim already set, and a snapshot young enough: nothing to do.
+    if e.has(UC4 | UC6) && !e.has(MIXED) {
+        if let Some(g) = netstate::fresh_generation() {
+            if fdtable::fast_get(fd) == memo(g, dest.addr) {
+                return Plan::AsIs;
+            }
+        }
+    }
     if e.proto() == Proto::Tcp {
         // A destination on a stream socket matters only for Fast Open, which is an
         // implicit connect.
@@ -348,6 +357,10 @@ fn send_decided(
             if first_send(fd, e) {
                 log_at!(Info, "{what} {} direct ({})", Addr(dest.addr), Direct(r));
             }
+            if e.has(UC4 | UC6) && !dest.addr.ip().is_multicast() {
+                // The socket-wide unicast interface would carry this one too.
+                go_mixed(fd, e);
+            }
             Plan::AsIs
         }
         Decision::Block(b) => {
@@ -377,12 +390,90 @@ fn send_decided(
                 );
             }
             let v6 = family == AddrFamily::V6 && !is_v4_mapped(dest.addr.ip());
-            Plan::Via(Pktinfo {
+            let pktinfo = Plan::Via(Pktinfo {
                 ifindex: b.index,
                 v6,
-            })
+            });
+            if b.multicast {
+                return pktinfo;
+            }
+            unicast_steered(fd, e, v6, b.index, dest.addr).unwrap_or(pktinfo)
         }
     })
+}
+
+/// `[generation:16][destination:48]`: the destination exactly for IPv4 (and
+/// IPv4-mapped), a 32-bit hash of the address for IPv6, with the port. A hash
+/// collision can only send one datagram by the socket's steered interface.
+fn memo(generation: u64, a: SocketAddr) -> u64 {
+    let ip: u64 = match a.ip().to_canonical() {
+        IpAddr::V4(v4) => u32::from(v4) as u64,
+        IpAddr::V6(v6) => {
+            let v = u128::from(v6);
+            let h = (v as u64 ^ (v >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h >> 32
+        }
+    };
+    ((generation & 0xffff) << 48) | (ip << 16) | a.port() as u64
+}
+
+/// A unicast datagram steered to interface `index`. A socket that keeps sending to
+/// the same destination has its unicast interface set once (`IP(V6)_UNICAST_IF`) and
+/// then sends unchanged: no control message, no work in the kernel per datagram. A
+/// socket that talks to several interfaces' destinations, or to exempt ones too, is
+/// MIXED: PKTINFO on every steered datagram. Returns `None` for "use PKTINFO".
+fn unicast_steered(fd: i32, e: Entry, v6: bool, index: u32, dest: SocketAddr) -> Option<Plan> {
+    if e.has(MIXED) {
+        return None;
+    }
+    let flag = if v6 { UC6 } else { UC4 };
+    let other = if v6 { UC4 } else { UC6 };
+    let g = netstate::fresh_generation().unwrap_or(u64::MAX);
+    let m = memo(g, dest);
+    if e.has(flag) {
+        if e.uc_index() == index {
+            fdtable::fast_set(fd, m);
+            return Some(Plan::AsIs);
+        }
+        // Another interface for this destination: per-datagram choice from now on.
+        go_mixed(fd, e);
+        return None;
+    }
+    if e.has(other) && e.uc_index() != index {
+        go_mixed(fd, e);
+        return None;
+    }
+    // The first datagram to a destination goes with PKTINFO (no extra system call
+    // for sockets that send once); the second one sets the socket's interface.
+    if fdtable::fast_get(fd) != m {
+        fdtable::fast_set(fd, m);
+        return None;
+    }
+    match sys::set_unicast_if(fd, v6, index) {
+        Ok(()) => {
+            fdtable::set_uc(fd, flag, index);
+            if fdtable::get(fd).has(MIXED) {
+                // A thread made the socket MIXED meanwhile: undo.
+                let _ = sys::set_unicast_if(fd, v6, 0);
+                return None;
+            }
+            Some(Plan::AsIs)
+        }
+        Err(_) => None,
+    }
+}
+
+/// The socket sends to an exempt destination, or to another interface's: clear any
+/// unicast interface the shim set and choose per datagram from now on.
+fn go_mixed(fd: i32, e: Entry) {
+    fdtable::add_flags(fd, MIXED);
+    if e.has(UC4) {
+        let _ = sys::set_unicast_if(fd, false, 0);
+    }
+    if e.has(UC6) {
+        let _ = sys::set_unicast_if(fd, true, 0);
+    }
+    fdtable::clear_flags(fd, UC4 | UC6);
 }
 
 /// The first datagram decision of a socket is logged at info; later ones at debug.

@@ -95,6 +95,10 @@ fn main() -> ExitCode {
             _ => return usage(),
         },
         ["udp-connected", addr, port] => with_sa(addr, port, udp_connected),
+        ["udp-repeat", addr, port, n] => match n.parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => with_sa(addr, port, |sa| udp_repeat(sa, n)),
+            _ => return usage(),
+        },
         ["udp-mixed", addr, port, lport] => match lport.parse::<u16>() {
             Ok(lp) => with_sa(addr, port, |sa| udp_mixed(sa, lp)),
             Err(_) => return usage(),
@@ -239,6 +243,54 @@ fn udp_sendto(sa: SocketAddr) -> Res<()> {
         return Err(last_errno());
     }
     print_reply(&recv_line(s.as_raw_fd())?);
+    Ok(())
+}
+
+/// N datagrams from one unconnected socket to the same destination, each reply
+/// printed; then the socket's unicast interface (`IP_UNICAST_IF` / `IPV6_UNICAST_IF`,
+/// an index in network byte order) as `unicast_if=N`.
+fn udp_repeat(sa: SocketAddr, n: usize) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (st, len) = raw_sa(&sa);
+    for i in 0..n {
+        let data = format!("probe udp-repeat {i}");
+        // SAFETY: data and st are live for the call; len matches st's contents.
+        let r = unsafe {
+            libc::sendto(
+                s.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                0,
+                (&st as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        print_reply(&recv_line(s.as_raw_fd())?);
+    }
+    let (level, name) = match sa.ip().to_canonical() {
+        std::net::IpAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
+        std::net::IpAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
+    };
+    let mut v: libc::c_int = 0;
+    let mut vl = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and vl are valid for writes of their sizes.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut vl,
+        )
+    };
+    if r < 0 {
+        return Err(last_errno());
+    }
+    println!("unicast_if={}", u32::from_be(v as u32));
     Ok(())
 }
 

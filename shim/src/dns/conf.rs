@@ -156,9 +156,69 @@ pub(crate) fn hosts_text() -> std::sync::Arc<str> {
     cached(&HOSTS, Path::new("/etc/hosts"), |t| std::sync::Arc::from(t))
 }
 
+/// Facts that cost a system call each to learn and rarely change: kept for a second,
+/// so a busy resolver does not stat or open the same absent files on every lookup.
+struct Recent {
+    at_ms: u64,
+    hostname: String,
+    resolved: bool,
+    links: Vec<(u32, Vec<SocketAddr>, &'static str)>,
+}
+
+static RECENT: Mutex<Option<Recent>> = Mutex::new(None);
+
+/// Runs `f` on facts no older than a second (computed afresh when the lock is
+/// contended).
+fn with_recent<R>(f: impl FnOnce(&mut Recent) -> R) -> R {
+    let now = crate::sys::now_ms();
+    let fresh = || Recent {
+        at_ms: now,
+        hostname: crate::sys::net::hostname().to_ascii_lowercase(),
+        resolved: super::resolved::available(),
+        links: Vec::new(),
+    };
+    match RECENT.try_lock() {
+        Some(mut guard) => {
+            if guard
+                .as_ref()
+                .is_none_or(|r| now.saturating_sub(r.at_ms) > 1000)
+            {
+                *guard = Some(fresh());
+            }
+            match guard.as_mut() {
+                Some(r) => f(r),
+                None => f(&mut fresh()),
+            }
+        }
+        None => f(&mut fresh()),
+    }
+}
+
+/// This host's name, lower case.
+pub(crate) fn hostname() -> String {
+    with_recent(|r| r.hostname.clone())
+}
+
+/// Whether systemd-resolved's varlink socket exists.
+pub(crate) fn resolved_available() -> bool {
+    with_recent(|r| r.resolved)
+}
+
+/// Per-link servers left by a network manager (cached for a second).
+pub(crate) fn link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static str) {
+    with_recent(|r| {
+        if let Some((_, v, s)) = r.links.iter().find(|(i, _, _)| *i == index) {
+            return (v.clone(), *s);
+        }
+        let (v, s) = read_link_servers(index, name);
+        r.links.push((index, v.clone(), s));
+        (v, s)
+    })
+}
+
 /// Per-link servers left by a network manager, for interface `index`/`name`:
 /// systemd-networkd's link state, then dhclient's leases.
-pub(crate) fn link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static str) {
+fn read_link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static str) {
     if let Ok(t) = std::fs::read_to_string(format!("/run/systemd/netif/links/{index}")) {
         let v = parse_networkd_link(&t);
         if !v.is_empty() {

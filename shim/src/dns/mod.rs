@@ -73,7 +73,7 @@ fn is_local_name(node: &str) -> bool {
     n == "localhost"
         || n.ends_with(".localhost")
         || n.ends_with(".local")
-        || n == crate::sys::net::hostname().to_ascii_lowercase()
+        || n == conf::hostname()
         || conf::hosts_has(&conf::hosts_text(), &n)
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         let rc = conf::resolv_conf();
         let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
         let explicit = source == "MIFSHIM_DNS" || source == "the policy";
-        let outcome = if !explicit && resolved::available() {
+        let outcome = if !explicit && conf::resolved_available() {
             let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
                 (true, false) => libc::AF_INET,
                 (false, true) => libc::AF_INET6,
@@ -238,7 +238,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
             resolve::Outcome::Again => {
                 log::warn_limited(format_args!(
                     "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
-                    if explicit || !resolved::available() {
+                    if explicit || !conf::resolved_available() {
                         Servers(&servers).to_string()
                     } else {
                         "systemd-resolved".into()

@@ -477,6 +477,7 @@ pub unsafe extern "C" fn recvfrom(
     let cap = if addr.is_null() || len.is_null() {
         0
     } else {
+        // SAFETY: len is non-null and points to the caller's socklen_t.
         unsafe { *len }
     };
     // SAFETY: the program's arguments, forwarded.
@@ -498,6 +499,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
     let cap = if msg.is_null() || unsafe { (*msg).msg_name.is_null() } {
         0
     } else {
+        // SAFETY: msg is non-null and valid (recvmsg(2)'s contract).
         unsafe { (*msg).msg_namelen }
     };
     // SAFETY: the program's arguments, forwarded.
@@ -520,6 +522,7 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
     let cap = if addr.is_null() || len.is_null() {
         0
     } else {
+        // SAFETY: len is non-null and points to the caller's socklen_t.
         unsafe { *len }
     };
     // SAFETY: the program's arguments, forwarded.

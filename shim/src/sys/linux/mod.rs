@@ -250,6 +250,19 @@ pub(crate) fn set_multicast_if(
     }
 }
 
+/// Sets a socket's unicast egress interface for datagrams that name no interface
+/// themselves (`IP_UNICAST_IF` for IPv4 and IPv4-mapped destinations,
+/// `IPV6_UNICAST_IF` for IPv6); index 0 clears it. Both take the index in network
+/// byte order.
+pub(crate) fn set_unicast_if(fd: c_int, v6: bool, index: u32) -> Result<(), c_int> {
+    let v = (index as c_int).to_be();
+    if v6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF, v)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_UNICAST_IF, v)
+    }
+}
+
 /// Has the program chosen a multicast interface on this socket itself?
 pub(crate) fn multicast_if_chosen(fd: c_int, sock_family: AddrFamily) -> bool {
     match sock_family {
@@ -319,9 +332,21 @@ fn cmsg_len(payload: usize) -> usize {
 }
 
 /// A stack buffer for the program's control messages plus ours, 8-byte aligned as
-/// `cmsghdr` requires.
+/// `cmsghdr` requires. Left uninitialised: only the bytes handed to the kernel
+/// (`msg_controllen`) are ever written and read, so a datagram does not pay for
+/// clearing the whole buffer.
 #[repr(C, align(8))]
-struct ControlBuf([u8; CMSG_ROOM]);
+struct ControlBuf(std::mem::MaybeUninit<[u8; CMSG_ROOM]>);
+
+impl ControlBuf {
+    fn new() -> Self {
+        ControlBuf(std::mem::MaybeUninit::uninit())
+    }
+
+    fn ptr(&mut self) -> *mut u8 {
+        self.0.as_mut_ptr().cast()
+    }
+}
 
 /// Copies the program's control messages into `buf` and makes the datagram leave by
 /// `p.ifindex`: an existing `IP(V6)_PKTINFO` with interface 0 gets the index, one
@@ -347,15 +372,13 @@ fn build_control(
     if app_len > 0 {
         // SAFETY: the program passed `app_len` readable bytes of control data (its
         // msghdr contract); buf has room for them (checked above).
-        unsafe {
-            std::ptr::copy_nonoverlapping(app_control.cast::<u8>(), buf.0.as_mut_ptr(), app_len)
-        };
+        unsafe { std::ptr::copy_nonoverlapping(app_control.cast::<u8>(), buf.ptr(), app_len) };
     }
     // Walk the copied control messages looking for a PKTINFO of ours to patch.
     // SAFETY: a zeroed msghdr is valid; we point it at our own buffer so the CMSG_*
     // macros walk memory we own, bounded by app_len.
     let mut mh: libc::msghdr = unsafe { zeroed() };
-    mh.msg_control = buf.0.as_mut_ptr().cast();
+    mh.msg_control = buf.ptr().cast();
     mh.msg_controllen = app_len;
     // SAFETY: mh describes our buffer; CMSG_FIRSTHDR/NXTHDR stay within msg_controllen.
     let mut c = unsafe { libc::CMSG_FIRSTHDR(&mh) };
@@ -404,7 +427,7 @@ fn build_control(
     // SAFETY: start + space <= CMSG_ROOM, and start is 8-aligned inside an 8-aligned
     // buffer, so a cmsghdr fits there.
     unsafe {
-        let c = buf.0.as_mut_ptr().add(start).cast::<libc::cmsghdr>();
+        let c = buf.ptr().add(start).cast::<libc::cmsghdr>();
         std::ptr::write_bytes(c.cast::<u8>(), 0, space);
         (*c).cmsg_len = libc::CMSG_LEN(add as u32) as usize;
         let data = libc::CMSG_DATA(c);
@@ -443,7 +466,7 @@ pub(crate) unsafe fn sendto_via(
     addrlen: socklen_t,
     p: Pktinfo,
 ) -> isize {
-    let mut control = ControlBuf([0; CMSG_ROOM]);
+    let mut control = ControlBuf::new();
     let Ok(Some(clen)) = build_control(&mut control, std::ptr::null(), 0, p) else {
         // SAFETY: the program's own arguments, unchanged.
         return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
@@ -458,7 +481,7 @@ pub(crate) unsafe fn sendto_via(
     mh.msg_namelen = addrlen;
     mh.msg_iov = &mut iov;
     mh.msg_iovlen = 1;
-    mh.msg_control = control.0.as_mut_ptr().cast();
+    mh.msg_control = control.ptr().cast();
     mh.msg_controllen = clen;
     // SAFETY: every pointer in mh refers to the program's buffers (valid for the
     // call, per sendto's contract) or to our locals, which outlive the call.
@@ -487,7 +510,7 @@ impl MsgCopy {
         MsgCopy {
             // SAFETY: a zeroed msghdr is valid (null pointers, zero lengths).
             mh: unsafe { zeroed() },
-            control: ControlBuf([0; CMSG_ROOM]),
+            control: ControlBuf::new(),
             // SAFETY: a zeroed sockaddr_storage is valid.
             name: unsafe { zeroed() },
         }
@@ -534,7 +557,7 @@ impl MsgCopy {
             p,
         ) {
             Ok(Some(clen)) => {
-                self.mh.msg_control = self.control.0.as_mut_ptr().cast();
+                self.mh.msg_control = self.control.ptr().cast();
                 self.mh.msg_controllen = clen;
                 Prepared::Rewritten
             }

@@ -130,16 +130,32 @@ pub(crate) fn wait_any(socks: &[&Sock], write: bool, ms: u64) -> Result<Option<u
     Ok(fds[..n].iter().position(|p| p.revents != 0))
 }
 
-/// 16 random bits for a query id.
+thread_local! {
+    /// Random bytes for query ids, refilled 32 at a time (one getrandom per 16 ids).
+    static POOL: std::cell::Cell<([u8; 32], u8)> = const { std::cell::Cell::new(([0; 32], 32)) };
+}
+
+/// 16 unpredictable bits for a query id.
 pub(crate) fn random_u16() -> u16 {
-    let mut b = [0u8; 2];
-    // SAFETY: b is valid for 2 bytes of writes; GRND_NONBLOCK never blocks.
-    let r = unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, libc::GRND_NONBLOCK) };
-    if r == 2 {
-        u16::from_ne_bytes(b)
-    } else {
-        (super::now_ms() as u16) ^ (super::getpid() as u16)
-    }
+    POOL.with(|p| {
+        let (mut bytes, mut used) = p.get();
+        if used as usize + 2 > bytes.len() {
+            // SAFETY: bytes is valid for its length; GRND_NONBLOCK never blocks.
+            let r = unsafe {
+                libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK)
+            };
+            if r != bytes.len() as isize {
+                let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b ^= (seed.rotate_left(i as u32 * 5) >> 3) as u8;
+                }
+            }
+            used = 0;
+        }
+        let v = u16::from_ne_bytes([bytes[used as usize], bytes[used as usize + 1]]);
+        p.set((bytes, used + 2));
+        v
+    })
 }
 
 unsafe extern "C" {
