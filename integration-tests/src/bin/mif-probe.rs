@@ -272,8 +272,8 @@ fn udp_repeat(sa: SocketAddr, n: usize) -> Res<()> {
         print_reply(&recv_line(s.as_raw_fd())?);
     }
     let (level, name) = match sa.ip().to_canonical() {
-        std::net::IpAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
-        std::net::IpAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
+        IpAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
+        IpAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
     };
     let mut v: libc::c_int = 0;
     let mut vl = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
