@@ -291,15 +291,6 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan 
     if e.has(SHIM_BOUND) || e.has(APP_BOUND) || e.has(APP_UCAST_IF) {
         return Plan::AsIs;
     }
-    // The hot path: the same destination as last time on a socket whose unicast
-    // interface the shim already set, and a snapshot young enough: nothing to do.
-    if e.has(UC4 | UC6) && !e.has(MIXED) {
-        if let Some(g) = netstate::fresh_generation() {
-            if fdtable::fast_get(fd) == memo(g, dest.addr) {
-                return Plan::AsIs;
-            }
-        }
-    }
     if e.proto() == Proto::Tcp {
         // A destination on a stream socket matters only for Fast Open, which is an
         // implicit connect.
@@ -400,6 +391,18 @@ fn send_decided(
             unicast_steered(fd, e, v6, b.index, dest.addr).unwrap_or(pktinfo)
         }
     })
+}
+
+/// The hot path, checked by the send hooks before anything else (no guard, no errno
+/// save: it makes no call that could fail, panic or set errno): the same destination
+/// as the last datagram on a socket whose unicast interface the shim set, under a
+/// snapshot young enough. `true`: send unchanged.
+pub(crate) fn send_fast(fd: i32, dest: &Dest) -> bool {
+    let e = fdtable::get(fd);
+    e.has(UC4 | UC6)
+        && !e.has(MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF)
+        && e.proto() != Proto::Tcp
+        && netstate::fresh_generation().is_some_and(|g| fdtable::fast_get(fd) == memo(g, dest.addr))
 }
 
 /// `[generation:16][destination:48]`: the destination exactly for IPv4 (and

@@ -105,6 +105,10 @@ pub unsafe extern "C" fn sendto(
 ) -> isize {
     // SAFETY: sendto(2)'s contract: addr is NULL or points to len readable bytes.
     let dest = unsafe { decode_sockaddr(addr, len) };
+    if dest.as_ref().is_some_and(|d| ops::send_fast(fd, d)) {
+        // SAFETY: the program's arguments, forwarded.
+        return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
+    }
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto")) {
@@ -140,6 +144,10 @@ pub unsafe extern "C" fn sendto(
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
     let dest = unsafe { msg_dest(msg) };
+    if dest.as_ref().is_some_and(|d| ops::send_fast(fd, d)) {
+        // SAFETY: the program's arguments, forwarded.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg")) {
