@@ -603,6 +603,31 @@ mod failover {
         );
     });
 
+    both!(
+        /// A socket streaming datagrams to one destination (so its unicast interface is
+        /// set and later datagrams take the hot path) follows a failover within about a
+        /// second of wlan0 going down: answers move from wlan0 to wwan0 and nothing ever
+        /// leaves by eth0.
+        hot_datagram_stream_fails_over_when_link_goes_down, |fam| {
+            let tb = Testbed::up();
+            let a = probe_args(&["udp-stream", fam.svc(), "9001", "40"]);
+            let sn = tb.sniff(&["eth0"]);
+            let mut bg = tb.cmd(&mifrun_args("wlan0,wwan0", &a)).spawn();
+            bg.wait_for_stdout("n=8 ", Duration::from_secs(10));
+            tb.link_down("wlan0");
+            let out = bg.wait(Duration::from_secs(20));
+            let counts = sn.stop();
+            out.assert_ok();
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            assert_eq!(lines.len(), 40, "{}", out.dump());
+            assert!(lines[..8].iter().all(|l| l.contains("upstream=wlan0")), "{}", out.dump());
+            // Within about a second (the snapshot's age) the stream moves to wwan0.
+            assert!(lines[25..].iter().all(|l| l.contains("upstream=wwan0")), "{}", out.dump());
+            assert!(!out.stdout.contains("upstream=eth0"), "{}", out.dump());
+            assert_none_on(&counts, &["eth0"]);
+        }
+    );
+
     both!(first_link_deleted_uses_second, |fam| {
         let tb = Testbed::up();
         tb.link_del("wlan0");

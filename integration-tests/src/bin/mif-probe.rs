@@ -95,6 +95,10 @@ fn main() -> ExitCode {
             _ => return usage(),
         },
         ["udp-connected", addr, port] => with_sa(addr, port, udp_connected),
+        ["udp-stream", addr, port, n] => match n.parse::<usize>() {
+            Ok(n) if (1..=600).contains(&n) => with_sa(addr, port, |sa| udp_stream(sa, n)),
+            _ => return usage(),
+        },
         ["udp-repeat", addr, port, n] => match n.parse::<usize>() {
             Ok(n) if (1..=10_000).contains(&n) => with_sa(addr, port, |sa| udp_repeat(sa, n)),
             _ => return usage(),
@@ -291,6 +295,41 @@ fn udp_repeat(sa: SocketAddr, n: usize) -> Res<()> {
         return Err(last_errno());
     }
     println!("unicast_if={}", u32::from_be(v as u32));
+    Ok(())
+}
+
+/// N datagrams, one every 100 ms, from one unconnected socket to the same
+/// destination; each reply (or `errno=…` for a failed send or a missing reply) on its
+/// own line, `n=I ` first. Never fails: the test reads the lines.
+fn udp_stream(sa: SocketAddr, n: usize) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), Duration::from_millis(300));
+    let (st, len) = raw_sa(&sa);
+    for i in 0..n {
+        let data = format!("probe udp-stream {i}");
+        // SAFETY: data and st are live for the call; len matches st's contents.
+        let r = unsafe {
+            libc::sendto(
+                s.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                0,
+                (&st as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        };
+        let line = if r < 0 {
+            format!("errno={}", errno_name(last_errno().0))
+        } else {
+            match recv_line(s.as_raw_fd()) {
+                Ok(l) => l.trim_end().to_string(),
+                Err(e) => format!("errno={}", errno_name(e.0)),
+            }
+        };
+        println!("n={i} {line}");
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(())
 }
 
