@@ -1113,7 +1113,13 @@ mod sockopts {
             let tb = Testbed::up();
             let mut a = curl(&fam.url(80));
             a.splice(1..1, strs(&["--interface", "eth0"]));
-            expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "eth0");
+            let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "eth0");
+            // The user asked for wlan0: the override is reported at the default level.
+            assert!(
+                out.stderr.contains("warning: fd") && out.stderr.contains("binds this socket to eth0 itself"),
+                "{}",
+                out.dump()
+            );
         }
     );
 

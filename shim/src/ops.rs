@@ -747,10 +747,11 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
                 // The shim's own binding is never done through this hook.
                 let e = entry(fd);
                 if e.family().is_some() && !e.has(APP_BOUND) {
-                    log_at!(
-                        Info,
-                        "fd {fd}: the program binds the socket to a device itself; that choice wins over the policy"
-                    );
+                    // The user asked for another interface: worth a (rate-limited) warning.
+                    log::warn_limited(format_args!(
+                        "fd {fd}: the program binds this socket to {} itself; that choice wins over the policy",
+                        DeviceName(val)
+                    ));
                 }
                 fdtable::add_flags(fd, APP_BOUND);
             } else {
@@ -779,6 +780,22 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
 // ---------------------------------------------------------------------------------
 // Log formatting (no allocation)
 // ---------------------------------------------------------------------------------
+
+/// The device a `SO_BINDTODEVICE` (name) or `SO_BINDTOIFINDEX` (index) value names.
+struct DeviceName<'a>(&'a [u8]);
+
+impl fmt::Display for DeviceName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.split(|b| *b == 0).next().unwrap_or(&[]);
+        match std::str::from_utf8(name) {
+            Ok(n) if self.0.len() != 4 || n.chars().all(|c| c.is_ascii_graphic()) => f.write_str(n),
+            _ => match self.0.first_chunk::<4>() {
+                Some(i) => write!(f, "interface #{}", i32::from_ne_bytes(*i)),
+                None => f.write_str("a device"),
+            },
+        }
+    }
+}
 
 /// `1.2.3.4:80`, `[2001:db8::1]:80`.
 struct Addr(SocketAddr);
