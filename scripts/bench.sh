@@ -77,8 +77,8 @@ done
 # ---------------------------------------------------------------------------- build
 mkdir -p "$BIN"
 if [[ $BUILD -eq 1 ]]; then
-    log "cargo build --release -p mifshim -p mifrun"
-    (cd "$REPO_ROOT" && cargo build --release -p mifshim -p mifrun)
+    log "scripts/build.sh --release (libmifshim.so stub + engine, mifrun)"
+    "$REPO_ROOT/scripts/build.sh" --release
     log "cargo build --release -p integration-tests --bin mif-testserver"
     (cd "$REPO_ROOT" && cargo build --release -p integration-tests --bin mif-testserver)
 fi

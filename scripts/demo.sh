@@ -17,8 +17,8 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-echo "== building (cargo build --workspace)"
-(cd "$REPO_ROOT" && cargo build --workspace --quiet)
+echo "== building (scripts/build.sh)"
+"$REPO_ROOT/scripts/build.sh" --quiet
 for f in mifrun libmifshim.so mif-testserver; do
     [[ -e $TARGET/$f ]] || {
         echo "demo: $TARGET/$f missing after the build" >&2

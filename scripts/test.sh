@@ -41,8 +41,8 @@ if [[ $(id -u) -eq 0 ]]; then
     install_deps
 fi
 
-say "building the workspace (libmifshim.so, mifrun, test programs)"
-cargo build --workspace --all-targets --locked
+say "building the workspace and the preloaded stub (libmifshim.so, its engine, mifrun, test programs)"
+scripts/build.sh --all-targets --locked
 
 runner=(cargo test --workspace --locked)
 if cargo nextest --version >/dev/null 2>&1; then

@@ -166,12 +166,22 @@ fn find_library() -> Result<PathBuf, Fail> {
     let exe = std::env::current_exe()
         .and_then(|e| e.canonicalize())
         .map_err(|e| fail(format!("cannot find the mifrun executable: {e}"), None))?;
-    preload::find_library(&exe).map_err(|e| {
+    let library = preload::find_library(&exe).map_err(|e| {
         fail(
             e.to_string(),
             Some("install libmifshim.so next to mifrun or in ../lib/mifshim/ relative to it"),
         )
-    })
+    })?;
+    // The preloaded stub loads its engine from its own directory on the first socket
+    // decision; without it every steered call would fail closed.
+    let engine = preload::engine_path(&library);
+    if !engine.is_file() {
+        return Err(fail(
+            format!("{} is missing (libmifshim.so loads it)", engine.display()),
+            Some("install libmifshim_engine.so in the same directory as libmifshim.so"),
+        ));
+    }
+    Ok(library)
 }
 
 fn run(cli: cli::Cli) -> Result<(), Fail> {

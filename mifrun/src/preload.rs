@@ -9,6 +9,13 @@ use std::path::{Path, PathBuf};
 
 /// File name of the preload library.
 pub const LIBRARY_NAME: &str = "libmifshim.so";
+/// The engine the stub loads, from the stub's own directory.
+pub const ENGINE_NAME: &str = "libmifshim_engine.so";
+
+/// Where the stub at `library` will look for its engine.
+pub fn engine_path(library: &Path) -> PathBuf {
+    library.with_file_name(ENGINE_NAME)
+}
 
 /// Characters that separate entries of `LD_PRELOAD` (ld.so(8): "space-separated or
 /// colon-separated").

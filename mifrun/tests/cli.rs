@@ -30,6 +30,8 @@ impl Stage {
             dir.join("bin/libmifshim.so"),
         )
         .unwrap();
+        // The stub's engine only has to exist for mifrun.
+        std::fs::write(dir.join("bin/libmifshim_engine.so"), b"").unwrap();
         Stage { dir }
     }
 
@@ -298,4 +300,16 @@ fn help_and_version() {
     );
     let o = s.run(&["--via", "lo", "--log", "loud", "true"], &[]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// mifrun refuses to start a program when the stub's engine is missing: every steered
+/// call would fail closed.
+#[test]
+fn missing_engine_is_refused() {
+    let st = Stage::new();
+    std::fs::remove_file(st.dir.join("bin/libmifshim_engine.so")).unwrap();
+    let out = st.run(&["--via", "lo", "--", "/usr/bin/true"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("libmifshim_engine.so is missing"), "{err}");
 }

@@ -59,7 +59,7 @@ const PANIC_ERRNO: c_int = libc::ENETUNREACH;
 
 /// ## Hook
 /// Replaces `socket(2)`: records the new socket's family and type.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_socket"))]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let fd = unsafe { real::socket(domain, ty, protocol) };
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 
 /// ## Hook
 /// Replaces `connect(2)`: binds the socket to the chosen interface first.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_connect"))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: connect(2)'s contract: addr points to len readable bytes.
     let dest = unsafe { decode_sockaddr(addr, len) };
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// ## Hook
 /// Replaces `sendto(2)`: a datagram to a steered destination is sent with a PKTINFO
 /// control message naming the interface; a Fast Open send binds like `connect`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendto"))]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
@@ -140,7 +140,7 @@ pub unsafe extern "C" fn sendto(
 /// ## Hook
 /// Replaces `sendmsg(2)`: as `sendto`, adding our PKTINFO to the program's control
 /// messages in a copy.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmsg"))]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
     let dest = unsafe { msg_dest(msg) };
@@ -200,7 +200,7 @@ const MMSG_BATCH: usize = 8;
 /// Replaces `sendmmsg(2)`: every message is decided on its own; the batch is cut
 /// before the first refused message (which then fails the next call, or this one if
 /// it is first).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmmsg"))]
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
@@ -304,7 +304,7 @@ fn hdr_dest(hdr: &libc::msghdr) -> Option<Dest> {
 /// ## Hook
 /// Replaces `bind(2)`: a UDP socket bound to the wildcard address on a fixed port is
 /// a server and is confined to the chosen interface (`listen = "interface"`).
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: bind(2)'s contract: addr points to len readable bytes.
     let a = unsafe { decode_sockaddr(addr, len) };
@@ -318,7 +318,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 
 /// ## Hook
 /// Replaces `listen(2)`: a wildcard TCP listener is confined to the chosen interface.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_listen"))]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     match pre(|| ops::listen(fd)) {
         // SAFETY: the program's arguments, forwarded.
@@ -332,7 +332,7 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
 /// Replaces `setsockopt(2)`: the program's options are always applied; a multicast
 /// join on "any interface" is pointed at the chosen interface, and the program's own
 /// interface choices are remembered so the shim leaves them alone.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_setsockopt"))]
 pub unsafe extern "C" fn setsockopt(
     fd: c_int,
     level: c_int,
@@ -363,7 +363,7 @@ pub unsafe extern "C" fn setsockopt(
 
 /// ## Hook
 /// Replaces `close(2)`: forgets what the shim knew about the fd. Never logs.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_close"))]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let _ = pre(|| ops::fd_closing(fd));
     // SAFETY: the program's argument, forwarded.
@@ -372,7 +372,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `dup(2)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup"))]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: the program's argument, forwarded.
     let r = unsafe { real::dup(fd) };
@@ -384,7 +384,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `dup2(2)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup2"))]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
         let _ = pre(|| ops::fd_closing(new));
@@ -399,7 +399,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `dup3(2)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup3"))]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
         let _ = pre(|| ops::fd_closing(new));
@@ -414,7 +414,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `accept(2)`: the new fd number's old entry is forgotten.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_accept"))]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept(fd, addr, len) };
@@ -426,7 +426,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 
 /// ## Hook
 /// Replaces `accept4(2)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_accept4"))]
 pub unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut sockaddr,
@@ -472,7 +472,7 @@ unsafe fn disguise(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, cap: soc
 
 /// ## Hook
 /// Replaces `recvfrom(2)`: only to disguise redirected DNS answers.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvfrom"))]
 pub unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
@@ -501,7 +501,7 @@ pub unsafe extern "C" fn recvfrom(
 
 /// ## Hook
 /// Replaces `recvmsg(2)`: only to disguise redirected DNS answers.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmsg"))]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // SAFETY: recvmsg(2)'s contract: msg is a valid msghdr.
     let cap = if msg.is_null() || unsafe { (*msg).msg_name.is_null() } {
@@ -524,7 +524,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
 /// ## Hook
 /// Replaces `getpeername(2)`: a socket connected to a redirected DNS server reports
 /// the server the program asked for.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getpeername"))]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: getpeername(2)'s contract: len points to the room in addr.
     let cap = if addr.is_null() || len.is_null() {

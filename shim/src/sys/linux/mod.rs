@@ -12,27 +12,51 @@ use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// The library constructor. glibc passes `argc, argv, envp` to `.init_array` entries,
-/// so `argv[0]` is available without reading `/proc/self/cmdline`.
-extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
-    real::resolve_all();
-    let argv0 = if argv.is_null() {
-        None
-    } else {
-        // SAFETY: glibc hands `.init_array` functions the process's argv, a
-        // NULL-terminated array of NUL-terminated strings that lives for the whole
-        // process; argv[0] may itself be NULL.
-        unsafe {
-            let p = *argv;
-            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-        }
-    };
-    crate::state::init(argv0);
+/// One real C function, as the preloaded stub found it.
+#[repr(C)]
+pub struct RealFn {
+    /// NUL-terminated C name; NULL ends the table.
+    pub name: *const c_char,
+    pub ptr: *mut c_void,
 }
 
-#[used]
-#[unsafe(link_section = ".init_array")]
-static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
+/// ## Entry point
+/// Called once by the preloaded stub (`preload/`), right after it `dlopen`s this
+/// library and before it forwards any hook: installs the real C functions (a table of
+/// [`RealFn`] ended by a NULL name) and loads the environment and the policy.
+/// `argv0` is the program's `argv[0]` as the stub's constructor saw it (may be NULL).
+/// Returns 0.
+///
+/// # Safety
+/// `table` points to a NULL-terminated array of valid entries; `argv0` is NULL or a
+/// NUL-terminated string; both stay valid for the call.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_init"))]
+pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char) -> c_int {
+    let mut entry = table;
+    for _ in 0..256 {
+        if entry.is_null() {
+            break;
+        }
+        // SAFETY: the caller guarantees a NULL-terminated array of valid entries.
+        let e = unsafe { &*entry };
+        if e.name.is_null() {
+            break;
+        }
+        // SAFETY: e.name is a NUL-terminated C string (caller's contract).
+        let name = unsafe { std::ffi::CStr::from_ptr(e.name) }.to_bytes();
+        real::install(name, e.ptr);
+        // SAFETY: still within the caller's array (not yet at its NULL end).
+        entry = unsafe { entry.add(1) };
+    }
+    let argv0 = (!argv0.is_null()).then(|| {
+        // SAFETY: argv0 is a NUL-terminated string (caller's contract).
+        unsafe { std::ffi::CStr::from_ptr(argv0) }
+            .to_string_lossy()
+            .into_owned()
+    });
+    crate::state::init(argv0);
+    0
+}
 
 // ---------------------------------------------------------------------------------
 // errno

@@ -27,7 +27,7 @@ fn node_str<'a>(node: *const c_char) -> Option<&'a str> {
 
 /// ## Hook
 /// Replaces `getaddrinfo(3)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getaddrinfo"))]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
@@ -147,7 +147,7 @@ unsafe fn build_list(
 /// Replaces `freeaddrinfo(3)`. Every list the shim returns is made of glibc's own
 /// nodes, so glibc's function frees both kinds; this hook exists so that a program
 /// resolving its `freeaddrinfo` through the preload gets exactly glibc's.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_freeaddrinfo"))]
 pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
     // SAFETY: forwarded.
     unsafe { real::freeaddrinfo(ai) }
@@ -156,7 +156,7 @@ pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
 /// ## Hook
 /// Replaces `getnameinfo(3)`: reverse lookups go over the interface the address is
 /// reached by, like forward ones; the service part is always glibc's.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getnameinfo"))]
 pub unsafe extern "C" fn getnameinfo(
     sa: *const libc::sockaddr,
     salen: libc::socklen_t,
@@ -289,7 +289,7 @@ unsafe fn fill_hostent(
 
 /// ## Hook
 /// Replaces `gethostbyname2_r(3)`: the reentrant lookup the others are built on.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2_r"))]
 pub unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
     af: c_int,
@@ -353,7 +353,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
 
 /// ## Hook
 /// Replaces `gethostbyname_r(3)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname_r"))]
 pub unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
     ret: *mut hostent,
@@ -390,7 +390,7 @@ static STATIC: Static = Static {
 
 /// ## Hook
 /// Replaces `gethostbyname2(3)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2"))]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     let mut result: *mut hostent = null_mut();
     let mut h: c_int = 0;
@@ -415,7 +415,7 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 
 /// ## Hook
 /// Replaces `gethostbyname(3)`.
-#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname"))]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     // SAFETY: forwarded.
     unsafe { gethostbyname2(name, libc::AF_INET) }

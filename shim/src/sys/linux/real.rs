@@ -1,11 +1,10 @@
-//! The functions behind the hooks, found with `dlsym(RTLD_NEXT)`.
+//! The functions behind the hooks: the C library's, as the preloaded stub found them
+//! with `dlsym(RTLD_NEXT)` and handed them over in [`install`] (from inside this
+//! `dlopen`ed library, `RTLD_NEXT` would find the stub's own hooks first).
 //!
-//! All pointers are resolved eagerly by the constructor and kept in `AtomicPtr`s, so a
-//! hook never takes a lock or calls `dlsym` on its hot path. If a hook runs before the
-//! constructor (another library's constructor making a socket call), the pointer is
-//! resolved on the spot: a racy but harmless duplicate `dlsym`, never a `Once` that
-//! could deadlock on re-entry. A symbol that cannot be found makes the call fail with
-//! `ENOSYS` instead of panicking.
+//! Every pointer is installed before the engine runs any hook and kept in an
+//! `AtomicPtr`, so a hook never takes a lock or calls `dlsym`. A function the stub could
+//! not provide makes the call fail with `ENOSYS` instead of panicking.
 
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -19,9 +18,9 @@ macro_rules! real_fns {
             $( pub(super) static $name: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut()); )*
         }
 
-        /// Resolves every real function now (called by the constructor).
-        pub(crate) fn resolve_all() {
-            $( resolve(&slot::$name, concat!(stringify!($name), "\0")); )*
+        /// Stores the pointer the stub found for `name` (a C function name).
+        pub(crate) fn install(name: &[u8], p: *mut c_void) {
+            $( if name == stringify!($name).as_bytes() { slot::$name.store(p, Ordering::Release); return; } )*
         }
 
         $(
@@ -30,10 +29,7 @@ macro_rules! real_fns {
             /// # Safety
             /// The same contract as the C function of that name.
             pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
-                let mut p = slot::$name.load(Ordering::Acquire);
-                if p.is_null() {
-                    p = resolve(&slot::$name, concat!(stringify!($name), "\0"));
-                }
+                let p = slot::$name.load(Ordering::Acquire);
                 if p.is_null() {
                     super::set_errno(libc::ENOSYS);
                     return $fail;
@@ -52,14 +48,6 @@ macro_rules! real_fns {
 type NoValue = ();
 #[allow(non_upper_case_globals)]
 const NoValue: NoValue = ();
-
-fn resolve(slot: &AtomicPtr<c_void>, name: &'static str) -> *mut c_void {
-    // SAFETY: name is NUL-terminated (concat! above); RTLD_NEXT looks past this
-    // library, so the result is never one of our own hooks.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
-    slot.store(p, Ordering::Release);
-    p
-}
 
 real_fns! {
     socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = -1;

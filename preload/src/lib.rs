@@ -1,0 +1,428 @@
+//! `libmifshim.so`, the object `LD_PRELOAD` puts into every process: a small,
+//! `std`-free stub in front of the C library's socket and name-lookup functions.
+//!
+//! Every process below `mifrun` loads it — shells, `ls`, `sed` — and most of them never
+//! open an INET socket. So the stub does as little as possible: its constructor reads
+//! four environment variables (and, without them, checks whether a policy file
+//! exists), and only when the process is steered at all does it resolve the real
+//! functions and note where the engine is. The engine (`libmifshim_engine.so`, next to
+//! this file: the policy, the decision, the resolver) is `dlopen`ed on the first call
+//! that needs a decision — `connect`, a send, `bind`, `listen`, `setsockopt`, a name
+//! lookup — or before a `fork`, so that a child never has to load it. From then on
+//! every hook is forwarded to the engine.
+//!
+//! Bookkeeping-only calls (`socket`, `close`, `dup*`, `accept*`, `recvfrom`,
+//! `recvmsg`, `getpeername`, `freeaddrinfo`) made before the engine is loaded go
+//! straight to the C library: the engine asks the kernel about sockets it has not
+//! seen created.
+//!
+//! If the engine cannot be loaded, calls that need a decision fail closed (`ENETUNREACH`,
+//! `EAI_FAIL`) after one line on standard error; nothing falls back to the default
+//! route.
+//!
+//! The stub cannot panic in practice (no indexing, no allocation); if it ever did,
+//! `panic = "abort"` ends the process rather than unwinding into C.
+
+#![no_std]
+
+use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::*};
+use libc::{addrinfo, hostent, mmsghdr, msghdr, sockaddr, socklen_t};
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// The precompiled `core` refers to the unwinder's personality routine even when this
+/// crate is built with `panic = "abort"` (nothing here unwinds). Defining it keeps the
+/// stub free of `libgcc_s`; it is never called.
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+
+// ---------------------------------------------------------------------------------
+// Process state
+// ---------------------------------------------------------------------------------
+
+const UNKNOWN: u8 = 0;
+const INERT: u8 = 1;
+const ACTIVE: u8 = 2;
+/// Whether this process is steered at all (decided by the constructor).
+static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+const NONE: u8 = 0;
+const LOADING: u8 = 1;
+const READY: u8 = 2;
+const FAILED: u8 = 3;
+static ENGINE: AtomicU8 = AtomicU8::new(NONE);
+
+static ARGV0: AtomicPtr<c_char> = AtomicPtr::new(null_mut());
+
+/// A fixed buffer written once by the constructor (single-threaded) and read after.
+struct Buf(core::cell::UnsafeCell<[u8; 4096]>);
+// SAFETY: written only by the constructor before any other thread can exist (or, if
+// a hook runs first, by `decide_mode` under the same single-threaded start-up), read
+// afterwards.
+unsafe impl Sync for Buf {}
+static ENGINE_PATH: Buf = Buf(core::cell::UnsafeCell::new([0; 4096]));
+
+fn getenv(name: &[u8]) -> Option<&'static [u8]> {
+    // SAFETY: name is NUL-terminated (callers pass b"…\0"); getenv returns NULL or a
+    // pointer into the environment, valid while the environment is not modified.
+    let p = unsafe { libc::getenv(name.as_ptr().cast()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: p is a NUL-terminated string.
+    let v = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Writes `parts` joined into `buf` with a terminating NUL; `None` if it does not fit.
+fn join(buf: &mut [u8], parts: &[&[u8]]) -> Option<usize> {
+    let mut n = 0;
+    for p in parts {
+        let end = n + p.len();
+        buf.get_mut(n..end)?.copy_from_slice(p);
+        n = end;
+    }
+    *buf.get_mut(n)? = 0;
+    Some(n)
+}
+
+fn file_exists(parts: &[&[u8]]) -> bool {
+    let mut buf = [0u8; 4096];
+    if join(&mut buf, parts).is_none() {
+        return false;
+    }
+    // SAFETY: buf holds a NUL-terminated path.
+    unsafe { libc::access(buf.as_ptr().cast(), libc::F_OK) == 0 }
+}
+
+/// Is this process steered? The same rule as the engine's: `MIFSHIM_DISABLE=1` no;
+/// `MIFSHIM_VIA` or `MIFSHIM_POLICY` yes; otherwise a policy file at
+/// `$XDG_CONFIG_HOME/mifshim/policy.toml` (`$HOME/.config/…`) or
+/// `/etc/mifshim/policy.toml`.
+fn decide_mode() -> u8 {
+    if getenv(b"MIFSHIM_DISABLE\0") == Some(b"1") {
+        return INERT;
+    }
+    if getenv(b"MIFSHIM_VIA\0").is_some() || getenv(b"MIFSHIM_POLICY\0").is_some() {
+        return ACTIVE;
+    }
+    let user = match (getenv(b"XDG_CONFIG_HOME\0"), getenv(b"HOME\0")) {
+        (Some(x), _) => file_exists(&[x, b"/mifshim/policy.toml"]),
+        (None, Some(h)) => file_exists(&[h, b"/.config/mifshim/policy.toml"]),
+        (None, None) => false,
+    };
+    if user || file_exists(&[b"/etc/mifshim/policy.toml"]) {
+        ACTIVE
+    } else {
+        INERT
+    }
+}
+
+fn active() -> bool {
+    match MODE.load(Acquire) {
+        ACTIVE => true,
+        INERT => false,
+        _ => {
+            let m = decide_mode();
+            MODE.store(m, Release);
+            m == ACTIVE
+        }
+    }
+}
+
+/// The engine lives next to this library: `<dir of libmifshim.so>/libmifshim_engine.so`.
+fn locate_engine() {
+    // SAFETY: a zeroed Dl_info is valid; dladdr fills it for an address inside a loaded
+    // object (our own constructor).
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let ok = unsafe { libc::dladdr(constructor as *const c_void, &mut info) } != 0;
+    if !ok || info.dli_fname.is_null() {
+        return;
+    }
+    // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
+    let me = unsafe { core::ffi::CStr::from_ptr(info.dli_fname) }.to_bytes();
+    let dir = match me.iter().rposition(|b| *b == b'/') {
+        Some(i) => &me[..=i],
+        None => b"./".as_slice(),
+    };
+    // SAFETY: single-threaded start-up (see `Buf`).
+    let buf = unsafe { &mut *ENGINE_PATH.0.get() };
+    let _ = join(buf, &[dir, b"libmifshim_engine.so"]);
+}
+
+extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+    if !argv.is_null() {
+        // SAFETY: glibc passes the process's argv to `.init_array` functions.
+        ARGV0.store(unsafe { *argv } as *mut c_char, Release);
+    }
+    let m = decide_mode();
+    MODE.store(m, Release);
+    if m == ACTIVE {
+        locate_engine();
+        resolve_all();
+        // SAFETY: registering a handler has no preconditions.
+        unsafe { libc::pthread_atfork(Some(before_fork), None, None) };
+    }
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
+
+/// Loads the engine in the parent before a `fork`, where loading is safe, so that the
+/// child (which may be one thread of a multi-threaded parent) never calls `dlopen`.
+unsafe extern "C" fn before_fork() {
+    if active() {
+        ensure_engine();
+    }
+}
+
+fn write_err(parts: &[&[u8]]) {
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    for p in parts {
+        let take = p.len().min(buf.len() - n);
+        buf[n..n + take].copy_from_slice(&p[..take]);
+        n += take;
+    }
+    // SAFETY: writing our own buffer to standard error; errno is restored by the caller.
+    unsafe { libc::write(2, buf.as_ptr().cast(), n) };
+}
+
+fn errno() -> c_int {
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(e: c_int) {
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() = e }
+}
+
+/// Loads the engine once; `true` when it is ready.
+fn ensure_engine() -> bool {
+    match ENGINE.load(Acquire) {
+        READY => return true,
+        FAILED => return false,
+        _ => {}
+    }
+    if ENGINE
+        .compare_exchange(NONE, LOADING, AcqRel, Acquire)
+        .is_err()
+    {
+        // Another thread is loading it: wait (bounded, about five seconds).
+        for _ in 0..500_000 {
+            match ENGINE.load(Acquire) {
+                READY => return true,
+                FAILED => return false,
+                // SAFETY: sched_yield has no preconditions.
+                _ => unsafe {
+                    libc::sched_yield();
+                },
+            }
+        }
+        return false;
+    }
+    let saved = errno();
+    let ok = load_engine();
+    set_errno(saved);
+    ENGINE.store(if ok { READY } else { FAILED }, Release);
+    ok
+}
+
+fn load_engine() -> bool {
+    // SAFETY: written by the constructor, read-only now.
+    let path = unsafe { &*ENGINE_PATH.0.get() };
+    if path[0] == 0 {
+        locate_engine();
+    }
+    resolve_all();
+    // SAFETY: path is NUL-terminated (join); RTLD_LOCAL keeps the engine's symbols out
+    // of the global scope, so it interposes on nothing.
+    let h = unsafe { libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    let end = path.iter().position(|b| *b == 0).unwrap_or(0);
+    if h.is_null() {
+        // SAFETY: dlerror returns NULL or a NUL-terminated message.
+        let e = unsafe { libc::dlerror() };
+        let msg = if e.is_null() {
+            b"unknown error".as_slice()
+        } else {
+            // SAFETY: as above.
+            unsafe { core::ffi::CStr::from_ptr(e) }.to_bytes()
+        };
+        write_err(&[
+            b"mifshim: cannot load ",
+            &path[..end],
+            b": ",
+            msg,
+            b"; failing closed\n",
+        ]);
+        return false;
+    }
+    if !bind_engine(h) {
+        write_err(&[
+            b"mifshim: ",
+            &path[..end],
+            b" is not a mifshim engine of this version; failing closed\n",
+        ]);
+        return false;
+    }
+    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
+    let init = unsafe { libc::dlsym(h, c"mifshim_engine_init".as_ptr()) };
+    if init.is_null() {
+        return false;
+    }
+    type Init = unsafe extern "C" fn(*const RealFn, *const c_char) -> c_int;
+    // SAFETY: mifshim_engine_init has exactly this C signature (shim/src/sys/linux).
+    let init: Init = unsafe { core::mem::transmute(init) };
+    let table = real_table();
+    // SAFETY: table is NULL-terminated and lives for the call; ARGV0 is NULL or argv[0].
+    unsafe { init(table.as_ptr(), ARGV0.load(Acquire)) == 0 }
+}
+
+/// What the engine's `mifshim_engine_init` takes: a C function's name and address.
+#[repr(C)]
+struct RealFn {
+    name: *const c_char,
+    ptr: *mut c_void,
+}
+
+fn engine_ready() -> bool {
+    ENGINE.load(Acquire) == READY
+}
+
+// ---------------------------------------------------------------------------------
+// The hooks
+// ---------------------------------------------------------------------------------
+
+/// For every hooked function: its C signature, whether calling it needs the engine
+/// (a decision), and what it returns when the call fails closed.
+macro_rules! hooks {
+    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr; )*) => {
+        /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
+        /// after this preloaded one).
+        #[allow(non_upper_case_globals)]
+        mod real {
+            use super::*;
+            $( pub(super) static $name: AtomicPtr<c_void> = AtomicPtr::new(null_mut()); )*
+        }
+
+        /// The engine's entry points, set once it is loaded.
+        #[allow(non_upper_case_globals)]
+        mod engine {
+            use super::*;
+            $( pub(super) static $name: AtomicPtr<c_void> = AtomicPtr::new(null_mut()); )*
+        }
+
+        fn resolve_all() {
+            $(
+                if real::$name.load(Acquire).is_null() {
+                    // SAFETY: the name is NUL-terminated; RTLD_NEXT looks past this
+                    // object, so the result is the C library's function.
+                    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
+                    real::$name.store(p, Release);
+                }
+            )*
+        }
+
+        fn real_table() -> [RealFn; { [$(stringify!($name)),*].len() + 1 }] {
+            [
+                $( RealFn { name: concat!(stringify!($name), "\0").as_ptr().cast(), ptr: real::$name.load(Acquire) }, )*
+                RealFn { name: core::ptr::null(), ptr: null_mut() },
+            ]
+        }
+
+        fn bind_engine(h: *mut c_void) -> bool {
+            let mut ok = true;
+            $(
+                // SAFETY: the name is NUL-terminated; h is a valid handle.
+                let p = unsafe { libc::dlsym(h, concat!("mifshim_engine_", stringify!($name), "\0").as_ptr().cast()) };
+                ok &= !p.is_null();
+                engine::$name.store(p, Release);
+            )*
+            ok
+        }
+
+        $(
+            /// ## Hook
+            /// Forwards to the engine when the process is steered (loading it if this
+            /// call needs a decision), else to the C library.
+            ///
+            /// # Safety
+            /// The contract of the C function of the same name.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $name($($a: $t),*) -> $r {
+                type F = unsafe extern "C" fn($($t),*) -> $r;
+                if active() {
+                    let ready = engine_ready() || ($load && ensure_engine());
+                    if ready {
+                        let p = engine::$name.load(Acquire);
+                        if !p.is_null() {
+                            // SAFETY: the engine exports this entry with this exact C
+                            // signature (checked by name when it was bound).
+                            let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+                            // SAFETY: the program's arguments, forwarded.
+                            return unsafe { f($($a),*) };
+                        }
+                    } else if $load {
+                        // Steered, but the engine is missing: fail closed.
+                        set_errno($eno);
+                        return $fail;
+                    }
+                }
+                let mut p = real::$name.load(Acquire);
+                if p.is_null() {
+                    resolve_all();
+                    p = real::$name.load(Acquire);
+                }
+                if p.is_null() {
+                    set_errno(libc::ENOSYS);
+                    return $fail;
+                }
+                // SAFETY: p is the C library's function of this name and signature.
+                let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+                // SAFETY: the program's arguments, forwarded.
+                unsafe { f($($a),*) }
+            }
+        )*
+    };
+}
+
+const EAI_FAIL: c_int = -4;
+/// `void`, spelled so the macro can name it.
+type NoValue = ();
+const NO_VALUE: NoValue = ();
+
+hooks! {
+    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
+    bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
+    listen(fd: c_int, backlog: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
+    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH;
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH;
+    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
+    setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
+    close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    dup2(old: c_int, new: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    dup3(old: c_int, new: c_int, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize, load: false, fail: -1, errno: libc::ENOSYS;
+    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize, load: false, fail: -1, errno: libc::ENOSYS;
+    getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
+    freeaddrinfo(ai: *mut addrinfo) -> NoValue, load: false, fail: NO_VALUE, errno: 0;
+    getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
+    gethostbyname(name: *const c_char) -> *mut hostent, load: true, fail: null_mut(), errno: 0;
+    gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, load: true, fail: null_mut(), errno: 0;
+    gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: libc::EAGAIN, errno: 0;
+    gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: libc::EAGAIN, errno: 0;
+}
