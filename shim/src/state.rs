@@ -1,4 +1,4 @@
-//! Process-wide state, built once by the constructor and immutable afterwards: the
+//! Process-wide state, built once by `mifshim_engine_init` and immutable afterwards: the
 //! hooks only read it (one atomic load), so they need no lock and are safe after
 //! fork and in signal handlers.
 
@@ -25,7 +25,7 @@ const ACTIVE: u8 = 3;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static PROFILE: AtomicPtr<Profile> = AtomicPtr::new(std::ptr::null_mut());
 
-/// The current mode; initialises on the spot if a hook runs before the constructor.
+/// The current mode; initialises on the spot if a hook runs before `mifshim_engine_init`.
 pub(crate) fn mode() -> Mode {
     match STATE.load(Ordering::Acquire) {
         INERT => Mode::Inert,
@@ -35,7 +35,7 @@ pub(crate) fn mode() -> Mode {
             match STATE.load(Ordering::Acquire) {
                 ACTIVE => active(),
                 // Still BUSY: another thread is initialising and this call came before
-                // the constructor finished. Do not guess: go through.
+                // initialisation finished. Do not guess: go through.
                 _ => Mode::Inert,
             }
         }

@@ -52,7 +52,7 @@ pub(crate) const EAI_ADDRFAMILY: i32 = -9;
 
 static DNS_OVERRIDE: OnceLock<Vec<SocketAddr>> = OnceLock::new();
 
-/// Servers from `MIFSHIM_DNS`, set once by the constructor.
+/// Servers from `MIFSHIM_DNS`, set once at initialisation.
 pub(crate) fn set_override(servers: Vec<SocketAddr>) {
     let _ = DNS_OVERRIDE.set(servers);
 }
