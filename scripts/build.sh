@@ -14,5 +14,10 @@ if [[ ${1:-} == "--release" ]]; then
     shift
 fi
 cargo build --workspace "${args[@]}" "$@"
-cargo build --manifest-path preload/Cargo.toml --target-dir "$target" "${args[@]}" \
-    $([[ " $* " == *" --locked "* ]] && echo --locked)
+# The stub takes the profile and --locked/--quiet, not the workspace's other options.
+for a in "$@"; do
+    case $a in
+    --locked | --quiet | -q) args+=("$a") ;;
+    esac
+done
+cargo build --manifest-path preload/Cargo.toml --target-dir "$target" "${args[@]}"

@@ -58,5 +58,28 @@ for url in "http://203.0.113.10/" "http://[2001:db8:ff::10]/"; do
     show "mifrun --via wlan0:" "$TARGET/mifrun" --via wlan0 -- curl -sS --max-time 5 "$url"
     show "mifrun --via wwan0:" "$TARGET/mifrun" --via wwan0 -- curl -sS --max-time 5 "$url"
 done
+
+# Names follow the link too: every upstream runs a DNS server on the same address that
+# answers who.mif.test with an address naming itself (192.0.2.1 eth0, .2 wlan0, .3 wwan0).
+showdns() {
+    local label=$1
+    shift
+    printf '%-44s ' "$label"
+    local out
+    if out=$(inhost "$@" 2>&1); then
+        echo "$out" | awk 'NR == 1 { print $1 }'
+    else
+        echo "FAILED: $(echo "$out" | tail -n 1)"
+    fi
+}
+echo
+echo "== getent ahostsv4 who.mif.test (which link's DNS server answered)"
+showdns "without the shim:" getent ahostsv4 who.mif.test
+showdns "mifrun --via wlan0:" "$TARGET/mifrun" --via wlan0 -- getent ahostsv4 who.mif.test
+showdns "mifrun --via wwan0:" "$TARGET/mifrun" --via wwan0 -- getent ahostsv4 who.mif.test
+echo
+echo "== curl http://web.mif.test/ (resolved and connected over the chosen link)"
+show "mifrun --via wlan0:" "$TARGET/mifrun" --via wlan0 -- curl -sS --max-time 5 http://web.mif.test/
+show "mifrun --via wwan0:" "$TARGET/mifrun" --via wwan0 -- curl -sS --max-time 5 http://web.mif.test/
 echo
 echo "== done; tearing down $PREFIX"

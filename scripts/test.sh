@@ -63,6 +63,7 @@ if unshare --user --map-root-user --mount --net true 2>/dev/null; then
     scratch=$(mktemp -d)
     mkdir -p "$scratch/upper" "$scratch/work"
     trap 'rm -rf "$scratch"' EXIT
+    # shellcheck disable=SC2016 # expanded by the inner bash, on purpose
     unshare --user --map-root-user --mount --net -- bash -c '
         set -e
         mount -t tmpfs tmpfs /run && mkdir -p /run/netns
