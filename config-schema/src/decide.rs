@@ -199,16 +199,16 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
         if profile.via.is_empty() {
             return Decision::Direct(DirectReason::NoVia);
         }
-        return choose(
-            profile,
-            net,
-            &profile.via,
+        let need = Need::Family {
             family,
-            true,
-            false,
-            Why::Default,
-        );
+            link_local_ok: true,
+        };
+        return choose(profile, net, &profile.via, need, false, Why::Default);
     }
+    let need = Need::Family {
+        family,
+        link_local_ok,
+    };
     if dest.is_unspecified() {
         return Decision::Direct(DirectReason::Unspecified);
     }
@@ -235,52 +235,73 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
                 reason: BlockReason::Rule(rule),
                 family,
             }),
-            Target::Via(list) => choose(
-                profile,
-                net,
-                list,
-                family,
-                link_local_ok,
-                multicast,
-                Why::Rule(rule),
-            ),
+            Target::Via(list) => choose(profile, net, list, need, multicast, Why::Rule(rule)),
         };
     }
     if profile.via.is_empty() {
         return Decision::Direct(DirectReason::NoVia);
     }
-    choose(
-        profile,
-        net,
-        &profile.via,
-        family,
-        link_local_ok,
-        multicast,
-        Why::Default,
-    )
+    choose(profile, net, &profile.via, need, multicast, Why::Default)
 }
 
+/// What an interface must have to carry the traffic being decided.
+#[derive(Clone, Copy)]
+enum Need {
+    /// An address of this family (a link-local IPv6 one is enough when allowed).
+    Family {
+        family: AddrFamily,
+        link_local_ok: bool,
+    },
+    /// An address of either family (name resolution).
+    Any,
+}
+
+impl Need {
+    /// The family `st` would carry this traffic with, if it is usable for it.
+    fn served_by(self, st: &IfaceState) -> Option<AddrFamily> {
+        if !st.up {
+            return None;
+        }
+        match self {
+            Need::Family {
+                family,
+                link_local_ok,
+            } => usable(st, family, link_local_ok).then_some(family),
+            Need::Any if st.has_v4 => Some(AddrFamily::V4),
+            Need::Any if st.has_v6 => Some(AddrFamily::V6),
+            Need::Any => None,
+        }
+    }
+
+    fn family(self) -> AddrFamily {
+        match self {
+            Need::Family { family, .. } => family,
+            Need::Any => AddrFamily::V4,
+        }
+    }
+}
+
+/// The first interface of `list` that can carry the traffic, else what
+/// `on_unavailable` says.
 fn choose<'p>(
     profile: &Profile,
     net: &impl NetView,
     list: &'p [IfName],
-    family: AddrFamily,
-    link_local_ok: bool,
+    need: Need,
     multicast: bool,
     why: Why<'p>,
 ) -> Decision<'p> {
     for (skipped, name) in list.iter().enumerate() {
-        if let Some(st) = net.iface(name) {
-            if usable(&st, family, link_local_ok) {
-                return Decision::Bind(Bind {
-                    ifname: *name,
-                    index: st.index,
-                    family,
-                    multicast,
-                    skipped,
-                    why,
-                });
-            }
+        let Some(st) = net.iface(name) else { continue };
+        if let Some(family) = need.served_by(&st) {
+            return Decision::Bind(Bind {
+                ifname: *name,
+                index: st.index,
+                family,
+                multicast,
+                skipped,
+                why,
+            });
         }
     }
     match profile.on_unavailable {
@@ -288,7 +309,7 @@ fn choose<'p>(
         OnUnavailable::Block => Decision::Block(Block {
             errno: ErrnoKind::NetUnreach,
             reason: BlockReason::Unavailable(list),
-            family,
+            family: need.family(),
         }),
     }
 }
@@ -325,33 +346,7 @@ pub fn decide_name<'p>(profile: &'p Profile, net: &impl NetView, name: &str) -> 
         None if profile.via.is_empty() => return Decision::Direct(DirectReason::NoVia),
         None => (profile.via.as_slice(), Why::Default),
     };
-    for (skipped, n) in list.iter().enumerate() {
-        if let Some(st) = net.iface(n) {
-            if st.up && (st.has_v4 || st.has_v6) {
-                let family = if st.has_v4 {
-                    AddrFamily::V4
-                } else {
-                    AddrFamily::V6
-                };
-                return Decision::Bind(Bind {
-                    ifname: *n,
-                    index: st.index,
-                    family,
-                    multicast: false,
-                    skipped,
-                    why,
-                });
-            }
-        }
-    }
-    match profile.on_unavailable {
-        OnUnavailable::Direct => Decision::Direct(DirectReason::Unavailable),
-        OnUnavailable::Block => Decision::Block(Block {
-            errno: ErrnoKind::NetUnreach,
-            reason: BlockReason::Unavailable(list),
-            family: AddrFamily::V4,
-        }),
-    }
+    choose(profile, net, list, Need::Any, false, why)
 }
 
 /// Why `name` cannot carry traffic of `family` (`None`: it can), for logs.

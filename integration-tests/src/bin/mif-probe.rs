@@ -227,15 +227,14 @@ fn print_reply(s: &str) {
     let _ = std::io::stdout().flush();
 }
 
-fn udp_sendto(sa: SocketAddr) -> Res<()> {
-    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
-    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
-    let (st, len) = raw_sa(&sa);
-    let data = b"probe udp-sendto";
+/// One `sendto(2)` of `data` to `sa` through the normal libc symbol (so the preload
+/// sees it).
+fn send_to(fd: RawFd, data: &[u8], sa: &SocketAddr) -> Res<()> {
+    let (st, len) = raw_sa(sa);
     // SAFETY: data and st are live for the call; len matches st's contents.
     let n = unsafe {
         libc::sendto(
-            s.as_raw_fd(),
+            fd,
             data.as_ptr().cast(),
             data.len(),
             0,
@@ -243,9 +242,13 @@ fn udp_sendto(sa: SocketAddr) -> Res<()> {
             len,
         )
     };
-    if n < 0 {
-        return Err(last_errno());
-    }
+    if n < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+fn udp_sendto(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    send_to(s.as_raw_fd(), b"probe udp-sendto", &sa)?;
     print_reply(&recv_line(s.as_raw_fd())?);
     Ok(())
 }
@@ -256,23 +259,12 @@ fn udp_sendto(sa: SocketAddr) -> Res<()> {
 fn udp_repeat(sa: SocketAddr, n: usize) -> Res<()> {
     let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
-    let (st, len) = raw_sa(&sa);
     for i in 0..n {
-        let data = format!("probe udp-repeat {i}");
-        // SAFETY: data and st are live for the call; len matches st's contents.
-        let r = unsafe {
-            libc::sendto(
-                s.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                0,
-                (&st as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r < 0 {
-            return Err(last_errno());
-        }
+        send_to(
+            s.as_raw_fd(),
+            format!("probe udp-repeat {i}").as_bytes(),
+            &sa,
+        )?;
         print_reply(&recv_line(s.as_raw_fd())?);
     }
     let (level, name) = match sa.ip().to_canonical() {
@@ -304,27 +296,15 @@ fn udp_repeat(sa: SocketAddr, n: usize) -> Res<()> {
 fn udp_stream(sa: SocketAddr, n: usize) -> Res<()> {
     let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), Duration::from_millis(300));
-    let (st, len) = raw_sa(&sa);
     for i in 0..n {
-        let data = format!("probe udp-stream {i}");
-        // SAFETY: data and st are live for the call; len matches st's contents.
-        let r = unsafe {
-            libc::sendto(
-                s.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                0,
-                (&st as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        let line = if r < 0 {
-            format!("errno={}", errno_name(last_errno().0))
-        } else {
-            match recv_line(s.as_raw_fd()) {
-                Ok(l) => l.trim_end().to_string(),
-                Err(e) => format!("errno={}", errno_name(e.0)),
-            }
+        let sent = send_to(
+            s.as_raw_fd(),
+            format!("probe udp-stream {i}").as_bytes(),
+            &sa,
+        );
+        let line = match sent.and_then(|()| recv_line(s.as_raw_fd())) {
+            Ok(l) => l.trim_end().to_string(),
+            Err(e) => format!("errno={}", errno_name(e.0)),
         };
         println!("n={i} {line}");
         let _ = std::io::stdout().flush();

@@ -177,13 +177,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
                 why_text(&b.why),
                 Servers(&servers)
             );
-            let plan = resolve::Plan {
-                ifindex: b.index,
-                ifname: b.ifname,
-                servers: &servers,
-                timeout_ms: profile.dns.timeout_ms as u64,
-                attempts: profile.dns.attempts,
-            };
+            let plan = stub_plan(profile, &b, &servers);
             let names = resolve::candidates(node, &rc.search, rc.ndots);
             resolve::lookup(&plan, &names, &want)
         };
@@ -324,14 +318,7 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
             b.ifname,
             Servers(&servers)
         );
-        let plan = resolve::Plan {
-            ifindex: b.index,
-            ifname: b.ifname,
-            servers: &servers,
-            timeout_ms: profile.dns.timeout_ms as u64,
-            attempts: profile.dns.attempts,
-        };
-        match resolve::reverse(&plan, ip) {
+        match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
             resolve::Outcome::Found { canon, .. } => {
                 let mut name = canon;
                 if flags & libc::NI_NOFQDN != 0 {
@@ -376,6 +363,21 @@ pub(crate) fn redirect_target(
         }
         _ => None,
     })
+}
+
+/// How the stub resolver asks `servers` over the interface `b` chose.
+fn stub_plan<'a>(
+    profile: &Profile,
+    b: &config_schema::Bind<'_>,
+    servers: &'a [SocketAddr],
+) -> resolve::Plan<'a> {
+    resolve::Plan {
+        ifindex: b.index,
+        ifname: b.ifname,
+        servers,
+        timeout_ms: profile.dns.timeout_ms as u64,
+        attempts: profile.dns.attempts,
+    }
 }
 
 /// The DNS servers for interface `name` and where they came from.
