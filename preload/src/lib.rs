@@ -167,8 +167,10 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     if m == ACTIVE {
         locate_engine();
         resolve_all();
-        // SAFETY: registering a handler has no preconditions.
-        unsafe { libc::pthread_atfork(Some(before_fork), None, None) };
+        // SAFETY: registering handlers has no preconditions. Registered here, at start-up,
+        // because glibc before 2.36 holds the lock pthread_atfork takes while it runs
+        // prepare handlers, and ours loads the engine.
+        unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child)) };
     }
 }
 
@@ -183,6 +185,19 @@ unsafe extern "C" fn before_fork() {
         ensure_engine();
     }
 }
+
+/// In the child: lets the engine (if loaded) clear what a thread of the parent held.
+unsafe extern "C" fn after_fork_child() {
+    let p = AFTER_FORK_CHILD.load(Acquire);
+    if !p.is_null() {
+        // SAFETY: mifshim_engine_after_fork_child has this C signature.
+        let f: extern "C" fn() = unsafe { core::mem::transmute::<*mut c_void, extern "C" fn()>(p) };
+        f();
+    }
+}
+
+/// The engine's `mifshim_engine_after_fork_child`, once loaded.
+static AFTER_FORK_CHILD: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 
 fn write_err(parts: &[&[u8]]) {
     let mut buf = [0u8; 1024];
@@ -274,6 +289,9 @@ fn load_engine() -> bool {
         ]);
         return false;
     }
+    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
+    let child = unsafe { libc::dlsym(h, c"mifshim_engine_after_fork_child".as_ptr()) };
+    AFTER_FORK_CHILD.store(child, Release);
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let init = unsafe { libc::dlsym(h, c"mifshim_engine_init".as_ptr()) };
     if init.is_null() {
@@ -396,6 +414,32 @@ macro_rules! hooks {
 }
 
 const EAI_FAIL: c_int = -4;
+/// `h_errno` for "no recovery".
+const NO_RECOVERY: c_int = 3;
+
+unsafe extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// `gethostbyname`/`gethostbyname2` failing closed: NULL with `h_errno` set.
+fn no_host() -> *mut hostent {
+    // SAFETY: this thread's h_errno slot.
+    unsafe { *__h_errno_location() = NO_RECOVERY };
+    null_mut()
+}
+
+/// `gethostbyname*_r` failing closed: no result, `*h_errnop` set, `EAGAIN`.
+fn no_host_r(result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+    if !result.is_null() {
+        // SAFETY: the program's out-pointer (gethostbyname_r(3)).
+        unsafe { *result = null_mut() };
+    }
+    if !h_errnop.is_null() {
+        // SAFETY: as above.
+        unsafe { *h_errnop = NO_RECOVERY };
+    }
+    libc::EAGAIN
+}
 /// `void`, spelled so the macro can name it.
 type NoValue = ();
 const NO_VALUE: NoValue = ();
@@ -421,8 +465,8 @@ hooks! {
     getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
     freeaddrinfo(ai: *mut addrinfo) -> NoValue, load: false, fail: NO_VALUE, errno: 0;
     getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
-    gethostbyname(name: *const c_char) -> *mut hostent, load: true, fail: null_mut(), errno: 0;
-    gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, load: true, fail: null_mut(), errno: 0;
-    gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: libc::EAGAIN, errno: 0;
-    gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: libc::EAGAIN, errno: 0;
+    gethostbyname(name: *const c_char) -> *mut hostent, load: true, fail: no_host(), errno: 0;
+    gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
+    gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
+    gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
 }

@@ -15,6 +15,8 @@ static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 /// log file, which is then reopened by name.
 static FD: AtomicI32 = AtomicI32::new(2);
 const CLOSED: i32 = -2;
+/// Standard error was closed and there is no log file: drop the lines.
+const SILENT: i32 = -3;
 static PATH: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
 /// Last time a rate-limited warning was written (ms, coarse clock).
 static LAST_WARN: AtomicU64 = AtomicU64::new(0);
@@ -40,10 +42,21 @@ pub(crate) fn enabled(level: LogLevel) -> bool {
     level != LogLevel::Off && level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
-/// Called by the close/dup hooks: `fd` is about to stop being ours.
-pub(crate) fn fd_closing(fd: i32) {
-    if fd >= 0 && fd != 2 && FD.load(Ordering::Relaxed) == fd {
+/// Called by the close/dup hooks: `fd` is about to stop being ours. `replaced`: by
+/// `dup2`/`dup3` (a program pointing its standard error elsewhere keeps it standard
+/// error); otherwise closed, and a closed standard error is never written to again (the
+/// number may be reused by a socket of the program's).
+pub(crate) fn fd_closing(fd: i32, replaced: bool) {
+    if fd < 0 || FD.load(Ordering::Relaxed) != fd {
+        return;
+    }
+    if fd != 2 {
         FD.store(CLOSED, Ordering::Relaxed);
+    } else if !replaced {
+        FD.store(
+            if PATH.get().is_some() { CLOSED } else { SILENT },
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -91,6 +104,9 @@ pub(crate) fn line(level: LogLevel, args: fmt::Arguments<'_>) {
     }
     l.buf[l.len] = b'\n';
     let mut fd = FD.load(Ordering::Relaxed);
+    if fd == SILENT {
+        return;
+    }
     if fd == CLOSED {
         fd = PATH.get().and_then(|p| sys::open_log(p)).unwrap_or(2);
         FD.store(fd, Ordering::Relaxed);

@@ -57,6 +57,8 @@ pub(crate) struct Snap {
     addrs: [AddrRec; MAX_ADDR],
     /// Set when the dump failed: every interface then looks missing (fail closed).
     pub(crate) error: i32,
+    /// Interfaces or addresses beyond the snapshot's capacity, left out.
+    dropped: usize,
 }
 
 impl Snap {
@@ -70,6 +72,7 @@ impl Snap {
                 index: 0,
             }; MAX_ADDR],
             error: 0,
+            dropped: 0,
         }
     }
 
@@ -115,8 +118,12 @@ impl Snap {
             index: 0,
         }; MAX_ADDR];
         let mut n_addr = 0;
+        let mut dropped = 0usize;
         let r = netlink::dump(buf, &mut |item| match item {
             netlink::Item::Link { index, flags, name } => {
+                if n_if == MAX_IF {
+                    dropped += 1;
+                }
                 if n_if < MAX_IF && !name.is_empty() && name.len() < 16 {
                     let mut rec = IfRec {
                         index,
@@ -140,6 +147,8 @@ impl Snap {
                 if n_addr < MAX_ADDR {
                     addrs[n_addr] = AddrRec { ip, index };
                     n_addr += 1;
+                } else {
+                    dropped += 1;
                 }
                 if let Some(rec) = ifs[..n_if].iter_mut().find(|r| r.index == index) {
                     match ip {
@@ -166,6 +175,7 @@ impl Snap {
         self.addrs = addrs;
         self.n_addr = n_addr;
         self.error = r.err().unwrap_or(0);
+        self.dropped = dropped;
     }
 }
 
@@ -245,6 +255,7 @@ fn refresh() -> bool {
     let (snap, buf) = unsafe { (&mut *slot.data.get(), &mut *BUF.0.get()) };
     snap.fill(buf);
     let failed = snap.error;
+    let dropped = snap.dropped;
     CURRENT.store(spare, SeqCst);
     GENERATION.fetch_add(1, SeqCst);
     TAKEN_MS.store(sys::now_ms(), SeqCst);
@@ -252,6 +263,11 @@ fn refresh() -> bool {
     REFRESHING.store(false, SeqCst);
     if failed != 0 {
         crate::log::netlink_failed(failed);
+    }
+    if dropped != 0 {
+        crate::log::warn_limited(format_args!(
+            "this host has more than {MAX_IF} interfaces or {MAX_ADDR} addresses: {dropped} left out of the snapshot (a left-out interface counts as missing, a left-out address as not local)"
+        ));
     }
     true
 }

@@ -78,10 +78,16 @@ pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
     fdtable::set(fd, Entry::new(family, fdtable::proto_of(ty, protocol)));
 }
 
-/// `fd` is being closed (or replaced by dup2/dup3). Must not log (module doc of log).
+/// `fd` is being closed. Must not log (module doc of log).
 pub(crate) fn fd_closing(fd: i32) {
     fdtable::forget(fd);
-    log::fd_closing(fd);
+    log::fd_closing(fd, false);
+}
+
+/// `fd` is about to be replaced by `dup2`/`dup3`. Must not log.
+pub(crate) fn fd_replacing(fd: i32) {
+    fdtable::forget(fd);
+    log::fd_closing(fd, true);
 }
 
 pub(crate) fn fd_duplicated(from: i32, to: i32) {
@@ -169,6 +175,11 @@ fn apply_socket(
     match d {
         Decision::Direct(r) => {
             log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            if e.has(UC4 | UC6) {
+                // The unicast interface the shim set for earlier datagrams would carry
+                // this socket's traffic too.
+                go_mixed(fd, e);
+            }
             Ok(())
         }
         Decision::Block(b) => {
@@ -279,7 +290,9 @@ fn report_block(what: &str, addr: SocketAddr, b: &config_schema::Block<'_>, snap
 // ---------------------------------------------------------------------------------
 
 /// Decides how one datagram (or a Fast Open send) to `dest` goes out.
-pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan {
+/// `batch`: part of a `sendmmsg`, where a later message of the same call may clear the
+/// socket's unicast interface: every steered message then carries its own PKTINFO.
+pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: bool) -> Plan {
     let Some(profile) = profile() else {
         return Plan::AsIs;
     };
@@ -321,7 +334,10 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str) -> Plan 
         }
         None => dest,
     };
-    match (redirected, send_decided(profile, fd, e, family, dest, what)) {
+    match (
+        redirected,
+        send_decided(profile, fd, e, family, dest, what, batch),
+    ) {
         (Some(to), Plan::AsIs) => Plan::Redirect(to, None),
         (Some(to), Plan::Via(p)) => Plan::Redirect(to, Some(p)),
         (_, p) => p,
@@ -335,6 +351,7 @@ fn send_decided(
     family: AddrFamily,
     dest: Dest,
     what: &str,
+    batch: bool,
 ) -> Plan {
     let flow = Flow {
         proto: e.proto(),
@@ -388,6 +405,9 @@ fn send_decided(
             if b.multicast {
                 return pktinfo;
             }
+            if batch {
+                return pktinfo;
+            }
             unicast_steered(fd, e, v6, b.index, dest.addr).unwrap_or(pktinfo)
         }
     })
@@ -399,7 +419,14 @@ fn send_decided(
 /// snapshot young enough. `true`: send unchanged.
 pub(crate) fn send_fast(fd: i32, dest: &Dest) -> bool {
     let e = fdtable::get(fd);
-    e.has(UC4 | UC6)
+    // The option that carries this destination's family: IPv4 and IPv4-mapped
+    // datagrams follow IP_UNICAST_IF, native IPv6 ones IPV6_UNICAST_IF.
+    let needed = if dest.addr.ip().to_canonical().is_ipv6() {
+        UC6
+    } else {
+        UC4
+    };
+    e.has(needed)
         && !e.has(MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF)
         && e.proto() != Proto::Tcp
         && netstate::fresh_generation().is_some_and(|g| fdtable::fast_get(fd) == memo(g, dest.addr))

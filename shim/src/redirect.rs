@@ -41,35 +41,11 @@ fn unpack(w: [u64; 3]) -> SocketAddr {
     SocketAddr::new(ip.to_canonical(), w[2] as u16)
 }
 
-/// Remembers that `fd`'s traffic to `orig` goes to `new`.
-pub(crate) fn record(fd: i32, orig: SocketAddr, new: SocketAddr) {
-    let s = &TABLE[fd as usize % SLOTS];
-    let seq = s.seq.load(Acquire);
-    if seq & 1 == 1
-        || s.seq
-            .compare_exchange(seq, seq + 1, AcqRel, Acquire)
-            .is_err()
-    {
-        return;
-    }
-    s.fd.store(fd, Release);
-    for (slot, v) in s.orig.iter().zip(pack(orig)) {
-        slot.store(v, Release);
-    }
-    for (slot, v) in s.new.iter().zip(pack(new)) {
-        slot.store(v, Release);
-    }
-    s.seq.store(seq + 2, Release);
-    fdtable::add_flags(fd, REDIRECTED);
-}
+/// How many slots a socket may use, starting at `fd % SLOTS`.
+const PROBE: usize = 4;
 
-/// `(orig, new)` for `fd`, if its traffic was redirected.
-pub(crate) fn lookup(fd: i32) -> Option<(SocketAddr, SocketAddr)> {
-    if !fdtable::get(fd).has(REDIRECTED) {
-        return None;
-    }
-    let s = &TABLE[fd as usize % SLOTS];
-    for _ in 0..8 {
+fn read_slot(s: &Slot) -> Option<(i32, [u64; 3], [u64; 3])> {
+    for _ in 0..64 {
         let a = s.seq.load(Acquire);
         if a & 1 == 1 {
             std::hint::spin_loop();
@@ -87,10 +63,57 @@ pub(crate) fn lookup(fd: i32) -> Option<(SocketAddr, SocketAddr)> {
             s.new[2].load(Acquire),
         ];
         if s.seq.load(Acquire) == a {
-            return (f == fd).then(|| (unpack(o), unpack(n)));
+            return Some((f, o, n));
         }
     }
     None
+}
+
+/// Remembers that `fd`'s traffic to `orig` goes to `new`: in the slot that already
+/// holds `fd`, else a free one (or one whose socket is gone), else the first.
+pub(crate) fn record(fd: i32, orig: SocketAddr, new: SocketAddr) {
+    let slots = (0..PROBE).map(|i| &TABLE[(fd as usize + i) % SLOTS]);
+    let holder = |s: &&Slot| read_slot(s).is_some_and(|(f, _, _)| f == fd);
+    let free = |s: &&Slot| read_slot(s).is_some_and(|(f, _, _)| f < 0 || !flagged(f));
+    let s = slots
+        .clone()
+        .find(holder)
+        .or_else(|| slots.clone().find(free))
+        .unwrap_or(&TABLE[fd as usize % SLOTS]);
+    // A writer on the same slot is brief: wait for it rather than give up, since an
+    // unrecorded redirect means an answer the program would drop.
+    for _ in 0..1000 {
+        let seq = s.seq.load(Acquire);
+        if seq & 1 == 1
+            || s.seq
+                .compare_exchange(seq, seq + 1, AcqRel, Acquire)
+                .is_err()
+        {
+            std::hint::spin_loop();
+            continue;
+        }
+        s.fd.store(fd, Release);
+        for (slot, v) in s.orig.iter().zip(pack(orig)) {
+            slot.store(v, Release);
+        }
+        for (slot, v) in s.new.iter().zip(pack(new)) {
+            slot.store(v, Release);
+        }
+        s.seq.store(seq + 2, Release);
+        fdtable::add_flags(fd, REDIRECTED);
+        return;
+    }
+}
+
+/// `(orig, new)` for `fd`, if its traffic was redirected.
+pub(crate) fn lookup(fd: i32) -> Option<(SocketAddr, SocketAddr)> {
+    if !flagged(fd) {
+        return None;
+    }
+    (0..PROBE).find_map(|i| match read_slot(&TABLE[(fd as usize + i) % SLOTS]) {
+        Some((f, o, n)) if f == fd => Some((unpack(o), unpack(n))),
+        _ => None,
+    })
 }
 
 /// Is `fd` a socket whose traffic was redirected? (One atomic load.)

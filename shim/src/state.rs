@@ -68,13 +68,15 @@ pub(crate) fn init(argv0: Option<String>) {
         None => STATE.store(INERT, Ordering::Release),
         Some(p) => {
             PROFILE.store(Box::into_raw(Box::new(p)), Ordering::Release);
-            sys::register_atfork(after_fork_child);
             STATE.store(ACTIVE, Ordering::Release);
         }
     }
 }
 
-unsafe extern "C" fn after_fork_child() {
+/// In a child after `fork`: called by the stub's `pthread_atfork` child handler (the
+/// engine registers none itself: it may be loaded from within the stub's prepare
+/// handler, where glibc before 2.36 holds the lock `pthread_atfork` takes).
+pub(crate) fn after_fork_in_child() {
     netstate::after_fork_in_child();
 }
 

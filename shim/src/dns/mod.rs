@@ -58,13 +58,13 @@ pub(crate) fn set_override(servers: Vec<SocketAddr>) {
 }
 
 fn is_numeric(node: &str) -> bool {
+    // What glibc's AI_NUMERICHOST accepts: an IPv6 address (with a %scope), or what
+    // inet_aton(3) accepts ("127.1", "0x7f.1", "2130706433"). Anything else, even
+    // "1ab.cafe", is a name and must be resolved over the chosen link.
+    let bare = node.split('%').next().unwrap_or(node);
     node.parse::<IpAddr>().is_ok()
-        || node.contains('%')
-        || (!node.is_empty()
-            && node
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X')
-            && node.bytes().next().is_some_and(|b| b.is_ascii_digit()))
+        || bare.parse::<std::net::Ipv6Addr>().is_ok()
+        || crate::sys::net::inet_aton_ok(node)
 }
 
 /// Names the C library answers without DNS and must keep answering.
@@ -184,6 +184,9 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         match outcome {
             resolve::Outcome::Found { addrs, canon } => {
                 let mut sorted = sort::sort_for_interface(&addrs, &sources);
+                if hints.family == libc::AF_INET {
+                    sorted.retain(IpAddr::is_ipv4);
+                }
                 if hints.family == libc::AF_INET6 {
                     // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
                     let any6 = sorted.iter().any(IpAddr::is_ipv6);
@@ -478,7 +481,17 @@ mod tests {
         ] {
             assert!(is_numeric(n), "{n}");
         }
-        for n in ["example.org", "db1", "a1.example", "cafe", "x.0"] {
+        for n in [
+            "example.org",
+            "db1",
+            "a1.example",
+            "cafe",
+            "x.0",
+            "1ab.cafe",
+            "1.ca",
+            "2fa.be",
+            "eth0%1",
+        ] {
             assert!(!is_numeric(n), "{n}");
         }
     }

@@ -101,8 +101,12 @@ fn lookup_one(plan: &Plan<'_>, name: &str, want: &[QType], deadline: u64) -> Out
                     canon: c,
                     chase: ch,
                 }) => {
+                    // The canonical name comes from an answer with addresses (or the
+                    // end of a chain to chase), not from a NODATA for the other family.
+                    if !a.is_empty() || ch.is_some() {
+                        canon = c;
+                    }
                     addrs.extend(a);
-                    canon = c;
                     if ch.is_some() {
                         chase = ch;
                     }

@@ -111,7 +111,7 @@ pub unsafe extern "C" fn sendto(
     }
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto")) {
+        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
             Pre::Skip => Plan::AsIs,
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
@@ -150,7 +150,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     }
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg")) {
+        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {
             Pre::Skip => Plan::AsIs,
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn sendmmsg(
         if dest.is_none() {
             continue;
         }
-        *plan = match pre(|| ops::send(fd, dest, flags, "sendmmsg")) {
+        *plan = match pre(|| ops::send(fd, dest, flags, "sendmmsg", true)) {
             Pre::Skip => Plan::AsIs,
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
@@ -274,9 +274,15 @@ pub unsafe extern "C" fn sendmmsg(
                 Prepared::AsIs => {}
                 Prepared::TooBig => {
                     let d = hdr_dest(hdr);
-                    if let Pre::Run(Err(e)) = pre(|| ops::send_fallback_bind(fd, d, p)) {
-                        if i == 0 {
-                            return fail(e);
+                    match pre(|| ops::send_fallback_bind(fd, d, p)) {
+                        Pre::Run(Ok(())) => {}
+                        // Not steerable: send the messages before it, never this one
+                        // unchanged.
+                        Pre::Run(Err(e)) if i == 0 => return fail(e),
+                        _ if i == 0 => return fail(PANIC_ERRNO),
+                        _ => {
+                            cut = i;
+                            break;
                         }
                     }
                 }
@@ -387,7 +393,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup2"))]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
-        let _ = pre(|| ops::fd_closing(new));
+        let _ = pre(|| ops::fd_replacing(new));
     }
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::dup2(old, new) };
@@ -402,7 +408,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup3"))]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
-        let _ = pre(|| ops::fd_closing(new));
+        let _ = pre(|| ops::fd_replacing(new));
     }
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::dup3(old, new, flags) };

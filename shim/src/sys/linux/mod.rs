@@ -95,6 +95,9 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
 // Addresses
 // ---------------------------------------------------------------------------------
 
+/// Length of a `sockaddr_in6` without `sin6_scope_id` (RFC 2133).
+const SIN6_LEN_RFC2133: usize = 24;
+
 /// A decoded INET socket address.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Dest {
@@ -124,13 +127,25 @@ pub(crate) unsafe fn decode_sockaddr(addr: *const sockaddr, len: socklen_t) -> O
                 scope_id: 0,
             })
         }
-        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: length checked above.
-            let sin6 = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in6) };
-            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+        // The kernel also takes the 24-byte RFC 2133 layout without sin6_scope_id
+        // (SIN6_LEN_RFC2133), so must we.
+        libc::AF_INET6 if len as usize >= SIN6_LEN_RFC2133 => {
+            let b = addr as *const u8;
+            let mut port = [0u8; 2];
+            let mut ip = [0u8; 16];
+            let mut scope = [0u8; 4];
+            // SAFETY: len >= 24 bytes are readable: sin6_port at 2..4, sin6_addr at 8..24;
+            // sin6_scope_id at 24..28 only when len covers it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(b.add(2), port.as_mut_ptr(), 2);
+                std::ptr::copy_nonoverlapping(b.add(8), ip.as_mut_ptr(), 16);
+                if len as usize >= size_of::<libc::sockaddr_in6>() {
+                    std::ptr::copy_nonoverlapping(b.add(24), scope.as_mut_ptr(), 4);
+                }
+            }
             Some(Dest {
-                addr: SocketAddr::new(IpAddr::V6(ip), u16::from_be(sin6.sin6_port)),
-                scope_id: sin6.sin6_scope_id,
+                addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), u16::from_be_bytes(port)),
+                scope_id: u32::from_ne_bytes(scope),
             })
         }
         _ => None,
@@ -406,41 +421,61 @@ fn build_control(
     mh.msg_controllen = app_len;
     // SAFETY: mh describes our buffer; CMSG_FIRSTHDR/NXTHDR stay within msg_controllen.
     let mut c = unsafe { libc::CMSG_FIRSTHDR(&mh) };
+    // A PKTINFO of the family this datagram needs, with interface 0: patched in place.
+    let mut patch: Option<*mut u8> = None;
     while !c.is_null() {
         // SAFETY: c points inside our buffer at a header the macros validated.
         let (level, ty, len) = unsafe { ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len) };
+        // A message claiming more bytes than the program gave is not read at all.
+        let within = (c as usize - buf.ptr() as usize).saturating_add(len) <= app_len;
         // SAFETY: c is a valid header inside our buffer (see above).
         let data = unsafe { libc::CMSG_DATA(c) };
-        if level == libc::IPPROTO_IP
+        if within
+            && level == libc::IPPROTO_IP
             && ty == libc::IP_PKTINFO
             && len >= cmsg_len(size_of::<libc::in_pktinfo>())
         {
-            // SAFETY: the length check above covers an in_pktinfo at data.
-            let mut pi = unsafe { std::ptr::read_unaligned(data as *const libc::in_pktinfo) };
+            // SAFETY: the checks above cover an in_pktinfo at data, inside app_len.
+            let pi = unsafe { std::ptr::read_unaligned(data as *const libc::in_pktinfo) };
             if pi.ipi_ifindex != 0 {
-                return Ok(None);
+                return Ok(None); // the program chose the interface itself
             }
-            pi.ipi_ifindex = p.ifindex as c_int;
-            // SAFETY: same location and size as read above.
-            unsafe { std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi) };
-            return Ok(Some(app_len));
+            if !p.v6 {
+                patch = Some(data);
+            }
         }
-        if level == libc::IPPROTO_IPV6
+        if within
+            && level == libc::IPPROTO_IPV6
             && ty == libc::IPV6_PKTINFO
             && len >= cmsg_len(size_of::<libc::in6_pktinfo>())
         {
-            // SAFETY: the length check above covers an in6_pktinfo at data.
-            let mut pi = unsafe { std::ptr::read_unaligned(data as *const libc::in6_pktinfo) };
+            // SAFETY: the checks above cover an in6_pktinfo at data, inside app_len.
+            let pi = unsafe { std::ptr::read_unaligned(data as *const libc::in6_pktinfo) };
             if pi.ipi6_ifindex != 0 {
-                return Ok(None);
+                return Ok(None); // the program chose the interface itself
             }
-            pi.ipi6_ifindex = p.ifindex;
-            // SAFETY: same location and size as read above.
-            unsafe { std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi) };
-            return Ok(Some(app_len));
+            if p.v6 {
+                patch = Some(data);
+            }
         }
         // SAFETY: as for CMSG_FIRSTHDR.
         c = unsafe { libc::CMSG_NXTHDR(&mh, c) };
+    }
+    if let Some(data) = patch {
+        // SAFETY: data points at a PKTINFO of the needed family inside app_len (checked
+        // when it was found); only its interface field changes.
+        unsafe {
+            if p.v6 {
+                let mut pi = std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
+                pi.ipi6_ifindex = p.ifindex;
+                std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi);
+            } else {
+                let mut pi = std::ptr::read_unaligned(data as *const libc::in_pktinfo);
+                pi.ipi_ifindex = p.ifindex as c_int;
+                std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi);
+            }
+        }
+        return Ok(Some(app_len));
     }
     // Append ours at the aligned end of the program's messages.
     // SAFETY: pure size computation on the program's length, aligned as CMSG_SPACE.
@@ -686,10 +721,12 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     unsafe { libc::munmap(p.cast(), len) };
 }
 
-/// Registers the handler that clears fork-unsafe state in the child.
-pub(crate) fn register_atfork(child: unsafe extern "C" fn()) {
-    // SAFETY: registering a handler has no preconditions; `child` is a plain function.
-    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+/// ## Entry point
+/// Called by the stub's `pthread_atfork` child handler: clears state a thread of the
+/// parent may have held at `fork` (the snapshot refresher's flag, reader counts).
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_after_fork_child"))]
+pub extern "C" fn engine_after_fork_child() {
+    crate::state::after_fork_in_child();
 }
 
 /// The executable's path (`/proc/self/exe`).

@@ -160,12 +160,23 @@ pub(crate) fn random_u16() -> u16 {
 
 unsafe extern "C" {
     fn __h_errno_location() -> *mut c_int;
+    fn inet_aton(cp: *const libc::c_char, inp: *mut libc::in_addr) -> c_int;
 }
 
 /// Sets the calling thread's `h_errno` (for `gethostbyname*`).
 pub(crate) fn set_h_errno(v: c_int) {
     // SAFETY: glibc's per-thread h_errno slot, valid for the thread's lifetime.
     unsafe { *__h_errno_location() = v };
+}
+
+/// Does inet_aton(3) accept `s` (the IPv4 forms glibc's AI_NUMERICHOST takes)?
+pub(crate) fn inet_aton_ok(s: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(s) else {
+        return false;
+    };
+    let mut a = libc::in_addr { s_addr: 0 };
+    // SAFETY: c is NUL-terminated; a is valid for writes.
+    unsafe { inet_aton(c.as_ptr(), &mut a) != 0 }
 }
 
 /// This host's name (`gethostname`).

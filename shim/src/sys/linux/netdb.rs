@@ -49,6 +49,9 @@ pub unsafe extern "C" fn getaddrinfo(
         }
     };
     let plan = match node_str(node) {
+        // A name that is not UTF-8 is no DNS name we could ask for; glibc would ask the
+        // default link's servers.
+        None if !node.is_null() && crate::ops::active() => Plan::Fail(libc::EAI_NONAME),
         None => Plan::Real,
         Some(name) => match pre(|| dns::getaddrinfo(name, &h)) {
             Pre::Skip => Plan::Real,
@@ -199,18 +202,10 @@ pub unsafe extern "C" fn getnameinfo(
             }
         }
         dns::NamePlan::Name(name) => {
+            // glibc refuses NI_NUMERICHOST together with NI_NAMEREQD; the name is ours.
+            let numeric = (flags | libc::NI_NUMERICHOST) & !libc::NI_NAMEREQD;
             // SAFETY: as above; fills the service part (and a numeric host we replace).
-            let r = unsafe {
-                real::getnameinfo(
-                    sa,
-                    salen,
-                    host,
-                    hostlen,
-                    serv,
-                    servlen,
-                    flags | libc::NI_NUMERICHOST,
-                )
-            };
+            let r = unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, numeric) };
             if r != 0 {
                 return r;
             }
@@ -242,6 +237,14 @@ unsafe fn fill_hostent(
     result: *mut *mut hostent,
 ) -> c_int {
     let alen = if af == libc::AF_INET { 4 } else { 16 };
+    // Only addresses the family can hold (an IPv6 answer never goes into an AF_INET
+    // hostent).
+    let kept: Vec<IpAddr> = addrs
+        .iter()
+        .copied()
+        .filter(|a| af == libc::AF_INET6 || a.is_ipv4())
+        .collect();
+    let addrs = kept.as_slice();
     let ptr = size_of::<*mut c_char>();
     let base = buf as usize;
     let start = (base + ptr - 1) & !(ptr - 1);
