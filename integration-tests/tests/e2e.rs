@@ -1266,3 +1266,99 @@ mod pitfalls {
         }
     );
 }
+
+/// Regression tests for defects found in review, each named after what broke.
+mod review {
+    use super::*;
+
+    /// On an AF_INET6 socket whose IPV6_UNICAST_IF the shim had set (two datagrams to a
+    /// native IPv6 destination), later IPv4-mapped datagrams took the hot path although
+    /// IPV4 traffic ignores that option: they left by eth0. And the other way round.
+    #[test]
+    fn v4_mapped_after_native_v6_leaked_to_default_route() {
+        let tb = Testbed::up();
+        let code = "import socket\n\
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)\n\
+for d in ['2001:db8:ff::10'] * 2 + ['::ffff:203.0.113.10'] * 3 + ['2001:db8:ff::10'] * 2:\n    \
+s.sendto(b'x', (d, 9000)); print(s.recvfrom(200)[0].decode().strip())";
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        let ups = upstreams(&out.stdout);
+        assert_eq!(ups.len(), 7, "{}", out.dump());
+        assert!(ups.iter().all(|u| u == "wlan0"), "{}", out.dump());
+        assert_only(&counts, "wlan0");
+    }
+
+    both!(
+        /// A sendmmsg batch holding a steered and an exempt destination: the exempt one
+        /// cleared the socket's unicast interface, and the steered message sent with
+        /// the socket-wide option (no PKTINFO) went out by eth0.
+        sendmmsg_batch_with_exempt_message_leaked_steered_one, |fam| {
+            let tb = Testbed::up();
+            let a = probe_args(&["udp-mmsg-mixed", fam.svc(), "9000", "5556"]);
+            let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "wlan0");
+            assert_eq!(upstreams(&out.stdout).len(), 2, "{}", out.dump());
+            assert!(out.stdout.contains("loopback-got probe mmsg-mixed loopback"), "{}", out.dump());
+        }
+    );
+
+    /// A sendto with the 24-byte RFC 2133 sockaddr_in6 (no scope id), which the kernel
+    /// accepts, was not decoded and went out unsteered by eth0.
+    #[test]
+    fn rfc2133_sockaddr_in6_bypassed_the_shim() {
+        let tb = Testbed::up();
+        let a = probe_args(&["udp-rfc2133", Fam::V6.svc(), "9000"]);
+        expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "wlan0");
+    }
+
+    both!(
+        /// A UDP socket steered by IP_UNICAST_IF (two datagrams to the service) and
+        /// then connected to a loopback server kept the option: its datagram left by
+        /// wlan0 towards 127.0.0.1 and never arrived.
+        exempt_connect_after_datagrams_kept_unicast_if, |fam| {
+            let tb = Testbed::up();
+            let lo = if fam.v6() { "::1" } else { "127.0.0.1" };
+            let af = if fam.v6() { "AF_INET6" } else { "AF_INET" };
+            let code = format!(
+                "import socket\n\
+    r = socket.socket(socket.{af}, socket.SOCK_DGRAM); r.bind(('{lo}', 0)); r.settimeout(3)\n\
+    s = socket.socket(socket.{af}, socket.SOCK_DGRAM); s.settimeout(3)\n\
+    for _ in range(2):\n    s.sendto(b'x', ('{svc}', 9000)); print(s.recvfrom(200)[0].decode().strip())\n\
+    s.connect(r.getsockname()[:2]); s.send(b'to-loopback')\n\
+    print('loopback-got', r.recvfrom(100)[0].decode())",
+                svc = fam.svc()
+            );
+            let sn = tb.sniff_all();
+            let out = tb.cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", &code]))).run();
+            let counts = sn.stop();
+            out.assert_ok();
+            assert!(out.stdout.contains("loopback-got to-loopback"), "{}", out.dump());
+            assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0"], "{}", out.dump());
+            assert_only(&counts, "wlan0");
+        }
+    );
+
+    /// A program's own IP_PKTINFO (interface 0) on an AF_INET6 socket sending to a
+    /// native IPv6 destination got the index patched in, but IPv6 ignores SOL_IP
+    /// control messages: the datagram went out unsteered by eth0.
+    #[test]
+    fn app_ip_pktinfo_on_v6_socket_left_v6_datagram_unsteered() {
+        let tb = Testbed::up();
+        let code = "import socket, struct\n\
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)\n\
+pi = struct.pack('@i4s4s', 0, bytes(4), bytes(4))\n\
+s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi)], 0, ('2001:db8:ff::10', 9000))\n\
+print(s.recvfrom(200)[0].decode().strip())";
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
+            .run();
+        let counts = sn.stop();
+        out.assert_answered_by("wlan0");
+        assert_only(&counts, "wlan0");
+    }
+}

@@ -99,6 +99,11 @@ fn main() -> ExitCode {
             Ok(n) if (1..=600).contains(&n) => with_sa(addr, port, |sa| udp_stream(sa, n)),
             _ => return usage(),
         },
+        ["udp-mmsg-mixed", addr, port, lport] => match lport.parse::<u16>() {
+            Ok(lp) => with_sa(addr, port, |sa| udp_mmsg_mixed(sa, lp)),
+            Err(_) => return usage(),
+        },
+        ["udp-rfc2133", addr, port] => with_sa(addr, port, udp_rfc2133),
         ["udp-repeat", addr, port, n] => match n.parse::<usize>() {
             Ok(n) if (1..=10_000).contains(&n) => with_sa(addr, port, |sa| udp_repeat(sa, n)),
             _ => return usage(),
@@ -378,6 +383,95 @@ fn udp_sendmmsg(sa: SocketAddr, n: usize) -> Res<()> {
     if sent as usize != n {
         return Err(Fail(libc::EIO));
     }
+    Ok(())
+}
+
+/// One sendto to the service, then one sendmmsg of [service, loopback echo] on the
+/// same unconnected socket: both service replies and the loopback echo are printed.
+fn udp_mmsg_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
+    let lo: SocketAddr = if sa.is_ipv4() {
+        SocketAddr::new("127.0.0.1".parse().unwrap(), lport)
+    } else {
+        SocketAddr::new("::1".parse().unwrap(), lport)
+    };
+    let echo = UdpSocket::bind(lo).map_err(io_fail)?;
+    echo.set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(io_fail)?;
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    send_to(s.as_raw_fd(), b"probe mmsg-mixed 0", &sa)?;
+    print_reply(&recv_line(s.as_raw_fd())?);
+    let dests = [sa, lo];
+    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+        dests.iter().map(raw_sa).collect();
+    let payloads: [&[u8]; 2] = [b"probe mmsg-mixed 1", b"probe mmsg-mixed loopback"];
+    let mut iovs: Vec<libc::iovec> = payloads
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = (0..2)
+        .map(|i| {
+            // SAFETY: zeroed mmsghdr is valid; the pointers stay valid until sendmmsg returns.
+            let mut m: libc::mmsghdr = unsafe { zeroed() };
+            m.msg_hdr.msg_name = (&mut names[i].0 as *mut libc::sockaddr_storage).cast();
+            m.msg_hdr.msg_namelen = names[i].1;
+            m.msg_hdr.msg_iov = &mut iovs[i];
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    let mut sent = 0usize;
+    while sent < 2 {
+        // SAFETY: msgs[sent..] are initialised headers.
+        let r = unsafe {
+            libc::sendmmsg(
+                s.as_raw_fd(),
+                msgs[sent..].as_mut_ptr(),
+                (2 - sent) as libc::c_uint,
+                0,
+            )
+        };
+        if r <= 0 {
+            return Err(last_errno());
+        }
+        sent += r as usize;
+    }
+    print_reply(&recv_line(s.as_raw_fd())?);
+    let mut buf = [0u8; 512];
+    let (n, _) = echo.recv_from(&mut buf).map_err(io_fail)?;
+    println!("loopback-got {}", String::from_utf8_lossy(&buf[..n]));
+    Ok(())
+}
+
+/// A sendto whose IPv6 address is the 24-byte RFC 2133 `sockaddr_in6` (no
+/// `sin6_scope_id`), which the kernel accepts.
+fn udp_rfc2133(sa: SocketAddr) -> Res<()> {
+    let SocketAddr::V6(v6) = sa else {
+        return Err(Fail(libc::EAFNOSUPPORT));
+    };
+    let s = new_socket(libc::AF_INET6, libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (st, _) = raw_sa(&SocketAddr::V6(v6));
+    let data = b"probe udp-rfc2133";
+    // SAFETY: data and st are live for the call; 24 bytes of st are a valid RFC 2133
+    // sockaddr_in6.
+    let n = unsafe {
+        libc::sendto(
+            s.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+            (&st as *const libc::sockaddr_storage).cast(),
+            24,
+        )
+    };
+    if n < 0 {
+        return Err(last_errno());
+    }
+    print_reply(&recv_line(s.as_raw_fd())?);
     Ok(())
 }
 

@@ -761,3 +761,35 @@ fn systemd_resolved_asked_with_interface_index() {
     );
     assert_silent(&counts);
 }
+
+/// Review regressions in name resolution, each named after what broke.
+mod review {
+    use super::*;
+
+    /// getnameinfo with NI_NAMEREQD always failed under the shim: glibc refuses
+    /// NI_NUMERICHOST together with NI_NAMEREQD, and the shim asked for both.
+    #[test]
+    fn getnameinfo_namereqd_was_refused() {
+        let tb = Testbed::up();
+        let code =
+            "import socket\nprint(socket.getnameinfo(('203.0.113.10', 80), socket.NI_NAMEREQD)[0])";
+        let (out, counts) = sniffed(&tb, tb.cmd(&via("wlan0", &["python3", "-c", code])));
+        out.assert_ok();
+        assert_eq!(out.stdout.trim(), "web-wlan0.mif.test", "{}", out.dump());
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+    }
+
+    /// A name made of a digit, hex letters and dots ("1ab.cafe") was taken for a
+    /// numeric address and left to glibc, which asked eth0's server.
+    #[test]
+    fn digit_leading_name_leaked_to_glibc() {
+        let tb = Testbed::up();
+        let (out, counts) = sniffed(
+            &tb,
+            tb.cmd(&via("wlan0", &["getent", "ahosts", "1ab.cafe"])),
+        );
+        assert_ne!(out.code(), 0, "no server knows 1ab.cafe:\n{}", out.dump());
+        assert_asked_only(&tb, "wlan0", "1ab.cafe");
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+    }
+}
