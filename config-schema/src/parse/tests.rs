@@ -383,3 +383,22 @@ action = "block"
         assert!(all.contains(x), "missing {x:?} in:\n{all}");
     }
 }
+
+#[test]
+fn the_readme_policy_example_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```toml\n")
+        .expect("README has a ```toml block")
+        + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("closed block");
+    let l =
+        parse_policy(&readme[start..end], "README.md").unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let p = l.policy;
+    assert_eq!(p.base.via, vec![n("wlan0"), n("wwan0")]);
+    assert_eq!(p.base.rules.len(), 3);
+    assert_eq!(p.base.rules[2].names, vec!["*.corp.example", "intranet"]);
+    assert_eq!(p.programs[0].key, "curl");
+    assert_eq!(p.base.dns_servers(&n("wlan0")).len(), 2);
+}
