@@ -129,11 +129,23 @@ fn active() -> bool {
         ACTIVE => true,
         INERT => false,
         _ => {
+            // A hook ran before our constructor (another library's constructor made a
+            // socket call): decide now; whoever decides first sets up what the
+            // constructor would have.
             let m = decide_mode();
-            MODE.store(m, Release);
-            m == ACTIVE
+            if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
+                register_fork_handlers();
+            }
+            MODE.load(Acquire) == ACTIVE
         }
     }
+}
+
+fn register_fork_handlers() {
+    // SAFETY: registering handlers has no preconditions. Done at start-up (never from
+    // within a prepare handler: glibc before 2.36 holds the lock pthread_atfork takes
+    // while it runs them, and ours loads the engine).
+    unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child)) };
 }
 
 /// The engine lives next to this library: `<dir of libmifshim.so>/libmifshim_engine.so`.
@@ -163,14 +175,14 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
         ARGV0.store(unsafe { *argv } as *mut c_char, Release);
     }
     let m = decide_mode();
-    MODE.store(m, Release);
-    if m == ACTIVE {
+    // A hook may have decided already (see `active`); then it also registered the
+    // fork handlers.
+    if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
+        register_fork_handlers();
+    }
+    if MODE.load(Acquire) == ACTIVE {
         locate_engine();
         resolve_all();
-        // SAFETY: registering handlers has no preconditions. Registered here, at start-up,
-        // because glibc before 2.36 holds the lock pthread_atfork takes while it runs
-        // prepare handlers, and ours loads the engine.
-        unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child)) };
     }
 }
 
