@@ -389,14 +389,7 @@ fn udp_sendmmsg(sa: SocketAddr, n: usize) -> Res<()> {
 /// One sendto to the service, then one sendmmsg of [service, loopback echo] on the
 /// same unconnected socket: both service replies and the loopback echo are printed.
 fn udp_mmsg_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
-    let lo: SocketAddr = if sa.is_ipv4() {
-        SocketAddr::new("127.0.0.1".parse().unwrap(), lport)
-    } else {
-        SocketAddr::new("::1".parse().unwrap(), lport)
-    };
-    let echo = UdpSocket::bind(lo).map_err(io_fail)?;
-    echo.set_read_timeout(Some(REPLY_TIMEOUT))
-        .map_err(io_fail)?;
+    let (lo, echo) = loopback_echo(&sa, lport)?;
     let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
     send_to(s.as_raw_fd(), b"probe mmsg-mixed 0", &sa)?;
@@ -489,16 +482,24 @@ fn udp_connected(sa: SocketAddr) -> Res<()> {
     Ok(())
 }
 
-fn udp_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
-    let lo: SocketAddr = if sa.is_ipv4() {
-        SocketAddr::new("127.0.0.1".parse().unwrap(), lport)
+/// A UDP socket on the loopback address of `sa`'s family, port `lport`, with the
+/// reply time-out: the local peer of the mixed-destination probes.
+fn loopback_echo(sa: &SocketAddr, lport: u16) -> Res<(SocketAddr, UdpSocket)> {
+    let ip: IpAddr = if sa.is_ipv4() {
+        std::net::Ipv4Addr::LOCALHOST.into()
     } else {
-        SocketAddr::new("::1".parse().unwrap(), lport)
+        std::net::Ipv6Addr::LOCALHOST.into()
     };
-    // The loopback echo: answers three datagrams, then ends.
+    let lo = SocketAddr::new(ip, lport);
     let echo = UdpSocket::bind(lo).map_err(io_fail)?;
     echo.set_read_timeout(Some(REPLY_TIMEOUT))
         .map_err(io_fail)?;
+    Ok((lo, echo))
+}
+
+fn udp_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
+    // The loopback echo: answers three datagrams, then ends.
+    let (lo, echo) = loopback_echo(&sa, lport)?;
     let th = std::thread::spawn(move || {
         let mut buf = [0u8; 512];
         for _ in 0..3 {
