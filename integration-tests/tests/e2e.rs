@@ -401,6 +401,31 @@ print(s.recv(2048).decode(), end="")
     );
 
     both!(
+        /// After the socket's unicast interface is set, datagrams to the same destination
+        /// take the preloaded stub's fast path: they never reach the engine (which logs
+        /// every datagram it decides at debug level), and still all leave by wlan0.
+        repeated_sendto_skips_the_engine_after_the_second_datagram, |fam| {
+            let tb = Testbed::up();
+            let a = probe_args(&["udp-repeat", fam.svc(), "9001", "50"]);
+            let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)).env("MIFSHIM_LOG", "debug"), "wlan0");
+            assert_eq!(upstreams(&out.stdout).len(), 50, "{}", out.dump());
+            let decided = out
+                .stderr
+                .lines()
+                .filter(|l| l.contains(" sendto ") && l.contains("-> wlan0"))
+                .count();
+            // Two decisions (the first datagram, then the one that sets the unicast
+            // interface), plus one per snapshot refresh (at most one a second) should
+            // the run be slow.
+            assert!(
+                (2..10).contains(&decided),
+                "{decided} of 50 datagrams went through the engine:\n{}",
+                out.dump()
+            );
+        }
+    );
+
+    both!(
         /// One unconnected socket alternating between loopback and the service: the loopback
         /// datagrams must not be steered (they would leave via wlan0 and be lost).
         probe_mixed_loopback_and_remote, |fam| {

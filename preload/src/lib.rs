@@ -29,6 +29,7 @@ use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::*};
 use libc::{addrinfo, hostent, mmsghdr, msghdr, sockaddr, socklen_t};
+use mifshim_fastpath::Shared;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
@@ -211,6 +212,81 @@ unsafe extern "C" fn after_fork_child() {
 /// The engine's `mifshim_engine_after_fork_child`, once loaded.
 static AFTER_FORK_CHILD: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 
+/// The engine's per-fd table (`mifshim_engine_fast`), once loaded: the datagram fast
+/// path reads it (see `mifshim_fastpath`).
+static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
+
+fn coarse_now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is valid for writes; CLOCK_MONOTONIC_COARSE is served by the vDSO
+    // (no system call, no hook, async-signal-safe).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// Whether a datagram to `addr` on `fd` may skip the engine: the engine already set
+/// the socket's unicast interface for the last datagram, which went to the same
+/// destination, under a snapshot that is still fresh (`mifshim_fastpath::is_fast`).
+/// Makes no call but the vDSO clock; touches neither errno nor thread-locals.
+fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
+    let shared = FAST.load(Acquire);
+    if shared.is_null() || addr.is_null() {
+        return false;
+    }
+    // Fixed-size reads (no memcpy call): the family, then the whole address. Each
+    // read relies on sendto(2)/sendmsg(2)'s contract (addr points to len readable
+    // bytes), with len checked to cover it; read_unaligned because C callers may pass
+    // any alignment.
+    if len < 2 {
+        return false;
+    }
+    // SAFETY: see above; len >= 2.
+    let family = unsafe { core::ptr::read_unaligned(addr.cast::<u16>()) };
+    let key = match (family as c_int, len) {
+        (libc::AF_INET, 16..) => {
+            // SAFETY: see above; len >= 16.
+            let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 16]>()) };
+            mifshim_fastpath::key_of(&b)
+        }
+        (libc::AF_INET6, 28..) => {
+            // SAFETY: see above; len >= 28.
+            let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 28]>()) };
+            mifshim_fastpath::key_of(&b)
+        }
+        (libc::AF_INET6, 24..) => {
+            // SAFETY: see above; len >= 24 (the RFC 2133 layout).
+            let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 24]>()) };
+            mifshim_fastpath::key_of(&b)
+        }
+        _ => None,
+    };
+    let Some(key) = key else {
+        return false;
+    };
+    // SAFETY: FAST points to the engine's static table, which lives as long as the
+    // engine, which is never unloaded.
+    mifshim_fastpath::is_fast(unsafe { &*shared }, fd, key, coarse_now_ms())
+}
+
+/// `sendto` needs nothing from the engine when it names no destination (a connected
+/// socket: its interface was chosen at `connect`) or takes the fast path.
+fn sendto_direct(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
+    addr.is_null() || fast_datagram(fd, addr, len)
+}
+
+/// `sendmsg` likewise, by its `msg_name`.
+fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
+    if msg.is_null() {
+        return false;
+    }
+    // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
+    let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
+    name.is_null() || fast_datagram(fd, name.cast(), len)
+}
+
 fn write_err(parts: &[&[u8]]) {
     let mut buf = [0u8; 1024];
     let mut n = 0;
@@ -302,6 +378,19 @@ fn load_engine() -> bool {
         return false;
     }
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
+    let fast = unsafe { libc::dlsym(h, c"mifshim_engine_fast".as_ptr()) }.cast::<Shared>();
+    // SAFETY: when present, the symbol is the engine's static `Shared`; `layout` is
+    // its first field in every version (repr(C)), so reading it is valid even for an
+    // engine of another build.
+    if fast.is_null() || unsafe { (*fast).layout } != mifshim_fastpath::LAYOUT {
+        write_err(&[
+            b"mifshim: ",
+            &path[..end],
+            b" is not a mifshim engine of this version; failing closed\n",
+        ]);
+        return false;
+    }
+    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let child = unsafe { libc::dlsym(h, c"mifshim_engine_after_fork_child".as_ptr()) };
     AFTER_FORK_CHILD.store(child, Release);
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
@@ -314,7 +403,11 @@ fn load_engine() -> bool {
     let init: Init = unsafe { core::mem::transmute(init) };
     let table = real_table();
     // SAFETY: table is NULL-terminated and lives for the call; ARGV0 is NULL or argv[0].
-    unsafe { init(table.as_ptr(), ARGV0.load(Acquire)) == 0 }
+    let ok = unsafe { init(table.as_ptr(), ARGV0.load(Acquire)) == 0 };
+    if ok {
+        FAST.store(fast, Release);
+    }
+    ok
 }
 
 /// What the engine's `mifshim_engine_init` takes: a C function's name and address.
@@ -335,7 +428,7 @@ fn engine_ready() -> bool {
 /// For every hooked function: its C signature, whether calling it needs the engine
 /// (a decision), and what it returns when the call fails closed.
 macro_rules! hooks {
-    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr; )*) => {
+    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)?; )*) => {
         /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
         /// after this preloaded one).
         #[allow(non_upper_case_globals)]
@@ -383,14 +476,16 @@ macro_rules! hooks {
         $(
             /// ## Hook
             /// Forwards to the engine when the process is steered (loading it if this
-            /// call needs a decision), else to the C library.
+            /// call needs a decision), else to the C library. A `direct` condition
+            /// sends the call straight to the C library.
             ///
             /// # Safety
             /// The contract of the C function of the same name.
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn $name($($a: $t),*) -> $r {
                 type F = unsafe extern "C" fn($($t),*) -> $r;
-                if active() {
+                let direct = false $(|| $direct)?;
+                if !direct && active() {
                     let ready = engine_ready() || ($load && ensure_engine());
                     if ready {
                         let p = engine::$name.load(Acquire);
@@ -463,8 +558,8 @@ hooks! {
     listen(fd: c_int, backlog: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH;
-    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH;
+    sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendto_direct(fd, addr, len);
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg);
     sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;

@@ -8,45 +8,25 @@
 //! path no hook sees (glibc-internal closes) *and* its number is reused by one no hook
 //! sees either; the entry then describes a socket the program no longer sends on, and
 //! the kernel still rejects any mismatch (a PKTINFO on a TCP socket is ignored).
+//!
+//! The table's layout, the memo and the fast-path test live in `mifshim-fastpath`
+//! (`fastpath/`), because the preloaded stub reads this table too: a datagram the
+//! engine already steered once to the same destination is sent by the stub without
+//! calling the engine at all.
 
 use config_schema::{AddrFamily, Proto};
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+pub(crate) use mifshim_fastpath::{
+    APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
+    SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
+};
+use mifshim_fastpath::{CHUNK, CHUNKS, INET, Shared, TCP, UC_SHIFT, UDP, V6, VALID};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-const CHUNK: usize = 4096;
-const CHUNKS: usize = 256;
-
-static TABLE: [AtomicPtr<AtomicU32>; CHUNKS] =
-    [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
-
-const VALID: u32 = 1;
-const INET: u32 = 1 << 1;
-const V6: u32 = 1 << 2;
-const TCP: u32 = 1 << 3;
-const UDP: u32 = 1 << 4;
-/// The program bound the socket to a device itself (or it was bound when found).
-pub(crate) const APP_BOUND: u32 = 1 << 5;
-/// The program chose a multicast interface.
-pub(crate) const APP_MCAST_IF: u32 = 1 << 6;
-/// The program chose a unicast interface (`IP_UNICAST_IF`).
-pub(crate) const APP_UCAST_IF: u32 = 1 << 7;
-/// The shim bound the socket to a device.
-pub(crate) const SHIM_BOUND: u32 = 1 << 8;
-/// The shim has logged this socket's first datagram decision.
-pub(crate) const LOGGED_SEND: u32 = 1 << 9;
-/// The shim set the multicast interface.
-pub(crate) const SHIM_MCAST_IF: u32 = 1 << 10;
-/// The kernel was asked whether the program chose a multicast interface (no).
-pub(crate) const MCAST_CHECKED: u32 = 1 << 11;
-/// The shim redirected this socket's DNS traffic (see `redirect.rs`).
-pub(crate) const REDIRECTED: u32 = 1 << 12;
-/// The shim set `IP_UNICAST_IF` (IPv4 and IPv4-mapped destinations) to [`uc_index`].
-pub(crate) const UC4: u32 = 1 << 13;
-/// The shim set `IPV6_UNICAST_IF` to [`uc_index`].
-pub(crate) const UC6: u32 = 1 << 14;
-/// The socket sends to destinations of different interfaces (or exempt ones): every
-/// steered datagram carries its own PKTINFO; no socket-wide unicast interface.
-pub(crate) const MIXED: u32 = 1 << 15;
-const UC_SHIFT: u32 = 16;
+/// The per-fd entries and datagram memos, and the snapshot generation and freshness
+/// that go with them: read by the preloaded stub's `sendto`/`sendmsg` fast path
+/// (`mifshim_fastpath::is_fast`), written only here and in `netstate`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fast"))]
+pub static SHARED: Shared = Shared::new();
 
 /// A decoded entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,21 +125,29 @@ fn chunk_slot<T: 'static>(
 }
 
 fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
-    chunk_slot(&TABLE, fd, create)
+    chunk_slot(&SHARED.entries, fd, create)
 }
 
-/// Per-fd memo of the last datagram destination steered through the socket's
-/// `IP(V6)_UNICAST_IF` (see `ops::send`): `[generation:16][destination key:48]`.
-static FAST: [AtomicPtr<AtomicU64>; CHUNKS] =
-    [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
-
+/// The memo of the last datagram destination steered on `fd` (`mifshim_fastpath::memo`).
 pub(crate) fn fast_get(fd: i32) -> u64 {
-    chunk_slot(&FAST, fd, false).map_or(0, |s| s.load(Ordering::Acquire))
+    chunk_slot(&SHARED.memos, fd, false).map_or(0, |s| s.load(Ordering::Acquire))
 }
 
 pub(crate) fn fast_set(fd: i32, v: u64) {
-    if let Some(s) = chunk_slot(&FAST, fd, true) {
+    if let Some(s) = chunk_slot(&SHARED.memos, fd, true) {
         s.store(v, Ordering::Release);
+    }
+}
+
+/// Clears every memo (when the snapshot generation wraps the memo's bits).
+pub(crate) fn clear_memos() {
+    for head in &SHARED.memos {
+        let p = head.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: a published chunk holds CHUNK atomics and is never unmapped.
+            let chunk = unsafe { std::slice::from_raw_parts(p, CHUNK) };
+            chunk.iter().for_each(|m| m.store(0, Ordering::Release));
+        }
     }
 }
 
@@ -201,7 +189,7 @@ pub(crate) fn forget(fd: i32) {
     if let Some(s) = slot(fd, false) {
         s.store(0, Ordering::Release);
     }
-    if let Some(s) = chunk_slot(&FAST, fd, false) {
+    if let Some(s) = chunk_slot(&SHARED.memos, fd, false) {
         s.store(0, Ordering::Release);
     }
 }

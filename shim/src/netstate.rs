@@ -231,8 +231,6 @@ static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static LOADED: AtomicBool = AtomicBool::new(false);
 static REFRESHING: AtomicBool = AtomicBool::new(false);
 static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
-/// Bumped by every refresh, so per-socket memos know when to decide again.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Tries to take a new snapshot; `false` when another thread is doing it or a reader
 /// still holds the spare slot.
@@ -257,8 +255,16 @@ fn refresh() -> bool {
     let failed = snap.error;
     let dropped = snap.dropped;
     CURRENT.store(spare, SeqCst);
-    GENERATION.fetch_add(1, SeqCst);
-    TAKEN_MS.store(sys::now_ms(), SeqCst);
+    // The generation (bumped by every refresh, so that per-socket memos know when to
+    // decide again) and the deadline live in the table the stub's fast path reads.
+    let fast = &crate::fdtable::SHARED;
+    let generation = fast.generation.fetch_add(1, SeqCst) + 1;
+    if mifshim_fastpath::generation_wraps(generation) {
+        crate::fdtable::clear_memos();
+    }
+    let now = sys::now_ms();
+    TAKEN_MS.store(now, SeqCst);
+    fast.fresh_until_ms.store(now + MAX_AGE_MS, SeqCst);
     LOADED.store(true, SeqCst);
     REFRESHING.store(false, SeqCst);
     if failed != 0 {
@@ -303,13 +309,13 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
 /// The current snapshot's generation, if it is young enough to decide on (`None`:
 /// the next decision must refresh it).
 pub(crate) fn fresh_generation() -> Option<u64> {
-    let taken = TAKEN_MS.load(SeqCst);
-    (LOADED.load(SeqCst) && sys::now_ms().saturating_sub(taken) <= MAX_AGE_MS)
-        .then(|| GENERATION.load(SeqCst))
+    let fast = &crate::fdtable::SHARED;
+    (sys::now_ms() <= fast.fresh_until_ms.load(SeqCst)).then(|| fast.generation.load(SeqCst))
 }
 
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).
 pub(crate) fn invalidate() {
+    crate::fdtable::SHARED.fresh_until_ms.store(0, SeqCst);
     TAKEN_MS.store(0, SeqCst);
 }
 

@@ -413,38 +413,18 @@ fn send_decided(
     })
 }
 
-/// The hot path, checked by the send hooks before anything else (no guard, no errno
-/// save: it makes no call that could fail, panic or set errno): the same destination
-/// as the last datagram on a socket whose unicast interface the shim set, under a
-/// snapshot young enough. `true`: send unchanged.
-pub(crate) fn send_fast(fd: i32, dest: &Dest) -> bool {
-    let e = fdtable::get(fd);
-    // The option that carries this destination's family: IPv4 and IPv4-mapped
-    // datagrams follow IP_UNICAST_IF, native IPv6 ones IPV6_UNICAST_IF.
-    let needed = if dest.addr.ip().to_canonical().is_ipv6() {
-        UC6
-    } else {
-        UC4
-    };
-    e.has(needed)
-        && !e.has(MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF)
-        && e.proto() != Proto::Tcp
-        && netstate::fresh_generation().is_some_and(|g| fdtable::fast_get(fd) == memo(g, dest.addr))
+/// The fast path's key of a destination (`mifshim_fastpath::key_of` of the same
+/// address as the program wrote it, scope aside).
+fn key(a: SocketAddr) -> u64 {
+    match a.ip() {
+        IpAddr::V4(v4) => mifshim_fastpath::key_v4(u32::from(v4), a.port()),
+        IpAddr::V6(v6) => mifshim_fastpath::key_v6(v6.octets(), a.port()),
+    }
 }
 
-/// `[generation:16][destination:48]`: the destination exactly for IPv4 (and
-/// IPv4-mapped), a 32-bit hash of the address for IPv6, with the port. A hash
-/// collision can only send one datagram by the socket's steered interface.
+/// The memo of `a` under snapshot `generation`: what the stub's fast path compares.
 fn memo(generation: u64, a: SocketAddr) -> u64 {
-    let ip: u64 = match a.ip().to_canonical() {
-        IpAddr::V4(v4) => u32::from(v4) as u64,
-        IpAddr::V6(v6) => {
-            let v = u128::from(v6);
-            let h = (v as u64 ^ (v >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            h >> 32
-        }
-    };
-    ((generation & 0xffff) << 48) | (ip << 16) | a.port() as u64
+    mifshim_fastpath::memo(generation, key(a))
 }
 
 /// A unicast datagram steered to interface `index`. A socket that keeps sending to

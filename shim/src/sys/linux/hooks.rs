@@ -94,6 +94,8 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// ## Hook
 /// Replaces `sendto(2)`: a datagram to a steered destination is sent with a PKTINFO
 /// control message naming the interface; a Fast Open send binds like `connect`.
+/// (Datagrams without a destination, and those the stub's fast path recognises as
+/// already steered — `mifshim_fastpath::is_fast` — never get here.)
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendto"))]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
@@ -105,10 +107,6 @@ pub unsafe extern "C" fn sendto(
 ) -> isize {
     // SAFETY: sendto(2)'s contract: addr is NULL or points to len readable bytes.
     let dest = unsafe { decode_sockaddr(addr, len) };
-    if dest.as_ref().is_some_and(|d| ops::send_fast(fd, d)) {
-        // SAFETY: the program's arguments, forwarded.
-        return unsafe { real::sendto(fd, buf, n, flags, addr, len) };
-    }
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
@@ -144,10 +142,6 @@ pub unsafe extern "C" fn sendto(
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
     let dest = unsafe { msg_dest(msg) };
-    if dest.as_ref().is_some_and(|d| ops::send_fast(fd, d)) {
-        // SAFETY: the program's arguments, forwarded.
-        return unsafe { real::sendmsg(fd, msg, flags) };
-    }
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {

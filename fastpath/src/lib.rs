@@ -1,0 +1,341 @@
+//! The per-datagram fast path, shared by the preloaded stub (`preload/`,
+//! `libmifshim.so`) and the engine (`shim/`, `libmifshim_engine.so`).
+//!
+//! The engine owns one [`Shared`] (exported as `mifshim_engine_fast`) and writes it: a
+//! word per fd saying what the shim knows and did to the socket, a memo per fd of the
+//! last datagram destination it steered, and the generation and freshness of its
+//! snapshot of the host's interfaces. The stub reads it in its `sendto`/`sendmsg`
+//! hooks: when [`is_fast`] says the datagram goes where the last one went, on a socket
+//! whose unicast interface the engine already set, under a snapshot that is still
+//! fresh, the stub calls the C library directly. That path makes no call besides one
+//! vDSO clock read, touches no thread-local, cannot fail and does not set errno, so it
+//! is safe wherever the hooked call is (signal handlers, after `fork`).
+//!
+//! Everything else — the first datagram of a socket, a new destination, a stale
+//! snapshot — goes to the engine, which decides and updates the table.
+
+#![cfg_attr(not(test), no_std)]
+
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+/// File descriptors per lazily mapped chunk.
+pub const CHUNK: usize = 4096;
+/// Chunks: fds up to `CHUNK * CHUNKS` (about a million) have entries.
+pub const CHUNKS: usize = 256;
+
+/// Bumped whenever [`Shared`] changes shape, so a stub never reads an engine of
+/// another build through the wrong layout.
+pub const LAYOUT: u32 = 1;
+
+// Entry bits (one `AtomicU32` per fd).
+/// The entry describes the socket on this fd.
+pub const VALID: u32 = 1;
+/// `AF_INET` or `AF_INET6`.
+pub const INET: u32 = 1 << 1;
+/// `AF_INET6`.
+pub const V6: u32 = 1 << 2;
+/// A TCP (or MPTCP) socket.
+pub const TCP: u32 = 1 << 3;
+/// A UDP (or UDP-Lite) socket.
+pub const UDP: u32 = 1 << 4;
+/// The program bound the socket to a device itself (or it was bound when found).
+pub const APP_BOUND: u32 = 1 << 5;
+/// The program chose a multicast interface.
+pub const APP_MCAST_IF: u32 = 1 << 6;
+/// The program chose a unicast interface (`IP_UNICAST_IF`).
+pub const APP_UCAST_IF: u32 = 1 << 7;
+/// The shim bound the socket to a device.
+pub const SHIM_BOUND: u32 = 1 << 8;
+/// The shim has logged this socket's first datagram decision.
+pub const LOGGED_SEND: u32 = 1 << 9;
+/// The shim set the multicast interface.
+pub const SHIM_MCAST_IF: u32 = 1 << 10;
+/// The kernel was asked whether the program chose a multicast interface (no).
+pub const MCAST_CHECKED: u32 = 1 << 11;
+/// The shim redirected this socket's DNS traffic.
+pub const REDIRECTED: u32 = 1 << 12;
+/// The shim set `IP_UNICAST_IF` (IPv4 and IPv4-mapped destinations) to the index in
+/// the entry's top bits.
+pub const UC4: u32 = 1 << 13;
+/// The shim set `IPV6_UNICAST_IF` to the index in the entry's top bits.
+pub const UC6: u32 = 1 << 14;
+/// The socket sends to destinations of different interfaces (or exempt ones): every
+/// steered datagram carries its own PKTINFO; no socket-wide unicast interface.
+pub const MIXED: u32 = 1 << 15;
+/// Where the unicast interface index starts in an entry.
+pub const UC_SHIFT: u32 = 16;
+
+/// What the engine shares with the stub. All fields are written by the engine only.
+#[repr(C)]
+pub struct Shared {
+    /// [`LAYOUT`] of the engine that owns this.
+    pub layout: u32,
+    /// Per-fd entries (bits above), chunks mapped on first use.
+    pub entries: [AtomicPtr<AtomicU32>; CHUNKS],
+    /// Per-fd memo of the last steered datagram destination: [`memo`].
+    pub memos: [AtomicPtr<AtomicU64>; CHUNKS],
+    /// Generation of the engine's interface snapshot (bumped by every refresh).
+    pub generation: AtomicU64,
+    /// `CLOCK_MONOTONIC_COARSE` milliseconds up to which that snapshot is fresh;
+    /// 0: none is.
+    pub fresh_until_ms: AtomicU64,
+}
+
+impl Shared {
+    #[allow(clippy::new_without_default)] // a `const fn` for a static; no Default wanted
+    pub const fn new() -> Shared {
+        Shared {
+            layout: LAYOUT,
+            entries: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
+            memos: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
+            generation: AtomicU64::new(0),
+            fresh_until_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The slot of `fd` in a chunked table, if its chunk is mapped.
+pub fn slot<T>(table: &[AtomicPtr<T>; CHUNKS], fd: i32) -> Option<&T> {
+    if fd < 0 {
+        return None;
+    }
+    let fd = fd as usize;
+    let p = table.get(fd / CHUNK)?.load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a published chunk points to CHUNK initialised (zeroed) values that are
+    // never unmapped; fd % CHUNK < CHUNK.
+    Some(unsafe { &*p.add(fd % CHUNK) })
+}
+
+/// Key bit: the destination is native IPv6 (follows `IPV6_UNICAST_IF`).
+pub const KEY_V6: u64 = 1 << 48;
+/// Generation bits kept in a memo.
+pub const GEN_BITS: u32 = 15;
+const GEN_SHIFT: u32 = 49;
+
+/// The key of an IPv4 (or IPv4-mapped) destination: `[ip:32][port:16]`, exact.
+pub fn key_v4(ip: u32, port: u16) -> u64 {
+    ((ip as u64) << 16) | port as u64
+}
+
+/// The key of an IPv6 destination (host-order bytes as in `sin6_addr`): IPv4-mapped
+/// addresses are keyed as IPv4; others as [`KEY_V6`] with a 32-bit hash of the
+/// address. A hash collision between two IPv6 destinations of one socket could send
+/// one datagram through that socket's unicast interface without a fresh decision.
+pub fn key_v6(ip: [u8; 16], port: u16) -> u64 {
+    if ip[..10] == [0; 10] && ip[10] == 0xff && ip[11] == 0xff {
+        return key_v4(u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]), port);
+    }
+    let v = u128::from_be_bytes(ip);
+    let h = (v as u64 ^ (v >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    KEY_V6 | (h << 16) | port as u64
+}
+
+/// The key of a datagram's destination as the program wrote it (`sockaddr` bytes),
+/// or `None` when it is not a plain INET/INET6 address: too short, another family, or
+/// an IPv6 address with a scope (those always go to the engine).
+pub fn key_of(sa: &[u8]) -> Option<u64> {
+    let family = u16::from_ne_bytes([*sa.first()?, *sa.get(1)?]);
+    let port = u16::from_be_bytes([*sa.get(2)?, *sa.get(3)?]);
+    match family {
+        AF_INET if sa.len() >= 16 => Some(key_v4(
+            u32::from_be_bytes([sa[4], sa[5], sa[6], sa[7]]),
+            port,
+        )),
+        // 24 bytes: the RFC 2133 layout without sin6_scope_id, as the kernel takes.
+        AF_INET6 if sa.len() >= 24 => {
+            if sa.len() >= 28 && sa[24..28] != [0; 4] {
+                return None;
+            }
+            let mut ip = [0u8; 16];
+            ip.copy_from_slice(&sa[8..24]);
+            Some(key_v6(ip, port))
+        }
+        _ => None,
+    }
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// The memo the engine stores for `key` under snapshot `generation`.
+pub fn memo(generation: u64, key: u64) -> u64 {
+    ((generation & ((1 << GEN_BITS) - 1)) << GEN_SHIFT) | key
+}
+
+/// Whether a generation starts a new cycle of the memo's generation bits: the engine
+/// then clears every memo, so that one written [`GEN_BITS`] wraps ago cannot match.
+pub fn generation_wraps(generation: u64) -> bool {
+    generation & ((1 << GEN_BITS) - 1) == 0
+}
+
+/// The fast-path test: may a datagram to `key` on `fd` go out unchanged at
+/// `now_ms` (`CLOCK_MONOTONIC_COARSE`)? Yes when the engine set this socket's unicast
+/// interface for the destination's family itself, nothing since made the socket
+/// choose per datagram (another interface's or an exempt destination, the program's
+/// own binding), the last datagram it steered went to the same destination, and the
+/// snapshot it decided under is still the current and fresh one.
+pub fn is_fast(shared: &Shared, fd: i32, key: u64, now_ms: u64) -> bool {
+    let Some(e) = slot(&shared.entries, fd) else {
+        return false;
+    };
+    let e = e.load(Ordering::Acquire);
+    let needed = if key & KEY_V6 != 0 { UC6 } else { UC4 };
+    if e & needed == 0 || e & (MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF | TCP) != 0 {
+        return false;
+    }
+    // Freshness before generation: the engine bumps the generation before it moves
+    // the deadline, so a new deadline always comes with its generation.
+    if now_ms > shared.fresh_until_ms.load(Ordering::Acquire) {
+        return false;
+    }
+    let g = shared.generation.load(Ordering::Acquire);
+    slot(&shared.memos, fd).is_some_and(|m| m.load(Ordering::Acquire) == memo(g, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sin(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut v = vec![0u8; 16];
+        v[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+        v[2..4].copy_from_slice(&port.to_be_bytes());
+        v[4..8].copy_from_slice(&ip);
+        v
+    }
+
+    fn sin6(ip: [u8; 16], port: u16, scope: u32, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; 28];
+        v[..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+        v[2..4].copy_from_slice(&port.to_be_bytes());
+        v[8..24].copy_from_slice(&ip);
+        v[24..28].copy_from_slice(&scope.to_ne_bytes());
+        v.truncate(len);
+        v
+    }
+
+    const DOC6: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    #[test]
+    fn keys_are_exact_for_ipv4_and_mapped_ipv4() {
+        let k = key_of(&sin([203, 0, 113, 10], 9)).unwrap();
+        assert_eq!(k, (0xcb00_710a_u64 << 16) | 9);
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[203, 0, 113, 10]);
+        assert_eq!(key_of(&sin6(mapped, 9, 0, 28)), Some(k));
+        assert_ne!(key_of(&sin([203, 0, 113, 10], 10)), Some(k));
+        assert_ne!(key_of(&sin([203, 0, 113, 11], 9)), Some(k));
+    }
+
+    #[test]
+    fn ipv6_keys_carry_their_family_and_port() {
+        let k = key_of(&sin6(DOC6, 9, 0, 28)).unwrap();
+        assert_ne!(k & KEY_V6, 0);
+        assert_eq!(k & 0xffff, 9);
+        // The RFC 2133 layout (24 bytes) keys the same.
+        assert_eq!(key_of(&sin6(DOC6, 9, 0, 24)), Some(k));
+        let mut other = DOC6;
+        other[15] = 0x11;
+        assert_ne!(key_of(&sin6(other, 9, 0, 28)), Some(k));
+        // An IPv4 key never has the IPv6 bit, whatever the address.
+        for ip in [[0, 0, 0, 0], [255, 255, 255, 255], [1, 0, 0, 1]] {
+            assert_eq!(key_of(&sin(ip, 65535)).unwrap() & KEY_V6, 0);
+        }
+    }
+
+    #[test]
+    fn scoped_short_and_foreign_addresses_have_no_key() {
+        assert_eq!(key_of(&sin6(DOC6, 9, 3, 28)), None);
+        assert_eq!(key_of(&sin6(DOC6, 9, 0, 23)), None);
+        assert_eq!(key_of(&sin([1, 2, 3, 4], 9)[..15]), None);
+        assert_eq!(key_of(&[]), None);
+        let mut unix = sin([1, 2, 3, 4], 9);
+        unix[..2].copy_from_slice(&1u16.to_ne_bytes());
+        assert_eq!(key_of(&unix), None);
+    }
+
+    #[test]
+    fn memo_keeps_generation_apart_from_key() {
+        let k = key_v6(DOC6, 65535);
+        assert_ne!(memo(1, k), memo(2, k));
+        assert_eq!(memo(1, k) & ((1 << GEN_SHIFT) - 1), k);
+        assert_eq!(memo(1 << GEN_BITS, k), memo(0, k), "generation bits wrap");
+        assert!(generation_wraps(1 << GEN_BITS));
+        assert!(!generation_wraps(1));
+    }
+
+    /// A table with one chunk mapped (leaked: tests only).
+    fn shared_with(fd: i32, entry: u32, memo_v: u64) -> Shared {
+        let s = Shared::new();
+        let e: &'static mut [AtomicU32] =
+            Vec::from_iter((0..CHUNK).map(|_| AtomicU32::new(0))).leak();
+        let m: &'static mut [AtomicU64] =
+            Vec::from_iter((0..CHUNK).map(|_| AtomicU64::new(0))).leak();
+        e[fd as usize].store(entry, Ordering::Relaxed);
+        m[fd as usize].store(memo_v, Ordering::Relaxed);
+        s.entries[0].store(e.as_mut_ptr(), Ordering::Release);
+        s.memos[0].store(m.as_mut_ptr(), Ordering::Release);
+        s
+    }
+
+    #[test]
+    fn fast_only_on_a_promoted_socket_to_the_memoised_destination_while_fresh() {
+        let k = key_v4(0xcb00_710a, 9);
+        let udp4 = VALID | INET | UDP | UC4 | (7 << UC_SHIFT);
+        let s = shared_with(5, udp4, memo(3, k));
+        s.generation.store(3, Ordering::Release);
+        s.fresh_until_ms.store(1000, Ordering::Release);
+        assert!(is_fast(&s, 5, k, 999));
+        assert!(is_fast(&s, 5, k, 1000));
+        assert!(!is_fast(&s, 5, k, 1001), "stale snapshot");
+        assert!(!is_fast(&s, 5, key_v4(0xcb00_710a, 10), 999), "other port");
+        assert!(!is_fast(&s, 6, k, 999), "other fd");
+        assert!(!is_fast(&s, -1, k, 999));
+        assert!(!is_fast(&s, (CHUNK * CHUNKS) as i32, k, 999));
+        assert!(!is_fast(&s, CHUNK as i32, k, 999), "unmapped chunk");
+        s.generation.store(4, Ordering::Release);
+        assert!(!is_fast(&s, 5, k, 999), "new snapshot");
+    }
+
+    #[test]
+    fn not_fast_when_the_socket_left_the_promoted_state() {
+        let k = key_v4(0xcb00_710a, 9);
+        let udp4 = VALID | INET | UDP | UC4 | (7 << UC_SHIFT);
+        for (extra, why) in [
+            (MIXED, "mixed"),
+            (SHIM_BOUND, "bound by the shim"),
+            (APP_BOUND, "bound by the program"),
+            (APP_UCAST_IF, "program's unicast interface"),
+            (TCP, "tcp"),
+        ] {
+            let s = shared_with(5, udp4 | extra, memo(0, k));
+            s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+            assert!(!is_fast(&s, 5, k, 0), "{why}");
+        }
+        // Memoised but never promoted (the first datagram only records it).
+        let s = shared_with(5, VALID | INET | UDP, memo(0, k));
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        assert!(!is_fast(&s, 5, k, 0));
+        // Promoted for IPv4 only: an IPv6 destination is not fast.
+        let k6 = key_v6(DOC6, 9);
+        let s = shared_with(5, udp4 | V6, memo(0, k6));
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        assert!(!is_fast(&s, 5, k6, 0));
+        s.entries[0].store(core::ptr::null_mut(), Ordering::Release);
+        assert!(!is_fast(&s, 5, k6, 0));
+    }
+
+    #[test]
+    fn a_fresh_table_is_never_fast() {
+        let s = Shared::new();
+        assert_eq!(s.layout, LAYOUT);
+        assert!(!is_fast(&s, 0, key_v4(0, 0), 0));
+    }
+}
