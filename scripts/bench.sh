@@ -186,6 +186,8 @@ measure_floor() {
     local out
     out=$(run_gen without udp_connect "$N_UDP" "$DEST4" "$SINK_PORT" "$VIA")
     add udp_connect floor "$(field ns_per_op <<<"$out")"
+    out=$(run_gen without udp_connect "$N_UDP" "$DEST4" "$SINK_PORT" null-syscall)
+    add udp_connect_null floor "$(field ns_per_op <<<"$out")"
     out=$(run_gen without sendto_loop "$N_SENDTO" "$DEST4" "$SINK_PORT" "$VIA" pktinfo)
     add sendto floor "$(field ns_per_op <<<"$out")"
     out=$(run_gen without sendto_loop "$N_SENDTO" "$DEST4" "$SINK_PORT" "$VIA" unicast-if)
@@ -398,6 +400,7 @@ floor_row() {
         "$name" "$a" "$c" "$b" "$(tr ' ' ',' <<<"${SAMPLES[$metric:floor]}")")")
 }
 floor_row "UDP connect: + SO_BINDTOIFINDEX" udp_connect udp_connect
+floor_row "UDP connect: + one null syscall (getppid)" udp_connect_null udp_connect
 floor_row "sendto: sendmsg + PKTINFO (this design)" sendto sendto
 floor_row "sendto: IP_UNICAST_IF once (alternative)" sendto_ucif sendto
 floor_row "exec: LD_PRELOAD of an empty library" exec exec
