@@ -376,6 +376,34 @@ print(s.recv(2048).decode(), end="")
         assert_eq!(upstreams(&out.stdout).len(), 4, "{}", out.dump());
     });
 
+    both!(
+        /// Batches of 32 datagrams to one destination: the first call is steered with a
+        /// PKTINFO per message (and may be cut, as sendmmsg(2) allows); from the second
+        /// decision on, the socket's unicast interface is set and whole batches go out in
+        /// one call without reaching the engine. All 96 leave by wlan0.
+        uniform_sendmmsg_batches_go_whole_after_the_second_decision, |fam| {
+            let tb = Testbed::up();
+            let a = probe_args(&["udp-sendmmsg", fam.svc(), "9000", "32", "3"]);
+            let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)).env("MIFSHIM_LOG", "debug"), "wlan0");
+            assert_eq!(upstreams(&out.stdout).len(), 96, "{}", out.dump());
+            let calls: usize = out
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("sendmmsg_calls="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no call count:\n{}", out.dump()));
+            // 8 with PKTINFO + the other 24, then one call per batch (it was 12 calls of
+            // at most 8 before batches were decided once).
+            assert!(calls <= 5, "{calls} sendmmsg calls for 3 batches:\n{}", out.dump());
+            let decided = out.stderr.lines().filter(|l| l.contains(" sendmmsg ")).count();
+            assert!(
+                (1..10).contains(&decided),
+                "{decided} engine decisions for 96 datagrams:\n{}",
+                out.dump()
+            );
+        }
+    );
+
     both!(probe_sendto_via_wlan0, |fam| {
         let tb = Testbed::up();
         let a = probe_args(&["udp-sendto", fam.svc(), "9001"]);

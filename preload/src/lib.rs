@@ -227,25 +227,19 @@ fn coarse_now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-/// Whether a datagram to `addr` on `fd` may skip the engine: the engine already set
-/// the socket's unicast interface for the last datagram, which went to the same
-/// destination, under a snapshot that is still fresh (`mifshim_fastpath::is_fast`).
-/// Makes no call but the vDSO clock; touches neither errno nor thread-locals.
-fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
-    let shared = FAST.load(Acquire);
-    if shared.is_null() || addr.is_null() {
-        return false;
-    }
+/// The fast path's key of the destination the program wrote (`None`: not a plain
+/// INET/INET6 address, so never fast).
+fn key_at(addr: *const sockaddr, len: socklen_t) -> Option<u64> {
     // Fixed-size reads (no memcpy call): the family, then the whole address. Each
     // read relies on sendto(2)/sendmsg(2)'s contract (addr points to len readable
     // bytes), with len checked to cover it; read_unaligned because C callers may pass
     // any alignment.
-    if len < 2 {
-        return false;
+    if addr.is_null() || len < 2 {
+        return None;
     }
     // SAFETY: see above; len >= 2.
     let family = unsafe { core::ptr::read_unaligned(addr.cast::<u16>()) };
-    let key = match (family as c_int, len) {
+    match (family as c_int, len) {
         (libc::AF_INET, 16..) => {
             // SAFETY: see above; len >= 16.
             let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 16]>()) };
@@ -262,13 +256,29 @@ fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
             mifshim_fastpath::key_of(&b)
         }
         _ => None,
-    };
-    let Some(key) = key else {
+    }
+}
+
+/// The engine's table, if it is loaded.
+fn shared() -> Option<&'static Shared> {
+    let p = FAST.load(Acquire);
+    // SAFETY: FAST is null or points to the engine's static table, which lives as long
+    // as the engine, which is never unloaded.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Whether a datagram to `addr` on `fd` may skip the engine: the engine already set
+/// the socket's unicast interface for the last datagram, which went to the same
+/// destination, under a snapshot that is still fresh (`mifshim_fastpath::is_fast`).
+/// Makes no call but the vDSO clock; touches neither errno nor thread-locals.
+fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
+    let Some(shared) = shared() else {
         return false;
     };
-    // SAFETY: FAST points to the engine's static table, which lives as long as the
-    // engine, which is never unloaded.
-    mifshim_fastpath::is_fast(unsafe { &*shared }, fd, key, coarse_now_ms())
+    let Some(key) = key_at(addr, len) else {
+        return false;
+    };
+    mifshim_fastpath::is_fast(shared, fd, key, coarse_now_ms())
 }
 
 /// `sendto` needs nothing from the engine when it names no destination (a connected
@@ -285,6 +295,33 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
     let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
     name.is_null() || fast_datagram(fd, name.cast(), len)
+}
+
+/// `sendmmsg` likewise, when every message qualifies (one clock read for the batch).
+fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
+    if msgs.is_null() || vlen == 0 {
+        return false;
+    }
+    let shared = shared();
+    let mut now = None;
+    for i in 0..vlen as usize {
+        // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
+        let (name, len) = unsafe {
+            let h = &(*msgs.add(i)).msg_hdr;
+            (h.msg_name, h.msg_namelen)
+        };
+        if name.is_null() {
+            continue;
+        }
+        let (Some(shared), Some(key)) = (shared, key_at(name.cast(), len)) else {
+            return false;
+        };
+        let now = *now.get_or_insert_with(coarse_now_ms);
+        if !mifshim_fastpath::is_fast(shared, fd, key, now) {
+            return false;
+        }
+    }
+    true
 }
 
 fn write_err(parts: &[&[u8]]) {
@@ -560,7 +597,7 @@ hooks! {
     accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendto_direct(fd, addr, len);
     sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg);
-    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
+    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen);
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;

@@ -8,7 +8,9 @@
 //! ```text
 //! udp-sendto ADDR PORT            one sendto(2), print the reply
 //! udp-sendmsg ADDR PORT           one sendmsg(2) with msg_name, print the reply
-//! udp-sendmmsg ADDR PORT N        one sendmmsg(2) of N datagrams, print each reply
+//! udp-sendmmsg ADDR PORT N [R]    R (default 1) batches of N datagrams by sendmmsg(2) on one
+//!                                 socket, resending what a call left unsent (as sendmmsg(2)
+//!                                 allows); print each reply and sendmmsg_calls=<calls made>
 //! udp-connected ADDR PORT         connect(2) + send(2)
 //! udp-mixed ADDR PORT LOOPBACK_PORT
 //!                                 one unconnected socket alternately sends to the loopback
@@ -91,7 +93,13 @@ fn main() -> ExitCode {
         ["udp-sendto", addr, port] => with_sa(addr, port, udp_sendto),
         ["udp-sendmsg", addr, port] => with_sa(addr, port, udp_sendmsg),
         ["udp-sendmmsg", addr, port, n] => match n.parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => with_sa(addr, port, |sa| udp_sendmmsg(sa, n)),
+            Ok(n) if (1..=64).contains(&n) => with_sa(addr, port, |sa| udp_sendmmsg(sa, n, 1)),
+            _ => return usage(),
+        },
+        ["udp-sendmmsg", addr, port, n, r] => match (n.parse::<usize>(), r.parse::<usize>()) {
+            (Ok(n), Ok(r)) if (1..=64).contains(&n) && (1..=20).contains(&r) => {
+                with_sa(addr, port, |sa| udp_sendmmsg(sa, n, r))
+            }
             _ => return usage(),
         },
         ["udp-connected", addr, port] => with_sa(addr, port, udp_connected),
@@ -342,47 +350,62 @@ fn udp_sendmsg(sa: SocketAddr) -> Res<()> {
     Ok(())
 }
 
-fn udp_sendmmsg(sa: SocketAddr, n: usize) -> Res<()> {
+fn udp_sendmmsg(sa: SocketAddr, n: usize, rounds: usize) -> Res<()> {
     let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
     let (st, len) = raw_sa(&sa);
     let mut names: Vec<libc::sockaddr_storage> = vec![st; n];
-    let payloads: Vec<Vec<u8>> = (0..n)
-        .map(|i| format!("probe sendmmsg {i}").into_bytes())
-        .collect();
-    let mut iovs: Vec<libc::iovec> = payloads
-        .iter()
-        .map(|p| libc::iovec {
-            iov_base: p.as_ptr() as *mut libc::c_void,
-            iov_len: p.len(),
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = (0..n)
-        .map(|i| {
-            // SAFETY: zeroed mmsghdr is valid; the pointers set below stay valid until
-            // sendmmsg returns (names and iovs are not touched in between).
-            let mut m: libc::mmsghdr = unsafe { zeroed() };
-            m.msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            m.msg_hdr.msg_namelen = len;
-            m.msg_hdr.msg_iov = &mut iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
-    // SAFETY: msgs holds n initialised headers.
-    let sent = unsafe { libc::sendmmsg(s.as_raw_fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
-    if sent < 0 {
-        return Err(last_errno());
+    let mut calls = 0;
+    for r in 0..rounds {
+        let payloads: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("probe sendmmsg {}", r * n + i).into_bytes())
+            .collect();
+        let mut iovs: Vec<libc::iovec> = payloads
+            .iter()
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = (0..n)
+            .map(|i| {
+                // SAFETY: zeroed mmsghdr is valid; the pointers set below stay valid
+                // until the last sendmmsg returns (names and iovs are not touched in
+                // between).
+                let mut m: libc::mmsghdr = unsafe { zeroed() };
+                m.msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+                m.msg_hdr.msg_namelen = len;
+                m.msg_hdr.msg_iov = &mut iovs[i];
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let mut done = 0;
+        while done < n {
+            calls += 1;
+            // SAFETY: msgs[done..] holds n - done initialised headers.
+            let sent = unsafe {
+                libc::sendmmsg(
+                    s.as_raw_fd(),
+                    msgs.as_mut_ptr().add(done),
+                    (n - done) as libc::c_uint,
+                    0,
+                )
+            };
+            if sent < 0 {
+                return Err(last_errno());
+            }
+            if sent == 0 || calls > 100 * rounds {
+                eprintln!("mif-probe: sendmmsg makes no progress ({done} of {n} sent)");
+                return Err(Fail(libc::EIO));
+            }
+            done += sent as usize;
+        }
+        for _ in 0..n {
+            print_reply(&recv_line(s.as_raw_fd())?);
+        }
     }
-    if sent as usize != n {
-        eprintln!("mif-probe: sendmmsg sent {sent} of {n}");
-    }
-    for _ in 0..sent {
-        print_reply(&recv_line(s.as_raw_fd())?);
-    }
-    if sent as usize != n {
-        return Err(Fail(libc::EIO));
-    }
+    println!("sendmmsg_calls={calls}");
     Ok(())
 }
 

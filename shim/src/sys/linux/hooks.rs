@@ -190,10 +190,30 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
 /// sent in part; sendmmsg(2) allows that and callers resend the rest.
 const MMSG_BATCH: usize = 8;
 
+/// The destination every message of a `sendmmsg` batch names, if they all name the
+/// same one (the common case: a QUIC or RTP sender batching to its peer).
+///
+/// # Safety
+/// `msgs` has `vlen` valid entries (sendmmsg(2)'s contract).
+unsafe fn uniform_dest(msgs: *const libc::mmsghdr, vlen: c_uint) -> Option<Dest> {
+    // SAFETY: the caller's contract; vlen >= 1 is checked by the caller.
+    let first = unsafe { msg_dest(&(*msgs).msg_hdr) }?;
+    for i in 1..vlen as usize {
+        // SAFETY: i < vlen.
+        if unsafe { msg_dest(&(*msgs.add(i)).msg_hdr) } != Some(first) {
+            return None;
+        }
+    }
+    Some(first)
+}
+
 /// ## Hook
-/// Replaces `sendmmsg(2)`: every message is decided on its own; the batch is cut
-/// before the first refused message (which then fails the next call, or this one if
-/// it is first).
+/// Replaces `sendmmsg(2)`. A batch whose messages all go to one destination is
+/// decided once, like a `sendto`: once the socket's unicast interface is set the
+/// whole batch goes out unchanged (and the stub's fast path then skips the engine).
+/// Otherwise every message is decided on its own, with its own PKTINFO, at most
+/// [`MMSG_BATCH`] at a time; the batch is cut before the first refused message
+/// (which then fails the next call, or this one if it is first).
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmmsg"))]
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
@@ -207,6 +227,24 @@ pub unsafe extern "C" fn sendmmsg(
     }
     let n = (vlen as usize).min(MMSG_BATCH);
     let mut plans = [Plan::AsIs; MMSG_BATCH];
+    // SAFETY: sendmmsg(2)'s contract: msgs has vlen >= 1 valid entries.
+    if let Some(dest) = unsafe { uniform_dest(msgs, vlen) } {
+        match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
+            Pre::Skip | Pre::Run(Plan::AsIs) => {
+                // SAFETY: the program's arguments, forwarded.
+                return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
+            }
+            Pre::Run(Plan::Fail(e)) => return fail(e),
+            Pre::Panicked => return fail(PANIC_ERRNO),
+            Pre::Run(Plan::Via(p)) => {
+                plans = [Plan::Via(p); MMSG_BATCH];
+                // SAFETY: as below: n <= vlen entries, each prepared with this plan.
+                return unsafe { send_planned(fd, msgs, n, flags, &plans) };
+            }
+            // A redirected DNS query: per message below (the first goes alone).
+            Pre::Run(Plan::Redirect(..)) => {}
+        }
+    }
     let mut any = false;
     let mut cut = n;
     for (i, plan) in plans.iter_mut().enumerate().take(n) {
@@ -253,6 +291,22 @@ pub unsafe extern "C" fn sendmmsg(
         // SAFETY: forwarded, possibly with fewer messages.
         return unsafe { real::sendmmsg(fd, msgs, cut as c_uint, flags) };
     }
+    // SAFETY: cut <= n <= vlen valid entries, decided in `plans`.
+    unsafe { send_planned(fd, msgs, cut, flags, &plans) }
+}
+
+/// Sends the first `cut` messages of the program's batch, each `Plan::Via` one with
+/// its PKTINFO added in a copy, and reports back what the kernel wrote.
+///
+/// # Safety
+/// `msgs` has at least `cut` (<= [`MMSG_BATCH`]) valid entries.
+unsafe fn send_planned(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    mut cut: usize,
+    flags: c_int,
+    plans: &[Plan; MMSG_BATCH],
+) -> c_int {
     let mut copies: [MsgCopy; MMSG_BATCH] = std::array::from_fn(|_| MsgCopy::new());
     // SAFETY: a zeroed mmsghdr is valid (null pointers, zero lengths).
     let mut out: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };

@@ -99,7 +99,7 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
 const SIN6_LEN_RFC2133: usize = 24;
 
 /// A decoded INET socket address.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Dest {
     pub addr: SocketAddr,
     pub scope_id: u32,
