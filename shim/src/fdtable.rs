@@ -155,7 +155,12 @@ pub(crate) fn get(fd: i32) -> Entry {
     slot(fd, false).map_or(Entry(0), |s| Entry(s.load(Ordering::Acquire)))
 }
 
+/// A new description of `fd` (a new socket, or one found): whatever memo an earlier
+/// socket on this number left goes with it.
 pub(crate) fn set(fd: i32, e: Entry) {
+    if let Some(m) = chunk_slot(&SHARED.memos, fd, false) {
+        m.store(0, Ordering::Release);
+    }
     if let Some(s) = slot(fd, true) {
         s.store(e.0, Ordering::Release);
     }
@@ -195,10 +200,16 @@ pub(crate) fn forget(fd: i32) {
 }
 
 /// `fd` now refers to what `from` refers to.
+/// `fd` now refers to what `from` refers to: its entry and its datagram memo, never
+/// those of the socket `to` used to be.
 pub(crate) fn copy(from: i32, to: i32) {
     let e = get(from);
     if e.valid() {
-        set(to, Entry(e.0 & !LOGGED_SEND))
+        set(to, Entry(e.0 & !LOGGED_SEND));
+        let m = fast_get(from);
+        if m != 0 {
+            fast_set(to, m);
+        }
     } else {
         forget(to)
     }
@@ -227,6 +238,34 @@ mod tests {
         assert!(!get(fd).valid(), "flags are not added to forgotten entries");
         assert!(get(-1) == Entry(0));
         assert!(get(1 << 30) == Entry(0));
+    }
+
+    #[test]
+    fn dup_onto_a_promoted_socket_left_its_memo_on_the_new_one() {
+        let (a, b) = (80_000, 80_001); // a chunk no other test touches
+        let promoted = Entry(Entry::new(Some(AddrFamily::V4), Proto::Udp).0 | UC4 | (3 << 16));
+        set(a, promoted);
+        fast_set(a, 0xabc);
+        // b: another socket, promoted to another interface, memo of its own.
+        set(
+            b,
+            Entry(Entry::new(Some(AddrFamily::V4), Proto::Udp).0 | UC4 | (4 << 16)),
+        );
+        fast_set(b, 0xdef);
+        // dup2(a, b): b is a's socket now, with a's memo, never its old one.
+        copy(a, b);
+        assert_eq!(get(b).uc_index(), 3);
+        assert_eq!(fast_get(b), 0xabc);
+        // A socket created on a number whose old socket was closed unseen starts
+        // without a memo.
+        set(b, Entry::new(Some(AddrFamily::V4), Proto::Udp));
+        assert_eq!(fast_get(b), 0);
+        // dup2 from an fd without a memo clears the target's.
+        fast_set(b, 0xdef);
+        forget(a);
+        set(a, Entry::new(Some(AddrFamily::V4), Proto::Udp));
+        copy(a, b);
+        assert_eq!(fast_get(b), 0);
     }
 
     #[test]
