@@ -25,7 +25,7 @@ pub const CHUNKS: usize = 256;
 
 /// Bumped whenever [`Shared`] changes shape, so a stub never reads an engine of
 /// another build through the wrong layout.
-pub const LAYOUT: u32 = 1;
+pub const LAYOUT: u32 = 2;
 
 // Entry bits (one `AtomicU32` per fd).
 /// The entry describes the socket on this fd.
@@ -74,6 +74,9 @@ pub struct Shared {
     pub entries: [AtomicPtr<AtomicU32>; CHUNKS],
     /// Per-fd memo of the last steered datagram destination: [`memo`].
     pub memos: [AtomicPtr<AtomicU64>; CHUNKS],
+    /// Per-fd full address of that destination when it is native IPv6 (the memo only
+    /// holds a hash of it), as two big-endian halves.
+    pub ip6s: [AtomicPtr<[AtomicU64; 2]>; CHUNKS],
     /// Generation of the engine's interface snapshot (bumped by every refresh).
     pub generation: AtomicU64,
     /// `CLOCK_MONOTONIC_COARSE` milliseconds up to which that snapshot is fresh;
@@ -88,6 +91,7 @@ impl Shared {
             layout: LAYOUT,
             entries: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
             memos: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
+            ip6s: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
             generation: AtomicU64::new(0),
             fresh_until_ms: AtomicU64::new(0),
         }
@@ -115,28 +119,50 @@ pub const KEY_V6: u64 = 1 << 48;
 pub const GEN_BITS: u32 = 15;
 const GEN_SHIFT: u32 = 49;
 
-/// The key of an IPv4 (or IPv4-mapped) destination: `[ip:32][port:16]`, exact.
-pub fn key_v4(ip: u32, port: u16) -> u64 {
-    ((ip as u64) << 16) | port as u64
+/// A datagram destination as the fast path compares it: `word` is
+/// `[v6:1][address or its hash:32][port:16]`; `ip6` the whole address (big-endian
+/// halves) when it is native IPv6, else zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub word: u64,
+    pub ip6: [u64; 2],
 }
 
-/// The key of an IPv6 destination (host-order bytes as in `sin6_addr`): IPv4-mapped
-/// addresses are keyed as IPv4; others as [`KEY_V6`] with a 32-bit hash of the
-/// address. A hash collision between two IPv6 destinations of one socket could send
-/// one datagram through that socket's unicast interface without a fresh decision.
-pub fn key_v6(ip: [u8; 16], port: u16) -> u64 {
+impl Key {
+    pub fn is_v6(&self) -> bool {
+        self.word & KEY_V6 != 0
+    }
+}
+
+/// The key of an IPv4 (or IPv4-mapped) destination: the address itself and the port.
+pub fn key_v4(ip: u32, port: u16) -> Key {
+    Key {
+        word: ((ip as u64) << 16) | port as u64,
+        ip6: [0; 2],
+    }
+}
+
+/// The key of an IPv6 destination (`sin6_addr` bytes): IPv4-mapped addresses are
+/// keyed as IPv4; others carry [`KEY_V6`], a 32-bit hash of the address (which only
+/// narrows the search) and the whole address (which decides).
+pub fn key_v6(ip: [u8; 16], port: u16) -> Key {
     if ip[..10] == [0; 10] && ip[10] == 0xff && ip[11] == 0xff {
         return key_v4(u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]), port);
     }
     let v = u128::from_be_bytes(ip);
-    let h = (v as u64 ^ (v >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    KEY_V6 | (h << 16) | port as u64
+    let (hi, lo) = ((v >> 64) as u64, v as u64);
+    let h = (hi ^ lo).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    Key {
+        word: KEY_V6 | (h << 16) | port as u64,
+        ip6: [hi, lo],
+    }
 }
 
 /// The key of a datagram's destination as the program wrote it (`sockaddr` bytes),
-/// or `None` when it is not a plain INET/INET6 address: too short, another family, or
-/// an IPv6 address with a scope (those always go to the engine).
-pub fn key_of(sa: &[u8]) -> Option<u64> {
+/// or `None` when it is not a plain INET/INET6 address: too short, another family
+/// (`AF_UNSPEC` included), or an IPv6 address with a scope (those always go to the
+/// engine).
+pub fn key_of(sa: &[u8]) -> Option<Key> {
     let family = u16::from_ne_bytes([*sa.first()?, *sa.get(1)?]);
     let port = u16::from_be_bytes([*sa.get(2)?, *sa.get(3)?]);
     match family {
@@ -160,9 +186,9 @@ pub fn key_of(sa: &[u8]) -> Option<u64> {
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-/// The memo the engine stores for `key` under snapshot `generation`.
-pub fn memo(generation: u64, key: u64) -> u64 {
-    ((generation & ((1 << GEN_BITS) - 1)) << GEN_SHIFT) | key
+/// The memo word the engine stores for `key` under snapshot `generation`.
+pub fn memo(generation: u64, key: &Key) -> u64 {
+    ((generation & ((1 << GEN_BITS) - 1)) << GEN_SHIFT) | key.word
 }
 
 /// Whether a generation starts a new cycle of the memo's generation bits: the engine
@@ -171,18 +197,64 @@ pub fn generation_wraps(generation: u64) -> bool {
     generation & ((1 << GEN_BITS) - 1) == 0
 }
 
+/// The engine's side: records `word` (from [`memo`]) for `key` in an fd's slots. For
+/// an IPv6 key the word is withdrawn while the address changes, so a reader never
+/// pairs a new word with an old address; without an address slot nothing is
+/// recorded.
+pub fn memo_store(m: &AtomicU64, ip6: Option<&[AtomicU64; 2]>, word: u64, key: &Key) {
+    if key.is_v6() {
+        m.store(0, Ordering::Release);
+        let Some(a) = ip6 else {
+            return;
+        };
+        a[0].store(key.ip6[0], Ordering::Release);
+        a[1].store(key.ip6[1], Ordering::Release);
+    }
+    m.store(word, Ordering::Release);
+}
+
+/// Whether `fd`'s memo is `word` for exactly `key`'s destination. For IPv6 the word is
+/// read again after the address: a change in between fails the match. (A writer
+/// storing the *same* word for another address between the two reads — a hash and
+/// port collision of two destinations sent on one socket by two threads at once —
+/// could pass with a mixed address that equals neither; the address compared must
+/// then also be the one being sent to.)
+pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
+    let Some(m) = slot(&shared.memos, fd) else {
+        return false;
+    };
+    if m.load(Ordering::Acquire) != word {
+        return false;
+    }
+    if !key.is_v6() {
+        return true;
+    }
+    let Some(a) = slot(&shared.ip6s, fd) else {
+        return false;
+    };
+    a[0].load(Ordering::Acquire) == key.ip6[0]
+        && a[1].load(Ordering::Acquire) == key.ip6[1]
+        && m.load(Ordering::Acquire) == word
+}
+
 /// The fast-path test: may a datagram to `key` on `fd` go out unchanged at
 /// `now_ms` (`CLOCK_MONOTONIC_COARSE`)? Yes when the engine set this socket's unicast
 /// interface for the destination's family itself, nothing since made the socket
 /// choose per datagram (another interface's or an exempt destination, the program's
-/// own binding), the last datagram it steered went to the same destination, and the
-/// snapshot it decided under is still the current and fresh one.
-pub fn is_fast(shared: &Shared, fd: i32, key: u64, now_ms: u64) -> bool {
+/// own binding), the last datagram it steered went to exactly this destination, and
+/// the snapshot it decided under is still the current and fresh one.
+///
+/// Lock-free, so not atomic with the engine's own transitions: a datagram that passes
+/// this test while another thread's datagram to an exempt destination is clearing the
+/// socket's unicast interface (`MIXED`) may leave by that interface or, if the clear
+/// lands first, by the default route. Only threads sharing one unconnected socket and
+/// sending to destinations of different kinds at the same instant can see it.
+pub fn is_fast(shared: &Shared, fd: i32, key: &Key, now_ms: u64) -> bool {
     let Some(e) = slot(&shared.entries, fd) else {
         return false;
     };
     let e = e.load(Ordering::Acquire);
-    let needed = if key & KEY_V6 != 0 { UC6 } else { UC4 };
+    let needed = if key.is_v6() { UC6 } else { UC4 };
     if e & needed == 0 || e & (MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF | TCP) != 0 {
         return false;
     }
@@ -192,7 +264,7 @@ pub fn is_fast(shared: &Shared, fd: i32, key: u64, now_ms: u64) -> bool {
         return false;
     }
     let g = shared.generation.load(Ordering::Acquire);
-    slot(&shared.memos, fd).is_some_and(|m| m.load(Ordering::Acquire) == memo(g, key))
+    memo_equals(shared, fd, memo(g, key), key)
 }
 
 #[cfg(test)]
@@ -224,7 +296,8 @@ mod tests {
     #[test]
     fn keys_are_exact_for_ipv4_and_mapped_ipv4() {
         let k = key_of(&sin([203, 0, 113, 10], 9)).unwrap();
-        assert_eq!(k, (0xcb00_710a_u64 << 16) | 9);
+        assert_eq!(k.word, (0xcb00_710a_u64 << 16) | 9);
+        assert!(!k.is_v6());
         let mut mapped = [0u8; 16];
         mapped[10] = 0xff;
         mapped[11] = 0xff;
@@ -235,10 +308,11 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_keys_carry_their_family_and_port() {
+    fn ipv6_keys_carry_their_family_port_and_whole_address() {
         let k = key_of(&sin6(DOC6, 9, 0, 28)).unwrap();
-        assert_ne!(k & KEY_V6, 0);
-        assert_eq!(k & 0xffff, 9);
+        assert!(k.is_v6());
+        assert_eq!(k.word & 0xffff, 9);
+        assert_eq!(k.ip6, [0x2001_0db8_00ff_0000, 0x10]);
         // The RFC 2133 layout (24 bytes) keys the same.
         assert_eq!(key_of(&sin6(DOC6, 9, 0, 24)), Some(k));
         let mut other = DOC6;
@@ -246,68 +320,104 @@ mod tests {
         assert_ne!(key_of(&sin6(other, 9, 0, 28)), Some(k));
         // An IPv4 key never has the IPv6 bit, whatever the address.
         for ip in [[0, 0, 0, 0], [255, 255, 255, 255], [1, 0, 0, 1]] {
-            assert_eq!(key_of(&sin(ip, 65535)).unwrap() & KEY_V6, 0);
+            assert!(!key_of(&sin(ip, 65535)).unwrap().is_v6());
         }
     }
 
     #[test]
-    fn scoped_short_and_foreign_addresses_have_no_key() {
+    fn scoped_short_unspec_and_foreign_addresses_have_no_key() {
         assert_eq!(key_of(&sin6(DOC6, 9, 3, 28)), None);
         assert_eq!(key_of(&sin6(DOC6, 9, 0, 23)), None);
         assert_eq!(key_of(&sin([1, 2, 3, 4], 9)[..15]), None);
         assert_eq!(key_of(&[]), None);
-        let mut unix = sin([1, 2, 3, 4], 9);
-        unix[..2].copy_from_slice(&1u16.to_ne_bytes());
-        assert_eq!(key_of(&unix), None);
+        for family in [0u16, 1] {
+            let mut other = sin([1, 2, 3, 4], 9);
+            other[..2].copy_from_slice(&family.to_ne_bytes());
+            assert_eq!(key_of(&other), None);
+        }
     }
 
     #[test]
     fn memo_keeps_generation_apart_from_key() {
         let k = key_v6(DOC6, 65535);
-        assert_ne!(memo(1, k), memo(2, k));
-        assert_eq!(memo(1, k) & ((1 << GEN_SHIFT) - 1), k);
-        assert_eq!(memo(1 << GEN_BITS, k), memo(0, k), "generation bits wrap");
+        assert_ne!(memo(1, &k), memo(2, &k));
+        assert_eq!(memo(1, &k) & ((1 << GEN_SHIFT) - 1), k.word);
+        assert_eq!(memo(1 << GEN_BITS, &k), memo(0, &k), "generation bits wrap");
         assert!(generation_wraps(1 << GEN_BITS));
         assert!(!generation_wraps(1));
     }
 
-    /// A table with one chunk mapped (leaked: tests only).
-    fn shared_with(fd: i32, entry: u32, memo_v: u64) -> Shared {
+    /// A table with one chunk of each kind mapped (leaked: tests only), the memo of
+    /// `fd` stored for `key`.
+    fn shared_with(fd: i32, entry: u32, generation: u64, key: &Key) -> Shared {
         let s = Shared::new();
         let e: &'static mut [AtomicU32] =
             Vec::from_iter((0..CHUNK).map(|_| AtomicU32::new(0))).leak();
         let m: &'static mut [AtomicU64] =
             Vec::from_iter((0..CHUNK).map(|_| AtomicU64::new(0))).leak();
+        let a: &'static mut [[AtomicU64; 2]] =
+            Vec::from_iter((0..CHUNK).map(|_| [AtomicU64::new(0), AtomicU64::new(0)])).leak();
         e[fd as usize].store(entry, Ordering::Relaxed);
-        m[fd as usize].store(memo_v, Ordering::Relaxed);
+        memo_store(
+            &m[fd as usize],
+            Some(&a[fd as usize]),
+            memo(generation, key),
+            key,
+        );
         s.entries[0].store(e.as_mut_ptr(), Ordering::Release);
         s.memos[0].store(m.as_mut_ptr(), Ordering::Release);
+        s.ip6s[0].store(a.as_mut_ptr(), Ordering::Release);
+        s.generation.store(generation, Ordering::Release);
         s
     }
+
+    const UDP4: u32 = VALID | INET | UDP | UC4 | (7 << UC_SHIFT);
+    const UDP6: u32 = VALID | INET | V6 | UDP | UC6 | (7 << UC_SHIFT);
 
     #[test]
     fn fast_only_on_a_promoted_socket_to_the_memoised_destination_while_fresh() {
         let k = key_v4(0xcb00_710a, 9);
-        let udp4 = VALID | INET | UDP | UC4 | (7 << UC_SHIFT);
-        let s = shared_with(5, udp4, memo(3, k));
-        s.generation.store(3, Ordering::Release);
+        let s = shared_with(5, UDP4, 3, &k);
         s.fresh_until_ms.store(1000, Ordering::Release);
-        assert!(is_fast(&s, 5, k, 999));
-        assert!(is_fast(&s, 5, k, 1000));
-        assert!(!is_fast(&s, 5, k, 1001), "stale snapshot");
-        assert!(!is_fast(&s, 5, key_v4(0xcb00_710a, 10), 999), "other port");
-        assert!(!is_fast(&s, 6, k, 999), "other fd");
-        assert!(!is_fast(&s, -1, k, 999));
-        assert!(!is_fast(&s, (CHUNK * CHUNKS) as i32, k, 999));
-        assert!(!is_fast(&s, CHUNK as i32, k, 999), "unmapped chunk");
+        assert!(is_fast(&s, 5, &k, 999));
+        assert!(is_fast(&s, 5, &k, 1000));
+        assert!(!is_fast(&s, 5, &k, 1001), "stale snapshot");
+        assert!(!is_fast(&s, 5, &key_v4(0xcb00_710a, 10), 999), "other port");
+        assert!(!is_fast(&s, 6, &k, 999), "other fd");
+        assert!(!is_fast(&s, -1, &k, 999));
+        assert!(!is_fast(&s, (CHUNK * CHUNKS) as i32, &k, 999));
+        assert!(!is_fast(&s, CHUNK as i32, &k, 999), "unmapped chunk");
         s.generation.store(4, Ordering::Release);
-        assert!(!is_fast(&s, 5, k, 999), "new snapshot");
+        assert!(!is_fast(&s, 5, &k, 999), "new snapshot");
+    }
+
+    #[test]
+    fn ipv6_hash_collision_let_another_destination_take_the_fast_path() {
+        // 2001:db8::10 and 2001:db9::1:0:10 fold to the same 32-bit hash: the memo
+        // word alone cannot tell them apart, the whole address does.
+        let a = key_v6(DOC6, 9);
+        let mut forged = [0u8; 16];
+        forged.copy_from_slice(
+            &(((a.ip6[0] ^ 0x0000_0001_0000_0000) as u128) << 64
+                | (a.ip6[1] ^ 0x0000_0001_0000_0000) as u128)
+                .to_be_bytes(),
+        );
+        let b = key_v6(forged, 9);
+        assert_eq!(a.word, b.word, "the test needs a real collision");
+        assert_ne!(a.ip6, b.ip6);
+        let s = shared_with(5, UDP6, 0, &a);
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        assert!(is_fast(&s, 5, &a, 0));
+        assert!(!is_fast(&s, 5, &b, 0));
+        // Without an address slot an IPv6 memo is never recorded.
+        let m = AtomicU64::new(7);
+        memo_store(&m, None, memo(0, &a), &a);
+        assert_eq!(m.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn not_fast_when_the_socket_left_the_promoted_state() {
         let k = key_v4(0xcb00_710a, 9);
-        let udp4 = VALID | INET | UDP | UC4 | (7 << UC_SHIFT);
         for (extra, why) in [
             (MIXED, "mixed"),
             (SHIM_BOUND, "bound by the shim"),
@@ -315,27 +425,27 @@ mod tests {
             (APP_UCAST_IF, "program's unicast interface"),
             (TCP, "tcp"),
         ] {
-            let s = shared_with(5, udp4 | extra, memo(0, k));
+            let s = shared_with(5, UDP4 | extra, 0, &k);
             s.fresh_until_ms.store(u64::MAX, Ordering::Release);
-            assert!(!is_fast(&s, 5, k, 0), "{why}");
+            assert!(!is_fast(&s, 5, &k, 0), "{why}");
         }
         // Memoised but never promoted (the first datagram only records it).
-        let s = shared_with(5, VALID | INET | UDP, memo(0, k));
+        let s = shared_with(5, VALID | INET | UDP, 0, &k);
         s.fresh_until_ms.store(u64::MAX, Ordering::Release);
-        assert!(!is_fast(&s, 5, k, 0));
+        assert!(!is_fast(&s, 5, &k, 0));
         // Promoted for IPv4 only: an IPv6 destination is not fast.
         let k6 = key_v6(DOC6, 9);
-        let s = shared_with(5, udp4 | V6, memo(0, k6));
+        let s = shared_with(5, UDP4 | V6, 0, &k6);
         s.fresh_until_ms.store(u64::MAX, Ordering::Release);
-        assert!(!is_fast(&s, 5, k6, 0));
+        assert!(!is_fast(&s, 5, &k6, 0));
         s.entries[0].store(core::ptr::null_mut(), Ordering::Release);
-        assert!(!is_fast(&s, 5, k6, 0));
+        assert!(!is_fast(&s, 5, &k6, 0));
     }
 
     #[test]
     fn a_fresh_table_is_never_fast() {
         let s = Shared::new();
         assert_eq!(s.layout, LAYOUT);
-        assert!(!is_fast(&s, 0, key_v4(0, 0), 0));
+        assert!(!is_fast(&s, 0, &key_v4(0, 0), 0));
     }
 }

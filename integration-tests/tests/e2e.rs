@@ -404,6 +404,48 @@ print(s.recv(2048).decode(), end="")
         }
     );
 
+    /// An IPv4 destination (a `sockaddr_in`) sent from a dual-stack AF_INET6 socket
+    /// takes the kernel's IPv4 path, which reads only the IPv4 options: the shim used
+    /// the IPv6 ones, so the first datagram failed (EINVAL) and later ones left
+    /// unsteered by the default route.
+    #[test]
+    fn ipv4_datagrams_on_an_ipv6_socket_used_the_ipv6_options_and_leaked() {
+        let tb = Testbed::up();
+        let a = probe_args(&["udp-v4-on-v6", Fam::V4.svc(), "9001", "5"]);
+        let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "wlan0");
+        assert_eq!(upstreams(&out.stdout).len(), 5, "{}", out.dump());
+    }
+
+    /// Linux takes an `AF_UNSPEC` destination on an IPv4 socket as `AF_INET` (old
+    /// programs leave `sin_family` zero); the shim did not decode it, so those
+    /// datagrams went out unsteered by the default route.
+    #[test]
+    fn unspec_family_destination_on_ipv4_socket_left_unsteered() {
+        let tb = Testbed::up();
+        let a = probe_args(&["udp-unspec", Fam::V4.svc(), "9001", "3"]);
+        let plain = tb.cmd(&a).run();
+        assert_eq!(
+            upstreams(&plain.stdout).len(),
+            3,
+            "the kernel takes AF_UNSPEC: {}",
+            plain.dump()
+        );
+        let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "wlan0");
+        assert_eq!(upstreams(&out.stdout).len(), 3, "{}", out.dump());
+    }
+
+    both!(
+        /// The program setting IP(V6)_UNICAST_IF to 0 removed the unicast interface the
+        /// shim had set, but the shim still counted on it: later datagrams passed
+        /// unchanged and left by the default route.
+        program_clearing_unicast_if_left_datagrams_unsteered, |fam| {
+            let tb = Testbed::up();
+            let a = probe_args(&["udp-clear-ucif", fam.svc(), "9001"]);
+            let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)), "wlan0");
+            assert_eq!(upstreams(&out.stdout).len(), 6, "{}", out.dump());
+        }
+    );
+
     both!(probe_sendto_via_wlan0, |fam| {
         let tb = Testbed::up();
         let a = probe_args(&["udp-sendto", fam.svc(), "9001"]);

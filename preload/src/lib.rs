@@ -29,7 +29,7 @@ use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::*};
 use libc::{addrinfo, hostent, mmsghdr, msghdr, sockaddr, socklen_t};
-use mifshim_fastpath::Shared;
+use mifshim_fastpath::{Key, Shared};
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
@@ -216,20 +216,26 @@ static AFTER_FORK_CHILD: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 /// path reads it (see `mifshim_fastpath`).
 static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
 
+/// `CLOCK_MONOTONIC_COARSE` in milliseconds, from the vDSO where there is one (no
+/// system call, no hook, async-signal-safe). If the clock cannot be read, `u64::MAX`
+/// (every snapshot then counts as stale: the engine decides) and errno is kept.
 fn coarse_now_ms() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: ts is valid for writes; CLOCK_MONOTONIC_COARSE is served by the vDSO
-    // (no system call, no hook, async-signal-safe).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    let saved = errno();
+    // SAFETY: ts is valid for writes.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+        set_errno(saved);
+        return u64::MAX;
+    }
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// The fast path's key of the destination the program wrote (`None`: not a plain
 /// INET/INET6 address, so never fast).
-fn key_at(addr: *const sockaddr, len: socklen_t) -> Option<u64> {
+fn key_at(addr: *const sockaddr, len: socklen_t) -> Option<Key> {
     // Fixed-size reads (no memcpy call): the family, then the whole address. Each
     // read relies on sendto(2)/sendmsg(2)'s contract (addr points to len readable
     // bytes), with len checked to cover it; read_unaligned because C callers may pass
@@ -270,7 +276,7 @@ fn shared() -> Option<&'static Shared> {
 /// Whether a datagram to `addr` on `fd` may skip the engine: the engine already set
 /// the socket's unicast interface for the last datagram, which went to the same
 /// destination, under a snapshot that is still fresh (`mifshim_fastpath::is_fast`).
-/// Makes no call but the vDSO clock; touches neither errno nor thread-locals.
+/// Makes no call but the vDSO clock; touches no thread-local; keeps errno.
 fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
     let Some(shared) = shared() else {
         return false;
@@ -278,7 +284,7 @@ fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
     let Some(key) = key_at(addr, len) else {
         return false;
     };
-    mifshim_fastpath::is_fast(shared, fd, key, coarse_now_ms())
+    mifshim_fastpath::is_fast(shared, fd, &key, coarse_now_ms())
 }
 
 /// `sendto` needs nothing from the engine when it names no destination (a connected
@@ -304,7 +310,9 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     }
     let shared = shared();
     let mut now = None;
-    for i in 0..vlen as usize {
+    // The kernel sends at most UIO_MAXIOV (1024) messages of a batch; no need to look
+    // further (and the program's array may be no longer than that).
+    for i in 0..(vlen as usize).min(1024) {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
         let (name, len) = unsafe {
             let h = &(*msgs.add(i)).msg_hdr;
@@ -317,7 +325,7 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
             return false;
         };
         let now = *now.get_or_insert_with(coarse_now_ms);
-        if !mifshim_fastpath::is_fast(shared, fd, key, now) {
+        if !mifshim_fastpath::is_fast(shared, fd, &key, now) {
             return false;
         }
     }

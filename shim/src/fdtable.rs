@@ -19,7 +19,7 @@ pub(crate) use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
     SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
-use mifshim_fastpath::{CHUNK, CHUNKS, INET, Shared, TCP, UC_SHIFT, UDP, V6, VALID};
+use mifshim_fastpath::{CHUNK, CHUNKS, INET, Key, Shared, TCP, UC_SHIFT, UDP, V6, VALID};
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 /// The per-fd entries and datagram memos, and the snapshot generation and freshness
@@ -128,14 +128,27 @@ fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
     chunk_slot(&SHARED.entries, fd, create)
 }
 
-/// The memo of the last datagram destination steered on `fd` (`mifshim_fastpath::memo`).
-pub(crate) fn fast_get(fd: i32) -> u64 {
-    chunk_slot(&SHARED.memos, fd, false).map_or(0, |s| s.load(Ordering::Acquire))
+/// Whether `fd`'s datagram memo is `word` for exactly `key`'s destination.
+pub(crate) fn memo_is(fd: i32, word: u64, key: &Key) -> bool {
+    mifshim_fastpath::memo_equals(&SHARED, fd, word, key)
 }
 
-pub(crate) fn fast_set(fd: i32, v: u64) {
-    if let Some(s) = chunk_slot(&SHARED.memos, fd, true) {
-        s.store(v, Ordering::Release);
+/// Records the datagram memo of `fd` (`mifshim_fastpath::memo`) for `key`.
+pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
+    let Some(m) = chunk_slot(&SHARED.memos, fd, true) else {
+        return;
+    };
+    let a = if key.is_v6() {
+        chunk_slot(&SHARED.ip6s, fd, true)
+    } else {
+        None
+    };
+    mifshim_fastpath::memo_store(m, a, word, key);
+}
+
+fn memo_clear(fd: i32) {
+    if let Some(m) = chunk_slot(&SHARED.memos, fd, false) {
+        m.store(0, Ordering::Release);
     }
 }
 
@@ -158,9 +171,7 @@ pub(crate) fn get(fd: i32) -> Entry {
 /// A new description of `fd` (a new socket, or one found): whatever memo an earlier
 /// socket on this number left goes with it.
 pub(crate) fn set(fd: i32, e: Entry) {
-    if let Some(m) = chunk_slot(&SHARED.memos, fd, false) {
-        m.store(0, Ordering::Release);
-    }
+    memo_clear(fd);
     if let Some(s) = slot(fd, true) {
         s.store(e.0, Ordering::Release);
     }
@@ -194,25 +205,41 @@ pub(crate) fn forget(fd: i32) {
     if let Some(s) = slot(fd, false) {
         s.store(0, Ordering::Release);
     }
-    if let Some(s) = chunk_slot(&SHARED.memos, fd, false) {
-        s.store(0, Ordering::Release);
-    }
+    memo_clear(fd);
 }
 
-/// `fd` now refers to what `from` refers to.
-/// `fd` now refers to what `from` refers to: its entry and its datagram memo, never
+/// `to` now refers to what `from` refers to: its entry and its datagram memo, never
 /// those of the socket `to` used to be.
 pub(crate) fn copy(from: i32, to: i32) {
     let e = get(from);
-    if e.valid() {
-        set(to, Entry(e.0 & !LOGGED_SEND));
-        let m = fast_get(from);
-        if m != 0 {
-            fast_set(to, m);
-        }
-    } else {
-        forget(to)
+    if !e.valid() {
+        forget(to);
+        return;
     }
+    set(to, Entry(e.0 & !LOGGED_SEND));
+    let word = memo_word_of(from);
+    if word == 0 {
+        return;
+    }
+    let ip6 = chunk_slot(&SHARED.ip6s, from, false).map_or([0; 2], |a| {
+        [a[0].load(Ordering::Acquire), a[1].load(Ordering::Acquire)]
+    });
+    let key = Key {
+        word: word & ((1 << 49) - 1),
+        ip6: if word & mifshim_fastpath::KEY_V6 != 0 {
+            ip6
+        } else {
+            [0; 2]
+        },
+    };
+    // Only if `from`'s memo did not change while we read it.
+    if memo_word_of(from) == word {
+        memo_set(to, word, &key);
+    }
+}
+
+fn memo_word_of(fd: i32) -> u64 {
+    chunk_slot(&SHARED.memos, fd, false).map_or(0, |m| m.load(Ordering::Acquire))
 }
 
 #[cfg(test)]
@@ -243,29 +270,39 @@ mod tests {
     #[test]
     fn dup_onto_a_promoted_socket_left_its_memo_on_the_new_one() {
         let (a, b) = (80_000, 80_001); // a chunk no other test touches
-        let promoted = Entry(Entry::new(Some(AddrFamily::V4), Proto::Udp).0 | UC4 | (3 << 16));
-        set(a, promoted);
-        fast_set(a, 0xabc);
-        // b: another socket, promoted to another interface, memo of its own.
-        set(
-            b,
-            Entry(Entry::new(Some(AddrFamily::V4), Proto::Udp).0 | UC4 | (4 << 16)),
+        let udp4 = Entry::new(Some(AddrFamily::V4), Proto::Udp).0;
+        let ka = mifshim_fastpath::key_v6(
+            [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            9,
         );
-        fast_set(b, 0xdef);
-        // dup2(a, b): b is a's socket now, with a's memo, never its old one.
+        let kb = mifshim_fastpath::key_v4(0xc633_6401, 9);
+        let (wa, wb) = (
+            mifshim_fastpath::memo(1, &ka),
+            mifshim_fastpath::memo(1, &kb),
+        );
+        set(a, Entry(udp4 | UC6 | (3 << 16)));
+        memo_set(a, wa, &ka);
+        // b: another socket, promoted to another interface, memo of its own.
+        set(b, Entry(udp4 | UC4 | (4 << 16)));
+        memo_set(b, wb, &kb);
+        assert!(memo_is(b, wb, &kb));
+        // dup2(a, b): b is a's socket now, with a's memo (the whole IPv6 address
+        // included), never its old one.
         copy(a, b);
         assert_eq!(get(b).uc_index(), 3);
-        assert_eq!(fast_get(b), 0xabc);
+        assert!(memo_is(b, wa, &ka));
+        assert!(!memo_is(b, wb, &kb));
         // A socket created on a number whose old socket was closed unseen starts
         // without a memo.
         set(b, Entry::new(Some(AddrFamily::V4), Proto::Udp));
-        assert_eq!(fast_get(b), 0);
+        assert!(!memo_is(b, wa, &ka));
         // dup2 from an fd without a memo clears the target's.
-        fast_set(b, 0xdef);
+        memo_set(b, wb, &kb);
         forget(a);
         set(a, Entry::new(Some(AddrFamily::V4), Proto::Udp));
         copy(a, b);
-        assert_eq!(fast_get(b), 0);
+        assert!(!memo_is(b, wb, &kb));
+        assert_eq!(memo_word_of(b), 0);
     }
 
     #[test]

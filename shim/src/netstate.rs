@@ -59,6 +59,8 @@ pub(crate) struct Snap {
     pub(crate) error: i32,
     /// Interfaces or addresses beyond the snapshot's capacity, left out.
     dropped: usize,
+    /// Which refresh took it (`fdtable::SHARED.generation` while it is current).
+    pub(crate) generation: u64,
 }
 
 impl Snap {
@@ -73,6 +75,7 @@ impl Snap {
             }; MAX_ADDR],
             error: 0,
             dropped: 0,
+            generation: 0,
         }
     }
 
@@ -254,14 +257,19 @@ fn refresh() -> bool {
     snap.fill(buf);
     let failed = snap.error;
     let dropped = snap.dropped;
-    CURRENT.store(spare, SeqCst);
     // The generation (bumped by every refresh, so that per-socket memos know when to
     // decide again) and the deadline live in the table the stub's fast path reads.
+    // Only the refresher (we hold REFRESHING) writes them.
     let fast = &crate::fdtable::SHARED;
-    let generation = fast.generation.fetch_add(1, SeqCst) + 1;
+    let generation = fast.generation.load(SeqCst) + 1;
     if mifshim_fastpath::generation_wraps(generation) {
+        // Before the new generation is visible: a memo written 2^15 refreshes ago
+        // must not match it.
         crate::fdtable::clear_memos();
     }
+    snap.generation = generation;
+    CURRENT.store(spare, SeqCst);
+    fast.generation.store(generation, SeqCst);
     let now = sys::now_ms();
     TAKEN_MS.store(now, SeqCst);
     fast.fresh_until_ms.store(now + MAX_AGE_MS, SeqCst);
@@ -304,13 +312,6 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     let r = f(unsafe { &*SLOTS.0[i].data.get() });
     SLOTS.0[i].readers.fetch_sub(1, SeqCst);
     r
-}
-
-/// The current snapshot's generation, if it is young enough to decide on (`None`:
-/// the next decision must refresh it).
-pub(crate) fn fresh_generation() -> Option<u64> {
-    let fast = &crate::fdtable::SHARED;
-    (sys::now_ms() <= fast.fresh_until_ms.load(SeqCst)).then(|| fast.generation.load(SeqCst))
 }
 
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).

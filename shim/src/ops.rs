@@ -51,6 +51,11 @@ pub(crate) fn active() -> bool {
 }
 
 /// The entry for `fd`, asking the kernel once if the shim has not seen it created.
+/// Whether `fd` is an `AF_INET` socket (asking the kernel if the shim has not seen it).
+pub(crate) fn is_ipv4_socket(fd: i32) -> bool {
+    entry(fd).family() == Some(AddrFamily::V4)
+}
+
 fn entry(fd: i32) -> Entry {
     let e = fdtable::get(fd);
     if e.valid() {
@@ -397,7 +402,9 @@ fn send_decided(
                     WhyText(&b)
                 );
             }
-            let v6 = family == AddrFamily::V6 && !is_v4_mapped(dest.addr.ip());
+            // The option (and control message) of the path the kernel takes: IPv4
+            // for an IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
+            let v6 = family == AddrFamily::V6 && dest.addr.ip().to_canonical().is_ipv6();
             let pktinfo = Plan::Via(Pktinfo {
                 ifindex: b.index,
                 v6,
@@ -408,23 +415,18 @@ fn send_decided(
             if batch {
                 return pktinfo;
             }
-            unicast_steered(fd, e, v6, b.index, dest.addr).unwrap_or(pktinfo)
+            unicast_steered(fd, e, v6, b.index, dest.addr, snap.generation).unwrap_or(pktinfo)
         }
     })
 }
 
 /// The fast path's key of a destination (`mifshim_fastpath::key_of` of the same
 /// address as the program wrote it, scope aside).
-fn key(a: SocketAddr) -> u64 {
+fn key(a: SocketAddr) -> mifshim_fastpath::Key {
     match a.ip() {
         IpAddr::V4(v4) => mifshim_fastpath::key_v4(u32::from(v4), a.port()),
         IpAddr::V6(v6) => mifshim_fastpath::key_v6(v6.octets(), a.port()),
     }
-}
-
-/// The memo of `a` under snapshot `generation`: what the stub's fast path compares.
-fn memo(generation: u64, a: SocketAddr) -> u64 {
-    mifshim_fastpath::memo(generation, key(a))
 }
 
 /// A unicast datagram steered to interface `index`. A socket that keeps sending to
@@ -432,17 +434,26 @@ fn memo(generation: u64, a: SocketAddr) -> u64 {
 /// then sends unchanged: no control message, no work in the kernel per datagram. A
 /// socket that talks to several interfaces' destinations, or to exempt ones too, is
 /// MIXED: PKTINFO on every steered datagram. Returns `None` for "use PKTINFO".
-fn unicast_steered(fd: i32, e: Entry, v6: bool, index: u32, dest: SocketAddr) -> Option<Plan> {
+fn unicast_steered(
+    fd: i32,
+    e: Entry,
+    v6: bool,
+    index: u32,
+    dest: SocketAddr,
+    generation: u64,
+) -> Option<Plan> {
     if e.has(MIXED) {
         return None;
     }
     let flag = if v6 { UC6 } else { UC4 };
     let other = if v6 { UC4 } else { UC6 };
-    let g = netstate::fresh_generation().unwrap_or(u64::MAX);
-    let m = memo(g, dest);
+    // Stamped with the generation of the snapshot this decision was made on (not the
+    // current one, which a refresh by another thread may have moved on).
+    let k = key(dest);
+    let m = mifshim_fastpath::memo(generation, &k);
     if e.has(flag) {
         if e.uc_index() == index {
-            fdtable::fast_set(fd, m);
+            fdtable::memo_set(fd, m, &k);
             return Some(Plan::AsIs);
         }
         // Another interface for this destination: per-datagram choice from now on.
@@ -455,8 +466,8 @@ fn unicast_steered(fd: i32, e: Entry, v6: bool, index: u32, dest: SocketAddr) ->
     }
     // The first datagram to a destination goes with PKTINFO (no extra system call
     // for sockets that send once); the second one sets the socket's interface.
-    if fdtable::fast_get(fd) != m {
-        fdtable::fast_set(fd, m);
+    if !fdtable::memo_is(fd, m, &k) {
+        fdtable::memo_set(fd, m, &k);
         return None;
     }
     match sys::set_unicast_if(fd, v6, index) {
@@ -493,10 +504,6 @@ fn first_send(fd: i32, e: Entry) -> bool {
     }
     fdtable::add_flags(fd, LOGGED_SEND);
     true
-}
-
-fn is_v4_mapped(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
 }
 
 /// The program's control data did not leave room for ours: bind the whole socket
@@ -771,7 +778,15 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
             APP_MCAST_IF
         }
         (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => APP_MCAST_IF,
-        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) | (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => {
+        // The program's value replaced the one the shim may have set: the shim's
+        // unicast interface is gone (also when the program set 0), so datagrams must
+        // not keep passing as if it were there.
+        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => {
+            fdtable::clear_flags(fd, UC4);
+            APP_UCAST_IF
+        }
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => {
+            fdtable::clear_flags(fd, UC6);
             APP_UCAST_IF
         }
         _ => return,

@@ -12,6 +12,12 @@
 //!                                 socket, resending what a call left unsent (as sendmmsg(2)
 //!                                 allows); print each reply and sendmmsg_calls=<calls made>
 //! udp-connected ADDR PORT         connect(2) + send(2)
+//! udp-v4-on-v6 ADDR4 PORT N       N datagrams to an IPv4 sockaddr_in from a dual-stack AF_INET6
+//!                                 socket, each reply printed
+//! udp-unspec ADDR4 PORT N         N datagrams from an AF_INET socket to a sockaddr_in whose
+//!                                 sin_family is left 0 (AF_UNSPEC: Linux takes it as AF_INET)
+//! udp-clear-ucif ADDR PORT        3 datagrams, then the program sets IP(V6)_UNICAST_IF to 0,
+//!                                 then 3 more, each reply printed
 //! udp-mixed ADDR PORT LOOPBACK_PORT
 //!                                 one unconnected socket alternately sends to the loopback
 //!                                 address (127.0.0.1 or ::1, answered by an echo thread of the
@@ -103,6 +109,15 @@ fn main() -> ExitCode {
             _ => return usage(),
         },
         ["udp-connected", addr, port] => with_sa(addr, port, udp_connected),
+        ["udp-v4-on-v6", addr, port, n] => match n.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => with_sa(addr, port, |sa| udp_v4_on_v6(sa, n)),
+            _ => return usage(),
+        },
+        ["udp-unspec", addr, port, n] => match n.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => with_sa(addr, port, |sa| udp_unspec(sa, n)),
+            _ => return usage(),
+        },
+        ["udp-clear-ucif", addr, port] => with_sa(addr, port, udp_clear_ucif),
         ["udp-stream", addr, port, n] => match n.parse::<usize>() {
             Ok(n) if (1..=600).contains(&n) => with_sa(addr, port, |sa| udp_stream(sa, n)),
             _ => return usage(),
@@ -256,6 +271,88 @@ fn send_to(fd: RawFd, data: &[u8], sa: &SocketAddr) -> Res<()> {
         )
     };
     if n < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// sendto(2) of `data` to the raw address `st` (`len` bytes of it).
+fn send_raw(fd: RawFd, data: &[u8], st: &libc::sockaddr_storage, len: libc::socklen_t) -> Res<()> {
+    // SAFETY: data and st are live for the call; len <= size_of_val(st).
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+            (st as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if n < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+fn udp_v4_on_v6(sa: SocketAddr, n: usize) -> Res<()> {
+    if !sa.is_ipv4() {
+        return Err(Fail(libc::EINVAL));
+    }
+    let s = new_socket(libc::AF_INET6, libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (st, len) = raw_sa(&sa);
+    for i in 0..n {
+        let msg = format!("probe udp-v4-on-v6 {i}");
+        send_raw(s.as_raw_fd(), msg.as_bytes(), &st, len)?;
+        print_reply(&recv_line(s.as_raw_fd())?);
+    }
+    Ok(())
+}
+
+fn udp_unspec(sa: SocketAddr, n: usize) -> Res<()> {
+    if !sa.is_ipv4() {
+        return Err(Fail(libc::EINVAL));
+    }
+    let s = new_socket(libc::AF_INET, libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let (mut st, len) = raw_sa(&sa);
+    st.ss_family = libc::AF_UNSPEC as libc::sa_family_t;
+    for i in 0..n {
+        let msg = format!("probe udp-unspec {i}");
+        send_raw(s.as_raw_fd(), msg.as_bytes(), &st, len)?;
+        print_reply(&recv_line(s.as_raw_fd())?);
+    }
+    Ok(())
+}
+
+fn udp_clear_ucif(sa: SocketAddr) -> Res<()> {
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    for i in 0..6 {
+        if i == 3 {
+            let (level, name) = if sa.is_ipv4() {
+                (libc::IPPROTO_IP, libc::IP_UNICAST_IF)
+            } else {
+                (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF)
+            };
+            let zero: libc::c_int = 0;
+            // SAFETY: zero is a readable c_int for the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    level,
+                    name,
+                    (&zero as *const libc::c_int).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                return Err(last_errno());
+            }
+        }
+        send_to(
+            s.as_raw_fd(),
+            format!("probe udp-clear-ucif {i}").as_bytes(),
+            &sa,
+        )?;
+        print_reply(&recv_line(s.as_raw_fd())?);
+    }
+    Ok(())
 }
 
 fn udp_sendto(sa: SocketAddr) -> Res<()> {

@@ -13,7 +13,8 @@
 
 use super::real;
 use super::{
-    Dest, MsgCopy, Prepared, decode_sockaddr, errno, msg_dest, sendto_via, set_errno, to_sockaddr,
+    Dest, MsgCopy, Prepared, decode_sockaddr, decode_unspec_as_inet, errno, sendto_via, set_errno,
+    to_sockaddr,
 };
 use crate::ops::{self, Plan};
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
@@ -106,7 +107,7 @@ pub unsafe extern "C" fn sendto(
     len: socklen_t,
 ) -> isize {
     // SAFETY: sendto(2)'s contract: addr is NULL or points to len readable bytes.
-    let dest = unsafe { decode_sockaddr(addr, len) };
+    let dest = unsafe { send_dest(fd, addr, len) };
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
@@ -141,7 +142,7 @@ pub unsafe extern "C" fn sendto(
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmsg"))]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
-    let dest = unsafe { msg_dest(msg) };
+    let dest = unsafe { msg_send_dest(fd, msg) };
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {
@@ -195,12 +196,13 @@ const MMSG_BATCH: usize = 8;
 ///
 /// # Safety
 /// `msgs` has `vlen` valid entries (sendmmsg(2)'s contract).
-unsafe fn uniform_dest(msgs: *const libc::mmsghdr, vlen: c_uint) -> Option<Dest> {
+unsafe fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> Option<Dest> {
     // SAFETY: the caller's contract; vlen >= 1 is checked by the caller.
-    let first = unsafe { msg_dest(&(*msgs).msg_hdr) }?;
-    for i in 1..vlen as usize {
+    let first = unsafe { msg_send_dest(fd, &(*msgs).msg_hdr) }?;
+    // The kernel sends at most UIO_MAXIOV messages of a batch; so do we look.
+    for i in 1..(vlen as usize).min(UIO_MAXIOV) {
         // SAFETY: i < vlen.
-        if unsafe { msg_dest(&(*msgs.add(i)).msg_hdr) } != Some(first) {
+        if unsafe { msg_send_dest(fd, &(*msgs.add(i)).msg_hdr) } != Some(first) {
             return None;
         }
     }
@@ -228,7 +230,7 @@ pub unsafe extern "C" fn sendmmsg(
     let n = (vlen as usize).min(MMSG_BATCH);
     let mut plans = [Plan::AsIs; MMSG_BATCH];
     // SAFETY: sendmmsg(2)'s contract: msgs has vlen >= 1 valid entries.
-    if let Some(dest) = unsafe { uniform_dest(msgs, vlen) } {
+    if let Some(dest) = unsafe { uniform_dest(fd, msgs, vlen) } {
         match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
             Pre::Skip | Pre::Run(Plan::AsIs) => {
                 // SAFETY: the program's arguments, forwarded.
@@ -241,15 +243,31 @@ pub unsafe extern "C" fn sendmmsg(
                 // SAFETY: as below: n <= vlen entries, each prepared with this plan.
                 return unsafe { send_planned(fd, msgs, n, flags, &plans) };
             }
-            // A redirected DNS query: per message below (the first goes alone).
-            Pre::Run(Plan::Redirect(..)) => {}
+            Pre::Run(Plan::Redirect(to, p)) => {
+                // A redirected DNS query goes alone, as the per-message path sends it.
+                // SAFETY: the program's first message, valid per sendmmsg(2).
+                let hdr = unsafe { &(*msgs).msg_hdr };
+                let mut copy = MsgCopy::new();
+                // SAFETY: hdr is the program's valid msghdr.
+                if !unsafe { copy.redirect(hdr, &to, dest.addr.is_ipv6(), p) } {
+                    return fail(libc::EMSGSIZE);
+                }
+                // SAFETY: the copy points at the program's buffers and our own.
+                let r = unsafe { real::sendmsg(fd, copy.hdr(), flags) };
+                if r < 0 {
+                    return -1;
+                }
+                // SAFETY: the program's first entry; msg_len is its field to fill.
+                unsafe { (*msgs).msg_len = r as c_uint };
+                return 1;
+            }
         }
     }
     let mut any = false;
     let mut cut = n;
     for (i, plan) in plans.iter_mut().enumerate().take(n) {
         // SAFETY: sendmmsg(2)'s contract: msgs has vlen valid entries; i < vlen.
-        let dest: Option<Dest> = unsafe { msg_dest(&(*msgs.add(i)).msg_hdr) };
+        let dest: Option<Dest> = unsafe { msg_send_dest(fd, &(*msgs.add(i)).msg_hdr) };
         if dest.is_none() {
             continue;
         }
@@ -321,7 +339,7 @@ unsafe fn send_planned(
                 Prepared::Rewritten => out[i].msg_hdr = unsafe { *copies[i].hdr() },
                 Prepared::AsIs => {}
                 Prepared::TooBig => {
-                    let d = hdr_dest(hdr);
+                    let d = hdr_dest(fd, hdr);
                     match pre(|| ops::send_fallback_bind(fd, d, p)) {
                         Pre::Run(Ok(())) => {}
                         // Not steerable: send the messages before it, never this one
@@ -350,9 +368,43 @@ unsafe fn send_planned(
     sent
 }
 
-fn hdr_dest(hdr: &libc::msghdr) -> Option<Dest> {
+fn hdr_dest(fd: c_int, hdr: &libc::msghdr) -> Option<Dest> {
     // SAFETY: hdr is a valid msghdr (the program's).
-    unsafe { msg_dest(hdr) }
+    unsafe { msg_send_dest(fd, hdr) }
+}
+
+/// The most messages the kernel takes from one `sendmmsg` (`UIO_MAXIOV`).
+const UIO_MAXIOV: usize = 1024;
+
+/// The destination a send names, as the kernel reads it: an INET/INET6 address, or an
+/// `AF_UNSPEC` one on an IPv4 socket, which the kernel takes as `AF_INET`
+/// (`decode_unspec_as_inet`).
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes.
+unsafe fn send_dest(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
+    // SAFETY: the caller's contract.
+    if let Some(d) = unsafe { decode_sockaddr(addr, len) } {
+        return Some(d);
+    }
+    // SAFETY: the caller's contract.
+    let d = unsafe { decode_unspec_as_inet(addr, len) }?;
+    match pre(|| ops::is_ipv4_socket(fd)) {
+        Pre::Run(true) => Some(d),
+        _ => None,
+    }
+}
+
+/// [`send_dest`] of a `msghdr`'s `msg_name`.
+///
+/// # Safety
+/// `msg` is NULL or a valid msghdr.
+unsafe fn msg_send_dest(fd: c_int, msg: *const libc::msghdr) -> Option<Dest> {
+    if msg.is_null() {
+        return None;
+    }
+    // SAFETY: msg is valid; msg_name/msg_namelen describe the program's address.
+    unsafe { send_dest(fd, (*msg).msg_name as *const sockaddr, (*msg).msg_namelen) }
 }
 
 /// ## Hook

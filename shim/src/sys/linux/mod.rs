@@ -105,6 +105,32 @@ pub(crate) struct Dest {
     pub scope_id: u32,
 }
 
+/// An `AF_UNSPEC` address the size of a `sockaddr_in`, read as `AF_INET`: what the
+/// kernel does with the destination of a send on an IPv4 socket (`udp_sendmsg`,
+/// `raw_sendmsg`: old programs leave `sin_family` zero). Only for sends, and only on
+/// `AF_INET` sockets (on `connect` `AF_UNSPEC` means "disconnect").
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn decode_unspec_as_inet(addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
+    if addr.is_null() || (len as usize) < size_of::<libc::sockaddr_in>() {
+        return None;
+    }
+    // SAFETY: the caller guarantees len >= sizeof(sockaddr_in) readable bytes.
+    let mut sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
+    if sin.sin_family != libc::AF_UNSPEC as libc::sa_family_t {
+        return None;
+    }
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    // SAFETY: our own sockaddr_in, alive for the call.
+    unsafe {
+        decode_sockaddr(
+            (&raw const sin).cast(),
+            size_of::<libc::sockaddr_in>() as socklen_t,
+        )
+    }
+}
+
 /// Decodes an `AF_INET`/`AF_INET6` address; anything else (NULL, `AF_UNSPEC`,
 /// `AF_UNIX`, short lengths) is `None`.
 ///
@@ -628,19 +654,6 @@ impl MsgCopy {
     pub(crate) fn hdr(&self) -> *const libc::msghdr {
         &self.mh
     }
-}
-
-/// Decodes `msg->msg_name` of a program's msghdr.
-///
-/// # Safety
-/// `msg` is NULL or a valid `msghdr`.
-pub(crate) unsafe fn msg_dest(msg: *const libc::msghdr) -> Option<Dest> {
-    if msg.is_null() {
-        return None;
-    }
-    // SAFETY: the caller guarantees msg is valid; msg_name/msg_namelen describe the
-    // program's address buffer.
-    unsafe { decode_sockaddr((*msg).msg_name as *const sockaddr, (*msg).msg_namelen) }
 }
 
 // ---------------------------------------------------------------------------------
