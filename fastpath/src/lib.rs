@@ -25,7 +25,7 @@ pub const CHUNKS: usize = 256;
 
 /// Bumped whenever [`Shared`] changes shape, so a stub never reads an engine of
 /// another build through the wrong layout.
-pub const LAYOUT: u32 = 2;
+pub const LAYOUT: u32 = 3;
 
 // Entry bits (one `AtomicU32` per fd).
 /// The entry describes the socket on this fd.
@@ -65,23 +65,44 @@ pub const MIXED: u32 = 1 << 15;
 /// Where the unicast interface index starts in an entry.
 pub const UC_SHIFT: u32 = 16;
 
+/// What the shim keeps per fd: the entry (bits above) and the memo of the last
+/// steered datagram destination ([`memo`]), side by side so that the fast path reads
+/// one cache line per datagram.
+#[repr(C)]
+pub struct FdSlot {
+    pub entry: AtomicU32,
+    _pad: u32,
+    pub memo: AtomicU64,
+}
+
+impl FdSlot {
+    #[allow(clippy::new_without_default)] // all-zero, like the mapped chunks
+    pub const fn new() -> FdSlot {
+        FdSlot {
+            entry: AtomicU32::new(0),
+            _pad: 0,
+            memo: AtomicU64::new(0),
+        }
+    }
+}
+
 /// What the engine shares with the stub. All fields are written by the engine only.
+/// The fields every datagram reads come first, in one cache line with the first
+/// chunk pointer.
 #[repr(C)]
 pub struct Shared {
     /// [`LAYOUT`] of the engine that owns this.
     pub layout: u32,
-    /// Per-fd entries (bits above), chunks mapped on first use.
-    pub entries: [AtomicPtr<AtomicU32>; CHUNKS],
-    /// Per-fd memo of the last steered datagram destination: [`memo`].
-    pub memos: [AtomicPtr<AtomicU64>; CHUNKS],
-    /// Per-fd full address of that destination when it is native IPv6 (the memo only
-    /// holds a hash of it), as two big-endian halves.
-    pub ip6s: [AtomicPtr<[AtomicU64; 2]>; CHUNKS],
     /// Generation of the engine's interface snapshot (bumped by every refresh).
     pub generation: AtomicU64,
     /// `CLOCK_MONOTONIC_COARSE` milliseconds up to which that snapshot is fresh;
     /// 0: none is.
     pub fresh_until_ms: AtomicU64,
+    /// Per-fd slots, chunks of [`CHUNK`] mapped (zeroed) on first use.
+    pub fds: [AtomicPtr<FdSlot>; CHUNKS],
+    /// Per-fd full address of the memoised destination when it is native IPv6 (the
+    /// memo only holds a hash of it), as two big-endian halves.
+    pub ip6s: [AtomicPtr<[AtomicU64; 2]>; CHUNKS],
 }
 
 impl Shared {
@@ -89,11 +110,10 @@ impl Shared {
     pub const fn new() -> Shared {
         Shared {
             layout: LAYOUT,
-            entries: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
-            memos: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
-            ip6s: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
             generation: AtomicU64::new(0),
             fresh_until_ms: AtomicU64::new(0),
+            fds: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
+            ip6s: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
         }
     }
 }
@@ -220,7 +240,7 @@ pub fn memo_store(m: &AtomicU64, ip6: Option<&[AtomicU64; 2]>, word: u64, key: &
 /// could pass with a mixed address that equals neither; the address compared must
 /// then also be the one being sent to.)
 pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
-    let Some(m) = slot(&shared.memos, fd) else {
+    let Some(m) = slot(&shared.fds, fd).map(|s| &s.memo) else {
         return false;
     };
     if m.load(Ordering::Acquire) != word {
@@ -250,10 +270,10 @@ pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
 /// lands first, by the default route. Only threads sharing one unconnected socket and
 /// sending to destinations of different kinds at the same instant can see it.
 pub fn is_fast(shared: &Shared, fd: i32, key: &Key, now_ms: u64) -> bool {
-    let Some(e) = slot(&shared.entries, fd) else {
+    let Some(fs) = slot(&shared.fds, fd) else {
         return false;
     };
-    let e = e.load(Ordering::Acquire);
+    let e = fs.entry.load(Ordering::Acquire);
     let needed = if key.is_v6() { UC6 } else { UC4 };
     if e & needed == 0 || e & (MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF | TCP) != 0 {
         return false;
@@ -264,7 +284,11 @@ pub fn is_fast(shared: &Shared, fd: i32, key: &Key, now_ms: u64) -> bool {
         return false;
     }
     let g = shared.generation.load(Ordering::Acquire);
-    memo_equals(shared, fd, memo(g, key), key)
+    let word = memo(g, key);
+    if fs.memo.load(Ordering::Acquire) != word {
+        return false;
+    }
+    !key.is_v6() || memo_equals(shared, fd, word, key)
 }
 
 #[cfg(test)]
@@ -351,21 +375,17 @@ mod tests {
     /// `fd` stored for `key`.
     fn shared_with(fd: i32, entry: u32, generation: u64, key: &Key) -> Shared {
         let s = Shared::new();
-        let e: &'static mut [AtomicU32] =
-            Vec::from_iter((0..CHUNK).map(|_| AtomicU32::new(0))).leak();
-        let m: &'static mut [AtomicU64] =
-            Vec::from_iter((0..CHUNK).map(|_| AtomicU64::new(0))).leak();
+        let f: &'static mut [FdSlot] = Vec::from_iter((0..CHUNK).map(|_| FdSlot::new())).leak();
         let a: &'static mut [[AtomicU64; 2]] =
             Vec::from_iter((0..CHUNK).map(|_| [AtomicU64::new(0), AtomicU64::new(0)])).leak();
-        e[fd as usize].store(entry, Ordering::Relaxed);
+        f[fd as usize].entry.store(entry, Ordering::Relaxed);
         memo_store(
-            &m[fd as usize],
+            &f[fd as usize].memo,
             Some(&a[fd as usize]),
             memo(generation, key),
             key,
         );
-        s.entries[0].store(e.as_mut_ptr(), Ordering::Release);
-        s.memos[0].store(m.as_mut_ptr(), Ordering::Release);
+        s.fds[0].store(f.as_mut_ptr(), Ordering::Release);
         s.ip6s[0].store(a.as_mut_ptr(), Ordering::Release);
         s.generation.store(generation, Ordering::Release);
         s
@@ -438,7 +458,7 @@ mod tests {
         let s = shared_with(5, UDP4 | V6, 0, &k6);
         s.fresh_until_ms.store(u64::MAX, Ordering::Release);
         assert!(!is_fast(&s, 5, &k6, 0));
-        s.entries[0].store(core::ptr::null_mut(), Ordering::Release);
+        s.fds[0].store(core::ptr::null_mut(), Ordering::Release);
         assert!(!is_fast(&s, 5, &k6, 0));
     }
 

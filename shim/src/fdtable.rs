@@ -20,7 +20,7 @@ pub(crate) use mifshim_fastpath::{
     SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
 use mifshim_fastpath::{CHUNK, CHUNKS, INET, Key, Shared, TCP, UC_SHIFT, UDP, V6, VALID};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// The per-fd entries and datagram memos, and the snapshot generation and freshness
 /// that go with them: read by the preloaded stub's `sendto`/`sendmsg` fast path
@@ -86,7 +86,8 @@ pub(crate) fn proto_of(sotype: i32, protocol: i32) -> Proto {
     }
 }
 
-/// A per-fd value kept in lazily mapped chunks of zero-initialised atomics.
+/// A per-fd value kept in lazily mapped chunks of zero-initialised values (`T` is
+/// `FdSlot` or a pair of `AtomicU64`: all-zero bytes are valid for both).
 fn chunk_slot<T: 'static>(
     table: &'static [AtomicPtr<T>; CHUNKS],
     fd: i32,
@@ -119,13 +120,18 @@ fn chunk_slot<T: 'static>(
             }
         }
     }
-    // SAFETY: p points to CHUNK zero-initialised atomics (all-zero bytes are a valid
-    // AtomicU32/AtomicU64) that are never unmapped once published; i < CHUNK.
+    // SAFETY: p points to CHUNK zero-initialised values (all-zero bytes are a valid
+    // FdSlot or [AtomicU64; 2]) that are never unmapped once published; i < CHUNK.
     Some(unsafe { &*p.add(i) })
 }
 
 fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
-    chunk_slot(&SHARED.entries, fd, create)
+    chunk_slot(&SHARED.fds, fd, create).map(|s| &s.entry)
+}
+
+/// The memo word of `fd` (`mifshim_fastpath::FdSlot::memo`).
+fn memo_slot(fd: i32, create: bool) -> Option<&'static AtomicU64> {
+    chunk_slot(&SHARED.fds, fd, create).map(|s| &s.memo)
 }
 
 /// Whether `fd`'s datagram memo is `word` for exactly `key`'s destination.
@@ -135,7 +141,7 @@ pub(crate) fn memo_is(fd: i32, word: u64, key: &Key) -> bool {
 
 /// Records the datagram memo of `fd` (`mifshim_fastpath::memo`) for `key`.
 pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
-    let Some(m) = chunk_slot(&SHARED.memos, fd, true) else {
+    let Some(m) = memo_slot(fd, true) else {
         return;
     };
     let a = if key.is_v6() {
@@ -147,19 +153,21 @@ pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
 }
 
 fn memo_clear(fd: i32) {
-    if let Some(m) = chunk_slot(&SHARED.memos, fd, false) {
+    if let Some(m) = memo_slot(fd, false) {
         m.store(0, Ordering::Release);
     }
 }
 
 /// Clears every memo (when the snapshot generation wraps the memo's bits).
 pub(crate) fn clear_memos() {
-    for head in &SHARED.memos {
+    for head in &SHARED.fds {
         let p = head.load(Ordering::Acquire);
         if !p.is_null() {
-            // SAFETY: a published chunk holds CHUNK atomics and is never unmapped.
+            // SAFETY: a published chunk holds CHUNK slots and is never unmapped.
             let chunk = unsafe { std::slice::from_raw_parts(p, CHUNK) };
-            chunk.iter().for_each(|m| m.store(0, Ordering::Release));
+            chunk
+                .iter()
+                .for_each(|s| s.memo.store(0, Ordering::Release));
         }
     }
 }
@@ -239,7 +247,7 @@ pub(crate) fn copy(from: i32, to: i32) {
 }
 
 fn memo_word_of(fd: i32) -> u64 {
-    chunk_slot(&SHARED.memos, fd, false).map_or(0, |m| m.load(Ordering::Acquire))
+    memo_slot(fd, false).map_or(0, |m| m.load(Ordering::Acquire))
 }
 
 #[cfg(test)]
