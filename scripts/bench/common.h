@@ -96,6 +96,11 @@ __attribute__((unused)) static void report_chunks(double *chunk_ns_per_op, int k
                                                   long n, long ops_total)
 {
     printf("mean_ns_per_op=%.1f\n", (double)total_ns / (double)n);
+    double lo = chunk_ns_per_op[0];
+    for (int i = 1; i < k; i++)
+        if (chunk_ns_per_op[i] < lo)
+            lo = chunk_ns_per_op[i];
+    printf("min_ns_per_op=%.1f\n", lo);
     printf("ns_per_op=%.1f\niterations=%ld\nops_total=%ld\n", median_of(chunk_ns_per_op, k), n, ops_total);
 }
 
