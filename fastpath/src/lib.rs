@@ -16,7 +16,7 @@
 
 #![cfg_attr(not(test), no_std)]
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// File descriptors per lazily mapped chunk.
 pub const CHUNK: usize = 4096;
@@ -25,7 +25,7 @@ pub const CHUNKS: usize = 256;
 
 /// Bumped whenever [`Shared`] changes shape, so a stub never reads an engine of
 /// another build through the wrong layout.
-pub const LAYOUT: u32 = 3;
+pub const LAYOUT: u32 = 4;
 
 // Entry bits (one `AtomicU32` per fd).
 /// The entry describes the socket on this fd.
@@ -65,6 +65,10 @@ pub const MIXED: u32 = 1 << 15;
 /// Where the unicast interface index starts in an entry.
 pub const UC_SHIFT: u32 = 16;
 
+/// [`Shared::log_fd`] when standard error was closed and no log file is configured:
+/// the engine writes nothing (fd 2 may be the program's socket by now).
+pub const LOG_SILENT: i32 = -3;
+
 /// What the shim keeps per fd: the entry (bits above) and the memo of the last
 /// steered datagram destination ([`memo`]), side by side so that the fast path reads
 /// one cache line per datagram.
@@ -98,6 +102,9 @@ pub struct Shared {
     /// `CLOCK_MONOTONIC_COARSE` milliseconds up to which that snapshot is fresh;
     /// 0: none is.
     pub fresh_until_ms: AtomicU64,
+    /// The fd the engine logs to (negative: none, [`LOG_SILENT`]: never again): its
+    /// `close` must reach the engine.
+    pub log_fd: AtomicI32,
     /// Per-fd slots, chunks of [`CHUNK`] mapped (zeroed) on first use.
     pub fds: [AtomicPtr<FdSlot>; CHUNKS],
     /// Per-fd full address of the memoised destination when it is native IPv6 (the
@@ -112,6 +119,7 @@ impl Shared {
             layout: LAYOUT,
             generation: AtomicU64::new(0),
             fresh_until_ms: AtomicU64::new(0),
+            log_fd: AtomicI32::new(2),
             fds: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
             ip6s: [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS],
         }
@@ -131,6 +139,85 @@ pub fn slot<T>(table: &[AtomicPtr<T>; CHUNKS], fd: i32) -> Option<&T> {
     // SAFETY: a published chunk points to CHUNK initialised (zeroed) values that are
     // never unmapped; fd % CHUNK < CHUNK.
     Some(unsafe { &*p.add(fd % CHUNK) })
+}
+
+/// The slot of `fd`, mapping its chunk first if needed.
+///
+/// # Safety
+/// `map(bytes)` returns `bytes` of zeroed memory (or `None`) that stays mapped for
+/// the life of the process unless handed to `unmap` (only when another thread
+/// published its chunk first); all-zero bytes must be a valid `T`.
+pub unsafe fn slot_create<T>(
+    table: &[AtomicPtr<T>; CHUNKS],
+    fd: i32,
+    map: impl FnOnce(usize) -> Option<*mut T>,
+    unmap: impl FnOnce(*mut T, usize),
+) -> Option<&T> {
+    if fd < 0 {
+        return None;
+    }
+    let fd = fd as usize;
+    let head = table.get(fd / CHUNK)?;
+    let mut p = head.load(Ordering::Acquire);
+    if p.is_null() {
+        let bytes = CHUNK * size_of::<T>();
+        let fresh = map(bytes)?;
+        match head.compare_exchange(
+            core::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => p = fresh,
+            Err(existing) => {
+                unmap(fresh, bytes);
+                p = existing;
+            }
+        }
+    }
+    // SAFETY: p is a published chunk of CHUNK zeroed values (the caller's contract)
+    // that is never unmapped; fd % CHUNK < CHUNK.
+    Some(unsafe { &*p.add(fd % CHUNK) })
+}
+
+/// A new description of the socket on an fd: the memo of whatever the number was
+/// before goes first, then the entry.
+pub fn set_entry(slot: &FdSlot, entry: u32) {
+    slot.memo.store(0, Ordering::Release);
+    slot.entry.store(entry, Ordering::Release);
+}
+
+/// The fd is closed: nothing is known about it any more.
+pub fn forget(shared: &Shared, fd: i32) {
+    if let Some(s) = slot(&shared.fds, fd) {
+        s.entry.store(0, Ordering::Release);
+        s.memo.store(0, Ordering::Release);
+    }
+}
+
+/// The transport bits ([`TCP`], [`UDP`] or none) of a socket's type and protocol.
+pub fn proto_bits(sotype: i32, protocol: i32) -> u32 {
+    const SOCK_STREAM: i32 = 1;
+    const SOCK_DGRAM: i32 = 2;
+    const IPPROTO_TCP: i32 = 6;
+    const IPPROTO_UDP: i32 = 17;
+    const IPPROTO_UDPLITE: i32 = 136;
+    const IPPROTO_MPTCP: i32 = 262;
+    match (sotype & 0xf, protocol) {
+        (SOCK_STREAM, 0 | IPPROTO_TCP | IPPROTO_MPTCP) => TCP,
+        (SOCK_DGRAM, 0 | IPPROTO_UDP | IPPROTO_UDPLITE) => UDP,
+        _ => 0,
+    }
+}
+
+/// The entry of a socket just created by `socket(domain, sotype, protocol)`.
+pub fn entry_for_socket(domain: i32, sotype: i32, protocol: i32) -> u32 {
+    let family = match domain as u16 {
+        AF_INET => INET,
+        AF_INET6 => INET | V6,
+        _ => 0,
+    };
+    VALID | family | proto_bits(sotype, protocol)
 }
 
 /// Key bit: the destination is native IPv6 (follows `IPV6_UNICAST_IF`).
@@ -460,6 +547,51 @@ mod tests {
         assert!(!is_fast(&s, 5, &k6, 0));
         s.fds[0].store(core::ptr::null_mut(), Ordering::Release);
         assert!(!is_fast(&s, 5, &k6, 0));
+    }
+
+    #[test]
+    fn socket_entries_match_family_and_transport() {
+        assert_eq!(entry_for_socket(2, 2, 0), VALID | INET | UDP);
+        assert_eq!(
+            entry_for_socket(10, 1 | 0o4000 | 0o2000000, 6),
+            VALID | INET | V6 | TCP
+        );
+        assert_eq!(
+            entry_for_socket(10, 1, 262),
+            VALID | INET | V6 | TCP,
+            "MPTCP"
+        );
+        assert_eq!(entry_for_socket(2, 2, 136), VALID | INET | UDP, "UDP-Lite");
+        assert_eq!(entry_for_socket(2, 3, 255), VALID | INET, "raw");
+        // Not INET: the transport bits are kept, the family says the shim has no business.
+        assert_eq!(entry_for_socket(1, 1, 0), VALID | TCP, "unix");
+    }
+
+    #[test]
+    fn created_slots_are_shared_and_forgotten() {
+        let s = Shared::new();
+        let map = |bytes: usize| {
+            let v: &'static mut [FdSlot] =
+                Vec::from_iter((0..bytes / size_of::<FdSlot>()).map(|_| FdSlot::new())).leak();
+            Some(v.as_mut_ptr())
+        };
+        // SAFETY: map returns leaked zeroed slots; nothing is ever unmapped here.
+        let a = unsafe { slot_create(&s.fds, 4100, map, |_, _| unreachable!()) }.unwrap();
+        set_entry(a, entry_for_socket(2, 2, 0));
+        a.memo.store(7, Ordering::Release);
+        set_entry(a, entry_for_socket(2, 2, 0));
+        assert_eq!(
+            a.memo.load(Ordering::Acquire),
+            0,
+            "a new socket starts without a memo"
+        );
+        // SAFETY: as above; the chunk exists, so map is not called.
+        let b = unsafe { slot_create(&s.fds, 4100, |_| unreachable!(), |_, _| unreachable!()) };
+        assert!(core::ptr::eq(a, b.unwrap()));
+        forget(&s, 4100);
+        assert_eq!(a.entry.load(Ordering::Acquire), 0);
+        // SAFETY: as above.
+        assert!(unsafe { slot_create(&s.fds, -1, map, |_, _| ()) }.is_none());
     }
 
     #[test]

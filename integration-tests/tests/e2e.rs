@@ -446,6 +446,23 @@ print(s.recv(2048).decode(), end="")
         }
     );
 
+    both!(
+        /// A program that closes standard error and gets fd 2 back for a socket: the
+        /// shim's log lines (info level: one per decision) must not go into that socket.
+        /// Closed before the engine was loaded, the close never reached the engine, and
+        /// its start-up and decision lines went to the socket as datagrams.
+        closed_stderr_reused_as_socket_received_log_lines, |fam| {
+            let tb = Testbed::up();
+            for when in ["early", "late"] {
+                let a = probe_args(&["close-stderr", when, fam.svc(), "9001"]);
+                let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &a)).env("MIFSHIM_LOG", "info"), "wlan0");
+                assert!(out.stdout.contains("socket_fd=2"), "{when}: {}", out.dump());
+                assert_eq!(upstreams(&out.stdout).len(), 1, "{when}: {}", out.dump());
+                assert!(out.stdout.contains("extra_replies=0"), "{when}: log lines went into the socket: {}", out.dump());
+            }
+        }
+    );
+
     both!(probe_sendto_via_wlan0, |fam| {
         let tb = Testbed::up();
         let a = probe_args(&["udp-sendto", fam.svc(), "9001"]);

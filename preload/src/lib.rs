@@ -27,7 +27,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering::*};
 use libc::{addrinfo, hostent, mmsghdr, msghdr, sockaddr, socklen_t};
 use mifshim_fastpath::{Key, Shared};
 
@@ -303,6 +303,71 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
     name.is_null() || fast_datagram(fd, name.cast(), len)
 }
 
+/// After `socket` with the engine loaded: the entry the engine's own `socket` hook
+/// would write (`mifshim_fastpath::entry_for_socket`), written here without the trip
+/// through the engine. Keeps errno (the chunk's `mmap` may fail; the engine then asks
+/// the kernel about the socket when it needs to).
+fn socket_done(fd: c_int, (domain, ty, protocol): (c_int, c_int, c_int)) {
+    let Some(shared) = shared() else {
+        return;
+    };
+    if fd < 0 {
+        return;
+    }
+    let saved = errno();
+    let map = |bytes: usize| {
+        // SAFETY: a new anonymous private mapping; no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        (p != libc::MAP_FAILED).then_some(p.cast())
+    };
+    let unmap = |p: *mut mifshim_fastpath::FdSlot, bytes: usize| {
+        // SAFETY: `p` came from the mmap above and was never published.
+        unsafe { libc::munmap(p.cast(), bytes) };
+    };
+    // SAFETY: map returns zeroed anonymous memory (all-zero is a valid FdSlot) that is
+    // unmapped only when it was never published.
+    let slot = unsafe { mifshim_fastpath::slot_create(&shared.fds, fd, map, unmap) };
+    if let Some(slot) = slot {
+        mifshim_fastpath::set_entry(
+            slot,
+            mifshim_fastpath::entry_for_socket(domain, ty, protocol),
+        );
+    }
+    set_errno(saved);
+}
+
+/// Standard error was closed before the engine was loaded (see `close_direct`).
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// `close` with the engine loaded: the engine only forgets the fd (unless it is the
+/// engine's log file, whose closing it must see), so forget it here. Before the
+/// engine is loaded, a close of standard error is noted for it: its first lines must
+/// not go to whatever the program opens as fd 2 next.
+fn close_direct(fd: c_int) -> bool {
+    match shared() {
+        Some(shared) if fd != shared.log_fd.load(Acquire) => {
+            mifshim_fastpath::forget(shared, fd);
+            true
+        }
+        Some(_) => false,
+        None => {
+            if fd == 2 && MODE.load(Acquire) == ACTIVE {
+                STDERR_CLOSED.store(true, Release);
+            }
+            false
+        }
+    }
+}
+
 /// `sendmmsg` likewise, when every message qualifies (one clock read for the batch).
 fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     if msgs.is_null() || vlen == 0 {
@@ -333,6 +398,10 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
 }
 
 fn write_err(parts: &[&[u8]]) {
+    if STDERR_CLOSED.load(Acquire) {
+        // Fd 2 may be anything of the program's by now.
+        return;
+    }
     let mut buf = [0u8; 1024];
     let mut n = 0;
     for p in parts {
@@ -435,6 +504,12 @@ fn load_engine() -> bool {
         ]);
         return false;
     }
+    if STDERR_CLOSED.load(Acquire) {
+        // Standard error was closed before the engine was loaded: it must not log to
+        // fd 2 (now maybe the program's socket), not even while it starts.
+        // SAFETY: fast is the engine's static table (layout checked above).
+        unsafe { (*fast).log_fd.store(mifshim_fastpath::LOG_SILENT, Release) };
+    }
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let child = unsafe { libc::dlsym(h, c"mifshim_engine_after_fork_child".as_ptr()) };
     AFTER_FORK_CHILD.store(child, Release);
@@ -473,7 +548,7 @@ fn engine_ready() -> bool {
 /// For every hooked function: its C signature, whether calling it needs the engine
 /// (a decision), and what it returns when the call fails closed.
 macro_rules! hooks {
-    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)?; )*) => {
+    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)?; )*) => {
         /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
         /// after this preloaded one).
         #[allow(non_upper_case_globals)]
@@ -522,7 +597,8 @@ macro_rules! hooks {
             /// ## Hook
             /// Forwards to the engine when the process is steered (loading it if this
             /// call needs a decision), else to the C library. A `direct` condition
-            /// sends the call straight to the C library.
+            /// sends the call straight to the C library (and `then` does the engine's
+            /// bookkeeping after it).
             ///
             /// # Safety
             /// The contract of the C function of the same name.
@@ -559,7 +635,10 @@ macro_rules! hooks {
                 // SAFETY: p is the C library's function of this name and signature.
                 let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
                 // SAFETY: the program's arguments, forwarded.
-                unsafe { f($($a),*) }
+                let r = unsafe { f($($a),*) };
+                let _args = ($($a,)*);
+                $( if direct { $then(r, _args); } )?
+                r
             }
         )*
     };
@@ -597,7 +676,7 @@ type NoValue = ();
 const NO_VALUE: NoValue = ();
 
 hooks! {
-    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: shared().is_some(), then: socket_done;
     connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     listen(fd: c_int, backlog: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
@@ -607,7 +686,7 @@ hooks! {
     sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg);
     sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen);
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
-    close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: close_direct(fd);
     dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     dup2(old: c_int, new: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;

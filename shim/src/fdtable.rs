@@ -79,50 +79,35 @@ impl Entry {
 
 /// Maps a socket's type and protocol to the transport rules talk about.
 pub(crate) fn proto_of(sotype: i32, protocol: i32) -> Proto {
-    match (sotype & 0xf, protocol) {
-        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP | libc::IPPROTO_MPTCP) => Proto::Tcp,
-        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP | libc::IPPROTO_UDPLITE) => Proto::Udp,
+    match mifshim_fastpath::proto_bits(sotype, protocol) {
+        TCP => Proto::Tcp,
+        UDP => Proto::Udp,
         _ => Proto::Other,
     }
 }
 
 /// A per-fd value kept in lazily mapped chunks of zero-initialised values (`T` is
-/// `FdSlot` or a pair of `AtomicU64`: all-zero bytes are valid for both).
+/// `FdSlot` or a pair of `AtomicU64`: all-zero bytes are valid for both). The stub
+/// creates `fds` chunks the same way (`mifshim_fastpath::slot_create`).
 fn chunk_slot<T: 'static>(
     table: &'static [AtomicPtr<T>; CHUNKS],
     fd: i32,
     create: bool,
 ) -> Option<&'static T> {
-    if fd < 0 {
-        return None;
+    if !create {
+        return mifshim_fastpath::slot(table, fd);
     }
-    let fd = fd as usize;
-    let (c, i) = (fd / CHUNK, fd % CHUNK);
-    let head = table.get(c)?;
-    let mut p = head.load(Ordering::Acquire);
-    if p.is_null() {
-        if !create {
-            return None;
-        }
-        let bytes = CHUNK * size_of::<T>();
-        let fresh = crate::sys::map_zeroed(bytes)?.cast::<T>();
-        match head.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => p = fresh,
-            Err(existing) => {
-                // SAFETY: `fresh` was never published.
-                unsafe { crate::sys::unmap(fresh.cast(), bytes) };
-                p = existing;
-            }
-        }
+    // SAFETY: map_zeroed returns zeroed anonymous memory that is never unmapped
+    // unless handed back through `unmap` unpublished; all-zero bytes are a valid T.
+    unsafe {
+        mifshim_fastpath::slot_create(
+            table,
+            fd,
+            |bytes| crate::sys::map_zeroed(bytes).map(|p| p.cast::<T>()),
+            // SAFETY: `p` was never published.
+            |p, bytes| crate::sys::unmap(p.cast(), bytes),
+        )
     }
-    // SAFETY: p points to CHUNK zero-initialised values (all-zero bytes are a valid
-    // FdSlot or [AtomicU64; 2]) that are never unmapped once published; i < CHUNK.
-    Some(unsafe { &*p.add(i) })
 }
 
 fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
@@ -152,12 +137,6 @@ pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
     mifshim_fastpath::memo_store(m, a, word, key);
 }
 
-fn memo_clear(fd: i32) {
-    if let Some(m) = memo_slot(fd, false) {
-        m.store(0, Ordering::Release);
-    }
-}
-
 /// Clears every memo (when the snapshot generation wraps the memo's bits).
 pub(crate) fn clear_memos() {
     for head in &SHARED.fds {
@@ -179,9 +158,8 @@ pub(crate) fn get(fd: i32) -> Entry {
 /// A new description of `fd` (a new socket, or one found): whatever memo an earlier
 /// socket on this number left goes with it.
 pub(crate) fn set(fd: i32, e: Entry) {
-    memo_clear(fd);
-    if let Some(s) = slot(fd, true) {
-        s.store(e.0, Ordering::Release);
+    if let Some(s) = chunk_slot(&SHARED.fds, fd, true) {
+        mifshim_fastpath::set_entry(s, e.0);
     }
 }
 
@@ -210,10 +188,7 @@ pub(crate) fn clear_flags(fd: i32, flags: u32) {
 }
 
 pub(crate) fn forget(fd: i32) {
-    if let Some(s) = slot(fd, false) {
-        s.store(0, Ordering::Release);
-    }
-    memo_clear(fd);
+    mifshim_fastpath::forget(&SHARED, fd);
 }
 
 /// `to` now refers to what `from` refers to: its entry and its datagram memo, never

@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 /// The fd lines go to: 2 (stderr) by default; [`CLOSED`] when the program closed our
-/// log file, which is then reopened by name.
-static FD: AtomicI32 = AtomicI32::new(2);
+/// log file, which is then reopened by name. Kept in `fdtable::SHARED.log_fd`, where
+/// the stub's `close` sees it (a close of this fd must reach the engine).
+static FD: &AtomicI32 = &crate::fdtable::SHARED.log_fd;
 const CLOSED: i32 = -2;
 /// Standard error was closed and there is no log file: drop the lines.
-const SILENT: i32 = -3;
+const SILENT: i32 = mifshim_fastpath::LOG_SILENT;
 static PATH: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
 /// Last time a rate-limited warning was written (ms, coarse clock).
 static LAST_WARN: AtomicU64 = AtomicU64::new(0);

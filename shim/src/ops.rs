@@ -75,12 +75,9 @@ fn entry(fd: i32) -> Entry {
 // ---------------------------------------------------------------------------------
 
 pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
-    let family = match domain {
-        libc::AF_INET => Some(AddrFamily::V4),
-        libc::AF_INET6 => Some(AddrFamily::V6),
-        _ => None,
-    };
-    fdtable::set(fd, Entry::new(family, fdtable::proto_of(ty, protocol)));
+    // The same entry the stub writes itself once the engine is loaded.
+    let e = mifshim_fastpath::entry_for_socket(domain, ty, protocol);
+    fdtable::set(fd, Entry(e));
 }
 
 /// `fd` is being closed. Must not log (module doc of log).

@@ -16,6 +16,11 @@
 //!                                 socket, each reply printed
 //! udp-unspec ADDR4 PORT N         N datagrams from an AF_INET socket to a sockaddr_in whose
 //!                                 sin_family is left 0 (AF_UNSPEC: Linux takes it as AF_INET)
+//! close-stderr WHEN ADDR PORT     close(2) (WHEN: early = first thing; late = after a first
+//!                                 connect), then a UDP socket (fd 2) connected to ADDR; one
+//!                                 datagram and its reply, one more connect on another socket,
+//!                                 then extra_replies=<replies to anything else written to fd 2
+//!                                 within 500 ms>
 //! udp-clear-ucif ADDR PORT        3 datagrams, then the program sets IP(V6)_UNICAST_IF to 0,
 //!                                 then 3 more, each reply printed
 //! udp-mixed ADDR PORT LOOPBACK_PORT
@@ -118,6 +123,10 @@ fn main() -> ExitCode {
             _ => return usage(),
         },
         ["udp-clear-ucif", addr, port] => with_sa(addr, port, udp_clear_ucif),
+        ["close-stderr", when @ ("early" | "late"), addr, port] => {
+            let late = *when == "late";
+            with_sa(addr, port, |sa| close_stderr(sa, late))
+        }
         ["udp-stream", addr, port, n] => match n.parse::<usize>() {
             Ok(n) if (1..=600).contains(&n) => with_sa(addr, port, |sa| udp_stream(sa, n)),
             _ => return usage(),
@@ -318,6 +327,43 @@ fn udp_unspec(sa: SocketAddr, n: usize) -> Res<()> {
         print_reply(&recv_line(s.as_raw_fd())?);
     }
     Ok(())
+}
+
+fn close_stderr(sa: SocketAddr, late: bool) -> Res<()> {
+    if late {
+        // A first decision: the engine is loaded and logging to fd 2.
+        let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+        connect_raw(s.as_raw_fd(), &sa)?;
+    }
+    // SAFETY: closing our own standard error.
+    unsafe { libc::close(2) };
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    println!("socket_fd={}", s.as_raw_fd());
+    connect_raw(s.as_raw_fd(), &sa)?;
+    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
+    let msg = b"probe close-stderr";
+    // SAFETY: msg is live for the call.
+    if unsafe { libc::send(s.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+        return Err(last_errno());
+    }
+    print_reply(&recv_line(s.as_raw_fd())?);
+    // One more decision (logged at info) while fd 2 is a connected socket.
+    let other = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    connect_raw(other.as_raw_fd(), &sa)?;
+    set_rcvtimeo(s.as_raw_fd(), Duration::from_millis(500));
+    let mut extra = 0;
+    while recv_line(s.as_raw_fd()).is_ok() {
+        extra += 1;
+    }
+    println!("extra_replies={extra}");
+    Ok(())
+}
+
+fn connect_raw(fd: RawFd, sa: &SocketAddr) -> Res<()> {
+    let (st, len) = raw_sa(sa);
+    // SAFETY: st is live for the call; len matches its contents.
+    let r = unsafe { libc::connect(fd, (&st as *const libc::sockaddr_storage).cast(), len) };
+    if r < 0 { Err(last_errno()) } else { Ok(()) }
 }
 
 fn udp_clear_ucif(sa: SocketAddr) -> Res<()> {
