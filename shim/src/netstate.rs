@@ -182,6 +182,43 @@ impl Snap {
     }
 }
 
+#[cfg(test)]
+impl Snap {
+    /// A snapshot of one interface with one IPv4 address (tests only).
+    pub(crate) fn one_interface(index: u32, name: &str, up: bool, v4: Ipv4Addr) -> Box<Snap> {
+        let mut s = Box::new(Snap::new());
+        let mut rec = IfRec {
+            index,
+            name_len: name.len() as u8,
+            flags: if up {
+                (libc::IFF_UP | libc::IFF_RUNNING) as u32
+            } else {
+                0
+            },
+            has_v4: true,
+            v4,
+            ..IfRec::EMPTY
+        };
+        rec.name[..name.len()].copy_from_slice(name.as_bytes());
+        s.ifs[0] = rec;
+        s.n_if = 1;
+        s.addrs[0] = AddrRec {
+            ip: IpAddr::V4(v4),
+            index,
+        };
+        s.n_addr = 1;
+        s
+    }
+
+    pub(crate) fn set_up(&mut self, up: bool) {
+        self.ifs[0].flags = if up {
+            (libc::IFF_UP | libc::IFF_RUNNING) as u32
+        } else {
+            0
+        };
+    }
+}
+
 impl NetView for Snap {
     fn iface(&self, name: &IfName) -> Option<IfaceState> {
         let r = self.find(name)?;

@@ -133,8 +133,47 @@ pub(crate) fn connect(fd: i32, dest: Option<Dest>) -> Result<Option<SocketAddr>,
     connect_to(profile, fd, e, family, dest).map(|()| redirected)
 }
 
+/// The last socket-wide decision of this thread and what it was made under.
+#[derive(Clone, Copy)]
+struct LastDecision {
+    generation: u64,
+    learned: u64,
+    flow: Flow,
+    decision: Decision<'static>,
+}
+
+thread_local! {
+    /// Const-initialised and destructor-free, like the hook guard.
+    static LAST_DECISION: std::cell::Cell<Option<LastDecision>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// `decide`, reusing this thread's last decision when the flow, the interface snapshot
+/// (its generation) and the addresses learned from names (their epoch) are the same:
+/// a program connecting to one server again and again pays for the decision once per
+/// snapshot (at most a second). `decide` reads nothing else, so the result is the same.
+fn decide_again(profile: &'static Profile, snap: &Snap, flow: &Flow) -> Decision<'static> {
+    let learned = crate::dns::learned::epoch();
+    let last = LAST_DECISION.try_with(|c| c.get()).ok().flatten();
+    if let Some(l) =
+        last.filter(|l| l.generation == snap.generation && l.learned == learned && l.flow == *flow)
+    {
+        return l.decision;
+    }
+    let decision = decide(profile, snap, flow);
+    let _ = LAST_DECISION.try_with(|c| {
+        c.set(Some(LastDecision {
+            generation: snap.generation,
+            learned,
+            flow: *flow,
+            decision,
+        }))
+    });
+    decision
+}
+
 fn connect_to(
-    profile: &Profile,
+    profile: &'static Profile,
     fd: i32,
     e: Entry,
     family: AddrFamily,
@@ -159,7 +198,7 @@ fn connect_to(
         scope_id: dest.scope_id,
     };
     netstate::with(|snap| {
-        let d = decide(profile, snap, &flow);
+        let d = decide_again(profile, snap, &flow);
         apply_socket(fd, e, family, "connect", dest.addr, d, snap)
     })
 }
@@ -883,5 +922,64 @@ impl fmt::Display for Reasons<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config_schema::{IfName, Policy};
+
+    fn profile() -> &'static Profile {
+        let via = vec![IfName::new("wlan0").unwrap()];
+        Box::leak(Box::new(Policy::from_via(via).profile_for("test", "test")))
+    }
+
+    fn flow(port: u16) -> Flow {
+        Flow {
+            proto: Proto::Udp,
+            op: Op::Connect,
+            dest: "203.0.113.10".parse().unwrap(),
+            port,
+            scope_id: 0,
+        }
+    }
+
+    fn bound_to(d: Decision<'_>) -> Option<u32> {
+        match d {
+            Decision::Bind(b) => Some(b.index),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_repeated_connect_reuses_the_decision_only_under_the_same_snapshot_and_flow() {
+        let p = profile();
+        let mut snap = Snap::one_interface(3, "wlan0", true, "198.51.100.66".parse().unwrap());
+        snap.generation = 7;
+        assert_eq!(bound_to(decide_again(p, &snap, &flow(9))), Some(3));
+        // Same generation: the remembered decision answers (the snapshot is changed
+        // behind the generation's back only to show that it is not consulted).
+        snap.set_up(false);
+        assert_eq!(bound_to(decide_again(p, &snap, &flow(9))), Some(3));
+        // Another flow is decided on the snapshot as it is.
+        assert!(matches!(
+            decide_again(p, &snap, &flow(10)),
+            Decision::Block(_)
+        ));
+        // A new snapshot generation is decided afresh.
+        snap.set_up(true);
+        snap.generation = 8;
+        assert_eq!(bound_to(decide_again(p, &snap, &flow(10))), Some(3));
+        snap.set_up(false);
+        snap.generation = 9;
+        assert!(matches!(
+            decide_again(p, &snap, &flow(10)),
+            Decision::Block(_)
+        ));
+        // So is anything after a name rule learned an address.
+        snap.set_up(true);
+        crate::dns::learned::remember("192.0.2.200".parse().unwrap(), 0);
+        assert_eq!(bound_to(decide_again(p, &snap, &flow(10))), Some(3));
     }
 }

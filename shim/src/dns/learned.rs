@@ -27,6 +27,8 @@ static TABLE: [Slot; SLOTS] = [const {
     }
 }; SLOTS];
 static USED: AtomicBool = AtomicBool::new(false);
+/// Bumped by every change of the table (see [`epoch`]).
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 static NEXT_VICTIM: AtomicU32 = AtomicU32::new(0);
 
 fn key(ip: IpAddr) -> u128 {
@@ -55,6 +57,12 @@ fn read(s: &Slot) -> Option<(u128, u32)> {
         }
     }
     None
+}
+
+/// Changes whenever what [`lookup`] answers may have changed: a decision remembered
+/// under one epoch is still right under the same one.
+pub(crate) fn epoch() -> u64 {
+    EPOCH.load(Acquire)
 }
 
 /// The rule index `ip` was learned under.
@@ -92,6 +100,7 @@ pub(crate) fn remember(ip: IpAddr, rule: usize) {
     s.rule.store(rule as u32 + 1, Release);
     s.seq.store(seq + 2, Release);
     USED.store(true, Relaxed);
+    EPOCH.fetch_add(1, AcqRel);
 }
 
 #[cfg(test)]
