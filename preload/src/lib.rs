@@ -182,8 +182,12 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
         register_fork_handlers();
     }
     if MODE.load(Acquire) == ACTIVE {
-        locate_engine();
-        resolve_all();
+        // Only what a hook may call before the engine is loaded: the bookkeeping calls
+        // and the sends that can go straight to the C library. The functions that need
+        // a decision are resolved (and the engine located) when the engine is loaded,
+        // in the first such call or before a fork: most processes of a steered tree
+        // (shells, `sed`) never make one, and each `dlsym` costs ~800 instructions.
+        resolve_eager();
     }
 }
 
@@ -569,6 +573,19 @@ macro_rules! hooks {
                 if real::$name.load(Acquire).is_null() {
                     // SAFETY: the name is NUL-terminated; RTLD_NEXT looks past this
                     // object, so the result is the C library's function.
+                    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
+                    real::$name.store(p, Release);
+                }
+            )*
+        }
+
+        /// The real functions a hook may call before the engine is loaded (no `load`,
+        /// or a `direct` path).
+        fn resolve_eager() {
+            $(
+                let eager = !$load $(|| { let _ = stringify!($direct); true })?;
+                if eager && real::$name.load(Acquire).is_null() {
+                    // SAFETY: as in resolve_all.
                     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
                     real::$name.store(p, Release);
                 }
