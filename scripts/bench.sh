@@ -195,7 +195,7 @@ measure() {
 
 # measure_floor : the design's kernel floor, no shim: the generator itself issues the
 # syscalls the shim would (setsockopt SO_BINDTOIFINDEX at connect; sendmsg + PKTINFO),
-# and, for datagrams, those of an alternative (IP_UNICAST_IF set once, plain sendto).
+# and, for datagrams, those of the design in use (IP_UNICAST_IF set once, plain sendto).
 measure_floor() {
     local out
     out=$(run_gen without udp_connect "$N_UDP" "$DEST4" "$SINK_PORT" "$VIA")
@@ -415,8 +415,8 @@ floor_row() {
 }
 floor_row "UDP connect: + SO_BINDTOIFINDEX" udp_connect udp_connect
 floor_row "UDP connect: + one null syscall (getppid)" udp_connect_null udp_connect
-floor_row "sendto: sendmsg + PKTINFO (this design)" sendto sendto
-floor_row "sendto: IP_UNICAST_IF once (alternative)" sendto_ucif sendto
+floor_row "sendto: sendmsg + PKTINFO (mixed sockets)" sendto sendto
+floor_row "sendto: IP_UNICAST_IF once (this design)" sendto_ucif sendto
 floor_row "exec: LD_PRELOAD of an empty library" exec exec
 
 REPORT=$WORK/report.txt
