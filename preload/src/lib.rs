@@ -12,7 +12,7 @@
 //! every hook is forwarded to the engine.
 //!
 //! Bookkeeping-only calls (`socket`, `close`, `dup*`, `accept*`, `recvfrom`,
-//! `recvmsg`, `getpeername`, `freeaddrinfo`) made before the engine is loaded go
+//! `recvmsg`, `recvmmsg`, `getpeername`, `freeaddrinfo`) made before the engine is loaded go
 //! straight to the C library: the engine asks the kernel about sockets it has not
 //! seen created.
 //!
@@ -372,6 +372,15 @@ fn close_direct(fd: c_int) -> bool {
     }
 }
 
+/// Receives (and `getpeername`) need the engine only on a socket whose DNS traffic it
+/// redirected, to show the answers as coming from the server the program asked.
+fn not_redirected(fd: c_int) -> bool {
+    shared().is_some_and(|s| {
+        mifshim_fastpath::slot(&s.fds, fd)
+            .is_none_or(|slot| slot.entry.load(Acquire) & mifshim_fastpath::REDIRECTED == 0)
+    })
+}
+
 /// `sendmmsg` likewise, when every message qualifies (one clock read for the batch).
 fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     if msgs.is_null() || vlen == 0 {
@@ -707,9 +716,10 @@ hooks! {
     dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     dup2(old: c_int, new: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize, load: false, fail: -1, errno: libc::ENOSYS;
-    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize, load: false, fail: -1, errno: libc::ENOSYS;
-    getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
+    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
+    recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
+    getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
     getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
     freeaddrinfo(ai: *mut addrinfo) -> NoValue, load: false, fail: NO_VALUE, errno: 0;
     getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int, load: true, fail: EAI_FAIL, errno: 0;

@@ -21,6 +21,9 @@
 //!                                 datagram and its reply, one more connect on another socket,
 //!                                 then extra_replies=<replies to anything else written to fd 2
 //!                                 within 500 ms>
+//! dns-recvmmsg SERVER NAME        an A query for NAME sent to SERVER:53 from an unconnected
+//!                                 UDP socket, the answer read with recvmmsg(2); prints
+//!                                 from=<the answer's source address> a=<its last A record>
 //! udp-clear-ucif ADDR PORT        3 datagrams, then the program sets IP(V6)_UNICAST_IF to 0,
 //!                                 then 3 more, each reply printed
 //! udp-mixed ADDR PORT LOOPBACK_PORT
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
             _ => return usage(),
         },
         ["udp-clear-ucif", addr, port] => with_sa(addr, port, udp_clear_ucif),
+        ["dns-recvmmsg", server, name] => with_sa(server, "53", |sa| dns_recvmmsg(sa, name)),
         ["close-stderr", when @ ("early" | "late"), addr, port] => {
             let late = *when == "late";
             with_sa(addr, port, |sa| close_stderr(sa, late))
@@ -364,6 +368,65 @@ fn connect_raw(fd: RawFd, sa: &SocketAddr) -> Res<()> {
     // SAFETY: st is live for the call; len matches its contents.
     let r = unsafe { libc::connect(fd, (&st as *const libc::sockaddr_storage).cast(), len) };
     if r < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+fn dns_recvmmsg(sa: SocketAddr, name: &str) -> Res<()> {
+    let mut q = vec![0x4d, 0x49, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
+    send_to(s.as_raw_fd(), &q, &sa)?;
+    let mut buf = [0u8; 1500];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero is a valid sockaddr_storage and mmsghdr.
+    let mut from: libc::sockaddr_storage = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut m: libc::mmsghdr = unsafe { zeroed() };
+    m.msg_hdr.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+    m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    m.msg_hdr.msg_iov = &mut iov;
+    m.msg_hdr.msg_iovlen = 1;
+    let mut timeout = libc::timespec {
+        tv_sec: REPLY_TIMEOUT.as_secs() as libc::time_t,
+        tv_nsec: 0,
+    };
+    // SAFETY: m points at live buffers; one message; MSG_WAITFORONE returns after it.
+    let r = unsafe { libc::recvmmsg(s.as_raw_fd(), &mut m, 1, libc::MSG_WAITFORONE, &mut timeout) };
+    if r != 1 {
+        return Err(last_errno());
+    }
+    let n = m.msg_len as usize;
+    let ip = match from.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in.
+            let sin =
+                unsafe { &*(&from as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes())
+        }
+        _ => {
+            // SAFETY: the kernel wrote a sockaddr_in6.
+            let sin6 =
+                unsafe { &*(&from as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            IpAddr::from(sin6.sin6_addr.s6_addr)
+        }
+    };
+    let a = (n >= 16).then(|| {
+        format!(
+            "{}.{}.{}.{}",
+            buf[n - 4],
+            buf[n - 3],
+            buf[n - 2],
+            buf[n - 1]
+        )
+    });
+    println!("from={ip} a={}", a.unwrap_or_default());
+    Ok(())
 }
 
 fn udp_clear_ucif(sa: SocketAddr) -> Res<()> {

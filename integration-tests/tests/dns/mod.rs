@@ -557,6 +557,23 @@ mod own_resolver {
         assert_asked_only(&tb, "wlan0", "who.mif.test");
     }
 
+    /// `[dns] redirect` with the answer read by recvmmsg(2): it must look like it came
+    /// from the server the program asked (192.0.2.53), as with recvfrom/recvmsg. The
+    /// shim did not hook recvmmsg, so the program saw wlan0's server as the source.
+    #[test]
+    fn redirected_answer_read_by_recvmmsg_showed_the_real_server() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("dns-redir-mmsg");
+        let pol = redirect_policy(&tb, &dir);
+        let a = strs(&[&s(probe()), "dns-recvmmsg", "192.0.2.53", "who.mif.test"]);
+        let (out, counts) = sniffed(&tb, tb.cmd(&mifrun_policy_args(&pol, &a)));
+        out.assert_ok();
+        let want = format!("from=192.0.2.53 a={}", who4("wlan0"));
+        assert_eq!(out.stdout.trim(), want, "{}", out.dump());
+        assert_only(&counts, "wlan0");
+        assert_asked_only(&tb, "wlan0", "who.mif.test");
+    }
+
     /// Case 14: `[dns] redirect`: node's `dns.resolve4` (c-ares) is answered by wlan0's server.
     /// c-ares drops a UDP answer whose source is not the server it asked (192.0.2.53 here),
     /// so a redirect must also make the reply look like it came from that server.

@@ -628,6 +628,53 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
 }
 
 /// ## Hook
+/// Replaces `recvmmsg(2)`: only to disguise redirected DNS answers, message by
+/// message, as `recvmsg`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmmsg"))]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    timeout: *mut libc::timespec,
+) -> c_int {
+    // The room each message offers for its source address, before the kernel
+    // overwrites msg_namelen (the kernel takes at most UIO_MAXIOV messages).
+    let mut caps = [0 as socklen_t; UIO_MAXIOV];
+    let n = if msgs.is_null() {
+        0
+    } else {
+        (vlen as usize).min(UIO_MAXIOV)
+    };
+    for (i, cap) in caps.iter_mut().enumerate().take(n) {
+        // SAFETY: recvmmsg(2)'s contract: msgs has vlen valid entries; i < vlen.
+        let h = unsafe { &(*msgs.add(i)).msg_hdr };
+        *cap = if h.msg_name.is_null() {
+            0
+        } else {
+            h.msg_namelen
+        };
+    }
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
+    if r > 0 && crate::redirect::flagged(fd) {
+        let saved = errno();
+        for (i, cap) in caps.iter().enumerate().take((r as usize).min(n)) {
+            if *cap > 0 {
+                // SAFETY: message i was received (i < r): its msg_name has cap bytes
+                // of room and the kernel set its msg_namelen.
+                unsafe {
+                    let h = &raw mut (*msgs.add(i)).msg_hdr;
+                    disguise(fd, (*h).msg_name.cast(), &raw mut (*h).msg_namelen, *cap);
+                }
+            }
+        }
+        set_errno(saved);
+    }
+    r
+}
+
+/// ## Hook
 /// Replaces `getpeername(2)`: a socket connected to a redirected DNS server reports
 /// the server the program asked for.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getpeername"))]

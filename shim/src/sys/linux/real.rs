@@ -63,6 +63,7 @@ real_fns! {
     close(fd: c_int) -> c_int = -1;
     recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize = -1;
     recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize = -1;
+    recvmmsg(fd: c_int, msgs: *mut libc::mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int = -1;
     getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = -1;
     dup(fd: c_int) -> c_int = -1;
     dup2(old: c_int, new: c_int) -> c_int = -1;
