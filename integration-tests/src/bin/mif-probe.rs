@@ -302,35 +302,38 @@ fn send_raw(fd: RawFd, data: &[u8], st: &libc::sockaddr_storage, len: libc::sock
     if n < 0 { Err(last_errno()) } else { Ok(()) }
 }
 
-fn udp_v4_on_v6(sa: SocketAddr, n: usize) -> Res<()> {
+/// N datagrams to the IPv4 `sa` from a socket of family `sock_family`, the address's
+/// family field set to `addr_family`; each reply printed.
+fn udp_odd_family(
+    sa: SocketAddr,
+    n: usize,
+    sock_family: libc::c_int,
+    addr_family: libc::c_int,
+    what: &str,
+) -> Res<()> {
     if !sa.is_ipv4() {
         return Err(Fail(libc::EINVAL));
     }
-    let s = new_socket(libc::AF_INET6, libc::SOCK_DGRAM)?;
+    let s = new_socket(sock_family, libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
-    let (st, len) = raw_sa(&sa);
+    let (mut st, len) = raw_sa(&sa);
+    st.ss_family = addr_family as libc::sa_family_t;
     for i in 0..n {
-        let msg = format!("probe udp-v4-on-v6 {i}");
+        let msg = format!("probe {what} {i}");
         send_raw(s.as_raw_fd(), msg.as_bytes(), &st, len)?;
         print_reply(&recv_line(s.as_raw_fd())?);
     }
     Ok(())
 }
 
+/// A `sockaddr_in` sent from a dual-stack AF_INET6 socket.
+fn udp_v4_on_v6(sa: SocketAddr, n: usize) -> Res<()> {
+    udp_odd_family(sa, n, libc::AF_INET6, libc::AF_INET, "udp-v4-on-v6")
+}
+
+/// A `sockaddr_in` with `sin_family` left 0 (AF_UNSPEC) from an AF_INET socket.
 fn udp_unspec(sa: SocketAddr, n: usize) -> Res<()> {
-    if !sa.is_ipv4() {
-        return Err(Fail(libc::EINVAL));
-    }
-    let s = new_socket(libc::AF_INET, libc::SOCK_DGRAM)?;
-    set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
-    let (mut st, len) = raw_sa(&sa);
-    st.ss_family = libc::AF_UNSPEC as libc::sa_family_t;
-    for i in 0..n {
-        let msg = format!("probe udp-unspec {i}");
-        send_raw(s.as_raw_fd(), msg.as_bytes(), &st, len)?;
-        print_reply(&recv_line(s.as_raw_fd())?);
-    }
-    Ok(())
+    udp_odd_family(sa, n, libc::AF_INET, libc::AF_UNSPEC, "udp-unspec")
 }
 
 fn close_stderr(sa: SocketAddr, late: bool) -> Res<()> {
@@ -556,6 +559,17 @@ fn udp_sendmsg(sa: SocketAddr) -> Res<()> {
     Ok(())
 }
 
+/// One iovec per payload (pointing into it: keep the payloads alive while in use).
+fn iovecs<P: AsRef<[u8]>>(payloads: &[P]) -> Vec<libc::iovec> {
+    payloads
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ref().as_ptr() as *mut libc::c_void,
+            iov_len: p.as_ref().len(),
+        })
+        .collect()
+}
+
 fn udp_sendmmsg(sa: SocketAddr, n: usize, rounds: usize) -> Res<()> {
     let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
@@ -566,13 +580,7 @@ fn udp_sendmmsg(sa: SocketAddr, n: usize, rounds: usize) -> Res<()> {
         let payloads: Vec<Vec<u8>> = (0..n)
             .map(|i| format!("probe sendmmsg {}", r * n + i).into_bytes())
             .collect();
-        let mut iovs: Vec<libc::iovec> = payloads
-            .iter()
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
+        let mut iovs = iovecs(&payloads);
         let mut msgs: Vec<libc::mmsghdr> = (0..n)
             .map(|i| {
                 // SAFETY: zeroed mmsghdr is valid; the pointers set below stay valid
@@ -627,13 +635,7 @@ fn udp_mmsg_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
     let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
         dests.iter().map(raw_sa).collect();
     let payloads: [&[u8]; 2] = [b"probe mmsg-mixed 1", b"probe mmsg-mixed loopback"];
-    let mut iovs: Vec<libc::iovec> = payloads
-        .iter()
-        .map(|p| libc::iovec {
-            iov_base: p.as_ptr() as *mut libc::c_void,
-            iov_len: p.len(),
-        })
-        .collect();
+    let mut iovs = iovecs(&payloads);
     let mut msgs: Vec<libc::mmsghdr> = (0..2)
         .map(|i| {
             // SAFETY: zeroed mmsghdr is valid; the pointers stay valid until sendmmsg returns.
