@@ -61,11 +61,10 @@ static ENGINE: AtomicU8 = AtomicU8::new(NONE);
 
 static ARGV0: AtomicPtr<c_char> = AtomicPtr::new(null_mut());
 
-/// A fixed buffer written once by the constructor (single-threaded) and read after.
+/// A fixed buffer written by the thread that loads the engine and read by it.
 struct Buf(core::cell::UnsafeCell<[u8; 4096]>);
-// SAFETY: written only by the constructor before any other thread can exist (or, if
-// a hook runs first, by `decide_mode` under the same single-threaded start-up), read
-// afterwards.
+// SAFETY: only `load_engine` touches it, and only one thread ever runs that (the one
+// that moved ENGINE from NONE to LOADING; the others wait for READY or FAILED).
 unsafe impl Sync for Buf {}
 static ENGINE_PATH: Buf = Buf(core::cell::UnsafeCell::new([0; 4096]));
 
@@ -352,6 +351,24 @@ fn socket_done(fd: c_int, (domain, ty, protocol): (c_int, c_int, c_int)) {
 /// Standard error was closed before the engine was loaded (see `close_direct`).
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// If standard error was closed before the engine's table was published, and the
+/// engine logs to fd 2, make it silent. Called by both sides of that race (the
+/// closing thread after setting the flag, the loading thread after publishing the
+/// table; sequentially consistent, so one of them sees the other's write).
+fn apply_stderr_closed() {
+    if !STDERR_CLOSED.load(SeqCst) {
+        return;
+    }
+    let p = FAST.load(SeqCst);
+    if !p.is_null() {
+        // SAFETY: FAST points to the engine's static table (see `shared`).
+        let shared = unsafe { &*p };
+        let _ = shared
+            .log_fd
+            .compare_exchange(2, mifshim_fastpath::LOG_SILENT, SeqCst, SeqCst);
+    }
+}
+
 /// `close` with the engine loaded: the engine only forgets the fd (unless it is the
 /// engine's log file, whose closing it must see), so forget it here. Before the
 /// engine is loaded, a close of standard error is noted for it: its first lines must
@@ -365,7 +382,9 @@ fn close_direct(fd: c_int) -> bool {
         Some(_) => false,
         None => {
             if fd == 2 && MODE.load(Acquire) == ACTIVE {
-                STDERR_CLOSED.store(true, Release);
+                STDERR_CLOSED.store(true, SeqCst);
+                // The engine may have been published meanwhile.
+                apply_stderr_closed();
             }
             false
         }
@@ -461,18 +480,22 @@ fn ensure_engine() -> bool {
         return false;
     }
     let saved = errno();
-    let ok = load_engine();
+    let fast = load_engine();
     set_errno(saved);
-    ENGINE.store(if ok { READY } else { FAILED }, Release);
-    ok
+    ENGINE.store(if fast.is_some() { READY } else { FAILED }, Release);
+    if let Some(fast) = fast {
+        // After READY: a hook that sees the table may rely on the engine being there.
+        FAST.store(fast, SeqCst);
+        apply_stderr_closed();
+    }
+    fast.is_some()
 }
 
-fn load_engine() -> bool {
-    // SAFETY: written by the constructor, read-only now.
+/// Loads and initialises the engine; its shared table on success.
+fn load_engine() -> Option<*mut Shared> {
+    locate_engine();
+    // SAFETY: written just above, by the only thread that loads (see `Buf`).
     let path = unsafe { &*ENGINE_PATH.0.get() };
-    if path[0] == 0 {
-        locate_engine();
-    }
     resolve_all();
     // SAFETY: path is NUL-terminated (join); RTLD_LOCAL keeps the engine's symbols out
     // of the global scope, so it interposes on nothing.
@@ -494,7 +517,7 @@ fn load_engine() -> bool {
             msg,
             b"; failing closed\n",
         ]);
-        return false;
+        return None;
     }
     if !bind_engine(h) {
         write_err(&[
@@ -502,7 +525,7 @@ fn load_engine() -> bool {
             &path[..end],
             b" is not a mifshim engine of this version; failing closed\n",
         ]);
-        return false;
+        return None;
     }
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let fast = unsafe { libc::dlsym(h, c"mifshim_engine_fast".as_ptr()) }.cast::<Shared>();
@@ -515,9 +538,9 @@ fn load_engine() -> bool {
             &path[..end],
             b" is not a mifshim engine of this version; failing closed\n",
         ]);
-        return false;
+        return None;
     }
-    if STDERR_CLOSED.load(Acquire) {
+    if STDERR_CLOSED.load(SeqCst) {
         // Standard error was closed before the engine was loaded: it must not log to
         // fd 2 (now maybe the program's socket), not even while it starts.
         // SAFETY: fast is the engine's static table (layout checked above).
@@ -529,7 +552,7 @@ fn load_engine() -> bool {
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let init = unsafe { libc::dlsym(h, c"mifshim_engine_init".as_ptr()) };
     if init.is_null() {
-        return false;
+        return None;
     }
     type Init = unsafe extern "C" fn(*const RealFn, *const c_char) -> c_int;
     // SAFETY: mifshim_engine_init has exactly this C signature (shim/src/sys/linux).
@@ -537,10 +560,7 @@ fn load_engine() -> bool {
     let table = real_table();
     // SAFETY: table is NULL-terminated and lives for the call; ARGV0 is NULL or argv[0].
     let ok = unsafe { init(table.as_ptr(), ARGV0.load(Acquire)) == 0 };
-    if ok {
-        FAST.store(fast, Release);
-    }
-    ok
+    ok.then_some(fast)
 }
 
 /// What the engine's `mifshim_engine_init` takes: a C function's name and address.

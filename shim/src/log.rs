@@ -8,7 +8,7 @@
 use crate::sys;
 use config_schema::LogLevel;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 /// The fd lines go to: 2 (stderr) by default; [`CLOSED`] when the program closed our
@@ -18,6 +18,8 @@ static FD: &AtomicI32 = &crate::fdtable::SHARED.log_fd;
 const CLOSED: i32 = -2;
 /// Standard error was closed and there is no log file: drop the lines.
 const SILENT: i32 = mifshim_fastpath::LOG_SILENT;
+/// The program closed fd 2 (and did not put anything back with dup2/dup3).
+static STDERR_GONE: AtomicBool = AtomicBool::new(false);
 static PATH: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
 /// Last time a rate-limited warning was written (ms, coarse clock).
 static LAST_WARN: AtomicU64 = AtomicU64::new(0);
@@ -48,6 +50,10 @@ pub(crate) fn enabled(level: LogLevel) -> bool {
 /// error); otherwise closed, and a closed standard error is never written to again (the
 /// number may be reused by a socket of the program's).
 pub(crate) fn fd_closing(fd: i32, replaced: bool) {
+    if fd == 2 {
+        // Whether fd 2 is still standard error, for the fallback below.
+        STDERR_GONE.store(!replaced, Ordering::Relaxed);
+    }
     if fd < 0 || FD.load(Ordering::Relaxed) != fd {
         return;
     }
@@ -109,8 +115,21 @@ pub(crate) fn line(level: LogLevel, args: fmt::Arguments<'_>) {
         return;
     }
     if fd == CLOSED {
-        fd = PATH.get().and_then(|p| sys::open_log(p)).unwrap_or(2);
+        // Our log file was closed by the program: reopen it; failing that, standard
+        // error, unless that was closed too (fd 2 may be the program's by now).
+        let fallback = if STDERR_GONE.load(Ordering::Relaxed) {
+            SILENT
+        } else {
+            2
+        };
+        fd = PATH
+            .get()
+            .and_then(|p| sys::open_log(p))
+            .unwrap_or(fallback);
         FD.store(fd, Ordering::Relaxed);
+        if fd == SILENT {
+            return;
+        }
     }
     sys::write_all(fd, &l.buf[..=l.len]);
 }

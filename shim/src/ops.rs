@@ -954,6 +954,10 @@ mod tests {
 
     #[test]
     fn a_repeated_connect_reuses_the_decision_only_under_the_same_snapshot_and_flow() {
+        // Other tests write the learned-address table (and so move its epoch).
+        let _lock = crate::dns::learned::TEST_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let p = profile();
         let mut snap = Snap::one_interface(3, "wlan0", true, "198.51.100.66".parse().unwrap());
         snap.generation = 7;
