@@ -1194,18 +1194,37 @@ mod refuse {
         );
     }
 
+    /// A program setuid to another user is refused. As root, a copy of `true` made
+    /// setuid to nobody; in the unprivileged user namespace `scripts/test.sh` uses for
+    /// non-root runs (one uid mapped: chown to another owner is impossible there), a
+    /// system setuid program, whose owner shows as someone else. Failing to find either
+    /// fails the test: it is never skipped.
     #[test]
-    fn setuid_binary_refused() {
+    fn setuid_binary_refused_also_in_a_single_uid_user_namespace() {
+        use std::os::unix::fs::MetadataExt;
         let tb = Testbed::up();
         let dir = TempDir::new("setuid");
-        let bin = dir.path().join("true-suid").to_string_lossy().into_owned();
-        std::fs::copy("/usr/bin/true", &bin).expect("copy /usr/bin/true");
-        Cmd::new(None, &strs(&["chown", "nobody", &bin]))
-            .run()
-            .assert_ok();
-        Cmd::new(None, &strs(&["chmod", "4755", &bin]))
-            .run()
-            .assert_ok();
+        let copy = dir.path().join("true-suid").to_string_lossy().into_owned();
+        std::fs::copy("/usr/bin/true", &copy).expect("copy /usr/bin/true");
+        let chowned = Cmd::new(None, &strs(&["chown", "nobody", &copy])).run();
+        let bin = if chowned.status.is_some_and(|s| s.success()) {
+            Cmd::new(None, &strs(&["chmod", "4755", &copy]))
+                .run()
+                .assert_ok();
+            copy
+        } else {
+            // SAFETY: geteuid cannot fail.
+            let me = unsafe { libc::geteuid() };
+            ["/usr/bin/passwd", "/usr/bin/chsh", "/usr/bin/su", "/bin/su", "/usr/bin/mount", "/bin/mount"]
+                .iter()
+                .find(|p| {
+                    std::fs::metadata(p).is_ok_and(|m| m.mode() & 0o4000 != 0 && m.uid() != me)
+                })
+                .unwrap_or_else(|| {
+                    panic!("chown failed ({}) and no system setuid program owned by another user was found", chowned.stderr.trim())
+                })
+                .to_string()
+        };
         let out = tb.run(&mifrun_args("wlan0", &[bin]));
         out.assert_code(2);
         assert!(
