@@ -11,11 +11,14 @@
 use crate::sys::{self, netlink};
 use config_schema::{IfName, IfaceState, NetView};
 use std::cell::UnsafeCell;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
-const MAX_IF: usize = 64;
-const MAX_ADDR: usize = 256;
+/// Capacity of a snapshot: enough for a container host (a veth per container, each
+/// with a link-local address). Held in two static slots (`.bss`: pages are only
+/// resident once a refresh writes them), filled in place (never on the stack).
+const MAX_IF: usize = 1024;
+const MAX_ADDR: usize = 4096;
 /// Maximum age of a snapshot before a decision refreshes it.
 pub(crate) const MAX_AGE_MS: u64 = 1000;
 
@@ -59,6 +62,8 @@ pub(crate) struct Snap {
     pub(crate) error: i32,
     /// Interfaces or addresses beyond the snapshot's capacity, left out.
     dropped: usize,
+    /// `ifs[..n_if]` is sorted by index (done once, when the addresses start coming).
+    sorted: bool,
     /// Which refresh took it (`fdtable::SHARED.generation` while it is current).
     pub(crate) generation: u64,
 }
@@ -69,12 +74,14 @@ impl Snap {
             n_if: 0,
             ifs: [IfRec::EMPTY; MAX_IF],
             n_addr: 0,
+            // All-zero (an IPv4 unspecified address), so the static slots are `.bss`.
             addrs: [AddrRec {
-                ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 index: 0,
             }; MAX_ADDR],
             error: 0,
             dropped: 0,
+            sorted: false,
             generation: 0,
         }
     }
@@ -114,30 +121,34 @@ impl Snap {
     fn fill(&mut self, buf: &mut netlink::RecvBuf) {
         self.n_if = 0;
         self.n_addr = 0;
-        let mut ifs = [IfRec::EMPTY; MAX_IF];
-        let mut n_if = 0;
-        let mut addrs = [AddrRec {
-            ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            index: 0,
-        }; MAX_ADDR];
-        let mut n_addr = 0;
-        let mut dropped = 0usize;
-        let r = netlink::dump(buf, &mut |item| match item {
+        self.dropped = 0;
+        self.sorted = false;
+        let r = netlink::dump(buf, &mut |item| self.add(item));
+        self.error = r.err().unwrap_or(0);
+    }
+
+    /// Takes one dumped link or address (links all come first: the dump asks for the
+    /// links, then for the addresses).
+    fn add(&mut self, item: netlink::Item<'_>) {
+        match item {
             netlink::Item::Link { index, flags, name } => {
-                if n_if == MAX_IF {
-                    dropped += 1;
+                if self.n_if == MAX_IF {
+                    self.dropped += 1;
+                    return;
                 }
-                if n_if < MAX_IF && !name.is_empty() && name.len() < 16 {
-                    let mut rec = IfRec {
-                        index,
-                        flags,
-                        name_len: name.len() as u8,
-                        ..IfRec::EMPTY
-                    };
-                    rec.name[..name.len()].copy_from_slice(name);
-                    ifs[n_if] = rec;
-                    n_if += 1;
+                if name.is_empty() || name.len() >= 16 {
+                    return;
                 }
+                let mut rec = IfRec {
+                    index,
+                    flags,
+                    name_len: name.len() as u8,
+                    ..IfRec::EMPTY
+                };
+                rec.name[..name.len()].copy_from_slice(name);
+                self.ifs[self.n_if] = rec;
+                self.n_if += 1;
+                self.sorted = false;
             }
             netlink::Item::Addr {
                 index,
@@ -145,40 +156,40 @@ impl Snap {
                 scope,
                 flags,
             } => {
+                if !self.sorted {
+                    self.ifs[..self.n_if].sort_unstable_by_key(|r| r.index);
+                    self.sorted = true;
+                }
+                if self.n_addr < MAX_ADDR {
+                    self.addrs[self.n_addr] = AddrRec { ip, index };
+                    self.n_addr += 1;
+                } else {
+                    self.dropped += 1;
+                }
+                let Ok(i) = self.ifs[..self.n_if].binary_search_by_key(&index, |r| r.index) else {
+                    return;
+                };
+                let rec = &mut self.ifs[i];
                 // Tentative or failed-DAD IPv6 addresses cannot be used as a source.
                 let unusable = flags & (libc::IFA_F_TENTATIVE | libc::IFA_F_DADFAILED) != 0;
-                if n_addr < MAX_ADDR {
-                    addrs[n_addr] = AddrRec { ip, index };
-                    n_addr += 1;
-                } else {
-                    dropped += 1;
-                }
-                if let Some(rec) = ifs[..n_if].iter_mut().find(|r| r.index == index) {
-                    match ip {
-                        IpAddr::V4(v4) if scope != libc::RT_SCOPE_HOST => {
-                            if !rec.has_v4 {
-                                rec.v4 = v4;
-                            }
-                            rec.has_v4 = true;
+                match ip {
+                    IpAddr::V4(v4) if scope != libc::RT_SCOPE_HOST => {
+                        if !rec.has_v4 {
+                            rec.v4 = v4;
                         }
-                        IpAddr::V6(_) if unusable => {}
-                        IpAddr::V6(_) if scope == libc::RT_SCOPE_LINK => rec.has_v6_ll = true,
-                        IpAddr::V6(_)
-                            if scope == libc::RT_SCOPE_UNIVERSE || scope == libc::RT_SCOPE_SITE =>
-                        {
-                            rec.has_v6 = true
-                        }
-                        _ => {}
+                        rec.has_v4 = true;
                     }
+                    IpAddr::V6(_) if unusable => {}
+                    IpAddr::V6(_) if scope == libc::RT_SCOPE_LINK => rec.has_v6_ll = true,
+                    IpAddr::V6(_)
+                        if scope == libc::RT_SCOPE_UNIVERSE || scope == libc::RT_SCOPE_SITE =>
+                    {
+                        rec.has_v6 = true
+                    }
+                    _ => {}
                 }
             }
-        });
-        self.ifs = ifs;
-        self.n_if = n_if;
-        self.addrs = addrs;
-        self.n_addr = n_addr;
-        self.error = r.err().unwrap_or(0);
-        self.dropped = dropped;
+        }
     }
 }
 
@@ -363,5 +374,79 @@ pub(crate) fn after_fork_in_child() {
     REFRESHING.store(false, SeqCst);
     for s in &SLOTS.0 {
         s.readers.store(0, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    fn link(index: u32, name: &str) -> netlink::Item<'_> {
+        netlink::Item::Link {
+            index,
+            flags: (libc::IFF_UP | libc::IFF_RUNNING) as u32,
+            name: name.as_bytes(),
+        }
+    }
+
+    fn addr(index: u32, ip: IpAddr, scope: u8) -> netlink::Item<'static> {
+        netlink::Item::Addr {
+            index,
+            ip,
+            scope,
+            flags: 0,
+        }
+    }
+
+    /// A container host: hundreds of veths, each with a link-local address, and the
+    /// VPN created last. With room for 64 interfaces, tun0 was missing (the policy
+    /// failed closed) and its address was not the host's own.
+    #[test]
+    fn vpn_created_after_hundreds_of_veths_was_missing_from_the_snapshot() {
+        let mut snap = Box::new(Snap::new());
+        let names: Vec<String> = (0..600).map(|i| format!("veth{i}")).collect();
+        // Links arrive in no particular order.
+        for i in (0..600u32).rev() {
+            snap.add(link(i + 10, &names[i as usize]));
+        }
+        snap.add(link(700, "tun0"));
+        for i in 0..600u32 {
+            let ll = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i as u16 + 1);
+            snap.add(addr(i + 10, IpAddr::V6(ll), libc::RT_SCOPE_LINK));
+        }
+        let vpn: IpAddr = "10.8.0.2".parse().unwrap();
+        snap.add(addr(700, vpn, libc::RT_SCOPE_UNIVERSE));
+        let tun0 = snap
+            .iface(&IfName::new("tun0").unwrap())
+            .expect("tun0 in the snapshot");
+        assert_eq!(tun0.index, 700);
+        assert!(tun0.up && tun0.has_v4 && !tun0.has_v6);
+        assert!(snap.is_local(vpn));
+        let veth = snap.iface(&IfName::new("veth599").unwrap()).unwrap();
+        assert!(veth.has_v6_link_local && !veth.has_v6);
+        assert_eq!(snap.dropped, 0);
+    }
+
+    #[test]
+    fn beyond_capacity_is_counted_not_written() {
+        let mut snap = Box::new(Snap::new());
+        let names: Vec<String> = (0..MAX_IF + 5).map(|i| format!("if{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            snap.add(link(i as u32 + 1, n));
+        }
+        for i in 0..MAX_ADDR + 3 {
+            snap.add(addr(
+                1,
+                IpAddr::V4(Ipv4Addr::from(i as u32 + 1)),
+                libc::RT_SCOPE_UNIVERSE,
+            ));
+        }
+        assert_eq!(
+            (snap.n_if, snap.n_addr, snap.dropped),
+            (MAX_IF, MAX_ADDR, 8)
+        );
+        assert!(snap.iface(&IfName::new("if1023").unwrap()).is_some());
+        assert!(snap.iface(&IfName::new("if1024").unwrap()).is_none());
     }
 }
