@@ -272,29 +272,24 @@ fn print_reply(s: &str) {
 /// sees it).
 fn send_to(fd: RawFd, data: &[u8], sa: &SocketAddr) -> Res<()> {
     let (st, len) = raw_sa(sa);
-    // SAFETY: data and st are live for the call; len matches st's contents.
-    let n = unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            0,
-            (&st as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if n < 0 { Err(last_errno()) } else { Ok(()) }
+    send_raw(fd, data, 0, &st, len)
 }
 
-/// sendto(2) of `data` to the raw address `st` (`len` bytes of it).
-fn send_raw(fd: RawFd, data: &[u8], st: &libc::sockaddr_storage, len: libc::socklen_t) -> Res<()> {
+/// sendto(2) of `data` with `flags` to the raw address `st` (`len` bytes of it).
+fn send_raw(
+    fd: RawFd,
+    data: &[u8],
+    flags: libc::c_int,
+    st: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Res<()> {
     // SAFETY: data and st are live for the call; len <= size_of_val(st).
     let n = unsafe {
         libc::sendto(
             fd,
             data.as_ptr().cast(),
             data.len(),
-            0,
+            flags,
             (st as *const libc::sockaddr_storage).cast(),
             len,
         )
@@ -320,7 +315,7 @@ fn udp_odd_family(
     st.ss_family = addr_family as libc::sa_family_t;
     for i in 0..n {
         let msg = format!("probe {what} {i}");
-        send_raw(s.as_raw_fd(), msg.as_bytes(), &st, len)?;
+        send_raw(s.as_raw_fd(), msg.as_bytes(), 0, &st, len)?;
         print_reply(&recv_line(s.as_raw_fd())?);
     }
     Ok(())
@@ -679,22 +674,8 @@ fn udp_rfc2133(sa: SocketAddr) -> Res<()> {
     let s = new_socket(libc::AF_INET6, libc::SOCK_DGRAM)?;
     set_rcvtimeo(s.as_raw_fd(), REPLY_TIMEOUT);
     let (st, _) = raw_sa(&SocketAddr::V6(v6));
-    let data = b"probe udp-rfc2133";
-    // SAFETY: data and st are live for the call; 24 bytes of st are a valid RFC 2133
-    // sockaddr_in6.
-    let n = unsafe {
-        libc::sendto(
-            s.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            0,
-            (&st as *const libc::sockaddr_storage).cast(),
-            24,
-        )
-    };
-    if n < 0 {
-        return Err(last_errno());
-    }
+    // The first 24 bytes of st: the RFC 2133 sockaddr_in6, without sin6_scope_id.
+    send_raw(s.as_raw_fd(), b"probe udp-rfc2133", 0, &st, 24)?;
     print_reply(&recv_line(s.as_raw_fd())?);
     Ok(())
 }
@@ -747,21 +728,12 @@ fn udp_mixed(sa: SocketAddr, lport: u16) -> Res<()> {
     let mut result = Ok(());
     for round in 0..3 {
         for dst in [lo, sa] {
-            let (st, len) = raw_sa(&dst);
-            let data = format!("probe udp-mixed {round}");
-            // SAFETY: data and st are live for the call.
-            let n = unsafe {
-                libc::sendto(
-                    s.as_raw_fd(),
-                    data.as_ptr().cast(),
-                    data.len(),
-                    0,
-                    (&st as *const libc::sockaddr_storage).cast(),
-                    len,
-                )
-            };
-            if n < 0 {
-                result = Err(last_errno());
+            if let Err(e) = send_to(
+                s.as_raw_fd(),
+                format!("probe udp-mixed {round}").as_bytes(),
+                &dst,
+            ) {
+                result = Err(e);
                 break;
             }
             match recv_line(s.as_raw_fd()) {
@@ -801,21 +773,13 @@ fn read_all(fd: RawFd) -> Res<String> {
 fn tcp_fastopen(sa: SocketAddr) -> Res<()> {
     let s = new_socket(family(&sa), libc::SOCK_STREAM)?;
     let (st, len) = raw_sa(&sa);
-    let data = b"probe tcp-fastopen\n";
-    // SAFETY: data and st are live for the call.
-    let n = unsafe {
-        libc::sendto(
-            s.as_raw_fd(),
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_FASTOPEN,
-            (&st as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if n < 0 {
-        return Err(last_errno());
-    }
+    send_raw(
+        s.as_raw_fd(),
+        b"probe tcp-fastopen\n",
+        libc::MSG_FASTOPEN,
+        &st,
+        len,
+    )?;
     print_reply(&read_all(s.as_raw_fd())?);
     Ok(())
 }
@@ -957,21 +921,13 @@ fn mcast_send(sa: SocketAddr) -> Res<()> {
     let s = new_socket(family(&sa), libc::SOCK_DGRAM)?;
     let (st, len) = raw_sa(&sa);
     for i in 0..3 {
-        let data = format!("probe mcast {i}");
-        // SAFETY: data and st are live for the call.
-        let n = unsafe {
-            libc::sendto(
-                s.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                0,
-                (&st as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if n < 0 {
-            return Err(last_errno());
-        }
+        send_raw(
+            s.as_raw_fd(),
+            format!("probe mcast {i}").as_bytes(),
+            0,
+            &st,
+            len,
+        )?;
     }
     println!("sent=3");
     Ok(())
