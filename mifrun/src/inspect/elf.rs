@@ -163,6 +163,17 @@ struct Fmt {
     le: bool,
 }
 
+/// `fn u16(self, b, off) -> u16` etc.: the integer at `off` in this file's byte order
+/// (zero when out of range).
+macro_rules! endian_readers {
+    ($($t:ident),*) => {$(
+        fn $t(self, b: &[u8], off: usize) -> $t {
+            let a = Self::bytes(b, off);
+            if self.le { $t::from_le_bytes(a) } else { $t::from_be_bytes(a) }
+        }
+    )*};
+}
+
 impl Fmt {
     fn bytes<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
         let mut out = [0u8; N];
@@ -171,30 +182,7 @@ impl Fmt {
         }
         out
     }
-    fn u16(self, b: &[u8], off: usize) -> u16 {
-        let a = Self::bytes(b, off);
-        if self.le {
-            u16::from_le_bytes(a)
-        } else {
-            u16::from_be_bytes(a)
-        }
-    }
-    fn u32(self, b: &[u8], off: usize) -> u32 {
-        let a = Self::bytes(b, off);
-        if self.le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    }
-    fn u64(self, b: &[u8], off: usize) -> u64 {
-        let a = Self::bytes(b, off);
-        if self.le {
-            u64::from_le_bytes(a)
-        } else {
-            u64::from_be_bytes(a)
-        }
-    }
+    endian_readers!(u16, u32, u64);
     /// An address/offset/size-sized field (`ElfN_Addr`, `ElfN_Off`, 64-bit `xword`).
     fn word(self, b: &[u8], off64: usize, off32: usize) -> u64 {
         if self.is64 {
