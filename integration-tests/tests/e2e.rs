@@ -134,6 +134,11 @@ fn expect_via(tb: &Testbed, cmd: Cmd, uplink: &str) -> Out {
     out
 }
 
+/// `curl` of the service under `mifrun --via <via>`, answered by `uplink` only.
+fn curl_via(tb: &Testbed, fam: Fam, via: &str, uplink: &str) -> Out {
+    expect_via(tb, tb.cmd(&mifrun_args(via, &curl(&fam.url(80)))), uplink)
+}
+
 /// A small HTTP-ish TCP server in Python: prints `ready` once listening, answers every
 /// connection with `local-ok`, exits by itself after `lifetime` seconds.
 const PY_SERVER: &str = r#"
@@ -274,20 +279,12 @@ mod clients {
 
     both!(curl_via_wlan0, |fam| {
         let tb = Testbed::up();
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &curl(&fam.url(80)))),
-            "wlan0",
-        );
+        curl_via(&tb, fam, "wlan0", "wlan0");
     });
 
     both!(curl_via_wwan0, |fam| {
         let tb = Testbed::up();
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wwan0", &curl(&fam.url(80)))),
-            "wwan0",
-        );
+        curl_via(&tb, fam, "wwan0", "wwan0");
     });
 
     both!(wget_via_wlan0, |fam| {
@@ -606,6 +603,11 @@ mod policy {
         tb.cmd(&mifrun_policy_args(&p, prog))
     }
 
+    /// `curl url` under the policy `toml`, answered by `uplink` only.
+    fn curl_policy(tb: &Testbed, dir: &TempDir, toml: &str, url: String, uplink: &str) -> Out {
+        expect_via(tb, run_policy(tb, dir, toml, &curl(&url)), uplink)
+    }
+
     both!(rule_by_destination, |fam| {
         let tb = Testbed::up();
         let dir = TempDir::new("pol-to");
@@ -613,27 +615,15 @@ mod policy {
             "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nvia = [\"wwan0\"]\n",
             fam.svc_cidr()
         );
-        expect_via(
-            &tb,
-            run_policy(&tb, &dir, &toml, &curl(&fam.url(80))),
-            "wwan0",
-        );
+        curl_policy(&tb, &dir, &toml, fam.url(80), "wwan0");
     });
 
     both!(rule_by_port, |fam| {
         let tb = Testbed::up();
         let dir = TempDir::new("pol-port");
         let toml = "via = [\"wlan0\"]\n\n[[rules]]\nports = [\"8080\"]\nvia = [\"wwan0\"]\n";
-        expect_via(
-            &tb,
-            run_policy(&tb, &dir, toml, &curl(&fam.url(8080))),
-            "wwan0",
-        );
-        expect_via(
-            &tb,
-            run_policy(&tb, &dir, toml, &curl(&fam.url(80))),
-            "wlan0",
-        );
+        curl_policy(&tb, &dir, toml, fam.url(8080), "wwan0");
+        curl_policy(&tb, &dir, toml, fam.url(80), "wlan0");
     });
 
     both!(rule_by_protocol, |fam| {
@@ -642,11 +632,7 @@ mod policy {
         let toml = "via = [\"wlan0\"]\n\n[[rules]]\nprotocol = \"udp\"\nvia = [\"wwan0\"]\n";
         let udp = probe_args(&["udp-sendto", fam.svc(), "9000"]);
         expect_via(&tb, run_policy(&tb, &dir, toml, &udp), "wwan0");
-        expect_via(
-            &tb,
-            run_policy(&tb, &dir, toml, &curl(&fam.url(80))),
-            "wlan0",
-        );
+        curl_policy(&tb, &dir, toml, fam.url(80), "wlan0");
     });
 
     both!(rule_direct_uses_default_route, |fam| {
@@ -656,11 +642,7 @@ mod policy {
             "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\naction = \"direct\"\n",
             fam.svc_cidr()
         );
-        expect_via(
-            &tb,
-            run_policy(&tb, &dir, &toml, &curl(&fam.url(80))),
-            "eth0",
-        );
+        curl_policy(&tb, &dir, &toml, fam.url(80), "eth0");
     });
 
     both!(rule_block_sends_nothing, |fam| {
@@ -681,11 +663,7 @@ mod policy {
         let tb = Testbed::up();
         let dir = TempDir::new("pol-prog");
         let toml = "via = [\"wlan0\"]\n\n[programs.curl]\nvia = [\"wwan0\"]\n";
-        expect_via(
-            &tb,
-            run_policy(&tb, &dir, toml, &curl(&fam.url(80))),
-            "wwan0",
-        );
+        curl_policy(&tb, &dir, toml, fam.url(80), "wwan0");
         let code = "import sys, urllib.request; \
                     print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode(), end='')";
         let py = strs(&["python3", "-c", code, &fam.url(80)]);
@@ -698,21 +676,13 @@ mod failover {
 
     both!(ordered_list_prefers_first, |fam| {
         let tb = Testbed::up();
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0,wwan0", &curl(&fam.url(80)))),
-            "wlan0",
-        );
+        curl_via(&tb, fam, "wlan0,wwan0", "wlan0");
     });
 
     both!(first_link_down_uses_second, |fam| {
         let tb = Testbed::up();
         tb.link_down("wlan0");
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0,wwan0", &curl(&fam.url(80)))),
-            "wwan0",
-        );
+        curl_via(&tb, fam, "wlan0,wwan0", "wwan0");
     });
 
     both!(
