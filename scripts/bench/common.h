@@ -75,8 +75,9 @@ __attribute__((unused)) static socklen_t parse_addr(const char *host, const char
     return 0;
 }
 
-/* Timing is split into CHUNKS equal slices; a generator reports the median slice rate
- * (robust against the other tenants of a shared machine stealing a slice) and the mean. */
+/* Timing is split into CHUNKS equal slices; a generator reports the fastest and the
+ * median slice rate (robust against the other tenants of a shared machine stealing a
+ * slice) and the mean. */
 #define CHUNKS 20
 
 static int cmp_double(const void *a, const void *b)
@@ -91,7 +92,43 @@ __attribute__((unused)) static double median_of(double *v, int k)
     return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
-/* Prints ns_per_op (median of the chunk rates), mean_ns_per_op, iterations, ops_total. */
+/* The timing of one generator run: the rate of each of k slices, their total time, the
+ * timed operations and all operations (warm-up included). */
+struct slices {
+    double rate[CHUNKS];
+    int k;
+    uint64_t total_ns;
+    long n;
+    long ops_total;
+};
+
+/* Runs the statement WARM n/10+1 times untimed, then the statement OP n times in CHUNKS
+ * timed slices, into the struct slices S. A macro rather than a function taking a
+ * callback, so that the timed loop makes no call the measured program does not. */
+#define TIME_SLICES(S, N, WARM, OP)                                                        \
+    do {                                                                                   \
+        (S).n = (N);                                                                       \
+        long warm_ = (S).n / 10 + 1;                                                       \
+        for (long i_ = 0; i_ < warm_; i_++) {                                              \
+            WARM;                                                                          \
+        }                                                                                  \
+        (S).k = (S).n < CHUNKS ? (int)(S).n : CHUNKS;                                      \
+        (S).total_ns = 0;                                                                  \
+        for (int c_ = 0; c_ < (S).k; c_++) {                                               \
+            long lo_ = c_ * (S).n / (S).k, hi_ = (c_ + 1) * (S).n / (S).k;                 \
+            uint64_t t0_ = now_ns();                                                       \
+            for (long i_ = lo_; i_ < hi_; i_++) {                                          \
+                OP;                                                                        \
+            }                                                                              \
+            uint64_t dt_ = now_ns() - t0_;                                                 \
+            (S).total_ns += dt_;                                                           \
+            (S).rate[c_] = (double)dt_ / (double)(hi_ - lo_);                              \
+        }                                                                                  \
+        (S).ops_total = (S).n + warm_;                                                     \
+    } while (0)
+
+/* Prints mean_ns_per_op, min_ns_per_op (the fastest slice), ns_per_op (the median
+ * slice), iterations, ops_total. */
 __attribute__((unused)) static void report_chunks(double *chunk_ns_per_op, int k, uint64_t total_ns,
                                                   long n, long ops_total)
 {
@@ -102,6 +139,12 @@ __attribute__((unused)) static void report_chunks(double *chunk_ns_per_op, int k
             lo = chunk_ns_per_op[i];
     printf("min_ns_per_op=%.1f\n", lo);
     printf("ns_per_op=%.1f\niterations=%ld\nops_total=%ld\n", median_of(chunk_ns_per_op, k), n, ops_total);
+}
+
+/* report_chunks of a TIME_SLICES run. */
+__attribute__((unused)) static void report_slices(struct slices *s)
+{
+    report_chunks(s->rate, s->k, s->total_ns, s->n, s->ops_total);
 }
 
 #endif

@@ -63,21 +63,8 @@ int main(int argc, char **argv)
     char *child_argv[] = {(char *)prog, NULL};
 
     /* Warm-up (page cache, the shim's file), then CHUNKS timed slices. */
-    long warm = n / 10 + 1;
-    int k = n < CHUNKS ? (int)n : CHUNKS;
-    double rate[CHUNKS];
-    uint64_t total = 0;
-    for (int c = -1; c < k; c++) {
-        long lo = c < 0 ? 0 : c * n / k, hi = c < 0 ? warm : (c + 1) * n / k;
-        uint64_t t0 = now_ns();
-        for (long i = lo; i < hi; i++)
-            run_once(prog, child_argv, env);
-        uint64_t dt = now_ns() - t0;
-        if (c >= 0) {
-            total += dt;
-            rate[c] = (double)dt / (double)(hi - lo);
-        }
-    }
-    report_chunks(rate, k, total, n, n + warm);
+    struct slices t;
+    TIME_SLICES(t, n, run_once(prog, child_argv, env), run_once(prog, child_argv, env));
+    report_slices(&t);
     return 0;
 }

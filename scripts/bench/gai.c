@@ -36,22 +36,10 @@ int main(int argc, char **argv)
     }
     long n = parse_count(argv[1], 10000000L);
     const char *name = argv[2];
-    for (long i = 0; i < n / 10 + 1; i++)
-        one(name);
-    int k = n < CHUNKS ? (int)n : CHUNKS;
-    double rate[CHUNKS];
-    uint64_t total = 0;
     int count = 0;
-    for (int c = 0; c < k; c++) {
-        long lo = c * n / k, hi = (c + 1) * n / k;
-        uint64_t t0 = now_ns();
-        for (long i = lo; i < hi; i++)
-            count = one(name);
-        uint64_t dt = now_ns() - t0;
-        total += dt;
-        rate[c] = (double)dt / (double)(hi - lo);
-    }
-    report_chunks(rate, k, total, n, n + n / 10 + 1);
+    struct slices t;
+    TIME_SLICES(t, n, one(name), count = one(name));
+    report_slices(&t);
     printf("addresses=%d\n", count);
     return 0;
 }

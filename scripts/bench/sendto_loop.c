@@ -90,32 +90,19 @@ int main(int argc, char **argv)
 
     long errors = 0;
     /* Warm-up, including the shim's first decision for this socket. */
-    for (long i = 0; i < n / 10 + 1; i++)
-        if ((pktinfo ? sendmsg(fd, &msg, 0)
-                     : sendto(fd, buf, payload, 0, (const struct sockaddr *)&dst, len)) < 0)
-            errors++;
-
-    int k = n < CHUNKS ? (int)n : CHUNKS;
-    double rate[CHUNKS];
-    uint64_t total = 0;
-    for (int c = 0; c < k; c++) {
-        long lo = c * n / k, hi = (c + 1) * n / k;
-        uint64_t t0 = now_ns();
-        for (long i = lo; i < hi; i++)
-            if ((pktinfo ? sendmsg(fd, &msg, 0)
-                         : sendto(fd, buf, payload, 0, (const struct sockaddr *)&dst, len)) < 0)
-                errors++;
-        uint64_t dt = now_ns() - t0;
-        total += dt;
-        rate[c] = (double)dt / (double)(hi - lo);
-    }
+#define SEND_ONE                                                                            \
+    (errors += (pktinfo ? sendmsg(fd, &msg, 0)                                              \
+                        : sendto(fd, buf, payload, 0, (const struct sockaddr *)&dst, len)) < 0)
+    struct slices t;
+    TIME_SLICES(t, n, SEND_ONE, SEND_ONE);
+#undef SEND_ONE
 
     if (errors > n / 100 + 1) {
         errno = 0;
         die("%ld of %ld sendto calls failed", errors, n + n / 10 + 1);
     }
     close(fd);
-    report_chunks(rate, k, total, n, n + n / 10 + 1);
+    report_slices(&t);
     printf("errors=%ld\n", errors);
     return 0;
 }

@@ -42,28 +42,15 @@ int main(int argc, char **argv)
     struct sockaddr_storage dst;
     socklen_t len = parse_addr(argv[2], argv[3], &dst);
 
-    for (long i = 0; i < n / 10 + 1; i++)
-        one(&dst, len);
-
     long bytes = 0;
-    int k = n < CHUNKS ? (int)n : CHUNKS;
-    double rate[CHUNKS];
-    uint64_t total = 0;
-    for (int c = 0; c < k; c++) {
-        long lo = c * n / k, hi = (c + 1) * n / k;
-        uint64_t t0 = now_ns();
-        for (long i = lo; i < hi; i++)
-            bytes += one(&dst, len);
-        uint64_t dt = now_ns() - t0;
-        total += dt;
-        rate[c] = (double)dt / (double)(hi - lo);
-    }
+    struct slices t;
+    TIME_SLICES(t, n, one(&dst, len), bytes += one(&dst, len));
 
     if (bytes == 0) {
         errno = 0;
         die("the server sent nothing");
     }
-    report_chunks(rate, k, total, n, n + n / 10 + 1);
+    report_slices(&t);
     printf("bytes=%ld\n", bytes);
     return 0;
 }

@@ -52,21 +52,8 @@ int main(int argc, char **argv)
     socklen_t len = parse_addr(argv[2], argv[3], &dst);
 
     /* Warm-up: first decision, page faults, lazy symbol binding. */
-    for (long i = 0; i < n / 10 + 1; i++)
-        one(&dst, len);
-
-    int k = n < CHUNKS ? (int)n : CHUNKS;
-    double rate[CHUNKS];
-    uint64_t total = 0;
-    for (int c = 0; c < k; c++) {
-        long lo = c * n / k, hi = (c + 1) * n / k;
-        uint64_t t0 = now_ns();
-        for (long i = lo; i < hi; i++)
-            one(&dst, len);
-        uint64_t dt = now_ns() - t0;
-        total += dt;
-        rate[c] = (double)dt / (double)(hi - lo);
-    }
-    report_chunks(rate, k, total, n, n + n / 10 + 1);
+    struct slices t;
+    TIME_SLICES(t, n, one(&dst, len), one(&dst, len));
+    report_slices(&t);
     return 0;
 }
