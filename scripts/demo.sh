@@ -39,17 +39,28 @@ inhost() {
     ip netns exec "$HOSTNS" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"
 }
 
-show() {
-    local label=$1
-    shift
+# shown PICK LABEL CMD...: runs CMD in the host namespace and prints LABEL and the part
+# of CMD's output that PICK (a function reading it on stdin) keeps.
+shown() {
+    local pick=$1 label=$2
+    shift 2
     printf '%-44s ' "$label"
     local out
     if out=$(inhost "$@" 2>&1); then
-        echo "$out" | tr -d '\r' | grep -m1 'upstream=' || echo "(no answer) $out"
+        "$pick" <<<"$out"
     else
         echo "FAILED: $(echo "$out" | tail -n 1)"
     fi
 }
+
+# The first upstream=... line (which upstream answered).
+pick_upstream() {
+    local out
+    out=$(cat)
+    echo "$out" | tr -d '\r' | grep -m1 'upstream=' || echo "(no answer) $out"
+}
+
+show() { shown pick_upstream "$@"; }
 
 for url in "http://203.0.113.10/" "http://[2001:db8:ff::10]/"; do
     echo
@@ -61,17 +72,10 @@ done
 
 # Names follow the link too: every upstream runs a DNS server on the same address that
 # answers who.mif.test with an address naming itself (192.0.2.1 eth0, .2 wlan0, .3 wwan0).
-showdns() {
-    local label=$1
-    shift
-    printf '%-44s ' "$label"
-    local out
-    if out=$(inhost "$@" 2>&1); then
-        echo "$out" | awk 'NR == 1 { print $1 }'
-    else
-        echo "FAILED: $(echo "$out" | tail -n 1)"
-    fi
-}
+# The first address getent printed.
+pick_address() { awk 'NR == 1 { print $1 }'; }
+
+showdns() { shown pick_address "$@"; }
 echo
 echo "== getent ahostsv4 who.mif.test (which link's DNS server answered)"
 showdns "without the shim:" getent ahostsv4 who.mif.test
