@@ -298,6 +298,11 @@ pub fn memo(generation: u64, key: &Key) -> u64 {
     ((generation & ((1 << GEN_BITS) - 1)) << GEN_SHIFT) | key.word
 }
 
+/// The key word a memo was stored for (its generation bits dropped).
+pub fn memo_key_word(memo: u64) -> u64 {
+    memo & ((1 << GEN_SHIFT) - 1)
+}
+
 /// Whether a generation starts a new cycle of the memo's generation bits: the engine
 /// then clears every memo, so that one written [`GEN_BITS`] wraps ago cannot match.
 pub fn generation_wraps(generation: u64) -> bool {
@@ -452,7 +457,7 @@ mod tests {
     fn memo_keeps_generation_apart_from_key() {
         let k = key_v6(DOC6, 65535);
         assert_ne!(memo(1, &k), memo(2, &k));
-        assert_eq!(memo(1, &k) & ((1 << GEN_SHIFT) - 1), k.word);
+        assert_eq!(memo_key_word(memo(1, &k)), k.word);
         assert_eq!(memo(1 << GEN_BITS, &k), memo(0, &k), "generation bits wrap");
         assert!(generation_wraps(1 << GEN_BITS));
         assert!(!generation_wraps(1));

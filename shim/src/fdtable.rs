@@ -208,7 +208,7 @@ pub(crate) fn copy(from: i32, to: i32) {
         [a[0].load(Ordering::Acquire), a[1].load(Ordering::Acquire)]
     });
     let key = Key {
-        word: word & ((1 << 49) - 1),
+        word: mifshim_fastpath::memo_key_word(word),
         ip6: if word & mifshim_fastpath::KEY_V6 != 0 {
             ip6
         } else {
