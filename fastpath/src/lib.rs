@@ -25,7 +25,7 @@ pub const CHUNKS: usize = 256;
 
 /// Bumped whenever [`Shared`] changes shape, so a stub never reads an engine of
 /// another build through the wrong layout.
-pub const LAYOUT: u32 = 4;
+pub const LAYOUT: u32 = 5;
 
 // Entry bits (one `AtomicU32` per fd).
 /// The entry describes the socket on this fd.
@@ -42,8 +42,9 @@ pub const UDP: u32 = 1 << 4;
 pub const APP_BOUND: u32 = 1 << 5;
 /// The program chose a multicast interface.
 pub const APP_MCAST_IF: u32 = 1 << 6;
-/// The program chose a unicast interface (`IP_UNICAST_IF`).
-pub const APP_UCAST_IF: u32 = 1 << 7;
+/// The program chose the IPv4 unicast interface (`IP_UNICAST_IF`: IPv4 and
+/// IPv4-mapped destinations).
+pub const APP_UC4: u32 = 1 << 7;
 /// The shim bound the socket to a device.
 pub const SHIM_BOUND: u32 = 1 << 8;
 /// The shim has logged this socket's first datagram decision.
@@ -55,15 +56,26 @@ pub const MCAST_CHECKED: u32 = 1 << 11;
 /// The shim redirected this socket's DNS traffic.
 pub const REDIRECTED: u32 = 1 << 12;
 /// The shim set `IP_UNICAST_IF` (IPv4 and IPv4-mapped destinations) to the index in
-/// the entry's top bits.
+/// the slot's `uc_index`. Never cleared while the socket lives: the shim never lowers
+/// a socket's steering (another thread's datagram may be on its way through the fast
+/// path, another process may hold the socket).
 pub const UC4: u32 = 1 << 13;
-/// The shim set `IPV6_UNICAST_IF` to the index in the entry's top bits.
+/// The shim set `IPV6_UNICAST_IF` to the index in the slot's `uc_index`; as [`UC4`].
 pub const UC6: u32 = 1 << 14;
-/// The socket sends to destinations of different interfaces (or exempt ones): every
-/// steered datagram carries its own PKTINFO; no socket-wide unicast interface.
+/// The socket also sends to destinations its unicast interface does not cover
+/// (exempt ones, other interfaces'): it is not promoted any further, and steered
+/// datagrams carry their own PKTINFO.
 pub const MIXED: u32 = 1 << 15;
-/// Where the unicast interface index starts in an entry.
-pub const UC_SHIFT: u32 = 16;
+/// The program chose the IPv6 unicast interface (`IPV6_UNICAST_IF`: native IPv6
+/// destinations only).
+pub const APP_UC6: u32 = 1 << 16;
+/// The socket may be held by someone else too: another fd of this process (`dup`,
+/// `fcntl(F_DUPFD)`), another process (`fork`, `SCM_RIGHTS`), or it was not created
+/// under the shim's eyes (inherited across `exec`, received). What the shim set on it
+/// may be changed behind its back, so nothing relies on it: no fast path, no trust
+/// in the unicast interface, bindings checked with the kernel before they are relied
+/// on.
+pub const SHARED: u32 = 1 << 17;
 
 /// [`Shared::log_fd`] when standard error was closed and no log file is configured:
 /// the engine writes nothing (fd 2 may be the program's socket by now).
@@ -75,7 +87,9 @@ pub const LOG_SILENT: i32 = -3;
 #[repr(C)]
 pub struct FdSlot {
     pub entry: AtomicU32,
-    _pad: u32,
+    /// The interface index the shim set as the socket's unicast interface ([`UC4`],
+    /// [`UC6`]).
+    pub uc_index: AtomicU32,
     pub memo: AtomicU64,
 }
 
@@ -84,7 +98,7 @@ impl FdSlot {
     pub const fn new() -> FdSlot {
         FdSlot {
             entry: AtomicU32::new(0),
-            _pad: 0,
+            uc_index: AtomicU32::new(0),
             memo: AtomicU64::new(0),
         }
     }
@@ -195,6 +209,36 @@ pub fn forget(shared: &Shared, fd: i32) {
     }
 }
 
+/// Marks the socket on `fd` [`SHARED`] (it was passed to another process, say).
+pub fn mark_shared(shared: &Shared, fd: i32) {
+    if let Some(s) = slot(&shared.fds, fd) {
+        let _ = s
+            .entry
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & VALID != 0).then_some(v | SHARED)
+            });
+    }
+}
+
+/// Marks every known socket [`SHARED`]: before a `fork`, after which parent and child
+/// hold every socket alike. Walks the mapped chunks only.
+pub fn mark_all_shared(shared: &Shared) {
+    for head in &shared.fds {
+        let p = head.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: a published chunk holds CHUNK slots and is never unmapped.
+            let s = unsafe { &*p.add(i) };
+            let e = s.entry.load(Ordering::Acquire);
+            if e & (VALID | INET) == VALID | INET && e & SHARED == 0 {
+                s.entry.fetch_or(SHARED, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
 /// The transport bits ([`TCP`], [`UDP`] or none) of a socket's type and protocol.
 pub fn proto_bits(sotype: i32, protocol: i32) -> u32 {
     const SOCK_STREAM: i32 = 1;
@@ -218,6 +262,14 @@ pub fn entry_for_socket(domain: i32, sotype: i32, protocol: i32) -> u32 {
         _ => 0,
     };
     VALID | family | proto_bits(sotype, protocol)
+}
+
+/// Whether an entry may take the fast path for a destination of this kind (native
+/// IPv6 or not): the engine set the unicast interface of that path itself, and
+/// nothing since made the socket's state untrustworthy or the program's.
+pub fn entry_is_fast(e: u32, v6: bool) -> bool {
+    let needed = if v6 { UC6 } else { UC4 };
+    e & needed != 0 && e & (SHARED | SHIM_BOUND | APP_BOUND | APP_UC4 | APP_UC6 | TCP) == 0
 }
 
 /// Key bit: the destination is native IPv6 (follows `IPV6_UNICAST_IF`).
@@ -356,18 +408,19 @@ pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
 /// own binding), the last datagram it steered went to exactly this destination, and
 /// the snapshot it decided under is still the current and fresh one.
 ///
-/// Lock-free, so not atomic with the engine's own transitions: a datagram that passes
-/// this test while another thread's datagram to an exempt destination is clearing the
-/// socket's unicast interface (`MIXED`) may leave by that interface or, if the clear
-/// lands first, by the default route. Only threads sharing one unconnected socket and
-/// sending to destinations of different kinds at the same instant can see it.
+/// Lock-free, and sound without locks because what it relies on is never taken away
+/// while the socket lives: the engine never clears a unicast interface it set (an
+/// exempt datagram on such a socket carries a PKTINFO naming the loopback or owning
+/// interface instead), and a socket anyone else may hold ([`SHARED`]) never passes.
+/// What can race is the program itself changing the option from another thread (its
+/// own choice; the setsockopt hook withdraws [`UC4`]/[`UC6`] before the kernel sees
+/// the change).
 pub fn is_fast(shared: &Shared, fd: i32, key: &Key, now_ms: u64) -> bool {
     let Some(fs) = slot(&shared.fds, fd) else {
         return false;
     };
     let e = fs.entry.load(Ordering::Acquire);
-    let needed = if key.is_v6() { UC6 } else { UC4 };
-    if e & needed == 0 || e & (MIXED | SHIM_BOUND | APP_BOUND | APP_UCAST_IF | TCP) != 0 {
+    if !entry_is_fast(e, key.is_v6()) {
         return false;
     }
     // Freshness before generation: the engine bumps the generation before it moves
@@ -483,8 +536,8 @@ mod tests {
         s
     }
 
-    const UDP4: u32 = VALID | INET | UDP | UC4 | (7 << UC_SHIFT);
-    const UDP6: u32 = VALID | INET | V6 | UDP | UC6 | (7 << UC_SHIFT);
+    const UDP4: u32 = VALID | INET | UDP | UC4;
+    const UDP6: u32 = VALID | INET | V6 | UDP | UC6;
 
     #[test]
     fn fast_only_on_a_promoted_socket_to_the_memoised_destination_while_fresh() {
@@ -531,10 +584,11 @@ mod tests {
     fn not_fast_when_the_socket_left_the_promoted_state() {
         let k = key_v4(0xcb00_710a, 9);
         for (extra, why) in [
-            (MIXED, "mixed"),
+            (SHARED, "held by another fd or process"),
             (SHIM_BOUND, "bound by the shim"),
             (APP_BOUND, "bound by the program"),
-            (APP_UCAST_IF, "program's unicast interface"),
+            (APP_UC4, "program's IPv4 unicast interface"),
+            (APP_UC6, "program's IPv6 unicast interface"),
             (TCP, "tcp"),
         ] {
             let s = shared_with(5, UDP4 | extra, 0, &k);
@@ -552,6 +606,31 @@ mod tests {
         assert!(!is_fast(&s, 5, &k6, 0));
         s.fds[0].store(core::ptr::null_mut(), Ordering::Release);
         assert!(!is_fast(&s, 5, &k6, 0));
+    }
+
+    /// A socket the engine promoted, then shared by `dup` or `fork`: the other holder
+    /// may change what the engine set, so the memo no longer lets datagrams through.
+    #[test]
+    fn promoted_socket_shared_by_dup_or_fork_kept_its_fast_path() {
+        let k = key_v4(0xcb00_710a, 9);
+        let s = shared_with(5, UDP4, 0, &k);
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        assert!(is_fast(&s, 5, &k, 0));
+        mark_shared(&s, 5);
+        assert!(!is_fast(&s, 5, &k, 0), "mark_shared");
+        let s = shared_with(5, UDP4, 0, &k);
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        mark_all_shared(&s);
+        assert!(!is_fast(&s, 5, &k, 0), "mark_all_shared (fork)");
+        assert_ne!(
+            slot(&s.fds, 5).unwrap().entry.load(Ordering::Acquire) & SHARED,
+            0
+        );
+        // A mixed socket keeps its unicast interface (never cleared), so its memoised
+        // destination stays fast.
+        let s = shared_with(5, UDP4 | MIXED, 0, &k);
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        assert!(is_fast(&s, 5, &k, 0));
     }
 
     #[test]

@@ -199,6 +199,11 @@ static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_c
 unsafe extern "C" fn before_fork() {
     if active() {
         ensure_engine();
+        // Parent and child will both hold every socket: neither may rely on what the
+        // engine set on one (`mifshim_fastpath::SHARED`).
+        if let Some(shared) = shared() {
+            mifshim_fastpath::mark_all_shared(shared);
+        }
     }
 }
 
@@ -284,10 +289,135 @@ fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
     let Some(shared) = shared() else {
         return false;
     };
+    // The program's address is read only for a socket the engine promoted (whose
+    // address the engine itself read and checked before).
+    if !promoted(shared, fd) {
+        return false;
+    }
     let Some(key) = key_at(addr, len) else {
         return false;
     };
     mifshim_fastpath::is_fast(shared, fd, &key, coarse_now_ms())
+}
+
+/// Whether the engine set a unicast interface on `fd`'s socket and could still rely on
+/// it (one of the fast path's conditions, checked before anything else is read).
+fn promoted(shared: &Shared, fd: c_int) -> bool {
+    mifshim_fastpath::slot(&shared.fds, fd).is_some_and(|s| {
+        let e = s.entry.load(Acquire);
+        mifshim_fastpath::entry_is_fast(e, false) || mifshim_fastpath::entry_is_fast(e, true)
+    })
+}
+
+/// `socket`: once the engine is loaded the stub writes the new socket's entry itself
+/// (`socket_done`). The first `AF_INET`/`AF_INET6` socket of a steered process loads
+/// the engine first, so that every INET socket is seen created (a socket the engine
+/// has not seen is taken as one others may hold: no fast path for it).
+fn socket_direct(domain: c_int) -> bool {
+    if shared().is_some() {
+        return true;
+    }
+    if (domain == libc::AF_INET || domain == libc::AF_INET6) && active() {
+        ensure_engine();
+    }
+    shared().is_some()
+}
+
+/// Calls `f` for every fd an `SCM_RIGHTS` control message in `msg`'s control data
+/// carries (`msg_controllen` as the kernel left it after a receive, as the program
+/// gave it for a send), bounded by the control length.
+///
+/// # Safety
+/// `msg` is NULL or a valid msghdr whose control data is readable for its length.
+unsafe fn for_each_passed_fd(msg: *const msghdr, mut f: impl FnMut(c_int)) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: the caller's contract.
+    let (control, len) = unsafe { ((*msg).msg_control as *const u8, (*msg).msg_controllen) };
+    if control.is_null() {
+        return;
+    }
+    let hdr = core::mem::size_of::<libc::cmsghdr>();
+    let mut off = 0usize;
+    // At most 64 control messages are looked at (the kernel's own bound on one message's
+    // SCM_RIGHTS fds is 253).
+    for _ in 0..64 {
+        let Some(end_hdr) = off.checked_add(hdr) else {
+            return;
+        };
+        if end_hdr > len {
+            return;
+        }
+        // SAFETY: off + hdr <= len: a header inside the program's control data.
+        let c = unsafe { core::ptr::read_unaligned(control.add(off).cast::<libc::cmsghdr>()) };
+        let clen = c.cmsg_len;
+        if clen < hdr || clen > len - off {
+            return;
+        }
+        if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_RIGHTS {
+            let n = (clen - hdr) / core::mem::size_of::<c_int>();
+            for i in 0..n.min(253) {
+                // SAFETY: inside this control message (hdr + i*4 + 4 <= clen).
+                let fd = unsafe {
+                    core::ptr::read_unaligned(
+                        control.add(off + hdr + i * core::mem::size_of::<c_int>()).cast::<c_int>(),
+                    )
+                };
+                f(fd);
+            }
+        }
+        // CMSG_NXTHDR: the next header starts at the aligned end of this one.
+        let Some(next) = off.checked_add((clen + 7) & !7) else {
+            return;
+        };
+        off = next;
+    }
+}
+
+/// Before a send with control data: a socket passed to another process by
+/// `SCM_RIGHTS` is held there too (`mifshim_fastpath::SHARED`).
+fn mark_passed(msg: *const msghdr) {
+    let Some(shared) = shared() else {
+        return;
+    };
+    // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
+    unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::mark_shared(shared, fd)) };
+}
+
+/// After `recvmsg`: fds received by `SCM_RIGHTS` are new to this process; whatever
+/// their numbers described before is gone.
+fn recvmsg_done(r: isize, (_fd, msg, _flags): (c_int, *mut msghdr, c_int)) {
+    if r < 0 {
+        return;
+    }
+    let Some(shared) = shared() else {
+        return;
+    };
+    // SAFETY: recvmsg(2) succeeded: msg is valid and the kernel set msg_controllen to
+    // what it wrote.
+    unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::forget(shared, fd)) };
+}
+
+/// After `recvmmsg`: as [`recvmsg_done`] for every message received.
+fn recvmmsg_done(
+    r: c_int,
+    (_fd, msgs, _vlen, _flags, _t): (c_int, *mut mmsghdr, c_uint, c_int, *mut libc::timespec),
+) {
+    if r <= 0 || msgs.is_null() {
+        return;
+    }
+    let Some(shared) = shared() else {
+        return;
+    };
+    for i in 0..r as usize {
+        // SAFETY: recvmmsg(2) filled the first r entries of the program's array.
+        unsafe {
+            for_each_passed_fd(&raw const (*msgs.add(i)).msg_hdr, |fd| {
+                mifshim_fastpath::forget(shared, fd)
+            })
+        };
+    }
 }
 
 /// `sendto` needs nothing from the engine when it names no destination (a connected
@@ -302,7 +432,10 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
         return false;
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
-    let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
+    let (name, len, clen) = unsafe { ((*msg).msg_name, (*msg).msg_namelen, (*msg).msg_controllen) };
+    if clen != 0 {
+        mark_passed(msg);
+    }
     name.is_null() || fast_datagram(fd, name.cast(), len)
 }
 
@@ -411,10 +544,14 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     // further (and the program's array may be no longer than that).
     for i in 0..(vlen as usize).min(1024) {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
-        let (name, len) = unsafe {
+        let (name, len, clen) = unsafe {
             let h = &(*msgs.add(i)).msg_hdr;
-            (h.msg_name, h.msg_namelen)
+            (h.msg_name, h.msg_namelen, h.msg_controllen)
         };
+        if clen != 0 {
+            // SAFETY: as above.
+            mark_passed(unsafe { &raw const (*msgs.add(i)).msg_hdr });
+        }
         if name.is_null() {
             continue;
         }
@@ -717,12 +854,17 @@ fn no_host_r(result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
     }
     libc::EAGAIN
 }
+/// `fcntl` commands that make a new fd for the same open file (as `dup`).
+fn is_dup_cmd(cmd: c_int) -> bool {
+    cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
+}
+
 /// `void`, spelled so the macro can name it.
 type NoValue = ();
 const NO_VALUE: NoValue = ();
 
 hooks! {
-    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: shared().is_some(), then: socket_done;
+    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: socket_direct(domain), then: socket_done;
     connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     listen(fd: c_int, backlog: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
@@ -737,8 +879,13 @@ hooks! {
     dup2(old: c_int, new: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
-    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
-    recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
+    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd), then: recvmsg_done;
+    recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd), then: recvmmsg_done;
+    fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd);
+    fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd);
+    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
+    closefrom(lowfd: c_int) -> NoValue, load: false, fail: NO_VALUE, errno: libc::ENOSYS;
+    fclose(stream: *mut libc::FILE) -> c_int, load: false, fail: libc::EOF, errno: libc::ENOSYS;
     getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
     getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
     freeaddrinfo(ai: *mut addrinfo) -> NoValue, load: false, fail: NO_VALUE, errno: 0;

@@ -2,12 +2,20 @@
 //! no system call: one `AtomicU32` per fd in lazily `mmap`ed chunks (no malloc, usable
 //! from signal handlers and after fork).
 //!
-//! Entries are written by the `socket`/`setsockopt`/`connect` hooks and cleared by the
-//! `close`/`dup2`/`dup3`/`accept` hooks. An fd the shim has no entry for is asked
-//! about once with `getsockopt`. An entry can go stale only if an fd is closed by a
-//! path no hook sees (glibc-internal closes) *and* its number is reused by one no hook
-//! sees either; the entry then describes a socket the program no longer sends on, and
-//! the kernel still rejects any mismatch (a PKTINFO on a TCP socket is ignored).
+//! Entries are written by the `socket`/`setsockopt`/`connect` hooks and cleared by
+//! every call that closes or renumbers an fd: `close`, `close_range`, `closefrom`,
+//! `fclose`, `dup2`/`dup3`/`fcntl(F_DUPFD)` onto an open fd, `accept`, and fds received
+//! with `SCM_RIGHTS`. An fd the shim has no entry for is asked about with `getsockopt`
+//! and marked [`SHARED`] (it came from elsewhere: inherited, received, or created by a
+//! path no hook sees).
+//!
+//! The table describes the kernel's socket, not just the fd number: a socket shared by
+//! `dup`, `fork` or `SCM_RIGHTS` is [`SHARED`], and then nothing the shim set on it is
+//! relied on (see `mifshim_fastpath::SHARED`). A fact that lets a call skip steering
+//! (a device binding) is checked with the kernel before it is relied on where another
+//! holder or the kernel itself may have dropped it (`connect(AF_UNSPEC)`). What is
+//! left: a close *and* a reuse of an fd number both made by raw system calls, which
+//! no preload can see (README, Limits).
 //!
 //! The table's layout, the memo and the fast-path test live in `mifshim-fastpath`
 //! (`fastpath/`), because the preloaded stub reads this table too: a datagram the
@@ -16,21 +24,21 @@
 
 use config_schema::{AddrFamily, Proto};
 pub(crate) use mifshim_fastpath::{
-    APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
-    SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
+    APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, LOGGED_SEND, MCAST_CHECKED, REDIRECTED,
+    SHARED, SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
-use mifshim_fastpath::{CHUNK, CHUNKS, INET, Key, Shared, TCP, UC_SHIFT, UDP, V6, VALID};
+use mifshim_fastpath::{CHUNK, CHUNKS, INET, Key, Shared, TCP, UDP, V6, VALID};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// The per-fd entries and datagram memos, and the snapshot generation and freshness
 /// that go with them: read by the preloaded stub's `sendto`/`sendmsg` fast path
 /// (`mifshim_fastpath::is_fast`), written only here and in `netstate`.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fast"))]
-pub static SHARED: Shared = Shared::new();
+pub static SHARED_TABLE: Shared = Shared::new();
 
-/// A decoded entry.
+/// A decoded entry: the flags word and the unicast interface index the shim set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Entry(pub u32);
+pub(crate) struct Entry(pub u32, pub u32);
 
 impl Entry {
     pub(crate) fn new(family: Option<AddrFamily>, proto: Proto) -> Entry {
@@ -46,7 +54,7 @@ impl Entry {
             Proto::Udp => UDP,
             Proto::Other => 0,
         };
-        Entry(v)
+        Entry(v, 0)
     }
     pub(crate) fn valid(self) -> bool {
         self.0 & VALID != 0
@@ -72,8 +80,9 @@ impl Entry {
         self.0 & flag != 0
     }
     /// The interface index the shim set as the socket's unicast interface.
+    #[cfg(test)]
     pub(crate) fn uc_index(self) -> u32 {
-        self.0 >> UC_SHIFT
+        self.1
     }
 }
 
@@ -111,17 +120,17 @@ fn chunk_slot<T: 'static>(
 }
 
 fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
-    chunk_slot(&SHARED.fds, fd, create).map(|s| &s.entry)
+    chunk_slot(&SHARED_TABLE.fds, fd, create).map(|s| &s.entry)
 }
 
 /// The memo word of `fd` (`mifshim_fastpath::FdSlot::memo`).
 fn memo_slot(fd: i32, create: bool) -> Option<&'static AtomicU64> {
-    chunk_slot(&SHARED.fds, fd, create).map(|s| &s.memo)
+    chunk_slot(&SHARED_TABLE.fds, fd, create).map(|s| &s.memo)
 }
 
 /// Whether `fd`'s datagram memo is `word` for exactly `key`'s destination.
 pub(crate) fn memo_is(fd: i32, word: u64, key: &Key) -> bool {
-    mifshim_fastpath::memo_equals(&SHARED, fd, word, key)
+    mifshim_fastpath::memo_equals(&SHARED_TABLE, fd, word, key)
 }
 
 /// Records the datagram memo of `fd` (`mifshim_fastpath::memo`) for `key`.
@@ -130,7 +139,7 @@ pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
         return;
     };
     let a = if key.is_v6() {
-        chunk_slot(&SHARED.ip6s, fd, true)
+        chunk_slot(&SHARED_TABLE.ip6s, fd, true)
     } else {
         None
     };
@@ -139,7 +148,7 @@ pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
 
 /// Clears every memo (when the snapshot generation wraps the memo's bits).
 pub(crate) fn clear_memos() {
-    for head in &SHARED.fds {
+    for head in &SHARED_TABLE.fds {
         let p = head.load(Ordering::Acquire);
         if !p.is_null() {
             // SAFETY: a published chunk holds CHUNK slots and is never unmapped.
@@ -152,13 +161,19 @@ pub(crate) fn clear_memos() {
 }
 
 pub(crate) fn get(fd: i32) -> Entry {
-    slot(fd, false).map_or(Entry(0), |s| Entry(s.load(Ordering::Acquire)))
+    chunk_slot(&SHARED_TABLE.fds, fd, false).map_or(Entry(0, 0), |s| {
+        Entry(
+            s.entry.load(Ordering::Acquire),
+            s.uc_index.load(Ordering::Acquire),
+        )
+    })
 }
 
 /// A new description of `fd` (a new socket, or one found): whatever memo an earlier
 /// socket on this number left goes with it.
 pub(crate) fn set(fd: i32, e: Entry) {
-    if let Some(s) = chunk_slot(&SHARED.fds, fd, true) {
+    if let Some(s) = chunk_slot(&SHARED_TABLE.fds, fd, true) {
+        s.uc_index.store(e.1, Ordering::Release);
         mifshim_fastpath::set_entry(s, e.0);
     }
 }
@@ -172,11 +187,13 @@ pub(crate) fn add_flags(fd: i32, flags: u32) {
     }
 }
 
-/// Records the unicast interface the shim set (`flag` is [`UC4`] or [`UC6`]).
+/// Records the unicast interface the shim set (`flag` is [`UC4`] or [`UC6`]): the
+/// index first, then the flag that makes it count.
 pub(crate) fn set_uc(fd: i32, flag: u32, index: u32) {
-    if let Some(s) = slot(fd, false) {
-        let _ = s.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            (v & VALID != 0).then_some((v & ((1 << UC_SHIFT) - 1)) | flag | (index << UC_SHIFT))
+    if let Some(s) = chunk_slot(&SHARED_TABLE.fds, fd, false) {
+        s.uc_index.store(index, Ordering::Release);
+        let _ = s.entry.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            (v & VALID != 0).then_some(v | flag)
         });
     }
 }
@@ -188,23 +205,47 @@ pub(crate) fn clear_flags(fd: i32, flags: u32) {
 }
 
 pub(crate) fn forget(fd: i32) {
-    mifshim_fastpath::forget(&SHARED, fd);
+    mifshim_fastpath::forget(&SHARED_TABLE, fd);
+}
+
+/// fds `first..=last` are closed (`close_range`, `closefrom`): forgets those of them
+/// that have slots (only mapped chunks are walked).
+pub(crate) fn forget_range(first: u32, last: u32) {
+    let last = (last as u64).min((CHUNK * CHUNKS) as u64 - 1) as u32;
+    let mut fd = first as u64;
+    while fd <= last as u64 {
+        let chunk = fd as usize / CHUNK;
+        let chunk_end = ((chunk + 1) * CHUNK - 1) as u64;
+        if SHARED_TABLE.fds[chunk].load(Ordering::Acquire).is_null() {
+            fd = chunk_end + 1;
+            continue;
+        }
+        for f in fd..=chunk_end.min(last as u64) {
+            forget(f as i32);
+        }
+        fd = chunk_end + 1;
+    }
 }
 
 /// `to` now refers to what `from` refers to: its entry and its datagram memo, never
-/// those of the socket `to` used to be.
+/// those of the socket `to` used to be. Both fds now hold one socket: it is
+/// [`SHARED`] from now on (what one fd's user does to it, the other's sees).
 pub(crate) fn copy(from: i32, to: i32) {
     let e = get(from);
     if !e.valid() {
         forget(to);
         return;
     }
-    set(to, Entry(e.0 & !LOGGED_SEND));
+    if e.family().is_some() {
+        add_flags(from, SHARED);
+    }
+    let shared = if e.family().is_some() { SHARED } else { 0 };
+    set(to, Entry((e.0 & !LOGGED_SEND) | shared, e.1));
     let word = memo_word_of(from);
     if word == 0 {
         return;
     }
-    let ip6 = chunk_slot(&SHARED.ip6s, from, false).map_or([0; 2], |a| {
+    let ip6 = chunk_slot(&SHARED_TABLE.ip6s, from, false).map_or([0; 2], |a| {
         [a[0].load(Ordering::Acquire), a[1].load(Ordering::Acquire)]
     });
     let key = Key {
@@ -246,8 +287,8 @@ mod tests {
         assert!(!get(fd).valid());
         add_flags(fd, SHIM_BOUND);
         assert!(!get(fd).valid(), "flags are not added to forgotten entries");
-        assert!(get(-1) == Entry(0));
-        assert!(get(1 << 30) == Entry(0));
+        assert!(get(-1) == Entry(0, 0));
+        assert!(get(1 << 30) == Entry(0, 0));
     }
 
     #[test]
@@ -263,10 +304,10 @@ mod tests {
             mifshim_fastpath::memo(1, &ka),
             mifshim_fastpath::memo(1, &kb),
         );
-        set(a, Entry(udp4 | UC6 | (3 << 16)));
+        set(a, Entry(udp4 | UC6, 3));
         memo_set(a, wa, &ka);
         // b: another socket, promoted to another interface, memo of its own.
-        set(b, Entry(udp4 | UC4 | (4 << 16)));
+        set(b, Entry(udp4 | UC4, 4));
         memo_set(b, wb, &kb);
         assert!(memo_is(b, wb, &kb));
         // dup2(a, b): b is a's socket now, with a's memo (the whole IPv6 address
@@ -275,6 +316,8 @@ mod tests {
         assert_eq!(get(b).uc_index(), 3);
         assert!(memo_is(b, wa, &ka));
         assert!(!memo_is(b, wb, &kb));
+        // Both fds hold one socket now: neither may rely on what the shim set on it.
+        assert!(get(a).has(SHARED) && get(b).has(SHARED));
         // A socket created on a number whose old socket was closed unseen starts
         // without a memo.
         set(b, Entry::new(Some(AddrFamily::V4), Proto::Udp));

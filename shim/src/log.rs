@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 /// The fd lines go to: 2 (stderr) by default; [`CLOSED`] when the program closed our
-/// log file, which is then reopened by name. Kept in `fdtable::SHARED.log_fd`, where
+/// log file, which is then reopened by name. Kept in `fdtable::SHARED_TABLE.log_fd`, where
 /// the stub's `close` sees it (a close of this fd must reach the engine).
-static FD: &AtomicI32 = &crate::fdtable::SHARED.log_fd;
+static FD: &AtomicI32 = &crate::fdtable::SHARED_TABLE.log_fd;
 const CLOSED: i32 = -2;
 /// Standard error was closed and there is no log file: drop the lines.
 const SILENT: i32 = mifshim_fastpath::LOG_SILENT;
@@ -64,6 +64,19 @@ pub(crate) fn fd_closing(fd: i32, replaced: bool) {
             if PATH.get().is_some() { CLOSED } else { SILENT },
             Ordering::Relaxed,
         );
+    }
+}
+
+/// fds `first..=last` are being closed (`close_range`, `closefrom`): as [`fd_closing`]
+/// for standard error and the log file among them.
+pub(crate) fn fd_range_closing(first: u32, last: u32) {
+    let within = |fd: i32| fd >= 0 && (first..=last).contains(&(fd as u32));
+    if within(2) {
+        fd_closing(2, false);
+    }
+    let log = FD.load(Ordering::Relaxed);
+    if log != 2 && within(log) {
+        fd_closing(log, false);
     }
 }
 

@@ -64,7 +64,7 @@ pub(crate) struct Snap {
     dropped: usize,
     /// `ifs[..n_if]` is sorted by index (done once, when the addresses start coming).
     sorted: bool,
-    /// Which refresh took it (`fdtable::SHARED.generation` while it is current).
+    /// Which refresh took it (`fdtable::SHARED_TABLE.generation` while it is current).
     pub(crate) generation: u64,
 }
 
@@ -230,6 +230,24 @@ impl Snap {
     }
 }
 
+impl Snap {
+    /// The interface that owns `ip`, if it is one of this host's addresses.
+    pub(crate) fn owner_of(&self, ip: IpAddr) -> Option<u32> {
+        self.addrs[..self.n_addr]
+            .iter()
+            .find(|a| a.ip == ip)
+            .map(|a| a.index)
+    }
+
+    /// The loopback interface's index.
+    pub(crate) fn loopback_index(&self) -> Option<u32> {
+        self.ifs[..self.n_if]
+            .iter()
+            .find(|r| r.flags & libc::IFF_LOOPBACK as u32 != 0)
+            .map(|r| r.index)
+    }
+}
+
 impl NetView for Snap {
     fn iface(&self, name: &IfName) -> Option<IfaceState> {
         let r = self.find(name)?;
@@ -308,7 +326,7 @@ fn refresh() -> bool {
     // The generation (bumped by every refresh, so that per-socket memos know when to
     // decide again) and the deadline live in the table the stub's fast path reads.
     // Only the refresher (we hold REFRESHING) writes them.
-    let fast = &crate::fdtable::SHARED;
+    let fast = &crate::fdtable::SHARED_TABLE;
     let generation = fast.generation.load(SeqCst) + 1;
     if mifshim_fastpath::generation_wraps(generation) {
         // Before the new generation is visible: a memo written 2^15 refreshes ago
@@ -364,7 +382,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
 
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).
 pub(crate) fn invalidate() {
-    crate::fdtable::SHARED.fresh_until_ms.store(0, SeqCst);
+    crate::fdtable::SHARED_TABLE.fresh_until_ms.store(0, SeqCst);
     TAKEN_MS.store(0, SeqCst);
 }
 

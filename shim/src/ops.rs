@@ -3,9 +3,10 @@
 //! how the real call must be made. The hooks in `sys` only decode and forward.
 
 use crate::fdtable::{
-    self, APP_BOUND, APP_MCAST_IF, APP_UCAST_IF, Entry, LOGGED_SEND, MCAST_CHECKED, MIXED,
+    self, APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, Entry, LOGGED_SEND, MCAST_CHECKED,
     SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
+use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Sock, Verdict};
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
 use crate::sys::{self, Dest, Pktinfo};
@@ -61,13 +62,40 @@ fn entry(fd: i32) -> Entry {
     if e.valid() {
         return e;
     }
-    let p = sys::probe_socket(fd);
-    let mut e = Entry::new(p.family, fdtable::proto_of(p.sotype, p.protocol));
-    if p.bound_ifindex != 0 {
-        e.0 |= APP_BOUND;
-    }
+    let e = probe(fd);
     fdtable::set(fd, e);
     e
+}
+
+/// What the kernel says about a socket the shim did not see created
+/// (`mifshim_socket_core::probed`: shared, since others may hold it).
+fn probe(fd: i32) -> Entry {
+    let p = sys::probe_socket(fd);
+    let base = Entry::new(p.family, fdtable::proto_of(p.sotype, p.protocol)).0;
+    let s = core::probed(
+        base & (mifshim_fastpath::INET | mifshim_fastpath::V6),
+        base & (mifshim_fastpath::TCP | mifshim_fastpath::UDP),
+        p.bound_ifindex,
+    );
+    Entry(s.flags, s.uc_index)
+}
+
+fn sock(e: Entry) -> Sock {
+    Sock::new(e.0, e.1)
+}
+
+/// The entry of `fd`, with a device binding it claims checked with the kernel where
+/// the socket core says it must be (`mifshim_socket_core::needs_binding_check`).
+fn entry_checked(fd: i32, connecting: bool) -> Entry {
+    let e = entry(fd);
+    if !core::needs_binding_check(sock(e), connecting) {
+        return e;
+    }
+    let now = core::binding_checked(sock(e), sys::bound_ifindex(fd));
+    if now.flags != e.0 {
+        fdtable::clear_flags(fd, e.0 & !now.flags);
+    }
+    Entry(now.flags, now.uc_index)
 }
 
 // ---------------------------------------------------------------------------------
@@ -77,7 +105,7 @@ fn entry(fd: i32) -> Entry {
 pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
     // The same entry the stub writes itself once the engine is loaded.
     let e = mifshim_fastpath::entry_for_socket(domain, ty, protocol);
-    fdtable::set(fd, Entry(e));
+    fdtable::set(fd, Entry(e, 0));
 }
 
 /// `fd` is being closed. Must not log (module doc of log).
@@ -96,8 +124,30 @@ pub(crate) fn fd_duplicated(from: i32, to: i32) {
     fdtable::copy(from, to);
 }
 
-pub(crate) fn fd_accepted(fd: i32) {
-    fdtable::forget(fd);
+/// `fd` was returned by `accept` on `listener`: a new socket nobody else holds.
+pub(crate) fn fd_accepted(listener: i32, fd: i32) {
+    match core::accepted(sock(fdtable::get(listener))) {
+        Some(s) => fdtable::set(fd, Entry(s.flags, s.uc_index)),
+        None => fdtable::forget(fd),
+    }
+}
+
+/// fds `first..=last` are being closed (`close_range`, `closefrom`). Must not log.
+pub(crate) fn fds_closing(first: u32, last: u32) {
+    fdtable::forget_range(first, last);
+    log::fd_range_closing(first, last);
+}
+
+/// A `connect(AF_UNSPEC)` (a UDP "disconnect": node's `dgram.disconnect()`) reached the
+/// kernel, which drops the socket's device binding with the peer: what the entry says
+/// about the binding is asked of the kernel again.
+pub(crate) fn disconnected(fd: i32) {
+    let e = fdtable::get(fd);
+    if !e.valid() {
+        return;
+    }
+    let now = core::binding_checked(sock(e), sys::bound_ifindex(fd));
+    fdtable::clear_flags(fd, e.0 & !now.flags);
 }
 
 // ---------------------------------------------------------------------------------
@@ -133,7 +183,7 @@ pub(crate) fn connect(fd: i32, dest: Option<Dest>) -> Result<Option<SocketAddr>,
     connect_to(profile, fd, e, family, dest).map(|()| redirected)
 }
 
-/// The last socket-wide decision of this thread and what it was made under.
+/// The last socket-wide decision and what it was made under.
 #[derive(Clone, Copy)]
 struct LastDecision {
     generation: u64,
@@ -142,32 +192,63 @@ struct LastDecision {
     decision: Decision<'static>,
 }
 
-thread_local! {
-    /// Const-initialised and destructor-free, like the hook guard.
-    static LAST_DECISION: std::cell::Cell<Option<LastDecision>> =
-        const { std::cell::Cell::new(None) };
+/// One process-wide slot for [`LastDecision`], taken with a flag rather than a lock:
+/// whoever cannot take it at once (another thread, a signal handler nested in the
+/// holder, a holder left by `siglongjmp`) just decides without it. No thread-local
+/// (the first touch of a `dlopen`ed library's TLS allocates, which a signal handler
+/// must not do), no waiting.
+struct LastSlot {
+    busy: std::sync::atomic::AtomicBool,
+    value: std::cell::UnsafeCell<Option<LastDecision>>,
 }
 
-/// `decide`, reusing this thread's last decision when the flow, the interface snapshot
-/// (its generation) and the addresses learned from names (their epoch) are the same:
-/// a program connecting to one server again and again pays for the decision once per
+// SAFETY: `value` is only touched by the holder of `busy` (see `LastSlot::with`).
+unsafe impl Sync for LastSlot {}
+
+impl LastSlot {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<LastDecision>) -> R) -> Option<R> {
+        use std::sync::atomic::Ordering::{Acquire, Release};
+        if self
+            .busy
+            .compare_exchange(false, true, Acquire, Acquire)
+            .is_err()
+        {
+            return None;
+        }
+        // SAFETY: we hold `busy`: nobody else touches `value` until we release it.
+        let r = f(unsafe { &mut *self.value.get() });
+        self.busy.store(false, Release);
+        Some(r)
+    }
+}
+
+static LAST_DECISION: LastSlot = LastSlot {
+    busy: std::sync::atomic::AtomicBool::new(false),
+    value: std::cell::UnsafeCell::new(None),
+};
+
+/// `decide`, reusing the last decision when the flow, the interface snapshot (its
+/// generation) and the addresses learned from names (their epoch) are the same: a
+/// program connecting to one server again and again pays for the decision once per
 /// snapshot (at most a second). `decide` reads nothing else, so the result is the same.
 fn decide_again(profile: &'static Profile, snap: &Snap, flow: &Flow) -> Decision<'static> {
     let learned = crate::dns::learned::epoch();
-    let last = LAST_DECISION.try_with(|c| c.get()).ok().flatten();
-    if let Some(l) =
-        last.filter(|l| l.generation == snap.generation && l.learned == learned && l.flow == *flow)
+    let same = |l: &LastDecision| {
+        l.generation == snap.generation && l.learned == learned && l.flow == *flow
+    };
+    if let Some(Some(d)) =
+        LAST_DECISION.with(|c| c.as_ref().filter(|l| same(l)).map(|l| l.decision))
     {
-        return l.decision;
+        return d;
     }
     let decision = decide(profile, snap, flow);
-    let _ = LAST_DECISION.try_with(|c| {
-        c.set(Some(LastDecision {
+    let _ = LAST_DECISION.with(|c| {
+        *c = Some(LastDecision {
             generation: snap.generation,
             learned,
             flow: *flow,
             decision,
-        }))
+        })
     });
     decision
 }
@@ -179,6 +260,13 @@ fn connect_to(
     family: AddrFamily,
     dest: Dest,
 ) -> Result<(), i32> {
+    // The kernel may have dropped a binding the entry records (`connect(AF_UNSPEC)`
+    // through another fd or by another holder): one `getsockopt` before relying on it.
+    let e = if e.has(SHIM_BOUND | APP_BOUND) {
+        entry_checked(fd, true)
+    } else {
+        e
+    };
     if e.has(SHIM_BOUND) {
         return Ok(());
     }
@@ -203,7 +291,8 @@ fn connect_to(
     })
 }
 
-/// Carries out a socket-wide decision (connect, Fast Open, listen, bind).
+/// Carries out a socket-wide decision (connect, Fast Open, listen, bind): the socket
+/// core's [`ConnectStep`] for it.
 fn apply_socket(
     fd: i32,
     e: Entry,
@@ -213,21 +302,19 @@ fn apply_socket(
     d: Decision<'_>,
     snap: &Snap,
 ) -> Result<(), i32> {
-    match d {
-        Decision::Direct(r) => {
+    let v = core::verdict(&d, || local_via(snap, addr.ip()));
+    match (core::connect(sock(e), v), d) {
+        (ConnectStep::Fail(errno), Decision::Block(b)) => {
+            report_block(what, addr, &b, snap);
+            Err(errno)
+        }
+        (ConnectStep::Fail(errno), _) => Err(errno),
+        (ConnectStep::AsIs, Decision::Direct(r)) => {
             log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
-            if e.has(UC4 | UC6) {
-                // The unicast interface the shim set for earlier datagrams would carry
-                // this socket's traffic too.
-                go_mixed(fd, e);
-            }
             Ok(())
         }
-        Decision::Block(b) => {
-            report_block(what, addr, &b, snap);
-            Err(errno_of(b.errno))
-        }
-        Decision::Bind(b) if b.multicast => {
+        (ConnectStep::AsIs, _) => Ok(()),
+        (ConnectStep::MulticastIf { index }, Decision::Bind(b)) => {
             if e.has(APP_MCAST_IF) || sys::multicast_if_chosen(fd, family) {
                 log_at!(
                     Info,
@@ -236,7 +323,7 @@ fn apply_socket(
                 );
                 return Ok(());
             }
-            match sys::set_multicast_if(fd, family, b.index) {
+            match sys::set_multicast_if(fd, family, index) {
                 Ok(()) => {
                     fdtable::add_flags(fd, SHIM_MCAST_IF);
                     log_at!(
@@ -259,8 +346,63 @@ fn apply_socket(
                 }
             }
         }
-        Decision::Bind(b) => bind_device(fd, what, addr, &b),
+        (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => bind_device(fd, what, addr, &b),
+        (ConnectStep::BindDevice { index }, Decision::Direct(r)) => {
+            // A UDP socket carrying the shim's unicast interface, connected to a
+            // local destination: bound to the interface that keeps it local.
+            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            bind_local(fd, what, addr, index, snap)
+        }
+        (ConnectStep::BindRoute, Decision::Direct(r)) => {
+            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            match sys::route_oif(addr.ip()) {
+                Ok(index) => bind_local(fd, what, addr, index, snap),
+                Err(err) => {
+                    log::warn_limited(format_args!(
+                        "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
+                        Addr(addr),
+                        sys::errno_name(err)
+                    ));
+                    Err(sys::ENETUNREACH)
+                }
+            }
+        }
+        // The socket core only asks for these with the decisions above.
+        _ => Err(sys::ENETUNREACH),
     }
+}
+
+/// Binds a socket to the interface a direct destination needs (see
+/// [`apply_socket`]).
+fn bind_local(fd: i32, what: &str, addr: SocketAddr, index: u32, snap: &Snap) -> Result<(), i32> {
+    let Some(ifname) = snap.name_of(index) else {
+        return Err(sys::ENETUNREACH);
+    };
+    let b = Bind {
+        ifname,
+        index,
+        family: if addr.is_ipv6() {
+            AddrFamily::V6
+        } else {
+            AddrFamily::V4
+        },
+        multicast: false,
+        skipped: 0,
+        why: Why::Default,
+    };
+    bind_device(fd, what, addr, &b)
+}
+
+/// The interface a PKTINFO (or binding) must name for a destination on this host:
+/// the interface that owns the address, or loopback (`mifshim_socket_core::Verdict::Local`).
+fn local_via(snap: &Snap, ip: IpAddr) -> u32 {
+    let ip = ip.to_canonical();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return snap.loopback_index().unwrap_or(1);
+    }
+    snap.owner_of(ip)
+        .or_else(|| snap.loopback_index())
+        .unwrap_or(1)
 }
 
 fn bind_device(fd: i32, what: &str, addr: SocketAddr, b: &Bind<'_>) -> Result<(), i32> {
@@ -338,23 +480,25 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
         return Plan::AsIs;
     };
     let Some(dest) = dest else { return Plan::AsIs };
-    let e = entry(fd);
+    // A binding the entry claims on a socket someone else may hold is checked with the
+    // kernel first (another holder's `connect(AF_UNSPEC)` drops it).
+    let e = entry_checked(fd, false);
     let Some(family) = e.family() else {
         return Plan::AsIs;
     };
-    if e.has(SHIM_BOUND) || e.has(APP_BOUND) || e.has(APP_UCAST_IF) {
-        return Plan::AsIs;
-    }
     if e.proto() == Proto::Tcp {
         // A destination on a stream socket matters only for Fast Open, which is an
         // implicit connect.
-        if flags & libc::MSG_FASTOPEN == 0 {
+        if flags & libc::MSG_FASTOPEN == 0 || e.has(SHIM_BOUND | APP_BOUND) {
             return Plan::AsIs;
         }
         return match connect_to(profile, fd, e, family, dest) {
             Ok(()) => Plan::AsIs,
             Err(e) => Plan::Fail(e),
         };
+    }
+    if e.has(SHIM_BOUND | APP_BOUND) {
+        return Plan::AsIs;
     }
     let redirected = crate::dns::redirect_target(profile, dest.addr, family == AddrFamily::V6);
     let dest = match redirected {
@@ -385,6 +529,8 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
     }
 }
 
+/// Decides one datagram and carries out the socket core's plan for it
+/// (`mifshim_socket_core::datagram`).
 fn send_decided(
     profile: &Profile,
     fd: i32,
@@ -401,57 +547,83 @@ fn send_decided(
         port: dest.addr.port(),
         scope_id: dest.scope_id,
     };
-    netstate::with(|snap| match decide(profile, snap, &flow) {
-        Decision::Direct(r) => {
-            if first_send(fd, e) {
-                log_at!(Info, "{what} {} direct ({})", Addr(dest.addr), Direct(r));
-            }
-            if e.has(UC4 | UC6) && !dest.addr.ip().is_multicast() {
-                // The socket-wide unicast interface would carry this one too.
-                go_mixed(fd, e);
-            }
-            Plan::AsIs
-        }
-        Decision::Block(b) => {
-            report_block(what, dest.addr, &b, snap);
-            Plan::Fail(errno_of(b.errno))
-        }
-        Decision::Bind(b) => {
-            if b.multicast && !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
-                // Asked once per socket; later choices come through the setsockopt hook.
-                let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
-                fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
-                if chosen {
-                    return Plan::AsIs;
+    // The options (and control message) of the path the kernel takes: IPv4 for an
+    // IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
+    let path = if family == AddrFamily::V6 && dest.addr.ip().to_canonical().is_ipv6() {
+        Path::V6
+    } else {
+        Path::V4
+    };
+    netstate::with(|snap| {
+        let d = decide(profile, snap, &flow);
+        match &d {
+            Decision::Direct(r) => {
+                if first_send(fd, e) {
+                    log_at!(Info, "{what} {} direct ({})", Addr(dest.addr), Direct(*r));
                 }
             }
-            if b.multicast && e.has(APP_MCAST_IF) {
-                return Plan::AsIs;
+            Decision::Block(b) => report_block(what, dest.addr, b, snap),
+            Decision::Bind(b) => {
+                if b.multicast && !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
+                    // Asked once per socket; later choices come through the setsockopt
+                    // hook.
+                    let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
+                    fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
+                    if chosen {
+                        return Plan::AsIs;
+                    }
+                }
+                if b.multicast && e.has(APP_MCAST_IF) {
+                    return Plan::AsIs;
+                }
+                if first_send(fd, e) {
+                    let mc = if b.multicast { " multicast" } else { "" };
+                    log_at!(
+                        Info,
+                        "{what} {} -> {}{mc} ({})",
+                        Addr(dest.addr),
+                        b.ifname,
+                        WhyText(b)
+                    );
+                }
             }
-            if first_send(fd, e) {
-                let mc = if b.multicast { " multicast" } else { "" };
-                log_at!(
-                    Info,
-                    "{what} {} -> {}{mc} ({})",
-                    Addr(dest.addr),
-                    b.ifname,
-                    WhyText(&b)
-                );
-            }
-            // The option (and control message) of the path the kernel takes: IPv4
-            // for an IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
-            let v6 = family == AddrFamily::V6 && dest.addr.ip().to_canonical().is_ipv6();
-            let pktinfo = Plan::Via(Pktinfo {
-                ifindex: b.index,
-                v6,
-            });
-            if b.multicast {
-                return pktinfo;
-            }
-            if batch {
-                return pktinfo;
-            }
-            unicast_steered(fd, e, v6, b.index, dest.addr, snap.generation).unwrap_or(pktinfo)
+        }
+        let v = core::verdict(&d, || local_via(snap, dest.addr.ip()));
+        // Stamped with the generation of the snapshot this decision was made on (not
+        // the current one, which a refresh by another thread may have moved on).
+        let k = key(dest.addr);
+        let m = mifshim_fastpath::memo(snap.generation, &k);
+        let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
+        let plan = core::datagram(sock(e), path, v, memo_hit, batch);
+        if plan.add != 0 {
+            fdtable::add_flags(fd, plan.add);
+        }
+        if plan.remember {
+            fdtable::memo_set(fd, m, &k);
+        }
+        let v6 = path == Path::V6;
+        match plan.step {
+            DatagramStep::AsIs => Plan::AsIs,
+            DatagramStep::Fail(errno) => Plan::Fail(errno),
+            DatagramStep::Pktinfo { ifindex } => Plan::Via(Pktinfo { ifindex, v6 }),
+            DatagramStep::PktinfoRoute => match sys::route_oif(dest.addr.ip()) {
+                Ok(ifindex) => Plan::Via(Pktinfo { ifindex, v6 }),
+                Err(err) => {
+                    log::warn_limited(format_args!(
+                        "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
+                        Addr(dest.addr),
+                        sys::errno_name(err)
+                    ));
+                    Plan::Fail(sys::ENETUNREACH)
+                }
+            },
+            DatagramStep::Promote { index } => match sys::set_unicast_if(fd, v6, index) {
+                Ok(()) => {
+                    fdtable::set_uc(fd, path.uc_flag(), index);
+                    Plan::AsIs
+                }
+                Err(_) => Plan::Via(Pktinfo { ifindex: index, v6 }),
+            },
         }
     })
 }
@@ -463,74 +635,6 @@ fn key(a: SocketAddr) -> mifshim_fastpath::Key {
         IpAddr::V4(v4) => mifshim_fastpath::key_v4(u32::from(v4), a.port()),
         IpAddr::V6(v6) => mifshim_fastpath::key_v6(v6.octets(), a.port()),
     }
-}
-
-/// A unicast datagram steered to interface `index`. A socket that keeps sending to
-/// the same destination has its unicast interface set once (`IP(V6)_UNICAST_IF`) and
-/// then sends unchanged: no control message, no work in the kernel per datagram. A
-/// socket that talks to several interfaces' destinations, or to exempt ones too, is
-/// MIXED: PKTINFO on every steered datagram. Returns `None` for "use PKTINFO".
-fn unicast_steered(
-    fd: i32,
-    e: Entry,
-    v6: bool,
-    index: u32,
-    dest: SocketAddr,
-    generation: u64,
-) -> Option<Plan> {
-    if e.has(MIXED) {
-        return None;
-    }
-    let flag = if v6 { UC6 } else { UC4 };
-    let other = if v6 { UC4 } else { UC6 };
-    // Stamped with the generation of the snapshot this decision was made on (not the
-    // current one, which a refresh by another thread may have moved on).
-    let k = key(dest);
-    let m = mifshim_fastpath::memo(generation, &k);
-    if e.has(flag) {
-        if e.uc_index() == index {
-            fdtable::memo_set(fd, m, &k);
-            return Some(Plan::AsIs);
-        }
-        // Another interface for this destination: per-datagram choice from now on.
-        go_mixed(fd, e);
-        return None;
-    }
-    if e.has(other) && e.uc_index() != index {
-        go_mixed(fd, e);
-        return None;
-    }
-    // The first datagram to a destination goes with PKTINFO (no extra system call
-    // for sockets that send once); the second one sets the socket's interface.
-    if !fdtable::memo_is(fd, m, &k) {
-        fdtable::memo_set(fd, m, &k);
-        return None;
-    }
-    match sys::set_unicast_if(fd, v6, index) {
-        Ok(()) => {
-            fdtable::set_uc(fd, flag, index);
-            if fdtable::get(fd).has(MIXED) {
-                // A thread made the socket MIXED meanwhile: undo.
-                let _ = sys::set_unicast_if(fd, v6, 0);
-                return None;
-            }
-            Some(Plan::AsIs)
-        }
-        Err(_) => None,
-    }
-}
-
-/// The socket sends to an exempt destination, or to another interface's: clear any
-/// unicast interface the shim set and choose per datagram from now on.
-fn go_mixed(fd: i32, e: Entry) {
-    fdtable::add_flags(fd, MIXED);
-    if e.has(UC4) {
-        let _ = sys::set_unicast_if(fd, false, 0);
-    }
-    if e.has(UC6) {
-        let _ = sys::set_unicast_if(fd, true, 0);
-    }
-    fdtable::clear_flags(fd, UC4 | UC6);
 }
 
 /// The first datagram decision of a socket is logged at info; later ones at debug.
@@ -658,6 +762,13 @@ pub(crate) fn setsockopt_rewrite(
     let Some(profile) = profile() else {
         return Ok(None);
     };
+    // The program replaces a unicast interface the shim may have set: the stub's fast
+    // path stops relying on it before the kernel sees the change.
+    match (level, name) {
+        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => fdtable::clear_flags(fd, UC4),
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => fdtable::clear_flags(fd, UC6),
+        _ => {}
+    }
     let e = entry(fd);
     let Some(family) = e.family() else {
         return Ok(None);
@@ -814,17 +925,11 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
             APP_MCAST_IF
         }
         (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => APP_MCAST_IF,
-        // The program's value replaced the one the shim may have set: the shim's
-        // unicast interface is gone (also when the program set 0), so datagrams must
-        // not keep passing as if it were there.
-        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => {
-            fdtable::clear_flags(fd, UC4);
-            APP_UCAST_IF
-        }
-        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => {
-            fdtable::clear_flags(fd, UC6);
-            APP_UCAST_IF
-        }
+        // The program's value replaced the one the shim may have set (the shim's flag
+        // was withdrawn before the call, `setsockopt_before`). IPV6_UNICAST_IF covers
+        // native IPv6 destinations only; IPv4-mapped ones go by IP_UNICAST_IF.
+        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => APP_UC4,
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => APP_UC6,
         _ => return,
     };
     if nonzero {

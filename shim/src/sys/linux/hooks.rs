@@ -1,5 +1,5 @@
-//! The exported functions that `LD_PRELOAD` puts in front of libc's. Each one decodes
-//! its arguments, runs the shim's part in [`pre`] and makes exactly one real call (or
+//! The exported functions that the preloaded stub forwards to. Each one decodes its
+//! arguments, runs the shim's part in [`pre`] and makes exactly one real call (or
 //! none, failing closed). Nothing is done after the real call except fd bookkeeping
 //! through [`pre`], which keeps errno.
 //!
@@ -8,8 +8,20 @@
 //!   it fails the call with `ENETUNREACH` (fail closed) or, for bookkeeping-only
 //!   hooks (`close`, `dup*`, `socket`, `accept`), lets the real call stand.
 //! * errno is the real call's, or the shim's chosen errno on refusal.
-//! * Re-entry (the shim's own work reaching a hook through another library) goes
-//!   straight to the real function.
+//! * **Re-entry is steered, not skipped.** A hook entered while the same thread is
+//!   inside another (a signal handler that sends, an NSS module's socket inside a
+//!   name lookup) runs the engine again: the engine's socket paths hold no lock and
+//!   allocate nothing, so they are safe to nest.
+//! * **Cancellation never meets `catch_unwind`.** While the shim's own part runs,
+//!   the thread's cancellation is disabled (`pthread_setcancelstate`): a cancellation
+//!   point inside it (a netlink receive, a log write, the resolver's `poll`) cannot
+//!   start glibc's forced unwind there. The real call made after it is the program's
+//!   own cancellation point, as without the shim; name lookups, whose real work *is*
+//!   the shim's, offer one afterwards ([`cancel_point`]).
+//! * **A non-local exit leaves nothing behind.** A signal handler that `siglongjmp`s
+//!   out of a hook (the `alarm()` time-out around `getaddrinfo`) skips the end of its
+//!   window: the next hook on that thread sees the window is gone ([`Window`]) and
+//!   gives the thread its cancellation state back.
 
 use super::real;
 use super::{
@@ -18,42 +30,190 @@ use super::{
 };
 use crate::ops::{self, Plan};
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-
-thread_local! {
-    /// Set while the shim's own part of a hook runs on this thread. Const-initialised
-    /// and destructor-free, so touching it never allocates.
-    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
-}
+use std::mem::size_of;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub(super) enum Pre<T> {
-    /// Re-entered or the thread is exiting: forward untouched.
-    Skip,
     Run(T),
     Panicked,
 }
 
-/// Runs the shim's part of a hook with the re-entrancy guard, catching panics and
-/// keeping errno as it was.
-pub(super) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
-    let entered = IN_HOOK.try_with(|g| !g.replace(true)).unwrap_or(false);
-    if !entered {
-        return Pre::Skip;
+unsafe extern "C" {
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    fn pthread_testcancel();
+}
+const PTHREAD_CANCEL_ENABLE: c_int = 0;
+const PTHREAD_CANCEL_DISABLE: c_int = 1;
+
+/// The pthread key whose per-thread slot records the thread's outermost hook window
+/// (`u32::MAX`: none). Only a key below 32 is used: glibc keeps those in the thread
+/// descriptor itself, so reading and writing the slot is a plain load and store, with
+/// no allocation — safe in a signal handler. (A process that created 32 keys before
+/// the engine loaded gets no record: cancellation is still disabled and restored
+/// around each window, only a window left by `siglongjmp` is not repaired.)
+static WINDOW_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
+const KEYS_IN_DESCRIPTOR: u32 = 32;
+
+/// Creates [`WINDOW_KEY`] (engine initialisation).
+pub(super) fn init_windows() {
+    let mut k: libc::pthread_key_t = 0;
+    // SAFETY: k is valid for writes; no destructor.
+    if unsafe { libc::pthread_key_create(&mut k, None) } == 0 && k < KEYS_IN_DESCRIPTOR {
+        WINDOW_KEY.store(k, Ordering::Release);
     }
+}
+
+const ACTIVE: usize = 1;
+const WAS_ENABLED: usize = 2;
+
+/// The token a live window keeps in its own stack frame at address `at`: a stale
+/// record's frame has since been overwritten by whatever ran there.
+fn token(at: usize) -> u64 {
+    (at as u64) ^ 0x6d69_6673_6869_6d21
+}
+
+/// The outermost hook window of a thread: cancellation disabled, the state to restore,
+/// and where it lives. Nested windows (a signal handler's hook inside another hook)
+/// leave both alone.
+struct Window {
+    /// `Some(enabled)`: this is the outermost window; cancellation was enabled before.
+    outer: Option<bool>,
+}
+
+impl Window {
+    /// Enters a window whose frame holds `canary` (which the caller set to
+    /// `token(&canary)`).
+    fn enter(canary: &u64) -> Window {
+        let here = canary as *const u64 as usize;
+        let key = WINDOW_KEY.load(Ordering::Acquire);
+        if key != u32::MAX {
+            // SAFETY: key was created by init_windows; getspecific only reads the slot.
+            let v = unsafe { libc::pthread_getspecific(key) } as usize;
+            if v & ACTIVE != 0 {
+                let at = v & !7;
+                let live = if here < at {
+                    // Our frame is below the recorded one: it is an outer frame of ours
+                    // if its token is still there. The address is inside this thread's
+                    // stack above our frame, so it is mapped.
+                    // SAFETY: see above; a volatile read of 8 aligned bytes.
+                    unsafe { std::ptr::read_volatile(at as *const u64) == token(at) }
+                } else {
+                    // Above (or at) the recorded frame: that frame is gone — unless this
+                    // is a signal handler running on an alternate stack.
+                    super::on_alt_stack()
+                };
+                if live {
+                    return Window { outer: None };
+                }
+                // Left by a non-local exit: give the thread its cancellation state back.
+                if v & WAS_ENABLED != 0 {
+                    let mut old = 0;
+                    // SAFETY: old is valid for writes.
+                    unsafe { pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &mut old) };
+                }
+            }
+        }
+        let mut old = PTHREAD_CANCEL_ENABLE;
+        // SAFETY: old is valid for writes.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+        let enabled = old == PTHREAD_CANCEL_ENABLE;
+        if key != u32::MAX {
+            let v = here | ACTIVE | if enabled { WAS_ENABLED } else { 0 };
+            // SAFETY: key < 32: the slot lives in the thread descriptor (no allocation).
+            unsafe { libc::pthread_setspecific(key, v as *const c_void) };
+        }
+        Window {
+            outer: Some(enabled),
+        }
+    }
+
+    /// Leaves the window; `true` when it was the outermost one and cancellation was
+    /// enabled before it (a name lookup then offers a cancellation point).
+    fn leave(self) -> bool {
+        let Some(enabled) = self.outer else {
+            return false;
+        };
+        let key = WINDOW_KEY.load(Ordering::Acquire);
+        if key != u32::MAX {
+            // SAFETY: as in enter.
+            unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
+        }
+        let mut old = 0;
+        let state = if enabled {
+            PTHREAD_CANCEL_ENABLE
+        } else {
+            PTHREAD_CANCEL_DISABLE
+        };
+        // SAFETY: old is valid for writes.
+        unsafe { pthread_setcancelstate(state, &mut old) };
+        enabled
+    }
+}
+
+/// Runs the shim's part of a hook: cancellation disabled (see the module doc), panics
+/// caught, errno kept as it was.
+pub(super) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
+    pre_window(f).0
+}
+
+/// [`pre`], also saying whether the call should offer a cancellation point afterwards
+/// ([`cancel_point`]).
+fn pre_window<T>(f: impl FnOnce() -> T) -> (Pre<T>, bool) {
+    let mut canary = 0u64;
+    let at = &raw mut canary;
+    // SAFETY: writing our own local, volatile so that the token is in memory (where a
+    // nested window reads it) before the window is entered.
+    unsafe { std::ptr::write_volatile(at, token(at as usize)) };
+    let w = Window::enter(std::hint::black_box(&canary));
     let saved = errno();
     let r = catch_unwind(AssertUnwindSafe(f));
     set_errno(saved);
-    let _ = IN_HOOK.try_with(|g| g.set(false));
-    match r {
+    let cancellable = w.leave();
+    // Keep the canary alive (in memory) for the whole window.
+    std::hint::black_box(&canary);
+    let r = match r {
         Ok(v) => Pre::Run(v),
         Err(_) => Pre::Panicked,
+    };
+    (r, cancellable)
+}
+
+/// [`pre`] for a name lookup: the shim's work is the call's real work (which may wait
+/// for seconds), so once it is done and cancellation is enabled again, a cancellation
+/// requested meanwhile is acted upon here, as glibc's own `getaddrinfo` would have at
+/// its `poll`. The forced unwind leaves from this frame, outside `catch_unwind`.
+pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
+    let (r, cancellable) = pre_window(f);
+    if cancellable {
+        cancel_point();
     }
+    r
+}
+
+/// A cancellation point (`pthread_testcancel`).
+pub(super) fn cancel_point() {
+    // SAFETY: no preconditions. If a cancellation is pending, glibc unwinds from here
+    // through this frame and the stub's (neither holds anything to release).
+    unsafe { pthread_testcancel() };
 }
 
 fn fail(e: c_int) -> c_int {
     set_errno(e);
     -1
+}
+
+/// Whether `addr` is an `AF_UNSPEC` address (`connect`'s "dissolve the association").
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes.
+unsafe fn is_unspec(addr: *const sockaddr, len: socklen_t) -> bool {
+    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
+        return false;
+    }
+    // SAFETY: the caller's contract; len covers the family field.
+    let family = unsafe { std::ptr::read_unaligned(addr.cast::<libc::sa_family_t>()) };
+    family as c_int == libc::AF_UNSPEC
 }
 
 const PANIC_ERRNO: c_int = libc::ENETUNREACH;
@@ -76,8 +236,16 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: connect(2)'s contract: addr points to len readable bytes.
     let dest = unsafe { decode_sockaddr(addr, len) };
+    // SAFETY: as above.
+    if dest.is_none() && unsafe { is_unspec(addr, len) } {
+        // A disconnect: the kernel drops a UDP socket's device binding with its peer.
+        // SAFETY: the program's arguments, forwarded.
+        let r = unsafe { real::connect(fd, addr, len) };
+        let _ = pre(|| ops::disconnected(fd));
+        return r;
+    }
     match pre(|| ops::connect(fd, dest)) {
-        Pre::Skip | Pre::Run(Ok(None)) => {
+        Pre::Run(Ok(None)) => {
             // SAFETY: the program's arguments, forwarded.
             unsafe { real::connect(fd, addr, len) }
         }
@@ -111,7 +279,6 @@ pub unsafe extern "C" fn sendto(
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
-            Pre::Skip => Plan::AsIs,
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
         },
@@ -146,7 +313,6 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {
-            Pre::Skip => Plan::AsIs,
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
         },
@@ -232,7 +398,7 @@ pub unsafe extern "C" fn sendmmsg(
     // SAFETY: sendmmsg(2)'s contract: msgs has vlen >= 1 valid entries.
     if let Some(dest) = unsafe { uniform_dest(fd, msgs, vlen) } {
         match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
-            Pre::Skip | Pre::Run(Plan::AsIs) => {
+            Pre::Run(Plan::AsIs) => {
                 // SAFETY: the program's arguments, forwarded.
                 return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
             }
@@ -272,7 +438,6 @@ pub unsafe extern "C" fn sendmmsg(
             continue;
         }
         *plan = match pre(|| ops::send(fd, dest, flags, "sendmmsg", true)) {
-            Pre::Skip => Plan::AsIs,
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
         };
@@ -416,7 +581,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     let a = unsafe { decode_sockaddr(addr, len) };
     match pre(|| ops::bind(fd, a)) {
         // SAFETY: the program's arguments, forwarded.
-        Pre::Skip | Pre::Run(Ok(())) => unsafe { real::bind(fd, addr, len) },
+        Pre::Run(Ok(())) => unsafe { real::bind(fd, addr, len) },
         Pre::Run(Err(e)) => fail(e),
         Pre::Panicked => fail(PANIC_ERRNO),
     }
@@ -428,7 +593,7 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     match pre(|| ops::listen(fd)) {
         // SAFETY: the program's arguments, forwarded.
-        Pre::Skip | Pre::Run(Ok(())) => unsafe { real::listen(fd, backlog) },
+        Pre::Run(Ok(())) => unsafe { real::listen(fd, backlog) },
         Pre::Run(Err(e)) => fail(e),
         Pre::Panicked => fail(PANIC_ERRNO),
     }
@@ -525,7 +690,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept(fd, addr, len) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_accepted(r));
+        let _ = pre(|| ops::fd_accepted(fd, r));
     }
     r
 }
@@ -542,7 +707,7 @@ pub unsafe extern "C" fn accept4(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept4(fd, addr, len, flags) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_accepted(r));
+        let _ = pre(|| ops::fd_accepted(fd, r));
     }
     r
 }
@@ -693,4 +858,73 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
         unsafe { disguise(fd, addr, len, cap) };
     }
     r
+}
+
+/// ## Hook
+/// Replaces `fcntl(2)`: `F_DUPFD`/`F_DUPFD_CLOEXEC` make a new fd for the same socket,
+/// as `dup` does. The third argument is passed through as the register it came in
+/// (every `fcntl` command takes at most one argument, an integer or a pointer; on the
+/// Linux ABIs this project builds for, a variadic argument is passed like a fixed
+/// one).
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fcntl"))]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::fcntl(fd, cmd, arg) };
+    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+        let _ = pre(|| ops::fd_duplicated(fd, r));
+    }
+    r
+}
+
+/// ## Hook
+/// Replaces `fcntl64`, glibc's name for `fcntl` in programs built with 64-bit
+/// `off_t`/`time_t` interfaces: as [`fcntl`].
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fcntl64"))]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    let r = unsafe { real::fcntl64(fd, cmd, arg) };
+    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+        let _ = pre(|| ops::fd_duplicated(fd, r));
+    }
+    r
+}
+
+/// `close_range` flag: mark close-on-exec instead of closing.
+const CLOSE_RANGE_CLOEXEC: c_uint = 1 << 2;
+
+/// ## Hook
+/// Replaces `close_range(2)`: forgets what the shim knew about every fd it closes.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_close_range"))]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if flags as c_uint & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
+        let _ = pre(|| ops::fds_closing(first, last));
+    }
+    // SAFETY: the program's arguments, forwarded.
+    unsafe { real::close_range(first, last, flags) }
+}
+
+/// ## Hook
+/// Replaces `closefrom(3)`: as `close_range(lowfd, ~0, 0)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_closefrom"))]
+pub unsafe extern "C" fn closefrom(lowfd: c_int) {
+    let first = lowfd.max(0) as c_uint;
+    let _ = pre(|| ops::fds_closing(first, c_uint::MAX));
+    // SAFETY: the program's argument, forwarded.
+    unsafe { real::closefrom(lowfd) }
+}
+
+/// ## Hook
+/// Replaces `fclose(3)`: the stream's fd (a socket wrapped by `fdopen`, say) is closed
+/// by glibc internally, where no hook sees it; forget it first.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fclose"))]
+pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
+    if !stream.is_null() {
+        // SAFETY: the program's stream (fclose(3)'s contract: a valid FILE).
+        let fd = unsafe { libc::fileno(stream) };
+        if fd >= 0 {
+            let _ = pre(|| ops::fd_closing(fd));
+        }
+    }
+    // SAFETY: the program's argument, forwarded.
+    unsafe { real::fclose(stream) }
 }

@@ -54,6 +54,7 @@ pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char)
             .to_string_lossy()
             .into_owned()
     });
+    hooks::init_windows();
     crate::state::init(argv0);
     0
 }
@@ -659,6 +660,21 @@ impl MsgCopy {
 // ---------------------------------------------------------------------------------
 // Process facts, time, memory
 // ---------------------------------------------------------------------------------
+
+/// The interface the routing table sends `dest` through (`netlink::route_oif`).
+pub(crate) fn route_oif(dest: IpAddr) -> Result<u32, c_int> {
+    netlink::route_oif(dest)
+}
+
+/// Whether the calling thread runs on its alternate signal stack (a signal handler
+/// installed with `SA_ONSTACK`).
+pub(crate) fn on_alt_stack() -> bool {
+    // SAFETY: a zeroed stack_t is valid; sigaltstack only writes the old one.
+    let mut ss: libc::stack_t = unsafe { zeroed() };
+    // SAFETY: NULL new stack: a query only.
+    let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
+    r == 0 && ss.ss_flags & libc::SS_ONSTACK != 0
+}
 
 pub(crate) fn getpid() -> i32 {
     // SAFETY: getpid cannot fail.

@@ -130,32 +130,18 @@ pub(crate) fn wait_any(socks: &[&Sock], write: bool, ms: u64) -> Result<Option<u
     Ok(fds[..n].iter().position(|p| p.revents != 0))
 }
 
-thread_local! {
-    /// Random bytes for query ids, refilled 32 at a time (one getrandom per 16 ids).
-    static POOL: std::cell::Cell<([u8; 32], u8)> = const { std::cell::Cell::new(([0; 32], 32)) };
-}
-
-/// 16 unpredictable bits for a query id.
+/// 16 unpredictable bits for a query id (one `getrandom` per query: no thread-local
+/// pool, which a signal handler's first touch would have to allocate).
 pub(crate) fn random_u16() -> u16 {
-    POOL.with(|p| {
-        let (mut bytes, mut used) = p.get();
-        if used as usize + 2 > bytes.len() {
-            // SAFETY: bytes is valid for its length; GRND_NONBLOCK never blocks.
-            let r = unsafe {
-                libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK)
-            };
-            if r != bytes.len() as isize {
-                let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
-                for (i, b) in bytes.iter_mut().enumerate() {
-                    *b ^= (seed.rotate_left(i as u32 * 5) >> 3) as u8;
-                }
-            }
-            used = 0;
-        }
-        let v = u16::from_ne_bytes([bytes[used as usize], bytes[used as usize + 1]]);
-        p.set((bytes, used + 2));
-        v
-    })
+    let mut bytes = [0u8; 2];
+    // SAFETY: bytes is valid for its length; GRND_NONBLOCK never blocks.
+    let r = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+    if r != bytes.len() as isize {
+        let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
+        let mix = seed.wrapping_mul(0x9E37_79B9).rotate_left(13) ^ (&raw const bytes as usize as u32);
+        return (mix >> 8) as u16;
+    }
+    u16::from_ne_bytes(bytes)
 }
 
 unsafe extern "C" {

@@ -7,7 +7,7 @@
 //! `AI_PASSIVE`/`AI_V4MAPPED` handling and the memory layout are glibc's own, and
 //! any `freeaddrinfo` the program calls (ours forwards to glibc's) frees the result.
 
-use super::hooks::{Pre, pre};
+use super::hooks::{Pre, pre_lookup};
 use super::net::set_h_errno;
 use super::real;
 use crate::dns::{self, Hints, Plan};
@@ -53,9 +53,8 @@ pub unsafe extern "C" fn getaddrinfo(
         // default link's servers.
         None if !node.is_null() && crate::ops::active() => Plan::Fail(libc::EAI_NONAME),
         None => Plan::Real,
-        Some(name) => match pre(|| dns::getaddrinfo(name, &h)) {
-            Pre::Skip => Plan::Real,
-            Pre::Run(p) => p,
+        Some(name) => match pre_lookup(|| dns::getaddrinfo(name, &h)) {
+                        Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
         },
     };
@@ -173,10 +172,9 @@ pub unsafe extern "C" fn getnameinfo(
     let dest = unsafe { super::decode_sockaddr(sa, salen) };
     let plan = match dest {
         Some(d) if !host.is_null() && hostlen > 0 => {
-            match pre(|| dns::getnameinfo(d.addr.ip(), flags)) {
+            match pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags)) {
                 Pre::Run(p) => p,
-                Pre::Skip => dns::NamePlan::Real,
-                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
+                                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
             }
         }
         _ => dns::NamePlan::Real,
@@ -308,9 +306,8 @@ pub unsafe extern "C" fn gethostbyname2_r(
                 family: af,
                 flags: 0,
             };
-            match pre(|| dns::getaddrinfo(n, &hints)) {
-                Pre::Skip => Plan::Real,
-                Pre::Run(p) => p,
+            match pre_lookup(|| dns::getaddrinfo(n, &hints)) {
+                                Pre::Run(p) => p,
                 Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
             }
         }

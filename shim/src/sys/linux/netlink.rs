@@ -220,3 +220,162 @@ fn parse_addr(msg: &[u8], f: &mut dyn FnMut(Item<'_>)) {
         });
     }
 }
+
+/// The interface the routing table sends `dest` through (`RTM_GETROUTE`, as
+/// `ip route get` asks): for a direct destination on a socket whose unicast interface
+/// must not apply. One request, one answer, a stack buffer; raw system calls only.
+pub(crate) fn route_oif(dest: IpAddr) -> Result<u32, c_int> {
+    #[repr(C, align(8))]
+    struct Req {
+        nh: libc::nlmsghdr,
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32)
+        rtm: [u8; 12],
+        // one RTA_DST attribute: header (4) + up to 16 bytes
+        rta: [u8; 20],
+    }
+    let (family, addr_len, bytes): (u8, usize, [u8; 16]) = match dest {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            (libc::AF_INET as u8, 4, b)
+        }
+        IpAddr::V6(a) => (libc::AF_INET6 as u8, 16, a.octets()),
+    };
+    let mut req = Req {
+        nh: libc::nlmsghdr {
+            nlmsg_len: 0,
+            nlmsg_type: libc::RTM_GETROUTE,
+            nlmsg_flags: libc::NLM_F_REQUEST as u16,
+            nlmsg_seq: 3,
+            nlmsg_pid: 0,
+        },
+        rtm: [0; 12],
+        rta: [0; 20],
+    };
+    req.rtm[0] = family;
+    req.rtm[1] = (addr_len * 8) as u8;
+    let rta_len = 4 + addr_len;
+    req.rta[..2].copy_from_slice(&(rta_len as u16).to_ne_bytes());
+    req.rta[2..4].copy_from_slice(&libc::RTA_DST.to_ne_bytes());
+    req.rta[4..4 + addr_len].copy_from_slice(&bytes[..addr_len]);
+    req.nh.nlmsg_len = (size_of::<libc::nlmsghdr>() + 12 + rta_len) as u32;
+    // SAFETY: plain socket(2) via syscall(2), bypassing every preload (ours included).
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    } as c_int;
+    if fd < 0 {
+        return Err(super::errno());
+    }
+    let r = route_oif_on(fd, &req.nh, req.nh.nlmsg_len as usize);
+    // SAFETY: closing the socket we opened, via syscall(2).
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+    r
+}
+
+fn route_oif_on(fd: c_int, req: &libc::nlmsghdr, len: usize) -> Result<u32, c_int> {
+    // SAFETY: sending `len` bytes of our own request (the caller's struct holds them).
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd,
+            (req as *const libc::nlmsghdr).cast::<c_void>(),
+            len,
+            0,
+            0usize,
+            0usize,
+        )
+    };
+    if n < 0 {
+        return Err(super::errno());
+    }
+    #[repr(C, align(8))]
+    struct Buf([u8; 4096]);
+    let mut buf = Buf([0; 4096]);
+    let n = loop {
+        // SAFETY: receiving into our own buffer of its size.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                buf.0.as_mut_ptr(),
+                buf.0.len(),
+                0,
+                0usize,
+                0usize,
+            )
+        };
+        if n < 0 && super::errno() == libc::EINTR {
+            continue;
+        }
+        break n;
+    };
+    if n < 0 {
+        return Err(super::errno());
+    }
+    parse_route_reply(&buf.0[..n as usize])
+}
+
+/// The `RTA_OIF` of an `RTM_NEWROUTE` answer (or the errno of an `NLMSG_ERROR`).
+fn parse_route_reply(data: &[u8]) -> Result<u32, c_int> {
+    let hl = size_of::<libc::nlmsghdr>();
+    if data.len() < hl {
+        return Err(libc::EPROTO);
+    }
+    let len = u32_at(data, 0) as usize;
+    let ty = u16::from_ne_bytes([data[4], data[5]]);
+    if len < hl || len > data.len() {
+        return Err(libc::EPROTO);
+    }
+    let msg = &data[hl..len];
+    if ty as c_int == libc::NLMSG_ERROR {
+        let e = msg
+            .get(..4)
+            .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        return Err(if e < 0 { -e } else { libc::EPROTO });
+    }
+    if ty != libc::RTM_NEWROUTE || msg.len() < 12 {
+        return Err(libc::EPROTO);
+    }
+    let mut oif = None;
+    attrs(&msg[12..], |t, p| {
+        if t == libc::RTA_OIF && p.len() == 4 {
+            oif = Some(u32_at(p, 0));
+        }
+    });
+    oif.ok_or(libc::ENETUNREACH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_reply_gives_the_output_interface_or_the_kernel_error() {
+        // An RTM_NEWROUTE with RTA_TABLE and RTA_OIF = 7.
+        let mut m = vec![0u8; 16];
+        m[4..6].copy_from_slice(&libc::RTM_NEWROUTE.to_ne_bytes());
+        m.extend_from_slice(&[libc::AF_INET as u8, 32, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0]);
+        for (t, v) in [(libc::RTA_TABLE, 254u32), (libc::RTA_OIF, 7u32)] {
+            m.extend_from_slice(&8u16.to_ne_bytes());
+            m.extend_from_slice(&t.to_ne_bytes());
+            m.extend_from_slice(&v.to_ne_bytes());
+        }
+        let len = m.len() as u32;
+        m[..4].copy_from_slice(&len.to_ne_bytes());
+        assert_eq!(parse_route_reply(&m), Ok(7));
+        // NLMSG_ERROR -ENETUNREACH.
+        let mut e = vec![0u8; 16];
+        e[4..6].copy_from_slice(&(libc::NLMSG_ERROR as u16).to_ne_bytes());
+        e.extend_from_slice(&(-libc::ENETUNREACH).to_ne_bytes());
+        e.extend_from_slice(&[0; 16]);
+        let len = e.len() as u32;
+        e[..4].copy_from_slice(&len.to_ne_bytes());
+        assert_eq!(parse_route_reply(&e), Err(libc::ENETUNREACH));
+        assert_eq!(parse_route_reply(&[1, 2]), Err(libc::EPROTO));
+    }
+}

@@ -71,5 +71,10 @@ real_fns! {
     getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int = libc::EAI_SYSTEM;
     getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut libc::c_char, hostlen: socklen_t, serv: *mut libc::c_char, servlen: socklen_t, flags: c_int) -> c_int = libc::EAI_SYSTEM;
     freeaddrinfo(ai: *mut libc::addrinfo) -> NoValue = NoValue;
+    fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int = -1;
+    fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int = -1;
+    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int = -1;
+    closefrom(lowfd: c_int) -> NoValue = NoValue;
+    fclose(stream: *mut libc::FILE) -> c_int = libc::EOF;
     gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, len: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
 }

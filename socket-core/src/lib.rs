@@ -1,0 +1,564 @@
+//! The per-socket core of mifshim, without I/O: what the shim knows about a socket
+//! ([`Sock`]) + what the policy decided for a destination ([`Verdict`]) + the call →
+//! what to do ([`DatagramPlan`], [`ConnectStep`]). An executor carries the plan out:
+//! the preload engine (`shim/src/ops.rs`) with the C library's functions, and the
+//! coming seccomp supervisor with its own. Nothing here makes a system call, reads a
+//! clock or touches memory it was not given, so every transition is unit-tested below.
+//!
+//! ## The invariants these transitions keep
+//! * **Nothing the shim set is ever taken away while the socket lives.** A unicast
+//!   interface (`IP(V6)_UNICAST_IF`) the shim set stays set: another thread's datagram
+//!   may be on its way through the stub's fast path, another process may hold the
+//!   socket. A datagram that must not follow it (loopback, the host's own addresses, a
+//!   destination the routing table is to choose) carries a PKTINFO naming the
+//!   interface it must take instead, which the kernel prefers over the socket's
+//!   unicast interface.
+//! * **A socket anyone else may hold is not trusted** ([`SHARED`]): its unicast
+//!   interface may have been changed behind the shim's back, so a steered datagram
+//!   carries its own PKTINFO, and a device binding is checked with the kernel before a
+//!   call relies on it ([`needs_binding_check`]).
+//! * **The program's own choices win**: a device it bound itself, a unicast interface
+//!   it set for the path the kernel takes.
+//! * **When the shim cannot steer, the call fails**; nothing is sent unsteered.
+
+#![no_std]
+
+pub use mifshim_fastpath::{
+    APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED,
+    REDIRECTED, SHARED, SHIM_BOUND, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
+};
+
+/// What the shim knows about one socket: the flags of its fd's entry and the unicast
+/// interface index the shim set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sock {
+    pub flags: u32,
+    pub uc_index: u32,
+}
+
+impl Sock {
+    pub const fn new(flags: u32, uc_index: u32) -> Sock {
+        Sock { flags, uc_index }
+    }
+    pub fn has(self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+    pub fn is_udp(self) -> bool {
+        self.has(UDP)
+    }
+    /// Whether the kernel's socket may carry a unicast interface (the shim's, the
+    /// program's, or one set by another holder): a datagram that must not follow it
+    /// needs a PKTINFO of its own.
+    pub fn uc_maybe_set(self) -> bool {
+        self.has(UC4 | UC6 | APP_UC4 | APP_UC6 | SHARED)
+    }
+    /// Bound to a device, by the shim or by the program.
+    pub fn bound(self) -> bool {
+        self.has(SHIM_BOUND | APP_BOUND)
+    }
+}
+
+/// The options and control messages a datagram's destination goes by: the IPv4 ones
+/// (`IP_UNICAST_IF`, `IP_PKTINFO`: IPv4 destinations, and IPv4-mapped ones on an
+/// `AF_INET6` socket) or the IPv6 ones (native IPv6 destinations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    V4,
+    V6,
+}
+
+impl Path {
+    /// The entry flag saying the shim set this path's unicast interface.
+    pub fn uc_flag(self) -> u32 {
+        match self {
+            Path::V4 => UC4,
+            Path::V6 => UC6,
+        }
+    }
+    /// The entry flag saying the program set this path's unicast interface.
+    pub fn app_uc_flag(self) -> u32 {
+        match self {
+            Path::V4 => APP_UC4,
+            Path::V6 => APP_UC6,
+        }
+    }
+    fn other(self) -> Path {
+        match self {
+            Path::V4 => Path::V6,
+            Path::V6 => Path::V4,
+        }
+    }
+}
+
+/// What the policy decided for one destination, as the socket core needs it (the
+/// executor maps `config_schema::Decision` onto this, see [`verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Steer a unicast destination through interface `index`.
+    Steer { index: u32 },
+    /// A multicast destination: leave by interface `index`.
+    SteerMulticast { index: u32 },
+    /// A destination on this host (loopback, one of its own addresses, the
+    /// unspecified address): it never leaves by a link. `via` is the interface a
+    /// PKTINFO must name so that a unicast interface the socket may carry does not
+    /// apply: the address's own interface, or loopback (the kernel delivers either
+    /// locally; measured on Linux 6.18 for IPv4 and IPv6 — IPv6 needs the owning
+    /// interface for the host's own addresses, loopback for `::1` and `::`).
+    Local { via: u32 },
+    /// The program named the link itself (an IPv6 link-local address with a scope):
+    /// the scope overrides any unicast interface.
+    Scoped,
+    /// The routing table chooses (a `direct` rule, no `via`, `on_unavailable =
+    /// "direct"`).
+    Routed,
+    /// Refused with this errno.
+    Refuse(i32),
+}
+
+/// Maps the policy's decision onto a [`Verdict`]. `local_via` gives the interface a
+/// local destination's PKTINFO must name (see [`Verdict::Local`]).
+pub fn verdict(d: &config_schema::Decision<'_>, local_via: impl FnOnce() -> u32) -> Verdict {
+    use config_schema::{Decision, DirectReason, ErrnoKind};
+    match d {
+        Decision::Bind(b) if b.multicast => Verdict::SteerMulticast { index: b.index },
+        Decision::Bind(b) => Verdict::Steer { index: b.index },
+        Decision::Direct(
+            DirectReason::Loopback | DirectReason::OwnAddress | DirectReason::Unspecified,
+        ) => Verdict::Local { via: local_via() },
+        Decision::Direct(DirectReason::ScopedLinkLocal) => Verdict::Scoped,
+        Decision::Direct(
+            DirectReason::NoVia
+            | DirectReason::Rule(_)
+            | DirectReason::Unavailable
+            | DirectReason::ListenAny,
+        ) => Verdict::Routed,
+        Decision::Block(b) => Verdict::Refuse(match b.errno {
+            ErrnoKind::NetUnreach => ENETUNREACH,
+            ErrnoKind::Access => EACCES,
+        }),
+    }
+}
+
+/// `ENETUNREACH` (Linux's value).
+pub const ENETUNREACH: i32 = 101;
+/// `EACCES` (Linux's value).
+pub const EACCES: i32 = 13;
+
+/// Whether a device binding the entry records must be checked with the kernel before
+/// a call relies on it: on a socket someone else may hold (who may have dropped it
+/// with `connect(AF_UNSPEC)`), and always before a `connect`, which is rare enough to
+/// afford the one `getsockopt`.
+pub fn needs_binding_check(s: Sock, connecting: bool) -> bool {
+    s.bound() && (connecting || s.has(SHARED))
+}
+
+/// What the kernel said about the device binding of a socket whose entry claims one
+/// ([`needs_binding_check`]): the entry as it must be now.
+pub fn binding_checked(s: Sock, bound_ifindex: i32) -> Sock {
+    if bound_ifindex != 0 {
+        s
+    } else {
+        Sock {
+            flags: s.flags & !(SHIM_BOUND | APP_BOUND),
+            ..s
+        }
+    }
+}
+
+/// What to do with one datagram (an unconnected send that names a destination).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatagramStep {
+    /// The program's call, unchanged.
+    AsIs,
+    /// Fail with this errno; nothing is sent.
+    Fail(i32),
+    /// Send with a PKTINFO naming this interface (added to the program's control
+    /// messages in a copy).
+    Pktinfo { ifindex: u32 },
+    /// Look up the interface the routing table sends this destination through, then
+    /// send with a PKTINFO naming it; fail if there is none.
+    PktinfoRoute,
+    /// Set the socket's unicast interface for the path to `index`, then send
+    /// unchanged (and later datagrams to the same destination take the stub's fast
+    /// path). If the option cannot be set: a PKTINFO naming `index`.
+    Promote { index: u32 },
+}
+
+/// A [`DatagramStep`] and the bookkeeping that goes with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramPlan {
+    pub step: DatagramStep,
+    /// Entry flags to add.
+    pub add: u32,
+    /// Record this destination as the socket's datagram memo.
+    pub remember: bool,
+}
+
+impl DatagramPlan {
+    const fn step(step: DatagramStep) -> DatagramPlan {
+        DatagramPlan {
+            step,
+            add: 0,
+            remember: false,
+        }
+    }
+}
+
+/// Decides how one datagram goes out on a UDP socket. `memo_hit`: the socket's memo
+/// already holds this destination under the current snapshot (the second datagram to
+/// it). `batch`: part of a multi-destination `sendmmsg`, where every steered message
+/// carries its own PKTINFO.
+///
+/// | socket | verdict | step |
+/// |---|---|---|
+/// | bound to a device, or the program set this path's unicast interface | any | as is |
+/// | any | refuse | fail |
+/// | may carry a unicast interface | local | PKTINFO naming `via` |
+/// | may carry a unicast interface | routed | PKTINFO naming the route's interface |
+/// | carries none | local, routed | as is |
+/// | any | scoped | as is |
+/// | any | multicast | PKTINFO naming the interface |
+/// | shared, mixed, batch | steer | PKTINFO |
+/// | unicast interface of this path set to `index` | steer to `index` | as is, memo |
+/// | unicast interface set to another index | steer | PKTINFO, mixed |
+/// | none set, first datagram to it | steer | PKTINFO, memo |
+/// | none set, second datagram to it | steer | promote |
+pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) -> DatagramPlan {
+    use DatagramStep::*;
+    if s.bound() || s.has(path.app_uc_flag()) {
+        return DatagramPlan::step(AsIs);
+    }
+    match v {
+        Verdict::Refuse(e) => DatagramPlan::step(Fail(e)),
+        Verdict::Scoped => DatagramPlan::step(AsIs),
+        Verdict::Local { via } if s.uc_maybe_set() => DatagramPlan::step(Pktinfo { ifindex: via }),
+        Verdict::Routed if s.uc_maybe_set() => DatagramPlan::step(PktinfoRoute),
+        Verdict::Local { .. } | Verdict::Routed => DatagramPlan::step(AsIs),
+        Verdict::SteerMulticast { index } => DatagramPlan::step(Pktinfo { ifindex: index }),
+        Verdict::Steer { index } => steer(s, path, index, memo_hit, batch),
+    }
+}
+
+fn steer(s: Sock, path: Path, index: u32, memo_hit: bool, batch: bool) -> DatagramPlan {
+    use DatagramStep::*;
+    let pktinfo = DatagramPlan::step(Pktinfo { ifindex: index });
+    if batch || s.has(SHARED | MIXED) {
+        return pktinfo;
+    }
+    let mixed = DatagramPlan {
+        add: MIXED,
+        ..pktinfo
+    };
+    if s.has(path.uc_flag()) {
+        return if s.uc_index == index {
+            DatagramPlan {
+                step: AsIs,
+                add: 0,
+                remember: true,
+            }
+        } else {
+            // Another interface for this path (a rule, a failover): its own PKTINFO,
+            // which the kernel prefers to the socket's unicast interface.
+            mixed
+        };
+    }
+    if s.has(path.other().uc_flag()) && s.uc_index != index {
+        return mixed;
+    }
+    DatagramPlan {
+        step: if memo_hit { Promote { index } } else { pktinfo.step },
+        add: 0,
+        remember: true,
+    }
+}
+
+/// What to do before a `connect` (or a TCP Fast Open send) goes to the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectStep {
+    /// Connect as the program asked.
+    AsIs,
+    /// Refuse with this errno.
+    Fail(i32),
+    /// Bind the socket to this interface (`SO_BINDTOIFINDEX`), then connect.
+    BindDevice { index: u32 },
+    /// Bind the socket to the interface the routing table sends the destination
+    /// through, then connect (a UDP socket whose unicast interface the shim set must
+    /// not keep following it).
+    BindRoute,
+    /// A multicast destination: set the socket's multicast interface, unless the
+    /// program chose one.
+    MulticastIf { index: u32 },
+}
+
+/// Decides what a `connect` needs. The entry's device binding must have been checked
+/// with the kernel first ([`needs_binding_check`] is always true for a bound socket
+/// here).
+pub fn connect(s: Sock, v: Verdict) -> ConnectStep {
+    use ConnectStep::*;
+    if s.bound() {
+        return AsIs;
+    }
+    // A connected UDP socket routes by its unicast interface as well: a destination
+    // that must not follow it gets a device binding of its own.
+    let overridden = s.is_udp() && s.uc_maybe_set();
+    match v {
+        Verdict::Refuse(e) => Fail(e),
+        Verdict::Steer { index } => BindDevice { index },
+        Verdict::SteerMulticast { index } => MulticastIf { index },
+        Verdict::Local { via } if overridden => BindDevice { index: via },
+        Verdict::Routed if overridden => BindRoute,
+        Verdict::Local { .. } | Verdict::Routed | Verdict::Scoped => AsIs,
+    }
+}
+
+/// The entry of a socket the shim did not see created (inherited across `exec`,
+/// received with `SCM_RIGHTS`, created by a path no hook sees): what the kernel says,
+/// and [`SHARED`], since others may hold it.
+pub fn probed(family_bits: u32, proto_bits: u32, bound_ifindex: i32) -> Sock {
+    let mut flags = VALID | family_bits | proto_bits;
+    if family_bits & INET != 0 {
+        flags |= SHARED;
+    }
+    if bound_ifindex != 0 {
+        flags |= APP_BOUND;
+    }
+    Sock::new(flags, 0)
+}
+
+/// The entry of a socket returned by `accept` on `listener`: a new socket of the
+/// listener's family and transport that nobody else holds yet.
+pub fn accepted(listener: Sock) -> Option<Sock> {
+    listener
+        .has(VALID)
+        .then(|| Sock::new(listener.flags & (VALID | INET | V6 | TCP | UDP), 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DatagramStep::*;
+
+    const UDP4: Sock = Sock::new(VALID | INET | UDP, 0);
+    const WLAN: u32 = 3;
+    const WWAN: u32 = 4;
+    const LO: u32 = 1;
+
+    fn promoted(extra: u32) -> Sock {
+        Sock::new(UDP4.flags | UC4 | extra, WLAN)
+    }
+
+    #[test]
+    fn first_datagram_carries_pktinfo_second_promotes_then_as_is() {
+        let v = Verdict::Steer { index: WLAN };
+        let p = datagram(UDP4, Path::V4, v, false, false);
+        assert_eq!(p.step, Pktinfo { ifindex: WLAN });
+        assert!(p.remember);
+        let p = datagram(UDP4, Path::V4, v, true, false);
+        assert_eq!(p.step, Promote { index: WLAN });
+        let p = datagram(promoted(0), Path::V4, v, true, false);
+        assert_eq!(p.step, AsIs);
+        assert!(p.remember);
+    }
+
+    /// The old engine cleared the unicast interface when a datagram went to an
+    /// exempt destination; a datagram another thread was sending through the fast
+    /// path at that moment, or another holder of the socket, then left by the default
+    /// route. Now the option stays and the exempt datagram names its own interface.
+    #[test]
+    fn exempt_send_on_a_promoted_socket_cleared_its_unicast_interface() {
+        let p = datagram(
+            promoted(0),
+            Path::V4,
+            Verdict::Local { via: LO },
+            false,
+            false,
+        );
+        assert_eq!(p.step, Pktinfo { ifindex: LO });
+        assert_eq!(p.add, 0, "no MIXED: the steered destination stays fast");
+        // The routing table's choice on such a socket: the route's interface.
+        let p = datagram(promoted(0), Path::V4, Verdict::Routed, false, false);
+        assert_eq!(p.step, PktinfoRoute);
+        // A socket that never had one sends exempt datagrams as they are.
+        assert_eq!(
+            datagram(UDP4, Path::V4, Verdict::Local { via: LO }, false, false).step,
+            AsIs
+        );
+        assert_eq!(
+            datagram(UDP4, Path::V4, Verdict::Routed, false, false).step,
+            AsIs
+        );
+    }
+
+    /// A socket promoted in the parent and shared with a child by `fork` (or with
+    /// another fd by `dup`): the other holder may change the option, so neither side
+    /// trusts it — steered datagrams carry a PKTINFO, exempt ones too.
+    #[test]
+    fn promoted_socket_shared_by_fork_or_dup_trusted_its_unicast_interface() {
+        let s = promoted(SHARED);
+        let v = Verdict::Steer { index: WLAN };
+        assert_eq!(
+            datagram(s, Path::V4, v, true, false).step,
+            Pktinfo { ifindex: WLAN }
+        );
+        assert_eq!(
+            datagram(s, Path::V4, Verdict::Local { via: LO }, false, false).step,
+            Pktinfo { ifindex: LO }
+        );
+        // Shared and never promoted: never promoted now either.
+        let s = Sock::new(UDP4.flags | SHARED, 0);
+        assert_eq!(
+            datagram(s, Path::V4, v, true, false).step,
+            Pktinfo { ifindex: WLAN }
+        );
+        // An exempt datagram on a shared socket names its interface even though
+        // this holder never saw a unicast interface set (another holder may have).
+        assert_eq!(
+            datagram(s, Path::V4, Verdict::Local { via: LO }, false, false).step,
+            Pktinfo { ifindex: LO }
+        );
+    }
+
+    /// The program set `IPV6_UNICAST_IF` on a dual-stack socket: that covers native
+    /// IPv6 destinations only; IPv4-mapped ones go by `IP_UNICAST_IF` and were left
+    /// unsteered.
+    #[test]
+    fn program_ipv6_unicast_if_left_ipv4_mapped_datagrams_unsteered() {
+        let s = Sock::new(VALID | INET | V6 | UDP | APP_UC6, 0);
+        let v = Verdict::Steer { index: WLAN };
+        assert_eq!(datagram(s, Path::V6, v, false, false).step, AsIs);
+        assert_eq!(
+            datagram(s, Path::V4, v, false, false).step,
+            Pktinfo { ifindex: WLAN }
+        );
+        let s = Sock::new(VALID | INET | V6 | UDP | APP_UC4, 0);
+        assert_eq!(datagram(s, Path::V4, v, false, false).step, AsIs);
+        assert_eq!(
+            datagram(s, Path::V6, v, false, false).step,
+            Pktinfo { ifindex: WLAN }
+        );
+    }
+
+    #[test]
+    fn another_interface_on_a_promoted_socket_gets_its_own_pktinfo() {
+        let p = datagram(
+            promoted(0),
+            Path::V4,
+            Verdict::Steer { index: WWAN },
+            true,
+            false,
+        );
+        assert_eq!(p.step, Pktinfo { ifindex: WWAN });
+        assert_eq!(p.add, MIXED);
+        // Mixed sockets are not promoted further; their UC4 destination stays as is.
+        let s = promoted(MIXED);
+        assert_eq!(
+            datagram(s, Path::V4, Verdict::Steer { index: WLAN }, true, false).step,
+            Pktinfo { ifindex: WLAN }
+        );
+        // Promoted for IPv6 to another interface: IPv4 to a third one is mixed.
+        let s = Sock::new(VALID | INET | V6 | UDP | UC6, WLAN);
+        let p = datagram(s, Path::V4, Verdict::Steer { index: WWAN }, true, false);
+        assert_eq!((p.step, p.add), (Pktinfo { ifindex: WWAN }, MIXED));
+        // … and to the same one, promoted too.
+        let p = datagram(s, Path::V4, Verdict::Steer { index: WLAN }, true, false);
+        assert_eq!(p.step, Promote { index: WLAN });
+    }
+
+    #[test]
+    fn batches_multicast_refusals_and_program_choices() {
+        let v = Verdict::Steer { index: WLAN };
+        assert_eq!(
+            datagram(promoted(0), Path::V4, v, true, true).step,
+            Pktinfo { ifindex: WLAN }
+        );
+        assert_eq!(
+            datagram(
+                UDP4,
+                Path::V4,
+                Verdict::SteerMulticast { index: WLAN },
+                true,
+                false
+            )
+            .step,
+            Pktinfo { ifindex: WLAN }
+        );
+        assert_eq!(
+            datagram(UDP4, Path::V4, Verdict::Refuse(ENETUNREACH), false, false).step,
+            Fail(ENETUNREACH)
+        );
+        for b in [SHIM_BOUND, APP_BOUND, APP_UC4] {
+            let s = Sock::new(UDP4.flags | b, 0);
+            assert_eq!(
+                datagram(s, Path::V4, Verdict::Refuse(EACCES), false, false).step,
+                AsIs
+            );
+        }
+        assert_eq!(
+            datagram(promoted(0), Path::V4, Verdict::Scoped, false, false).step,
+            AsIs
+        );
+    }
+
+    /// `connect(AF_UNSPEC)` (node's `dgram.disconnect()`) drops the device binding in
+    /// the kernel; the entry still said bound and the next `connect` skipped the
+    /// decision. The binding is checked before every connect that would rely on it.
+    #[test]
+    fn disconnect_dropped_the_binding_the_entry_still_claimed() {
+        let s = Sock::new(UDP4.flags | SHIM_BOUND, 0);
+        assert!(needs_binding_check(s, true));
+        assert!(!needs_binding_check(s, false), "exclusive sends trust it");
+        assert!(needs_binding_check(
+            Sock::new(s.flags | SHARED, 0),
+            false
+        ));
+        assert!(!needs_binding_check(UDP4, true));
+        let now = binding_checked(s, 0);
+        assert!(!now.bound());
+        assert_eq!(
+            connect(now, Verdict::Steer { index: WLAN }),
+            ConnectStep::BindDevice { index: WLAN }
+        );
+        assert_eq!(binding_checked(s, WLAN as i32), s);
+        assert_eq!(
+            connect(s, Verdict::Steer { index: WLAN }),
+            ConnectStep::AsIs
+        );
+    }
+
+    #[test]
+    fn connect_steps() {
+        use ConnectStep::*;
+        let tcp = Sock::new(VALID | INET | TCP, 0);
+        assert_eq!(
+            connect(tcp, Verdict::Steer { index: WLAN }),
+            BindDevice { index: WLAN }
+        );
+        assert_eq!(connect(tcp, Verdict::Local { via: LO }), AsIs);
+        assert_eq!(connect(tcp, Verdict::Routed), AsIs);
+        assert_eq!(connect(tcp, Verdict::Refuse(EACCES)), Fail(EACCES));
+        assert_eq!(
+            connect(UDP4, Verdict::SteerMulticast { index: WLAN }),
+            MulticastIf { index: WLAN }
+        );
+        // A promoted UDP socket connected to an exempt destination: bound to the
+        // interface that keeps it local (the option it carries is never cleared).
+        assert_eq!(
+            connect(promoted(0), Verdict::Local { via: LO }),
+            BindDevice { index: LO }
+        );
+        assert_eq!(connect(promoted(0), Verdict::Routed), BindRoute);
+        assert_eq!(connect(promoted(0), Verdict::Scoped), AsIs);
+    }
+
+    #[test]
+    fn probed_sockets_are_shared_and_accepted_ones_are_not() {
+        let p = probed(INET, UDP, 0);
+        assert!(p.has(SHARED) && !p.bound());
+        assert!(probed(INET | V6, TCP, 7).has(APP_BOUND));
+        assert!(!probed(0, TCP, 0).has(SHARED), "not INET: no business");
+        let listener = Sock::new(VALID | INET | V6 | TCP | SHIM_BOUND | SHARED, 3);
+        let a = accepted(listener).unwrap();
+        assert_eq!(a.flags, VALID | INET | V6 | TCP);
+        assert_eq!(accepted(Sock::new(0, 0)), None);
+    }
+}
