@@ -1,0 +1,333 @@
+/* leak.c: the patterns of issue 9 that made traffic leave by the default route, as a
+ * real program makes them. Built by the end-to-end tests (tests/e2e_leak.rs) with gcc.
+ *
+ *   leak MODE ADDR PORT [ARGS]
+ *
+ * Every reply of the testbed's UDP/TCP servers ("upstream=NAME peer=...") is printed
+ * on its own line; the test checks which upstream answered and counts packets on the
+ * other uplinks. Exit 0 when every step worked, 1 otherwise (with a line saying why). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct sockaddr_storage dst;
+static socklen_t dstlen;
+static int fam;
+
+static void die(const char *what) {
+    printf("FAILED %s: %s\n", what, strerror(errno));
+    fflush(stdout);
+    exit(1);
+}
+
+static void parse(const char *addr, const char *port) {
+    memset(&dst, 0, sizeof dst);
+    struct sockaddr_in *a4 = (void *)&dst;
+    struct sockaddr_in6 *a6 = (void *)&dst;
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(atoi(port));
+        dstlen = sizeof *a4;
+        fam = AF_INET;
+    } else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(atoi(port));
+        dstlen = sizeof *a6;
+        fam = AF_INET6;
+    } else {
+        fprintf(stderr, "bad address %s\n", addr);
+        exit(2);
+    }
+}
+
+static int udp(void) {
+    int s = socket(fam, SOCK_DGRAM, 0);
+    if (s < 0) die("socket");
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return s;
+}
+
+/* One datagram to the destination and its reply, printed. */
+static void ask(int s, const char *tag) {
+    if (sendto(s, tag, strlen(tag), 0, (void *)&dst, dstlen) < 0) die("sendto");
+    char buf[512];
+    ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+    if (n < 0) die("recv");
+    buf[n] = 0;
+    printf("%s", buf);
+    if (n == 0 || buf[n - 1] != '\n') printf("\n");
+    fflush(stdout);
+}
+
+/* One datagram to the loopback address of the destination's family (nobody listens:
+ * only that it is sent, and by which path). */
+static void to_loopback(int s) {
+    struct sockaddr_storage lo;
+    socklen_t len;
+    memset(&lo, 0, sizeof lo);
+    if (fam == AF_INET) {
+        struct sockaddr_in *a = (void *)&lo;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(8125);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (void *)&lo;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(8125);
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+    }
+    if (sendto(s, "stat:1|c", 8, 0, (void *)&lo, len) < 0) die("sendto loopback");
+}
+
+static void tcp_ask(int s) {
+    if (connect(s, (void *)&dst, dstlen) < 0) die("connect");
+    char buf[512];
+    ssize_t n = read(s, buf, sizeof buf - 1);
+    if (n <= 0) die("read");
+    buf[n] = 0;
+    printf("%s", buf);
+    if (buf[n - 1] != '\n') printf("\n");
+    fflush(stdout);
+}
+
+/* --- modes ------------------------------------------------------------------------ */
+
+/* Promote (two datagrams), share by dup, the other fd sends to loopback, then more
+ * datagrams on the first fd. */
+static int dup_exempt(void) {
+    int s = udp();
+    ask(s, "one");
+    ask(s, "two");
+    int d = dup(s);
+    if (d < 0) die("dup");
+    to_loopback(d);
+    for (int i = 0; i < 3; i++) ask(s, "after");
+    return 0;
+}
+
+/* Promote, fork; the child sends to loopback (a statsd client) and exits; then the
+ * parent sends more. */
+static int fork_exempt(void) {
+    int s = udp();
+    ask(s, "one");
+    ask(s, "two");
+    pid_t p = fork();
+    if (p < 0) die("fork");
+    if (p == 0) {
+        to_loopback(s);
+        _exit(0);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    for (int i = 0; i < 3; i++) ask(s, "after");
+    return 0;
+}
+
+/* connect, then connect(AF_UNSPEC) (a UDP "disconnect"), then unconnected sends. */
+static int disconnect_mode(void) {
+    int s = udp();
+    if (connect(s, (void *)&dst, dstlen) < 0) die("connect");
+    if (send(s, "c", 1, 0) < 0) die("send");
+    char buf[512];
+    ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+    if (n < 0) die("recv");
+    buf[n] = 0;
+    printf("%s", buf);
+    struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+    if (connect(s, &unspec, sizeof unspec) < 0) die("connect AF_UNSPEC");
+    for (int i = 0; i < 3; i++) ask(s, "after-disconnect");
+    return 0;
+}
+
+/* An fd closed where no hook sees it (fclose(fdopen()) or close_range), its number
+ * reused by fcntl(F_DUPFD) for a new socket, which then connects. */
+static int reuse_mode(const char *how) {
+    int a = socket(fam, SOCK_STREAM, 0);
+    if (a < 0) die("socket");
+    tcp_ask(a); /* bound to the chosen interface by the shim */
+    int b = socket(fam, SOCK_STREAM, 0);
+    if (b < 0) die("socket");
+    if (!strcmp(how, "fdopen")) {
+        FILE *f = fdopen(a, "r");
+        if (!f) die("fdopen");
+        fclose(f);
+    } else {
+        if (close_range(a, a, 0) != 0) die("close_range");
+    }
+    int c = fcntl(b, F_DUPFD, a);
+    if (c != a) die("F_DUPFD did not reuse the number");
+    close(b);
+    tcp_ask(c);
+    return 0;
+}
+
+/* A dual-stack socket whose IPV6_UNICAST_IF the program set (to IFNAME): IPv4-mapped
+ * datagrams go by IP_UNICAST_IF and must still be steered. */
+static int app_uc6(const char *ifname) {
+    if (fam != AF_INET) {
+        fprintf(stderr, "app-uc6 takes an IPv4 destination\n");
+        return 2;
+    }
+    struct sockaddr_in a4 = *(struct sockaddr_in *)&dst;
+    struct sockaddr_in6 m = {.sin6_family = AF_INET6, .sin6_port = a4.sin_port};
+    m.sin6_addr.s6_addr[10] = 0xff;
+    m.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&m.sin6_addr.s6_addr[12], &a4.sin_addr, 4);
+    memcpy(&dst, &m, sizeof m);
+    dstlen = sizeof m;
+    fam = AF_INET6;
+    int s = udp();
+    int off = 0;
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    int idx = htonl(if_nametoindex(ifname)); /* network byte order, as IP_UNICAST_IF */
+    if (idx == 0) die("if_nametoindex");
+    if (setsockopt(s, IPPROTO_IPV6, IPV6_UNICAST_IF, &idx, sizeof idx) < 0) die("IPV6_UNICAST_IF");
+    for (int i = 0; i < 3; i++) ask(s, "mapped");
+    return 0;
+}
+
+/* A signal handler sends while its thread is inside a hook (getaddrinfo of a name
+ * whose server never answers). */
+static int sig_sock = -1;
+static volatile sig_atomic_t sig_sent;
+static void on_alarm(int sig) {
+    (void)sig;
+    if (sendto(sig_sock, "from-handler", 12, 0, (void *)&dst, dstlen) >= 0) sig_sent = 1;
+}
+static int signal_send(const char *name) {
+    sig_sock = udp();
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_value = {0, 300000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    struct addrinfo *r = NULL;
+    int e = getaddrinfo(name, "80", NULL, &r);
+    printf("getaddrinfo=%d sent=%d\n", e, (int)sig_sent);
+    if (!sig_sent) {
+        printf("FAILED the handler did not send\n");
+        return 1;
+    }
+    char buf[512];
+    ssize_t n = recv(sig_sock, buf, sizeof buf - 1, 0);
+    if (n < 0) die("recv");
+    buf[n] = 0;
+    printf("%s", buf);
+    return 0;
+}
+
+/* alarm() + siglongjmp() out of getaddrinfo, then a TCP connect on the same thread. */
+static sigjmp_buf jb;
+static void on_alarm_jump(int sig) {
+    (void)sig;
+    siglongjmp(jb, 1);
+}
+static int longjmp_gai(const char *name) {
+    struct sigaction sa = {.sa_handler = on_alarm_jump};
+    sigaction(SIGALRM, &sa, NULL);
+    if (sigsetjmp(jb, 1) == 0) {
+        alarm(1);
+        struct addrinfo *r = NULL;
+        getaddrinfo(name, "80", NULL, &r);
+        alarm(0);
+        printf("FAILED getaddrinfo returned before the alarm\n");
+        return 1;
+    }
+    printf("jumped out of getaddrinfo\n");
+    int old = -1;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+    printf("cancel_state_after=%s\n", old == PTHREAD_CANCEL_ENABLE ? "enabled" : "disabled");
+    int s = socket(fam, SOCK_STREAM, 0);
+    if (s < 0) die("socket");
+    tcp_ask(s);
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+    printf("cancel_state_after_connect=%s\n", old == PTHREAD_CANCEL_ENABLE ? "enabled" : "disabled");
+    return 0;
+}
+
+/* pthread_cancel of a thread waiting inside getaddrinfo. */
+static void *gai_thread(void *name) {
+    struct addrinfo *r = NULL;
+    getaddrinfo(name, "80", NULL, &r);
+    return NULL;
+}
+static int cancel_gai(const char *name) {
+    pthread_t t;
+    pthread_create(&t, NULL, gai_thread, (void *)name);
+    usleep(300000);
+    pthread_cancel(t);
+    void *res;
+    pthread_join(t, &res);
+    printf("joined=%s\n", res == PTHREAD_CANCELED ? "canceled" : "returned");
+    /* And the process still steers. */
+    int s = udp();
+    ask(s, "after-cancel");
+    return 0;
+}
+
+/* Two threads share one unconnected socket: one keeps sending to the destination,
+ * the other to loopback; repeated on ROUNDS fresh sockets. */
+static int race_sock;
+static volatile int race_go;
+static void *race_exempt(void *arg) {
+    (void)arg;
+    while (!race_go) {}
+    for (int i = 0; i < 20; i++) to_loopback(race_sock);
+    return NULL;
+}
+static int race(int rounds) {
+    int replies = 0;
+    for (int r = 0; r < rounds; r++) {
+        race_sock = udp();
+        ask(race_sock, "one");
+        ask(race_sock, "two");
+        race_go = 0;
+        pthread_t t;
+        pthread_create(&t, NULL, race_exempt, NULL);
+        race_go = 1;
+        for (int i = 0; i < 20; i++)
+            if (sendto(race_sock, "race", 4, 0, (void *)&dst, dstlen) < 0) die("sendto");
+        pthread_join(t, NULL);
+        close(race_sock);
+        replies++;
+    }
+    printf("rounds=%d\n", replies);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: leak MODE ADDR PORT [ARG]\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    parse(argv[2], argv[3]);
+    const char *m = argv[1], *arg = argc > 4 ? argv[4] : "";
+    if (!strcmp(m, "dup-exempt")) return dup_exempt();
+    if (!strcmp(m, "fork-exempt")) return fork_exempt();
+    if (!strcmp(m, "disconnect")) return disconnect_mode();
+    if (!strcmp(m, "reuse")) return reuse_mode(arg);
+    if (!strcmp(m, "app-uc6")) return app_uc6(arg);
+    if (!strcmp(m, "signal-send")) return signal_send(arg);
+    if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
+    if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
+    if (!strcmp(m, "race")) return race(atoi(arg));
+    fprintf(stderr, "unknown mode %s\n", m);
+    return 2;
+}
