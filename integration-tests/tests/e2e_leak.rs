@@ -46,14 +46,7 @@ fn leak_bin(dir: &TempDir) -> String {
     let bin = dir.path().join("leak").to_string_lossy().into_owned();
     Cmd::new(
         None,
-        &[
-            "gcc",
-            "-O1",
-            "-pthread",
-            "-o",
-            &bin,
-            &src.to_string_lossy(),
-        ],
+        &["gcc", "-O1", "-pthread", "-o", &bin, &src.to_string_lossy()],
     )
     .run()
     .assert_ok();
@@ -151,20 +144,17 @@ for _ in range(3):
     ask(b"after")
 "#;
 
-both!(
-    python_forked_statsd_child_made_the_parent_leak,
-    |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let py = dir.write("statsd.py", PY_STATSD);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&["python3", &py, fam.svc()])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 5, "{}", out.dump());
-    }
-);
+both!(python_forked_statsd_child_made_the_parent_leak, |fam| {
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let py = dir.write("statsd.py", PY_STATSD);
+    let out = expect_via(
+        &tb,
+        tb.cmd(&via_wlan0(&["python3", &py, fam.svc()])),
+        "wlan0",
+    );
+    assert_eq!(upstreams(&out.stdout).len(), 5, "{}", out.dump());
+});
 
 both!(
     /// `connect(AF_UNSPEC)` on a UDP socket: the kernel drops the device binding, the
@@ -205,20 +195,13 @@ s.connect(9000, addr, () => s.send('connected'));
 setTimeout(() => { console.log('timeout'); process.exit(1); }, 8000).unref();
 "#;
 
-both!(
-    node_dgram_disconnect_left_by_the_default_route,
-    |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let js = dir.write("disconnect.js", NODE_DISCONNECT);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&["node", &js, fam.svc()])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 4, "{}", out.dump());
-    }
-);
+both!(node_dgram_disconnect_left_by_the_default_route, |fam| {
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let js = dir.write("disconnect.js", NODE_DISCONNECT);
+    let out = expect_via(&tb, tb.cmd(&via_wlan0(&["node", &js, fam.svc()])), "wlan0");
+    assert_eq!(upstreams(&out.stdout).len(), 4, "{}", out.dump());
+});
 
 both!(
     /// A socket closed by `fclose(fdopen())`, where no hook saw the close, and its

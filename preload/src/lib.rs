@@ -361,7 +361,9 @@ unsafe fn for_each_passed_fd(msg: *const msghdr, mut f: impl FnMut(c_int)) {
                 // SAFETY: inside this control message (hdr + i*4 + 4 <= clen).
                 let fd = unsafe {
                     core::ptr::read_unaligned(
-                        control.add(off + hdr + i * core::mem::size_of::<c_int>()).cast::<c_int>(),
+                        control
+                            .add(off + hdr + i * core::mem::size_of::<c_int>())
+                            .cast::<c_int>(),
                     )
                 };
                 f(fd);

@@ -24,8 +24,8 @@
 
 use config_schema::{AddrFamily, Proto};
 pub(crate) use mifshim_fastpath::{
-    APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, LOGGED_SEND, MCAST_CHECKED, REDIRECTED,
-    SHARED, SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
+    APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, LOGGED_SEND, MCAST_CHECKED, REDIRECTED, SHARED,
+    SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
 use mifshim_fastpath::{CHUNK, CHUNKS, INET, Key, Shared, TCP, UDP, V6, VALID};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -192,9 +192,11 @@ pub(crate) fn add_flags(fd: i32, flags: u32) {
 pub(crate) fn set_uc(fd: i32, flag: u32, index: u32) {
     if let Some(s) = chunk_slot(&SHARED_TABLE.fds, fd, false) {
         s.uc_index.store(index, Ordering::Release);
-        let _ = s.entry.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            (v & VALID != 0).then_some(v | flag)
-        });
+        let _ = s
+            .entry
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & VALID != 0).then_some(v | flag)
+            });
     }
 }
 

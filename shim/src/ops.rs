@@ -3,10 +3,9 @@
 //! how the real call must be made. The hooks in `sys` only decode and forward.
 
 use crate::fdtable::{
-    self, APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, Entry, LOGGED_SEND, MCAST_CHECKED,
-    SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
+    self, APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, Entry, LOGGED_SEND, MCAST_CHECKED, SHIM_BOUND,
+    SHIM_MCAST_IF, UC4, UC6,
 };
-use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Sock, Verdict};
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
 use crate::sys::{self, Dest, Pktinfo};
@@ -15,6 +14,7 @@ use config_schema::{
     AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, LogLevel, Op, Profile,
     Proto, Why, decide, unusable_reason,
 };
+use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Sock, Verdict};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -24,8 +24,8 @@
 #![no_std]
 
 pub use mifshim_fastpath::{
-    APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED,
-    REDIRECTED, SHARED, SHIM_BOUND, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
+    APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
+    SHARED, SHIM_BOUND, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
 };
 
 /// What the shim knows about one socket: the flags of its fd's entry and the unicast
@@ -266,7 +266,11 @@ fn steer(s: Sock, path: Path, index: u32, memo_hit: bool, batch: bool) -> Datagr
         return mixed;
     }
     DatagramPlan {
-        step: if memo_hit { Promote { index } } else { pktinfo.step },
+        step: if memo_hit {
+            Promote { index }
+        } else {
+            pktinfo.step
+        },
         add: 0,
         remember: true,
     }
@@ -507,10 +511,7 @@ mod tests {
         let s = Sock::new(UDP4.flags | SHIM_BOUND, 0);
         assert!(needs_binding_check(s, true));
         assert!(!needs_binding_check(s, false), "exclusive sends trust it");
-        assert!(needs_binding_check(
-            Sock::new(s.flags | SHARED, 0),
-            false
-        ));
+        assert!(needs_binding_check(Sock::new(s.flags | SHARED, 0), false));
         assert!(!needs_binding_check(UDP4, true));
         let now = binding_checked(s, 0);
         assert!(!now.bound());

@@ -30,8 +30,8 @@ use super::{
 };
 use crate::ops::{self, Plan};
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::mem::size_of;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub(super) enum Pre<T> {

@@ -138,7 +138,8 @@ pub(crate) fn random_u16() -> u16 {
     let r = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
     if r != bytes.len() as isize {
         let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
-        let mix = seed.wrapping_mul(0x9E37_79B9).rotate_left(13) ^ (&raw const bytes as usize as u32);
+        let mix =
+            seed.wrapping_mul(0x9E37_79B9).rotate_left(13) ^ (&raw const bytes as usize as u32);
         return (mix >> 8) as u16;
     }
     u16::from_ne_bytes(bytes)

@@ -54,7 +54,7 @@ pub unsafe extern "C" fn getaddrinfo(
         None if !node.is_null() && crate::ops::active() => Plan::Fail(libc::EAI_NONAME),
         None => Plan::Real,
         Some(name) => match pre_lookup(|| dns::getaddrinfo(name, &h)) {
-                        Pre::Run(p) => p,
+            Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
         },
     };
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn getnameinfo(
         Some(d) if !host.is_null() && hostlen > 0 => {
             match pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags)) {
                 Pre::Run(p) => p,
-                                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
+                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
             }
         }
         _ => dns::NamePlan::Real,
@@ -307,7 +307,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
                 flags: 0,
             };
             match pre_lookup(|| dns::getaddrinfo(n, &hints)) {
-                                Pre::Run(p) => p,
+                Pre::Run(p) => p,
                 Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
             }
         }
