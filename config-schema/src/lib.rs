@@ -17,6 +17,7 @@ mod diag;
 mod ifname;
 mod parse;
 mod policy;
+mod shadow;
 
 pub use decide::{
     AddrFamily, Bind, Block, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfaceState,
