@@ -33,16 +33,75 @@ const RULE_KEYS: &[&str] = &["to", "ports", "protocol", "names", "via", "action"
 const INTERFACE_KEYS: &[&str] = &["dns"];
 const DNS_KEYS: &[&str] = &["steer", "redirect", "timeout_ms", "attempts"];
 
-/// Reads and parses a policy file. The file name is the origin of every diagnostic.
+/// The largest policy file read, in bytes (4 MiB: some 40 000 rules).
+pub const MAX_POLICY_BYTES: u64 = 4 << 20;
+
+/// Reads and parses a policy file. The file name is the origin of every diagnostic
+/// (shown lossily when it is not UTF-8; the file itself is opened by its bytes).
+///
+/// The file is opened safely (see `read_policy_text`): a FIFO, a device or a
+/// directory is refused without blocking or reading it, and so is a file larger than
+/// [`MAX_POLICY_BYTES`].
 pub fn load_policy_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match read_policy_text(path, MAX_POLICY_BYTES) {
         Ok(src) => parse_policy(&src, &origin),
-        Err(e) => Err(vec![Diagnostic::whole(
-            &origin,
-            format!("cannot read policy file: {e}"),
-        )]),
+        Err(message) => Err(vec![Diagnostic::whole(&origin, message)]),
     }
+}
+
+/// Reads a policy file of at most `limit` bytes, as text, without ever
+/// blocking on it: it is opened with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC` (opening a
+/// FIFO without a writer returns at once, a terminal does not become the controlling
+/// one), then `fstat`ed, and anything but a regular file is refused unread. At most
+/// `limit + 1` bytes are read, so a file that grows meanwhile is refused too.
+fn read_policy_text(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot read policy file: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read policy file: {e}"))?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(format!(
+            "cannot read policy file: not a regular file ({kind}); refusing to read it"
+        ));
+    }
+    let too_big = || format!("cannot read policy file: larger than the limit of {limit} bytes");
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read policy file: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read policy file: not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Parses and validates a policy. On success the warnings come with it; on failure
