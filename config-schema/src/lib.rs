@@ -27,8 +27,8 @@ pub use diag::Diagnostic;
 pub use ifname::IfName;
 pub use parse::{MAX_POLICY_BYTES, load_policy_file, parse_policy, parse_server, parse_via_list};
 pub use policy::{
-    DnsSettings, InterfaceSettings, Listen, Loaded, LogLevel, OnUnavailable, Policy, PortRange,
-    Profile, ProgramSection, Protocol, Rule, Target, name_pattern_matches,
+    DnsSettings, EVERY_NAME, InterfaceSettings, Listen, Loaded, LogLevel, OnUnavailable, Policy,
+    PortRange, Profile, ProgramSection, Protocol, Rule, Target, name_pattern_matches,
 };
 
 /// Names of the environment variables that configure the shim. Every process in the
