@@ -82,7 +82,7 @@ fn read_policy_text(path: &Path, limit: u64) -> Result<String, String> {
             "not a file"
         };
         return Err(format!(
-            "cannot read policy file: not a regular file ({kind}); refusing to read it"
+            "cannot read policy file: not a regular file ({kind})"
         ));
     }
     let too_big = || format!("cannot read policy file: larger than the limit of {limit} bytes");
