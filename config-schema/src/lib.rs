@@ -32,7 +32,9 @@ pub use policy::{
 };
 
 /// Names of the environment variables that configure the shim. Every process in the
-/// tree reads them once, in the library constructor.
+/// tree reads them once, in the library constructor, as bytes: a value that is not
+/// UTF-8 is never taken for unset (paths are used by their bytes; `VIA` and `DNS` then
+/// fail closed).
 pub mod env {
     /// Comma-separated, ordered list of interfaces (`wlan0,wwan0`). With
     /// [`POLICY`] it replaces the policy's top-level `via`.
