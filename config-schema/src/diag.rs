@@ -16,9 +16,15 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// An error at a byte offset of `src`.
-    pub(crate) fn at(origin: &str, src: &str, offset: usize, message: String) -> Self {
-        let (line, col) = line_col(src, offset);
+    /// An error at a byte offset of `src`, whose line starts `lines` indexes.
+    pub(crate) fn at(
+        origin: &str,
+        src: &str,
+        lines: &Lines,
+        offset: usize,
+        message: String,
+    ) -> Self {
+        let (line, col) = lines.line_col(src, offset);
         Diagnostic {
             origin: origin.to_owned(),
             line,
@@ -54,18 +60,49 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `src`.
-pub(crate) fn line_col(src: &str, offset: usize) -> (u32, u32) {
-    let offset = offset.min(src.len());
-    let mut cut = offset;
-    while !src.is_char_boundary(cut) {
-        cut -= 1;
+/// Where the lines of a source text start, so that a position costs a binary search
+/// and a scan of its own line only (finding each rule's line by scanning the text from
+/// its start made validation quadratic in the size of the policy).
+pub(crate) struct Lines {
+    /// Byte offset of the start of every line; `starts[0] == 0`.
+    starts: Vec<usize>,
+}
+
+impl Lines {
+    pub(crate) fn new(src: &str) -> Lines {
+        let mut starts = vec![0];
+        starts.extend(
+            src.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Lines { starts }
     }
-    let before = &src[..cut];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = before[line_start..].chars().count() + 1;
-    (line as u32, col as u32)
+
+    /// 1-based line of byte `offset`, and the byte offset that line starts at.
+    pub(crate) fn line_of(&self, offset: usize) -> (u32, usize) {
+        let i = self.starts.partition_point(|&s| s <= offset).max(1) - 1;
+        (i as u32 + 1, self.starts[i])
+    }
+
+    /// 1-based line and column (in characters) of byte `offset` in `src` (the text
+    /// this index was built from).
+    pub(crate) fn line_col(&self, src: &str, offset: usize) -> (u32, u32) {
+        let mut cut = offset.min(src.len());
+        while !src.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (line, start) = self.line_of(cut);
+        let col = src[start..cut].chars().count() + 1;
+        (line, col as u32)
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `src`.
+#[cfg(test)]
+pub(crate) fn line_col(src: &str, offset: usize) -> (u32, u32) {
+    Lines::new(src).line_col(src, offset)
 }
 
 #[cfg(test)]
@@ -84,7 +121,7 @@ mod tests {
 
     #[test]
     fn display_is_file_line_col_message() {
-        let d = Diagnostic::at("p.toml", "a\nb", 2, "bad".into());
+        let d = Diagnostic::at("p.toml", "a\nb", &Lines::new("a\nb"), 2, "bad".into());
         assert_eq!(d.to_string(), "p.toml:2:1: bad");
         let mut w = Diagnostic::whole("MIFSHIM_VIA", "empty".into());
         assert_eq!(w.to_string(), "MIFSHIM_VIA: empty");

@@ -17,6 +17,7 @@ mod diag;
 mod ifname;
 mod parse;
 mod policy;
+mod shadow;
 
 pub use decide::{
     AddrFamily, Bind, Block, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfaceState,
@@ -24,14 +25,16 @@ pub use decide::{
 };
 pub use diag::Diagnostic;
 pub use ifname::IfName;
-pub use parse::{load_policy_file, parse_policy, parse_server, parse_via_list};
+pub use parse::{MAX_POLICY_BYTES, load_policy_file, parse_policy, parse_server, parse_via_list};
 pub use policy::{
-    DnsSettings, InterfaceSettings, Listen, Loaded, LogLevel, OnUnavailable, Policy, PortRange,
-    Profile, ProgramSection, Protocol, Rule, Target, name_pattern_matches,
+    DnsSettings, EVERY_NAME, InterfaceSettings, Listen, Loaded, LogLevel, OnUnavailable, Policy,
+    PortRange, Profile, ProgramSection, Protocol, Rule, Target, name_pattern_matches,
 };
 
 /// Names of the environment variables that configure the shim. Every process in the
-/// tree reads them once, in the library constructor.
+/// tree reads them once, in the library constructor, as bytes: a value that is not
+/// UTF-8 is never taken for unset (paths are used by their bytes; `VIA` and `DNS` then
+/// fail closed).
 pub mod env {
     /// Comma-separated, ordered list of interfaces (`wlan0,wwan0`). With
     /// [`POLICY`] it replaces the policy's top-level `via`.

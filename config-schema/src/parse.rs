@@ -5,10 +5,11 @@
 //! match is reported where it stands and the walk goes on. Enumerated values go
 //! through serde so their messages list the accepted spellings.
 
+use crate::diag::Lines;
 use crate::policy::{
     DnsSettings, InterfaceSettings, Listen, OnUnavailable, PortRange, Protocol, Rule, Target,
-    name_pattern_matches,
 };
+use crate::shadow::{MAX_COMPARISONS, Shadow};
 use crate::{Diagnostic, IfName, Loaded, Policy, ProgramSection};
 use ipnet::IpNet;
 use serde::de::{DeserializeOwned, IntoDeserializer};
@@ -32,26 +33,102 @@ const RULE_KEYS: &[&str] = &["to", "ports", "protocol", "names", "via", "action"
 const INTERFACE_KEYS: &[&str] = &["dns"];
 const DNS_KEYS: &[&str] = &["steer", "redirect", "timeout_ms", "attempts"];
 
-/// Reads and parses a policy file. The file name is the origin of every diagnostic.
+/// The largest policy file read, in bytes (4 MiB: some 40 000 rules).
+pub const MAX_POLICY_BYTES: u64 = 4 << 20;
+
+/// Reads and parses a policy file. The file name is the origin of every diagnostic
+/// (shown lossily when it is not UTF-8; the file itself is opened by its bytes).
+///
+/// The file is opened safely (see `read_policy_text`): a FIFO, a device or a
+/// directory is refused without blocking or reading it, and so is a file larger than
+/// [`MAX_POLICY_BYTES`].
 pub fn load_policy_file(path: &Path) -> Result<Loaded, Vec<Diagnostic>> {
     let origin = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match read_policy_text(path, MAX_POLICY_BYTES) {
         Ok(src) => parse_policy(&src, &origin),
-        Err(e) => Err(vec![Diagnostic::whole(
-            &origin,
-            format!("cannot read policy file: {e}"),
-        )]),
+        Err(message) => Err(vec![Diagnostic::whole(&origin, message)]),
     }
+}
+
+/// Reads a policy file of at most `limit` bytes, as text, without ever
+/// blocking on it: it is opened with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC` (opening a
+/// FIFO without a writer returns at once, a terminal does not become the controlling
+/// one), then `fstat`ed, and anything but a regular file is refused unread. At most
+/// `limit + 1` bytes are read, so a file that grows meanwhile is refused too.
+fn read_policy_text(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot read policy file: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read policy file: {e}"))?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(format!(
+            "cannot read policy file: not a regular file ({kind})"
+        ));
+    }
+    let too_big = || format!("cannot read policy file: larger than the limit of {limit} bytes");
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read policy file: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read policy file: not valid UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Parses and validates a policy. On success the warnings come with it; on failure
 /// every error (and warning) found, in source order.
 pub fn parse_policy(src: &str, origin: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    parse_policy_counted(src, origin).0
+}
+
+/// [`parse_policy`], also returning how much validation work it did (rule comparisons
+/// plus source bytes scanned to find positions), for the complexity tests.
+pub(crate) fn parse_policy_counted(
+    src: &str,
+    origin: &str,
+) -> (Result<Loaded, Vec<Diagnostic>>, u64) {
     let mut cx = Cx {
         origin,
         src,
         diags: Vec::new(),
+        lines: Lines::new(src),
+        work: 0,
     };
+    let r = parse_in(&mut cx);
+    (r, cx.work)
+}
+
+fn parse_in(cx: &mut Cx<'_>) -> Result<Loaded, Vec<Diagnostic>> {
+    let src = cx.src;
     let (doc, syntax) = DeTable::parse_recoverable(src);
     if !syntax.is_empty() {
         for e in syntax {
@@ -102,7 +179,7 @@ pub fn parse_policy(src: &str, origin: &str) -> Result<Loaded, Vec<Diagnostic>> 
     if cx.diags.iter().any(|d| !d.warning) {
         Err(cx.finish_err())
     } else {
-        let mut warnings = cx.diags;
+        let mut warnings = std::mem::take(&mut cx.diags);
         sort(&mut warnings);
         Ok(Loaded { policy, warnings })
     }
@@ -144,18 +221,26 @@ struct Cx<'s> {
     origin: &'s str,
     src: &'s str,
     diags: Vec<Diagnostic>,
+    lines: Lines,
+    /// Validation work done (see [`parse_policy_counted`]).
+    work: u64,
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
 impl Cx<'_> {
     fn error(&mut self, span: Range<usize>, message: String) {
-        self.diags
-            .push(Diagnostic::at(self.origin, self.src, span.start, message));
+        self.diags.push(Diagnostic::at(
+            self.origin,
+            self.src,
+            &self.lines,
+            span.start,
+            message,
+        ));
     }
 
     fn warning(&mut self, span: Range<usize>, message: String) {
-        let mut d = Diagnostic::at(self.origin, self.src, span.start, message);
+        let mut d = Diagnostic::at(self.origin, self.src, &self.lines, span.start, message);
         if span.start == 0 && span.end == 0 {
             d.line = 0;
             d.col = 0;
@@ -164,9 +249,10 @@ impl Cx<'_> {
         self.diags.push(d);
     }
 
-    fn finish_err(mut self) -> Vec<Diagnostic> {
-        sort(&mut self.diags);
-        self.diags
+    fn finish_err(&mut self) -> Vec<Diagnostic> {
+        let mut d = std::mem::take(&mut self.diags);
+        sort(&mut d);
+        d
     }
 
     fn unknown_key(&mut self, span: Range<usize>, key: &str, known: &[&str], place: &str) {
@@ -256,6 +342,7 @@ impl Cx<'_> {
             return Vec::new();
         };
         let mut rules: Vec<Rule> = Vec::new();
+        let mut shadow = Shadow::default();
         for (i, item) in items.iter().enumerate() {
             let label = if section.is_empty() {
                 format!("rule {}", i + 1)
@@ -267,7 +354,7 @@ impl Cx<'_> {
                 continue;
             };
             if let Some(rule) = self.rule(t, item.span(), label) {
-                if let Some(earlier) = rules.iter().find(|e| covers(e, &rule)) {
+                if let Some(earlier) = shadow.check_and_add(&rule).map(|i| &rules[i]) {
                     let msg = format!(
                         "{} can never match: {} (line {}) already matches everything it matches",
                         rule.label, earlier.label, earlier.line
@@ -277,12 +364,21 @@ impl Cx<'_> {
                 rules.push(rule);
             }
         }
+        self.work += shadow.work;
+        if let Some(label) = shadow.unchecked_from {
+            self.warning(
+                v.span(),
+                format!(
+                    "{label} and the rules after it were not checked for rules that can never match (the check stops after {MAX_COMPARISONS} comparisons)"
+                ),
+            );
+        }
         rules
     }
 
     fn rule(&mut self, t: &DeTable<'_>, span: Range<usize>, label: String) -> Option<Rule> {
         let before = self.errors();
-        let line = crate::diag::line_col(self.src, span.start).0;
+        let line = self.lines.line_of(span.start).0;
         let mut rule = Rule {
             label,
             line,
@@ -681,54 +777,6 @@ fn parse_port_range(s: &str) -> Result<PortRange, String> {
         return Err(format!("port range `{s}` is reversed; write \"{hi}-{lo}\""));
     }
     Ok(PortRange { lo, hi })
-}
-
-/// Does rule `a` match every flow that rule `b` matches (so `b`, after `a`, is dead)?
-fn covers(a: &Rule, b: &Rule) -> bool {
-    match (a.names.is_empty(), b.names.is_empty()) {
-        (false, false) => {
-            return b
-                .names
-                .iter()
-                .all(|bp| a.names.iter().any(|ap| pattern_covers(ap, bp)));
-        }
-        (true, true) => {}
-        _ => return false,
-    }
-    let proto = a.protocol == Protocol::Any || a.protocol == b.protocol;
-    let to = a.to.is_empty()
-        || (!b.to.is_empty() && b.to.iter().all(|bn| a.to.iter().any(|an| an.contains(bn))));
-    let ports = a.ports.is_empty()
-        || (!b.ports.is_empty() && {
-            let merged = merge_ranges(&a.ports);
-            b.ports
-                .iter()
-                .all(|br| merged.iter().any(|m| m.lo <= br.lo && br.hi <= m.hi))
-        });
-    proto && to && ports
-}
-
-/// Does name pattern `a` match every name pattern `b` matches?
-fn pattern_covers(a: &str, b: &str) -> bool {
-    match (a.strip_prefix("*."), b.strip_prefix("*.")) {
-        (Some(sa), Some(sb)) => sa == sb || sb.ends_with(&format!(".{sa}")),
-        (Some(_), None) => name_pattern_matches(a, b),
-        (None, Some(_)) => false,
-        (None, None) => a == b,
-    }
-}
-
-fn merge_ranges(ranges: &[PortRange]) -> Vec<PortRange> {
-    let mut v = ranges.to_vec();
-    v.sort_by_key(|r| r.lo);
-    let mut out: Vec<PortRange> = Vec::new();
-    for r in v {
-        match out.last_mut() {
-            Some(last) if r.lo as u32 <= last.hi as u32 + 1 => last.hi = last.hi.max(r.hi),
-            _ => out.push(r),
-        }
-    }
-    out
 }
 
 fn quoted(keys: &[&str]) -> String {

@@ -91,9 +91,18 @@ impl Rule {
     }
 }
 
+/// The name pattern that matches every name. Only [`Profile::fail_closed`] uses it: a
+/// policy cannot spell it (a rule without conditions already means "everything" for
+/// addresses, and names follow `via`).
+pub const EVERY_NAME: &str = "*";
+
 /// `*.corp.example` matches `a.corp.example` and `a.b.corp.example`, not
-/// `corp.example`; any other pattern matches exactly. Case-insensitive.
+/// `corp.example`; [`EVERY_NAME`] matches every name; any other pattern matches
+/// exactly. Case-insensitive.
 pub fn name_pattern_matches(pattern: &str, name: &str) -> bool {
+    if pattern == EVERY_NAME {
+        return true;
+    }
     match pattern.strip_prefix("*.") {
         Some(suffix) => {
             name.len() > suffix.len() + 1
@@ -159,6 +168,28 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// What a policy that cannot be used (invalid, unreadable, an environment variable
+    /// that cannot be read) turns into: the exemptions still apply (loopback, the
+    /// host's own addresses), every other INET destination is refused with `EACCES`,
+    /// and so is every name lookup that reaches the decision (`EAI_FAIL`; the shim
+    /// leaves `localhost` and `/etc/hosts` names to the C library before asking).
+    /// `label` names the reason in logs (`resolve x blocked by invalid policy`).
+    pub fn fail_closed(label: &str) -> Profile {
+        let block = |names: Vec<String>| Rule {
+            label: label.to_owned(),
+            line: 0,
+            to: Vec::new(),
+            ports: Vec::new(),
+            protocol: Protocol::Any,
+            names,
+            target: Target::Block,
+        };
+        Profile {
+            rules: vec![block(Vec::new()), block(vec![EVERY_NAME.to_owned()])],
+            ..Profile::default()
+        }
+    }
+
     /// The policy's DNS servers for `name`, if it names any.
     pub fn dns_servers(&self, name: &IfName) -> &[SocketAddr] {
         self.interfaces

@@ -19,6 +19,8 @@
 //! - `env`: plain LD_PRELOAD use, existing LD_PRELOAD kept, logging;
 //! - `refuse`: bad policies, static and setuid programs;
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
+//! - `config` (`tests/config/mod.rs`): environment values that are not UTF-8, policy
+//!   and log paths that are FIFOs or devices, names under an invalid policy;
 //! - `dns` (`tests/dns/mod.rs`): names resolved over the chosen interface against the
 //!   testbed's dnsmasq servers, split DNS, failures, TCP fallback, redirect.
 
@@ -179,6 +181,7 @@ fn py_server(tb: &Testbed, dir: &TempDir, prefix: &[String], addr: &str, port: u
     bg
 }
 
+mod config;
 mod dns;
 
 mod baseline {

@@ -6,6 +6,8 @@
 //! ld.so declines to preload with a harmless "ignored" message), so that the tests do
 //! not depend on the real shim having been built. Interface `lo` always exists.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -51,8 +53,27 @@ impl Stage {
     /// still be open for writing in a child that another test thread forked at that
     /// moment, until that child reaches exec and its close-on-exec descriptors close.
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut argv = vec![self.dir.join("bin/mifrun").into_os_string()];
+        argv.extend(args.iter().map(OsString::from));
+        self.run_argv(&argv, env)
+    }
+
+    /// Runs the staged mifrun under `/bin/sh -c "PRE exec timeout -s KILL 15 mifrun
+    /// ARGS…"`: for calls that used to block (a regression then fails with status 137
+    /// instead of hanging) and for `ulimit`s.
+    fn run_bounded(&self, pre: &str, args: &[&OsStr]) -> Output {
+        let mut argv: Vec<OsString> = ["/bin/sh", "-c"].map(OsString::from).to_vec();
+        argv.push(format!("{pre} exec timeout -s KILL 15 \"$@\"").into());
+        argv.push("sh".into());
+        argv.push(self.dir.join("bin/mifrun").into_os_string());
+        argv.extend(args.iter().map(|a| a.to_os_string()));
+        self.run_argv(&argv, &[])
+    }
+
+    fn run_argv(&self, argv: &[OsString], env: &[(&str, &str)]) -> Output {
+        let args = &argv[1..];
         for _ in 0..50 {
-            let mut cmd = Command::new(self.dir.join("bin/mifrun"));
+            let mut cmd = Command::new(&argv[0]);
             cmd.args(args)
                 .current_dir(&self.dir)
                 .env_clear()
@@ -312,4 +333,93 @@ fn missing_engine_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = stderr(&out);
     assert!(err.contains("libmifshim_engine.so is missing"), "{err}");
+}
+
+/// Issue 9 item 15: `mifrun --check --policy FIFO` blocked forever in open(2). It is
+/// refused at once, naming what the path is.
+#[test]
+fn check_with_a_fifo_policy_is_refused_instead_of_blocking() {
+    let s = Stage::new();
+    let fifo = s.dir.join("policy.toml");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let o = s.run_bounded(
+        "",
+        &[
+            OsStr::new("--policy"),
+            fifo.as_os_str(),
+            OsStr::new("--check"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("policy.toml: cannot read policy file: not a regular file (a FIFO)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Issue 9 item 15: `mifrun --policy /dev/zero` read until memory ran out (bounded
+/// here by `ulimit -v`, so that a regression fails instead of exhausting the machine).
+#[test]
+fn policy_dev_zero_is_refused_instead_of_read_until_memory_runs_out() {
+    let s = Stage::new();
+    let o = s.run_bounded(
+        "ulimit -v 2000000;",
+        &[
+            OsStr::new("--policy"),
+            OsStr::new("/dev/zero"),
+            OsStr::new("--check"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "/dev/zero: cannot read policy file: not a regular file (a character device)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A policy larger than the limit is refused with the limit named.
+#[test]
+fn oversized_policy_is_refused() {
+    let s = Stage::new();
+    let big = "# x\n".repeat((4 << 20) / 4 + 1);
+    s.write("big.toml", &format!("via = [\"lo\"]\n{big}"));
+    let o = s.run(&["--policy", "big.toml", "--check"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("larger than the limit of 4194304 bytes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Issue 9 item 9: a `--policy` path that is not UTF-8 is read, and handed to the
+/// program's environment byte for byte (the engine opens it by its bytes).
+#[test]
+fn policy_path_that_is_not_utf8_is_passed_byte_for_byte() {
+    let s = Stage::new();
+    let p = s.dir.join(OsStr::from_bytes(b"p\xff.toml"));
+    std::fs::write(&p, "via = [\"lo\"]\n").unwrap();
+    let argv = [
+        s.dir.join("bin/mifrun").into_os_string(),
+        "--policy".into(),
+        p.clone().into_os_string(),
+        "--".into(),
+        "/usr/bin/env".into(),
+    ];
+    let o = s.run_argv(&argv, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut want = b"MIFSHIM_POLICY=".to_vec();
+    want.extend_from_slice(p.canonicalize().unwrap().as_os_str().as_bytes());
+    assert!(
+        o.stdout
+            .split(|b| *b == b'\n')
+            .any(|l| l == want.as_slice()),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -28,17 +28,39 @@ static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 /// The program name shown in every line (`mifshim[curl:1234]`).
 static PROG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-pub(crate) fn configure(level: LogLevel, file: Option<&str>, prog: &str) {
+/// Sets the level and the program name, and opens `file` (a path by its bytes: it
+/// need not be UTF-8). A file that cannot be opened — a FIFO nobody reads (`ENXIO`: the
+/// open does not wait for a reader), a directory, no permission — leaves the lines on
+/// standard error after one warning saying so; the shim is configured all the same.
+pub(crate) fn configure(level: LogLevel, file: Option<&std::ffi::OsStr>, prog: &str) {
+    use std::os::unix::ffi::OsStrExt;
     LEVEL.store(level as u8, Ordering::Relaxed);
     let _ = PROG.set(prog.chars().take(32).collect());
-    if let Some(path) = file.filter(|p| !p.is_empty()) {
-        if let Ok(c) = std::ffi::CString::new(path) {
-            if let Some(fd) = sys::open_log(&c) {
-                FD.store(fd, Ordering::Relaxed);
-            }
-            let _ = PATH.set(c);
+    let Some(path) = file.filter(|p| !p.is_empty()) else {
+        return;
+    };
+    // An environment value holds no NUL byte.
+    let Ok(c) = std::ffi::CString::new(path.as_bytes()) else {
+        return;
+    };
+    match sys::open_log(&c) {
+        Ok(fd) => FD.store(fd, Ordering::Relaxed),
+        Err(e) => {
+            let why = if e == sys::ENXIO {
+                "a FIFO without a reader".to_owned()
+            } else {
+                std::io::Error::from_raw_os_error(e).to_string()
+            };
+            line(
+                LogLevel::Warn,
+                format_args!(
+                    "cannot open the log file {} ({why}); logging to standard error",
+                    path.to_string_lossy()
+                ),
+            );
         }
     }
+    let _ = PATH.set(c);
 }
 
 pub(crate) fn enabled(level: LogLevel) -> bool {
@@ -137,7 +159,7 @@ pub(crate) fn line(level: LogLevel, args: fmt::Arguments<'_>) {
         };
         fd = PATH
             .get()
-            .and_then(|p| sys::open_log(p))
+            .and_then(|p| sys::open_log(p).ok())
             .unwrap_or(fallback);
         FD.store(fd, Ordering::Relaxed);
         if fd == SILENT {

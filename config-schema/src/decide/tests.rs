@@ -554,3 +554,41 @@ via = ["tun0"]
         "bind wlan0#3 v4 (default, skipped 0)"
     );
 }
+
+/// Issue 9 item 10: the fail-closed profile (an invalid policy under plain
+/// LD_PRELOAD) refused connections only; names were still resolved by the C library
+/// over the default link (`decide_name` said "direct: no via"). Now every name that
+/// reaches the decision is blocked like a name rule with `action = "block"`
+/// (localhost and /etc/hosts names never reach it), and so is every non-exempt
+/// address, while the exemptions still hold.
+#[test]
+fn fail_closed_profile_blocks_names_as_well_as_addresses() {
+    let p = Profile::fail_closed("invalid policy");
+    let h = host();
+    for n in [
+        "who.mif.test",
+        "example.org",
+        "db1",
+        "a.b.c.d.example.",
+        ".",
+    ] {
+        assert_eq!(
+            show(&decide_name(&p, &h, n)),
+            "block Access (invalid policy)",
+            "{n}"
+        );
+    }
+    for (proto, dest, want) in [
+        (Tcp, "203.0.113.10", "block Access (invalid policy)"),
+        (Udp, "2001:db8:ff::10", "block Access (invalid policy)"),
+        (Tcp, "127.0.0.1", "direct Loopback"),
+        (Udp, "::1", "direct Loopback"),
+        (Tcp, "198.51.100.2", "direct OwnAddress"),
+    ] {
+        assert_eq!(
+            show(&decide(&p, &h, &flow(proto, Connect, dest, 80))),
+            want,
+            "{dest}"
+        );
+    }
+}

@@ -402,3 +402,206 @@ fn the_readme_policy_example_is_valid() {
     assert_eq!(p.programs[0].key, "curl");
     assert_eq!(p.base.dns_servers(&n("wlan0")).len(), 2);
 }
+
+/// `n` address rules with distinct destinations (a generated block list), every
+/// fourth one a name rule, as a policy.
+fn many_rules(n: usize) -> String {
+    let mut s = String::from("via = [\"wlan0\"]\n");
+    for i in 0..n {
+        if i % 4 == 3 {
+            s.push_str(&format!(
+                "[[rules]]\nnames = [\"h{i}.corp.example\"]\nvia = [\"tun0\"]\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "[[rules]]\nto = [\"10.{}.{}.0/24\", \"2001:db8:{:x}::/48\"]\nports = [443, \"8000-8100\"]\nprotocol = \"tcp\"\naction = \"block\"\n",
+                i / 256,
+                i % 256,
+                i
+            ));
+        }
+    }
+    s
+}
+
+/// Issue 9 item 19: 16 000 rules took 7 s to validate, in every steered process's
+/// first socket call: each rule was compared with every earlier one ("can never
+/// match") and each rule's line was found by scanning the source from its start. The
+/// work must grow linearly with the policy (no timing here: the count of rule
+/// comparisons and of bytes scanned for positions).
+#[test]
+fn sixteen_thousand_rules_validate_in_linear_work() {
+    let n = 16_000;
+    let src = many_rules(n);
+    let t = std::time::Instant::now();
+    let (res, work) = parse_policy_counted(&src, "p.toml");
+    // A measurement for the record (`--nocapture`), never asserted.
+    eprintln!(
+        "{n} rules, {} bytes: validated in {:?}, work {work}",
+        src.len(),
+        t.elapsed()
+    );
+    let loaded = res.unwrap_or_else(|e| panic!("{}", render(&e[..3.min(e.len())])));
+    assert_eq!(loaded.policy.base.rules.len(), n);
+    let bound = 8 * n as u64 + 2 * src.len() as u64;
+    assert!(
+        work <= bound,
+        "validation work {work} for {n} rules ({} bytes) exceeds the linear bound {bound}",
+        src.len()
+    );
+}
+
+/// What the index cannot narrow (thousands of rules without `to` that differ only in
+/// their port) is bounded, and the policy says which rules went unchecked.
+#[test]
+fn shadowing_check_is_bounded_for_rules_the_index_cannot_tell_apart() {
+    let n = 3000;
+    let mut src = String::from("via = [\"wlan0\"]\n");
+    for i in 0..n {
+        src.push_str(&format!(
+            "[[rules]]\nports = [{}]\naction = \"direct\"\n",
+            i + 1
+        ));
+    }
+    let (res, work) = parse_policy_counted(&src, "p.toml");
+    let loaded = res.unwrap_or_else(|e| panic!("{}", render(&e[..3.min(e.len())])));
+    assert_eq!(loaded.policy.base.rules.len(), n);
+    let bound = MAX_COMPARISONS + 8 * n as u64 + 2 * src.len() as u64;
+    assert!(work <= bound, "work {work} > {bound}");
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("were not checked for rules that can never match")),
+        "{w:?}"
+    );
+}
+
+/// Runs `load_policy_file(path)` on a thread and waits at most 10 s for it, so that a
+/// regression that blocks fails the test instead of hanging it.
+fn load_bounded(path: &Path) -> Result<Loaded, Vec<String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.to_owned();
+    std::thread::spawn(move || {
+        let _ =
+            tx.send(load_policy_file(&p).map_err(|e| e.iter().map(ToString::to_string).collect()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| {
+            panic!(
+                "load_policy_file({}) did not return within 10 s",
+                path.display()
+            )
+        })
+}
+
+/// A private directory for file-type tests, removed on drop.
+struct Scratch(std::path::PathBuf);
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "mifshim-cs-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+    fn fifo(&self, name: &str) -> std::path::PathBuf {
+        let p = self.0.join(name);
+        let st = std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkfifo {}", p.display());
+        p
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Issue 9 item 15: a policy path naming a FIFO blocked forever in open(2) (in
+/// `mifrun --check` and in the program's first socket call).
+#[test]
+fn policy_file_that_is_a_fifo_is_refused_without_blocking() {
+    let d = Scratch::new("fifo");
+    let p = d.fifo("policy.toml");
+    let e = load_bounded(&p).unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!("{}: ", p.display()))
+            && e[0].contains("not a regular file (a FIFO)"),
+        "{e:?}"
+    );
+}
+
+/// Issue 9 item 15: `/dev/zero` as the policy was read until memory ran out.
+#[test]
+fn policy_file_that_is_a_device_is_refused_without_reading_it() {
+    let e = load_bounded(Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("not a regular file (a character device)"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn policy_file_that_is_a_directory_is_refused() {
+    let d = Scratch::new("dir");
+    let e = load_bounded(&d.0).unwrap_err();
+    assert!(e[0].contains("not a regular file (a directory)"), "{e:?}");
+}
+
+/// A policy is at most MAX_POLICY_BYTES long; a longer one is refused unread.
+#[test]
+fn policy_file_over_the_size_limit_is_refused() {
+    let d = Scratch::new("big");
+    let p = d.0.join("policy.toml");
+    let mut text = String::from("via = [\"wlan0\"]\n");
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    while text.len() + line.len() <= MAX_POLICY_BYTES as usize {
+        text.push_str(line);
+    }
+    std::fs::write(&p, &text).unwrap();
+    let l = load_bounded(&p).expect("a policy just under the limit is read");
+    assert_eq!(l.policy.base.via, vec![n("wlan0")]);
+    text.push_str(line);
+    std::fs::write(&p, &text).unwrap();
+    let e = load_bounded(&p).unwrap_err();
+    assert!(
+        e[0].contains(&format!(
+            "larger than the limit of {} bytes",
+            MAX_POLICY_BYTES
+        )),
+        "{e:?}"
+    );
+}
+
+/// A path that is not UTF-8 is a legal Unix path: it is opened, and named (lossily)
+/// in diagnostics.
+#[test]
+fn policy_file_with_a_non_utf8_name_is_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = Scratch::new("raw");
+    let p = d.0.join(std::ffi::OsStr::from_bytes(b"p\xff.toml"));
+    std::fs::write(&p, "via = [\"wwan0\"]\n").unwrap();
+    assert_eq!(load_bounded(&p).unwrap().policy.base.via, vec![n("wwan0")]);
+    std::fs::write(&p, "via = 3\n").unwrap();
+    let e = load_bounded(&p).unwrap_err();
+    let at = format!("{}:1:7: ", p.display());
+    assert!(e.iter().any(|e| e.starts_with(&at)), "{e:?}");
+}
+
+#[test]
+fn policy_file_that_is_not_utf8_is_one_diagnostic() {
+    let d = Scratch::new("bytes");
+    let p = d.0.join("policy.toml");
+    std::fs::write(&p, b"via = [\"wlan0\"]\n# \xff\n").unwrap();
+    let e = load_bounded(&p).unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("not valid UTF-8"), "{e:?}");
+}

@@ -76,6 +76,7 @@ pub(crate) fn set_errno(e: c_int) {
 
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
+pub(crate) const ENXIO: c_int = libc::ENXIO;
 
 /// Symbolic name of an errno value, for logs.
 pub(crate) fn errno_name(e: c_int) -> &'static str {
@@ -713,17 +714,27 @@ pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
     ok
 }
 
-/// Opens the log file for appending (close-on-exec: a child reopens it by name).
-pub(crate) fn open_log(path: &std::ffi::CStr) -> Option<c_int> {
+/// Opens the log file for appending (close-on-exec: a child reopens it by name), never
+/// blocking: `O_NONBLOCK` makes opening a FIFO without a reader fail with `ENXIO` at
+/// once instead of waiting for one, and stays set, so that a line a full pipe cannot
+/// take is dropped rather than stalling the program (regular files are unaffected);
+/// `O_NOCTTY`: a terminal named there does not become the controlling one. `Err`:
+/// the errno.
+pub(crate) fn open_log(path: &std::ffi::CStr) -> Result<c_int, c_int> {
     // SAFETY: path is NUL-terminated.
     let fd = unsafe {
         libc::open(
             path.as_ptr(),
-            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+            libc::O_WRONLY
+                | libc::O_APPEND
+                | libc::O_CREAT
+                | libc::O_CLOEXEC
+                | libc::O_NONBLOCK
+                | libc::O_NOCTTY,
             0o644,
         )
     };
-    (fd >= 0).then_some(fd)
+    if fd >= 0 { Ok(fd) } else { Err(errno()) }
 }
 
 /// An anonymous zeroed mapping of `len` bytes (used for the fd table: no malloc on
