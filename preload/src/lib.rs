@@ -747,4 +747,6 @@ hooks! {
     gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
     gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
     gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
+    gethostbyaddr(addr: *const c_void, len: socklen_t, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
+    gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
 }

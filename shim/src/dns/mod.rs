@@ -14,6 +14,7 @@
 
 pub(crate) mod conf;
 pub(crate) mod learned;
+pub(crate) mod name;
 mod resolve;
 mod resolved;
 mod sort;
@@ -67,14 +68,36 @@ fn is_numeric(node: &str) -> bool {
         || crate::sys::net::inet_aton_ok(node)
 }
 
-/// Names the C library answers without DNS and must keep answering.
-fn is_local_name(node: &str) -> bool {
-    let n = node.trim_end_matches('.').to_ascii_lowercase();
-    n == "localhost"
-        || n.ends_with(".localhost")
-        || n.ends_with(".local")
-        || n == conf::hostname()
-        || conf::hosts_has(&conf::hosts_text(), &n)
+/// Whether the C library answers `name` from /etc/hosts for what `hints` ask, without
+/// going on to DNS (glibc's files module finds a line for the name with an address of
+/// the family asked; for a family the file does not list, glibc would ask DNS next).
+fn hosts_answer(name: &str, hints: &Hints) -> bool {
+    let (has4, has6) = conf::hosts_families(&conf::hosts_text(), name);
+    match hints.family {
+        libc::AF_INET => has4,
+        libc::AF_INET6 => has6,
+        _ => has4 || has6,
+    }
+}
+
+/// `localhost` and names under `.localhost` (RFC 6761) when /etc/hosts does not answer
+/// them: the loopback addresses, never a query.
+fn loopback_answer(name: &str, hints: &Hints) -> Option<Plan> {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    if n != "localhost" && !n.ends_with(".localhost") {
+        return None;
+    }
+    let v4 = IpAddr::from([127, 0, 0, 1]);
+    let v6 = IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+    let addrs = match hints.family {
+        libc::AF_INET => vec![v4],
+        libc::AF_INET6 => vec![v6],
+        _ => vec![v6, v4],
+    };
+    Some(Plan::Answer {
+        addrs,
+        canon: "localhost".into(),
+    })
 }
 
 /// Decides how `getaddrinfo(node, …, hints)` is answered.
@@ -90,10 +113,21 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     {
         return Plan::Real;
     }
-    if is_local_name(node) {
-        log_at!(Debug, "resolve {node}: local name, left to the C library");
+    if hosts_answer(node, hints) {
+        log_at!(Debug, "resolve {node}: in /etc/hosts, left to the C library");
         return Plan::Real;
     }
+    if let Some(p) = loopback_answer(node, hints) {
+        log_at!(Debug, "resolve {node}: a loopback name, answered locally");
+        return p;
+    }
+    // What glibc refuses by syntax (res_hnok) fails at once, asking nobody.
+    let Some(host) = name::host_name(node.as_bytes()) else {
+        log_at!(Info, "resolve {node}: not a valid host name -> EAI_NONAME");
+        return Plan::Fail(libc::EAI_NONAME);
+    };
+    let own_name = host.text.eq_ignore_ascii_case(&conf::hostname());
+    let node = host.text.as_str();
     netstate::with(|snap| {
         let d = decide_name(profile, snap, node);
         let b = match d {
@@ -142,7 +176,24 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         let rc = conf::resolv_conf();
         let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
         let explicit = source == "MIFSHIM_DNS" || source == "the policy";
-        let outcome = if !explicit && conf::resolved_available() {
+        let outcome = if own_name {
+            // This host's own name, missing from /etc/hosts: the chosen interface's
+            // addresses (what nss-myhostname would answer), never a query.
+            log_at!(Info, "resolve {node}: this host's name, answered with {}'s addresses", b.ifname);
+            let addrs: Vec<IpAddr> = sources
+                .iter()
+                .copied()
+                .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+                .collect();
+            if addrs.is_empty() {
+                resolve::Outcome::NoData
+            } else {
+                resolve::Outcome::Found {
+                    addrs,
+                    canon: node.to_owned(),
+                }
+            }
+        } else if !explicit && conf::resolved_available() {
             let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
                 (true, false) => libc::AF_INET,
                 (false, true) => libc::AF_INET6,
@@ -178,7 +229,11 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
                 Servers(&servers)
             );
             let plan = stub_plan(profile, &b, &servers);
-            let names = resolve::candidates(node, &rc.search, rc.ndots);
+            let names = if host.absolute {
+                vec![node.to_owned()]
+            } else {
+                resolve::candidates(node, &rc.search, rc.ndots)
+            };
             resolve::lookup(&plan, &names, &want)
         };
         match outcome {
@@ -261,22 +316,42 @@ pub(crate) enum NamePlan {
     Name(String),
 }
 
-/// Decides how `getnameinfo` answers for `ip`: a reverse (PTR) lookup over the
-/// interface the address would be reached by, from that interface's servers.
+/// Where the name of an address comes from (before any policy).
+#[derive(Debug, PartialEq, Eq)]
+enum ReverseSource {
+    /// /etc/hosts names it.
+    Hosts(String),
+    /// Loopback or unspecified, and not in /etc/hosts: no name (no query).
+    NoName,
+    /// One of this host's own addresses: a PTR query over the interface names go by.
+    OverNameLink,
+    /// Anything else: a PTR query over the interface the address is reached by.
+    OverAddressLink,
+}
+
+/// Decides, without any input but its arguments, where `ip`'s name comes from: a
+/// reverse lookup never goes to the C library's default path, which would ask the
+/// default link's server for what /etc/hosts does not list.
+fn reverse_source(ip: IpAddr, hosts_name: Option<String>, own: bool) -> ReverseSource {
+    match hosts_name {
+        Some(n) => ReverseSource::Hosts(n),
+        None if ip.is_loopback() || ip.is_unspecified() => ReverseSource::NoName,
+        None if own => ReverseSource::OverNameLink,
+        None => ReverseSource::OverAddressLink,
+    }
+}
+
+/// Decides how `getnameinfo` (and `gethostbyaddr`) answers for `ip`: from /etc/hosts,
+/// in numeric form for loopback, or by a reverse (PTR) lookup over the interface the
+/// address would be reached by (names' interface for this host's own addresses),
+/// from that interface's servers.
 pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
     let profile = match state::mode() {
         Mode::Inert => return NamePlan::Real,
         Mode::Active(p) => p,
     };
     let ip = ip.to_canonical();
-    if !profile.dns.steer
-        || flags & libc::NI_NUMERICHOST != 0
-        || ip.is_loopback()
-        || ip.is_unspecified()
-    {
-        return NamePlan::Real;
-    }
-    if conf::hosts_has_addr(&conf::hosts_text(), ip) {
+    if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 {
         return NamePlan::Real;
     }
     let required = flags & libc::NI_NAMEREQD != 0;
@@ -287,18 +362,40 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
             NamePlan::Numeric
         }
     };
-    netstate::with(|snap| {
-        if snap.is_local(ip) {
-            return NamePlan::Real;
+    let rc = conf::resolv_conf();
+    let shorten = |mut name: String| {
+        if flags & libc::NI_NOFQDN != 0 {
+            if let Some(d) = rc.search.first() {
+                if let Some(short) = name.strip_suffix(&format!(".{d}")) {
+                    name = short.to_owned();
+                }
+            }
         }
-        let flow = config_schema::Flow {
-            proto: config_schema::Proto::Udp,
-            op: config_schema::Op::Connect,
-            dest: ip,
-            port: 53,
-            scope_id: 0,
+        name
+    };
+    let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
+    netstate::with(|snap| {
+        let reverse = wire::reverse_name(ip);
+        let b = match reverse_source(ip, hosts_name, snap.is_local(ip)) {
+            ReverseSource::Hosts(n) => return NamePlan::Name(shorten(n)),
+            ReverseSource::NoName => {
+                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
+                return none(libc::EAI_NONAME);
+            }
+            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
+            ReverseSource::OverAddressLink => {
+                let flow = config_schema::Flow {
+                    proto: config_schema::Proto::Udp,
+                    op: config_schema::Op::Connect,
+                    dest: ip,
+                    port: 53,
+                    scope_id: 0,
+                };
+                config_schema::decide(profile, snap, &flow)
+            }
         };
-        let b = match config_schema::decide(profile, snap, &flow) {
+        let b = match b {
+            // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
             Decision::Direct(_) => return NamePlan::Real,
             Decision::Block(_) => {
                 log_at!(Info, "reverse lookup of {ip} refused by the policy");
@@ -306,7 +403,6 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
             }
             Decision::Bind(b) => b,
         };
-        let rc = conf::resolv_conf();
         let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
         if servers.is_empty() {
             log::warn_limited(format_args!(
@@ -322,17 +418,7 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
             Servers(&servers)
         );
         match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
-            resolve::Outcome::Found { canon, .. } => {
-                let mut name = canon;
-                if flags & libc::NI_NOFQDN != 0 {
-                    if let Some(d) = rc.search.first() {
-                        if let Some(short) = name.strip_suffix(&format!(".{d}")) {
-                            name = short.to_owned();
-                        }
-                    }
-                }
-                NamePlan::Name(name)
-            }
+            resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon)),
             resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
             _ => none(libc::EAI_NONAME),
         }
@@ -468,6 +554,38 @@ impl std::fmt::Display for Addrs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_lookups_never_go_to_the_default_path() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let named = Some("printer".to_string());
+        for (addr, hosts, own, want) in [
+            ("::1", named.clone(), false, ReverseSource::Hosts("printer".into())),
+            ("127.0.0.5", None, false, ReverseSource::NoName),
+            ("::1", None, false, ReverseSource::NoName),
+            ("0.0.0.0", None, false, ReverseSource::NoName),
+            ("198.51.100.66", None, true, ReverseSource::OverNameLink),
+            ("198.51.100.66", named.clone(), true, ReverseSource::Hosts("printer".into())),
+            ("203.0.113.10", None, false, ReverseSource::OverAddressLink),
+        ] {
+            assert_eq!(reverse_source(ip(addr), hosts, own), want, "{addr}");
+        }
+    }
+
+    #[test]
+    fn loopback_names_are_answered_locally() {
+        let h = |family| Hints { family, flags: 0 };
+        let addrs = |p: Option<Plan>| match p {
+            Some(Plan::Answer { addrs, .. }) => addrs.iter().map(|a| a.to_string()).collect(),
+            other => panic!("{other:?}"),
+        };
+        let v: Vec<String> = addrs(loopback_answer("localhost", &h(libc::AF_UNSPEC)));
+        assert_eq!(v, ["::1", "127.0.0.1"]);
+        let v: Vec<String> = addrs(loopback_answer("a.LOCALHOST.", &h(libc::AF_INET)));
+        assert_eq!(v, ["127.0.0.1"]);
+        assert!(loopback_answer("localhost.example", &h(libc::AF_INET)).is_none());
+        assert!(loopback_answer("printer.local", &h(libc::AF_INET)).is_none());
+    }
 
     #[test]
     fn numeric_hosts_are_recognised() {

@@ -316,10 +316,14 @@ pub unsafe extern "C" fn gethostbyname2_r(
         }
         _ => Plan::Real,
     };
+    // Like glibc, both the out-pointer and the thread's h_errno (Python reads the latter).
     let set_h = |v: c_int| {
         if !h_errnop.is_null() {
             // SAFETY: the program's out-pointer.
             unsafe { *h_errnop = v };
+        }
+        if v != 0 {
+            set_h_errno(v);
         }
     };
     match plan {
@@ -328,12 +332,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
         Plan::Fail(code) => {
             // SAFETY: the program's out-pointer.
             unsafe { *result = null_mut() };
-            let (h, e) = match code {
-                libc::EAI_AGAIN => (2, libc::EAGAIN),             // TRY_AGAIN
-                libc::EAI_NODATA | dns::EAI_ADDRFAMILY => (4, 0), // NO_DATA
-                libc::EAI_FAIL => (3, 0),                         // NO_RECOVERY
-                _ => (1, 0),                                      // HOST_NOT_FOUND
-            };
+            let (h, e) = h_errno_of(code);
             set_h(h);
             e
         }
@@ -352,6 +351,117 @@ pub unsafe extern "C" fn gethostbyname2_r(
             r
         }
     }
+}
+
+/// The `h_errno` and return value of a `gethostby*_r` call that fails with `code`.
+fn h_errno_of(code: c_int) -> (c_int, c_int) {
+    match code {
+        libc::EAI_AGAIN => (2, libc::EAGAIN),             // TRY_AGAIN
+        libc::EAI_NODATA | dns::EAI_ADDRFAMILY => (4, 0), // NO_DATA
+        libc::EAI_FAIL => (3, 0),                         // NO_RECOVERY
+        _ => (1, 0),                                      // HOST_NOT_FOUND
+    }
+}
+
+/// ## Hook
+/// Replaces `gethostbyaddr_r(3)`: the name comes from where `getnameinfo`'s would
+/// (/etc/hosts, none for loopback, or a PTR query over the chosen interface), never
+/// from the C library's default path.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyaddr_r"))]
+pub unsafe extern "C" fn gethostbyaddr_r(
+    addr: *const libc::c_void,
+    len: libc::socklen_t,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let ip = match (af, len) {
+        _ if addr.is_null() => None,
+        // SAFETY: gethostbyaddr(3): addr points to len bytes of an address of type af.
+        (libc::AF_INET, 4) => Some(IpAddr::from(unsafe { *addr.cast::<[u8; 4]>() })),
+        // SAFETY: as above.
+        (libc::AF_INET6, 16) => Some(IpAddr::from(unsafe { *addr.cast::<[u8; 16]>() })),
+        _ => None,
+    };
+    let plan = match ip {
+        Some(ip) => match pre(|| dns::getnameinfo(ip, libc::NI_NAMEREQD)) {
+            Pre::Run(p) => p,
+            Pre::Skip => dns::NamePlan::Real,
+            Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
+        },
+        None => dns::NamePlan::Real,
+    };
+    // Like glibc, both the out-pointer and the thread's h_errno (Python reads the latter).
+    let set_h = |v: c_int| {
+        if !h_errnop.is_null() {
+            // SAFETY: the program's out-pointer.
+            unsafe { *h_errnop = v };
+        }
+        if v != 0 {
+            set_h_errno(v);
+        }
+    };
+    match (plan, ip) {
+        (dns::NamePlan::Name(name), Some(ip)) => {
+            set_h(0);
+            // SAFETY: the program's arguments.
+            let r = unsafe { fill_hostent(&name, af, &[ip], ret, buf, buflen, result) };
+            if r == libc::ERANGE {
+                set_h(-1); // NETDB_INTERNAL, errno ERANGE
+            }
+            r
+        }
+        (dns::NamePlan::Real, _) | (_, None) => {
+            // SAFETY: the program's arguments, forwarded.
+            unsafe { real::gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop) }
+        }
+        (dns::NamePlan::Fail(code), _) => {
+            // SAFETY: the program's out-pointer.
+            unsafe { *result = null_mut() };
+            let (h, e) = h_errno_of(code);
+            set_h(h);
+            e
+        }
+        (dns::NamePlan::Numeric, _) => {
+            // SAFETY: the program's out-pointer.
+            unsafe { *result = null_mut() };
+            set_h(1);
+            0
+        }
+    }
+}
+
+/// ## Hook
+/// Replaces `gethostbyaddr(3)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyaddr"))]
+pub unsafe extern "C" fn gethostbyaddr(
+    addr: *const libc::c_void,
+    len: libc::socklen_t,
+    af: c_int,
+) -> *mut hostent {
+    let mut result: *mut hostent = null_mut();
+    let mut h: c_int = 0;
+    // SAFETY: our static storage, sized as declared; the program's address.
+    let r = unsafe {
+        gethostbyaddr_r(
+            addr,
+            len,
+            af,
+            STATIC.ent.get(),
+            STATIC.buf.get().cast(),
+            4096,
+            &mut result,
+            &mut h,
+        )
+    };
+    if r != 0 || result.is_null() {
+        set_h_errno(if h == 0 { 1 } else { h });
+        return null_mut();
+    }
+    result
 }
 
 /// ## Hook
@@ -422,4 +532,41 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     // SAFETY: forwarded.
     unsafe { gethostbyname2(name, libc::AF_INET) }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dns::name::{CASES, hnok, labels, pton};
+    use std::ffi::CString;
+
+    unsafe extern "C" {
+        fn ns_name_pton(src: *const libc::c_char, dst: *mut u8, dstsiz: usize) -> libc::c_int;
+        fn res_hnok(dn: *const libc::c_char) -> libc::c_int;
+    }
+
+    /// The pure name checks agree with this machine's C library on every case of the
+    /// table (and on a few generated ones around the limits).
+    #[test]
+    fn name_checks_agree_with_the_c_library() {
+        let mut texts: Vec<String> = CASES.iter().map(|c| c.0.to_string()).collect();
+        for n in [61, 62, 63, 64] {
+            texts.push(format!("{}.test", "z".repeat(n)));
+            texts.push(format!("{0}.{0}.{0}.{1}", "z".repeat(63), "z".repeat(n - 2)));
+            texts.push(format!("{0}.{0}.{0}.{1}.", "z".repeat(63), "z".repeat(n - 2)));
+        }
+        for t in &texts {
+            let c = CString::new(t.as_bytes()).unwrap();
+            let mut buf = [0u8; 255];
+            // SAFETY: c is NUL-terminated; buf has the size passed.
+            let r = unsafe { ns_name_pton(c.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+            let theirs = (r >= 0).then(|| {
+                let len = labels(&buf).map(|l| l.len() + 1).sum::<usize>() + 1;
+                (buf[..len].to_vec(), r == 1)
+            });
+            assert_eq!(pton(t.as_bytes()), theirs, "ns_name_pton({t:?})");
+            // SAFETY: c is NUL-terminated.
+            let ok = unsafe { res_hnok(c.as_ptr()) } != 0;
+            assert_eq!(hnok(t.as_bytes()), ok, "res_hnok({t:?})");
+        }
+    }
 }

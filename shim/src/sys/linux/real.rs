@@ -71,5 +71,6 @@ real_fns! {
     getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int = libc::EAI_SYSTEM;
     getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut libc::c_char, hostlen: socklen_t, serv: *mut libc::c_char, servlen: socklen_t, flags: c_int) -> c_int = libc::EAI_SYSTEM;
     freeaddrinfo(ai: *mut libc::addrinfo) -> NoValue = NoValue;
+    gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, buflen: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
     gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, len: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
 }
