@@ -717,6 +717,44 @@ fn no_host_r(result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
     }
     libc::EAGAIN
 }
+/// A `res_*` call failing closed: `-1` with `h_errno` "no recovery".
+fn no_res() -> c_int {
+    // SAFETY: this thread's h_errno slot.
+    unsafe { *__h_errno_location() = NO_RECOVERY };
+    -1
+}
+
+/// The names programs built against glibc < 2.34 link for the `res_*` family
+/// (`resolv.h` defined `res_query` as `__res_query`, in libresolv). glibc 2.34+ keeps
+/// them, at the same addresses as the new names; here they are the same hooks.
+macro_rules! res_aliases {
+    ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ); )*) => {
+        $(
+            /// ## Hook
+            /// The old name of the hook it calls.
+            ///
+            /// # Safety
+            /// The contract of the C function of the same name.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $alias($($a: $t),*) -> c_int {
+                // SAFETY: the same function under its new name.
+                unsafe { $name($($a),*) }
+            }
+        )*
+    };
+}
+
+res_aliases! {
+    __res_query = res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_search = res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_querydomain = res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_send = res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int);
+    __res_nquery = res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_nsearch = res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_nquerydomain = res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_nsend = res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int);
+}
+
 /// `void`, spelled so the macro can name it.
 type NoValue = ();
 const NO_VALUE: NoValue = ();
@@ -748,5 +786,13 @@ hooks! {
     gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
     gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
     gethostbyaddr(addr: *const c_void, len: socklen_t, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
+    res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
     gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
 }

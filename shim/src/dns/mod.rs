@@ -15,6 +15,8 @@
 pub(crate) mod conf;
 pub(crate) mod learned;
 pub(crate) mod name;
+mod raw;
+pub(crate) mod res;
 mod resolve;
 mod resolved;
 mod sort;
@@ -46,6 +48,11 @@ pub(crate) enum Plan {
     Fail(i32),
     /// These addresses, in this order, with this canonical name.
     Answer { addrs: Vec<IpAddr>, canon: String },
+}
+
+/// Marks a DNS message as truncated (an answer cut to the program's buffer).
+pub(crate) fn raw_set_truncated(msg: &mut [u8]) {
+    raw::set_truncated(msg);
 }
 
 /// glibc's `EAI_ADDRFAMILY` (not exported by the libc crate).
@@ -114,7 +121,10 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         return Plan::Real;
     }
     if hosts_answer(node, hints) {
-        log_at!(Debug, "resolve {node}: in /etc/hosts, left to the C library");
+        log_at!(
+            Debug,
+            "resolve {node}: in /etc/hosts, left to the C library"
+        );
         return Plan::Real;
     }
     if let Some(p) = loopback_answer(node, hints) {
@@ -179,7 +189,11 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         let outcome = if own_name {
             // This host's own name, missing from /etc/hosts: the chosen interface's
             // addresses (what nss-myhostname would answer), never a query.
-            log_at!(Info, "resolve {node}: this host's name, answered with {}'s addresses", b.ifname);
+            log_at!(
+                Info,
+                "resolve {node}: this host's name, answered with {}'s addresses",
+                b.ifname
+            );
             let addrs: Vec<IpAddr> = sources
                 .iter()
                 .copied()
@@ -560,12 +574,22 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let named = Some("printer".to_string());
         for (addr, hosts, own, want) in [
-            ("::1", named.clone(), false, ReverseSource::Hosts("printer".into())),
+            (
+                "::1",
+                named.clone(),
+                false,
+                ReverseSource::Hosts("printer".into()),
+            ),
             ("127.0.0.5", None, false, ReverseSource::NoName),
             ("::1", None, false, ReverseSource::NoName),
             ("0.0.0.0", None, false, ReverseSource::NoName),
             ("198.51.100.66", None, true, ReverseSource::OverNameLink),
-            ("198.51.100.66", named.clone(), true, ReverseSource::Hosts("printer".into())),
+            (
+                "198.51.100.66",
+                named.clone(),
+                true,
+                ReverseSource::Hosts("printer".into()),
+            ),
             ("203.0.113.10", None, false, ReverseSource::OverAddressLink),
         ] {
             assert_eq!(reverse_source(ip(addr), hosts, own), want, "{addr}");

@@ -130,32 +130,22 @@ pub(crate) fn wait_any(socks: &[&Sock], write: bool, ms: u64) -> Result<Option<u
     Ok(fds[..n].iter().position(|p| p.revents != 0))
 }
 
-thread_local! {
-    /// Random bytes for query ids, refilled 32 at a time (one getrandom per 16 ids).
-    static POOL: std::cell::Cell<([u8; 32], u8)> = const { std::cell::Cell::new(([0; 32], 32)) };
-}
+/// Mixed into query ids when getrandom(2) cannot give any (no thread-local: engine
+/// code reachable from a signal handler keeps none).
+static ID_FALLBACK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x9e37_79b9);
 
-/// 16 unpredictable bits for a query id.
+/// 16 unpredictable bits for a query id (one getrandom(2) each: a lookup sends a few).
 pub(crate) fn random_u16() -> u16 {
-    POOL.with(|p| {
-        let (mut bytes, mut used) = p.get();
-        if used as usize + 2 > bytes.len() {
-            // SAFETY: bytes is valid for its length; GRND_NONBLOCK never blocks.
-            let r = unsafe {
-                libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK)
-            };
-            if r != bytes.len() as isize {
-                let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
-                for (i, b) in bytes.iter_mut().enumerate() {
-                    *b ^= (seed.rotate_left(i as u32 * 5) >> 3) as u8;
-                }
-            }
-            used = 0;
-        }
-        let v = u16::from_ne_bytes([bytes[used as usize], bytes[used as usize + 1]]);
-        p.set((bytes, used + 2));
-        v
-    })
+    let mut b = [0u8; 2];
+    // SAFETY: b is valid for its length; GRND_NONBLOCK never blocks.
+    let r = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    if r == b.len() as isize {
+        return u16::from_ne_bytes(b);
+    }
+    let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
+    let n = ID_FALLBACK.fetch_add(0x6d2b_79f5, std::sync::atomic::Ordering::Relaxed);
+    let x = (seed ^ n).wrapping_mul(0x85eb_ca6b);
+    (x >> 16) as u16 ^ x as u16
 }
 
 unsafe extern "C" {

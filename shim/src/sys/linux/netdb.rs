@@ -534,6 +534,286 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     unsafe { gethostbyname2(name, libc::AF_INET) }
 }
 
+// ---------------------------------------------------------------------------------
+// The res_* family
+// ---------------------------------------------------------------------------------
+
+/// Where glibc 2.36 keeps `res_h_errno` in `struct __res_state` on x86_64
+/// (`offsetof`, checked with the C compiler on the reference system).
+const RES_H_ERRNO_OFFSET: usize = 496;
+
+fn c_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the program passes a NUL-terminated string (resolver(3)).
+    Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// A class or type as `res_mkquery` takes it (0–65535).
+fn u16_arg(v: c_int) -> Option<u16> {
+    u16::try_from(v).ok()
+}
+
+/// Carries out a `res_*` plan: the real call, a failure (`-1`, `h_errno`, and
+/// `statp->res_h_errno` for the `res_n*` forms), or the answer copied to the
+/// program's buffer (cut to `anslen` and marked truncated if it does not fit; the
+/// full length is returned, as glibc does, so the caller can retry with more room).
+///
+/// # Safety
+/// `statp` is NULL or the program's `res_state`; `answer` has `anslen` writable bytes.
+unsafe fn res_finish(
+    plan: Pre<dns::res::ResPlan>,
+    statp: *mut libc::c_void,
+    answer: *mut u8,
+    anslen: c_int,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    use dns::res::ResPlan;
+    let set_h = |h: c_int| {
+        set_h_errno(h);
+        if !statp.is_null() {
+            // SAFETY: statp is the program's struct __res_state (see RES_H_ERRNO_OFFSET).
+            unsafe {
+                statp
+                    .cast::<u8>()
+                    .add(RES_H_ERRNO_OFFSET)
+                    .cast::<c_int>()
+                    .write_unaligned(h)
+            };
+        }
+    };
+    let plan = match plan {
+        Pre::Run(p) => p,
+        Pre::Skip => ResPlan::Real,
+        Pre::Panicked => ResPlan::Fail {
+            h_errno: 3,
+            errno: libc::ENETUNREACH,
+        },
+    };
+    match plan {
+        ResPlan::Real => real(),
+        ResPlan::Fail { h_errno, errno } => {
+            set_h(h_errno);
+            if errno != 0 {
+                super::set_errno(errno);
+            }
+            -1
+        }
+        ResPlan::Answer { bytes, h_errno } => {
+            let room = usize::try_from(anslen).unwrap_or(0);
+            let n = bytes.len().min(room);
+            if !answer.is_null() && n > 0 {
+                // SAFETY: answer has anslen >= n writable bytes (resolver(3)).
+                let dst = unsafe { std::slice::from_raw_parts_mut(answer, n) };
+                dst.copy_from_slice(&bytes[..n]);
+                if n < bytes.len() {
+                    dns::raw_set_truncated(dst);
+                }
+            }
+            if h_errno != 0 {
+                set_h(h_errno);
+                return -1;
+            }
+            c_int::try_from(bytes.len()).unwrap_or(c_int::MAX)
+        }
+    }
+}
+
+/// The plan for a query by name (`res_query`, `res_search`, `res_querydomain`).
+fn res_by_name(
+    name: *const c_char,
+    domain: Option<*const c_char>,
+    class: c_int,
+    ty: c_int,
+    search: bool,
+) -> Pre<dns::res::ResPlan> {
+    use dns::res::ResPlan;
+    let (Some(n), Some(class), Some(ty)) = (c_bytes(name), u16_arg(class), u16_arg(ty)) else {
+        return Pre::Run(ResPlan::Fail {
+            h_errno: 3,
+            errno: 0,
+        });
+    };
+    let domain = domain.and_then(c_bytes);
+    pre(|| match (search, domain) {
+        (true, _) => dns::res::search(n, class, ty),
+        (false, Some(d)) => dns::res::querydomain(n, Some(d), class, ty),
+        (false, None) => dns::res::query(n, class, ty),
+    })
+}
+
+/// ## Hook
+/// Replaces `res_query(3)` (and `__res_query`): asked over the chosen interface.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_query"))]
+pub unsafe extern "C" fn res_query(
+    dname: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    let plan = res_by_name(dname, None, class, ty, false);
+    // SAFETY: the program's arguments (resolver(3)).
+    unsafe {
+        res_finish(plan, null_mut(), answer, anslen, || {
+            real::res_query(dname, class, ty, answer, anslen)
+        })
+    }
+}
+
+/// ## Hook
+/// Replaces `res_search(3)`: the search list applied, each name asked over the chosen
+/// interface.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_search"))]
+pub unsafe extern "C" fn res_search(
+    dname: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    let plan = res_by_name(dname, None, class, ty, true);
+    // SAFETY: the program's arguments (resolver(3)).
+    unsafe {
+        res_finish(plan, null_mut(), answer, anslen, || {
+            real::res_search(dname, class, ty, answer, anslen)
+        })
+    }
+}
+
+/// ## Hook
+/// Replaces `res_querydomain(3)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_querydomain"))]
+pub unsafe extern "C" fn res_querydomain(
+    name: *const c_char,
+    domain: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    let plan = res_by_name(name, Some(domain), class, ty, false);
+    // SAFETY: the program's arguments (resolver(3)).
+    unsafe {
+        res_finish(plan, null_mut(), answer, anslen, || {
+            real::res_querydomain(name, domain, class, ty, answer, anslen)
+        })
+    }
+}
+
+/// The plan for `res_send`: the program's message, as it is.
+///
+/// # Safety
+/// `msg` has `msglen` readable bytes.
+unsafe fn res_send_plan(msg: *const u8, msglen: c_int) -> Pre<dns::res::ResPlan> {
+    let len = usize::try_from(msglen).unwrap_or(0);
+    if msg.is_null() || len == 0 {
+        return Pre::Run(dns::res::send(&[]));
+    }
+    // SAFETY: the caller's contract.
+    let m = unsafe { std::slice::from_raw_parts(msg, len) };
+    pre(|| dns::res::send(m))
+}
+
+/// ## Hook
+/// Replaces `res_send(3)`: the program's query goes to the chosen interface's servers.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_send"))]
+pub unsafe extern "C" fn res_send(
+    msg: *const u8,
+    msglen: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    // SAFETY: resolver(3): msg has msglen bytes, answer anslen.
+    unsafe {
+        let plan = res_send_plan(msg, msglen);
+        res_finish(plan, null_mut(), answer, anslen, || {
+            real::res_send(msg, msglen, answer, anslen)
+        })
+    }
+}
+
+/// ## Hook
+/// Replaces `res_nquery(3)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nquery"))]
+pub unsafe extern "C" fn res_nquery(
+    statp: *mut libc::c_void,
+    dname: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    let plan = res_by_name(dname, None, class, ty, false);
+    // SAFETY: the program's arguments (resolver(3)).
+    unsafe {
+        res_finish(plan, statp, answer, anslen, || {
+            real::res_nquery(statp, dname, class, ty, answer, anslen)
+        })
+    }
+}
+
+/// ## Hook
+/// Replaces `res_nsearch(3)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nsearch"))]
+pub unsafe extern "C" fn res_nsearch(
+    statp: *mut libc::c_void,
+    dname: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    let plan = res_by_name(dname, None, class, ty, true);
+    // SAFETY: the program's arguments (resolver(3)).
+    unsafe {
+        res_finish(plan, statp, answer, anslen, || {
+            real::res_nsearch(statp, dname, class, ty, answer, anslen)
+        })
+    }
+}
+
+/// ## Hook
+/// Replaces `res_nquerydomain(3)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nquerydomain"))]
+pub unsafe extern "C" fn res_nquerydomain(
+    statp: *mut libc::c_void,
+    name: *const c_char,
+    domain: *const c_char,
+    class: c_int,
+    ty: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    let plan = res_by_name(name, Some(domain), class, ty, false);
+    // SAFETY: the program's arguments (resolver(3)).
+    unsafe {
+        res_finish(plan, statp, answer, anslen, || {
+            real::res_nquerydomain(statp, name, domain, class, ty, answer, anslen)
+        })
+    }
+}
+
+/// ## Hook
+/// Replaces `res_nsend(3)`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nsend"))]
+pub unsafe extern "C" fn res_nsend(
+    statp: *mut libc::c_void,
+    msg: *const u8,
+    msglen: c_int,
+    answer: *mut u8,
+    anslen: c_int,
+) -> c_int {
+    // SAFETY: resolver(3): msg has msglen bytes, answer anslen; statp the program's.
+    unsafe {
+        let plan = res_send_plan(msg, msglen);
+        res_finish(plan, statp, answer, anslen, || {
+            real::res_nsend(statp, msg, msglen, answer, anslen)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dns::name::{CASES, hnok, labels, pton};
@@ -551,8 +831,16 @@ mod tests {
         let mut texts: Vec<String> = CASES.iter().map(|c| c.0.to_string()).collect();
         for n in [61, 62, 63, 64] {
             texts.push(format!("{}.test", "z".repeat(n)));
-            texts.push(format!("{0}.{0}.{0}.{1}", "z".repeat(63), "z".repeat(n - 2)));
-            texts.push(format!("{0}.{0}.{0}.{1}.", "z".repeat(63), "z".repeat(n - 2)));
+            texts.push(format!(
+                "{0}.{0}.{0}.{1}",
+                "z".repeat(63),
+                "z".repeat(n - 2)
+            ));
+            texts.push(format!(
+                "{0}.{0}.{0}.{1}.",
+                "z".repeat(63),
+                "z".repeat(n - 2)
+            ));
         }
         for t in &texts {
             let c = CString::new(t.as_bytes()).unwrap();

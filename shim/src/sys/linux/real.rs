@@ -71,6 +71,14 @@ real_fns! {
     getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int = libc::EAI_SYSTEM;
     getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut libc::c_char, hostlen: socklen_t, serv: *mut libc::c_char, servlen: socklen_t, flags: c_int) -> c_int = libc::EAI_SYSTEM;
     freeaddrinfo(ai: *mut libc::addrinfo) -> NoValue = NoValue;
+    res_query(dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_search(dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_querydomain(name: *const libc::c_char, domain: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nquery(statp: *mut c_void, dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nsearch(statp: *mut c_void, dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nquerydomain(statp: *mut c_void, name: *const libc::c_char, domain: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
     gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, buflen: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
     gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, len: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
 }
