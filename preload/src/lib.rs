@@ -691,6 +691,7 @@ macro_rules! hooks {
 }
 
 const EAI_FAIL: c_int = -4;
+const EAI_SYSTEM: c_int = -11;
 /// `h_errno` for "no recovery".
 const NO_RECOVERY: c_int = 3;
 
@@ -786,6 +787,9 @@ hooks! {
     gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
     gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
     gethostbyaddr(addr: *const c_void, len: socklen_t, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
+    getaddrinfo_a(mode: c_int, list: *mut *mut c_void, ent: c_int, sig: *mut libc::sigevent) -> c_int, load: true, fail: EAI_SYSTEM, errno: libc::ENETUNREACH;
+    gai_suspend(list: *const *const c_void, ent: c_int, timeout: *const libc::timespec) -> c_int, load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS;
+    gai_cancel(req: *mut c_void) -> c_int, load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS;
     res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
     res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
     res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;

@@ -13,6 +13,7 @@
 //! interface.
 
 pub(crate) mod conf;
+pub(crate) mod gai;
 pub(crate) mod learned;
 pub(crate) mod name;
 mod raw;

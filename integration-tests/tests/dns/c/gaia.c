@@ -39,13 +39,19 @@ static void show(const char *mode, struct gaicb *g) {
 
 static void wait_all(struct gaicb **list, int n) {
     for (int round = 0; round < 100; round++) {
+        /* gai_suspend returns as soon as one listed request is done: list the
+         * pending ones only. */
+        const struct gaicb *pending[8] = {0};
         int busy = 0;
-        for (int i = 0; i < n; i++)
-            busy |= gai_error(list[i]) == EAI_INPROGRESS;
+        for (int i = 0; i < n && i < 8; i++)
+            if (gai_error(list[i]) == EAI_INPROGRESS) {
+                pending[i] = list[i];
+                busy = 1;
+            }
         if (!busy)
             return;
         struct timespec t = {0, 100 * 1000 * 1000};
-        int r = gai_suspend((const struct gaicb *const *)list, n, &t);
+        int r = gai_suspend(pending, n, &t);
         if (r != 0 && r != EAI_AGAIN && r != EAI_INTR && r != EAI_ALLDONE)
             printf("gai_suspend %d\n", r);
     }

@@ -814,6 +814,355 @@ pub unsafe extern "C" fn res_nsend(
     }
 }
 
+// ---------------------------------------------------------------------------------
+// getaddrinfo_a, gai_suspend, gai_cancel
+// ---------------------------------------------------------------------------------
+
+use crate::dns::gai::{self, EAI_INPROGRESS};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
+
+/// glibc's `struct gaicb`.
+#[repr(C)]
+pub struct Gaicb {
+    ar_name: *const c_char,
+    ar_service: *const c_char,
+    ar_request: *const addrinfo,
+    ar_result: *mut addrinfo,
+    ret: c_int,
+    reserved: [c_int; 5],
+}
+
+const GAI_WAIT: c_int = 0;
+const GAI_NOWAIT: c_int = 1;
+/// `si_code` of glibc's completion signal.
+const SI_ASYNCNL: c_int = -60;
+
+/// Bumped (and waited on with a futex by `gai_suspend`) whenever a request completes.
+static GAI_DONE: AtomicU32 = AtomicU32::new(0);
+
+/// A request's `__return`, read or written atomically (the helper threads write it,
+/// the program reads it through `gai_error`).
+///
+/// # Safety
+/// `g` points to a live `gaicb` (the program keeps it until the request completes).
+unsafe fn state<'a>(g: *mut Gaicb) -> &'a AtomicI32 {
+    // SAFETY: the caller's contract; `ret` is a 4-byte aligned int.
+    unsafe { AtomicI32::from_ptr(&raw mut (*g).ret) }
+}
+
+/// Runs one request through the engine's own `getaddrinfo` and publishes its result.
+///
+/// # Safety
+/// `g` points to a live `gaicb`.
+unsafe fn run_request(g: *mut Gaicb) {
+    let mut res: *mut addrinfo = null_mut();
+    // SAFETY: the program's request fields (getaddrinfo_a(3)).
+    let r = unsafe { getaddrinfo((*g).ar_name, (*g).ar_service, (*g).ar_request, &mut res) };
+    // SAFETY: as above; the result before the state that makes it visible.
+    unsafe {
+        (*g).ar_result = if r == 0 { res } else { null_mut() };
+        state(g).store(r, Ordering::Release);
+    }
+    GAI_DONE.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: a futex wake on our own static word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            GAI_DONE.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
+
+/// The program's `sigevent`, copied (glibc copies it too).
+#[derive(Clone, Copy)]
+struct Notify {
+    how: c_int,
+    signo: c_int,
+    value: *mut libc::c_void,
+    function: usize,
+    attributes: *mut libc::pthread_attr_t,
+    pid: libc::pid_t,
+}
+
+impl Notify {
+    /// # Safety
+    /// `sig` is NULL or the program's valid `struct sigevent`.
+    unsafe fn read(sig: *const libc::sigevent) -> Notify {
+        let mut n = Notify {
+            how: libc::SIGEV_NONE,
+            signo: 0,
+            value: null_mut(),
+            function: 0,
+            attributes: null_mut(),
+            pid: super::getpid(),
+        };
+        if !sig.is_null() {
+            // SAFETY: sigevent(7) on x86_64: the value at 0, signo at 8, notify at 12,
+            // then the thread function at 16 and its attributes at 24.
+            unsafe {
+                let b = sig.cast::<u8>();
+                n.value = b.cast::<*mut libc::c_void>().read_unaligned();
+                n.signo = b.add(8).cast::<c_int>().read_unaligned();
+                n.how = b.add(12).cast::<c_int>().read_unaligned();
+                n.function = b.add(16).cast::<usize>().read_unaligned();
+                n.attributes = b
+                    .add(24)
+                    .cast::<*mut libc::pthread_attr_t>()
+                    .read_unaligned();
+            }
+        }
+        n
+    }
+
+    /// Tells the program its requests are done, as glibc's `__gai_notify_only` does.
+    fn send(&self) {
+        match self.how {
+            libc::SIGEV_SIGNAL => {
+                // SAFETY: a zeroed siginfo_t is valid; the fields written are those of
+                // a queued signal (x86_64: si_pid at 16, si_uid at 20, si_value at 24).
+                unsafe {
+                    let mut info: libc::siginfo_t = std::mem::zeroed();
+                    let b = (&raw mut info).cast::<u8>();
+                    b.cast::<c_int>().write(self.signo);
+                    b.add(8).cast::<c_int>().write(SI_ASYNCNL);
+                    b.add(16).cast::<libc::pid_t>().write(self.pid);
+                    b.add(20).cast::<libc::uid_t>().write(libc::getuid());
+                    b.add(24).cast::<*mut libc::c_void>().write(self.value);
+                    libc::syscall(
+                        libc::SYS_rt_sigqueueinfo,
+                        self.pid,
+                        self.signo,
+                        &raw const info,
+                    );
+                }
+            }
+            libc::SIGEV_THREAD if self.function != 0 => {
+                type Start = extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;
+                // SAFETY: sigev_notify_function takes a union sigval (pointer-sized, in
+                // a register) as glibc calls it: as a thread's start routine.
+                let start: Start = unsafe { std::mem::transmute::<usize, Start>(self.function) };
+                // SAFETY: attr and tid are valid for the calls; the program's own
+                // attributes are used when it gave some, else a detached thread.
+                unsafe {
+                    let mut tid: libc::pthread_t = 0;
+                    let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+                    let mut pattr = self.attributes;
+                    if pattr.is_null() {
+                        libc::pthread_attr_init(&mut attr);
+                        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+                        pattr = &mut attr;
+                    }
+                    libc::pthread_create(&mut tid, pattr, start, self.value);
+                    if self.attributes.is_null() {
+                        libc::pthread_attr_destroy(&mut attr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Requests of one `GAI_NOWAIT` call, worked on by helper threads.
+struct Batch {
+    reqs: Vec<usize>,
+    next: AtomicUsize,
+    left: AtomicUsize,
+    notify: Notify,
+}
+
+// SAFETY: the raw pointers in `notify` are the program's, used only to call it back.
+unsafe impl Send for Batch {}
+// SAFETY: as above; the counters are atomics.
+unsafe impl Sync for Batch {}
+
+impl Batch {
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            let Some(g) = self.reqs.get(i) else { return };
+            // SAFETY: the program keeps its requests alive until they complete.
+            unsafe { run_request(*g as *mut Gaicb) };
+            if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.notify.send();
+            }
+        }
+    }
+}
+
+/// Starts up to 8 helper threads for `batch`, with every signal blocked (as glibc's
+/// are), so none of the program's handlers runs in them. `false` if none started.
+fn spawn_helpers(batch: std::sync::Arc<Batch>) -> bool {
+    let n = batch.reqs.len().min(8);
+    // SAFETY: sigset_t values are valid zeroed; masks are the calling thread's.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigset pointers.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    let mut started = 0;
+    for _ in 0..n {
+        let b = batch.clone();
+        if std::thread::Builder::new()
+            .name("mifshim-gai".into())
+            .spawn(move || b.work())
+            .is_ok()
+        {
+            started += 1;
+        }
+    }
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, null_mut()) };
+    started > 0
+}
+
+/// ## Hook
+/// Replaces `getaddrinfo_a(3)`: glibc's helper threads call its internal
+/// `getaddrinfo`, which no preload sees; here every request is the engine's own
+/// `getaddrinfo` (steered), run in the caller's thread (`GAI_WAIT`) or in helper
+/// threads (`GAI_NOWAIT`, the program notified as glibc notifies it).
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getaddrinfo_a"))]
+pub unsafe extern "C" fn getaddrinfo_a(
+    mode: c_int,
+    list: *mut *mut Gaicb,
+    ent: c_int,
+    sig: *mut libc::sigevent,
+) -> c_int {
+    if !matches!(pre(gai::steered), Pre::Run(true)) {
+        // SAFETY: the program's arguments, forwarded.
+        return unsafe { real::getaddrinfo_a(mode, list.cast(), ent, sig) };
+    }
+    if mode != GAI_WAIT && mode != GAI_NOWAIT {
+        super::set_errno(libc::EINVAL);
+        return libc::EAI_SYSTEM;
+    }
+    let n = usize::try_from(ent).unwrap_or(0);
+    let reqs: Vec<usize> = (0..n)
+        // SAFETY: list has ent entries (getaddrinfo_a(3)).
+        .map(|i| unsafe { *list.add(i) } as usize)
+        .filter(|p| *p != 0)
+        .collect();
+    for g in &reqs {
+        // SAFETY: a live request of the program's.
+        unsafe {
+            (*(*g as *mut Gaicb)).ar_result = null_mut();
+            state(*g as *mut Gaicb).store(EAI_INPROGRESS, Ordering::Release);
+        }
+    }
+    // SAFETY: sig is NULL or the program's sigevent.
+    let notify = unsafe { Notify::read(sig) };
+    if mode == GAI_WAIT {
+        for g in &reqs {
+            // SAFETY: a live request of the program's.
+            unsafe { run_request(*g as *mut Gaicb) };
+        }
+        return 0;
+    }
+    if reqs.is_empty() {
+        notify.send();
+        return 0;
+    }
+    let left = AtomicUsize::new(reqs.len());
+    let batch = std::sync::Arc::new(Batch {
+        reqs,
+        next: AtomicUsize::new(0),
+        left,
+        notify,
+    });
+    if spawn_helpers(batch.clone()) {
+        return 0;
+    }
+    for g in &batch.reqs {
+        // SAFETY: a live request of the program's.
+        unsafe { state(*g as *mut Gaicb).store(libc::EAI_AGAIN, Ordering::Release) };
+    }
+    libc::EAI_AGAIN
+}
+
+/// ## Hook
+/// Replaces `gai_suspend(3)` for the engine's requests: waits until one of `list`
+/// has completed, a signal arrives (`EAI_INTR`) or `timeout` passes (`EAI_AGAIN`).
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gai_suspend"))]
+pub unsafe extern "C" fn gai_suspend(
+    list: *const *const Gaicb,
+    ent: c_int,
+    timeout: *const libc::timespec,
+) -> c_int {
+    if !matches!(pre(gai::steered), Pre::Run(true)) {
+        // SAFETY: the program's arguments, forwarded.
+        return unsafe { real::gai_suspend(list.cast(), ent, timeout) };
+    }
+    let n = usize::try_from(ent).unwrap_or(0);
+    let limit_ms = if timeout.is_null() {
+        None
+    } else {
+        // SAFETY: the program's timespec (gai_suspend(3)).
+        let t = unsafe { *timeout };
+        Some(t.tv_sec.max(0) as u64 * 1000 + t.tv_nsec.max(0) as u64 / 1_000_000)
+    };
+    let start = super::now_ms();
+    loop {
+        let seen = GAI_DONE.load(Ordering::Acquire);
+        let states: Vec<Option<i32>> = (0..n)
+            .map(|i| {
+                // SAFETY: list has ent entries, each NULL or a live request.
+                let g = unsafe { *list.add(i) };
+                // SAFETY: as above.
+                (!g.is_null()).then(|| unsafe { state(g.cast_mut()).load(Ordering::Acquire) })
+            })
+            .collect();
+        if let Some(r) = gai::suspend_now(&states) {
+            return r;
+        }
+        let left = match limit_ms {
+            Some(l) => match l.checked_sub(super::now_ms() - start) {
+                Some(left) if left > 0 => Some(left),
+                _ => return libc::EAI_AGAIN,
+            },
+            None => None,
+        };
+        let ts = left.map(|ms| libc::timespec {
+            tv_sec: (ms / 1000) as libc::time_t,
+            tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+        });
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: a futex wait on our own static word, with a valid (or no) timeout.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                GAI_DONE.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                seen,
+                tsp,
+            )
+        };
+        if r != 0 && super::errno() == libc::EINTR {
+            return gai::EAI_INTR;
+        }
+    }
+}
+
+/// ## Hook
+/// Replaces `gai_cancel(3)` for the engine's requests: a running lookup is not
+/// cancelled (`EAI_NOTCANCELED`), a finished one is `EAI_ALLDONE`.
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gai_cancel"))]
+pub unsafe extern "C" fn gai_cancel(req: *mut Gaicb) -> c_int {
+    if !matches!(pre(gai::steered), Pre::Run(true)) {
+        // SAFETY: the program's argument, forwarded.
+        return unsafe { real::gai_cancel(req.cast()) };
+    }
+    // SAFETY: req is NULL or a request of the program's.
+    let s = (!req.is_null()).then(|| unsafe { state(req).load(Ordering::Acquire) });
+    gai::cancel(s)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::dns::name::{CASES, hnok, labels, pton};

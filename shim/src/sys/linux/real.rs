@@ -71,6 +71,9 @@ real_fns! {
     getaddrinfo(node: *const libc::c_char, service: *const libc::c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int = libc::EAI_SYSTEM;
     getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut libc::c_char, hostlen: socklen_t, serv: *mut libc::c_char, servlen: socklen_t, flags: c_int) -> c_int = libc::EAI_SYSTEM;
     freeaddrinfo(ai: *mut libc::addrinfo) -> NoValue = NoValue;
+    getaddrinfo_a(mode: c_int, list: *mut *mut c_void, ent: c_int, sig: *mut libc::sigevent) -> c_int = libc::EAI_SYSTEM;
+    gai_suspend(list: *const *const c_void, ent: c_int, timeout: *const libc::timespec) -> c_int = libc::EAI_SYSTEM;
+    gai_cancel(req: *mut c_void) -> c_int = libc::EAI_SYSTEM;
     res_query(dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
     res_search(dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
     res_querydomain(name: *const libc::c_char, domain: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
