@@ -1,11 +1,13 @@
-//! Names follow the interface: `getaddrinfo` and `gethostbyname*` resolve names over
-//! the chosen interface, from that interface's servers.
+//! Names follow the interface: every way a program resolves a name (`getaddrinfo`,
+//! `gethostbyname*`, `getnameinfo`, `gethostbyaddr*`, `getaddrinfo_a`, the `res_*`
+//! family) is answered over the chosen interface, from that interface's servers, or
+//! fails with the proper code; none goes to the C library's default path.
 //!
 //! glibc ≥ 2.34 makes its resolver sockets through internal calls no preload sees, so
-//! the only place to steer DNS is the lookup function itself. Numeric hosts, names in
-//! `/etc/hosts`, `localhost`, this host's own name and `.local` (mDNS) names go to the
-//! C library unchanged; everything else is resolved here, or refused with the proper
-//! `EAI_*` code, never over the default link.
+//! the only place to steer DNS is the lookup function itself. Numeric hosts and names
+//! `/etc/hosts` answers go to the C library unchanged; loopback names and this host's
+//! own name are answered locally; names glibc refuses by syntax fail at once
+//! (`name.rs`); everything else is resolved here.
 //!
 //! Servers, in order: `MIFSHIM_DNS` (`mifrun --dns`), the policy's
 //! `[interfaces.NAME] dns`, per-link state left by systemd-networkd or dhclient, and
@@ -139,15 +141,17 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     };
     let own_name = host.text.eq_ignore_ascii_case(&conf::hostname());
     let node = host.text.as_str();
-    netstate::with(|snap| {
+    // Only the decision is taken on the snapshot: a lookup that a signal handler
+    // leaves by siglongjmp must not leave a snapshot reader count behind.
+    let routed = netstate::with(|snap| {
         let d = decide_name(profile, snap, node);
         let b = match d {
             Decision::Direct(r) => {
                 log_at!(Info, "resolve {node} direct ({})", direct_text(&r));
-                return Plan::Real;
+                return Err(Plan::Real);
             }
             Decision::Block(b) => {
-                return match b.reason {
+                return Err(match b.reason {
                     BlockReason::Rule(r) => {
                         log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
                         Plan::Fail(libc::EAI_FAIL)
@@ -159,163 +163,168 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
                         ));
                         Plan::Fail(libc::EAI_AGAIN)
                     }
-                };
+                });
             }
             Decision::Bind(b) => b,
         };
         let iface = snap.iface(&b.ifname).unwrap_or_default();
         let sources = snap.addrs_of(b.index);
-        let has4 = iface.has_v4;
-        // A link-local address alone reaches no global IPv6 destination: no AAAA.
-        let has6 = iface.has_v6;
-        let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
-        let mut want = Vec::with_capacity(2);
-        if has6 && hints.family != libc::AF_INET {
-            want.push(QType::Aaaa);
-        }
-        if has4 && (hints.family != libc::AF_INET6 || mapped) {
-            want.push(QType::A);
-        }
-        if want.is_empty() {
-            log_at!(
-                Info,
-                "resolve {node}: {} has no address of the family asked for -> EAI_ADDRFAMILY",
-                b.ifname
-            );
-            return Plan::Fail(EAI_ADDRFAMILY);
-        }
-        let rc = conf::resolv_conf();
-        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-        let explicit = source == "MIFSHIM_DNS" || source == "the policy";
-        let outcome = if own_name {
-            // This host's own name, missing from /etc/hosts: the chosen interface's
-            // addresses (what nss-myhostname would answer), never a query.
-            log_at!(
-                Info,
-                "resolve {node}: this host's name, answered with {}'s addresses",
-                b.ifname
-            );
-            let addrs: Vec<IpAddr> = sources
-                .iter()
-                .copied()
-                .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
-                .collect();
-            if addrs.is_empty() {
-                resolve::Outcome::NoData
-            } else {
-                resolve::Outcome::Found {
-                    addrs,
-                    canon: node.to_owned(),
-                }
-            }
-        } else if !explicit && conf::resolved_available() {
-            let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
-                (true, false) => libc::AF_INET,
-                (false, true) => libc::AF_INET6,
-                _ => libc::AF_UNSPEC,
-            };
-            log_at!(
-                Info,
-                "resolve {node} over {} ({}) through systemd-resolved (link {})",
-                b.ifname,
-                why_text(&b.why),
-                b.index
-            );
-            let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
-            resolved::resolve(
-                node,
-                family,
-                b.index,
-                std::time::Duration::from_millis(budget.min(30_000)),
-            )
+        Ok((b, iface, sources))
+    });
+    let (b, iface, sources) = match routed {
+        Ok(r) => r,
+        Err(p) => return p,
+    };
+    let has4 = iface.has_v4;
+    // A link-local address alone reaches no global IPv6 destination: no AAAA.
+    let has6 = iface.has_v6;
+    let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
+    let mut want = Vec::with_capacity(2);
+    if has6 && hints.family != libc::AF_INET {
+        want.push(QType::Aaaa);
+    }
+    if has4 && (hints.family != libc::AF_INET6 || mapped) {
+        want.push(QType::A);
+    }
+    if want.is_empty() {
+        log_at!(
+            Info,
+            "resolve {node}: {} has no address of the family asked for -> EAI_ADDRFAMILY",
+            b.ifname
+        );
+        return Plan::Fail(EAI_ADDRFAMILY);
+    }
+    let rc = conf::resolv_conf();
+    let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+    let explicit = source == "MIFSHIM_DNS" || source == "the policy";
+    let outcome = if own_name {
+        // This host's own name, missing from /etc/hosts: the chosen interface's
+        // addresses (what nss-myhostname would answer), never a query.
+        log_at!(
+            Info,
+            "resolve {node}: this host's name, answered with {}'s addresses",
+            b.ifname
+        );
+        let addrs: Vec<IpAddr> = sources
+            .iter()
+            .copied()
+            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            .collect();
+        if addrs.is_empty() {
+            resolve::Outcome::NoData
         } else {
-            if servers.is_empty() {
-                log::warn_limited(format_args!(
-                    "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
-                    b.ifname, b.ifname
-                ));
-                return Plan::Fail(libc::EAI_AGAIN);
+            resolve::Outcome::Found {
+                addrs,
+                canon: node.to_owned(),
             }
-            log_at!(
-                Info,
-                "resolve {node} over {} ({}) with {} from {source}",
-                b.ifname,
-                why_text(&b.why),
-                Servers(&servers)
-            );
-            let plan = stub_plan(profile, &b, &servers);
-            let names = if host.absolute {
-                vec![node.to_owned()]
-            } else {
-                resolve::candidates(node, &rc.search, rc.ndots)
-            };
-            resolve::lookup(&plan, &names, &want)
+        }
+    } else if !explicit && conf::resolved_available() {
+        let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
+            (true, false) => libc::AF_INET,
+            (false, true) => libc::AF_INET6,
+            _ => libc::AF_UNSPEC,
         };
-        match outcome {
-            resolve::Outcome::Found { addrs, canon } => {
-                let mut sorted = sort::sort_for_interface(&addrs, &sources);
-                if hints.family == libc::AF_INET {
-                    sorted.retain(IpAddr::is_ipv4);
-                }
-                if hints.family == libc::AF_INET6 {
-                    // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
-                    let any6 = sorted.iter().any(IpAddr::is_ipv6);
-                    let all = hints.flags & libc::AI_ALL != 0;
-                    sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
-                }
-                if sorted.is_empty() {
-                    log_at!(
-                        Info,
-                        "resolve {node}: no answer usable on {} -> EAI_NODATA",
-                        b.ifname
-                    );
-                    return Plan::Fail(libc::EAI_NODATA);
-                }
-                if let Why::Rule(r) = b.why {
-                    if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
-                        for a in &sorted {
-                            learned::remember(*a, i);
-                        }
-                    }
-                }
+        log_at!(
+            Info,
+            "resolve {node} over {} ({}) through systemd-resolved (link {})",
+            b.ifname,
+            why_text(&b.why),
+            b.index
+        );
+        let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
+        resolved::resolve(
+            node,
+            family,
+            b.index,
+            std::time::Duration::from_millis(budget.min(30_000)),
+        )
+    } else {
+        if servers.is_empty() {
+            log::warn_limited(format_args!(
+                "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
+                b.ifname, b.ifname
+            ));
+            return Plan::Fail(libc::EAI_AGAIN);
+        }
+        log_at!(
+            Info,
+            "resolve {node} over {} ({}) with {} from {source}",
+            b.ifname,
+            why_text(&b.why),
+            Servers(&servers)
+        );
+        let plan = stub_plan(profile, &b, &servers);
+        let names = if host.absolute {
+            vec![node.to_owned()]
+        } else {
+            resolve::candidates(node, &rc.search, rc.ndots)
+        };
+        resolve::lookup(&plan, &names, &want)
+    };
+    match outcome {
+        resolve::Outcome::Found { addrs, canon } => {
+            let mut sorted = sort::sort_for_interface(&addrs, &sources);
+            if hints.family == libc::AF_INET {
+                sorted.retain(IpAddr::is_ipv4);
+            }
+            if hints.family == libc::AF_INET6 {
+                // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
+                let any6 = sorted.iter().any(IpAddr::is_ipv6);
+                let all = hints.flags & libc::AI_ALL != 0;
+                sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
+            }
+            if sorted.is_empty() {
                 log_at!(
                     Info,
-                    "resolve {node} -> {} over {}",
-                    Addrs(&sorted),
+                    "resolve {node}: no answer usable on {} -> EAI_NODATA",
                     b.ifname
                 );
-                let canon = if canon.is_empty() {
-                    node.to_owned()
-                } else {
-                    canon
-                };
-                Plan::Answer {
-                    addrs: sorted,
-                    canon,
+                return Plan::Fail(libc::EAI_NODATA);
+            }
+            if let Why::Rule(r) = b.why {
+                if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
+                    for a in &sorted {
+                        learned::remember(*a, i);
+                    }
                 }
             }
-            resolve::Outcome::NoName => {
-                log_at!(Info, "resolve {node}: no such name -> EAI_NONAME");
-                Plan::Fail(libc::EAI_NONAME)
-            }
-            resolve::Outcome::NoData => {
-                log_at!(Info, "resolve {node}: no address record -> EAI_NODATA");
-                Plan::Fail(libc::EAI_NODATA)
-            }
-            resolve::Outcome::Again => {
-                log::warn_limited(format_args!(
-                    "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
-                    if explicit || !conf::resolved_available() {
-                        Servers(&servers).to_string()
-                    } else {
-                        "systemd-resolved".into()
-                    },
-                    b.ifname
-                ));
-                Plan::Fail(libc::EAI_AGAIN)
+            log_at!(
+                Info,
+                "resolve {node} -> {} over {}",
+                Addrs(&sorted),
+                b.ifname
+            );
+            let canon = if canon.is_empty() {
+                node.to_owned()
+            } else {
+                canon
+            };
+            Plan::Answer {
+                addrs: sorted,
+                canon,
             }
         }
-    })
+        resolve::Outcome::NoName => {
+            log_at!(Info, "resolve {node}: no such name -> EAI_NONAME");
+            Plan::Fail(libc::EAI_NONAME)
+        }
+        resolve::Outcome::NoData => {
+            log_at!(Info, "resolve {node}: no address record -> EAI_NODATA");
+            Plan::Fail(libc::EAI_NODATA)
+        }
+        resolve::Outcome::Again => {
+            log::warn_limited(format_args!(
+                "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
+                if explicit || !conf::resolved_available() {
+                    Servers(&servers).to_string()
+                } else {
+                    "systemd-resolved".into()
+                },
+                b.ifname
+            ));
+            Plan::Fail(libc::EAI_AGAIN)
+        }
+    }
 }
 
 /// How `getnameinfo` fills in the host name.
@@ -389,13 +398,14 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
         name
     };
     let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
-    netstate::with(|snap| {
+    // Only the decision is taken on the snapshot (see `getaddrinfo`).
+    let decided = netstate::with(|snap| {
         let reverse = wire::reverse_name(ip);
-        let b = match reverse_source(ip, hosts_name, snap.is_local(ip)) {
-            ReverseSource::Hosts(n) => return NamePlan::Name(shorten(n)),
+        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
+            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n))),
             ReverseSource::NoName => {
                 log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
-                return none(libc::EAI_NONAME);
+                return Err(none(libc::EAI_NONAME));
             }
             ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
             ReverseSource::OverAddressLink => {
@@ -408,36 +418,40 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
                 };
                 config_schema::decide(profile, snap, &flow)
             }
-        };
-        let b = match b {
-            // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
-            Decision::Direct(_) => return NamePlan::Real,
-            Decision::Block(_) => {
-                log_at!(Info, "reverse lookup of {ip} refused by the policy");
-                return none(libc::EAI_NONAME);
-            }
-            Decision::Bind(b) => b,
-        };
-        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-        if servers.is_empty() {
-            log::warn_limited(format_args!(
-                "reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN",
-                b.ifname
-            ));
-            return NamePlan::Fail(libc::EAI_AGAIN);
+        })
+    });
+    let b = match decided {
+        Ok(d) => d,
+        Err(p) => return p,
+    };
+    let b = match b {
+        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
+        Decision::Direct(_) => return NamePlan::Real,
+        Decision::Block(_) => {
+            log_at!(Info, "reverse lookup of {ip} refused by the policy");
+            return none(libc::EAI_NONAME);
         }
-        log_at!(
-            Info,
-            "reverse lookup of {ip} over {} with {} from {source}",
-            b.ifname,
-            Servers(&servers)
-        );
-        match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
-            resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon)),
-            resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
-            _ => none(libc::EAI_NONAME),
-        }
-    })
+        Decision::Bind(b) => b,
+    };
+    let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+    if servers.is_empty() {
+        log::warn_limited(format_args!(
+            "reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN",
+            b.ifname
+        ));
+        return NamePlan::Fail(libc::EAI_AGAIN);
+    }
+    log_at!(
+        Info,
+        "reverse lookup of {ip} over {} with {} from {source}",
+        b.ifname,
+        Servers(&servers)
+    );
+    match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
+        resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon)),
+        resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
+        _ => none(libc::EAI_NONAME),
+    }
 }
 
 /// With `[dns] redirect = true`: where a DNS query a program sends itself to one of

@@ -129,7 +129,10 @@ pub(crate) fn host_name(text: &[u8]) -> Option<HostName> {
 /// (`sys::linux::netdb` tests): the text, `ns_name_pton`'s wire form as dotted
 /// labels (`None`: refused) with the fully-qualified flag, and `res_hnok`'s verdict.
 #[cfg(test)]
-pub(crate) const CASES: &[(&str, Option<(&str, bool)>, bool)] = &[
+pub(crate) type Case = (&'static str, Option<(&'static str, bool)>, bool);
+
+#[cfg(test)]
+pub(crate) const CASES: &[Case] = &[
     ("svc.test", Some(("svc.test", false)), true),
     ("svc.test.", Some(("svc.test", true)), true),
     ("svc..test", None, false),

@@ -43,46 +43,46 @@ fn ask(qname: &str, query: &[u8]) -> Option<Result<RawOutcome, ResPlan>> {
     if !profile.dns.steer {
         return None;
     }
-    netstate::with(|snap| {
-        let b = match decide_name(profile, snap, qname) {
-            Decision::Direct(_) => return None,
-            Decision::Block(b) => {
-                return Some(Err(match b.reason {
-                    BlockReason::Rule(r) => {
-                        log_at!(Info, "res query {qname} blocked by {}", r.label);
-                        fail(NO_RECOVERY)
-                    }
-                    BlockReason::Unavailable(list) => {
-                        log::warn_limited(format_args!(
-                            "res query {qname} refused: no usable interface among [{}]",
-                            names(list)
-                        ));
-                        fail(TRY_AGAIN)
-                    }
-                }));
-            }
-            Decision::Bind(b) => b,
-        };
-        let rc = conf::resolv_conf();
-        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-        if servers.is_empty() {
-            log::warn_limited(format_args!(
-                "res query {qname}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns",
-                b.ifname, b.ifname
-            ));
-            return Some(Err(fail(TRY_AGAIN)));
+    // Only the decision is taken on the snapshot (a query left by siglongjmp must not
+    // leave a snapshot reader count behind).
+    let b = match netstate::with(|snap| decide_name(profile, snap, qname)) {
+        Decision::Direct(_) => return None,
+        Decision::Block(b) => {
+            return Some(Err(match b.reason {
+                BlockReason::Rule(r) => {
+                    log_at!(Info, "res query {qname} blocked by {}", r.label);
+                    fail(NO_RECOVERY)
+                }
+                BlockReason::Unavailable(list) => {
+                    log::warn_limited(format_args!(
+                        "res query {qname} refused: no usable interface among [{}]",
+                        names(list)
+                    ));
+                    fail(TRY_AGAIN)
+                }
+            }));
         }
-        log_at!(
-            Info,
-            "res query {qname} over {} with {} from {source}",
-            b.ifname,
-            super::Servers(&servers)
-        );
-        Some(Ok(resolve::exchange_raw(
-            &stub_plan(profile, &b, &servers),
-            query,
-        )))
-    })
+        Decision::Bind(b) => b,
+    };
+    let rc = conf::resolv_conf();
+    let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+    if servers.is_empty() {
+        log::warn_limited(format_args!(
+            "res query {qname}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns",
+            b.ifname, b.ifname
+        ));
+        return Some(Err(fail(TRY_AGAIN)));
+    }
+    log_at!(
+        Info,
+        "res query {qname} over {} with {} from {source}",
+        b.ifname,
+        super::Servers(&servers)
+    );
+    Some(Ok(resolve::exchange_raw(
+        &stub_plan(profile, &b, &servers),
+        query,
+    )))
 }
 
 /// `res_query(name, class, type)`: one query for `name` exactly.

@@ -1,5 +1,8 @@
 //! Name-lookup hooks: `getaddrinfo`, `freeaddrinfo`, `gethostbyname`,
-//! `gethostbyname2`, `gethostbyname_r`, `gethostbyname2_r`.
+//! `gethostbyname2`, `gethostbyname_r`, `gethostbyname2_r`, `getnameinfo`,
+//! `gethostbyaddr(_r)`, the `res_*` family and `getaddrinfo_a`/`gai_suspend`/
+//! `gai_cancel`. Each decodes its arguments, asks `crate::dns` and carries out the
+//! answer.
 //!
 //! The shim only decides *which addresses* a name has (`crate::dns`); the
 //! `addrinfo` list itself is built by the real `getaddrinfo`, called once per address

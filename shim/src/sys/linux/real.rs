@@ -28,6 +28,7 @@ macro_rules! real_fns {
             ///
             /// # Safety
             /// The same contract as the C function of that name.
+            #[allow(clippy::too_many_arguments)] // the C signature (gethostbyaddr_r)
             pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
                 let p = slot::$name.load(Ordering::Acquire);
                 if p.is_null() {
