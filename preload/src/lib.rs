@@ -830,6 +830,7 @@ macro_rules! hooks {
 }
 
 const EAI_FAIL: c_int = -4;
+const EAI_SYSTEM: c_int = -11;
 /// `h_errno` for "no recovery".
 const NO_RECOVERY: c_int = 3;
 
@@ -859,6 +860,44 @@ fn no_host_r(result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
 /// `fcntl` commands that make a new fd for the same open file (as `dup`).
 fn is_dup_cmd(cmd: c_int) -> bool {
     cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
+}
+
+/// A `res_*` call failing closed: `-1` with `h_errno` "no recovery".
+fn no_res() -> c_int {
+    // SAFETY: this thread's h_errno slot.
+    unsafe { *__h_errno_location() = NO_RECOVERY };
+    -1
+}
+
+/// The names programs built against glibc < 2.34 link for the `res_*` family
+/// (`resolv.h` defined `res_query` as `__res_query`, in libresolv). glibc 2.34+ keeps
+/// them, at the same addresses as the new names; here they are the same hooks.
+macro_rules! res_aliases {
+    ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ); )*) => {
+        $(
+            /// ## Hook
+            /// The old name of the hook it calls.
+            ///
+            /// # Safety
+            /// The contract of the C function of the same name.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn $alias($($a: $t),*) -> c_int {
+                // SAFETY: the same function under its new name.
+                unsafe { $name($($a),*) }
+            }
+        )*
+    };
+}
+
+res_aliases! {
+    __res_query = res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_search = res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_querydomain = res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_send = res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int);
+    __res_nquery = res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_nsearch = res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_nquerydomain = res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
+    __res_nsend = res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int);
 }
 
 /// `void`, spelled so the macro can name it.
@@ -896,4 +935,17 @@ hooks! {
     gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
     gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
     gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
+    gethostbyaddr(addr: *const c_void, len: socklen_t, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
+    getaddrinfo_a(mode: c_int, list: *mut *mut c_void, ent: c_int, sig: *mut libc::sigevent) -> c_int, load: true, fail: EAI_SYSTEM, errno: libc::ENETUNREACH;
+    gai_suspend(list: *const *const c_void, ent: c_int, timeout: *const libc::timespec) -> c_int, load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS;
+    gai_cancel(req: *mut c_void) -> c_int, load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS;
+    res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
+    gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
 }

@@ -810,3 +810,6 @@ mod review {
         assert_none_on(&counts, &["eth0", "wwan0"]);
     }
 }
+
+/// Issue 9: every way to resolve a name is steered over the chosen link or fails.
+mod every_path;

@@ -61,24 +61,44 @@ pub(crate) fn parse_resolv_conf(text: &str) -> ResolvConf {
     rc
 }
 
-/// Is `name` listed in the hosts file text?
-pub(crate) fn hosts_has(text: &str, name: &str) -> bool {
-    let name = name.trim_end_matches('.');
-    text.lines().any(|line| {
+/// The address and names of each entry line of a hosts file text.
+fn hosts_entries(text: &str) -> impl Iterator<Item = (IpAddr, std::str::SplitWhitespace<'_>)> {
+    text.lines().filter_map(|line| {
         let line = line.split('#').next().unwrap_or("");
         let mut words = line.split_whitespace();
-        words.next().is_some() && words.any(|w| w.eq_ignore_ascii_case(name))
+        let ip = words.next()?;
+        let ip = ip.split('%').next().unwrap_or(ip).parse::<IpAddr>().ok()?;
+        Some((ip, words))
     })
 }
 
-/// Is `ip` listed (as an address) in the hosts file text?
-pub(crate) fn hosts_has_addr(text: &str, ip: IpAddr) -> bool {
-    text.lines().any(|line| {
-        let line = line.split('#').next().unwrap_or("");
-        let mut words = line.split_whitespace();
-        matches!(words.next().map(|w| w.split('%').next().unwrap_or(w).parse::<IpAddr>()), Some(Ok(a)) if a == ip)
-            && words.next().is_some()
-    })
+/// Is `name` listed in the hosts file text?
+#[cfg(test)]
+pub(crate) fn hosts_has(text: &str, name: &str) -> bool {
+    hosts_families(text, name) != (false, false)
+}
+
+/// Whether the hosts file text lists `name` with an IPv4 and with an IPv6 address.
+pub(crate) fn hosts_families(text: &str, name: &str) -> (bool, bool) {
+    let name = name.trim_end_matches('.');
+    let mut has = (false, false);
+    for (ip, mut names) in hosts_entries(text) {
+        if names.any(|w| w.eq_ignore_ascii_case(name)) {
+            match ip {
+                IpAddr::V4(_) => has.0 = true,
+                IpAddr::V6(_) => has.1 = true,
+            }
+        }
+    }
+    has
+}
+
+/// The name the hosts file text gives `ip` (the first name of the first line listing
+/// it, as glibc's files module answers a reverse lookup).
+pub(crate) fn hosts_name_of(text: &str, ip: IpAddr) -> Option<String> {
+    hosts_entries(text)
+        .filter(|(a, _)| *a == ip)
+        .find_map(|(_, mut names)| names.next().map(str::to_owned))
 }
 
 /// `DNS=` servers in a systemd-networkd link state file.
@@ -158,62 +178,75 @@ pub(crate) fn hosts_text() -> std::sync::Arc<str> {
 
 /// Facts that cost a system call each to learn and rarely change: kept for a second,
 /// so a busy resolver does not stat or open the same absent files on every lookup.
+///
+/// Each cache is a `try_lock`ed slot held only to copy a value in or out (no system
+/// call, no file read under it): a nested lookup on the same thread (a signal handler,
+/// an NSS module) never waits for it, and one whose thread was taken out of a lookup
+/// by `siglongjmp` leaves at worst a slot that stays locked, so later lookups compute
+/// the facts afresh (slower, never wrong).
+#[derive(Clone)]
 struct Recent {
     at_ms: u64,
     hostname: String,
     resolved: bool,
-    links: Vec<(u32, Vec<SocketAddr>, &'static str)>,
 }
 
 static RECENT: Mutex<Option<Recent>> = Mutex::new(None);
 
-/// Runs `f` on facts no older than a second (computed afresh when the lock is
-/// contended).
-fn with_recent<R>(f: impl FnOnce(&mut Recent) -> R) -> R {
+/// Per-link servers: (interface index, when read, servers, where from).
+type LinkEntry = (u32, u64, Vec<SocketAddr>, &'static str);
+static LINKS: Mutex<Vec<LinkEntry>> = Mutex::new(Vec::new());
+
+fn fresh_enough(at_ms: u64, now: u64) -> bool {
+    now.saturating_sub(at_ms) <= 1000
+}
+
+/// Facts no older than a second (computed afresh when the slot is busy).
+fn recent() -> Recent {
     let now = crate::sys::now_ms();
-    let fresh = || Recent {
+    if let Some(guard) = RECENT.try_lock() {
+        if let Some(r) = guard.as_ref().filter(|r| fresh_enough(r.at_ms, now)) {
+            return r.clone();
+        }
+    }
+    let r = Recent {
         at_ms: now,
         hostname: crate::sys::net::hostname().to_ascii_lowercase(),
         resolved: super::resolved::available(),
-        links: Vec::new(),
     };
-    match RECENT.try_lock() {
-        Some(mut guard) => {
-            if guard
-                .as_ref()
-                .is_none_or(|r| now.saturating_sub(r.at_ms) > 1000)
-            {
-                *guard = Some(fresh());
-            }
-            match guard.as_mut() {
-                Some(r) => f(r),
-                None => f(&mut fresh()),
-            }
-        }
-        None => f(&mut fresh()),
+    if let Some(mut guard) = RECENT.try_lock() {
+        *guard = Some(r.clone());
     }
+    r
 }
 
 /// This host's name, lower case.
 pub(crate) fn hostname() -> String {
-    with_recent(|r| r.hostname.clone())
+    recent().hostname
 }
 
 /// Whether systemd-resolved's varlink socket exists.
 pub(crate) fn resolved_available() -> bool {
-    with_recent(|r| r.resolved)
+    recent().resolved
 }
 
 /// Per-link servers left by a network manager (cached for a second).
 pub(crate) fn link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static str) {
-    with_recent(|r| {
-        if let Some((_, v, s)) = r.links.iter().find(|(i, _, _)| *i == index) {
+    let now = crate::sys::now_ms();
+    if let Some(guard) = LINKS.try_lock() {
+        if let Some((_, _, v, s)) = guard
+            .iter()
+            .find(|(i, at, _, _)| *i == index && fresh_enough(*at, now))
+        {
             return (v.clone(), *s);
         }
-        let (v, s) = read_link_servers(index, name);
-        r.links.push((index, v.clone(), s));
-        (v, s)
-    })
+    }
+    let (v, s) = read_link_servers(index, name);
+    if let Some(mut guard) = LINKS.try_lock() {
+        guard.retain(|(i, at, _, _)| *i != index && fresh_enough(*at, now));
+        guard.push((index, now, v.clone(), s));
+    }
+    (v, s)
 }
 
 /// Per-link servers left by a network manager, for interface `index`/`name`:
@@ -269,8 +302,19 @@ mod tests {
         assert!(hosts_has(t, "localhost"));
         assert!(!hosts_has(t, "ghost"));
         assert!(!hosts_has(t, "198.51.100.7"));
-        assert!(hosts_has_addr(t, "198.51.100.7".parse().unwrap()));
-        assert!(!hosts_has_addr(t, "10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            hosts_name_of(t, "198.51.100.7".parse().unwrap()).as_deref(),
+            Some("Printer")
+        );
+        assert_eq!(hosts_name_of(t, "10.0.0.1".parse().unwrap()), None);
+        assert_eq!(hosts_families(t, "printer"), (true, false));
+        let both = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n";
+        assert_eq!(hosts_families(both, "localhost"), (true, true));
+        assert_eq!(hosts_families(both, "ip6-localhost"), (false, true));
+        assert_eq!(
+            hosts_name_of(both, "::1".parse().unwrap()).as_deref(),
+            Some("localhost")
+        );
     }
 
     #[test]

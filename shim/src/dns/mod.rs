@@ -1,11 +1,13 @@
-//! Names follow the interface: `getaddrinfo` and `gethostbyname*` resolve names over
-//! the chosen interface, from that interface's servers.
+//! Names follow the interface: every way a program resolves a name (`getaddrinfo`,
+//! `gethostbyname*`, `getnameinfo`, `gethostbyaddr*`, `getaddrinfo_a`, the `res_*`
+//! family) is answered over the chosen interface, from that interface's servers, or
+//! fails with the proper code; none goes to the C library's default path.
 //!
 //! glibc ≥ 2.34 makes its resolver sockets through internal calls no preload sees, so
-//! the only place to steer DNS is the lookup function itself. Numeric hosts, names in
-//! `/etc/hosts`, `localhost`, this host's own name and `.local` (mDNS) names go to the
-//! C library unchanged; everything else is resolved here, or refused with the proper
-//! `EAI_*` code, never over the default link.
+//! the only place to steer DNS is the lookup function itself. Numeric hosts and names
+//! `/etc/hosts` answers go to the C library unchanged; loopback names and this host's
+//! own name are answered locally; names glibc refuses by syntax fail at once
+//! (`name.rs`); everything else is resolved here.
 //!
 //! Servers, in order: `MIFSHIM_DNS` (`mifrun --dns`), the policy's
 //! `[interfaces.NAME] dns`, per-link state left by systemd-networkd or dhclient, and
@@ -13,7 +15,11 @@
 //! interface.
 
 pub(crate) mod conf;
+pub(crate) mod gai;
 pub(crate) mod learned;
+pub(crate) mod name;
+mod raw;
+pub(crate) mod res;
 mod resolve;
 mod resolved;
 mod sort;
@@ -47,6 +53,11 @@ pub(crate) enum Plan {
     Answer { addrs: Vec<IpAddr>, canon: String },
 }
 
+/// Marks a DNS message as truncated (an answer cut to the program's buffer).
+pub(crate) fn raw_set_truncated(msg: &mut [u8]) {
+    raw::set_truncated(msg);
+}
+
 /// glibc's `EAI_ADDRFAMILY` (not exported by the libc crate).
 pub(crate) const EAI_ADDRFAMILY: i32 = -9;
 
@@ -67,14 +78,36 @@ fn is_numeric(node: &str) -> bool {
         || crate::sys::net::inet_aton_ok(node)
 }
 
-/// Names the C library answers without DNS and must keep answering.
-fn is_local_name(node: &str) -> bool {
-    let n = node.trim_end_matches('.').to_ascii_lowercase();
-    n == "localhost"
-        || n.ends_with(".localhost")
-        || n.ends_with(".local")
-        || n == conf::hostname()
-        || conf::hosts_has(&conf::hosts_text(), &n)
+/// Whether the C library answers `name` from /etc/hosts for what `hints` ask, without
+/// going on to DNS (glibc's files module finds a line for the name with an address of
+/// the family asked; for a family the file does not list, glibc would ask DNS next).
+fn hosts_answer(name: &str, hints: &Hints) -> bool {
+    let (has4, has6) = conf::hosts_families(&conf::hosts_text(), name);
+    match hints.family {
+        libc::AF_INET => has4,
+        libc::AF_INET6 => has6,
+        _ => has4 || has6,
+    }
+}
+
+/// `localhost` and names under `.localhost` (RFC 6761) when /etc/hosts does not answer
+/// them: the loopback addresses, never a query.
+fn loopback_answer(name: &str, hints: &Hints) -> Option<Plan> {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    if n != "localhost" && !n.ends_with(".localhost") {
+        return None;
+    }
+    let v4 = IpAddr::from([127, 0, 0, 1]);
+    let v6 = IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+    let addrs = match hints.family {
+        libc::AF_INET => vec![v4],
+        libc::AF_INET6 => vec![v6],
+        _ => vec![v6, v4],
+    };
+    Some(Plan::Answer {
+        addrs,
+        canon: "localhost".into(),
+    })
 }
 
 /// Decides how `getaddrinfo(node, …, hints)` is answered.
@@ -90,19 +123,35 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     {
         return Plan::Real;
     }
-    if is_local_name(node) {
-        log_at!(Debug, "resolve {node}: local name, left to the C library");
+    if hosts_answer(node, hints) {
+        log_at!(
+            Debug,
+            "resolve {node}: in /etc/hosts, left to the C library"
+        );
         return Plan::Real;
     }
-    netstate::with(|snap| {
+    if let Some(p) = loopback_answer(node, hints) {
+        log_at!(Debug, "resolve {node}: a loopback name, answered locally");
+        return p;
+    }
+    // What glibc refuses by syntax (res_hnok) fails at once, asking nobody.
+    let Some(host) = name::host_name(node.as_bytes()) else {
+        log_at!(Info, "resolve {node}: not a valid host name -> EAI_NONAME");
+        return Plan::Fail(libc::EAI_NONAME);
+    };
+    let own_name = host.text.eq_ignore_ascii_case(&conf::hostname());
+    let node = host.text.as_str();
+    // Only the decision is taken on the snapshot: a lookup that a signal handler
+    // leaves by siglongjmp must not leave a snapshot reader count behind.
+    let routed = netstate::with(|snap| {
         let d = decide_name(profile, snap, node);
         let b = match d {
             Decision::Direct(r) => {
                 log_at!(Info, "resolve {node} direct ({})", direct_text(&r));
-                return Plan::Real;
+                return Err(Plan::Real);
             }
             Decision::Block(b) => {
-                return match b.reason {
+                return Err(match b.reason {
                     BlockReason::Rule(r) => {
                         log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
                         Plan::Fail(libc::EAI_FAIL)
@@ -114,138 +163,168 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
                         ));
                         Plan::Fail(libc::EAI_AGAIN)
                     }
-                };
+                });
             }
             Decision::Bind(b) => b,
         };
         let iface = snap.iface(&b.ifname).unwrap_or_default();
         let sources = snap.addrs_of(b.index);
-        let has4 = iface.has_v4;
-        // A link-local address alone reaches no global IPv6 destination: no AAAA.
-        let has6 = iface.has_v6;
-        let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
-        let mut want = Vec::with_capacity(2);
-        if has6 && hints.family != libc::AF_INET {
-            want.push(QType::Aaaa);
-        }
-        if has4 && (hints.family != libc::AF_INET6 || mapped) {
-            want.push(QType::A);
-        }
-        if want.is_empty() {
-            log_at!(
-                Info,
-                "resolve {node}: {} has no address of the family asked for -> EAI_ADDRFAMILY",
-                b.ifname
-            );
-            return Plan::Fail(EAI_ADDRFAMILY);
-        }
-        let rc = conf::resolv_conf();
-        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-        let explicit = source == "MIFSHIM_DNS" || source == "the policy";
-        let outcome = if !explicit && conf::resolved_available() {
-            let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
-                (true, false) => libc::AF_INET,
-                (false, true) => libc::AF_INET6,
-                _ => libc::AF_UNSPEC,
-            };
-            log_at!(
-                Info,
-                "resolve {node} over {} ({}) through systemd-resolved (link {})",
-                b.ifname,
-                why_text(&b.why),
-                b.index
-            );
-            let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
-            resolved::resolve(
-                node,
-                family,
-                b.index,
-                std::time::Duration::from_millis(budget.min(30_000)),
-            )
+        Ok((b, iface, sources))
+    });
+    let (b, iface, sources) = match routed {
+        Ok(r) => r,
+        Err(p) => return p,
+    };
+    let has4 = iface.has_v4;
+    // A link-local address alone reaches no global IPv6 destination: no AAAA.
+    let has6 = iface.has_v6;
+    let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
+    let mut want = Vec::with_capacity(2);
+    if has6 && hints.family != libc::AF_INET {
+        want.push(QType::Aaaa);
+    }
+    if has4 && (hints.family != libc::AF_INET6 || mapped) {
+        want.push(QType::A);
+    }
+    if want.is_empty() {
+        log_at!(
+            Info,
+            "resolve {node}: {} has no address of the family asked for -> EAI_ADDRFAMILY",
+            b.ifname
+        );
+        return Plan::Fail(EAI_ADDRFAMILY);
+    }
+    let rc = conf::resolv_conf();
+    let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+    let explicit = source == "MIFSHIM_DNS" || source == "the policy";
+    let outcome = if own_name {
+        // This host's own name, missing from /etc/hosts: the chosen interface's
+        // addresses (what nss-myhostname would answer), never a query.
+        log_at!(
+            Info,
+            "resolve {node}: this host's name, answered with {}'s addresses",
+            b.ifname
+        );
+        let addrs: Vec<IpAddr> = sources
+            .iter()
+            .copied()
+            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+            .collect();
+        if addrs.is_empty() {
+            resolve::Outcome::NoData
         } else {
-            if servers.is_empty() {
-                log::warn_limited(format_args!(
-                    "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
-                    b.ifname, b.ifname
-                ));
-                return Plan::Fail(libc::EAI_AGAIN);
+            resolve::Outcome::Found {
+                addrs,
+                canon: node.to_owned(),
             }
-            log_at!(
-                Info,
-                "resolve {node} over {} ({}) with {} from {source}",
-                b.ifname,
-                why_text(&b.why),
-                Servers(&servers)
-            );
-            let plan = stub_plan(profile, &b, &servers);
-            let names = resolve::candidates(node, &rc.search, rc.ndots);
-            resolve::lookup(&plan, &names, &want)
+        }
+    } else if !explicit && conf::resolved_available() {
+        let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
+            (true, false) => libc::AF_INET,
+            (false, true) => libc::AF_INET6,
+            _ => libc::AF_UNSPEC,
         };
-        match outcome {
-            resolve::Outcome::Found { addrs, canon } => {
-                let mut sorted = sort::sort_for_interface(&addrs, &sources);
-                if hints.family == libc::AF_INET {
-                    sorted.retain(IpAddr::is_ipv4);
-                }
-                if hints.family == libc::AF_INET6 {
-                    // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
-                    let any6 = sorted.iter().any(IpAddr::is_ipv6);
-                    let all = hints.flags & libc::AI_ALL != 0;
-                    sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
-                }
-                if sorted.is_empty() {
-                    log_at!(
-                        Info,
-                        "resolve {node}: no answer usable on {} -> EAI_NODATA",
-                        b.ifname
-                    );
-                    return Plan::Fail(libc::EAI_NODATA);
-                }
-                if let Why::Rule(r) = b.why {
-                    if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
-                        for a in &sorted {
-                            learned::remember(*a, i);
-                        }
-                    }
-                }
+        log_at!(
+            Info,
+            "resolve {node} over {} ({}) through systemd-resolved (link {})",
+            b.ifname,
+            why_text(&b.why),
+            b.index
+        );
+        let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
+        resolved::resolve(
+            node,
+            family,
+            b.index,
+            std::time::Duration::from_millis(budget.min(30_000)),
+        )
+    } else {
+        if servers.is_empty() {
+            log::warn_limited(format_args!(
+                "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
+                b.ifname, b.ifname
+            ));
+            return Plan::Fail(libc::EAI_AGAIN);
+        }
+        log_at!(
+            Info,
+            "resolve {node} over {} ({}) with {} from {source}",
+            b.ifname,
+            why_text(&b.why),
+            Servers(&servers)
+        );
+        let plan = stub_plan(profile, &b, &servers);
+        let names = if host.absolute {
+            vec![node.to_owned()]
+        } else {
+            resolve::candidates(node, &rc.search, rc.ndots)
+        };
+        resolve::lookup(&plan, &names, &want)
+    };
+    match outcome {
+        resolve::Outcome::Found { addrs, canon } => {
+            let mut sorted = sort::sort_for_interface(&addrs, &sources);
+            if hints.family == libc::AF_INET {
+                sorted.retain(IpAddr::is_ipv4);
+            }
+            if hints.family == libc::AF_INET6 {
+                // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
+                let any6 = sorted.iter().any(IpAddr::is_ipv6);
+                let all = hints.flags & libc::AI_ALL != 0;
+                sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
+            }
+            if sorted.is_empty() {
                 log_at!(
                     Info,
-                    "resolve {node} -> {} over {}",
-                    Addrs(&sorted),
+                    "resolve {node}: no answer usable on {} -> EAI_NODATA",
                     b.ifname
                 );
-                let canon = if canon.is_empty() {
-                    node.to_owned()
-                } else {
-                    canon
-                };
-                Plan::Answer {
-                    addrs: sorted,
-                    canon,
+                return Plan::Fail(libc::EAI_NODATA);
+            }
+            if let Why::Rule(r) = b.why {
+                if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
+                    for a in &sorted {
+                        learned::remember(*a, i);
+                    }
                 }
             }
-            resolve::Outcome::NoName => {
-                log_at!(Info, "resolve {node}: no such name -> EAI_NONAME");
-                Plan::Fail(libc::EAI_NONAME)
-            }
-            resolve::Outcome::NoData => {
-                log_at!(Info, "resolve {node}: no address record -> EAI_NODATA");
-                Plan::Fail(libc::EAI_NODATA)
-            }
-            resolve::Outcome::Again => {
-                log::warn_limited(format_args!(
-                    "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
-                    if explicit || !conf::resolved_available() {
-                        Servers(&servers).to_string()
-                    } else {
-                        "systemd-resolved".into()
-                    },
-                    b.ifname
-                ));
-                Plan::Fail(libc::EAI_AGAIN)
+            log_at!(
+                Info,
+                "resolve {node} -> {} over {}",
+                Addrs(&sorted),
+                b.ifname
+            );
+            let canon = if canon.is_empty() {
+                node.to_owned()
+            } else {
+                canon
+            };
+            Plan::Answer {
+                addrs: sorted,
+                canon,
             }
         }
-    })
+        resolve::Outcome::NoName => {
+            log_at!(Info, "resolve {node}: no such name -> EAI_NONAME");
+            Plan::Fail(libc::EAI_NONAME)
+        }
+        resolve::Outcome::NoData => {
+            log_at!(Info, "resolve {node}: no address record -> EAI_NODATA");
+            Plan::Fail(libc::EAI_NODATA)
+        }
+        resolve::Outcome::Again => {
+            log::warn_limited(format_args!(
+                "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
+                if explicit || !conf::resolved_available() {
+                    Servers(&servers).to_string()
+                } else {
+                    "systemd-resolved".into()
+                },
+                b.ifname
+            ));
+            Plan::Fail(libc::EAI_AGAIN)
+        }
+    }
 }
 
 /// How `getnameinfo` fills in the host name.
@@ -261,22 +340,42 @@ pub(crate) enum NamePlan {
     Name(String),
 }
 
-/// Decides how `getnameinfo` answers for `ip`: a reverse (PTR) lookup over the
-/// interface the address would be reached by, from that interface's servers.
+/// Where the name of an address comes from (before any policy).
+#[derive(Debug, PartialEq, Eq)]
+enum ReverseSource {
+    /// /etc/hosts names it.
+    Hosts(String),
+    /// Loopback or unspecified, and not in /etc/hosts: no name (no query).
+    NoName,
+    /// One of this host's own addresses: a PTR query over the interface names go by.
+    OverNameLink,
+    /// Anything else: a PTR query over the interface the address is reached by.
+    OverAddressLink,
+}
+
+/// Decides, without any input but its arguments, where `ip`'s name comes from: a
+/// reverse lookup never goes to the C library's default path, which would ask the
+/// default link's server for what /etc/hosts does not list.
+fn reverse_source(ip: IpAddr, hosts_name: Option<String>, own: bool) -> ReverseSource {
+    match hosts_name {
+        Some(n) => ReverseSource::Hosts(n),
+        None if ip.is_loopback() || ip.is_unspecified() => ReverseSource::NoName,
+        None if own => ReverseSource::OverNameLink,
+        None => ReverseSource::OverAddressLink,
+    }
+}
+
+/// Decides how `getnameinfo` (and `gethostbyaddr`) answers for `ip`: from /etc/hosts,
+/// in numeric form for loopback, or by a reverse (PTR) lookup over the interface the
+/// address would be reached by (names' interface for this host's own addresses),
+/// from that interface's servers.
 pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
     let profile = match state::mode() {
         Mode::Inert => return NamePlan::Real,
         Mode::Active(p) => p,
     };
     let ip = ip.to_canonical();
-    if !profile.dns.steer
-        || flags & libc::NI_NUMERICHOST != 0
-        || ip.is_loopback()
-        || ip.is_unspecified()
-    {
-        return NamePlan::Real;
-    }
-    if conf::hosts_has_addr(&conf::hosts_text(), ip) {
+    if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 {
         return NamePlan::Real;
     }
     let required = flags & libc::NI_NAMEREQD != 0;
@@ -287,56 +386,72 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
             NamePlan::Numeric
         }
     };
-    netstate::with(|snap| {
-        if snap.is_local(ip) {
-            return NamePlan::Real;
-        }
-        let flow = config_schema::Flow {
-            proto: config_schema::Proto::Udp,
-            op: config_schema::Op::Connect,
-            dest: ip,
-            port: 53,
-            scope_id: 0,
-        };
-        let b = match config_schema::decide(profile, snap, &flow) {
-            Decision::Direct(_) => return NamePlan::Real,
-            Decision::Block(_) => {
-                log_at!(Info, "reverse lookup of {ip} refused by the policy");
-                return none(libc::EAI_NONAME);
-            }
-            Decision::Bind(b) => b,
-        };
-        let rc = conf::resolv_conf();
-        let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-        if servers.is_empty() {
-            log::warn_limited(format_args!(
-                "reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN",
-                b.ifname
-            ));
-            return NamePlan::Fail(libc::EAI_AGAIN);
-        }
-        log_at!(
-            Info,
-            "reverse lookup of {ip} over {} with {} from {source}",
-            b.ifname,
-            Servers(&servers)
-        );
-        match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
-            resolve::Outcome::Found { canon, .. } => {
-                let mut name = canon;
-                if flags & libc::NI_NOFQDN != 0 {
-                    if let Some(d) = rc.search.first() {
-                        if let Some(short) = name.strip_suffix(&format!(".{d}")) {
-                            name = short.to_owned();
-                        }
-                    }
+    let rc = conf::resolv_conf();
+    let shorten = |mut name: String| {
+        if flags & libc::NI_NOFQDN != 0 {
+            if let Some(d) = rc.search.first() {
+                if let Some(short) = name.strip_suffix(&format!(".{d}")) {
+                    name = short.to_owned();
                 }
-                NamePlan::Name(name)
             }
-            resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
-            _ => none(libc::EAI_NONAME),
         }
-    })
+        name
+    };
+    let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
+    // Only the decision is taken on the snapshot (see `getaddrinfo`).
+    let decided = netstate::with(|snap| {
+        let reverse = wire::reverse_name(ip);
+        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
+            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n))),
+            ReverseSource::NoName => {
+                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
+                return Err(none(libc::EAI_NONAME));
+            }
+            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
+            ReverseSource::OverAddressLink => {
+                let flow = config_schema::Flow {
+                    proto: config_schema::Proto::Udp,
+                    op: config_schema::Op::Connect,
+                    dest: ip,
+                    port: 53,
+                    scope_id: 0,
+                };
+                config_schema::decide(profile, snap, &flow)
+            }
+        })
+    });
+    let b = match decided {
+        Ok(d) => d,
+        Err(p) => return p,
+    };
+    let b = match b {
+        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
+        Decision::Direct(_) => return NamePlan::Real,
+        Decision::Block(_) => {
+            log_at!(Info, "reverse lookup of {ip} refused by the policy");
+            return none(libc::EAI_NONAME);
+        }
+        Decision::Bind(b) => b,
+    };
+    let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
+    if servers.is_empty() {
+        log::warn_limited(format_args!(
+            "reverse lookup of {ip}: no DNS server known for {} -> EAI_AGAIN",
+            b.ifname
+        ));
+        return NamePlan::Fail(libc::EAI_AGAIN);
+    }
+    log_at!(
+        Info,
+        "reverse lookup of {ip} over {} with {} from {source}",
+        b.ifname,
+        Servers(&servers)
+    );
+    match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
+        resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon)),
+        resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
+        _ => none(libc::EAI_NONAME),
+    }
 }
 
 /// With `[dns] redirect = true`: where a DNS query a program sends itself to one of
@@ -468,6 +583,48 @@ impl std::fmt::Display for Addrs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_lookups_never_go_to_the_default_path() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let named = Some("printer".to_string());
+        for (addr, hosts, own, want) in [
+            (
+                "::1",
+                named.clone(),
+                false,
+                ReverseSource::Hosts("printer".into()),
+            ),
+            ("127.0.0.5", None, false, ReverseSource::NoName),
+            ("::1", None, false, ReverseSource::NoName),
+            ("0.0.0.0", None, false, ReverseSource::NoName),
+            ("198.51.100.66", None, true, ReverseSource::OverNameLink),
+            (
+                "198.51.100.66",
+                named.clone(),
+                true,
+                ReverseSource::Hosts("printer".into()),
+            ),
+            ("203.0.113.10", None, false, ReverseSource::OverAddressLink),
+        ] {
+            assert_eq!(reverse_source(ip(addr), hosts, own), want, "{addr}");
+        }
+    }
+
+    #[test]
+    fn loopback_names_are_answered_locally() {
+        let h = |family| Hints { family, flags: 0 };
+        let addrs = |p: Option<Plan>| match p {
+            Some(Plan::Answer { addrs, .. }) => addrs.iter().map(|a| a.to_string()).collect(),
+            other => panic!("{other:?}"),
+        };
+        let v: Vec<String> = addrs(loopback_answer("localhost", &h(libc::AF_UNSPEC)));
+        assert_eq!(v, ["::1", "127.0.0.1"]);
+        let v: Vec<String> = addrs(loopback_answer("a.LOCALHOST.", &h(libc::AF_INET)));
+        assert_eq!(v, ["127.0.0.1"]);
+        assert!(loopback_answer("localhost.example", &h(libc::AF_INET)).is_none());
+        assert!(loopback_answer("printer.local", &h(libc::AF_INET)).is_none());
+    }
 
     #[test]
     fn numeric_hosts_are_recognised() {

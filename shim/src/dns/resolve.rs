@@ -3,6 +3,7 @@
 //! in turn with a doubling time-out per round, TCP when an answer is truncated, search
 //! domains, and a bound on the total time.
 
+use super::raw;
 use super::wire::{QType, Reply, build_query, parse_reply};
 use crate::sys::net::{Sock, random_u16, wait_any};
 use crate::sys::now_ms;
@@ -254,6 +255,13 @@ fn tcp_exchange(
 ) -> Option<Reply> {
     let id = random_u16();
     let query = build_query(id, name, q)?;
+    let answer = tcp_raw(plan, server, &query, deadline)?;
+    parse_reply(&answer, id, name, q)
+}
+
+/// One query over TCP to `server` from a socket bound to the interface; the answer's
+/// bytes (whatever they say).
+fn tcp_raw(plan: &Plan<'_>, server: &SocketAddr, query: &[u8], deadline: u64) -> Option<Vec<u8>> {
     let sock = Sock::new(server, true, plan.ifindex, &plan.ifname).ok()?;
     sock.connect(server).ok()?;
     let left = |d: u64| d.saturating_sub(now_ms());
@@ -261,8 +269,8 @@ fn tcp_exchange(
         return None;
     }
     let mut msg = Vec::with_capacity(query.len() + 2);
-    msg.extend_from_slice(&(query.len() as u16).to_be_bytes());
-    msg.extend_from_slice(&query);
+    msg.extend_from_slice(&u16::try_from(query.len()).ok()?.to_be_bytes());
+    msg.extend_from_slice(query);
     let mut sent = 0;
     while sent < msg.len() {
         if !sock.wait(true, left(deadline)).ok()? {
@@ -280,7 +288,9 @@ fn tcp_exchange(
         if got >= 2 {
             let want = u16::from_be_bytes([buf[0], buf[1]]) as usize + 2;
             if got >= want {
-                return parse_reply(&buf[2..want], id, name, q);
+                buf.truncate(want);
+                buf.drain(..2);
+                return Some(buf);
             }
         }
         if !sock.wait(false, left(deadline)).ok()? {
@@ -291,6 +301,83 @@ fn tcp_exchange(
             Ok(n) => got += n,
             Err(libc::EAGAIN | libc::EINTR) => {}
             Err(_) => return None,
+        }
+    }
+}
+
+/// What asking the servers with a program's own query gave.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RawOutcome {
+    /// An answer to the query (any response code but the three below).
+    Answer(Vec<u8>),
+    /// Every server that answered said SERVFAIL, NOTIMP or REFUSED: the last such answer.
+    Refused(Vec<u8>),
+    /// Nobody answered in time.
+    NoAnswer,
+}
+
+/// Sends `query` (a whole DNS message) to the plan's servers, server after server,
+/// round after round with doubling time-outs, from sockets bound to the interface,
+/// and returns the first answer to it (TCP when the UDP answer is truncated), as
+/// glibc's `res_send` does.
+pub(crate) fn exchange_raw(plan: &Plan<'_>, query: &[u8]) -> RawOutcome {
+    let deadline = now_ms() + total_budget(plan);
+    let mut refused = None;
+    for round in 0..plan.attempts {
+        for server in plan.servers {
+            let now = now_ms();
+            if now >= deadline {
+                return refused.map_or(RawOutcome::NoAnswer, RawOutcome::Refused);
+            }
+            let wait = (plan.timeout_ms << round.min(4)).min(deadline - now);
+            let Some(mut answer) = udp_raw(plan, server, query, wait) else {
+                continue;
+            };
+            if raw::truncated(&answer) {
+                if let Some(full) = tcp_raw(plan, server, query, deadline) {
+                    if raw::answers(query, &full) {
+                        answer = full;
+                    }
+                }
+            }
+            if raw::try_next_server(&answer) {
+                refused = Some(answer);
+                continue;
+            }
+            return RawOutcome::Answer(answer);
+        }
+    }
+    refused.map_or(RawOutcome::NoAnswer, RawOutcome::Refused)
+}
+
+/// One query over UDP to `server` from a socket bound to the interface: the first
+/// datagram within `wait_ms` that answers it.
+fn udp_raw(plan: &Plan<'_>, server: &SocketAddr, query: &[u8], wait_ms: u64) -> Option<Vec<u8>> {
+    let sock = Sock::new(server, false, plan.ifindex, &plan.ifname).ok()?;
+    sock.connect(server).ok()?;
+    sock.send(query).ok()?;
+    let end = now_ms() + wait_ms;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let now = now_ms();
+        if now >= end {
+            return None;
+        }
+        match wait_any(&[&sock], false, end - now) {
+            Ok(Some(_)) => {}
+            Ok(None) => continue,
+            Err(_) => return None,
+        }
+        match sock.recv(&mut buf) {
+            // A stray or forged datagram answers another query: ignored.
+            Ok(n) if raw::answers(query, &buf[..n]) => {
+                buf.truncate(n);
+                return Some(buf);
+            }
+            Ok(_) => {}
+            // ICMP port unreachable and the like: this server is no good.
+            Err(e) if e != libc::EAGAIN && e != libc::EINTR => return None,
+            Err(_) => {}
         }
     }
 }

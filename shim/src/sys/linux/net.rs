@@ -130,19 +130,22 @@ pub(crate) fn wait_any(socks: &[&Sock], write: bool, ms: u64) -> Result<Option<u
     Ok(fds[..n].iter().position(|p| p.revents != 0))
 }
 
-/// 16 unpredictable bits for a query id (one `getrandom` per query: no thread-local
-/// pool, which a signal handler's first touch would have to allocate).
+/// Mixed into query ids when getrandom(2) cannot give any (no thread-local: engine
+/// code reachable from a signal handler keeps none).
+static ID_FALLBACK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x9e37_79b9);
+
+/// 16 unpredictable bits for a query id (one getrandom(2) each: a lookup sends a few).
 pub(crate) fn random_u16() -> u16 {
-    let mut bytes = [0u8; 2];
-    // SAFETY: bytes is valid for its length; GRND_NONBLOCK never blocks.
-    let r = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
-    if r != bytes.len() as isize {
-        let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
-        let mix =
-            seed.wrapping_mul(0x9E37_79B9).rotate_left(13) ^ (&raw const bytes as usize as u32);
-        return (mix >> 8) as u16;
+    let mut b = [0u8; 2];
+    // SAFETY: b is valid for its length; GRND_NONBLOCK never blocks.
+    let r = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    if r == b.len() as isize {
+        return u16::from_ne_bytes(b);
     }
-    u16::from_ne_bytes(bytes)
+    let seed = (super::now_ms() as u32) ^ ((super::getpid() as u32) << 16);
+    let n = ID_FALLBACK.fetch_add(0x6d2b_79f5, std::sync::atomic::Ordering::Relaxed);
+    let x = (seed ^ n).wrapping_mul(0x85eb_ca6b);
+    (x >> 16) as u16 ^ x as u16
 }
 
 unsafe extern "C" {

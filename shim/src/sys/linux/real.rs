@@ -28,6 +28,7 @@ macro_rules! real_fns {
             ///
             /// # Safety
             /// The same contract as the C function of that name.
+            #[allow(clippy::too_many_arguments)] // the C signature (gethostbyaddr_r)
             pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
                 let p = slot::$name.load(Ordering::Acquire);
                 if p.is_null() {
@@ -76,5 +77,17 @@ real_fns! {
     close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int = -1;
     closefrom(lowfd: c_int) -> NoValue = NoValue;
     fclose(stream: *mut libc::FILE) -> c_int = libc::EOF;
+    getaddrinfo_a(mode: c_int, list: *mut *mut c_void, ent: c_int, sig: *mut libc::sigevent) -> c_int = libc::EAI_SYSTEM;
+    gai_suspend(list: *const *const c_void, ent: c_int, timeout: *const libc::timespec) -> c_int = libc::EAI_SYSTEM;
+    gai_cancel(req: *mut c_void) -> c_int = libc::EAI_SYSTEM;
+    res_query(dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_search(dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_querydomain(name: *const libc::c_char, domain: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nquery(statp: *mut c_void, dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nsearch(statp: *mut c_void, dname: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nquerydomain(statp: *mut c_void, name: *const libc::c_char, domain: *const libc::c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int = -1;
+    gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, buflen: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
     gethostbyname2_r(name: *const libc::c_char, af: c_int, ret: *mut libc::hostent, buf: *mut libc::c_char, len: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int = libc::ENOSYS;
 }
