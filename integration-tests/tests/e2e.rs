@@ -20,7 +20,9 @@
 //! - `refuse`: bad policies, static and setuid programs;
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
 //! - `dns` (`tests/dns/mod.rs`): names resolved over the chosen interface against the
-//!   testbed's dnsmasq servers, split DNS, failures, TCP fallback, redirect.
+//!   testbed's dnsmasq servers, split DNS, failures, TCP fallback, redirect;
+//! - `loader` (`tests/loader/mod.rs`): the engine's load meeting threads, forks, `_Fork`/
+//!   `clone` children and signal handlers; the fork/thread deadlock test.
 
 use integration_tests::*;
 use std::time::Duration;
@@ -180,6 +182,8 @@ fn py_server(tb: &Testbed, dir: &TempDir, prefix: &[String], addr: &str, port: u
 }
 
 mod dns;
+
+mod loader;
 
 mod baseline {
     use super::*;

@@ -481,6 +481,7 @@ fn ensure_engine() -> bool {
     }
     let saved = errno();
     let fast = load_engine();
+    test_load_delay();
     set_errno(saved);
     ENGINE.store(if fast.is_some() { READY } else { FAILED }, Release);
     if let Some(fast) = fast {
@@ -489,6 +490,41 @@ fn ensure_engine() -> bool {
         apply_stderr_closed();
     }
     fast.is_some()
+}
+
+/// **Test only**: `MIFSHIM_TEST_LOAD_DELAY_MS=N` (at most 10 000) makes the engine's
+/// load take N ms longer, so that the end-to-end tests can make calls, forks and signals
+/// land while a load is in progress. Read only by the thread that loads the engine (a
+/// process that never loads it never looks); not a configuration knob.
+fn test_load_delay() {
+    let Some(v) = getenv(b"MIFSHIM_TEST_LOAD_DELAY_MS\0") else {
+        return;
+    };
+    let mut ms: u64 = 0;
+    for b in v {
+        if !b.is_ascii_digit() {
+            return;
+        }
+        ms = (ms * 10 + u64::from(b - b'0')).min(10_000);
+    }
+    let mut ts = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // Raw nanosleep: no new import for every process; a signal's EINTR resumes with
+    // what is left.
+    loop {
+        let mut rem = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts and rem are valid timespecs for the call.
+        let r = unsafe { libc::syscall(libc::SYS_nanosleep, &ts, &mut rem) };
+        if r == 0 || errno() != libc::EINTR {
+            return;
+        }
+        ts = rem;
+    }
 }
 
 /// Loads and initialises the engine; its shared table on success.
