@@ -6,12 +6,17 @@
 //! four environment variables (and, without them, checks whether a policy file
 //! exists), and only when the process is steered at all does it resolve the real
 //! functions and note where the engine is. The engine (`libmifshim_engine.so`, next to
-//! this file: the policy, the decision, the resolver) is `dlopen`ed on the first call
-//! that needs a decision — `connect`, a send, `bind`, `listen`, `setsockopt`, a name
-//! lookup — or before a `fork`, so that a child never has to load it. From then on
-//! every hook is forwarded to the engine.
+//! this file: the policy, the decision, the resolver) is `dlopen`ed, always in normal
+//! context, at the first of: a call that needs a decision (`connect`, a send, `bind`,
+//! `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the
+//! installation of a signal handler (`sigaction`, `signal` and its aliases, `sigset`:
+//! a handler may make socket calls at any moment, also in the middle of a `malloc`,
+//! where `dlopen` must not run), or a `fork`, `_Fork` or fork-like `clone` (so that a
+//! child never has to load it, nor inherits a load half done). The loading thread
+//! blocks signals while it loads; other threads sleep on the state word until it is
+//! done. From then on every hook is forwarded to the engine.
 //!
-//! Bookkeeping-only calls (`socket`, `close`, `dup*`, `accept*`, `recvfrom`,
+//! Bookkeeping-only calls (`socket` of other families, `close`, `dup*`, `accept*`, `recvfrom`,
 //! `recvmsg`, `recvmmsg`, `getpeername`, `freeaddrinfo`) made before the engine is loaded go
 //! straight to the C library: the engine asks the kernel about sockets it has not
 //! seen created.
@@ -756,8 +761,9 @@ fn engine_ready() -> bool {
 }
 
 // ---------------------------------------------------------------------------------
-// Hooks outside the table: the fork-like calls without atfork handlers. The engine
-// has no part in them; they only load it (or wait for its load) first, then forward.
+// Hooks outside the table: signal handlers and the fork-like calls without atfork
+// handlers. The engine has no part in them; they only load it (or wait for its load)
+// first, in normal context, then forward.
 // ---------------------------------------------------------------------------------
 
 /// A C library function one of these hooks forwards to: `dlsym(RTLD_NEXT)` on first
@@ -790,14 +796,54 @@ impl Lazy {
     }
 }
 
+static REAL_SIGACTION: Lazy = Lazy::new(c"sigaction");
+static REAL___SIGACTION: Lazy = Lazy::new(c"__sigaction");
+static REAL_SIGNAL: Lazy = Lazy::new(c"signal");
+static REAL_BSD_SIGNAL: Lazy = Lazy::new(c"bsd_signal");
+static REAL_SSIGNAL: Lazy = Lazy::new(c"ssignal");
+static REAL_SYSV_SIGNAL: Lazy = Lazy::new(c"sysv_signal");
+static REAL___SYSV_SIGNAL: Lazy = Lazy::new(c"__sysv_signal");
+static REAL_SIGSET: Lazy = Lazy::new(c"sigset");
 static REAL__FORK: Lazy = Lazy::new(c"_Fork");
 static REAL_CLONE: Lazy = Lazy::new(c"clone");
 static REAL___CLONE: Lazy = Lazy::new(c"__clone");
 
 fn resolve_lazy_all() {
-    for l in [&REAL__FORK, &REAL_CLONE, &REAL___CLONE] {
+    for l in [
+        &REAL_SIGACTION,
+        &REAL___SIGACTION,
+        &REAL_SIGNAL,
+        &REAL_BSD_SIGNAL,
+        &REAL_SSIGNAL,
+        &REAL_SYSV_SIGNAL,
+        &REAL___SYSV_SIGNAL,
+        &REAL_SIGSET,
+        &REAL__FORK,
+        &REAL_CLONE,
+        &REAL___CLONE,
+    ] {
         l.get();
     }
+}
+
+/// A program installing a signal handler (not `SIG_DFL`, `SIG_IGN`, `SIG_HOLD` or
+/// `SIG_ERR`) may make socket calls from it, at any moment, also in the middle of a
+/// `malloc`: load the engine now, in normal context, so that no handler ever has to
+/// (`dlopen` and the engine's start-up allocate).
+fn before_handler_installed(handler: libc::sighandler_t) {
+    if handler > 2 && handler != libc::SIG_ERR && active() {
+        let _ = ensure_engine();
+    }
+}
+
+/// `socket()` of an INET family loads the engine before the socket exists (the first
+/// call that needs a decision then finds it there), also for a program that installed
+/// its handlers by a path no hook sees; then the stub records the socket itself.
+fn socket_direct(domain: c_int) -> bool {
+    if shared().is_none() && (domain == libc::AF_INET || domain == libc::AF_INET6) && active() {
+        let _ = ensure_engine();
+    }
+    shared().is_some()
 }
 
 /// Calls `lazy`'s function as type `F`, or fails with ENOSYS and `fail`.
@@ -816,6 +862,80 @@ macro_rules! forward {
             unsafe { f($($a),*) }
         }
     }};
+}
+
+/// ## Hook
+/// `sigaction(2)`: loads the engine first when it installs a handler.
+///
+/// # Safety
+/// The contract of `sigaction`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    if !act.is_null() {
+        // SAFETY: sigaction's contract: act is NULL or points to a valid struct (the
+        // C library reads it the same way).
+        before_handler_installed(unsafe { (*act).sa_sigaction });
+    }
+    forward!(
+        REAL_SIGACTION,
+        -1,
+        fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int,
+        (sig, act, old)
+    )
+}
+
+/// ## Hook
+/// `__sigaction`, the same function under its other exported name.
+///
+/// # Safety
+/// The contract of `sigaction`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    if !act.is_null() {
+        // SAFETY: as in `sigaction`.
+        before_handler_installed(unsafe { (*act).sa_sigaction });
+    }
+    forward!(
+        REAL___SIGACTION,
+        -1,
+        fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int,
+        (sig, act, old)
+    )
+}
+
+/// The `signal`-like functions: `(signal, handler) -> previous handler`, `SIG_ERR` on
+/// failure; each loads the engine first when it installs a handler.
+macro_rules! signal_hooks {
+    ($($name:ident => $lazy:ident;)*) => {$(
+        /// ## Hook
+        /// Loads the engine first when this installs a handler (see
+        /// `before_handler_installed`).
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+            before_handler_installed(handler);
+            forward!($lazy, libc::SIG_ERR, fn(c_int, libc::sighandler_t) -> libc::sighandler_t, (sig, handler))
+        }
+    )*};
+}
+
+signal_hooks! {
+    signal => REAL_SIGNAL;
+    bsd_signal => REAL_BSD_SIGNAL;
+    ssignal => REAL_SSIGNAL;
+    sysv_signal => REAL_SYSV_SIGNAL;
+    __sysv_signal => REAL___SYSV_SIGNAL;
+    sigset => REAL_SIGSET;
 }
 
 /// Before a child is made by a call that runs no atfork handler: load the engine as the
@@ -1091,7 +1211,7 @@ type NoValue = ();
 const NO_VALUE: NoValue = ();
 
 hooks! {
-    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: shared().is_some(), then: socket_done;
+    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: socket_direct(domain), then: socket_done;
     connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     listen(fd: c_int, backlog: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
