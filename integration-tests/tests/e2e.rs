@@ -22,7 +22,9 @@
 //! - `config` (`tests/config/mod.rs`): environment values that are not UTF-8, policy
 //!   and log paths that are FIFOs or devices, names under an invalid policy;
 //! - `dns` (`tests/dns/mod.rs`): names resolved over the chosen interface against the
-//!   testbed's dnsmasq servers, split DNS, failures, TCP fallback, redirect.
+//!   testbed's dnsmasq servers, split DNS, failures, TCP fallback, redirect;
+//! - `loader` (`tests/loader/mod.rs`): the engine's load meeting threads, forks, `_Fork`/
+//!   `clone` children and signal handlers; the fork/thread deadlock test.
 
 use integration_tests::*;
 use std::time::Duration;
@@ -183,6 +185,8 @@ fn py_server(tb: &Testbed, dir: &TempDir, prefix: &[String], addr: &str, port: u
 
 mod config;
 mod dns;
+
+mod loader;
 
 mod baseline {
     use super::*;

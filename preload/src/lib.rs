@@ -6,12 +6,17 @@
 //! four environment variables (and, without them, checks whether a policy file
 //! exists), and only when the process is steered at all does it resolve the real
 //! functions and note where the engine is. The engine (`libmifshim_engine.so`, next to
-//! this file: the policy, the decision, the resolver) is `dlopen`ed on the first call
-//! that needs a decision — `connect`, a send, `bind`, `listen`, `setsockopt`, a name
-//! lookup — or before a `fork`, so that a child never has to load it. From then on
-//! every hook is forwarded to the engine.
+//! this file: the policy, the decision, the resolver) is `dlopen`ed, always in normal
+//! context, at the first of: a call that needs a decision (`connect`, a send, `bind`,
+//! `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the
+//! installation of a signal handler (`sigaction`, `signal` and its aliases, `sigset`:
+//! a handler may make socket calls at any moment, also in the middle of a `malloc`,
+//! where `dlopen` must not run), or a `fork`, `_Fork` or fork-like `clone` (so that a
+//! child never has to load it, nor inherits a load half done). The loading thread
+//! blocks signals while it loads; other threads sleep on the state word until it is
+//! done. From then on every hook is forwarded to the engine.
 //!
-//! Bookkeeping-only calls (`socket`, `close`, `dup*`, `accept*`, `recvfrom`,
+//! Bookkeeping-only calls (`socket` of other families, `close`, `dup*`, `accept*`, `recvfrom`,
 //! `recvmsg`, `recvmmsg`, `getpeername`, `freeaddrinfo`) made before the engine is loaded go
 //! straight to the C library: the engine asks the kernel about sockets it has not
 //! seen created.
@@ -27,7 +32,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, Ordering::*};
 use libc::{addrinfo, hostent, mmsghdr, msghdr, sockaddr, socklen_t};
 use mifshim_fastpath::{Key, Shared};
 
@@ -53,18 +58,39 @@ const ACTIVE: u8 = 2;
 /// Whether this process is steered at all (decided by the constructor).
 static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
-const NONE: u8 = 0;
-const LOADING: u8 = 1;
-const READY: u8 = 2;
-const FAILED: u8 = 3;
-static ENGINE: AtomicU8 = AtomicU8::new(NONE);
+/// The engine's state, a futex word: `NONE`, `READY`, `FAILED`, or a *loading* word
+/// (`loading(pid)`: the low bits `LOADING_TAG`, the rest the loader's process id), so
+/// that a child created by a path no hook sees (a raw `clone`/`fork` system call) while
+/// its parent was loading can tell at once that nobody in its own process will finish
+/// the load. Threads waiting for a load sleep on this word (`FUTEX_WAIT`); the loader
+/// wakes them when it publishes `READY` or `FAILED`. It never goes back to `NONE`.
+static ENGINE: AtomicU32 = AtomicU32::new(NONE);
+const NONE: u32 = 0;
+const READY: u32 = 1;
+const FAILED: u32 = 2;
+const LOADING_TAG: u32 = 3;
+
+/// The loading word of process `pid` (Linux pids are below 2^22, `PID_MAX_LIMIT`).
+fn loading(pid: u32) -> u32 {
+    (pid << 2) | LOADING_TAG
+}
+
+/// The loader's pid of a loading word.
+fn loader_pid(word: u32) -> u32 {
+    word >> 2
+}
+
+/// The thread id of the thread loading the engine (set by it right after it claimed
+/// the load): a hook it re-enters during the load (nothing it calls should) must not
+/// wait for itself.
+static LOADER_TID: AtomicU32 = AtomicU32::new(0);
 
 static ARGV0: AtomicPtr<c_char> = AtomicPtr::new(null_mut());
 
 /// A fixed buffer written by the thread that loads the engine and read by it.
 struct Buf(core::cell::UnsafeCell<[u8; 4096]>);
 // SAFETY: only `load_engine` touches it, and only one thread ever runs that (the one
-// that moved ENGINE from NONE to LOADING; the others wait for READY or FAILED).
+// that moved ENGINE from NONE to its loading word; the others wait for READY or FAILED).
 unsafe impl Sync for Buf {}
 static ENGINE_PATH: Buf = Buf(core::cell::UnsafeCell::new([0; 4096]));
 
@@ -594,40 +620,199 @@ fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e }
 }
 
-/// Loads the engine once; `true` when it is ready.
+/// Loads the engine once; `true` when it is ready. Keeps errno.
+///
+/// One thread claims the load (`NONE` → its loading word) and does it with every
+/// signal blocked, so that no handler runs on it halfway through `dlopen` (a handler
+/// that makes a socket call would otherwise wait for its own thread); the others sleep
+/// on the state word until it is published (`wait_for_load`).
 fn ensure_engine() -> bool {
     match ENGINE.load(Acquire) {
         READY => return true,
         FAILED => return false,
         _ => {}
     }
-    if ENGINE
-        .compare_exchange(NONE, LOADING, AcqRel, Acquire)
-        .is_err()
-    {
-        // Another thread is loading it: wait (bounded, about five seconds).
-        for _ in 0..500_000 {
-            match ENGINE.load(Acquire) {
-                READY => return true,
-                FAILED => return false,
-                // SAFETY: sched_yield has no preconditions.
-                _ => unsafe {
-                    libc::sched_yield();
-                },
-            }
-        }
-        return false;
-    }
     let saved = errno();
-    let fast = load_engine();
+    let me = getpid();
+    let ready = match ENGINE.compare_exchange(NONE, loading(me), AcqRel, Acquire) {
+        Ok(_) => {
+            LOADER_TID.store(gettid(), Release);
+            let mask = block_all_signals();
+            let fast = load_engine();
+            test_load_delay();
+            ENGINE.store(if fast.is_some() { READY } else { FAILED }, Release);
+            if let Some(fast) = fast {
+                // After READY: a hook that sees the table may rely on the engine being there.
+                FAST.store(fast, SeqCst);
+                apply_stderr_closed();
+            }
+            futex_wake_all(&ENGINE);
+            // Signals that came during the load are delivered now, with the engine there.
+            restore_signals(&mask);
+            fast.is_some()
+        }
+        Err(word) => wait_for_load(word, me),
+    };
     set_errno(saved);
-    ENGINE.store(if fast.is_some() { READY } else { FAILED }, Release);
-    if let Some(fast) = fast {
-        // After READY: a hook that sees the table may rely on the engine being there.
-        FAST.store(fast, SeqCst);
-        apply_stderr_closed();
+    ready
+}
+
+/// How long a thread waits for another thread's load before it fails its call: far
+/// beyond any real load (a few ms; a policy file of thousands of rules takes longer),
+/// there only so that a deadlock the program's own locks could build around `dlopen`
+/// ends in a failed call and one line instead of a hang.
+const LOAD_WAIT_LIMIT_MS: u64 = 30_000;
+
+/// Waits for the load another thread is doing (`word`: the state as last seen);
+/// `true` when the engine is ready.
+fn wait_for_load(mut word: u32, me: u32) -> bool {
+    let mut started = None;
+    loop {
+        match word {
+            READY => return true,
+            FAILED => return false,
+            NONE => return ensure_engine(),
+            _ => {}
+        }
+        if loader_pid(word) != me {
+            // Created by a path no hook sees (a raw clone/fork system call; `fork`,
+            // `_Fork` and `clone` wait for the load first) while the parent was loading:
+            // the loading thread is not in this process, and its half-done `dlopen` may
+            // have left the loader's lock held here, so loading afresh is not safe.
+            warn_once(
+                &WARNED_INHERITED,
+                b"mifshim: this process was created by a raw clone/fork system call while its parent was loading the engine; steered calls fail closed\n",
+            );
+            return false;
+        }
+        if LOADER_TID.load(Acquire) == gettid() {
+            // This thread is the loader (a hook reached from the load itself): it cannot
+            // wait for itself.
+            warn_once(
+                &WARNED_RECURSIVE,
+                b"mifshim: a socket call made while this thread loads the engine fails closed\n",
+            );
+            return false;
+        }
+        let now = coarse_now_ms();
+        let t0 = *started.get_or_insert(now);
+        if now.saturating_sub(t0) > LOAD_WAIT_LIMIT_MS {
+            warn_once(
+                &WARNED_SLOW,
+                b"mifshim: waited 30 s for another thread to load the engine; failing closed\n",
+            );
+            return false;
+        }
+        futex_wait(&ENGINE, word, 100);
+        word = ENGINE.load(Acquire);
     }
-    fast.is_some()
+}
+
+static WARNED_INHERITED: AtomicBool = AtomicBool::new(false);
+static WARNED_RECURSIVE: AtomicBool = AtomicBool::new(false);
+static WARNED_SLOW: AtomicBool = AtomicBool::new(false);
+
+fn warn_once(flag: &AtomicBool, line: &[u8]) {
+    if !flag.swap(true, AcqRel) {
+        write_err(&[line]);
+    }
+}
+
+fn getpid() -> u32 {
+    // SAFETY: getpid has no preconditions (raw: glibc's wrapper would be one more
+    // import for every process).
+    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+}
+
+fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// Sleeps while `*word == val`, at most `ms` milliseconds (or until woken, or a signal).
+fn futex_wait(word: &AtomicU32, val: u32, ms: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: word is a valid, aligned 32-bit atomic for the call; ts is a valid
+    // relative timeout. FUTEX_WAIT only reads the word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            &ts as *const libc::timespec,
+        )
+    };
+}
+
+fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: word is a valid, aligned 32-bit atomic; FUTEX_WAKE only wakes waiters.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
+
+/// Blocks every signal on this thread (glibc keeps its own two, for cancellation and
+/// `setuid` across threads, deliverable); the previous mask.
+fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; every bit set is the full set (what sigfillset writes, without
+    // one more import for every process).
+    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: all is a valid sigset_t, written over its own size.
+    unsafe { core::ptr::write_bytes(&mut all, 0xff, 1) };
+    // SAFETY: both sets are valid for the call.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    old
+}
+
+fn restore_signals(mask: &libc::sigset_t) {
+    // SAFETY: mask is the set pthread_sigmask returned.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, null_mut()) };
+}
+
+/// **Test only**: `MIFSHIM_TEST_LOAD_DELAY_MS=N` (at most 10 000) makes the engine's
+/// load take N ms longer, so that the end-to-end tests can make calls, forks and signals
+/// land while a load is in progress. Read only by the thread that loads the engine (a
+/// process that never loads it never looks); not a configuration knob.
+fn test_load_delay() {
+    let Some(v) = getenv(b"MIFSHIM_TEST_LOAD_DELAY_MS\0") else {
+        return;
+    };
+    let mut ms: u64 = 0;
+    for b in v {
+        if !b.is_ascii_digit() {
+            return;
+        }
+        ms = (ms * 10 + u64::from(b - b'0')).min(10_000);
+    }
+    let mut ts = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // Raw nanosleep: no new import for every process; a signal's EINTR resumes with
+    // what is left.
+    loop {
+        let mut rem = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts and rem are valid timespecs for the call.
+        let r = unsafe { libc::syscall(libc::SYS_nanosleep, &ts, &mut rem) };
+        if r == 0 || errno() != libc::EINTR {
+            return;
+        }
+        ts = rem;
+    }
 }
 
 /// Loads and initialises the engine; its shared table on success.
@@ -636,6 +821,7 @@ fn load_engine() -> Option<*mut Shared> {
     // SAFETY: written just above, by the only thread that loads (see `Buf`).
     let path = unsafe { &*ENGINE_PATH.0.get() };
     resolve_all();
+    resolve_lazy_all();
     // SAFETY: path is NUL-terminated (join); RTLD_LOCAL keeps the engine's symbols out
     // of the global scope, so it interposes on nothing.
     let h = unsafe { libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
@@ -711,6 +897,309 @@ struct RealFn {
 
 fn engine_ready() -> bool {
     ENGINE.load(Acquire) == READY
+}
+
+// ---------------------------------------------------------------------------------
+// Hooks outside the table: signal handlers and the fork-like calls without atfork
+// handlers. The engine has no part in them; they only load it (or wait for its load)
+// first, in normal context, then forward.
+// ---------------------------------------------------------------------------------
+
+/// A C library function one of these hooks forwards to: `dlsym(RTLD_NEXT)` on first
+/// use (most processes call few of them, and a process that never calls one pays
+/// nothing), and all of them when the engine is loaded, so that a hook running later
+/// in a signal handler or a forked child finds its pointer already there.
+struct Lazy {
+    name: &'static core::ffi::CStr,
+    ptr: AtomicPtr<c_void>,
+}
+
+impl Lazy {
+    const fn new(name: &'static core::ffi::CStr) -> Self {
+        Self {
+            name,
+            ptr: AtomicPtr::new(null_mut()),
+        }
+    }
+
+    /// The function's address, or NULL (then the hook fails with ENOSYS).
+    fn get(&self) -> *mut c_void {
+        let p = self.ptr.load(Acquire);
+        if !p.is_null() {
+            return p;
+        }
+        // SAFETY: the name is NUL-terminated; RTLD_NEXT looks past this object.
+        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
+        self.ptr.store(p, Release);
+        p
+    }
+}
+
+static REAL_SIGACTION: Lazy = Lazy::new(c"sigaction");
+static REAL___SIGACTION: Lazy = Lazy::new(c"__sigaction");
+static REAL_SIGNAL: Lazy = Lazy::new(c"signal");
+static REAL_BSD_SIGNAL: Lazy = Lazy::new(c"bsd_signal");
+static REAL_SSIGNAL: Lazy = Lazy::new(c"ssignal");
+static REAL_SYSV_SIGNAL: Lazy = Lazy::new(c"sysv_signal");
+static REAL___SYSV_SIGNAL: Lazy = Lazy::new(c"__sysv_signal");
+static REAL_SIGSET: Lazy = Lazy::new(c"sigset");
+static REAL__FORK: Lazy = Lazy::new(c"_Fork");
+static REAL_CLONE: Lazy = Lazy::new(c"clone");
+static REAL___CLONE: Lazy = Lazy::new(c"__clone");
+
+fn resolve_lazy_all() {
+    for l in [
+        &REAL_SIGACTION,
+        &REAL___SIGACTION,
+        &REAL_SIGNAL,
+        &REAL_BSD_SIGNAL,
+        &REAL_SSIGNAL,
+        &REAL_SYSV_SIGNAL,
+        &REAL___SYSV_SIGNAL,
+        &REAL_SIGSET,
+        &REAL__FORK,
+        &REAL_CLONE,
+        &REAL___CLONE,
+    ] {
+        l.get();
+    }
+}
+
+/// A program installing a signal handler (not `SIG_DFL`, `SIG_IGN`, `SIG_HOLD` or
+/// `SIG_ERR`) may make socket calls from it, at any moment, also in the middle of a
+/// `malloc`: load the engine now, in normal context, so that no handler ever has to
+/// (`dlopen` and the engine's start-up allocate).
+fn before_handler_installed(handler: libc::sighandler_t) {
+    if handler > 2 && handler != libc::SIG_ERR && active() {
+        let _ = ensure_engine();
+    }
+}
+
+/// `socket()` of an INET family loads the engine before the socket exists (the first
+/// call that needs a decision then finds it there), also for a program that installed
+/// its handlers by a path no hook sees; then the stub records the socket itself.
+fn socket_direct(domain: c_int) -> bool {
+    if shared().is_none() && (domain == libc::AF_INET || domain == libc::AF_INET6) && active() {
+        let _ = ensure_engine();
+    }
+    shared().is_some()
+}
+
+/// Calls `lazy`'s function as type `F`, or fails with ENOSYS and `fail`.
+macro_rules! forward {
+    ($lazy:expr, $fail:expr, fn($($t:ty),*) -> $r:ty, ($($a:expr),*)) => {{
+        let p = $lazy.get();
+        if p.is_null() {
+            set_errno(libc::ENOSYS);
+            $fail
+        } else {
+            type F = unsafe extern "C" fn($($t),*) -> $r;
+            // SAFETY: p is the C library's function of this name, which has this C
+            // signature.
+            let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+            // SAFETY: the program's arguments, forwarded.
+            unsafe { f($($a),*) }
+        }
+    }};
+}
+
+/// ## Hook
+/// `sigaction(2)`: loads the engine first when it installs a handler.
+///
+/// # Safety
+/// The contract of `sigaction`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    if !act.is_null() {
+        // SAFETY: sigaction's contract: act is NULL or points to a valid struct (the
+        // C library reads it the same way).
+        before_handler_installed(unsafe { (*act).sa_sigaction });
+    }
+    forward!(
+        REAL_SIGACTION,
+        -1,
+        fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int,
+        (sig, act, old)
+    )
+}
+
+/// ## Hook
+/// `__sigaction`, the same function under its other exported name.
+///
+/// # Safety
+/// The contract of `sigaction`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    if !act.is_null() {
+        // SAFETY: as in `sigaction`.
+        before_handler_installed(unsafe { (*act).sa_sigaction });
+    }
+    forward!(
+        REAL___SIGACTION,
+        -1,
+        fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int,
+        (sig, act, old)
+    )
+}
+
+/// The `signal`-like functions: `(signal, handler) -> previous handler`, `SIG_ERR` on
+/// failure; each loads the engine first when it installs a handler.
+macro_rules! signal_hooks {
+    ($($name:ident => $lazy:ident;)*) => {$(
+        /// ## Hook
+        /// Loads the engine first when this installs a handler (see
+        /// `before_handler_installed`).
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+            before_handler_installed(handler);
+            forward!($lazy, libc::SIG_ERR, fn(c_int, libc::sighandler_t) -> libc::sighandler_t, (sig, handler))
+        }
+    )*};
+}
+
+signal_hooks! {
+    signal => REAL_SIGNAL;
+    bsd_signal => REAL_BSD_SIGNAL;
+    ssignal => REAL_SSIGNAL;
+    sysv_signal => REAL_SYSV_SIGNAL;
+    __sysv_signal => REAL___SYSV_SIGNAL;
+    sigset => REAL_SIGSET;
+}
+
+/// Before a child is made by a call that runs no atfork handler: load the engine as the
+/// prepare handler does for `fork` (or wait for the load another thread is doing), so
+/// that the child never inherits a half-done load (whose thread it does not have) and
+/// never has to `dlopen` itself.
+fn before_child() {
+    if active() {
+        let _ = ensure_engine();
+    }
+}
+
+/// ## Hook
+/// `_Fork` (glibc ≥ 2.34: `fork` without atfork handlers; glibc's own `fork` calls it
+/// internally, not through this symbol).
+///
+/// # Safety
+/// The contract of `_Fork`.
+#[unsafe(no_mangle)]
+#[allow(non_snake_case)]
+pub unsafe extern "C" fn _Fork() -> libc::pid_t {
+    before_child();
+    let pid = forward!(REAL__FORK, -1, fn() -> libc::pid_t, ());
+    if pid == 0 {
+        in_child_without_atfork();
+    }
+    pid
+}
+
+/// In a child made by `_Fork` or a fork-like `clone`: what the atfork child handler does
+/// after `fork` (the engine clears what a thread of the parent held), keeping errno.
+fn in_child_without_atfork() {
+    let saved = errno();
+    // SAFETY: the atfork child handler, which may run in any fresh child.
+    unsafe { after_fork_child() };
+    set_errno(saved);
+}
+
+/// What a fork-like `clone` child runs first: `in_child_without_atfork`, then the
+/// program's function. Lives on the parent's stack during the call; the child has its
+/// own copy of that memory (no `CLONE_VM`), so reading it there is valid.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[repr(C)]
+struct CloneStart {
+    f: unsafe extern "C" fn(*mut c_void) -> c_int,
+    arg: *mut c_void,
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+unsafe extern "C" fn clone_start(p: *mut c_void) -> c_int {
+    // SAFETY: p is the child's copy of the parent's CloneStart (see its comment).
+    let start = unsafe { core::ptr::read(p.cast::<CloneStart>()) };
+    in_child_without_atfork();
+    // SAFETY: the program's function and argument, as it passed them to clone.
+    unsafe { (start.f)(start.arg) }
+}
+
+/// `clone`/`__clone` (glibc's wrapper: `int clone(int (*fn)(void *), void *stack, int
+/// flags, void *arg, ... /* pid_t *ptid, void *tls, pid_t *ctid */)`). The hook is
+/// defined with the three variadic arguments as ordinary ones (stable Rust cannot
+/// define a variadic function): on x86-64 and AArch64 Linux variadic integer and
+/// pointer arguments are passed exactly as named ones, so it receives what the caller
+/// passed, and forwards all seven through a variadic pointer (glibc's wrapper, like
+/// this hook, reads all three whatever the flags; the kernel uses only those the flags
+/// name). A child sharing the parent's memory (`CLONE_VM`: a thread or a
+/// `vfork`-like child) sees the parent's state as it changes, so for it the hook
+/// only waits for a load in progress, without starting one.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! clone_hooks {
+    ($($name:ident => $lazy:ident;)*) => {$(
+        /// ## Hook
+        /// See `clone_hooks`.
+        ///
+        /// # Safety
+        /// The contract of glibc's `clone`.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            f: *mut c_void,
+            stack: *mut c_void,
+            flags: c_int,
+            arg: *mut c_void,
+            ptid: *mut c_void,
+            tls: *mut c_void,
+            ctid: *mut c_void,
+        ) -> c_int {
+            let fork_like = flags & libc::CLONE_VM == 0;
+            if fork_like {
+                before_child();
+            } else if active() && !matches!(ENGINE.load(Acquire), NONE | READY | FAILED) {
+                let _ = ensure_engine();
+            }
+            let p = $lazy.get();
+            if p.is_null() {
+                set_errno(libc::ENOSYS);
+                return -1;
+            }
+            type F = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int, *mut c_void, ...) -> c_int;
+            // SAFETY: p is glibc's clone, which has this (variadic) C signature.
+            let real: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+            // A fork-like child first runs what the atfork child handler would (not
+            // with a thread pointer of the program's own, CLONE_SETTLS: the engine's
+            // code expects glibc's; nor without a function, which glibc refuses).
+            if fork_like && flags & libc::CLONE_SETTLS == 0 && !f.is_null() && engine_ready() {
+                let mut start = CloneStart {
+                    // SAFETY: f is the program's non-NULL `int (*)(void *)`.
+                    f: unsafe { core::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut c_void) -> c_int>(f) },
+                    arg,
+                };
+                let start_fn = clone_start as unsafe extern "C" fn(*mut c_void) -> c_int;
+                // SAFETY: the program's arguments, with its function and argument
+                // wrapped (start outlives the call, and the child has its own copy).
+                return unsafe {
+                    real(start_fn as *mut c_void, stack, flags, (&raw mut start).cast::<c_void>(), ptid, tls, ctid)
+                };
+            }
+            // SAFETY: the program's arguments, all forwarded.
+            unsafe { real(f, stack, flags, arg, ptid, tls, ctid) }
+        }
+    )*};
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+clone_hooks! {
+    clone => REAL_CLONE;
+    __clone => REAL___CLONE;
 }
 
 // ---------------------------------------------------------------------------------
