@@ -23,9 +23,14 @@ pub enum OnUnavailable {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Listen {
-    /// Confine them to the chosen interface (the default).
+    /// Confine them to the chosen interface and loopback (the default): a socket filter
+    /// admits what arrives on `lo` and what arrives on the chosen interface (TCP: from
+    /// its own subnets only, whose replies the connected route sends back through it).
     #[default]
     Interface,
+    /// Bind them to the chosen interface's device: every reply leaves by it, peers
+    /// beyond its subnets are accepted too, loopback is refused.
+    Device,
     /// Leave them listening on every interface.
     Any,
 }
@@ -399,7 +404,8 @@ fn describe(s: &mut String, indent: &str, via: &[IfName], on: OnUnavailable, lis
         s,
         "{indent}wildcard listeners: {}",
         match listen {
-            Listen::Interface => "confined to the chosen interface",
+            Listen::Interface => "confined to the chosen interface (its own subnets) and loopback",
+            Listen::Device => "bound to the chosen interface's device (loopback refused)",
             Listen::Any => "left on every interface",
         }
     );

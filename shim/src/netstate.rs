@@ -51,6 +51,9 @@ impl IfRec {
 struct AddrRec {
     ip: IpAddr,
     index: u32,
+    /// The on-link prefix this address gives its interface (`onlink`/`prefix`).
+    onlink: IpAddr,
+    prefix: u8,
 }
 
 pub(crate) struct Snap {
@@ -78,6 +81,8 @@ impl Snap {
             addrs: [AddrRec {
                 ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 index: 0,
+                onlink: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                prefix: 0,
             }; MAX_ADDR],
             error: 0,
             dropped: 0,
@@ -108,6 +113,32 @@ impl Snap {
             .filter(|a| a.index == index)
             .map(|a| a.ip)
             .collect()
+    }
+
+    /// The on-link prefixes of interface `index` (from its addresses), each once.
+    pub(crate) fn onlink_of(&self, index: u32, mut f: impl FnMut(IpAddr, u8)) {
+        let mine = |a: &&AddrRec| a.index == index;
+        for (i, a) in self.addrs[..self.n_addr]
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| mine(a))
+        {
+            let dup = self.addrs[..i]
+                .iter()
+                .filter(mine)
+                .any(|b| b.onlink == a.onlink && b.prefix == a.prefix);
+            if !dup {
+                f(a.onlink, a.prefix);
+            }
+        }
+    }
+
+    /// The index of the loopback interface (1 in every network namespace).
+    pub(crate) fn loopback_index(&self) -> u32 {
+        self.ifs[..self.n_if]
+            .iter()
+            .find(|r| r.flags & libc::IFF_LOOPBACK as u32 != 0)
+            .map_or(1, |r| r.index)
     }
 
     /// The name of interface `index`.
@@ -155,13 +186,20 @@ impl Snap {
                 ip,
                 scope,
                 flags,
+                onlink,
+                prefix,
             } => {
                 if !self.sorted {
                     self.ifs[..self.n_if].sort_unstable_by_key(|r| r.index);
                     self.sorted = true;
                 }
                 if self.n_addr < MAX_ADDR {
-                    self.addrs[self.n_addr] = AddrRec { ip, index };
+                    self.addrs[self.n_addr] = AddrRec {
+                        ip,
+                        index,
+                        onlink,
+                        prefix,
+                    };
                     self.n_addr += 1;
                 } else {
                     self.dropped += 1;
@@ -216,6 +254,8 @@ impl Snap {
         s.addrs[0] = AddrRec {
             ip: IpAddr::V4(v4),
             index,
+            onlink: IpAddr::V4(v4),
+            prefix: 24,
         };
         s.n_addr = 1;
         s
@@ -414,6 +454,8 @@ mod tests {
             ip,
             scope,
             flags: 0,
+            onlink: ip,
+            prefix: 64,
         }
     }
 

@@ -8,11 +8,12 @@ use crate::fdtable::{
 };
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
+use crate::sys::filter::{self, Sources};
 use crate::sys::{self, Dest, Pktinfo};
 use crate::{log, log_at};
 use config_schema::{
-    AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, LogLevel, Op, Profile,
-    Proto, Why, decide, unusable_reason,
+    AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, Listen, LogLevel, Op,
+    Profile, Proto, Why, decide, unusable_reason,
 };
 use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Sock, Verdict};
 use std::fmt;
@@ -683,7 +684,10 @@ fn wildcard(family: AddrFamily, port: u16) -> SocketAddr {
     }
 }
 
-/// Confines a wildcard listener (TCP at `listen`, UDP at a `bind` to a fixed port).
+/// Confines a wildcard listener (TCP at `listen`, UDP at a `bind` to a fixed port):
+/// with `listen = "interface"` by a socket filter admitting the chosen interface and
+/// loopback (`sys::filter`), with `listen = "device"` — or when a filter cannot be
+/// attached — by binding it to the device.
 fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Result<(), i32> {
     let Some(profile) = profile() else {
         return Ok(());
@@ -699,10 +703,206 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
         port,
         scope_id: 0,
     };
-    netstate::with(|snap| {
-        let d = decide(profile, snap, &flow);
-        apply_socket(fd, e, family, what, addr, d, snap)
+    netstate::with(|snap| match decide(profile, snap, &flow) {
+        Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
+            confine_by_filter(fd, e, what, addr, &b, snap)
+        }
+        d => apply_socket(fd, e, family, what, addr, d, snap),
     })
+}
+
+/// The on-link prefixes of interface `index` that a TCP listener's filter admits.
+struct OnLink {
+    list: [(IpAddr, u8); 2 * filter::MAX_PREFIXES],
+    n: usize,
+}
+
+impl OnLink {
+    fn of(snap: &Snap, index: u32) -> OnLink {
+        let mut o = OnLink {
+            list: [(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0); 2 * filter::MAX_PREFIXES],
+            n: 0,
+        };
+        snap.onlink_of(index, |ip, len| {
+            if o.n < o.list.len() {
+                o.list[o.n] = (ip, len);
+                o.n += 1;
+            }
+        });
+        o
+    }
+    fn sources(&self, proto: Proto) -> Sources<'_> {
+        match proto {
+            // A UDP server's replies go through the shim's per-datagram steering.
+            Proto::Udp => Sources::Any,
+            // An unbound listener's SYN-ACK follows the routing table: only peers the
+            // connected route answers through the chosen interface.
+            _ => Sources::Prefixes(&self.list[..self.n]),
+        }
+    }
+}
+
+/// Attaches the shim's filter for `b`'s interface, composed with a classic filter the
+/// program attached before; falls back to the device binding when that cannot be done
+/// (an eBPF program, a locked filter, a composition too long).
+fn confine_by_filter(
+    fd: i32,
+    e: Entry,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+    snap: &Snap,
+) -> Result<(), i32> {
+    let onlink = OnLink::of(snap, b.index);
+    let lo = snap.loopback_index();
+    let fallback = |why: &str| {
+        log_at!(
+            Info,
+            "{what} {}: {why}; binding the socket to {} instead (loopback closed)",
+            Addr(addr),
+            b.ifname
+        );
+        bind_device(fd, what, addr, b)
+    };
+    let attached = match filter::len(fd) {
+        Ok(0) => {
+            let mut buf = [filter::ZERO; filter::MAX_OWN];
+            match filter::build(&mut buf, lo, b.index, onlink.sources(e.proto()), &[]) {
+                Some(n) => filter::attach(fd, &buf[..n]),
+                None => Err(libc::EINVAL),
+            }
+        }
+        Ok(_) => {
+            let Some(mut scratch) = filter::Scratch::new() else {
+                return fallback("no memory to compose the program's filter");
+            };
+            let [cur, out, _] = scratch.parts();
+            let Ok(n) = filter::get(fd, cur) else {
+                return fallback("the program's filter cannot be read");
+            };
+            let program = match filter::ours(&cur[..n]) {
+                Some(o) => filter::program_part(&cur[..n], o),
+                None => &cur[..n],
+            };
+            match filter::build(out, lo, b.index, onlink.sources(e.proto()), program) {
+                Some(m) => filter::attach(fd, &out[..m]),
+                None => return fallback("the program's filter is too long to compose"),
+            }
+        }
+        Err(libc::EACCES) => return fallback("the program attached an eBPF filter"),
+        Err(err) => Err(err),
+    };
+    match attached {
+        Ok(()) => {
+            log_at!(
+                Info,
+                "{what} {} -> {} and loopback ({})",
+                Addr(addr),
+                b.ifname,
+                WhyText(b)
+            );
+            Ok(())
+        }
+        Err(libc::EPERM) => fallback("the program locked the socket's filter"),
+        Err(err) => fallback(sys::errno_name(err)),
+    }
+}
+
+/// Before the program's own `SO_ATTACH_FILTER`, `SO_ATTACH_BPF` or `SO_DETACH_FILTER`
+/// on a socket the shim confined by a filter: `None` when the socket carries no filter
+/// of the shim's (the call is forwarded as is), otherwise the call is carried out here
+/// and its result returned:
+/// * a classic filter is composed behind the shim's (the shim's admission, then the
+///   program's verdict); `EPERM` if locked, as the kernel answers;
+/// * an eBPF program replaces the shim's filter (it cannot be composed) and the socket
+///   is bound to the device instead, with a warning: still closed to the other links;
+/// * a detach removes the program's part only: the shim's admission stays.
+pub(crate) fn setsockopt_filter(
+    fd: i32,
+    name: i32,
+    opt: filter::ProgramOpt,
+) -> Option<Result<(), i32>> {
+    active().then_some(())?;
+    let e = entry(fd);
+    e.family()?;
+    if filter::len(fd).ok()? == 0 {
+        return None;
+    }
+    let mut scratch = filter::Scratch::new()?;
+    let [cur, theirs, out] = scratch.parts();
+    let n = filter::get(fd, cur).ok()?;
+    let o = filter::ours(&cur[..n])?;
+    if name == libc::SO_ATTACH_BPF {
+        let r = opt.forward(fd, name);
+        if r.is_ok() {
+            let bound = filter::bind_index(fd, o.ifindex);
+            log::warn_limited(format_args!(
+                "fd {fd}: the program attached an eBPF filter to a confined listener; bound it to interface #{} instead (loopback closed){}",
+                o.ifindex,
+                if bound.is_ok() {
+                    ""
+                } else {
+                    ": binding failed"
+                }
+            ));
+            if bound.is_ok() {
+                fdtable::add_flags(fd, SHIM_BOUND);
+            }
+            return Some(bound);
+        }
+        return Some(r);
+    }
+    if name == libc::SO_DETACH_FILTER && filter::locked(fd) {
+        return Some(Err(libc::EPERM));
+    }
+    let program: &[libc::sock_filter] = if name == libc::SO_ATTACH_FILTER {
+        match opt.read_filter(theirs) {
+            Ok(m) => &theirs[..m],
+            Err(err) => return Some(Err(err)),
+        }
+    } else {
+        &[]
+    };
+    if name == libc::SO_DETACH_FILTER && o.tail == 0 {
+        // Nothing of the program's to remove.
+        return Some(Ok(()));
+    }
+    let m = netstate::with(|snap| {
+        let onlink = OnLink::of(snap, o.ifindex);
+        filter::build(out, o.lo, o.ifindex, onlink.sources(e.proto()), program)
+    });
+    let Some(m) = m else {
+        // Too long to compose: the program's filter alone, and the device binding.
+        let r = opt.forward(fd, name);
+        if r.is_ok() && filter::bind_index(fd, o.ifindex).is_ok() {
+            fdtable::add_flags(fd, SHIM_BOUND);
+        }
+        return Some(r);
+    };
+    Some(filter::attach(fd, &out[..m]))
+}
+
+/// The program bound a socket the shim confined by a filter to a device itself: its
+/// choice wins, so the shim's admission (which would drop that device's packets) goes;
+/// a filter of the program's own stays.
+fn unconfine_filter(fd: i32) {
+    if !matches!(filter::len(fd), Ok(n) if n > 0) {
+        return;
+    }
+    let Some(mut scratch) = filter::Scratch::new() else {
+        return;
+    };
+    let [cur, _, _] = scratch.parts();
+    let Ok(n) = filter::get(fd, cur) else { return };
+    let Some(o) = filter::ours(&cur[..n]) else {
+        return;
+    };
+    let program = filter::program_part(&cur[..n], o);
+    let _ = if program.is_empty() {
+        filter::detach(fd)
+    } else {
+        filter::attach(fd, program)
+    };
 }
 
 /// Before `bind(fd, addr)`: a UDP socket bound to the wildcard address on a fixed
@@ -915,6 +1115,7 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
                     ));
                 }
                 fdtable::add_flags(fd, APP_BOUND);
+                unconfine_filter(fd);
             } else {
                 fdtable::clear_flags(fd, APP_BOUND);
             }

@@ -617,6 +617,21 @@ pub unsafe extern "C" fn setsockopt(
         // SAFETY: setsockopt(2)'s contract: val points to len readable bytes.
         unsafe { std::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
     };
+    if level == libc::SOL_SOCKET
+        && matches!(
+            name,
+            libc::SO_ATTACH_FILTER | libc::SO_ATTACH_BPF | libc::SO_DETACH_FILTER
+        )
+    {
+        // A listener the shim confined by a filter keeps its admission.
+        let opt = super::filter::ProgramOpt::new(val, len);
+        match pre(|| ops::setsockopt_filter(fd, name, opt)) {
+            Pre::Run(Some(Ok(()))) => return 0,
+            Pre::Run(Some(Err(e))) => return fail(e),
+            Pre::Panicked => return fail(PANIC_ERRNO),
+            _ => {}
+        }
+    }
     let r = match pre(|| ops::setsockopt_rewrite(fd, level, name, bytes)) {
         Pre::Run(Ok(Some(o))) => {
             // SAFETY: our rewritten copy, o.len bytes, alive for the call.

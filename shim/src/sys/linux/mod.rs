@@ -1,6 +1,7 @@
 //! Linux: `LD_PRELOAD` interposition. Every `unsafe` block of the shim lives below this
 //! module and carries a `SAFETY:` comment.
 
+pub(crate) mod filter;
 mod hooks;
 pub(crate) mod net;
 mod netdb;

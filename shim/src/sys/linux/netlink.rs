@@ -17,6 +17,10 @@ pub(crate) enum Item<'a> {
         ip: IpAddr,
         scope: u8,
         flags: u32,
+        /// The on-link prefix: `IFA_ADDRESS` (the peer on a point-to-point link) and
+        /// the prefix length.
+        onlink: IpAddr,
+        prefix: u8,
     },
 }
 
@@ -188,6 +192,7 @@ fn parse_addr(msg: &[u8], f: &mut dyn FnMut(Item<'_>)) {
         return;
     }
     let family = msg[0] as c_int;
+    let prefix = msg[1];
     let mut flags = msg[2] as u32;
     let scope = msg[3];
     let index = u32_at(msg, 4);
@@ -217,6 +222,8 @@ fn parse_addr(msg: &[u8], f: &mut dyn FnMut(Item<'_>)) {
             ip,
             scope,
             flags,
+            onlink: address.unwrap_or(ip),
+            prefix,
         });
     }
 }
