@@ -335,20 +335,6 @@ fn promoted(shared: &Shared, fd: c_int) -> bool {
     })
 }
 
-/// `socket`: once the engine is loaded the stub writes the new socket's entry itself
-/// (`socket_done`). The first `AF_INET`/`AF_INET6` socket of a steered process loads
-/// the engine first, so that every INET socket is seen created (a socket the engine
-/// has not seen is taken as one others may hold: no fast path for it).
-fn socket_direct(domain: c_int) -> bool {
-    if shared().is_some() {
-        return true;
-    }
-    if (domain == libc::AF_INET || domain == libc::AF_INET6) && active() {
-        ensure_engine();
-    }
-    shared().is_some()
-}
-
 /// Calls `f` for every fd an `SCM_RIGHTS` control message in `msg`'s control data
 /// carries (`msg_controllen` as the kernel left it after a receive, as the program
 /// gave it for a send), bounded by the control length.
@@ -566,20 +552,25 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     if msgs.is_null() || vlen == 0 {
         return false;
     }
+    // Every message's passed fds are marked before anything else is looked at.
+    for i in 0..(vlen as usize).min(1024) {
+        // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
+        let h = unsafe { &raw const (*msgs.add(i)).msg_hdr };
+        // SAFETY: as above.
+        if unsafe { (*h).msg_controllen } != 0 {
+            mark_passed(h);
+        }
+    }
     let shared = shared();
     let mut now = None;
     // The kernel sends at most UIO_MAXIOV (1024) messages of a batch; no need to look
     // further (and the program's array may be no longer than that).
     for i in 0..(vlen as usize).min(1024) {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
-        let (name, len, clen) = unsafe {
+        let (name, len) = unsafe {
             let h = &(*msgs.add(i)).msg_hdr;
-            (h.msg_name, h.msg_namelen, h.msg_controllen)
+            (h.msg_name, h.msg_namelen)
         };
-        if clen != 0 {
-            // SAFETY: as above.
-            mark_passed(unsafe { &raw const (*msgs.add(i)).msg_hdr });
-        }
         if name.is_null() {
             continue;
         }

@@ -178,6 +178,26 @@ pub(crate) fn set(fd: i32, e: Entry) {
     }
 }
 
+/// Records what the kernel said about `fd` only if nothing was recorded meanwhile (the
+/// stub's `socket` bookkeeping of a new socket on this number wins over a probe that
+/// raced it); returns the entry that stands.
+pub(crate) fn set_if_unknown(fd: i32, e: Entry) -> Entry {
+    let Some(s) = chunk_slot(&SHARED_TABLE.fds, fd, true) else {
+        return e;
+    };
+    s.uc_index.store(e.1, Ordering::Release);
+    match s
+        .entry
+        .compare_exchange(0, e.0, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => {
+            s.memo.store(0, Ordering::Release);
+            e
+        }
+        Err(now) => Entry(now, s.uc_index.load(Ordering::Acquire)),
+    }
+}
+
 /// Adds flags to a valid entry.
 pub(crate) fn add_flags(fd: i32, flags: u32) {
     if let Some(s) = slot(fd, false) {

@@ -278,14 +278,6 @@ impl Snap {
             .find(|a| a.ip == ip)
             .map(|a| a.index)
     }
-
-    /// The loopback interface's index.
-    pub(crate) fn loopback_index(&self) -> Option<u32> {
-        self.ifs[..self.n_if]
-            .iter()
-            .find(|r| r.flags & libc::IFF_LOOPBACK as u32 != 0)
-            .map(|r| r.index)
-    }
 }
 
 impl NetView for Snap {

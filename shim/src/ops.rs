@@ -63,9 +63,9 @@ fn entry(fd: i32) -> Entry {
     if e.valid() {
         return e;
     }
-    let e = probe(fd);
-    fdtable::set(fd, e);
-    e
+    // A probe of a number another thread is closing and reusing may describe the old
+    // socket (or none): it never overwrites what the new socket's creation recorded.
+    fdtable::set_if_unknown(fd, probe(fd))
 }
 
 /// What the kernel says about a socket the shim did not see created
@@ -399,11 +399,9 @@ fn bind_local(fd: i32, what: &str, addr: SocketAddr, index: u32, snap: &Snap) ->
 fn local_via(snap: &Snap, ip: IpAddr) -> u32 {
     let ip = ip.to_canonical();
     if ip.is_loopback() || ip.is_unspecified() {
-        return snap.loopback_index().unwrap_or(1);
+        return snap.loopback_index();
     }
-    snap.owner_of(ip)
-        .or_else(|| snap.loopback_index())
-        .unwrap_or(1)
+    snap.owner_of(ip).unwrap_or_else(|| snap.loopback_index())
 }
 
 fn bind_device(fd: i32, what: &str, addr: SocketAddr, b: &Bind<'_>) -> Result<(), i32> {

@@ -24,9 +24,10 @@
 //!   gives the thread its cancellation state back.
 
 use super::real;
+use super::uaccess::{self, poison};
 use super::{
-    Dest, MsgCopy, Prepared, decode_sockaddr, decode_unspec_as_inet, errno, sendto_via, set_errno,
-    to_sockaddr,
+    BadMsg, Dest, MsgCopy, Prepared, UserAddr, decode_sockaddr, errno, sendto_via, set_errno,
+    to_sockaddr, uapi,
 };
 use crate::ops::{self, Plan};
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
@@ -234,20 +235,27 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 /// Replaces `connect(2)`: binds the socket to the chosen interface first.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_connect"))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    // SAFETY: connect(2)'s contract: addr points to len readable bytes.
-    let dest = unsafe { decode_sockaddr(addr, len) };
-    // SAFETY: as above.
-    if dest.is_none() && unsafe { is_unspec(addr, len) } {
+    let a = match UserAddr::copy(addr, len) {
+        Ok(a) => a,
+        // SAFETY: a length the kernel refuses or an unreadable address: the kernel is
+        // handed an unreadable one and answers (EBADF, EINVAL, EFAULT) unconnected.
+        Err(_) => return unsafe { real::connect(fd, poison(), len) },
+    };
+    let dest = a.as_ref().and_then(UserAddr::dest);
+    // The kernel gets the bytes decided on (NULL stays NULL: the kernel answers).
+    let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
+    // SAFETY: ap is NULL or our copy of the program's address (al bytes).
+    if dest.is_none() && unsafe { is_unspec(ap, al) } {
         // A disconnect: the kernel drops a UDP socket's device binding with its peer.
-        // SAFETY: the program's arguments, forwarded.
-        let r = unsafe { real::connect(fd, addr, len) };
+        // SAFETY: the program's address as copied, alive for the call.
+        let r = unsafe { real::connect(fd, ap, al) };
         let _ = pre(|| ops::disconnected(fd));
         return r;
     }
     match pre(|| ops::connect(fd, dest)) {
         Pre::Run(Ok(None)) => {
-            // SAFETY: the program's arguments, forwarded.
-            unsafe { real::connect(fd, addr, len) }
+            // SAFETY: the program's address as copied (or NULL), alive for the call.
+            unsafe { real::connect(fd, ap, al) }
         }
         Pre::Run(Ok(Some(to))) => {
             let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
@@ -274,8 +282,15 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> isize {
-    // SAFETY: sendto(2)'s contract: addr is NULL or points to len readable bytes.
-    let dest = unsafe { send_dest(fd, addr, len) };
+    let a = match UserAddr::copy(addr, len) {
+        Ok(a) => a,
+        // SAFETY: a length the kernel refuses (addrlen 200: EINVAL, where the rewrite to
+        // sendmsg would have been clamped and sent) or an unreadable address: the
+        // kernel gets an unreadable one and answers without sending.
+        Err(_) => return unsafe { real::sendto(fd, buf, n, flags, poison(), len) },
+    };
+    let dest = send_dest(fd, a.as_ref());
+    let to = a.as_ref().map_or((addr, len), UserAddr::raw);
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
@@ -284,18 +299,18 @@ pub unsafe extern "C" fn sendto(
         },
     };
     match plan {
-        // SAFETY: the program's arguments, forwarded.
-        Plan::AsIs => unsafe { real::sendto(fd, buf, n, flags, addr, len) },
+        // SAFETY: the program's arguments, with its address as copied.
+        Plan::AsIs => unsafe { real::sendto(fd, buf, n, flags, to.0, to.1) },
         Plan::Fail(e) => fail(e) as isize,
         // SAFETY: the program's arguments, re-expressed as a sendmsg.
-        Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, addr, len, p) },
+        Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, to, p) },
         Plan::Redirect(to, p) => {
             let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
             let (ss, sl) = to_sockaddr(&to, v6);
             let a = (&raw const ss).cast::<sockaddr>();
             match p {
                 // SAFETY: the program's buffer with our encoded server address.
-                Some(p) => unsafe { sendto_via(fd, buf, n, flags, a, sl, p) },
+                Some(p) => unsafe { sendto_via(fd, buf, n, flags, (a, sl), p) },
                 // SAFETY: as above.
                 None => unsafe { real::sendto(fd, buf, n, flags, a, sl) },
             }
@@ -308,8 +323,11 @@ pub unsafe extern "C" fn sendto(
 /// messages in a copy.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmsg"))]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
-    // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
-    let dest = unsafe { msg_send_dest(fd, msg) };
+    let mut m = match MsgCopy::read(msg) {
+        Ok(m) => m,
+        Err(bad) => return bad.answer(fd, flags),
+    };
+    let dest = send_dest(fd, m.name());
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {
@@ -319,37 +337,36 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     };
     match plan {
         Plan::Redirect(to, p) => {
-            let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
-            let mut copy = MsgCopy::new();
-            // SAFETY: msg is the program's valid msghdr.
-            if unsafe { copy.redirect(msg, &to, v6, p) } {
-                // SAFETY: the copy points at the program's buffers and our own, alive
-                // for the call.
-                unsafe { real::sendmsg(fd, copy.hdr(), flags) }
-            } else {
-                fail(libc::EMSGSIZE) as isize
+            m.set_dest(&to, dest.is_some_and(|d| d.addr.is_ipv6()));
+            if let Some(p) = p {
+                match m.prepare(p) {
+                    Prepared::Ready => {}
+                    Prepared::TooBig => return fail(libc::EMSGSIZE) as isize,
+                    Prepared::Refused(e) => return m.answer(fd, flags, Some(e)),
+                    Prepared::Unreadable => return m.answer(fd, flags, None),
+                }
             }
+            // SAFETY: the copy points at the program's buffers and our own, alive for
+            // the call.
+            unsafe { real::sendmsg(fd, m.hdr(), flags) }
         }
-        // SAFETY: the program's arguments, forwarded.
-        Plan::AsIs => unsafe { real::sendmsg(fd, msg, flags) },
+        // SAFETY: the program's message, with its name as copied.
+        Plan::AsIs => unsafe { real::sendmsg(fd, m.hdr(), flags) },
         Plan::Fail(e) => fail(e) as isize,
-        Plan::Via(p) => {
-            let mut copy = MsgCopy::new();
-            // SAFETY: msg is the program's valid msghdr.
-            match unsafe { copy.prepare(msg, p) } {
-                // SAFETY: the copy points at the program's buffers and our control
-                // buffer, both valid for the call.
-                Prepared::Rewritten => unsafe { real::sendmsg(fd, copy.hdr(), flags) },
-                // SAFETY: the program's arguments, forwarded.
-                Prepared::AsIs => unsafe { real::sendmsg(fd, msg, flags) },
-                Prepared::TooBig => match pre(|| ops::send_fallback_bind(fd, dest, p)) {
-                    Pre::Run(Err(e)) => fail(e) as isize,
-                    Pre::Panicked => fail(PANIC_ERRNO) as isize,
-                    // SAFETY: the program's arguments, forwarded.
-                    _ => unsafe { real::sendmsg(fd, msg, flags) },
-                },
-            }
-        }
+        Plan::Via(p) => match m.prepare(p) {
+            // SAFETY: the copy points at the program's buffers and our control
+            // buffer, both valid for the call.
+            Prepared::Ready => unsafe { real::sendmsg(fd, m.hdr(), flags) },
+            Prepared::Refused(e) => m.answer(fd, flags, Some(e)),
+            Prepared::Unreadable => m.answer(fd, flags, None),
+            Prepared::TooBig => match pre(|| ops::send_fallback_bind(fd, dest, p)) {
+                Pre::Run(Err(e)) => fail(e) as isize,
+                Pre::Panicked => fail(PANIC_ERRNO) as isize,
+                // SAFETY: the program's message (its own control data, which the kernel
+                // copies itself), with its name as copied.
+                _ => unsafe { real::sendmsg(fd, m.hdr(), flags) },
+            },
+        },
     }
 }
 
@@ -357,22 +374,44 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
 /// sent in part; sendmmsg(2) allows that and callers resend the rest.
 const MMSG_BATCH: usize = 8;
 
+/// Entry `i` of a program's `sendmmsg` array, read without faulting.
+fn mmsg_entry(msgs: *const libc::mmsghdr, i: usize) -> Result<MsgCopy, BadMsg> {
+    let e = uaccess::read(msgs.wrapping_add(i)).map_err(|_| BadMsg::Header)?;
+    MsgCopy::from_header(e.msg_hdr)
+}
+
+/// What the messages of a `sendmmsg` batch name.
+enum Batch {
+    /// The first `n` messages all name this destination (`n` stops before the first
+    /// message the engine cannot read: the kernel would send the ones before it and
+    /// return their count).
+    Same(Dest, usize),
+    /// The first message names none, or they differ.
+    Mixed,
+    /// The first message cannot be read.
+    FirstBad(BadMsg),
+}
+
 /// The destination every message of a `sendmmsg` batch names, if they all name the
 /// same one (the common case: a QUIC or RTP sender batching to its peer).
-///
-/// # Safety
-/// `msgs` has `vlen` valid entries (sendmmsg(2)'s contract).
-unsafe fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> Option<Dest> {
-    // SAFETY: the caller's contract; vlen >= 1 is checked by the caller.
-    let first = unsafe { msg_send_dest(fd, &(*msgs).msg_hdr) }?;
+fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> Batch {
+    let first = match mmsg_entry(msgs, 0) {
+        Ok(m) => m,
+        Err(b) => return Batch::FirstBad(b),
+    };
+    let Some(d) = send_dest(fd, first.name()) else {
+        return Batch::Mixed;
+    };
     // The kernel sends at most UIO_MAXIOV messages of a batch; so do we look.
-    for i in 1..(vlen as usize).min(UIO_MAXIOV) {
-        // SAFETY: i < vlen.
-        if unsafe { msg_send_dest(fd, &(*msgs.add(i)).msg_hdr) } != Some(first) {
-            return None;
+    let n = (vlen as usize).min(uapi::UIO_MAXIOV);
+    for i in 1..n {
+        match mmsg_entry(msgs, i) {
+            Err(_) => return Batch::Same(d, i),
+            Ok(m) if send_dest(fd, m.name()) != Some(d) => return Batch::Mixed,
+            Ok(_) => {}
         }
     }
-    Some(first)
+    Batch::Same(d, n)
 }
 
 /// ## Hook
@@ -381,7 +420,8 @@ unsafe fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> O
 /// whole batch goes out unchanged (and the stub's fast path then skips the engine).
 /// Otherwise every message is decided on its own, with its own PKTINFO, at most
 /// [`MMSG_BATCH`] at a time; the batch is cut before the first refused message
-/// (which then fails the next call, or this one if it is first).
+/// (which then fails the next call, or this one if it is first), and before the
+/// first one the engine cannot read, as the kernel cuts it.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmmsg"))]
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
@@ -395,45 +435,66 @@ pub unsafe extern "C" fn sendmmsg(
     }
     let n = (vlen as usize).min(MMSG_BATCH);
     let mut plans = [Plan::AsIs; MMSG_BATCH];
-    // SAFETY: sendmmsg(2)'s contract: msgs has vlen >= 1 valid entries.
-    if let Some(dest) = unsafe { uniform_dest(fd, msgs, vlen) } {
-        match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
-            Pre::Run(Plan::AsIs) => {
-                // SAFETY: the program's arguments, forwarded.
-                return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
-            }
-            Pre::Run(Plan::Fail(e)) => return fail(e),
-            Pre::Panicked => return fail(PANIC_ERRNO),
-            Pre::Run(Plan::Via(p)) => {
-                plans = [Plan::Via(p); MMSG_BATCH];
-                // SAFETY: as below: n <= vlen entries, each prepared with this plan.
-                return unsafe { send_planned(fd, msgs, n, flags, &plans) };
-            }
-            Pre::Run(Plan::Redirect(to, p)) => {
-                // A redirected DNS query goes alone, as the per-message path sends it.
-                // SAFETY: the program's first message, valid per sendmmsg(2).
-                let hdr = unsafe { &(*msgs).msg_hdr };
-                let mut copy = MsgCopy::new();
-                // SAFETY: hdr is the program's valid msghdr.
-                if !unsafe { copy.redirect(hdr, &to, dest.addr.is_ipv6(), p) } {
-                    return fail(libc::EMSGSIZE);
+    match uniform_dest(fd, msgs, vlen) {
+        Batch::FirstBad(b) => return b.answer(fd, flags) as c_int,
+        Batch::Mixed => {}
+        Batch::Same(dest, readable) => {
+            // All readable: the program's count (the kernel clamps it); else up to the
+            // first unreadable message.
+            let count = if readable == (vlen as usize).min(uapi::UIO_MAXIOV) {
+                vlen
+            } else {
+                readable as c_uint
+            };
+            match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
+                Pre::Run(Plan::AsIs) => {
+                    // SAFETY: the program's arguments, forwarded (count <= vlen).
+                    return unsafe { real::sendmmsg(fd, msgs, count, flags) };
                 }
-                // SAFETY: the copy points at the program's buffers and our own.
-                let r = unsafe { real::sendmsg(fd, copy.hdr(), flags) };
-                if r < 0 {
-                    return -1;
+                Pre::Run(Plan::Fail(e)) => return fail(e),
+                Pre::Panicked => return fail(PANIC_ERRNO),
+                Pre::Run(Plan::Via(p)) => {
+                    plans = [Plan::Via(p); MMSG_BATCH];
+                    // SAFETY: as below: at most `readable` entries, each prepared with
+                    // this plan.
+                    return unsafe { send_planned(fd, msgs, n.min(readable), flags, &plans) };
                 }
-                // SAFETY: the program's first entry; msg_len is its field to fill.
-                unsafe { (*msgs).msg_len = r as c_uint };
-                return 1;
+                Pre::Run(Plan::Redirect(to, p)) => {
+                    // A redirected DNS query goes alone, as the per-message path sends it.
+                    let Ok(mut m) = mmsg_entry(msgs, 0) else {
+                        return fail(libc::EFAULT);
+                    };
+                    m.set_dest(&to, dest.addr.is_ipv6());
+                    if let Some(p) = p {
+                        match m.prepare(p) {
+                            Prepared::Ready => {}
+                            Prepared::TooBig => return fail(libc::EMSGSIZE),
+                            Prepared::Refused(e) => return m.answer(fd, flags, Some(e)) as c_int,
+                            Prepared::Unreadable => return m.answer(fd, flags, None) as c_int,
+                        }
+                    }
+                    // SAFETY: the copy points at the program's buffers and our own.
+                    let r = unsafe { real::sendmsg(fd, m.hdr(), flags) };
+                    if r < 0 {
+                        return -1;
+                    }
+                    return set_msg_len(msgs, 0, r as c_uint);
+                }
             }
         }
     }
     let mut any = false;
     let mut cut = n;
     for (i, plan) in plans.iter_mut().enumerate().take(n) {
-        // SAFETY: sendmmsg(2)'s contract: msgs has vlen valid entries; i < vlen.
-        let dest: Option<Dest> = unsafe { msg_send_dest(fd, &(*msgs.add(i)).msg_hdr) };
+        let m = match mmsg_entry(msgs, i) {
+            Ok(m) => m,
+            Err(b) if i == 0 => return b.answer(fd, flags) as c_int,
+            Err(_) => {
+                cut = i;
+                break;
+            }
+        };
+        let dest = send_dest(fd, m.name());
         if dest.is_none() {
             continue;
         }
@@ -445,14 +506,13 @@ pub unsafe extern "C" fn sendmmsg(
             Plan::AsIs => {}
             Plan::Redirect(..) if i == 0 => {
                 // A redirected DNS query goes alone, through the sendmsg path.
-                // SAFETY: the program's first message, valid per sendmmsg(2).
-                let r = unsafe { sendmsg(fd, &(*msgs).msg_hdr, flags) };
+                // SAFETY: the program's first entry's msghdr (at offset 0); the
+                // sendmsg hook reads it without faulting.
+                let r = unsafe { sendmsg(fd, msgs.cast::<libc::msghdr>(), flags) };
                 if r < 0 {
                     return -1;
                 }
-                // SAFETY: as above; msg_len is the program's field to fill.
-                unsafe { (*msgs).msg_len = r as c_uint };
-                return 1;
+                return set_msg_len(msgs, 0, r as c_uint);
             }
             Plan::Redirect(..) => {
                 cut = i;
@@ -474,15 +534,32 @@ pub unsafe extern "C" fn sendmmsg(
         // SAFETY: forwarded, possibly with fewer messages.
         return unsafe { real::sendmmsg(fd, msgs, cut as c_uint, flags) };
     }
-    // SAFETY: cut <= n <= vlen valid entries, decided in `plans`.
+    // SAFETY: cut <= n <= vlen entries, decided in `plans`.
     unsafe { send_planned(fd, msgs, cut, flags, &plans) }
+}
+
+/// Writes the count the kernel reported for message `i` into the program's entry,
+/// as the kernel does (`put_user`): if that memory is not writable the kernel stops
+/// there, answering the count so far, or `EFAULT` for the first message. Returns
+/// `i + 1` on success.
+fn set_msg_len(msgs: *mut libc::mmsghdr, i: usize, len: c_uint) -> c_int {
+    let at = msgs
+        .wrapping_add(i)
+        .cast::<u8>()
+        .wrapping_add(size_of::<libc::msghdr>());
+    match uaccess::write_u32(at.cast(), len) {
+        Ok(()) => i as c_int + 1,
+        Err(e) if i == 0 => fail(e),
+        Err(_) => i as c_int,
+    }
 }
 
 /// Sends the first `cut` messages of the program's batch, each `Plan::Via` one with
 /// its PKTINFO added in a copy, and reports back what the kernel wrote.
 ///
 /// # Safety
-/// `msgs` has at least `cut` (<= [`MMSG_BATCH`]) valid entries.
+/// `msgs` is the program's array of at least `cut` (<= [`MMSG_BATCH`]) entries (read
+/// without faulting here).
 unsafe fn send_planned(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
@@ -490,21 +567,30 @@ unsafe fn send_planned(
     flags: c_int,
     plans: &[Plan; MMSG_BATCH],
 ) -> c_int {
-    let mut copies: [MsgCopy; MMSG_BATCH] = std::array::from_fn(|_| MsgCopy::new());
+    let mut copies: [Option<MsgCopy>; MMSG_BATCH] = std::array::from_fn(|_| None);
     // SAFETY: a zeroed mmsghdr is valid (null pointers, zero lengths).
     let mut out: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
     for i in 0..cut {
-        // SAFETY: i < cut <= vlen; the program's entries are valid.
-        let hdr = unsafe { &(*msgs.add(i)).msg_hdr };
-        out[i].msg_hdr = *hdr;
+        let m = match mmsg_entry(msgs, i) {
+            Ok(m) => copies[i].insert(m),
+            Err(b) if i == 0 => return b.answer(fd, flags) as c_int,
+            Err(_) => {
+                cut = i;
+                break;
+            }
+        };
         if let Plan::Via(p) = plans[i] {
-            // SAFETY: hdr is the program's valid msghdr.
-            match unsafe { copies[i].prepare(hdr, p) } {
-                // SAFETY: hdr() points into copies[i], alive until after the call.
-                Prepared::Rewritten => out[i].msg_hdr = unsafe { *copies[i].hdr() },
-                Prepared::AsIs => {}
+            match m.prepare(p) {
+                Prepared::Ready => {}
+                Prepared::Refused(e) if i == 0 => return m.answer(fd, flags, Some(e)) as c_int,
+                Prepared::Unreadable if i == 0 => return m.answer(fd, flags, None) as c_int,
+                // The kernel would send the messages before it and stop there.
+                Prepared::Refused(_) | Prepared::Unreadable => {
+                    cut = i;
+                    break;
+                }
                 Prepared::TooBig => {
-                    let d = hdr_dest(fd, hdr);
+                    let d = send_dest(fd, m.name());
                     match pre(|| ops::send_fallback_bind(fd, d, p)) {
                         Pre::Run(Ok(())) => {}
                         // Not steerable: send the messages before it, never this one
@@ -519,57 +605,35 @@ unsafe fn send_planned(
                 }
             }
         }
+        out[i].msg_hdr = m.header();
     }
     // SAFETY: out holds `cut` valid headers pointing at the program's buffers and at
-    // our control buffers, all alive for the call.
+    // our copies (which stay in place until after the call).
     let sent = unsafe { real::sendmmsg(fd, out.as_mut_ptr(), cut as c_uint, flags) };
     if sent > 0 {
         for (i, o) in out.iter().enumerate().take(sent as usize) {
-            // SAFETY: i < sent <= cut <= vlen: the program's entry, written as the
-            // kernel would have.
-            unsafe { (*msgs.add(i)).msg_len = o.msg_len };
+            let r = set_msg_len(msgs, i, o.msg_len);
+            if r <= i as c_int {
+                return r;
+            }
         }
     }
     sent
 }
 
-fn hdr_dest(fd: c_int, hdr: &libc::msghdr) -> Option<Dest> {
-    // SAFETY: hdr is a valid msghdr (the program's).
-    unsafe { msg_send_dest(fd, hdr) }
-}
-
-/// The most messages the kernel takes from one `sendmmsg` (`UIO_MAXIOV`).
-const UIO_MAXIOV: usize = 1024;
-
 /// The destination a send names, as the kernel reads it: an INET/INET6 address, or an
 /// `AF_UNSPEC` one on an IPv4 socket, which the kernel takes as `AF_INET`
-/// (`decode_unspec_as_inet`).
-///
-/// # Safety
-/// `addr` is NULL or points to `len` readable bytes.
-unsafe fn send_dest(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
-    // SAFETY: the caller's contract.
-    if let Some(d) = unsafe { decode_sockaddr(addr, len) } {
+/// (`uapi::decode_unspec_as_inet`).
+fn send_dest(fd: c_int, a: Option<&UserAddr>) -> Option<Dest> {
+    let a = a?;
+    if let Some(d) = a.dest() {
         return Some(d);
     }
-    // SAFETY: the caller's contract.
-    let d = unsafe { decode_unspec_as_inet(addr, len) }?;
+    let d = uapi::decode_unspec_as_inet(a.bytes())?;
     match pre(|| ops::is_ipv4_socket(fd)) {
         Pre::Run(true) => Some(d),
         _ => None,
     }
-}
-
-/// [`send_dest`] of a `msghdr`'s `msg_name`.
-///
-/// # Safety
-/// `msg` is NULL or a valid msghdr.
-unsafe fn msg_send_dest(fd: c_int, msg: *const libc::msghdr) -> Option<Dest> {
-    if msg.is_null() {
-        return None;
-    }
-    // SAFETY: msg is valid; msg_name/msg_namelen describe the program's address.
-    unsafe { send_dest(fd, (*msg).msg_name as *const sockaddr, (*msg).msg_namelen) }
 }
 
 /// ## Hook
@@ -577,11 +641,15 @@ unsafe fn msg_send_dest(fd: c_int, msg: *const libc::msghdr) -> Option<Dest> {
 /// a server and is confined to the chosen interface (`listen = "interface"`).
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    // SAFETY: bind(2)'s contract: addr points to len readable bytes.
-    let a = unsafe { decode_sockaddr(addr, len) };
-    match pre(|| ops::bind(fd, a)) {
-        // SAFETY: the program's arguments, forwarded.
-        Pre::Run(Ok(())) => unsafe { real::bind(fd, addr, len) },
+    let a = match UserAddr::copy(addr, len) {
+        Ok(a) => a,
+        // SAFETY: the kernel is handed an unreadable address and answers unbound.
+        Err(_) => return unsafe { real::bind(fd, poison(), len) },
+    };
+    let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
+    match pre(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest))) {
+        // SAFETY: the program's address as copied (or NULL), alive for the call.
+        Pre::Run(Ok(())) => unsafe { real::bind(fd, ap, al) },
         Pre::Run(Err(e)) => fail(e),
         Pre::Panicked => fail(PANIC_ERRNO),
     }
@@ -599,6 +667,9 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     }
 }
 
+/// The most bytes of an option value the engine reads.
+const OPT_MAX: usize = 272;
+
 /// ## Hook
 /// Replaces `setsockopt(2)`: the program's options are always applied; a multicast
 /// join on "any interface" is pointed at the chosen interface, and the program's own
@@ -611,11 +682,25 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    let bytes: &[u8] = if val.is_null() || len == 0 || len > 4096 {
-        &[]
+    // The engine looks at the first bytes of a value only (the longest option it
+    // reads, group_source_req, has 264).
+    let mut copy = [0u8; OPT_MAX];
+    let n = match uapi::sockopt_len(len, OPT_MAX) {
+        Ok(n) => n,
+        // SAFETY: a negative length: the kernel refuses it (EINVAL) before reading.
+        Err(_) => return unsafe { real::setsockopt(fd, level, name, poison(), len) },
+    };
+    if uaccess::copy_in(&mut copy[..n], val.cast()).is_err() {
+        // SAFETY: unreadable: the kernel gets an unreadable value and answers as it
+        // would for the program's (EFAULT, or the option's own errno first).
+        return unsafe { real::setsockopt(fd, level, name, poison(), len) };
+    }
+    let bytes = &copy[..n];
+    // The kernel reads the bytes decided on when they are all of the value.
+    let val = if n == len as usize && n > 0 {
+        copy.as_ptr().cast()
     } else {
-        // SAFETY: setsockopt(2)'s contract: val points to len readable bytes.
-        unsafe { std::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
+        val
     };
     if level == libc::SOL_SOCKET
         && matches!(
@@ -638,7 +723,7 @@ pub unsafe extern "C" fn setsockopt(
             unsafe { real::setsockopt(fd, level, name, o.buf.as_ptr().cast(), o.len as socklen_t) }
         }
         Pre::Run(Err(e)) => return fail(e),
-        // SAFETY: the program's arguments, forwarded.
+        // SAFETY: the program's arguments, forwarded (its value as copied when whole).
         _ => unsafe { real::setsockopt(fd, level, name, val, len) },
     };
     if r == 0 {
@@ -736,8 +821,9 @@ unsafe fn disguise(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, cap: soc
     if !crate::redirect::flagged(fd) {
         return;
     }
-    // SAFETY: the kernel wrote *len bytes of address into addr (<= cap).
-    let Some(from) = (unsafe { decode_sockaddr(addr, (*len).min(cap)) }) else {
+    // SAFETY: the kernel wrote *len (readable, it just wrote it).
+    let got = unsafe { *len };
+    let Some(from) = decode_sockaddr(addr, got.min(cap)) else {
         return;
     };
     let Pre::Run(Some(orig)) = pre(|| crate::redirect::disguise(fd, from.addr)) else {
@@ -767,12 +853,12 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> isize {
-    // SAFETY: recvfrom(2)'s contract: len is NULL or points to the room in addr.
-    let cap = if addr.is_null() || len.is_null() {
+    // The room the program gives for the source address (0: none, or unreadable, and
+    // then the kernel answers for it).
+    let cap = if addr.is_null() {
         0
     } else {
-        // SAFETY: len is non-null and points to the caller's socklen_t.
-        unsafe { *len }
+        uaccess::read(len).unwrap_or(0)
     };
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
@@ -789,12 +875,11 @@ pub unsafe extern "C" fn recvfrom(
 /// Replaces `recvmsg(2)`: only to disguise redirected DNS answers.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmsg"))]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
-    // SAFETY: recvmsg(2)'s contract: msg is a valid msghdr.
-    let cap = if msg.is_null() || unsafe { (*msg).msg_name.is_null() } {
-        0
-    } else {
-        // SAFETY: msg is non-null and valid (recvmsg(2)'s contract).
-        unsafe { (*msg).msg_namelen }
+    // The room for the source address, before the kernel overwrites msg_namelen (0:
+    // none, or the header is unreadable, and then the kernel answers for it).
+    let cap = match uaccess::read(msg) {
+        Ok(h) if !h.msg_name.is_null() => h.msg_namelen,
+        _ => 0,
     };
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvmsg(fd, msg, flags) };
@@ -820,19 +905,17 @@ pub unsafe extern "C" fn recvmmsg(
 ) -> c_int {
     // The room each message offers for its source address, before the kernel
     // overwrites msg_namelen (the kernel takes at most UIO_MAXIOV messages).
-    let mut caps = [0 as socklen_t; UIO_MAXIOV];
+    let mut caps = [0 as socklen_t; uapi::UIO_MAXIOV];
     let n = if msgs.is_null() {
         0
     } else {
-        (vlen as usize).min(UIO_MAXIOV)
+        (vlen as usize).min(uapi::UIO_MAXIOV)
     };
     for (i, cap) in caps.iter_mut().enumerate().take(n) {
-        // SAFETY: recvmmsg(2)'s contract: msgs has vlen valid entries; i < vlen.
-        let h = unsafe { &(*msgs.add(i)).msg_hdr };
-        *cap = if h.msg_name.is_null() {
-            0
-        } else {
-            h.msg_namelen
+        // An unreadable entry: no room recorded (the kernel stops there itself).
+        *cap = match uaccess::read(msgs.wrapping_add(i)) {
+            Ok(e) if !e.msg_hdr.msg_name.is_null() => e.msg_hdr.msg_namelen,
+            _ => 0,
         };
     }
     // SAFETY: the program's arguments, forwarded.
@@ -859,12 +942,11 @@ pub unsafe extern "C" fn recvmmsg(
 /// the server the program asked for.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getpeername"))]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    // SAFETY: getpeername(2)'s contract: len points to the room in addr.
-    let cap = if addr.is_null() || len.is_null() {
+    // The room for the address (0: none, or unreadable: the kernel answers for it).
+    let cap = if addr.is_null() {
         0
     } else {
-        // SAFETY: len is non-null and points to the caller's socklen_t.
-        unsafe { *len }
+        uaccess::read(len).unwrap_or(0)
     };
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::getpeername(fd, addr, len) };

@@ -7,11 +7,15 @@ pub(crate) mod net;
 mod netdb;
 pub(crate) mod netlink;
 pub(crate) mod real;
+mod uaccess;
+pub(crate) mod uapi;
+
+pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;
 use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
 use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 /// One real C function, as the preloaded stub found it.
 #[repr(C)]
@@ -98,87 +102,61 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
 // Addresses
 // ---------------------------------------------------------------------------------
 
-/// Length of a `sockaddr_in6` without `sin6_scope_id` (RFC 2133).
-const SIN6_LEN_RFC2133: usize = 24;
-
-/// A decoded INET socket address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Dest {
-    pub addr: SocketAddr,
-    pub scope_id: u32,
+/// A socket address copied out of the program (`connect`, `bind`, `sendto`,
+/// `sendmsg`'s name), as many bytes as the kernel would copy. The hooks hand the
+/// kernel this copy, not the program's pointer, so the address decided on is the
+/// address used even if another thread rewrites the program's buffer meanwhile.
+#[derive(Clone, Copy)]
+pub(crate) struct UserAddr {
+    buf: [u8; uapi::SOCKADDR_MAX],
+    len: usize,
 }
 
-/// An `AF_UNSPEC` address the size of a `sockaddr_in`, read as `AF_INET`: what the
-/// kernel does with the destination of a send on an IPv4 socket (`udp_sendmsg`,
-/// `raw_sendmsg`: old programs leave `sin_family` zero). Only for sends, and only on
-/// `AF_INET` sockets (on `connect` `AF_UNSPEC` means "disconnect").
-///
-/// # Safety
-/// `addr` is NULL or points to `len` readable bytes.
-pub(crate) unsafe fn decode_unspec_as_inet(addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
-    if addr.is_null() || (len as usize) < size_of::<libc::sockaddr_in>() {
-        return None;
+impl UserAddr {
+    /// Copies `len` bytes at `addr` with the kernel's checks for `connect`, `bind`
+    /// and `sendto` (`move_addr_to_kernel`): `EINVAL` for a negative length or one
+    /// beyond `sockaddr_storage`, `EFAULT` for unreadable bytes. `addr` NULL is
+    /// `Ok(None)` (no address; for `sendto` the length is then ignored).
+    pub(crate) fn copy(addr: *const sockaddr, len: socklen_t) -> Result<Option<Self>, c_int> {
+        if addr.is_null() {
+            return Ok(None);
+        }
+        let n = uapi::addr_len(len)?;
+        Self::copy_n(addr, n).map(Some)
     }
-    // SAFETY: the caller guarantees len >= sizeof(sockaddr_in) readable bytes.
-    let mut sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
-    if sin.sin_family != libc::AF_UNSPEC as libc::sa_family_t {
-        return None;
+
+    /// Copies exactly `n` (<= 128) bytes at `addr`, or `EFAULT`.
+    pub(crate) fn copy_n(addr: *const sockaddr, n: usize) -> Result<Self, c_int> {
+        let mut a = UserAddr {
+            buf: [0; uapi::SOCKADDR_MAX],
+            len: n.min(uapi::SOCKADDR_MAX),
+        };
+        uaccess::copy_in(&mut a.buf[..a.len], addr.cast())?;
+        Ok(a)
     }
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    // SAFETY: our own sockaddr_in, alive for the call.
-    unsafe {
-        decode_sockaddr(
-            (&raw const sin).cast(),
-            size_of::<libc::sockaddr_in>() as socklen_t,
-        )
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The INET destination it names (see [`uapi::decode_sockaddr`]).
+    pub(crate) fn dest(&self) -> Option<Dest> {
+        uapi::decode_sockaddr(self.bytes())
+    }
+
+    /// Pointer and length to hand the kernel (valid while `self` is).
+    pub(crate) fn raw(&self) -> (*const sockaddr, socklen_t) {
+        (self.buf.as_ptr().cast(), self.len as socklen_t)
     }
 }
 
-/// Decodes an `AF_INET`/`AF_INET6` address; anything else (NULL, `AF_UNSPEC`,
-/// `AF_UNIX`, short lengths) is `None`.
-///
-/// # Safety
-/// `addr` is NULL or points to at least `len` readable bytes.
-pub(crate) unsafe fn decode_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
-    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
-        return None;
-    }
-    // SAFETY: the caller guarantees `len` readable bytes, checked to cover the
-    // family field; read_unaligned because C callers may pass any alignment.
-    let family = unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) } as c_int;
-    match family {
-        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
-            // SAFETY: length checked above.
-            let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(Dest {
-                addr: SocketAddr::new(IpAddr::V4(ip), u16::from_be(sin.sin_port)),
-                scope_id: 0,
-            })
-        }
-        // The kernel also takes the 24-byte RFC 2133 layout without sin6_scope_id
-        // (SIN6_LEN_RFC2133), so must we.
-        libc::AF_INET6 if len as usize >= SIN6_LEN_RFC2133 => {
-            let b = addr as *const u8;
-            let mut port = [0u8; 2];
-            let mut ip = [0u8; 16];
-            let mut scope = [0u8; 4];
-            // SAFETY: len >= 24 bytes are readable: sin6_port at 2..4, sin6_addr at 8..24;
-            // sin6_scope_id at 24..28 only when len covers it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(b.add(2), port.as_mut_ptr(), 2);
-                std::ptr::copy_nonoverlapping(b.add(8), ip.as_mut_ptr(), 16);
-                if len as usize >= size_of::<libc::sockaddr_in6>() {
-                    std::ptr::copy_nonoverlapping(b.add(24), scope.as_mut_ptr(), 4);
-                }
-            }
-            Some(Dest {
-                addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), u16::from_be_bytes(port)),
-                scope_id: u32::from_ne_bytes(scope),
-            })
-        }
-        _ => None,
-    }
+/// Decodes an INET address at `addr` of `len` bytes (`None` also when unreadable):
+/// for addresses the kernel wrote into the program's buffer, and for library calls
+/// (`getnameinfo`) whose pointer the engine must read without faulting.
+pub(crate) fn decode_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<Dest> {
+    UserAddr::copy_n(addr, (len as usize).min(uapi::SOCKADDR_MAX))
+        .ok()?
+        .dest()
 }
 
 /// Encodes `a` for a socket of family v6 (`true`: IPv4 addresses become
@@ -366,8 +344,8 @@ pub(crate) fn local_addr(fd: c_int) -> Option<SocketAddr> {
     if r != 0 {
         return None;
     }
-    // SAFETY: the kernel wrote `len` bytes into ss.
-    unsafe { decode_sockaddr((&raw const ss).cast(), len) }.map(|d| d.addr)
+    let n = (len as usize).min(size_of::<libc::sockaddr_storage>());
+    uapi::decode_sockaddr(&as_bytes(&ss)[..n]).map(|d| d.addr)
 }
 
 fn as_bytes<T>(v: &T) -> &[u8] {
@@ -380,184 +358,36 @@ fn as_bytes<T>(v: &T) -> &[u8] {
 // Per-datagram interface choice: IP_PKTINFO / IPV6_PKTINFO control messages
 // ---------------------------------------------------------------------------------
 
-/// How a datagram must be sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Pktinfo {
-    pub ifindex: u32,
-    /// Use `IPV6_PKTINFO` (native IPv6 destination on an `AF_INET6` socket) rather
-    /// than `IP_PKTINFO` (IPv4, also accepted for IPv4-mapped destinations on an
-    /// `AF_INET6` socket).
-    pub v6: bool,
-}
-
-/// Room for the program's control messages plus ours (QUIC stacks use a few dozen
-/// bytes: UDP_SEGMENT, ECN, timestamps).
-const CMSG_ROOM: usize = 256;
-
-fn cmsg_len(payload: usize) -> usize {
-    // SAFETY: CMSG_LEN is a pure size computation.
-    unsafe { libc::CMSG_LEN(payload as u32) as usize }
-}
-
 /// A stack buffer for the program's control messages plus ours, 8-byte aligned as
-/// `cmsghdr` requires. Left uninitialised: only the bytes handed to the kernel
-/// (`msg_controllen`) are ever written and read, so a datagram does not pay for
-/// clearing the whole buffer.
+/// `cmsghdr` requires.
 #[repr(C, align(8))]
-struct ControlBuf(std::mem::MaybeUninit<[u8; CMSG_ROOM]>);
+struct ControlBuf([u8; uapi::CMSG_ROOM]);
 
 impl ControlBuf {
     fn new() -> Self {
-        ControlBuf(std::mem::MaybeUninit::uninit())
-    }
-
-    fn ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr().cast()
+        ControlBuf([0; uapi::CMSG_ROOM])
     }
 }
 
-/// Copies the program's control messages into `buf` and makes the datagram leave by
-/// `p.ifindex`: an existing `IP(V6)_PKTINFO` with interface 0 gets the index, one
-/// with a non-zero index is the program's own choice (returns `Ok(None)`: send as
-/// is), otherwise a new one is appended. `Err` when the program's control data does
-/// not fit.
-fn build_control(
-    buf: &mut ControlBuf,
-    app_control: *const c_void,
-    app_len: usize,
-    p: Pktinfo,
-) -> Result<Option<usize>, ()> {
-    let add = if p.v6 {
-        size_of::<libc::in6_pktinfo>()
-    } else {
-        size_of::<libc::in_pktinfo>()
-    };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(add as u32) } as usize;
-    if app_len + space > CMSG_ROOM {
-        return Err(());
-    }
-    if app_len > 0 {
-        // SAFETY: the program passed `app_len` readable bytes of control data (its
-        // msghdr contract); buf has room for them (checked above).
-        unsafe { std::ptr::copy_nonoverlapping(app_control.cast::<u8>(), buf.ptr(), app_len) };
-    }
-    // Walk the copied control messages looking for a PKTINFO of ours to patch.
-    // SAFETY: a zeroed msghdr is valid; we point it at our own buffer so the CMSG_*
-    // macros walk memory we own, bounded by app_len.
-    let mut mh: libc::msghdr = unsafe { zeroed() };
-    mh.msg_control = buf.ptr().cast();
-    mh.msg_controllen = app_len;
-    // SAFETY: mh describes our buffer; CMSG_FIRSTHDR/NXTHDR stay within msg_controllen.
-    let mut c = unsafe { libc::CMSG_FIRSTHDR(&mh) };
-    // A PKTINFO of the family this datagram needs, with interface 0: patched in place.
-    let mut patch: Option<*mut u8> = None;
-    while !c.is_null() {
-        // SAFETY: c points inside our buffer at a header the macros validated.
-        let (level, ty, len) = unsafe { ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len) };
-        // A message claiming more bytes than the program gave is not read at all.
-        let within = (c as usize - buf.ptr() as usize).saturating_add(len) <= app_len;
-        // SAFETY: c is a valid header inside our buffer (see above).
-        let data = unsafe { libc::CMSG_DATA(c) };
-        if within
-            && level == libc::IPPROTO_IP
-            && ty == libc::IP_PKTINFO
-            && len >= cmsg_len(size_of::<libc::in_pktinfo>())
-        {
-            // SAFETY: the checks above cover an in_pktinfo at data, inside app_len.
-            let pi = unsafe { std::ptr::read_unaligned(data as *const libc::in_pktinfo) };
-            if pi.ipi_ifindex != 0 {
-                return Ok(None); // the program chose the interface itself
-            }
-            if !p.v6 {
-                patch = Some(data);
-            }
-        }
-        if within
-            && level == libc::IPPROTO_IPV6
-            && ty == libc::IPV6_PKTINFO
-            && len >= cmsg_len(size_of::<libc::in6_pktinfo>())
-        {
-            // SAFETY: the checks above cover an in6_pktinfo at data, inside app_len.
-            let pi = unsafe { std::ptr::read_unaligned(data as *const libc::in6_pktinfo) };
-            if pi.ipi6_ifindex != 0 {
-                return Ok(None); // the program chose the interface itself
-            }
-            if p.v6 {
-                patch = Some(data);
-            }
-        }
-        // SAFETY: as for CMSG_FIRSTHDR.
-        c = unsafe { libc::CMSG_NXTHDR(&mh, c) };
-    }
-    if let Some(data) = patch {
-        // SAFETY: data points at a PKTINFO of the needed family inside app_len (checked
-        // when it was found); only its interface field changes.
-        unsafe {
-            if p.v6 {
-                let mut pi = std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
-                pi.ipi6_ifindex = p.ifindex;
-                std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi);
-            } else {
-                let mut pi = std::ptr::read_unaligned(data as *const libc::in_pktinfo);
-                pi.ipi_ifindex = p.ifindex as c_int;
-                std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi);
-            }
-        }
-        return Ok(Some(app_len));
-    }
-    // Append ours at the aligned end of the program's messages.
-    // SAFETY: pure size computation on the program's length, aligned as CMSG_SPACE.
-    let start = (app_len + 7) & !7;
-    if start + space > CMSG_ROOM {
-        return Err(());
-    }
-    // SAFETY: start + space <= CMSG_ROOM, and start is 8-aligned inside an 8-aligned
-    // buffer, so a cmsghdr fits there.
-    unsafe {
-        let c = buf.ptr().add(start).cast::<libc::cmsghdr>();
-        std::ptr::write_bytes(c.cast::<u8>(), 0, space);
-        (*c).cmsg_len = libc::CMSG_LEN(add as u32) as usize;
-        let data = libc::CMSG_DATA(c);
-        if p.v6 {
-            (*c).cmsg_level = libc::IPPROTO_IPV6;
-            (*c).cmsg_type = libc::IPV6_PKTINFO;
-            let pi = libc::in6_pktinfo {
-                ipi6_addr: libc::in6_addr { s6_addr: [0; 16] },
-                ipi6_ifindex: p.ifindex,
-            };
-            std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi);
-        } else {
-            (*c).cmsg_level = libc::IPPROTO_IP;
-            (*c).cmsg_type = libc::IP_PKTINFO;
-            let pi = libc::in_pktinfo {
-                ipi_ifindex: p.ifindex as c_int,
-                ipi_spec_dst: libc::in_addr { s_addr: 0 },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
-            std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi);
-        }
-    }
-    Ok(Some(start + space))
-}
-
-/// `sendto` rewritten as `sendmsg` with a PKTINFO control message.
+/// `sendto` rewritten as `sendmsg` with a PKTINFO control message. `to` is the
+/// destination as copied from the program (or the shim's own encoding).
 ///
 /// # Safety
-/// The arguments are those the program passed to `sendto(2)`.
+/// `buf`/`len` are those the program passed to `sendto(2)` (only the kernel reads
+/// them).
 pub(crate) unsafe fn sendto_via(
     fd: c_int,
     buf: *const c_void,
     len: usize,
     flags: c_int,
-    addr: *const sockaddr,
-    addrlen: socklen_t,
+    to: (*const sockaddr, socklen_t),
     p: Pktinfo,
 ) -> isize {
     let mut control = ControlBuf::new();
-    let Ok(Some(clen)) = build_control(&mut control, std::ptr::null(), 0, p) else {
-        // SAFETY: the program's own arguments, unchanged.
-        return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
+    let Ok(uapi::Built::Control(clen)) = uapi::build_control(&[], p, &mut control.0) else {
+        // Cannot happen (ours alone always fits); fail rather than send unsteered.
+        set_errno(libc::EMSGSIZE);
+        return -1;
     };
     let mut iov = libc::iovec {
         iov_base: buf as *mut c_void,
@@ -565,97 +395,214 @@ pub(crate) unsafe fn sendto_via(
     };
     // SAFETY: a zeroed msghdr is valid.
     let mut mh: libc::msghdr = unsafe { zeroed() };
-    mh.msg_name = addr as *mut c_void;
-    mh.msg_namelen = addrlen;
+    mh.msg_name = to.0 as *mut c_void;
+    mh.msg_namelen = to.1;
     mh.msg_iov = &mut iov;
     mh.msg_iovlen = 1;
-    mh.msg_control = control.ptr().cast();
+    mh.msg_control = control.0.as_mut_ptr().cast();
     mh.msg_controllen = clen;
-    // SAFETY: every pointer in mh refers to the program's buffers (valid for the
-    // call, per sendto's contract) or to our locals, which outlive the call.
+    // SAFETY: mh points at the program's data buffer (valid per sendto's contract;
+    // only the kernel reads it) and at our locals, which outlive the call.
     unsafe { real::sendmsg(fd, &mh, flags) }
 }
 
 /// Result of preparing a `sendmsg` with our control message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Prepared {
-    /// Send the program's message unchanged.
-    AsIs,
-    /// Send this copy instead.
-    Rewritten,
-    /// The program's control data is too large to extend.
+    /// Send the copy ([`MsgCopy::hdr`]): ours added, or the program's own choice of
+    /// interface kept (its control data copied unchanged).
+    Ready,
+    /// The program's control data is too large to copy and extend.
     TooBig,
+    /// Refuse the call with this errno, as the kernel would: the control data is
+    /// malformed (`EINVAL`) or refused by length (`ENOBUFS`).
+    Refused(c_int),
+    /// The control data cannot be read: let the kernel answer ([`MsgCopy::answer`]).
+    Unreadable,
 }
 
-/// A copy of a program's `msghdr` with room for our control message.
+/// A program's message read without faulting: its header, and its name copied.
+/// The hooks hand the kernel [`MsgCopy::hdr`], which points at the copies (and at the
+/// program's data, which only the kernel reads).
 pub(crate) struct MsgCopy {
     mh: libc::msghdr,
+    name: Option<UserAddr>,
+    /// Our control data, when `control_len` is set.
     control: ControlBuf,
-    name: libc::sockaddr_storage,
+    control_len: Option<usize>,
+    /// Replace the program's control pointer by [`uaccess::POISON`].
+    poison_control: bool,
+    /// The datagram takes the IPv4 send path (`udp_sendmsg`: an IPv4 or IPv4-mapped
+    /// destination), which refuses `MSG_OOB` before it parses control messages.
+    ipv4_path: bool,
+}
+
+/// A message the engine could not read: the kernel is asked instead, with the
+/// unreadable pointer replaced by one it cannot read (see [`uaccess::POISON`]), and
+/// answers in its own order (`EBADF`, `ENOTSOCK`, `EINVAL`, `EFAULT`) without sending.
+pub(crate) enum BadMsg {
+    /// The `msghdr` itself.
+    Header,
+    /// Its name (a copy of the header with the name poisoned).
+    Name(libc::msghdr),
+}
+
+impl BadMsg {
+    /// The kernel's answer for the program's call: -1 with its errno.
+    pub(crate) fn answer(&self, fd: c_int, flags: c_int) -> isize {
+        match self {
+            // SAFETY: POISON is never readable: the kernel fails the call.
+            BadMsg::Header => unsafe { real::sendmsg(fd, uaccess::poison(), flags) },
+            BadMsg::Name(h) => {
+                let mut h = *h;
+                h.msg_name = uaccess::poison::<c_void>() as *mut c_void;
+                // SAFETY: h is our copy; its name is unreadable, so the kernel fails
+                // the call (the name is copied before anything is sent).
+                unsafe { real::sendmsg(fd, &h, flags) }
+            }
+        }
+    }
 }
 
 impl MsgCopy {
-    pub(crate) fn new() -> Self {
-        MsgCopy {
-            // SAFETY: a zeroed msghdr is valid (null pointers, zero lengths).
-            mh: unsafe { zeroed() },
+    /// Reads the program's header at `msg` and copies its name, with the kernel's
+    /// checks (`__copy_msghdr`: a NULL name has length 0, a negative length is
+    /// `EINVAL`, a longer one is clamped to `sockaddr_storage`).
+    pub(crate) fn read(msg: *const libc::msghdr) -> Result<Self, BadMsg> {
+        let mh = uaccess::read(msg).map_err(|_| BadMsg::Header)?;
+        Self::from_header(mh)
+    }
+
+    /// As [`MsgCopy::read`] for a header already copied.
+    pub(crate) fn from_header(mh: libc::msghdr) -> Result<Self, BadMsg> {
+        let has_name = !mh.msg_name.is_null();
+        let name = match uapi::msg_name_len(has_name, mh.msg_namelen) {
+            Err(_) => return Err(BadMsg::Name(mh)),
+            Ok(0) => None,
+            Ok(n) => Some(UserAddr::copy_n(mh.msg_name.cast(), n).map_err(|_| BadMsg::Name(mh))?),
+        };
+        Ok(MsgCopy {
+            mh,
+            name,
             control: ControlBuf::new(),
-            // SAFETY: a zeroed sockaddr_storage is valid.
-            name: unsafe { zeroed() },
-        }
+            control_len: None,
+            poison_control: false,
+            ipv4_path: false,
+        })
     }
 
-    /// Copies the program's message with its destination replaced by `to` (and our
-    /// PKTINFO added when `p` is given). `false`: the control data does not fit.
-    /// The copy refers to itself: use it in place, right away.
-    ///
-    /// # Safety
-    /// `msg` is the program's valid `msghdr`.
-    pub(crate) unsafe fn redirect(
-        &mut self,
-        msg: *const libc::msghdr,
-        to: &SocketAddr,
-        v6: bool,
-        p: Option<Pktinfo>,
-    ) -> bool {
-        if let Some(p) = p {
-            // SAFETY: forwarded contract.
-            if let Prepared::TooBig = unsafe { self.prepare(msg, p) } {
-                return false;
-            }
-        } else {
-            // SAFETY: the caller guarantees msg is valid for reads.
-            self.mh = unsafe { std::ptr::read(msg) };
-        }
+    /// The name, as copied (`None`: none, or of length 0).
+    pub(crate) fn name(&self) -> Option<&UserAddr> {
+        self.name.as_ref()
+    }
+
+    /// Replaces the destination by `to` (a redirected DNS server), encoded for a
+    /// socket of family v6 or v4.
+    pub(crate) fn set_dest(&mut self, to: &SocketAddr, v6: bool) {
         let (ss, len) = to_sockaddr(to, v6);
-        self.name = ss;
-        self.mh.msg_name = (&raw mut self.name).cast();
-        self.mh.msg_namelen = len;
-        true
+        let n = len as usize;
+        let mut a = UserAddr {
+            buf: [0; uapi::SOCKADDR_MAX],
+            len: n,
+        };
+        a.buf[..n].copy_from_slice(&as_bytes(&ss)[..n]);
+        self.name = Some(a);
     }
 
-    /// # Safety
-    /// `msg` is the program's valid `msghdr`.
-    pub(crate) unsafe fn prepare(&mut self, msg: *const libc::msghdr, p: Pktinfo) -> Prepared {
-        // SAFETY: the caller guarantees msg is valid for reads.
-        self.mh = unsafe { std::ptr::read(msg) };
-        match build_control(
-            &mut self.control,
-            self.mh.msg_control,
-            self.mh.msg_controllen,
-            p,
-        ) {
-            Ok(Some(clen)) => {
-                self.mh.msg_control = self.control.ptr().cast();
-                self.mh.msg_controllen = clen;
-                Prepared::Rewritten
+    /// Adds our PKTINFO to a copy of the program's control data (see
+    /// [`uapi::build_control`]).
+    pub(crate) fn prepare(&mut self, p: Pktinfo) -> Prepared {
+        self.ipv4_path = !p.v6;
+        let n = match uapi::control_len(self.mh.msg_controllen) {
+            uapi::ControlLen::Copy(n) => n,
+            uapi::ControlLen::TooBig => return Prepared::TooBig,
+            uapi::ControlLen::Refused(e) => return Prepared::Refused(e),
+        };
+        let mut app = ControlBuf::new();
+        if uaccess::copy_in(&mut app.0[..n], self.mh.msg_control.cast()).is_err() {
+            self.poison_control = true;
+            return Prepared::Unreadable;
+        }
+        match uapi::build_control(&app.0[..n], p, &mut self.control.0) {
+            Ok(uapi::Built::Control(len) | uapi::Built::Chosen(len)) => {
+                self.control_len = Some(len);
+                Prepared::Ready
             }
-            Ok(None) => Prepared::AsIs,
-            Err(()) => Prepared::TooBig,
+            Err(e) => Prepared::Refused(e),
         }
     }
 
-    pub(crate) fn hdr(&self) -> *const libc::msghdr {
+    /// The header to hand the kernel: the program's, pointing at our copies. Valid
+    /// while `self` is not moved.
+    pub(crate) fn hdr(&mut self) -> *const libc::msghdr {
+        match &self.name {
+            Some(a) => {
+                let (p, l) = a.raw();
+                self.mh.msg_name = p as *mut c_void;
+                self.mh.msg_namelen = l;
+            }
+            None => {
+                self.mh.msg_name = std::ptr::null_mut();
+                self.mh.msg_namelen = 0;
+            }
+        }
+        if let Some(len) = self.control_len {
+            self.mh.msg_control = self.control.0.as_mut_ptr().cast();
+            self.mh.msg_controllen = len;
+        } else if self.poison_control {
+            self.mh.msg_control = uaccess::poison::<c_void>() as *mut c_void;
+        }
         &self.mh
+    }
+
+    /// The header as copied, pointing at the program's buffers (for `sendmmsg`,
+    /// which hands the kernel an array of them).
+    pub(crate) fn header(&mut self) -> libc::msghdr {
+        // SAFETY: hdr() returns a pointer to self.mh.
+        unsafe { *self.hdr() }
+    }
+
+    /// The kernel's answer to this message when the engine refuses it
+    /// ([`Prepared::Refused`] or [`Prepared::Unreadable`]): the copy is handed to the
+    /// kernel with its control data poisoned, so the kernel runs every check it
+    /// makes before it reads the control data (fd, name, iovecs, lengths) and fails
+    /// on the poisoned pointer if they pass; `refused` (the engine's errno for
+    /// malformed control data, which the kernel would find after those checks) is
+    /// the answer then. Nothing is sent. Returns -1 with errno set.
+    pub(crate) fn answer(&mut self, fd: c_int, flags: c_int, refused: Option<c_int>) -> isize {
+        self.control_len = None;
+        self.poison_control = true;
+        if self.mh.msg_controllen == 0 {
+            // Only when the caller asks for a refusal with no control data: the kernel
+            // would not read any; answer ourselves.
+            set_errno(refused.unwrap_or(libc::EFAULT));
+            return -1;
+        }
+        // SAFETY: hdr() is our copy; its control pointer is unreadable and its length
+        // non-zero, so the kernel fails the call before sending.
+        let r = unsafe { real::sendmsg(fd, self.hdr(), flags) };
+        if r >= 0 {
+            // Cannot happen (the kernel must copy the control data); never report a
+            // send that the engine refused as done.
+            set_errno(libc::EFAULT);
+            return -1;
+        }
+        let e = errno();
+        match refused {
+            // The poisoned control data was reached: the program's is malformed.
+            Some(mine) if e == libc::EFAULT => {
+                // udp_sendmsg (IPv4) refuses MSG_OOB before it parses control
+                // messages (observed: EOPNOTSUPP); udpv6_sendmsg parses them first
+                // (observed: EINVAL).
+                set_errno(if self.ipv4_path && flags & libc::MSG_OOB != 0 {
+                    libc::EOPNOTSUPP
+                } else {
+                    mine
+                });
+            }
+            _ => set_errno(e),
+        }
+        -1
     }
 }
 
@@ -664,7 +611,7 @@ impl MsgCopy {
 // ---------------------------------------------------------------------------------
 
 /// The interface the routing table sends `dest` through (`netlink::route_oif`).
-pub(crate) fn route_oif(dest: IpAddr) -> Result<u32, c_int> {
+pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     netlink::route_oif(dest)
 }
 

@@ -171,8 +171,8 @@ pub unsafe extern "C" fn getnameinfo(
     servlen: libc::socklen_t,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: getnameinfo(3)'s contract: sa points to salen readable bytes.
-    let dest = unsafe { super::decode_sockaddr(sa, salen) };
+    // Read without faulting (unreadable: not decoded; glibc then answers as it does).
+    let dest = super::decode_sockaddr(sa, salen);
     let plan = match dest {
         Some(d) if !host.is_null() && hostlen > 0 => {
             match pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags)) {
