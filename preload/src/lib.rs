@@ -399,6 +399,31 @@ fn mark_passed(msg: *const msghdr) {
     unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::mark_shared(shared, fd)) };
 }
 
+/// After a successful `sendmsg` straight to the C library: the kernel read the control
+/// data, so it is readable; fds it passed by `SCM_RIGHTS` are held elsewhere now.
+fn sendmsg_done(r: isize, (_fd, msg, _flags): (c_int, *const msghdr, c_int)) {
+    // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
+    if r >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
+        mark_passed(msg);
+    }
+}
+
+/// After a successful `sendmmsg` straight to the C library: as [`sendmsg_done`] for
+/// every message sent.
+fn sendmmsg_done(r: c_int, (_fd, msgs, _vlen, _flags): (c_int, *mut mmsghdr, c_uint, c_int)) {
+    if r <= 0 || msgs.is_null() {
+        return;
+    }
+    for i in 0..r as usize {
+        // SAFETY: the kernel sent the first r messages of the program's array.
+        let h = unsafe { &raw const (*msgs.add(i)).msg_hdr };
+        // SAFETY: as above.
+        if unsafe { (*h).msg_controllen } != 0 {
+            mark_passed(h);
+        }
+    }
+}
+
 /// After `recvmsg`: fds received by `SCM_RIGHTS` are new to this process; whatever
 /// their numbers described before is gone.
 fn recvmsg_done(r: isize, (_fd, msg, _flags): (c_int, *mut msghdr, c_int)) {
@@ -447,9 +472,7 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
     let (name, len, clen) = unsafe { ((*msg).msg_name, (*msg).msg_namelen, (*msg).msg_controllen) };
-    if clen != 0 {
-        mark_passed(msg);
-    }
+    let _ = clen;
     name.is_null() || fast_datagram(fd, name.cast(), len)
 }
 
@@ -551,15 +574,6 @@ fn not_redirected(fd: c_int) -> bool {
 fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     if msgs.is_null() || vlen == 0 {
         return false;
-    }
-    // Every message's passed fds are marked before anything else is looked at.
-    for i in 0..(vlen as usize).min(1024) {
-        // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
-        let h = unsafe { &raw const (*msgs.add(i)).msg_hdr };
-        // SAFETY: as above.
-        if unsafe { (*h).msg_controllen } != 0 {
-            mark_passed(h);
-        }
     }
     let shared = shared();
     let mut now = None;
@@ -1392,8 +1406,8 @@ hooks! {
     accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendto_direct(fd, addr, len);
-    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg);
-    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen);
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg), then: sendmsg_done;
+    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen), then: sendmmsg_done;
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: close_direct(fd);
     dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
