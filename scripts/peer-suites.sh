@@ -10,6 +10,7 @@
 #   --quick        test_socket and test_selectors only (the slice the test suite runs)
 #   --modules      the modules to run (default: the list in MODULES below)
 #   --keep DIR     keep the JUnit files and logs in DIR (default: a temporary directory)
+#   --compare-only DIR   only compare the results a --keep run left in DIR
 #
 # Needs root (network namespaces), a built tree (scripts/build.sh) and a CPython with its
 # `test` package (found below; on Debian: apt-get install libpython3.11-testsuite).
@@ -38,22 +39,32 @@ MODULES=(
 )
 QUICK=(test_socket test_selectors)
 
-# Differences that are not defects: "config test-id-glob reason". config is
-# interface, any or * (both). Every line is shown when it matched something.
-ALLOW=(
-)
+# Differences that are not defects, one per line: "config test-id-glob reason", config
+# being interface, any or * (both). The table shows the reason of every difference.
+ALLOW='
+'
+
 
 keep=""
+compare_only=""
 mods=("${MODULES[@]}")
 while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) mods=("${QUICK[@]}"); shift ;;
     --modules) read -r -a mods <<<"$2"; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
+    --compare-only) compare_only=$2; shift 2 ;;
     -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peer-suites: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+
+compare() {
+    local dir=$1
+    shift
+    printf '%s' "$ALLOW" >"$dir/allow.txt"
+    "$PY" "$REPO/scripts/peer-suites-compare.py" "$dir" "$dir/allow.txt" "$@"
+}
 
 [[ $(id -u) -eq 0 ]] || { echo "peer-suites: needs root (network namespaces)" >&2; exit 2; }
 MIFRUN=$TARGET/debug/mifrun
@@ -68,6 +79,11 @@ for c in ${PEER_PYTHON:-} python3.13 python3.12 python3.11 python3 /usr/bin/pyth
     if "$p" -c 'import test.test_socket, test.support' 2>/dev/null; then PY=$p; break; fi
 done
 [[ -n $PY ]] || { echo "peer-suites: no python3 with its test package (apt-get install libpython3.11-testsuite)" >&2; exit 2; }
+
+if [[ -n $compare_only ]]; then
+    compare "$compare_only" "${mods[@]}"
+    exit
+fi
 
 work=${keep:-$(mktemp -d /tmp/peer-suites.XXXXXX)}
 mkdir -p "$work"
@@ -112,70 +128,5 @@ run() {
 for mod in "${mods[@]}"; do
     for cfg in plain interface any; do run "$cfg" "$mod"; done
 done
-
-# Compare: per test case, its outcome in each configuration.
-"$PY" - "$work" "${mods[@]}" <<'EOF' "${ALLOW[@]+"${ALLOW[@]}"}"
-import fnmatch, os, sys, xml.etree.ElementTree as ET
-work = sys.argv[1]
-mods = []
-allow = []
-args = sys.argv[2:]
-# Modules come first, then the allow-list lines (they contain spaces).
-for a in args:
-    (allow if ' ' in a else mods).append(a)
-allow = [a.split(None, 2) for a in allow]
-
-def outcomes(cfg, mod):
-    path = os.path.join(work, cfg, mod + '.xml')
-    res = {}
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        rc = open(os.path.join(work, cfg, mod + '.rc')).read().strip()
-        return {mod + ' (whole module)': 'no-result rc=' + rc}
-    for tc in root.iter('testcase'):
-        name = tc.get('name', '?')
-        st = 'ok'
-        for child in tc:
-            if child.tag in ('failure', 'error'):
-                st = child.tag
-            elif child.tag == 'skipped':
-                st = 'skipped'
-        res[name] = st
-    if not res:
-        rc = open(os.path.join(work, cfg, mod + '.rc')).read().strip()
-        res[mod + ' (whole module)'] = 'empty rc=' + rc
-    return res
-
-unexplained = 0
-used = set()
-rows = []
-for mod in mods:
-    base = outcomes('plain', mod)
-    for cfg in ('interface', 'any'):
-        got = outcomes(cfg, mod)
-        for name in sorted(set(base) | set(got)):
-            a, b = base.get(name, 'absent'), got.get(name, 'absent')
-            if a == b:
-                continue
-            why = None
-            for i, (c, pat, reason) in enumerate(allow):
-                if c in (cfg, '*') and fnmatch.fnmatchcase(name, pat):
-                    why = reason
-                    used.add(i)
-                    break
-            if why is None:
-                unexplained += 1
-            rows.append((cfg, name, a, b, why or 'UNEXPLAINED'))
-    n = len(base)
-    fails = sum(1 for v in base.values() if v in ('failure', 'error'))
-    print(f'{mod}: {n} tests, {fails} failing without the shim')
-if rows:
-    print()
-    print(f"{'config':<10} {'test':<90} {'plain':<8} {'shim':<8} reason")
-    for cfg, name, a, b, why in rows:
-        print(f'{cfg:<10} {name[:90]:<90} {a:<8} {b:<8} {why}')
-print()
-print(f'peer-suites: {len(rows)} differences, {unexplained} unexplained')
-sys.exit(1 if unexplained else 0)
-EOF
+echo "peer-suites: ran in $SECONDS s"
+compare "$work" "${mods[@]}"

@@ -1060,6 +1060,16 @@ def op(s, what):
         s.setsockopt(socket.SOL_SOCKET, 27, 0)
     elif what == "lock":
         s.setsockopt(socket.SOL_SOCKET, 44, 1)
+    elif what == "ebpf":
+        # BPF_PROG_LOAD of a socket filter "r0 = -1; exit", then SO_ATTACH_BPF.
+        libc = ctypes.CDLL(None, use_errno=True)
+        insns = struct.pack("<BBhi", 0xb7, 0, 0, -1) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+        ib = ctypes.create_string_buffer(insns)
+        lic = ctypes.create_string_buffer(b"GPL")
+        attr = ctypes.create_string_buffer(struct.pack("=IIQQ", 1, 2, ctypes.addressof(ib), ctypes.addressof(lic)) + bytes(100))
+        fd = libc.syscall(321, 5, attr, len(attr.raw))
+        assert fd >= 0, ctypes.get_errno()
+        s.setsockopt(socket.SOL_SOCKET, 50, fd)
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -1133,6 +1143,16 @@ while time.time() < end:
             program_filter_case(fam, 7408, "none", "attach", true);
             program_filter_case(fam, 7409, "none", "detach", true);
             program_filter_case(fam, 7410, "attach", "detach,attach", true);
+        }
+    );
+
+    both!(
+        /// An eBPF program (`SO_ATTACH_BPF`) cannot be composed with the shim's filter:
+        /// attached before `listen` or after, it makes the shim bind the listener to
+        /// the device instead — never open to eth0.
+        programs_ebpf_filter_falls_back_to_the_device_binding, |fam| {
+            program_filter_case(fam, 7412, "ebpf", "none", false);
+            program_filter_case(fam, 7413, "none", "ebpf", false);
         }
     );
 
