@@ -41,7 +41,7 @@ used = set()
 rows = []
 for mod in mods:
     base = outcomes('plain', mod)
-    for cfg in ('interface', 'any'):
+    for cfg in os.environ.get('CONFIGS', 'interface any').split():
         got = outcomes(cfg, mod)
         for name in sorted(set(base) | set(got)):
             a, b = base.get(name, 'absent'), got.get(name, 'absent')
