@@ -384,9 +384,12 @@ pub fn memo_store(m: &AtomicU64, ip6: Option<&[AtomicU64; 2]>, word: u64, key: &
 /// could pass with a mixed address that equals neither; the address compared must
 /// then also be the one being sent to.)
 pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
-    let Some(m) = slot(&shared.fds, fd).map(|s| &s.memo) else {
-        return false;
-    };
+    slot(&shared.fds, fd).is_some_and(|s| memo_matches(shared, s, fd, word, key))
+}
+
+/// [`memo_equals`] on `fd`'s slot, already looked up.
+fn memo_matches(shared: &Shared, s: &FdSlot, fd: i32, word: u64, key: &Key) -> bool {
+    let m = &s.memo;
     if m.load(Ordering::Acquire) != word {
         return false;
     }
@@ -401,12 +404,22 @@ pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
         && m.load(Ordering::Acquire) == word
 }
 
+/// The fast path's first test, made before the program's address is read: `fd`'s slot,
+/// if the engine set a unicast interface on its socket and may still rely on it (for
+/// either path; [`is_fast_at`] then checks the one the destination takes).
+pub fn promoted_slot(shared: &Shared, fd: i32) -> Option<&FdSlot> {
+    slot(&shared.fds, fd).filter(|s| {
+        let e = s.entry.load(Ordering::Acquire);
+        entry_is_fast(e, false) || entry_is_fast(e, true)
+    })
+}
+
 /// The fast-path test: may a datagram to `key` on `fd` go out unchanged at
 /// `now_ms` (`CLOCK_MONOTONIC_COARSE`)? Yes when the engine set this socket's unicast
-/// interface for the destination's family itself, nothing since made the socket
-/// choose per datagram (another interface's or an exempt destination, the program's
-/// own binding), the last datagram it steered went to exactly this destination, and
-/// the snapshot it decided under is still the current and fresh one.
+/// interface for the destination's family itself, nothing since made the socket's
+/// state untrustworthy or the program's (see [`entry_is_fast`]), the last datagram it
+/// steered went to exactly this destination, and the snapshot it decided under is
+/// still the current and fresh one.
 ///
 /// Lock-free, and sound without locks because what it relies on is never taken away
 /// while the socket lives: the engine never clears a unicast interface it set (an
@@ -416,9 +429,11 @@ pub fn memo_equals(shared: &Shared, fd: i32, word: u64, key: &Key) -> bool {
 /// own choice; the setsockopt hook withdraws [`UC4`]/[`UC6`] before the kernel sees
 /// the change).
 pub fn is_fast(shared: &Shared, fd: i32, key: &Key, now_ms: u64) -> bool {
-    let Some(fs) = slot(&shared.fds, fd) else {
-        return false;
-    };
+    slot(&shared.fds, fd).is_some_and(|s| is_fast_at(shared, s, fd, key, now_ms))
+}
+
+/// [`is_fast`] on `fd`'s slot, already looked up (by [`promoted_slot`]).
+pub fn is_fast_at(shared: &Shared, fs: &FdSlot, fd: i32, key: &Key, now_ms: u64) -> bool {
     let e = fs.entry.load(Ordering::Acquire);
     if !entry_is_fast(e, key.is_v6()) {
         return false;
@@ -429,11 +444,7 @@ pub fn is_fast(shared: &Shared, fd: i32, key: &Key, now_ms: u64) -> bool {
         return false;
     }
     let g = shared.generation.load(Ordering::Acquire);
-    let word = memo(g, key);
-    if fs.memo.load(Ordering::Acquire) != word {
-        return false;
-    }
-    !key.is_v6() || memo_equals(shared, fd, word, key)
+    memo_matches(shared, fs, fd, memo(g, key), key)
 }
 
 #[cfg(test)]

@@ -317,22 +317,13 @@ fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
     };
     // The program's address is read only for a socket the engine promoted (whose
     // address the engine itself read and checked before).
-    if !promoted(shared, fd) {
+    let Some(slot) = mifshim_fastpath::promoted_slot(shared, fd) else {
         return false;
-    }
+    };
     let Some(key) = key_at(addr, len) else {
         return false;
     };
-    mifshim_fastpath::is_fast(shared, fd, &key, coarse_now_ms())
-}
-
-/// Whether the engine set a unicast interface on `fd`'s socket and could still rely on
-/// it (one of the fast path's conditions, checked before anything else is read).
-fn promoted(shared: &Shared, fd: c_int) -> bool {
-    mifshim_fastpath::slot(&shared.fds, fd).is_some_and(|s| {
-        let e = s.entry.load(Acquire);
-        mifshim_fastpath::entry_is_fast(e, false) || mifshim_fastpath::entry_is_fast(e, true)
-    })
+    mifshim_fastpath::is_fast_at(shared, slot, fd, &key, coarse_now_ms())
 }
 
 /// Calls `f` for every fd an `SCM_RIGHTS` control message in `msg`'s control data
@@ -576,7 +567,9 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
         return false;
     }
     let shared = shared();
-    let mut now = None;
+    // The slot and the clock, looked up at the first message that names a destination
+    // (once for the batch); a socket the engine did not promote never reads a name.
+    let mut fast = None;
     // The kernel sends at most UIO_MAXIOV (1024) messages of a batch; no need to look
     // further (and the program's array may be no longer than that).
     for i in 0..(vlen as usize).min(1024) {
@@ -588,11 +581,22 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
         if name.is_null() {
             continue;
         }
-        let (Some(shared), Some(key)) = (shared, key_at(name.cast(), len)) else {
+        let (shared, slot, now) = match fast {
+            Some(f) => f,
+            None => {
+                let Some(shared) = shared else {
+                    return false;
+                };
+                let Some(slot) = mifshim_fastpath::promoted_slot(shared, fd) else {
+                    return false;
+                };
+                *fast.insert((shared, slot, coarse_now_ms()))
+            }
+        };
+        let Some(key) = key_at(name.cast(), len) else {
             return false;
         };
-        let now = *now.get_or_insert_with(coarse_now_ms);
-        if !mifshim_fastpath::is_fast(shared, fd, &key, now) {
+        if !mifshim_fastpath::is_fast_at(shared, slot, fd, &key, now) {
             return false;
         }
     }
