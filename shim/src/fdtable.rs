@@ -22,12 +22,12 @@
 //! engine already steered once to the same destination is sent by the stub without
 //! calling the engine at all.
 
-use config_schema::{AddrFamily, Proto};
+use config_schema::Proto;
 pub(crate) use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, LOGGED_SEND, MCAST_CHECKED, REDIRECTED, SHARED,
     SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
 };
-use mifshim_fastpath::{CHUNK, CHUNKS, INET, Key, Shared, TCP, UDP, V6, VALID};
+use mifshim_fastpath::{CHUNK, CHUNKS, Key, Shared, TCP, UDP, VALID};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// The per-fd entries and datagram memos, and the snapshot generation and freshness
@@ -36,55 +36,9 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fast"))]
 pub static SHARED_TABLE: Shared = Shared::new();
 
-/// A decoded entry: the flags word and the unicast interface index the shim set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Entry(pub u32, pub u32);
-
-impl Entry {
-    pub(crate) fn new(family: Option<AddrFamily>, proto: Proto) -> Entry {
-        let mut v = VALID;
-        if let Some(f) = family {
-            v |= INET;
-            if f == AddrFamily::V6 {
-                v |= V6;
-            }
-        }
-        v |= match proto {
-            Proto::Tcp => TCP,
-            Proto::Udp => UDP,
-            Proto::Other => 0,
-        };
-        Entry(v, 0)
-    }
-    pub(crate) fn valid(self) -> bool {
-        self.0 & VALID != 0
-    }
-    /// The socket's family when it is `AF_INET`/`AF_INET6`.
-    pub(crate) fn family(self) -> Option<AddrFamily> {
-        match (self.0 & INET != 0, self.0 & V6 != 0) {
-            (false, _) => None,
-            (true, false) => Some(AddrFamily::V4),
-            (true, true) => Some(AddrFamily::V6),
-        }
-    }
-    pub(crate) fn proto(self) -> Proto {
-        if self.0 & TCP != 0 {
-            Proto::Tcp
-        } else if self.0 & UDP != 0 {
-            Proto::Udp
-        } else {
-            Proto::Other
-        }
-    }
-    pub(crate) fn has(self, flag: u32) -> bool {
-        self.0 & flag != 0
-    }
-    /// The interface index the shim set as the socket's unicast interface.
-    #[cfg(test)]
-    pub(crate) fn uc_index(self) -> u32 {
-        self.1
-    }
-}
+/// A decoded entry: what the shim knows about the socket on an fd, as the socket core
+/// takes it (its flags word and the unicast interface index the shim set).
+pub(crate) type Entry = mifshim_socket_core::Sock;
 
 /// Maps a socket's type and protocol to the transport rules talk about.
 pub(crate) fn proto_of(sotype: i32, protocol: i32) -> Proto {
@@ -161,8 +115,8 @@ pub(crate) fn clear_memos() {
 }
 
 pub(crate) fn get(fd: i32) -> Entry {
-    chunk_slot(&SHARED_TABLE.fds, fd, false).map_or(Entry(0, 0), |s| {
-        Entry(
+    chunk_slot(&SHARED_TABLE.fds, fd, false).map_or(Entry::new(0, 0), |s| {
+        Entry::new(
             s.entry.load(Ordering::Acquire),
             s.uc_index.load(Ordering::Acquire),
         )
@@ -173,8 +127,8 @@ pub(crate) fn get(fd: i32) -> Entry {
 /// socket on this number left goes with it.
 pub(crate) fn set(fd: i32, e: Entry) {
     if let Some(s) = chunk_slot(&SHARED_TABLE.fds, fd, true) {
-        s.uc_index.store(e.1, Ordering::Release);
-        mifshim_fastpath::set_entry(s, e.0);
+        s.uc_index.store(e.uc_index, Ordering::Release);
+        mifshim_fastpath::set_entry(s, e.flags);
     }
 }
 
@@ -185,16 +139,16 @@ pub(crate) fn set_if_unknown(fd: i32, e: Entry) -> Entry {
     let Some(s) = chunk_slot(&SHARED_TABLE.fds, fd, true) else {
         return e;
     };
-    s.uc_index.store(e.1, Ordering::Release);
+    s.uc_index.store(e.uc_index, Ordering::Release);
     match s
         .entry
-        .compare_exchange(0, e.0, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(0, e.flags, Ordering::AcqRel, Ordering::Acquire)
     {
         Ok(_) => {
             s.memo.store(0, Ordering::Release);
             e
         }
-        Err(now) => Entry(now, s.uc_index.load(Ordering::Acquire)),
+        Err(now) => Entry::new(now, s.uc_index.load(Ordering::Acquire)),
     }
 }
 
@@ -262,7 +216,10 @@ pub(crate) fn copy(from: i32, to: i32) {
         add_flags(from, SHARED);
     }
     let shared = if e.family().is_some() { SHARED } else { 0 };
-    set(to, Entry((e.0 & !LOGGED_SEND) | shared, e.1));
+    set(
+        to,
+        Entry::new((e.flags & !LOGGED_SEND) | shared, e.uc_index),
+    );
     let word = memo_word_of(from);
     if word == 0 {
         return;
@@ -291,12 +248,13 @@ fn memo_word_of(fd: i32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use config_schema::AddrFamily;
 
     #[test]
     fn entries_round_trip_and_flags_stick() {
         let fd = 70_000; // a chunk no other test touches
         assert!(!get(fd).valid());
-        set(fd, Entry::new(Some(AddrFamily::V6), Proto::Udp));
+        set(fd, Entry::of(Some(AddrFamily::V6), Proto::Udp));
         let e = get(fd);
         assert!(e.valid());
         assert_eq!(e.family(), Some(AddrFamily::V6));
@@ -309,14 +267,14 @@ mod tests {
         assert!(!get(fd).valid());
         add_flags(fd, SHIM_BOUND);
         assert!(!get(fd).valid(), "flags are not added to forgotten entries");
-        assert!(get(-1) == Entry(0, 0));
-        assert!(get(1 << 30) == Entry(0, 0));
+        assert!(get(-1) == Entry::new(0, 0));
+        assert!(get(1 << 30) == Entry::new(0, 0));
     }
 
     #[test]
     fn dup_onto_a_promoted_socket_left_its_memo_on_the_new_one() {
         let (a, b) = (80_000, 80_001); // a chunk no other test touches
-        let udp4 = Entry::new(Some(AddrFamily::V4), Proto::Udp).0;
+        let udp4 = Entry::of(Some(AddrFamily::V4), Proto::Udp).flags;
         let ka = mifshim_fastpath::key_v6(
             [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             9,
@@ -326,28 +284,28 @@ mod tests {
             mifshim_fastpath::memo(1, &ka),
             mifshim_fastpath::memo(1, &kb),
         );
-        set(a, Entry(udp4 | UC6, 3));
+        set(a, Entry::new(udp4 | UC6, 3));
         memo_set(a, wa, &ka);
         // b: another socket, promoted to another interface, memo of its own.
-        set(b, Entry(udp4 | UC4, 4));
+        set(b, Entry::new(udp4 | UC4, 4));
         memo_set(b, wb, &kb);
         assert!(memo_is(b, wb, &kb));
         // dup2(a, b): b is a's socket now, with a's memo (the whole IPv6 address
         // included), never its old one.
         copy(a, b);
-        assert_eq!(get(b).uc_index(), 3);
+        assert_eq!(get(b).uc_index, 3);
         assert!(memo_is(b, wa, &ka));
         assert!(!memo_is(b, wb, &kb));
         // Both fds hold one socket now: neither may rely on what the shim set on it.
         assert!(get(a).has(SHARED) && get(b).has(SHARED));
         // A socket created on a number whose old socket was closed unseen starts
         // without a memo.
-        set(b, Entry::new(Some(AddrFamily::V4), Proto::Udp));
+        set(b, Entry::of(Some(AddrFamily::V4), Proto::Udp));
         assert!(!memo_is(b, wa, &ka));
         // dup2 from an fd without a memo clears the target's.
         memo_set(b, wb, &kb);
         forget(a);
-        set(a, Entry::new(Some(AddrFamily::V4), Proto::Udp));
+        set(a, Entry::of(Some(AddrFamily::V4), Proto::Udp));
         copy(a, b);
         assert!(!memo_is(b, wb, &kb));
         assert_eq!(memo_word_of(b), 0);

@@ -15,7 +15,7 @@ use config_schema::{
     AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, Listen, LogLevel, Op,
     Profile, Proto, Why, decide, unusable_reason,
 };
-use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Sock, Verdict};
+use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Verdict};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -72,31 +72,32 @@ fn entry(fd: i32) -> Entry {
 /// (`mifshim_socket_core::probed`: shared, since others may hold it).
 fn probe(fd: i32) -> Entry {
     let p = sys::probe_socket(fd);
-    let base = Entry::new(p.family, fdtable::proto_of(p.sotype, p.protocol)).0;
-    let s = core::probed(
-        base & (mifshim_fastpath::INET | mifshim_fastpath::V6),
-        base & (mifshim_fastpath::TCP | mifshim_fastpath::UDP),
+    core::probed(
+        p.family,
+        fdtable::proto_of(p.sotype, p.protocol),
         p.bound_ifindex,
-    );
-    Entry(s.flags, s.uc_index)
-}
-
-fn sock(e: Entry) -> Sock {
-    Sock::new(e.0, e.1)
+    )
 }
 
 /// The entry of `fd`, with a device binding it claims checked with the kernel where
 /// the socket core says it must be (`mifshim_socket_core::needs_binding_check`).
 fn entry_checked(fd: i32, connecting: bool) -> Entry {
     let e = entry(fd);
-    if !core::needs_binding_check(sock(e), connecting) {
-        return e;
+    if core::needs_binding_check(e, connecting) {
+        recheck_binding(fd, e)
+    } else {
+        e
     }
-    let now = core::binding_checked(sock(e), sys::bound_ifindex(fd));
-    if now.flags != e.0 {
-        fdtable::clear_flags(fd, e.0 & !now.flags);
+}
+
+/// Asks the kernel whether the socket on `fd` is still bound to a device, as entry `e`
+/// says it is, and records the answer (`mifshim_socket_core::binding_checked`).
+fn recheck_binding(fd: i32, e: Entry) -> Entry {
+    let now = core::binding_checked(e, sys::bound_ifindex(fd));
+    if now.flags != e.flags {
+        fdtable::clear_flags(fd, e.flags & !now.flags);
     }
-    Entry(now.flags, now.uc_index)
+    now
 }
 
 // ---------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ fn entry_checked(fd: i32, connecting: bool) -> Entry {
 pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
     // The same entry the stub writes itself once the engine is loaded.
     let e = mifshim_fastpath::entry_for_socket(domain, ty, protocol);
-    fdtable::set(fd, Entry(e, 0));
+    fdtable::set(fd, Entry::new(e, 0));
 }
 
 /// `fd` is being closed. Must not log (module doc of log).
@@ -127,8 +128,8 @@ pub(crate) fn fd_duplicated(from: i32, to: i32) {
 
 /// `fd` was returned by `accept` on `listener`: a new socket nobody else holds.
 pub(crate) fn fd_accepted(listener: i32, fd: i32) {
-    match core::accepted(sock(fdtable::get(listener))) {
-        Some(s) => fdtable::set(fd, Entry(s.flags, s.uc_index)),
+    match core::accepted(fdtable::get(listener)) {
+        Some(s) => fdtable::set(fd, s),
         None => fdtable::forget(fd),
     }
 }
@@ -144,11 +145,9 @@ pub(crate) fn fds_closing(first: u32, last: u32) {
 /// about the binding is asked of the kernel again.
 pub(crate) fn disconnected(fd: i32) {
     let e = fdtable::get(fd);
-    if !e.valid() {
-        return;
+    if e.bound() {
+        recheck_binding(fd, e);
     }
-    let now = core::binding_checked(sock(e), sys::bound_ifindex(fd));
-    fdtable::clear_flags(fd, e.0 & !now.flags);
 }
 
 // ---------------------------------------------------------------------------------
@@ -263,8 +262,8 @@ fn connect_to(
 ) -> Result<(), i32> {
     // The kernel may have dropped a binding the entry records (`connect(AF_UNSPEC)`
     // through another fd or by another holder): one `getsockopt` before relying on it.
-    let e = if e.has(SHIM_BOUND | APP_BOUND) {
-        entry_checked(fd, true)
+    let e = if core::needs_binding_check(e, true) {
+        recheck_binding(fd, e)
     } else {
         e
     };
@@ -304,7 +303,7 @@ fn apply_socket(
     snap: &Snap,
 ) -> Result<(), i32> {
     let v = core::verdict(&d, || local_via(snap, addr.ip()));
-    match (core::connect(sock(e), v), d) {
+    match (core::connect(e, v), d) {
         (ConnectStep::Fail(errno), Decision::Block(b)) => {
             report_block(what, addr, &b, snap);
             Err(errno)
@@ -593,7 +592,7 @@ fn send_decided(
         let k = key(dest.addr);
         let m = mifshim_fastpath::memo(snap.generation, &k);
         let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
-        let plan = core::datagram(sock(e), path, v, memo_hit, batch);
+        let plan = core::datagram(e, path, v, memo_hit, batch);
         if plan.add != 0 {
             fdtable::add_flags(fd, plan.add);
         }

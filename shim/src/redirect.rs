@@ -136,7 +136,7 @@ mod tests {
         let fd = 70_100;
         fdtable::set(
             fd,
-            fdtable::Entry::new(
+            fdtable::Entry::of(
                 Some(config_schema::AddrFamily::V4),
                 config_schema::Proto::Udp,
             ),

@@ -23,6 +23,7 @@
 
 #![no_std]
 
+use config_schema::{AddrFamily, Proto};
 pub use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
     SHARED, SHIM_BOUND, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
@@ -39,6 +40,45 @@ pub struct Sock {
 impl Sock {
     pub const fn new(flags: u32, uc_index: u32) -> Sock {
         Sock { flags, uc_index }
+    }
+    /// A socket of this family (`None`: not `AF_INET`/`AF_INET6`) and transport,
+    /// nothing else known.
+    pub fn of(family: Option<AddrFamily>, proto: Proto) -> Sock {
+        let mut v = VALID;
+        if let Some(f) = family {
+            v |= INET;
+            if f == AddrFamily::V6 {
+                v |= V6;
+            }
+        }
+        v |= match proto {
+            Proto::Tcp => TCP,
+            Proto::Udp => UDP,
+            Proto::Other => 0,
+        };
+        Sock::new(v, 0)
+    }
+    /// The entry describes a socket (an fd without one reads as all zero).
+    pub fn valid(self) -> bool {
+        self.has(VALID)
+    }
+    /// The socket's family when it is `AF_INET`/`AF_INET6`.
+    pub fn family(self) -> Option<AddrFamily> {
+        match (self.has(INET), self.has(V6)) {
+            (false, _) => None,
+            (true, false) => Some(AddrFamily::V4),
+            (true, true) => Some(AddrFamily::V6),
+        }
+    }
+    /// The transport rules talk about.
+    pub fn proto(self) -> Proto {
+        if self.has(TCP) {
+            Proto::Tcp
+        } else if self.has(UDP) {
+            Proto::Udp
+        } else {
+            Proto::Other
+        }
     }
     pub fn has(self, f: u32) -> bool {
         self.flags & f != 0
@@ -318,15 +358,15 @@ pub fn connect(s: Sock, v: Verdict) -> ConnectStep {
 /// The entry of a socket the shim did not see created (inherited across `exec`,
 /// received with `SCM_RIGHTS`, created by a path no hook sees): what the kernel says,
 /// and [`SHARED`], since others may hold it.
-pub fn probed(family_bits: u32, proto_bits: u32, bound_ifindex: i32) -> Sock {
-    let mut flags = VALID | family_bits | proto_bits;
-    if family_bits & INET != 0 {
-        flags |= SHARED;
+pub fn probed(family: Option<AddrFamily>, proto: Proto, bound_ifindex: i32) -> Sock {
+    let mut s = Sock::of(family, proto);
+    if family.is_some() {
+        s.flags |= SHARED;
     }
     if bound_ifindex != 0 {
-        flags |= APP_BOUND;
+        s.flags |= APP_BOUND;
     }
-    Sock::new(flags, 0)
+    s
 }
 
 /// The entry of a socket returned by `accept` on `listener`: a new socket of the
@@ -553,10 +593,15 @@ mod tests {
 
     #[test]
     fn probed_sockets_are_shared_and_accepted_ones_are_not() {
-        let p = probed(INET, UDP, 0);
+        let p = probed(Some(AddrFamily::V4), Proto::Udp, 0);
         assert!(p.has(SHARED) && !p.bound());
-        assert!(probed(INET | V6, TCP, 7).has(APP_BOUND));
-        assert!(!probed(0, TCP, 0).has(SHARED), "not INET: no business");
+        assert_eq!(p.family(), Some(AddrFamily::V4));
+        assert_eq!(p.proto(), Proto::Udp);
+        assert!(probed(Some(AddrFamily::V6), Proto::Tcp, 7).has(APP_BOUND));
+        assert!(
+            !probed(None, Proto::Tcp, 0).has(SHARED),
+            "not INET: no business"
+        );
         let listener = Sock::new(VALID | INET | V6 | TCP | SHIM_BOUND | SHARED, 3);
         let a = accepted(listener).unwrap();
         assert_eq!(a.flags, VALID | INET | V6 | TCP);
