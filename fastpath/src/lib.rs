@@ -447,9 +447,94 @@ pub fn is_fast_at(shared: &Shared, fs: &FdSlot, fd: i32, key: &Key, now_ms: u64)
     memo_matches(shared, fs, fd, memo(g, key), key)
 }
 
+/// `sizeof(struct cmsghdr)` on the 64-bit Linux ABIs this project builds for.
+pub const CMSGHDR: usize = 16;
+
+/// `CMSG_ALIGN`: control messages are 8-byte aligned.
+pub const fn cmsg_align(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// Walks control data as the kernel does (`for_each_cmsghdr` with `CMSG_OK`, the check
+/// every protocol's parser makes first): a header is read while one fits in the rest of
+/// the buffer; `f` gets each message's offset, `cmsg_len`, level and type. A `cmsg_len`
+/// below a header's size or beyond the buffer (also one near `SIZE_MAX`, which never
+/// wraps here) ends the walk with `Err(EINVAL)`, as the kernel answers. `Ok`: where the kernel
+/// would look for the next header, the aligned end of the last message.
+pub fn walk_cmsgs(ctl: &[u8], mut f: impl FnMut(usize, usize, i32, i32)) -> Result<usize, i32> {
+    const EINVAL: i32 = 22;
+    let word = |at: usize, n: usize| {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(&ctl[at..at + n]);
+        u64::from_ne_bytes(w)
+    };
+    let n = ctl.len();
+    let mut pos = 0usize;
+    let mut end = 0usize;
+    while pos <= n && n - pos >= CMSGHDR {
+        let len = word(pos, 8) as usize;
+        if len < CMSGHDR || len > n - pos {
+            return Err(EINVAL);
+        }
+        f(
+            pos,
+            len,
+            word(pos + 8, 4) as u32 as i32,
+            word(pos + 12, 4) as u32 as i32,
+        );
+        // len <= n - pos: no overflow; the next header starts at the aligned end,
+        // which may lie up to 7 bytes past n (the loop then ends).
+        pos += cmsg_align(len);
+        end = pos;
+    }
+    Ok(end)
+}
+
+/// The fds an `SCM_RIGHTS` message in well-formed control data carries.
+pub fn passed_fds(ctl: &[u8], mut f: impl FnMut(i32)) {
+    const SOL_SOCKET: i32 = 1;
+    const SCM_RIGHTS: i32 = 1;
+    let _ = walk_cmsgs(ctl, |pos, len, level, ty| {
+        if level == SOL_SOCKET && ty == SCM_RIGHTS {
+            for fd in ctl[pos + CMSGHDR..pos + len].chunks_exact(4) {
+                f(i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]));
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cmsg(level: i32, ty: i32, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&((CMSGHDR + data.len()) as u64).to_ne_bytes());
+        v.extend_from_slice(&level.to_ne_bytes());
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(data);
+        v.resize(cmsg_align(v.len()), 0);
+        v
+    }
+
+    /// The stub looked at no more than 64 control messages: an fd passed in a later
+    /// one was not marked shared.
+    #[test]
+    fn scm_rights_after_64_other_control_messages_was_not_seen() {
+        let mut ctl = Vec::new();
+        for _ in 0..70 {
+            ctl.extend(cmsg(0, 8, &[0; 12]));
+        }
+        ctl.extend(cmsg(1, 1, &[7, 0, 0, 0, 9, 0, 0, 0]));
+        let mut fds = Vec::new();
+        passed_fds(&ctl, |fd| fds.push(fd));
+        assert_eq!(fds, [7, 9]);
+        // Malformed data: the walk stops, as the kernel's refuses it.
+        let mut bad = cmsg(1, 1, &[7, 0, 0, 0]);
+        bad[..8].copy_from_slice(&u64::MAX.to_ne_bytes());
+        assert_eq!(walk_cmsgs(&bad, |_, _, _, _| {}), Err(22));
+        assert_eq!(walk_cmsgs(&[0; 15], |_, _, _, _| {}), Ok(0));
+    }
 
     fn sin(ip: [u8; 4], port: u16) -> Vec<u8> {
         let mut v = vec![0u8; 16];

@@ -328,60 +328,27 @@ fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
 
 /// Calls `f` for every fd an `SCM_RIGHTS` control message in `msg`'s control data
 /// carries (`msg_controllen` as the kernel left it after a receive, as the program
-/// gave it for a send), bounded by the control length.
+/// gave it for a send), walked as the kernel walks it (`mifshim_fastpath::passed_fds`).
 ///
 /// # Safety
-/// `msg` is NULL or a valid msghdr whose control data is readable for its length.
-unsafe fn for_each_passed_fd(msg: *const msghdr, mut f: impl FnMut(c_int)) {
+/// `msg` is NULL or a valid msghdr whose control data the kernel has just read or
+/// written for its length (so it is readable).
+unsafe fn for_each_passed_fd(msg: *const msghdr, f: impl FnMut(c_int)) {
     if msg.is_null() {
         return;
     }
     // SAFETY: the caller's contract.
     let (control, len) = unsafe { ((*msg).msg_control as *const u8, (*msg).msg_controllen) };
-    if control.is_null() {
+    if control.is_null() || len == 0 {
         return;
     }
-    let hdr = core::mem::size_of::<libc::cmsghdr>();
-    let mut off = 0usize;
-    // At most 64 control messages are looked at (the kernel's own bound on one message's
-    // SCM_RIGHTS fds is 253).
-    for _ in 0..64 {
-        let Some(end_hdr) = off.checked_add(hdr) else {
-            return;
-        };
-        if end_hdr > len {
-            return;
-        }
-        // SAFETY: off + hdr <= len: a header inside the program's control data.
-        let c = unsafe { core::ptr::read_unaligned(control.add(off).cast::<libc::cmsghdr>()) };
-        let clen = c.cmsg_len;
-        if clen < hdr || clen > len - off {
-            return;
-        }
-        if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_RIGHTS {
-            let n = (clen - hdr) / core::mem::size_of::<c_int>();
-            for i in 0..n.min(253) {
-                // SAFETY: inside this control message (hdr + i*4 + 4 <= clen).
-                let fd = unsafe {
-                    core::ptr::read_unaligned(
-                        control
-                            .add(off + hdr + i * core::mem::size_of::<c_int>())
-                            .cast::<c_int>(),
-                    )
-                };
-                f(fd);
-            }
-        }
-        // CMSG_NXTHDR: the next header starts at the aligned end of this one.
-        let Some(next) = off.checked_add((clen + 7) & !7) else {
-            return;
-        };
-        off = next;
-    }
+    // SAFETY: the caller's contract: len readable bytes at control.
+    let ctl = unsafe { core::slice::from_raw_parts(control, len) };
+    mifshim_fastpath::passed_fds(ctl, f);
 }
 
-/// Before a send with control data: a socket passed to another process by
-/// `SCM_RIGHTS` is held there too (`mifshim_fastpath::SHARED`).
+/// After a send with control data: a socket passed to another process by `SCM_RIGHTS`
+/// is held there too (`mifshim_fastpath::SHARED`).
 fn mark_passed(msg: *const msghdr) {
     let Some(shared) = shared() else {
         return;
@@ -462,8 +429,7 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
         return false;
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
-    let (name, len, clen) = unsafe { ((*msg).msg_name, (*msg).msg_namelen, (*msg).msg_controllen) };
-    let _ = clen;
+    let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
     name.is_null() || fast_datagram(fd, name.cast(), len)
 }
 

@@ -16,8 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub const SOCKADDR_MAX: usize = 128;
 /// The most `iovec`s in one message, and messages in one `sendmmsg` (`UIO_MAXIOV`).
 pub const UIO_MAXIOV: usize = 1024;
-/// `sizeof(struct cmsghdr)` on a 64-bit kernel: `size_t cmsg_len; int level; int type`.
-pub const CMSGHDR: usize = 16;
+/// `sizeof(struct cmsghdr)` on a 64-bit kernel (`size_t cmsg_len; int level; int
+/// type`) and `CMSG_ALIGN`, shared with the stub (which walks control data for
+/// `SCM_RIGHTS`).
+pub use mifshim_fastpath::{CMSGHDR, cmsg_align};
 /// Room for the program's control messages plus ours (QUIC stacks use a few dozen
 /// bytes: UDP_SEGMENT, ECN, timestamps). Larger control data is not copied.
 pub const CMSG_ROOM: usize = 256;
@@ -58,11 +60,6 @@ pub struct Pktinfo {
     /// than `IP_PKTINFO` (IPv4, also accepted for IPv4-mapped destinations on an
     /// `AF_INET6` socket).
     pub v6: bool,
-}
-
-/// `CMSG_ALIGN`: rounds up to the size of `long`.
-pub const fn cmsg_align(n: usize) -> usize {
-    (n + 7) & !7
 }
 
 /// `CMSG_LEN(payload)`.
@@ -207,12 +204,6 @@ pub struct Scan {
     pub patch: Option<usize>,
 }
 
-fn usize_at(b: &[u8], at: usize) -> usize {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_ne_bytes(w) as usize
-}
-
 fn i32_at(b: &[u8], at: usize) -> i32 {
     i32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -231,19 +222,12 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// accepts (`IP_PKTINFO`: `CMSG_LEN(12)`; `IPV6_PKTINFO`: at least `CMSG_LEN(20)`);
 /// the kernel refuses other lengths with `EINVAL` itself.
 pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
-    let n = ctl.len();
-    let mut pos = 0usize;
     let mut scan = Scan {
         end: 0,
         chosen: false,
         patch: None,
     };
-    while pos <= n && n - pos >= CMSGHDR {
-        let len = usize_at(ctl, pos);
-        if len < CMSGHDR || len > n - pos {
-            return Err(EINVAL);
-        }
-        let (level, ty) = (i32_at(ctl, pos + 8), i32_at(ctl, pos + 12));
+    scan.end = mifshim_fastpath::walk_cmsgs(ctl, |pos, len, level, ty| {
         let data = pos + CMSGHDR;
         match (level, ty) {
             (IPPROTO_IP, IP_PKTINFO) if len == cmsg_len(IN_PKTINFO) => {
@@ -264,11 +248,7 @@ pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
             }
             _ => {}
         }
-        // len <= n - pos: no overflow; the next header starts at the aligned end,
-        // which may lie up to 7 bytes past n (the loop then ends; ours goes there).
-        pos += cmsg_align(len);
-        scan.end = pos;
-    }
+    })?;
     Ok(scan)
 }
 
