@@ -29,91 +29,10 @@
 use integration_tests::*;
 use std::time::Duration;
 
-/// Address family of a test variant.
-#[derive(Clone, Copy, Debug)]
-enum Fam {
-    V4,
-    V6,
-}
-
-impl Fam {
-    fn v6(self) -> bool {
-        matches!(self, Fam::V6)
-    }
-
-    /// The service address every upstream owns.
-    fn svc(self) -> &'static str {
-        if self.v6() { SVC6 } else { SVC4 }
-    }
-
-    /// `http://SVC:PORT/`.
-    fn url(self, port: u16) -> String {
-        match self {
-            Fam::V4 => format!("http://{SVC4}:{port}/"),
-            Fam::V6 => format!("http://[{SVC6}]:{port}/"),
-        }
-    }
-
-    /// The service prefix as a CIDR for policies.
-    fn svc_cidr(self) -> &'static str {
-        if self.v6() {
-            "2001:db8:ff::10/128"
-        } else {
-            "203.0.113.10/32"
-        }
-    }
-
-    /// The loopback address.
-    fn lo(self) -> &'static str {
-        if self.v6() { "::1" } else { "127.0.0.1" }
-    }
-
-    /// `host` in URL form.
-    fn url_host(self, addr: &str) -> String {
-        if self.v6() {
-            format!("[{addr}]")
-        } else {
-            addr.to_string()
-        }
-    }
-}
-
-/// Generates `mod $name { fn v4(); fn v6(); }` from a body taking a [`Fam`].
-macro_rules! both {
-    ($(#[$m:meta])* $name:ident, |$fam:ident| $body:block) => {
-        $(#[$m])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn body($fam: Fam) $body
-            #[test]
-            fn v4() {
-                body(Fam::V4)
-            }
-            #[test]
-            fn v6() {
-                body(Fam::V6)
-            }
-        }
-    };
-}
-
 fn curl(url: &str) -> Vec<String> {
     ["curl", "-sS", "--max-time", "5", url]
         .map(String::from)
         .to_vec()
-}
-
-fn mifrun_args(via: &str, prog: &[String]) -> Vec<String> {
-    let mut v = vec![s(mifrun()), "--via".into(), via.into(), "--".into()];
-    v.extend(prog.iter().cloned());
-    v
-}
-
-fn mifrun_policy_args(policy: &str, prog: &[String]) -> Vec<String> {
-    let mut v = vec![s(mifrun()), "--policy".into(), policy.into(), "--".into()];
-    v.extend(prog.iter().cloned());
-    v
 }
 
 fn probe_args(args: &[&str]) -> Vec<String> {
@@ -124,18 +43,6 @@ fn probe_args(args: &[&str]) -> Vec<String> {
 
 fn strs(a: &[&str]) -> Vec<String> {
     a.iter().map(|x| x.to_string()).collect()
-}
-
-/// Runs `cmd` with all sniffers on; asserts the answer came from `uplink` and that only
-/// `uplink` carried TCP/UDP.
-#[track_caller]
-fn expect_via(tb: &Testbed, cmd: Cmd, uplink: &str) -> Out {
-    let sn = tb.sniff_all();
-    let out = cmd.run();
-    let counts = sn.stop();
-    out.assert_answered_by(uplink);
-    assert_only(&counts, uplink);
-    out
 }
 
 /// `curl` of the service under `mifrun --via <via>`, answered by `uplink` only.

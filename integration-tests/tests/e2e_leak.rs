@@ -6,40 +6,6 @@
 use integration_tests::*;
 use std::time::Duration;
 
-#[derive(Clone, Copy, Debug)]
-enum Fam {
-    V4,
-    V6,
-}
-
-impl Fam {
-    fn svc(self) -> &'static str {
-        match self {
-            Fam::V4 => SVC4,
-            Fam::V6 => SVC6,
-        }
-    }
-}
-
-macro_rules! both {
-    ($(#[$m:meta])* $name:ident, |$fam:ident| $body:block) => {
-        $(#[$m])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn body($fam: Fam) $body
-            #[test]
-            fn v4() {
-                body(Fam::V4)
-            }
-            #[test]
-            fn v6() {
-                body(Fam::V6)
-            }
-        }
-    };
-}
-
 /// `c/leak.c`, built once per test into its own directory.
 fn leak_bin(dir: &TempDir) -> String {
     let src = repo_root().join("integration-tests/c/leak.c");
@@ -53,23 +19,6 @@ fn leak_bin(dir: &TempDir) -> String {
     bin
 }
 
-fn via_wlan0(args: &[&str]) -> Vec<String> {
-    let mut v = vec![s(mifrun()), "--via".into(), "wlan0".into(), "--".into()];
-    v.extend(args.iter().map(|a| a.to_string()));
-    v
-}
-
-/// Runs `cmd`, then checks every answer came from `uplink` and nothing left by the
-/// other uplinks.
-fn expect_via(tb: &Testbed, cmd: Cmd, uplink: &str) -> Out {
-    let sn = tb.sniff_all();
-    let out = cmd.run();
-    let counts = sn.stop();
-    out.assert_answered_by(uplink);
-    assert_only(&counts, uplink);
-    out
-}
-
 /// A policy steering to wlan0 whose DNS server there never answers, with the given
 /// per-query time-out: a name lookup that waits inside the hook.
 fn silent_dns_policy(dir: &TempDir, timeout_ms: u32) -> String {
@@ -81,10 +30,41 @@ fn silent_dns_policy(dir: &TempDir, timeout_ms: u32) -> String {
     )
 }
 
-fn with_policy(policy: &str, args: &[&str]) -> Vec<String> {
-    let mut v = vec![s(mifrun()), "--policy".into(), policy.into(), "--".into()];
-    v.extend(args.iter().map(|a| a.to_string()));
-    v
+/// Runs `c/leak.c ARGS…` (built here) under `mifrun` in a fresh testbed — `--via wlan0`,
+/// or, with `silent_dns_ms`, a policy steering to wlan0 whose DNS server never answers
+/// ([`silent_dns_policy`]) — and checks that every answer came from wlan0's upstream
+/// and that nothing left by the other uplinks.
+fn leak(args: &[&str], silent_dns_ms: Option<u32>) -> Out {
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let bin = leak_bin(&dir);
+    let argv: Vec<&str> = std::iter::once(bin.as_str())
+        .chain(args.iter().copied())
+        .collect();
+    let cmd = match silent_dns_ms {
+        None => tb.cmd(&mifrun_args("wlan0", &argv)),
+        Some(ms) => tb.cmd(&mifrun_policy_args(&silent_dns_policy(&dir, ms), &argv)),
+    };
+    expect_via(&tb, cmd.timeout(Duration::from_secs(20)), "wlan0")
+}
+
+/// `INTERPRETER SCRIPT ADDR` (the script written from `source`) under `mifrun --via
+/// wlan0`, checked as [`leak`].
+fn script(interpreter: &str, name: &str, source: &str, addr: &str) -> Out {
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let file = dir.write(name, source);
+    expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[interpreter, &file, addr])),
+        "wlan0",
+    )
+}
+
+/// Asserts that `out` holds `n` answers (every one already checked to be wlan0's).
+#[track_caller]
+fn assert_answers(out: &Out, n: usize) {
+    assert_eq!(upstreams(&out.stdout).len(), n, "{}", out.dump());
 }
 
 both!(
@@ -93,15 +73,7 @@ both!(
     /// the first fd's datagrams left by eth0 from then on.
     dup_shared_socket_sending_to_loopback_cleared_the_unicast_interface,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&[&bin, "dup-exempt", fam.svc(), "9000"])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 5, "{}", out.dump());
+        assert_answers(&leak(&["dup-exempt", fam.svc(), "9000"], None), 5);
     }
 );
 
@@ -110,15 +82,7 @@ both!(
     /// inherited socket.
     forked_child_sending_to_loopback_cleared_the_parents_unicast_interface,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&[&bin, "fork-exempt", fam.svc(), "9000"])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 5, "{}", out.dump());
+        assert_answers(&leak(&["fork-exempt", fam.svc(), "9000"], None), 5);
     }
 );
 
@@ -145,15 +109,7 @@ for _ in range(3):
 "#;
 
 both!(python_forked_statsd_child_made_the_parent_leak, |fam| {
-    let tb = Testbed::up();
-    let dir = TempDir::new("leak");
-    let py = dir.write("statsd.py", PY_STATSD);
-    let out = expect_via(
-        &tb,
-        tb.cmd(&via_wlan0(&["python3", &py, fam.svc()])),
-        "wlan0",
-    );
-    assert_eq!(upstreams(&out.stdout).len(), 5, "{}", out.dump());
+    assert_answers(&script("python3", "statsd.py", PY_STATSD, fam.svc()), 5);
 });
 
 both!(
@@ -161,15 +117,7 @@ both!(
     /// shim still believed it bound, and the following `sendto`s left by eth0.
     udp_disconnect_dropped_the_binding_the_shim_still_believed,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&[&bin, "disconnect", fam.svc(), "9000"])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 4, "{}", out.dump());
+        assert_answers(&leak(&["disconnect", fam.svc(), "9000"], None), 4);
     }
 );
 
@@ -196,11 +144,10 @@ setTimeout(() => { console.log('timeout'); process.exit(1); }, 8000).unref();
 "#;
 
 both!(node_dgram_disconnect_left_by_the_default_route, |fam| {
-    let tb = Testbed::up();
-    let dir = TempDir::new("leak");
-    let js = dir.write("disconnect.js", NODE_DISCONNECT);
-    let out = expect_via(&tb, tb.cmd(&via_wlan0(&["node", &js, fam.svc()])), "wlan0");
-    assert_eq!(upstreams(&out.stdout).len(), 4, "{}", out.dump());
+    assert_answers(
+        &script("node", "disconnect.js", NODE_DISCONNECT, fam.svc()),
+        4,
+    );
 });
 
 both!(
@@ -209,15 +156,7 @@ both!(
     /// skipped the decision (the stale entry said "already bound").
     fd_closed_by_fclose_and_reused_by_f_dupfd_skipped_the_decision,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&[&bin, "reuse", fam.svc(), "9000", "fdopen"])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 2, "{}", out.dump());
+        assert_answers(&leak(&["reuse", fam.svc(), "9000", "fdopen"], None), 2);
     }
 );
 
@@ -225,15 +164,7 @@ both!(
     /// The same with `close_range`.
     fd_closed_by_close_range_and_reused_by_f_dupfd_skipped_the_decision,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&via_wlan0(&[&bin, "reuse", fam.svc(), "9000", "close_range"])),
-            "wlan0",
-        );
-        assert_eq!(upstreams(&out.stdout).len(), 2, "{}", out.dump());
+        assert_answers(&leak(&["reuse", fam.svc(), "9000", "close_range"], None), 2);
     }
 );
 
@@ -241,15 +172,7 @@ both!(
 /// native IPv6 only, and IPv4-mapped datagrams were never steered.
 #[test]
 fn program_ipv6_unicast_if_left_ipv4_mapped_datagrams_unsteered() {
-    let tb = Testbed::up();
-    let dir = TempDir::new("leak");
-    let bin = leak_bin(&dir);
-    let out = expect_via(
-        &tb,
-        tb.cmd(&via_wlan0(&[&bin, "app-uc6", SVC4, "9000", "eth0"])),
-        "wlan0",
-    );
-    assert_eq!(upstreams(&out.stdout).len(), 3, "{}", out.dump());
+    assert_answers(&leak(&["app-uc6", SVC4, "9000", "eth0"], None), 3);
 }
 
 both!(
@@ -258,19 +181,7 @@ both!(
     /// the datagram left by eth0.
     signal_handler_send_inside_a_hook_was_skipped_by_the_guard,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let pol = silent_dns_policy(&dir, 400);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&with_policy(
-                &pol,
-                &[&bin, "signal-send", fam.svc(), "9000", "slow.mif.test"],
-            ))
-            .timeout(Duration::from_secs(20)),
-            "wlan0",
-        );
+        let out = leak(&["signal-send", fam.svc(), "9000", "slow.mif.test"], Some(400));
         assert!(out.stdout.contains("sent=1"), "{}", out.dump());
     }
 );
@@ -281,19 +192,7 @@ both!(
     /// upstream). It must also not leave the thread with cancellation disabled.
     siglongjmp_out_of_getaddrinfo_left_the_thread_unsteered,
     |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("leak");
-        let bin = leak_bin(&dir);
-        let pol = silent_dns_policy(&dir, 1500);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&with_policy(
-                &pol,
-                &[&bin, "longjmp-gai", fam.svc(), "9000", "slow.mif.test"],
-            ))
-            .timeout(Duration::from_secs(20)),
-            "wlan0",
-        );
+        let out = leak(&["longjmp-gai", fam.svc(), "9000", "slow.mif.test"], Some(1500));
         assert!(out.stdout.contains("jumped out"), "{}", out.dump());
         assert!(
             out.stdout.contains("cancel_state_after_connect=enabled"),
@@ -307,19 +206,7 @@ both!(
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).
 #[test]
 fn pthread_cancel_inside_getaddrinfo_aborted_the_process() {
-    let tb = Testbed::up();
-    let dir = TempDir::new("leak");
-    let bin = leak_bin(&dir);
-    let pol = silent_dns_policy(&dir, 1500);
-    let out = expect_via(
-        &tb,
-        tb.cmd(&with_policy(
-            &pol,
-            &[&bin, "cancel-gai", SVC4, "9000", "slow.mif.test"],
-        ))
-        .timeout(Duration::from_secs(20)),
-        "wlan0",
-    );
+    let out = leak(&["cancel-gai", SVC4, "9000", "slow.mif.test"], Some(1500));
     assert!(out.stdout.contains("joined=canceled"), "{}", out.dump());
 }
 
@@ -335,7 +222,7 @@ both!(
         let bin = leak_bin(&dir);
         let sn = tb.sniff_all();
         let out = tb
-            .cmd(&via_wlan0(&[&bin, "race", fam.svc(), "9000", "200"]))
+            .cmd(&mifrun_args("wlan0", &[&bin, "race", fam.svc(), "9000", "200"]))
             .timeout(Duration::from_secs(60))
             .run();
         let counts = sn.stop();
