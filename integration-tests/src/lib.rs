@@ -1066,19 +1066,21 @@ impl Fam {
     }
 }
 
-/// Generates `mod $name { fn v4(); fn v6(); }` from a body taking a [`Fam`].
+/// Generates `mod $name { fn v4(); fn v6(); }` from a body taking a [`Fam`]; the
+/// attributes given (doc comments, `#[ignore = "…"]`) go on both tests.
 #[macro_export]
 macro_rules! both {
     ($(#[$m:meta])* $name:ident, |$fam:ident| $body:block) => {
-        $(#[$m])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             fn body($fam: $crate::Fam) $body
+            $(#[$m])*
             #[test]
             fn v4() {
                 body($crate::Fam::V4)
             }
+            $(#[$m])*
             #[test]
             fn v6() {
                 body($crate::Fam::V6)
