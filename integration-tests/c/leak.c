@@ -281,6 +281,20 @@ static int cancel_gai(const char *name) {
     return 0;
 }
 
+/* glibc's public __connect, which some programs and libraries call directly. */
+extern int __connect(int, const struct sockaddr *, socklen_t);
+static int dunder_connect(void) {
+    int s = socket(fam, SOCK_STREAM, 0);
+    if (s < 0) die("socket");
+    if (__connect(s, (void *)&dst, dstlen) < 0) die("__connect");
+    char buf[512];
+    ssize_t n = read(s, buf, sizeof buf - 1);
+    if (n <= 0) die("read");
+    buf[n] = 0;
+    printf("%s", buf);
+    return 0;
+}
+
 /* Two threads share one unconnected socket: one keeps sending to the destination,
  * the other to loopback; repeated on ROUNDS fresh sockets. */
 static int race_sock;
@@ -328,6 +342,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
     if (!strcmp(m, "race")) return race(atoi(arg));
+    if (!strcmp(m, "dunder-connect")) return dunder_connect();
     fprintf(stderr, "unknown mode %s\n", m);
     return 2;
 }

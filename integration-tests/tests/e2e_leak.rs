@@ -202,6 +202,15 @@ both!(
     }
 );
 
+both!(
+    /// glibc exports `__connect` beside `connect`; a program calling it went around the
+    /// hook and was answered by eth0's upstream.
+    dunder_connect_went_around_the_connect_hook,
+    |fam| {
+        assert_answers(&leak(&["dunder-connect", fam.svc(), "9000"], None), 1);
+    }
+);
+
 /// `pthread_cancel` of a thread inside `getaddrinfo` aborted the process ("exception
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).
 #[test]

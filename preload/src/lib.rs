@@ -1333,35 +1333,41 @@ fn no_res() -> c_int {
     -1
 }
 
-/// The names programs built against glibc < 2.34 link for the `res_*` family
-/// (`resolv.h` defined `res_query` as `__res_query`, in libresolv). glibc 2.34+ keeps
-/// them, at the same addresses as the new names; here they are the same hooks.
-macro_rules! res_aliases {
-    ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ); )*) => {
+/// Other names glibc exports for hooked functions, as the same hooks: the names
+/// programs built against glibc < 2.34 link for the `res_*` family (`resolv.h`
+/// defined `res_query` as `__res_query`, in libresolv; glibc 2.34+ keeps them at the
+/// same addresses as the new names), and the public `__connect`, `__close`, `__dup2`
+/// and `__fcntl` (a program calling `__connect` went around the `connect` hook).
+macro_rules! aliases {
+    ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
         $(
             /// ## Hook
-            /// The old name of the hook it calls.
+            /// Another name of the hook it calls.
             ///
             /// # Safety
             /// The contract of the C function of the same name.
             #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn $alias($($a: $t),*) -> c_int {
-                // SAFETY: the same function under its new name.
+            pub unsafe extern "C" fn $alias($($a: $t),*) -> $r {
+                // SAFETY: the same function under its other name.
                 unsafe { $name($($a),*) }
             }
         )*
     };
 }
 
-res_aliases! {
-    __res_query = res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
-    __res_search = res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
-    __res_querydomain = res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
-    __res_send = res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int);
-    __res_nquery = res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
-    __res_nsearch = res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
-    __res_nquerydomain = res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int);
-    __res_nsend = res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int);
+aliases! {
+    __res_query = res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_search = res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_querydomain = res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_send = res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_nquery = res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_nsearch = res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_nquerydomain = res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __res_nsend = res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int;
+    __connect = connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    __close = close(fd: c_int) -> c_int;
+    __dup2 = dup2(old: c_int, new: c_int) -> c_int;
+    __fcntl = fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
 }
 
 /// `void`, spelled so the macro can name it.
