@@ -76,6 +76,12 @@ pub const APP_UC6: u32 = 1 << 16;
 /// in the unicast interface, bindings checked with the kernel before they are relied
 /// on.
 pub const SHARED: u32 = 1 << 17;
+/// The shim bound the socket ([`SHIM_BOUND`]) to the interface a *direct* destination
+/// needed (loopback or an address's own interface, or the route's): a UDP socket that
+/// carried the shim's unicast interface, connected to such a destination. Its device
+/// binding cannot be undone, so a later steered destination is refused rather than
+/// sent through that interface.
+pub const SHIM_DIRECT: u32 = 1 << 18;
 
 /// [`Shared::log_fd`] when standard error was closed and no log file is configured:
 /// the engine writes nothing (fd 2 may be the program's socket by now).

@@ -281,6 +281,34 @@ static int cancel_gai(const char *name) {
     return 0;
 }
 
+/* Promote, connect the same UDP socket to loopback, then sendto the destination again:
+ * prints the errno that send gets (the kernel: EINVAL, a loopback source off the host). */
+static int relo(void) {
+    int s = udp();
+    ask(s, "one");
+    ask(s, "two");
+    struct sockaddr_storage lo;
+    memset(&lo, 0, sizeof lo);
+    socklen_t len;
+    if (fam == AF_INET) {
+        struct sockaddr_in *a = (void *)&lo;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(8125);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (void *)&lo;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(8125);
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+    }
+    if (connect(s, (void *)&lo, len) < 0) die("connect loopback");
+    ssize_t n = sendto(s, "x", 1, 0, (void *)&dst, dstlen);
+    printf("sendto_after_loopback_connect=%s\n", n < 0 ? strerrorname_np(errno) : "sent");
+    return 0;
+}
+
 /* glibc's public __connect, which some programs and libraries call directly. */
 extern int __connect(int, const struct sockaddr *, socklen_t);
 static int dunder_connect(void) {
@@ -343,6 +371,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
     if (!strcmp(m, "race")) return race(atoi(arg));
     if (!strcmp(m, "dunder-connect")) return dunder_connect();
+    if (!strcmp(m, "relo")) return relo();
     fprintf(stderr, "unknown mode %s\n", m);
     return 2;
 }

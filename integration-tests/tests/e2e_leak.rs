@@ -211,6 +211,24 @@ both!(
     }
 );
 
+both!(
+    /// A promoted UDP socket connected to loopback (bound to `lo` by the shim, since its
+    /// unicast interface is never cleared), then a `sendto` to the service: it returned
+    /// success and the datagram vanished into loopback. It fails now, as the kernel
+    /// fails it for IPv4 (a loopback source off the host); for IPv6, where the kernel
+    /// alone would send it by the default route, failing is the shim's fail-closed.
+    socket_bound_to_loopback_for_a_direct_connect_dropped_later_steered_sends,
+    |fam| {
+        let out = leak(&["relo", fam.svc(), "9000"], None);
+        assert_answers(&out, 2);
+        assert!(
+            out.stdout.contains("sendto_after_loopback_connect=EINVAL"),
+            "{}",
+            out.dump()
+        );
+    }
+);
+
 /// `pthread_cancel` of a thread inside `getaddrinfo` aborted the process ("exception
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).
 #[test]

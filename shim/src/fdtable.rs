@@ -25,7 +25,7 @@
 use config_schema::Proto;
 pub(crate) use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, LOGGED_SEND, MCAST_CHECKED, REDIRECTED, SHARED,
-    SHIM_BOUND, SHIM_MCAST_IF, UC4, UC6,
+    SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, UC4, UC6,
 };
 use mifshim_fastpath::{CHUNK, CHUNKS, Key, Shared, TCP, UDP, VALID};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};

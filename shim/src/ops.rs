@@ -4,7 +4,7 @@
 
 use crate::fdtable::{
     self, APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, Entry, LOGGED_SEND, MCAST_CHECKED, SHIM_BOUND,
-    SHIM_MCAST_IF, UC4, UC6,
+    SHIM_DIRECT, SHIM_MCAST_IF, UC4, UC6,
 };
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
@@ -267,10 +267,10 @@ fn connect_to(
     } else {
         e
     };
-    if e.has(SHIM_BOUND) {
+    if core::binding_settles(e) && e.has(SHIM_BOUND) {
         return Ok(());
     }
-    if e.has(APP_BOUND) {
+    if core::binding_settles(e) {
         log_at!(
             Info,
             "connect {} on fd {fd}: socket already bound to a device by the program; left alone",
@@ -390,7 +390,9 @@ fn bind_local(fd: i32, what: &str, addr: SocketAddr, index: u32, snap: &Snap) ->
         skipped: 0,
         why: Why::Default,
     };
-    bind_device(fd, what, addr, &b)
+    bind_device(fd, what, addr, &b)?;
+    fdtable::add_flags(fd, SHIM_DIRECT);
+    Ok(())
 }
 
 /// The interface a PKTINFO (or binding) must name for a destination on this host:
@@ -487,7 +489,7 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
     if e.proto() == Proto::Tcp {
         // A destination on a stream socket matters only for Fast Open, which is an
         // implicit connect.
-        if flags & libc::MSG_FASTOPEN == 0 || e.has(SHIM_BOUND | APP_BOUND) {
+        if flags & libc::MSG_FASTOPEN == 0 || core::binding_settles(e) {
             return Plan::AsIs;
         }
         return match connect_to(profile, fd, e, family, dest) {
@@ -495,7 +497,7 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
             Err(e) => Plan::Fail(e),
         };
     }
-    if e.has(SHIM_BOUND | APP_BOUND) {
+    if core::binding_settles(e) {
         return Plan::AsIs;
     }
     let redirected = crate::dns::redirect_target(profile, dest.addr, family == AddrFamily::V6);

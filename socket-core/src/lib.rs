@@ -26,7 +26,7 @@
 use config_schema::{AddrFamily, Proto};
 pub use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
-    SHARED, SHIM_BOUND, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
+    SHARED, SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
 };
 
 /// What the shim knows about one socket: the flags of its fd's entry and the unicast
@@ -183,6 +183,25 @@ pub fn verdict(d: &config_schema::Decision<'_>, local_via: impl FnOnce() -> u32)
 pub const ENETUNREACH: i32 = 101;
 /// `EACCES` (Linux's value).
 pub const EACCES: i32 = 13;
+/// `EINVAL` (Linux's value).
+pub const EINVAL: i32 = 22;
+
+/// A socket the shim bound for a direct destination ([`SHIM_DIRECT`]) asked to reach
+/// a steered one: the binding would carry it by the wrong interface (or into
+/// loopback, silently), so the call fails — `EINVAL`, what the kernel answers a
+/// socket whose source is a loopback address sending off the host.
+fn direct_binding_refuses(s: Sock, v: Verdict) -> Option<i32> {
+    (s.has(SHIM_DIRECT) && matches!(v, Verdict::Steer { .. } | Verdict::SteerMulticast { .. }))
+        .then_some(EINVAL)
+}
+
+/// Whether the socket's device binding settles every call on it whatever the decision
+/// (so an executor may skip deciding): bound by the program, or by the shim to the
+/// interface a steered destination chose — not one bound for a direct destination
+/// ([`SHIM_DIRECT`]), which refuses steered ones.
+pub fn binding_settles(s: Sock) -> bool {
+    s.bound() && !s.has(SHIM_DIRECT)
+}
 
 /// Whether a device binding the entry records must be checked with the kernel before
 /// a call relies on it: on a socket someone else may hold (who may have dropped it
@@ -251,6 +270,7 @@ impl DatagramPlan {
 ///
 /// | socket | verdict | step |
 /// |---|---|---|
+/// | bound by the shim for a direct destination | steer | fail (`EINVAL`) |
 /// | bound to a device, or the program set this path's unicast interface | any | as is |
 /// | any | refuse | fail |
 /// | may carry a unicast interface | local | PKTINFO naming `via` |
@@ -265,6 +285,9 @@ impl DatagramPlan {
 /// | none set, second datagram to it | steer | promote |
 pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) -> DatagramPlan {
     use DatagramStep::*;
+    if let Some(e) = direct_binding_refuses(s, v) {
+        return DatagramPlan::step(Fail(e));
+    }
     if s.bound() || s.has(path.app_uc_flag()) {
         return DatagramPlan::step(AsIs);
     }
@@ -339,6 +362,9 @@ pub enum ConnectStep {
 /// here).
 pub fn connect(s: Sock, v: Verdict) -> ConnectStep {
     use ConnectStep::*;
+    if let Some(e) = direct_binding_refuses(s, v) {
+        return Fail(e);
+    }
     if s.bound() {
         return AsIs;
     }
@@ -589,6 +615,27 @@ mod tests {
         );
         assert_eq!(connect(promoted(0), Verdict::Routed), BindRoute);
         assert_eq!(connect(promoted(0), Verdict::Scoped), AsIs);
+    }
+
+    /// A promoted UDP socket connected to loopback is bound to `lo` (its unicast
+    /// interface cannot be cleared); a later `sendto` to a steered destination was sent
+    /// into loopback and silently lost, where the kernel alone answers `EINVAL`.
+    #[test]
+    fn socket_bound_to_loopback_for_a_direct_connect_dropped_later_steered_sends() {
+        let s = Sock::new(UDP4.flags | UC4 | SHIM_BOUND | SHIM_DIRECT, WLAN);
+        let steer = Verdict::Steer { index: WLAN };
+        assert_eq!(datagram(s, Path::V4, steer, true, false).step, Fail(EINVAL));
+        assert_eq!(connect(s, steer), ConnectStep::Fail(EINVAL));
+        assert_eq!(
+            datagram(s, Path::V4, Verdict::Local { via: LO }, false, false).step,
+            AsIs
+        );
+        assert_eq!(connect(s, Verdict::Routed), ConnectStep::AsIs);
+        assert!(!binding_settles(s), "the executor must decide");
+        // A socket the shim bound to a steered interface is not affected.
+        let bound = Sock::new(UDP4.flags | SHIM_BOUND, 0);
+        assert_eq!(datagram(bound, Path::V4, steer, true, false).step, AsIs);
+        assert!(binding_settles(bound));
     }
 
     #[test]
