@@ -226,10 +226,11 @@ pub fn mark_shared(shared: &Shared, fd: i32) {
     }
 }
 
-/// Marks every known socket [`SHARED`]: before a `fork`, after which parent and child
-/// hold every socket alike. Walks the mapped chunks only.
-pub fn mark_all_shared(shared: &Shared) {
-    for head in &shared.fds {
+/// Marks every known INET socket [`SHARED`] for whose fd `held_elsewhere` says so:
+/// before a child process is made, which holds every socket (`fork`) or, when it
+/// `exec`s at once, those without close-on-exec. Walks the mapped chunks only.
+pub fn mark_shared_where(shared: &Shared, mut held_elsewhere: impl FnMut(i32) -> bool) {
+    for (c, head) in shared.fds.iter().enumerate() {
         let p = head.load(Ordering::Acquire);
         if p.is_null() {
             continue;
@@ -238,11 +239,19 @@ pub fn mark_all_shared(shared: &Shared) {
             // SAFETY: a published chunk holds CHUNK slots and is never unmapped.
             let s = unsafe { &*p.add(i) };
             let e = s.entry.load(Ordering::Acquire);
-            if e & (VALID | INET) == VALID | INET && e & SHARED == 0 {
+            if e & (VALID | INET) == VALID | INET
+                && e & SHARED == 0
+                && held_elsewhere((c * CHUNK + i) as i32)
+            {
                 s.entry.fetch_or(SHARED, Ordering::AcqRel);
             }
         }
     }
+}
+
+/// Marks every known INET socket [`SHARED`] (before a `fork`).
+pub fn mark_all_shared(shared: &Shared) {
+    mark_shared_where(shared, |_| true);
 }
 
 /// The transport bits ([`TCP`], [`UDP`] or none) of a socket's type and protocol.
@@ -728,6 +737,17 @@ mod tests {
             slot(&s.fds, 5).unwrap().entry.load(Ordering::Acquire) & SHARED,
             0
         );
+        // Only the fds the predicate names (a child that execs keeps those without
+        // close-on-exec).
+        let s = shared_with(5, UDP4, 0, &k);
+        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
+        mark_shared_where(&s, |fd| fd != 5);
+        assert!(
+            is_fast(&s, 5, &k, 0),
+            "close-on-exec: not held by the child"
+        );
+        mark_shared_where(&s, |fd| fd == 5);
+        assert!(!is_fast(&s, 5, &k, 0));
         // A mixed socket keeps its unicast interface (never cleared), so its memoised
         // destination stays fast.
         let s = shared_with(5, UDP4 | MIXED, 0, &k);

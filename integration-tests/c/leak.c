@@ -21,10 +21,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static struct sockaddr_storage dst;
+static const char *dst_addr, *dst_port; /* as given on the command line */
 static socklen_t dstlen;
 static int fam;
 
@@ -309,6 +311,96 @@ static int relo(void) {
     return 0;
 }
 
+/* The child's side of spawn-share: OP on the inherited socket FD. */
+static int child_op(const char *op, int fd) {
+    if (!strcmp(op, "ucclr")) {
+        int zero = 0;
+        /* The option of the destination's path (IPv6 only for a native IPv6 one). */
+        if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_IF, &zero, sizeof zero) < 0)
+            die("IPV6_UNICAST_IF");
+        if (fam == AF_INET && setsockopt(fd, IPPROTO_IP, IP_UNICAST_IF, &zero, sizeof zero) < 0)
+            die("IP_UNICAST_IF");
+    } else {
+        struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+        if (connect(fd, &unspec, sizeof unspec) < 0) die("connect AF_UNSPEC");
+    }
+    return 0;
+}
+
+/* A socket shared with a child the program makes by HOW (posix_spawn, vfork, system,
+ * _Fork); the child (this program again, or the _Fork child itself) clears the
+ * unicast interface (OP ucclr, after the parent promoted the socket) or disconnects
+ * it (OP disc, after the parent connected it); then the parent sends again. */
+extern pid_t _Fork(void);
+extern char **environ;
+static int spawn_share(const char *how_op) {
+    char how[32];
+    const char *op = strchr(how_op, ':');
+    if (!op || (size_t)(op - how_op) >= sizeof how) {
+        fprintf(stderr, "spawn-share HOW:OP\n");
+        return 2;
+    }
+    memcpy(how, how_op, op - how_op);
+    how[op - how_op] = 0;
+    op++;
+    int s = udp();
+    if (!strcmp(op, "disc")) {
+        if (connect(s, (void *)&dst, dstlen) < 0) die("connect");
+        if (send(s, "c", 1, 0) < 0) die("send");
+        char buf[512];
+        ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+        if (n < 0) die("recv");
+        buf[n] = 0;
+        printf("%s", buf);
+    } else {
+        ask(s, "one");
+        ask(s, "two");
+    }
+    char self[4096], fdarg[16];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl < 0) die("readlink");
+    self[sl] = 0;
+    snprintf(fdarg, sizeof fdarg, "%d", s);
+    char *argv[] = {self, "child-op", (char *)dst_addr, (char *)dst_port, (char *)op, fdarg, NULL};
+    pid_t pid = -1;
+    if (!strcmp(how, "posix_spawn")) {
+        if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0) die("posix_spawn");
+    } else if (!strcmp(how, "vfork")) {
+        pid = vfork();
+        if (pid == 0) {
+            execv(self, argv);
+            _exit(127);
+        }
+    } else if (!strcmp(how, "system")) {
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "'%s' child-op %s %s %s %d", self, dst_addr, dst_port, op, s);
+        int st = system(cmd);
+        if (st != 0) {
+            printf("FAILED the child (system) exited with status %d\n", st);
+            return 1;
+        }
+    } else if (!strcmp(how, "_Fork")) {
+        pid = _Fork();
+        if (pid == 0) {
+            child_op(op, s);
+            _exit(0);
+        }
+    } else {
+        fprintf(stderr, "unknown HOW %s\n", how);
+        return 2;
+    }
+    if (pid > 0) {
+        int st;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            printf("FAILED the child exited with status %d\n", st);
+            return 1;
+        }
+    }
+    printf("child-did=%s\n", op);
+    for (int i = 0; i < 3; i++) ask(s, "after");
+    return 0;
+}
+
 /* glibc's public __connect, which some programs and libraries call directly. */
 extern int __connect(int, const struct sockaddr *, socklen_t);
 static int dunder_connect(void) {
@@ -359,6 +451,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    dst_addr = argv[2];
+    dst_port = argv[3];
     parse(argv[2], argv[3]);
     const char *m = argv[1], *arg = argc > 4 ? argv[4] : "";
     if (!strcmp(m, "dup-exempt")) return dup_exempt();
@@ -372,6 +466,8 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "race")) return race(atoi(arg));
     if (!strcmp(m, "dunder-connect")) return dunder_connect();
     if (!strcmp(m, "relo")) return relo();
+    if (!strcmp(m, "spawn-share")) return spawn_share(arg);
+    if (!strcmp(m, "child-op")) return argc > 5 ? child_op(argv[4], atoi(argv[5])) : 2;
     fprintf(stderr, "unknown mode %s\n", m);
     return 2;
 }

@@ -229,6 +229,30 @@ both!(
     }
 );
 
+/// The children a program makes without `fork`'s atfork handlers — `posix_spawn`,
+/// `vfork`, `system()`, `_Fork` — hold its sockets too; one that cleared the unicast
+/// interface of a promoted socket, or disconnected a connected one, made the parent's
+/// later datagrams leave by eth0 (the parent still trusted the socket).
+macro_rules! spawn_share {
+    ($($name:ident: $how:literal;)*) => {$(
+        both!($name, |fam| {
+            for op in ["ucclr", "disc"] {
+                let arg = format!("{}:{op}", $how);
+                let out = leak(&["spawn-share", fam.svc(), "9000", &arg], None);
+                assert!(out.stdout.contains(&format!("child-did={op}")), "{}", out.dump());
+                assert_answers(&out, if op == "ucclr" { 5 } else { 4 });
+            }
+        });
+    )*};
+}
+
+spawn_share! {
+    posix_spawn_child_changing_a_shared_socket_made_the_parent_leak: "posix_spawn";
+    vfork_child_changing_a_shared_socket_made_the_parent_leak: "vfork";
+    system_child_changing_a_shared_socket_made_the_parent_leak: "system";
+    underscore_fork_child_changing_a_shared_socket_made_the_parent_leak: "_Fork";
+}
+
 /// `pthread_cancel` of a thread inside `getaddrinfo` aborted the process ("exception
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).
 #[test]

@@ -225,11 +225,7 @@ static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_c
 unsafe extern "C" fn before_fork() {
     if active() {
         ensure_engine();
-        // Parent and child will both hold every socket: neither may rely on what the
-        // engine set on one (`mifshim_fastpath::SHARED`).
-        if let Some(shared) = shared() {
-            mifshim_fastpath::mark_all_shared(shared);
-        }
+        share_with_child(true);
     }
 }
 
@@ -921,6 +917,11 @@ static REAL_SIGSET: Lazy = Lazy::new(c"sigset");
 static REAL__FORK: Lazy = Lazy::new(c"_Fork");
 static REAL_CLONE: Lazy = Lazy::new(c"clone");
 static REAL___CLONE: Lazy = Lazy::new(c"__clone");
+static REAL_POSIX_SPAWN: Lazy = Lazy::new(c"posix_spawn");
+static REAL_POSIX_SPAWNP: Lazy = Lazy::new(c"posix_spawnp");
+static REAL_SYSTEM: Lazy = Lazy::new(c"system");
+static REAL_POPEN: Lazy = Lazy::new(c"popen");
+static REAL_VFORK: Lazy = Lazy::new(c"vfork");
 
 fn resolve_lazy_all() {
     for l in [
@@ -935,6 +936,11 @@ fn resolve_lazy_all() {
         &REAL__FORK,
         &REAL_CLONE,
         &REAL___CLONE,
+        &REAL_POSIX_SPAWN,
+        &REAL_POSIX_SPAWNP,
+        &REAL_SYSTEM,
+        &REAL_POPEN,
+        &REAL_VFORK,
     ] {
         l.get();
     }
@@ -1059,7 +1065,29 @@ signal_hooks! {
 fn before_child() {
     if active() {
         let _ = ensure_engine();
+        share_with_child(true);
     }
+}
+
+/// A child process is about to be made: it will hold the parent's sockets — every one
+/// (`every`: a `fork`-like child), or, since it `exec`s at once, those without
+/// close-on-exec (`posix_spawn`, `system`, `popen`, `vfork`). Neither side may rely on
+/// what the engine set on those any more (`mifshim_fastpath::SHARED`).
+fn share_with_child(every: bool) {
+    let Some(shared) = shared() else {
+        return;
+    };
+    let saved = errno();
+    mifshim_fastpath::mark_shared_where(shared, |fd| {
+        if every {
+            return true;
+        }
+        // SAFETY: F_GETFD on an fd number only reads its flags (raw system call: no
+        // hook involved); an error (not open) counts as held, erring on the safe side.
+        let flags = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFD) };
+        flags < 0 || flags & libc::FD_CLOEXEC as libc::c_long == 0
+    });
+    set_errno(saved);
 }
 
 /// ## Hook
@@ -1086,6 +1114,128 @@ fn in_child_without_atfork() {
     // SAFETY: the atfork child handler, which may run in any fresh child.
     unsafe { after_fork_child() };
     set_errno(saved);
+}
+
+/// `posix_spawn` and `posix_spawnp`: the child `exec`s at once, keeping the sockets
+/// without close-on-exec (glibc makes it with an internal `clone` no hook sees).
+macro_rules! spawn_hooks {
+    ($($name:ident => $lazy:ident;)*) => {$(
+        /// ## Hook
+        /// See `spawn_hooks`.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            pid: *mut libc::pid_t,
+            path: *const c_char,
+            actions: *const c_void,
+            attr: *const c_void,
+            argv: *const *mut c_char,
+            envp: *const *mut c_char,
+        ) -> c_int {
+            share_with_child(false);
+            forward!(
+                $lazy,
+                libc::ENOSYS,
+                fn(*mut libc::pid_t, *const c_char, *const c_void, *const c_void, *const *mut c_char, *const *mut c_char) -> c_int,
+                (pid, path, actions, attr, argv, envp)
+            )
+        }
+    )*};
+}
+
+spawn_hooks! {
+    posix_spawn => REAL_POSIX_SPAWN;
+    posix_spawnp => REAL_POSIX_SPAWNP;
+}
+
+/// ## Hook
+/// `system(3)`: its shell child keeps the sockets without close-on-exec.
+///
+/// # Safety
+/// The contract of `system`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
+    share_with_child(false);
+    forward!(REAL_SYSTEM, -1, fn(*const c_char) -> c_int, (command))
+}
+
+/// ## Hook
+/// `popen(3)`: as `system`.
+///
+/// # Safety
+/// The contract of `popen`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    share_with_child(false);
+    forward!(
+        REAL_POPEN,
+        null_mut(),
+        fn(*const c_char, *const c_char) -> *mut libc::FILE,
+        (command, mode)
+    )
+}
+
+/// What `vfork` does before the real one: the child shares this memory until it
+/// `exec`s, and then keeps the sockets without close-on-exec. Returns the real
+/// `vfork` to jump to (or one that fails with `ENOSYS`).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+extern "C" fn vfork_prepare() -> *mut c_void {
+    share_with_child(false);
+    let p = REAL_VFORK.get();
+    if p.is_null() {
+        vfork_unavailable as *mut c_void
+    } else {
+        p
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+extern "C" fn vfork_unavailable() -> libc::pid_t {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+/// ## Hook
+/// `vfork`: a hook cannot call the real `vfork` and return (the child would return
+/// through, and overwrite, the frame the suspended parent returns through later), so
+/// this one is naked: it runs [`vfork_prepare`] and then *jumps* to the real `vfork`,
+/// which returns straight to the program, as if called by it.
+///
+/// # Safety
+/// The contract of `vfork`.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vfork() -> libc::pid_t {
+    // At entry the stack is 8 bytes off 16-byte alignment (the return address): one
+    // more slot aligns it for the call; vfork_prepare keeps the callee-saved registers.
+    core::arch::naked_asm!(
+        "sub rsp, 8",
+        "call {prepare}",
+        "add rsp, 8",
+        "jmp rax",
+        prepare = sym vfork_prepare,
+    )
+}
+
+/// ## Hook
+/// `vfork`: see the x86-64 version.
+///
+/// # Safety
+/// The contract of `vfork`.
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vfork() -> libc::pid_t {
+    core::arch::naked_asm!(
+        "stp x29, x30, [sp, #-16]!",
+        "bl {prepare}",
+        "ldp x29, x30, [sp], #16",
+        "br x0",
+        prepare = sym vfork_prepare,
+    )
 }
 
 /// What a fork-like `clone` child runs first: `in_child_without_atfork`, then the
