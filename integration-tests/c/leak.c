@@ -263,6 +263,46 @@ static int longjmp_gai(const char *name) {
     return 0;
 }
 
+/* A thread jumps out of getaddrinfo from a signal handler, then only sleeps (no hook
+ * call that could repair anything): pthread_cancel must still end it. */
+static sigjmp_buf jc_env;
+static const char *jc_name;
+static void on_usr1_jump(int sig) {
+    (void)sig;
+    siglongjmp(jc_env, 1);
+}
+static void *jc_thread(void *a) {
+    (void)a;
+    if (sigsetjmp(jc_env, 1) == 0) {
+        struct addrinfo *r = NULL;
+        getaddrinfo(jc_name, "80", NULL, &r);
+        return (void *)1; /* the lookup returned before the signal */
+    }
+    for (int i = 0; i < 50; i++) usleep(100000); /* cancellation points */
+    return (void *)2;
+}
+static int jmp_cancel(const char *name) {
+    jc_name = name;
+    struct sigaction sa = {.sa_handler = on_usr1_jump};
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, jc_thread, NULL);
+    usleep(400000);
+    pthread_kill(t, SIGUSR1);
+    usleep(200000);
+    pthread_cancel(t);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    void *res = NULL;
+    int e = pthread_timedjoin_np(t, &res, &until);
+    printf("joined=%s\n", e ? "timeout" : res == PTHREAD_CANCELED ? "canceled" : "returned");
+    if (e) return 1;
+    int s = udp();
+    ask(s, "after-jump-cancel");
+    return 0;
+}
+
 /* pthread_cancel of a thread waiting inside getaddrinfo. */
 static void *gai_thread(void *name) {
     struct addrinfo *r = NULL;
@@ -463,6 +503,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "signal-send")) return signal_send(arg);
     if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
+    if (!strcmp(m, "jmp-cancel")) return jmp_cancel(arg);
     if (!strcmp(m, "race")) return race(atoi(arg));
     if (!strcmp(m, "dunder-connect")) return dunder_connect();
     if (!strcmp(m, "relo")) return relo();

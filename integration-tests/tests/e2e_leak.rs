@@ -253,6 +253,16 @@ spawn_share! {
     underscore_fork_child_changing_a_shared_socket_made_the_parent_leak: "_Fork";
 }
 
+/// A thread that a signal handler `siglongjmp`ed out of `getaddrinfo`, and that then
+/// made no hook call, kept cancellation disabled: `pthread_cancel` never ended it
+/// (the repair waited for a next hook that never came).
+#[test]
+fn siglongjmp_out_of_getaddrinfo_then_no_hook_left_cancellation_disabled() {
+    let out = leak(&["jmp-cancel", SVC4, "9000", "slow.mif.test"], Some(1500));
+    assert!(out.stdout.contains("joined=canceled"), "{}", out.dump());
+    assert_answers(&out, 1);
+}
+
 /// `pthread_cancel` of a thread inside `getaddrinfo` aborted the process ("exception
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).
 #[test]

@@ -242,6 +242,9 @@ unsafe extern "C" fn after_fork_child() {
 /// The engine's `mifshim_engine_after_fork_child`, once loaded.
 static AFTER_FORK_CHILD: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 
+/// The engine's `mifshim_engine_jumping`, once loaded.
+static JUMPING: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+
 /// The engine's per-fd table (`mifshim_engine_fast`), once loaded: the datagram fast
 /// path reads it (see `mifshim_fastpath`).
 static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
@@ -846,6 +849,9 @@ fn load_engine() -> Option<*mut Shared> {
     let child = unsafe { libc::dlsym(h, c"mifshim_engine_after_fork_child".as_ptr()) };
     AFTER_FORK_CHILD.store(child, Release);
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
+    let jumping = unsafe { libc::dlsym(h, c"mifshim_engine_jumping".as_ptr()) };
+    JUMPING.store(jumping, Release);
+    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let init = unsafe { libc::dlsym(h, c"mifshim_engine_init".as_ptr()) };
     if init.is_null() {
         return None;
@@ -922,6 +928,10 @@ static REAL_POSIX_SPAWNP: Lazy = Lazy::new(c"posix_spawnp");
 static REAL_SYSTEM: Lazy = Lazy::new(c"system");
 static REAL_POPEN: Lazy = Lazy::new(c"popen");
 static REAL_VFORK: Lazy = Lazy::new(c"vfork");
+static REAL_LONGJMP: Lazy = Lazy::new(c"longjmp");
+static REAL__LONGJMP: Lazy = Lazy::new(c"_longjmp");
+static REAL_SIGLONGJMP: Lazy = Lazy::new(c"siglongjmp");
+static REAL___LONGJMP_CHK: Lazy = Lazy::new(c"__longjmp_chk");
 
 fn resolve_lazy_all() {
     for l in [
@@ -941,6 +951,10 @@ fn resolve_lazy_all() {
         &REAL_SYSTEM,
         &REAL_POPEN,
         &REAL_VFORK,
+        &REAL_LONGJMP,
+        &REAL__LONGJMP,
+        &REAL_SIGLONGJMP,
+        &REAL___LONGJMP_CHK,
     ] {
         l.get();
     }
@@ -1175,6 +1189,48 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
         fn(*const c_char, *const c_char) -> *mut libc::FILE,
         (command, mode)
     )
+}
+
+/// `longjmp`, `_longjmp`, `siglongjmp` and `__longjmp_chk` (what fortified programs'
+/// `siglongjmp` calls): a signal handler jumping out of a hook leaves that hook's
+/// window open; the engine closes it first (`mifshim_engine_jumping`: the thread gets
+/// its cancellation state back). The real function never returns, so this frame is
+/// discarded with the rest.
+macro_rules! jump_hooks {
+    ($($name:ident => $lazy:ident;)*) => {$(
+        /// ## Hook
+        /// See `jump_hooks`.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(env: *mut c_void, val: c_int) -> ! {
+            let j = JUMPING.load(Acquire);
+            if !j.is_null() {
+                // SAFETY: mifshim_engine_jumping has this C signature.
+                let f: extern "C" fn() = unsafe { core::mem::transmute::<*mut c_void, extern "C" fn()>(j) };
+                f();
+            }
+            let p = $lazy.get();
+            if p.is_null() {
+                // Nowhere to jump to: the C library lacks the function.
+                // SAFETY: abort has no preconditions.
+                unsafe { libc::abort() }
+            }
+            type F = unsafe extern "C" fn(*mut c_void, c_int) -> !;
+            // SAFETY: p is the C library's function of this name and signature.
+            let real: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+            // SAFETY: the program's arguments, forwarded.
+            unsafe { real(env, val) }
+        }
+    )*};
+}
+
+jump_hooks! {
+    longjmp => REAL_LONGJMP;
+    _longjmp => REAL__LONGJMP;
+    siglongjmp => REAL_SIGLONGJMP;
+    __longjmp_chk => REAL___LONGJMP_CHK;
 }
 
 /// What `vfork` does before the real one: the child shares this memory until it

@@ -108,11 +108,7 @@ impl Window {
                     return Window { outer: None };
                 }
                 // Left by a non-local exit: give the thread its cancellation state back.
-                if v & WAS_ENABLED != 0 {
-                    let mut old = 0;
-                    // SAFETY: old is valid for writes.
-                    unsafe { pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &mut old) };
-                }
+                restore_abandoned(v);
             }
         }
         let mut old = PTHREAD_CANCEL_ENABLE;
@@ -149,6 +145,35 @@ impl Window {
         // SAFETY: old is valid for writes.
         unsafe { pthread_setcancelstate(state, &mut old) };
         enabled
+    }
+}
+
+/// Gives the thread the cancellation state an abandoned window record `v` saved.
+fn restore_abandoned(v: usize) {
+    if v & WAS_ENABLED != 0 {
+        let mut old = 0;
+        // SAFETY: old is valid for writes.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &mut old) };
+    }
+}
+
+/// The thread is about to `longjmp` (the stub's hook says so): a window it has open
+/// is being left for good. Repairs it now, so that a thread which makes no hook call
+/// afterwards (or makes one from deeper in its stack, where the window's token may
+/// still stand) is not left with cancellation disabled. A jump that stays inside the
+/// window (a signal handler on top of it jumping within itself) is taken for one
+/// that leaves it: the window then runs on with cancellation enabled.
+pub(super) fn abandon_window() {
+    let key = WINDOW_KEY.load(Ordering::Acquire);
+    if key == u32::MAX {
+        return;
+    }
+    // SAFETY: as in Window::enter.
+    let v = unsafe { libc::pthread_getspecific(key) } as usize;
+    if v & ACTIVE != 0 {
+        restore_abandoned(v);
+        // SAFETY: as in Window::enter.
+        unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
     }
 }
 

@@ -717,6 +717,16 @@ pub extern "C" fn engine_after_fork_child() {
     crate::state::after_fork_in_child();
 }
 
+/// ## Entry point
+/// Called by the stub's `longjmp`/`siglongjmp` hooks just before the jump: a hook
+/// window this thread has open is being left without its end running (a signal
+/// handler jumping out of `getaddrinfo`), so the thread gets its cancellation state
+/// back now rather than at its next hook, if any (`hooks::Window`).
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_jumping"))]
+pub extern "C" fn engine_jumping() {
+    hooks::abandon_window();
+}
+
 /// The executable's path (`/proc/self/exe`).
 pub(crate) fn exe_path() -> String {
     std::fs::read_link("/proc/self/exe")
