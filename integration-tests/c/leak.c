@@ -76,25 +76,27 @@ static void ask(int s, const char *tag) {
     fflush(stdout);
 }
 
-/* One datagram to the loopback address of the destination's family (nobody listens:
- * only that it is sent, and by which path). */
-static void to_loopback(int s) {
-    struct sockaddr_storage lo;
-    socklen_t len;
-    memset(&lo, 0, sizeof lo);
+/* The loopback address of the destination's family, port 8125 (nobody listens). */
+static socklen_t loopback(struct sockaddr_storage *lo) {
+    memset(lo, 0, sizeof *lo);
     if (fam == AF_INET) {
-        struct sockaddr_in *a = (void *)&lo;
+        struct sockaddr_in *a = (void *)lo;
         a->sin_family = AF_INET;
         a->sin_port = htons(8125);
         a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in6 *a = (void *)&lo;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(8125);
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof *a;
+        return sizeof *a;
     }
+    struct sockaddr_in6 *a = (void *)lo;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(8125);
+    a->sin6_addr = in6addr_loopback;
+    return sizeof *a;
+}
+
+/* One datagram to that loopback address (only that it is sent, and by which path). */
+static void to_loopback(int s) {
+    struct sockaddr_storage lo;
+    socklen_t len = loopback(&lo);
     if (sendto(s, "stat:1|c", 8, 0, (void *)&lo, len) < 0) die("sendto loopback");
 }
 
@@ -330,21 +332,7 @@ static int relo(void) {
     ask(s, "one");
     ask(s, "two");
     struct sockaddr_storage lo;
-    memset(&lo, 0, sizeof lo);
-    socklen_t len;
-    if (fam == AF_INET) {
-        struct sockaddr_in *a = (void *)&lo;
-        a->sin_family = AF_INET;
-        a->sin_port = htons(8125);
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in6 *a = (void *)&lo;
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(8125);
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof *a;
-    }
+    socklen_t len = loopback(&lo);
     if (connect(s, (void *)&lo, len) < 0) die("connect loopback");
     ssize_t n = sendto(s, "x", 1, 0, (void *)&dst, dstlen);
     printf("sendto_after_loopback_connect=%s\n", n < 0 ? strerrorname_np(errno) : "sent");
