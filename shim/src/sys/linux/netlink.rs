@@ -39,7 +39,16 @@ impl RecvBuf {
 /// Dumps all links, then all addresses, calling `f` for each. `buf` is the caller's
 /// (the snapshot refresher owns one exclusively).
 pub(crate) fn dump(buf: &mut RecvBuf, f: &mut dyn FnMut(Item<'_>)) -> Result<(), c_int> {
-    // SAFETY: plain socket(2) via syscall(2), bypassing every preload (ours included).
+    with_socket(|fd| {
+        dump_one(fd, buf, libc::RTM_GETLINK, 1, f)
+            .and_then(|_| dump_one(fd, buf, libc::RTM_GETADDR, 2, f))
+    })
+}
+
+/// Runs `f` on a fresh rtnetlink socket, made and closed with raw system calls
+/// (bypassing every preload, ours included).
+fn with_socket<T>(f: impl FnOnce(c_int) -> Result<T, c_int>) -> Result<T, c_int> {
+    // SAFETY: plain socket(2) via syscall(2).
     let fd = unsafe {
         libc::syscall(
             libc::SYS_socket,
@@ -51,12 +60,43 @@ pub(crate) fn dump(buf: &mut RecvBuf, f: &mut dyn FnMut(Item<'_>)) -> Result<(),
     if fd < 0 {
         return Err(super::errno());
     }
-    let r = dump_one(fd, buf, libc::RTM_GETLINK, 1, f)
-        .and_then(|_| dump_one(fd, buf, libc::RTM_GETADDR, 2, f));
-    // SAFETY: closing the socket we opened, via syscall(2) so our close hook is not
-    // involved.
+    let r = f(fd);
+    // SAFETY: closing the socket we opened, via syscall(2).
     unsafe { libc::syscall(libc::SYS_close, fd) };
     r
+}
+
+/// Sends `len` bytes of a request at `req` to the kernel (an unbound netlink socket
+/// with a zero destination).
+fn send_request(fd: c_int, req: *const c_void, len: usize) -> Result<(), c_int> {
+    // SAFETY: the caller's request, `len` bytes of it.
+    let n = unsafe { libc::syscall(libc::SYS_sendto, fd, req, len, 0, 0usize, 0usize) };
+    if n < 0 { Err(super::errno()) } else { Ok(()) }
+}
+
+/// Receives one netlink datagram into `buf` (retrying `EINTR`); its length.
+fn recv_reply(fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
+    loop {
+        // SAFETY: receiving into our own buffer of its size.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                0,
+                0usize,
+                0usize,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = super::errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
 }
 
 #[repr(C)]
@@ -85,43 +125,14 @@ fn dump_one(
         },
         body: [0; 16], // family AF_UNSPEC: everything
     };
-    // SAFETY: sending our own request struct; the kernel address is implied for an
-    // unbound netlink socket with a zero destination.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            fd,
-            (&raw const req).cast::<c_void>(),
-            req.nh.nlmsg_len as usize,
-            0,
-            0usize,
-            0usize,
-        )
-    };
-    if n < 0 {
-        return Err(super::errno());
-    }
+    send_request(
+        fd,
+        (&raw const req).cast::<c_void>(),
+        req.nh.nlmsg_len as usize,
+    )?;
     for _ in 0..10_000 {
-        // SAFETY: receiving into our buffer of BUF_LEN bytes.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd,
-                buf.0.as_mut_ptr(),
-                BUF_LEN,
-                0,
-                0usize,
-                0usize,
-            )
-        };
-        if n < 0 {
-            let e = super::errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(e);
-        }
-        let data = &buf.0[..n as usize];
+        let n = recv_reply(fd, &mut buf.0)?;
+        let data = &buf.0[..n];
         let mut off = 0;
         while off + size_of::<libc::nlmsghdr>() <= data.len() {
             let len = u32::from_ne_bytes(data[off..off + 4].try_into().unwrap_or([0; 4])) as usize;
@@ -266,65 +277,16 @@ pub(crate) fn route_oif(dest: IpAddr) -> Result<u32, c_int> {
     req.rta[2..4].copy_from_slice(&libc::RTA_DST.to_ne_bytes());
     req.rta[4..4 + addr_len].copy_from_slice(&bytes[..addr_len]);
     req.nh.nlmsg_len = (size_of::<libc::nlmsghdr>() + 12 + rta_len) as u32;
-    // SAFETY: plain socket(2) via syscall(2), bypassing every preload (ours included).
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_socket,
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    } as c_int;
-    if fd < 0 {
-        return Err(super::errno());
-    }
-    let r = route_oif_on(fd, &req.nh, req.nh.nlmsg_len as usize);
-    // SAFETY: closing the socket we opened, via syscall(2).
-    unsafe { libc::syscall(libc::SYS_close, fd) };
-    r
+    with_socket(|fd| route_oif_on(fd, &req.nh, req.nh.nlmsg_len as usize))
 }
 
 fn route_oif_on(fd: c_int, req: &libc::nlmsghdr, len: usize) -> Result<u32, c_int> {
-    // SAFETY: sending `len` bytes of our own request (the caller's struct holds them).
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            fd,
-            (req as *const libc::nlmsghdr).cast::<c_void>(),
-            len,
-            0,
-            0usize,
-            0usize,
-        )
-    };
-    if n < 0 {
-        return Err(super::errno());
-    }
+    send_request(fd, (req as *const libc::nlmsghdr).cast::<c_void>(), len)?;
     #[repr(C, align(8))]
     struct Buf([u8; 4096]);
     let mut buf = Buf([0; 4096]);
-    let n = loop {
-        // SAFETY: receiving into our own buffer of its size.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd,
-                buf.0.as_mut_ptr(),
-                buf.0.len(),
-                0,
-                0usize,
-                0usize,
-            )
-        };
-        if n < 0 && super::errno() == libc::EINTR {
-            continue;
-        }
-        break n;
-    };
-    if n < 0 {
-        return Err(super::errno());
-    }
-    parse_route_reply(&buf.0[..n as usize])
+    let n = recv_reply(fd, &mut buf.0)?;
+    parse_route_reply(&buf.0[..n])
 }
 
 /// The `RTA_OIF` of an `RTM_NEWROUTE` answer (or the errno of an `NLMSG_ERROR`).
