@@ -913,7 +913,6 @@ impl Lazy {
 }
 
 static REAL_SIGACTION: Lazy = Lazy::new(c"sigaction");
-static REAL___SIGACTION: Lazy = Lazy::new(c"__sigaction");
 static REAL_SIGNAL: Lazy = Lazy::new(c"signal");
 static REAL_BSD_SIGNAL: Lazy = Lazy::new(c"bsd_signal");
 static REAL_SSIGNAL: Lazy = Lazy::new(c"ssignal");
@@ -936,7 +935,6 @@ static REAL___LONGJMP_CHK: Lazy = Lazy::new(c"__longjmp_chk");
 fn resolve_lazy_all() {
     for l in [
         &REAL_SIGACTION,
-        &REAL___SIGACTION,
         &REAL_SIGNAL,
         &REAL_BSD_SIGNAL,
         &REAL_SSIGNAL,
@@ -1016,29 +1014,6 @@ pub unsafe extern "C" fn sigaction(
     }
     forward!(
         REAL_SIGACTION,
-        -1,
-        fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int,
-        (sig, act, old)
-    )
-}
-
-/// ## Hook
-/// `__sigaction`, the same function under its other exported name.
-///
-/// # Safety
-/// The contract of `sigaction`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __sigaction(
-    sig: c_int,
-    act: *const libc::sigaction,
-    old: *mut libc::sigaction,
-) -> c_int {
-    if !act.is_null() {
-        // SAFETY: as in `sigaction`.
-        before_handler_installed(unsafe { (*act).sa_sigaction });
-    }
-    forward!(
-        REAL___SIGACTION,
         -1,
         fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int,
         (sig, act, old)
@@ -1543,7 +1518,8 @@ fn no_res() -> c_int {
 /// programs built against glibc < 2.34 link for the `res_*` family (`resolv.h`
 /// defined `res_query` as `__res_query`, in libresolv; glibc 2.34+ keeps them at the
 /// same addresses as the new names), and the public `__connect`, `__close`, `__dup2`
-/// and `__fcntl` (a program calling `__connect` went around the `connect` hook).
+/// and `__fcntl` (a program calling `__connect` went around the `connect` hook), and
+/// `__sigaction`.
 macro_rules! aliases {
     ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
         $(
@@ -1574,6 +1550,7 @@ aliases! {
     __close = close(fd: c_int) -> c_int;
     __dup2 = dup2(old: c_int, new: c_int) -> c_int;
     __fcntl = fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    __sigaction = sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
 }
 
 /// `void`, spelled so the macro can name it.
