@@ -4,22 +4,24 @@
 //! Every process below `mifrun` loads it — shells, `ls`, `sed` — and most of them never
 //! open an INET socket. So the stub does as little as possible: its constructor reads
 //! four environment variables (and, without them, checks whether a policy file
-//! exists), and only when the process is steered at all does it resolve the real
-//! functions and note where the engine is. The engine (`libmifshim_engine.so`, next to
+//! exists). A hook finds its C library function on its first call (`dlsym`, one
+//! symbol), unless the engine's load found them all first. The engine (`libmifshim_engine.so`, next to
 //! this file: the policy, the decision, the resolver) is `dlopen`ed, always in normal
 //! context, at the first of: a call that needs a decision (`connect`, a send, `bind`,
 //! `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the
 //! installation of a signal handler (`sigaction`, `signal` and its aliases, `sigset`:
 //! a handler may make socket calls at any moment, also in the middle of a `malloc`,
-//! where `dlopen` must not run), or a `fork`, `_Fork` or fork-like `clone` (so that a
-//! child never has to load it, nor inherits a load half done). The loading thread
+//! where `dlopen` must not run), or a `fork`, `_Fork`, fork-like `clone` or `vfork` (so
+//! that a child never has to load it, nor inherits a load half done). The loading thread
 //! blocks signals while it loads; other threads sleep on the state word until it is
 //! done. From then on every hook is forwarded to the engine.
 //!
 //! Bookkeeping-only calls (`socket` of other families, `close`, `dup*`, `accept*`, `recvfrom`,
 //! `recvmsg`, `recvmmsg`, `getpeername`, `freeaddrinfo`) made before the engine is loaded go
 //! straight to the C library: the engine asks the kernel about sockets it has not
-//! seen created.
+//! seen created. Such a call's first `dlsym` can only happen in normal context: a
+//! signal handler installed through the hooks, or a child made by `fork`, `_Fork`,
+//! `clone` or `vfork`, finds the engine (and so every function) already there.
 //!
 //! If the engine cannot be loaded, calls that need a decision fail closed (`ENETUNREACH`,
 //! `EAI_FAIL`) after one line on standard error; nothing falls back to the default
@@ -206,14 +208,9 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
     if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
         register_fork_handlers();
     }
-    if MODE.load(Acquire) == ACTIVE {
-        // Only what a hook may call before the engine is loaded: the bookkeeping calls
-        // and the sends that can go straight to the C library. The functions that need
-        // a decision are resolved (and the engine located) when the engine is loaded,
-        // in the first such call or before a fork: most processes of a steered tree
-        // (shells, `sed`) never make one, and each `dlsym` costs ~800 instructions.
-        resolve_eager();
-    }
+    // Nothing is resolved here: each `dlsym` costs ~800 instructions, and most
+    // processes of a steered tree (shells, `sed`) call few of the hooked functions.
+    // A hook resolves its own on first use; the engine's load resolves them all.
 }
 
 #[used]
@@ -1213,6 +1210,11 @@ jump_hooks! {
 /// `vfork` to jump to (or one that fails with `ENOSYS`).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 extern "C" fn vfork_prepare() -> *mut c_void {
+    // The child runs in this memory until it execs: it must find the engine there
+    // (and every function resolved), never load it itself.
+    if active() {
+        let _ = ensure_engine();
+    }
     share_with_child(false);
     let p = REAL_VFORK.get();
     if p.is_null() {
@@ -1392,19 +1394,6 @@ macro_rules! hooks {
             )*
         }
 
-        /// The real functions a hook may call before the engine is loaded (no `load`,
-        /// or a `direct` path).
-        fn resolve_eager() {
-            $(
-                let eager = !$load $(|| { let _ = stringify!($direct); true })?;
-                if eager && real::$name.load(Acquire).is_null() {
-                    // SAFETY: as in resolve_all.
-                    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
-                    real::$name.store(p, Release);
-                }
-            )*
-        }
-
         fn real_table() -> [RealFn; { [$(stringify!($name)),*].len() + 1 }] {
             [
                 $( RealFn { name: concat!(stringify!($name), "\0").as_ptr().cast(), ptr: real::$name.load(Acquire) }, )*
@@ -1455,8 +1444,11 @@ macro_rules! hooks {
                 }
                 let mut p = real::$name.load(Acquire);
                 if p.is_null() {
-                    resolve_all();
-                    p = real::$name.load(Acquire);
+                    // The first call, before the engine's load found them all: this
+                    // function only (see the module doc for why it is normal context).
+                    // SAFETY: as in resolve_all.
+                    p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
+                    real::$name.store(p, Release);
                 }
                 if p.is_null() {
                     set_errno(libc::ENOSYS);
