@@ -336,6 +336,13 @@ static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
 /// Tries to take a new snapshot; `false` when another thread is doing it or a reader
 /// still holds the spare slot.
 fn refresh() -> bool {
+    // With every signal blocked: a handler that ran here and left by `siglongjmp` (or
+    // `pthread_exit`) would leave REFRESHING set, and the snapshot would never be
+    // taken again. A refresh happens at most once a second.
+    sys::with_signals_blocked(refresh_now)
+}
+
+fn refresh_now() -> bool {
     if REFRESHING
         .compare_exchange(false, true, SeqCst, SeqCst)
         .is_err()

@@ -76,6 +76,7 @@ fn probe(fd: i32) -> Entry {
         p.family,
         fdtable::proto_of(p.sotype, p.protocol),
         p.bound_ifindex,
+        p.unicast_ifindex,
     )
 }
 

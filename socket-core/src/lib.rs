@@ -218,7 +218,7 @@ pub fn binding_checked(s: Sock, bound_ifindex: i32) -> Sock {
         s
     } else {
         Sock {
-            flags: s.flags & !(SHIM_BOUND | APP_BOUND),
+            flags: s.flags & !(SHIM_BOUND | APP_BOUND | SHIM_DIRECT),
             ..s
         }
     }
@@ -383,14 +383,27 @@ pub fn connect(s: Sock, v: Verdict) -> ConnectStep {
 
 /// The entry of a socket the shim did not see created (inherited across `exec`,
 /// received with `SCM_RIGHTS`, created by a path no hook sees): what the kernel says,
-/// and [`SHARED`], since others may hold it.
-pub fn probed(family: Option<AddrFamily>, proto: Proto, bound_ifindex: i32) -> Sock {
+/// and [`SHARED`], since others may hold it. A device binding is the program's own
+/// choice — unless the socket also carries a unicast interface other than the device
+/// (`unicast_ifindex`, either path's): that is what a shim leaves on a UDP socket it
+/// bound for a direct destination ([`SHIM_DIRECT`]), which must keep refusing steered
+/// destinations in whoever holds it now.
+pub fn probed(
+    family: Option<AddrFamily>,
+    proto: Proto,
+    bound_ifindex: i32,
+    unicast_ifindex: u32,
+) -> Sock {
     let mut s = Sock::of(family, proto);
     if family.is_some() {
         s.flags |= SHARED;
     }
     if bound_ifindex != 0 {
-        s.flags |= APP_BOUND;
+        s.flags |= if unicast_ifindex != 0 && unicast_ifindex != bound_ifindex as u32 {
+            SHIM_BOUND | SHIM_DIRECT
+        } else {
+            APP_BOUND
+        };
     }
     s
 }
@@ -638,15 +651,37 @@ mod tests {
         assert!(binding_settles(bound));
     }
 
+    /// A socket a shim bound for a direct destination, found again after `exec` (or
+    /// received): its binding read as the program's own, and steered datagrams went out
+    /// through it (by the default link). The unicast interface it also carries tells
+    /// them apart; after a disconnect the kernel holds no binding, and neither does
+    /// the entry.
+    #[test]
+    fn socket_bound_for_a_direct_connect_was_taken_for_the_programs_binding_after_exec() {
+        let s = probed(Some(AddrFamily::V4), Proto::Udp, 2, WLAN);
+        assert!(s.has(SHIM_DIRECT) && !s.has(APP_BOUND));
+        assert_eq!(
+            datagram(s, Path::V4, Verdict::Steer { index: WLAN }, false, false).step,
+            Fail(EINVAL)
+        );
+        let now = binding_checked(s, 0);
+        assert!(!now.has(SHIM_DIRECT) && !now.bound());
+        assert_eq!(
+            connect(now, Verdict::Steer { index: WLAN }),
+            ConnectStep::BindDevice { index: WLAN }
+        );
+    }
+
     #[test]
     fn probed_sockets_are_shared_and_accepted_ones_are_not() {
-        let p = probed(Some(AddrFamily::V4), Proto::Udp, 0);
+        let p = probed(Some(AddrFamily::V4), Proto::Udp, 0, 0);
         assert!(p.has(SHARED) && !p.bound());
         assert_eq!(p.family(), Some(AddrFamily::V4));
         assert_eq!(p.proto(), Proto::Udp);
-        assert!(probed(Some(AddrFamily::V6), Proto::Tcp, 7).has(APP_BOUND));
+        assert!(probed(Some(AddrFamily::V6), Proto::Tcp, 7, 0).has(APP_BOUND));
+        assert!(probed(Some(AddrFamily::V6), Proto::Udp, 7, 7).has(APP_BOUND));
         assert!(
-            !probed(None, Proto::Tcp, 0).has(SHARED),
+            !probed(None, Proto::Tcp, 0, 0).has(SHARED),
             "not INET: no business"
         );
         let listener = Sock::new(VALID | INET | V6 | TCP | SHIM_BOUND | SHARED, 3);

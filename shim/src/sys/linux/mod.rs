@@ -228,6 +228,14 @@ pub(crate) struct Probed {
     pub sotype: c_int,
     pub protocol: c_int,
     pub bound_ifindex: c_int,
+    /// The unicast interface the socket carries (`IP_UNICAST_IF`, or on an `AF_INET6`
+    /// socket `IPV6_UNICAST_IF`, whichever is set), asked only of a bound socket.
+    pub unicast_ifindex: u32,
+}
+
+/// A unicast interface option's value (the kernel keeps it in network byte order).
+fn unicast_if(fd: c_int, level: c_int, name: c_int) -> u32 {
+    getsockopt_int(fd, level, name).map_or(0, |v| u32::from_be(v as u32))
 }
 
 pub(crate) fn probe_socket(fd: c_int) -> Probed {
@@ -236,17 +244,30 @@ pub(crate) fn probe_socket(fd: c_int) -> Probed {
         sotype: 0,
         protocol: 0,
         bound_ifindex: 0,
+        unicast_ifindex: 0,
     };
     let family = match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) {
         Ok(libc::AF_INET) => AddrFamily::V4,
         Ok(libc::AF_INET6) => AddrFamily::V6,
         _ => return none,
     };
+    let bound = bound_ifindex(fd);
+    let unicast_ifindex = if bound == 0 {
+        0
+    } else {
+        match unicast_if(fd, libc::IPPROTO_IP, libc::IP_UNICAST_IF) {
+            0 if family == AddrFamily::V6 => {
+                unicast_if(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF)
+            }
+            v => v,
+        }
+    };
     Probed {
         family: Some(family),
         sotype: getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap_or(0),
         protocol: getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0),
-        bound_ifindex: bound_ifindex(fd),
+        bound_ifindex: bound,
+        unicast_ifindex,
     }
 }
 
@@ -613,6 +634,28 @@ impl MsgCopy {
 /// The interface the routing table sends `dest` through (`netlink::route_oif`).
 pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     netlink::route_oif(dest)
+}
+
+/// Runs `f` with every signal blocked on this thread (the mask restored after), so that
+/// no handler can run, and leave by a non-local exit, in the middle of it.
+pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigset_t is plain data; sigfillset initialises it.
+    let mut all: libc::sigset_t = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { zeroed() };
+    // SAFETY: valid sigset_t pointers; pthread_sigmask changes this thread's mask only.
+    let blocked = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) == 0
+    };
+    let saved = errno();
+    let r = f();
+    if blocked {
+        // SAFETY: restoring the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    }
+    set_errno(saved);
+    r
 }
 
 /// Whether the calling thread runs on its alternate signal stack (a signal handler
