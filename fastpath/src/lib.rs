@@ -226,11 +226,10 @@ pub fn mark_shared(shared: &Shared, fd: i32) {
     }
 }
 
-/// Marks every known INET socket [`SHARED`] for whose fd `held_elsewhere` says so:
-/// before a child process is made, which holds every socket (`fork`) or, when it
-/// `exec`s at once, those without close-on-exec. Walks the mapped chunks only.
-pub fn mark_shared_where(shared: &Shared, mut held_elsewhere: impl FnMut(i32) -> bool) {
-    for (c, head) in shared.fds.iter().enumerate() {
+/// Marks every known INET socket [`SHARED`]: before a child process is made, which
+/// holds them all. Walks the mapped chunks only.
+pub fn mark_all_shared(shared: &Shared) {
+    for head in &shared.fds {
         let p = head.load(Ordering::Acquire);
         if p.is_null() {
             continue;
@@ -239,19 +238,11 @@ pub fn mark_shared_where(shared: &Shared, mut held_elsewhere: impl FnMut(i32) ->
             // SAFETY: a published chunk holds CHUNK slots and is never unmapped.
             let s = unsafe { &*p.add(i) };
             let e = s.entry.load(Ordering::Acquire);
-            if e & (VALID | INET) == VALID | INET
-                && e & SHARED == 0
-                && held_elsewhere((c * CHUNK + i) as i32)
-            {
+            if e & (VALID | INET) == VALID | INET && e & SHARED == 0 {
                 s.entry.fetch_or(SHARED, Ordering::AcqRel);
             }
         }
     }
-}
-
-/// Marks every known INET socket [`SHARED`] (before a `fork`).
-pub fn mark_all_shared(shared: &Shared) {
-    mark_shared_where(shared, |_| true);
 }
 
 /// The transport bits ([`TCP`], [`UDP`] or none) of a socket's type and protocol.
@@ -737,17 +728,6 @@ mod tests {
             slot(&s.fds, 5).unwrap().entry.load(Ordering::Acquire) & SHARED,
             0
         );
-        // Only the fds the predicate names (a child that execs keeps those without
-        // close-on-exec).
-        let s = shared_with(5, UDP4, 0, &k);
-        s.fresh_until_ms.store(u64::MAX, Ordering::Release);
-        mark_shared_where(&s, |fd| fd != 5);
-        assert!(
-            is_fast(&s, 5, &k, 0),
-            "close-on-exec: not held by the child"
-        );
-        mark_shared_where(&s, |fd| fd == 5);
-        assert!(!is_fast(&s, 5, &k, 0));
         // A mixed socket keeps its unicast interface (never cleared), so its memoised
         // destination stays fast.
         let s = shared_with(5, UDP4 | MIXED, 0, &k);

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/time.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -360,6 +363,11 @@ static int child_op(const char *op, int fd) {
  * unicast interface (OP ucclr, after the parent promoted the socket) or disconnects
  * it (OP disc, after the parent connected it); then the parent sends again. */
 extern pid_t _Fork(void);
+static int clone_exec(void *argv) {
+    char **a = argv;
+    execv(a[0], a);
+    _exit(127);
+}
 extern char **environ;
 static int spawn_share(const char *how_op) {
     char how[32];
@@ -372,6 +380,10 @@ static int spawn_share(const char *how_op) {
     how[op - how_op] = 0;
     op++;
     int s = udp();
+    if (!strcmp(how, "posix_spawn_fa")) {
+        /* close-on-exec, handed to the child by a file action all the same */
+        if (fcntl(s, F_SETFD, FD_CLOEXEC) < 0) die("FD_CLOEXEC");
+    }
     if (!strcmp(op, "disc")) {
         if (connect(s, (void *)&dst, dstlen) < 0) die("connect");
         if (send(s, "c", 1, 0) < 0) die("send");
@@ -393,12 +405,30 @@ static int spawn_share(const char *how_op) {
     pid_t pid = -1;
     if (!strcmp(how, "posix_spawn")) {
         if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0) die("posix_spawn");
+    } else if (!strcmp(how, "posix_spawn_fa")) {
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, s, s); /* glibc: clears close-on-exec */
+        if (posix_spawn(&pid, self, &fa, NULL, argv, environ) != 0) die("posix_spawn");
+        posix_spawn_file_actions_destroy(&fa);
     } else if (!strcmp(how, "vfork")) {
         pid = vfork();
         if (pid == 0) {
             execv(self, argv);
             _exit(127);
         }
+    } else if (!strcmp(how, "__vfork")) {
+        extern pid_t __vfork(void);
+        pid = __vfork();
+        if (pid == 0) {
+            execv(self, argv);
+            _exit(127);
+        }
+    } else if (!strcmp(how, "clone_vfork")) {
+        /* a process sharing memory until it execs, with a copy of the fd table */
+        static char stack[64 * 1024];
+        pid = clone(clone_exec, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, argv);
+        if (pid < 0) die("clone");
     } else if (!strcmp(how, "system")) {
         char cmd[4200];
         snprintf(cmd, sizeof cmd, "'%s' child-op %s %s %s %d", self, dst_addr, dst_port, op, s);
@@ -426,6 +456,97 @@ static int spawn_share(const char *how_op) {
     }
     printf("child-did=%s\n", op);
     for (int i = 0; i < 3; i++) ask(s, "after");
+    return 0;
+}
+
+/* A promoted socket passed by SCM_RIGHTS in a send that names its destination (an
+ * unconnected AF_UNIX datagram socket) to a receiver made before the socket existed
+ * (no fork after it), which clears the option; then the sender sends again. */
+static int scm_named(void) {
+    struct sockaddr_un ra = {.sun_family = AF_UNIX};
+    snprintf(ra.sun_path + 1, sizeof ra.sun_path - 1, "mifshim-leak-%d", getpid());
+    socklen_t ral = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ra.sun_path + 1);
+    int ack[2];
+    if (pipe(ack) < 0) die("pipe");
+    int rx = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (rx < 0 || bind(rx, (void *)&ra, ral) < 0) die("bind unix");
+    pid_t pid = fork();
+    if (pid == 0) {
+        char b[8];
+        struct iovec iov = {b, sizeof b};
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } c;
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+        if (recvmsg(rx, &m, 0) < 0) _exit(3);
+        int fd;
+        memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
+        child_op("ucclr", fd);
+        (void)!write(ack[1], "k", 1);
+        _exit(0);
+    }
+    close(rx);
+    int s = udp();
+    ask(s, "one");
+    ask(s, "two");
+    int tx = socket(AF_UNIX, SOCK_DGRAM, 0);
+    char b[1] = {'f'};
+    struct iovec iov = {b, 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } c;
+    memset(&c, 0, sizeof c);
+    struct msghdr m = {.msg_name = &ra, .msg_namelen = ral, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &s, sizeof s);
+    if (sendmsg(tx, &m, 0) < 0) die("sendmsg SCM_RIGHTS");
+    char k;
+    if (read(ack[0], &k, 1) != 1) die("ack");
+    int st;
+    waitpid(pid, &st, 0);
+    printf("receiver-cleared=1\n");
+    for (int i = 0; i < 3; i++) ask(s, "after");
+    return 0;
+}
+
+/* Promote, connect the socket to this host's own address OWN (the shim binds it to
+ * that address's interface), then exec: the new program sends to the destination on
+ * the inherited socket. */
+static int direct_exec(const char *own) {
+    int s = udp();
+    ask(s, "one");
+    ask(s, "two");
+    struct sockaddr_storage o;
+    memset(&o, 0, sizeof o);
+    socklen_t ol;
+    if (fam == AF_INET) {
+        struct sockaddr_in *a = (void *)&o;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(8125);
+        if (inet_pton(AF_INET, own, &a->sin_addr) != 1) die("own address");
+        ol = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (void *)&o;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(8125);
+        if (inet_pton(AF_INET6, own, &a->sin6_addr) != 1) die("own address");
+        ol = sizeof *a;
+    }
+    if (connect(s, (void *)&o, ol) < 0) die("connect own address");
+    char self[4096], fdarg[16];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl < 0) die("readlink");
+    self[sl] = 0;
+    snprintf(fdarg, sizeof fdarg, "%d", s);
+    char *argv[] = {self, "after-exec", (char *)dst_addr, (char *)dst_port, fdarg, NULL};
+    execv(self, argv);
+    die("execv");
+    return 1;
+}
+
+static int after_exec(int fd) {
+    ssize_t n = sendto(fd, "exec-child", 10, 0, (void *)&dst, dstlen);
+    printf("after_exec_sendto=%s\n", n < 0 ? strerrorname_np(errno) : "sent");
     return 0;
 }
 
@@ -495,6 +616,9 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "race")) return race(atoi(arg));
     if (!strcmp(m, "dunder-connect")) return dunder_connect();
     if (!strcmp(m, "relo")) return relo();
+    if (!strcmp(m, "scm-named")) return scm_named();
+    if (!strcmp(m, "direct-exec")) return direct_exec(arg);
+    if (!strcmp(m, "after-exec")) return after_exec(atoi(arg));
     if (!strcmp(m, "spawn-share")) return spawn_share(arg);
     if (!strcmp(m, "child-op")) return argc > 5 ? child_op(argv[4], atoi(argv[5])) : 2;
     fprintf(stderr, "unknown mode %s\n", m);

@@ -248,6 +248,9 @@ macro_rules! spawn_share {
 
 spawn_share! {
     posix_spawn_child_changing_a_shared_socket_made_the_parent_leak: "posix_spawn";
+    close_on_exec_socket_handed_over_by_a_spawn_file_action_made_the_parent_leak: "posix_spawn_fa";
+    underscore_vfork_child_changing_a_shared_socket_made_the_parent_leak: "__vfork";
+    clone_vm_vfork_child_changing_a_shared_socket_made_the_parent_leak: "clone_vfork";
     vfork_child_changing_a_shared_socket_made_the_parent_leak: "vfork";
     system_child_changing_a_shared_socket_made_the_parent_leak: "system";
     underscore_fork_child_changing_a_shared_socket_made_the_parent_leak: "_Fork";
@@ -262,6 +265,68 @@ fn siglongjmp_out_of_getaddrinfo_then_no_hook_left_cancellation_disabled() {
     assert!(out.stdout.contains("joined=canceled"), "{}", out.dump());
     assert_answers(&out, 1);
 }
+
+/// CPython's `subprocess.run(…, pass_fds=[…])` (vfork, then the child clears
+/// close-on-exec on the socket) with a child that clears the unicast interface: the
+/// socket had close-on-exec in the parent, was taken for not shared, and the parent's
+/// later datagrams left by eth0.
+const PY_PASS_FDS: &str = r#"
+import socket, subprocess, sys
+addr = (sys.argv[1], 9000)
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(3)
+def ask(tag):
+    s.sendto(tag, addr)
+    print(s.recv(512).decode().strip(), flush=True)
+ask(b"one"); ask(b"two")
+child = (
+    "import socket, sys; fd = int(sys.argv[1]); fam = int(sys.argv[2]);"
+    "s = socket.socket(fileno=fd);"
+    "lvl, opt = (socket.IPPROTO_IPV6, 76) if fam == socket.AF_INET6 else (socket.IPPROTO_IP, 50);"
+    "s.setsockopt(lvl, opt, 0); s.detach()"
+)
+subprocess.run([sys.executable, "-c", child, str(s.fileno()), str(int(fam))], pass_fds=[s.fileno()], check=True)
+for _ in range(3):
+    ask(b"after")
+"#;
+
+both!(
+    python_pass_fds_child_changing_the_socket_made_the_parent_leak,
+    |fam| {
+        assert_answers(&script("python3", "pass_fds.py", PY_PASS_FDS, fam.svc()), 5);
+    }
+);
+
+both!(
+    /// A promoted socket passed by `SCM_RIGHTS` in a `sendmsg` that names its
+    /// destination (an unconnected `AF_UNIX` datagram socket) went through the engine,
+    /// which did not mark it shared: the receiver cleared its unicast interface and the
+    /// sender's later datagrams left by eth0.
+    scm_rights_in_a_named_sendmsg_left_the_socket_trusted,
+    |fam| {
+        let out = leak(&["scm-named", fam.svc(), "9000"], None);
+        assert!(out.stdout.contains("receiver-cleared=1"), "{}", out.dump());
+        assert_answers(&out, 5);
+    }
+);
+
+both!(
+    /// A promoted socket the shim bound to eth0 to reach this host's own eth0 address,
+    /// then `exec`: the new program took the binding for its own and sent a steered
+    /// datagram through it, by eth0.
+    socket_bound_for_a_direct_connect_was_taken_for_the_programs_binding_after_exec,
+    |fam| {
+        let own = host_addr("eth0", matches!(fam, Fam::V6));
+        let out = leak(&["direct-exec", fam.svc(), "9000", own], None);
+        assert_answers(&out, 2);
+        assert!(
+            out.stdout.contains("after_exec_sendto=EINVAL"),
+            "{}",
+            out.dump()
+        );
+    }
+);
 
 /// `pthread_cancel` of a thread inside `getaddrinfo` aborted the process ("exception
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).

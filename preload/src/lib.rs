@@ -222,7 +222,7 @@ static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_c
 unsafe extern "C" fn before_fork() {
     if active() {
         ensure_engine();
-        share_with_child(true);
+        share_with_child();
     }
 }
 
@@ -353,8 +353,9 @@ fn mark_passed(msg: *const msghdr) {
     unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::mark_shared(shared, fd)) };
 }
 
-/// After a successful `sendmsg` straight to the C library: the kernel read the control
-/// data, so it is readable; fds it passed by `SCM_RIGHTS` are held elsewhere now.
+/// After a successful `sendmsg` (straight to the C library or through the engine): the
+/// kernel read the control data, so it is readable; fds it passed by `SCM_RIGHTS` are
+/// held elsewhere now.
 fn sendmsg_done(r: isize, (_fd, msg, _flags): (c_int, *const msghdr, c_int)) {
     // SAFETY: sendmsg(2)'s contract: msg is a valid msghdr.
     if r >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
@@ -362,8 +363,8 @@ fn sendmsg_done(r: isize, (_fd, msg, _flags): (c_int, *const msghdr, c_int)) {
     }
 }
 
-/// After a successful `sendmmsg` straight to the C library: as [`sendmsg_done`] for
-/// every message sent.
+/// After a successful `sendmmsg` (either way): as [`sendmsg_done`] for every message
+/// sent.
 fn sendmmsg_done(r: c_int, (_fd, msgs, _vlen, _flags): (c_int, *mut mmsghdr, c_uint, c_int)) {
     if r <= 0 || msgs.is_null() {
         return;
@@ -1051,31 +1052,20 @@ signal_hooks! {
 fn before_child() {
     if active() {
         let _ = ensure_engine();
-        share_with_child(true);
+        share_with_child();
     }
 }
 
-/// A child process is about to be made: it will hold the parent's sockets — every one
-/// (`every`: a `fork`-like child), or, since it `exec`s at once, those without
-/// close-on-exec (`posix_spawn`, `system`, `popen`, `vfork`). Neither side may rely on
-/// what the engine set on those any more (`mifshim_fastpath::SHARED`).
-fn share_with_child(every: bool) {
-    let Some(shared) = shared() else {
-        return;
-    };
-    let saved = errno();
-    mifshim_fastpath::mark_shared_where(shared, |fd| {
-        if every {
-            return true;
-        }
-        // SAFETY: F_GETFD on an fd number only reads its flags (raw system call: no
-        // hook involved); an error (not open) counts as held, erring on the safe side.
-        let flags = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFD) };
-        flags < 0 || flags & libc::FD_CLOEXEC as libc::c_long == 0
-    });
-    set_errno(saved);
+/// A child process is about to be made: it will hold the parent's sockets, so neither
+/// side may rely on what the engine set on them any more (`mifshim_fastpath::SHARED`).
+/// Every socket counts, also one with close-on-exec: the child may be handed it anyway
+/// (a `posix_spawn` file action `adddup2(fd, fd)`, a `vfork` child clearing the flag,
+/// CPython's `pass_fds`), and the parent's flag at this moment does not say.
+fn share_with_child() {
+    if let Some(shared) = shared() {
+        mifshim_fastpath::mark_all_shared(shared);
+    }
 }
-
 /// ## Hook
 /// `_Fork` (glibc ≥ 2.34: `fork` without atfork handlers; glibc's own `fork` calls it
 /// internally, not through this symbol).
@@ -1103,7 +1093,7 @@ fn in_child_without_atfork() {
 }
 
 /// `posix_spawn` and `posix_spawnp`: the child `exec`s at once, keeping the sockets
-/// without close-on-exec (glibc makes it with an internal `clone` no hook sees).
+/// (glibc makes it with an internal `clone` no hook sees).
 macro_rules! spawn_hooks {
     ($($name:ident => $lazy:ident;)*) => {$(
         /// ## Hook
@@ -1120,7 +1110,7 @@ macro_rules! spawn_hooks {
             argv: *const *mut c_char,
             envp: *const *mut c_char,
         ) -> c_int {
-            share_with_child(false);
+            share_with_child();
             forward!(
                 $lazy,
                 libc::ENOSYS,
@@ -1137,13 +1127,13 @@ spawn_hooks! {
 }
 
 /// ## Hook
-/// `system(3)`: its shell child keeps the sockets without close-on-exec.
+/// `system(3)`: its shell child holds the sockets too.
 ///
 /// # Safety
 /// The contract of `system`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    share_with_child(false);
+    share_with_child();
     forward!(REAL_SYSTEM, -1, fn(*const c_char) -> c_int, (command))
 }
 
@@ -1154,7 +1144,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// The contract of `popen`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    share_with_child(false);
+    share_with_child();
     forward!(
         REAL_POPEN,
         null_mut(),
@@ -1206,7 +1196,7 @@ jump_hooks! {
 }
 
 /// What `vfork` does before the real one: the child shares this memory until it
-/// `exec`s, and then keeps the sockets without close-on-exec. Returns the real
+/// `exec`s, and holds the sockets (see `share_with_child`). Returns the real
 /// `vfork` to jump to (or one that fails with `ENOSYS`).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 extern "C" fn vfork_prepare() -> *mut c_void {
@@ -1215,7 +1205,7 @@ extern "C" fn vfork_prepare() -> *mut c_void {
     if active() {
         let _ = ensure_engine();
     }
-    share_with_child(false);
+    share_with_child();
     let p = REAL_VFORK.get();
     if p.is_null() {
         vfork_unavailable as *mut c_void
@@ -1230,46 +1220,55 @@ extern "C" fn vfork_unavailable() -> libc::pid_t {
     -1
 }
 
-/// ## Hook
-/// `vfork`: a hook cannot call the real `vfork` and return (the child would return
-/// through, and overwrite, the frame the suspended parent returns through later), so
-/// this one is naked: it runs [`vfork_prepare`] and then *jumps* to the real `vfork`,
-/// which returns straight to the program, as if called by it.
-///
-/// # Safety
-/// The contract of `vfork`.
-#[cfg(target_arch = "x86_64")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
-    // At entry the stack is 8 bytes off 16-byte alignment (the return address): one
-    // more slot aligns it for the call; vfork_prepare keeps the callee-saved registers.
-    core::arch::naked_asm!(
-        "sub rsp, 8",
-        "call {prepare}",
-        "add rsp, 8",
-        "jmp rax",
-        prepare = sym vfork_prepare,
-    )
+/// `vfork` and `__vfork` (glibc exports both): a hook cannot call the real `vfork` and
+/// return (the child would return through, and overwrite, the frame the suspended
+/// parent returns through later), so these are naked: they run [`vfork_prepare`] and
+/// then *jump* to the real `vfork`, which returns straight to the program, as if
+/// called by it.
+macro_rules! vfork_hooks {
+    ($($name:ident),*) => {$(
+        /// ## Hook
+        /// See `vfork_hooks`.
+        ///
+        /// # Safety
+        /// The contract of `vfork`.
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() -> libc::pid_t {
+            // At entry the stack is 8 bytes off 16-byte alignment (the return address):
+            // one more slot aligns it for the call; vfork_prepare keeps the
+            // callee-saved registers.
+            core::arch::naked_asm!(
+                "sub rsp, 8",
+                "call {prepare}",
+                "add rsp, 8",
+                "jmp rax",
+                prepare = sym vfork_prepare,
+            )
+        }
+
+        /// ## Hook
+        /// See `vfork_hooks`.
+        ///
+        /// # Safety
+        /// The contract of `vfork`.
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() -> libc::pid_t {
+            core::arch::naked_asm!(
+                "stp x29, x30, [sp, #-16]!",
+                "bl {prepare}",
+                "ldp x29, x30, [sp], #16",
+                "br x0",
+                prepare = sym vfork_prepare,
+            )
+        }
+    )*};
 }
 
-/// ## Hook
-/// `vfork`: see the x86-64 version.
-///
-/// # Safety
-/// The contract of `vfork`.
-#[cfg(target_arch = "aarch64")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
-    core::arch::naked_asm!(
-        "stp x29, x30, [sp, #-16]!",
-        "bl {prepare}",
-        "ldp x29, x30, [sp], #16",
-        "br x0",
-        prepare = sym vfork_prepare,
-    )
-}
+vfork_hooks!(vfork, __vfork);
 
 /// What a fork-like `clone` child runs first: `in_child_without_atfork`, then the
 /// program's function. Lives on the parent's stack during the call; the child has its
@@ -1324,6 +1323,11 @@ macro_rules! clone_hooks {
             } else if active() && !matches!(ENGINE.load(Acquire), NONE | READY | FAILED) {
                 let _ = ensure_engine();
             }
+            // A child with a copy of the fd table (no CLONE_FILES: a process, also a
+            // CLONE_VM|CLONE_VFORK one that then execs) holds every socket too.
+            if flags & libc::CLONE_FILES == 0 {
+                share_with_child();
+            }
             let p = $lazy.get();
             if p.is_null() {
                 set_errno(libc::ENOSYS);
@@ -1367,7 +1371,7 @@ clone_hooks! {
 /// For every hooked function: its C signature, whether calling it needs the engine
 /// (a decision), and what it returns when the call fails closed.
 macro_rules! hooks {
-    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)?; )*) => {
+    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)?; )*) => {
         /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
         /// after this preloaded one).
         #[allow(non_upper_case_globals)]
@@ -1417,7 +1421,7 @@ macro_rules! hooks {
             /// Forwards to the engine when the process is steered (loading it if this
             /// call needs a decision), else to the C library. A `direct` condition
             /// sends the call straight to the C library (and `then` does the engine's
-            /// bookkeeping after it).
+            /// bookkeeping after it); `after` runs after the call either way.
             ///
             /// # Safety
             /// The contract of the C function of the same name.
@@ -1434,7 +1438,10 @@ macro_rules! hooks {
                             // signature (checked by name when it was bound).
                             let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
                             // SAFETY: the program's arguments, forwarded.
-                            return unsafe { f($($a),*) };
+                            let r = unsafe { f($($a),*) };
+                            let _args = ($($a,)*);
+                            $( $after(r, _args); )?
+                            return r;
                         }
                     } else if $load {
                         // Steered, but the engine is missing: fail closed.
@@ -1460,6 +1467,7 @@ macro_rules! hooks {
                 let r = unsafe { f($($a),*) };
                 let _args = ($($a,)*);
                 $( if direct { $then(r, _args); } )?
+                $( $after(r, _args); )?
                 r
             }
         )*
@@ -1557,8 +1565,8 @@ hooks! {
     accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
     sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendto_direct(fd, addr, len);
-    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg), then: sendmsg_done;
-    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen), then: sendmmsg_done;
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg), after: sendmsg_done;
+    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen), after: sendmmsg_done;
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
     close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: close_direct(fd);
     dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
