@@ -242,6 +242,24 @@ static AFTER_FORK_CHILD: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 /// The engine's `mifshim_engine_jumping`, once loaded.
 static JUMPING: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
 
+/// The engine's `mifshim_engine_readable`, once loaded.
+static READABLE: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+
+/// Whether the program's `len` bytes at `p` may be read here without faulting: the
+/// engine's check (a cache of pages it found readable; a system call on a miss).
+/// Before the engine is loaded nothing is known: `true`, the stub reads as before (the
+/// first `AF_INET`/`AF_INET6` socket loads the engine).
+fn readable(p: *const c_void, len: usize) -> bool {
+    let f = READABLE.load(Acquire);
+    if f.is_null() {
+        return true;
+    }
+    type F = extern "C" fn(*const c_void, usize) -> bool;
+    // SAFETY: mifshim_engine_readable has this C signature.
+    let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(f) };
+    f(p, len)
+}
+
 /// The engine's per-fd table (`mifshim_engine_fast`), once loaded: the datagram fast
 /// path reads it (see `mifshim_fastpath`).
 static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
@@ -422,7 +440,7 @@ fn sendto_direct(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
 
 /// `sendmsg` likewise, by its `msg_name`.
 fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
-    if msg.is_null() {
+    if msg.is_null() || !readable(msg.cast(), core::mem::size_of::<msghdr>()) {
         return false;
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
@@ -526,7 +544,10 @@ fn not_redirected(fd: c_int) -> bool {
 
 /// `sendmmsg` likewise, when every message qualifies (one clock read for the batch).
 fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
-    if msgs.is_null() || vlen == 0 {
+    // The kernel takes at most UIO_MAXIOV (1024) messages; the array must be readable
+    // that far (else the engine answers as the kernel would).
+    let n = (vlen as usize).min(1024);
+    if msgs.is_null() || vlen == 0 || !readable(msgs.cast(), n * core::mem::size_of::<mmsghdr>()) {
         return false;
     }
     let shared = shared();
@@ -849,6 +870,9 @@ fn load_engine() -> Option<*mut Shared> {
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let jumping = unsafe { libc::dlsym(h, c"mifshim_engine_jumping".as_ptr()) };
     JUMPING.store(jumping, Release);
+    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
+    let readable = unsafe { libc::dlsym(h, c"mifshim_engine_readable".as_ptr()) };
+    READABLE.store(readable, Release);
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
     let init = unsafe { libc::dlsym(h, c"mifshim_engine_init".as_ptr()) };
     if init.is_null() {

@@ -147,6 +147,26 @@ both!(
 );
 
 both!(
+    /// The stub read `sendmsg`'s header and `sendmmsg`'s array itself (for its fast
+    /// path) before anything checked them: SIGSEGV where the kernel answers EFAULT.
+    unmapped_message_header_crashed_the_stub,
+    |fam| {
+        let v6 = fam.v6();
+        let tb = Testbed::up();
+        let counts = same_as_kernel(
+            &tb,
+            v6,
+            &[
+                ("connect_len128", "0 -"),
+                ("sendmsg_msghdr_unmapped", "-1 EFAULT"),
+                ("sendmmsg_array_unmapped", "-1 EFAULT"),
+            ],
+        );
+        assert_silent(&counts);
+    }
+);
+
+both!(
     null_msg_control_with_a_length_crashed_sendmsg_with_sigsegv,
     |fam| {
         let v6 = fam.v6();

@@ -96,6 +96,8 @@ static long run(const char *c) {
         if (r > 0) printf("# msg_len[0]=%u\n", mm[0].msg_len);
         return r;
     }
+    if (!strcmp(c, "sendmsg_msghdr_unmapped")) return sendmsg(s, unmapped, 0);
+    if (!strcmp(c, "sendmmsg_array_unmapped")) return sendmmsg(s, unmapped, 2, 0);
     fprintf(stderr, "unknown case %s\n", c);
     exit(2);
 }

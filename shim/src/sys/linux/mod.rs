@@ -770,6 +770,15 @@ pub extern "C" fn engine_jumping() {
     hooks::abandon_window();
 }
 
+/// ## Entry point
+/// Called by the stub before it reads a program's message header for its fast path:
+/// are those bytes readable (`uaccess::readable`: no fault, a cache hit costs no system
+/// call)?
+#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_readable"))]
+pub extern "C" fn engine_readable(p: *const c_void, len: usize) -> bool {
+    uaccess::readable(p as usize, len)
+}
+
 /// The executable's path (`/proc/self/exe`).
 pub(crate) fn exe_path() -> String {
     std::fs::read_link("/proc/self/exe")
