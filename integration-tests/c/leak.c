@@ -564,6 +564,30 @@ static int dunder_connect(void) {
     return 0;
 }
 
+/* A signal handler that jumps within itself (setjmp/longjmp inside the handler) while
+ * its thread waits inside getaddrinfo, then pthread_cancel: a plain cancellation. */
+static void on_usr1_local_jump(int sig) {
+    (void)sig;
+    sigjmp_buf local;
+    if (sigsetjmp(local, 0) == 0) siglongjmp(local, 1);
+}
+static int jmp_inside(const char *name) {
+    struct sigaction sa = {.sa_handler = on_usr1_local_jump};
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, gai_thread, (void *)name);
+    usleep(300000);
+    pthread_kill(t, SIGUSR1);
+    usleep(100000);
+    pthread_cancel(t);
+    void *res;
+    pthread_join(t, &res);
+    printf("joined=%s\n", res == PTHREAD_CANCELED ? "canceled" : "returned");
+    int s = udp();
+    ask(s, "after-cancel");
+    return 0;
+}
+
 /* Two threads share one unconnected socket: one keeps sending to the destination,
  * the other to loopback; repeated on ROUNDS fresh sockets. */
 static int race_sock;
@@ -613,6 +637,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
     if (!strcmp(m, "jmp-cancel")) return jmp_cancel(arg);
+    if (!strcmp(m, "jmp-inside")) return jmp_inside(arg);
     if (!strcmp(m, "race")) return race(atoi(arg));
     if (!strcmp(m, "dunder-connect")) return dunder_connect();
     if (!strcmp(m, "relo")) return relo();

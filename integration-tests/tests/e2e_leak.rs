@@ -328,6 +328,17 @@ both!(
     }
 );
 
+/// A signal handler that `setjmp`/`longjmp`s within itself while its thread waits
+/// inside `getaddrinfo`: the jump hook took it for one leaving the lookup and enabled
+/// cancellation inside it, so the `pthread_cancel` that followed met `catch_unwind` and
+/// aborted the process ("exception not rethrown").
+#[test]
+fn longjmp_within_a_handler_on_top_of_a_lookup_aborted_on_cancel() {
+    let out = leak(&["jmp-inside", SVC4, "9000", "slow.mif.test"], Some(1500));
+    assert!(out.stdout.contains("joined=canceled"), "{}", out.dump());
+    assert_answers(&out, 1);
+}
+
 /// `pthread_cancel` of a thread inside `getaddrinfo` aborted the process ("exception
 /// not rethrown": `catch_unwind` caught glibc's forced unwind).
 #[test]

@@ -1193,9 +1193,10 @@ macro_rules! jump_hooks {
         pub unsafe extern "C" fn $name(env: *mut c_void, val: c_int) -> ! {
             let j = JUMPING.load(Acquire);
             if !j.is_null() {
+                type J = extern "C" fn(*const c_void);
                 // SAFETY: mifshim_engine_jumping has this C signature.
-                let f: extern "C" fn() = unsafe { core::mem::transmute::<*mut c_void, extern "C" fn()>(j) };
-                f();
+                let f: J = unsafe { core::mem::transmute::<*mut c_void, J>(j) };
+                f(env);
             }
             let p = $lazy.get();
             if p.is_null() {

@@ -157,23 +157,43 @@ fn restore_abandoned(v: usize) {
     }
 }
 
-/// The thread is about to `longjmp` (the stub's hook says so): a window it has open
-/// is being left for good. Repairs it now, so that a thread which makes no hook call
-/// afterwards (or makes one from deeper in its stack, where the window's token may
+/// The thread is about to `longjmp` to `env` (the stub's hook says so). If the jump
+/// leaves the window the thread has open (a signal handler jumping out of
+/// `getaddrinfo`), the window is repaired now, so that a thread which makes no hook
+/// call afterwards (or makes one from deeper in its stack, where the window's token may
 /// still stand) is not left with cancellation disabled. A jump that stays inside the
-/// window (a signal handler on top of it jumping within itself) is taken for one
-/// that leaves it: the window then runs on with cancellation enabled.
-pub(super) fn abandon_window() {
+/// window (a handler on top of it jumping within itself) must leave it alone: its work
+/// goes on, and with cancellation enabled a `pthread_cancel` would meet `catch_unwind`.
+pub(super) fn abandon_window(env: *const c_void) {
     let key = WINDOW_KEY.load(Ordering::Acquire);
     if key == u32::MAX {
         return;
     }
     // SAFETY: as in Window::enter.
     let v = unsafe { libc::pthread_getspecific(key) } as usize;
-    if v & ACTIVE != 0 {
-        restore_abandoned(v);
-        // SAFETY: as in Window::enter.
-        unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
+    if v & ACTIVE == 0 || !jump_leaves(env, v & !7) {
+        return;
+    }
+    restore_abandoned(v);
+    // SAFETY: as in Window::enter.
+    unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
+}
+
+/// Whether a jump to `env` lands outside the window whose frame is at `window`: its
+/// target stack pointer is above that frame (the stack grows down), and on the same
+/// stack (a handler on an alternate stack jumping within that stack stays inside).
+/// Where the target cannot be read, it is taken to leave.
+fn jump_leaves(env: *const c_void, window: usize) -> bool {
+    let Some(target) = super::jmp_target_sp(env) else {
+        return true;
+    };
+    match super::alt_stack_range() {
+        Some(alt) => match (alt.contains(&window), alt.contains(&target)) {
+            (true, true) | (false, false) => target > window,
+            (true, false) => true,
+            (false, true) => false,
+        },
+        None => target > window,
     }
 }
 

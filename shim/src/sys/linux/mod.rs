@@ -661,11 +661,7 @@ pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
 /// Whether the calling thread runs on its alternate signal stack (a signal handler
 /// installed with `SA_ONSTACK`).
 pub(crate) fn on_alt_stack() -> bool {
-    // SAFETY: a zeroed stack_t is valid; sigaltstack only writes the old one.
-    let mut ss: libc::stack_t = unsafe { zeroed() };
-    // SAFETY: NULL new stack: a query only.
-    let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
-    r == 0 && ss.ss_flags & libc::SS_ONSTACK != 0
+    alt_stack_range().is_some()
 }
 
 pub(crate) fn getpid() -> i32 {
@@ -766,8 +762,47 @@ pub extern "C" fn engine_after_fork_child() {
 /// handler jumping out of `getaddrinfo`), so the thread gets its cancellation state
 /// back now rather than at its next hook, if any (`hooks::Window`).
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_jumping"))]
-pub extern "C" fn engine_jumping() {
-    hooks::abandon_window();
+pub extern "C" fn engine_jumping(env: *const c_void) {
+    hooks::abandon_window(env);
+}
+
+/// The stack pointer a `longjmp` to `env` (glibc's `__jmp_buf_tag`) will restore.
+/// glibc keeps it mangled (`PTR_MANGLE`): on x86-64 xored with the thread's pointer
+/// guard (`%fs:0x30`) and rotated left by 17 bits, at word 6 of the buffer — the layout
+/// its `setjmp` has used since 2005 (sanitizers read it the same way). Other
+/// architectures: unknown (`None`).
+pub(crate) fn jmp_target_sp(env: *const c_void) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if env.is_null() || !uaccess::readable(env as usize, 8 * 8) {
+            return None;
+        }
+        let guard: usize;
+        // SAFETY: reads the pointer guard from this thread's TCB (glibc's tcbhead_t,
+        // `pointer_guard` at offset 0x30 on x86-64); no memory is written.
+        unsafe {
+            core::arch::asm!("mov {}, qword ptr fs:[0x30]", out(reg) guard, options(nostack, readonly, preserves_flags));
+        }
+        // SAFETY: env's first 8 words are readable (checked above).
+        let raw = unsafe { std::ptr::read_unaligned((env as *const usize).add(6)) };
+        Some(raw.rotate_right(0x11) ^ guard)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = env;
+        None
+    }
+}
+
+/// The address range of the alternate signal stack the calling thread runs on, if it
+/// runs on one.
+pub(crate) fn alt_stack_range() -> Option<std::ops::Range<usize>> {
+    // SAFETY: a zeroed stack_t is valid; sigaltstack only writes the old one.
+    let mut ss: libc::stack_t = unsafe { zeroed() };
+    // SAFETY: NULL new stack: a query only.
+    let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
+    (r == 0 && ss.ss_flags & libc::SS_ONSTACK != 0)
+        .then(|| ss.ss_sp as usize..ss.ss_sp as usize + ss.ss_size)
 }
 
 /// ## Entry point
