@@ -950,6 +950,7 @@ static REAL_SYSTEM: Lazy = Lazy::new(c"system");
 static REAL_POPEN: Lazy = Lazy::new(c"popen");
 static REAL_VFORK: Lazy = Lazy::new(c"vfork");
 static REAL_LONGJMP: Lazy = Lazy::new(c"longjmp");
+static REAL___RECVFROM_CHK: Lazy = Lazy::new(c"__recvfrom_chk");
 static REAL__LONGJMP: Lazy = Lazy::new(c"_longjmp");
 static REAL_SIGLONGJMP: Lazy = Lazy::new(c"siglongjmp");
 static REAL___LONGJMP_CHK: Lazy = Lazy::new(c"__longjmp_chk");
@@ -972,6 +973,7 @@ fn resolve_lazy_all() {
         &REAL_POPEN,
         &REAL_VFORK,
         &REAL_LONGJMP,
+        &REAL___RECVFROM_CHK,
         &REAL__LONGJMP,
         &REAL_SIGLONGJMP,
         &REAL___LONGJMP_CHK,
@@ -1218,6 +1220,36 @@ jump_hooks! {
     _longjmp => REAL__LONGJMP;
     siglongjmp => REAL_SIGLONGJMP;
     __longjmp_chk => REAL___LONGJMP_CHK;
+}
+
+/// ## Hook
+/// `__recvfrom_chk`, what `recvfrom` becomes in programs built with
+/// `_FORTIFY_SOURCE` when the buffer's size is known: its length check (the C library's
+/// own, which ends the process on overflow), then the `recvfrom` hook, so that a
+/// redirected DNS answer shows the server the program asked here too.
+///
+/// # Safety
+/// The contract of `__recvfrom_chk`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    buflen: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> isize {
+    if n > buflen {
+        return forward!(
+            REAL___RECVFROM_CHK,
+            -1,
+            fn(c_int, *mut c_void, usize, usize, c_int, *mut sockaddr, *mut socklen_t) -> isize,
+            (fd, buf, n, buflen, flags, addr, len)
+        );
+    }
+    // SAFETY: the program's arguments; n fits its buffer.
+    unsafe { recvfrom(fd, buf, n, flags, addr, len) }
 }
 
 /// What `vfork` does before the real one: the child shares this memory until it

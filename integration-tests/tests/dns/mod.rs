@@ -574,6 +574,30 @@ mod own_resolver {
         assert_asked_only(&tb, "wlan0", "who.mif.test");
     }
 
+    /// The same with the answer read by a fortified `recvfrom` (`-D_FORTIFY_SOURCE=2`:
+    /// the program calls `__recvfrom_chk`, which the shim did not hook), so it saw
+    /// wlan0's server as the source, and a resolver checking it drops the answer.
+    #[test]
+    fn redirected_answer_read_by_fortified_recvfrom_showed_the_real_server() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("dns-redir-chk");
+        let pol = redirect_policy(&tb, &dir);
+        let src = dir.write("fr.c", include_str!("c/fortified_recvfrom.c"));
+        let bin = dir.path().join("fr").to_string_lossy().into_owned();
+        Cmd::new(
+            None,
+            &strs(&["gcc", "-O2", "-D_FORTIFY_SOURCE=2", "-o", &bin, &src]),
+        )
+        .run()
+        .assert_ok();
+        let a = strs(&[&bin, "192.0.2.53", "who.mif.test"]);
+        let (out, counts) = sniffed(&tb, tb.cmd(&mifrun_policy_args(&pol, &a)));
+        out.assert_ok();
+        assert_eq!(out.stdout.trim(), "from=192.0.2.53", "{}", out.dump());
+        assert_only(&counts, "wlan0");
+        assert_asked_only(&tb, "wlan0", "who.mif.test");
+    }
+
     /// Case 14: `[dns] redirect`: node's `dns.resolve4` (c-ares) is answered by wlan0's server.
     /// c-ares drops a UDP answer whose source is not the server it asked (192.0.2.53 here),
     /// so a redirect must also make the reply look like it came from that server.
