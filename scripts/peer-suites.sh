@@ -43,7 +43,7 @@ QUICK=(test_socket test_selectors)
 # Differences that are not defects, one per line: "config test-id-glob reason", config
 # being interface, any or * (both). The table shows the reason of every difference.
 ALLOW='
-* test.test_socket.GeneralModuleTests.testSockName skips without the shim (gethostbyname(gethostname()) asks the DNS server, which in the testbed does not know the name) and runs under it: the shim answers the host's own name, missing from /etc/hosts, with the chosen interface's addresses and asks nobody (issue 9 item 8)
+* test.test_socket.GeneralModuleTests.testSockName skips without the shim (gethostbyname(gethostname()) asks the DNS server, which in the testbed does not know the name) and runs under it: the shim answers the name of this host, missing from /etc/hosts, with the addresses of the chosen interface and asks nobody (issue 9 item 8)
 '
 
 
