@@ -314,10 +314,16 @@ static void *gai_thread(void *name) {
     getaddrinfo(name, "80", NULL, &r);
     return NULL;
 }
-static int cancel_gai(const char *name) {
+/* A thread waiting inside getaddrinfo, sent SIGNAL first if non-zero, then cancelled;
+ * then a steered datagram from the main thread. */
+static int cancel_lookup(const char *name, int signal) {
     pthread_t t;
     pthread_create(&t, NULL, gai_thread, (void *)name);
     usleep(300000);
+    if (signal) {
+        pthread_kill(t, signal);
+        usleep(100000);
+    }
     pthread_cancel(t);
     void *res;
     pthread_join(t, &res);
@@ -326,6 +332,10 @@ static int cancel_gai(const char *name) {
     int s = udp();
     ask(s, "after-cancel");
     return 0;
+}
+
+static int cancel_gai(const char *name) {
+    return cancel_lookup(name, 0);
 }
 
 /* Promote, connect the same UDP socket to loopback, then sendto the destination again:
@@ -574,18 +584,7 @@ static void on_usr1_local_jump(int sig) {
 static int jmp_inside(const char *name) {
     struct sigaction sa = {.sa_handler = on_usr1_local_jump};
     sigaction(SIGUSR1, &sa, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, gai_thread, (void *)name);
-    usleep(300000);
-    pthread_kill(t, SIGUSR1);
-    usleep(100000);
-    pthread_cancel(t);
-    void *res;
-    pthread_join(t, &res);
-    printf("joined=%s\n", res == PTHREAD_CANCELED ? "canceled" : "returned");
-    int s = udp();
-    ask(s, "after-cancel");
-    return 0;
+    return cancel_lookup(name, SIGUSR1);
 }
 
 /* Two threads share one unconnected socket: one keeps sending to the destination,

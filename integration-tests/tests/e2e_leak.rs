@@ -48,6 +48,27 @@ fn leak(args: &[&str], silent_dns_ms: Option<u32>) -> Out {
     expect_via(&tb, cmd.timeout(Duration::from_secs(20)), "wlan0")
 }
 
+/// What the python3 programs below start with: a UDP socket to the service (port
+/// 9000), promoted by two datagrams and their answers.
+const PY_PROMOTED: &str = r#"
+import os, socket, subprocess, sys
+addr = (sys.argv[1], 9000)
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+lo = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(3)
+def ask(tag):
+    s.sendto(tag, addr)
+    print(s.recv(512).decode().strip(), flush=True)
+ask(b"one"); ask(b"two")
+"#;
+
+/// `python3 SCRIPT ADDR`, the script [`PY_PROMOTED`] followed by `rest`, checked as
+/// [`script`].
+fn python_promoted(name: &str, rest: &str, addr: &str) -> Out {
+    script("python3", name, &format!("{PY_PROMOTED}{rest}"), addr)
+}
+
 /// `INTERPRETER SCRIPT ADDR` (the script written from `source`) under `mifrun --via
 /// wlan0`, checked as [`leak`].
 fn script(interpreter: &str, name: &str, source: &str, addr: &str) -> Out {
@@ -89,16 +110,6 @@ both!(
 /// The unmodified-program form of the above: python3 whose forked child sends a
 /// statsd datagram to localhost.
 const PY_STATSD: &str = r#"
-import os, socket, sys
-addr = (sys.argv[1], 9000)
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-lo = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.settimeout(3)
-def ask(tag):
-    s.sendto(tag, addr)
-    print(s.recv(512).decode().strip(), flush=True)
-ask(b"one"); ask(b"two")
 pid = os.fork()
 if pid == 0:
     s.sendto(b"requests:1|c", (lo, 8125))
@@ -109,7 +120,7 @@ for _ in range(3):
 "#;
 
 both!(python_forked_statsd_child_made_the_parent_leak, |fam| {
-    assert_answers(&script("python3", "statsd.py", PY_STATSD, fam.svc()), 5);
+    assert_answers(&python_promoted("statsd.py", PY_STATSD, fam.svc()), 5);
 });
 
 both!(
@@ -271,15 +282,6 @@ fn siglongjmp_out_of_getaddrinfo_then_no_hook_left_cancellation_disabled() {
 /// socket had close-on-exec in the parent, was taken for not shared, and the parent's
 /// later datagrams left by eth0.
 const PY_PASS_FDS: &str = r#"
-import socket, subprocess, sys
-addr = (sys.argv[1], 9000)
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.settimeout(3)
-def ask(tag):
-    s.sendto(tag, addr)
-    print(s.recv(512).decode().strip(), flush=True)
-ask(b"one"); ask(b"two")
 child = (
     "import socket, sys; fd = int(sys.argv[1]); fam = int(sys.argv[2]);"
     "s = socket.socket(fileno=fd);"
@@ -294,7 +296,7 @@ for _ in range(3):
 both!(
     python_pass_fds_child_changing_the_socket_made_the_parent_leak,
     |fam| {
-        assert_answers(&script("python3", "pass_fds.py", PY_PASS_FDS, fam.svc()), 5);
+        assert_answers(&python_promoted("pass_fds.py", PY_PASS_FDS, fam.svc()), 5);
     }
 );
 
