@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <linux/filter.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -617,6 +618,130 @@ static int race(int rounds) {
     return 0;
 }
 
+/* A cancellation requested before a call (deferred: pending) is acted upon by the C
+ * library at the call's cancellation point, if it has one, and never inside the shim's
+ * own work: a cancellation point the shim reached there started glibc's forced unwind
+ * inside the shim, where it met catch_unwind and aborted the process. Each step runs in
+ * a thread of its own with its cancellation pending; the first step is the process's
+ * first INET socket, so the engine loads (the policy is read, the log opened) with the
+ * cancellation pending. ARG: an address of the system's DNS server (port 53: a connect
+ * there is redirected under `[dns] redirect`). Prints STEP=returned|canceled. */
+enum { CP_SOCKET, CP_SETSOCKOPT, CP_BIND, CP_DUP, CP_FCNTL, CP_LISTEN, CP_FILTER, CP_GETSOCKOPT,
+       CP_CONNECT, CP_CONNECT_DNS, CP_SENDTO, CP_SENDMSG, CP_CLOSE, CP_GAI, CP_STEPS };
+static const char *cp_names[CP_STEPS] = {"socket", "setsockopt", "bind", "dup", "fcntl",
+    "listen", "attach-filter", "getsockopt", "connect", "connect-dns", "sendto", "sendmsg", "close",
+    "getaddrinfo"};
+static int cp_udp = -1, cp_tcp = -1;
+static struct sockaddr_storage cp_dns;
+static socklen_t cp_dnslen;
+static const char *cp_name;
+static void *cp_thread(void *arg) {
+    int step = (int)(long)arg, r = 0, one = 1;
+    int olds;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &olds);
+    pthread_cancel(pthread_self());
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &olds);
+    switch (step) {
+    case CP_SOCKET:
+        cp_udp = socket(fam, SOCK_DGRAM, 0);
+        r = cp_udp;
+        break;
+    case CP_SETSOCKOPT:
+        r = setsockopt(cp_udp, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+        break;
+    case CP_BIND: {
+        struct sockaddr_storage any;
+        memset(&any, 0, sizeof any);
+        any.ss_family = fam;
+        r = bind(cp_udp, (void *)&any, fam == AF_INET ? sizeof(struct sockaddr_in)
+                                                     : sizeof(struct sockaddr_in6));
+        break;
+    }
+    case CP_DUP:
+        r = dup(cp_udp);
+        break;
+    case CP_FCNTL:
+        r = fcntl(cp_udp, F_DUPFD_CLOEXEC, 100);
+        break;
+    case CP_LISTEN:
+        r = listen(cp_tcp, 4);
+        break;
+    case CP_FILTER: {
+        /* The program's own filter on the confined listener (accept everything): the
+         * shim validates it on a scratch socket and composes it with its own. */
+        struct sock_filter all[1] = {{BPF_RET | BPF_K, 0, 0, 0xffff}};
+        struct sock_fprog prog = {1, all};
+        r = setsockopt(cp_tcp, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+        break;
+    }
+    case CP_GETSOCKOPT: {
+        socklen_t l = sizeof one;
+        r = getsockopt(cp_udp, SOL_SOCKET, SO_TYPE, &one, &l);
+        break;
+    }
+    case CP_CONNECT:
+        r = connect(cp_udp, (void *)&dst, dstlen);
+        break;
+    case CP_CONNECT_DNS:
+        r = connect(cp_udp, (void *)&cp_dns, cp_dnslen);
+        break;
+    case CP_SENDTO:
+        r = sendto(cp_udp, "x", 1, 0, (void *)&dst, dstlen);
+        break;
+    case CP_SENDMSG: {
+        struct iovec iov = {"x", 1};
+        struct msghdr m = {.msg_name = &dst, .msg_namelen = dstlen, .msg_iov = &iov,
+                           .msg_iovlen = 1};
+        r = sendmsg(cp_udp, &m, 0);
+        break;
+    }
+    case CP_CLOSE:
+        r = close(cp_udp);
+        break;
+    case CP_GAI: {
+        struct addrinfo *res = NULL;
+        r = getaddrinfo(cp_name, "80", NULL, &res);
+        break;
+    }
+    }
+    return (void *)(long)(r < 0 ? -errno : r);
+}
+static int cancel_pending(const char *dns) {
+    struct sockaddr_in *d4 = (void *)&cp_dns;
+    memset(&cp_dns, 0, sizeof cp_dns);
+    d4->sin_family = AF_INET;
+    d4->sin_port = htons(53);
+    if (inet_pton(AF_INET, dns, &d4->sin_addr) != 1) die("dns address");
+    cp_dnslen = sizeof *d4;
+    cp_name = "svc.mif.test";
+    int failed = 0;
+    for (int step = 0; step < CP_STEPS; step++) {
+        if (step == CP_LISTEN) {
+            cp_tcp = socket(fam, SOCK_STREAM, 0);
+            if (cp_tcp < 0) die("tcp socket");
+        }
+        if (step == CP_CONNECT_DNS && fam != AF_INET) continue;
+        pthread_t t;
+        if (pthread_create(&t, NULL, cp_thread, (void *)(long)step)) die("pthread_create");
+        void *res;
+        pthread_join(t, &res);
+        if (res == PTHREAD_CANCELED) {
+            printf("%s=canceled\n", cp_names[step]);
+        } else {
+            long v = (long)res;
+            printf("%s=returned %ld\n", cp_names[step], v);
+            if (v < 0) failed = 1;
+        }
+    }
+    /* The process still steers: a datagram and a TCP exchange from the main thread. */
+    int s = udp();
+    ask(s, "after-pending-cancels");
+    int t = socket(fam, SOCK_STREAM, 0);
+    if (t < 0) die("socket");
+    tcp_ask(t);
+    return failed;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: leak MODE ADDR PORT [ARG]\n");
@@ -635,6 +760,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "signal-send")) return signal_send(arg);
     if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
+    if (!strcmp(m, "cancel-pending")) return cancel_pending(arg);
     if (!strcmp(m, "jmp-cancel")) return jmp_cancel(arg);
     if (!strcmp(m, "jmp-inside")) return jmp_inside(arg);
     if (!strcmp(m, "race")) return race(atoi(arg));

@@ -370,3 +370,55 @@ both!(
         assert_none_on(&counts, &["eth0", "wwan0"]);
     }
 );
+
+both!(
+    /// A cancellation pending when a call starts is the C library's to act upon, at the
+    /// call's own cancellation point: the shim's work before it (the engine's load with
+    /// its policy file and log, the decision, a DNS-redirect check that reads
+    /// `resolv.conf`, a listener's filter) must reach none, or glibc's forced unwind
+    /// starts inside the shim, meets `catch_unwind` and aborts the process. Calls that are
+    /// no cancellation point (socket, setsockopt, bind, dup, fcntl, listen, a filter on the
+    /// confined listener, getsockopt)
+    /// return; the others end their thread cancelled; the process goes on steered.
+    pending_cancellation_met_a_cancellation_point_inside_the_shim,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("leak");
+        let bin = leak_bin(&dir);
+        let log = dir.path().join("shim.log").to_string_lossy().into_owned();
+        let policy = dir.write(
+            "policy.toml",
+            &format!(
+                "via = [\"wlan0\"]\n\n[interfaces.wlan0]\ndns = [\"{DNS4}\"]\n\n[dns]\nredirect = true\n"
+            ),
+        );
+        let argv = [bin.as_str(), "cancel-pending", fam.svc(), "9000", DNS4];
+        let cmd = tb
+            .cmd(&mifrun_policy_args(&policy, &argv))
+            .env("MIFSHIM_LOG", "debug")
+            .env("MIFSHIM_LOG_FILE", &log)
+            .timeout(Duration::from_secs(20));
+        let out = expect_via(&tb, cmd, "wlan0");
+        out.assert_ok();
+        for step in ["socket", "setsockopt", "bind", "dup", "fcntl", "listen", "attach-filter", "getsockopt",
+        ] {
+            assert!(
+                out.stdout.contains(&format!("{step}=returned ")),
+                "{step} is no cancellation point and must return:{}",
+                out.dump()
+            );
+        }
+        for step in ["connect", "sendto", "sendmsg", "close", "getaddrinfo"] {
+            assert!(
+                out.stdout.contains(&format!("{step}=canceled")),
+                "{step} must end its thread cancelled:{}",
+                out.dump()
+            );
+        }
+        if matches!(fam, Fam::V4) {
+            assert!(out.stdout.contains("connect-dns=canceled"), "{}", out.dump());
+        }
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(!logged.is_empty(), "the debug log was written");
+    }
+);

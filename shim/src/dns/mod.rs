@@ -458,6 +458,7 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
 /// the system's servers (port 53, an address from /etc/resolv.conf, loopback stubs
 /// included) goes instead: the first server of the chosen interface with the
 /// socket's family (`v6_socket`: any family, IPv4 as mapped).
+#[inline]
 pub(crate) fn redirect_target(
     profile: &Profile,
     dest: SocketAddr,
@@ -466,6 +467,11 @@ pub(crate) fn redirect_target(
     if !profile.dns.redirect || dest.port() != 53 {
         return None;
     }
+    // On a socket hook's path: the configuration files are read with cancellation off.
+    crate::sys::no_cancel(|| redirect_to(profile, dest, v6_socket))
+}
+
+fn redirect_to(profile: &Profile, dest: SocketAddr, v6_socket: bool) -> Option<SocketAddr> {
     let ip = dest.ip().to_canonical();
     let rc = conf::resolv_conf();
     if !rc.nameservers.iter().any(|s| s.ip() == ip) {

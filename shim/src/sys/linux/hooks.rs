@@ -12,16 +12,23 @@
 //!   inside another (a signal handler that sends, an NSS module's socket inside a
 //!   name lookup) runs the engine again: the engine's socket paths hold no lock and
 //!   allocate nothing, so they are safe to nest.
-//! * **Cancellation never meets `catch_unwind`.** While the shim's own part runs,
-//!   the thread's cancellation is disabled (`pthread_setcancelstate`): a cancellation
-//!   point inside it (a netlink receive, a log write, the resolver's `poll`) cannot
-//!   start glibc's forced unwind there. The real call made after it is the program's
-//!   own cancellation point, as without the shim; name lookups, whose real work *is*
-//!   the shim's, offer one afterwards ([`cancel_point`]).
-//! * **A non-local exit leaves nothing behind.** A signal handler that `siglongjmp`s
-//!   out of a hook (the `alarm()` time-out around `getaddrinfo`) skips the end of its
-//!   window: the next hook on that thread sees the window is gone ([`Window`]) and
-//!   gives the thread its cancellation state back.
+//! * **Cancellation never meets `catch_unwind`.** The shim's own part of a socket hook
+//!   reaches no cancellation point: its system calls are raw (`syscall(2)`: netlink,
+//!   the log, `uaccess`, a listener filter's scratch socket), the rest is computation
+//!   and socket options. The few parts that must use the C library's file calls (the
+//!   engine's start-up reading the policy, the DNS configuration read for `[dns]
+//!   redirect`) run in a [`no_cancel`] section, with the thread's cancellation disabled
+//!   (`pthread_setcancelstate`), as does the whole of a name lookup, whose resolver
+//!   waits in `poll`. So glibc's forced unwind never starts inside the shim; the real
+//!   call made afterwards is the program's own cancellation point, as without the
+//!   shim, and name lookups, whose real work *is* the shim's, offer one afterwards
+//!   ([`cancel_point`]). The test `pending_cancellation_met_a_cancellation_point_inside_the_shim`
+//!   runs every hook with a cancellation pending.
+//! * **A non-local exit leaves nothing behind.** A socket hook without a section
+//!   changes no thread state. A signal handler that `siglongjmp`s out of a section (the
+//!   `alarm()` time-out around `getaddrinfo`) skips its end: the jump itself (the
+//!   stub's `longjmp` hooks) or the next section on that thread sees the section is
+//!   gone ([`Window`]) and gives the thread its cancellation state back.
 
 use super::real;
 use super::uaccess::{self, poison};
@@ -197,44 +204,64 @@ fn jump_leaves(env: *const c_void, window: usize) -> bool {
     }
 }
 
-/// Runs the shim's part of a hook: cancellation disabled (see the module doc), panics
-/// caught, errno kept as it was.
+/// Runs the shim's part of a socket hook: panics caught, errno kept as it was. It
+/// reaches no cancellation point (the module doc); what must, runs in [`no_cancel`].
 pub(super) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
-    pre_window(f).0
-}
-
-/// [`pre`], also saying whether the call should offer a cancellation point afterwards
-/// ([`cancel_point`]).
-fn pre_window<T>(f: impl FnOnce() -> T) -> (Pre<T>, bool) {
-    let mut canary = 0u64;
-    let at = &raw mut canary;
-    // SAFETY: writing our own local, volatile so that the token is in memory (where a
-    // nested window reads it) before the window is entered.
-    unsafe { std::ptr::write_volatile(at, token(at as usize)) };
-    let w = Window::enter(std::hint::black_box(&canary));
     let saved = errno();
     let r = catch_unwind(AssertUnwindSafe(f));
     set_errno(saved);
-    let cancellable = w.leave();
-    // Keep the canary alive (in memory) for the whole window.
-    std::hint::black_box(&canary);
-    let r = match r {
+    match r {
         Ok(v) => Pre::Run(v),
         Err(_) => Pre::Panicked,
-    };
+    }
+}
+
+/// Runs `f` in a section with the thread's cancellation disabled, whose outermost
+/// instance also says whether cancellation was enabled before it (`true`: the caller
+/// may offer a cancellation point afterwards). A panic in `f` ends the section and goes
+/// on unwinding.
+fn section<T>(f: impl FnOnce() -> T) -> (std::thread::Result<T>, bool) {
+    let mut canary = 0u64;
+    let at = &raw mut canary;
+    // SAFETY: writing our own local, volatile so that the token is in memory (where a
+    // nested section reads it) before the section is entered.
+    unsafe { std::ptr::write_volatile(at, token(at as usize)) };
+    let w = Window::enter(std::hint::black_box(&canary));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    let cancellable = w.leave();
+    // Keep the canary alive (in memory) for the whole section.
+    std::hint::black_box(&canary);
     (r, cancellable)
 }
 
-/// [`pre`] for a name lookup: the shim's work is the call's real work (which may wait
-/// for seconds), so once it is done and cancellation is enabled again, a cancellation
-/// requested meanwhile is acted upon here, as glibc's own `getaddrinfo` would have at
-/// its `poll`. The forced unwind leaves from this frame, outside `catch_unwind`.
+/// Runs `f`, which may reach a cancellation point of the C library (`open`, `read`,
+/// `poll`, ...), with the thread's cancellation disabled: the engine's start-up and the
+/// DNS configuration reads on a socket hook's path. Nests; a panic goes on unwinding
+/// after the section ends.
+pub(crate) fn no_cancel<T>(f: impl FnOnce() -> T) -> T {
+    match section(f).0 {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// [`pre`] for a name lookup: the whole of it is a [`no_cancel`] section (the resolver
+/// waits in `poll`, reads files), and since the shim's work is the call's real work
+/// (which may wait for seconds), once it is done and cancellation is enabled again, a
+/// cancellation requested meanwhile is acted upon here, as glibc's own `getaddrinfo`
+/// would have at its `poll`. The forced unwind leaves from this frame, outside
+/// `catch_unwind`.
 pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
-    let (r, cancellable) = pre_window(f);
+    let saved = errno();
+    let (r, cancellable) = section(f);
+    set_errno(saved);
     if cancellable {
         cancel_point();
     }
-    r
+    match r {
+        Ok(v) => Pre::Run(v),
+        Err(_) => Pre::Panicked,
+    }
 }
 
 /// A cancellation point (`pthread_testcancel`).
@@ -280,15 +307,16 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 /// Replaces `connect(2)`: binds the socket to the chosen interface first.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_connect"))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let a = match UserAddr::copy(addr, len) {
+    let mut copy = UserAddr::empty();
+    let a = match copy.load(addr, len) {
         Ok(a) => a,
         // SAFETY: a length the kernel refuses or an unreadable address: the kernel is
         // handed an unreadable one and answers (EBADF, EINVAL, EFAULT) unconnected.
         Err(_) => return unsafe { real::connect(fd, poison(), len) },
     };
-    let dest = a.as_ref().and_then(UserAddr::dest);
+    let dest = a.and_then(UserAddr::dest);
     // The kernel gets the bytes decided on (NULL stays NULL: the kernel answers).
-    let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
+    let (ap, al) = a.map_or((addr, len), UserAddr::raw);
     // SAFETY: ap is NULL or our copy of the program's address (al bytes).
     if dest.is_none() && unsafe { is_unspec(ap, al) } {
         // A disconnect: the kernel drops a UDP socket's device binding with its peer.
@@ -327,15 +355,16 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> isize {
-    let a = match UserAddr::copy(addr, len) {
+    let mut copy = UserAddr::empty();
+    let a = match copy.load(addr, len) {
         Ok(a) => a,
         // SAFETY: a length the kernel refuses (addrlen 200: EINVAL, where the rewrite to
         // sendmsg would have been clamped and sent) or an unreadable address: the
         // kernel gets an unreadable one and answers without sending.
         Err(_) => return unsafe { real::sendto(fd, buf, n, flags, poison(), len) },
     };
-    let dest = send_dest(fd, a.as_ref());
-    let to = a.as_ref().map_or((addr, len), UserAddr::raw);
+    let dest = send_dest(fd, a);
+    let to = a.map_or((addr, len), UserAddr::raw);
     let plan = match dest {
         None => Plan::AsIs,
         Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
@@ -686,13 +715,14 @@ fn send_dest(fd: c_int, a: Option<&UserAddr>) -> Option<Dest> {
 /// a server and is confined to the chosen interface (`listen = "interface"`).
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let a = match UserAddr::copy(addr, len) {
+    let mut copy = UserAddr::empty();
+    let a = match copy.load(addr, len) {
         Ok(a) => a,
         // SAFETY: the kernel is handed an unreadable address and answers unbound.
         Err(_) => return unsafe { real::bind(fd, poison(), len) },
     };
-    let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
-    match pre(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest))) {
+    let (ap, al) = a.map_or((addr, len), UserAddr::raw);
+    match pre(|| ops::bind(fd, a.and_then(UserAddr::dest))) {
         // SAFETY: the program's address as copied (or NULL), alive for the call.
         Pre::Run(Ok(())) => unsafe { real::bind(fd, ap, al) },
         Pre::Run(Err(e)) => fail(e),

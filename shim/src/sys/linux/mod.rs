@@ -10,11 +10,12 @@ pub(crate) mod real;
 mod uaccess;
 pub(crate) mod uapi;
 
+pub(crate) use hooks::no_cancel;
 pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;
 use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
-use std::mem::{size_of, zeroed};
+use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::SocketAddr;
 
 /// One real C function, as the preloaded stub found it.
@@ -60,7 +61,8 @@ pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char)
             .into_owned()
     });
     hooks::init_windows();
-    crate::state::init(argv0);
+    // Reading the policy and opening the log meet cancellation points (`open`, `read`).
+    no_cancel(|| crate::state::init(argv0));
     0
 }
 
@@ -108,35 +110,67 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
 /// address used even if another thread rewrites the program's buffer meanwhile.
 #[derive(Clone, Copy)]
 pub(crate) struct UserAddr {
-    buf: [u8; uapi::SOCKADDR_MAX],
+    /// The first `len` bytes are the copy; the rest is never read (left uninitialised:
+    /// zeroing 128 bytes on every connect and send costs more than the copy).
+    buf: [MaybeUninit<u8>; uapi::SOCKADDR_MAX],
     len: usize,
 }
 
 impl UserAddr {
-    /// Copies `len` bytes at `addr` with the kernel's checks for `connect`, `bind`
-    /// and `sendto` (`move_addr_to_kernel`): `EINVAL` for a negative length or one
-    /// beyond `sockaddr_storage`, `EFAULT` for unreadable bytes. `addr` NULL is
-    /// `Ok(None)` (no address; for `sendto` the length is then ignored).
-    pub(crate) fn copy(addr: *const sockaddr, len: socklen_t) -> Result<Option<Self>, c_int> {
+    /// An empty copy, to be [`load`](Self::load)ed in place (a hook's copy is made in
+    /// its own frame, not moved there).
+    pub(crate) fn empty() -> Self {
+        UserAddr {
+            buf: [MaybeUninit::uninit(); uapi::SOCKADDR_MAX],
+            len: 0,
+        }
+    }
+
+    /// Copies `len` bytes at `addr` into `self` with the kernel's checks for
+    /// `connect`, `bind` and `sendto` (`move_addr_to_kernel`): `EINVAL` for a negative
+    /// length or one beyond `sockaddr_storage`, `EFAULT` for unreadable bytes. `addr`
+    /// NULL is `Ok(None)` (no address; for `sendto` the length is then ignored).
+    pub(crate) fn load(
+        &mut self,
+        addr: *const sockaddr,
+        len: socklen_t,
+    ) -> Result<Option<&Self>, c_int> {
         if addr.is_null() {
             return Ok(None);
         }
         let n = uapi::addr_len(len)?;
-        Self::copy_n(addr, n).map(Some)
+        // SAFETY: buf has room for n (<= SOCKADDR_MAX) bytes.
+        unsafe { uaccess::copy_in_raw(self.buf.as_mut_ptr().cast(), addr.cast(), n) }?;
+        self.len = n;
+        Ok(Some(self))
     }
 
     /// Copies exactly `n` (<= 128) bytes at `addr`, or `EFAULT`.
     pub(crate) fn copy_n(addr: *const sockaddr, n: usize) -> Result<Self, c_int> {
         let mut a = UserAddr {
-            buf: [0; uapi::SOCKADDR_MAX],
+            buf: [MaybeUninit::uninit(); uapi::SOCKADDR_MAX],
             len: n.min(uapi::SOCKADDR_MAX),
         };
-        uaccess::copy_in(&mut a.buf[..a.len], addr.cast())?;
+        // SAFETY: buf has room for len (<= SOCKADDR_MAX) bytes.
+        unsafe { uaccess::copy_in_raw(a.buf.as_mut_ptr().cast(), addr.cast(), a.len) }?;
         Ok(a)
     }
 
+    /// `bytes` (at most 128), as a copy.
+    fn from_bytes(bytes: &[u8]) -> Self {
+        let mut a = UserAddr {
+            buf: [MaybeUninit::uninit(); uapi::SOCKADDR_MAX],
+            len: bytes.len().min(uapi::SOCKADDR_MAX),
+        };
+        for (d, s) in a.buf.iter_mut().zip(bytes) {
+            d.write(*s);
+        }
+        a
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        // SAFETY: the first len bytes were written (copy_n, from_bytes).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast(), self.len) }
     }
 
     /// The INET destination it names (see [`uapi::decode_sockaddr`]).
@@ -521,13 +555,7 @@ impl MsgCopy {
     /// socket of family v6 or v4.
     pub(crate) fn set_dest(&mut self, to: &SocketAddr, v6: bool) {
         let (ss, len) = to_sockaddr(to, v6);
-        let n = len as usize;
-        let mut a = UserAddr {
-            buf: [0; uapi::SOCKADDR_MAX],
-            len: n,
-        };
-        a.buf[..n].copy_from_slice(&as_bytes(&ss)[..n]);
-        self.name = Some(a);
+        self.name = Some(UserAddr::from_bytes(&as_bytes(&ss)[..len as usize]));
     }
 
     /// Adds our PKTINFO to a copy of the program's control data (see
@@ -679,7 +707,8 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Writes all of `buf` to `fd` with `write(2)` (retrying EINTR and short writes),
-/// keeping errno.
+/// keeping errno. A raw system call: the C library's `write` is a cancellation point,
+/// and the log is written from inside hooks, where none may be met ([`hooks`]).
 pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
     let saved = errno();
     let mut ok = true;
@@ -687,7 +716,7 @@ pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
     while !buf.is_empty() && tries < 8 {
         tries += 1;
         // SAFETY: buf is a valid slice.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        let n = unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) };
         if n > 0 {
             buf = &buf[n as usize..];
         } else if n < 0 && errno() == libc::EINTR {
@@ -705,12 +734,14 @@ pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
 /// blocking: `O_NONBLOCK` makes opening a FIFO without a reader fail with `ENXIO` at
 /// once instead of waiting for one, and stays set, so that a line a full pipe cannot
 /// take is dropped rather than stalling the program (regular files are unaffected);
-/// `O_NOCTTY`: a terminal named there does not become the controlling one. `Err`:
-/// the errno.
+/// `O_NOCTTY`: a terminal named there does not become the controlling one. A raw
+/// system call, as in [`write_all`] (`open` is a cancellation point). `Err`: the errno.
 pub(crate) fn open_log(path: &std::ffi::CStr) -> Result<c_int, c_int> {
     // SAFETY: path is NUL-terminated.
     let fd = unsafe {
-        libc::open(
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
             path.as_ptr(),
             libc::O_WRONLY
                 | libc::O_APPEND
@@ -721,7 +752,11 @@ pub(crate) fn open_log(path: &std::ffi::CStr) -> Result<c_int, c_int> {
             0o644,
         )
     };
-    if fd >= 0 { Ok(fd) } else { Err(errno()) }
+    if fd >= 0 {
+        Ok(fd as c_int)
+    } else {
+        Err(errno())
+    }
 }
 
 /// An anonymous zeroed mapping of `len` bytes (used for the fd table: no malloc on

@@ -71,6 +71,7 @@ fn slot(page: usize) -> &'static AtomicUsize {
 
 /// Is the page holding `addr` readable? (`addr` is the first byte the caller reads
 /// in that page.)
+#[inline]
 fn page_readable(addr: usize) -> bool {
     let page = addr & !(PAGE - 1);
     if page == 0 {
@@ -88,6 +89,8 @@ fn page_readable(addr: usize) -> bool {
 }
 
 /// One probe: `false` only when the kernel says `EFAULT` for the 8 bytes at `word`.
+#[cold]
+#[inline(never)]
 fn probe(word: usize) -> bool {
     let saved = super::errno();
     // SAFETY: rt_sigprocmask with an invalid `how` only copies 8 bytes from `word`
@@ -109,10 +112,20 @@ fn probe(word: usize) -> bool {
 
 /// Are the `len` bytes at `addr` readable? `len == 0` reads nothing and is always
 /// readable (as the kernel skips empty copies).
+#[inline]
 pub(crate) fn readable(addr: usize, len: usize) -> bool {
     if len == 0 {
         return true;
     }
+    // The common case, a small structure within one page: one cache look-up.
+    if len <= PAGE - (addr & (PAGE - 1)) {
+        return page_readable(addr);
+    }
+    readable_pages(addr, len)
+}
+
+/// [`readable`] for a range over more than one page.
+fn readable_pages(addr: usize, len: usize) -> bool {
     let Some(last) = addr.checked_add(len - 1) else {
         return false;
     };
@@ -127,6 +140,21 @@ pub(crate) fn readable(addr: usize, len: usize) -> bool {
         }
         at = next;
     }
+}
+
+/// [`copy_in`] into `len` bytes at `dst`, which need not be initialised.
+///
+/// # Safety
+/// `dst` is valid for writes of `len` bytes and does not overlap the program's `src`.
+#[inline]
+pub(crate) unsafe fn copy_in_raw(dst: *mut u8, src: *const u8, len: usize) -> Result<(), c_int> {
+    if !readable(src as usize, len) {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: every page of src..src+len was found readable just above (see the
+    // module's note on unmapping afterwards); dst per the function contract.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+    Ok(())
 }
 
 /// Copies `dst.len()` bytes of the program's memory at `src` into `dst`, or answers
