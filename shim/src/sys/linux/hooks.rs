@@ -54,8 +54,8 @@ unsafe extern "C" {
 const PTHREAD_CANCEL_ENABLE: c_int = 0;
 const PTHREAD_CANCEL_DISABLE: c_int = 1;
 
-/// The pthread key whose per-thread slot records the thread's outermost section with cancellation disabled (a "window": [`no_cancel`], a name lookup)
-/// (`u32::MAX`: none). Only a key below 32 is used: glibc keeps those in the thread
+/// The pthread key whose per-thread slot records the thread's outermost window (a
+/// section with cancellation disabled: [`no_cancel`], a name lookup; `u32::MAX`: none). Only a key below 32 is used: glibc keeps those in the thread
 /// descriptor itself, so reading and writing the slot is a plain load and store, with
 /// no allocation — safe in a signal handler. (A process that created 32 keys before
 /// the engine loaded gets no record: cancellation is still disabled and restored
@@ -81,9 +81,9 @@ fn token(at: usize) -> u64 {
     (at as u64) ^ 0x6d69_6673_6869_6d21
 }
 
-/// The outermost window (section with cancellation disabled) of a thread: cancellation disabled, the state to restore,
-/// and where it lives. Nested windows (a lookup in a signal handler that interrupted another)
-/// leave both alone.
+/// The outermost window of a thread (a section with cancellation disabled): the state
+/// to restore and where it lives. Nested windows (a lookup in a signal handler that
+/// interrupted another) leave both alone.
 struct Window {
     /// `Some(enabled)`: this is the outermost window; cancellation was enabled before.
     outer: Option<bool>,
