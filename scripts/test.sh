@@ -23,7 +23,7 @@ install_deps() {
     # Programs the end-to-end tests run for real, and what building needs.
     local need=() cmd pkg
     for pair in ip:iproute2 curl:curl wget:wget python3:python3 node:nodejs nc:netcat-openbsd \
-        socat:socat gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils; do
+        socat:socat nft:nftables gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || need+=("$pkg")
@@ -45,10 +45,10 @@ say "building the workspace and the preloaded stub (libmifshim.so, its engine, m
 scripts/build.sh --all-targets --locked
 
 runner=(cargo test --workspace --locked)
-skip_dns=(-- --skip dns::)
+skip_dns=(-- --skip dns:: --skip guard_)
 if cargo nextest --version >/dev/null 2>&1; then
     runner=(cargo nextest run --workspace --locked --no-fail-fast)
-    skip_dns=(-E 'not test(/^dns::/)')
+    skip_dns=(-E 'not (test(/^dns::/) | binary(guard))')
 fi
 
 if [[ $(id -u) -eq 0 ]]; then
@@ -60,6 +60,8 @@ if unshare --user --map-root-user --mount --net true 2>/dev/null; then
     say "not root: running the tests in an unprivileged user + network namespace"
     say "NOT RUN: the DNS end-to-end tests (module dns): dnsmasq cannot start in an"
     say "         unprivileged user namespace (setgroups is denied there); run as root for them"
+    say "NOT RUN: the --guard tests (binary guard): they create cgroups at the root of the"
+    say "         cgroup v2 hierarchy, which only root may; run as root for them"
     # `ip netns` needs a writable /run, and the testbed writes /etc/netns/*: give the
     # namespace its own /run and a writable copy of /etc (files it cannot read, such as
     # /etc/shadow, are left out of the copy).

@@ -415,6 +415,11 @@ pub struct Bg {
 }
 
 impl Bg {
+    /// The process id of the command (what it `exec`ed into keeps it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// stdout so far.
     pub fn stdout_now(&self) -> String {
         String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()

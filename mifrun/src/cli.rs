@@ -75,6 +75,13 @@ pub struct Cli {
     #[arg(long)]
     pub allow_missing: bool,
 
+    /// Kernel backstop (root): run PROGRAM's whole process tree in a cgroup of its own
+    /// whose packets nftables lets out only by loopback and the policy's interfaces (and
+    /// to the destinations of its `direct` rules); anything else is dropped and counted,
+    /// and reported when the tree has exited. Needs cgroup v2 and nftables (`nft`).
+    #[arg(long)]
+    pub guard: bool,
+
     /// Validate the policy, inspect PROGRAM, print the effective policy and the exec plan,
     /// then exit without running anything (0, or 2 when mifrun would refuse).
     #[arg(long)]

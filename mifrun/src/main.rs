@@ -8,6 +8,7 @@
 
 mod check;
 mod cli;
+mod guard;
 mod inspect;
 mod preload;
 mod routes;
@@ -292,11 +293,33 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         warn(w);
     }
 
+    let guard_plan = match cli.guard {
+        false => None,
+        true => Some(
+            guard::Plan::from_policy(&policy)
+                .map_err(|e| fail(format!("--guard: {e}"), Some("nothing was run")))?,
+        ),
+    };
     if cli.check {
         check::print(&policy, inspection.as_ref(), &plan, &cli.command);
+        if let Some(g) = &guard_plan {
+            println!("\n# --guard: nftables rules for the run's cgroup (mifshim/guard-PID)");
+            print!(
+                "{}",
+                guard::script(g, "mifshim_guard_PID", "mifshim/guard-PID", 2)
+            );
+        }
         return refusal.map_or(Ok(()), Err);
     }
     let ins = inspection.expect("PROGRAM is required without --check");
+    if let Some(g) = &guard_plan {
+        let guard = guard::Guard::setup(g, std::process::id()).map_err(|e| fail(e, None))?;
+        let started = guard.enter().and_then(|()| guard.spawn_reaper());
+        if let Err(e) = started {
+            guard.remove();
+            return Err(fail(e, Some("nothing was run")));
+        }
+    }
     Err(exec(&ins.resolved, &cli.command, &plan.changes))
 }
 

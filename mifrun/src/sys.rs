@@ -100,6 +100,152 @@ pub fn interface_exists(name: &str) -> bool {
     unsafe { libc::if_nametoindex(cname.as_ptr()) != 0 }
 }
 
+/// The mount point of the cgroup v2 hierarchy's root (from `/proc/self/mountinfo`: a
+/// `cgroup2` mount whose root is `/`), if one is mounted.
+pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|l| {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS... - FSTYPE SOURCE SUPER
+        let (left, right) = l.split_once(" - ")?;
+        let fstype = right.split_whitespace().next()?;
+        let f: Vec<&str> = left.split_whitespace().collect();
+        let mount = f.get(4)?;
+        (fstype == "cgroup2" && f.get(3) == Some(&"/"))
+            .then(|| std::path::PathBuf::from(unescape_mount(mount)))
+    })
+}
+
+/// mountinfo's octal escapes (`\040` for a space).
+fn unescape_mount(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Is `path` the root of a cgroup v2 file system?
+pub fn is_cgroup2_root(path: &Path) -> bool {
+    let Some(cpath) = c_path(path) else {
+        return false;
+    };
+    // SAFETY: statfs is plain old data; all-zero is a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpath` is NUL-terminated; `st` is a valid, writable statfs.
+    let rc = unsafe { libc::statfs(cpath.as_ptr(), &mut st) };
+    rc == 0 && st.f_type as i64 == libc::CGROUP2_SUPER_MAGIC
+}
+
+/// Makes `cmd` run in a private mount namespace of its own with the cgroup v2
+/// hierarchy mounted on `/sys/fs/cgroup` (where nft resolves `socket cgroupv2` paths).
+pub fn pre_exec_mount_cgroup2(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the forked child before exec and only makes system
+    // calls (unshare, mount) on constant, NUL-terminated strings: async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let none = c"none";
+            if libc::mount(
+                none.as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+                || libc::mount(
+                    none.as_ptr(),
+                    c"/sys/fs/cgroup".as_ptr(),
+                    c"cgroup2".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Runs `work` in a detached process: a child of a child (reparented to init or the
+/// nearest subreaper, so nobody has to wait for it), in a session of its own (no
+/// terminal signals), with standard input and output on `/dev/null` and standard error
+/// kept. Returns once the detached process exists. mifrun is single-threaded here.
+pub fn spawn_detached(work: impl FnOnce()) -> std::io::Result<()> {
+    // SAFETY: mifrun has a single thread, so the child may allocate and run Rust code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if pid > 0 {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("the reaper could not be started"))
+        };
+    }
+    // SAFETY: in the child: setsid and a second fork, then the grandchild works and
+    // exits without returning into the caller's code.
+    unsafe {
+        libc::setsid();
+        let pid = libc::fork();
+        if pid != 0 {
+            libc::_exit(if pid > 0 { 0 } else { 1 });
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    work();
+    // SAFETY: ends the detached process without running the parent's exit handlers.
+    unsafe { libc::_exit(0) }
+}
+
+/// Waits up to `ms` for `path` (a cgroup's `cgroup.events`) to change (`POLLPRI`).
+pub fn wait_for_change(path: &Path, ms: i32) {
+    let Ok(f) = std::fs::File::open(path) else {
+        std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+        return;
+    };
+    use std::os::fd::AsRawFd as _;
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // Read through this descriptor, so that only a change after it wakes us.
+    {
+        use std::io::Read as _;
+        let mut text = String::new();
+        let _ = (&f).read_to_string(&mut text);
+    }
+    // SAFETY: pfd is a valid pollfd for the call.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,324 @@
+//! `mifrun --guard` (issue 13): the program's process tree runs in a cgroup of its own
+//! whose packets nftables lets out only by loopback and the policy's interfaces. With
+//! the shim disabled inside the program, its traffic to the default route is dropped,
+//! counted and reported, and nothing reaches any uplink; with the shim on, nothing is
+//! dropped. The table and the cgroups are gone after the run, after the program is
+//! killed, and after a daemon it left behind exits; a stale guard is removed by the
+//! next run.
+//!
+//! `ip netns exec` mounts a fresh sysfs without the cgroup file systems, so each run
+//! mounts the cgroup v2 hierarchy on `/sys/fs/cgroup` in its own mount namespace first
+//! (as a host has it).
+
+use integration_tests::*;
+use std::time::{Duration, Instant};
+
+/// `sh -c 'mount cgroup2 && exec mifrun --guard ARGS…'` in the testbed's host namespace.
+fn guarded<S: AsRef<str>>(tb: &Testbed, mifrun_args: &[S]) -> Cmd {
+    let mut argv: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        "mount -t cgroup2 none /sys/fs/cgroup && exec \"$@\"".into(),
+        "sh".into(),
+        s(mifrun()),
+        "--guard".into(),
+    ];
+    argv.extend(mifrun_args.iter().map(|a| a.as_ref().to_string()));
+    tb.cmd(&argv).timeout(Duration::from_secs(30))
+}
+
+/// The guard tables in the testbed's host namespace.
+fn guard_tables(tb: &Testbed) -> Vec<String> {
+    let out = tb.run(&["nft", "list", "tables"]);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("table inet "))
+        .filter(|t| t.starts_with("mifshim_guard_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The cgroup v2 root as this test process sees it (the host's mounts).
+fn cgroup_root() -> std::path::PathBuf {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    text.lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let f: Vec<&str> = left.split_whitespace().collect();
+            (right.starts_with("cgroup2 ") && f.get(3) == Some(&"/"))
+                .then(|| std::path::PathBuf::from(f[4]))
+        })
+        .expect("a cgroup v2 hierarchy is mounted")
+}
+
+/// Waits (bounded) until `done` holds; panics with `what` otherwise.
+#[track_caller]
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < until, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The table and both cgroups of the run with pid `id` are gone.
+#[track_caller]
+fn assert_removed(tb: &Testbed, id: &str) {
+    let table = format!("mifshim_guard_{id}");
+    let root = cgroup_root().join("mifshim");
+    eventually(&format!("{table} and its cgroups were removed"), || {
+        !guard_tables(tb).contains(&table)
+            && !root.join(format!("guard-{id}")).exists()
+            && !root.join(format!("reaper-{id}")).exists()
+    });
+}
+
+/// The run ids (mifrun's pid) in guard table names (`mifshim_guard_PID`).
+fn ids_in(tables: &[String]) -> Vec<String> {
+    tables
+        .iter()
+        .filter_map(|t| t.strip_prefix("mifshim_guard_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A python3 program: one UDP datagram to the service (its answer printed, or the
+/// errno), one TCP exchange (the line, or the errno), and a datagram over loopback.
+const PROBE: &str = r#"
+import socket, sys
+svc = sys.argv[1]
+fam = socket.AF_INET6 if ":" in svc else socket.AF_INET
+u = socket.socket(fam, socket.SOCK_DGRAM)
+u.settimeout(2)
+try:
+    u.sendto(b"udp", (svc, 9000))
+    print(u.recv(200).decode().strip())
+except OSError as e:
+    print("udp failed", e.errno)
+t = socket.socket(fam, socket.SOCK_STREAM)
+t.settimeout(3)
+try:
+    t.connect((svc, 9000))
+    print(t.recv(200).decode().strip())
+except OSError as e:
+    print("tcp failed", e.errno)
+lo = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
+a = socket.socket(fam, socket.SOCK_DGRAM)
+a.bind((lo, 0))
+u.sendto(b"ping", a.getsockname()[:2])
+print("loopback", a.recv(10).decode())
+"#;
+
+both!(
+    /// The shim disabled inside the program (`env MIFSHIM_DISABLE=1`): its UDP and TCP
+    /// to the service follow the default route (eth0) and are refused by the guard;
+    /// loopback still works; no uplink sees a packet; the report names the destination
+    /// and the interface; the table and the cgroups are gone afterwards.
+    guard_drops_and_counts_what_a_disabled_shim_sends_by_the_default_route,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("guard");
+        let probe = dir.write("probe.py", PROBE);
+        let sn = tb.sniff_all();
+        let bg = guarded(
+            &tb,
+            &[
+                "--via",
+                "wlan0",
+                "--",
+                "env",
+                "MIFSHIM_DISABLE=1",
+                "python3",
+                &probe,
+                fam.svc(),
+            ],
+        )
+        .spawn();
+        let id = bg.pid().expect("running").to_string();
+        let out = bg.wait(Duration::from_secs(30));
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_silent(&counts);
+        assert!(out.stdout.contains("udp failed"), "{}", out.dump());
+        assert!(out.stdout.contains("tcp failed"), "{}", out.dump());
+        assert!(out.stdout.contains("loopback ping"), "{}", out.dump());
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("--guard dropped"))
+            .unwrap_or_else(|| panic!("no drop report:{}", out.dump()));
+        assert!(
+            line.contains(&format!("{} by eth0: ", fam.svc())),
+            "{}",
+            out.dump()
+        );
+        assert_removed(&tb, &id);
+    }
+);
+
+both!(
+    /// With the shim on, every flow leaves by wlan0 and the guard drops nothing.
+    guard_with_the_shim_on_drops_nothing,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("guard");
+        let probe = dir.write("probe.py", PROBE);
+        let out = expect_via(
+            &tb,
+            guarded(&tb, &["--via", "wlan0", "--", "python3", &probe, fam.svc()]),
+            "wlan0",
+        );
+        out.assert_ok();
+        assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0"], "{}", out.dump());
+        assert!(out.stdout.contains("loopback ping"), "{}", out.dump());
+        assert!(
+            out.stderr
+                .contains("--guard: no packet of this run was dropped"),
+            "{}",
+            out.dump()
+        );
+    }
+);
+
+/// `kill -9` of the guarded program (mifrun has become it): the tree is gone, so the
+/// reaper reports and removes the table and the cgroups.
+#[test]
+fn guard_is_removed_after_the_program_is_killed() {
+    let tb = Testbed::up();
+    let bg = guarded(&tb, &["--via", "wlan0", "--", "sleep", "30"]).spawn();
+    eventually("the guard table exists while the program runs", || {
+        !guard_tables(&tb).is_empty()
+    });
+    let ids = ids_in(&guard_tables(&tb));
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let pid = bg.pid().expect("running") as libc::pid_t;
+    assert_eq!(ids[0], pid.to_string(), "the table is named after the run");
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_removed(&tb, &ids[0]);
+    let out = bg.wait(Duration::from_secs(10));
+    assert!(
+        out.stderr
+            .contains("--guard: no packet of this run was dropped"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// A daemon the program leaves behind stays guarded (its datagram by the default
+/// route is refused and counted) until it exits; then the guard is removed.
+#[test]
+fn guard_keeps_a_daemon_left_behind_guarded_until_it_exits() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("guard");
+    let result = dir.path().join("daemon.out").to_string_lossy().into_owned();
+    let daemon = dir.write(
+        "daemon.py",
+        &format!(
+            r#"
+import os, socket, time
+time.sleep(1.5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(b"late", ("{SVC4}", 9000))
+    r = "sent"
+except OSError as e:
+    r = "failed %d" % e.errno
+open("{result}", "w").write(r)
+"#
+        ),
+    );
+    let script = format!(
+        "MIFSHIM_DISABLE=1 setsid python3 {daemon} </dev/null >/dev/null 2>&1 & echo started"
+    );
+    let mut bg = guarded(&tb, &["--via", "wlan0", "--", "sh", "-c", &script]).spawn();
+    bg.wait_for_stdout("started", Duration::from_secs(10));
+    eventually("the guard table exists", || !guard_tables(&tb).is_empty());
+    let ids = ids_in(&guard_tables(&tb));
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // The program (sh) has exited; the daemon is still in the cgroup, still guarded.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        ids_in(&guard_tables(&tb)),
+        ids,
+        "the guard outlives the program"
+    );
+    let sn = tb.sniff_all();
+    eventually("the daemon wrote its result", || {
+        std::path::Path::new(&result).exists()
+    });
+    let counts = sn.stop();
+    assert_silent(&counts);
+    let r = std::fs::read_to_string(&result).unwrap();
+    assert!(
+        r.starts_with("failed"),
+        "the daemon's datagram was refused: {r}"
+    );
+    assert_removed(&tb, &ids[0]);
+    let out = bg.wait(Duration::from_secs(10));
+    assert!(
+        out.stderr.contains(&format!(
+            "--guard dropped 1 packet that would have left by another link ({SVC4} by eth0: 1)"
+        )),
+        "{}",
+        out.dump()
+    );
+}
+
+/// A guard whose reaper was killed (its table and an empty cgroup left behind) is
+/// removed by the next `--guard` run in that namespace.
+#[test]
+fn guard_removes_a_stale_guard_left_by_a_killed_reaper() {
+    let tb = Testbed::up();
+    let id = "4000001";
+    let root = cgroup_root().join("mifshim");
+    let _ = std::fs::create_dir(&root);
+    let stale = root.join(format!("guard-{id}"));
+    let _ = std::fs::create_dir(&stale);
+    tb.cmd(&["nft", "-f", "-"])
+        .stdin(format!(
+            "table inet mifshim_guard_{id} {{ chain out {{ type filter hook output priority filter; policy accept; }}; }}\n"
+        ))
+        .run()
+        .assert_ok();
+    assert_eq!(guard_tables(&tb), [format!("mifshim_guard_{id}")]);
+    let out = guarded(&tb, &["--via", "wlan0", "--", "true"]).run();
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains(&format!("removed the stale guard mifshim_guard_{id}")),
+        "{}",
+        out.dump()
+    );
+    assert!(!stale.exists(), "the stale cgroup was removed");
+    eventually(
+        "only the run's own table was left, and it is gone too",
+        || guard_tables(&tb).is_empty(),
+    );
+}
+
+/// `--guard` refuses, with the reason and exit status 2, where it cannot guard: no
+/// cgroup v2 mounted (plain `ip netns exec`), and a policy that lets traffic follow the
+/// routing table by any link.
+#[test]
+fn guard_refuses_what_it_cannot_enforce() {
+    let tb = Testbed::up();
+    let out = tb
+        .cmd(&[
+            s(mifrun()),
+            "--guard".into(),
+            "--via".into(),
+            "wlan0".into(),
+            "--".into(),
+            "true".into(),
+        ])
+        .run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("cgroup v2"), "{}", out.dump());
+    let dir = TempDir::new("guard");
+    let policy = dir.write("p.toml", "via = [\"wlan0\"]\non_unavailable = \"direct\"\n");
+    let out = guarded(&tb, &["--policy", &policy, "--", "true"]).run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("on_unavailable"), "{}", out.dump());
+    assert!(guard_tables(&tb).is_empty());
+}
