@@ -322,3 +322,52 @@ fn guard_refuses_what_it_cannot_enforce() {
     assert!(out.stderr.contains("on_unavailable"), "{}", out.dump());
     assert!(guard_tables(&tb).is_empty());
 }
+
+/// A static program (no preload can steer it) under `--guard --allow-unsteered`: its
+/// TCP and UDP by the default route are refused and counted; nothing reaches any uplink.
+#[test]
+fn guard_refuses_what_a_static_program_sends_by_another_link() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("guard");
+    let src = dir.write(
+        "static.c",
+        r#"#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(t, (void *)&a, sizeof a);
+    printf("tcp %s\n", r == 0 ? "connected" : strerror(errno));
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    r = sendto(u, "x", 1, 0, (void *)&a, sizeof a);
+    printf("udp %s\n", r == 1 ? "sent" : strerror(errno));
+    return 0;
+}
+"#,
+    );
+    let bin = dir.path().join("static").to_string_lossy().into_owned();
+    Cmd::new(None, &["gcc", "-static", "-O1", "-o", &bin, &src])
+        .run()
+        .assert_ok();
+    let sn = tb.sniff_all();
+    let out = guarded(
+        &tb,
+        &["--allow-unsteered", "--via", "wlan0", "--", &bin, SVC4],
+    )
+    .run();
+    let counts = sn.stop();
+    out.assert_ok();
+    assert_silent(&counts);
+    assert!(!out.stdout.contains("tcp connected"), "{}", out.dump());
+    assert!(!out.stdout.contains("udp sent"), "{}", out.dump());
+    assert!(
+        out.stderr.contains(&format!("{SVC4} by eth0: ")),
+        "{}",
+        out.dump()
+    );
+}
