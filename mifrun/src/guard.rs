@@ -456,7 +456,11 @@ impl Guard {
         while populated(&self.dir) == Some(true) {
             crate::sys::wait_for_change(&self.dir.join("cgroup.events"), 1000);
         }
-        eprintln!("{}", report(&self.drops()));
+        {
+            use std::io::Write as _;
+            // Standard error may be gone by now: never panic on it.
+            let _ = writeln!(std::io::stderr(), "{}", report(&self.drops()));
+        }
         let _ = nft(&["delete", "table", "inet", &self.table], None, false);
         let _ = std::fs::remove_dir(&self.dir);
         // Last: leave our own cgroup, then remove it.

@@ -215,13 +215,18 @@ pub fn spawn_detached(work: impl FnOnce()) -> std::io::Result<()> {
                 libc::close(null);
             }
         }
+        // Nothing inherited stays open but standard error (a CI runner's pipe held
+        // here would keep its reader waiting).
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
         libc::signal(libc::SIGINT, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    work();
+    // A panic must not unwind into the caller's code in this process (it would go on
+    // as mifrun and run the program a second time).
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_ok();
     // SAFETY: ends the detached process without running the parent's exit handlers.
-    unsafe { libc::_exit(0) }
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }
 
 /// Waits up to `ms` for `path` (a cgroup's `cgroup.events`) to change (`POLLPRI`).
