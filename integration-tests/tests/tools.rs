@@ -330,6 +330,51 @@ both!(
     }
 );
 
+/// `mifrun --via wlan0 -- prog` when every DNS server known for wlan0 is on eth0's
+/// subnet: names would fail later with a bare "temporary failure"; mifrun says so
+/// before running, with the fix (and stays quiet when the server is reachable).
+#[test]
+fn run_warns_when_the_only_dns_server_is_on_another_links_subnet() {
+    let tb = Testbed::up();
+    tb.set_host_etc("resolv.conf", "nameserver 198.51.100.1\n");
+    let out = tb.run(&mifrun_args("wlan0", &["true"]));
+    out.assert_ok();
+    for n in [
+        "mifrun: warning: the DNS server(s) known for wlan0 (from /etc/resolv.conf) are on other links: 198.51.100.1 is on eth0's subnet (198.51.100.0/26); names resolved over wlan0 will not be answered",
+        "hint: give wlan0 a server it can reach: --dns ADDR or `[interfaces.wlan0] dns = [\"ADDR\"]`",
+    ] {
+        assert!(out.stderr.contains(n), "{n:?}:{}", out.dump());
+    }
+    // eth0 can ask it; --dns gives wlan0 its own: no warning.
+    let out = tb.run(&mifrun_args("eth0", &["true"]));
+    assert!(!out.stderr.contains("DNS server"), "{}", out.dump());
+    let mut args = vec![
+        s(mifrun()),
+        "--via".into(),
+        "wlan0".into(),
+        "--dns".into(),
+        DNS4.into(),
+        "--".into(),
+        "true".into(),
+    ];
+    let out = tb.run(&args);
+    assert!(!out.stderr.contains("DNS server"), "{}", out.dump());
+    // Only loopback servers (a local stub) and no systemd-resolved: none known.
+    tb.set_host_etc("resolv.conf", "nameserver 127.0.0.53\n");
+    args.drain(3..5);
+    let out = tb.run(&args);
+    // (With systemd-resolved running on this machine the shim would ask it instead.)
+    let resolved = std::path::Path::new("/run/systemd/resolve/io.systemd.Resolve").exists();
+    assert_eq!(
+        out.stderr.contains(
+            "no DNS server known for wlan0 (/etc/resolv.conf lists only loopback servers)"
+        ),
+        !resolved,
+        "{}",
+        out.dump()
+    );
+}
+
 /// The tests that need the testbed's DNS servers (dnsmasq): `dns::` like the e2e
 /// suite's DNS module, so `scripts/test.sh` can name them as not run where dnsmasq
 /// cannot start (an unprivileged user namespace).

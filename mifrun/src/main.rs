@@ -302,6 +302,14 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         None => None,
         Some(list) => Some(parse_dns(list)?.0),
     };
+    let dns_servers = match &cli.dns {
+        Some(list) => parse_dns(list)?.1,
+        None => Vec::new(),
+    };
+    for (w, hint) in tools::dns_warnings(&policy, policy_path.as_deref(), &dns_servers) {
+        warn(&w);
+        eprintln!("  hint: {hint}");
+    }
     let settings = preload::Settings {
         ld_preload,
         via,

@@ -260,3 +260,80 @@ pub fn print_json(v: &Value) {
         serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
     );
 }
+
+/// Before running a program: interfaces of `policy` whose DNS servers cannot be asked
+/// through them (every one on another interface's subnet, or none known), as
+/// (warning, hint) pairs. Nothing when the interfaces cannot be read.
+pub fn dns_warnings(
+    policy: &Policy,
+    policy_path: Option<&Path>,
+    dns: &[SocketAddr],
+) -> Vec<(String, String)> {
+    if !policy.base.dns.steer {
+        return Vec::new();
+    }
+    let Ok(net) = crate::net::Net::read() else {
+        return Vec::new();
+    };
+    let cfg = Config {
+        policy: policy.clone(),
+        policy_path: policy_path.map(Path::to_path_buf),
+        via_env: None,
+        dns_env: None,
+        dns: dns.to_vec(),
+        origin: String::new(),
+        found: true,
+    };
+    let mut out = Vec::new();
+    for name in policy.interface_names() {
+        let Some(link) = net.link(name.as_str()) else {
+            continue;
+        };
+        if link.flags & libc::IFF_LOOPBACK as u32 != 0 {
+            continue;
+        }
+        let d = Dns::find(&cfg, &policy.base, &name, link.index);
+        if d.via_resolved {
+            continue;
+        }
+        let hint = format!(
+            "give {name} a server it can reach: --dns ADDR or `[interfaces.{name}] dns = [\"ADDR\"]` in the policy; `mifrun explain --via {name} NAME` shows what is asked"
+        );
+        if d.servers.is_empty() {
+            out.push((
+                format!(
+                    "no DNS server known for {name} ({} lists only loopback servers): names resolved over it will fail",
+                    d.source
+                ),
+                hint,
+            ));
+            continue;
+        }
+        let elsewhere: Vec<String> = d
+            .servers
+            .iter()
+            .filter_map(|s| {
+                let (owner, ip, len) = net.subnet_owner(s.ip())?;
+                (owner != link.index).then(|| {
+                    format!(
+                        "{} is on {}'s subnet ({}/{len})",
+                        server_text(*s),
+                        net.name_of(owner),
+                        crate::net::network(ip, len)
+                    )
+                })
+            })
+            .collect();
+        if elsewhere.len() == d.servers.len() {
+            out.push((
+                format!(
+                    "the DNS server(s) known for {name} (from {}) are on other links: {}; names resolved over {name} will not be answered",
+                    d.source,
+                    elsewhere.join(", ")
+                ),
+                hint,
+            ));
+        }
+    }
+    out
+}
