@@ -11,6 +11,8 @@
 //! * [`Policy::profile_for`] picks the settings that apply to one program.
 //! * [`decide`] maps (profile, socket facts, interface state) to a [`Decision`]:
 //!   bind to an interface, leave direct with a named reason, or block with an errno.
+//! * [`sysdns`] says where an interface's DNS servers come from and which addresses
+//!   and link flags count, for the shim and for `mifrun status`/`explain`/`doctor`.
 
 mod decide;
 mod diag;
@@ -18,6 +20,7 @@ mod ifname;
 mod parse;
 mod policy;
 mod shadow;
+pub mod sysdns;
 
 pub use decide::{
     AddrFamily, Bind, Block, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfaceState,

@@ -3,10 +3,17 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  mifrun status
+      Every interface: state, addresses, routes, DNS servers (and where they came
+      from), and whether the shim can use it.
+  mifrun explain --via wlan0,wwan0 203.0.113.10 443
+      The whole chain for one destination: rule, interface, source, next hop, reply.
+  mifrun doctor --via wlan0
+      Checks, each with a verdict and a fix.
   mifrun --via wlan0 -- curl https://example.org/
       Every socket of curl (and of its children) goes out through wlan0.
   mifrun --via wlan0,wwan0 -- app
@@ -20,6 +27,8 @@ Exit status:
   the program's own status when it runs; 2 when mifrun refuses (invalid policy,
   missing interface, program that a preload cannot steer, usage error);
   126 when the program cannot be executed; 127 when it is not found.
+  Options go before PROGRAM (or before `--`): a mistyped one is an error, not a
+  program. A program called like a command (`status`) is run with `-- status`.
 
 Limits:
   LD_PRELOAD cannot steer static binaries, Go programs (raw syscalls), or
@@ -35,9 +44,14 @@ Limits:
 #[command(
     name = "mifrun",
     version,
-    override_usage = "mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) [--] PROGRAM [ARGS]...\n       mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) --check [[--] PROGRAM [ARGS]...]",
+    override_usage = "mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) [--] PROGRAM [ARGS]...\n       mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) --check [[--] PROGRAM [ARGS]...]\n       mifrun status|explain|doctor [OPTIONS]",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
     after_long_help = EXAMPLES, after_help = "See --help for examples and exit codes.")]
 pub struct Cli {
+    #[command(subcommand)]
+    pub tool: Option<Tool>,
+
     /// Interface(s) to use, in order of preference (comma-separated). With --policy,
     /// replaces the policy's top-level `via`.
     #[arg(long, value_name = "IF[,IF...]")]
@@ -91,11 +105,124 @@ pub struct Cli {
     #[arg(
         value_name = "PROGRAM",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         required_unless_present = "check",
         num_args = 1..
     )]
     pub command: Vec<OsString>,
+}
+
+/// The commands that look instead of running something.
+#[derive(Debug, Subcommand)]
+pub enum Tool {
+    /// Every interface: index, state, carrier, addresses, routes, DNS servers (and where
+    /// each came from) and whether the shim can use it for IPv4 / IPv6.
+    #[command(after_long_help = STATUS_HELP)]
+    Status(StatusArgs),
+    /// The whole chain for one destination (an address or a name): exemption or rule,
+    /// interface or failover, source address, next hop, whether replies come back; for
+    /// a name, the servers asked over which link and their answers (real queries).
+    #[command(after_long_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
+    /// Checks, each with a verdict and a fix: routes, reverse-path filtering, DNS over
+    /// the link (real queries), systemd-resolved, glibc, what a supervisor would need.
+    #[command(after_long_help = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
+    /// (internal) getaddrinfo under the shim, for explain and doctor.
+    #[command(name = "__resolve", hide = true)]
+    Resolve { name: String },
+}
+
+const STATUS_HELP: &str = "\
+Examples:
+  mifrun status
+  mifrun status --to 203.0.113.10 --json
+  mifrun status --policy policy.toml     # DNS servers as that policy sets them
+
+DNS sources, in the shim's order: --dns / MIFSHIM_DNS, the policy's
+[interfaces.NAME] dns, systemd-resolved (asked with the link's index when its
+socket exists), systemd-networkd's link state, a dhclient lease, /etc/resolv.conf.";
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  mifrun explain --via wlan0,wwan0 203.0.113.10 443
+  mifrun explain --policy policy.toml --program curl 2001:db8::10 80
+  mifrun explain --via wlan0 --udp 198.51.100.53 53
+  mifrun explain --via wlan0 web.example      # the servers asked, their answers
+
+A name is resolved for real: mifrun runs getaddrinfo under the shim (the same code a
+program gets) and asks each server alone over the chosen link. Exit status 0 when the
+destination would be reached through an interface (or left direct), 1 when it would
+be blocked or cannot work, 2 on a usage error.";
+
+const DOCTOR_HELP: &str = "\
+Examples:
+  mifrun doctor --via wlan0
+  mifrun doctor --policy policy.toml --json
+  mifrun doctor --via wlan0 --name web.example   # the name the DNS check asks
+
+Without --via or --policy it checks the policy the shim would find
+($MIFSHIM_POLICY, ~/.config/mifshim/policy.toml, /etc/mifshim/policy.toml), else
+every interface that is up. Exit status 0 when nothing failed, 1 otherwise.";
+
+/// Where the interfaces and servers come from, as for running a program.
+#[derive(Debug, Args, Default)]
+pub struct PolicyArgs {
+    /// Interface(s), in order of preference (comma-separated or repeated). With
+    /// --policy, replaces the policy's top-level `via`.
+    #[arg(long, value_name = "IF[,IF...]", value_delimiter = ',')]
+    pub via: Vec<String>,
+    /// TOML policy file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// DNS server(s), as `mifrun --dns` sets them.
+    #[arg(long, value_name = "ADDR[,ADDR...]")]
+    pub dns: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Also look up the route through each interface to this address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<std::net::IpAddr>,
+    /// JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Explain for this program (`[programs.NAME]` of the policy).
+    #[arg(long, value_name = "NAME")]
+    pub program: Option<String>,
+    /// A UDP datagram instead of a TCP connection.
+    #[arg(long)]
+    pub udp: bool,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// An IPv4 or IPv6 address, or a host name.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// Destination port (rules may name ports).
+    #[arg(value_name = "PORT", default_value_t = 443)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// The name the DNS check asks (default: the first search domain of
+    /// /etc/resolv.conf, else example.org); any answer, even "no such name", counts.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]
@@ -121,6 +248,56 @@ mod tests {
         let cli = parse(&["--via", "wlan0", "curl", "-v", "--check"]).unwrap();
         assert!(!cli.check);
         assert_eq!(cli.command, ["curl", "-v", "--check"]);
+    }
+
+    /// `mifrun --via wlan0 --supervize -- prog` ran a program called `--supervize`.
+    #[test]
+    fn mistyped_option_before_the_program_was_taken_for_the_program() {
+        let e = parse(&["--via", "wlan0", "--supervize", "--", "prog"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert!(
+            e.to_string().contains("unexpected argument '--supervize'"),
+            "{e}"
+        );
+        let e = parse(&["--via", "wlan0", "--chek", "prog"]).unwrap_err();
+        assert!(e.to_string().contains("--check"), "a suggestion: {e}");
+        let cli = parse(&["--via", "wlan0", "--", "prog", "--any-flag"]).unwrap();
+        assert_eq!(cli.command, ["prog", "--any-flag"]);
+        let cli = parse(&["--via", "wlan0", "prog", "--flag"]).unwrap();
+        assert_eq!(cli.command, ["prog", "--flag"]);
+        let cli = parse(&["--via", "wlan0", "--", "--prog-with-dashes"]).unwrap();
+        assert_eq!(cli.command, ["--prog-with-dashes"]);
+    }
+
+    #[test]
+    fn tools_parse_and_a_program_named_like_one_runs_after_dashes() {
+        let cli = parse(&["status", "--json"]).unwrap();
+        assert!(matches!(
+            cli.tool,
+            Some(Tool::Status(StatusArgs { json: true, .. }))
+        ));
+        let cli = parse(&[
+            "explain",
+            "--via",
+            "wlan0,wwan0",
+            "--via",
+            "eth0",
+            "--udp",
+            "203.0.113.10",
+            "53",
+        ])
+        .unwrap();
+        let Some(Tool::Explain(e)) = cli.tool else {
+            panic!()
+        };
+        assert_eq!(e.policy.via, ["wlan0", "wwan0", "eth0"]);
+        assert_eq!((e.dest.as_str(), e.port, e.udp), ("203.0.113.10", 53, true));
+        let cli = parse(&["doctor", "--via", "wlan0"]).unwrap();
+        assert!(matches!(cli.tool, Some(Tool::Doctor(_))));
+        let cli = parse(&["--via", "wlan0", "--", "status"]).unwrap();
+        assert!(cli.tool.is_none());
+        assert_eq!(cli.command, ["status"]);
+        assert!(parse(&["explain", "--vai", "wlan0", "x"]).is_err());
     }
 
     #[test]

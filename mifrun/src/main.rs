@@ -10,9 +10,11 @@ mod check;
 mod cli;
 mod guard;
 mod inspect;
+mod net;
 mod preload;
 mod routes;
 mod sys;
+mod tools;
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -47,7 +49,10 @@ fn warn(message: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let mut cli = cli::Cli::parse();
+    if let Some(tool) = cli.tool.take() {
+        return tools::run(tool);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -69,10 +74,18 @@ fn print_diagnostics(diags: &[Diagnostic]) {
 /// Validates `--policy`/`--via` into the effective policy, its absolute path and the
 /// `--via` list as passed to the shim.
 fn load_policy(cli: &cli::Cli) -> Result<(Policy, Option<PathBuf>, Option<String>), Fail> {
+    load_policy_from(cli.via.as_deref(), cli.policy.as_deref())
+}
+
+/// [`load_policy`] from its two inputs (`--via`, `--policy`).
+fn load_policy_from(
+    via: Option<&str>,
+    policy_file: Option<&Path>,
+) -> Result<(Policy, Option<PathBuf>, Option<String>), Fail> {
     let invalid = |n: usize| fail(format!("{n} error(s) in the policy; nothing was run"), None);
     let mut policy = None;
     let mut policy_path = None;
-    if let Some(path) = &cli.policy {
+    if let Some(path) = policy_file {
         match config_schema::load_policy_file(path) {
             Ok(loaded) => {
                 print_diagnostics(&loaded.warnings);
@@ -91,7 +104,7 @@ fn load_policy(cli: &cli::Cli) -> Result<(Policy, Option<PathBuf>, Option<String
         }
     }
     let mut via_env = None;
-    if let Some(via) = &cli.via {
+    if let Some(via) = via {
         let list = config_schema::parse_via_list(via, "--via").map_err(|diags| {
             print_diagnostics(&diags);
             invalid(diags.len())
@@ -161,6 +174,28 @@ fn check_interfaces(policy: &Policy, allow_missing: bool) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+/// The `--dns` list checked and normalised (as MIFSHIM_DNS takes it), and the servers.
+fn parse_dns(list: &str) -> Result<(String, Vec<std::net::SocketAddr>), Fail> {
+    let mut servers = Vec::new();
+    let mut bad = Vec::new();
+    for s in list.split(',') {
+        match config_schema::parse_server(s) {
+            Ok(a) => servers.push(a),
+            Err(e) => bad.push(e),
+        }
+    }
+    if !bad.is_empty() {
+        for b in &bad {
+            eprintln!("--dns: {b}");
+        }
+        return Err(fail("invalid --dns; nothing was run", None));
+    }
+    Ok((
+        list.split(',').map(str::trim).collect::<Vec<_>>().join(","),
+        servers,
+    ))
 }
 
 fn find_library() -> Result<PathBuf, Fail> {
@@ -266,20 +301,16 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
     };
     let dns = match &cli.dns {
         None => None,
-        Some(list) => {
-            let bad: Vec<String> = list
-                .split(',')
-                .filter_map(|s| config_schema::parse_server(s).err())
-                .collect();
-            if !bad.is_empty() {
-                for b in &bad {
-                    eprintln!("--dns: {b}");
-                }
-                return Err(fail("invalid --dns; nothing was run", None));
-            }
-            Some(list.split(',').map(str::trim).collect::<Vec<_>>().join(","))
-        }
+        Some(list) => Some(parse_dns(list)?.0),
     };
+    let dns_servers = match &cli.dns {
+        Some(list) => parse_dns(list)?.1,
+        None => Vec::new(),
+    };
+    for (w, hint) in tools::dns_warnings(&policy, policy_path.as_deref(), &dns_servers) {
+        warn(&w);
+        eprintln!("  hint: {hint}");
+    }
     let settings = preload::Settings {
         ld_preload,
         via,

@@ -9,6 +9,7 @@
 //! whoever wins a flag; everybody else keeps using the current snapshot.
 
 use crate::sys::{self, netlink};
+use config_schema::sysdns::{AddrKind, address_kind, link_up};
 use config_schema::{IfName, IfaceState, NetView};
 use std::cell::UnsafeCell;
 use std::net::{IpAddr, Ipv4Addr};
@@ -208,22 +209,17 @@ impl Snap {
                     return;
                 };
                 let rec = &mut self.ifs[i];
-                // Tentative or failed-DAD IPv6 addresses cannot be used as a source.
-                let unusable = flags & (libc::IFA_F_TENTATIVE | libc::IFA_F_DADFAILED) != 0;
-                match ip {
-                    IpAddr::V4(v4) if scope != libc::RT_SCOPE_HOST => {
+                // What counts is config-schema's rule (`mifrun status` shows the same):
+                // tentative or failed-DAD IPv6 addresses cannot be used as a source.
+                match (address_kind(ip, scope, flags), ip) {
+                    (Some(AddrKind::V4), IpAddr::V4(v4)) => {
                         if !rec.has_v4 {
                             rec.v4 = v4;
                         }
                         rec.has_v4 = true;
                     }
-                    IpAddr::V6(_) if unusable => {}
-                    IpAddr::V6(_) if scope == libc::RT_SCOPE_LINK => rec.has_v6_ll = true,
-                    IpAddr::V6(_)
-                        if scope == libc::RT_SCOPE_UNIVERSE || scope == libc::RT_SCOPE_SITE =>
-                    {
-                        rec.has_v6 = true
-                    }
+                    (Some(AddrKind::V6LinkLocal), _) => rec.has_v6_ll = true,
+                    (Some(AddrKind::V6), _) => rec.has_v6 = true,
                     _ => {}
                 }
             }
@@ -283,7 +279,7 @@ impl Snap {
 impl NetView for Snap {
     fn iface(&self, name: &IfName) -> Option<IfaceState> {
         let r = self.find(name)?;
-        let up = r.flags & libc::IFF_UP as u32 != 0 && r.flags & libc::IFF_RUNNING as u32 != 0;
+        let up = link_up(r.flags);
         Some(IfaceState {
             index: r.index,
             up,

@@ -8,58 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::SystemTime;
 
-/// What `/etc/resolv.conf` says.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ResolvConf {
-    pub nameservers: Vec<SocketAddr>,
-    pub search: Vec<String>,
-    pub ndots: usize,
-    pub timeout_s: Option<u32>,
-    pub attempts: Option<u32>,
-}
-
-pub(crate) fn parse_resolv_conf(text: &str) -> ResolvConf {
-    let mut rc = ResolvConf {
-        ndots: 1,
-        ..ResolvConf::default()
-    };
-    for line in text.lines() {
-        let line = line.split(['#', ';']).next().unwrap_or("");
-        let mut words = line.split_whitespace();
-        match words.next() {
-            Some("nameserver") => {
-                // `nameserver fe80::1%eth0` carries a zone; keep the address only.
-                if let Some(ip) = words
-                    .next()
-                    .and_then(|w| w.split('%').next()?.parse::<IpAddr>().ok())
-                {
-                    rc.nameservers.push(SocketAddr::new(ip, 53));
-                }
-            }
-            Some("search") => {
-                rc.search = words.map(|w| w.trim_end_matches('.').to_owned()).collect()
-            }
-            Some("domain") => {
-                if let Some(d) = words.next() {
-                    rc.search = vec![d.trim_end_matches('.').to_owned()];
-                }
-            }
-            Some("options") => {
-                for o in words {
-                    if let Some(v) = o.strip_prefix("ndots:") {
-                        rc.ndots = v.parse::<usize>().unwrap_or(1).min(15);
-                    } else if let Some(v) = o.strip_prefix("timeout:") {
-                        rc.timeout_s = v.parse().ok();
-                    } else if let Some(v) = o.strip_prefix("attempts:") {
-                        rc.attempts = v.parse().ok();
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    rc
-}
+// The parsers and the order of the sources are shared with `mifrun status`/`explain`
+// (config-schema's `sysdns`), so both find the same servers.
+pub(crate) use config_schema::sysdns::{ResolvConf, parse_resolv_conf};
 
 /// The address and names of each entry line of a hosts file text.
 fn hosts_entries(text: &str) -> impl Iterator<Item = (IpAddr, std::str::SplitWhitespace<'_>)> {
@@ -99,43 +50,6 @@ pub(crate) fn hosts_name_of(text: &str, ip: IpAddr) -> Option<String> {
     hosts_entries(text)
         .filter(|(a, _)| *a == ip)
         .find_map(|(_, mut names)| names.next().map(str::to_owned))
-}
-
-/// `DNS=` servers in a systemd-networkd link state file.
-pub(crate) fn parse_networkd_link(text: &str) -> Vec<SocketAddr> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("DNS="))
-        .flat_map(|v| v.split_whitespace())
-        .filter_map(|w| w.split('%').next()?.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect()
-}
-
-/// `option domain-name-servers a, b;` of the last lease for `iface` in a dhclient
-/// leases file.
-pub(crate) fn parse_dhclient_leases(text: &str, iface: &str) -> Vec<SocketAddr> {
-    let mut last = Vec::new();
-    for lease in text.split("lease {").skip(1) {
-        let body = lease.split('}').next().unwrap_or("");
-        let on_iface = body
-            .lines()
-            .any(|l| l.trim() == format!("interface \"{iface}\";"));
-        if !on_iface {
-            continue;
-        }
-        if let Some(l) = body
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("option domain-name-servers "))
-        {
-            last = l
-                .trim_end_matches(';')
-                .split(',')
-                .filter_map(|w| w.trim().parse::<IpAddr>().ok())
-                .map(|ip| SocketAddr::new(ip, 53))
-                .collect();
-        }
-    }
-    last
 }
 
 struct Cached<T> {
@@ -252,46 +166,14 @@ pub(crate) fn link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static
 /// Per-link servers left by a network manager, for interface `index`/`name`:
 /// systemd-networkd's link state, then dhclient's leases.
 fn read_link_servers(index: u32, name: &str) -> (Vec<SocketAddr>, &'static str) {
-    if let Ok(t) = std::fs::read_to_string(format!("/run/systemd/netif/links/{index}")) {
-        let v = parse_networkd_link(&t);
-        if !v.is_empty() {
-            return (v, "systemd-networkd");
-        }
-    }
-    for path in [
-        format!("/var/lib/dhcp/dhclient.{name}.leases"),
-        "/var/lib/dhcp/dhclient.leases".to_owned(),
-    ] {
-        if let Ok(t) = std::fs::read_to_string(&path) {
-            let v = parse_dhclient_leases(&t, name);
-            if !v.is_empty() {
-                return (v, "dhclient lease");
-            }
-        }
-    }
-    (Vec::new(), "")
+    let (v, source, _) =
+        config_schema::sysdns::read_link_servers(index, name, |p| std::fs::read_to_string(p).ok());
+    (v, source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolv_conf_options() {
-        let rc = parse_resolv_conf(
-            "# x\nnameserver 198.51.100.1\nnameserver fe80::1%eth0 ; zone\nnameserver bogus\nsearch a.example b.example.\noptions ndots:2 timeout:3 attempts:4 rotate\n",
-        );
-        assert_eq!(rc.nameservers.len(), 2);
-        assert_eq!(rc.nameservers[0].to_string(), "198.51.100.1:53");
-        assert_eq!(rc.nameservers[1].ip().to_string(), "fe80::1");
-        assert_eq!(rc.search, vec!["a.example", "b.example"]);
-        assert_eq!((rc.ndots, rc.timeout_s, rc.attempts), (2, Some(3), Some(4)));
-        assert_eq!(parse_resolv_conf("").ndots, 1);
-        assert_eq!(
-            parse_resolv_conf("domain corp.example\n").search,
-            vec!["corp.example"]
-        );
-    }
 
     #[test]
     fn hosts_lookup_is_by_name_not_address() {
@@ -315,17 +197,5 @@ mod tests {
             hosts_name_of(both, "::1".parse().unwrap()).as_deref(),
             Some("localhost")
         );
-    }
-
-    #[test]
-    fn networkd_and_dhclient_servers() {
-        let n =
-            parse_networkd_link("ADMIN_STATE=configured\nDNS=198.51.100.53 2001:db8::53\nNTP=\n");
-        assert_eq!(n.len(), 2);
-        let leases = "lease {\n  interface \"wlan0\";\n  option domain-name-servers 198.51.100.1, 198.51.100.2;\n}\nlease {\n  interface \"eth0\";\n  option domain-name-servers 192.0.2.1;\n}\nlease {\n  interface \"wlan0\";\n  option domain-name-servers 198.51.100.9;\n}\n";
-        let w = parse_dhclient_leases(leases, "wlan0");
-        assert_eq!(w, vec!["198.51.100.9:53".parse().unwrap()]);
-        assert_eq!(parse_dhclient_leases(leases, "eth0").len(), 1);
-        assert!(parse_dhclient_leases(leases, "wwan0").is_empty());
     }
 }

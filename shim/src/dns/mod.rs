@@ -196,7 +196,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     }
     let rc = conf::resolv_conf();
     let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-    let explicit = source == "MIFSHIM_DNS" || source == "the policy";
+    let explicit = !config_schema::sysdns::asks_resolved(source, true);
     let outcome = if own_name {
         // This host's own name, missing from /etc/hosts: the chosen interface's
         // addresses (what nss-myhostname would answer), never a query.
@@ -504,31 +504,22 @@ fn stub_plan<'a>(
     }
 }
 
-/// The DNS servers for interface `name` and where they came from.
+/// The DNS servers for interface `name` and where they came from (the order is
+/// config-schema's `sysdns::servers_for`, which `mifrun status` shows too).
 fn servers_for(
     profile: &Profile,
     name: IfName,
     index: u32,
     rc: &conf::ResolvConf,
 ) -> (Vec<SocketAddr>, &'static str) {
-    if let Some(v) = DNS_OVERRIDE.get().filter(|v| !v.is_empty()) {
-        return (v.clone(), "MIFSHIM_DNS");
-    }
-    let v = profile.dns_servers(&name);
-    if !v.is_empty() {
-        return (v.to_vec(), "the policy");
-    }
-    let (v, source) = conf::link_servers(index, name.as_str());
-    if !v.is_empty() {
-        return (v, source);
-    }
-    let v: Vec<SocketAddr> = rc
-        .nameservers
-        .iter()
-        .filter(|s| !s.ip().is_loopback() && !s.ip().is_unspecified())
-        .copied()
-        .collect();
-    (v, "/etc/resolv.conf")
+    let overrides = DNS_OVERRIDE.get().map_or(&[][..], Vec::as_slice);
+    config_schema::sysdns::servers_for(
+        overrides,
+        profile,
+        &name,
+        || conf::link_servers(index, name.as_str()),
+        rc,
+    )
 }
 
 fn names(list: &[IfName]) -> String {

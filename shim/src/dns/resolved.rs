@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-pub(crate) const SOCKET: &str = "/run/systemd/resolve/io.systemd.Resolve";
+pub(crate) const SOCKET: &str = config_schema::sysdns::RESOLVED_SOCKET;
 
 /// Is resolved's varlink socket there?
 pub(crate) fn available() -> bool {

@@ -1,4 +1,7 @@
-//! The only `unsafe` in mifrun: thin, safe wrappers over a few libc calls.
+//! The only `unsafe` in mifrun: thin, safe wrappers over a few libc calls (and, in
+//! `netlink`, the route socket's system calls).
+
+pub mod netlink;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -249,6 +252,67 @@ pub fn wait_for_change(path: &Path, ms: i32) {
     }
     // SAFETY: pfd is a valid pollfd for the call.
     unsafe { libc::poll(&mut pfd, 1, ms) };
+}
+
+/// The C library's version (`gnu_get_libc_version`), e.g. `2.41`.
+pub fn glibc_version() -> String {
+    // SAFETY: gnu_get_libc_version takes no arguments and returns a pointer to a
+    // static NUL-terminated string.
+    let p = unsafe { libc::gnu_get_libc_version() };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: `p` is non-null and points at a static C string (above).
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `getaddrinfo(name, NULL, {AF_UNSPEC, SOCK_STREAM})` as the C library (or a preload
+/// hooking it) answers: the addresses in order, or the `EAI_*` code and its text.
+pub fn getaddrinfo(name: &str) -> Result<Vec<std::net::IpAddr>, (i32, String)> {
+    let cname = CString::new(name).map_err(|_| (libc::EAI_NONAME, "NUL in name".into()))?;
+    // SAFETY: addrinfo is plain old data; all-zero is a valid hints value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `cname` is NUL-terminated, `hints` is valid, `res` is writable; the
+    // result is freed below with freeaddrinfo.
+    let rc = unsafe { libc::getaddrinfo(cname.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        // SAFETY: gai_strerror returns a static string for any code.
+        let msg = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(rc)) };
+        return Err((rc, msg.to_string_lossy().into_owned()));
+    }
+    let mut out = Vec::new();
+    let mut p = res;
+    while !p.is_null() {
+        // SAFETY: `p` is a node of the list getaddrinfo returned, not yet freed.
+        let ai = unsafe { &*p };
+        if !ai.ai_addr.is_null() {
+            match ai.ai_family {
+                libc::AF_INET => {
+                    // SAFETY: an AF_INET node's ai_addr points at a sockaddr_in.
+                    let sin = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in) };
+                    out.push(std::net::IpAddr::from(
+                        u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                    ));
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: an AF_INET6 node's ai_addr points at a sockaddr_in6.
+                    let sin6 = unsafe { &*(ai.ai_addr as *const libc::sockaddr_in6) };
+                    out.push(std::net::IpAddr::from(sin6.sin6_addr.s6_addr));
+                }
+                _ => {}
+            }
+        }
+        p = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    out.dedup();
+    Ok(out)
 }
 
 #[cfg(test)]
