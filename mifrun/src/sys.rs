@@ -1,4 +1,7 @@
-//! The only `unsafe` in mifrun: thin, safe wrappers over a few libc calls.
+//! The only `unsafe` in mifrun: thin, safe wrappers over a few libc calls (and, in
+//! `child`, the signal handling of a program run as a child).
+
+pub mod child;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
