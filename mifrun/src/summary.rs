@@ -361,6 +361,7 @@ pub fn run(
     fail_on: &[String],
 ) -> std::io::Error {
     let blocked = crate::sys::child::block();
+    blocked.restore_in_child(cmd);
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

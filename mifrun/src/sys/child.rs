@@ -3,8 +3,8 @@
 //! (exit status or signal) becomes mifrun's own.
 //!
 //! mifrun blocks `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT` and `SIGCHLD` and takes them
-//! with `sigwaitinfo` while the child runs (the child starts with an empty mask: the
-//! standard library resets it). A signal another process sent to mifrun (`kill`,
+//! with `sigwaitinfo` while the child runs; the child gets mifrun's original mask back
+//! between `fork` and `exec` (the standard library keeps the parent's mask). A signal another process sent to mifrun (`kill`,
 //! `si_code <= 0`) is forwarded to the child; one the terminal sent to the whole
 //! foreground process group (`SI_KERNEL`: ^C, ^\, a hang-up) already reached the child,
 //! which stays in mifrun's process group, and is not sent twice. `SIGTSTP` and
@@ -45,6 +45,20 @@ pub fn block() -> Blocked {
 }
 
 impl Blocked {
+    /// Makes `cmd`'s child start with the mask mifrun had before [`block`].
+    pub fn restore_in_child(&self, cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let old = self.0;
+        // SAFETY: the closure runs in the child between fork and exec and calls only
+        // pthread_sigmask, which is async-signal-safe, on a set it owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+    }
+
     pub fn restore(self) {
         // SAFETY: the saved set is valid.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
