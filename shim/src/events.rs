@@ -125,109 +125,204 @@ fn emit(line: &[u8]) {
 // The line builder
 // ---------------------------------------------------------------------------------
 
-/// One JSON object being formatted into a stack buffer. What does not fit is cut at
-/// a field boundary (`"truncated":true`); every field is bounded, so only an answer
-/// list can be long, and that is cut by [`Rec::room`].
-struct Rec {
-    buf: [u8; LINE],
+/// A decision line's buffer: every field of one is bounded (see [`FIELD`]), so this
+/// holds any of them but one with absurdly long, heavily escaped labels, which is cut.
+const DECISION_LINE: usize = 768;
+
+/// One JSON object being formatted into a stack buffer of `N` bytes (at most
+/// [`LINE`]). Plain bytes are copied, numbers and addresses written digit by digit:
+/// `core::fmt` is used only for IPv6 addresses (a decision line costs a few hundred
+/// instructions, not the ~19 000 the formatting machinery took). What does not fit
+/// is cut at a field boundary (`"truncated":true`).
+struct Rec<const N: usize> {
+    buf: [u8; N],
     len: usize,
     full: bool,
 }
 
-impl fmt::Write for Rec {
+impl<const N: usize> fmt::Write for Rec<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Keep room for `,"truncated":true}\n`.
-        if self.full || self.len + s.len() > LINE - 24 {
-            self.full = true;
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
-        self.len += s.len();
-        Ok(())
+        self.raw(s.as_bytes());
+        if self.full { Err(fmt::Error) } else { Ok(()) }
     }
 }
 
-/// Escapes what it writes as the inside of a JSON string, cut at [`FIELD`] bytes.
-struct Esc<'a> {
-    rec: &'a mut Rec,
-    left: usize,
-}
-
-impl fmt::Write for Esc<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.left < c.len_utf8() {
-                return Ok(());
-            }
-            self.left -= c.len_utf8();
-            match c {
-                '"' => self.rec.write_str("\\\"")?,
-                '\\' => self.rec.write_str("\\\\")?,
-                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(self.rec, "\\u{:04x}", c as u32)?,
-                c => self.rec.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Rec {
+impl<const N: usize> Rec<N> {
     /// `{"v":1,"time":"…","pid":N,"program":"…","event":"…"`.
-    fn new(event: &str) -> Rec {
+    fn new(event: &str) -> Rec<N> {
         let mut r = Rec {
-            buf: [0; LINE],
+            buf: [0; N],
             len: 0,
             full: false,
         };
         let (secs, us) = rawio::realtime_us();
         let (y, mo, d, h, mi, s) = civil(secs);
-        let _ = write!(
-            r,
-            "{{\"v\":{VERSION},\"time\":\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z\",\"pid\":{}",
-            rawio::raw_getpid()
-        );
+        r.raw(b"{\"v\":");
+        r.uint(VERSION as u64);
+        r.raw(b",\"time\":\"");
+        r.digits(y.max(0) as u64, 4);
+        r.raw(b"-");
+        r.digits(mo as u64, 2);
+        r.raw(b"-");
+        r.digits(d as u64, 2);
+        r.raw(b"T");
+        r.digits(h as u64, 2);
+        r.raw(b":");
+        r.digits(mi as u64, 2);
+        r.raw(b":");
+        r.digits(s as u64, 2);
+        r.raw(b".");
+        r.digits(us as u64, 6);
+        r.raw(b"Z\"");
+        r.num("pid", rawio::raw_getpid() as u64);
         r.str("program", PROG.get().map_or("", String::as_str));
         r.str("event", event);
         r
     }
 
+    /// Copies `b` (keeping room for `,"truncated":true}\n`). Byte by byte: the
+    /// pieces are a few bytes long, where a `memcpy` call costs more than the copy.
+    #[inline(always)]
+    fn raw(&mut self, b: &[u8]) {
+        if self.full || self.len + b.len() > N - 24 {
+            self.full = true;
+            return;
+        }
+        let dst = &mut self.buf[self.len..self.len + b.len()];
+        for (d, s) in dst.iter_mut().zip(b) {
+            *d = *s;
+        }
+        self.len += b.len();
+    }
+
+    /// `n` in decimal, at least `width` digits (zero-padded).
+    fn digits(&mut self, mut n: u64, width: usize) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 && tmp.len() - i >= width {
+                break;
+            }
+        }
+        self.raw(&tmp[i..]);
+    }
+
+    fn uint(&mut self, n: u64) {
+        self.digits(n, 1);
+    }
+
+    fn int(&mut self, n: i64) {
+        if n < 0 {
+            self.raw(b"-");
+        }
+        self.uint(n.unsigned_abs());
+    }
+
+    /// The inside of a JSON string for `s`, at most `left` bytes of it; returns what
+    /// is left of `left`.
+    fn escaped(&mut self, s: &str, mut left: usize) -> usize {
+        let b = s.as_bytes();
+        let plain = |c: u8| c >= 0x20 && c != b'"' && c != b'\\' && c != 0x7f;
+        if b.len() <= left && b.iter().all(|c| plain(*c)) {
+            self.raw(b);
+            return left - b.len();
+        }
+        for c in s.chars() {
+            if left < c.len_utf8() {
+                break;
+            }
+            left -= c.len_utf8();
+            match c {
+                '"' => self.raw(b"\\\""),
+                '\\' => self.raw(b"\\\\"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    let v = c as u32 as usize;
+                    self.raw(&[b'\\', b'u', b'0', b'0', HEX[v >> 4], HEX[v & 15]]);
+                }
+                c => {
+                    let mut e = [0u8; 4];
+                    self.raw(c.encode_utf8(&mut e).as_bytes());
+                }
+            }
+        }
+        left
+    }
+
     fn key(&mut self, k: &str) {
-        let _ = write!(self, ",\"{k}\":");
+        self.raw(b",\"");
+        self.raw(k.as_bytes());
+        self.raw(b"\":");
     }
 
-    fn str(&mut self, k: &str, v: impl fmt::Display) {
+    fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        let _ = self.write_str("\"");
-        let _ = write!(
-            Esc {
-                rec: self,
-                left: FIELD
-            },
-            "{v}"
-        );
-        let _ = self.write_str("\"");
+        self.raw(b"\"");
+        self.escaped(v, FIELD);
+        self.raw(b"\"");
     }
 
-    fn opt_str(&mut self, k: &str, v: Option<impl fmt::Display>) {
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
         match v {
             Some(v) => self.str(k, v),
             None => self.null(k),
         }
     }
 
-    fn num(&mut self, k: &str, v: impl fmt::Display) {
+    fn num(&mut self, k: &str, v: u64) {
         self.key(k);
-        let _ = write!(self, "{v}");
+        self.uint(v);
+    }
+
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.raw(if v { b"true" } else { b"false" });
     }
 
     fn null(&mut self, k: &str) {
         self.key(k);
-        let _ = self.write_str("null");
+        self.raw(b"null");
+    }
+
+    /// An address, unquoted (IPv4 by hand; IPv6 through `core::fmt`, which writes
+    /// the RFC 5952 form).
+    fn ip(&mut self, a: IpAddr) {
+        match a {
+            IpAddr::V4(v4) => {
+                for (i, o) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.raw(b".");
+                    }
+                    self.uint(o as u64);
+                }
+            }
+            IpAddr::V6(v6) => {
+                let _ = write!(self, "{v6}");
+            }
+        }
+    }
+
+    /// `"1.2.3.4:80"` / `"[2001:db8::1]:80"`.
+    fn sockaddr(&mut self, a: SocketAddr) {
+        self.raw(b"\"");
+        if a.is_ipv6() {
+            self.raw(b"[");
+            self.ip(a.ip());
+            self.raw(b"]");
+        } else {
+            self.ip(a.ip());
+        }
+        self.raw(b":");
+        self.uint(a.port() as u64);
+        self.raw(b"\"");
     }
 
     /// Whether `n` more bytes fit with room to close the line.
     fn room(&self, n: usize) -> bool {
-        !self.full && self.len + n + 64 < LINE
+        !self.full && self.len + n + 64 < N
     }
 
     fn finish(mut self) {
@@ -239,10 +334,9 @@ impl Rec {
                 .unwrap_or(self.len);
             self.len = cut;
             self.full = false;
-            let _ = self.write_str(",\"truncated\":true");
+            self.raw(b",\"truncated\":true");
         }
-        let tail = b"}\n";
-        self.buf[self.len..self.len + 2].copy_from_slice(tail);
+        self.buf[self.len..self.len + 2].copy_from_slice(b"}\n");
         self.len += 2;
         emit(&self.buf[..self.len]);
     }
@@ -285,12 +379,12 @@ fn errno_name(k: ErrnoKind) -> &'static str {
 
 /// `decision`, `interface`, `reason`, `rule` (and `rule_line`, `skipped`,
 /// `multicast`, `errno` where they apply) of a decision.
-fn decision_fields(r: &mut Rec, d: &Decision<'_>, errno: Option<i32>) {
-    let rule = |r: &mut Rec, rule: Option<&Rule>| match rule {
+fn decision_fields<const N: usize>(r: &mut Rec<N>, d: &Decision<'_>, errno: Option<i32>) {
+    let rule = |r: &mut Rec<N>, rule: Option<&Rule>| match rule {
         Some(x) => {
             r.str("rule", &x.label);
             if x.line > 0 {
-                r.num("rule_line", x.line);
+                r.num("rule_line", x.line as u64);
             }
         }
         None => r.null("rule"),
@@ -298,8 +392,8 @@ fn decision_fields(r: &mut Rec, d: &Decision<'_>, errno: Option<i32>) {
     match d {
         Decision::Bind(b) => {
             r.str("decision", "bind");
-            r.str("interface", b.ifname);
-            r.num("ifindex", b.index);
+            r.str("interface", b.ifname.as_str());
+            r.num("ifindex", b.index as u64);
             match b.why {
                 Why::Default => {
                     r.str("reason", "default");
@@ -311,10 +405,10 @@ fn decision_fields(r: &mut Rec, d: &Decision<'_>, errno: Option<i32>) {
                 }
             }
             if b.skipped > 0 {
-                r.num("skipped", b.skipped);
+                r.num("skipped", b.skipped as u64);
             }
             if b.multicast {
-                r.num("multicast", true);
+                r.bool("multicast", true);
             }
         }
         Decision::Direct(why) => {
@@ -355,16 +449,24 @@ fn decision_fields(r: &mut Rec, d: &Decision<'_>, errno: Option<i32>) {
     }
 }
 
-fn flow_fields(r: &mut Rec, call: &str, fd: i32, proto: Proto, dest: SocketAddr) {
+fn flow_fields<const N: usize>(
+    r: &mut Rec<N>,
+    call: &str,
+    fd: i32,
+    proto: Proto,
+    dest: SocketAddr,
+) {
     r.str("call", call);
-    r.num("fd", fd);
+    r.key("fd");
+    r.int(fd as i64);
     r.str("protocol", proto_name(proto));
-    match dest {
-        SocketAddr::V4(a) => r.str("destination", format_args!("{}:{}", a.ip(), a.port())),
-        SocketAddr::V6(a) => r.str("destination", format_args!("[{}]:{}", a.ip(), a.port())),
-    }
-    r.str("address", dest.ip());
-    r.num("port", dest.port());
+    r.key("destination");
+    r.sockaddr(dest);
+    r.key("address");
+    r.raw(b"\"");
+    r.ip(dest.ip());
+    r.raw(b"\"");
+    r.num("port", dest.port() as u64);
 }
 
 /// A socket-wide decision (`connect`, a Fast Open send, `listen`, a UDP server's
@@ -381,7 +483,7 @@ pub(crate) fn decided(
     if !on() {
         return;
     }
-    let mut r = Rec::new("decision");
+    let mut r = Rec::<DECISION_LINE>::new("decision");
     flow_fields(&mut r, call, fd, proto, dest);
     decision_fields(&mut r, d, errno);
     r.finish();
@@ -393,7 +495,7 @@ pub(crate) fn program_bound(call: &str, fd: i32, proto: Proto, dest: SocketAddr)
     if !on() {
         return;
     }
-    let mut r = Rec::new("decision");
+    let mut r = Rec::<DECISION_LINE>::new("decision");
     flow_fields(&mut r, call, fd, proto, dest);
     r.str("decision", "direct");
     r.null("interface");
@@ -542,7 +644,7 @@ pub(crate) fn name(ev: &Name, node: &str, answers: Option<&[IpAddr]>, fail: Opti
     if !ev.on || !on() {
         return;
     }
-    let mut r = Rec::new("name");
+    let mut r = Rec::<LINE>::new("name");
     r.str("name", node);
     match (&ev.decision, ev.local) {
         (_, Some(how)) => {
@@ -559,11 +661,14 @@ pub(crate) fn name(ev: &Name, node: &str, answers: Option<&[IpAddr]>, fail: Opti
     }
     r.opt_str("source", ev.source);
     r.key("servers");
-    let _ = r.write_str("[");
+    r.raw(b"[");
     for (i, s) in ev.servers.iter().take(8).enumerate() {
-        let _ = write!(r, "{}\"{s}\"", if i > 0 { "," } else { "" });
+        if i > 0 {
+            r.raw(b",");
+        }
+        r.sockaddr(*s);
     }
-    let _ = r.write_str("]");
+    r.raw(b"]");
     match (fail, answers) {
         (Some(code), _) => {
             r.str("result", eai_name(code));
@@ -572,16 +677,21 @@ pub(crate) fn name(ev: &Name, node: &str, answers: Option<&[IpAddr]>, fail: Opti
         (None, Some(list)) => {
             r.str("result", "ok");
             r.key("answers");
-            let _ = r.write_str("[");
-            let mut omitted = 0;
+            r.raw(b"[");
+            let mut omitted = 0u64;
             for (i, a) in list.iter().enumerate() {
                 if omitted > 0 || !r.room(48) {
                     omitted += 1;
                     continue;
                 }
-                let _ = write!(r, "{}\"{a}\"", if i > 0 { "," } else { "" });
+                if i > 0 {
+                    r.raw(b",");
+                }
+                r.raw(b"\"");
+                r.ip(*a);
+                r.raw(b"\"");
             }
-            let _ = r.write_str("]");
+            r.raw(b"]");
             if omitted > 0 {
                 r.num("answers_omitted", omitted);
             }
@@ -599,6 +709,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_decision_line_is_exact() {
+        let mut r = Rec::<DECISION_LINE> {
+            buf: [0; DECISION_LINE],
+            len: 0,
+            full: false,
+        };
+        let dest: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        flow_fields(&mut r, "connect", 7, Proto::Tcp, dest);
+        decision_fields(&mut r, &Decision::Direct(DirectReason::Loopback), None);
+        let dest: SocketAddr = "203.0.113.10:53".parse().unwrap();
+        r.key("d4");
+        r.sockaddr(dest);
+        assert_eq!(
+            std::str::from_utf8(&r.buf[..r.len]).unwrap(),
+            r#","call":"connect","fd":7,"protocol":"tcp","destination":"[2001:db8::1]:443","address":"2001:db8::1","port":443,"decision":"direct","interface":null,"reason":"loopback","rule":null,"d4":"203.0.113.10:53""#
+        );
+        let mut r = Rec::<DECISION_LINE> {
+            buf: [0; DECISION_LINE],
+            len: 0,
+            full: false,
+        };
+        r.digits(7, 6);
+        r.int(-12);
+        r.uint(0);
+        assert_eq!(std::str::from_utf8(&r.buf[..r.len]).unwrap(), "000007-120");
+    }
+
+    #[test]
     fn civil_dates_are_right() {
         assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
         // 2000-02-29T12:34:56Z
@@ -609,7 +747,7 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_and_bounded() {
-        let mut r = Rec {
+        let mut r = Rec::<LINE> {
             buf: [0; LINE],
             len: 0,
             full: false,
@@ -619,25 +757,25 @@ mod tests {
             std::str::from_utf8(&r.buf[..r.len]).unwrap(),
             r#","k":"a\"b\\c\u000ad\u0001""#
         );
-        let mut r = Rec {
+        let mut r = Rec::<LINE> {
             buf: [0; LINE],
             len: 0,
             full: false,
         };
-        r.str("k", "x".repeat(5000));
+        r.str("k", &"x".repeat(5000));
         assert_eq!(r.len, FIELD + 7);
     }
 
     #[test]
     fn an_overfull_line_is_cut_at_a_field() {
-        let mut r = Rec {
+        let mut r = Rec::<LINE> {
             buf: [0; LINE],
             len: 0,
             full: false,
         };
-        let _ = r.write_str("{\"v\":1");
+        r.raw(b"{\"v\":1");
         for _ in 0..40 {
-            r.str("k", "y".repeat(FIELD));
+            r.str("k", &"y".repeat(FIELD));
         }
         assert!(r.full);
         // finish() would emit; check the cut by hand the same way.
