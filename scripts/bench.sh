@@ -409,7 +409,7 @@ events_row() {
         "$name" "$metric" "$a" "$b" "$ratio" "$target" "$verdict" \
         "$(tr ' ' ',' <<<"${SAMPLES[$metric:with]}")" "$(tr ' ' ',' <<<"${SAMPLES[$metric:events]}")")")
 }
-events_row "events on/off: UDP connect" udp_connect 1.60
+events_row "events on/off: UDP connect" udp_connect 1.75
 events_row "events on/off: sendto datagram" sendto 1.02
 
 # Memory: the difference of medians against 1 MiB.

@@ -287,14 +287,19 @@ fn connect_to(
         port: dest.addr.port(),
         scope_id: dest.scope_id,
     };
-    let (r, d) = netstate::with(|snap| {
+    // The decision leaves the closure only for the events file (written after the
+    // snapshot is released): with events off nothing more is copied.
+    let mut seen = None;
+    let r = netstate::with(|snap| {
         let d = decide_again(profile, snap, &flow);
-        (
-            apply_socket(fd, e, family, "connect", dest.addr, d, snap),
-            d,
-        )
+        if crate::events::on() {
+            seen = Some(d);
+        }
+        apply_socket(fd, e, family, "connect", dest.addr, d, snap)
     });
-    crate::events::decided("connect", fd, flow.proto, dest.addr, &d, r.err());
+    if let Some(d) = seen {
+        crate::events::decided("connect", fd, flow.proto, dest.addr, &d, r.err());
+    }
     r
 }
 
@@ -710,17 +715,22 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
         port,
         scope_id: 0,
     };
-    let (r, d) = netstate::with(|snap| {
+    let mut seen = None;
+    let r = netstate::with(|snap| {
         let d = decide(profile, snap, &flow);
-        let r = match d {
+        if crate::events::on() {
+            seen = Some(d);
+        }
+        match d {
             Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
                 confine_by_filter(fd, e, what, addr, &b, snap)
             }
             d => apply_socket(fd, e, family, what, addr, d, snap),
-        };
-        (r, d)
+        }
     });
-    crate::events::decided(what, fd, flow.proto, addr, &d, r.err());
+    if let Some(d) = seen {
+        crate::events::decided(what, fd, flow.proto, addr, &d, r.err());
+    }
     r
 }
 
