@@ -134,13 +134,19 @@ fi
 # The environment of every measured program; only LD_PRELOAD differs between variants.
 COMMON_ENV=(MIFSHIM_VIA="$VIA" MIFSHIM_LOG=off)
 
+# The events file of the "events" variant (the shim with MIFSHIM_EVENTS), emptied after
+# every sample.
+EVENTS_FILE=$WORK/events.jsonl
+
 # run_gen VARIANT GENERATOR ARGS... : runs one generator in the host namespace and prints
-# its key=value output. VARIANT is "without" or "with" (LD_PRELOAD of the shim).
+# its key=value output. VARIANT is "without" or "with" (LD_PRELOAD of the shim), or
+# "events" (the shim writing the events file).
 run_gen() {
     local variant=$1 gen=$2
     shift 2
     local pre=()
     [[ $variant == with ]] && pre=(LD_PRELOAD="$SHIM")
+    [[ $variant == events ]] && pre=(LD_PRELOAD="$SHIM" MIFSHIM_EVENTS="$EVENTS_FILE")
     timeout "$GEN_TIMEOUT" ip netns exec "$NS" env "${COMMON_ENV[@]}" "${pre[@]}" \
         taskset -c "$CPU_PIN" "$BIN/$gen" "$@"
 }
@@ -210,6 +216,20 @@ measure_floor() {
     add exec floor "$(field "$STAT" <<<"$out")"
 }
 
+# measure_events : the shim with the events file on (compared with "with": events off),
+# per connect (one line each) and per datagram (one line per socket and destination,
+# then the stub's fast path).
+measure_events() {
+    local out
+    out=$(run_gen events udp_connect "$N_UDP" "$DEST4" "$SINK_PORT")
+    add udp_connect events "$(field "$STAT" <<<"$out")"
+    [[ -s $EVENTS_FILE ]] || die "the events variant wrote no events"
+    : >"$EVENTS_FILE"
+    out=$(run_gen events sendto_loop "$N_SENDTO" "$DEST4" "$SINK_PORT")
+    add sendto events "$(field "$STAT" <<<"$out")"
+    : >"$EVENTS_FILE"
+}
+
 T0=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -217,6 +237,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     measure without # A
     measure with    # B
     measure_floor   # C (reference only)
+    measure_events  # D (the shim with events on; compared with B)
 done
 log "rounds done in $(($(date +%s) - T0)) s"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -296,6 +317,7 @@ if command -v valgrind >/dev/null; then
         shift
         local pre=()
         [[ $variant == with ]] && pre=(LD_PRELOAD="$SHIM")
+        [[ $variant == events ]] && pre=(LD_PRELOAD="$SHIM" MIFSHIM_EVENTS="$EVENTS_FILE")
         timeout "$GEN_TIMEOUT" ip netns exec "$NS" env "${COMMON_ENV[@]}" "${pre[@]}" \
             valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$@" >/dev/null 2>&1
         awk '/^(summary|totals):/ { print $2; exit }' "$WORK/cg.out"
@@ -320,6 +342,18 @@ if command -v valgrind >/dev/null; then
     log "callgrind: user-space instructions added by the shim"
     insn_per_op "per UDP socket+connect+close" 100 600 udp_connect "$DEST4" "$SINK_PORT"
     insn_per_op "per sendto datagram" 100 600 sendto_loop "$DEST4" "$SINK_PORT"
+    # Events on: what one line costs a connect (the "without" column is events off).
+    e1=$(ir events "$BIN/udp_connect" 100 "$DEST4" "$SINK_PORT")
+    e2=$(ir events "$BIN/udp_connect" 600 "$DEST4" "$SINK_PORT")
+    w1=$(ir with "$BIN/udp_connect" 100 "$DEST4" "$SINK_PORT")
+    w2=$(ir with "$BIN/udp_connect" 600 "$DEST4" "$SINK_PORT")
+    o1=$(run_gen without udp_connect 100 "$DEST4" "$SINK_PORT" | field ops_total)
+    o2=$(run_gen without udp_connect 600 "$DEST4" "$SINK_PORT" | field ops_total)
+    wo=$(calc %.0f "($w2 - $w1) / ($o2 - $o1)")
+    wi=$(calc %.0f "($e2 - $e1) / ($o2 - $o1)")
+    : >"$EVENTS_FILE"
+    INSN_REPORT+=("$(printf '%-28s off     %8s  on   %8s  added %+8s' "events, per UDP connect" "$wo" "$wi" "$((wi - wo))")")
+    INSN_JSON+=("$(printf '{"what":"%s","events_off":%s,"events_on":%s}' "events, per UDP socket+connect+close" "$wo" "$wi")")
     if [[ $GAI -eq 1 ]]; then insn_per_op "per getaddrinfo" 20 70 gai "$GAI_NAME"; fi
     a=$(ir without /bin/true)
     b=$(ir with /bin/true)
@@ -361,6 +395,22 @@ row "UDP socket+connect+close" udp_connect ns 1.05
 row "sendto, unconnected UDP" sendto ns 1.01
 row "TCP connect (handshake+line)" tcp_connect ns 1.05
 row "exec /bin/true (fork+exec+wait)" exec ns 1.05
+
+# Events on vs off: the "events" variant against "with" (the shim, no events file).
+# events_row NAME METRIC TARGET
+events_row() {
+    local name=$1 metric=$2 target=$3 a b ratio verdict
+    a=$(med "$metric" with)
+    b=$(med "$metric" events)
+    ratio=$(calc %.3f "$b / $a")
+    verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t) ? "PASS" : "MISS" }')
+    ROWS+=("$(printf '%-34s %14s %14s %7s %8s  %-7s %s' "$name" "$(calc %.0f "$a") ns" "$(calc %.0f "$b") ns" "${ratio}x" "<=${target}x" "$verdict" "(off/on)")")
+    ROWS_JSON+=("$(printf '{"workload":"%s","metric":"%s","unit":"ns","events_off_median":%s,"events_on_median":%s,"ratio":%s,"target":"<= %sx","verdict":"%s","events_off_samples":[%s],"events_on_samples":[%s]}' \
+        "$name" "$metric" "$a" "$b" "$ratio" "$target" "$verdict" \
+        "$(tr ' ' ',' <<<"${SAMPLES[$metric:with]}")" "$(tr ' ' ',' <<<"${SAMPLES[$metric:events]}")")")
+}
+events_row "events on/off: UDP connect" udp_connect 1.75
+events_row "events on/off: sendto datagram" sendto 1.02
 
 # Memory: the difference of medians against 1 MiB.
 a=$(med rss without)

@@ -53,6 +53,9 @@ pub mod env {
     /// Comma-separated DNS servers for the chosen interface (`mifrun --dns`); they
     /// take precedence over every other source of servers.
     pub const DNS: &str = "MIFSHIM_DNS";
+    /// File the shim appends one JSON line per decision and per name to (`mifrun
+    /// --events`); the schema is in the README ("Events file").
+    pub const EVENTS: &str = "MIFSHIM_EVENTS";
 }
 
 /// Where the shim looks for a policy when neither [`env::VIA`] nor [`env::POLICY`] is

@@ -90,11 +90,18 @@ svc = sys.argv[1]
 fam = socket.AF_INET6 if ":" in svc else socket.AF_INET
 u = socket.socket(fam, socket.SOCK_DGRAM)
 u.settimeout(2)
-try:
-    u.sendto(b"udp", (svc, 9000))
-    print(u.recv(200).decode().strip())
-except OSError as e:
-    print("udp failed", e.errno)
+for attempt in range(3):
+    try:
+        u.sendto(b"udp", (svc, 9000))
+        print(u.recv(200).decode().strip())
+        break
+    except socket.timeout:
+        continue
+    except OSError as e:
+        print("udp failed", e.errno)
+        break
+else:
+    print("udp failed: no answer")
 t = socket.socket(fam, socket.SOCK_STREAM)
 t.settimeout(3)
 try:
@@ -370,4 +377,68 @@ int main(int argc, char **argv) {
         "{}",
         out.dump()
     );
+}
+
+/// `--guard` with `--summary`, `--events` and `--fail-on dropped`: what the guard
+/// dropped while the program ran is in the summary, in the events file (one
+/// `guard_drop` line per destination and interface) and fails the run with status 3.
+#[test]
+fn guard_drops_show_in_the_summary_and_events_and_fail_the_run() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("guard");
+    let probe = dir.write("probe.py", PROBE);
+    let events = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+    let out = guarded(
+        &tb,
+        &[
+            "--via",
+            "wlan0",
+            "--summary",
+            "--events",
+            &events,
+            "--fail-on",
+            "dropped",
+            "--",
+            "env",
+            "MIFSHIM_DISABLE=1",
+            "python3",
+            &probe,
+            SVC4,
+        ],
+    )
+    .run();
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains(&format!("  dropped    "))
+            && out.stderr.contains(&format!("{SVC4} by eth0 ")),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("--fail-on dropped: --guard dropped"),
+        "{}",
+        out.dump()
+    );
+    let text = std::fs::read_to_string(&events).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"guard_drop\""))
+        .unwrap_or_else(|| panic!("no guard_drop line in {text}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["v"], 1);
+    assert_eq!(v["address"], SVC4);
+    assert_eq!(v["interface"], "eth0");
+    assert!(v["packets"].as_u64().unwrap() >= 2, "{line}");
+    // Without --guard, --fail-on dropped is refused.
+    let out = tb
+        .cmd(
+            &mifrun_args("wlan0", &["true"])
+                .into_iter()
+                .take(1)
+                .chain(["--via", "wlan0", "--fail-on", "dropped", "--", "true"].map(String::from))
+                .collect::<Vec<_>>(),
+        )
+        .run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("needs --guard"), "{}", out.dump());
 }

@@ -23,12 +23,19 @@ Examples:
   mifrun --policy ./policy.toml --via eth1 --check -- app
       Validate, inspect `app` and print what would be run, without running it.
 
+  mifrun --via wlan0 --summary --fail-on blocked,direct -- ./integration-check
+      CI: print what went where at exit; exit 3 if anything was blocked or left
+      direct by the policy.
+
 Exit status:
   the program's own status when it runs; 2 when mifrun refuses (invalid policy,
   missing interface, program that a preload cannot steer, usage error);
+  3 when a --fail-on condition held (whatever the program's status);
   126 when the program cannot be executed; 127 when it is not found.
   Options go before PROGRAM (or before `--`): a mistyped one is an error, not a
   program. A program called like a command (`status`) is run with `-- status`.
+  With --summary or --fail-on, a program killed by a signal kills mifrun with
+  the same signal (the shell reports 128+N).
 
 Limits:
   LD_PRELOAD cannot steer static binaries, Go programs (raw syscalls), or
@@ -95,6 +102,23 @@ pub struct Cli {
     /// and reported when the tree has exited. Needs cgroup v2 and nftables (`nft`).
     #[arg(long)]
     pub guard: bool,
+    /// Append one JSON line per decision and per name resolved to FILE (sets
+    /// MIFSHIM_EVENTS; schema version 1, see the README). A FIFO is fine.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Run PROGRAM as a child and, when it exits, print per interface what was steered,
+    /// left direct (and why) and blocked, from the events (a temporary file unless
+    /// --events is given).
+    #[arg(long)]
+    pub summary: bool,
+
+    /// Exit 3 when any call was blocked (`blocked`) or left direct by the policy — a
+    /// `direct` rule, on_unavailable = "direct", no interface set (`direct`) — or when
+    /// --guard dropped a packet (`dropped`).
+    /// Comma-separated; implies running PROGRAM as a child, as --summary does.
+    #[arg(long, value_name = "WHAT[,WHAT...]", value_delimiter = ',', value_parser = ["blocked", "direct", "dropped"])]
+    pub fail_on: Vec<String>,
 
     /// Validate the policy, inspect PROGRAM, print the effective policy and the exec plan,
     /// then exit without running anything (0, or 2 when mifrun would refuse).
@@ -332,5 +356,24 @@ mod tests {
         .unwrap();
         assert!(cli.allow_unsteered && cli.allow_missing && !cli.check);
         assert_eq!(cli.policy.as_deref(), Some(std::path::Path::new("p.toml")));
+    }
+
+    #[test]
+    fn event_flags_parse() {
+        let cli = parse(&[
+            "--via",
+            "lo",
+            "--events",
+            "e.jsonl",
+            "--summary",
+            "--fail-on",
+            "blocked,direct",
+            "true",
+        ])
+        .unwrap();
+        assert!(cli.summary);
+        assert_eq!(cli.fail_on, ["blocked", "direct"]);
+        assert_eq!(cli.events.as_deref(), Some(std::path::Path::new("e.jsonl")));
+        assert!(parse(&["--via", "lo", "--fail-on", "loud", "true"]).is_err());
     }
 }

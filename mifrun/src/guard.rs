@@ -244,6 +244,70 @@ pub fn report(drops: &[Drop]) -> String {
     )
 }
 
+/// The drops as a summary list: `3: 203.0.113.10 by eth0 2, 2001:db8:ff::10 by eth0 1`.
+pub fn summary_list(drops: &[Drop]) -> String {
+    let total: u64 = drops.iter().map(|d| d.packets).sum();
+    let each: Vec<String> = drops
+        .iter()
+        .map(|d| format!("{} by {} {}", d.dest, d.interface, d.packets))
+        .collect();
+    if each.is_empty() {
+        total.to_string()
+    } else {
+        format!("{total}: {}", each.join(", "))
+    }
+}
+
+/// The drops as events-file lines (schema version 1, `"event":"guard_drop"`), one per
+/// destination and interface, stamped `now` (seconds and microseconds since the epoch).
+pub fn event_lines_at(drops: &[Drop], pid: u32, now: (u64, u32)) -> String {
+    let time = rfc3339(now);
+    let mut out = String::new();
+    for d in drops {
+        // Destinations and interface names are addresses and policy-checked names: no
+        // character needs JSON escaping; quotes and backslashes are dropped anyway.
+        let clean = |s: &str| s.replace(['"', '\\'], "");
+        let _ = writeln!(
+            out,
+            "{{\"v\":1,\"time\":\"{time}\",\"pid\":{pid},\"program\":\"mifrun\",\"event\":\"guard_drop\",\"address\":\"{}\",\"interface\":\"{}\",\"packets\":{}}}",
+            clean(&d.dest),
+            clean(&d.interface),
+            d.packets
+        );
+    }
+    out
+}
+
+/// [`event_lines_at`] now, for this process.
+pub fn event_lines(drops: &[Drop]) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    event_lines_at(drops, std::process::id(), (t.as_secs(), t.subsec_micros()))
+}
+
+/// `2026-12-01T23:59:59.123456Z` for (seconds, microseconds) since the epoch.
+fn rfc3339((secs, micros): (u64, u32)) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 // ------------------------------------------------------------------------------------
 // The system side: nft, the cgroup file system.
 // ------------------------------------------------------------------------------------
@@ -573,6 +637,17 @@ mod tests {
             ]
         );
         assert!(report(&d).contains("dropped 6 packets"));
+        assert_eq!(
+            summary_list(&d),
+            "6: 203.0.113.10 by eth0 2, 203.0.113.11 by wwan0 1, 2001:db8:ff::10 by eth0 3"
+        );
+        let lines = event_lines_at(&d[..1], 42, (1_796_169_599, 7));
+        assert_eq!(
+            lines,
+            "{\"v\":1,\"time\":\"2026-12-01T23:59:59.000007Z\",\"pid\":42,\"program\":\"mifrun\",\"event\":\"guard_drop\",\"address\":\"203.0.113.10\",\"interface\":\"eth0\",\"packets\":2}\n"
+        );
+        assert_eq!(rfc3339((0, 0)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339((951_782_400, 0)), "2000-02-29T00:00:00.000000Z");
         assert!(report(&[]).contains("no packet"));
         assert!(parse_drops("table inet t {\n}\n").is_empty());
     }

@@ -13,6 +13,7 @@ mod inspect;
 mod net;
 mod preload;
 mod routes;
+mod summary;
 mod sys;
 mod tools;
 
@@ -319,7 +320,23 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         log_file,
         dns,
     };
-    let plan = preload::env_plan(&settings, |name| std::env::var_os(name));
+    let mut plan = preload::env_plan(&settings, |name| std::env::var_os(name));
+    let supervise = cli.summary || !cli.fail_on.is_empty();
+    let events = if cli.check {
+        None
+    } else {
+        summary::prepare(cli.events.as_deref(), supervise).map_err(|m| fail(m, None))?
+    };
+    if let Some(path) = events.as_ref().map(|e| e.path.clone()).or_else(|| {
+        cli.events
+            .as_deref()
+            .and_then(|p| std::path::absolute(p).ok())
+    }) {
+        plan.changes.push(EnvChange::Set(
+            config_schema::env::EVENTS,
+            path.into_os_string(),
+        ));
+    }
     for w in &plan.warnings {
         warn(w);
     }
@@ -343,19 +360,38 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         return refusal.map_or(Ok(()), Err);
     }
     let ins = inspection.expect("PROGRAM is required without --check");
+    if cli.fail_on.iter().any(|c| c == "dropped") && guard_plan.is_none() {
+        return Err(fail(
+            "--fail-on dropped needs --guard (only the guard drops packets)",
+            Some("nothing was run"),
+        ));
+    }
+    let mut guard = None;
     if let Some(g) = &guard_plan {
-        let guard = guard::Guard::setup(g, std::process::id()).map_err(|e| fail(e, None))?;
-        let started = guard.enter().and_then(|()| guard.spawn_reaper());
+        // mifrun itself joins the guarded cgroup: the program it execs, or runs as a
+        // child (--summary / --fail-on), and everything that program starts are in it.
+        let gd = guard::Guard::setup(g, std::process::id()).map_err(|e| fail(e, None))?;
+        let started = gd.enter().and_then(|()| gd.spawn_reaper());
         if let Err(e) = started {
-            guard.remove();
+            gd.remove();
             return Err(fail(e, Some("nothing was run")));
         }
+        guard = Some(gd);
     }
-    Err(exec(&ins.resolved, &cli.command, &plan.changes))
+    let mut cmd = command(&ins.resolved, &cli.command, &plan.changes);
+    let err = match &events {
+        // --summary / --fail-on: a child, waited for; returns only if it cannot start.
+        Some(ev) if supervise => {
+            summary::run(&mut cmd, ev, cli.summary, &cli.fail_on, guard.as_ref())
+        }
+        // Replaces this process with the program; returns only on failure.
+        _ => cmd.exec(),
+    };
+    Err(exec_failed(&ins.resolved, err))
 }
 
-/// Replaces this process with the program; returns only on failure.
-fn exec(resolved: &Path, command: &[OsString], changes: &[EnvChange]) -> Fail {
+/// The program's command: its path, `argv[0]` as given, the environment changes.
+fn command(resolved: &Path, command: &[OsString], changes: &[EnvChange]) -> Command {
     let mut cmd = Command::new(resolved);
     cmd.arg0(&command[0]).args(&command[1..]);
     for change in changes {
@@ -364,7 +400,10 @@ fn exec(resolved: &Path, command: &[OsString], changes: &[EnvChange]) -> Fail {
             EnvChange::Unset(k) => cmd.env_remove(k),
         };
     }
-    let err = cmd.exec();
+    cmd
+}
+
+fn exec_failed(resolved: &Path, err: std::io::Error) -> Fail {
     Fail {
         code: if err.kind() == std::io::ErrorKind::NotFound {
             127

@@ -277,6 +277,7 @@ fn connect_to(
             "connect {} on fd {fd}: socket already bound to a device by the program; left alone",
             Addr(dest.addr)
         );
+        crate::events::program_bound("connect", fd, e.proto(), dest.addr);
         return Ok(());
     }
     let flow = Flow {
@@ -286,10 +287,20 @@ fn connect_to(
         port: dest.addr.port(),
         scope_id: dest.scope_id,
     };
-    netstate::with(|snap| {
+    // The decision leaves the closure only for the events file (written after the
+    // snapshot is released): with events off nothing more is copied.
+    let mut seen = None;
+    let r = netstate::with(|snap| {
         let d = decide_again(profile, snap, &flow);
+        if crate::events::on() {
+            seen = Some(d);
+        }
         apply_socket(fd, e, family, "connect", dest.addr, d, snap)
-    })
+    });
+    if let Some(d) = seen {
+        crate::events::decided("connect", fd, flow.proto, dest.addr, &d, r.err());
+    }
+    r
 }
 
 /// Carries out a socket-wide decision (connect, Fast Open, listen, bind): the socket
@@ -557,6 +568,7 @@ fn send_decided(
     };
     netstate::with(|snap| {
         let d = decide(profile, snap, &flow);
+        crate::events::datagram(what, fd, e, dest.addr, &d);
         match &d {
             Decision::Direct(r) => {
                 if first_send(fd, e) {
@@ -703,12 +715,23 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
         port,
         scope_id: 0,
     };
-    netstate::with(|snap| match decide(profile, snap, &flow) {
-        Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
-            confine_by_filter(fd, e, what, addr, &b, snap)
+    let mut seen = None;
+    let r = netstate::with(|snap| {
+        let d = decide(profile, snap, &flow);
+        if crate::events::on() {
+            seen = Some(d);
         }
-        d => apply_socket(fd, e, family, what, addr, d, snap),
-    })
+        match d {
+            Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
+                confine_by_filter(fd, e, what, addr, &b, snap)
+            }
+            d => apply_socket(fd, e, family, what, addr, d, snap),
+        }
+    });
+    if let Some(d) = seen {
+        crate::events::decided(what, fd, flow.proto, addr, &d, r.err());
+    }
+    r
 }
 
 /// The on-link prefixes of interface `index` that a TCP listener's filter admits.
@@ -991,12 +1014,16 @@ pub(crate) fn setsockopt_rewrite(
             let out = rewrite_membership(level, name, val, &b, snap);
             if out.is_some() {
                 log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
+                let d = Decision::Bind(b);
+                crate::events::decided("join", fd, flow.proto, SocketAddr::new(group, 0), &d, None);
             }
             Ok(out)
         }
         Decision::Direct(_) => Ok(None),
         Decision::Block(b) => {
             report_block("join", SocketAddr::new(group, 0), &b, snap);
+            let d = Decision::Block(b);
+            crate::events::decided("join", fd, flow.proto, SocketAddr::new(group, 0), &d, None);
             let _ = family;
             Err(errno_of(b.errno))
         }

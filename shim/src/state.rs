@@ -137,6 +137,7 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
         src.get(env::LOG_FILE).as_deref(),
         &prog_name,
     );
+    crate::events::configure(src.get(env::EVENTS).as_deref(), &prog_name);
     match level {
         Some(None) => log_at!(Warn, "{} is not valid UTF-8; using warn", env::LOG),
         Some(Some(Err(_))) => log_at!(

@@ -1,6 +1,8 @@
 //! The only `unsafe` in mifrun: thin, safe wrappers over a few libc calls (and, in
-//! `netlink`, the route socket's system calls).
+//! `netlink`, the route socket's system calls; in `child`, the signal handling of a
+//! program run as a child).
 
+pub mod child;
 pub mod netlink;
 
 use std::ffi::CString;

@@ -110,8 +110,22 @@ fn loopback_answer(name: &str, hints: &Hints) -> Option<Plan> {
     })
 }
 
-/// Decides how `getaddrinfo(node, …, hints)` is answered.
+/// Decides how `getaddrinfo(node, …, hints)` is answered (and writes its line to the
+/// events file when there is one).
 pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
+    let mut ev = crate::events::Name::new();
+    let plan = getaddrinfo_decided(node, hints, &mut ev);
+    if ev.on && (ev.decision.is_some() || ev.local.is_some()) {
+        match &plan {
+            Plan::Real => crate::events::name(&ev, node, None, None),
+            Plan::Fail(code) => crate::events::name(&ev, node, None, Some(*code)),
+            Plan::Answer { addrs, .. } => crate::events::name(&ev, node, Some(addrs), None),
+        }
+    }
+    plan
+}
+
+fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) -> Plan {
     let profile = match state::mode() {
         Mode::Inert => return Plan::Real,
         Mode::Active(p) => p,
@@ -128,15 +142,18 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
             Debug,
             "resolve {node}: in /etc/hosts, left to the C library"
         );
+        ev.local("hosts");
         return Plan::Real;
     }
     if let Some(p) = loopback_answer(node, hints) {
         log_at!(Debug, "resolve {node}: a loopback name, answered locally");
+        ev.local("loopback");
         return p;
     }
     // What glibc refuses by syntax (res_hnok) fails at once, asking nobody.
     let Some(host) = name::host_name(node.as_bytes()) else {
         log_at!(Info, "resolve {node}: not a valid host name -> EAI_NONAME");
+        ev.local("syntax");
         return Plan::Fail(libc::EAI_NONAME);
     };
     let own_name = host.text.eq_ignore_ascii_case(&conf::hostname());
@@ -145,6 +162,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     // leaves by siglongjmp must not leave a snapshot reader count behind.
     let routed = netstate::with(|snap| {
         let d = decide_name(profile, snap, node);
+        ev.decided(d);
         let b = match d {
             Decision::Direct(r) => {
                 log_at!(Info, "resolve {node} direct ({})", direct_text(&r));
@@ -197,6 +215,11 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     let rc = conf::resolv_conf();
     let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
     let explicit = !config_schema::sysdns::asks_resolved(source, true);
+    if !explicit && conf::resolved_available() && !own_name {
+        ev.servers(&[], "systemd-resolved");
+    } else if !own_name {
+        ev.servers(&servers, source);
+    }
     let outcome = if own_name {
         // This host's own name, missing from /etc/hosts: the chosen interface's
         // addresses (what nss-myhostname would answer), never a query.
@@ -205,6 +228,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
             "resolve {node}: this host's name, answered with {}'s addresses",
             b.ifname
         );
+        ev.servers(&[], "this host");
         let addrs: Vec<IpAddr> = sources
             .iter()
             .copied()

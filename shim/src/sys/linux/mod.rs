@@ -6,6 +6,7 @@ mod hooks;
 pub(crate) mod net;
 mod netdb;
 pub(crate) mod netlink;
+pub(crate) mod rawio;
 pub(crate) mod real;
 mod uaccess;
 pub(crate) mod uapi;
