@@ -409,8 +409,7 @@ fn guard_drops_show_in_the_summary_and_events_and_fail_the_run() {
     .run();
     out.assert_code(3);
     assert!(
-        out.stderr.contains(&format!("  dropped    "))
-            && out.stderr.contains(&format!("{SVC4} by eth0 ")),
+        out.stderr.contains("  dropped    ") && out.stderr.contains(&format!("{SVC4} by eth0 ")),
         "{}",
         out.dump()
     );
