@@ -627,10 +627,11 @@ static int race(int rounds) {
  * cancellation pending. ARG: an address of the system's DNS server (port 53: a connect
  * there is redirected under `[dns] redirect`). Prints STEP=returned|canceled. */
 enum { CP_SOCKET, CP_SETSOCKOPT, CP_BIND, CP_DUP, CP_FCNTL, CP_LISTEN, CP_FILTER, CP_GETSOCKOPT,
-       CP_CONNECT, CP_CONNECT_DNS, CP_SENDTO, CP_SENDMSG, CP_CLOSE, CP_GAI, CP_STEPS };
+       CP_CONNECT, CP_CONNECT_DNS, CP_SENDTO, CP_SENDMSG, CP_CLOSE, CP_GAI, CP_GHBN,
+       CP_GAI_A, CP_STEPS };
 static const char *cp_names[CP_STEPS] = {"socket", "setsockopt", "bind", "dup", "fcntl",
     "listen", "attach-filter", "getsockopt", "connect", "connect-dns", "sendto", "sendmsg", "close",
-    "getaddrinfo"};
+    "getaddrinfo", "gethostbyname", "getaddrinfo_a"};
 static int cp_udp = -1, cp_tcp = -1;
 static struct sockaddr_storage cp_dns;
 static socklen_t cp_dnslen;
@@ -703,6 +704,15 @@ static void *cp_thread(void *arg) {
         r = getaddrinfo(cp_name, "80", NULL, &res);
         break;
     }
+    case CP_GHBN: /* the shim's gethostbyname runs its gethostbyname2_r inside */
+        r = gethostbyname(cp_name) ? 0 : -1;
+        break;
+    case CP_GAI_A: { /* and getaddrinfo_a its getaddrinfo */
+        struct gaicb req = {.ar_name = cp_name};
+        struct gaicb *list[1] = {&req};
+        r = getaddrinfo_a(GAI_WAIT, list, 1, NULL);
+        break;
+    }
     }
     return (void *)(long)(r < 0 ? -errno : r);
 }
@@ -742,6 +752,56 @@ static int cancel_pending(const char *dns) {
     return failed;
 }
 
+/* SIGALRM every 50 us, its handler siglongjmp()s out of connect() to the system's DNS
+ * server (port 53: under `[dns] redirect` the shim reads resolv.conf there, allocating):
+ * a jump out of malloc corrupted the heap, and one landing between the section's
+ * cancellation change and its record left cancellation disabled for good. ARG: that
+ * server's address. Prints the counts. */
+static sigjmp_buf jr_env;
+static volatile sig_atomic_t jr_armed;
+static void jr_alarm(int sig) {
+    (void)sig;
+    if (jr_armed) {
+        jr_armed = 0;
+        siglongjmp(jr_env, 1);
+    }
+}
+static int jmp_redirect(const char *dns) {
+    struct sockaddr_in d = {.sin_family = AF_INET, .sin_port = htons(53)};
+    if (inet_pton(AF_INET, dns, &d.sin_addr) != 1) die("dns address");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = jr_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 50}, {0, 50}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0) die("socket");
+    long jumps = 0, disabled = 0, done = 0;
+    for (volatile int i = 0; i < 3000; i++) {
+        if (sigsetjmp(jr_env, 1)) {
+            jumps++;
+            int old;
+            pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+            if (old == PTHREAD_CANCEL_DISABLE) disabled++;
+            continue;
+        }
+        jr_armed = 1;
+        connect(s, (void *)&d, sizeof d);
+        jr_armed = 0;
+        done++;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("completed=%ld jumps=%ld left_cancellation_disabled=%ld\n", done, jumps, disabled);
+    /* The heap is still sound and the process still steers. */
+    char *p = malloc(1 << 16);
+    free(p);
+    int u = udp();
+    ask(u, "after-jumps");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: leak MODE ADDR PORT [ARG]\n");
@@ -761,6 +821,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
     if (!strcmp(m, "cancel-pending")) return cancel_pending(arg);
+    if (!strcmp(m, "jmp-redirect")) return jmp_redirect(arg);
     if (!strcmp(m, "jmp-cancel")) return jmp_cancel(arg);
     if (!strcmp(m, "jmp-inside")) return jmp_inside(arg);
     if (!strcmp(m, "race")) return race(atoi(arg));

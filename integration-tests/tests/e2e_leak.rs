@@ -408,13 +408,30 @@ both!(
                 out.dump()
             );
         }
-        for step in ["connect", "sendto", "sendmsg", "close", "getaddrinfo"] {
+        // gethostbyname runs the shim's gethostbyname2_r inside it: the cancellation
+        // point its lookup offered was in the inner entry point, where glibc's forced
+        // unwind could not cross the outer one and the process aborted.
+        for step in [
+            "connect",
+            "sendto",
+            "sendmsg",
+            "close",
+            "getaddrinfo",
+            "gethostbyname",
+        ] {
             assert!(
                 out.stdout.contains(&format!("{step}=canceled")),
                 "{step} must end its thread cancelled:{}",
                 out.dump()
             );
         }
+        // getaddrinfo_a(GAI_WAIT) runs the shim's getaddrinfo per request and offers no
+        // cancellation point of its own (it aborted there too).
+        assert!(
+            out.stdout.contains("getaddrinfo_a=returned 0"),
+            "{}",
+            out.dump()
+        );
         if matches!(fam, Fam::V4) {
             assert!(out.stdout.contains("connect-dns=canceled"), "{}", out.dump());
         }
@@ -422,3 +439,39 @@ both!(
         assert!(!logged.is_empty(), "the debug log was written");
     }
 );
+
+/// A handler `siglongjmp`s out of `connect()` to the system's DNS server under
+/// `[dns] redirect = true` (a 50 µs timer, 3000 connects): the redirect check read
+/// `resolv.conf` there, allocating, and a jump out of malloc corrupted the heap (the
+/// process died of a malloc assertion in about half the runs); a jump landing between
+/// the section's cancellation change and its record left cancellation disabled for
+/// good. Now that check runs with signals blocked, and a section's state and record
+/// change together.
+#[test]
+fn siglongjmp_out_of_a_redirected_dns_connect_corrupted_the_heap() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let bin = leak_bin(&dir);
+    let policy = dir.write(
+        "policy.toml",
+        &format!("via = [\"wlan0\"]\n\n[interfaces.wlan0]\ndns = [\"{DNS4}\"]\n\n[dns]\nredirect = true\n"),
+    );
+    for _ in 0..3 {
+        let argv = [bin.as_str(), "jmp-redirect", SVC4, "9000", DNS4];
+        let cmd = tb
+            .cmd(&mifrun_policy_args(&policy, &argv))
+            .timeout(Duration::from_secs(60));
+        let out = expect_via(&tb, cmd, "wlan0");
+        out.assert_ok();
+        assert!(
+            out.stdout.contains("left_cancellation_disabled=0"),
+            "{}",
+            out.dump()
+        );
+        assert!(
+            !out.stdout.contains("jumps=0 "),
+            "no jump happened:{}",
+            out.dump()
+        );
+    }
+}

@@ -491,8 +491,13 @@ pub(crate) fn redirect_target(
     if !profile.dns.redirect || dest.port() != 53 {
         return None;
     }
-    // On a socket hook's path: the configuration files are read with cancellation off.
-    crate::sys::no_cancel(|| redirect_to(profile, dest, v6_socket))
+    // On a socket hook's path: the configuration files are read (and their contents
+    // allocated) with cancellation off and signals blocked, so that neither a forced
+    // unwind nor a handler's siglongjmp can leave from inside them (a jump out of
+    // malloc corrupts the heap).
+    crate::sys::with_signals_blocked(|| {
+        crate::sys::no_cancel(|| redirect_to(profile, dest, v6_socket))
+    })
 }
 
 fn redirect_to(profile: &Profile, dest: SocketAddr, v6_socket: bool) -> Option<SocketAddr> {

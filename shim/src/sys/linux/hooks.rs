@@ -91,8 +91,14 @@ struct Window {
 
 impl Window {
     /// Enters a window whose frame holds `canary` (which the caller set to
-    /// `token(&canary)`).
+    /// `token(&canary)`). Signals are blocked while the cancellation state and its
+    /// record change, so that a handler's `siglongjmp` never lands between the two (the
+    /// state changed, no record to repair it by).
     fn enter(canary: &u64) -> Window {
+        super::with_signals_blocked(|| Self::enter_now(canary))
+    }
+
+    fn enter_now(canary: &u64) -> Window {
         let here = canary as *const u64 as usize;
         let key = WINDOW_KEY.load(Ordering::Acquire);
         if key != u32::MAX {
@@ -138,6 +144,11 @@ impl Window {
         let Some(enabled) = self.outer else {
             return false;
         };
+        // As in enter: the record and the state change together.
+        super::with_signals_blocked(|| Self::leave_now(enabled))
+    }
+
+    fn leave_now(enabled: bool) -> bool {
         let key = WINDOW_KEY.load(Ordering::Acquire);
         if key != u32::MAX {
             // SAFETY: as in enter.
@@ -251,11 +262,18 @@ pub(crate) fn no_cancel<T>(f: impl FnOnce() -> T) -> T {
 /// cancellation requested meanwhile is acted upon here, as glibc's own `getaddrinfo`
 /// would have at its `poll`. The forced unwind leaves from this frame, outside
 /// `catch_unwind`.
-pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
+///
+/// `offer`: only an entry point the program called offers that cancellation point,
+/// inlined into its own frame (`#[inline(always)]` all the way); a lookup one entry
+/// point makes through another (`gethostbyname` → `gethostbyname2_r`, a
+/// `getaddrinfo_a` request) passes `false`: glibc's forced unwind cannot cross the
+/// outer entry point's frame, which must not unwind, and the process would abort.
+#[inline(always)]
+pub(super) fn pre_lookup_offer<T>(offer: bool, f: impl FnOnce() -> T) -> Pre<T> {
     let saved = errno();
     let (r, cancellable) = section(f);
     set_errno(saved);
-    if cancellable {
+    if offer && cancellable {
         cancel_point();
     }
     match r {
@@ -264,7 +282,14 @@ pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
     }
 }
 
+/// [`pre_lookup_offer`] for an entry point the program called.
+#[inline(always)]
+pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
+    pre_lookup_offer(true, f)
+}
+
 /// A cancellation point (`pthread_testcancel`).
+#[inline(always)]
 pub(super) fn cancel_point() {
     // SAFETY: no preconditions. If a cancellation is pending, glibc unwinds from here
     // through this frame and the stub's (neither holds anything to release).

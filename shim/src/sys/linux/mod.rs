@@ -62,6 +62,15 @@ pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char)
             .into_owned()
     });
     hooks::init_windows();
+    // A panic (a bug) fails its call closed; its message goes through the shim's log,
+    // whose writes are raw system calls: std's default hook writes to standard error
+    // with the C library's `write`, a cancellation point, inside `catch_unwind`.
+    std::panic::set_hook(Box::new(|info| {
+        crate::log::line(
+            config_schema::LogLevel::Error,
+            format_args!("internal error: {info}; the call fails closed"),
+        );
+    }));
     // Reading the policy and opening the log meet cancellation points (`open`, `read`).
     no_cancel(|| crate::state::init(argv0));
     0
@@ -665,26 +674,33 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     netlink::route_oif(dest)
 }
 
-/// Runs `f` with every signal blocked on this thread (the mask restored after), so that
-/// no handler can run, and leave by a non-local exit, in the middle of it.
+/// Runs `f` with every signal blocked on this thread (the mask restored after, also
+/// when `f` panics), so that no handler can run, and leave by a non-local exit, in the
+/// middle of it.
 pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    /// Restores the mask and errno as they were before (also on a panic).
+    struct Restore(Option<libc::sigset_t>, c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(old) = &self.0 {
+                // SAFETY: restoring the mask saved in with_signals_blocked.
+                unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+            }
+            set_errno(self.1);
+        }
+    }
     // SAFETY: sigset_t is plain data; sigfillset initialises it.
     let mut all: libc::sigset_t = unsafe { zeroed() };
     // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { zeroed() };
+    let saved = errno();
     // SAFETY: valid sigset_t pointers; pthread_sigmask changes this thread's mask only.
     let blocked = unsafe {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) == 0
     };
-    let saved = errno();
-    let r = f();
-    if blocked {
-        // SAFETY: restoring the mask saved above.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    }
-    set_errno(saved);
-    r
+    let _restore = Restore(blocked.then_some(old), saved);
+    f()
 }
 
 /// Whether the calling thread runs on its alternate signal stack (a signal handler

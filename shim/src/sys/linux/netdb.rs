@@ -10,7 +10,7 @@
 //! `AI_PASSIVE`/`AI_V4MAPPED` handling and the memory layout are glibc's own, and
 //! any `freeaddrinfo` the program calls (ours forwards to glibc's) frees the result.
 
-use super::hooks::{Pre, pre, pre_lookup};
+use super::hooks::{Pre, pre, pre_lookup, pre_lookup_offer};
 use super::net::set_h_errno;
 use super::real;
 use crate::dns::{self, Hints, Plan};
@@ -37,6 +37,22 @@ pub unsafe extern "C" fn getaddrinfo(
     hints: *const addrinfo,
     res: *mut *mut addrinfo,
 ) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    unsafe { getaddrinfo_in(node, service, hints, res, true) }
+}
+
+/// [`getaddrinfo`]'s work; `offer`: see [`pre_lookup_offer`].
+///
+/// # Safety
+/// getaddrinfo(3)'s contract.
+#[inline(always)]
+unsafe fn getaddrinfo_in(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+    offer: bool,
+) -> c_int {
     let h = if hints.is_null() {
         // glibc's behaviour for NULL hints.
         Hints {
@@ -56,7 +72,7 @@ pub unsafe extern "C" fn getaddrinfo(
         // default link's servers.
         None if !node.is_null() && crate::ops::active() => Plan::Fail(libc::EAI_NONAME),
         None => Plan::Real,
-        Some(name) => match pre_lookup(|| dns::getaddrinfo(name, &h)) {
+        Some(name) => match pre_lookup_offer(offer, || dns::getaddrinfo(name, &h)) {
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
         },
@@ -303,13 +319,33 @@ pub unsafe extern "C" fn gethostbyname2_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    unsafe { gethostbyname2_r_in(name, af, ret, buf, len, result, h_errnop, true) }
+}
+
+/// [`gethostbyname2_r`]'s work; `offer`: see [`pre_lookup_offer`].
+///
+/// # Safety
+/// gethostbyname2_r(3)'s contract.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gethostbyname2_r_in(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    len: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+    offer: bool,
+) -> c_int {
     let plan = match node_str(name) {
         Some(n) if af == libc::AF_INET || af == libc::AF_INET6 => {
             let hints = Hints {
                 family: af,
                 flags: 0,
             };
-            match pre_lookup(|| dns::getaddrinfo(n, &hints)) {
+            match pre_lookup_offer(offer, || dns::getaddrinfo(n, &hints)) {
                 Pre::Run(p) => p,
                 Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
             }
@@ -378,6 +414,27 @@ pub unsafe extern "C" fn gethostbyaddr_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
+    // SAFETY: the program's arguments, forwarded.
+    unsafe { gethostbyaddr_r_in(addr, len, af, ret, buf, buflen, result, h_errnop, true) }
+}
+
+/// [`gethostbyaddr_r`]'s work; `offer`: see [`pre_lookup_offer`].
+///
+/// # Safety
+/// gethostbyaddr_r(3)'s contract.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gethostbyaddr_r_in(
+    addr: *const libc::c_void,
+    len: libc::socklen_t,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+    offer: bool,
+) -> c_int {
     let ip = match (af, len) {
         _ if addr.is_null() => None,
         // SAFETY: gethostbyaddr(3): addr points to len bytes of an address of type af.
@@ -387,7 +444,7 @@ pub unsafe extern "C" fn gethostbyaddr_r(
         _ => None,
     };
     let plan = match ip {
-        Some(ip) => match pre_lookup(|| dns::getnameinfo(ip, libc::NI_NAMEREQD)) {
+        Some(ip) => match pre_lookup_offer(offer, || dns::getnameinfo(ip, libc::NI_NAMEREQD)) {
             Pre::Run(p) => p,
             Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
         },
@@ -445,7 +502,7 @@ pub unsafe extern "C" fn gethostbyaddr(
     let mut h: c_int = 0;
     // SAFETY: our static storage, sized as declared; the program's address.
     let r = unsafe {
-        gethostbyaddr_r(
+        gethostbyaddr_r_in(
             addr,
             len,
             af,
@@ -454,6 +511,7 @@ pub unsafe extern "C" fn gethostbyaddr(
             4096,
             &mut result,
             &mut h,
+            true,
         )
     };
     if r != 0 || result.is_null() {
@@ -475,7 +533,7 @@ pub unsafe extern "C" fn gethostbyname_r(
     h_errnop: *mut c_int,
 ) -> c_int {
     // SAFETY: forwarded with the family gethostbyname_r implies.
-    unsafe { gethostbyname2_r(name, libc::AF_INET, ret, buf, len, result, h_errnop) }
+    unsafe { gethostbyname2_r_in(name, libc::AF_INET, ret, buf, len, result, h_errnop, true) }
 }
 
 /// Storage for the non-reentrant functions, shared by the process as glibc's own is
@@ -504,11 +562,22 @@ static STATIC: Static = Static {
 /// Replaces `gethostbyname2(3)`.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2"))]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+    // SAFETY: forwarded.
+    unsafe { gethostbyname2_in(name, af) }
+}
+
+/// [`gethostbyname2`]'s work, inlined into each entry point that uses it (see
+/// [`pre_lookup_offer`]).
+///
+/// # Safety
+/// gethostbyname2(3)'s contract.
+#[inline(always)]
+unsafe fn gethostbyname2_in(name: *const c_char, af: c_int) -> *mut hostent {
     let mut result: *mut hostent = null_mut();
     let mut h: c_int = 0;
     // SAFETY: our static storage, sized as declared.
     let r = unsafe {
-        gethostbyname2_r(
+        gethostbyname2_r_in(
             name,
             af,
             STATIC.ent.get(),
@@ -516,6 +585,7 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
             4096,
             &mut result,
             &mut h,
+            true,
         )
     };
     if r != 0 || result.is_null() {
@@ -530,7 +600,7 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname"))]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     // SAFETY: forwarded.
-    unsafe { gethostbyname2(name, libc::AF_INET) }
+    unsafe { gethostbyname2_in(name, libc::AF_INET) }
 }
 
 // ---------------------------------------------------------------------------------
@@ -855,7 +925,15 @@ unsafe fn state<'a>(g: *mut Gaicb) -> &'a AtomicI32 {
 unsafe fn run_request(g: *mut Gaicb) {
     let mut res: *mut addrinfo = null_mut();
     // SAFETY: the program's request fields (getaddrinfo_a(3)).
-    let r = unsafe { getaddrinfo((*g).ar_name, (*g).ar_service, (*g).ar_request, &mut res) };
+    let r = unsafe {
+        getaddrinfo_in(
+            (*g).ar_name,
+            (*g).ar_service,
+            (*g).ar_request,
+            &mut res,
+            false,
+        )
+    };
     // SAFETY: as above; the result before the state that makes it visible.
     unsafe {
         (*g).ar_result = if r == 0 { res } else { null_mut() };
