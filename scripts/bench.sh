@@ -354,6 +354,8 @@ if command -v valgrind >/dev/null; then
     # engine loads (dlopen, its relocations, the real functions handed over): not a
     # floor but a bound a little above what it costs now (BENCHMARKS.md, "Issue 16").
     proc_insn "per process (/bin/true)" 1.5 /bin/true
+    # Each import is a symbol lookup at start-up (-z now): the stub keeps three.
+    INSN_REPORT+=("$(printf '%-28s %s' "  the stub's imports" "$(nm -D --undefined-only "$SHIM" | awk '{ printf "%s%s", sep, $NF; sep = " " }')")")
     proc_insn "per process, one TCP connection" 32 "$BIN/connect_once" "$DEST4" "$TCP_PORT"
 else
     INSN_REPORT+=("valgrind not installed: instruction counts skipped")

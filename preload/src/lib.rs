@@ -2,10 +2,12 @@
 //! `std`-free stub in front of the C library's socket and name-lookup functions.
 //!
 //! Every process below `mifrun` loads it — shells, `ls`, `sed` — and most of them never
-//! open an INET socket. So the stub does as little as possible: its constructor reads
-//! four environment variables (and, without them, checks whether a policy file
-//! exists). A hook finds its C library function on its first call (`dlsym`, one
-//! symbol), unless the engine's load found them all first. The engine (`libmifshim_engine.so`, next to
+//! open an INET socket. So the stub does as little as possible: it imports three C
+//! library functions (each import is a symbol lookup for the loader in every process;
+//! see "The C library, as the stub reaches it" below), and its constructor reads the
+//! `MIFSHIM_*` variables in one pass over the environment block (and, without them,
+//! checks whether a policy file exists). A hook finds its C library function on its
+//! first call (`dlsym`, one symbol), unless the engine's load found them all first. The engine (`libmifshim_engine.so`, next to
 //! this file: the policy, the decision, the resolver) is `dlopen`ed, always in normal
 //! context, at the first of: a call that needs a decision (`connect`, a send, `bind`,
 //! `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the
