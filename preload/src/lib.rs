@@ -2,10 +2,12 @@
 //! `std`-free stub in front of the C library's socket and name-lookup functions.
 //!
 //! Every process below `mifrun` loads it — shells, `ls`, `sed` — and most of them never
-//! open an INET socket. So the stub does as little as possible: its constructor reads
-//! four environment variables (and, without them, checks whether a policy file
-//! exists). A hook finds its C library function on its first call (`dlsym`, one
-//! symbol), unless the engine's load found them all first. The engine (`libmifshim_engine.so`, next to
+//! open an INET socket. So the stub does as little as possible: it imports three C
+//! library functions (each import is a symbol lookup for the loader in every process;
+//! see "The C library, as the stub reaches it" below), and its constructor reads the
+//! `MIFSHIM_*` variables in one pass over the environment block (and, without them,
+//! checks whether a policy file exists). A hook finds its C library function on its
+//! first call (`dlsym`, one symbol), unless the engine's load found them all first. The engine (`libmifshim_engine.so`, next to
 //! this file: the policy, the decision, the resolver) is `dlopen`ed, always in normal
 //! context, at the first of: a call that needs a decision (`connect`, a send, `bind`,
 //! `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the
@@ -40,8 +42,7 @@ use mifshim_fastpath::{Key, Shared};
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: abort has no preconditions.
-    unsafe { libc::abort() }
+    abort()
 }
 
 /// The precompiled `core` refers to the unwinder's personality routine even when this
@@ -49,6 +50,204 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 /// stub free of `libgcc_s`; it is never called.
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}
+
+// ---------------------------------------------------------------------------------
+// The C library, as the stub reaches it
+// ---------------------------------------------------------------------------------
+//
+// Every function this object imports is one more symbol the loader looks up, in every
+// process the preload reaches, before `main` (the stub is linked `-z now`, see
+// build.rs): about 700 instructions each, a third of what loading an empty library
+// costs. So the stub imports only the three it cannot do without: `dlsym` (to find
+// everything else), `__errno_location` (errno must be read before anything that could
+// change it) and `__register_atfork` (the fork handlers, registered at start-up). Every
+// other C library function it calls for itself is a `Lazy` (below): found by `dlsym` on
+// its first use, which is in normal context for the same reason a hook's is (see the
+// module doc), and every one that may run after the engine's load is found before the
+// load is claimed (`resolve_lazy_all`), so that a handler, a child, or a child made by
+// a raw `clone` while the load was running, finds it there. The stub also avoids the calls the
+// compiler would insert (`memcpy`, `memset`, `strlen`): its copies are volatile byte
+// loops (see `PathBuf`), on cold paths only.
+
+#[cfg(target_env = "gnu")]
+unsafe extern "C" {
+    /// glibc's `pthread_atfork` (which is `__register_atfork(…, __dso_handle)` in
+    /// `libc_nonshared.a`; the stub is linked without the C start files that define
+    /// `__dso_handle`).
+    fn __register_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+        dso_handle: *mut c_void,
+    ) -> c_int;
+}
+
+/// This object's identity for `__register_atfork` (what `__dso_handle` is in an object
+/// linked with the C start files: any address inside it). The stub is never unloaded
+/// (`-z nodelete`), so its handlers are never unregistered.
+#[cfg(target_env = "gnu")]
+static DSO_HANDLE: u8 = 0;
+
+static C_GETENV: Lazy = Lazy::new(c"getenv");
+static C_ACCESS: Lazy = Lazy::new(c"access");
+static C_WRITEV: Lazy = Lazy::new(c"writev");
+static C_ABORT: Lazy = Lazy::new(c"abort");
+static C_SYSCALL: Lazy = Lazy::new(c"syscall");
+static C_CLOCK_GETTIME: Lazy = Lazy::new(c"clock_gettime");
+static C_PTHREAD_SIGMASK: Lazy = Lazy::new(c"pthread_sigmask");
+static C_MMAP: Lazy = Lazy::new(c"mmap");
+static C_MUNMAP: Lazy = Lazy::new(c"munmap");
+static C_H_ERRNO_LOCATION: Lazy = Lazy::new(c"__h_errno_location");
+static C_DLADDR: Lazy = Lazy::new(c"dladdr");
+static C_DLOPEN: Lazy = Lazy::new(c"dlopen");
+static C_DLERROR: Lazy = Lazy::new(c"dlerror");
+
+/// Calls `lazy`'s C library function as `fn(args) -> r`; `None` if the C library has
+/// no such function.
+macro_rules! c_call {
+    ($lazy:expr, fn($($t:ty),*) -> $r:ty, ($($a:expr),*)) => {{
+        let p = $lazy.get();
+        if p.is_null() {
+            None
+        } else {
+            type F = unsafe extern "C" fn($($t),*) -> $r;
+            // SAFETY: p is the C library's function of this name, which has this C
+            // signature.
+            let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+            // SAFETY: the arguments the caller checked against the function's contract.
+            Some(unsafe { f($($a),*) })
+        }
+    }};
+}
+
+/// `abort(3)`; a trap if the C library has none (it always has).
+fn abort() -> ! {
+    let p = C_ABORT.get();
+    if !p.is_null() {
+        type F = unsafe extern "C" fn() -> !;
+        // SAFETY: the C library's abort, which has this signature.
+        let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+        // SAFETY: abort has no preconditions.
+        unsafe { f() }
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an undefined instruction: the kernel ends the process with SIGILL.
+    unsafe {
+        core::arch::asm!("ud2", options(noreturn))
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!("udf #0", options(noreturn))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// `syscall(2)` with up to four arguments (the C library's wrapper: -1 and errno on
+/// failure); -1 with `ENOSYS` if it is missing.
+fn syscall4(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> libc::c_long {
+    let p = C_SYSCALL.get();
+    if p.is_null() {
+        set_errno(libc::ENOSYS);
+        return -1;
+    }
+    type F = unsafe extern "C" fn(libc::c_long, ...) -> libc::c_long;
+    // SAFETY: the C library's syscall, which has this variadic signature.
+    let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
+    // SAFETY: every caller passes a system call number and arguments valid for it
+    // (unused trailing arguments are ignored by the kernel).
+    unsafe { f(n, a, b, c, d) }
+}
+
+/// The length of the NUL-terminated string at `p` (a volatile loop, so that the
+/// compiler does not make it a call to `strlen`: one more import).
+///
+/// # Safety
+/// `p` is a valid NUL-terminated string.
+unsafe fn cstr_len(p: *const c_char) -> usize {
+    let mut n = 0;
+    // SAFETY: the caller's contract: every byte up to the NUL is readable.
+    while unsafe { core::ptr::read_volatile(p.add(n)) } != 0 {
+        n += 1;
+    }
+    n
+}
+
+/// A path built into a caller's buffer, always NUL-terminated, with volatile byte
+/// writes (so that the compiler makes no `memcpy` call of them: one more import for
+/// every process). `ok` turns false when something did not fit.
+struct PathBuf {
+    buf: *mut u8,
+    cap: usize,
+    len: usize,
+    ok: bool,
+}
+
+impl PathBuf {
+    /// # Safety
+    /// `buf` is valid for writes of `cap` (at least 1) bytes while this is used.
+    unsafe fn new(buf: *mut u8, cap: usize) -> Self {
+        // SAFETY: the caller's contract; cap >= 1.
+        unsafe { core::ptr::write_volatile(buf, 0) };
+        Self {
+            buf,
+            cap,
+            len: 0,
+            ok: true,
+        }
+    }
+
+    fn byte(&mut self, b: u8) {
+        if self.len + 1 >= self.cap {
+            self.ok = false;
+            return;
+        }
+        // SAFETY: len + 1 < cap (see `new`).
+        unsafe {
+            core::ptr::write_volatile(self.buf.add(self.len), b);
+            core::ptr::write_volatile(self.buf.add(self.len + 1), 0);
+        }
+        self.len += 1;
+    }
+
+    fn bytes(&mut self, s: &[u8]) {
+        for &b in s {
+            self.byte(b);
+        }
+    }
+
+    /// # Safety
+    /// `p` is a valid NUL-terminated string.
+    unsafe fn cstr(&mut self, p: *const u8) {
+        let mut i = 0;
+        loop {
+            // SAFETY: the caller's contract.
+            let b = unsafe { core::ptr::read_volatile(p.add(i)) };
+            if b == 0 || !self.ok {
+                return;
+            }
+            self.byte(b);
+            i += 1;
+        }
+    }
+
+    /// Drops everything after the last `/` (keeps the directory, with its slash).
+    fn dir(&mut self) {
+        let mut keep = 0;
+        for i in 0..self.len {
+            // SAFETY: i < len: written by `byte`.
+            if unsafe { core::ptr::read_volatile(self.buf.add(i)) } == b'/' {
+                keep = i + 1;
+            }
+        }
+        self.len = keep;
+        // SAFETY: keep <= len < cap.
+        unsafe { core::ptr::write_volatile(self.buf.add(keep), 0) };
+    }
+}
 
 // ---------------------------------------------------------------------------------
 // Process state
@@ -96,56 +295,143 @@ struct Buf(core::cell::UnsafeCell<[u8; 4096]>);
 unsafe impl Sync for Buf {}
 static ENGINE_PATH: Buf = Buf(core::cell::UnsafeCell::new([0; 4096]));
 
-fn getenv(name: &[u8]) -> Option<&'static [u8]> {
-    // SAFETY: name is NUL-terminated (callers pass b"…\0"); getenv returns NULL or a
-    // pointer into the environment, valid while the environment is not modified.
-    let p = unsafe { libc::getenv(name.as_ptr().cast()) };
-    if p.is_null() {
-        return None;
+/// The variables the steering decision reads (as `NAME=` and as `NAME`), in the order
+/// of [`Vars`].
+const VARS: [(&[u8], &core::ffi::CStr); 5] = [
+    (b"MIFSHIM_DISABLE=", c"MIFSHIM_DISABLE"),
+    (b"MIFSHIM_VIA=", c"MIFSHIM_VIA"),
+    (b"MIFSHIM_POLICY=", c"MIFSHIM_POLICY"),
+    (b"XDG_CONFIG_HOME=", c"XDG_CONFIG_HOME"),
+    (b"HOME=", c"HOME"),
+];
+const DISABLE: usize = 0;
+const VIA: usize = 1;
+const POLICY: usize = 2;
+const XDG_CONFIG_HOME: usize = 3;
+const HOME: usize = 4;
+
+/// The values of [`VARS`]: each a NUL-terminated string of at least one byte, or NULL
+/// when the variable is unset or empty (a value that is empty is unset; one that is
+/// not UTF-8 is not).
+type Vars = [*const u8; 5];
+
+/// If the NUL-terminated `s` starts with `prefix`, what follows it.
+///
+/// # Safety
+/// `s` is a valid NUL-terminated string; `prefix` holds no NUL.
+unsafe fn after_prefix(s: *const u8, prefix: &[u8]) -> Option<*const u8> {
+    for (i, &b) in prefix.iter().enumerate() {
+        // SAFETY: s is NUL-terminated and prefix holds no NUL, so a mismatch comes at
+        // the NUL at the latest: every byte read is s's.
+        if unsafe { *s.add(i) } != b {
+            return None;
+        }
     }
-    // SAFETY: p is a NUL-terminated string.
-    let v = unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes();
-    (!v.is_empty()).then_some(v)
+    // SAFETY: the whole prefix matched: s has at least that many bytes before its NUL.
+    Some(unsafe { s.add(prefix.len()) })
 }
 
-/// Writes `parts` joined into `buf` with a terminating NUL; `None` if it does not fit.
-fn join(buf: &mut [u8], parts: &[&[u8]]) -> Option<usize> {
-    let mut n = 0;
-    for p in parts {
-        let end = n + p.len();
-        buf.get_mut(n..end)?.copy_from_slice(p);
-        n = end;
+/// [`Vars`] from the environment block `envp`, in one pass (the first definition of a
+/// name counts, as for `getenv`; most variables are passed over at their first byte).
+///
+/// # Safety
+/// `envp` is a NULL-terminated array of valid NUL-terminated strings.
+unsafe fn vars_from_envp(mut envp: *const *const c_char) -> Vars {
+    let mut v: Vars = [core::ptr::null(); 5];
+    loop {
+        // SAFETY: the caller's contract: envp points into the NULL-terminated array.
+        let s = unsafe { *envp }.cast::<u8>();
+        if s.is_null() {
+            break;
+        }
+        // SAFETY: s is a valid string (at least its NUL).
+        if matches!(unsafe { *s }, b'M' | b'X' | b'H') {
+            for (i, (name, _)) in VARS.iter().enumerate() {
+                if v[i].is_null() {
+                    // SAFETY: s is a valid string; the names hold no NUL.
+                    if let Some(value) = unsafe { after_prefix(s, name) } {
+                        v[i] = value;
+                        break;
+                    }
+                }
+            }
+        }
+        // SAFETY: s was not the terminating NULL, so the array goes on.
+        envp = unsafe { envp.add(1) };
     }
-    *buf.get_mut(n)? = 0;
-    Some(n)
+    for x in &mut v {
+        // SAFETY: a non-NULL x points into a NUL-terminated value.
+        if !x.is_null() && unsafe { **x } == 0 {
+            *x = core::ptr::null();
+        }
+    }
+    v
 }
 
-fn file_exists(parts: &[&[u8]]) -> bool {
-    let mut buf = [0u8; 4096];
-    if join(&mut buf, parts).is_none() {
+/// [`Vars`] through the C library's `getenv` (for a hook that runs before the
+/// constructor, which has the environment block; normal context: another library's
+/// constructor).
+fn vars_from_getenv() -> Vars {
+    let mut v: Vars = [core::ptr::null(); 5];
+    for (i, (_, name)) in VARS.iter().enumerate() {
+        let p = c_call!(C_GETENV, fn(*const c_char) -> *mut c_char, (name.as_ptr()))
+            .unwrap_or(null_mut());
+        // SAFETY: getenv returns NULL or a NUL-terminated string.
+        if !p.is_null() && unsafe { *p } != 0 {
+            v[i] = p.cast();
+        }
+    }
+    v
+}
+
+/// Whether the path `build` writes exists (`access(F_OK)`; errno kept). A path that
+/// does not fit in `PATH_MAX` does not.
+fn file_exists(build: impl FnOnce(&mut PathBuf)) -> bool {
+    let mut buf = core::mem::MaybeUninit::<[u8; 4096]>::uninit();
+    // SAFETY: buf is valid for writes of its 4096 bytes for the whole function.
+    let mut path = unsafe { PathBuf::new(buf.as_mut_ptr().cast(), 4096) };
+    build(&mut path);
+    if !path.ok {
         return false;
     }
-    // SAFETY: buf holds a NUL-terminated path.
-    unsafe { libc::access(buf.as_ptr().cast(), libc::F_OK) == 0 }
+    let saved = errno();
+    // SAFETY: path.buf holds a NUL-terminated path.
+    let r = c_call!(
+        C_ACCESS,
+        fn(*const c_char, c_int) -> c_int,
+        (path.buf.cast(), libc::F_OK)
+    );
+    set_errno(saved);
+    r == Some(0)
 }
 
 /// Is this process steered? The same rule as the engine's: `MIFSHIM_DISABLE=1` no;
 /// `MIFSHIM_VIA` or `MIFSHIM_POLICY` yes; otherwise a policy file at
 /// `$XDG_CONFIG_HOME/mifshim/policy.toml` (`$HOME/.config/…`) or
 /// `/etc/mifshim/policy.toml`.
-fn decide_mode() -> u8 {
-    if getenv(b"MIFSHIM_DISABLE\0") == Some(b"1") {
+fn decide_mode(v: &Vars) -> u8 {
+    let d = v[DISABLE];
+    // SAFETY: a non-NULL value has at least one byte before its NUL (see `Vars`).
+    if !d.is_null() && unsafe { *d == b'1' && *d.add(1) == 0 } {
         return INERT;
     }
-    if getenv(b"MIFSHIM_VIA\0").is_some() || getenv(b"MIFSHIM_POLICY\0").is_some() {
+    if !v[VIA].is_null() || !v[POLICY].is_null() {
         return ACTIVE;
     }
-    let user = match (getenv(b"XDG_CONFIG_HOME\0"), getenv(b"HOME\0")) {
-        (Some(x), _) => file_exists(&[x, b"/mifshim/policy.toml"]),
-        (None, Some(h)) => file_exists(&[h, b"/.config/mifshim/policy.toml"]),
-        (None, None) => false,
+    let user = match (v[XDG_CONFIG_HOME], v[HOME]) {
+        (x, _) if !x.is_null() => file_exists(|p| {
+            // SAFETY: x is a NUL-terminated value (see `Vars`).
+            unsafe { p.cstr(x) };
+            p.bytes(b"/mifshim/policy.toml");
+        }),
+        (_, h) if !h.is_null() => file_exists(|p| {
+            // SAFETY: h is a NUL-terminated value (see `Vars`).
+            unsafe { p.cstr(h) };
+            p.bytes(b"/.config/mifshim/policy.toml");
+        }),
+        _ => false,
     };
-    if user || file_exists(&[b"/etc/mifshim/policy.toml"]) {
+    if user || file_exists(|p| p.bytes(b"/etc/mifshim/policy.toml")) {
         ACTIVE
     } else {
         INERT
@@ -160,7 +446,7 @@ fn active() -> bool {
             // A hook ran before our constructor (another library's constructor made a
             // socket call): decide now; whoever decides first sets up what the
             // constructor would have.
-            let m = decide_mode();
+            let m = decide_mode(&vars_from_getenv());
             if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
                 register_fork_handlers();
             }
@@ -170,41 +456,74 @@ fn active() -> bool {
 }
 
 fn register_fork_handlers() {
-    // SAFETY: registering handlers has no preconditions. Done at start-up (never from
-    // within a prepare handler: glibc before 2.36 holds the lock pthread_atfork takes
-    // while it runs them, and ours loads the engine).
-    unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child)) };
+    // SAFETY: registering handlers has no preconditions (DSO_HANDLE is an address
+    // inside this object). Done at start-up (never from within a prepare handler:
+    // glibc before 2.36 holds the lock pthread_atfork takes while it runs them, and
+    // ours loads the engine).
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        __register_atfork(
+            Some(before_fork),
+            None,
+            Some(after_fork_child),
+            (&raw const DSO_HANDLE).cast_mut().cast(),
+        )
+    };
+    // SAFETY: as above (a C library whose pthread_atfork is a function of its own).
+    #[cfg(not(target_env = "gnu"))]
+    unsafe {
+        libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child))
+    };
 }
 
-/// The engine lives next to this library: `<dir of libmifshim.so>/libmifshim_engine.so`.
-fn locate_engine() {
+/// The engine lives next to this library: `<dir of libmifshim.so>/libmifshim_engine.so`
+/// (written to `ENGINE_PATH`); the path's length, or `None` if this library's own path
+/// is unknown or the engine's does not fit.
+fn locate_engine() -> Option<usize> {
     // SAFETY: a zeroed Dl_info is valid; dladdr fills it for an address inside a loaded
     // object (our own constructor).
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
-    // SAFETY: as above.
-    let ok = unsafe { libc::dladdr(constructor as *const c_void, &mut info) } != 0;
-    if !ok || info.dli_fname.is_null() {
-        return;
+    let me = constructor as *const c_void;
+    let ok = c_call!(
+        C_DLADDR,
+        fn(*const c_void, *mut libc::Dl_info) -> c_int,
+        (me, &mut info)
+    );
+    if ok.is_none_or(|r| r == 0) || info.dli_fname.is_null() {
+        return None;
     }
-    // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
-    let me = unsafe { core::ffi::CStr::from_ptr(info.dli_fname) }.to_bytes();
-    let dir = match me.iter().rposition(|b| *b == b'/') {
-        Some(i) => &me[..=i],
-        None => b"./".as_slice(),
-    };
-    // SAFETY: single-threaded start-up (see `Buf`).
+    // SAFETY: single-threaded use (see `Buf`).
     let buf = unsafe { &mut *ENGINE_PATH.0.get() };
-    let _ = join(buf, &[dir, b"libmifshim_engine.so"]);
+    // SAFETY: buf is valid for writes of its length (a static).
+    let mut path = unsafe { PathBuf::new(buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: dli_fname is a NUL-terminated path owned by the loader.
+    unsafe { path.cstr(info.dli_fname.cast()) };
+    path.dir();
+    if path.len == 0 {
+        path.bytes(b"./");
+    }
+    path.bytes(b"libmifshim_engine.so");
+    path.ok.then_some(path.len)
 }
 
-extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     if !argv.is_null() {
         // SAFETY: glibc passes the process's argv to `.init_array` functions.
         ARGV0.store(unsafe { *argv } as *mut c_char, Release);
     }
-    let m = decide_mode();
     // A hook may have decided already (see `active`); then it also registered the
-    // fork handlers.
+    // fork handlers (and may have loaded the engine).
+    if MODE.load(Acquire) != UNKNOWN {
+        return;
+    }
+    let vars = if envp.is_null() {
+        vars_from_getenv()
+    } else {
+        // SAFETY: glibc passes the process's environment block to `.init_array`
+        // functions.
+        unsafe { vars_from_envp(envp) }
+    };
+    let m = decide_mode(&vars);
     if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
         register_fork_handlers();
     }
@@ -273,8 +592,13 @@ fn coarse_now_ms() -> u64 {
         tv_nsec: 0,
     };
     let saved = errno();
-    // SAFETY: ts is valid for writes.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
+    // ts is valid for writes.
+    let r = c_call!(
+        C_CLOCK_GETTIME,
+        fn(libc::clockid_t, *mut libc::timespec) -> c_int,
+        (libc::CLOCK_MONOTONIC_COARSE, &mut ts)
+    );
+    if r != Some(0) {
         set_errno(saved);
         return u64::MAX;
     }
@@ -461,22 +785,25 @@ fn socket_done(fd: c_int, (domain, ty, protocol): (c_int, c_int, c_int)) {
     }
     let saved = errno();
     let map = |bytes: usize| {
-        // SAFETY: a new anonymous private mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
+        // A new anonymous private mapping; no existing memory is touched.
+        let p = c_call!(
+            C_MMAP,
+            fn(*mut c_void, usize, c_int, c_int, c_int, libc::off_t) -> *mut c_void,
+            (
                 null_mut(),
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
-                0,
+                0
             )
-        };
+        )
+        .unwrap_or(libc::MAP_FAILED);
         (p != libc::MAP_FAILED).then_some(p.cast())
     };
     let unmap = |p: *mut mifshim_fastpath::FdSlot, bytes: usize| {
-        // SAFETY: `p` came from the mmap above and was never published.
-        unsafe { libc::munmap(p.cast(), bytes) };
+        // `p` came from the mmap above and was never published.
+        c_call!(C_MUNMAP, fn(*mut c_void, usize) -> c_int, (p.cast(), bytes));
     };
     // SAFETY: map returns zeroed anonymous memory (all-zero is a valid FdSlot) that is
     // unmapped only when it was never published.
@@ -592,15 +919,26 @@ fn write_err(parts: &[&[u8]]) {
         // Fd 2 may be anything of the program's by now.
         return;
     }
-    let mut buf = [0u8; 1024];
+    // One writev (no copy: a memcpy call would be one more import), so that the line
+    // goes out whole. Errno is restored by the caller.
+    let mut iov = [libc::iovec {
+        iov_base: null_mut(),
+        iov_len: 0,
+    }; 8];
     let mut n = 0;
-    for p in parts {
-        let take = p.len().min(buf.len() - n);
-        buf[n..n + take].copy_from_slice(&p[..take]);
-        n += take;
+    for (v, p) in iov.iter_mut().zip(parts) {
+        *v = libc::iovec {
+            iov_base: p.as_ptr().cast_mut().cast(),
+            iov_len: p.len(),
+        };
+        n += 1;
     }
-    // SAFETY: writing our own buffer to standard error; errno is restored by the caller.
-    unsafe { libc::write(2, buf.as_ptr().cast(), n) };
+    // The iovecs describe the caller's slices, valid for reads.
+    c_call!(
+        C_WRITEV,
+        fn(c_int, *const libc::iovec, c_int) -> isize,
+        (2, iov.as_ptr(), n)
+    );
 }
 
 fn errno() -> c_int {
@@ -626,6 +964,13 @@ fn ensure_engine() -> bool {
         _ => {}
     }
     let saved = errno();
+    if ENGINE.load(Acquire) == NONE {
+        // Every C library function a hook or the stub itself may call from now on, in
+        // normal context and before the load is claimed: a child made by a raw `clone`
+        // while the load runs (which inherits this memory) finds them too.
+        resolve_all();
+        resolve_lazy_all();
+    }
     let me = getpid();
     let ready = match ENGINE.compare_exchange(NONE, loading(me), AcqRel, Acquire) {
         Ok(_) => {
@@ -712,14 +1057,13 @@ fn warn_once(flag: &AtomicBool, line: &[u8]) {
 }
 
 fn getpid() -> u32 {
-    // SAFETY: getpid has no preconditions (raw: glibc's wrapper would be one more
-    // import for every process).
-    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+    // getpid has no preconditions.
+    syscall4(libc::SYS_getpid, 0, 0, 0, 0) as u32
 }
 
 fn gettid() -> u32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+    // gettid has no preconditions.
+    syscall4(libc::SYS_gettid, 0, 0, 0, 0) as u32
 }
 
 /// Sleeps while `*word == val`, at most `ms` milliseconds (or until woken, or a signal).
@@ -728,29 +1072,26 @@ fn futex_wait(word: &AtomicU32, val: u32, ms: u64) {
         tv_sec: (ms / 1000) as libc::time_t,
         tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
     };
-    // SAFETY: word is a valid, aligned 32-bit atomic for the call; ts is a valid
-    // relative timeout. FUTEX_WAIT only reads the word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            val,
-            &ts as *const libc::timespec,
-        )
-    };
+    // word is a valid, aligned 32-bit atomic for the call; ts is a valid relative
+    // timeout. FUTEX_WAIT only reads the word.
+    syscall4(
+        libc::SYS_futex,
+        word.as_ptr() as usize,
+        (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize,
+        val as usize,
+        &ts as *const libc::timespec as usize,
+    );
 }
 
 fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: word is a valid, aligned 32-bit atomic; FUTEX_WAKE only wakes waiters.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            i32::MAX,
-        )
-    };
+    // word is a valid, aligned 32-bit atomic; FUTEX_WAKE only wakes waiters.
+    syscall4(
+        libc::SYS_futex,
+        word.as_ptr() as usize,
+        (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize,
+        i32::MAX as usize,
+        0,
+    );
 }
 
 /// Blocks every signal on this thread (glibc keeps its own two, for cancellation and
@@ -763,14 +1104,22 @@ fn block_all_signals() -> libc::sigset_t {
     let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: all is a valid sigset_t, written over its own size.
     unsafe { core::ptr::write_bytes(&mut all, 0xff, 1) };
-    // SAFETY: both sets are valid for the call.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    // Both sets are valid for the call.
+    c_call!(
+        C_PTHREAD_SIGMASK,
+        fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int,
+        (libc::SIG_SETMASK, &all, &mut old)
+    );
     old
 }
 
 fn restore_signals(mask: &libc::sigset_t) {
-    // SAFETY: mask is the set pthread_sigmask returned.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, null_mut()) };
+    // mask is the set pthread_sigmask returned.
+    c_call!(
+        C_PTHREAD_SIGMASK,
+        fn(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int,
+        (libc::SIG_SETMASK, mask, null_mut())
+    );
 }
 
 /// **Test only**: `MIFSHIM_TEST_LOAD_DELAY_MS=N` (at most 10 000) makes the engine's
@@ -778,9 +1127,20 @@ fn restore_signals(mask: &libc::sigset_t) {
 /// land while a load is in progress. Read only by the thread that loads the engine (a
 /// process that never loads it never looks); not a configuration knob.
 fn test_load_delay() {
-    let Some(v) = getenv(b"MIFSHIM_TEST_LOAD_DELAY_MS\0") else {
+    let v = c_call!(
+        C_GETENV,
+        fn(*const c_char) -> *mut c_char,
+        (c"MIFSHIM_TEST_LOAD_DELAY_MS".as_ptr())
+    )
+    .unwrap_or(null_mut());
+    if v.is_null() {
         return;
-    };
+    }
+    // SAFETY: getenv returned a NUL-terminated string.
+    let v = unsafe { core::slice::from_raw_parts(v.cast::<u8>(), cstr_len(v)) };
+    if v.is_empty() {
+        return;
+    }
     let mut ms: u64 = 0;
     for b in v {
         if !b.is_ascii_digit() {
@@ -799,8 +1159,14 @@ fn test_load_delay() {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        // SAFETY: ts and rem are valid timespecs for the call.
-        let r = unsafe { libc::syscall(libc::SYS_nanosleep, &ts, &mut rem) };
+        // ts and rem are valid timespecs for the call.
+        let r = syscall4(
+            libc::SYS_nanosleep,
+            &ts as *const libc::timespec as usize,
+            &mut rem as *mut libc::timespec as usize,
+            0,
+            0,
+        );
         if r == 0 || errno() != libc::EINTR {
             return;
         }
@@ -810,27 +1176,34 @@ fn test_load_delay() {
 
 /// Loads and initialises the engine; its shared table on success.
 fn load_engine() -> Option<*mut Shared> {
-    locate_engine();
+    let Some(end) = locate_engine() else {
+        write_err(&[
+            b"mifshim: cannot find libmifshim.so's own path (for its engine's); failing closed\n",
+        ]);
+        return None;
+    };
     // SAFETY: written just above, by the only thread that loads (see `Buf`).
     let path = unsafe { &*ENGINE_PATH.0.get() };
-    resolve_all();
-    resolve_lazy_all();
-    // SAFETY: path is NUL-terminated (join); RTLD_LOCAL keeps the engine's symbols out
-    // of the global scope, so it interposes on nothing.
-    let h = unsafe { libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    let end = path.iter().position(|b| *b == 0).unwrap_or(0);
+    // path is NUL-terminated (PathBuf); RTLD_LOCAL keeps the engine's symbols out of
+    // the global scope, so it interposes on nothing.
+    let h = c_call!(
+        C_DLOPEN,
+        fn(*const c_char, c_int) -> *mut c_void,
+        (path.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_LOCAL)
+    )
+    .unwrap_or(null_mut());
+    let path = &path[..end];
     if h.is_null() {
-        // SAFETY: dlerror returns NULL or a NUL-terminated message.
-        let e = unsafe { libc::dlerror() };
+        let e = c_call!(C_DLERROR, fn() -> *mut c_char, ()).unwrap_or(null_mut());
         let msg = if e.is_null() {
             b"unknown error".as_slice()
         } else {
-            // SAFETY: as above.
-            unsafe { core::ffi::CStr::from_ptr(e) }.to_bytes()
+            // SAFETY: dlerror returns NULL or a NUL-terminated message.
+            unsafe { core::slice::from_raw_parts(e.cast::<u8>(), cstr_len(e)) }
         };
         write_err(&[
             b"mifshim: cannot load ",
-            &path[..end],
+            path,
             b": ",
             msg,
             b"; failing closed\n",
@@ -840,7 +1213,7 @@ fn load_engine() -> Option<*mut Shared> {
     if !bind_engine(h) {
         write_err(&[
             b"mifshim: ",
-            &path[..end],
+            path,
             b" is not a mifshim engine of this version; failing closed\n",
         ]);
         return None;
@@ -853,7 +1226,7 @@ fn load_engine() -> Option<*mut Shared> {
     if fast.is_null() || unsafe { (*fast).layout } != mifshim_fastpath::LAYOUT {
         write_err(&[
             b"mifshim: ",
-            &path[..end],
+            path,
             b" is not a mifshim engine of this version; failing closed\n",
         ]);
         return None;
@@ -909,15 +1282,27 @@ fn engine_ready() -> bool {
 /// nothing), and all of them when the engine is loaded, so that a hook running later
 /// in a signal handler or a forked child finds its pointer already there.
 struct Lazy {
-    name: &'static core::ffi::CStr,
     ptr: AtomicPtr<c_void>,
+    /// The name, NUL-terminated, held in place rather than pointed to: a pointer in a
+    /// static is one more relocation for the loader in every process.
+    name: [u8; LAZY_NAME_MAX],
 }
+
+/// The longest name a `Lazy` holds, with its NUL (a longer one does not compile).
+const LAZY_NAME_MAX: usize = 24;
 
 impl Lazy {
     const fn new(name: &'static core::ffi::CStr) -> Self {
+        let b = name.to_bytes_with_nul();
+        let mut held = [0u8; LAZY_NAME_MAX];
+        let mut i = 0;
+        while i < b.len() {
+            held[i] = b[i];
+            i += 1;
+        }
         Self {
-            name,
             ptr: AtomicPtr::new(null_mut()),
+            name: held,
         }
     }
 
@@ -927,8 +1312,13 @@ impl Lazy {
         if !p.is_null() {
             return p;
         }
-        // SAFETY: the name is NUL-terminated; RTLD_NEXT looks past this object.
-        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) };
+        // dlsym keeps errno in practice; this keeps it for sure (the callers read
+        // errno before or after).
+        let saved = errno();
+        // SAFETY: the name is NUL-terminated (`new` copied the CStr's NUL); RTLD_NEXT
+        // looks past this object.
+        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr().cast()) };
+        set_errno(saved);
         self.ptr.store(p, Release);
         p
     }
@@ -977,6 +1367,19 @@ fn resolve_lazy_all() {
         &REAL__LONGJMP,
         &REAL_SIGLONGJMP,
         &REAL___LONGJMP_CHK,
+        // The stub's own C library functions that may run once the engine is loaded
+        // (or failed to load): the datagram fast path's clock, the table's mmap, the
+        // futex and getpid/gettid system calls, the warnings, the fail-closed h_errno.
+        // The others (getenv, access, dladdr, dlopen, dlerror, pthread_sigmask) run
+        // only before the load, from the constructor or in the thread that claimed the
+        // load: never in a handler or a child.
+        &C_WRITEV,
+        &C_ABORT,
+        &C_SYSCALL,
+        &C_CLOCK_GETTIME,
+        &C_MMAP,
+        &C_MUNMAP,
+        &C_H_ERRNO_LOCATION,
     ] {
         l.get();
     }
@@ -1203,8 +1606,7 @@ macro_rules! jump_hooks {
             let p = $lazy.get();
             if p.is_null() {
                 // Nowhere to jump to: the C library lacks the function.
-                // SAFETY: abort has no preconditions.
-                unsafe { libc::abort() }
+                abort()
             }
             type F = unsafe extern "C" fn(*mut c_void, c_int) -> !;
             // SAFETY: p is the C library's function of this name and signature.
@@ -1510,8 +1912,11 @@ macro_rules! hooks {
                 if p.is_null() {
                     // The first call, before the engine's load found them all: this
                     // function only (see the module doc for why it is normal context).
+                    // Errno kept: the call may succeed without setting it.
+                    let saved = errno();
                     // SAFETY: as in resolve_all.
                     p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
+                    set_errno(saved);
                     real::$name.store(p, Release);
                 }
                 if p.is_null() {
@@ -1536,14 +1941,18 @@ const EAI_SYSTEM: c_int = -11;
 /// `h_errno` for "no recovery".
 const NO_RECOVERY: c_int = 3;
 
-unsafe extern "C" {
-    fn __h_errno_location() -> *mut c_int;
+/// Sets this thread's `h_errno`.
+fn set_h_errno(v: c_int) {
+    let p = c_call!(C_H_ERRNO_LOCATION, fn() -> *mut c_int, ()).unwrap_or(null_mut());
+    if !p.is_null() {
+        // SAFETY: this thread's h_errno slot.
+        unsafe { *p = v };
+    }
 }
 
 /// `gethostbyname`/`gethostbyname2` failing closed: NULL with `h_errno` set.
 fn no_host() -> *mut hostent {
-    // SAFETY: this thread's h_errno slot.
-    unsafe { *__h_errno_location() = NO_RECOVERY };
+    set_h_errno(NO_RECOVERY);
     null_mut()
 }
 
@@ -1566,8 +1975,7 @@ fn is_dup_cmd(cmd: c_int) -> bool {
 
 /// A `res_*` call failing closed: `-1` with `h_errno` "no recovery".
 fn no_res() -> c_int {
-    // SAFETY: this thread's h_errno slot.
-    unsafe { *__h_errno_location() = NO_RECOVERY };
+    set_h_errno(NO_RECOVERY);
     -1
 }
 
