@@ -140,6 +140,7 @@ impl UserAddr {
     /// `connect`, `bind` and `sendto` (`move_addr_to_kernel`): `EINVAL` for a negative
     /// length or one beyond `sockaddr_storage`, `EFAULT` for unreadable bytes. `addr`
     /// NULL is `Ok(None)` (no address; for `sendto` the length is then ignored).
+    #[inline]
     pub(crate) fn load(
         &mut self,
         addr: *const sockaddr,
