@@ -82,6 +82,9 @@ pub const SHARED: u32 = 1 << 17;
 /// binding cannot be undone, so a later steered destination is refused rather than
 /// sent through that interface.
 pub const SHIM_DIRECT: u32 = 1 << 18;
+/// The shim applied the policy's socket options (`source`, `mark`, `dscp`) to this
+/// socket (the first steered decision does it; later ones need not ask again).
+pub const SHIM_OPTS: u32 = 1 << 19;
 
 /// [`Shared::log_fd`] when standard error was closed and no log file is configured:
 /// the engine writes nothing (fd 2 may be the program's socket by now).

@@ -110,6 +110,18 @@ fn loopback_answer(name: &str, hints: &Hints) -> Option<Plan> {
     })
 }
 
+/// The search domains for names resolved over `ifname`: the policy's
+/// `[interfaces.X] search` when it gives one (in place of the system's, as a link's
+/// own domains are), else `/etc/resolv.conf`'s `search` (resolv.conf(5), applied with
+/// its `ndots`: see `resolve::candidates`).
+pub(crate) fn search_list<'a>(
+    profile: &'a Profile,
+    ifname: &IfName,
+    rc: &'a conf::ResolvConf,
+) -> &'a [String] {
+    profile.search_domains(ifname).unwrap_or(&rc.search)
+}
+
 /// Decides how `getaddrinfo(node, …, hints)` is answered.
 pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     let profile = match state::mode() {
@@ -232,12 +244,29 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
             b.index
         );
         let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
-        resolved::resolve(
-            node,
-            family,
-            b.index,
-            std::time::Duration::from_millis(budget.min(30_000)),
-        )
+        let ask = |name: &str| {
+            resolved::resolve(
+                name,
+                family,
+                b.index,
+                std::time::Duration::from_millis(budget.min(30_000)),
+            )
+        };
+        match profile.search_domains(&b.ifname) {
+            // The policy's search list for this link: the names are expanded here
+            // (resolved would apply the link's own domains), each asked in turn.
+            Some(search) if !host.absolute => {
+                let mut last = resolve::Outcome::NoName;
+                for cand in resolve::candidates(node, search, rc.ndots) {
+                    last = ask(&cand);
+                    if !matches!(last, resolve::Outcome::NoName) {
+                        break;
+                    }
+                }
+                last
+            }
+            _ => ask(node),
+        }
     } else {
         if servers.is_empty() {
             log::warn_limited(format_args!(
@@ -257,7 +286,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
         let names = if host.absolute {
             vec![node.to_owned()]
         } else {
-            resolve::candidates(node, &rc.search, rc.ndots)
+            resolve::candidates(node, search_list(profile, &b.ifname, &rc), rc.ndots)
         };
         resolve::lookup(&plan, &names, &want)
     };
