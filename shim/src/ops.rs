@@ -464,6 +464,9 @@ fn apply_options(fd: i32, e: Entry, what: &str, addr: SocketAddr, b: &Bind<'_>) 
             ));
             return Err(err);
         }
+        if src.is_ipv6() {
+            fdtable::add_flags(fd, core::SRC6);
+        }
         log_at!(Info, "{what} {}: source {src}", Addr(addr));
     } else if let Some(src) = b.opts.source {
         log_at!(
@@ -699,8 +702,12 @@ fn send_decided(
         let m = mifshim_fastpath::memo(snap.generation, &k);
         let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
         let plan = core::datagram(e, path, v, memo_hit, batch);
-        if let (Decision::Bind(b), DatagramStep::Pktinfo { .. } | DatagramStep::Promote { .. }) =
-            (&d, plan.step)
+        if let (
+            Decision::Bind(b),
+            DatagramStep::Pktinfo { .. }
+            | DatagramStep::Promote { .. }
+            | DatagramStep::BindDevice { .. },
+        ) = (&d, plan.step)
         {
             if !b.multicast {
                 if let Err(errno) = apply_options(fd, e, what, dest.addr, b) {
@@ -729,6 +736,15 @@ fn send_decided(
                     ));
                     Plan::Fail(sys::ENETUNREACH)
                 }
+            },
+            DatagramStep::BindDevice { index } => match &d {
+                Decision::Bind(b) if b.index == index => {
+                    match bind_device(fd, what, dest.addr, b) {
+                        Ok(()) => Plan::AsIs,
+                        Err(errno) => Plan::Fail(errno),
+                    }
+                }
+                _ => Plan::Fail(sys::ENETUNREACH),
             },
             DatagramStep::Promote { index } => match sys::set_unicast_if(fd, v6, index) {
                 Ok(()) => {
@@ -1082,6 +1098,20 @@ pub(crate) fn bind(fd: i32, addr: Option<Dest>) -> Result<Option<IpAddr>, i32> {
             _ => Ok(None),
         }
     })
+}
+
+/// After a successful `bind(fd, addr)` (the address as the kernel got it): a
+/// specific IPv6 source is recorded ([`core::SRC6`]), since it changes how the
+/// kernel routes the socket's datagrams.
+pub(crate) fn bound(fd: i32, addr: Option<Dest>) {
+    if !active() {
+        return;
+    }
+    if let Some(IpAddr::V6(v6)) = addr.map(|a| a.addr.ip()) {
+        if !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
+            fdtable::add_flags(fd, core::SRC6);
+        }
+    }
 }
 
 /// Before `listen(fd)`: confine a wildcard TCP listener.

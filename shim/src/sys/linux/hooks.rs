@@ -687,12 +687,11 @@ fn send_dest(fd: c_int, a: Option<&UserAddr>) -> Option<Dest> {
 /// address of another interface than the chosen one is rewritten to the chosen one's.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let a = match UserAddr::copy(addr, len) {
+    let mut a = match UserAddr::copy(addr, len) {
         Ok(a) => a,
         // SAFETY: the kernel is handed an unreadable address and answers unbound.
         Err(_) => return unsafe { real::bind(fd, poison(), len) },
     };
-    let mut a = a;
     let step = pre(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest)));
     // An address of another interface than the chosen one: the chosen one's instead.
     if let (Pre::Run(Ok(Some(ip))), Some(a)) = (&step, a.as_mut()) {
@@ -700,9 +699,15 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     }
     let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
     match step {
-        // SAFETY: the program's address as copied (or NULL, or rewritten), alive for
-        // the call.
-        Pre::Run(Ok(_)) => unsafe { real::bind(fd, ap, al) },
+        Pre::Run(Ok(_)) => {
+            // SAFETY: the program's address as copied (or NULL, or rewritten), alive
+            // for the call.
+            let r = unsafe { real::bind(fd, ap, al) };
+            if r == 0 {
+                let _ = pre(|| ops::bound(fd, a.as_ref().and_then(UserAddr::dest)));
+            }
+            r
+        }
         Pre::Run(Err(e)) => fail(e),
         Pre::Panicked => fail(PANIC_ERRNO),
     }
