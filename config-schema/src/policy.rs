@@ -445,6 +445,20 @@ impl Policy {
         out
     }
 
+    /// Every set of socket options in the policy (top level, program sections, rules),
+    /// with where it stands (`top level`, `programs.curl`, `rule 2`), for checks of
+    /// the host (`mifrun`: are the sources this host's, may this process mark?).
+    pub fn option_sets(&self) -> Vec<(String, SocketOptions)> {
+        let mut out = vec![("top level".to_owned(), self.base.options)];
+        out.extend(self.base.rules.iter().map(|r| (r.label.clone(), r.options)));
+        for p in &self.programs {
+            out.push((format!("programs.{}", p.key), p.options));
+            out.extend(p.rules.iter().map(|r| (r.label.clone(), r.options)));
+        }
+        out.retain(|(_, o)| !o.is_empty());
+        out
+    }
+
     /// The settings for one process (see [`ProgramSection::matches`]); the first
     /// matching section wins. Its keys override the top level; its rules are
     /// evaluated before the top-level rules.
@@ -624,7 +638,7 @@ fn describe_options(
     if o.mark.is_some_and(|m| m != 0) {
         let _ = writeln!(
             s,
-            "{indent}  (the mark needs CAP_NET_ADMIN; without it: {})",
+            "{indent}  (the mark needs CAP_NET_ADMIN or CAP_NET_RAW; without: {})",
             match denied {
                 OnMarkDenied::Block => "fail with EPERM",
                 OnMarkDenied::Continue => "go on without the mark",

@@ -415,7 +415,7 @@ fn apply_options(fd: i32, e: Entry, what: &str, addr: SocketAddr, b: &Bind<'_>) 
                 let policy = profile().map_or(Default::default(), |p| p.on_mark_denied);
                 let refused = core::mark_refused(policy);
                 let lacks = if err == libc::EPERM {
-                    "needs CAP_NET_ADMIN, which this process lacks"
+                    "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
                 } else {
                     "cannot be set"
                 };

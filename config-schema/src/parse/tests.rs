@@ -657,7 +657,7 @@ search = []
     let sum = p.summary();
     for x in [
         "steered sockets get: source 198.51.100.66, 2001:db8:20::2, mark 0x10, dscp 46 (ef)",
-        "without it: go on without the mark",
+        "without: go on without the mark",
         "rule 1: to 203.0.113.0/24 -> via [wwan0] with mark 0x20, dscp 34 (af41)",
         "[interfaces.wlan0] search domains: corp.example, lab.example (in place of the system's)",
         "[interfaces.wwan0] search domains: none",
