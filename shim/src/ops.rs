@@ -348,6 +348,7 @@ fn apply_socket(
             }
         }
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
+            // Connected: the device binding steers whatever the source.
             apply_options(fd, e, what, addr, &b)?;
             bind_device(fd, what, addr, &b)
         }
@@ -378,11 +379,18 @@ fn apply_socket(
 
 /// Sets the policy's `source`, `mark` and `dscp` on a socket steered by `b`, before
 /// its `connect` or first steered datagram (`mifshim_socket_core::options`).
-/// `Err`: the call fails (a mark refused under `on_mark_denied = "block"`, a source
-/// that cannot be bound); nothing has been sent.
-fn apply_options(fd: i32, e: Entry, what: &str, addr: SocketAddr, b: &Bind<'_>) -> Result<(), i32> {
+/// `Ok(true)`: the socket was bound to the source address. `Err`: the call fails (a
+/// mark refused under `on_mark_denied = "block"`, a source that cannot be bound);
+/// nothing has been sent.
+fn apply_options(
+    fd: i32,
+    e: Entry,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+) -> Result<bool, i32> {
     if e.has(core::SHIM_OPTS) || (b.opts.is_empty() && b.opts.source_missing.is_none()) {
-        return Ok(());
+        return Ok(false);
     }
     if let Some(missing) = b.opts.source_missing {
         log::warn_limited(format_args!(
@@ -464,10 +472,9 @@ fn apply_options(fd: i32, e: Entry, what: &str, addr: SocketAddr, b: &Bind<'_>) 
             ));
             return Err(err);
         }
-        if src.is_ipv6() {
-            fdtable::add_flags(fd, core::SRC6);
-        }
+        fdtable::add_flags(fd, core::SRC_ADDR);
         log_at!(Info, "{what} {}: source {src}", Addr(addr));
+        return Ok(true);
     } else if let Some(src) = b.opts.source {
         log_at!(
             Info,
@@ -475,7 +482,7 @@ fn apply_options(fd: i32, e: Entry, what: &str, addr: SocketAddr, b: &Bind<'_>) 
             Addr(addr)
         );
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Binds a socket to the interface a direct destination needs (see
@@ -701,7 +708,7 @@ fn send_decided(
         let k = key(dest.addr);
         let m = mifshim_fastpath::memo(snap.generation, &k);
         let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
-        let plan = core::datagram(e, path, v, memo_hit, batch);
+        let mut plan = core::datagram(e, path, v, memo_hit, batch);
         if let (
             Decision::Bind(b),
             DatagramStep::Pktinfo { .. }
@@ -710,8 +717,14 @@ fn send_decided(
         ) = (&d, plan.step)
         {
             if !b.multicast {
-                if let Err(errno) = apply_options(fd, e, what, dest.addr, b) {
-                    return Plan::Fail(errno);
+                match apply_options(fd, e, what, dest.addr, b) {
+                    Err(errno) => return Plan::Fail(errno),
+                    // The socket has a source address now: planned as one that has.
+                    Ok(true) => {
+                        let e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
+                        plan = core::datagram(e, path, v, memo_hit, batch);
+                    }
+                    Ok(false) => {}
                 }
             }
         }
@@ -1101,16 +1114,14 @@ pub(crate) fn bind(fd: i32, addr: Option<Dest>) -> Result<Option<IpAddr>, i32> {
 }
 
 /// After a successful `bind(fd, addr)` (the address as the kernel got it): a
-/// specific IPv6 source is recorded ([`core::SRC6`]), since it changes how the
-/// kernel routes the socket's datagrams.
+/// specific source address is recorded ([`core::SRC_ADDR`]), since it changes how
+/// the kernel routes the socket's datagrams.
 pub(crate) fn bound(fd: i32, addr: Option<Dest>) {
     if !active() {
         return;
     }
-    if let Some(IpAddr::V6(v6)) = addr.map(|a| a.addr.ip()) {
-        if !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
-            fdtable::add_flags(fd, core::SRC6);
-        }
+    if addr.is_some_and(|a| !a.addr.ip().to_canonical().is_unspecified()) {
+        fdtable::add_flags(fd, core::SRC_ADDR);
     }
 }
 

@@ -27,7 +27,8 @@ use config_schema::{AddrFamily, Proto};
 use core::net::IpAddr;
 pub use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
-    SHARED, SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, SHIM_OPTS, SRC6, TCP, UC4, UC6, UDP, V6, VALID,
+    SHARED, SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, SHIM_OPTS, SRC_ADDR, TCP, UC4, UC6, UDP, V6,
+    VALID,
 };
 
 /// What the shim knows about one socket: the flags of its fd's entry and the unicast
@@ -354,9 +355,9 @@ pub enum DatagramStep {
     /// unchanged (and later datagrams to the same destination take the stub's fast
     /// path). If the option cannot be set: a PKTINFO naming `index`.
     Promote { index: u32 },
-    /// Bind the socket to device `index`, then send unchanged: an IPv6 socket bound
-    /// to a specific source ([`SRC6`]), which neither a PKTINFO nor the unicast
-    /// interface steers. If it cannot be bound: fail.
+    /// Bind the socket to device `index`, then send unchanged: a socket bound to a
+    /// specific source address ([`SRC_ADDR`]), which a PKTINFO would rob of its source
+    /// (IPv4) or not steer (IPv6). If it cannot be bound: fail.
     BindDevice { index: u32 },
 }
 
@@ -400,7 +401,7 @@ impl DatagramPlan {
 /// | unicast interface set to another index | steer | PKTINFO, mixed |
 /// | none set, first datagram to it | steer | PKTINFO, memo |
 /// | none set, second datagram to it | steer | promote |
-/// | bound to a specific IPv6 source, IPv6 path | steer | bind to the device |
+/// | bound to a specific source address | steer | bind to the device |
 pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) -> DatagramPlan {
     use DatagramStep::*;
     if let Some(e) = direct_binding_refuses(s, v) {
@@ -409,7 +410,7 @@ pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) ->
     if s.bound() || s.has(path.app_uc_flag()) {
         return DatagramPlan::step(AsIs);
     }
-    if let (Path::V6, true, Verdict::Steer { index }) = (path, s.has(SRC6), v) {
+    if let (true, Verdict::Steer { index }) = (s.has(SRC_ADDR), v) {
         return DatagramPlan::step(BindDevice { index });
     }
     match v {
@@ -900,31 +901,34 @@ mod tests {
     /// A UDP socket bound to a specific IPv6 address (wlan0's, or eth0's rewritten to
     /// wlan0's) sent its steered datagrams with a PKTINFO naming wlan0, which the
     /// kernel takes as a mere preference when the source is fixed: they left by eth0
-    /// (the lower-metric default route). Such a socket is bound to the device.
+    /// (the lower-metric default route). One bound to wlan0's second IPv4 address sent
+    /// them from its first (a PKTINFO's `ipi_spec_dst` of 0 replaces the bound
+    /// source), and the answers were lost. Such a socket is bound to the device.
     #[test]
-    fn ipv6_socket_bound_to_a_source_left_by_the_default_route_despite_pktinfo() {
-        let s = Sock::new(VALID | INET | V6 | UDP | SRC6, 0);
+    fn socket_bound_to_a_source_left_by_the_default_route_or_lost_its_source_to_pktinfo() {
         let v = Verdict::Steer { index: WLAN };
-        assert_eq!(
-            datagram(s, Path::V6, v, false, false).step,
-            BindDevice { index: WLAN }
-        );
-        assert_eq!(
-            datagram(s, Path::V6, v, true, false).step,
-            BindDevice { index: WLAN },
-            "never promoted"
-        );
-        // IPv4 routes are chosen strictly by the interface: PKTINFO as usual.
-        assert_eq!(
-            datagram(s, Path::V4, v, false, false).step,
-            Pktinfo { ifindex: WLAN }
-        );
-        // Exempt destinations, and once bound, as before.
-        assert_eq!(
-            datagram(s, Path::V6, Verdict::Local { via: LO }, false, false).step,
-            AsIs
-        );
-        let bound = Sock::new(s.flags | SHIM_BOUND, 0);
-        assert_eq!(datagram(bound, Path::V6, v, false, false).step, AsIs);
+        for s in [
+            Sock::new(VALID | INET | V6 | UDP | SRC_ADDR, 0),
+            Sock::new(VALID | INET | UDP | SRC_ADDR, 0),
+        ] {
+            for path in [Path::V4, Path::V6] {
+                assert_eq!(
+                    datagram(s, path, v, false, false).step,
+                    BindDevice { index: WLAN }
+                );
+                assert_eq!(
+                    datagram(s, path, v, true, false).step,
+                    BindDevice { index: WLAN },
+                    "never promoted"
+                );
+            }
+            // Exempt destinations, and once bound, as before.
+            assert_eq!(
+                datagram(s, Path::V6, Verdict::Local { via: LO }, false, false).step,
+                AsIs
+            );
+            let bound = Sock::new(s.flags | SHIM_BOUND, 0);
+            assert_eq!(datagram(bound, Path::V6, v, false, false).step, AsIs);
+        }
     }
 }
