@@ -100,6 +100,20 @@ pub fn interface_exists(name: &str) -> bool {
     unsafe { libc::if_nametoindex(cname.as_ptr()) != 0 }
 }
 
+/// Whether this process may set `SO_MARK` (`CAP_NET_ADMIN` or `CAP_NET_RAW` in its
+/// effective set, from `/proc/self/status`); what the program it execs inherits.
+pub fn may_set_mark() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return true;
+    };
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    // CAP_NET_ADMIN = 12, CAP_NET_RAW = 13.
+    eff.is_none_or(|e| e & (1 << 12 | 1 << 13) != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,18 +140,4 @@ mod tests {
         ));
         assert!(is_nosuid(Path::new("/")).is_some());
     }
-}
-
-/// Whether this process may set `SO_MARK` (`CAP_NET_ADMIN` or `CAP_NET_RAW` in its
-/// effective set, from `/proc/self/status`); what the program it execs inherits.
-pub fn may_set_mark() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return true;
-    };
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-    // CAP_NET_ADMIN = 12, CAP_NET_RAW = 13.
-    eff.is_none_or(|e| e & (1 << 12 | 1 << 13) != 0)
 }
