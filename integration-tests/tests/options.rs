@@ -398,6 +398,39 @@ both!(
     }
 );
 
+/// The shim's own DNS queries over wlan0 carry the mark too: with wlan0 routed only by
+/// the mark, names resolve over it with `mark = 0x10` (wlan0's server answers
+/// `who.mif.test`), and without the mark nothing can reach that server.
+#[test]
+fn dns_queries_over_the_interface_carry_the_mark() {
+    let tb = Testbed::up();
+    route_wlan0_by_mark(&tb);
+    let (st, marked) = setup("via = [\"wlan0\"]\nmark = 0x10\n");
+    let plain = st.dir.write(
+        "plain.toml",
+        "via = [\"wlan0\"]\n\n[dns]\ntimeout_ms = 200\nattempts = 1\n",
+    );
+    let getent = |policy: &str| {
+        tb.cmd(&mifrun_policy_args(
+            policy,
+            &["getent", "ahostsv4", "who.mif.test"],
+        ))
+        .run()
+    };
+    let sn = tb.sniff(&["eth0", "wwan0"]);
+    let out = getent(&plain);
+    assert_eq!(
+        out.code(),
+        2,
+        "unmarked: no route to wlan0's server:{}",
+        out.dump()
+    );
+    let out = getent(&marked);
+    out.assert_ok();
+    assert!(out.stdout.starts_with("192.0.2.2 "), "{}", out.dump());
+    assert_silent(&sn.stop());
+}
+
 both!(
     /// A mark needs CAP_NET_ADMIN (or CAP_NET_RAW): without them (`setpriv` drops
     /// both from the bounding set), `on_mark_denied = "block"` fails the call with

@@ -518,12 +518,19 @@ fn stub_plan<'a>(
     b: &config_schema::Bind<'_>,
     servers: &'a [SocketAddr],
 ) -> resolve::Plan<'a> {
+    // A name rule's own mark, else the profile's.
+    let options = match b.why {
+        Why::Rule(r) => r.options.or(profile.options),
+        Why::Default => profile.options,
+    };
     resolve::Plan {
         ifindex: b.index,
         ifname: b.ifname,
         servers,
         timeout_ms: profile.dns.timeout_ms as u64,
         attempts: profile.dns.attempts,
+        mark: options.mark.filter(|m| *m != 0),
+        mark_required: profile.on_mark_denied == config_schema::OnMarkDenied::Block,
     }
 }
 
