@@ -750,6 +750,8 @@ pub struct Pkt {
     pub dport: u16,
     /// The DSCP (the IPv4 TOS byte's / IPv6 traffic class's upper six bits).
     pub dscp: u8,
+    /// TCP flags (`0x02` SYN, `0x10` ACK, `0x01` FIN, `0x04` RST; 0 for UDP).
+    pub tcp_flags: u8,
 }
 
 impl Counts {
@@ -955,7 +957,13 @@ fn parse_pkt(f: &[u8]) -> Option<Pkt> {
             let dport = ip
                 .get(ihl + 2..ihl + 4)
                 .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            let tcp_flags = if ip[9] == 6 {
+                ip.get(ihl + 13).copied().unwrap_or(0)
+            } else {
+                0
+            };
             Some(Pkt {
+                tcp_flags,
                 proto: ip[9],
                 src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
                 dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
@@ -973,7 +981,14 @@ fn parse_pkt(f: &[u8]) -> Option<Pkt> {
             let dport = ip
                 .get(42..44)
                 .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            // No extension headers: the TCP header starts at 40.
+            let tcp_flags = if ip[6] == 6 {
+                ip.get(53).copied().unwrap_or(0)
+            } else {
+                0
+            };
             Some(Pkt {
+                tcp_flags,
                 proto: ip[6],
                 src: a(8),
                 dst: a(24),
