@@ -23,7 +23,9 @@
 //! global IPv6 address for IPv6, a link-local one being enough for link-local and
 //! multicast destinations).
 
-use crate::policy::{Listen, OnUnavailable, Protocol, Rule, Target, nets_contain};
+use crate::policy::{
+    ForeignBind, Listen, OnUnavailable, Protocol, Rule, SocketOptions, Target, nets_contain,
+};
 use crate::{IfName, Profile};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -91,6 +93,15 @@ pub trait NetView {
     fn learned(&self, _ip: IpAddr) -> Option<usize> {
         None
     }
+    /// Is `ip` (canonical) one of interface `index`'s addresses?
+    fn owns(&self, _index: u32, _ip: IpAddr) -> bool {
+        false
+    }
+    /// The address of `family` a socket on interface `index` would get from the kernel
+    /// by default: its first IPv4 address, its first global IPv6 address.
+    fn address_of(&self, _index: u32, _family: AddrFamily) -> Option<IpAddr> {
+        None
+    }
 }
 
 /// Why an interface of a `via` list was passed over.
@@ -120,6 +131,29 @@ pub enum Why<'p> {
     Rule(&'p Rule),
 }
 
+/// What the policy sets on a steered socket besides its interface (`source`, `mark`,
+/// `dscp`), resolved for the chosen interface and the flow's family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The configured source address of the flow's family, the chosen interface
+    /// having it.
+    pub source: Option<IpAddr>,
+    /// A configured source address the chosen interface does not have: the kernel
+    /// chooses the source (the executor says so).
+    pub source_missing: Option<IpAddr>,
+    /// `SO_MARK` to set (never 0).
+    pub mark: Option<u32>,
+    /// DSCP to set (`IP_TOS` / `IPV6_TCLASS` = `dscp << 2`); `Some(0)` sets nothing.
+    pub dscp: Option<u8>,
+}
+
+impl Applied {
+    /// Nothing to set.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_none() && self.mark.is_none() && self.dscp.is_none_or(|d| d == 0)
+    }
+}
+
 /// Bind the socket (or this datagram) to an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bind<'p> {
@@ -132,6 +166,9 @@ pub struct Bind<'p> {
     /// How many earlier entries of the list were unusable (0: the first one won).
     pub skipped: usize,
     pub why: Why<'p>,
+    /// `source`, `mark`, `dscp` (connect and datagrams only; empty for listeners,
+    /// multicast and name resolution).
+    pub opts: Applied,
 }
 
 /// Why an operation is left alone.
@@ -203,7 +240,7 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
             family,
             link_local_ok: true,
         };
-        return choose(profile, net, &profile.via, need, false, Why::Default);
+        return choose(profile, net, &profile.via, need, false, Why::Default, None);
     }
     let need = Need::Family {
         family,
@@ -235,13 +272,30 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
                 reason: BlockReason::Rule(rule),
                 family,
             }),
-            Target::Via(list) => choose(profile, net, list, need, multicast, Why::Rule(rule)),
+            Target::Via(list) => {
+                let opts = steered_options(flow, multicast, rule.options.or(profile.options));
+                choose(profile, net, list, need, multicast, Why::Rule(rule), opts)
+            }
         };
     }
     if profile.via.is_empty() {
         return Decision::Direct(DirectReason::NoVia);
     }
-    choose(profile, net, &profile.via, need, multicast, Why::Default)
+    let opts = steered_options(flow, multicast, profile.options);
+    choose(
+        profile,
+        net,
+        &profile.via,
+        need,
+        multicast,
+        Why::Default,
+        opts,
+    )
+}
+
+/// The options a steered flow gets: connections and unicast datagrams only.
+fn steered_options(flow: &Flow, multicast: bool, o: SocketOptions) -> Option<SocketOptions> {
+    (matches!(flow.op, Op::Connect | Op::Send) && !multicast && !o.is_empty()).then_some(o)
 }
 
 /// What an interface must have to carry the traffic being decided.
@@ -282,7 +336,7 @@ impl Need {
 }
 
 /// The first interface of `list` that can carry the traffic, else what
-/// `on_unavailable` says.
+/// `on_unavailable` says. `opts`: the options a steered socket gets.
 fn choose<'p>(
     profile: &Profile,
     net: &impl NetView,
@@ -290,6 +344,7 @@ fn choose<'p>(
     need: Need,
     multicast: bool,
     why: Why<'p>,
+    opts: Option<SocketOptions>,
 ) -> Decision<'p> {
     for (skipped, name) in list.iter().enumerate() {
         let Some(st) = net.iface(name) else { continue };
@@ -301,6 +356,7 @@ fn choose<'p>(
                 multicast,
                 skipped,
                 why,
+                opts: opts.map_or(Applied::default(), |o| applied(net, st.index, family, o)),
             });
         }
     }
@@ -310,6 +366,131 @@ fn choose<'p>(
             errno: ErrnoKind::NetUnreach,
             reason: BlockReason::Unavailable(list),
             family: need.family(),
+        }),
+    }
+}
+
+/// The options for a socket of `family` on interface `index`: the configured source
+/// only if the interface has it (checked now, on this snapshot).
+fn applied(net: &impl NetView, index: u32, family: AddrFamily, o: SocketOptions) -> Applied {
+    let (source, source_missing) = match o.source(family == AddrFamily::V6) {
+        Some(ip) if net.owns(index, ip) => (Some(ip), None),
+        Some(ip) => (None, Some(ip)),
+        None => (None, None),
+    };
+    Applied {
+        source,
+        source_missing,
+        mark: o.mark.filter(|m| *m != 0),
+        dscp: o.dscp,
+    }
+}
+
+/// Why a `bind` to an explicit address is left as the program asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepReason {
+    /// `0.0.0.0` / `::` (listeners are confined at `listen`).
+    Unspecified,
+    Loopback,
+    /// Not an address of this host (`IP_FREEBIND`, a transparent proxy): the kernel
+    /// answers.
+    NotLocal,
+    /// IPv6 link-local with a scope id: the program named the link itself.
+    ScopedLinkLocal,
+    /// An address of the chosen interface.
+    ChosenInterface,
+    /// Multicast (a receiver's group).
+    Multicast,
+    /// `foreign_bind = "keep"`.
+    Policy,
+    /// The profile has no `via`.
+    NoVia,
+    /// Nothing usable and `on_unavailable = "direct"`.
+    Unavailable,
+}
+
+/// What a `bind` to an explicit address becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindAddr<'p> {
+    Keep(KeepReason),
+    /// Bind to `to` instead (same family; the port and every other field kept): the
+    /// requested address belongs to another interface than the chosen one (`bind`).
+    Rewrite {
+        to: IpAddr,
+        bind: Bind<'p>,
+    },
+    /// Refuse the bind: the chosen interfaces have no address of its family.
+    Refuse(Block<'p>),
+}
+
+/// Decides what a `bind(addr)` becomes (see [`BindAddr`]). A bind knows no
+/// destination, so the interface is the profile's `via` (rules choose by
+/// destination): the first usable one with an address of `addr`'s family.
+///
+/// | address | result |
+/// |---|---|
+/// | unspecified, loopback, multicast | keep |
+/// | not this host's | keep (the kernel answers) |
+/// | IPv6 link-local with a scope id | keep |
+/// | `foreign_bind = "keep"`, or no `via` | keep |
+/// | the chosen interface's | keep |
+/// | another interface's | rewrite to the chosen interface's `source`, else its first address of the family |
+/// | nothing usable (`on_unavailable = "block"`) | refuse (`ENETUNREACH`) |
+/// | nothing usable (`on_unavailable = "direct"`) | keep |
+pub fn decide_bind<'p>(
+    profile: &'p Profile,
+    net: &impl NetView,
+    addr: IpAddr,
+    scope_id: u32,
+) -> BindAddr<'p> {
+    let ip = addr.to_canonical();
+    if ip.is_unspecified() {
+        return BindAddr::Keep(KeepReason::Unspecified);
+    }
+    if ip.is_loopback() {
+        return BindAddr::Keep(KeepReason::Loopback);
+    }
+    if ip.is_multicast() {
+        return BindAddr::Keep(KeepReason::Multicast);
+    }
+    if !net.is_local(ip) {
+        return BindAddr::Keep(KeepReason::NotLocal);
+    }
+    if is_v6_link_local(ip) && scope_id != 0 {
+        return BindAddr::Keep(KeepReason::ScopedLinkLocal);
+    }
+    if profile.foreign_bind == ForeignBind::Keep {
+        return BindAddr::Keep(KeepReason::Policy);
+    }
+    if profile.via.is_empty() {
+        return BindAddr::Keep(KeepReason::NoVia);
+    }
+    let family = match ip {
+        IpAddr::V4(_) => AddrFamily::V4,
+        IpAddr::V6(_) => AddrFamily::V6,
+    };
+    let need = Need::Family {
+        family,
+        link_local_ok: false,
+    };
+    let b = match choose(profile, net, &profile.via, need, false, Why::Default, None) {
+        Decision::Bind(b) => b,
+        Decision::Block(b) => return BindAddr::Refuse(b),
+        Decision::Direct(_) => return BindAddr::Keep(KeepReason::Unavailable),
+    };
+    if net.owns(b.index, ip) {
+        return BindAddr::Keep(KeepReason::ChosenInterface);
+    }
+    let configured = profile
+        .options
+        .source(family == AddrFamily::V6)
+        .filter(|s| net.owns(b.index, *s));
+    match configured.or_else(|| net.address_of(b.index, family)) {
+        Some(to) => BindAddr::Rewrite { to, bind: b },
+        None => BindAddr::Refuse(Block {
+            errno: ErrnoKind::NetUnreach,
+            reason: BlockReason::Unavailable(&profile.via),
+            family,
         }),
     }
 }
@@ -346,7 +527,7 @@ pub fn decide_name<'p>(profile: &'p Profile, net: &impl NetView, name: &str) -> 
         None if profile.via.is_empty() => return Decision::Direct(DirectReason::NoVia),
         None => (profile.via.as_slice(), Why::Default),
     };
-    choose(profile, net, list, Need::Any, false, why)
+    choose(profile, net, list, Need::Any, false, why, None)
 }
 
 /// Why `name` cannot carry traffic of `family` (`None`: it can), for logs.

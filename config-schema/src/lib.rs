@@ -23,15 +23,17 @@ mod shadow;
 pub mod sysdns;
 
 pub use decide::{
-    AddrFamily, Bind, Block, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfaceState,
-    NetView, Op, Proto, Unusable, Why, decide, decide_name, unusable_reason,
+    AddrFamily, Applied, Bind, BindAddr, Block, BlockReason, Decision, DirectReason, ErrnoKind,
+    Flow, IfaceState, KeepReason, NetView, Op, Proto, Unusable, Why, decide, decide_bind,
+    decide_name, unusable_reason,
 };
 pub use diag::Diagnostic;
 pub use ifname::IfName;
 pub use parse::{MAX_POLICY_BYTES, load_policy_file, parse_policy, parse_server, parse_via_list};
 pub use policy::{
-    DnsSettings, EVERY_NAME, InterfaceSettings, Listen, Loaded, LogLevel, OnUnavailable, Policy,
-    PortRange, Profile, ProgramSection, Protocol, Rule, Target, name_pattern_matches,
+    DSCP_NAMES, DnsSettings, EVERY_NAME, ForeignBind, InterfaceSettings, Listen, Loaded, LogLevel,
+    OnMarkDenied, OnUnavailable, Policy, PortRange, Profile, ProgramSection, Protocol, Rule,
+    SocketOptions, Target, dscp_name, name_pattern_matches,
 };
 
 /// Names of the environment variables that configure the shim. Every process in the

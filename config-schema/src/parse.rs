@@ -7,7 +7,8 @@
 
 use crate::diag::Lines;
 use crate::policy::{
-    DnsSettings, InterfaceSettings, Listen, OnUnavailable, PortRange, Protocol, Rule, Target,
+    DSCP_NAMES, DnsSettings, ForeignBind, InterfaceSettings, Listen, OnMarkDenied, OnUnavailable,
+    PortRange, Protocol, Rule, SocketOptions, Target,
 };
 use crate::shadow::{MAX_COMPARISONS, Shadow};
 use crate::{Diagnostic, IfName, Loaded, Policy, ProgramSection};
@@ -27,10 +28,27 @@ const TOP_KEYS: &[&str] = &[
     "programs",
     "interfaces",
     "dns",
+    "source",
+    "mark",
+    "dscp",
+    "on_mark_denied",
+    "foreign_bind",
 ];
-const PROGRAM_KEYS: &[&str] = &["via", "on_unavailable", "listen", "rules"];
-const RULE_KEYS: &[&str] = &["to", "ports", "protocol", "names", "via", "action"];
-const INTERFACE_KEYS: &[&str] = &["dns"];
+const PROGRAM_KEYS: &[&str] = &[
+    "via",
+    "on_unavailable",
+    "listen",
+    "rules",
+    "source",
+    "mark",
+    "dscp",
+    "on_mark_denied",
+    "foreign_bind",
+];
+const RULE_KEYS: &[&str] = &[
+    "to", "ports", "protocol", "names", "via", "action", "source", "mark", "dscp",
+];
+const INTERFACE_KEYS: &[&str] = &["dns", "search"];
 const DNS_KEYS: &[&str] = &["steer", "redirect", "timeout_ms", "attempts"];
 
 /// The largest policy file read, in bytes (4 MiB: some 40 000 rules).
@@ -162,6 +180,17 @@ fn parse_in(cx: &mut Cx<'_>) -> Result<Loaded, Vec<Diagnostic>> {
             "dns" => {
                 if let Some(d) = cx.dns(value) {
                     policy.base.dns = d;
+                }
+            }
+            k @ ("source" | "mark" | "dscp") => cx.option(k, value, &mut policy.base.options),
+            "on_mark_denied" => {
+                if let Some(v) = cx.de::<OnMarkDenied>(value) {
+                    policy.base.on_mark_denied = v;
+                }
+            }
+            "foreign_bind" => {
+                if let Some(v) = cx.de::<ForeignBind>(value) {
+                    policy.base.foreign_bind = v;
                 }
             }
             other => cx.unknown_key(key.span(), other, TOP_KEYS, "at the top level"),
@@ -387,8 +416,10 @@ impl Cx<'_> {
             protocol: Protocol::Any,
             names: Vec::new(),
             target: Target::Direct,
+            options: SocketOptions::default(),
         };
         let mut target: Option<Target> = None;
+        let mut option_key: Option<Range<usize>> = None;
         let mut address_key: Option<Range<usize>> = None;
         let mut names_key: Option<Range<usize>> = None;
         let mut target_key: Option<Range<usize>> = None;
@@ -411,6 +442,10 @@ impl Cx<'_> {
                 "names" => {
                     names_key = Some(key.span());
                     rule.names = self.names(value);
+                }
+                k @ ("source" | "mark" | "dscp") => {
+                    option_key.get_or_insert(key.span());
+                    self.option(k, value, &mut rule.options);
                 }
                 k @ ("via" | "action") => {
                     if target_key.is_some() {
@@ -441,6 +476,15 @@ impl Cx<'_> {
                 n.clone(),
                 format!(
                     "{}: a rule matches either `names` or addresses (`to`, `ports`, `protocol`), not both; split it in two",
+                    rule.label
+                ),
+            );
+        }
+        if let (Some(k), Some(Target::Direct | Target::Block)) = (&option_key, &target) {
+            self.error(
+                k.clone(),
+                format!(
+                    "{}: `source`, `mark` and `dscp` apply to traffic a rule sends `via` an interface, not to an `action` rule",
                     rule.label
                 ),
             );
@@ -573,10 +617,12 @@ impl Cx<'_> {
             let mut settings = InterfaceSettings {
                 name,
                 dns: Vec::new(),
+                search: None,
             };
             for (k, val) in body.iter() {
                 match k.get_ref().as_ref() {
                     "dns" => settings.dns = self.servers(val),
+                    "search" => settings.search = self.search(val),
                     other => {
                         let place = format!("in [interfaces.{name}]");
                         self.unknown_key(k.span(), other, INTERFACE_KEYS, &place)
@@ -610,6 +656,184 @@ impl Cx<'_> {
             }
         }
         out
+    }
+
+    /// `search = ["corp.example", …]`: domain names (an empty list: no search over
+    /// this interface).
+    fn search(&mut self, v: &Value<'_>) -> Option<Vec<String>> {
+        let items = self.strings(v, "search")?;
+        let mut out: Vec<String> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                self.error(
+                    item.span(),
+                    "search domains are strings such as \"corp.example\"".into(),
+                );
+                ok = false;
+                continue;
+            };
+            match parse_name_pattern(s) {
+                Ok(d) if d.starts_with("*.") => {
+                    self.error(
+                        item.span(),
+                        format!("`{s}`: a search domain is a domain name, not a pattern"),
+                    );
+                    ok = false;
+                }
+                Ok(d) if out.contains(&d) => {
+                    self.error(item.span(), format!("search domain `{d}` is listed twice"));
+                    ok = false;
+                }
+                Ok(d) => out.push(d),
+                Err(_) => {
+                    self.error(item.span(), format!("`{s}` is not a domain name"));
+                    ok = false;
+                }
+            }
+        }
+        if out.len() > MAX_SEARCH {
+            self.error(
+                v.span(),
+                format!("at most {MAX_SEARCH} search domains (resolv.conf(5)'s limit)"),
+            );
+            ok = false;
+        }
+        ok.then_some(out)
+    }
+
+    /// `source`, `mark` or `dscp` into `o`.
+    fn option(&mut self, key: &str, v: &Value<'_>, o: &mut SocketOptions) {
+        match key {
+            "source" => self.sources(v, o),
+            "mark" => {
+                if let Some(m) = self.mark(v) {
+                    o.mark = Some(m);
+                }
+            }
+            _ => {
+                if let Some(d) = self.dscp(v) {
+                    o.dscp = Some(d);
+                }
+            }
+        }
+    }
+
+    /// `source = "ADDR"` or `["V4", "V6"]`: at most one address per family.
+    fn sources(&mut self, v: &Value<'_>, o: &mut SocketOptions) {
+        let Some(items) = self.strings(v, "source") else {
+            return;
+        };
+        if items.is_empty() {
+            self.error(
+                v.span(),
+                "`source` is empty: leave it out to let the kernel choose".into(),
+            );
+        }
+        let (mut v4, mut v6) = (None, None);
+        for item in items {
+            let Some(s) = item.get_ref().as_str() else {
+                self.error(
+                    item.span(),
+                    "source addresses are strings such as \"198.51.100.66\"".into(),
+                );
+                continue;
+            };
+            match parse_source(s) {
+                Ok(IpAddr::V4(a)) if v4.is_some() => self.error(
+                    item.span(),
+                    format!(
+                        "`source` names two IPv4 addresses ({} and {a})",
+                        v4.unwrap_or(a)
+                    ),
+                ),
+                Ok(IpAddr::V6(a)) if v6.is_some() => self.error(
+                    item.span(),
+                    format!(
+                        "`source` names two IPv6 addresses ({} and {a})",
+                        v6.unwrap_or(a)
+                    ),
+                ),
+                Ok(IpAddr::V4(a)) => v4 = Some(a),
+                Ok(IpAddr::V6(a)) => v6 = Some(a),
+                Err(e) => self.error(item.span(), e),
+            }
+        }
+        o.source_v4 = v4.or(o.source_v4);
+        o.source_v6 = v6.or(o.source_v6);
+    }
+
+    /// `mark = 0x10` (any 32-bit value; 0 = no mark), or the same as a string.
+    fn mark(&mut self, v: &Value<'_>) -> Option<u32> {
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::String(s) => {
+                let t = s.trim();
+                match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(h) => u64::from_str_radix(h, 16).ok(),
+                    None => t.parse::<u64>().ok(),
+                }
+            }
+            other => {
+                self.error(
+                    v.span(),
+                    format!("`mark` is a number such as 0x10, not {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        match parsed.and_then(|m| u32::try_from(m).ok()) {
+            Some(m) => Some(m),
+            None => {
+                self.error(
+                    v.span(),
+                    "`mark` must be a 32-bit number (0 to 0xffffffff; 0: no mark)".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// `dscp = "ef"`, `"af41"`, `"cs3"` or a number 0–63.
+    fn dscp(&mut self, v: &Value<'_>) -> Option<u8> {
+        let bad = |what: &str| {
+            format!(
+                "`dscp` must be a number from 0 to 63 or a class name ({}), not {what}",
+                DSCP_NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| *n != "df" && *n != "be")
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::String(s) => {
+                let t = s.trim().to_ascii_lowercase();
+                DSCP_NAMES
+                    .iter()
+                    .find(|(n, _)| *n == t)
+                    .map(|(_, d)| u64::from(*d))
+                    .or_else(|| t.parse::<u64>().ok())
+            }
+            other => {
+                self.error(v.span(), bad(other.type_str()));
+                return None;
+            }
+        };
+        match parsed {
+            Some(d) if d <= 63 => Some(d as u8),
+            _ => {
+                let shown = match v.get_ref() {
+                    DeValue::String(s) => format!("`{s}`"),
+                    DeValue::Integer(i) => i.to_string(),
+                    _ => "this".into(),
+                };
+                self.error(v.span(), bad(&shown));
+                None
+            }
+        }
     }
 
     fn dns(&mut self, v: &Value<'_>) -> Option<DnsSettings> {
@@ -673,6 +897,9 @@ impl Cx<'_> {
                 on_unavailable: None,
                 listen: None,
                 rules: Vec::new(),
+                options: SocketOptions::default(),
+                on_mark_denied: None,
+                foreign_bind: None,
             };
             if body.is_empty() {
                 self.warning(
@@ -687,6 +914,9 @@ impl Cx<'_> {
                     "on_unavailable" => sec.on_unavailable = self.de(val),
                     "listen" => sec.listen = self.de(val),
                     "rules" => sec.rules = self.rules(val, &label),
+                    k @ ("source" | "mark" | "dscp") => self.option(k, val, &mut sec.options),
+                    "on_mark_denied" => sec.on_mark_denied = self.de(val),
+                    "foreign_bind" => sec.foreign_bind = self.de(val),
                     other => {
                         let place = format!("in [{label}]");
                         self.unknown_key(k.span(), other, PROGRAM_KEYS, &place)
@@ -715,6 +945,42 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
     }
     s.parse::<SocketAddr>()
         .map_err(|_| format!("`{s}` is not an address or address:port"))
+}
+
+/// resolv.conf(5): "The search list is currently limited to six domains".
+const MAX_SEARCH: usize = 6;
+
+/// A source address: a unicast address a host can own (no loopback, unspecified,
+/// multicast, broadcast, IPv4-mapped or link-local address).
+fn parse_source(s: &str) -> Result<IpAddr, String> {
+    let t = s.trim();
+    let ip: IpAddr = t
+        .parse()
+        .map_err(|_| format!("`{s}` is not an IP address"))?;
+    let why = match ip {
+        IpAddr::V4(a) if a.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V4(a) if a.is_loopback() => Some("a loopback address"),
+        IpAddr::V4(a) if a.is_multicast() => Some("a multicast address"),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V4(a) if a.is_link_local() => Some("a link-local address"),
+        IpAddr::V6(a) if a.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V6(a) if a.is_loopback() => Some("a loopback address"),
+        IpAddr::V6(a) if a.is_multicast() => Some("a multicast address"),
+        IpAddr::V6(a) if a.is_unicast_link_local() => Some("a link-local address"),
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => {
+            return Err(format!(
+                "`{s}` is IPv4-mapped: write the IPv4 address ({})",
+                a.to_canonical()
+            ));
+        }
+        _ => None,
+    };
+    match why {
+        Some(w) => Err(format!(
+            "`{s}` is {w}, not a source address for traffic leaving by a link"
+        )),
+        None => Ok(ip),
+    }
 }
 
 /// `host.example` or `*.corp.example`, normalised to lower case without a trailing

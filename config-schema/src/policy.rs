@@ -5,7 +5,7 @@ use crate::{Diagnostic, IfName};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// What happens when none of the interfaces in a `via` list is usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -69,6 +69,136 @@ pub enum Target {
     Block,
 }
 
+/// What a `bind` to an address of another interface than the chosen one becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeignBind {
+    /// Rewritten to the chosen interface's address of the same family (the default):
+    /// a packet leaving by wlan0 with eth0's source is dropped by any upstream that
+    /// validates sources (BCP 38, strict reverse-path filtering).
+    #[default]
+    Rewrite,
+    /// Left as the program asked.
+    Keep,
+}
+
+/// What happens when `mark` cannot be set (`SO_MARK` needs `CAP_NET_ADMIN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMarkDenied {
+    /// Fail the call with `EPERM` (the default): nothing leaves unmarked.
+    #[default]
+    Block,
+    /// Go on without the mark (one warning per process).
+    Continue,
+}
+
+/// Options set on the sockets steered onto an interface (`source`, `mark`, `dscp`):
+/// at the top level, in a program section or in a `via` rule. `None` inherits (a
+/// rule from its profile, a program section from the top level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SocketOptions {
+    /// Source address for IPv4 traffic, used when the chosen interface has it.
+    pub source_v4: Option<Ipv4Addr>,
+    /// Source address for IPv6 traffic, used when the chosen interface has it.
+    pub source_v6: Option<Ipv6Addr>,
+    /// `SO_MARK`; `Some(0)` says "no mark" (overriding an inherited one).
+    pub mark: Option<u32>,
+    /// Differentiated Services code point (0–63), set as `IP_TOS` / `IPV6_TCLASS`
+    /// (`dscp << 2`); `Some(0)` overrides an inherited one with the default class.
+    pub dscp: Option<u8>,
+}
+
+impl SocketOptions {
+    /// These options, with what they leave unset taken from `base`.
+    pub fn or(self, base: SocketOptions) -> SocketOptions {
+        SocketOptions {
+            source_v4: self.source_v4.or(base.source_v4),
+            source_v6: self.source_v6.or(base.source_v6),
+            mark: self.mark.or(base.mark),
+            dscp: self.dscp.or(base.dscp),
+        }
+    }
+
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        *self == SocketOptions::default()
+    }
+
+    /// The configured source of this family.
+    pub fn source(&self, v6: bool) -> Option<IpAddr> {
+        if v6 {
+            self.source_v6.map(IpAddr::V6)
+        } else {
+            self.source_v4.map(IpAddr::V4)
+        }
+    }
+
+    /// `source 198.51.100.66, mark 0x10, dscp 46 (ef)`, for `--check`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let sources: Vec<String> = [self.source(false), self.source(true)]
+            .into_iter()
+            .flatten()
+            .map(|a| a.to_string())
+            .collect();
+        if !sources.is_empty() {
+            parts.push(format!("source {}", sources.join(", ")));
+        }
+        match self.mark {
+            Some(0) => parts.push("no mark".into()),
+            Some(m) => parts.push(format!("mark {m:#x}")),
+            None => {}
+        }
+        if let Some(d) = self.dscp {
+            parts.push(format!(
+                "dscp {d}{}",
+                dscp_name(d).map_or(String::new(), |n| format!(" ({n})"))
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The DSCP names of RFC 2474/2597/3246/5865/8622: `cs0`–`cs7`, `af11`–`af43`, `ef`,
+/// `va`, `le`, `be` (= `cs0`), `df` (= `cs0`).
+pub const DSCP_NAMES: &[(&str, u8)] = &[
+    ("be", 0),
+    ("df", 0),
+    ("cs0", 0),
+    ("le", 1),
+    ("cs1", 8),
+    ("af11", 10),
+    ("af12", 12),
+    ("af13", 14),
+    ("cs2", 16),
+    ("af21", 18),
+    ("af22", 20),
+    ("af23", 22),
+    ("cs3", 24),
+    ("af31", 26),
+    ("af32", 28),
+    ("af33", 30),
+    ("cs4", 32),
+    ("af41", 34),
+    ("af42", 36),
+    ("af43", 38),
+    ("cs5", 40),
+    ("va", 44),
+    ("ef", 46),
+    ("cs6", 48),
+    ("cs7", 56),
+];
+
+/// The usual name of a code point (`46` → `ef`), if it has one.
+pub fn dscp_name(v: u8) -> Option<&'static str> {
+    DSCP_NAMES
+        .iter()
+        .filter(|(n, _)| *n != "be" && *n != "df")
+        .find(|(_, d)| *d == v)
+        .map(|(n, _)| *n)
+}
+
 /// One `[[rules]]` entry. All conditions must hold; an empty list matches anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -86,6 +216,8 @@ pub struct Rule {
     /// directly.
     pub names: Vec<String>,
     pub target: Target,
+    /// `source`, `mark`, `dscp` of this rule (only with `via`), over the profile's.
+    pub options: SocketOptions,
 }
 
 impl Rule {
@@ -125,6 +257,9 @@ pub struct InterfaceSettings {
     /// DNS servers to use for names resolved over this interface (port 53 unless
     /// given as `[addr]:port` / `addr:port`).
     pub dns: Vec<SocketAddr>,
+    /// `search`: the search domains for names resolved over this interface, in
+    /// place of the system's (`None`: the system's `search` list applies).
+    pub search: Option<Vec<String>>,
 }
 
 /// `[dns]`: how names are resolved.
@@ -170,6 +305,10 @@ pub struct Profile {
     pub interfaces: Vec<InterfaceSettings>,
     /// `[dns]` (global).
     pub dns: DnsSettings,
+    /// `source`, `mark`, `dscp` for traffic steered by `via` (and the rules' own).
+    pub options: SocketOptions,
+    pub on_mark_denied: OnMarkDenied,
+    pub foreign_bind: ForeignBind,
 }
 
 impl Profile {
@@ -188,6 +327,7 @@ impl Profile {
             protocol: Protocol::Any,
             names,
             target: Target::Block,
+            options: SocketOptions::default(),
         };
         Profile {
             rules: vec![block(Vec::new()), block(vec![EVERY_NAME.to_owned()])],
@@ -202,6 +342,15 @@ impl Profile {
             .find(|i| i.name == *name)
             .map_or(&[], |i| &i.dns)
     }
+
+    /// The policy's search domains for names resolved over `name` (`None`: the
+    /// system's apply).
+    pub fn search_domains(&self, name: &IfName) -> Option<&[String]> {
+        self.interfaces
+            .iter()
+            .find(|i| i.name == *name)
+            .and_then(|i| i.search.as_deref())
+    }
 }
 
 /// A `[programs.KEY]` section. `None` fields inherit from the top level.
@@ -213,6 +362,10 @@ pub struct ProgramSection {
     pub on_unavailable: Option<OnUnavailable>,
     pub listen: Option<Listen>,
     pub rules: Vec<Rule>,
+    /// Each unset field inherits the top level's.
+    pub options: SocketOptions,
+    pub on_mark_denied: Option<OnMarkDenied>,
+    pub foreign_bind: Option<ForeignBind>,
 }
 
 impl ProgramSection {
@@ -292,6 +445,20 @@ impl Policy {
         out
     }
 
+    /// Every set of socket options in the policy (top level, program sections, rules),
+    /// with where it stands (`top level`, `programs.curl`, `rule 2`), for checks of
+    /// the host (`mifrun`: are the sources this host's, may this process mark?).
+    pub fn option_sets(&self) -> Vec<(String, SocketOptions)> {
+        let mut out = vec![("top level".to_owned(), self.base.options)];
+        out.extend(self.base.rules.iter().map(|r| (r.label.clone(), r.options)));
+        for p in &self.programs {
+            out.push((format!("programs.{}", p.key), p.options));
+            out.extend(p.rules.iter().map(|r| (r.label.clone(), r.options)));
+        }
+        out.retain(|(_, o)| !o.is_empty());
+        out
+    }
+
     /// The settings for one process (see [`ProgramSection::matches`]); the first
     /// matching section wins. Its keys override the top level; its rules are
     /// evaluated before the top-level rules.
@@ -309,6 +476,9 @@ impl Policy {
             section: Some(format!("programs.{}", sec.key)),
             interfaces: self.base.interfaces.clone(),
             dns: self.base.dns.clone(),
+            options: sec.options.or(self.base.options),
+            on_mark_denied: sec.on_mark_denied.unwrap_or(self.base.on_mark_denied),
+            foreign_bind: sec.foreign_bind.unwrap_or(self.base.foreign_bind),
         }
     }
 
@@ -321,6 +491,13 @@ impl Policy {
             &self.base.via,
             self.base.on_unavailable,
             self.base.listen,
+        );
+        describe_options(
+            &mut s,
+            "",
+            &self.base.options,
+            self.base.on_mark_denied,
+            self.base.foreign_bind,
         );
         for r in &self.base.rules {
             let _ = writeln!(s, "  {}", describe_rule(r));
@@ -346,12 +523,32 @@ impl Policy {
         }
         for i in &self.base.interfaces {
             let servers: Vec<String> = i.dns.iter().map(ToString::to_string).collect();
-            let _ = writeln!(
-                s,
-                "[interfaces.{}] dns servers: {}",
-                i.name,
-                servers.join(", ")
-            );
+            if !servers.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "[interfaces.{}] dns servers: {}",
+                    i.name,
+                    servers.join(", ")
+                );
+            }
+            match &i.search {
+                Some(d) if d.is_empty() => {
+                    let _ = writeln!(
+                        s,
+                        "[interfaces.{}] search domains: none (the system's list does not apply)",
+                        i.name
+                    );
+                }
+                Some(d) => {
+                    let _ = writeln!(
+                        s,
+                        "[interfaces.{}] search domains: {} (in place of the system's)",
+                        i.name,
+                        d.join(", ")
+                    );
+                }
+                None => {}
+            }
         }
         for p in &self.programs {
             let _ = writeln!(s, "[programs.{}]", p.key);
@@ -362,6 +559,13 @@ impl Policy {
                 &via,
                 p.on_unavailable.unwrap_or(self.base.on_unavailable),
                 p.listen.unwrap_or(self.base.listen),
+            );
+            describe_options(
+                &mut s,
+                "  ",
+                &p.options.or(self.base.options),
+                p.on_mark_denied.unwrap_or(self.base.on_mark_denied),
+                p.foreign_bind.unwrap_or(self.base.foreign_bind),
             );
             for r in &p.rules {
                 let _ = writeln!(s, "    {}", describe_rule(r));
@@ -415,6 +619,42 @@ fn describe(s: &mut String, indent: &str, via: &[IfName], on: OnUnavailable, lis
     );
 }
 
+fn describe_options(
+    s: &mut String,
+    indent: &str,
+    o: &SocketOptions,
+    denied: OnMarkDenied,
+    foreign: ForeignBind,
+) {
+    if !o.is_empty() {
+        let _ = writeln!(s, "{indent}steered sockets get: {}", o.describe());
+    }
+    if o.source_v4.is_some() || o.source_v6.is_some() {
+        let _ = writeln!(
+            s,
+            "{indent}  (a source is used on the chosen interface only when it has that address; otherwise the kernel chooses, with a warning)"
+        );
+    }
+    if o.mark.is_some_and(|m| m != 0) {
+        let _ = writeln!(
+            s,
+            "{indent}  (the mark needs CAP_NET_ADMIN or CAP_NET_RAW; without: {})",
+            match denied {
+                OnMarkDenied::Block => "fail with EPERM",
+                OnMarkDenied::Continue => "go on without the mark",
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{indent}binds to another interface's address: {}",
+        match foreign {
+            ForeignBind::Rewrite => "rewritten to the chosen interface's address",
+            ForeignBind::Keep => "kept as the program asked",
+        }
+    );
+}
+
 fn describe_rule(r: &Rule) -> String {
     let mut s = format!("{}: ", r.label);
     let mut conds = Vec::new();
@@ -460,6 +700,9 @@ fn describe_rule(r: &Rule) -> String {
         }
         Target::Direct => s.push_str("direct"),
         Target::Block => s.push_str("block (EACCES)"),
+    }
+    if !r.options.is_empty() {
+        let _ = write!(s, " with {}", r.options.describe());
     }
     s
 }

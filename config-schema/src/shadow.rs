@@ -363,6 +363,7 @@ mod tests {
                 Vec::new()
             },
             target: Target::Direct,
+            options: Default::default(),
         }
     }
 

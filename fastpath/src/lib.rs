@@ -82,6 +82,16 @@ pub const SHARED: u32 = 1 << 17;
 /// binding cannot be undone, so a later steered destination is refused rather than
 /// sent through that interface.
 pub const SHIM_DIRECT: u32 = 1 << 18;
+/// The shim applied the policy's socket options (`source`, `mark`, `dscp`) to this
+/// socket (the first steered decision does it; later ones need not ask again).
+pub const SHIM_OPTS: u32 = 1 << 19;
+/// The socket is bound to a specific local address (not the wildcard). The kernel
+/// then routes its datagrams differently: an IPv6 one takes a unicast interface or a
+/// PKTINFO's interface as a preference among routes of equal metric only
+/// (`ip6_route_output_flags` sets `RT6_LOOKUP_F_IFACE` only without a source), and an
+/// IPv4 PKTINFO's `ipi_spec_dst` (0) replaces the bound source. Only a device binding
+/// steers it.
+pub const SRC_ADDR: u32 = 1 << 20;
 
 /// [`Shared::log_fd`] when standard error was closed and no log file is configured:
 /// the engine writes nothing (fd 2 may be the program's socket by now).

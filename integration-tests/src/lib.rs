@@ -738,6 +738,33 @@ pub struct Counts {
     pub udp: usize,
     /// `proto dst:dport` of the first few TCP/UDP packets.
     pub first: Vec<String>,
+    /// The first [`MAX_PKTS`] TCP/UDP packets, with their header fields.
+    pub pkts: Vec<Pkt>,
+}
+
+/// How many packets a [`Counts`] keeps in detail.
+pub const MAX_PKTS: usize = 256;
+
+/// One TCP/UDP packet a sniffer saw: what the wire carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pkt {
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub dport: u16,
+    /// The DSCP (the IPv4 TOS byte's / IPv6 traffic class's upper six bits).
+    pub dscp: u8,
+    /// TCP flags (`0x02` SYN, `0x10` ACK, `0x01` FIN, `0x04` RST; 0 for UDP).
+    pub tcp_flags: u8,
+}
+
+impl Counts {
+    /// The packets sent to `dst` (the client's side of a flow to the service).
+    pub fn to(&self, dst: &str) -> Vec<Pkt> {
+        let dst: IpAddr = dst.parse().expect("an address");
+        self.pkts.iter().filter(|p| p.dst == dst).copied().collect()
+    }
 }
 
 impl Counts {
@@ -911,6 +938,11 @@ fn sniff_loop(fd: &OwnedFd, stop: &AtomicBool) -> Counts {
                 17 => c.udp += 1,
                 _ => continue,
             }
+            if c.pkts.len() < MAX_PKTS {
+                if let Some(p) = parse_pkt(&buf[..n as usize]) {
+                    c.pkts.push(p);
+                }
+            }
             if c.first.len() < 8 {
                 c.first
                     .push(format!("{} {dst}", if proto == 6 { "tcp" } else { "udp" }));
@@ -918,6 +950,59 @@ fn sniff_loop(fd: &OwnedFd, stop: &AtomicBool) -> Counts {
         }
     }
     c
+}
+
+/// The header fields of an Ethernet frame carrying IPv4/IPv6 (no VLAN tags: the
+/// testbed's veths carry none).
+fn parse_pkt(f: &[u8]) -> Option<Pkt> {
+    let ip = f.get(14..)?;
+    match u16::from_be_bytes([*f.get(12)?, *f.get(13)?]) {
+        0x0800 if ip.len() >= 20 => {
+            let ihl = ((ip[0] & 0x0f) as usize) * 4;
+            let dport = ip
+                .get(ihl + 2..ihl + 4)
+                .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            let tcp_flags = if ip[9] == 6 {
+                ip.get(ihl + 13).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            Some(Pkt {
+                tcp_flags,
+                proto: ip[9],
+                src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+                dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+                dport,
+                dscp: ip[1] >> 2,
+            })
+        }
+        0x86dd if ip.len() >= 40 => {
+            let a = |at: usize| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&ip[at..at + 16]);
+                IpAddr::V6(Ipv6Addr::from(o))
+            };
+            let tclass = ((ip[0] & 0x0f) << 4) | (ip[1] >> 4);
+            let dport = ip
+                .get(42..44)
+                .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            // No extension headers: the TCP header starts at 40.
+            let tcp_flags = if ip[6] == 6 {
+                ip.get(53).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            Some(Pkt {
+                tcp_flags,
+                proto: ip[6],
+                src: a(8),
+                dst: a(24),
+                dport,
+                dscp: tclass >> 2,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// `(ip protocol, "dst:dport")` of an Ethernet frame carrying IPv4/IPv6.

@@ -877,14 +877,36 @@ mod listen {
         o.assert_ok();
     });
 
-    both!(explicit_address_listener_left_alone, |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("listen-explicit");
-        let _srv = py_server(&tb, &dir, &via_wlan0(), host_addr("eth0", fam.v6()), 7402);
-        let o = client(&tb, "eth0", fam, 7402);
-        o.assert_ok();
-        assert!(o.stdout.contains("local-ok"), "{}", o.dump());
-    });
+    both!(
+        /// With `foreign_bind = "keep"` a listener on another interface's address is the
+        /// program's choice (issue 15 rewrites it by default).
+        explicit_address_listener_left_alone_with_foreign_bind_keep,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("listen-explicit");
+            let policy = dir.write("keep.toml", "via = [\"wlan0\"]\nforeign_bind = \"keep\"\n");
+            let prefix = strs(&[&s(mifrun()), "--policy", &policy, "--"]);
+            let _srv = py_server(&tb, &dir, &prefix, host_addr("eth0", fam.v6()), 7402);
+            let o = client(&tb, "eth0", fam, 7402);
+            o.assert_ok();
+            assert!(o.stdout.contains("local-ok"), "{}", o.dump());
+        }
+    );
+
+    both!(
+        /// By default a listener bound to eth0's address listens on wlan0's instead:
+        /// reached from wlan0 at wlan0's address, not from eth0 at eth0's.
+        explicit_address_listener_of_another_interface_moves_to_the_chosen_one,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("listen-explicit");
+            let _srv = py_server(&tb, &dir, &via_wlan0(), host_addr("eth0", fam.v6()), 7402);
+            let o = client(&tb, "wlan0", fam, 7402);
+            o.assert_ok();
+            assert!(o.stdout.contains("local-ok"), "{}", o.dump());
+            assert!(!client(&tb, "eth0", fam, 7402).ok());
+        }
+    );
 
     /// A UDP echo server on the wildcard address (dual-stack for IPv6), optionally with
     /// the program's own socket-filter calls around `bind`; prints `ready`.

@@ -199,6 +199,37 @@ fn parse_dns(list: &str) -> Result<(String, Vec<std::net::SocketAddr>), Fail> {
     ))
 }
 
+/// Warns about socket options this host or process cannot honour: a `source` that is
+/// not one of this host's addresses (the shim checks it against the chosen interface
+/// at each decision), a `mark` without `CAP_NET_ADMIN`/`CAP_NET_RAW`.
+fn check_options(policy: &Policy) {
+    let sets = policy.option_sets();
+    for (place, o) in &sets {
+        for ip in [o.source(false), o.source(true)].into_iter().flatten() {
+            // Binding a throwaway socket is how to ask whether an address is local.
+            if let Err(e) = std::net::UdpSocket::bind((ip, 0)) {
+                if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
+                    warn(&format!(
+                        "{place}: source {ip} is not an address of this host now; the kernel will choose the source until an interface has it"
+                    ));
+                }
+            }
+        }
+    }
+    let marks = sets.iter().any(|(_, o)| o.mark.is_some_and(|m| m != 0));
+    if marks && !sys::may_set_mark() {
+        warn(&format!(
+            "the policy sets a mark (SO_MARK), which needs CAP_NET_ADMIN or CAP_NET_RAW; this process has neither, so marked sockets {}",
+            match policy.base.on_mark_denied {
+                config_schema::OnMarkDenied::Block =>
+                    "will fail with EPERM (on_mark_denied = \"block\")",
+                config_schema::OnMarkDenied::Continue =>
+                    "go out unmarked (on_mark_denied = \"continue\")",
+            }
+        ));
+    }
+}
+
 fn find_library() -> Result<PathBuf, Fail> {
     let exe = std::env::current_exe()
         .and_then(|e| e.canonicalize())
@@ -224,6 +255,7 @@ fn find_library() -> Result<PathBuf, Fail> {
 fn run(cli: cli::Cli) -> Result<(), Fail> {
     let (policy, policy_path, via) = load_policy(&cli)?;
     check_interfaces(&policy, cli.allow_missing)?;
+    check_options(&policy);
     let library = find_library()?;
 
     let path_var = std::env::var_os("PATH");

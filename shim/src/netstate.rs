@@ -296,6 +296,25 @@ impl NetView for Snap {
     fn learned(&self, ip: IpAddr) -> Option<usize> {
         crate::dns::learned::lookup(ip)
     }
+
+    fn owns(&self, index: u32, ip: IpAddr) -> bool {
+        self.addrs[..self.n_addr]
+            .iter()
+            .any(|a| a.index == index && a.ip == ip)
+    }
+
+    fn address_of(&self, index: u32, family: config_schema::AddrFamily) -> Option<IpAddr> {
+        // In the kernel's order: an interface's primary IPv4 address comes first.
+        self.addrs[..self.n_addr]
+            .iter()
+            .filter(|a| a.index == index)
+            .map(|a| a.ip)
+            .find(|ip| match (ip, family) {
+                (IpAddr::V4(_), config_schema::AddrFamily::V4) => true,
+                (IpAddr::V6(v6), config_schema::AddrFamily::V6) => !v6.is_unicast_link_local(),
+                _ => false,
+            })
+    }
 }
 
 struct Slot {

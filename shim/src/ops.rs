@@ -358,7 +358,11 @@ fn apply_socket(
                 }
             }
         }
-        (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => bind_device(fd, what, addr, &b),
+        (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
+            // Connected: the device binding steers whatever the source.
+            apply_options(fd, e, what, addr, &b)?;
+            bind_device(fd, what, addr, &b)
+        }
         (ConnectStep::BindDevice { index }, Decision::Direct(r)) => {
             // A UDP socket carrying the shim's unicast interface, connected to a
             // local destination: bound to the interface that keeps it local.
@@ -384,6 +388,114 @@ fn apply_socket(
     }
 }
 
+/// Sets the policy's `source`, `mark` and `dscp` on a socket steered by `b`, before
+/// its `connect` or first steered datagram (`mifshim_socket_core::options`).
+/// `Ok(true)`: the socket was bound to the source address. `Err`: the call fails (a
+/// mark refused under `on_mark_denied = "block"`, a source that cannot be bound);
+/// nothing has been sent.
+fn apply_options(
+    fd: i32,
+    e: Entry,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+) -> Result<bool, i32> {
+    if e.has(core::SHIM_OPTS) || (b.opts.is_empty() && b.opts.source_missing.is_none()) {
+        return Ok(false);
+    }
+    if let Some(missing) = b.opts.source_missing {
+        log::warn_limited(format_args!(
+            "{what} {}: source {missing} is not an address of {} now; the kernel chooses the source",
+            Addr(addr),
+            b.ifname
+        ));
+    }
+    let v6_socket = e.family() == Some(AddrFamily::V6);
+    let path = if v6_socket && addr.ip().to_canonical().is_ipv6() {
+        Path::V6
+    } else {
+        Path::V4
+    };
+    let now = core::Current {
+        tos: if b.opts.dscp.is_some() {
+            sys::tos(fd, path == Path::V6)
+        } else {
+            0
+        },
+        locally_bound: b.opts.source.is_some()
+            && sys::local_addr(fd).is_some_and(|a| !a.ip().is_unspecified() || a.port() != 0),
+    };
+    let plan = core::options(e, path, &b.opts, now);
+    fdtable::add_flags(fd, core::SHIM_OPTS);
+    if let Some(mark) = plan.mark {
+        match sys::set_mark(fd, mark) {
+            Ok(()) => log_at!(Info, "{what} {}: mark {mark:#x}", Addr(addr)),
+            Err(err) => {
+                let policy = profile().map_or(Default::default(), |p| p.on_mark_denied);
+                let refused = core::mark_refused(policy);
+                let lacks = if err == libc::EPERM {
+                    "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
+                } else {
+                    "cannot be set"
+                };
+                log::warn_limited(format_args!(
+                    "{what} {}: mark {mark:#x} {lacks} ({}); {}",
+                    Addr(addr),
+                    sys::errno_name(err),
+                    if refused.is_some() {
+                        "refusing (on_mark_denied = \"block\")"
+                    } else {
+                        "going on without the mark (on_mark_denied = \"continue\")"
+                    }
+                ));
+                if let Some(errno) = refused {
+                    // Not applied: the next call tries again (and fails again).
+                    fdtable::clear_flags(fd, core::SHIM_OPTS);
+                    return Err(if err == libc::EPERM { errno } else { err });
+                }
+            }
+        }
+    }
+    if let Some((p, tos)) = plan.tos {
+        match sys::set_tos(fd, p == Path::V6, tos) {
+            Ok(()) => log_at!(Info, "{what} {}: dscp {}", Addr(addr), tos >> 2),
+            Err(err) => log::warn_limited(format_args!(
+                "{what} {}: cannot set dscp {} ({}); sent with the socket's class",
+                Addr(addr),
+                tos >> 2,
+                sys::errno_name(err)
+            )),
+        }
+    } else if b.opts.dscp.is_some_and(|d| d != 0) {
+        log_at!(
+            Info,
+            "{what} {}: the program set its own TOS/traffic class; dscp left alone",
+            Addr(addr)
+        );
+    }
+    if let Some(src) = plan.source {
+        let defer = e.proto() == Proto::Tcp;
+        if let Err(err) = sys::bind_source(fd, src, v6_socket, defer) {
+            log::warn_limited(format_args!(
+                "{what} {}: cannot bind the source {src} ({}); refusing",
+                Addr(addr),
+                sys::errno_name(err)
+            ));
+            return Err(err);
+        }
+        fdtable::add_flags(fd, core::SRC_ADDR);
+        log_at!(Info, "{what} {}: source {src}", Addr(addr));
+        return Ok(true);
+    } else if let Some(src) = b.opts.source {
+        log_at!(
+            Info,
+            "{what} {}: the socket has a local address already; source {src} not applied",
+            Addr(addr)
+        );
+    }
+    Ok(false)
+}
+
 /// Binds a socket to the interface a direct destination needs (see
 /// [`apply_socket`]).
 fn bind_local(fd: i32, what: &str, addr: SocketAddr, index: u32, snap: &Snap) -> Result<(), i32> {
@@ -401,6 +513,7 @@ fn bind_local(fd: i32, what: &str, addr: SocketAddr, index: u32, snap: &Snap) ->
         multicast: false,
         skipped: 0,
         why: Why::Default,
+        opts: Default::default(),
     };
     bind_device(fd, what, addr, &b)?;
     fdtable::add_flags(fd, SHIM_DIRECT);
@@ -607,7 +720,26 @@ fn send_decided(
         let k = key(dest.addr);
         let m = mifshim_fastpath::memo(snap.generation, &k);
         let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
-        let plan = core::datagram(e, path, v, memo_hit, batch);
+        let mut plan = core::datagram(e, path, v, memo_hit, batch);
+        if let (
+            Decision::Bind(b),
+            DatagramStep::Pktinfo { .. }
+            | DatagramStep::Promote { .. }
+            | DatagramStep::BindDevice { .. },
+        ) = (&d, plan.step)
+        {
+            if !b.multicast {
+                match apply_options(fd, e, what, dest.addr, b) {
+                    Err(errno) => return Plan::Fail(errno),
+                    // The socket has a source address now: planned as one that has.
+                    Ok(true) => {
+                        let e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
+                        plan = core::datagram(e, path, v, memo_hit, batch);
+                    }
+                    Ok(false) => {}
+                }
+            }
+        }
         if plan.add != 0 {
             fdtable::add_flags(fd, plan.add);
         }
@@ -629,6 +761,15 @@ fn send_decided(
                     ));
                     Plan::Fail(sys::ENETUNREACH)
                 }
+            },
+            DatagramStep::BindDevice { index } => match &d {
+                Decision::Bind(b) if b.index == index => {
+                    match bind_device(fd, what, dest.addr, b) {
+                        Ok(()) => Plan::AsIs,
+                        Err(errno) => Plan::Fail(errno),
+                    }
+                }
+                _ => Plan::Fail(sys::ENETUNREACH),
             },
             DatagramStep::Promote { index } => match sys::set_unicast_if(fd, v6, index) {
                 Ok(()) => {
@@ -681,6 +822,7 @@ pub(crate) fn send_fallback_bind(fd: i32, dest: Option<Dest>, p: Pktinfo) -> Res
         multicast: false,
         skipped: 0,
         why: Why::Default,
+        opts: Default::default(),
     };
     bind_device(fd, "send", addr, &b)
 }
@@ -929,19 +1071,80 @@ fn unconfine_filter(fd: i32) {
 }
 
 /// Before `bind(fd, addr)`: a UDP socket bound to the wildcard address on a fixed
-/// port is a server; confine it. Explicit addresses are the program's choice.
-pub(crate) fn bind(fd: i32, addr: Option<Dest>) -> Result<(), i32> {
-    if !active() {
-        return Ok(());
-    }
-    let Some(addr) = addr else { return Ok(()) };
-    if !addr.addr.ip().is_unspecified() || addr.addr.port() == 0 {
-        return Ok(());
+/// port is a server; confine it. An explicit address of another interface than the
+/// chosen one is rewritten to the chosen interface's (`Ok(Some(ip))`: bind to `ip`
+/// instead, the rest of the program's `sockaddr` kept; `config_schema::decide_bind`).
+pub(crate) fn bind(fd: i32, addr: Option<Dest>) -> Result<Option<IpAddr>, i32> {
+    let Some(profile) = profile() else {
+        return Ok(None);
+    };
+    let Some(addr) = addr else { return Ok(None) };
+    if addr.addr.ip().is_unspecified() {
+        if addr.addr.port() == 0 {
+            return Ok(None);
+        }
+        let e = entry(fd);
+        return match (e.family(), e.proto()) {
+            (Some(family), Proto::Udp) => {
+                confine(fd, e, family, "bind", addr.addr.port()).map(|()| None)
+            }
+            _ => Ok(None),
+        };
     }
     let e = entry(fd);
-    match (e.family(), e.proto()) {
-        (Some(family), Proto::Udp) => confine(fd, e, family, "bind", addr.addr.port()),
-        _ => Ok(()),
+    if e.family().is_none() {
+        return Ok(None);
+    }
+    let ip = addr.addr.ip();
+    netstate::with(|snap| {
+        let d = config_schema::decide_bind(profile, snap, ip, addr.scope_id);
+        match (core::bind(e, ip, &d), d) {
+            (core::BindStep::Rewrite(to), config_schema::BindAddr::Rewrite { bind: b, .. }) => {
+                let owner = snap
+                    .owner_of(ip.to_canonical())
+                    .and_then(|i| snap.name_of(i));
+                log_at!(
+                    Info,
+                    "bind {}: an address of {}, rewritten to {} of {} ({})",
+                    Addr(addr.addr),
+                    owner.as_ref().map_or("another interface", |n| n.as_str()),
+                    to,
+                    b.ifname,
+                    WhyText(&b)
+                );
+                Ok(Some(to))
+            }
+            (core::BindStep::Fail(errno), config_schema::BindAddr::Refuse(b)) => {
+                log::warn_limited(format_args!(
+                    "bind {} refused: another interface's address, and no usable interface has one of its family to bind instead ({}) -> {}",
+                    Addr(addr.addr),
+                    Reasons {
+                        list: match b.reason {
+                            BlockReason::Unavailable(l) => l,
+                            BlockReason::Rule(_) => &[],
+                        },
+                        snap,
+                        family: b.family
+                    },
+                    sys::errno_name(errno)
+                ));
+                Err(errno)
+            }
+            (core::BindStep::Fail(errno), _) => Err(errno),
+            _ => Ok(None),
+        }
+    })
+}
+
+/// After a successful `bind(fd, addr)` (the address as the kernel got it): a
+/// specific source address is recorded ([`core::SRC_ADDR`]), since it changes how
+/// the kernel routes the socket's datagrams.
+pub(crate) fn bound(fd: i32, addr: Option<Dest>) {
+    if !active() {
+        return;
+    }
+    if addr.is_some_and(|a| !a.addr.ip().to_canonical().is_unspecified()) {
+        fdtable::add_flags(fd, core::SRC_ADDR);
     }
 }
 

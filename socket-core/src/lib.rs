@@ -24,9 +24,11 @@
 #![no_std]
 
 use config_schema::{AddrFamily, Proto};
+use core::net::IpAddr;
 pub use mifshim_fastpath::{
     APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, INET, LOGGED_SEND, MCAST_CHECKED, MIXED, REDIRECTED,
-    SHARED, SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, TCP, UC4, UC6, UDP, V6, VALID,
+    SHARED, SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, SHIM_OPTS, SRC_ADDR, TCP, UC4, UC6, UDP, V6,
+    VALID,
 };
 
 /// What the shim knows about one socket: the flags of its fd's entry and the unicast
@@ -185,6 +187,118 @@ pub const ENETUNREACH: i32 = 101;
 pub const EACCES: i32 = 13;
 /// `EINVAL` (Linux's value).
 pub const EINVAL: i32 = 22;
+/// `EPERM` (Linux's value).
+pub const EPERM: i32 = 1;
+
+/// What to do with a `bind` to an explicit address ([`bind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindStep {
+    /// Bind as the program asked.
+    AsIs,
+    /// Bind to this address instead: the program's `sockaddr` with only its address
+    /// replaced (port, flow label, scope kept), in the form the socket's family takes
+    /// (IPv4-mapped on an `AF_INET6` socket that asked for an IPv4-mapped address).
+    Rewrite(IpAddr),
+    /// Refuse with this errno; nothing is bound.
+    Fail(i32),
+}
+
+/// Decides a `bind(requested)` from the policy's [`config_schema::BindAddr`]. A
+/// socket the program bound to a device itself keeps what it asks (its own choice of
+/// link, as everywhere).
+///
+/// | socket | decision | step |
+/// |---|---|---|
+/// | bound to a device by the program | any | as is |
+/// | any | keep | as is |
+/// | any | rewrite to `to` | rewrite (IPv4-mapped when `requested` was) |
+/// | any | refuse | fail (`ENETUNREACH`) |
+pub fn bind(s: Sock, requested: IpAddr, d: &config_schema::BindAddr<'_>) -> BindStep {
+    use config_schema::BindAddr;
+    if s.has(APP_BOUND) {
+        return BindStep::AsIs;
+    }
+    match d {
+        BindAddr::Keep(_) => BindStep::AsIs,
+        BindAddr::Rewrite { to, .. } => BindStep::Rewrite(same_form(requested, *to)),
+        BindAddr::Refuse(_) => BindStep::Fail(ENETUNREACH),
+    }
+}
+
+/// `to` written the way `like` is: IPv4-mapped when `like` is an IPv4-mapped IPv6
+/// address and `to` an IPv4 one (an `AF_INET6` socket's view of IPv4).
+pub fn same_form(like: IpAddr, to: IpAddr) -> IpAddr {
+    match (like, to) {
+        (IpAddr::V6(l), IpAddr::V4(t)) if l.to_ipv4_mapped().is_some() => {
+            IpAddr::V6(t.to_ipv6_mapped())
+        }
+        _ => to,
+    }
+}
+
+/// The policy's socket options to set on a socket the shim steers, before its
+/// `connect` or first steered datagram ([`options`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct OptionsPlan {
+    /// `SO_MARK`.
+    pub mark: Option<u32>,
+    /// The TOS byte / traffic class (`dscp << 2`), and for which path.
+    pub tos: Option<(Path, i32)>,
+    /// Bind the socket to this source address (port 0; for TCP with
+    /// `IP_BIND_ADDRESS_NO_PORT`, so the port is still chosen at `connect`).
+    pub source: Option<IpAddr>,
+}
+
+impl OptionsPlan {
+    pub fn is_empty(&self) -> bool {
+        *self == OptionsPlan::default()
+    }
+}
+
+/// What the kernel says about a socket, for [`options`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Current {
+    /// The path's TOS / traffic class as it stands (`IP_TOS` / `IPV6_TCLASS`).
+    pub tos: i32,
+    /// The socket has a local address or port already (the program bound it, or a
+    /// datagram did): a source cannot be chosen by binding any more.
+    pub locally_bound: bool,
+}
+
+/// Decides which of the policy's options ([`config_schema::Applied`]) a steered
+/// socket gets, on `path` (the destination's), given what it carries now. Done once
+/// per socket ([`SHIM_OPTS`]).
+///
+/// * **mark**: always (the executor applies [`mark_refused`] when the kernel says
+///   `EPERM`);
+/// * **dscp**: unless the socket carries a DSCP already — the program's own
+///   `IP_TOS`/`IPV6_TCLASS` wins, as its own device binding does (the ECN bits are
+///   not a choice of class); `dscp = 0` sets nothing;
+/// * **source**: unless the socket is bound to a local address or port already (the
+///   program's `bind`, which the bind hook saw, or an earlier datagram).
+pub fn options(s: Sock, path: Path, a: &config_schema::Applied, now: Current) -> OptionsPlan {
+    if s.has(SHIM_OPTS) || a.is_empty() {
+        return OptionsPlan::default();
+    }
+    let tos = match a.dscp {
+        Some(d) if d != 0 && now.tos & 0xfc == 0 => Some((path, i32::from(d) << 2)),
+        _ => None,
+    };
+    OptionsPlan {
+        mark: a.mark,
+        tos,
+        source: a.source.filter(|_| !now.locally_bound),
+    }
+}
+
+/// `SO_MARK` was refused (`EPERM`: no `CAP_NET_ADMIN`): fail the call with `EPERM`
+/// (`on_mark_denied = "block"`, nothing leaves unmarked) or go on without it.
+pub fn mark_refused(policy: config_schema::OnMarkDenied) -> Option<i32> {
+    match policy {
+        config_schema::OnMarkDenied::Block => Some(EPERM),
+        config_schema::OnMarkDenied::Continue => None,
+    }
+}
 
 /// A socket the shim bound for a direct destination ([`SHIM_DIRECT`]) asked to reach
 /// a steered one: the binding would carry it by the wrong interface (or into
@@ -241,6 +355,10 @@ pub enum DatagramStep {
     /// unchanged (and later datagrams to the same destination take the stub's fast
     /// path). If the option cannot be set: a PKTINFO naming `index`.
     Promote { index: u32 },
+    /// Bind the socket to device `index`, then send unchanged: a socket bound to a
+    /// specific source address ([`SRC_ADDR`]), which a PKTINFO would rob of its source
+    /// (IPv4) or not steer (IPv6). If it cannot be bound: fail.
+    BindDevice { index: u32 },
 }
 
 /// A [`DatagramStep`] and the bookkeeping that goes with it.
@@ -283,6 +401,7 @@ impl DatagramPlan {
 /// | unicast interface set to another index | steer | PKTINFO, mixed |
 /// | none set, first datagram to it | steer | PKTINFO, memo |
 /// | none set, second datagram to it | steer | promote |
+/// | bound to a specific source address | steer | bind to the device |
 pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) -> DatagramPlan {
     use DatagramStep::*;
     if let Some(e) = direct_binding_refuses(s, v) {
@@ -290,6 +409,9 @@ pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) ->
     }
     if s.bound() || s.has(path.app_uc_flag()) {
         return DatagramPlan::step(AsIs);
+    }
+    if let (true, Verdict::Steer { index }) = (s.has(SRC_ADDR), v) {
+        return DatagramPlan::step(BindDevice { index });
     }
     match v {
         Verdict::Refuse(e) => DatagramPlan::step(Fail(e)),
@@ -688,5 +810,125 @@ mod tests {
         let a = accepted(listener).unwrap();
         assert_eq!(a.flags, VALID | INET | V6 | TCP);
         assert_eq!(accepted(Sock::new(0, 0)), None);
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn bind_steps_follow_the_decision_unless_the_program_bound_a_device() {
+        use config_schema::{AddrFamily, Applied, Bind, BindAddr, KeepReason, Why};
+        let name = config_schema::IfName::new("wlan0").unwrap();
+        let b = Bind {
+            ifname: name,
+            index: WLAN,
+            family: AddrFamily::V4,
+            multicast: false,
+            skipped: 0,
+            why: Why::Default,
+            opts: Applied::default(),
+        };
+        let tcp = Sock::new(VALID | INET | TCP, 0);
+        let rw = BindAddr::Rewrite {
+            to: ip("198.51.100.66"),
+            bind: b,
+        };
+        assert_eq!(
+            bind(tcp, ip("198.51.100.2"), &rw),
+            BindStep::Rewrite(ip("198.51.100.66"))
+        );
+        // An AF_INET6 socket asked for eth0's address IPv4-mapped: mapped again.
+        let tcp6 = Sock::new(VALID | INET | V6 | TCP, 0);
+        assert_eq!(
+            bind(tcp6, ip("::ffff:198.51.100.2"), &rw),
+            BindStep::Rewrite(ip("::ffff:198.51.100.66"))
+        );
+        assert_eq!(
+            bind(tcp, ip("127.0.0.1"), &BindAddr::Keep(KeepReason::Loopback)),
+            BindStep::AsIs
+        );
+        let app = Sock::new(tcp.flags | APP_BOUND, 0);
+        assert_eq!(bind(app, ip("198.51.100.2"), &rw), BindStep::AsIs);
+    }
+
+    #[test]
+    fn options_once_per_socket_and_the_programs_tos_wins() {
+        use config_schema::{Applied, OnMarkDenied};
+        let a = Applied {
+            source: Some(ip("198.51.100.67")),
+            source_missing: None,
+            mark: Some(0x10),
+            dscp: Some(46),
+        };
+        let tcp = Sock::new(VALID | INET | TCP, 0);
+        let free = Current::default();
+        assert_eq!(
+            options(tcp, Path::V4, &a, free),
+            OptionsPlan {
+                mark: Some(0x10),
+                tos: Some((Path::V4, 46 << 2)),
+                source: Some(ip("198.51.100.67")),
+            }
+        );
+        // The program set a TOS of its own (ECN bits alone are not a class).
+        let p = options(tcp, Path::V6, &a, Current { tos: 0x20, ..free });
+        assert_eq!((p.tos, p.mark), (None, Some(0x10)));
+        let p = options(tcp, Path::V6, &a, Current { tos: 0x02, ..free });
+        assert_eq!(p.tos, Some((Path::V6, 184)));
+        // The program bound a local address (or a datagram did): no source binding.
+        let p = options(
+            tcp,
+            Path::V4,
+            &a,
+            Current {
+                locally_bound: true,
+                ..free
+            },
+        );
+        assert_eq!(p.source, None);
+        // Done once per socket; `dscp = 0` sets nothing.
+        assert!(options(Sock::new(tcp.flags | SHIM_OPTS, 0), Path::V4, &a, free).is_empty());
+        let zero = Applied {
+            dscp: Some(0),
+            ..Applied::default()
+        };
+        assert!(options(tcp, Path::V4, &zero, free).is_empty());
+        assert_eq!(mark_refused(OnMarkDenied::Block), Some(EPERM));
+        assert_eq!(mark_refused(OnMarkDenied::Continue), None);
+    }
+
+    /// A UDP socket bound to a specific IPv6 address (wlan0's, or eth0's rewritten to
+    /// wlan0's) sent its steered datagrams with a PKTINFO naming wlan0, which the
+    /// kernel takes as a mere preference when the source is fixed: they left by eth0
+    /// (the lower-metric default route). One bound to wlan0's second IPv4 address sent
+    /// them from its first (a PKTINFO's `ipi_spec_dst` of 0 replaces the bound
+    /// source), and the answers were lost. Such a socket is bound to the device.
+    #[test]
+    fn socket_bound_to_a_source_left_by_the_default_route_or_lost_its_source_to_pktinfo() {
+        let v = Verdict::Steer { index: WLAN };
+        for s in [
+            Sock::new(VALID | INET | V6 | UDP | SRC_ADDR, 0),
+            Sock::new(VALID | INET | UDP | SRC_ADDR, 0),
+        ] {
+            for path in [Path::V4, Path::V6] {
+                assert_eq!(
+                    datagram(s, path, v, false, false).step,
+                    BindDevice { index: WLAN }
+                );
+                assert_eq!(
+                    datagram(s, path, v, true, false).step,
+                    BindDevice { index: WLAN },
+                    "never promoted"
+                );
+            }
+            // Exempt destinations, and once bound, as before.
+            assert_eq!(
+                datagram(s, Path::V6, Verdict::Local { via: LO }, false, false).step,
+                AsIs
+            );
+            let bound = Sock::new(s.flags | SHIM_BOUND, 0);
+            assert_eq!(datagram(bound, Path::V6, v, false, false).step, AsIs);
+        }
     }
 }

@@ -592,3 +592,212 @@ fn fail_closed_profile_blocks_names_as_well_as_addresses() {
         );
     }
 }
+
+/// The fake host with its addresses per interface: eth0 198.51.100.2 and
+/// 2001:db8:10::2, wlan0 198.51.100.66, .67 and 2001:db8:20::2, wwan0 198.51.100.130.
+struct Addressed(Host, Vec<(u32, IpAddr)>);
+
+fn addressed() -> Addressed {
+    let a = |i, s: &str| (i, s.parse::<IpAddr>().unwrap());
+    let list = vec![
+        a(2, "198.51.100.2"),
+        a(2, "2001:db8:10::2"),
+        a(2, "fe80::2"),
+        a(3, "198.51.100.66"),
+        a(3, "198.51.100.67"),
+        a(3, "fe80::3"),
+        a(3, "2001:db8:20::2"),
+        a(4, "198.51.100.130"),
+    ];
+    let mut h = host();
+    h.local = list.iter().map(|(_, ip)| *ip).collect();
+    Addressed(h, list)
+}
+
+impl NetView for Addressed {
+    fn iface(&self, name: &IfName) -> Option<IfaceState> {
+        self.0.iface(name)
+    }
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.0.is_local(ip)
+    }
+    fn owns(&self, index: u32, ip: IpAddr) -> bool {
+        self.1.contains(&(index, ip))
+    }
+    fn address_of(&self, index: u32, family: AddrFamily) -> Option<IpAddr> {
+        self.1
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, ip)| *ip)
+            .find(|ip| match (ip, family) {
+                (IpAddr::V4(_), AddrFamily::V4) => true,
+                (IpAddr::V6(v6), AddrFamily::V6) => !v6.is_unicast_link_local(),
+                _ => false,
+            })
+    }
+}
+
+fn opts(d: Decision<'_>) -> Applied {
+    match d {
+        Decision::Bind(b) => b.opts,
+        other => panic!("expected a bind, got {}", show(&other)),
+    }
+}
+
+#[test]
+fn source_mark_and_dscp_ride_on_the_bind_decision() {
+    let p = policy(
+        r#"
+via = ["wlan0", "wwan0"]
+source = ["198.51.100.67", "2001:db8:20::2"]
+mark = 0x10
+dscp = "ef"
+
+[[rules]]
+to = ["192.0.2.128/25"]
+action = "direct"
+
+[[rules]]
+to = ["192.0.2.0/24"]
+via = ["wwan0"]
+dscp = "af41"
+
+[programs.nomark]
+mark = 0
+"#,
+    );
+    let prof = p.profile_for("/usr/bin/curl", "curl");
+    let h = addressed();
+    let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+    let d = opts(decide(&prof, &h, &flow(Tcp, Connect, "203.0.113.10", 80)));
+    assert_eq!(
+        d,
+        Applied {
+            source: ip("198.51.100.67"),
+            source_missing: None,
+            mark: Some(0x10),
+            dscp: Some(46),
+        }
+    );
+    let d = opts(decide(&prof, &h, &flow(Udp, Send, "2001:db8:ff::10", 53)));
+    assert_eq!(d.source, ip("2001:db8:20::2"));
+    // IPv4-mapped destinations take the IPv4 source.
+    let d = opts(decide(
+        &prof,
+        &h,
+        &flow(Tcp, Connect, "::ffff:203.0.113.10", 80),
+    ));
+    assert_eq!(d.source, ip("198.51.100.67"));
+    // A rule's interface lacks the source: the kernel chooses, the decision says so;
+    // the rule's dscp replaces the profile's, the mark is inherited.
+    let d = opts(decide(&prof, &h, &flow(Tcp, Connect, "192.0.2.7", 80)));
+    assert_eq!(
+        d,
+        Applied {
+            source: None,
+            source_missing: ip("198.51.100.67"),
+            mark: Some(0x10),
+            dscp: Some(34),
+        }
+    );
+    // wlan0 down: the failover interface does not have the source either.
+    let mut down = addressed();
+    down.0.ifaces[1].1.up = false;
+    let d = opts(decide(
+        &prof,
+        &down,
+        &flow(Tcp, Connect, "203.0.113.10", 80),
+    ));
+    assert_eq!(d.source_missing, ip("198.51.100.67"));
+    // Direct, blocked, local, listeners and multicast carry no options.
+    assert!(matches!(
+        decide(&prof, &h, &flow(Tcp, Connect, "192.0.2.200", 80)),
+        Decision::Direct(_)
+    ));
+    for f in [
+        flow(Tcp, Listen, "0.0.0.0", 80),
+        flow(Udp, Send, "239.1.2.3", 5000),
+        flow(Udp, Join, "239.1.2.3", 0),
+    ] {
+        assert_eq!(opts(decide(&prof, &h, &f)), Applied::default(), "{f:?}");
+    }
+    // `mark = 0` in a program section: no mark.
+    let nomark = p.profile_for("/x/nomark", "nomark");
+    let d = opts(decide(&nomark, &h, &flow(Tcp, Connect, "203.0.113.10", 80)));
+    assert_eq!((d.mark, d.dscp), (None, Some(46)));
+    // Name resolution carries none (the resolver's sockets are the shim's own).
+    let Decision::Bind(b) = decide_name(&prof, &h, "x.example") else {
+        panic!()
+    };
+    assert!(b.opts.is_empty());
+}
+
+fn show_bind(d: BindAddr<'_>) -> String {
+    match d {
+        BindAddr::Keep(r) => format!("keep {r:?}"),
+        BindAddr::Rewrite { to, bind } => format!("rewrite {to} ({})", bind.ifname),
+        BindAddr::Refuse(b) => format!("refuse {:?}", b.errno),
+    }
+}
+
+#[test]
+fn bind_to_another_interfaces_address_is_rewritten_table() {
+    let h = addressed();
+    let p = policy("via = [\"wlan0\"]");
+    let prof = p.profile_for("", "");
+    let cases: &[(&str, u32, &str)] = &[
+        ("198.51.100.2", 0, "rewrite 198.51.100.66 (wlan0)"),
+        ("::ffff:198.51.100.2", 0, "rewrite 198.51.100.66 (wlan0)"),
+        ("2001:db8:10::2", 0, "rewrite 2001:db8:20::2 (wlan0)"),
+        ("198.51.100.66", 0, "keep ChosenInterface"),
+        ("198.51.100.67", 0, "keep ChosenInterface"),
+        ("2001:db8:20::2", 0, "keep ChosenInterface"),
+        ("0.0.0.0", 0, "keep Unspecified"),
+        ("::", 0, "keep Unspecified"),
+        ("127.0.0.1", 0, "keep Loopback"),
+        ("::1", 0, "keep Loopback"),
+        ("::ffff:127.0.0.1", 0, "keep Loopback"),
+        ("239.1.2.3", 0, "keep Multicast"),
+        ("192.0.2.1", 0, "keep NotLocal"),
+        ("fe80::2", 2, "keep ScopedLinkLocal"),
+        ("198.51.100.130", 0, "rewrite 198.51.100.66 (wlan0)"),
+    ];
+    for (addr, scope, want) in cases {
+        let got = show_bind(decide_bind(&prof, &h, addr.parse().unwrap(), *scope));
+        assert_eq!(&got, want, "bind {addr}");
+    }
+    // The configured source is preferred when wlan0 has it.
+    let p = policy("via = [\"wlan0\"]\nsource = \"198.51.100.67\"");
+    let prof = p.profile_for("", "");
+    assert_eq!(
+        show_bind(decide_bind(&prof, &h, "198.51.100.2".parse().unwrap(), 0)),
+        "rewrite 198.51.100.67 (wlan0)"
+    );
+    // The program keeps its own address when the policy says so, or has no via.
+    for src in [
+        "via = [\"wlan0\"]\nforeign_bind = \"keep\"",
+        "[[rules]]\nvia = [\"wlan0\"]",
+    ] {
+        let p = policy(src);
+        let prof = p.profile_for("", "");
+        let got = show_bind(decide_bind(&prof, &h, "198.51.100.2".parse().unwrap(), 0));
+        assert!(got.starts_with("keep"), "{src}: {got}");
+    }
+    // wwan0 has no IPv6 address: an IPv6 bind fails closed; its IPv4 one is rewritten.
+    let p = policy("via = [\"wwan0\"]");
+    let prof = p.profile_for("", "");
+    assert_eq!(
+        show_bind(decide_bind(&prof, &h, "2001:db8:10::2".parse().unwrap(), 0)),
+        "refuse NetUnreach"
+    );
+    assert_eq!(
+        show_bind(decide_bind(&prof, &h, "198.51.100.2".parse().unwrap(), 0)),
+        "rewrite 198.51.100.130 (wwan0)"
+    );
+    let p = policy("via = [\"wwan0\"]\non_unavailable = \"direct\"");
+    let prof = p.profile_for("", "");
+    assert_eq!(
+        show_bind(decide_bind(&prof, &h, "2001:db8:10::2".parse().unwrap(), 0)),
+        "keep Unavailable"
+    );
+}

@@ -605,3 +605,131 @@ fn policy_file_that_is_not_utf8_is_one_diagnostic() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].contains("not valid UTF-8"), "{e:?}");
 }
+
+#[test]
+fn socket_options_at_every_level() {
+    use crate::policy::{ForeignBind, OnMarkDenied};
+    let l = ok(r#"
+via = ["wlan0"]
+source = ["198.51.100.66", "2001:db8:20::2"]
+mark = 0x10
+dscp = "ef"
+on_mark_denied = "continue"
+
+[[rules]]
+to = ["203.0.113.0/24"]
+via = ["wwan0"]
+dscp = 34
+mark = "0x20"
+
+[programs.curl]
+dscp = "AF41"
+mark = 0
+foreign_bind = "keep"
+
+[interfaces.wlan0]
+search = ["corp.example", "lab.example."]
+
+[interfaces.wwan0]
+search = []
+"#);
+    let p = &l.policy;
+    let o = p.base.options;
+    assert_eq!(o.source_v4, Some("198.51.100.66".parse().unwrap()));
+    assert_eq!(o.source_v6, Some("2001:db8:20::2".parse().unwrap()));
+    assert_eq!((o.mark, o.dscp), (Some(0x10), Some(46)));
+    assert_eq!(p.base.on_mark_denied, OnMarkDenied::Continue);
+    assert_eq!(p.base.foreign_bind, ForeignBind::Rewrite);
+    let r = &p.base.rules[0].options;
+    assert_eq!((r.mark, r.dscp, r.source_v4), (Some(0x20), Some(34), None));
+    let curl = p.profile_for("/usr/bin/curl", "curl");
+    assert_eq!(curl.options.dscp, Some(34), "af41 is 34");
+    assert_eq!(curl.options.mark, Some(0), "0 overrides the inherited mark");
+    assert_eq!(curl.options.source_v4, o.source_v4, "unset fields inherit");
+    assert_eq!(curl.foreign_bind, ForeignBind::Keep);
+    assert_eq!(curl.on_mark_denied, OnMarkDenied::Continue);
+    assert_eq!(
+        p.base.search_domains(&n("wlan0")),
+        Some(&["corp.example".to_string(), "lab.example".to_string()][..])
+    );
+    assert_eq!(p.base.search_domains(&n("wwan0")), Some(&[][..]));
+    assert_eq!(p.base.search_domains(&n("eth0")), None);
+    let sum = p.summary();
+    for x in [
+        "steered sockets get: source 198.51.100.66, 2001:db8:20::2, mark 0x10, dscp 46 (ef)",
+        "without: go on without the mark",
+        "rule 1: to 203.0.113.0/24 -> via [wwan0] with mark 0x20, dscp 34 (af41)",
+        "[interfaces.wlan0] search domains: corp.example, lab.example (in place of the system's)",
+        "[interfaces.wwan0] search domains: none",
+        "  steered sockets get: source 198.51.100.66, 2001:db8:20::2, no mark, dscp 34 (af41)",
+        "  binds to another interface's address: kept as the program asked",
+    ] {
+        assert!(sum.contains(x), "missing {x:?} in:\n{sum}");
+    }
+}
+
+#[test]
+fn socket_option_errors() {
+    let e = errs(
+        r#"
+via = ["wlan0"]
+source = ["198.51.100.66", "198.51.100.67"]
+mark = -1
+dscp = "ef2"
+
+[[rules]]
+to = ["192.0.2.0/24"]
+action = "direct"
+dscp = 10
+
+[[rules]]
+to = ["192.0.2.128/25"]
+via = ["wwan0"]
+source = "127.0.0.1"
+mark = 0x1_0000_0000
+dscp = 64
+
+[programs.x]
+source = ["::ffff:198.51.100.66", "fe80::1", "224.0.0.1", "0.0.0.0", "nope"]
+
+[interfaces.wlan0]
+search = ["*.corp.example", "a b", "x.example", "x.example"]
+"#,
+    );
+    let all = e.join("\n");
+    for x in [
+        "p.toml:3:28: `source` names two IPv4 addresses (198.51.100.66 and 198.51.100.67)",
+        "p.toml:4:8: `mark` must be a 32-bit number",
+        "p.toml:5:8: `dscp` must be a number from 0 to 63 or a class name (cs0, le, cs1, af11",
+        "p.toml:10:1: rule 1: `source`, `mark` and `dscp` apply to traffic a rule sends `via` an interface, not to an `action` rule",
+        "`127.0.0.1` is a loopback address",
+        "p.toml:16:8: `mark` must be a 32-bit number",
+        "p.toml:17:8: `dscp` must be a number from 0 to 63 or a class name",
+        "`::ffff:198.51.100.66` is IPv4-mapped: write the IPv4 address (198.51.100.66)",
+        "`fe80::1` is a link-local address",
+        "`224.0.0.1` is a multicast address",
+        "`0.0.0.0` is the unspecified address",
+        "`nope` is not an IP address",
+        "`*.corp.example`: a search domain is a domain name, not a pattern",
+        "`a b` is not a domain name",
+        "search domain `x.example` is listed twice",
+    ] {
+        assert!(all.contains(x), "missing {x:?} in:\n{all}");
+    }
+    let e = errs("via = [\"wlan0\"]\nfoo_bind = \"keep\"\n");
+    assert!(e[0].contains("expected one of"), "{e:?}");
+    let e = errs("via = [\"wlan0\"]\nforeign_bind = \"drop\"\n");
+    assert!(
+        e[0].contains("`rewrite`") && e[0].contains("`keep`"),
+        "{e:?}"
+    );
+    let e = errs("via = [\"wlan0\"]\non_mark_denied = \"maybe\"\n");
+    assert!(
+        e[0].contains("`block`") && e[0].contains("`continue`"),
+        "{e:?}"
+    );
+    let e = errs(
+        "via = [\"wlan0\"]\n[interfaces.wlan0]\nsearch = [\"a.example\",\"b.example\",\"c.example\",\"d.example\",\"e.example\",\"f.example\",\"g.example\"]\n",
+    );
+    assert!(e[0].contains("at most 6 search domains"), "{e:?}");
+}

@@ -105,6 +105,20 @@ pub fn interface_exists(name: &str) -> bool {
     unsafe { libc::if_nametoindex(cname.as_ptr()) != 0 }
 }
 
+/// Whether this process may set `SO_MARK` (`CAP_NET_ADMIN` or `CAP_NET_RAW` in its
+/// effective set, from `/proc/self/status`); what the program it execs inherits.
+pub fn may_set_mark() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return true;
+    };
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    // CAP_NET_ADMIN = 12, CAP_NET_RAW = 13.
+    eff.is_none_or(|e| e & (1 << 12 | 1 << 13) != 0)
+}
+
 /// The mount point of the cgroup v2 hierarchy's root (from `/proc/self/mountinfo`: a
 /// `cgroup2` mount whose root is `/`), if one is mounted.
 pub fn cgroup2_mount() -> Option<std::path::PathBuf> {

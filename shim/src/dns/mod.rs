@@ -110,6 +110,18 @@ fn loopback_answer(name: &str, hints: &Hints) -> Option<Plan> {
     })
 }
 
+/// The search domains for names resolved over `ifname`: the policy's
+/// `[interfaces.X] search` when it gives one (in place of the system's, as a link's
+/// own domains are), else `/etc/resolv.conf`'s `search` (resolv.conf(5), applied with
+/// its `ndots`: see `resolve::candidates`).
+pub(crate) fn search_list<'a>(
+    profile: &'a Profile,
+    ifname: &IfName,
+    rc: &'a conf::ResolvConf,
+) -> &'a [String] {
+    profile.search_domains(ifname).unwrap_or(&rc.search)
+}
+
 /// Decides how `getaddrinfo(node, …, hints)` is answered (and writes its line to the
 /// events file when there is one).
 pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
@@ -256,12 +268,29 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
             b.index
         );
         let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
-        resolved::resolve(
-            node,
-            family,
-            b.index,
-            std::time::Duration::from_millis(budget.min(30_000)),
-        )
+        let ask = |name: &str| {
+            resolved::resolve(
+                name,
+                family,
+                b.index,
+                std::time::Duration::from_millis(budget.min(30_000)),
+            )
+        };
+        match profile.search_domains(&b.ifname) {
+            // The policy's search list for this link: the names are expanded here
+            // (resolved would apply the link's own domains), each asked in turn.
+            Some(search) if !host.absolute => {
+                let mut last = resolve::Outcome::NoName;
+                for cand in resolve::candidates(node, search, rc.ndots) {
+                    last = ask(&cand);
+                    if !matches!(last, resolve::Outcome::NoName) {
+                        break;
+                    }
+                }
+                last
+            }
+            _ => ask(node),
+        }
     } else {
         if servers.is_empty() {
             log::warn_limited(format_args!(
@@ -281,7 +310,7 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
         let names = if host.absolute {
             vec![node.to_owned()]
         } else {
-            resolve::candidates(node, &rc.search, rc.ndots)
+            resolve::candidates(node, search_list(profile, &b.ifname, &rc), rc.ndots)
         };
         resolve::lookup(&plan, &names, &want)
     };
@@ -524,12 +553,19 @@ fn stub_plan<'a>(
     b: &config_schema::Bind<'_>,
     servers: &'a [SocketAddr],
 ) -> resolve::Plan<'a> {
+    // A name rule's own mark, else the profile's.
+    let options = match b.why {
+        Why::Rule(r) => r.options.or(profile.options),
+        Why::Default => profile.options,
+    };
     resolve::Plan {
         ifindex: b.index,
         ifname: b.ifname,
         servers,
         timeout_ms: profile.dns.timeout_ms as u64,
         attempts: profile.dns.attempts,
+        mark: options.mark.filter(|m| *m != 0),
+        mark_required: profile.on_mark_denied == config_schema::OnMarkDenied::Block,
     }
 }
 

@@ -131,12 +131,21 @@ pub(crate) fn search(name: &[u8], class: u16, ty: u16) -> ResPlan {
         return query(name, class, ty);
     };
     let rc = conf::resolv_conf();
+    // The search list of the interface the name goes by (the policy's for it, else
+    // the system's).
+    let search: &[String] = match state::mode() {
+        Mode::Active(p) => match netstate::with(|snap| decide_name(p, snap, text)) {
+            Decision::Bind(b) => super::search_list(p, &b.ifname, &rc),
+            _ => &rc.search,
+        },
+        Mode::Inert => &rc.search,
+    };
     let dots = text.matches('.').count();
     let as_is_first = text.ends_with('.') || dots >= rc.ndots;
     let mut last = fail(raw::HOST_NOT_FOUND);
     let mut first_h_errno = None;
     let (mut got_nodata, mut got_servfail) = (false, false);
-    for (i, cand) in resolve::candidates(text, &rc.search, rc.ndots)
+    for (i, cand) in resolve::candidates(text, search, rc.ndots)
         .iter()
         .enumerate()
     {

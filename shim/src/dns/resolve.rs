@@ -17,6 +17,26 @@ pub(crate) struct Plan<'a> {
     pub servers: &'a [SocketAddr],
     pub timeout_ms: u64,
     pub attempts: u32,
+    /// The policy's `mark` for traffic over this interface (its queries are routed
+    /// like the program's), and whether a mark the kernel refuses fails the query
+    /// (`on_mark_denied = "block"`) rather than letting it go unmarked.
+    pub mark: Option<u32>,
+    pub mark_required: bool,
+}
+
+/// A socket for one query: bound to the plan's interface, with its mark.
+fn open(plan: &Plan<'_>, server: &SocketAddr, tcp: bool) -> Option<Sock> {
+    let sock = Sock::new(server, tcp, plan.ifindex, &plan.ifname).ok()?;
+    if let Some(m) = plan.mark {
+        if sock.set_mark(m).is_err() && plan.mark_required {
+            crate::log::warn_limited(format_args!(
+                "DNS query over {}: mark {m:#x} refused (no CAP_NET_ADMIN or CAP_NET_RAW); not asked (on_mark_denied = \"block\")",
+                plan.ifname
+            ));
+            return None;
+        }
+    }
+    Some(sock)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,7 +217,7 @@ fn udp_exchange(
     wait_ms: u64,
 ) -> Vec<Option<Reply>> {
     let mut out: Vec<Option<Reply>> = vec![None; qs.len()];
-    let Ok(sock) = Sock::new(server, false, plan.ifindex, &plan.ifname) else {
+    let Some(sock) = open(plan, server, false) else {
         return out;
     };
     if sock.connect(server).is_err() {
@@ -262,7 +282,7 @@ fn tcp_exchange(
 /// One query over TCP to `server` from a socket bound to the interface; the answer's
 /// bytes (whatever they say).
 fn tcp_raw(plan: &Plan<'_>, server: &SocketAddr, query: &[u8], deadline: u64) -> Option<Vec<u8>> {
-    let sock = Sock::new(server, true, plan.ifindex, &plan.ifname).ok()?;
+    let sock = open(plan, server, true)?;
     sock.connect(server).ok()?;
     let left = |d: u64| d.saturating_sub(now_ms());
     if !sock.wait(true, left(deadline)).ok()? || sock.take_error() != 0 {
@@ -353,7 +373,7 @@ pub(crate) fn exchange_raw(plan: &Plan<'_>, query: &[u8]) -> RawOutcome {
 /// One query over UDP to `server` from a socket bound to the interface: the first
 /// datagram within `wait_ms` that answers it.
 fn udp_raw(plan: &Plan<'_>, server: &SocketAddr, query: &[u8], wait_ms: u64) -> Option<Vec<u8>> {
-    let sock = Sock::new(server, false, plan.ifindex, &plan.ifname).ok()?;
+    let sock = open(plan, server, false)?;
     sock.connect(server).ok()?;
     sock.send(query).ok()?;
     let end = now_ms() + wait_ms;
@@ -421,6 +441,8 @@ mod tests {
             servers: &servers,
             timeout_ms: 1000,
             attempts: 2,
+            mark: None,
+            mark_required: false,
         };
         assert_eq!(total_budget(&plan), (1000 + 2000) * 2);
         let plan = Plan {

@@ -737,19 +737,34 @@ fn send_dest(fd: c_int, a: Option<&UserAddr>) -> Option<Dest> {
 
 /// ## Hook
 /// Replaces `bind(2)`: a UDP socket bound to the wildcard address on a fixed port is
-/// a server and is confined to the chosen interface (`listen = "interface"`).
+/// a server and is confined to the chosen interface (`listen = "interface"`); an
+/// address of another interface than the chosen one is rewritten to the chosen one's.
 #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let mut copy = UserAddr::empty();
-    let a = match copy.load(addr, len) {
-        Ok(a) => a,
+    let present = match copy.load(addr, len) {
+        Ok(a) => a.is_some(),
         // SAFETY: the kernel is handed an unreadable address and answers unbound.
         Err(_) => return unsafe { real::bind(fd, poison(), len) },
     };
-    let (ap, al) = a.map_or((addr, len), UserAddr::raw);
-    match pre(|| ops::bind(fd, a.and_then(UserAddr::dest))) {
-        // SAFETY: the program's address as copied (or NULL), alive for the call.
-        Pre::Run(Ok(())) => unsafe { real::bind(fd, ap, al) },
+    // Owned: the decision may rewrite its address (bind is no hot path).
+    let mut a = present.then_some(copy);
+    let step = pre(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest)));
+    // An address of another interface than the chosen one: the chosen one's instead.
+    if let (Pre::Run(Ok(Some(ip))), Some(a)) = (&step, a.as_mut()) {
+        a.set_ip(*ip);
+    }
+    let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
+    match step {
+        Pre::Run(Ok(_)) => {
+            // SAFETY: the program's address as copied (or NULL, or rewritten), alive
+            // for the call.
+            let r = unsafe { real::bind(fd, ap, al) };
+            if r == 0 {
+                let _ = pre(|| ops::bound(fd, a.as_ref().and_then(UserAddr::dest)));
+            }
+            r
+        }
         Pre::Run(Err(e)) => fail(e),
         Pre::Panicked => fail(PANIC_ERRNO),
     }

@@ -189,6 +189,31 @@ impl UserAddr {
         uapi::decode_sockaddr(self.bytes())
     }
 
+    /// Replaces the address of the `sockaddr_in`/`sockaddr_in6` this holds (port, flow
+    /// label and scope stay the program's); `false` when `ip` is not of its family.
+    pub(crate) fn set_ip(&mut self, ip: std::net::IpAddr) -> bool {
+        let family = match self.bytes().get(..2) {
+            Some(f) => libc::sa_family_t::from_ne_bytes([f[0], f[1]]) as c_int,
+            None => return false,
+        };
+        match ip {
+            std::net::IpAddr::V4(v4) if family == libc::AF_INET && self.len >= 8 => {
+                // Within the first len bytes, which are initialised.
+                for (d, b) in self.buf[4..8].iter_mut().zip(v4.octets()) {
+                    d.write(b);
+                }
+                true
+            }
+            std::net::IpAddr::V6(v6) if family == libc::AF_INET6 && self.len >= 24 => {
+                for (d, b) in self.buf[8..24].iter_mut().zip(v6.octets()) {
+                    d.write(b);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Pointer and length to hand the kernel (valid while `self` is).
     pub(crate) fn raw(&self) -> (*const sockaddr, socklen_t) {
         (self.buf.as_ptr().cast(), self.len as socklen_t)
@@ -373,6 +398,50 @@ pub(crate) fn set_unicast_if(fd: c_int, v6: bool, index: u32) -> Result<(), c_in
     } else {
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_UNICAST_IF, v)
     }
+}
+
+/// Sets `SO_MARK` (the kernel refuses it with `EPERM` without `CAP_NET_ADMIN`).
+pub(crate) fn set_mark(fd: c_int, mark: u32) -> Result<(), c_int> {
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, mark as c_int)
+}
+
+/// The TOS byte (`IP_TOS`: IPv4 and IPv4-mapped traffic) or the traffic class
+/// (`IPV6_TCLASS`) a socket carries (0 when it cannot be read).
+pub(crate) fn tos(fd: c_int, v6: bool) -> c_int {
+    let (level, name) = tos_option(v6);
+    getsockopt_int(fd, level, name).unwrap_or(0).max(0)
+}
+
+/// Sets the TOS byte or the traffic class (see [`tos`]).
+pub(crate) fn set_tos(fd: c_int, v6: bool, tos: c_int) -> Result<(), c_int> {
+    let (level, name) = tos_option(v6);
+    setsockopt_int(fd, level, name, tos)
+}
+
+fn tos_option(v6: bool) -> (c_int, c_int) {
+    if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TOS)
+    }
+}
+
+/// Binds a socket to the source address `ip`, port 0 (IPv4-mapped on an `AF_INET6`
+/// socket). `defer_port`: `IP_BIND_ADDRESS_NO_PORT` first, so that a TCP socket's
+/// port is still chosen at `connect`.
+pub(crate) fn bind_source(
+    fd: c_int,
+    ip: std::net::IpAddr,
+    v6_socket: bool,
+    defer_port: bool,
+) -> Result<(), c_int> {
+    if defer_port {
+        let _ = setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
+    }
+    let (ss, len) = to_sockaddr(&SocketAddr::new(ip, 0), v6_socket);
+    // SAFETY: our encoding of the address, alive for the call; the real bind.
+    let r = unsafe { real::bind(fd, (&raw const ss).cast(), len) };
+    if r == 0 { Ok(()) } else { Err(errno()) }
 }
 
 /// Has the program chosen a multicast interface on this socket itself?

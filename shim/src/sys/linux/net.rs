@@ -51,6 +51,11 @@ impl Sock {
         Ok(s)
     }
 
+    /// Sets `SO_MARK` (the policy's `mark`).
+    pub(crate) fn set_mark(&self, mark: u32) -> Result<(), c_int> {
+        super::set_mark(self.0, mark)
+    }
+
     /// Connects (UDP: fixes the peer so only its answers arrive; TCP: starts the
     /// handshake, completed by [`Sock::wait`] for writability).
     pub(crate) fn connect(&self, to: &SocketAddr) -> Result<(), c_int> {
