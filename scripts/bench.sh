@@ -28,6 +28,7 @@ BENCH_DIR=$TARGET_DIR/bench
 BIN=$BENCH_DIR/bin
 SHIM=$TARGET_DIR/release/libmifshim.so
 SERVER=$TARGET_DIR/release/mif-testserver
+MIFRUN=$TARGET_DIR/release/mifrun
 TESTBED=$SCRIPT_DIR/testbed.sh
 VIA=wlan0
 DEST4=203.0.113.10 # service address owned by every upstream namespace
@@ -149,6 +150,15 @@ run_gen() {
     local pre=()
     [[ $variant == with ]] && pre=(LD_PRELOAD="$SHIM")
     [[ $variant == events ]] && pre=(LD_PRELOAD="$SHIM" MIFSHIM_EVENTS="$EVENTS_FILE")
+    if [[ $variant == guard ]]; then
+        # The shim (as "with") under `mifrun --guard`: the generator's sockets in the
+        # run's cgroup, every packet through its nftables rules. `ip netns exec` mounts
+        # no cgroup file system: cgroup v2 is mounted in its private mount namespace.
+        timeout "$GEN_TIMEOUT" ip netns exec "$NS" env "${COMMON_ENV[@]}" sh -c \
+            'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' sh \
+            "$MIFRUN" --guard --via "$VIA" -- taskset -c "$CPU_PIN" "$BIN/$gen" "$@" 2>/dev/null
+        return
+    fi
     timeout "$GEN_TIMEOUT" ip netns exec "$NS" env "${COMMON_ENV[@]}" "${pre[@]}" \
         taskset -c "$CPU_PIN" "$BIN/$gen" "$@"
 }
@@ -232,6 +242,24 @@ measure_events() {
     : >"$EVENTS_FILE"
 }
 
+# measure_guard : the shim under `mifrun --guard` (compared with "with": no guard), per
+# TCP connection and per datagram of a stream. Only where the guard can run (root,
+# cgroup v2, nft); otherwise the rows say why.
+GUARD_OK=0
+GUARD_WHY="not measured: mifrun --guard cannot run here (root, cgroup v2 and nft needed)"
+if [[ $(id -u) -eq 0 ]] && command -v nft >/dev/null && grep -q ' - cgroup2 ' /proc/self/mountinfo &&
+    run_gen guard sendto_loop 10 "$DEST4" "$SINK_PORT" >/dev/null; then
+    GUARD_OK=1
+fi
+measure_guard() {
+    [[ $GUARD_OK -eq 1 ]] || return 0
+    local out
+    out=$(run_gen guard tcp_connect "$N_TCP" "$DEST4" "$TCP_PORT")
+    add tcp_connect guard "$(field "$STAT" <<<"$out")"
+    out=$(run_gen guard sendto_loop "$N_SENDTO" "$DEST4" "$SINK_PORT")
+    add sendto guard "$(field "$STAT" <<<"$out")"
+}
+
 T0=$(date +%s)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -240,6 +268,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     measure with    # B
     measure_floor   # C (reference only)
     measure_events  # D (the shim with events on; compared with B)
+    measure_guard   # E (the shim under --guard; compared with B)
 done
 log "rounds done in $(($(date +%s) - T0)) s"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -449,6 +478,29 @@ events_row() {
 }
 events_row "events on/off: UDP connect" udp_connect 1.75
 events_row "events on/off: sendto datagram" sendto 1.02
+
+# --guard on vs off: the "guard" variant against "with" (the shim, no guard). The rules
+# are evaluated in the kernel for every packet; the target is what a handful of
+# nftables rules should cost a packet.
+# guard_row NAME METRIC TARGET
+guard_row() {
+    local name=$1 metric=$2 target=$3 a b ratio verdict
+    if [[ $GUARD_OK -ne 1 ]]; then
+        ROWS+=("$(printf '%-34s %s' "$name" "$GUARD_WHY")")
+        ROWS_JSON+=("$(printf '{"workload":"%s","verdict":"NOT MEASURED","note":"%s"}' "$name" "$GUARD_WHY")")
+        return
+    fi
+    a=$(med "$metric" with)
+    b=$(med "$metric" guard)
+    ratio=$(calc %.3f "$b / $a")
+    verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t) ? "PASS" : "MISS" }')
+    ROWS+=("$(printf '%-34s %14s %14s %7s %8s  %-7s %s' "$name" "$(calc %.0f "$a") ns" "$(calc %.0f "$b") ns" "${ratio}x" "<=${target}x" "$verdict" "(off/on)")")
+    ROWS_JSON+=("$(printf '{"workload":"%s","metric":"%s","unit":"ns","guard_off_median":%s,"guard_on_median":%s,"ratio":%s,"target":"<= %sx","verdict":"%s","guard_off_samples":[%s],"guard_on_samples":[%s]}' \
+        "$name" "$metric" "$a" "$b" "$ratio" "$target" "$verdict" \
+        "$(tr ' ' ',' <<<"${SAMPLES[$metric:with]}")" "$(tr ' ' ',' <<<"${SAMPLES[$metric:guard]}")")")
+}
+guard_row "--guard on/off: TCP connect" tcp_connect 1.05
+guard_row "--guard on/off: sendto datagram" sendto 1.05
 
 # Memory: the difference of medians against 1 MiB.
 a=$(med rss without)
