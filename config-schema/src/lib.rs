@@ -16,6 +16,7 @@
 
 mod decide;
 mod diag;
+pub mod events;
 mod ifname;
 mod parse;
 mod policy;

@@ -269,7 +269,8 @@ pub fn event_lines_at(drops: &[Drop], pid: u32, now: (u64, u32)) -> String {
         let clean = |s: &str| s.replace(['"', '\\'], "");
         let _ = writeln!(
             out,
-            "{{\"v\":1,\"time\":\"{time}\",\"pid\":{pid},\"program\":\"mifrun\",\"event\":\"guard_drop\",\"address\":\"{}\",\"interface\":\"{}\",\"packets\":{}}}",
+            "{{\"v\":{},\"time\":\"{time}\",\"pid\":{pid},\"program\":\"mifrun\",\"event\":\"guard_drop\",\"address\":\"{}\",\"interface\":\"{}\",\"packets\":{}}}",
+            config_schema::events::VERSION,
             clean(&d.dest),
             clean(&d.interface),
             d.packets
@@ -288,24 +289,8 @@ pub fn event_lines(drops: &[Drop]) -> String {
 
 /// `2026-12-01T23:59:59.123456Z` for (seconds, microseconds) since the epoch.
 fn rfc3339((secs, micros): (u64, u32)) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let (y, mo, d, h, mi, s) = config_schema::events::civil_utc(secs as i64);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}Z")
 }
 
 // ------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ impl<const N: usize> Rec<N> {
             full: false,
         };
         let (secs, us) = rawio::realtime_us();
-        let (y, mo, d, h, mi, s) = civil(secs);
+        let (y, mo, d, h, mi, s) = config_schema::events::civil_utc(secs);
         r.raw(b"{\"v\":");
         r.uint(VERSION as u64);
         r.raw(b",\"time\":\"");
@@ -340,22 +340,6 @@ impl<const N: usize> Rec<N> {
         self.len += 2;
         emit(&self.buf[..self.len]);
     }
-}
-
-/// Seconds since the epoch to a UTC civil date and time (Howard Hinnant's algorithm).
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400) as u32;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 // ---------------------------------------------------------------------------------
@@ -734,15 +718,6 @@ mod tests {
         r.int(-12);
         r.uint(0);
         assert_eq!(std::str::from_utf8(&r.buf[..r.len]).unwrap(), "000007-120");
-    }
-
-    #[test]
-    fn civil_dates_are_right() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        // 2000-02-29T12:34:56Z
-        assert_eq!(civil(951_827_696), (2000, 2, 29, 12, 34, 56));
-        // 2038-01-19T03:14:08Z
-        assert_eq!(civil(2_147_483_648), (2038, 1, 19, 3, 14, 8));
     }
 
     #[test]
