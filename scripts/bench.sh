@@ -463,44 +463,30 @@ ROWS+=("$(printf '%-34s %14s %14s' "  start-up, instructions added:" "empty lib"
 ROWS+=("${PROC_ROWS[@]}")
 ROWS_JSON+=("${PROC_JSON[@]}")
 
-# Events on vs off: the "events" variant against "with" (the shim, no events file).
-# events_row NAME METRIC TARGET
-events_row() {
-    local name=$1 metric=$2 target=$3 a b ratio verdict
-    a=$(med "$metric" with)
-    b=$(med "$metric" events)
-    ratio=$(calc %.3f "$b / $a")
-    verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t) ? "PASS" : "MISS" }')
-    ROWS+=("$(printf '%-34s %14s %14s %7s %8s  %-7s %s' "$name" "$(calc %.0f "$a") ns" "$(calc %.0f "$b") ns" "${ratio}x" "<=${target}x" "$verdict" "(off/on)")")
-    ROWS_JSON+=("$(printf '{"workload":"%s","metric":"%s","unit":"ns","events_off_median":%s,"events_on_median":%s,"ratio":%s,"target":"<= %sx","verdict":"%s","events_off_samples":[%s],"events_on_samples":[%s]}' \
-        "$name" "$metric" "$a" "$b" "$ratio" "$target" "$verdict" \
-        "$(tr ' ' ',' <<<"${SAMPLES[$metric:with]}")" "$(tr ' ' ',' <<<"${SAMPLES[$metric:events]}")")")
-}
-events_row "events on/off: UDP connect" udp_connect 1.75
-events_row "events on/off: sendto datagram" sendto 1.02
-
-# --guard on vs off: the "guard" variant against "with" (the shim, no guard). The rules
-# are evaluated in the kernel for every packet; the target is what a handful of
-# nftables rules should cost a packet.
-# guard_row NAME METRIC TARGET
-guard_row() {
-    local name=$1 metric=$2 target=$3 a b ratio verdict
-    if [[ $GUARD_OK -ne 1 ]]; then
+# A feature on vs off: VARIANT's samples against "with" (the shim alone).
+# on_off_row NAME METRIC VARIANT TARGET : "events" (the shim writing the events file) or
+# "guard" (the shim under `mifrun --guard`: its nftables rules run for every packet;
+# rows say why when the guard cannot run here).
+on_off_row() {
+    local name=$1 metric=$2 variant=$3 target=$4 a b ratio verdict
+    if [[ $variant == guard && $GUARD_OK -ne 1 ]]; then
         ROWS+=("$(printf '%-34s %s' "$name" "$GUARD_WHY")")
         ROWS_JSON+=("$(printf '{"workload":"%s","verdict":"NOT MEASURED","note":"%s"}' "$name" "$GUARD_WHY")")
         return
     fi
     a=$(med "$metric" with)
-    b=$(med "$metric" guard)
+    b=$(med "$metric" "$variant")
     ratio=$(calc %.3f "$b / $a")
     verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r <= t) ? "PASS" : "MISS" }')
     ROWS+=("$(printf '%-34s %14s %14s %7s %8s  %-7s %s' "$name" "$(calc %.0f "$a") ns" "$(calc %.0f "$b") ns" "${ratio}x" "<=${target}x" "$verdict" "(off/on)")")
-    ROWS_JSON+=("$(printf '{"workload":"%s","metric":"%s","unit":"ns","guard_off_median":%s,"guard_on_median":%s,"ratio":%s,"target":"<= %sx","verdict":"%s","guard_off_samples":[%s],"guard_on_samples":[%s]}' \
-        "$name" "$metric" "$a" "$b" "$ratio" "$target" "$verdict" \
-        "$(tr ' ' ',' <<<"${SAMPLES[$metric:with]}")" "$(tr ' ' ',' <<<"${SAMPLES[$metric:guard]}")")")
+    ROWS_JSON+=("$(printf '{"workload":"%s","metric":"%s","unit":"ns","%s_off_median":%s,"%s_on_median":%s,"ratio":%s,"target":"<= %sx","verdict":"%s","%s_off_samples":[%s],"%s_on_samples":[%s]}' \
+        "$name" "$metric" "$variant" "$a" "$variant" "$b" "$ratio" "$target" "$verdict" \
+        "$variant" "$(tr ' ' ',' <<<"${SAMPLES[$metric:with]}")" "$variant" "$(tr ' ' ',' <<<"${SAMPLES[$metric:$variant]}")")")
 }
-guard_row "--guard on/off: TCP connect" tcp_connect 1.05
-guard_row "--guard on/off: sendto datagram" sendto 1.05
+on_off_row "events on/off: UDP connect" udp_connect events 1.75
+on_off_row "events on/off: sendto datagram" sendto events 1.02
+on_off_row "--guard on/off: TCP connect" tcp_connect guard 1.05
+on_off_row "--guard on/off: sendto datagram" sendto guard 1.05
 
 # Memory: the difference of medians against 1 MiB.
 a=$(med rss without)
