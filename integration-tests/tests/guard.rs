@@ -61,19 +61,32 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The table and both cgroups of the run with pid `id` are gone.
+/// The table and both cgroups of the run whose id is or starts with `id` (a run id is
+/// mifrun's pid, `_` and 64 random bits) are gone.
 #[track_caller]
 fn assert_removed(tb: &Testbed, id: &str) {
-    let table = format!("mifshim_guard_{id}");
+    let id = if id.contains('_') {
+        id.to_owned()
+    } else {
+        format!("{id}_")
+    };
     let root = cgroup_root().join("mifshim");
-    eventually(&format!("{table} and its cgroups were removed"), || {
-        !guard_tables(tb).contains(&table)
-            && !root.join(format!("guard-{id}")).exists()
-            && !root.join(format!("reaper-{id}")).exists()
-    });
+    let ours = |n: &str| {
+        ["mifshim_guard_", "guard-", "reaper-"]
+            .iter()
+            .any(|p| n.strip_prefix(p).is_some_and(|rest| rest.starts_with(&id)))
+    };
+    eventually(
+        &format!("the guard {id}… and its cgroups were removed"),
+        || {
+            !guard_tables(tb).iter().any(|t| ours(t))
+                && std::fs::read_dir(&root)
+                    .is_ok_and(|d| !d.flatten().any(|e| ours(&e.file_name().to_string_lossy())))
+        },
+    );
 }
 
-/// The run ids (mifrun's pid) in guard table names (`mifshim_guard_PID`).
+/// The run ids (mifrun's pid, `_`, 64 random bits) in guard table names.
 fn ids_in(tables: &[String]) -> Vec<String> {
     tables
         .iter()
@@ -199,7 +212,10 @@ fn guard_is_removed_after_the_program_is_killed() {
     let ids = ids_in(&guard_tables(&tb));
     assert_eq!(ids.len(), 1, "{ids:?}");
     let pid = bg.pid().expect("running") as libc::pid_t;
-    assert_eq!(ids[0], pid.to_string(), "the table is named after the run");
+    assert!(
+        ids[0].starts_with(&format!("{pid}_")),
+        "the table is named after the run: {ids:?}"
+    );
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert_removed(&tb, &ids[0]);
@@ -440,4 +456,142 @@ fn guard_drops_show_in_the_summary_and_events_and_fail_the_run() {
         .run();
     out.assert_code(2);
     assert!(out.stderr.contains("needs --guard"), "{}", out.dump());
+}
+
+/// Twenty `mifrun --guard` runs started at once in one namespace, each with the shim
+/// disabled and a datagram to the service after a moment: a run's stale-guard clean-up
+/// took another run's cgroup for empty (between its creation and its join) and deleted
+/// that run's live table, whose datagram then left by eth0 while its report said
+/// nothing was dropped. Now set-up and clean-up hold one lock and a run joins its cgroup
+/// before its table exists.
+#[test]
+fn concurrent_guarded_runs_deleted_each_others_live_tables() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("guard");
+    let udp = dir.write(
+        "udp.py",
+        &format!(
+            r#"
+import socket, time
+time.sleep(0.5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+try:
+    s.sendto(b"x", ("{SVC4}", 9000))
+    print("reply", s.recv(200).decode().strip())
+except OSError as e:
+    print("refused", e.errno)
+"#
+        ),
+    );
+    let sn = tb.sniff_all();
+    let runs: Vec<Bg> = (0..20)
+        .map(|_| {
+            guarded(
+                &tb,
+                &[
+                    "--via",
+                    "wlan0",
+                    "--",
+                    "env",
+                    "MIFSHIM_DISABLE=1",
+                    "python3",
+                    &udp,
+                ],
+            )
+            .spawn()
+        })
+        .collect();
+    let outs: Vec<Out> = runs
+        .into_iter()
+        .map(|b| b.wait(Duration::from_secs(30)))
+        .collect();
+    let counts = sn.stop();
+    assert_silent(&counts);
+    for out in &outs {
+        out.assert_ok();
+        assert!(out.stdout.contains("refused"), "{}", out.dump());
+        assert!(
+            !out.stderr.contains("removed the stale guard"),
+            "a live guard was taken for stale:{}",
+            out.dump()
+        );
+        assert!(
+            out.stderr.contains("--guard dropped 1 packet"),
+            "{}",
+            out.dump()
+        );
+    }
+    eventually("every guard was removed", || guard_tables(&tb).is_empty());
+}
+
+/// The program (root) deletes its own guard's table: the report said "no packet of
+/// this run was dropped" for a run that was unguarded since. Now the drops are
+/// unknown, said so, and `--fail-on dropped` fails.
+#[test]
+fn a_removed_guard_table_was_reported_as_nothing_dropped() {
+    let tb = Testbed::up();
+    let script = "nft list tables | sed -n 's/^table inet \\(mifshim_guard_.*\\)/\\1/p' | while read t; do nft delete table inet $t; done";
+    let out = guarded(
+        &tb,
+        &[
+            "--via",
+            "wlan0",
+            "--summary",
+            "--fail-on",
+            "dropped",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    )
+    .run();
+    out.assert_code(3);
+    assert!(
+        out.stderr.contains("cannot read its table"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        !out.stderr.contains("no packet of this run was dropped"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// `--events FILE --guard` without `--summary` (mifrun execs the program): the
+/// reaper appends the run's `guard_drop` lines when the tree has exited (they were
+/// written only in the summary path).
+#[test]
+fn guard_drop_lines_were_missing_without_summary() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("guard");
+    let probe = dir.write("probe.py", PROBE);
+    let events = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+    let out = guarded(
+        &tb,
+        &[
+            "--via",
+            "wlan0",
+            "--events",
+            &events,
+            "--",
+            "env",
+            "MIFSHIM_DISABLE=1",
+            "python3",
+            &probe,
+            SVC6,
+        ],
+    )
+    .run();
+    out.assert_ok();
+    let text = std::fs::read_to_string(&events).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"guard_drop\""))
+        .unwrap_or_else(|| panic!("no guard_drop line:\n{text}\n{}", out.dump()));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["address"], SVC6);
+    assert_eq!(v["interface"], "eth0");
 }

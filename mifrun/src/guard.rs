@@ -62,6 +62,23 @@ impl Plan {
             }
             rules.extend(p.rules.iter());
         }
+        for r in &rules {
+            if let Target::Direct = r.target
+                && r.names.is_empty()
+                && r.to.is_empty()
+                && r.ports.is_empty()
+            {
+                return Err(format!(
+                    "{} sends everything{} direct (traffic may follow the routing table by any link), which --guard would drop; give it `to` or `ports`, or run without --guard",
+                    r.label,
+                    match r.protocol {
+                        Protocol::Tcp => " over TCP",
+                        Protocol::Udp => " over UDP",
+                        Protocol::Any => "",
+                    }
+                ));
+            }
+        }
         for r in rules {
             match &r.target {
                 Target::Via(list) => {
@@ -84,6 +101,16 @@ impl Plan {
                 }
             }
         }
+        // nftables would read `*` as a wildcard (`e*` matches eth0) and a quote or
+        // backslash as syntax; Linux allows them in names, the guard does not.
+        if let Some(bad) = interfaces
+            .iter()
+            .find(|i| i.contains(['*', '"', '\\']) || i.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "the interface name {bad:?} holds a character nftables reads as syntax (*, \", \\): --guard cannot name it exactly"
+            ));
+        }
         Ok(Plan { interfaces, direct })
     }
 }
@@ -94,7 +121,9 @@ fn on_unavailable_direct(whom: &str) -> String {
     )
 }
 
-/// nftables quoting of a name (interface names are checked by the policy: no quotes).
+/// nftables quoting of a name ([`Plan::from_policy`] refuses interface names with `*`,
+/// quotes or backslashes; rule labels are the policy's own, `rule N` or
+/// `programs.X rule N`, and lose any quote or backslash).
 fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace(['"', '\\'], ""))
 }
@@ -307,6 +336,8 @@ pub struct Guard {
     reaper: PathBuf,
     /// `<root>/mifshim`.
     parent: PathBuf,
+    /// `--events FILE`, for the reaper's `guard_drop` lines.
+    events: Option<PathBuf>,
 }
 
 const PARENT: &str = "mifshim";
@@ -411,10 +442,54 @@ fn clean_stale(parent: &Path, own: &str) -> Vec<String> {
     removed
 }
 
+/// A run id that no other run, earlier or concurrent, in any pid namespace has: the pid
+/// and 64 random bits (a reused pid must never name a live guard).
+fn run_id(pid: u32) -> String {
+    let mut r = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| {
+            use std::io::Read as _;
+            f.read_exact(&mut r)
+        })
+        .is_ok();
+    if !random {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        r = (t.as_nanos() as u64 ^ u64::from(pid).rotate_left(32)).to_ne_bytes();
+    }
+    format!("{pid}_{:016x}", u64::from_ne_bytes(r))
+}
+
+/// Serialises the guards' set-up and their stale-guard clean-up across runs (an
+/// exclusive `flock` on `/run/lock/mifshim-guard.lock`, released when dropped): a run
+/// that has created its cgroup but not yet joined it looks stale to a clean-up.
+struct SetupLock(#[allow(dead_code)] std::fs::File);
+
+impl SetupLock {
+    fn take() -> Result<SetupLock, String> {
+        let dir = Path::new("/run/lock");
+        let dir = if dir.is_dir() { dir } else { Path::new("/run") };
+        let path = dir.join("mifshim-guard.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("--guard cannot open its lock {} ({e})", path.display()))?;
+        crate::sys::lock_exclusive(&f)
+            .map_err(|e| format!("--guard cannot lock {} ({e})", path.display()))?;
+        Ok(SetupLock(f))
+    }
+}
+
 impl Guard {
-    /// Sets up the guard of this run (`id`: mifrun's pid): checks what it needs,
-    /// removes stale guards, creates the cgroup and the table. Nothing is joined yet.
-    pub fn setup(plan: &Plan, id: u32) -> Result<Guard, String> {
+    /// Sets up the guard of this run (`pid`: mifrun's): checks what it needs, removes
+    /// stale guards, creates the cgroups, moves this process into the guarded one (so
+    /// the program it runs and everything that program starts are in it) and installs
+    /// the table — all under the set-up lock, so that no other run's clean-up sees the
+    /// cgroup empty before it is joined.
+    pub fn setup(plan: &Plan, pid: u32) -> Result<Guard, String> {
         nft_path().ok_or(
             "--guard needs nftables' `nft` (Debian: apt-get install nftables); nothing was run",
         )?;
@@ -432,55 +507,65 @@ impl Guard {
                 ));
             }
         }
+        let id = run_id(pid);
         let table = format!("{TABLE_PREFIX}{id}");
+        let _lock = SetupLock::take()?;
         for t in clean_stale(&parent, &table) {
             eprintln!("mifrun: --guard: removed the stale guard {t} of an earlier run");
         }
         let dir = parent.join(format!("guard-{id}"));
         let reaper = parent.join(format!("reaper-{id}"));
-        if dir.exists() || reaper.exists() {
-            // A guard of an earlier process with our pid, stale (its tree is gone).
-            let _ = nft(&["delete", "table", "inet", &table], None, false);
-            let _ = std::fs::remove_dir(&dir);
-            let _ = std::fs::remove_dir(&reaper);
-        }
         for d in [&dir, &reaper] {
             std::fs::create_dir(d)
                 .map_err(|e| format!("--guard cannot create the cgroup {} ({e})", d.display()))?;
         }
-        let rel = format!("{PARENT}/guard-{id}");
-        let text = script(plan, &table, &rel, 2);
-        if let Err(e) = nft(&["-f", "-"], Some(&text), true) {
-            let _ = std::fs::remove_dir(&dir);
-            let _ = std::fs::remove_dir(&reaper);
-            return Err(format!(
-                "--guard cannot install its nftables rules: {e} (it needs CAP_NET_ADMIN and the kernel's nf_tables with `socket cgroupv2`); nothing was run"
-            ));
-        }
-        Ok(Guard {
+        let g = Guard {
             table,
             dir,
             reaper,
             parent,
-        })
+            events: None,
+        };
+        // Joined before the table exists: from here on the cgroup is populated, and a
+        // clean-up (which needs the lock we hold anyway) never takes it for stale.
+        if let Err(e) = std::fs::write(g.dir.join("cgroup.procs"), "0") {
+            g.remove();
+            return Err(format!("--guard cannot join {} ({e})", g.dir.display()));
+        }
+        let rel = format!("{PARENT}/guard-{id}");
+        let text = script(plan, &g.table, &rel, 2);
+        if let Err(e) = nft(&["-f", "-"], Some(&text), true) {
+            g.remove();
+            return Err(format!(
+                "--guard cannot install its nftables rules: {e} (it needs CAP_NET_ADMIN and the kernel's nf_tables with `socket cgroupv2`); nothing was run"
+            ));
+        }
+        Ok(g)
     }
 
-    /// Moves this process into the guarded cgroup (before it execs the program: every
-    /// socket it and its children create is then the cgroup's).
-    pub fn enter(&self) -> Result<(), String> {
-        std::fs::write(self.dir.join("cgroup.procs"), "0")
-            .map_err(|e| format!("--guard cannot join {} ({e})", self.dir.display()))
+    /// The events file (`--events`) the reaper appends the run's `guard_drop` lines to.
+    pub fn with_events(mut self, path: Option<PathBuf>) -> Guard {
+        self.events = path;
+        self
     }
 
-    /// What was dropped so far.
-    pub fn drops(&self) -> Vec<Drop> {
+    /// What was dropped so far; `Err` when the table cannot be read (gone: something
+    /// removed it, so the run may not have been guarded).
+    pub fn drops(&self) -> Result<Vec<Drop>, String> {
         nft(&["list", "table", "inet", &self.table], None, false)
             .map(|t| parse_drops(&t))
-            .unwrap_or_default()
+            .map_err(|e| {
+                format!(
+                    "--guard cannot read its table inet {} ({e}): the run may have been unguarded since",
+                    self.table
+                )
+            })
     }
 
-    /// Removes the table and the cgroups (a cgroup only once empty).
+    /// Removes the table and the cgroups, moving this process out of the guarded one
+    /// first (a cgroup is removed only once empty).
     pub fn remove(&self) {
+        let _ = std::fs::write(self.parent.join("cgroup.procs"), "0");
         let _ = nft(&["delete", "table", "inet", &self.table], None, false);
         let _ = std::fs::remove_dir(&self.dir);
         let _ = std::fs::remove_dir(&self.reaper);
@@ -508,7 +593,16 @@ impl Guard {
         {
             use std::io::Write as _;
             // Standard error may be gone by now: never panic on it.
-            let _ = writeln!(std::io::stderr(), "{}", report(&self.drops()));
+            let line = match self.drops() {
+                Ok(d) => {
+                    if let Some(path) = &self.events {
+                        crate::summary::append_lines(path, &event_lines(&d));
+                    }
+                    report(&d)
+                }
+                Err(e) => format!("mifrun: {e}"),
+            };
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
         let _ = nft(&["delete", "table", "inet", &self.table], None, false);
         let _ = std::fs::remove_dir(&self.dir);
@@ -595,6 +689,37 @@ mod tests {
         let p = policy("via = [\"wlan0\"]\n\n[programs.curl]\non_unavailable = \"direct\"\n");
         let e = Plan::from_policy(&p).unwrap_err();
         assert!(e.contains("[programs.curl]"), "{e}");
+    }
+
+    #[test]
+    fn interface_name_with_a_star_became_an_nft_wildcard() {
+        for name in ["e*", "w\\\"lan0"] {
+            let p = policy(&format!("via = [{}]\n", toml_str(name)));
+            let e = Plan::from_policy(&p).unwrap_err();
+            assert!(e.contains("nftables reads as syntax"), "{name}: {e}");
+        }
+    }
+
+    fn toml_str(s: &str) -> String {
+        format!("'{s}'")
+    }
+
+    #[test]
+    fn a_direct_rule_without_conditions_was_silently_dropped() {
+        let p = policy("via = [\"wlan0\"]\n\n[[rules]]\naction = \"direct\"\n");
+        let e = Plan::from_policy(&p).unwrap_err();
+        assert!(e.contains("rule 1 sends everything direct"), "{e}");
+        let p = policy("via = [\"wlan0\"]\n\n[[rules]]\nprotocol = \"udp\"\naction = \"direct\"\n");
+        let e = Plan::from_policy(&p).unwrap_err();
+        assert!(e.contains("everything over UDP direct"), "{e}");
+    }
+
+    #[test]
+    fn a_reused_pid_named_a_live_guard() {
+        let (a, b) = (run_id(4242), run_id(4242));
+        assert_ne!(a, b);
+        assert!(a.starts_with("4242_") && b.starts_with("4242_"), "{a} {b}");
+        assert_eq!(a.len(), "4242_".len() + 16);
     }
 
     #[test]

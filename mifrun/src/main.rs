@@ -402,9 +402,14 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
     if let Some(g) = &guard_plan {
         // mifrun itself joins the guarded cgroup: the program it execs, or runs as a
         // child (--summary / --fail-on), and everything that program starts are in it.
-        let gd = guard::Guard::setup(g, std::process::id()).map_err(|e| fail(e, None))?;
-        let started = gd.enter().and_then(|()| gd.spawn_reaper());
-        if let Err(e) = started {
+        let gd = guard::Guard::setup(g, std::process::id())
+            .map_err(|e| fail(e, None))?
+            .with_events(
+                cli.events
+                    .as_deref()
+                    .and_then(|p| std::path::absolute(p).ok()),
+            );
+        if let Err(e) = gd.spawn_reaper() {
             gd.remove();
             return Err(fail(e, Some("nothing was run")));
         }

@@ -18,6 +18,24 @@ use crate::sys::child::End;
 /// Exit status when a `--fail-on` condition held.
 pub const EXIT_FAIL_ON: u8 = 3;
 
+/// Appends `lines` (whole lines, each under `PIPE_BUF`) to the events file at `path`
+/// with one `write(2)` each, as the shim appends its own (`O_APPEND`: never torn by a
+/// concurrent writer); never blocks (a FIFO without a reader is skipped).
+pub fn append_lines(path: &Path, lines: &str) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    else {
+        return;
+    };
+    for line in lines.lines() {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
 /// The events file of this run.
 pub struct Events {
     pub path: PathBuf,
@@ -119,23 +137,6 @@ pub fn prepare(given: Option<&Path>, read: bool) -> Result<Option<Events>, Strin
 }
 
 impl Events {
-    /// Appends `lines` (whole lines, each under `PIPE_BUF`) with one `write(2)` each,
-    /// as the shim appends its own (`O_APPEND`: never torn by a concurrent writer).
-    pub fn append(&self, lines: &str) {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(&self.path)
-        else {
-            return;
-        };
-        for line in lines.lines() {
-            let _ = f.write_all(format!("{line}\n").as_bytes());
-        }
-    }
-
     /// What was appended since the run started (invalid UTF-8 replaced).
     pub fn read_new(&self) -> std::io::Result<String> {
         let mut f = std::fs::File::open(&self.path)?;
@@ -404,24 +405,39 @@ pub fn run(
     };
     // What the guard dropped while the program ran (a daemon it left behind is
     // reported by the guard's reaper when it exits).
+    // What the guard dropped while the program ran (the reaper writes the run's
+    // guard_drop lines to the events file when the whole tree has exited, daemons
+    // included).
     let drops = guard.map(crate::guard::Guard::drops);
-    if let Some(d) = &drops {
-        events.append(&crate::guard::event_lines(d));
-    }
     if summary {
-        eprint!("{}", render(&s, end));
-        if let Some(d) = &drops {
-            eprintln!("  {:<10} {}", "dropped", crate::guard::summary_list(d));
+        use std::io::Write as _;
+        // Standard error may be a pipe whose reader is gone: the program's status is
+        // still what mifrun exits with.
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{}", render(&s, end));
+        match &drops {
+            Some(Ok(d)) => {
+                let _ = writeln!(err, "  {:<10} {}", "dropped", crate::guard::summary_list(d));
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(err, "  {:<10} unknown: {e}", "dropped");
+            }
+            None => {}
         }
     }
     events.cleanup();
     let mut failed = failures(&s, fail_on);
-    let dropped: u64 = drops.iter().flatten().map(|d| d.packets).sum();
-    if fail_on.iter().any(|c| c == "dropped") && dropped > 0 {
-        failed.push(format!(
-            "--fail-on dropped: --guard dropped {dropped} packet(s): {}",
-            crate::guard::summary_list(drops.as_deref().unwrap_or_default())
-        ));
+    if fail_on.iter().any(|c| c == "dropped") {
+        match &drops {
+            Some(Ok(d)) if d.iter().map(|x| x.packets).sum::<u64>() > 0 => failed.push(format!(
+                "--fail-on dropped: --guard dropped {} packet(s): {}",
+                d.iter().map(|x| x.packets).sum::<u64>(),
+                crate::guard::summary_list(d)
+            )),
+            // Unknown is not "nothing": fail closed.
+            Some(Err(e)) => failed.push(format!("--fail-on dropped: {e}")),
+            _ => {}
+        }
     }
     for f in &failed {
         eprintln!("mifrun: {f}");

@@ -119,6 +119,21 @@ pub fn may_set_mark() -> bool {
     eff.is_none_or(|e| e & (1 << 12 | 1 << 13) != 0)
 }
 
+/// Takes an exclusive `flock` on `f` (waits for it); released when `f` is closed.
+pub fn lock_exclusive(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    loop {
+        // SAFETY: a valid open descriptor; flock changes only its lock.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// The mount point of the cgroup v2 hierarchy's root (from `/proc/self/mountinfo`: a
 /// `cgroup2` mount whose root is `/`), if one is mounted.
 pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
