@@ -390,10 +390,15 @@ pub fn run(
     };
     let end = crate::sys::child::wait(child.id() as i32);
     blocked.restore();
+    use std::io::Write as _;
+    // Standard error may be a pipe whose reader is gone by now: nothing written to it
+    // may change what mifrun exits with (eprintln! would panic: status 101).
+    let mut err = std::io::stderr();
     let s = match events.read_new() {
         Ok(text) => summarize(&text),
         Err(e) => {
-            eprintln!(
+            let _ = writeln!(
+                err,
                 "mifrun: cannot read the events file {}: {e}",
                 events.path.display()
             );
@@ -403,17 +408,11 @@ pub fn run(
             }
         }
     };
-    // What the guard dropped while the program ran (a daemon it left behind is
-    // reported by the guard's reaper when it exits).
     // What the guard dropped while the program ran (the reaper writes the run's
     // guard_drop lines to the events file when the whole tree has exited, daemons
     // included).
     let drops = guard.map(crate::guard::Guard::drops);
     if summary {
-        use std::io::Write as _;
-        // Standard error may be a pipe whose reader is gone: the program's status is
-        // still what mifrun exits with.
-        let mut err = std::io::stderr();
         let _ = write!(err, "{}", render(&s, end));
         match &drops {
             Some(Ok(d)) => {
@@ -440,10 +439,11 @@ pub fn run(
         }
     }
     for f in &failed {
-        eprintln!("mifrun: {f}");
+        let _ = writeln!(err, "mifrun: {f}");
     }
     if !failed.is_empty() {
-        eprintln!(
+        let _ = writeln!(
+            err,
             "mifrun: exit status {EXIT_FAIL_ON} (--fail-on; the program {})",
             end_text(end)
         );
