@@ -13,6 +13,7 @@ mod inspect;
 mod net;
 mod preload;
 mod routes;
+mod supervise;
 mod sys;
 mod tools;
 
@@ -245,8 +246,10 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         }
         None => None,
     };
+    let supervised = supervise::choose(&cli, inspection.as_ref())?;
     let mut refusal = None;
     if let Some(ins) = &inspection
+        && supervised.is_none()
         && !ins.blockers.is_empty()
     {
         let program = Path::new(&cli.command[0]).display().to_string();
@@ -333,6 +336,7 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
     };
     if cli.check {
         check::print(&policy, inspection.as_ref(), &plan, &cli.command);
+        supervise::print_mode(supervised.as_deref());
         if let Some(g) = &guard_plan {
             println!("\n# --guard: nftables rules for the run's cgroup (mifshim/guard-PID)");
             print!(
@@ -350,6 +354,17 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
             guard.remove();
             return Err(fail(e, Some("nothing was run")));
         }
+    }
+    if let Some(why) = &supervised {
+        return Err(supervise::exec(
+            &ins.resolved,
+            &cli.command,
+            &plan.changes,
+            &policy,
+            &dns_servers,
+            cli.log.as_deref(),
+            why,
+        ));
     }
     Err(exec(&ins.resolved, &cli.command, &plan.changes))
 }

@@ -1,0 +1,626 @@
+//! `mifrun --supervise` (issue 11): programs a preload cannot reach — static glibc and
+//! musl C, Go with `CGO_ENABLED=0`, raw `syscall(SYS_connect)`, a child started with
+//! `env -i` — steered by the seccomp user-notification supervisor. The egress link is
+//! proven by which upstream answered and by zero packets on the other uplinks; the
+//! refusals (io_uring, 32-bit entry, the loopback DNS stub, a killed supervisor) by the
+//! program's own errno and a silent uplink.
+
+use integration_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// Compiles `src` with `cc` and `flags` into `dir/name`; panics with the compiler's
+/// output (a missing compiler is a failure, not a skip).
+fn compile(dir: &TempDir, cc: &str, flags: &[&str], name: &str, src: &str) -> String {
+    let file = dir.write(&format!("{name}.c"), src);
+    let bin = dir.path().join(name).to_string_lossy().into_owned();
+    let mut argv: Vec<String> = vec![cc.into(), "-O1".into(), "-o".into(), bin.clone()];
+    argv.extend(flags.iter().map(|f| f.to_string()));
+    argv.push(file);
+    Cmd::new(None, &argv)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    bin
+}
+
+/// TCP to ADDR:9000 (reads the line), an unconnected UDP datagram to ADDR:9000 and a
+/// connected one to ADDR:9001 (each reply printed). IPv6 when ADDR has a colon.
+const NETC: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static socklen_t addr(const char *ip, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)ss;
+        a->sin6_family = AF_INET6; a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (void *)ss;
+    a->sin_family = AF_INET; a->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
+}
+static void timeout(int s) {
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+int main(int argc, char **argv) {
+    struct sockaddr_storage ss; char buf[512]; int n;
+    socklen_t len = addr(argv[1], 9000, &ss);
+    int t = socket(ss.ss_family, SOCK_STREAM, 0); timeout(t);
+    if (connect(t, (void *)&ss, len) != 0) { printf("tcp errno=%s\n", strerror(errno)); return 1; }
+    n = read(t, buf, sizeof buf - 1);
+    if (n <= 0) { printf("tcp read failed\n"); return 1; }
+    buf[n] = 0; printf("tcp %s", buf);
+    int u = socket(ss.ss_family, SOCK_DGRAM, 0); timeout(u);
+    if (sendto(u, "x", 1, 0, (void *)&ss, len) != 1) { printf("udp errno=%s\n", strerror(errno)); return 1; }
+    n = recv(u, buf, sizeof buf - 1, 0);
+    if (n <= 0) { printf("udp no reply\n"); return 1; }
+    buf[n] = 0; printf("udp %s", buf);
+    len = addr(argv[1], 9001, &ss);
+    int c = socket(ss.ss_family, SOCK_DGRAM, 0); timeout(c);
+    if (connect(c, (void *)&ss, len) != 0 || send(c, "y", 1, 0) != 1) { printf("udpc errno=%s\n", strerror(errno)); return 1; }
+    n = recv(c, buf, sizeof buf - 1, 0);
+    if (n <= 0) { printf("udpc no reply\n"); return 1; }
+    buf[n] = 0; printf("udpc %s", buf);
+    return 0;
+}
+"#;
+
+fn check_three_flows(out: &Out) {
+    for flow in ["tcp upstream=", "udp upstream=", "udpc upstream="] {
+        assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
+    }
+}
+
+both!(
+    /// A static glibc program (no PT_INTERP: the preload never loads) is supervised
+    /// automatically: TCP, unconnected and connected UDP leave by wlan0 only.
+    static_glibc_program_is_supervised_automatically_tcp_and_udp,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc()]))
+                .env("MIFSHIM_LOG", "info"),
+            "wlan0",
+        );
+        check_three_flows(&out);
+        assert!(!out.stderr.contains("UNSTEERED"), "{}", out.dump());
+    }
+);
+
+both!(
+    /// The same program built with musl (`musl-gcc -static`).
+    static_musl_program_is_supervised_tcp_and_udp,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "musl-gcc", &["-static"], "netc", NETC);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wwan0", &[bin.as_str(), fam.svc()])),
+            "wwan0",
+        );
+        check_three_flows(&out);
+    }
+);
+
+/// `--check` says which enforcement runs; `--preload-only` refuses a static program as
+/// before; `--allow-unsteered` still means "run it unsteered" (by eth0, the default
+/// route).
+#[test]
+fn check_names_the_mode_and_preload_only_refuses_a_static_program() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    let m = s(mifrun());
+    let out = tb
+        .run(&[&m, "--via", "wlan0", "--check", "--", &bin, SVC4])
+        .clone();
+    out.assert_ok();
+    assert!(out.stdout.contains("Mode: supervisor"), "{}", out.dump());
+    assert!(out.stdout.contains("statically linked"), "{}", out.dump());
+    let out = tb.run(&[&m, "--via", "wlan0", "--check", "--", "curl", "-V"]);
+    assert!(out.stdout.contains("Mode: preload"), "{}", out.dump());
+    let sn = tb.sniff_all();
+    let out = tb.run(&[&m, "--via", "wlan0", "--preload-only", "--", &bin, SVC4]);
+    let counts = sn.stop();
+    out.assert_code(2);
+    assert!(out.stderr.contains("statically linked"), "{}", out.dump());
+    assert_silent(&counts);
+    let out = expect_via(
+        &tb,
+        tb.cmd(&[&m, "--via", "wlan0", "--allow-unsteered", "--", &bin, SVC4]),
+        "eth0",
+    );
+    assert!(out.stderr.contains("UNSTEERED"), "{}", out.dump());
+}
+
+const RAW_CONNECT: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    if (syscall(SYS_connect, t, &a, sizeof a) != 0) { perror("connect"); return 1; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n <= 0) return 1;
+    buf[n] = 0; printf("%s", buf);
+    return 0;
+}
+"#;
+
+/// A dynamic program that calls `syscall(SYS_connect)` itself: the preload never sees
+/// it (it leaves by eth0, the default route), `--supervise` steers it to wlan0.
+#[test]
+fn raw_syscall_connect_from_a_dynamic_program_is_steered_under_supervise() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &[], "rawc", RAW_CONNECT);
+    expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), SVC4])),
+        "eth0",
+    );
+    let m = s(mifrun());
+    expect_via(
+        &tb,
+        tb.cmd(&[&m, "--via", "wlan0", "--supervise", "--", &bin, SVC4]),
+        "wlan0",
+    );
+}
+
+/// `mifrun --supervise -- env -i PROBE …`: the child has no LD_PRELOAD, so only the
+/// supervisor steers it. The probe's UDP cases exercise every datagram path of the
+/// supervisor: unconnected sendto and sendmsg (the unicast interface set once),
+/// sendmmsg, IPv4 on a dual-stack socket, a socket alternating between loopback and a
+/// steered destination (the loopback datagrams sent by the supervisor with a PKTINFO),
+/// a TCP Fast Open send, a fork and threads.
+fn env_i_probe(tb: &Testbed, via: &str, probe_args: &[&str]) -> Cmd {
+    let mut argv = vec![
+        s(mifrun()),
+        "--via".into(),
+        via.into(),
+        "--supervise".into(),
+        "--".into(),
+        "env".into(),
+        "-i".into(),
+        s(probe()),
+    ];
+    argv.extend(probe_args.iter().map(|a| a.to_string()));
+    tb.cmd(&argv)
+}
+
+both!(
+    /// TCP and unconnected UDP of a child whose environment was cleared.
+    env_i_child_is_steered_under_supervise,
+    |fam| {
+        let tb = Testbed::up();
+        for args in [
+            &["udp-sendto", fam.svc(), "9000"][..],
+            &["udp-sendmsg", fam.svc(), "9000"],
+            &["udp-connected", fam.svc(), "9000"],
+            &["udp-sendmmsg", fam.svc(), "9000", "4"],
+            &["tcp-nonblock", fam.svc(), "9000"],
+            &["fork", fam.svc(), "9000"],
+            &["threads", "4", "5", fam.svc(), "9000"],
+        ] {
+            expect_via(&tb, env_i_probe(&tb, "wlan0", args), "wlan0");
+        }
+    }
+);
+
+/// One unconnected socket alternating between loopback and a steered destination:
+/// after the first steered datagram set the socket's unicast interface, the loopback
+/// ones are sent by the supervisor with a PKTINFO naming loopback (else they would
+/// vanish), and every reply arrives.
+#[test]
+fn unconnected_socket_mixing_loopback_and_steered_datagrams_gets_every_reply() {
+    let tb = Testbed::up();
+    for fam in [Fam::V4, Fam::V6] {
+        let out = expect_via(
+            &tb,
+            env_i_probe(&tb, "wlan0", &["udp-mixed", fam.svc(), "9000", "19532"]),
+            "wlan0",
+        );
+        assert_eq!(
+            out.stdout.matches("loopback-echo").count(),
+            3,
+            "{}",
+            out.dump()
+        );
+        assert_eq!(upstreams(&out.stdout).len(), 3, "{}", out.dump());
+    }
+    expect_via(
+        &tb,
+        env_i_probe(&tb, "wwan0", &["udp-v4-on-v6", SVC4, "9000", "3"]),
+        "wwan0",
+    );
+}
+
+/// `via = wlan0,wwan0` with wlan0 down: the supervisor fails over like the preload.
+#[test]
+fn supervised_program_fails_over_when_the_first_link_is_down() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    tb.link_down("wlan0");
+    let out = expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0,wwan0", &[bin.as_str(), SVC4])),
+        "wwan0",
+    );
+    check_three_flows(&out);
+    // Nothing usable: the connect fails (ENETUNREACH) and nothing leaves.
+    tb.link_down("wwan0");
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_args("wlan0,wwan0", &[bin.as_str(), SVC4]));
+    let counts = sn.stop();
+    out.assert_code(1);
+    assert!(out.stdout.contains("unreachable"), "{}", out.dump());
+    assert_silent(&counts);
+}
+
+const REFUSALS: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <netinet/in.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char params[120] = {0};
+    long r = syscall(425 /* io_uring_setup */, 4, params);
+    printf("io_uring_setup %s\n", r < 0 ? strerror(errno) : "WORKED");
+    r = syscall(0x40000000 | 39 /* x32 getpid */);
+    printf("x32 %s\n", r < 0 ? strerror(errno) : "WORKED");
+    int s = socket(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */);
+    printf("mptcp %s\n", s < 0 ? strerror(errno) : "WORKED");
+    s = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+    printf("sctp %s\n", s < 0 ? strerror(errno) : "WORKED");
+    fflush(stdout);
+    if (argc > 1) {
+        /* i386 getpid through int 0x80: the filter kills the process. */
+        int pid;
+        __asm__ volatile("int $0x80" : "=a"(pid) : "a"(20));
+        printf("i386 WORKED %d\n", pid);
+    }
+    return 0;
+}
+"#;
+
+/// io_uring is refused with ENOSYS (libraries fall back to plain calls), x32 numbers
+/// with ENOSYS, MPTCP and SCTP sockets with EPROTONOSUPPORT (Go falls back to TCP),
+/// and a 32-bit `int 0x80` kills the program (SIGSYS), whose death mifrun reports as
+/// its own.
+#[test]
+fn io_uring_x32_mptcp_sctp_are_refused_and_i386_entry_kills() {
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "refuse", REFUSALS);
+    let m = s(mifrun());
+    let out = Cmd::new(None, &[&m, "--via", "lo", "--", &bin]).run();
+    out.assert_ok();
+    for line in [
+        "io_uring_setup Function not implemented",
+        "x32 Function not implemented",
+        "mptcp Protocol not supported",
+        "sctp Protocol not supported",
+    ] {
+        assert!(out.stdout.contains(line), "{line}:{}", out.dump());
+    }
+    let out = Cmd::new(None, &[&m, "--via", "lo", "--", &bin, "i386"]).run();
+    assert!(!out.stdout.contains("i386 WORKED"), "{}", out.dump());
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.and_then(|s| s.signal()),
+        Some(libc::SIGSYS),
+        "{}",
+        out.dump()
+    );
+}
+
+const KILL_SUPERVISOR: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    pid_t sup = getppid();
+    kill(sup, SIGKILL);
+    while (getppid() == sup) usleep(10000);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(t, (void *)&a, sizeof a);
+    printf("tcp %s\n", r == 0 ? "CONNECTED" : strerror(errno));
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    r = sendto(u, "x", 1, 0, (void *)&a, sizeof a);
+    printf("udp %s\n", r == 1 ? "SENT" : strerror(errno));
+    fflush(stdout);
+    return 0;
+}
+"#;
+
+/// The supervisor killed under the program: its trapped calls fail (ENOSYS from the
+/// kernel) and nothing reaches any uplink.
+#[test]
+fn supervisor_killed_the_programs_connects_and_sends_fail_closed() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "killsup", KILL_SUPERVISOR);
+    let sn = tb.sniff_all();
+    // The program kills its parent, mifrun (the supervisor), waits until it is gone,
+    // then connects and sends; it outlives mifrun and still writes to the pipe.
+    let out = tb.run(&mifrun_args("wlan0", &[bin.as_str(), SVC4]));
+    let counts = sn.stop();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.and_then(|s| s.signal()),
+        Some(9),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("tcp Function not implemented"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("udp Function not implemented"),
+        "{}",
+        out.dump()
+    );
+    assert_silent(&counts);
+}
+
+/// Exit codes and signals stay the program's own; SIGTERM sent to mifrun reaches the
+/// program.
+#[test]
+fn exit_status_and_signals_are_the_programs_own_under_the_supervisor() {
+    use std::os::unix::process::ExitStatusExt;
+    let m = s(mifrun());
+    let out = Cmd::new(
+        None,
+        &[&m, "--via", "lo", "--supervise", "--", "sh", "-c", "exit 7"],
+    )
+    .run();
+    out.assert_code(7);
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "kill -KILL $$",
+        ],
+    )
+    .run();
+    assert_eq!(
+        out.status.and_then(|s| s.signal()),
+        Some(9),
+        "{}",
+        out.dump()
+    );
+    let out = Cmd::new(
+        None,
+        &[&m, "--via", "lo", "--supervise", "--", "/nonexistent/x"],
+    )
+    .run();
+    out.assert_code(127);
+    let mut bg = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ],
+    )
+    .spawn();
+    bg.wait_for_stdout("ready", Duration::from_secs(10));
+    let pid = bg.pid().expect("running") as i32;
+    // SAFETY: sending SIGTERM to the mifrun process this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = bg.wait(Duration::from_secs(10));
+    assert!(out.stdout.contains("got-term"), "{}", out.dump());
+    out.assert_code(42);
+}
+
+/// A minimal A query for NAME to SERVER:53 over a connected UDP socket (as glibc and Go
+/// send them); prints `a=<the last A record>` or `errno=<error>`.
+const DNSQ: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    unsigned char q[512] = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    int n = 12;
+    for (char *p = argv[2]; *p;) {
+        char *dot = strchr(p, '.'); int l = dot ? dot - p : (int)strlen(p);
+        q[n++] = l; memcpy(q + n, p, l); n += l; p += l; if (*p) p++;
+    }
+    q[n++] = 0; q[n++] = 0; q[n++] = 1; q[n++] = 0; q[n++] = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(s, (void *)&a, sizeof a) != 0) { printf("errno=%s\n", strerror(errno)); return 1; }
+    if (send(s, q, n, 0) != n) { printf("errno=%s\n", strerror(errno)); return 1; }
+    unsigned char r[512]; int m = recv(s, r, sizeof r, 0);
+    if (m < 16) { printf("errno=%s\n", strerror(errno)); return 1; }
+    printf("a=%d.%d.%d.%d\n", r[m - 4], r[m - 3], r[m - 2], r[m - 1]);
+    return 0;
+}
+"#;
+
+/// A static program asking the local stub 127.0.0.53 (what resolv.conf names with
+/// systemd-resolved) would have its names answered by any link: refused
+/// (ECONNREFUSED) unless `[dns] redirect = true`, which sends the connected query to
+/// wlan0's server over wlan0 (who.mif.test answers 192.0.2.2 there). A server named in
+/// resolv.conf that is not loopback is steered like any flow.
+#[test]
+fn static_program_dns_to_the_loopback_stub_is_refused_or_redirected_over_the_link() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "dnsq", DNSQ);
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_args(
+        "wlan0",
+        &[bin.as_str(), "127.0.0.53", "who.mif.test"],
+    ));
+    let counts = sn.stop();
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("errno=Connection refused"),
+        "{}",
+        out.dump()
+    );
+    assert!(out.stderr.contains("local stub"), "{}", out.dump());
+    assert_silent(&counts);
+
+    let policy = dir.write(
+        "p.toml",
+        "via = [\"wlan0\"]\n[dns]\nredirect = true\n[interfaces.wlan0]\ndns = [\"203.0.113.53\"]\n",
+    );
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_policy_args(
+        &policy,
+        &[bin.as_str(), "127.0.0.53", "who.mif.test"],
+    ));
+    let counts = sn.stop();
+    out.assert_ok();
+    assert!(out.stdout.contains("a=192.0.2.2"), "{}", out.dump());
+    assert_only(&counts, "wlan0");
+
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_args("wwan0", &[bin.as_str(), DNS4, "who.mif.test"]));
+    let counts = sn.stop();
+    out.assert_ok();
+    assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
+    assert_only(&counts, "wwan0");
+}
+
+const GO_PROG: &str = r#"package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	addr := os.Args[1]
+	host := addr
+	if net.ParseIP(addr).To4() == nil {
+		host = "[" + addr + "]"
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	r, err := c.Get("http://" + host + "/")
+	if err != nil {
+		fmt.Println("http error", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	fmt.Printf("http %s", b)
+	u, err := net.Dial("udp", net.JoinHostPort(addr, "9000"))
+	if err != nil {
+		fmt.Println("udp error", err)
+		os.Exit(1)
+	}
+	u.SetDeadline(time.Now().Add(3 * time.Second))
+	u.Write([]byte("x"))
+	buf := make([]byte, 512)
+	n, err := u.Read(buf)
+	if err != nil {
+		fmt.Println("udp error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("udp %s", buf[:n])
+	pc, _ := net.ListenPacket("udp", ":0")
+	dst, _ := net.ResolveUDPAddr("udp", net.JoinHostPort(addr, "9001"))
+	pc.SetDeadline(time.Now().Add(3 * time.Second))
+	pc.WriteTo([]byte("y"), dst)
+	n, _, err = pc.ReadFrom(buf)
+	if err != nil {
+		fmt.Println("udpu error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("udpu %s", buf[:n])
+	ips, err := net.LookupHost("who.mif.test")
+	fmt.Println("names", ips, err)
+}
+"#;
+
+/// A Go program built with `CGO_ENABLED=0` (static, raw system calls, its own
+/// resolver reading /etc/resolv.conf): HTTP by address, connected and unconnected UDP,
+/// and a name looked up by Go itself — all by wlan0; the name answered by wlan0's
+/// server (who.mif.test is 192.0.2.2 there).
+#[test]
+fn go_program_without_cgo_is_supervised_http_udp_and_names() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let src = dir.write("main.go", GO_PROG);
+    let bin = dir.path().join("goprog").to_string_lossy().into_owned();
+    let cache = dir.path().join("gocache").to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &src])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", &cache)
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    assert!(Path::new(&bin).is_file());
+    for fam in [Fam::V4, Fam::V6] {
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc()])),
+            "wlan0",
+        );
+        for flow in ["http upstream=", "udp upstream=", "udpu upstream="] {
+            assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
+        }
+        let names = out.stdout.lines().find(|l| l.starts_with("names ")).unwrap_or("");
+        assert!(
+            names.contains(" 192.0.2.2") || names.contains("[192.0.2.2"),
+            "{}",
+            out.dump()
+        );
+        assert!(names.contains("2001:db8:ee::2"), "{}", out.dump());
+    }
+}
