@@ -615,7 +615,11 @@ fn go_program_without_cgo_is_supervised_http_udp_and_names() {
         for flow in ["http upstream=", "udp upstream=", "udpu upstream="] {
             assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
         }
-        let names = out.stdout.lines().find(|l| l.starts_with("names ")).unwrap_or("");
+        let names = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("names "))
+            .unwrap_or("");
         assert!(
             names.contains(" 192.0.2.2") || names.contains("[192.0.2.2"),
             "{}",
@@ -623,4 +627,113 @@ fn go_program_without_cgo_is_supervised_http_udp_and_names() {
         );
         assert!(names.contains("2001:db8:ee::2"), "{}", out.dump());
     }
+}
+
+const SERVER: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int port = 7100;
+    int s = socket(AF_INET6, SOCK_STREAM, 0);
+    int one = 1, zero = 0;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    if (bind(s, (void *)&a, sizeof a) || listen(s, 8)) { perror("listen"); return 1; }
+    char dev[32] = "none"; socklen_t l = sizeof dev;
+    getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
+    printf("listening dev=%s\n", dev);
+    fflush(stdout);
+    alarm(20);
+    for (int i = 0; i < atoi(argv[1]); i++) {
+        int c = accept(s, 0, 0);
+        write(c, "hello\n", 6);
+        close(c);
+    }
+    return 0;
+}
+"#;
+
+/// Listener confinement: a static server's wildcard listener is bound to the chosen
+/// interface (the supervisor's `listen` handler): a client on wlan0's side is
+/// answered, one on eth0's side is not.
+#[test]
+fn static_servers_wildcard_listener_is_confined_to_the_chosen_interface() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let src = SERVER.replace(
+        "#include <unistd.h>",
+        "#include <unistd.h>\n#include <stdlib.h>",
+    );
+    let bin = compile(&dir, "gcc", &["-static"], "server", &src);
+    let mut bg = tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "1"])).spawn();
+    bg.wait_for_stdout("listening", Duration::from_secs(10));
+    assert!(bg.stdout_now().contains("dev=wlan0"), "{}", bg.stdout_now());
+    let probe_tcp = |uplink: &str, addr: &str| {
+        tb.cmd_upstream(
+            uplink,
+            &[
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{addr}/7100 && head -1 <&3"),
+            ],
+        )
+        .timeout(Duration::from_secs(5))
+        .run()
+    };
+    let refused = probe_tcp("eth0", host_addr("eth0", false));
+    assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+    let ok = probe_tcp("wlan0", host_addr("wlan0", false));
+    assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+    bg.wait(Duration::from_secs(10)).assert_ok();
+}
+
+/// A program that leaves a daemon behind (in a session of its own): mifrun ends with
+/// the program's status while a copy of the supervisor keeps steering the daemon (its
+/// TCP and UDP go by wlan0).
+#[test]
+fn a_daemon_the_program_leaves_behind_stays_supervised() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    let file = dir.path().join("daemon.out");
+    let script = format!(
+        "setsid sh -c 'sleep 0.3; exec {} {} > {} 2>&1 < /dev/null' & exit 5",
+        bin,
+        SVC4,
+        file.display()
+    );
+    let sn = tb.sniff_all();
+    let m = s(mifrun());
+    let out = tb.run(&[
+        &m,
+        "--via",
+        "wlan0",
+        "--supervise",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    out.assert_code(5);
+    let mut text = String::new();
+    for _ in 0..500 {
+        text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("udpc ") || text.contains("errno") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let counts = sn.stop();
+    for flow in [
+        "tcp upstream=wlan0",
+        "udp upstream=wlan0",
+        "udpc upstream=wlan0",
+    ] {
+        assert!(text.contains(flow), "{flow}: {text}");
+    }
+    assert_only(&counts, "wlan0");
 }

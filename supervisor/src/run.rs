@@ -282,6 +282,8 @@ impl Supervisor<'_> {
                         match sys::fork() {
                             Ok(sys::Forked::Child) => {
                                 continuation = true;
+                                sys::detach();
+                                sys::forward_signals_to(0);
                                 self.say(
                                     LogLevel::Info,
                                     format_args!(

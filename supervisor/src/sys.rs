@@ -273,6 +273,23 @@ pub fn forward_signals_to(pid: libc::pid_t) {
     }
 }
 
+/// Detaches the copy of the supervisor that stays with a program's daemons: a session
+/// of its own (a kill of mifrun's process group or job leaves it to serve the daemons
+/// that escaped it), standard input and output on `/dev/null` (mifrun's pipes must
+/// not stay open); standard error stays for its log lines.
+pub fn detach() {
+    // SAFETY: setsid/open/dup2/close on descriptors this process owns.
+    unsafe {
+        libc::setsid();
+        let n = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if n >= 0 {
+            libc::dup2(n, 0);
+            libc::dup2(n, 1);
+            libc::close(n);
+        }
+    }
+}
+
 /// `poll(2)` over (fd, events); returns the revents.
 pub fn poll(fds: &[(RawFd, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
     let mut p: Vec<libc::pollfd> = fds
