@@ -737,3 +737,89 @@ fn a_daemon_the_program_leaves_behind_stays_supervised() {
     }
     assert_only(&counts, "wlan0");
 }
+
+/// mifrun under another seccomp supervisor (a container runtime, a sandbox, itself):
+/// the kernel refuses a second listener in the same tree (EBUSY); mifrun says so and
+/// runs nothing.
+#[test]
+fn nested_supervisor_is_refused_with_a_clear_message() {
+    let m = s(mifrun());
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "echo RAN",
+        ],
+    )
+    .run();
+    out.assert_code(2);
+    assert!(!out.stdout.contains("RAN"), "{}", out.dump());
+    assert!(
+        out.stderr.contains("nested supervisors are not possible"),
+        "{}",
+        out.dump()
+    );
+}
+
+const TWO_CONNECTS: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void once(const char *ip) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(t, (void *)&a, sizeof a) != 0) { printf("errno=%s\n", strerror(errno)); fflush(stdout); return; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n > 0) { buf[n] = 0; printf("%s", buf); }
+    fflush(stdout);
+    close(t);
+}
+int main(int argc, char **argv) {
+    once(argv[1]);
+    while (access(argv[2], F_OK) != 0) usleep(20000);
+    once(argv[1]);
+    return 0;
+}
+"#;
+
+/// The chosen link goes down while the program runs: the supervisor notices (netlink)
+/// and the next connect fails over to wwan0; nothing uses eth0.
+#[test]
+fn link_down_during_a_supervised_run_fails_over_on_the_next_connect() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "two", TWO_CONNECTS);
+    let go = dir.path().join("go").to_string_lossy().into_owned();
+    let sn = tb.sniff_all();
+    let mut bg = tb
+        .cmd(&mifrun_args("wlan0,wwan0", &[bin.as_str(), SVC4, &go]))
+        .spawn();
+    bg.wait_for_stdout("upstream=", Duration::from_secs(10));
+    assert!(
+        bg.stdout_now().contains("upstream=wlan0"),
+        "{}",
+        bg.stdout_now()
+    );
+    tb.link_down("wlan0");
+    std::fs::write(&go, "").unwrap();
+    let out = bg.wait(Duration::from_secs(15));
+    let counts = sn.stop();
+    out.assert_ok();
+    assert_eq!(upstreams(&out.stdout), ["wlan0", "wwan0"], "{}", out.dump());
+    assert_none_on(&counts, &["eth0"]);
+}

@@ -142,6 +142,7 @@ pub fn exec(
         env: &env,
         policy,
         log,
+        stats: std::env::var_os("MIFRUN_SUPERVISOR_STATS").is_some_and(|v| v == "1"),
     };
     match mifshim_supervisor::run(&run, &mut host) {
         Ok(exit) => exit.exit(),

@@ -80,7 +80,6 @@ enum L {
     Enosys,
     Eproto,
     Allow,
-    Kill,
 }
 
 #[derive(Clone, Copy)]
@@ -148,8 +147,6 @@ fn items() -> Vec<Item> {
         Ret(RET_ERRNO | EPROTONOSUPPORT),
         Label(L::Allow),
         Ret(RET_ALLOW),
-        Label(L::Kill),
-        Ret(RET_KILL_PROCESS),
     ]
 }
 
@@ -182,7 +179,6 @@ pub fn program() -> Vec<sock_filter> {
             Item::Jset(k, l) => out.push(ins(JSET_K, k, at(l) - pc - 1)),
         }
     }
-    let _ = L::Kill;
     out
 }
 

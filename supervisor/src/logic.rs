@@ -10,10 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use config_schema::{AddrFamily, Decision, Flow, IfName, IfaceState, NetView, Op, Profile, Proto};
 use mifshim_socket_core as socket_core;
-use socket_core::{
-    APP_BOUND, ConnectStep, DatagramStep, Path, SHARED, SHIM_BOUND, SHIM_DIRECT, Sock, UC4, UC6,
-    Verdict, verdict,
-};
+use socket_core::{ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict};
 
 /// `ECONNREFUSED` (Linux's value).
 pub const ECONNREFUSED: i32 = 111;
@@ -105,7 +102,7 @@ pub fn path_of(dest: IpAddr) -> Path {
 
 /// The socket-core entry for what the kernel says, for a datagram on `path`. A device
 /// binding next to a unicast interface of another index is one this supervisor (or
-/// the preload) made for a direct destination ([`SHIM_DIRECT`], socket-core's
+/// the preload) made for a direct destination (`SHIM_DIRECT`, socket-core's
 /// `probed` rule); the supervisor is the socket's only steerer, so not [`SHARED`].
 pub fn sock(f: &Facts, path: Path) -> Sock {
     let other_uc = if f.uc4 != 0 { f.uc4 } else { f.uc6 };
@@ -121,7 +118,6 @@ pub fn sock(f: &Facts, path: Path) -> Sock {
         Path::V4 => f.uc4,
         Path::V6 => f.uc6,
     };
-    let _ = (APP_BOUND, SHIM_BOUND, SHIM_DIRECT);
     s
 }
 

@@ -62,6 +62,9 @@ pub struct Run<'a> {
     pub env: &'a [(OsString, OsString)],
     pub policy: &'a Policy,
     pub log: LogLevel,
+    /// At the end, print one `mifrun[supervisor]: stats …` line to standard error:
+    /// notifications answered by kind (for benchmarks).
+    pub stats: bool,
 }
 
 fn cstring(b: &[u8]) -> Result<CString, String> {
@@ -150,12 +153,31 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         host,
         log: r.log,
         warned: 0,
+        stats: Stats::default(),
     };
     if sys::write_byte(&go_w).is_err() {
         sys::kill(pid, libc::SIGKILL);
     }
     drop(go_w);
-    Ok(sup.serve(pid, pidfd, &listener))
+    let exit = sup.serve(pid, pidfd, &listener);
+    if r.stats {
+        let st = &sup.stats;
+        eprintln!(
+            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={}",
+            st.notifications, st.cont, st.errno, st.value, st.dropped
+        );
+    }
+    Ok(exit)
+}
+
+/// Notifications answered, by answer.
+#[derive(Default)]
+struct Stats {
+    notifications: u64,
+    cont: u64,
+    errno: u64,
+    value: u64,
+    dropped: u64,
 }
 
 /// The child between fork and exec: no allocation.
@@ -207,6 +229,7 @@ struct Supervisor<'a> {
     host: &'a mut dyn Host,
     log: LogLevel,
     warned: u32,
+    stats: Stats,
 }
 
 /// `None`: drop the notification (the task left the call).
@@ -262,8 +285,10 @@ impl Supervisor<'_> {
                     break;
                 }
             };
-            if monitor.is_some() && rev[mon_at] != 0 {
-                sys::drain(monitor.as_ref().unwrap());
+            if let Some(m) = &monitor
+                && rev[mon_at] != 0
+            {
+                sys::drain(m);
                 self.stale = true;
             }
             if pidfd.is_some() && rev[1] != 0 {
@@ -301,6 +326,13 @@ impl Supervisor<'_> {
                 match sys::recv(listener.as_raw_fd()) {
                     Ok(Some(n)) => {
                         let reply = self.handle(&n);
+                        self.stats.notifications += 1;
+                        match reply {
+                            Some(Reply::Continue) => self.stats.cont += 1,
+                            Some(Reply::Errno(_)) => self.stats.errno += 1,
+                            Some(Reply::Value(_)) => self.stats.value += 1,
+                            None => self.stats.dropped += 1,
+                        }
                         if let Some(reply) = reply
                             && let Err(e) = sys::send(self.listener, n.id, reply)
                         {
