@@ -1,5 +1,5 @@
 //! What to do with one trapped call, without I/O. The decision is config-schema's
-//! [`decide`] (the preload's), mapped by socket-core's [`verdict`]; the per-socket
+//! [`decide`](config_schema::decide) (the preload's), mapped by socket-core's [`verdict`]; the per-socket
 //! transitions are socket-core's [`connect`](socket_core::connect) and
 //! [`datagram`](socket_core::datagram) over a [`Sock`] built from what the kernel says
 //! about the program's socket right now (the supervisor keeps no per-socket state: a
