@@ -848,3 +848,24 @@ fn link_down_during_a_supervised_run_fails_over_on_the_next_connect() {
     assert_eq!(upstreams(&out.stdout), ["wlan0", "wwan0"], "{}", out.dump());
     assert_none_on(&counts, &["eth0"]);
 }
+
+/// Without root: uid 65534 (no capabilities) runs a static program under the
+/// supervisor (`no_new_privs`, the listener and `pidfd_getfd` need no privilege over
+/// one's own child); TCP and UDP leave by wlan0 only.
+#[test]
+fn unprivileged_user_runs_a_static_program_under_the_supervisor() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv: Vec<String> = vec![
+        "setpriv".into(),
+        "--reuid=65534".into(),
+        "--regid=65534".into(),
+        "--clear-groups".into(),
+    ];
+    argv.extend(mifrun_args("wlan0", &[bin.as_str(), SVC4]));
+    let out = expect_via(&tb, tb.cmd(&argv), "wlan0");
+    check_three_flows(&out);
+}
