@@ -869,3 +869,52 @@ fn unprivileged_user_runs_a_static_program_under_the_supervisor() {
     let out = expect_via(&tb, tb.cmd(&argv), "wlan0");
     check_three_flows(&out);
 }
+
+/// mifrun (a Rust program) ignores SIGPIPE; a raw fork+exec passed that on, so the
+/// supervised program got EPIPE instead of dying on a closed pipe (`yes | head`).
+#[test]
+fn sigpipe_was_left_ignored_in_the_supervised_program() {
+    let m = s(mifrun());
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ],
+    )
+    .run();
+    out.assert_ok();
+    let ign = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .expect("SigIgn line");
+    assert_eq!(
+        ign & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored:{}",
+        out.dump()
+    );
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "yes | head -1",
+        ],
+    )
+    .run();
+    out.assert_ok();
+    assert!(!out.stderr.contains("Broken pipe"), "{}", out.dump());
+}

@@ -206,6 +206,7 @@ fn child(
     }
     // The program must not hold its own listener (it could answer its own calls).
     sys::child_close(listener);
+    sys::child_default_sigpipe();
     let e = sys::child_exec(path, argv, envp);
     sys::child_say(b"mifrun: cannot execute the program (");
     sys::child_say(if e == libc::ENOENT {

@@ -85,6 +85,14 @@ pub fn child_read_byte(fd: RawFd) -> bool {
     }
 }
 
+/// Restores the default action of SIGPIPE, which the Rust runtime ignores in mifrun
+/// (an ignored signal stays ignored across `execve`; `std::process::Command` resets
+/// it the same way).
+pub fn child_default_sigpipe() {
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 pub fn child_close(fd: RawFd) {
     // SAFETY: closing an fd this process owns.
     unsafe { libc::close(fd) };
