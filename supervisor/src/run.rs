@@ -257,9 +257,12 @@ impl Supervisor<'_> {
             LogLevel::Warn => "warning: ",
             _ => "",
         };
-        eprintln!("mifrun[supervisor]: {tag}{msg}");
+        // A closed or broken standard error must not end the supervisor.
+        use std::io::Write;
+        let mut e = io::stderr().lock();
+        let _ = writeln!(e, "mifrun[supervisor]: {tag}{msg}");
         if self.warned == MAX_WARNINGS && level <= LogLevel::Warn {
-            eprintln!("mifrun[supervisor]: (further warnings suppressed)");
+            let _ = writeln!(e, "mifrun[supervisor]: (further warnings suppressed)");
         }
     }
 
@@ -431,15 +434,13 @@ impl Supervisor<'_> {
     /// The program's socket, duplicated. `Err(None)`: the task is gone (drop);
     /// `Err(Some(r))`: answer `r`.
     fn dup(&mut self, n: &Notif, fd: i32) -> Result<OwnedFd, Handled> {
-        let pidfd = match sys::pidfd_thread(n.pid) {
-            Ok(p) => p,
-            Err(_) => return Err(None),
-        };
-        match sys::pidfd_getfd(&pidfd, fd) {
+        let got = sys::pidfd_thread(n.pid).and_then(|p| sys::pidfd_getfd(&p, fd));
+        match got {
             Ok(d) => Ok(d),
+            // The task left the call (died, or a signal interrupted it): nobody waits.
+            Err(_) if !sys::id_valid(self.listener, n.id) => Err(None),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EBADF) => Err(Some(Reply::Continue)), // the kernel says EBADF
-                Some(libc::ESRCH) => Err(None),
                 _ => {
                     // Ptrace access denied (PR_SET_DUMPABLE 0, Yama): fail closed.
                     self.say(

@@ -179,9 +179,24 @@ pub fn pidfd_open(pid: libc::pid_t, flags: u32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
-/// A thread's pidfd (`PIDFD_THREAD`, so that a non-leader thread's fd table is used).
+/// A thread's pidfd (`PIDFD_THREAD`, Linux 6.9, so that a non-leader thread's fd
+/// table is used); before 6.9, the pidfd of its thread group (the leader's table,
+/// which threads share unless created without `CLONE_FILES`).
 pub fn pidfd_thread(tid: u32) -> io::Result<OwnedFd> {
-    pidfd_open(tid as libc::pid_t, libc::PIDFD_THREAD)
+    match pidfd_open(tid as libc::pid_t, libc::PIDFD_THREAD) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let tgid = std::fs::read_to_string(format!("/proc/{tid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Tgid:"))
+                        .and_then(|v| v.trim().parse::<libc::pid_t>().ok())
+                })
+                .ok_or(e)?;
+            pidfd_open(tgid, 0)
+        }
+        r => r,
+    }
 }
 
 /// `pidfd_getfd`: a duplicate of the target's `fd` (same open file description).
