@@ -347,6 +347,7 @@ int main(int argc, char **argv) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
     inet_pton(AF_INET, argv[1], &a.sin_addr);
     pid_t sup = getppid();
+    setsid(); /* out of the harness's process group, which it kills once mifrun is gone */
     kill(sup, SIGKILL);
     while (getppid() == sup) usleep(10000);
     int t = socket(AF_INET, SOCK_STREAM, 0);
