@@ -544,11 +544,17 @@ func main() {
 
 /// Builds GO_PROG with `CGO_ENABLED=0` (static, raw system calls, Go's own resolver).
 fn build_go(dir: &TempDir) -> String {
+    build_go_cgo(dir, false)
+}
+
+/// Builds GO_PROG, with cgo (dynamic; `getaddrinfo` under `GODEBUG=netdns=cgo`) or
+/// without.
+fn build_go_cgo(dir: &TempDir, cgo: bool) -> String {
     let src = dir.write("main.go", GO_PROG);
     let bin = dir.path().join("goprog").to_string_lossy().into_owned();
     let cache = dir.path().join("gocache").to_string_lossy().into_owned();
     Cmd::new(None, &["go", "build", "-o", &bin, &src])
-        .env("CGO_ENABLED", "0")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .env("GOCACHE", &cache)
         .env("GOPATH", dir.path().join("gopath").to_string_lossy())
         .env("GO111MODULE", "off")
@@ -578,6 +584,26 @@ fn go_program_without_cgo_is_supervised_http_and_udp() {
     }
 }
 
+both!(
+    /// Debian's busybox-static: `wget` (HTTP) and `nc` (TCP) by wlan0 only.
+    busybox_static_wget_and_nc_are_supervised,
+    |fam| {
+        let tb = Testbed::up();
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["busybox", "wget", "-q", "-O-", &fam.url(80)])),
+            "wlan0",
+        );
+        assert!(!out.stderr.contains("UNSTEERED"), "{}", out.dump());
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["busybox", "nc", fam.svc(), "9000"]))
+                .stdin(""),
+            "wlan0",
+        );
+    }
+);
+
 /// The tests that need the testbed's dnsmasq (scripts/test.sh skips `dns::` where it
 /// cannot start).
 mod dns {
@@ -605,6 +631,68 @@ mod dns {
         assert!(names.contains("192.0.2.2"), "{}", out.dump());
         assert!(names.contains("2001:db8:ee::2"), "{}", out.dump());
         assert!(!names.contains("192.0.2.1"), "{}", out.dump());
+    }
+
+    /// Go built with cgo and `GODEBUG=netdns=cgo`: names through the C library's
+    /// `getaddrinfo`, which the preload (still loaded: the program is dynamic) answers
+    /// over wlan0, while the supervisor steers Go's raw connects (mifrun picks it for
+    /// any Go binary); HTTP, UDP and the name all by wlan0.
+    #[test]
+    fn go_program_with_cgo_is_supervised_and_resolves_through_the_preload() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = build_go_cgo(&dir, true);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), SVC4, "who.mif.test"]))
+                .env("GODEBUG", "netdns=cgo")
+                .env("MIFSHIM_LOG", "info"),
+            "wlan0",
+        );
+        assert!(out.stderr.contains("supervising"), "{}", out.dump());
+        assert!(
+            out.stderr.contains("resolve who.mif.test over wlan0"),
+            "the preload's resolver answered:{}",
+            out.dump()
+        );
+        for flow in ["http upstream=", "udp upstream=", "udpu upstream="] {
+            assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
+        }
+        let names = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("names "))
+            .unwrap_or("");
+        assert!(names.contains("192.0.2.2"), "{}", out.dump());
+    }
+
+    /// `busybox nslookup` (static) asks the resolv.conf server itself: answered by
+    /// wlan0's server over wlan0; asked of the loopback stub, refused.
+    #[test]
+    fn busybox_nslookup_is_answered_over_the_chosen_link_and_the_stub_refused() {
+        let tb = Testbed::up();
+        let out = expect_via_dns(&tb, &["busybox", "nslookup", "who.mif.test"], "wlan0");
+        assert!(out.stdout.contains("192.0.2.2"), "{}", out.dump());
+        let sn = tb.sniff_all();
+        let out = tb.run(&mifrun_args(
+            "wlan0",
+            &["busybox", "nslookup", "who.mif.test", "127.0.0.53"],
+        ));
+        let counts = sn.stop();
+        assert!(!out.ok(), "{}", out.dump());
+        assert!(out.stderr.contains("local stub"), "{}", out.dump());
+        assert_silent(&counts);
+    }
+
+    /// Runs PROG under `mifrun --via VIA` with all sniffers; asserts success and that
+    /// only `uplink` carried packets (a DNS answer names no upstream).
+    fn expect_via_dns(tb: &Testbed, prog: &[&str], uplink: &str) -> Out {
+        let sn = tb.sniff_all();
+        let out = tb.run(&mifrun_args(uplink, prog));
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_only(&counts, uplink);
+        out
     }
 
     /// A static program asking the local stub 127.0.0.53 (what resolv.conf names with
