@@ -1007,3 +1007,52 @@ fn sigpipe_was_left_ignored_in_the_supervised_program() {
     out.assert_ok();
     assert!(!out.stderr.contains("Broken pipe"), "{}", out.dump());
 }
+
+both!(
+    /// Multicast datagrams with no interface chosen by the program leave by wlan0 (the
+    /// supervisor sends them with a PKTINFO naming it), not by the default route.
+    multicast_datagrams_leave_by_the_chosen_interface_under_the_supervisor,
+    |fam| {
+        let tb = Testbed::up();
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        let sn = tb.sniff_all();
+        let out = env_i_probe(&tb, "wlan0", &["mcast-send", group, "9999"]).run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_only(&counts, "wlan0");
+        assert!(counts["wlan0"].udp > 0, "{counts:#?}");
+    }
+);
+
+/// A setuid program cannot be supervised (`no_new_privs` would run it without its
+/// privileges): `--supervise` refuses it with the reason, nothing runs.
+#[test]
+fn setuid_program_is_refused_under_supervise() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("sup");
+    let bin = dir.path().join("suid-true");
+    std::fs::copy("/bin/true", &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = s(mifrun());
+    // As uid 65534 the root-owned setuid file would change credentials.
+    let out = Cmd::new(
+        None,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            &bin.to_string_lossy(),
+        ],
+    )
+    .run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("setuid"), "{}", out.dump());
+    assert!(out.stderr.contains("no_new_privs"), "{}", out.dump());
+}
