@@ -1056,3 +1056,81 @@ fn setuid_program_is_refused_under_supervise() {
     assert!(out.stderr.contains("setuid"), "{}", out.dump());
     assert!(out.stderr.contains("no_new_privs"), "{}", out.dump());
 }
+
+const GO_MANY: &str = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	n, _ := strconv.Atoi(os.Args[2])
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "error"
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(os.Args[1], "9000"), 5*time.Second)
+			if err == nil {
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				c.Close()
+				key = strings.Fields(line + " x")[0]
+			} else {
+				key = "error " + err.Error()
+			}
+			mu.Lock()
+			counts[key]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for k, v := range counts {
+		fmt.Printf("%s count=%d\n", k, v)
+	}
+}
+"#;
+
+/// Many goroutines dialling at once (Go's non-blocking connects, its runtime's
+/// preemption signals, one supervisor answering them one at a time): every one of
+/// them answered by wlan0, nothing on another uplink.
+#[test]
+fn go_program_with_many_goroutines_connecting_at_once_all_leave_by_the_chosen_link() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let src = dir.write("many.go", GO_MANY);
+    let bin = dir.path().join("gomany").to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &src])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    for fam in [Fam::V4, Fam::V6] {
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc(), "64"]))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_eq!(
+            out.stdout.trim(),
+            "upstream=wlan0 count=64",
+            "{}",
+            out.dump()
+        );
+        assert_only(&counts, "wlan0");
+    }
+}
