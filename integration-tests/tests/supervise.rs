@@ -455,7 +455,8 @@ fn exit_status_and_signals_are_the_programs_own_under_the_supervisor() {
 }
 
 /// A minimal A query for NAME to SERVER:53 over a connected UDP socket (as glibc and Go
-/// send them); prints `a=<the last A record>` or `errno=<error>`.
+/// send them), or with `sendto` on an unconnected one (any third argument, as musl
+/// does); prints `a=<the last A record>` or `errno=<error>`.
 const DNSQ: &str = r#"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -477,8 +478,12 @@ int main(int argc, char **argv) {
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     struct timeval tv = {3, 0};
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(s, (void *)&a, sizeof a) != 0) { printf("errno=%s\n", strerror(errno)); return 1; }
-    if (send(s, q, n, 0) != n) { printf("errno=%s\n", strerror(errno)); return 1; }
+    if (argc > 3) { /* unconnected, as musl asks */
+        if (sendto(s, q, n, 0, (void *)&a, sizeof a) != n) { printf("errno=%s\n", strerror(errno)); return 1; }
+    } else {
+        if (connect(s, (void *)&a, sizeof a) != 0) { printf("errno=%s\n", strerror(errno)); return 1; }
+        if (send(s, q, n, 0) != n) { printf("errno=%s\n", strerror(errno)); return 1; }
+    }
     unsigned char r[512]; int m = recv(s, r, sizeof r, 0);
     if (m < 16) { printf("errno=%s\n", strerror(errno)); return 1; }
     printf("a=%d.%d.%d.%d\n", r[m - 4], r[m - 3], r[m - 2], r[m - 1]);
@@ -631,6 +636,28 @@ mod dns {
         assert!(names.contains("192.0.2.2"), "{}", out.dump());
         assert!(names.contains("2001:db8:ee::2"), "{}", out.dump());
         assert!(!names.contains("192.0.2.1"), "{}", out.dump());
+
+        // A systemd-resolved host: resolv.conf names only the stub. Go's queries to it
+        // are redirected to the server given for the link (--dns), over that link.
+        tb.set_host_etc("resolv.conf", "nameserver 127.0.0.53\n");
+        let mut args = vec![s(mifrun()), "--via".into(), "wwan0".into()];
+        args.extend(["--dns".into(), DNS4.into(), "--".into(), bin.clone()]);
+        args.extend([SVC4.into(), "who.mif.test".into()]);
+        let out = expect_via(&tb, tb.cmd(&args), "wwan0");
+        assert!(
+            out.stdout.contains("192.0.2.3]") || out.stdout.contains("[192.0.2.3"),
+            "{}",
+            out.dump()
+        );
+        // No server known for the link: refused, not asked by another link.
+        let sn = tb.sniff(&["eth0", "wlan0"]);
+        let out = tb
+            .cmd(&mifrun_args("wwan0", &[bin.as_str(), SVC4, "who.mif.test"]))
+            .run();
+        let counts = sn.stop();
+        assert!(out.stdout.contains("names [] "), "{}", out.dump());
+        assert!(out.stderr.contains("local stub"), "{}", out.dump());
+        assert_silent(&counts);
     }
 
     /// Go built with cgo and `GODEBUG=netdns=cgo`: names through the C library's
@@ -667,28 +694,30 @@ mod dns {
     }
 
     /// `busybox nslookup` (static) asks the resolv.conf server itself: answered by
-    /// wlan0's server over wlan0; asked of the loopback stub, refused.
+    /// wlan0's server over wlan0; asked of the loopback stub, redirected there too.
     #[test]
-    fn busybox_nslookup_is_answered_over_the_chosen_link_and_the_stub_refused() {
+    fn busybox_nslookup_is_answered_over_the_chosen_link_even_through_the_stub() {
         let tb = Testbed::up();
         let out = expect_via_dns(&tb, &["busybox", "nslookup", "who.mif.test"], "wlan0");
         assert!(out.stdout.contains("192.0.2.2"), "{}", out.dump());
-        let sn = tb.sniff_all();
-        let out = tb.run(&mifrun_args(
-            "wlan0",
+        let out = expect_via_dns(
+            &tb,
             &["busybox", "nslookup", "who.mif.test", "127.0.0.53"],
-        ));
-        let counts = sn.stop();
-        assert!(!out.ok(), "{}", out.dump());
-        assert!(out.stderr.contains("local stub"), "{}", out.dump());
-        assert_silent(&counts);
+            "wlan0",
+        );
+        assert!(out.stdout.contains("192.0.2.2"), "{}", out.dump());
+        assert!(out.stderr.contains("redirected"), "{}", out.dump());
     }
 
-    /// Runs PROG under `mifrun --via VIA` with all sniffers; asserts success and that
-    /// only `uplink` carried packets (a DNS answer names no upstream).
+    /// Runs PROG under `mifrun --via UPLINK --log info` (MIFSHIM_LOG) with all sniffers;
+    /// asserts success and that only `uplink` carried packets (a DNS answer names no
+    /// upstream).
     fn expect_via_dns(tb: &Testbed, prog: &[&str], uplink: &str) -> Out {
         let sn = tb.sniff_all();
-        let out = tb.run(&mifrun_args(uplink, prog));
+        let out = tb
+            .cmd(&mifrun_args(uplink, prog))
+            .env("MIFSHIM_LOG", "info")
+            .run();
         let counts = sn.stop();
         out.assert_ok();
         assert_only(&counts, uplink);
@@ -696,19 +725,24 @@ mod dns {
     }
 
     /// A static program asking the local stub 127.0.0.53 (what resolv.conf names with
-    /// systemd-resolved) would have its names answered by any link: refused
-    /// (ECONNREFUSED) unless `[dns] redirect = true`, which sends the connected query
-    /// to wlan0's server over wlan0 (who.mif.test answers 192.0.2.2 there). A server
-    /// named in resolv.conf that is not loopback is steered like any flow.
+    /// systemd-resolved) would have its names answered by any link: a connected query
+    /// is redirected to wlan0's server over wlan0 (who.mif.test answers 192.0.2.2
+    /// there); an unconnected one (musl checks the reply's source, which cannot be
+    /// disguised) is refused with ECONNREFUSED and nothing leaves. A server that is not
+    /// loopback is steered like any flow; `[interfaces.NAME] dns` names the server a
+    /// redirected query goes to.
     #[test]
-    fn static_program_dns_to_the_loopback_stub_is_refused_or_redirected_over_the_link() {
+    fn static_program_dns_to_the_loopback_stub_is_redirected_over_the_link_or_refused() {
         let tb = Testbed::up();
         let dir = TempDir::new("sup");
         let bin = compile(&dir, "gcc", &["-static"], "dnsq", DNSQ);
+        let out = expect_via_dns(&tb, &[bin.as_str(), "127.0.0.53", "who.mif.test"], "wlan0");
+        assert!(out.stdout.contains("a=192.0.2.2"), "{}", out.dump());
+
         let sn = tb.sniff_all();
         let out = tb.run(&mifrun_args(
             "wlan0",
-            &[bin.as_str(), "127.0.0.53", "who.mif.test"],
+            &[bin.as_str(), "127.0.0.53", "who.mif.test", "sendto"],
         ));
         let counts = sn.stop();
         out.assert_code(1);
@@ -721,9 +755,9 @@ mod dns {
         assert_silent(&counts);
 
         let policy = dir.write(
-        "p.toml",
-        "via = [\"wlan0\"]\n[dns]\nredirect = true\n[interfaces.wlan0]\ndns = [\"203.0.113.53\"]\n",
-    );
+            "p.toml",
+            "via = [\"wwan0\"]\n[interfaces.wwan0]\ndns = [\"203.0.113.53\"]\n",
+        );
         let sn = tb.sniff_all();
         let out = tb.run(&mifrun_policy_args(
             &policy,
@@ -731,15 +765,15 @@ mod dns {
         ));
         let counts = sn.stop();
         out.assert_ok();
-        assert!(out.stdout.contains("a=192.0.2.2"), "{}", out.dump());
-        assert_only(&counts, "wlan0");
-
-        let sn = tb.sniff_all();
-        let out = tb.run(&mifrun_args("wwan0", &[bin.as_str(), DNS4, "who.mif.test"]));
-        let counts = sn.stop();
-        out.assert_ok();
         assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
         assert_only(&counts, "wwan0");
+
+        let out = expect_via_dns(
+            &tb,
+            &[bin.as_str(), DNS4, "who.mif.test", "sendto"],
+            "wwan0",
+        );
+        assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
     }
 }
 

@@ -213,36 +213,36 @@ pub fn is_stub_dns(dest: SocketAddr, profile: &Profile) -> bool {
 /// What happens to a query for the local stub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StubDns {
-    /// `[dns] redirect = true` and a connect the supervisor can make without blocking:
-    /// bind to `index` and connect to `server` in the supervisor.
+    /// A connect the supervisor can make without blocking: bind to `index` and connect
+    /// to `server` in the supervisor (the program then talks to the chosen
+    /// interface's server over it; a connected socket does not check the reply's
+    /// source).
     Redirect { index: u32, server: SocketAddr },
     /// Refused: names must not be answered by another link.
     Refuse,
 }
 
-/// Decides a query aimed at the local stub. `connect`: a `connect` (else an
-/// unconnected send, whose answer the program would check against the stub's
-/// address, which the supervisor cannot disguise). `servers`: the chosen interface's
-/// servers (config-schema's `sysdns` order).
-pub fn stub_dns(
-    profile: &Profile,
-    f: &Facts,
-    connect: bool,
-    bind: Option<u32>,
-    servers: &[SocketAddr],
-    want_v6: bool,
-) -> StubDns {
+/// Decides a query aimed at the local stub. The supervisor redirects it whatever
+/// `[dns] redirect` says: the programs it runs (Go, musl, busybox) all have their own
+/// resolver, and refusing would leave every one of them without names on a host whose
+/// resolv.conf names systemd-resolved's stub. `connect`: a `connect` (else an
+/// unconnected send, whose answer the program checks against the stub's address,
+/// which the supervisor cannot disguise: refused). A blocking TCP connect would stall
+/// the supervisor: refused. `servers`: the chosen interface's servers
+/// (config-schema's `sysdns` order); an IPv6 socket may use an IPv4 one (mapped).
+pub fn stub_dns(f: &Facts, connect: bool, bind: Option<u32>, servers: &[SocketAddr]) -> StubDns {
     let blocking_tcp = f.stream && !f.nonblock;
-    if !profile.dns.redirect || !connect || blocking_tcp {
-        return StubDns::Refuse;
-    }
-    let Some(index) = bind else {
+    let (Some(index), Some(family), true, false) = (bind, f.family, connect, blocking_tcp) else {
         return StubDns::Refuse;
     };
-    match servers
-        .iter()
-        .find(|s| s.is_ipv6() == want_v6 && !s.ip().is_loopback())
-    {
+    let usable = |s: &&SocketAddr| !s.ip().is_loopback() && !s.ip().is_unspecified();
+    let v4 = servers.iter().filter(usable).find(|s| s.is_ipv4());
+    let v6 = servers.iter().filter(usable).find(|s| s.is_ipv6());
+    let server = match family {
+        AddrFamily::V4 => v4,
+        AddrFamily::V6 => v6.or(v4),
+    };
+    match server {
         Some(server) => StubDns::Redirect {
             index,
             server: *server,
@@ -439,34 +439,35 @@ mod tests {
     }
 
     #[test]
-    fn the_loopback_dns_stub_is_refused_unless_redirect_can_connect() {
-        let mut p = profile("wlan0");
+    fn the_loopback_dns_stub_is_redirected_when_the_supervisor_can_connect() {
+        let p = profile("wlan0");
         let stub: SocketAddr = "127.0.0.53:53".parse().unwrap();
         assert!(is_stub_dns(stub, &p));
+        assert!(is_stub_dns("[::1]:53".parse().unwrap(), &p));
         assert!(!is_stub_dns("127.0.0.1:80".parse().unwrap(), &p));
         assert!(!is_stub_dns("203.0.113.53:53".parse().unwrap(), &p));
-        let servers: Vec<SocketAddr> = vec!["203.0.113.53:53".parse().unwrap()];
+        let mut off = p.clone();
+        off.dns.steer = false;
+        assert!(
+            !is_stub_dns(stub, &off),
+            "[dns] steer = false leaves it alone"
+        );
+        let v4: SocketAddr = "203.0.113.53:53".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8:ff::53]:53".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.53:53".parse().unwrap();
         let f = udp(false);
+        let redirect = |server| StubDns::Redirect {
+            index: WLAN,
+            server,
+        };
+        assert_eq!(stub_dns(&f, true, Some(WLAN), &[lo, v6, v4]), redirect(v4));
         assert_eq!(
-            stub_dns(&p, &f, true, Some(WLAN), &servers, false),
-            StubDns::Refuse,
-            "redirect is off by default"
-        );
-        p.dns.redirect = true;
-        assert_eq!(
-            stub_dns(&p, &f, true, Some(WLAN), &servers, false),
-            StubDns::Redirect {
-                index: WLAN,
-                server: servers[0]
-            }
-        );
-        assert_eq!(
-            stub_dns(&p, &f, false, Some(WLAN), &servers, false),
+            stub_dns(&f, false, Some(WLAN), &[v4]),
             StubDns::Refuse,
             "an unconnected send cannot be redirected (the reply's source is checked)"
         );
         assert_eq!(
-            stub_dns(&p, &tcp4(), true, Some(WLAN), &servers, false),
+            stub_dns(&tcp4(), true, Some(WLAN), &[v4]),
             StubDns::Refuse,
             "a blocking TCP connect would stall the supervisor"
         );
@@ -474,18 +475,12 @@ mod tests {
             nonblock: true,
             ..tcp4()
         };
-        assert!(matches!(
-            stub_dns(&p, &nb, true, Some(WLAN), &servers, false),
-            StubDns::Redirect { .. }
-        ));
-        assert_eq!(
-            stub_dns(&p, &f, true, Some(WLAN), &servers, true),
-            StubDns::Refuse,
-            "no IPv6 server known"
-        );
-        assert_eq!(
-            stub_dns(&p, &f, true, None, &servers, false),
-            StubDns::Refuse
-        );
+        assert_eq!(stub_dns(&nb, true, Some(WLAN), &[v4]), redirect(v4));
+        assert_eq!(stub_dns(&f, true, Some(WLAN), &[v6]), StubDns::Refuse);
+        let f6 = udp(true);
+        assert_eq!(stub_dns(&f6, true, Some(WLAN), &[v4, v6]), redirect(v6));
+        assert_eq!(stub_dns(&f6, true, Some(WLAN), &[v4]), redirect(v4));
+        assert_eq!(stub_dns(&f, true, None, &[v4]), StubDns::Refuse);
+        assert_eq!(stub_dns(&f, true, Some(WLAN), &[lo]), StubDns::Refuse);
     }
 }

@@ -667,7 +667,6 @@ impl Supervisor<'_> {
         profile: &Profile,
         connect: bool,
     ) -> Reply {
-        let want_v6 = dest.is_ipv6() && !dest.ip().to_canonical().is_ipv4();
         let mut choice = None;
         for name in profile.via.clone() {
             let net = self.net().clone();
@@ -679,7 +678,7 @@ impl Supervisor<'_> {
             }
             let servers = self.host.dns_servers(profile, name.as_str(), st.index);
             if let StubDns::Redirect { index, server } =
-                logic::stub_dns(profile, f, connect, Some(st.index), &servers, want_v6)
+                logic::stub_dns(f, connect, Some(st.index), &servers)
             {
                 choice = Some((index, server));
                 break;
@@ -689,10 +688,16 @@ impl Supervisor<'_> {
             self.say(
                 LogLevel::Warn,
                 format_args!(
-                    "pid {}: fd {fd}: DNS to the local stub {dest} refused: it would answer by any link \
-                     (set `[dns] redirect = true` in the policy to send connected queries to the \
-                     chosen interface's servers)",
-                    n.pid
+                    "pid {}: fd {fd}: DNS to the local stub {dest} refused: it would answer by any link, \
+                     and {}",
+                    n.pid,
+                    if !connect {
+                        "an unconnected query cannot be redirected (the program checks the reply's source)"
+                    } else if f.stream && !f.nonblock {
+                        "a blocking TCP query cannot be redirected"
+                    } else {
+                        "no DNS server is known for the chosen interface (--dns ADDR or [interfaces.NAME] dns)"
+                    }
                 ),
             );
             return Reply::Errno(logic::ECONNREFUSED);
