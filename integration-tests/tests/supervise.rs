@@ -1168,3 +1168,76 @@ fn go_program_with_many_goroutines_connecting_at_once_all_leave_by_the_chosen_li
         assert_only(&counts, "wlan0");
     }
 }
+
+const MMSG_MIX: &str = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static void timeout(int s) {
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+int main(int argc, char **argv) {
+    int e = socket(AF_INET, SOCK_DGRAM, 0); timeout(e);
+    struct sockaddr_in lo = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr);
+    bind(e, (void *)&lo, sizeof lo);
+    socklen_t l = sizeof lo; getsockname(e, (void *)&lo, &l);
+    struct sockaddr_in d[3] = {{.sin_family = AF_INET, .sin_port = htons(9000)},
+                               {.sin_family = AF_INET, .sin_port = htons(9000)}, lo};
+    inet_pton(AF_INET, argv[1], &d[0].sin_addr);
+    inet_pton(AF_INET, argv[2], &d[1].sin_addr);
+    int u = socket(AF_INET, SOCK_DGRAM, 0); timeout(u);
+    /* A first datagram gives the socket a unicast interface (as a program's earlier
+       traffic would). */
+    sendto(u, "p", 1, 0, (void *)&d[0], sizeof d[0]);
+    char buf[512]; int n = recv(u, buf, sizeof buf - 1, 0);
+    if (n > 0) { buf[n] = 0; printf("first %s", buf); }
+    struct iovec iov[3]; struct mmsghdr m[3]; memset(m, 0, sizeof m);
+    for (int i = 0; i < 3; i++) {
+        iov[i].iov_base = "batch"; iov[i].iov_len = 5;
+        m[i].msg_hdr.msg_name = &d[i]; m[i].msg_hdr.msg_namelen = sizeof d[i];
+        m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(u, m, 3, 0);
+    printf("sent=%d lens=%u,%u,%u\n", r, m[0].msg_len, m[1].msg_len, m[2].msg_len);
+    n = recv(e, buf, sizeof buf - 1, 0);
+    printf("loopback %s\n", n == 5 ? "got" : "LOST");
+    for (int i = 0; i < 2; i++) {
+        n = recv(u, buf, sizeof buf - 1, 0);
+        if (n <= 0) { printf("reply LOST\n"); return 1; }
+        buf[n] = 0; printf("reply %s", buf);
+    }
+    return 0;
+}
+"#;
+
+/// One `sendmmsg` whose datagrams need different interfaces (a rule sends one
+/// destination by wwan0, the rest go by wlan0, one to loopback on a socket that
+/// already carries wlan0 as its unicast interface): CONTINUE cannot split a batch, so
+/// the supervisor sends each message steered on its own and writes `msg_len` back.
+#[test]
+fn sendmmsg_batch_for_different_interfaces_is_sent_by_the_supervisor_each_steered() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "mmix", MMSG_MIX);
+    let policy = dir.write(
+        "p.toml",
+        "via = [\"wlan0\"]\n[[rules]]\nto = [\"203.0.113.53/32\"]\nvia = [\"wwan0\"]\n",
+    );
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_policy_args(&policy, &[bin.as_str(), SVC4, DNS4]));
+    let counts = sn.stop();
+    out.assert_ok();
+    assert!(out.stdout.contains("sent=3 lens=5,5,5"), "{}", out.dump());
+    assert!(out.stdout.contains("loopback got"), "{}", out.dump());
+    let mut ups = upstreams(&out.stdout);
+    ups.sort();
+    assert_eq!(ups, ["wlan0", "wlan0", "wwan0"], "{}", out.dump());
+    assert_none_on(&counts, &["eth0"]);
+}

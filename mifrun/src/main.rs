@@ -335,8 +335,8 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         ),
     };
     if cli.check {
-        check::print(&policy, inspection.as_ref(), &plan, &cli.command);
         supervise::print_mode(supervised.as_deref());
+        check::print(&policy, inspection.as_ref(), &plan, &cli.command);
         if let Some(g) = &guard_plan {
             println!("\n# --guard: nftables rules for the run's cgroup (mifshim/guard-PID)");
             print!(

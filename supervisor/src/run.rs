@@ -414,7 +414,7 @@ impl Supervisor<'_> {
             nr::CONNECT => self.connect(n, fd, a[1], a[2] as u32),
             nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
-            nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32),
+            nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
             nr::SETSOCKOPT => {
                 self.say(
                     LogLevel::Info,
@@ -482,13 +482,24 @@ impl Supervisor<'_> {
             Ok(libc::AF_INET6) => Some(AddrFamily::V6),
             _ => None,
         };
+        if family.is_none() {
+            // AF_UNIX and the like: not steered, nothing more to ask.
+            return Facts::of(None, Proto::Other);
+        }
         let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
             Ok(libc::IPPROTO_TCP) => Proto::Tcp,
             Ok(libc::IPPROTO_UDP) => Proto::Udp,
             _ => Proto::Other,
         };
-        let stream =
-            sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok() == Some(libc::SOCK_STREAM);
+        // TCP is a stream and UDP is not; only other protocols need asking.
+        let stream = match proto {
+            Proto::Tcp => true,
+            Proto::Udp => false,
+            Proto::Other => {
+                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok()
+                    == Some(libc::SOCK_STREAM)
+            }
+        };
         let bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
         let uc = |level, name| {
             sys::getsockopt_int(s, level, name)
@@ -510,7 +521,8 @@ impl Supervisor<'_> {
             bound,
             uc4,
             uc6,
-            nonblock: sys::is_nonblocking(s),
+            // Only the DNS stub redirect asks (`nonblock`), on TCP.
+            nonblock: stream && sys::is_nonblocking(s),
         }
     }
 
@@ -817,18 +829,10 @@ impl Supervisor<'_> {
         flags: i32,
         ifindex: u32,
     ) -> Reply {
-        let total: u64 = iov.iter().map(|(_, l)| *l).sum();
-        if total as usize > MAX_DATAGRAM {
-            return Reply::Errno(libc::EMSGSIZE);
-        }
-        let mut data = Vec::with_capacity(total as usize);
-        for &(base, len) in iov {
-            let start = data.len();
-            data.resize(start + len as usize, 0);
-            if sys::read_mem(n.pid, base, &mut data[start..]).is_err() {
-                return Reply::Errno(libc::EFAULT);
-            }
-        }
+        let data = match read_data(n, iov) {
+            Ok(d) => d,
+            Err(e) => return Reply::Errno(e),
+        };
         if !sys::id_valid(self.listener, n.id) {
             return Reply::Errno(libc::EINTR);
         }
@@ -894,7 +898,105 @@ impl Supervisor<'_> {
         self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg")
     }
 
-    fn sendmmsg(&mut self, n: &Notif, fd: i32, ptr: u64, vlen: u32) -> Handled {
+    /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
+    /// the count sent (`msg_len` of each written back), or the first error.
+    #[allow(clippy::too_many_arguments)]
+    fn sendmmsg_self(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        ptr: u64,
+        raw: &[u8],
+        flags: i32,
+        profile: &Profile,
+        mut f: Facts,
+    ) -> Reply {
+        let mut sent = 0usize;
+        for (i, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
+            let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
+            let r = self
+                .send_one(n, s, &m, flags, profile, &mut f)
+                .and_then(|len| {
+                    let at = ptr + (i * MMSGHDR_LEN + MSGHDR_LEN) as u64;
+                    sys::write_mem(n.pid, at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
+                });
+            if let Err(e) = r {
+                return if sent == 0 {
+                    Reply::Errno(e)
+                } else {
+                    Reply::Value(sent as i64)
+                };
+            }
+            sent += 1;
+        }
+        Reply::Value(sent as i64)
+    }
+
+    /// One message of a batch: decided, steered (unicast interface or PKTINFO), sent.
+    fn send_one(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        m: &addr::MsgHdr,
+        flags: i32,
+        profile: &Profile,
+        f: &mut Facts,
+    ) -> Result<usize, i32> {
+        let mut name = Vec::new();
+        if m.name != 0 && m.namelen != 0 {
+            name = vec![0u8; (m.namelen as usize).min(MAX_ADDR)];
+            sys::read_mem(n.pid, m.name, &mut name).map_err(|_| libc::EFAULT)?;
+        }
+        let iovlen = (m.iovlen as usize).min(1024);
+        let mut raw = vec![0u8; iovlen * 16];
+        sys::read_mem(n.pid, m.iov, &mut raw).map_err(|_| libc::EFAULT)?;
+        let iov: Vec<(u64, u64)> = raw.chunks(16).map(addr::parse_iovec).collect();
+        let data = read_data(n, &iov)?;
+        let clen = m.controllen as usize;
+        if clen > MAX_CONTROL {
+            return Err(libc::ENOBUFS);
+        }
+        let mut control = vec![0u8; clen];
+        if m.control != 0 {
+            sys::read_mem(n.pid, m.control, &mut control).map_err(|_| libc::EFAULT)?;
+        }
+        if let Dest::Ip { addr, scope_id } = addr::parse(&name)
+            && !has_pktinfo(&control)
+        {
+            let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
+            match self.datagram_step(profile, f, addr, scope_id) {
+                Step::Continue => {}
+                Step::Fail(e) => return Err(e),
+                Step::Unicast { path, index } => {
+                    let (level, opt) = match path {
+                        UcPath::V4 => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
+                        UcPath::V6 => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
+                    };
+                    sys::setsockopt_int(s, level, opt, index.to_be() as i32)
+                        .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+                    match path {
+                        UcPath::V4 => f.uc4 = index,
+                        UcPath::V6 => f.uc6 = index,
+                    }
+                }
+                Step::SendPktinfo { ifindex } => append_pktinfo(&mut control, v6_path, ifindex),
+                Step::SendPktinfoRoute => match self.host.route_oif(addr.ip().to_canonical()) {
+                    Some(i) => append_pktinfo(&mut control, v6_path, i),
+                    None => return Err(logic::ENETUNREACH),
+                },
+                _ => return Err(libc::EINVAL),
+            }
+        }
+        sys::sendmsg(
+            s,
+            &name,
+            &data,
+            &control,
+            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    }
+
+    fn sendmmsg(&mut self, n: &Notif, fd: i32, ptr: u64, vlen: u32, flags: i32) -> Handled {
         let vlen = (vlen as usize).min(1024);
         if vlen == 0 {
             return Some(Reply::Continue);
@@ -966,14 +1068,17 @@ impl Supervisor<'_> {
                 .iter()
                 .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc) == Step::Continue);
         if !after_ok {
+            // CONTINUE cannot split a batch: the supervisor sends it, message by
+            // message, each steered on its own.
             self.say(
-                LogLevel::Warn,
+                LogLevel::Debug,
                 format_args!(
-                    "pid {}: sendmmsg fd {fd}: a batch whose datagrams need different interfaces is refused under the supervisor (EINVAL); send them one by one",
+                    "pid {}: sendmmsg fd {fd}: datagrams for different interfaces, sent by the supervisor",
                     n.pid
                 ),
             );
-            return Some(Reply::Errno(libc::EINVAL));
+            let f = self.facts(&s);
+            return Some(self.sendmmsg_self(n, &s, ptr, &raw, flags, &profile, f));
         }
         match set {
             Some((path, index)) => Some(self.apply(
@@ -1044,6 +1149,21 @@ impl Supervisor<'_> {
         drop(s);
         self.listen(n, fd, Some(local))
     }
+}
+
+/// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).
+fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
+    let total: u64 = iov.iter().map(|(_, l)| *l).sum();
+    if total as usize > MAX_DATAGRAM {
+        return Err(libc::EMSGSIZE);
+    }
+    let mut data = Vec::with_capacity(total as usize);
+    for &(base, len) in iov {
+        let start = data.len();
+        data.resize(start + len as usize, 0);
+        sys::read_mem(n.pid, base, &mut data[start..]).map_err(|_| libc::EFAULT)?;
+    }
+    Ok(data)
 }
 
 const SOL_IP: i32 = libc::IPPROTO_IP;

@@ -454,6 +454,29 @@ pub fn read_mem(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `buf` at `addr` of process `pid` (`process_vm_writev`): the results of a
+/// call the supervisor made for the program (`sendmmsg`'s `msg_len`).
+pub fn write_mem(pid: u32, addr: u64, buf: &[u8]) -> io::Result<()> {
+    let local = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`, only read; the kernel checks the remote range
+    // against the target's address space.
+    let r = unsafe { libc::process_vm_writev(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r as usize != buf.len() {
+        return Err(io::Error::from_raw_os_error(libc::EFAULT));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------
 // Sockets (on the supervisor's duplicate of the program's fd)
 // ---------------------------------------------------------------------------------
