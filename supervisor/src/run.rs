@@ -416,8 +416,10 @@ impl Supervisor<'_> {
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
             nr::SETSOCKOPT => {
+                // Debug, not info: under --supervise the preload's own bindings of a
+                // dynamic program come this way too.
                 self.say(
-                    LogLevel::Info,
+                    LogLevel::Debug,
                     format_args!(
                         "pid {}: fd {fd}: the program binds this socket to a device itself; that choice wins over the policy",
                         n.pid
