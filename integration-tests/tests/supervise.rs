@@ -1241,3 +1241,56 @@ fn sendmmsg_batch_for_different_interfaces_is_sent_by_the_supervisor_each_steere
     assert_eq!(ups, ["wlan0", "wlan0", "wwan0"], "{}", out.dump());
     assert_none_on(&counts, &["eth0"]);
 }
+
+const UNDUMPABLE: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    prctl(PR_SET_DUMPABLE, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(t, (void *)&a, sizeof a);
+    printf("tcp %s\n", r == 0 ? "CONNECTED" : strerror(errno));
+    return 0;
+}
+"#;
+
+/// A program that makes itself undumpable (`PR_SET_DUMPABLE` 0, as ssh-agent does)
+/// cannot be reached by an unprivileged supervisor's `pidfd_getfd`: its connect fails
+/// (EPERM, with a warning) and nothing leaves — fail closed, not unsteered.
+#[test]
+fn undumpable_program_under_an_unprivileged_supervisor_fails_closed() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "undump", UNDUMPABLE);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv: Vec<String> = vec![
+        "setpriv".into(),
+        "--reuid=65534".into(),
+        "--regid=65534".into(),
+        "--clear-groups".into(),
+    ];
+    argv.extend(mifrun_args("wlan0", &[bin.as_str(), SVC4]));
+    let sn = tb.sniff_all();
+    let out = tb.cmd(&argv).run();
+    let counts = sn.stop();
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("tcp Operation not permitted"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("the call fails (EPERM)"),
+        "{}",
+        out.dump()
+    );
+    assert_silent(&counts);
+}

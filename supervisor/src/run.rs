@@ -448,13 +448,32 @@ impl Supervisor<'_> {
                     self.say(
                         LogLevel::Warn,
                         format_args!(
-                            "pid {}: cannot reach fd {fd} of the program ({e}); the call fails (EPERM)",
+                            "pid {}: cannot reach fd {fd} of the program ({e}; PR_SET_DUMPABLE 0 or Yama ptrace_scope?); the call fails (EPERM)",
                             n.pid
                         ),
                     );
                     Err(Some(Reply::Errno(libc::EPERM)))
                 }
             },
+        }
+    }
+
+    /// The errno for a failed read of the program's memory: EFAULT for a bad
+    /// pointer; EPERM, with a warning, when the kernel denies the supervisor access
+    /// (`PR_SET_DUMPABLE` 0, Yama): the call fails closed.
+    fn mem_errno(&mut self, n: &Notif, e: io::Error) -> i32 {
+        match e.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: cannot read the program's memory ({e}; PR_SET_DUMPABLE 0 or Yama ptrace_scope?); the call fails (EPERM)",
+                        n.pid
+                    ),
+                );
+                libc::EPERM
+            }
+            _ => libc::EFAULT,
         }
     }
 
@@ -465,9 +484,9 @@ impl Supervisor<'_> {
         }
         let len = (len as usize).min(MAX_ADDR);
         let mut b = vec![0u8; len];
-        if sys::read_mem(n.pid, ptr, &mut b).is_err() {
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut b) {
             return Err(if sys::id_valid(self.listener, n.id) {
-                Some(Reply::Errno(libc::EFAULT))
+                Some(Reply::Errno(self.mem_errno(n, e)))
             } else {
                 None
             });
@@ -781,7 +800,11 @@ impl Supervisor<'_> {
             return Some(Reply::Continue);
         }
         if f.stream {
+            // A connected stream ignores the address; on an unconnected one this is
             // TCP Fast Open: an implicit connect.
+            if sys::is_connected(s) {
+                return Some(Reply::Continue);
+            }
             return self.connect_like(n, fd, s, &f, dest, scope, what);
         }
         let profile = self.profile(n.pid);
@@ -856,8 +879,8 @@ impl Supervisor<'_> {
 
     fn read_msghdr(&mut self, n: &Notif, ptr: u64) -> Result<addr::MsgHdr, Handled> {
         let mut b = [0u8; MSGHDR_LEN];
-        if sys::read_mem(n.pid, ptr, &mut b).is_err() {
-            return Err(Some(Reply::Errno(libc::EFAULT)));
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut b) {
+            return Err(Some(Reply::Errno(self.mem_errno(n, e))));
         }
         Ok(addr::parse_msghdr(&b))
     }
@@ -1004,8 +1027,8 @@ impl Supervisor<'_> {
             return Some(Reply::Continue);
         }
         let mut raw = vec![0u8; vlen * MMSGHDR_LEN];
-        if sys::read_mem(n.pid, ptr, &mut raw).is_err() {
-            return Some(Reply::Errno(libc::EFAULT));
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut raw) {
+            return Some(Reply::Errno(self.mem_errno(n, e)));
         }
         let mut dests = Vec::new();
         for chunk in raw.chunks(MMSGHDR_LEN) {

@@ -522,6 +522,14 @@ pub fn getsockname(fd: &OwnedFd) -> io::Result<Vec<u8>> {
     Ok(b[..(len as usize).min(b.len())].to_vec())
 }
 
+/// The socket has a peer (`getpeername` succeeds): connected.
+pub fn is_connected(fd: &OwnedFd) -> bool {
+    let mut b = [0u8; 128];
+    let mut len = b.len() as libc::socklen_t;
+    // SAFETY: `b` has `len` bytes of room.
+    unsafe { libc::getpeername(fd.as_raw_fd(), b.as_mut_ptr().cast(), &mut len) == 0 }
+}
+
 /// `fcntl(F_GETFL)` has `O_NONBLOCK` (the open file description is shared with the
 /// program's fd).
 pub fn is_nonblocking(fd: &OwnedFd) -> bool {
