@@ -154,6 +154,7 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         log: r.log,
         warned: 0,
         stats: Stats::default(),
+        pidfds: HashMap::new(),
     };
     if sys::write_byte(&go_w).is_err() {
         sys::kill(pid, libc::SIGKILL);
@@ -231,12 +232,15 @@ struct Supervisor<'a> {
     log: LogLevel,
     warned: u32,
     stats: Stats,
+    pidfds: HashMap<u32, OwnedFd>,
 }
 
 /// `None`: drop the notification (the task left the call).
 type Handled = Option<Reply>;
 
 const MAX_WARNINGS: u32 = 100;
+/// Thread pidfds kept open (cleared when full).
+const MAX_PIDFDS: usize = 256;
 /// The most data the supervisor copies for a datagram it sends itself.
 const MAX_DATAGRAM: usize = 65_536;
 const MAX_CONTROL: usize = 4096;
@@ -436,7 +440,7 @@ impl Supervisor<'_> {
     /// The program's socket, duplicated. `Err(None)`: the task is gone (drop);
     /// `Err(Some(r))`: answer `r`.
     fn dup(&mut self, n: &Notif, fd: i32) -> Result<OwnedFd, Handled> {
-        let got = sys::pidfd_thread(n.pid).and_then(|p| sys::pidfd_getfd(&p, fd));
+        let got = self.getfd(n.pid, fd);
         match got {
             Ok(d) => Ok(d),
             // The task left the call (died, or a signal interrupted it): nobody waits.
@@ -475,6 +479,27 @@ impl Supervisor<'_> {
             }
             _ => libc::EFAULT,
         }
+    }
+
+    /// `pidfd_getfd` of the thread's `fd`, through a cache of thread pidfds (a pidfd
+    /// names one task, never a reused number: a stale one fails with ESRCH and is
+    /// opened again).
+    fn getfd(&mut self, tid: u32, fd: i32) -> io::Result<OwnedFd> {
+        if let Some(p) = self.pidfds.get(&tid) {
+            match sys::pidfd_getfd(p, fd) {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                    self.pidfds.remove(&tid);
+                }
+                r => return r,
+            }
+        }
+        let p = sys::pidfd_thread(tid)?;
+        let r = sys::pidfd_getfd(&p, fd);
+        if self.pidfds.len() >= MAX_PIDFDS {
+            self.pidfds.clear();
+        }
+        self.pidfds.insert(tid, p);
+        r
     }
 
     /// Reads an address argument; `Err`: the answer (EFAULT, or drop).
