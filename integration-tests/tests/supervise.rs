@@ -1294,3 +1294,44 @@ fn undumpable_program_under_an_unprivileged_supervisor_fails_closed() {
     );
     assert_silent(&counts);
 }
+
+const NESTED: &str = r#"
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    struct sock_filter f[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    struct sock_fprog p = {.len = 1, .filter = f};
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &p);
+    printf("listener %s\n", r < 0 ? strerror(errno) : "INSTALLED");
+    return 0;
+}
+"#;
+
+/// A supervised program that installs a seccomp supervisor of its own (podman, crun,
+/// a sandbox): the kernel cannot nest listeners, so it gets EBUSY — and mifrun says
+/// why on standard error.
+#[test]
+fn a_program_installing_its_own_supervisor_gets_ebusy_and_a_clear_message() {
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "nested", NESTED);
+    let m = s(mifrun());
+    let out = Cmd::new(None, &[&m, "--via", "lo", "--", &bin]).run();
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("listener Device or resource busy"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("nested supervisors are not possible"),
+        "{}",
+        out.dump()
+    );
+}

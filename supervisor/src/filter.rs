@@ -11,6 +11,7 @@
 //! | `setsockopt(SOL_SOCKET, SO_BINDTODEVICE / SO_BINDTOIFINDEX)` | notify           |
 //! | `listen`, `bind`                                       | notify (confinement)   |
 //! | `socket(…, IPPROTO_MPTCP / IPPROTO_SCTP)`              | `EPROTONOSUPPORT`      |
+//! | `seccomp(SET_MODE_FILTER, NEW_LISTENER…)` (a nested supervisor) | notify (EBUSY, said) |
 //! | `io_uring_setup`, `io_uring_enter`, `io_uring_register`| `ENOSYS`               |
 //! | anything else                                          | allow                  |
 //!
@@ -39,11 +40,15 @@ pub mod nr {
     pub const LISTEN: u32 = 50;
     pub const SETSOCKOPT: u32 = 54;
     pub const SENDMMSG: u32 = 307;
+    pub const SECCOMP: u32 = 317;
     pub const IO_URING_SETUP: u32 = 425;
     pub const IO_URING_ENTER: u32 = 426;
     pub const IO_URING_REGISTER: u32 = 427;
 }
 
+/// `SECCOMP_SET_MODE_FILTER`, `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
+pub const SECCOMP_SET_MODE_FILTER: u32 = 1;
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
 pub const IPPROTO_MPTCP: u32 = 262;
 pub const IPPROTO_SCTP: u32 = 132;
 pub const SOL_SOCKET: u32 = 1;
@@ -76,6 +81,8 @@ enum L {
     Setsockopt,
     SolSocket,
     Socket,
+    Seccomp,
+    SeccompFilter,
     Notify,
     Enosys,
     Eproto,
@@ -110,6 +117,7 @@ fn items() -> Vec<Item> {
         Jeq(nr::SENDTO, L::Sendto),
         Jeq(nr::SETSOCKOPT, L::Setsockopt),
         Jeq(nr::SOCKET, L::Socket),
+        Jeq(nr::SECCOMP, L::Seccomp),
         Jeq(nr::IO_URING_SETUP, L::Enosys),
         Jeq(nr::IO_URING_ENTER, L::Enosys),
         Jeq(nr::IO_URING_REGISTER, L::Enosys),
@@ -138,6 +146,16 @@ fn items() -> Vec<Item> {
         Ld(arg_lo(2)),
         Jeq(IPPROTO_MPTCP, L::Eproto),
         Jeq(IPPROTO_SCTP, L::Eproto),
+        Ret(RET_ALLOW),
+        // seccomp(SECCOMP_SET_MODE_FILTER, flags with NEW_LISTENER, …): a nested
+        // supervisor, which the kernel refuses (EBUSY); notified so mifrun can say so.
+        Label(L::Seccomp),
+        Ld(arg_lo(0)),
+        Jeq(SECCOMP_SET_MODE_FILTER, L::SeccompFilter),
+        Ret(RET_ALLOW),
+        Label(L::SeccompFilter),
+        Ld(arg_lo(1)),
+        Jset(SECCOMP_FILTER_FLAG_NEW_LISTENER, L::Notify),
         Ret(RET_ALLOW),
         Label(L::Notify),
         Ret(RET_USER_NOTIF),
@@ -267,6 +285,17 @@ mod tests {
             RET_ERRNO | EPROTONOSUPPORT
         );
         assert_eq!(run(nr::SOCKET, [10, 1, 6, 0, 0, 0]), RET_ALLOW);
+    }
+
+    #[test]
+    fn a_nested_supervisors_listener_notifies_and_other_filters_pass() {
+        assert_eq!(run(nr::SECCOMP, [1, 8, 0x1000, 0, 0, 0]), RET_USER_NOTIF);
+        assert_eq!(
+            run(nr::SECCOMP, [1, 8 | 32, 0x1000, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(run(nr::SECCOMP, [1, 0, 0x1000, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(nr::SECCOMP, [3, 0, 0x1000, 0, 0, 0]), RET_ALLOW);
     }
 
     #[test]

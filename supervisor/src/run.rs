@@ -431,6 +431,18 @@ impl Supervisor<'_> {
                 );
                 Some(Reply::Continue)
             }
+            nr::SECCOMP => {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: the program installs a seccomp supervisor of its own (a container runtime or sandbox?): \
+                         nested supervisors are not possible, so it gets EBUSY; run it with --preload-only \
+                         if a preload can steer it",
+                        n.pid
+                    ),
+                );
+                Some(Reply::Errno(libc::EBUSY))
+            }
             nr::LISTEN => self.listen(n, fd, None),
             nr::BIND => self.bind(n, fd, a[1], a[2] as u32),
             _ => Some(Reply::Continue),
