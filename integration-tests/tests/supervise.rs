@@ -1335,3 +1335,29 @@ fn a_program_installing_its_own_supervisor_gets_ebusy_and_a_clear_message() {
         out.dump()
     );
 }
+
+/// A script whose `#!/usr/bin/env -S -i …` line drops the environment (and with it
+/// LD_PRELOAD) is supervised automatically: the dynamic program it runs is steered
+/// by wlan0 although no preload reaches it.
+#[test]
+fn env_i_shebang_script_is_supervised_automatically() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let script = dir.write(
+        "run.sh",
+        &format!(
+            "#!/usr/bin/env -S -i /bin/sh\nexec {} udp-sendto {SVC4} 9000\n",
+            s(probe())
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = s(mifrun());
+    let out = tb.run(&[&m, "--via", "wlan0", "--check", "--", &script]);
+    assert!(out.stdout.contains("Mode: supervisor"), "{}", out.dump());
+    expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[script.as_str()])),
+        "wlan0",
+    );
+}
