@@ -217,6 +217,7 @@ both!(
             &["udp-connected", fam.svc(), "9000"],
             &["udp-sendmmsg", fam.svc(), "9000", "4"],
             &["tcp-nonblock", fam.svc(), "9000"],
+            &["tcp-fastopen", fam.svc(), "9000"],
             &["fork", fam.svc(), "9000"],
             &["threads", "4", "5", fam.svc(), "9000"],
         ] {
@@ -1359,5 +1360,54 @@ fn env_i_shebang_script_is_supervised_automatically() {
         &tb,
         tb.cmd(&mifrun_args("wlan0", &[script.as_str()])),
         "wlan0",
+    );
+}
+
+const OWN_DEVICE: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    /* The program binds its TCP socket to argv[1] itself, then connects to argv[2]. */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[2], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int idx = if_nametoindex(argv[1]);
+    if (setsockopt(t, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, sizeof idx)) { perror("bind dev"); return 1; }
+    if (connect(t, (void *)&a, sizeof a)) { perror("connect"); return 1; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n > 0) { buf[n] = 0; printf("%s", buf); }
+    /* A UDP server on the wildcard address and a fixed port: confined to via. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(7200)};
+    if (bind(u, (void *)&any, sizeof any)) { perror("bind"); return 1; }
+    char dev[IFNAMSIZ] = "none"; socklen_t l = sizeof dev;
+    getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
+    printf("udp-server dev=%s\n", dev);
+    return 0;
+}
+"#;
+
+/// The program's own device binding wins over the policy (as under the preload): a
+/// socket it bound to wwan0 itself connects by wwan0 under `--via wlan0`. A UDP
+/// server bound to the wildcard address and a fixed port is confined to wlan0.
+#[test]
+fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "owndev", OWN_DEVICE);
+    let out = expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "wwan0", SVC4])),
+        "wwan0",
+    );
+    assert!(
+        out.stdout.contains("udp-server dev=wlan0"),
+        "{}",
+        out.dump()
     );
 }
