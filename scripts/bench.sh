@@ -545,6 +545,50 @@ floor_row "sendto: sendmsg + PKTINFO (mixed sockets)" sendto sendto
 floor_row "sendto: IP_UNICAST_IF once (this design)" sendto_ucif sendto
 floor_row "exec: LD_PRELOAD of an empty library" exec exec
 
+# ---------------------------------------------------------------------------- supervisor
+# The same generators under `mifrun --supervise` (issue 11): the seccomp supervisor
+# alone (`env -i` drops the preload before the generator), alternated with runs
+# without anything; notifications per operation from the supervisor's own count
+# (MIFRUN_SUPERVISOR_STATS=1). The supervisor is not pinned (it is another process).
+MIFRUN=$TARGET_DIR/release/mifrun
+SUP_ROWS=()
+SUP_JSON=()
+if [[ -x $MIFRUN ]]; then
+    run_sup() {
+        timeout "$GEN_TIMEOUT" ip netns exec "$NS" env MIFRUN_SUPERVISOR_STATS=1 MIFSHIM_LOG=off \
+            "$MIFRUN" --via "$VIA" --supervise -- env -i taskset -c "$CPU_PIN" "$@" 2>"$WORK/sup.stats"
+    }
+    SUP_WORK=("udp_connect $N_UDP $DEST4 $SINK_PORT" "sendto_loop $N_SENDTO $DEST4 $SINK_PORT"
+        "tcp_connect $N_TCP $DEST4 $TCP_PORT" "exec_true $N_EXEC /bin/true")
+    declare -A SUP_NOTE=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        log "supervisor round $r/$ROUNDS"
+        for w in "${SUP_WORK[@]}"; do
+            read -r -a wa <<<"$w"
+            gen=${wa[0]}
+            out=$(timeout "$GEN_TIMEOUT" ip netns exec "$NS" env -i taskset -c "$CPU_PIN" "$BIN/$gen" "${wa[@]:1}")
+            add "sup_$gen" without "$(field "$STAT" <<<"$out")"
+            out=$(run_sup "$BIN/$gen" "${wa[@]:1}")
+            add "sup_$gen" sup "$(field "$STAT" <<<"$out")"
+            notes=$(grep -o 'notifications=[0-9]*' "$WORK/sup.stats" | cut -d= -f2)
+            SUP_NOTE[$gen]=$(calc %.3f "${notes:-0} / $(field ops_total <<<"$out")")
+        done
+    done
+    for w in "udp_connect:UDP socket+connect+close:udp_connect" "sendto_loop:sendto, unconnected UDP:sendto" \
+        "tcp_connect:TCP connect+read+close:tcp_connect" "exec_true:fork+exec /bin/true (supervised tree):exec"; do
+        IFS=: read -r gen name pre <<<"$w"
+        a=$(med "sup_$gen" without)
+        c=$(med "sup_$gen" sup)
+        p=$(med "$pre" with)
+        SUP_ROWS+=("$(printf '%-40s %10s %10s %10s %9s %9s %9s' "$name" "$(calc %.0f "$a") ns" "$(calc %.0f "$p") ns" \
+            "$(calc %.0f "$c") ns" "$(calc %.2f "$c / $a")x" "$(calc %.2f "$c / $p")x" "${SUP_NOTE[$gen]}")")
+        SUP_JSON+=("$(printf '{"workload":"%s","without_median":%s,"preload_median":%s,"supervisor_median":%s,"notifications_per_op":%s,"supervisor_samples":[%s]}' \
+            "$name" "$a" "$p" "$c" "${SUP_NOTE[$gen]}" "$(tr ' ' ',' <<<"${SAMPLES[sup_$gen:sup]}")")")
+    done
+else
+    SUP_ROWS+=("not measured: $MIFRUN not built")
+fi
+
 REPORT=$WORK/report.txt
 {
     echo "mifshim benchmarks ($MODE: $ROUNDS rounds, A=without B=with alternated, medians)"
@@ -568,6 +612,10 @@ REPORT=$WORK/report.txt
     echo
     echo "user-space instructions (callgrind Ir):"
     printf '  %s\n' "${INSN_REPORT[@]}"
+    echo
+    echo "supervisor (mifrun --supervise, the preload dropped by env -i; without = same round, nothing)"
+    printf '%-40s %10s %10s %10s %9s %9s %9s\n' "workload" "without" "preload" "supervised" "sup/w/o" "sup/pre" "notif/op"
+    printf '%s\n' "${SUP_ROWS[@]}"
 } >"$REPORT"
 cat "$REPORT"
 
@@ -587,7 +635,8 @@ JSON=$BENCH_DIR/bench-$(date -u +%Y%m%dT%H%M%SZ).json
     printf '"workloads":[%s],' "$(join_json "${ROWS_JSON[@]}")"
     printf '"floor":[%s],' "$(join_json "${FLOOR_JSON[@]}")"
     printf '"syscalls_added":[%s],' "$(join_json "${SYSCALL_JSON[@]}")"
-    printf '"instructions":[%s]}\n' "$(join_json "${INSN_JSON[@]}")"
+    printf '"instructions":[%s],' "$(join_json "${INSN_JSON[@]}")"
+    printf '"supervisor":[%s]}\n' "$(join_json "${SUP_JSON[@]}")"
 } >"$JSON"
 cp "$REPORT" "${JSON%.json}.txt"
 echo

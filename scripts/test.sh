@@ -23,7 +23,8 @@ install_deps() {
     # Programs the end-to-end tests run for real, and what building needs.
     local need=() cmd pkg
     for pair in ip:iproute2 curl:curl wget:wget python3:python3 node:nodejs nc:netcat-openbsd \
-        socat:socat nft:nftables gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils; do
+        socat:socat nft:nftables gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils \
+        musl-gcc:musl-tools go:golang-go busybox:busybox-static; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || need+=("$pkg")

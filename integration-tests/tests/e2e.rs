@@ -1367,8 +1367,10 @@ mod refuse {
         assert!(lo.stdout.contains("local-ok"), "{}", lo.dump());
     }
 
+    /// With `--preload-only` (without it, mifrun supervises a static binary: see
+    /// tests/supervise.rs).
     #[test]
-    fn static_binary_refused_unless_allowed() {
+    fn static_binary_refused_under_preload_only_unless_allowed() {
         let tb = Testbed::up();
         let dir = TempDir::new("static");
         let src = dir.write(
@@ -1380,7 +1382,14 @@ mod refuse {
             .timeout(Duration::from_secs(60))
             .run()
             .assert_ok();
-        let out = tb.run(&mifrun_args("wlan0", std::slice::from_ref(&bin)));
+        let out = tb.run(&[
+            s(mifrun()),
+            "--via".into(),
+            "wlan0".into(),
+            "--preload-only".into(),
+            "--".into(),
+            bin.clone(),
+        ]);
         out.assert_code(2);
         let e = out.stderr.to_lowercase();
         assert!(e.contains("static"), "{}", out.dump());

@@ -40,7 +40,9 @@ Exit status:
 Limits:
   LD_PRELOAD cannot steer static binaries, Go programs (raw syscalls), or
   setuid/setgid/file-capability programs (the loader drops LD_PRELOAD). mifrun
-  refuses to run those unless --allow-unsteered is given.";
+  runs static and Go programs under its seccomp supervisor instead (--supervise
+  forces it for any program; --preload-only refuses them) and refuses setuid and
+  file-capability programs unless --allow-unsteered is given.";
 
 /// Run PROGRAM with its sockets forced onto the chosen network interface(s).
 ///
@@ -91,6 +93,18 @@ pub struct Cli {
     /// after a warning.
     #[arg(long)]
     pub allow_unsteered: bool,
+
+    /// Run PROGRAM under the seccomp supervisor (no root needed): mifrun decides every
+    /// socket connect and send of the program, its threads and children, whatever
+    /// they are (static, Go, raw system calls, children that clear the environment).
+    /// Chosen automatically for static and Go programs.
+    #[arg(long, conflicts_with_all = ["preload_only", "allow_unsteered"])]
+    pub supervise: bool,
+
+    /// Never use the supervisor: refuse (or, with --allow-unsteered, run unsteered)
+    /// what the preload cannot steer.
+    #[arg(long)]
+    pub preload_only: bool,
 
     /// Do not fail when a named interface does not exist (yet); only warn. For hot-plugged links.
     #[arg(long)]
@@ -339,6 +353,16 @@ mod tests {
             Some("debug")
         );
         assert!(parse(&["--via", "lo", "--log", "loud", "true"]).is_err());
+    }
+
+    #[test]
+    fn supervise_and_preload_only_parse_and_exclude_each_other() {
+        let cli = parse(&["--via", "lo", "--supervise", "--", "prog"]).unwrap();
+        assert!(cli.supervise && !cli.preload_only);
+        let cli = parse(&["--via", "lo", "--preload-only", "prog"]).unwrap();
+        assert!(cli.preload_only);
+        assert!(parse(&["--via", "lo", "--supervise", "--preload-only", "prog"]).is_err());
+        assert!(parse(&["--via", "lo", "--supervise", "--allow-unsteered", "prog"]).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod net;
 mod preload;
 mod routes;
 mod summary;
+mod supervise;
 mod sys;
 mod tools;
 
@@ -278,8 +279,10 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         }
         None => None,
     };
+    let supervised = supervise::choose(&cli, inspection.as_ref())?;
     let mut refusal = None;
     if let Some(ins) = &inspection
+        && supervised.is_none()
         && !ins.blockers.is_empty()
     {
         let program = Path::new(&cli.command[0]).display().to_string();
@@ -381,6 +384,7 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         ),
     };
     if cli.check {
+        supervise::print_mode(supervised.as_deref());
         check::print(&policy, inspection.as_ref(), &plan, &cli.command);
         if let Some(g) = &guard_plan {
             println!("\n# --guard: nftables rules for the run's cgroup (mifshim/guard-PID)");
@@ -392,6 +396,14 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         return refusal.map_or(Ok(()), Err);
     }
     let ins = inspection.expect("PROGRAM is required without --check");
+    if supervised.is_some() && supervise {
+        return Err(fail(
+            "--summary and --fail-on do not work with the supervisor yet (its decisions are not written to the events file)",
+            Some(
+                "nothing was run; run without them, or with --preload-only for a program the preload can steer",
+            ),
+        ));
+    }
     if cli.fail_on.iter().any(|c| c == "dropped") && guard_plan.is_none() {
         return Err(fail(
             "--fail-on dropped needs --guard (only the guard drops packets)",
@@ -414,6 +426,17 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
             return Err(fail(e, Some("nothing was run")));
         }
         guard = Some(gd);
+    }
+    if let Some(why) = &supervised {
+        return Err(supervise::exec(
+            &ins.resolved,
+            &cli.command,
+            &plan.changes,
+            &policy,
+            &dns_servers,
+            cli.log.as_deref(),
+            why,
+        ));
     }
     let mut cmd = command(&ins.resolved, &cli.command, &plan.changes);
     let err = match &events {

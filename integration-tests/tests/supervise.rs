@@ -1,0 +1,1413 @@
+//! `mifrun --supervise` (issue 11): programs a preload cannot reach — static glibc and
+//! musl C, Go with `CGO_ENABLED=0`, raw `syscall(SYS_connect)`, a child started with
+//! `env -i` — steered by the seccomp user-notification supervisor. The egress link is
+//! proven by which upstream answered and by zero packets on the other uplinks; the
+//! refusals (io_uring, 32-bit entry, the loopback DNS stub, a killed supervisor) by the
+//! program's own errno and a silent uplink.
+
+use integration_tests::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// Compiles `src` with `cc` and `flags` into `dir/name`; panics with the compiler's
+/// output (a missing compiler is a failure, not a skip).
+fn compile(dir: &TempDir, cc: &str, flags: &[&str], name: &str, src: &str) -> String {
+    let file = dir.write(&format!("{name}.c"), src);
+    let bin = dir.path().join(name).to_string_lossy().into_owned();
+    let mut argv: Vec<String> = vec![cc.into(), "-O1".into(), "-o".into(), bin.clone()];
+    argv.extend(flags.iter().map(|f| f.to_string()));
+    argv.push(file);
+    Cmd::new(None, &argv)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    bin
+}
+
+/// TCP to ADDR:9000 (reads the line), an unconnected UDP datagram to ADDR:9000 and a
+/// connected one to ADDR:9001 (each reply printed). IPv6 when ADDR has a colon.
+const NETC: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static socklen_t addr(const char *ip, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)ss;
+        a->sin6_family = AF_INET6; a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (void *)ss;
+    a->sin_family = AF_INET; a->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
+}
+static void timeout(int s) {
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+int main(int argc, char **argv) {
+    struct sockaddr_storage ss; char buf[512]; int n;
+    socklen_t len = addr(argv[1], 9000, &ss);
+    int t = socket(ss.ss_family, SOCK_STREAM, 0); timeout(t);
+    if (connect(t, (void *)&ss, len) != 0) { printf("tcp errno=%s\n", strerror(errno)); return 1; }
+    n = read(t, buf, sizeof buf - 1);
+    if (n <= 0) { printf("tcp read failed\n"); return 1; }
+    buf[n] = 0; printf("tcp %s", buf);
+    int u = socket(ss.ss_family, SOCK_DGRAM, 0); timeout(u);
+    if (sendto(u, "x", 1, 0, (void *)&ss, len) != 1) { printf("udp errno=%s\n", strerror(errno)); return 1; }
+    n = recv(u, buf, sizeof buf - 1, 0);
+    if (n <= 0) { printf("udp no reply\n"); return 1; }
+    buf[n] = 0; printf("udp %s", buf);
+    len = addr(argv[1], 9001, &ss);
+    int c = socket(ss.ss_family, SOCK_DGRAM, 0); timeout(c);
+    if (connect(c, (void *)&ss, len) != 0 || send(c, "y", 1, 0) != 1) { printf("udpc errno=%s\n", strerror(errno)); return 1; }
+    n = recv(c, buf, sizeof buf - 1, 0);
+    if (n <= 0) { printf("udpc no reply\n"); return 1; }
+    buf[n] = 0; printf("udpc %s", buf);
+    return 0;
+}
+"#;
+
+fn check_three_flows(out: &Out) {
+    for flow in ["tcp upstream=", "udp upstream=", "udpc upstream="] {
+        assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
+    }
+}
+
+both!(
+    /// A static glibc program (no PT_INTERP: the preload never loads) is supervised
+    /// automatically: TCP, unconnected and connected UDP leave by wlan0 only.
+    static_glibc_program_is_supervised_automatically_tcp_and_udp,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc()]))
+                .env("MIFSHIM_LOG", "info"),
+            "wlan0",
+        );
+        check_three_flows(&out);
+        assert!(!out.stderr.contains("UNSTEERED"), "{}", out.dump());
+    }
+);
+
+both!(
+    /// The same program built with musl (`musl-gcc -static`).
+    static_musl_program_is_supervised_tcp_and_udp,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "musl-gcc", &["-static"], "netc", NETC);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wwan0", &[bin.as_str(), fam.svc()])),
+            "wwan0",
+        );
+        check_three_flows(&out);
+    }
+);
+
+/// `--check` says which enforcement runs; `--preload-only` refuses a static program as
+/// before; `--allow-unsteered` still means "run it unsteered" (by eth0, the default
+/// route).
+#[test]
+fn check_names_the_mode_and_preload_only_refuses_a_static_program() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    let m = s(mifrun());
+    let out = tb
+        .run(&[&m, "--via", "wlan0", "--check", "--", &bin, SVC4])
+        .clone();
+    out.assert_ok();
+    assert!(out.stdout.contains("Mode: supervisor"), "{}", out.dump());
+    assert!(out.stdout.contains("statically linked"), "{}", out.dump());
+    let out = tb.run(&[&m, "--via", "wlan0", "--check", "--", "curl", "-V"]);
+    assert!(out.stdout.contains("Mode: preload"), "{}", out.dump());
+    let sn = tb.sniff_all();
+    let out = tb.run(&[&m, "--via", "wlan0", "--preload-only", "--", &bin, SVC4]);
+    let counts = sn.stop();
+    out.assert_code(2);
+    assert!(out.stderr.contains("statically linked"), "{}", out.dump());
+    assert_silent(&counts);
+    let out = expect_via(
+        &tb,
+        tb.cmd(&[&m, "--via", "wlan0", "--allow-unsteered", "--", &bin, SVC4]),
+        "eth0",
+    );
+    assert!(out.stderr.contains("UNSTEERED"), "{}", out.dump());
+}
+
+const RAW_CONNECT: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    if (syscall(SYS_connect, t, &a, sizeof a) != 0) { perror("connect"); return 1; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n <= 0) return 1;
+    buf[n] = 0; printf("%s", buf);
+    return 0;
+}
+"#;
+
+/// A dynamic program that calls `syscall(SYS_connect)` itself: the preload never sees
+/// it (it leaves by eth0, the default route), `--supervise` steers it to wlan0.
+#[test]
+fn raw_syscall_connect_from_a_dynamic_program_is_steered_under_supervise() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &[], "rawc", RAW_CONNECT);
+    expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), SVC4])),
+        "eth0",
+    );
+    let m = s(mifrun());
+    expect_via(
+        &tb,
+        tb.cmd(&[&m, "--via", "wlan0", "--supervise", "--", &bin, SVC4]),
+        "wlan0",
+    );
+}
+
+/// `mifrun --supervise -- env -i PROBE …`: the child has no LD_PRELOAD, so only the
+/// supervisor steers it. The probe's UDP cases exercise every datagram path of the
+/// supervisor: unconnected sendto and sendmsg (the unicast interface set once),
+/// sendmmsg, IPv4 on a dual-stack socket, a socket alternating between loopback and a
+/// steered destination (the loopback datagrams sent by the supervisor with a PKTINFO),
+/// a TCP Fast Open send, a fork and threads.
+fn env_i_probe(tb: &Testbed, via: &str, probe_args: &[&str]) -> Cmd {
+    let mut argv = vec![
+        s(mifrun()),
+        "--via".into(),
+        via.into(),
+        "--supervise".into(),
+        "--".into(),
+        "env".into(),
+        "-i".into(),
+        s(probe()),
+    ];
+    argv.extend(probe_args.iter().map(|a| a.to_string()));
+    tb.cmd(&argv)
+}
+
+both!(
+    /// TCP and unconnected UDP of a child whose environment was cleared.
+    env_i_child_is_steered_under_supervise,
+    |fam| {
+        let tb = Testbed::up();
+        for args in [
+            &["udp-sendto", fam.svc(), "9000"][..],
+            &["udp-sendmsg", fam.svc(), "9000"],
+            &["udp-connected", fam.svc(), "9000"],
+            &["udp-sendmmsg", fam.svc(), "9000", "4"],
+            &["tcp-nonblock", fam.svc(), "9000"],
+            &["tcp-fastopen", fam.svc(), "9000"],
+            &["fork", fam.svc(), "9000"],
+            &["threads", "4", "5", fam.svc(), "9000"],
+        ] {
+            expect_via(&tb, env_i_probe(&tb, "wlan0", args), "wlan0");
+        }
+    }
+);
+
+/// One unconnected socket alternating between loopback and a steered destination:
+/// after the first steered datagram set the socket's unicast interface, the loopback
+/// ones are sent by the supervisor with a PKTINFO naming loopback (else they would
+/// vanish), and every reply arrives.
+#[test]
+fn unconnected_socket_mixing_loopback_and_steered_datagrams_gets_every_reply() {
+    let tb = Testbed::up();
+    for fam in [Fam::V4, Fam::V6] {
+        let out = expect_via(
+            &tb,
+            env_i_probe(&tb, "wlan0", &["udp-mixed", fam.svc(), "9000", "19532"]),
+            "wlan0",
+        );
+        assert_eq!(
+            out.stdout.matches("loopback-echo").count(),
+            3,
+            "{}",
+            out.dump()
+        );
+        assert_eq!(upstreams(&out.stdout).len(), 3, "{}", out.dump());
+    }
+    expect_via(
+        &tb,
+        env_i_probe(&tb, "wwan0", &["udp-v4-on-v6", SVC4, "9000", "3"]),
+        "wwan0",
+    );
+}
+
+/// `via = wlan0,wwan0` with wlan0 down: the supervisor fails over like the preload.
+#[test]
+fn supervised_program_fails_over_when_the_first_link_is_down() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    tb.link_down("wlan0");
+    let out = expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0,wwan0", &[bin.as_str(), SVC4])),
+        "wwan0",
+    );
+    check_three_flows(&out);
+    // Nothing usable: the connect fails (ENETUNREACH) and nothing leaves.
+    tb.link_down("wwan0");
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_args("wlan0,wwan0", &[bin.as_str(), SVC4]));
+    let counts = sn.stop();
+    out.assert_code(1);
+    assert!(out.stdout.contains("unreachable"), "{}", out.dump());
+    assert_silent(&counts);
+}
+
+const REFUSALS: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <netinet/in.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char params[120] = {0};
+    long r = syscall(425 /* io_uring_setup */, 4, params);
+    printf("io_uring_setup %s\n", r < 0 ? strerror(errno) : "WORKED");
+    r = syscall(0x40000000 | 39 /* x32 getpid */);
+    printf("x32 %s\n", r < 0 ? strerror(errno) : "WORKED");
+    int s = socket(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */);
+    printf("mptcp %s\n", s < 0 ? strerror(errno) : "WORKED");
+    s = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP);
+    printf("sctp %s\n", s < 0 ? strerror(errno) : "WORKED");
+    fflush(stdout);
+    if (argc > 1) {
+        /* i386 getpid through int 0x80: the filter kills the process. */
+        int pid;
+        __asm__ volatile("int $0x80" : "=a"(pid) : "a"(20));
+        printf("i386 WORKED %d\n", pid);
+    }
+    return 0;
+}
+"#;
+
+/// io_uring is refused with ENOSYS (libraries fall back to plain calls), x32 numbers
+/// with ENOSYS, MPTCP and SCTP sockets with EPROTONOSUPPORT (Go falls back to TCP),
+/// and a 32-bit `int 0x80` kills the program (SIGSYS), whose death mifrun reports as
+/// its own.
+#[test]
+fn io_uring_x32_mptcp_sctp_are_refused_and_i386_entry_kills() {
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "refuse", REFUSALS);
+    let m = s(mifrun());
+    let out = Cmd::new(None, &[&m, "--via", "lo", "--", &bin]).run();
+    out.assert_ok();
+    for line in [
+        "io_uring_setup Function not implemented",
+        "x32 Function not implemented",
+        "mptcp Protocol not supported",
+        "sctp Protocol not supported",
+    ] {
+        assert!(out.stdout.contains(line), "{line}:{}", out.dump());
+    }
+    let out = Cmd::new(None, &[&m, "--via", "lo", "--", &bin, "i386"]).run();
+    assert!(!out.stdout.contains("i386 WORKED"), "{}", out.dump());
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.and_then(|s| s.signal()),
+        Some(libc::SIGSYS),
+        "{}",
+        out.dump()
+    );
+}
+
+const KILL_SUPERVISOR: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    pid_t sup = getppid();
+    setsid(); /* out of the harness's process group, which it kills once mifrun is gone */
+    kill(sup, SIGKILL);
+    while (getppid() == sup) usleep(10000);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(t, (void *)&a, sizeof a);
+    printf("tcp %s\n", r == 0 ? "CONNECTED" : strerror(errno));
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    r = sendto(u, "x", 1, 0, (void *)&a, sizeof a);
+    printf("udp %s\n", r == 1 ? "SENT" : strerror(errno));
+    fflush(stdout);
+    return 0;
+}
+"#;
+
+/// The supervisor killed under the program: its trapped calls fail (ENOSYS from the
+/// kernel) and nothing reaches any uplink.
+#[test]
+fn supervisor_killed_the_programs_connects_and_sends_fail_closed() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "killsup", KILL_SUPERVISOR);
+    let sn = tb.sniff_all();
+    // The program kills its parent, mifrun (the supervisor), waits until it is gone,
+    // then connects and sends; it outlives mifrun and still writes to the pipe.
+    let out = tb.run(&mifrun_args("wlan0", &[bin.as_str(), SVC4]));
+    let counts = sn.stop();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.and_then(|s| s.signal()),
+        Some(9),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("tcp Function not implemented"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("udp Function not implemented"),
+        "{}",
+        out.dump()
+    );
+    assert_silent(&counts);
+}
+
+/// Exit codes and signals stay the program's own; SIGTERM sent to mifrun reaches the
+/// program.
+#[test]
+fn exit_status_and_signals_are_the_programs_own_under_the_supervisor() {
+    use std::os::unix::process::ExitStatusExt;
+    let m = s(mifrun());
+    let out = Cmd::new(
+        None,
+        &[&m, "--via", "lo", "--supervise", "--", "sh", "-c", "exit 7"],
+    )
+    .run();
+    out.assert_code(7);
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "kill -KILL $$",
+        ],
+    )
+    .run();
+    assert_eq!(
+        out.status.and_then(|s| s.signal()),
+        Some(9),
+        "{}",
+        out.dump()
+    );
+    let out = Cmd::new(
+        None,
+        &[&m, "--via", "lo", "--supervise", "--", "/nonexistent/x"],
+    )
+    .run();
+    out.assert_code(127);
+    let mut bg = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ],
+    )
+    .spawn();
+    bg.wait_for_stdout("ready", Duration::from_secs(10));
+    let pid = bg.pid().expect("running") as i32;
+    // SAFETY: sending SIGTERM to the mifrun process this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = bg.wait(Duration::from_secs(10));
+    assert!(out.stdout.contains("got-term"), "{}", out.dump());
+    out.assert_code(42);
+}
+
+/// A minimal A query for NAME to SERVER:53 over a connected UDP socket (as glibc and Go
+/// send them), or with `sendto` on an unconnected one (any third argument, as musl
+/// does); prints `a=<the last A record>` or `errno=<error>`.
+const DNSQ: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    unsigned char q[512] = {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    int n = 12;
+    for (char *p = argv[2]; *p;) {
+        char *dot = strchr(p, '.'); int l = dot ? dot - p : (int)strlen(p);
+        q[n++] = l; memcpy(q + n, p, l); n += l; p += l; if (*p) p++;
+    }
+    q[n++] = 0; q[n++] = 0; q[n++] = 1; q[n++] = 0; q[n++] = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (argc > 3) { /* unconnected, as musl asks */
+        if (sendto(s, q, n, 0, (void *)&a, sizeof a) != n) { printf("errno=%s\n", strerror(errno)); return 1; }
+    } else {
+        if (connect(s, (void *)&a, sizeof a) != 0) { printf("errno=%s\n", strerror(errno)); return 1; }
+        if (send(s, q, n, 0) != n) { printf("errno=%s\n", strerror(errno)); return 1; }
+    }
+    unsigned char r[512]; int m = recv(s, r, sizeof r, 0);
+    if (m < 16) { printf("errno=%s\n", strerror(errno)); return 1; }
+    printf("a=%d.%d.%d.%d\n", r[m - 4], r[m - 3], r[m - 2], r[m - 1]);
+    return 0;
+}
+"#;
+
+const GO_PROG: &str = r#"package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	addr := os.Args[1]
+	host := addr
+	if net.ParseIP(addr).To4() == nil {
+		host = "[" + addr + "]"
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	r, err := c.Get("http://" + host + "/")
+	if err != nil {
+		fmt.Println("http error", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(r.Body)
+	fmt.Printf("http %s", b)
+	u, err := net.Dial("udp", net.JoinHostPort(addr, "9000"))
+	if err != nil {
+		fmt.Println("udp error", err)
+		os.Exit(1)
+	}
+	u.SetDeadline(time.Now().Add(3 * time.Second))
+	u.Write([]byte("x"))
+	buf := make([]byte, 512)
+	n, err := u.Read(buf)
+	if err != nil {
+		fmt.Println("udp error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("udp %s", buf[:n])
+	pc, _ := net.ListenPacket("udp", ":0")
+	dst, _ := net.ResolveUDPAddr("udp", net.JoinHostPort(addr, "9001"))
+	pc.SetDeadline(time.Now().Add(3 * time.Second))
+	pc.WriteTo([]byte("y"), dst)
+	n, _, err = pc.ReadFrom(buf)
+	if err != nil {
+		fmt.Println("udpu error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("udpu %s", buf[:n])
+	if len(os.Args) > 2 {
+		ips, err := net.LookupHost(os.Args[2])
+		fmt.Println("names", ips, err)
+	}
+}
+"#;
+
+/// Builds GO_PROG with `CGO_ENABLED=0` (static, raw system calls, Go's own resolver).
+fn build_go(dir: &TempDir) -> String {
+    build_go_cgo(dir, false)
+}
+
+/// Builds GO_PROG, with cgo (dynamic; `getaddrinfo` under `GODEBUG=netdns=cgo`) or
+/// without.
+fn build_go_cgo(dir: &TempDir, cgo: bool) -> String {
+    let src = dir.write("main.go", GO_PROG);
+    let bin = dir.path().join("goprog").to_string_lossy().into_owned();
+    let cache = dir.path().join("gocache").to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &src])
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .env("GOCACHE", &cache)
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    assert!(Path::new(&bin).is_file());
+    bin
+}
+
+/// A Go program built with `CGO_ENABLED=0`: HTTP by address, connected and unconnected
+/// UDP, IPv4 and IPv6 — all by wlan0.
+#[test]
+fn go_program_without_cgo_is_supervised_http_and_udp() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = build_go(&dir);
+    for fam in [Fam::V4, Fam::V6] {
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc()])),
+            "wlan0",
+        );
+        for flow in ["http upstream=", "udp upstream=", "udpu upstream="] {
+            assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
+        }
+    }
+}
+
+both!(
+    /// Debian's busybox-static: `wget` (HTTP) and `nc` (TCP) by wlan0 only.
+    busybox_static_wget_and_nc_are_supervised,
+    |fam| {
+        let tb = Testbed::up();
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["busybox", "wget", "-q", "-O-", &fam.url(80)])),
+            "wlan0",
+        );
+        assert!(!out.stderr.contains("UNSTEERED"), "{}", out.dump());
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["busybox", "nc", fam.svc(), "9000"]))
+                .stdin(""),
+            "wlan0",
+        );
+    }
+);
+
+/// The tests that need the testbed's dnsmasq (scripts/test.sh skips `dns::` where it
+/// cannot start).
+mod dns {
+    use super::*;
+
+    /// Go's own resolver reads /etc/resolv.conf (203.0.113.53, on every upstream) and
+    /// asks it itself: the query is steered like any flow, so the name is answered by
+    /// wlan0's server (who.mif.test is 192.0.2.2 / 2001:db8:ee::2 there), and nothing
+    /// uses another uplink.
+    #[test]
+    fn go_program_without_cgo_resolves_names_over_the_chosen_link() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = build_go(&dir);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), SVC4, "who.mif.test"])),
+            "wlan0",
+        );
+        let names = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("names "))
+            .unwrap_or("");
+        assert!(names.contains("192.0.2.2"), "{}", out.dump());
+        assert!(names.contains("2001:db8:ee::2"), "{}", out.dump());
+        assert!(!names.contains("192.0.2.1"), "{}", out.dump());
+
+        // A systemd-resolved host: resolv.conf names only the stub. Go's queries to it
+        // are redirected to the server given for the link (--dns), over that link.
+        tb.set_host_etc("resolv.conf", "nameserver 127.0.0.53\n");
+        let mut args = vec![s(mifrun()), "--via".into(), "wwan0".into()];
+        args.extend(["--dns".into(), DNS4.into(), "--".into(), bin.clone()]);
+        args.extend([SVC4.into(), "who.mif.test".into()]);
+        let out = expect_via(&tb, tb.cmd(&args), "wwan0");
+        assert!(
+            out.stdout.contains("192.0.2.3]") || out.stdout.contains("[192.0.2.3"),
+            "{}",
+            out.dump()
+        );
+        // No server known for the link: refused, not asked by another link.
+        let sn = tb.sniff(&["eth0", "wlan0"]);
+        let out = tb
+            .cmd(&mifrun_args("wwan0", &[bin.as_str(), SVC4, "who.mif.test"]))
+            .run();
+        let counts = sn.stop();
+        assert!(out.stdout.contains("names [] "), "{}", out.dump());
+        assert!(out.stderr.contains("local stub"), "{}", out.dump());
+        assert_silent(&counts);
+    }
+
+    /// Go built with cgo and `GODEBUG=netdns=cgo`: names through the C library's
+    /// `getaddrinfo`, which the preload (still loaded: the program is dynamic) answers
+    /// over wlan0, while the supervisor steers Go's raw connects (mifrun picks it for
+    /// any Go binary); HTTP, UDP and the name all by wlan0.
+    #[test]
+    fn go_program_with_cgo_is_supervised_and_resolves_through_the_preload() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = build_go_cgo(&dir, true);
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), SVC4, "who.mif.test"]))
+                .env("GODEBUG", "netdns=cgo")
+                .env("MIFSHIM_LOG", "info"),
+            "wlan0",
+        );
+        assert!(out.stderr.contains("supervising"), "{}", out.dump());
+        assert!(
+            out.stderr.contains("resolve who.mif.test over wlan0"),
+            "the preload's resolver answered:{}",
+            out.dump()
+        );
+        for flow in ["http upstream=", "udp upstream=", "udpu upstream="] {
+            assert!(out.stdout.contains(flow), "no {flow}:{}", out.dump());
+        }
+        let names = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("names "))
+            .unwrap_or("");
+        assert!(names.contains("192.0.2.2"), "{}", out.dump());
+    }
+
+    /// `busybox nslookup` (static) asks the resolv.conf server itself: answered by
+    /// wlan0's server over wlan0; asked of the loopback stub, redirected there too.
+    #[test]
+    fn busybox_nslookup_is_answered_over_the_chosen_link_even_through_the_stub() {
+        let tb = Testbed::up();
+        let out = expect_via_dns(&tb, &["busybox", "nslookup", "who.mif.test"], "wlan0");
+        assert!(out.stdout.contains("192.0.2.2"), "{}", out.dump());
+        let out = expect_via_dns(
+            &tb,
+            &["busybox", "nslookup", "who.mif.test", "127.0.0.53"],
+            "wlan0",
+        );
+        assert!(out.stdout.contains("192.0.2.2"), "{}", out.dump());
+        assert!(out.stderr.contains("redirected"), "{}", out.dump());
+    }
+
+    /// Runs PROG under `mifrun --via UPLINK --log info` (MIFSHIM_LOG) with all sniffers;
+    /// asserts success and that only `uplink` carried packets (a DNS answer names no
+    /// upstream).
+    fn expect_via_dns(tb: &Testbed, prog: &[&str], uplink: &str) -> Out {
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args(uplink, prog))
+            .env("MIFSHIM_LOG", "info")
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_only(&counts, uplink);
+        out
+    }
+
+    /// A static program asking the local stub 127.0.0.53 (what resolv.conf names with
+    /// systemd-resolved) would have its names answered by any link: a connected query
+    /// is redirected to wlan0's server over wlan0 (who.mif.test answers 192.0.2.2
+    /// there); an unconnected one (musl checks the reply's source, which cannot be
+    /// disguised) is refused with ECONNREFUSED and nothing leaves. A server that is not
+    /// loopback is steered like any flow; `[interfaces.NAME] dns` names the server a
+    /// redirected query goes to.
+    #[test]
+    fn static_program_dns_to_the_loopback_stub_is_redirected_over_the_link_or_refused() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "dnsq", DNSQ);
+        let out = expect_via_dns(&tb, &[bin.as_str(), "127.0.0.53", "who.mif.test"], "wlan0");
+        assert!(out.stdout.contains("a=192.0.2.2"), "{}", out.dump());
+
+        let sn = tb.sniff_all();
+        let out = tb.run(&mifrun_args(
+            "wlan0",
+            &[bin.as_str(), "127.0.0.53", "who.mif.test", "sendto"],
+        ));
+        let counts = sn.stop();
+        out.assert_code(1);
+        assert!(
+            out.stdout.contains("errno=Connection refused"),
+            "{}",
+            out.dump()
+        );
+        assert!(out.stderr.contains("local stub"), "{}", out.dump());
+        assert_silent(&counts);
+
+        let policy = dir.write(
+            "p.toml",
+            "via = [\"wwan0\"]\n[interfaces.wwan0]\ndns = [\"203.0.113.53\"]\n",
+        );
+        let sn = tb.sniff_all();
+        let out = tb.run(&mifrun_policy_args(
+            &policy,
+            &[bin.as_str(), "127.0.0.53", "who.mif.test"],
+        ));
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
+        assert_only(&counts, "wwan0");
+
+        let out = expect_via_dns(
+            &tb,
+            &[bin.as_str(), DNS4, "who.mif.test", "sendto"],
+            "wwan0",
+        );
+        assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
+    }
+}
+
+const SERVER: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int port = 7100;
+    int s = socket(AF_INET6, SOCK_STREAM, 0);
+    int one = 1, zero = 0;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    if (bind(s, (void *)&a, sizeof a) || listen(s, 8)) { perror("listen"); return 1; }
+    char dev[32] = "none"; socklen_t l = sizeof dev;
+    getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
+    printf("listening dev=%s\n", dev);
+    fflush(stdout);
+    alarm(20);
+    for (int i = 0; i < atoi(argv[1]); i++) {
+        int c = accept(s, 0, 0);
+        write(c, "hello\n", 6);
+        close(c);
+    }
+    return 0;
+}
+"#;
+
+/// Listener confinement: a static server's wildcard listener is bound to the chosen
+/// interface (the supervisor's `listen` handler): a client on wlan0's side is
+/// answered, one on eth0's side is not.
+#[test]
+fn static_servers_wildcard_listener_is_confined_to_the_chosen_interface() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let src = SERVER.replace(
+        "#include <unistd.h>",
+        "#include <unistd.h>\n#include <stdlib.h>",
+    );
+    let bin = compile(&dir, "gcc", &["-static"], "server", &src);
+    let mut bg = tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "1"])).spawn();
+    bg.wait_for_stdout("listening", Duration::from_secs(10));
+    assert!(bg.stdout_now().contains("dev=wlan0"), "{}", bg.stdout_now());
+    let probe_tcp = |uplink: &str, addr: &str| {
+        tb.cmd_upstream(
+            uplink,
+            &[
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{addr}/7100 && head -1 <&3"),
+            ],
+        )
+        .timeout(Duration::from_secs(5))
+        .run()
+    };
+    let refused = probe_tcp("eth0", host_addr("eth0", false));
+    assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+    let ok = probe_tcp("wlan0", host_addr("wlan0", false));
+    assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+    bg.wait(Duration::from_secs(10)).assert_ok();
+}
+
+/// A program that leaves a daemon behind (in a session of its own): mifrun ends with
+/// the program's status while a copy of the supervisor keeps steering the daemon (its
+/// TCP and UDP go by wlan0).
+#[test]
+fn a_daemon_the_program_leaves_behind_stays_supervised() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    let file = dir.path().join("daemon.out");
+    let script = format!(
+        "setsid sh -c 'sleep 0.3; exec {} {} > {} 2>&1 < /dev/null' & exit 5",
+        bin,
+        SVC4,
+        file.display()
+    );
+    let sn = tb.sniff_all();
+    let m = s(mifrun());
+    let out = tb.run(&[
+        &m,
+        "--via",
+        "wlan0",
+        "--supervise",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    out.assert_code(5);
+    let mut text = String::new();
+    for _ in 0..500 {
+        text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("udpc ") || text.contains("errno") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let counts = sn.stop();
+    for flow in [
+        "tcp upstream=wlan0",
+        "udp upstream=wlan0",
+        "udpc upstream=wlan0",
+    ] {
+        assert!(text.contains(flow), "{flow}: {text}");
+    }
+    assert_only(&counts, "wlan0");
+}
+
+/// mifrun under another seccomp supervisor (a container runtime, a sandbox, itself):
+/// the kernel refuses a second listener in the same tree (EBUSY); mifrun says so and
+/// runs nothing.
+#[test]
+fn nested_supervisor_is_refused_with_a_clear_message() {
+    let m = s(mifrun());
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "echo RAN",
+        ],
+    )
+    .run();
+    out.assert_code(2);
+    assert!(!out.stdout.contains("RAN"), "{}", out.dump());
+    assert!(
+        out.stderr.contains("nested supervisors are not possible"),
+        "{}",
+        out.dump()
+    );
+}
+
+const TWO_CONNECTS: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void once(const char *ip) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(t, (void *)&a, sizeof a) != 0) { printf("errno=%s\n", strerror(errno)); fflush(stdout); return; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n > 0) { buf[n] = 0; printf("%s", buf); }
+    fflush(stdout);
+    close(t);
+}
+int main(int argc, char **argv) {
+    once(argv[1]);
+    while (access(argv[2], F_OK) != 0) usleep(20000);
+    once(argv[1]);
+    return 0;
+}
+"#;
+
+/// The chosen link goes down while the program runs: the supervisor notices (netlink)
+/// and the next connect fails over to wwan0; nothing uses eth0.
+#[test]
+fn link_down_during_a_supervised_run_fails_over_on_the_next_connect() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "two", TWO_CONNECTS);
+    let go = dir.path().join("go").to_string_lossy().into_owned();
+    let sn = tb.sniff_all();
+    let mut bg = tb
+        .cmd(&mifrun_args("wlan0,wwan0", &[bin.as_str(), SVC4, &go]))
+        .spawn();
+    bg.wait_for_stdout("upstream=", Duration::from_secs(10));
+    assert!(
+        bg.stdout_now().contains("upstream=wlan0"),
+        "{}",
+        bg.stdout_now()
+    );
+    tb.link_down("wlan0");
+    std::fs::write(&go, "").unwrap();
+    let out = bg.wait(Duration::from_secs(15));
+    let counts = sn.stop();
+    out.assert_ok();
+    assert_eq!(upstreams(&out.stdout), ["wlan0", "wwan0"], "{}", out.dump());
+    assert_none_on(&counts, &["eth0"]);
+}
+
+/// Without root: uid 65534 (no capabilities) runs a static program under the
+/// supervisor (`no_new_privs`, the listener and `pidfd_getfd` need no privilege over
+/// one's own child); TCP and UDP leave by wlan0 only.
+#[test]
+fn unprivileged_user_runs_a_static_program_under_the_supervisor() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv: Vec<String> = vec![
+        "setpriv".into(),
+        "--reuid=65534".into(),
+        "--regid=65534".into(),
+        "--clear-groups".into(),
+    ];
+    argv.extend(mifrun_args("wlan0", &[bin.as_str(), SVC4]));
+    let out = expect_via(&tb, tb.cmd(&argv), "wlan0");
+    check_three_flows(&out);
+}
+
+/// mifrun (a Rust program) ignores SIGPIPE; a raw fork+exec passed that on, so the
+/// supervised program got EPIPE instead of dying on a closed pipe (`yes | head`).
+#[test]
+fn sigpipe_was_left_ignored_in_the_supervised_program() {
+    let m = s(mifrun());
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ],
+    )
+    .run();
+    out.assert_ok();
+    let ign = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .expect("SigIgn line");
+    assert_eq!(
+        ign & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored:{}",
+        out.dump()
+    );
+    let out = Cmd::new(
+        None,
+        &[
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            "sh",
+            "-c",
+            "yes | head -1",
+        ],
+    )
+    .run();
+    out.assert_ok();
+    assert!(!out.stderr.contains("Broken pipe"), "{}", out.dump());
+}
+
+both!(
+    /// Multicast datagrams with no interface chosen by the program leave by wlan0 (the
+    /// supervisor sends them with a PKTINFO naming it), not by the default route.
+    multicast_datagrams_leave_by_the_chosen_interface_under_the_supervisor,
+    |fam| {
+        let tb = Testbed::up();
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        let sn = tb.sniff_all();
+        let out = env_i_probe(&tb, "wlan0", &["mcast-send", group, "9999"]).run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_only(&counts, "wlan0");
+        assert!(counts["wlan0"].udp > 0, "{counts:#?}");
+    }
+);
+
+/// A setuid program cannot be supervised (`no_new_privs` would run it without its
+/// privileges): `--supervise` refuses it with the reason, nothing runs.
+#[test]
+fn setuid_program_is_refused_under_supervise() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("sup");
+    let bin = dir.path().join("suid-true");
+    std::fs::copy("/bin/true", &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = s(mifrun());
+    // As uid 65534 the root-owned setuid file would change credentials.
+    let out = Cmd::new(
+        None,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &m,
+            "--via",
+            "lo",
+            "--supervise",
+            "--",
+            &bin.to_string_lossy(),
+        ],
+    )
+    .run();
+    out.assert_code(2);
+    assert!(out.stderr.contains("setuid"), "{}", out.dump());
+    assert!(out.stderr.contains("no_new_privs"), "{}", out.dump());
+}
+
+const GO_MANY: &str = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	n, _ := strconv.Atoi(os.Args[2])
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "error"
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(os.Args[1], "9000"), 5*time.Second)
+			if err == nil {
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				c.Close()
+				key = strings.Fields(line + " x")[0]
+			} else {
+				key = "error " + err.Error()
+			}
+			mu.Lock()
+			counts[key]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for k, v := range counts {
+		fmt.Printf("%s count=%d\n", k, v)
+	}
+}
+"#;
+
+/// Many goroutines dialling at once (Go's non-blocking connects, its runtime's
+/// preemption signals, one supervisor answering them one at a time): every one of
+/// them answered by wlan0, nothing on another uplink.
+#[test]
+fn go_program_with_many_goroutines_connecting_at_once_all_leave_by_the_chosen_link() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let src = dir.write("many.go", GO_MANY);
+    let bin = dir.path().join("gomany").to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &src])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    for fam in [Fam::V4, Fam::V6] {
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc(), "64"]))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_eq!(
+            out.stdout.trim(),
+            "upstream=wlan0 count=64",
+            "{}",
+            out.dump()
+        );
+        assert_only(&counts, "wlan0");
+    }
+}
+
+const MMSG_MIX: &str = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static void timeout(int s) {
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+int main(int argc, char **argv) {
+    int e = socket(AF_INET, SOCK_DGRAM, 0); timeout(e);
+    struct sockaddr_in lo = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &lo.sin_addr);
+    bind(e, (void *)&lo, sizeof lo);
+    socklen_t l = sizeof lo; getsockname(e, (void *)&lo, &l);
+    struct sockaddr_in d[3] = {{.sin_family = AF_INET, .sin_port = htons(9000)},
+                               {.sin_family = AF_INET, .sin_port = htons(9000)}, lo};
+    inet_pton(AF_INET, argv[1], &d[0].sin_addr);
+    inet_pton(AF_INET, argv[2], &d[1].sin_addr);
+    int u = socket(AF_INET, SOCK_DGRAM, 0); timeout(u);
+    /* A first datagram gives the socket a unicast interface (as a program's earlier
+       traffic would). */
+    sendto(u, "p", 1, 0, (void *)&d[0], sizeof d[0]);
+    char buf[512]; int n = recv(u, buf, sizeof buf - 1, 0);
+    if (n > 0) { buf[n] = 0; printf("first %s", buf); }
+    struct iovec iov[3]; struct mmsghdr m[3]; memset(m, 0, sizeof m);
+    for (int i = 0; i < 3; i++) {
+        iov[i].iov_base = "batch"; iov[i].iov_len = 5;
+        m[i].msg_hdr.msg_name = &d[i]; m[i].msg_hdr.msg_namelen = sizeof d[i];
+        m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(u, m, 3, 0);
+    printf("sent=%d lens=%u,%u,%u\n", r, m[0].msg_len, m[1].msg_len, m[2].msg_len);
+    n = recv(e, buf, sizeof buf - 1, 0);
+    printf("loopback %s\n", n == 5 ? "got" : "LOST");
+    for (int i = 0; i < 2; i++) {
+        n = recv(u, buf, sizeof buf - 1, 0);
+        if (n <= 0) { printf("reply LOST\n"); return 1; }
+        buf[n] = 0; printf("reply %s", buf);
+    }
+    return 0;
+}
+"#;
+
+/// One `sendmmsg` whose datagrams need different interfaces (a rule sends one
+/// destination by wwan0, the rest go by wlan0, one to loopback on a socket that
+/// already carries wlan0 as its unicast interface): CONTINUE cannot split a batch, so
+/// the supervisor sends each message steered on its own and writes `msg_len` back.
+#[test]
+fn sendmmsg_batch_for_different_interfaces_is_sent_by_the_supervisor_each_steered() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "mmix", MMSG_MIX);
+    let policy = dir.write(
+        "p.toml",
+        "via = [\"wlan0\"]\n[[rules]]\nto = [\"203.0.113.53/32\"]\nvia = [\"wwan0\"]\n",
+    );
+    let sn = tb.sniff_all();
+    let out = tb.run(&mifrun_policy_args(&policy, &[bin.as_str(), SVC4, DNS4]));
+    let counts = sn.stop();
+    out.assert_ok();
+    assert!(out.stdout.contains("sent=3 lens=5,5,5"), "{}", out.dump());
+    assert!(out.stdout.contains("loopback got"), "{}", out.dump());
+    let mut ups = upstreams(&out.stdout);
+    ups.sort();
+    assert_eq!(ups, ["wlan0", "wlan0", "wwan0"], "{}", out.dump());
+    assert_none_on(&counts, &["eth0"]);
+}
+
+const UNDUMPABLE: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    prctl(PR_SET_DUMPABLE, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(t, (void *)&a, sizeof a);
+    printf("tcp %s\n", r == 0 ? "CONNECTED" : strerror(errno));
+    return 0;
+}
+"#;
+
+/// A program that makes itself undumpable (`PR_SET_DUMPABLE` 0, as ssh-agent does)
+/// cannot be reached by an unprivileged supervisor's `pidfd_getfd`: its connect fails
+/// (EPERM, with a warning) and nothing leaves — fail closed, not unsteered.
+#[test]
+fn undumpable_program_under_an_unprivileged_supervisor_fails_closed() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "undump", UNDUMPABLE);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv: Vec<String> = vec![
+        "setpriv".into(),
+        "--reuid=65534".into(),
+        "--regid=65534".into(),
+        "--clear-groups".into(),
+    ];
+    argv.extend(mifrun_args("wlan0", &[bin.as_str(), SVC4]));
+    let sn = tb.sniff_all();
+    let out = tb.cmd(&argv).run();
+    let counts = sn.stop();
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("tcp Operation not permitted"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("the call fails (EPERM)"),
+        "{}",
+        out.dump()
+    );
+    assert_silent(&counts);
+}
+
+const NESTED: &str = r#"
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    struct sock_filter f[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    struct sock_fprog p = {.len = 1, .filter = f};
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &p);
+    printf("listener %s\n", r < 0 ? strerror(errno) : "INSTALLED");
+    return 0;
+}
+"#;
+
+/// A supervised program that installs a seccomp supervisor of its own (podman, crun,
+/// a sandbox): the kernel cannot nest listeners, so it gets EBUSY — and mifrun says
+/// why on standard error.
+#[test]
+fn a_program_installing_its_own_supervisor_gets_ebusy_and_a_clear_message() {
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "nested", NESTED);
+    let m = s(mifrun());
+    let out = Cmd::new(None, &[&m, "--via", "lo", "--", &bin]).run();
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("listener Device or resource busy"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("nested supervisors are not possible"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// A script whose `#!/usr/bin/env -S -i …` line drops the environment (and with it
+/// LD_PRELOAD) is supervised automatically: the dynamic program it runs is steered
+/// by wlan0 although no preload reaches it.
+#[test]
+fn env_i_shebang_script_is_supervised_automatically() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let script = dir.write(
+        "run.sh",
+        &format!(
+            "#!/usr/bin/env -S -i /bin/sh\nexec {} udp-sendto {SVC4} 9000\n",
+            s(probe())
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = s(mifrun());
+    let out = tb.run(&[&m, "--via", "wlan0", "--check", "--", &script]);
+    assert!(out.stdout.contains("Mode: supervisor"), "{}", out.dump());
+    expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[script.as_str()])),
+        "wlan0",
+    );
+}
+
+const OWN_DEVICE: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    /* The program binds its TCP socket to argv[1] itself, then connects to argv[2]. */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[2], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int idx = if_nametoindex(argv[1]);
+    if (setsockopt(t, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, sizeof idx)) { perror("bind dev"); return 1; }
+    if (connect(t, (void *)&a, sizeof a)) { perror("connect"); return 1; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n > 0) { buf[n] = 0; printf("%s", buf); }
+    /* A UDP server on the wildcard address and a fixed port: confined to via. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(7200)};
+    if (bind(u, (void *)&any, sizeof any)) { perror("bind"); return 1; }
+    char dev[IFNAMSIZ] = "none"; socklen_t l = sizeof dev;
+    getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
+    printf("udp-server dev=%s\n", dev);
+    return 0;
+}
+"#;
+
+/// The program's own device binding wins over the policy (as under the preload): a
+/// socket it bound to wwan0 itself connects by wwan0 under `--via wlan0`. A UDP
+/// server bound to the wildcard address and a fixed port is confined to wlan0.
+#[test]
+fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "owndev", OWN_DEVICE);
+    let out = expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "wwan0", SVC4])),
+        "wwan0",
+    );
+    assert!(
+        out.stdout.contains("udp-server dev=wlan0"),
+        "{}",
+        out.dump()
+    );
+}

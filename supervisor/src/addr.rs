@@ -1,0 +1,180 @@
+//! Socket addresses read out of the supervised program's memory, parsed by safe code.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// `sizeof(struct sockaddr_storage)`: the most the supervisor reads for one address.
+pub const MAX_ADDR: usize = 128;
+/// `sizeof(struct msghdr)` on x86_64.
+pub const MSGHDR_LEN: usize = 56;
+/// `sizeof(struct mmsghdr)` on x86_64.
+pub const MMSGHDR_LEN: usize = 64;
+
+pub const AF_UNSPEC: u16 = 0;
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+
+/// What an address argument names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// `AF_INET` / `AF_INET6` (IPv4-mapped IPv6 kept as given; `decide` canonicalises).
+    Ip { addr: SocketAddr, scope_id: u32 },
+    /// `AF_UNSPEC`: `connect` dissolves the association (a disconnect).
+    Unspec,
+    /// Another family (`AF_UNIX`, `AF_NETLINK`, …): not the supervisor's business.
+    Other(u16),
+    /// Too short for its family: the kernel will answer `EINVAL` itself.
+    Short,
+}
+
+/// Parses the first `len` bytes of a `struct sockaddr` (`bytes` holds at least
+/// `min(len, MAX_ADDR)` of them).
+pub fn parse(bytes: &[u8]) -> Dest {
+    if bytes.len() < 2 {
+        return Dest::Short;
+    }
+    let family = u16::from_ne_bytes([bytes[0], bytes[1]]);
+    match family {
+        AF_UNSPEC => Dest::Unspec,
+        AF_INET if bytes.len() >= 16 => {
+            let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+            let ip = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            Dest::Ip {
+                addr: SocketAddr::new(IpAddr::V4(ip), port),
+                scope_id: 0,
+            }
+        }
+        AF_INET6 if bytes.len() >= 24 => {
+            let port = u16::from_be_bytes([bytes[2], bytes[3]]);
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&bytes[8..24]);
+            let ip = Ipv6Addr::from(o);
+            // sin6_scope_id is optional in a 24-byte (RFC 2133) sockaddr_in6.
+            let scope_id = if bytes.len() >= 28 {
+                u32::from_ne_bytes([bytes[24], bytes[25], bytes[26], bytes[27]])
+            } else {
+                0
+            };
+            Dest::Ip {
+                addr: SocketAddr::new(IpAddr::V6(ip), port),
+                scope_id,
+            }
+        }
+        AF_INET | AF_INET6 => Dest::Short,
+        f => Dest::Other(f),
+    }
+}
+
+/// The fields of a `struct msghdr` the supervisor needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsgHdr {
+    pub name: u64,
+    pub namelen: u32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
+    pub flags: i32,
+}
+
+/// Parses a `struct msghdr` (x86_64 layout).
+pub fn parse_msghdr(b: &[u8; MSGHDR_LEN]) -> MsgHdr {
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+    MsgHdr {
+        name: u64_at(0),
+        namelen: u32_at(8),
+        iov: u64_at(16),
+        iovlen: u64_at(24),
+        control: u64_at(32),
+        controllen: u64_at(40),
+        flags: u32_at(48) as i32,
+    }
+}
+
+/// One `struct iovec`: (base, len).
+pub fn parse_iovec(b: &[u8]) -> (u64, u64) {
+    (
+        u64::from_ne_bytes(b[0..8].try_into().unwrap()),
+        u64::from_ne_bytes(b[8..16].try_into().unwrap()),
+    )
+}
+
+/// A `sockaddr_in` / `sockaddr_in6` as the kernel takes it.
+pub fn encode(addr: SocketAddr, scope_id: u32) -> Vec<u8> {
+    match addr {
+        SocketAddr::V4(a) => {
+            let mut b = vec![0u8; 16];
+            b[0..2].copy_from_slice(&AF_INET.to_ne_bytes());
+            b[2..4].copy_from_slice(&a.port().to_be_bytes());
+            b[4..8].copy_from_slice(&a.ip().octets());
+            b
+        }
+        SocketAddr::V6(a) => {
+            let mut b = vec![0u8; 28];
+            b[0..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+            b[2..4].copy_from_slice(&a.port().to_be_bytes());
+            b[4..8].copy_from_slice(&a.flowinfo().to_ne_bytes());
+            b[8..24].copy_from_slice(&a.ip().octets());
+            b[24..28].copy_from_slice(&scope_id.to_ne_bytes());
+            b
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_v6_mapped_scoped_unspec_and_short_addresses() {
+        let a: SocketAddr = "203.0.113.10:9000".parse().unwrap();
+        assert_eq!(
+            parse(&encode(a, 0)),
+            Dest::Ip {
+                addr: a,
+                scope_id: 0
+            }
+        );
+        let m: SocketAddr = "[::ffff:203.0.113.10]:80".parse().unwrap();
+        assert_eq!(
+            parse(&encode(m, 0)),
+            Dest::Ip {
+                addr: m,
+                scope_id: 0
+            }
+        );
+        let ll: SocketAddr = "[fe80::1]:53".parse().unwrap();
+        assert_eq!(
+            parse(&encode(ll, 4)),
+            Dest::Ip {
+                addr: ll,
+                scope_id: 4
+            }
+        );
+        // RFC 2133 sockaddr_in6 without a scope id.
+        assert!(matches!(
+            parse(&encode(ll, 4)[..24]),
+            Dest::Ip { scope_id: 0, .. }
+        ));
+        assert_eq!(parse(&[0, 0]), Dest::Unspec);
+        assert_eq!(parse(&encode(a, 0)[..8]), Dest::Short);
+        assert_eq!(parse(&[1]), Dest::Short);
+        assert_eq!(parse(&[1, 0, b'/', b't']), Dest::Other(1));
+    }
+
+    #[test]
+    fn msghdr_fields() {
+        let mut b = [0u8; MSGHDR_LEN];
+        b[0..8].copy_from_slice(&0x1000u64.to_ne_bytes());
+        b[8..12].copy_from_slice(&16u32.to_ne_bytes());
+        b[16..24].copy_from_slice(&0x2000u64.to_ne_bytes());
+        b[24..32].copy_from_slice(&2u64.to_ne_bytes());
+        b[32..40].copy_from_slice(&0x3000u64.to_ne_bytes());
+        b[40..48].copy_from_slice(&32u64.to_ne_bytes());
+        let m = parse_msghdr(&b);
+        assert_eq!(
+            (m.name, m.namelen, m.iov, m.iovlen, m.control, m.controllen),
+            (0x1000, 16, 0x2000, 2, 0x3000, 32)
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The seccomp filter, hand-written in classic BPF (no libseccomp): which system calls
+//! the supervisor is asked about, which are refused outright and which run untouched.
+//! Pure: [`program`] returns the instructions; `sys::install_filter` loads them.
+//!
+//! | system call (x86_64)                                   | filter says            |
+//! |--------------------------------------------------------|------------------------|
+//! | any, `seccomp_data.arch` not `AUDIT_ARCH_X86_64` (i386 `int 0x80`) | kill the process |
+//! | any, number with bit 30 set (x32)                      | `ENOSYS`               |
+//! | `connect`, `sendmsg`, `sendmmsg`                       | notify the supervisor  |
+//! | `sendto` with a non-NULL address                       | notify                 |
+//! | `setsockopt(SOL_SOCKET, SO_BINDTODEVICE / SO_BINDTOIFINDEX)` | notify           |
+//! | `listen`, `bind`                                       | notify (confinement)   |
+//! | `socket(…, IPPROTO_MPTCP / IPPROTO_SCTP)`              | `EPROTONOSUPPORT`      |
+//! | `seccomp(SET_MODE_FILTER, NEW_LISTENER…)` (a nested supervisor) | notify (EBUSY, said) |
+//! | `io_uring_setup`, `io_uring_enter`, `io_uring_register`| `ENOSYS`               |
+//! | anything else                                          | allow                  |
+//!
+//! The calls the child makes to hand the listener over (`write`, `read`, `close`,
+//! `execve`) are not trapped, so it never waits on a supervisor that is not there yet.
+
+use libc::sock_filter;
+
+/// `AUDIT_ARCH_X86_64` (`EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
+pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+/// `__X32_SYSCALL_BIT`.
+pub const X32_BIT: u32 = 0x4000_0000;
+
+pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub const RET_ERRNO: u32 = 0x0005_0000;
+pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+pub const RET_ALLOW: u32 = 0x7fff_0000;
+
+/// x86_64 system call numbers.
+pub mod nr {
+    pub const SOCKET: u32 = 41;
+    pub const CONNECT: u32 = 42;
+    pub const SENDTO: u32 = 44;
+    pub const SENDMSG: u32 = 46;
+    pub const BIND: u32 = 49;
+    pub const LISTEN: u32 = 50;
+    pub const SETSOCKOPT: u32 = 54;
+    pub const SENDMMSG: u32 = 307;
+    pub const SECCOMP: u32 = 317;
+    pub const IO_URING_SETUP: u32 = 425;
+    pub const IO_URING_ENTER: u32 = 426;
+    pub const IO_URING_REGISTER: u32 = 427;
+}
+
+/// `SECCOMP_SET_MODE_FILTER`, `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
+pub const SECCOMP_SET_MODE_FILTER: u32 = 1;
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+pub const IPPROTO_MPTCP: u32 = 262;
+pub const IPPROTO_SCTP: u32 = 132;
+pub const SOL_SOCKET: u32 = 1;
+pub const SO_BINDTODEVICE: u32 = 25;
+pub const SO_BINDTOIFINDEX: u32 = 62;
+const ENOSYS: u32 = 38;
+const EPROTONOSUPPORT: u32 = 93;
+
+// Offsets in `struct seccomp_data`.
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+/// Low 32 bits of argument `i` (x86_64 is little-endian).
+const fn arg_lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+const fn arg_hi(i: u32) -> u32 {
+    16 + 8 * i + 4
+}
+
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const JSET_K: u16 = 0x45;
+const RET_K: u16 = 0x06;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum L {
+    ArchOk,
+    Sendto,
+    SendtoHi,
+    Setsockopt,
+    SolSocket,
+    Socket,
+    Seccomp,
+    SeccompFilter,
+    Notify,
+    Enosys,
+    Eproto,
+    Allow,
+}
+
+#[derive(Clone, Copy)]
+enum Item {
+    Ld(u32),
+    /// `if A == k goto label` (else fall through).
+    Jeq(u32, L),
+    /// `if A & k goto label`.
+    Jset(u32, L),
+    Ret(u32),
+    Label(L),
+}
+
+fn items() -> Vec<Item> {
+    use Item::*;
+    vec![
+        Ld(OFF_ARCH),
+        Jeq(AUDIT_ARCH_X86_64, L::ArchOk),
+        Ret(RET_KILL_PROCESS),
+        Label(L::ArchOk),
+        Ld(OFF_NR),
+        Jset(X32_BIT, L::Enosys),
+        Jeq(nr::CONNECT, L::Notify),
+        Jeq(nr::SENDMSG, L::Notify),
+        Jeq(nr::SENDMMSG, L::Notify),
+        Jeq(nr::LISTEN, L::Notify),
+        Jeq(nr::BIND, L::Notify),
+        Jeq(nr::SENDTO, L::Sendto),
+        Jeq(nr::SETSOCKOPT, L::Setsockopt),
+        Jeq(nr::SOCKET, L::Socket),
+        Jeq(nr::SECCOMP, L::Seccomp),
+        Jeq(nr::IO_URING_SETUP, L::Enosys),
+        Jeq(nr::IO_URING_ENTER, L::Enosys),
+        Jeq(nr::IO_URING_REGISTER, L::Enosys),
+        Ret(RET_ALLOW),
+        // sendto(fd, buf, len, flags, dest_addr, addrlen): notify unless dest_addr is NULL.
+        Label(L::Sendto),
+        Ld(arg_lo(4)),
+        Jeq(0, L::SendtoHi),
+        Ret(RET_USER_NOTIF),
+        Label(L::SendtoHi),
+        Ld(arg_hi(4)),
+        Jeq(0, L::Allow),
+        Ret(RET_USER_NOTIF),
+        // setsockopt(fd, level, optname, …): the device-binding options only.
+        Label(L::Setsockopt),
+        Ld(arg_lo(1)),
+        Jeq(SOL_SOCKET, L::SolSocket),
+        Ret(RET_ALLOW),
+        Label(L::SolSocket),
+        Ld(arg_lo(2)),
+        Jeq(SO_BINDTODEVICE, L::Notify),
+        Jeq(SO_BINDTOIFINDEX, L::Notify),
+        Ret(RET_ALLOW),
+        // socket(domain, type, protocol): MPTCP and SCTP are refused (Go falls back to TCP).
+        Label(L::Socket),
+        Ld(arg_lo(2)),
+        Jeq(IPPROTO_MPTCP, L::Eproto),
+        Jeq(IPPROTO_SCTP, L::Eproto),
+        Ret(RET_ALLOW),
+        // seccomp(SECCOMP_SET_MODE_FILTER, flags with NEW_LISTENER, …): a nested
+        // supervisor, which the kernel refuses (EBUSY); notified so mifrun can say so.
+        Label(L::Seccomp),
+        Ld(arg_lo(0)),
+        Jeq(SECCOMP_SET_MODE_FILTER, L::SeccompFilter),
+        Ret(RET_ALLOW),
+        Label(L::SeccompFilter),
+        Ld(arg_lo(1)),
+        Jset(SECCOMP_FILTER_FLAG_NEW_LISTENER, L::Notify),
+        Ret(RET_ALLOW),
+        Label(L::Notify),
+        Ret(RET_USER_NOTIF),
+        Label(L::Enosys),
+        Ret(RET_ERRNO | ENOSYS),
+        Label(L::Eproto),
+        Ret(RET_ERRNO | EPROTONOSUPPORT),
+        Label(L::Allow),
+        Ret(RET_ALLOW),
+    ]
+}
+
+/// The filter's instructions, jumps resolved (all forward, each within 255).
+pub fn program() -> Vec<sock_filter> {
+    let items = items();
+    let mut pos = Vec::new();
+    let mut pc = 0usize;
+    for it in &items {
+        match it {
+            Item::Label(l) => pos.push((*l, pc)),
+            _ => pc += 1,
+        }
+    }
+    let at = |l: L| pos.iter().find(|(x, _)| *x == l).map(|(_, p)| *p).unwrap();
+    let mut out = Vec::with_capacity(pc);
+    for it in &items {
+        let pc = out.len();
+        let ins = |code, k, jt: usize| sock_filter {
+            code,
+            jt: u8::try_from(jt).expect("jump within 255"),
+            jf: 0,
+            k,
+        };
+        match *it {
+            Item::Label(_) => continue,
+            Item::Ld(off) => out.push(ins(LD_W_ABS, off, 0)),
+            Item::Ret(v) => out.push(ins(RET_K, v, 0)),
+            Item::Jeq(k, l) => out.push(ins(JEQ_K, k, at(l) - pc - 1)),
+            Item::Jset(k, l) => out.push(ins(JSET_K, k, at(l) - pc - 1)),
+        }
+    }
+    out
+}
+
+/// Runs `prog` over one `seccomp_data` the way the kernel does (the subset of classic
+/// BPF [`program`] uses). For tests and `--check`-style explanations.
+pub fn eval(prog: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+    let mut data = [0u8; 64];
+    data[0..4].copy_from_slice(&nr.to_le_bytes());
+    data[4..8].copy_from_slice(&arch.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+    }
+    let mut a: u32 = 0;
+    let mut pc = 0usize;
+    loop {
+        let ins = prog[pc];
+        pc += 1;
+        match ins.code {
+            LD_W_ABS => {
+                let o = ins.k as usize;
+                a = u32::from_le_bytes(data[o..o + 4].try_into().unwrap());
+            }
+            JEQ_K => {
+                pc += if a == ins.k { ins.jt } else { ins.jf } as usize;
+            }
+            JSET_K => {
+                pc += if a & ins.k != 0 { ins.jt } else { ins.jf } as usize;
+            }
+            RET_K => return ins.k,
+            c => panic!("unexpected BPF opcode {c:#x}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(nr: u32, args: [u64; 6]) -> u32 {
+        eval(&program(), nr, AUDIT_ARCH_X86_64, args)
+    }
+
+    #[test]
+    fn socket_calls_notify_and_the_rest_is_allowed() {
+        for n in [nr::CONNECT, nr::SENDMSG, nr::SENDMMSG, nr::LISTEN, nr::BIND] {
+            assert_eq!(run(n, [3, 0x7fff_0000_1000, 16, 0, 0, 0]), RET_USER_NOTIF);
+        }
+        for n in [0, 1, 3, 59, 60, 231, nr::SOCKET] {
+            assert_eq!(run(n, [2, 1, 0, 0, 0, 0]), RET_ALLOW, "nr {n}");
+        }
+    }
+
+    #[test]
+    fn sendto_notifies_only_with_an_address() {
+        assert_eq!(run(nr::SENDTO, [3, 1, 1, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(nr::SENDTO, [3, 1, 1, 0, 0x1000, 16]), RET_USER_NOTIF);
+        // A pointer whose low half is zero is still a pointer.
+        assert_eq!(
+            run(nr::SENDTO, [3, 1, 1, 0, 0x7fff_0000_0000, 16]),
+            RET_USER_NOTIF
+        );
+    }
+
+    #[test]
+    fn device_binding_options_notify() {
+        assert_eq!(
+            run(nr::SETSOCKOPT, [3, 1, SO_BINDTODEVICE as u64, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(
+            run(nr::SETSOCKOPT, [3, 1, SO_BINDTOIFINDEX as u64, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(run(nr::SETSOCKOPT, [3, 1, 2, 0, 0, 0]), RET_ALLOW); // SO_REUSEADDR
+        assert_eq!(run(nr::SETSOCKOPT, [3, 0, 25, 0, 0, 0]), RET_ALLOW); // IPPROTO_IP, 25
+    }
+
+    #[test]
+    fn mptcp_and_sctp_sockets_are_refused_so_go_falls_back() {
+        assert_eq!(
+            run(nr::SOCKET, [2, 1, IPPROTO_MPTCP as u64, 0, 0, 0]),
+            RET_ERRNO | EPROTONOSUPPORT
+        );
+        assert_eq!(
+            run(nr::SOCKET, [10, 1, IPPROTO_SCTP as u64, 0, 0, 0]),
+            RET_ERRNO | EPROTONOSUPPORT
+        );
+        assert_eq!(run(nr::SOCKET, [10, 1, 6, 0, 0, 0]), RET_ALLOW);
+    }
+
+    #[test]
+    fn a_nested_supervisors_listener_notifies_and_other_filters_pass() {
+        assert_eq!(run(nr::SECCOMP, [1, 8, 0x1000, 0, 0, 0]), RET_USER_NOTIF);
+        assert_eq!(
+            run(nr::SECCOMP, [1, 8 | 32, 0x1000, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+        assert_eq!(run(nr::SECCOMP, [1, 0, 0x1000, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(run(nr::SECCOMP, [3, 0, 0x1000, 0, 0, 0]), RET_ALLOW);
+    }
+
+    #[test]
+    fn io_uring_is_refused_with_enosys() {
+        for n in [
+            nr::IO_URING_SETUP,
+            nr::IO_URING_ENTER,
+            nr::IO_URING_REGISTER,
+        ] {
+            assert_eq!(run(n, [0; 6]), RET_ERRNO | ENOSYS);
+        }
+    }
+
+    #[test]
+    fn other_architectures_are_killed_and_x32_numbers_refused() {
+        let p = program();
+        // i386 connect via socketcall (102) or int 0x80 socket calls.
+        assert_eq!(eval(&p, 102, 0x4000_0003, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(eval(&p, 362, 0x4000_0003, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(
+            eval(&p, X32_BIT | nr::CONNECT, AUDIT_ARCH_X86_64, [0; 6]),
+            RET_ERRNO | ENOSYS
+        );
+        assert_eq!(
+            eval(&p, X32_BIT | 1, AUDIT_ARCH_X86_64, [0; 6]),
+            RET_ERRNO | ENOSYS
+        );
+    }
+
+    #[test]
+    fn program_is_small_and_ends_in_returns() {
+        let p = program();
+        assert!(p.len() < 64, "{}", p.len());
+        assert_eq!(p.last().unwrap().code, RET_K);
+    }
+}

@@ -1,0 +1,489 @@
+//! What to do with one trapped call, without I/O. The decision is config-schema's
+//! [`decide`](config_schema::decide) (the preload's), mapped by socket-core's [`verdict`]; the per-socket
+//! transitions are socket-core's [`connect`](socket_core::connect) and
+//! [`datagram`](socket_core::datagram) over a [`Sock`] built from what the kernel says
+//! about the program's socket right now (the supervisor keeps no per-socket state: a
+//! socket can be shared, inherited or disconnected behind its back, so every trapped
+//! call asks the kernel).
+
+use std::net::{IpAddr, SocketAddr};
+
+use config_schema::{AddrFamily, Decision, Flow, IfName, IfaceState, NetView, Op, Profile, Proto};
+use mifshim_socket_core as socket_core;
+use socket_core::{ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict};
+
+/// `ECONNREFUSED` (Linux's value).
+pub const ECONNREFUSED: i32 = 111;
+/// `EINVAL`.
+pub const EINVAL: i32 = 22;
+/// `ENETUNREACH`.
+pub const ENETUNREACH: i32 = 101;
+
+/// The interfaces and addresses of this network namespace, as the preload's snapshot
+/// sees them (mifrun fills it from rtnetlink with config-schema's rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub ifaces: Vec<(String, IfaceState)>,
+    /// Every address of the host and the index of the interface that holds it.
+    pub addrs: Vec<(IpAddr, u32)>,
+    /// The loopback interface's index.
+    pub loopback: u32,
+}
+
+impl NetView for Snapshot {
+    fn iface(&self, name: &IfName) -> Option<IfaceState> {
+        self.ifaces
+            .iter()
+            .find(|(n, _)| n == name.as_str())
+            .map(|(_, s)| *s)
+    }
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.addrs.iter().any(|(a, _)| *a == ip)
+    }
+}
+
+impl Snapshot {
+    /// The interface a PKTINFO (or binding) of a local destination must name: its own
+    /// interface for the host's addresses, loopback otherwise.
+    pub fn local_via(&self, dest: IpAddr) -> u32 {
+        let dest = dest.to_canonical();
+        self.addrs
+            .iter()
+            .find(|(a, _)| *a == dest)
+            .map_or(self.loopback, |(_, i)| *i)
+    }
+    pub fn name_of(&self, index: u32) -> String {
+        self.ifaces
+            .iter()
+            .find(|(_, s)| s.index == index)
+            .map_or_else(|| format!("#{index}"), |(n, _)| n.clone())
+    }
+}
+
+/// What the kernel says about the program's socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// `AF_INET` / `AF_INET6` (`None`: another family, not steered).
+    pub family: Option<AddrFamily>,
+    pub proto: Proto,
+    /// `SOCK_STREAM` (a send with an address is a TCP Fast Open connect).
+    pub stream: bool,
+    /// `SO_BINDTOIFINDEX` (0: not bound to a device).
+    pub bound: i32,
+    /// `IP_UNICAST_IF` and `IPV6_UNICAST_IF` (host order).
+    pub uc4: u32,
+    pub uc6: u32,
+    /// `O_NONBLOCK` on the open file.
+    pub nonblock: bool,
+}
+
+impl Facts {
+    /// A socket of this family and transport with nothing set.
+    pub fn of(family: Option<AddrFamily>, proto: Proto) -> Facts {
+        Facts {
+            family,
+            proto,
+            stream: proto == Proto::Tcp,
+            bound: 0,
+            uc4: 0,
+            uc6: 0,
+            nonblock: false,
+        }
+    }
+}
+
+/// The options a destination goes by: IPv4 (and IPv4-mapped) or native IPv6.
+pub fn path_of(dest: IpAddr) -> Path {
+    match dest.to_canonical() {
+        IpAddr::V4(_) => Path::V4,
+        IpAddr::V6(_) => Path::V6,
+    }
+}
+
+/// The socket-core entry for what the kernel says, for a datagram on `path`. A device
+/// binding next to a unicast interface of another index is one this supervisor (or
+/// the preload) made for a direct destination (`SHIM_DIRECT`, socket-core's
+/// `probed` rule); the supervisor is the socket's only steerer, so not [`SHARED`].
+pub fn sock(f: &Facts, path: Path) -> Sock {
+    let other_uc = if f.uc4 != 0 { f.uc4 } else { f.uc6 };
+    let mut s = socket_core::probed(f.family, f.proto, f.bound, other_uc);
+    s.flags &= !SHARED;
+    if f.uc4 != 0 {
+        s.flags |= UC4;
+    }
+    if f.uc6 != 0 {
+        s.flags |= UC6;
+    }
+    s.uc_index = match path {
+        Path::V4 => f.uc4,
+        Path::V6 => f.uc6,
+    };
+    s
+}
+
+/// What the supervisor does for one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Let the call run as the program made it.
+    Continue,
+    /// Fail it; nothing is sent.
+    Fail(i32),
+    /// Bind the socket to this device (`SO_BINDTOIFINDEX`), then continue.
+    Bind { index: u32 },
+    /// Bind to the interface the routing table sends the destination through.
+    BindRoute,
+    /// Set the multicast interface, then continue.
+    MulticastIf { index: u32 },
+    /// Set `IP(V6)_UNICAST_IF` for the path, then continue (later datagrams to
+    /// destinations steered the same way need no work).
+    Unicast { path: Path, index: u32 },
+    /// The supervisor sends the datagram itself with a PKTINFO naming `ifindex` (a
+    /// destination that must not follow the socket's unicast interface) and returns
+    /// the result.
+    SendPktinfo { ifindex: u32 },
+    /// The same with the interface of the route to the destination.
+    SendPktinfoRoute,
+}
+
+/// The flow `decide` is asked about.
+pub fn flow(f: &Facts, op: Op, dest: SocketAddr, scope_id: u32) -> Flow {
+    Flow {
+        proto: f.proto,
+        op,
+        dest: dest.ip(),
+        port: dest.port(),
+        scope_id,
+    }
+}
+
+/// The socket-core verdict for a destination.
+pub fn verdict_for(profile: &Profile, net: &Snapshot, fl: &Flow) -> (Verdict, String) {
+    let d = config_schema::decide(profile, net, fl);
+    let why = describe(&d);
+    (verdict(&d, || net.local_via(fl.dest)), why)
+}
+
+fn describe(d: &Decision<'_>) -> String {
+    match d {
+        Decision::Bind(b) => format!("via {}", b.ifname),
+        Decision::Direct(r) => format!("direct ({r:?})")
+            .replace("Rule(", "rule(")
+            .chars()
+            .take(60)
+            .collect(),
+        Decision::Block(b) => format!("blocked ({:?})", b.errno),
+    }
+}
+
+/// A `connect` (or a TCP Fast Open send).
+pub fn on_connect(f: &Facts, v: Verdict) -> Step {
+    let s = sock(f, Path::V4);
+    match socket_core::connect(s, v) {
+        ConnectStep::AsIs => Step::Continue,
+        ConnectStep::Fail(e) => Step::Fail(e),
+        ConnectStep::BindDevice { index } => Step::Bind { index },
+        ConnectStep::BindRoute => Step::BindRoute,
+        ConnectStep::MulticastIf { index } => Step::MulticastIf { index },
+    }
+}
+
+/// One datagram to `dest` on an unconnected socket.
+pub fn on_datagram(f: &Facts, dest: IpAddr, v: Verdict) -> Step {
+    let path = path_of(dest);
+    let s = sock(f, path);
+    // The supervisor has no memo: the first datagram to a steered destination promotes
+    // (sets the unicast interface), which is one option set instead of a send per
+    // datagram by the supervisor.
+    let plan = socket_core::datagram(s, path, v, true, false);
+    match plan.step {
+        DatagramStep::AsIs => Step::Continue,
+        DatagramStep::Fail(e) => Step::Fail(e),
+        DatagramStep::Pktinfo { ifindex } => Step::SendPktinfo { ifindex },
+        DatagramStep::PktinfoRoute => Step::SendPktinfoRoute,
+        DatagramStep::Promote { index } => Step::Unicast { path, index },
+        // A socket bound to a specific source address (socket-core's SRC_ADDR): bound
+        // to the device, as a connect would be.
+        DatagramStep::BindDevice { index } => Step::Bind { index },
+    }
+}
+
+/// A destination that is a local DNS stub (`127.0.0.53:53`, `[::1]:53`): a static
+/// program read it from `/etc/resolv.conf`, and the stub would ask by any link.
+pub fn is_stub_dns(dest: SocketAddr, profile: &Profile) -> bool {
+    dest.port() == 53 && dest.ip().to_canonical().is_loopback() && profile.dns.steer
+}
+
+/// What happens to a query for the local stub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StubDns {
+    /// A connect the supervisor can make without blocking: bind to `index` and connect
+    /// to `server` in the supervisor (the program then talks to the chosen
+    /// interface's server over it; a connected socket does not check the reply's
+    /// source).
+    Redirect { index: u32, server: SocketAddr },
+    /// Refused: names must not be answered by another link.
+    Refuse,
+}
+
+/// Decides a query aimed at the local stub. The supervisor redirects it whatever
+/// `[dns] redirect` says: the programs it runs (Go, musl, busybox) all have their own
+/// resolver, and refusing would leave every one of them without names on a host whose
+/// resolv.conf names systemd-resolved's stub. `connect`: a `connect` (else an
+/// unconnected send, whose answer the program checks against the stub's address,
+/// which the supervisor cannot disguise: refused). A blocking TCP connect would stall
+/// the supervisor: refused. `servers`: the chosen interface's servers
+/// (config-schema's `sysdns` order); an IPv6 socket may use an IPv4 one (mapped).
+pub fn stub_dns(f: &Facts, connect: bool, bind: Option<u32>, servers: &[SocketAddr]) -> StubDns {
+    let blocking_tcp = f.stream && !f.nonblock;
+    let (Some(index), Some(family), true, false) = (bind, f.family, connect, blocking_tcp) else {
+        return StubDns::Refuse;
+    };
+    let usable = |s: &&SocketAddr| !s.ip().is_loopback() && !s.ip().is_unspecified();
+    let v4 = servers.iter().filter(usable).find(|s| s.is_ipv4());
+    let v6 = servers.iter().filter(usable).find(|s| s.is_ipv6());
+    let server = match family {
+        AddrFamily::V4 => v4,
+        AddrFamily::V6 => v6.or(v4),
+    };
+    match server {
+        Some(server) => StubDns::Redirect {
+            index,
+            server: *server,
+        },
+        None => StubDns::Refuse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config_schema::Policy;
+
+    const LO: u32 = 1;
+    const ETH: u32 = 2;
+    const WLAN: u32 = 3;
+
+    fn net() -> Snapshot {
+        let up = |index, v6| IfaceState {
+            index,
+            up: true,
+            has_v4: true,
+            has_v6: v6,
+            has_v6_link_local: true,
+        };
+        Snapshot {
+            ifaces: vec![
+                ("lo".into(), up(LO, true)),
+                ("eth0".into(), up(ETH, true)),
+                ("wlan0".into(), up(WLAN, true)),
+            ],
+            addrs: vec![
+                ("127.0.0.1".parse().unwrap(), LO),
+                ("::1".parse().unwrap(), LO),
+                ("198.51.100.2".parse().unwrap(), ETH),
+                ("198.51.100.66".parse().unwrap(), WLAN),
+                ("2001:db8:20::2".parse().unwrap(), WLAN),
+            ],
+            loopback: LO,
+        }
+    }
+
+    fn profile(via: &str) -> Profile {
+        Policy::from_via(config_schema::parse_via_list(via, "--via").unwrap()).base
+    }
+
+    fn tcp4() -> Facts {
+        Facts::of(Some(AddrFamily::V4), Proto::Tcp)
+    }
+
+    fn udp(v6: bool) -> Facts {
+        Facts::of(
+            Some(if v6 { AddrFamily::V6 } else { AddrFamily::V4 }),
+            Proto::Udp,
+        )
+    }
+
+    fn v(p: &Profile, f: &Facts, op: Op, dest: &str) -> Verdict {
+        let d: SocketAddr = dest.parse().unwrap();
+        verdict_for(p, &net(), &flow(f, op, d, 0)).0
+    }
+
+    #[test]
+    fn connect_binds_a_steered_destination_and_leaves_exempt_ones() {
+        let p = profile("wlan0");
+        let f = tcp4();
+        let steer = v(&p, &f, Op::Connect, "203.0.113.10:80");
+        assert_eq!(on_connect(&f, steer), Step::Bind { index: WLAN });
+        for exempt in ["127.0.0.1:80", "198.51.100.2:80", "[::ffff:127.0.0.1]:80"] {
+            assert_eq!(
+                on_connect(&f, v(&p, &f, Op::Connect, exempt)),
+                Step::Continue,
+                "{exempt}"
+            );
+        }
+        // Already bound (by the program or an earlier connect): as is, never rebound
+        // (a second SO_BINDTOIFINDEX is EPERM).
+        let bound = Facts {
+            bound: ETH as i32,
+            ..f
+        };
+        assert_eq!(on_connect(&bound, steer), Step::Continue);
+    }
+
+    #[test]
+    fn connect_blocks_with_the_decisions_errno_when_nothing_is_usable() {
+        let p = profile("wwan9");
+        let f = tcp4();
+        assert_eq!(
+            on_connect(&f, v(&p, &f, Op::Connect, "203.0.113.10:80")),
+            Step::Fail(ENETUNREACH)
+        );
+    }
+
+    #[test]
+    fn a_udp_socket_carrying_a_unicast_interface_connecting_to_loopback_is_bound_there() {
+        let p = profile("wlan0");
+        let f = Facts {
+            uc4: WLAN,
+            ..udp(false)
+        };
+        assert_eq!(
+            on_connect(&f, v(&p, &f, Op::Connect, "127.0.0.1:53")),
+            Step::Bind { index: LO }
+        );
+    }
+
+    #[test]
+    fn datagrams_promote_once_then_continue_and_exempt_ones_get_pktinfo() {
+        let p = profile("wlan0");
+        let f = udp(false);
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&f, "203.0.113.10".parse().unwrap(), steer),
+            Step::Unicast {
+                path: Path::V4,
+                index: WLAN
+            }
+        );
+        let promoted = Facts { uc4: WLAN, ..f };
+        assert_eq!(
+            on_datagram(&promoted, "203.0.113.10".parse().unwrap(), steer),
+            Step::Continue
+        );
+        // Loopback on a socket without a unicast interface: as is; with one: PKTINFO.
+        let lo = v(&p, &f, Op::Send, "127.0.0.1:9000");
+        assert_eq!(
+            on_datagram(&f, "127.0.0.1".parse().unwrap(), lo),
+            Step::Continue
+        );
+        assert_eq!(
+            on_datagram(&promoted, "127.0.0.1".parse().unwrap(), lo),
+            Step::SendPktinfo { ifindex: LO }
+        );
+        // The host's own IPv6 address goes by its own interface.
+        let f6 = Facts {
+            uc6: WLAN,
+            ..udp(true)
+        };
+        let own = v(&p, &f6, Op::Send, "[2001:db8:20::2]:9000");
+        assert_eq!(
+            on_datagram(&f6, "2001:db8:20::2".parse().unwrap(), own),
+            Step::SendPktinfo { ifindex: WLAN }
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_datagrams_go_by_the_ipv4_options() {
+        let p = profile("wlan0");
+        let f = udp(true);
+        let d: IpAddr = "::ffff:203.0.113.10".parse().unwrap();
+        let steer = v(&p, &f, Op::Send, "[::ffff:203.0.113.10]:9000");
+        assert_eq!(
+            on_datagram(&f, d, steer),
+            Step::Unicast {
+                path: Path::V4,
+                index: WLAN
+            }
+        );
+        assert_eq!(
+            on_datagram(&Facts { uc4: WLAN, ..f }, d, steer),
+            Step::Continue
+        );
+    }
+
+    #[test]
+    fn a_datagram_for_another_interface_than_the_sockets_own_is_sent_with_pktinfo() {
+        let p = profile("eth0");
+        let f = Facts {
+            uc4: WLAN,
+            ..udp(false)
+        };
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&f, "203.0.113.10".parse().unwrap(), steer),
+            Step::SendPktinfo { ifindex: ETH }
+        );
+    }
+
+    #[test]
+    fn a_socket_bound_for_loopback_refuses_steered_datagrams() {
+        let p = profile("wlan0");
+        // Bound to lo by a connect while its unicast interface was wlan0.
+        let f = Facts {
+            bound: LO as i32,
+            uc4: WLAN,
+            ..udp(false)
+        };
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&f, "203.0.113.10".parse().unwrap(), steer),
+            Step::Fail(EINVAL)
+        );
+    }
+
+    #[test]
+    fn the_loopback_dns_stub_is_redirected_when_the_supervisor_can_connect() {
+        let p = profile("wlan0");
+        let stub: SocketAddr = "127.0.0.53:53".parse().unwrap();
+        assert!(is_stub_dns(stub, &p));
+        assert!(is_stub_dns("[::1]:53".parse().unwrap(), &p));
+        assert!(!is_stub_dns("127.0.0.1:80".parse().unwrap(), &p));
+        assert!(!is_stub_dns("203.0.113.53:53".parse().unwrap(), &p));
+        let mut off = p.clone();
+        off.dns.steer = false;
+        assert!(
+            !is_stub_dns(stub, &off),
+            "[dns] steer = false leaves it alone"
+        );
+        let v4: SocketAddr = "203.0.113.53:53".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8:ff::53]:53".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.53:53".parse().unwrap();
+        let f = udp(false);
+        let redirect = |server| StubDns::Redirect {
+            index: WLAN,
+            server,
+        };
+        assert_eq!(stub_dns(&f, true, Some(WLAN), &[lo, v6, v4]), redirect(v4));
+        assert_eq!(
+            stub_dns(&f, false, Some(WLAN), &[v4]),
+            StubDns::Refuse,
+            "an unconnected send cannot be redirected (the reply's source is checked)"
+        );
+        assert_eq!(
+            stub_dns(&tcp4(), true, Some(WLAN), &[v4]),
+            StubDns::Refuse,
+            "a blocking TCP connect would stall the supervisor"
+        );
+        let nb = Facts {
+            nonblock: true,
+            ..tcp4()
+        };
+        assert_eq!(stub_dns(&nb, true, Some(WLAN), &[v4]), redirect(v4));
+        assert_eq!(stub_dns(&f, true, Some(WLAN), &[v6]), StubDns::Refuse);
+        let f6 = udp(true);
+        assert_eq!(stub_dns(&f6, true, Some(WLAN), &[v4, v6]), redirect(v6));
+        assert_eq!(stub_dns(&f6, true, Some(WLAN), &[v4]), redirect(v4));
+        assert_eq!(stub_dns(&f, true, None, &[v4]), StubDns::Refuse);
+        assert_eq!(stub_dns(&f, true, Some(WLAN), &[lo]), StubDns::Refuse);
+    }
+}

@@ -1,0 +1,1308 @@
+//! The supervisor's process work: fork, install the filter in the child, take its
+//! listener, answer notifications until every supervised task has gone, and end with
+//! the program's own exit status.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsString};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::rc::Rc;
+
+use config_schema::{AddrFamily, LogLevel, Op, Policy, Profile, Proto};
+use mifshim_socket_core::{Path as UcPath, Verdict};
+
+use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
+use crate::filter::{self, nr};
+use crate::logic::{self, Facts, Snapshot, Step, StubDns};
+use crate::sys::{self, Notif, Reply};
+
+/// What the supervisor needs from its host (mifrun): the interface snapshot, route
+/// lookups and the DNS servers of an interface, by the same code `mifrun status` and
+/// the preload use.
+pub trait Host {
+    fn snapshot(&mut self) -> io::Result<Snapshot>;
+    /// The interface the main routing table sends `dest` through.
+    fn route_oif(&mut self, dest: IpAddr) -> Option<u32>;
+    /// The DNS servers of interface `name` (index `index`) under `profile`.
+    fn dns_servers(&mut self, profile: &Profile, name: &str, index: u32) -> Vec<SocketAddr>;
+}
+
+/// How the program ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    fn of(status: i32) -> Exit {
+        if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        }
+    }
+    /// Ends mifrun the way the program ended (a signal is raised again, without a core
+    /// file; 128+N if it does not end the process).
+    pub fn exit(self) -> ! {
+        match self {
+            Exit::Code(c) => std::process::exit(c),
+            Exit::Signal(s) => sys::reraise(s),
+        }
+    }
+}
+
+/// What to run under the supervisor.
+pub struct Run<'a> {
+    pub program: &'a Path,
+    pub argv: &'a [OsString],
+    pub env: &'a [(OsString, OsString)],
+    pub policy: &'a Policy,
+    pub log: LogLevel,
+    /// At the end, print one `mifrun[supervisor]: stats …` line to standard error:
+    /// notifications answered by kind (for benchmarks).
+    pub stats: bool,
+}
+
+fn cstring(b: &[u8]) -> Result<CString, String> {
+    CString::new(b).map_err(|_| "an argument or environment entry contains a NUL byte".into())
+}
+
+/// Runs the program under the supervisor and returns how it ended. `Err`: nothing ran
+/// (or the filter could not be installed), with the reason.
+pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
+    sys::check_notif_sizes().map_err(|e| format!("seccomp user notification: {e}"))?;
+    let prog = filter::program();
+    let path = cstring(r.program.as_os_str().as_bytes())?;
+    let argv: Vec<CString> = r
+        .argv
+        .iter()
+        .map(|a| cstring(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = r
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let mut b = k.as_bytes().to_vec();
+            b.push(b'=');
+            b.extend_from_slice(v.as_bytes());
+            cstring(&b)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    let mut snap = host
+        .snapshot()
+        .map_err(|e| format!("cannot read the interfaces (rtnetlink): {e}"))?;
+    if snap.loopback == 0 {
+        snap.loopback = 1;
+    }
+    let (fd_r, fd_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (go_r, go_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+
+    let pid = match sys::fork().map_err(|e| format!("fork: {e}"))? {
+        sys::Forked::Child => child(&prog, &fd_w, &go_r, &path, &argv_p, &envp_p),
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(fd_w);
+    drop(go_r);
+    let n = match sys::read_i32(&fd_r) {
+        Ok(Some(n)) => n,
+        _ => {
+            let st = sys::wait_blocking(pid).unwrap_or(0);
+            return Err(format!(
+                "the supervised child ended before handing over its listener ({:?})",
+                Exit::of(st)
+            ));
+        }
+    };
+    if n < 0 {
+        let _ = sys::wait_blocking(pid);
+        let e = io::Error::from_raw_os_error(-n);
+        let hint = if -n == libc::EBUSY {
+            ": mifrun already runs under a seccomp supervisor (a container runtime or sandbox \
+             with its own listener); nested supervisors are not possible"
+        } else {
+            ""
+        };
+        return Err(format!("cannot install the seccomp filter: {e}{hint}"));
+    }
+    let listener =
+        sys::pidfd_open(pid, 0).and_then(|pidfd| sys::pidfd_getfd(&pidfd, n).map(|l| (pidfd, l)));
+    let (pidfd, listener) = match listener {
+        Ok(x) => x,
+        Err(e) => {
+            sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait_blocking(pid);
+            return Err(format!("cannot take the child's seccomp listener: {e}"));
+        }
+    };
+    sys::forward_signals_to(pid);
+    let mut sup = Supervisor {
+        listener: listener.as_raw_fd(),
+        policy: r.policy,
+        profiles: HashMap::new(),
+        base: Rc::new(r.policy.base.clone()),
+        snap,
+        stale: false,
+        host,
+        log: r.log,
+        warned: 0,
+        stats: Stats::default(),
+        pidfds: HashMap::new(),
+    };
+    if sys::write_byte(&go_w).is_err() {
+        sys::kill(pid, libc::SIGKILL);
+    }
+    drop(go_w);
+    let exit = sup.serve(pid, pidfd, &listener);
+    if r.stats {
+        let st = &sup.stats;
+        eprintln!(
+            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={}",
+            st.notifications, st.cont, st.errno, st.value, st.dropped
+        );
+    }
+    Ok(exit)
+}
+
+/// Notifications answered, by answer.
+#[derive(Default)]
+struct Stats {
+    notifications: u64,
+    cont: u64,
+    errno: u64,
+    value: u64,
+    dropped: u64,
+}
+
+/// The child between fork and exec: no allocation.
+fn child(
+    prog: &[libc::sock_filter],
+    fd_w: &OwnedFd,
+    go_r: &OwnedFd,
+    path: &CString,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    let listener = match sys::child_install_filter(prog) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = sys::child_write(fd_w.as_raw_fd(), &(-e).to_ne_bytes());
+            sys::child_exit(126);
+        }
+    };
+    // A write(2) is not trapped: the hand-over cannot wait on the supervisor.
+    if !sys::child_write(fd_w.as_raw_fd(), &listener.to_ne_bytes()) {
+        sys::child_exit(126);
+    }
+    if !sys::child_read_byte(go_r.as_raw_fd()) {
+        // The supervisor is gone: never run unsupervised.
+        sys::child_exit(126);
+    }
+    // The program must not hold its own listener (it could answer its own calls).
+    sys::child_close(listener);
+    sys::child_default_sigpipe();
+    let e = sys::child_exec(path, argv, envp);
+    sys::child_say(b"mifrun: cannot execute the program (");
+    sys::child_say(if e == libc::ENOENT {
+        b"not found"
+    } else if e == libc::EACCES {
+        b"permission denied"
+    } else {
+        b"exec failed"
+    });
+    sys::child_say(b")\n");
+    sys::child_exit(if e == libc::ENOENT { 127 } else { 126 });
+}
+
+struct Supervisor<'a> {
+    listener: RawFd,
+    policy: &'a Policy,
+    profiles: HashMap<String, Rc<Profile>>,
+    base: Rc<Profile>,
+    snap: Snapshot,
+    stale: bool,
+    host: &'a mut dyn Host,
+    log: LogLevel,
+    warned: u32,
+    stats: Stats,
+    pidfds: HashMap<u32, OwnedFd>,
+}
+
+/// `None`: drop the notification (the task left the call).
+type Handled = Option<Reply>;
+
+const MAX_WARNINGS: u32 = 100;
+/// Thread pidfds kept open (cleared when full).
+const MAX_PIDFDS: usize = 256;
+/// The most data the supervisor copies for a datagram it sends itself.
+const MAX_DATAGRAM: usize = 65_536;
+const MAX_CONTROL: usize = 4096;
+
+impl Supervisor<'_> {
+    fn say(&mut self, level: LogLevel, msg: std::fmt::Arguments<'_>) {
+        if level > self.log {
+            return;
+        }
+        if level <= LogLevel::Warn {
+            self.warned += 1;
+            if self.warned > MAX_WARNINGS {
+                return;
+            }
+        }
+        let tag = match level {
+            LogLevel::Error => "error: ",
+            LogLevel::Warn => "warning: ",
+            _ => "",
+        };
+        // A closed or broken standard error must not end the supervisor.
+        use std::io::Write;
+        let mut e = io::stderr().lock();
+        let _ = writeln!(e, "mifrun[supervisor]: {tag}{msg}");
+        if self.warned == MAX_WARNINGS && level <= LogLevel::Warn {
+            let _ = writeln!(e, "mifrun[supervisor]: (further warnings suppressed)");
+        }
+    }
+
+    /// Serves until the listener hangs up; returns the program's exit.
+    fn serve(&mut self, pid: libc::pid_t, pidfd: OwnedFd, listener: &OwnedFd) -> Exit {
+        let monitor = sys::netlink_monitor().ok();
+        let mut pidfd = Some(pidfd);
+        let mut main: Option<Exit> = None;
+        let mut continuation = false;
+        loop {
+            let mut fds = vec![(listener.as_raw_fd(), libc::POLLIN)];
+            if let Some(p) = &pidfd {
+                fds.push((p.as_raw_fd(), libc::POLLIN));
+            }
+            let mon_at = fds.len();
+            if let Some(m) = &monitor {
+                fds.push((m.as_raw_fd(), libc::POLLIN));
+            }
+            let rev = match sys::poll(&fds, -1) {
+                Ok(r) => r,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => {
+                    self.say(LogLevel::Error, format_args!("poll: {e}"));
+                    break;
+                }
+            };
+            if let Some(m) = &monitor
+                && rev[mon_at] != 0
+            {
+                sys::drain(m);
+                self.stale = true;
+            }
+            if pidfd.is_some() && rev[1] != 0 {
+                if let Ok(Some(st)) = sys::try_wait(pid) {
+                    main = Some(Exit::of(st));
+                    pidfd = None;
+                    // Tasks the program left behind (daemons) are still supervised:
+                    // by a copy of this process, so that mifrun ends with the program.
+                    let hup = sys::poll(&[(listener.as_raw_fd(), 0)], 0)
+                        .map(|r| r[0] & (libc::POLLHUP | libc::POLLERR) != 0)
+                        .unwrap_or(true);
+                    if hup {
+                        return main.unwrap();
+                    }
+                    {
+                        match sys::fork() {
+                            Ok(sys::Forked::Child) => {
+                                continuation = true;
+                                sys::detach();
+                                sys::forward_signals_to(0);
+                                self.say(
+                                    LogLevel::Info,
+                                    format_args!(
+                                        "the program exited; still supervising what it left running"
+                                    ),
+                                );
+                            }
+                            Ok(sys::Forked::Parent(_)) | Err(_) => return main.unwrap(),
+                        }
+                    }
+                }
+            }
+            let l = rev[0];
+            if l & libc::POLLIN != 0 {
+                match sys::recv(listener.as_raw_fd()) {
+                    Ok(Some(n)) => {
+                        let reply = self.handle(&n);
+                        self.stats.notifications += 1;
+                        match reply {
+                            Some(Reply::Continue) => self.stats.cont += 1,
+                            Some(Reply::Errno(_)) => self.stats.errno += 1,
+                            Some(Reply::Value(_)) => self.stats.value += 1,
+                            None => self.stats.dropped += 1,
+                        }
+                        if let Some(reply) = reply
+                            && let Err(e) = sys::send(self.listener, n.id, reply)
+                        {
+                            self.say(LogLevel::Error, format_args!("seccomp reply: {e}"));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.say(LogLevel::Error, format_args!("seccomp receive: {e}"));
+                        break;
+                    }
+                }
+                continue;
+            }
+            if l & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                break;
+            }
+        }
+        if continuation {
+            std::process::exit(0);
+        }
+        match main {
+            Some(m) => m,
+            None => Exit::of(sys::wait_blocking(pid).unwrap_or(0)),
+        }
+    }
+
+    fn net(&mut self) -> &Snapshot {
+        if self.stale {
+            self.stale = false;
+            match self.host.snapshot() {
+                Ok(mut s) => {
+                    if s.loopback == 0 {
+                        s.loopback = 1;
+                    }
+                    self.snap = s;
+                }
+                Err(e) => {
+                    self.say(
+                        LogLevel::Warn,
+                        format_args!("cannot re-read the interfaces: {e}"),
+                    );
+                    self.stale = true;
+                }
+            }
+        }
+        &self.snap
+    }
+
+    /// The profile of the program the thread runs (per-program sections apply to
+    /// every program `exec`ed under the supervisor, by its executable).
+    fn profile(&mut self, tid: u32) -> Rc<Profile> {
+        if self.policy.programs.is_empty() {
+            return self.base.clone();
+        }
+        let Some(exe) = sys::exe_of(tid) else {
+            return self.base.clone();
+        };
+        if let Some(p) = self.profiles.get(&exe) {
+            return p.clone();
+        }
+        let base = exe.rsplit('/').next().unwrap_or(&exe).to_owned();
+        let p = Rc::new(self.policy.profile_for(&exe, &base));
+        self.profiles.insert(exe, p.clone());
+        p
+    }
+
+    fn handle(&mut self, n: &Notif) -> Handled {
+        if n.arch != filter::AUDIT_ARCH_X86_64 {
+            return Some(Reply::Errno(libc::ENOSYS));
+        }
+        let a = n.args;
+        let fd = a[0] as i32;
+        match n.nr as u32 {
+            nr::CONNECT => self.connect(n, fd, a[1], a[2] as u32),
+            nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
+            nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
+            nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
+            nr::SETSOCKOPT => {
+                // Debug, not info: under --supervise the preload's own bindings of a
+                // dynamic program come this way too.
+                self.say(
+                    LogLevel::Debug,
+                    format_args!(
+                        "pid {}: fd {fd}: the program binds this socket to a device itself; that choice wins over the policy",
+                        n.pid
+                    ),
+                );
+                Some(Reply::Continue)
+            }
+            nr::SECCOMP => {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: the program installs a seccomp supervisor of its own (a container runtime or sandbox?): \
+                         nested supervisors are not possible, so it gets EBUSY; run it with --preload-only \
+                         if a preload can steer it",
+                        n.pid
+                    ),
+                );
+                Some(Reply::Errno(libc::EBUSY))
+            }
+            nr::LISTEN => self.listen(n, fd, None),
+            nr::BIND => self.bind(n, fd, a[1], a[2] as u32),
+            _ => Some(Reply::Continue),
+        }
+    }
+
+    /// The program's socket, duplicated. `Err(None)`: the task is gone (drop);
+    /// `Err(Some(r))`: answer `r`.
+    fn dup(&mut self, n: &Notif, fd: i32) -> Result<OwnedFd, Handled> {
+        let got = self.getfd(n.pid, fd);
+        match got {
+            Ok(d) => Ok(d),
+            // The task left the call (died, or a signal interrupted it): nobody waits.
+            Err(_) if !sys::id_valid(self.listener, n.id) => Err(None),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EBADF) => Err(Some(Reply::Continue)), // the kernel says EBADF
+                _ => {
+                    // Ptrace access denied (PR_SET_DUMPABLE 0, Yama): fail closed.
+                    self.say(
+                        LogLevel::Warn,
+                        format_args!(
+                            "pid {}: cannot reach fd {fd} of the program ({e}; PR_SET_DUMPABLE 0 or Yama ptrace_scope?); the call fails (EPERM)",
+                            n.pid
+                        ),
+                    );
+                    Err(Some(Reply::Errno(libc::EPERM)))
+                }
+            },
+        }
+    }
+
+    /// The errno for a failed read of the program's memory: EFAULT for a bad
+    /// pointer; EPERM, with a warning, when the kernel denies the supervisor access
+    /// (`PR_SET_DUMPABLE` 0, Yama): the call fails closed.
+    fn mem_errno(&mut self, n: &Notif, e: io::Error) -> i32 {
+        match e.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES) => {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: cannot read the program's memory ({e}; PR_SET_DUMPABLE 0 or Yama ptrace_scope?); the call fails (EPERM)",
+                        n.pid
+                    ),
+                );
+                libc::EPERM
+            }
+            _ => libc::EFAULT,
+        }
+    }
+
+    /// `pidfd_getfd` of the thread's `fd`, through a cache of thread pidfds (a pidfd
+    /// names one task, never a reused number: a stale one fails with ESRCH and is
+    /// opened again).
+    fn getfd(&mut self, tid: u32, fd: i32) -> io::Result<OwnedFd> {
+        if let Some(p) = self.pidfds.get(&tid) {
+            match sys::pidfd_getfd(p, fd) {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                    self.pidfds.remove(&tid);
+                }
+                r => return r,
+            }
+        }
+        let p = sys::pidfd_thread(tid)?;
+        let r = sys::pidfd_getfd(&p, fd);
+        if self.pidfds.len() >= MAX_PIDFDS {
+            self.pidfds.clear();
+        }
+        self.pidfds.insert(tid, p);
+        r
+    }
+
+    /// Reads an address argument; `Err`: the answer (EFAULT, or drop).
+    fn read_addr(&mut self, n: &Notif, ptr: u64, len: u32) -> Result<Dest, Handled> {
+        if ptr == 0 || len == 0 {
+            return Ok(Dest::Short);
+        }
+        let len = (len as usize).min(MAX_ADDR);
+        let mut b = vec![0u8; len];
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut b) {
+            return Err(if sys::id_valid(self.listener, n.id) {
+                Some(Reply::Errno(self.mem_errno(n, e)))
+            } else {
+                None
+            });
+        }
+        if !sys::id_valid(self.listener, n.id) {
+            return Err(None);
+        }
+        Ok(addr::parse(&b))
+    }
+
+    fn facts(&self, s: &OwnedFd) -> Facts {
+        let family = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+            Ok(libc::AF_INET) => Some(AddrFamily::V4),
+            Ok(libc::AF_INET6) => Some(AddrFamily::V6),
+            _ => None,
+        };
+        if family.is_none() {
+            // AF_UNIX and the like: not steered, nothing more to ask.
+            return Facts::of(None, Proto::Other);
+        }
+        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
+            Ok(libc::IPPROTO_TCP) => Proto::Tcp,
+            Ok(libc::IPPROTO_UDP) => Proto::Udp,
+            _ => Proto::Other,
+        };
+        // TCP is a stream and UDP is not; only other protocols need asking.
+        let stream = match proto {
+            Proto::Tcp => true,
+            Proto::Udp => false,
+            Proto::Other => {
+                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok()
+                    == Some(libc::SOCK_STREAM)
+            }
+        };
+        let bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
+        let uc = |level, name| {
+            sys::getsockopt_int(s, level, name)
+                .map(|v| u32::from_be(v as u32))
+                .unwrap_or(0)
+        };
+        let (uc4, uc6) = match family {
+            Some(AddrFamily::V4) => (uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF), 0),
+            Some(AddrFamily::V6) => (
+                uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF),
+                uc(libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
+            ),
+            None => (0, 0),
+        };
+        Facts {
+            family,
+            proto,
+            stream,
+            bound,
+            uc4,
+            uc6,
+            // Only the DNS stub redirect asks (`nonblock`), on TCP.
+            nonblock: stream && sys::is_nonblocking(s),
+        }
+    }
+
+    /// Binds the duplicate to `index` unless it is bound already (a second set is
+    /// EPERM; the first binding wins).
+    fn bind_device(&mut self, s: &OwnedFd, index: u32) -> Result<(), i32> {
+        match sys::setsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX, index as i32) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let now = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX);
+                if now.ok() == Some(index as i32) {
+                    Ok(())
+                } else {
+                    Err(e.raw_os_error().unwrap_or(libc::EPERM))
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Handled {
+        let (dest, scope) = match self.read_addr(n, ptr, len) {
+            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
+            // AF_UNSPEC is a disconnect; other families are not steered.
+            Ok(_) => return Some(Reply::Continue),
+            Err(h) => return h,
+        };
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let f = self.facts(&s);
+        if f.family.is_none() {
+            return Some(Reply::Continue);
+        }
+        self.connect_like(n, fd, &s, &f, dest, scope, "connect")
+    }
+
+    /// A connect, or a TCP Fast Open send (an implicit connect): decide, bind, continue.
+    #[allow(clippy::too_many_arguments)]
+    fn connect_like(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        f: &Facts,
+        dest: SocketAddr,
+        scope: u32,
+        what: &str,
+    ) -> Handled {
+        let profile = self.profile(n.pid);
+        if logic::is_stub_dns(dest, &profile) {
+            return Some(self.stub_dns(n, fd, s, f, dest, &profile, true));
+        }
+        let fl = logic::flow(f, Op::Connect, dest, scope);
+        let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
+        let step = logic::on_connect(f, v);
+        self.say(
+            LogLevel::Debug,
+            format_args!("pid {}: {what} fd {fd} to {dest}: {why} -> {step:?}", n.pid),
+        );
+        Some(self.apply(n, fd, s, dest, step, what))
+    }
+
+    fn apply(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        dest: SocketAddr,
+        step: Step,
+        what: &str,
+    ) -> Reply {
+        match step {
+            Step::Continue => Reply::Continue,
+            Step::Fail(e) => {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: {what} fd {fd} to {dest} blocked ({})",
+                        n.pid,
+                        io::Error::from_raw_os_error(e)
+                    ),
+                );
+                Reply::Errno(e)
+            }
+            Step::Bind { index } => match self.bind_device(s, index) {
+                Ok(()) => {
+                    let name = self.snap.name_of(index);
+                    self.say(
+                        LogLevel::Info,
+                        format_args!("pid {}: {what} fd {fd} to {dest} via {name}", n.pid),
+                    );
+                    Reply::Continue
+                }
+                Err(e) => Reply::Errno(e),
+            },
+            Step::BindRoute => match self.host.route_oif(dest.ip().to_canonical()) {
+                Some(index) => match self.bind_device(s, index) {
+                    Ok(()) => Reply::Continue,
+                    Err(e) => Reply::Errno(e),
+                },
+                None => Reply::Errno(logic::ENETUNREACH),
+            },
+            Step::MulticastIf { index } => {
+                let r = if logic::path_of(dest.ip()) == UcPath::V6 {
+                    sys::setsockopt_int(
+                        s,
+                        libc::IPPROTO_IPV6,
+                        libc::IPV6_MULTICAST_IF,
+                        index as i32,
+                    )
+                } else {
+                    // ip_mreqn is larger than an int; IP_MULTICAST_IF with an
+                    // interface index is set through the unicast path's PKTINFO by
+                    // datagrams instead: bind the device for a connected socket.
+                    self.bind_device(s, index)
+                        .map_err(io::Error::from_raw_os_error)
+                };
+                match r {
+                    Ok(()) => Reply::Continue,
+                    Err(e) => Reply::Errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
+                }
+            }
+            Step::Unicast { path, index } => {
+                let (level, name) = match path {
+                    UcPath::V4 => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
+                    UcPath::V6 => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
+                };
+                match sys::setsockopt_int(s, level, name, index.to_be() as i32) {
+                    Ok(()) => {
+                        let iface = self.snap.name_of(index);
+                        self.say(
+                            LogLevel::Info,
+                            format_args!("pid {}: {what} fd {fd} to {dest} via {iface}", n.pid),
+                        );
+                        Reply::Continue
+                    }
+                    Err(e) => Reply::Errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
+                }
+            }
+            // Sends are done by the caller, which has the data.
+            Step::SendPktinfo { .. } | Step::SendPktinfoRoute => Reply::Errno(libc::EINVAL),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stub_dns(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        f: &Facts,
+        dest: SocketAddr,
+        profile: &Profile,
+        connect: bool,
+    ) -> Reply {
+        let mut choice = None;
+        for name in profile.via.clone() {
+            let net = self.net().clone();
+            let Some(st) = config_schema::NetView::iface(&net, &name) else {
+                continue;
+            };
+            if !st.up {
+                continue;
+            }
+            let servers = self.host.dns_servers(profile, name.as_str(), st.index);
+            if let StubDns::Redirect { index, server } =
+                logic::stub_dns(f, connect, Some(st.index), &servers)
+            {
+                choice = Some((index, server));
+                break;
+            }
+        }
+        let Some((index, server)) = choice else {
+            self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {}: fd {fd}: DNS to the local stub {dest} refused: it would answer by any link, \
+                     and {}",
+                    n.pid,
+                    if !connect {
+                        "an unconnected query cannot be redirected (the program checks the reply's source)"
+                    } else if f.stream && !f.nonblock {
+                        "a blocking TCP query cannot be redirected"
+                    } else {
+                        "no DNS server is known for the chosen interface (--dns ADDR or [interfaces.NAME] dns)"
+                    }
+                ),
+            );
+            return Reply::Errno(logic::ECONNREFUSED);
+        };
+        if let Err(e) = self.bind_device(s, index) {
+            return Reply::Errno(e);
+        }
+        let server = match (server, f.family) {
+            (SocketAddr::V4(v4), Some(AddrFamily::V6)) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            (a, _) => a,
+        };
+        self.say(
+            LogLevel::Info,
+            format_args!(
+                "pid {}: fd {fd}: DNS to {dest} redirected to {server} via {}",
+                n.pid,
+                self.snap.name_of(index)
+            ),
+        );
+        match sys::connect(s, &addr::encode(server, 0)) {
+            Ok(()) => Reply::Value(0),
+            Err(e) => Reply::Errno(e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sendto(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        buf: u64,
+        len: u64,
+        flags: i32,
+        ptr: u64,
+        alen: u32,
+    ) -> Handled {
+        let (dest, scope) = match self.read_addr(n, ptr, alen) {
+            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
+            Ok(_) => return Some(Reply::Continue),
+            Err(h) => return h,
+        };
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let iov = [(buf, len)];
+        self.datagram(n, fd, &s, dest, scope, &iov, &[], flags, "sendto")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn datagram(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        dest: SocketAddr,
+        scope: u32,
+        iov: &[(u64, u64)],
+        control: &[u8],
+        flags: i32,
+        what: &str,
+    ) -> Handled {
+        let f = self.facts(s);
+        if f.family.is_none() {
+            return Some(Reply::Continue);
+        }
+        if f.stream {
+            // A connected stream ignores the address; on an unconnected one this is
+            // TCP Fast Open: an implicit connect.
+            if sys::is_connected(s) {
+                return Some(Reply::Continue);
+            }
+            return self.connect_like(n, fd, s, &f, dest, scope, what);
+        }
+        let profile = self.profile(n.pid);
+        if logic::is_stub_dns(dest, &profile) {
+            return Some(self.stub_dns(n, fd, s, &f, dest, &profile, false));
+        }
+        let step = self.datagram_step(&profile, &f, dest, scope);
+        self.say(
+            LogLevel::Debug,
+            format_args!("pid {}: {what} fd {fd} to {dest}: {step:?}", n.pid),
+        );
+        match step {
+            Step::SendPktinfo { ifindex } => {
+                Some(self.send_self(n, s, dest, scope, iov, control, flags, ifindex))
+            }
+            Step::SendPktinfoRoute => match self.host.route_oif(dest.ip().to_canonical()) {
+                Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, i)),
+                None => Some(Reply::Errno(logic::ENETUNREACH)),
+            },
+            step => Some(self.apply(n, fd, s, dest, step, what)),
+        }
+    }
+
+    fn datagram_step(
+        &mut self,
+        profile: &Profile,
+        f: &Facts,
+        dest: SocketAddr,
+        scope: u32,
+    ) -> Step {
+        let fl = logic::flow(f, Op::Send, dest, scope);
+        let (v, _) = logic::verdict_for(profile, self.net(), &fl);
+        logic::on_datagram(f, dest.ip(), v)
+    }
+
+    /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (added
+    /// to the program's control messages) and returns the byte count.
+    #[allow(clippy::too_many_arguments)]
+    fn send_self(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        dest: SocketAddr,
+        scope: u32,
+        iov: &[(u64, u64)],
+        control: &[u8],
+        flags: i32,
+        ifindex: u32,
+    ) -> Reply {
+        let data = match read_data(n, iov) {
+            Ok(d) => d,
+            Err(e) => return Reply::Errno(e),
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return Reply::Errno(libc::EINTR);
+        }
+        let mut cmsg = control.to_vec();
+        let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
+        append_pktinfo(&mut cmsg, v6_path, ifindex);
+        let name = addr::encode(dest, scope);
+        match sys::sendmsg(
+            s,
+            &name,
+            &data,
+            &cmsg,
+            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        ) {
+            Ok(sent) => Reply::Value(sent as i64),
+            Err(e) => Reply::Errno(e),
+        }
+    }
+
+    fn read_msghdr(&mut self, n: &Notif, ptr: u64) -> Result<addr::MsgHdr, Handled> {
+        let mut b = [0u8; MSGHDR_LEN];
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut b) {
+            return Err(Some(Reply::Errno(self.mem_errno(n, e))));
+        }
+        Ok(addr::parse_msghdr(&b))
+    }
+
+    fn sendmsg(&mut self, n: &Notif, fd: i32, ptr: u64, flags: i32) -> Handled {
+        let m = match self.read_msghdr(n, ptr) {
+            Ok(m) => m,
+            Err(h) => return h,
+        };
+        if m.name == 0 || m.namelen == 0 {
+            return Some(Reply::Continue); // a connected socket: settled at connect
+        }
+        let (dest, scope) = match self.read_addr(n, m.name, m.namelen) {
+            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
+            Ok(_) => return Some(Reply::Continue),
+            Err(h) => return h,
+        };
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let iovlen = (m.iovlen as usize).min(1024);
+        let mut raw = vec![0u8; iovlen * 16];
+        if sys::read_mem(n.pid, m.iov, &mut raw).is_err() {
+            return Some(Reply::Errno(libc::EFAULT));
+        }
+        let iov: Vec<(u64, u64)> = raw.chunks(16).map(addr::parse_iovec).collect();
+        let clen = m.controllen as usize;
+        if clen > MAX_CONTROL {
+            return Some(Reply::Errno(libc::ENOBUFS));
+        }
+        let mut control = vec![0u8; clen];
+        if m.control != 0 && sys::read_mem(n.pid, m.control, &mut control).is_err() {
+            return Some(Reply::Errno(libc::EFAULT));
+        }
+        if has_pktinfo(&control) {
+            // The program chose the interface of this datagram itself.
+            return Some(Reply::Continue);
+        }
+        self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg")
+    }
+
+    /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
+    /// the count sent (`msg_len` of each written back), or the first error.
+    #[allow(clippy::too_many_arguments)]
+    fn sendmmsg_self(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        ptr: u64,
+        raw: &[u8],
+        flags: i32,
+        profile: &Profile,
+        mut f: Facts,
+    ) -> Reply {
+        let mut sent = 0usize;
+        for (i, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
+            let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
+            let r = self
+                .send_one(n, s, &m, flags, profile, &mut f)
+                .and_then(|len| {
+                    let at = ptr + (i * MMSGHDR_LEN + MSGHDR_LEN) as u64;
+                    sys::write_mem(n.pid, at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
+                });
+            if let Err(e) = r {
+                return if sent == 0 {
+                    Reply::Errno(e)
+                } else {
+                    Reply::Value(sent as i64)
+                };
+            }
+            sent += 1;
+        }
+        Reply::Value(sent as i64)
+    }
+
+    /// One message of a batch: decided, steered (unicast interface or PKTINFO), sent.
+    fn send_one(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        m: &addr::MsgHdr,
+        flags: i32,
+        profile: &Profile,
+        f: &mut Facts,
+    ) -> Result<usize, i32> {
+        let mut name = Vec::new();
+        if m.name != 0 && m.namelen != 0 {
+            name = vec![0u8; (m.namelen as usize).min(MAX_ADDR)];
+            sys::read_mem(n.pid, m.name, &mut name).map_err(|_| libc::EFAULT)?;
+        }
+        let iovlen = (m.iovlen as usize).min(1024);
+        let mut raw = vec![0u8; iovlen * 16];
+        sys::read_mem(n.pid, m.iov, &mut raw).map_err(|_| libc::EFAULT)?;
+        let iov: Vec<(u64, u64)> = raw.chunks(16).map(addr::parse_iovec).collect();
+        let data = read_data(n, &iov)?;
+        let clen = m.controllen as usize;
+        if clen > MAX_CONTROL {
+            return Err(libc::ENOBUFS);
+        }
+        let mut control = vec![0u8; clen];
+        if m.control != 0 {
+            sys::read_mem(n.pid, m.control, &mut control).map_err(|_| libc::EFAULT)?;
+        }
+        if let Dest::Ip { addr, scope_id } = addr::parse(&name)
+            && !has_pktinfo(&control)
+        {
+            let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
+            match self.datagram_step(profile, f, addr, scope_id) {
+                Step::Continue => {}
+                Step::Fail(e) => return Err(e),
+                Step::Unicast { path, index } => {
+                    let (level, opt) = match path {
+                        UcPath::V4 => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
+                        UcPath::V6 => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
+                    };
+                    sys::setsockopt_int(s, level, opt, index.to_be() as i32)
+                        .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+                    match path {
+                        UcPath::V4 => f.uc4 = index,
+                        UcPath::V6 => f.uc6 = index,
+                    }
+                }
+                Step::SendPktinfo { ifindex } => append_pktinfo(&mut control, v6_path, ifindex),
+                Step::SendPktinfoRoute => match self.host.route_oif(addr.ip().to_canonical()) {
+                    Some(i) => append_pktinfo(&mut control, v6_path, i),
+                    None => return Err(logic::ENETUNREACH),
+                },
+                _ => return Err(libc::EINVAL),
+            }
+        }
+        sys::sendmsg(
+            s,
+            &name,
+            &data,
+            &control,
+            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    }
+
+    fn sendmmsg(&mut self, n: &Notif, fd: i32, ptr: u64, vlen: u32, flags: i32) -> Handled {
+        let vlen = (vlen as usize).min(1024);
+        if vlen == 0 {
+            return Some(Reply::Continue);
+        }
+        let mut raw = vec![0u8; vlen * MMSGHDR_LEN];
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut raw) {
+            return Some(Reply::Errno(self.mem_errno(n, e)));
+        }
+        let mut dests = Vec::new();
+        for chunk in raw.chunks(MMSGHDR_LEN) {
+            let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
+            if m.name == 0 || m.namelen == 0 {
+                continue;
+            }
+            match self.read_addr(n, m.name, m.namelen) {
+                Ok(Dest::Ip { addr, scope_id }) => dests.push((addr, scope_id)),
+                Ok(_) => {}
+                Err(h) => return h,
+            }
+        }
+        if dests.is_empty() {
+            return Some(Reply::Continue);
+        }
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let mut f = self.facts(&s);
+        if f.family.is_none() {
+            return Some(Reply::Continue);
+        }
+        if f.stream {
+            let (d, sc) = dests[0];
+            return self.connect_like(n, fd, &s, &f, d, sc, "sendmmsg");
+        }
+        let profile = self.profile(n.pid);
+        if dests.iter().any(|(d, _)| logic::is_stub_dns(*d, &profile)) {
+            return Some(self.stub_dns(n, fd, &s, &f, dests[0].0, &profile, false));
+        }
+        // One unicast interface may be set for the batch; then every message must go
+        // as is (CONTINUE cannot split a batch).
+        let steps: Vec<Step> = dests
+            .iter()
+            .map(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc))
+            .collect();
+        if let Some(Step::Fail(e)) = steps.iter().find(|s| matches!(s, Step::Fail(_))) {
+            return Some(self.apply(n, fd, &s, dests[0].0, Step::Fail(*e), "sendmmsg"));
+        }
+        let mut set = None;
+        for st in &steps {
+            if let Step::Unicast { path, index } = st {
+                if set.is_some_and(|x| x != (*path, *index)) {
+                    set = Some((UcPath::V4, u32::MAX));
+                } else {
+                    set = Some((*path, *index));
+                }
+            }
+        }
+        if let Some((path, index)) = set {
+            if index != u32::MAX {
+                match path {
+                    UcPath::V4 => f.uc4 = index,
+                    UcPath::V6 => f.uc6 = index,
+                }
+            }
+        }
+        let after_ok = set.is_none_or(|(_, i)| i != u32::MAX)
+            && dests
+                .iter()
+                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc) == Step::Continue);
+        if !after_ok {
+            // CONTINUE cannot split a batch: the supervisor sends it, message by
+            // message, each steered on its own.
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: sendmmsg fd {fd}: datagrams for different interfaces, sent by the supervisor",
+                    n.pid
+                ),
+            );
+            let f = self.facts(&s);
+            return Some(self.sendmmsg_self(n, &s, ptr, &raw, flags, &profile, f));
+        }
+        match set {
+            Some((path, index)) => Some(self.apply(
+                n,
+                fd,
+                &s,
+                dests[0].0,
+                Step::Unicast { path, index },
+                "sendmmsg",
+            )),
+            None => Some(Reply::Continue),
+        }
+    }
+
+    /// Listener confinement: a wildcard TCP listener (`listen`) or a UDP socket bound
+    /// to a fixed port on the wildcard address (`bind`) is bound to the first usable
+    /// interface of `via` unless `listen = "any"`.
+    fn listen(&mut self, n: &Notif, fd: i32, bound_to: Option<SocketAddr>) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let f = self.facts(&s);
+        if f.family.is_none() || f.bound != 0 {
+            return Some(Reply::Continue);
+        }
+        let local = match bound_to {
+            Some(a) => a,
+            None => match sys::getsockname(&s).map(|b| addr::parse(&b)) {
+                Ok(Dest::Ip { addr, .. }) => addr,
+                _ => return Some(Reply::Continue),
+            },
+        };
+        if !local.ip().is_unspecified() {
+            return Some(Reply::Continue);
+        }
+        let profile = self.profile(n.pid);
+        let fl = logic::flow(&f, Op::Listen, local, 0);
+        let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
+        let step = match v {
+            Verdict::Steer { index } => Step::Bind { index },
+            Verdict::Refuse(e) => Step::Fail(e),
+            _ => Step::Continue,
+        };
+        self.say(
+            LogLevel::Debug,
+            format_args!("pid {}: listen fd {fd} on {local}: {why}", n.pid),
+        );
+        Some(self.apply(n, fd, &s, local, step, "listen"))
+    }
+
+    fn bind(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Handled {
+        let local = match self.read_addr(n, ptr, len) {
+            Ok(Dest::Ip { addr, .. }) => addr,
+            Ok(_) => return Some(Reply::Continue),
+            Err(h) => return h,
+        };
+        if local.port() == 0 || !local.ip().is_unspecified() {
+            return Some(Reply::Continue);
+        }
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_TYPE).ok() != Some(libc::SOCK_DGRAM) {
+            return Some(Reply::Continue); // TCP is confined at listen
+        }
+        drop(s);
+        self.listen(n, fd, Some(local))
+    }
+}
+
+/// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).
+fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
+    let total: u64 = iov.iter().map(|(_, l)| *l).sum();
+    if total as usize > MAX_DATAGRAM {
+        return Err(libc::EMSGSIZE);
+    }
+    let mut data = Vec::with_capacity(total as usize);
+    for &(base, len) in iov {
+        let start = data.len();
+        data.resize(start + len as usize, 0);
+        sys::read_mem(n.pid, base, &mut data[start..]).map_err(|_| libc::EFAULT)?;
+    }
+    Ok(data)
+}
+
+const SOL_IP: i32 = libc::IPPROTO_IP;
+const SOL_IPV6: i32 = libc::IPPROTO_IPV6;
+
+/// Whether the program's control messages carry a PKTINFO of its own.
+fn has_pktinfo(control: &[u8]) -> bool {
+    let mut o = 0;
+    while o + 16 <= control.len() {
+        let len = u64::from_ne_bytes(control[o..o + 8].try_into().unwrap()) as usize;
+        let level = i32::from_ne_bytes(control[o + 8..o + 12].try_into().unwrap());
+        let ty = i32::from_ne_bytes(control[o + 12..o + 16].try_into().unwrap());
+        if (level == SOL_IP && ty == libc::IP_PKTINFO)
+            || (level == SOL_IPV6 && ty == libc::IPV6_PKTINFO)
+        {
+            return true;
+        }
+        if len < 16 {
+            return false;
+        }
+        o += (len + 7) & !7;
+    }
+    false
+}
+
+/// Appends an `IP_PKTINFO` (`in_pktinfo`) or `IPV6_PKTINFO` (`in6_pktinfo`) naming
+/// `ifindex`, at the next aligned offset.
+fn append_pktinfo(c: &mut Vec<u8>, v6: bool, ifindex: u32) {
+    let pad = (8 - c.len() % 8) % 8;
+    c.extend(std::iter::repeat_n(0u8, pad));
+    let (level, ty, data): (i32, i32, Vec<u8>) = if v6 {
+        let mut d = vec![0u8; 20]; // in6_addr (unspecified) + ifindex
+        d[16..20].copy_from_slice(&ifindex.to_ne_bytes());
+        (SOL_IPV6, libc::IPV6_PKTINFO, d)
+    } else {
+        let mut d = vec![0u8; 12]; // ifindex + spec_dst + addr
+        d[0..4].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+        (SOL_IP, libc::IP_PKTINFO, d)
+    };
+    let len = 16 + data.len();
+    c.extend_from_slice(&(len as u64).to_ne_bytes());
+    c.extend_from_slice(&level.to_ne_bytes());
+    c.extend_from_slice(&ty.to_ne_bytes());
+    c.extend_from_slice(&data);
+    let pad = (8 - c.len() % 8) % 8;
+    c.extend(std::iter::repeat_n(0u8, pad));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pktinfo_is_appended_aligned_and_recognised() {
+        let mut c = Vec::new();
+        assert!(!has_pktinfo(&c));
+        append_pktinfo(&mut c, false, 3);
+        assert_eq!(c.len(), 32); // CMSG_SPACE(sizeof(struct in_pktinfo))
+        assert!(has_pktinfo(&c));
+        assert_eq!(i32::from_ne_bytes(c[16..20].try_into().unwrap()), 3);
+        let mut c6 = vec![0u8; 20]; // a program's 20-byte cmsg: padded to 24 first
+        c6[0..8].copy_from_slice(&20u64.to_ne_bytes());
+        c6[8..12].copy_from_slice(&1i32.to_ne_bytes()); // SOL_SOCKET
+        c6[12..16].copy_from_slice(&1i32.to_ne_bytes()); // SCM_RIGHTS-like, not ours
+        assert!(!has_pktinfo(&c6));
+        append_pktinfo(&mut c6, true, 4);
+        assert_eq!(c6.len(), 24 + 40);
+        assert!(has_pktinfo(&c6));
+        assert_eq!(
+            u32::from_ne_bytes(c6[24 + 32..24 + 36].try_into().unwrap()),
+            4
+        );
+    }
+
+    #[test]
+    fn exit_status_of_a_signal_and_a_code() {
+        assert_eq!(Exit::of(0x0900), Exit::Code(9));
+        assert_eq!(Exit::of(libc::SIGTERM), Exit::Signal(libc::SIGTERM));
+    }
+}
