@@ -352,31 +352,7 @@ fn guard_refuses_what_it_cannot_enforce() {
 fn guard_refuses_what_a_static_program_sends_by_another_link() {
     let tb = Testbed::up();
     let dir = TempDir::new("guard");
-    let src = dir.write(
-        "static.c",
-        r#"#include <arpa/inet.h>
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
-    inet_pton(AF_INET, argv[1], &a.sin_addr);
-    int t = socket(AF_INET, SOCK_STREAM, 0);
-    int r = connect(t, (void *)&a, sizeof a);
-    printf("tcp %s\n", r == 0 ? "connected" : strerror(errno));
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    r = sendto(u, "x", 1, 0, (void *)&a, sizeof a);
-    printf("udp %s\n", r == 1 ? "sent" : strerror(errno));
-    return 0;
-}
-"#,
-    );
-    let bin = dir.path().join("static").to_string_lossy().into_owned();
-    Cmd::new(None, &["gcc", "-static", "-O1", "-o", &bin, &src])
-        .run()
-        .assert_ok();
+    let bin = static_probe(&dir);
     let sn = tb.sniff_all();
     let out = guarded(
         &tb,
@@ -594,4 +570,70 @@ fn guard_drop_lines_were_missing_without_summary() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(v["address"], SVC6);
     assert_eq!(v["interface"], "eth0");
+}
+
+/// A static C program (no preload reaches it): a TCP connect to ADDR:9000, one line
+/// read and printed, and one UDP datagram there with its answer printed (or the errors).
+fn static_probe(dir: &TempDir) -> String {
+    let src = dir.write(
+        "static.c",
+        r#"#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    int r = connect(t, (void *)&a, sizeof a);
+    printf("tcp %s\n", r == 0 ? "connected" : strerror(errno));
+    if (r == 0) {
+        char b[256];
+        ssize_t n = read(t, b, sizeof b - 1);
+        if (n > 0) { b[n] = 0; printf("%s", b); }
+    }
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    r = sendto(u, "x", 1, 0, (void *)&a, sizeof a);
+    printf("udp %s\n", r == 1 ? "sent" : strerror(errno));
+    if (r == 1) {
+        struct timeval tv = {2, 0};
+        setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char b[256];
+        ssize_t n = recv(u, b, sizeof b - 1, 0);
+        if (n > 0) { b[n] = 0; printf("%s", b); }
+    }
+    return 0;
+}
+"#,
+    );
+    let bin = dir.path().join("static").to_string_lossy().into_owned();
+    Cmd::new(None, &["gcc", "-static", "-O1", "-o", &bin, &src])
+        .run()
+        .assert_ok();
+    bin
+}
+
+/// A static program supervised (automatically: no preload reaches it) under `--guard`:
+/// both backstops together; every answer comes from wlan0 and the guard drops nothing.
+#[test]
+fn guard_and_the_supervisor_together_steer_a_static_program_and_drop_nothing() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("guard");
+    let bin = static_probe(&dir);
+    let out = expect_via(
+        &tb,
+        guarded(&tb, &["--via", "wlan0", "--", &bin, SVC4]),
+        "wlan0",
+    );
+    out.assert_ok();
+    assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0"], "{}", out.dump());
+    assert!(
+        out.stderr
+            .contains("--guard: no packet of this run was dropped"),
+        "{}",
+        out.dump()
+    );
 }
