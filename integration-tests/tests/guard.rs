@@ -95,6 +95,18 @@ fn ids_in(tables: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The first `guard_drop` line of the events file at `path`, parsed (panics with the
+/// file and the run's output when there is none).
+#[track_caller]
+fn guard_drop_line(path: &str, out: &Out) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"guard_drop\""))
+        .unwrap_or_else(|| panic!("no guard_drop line in:\n{text}\n{}", out.dump()));
+    serde_json::from_str(line).unwrap()
+}
+
 /// A python3 program: one UDP datagram to the service (its answer printed, or the
 /// errno), one TCP exchange (the line, or the errno), and a datagram over loopback.
 const PROBE: &str = r#"
@@ -410,16 +422,11 @@ fn guard_drops_show_in_the_summary_and_events_and_fail_the_run() {
         "{}",
         out.dump()
     );
-    let text = std::fs::read_to_string(&events).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.contains("\"event\":\"guard_drop\""))
-        .unwrap_or_else(|| panic!("no guard_drop line in {text}"));
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let v = guard_drop_line(&events, &out);
     assert_eq!(v["v"], 1);
     assert_eq!(v["address"], SVC4);
     assert_eq!(v["interface"], "eth0");
-    assert!(v["packets"].as_u64().unwrap() >= 2, "{line}");
+    assert!(v["packets"].as_u64().unwrap() >= 2, "{v}");
     // Without --guard, --fail-on dropped is refused.
     let out = tb
         .cmd(
@@ -562,12 +569,7 @@ fn guard_drop_lines_were_missing_without_summary() {
     )
     .run();
     out.assert_ok();
-    let text = std::fs::read_to_string(&events).unwrap_or_default();
-    let line = text
-        .lines()
-        .find(|l| l.contains("\"event\":\"guard_drop\""))
-        .unwrap_or_else(|| panic!("no guard_drop line:\n{text}\n{}", out.dump()));
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let v = guard_drop_line(&events, &out);
     assert_eq!(v["address"], SVC6);
     assert_eq!(v["interface"], "eth0");
 }

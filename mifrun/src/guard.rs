@@ -256,9 +256,14 @@ pub fn parse_drops(listing: &str) -> Vec<Drop> {
     out
 }
 
+/// How many packets `drops` counts.
+pub fn total(drops: &[Drop]) -> u64 {
+    drops.iter().map(|d| d.packets).sum()
+}
+
 /// The one-line report of a run's drops.
 pub fn report(drops: &[Drop]) -> String {
-    let total: u64 = drops.iter().map(|d| d.packets).sum();
+    let total = total(drops);
     if total == 0 {
         return "mifrun: --guard: no packet of this run was dropped".to_owned();
     }
@@ -275,7 +280,7 @@ pub fn report(drops: &[Drop]) -> String {
 
 /// The drops as a summary list: `3: 203.0.113.10 by eth0 2, 2001:db8:ff::10 by eth0 1`.
 pub fn summary_list(drops: &[Drop]) -> String {
-    let total: u64 = drops.iter().map(|d| d.packets).sum();
+    let total = total(drops);
     let each: Vec<String> = drops
         .iter()
         .map(|d| format!("{} by {} {}", d.dest, d.interface, d.packets))

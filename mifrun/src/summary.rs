@@ -428,9 +428,9 @@ pub fn run(
     let mut failed = failures(&s, fail_on);
     if fail_on.iter().any(|c| c == "dropped") {
         match &drops {
-            Some(Ok(d)) if d.iter().map(|x| x.packets).sum::<u64>() > 0 => failed.push(format!(
+            Some(Ok(d)) if crate::guard::total(d) > 0 => failed.push(format!(
                 "--fail-on dropped: --guard dropped {} packet(s): {}",
-                d.iter().map(|x| x.packets).sum::<u64>(),
+                crate::guard::total(d),
                 crate::guard::summary_list(d)
             )),
             // Unknown is not "nothing": fail closed.
