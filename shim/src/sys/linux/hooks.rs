@@ -263,12 +263,14 @@ pub(crate) fn no_cancel<T>(f: impl FnOnce() -> T) -> T {
 /// would have at its `poll`. The forced unwind leaves from this frame, outside
 /// `catch_unwind`.
 ///
-/// `offer`: only an entry point the program called offers that cancellation point,
-/// inlined into its own frame (`#[inline(always)]` all the way); a lookup one entry
-/// point makes through another (`gethostbyname` → `gethostbyname2_r`, a
-/// `getaddrinfo_a` request) passes `false`: glibc's forced unwind cannot cross the
-/// outer entry point's frame, which must not unwind, and the process would abort.
-#[inline(always)]
+/// `offer`: only an entry point the program called offers that cancellation point; a
+/// lookup one entry point makes through another (`gethostbyname` → `gethostbyname2_r`,
+/// a `getaddrinfo_a` request) passes `false`: glibc's forced unwind cannot cross the
+/// outer entry point's frame and the process would abort. Neither this function nor
+/// [`cancel_point`] may be forced inline into the hook: with `#[inline(always)]` the
+/// forced unwind could not leave the release build's hook frame either (every lookup
+/// cancelled in a release build aborted; measured with a thread cancelled inside
+/// `getaddrinfo`, `gethostbyname(_r)`, `gethostbyname2`, `gethostbyaddr(_r)`).
 pub(super) fn pre_lookup_offer<T>(offer: bool, f: impl FnOnce() -> T) -> Pre<T> {
     let saved = errno();
     let (r, cancellable) = section(f);
@@ -283,13 +285,11 @@ pub(super) fn pre_lookup_offer<T>(offer: bool, f: impl FnOnce() -> T) -> Pre<T> 
 }
 
 /// [`pre_lookup_offer`] for an entry point the program called.
-#[inline(always)]
 pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
     pre_lookup_offer(true, f)
 }
 
 /// A cancellation point (`pthread_testcancel`).
-#[inline(always)]
 pub(super) fn cancel_point() {
     // SAFETY: no preconditions. If a cancellation is pending, glibc unwinds from here
     // through this frame and the stub's (neither holds anything to release).
