@@ -44,6 +44,10 @@ fi
 
 say "building the workspace and the preloaded stub (libmifshim.so, its engine, mifrun, test programs)"
 scripts/build.sh --all-targets --locked
+# The release artifacts too: tests of what only the release build's code generation
+# shows (e2e_leak release_build_*) run them.
+say "building the release artifacts (scripts/build.sh --release)"
+scripts/build.sh --release --locked
 
 runner=(cargo test --workspace --locked)
 skip_dns=(-- --skip dns:: --skip guard_)

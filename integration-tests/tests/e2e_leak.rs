@@ -475,3 +475,53 @@ fn siglongjmp_out_of_a_redirected_dns_connect_corrupted_the_heap() {
         );
     }
 }
+
+/// `target/release/mifrun` (beside the debug `profile_dir()`), with its libraries;
+/// scripts/test.sh builds it.
+fn release_mifrun() -> String {
+    let dir = profile_dir().parent().unwrap().join("release");
+    for f in ["mifrun", "libmifshim.so", "libmifshim_engine.so"] {
+        assert!(
+            dir.join(f).is_file(),
+            "{} not found: build the release artifacts first (scripts/build.sh --release; scripts/test.sh does)",
+            dir.join(f).display()
+        );
+    }
+    dir.join("mifrun").to_string_lossy().into_owned()
+}
+
+both!(
+    /// The release build, which users run: a thread cancelled while it waits inside
+    /// `getaddrinfo` aborted the process (glibc's forced unwind could not leave the
+    /// hook frame once the cancellation point was forced inline into it); the debug
+    /// build, which the other tests run, did not show it. Then the pending-cancellation
+    /// walk over every hook, in the release build too.
+    release_build_aborted_when_a_lookup_was_cancelled,
+    |fam| {
+        let mifrun = release_mifrun();
+        let tb = Testbed::up();
+        let dir = TempDir::new("leak");
+        let bin = leak_bin(&dir);
+        let policy = silent_dns_policy(&dir, 1500);
+        let argv = [mifrun.as_str(), "--policy", &policy, "--", &bin, "cancel-gai", fam.svc(), "9000", "slow.mif.test"];
+        let out = expect_via(&tb, tb.cmd(&argv).timeout(Duration::from_secs(20)), "wlan0");
+        out.assert_ok();
+        assert!(out.stdout.contains("joined=canceled"), "{}", out.dump());
+        let policy = dir.write(
+            "redirect.toml",
+            &format!(
+                "via = [\"wlan0\"]\n\n[interfaces.wlan0]\ndns = [\"{DNS4}\"]\n\n[dns]\nredirect = true\n"
+            ),
+        );
+        let argv = [mifrun.as_str(), "--policy", &policy, "--", &bin, "cancel-pending", fam.svc(), "9000", DNS4];
+        let out = expect_via(&tb, tb.cmd(&argv).timeout(Duration::from_secs(20)), "wlan0");
+        out.assert_ok();
+        for step in ["connect", "sendto", "close", "getaddrinfo", "gethostbyname"] {
+            assert!(
+                out.stdout.contains(&format!("{step}=canceled")),
+                "{step}:{}",
+                out.dump()
+            );
+        }
+    }
+);
