@@ -163,12 +163,15 @@ pub struct Bind<'p> {
     pub family: AddrFamily,
     /// Multicast destination: choose the multicast interface, not the device.
     pub multicast: bool,
+    /// The policy's `source`, `mark` and `dscp` apply (connect and unicast datagrams
+    /// with options configured; never listeners, multicast or name resolution): what
+    /// they come to on this interface is [`applied`]'s to say. A flag, not the values,
+    /// so that a decision stays small (it is copied into the decision cache on every
+    /// connect).
+    pub options: bool,
     /// How many earlier entries of the list were unusable (0: the first one won).
-    pub skipped: usize,
+    pub skipped: u32,
     pub why: Why<'p>,
-    /// `source`, `mark`, `dscp` (connect and datagrams only; empty for listeners,
-    /// multicast and name resolution).
-    pub opts: Applied,
 }
 
 /// Why an operation is left alone.
@@ -220,6 +223,10 @@ pub enum Decision<'p> {
     Block(Block<'p>),
 }
 
+// A decision is copied into the engine's decision cache and through the executor on
+// every connect: kept small (the resolved socket options were 44 of its 88 bytes).
+const _: () = assert!(core::mem::size_of::<Decision<'static>>() <= 40);
+
 /// Decides what to do with `flow` for a process under `profile`.
 pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Decision<'p> {
     let dest = flow.dest.to_canonical();
@@ -240,7 +247,7 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
             family,
             link_local_ok: true,
         };
-        return choose(profile, net, &profile.via, need, false, Why::Default, None);
+        return choose(profile, net, &profile.via, need, false, Why::Default, false);
     }
     let need = Need::Family {
         family,
@@ -273,7 +280,7 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
                 family,
             }),
             Target::Via(list) => {
-                let opts = steered_options(flow, multicast, rule.options.or(profile.options));
+                let opts = steered(flow, multicast, rule.options.or(profile.options));
                 choose(profile, net, list, need, multicast, Why::Rule(rule), opts)
             }
         };
@@ -281,7 +288,7 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
     if profile.via.is_empty() {
         return Decision::Direct(DirectReason::NoVia);
     }
-    let opts = steered_options(flow, multicast, profile.options);
+    let opts = steered(flow, multicast, profile.options);
     choose(
         profile,
         net,
@@ -293,9 +300,35 @@ pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Deci
     )
 }
 
-/// The options a steered flow gets: connections and unicast datagrams only.
-fn steered_options(flow: &Flow, multicast: bool, o: SocketOptions) -> Option<SocketOptions> {
-    (matches!(flow.op, Op::Connect | Op::Send) && !multicast && !o.is_empty()).then_some(o)
+/// Whether a steered flow gets the options `o`: connections and unicast datagrams only.
+fn steered(flow: &Flow, multicast: bool, o: SocketOptions) -> bool {
+    matches!(flow.op, Op::Connect | Op::Send) && !multicast && !o.is_empty()
+}
+
+/// The options a socket steered by `b` gets (`b.options` said they apply): the
+/// profile's, under those of the rule that chose the interface, with the configured
+/// source kept only if the interface has it (checked on `net`, the snapshot the
+/// decision was made on). Pure, like [`decide`]; the executor calls it only when
+/// `b.options` is set, so that a decision without options pays nothing for them.
+pub fn applied(profile: &Profile, net: &impl NetView, b: &Bind<'_>) -> Applied {
+    if !b.options {
+        return Applied::default();
+    }
+    let o = match b.why {
+        Why::Rule(rule) => rule.options.or(profile.options),
+        Why::Default => profile.options,
+    };
+    let (source, source_missing) = match o.source(b.family == AddrFamily::V6) {
+        Some(ip) if net.owns(b.index, ip) => (Some(ip), None),
+        Some(ip) => (None, Some(ip)),
+        None => (None, None),
+    };
+    Applied {
+        source,
+        source_missing,
+        mark: o.mark.filter(|m| *m != 0),
+        dscp: o.dscp,
+    }
 }
 
 /// What an interface must have to carry the traffic being decided.
@@ -336,7 +369,7 @@ impl Need {
 }
 
 /// The first interface of `list` that can carry the traffic, else what
-/// `on_unavailable` says. `opts`: the options a steered socket gets.
+/// `on_unavailable` says. `options`: the policy's socket options apply.
 fn choose<'p>(
     profile: &Profile,
     net: &impl NetView,
@@ -344,9 +377,9 @@ fn choose<'p>(
     need: Need,
     multicast: bool,
     why: Why<'p>,
-    opts: Option<SocketOptions>,
+    options: bool,
 ) -> Decision<'p> {
-    for (skipped, name) in list.iter().enumerate() {
+    for (skipped, name) in (0u32..).zip(list) {
         let Some(st) = net.iface(name) else { continue };
         if let Some(family) = need.served_by(&st) {
             return Decision::Bind(Bind {
@@ -354,9 +387,9 @@ fn choose<'p>(
                 index: st.index,
                 family,
                 multicast,
+                options,
                 skipped,
                 why,
-                opts: opts.map_or(Applied::default(), |o| applied(net, st.index, family, o)),
             });
         }
     }
@@ -367,22 +400,6 @@ fn choose<'p>(
             reason: BlockReason::Unavailable(list),
             family: need.family(),
         }),
-    }
-}
-
-/// The options for a socket of `family` on interface `index`: the configured source
-/// only if the interface has it (checked now, on this snapshot).
-fn applied(net: &impl NetView, index: u32, family: AddrFamily, o: SocketOptions) -> Applied {
-    let (source, source_missing) = match o.source(family == AddrFamily::V6) {
-        Some(ip) if net.owns(index, ip) => (Some(ip), None),
-        Some(ip) => (None, Some(ip)),
-        None => (None, None),
-    };
-    Applied {
-        source,
-        source_missing,
-        mark: o.mark.filter(|m| *m != 0),
-        dscp: o.dscp,
     }
 }
 
@@ -473,7 +490,7 @@ pub fn decide_bind<'p>(
         family,
         link_local_ok: false,
     };
-    let b = match choose(profile, net, &profile.via, need, false, Why::Default, None) {
+    let b = match choose(profile, net, &profile.via, need, false, Why::Default, false) {
         Decision::Bind(b) => b,
         Decision::Block(b) => return BindAddr::Refuse(b),
         Decision::Direct(_) => return BindAddr::Keep(KeepReason::Unavailable),
@@ -527,7 +544,7 @@ pub fn decide_name<'p>(profile: &'p Profile, net: &impl NetView, name: &str) -> 
         None if profile.via.is_empty() => return Decision::Direct(DirectReason::NoVia),
         None => (profile.via.as_slice(), Why::Default),
     };
-    choose(profile, net, list, Need::Any, false, why, None)
+    choose(profile, net, list, Need::Any, false, why, false)
 }
 
 /// Why `name` cannot carry traffic of `family` (`None`: it can), for logs.

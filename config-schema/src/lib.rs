@@ -25,7 +25,7 @@ pub mod sysdns;
 
 pub use decide::{
     AddrFamily, Applied, Bind, BindAddr, Block, BlockReason, Decision, DirectReason, ErrnoKind,
-    Flow, IfaceState, KeepReason, NetView, Op, Proto, Unusable, Why, decide, decide_bind,
+    Flow, IfaceState, KeepReason, NetView, Op, Proto, Unusable, Why, applied, decide, decide_bind,
     decide_name, unusable_reason,
 };
 pub use diag::Diagnostic;

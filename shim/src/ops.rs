@@ -295,7 +295,7 @@ fn connect_to(
         if crate::events::on() {
             seen = Some(d);
         }
-        apply_socket(fd, e, family, "connect", dest.addr, d, snap)
+        apply_socket(fd, e, family, "connect", dest.addr, &d, snap)
     });
     if let Some(d) = seen {
         crate::events::decided("connect", fd, flow.proto, dest.addr, &d, r.err());
@@ -311,18 +311,18 @@ fn apply_socket(
     family: AddrFamily,
     what: &str,
     addr: SocketAddr,
-    d: Decision<'_>,
+    d: &Decision<'_>,
     snap: &Snap,
 ) -> Result<(), i32> {
-    let v = core::verdict(&d, || local_via(snap, addr.ip()));
+    let v = core::verdict(d, || local_via(snap, addr.ip()));
     match (core::connect(e, v), d) {
         (ConnectStep::Fail(errno), Decision::Block(b)) => {
-            report_block(what, addr, &b, snap);
+            report_block(what, addr, b, snap);
             Err(errno)
         }
         (ConnectStep::Fail(errno), _) => Err(errno),
         (ConnectStep::AsIs, Decision::Direct(r)) => {
-            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(*r));
             Ok(())
         }
         (ConnectStep::AsIs, _) => Ok(()),
@@ -343,7 +343,7 @@ fn apply_socket(
                         "{what} {} -> {} multicast ({})",
                         Addr(addr),
                         b.ifname,
-                        WhyText(&b)
+                        WhyText(b)
                     );
                     Ok(())
                 }
@@ -360,17 +360,17 @@ fn apply_socket(
         }
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
             // Connected: the device binding steers whatever the source.
-            apply_options(fd, e, what, addr, &b)?;
-            bind_device(fd, what, addr, &b)
+            apply_options(fd, e, what, addr, b, snap)?;
+            bind_device(fd, what, addr, b)
         }
         (ConnectStep::BindDevice { index }, Decision::Direct(r)) => {
             // A UDP socket carrying the shim's unicast interface, connected to a
             // local destination: bound to the interface that keeps it local.
-            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(*r));
             bind_local(fd, what, addr, index, snap)
         }
         (ConnectStep::BindRoute, Decision::Direct(r)) => {
-            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(r));
+            log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(*r));
             match sys::route_oif(addr.ip()) {
                 Ok(index) => bind_local(fd, what, addr, index, snap),
                 Err(err) => {
@@ -393,17 +393,40 @@ fn apply_socket(
 /// `Ok(true)`: the socket was bound to the source address. `Err`: the call fails (a
 /// mark refused under `on_mark_denied = "block"`, a source that cannot be bound);
 /// nothing has been sent.
+#[inline]
 fn apply_options(
     fd: i32,
     e: Entry,
     what: &str,
     addr: SocketAddr,
     b: &Bind<'_>,
+    snap: &Snap,
 ) -> Result<bool, i32> {
-    if e.has(core::SHIM_OPTS) || (b.opts.is_empty() && b.opts.source_missing.is_none()) {
+    // Most sockets get no options, and one that has them gets them once: that test
+    // stays in the caller, the rest is out of line.
+    if !b.options || e.has(core::SHIM_OPTS) {
         return Ok(false);
     }
-    if let Some(missing) = b.opts.source_missing {
+    set_options(fd, e, what, addr, b, snap)
+}
+
+#[inline(never)]
+fn set_options(
+    fd: i32,
+    e: Entry,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+    snap: &Snap,
+) -> Result<bool, i32> {
+    let Some(profile) = profile() else {
+        return Ok(false);
+    };
+    let opts = config_schema::applied(profile, snap, b);
+    if opts.is_empty() && opts.source_missing.is_none() {
+        return Ok(false);
+    }
+    if let Some(missing) = opts.source_missing {
         log::warn_limited(format_args!(
             "{what} {}: source {missing} is not an address of {} now; the kernel chooses the source",
             Addr(addr),
@@ -417,22 +440,21 @@ fn apply_options(
         Path::V4
     };
     let now = core::Current {
-        tos: if b.opts.dscp.is_some() {
+        tos: if opts.dscp.is_some() {
             sys::tos(fd, path == Path::V6)
         } else {
             0
         },
-        locally_bound: b.opts.source.is_some()
+        locally_bound: opts.source.is_some()
             && sys::local_addr(fd).is_some_and(|a| !a.ip().is_unspecified() || a.port() != 0),
     };
-    let plan = core::options(e, path, &b.opts, now);
+    let plan = core::options(e, path, &opts, now);
     fdtable::add_flags(fd, core::SHIM_OPTS);
     if let Some(mark) = plan.mark {
         match sys::set_mark(fd, mark) {
             Ok(()) => log_at!(Info, "{what} {}: mark {mark:#x}", Addr(addr)),
             Err(err) => {
-                let policy = profile().map_or(Default::default(), |p| p.on_mark_denied);
-                let refused = core::mark_refused(policy);
+                let refused = core::mark_refused(profile.on_mark_denied);
                 let lacks = if err == libc::EPERM {
                     "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
                 } else {
@@ -466,7 +488,7 @@ fn apply_options(
                 sys::errno_name(err)
             )),
         }
-    } else if b.opts.dscp.is_some_and(|d| d != 0) {
+    } else if opts.dscp.is_some_and(|d| d != 0) {
         log_at!(
             Info,
             "{what} {}: the program set its own TOS/traffic class; dscp left alone",
@@ -486,7 +508,7 @@ fn apply_options(
         fdtable::add_flags(fd, core::SRC_ADDR);
         log_at!(Info, "{what} {}: source {src}", Addr(addr));
         return Ok(true);
-    } else if let Some(src) = b.opts.source {
+    } else if let Some(src) = opts.source {
         log_at!(
             Info,
             "{what} {}: the socket has a local address already; source {src} not applied",
@@ -511,9 +533,9 @@ fn bind_local(fd: i32, what: &str, addr: SocketAddr, index: u32, snap: &Snap) ->
             AddrFamily::V4
         },
         multicast: false,
+        options: false,
         skipped: 0,
         why: Why::Default,
-        opts: Default::default(),
     };
     bind_device(fd, what, addr, &b)?;
     fdtable::add_flags(fd, SHIM_DIRECT);
@@ -543,30 +565,41 @@ fn bind_device(fd: i32, what: &str, addr: SocketAddr, b: &Bind<'_>) -> Result<()
             );
             Ok(())
         }
-        Err(err) => {
-            // Bound meanwhile (a dup of this socket was bound through another fd, or a
-            // thread raced us): the kernel refuses a second binding without privilege.
-            let now = sys::bound_ifindex(fd);
-            if now == b.index as i32 {
-                fdtable::add_flags(fd, SHIM_BOUND);
-                return Ok(());
-            }
-            if now != 0 {
-                fdtable::add_flags(fd, APP_BOUND);
-                return Ok(());
-            }
-            if err == libc::ENODEV {
-                netstate::invalidate();
-            }
-            log::warn_limited(format_args!(
-                "{what} {}: cannot bind the socket to {} ({}); refusing rather than using the default route",
-                Addr(addr),
-                b.ifname,
-                sys::errno_name(err)
-            ));
-            Err(sys::ENETUNREACH)
-        }
+        Err(err) => bind_device_failed(fd, what, addr, b, err),
     }
+}
+
+/// `bind_device`'s refusal, out of line: the binding may have been made meanwhile.
+#[cold]
+#[inline(never)]
+fn bind_device_failed(
+    fd: i32,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+    err: i32,
+) -> Result<(), i32> {
+    // Bound meanwhile (a dup of this socket was bound through another fd, or a
+    // thread raced us): the kernel refuses a second binding without privilege.
+    let now = sys::bound_ifindex(fd);
+    if now == b.index as i32 {
+        fdtable::add_flags(fd, SHIM_BOUND);
+        return Ok(());
+    }
+    if now != 0 {
+        fdtable::add_flags(fd, APP_BOUND);
+        return Ok(());
+    }
+    if err == libc::ENODEV {
+        netstate::invalidate();
+    }
+    log::warn_limited(format_args!(
+        "{what} {}: cannot bind the socket to {} ({}); refusing rather than using the default route",
+        Addr(addr),
+        b.ifname,
+        sys::errno_name(err)
+    ));
+    Err(sys::ENETUNREACH)
 }
 
 fn report_block(what: &str, addr: SocketAddr, b: &config_schema::Block<'_>, snap: &Snap) {
@@ -729,7 +762,7 @@ fn send_decided(
         ) = (&d, plan.step)
         {
             if !b.multicast {
-                match apply_options(fd, e, what, dest.addr, b) {
+                match apply_options(fd, e, what, dest.addr, b, snap) {
                     Err(errno) => return Plan::Fail(errno),
                     // The socket has a source address now: planned as one that has.
                     Ok(true) => {
@@ -820,9 +853,9 @@ pub(crate) fn send_fallback_bind(fd: i32, dest: Option<Dest>, p: Pktinfo) -> Res
         index: p.ifindex,
         family: AddrFamily::V4,
         multicast: false,
+        options: false,
         skipped: 0,
         why: Why::Default,
-        opts: Default::default(),
     };
     bind_device(fd, "send", addr, &b)
 }
@@ -867,7 +900,7 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
             Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
                 confine_by_filter(fd, e, what, addr, &b, snap)
             }
-            d => apply_socket(fd, e, family, what, addr, d, snap),
+            d => apply_socket(fd, e, family, what, addr, &d, snap),
         }
     });
     if let Some(d) = seen {

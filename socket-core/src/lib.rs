@@ -818,7 +818,7 @@ mod tests {
 
     #[test]
     fn bind_steps_follow_the_decision_unless_the_program_bound_a_device() {
-        use config_schema::{AddrFamily, Applied, Bind, BindAddr, KeepReason, Why};
+        use config_schema::{AddrFamily, Bind, BindAddr, KeepReason, Why};
         let name = config_schema::IfName::new("wlan0").unwrap();
         let b = Bind {
             ifname: name,
@@ -827,7 +827,7 @@ mod tests {
             multicast: false,
             skipped: 0,
             why: Why::Default,
-            opts: Applied::default(),
+            options: false,
         };
         let tcp = Sock::new(VALID | INET | TCP, 0);
         let rw = BindAddr::Rewrite {

@@ -637,9 +637,10 @@ impl NetView for Addressed {
     }
 }
 
-fn opts(d: Decision<'_>) -> Applied {
-    match d {
-        Decision::Bind(b) => b.opts,
+/// The options `decide` gives `f`'s socket, resolved as the executor does.
+fn opts(p: &Profile, net: &impl NetView, f: &Flow) -> Applied {
+    match decide(p, net, f) {
+        Decision::Bind(b) => applied(p, net, &b),
         other => panic!("expected a bind, got {}", show(&other)),
     }
 }
@@ -669,7 +670,7 @@ mark = 0
     let prof = p.profile_for("/usr/bin/curl", "curl");
     let h = addressed();
     let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-    let d = opts(decide(&prof, &h, &flow(Tcp, Connect, "203.0.113.10", 80)));
+    let d = opts(&prof, &h, &flow(Tcp, Connect, "203.0.113.10", 80));
     assert_eq!(
         d,
         Applied {
@@ -679,18 +680,14 @@ mark = 0
             dscp: Some(46),
         }
     );
-    let d = opts(decide(&prof, &h, &flow(Udp, Send, "2001:db8:ff::10", 53)));
+    let d = opts(&prof, &h, &flow(Udp, Send, "2001:db8:ff::10", 53));
     assert_eq!(d.source, ip("2001:db8:20::2"));
     // IPv4-mapped destinations take the IPv4 source.
-    let d = opts(decide(
-        &prof,
-        &h,
-        &flow(Tcp, Connect, "::ffff:203.0.113.10", 80),
-    ));
+    let d = opts(&prof, &h, &flow(Tcp, Connect, "::ffff:203.0.113.10", 80));
     assert_eq!(d.source, ip("198.51.100.67"));
     // A rule's interface lacks the source: the kernel chooses, the decision says so;
     // the rule's dscp replaces the profile's, the mark is inherited.
-    let d = opts(decide(&prof, &h, &flow(Tcp, Connect, "192.0.2.7", 80)));
+    let d = opts(&prof, &h, &flow(Tcp, Connect, "192.0.2.7", 80));
     assert_eq!(
         d,
         Applied {
@@ -703,11 +700,7 @@ mark = 0
     // wlan0 down: the failover interface does not have the source either.
     let mut down = addressed();
     down.0.ifaces[1].1.up = false;
-    let d = opts(decide(
-        &prof,
-        &down,
-        &flow(Tcp, Connect, "203.0.113.10", 80),
-    ));
+    let d = opts(&prof, &down, &flow(Tcp, Connect, "203.0.113.10", 80));
     assert_eq!(d.source_missing, ip("198.51.100.67"));
     // Direct, blocked, local, listeners and multicast carry no options.
     assert!(matches!(
@@ -719,17 +712,18 @@ mark = 0
         flow(Udp, Send, "239.1.2.3", 5000),
         flow(Udp, Join, "239.1.2.3", 0),
     ] {
-        assert_eq!(opts(decide(&prof, &h, &f)), Applied::default(), "{f:?}");
+        assert_eq!(opts(&prof, &h, &f), Applied::default(), "{f:?}");
     }
     // `mark = 0` in a program section: no mark.
     let nomark = p.profile_for("/x/nomark", "nomark");
-    let d = opts(decide(&nomark, &h, &flow(Tcp, Connect, "203.0.113.10", 80)));
+    let d = opts(&nomark, &h, &flow(Tcp, Connect, "203.0.113.10", 80));
     assert_eq!((d.mark, d.dscp), (None, Some(46)));
     // Name resolution carries none (the resolver's sockets are the shim's own).
     let Decision::Bind(b) = decide_name(&prof, &h, "x.example") else {
         panic!()
     };
-    assert!(b.opts.is_empty());
+    assert!(!b.options);
+    assert!(applied(&prof, &h, &b).is_empty());
 }
 
 fn show_bind(d: BindAddr<'_>) -> String {

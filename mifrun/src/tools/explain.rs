@@ -256,7 +256,7 @@ pub fn address(net: &Net, profile: &Profile, ip: IpAddr, port: u16, proto: Proto
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-            for i in list.iter().take(b.skipped) {
+            for i in list.iter().take(b.skipped as usize) {
                 out.line(format!(
                     "  {i} skipped: {} (failover)",
                     passed_over(net, i, Some(b.family))
@@ -277,7 +277,7 @@ pub fn address(net: &Net, profile: &Profile, ip: IpAddr, port: u16, proto: Proto
                 "reason": match b.why { Why::Default => "default", Why::Rule(_) => "rule" },
                 "rule": match b.why { Why::Rule(r) => rule_json(r), Why::Default => Value::Null },
                 "interface": b.ifname.as_str(), "index": b.index, "family": fam_name(b.family),
-                "skipped": skipped_json(net, list, b.skipped, Some(b.family)),
+                "skipped": skipped_json(net, list, b.skipped as usize, Some(b.family)),
             });
             route_through(net, &mut out, dest, b.index, b.ifname.as_str());
         }
@@ -511,7 +511,7 @@ fn name(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        for i in list.iter().take(b.skipped) {
+        for i in list.iter().take(b.skipped as usize) {
             out.line(format!(
                 "  {i} skipped: {} (failover)",
                 passed_over(net, i, None)
@@ -523,7 +523,7 @@ fn name(
             "reason": match b.why { Why::Default => "default", Why::Rule(_) => "rule" },
             "rule": match b.why { Why::Rule(r) => rule_json(r), Why::Default => Value::Null },
             "interface": b.ifname.as_str(), "index": b.index,
-            "skipped": skipped_json(net, list, b.skipped, None),
+            "skipped": skipped_json(net, list, b.skipped as usize, None),
         });
         let dns = Dns::find(cfg, profile, &b.ifname, b.index);
         out.line(format!("DNS:      {}", dns.text(b.index)));
