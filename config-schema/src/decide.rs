@@ -225,7 +225,7 @@ pub enum Decision<'p> {
 
 // A decision is copied into the engine's decision cache and through the executor on
 // every connect: kept small (the resolved socket options were 44 of its 88 bytes).
-const _: () = assert!(core::mem::size_of::<Decision<'static>>() <= 40);
+const _: () = assert!(size_of::<Decision<'static>>() <= 40);
 
 /// Decides what to do with `flow` for a process under `profile`.
 pub fn decide<'p>(profile: &'p Profile, net: &impl NetView, flow: &Flow) -> Decision<'p> {
