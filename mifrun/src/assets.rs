@@ -28,7 +28,14 @@ pub fn completions(shell: &str) -> Result<u8, Fail> {
         _ => clap_complete::Shell::Fish,
     };
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut command(), "mifrun", &mut out);
+    clap_complete::generate(shell, &mut completion_command(), "mifrun", &mut out);
+    if shell == clap_complete::Shell::Fish {
+        // clap_complete's fish script completes options only, not positional
+        // values: the one positional with a fixed set of values is added here.
+        out.extend_from_slice(
+            b"complete -c mifrun -n \"__fish_mifrun_using_subcommand completions\" -f -a \"bash zsh fish\"\n",
+        );
+    }
     std::io::stdout()
         .write_all(&out)
         .map_err(|e| crate::fail(format!("cannot write the completions: {e}"), None))?;
@@ -39,6 +46,23 @@ pub fn completions(shell: &str) -> Result<u8, Fail> {
 /// the `help` subcommand clap would add.
 fn command() -> clap::Command {
     let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
+/// The command for completion scripts: mifrun's arguments and its visible commands.
+/// clap_complete offers hidden subcommands too (`manpages`, `__resolve`), and clap
+/// cannot remove a subcommand, so the command is rebuilt without them.
+fn completion_command() -> clap::Command {
+    let full = Cli::command();
+    let mut cmd = clap::Command::new("mifrun")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .args_conflicts_with_subcommands(true)
+        .subcommand_negates_reqs(true)
+        .disable_help_subcommand(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     cmd.build();
     cmd
 }
