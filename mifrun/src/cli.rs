@@ -14,6 +14,10 @@ Examples:
       The whole chain for one destination: rule, interface, source, next hop, reply.
   mifrun doctor --via wlan0
       Checks, each with a verdict and a fix.
+  mifrun schema > policy.schema.json
+      The policy's JSON Schema, for editors (taplo: a `#:schema` first line).
+  source <(mifrun completions bash)
+      Completions for bash (also zsh and fish).
   mifrun --via wlan0 -- curl https://example.org/
       Every socket of curl (and of its children) goes out through wlan0.
   mifrun --via wlan0,wwan0 -- app
