@@ -20,11 +20,14 @@ fi
 say() { printf '==> %s\n' "$*" >&2; }
 
 install_deps() {
-    # Programs the end-to-end tests run for real, and what building needs.
+    # Programs the end-to-end tests run for real, and what building needs; man, zsh
+    # and fish check the manual pages and completions, dpkg-dev and lintian build and
+    # check the Debian package (scripts/deb.sh).
     local need=() cmd pkg
     for pair in ip:iproute2 curl:curl wget:wget python3:python3 node:nodejs nc:netcat-openbsd \
         socat:socat nft:nftables gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils \
-        musl-gcc:musl-tools go:golang-go busybox:busybox-static; do
+        musl-gcc:musl-tools go:golang-go busybox:busybox-static \
+        man:man-db zsh:zsh fish:fish dpkg-shlibdeps:dpkg-dev lintian:lintian; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || need+=("$pkg")

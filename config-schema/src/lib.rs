@@ -16,6 +16,7 @@
 
 mod decide;
 mod diag;
+pub mod document;
 pub mod events;
 mod ifname;
 mod parse;
@@ -30,6 +31,15 @@ pub use decide::{
 };
 pub use diag::Diagnostic;
 pub use ifname::IfName;
+/// The keys the parser knows, per place: the top level, `[programs.NAME]`,
+/// `[[rules]]`, `[interfaces.NAME]` and `[dns]` (the schema's tests check that they are
+/// exactly the document types' fields).
+pub mod policy_keys {
+    pub use crate::parse::{
+        DNS_KEYS as DNS, INTERFACE_KEYS as INTERFACE, PROGRAM_KEYS as PROGRAM, RULE_KEYS as RULE,
+        TOP_KEYS as TOP,
+    };
+}
 pub use parse::{MAX_POLICY_BYTES, load_policy_file, parse_policy, parse_server, parse_via_list};
 pub use policy::{
     DSCP_NAMES, DnsSettings, EVERY_NAME, ForeignBind, InterfaceSettings, Listen, Loaded, LogLevel,

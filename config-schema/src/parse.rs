@@ -6,6 +6,7 @@
 //! through serde so their messages list the accepted spellings.
 
 use crate::diag::Lines;
+use crate::document::Action;
 use crate::policy::{
     DSCP_NAMES, DnsSettings, ForeignBind, InterfaceSettings, Listen, OnMarkDenied, OnUnavailable,
     PortRange, Protocol, Rule, SocketOptions, Target,
@@ -20,7 +21,7 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-const TOP_KEYS: &[&str] = &[
+pub const TOP_KEYS: &[&str] = &[
     "via",
     "on_unavailable",
     "listen",
@@ -34,7 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "on_mark_denied",
     "foreign_bind",
 ];
-const PROGRAM_KEYS: &[&str] = &[
+pub const PROGRAM_KEYS: &[&str] = &[
     "via",
     "on_unavailable",
     "listen",
@@ -45,11 +46,11 @@ const PROGRAM_KEYS: &[&str] = &[
     "on_mark_denied",
     "foreign_bind",
 ];
-const RULE_KEYS: &[&str] = &[
+pub const RULE_KEYS: &[&str] = &[
     "to", "ports", "protocol", "names", "via", "action", "source", "mark", "dscp",
 ];
-const INTERFACE_KEYS: &[&str] = &["dns", "search"];
-const DNS_KEYS: &[&str] = &["steer", "redirect", "timeout_ms", "attempts"];
+pub const INTERFACE_KEYS: &[&str] = &["dns", "search"];
+pub const DNS_KEYS: &[&str] = &["steer", "redirect", "timeout_ms", "attempts"];
 
 /// The largest policy file read, in bytes (4 MiB: some 40 000 rules).
 pub const MAX_POLICY_BYTES: u64 = 4 << 20;
@@ -927,13 +928,6 @@ impl Cx<'_> {
         }
         out
     }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Action {
-    Direct,
-    Block,
 }
 
 /// A DNS server: `198.51.100.53`, `2001:db8::53`, `198.51.100.53:5353` or

@@ -3,12 +3,13 @@
 
 use crate::{Diagnostic, IfName};
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// What happens when none of the interfaces in a `via` list is usable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OnUnavailable {
     /// Fail the call with `ENETUNREACH` (the default): never fall back to the default
@@ -20,7 +21,8 @@ pub enum OnUnavailable {
 }
 
 /// What happens to wildcard listeners (`bind(0.0.0.0)` / `bind(::)` then `listen`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Listen {
     /// Confine them to the chosen interface and loopback (the default): a socket filter
@@ -36,11 +38,15 @@ pub enum Listen {
 }
 
 /// Transport protocol a rule applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// TCP (stream sockets).
     Tcp,
+    /// UDP (datagram sockets).
     Udp,
+    /// Both (the default).
     #[default]
     Any,
 }
@@ -70,7 +76,8 @@ pub enum Target {
 }
 
 /// What a `bind` to an address of another interface than the chosen one becomes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ForeignBind {
     /// Rewritten to the chosen interface's address of the same family (the default):
@@ -83,7 +90,8 @@ pub enum ForeignBind {
 }
 
 /// What happens when `mark` cannot be set (`SO_MARK` needs `CAP_NET_ADMIN`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OnMarkDenied {
     /// Fail the call with `EPERM` (the default): nothing leaves unmarked.
@@ -263,7 +271,9 @@ pub struct InterfaceSettings {
 }
 
 /// `[dns]`: how names are resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
 pub struct DnsSettings {
     /// Resolve names over the chosen interface (default). `false` leaves name
     /// resolution to the C library, unsteered.
@@ -272,8 +282,10 @@ pub struct DnsSettings {
     /// aim at the system's servers to the chosen interface's servers instead.
     pub redirect: bool,
     /// Time for one query to one server before the next is tried, in milliseconds.
+    #[cfg_attr(feature = "schema", schemars(range(min = 10, max = 60_000)))]
     pub timeout_ms: u32,
     /// Rounds over the server list.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10)))]
     pub attempts: u32,
 }
 

@@ -14,6 +14,10 @@ Examples:
       The whole chain for one destination: rule, interface, source, next hop, reply.
   mifrun doctor --via wlan0
       Checks, each with a verdict and a fix.
+  mifrun schema > policy.schema.json
+      The policy's JSON Schema, for editors (taplo: a `#:schema` first line).
+  source <(mifrun completions bash)
+      Completions for bash (also zsh and fish).
   mifrun --via wlan0 -- curl https://example.org/
       Every socket of curl (and of its children) goes out through wlan0.
   mifrun --via wlan0,wwan0 -- app
@@ -53,7 +57,7 @@ Limits:
 #[command(
     name = "mifrun",
     version,
-    override_usage = "mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) [--] PROGRAM [ARGS]...\n       mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) --check [[--] PROGRAM [ARGS]...]\n       mifrun status|explain|doctor [OPTIONS]",
+    override_usage = "mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) [--] PROGRAM [ARGS]...\n       mifrun [OPTIONS] (--via IF[,IF...] | --policy FILE) --check [[--] PROGRAM [ARGS]...]\n       mifrun status|explain|doctor [OPTIONS]\n       mifrun schema | completions SHELL",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     after_long_help = EXAMPLES, after_help = "See --help for examples and exit codes.")]
@@ -165,10 +169,51 @@ pub enum Tool {
     /// the link (real queries), systemd-resolved, glibc, what a supervisor would need.
     #[command(after_long_help = DOCTOR_HELP)]
     Doctor(DoctorArgs),
+    /// Print the policy file's JSON Schema (draft 7), generated from the policy types:
+    /// for editors (taplo / Even Better TOML: `#:schema` on the policy's first line)
+    /// and for validating policies with any JSON-Schema tool.
+    #[command(after_long_help = SCHEMA_HELP)]
+    Schema,
+    /// Print a completion script for bash, zsh or fish.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_name = "SHELL", value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// (for installers) Write the manual pages into DIR: man1/mifrun.1, a page per
+    /// command (man1/mifrun-status.1, …) and man5/mifshim-policy.5.
+    #[command(name = "manpages", hide = true)]
+    Manpages {
+        /// Directory to write man1/ and man5/ into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// (internal) getaddrinfo under the shim, for explain and doctor.
     #[command(name = "__resolve", hide = true)]
     Resolve { name: String },
 }
+
+const SCHEMA_HELP: &str = "\
+Examples:
+  mifrun schema > policy.schema.json
+  # first line of a policy, for taplo / Even Better TOML:
+  #:schema /usr/share/mifshim/policy.schema.json
+
+The same schema is installed as share/mifshim/policy.schema.json. It checks the
+file's shape (keys, types, spellings, ranges); mifrun --check also reports what
+only the whole policy shows (a rule that can never match, an interface listed
+twice, host bits in a prefix).";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  source <(mifrun completions bash)
+  mifrun completions zsh > ~/.zfunc/_mifrun
+  mifrun completions fish > ~/.config/fish/completions/mifrun.fish
+
+scripts/install.sh and the Debian package install them where each shell looks:
+share/bash-completion/completions/mifrun, share/zsh/vendor-completions/_mifrun,
+share/fish/vendor_completions.d/mifrun.fish.";
 
 const STATUS_HELP: &str = "\
 Examples:

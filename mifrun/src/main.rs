@@ -6,6 +6,7 @@
 //! what a preload cannot steer), compose the environment, then `exec` (replace this
 //! process, so that the exit status and signals are the program's own).
 
+mod assets;
 mod check;
 mod cli;
 mod guard;
@@ -52,6 +53,10 @@ fn warn(message: &str) {
 
 fn main() -> ExitCode {
     let mut cli = cli::Cli::parse();
+    if cli.tool.is_some() || cli.check {
+        // They only print: a closed pipe ends them quietly (see default_sigpipe).
+        sys::default_sigpipe();
+    }
     if let Some(tool) = cli.tool.take() {
         return tools::run(tool);
     }

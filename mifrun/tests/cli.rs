@@ -423,3 +423,58 @@ fn policy_path_that_is_not_utf8_is_passed_byte_for_byte() {
         stdout(&o)
     );
 }
+
+/// `mifrun status | head -1` (and `--check`, `explain`, `doctor`, `schema`,
+/// `completions`) panicked with status 101 and a backtrace when the reader had gone:
+/// Rust ignores SIGPIPE, so the write failed with `EPIPE` and `println!` panicked. The
+/// printing commands now die of SIGPIPE, silently, as `cat` and `ls` do (the shell
+/// reports 141); what they print into a live pipe is unchanged.
+#[test]
+fn printing_into_a_closed_pipe_panicked() {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    use std::os::unix::process::ExitStatusExt as _;
+    let s = Stage::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["status"], "Policy:"),
+        (&["--via", "lo", "--check", "--", "true"], "Mode:"),
+        (
+            &["explain", "--via", "lo", "127.0.0.1", "80"],
+            "Policy: --via lo\nDestination: 127.0.0.1 port 80/tcp",
+        ),
+        (&["doctor", "--via", "lo"], "Policy: --via lo\n"),
+        (
+            &["schema"],
+            "{\n  \"$schema\": \"http://json-schema.org/draft-07/schema#\"",
+        ),
+        (&["completions", "bash"], "_mifrun() {"),
+    ];
+    for (args, first) in cases {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array it is given.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors were just created and are owned by nobody else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read);
+        let o = Command::new(s.dir.join("bin/mifrun"))
+            .args(*args)
+            .current_dir(&s.dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(write)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGPIPE),
+            "mifrun {args:?} into a closed pipe: {:?}\n{err}",
+            o.status
+        );
+        assert!(!err.contains("panicked"), "mifrun {args:?}: {err}");
+        // Into a live pipe, the same command still prints what it did.
+        let o = s.run(args, &[]);
+        let out = stdout(&o);
+        assert!(out.starts_with(first), "mifrun {args:?}: {out}");
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}

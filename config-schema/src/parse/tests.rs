@@ -1,17 +1,33 @@
 use super::*;
 use crate::policy::{Listen, OnUnavailable, Protocol, Target};
 
+/// A valid policy, which the document types (what the JSON Schema is generated from)
+/// read too.
 fn ok(src: &str) -> Loaded {
     match parse_policy(src, "p.toml") {
-        Ok(l) => l,
+        Ok(l) => {
+            if let Err(e) = toml::from_str::<crate::document::PolicyFile>(src) {
+                panic!("the parser accepts this policy, the document types do not: {e}\n{src}");
+            }
+            l
+        }
         Err(e) => panic!("expected a valid policy, got:\n{}", render(&e)),
     }
 }
 
+/// An invalid policy; one with an unknown key the document types refuse too.
 fn errs(src: &str) -> Vec<String> {
     match parse_policy(src, "p.toml") {
         Ok(_) => panic!("expected errors for:\n{src}"),
-        Err(e) => e.iter().map(ToString::to_string).collect(),
+        Err(e) => {
+            if e.iter().any(|d| d.message.contains("unknown key")) {
+                assert!(
+                    toml::from_str::<crate::document::PolicyFile>(src).is_err(),
+                    "the document types accept an unknown key:\n{src}"
+                );
+            }
+            e.iter().map(ToString::to_string).collect()
+        }
     }
 }
 

@@ -30,6 +30,18 @@ pub fn creds() -> Creds {
     }
 }
 
+/// Gives SIGPIPE back its default action (the Rust runtime ignores it), for the
+/// commands that only print: written into a pipe whose reader has gone (`mifrun
+/// status | head -1`), they end at once and silently, killed by SIGPIPE as `cat`,
+/// `ls` or `grep` are (the shell reports 141), instead of panicking on `EPIPE`. Not
+/// for the modes that run a program: their supervisor and reaper write to pipes of
+/// their own and must see `EPIPE` as an error, not die of it.
+pub fn default_sigpipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler; nothing else in this
+    // process relies on SIGPIPE being ignored on the printing paths that call this.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 fn c_path(path: &Path) -> Option<CString> {
     CString::new(path.as_os_str().as_bytes()).ok()
 }

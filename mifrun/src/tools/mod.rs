@@ -27,6 +27,9 @@ pub fn run(tool: Tool) -> ExitCode {
         Tool::Status(a) => status::run(&a),
         Tool::Explain(a) => explain::run(&a),
         Tool::Doctor(a) => doctor::run(&a),
+        Tool::Schema => crate::assets::schema(),
+        Tool::Completions { shell } => crate::assets::completions(&shell),
+        Tool::Manpages { dir } => crate::assets::manpages(&dir),
         Tool::Resolve { name } => return probe::child(&name),
     };
     match r {
