@@ -295,12 +295,7 @@ pub enum Blocker {
     },
 }
 
-/// The variable through which the loader takes the library.
-pub const PRELOAD_VAR: &str = if cfg!(target_os = "macos") {
-    "DYLD_INSERT_LIBRARIES"
-} else {
-    "LD_PRELOAD"
-};
+use crate::preload::PRELOAD_VAR;
 
 impl Blocker {
     /// The file the finding is about (`None` for a `#!` line problem).
@@ -697,8 +692,16 @@ fn check_macho(path: &Path, cx: &dyld::MacContext, ins: &mut Inspection) {
             path.display()
         )),
         Ok(m) => {
-            ins.chain
-                .push(format!("{}: {}", path.display(), m.describe()));
+            let signature = dyld::running_slice(&m, cx.host).map(|s| match &s.signature {
+                Some(sig) => format!("; {}: {}", s.arch, sig.describe()),
+                None => format!("; {}: unsigned", s.arch),
+            });
+            ins.chain.push(format!(
+                "{}: {}{}",
+                path.display(),
+                m.describe(),
+                signature.unwrap_or_default()
+            ));
             let (blockers, notes) = dyld::macho_blockers(path, &real_path(path), &m, cx);
             ins.blockers.extend(blockers);
             ins.notes.extend(notes);
@@ -779,6 +782,7 @@ fn credential_checks(path: &Path, me: sys::Creds, ins: &mut Inspection) {
 }
 
 /// The ABI of the library at `path`, if it is a readable ELF file.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn library_abi(path: &Path) -> Option<Abi> {
     let f = File::open(path).ok()?;
     parse_elf(&f).ok().map(|e| e.abi)

@@ -204,17 +204,14 @@ pub fn macho_blockers(
             });
         }
     }
-    match &cx.library {
-        None => {}
-        Some(lib) => {
-            if !lib.slices.iter().any(|s| library_fits(slice.arch, s.arch)) {
-                out.push(Blocker::MachArch {
-                    path: p(),
-                    program: vec![slice.arch],
-                    library: lib.archs(),
-                });
-            }
-        }
+    if let Some(lib) = &cx.library
+        && !lib.slices.iter().any(|s| library_fits(slice.arch, s.arch))
+    {
+        out.push(Blocker::MachArch {
+            path: p(),
+            program: vec![slice.arch],
+            library: lib.archs(),
+        });
     }
     (out, notes)
 }

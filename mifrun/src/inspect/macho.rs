@@ -116,14 +116,17 @@ pub struct Arch {
 }
 
 impl Arch {
+    #[cfg(test)]
     pub const X86_64: Arch = Arch {
         cputype: CPU_TYPE_X86_64,
         cpusubtype: 3,
     };
+    #[cfg(test)]
     pub const ARM64: Arch = Arch {
         cputype: CPU_TYPE_ARM64,
         cpusubtype: 0,
     };
+    #[cfg(test)]
     pub const ARM64E: Arch = Arch {
         cputype: CPU_TYPE_ARM64,
         cpusubtype: CPU_SUBTYPE_ARM64E,
@@ -191,6 +194,38 @@ impl Signature {
     pub fn adhoc(&self) -> bool {
         self.flags & cs::CS_ADHOC != 0
     }
+
+    /// "signed ad hoc, hardened runtime (CS_RUNTIME), Team ID X, entitlements: …".
+    pub fn describe(&self) -> String {
+        let mut parts = vec![match (&self.team_id, self.adhoc(), self.platform) {
+            (_, _, p) if p != 0 => "signed by Apple (platform binary)".to_owned(),
+            (Some(t), _, _) => format!("signed, Team ID {t}"),
+            (None, true, _) => "signed ad hoc".to_owned(),
+            (None, false, _) => "signed".to_owned(),
+        }];
+        for (flag, name) in [
+            (cs::CS_LINKER_SIGNED, "by the linker (CS_LINKER_SIGNED)"),
+            (cs::CS_RUNTIME, "hardened runtime (CS_RUNTIME)"),
+            (cs::CS_REQUIRE_LV, "library validation (CS_REQUIRE_LV)"),
+            (cs::CS_RESTRICT, "restricted (CS_RESTRICT)"),
+            (cs::CS_FORCED_LV, "CS_FORCED_LV"),
+            (cs::CS_HARD, "CS_HARD"),
+            (cs::CS_KILL, "CS_KILL"),
+            (cs::CS_ENFORCEMENT, "CS_ENFORCEMENT"),
+        ] {
+            if self.flags & flag != 0 {
+                parts.push(name.to_owned());
+            }
+        }
+        let e = self.entitlements;
+        if e.allow_dyld_env {
+            parts.push("allows DYLD_* variables".into());
+        }
+        if e.disable_library_validation {
+            parts.push("library validation disabled".into());
+        }
+        parts.join(", ")
+    }
 }
 
 /// One architecture's image.
@@ -232,7 +267,8 @@ impl MachO {
         self.slices.iter().map(|s| s.arch).collect()
     }
 
-    /// One line: "Mach-O universal (x86_64, arm64e) executable" and so on.
+    /// One line: "Mach-O universal (x86_64, arm64e) executable" and so on, with the
+    /// signature of the slice `running` if given.
     pub fn describe(&self) -> String {
         let archs: Vec<String> = self.slices.iter().map(|s| s.arch.name()).collect();
         let kind = match self.slices.first().map(|s| s.filetype) {
@@ -677,15 +713,11 @@ pub fn xml_entitlements(plist: &[u8]) -> Entitlements {
                 continue;
             }
             "/key" => {}
-            "true/" | "true /" => {
-                if depth == 1 {
-                    match pending_key.take().as_deref() {
-                        Some(ENT_ALLOW_DYLD_ENV) => ent.allow_dyld_env = true,
-                        Some(ENT_DISABLE_LV) => ent.disable_library_validation = true,
-                        _ => {}
-                    }
-                }
-            }
+            "true/" | "true /" if depth == 1 => match pending_key.take().as_deref() {
+                Some(ENT_ALLOW_DYLD_ENV) => ent.allow_dyld_env = true,
+                Some(ENT_DISABLE_LV) => ent.disable_library_validation = true,
+                _ => {}
+            },
             t if !t.starts_with('/') && depth == 1 => pending_key = None,
             _ => {}
         }

@@ -376,7 +376,7 @@ fn inspect_macho_files_for_macos() {
     let ins = inspect_for(ok.as_os_str(), None, &mac(), me).unwrap();
     assert_eq!(ins.blockers, []);
     assert!(
-        ins.chain[0].ends_with("Mach-O arm64 executable"),
+        ins.chain[0].ends_with("Mach-O arm64 executable; arm64: unsigned"),
         "{:?}",
         ins.chain
     );
@@ -388,6 +388,11 @@ fn inspect_macho_files_for_macos() {
     );
     let ins = inspect_for(hr.as_os_str(), None, &mac(), me).unwrap();
     assert!(matches!(ins.blockers[0], Blocker::HardenedRuntime { .. }));
+    assert!(
+        ins.chain[0].ends_with("arm64: signed, Team ID ABCDE12345, hardened runtime (CS_RUNTIME)"),
+        "{:?}",
+        ins.chain
+    );
 
     // A script run by a protected interpreter: refused, with the interpreter named.
     let script = d.file("s.sh", b"#!/bin/sh\necho\n", 0o755);

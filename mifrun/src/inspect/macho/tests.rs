@@ -281,3 +281,45 @@ fn arch_names() {
     );
     assert_eq!(Arch::X86_64.to_string(), "x86_64");
 }
+
+#[test]
+fn signature_descriptions() {
+    let d = |sig: Sig| {
+        parse(&Image::exe(Arch::ARM64).signed(sig).bytes())
+            .unwrap()
+            .slices[0]
+            .signature
+            .clone()
+            .unwrap()
+            .describe()
+    };
+    assert_eq!(
+        d(Sig {
+            flags: cs::CS_ADHOC | cs::CS_LINKER_SIGNED,
+            identifier: "a",
+            ..Sig::default()
+        }),
+        "signed ad hoc, by the linker (CS_LINKER_SIGNED)"
+    );
+    assert_eq!(
+        d(Sig {
+            identifier: "com.apple.curl",
+            platform: 2,
+            ..Sig::default()
+        }),
+        "signed by Apple (platform binary)"
+    );
+    assert_eq!(
+        d(Sig {
+            flags: cs::CS_RUNTIME | cs::CS_RESTRICT | cs::CS_REQUIRE_LV,
+            identifier: "x",
+            team: Some("T1"),
+            xml_entitlements: Some(xml_entitlements(&[
+                (ENT_ALLOW_DYLD_ENV, true),
+                (ENT_DISABLE_LV, true)
+            ])),
+            ..Sig::default()
+        }),
+        "signed, Team ID T1, hardened runtime (CS_RUNTIME), library validation (CS_REQUIRE_LV), restricted (CS_RESTRICT), allows DYLD_* variables, library validation disabled"
+    );
+}
