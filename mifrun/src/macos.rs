@@ -18,39 +18,6 @@ use crate::inspect::{self, Target, macho};
 use crate::preload::{self, PRELOAD_VAR};
 use crate::{Fail, command, exec_failed, fail, find_library, load_policy, parse_dns, sys, warn};
 
-/// The options that only the Linux build has, with what they need there.
-fn linux_only(cli: &Cli) -> Option<(&'static str, &'static str)> {
-    if cli.guard {
-        return Some((
-            "--guard",
-            "it is a cgroup v2 and nftables backstop; a pf anchor would be macOS's, and is not written",
-        ));
-    }
-    if cli.supervise {
-        return Some((
-            "--supervise",
-            "it is a seccomp user-notification supervisor; macOS has no such interface for an unprivileged wrapper",
-        ));
-    }
-    if cli.events.is_some() {
-        return Some((
-            "--events",
-            "the events file is written by the engine, whose macOS hooks are not written yet",
-        ));
-    }
-    if cli.summary || !cli.fail_on.is_empty() {
-        return Some((
-            if cli.summary {
-                "--summary"
-            } else {
-                "--fail-on"
-            },
-            "they read the events file, which the engine's macOS hooks do not write yet",
-        ));
-    }
-    None
-}
-
 /// `mifrun status|explain|doctor` on macOS.
 pub fn run_tool(tool: Tool) -> ExitCode {
     let name = match tool {
@@ -115,7 +82,7 @@ fn check_options(policy: &Policy) {
 
 /// The macOS run.
 pub fn run(cli: Cli) -> Result<(), Fail> {
-    if let Some((option, why)) = linux_only(&cli) {
+    if let Some((option, why)) = cli.linux_only_option() {
         return Err(fail(
             format!("{option} is Linux-only: {why}"),
             Some("nothing was run"),
@@ -128,11 +95,16 @@ pub fn run(cli: Cli) -> Result<(), Fail> {
     let parsed_library = std::fs::File::open(&library)
         .ok()
         .and_then(|f| macho::parse_macho(&f).ok());
-    if parsed_library.is_none() {
-        warn(&format!(
+    match &parsed_library {
+        None => warn(&format!(
             "{} is not a readable Mach-O file",
             library.display()
-        ));
+        )),
+        Some(lib) => {
+            for note in dyld::library_notes(&library, lib) {
+                warn(&note);
+            }
+        }
     }
     let cx = MacContext {
         host: Host::current(),

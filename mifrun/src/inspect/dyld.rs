@@ -36,9 +36,10 @@
 //!   dyld (a static executable): nothing is inserted.
 //!
 //! SIP-protected locations are those of `/System/Library/Sandbox/rootless.conf`:
-//! `/System`, `/bin`, `/sbin`, `/usr` except `/usr/local`, `/Library/Apple`, and
-//! Apple's own applications in `/Applications` (recognised here by their Apple
-//! platform signature).
+//! `/System`, `/bin`, `/sbin`, `/usr` except `/usr/local`, `/Library/Apple`. Apple's
+//! own applications in `/Applications` are protected too but not recognised by path
+//! here (the list changes with each release); their signatures carry the hardened
+//! runtime, which is refused on its own.
 
 // Compiled everywhere so that Linux tests it; only the macOS build calls it all.
 #![cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -214,6 +215,32 @@ pub fn macho_blockers(
         });
     }
     (out, notes)
+}
+
+/// What is wrong with `libmifshim.dylib` itself, as warnings: a slice without an
+/// `__interpose` section interposes nothing (dyld applies only that table), and on
+/// Apple Silicon a slice without a code signature is refused by the kernel when
+/// mapped (every arm64 page must be signed; the linker signs ad hoc by default).
+pub fn library_notes(path: &Path, lib: &MachO) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &lib.slices {
+        if !s.interposes {
+            out.push(format!(
+                "{} ({}) has no __DATA,__interpose section: it would interpose nothing",
+                path.display(),
+                s.arch
+            ));
+        }
+        if s.arch.cputype == CPU_TYPE_ARM64 && s.signature.is_none() {
+            out.push(format!(
+                "{} ({}) is not code-signed; Apple Silicon refuses unsigned code (`codesign --sign - {}`)",
+                path.display(),
+                s.arch,
+                path.display()
+            ));
+        }
+    }
+    out
 }
 
 /// The blocker for a script whose interpreter (or `env`) is SIP-protected.

@@ -320,6 +320,39 @@ fn apple_arm64e_binaries_need_an_arm64e_library() {
 }
 
 #[test]
+fn library_without_interpose_table_or_signature_is_warned_about() {
+    let good = parse_macho(
+        &Image::dylib(Arch::ARM64)
+            .signed(Sig {
+                flags: cs::CS_ADHOC | cs::CS_LINKER_SIGNED,
+                identifier: "libmifshim",
+                ..Sig::default()
+            })
+            .bytes()[..],
+    )
+    .unwrap();
+    assert_eq!(
+        library_notes(Path::new("/l/libmifshim.dylib"), &good),
+        Vec::<String>::new()
+    );
+    let mut bare = Image::dylib(Arch::ARM64);
+    bare.sections.retain(|(_, s)| *s != "__interpose");
+    let notes = library_notes(
+        Path::new("/l/libmifshim.dylib"),
+        &parse_macho(&bare.bytes()[..]).unwrap(),
+    );
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("no __DATA,__interpose section"));
+    assert!(notes[1].contains("not code-signed"));
+    // An unsigned x86_64 slice is allowed on Intel.
+    let intel = parse_macho(&Image::dylib(Arch::X86_64).bytes()[..]).unwrap();
+    assert_eq!(
+        library_notes(Path::new("/l/x"), &intel),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn unreadable_signature_is_a_note() {
     let img = Image::exe(Arch::ARM64).signed(Sig {
         identifier: "x",
