@@ -533,7 +533,13 @@ pub fn inspect_for(
             return Ok(ins);
         }
     };
-    if &head[..head.len().min(4)] == b"\x7fELF" || macho::is_macho(&head) {
+    // A binary of the target's format is checked; anything else (on Linux a Mach-O
+    // file too) is run the way execvp runs it, as below.
+    let binary = match target {
+        Target::Linux { .. } => head.starts_with(b"\x7fELF"),
+        Target::MacOs(_) => macho::is_macho(&head) || head.starts_with(b"\x7fELF"),
+    };
+    if binary {
         check_binary(&resolved, target, me, &mut ins);
         return Ok(ins);
     }

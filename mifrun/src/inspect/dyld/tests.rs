@@ -496,3 +496,30 @@ fn inspect_macho_files_for_macos() {
     let ins = inspect_for(junk.as_os_str(), None, &mac(), me).unwrap();
     assert!(ins.notes[0].contains("cannot inspect"), "{:?}", ins.notes);
 }
+
+/// The Linux build treats a Mach-O file as it always did: not ELF, no `#!`, so
+/// execvp's /bin/sh fallback (the macOS checks stay out of the Linux run).
+#[test]
+fn linux_inspection_of_a_macho_file_is_unchanged() {
+    let d = Dir::new("linux");
+    let f = d.file("tool", &Image::exe(Arch::ARM64).bytes(), 0o755);
+    let ins = inspect_for(
+        f.as_os_str(),
+        None,
+        &Target::Linux { library: None },
+        sys::creds(),
+    )
+    .unwrap();
+    assert!(
+        ins.chain[0].contains("no `#!` line and not ELF"),
+        "{:?}",
+        ins.chain
+    );
+    assert!(
+        !ins.blockers
+            .iter()
+            .any(|b| matches!(b, Blocker::SipProtected { .. })),
+        "{:?}",
+        ins.blockers
+    );
+}
