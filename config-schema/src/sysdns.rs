@@ -211,17 +211,30 @@ pub enum AddrKind {
     V6LinkLocal,
 }
 
+/// rtnetlink's address scopes and flags (`include/uapi/linux/rtnetlink.h`,
+/// `include/uapi/linux/if_addr.h`), written out rather than taken from `libc`: they are
+/// the values of a wire format, and this crate builds on macOS too, where `libc` has no
+/// netlink.
+pub mod rtnl {
+    pub const RT_SCOPE_UNIVERSE: u8 = 0;
+    pub const RT_SCOPE_SITE: u8 = 200;
+    pub const RT_SCOPE_LINK: u8 = 253;
+    pub const RT_SCOPE_HOST: u8 = 254;
+    pub const IFA_F_DADFAILED: u32 = 0x08;
+    pub const IFA_F_TENTATIVE: u32 = 0x40;
+}
+
 /// What an address dumped by the kernel (`ifa_scope`, `IFA_FLAGS`) counts as, if
 /// anything: tentative or failed-DAD IPv6 addresses cannot be a source and count for
 /// nothing; neither do host-scoped ones.
 pub fn address_kind(ip: IpAddr, scope: u8, flags: u32) -> Option<AddrKind> {
-    let unusable = flags & (libc::IFA_F_TENTATIVE | libc::IFA_F_DADFAILED) != 0;
+    let unusable = flags & (rtnl::IFA_F_TENTATIVE | rtnl::IFA_F_DADFAILED) != 0;
     match ip {
-        IpAddr::V4(_) if scope != libc::RT_SCOPE_HOST => Some(AddrKind::V4),
+        IpAddr::V4(_) if scope != rtnl::RT_SCOPE_HOST => Some(AddrKind::V4),
         IpAddr::V4(_) => None,
         IpAddr::V6(_) if unusable => None,
-        IpAddr::V6(_) if scope == libc::RT_SCOPE_LINK => Some(AddrKind::V6LinkLocal),
-        IpAddr::V6(_) if scope == libc::RT_SCOPE_UNIVERSE || scope == libc::RT_SCOPE_SITE => {
+        IpAddr::V6(_) if scope == rtnl::RT_SCOPE_LINK => Some(AddrKind::V6LinkLocal),
+        IpAddr::V6(_) if scope == rtnl::RT_SCOPE_UNIVERSE || scope == rtnl::RT_SCOPE_SITE => {
             Some(AddrKind::V6)
         }
         IpAddr::V6(_) => None,
@@ -326,24 +339,36 @@ mod tests {
         let v6: IpAddr = "2001:db8::2".parse().unwrap();
         let ll: IpAddr = "fe80::2".parse().unwrap();
         assert_eq!(
-            address_kind(v4, libc::RT_SCOPE_UNIVERSE, 0),
+            address_kind(v4, rtnl::RT_SCOPE_UNIVERSE, 0),
             Some(AddrKind::V4)
         );
-        assert_eq!(address_kind(v4, libc::RT_SCOPE_HOST, 0), None);
+        assert_eq!(address_kind(v4, rtnl::RT_SCOPE_HOST, 0), None);
         assert_eq!(
-            address_kind(v6, libc::RT_SCOPE_UNIVERSE, 0),
+            address_kind(v6, rtnl::RT_SCOPE_UNIVERSE, 0),
             Some(AddrKind::V6)
         );
-        assert_eq!(address_kind(v6, 0, libc::IFA_F_TENTATIVE), None);
+        assert_eq!(address_kind(v6, 0, rtnl::IFA_F_TENTATIVE), None);
         assert_eq!(
-            address_kind(ll, libc::RT_SCOPE_LINK, 0),
+            address_kind(ll, rtnl::RT_SCOPE_LINK, 0),
             Some(AddrKind::V6LinkLocal)
         );
         assert_eq!(
-            address_kind(ll, libc::RT_SCOPE_LINK, libc::IFA_F_DADFAILED),
+            address_kind(ll, rtnl::RT_SCOPE_LINK, rtnl::IFA_F_DADFAILED),
             None
         );
         assert!(link_up((libc::IFF_UP | libc::IFF_RUNNING) as u32));
         assert!(!link_up(libc::IFF_UP as u32));
+    }
+
+    /// The written-out netlink values are the kernel's (as libc has them on Linux).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rtnl_values_are_the_kernels() {
+        assert_eq!(rtnl::RT_SCOPE_UNIVERSE, libc::RT_SCOPE_UNIVERSE);
+        assert_eq!(rtnl::RT_SCOPE_SITE, libc::RT_SCOPE_SITE);
+        assert_eq!(rtnl::RT_SCOPE_LINK, libc::RT_SCOPE_LINK);
+        assert_eq!(rtnl::RT_SCOPE_HOST, libc::RT_SCOPE_HOST);
+        assert_eq!(rtnl::IFA_F_DADFAILED, libc::IFA_F_DADFAILED);
+        assert_eq!(rtnl::IFA_F_TENTATIVE, libc::IFA_F_TENTATIVE);
     }
 }

@@ -153,6 +153,43 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+impl Cli {
+    /// The first option given that only the Linux build has, with what it is there
+    /// (the macOS build refuses it with that reason rather than ignoring it).
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    pub fn linux_only_option(&self) -> Option<(&'static str, &'static str)> {
+        if self.guard {
+            return Some((
+                "--guard",
+                "it is a cgroup v2 and nftables backstop; a pf anchor would be macOS's, and is not written",
+            ));
+        }
+        if self.supervise {
+            return Some((
+                "--supervise",
+                "it is a seccomp user-notification supervisor; macOS has no such interface for an unprivileged wrapper",
+            ));
+        }
+        if self.events.is_some() {
+            return Some((
+                "--events",
+                "the events file is written by the engine, whose macOS hooks are not written yet",
+            ));
+        }
+        if self.summary || !self.fail_on.is_empty() {
+            return Some((
+                if self.summary {
+                    "--summary"
+                } else {
+                    "--fail-on"
+                },
+                "they read the events file, which the engine's macOS hooks do not write yet",
+            ));
+        }
+        None
+    }
+}
+
 /// The commands that look instead of running something.
 #[derive(Debug, Subcommand)]
 pub enum Tool {
@@ -315,6 +352,30 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("mifrun").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn linux_only_options_are_named_for_the_macos_refusal() {
+        let name = |args: &[&str]| parse(args).unwrap().linux_only_option().map(|(o, _)| o);
+        assert_eq!(name(&["--via", "en0", "--", "curl"]), None);
+        assert_eq!(name(&["--via", "en0", "--preload-only", "curl"]), None);
+        assert_eq!(name(&["--via", "en0", "--guard", "curl"]), Some("--guard"));
+        assert_eq!(
+            name(&["--via", "en0", "--supervise", "curl"]),
+            Some("--supervise")
+        );
+        assert_eq!(
+            name(&["--via", "en0", "--events", "e.jsonl", "curl"]),
+            Some("--events")
+        );
+        assert_eq!(
+            name(&["--via", "en0", "--summary", "curl"]),
+            Some("--summary")
+        );
+        assert_eq!(
+            name(&["--via", "en0", "--fail-on", "blocked", "curl"]),
+            Some("--fail-on")
+        );
     }
 
     #[test]

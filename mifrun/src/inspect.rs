@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use crate::sys;
 
+pub mod dyld;
 mod elf;
+pub mod macho;
 
 pub use elf::{Abi, GoEvidence};
 use elf::{ET_DYN, ET_EXEC, parse_elf};
@@ -258,7 +260,42 @@ pub enum Blocker {
     EnvClearsEnvironment {
         script: PathBuf,
     },
+    // ---- macOS (dyld, AMFI, SIP: see `dyld`) ----
+    /// A Mach-O executable started without dyld (no `LC_LOAD_DYLINKER`).
+    MachStatic {
+        path: PathBuf,
+    },
+    /// In a SIP-protected location (`script`: the script that runs it as its
+    /// interpreter).
+    SipProtected {
+        path: PathBuf,
+        script: Option<PathBuf>,
+    },
+    /// Signed with the hardened runtime, without the entitlement that allows `DYLD_*`.
+    HardenedRuntime {
+        path: PathBuf,
+    },
+    /// Library validation would refuse libmifshim.dylib (`hardened`: implied by the
+    /// hardened runtime rather than `CS_REQUIRE_LV`).
+    LibraryValidation {
+        path: PathBuf,
+        hardened: bool,
+        team: Option<String>,
+    },
+    /// dyld treats the process as restricted (`__RESTRICT` segment, `CS_RESTRICT`).
+    Restricted {
+        path: PathBuf,
+        why: dyld::Restriction,
+    },
+    /// No slice of libmifshim.dylib fits the slice that runs (or no slice runs here).
+    MachArch {
+        path: PathBuf,
+        program: Vec<macho::Arch>,
+        library: Vec<macho::Arch>,
+    },
 }
+
+use crate::preload::PRELOAD_VAR;
 
 impl Blocker {
     /// The file the finding is about (`None` for a `#!` line problem).
@@ -269,7 +306,13 @@ impl Blocker {
             | Self::SetUid { path, .. }
             | Self::SetGid { path, .. }
             | Self::FileCaps { path }
-            | Self::AbiMismatch { path, .. } => Some(path),
+            | Self::AbiMismatch { path, .. }
+            | Self::MachStatic { path }
+            | Self::SipProtected { path, .. }
+            | Self::HardenedRuntime { path }
+            | Self::LibraryValidation { path, .. }
+            | Self::Restricted { path, .. }
+            | Self::MachArch { path, .. } => Some(path),
             Self::EnvClearsEnvironment { script } => Some(script),
         }
     }
@@ -290,13 +333,15 @@ impl fmt::Display for Blocker {
             ),
             Self::SetUid { path, owner } => write!(
                 f,
-                "{} is setuid (owner uid {owner}): exec changes credentials and the loader ignores and strips LD_PRELOAD (secure-execution mode)",
-                path.display()
+                "{} is setuid (owner uid {owner}): exec changes credentials and the loader ignores and strips {PRELOAD_VAR} ({})",
+                path.display(),
+                SECURE_MODE
             ),
             Self::SetGid { path, group } => write!(
                 f,
-                "{} is setgid (group gid {group}): exec changes credentials and the loader ignores and strips LD_PRELOAD (secure-execution mode)",
-                path.display()
+                "{} is setgid (group gid {group}): exec changes credentials and the loader ignores and strips {PRELOAD_VAR} ({})",
+                path.display(),
+                SECURE_MODE
             ),
             Self::FileCaps { path } => write!(
                 f,
@@ -314,12 +359,101 @@ impl fmt::Display for Blocker {
             ),
             Self::EnvClearsEnvironment { script } => write!(
                 f,
-                "{} starts with `#!…env -i`, which clears the environment and with it LD_PRELOAD",
+                "{} starts with `#!…env -i`, which clears the environment and with it {PRELOAD_VAR}",
                 script.display()
             ),
+            Self::MachStatic { path } => write!(
+                f,
+                "{} is a static Mach-O executable (no LC_LOAD_DYLINKER): dyld never runs, so DYLD_INSERT_LIBRARIES is not applied",
+                path.display()
+            ),
+            Self::SipProtected { path, script: None } => write!(
+                f,
+                "{} is protected by System Integrity Protection: the kernel marks it restricted and dyld purges DYLD_INSERT_LIBRARIES (and every DYLD_* variable, for its children too)",
+                path.display()
+            ),
+            Self::SipProtected {
+                path,
+                script: Some(script),
+            } => write!(
+                f,
+                "{} runs its interpreter {}, which is protected by System Integrity Protection: dyld purges DYLD_INSERT_LIBRARIES when it starts (for what it runs, too)",
+                script.display(),
+                path.display()
+            ),
+            Self::HardenedRuntime { path } => write!(
+                f,
+                "{} is signed with the hardened runtime (CS_RUNTIME) without the {} entitlement: dyld purges DYLD_INSERT_LIBRARIES",
+                path.display(),
+                macho::ENT_ALLOW_DYLD_ENV
+            ),
+            Self::LibraryValidation {
+                path,
+                hardened,
+                team,
+            } => write!(
+                f,
+                "{} requires library validation ({}{}): dyld refuses libmifshim.dylib, which is not signed by Apple or the same team, and the program would not start",
+                path.display(),
+                if *hardened {
+                    "the hardened runtime without com.apple.security.cs.disable-library-validation"
+                } else {
+                    "CS_REQUIRE_LV"
+                },
+                team.as_deref()
+                    .map(|t| format!("; Team ID {t}"))
+                    .unwrap_or_default()
+            ),
+            Self::Restricted {
+                path,
+                why: dyld::Restriction::RestrictSegment,
+            } => write!(
+                f,
+                "{} has a __RESTRICT,__restrict section: dyld treats it as restricted and purges DYLD_INSERT_LIBRARIES",
+                path.display()
+            ),
+            Self::Restricted {
+                path,
+                why: dyld::Restriction::CsRestrict,
+            } => write!(
+                f,
+                "{} is signed with CS_RESTRICT: dyld treats it as restricted and purges DYLD_INSERT_LIBRARIES",
+                path.display()
+            ),
+            Self::MachArch {
+                path,
+                program,
+                library,
+            } => {
+                let names =
+                    |a: &[macho::Arch]| a.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
+                if library.is_empty() {
+                    write!(
+                        f,
+                        "{} has no slice this Mac can run ({})",
+                        path.display(),
+                        names(program)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{} runs as {} but libmifshim.dylib is {}: dyld loads no slice of the wrong architecture",
+                        path.display(),
+                        names(program),
+                        names(library)
+                    )
+                }
+            }
         }
     }
 }
+
+/// What the loader calls the mode in which it ignores the preload variable.
+const SECURE_MODE: &str = if cfg!(target_os = "macos") {
+    "a restricted process"
+} else {
+    "secure-execution mode"
+};
 
 /// The result of inspecting a program.
 #[derive(Debug, Clone, Default)]
@@ -342,13 +476,33 @@ pub struct RunError {
     pub hint: Option<String>,
 }
 
+/// What a program is checked against: Linux's loader and the library's ELF ABI, or
+/// macOS's kernel, AMFI and dyld ([`dyld`]).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub enum Target {
+    Linux { library: Option<Abi> },
+    MacOs(dyld::MacContext),
+}
+
 /// Inspects `program` (as given on the command line): resolves it through `path_var`,
 /// follows one level of `#!`, and checks the binary that will actually run against
 /// the library's ABI `library`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn inspect(
     program: &OsStr,
     path_var: Option<&OsStr>,
     library: Option<Abi>,
+    me: sys::Creds,
+) -> Result<Inspection, RunError> {
+    inspect_for(program, path_var, &Target::Linux { library }, me)
+}
+
+/// [`inspect`] for a [`Target`].
+pub fn inspect_for(
+    program: &OsStr,
+    path_var: Option<&OsStr>,
+    target: &Target,
     me: sys::Creds,
 ) -> Result<Inspection, RunError> {
     let shown = Path::new(program).display().to_string();
@@ -379,8 +533,14 @@ pub fn inspect(
             return Ok(ins);
         }
     };
-    if &head[..head.len().min(4)] == b"\x7fELF" {
-        check_binary(&resolved, library, me, &mut ins);
+    // A binary of the target's format is checked; anything else (on Linux a Mach-O
+    // file too) is run the way execvp runs it, as below.
+    let binary = match target {
+        Target::Linux { .. } => head.starts_with(b"\x7fELF"),
+        Target::MacOs(_) => macho::is_macho(&head) || head.starts_with(b"\x7fELF"),
+    };
+    if binary {
+        check_binary(&resolved, target, me, &mut ins);
         return Ok(ins);
     }
 
@@ -430,6 +590,11 @@ pub fn inspect(
         });
     }
 
+    if let Target::MacOs(cx) = target
+        && let Some(b) = dyld::sip_interpreter(&resolved, &real_path(&interp), cx)
+    {
+        ins.blockers.push(b);
+    }
     if interp.file_name() == Some(OsStr::new("env")) {
         // `env` runs first (its credentials matter), then the program it names.
         credential_checks(&interp, me, &mut ins);
@@ -437,17 +602,17 @@ pub fn inspect(
             "{}: runs the program named on the `#!` line",
             interp.display()
         ));
-        let target = parse_env_arg(arg.as_deref());
-        if target.clears_env {
+        let named = parse_env_arg(arg.as_deref());
+        if named.clears_env {
             ins.blockers.push(Blocker::EnvClearsEnvironment {
                 script: resolved.clone(),
             });
         }
-        let Some(name) = target.program else {
+        let Some(name) = named.program else {
             return Ok(ins);
         };
         match resolve_program(&name, path_var, probe_path) {
-            Ok(p) => follow_final(&p, library, me, &mut ins),
+            Ok(p) => follow_final(&p, target, me, &mut ins),
             Err(_) => {
                 return Err(RunError {
                     code: 127,
@@ -461,13 +626,13 @@ pub fn inspect(
             }
         }
     } else {
-        follow_final(&interp, library, me, &mut ins);
+        follow_final(&interp, target, me, &mut ins);
     }
     Ok(ins)
 }
 
 /// The end of the `#!` chain: an ELF binary is checked, a further script is not followed.
-fn follow_final(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Inspection) {
+fn follow_final(path: &Path, target: &Target, me: sys::Creds, ins: &mut Inspection) {
     match read_head(path) {
         Ok(h) if h.starts_with(b"#!") => {
             ins.chain.push(format!(
@@ -480,7 +645,7 @@ fn follow_final(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Ins
             ));
             credential_checks(path, me, ins);
         }
-        Ok(_) => check_binary(path, library, me, ins),
+        Ok(_) => check_binary(path, target, me, ins),
         Err(e) => ins.notes.push(format!(
             "cannot read {} to inspect it ({e}); not checked",
             path.display()
@@ -506,8 +671,52 @@ fn is_dynamic_loader(path: &Path) -> bool {
     name == "ld.so" || (name.starts_with("ld-") && name.contains(".so"))
 }
 
+/// `path` with its symbolic links resolved (itself when that fails).
+fn real_path(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+/// Checks the binary that will run, for the target: its format, then credentials.
+fn check_binary(path: &Path, target: &Target, me: sys::Creds, ins: &mut Inspection) {
+    match target {
+        Target::Linux { library } => check_elf(path, *library, me, ins),
+        Target::MacOs(cx) => {
+            check_macho(path, cx, ins);
+            credential_checks(path, me, ins);
+        }
+    }
+}
+
+/// Checks a Mach-O binary for what dyld and AMFI will do with it ([`dyld`]).
+fn check_macho(path: &Path, cx: &dyld::MacContext, ins: &mut Inspection) {
+    let parsed = File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| macho::parse_macho(&f).map_err(|e| e.to_string()));
+    match parsed {
+        Err(e) => ins.notes.push(format!(
+            "cannot inspect {}: {e}; not checked",
+            path.display()
+        )),
+        Ok(m) => {
+            let signature = dyld::running_slice(&m, cx.host).map(|s| match &s.signature {
+                Some(sig) => format!("; {}: {}", s.arch, sig.describe()),
+                None => format!("; {}: unsigned", s.arch),
+            });
+            ins.chain.push(format!(
+                "{}: {}{}",
+                path.display(),
+                m.describe(),
+                signature.unwrap_or_default()
+            ));
+            let (blockers, notes) = dyld::macho_blockers(path, &real_path(path), &m, cx);
+            ins.blockers.extend(blockers);
+            ins.notes.extend(notes);
+        }
+    }
+}
+
 /// Checks an ELF binary that will run: linkage, Go, ABI, credentials.
-fn check_binary(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Inspection) {
+fn check_elf(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Inspection) {
     let parsed = File::open(path)
         .map_err(|e| e.to_string())
         .and_then(|f| parse_elf(&f).map_err(|e| e.to_string()));
@@ -579,6 +788,7 @@ fn credential_checks(path: &Path, me: sys::Creds, ins: &mut Inspection) {
 }
 
 /// The ABI of the library at `path`, if it is a readable ELF file.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn library_abi(path: &Path) -> Option<Abi> {
     let f = File::open(path).ok()?;
     parse_elf(&f).ok().map(|e| e.abi)

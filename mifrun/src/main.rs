@@ -9,14 +9,22 @@
 mod assets;
 mod check;
 mod cli;
+#[cfg(target_os = "linux")]
 mod guard;
 mod inspect;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "linux")]
 mod net;
 mod preload;
+#[cfg(target_os = "linux")]
 mod routes;
+#[cfg(target_os = "linux")]
 mod summary;
+#[cfg(target_os = "linux")]
 mod supervise;
 mod sys;
+#[cfg(target_os = "linux")]
 mod tools;
 
 use std::ffi::OsString;
@@ -25,9 +33,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-use config_schema::{Diagnostic, LogLevel, Policy};
+#[cfg(target_os = "linux")]
+use config_schema::LogLevel;
+use config_schema::{Diagnostic, Policy};
 
 use crate::preload::EnvChange;
+
+#[cfg(target_os = "linux")]
+use crate::tools::run as run_tool;
+#[cfg(target_os = "linux")]
+use run_linux as run;
+
+#[cfg(target_os = "macos")]
+use crate::macos::{run, run_tool};
 
 /// Exit status when mifrun refuses to start the program.
 const EXIT_REFUSED: u8 = 2;
@@ -58,7 +76,7 @@ fn main() -> ExitCode {
         sys::default_sigpipe();
     }
     if let Some(tool) = cli.tool.take() {
-        return tools::run(tool);
+        return run_tool(tool);
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,6 +156,7 @@ fn load_policy_from(
     Ok((policy, policy_path, via_env))
 }
 
+#[cfg(target_os = "linux")]
 /// Checks that every interface exists (or warns with `--allow-missing`) and warns
 /// about interfaces without a default route.
 fn check_interfaces(policy: &Policy, allow_missing: bool) -> Result<(), Fail> {
@@ -205,6 +224,7 @@ fn parse_dns(list: &str) -> Result<(String, Vec<std::net::SocketAddr>), Fail> {
     ))
 }
 
+#[cfg(target_os = "linux")]
 /// Warns about socket options this host or process cannot honour: a `source` that is
 /// not one of this host's addresses (the shim checks it against the chosen interface
 /// at each decision), a `mark` without `CAP_NET_ADMIN`/`CAP_NET_RAW`.
@@ -258,7 +278,9 @@ fn find_library() -> Result<PathBuf, Fail> {
     Ok(library)
 }
 
-fn run(cli: cli::Cli) -> Result<(), Fail> {
+/// The Linux run: inspect, compose `LD_PRELOAD`, guard, supervise or exec.
+#[cfg(target_os = "linux")]
+fn run_linux(cli: cli::Cli) -> Result<(), Fail> {
     let (policy, policy_path, via) = load_policy(&cli)?;
     check_interfaces(&policy, cli.allow_missing)?;
     check_options(&policy);
@@ -324,8 +346,8 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
         return Err(refusal);
     }
 
-    let ld_preload = preload::compose_ld_preload(
-        std::env::var_os("LD_PRELOAD").as_deref(),
+    let ld_preload = preload::compose_preload(
+        std::env::var_os(preload::PRELOAD_VAR).as_deref(),
         &library,
         |entry| Path::new(entry).canonicalize().is_ok_and(|c| c == library),
     );

@@ -1,4 +1,5 @@
-//! Finding `libmifshim.so` and composing the child's `LD_PRELOAD`.
+//! Finding `libmifshim.so` and composing the child's `LD_PRELOAD` (on macOS:
+//! `libmifshim.dylib` and `DYLD_INSERT_LIBRARIES`).
 //!
 //! The functions here are pure (inputs in, values out) except [`find_library`], which
 //! only adds `canonicalize` on top of [`candidate_paths`].
@@ -8,9 +9,23 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// File name of the preload library.
-pub const LIBRARY_NAME: &str = "libmifshim.so";
+pub const LIBRARY_NAME: &str = if cfg!(target_os = "macos") {
+    "libmifshim.dylib"
+} else {
+    "libmifshim.so"
+};
 /// The engine the stub loads, from the stub's own directory.
-pub const ENGINE_NAME: &str = "libmifshim_engine.so";
+pub const ENGINE_NAME: &str = if cfg!(target_os = "macos") {
+    "libmifshim_engine.dylib"
+} else {
+    "libmifshim_engine.so"
+};
+/// The variable the loader takes the library from.
+pub const PRELOAD_VAR: &str = if cfg!(target_os = "macos") {
+    "DYLD_INSERT_LIBRARIES"
+} else {
+    "LD_PRELOAD"
+};
 
 /// Where the stub at `library` will look for its engine.
 pub fn engine_path(library: &Path) -> PathBuf {
@@ -19,7 +34,22 @@ pub fn engine_path(library: &Path) -> PathBuf {
 
 /// Characters that separate entries of `LD_PRELOAD` (ld.so(8): "space-separated or
 /// colon-separated").
-const SEPARATORS: &[u8] = b" :";
+const LD_SEPARATORS: &[u8] = b" :";
+/// What separates entries of `DYLD_INSERT_LIBRARIES`: dyld(1), "a colon separated
+/// list of dynamic libraries"; dyld4 splits it on `:` alone
+/// (`ProcessConfig::PathOverrides`), so a space is part of a path there.
+const DYLD_SEPARATORS: &[u8] = b":";
+/// The separators of this platform's [`PRELOAD_VAR`], and how to name them.
+const SEPARATORS: &[u8] = if cfg!(target_os = "macos") {
+    DYLD_SEPARATORS
+} else {
+    LD_SEPARATORS
+};
+const SEPARATOR_WORDS: &str = if cfg!(target_os = "macos") {
+    "a colon"
+} else {
+    "a space or a colon"
+};
 
 /// Where the library may live, in order, for a mifrun executable at `exe` (absolute and
 /// canonical): next to it, then `../lib/mifshim/` relative to its directory. Never the
@@ -59,7 +89,7 @@ impl std::fmt::Display for LookupError {
             }
             Self::Unrepresentable(p) => write!(
                 f,
-                "the path of {LIBRARY_NAME} ({}) contains a space or a colon, which LD_PRELOAD cannot express",
+                "the path of {LIBRARY_NAME} ({}) contains {SEPARATOR_WORDS}, which {PRELOAD_VAR} cannot express",
                 p.display()
             ),
         }
@@ -91,14 +121,37 @@ pub fn checked_entry(path: PathBuf) -> Result<PathBuf, LookupError> {
     Ok(path)
 }
 
-/// Splits an `LD_PRELOAD` value into its non-empty entries.
-pub fn split_ld_preload(value: &OsStr) -> Vec<&OsStr> {
+/// Splits a list of libraries into its non-empty entries.
+fn split_list<'a>(value: &'a OsStr, separators: &[u8]) -> Vec<&'a OsStr> {
     value
         .as_bytes()
-        .split(|b| SEPARATORS.contains(b))
+        .split(|b| separators.contains(b))
         .filter(|e| !e.is_empty())
         .map(OsStr::from_bytes)
         .collect()
+}
+
+/// `ours` first, then the inherited entries in their order, without those for which
+/// `is_ours` is true (our own library under any name) and without repeats of `ours`;
+/// joined with `:`.
+fn compose_list(
+    inherited: Option<&OsStr>,
+    ours: &Path,
+    is_ours: impl Fn(&OsStr) -> bool,
+    separators: &[u8],
+) -> OsString {
+    let mut out: Vec<u8> = ours.as_os_str().as_bytes().to_vec();
+    for entry in inherited
+        .map(|v| split_list(v, separators))
+        .unwrap_or_default()
+    {
+        if entry == ours.as_os_str() || is_ours(entry) {
+            continue;
+        }
+        out.push(b':');
+        out.extend_from_slice(entry.as_bytes());
+    }
+    OsString::from_vec(out)
 }
 
 /// Returns the new `LD_PRELOAD`: `ours` first, then the inherited entries in their
@@ -109,16 +162,44 @@ pub fn compose_ld_preload(
     ours: &Path,
     is_ours: impl Fn(&OsStr) -> bool,
 ) -> OsString {
-    let mut out: Vec<u8> = ours.as_os_str().as_bytes().to_vec();
-    for entry in inherited.map(split_ld_preload).unwrap_or_default() {
-        if entry == ours.as_os_str() || is_ours(entry) {
-            continue;
-        }
-        out.push(b':');
-        out.extend_from_slice(entry.as_bytes());
-    }
-    OsString::from_vec(out)
+    compose_list(inherited, ours, is_ours, LD_SEPARATORS)
 }
+
+/// Returns the new `DYLD_INSERT_LIBRARIES`, composed like [`compose_ld_preload`] but
+/// split on `:` only. dyld inserts the libraries in this order, before the program's
+/// own, and interposing (`__DATA,__interpose`) applies to every image but the one
+/// that interposes; so with another interposing library inherited, ours comes first
+/// and sees the program's calls first.
+pub fn compose_dyld_insert_libraries(
+    inherited: Option<&OsStr>,
+    ours: &Path,
+    is_ours: impl Fn(&OsStr) -> bool,
+) -> OsString {
+    compose_list(inherited, ours, is_ours, DYLD_SEPARATORS)
+}
+
+/// [`PRELOAD_VAR`]'s new value on this platform.
+pub fn compose_preload(
+    inherited: Option<&OsStr>,
+    ours: &Path,
+    is_ours: impl Fn(&OsStr) -> bool,
+) -> OsString {
+    if cfg!(target_os = "macos") {
+        compose_dyld_insert_libraries(inherited, ours, is_ours)
+    } else {
+        compose_ld_preload(inherited, ours, is_ours)
+    }
+}
+
+/// What happens to `DYLD_*` variables on their way to the program's children, for
+/// `--check` and the README: dyld removes every `DYLD_*` variable from the
+/// environment of a restricted process (`ProcessConfig::Security::pruneEnvVars`,
+/// dyld/DyldProcessConfig.cpp), so a child started through a SIP-protected program
+/// (`/bin/sh` for `system(3)` and `popen(3)`, `/usr/bin/env`, any `/usr/bin` tool)
+/// and everything after it runs without the shim; an unrestricted process keeps them
+/// for its children.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub const DYLD_SURVIVAL: &str = "DYLD_INSERT_LIBRARIES reaches the program and the children it starts directly; a child started through a SIP-protected program (/bin/sh for system(3) and popen(3), /usr/bin/env, any /usr/bin tool) or a hardened one loses every DYLD_* variable, and so does everything it starts";
 
 /// One change to the child's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +236,7 @@ pub fn env_plan(settings: &Settings, inherited: impl Fn(&str) -> Option<OsString
     use config_schema::env;
     let mut plan = EnvPlan::default();
     plan.changes
-        .push(EnvChange::Set("LD_PRELOAD", settings.ld_preload.clone()));
+        .push(EnvChange::Set(PRELOAD_VAR, settings.ld_preload.clone()));
     let steer = |name: &'static str, value: Option<OsString>, plan: &mut EnvPlan| match value {
         Some(v) => plan.changes.push(EnvChange::Set(name, v)),
         None => {
@@ -211,6 +292,8 @@ mod tests {
 
     const OURS: &str = "/opt/mif/bin/libmifshim.so";
 
+    // The file names and separators of the Linux build.
+    #[cfg(not(target_os = "macos"))]
     #[test]
     fn candidates_are_next_to_exe_then_lib_dir() {
         let c = candidate_paths(Path::new("/opt/mif/bin/mifrun"));
@@ -224,6 +307,8 @@ mod tests {
         assert!(candidate_paths(Path::new("/")).is_empty());
     }
 
+    // The file names and separators of the Linux build.
+    #[cfg(not(target_os = "macos"))]
     #[test]
     fn entry_must_be_absolute_without_separators() {
         assert!(checked_entry(PathBuf::from(OURS)).is_ok());
@@ -236,6 +321,50 @@ mod tests {
                 checked_entry(PathBuf::from(bad)),
                 Err(LookupError::Unrepresentable(PathBuf::from(bad)))
             );
+        }
+    }
+
+    #[test]
+    fn dyld_insert_libraries_splits_on_colons_only() {
+        const DYLIB: &str = "/Applications/My Tools/lib/libmifshim.dylib";
+        assert_eq!(
+            split_list(OsStr::new("/a b/x.dylib::/c.dylib:"), DYLD_SEPARATORS),
+            [OsStr::new("/a b/x.dylib"), OsStr::new("/c.dylib")]
+        );
+        let got = compose_dyld_insert_libraries(
+            Some(OsStr::new(&format!(
+                "/usr/local/lib/other inserter.dylib:{DYLIB}:/opt/x.dylib:/alias.dylib"
+            ))),
+            Path::new(DYLIB),
+            |e| e == "/alias.dylib",
+        );
+        assert_eq!(
+            got,
+            os(&format!(
+                "{DYLIB}:/usr/local/lib/other inserter.dylib:/opt/x.dylib"
+            ))
+        );
+        assert_eq!(
+            compose_dyld_insert_libraries(Some(&got), Path::new(DYLIB), |_| false),
+            got,
+            "idempotent"
+        );
+        assert_eq!(
+            compose_dyld_insert_libraries(None, Path::new(DYLIB), |_| false),
+            os(DYLIB)
+        );
+    }
+
+    #[test]
+    fn dyld_survival_names_what_loses_the_variables() {
+        for w in [
+            "/bin/sh",
+            "system(3)",
+            "popen(3)",
+            "/usr/bin/env",
+            "every DYLD_* variable",
+        ] {
+            assert!(DYLD_SURVIVAL.contains(w), "{w}");
         }
     }
 
@@ -288,7 +417,7 @@ mod tests {
     #[test]
     fn split_handles_tokens_verbatim() {
         assert_eq!(
-            split_ld_preload(OsStr::new("/usr/$LIB/x.so  y.so")),
+            split_list(OsStr::new("/usr/$LIB/x.so  y.so"), LD_SEPARATORS),
             [OsStr::new("/usr/$LIB/x.so"), OsStr::new("y.so")]
         );
     }

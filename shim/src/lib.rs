@@ -30,12 +30,24 @@
 // binary itself), so everything only they reach looks dead.
 #![cfg_attr(test, allow(dead_code))]
 
+// The engine proper runs on the Linux hook layer (`sys/linux`). On macOS the crate
+// builds its kernel primitives (`sys/macos`) only, until the interposition table and
+// hook entry points generated from issue 10's list of hooked calls connect the same
+// shared modules there.
+#[cfg(target_os = "linux")]
 mod dns;
+#[cfg(target_os = "linux")]
 mod events;
+#[cfg(target_os = "linux")]
 mod fdtable;
+#[cfg(target_os = "linux")]
 mod log;
+#[cfg(target_os = "linux")]
 mod netstate;
+#[cfg(target_os = "linux")]
 mod ops;
+#[cfg(target_os = "linux")]
 mod redirect;
+#[cfg(target_os = "linux")]
 mod state;
 mod sys;

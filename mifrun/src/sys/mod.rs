@@ -2,8 +2,15 @@
 //! `netlink`, the route socket's system calls; in `child`, the signal handling of a
 //! program run as a child).
 
+#[cfg(target_os = "linux")]
 pub mod child;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "linux")]
 pub mod netlink;
+
+#[cfg(target_os = "macos")]
+pub use macos::{file_caps, sip_enabled};
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -48,6 +55,7 @@ fn c_path(path: &Path) -> Option<CString> {
 
 /// Result of looking for a `security.capability` extended attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub enum FileCaps {
     None,
     Present(Vec<u8>),
@@ -55,6 +63,7 @@ pub enum FileCaps {
     Unknown(String),
 }
 
+#[cfg(target_os = "linux")]
 /// Reads the `security.capability` xattr of `path` (following symlinks, like exec).
 pub fn file_caps(path: &Path) -> FileCaps {
     let Some(cpath) = c_path(path) else {
@@ -117,6 +126,7 @@ pub fn interface_exists(name: &str) -> bool {
     unsafe { libc::if_nametoindex(cname.as_ptr()) != 0 }
 }
 
+#[cfg(target_os = "linux")]
 /// Whether this process may set `SO_MARK` (`CAP_NET_ADMIN` or `CAP_NET_RAW` in its
 /// effective set, from `/proc/self/status`); what the program it execs inherits.
 pub fn may_set_mark() -> bool {
@@ -131,6 +141,7 @@ pub fn may_set_mark() -> bool {
     eff.is_none_or(|e| e & (1 << 12 | 1 << 13) != 0)
 }
 
+#[cfg(target_os = "linux")]
 /// Takes an exclusive `flock` on `f` (waits for it); released when `f` is closed.
 pub fn lock_exclusive(f: &std::fs::File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd as _;
@@ -146,6 +157,7 @@ pub fn lock_exclusive(f: &std::fs::File) -> std::io::Result<()> {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// The mount point of the cgroup v2 hierarchy's root (from `/proc/self/mountinfo`: a
 /// `cgroup2` mount whose root is `/`), if one is mounted.
 pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
@@ -161,6 +173,7 @@ pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
     })
 }
 
+#[cfg(target_os = "linux")]
 /// mountinfo's octal escapes (`\040` for a space).
 fn unescape_mount(s: &str) -> String {
     let b = s.as_bytes();
@@ -179,6 +192,7 @@ fn unescape_mount(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+#[cfg(target_os = "linux")]
 /// Is `path` the root of a cgroup v2 file system?
 pub fn is_cgroup2_root(path: &Path) -> bool {
     let Some(cpath) = c_path(path) else {
@@ -191,6 +205,7 @@ pub fn is_cgroup2_root(path: &Path) -> bool {
     rc == 0 && st.f_type as i64 == libc::CGROUP2_SUPER_MAGIC
 }
 
+#[cfg(target_os = "linux")]
 /// Makes `cmd` run in a private mount namespace of its own with the cgroup v2
 /// hierarchy mounted on `/sys/fs/cgroup` (where nft resolves `socket cgroupv2` paths).
 pub fn pre_exec_mount_cgroup2(cmd: &mut std::process::Command) {
@@ -225,6 +240,7 @@ pub fn pre_exec_mount_cgroup2(cmd: &mut std::process::Command) {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Runs `work` in a detached process: a child of a child (reparented to init or the
 /// nearest subreaper, so nobody has to wait for it), in a session of its own (no
 /// terminal signals), with standard input and output on `/dev/null` and standard error
@@ -275,6 +291,7 @@ pub fn spawn_detached(work: impl FnOnce()) -> std::io::Result<()> {
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }
 
+#[cfg(target_os = "linux")]
 /// Waits up to `ms` for `path` (a cgroup's `cgroup.events`) to change (`POLLPRI`).
 pub fn wait_for_change(path: &Path, ms: i32) {
     let Ok(f) = std::fs::File::open(path) else {
@@ -297,6 +314,7 @@ pub fn wait_for_change(path: &Path, ms: i32) {
     unsafe { libc::poll(&mut pfd, 1, ms) };
 }
 
+#[cfg(target_os = "linux")]
 /// The C library's version (`gnu_get_libc_version`), e.g. `2.41`.
 pub fn glibc_version() -> String {
     // SAFETY: gnu_get_libc_version takes no arguments and returns a pointer to a
@@ -311,6 +329,7 @@ pub fn glibc_version() -> String {
         .into_owned()
 }
 
+#[cfg(target_os = "linux")]
 /// `getaddrinfo(name, NULL, {AF_UNSPEC, SOCK_STREAM})` as the C library (or a preload
 /// hooking it) answers: the addresses in order, or the `EAI_*` code and its text.
 pub fn getaddrinfo(name: &str) -> Result<Vec<std::net::IpAddr>, (i32, String)> {

@@ -5,3 +5,7 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::*;
+
+// macOS: compiled everywhere for its pure parts' tests; its calls into macOS only
+// there (see its module comment).
+pub(crate) mod macos;

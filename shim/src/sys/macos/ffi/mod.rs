@@ -1,0 +1,19 @@
+//! The engine's calls into macOS (libSystem): socket options, interface state, the
+//! routing socket, the resolver configuration and DNS-SD. Every `unsafe` block of the
+//! macOS engine is here, each with its `SAFETY` comment; what they return is parsed
+//! or mapped by the pure modules beside this one.
+
+pub(crate) mod dnsinfo;
+pub(crate) mod dnssd;
+pub(crate) mod ifaddrs;
+pub(crate) mod routesock;
+pub(crate) mod sockopt;
+
+use libc::c_int;
+
+/// The calling thread's errno.
+pub(crate) fn errno() -> c_int {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
