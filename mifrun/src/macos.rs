@@ -20,11 +20,31 @@ use crate::{Fail, command, exec_failed, fail, find_library, load_policy, parse_d
 
 /// `mifrun status|explain|doctor` on macOS.
 pub fn run_tool(tool: Tool) -> ExitCode {
+    // The schema, completions and manual pages are the same on every system.
+    let generated = match tool {
+        Tool::Schema => Some(crate::assets::schema()),
+        Tool::Completions { ref shell } => Some(crate::assets::completions(shell)),
+        Tool::Manpages { ref dir } => Some(crate::assets::manpages(dir)),
+        _ => None,
+    };
+    if let Some(r) = generated {
+        return match r {
+            Ok(code) => ExitCode::from(code),
+            Err(f) => {
+                eprintln!("mifrun: {}", f.message);
+                if let Some(hint) = f.hint {
+                    eprintln!("  hint: {hint}");
+                }
+                ExitCode::from(f.code)
+            }
+        };
+    }
     let name = match tool {
         Tool::Status(_) => "status",
         Tool::Explain(_) => "explain",
         Tool::Doctor(_) => "doctor",
         Tool::Resolve { .. } => "resolve",
+        Tool::Schema | Tool::Completions { .. } | Tool::Manpages { .. } => unreachable!(),
     };
     eprintln!(
         "mifrun: `mifrun {name}` is Linux-only for now: it reads interfaces and routes over rtnetlink; the macOS build has getifaddrs and the routing socket in the engine, not yet in mifrun"
