@@ -898,6 +898,29 @@ mod tests {
         assert_eq!(mark_refused(OnMarkDenied::Continue), None);
     }
 
+    /// A UDP socket on which the program set only ECN bits (`IP_TOS` 0x02, ECT(0), as
+    /// QUIC stacks do) under `dscp = "ef"`: the shim set the TOS byte to `46 << 2`,
+    /// clearing the program's ECN codepoint (seen on the wire: ECN 2 without the
+    /// shim, 0 with it). The class goes in the upper six bits; the ECN bits stay.
+    #[test]
+    fn dscp_cleared_the_ecn_bits_the_program_set_on_a_udp_socket() {
+        let a = config_schema::Applied {
+            dscp: Some(46),
+            ..config_schema::Applied::default()
+        };
+        let udp = Sock::new(VALID | INET | V6 | UDP, 0);
+        for (path, ecn) in [(Path::V4, 0x02), (Path::V6, 0x01), (Path::V4, 0x03)] {
+            let now = Current {
+                tos: ecn,
+                ..Current::default()
+            };
+            assert_eq!(
+                options(udp, path, &a, now).tos,
+                Some((path, (46 << 2) | ecn))
+            );
+        }
+    }
+
     /// A UDP socket bound to a specific IPv6 address (wlan0's, or eth0's rewritten to
     /// wlan0's) sent its steered datagrams with a PKTINFO naming wlan0, which the
     /// kernel takes as a mere preference when the source is fixed: they left by eth0
