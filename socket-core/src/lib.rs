@@ -281,7 +281,8 @@ pub fn options(s: Sock, path: Path, a: &config_schema::Applied, now: Current) ->
         return OptionsPlan::default();
     }
     let tos = match a.dscp {
-        Some(d) if d != 0 && now.tos & 0xfc == 0 => Some((path, i32::from(d) << 2)),
+        // The class in the upper six bits; the ECN bits the program set stay.
+        Some(d) if d != 0 && now.tos & 0xfc == 0 => Some((path, i32::from(d) << 2 | now.tos & 3)),
         _ => None,
     };
     OptionsPlan {
@@ -875,7 +876,7 @@ mod tests {
         let p = options(tcp, Path::V6, &a, Current { tos: 0x20, ..free });
         assert_eq!((p.tos, p.mark), (None, Some(0x10)));
         let p = options(tcp, Path::V6, &a, Current { tos: 0x02, ..free });
-        assert_eq!(p.tos, Some((Path::V6, 184)));
+        assert_eq!(p.tos, Some((Path::V6, 186)));
         // The program bound a local address (or a datagram did): no source binding.
         let p = options(
             tcp,
