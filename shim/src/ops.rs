@@ -498,6 +498,17 @@ fn set_options(
     if let Some(src) = plan.source {
         let defer = e.proto() == Proto::Tcp;
         if let Err(err) = sys::bind_source(fd, src, v6_socket, defer) {
+            if err == libc::EADDRNOTAVAIL {
+                // Gone since the snapshot (a DHCP change within its second): as when
+                // the decision finds it missing, the kernel chooses the source.
+                netstate::invalidate();
+                log::warn_limited(format_args!(
+                    "{what} {}: source {src} is not an address of {} now; the kernel chooses the source",
+                    Addr(addr),
+                    b.ifname
+                ));
+                return Ok(false);
+            }
             log::warn_limited(format_args!(
                 "{what} {}: cannot bind the source {src} ({}); refusing",
                 Addr(addr),
