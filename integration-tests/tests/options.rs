@@ -1061,3 +1061,37 @@ fn bind_was_rewritten_to_a_tentative_ipv6_address() {
     assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
     assert_only(&counts, "wlan0");
 }
+
+both!(
+    /// `source` names wlan0's second address; the program's UDP socket sends to
+    /// loopback first (a local stub, a metrics agent), which makes the kernel give it
+    /// a port (an automatic bind), then to the service: the shim took the socket for
+    /// one the program had bound and left the source to the kernel, logged at info
+    /// only ("the socket has a local address already") — the configured source
+    /// silently lost. The service's datagram must carry the configured source.
+    source_was_lost_on_a_udp_socket_whose_first_datagram_was_exempt,
+    |fam| {
+        let tb = Testbed::up();
+        add_second_addresses(&tb);
+        let s = [
+            format!("send,{},9,noreply", fam.lo()),
+            format!("send,{},9000", fam.svc()),
+        ];
+        // The address the kernel picks among wlan0's two; the policy names the other.
+        let (st, plain) = setup("via = [\"wlan0\"]\n");
+        let (out, _) = steps(&tb, &st, &plain, fam.v6(), &s);
+        let kernels = peers(&out.stdout).first().map(ToString::to_string);
+        let kernels = kernels.unwrap_or_else(|| panic!("no answer:{}", out.dump()));
+        let pair = [host_addr("wlan0", fam.v6()), second(fam)];
+        let other = pair.into_iter().find(|a| *a != kernels).unwrap();
+        let policy = st
+            .dir
+            .write("source.toml", &format!("via = [\"wlan0\"]\nsource = \"{other}\"\n"));
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        assert_only(&counts, "wlan0");
+        for p in sent(&counts, "wlan0", fam) {
+            assert_eq!(p.src.to_string(), other, "source on the wire: {p:?}");
+        }
+    }
+);
