@@ -1095,3 +1095,31 @@ both!(
         }
     }
 );
+
+both!(
+    /// A UDP socket bound to loopback (a local service's client) that once sends to a
+    /// remote destination (the kernel refuses it: EINVAL, with or without the shim),
+    /// then to loopback again: the loopback bind counted as a fixed source, so the
+    /// remote send bound the socket to wlan0's device, and from then on its loopback
+    /// datagrams failed with EINVAL (IPv4) or left by wlan0 onto its wire (IPv6) —
+    /// without the shim they are delivered.
+    udp_socket_bound_to_loopback_could_not_reach_loopback_after_one_remote_send,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        let s = [
+            format!("bind,{}", fam.lo()),
+            format!("send,{},9000", fam.svc()),
+            format!("send,{},9,noreply", fam.lo()),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        if !fam.v6() {
+            assert_eq!(line(&out, 1), "error 22 EINVAL", "{}", out.dump());
+        }
+        assert_eq!(line(&out, 2), "sent", "{}", out.dump());
+        // IPv6 sends a `::1`-sourced datagram off the host (by eth0 without the shim);
+        // with it, the remote one by wlan0 — and the loopback one went onto wlan0 too.
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+        nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+    }
+);
