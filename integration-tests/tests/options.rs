@@ -1123,3 +1123,29 @@ both!(
         nothing_to(&counts, &UPLINKS, fam.lo(), 0);
     }
 );
+
+both!(
+    /// A UDP socket connected to the service, then connected again (no
+    /// `connect(AF_UNSPEC)` between: Linux allows it) to a destination a `block` rule
+    /// refuses: `connect_to` returned early for a socket the shim had bound, without
+    /// a decision, so the second `connect` succeeded and its datagram left by wlan0.
+    /// The `connect` must fail with EACCES, and nothing reach that destination.
+    reconnected_udp_socket_reached_a_blocked_destination,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup(&format!(
+            "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9001]\naction = \"block\"\n",
+            fam.svc()
+        ));
+        let s = [
+            format!("connect,{},9000", fam.svc()),
+            "csend".to_string(),
+            format!("connect,{},9001", fam.svc()),
+            "csend".to_string(),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        assert_eq!(line(&out, 2), "error 13 EACCES", "{}", out.dump());
+        nothing_to(&counts, &UPLINKS, fam.svc(), 9001);
+    }
+);
