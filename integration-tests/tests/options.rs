@@ -1149,3 +1149,111 @@ both!(
         nothing_to(&counts, &UPLINKS, fam.svc(), 9001);
     }
 );
+
+/// `st BIND|- udp|tcp`, a static C program (so `mifrun` runs it under its supervisor,
+/// not the preload): optionally binds to BIND (port 0), sends one datagram to (or
+/// connects to) the service's port 9000, prints the answer, then `mark M tos T` as
+/// `getsockopt` reads them.
+const STATIC_CLIENT: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int tcp = argc > 2 && !strcmp(argv[2], "tcp");
+    int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    struct timeval tv = {2, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect too */
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    if (argc > 1 && strcmp(argv[1], "-")) {
+        inet_pton(AF_INET, argv[1], &a.sin_addr);
+        int r = bind(s, (struct sockaddr *)&a, sizeof a);
+        socklen_t l = sizeof a; getsockname(s, (struct sockaddr *)&a, &l);
+        char b[64]; inet_ntop(AF_INET, &a.sin_addr, b, sizeof b);
+        printf("bind %d %s\n", r, b);
+    }
+    a.sin_port = htons(9000);
+    inet_pton(AF_INET, "203.0.113.10", &a.sin_addr);
+    if (tcp) { if (connect(s, (struct sockaddr *)&a, sizeof a)) { printf("connect %s\n", strerror(errno)); return 3; } }
+    else sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a);
+    char got[200]; int n = recv(s, got, sizeof got - 1, 0);
+    if (n > 0) { got[n] = 0; printf("%s", got); } else printf("no answer %s\n", strerror(errno));
+    int mark = 0; socklen_t ml = sizeof mark; getsockopt(s, SOL_SOCKET, SO_MARK, &mark, &ml);
+    int tos = 0; socklen_t tl = sizeof tos; getsockopt(s, IPPROTO_IP, IP_TOS, &tos, &tl);
+    printf("mark %#x tos %d\n", mark, tos);
+    return 0;
+}
+"#;
+
+/// Compiles [`STATIC_CLIENT`] statically into `dir`.
+fn static_client(st: &Setup) -> String {
+    let src = st.dir.write("st.c", STATIC_CLIENT);
+    let bin = st.dir.path().join("st").to_string_lossy().into_owned();
+    Cmd::new(None, &["gcc", "-static", "-O1", "-o", &bin, &src])
+        .timeout(std::time::Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    bin
+}
+
+/// A static program under the supervisor (issue 15: "each option also works under
+/// the supervisor"), policy `mark`, `dscp` and `source` (wlan0's second address): the
+/// supervisor applies none of them and says nothing — on the wire DSCP 0 and wlan0's
+/// first address, `getsockopt` reads mark 0 and TOS 0 (with the preload: 0x10, 184,
+/// the second address). TCP and UDP.
+#[test]
+fn supervised_program_got_no_source_mark_or_dscp() {
+    let tb = Testbed::up();
+    add_second_addresses(&tb);
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nmark = 0x10\ndscp = \"ef\"\nsource = \"{}\"\n",
+        second(Fam::V4)
+    ));
+    let bin = static_client(&st);
+    for proto in protos() {
+        let cmd = tb.cmd(&mifrun_policy_args(&policy, &[&bin, "-", proto]));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        assert!(
+            out.stderr.contains("supervising"),
+            "{proto}: supervised:{}",
+            out.dump()
+        );
+        assert!(
+            out.stdout.contains("mark 0x10 tos 184"),
+            "{proto}:{}",
+            out.dump()
+        );
+        assert_dscp(&counts, "wlan0", Fam::V4, 46);
+        assert_from(&out, &counts, "wlan0", Fam::V4, second(Fam::V4));
+    }
+}
+
+/// A static program under the supervisor binding eth0's address, then sending by
+/// wlan0: not rewritten (the supervisor does not look at `bind`), so the datagram
+/// left by wlan0 with eth0's source — the packet BCP 38 filtering drops, and whose
+/// answer went by eth0 and never arrived (issue 15's first point).
+#[test]
+fn supervised_program_bound_to_another_interfaces_address_left_with_that_source() {
+    let tb = Testbed::up();
+    let (st, policy) = setup("via = [\"wlan0\"]\n");
+    let bin = static_client(&st);
+    for proto in protos() {
+        let cmd = tb.cmd(&mifrun_policy_args(
+            &policy,
+            &[&bin, host_addr("eth0", false), proto],
+        ));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        assert!(
+            out.stderr.contains("supervising"),
+            "{proto}: supervised:{}",
+            out.dump()
+        );
+        assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));
+    }
+}
