@@ -1257,3 +1257,36 @@ fn supervised_program_bound_to_another_interfaces_address_left_with_that_source(
         assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));
     }
 }
+
+/// `mifrun explain` for a destination whose rule sets `source` (wwan0's second
+/// address) and `dscp` (issue 15 asks for `explain` output): it printed the kernel's
+/// source (`src 198.51.100.130`) as the one used and said nothing of the class; the
+/// program's connection leaves from 198.51.100.131 with DSCP 34.
+#[test]
+fn explain_showed_the_kernels_source_and_not_the_rules_options() {
+    let tb = Testbed::up();
+    tb.run(&["ip", "addr", "add", "198.51.100.131/26", "dev", "wwan0"])
+        .assert_ok();
+    let (_st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{SVC4}\"]\nports = [9001]\nvia = [\"wwan0\"]\nsource = \"198.51.100.131\"\ndscp = \"af41\"\n"
+    ));
+    let out = tb.run(&[
+        s(mifrun()),
+        "explain".into(),
+        "--policy".into(),
+        policy,
+        SVC4.into(),
+        "9001".into(),
+    ]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("198.51.100.131"),
+        "the rule's source:{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("af41") || out.stdout.contains("dscp 34"),
+        "the rule's class:{}",
+        out.dump()
+    );
+}
