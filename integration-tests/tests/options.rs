@@ -1290,3 +1290,43 @@ fn explain_showed_the_kernels_source_and_not_the_rules_options() {
         out.dump()
     );
 }
+
+/// A UDP socket shared by `fork` under `source` and a rule sending port 9001 via
+/// wwan0: the child's first datagram bound the socket to the source (wlan0's address)
+/// and to wlan0's device; the parent, which never saw that, sent its datagram for
+/// port 9001 with a PKTINFO naming wwan0, which (IPv4: `ipi_spec_dst` 0) replaced the
+/// bound source with wwan0's — the answer came back to an address the socket is not
+/// bound to and was lost (the host answered it with an ICMP port unreachable by
+/// eth0). A datagram must leave from the socket's own address, or fail.
+#[test]
+fn fork_shared_socket_sent_from_an_address_it_is_not_bound_to() {
+    let tb = Testbed::up();
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nsource = \"{}\"\n\n[[rules]]\nto = [\"{SVC4}\"]\nports = [9001]\nvia = [\"wwan0\"]\n",
+        host_addr("wlan0", false)
+    ));
+    let prog = st.dir.write(
+        "forked.py",
+        &format!(
+            "import os, socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\nif os.fork() == 0:\n    s.sendto(b'x', ('{SVC4}', 9000))\n    print('child', s.recvfrom(200)[0].decode().strip(), flush=True)\n    os._exit(0)\nos.wait()\ntry:\n    s.sendto(b'x', ('{SVC4}', 9001))\n    print('parent', s.recvfrom(200)[0].decode().strip(), flush=True)\nexcept socket.timeout:\n    print('parent timeout', flush=True)\nexcept OSError as e:\n    print('parent error', e.errno, flush=True)\n"
+        ),
+    );
+    let cmd = tb.cmd(&mifrun_policy_args(&policy, &["python3", &prog]));
+    let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+    assert!(line(&out, 0).contains("upstream=wlan0"), "{}", out.dump());
+    assert_ne!(
+        line(&out, 1),
+        "parent timeout",
+        "answer lost:{}",
+        out.dump()
+    );
+    for u in UPLINKS {
+        for p in counts[u].to(SVC4) {
+            assert_eq!(
+                p.src.to_string(),
+                host_addr("wlan0", false),
+                "on {u}: {p:?}"
+            );
+        }
+    }
+}
