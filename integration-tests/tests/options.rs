@@ -1330,3 +1330,24 @@ fn fork_shared_socket_sent_from_an_address_it_is_not_bound_to() {
         }
     }
 }
+
+both!(
+    /// A UDP socket connected to the service (bound to wlan0), then connected again to
+    /// loopback: the README's limits say that connect fails; it succeeded, and the
+    /// datagrams went onto wlan0's wire addressed to 127.0.0.1 / ::1 (never
+    /// delivered). Loopback traffic must never reach a link.
+    reconnected_udp_socket_sent_loopback_datagrams_onto_the_wire,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        let s = [
+            format!("connect,{},9000", fam.svc()),
+            "csend".to_string(),
+            format!("connect,{},9", fam.lo()),
+            "csend".to_string(),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+    }
+);
