@@ -596,3 +596,758 @@ fn search_domains_apply_to_names_resolved_over_their_interface() {
         assert!(!asked, "{up}'s server was asked:\n{log}");
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Hostile review 2: sockets with options, fixed sources and reuse
+// ---------------------------------------------------------------------------------
+
+/// `steps.py 4|6 STEP…`: one UDP socket of the family, then each step in turn, one
+/// output line per step (errors print `error ERRNO NAME` and the steps go on):
+/// `bind,ADDR` (port 0), `tos,N` (IP_TOS and, on an IPv6 socket, IPV6_TCLASS),
+/// `mark,N` (SO_MARK), `connect,ADDR,PORT`, `unspec` (`connect(AF_UNSPEC)` through
+/// the C library), `send,ADDR,PORT` (sendto, then the answer line),
+/// `send,ADDR,PORT,noreply` (sendto only: `sent`), `csend` (send on the connected
+/// socket, then the answer).
+const STEPS: &str = r#"
+import ctypes, errno, socket, sys
+v6 = sys.argv[1] == "6"
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+libc = ctypes.CDLL(None, use_errno=True)
+for step in sys.argv[2:]:
+    op, *a = step.split(",")
+    try:
+        if op == "bind":
+            s.bind((a[0], 0))
+            print("bound", s.getsockname()[0], flush=True)
+        elif op == "tos":
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, int(a[0]))
+            if v6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, int(a[0]))
+            print("tos", a[0], flush=True)
+        elif op == "mark":
+            s.setsockopt(socket.SOL_SOCKET, 36, int(a[0], 0))
+            print("mark", a[0], flush=True)
+        elif op == "connect":
+            s.connect((a[0], int(a[1])))
+            print("connected", flush=True)
+        elif op == "unspec":
+            sa = (ctypes.c_ubyte * 28)()
+            r = libc.connect(s.fileno(), sa, 28 if v6 else 16)
+            print("disconnected", r, ctypes.get_errno(), flush=True)
+        elif op == "send":
+            s.sendto(b"x", (a[0], int(a[1])))
+            if a[2:] == ["noreply"]:
+                print("sent", flush=True)
+            else:
+                print(s.recvfrom(200)[0].decode().strip(), flush=True)
+        elif op == "csend":
+            s.send(b"x")
+            print(s.recv(200).decode().strip(), flush=True)
+        elif op == "getmark":
+            print("mark now %#x" % s.getsockopt(socket.SOL_SOCKET, 36), flush=True)
+    except socket.timeout:
+        print("error timeout", flush=True)
+    except OSError as e:
+        print("error", e.errno, errno.errorcode.get(e.errno, "?"), flush=True)
+"#;
+
+/// `python3 steps.py FAM STEPS…` under `policy`, every uplink sniffed.
+fn steps(
+    tb: &Testbed,
+    st: &Setup,
+    policy: &str,
+    v6: bool,
+    steps: &[String],
+) -> (Out, BTreeMap<String, Counts>) {
+    let prog = st.dir.write("steps.py", STEPS);
+    let mut argv = vec![
+        "python3".to_string(),
+        prog,
+        if v6 { "6" } else { "4" }.to_string(),
+    ];
+    argv.extend(steps.iter().cloned());
+    let cmd = tb.cmd(&mifrun_policy_args(policy, &argv));
+    sniffed(tb, cmd.env("MIFSHIM_LOG", "info"))
+}
+
+/// Line `i` of the program's output.
+#[track_caller]
+fn line(out: &Out, i: usize) -> &str {
+    out.stdout
+        .lines()
+        .nth(i)
+        .unwrap_or_else(|| panic!("no line {i}:{}", out.dump()))
+}
+
+/// No packet to `dst` (port `port`, any when 0) on any of `uplinks`.
+#[track_caller]
+fn nothing_to(counts: &BTreeMap<String, Counts>, uplinks: &[&str], dst: &str, port: u16) {
+    for u in uplinks {
+        let p: Vec<Pkt> = counts[*u]
+            .to(dst)
+            .into_iter()
+            .filter(|p| port == 0 || p.dport == port)
+            .collect();
+        assert!(p.is_empty(), "packets to {dst}:{port} on {u}: {p:?}");
+    }
+}
+
+/// The ways a UDP socket comes to have a fixed source address of wlan0: the policy's
+/// `source`, the program's own bind to wlan0's address, and its bind to eth0's address
+/// (rewritten to wlan0's). Each gives the policy text and the steps that come first.
+fn fixed_sources(fam: Fam) -> [(String, Vec<String>); 3] {
+    let wlan0 = host_addr("wlan0", fam.v6());
+    let eth0 = host_addr("eth0", fam.v6());
+    [
+        (format!("source = \"{wlan0}\"\n"), vec![]),
+        (String::new(), vec![format!("bind,{wlan0}")]),
+        (String::new(), vec![format!("bind,{eth0}")]),
+    ]
+}
+
+fn dns(fam: Fam) -> &'static str {
+    if fam.v6() { DNS6 } else { DNS4 }
+}
+
+both!(
+    /// A UDP socket with a fixed source (the policy's `source`, or the program's bind)
+    /// is bound to wlan0's device at its first steered datagram; from then on every
+    /// datagram was sent as is, without a decision: a datagram to a destination a
+    /// `block` rule refuses left by wlan0 (and was answered). It must fail with EACCES
+    /// and nothing may reach the blocked destination.
+    udp_socket_with_a_fixed_source_sent_a_blocked_destination_by_its_device,
+    |fam| {
+        let tb = Testbed::up();
+        for (extra, first) in fixed_sources(fam) {
+            let (st, policy) = setup(&format!(
+                "via = [\"wlan0\"]\n{extra}\n[[rules]]\nto = [\"{}\"]\nports = [53]\nprotocol = \"udp\"\naction = \"block\"\n",
+                dns(fam)
+            ));
+            let mut s = first.clone();
+            s.push(format!("send,{},9000", fam.svc()));
+            s.push(format!("send,{},53,noreply", dns(fam)));
+            let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+            let n = first.len();
+            assert!(line(&out, n).contains("upstream=wlan0"), "{extra}{first:?}:{}", out.dump());
+            assert_eq!(line(&out, n + 1), "error 13 EACCES", "{extra}{first:?}:{}", out.dump());
+            nothing_to(&counts, &UPLINKS, dns(fam), 53);
+        }
+    }
+);
+
+both!(
+    /// The same socket, then a datagram a rule sends via wwan0: it left by wlan0 (the
+    /// device the first datagram bound), past the rule. It must not leave by wlan0
+    /// (nor eth0): by wwan0, or not at all.
+    udp_socket_with_a_fixed_source_ignored_a_rule_choosing_another_interface,
+    |fam| {
+        let tb = Testbed::up();
+        for (extra, first) in fixed_sources(fam) {
+            let (st, policy) = setup(&format!(
+                "via = [\"wlan0\"]\n{extra}\n[[rules]]\nto = [\"{}\"]\nports = [9001]\nprotocol = \"udp\"\nvia = [\"wwan0\"]\n",
+                fam.svc()
+            ));
+            let mut s = first.clone();
+            s.push(format!("send,{},9000", fam.svc()));
+            s.push(format!("send,{},9001", fam.svc()));
+            let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+            let n = first.len();
+            assert!(line(&out, n).contains("upstream=wlan0"), "{extra}{first:?}:{}", out.dump());
+            assert!(
+                !line(&out, n + 1).contains("upstream=wlan0"),
+                "{extra}{first:?}: the rule's datagram answered by wlan0:{}",
+                out.dump()
+            );
+            nothing_to(&counts, &["eth0", "wlan0"], fam.svc(), 9001);
+        }
+    }
+);
+
+both!(
+    /// The same socket, then a datagram to loopback: the README says the kernel
+    /// refuses it; in fact it left by wlan0 — a datagram for this host's loopback on
+    /// the link's wire (`198.51.100.66 > 127.0.0.1`), never delivered. Loopback
+    /// traffic must never reach a link.
+    udp_socket_with_a_fixed_source_sent_loopback_datagrams_out_of_its_interface,
+    |fam| {
+        let tb = Testbed::up();
+        for (extra, first) in fixed_sources(fam) {
+            let (st, policy) = setup(&format!("via = [\"wlan0\"]\n{extra}"));
+            let mut s = first.clone();
+            s.push(format!("send,{},9000", fam.svc()));
+            s.push(format!("send,{},9,noreply", fam.lo()));
+            let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+            assert!(line(&out, first.len()).contains("upstream=wlan0"), "{}", out.dump());
+            nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+        }
+    }
+);
+
+both!(
+    /// A connected UDP socket (bound to wlan0 at `connect`) that also uses `sendto`
+    /// with other destinations, as Linux allows: `send` skipped the decision for
+    /// every datagram of a device-bound socket, so a destination a `block` rule
+    /// refuses left by wlan0, and a datagram to loopback went onto wlan0's wire.
+    connected_udp_socket_sendto_passed_block_rules_and_put_loopback_on_the_wire,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup(&format!(
+            "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [53]\nprotocol = \"udp\"\naction = \"block\"\n",
+            dns(fam)
+        ));
+        let s = [
+            format!("connect,{},9000", fam.svc()),
+            "csend".to_string(),
+            format!("send,{},53,noreply", dns(fam)),
+            format!("send,{},9,noreply", fam.lo()),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        assert_eq!(line(&out, 2), "error 13 EACCES", "{}", out.dump());
+        nothing_to(&counts, &UPLINKS, dns(fam), 53);
+        nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+    }
+);
+
+/// `mmsg ADDR1 PORT1 ADDR2 PORT2`: one `sendmmsg` of two datagrams on one UDP socket
+/// (IPv6 when ADDR1 has a colon), then the first answer.
+const MMSG: &str = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+int main(int argc, char **argv) {
+    int v6 = strchr(argv[1], ':') != NULL;
+    int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {1, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_storage a[2];
+    struct mmsghdr m[2];
+    struct iovec iov[2];
+    char buf[2] = "xy";
+    memset(a, 0, sizeof a);
+    memset(m, 0, sizeof m);
+    for (int i = 0; i < 2; i++) {
+        const char *ip = argv[1 + 2 * i];
+        int port = atoi(argv[2 + 2 * i]);
+        socklen_t len;
+        if (v6) {
+            struct sockaddr_in6 *p = (struct sockaddr_in6 *)&a[i];
+            p->sin6_family = AF_INET6; p->sin6_port = htons(port);
+            inet_pton(AF_INET6, ip, &p->sin6_addr); len = sizeof *p;
+        } else {
+            struct sockaddr_in *p = (struct sockaddr_in *)&a[i];
+            p->sin_family = AF_INET; p->sin_port = htons(port);
+            inet_pton(AF_INET, ip, &p->sin_addr); len = sizeof *p;
+        }
+        iov[i].iov_base = &buf[i]; iov[i].iov_len = 1;
+        m[i].msg_hdr.msg_name = &a[i]; m[i].msg_hdr.msg_namelen = len;
+        m[i].msg_hdr.msg_iov = &iov[i]; m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int r = sendmmsg(s, m, 2, 0);
+    printf("sendmmsg %d %s\n", r, r < 0 ? strerror(errno) : "-");
+    if (r == 1) {
+        r = sendmmsg(s, m + 1, 1, 0);
+        printf("rest %d %s\n", r, r < 0 ? strerror(errno) : "-");
+    }
+    char got[200];
+    int n = recv(s, got, sizeof got - 1, 0);
+    if (n > 0) { got[n] = 0; printf("%s", got); } else printf("no answer %s\n", strerror(errno));
+    return 0;
+}
+"#;
+
+both!(
+    /// One `sendmmsg` of a datagram to loopback, then one to the service, under
+    /// `source`: the loopback message was decided first (direct, sent as is), then the
+    /// service's message bound the socket to the source and to wlan0's device — before
+    /// the batch went out, so the loopback datagram left by wlan0 onto its wire.
+    sendmmsg_sent_its_loopback_message_by_the_device_a_later_message_bound,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup(&format!(
+            "via = [\"wlan0\"]\nsource = \"{}\"\n",
+            host_addr("wlan0", fam.v6())
+        ));
+        let src = st.dir.write("mmsg.c", MMSG);
+        let bin = st.dir.path().join("mmsg").to_string_lossy().into_owned();
+        Cmd::new(None, &["gcc", "-O1", "-o", &bin, &src]).run().assert_ok();
+        let cmd = tb.cmd(&mifrun_policy_args(&policy, &[&bin, fam.lo(), "9", fam.svc(), "9000"]));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        out.assert_ok();
+        assert!(out.stdout.contains("upstream=wlan0"), "{}", out.dump());
+        nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+    }
+);
+
+/// A dual-stack `AF_INET6` UDP socket (as many DNS and QUIC clients open) under
+/// `dscp = "ef"`, sending to an IPv4-mapped destination first and a native IPv6 one
+/// next: the options are set once per socket, for the first datagram's path only
+/// (`IP_TOS`), so every IPv6 datagram left without the class. Both must carry 46.
+#[test]
+fn dual_stack_socket_got_the_dscp_for_its_first_family_only() {
+    let tb = Testbed::up();
+    let (st, policy) = setup("via = [\"wlan0\"]\ndscp = \"ef\"\n");
+    let s = [
+        format!("send,::ffff:{SVC4},9000"),
+        format!("send,{SVC6},9000"),
+    ];
+    let (out, counts) = steps(&tb, &st, &policy, true, &s);
+    assert!(line(&out, 0).contains("upstream=wlan0"), "{}", out.dump());
+    assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+    assert_dscp(&counts, "wlan0", Fam::V4, 46);
+    assert_dscp(&counts, "wlan0", Fam::V6, 46);
+}
+
+/// The same socket under `source = [v4, v6]`: the first (IPv4-mapped) datagram bound
+/// it to the IPv4 source (`::ffff:198.51.100.66`), after which every IPv6 datagram
+/// failed with EAFNOSUPPORT — the program worked without the key. A dual-stack
+/// socket must go on reaching both families.
+#[test]
+fn dual_stack_socket_with_a_source_could_not_send_ipv6_after_ipv4() {
+    let tb = Testbed::up();
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nsource = [\"{}\", \"{}\"]\n",
+        host_addr("wlan0", false),
+        host_addr("wlan0", true)
+    ));
+    let s = [
+        format!("send,::ffff:{SVC4},9000"),
+        format!("send,{SVC6},9000"),
+    ];
+    let (out, counts) = steps(&tb, &st, &policy, true, &s);
+    assert!(line(&out, 0).contains("upstream=wlan0"), "{}", out.dump());
+    assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+    assert_only(&counts, "wlan0");
+}
+
+/// A UDP socket connected to a destination a rule sends via wwan0 with that rule's
+/// `source` (wwan0's second address) and `dscp`, then disconnected
+/// (`connect(AF_UNSPEC)`, node's `dgram.disconnect()`) and connected to a destination
+/// steered to wlan0: the shim's own source bind stayed (the kernel keeps a bound
+/// address), so the datagram left by wlan0 with wwan0's source and the rule's class
+/// (34, not the profile's 46), and its answer never came back — the very packet the
+/// bind rewrite exists to prevent.
+#[test]
+fn reconnected_udp_socket_kept_a_rules_source_on_another_interface() {
+    let tb = Testbed::up();
+    tb.run(&["ip", "addr", "add", "198.51.100.131/26", "dev", "wwan0"])
+        .assert_ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\ndscp = \"ef\"\n\n[[rules]]\nto = [\"{SVC4}\"]\nports = [9001]\nvia = [\"wwan0\"]\nsource = \"198.51.100.131\"\ndscp = \"af41\"\n"
+    ));
+    let s = [
+        format!("connect,{SVC4},9001"),
+        "csend".to_string(),
+        "unspec".to_string(),
+        format!("connect,{SVC4},9000"),
+        "csend".to_string(),
+    ];
+    let (out, counts) = steps(&tb, &st, &policy, false, &s);
+    assert!(line(&out, 1).contains("upstream=wwan0"), "{}", out.dump());
+    assert!(line(&out, 4).contains("upstream=wlan0"), "{}", out.dump());
+    let p: Vec<Pkt> = counts["wlan0"].to(SVC4);
+    assert!(!p.is_empty(), "{counts:#?}");
+    for p in p {
+        assert_eq!(
+            p.src.to_string(),
+            host_addr("wlan0", false),
+            "source on wlan0: {p:?}"
+        );
+        assert_eq!(p.dscp, 46, "class on wlan0: {p:?}");
+    }
+}
+
+/// `source` names wlan0's second address, which goes away (a DHCP change) just after
+/// a first connection used it, within the interface snapshot's second: the next
+/// `connect` failed with EADDRNOTAVAIL (logged as "(errno)") where the README says the
+/// kernel chooses the source when the address is gone. It must connect, from wlan0's
+/// other address.
+#[test]
+fn source_removed_within_the_snapshots_second_failed_the_connect() {
+    let tb = Testbed::up();
+    add_second_addresses(&tb);
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nsource = \"{}\"\n",
+        second(Fam::V4)
+    ));
+    let prog = st.dir.write(
+        "gone.py",
+        &format!(
+            "import os, socket\ndef go():\n    s = socket.socket()\n    s.settimeout(3)\n    try:\n        s.connect(('{SVC4}', 9000))\n        print(s.recv(200).decode().strip(), flush=True)\n    except OSError as e:\n        print('error', e.errno, flush=True)\n    s.close()\ngo()\nos.system('ip addr del {}/26 dev wlan0')\ngo()\n",
+            second(Fam::V4)
+        ),
+    );
+    let cmd = tb.cmd(&mifrun_policy_args(&policy, &["python3", &prog]));
+    let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+    assert!(
+        line(&out, 0).contains(&format!("peer={}:", second(Fam::V4))),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        line(&out, 1).contains(&format!(
+            "upstream=wlan0 peer={}:",
+            host_addr("wlan0", false)
+        )),
+        "{}",
+        out.dump()
+    );
+    assert_none_on(&counts, &["eth0", "wwan0"]);
+}
+
+/// A program that marks its own socket (`SO_MARK` 0x20: a VPN client exempting its
+/// tunnel's packets from the tunnel route) under `mark = 0x10`: the shim replaced the
+/// program's mark with the policy's at `connect` and at the first datagram, unlike
+/// `dscp` and device bindings, where the program's own choice wins.
+#[test]
+fn programs_own_mark_was_replaced_by_the_policys() {
+    let tb = Testbed::up();
+    let (st, policy) = setup("via = [\"wlan0\"]\nmark = 0x10\n");
+    for s in [
+        vec![
+            "mark,0x20".to_string(),
+            format!("connect,{SVC4},9000"),
+            "getmark".to_string(),
+        ],
+        vec![
+            "mark,0x20".to_string(),
+            format!("send,{SVC4},9000"),
+            "getmark".to_string(),
+        ],
+    ] {
+        let (out, _) = steps(&tb, &st, &policy, false, &s);
+        assert_eq!(line(&out, 2), "mark now 0x20", "{s:?}:{}", out.dump());
+    }
+}
+
+/// wlan0 gains a new IPv6 address that is still in duplicate address detection
+/// (tentative: it cannot be bound). A program's bind to eth0's IPv6 address was
+/// rewritten to that tentative address (the first listed) and failed with
+/// EADDRNOTAVAIL, although wlan0 has a usable one (2001:db8:20::2); the snapshot's
+/// comment says tentative addresses cannot be a source, but `address_of` (and
+/// `owns`, for `source`) took them.
+#[test]
+fn bind_was_rewritten_to_a_tentative_ipv6_address() {
+    let tb = Testbed::up();
+    for cmd in [
+        "sysctl -q net.ipv6.conf.wlan0.accept_dad=1",
+        "sysctl -q net.ipv6.neigh.wlan0.retrans_time_ms=30000",
+        "ip -6 addr add 2001:db8:20::7/64 dev wlan0",
+    ] {
+        let argv: Vec<&str> = cmd.split(' ').collect();
+        tb.run(&argv).assert_ok();
+    }
+    let shown = tb.run(&["ip", "-6", "addr", "show", "dev", "wlan0"]);
+    assert!(shown.stdout.contains("tentative"), "{}", shown.dump());
+    let (st, policy) = setup("via = [\"wlan0\"]\n");
+    let s = [
+        format!("bind,{}", host_addr("eth0", true)),
+        format!("send,{SVC6},9000"),
+    ];
+    let (out, counts) = steps(&tb, &st, &policy, true, &s);
+    assert_eq!(
+        line(&out, 0),
+        format!("bound {}", host_addr("wlan0", true)),
+        "{}",
+        out.dump()
+    );
+    assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+    assert_only(&counts, "wlan0");
+}
+
+both!(
+    /// `source` names wlan0's second address; the program's UDP socket sends to
+    /// loopback first (a local stub, a metrics agent), which makes the kernel give it
+    /// a port (an automatic bind), then to the service: the shim took the socket for
+    /// one the program had bound and left the source to the kernel, logged at info
+    /// only ("the socket has a local address already") — the configured source
+    /// silently lost. The service's datagram must carry the configured source.
+    source_was_lost_on_a_udp_socket_whose_first_datagram_was_exempt,
+    |fam| {
+        let tb = Testbed::up();
+        add_second_addresses(&tb);
+        let s = [
+            format!("send,{},9,noreply", fam.lo()),
+            format!("send,{},9000", fam.svc()),
+        ];
+        // The address the kernel picks among wlan0's two; the policy names the other.
+        let (st, plain) = setup("via = [\"wlan0\"]\n");
+        let (out, _) = steps(&tb, &st, &plain, fam.v6(), &s);
+        let kernels = peers(&out.stdout).first().map(ToString::to_string);
+        let kernels = kernels.unwrap_or_else(|| panic!("no answer:{}", out.dump()));
+        let pair = [host_addr("wlan0", fam.v6()), second(fam)];
+        let other = pair.into_iter().find(|a| *a != kernels).unwrap();
+        let policy = st
+            .dir
+            .write("source.toml", &format!("via = [\"wlan0\"]\nsource = \"{other}\"\n"));
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        assert_only(&counts, "wlan0");
+        for p in sent(&counts, "wlan0", fam) {
+            assert_eq!(p.src.to_string(), other, "source on the wire: {p:?}");
+        }
+    }
+);
+
+both!(
+    /// A UDP socket bound to loopback (a local service's client) that once sends to a
+    /// remote destination (the kernel refuses it: EINVAL, with or without the shim),
+    /// then to loopback again: the loopback bind counted as a fixed source, so the
+    /// remote send bound the socket to wlan0's device, and from then on its loopback
+    /// datagrams failed with EINVAL (IPv4) or left by wlan0 onto its wire (IPv6) —
+    /// without the shim they are delivered.
+    udp_socket_bound_to_loopback_could_not_reach_loopback_after_one_remote_send,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        let s = [
+            format!("bind,{}", fam.lo()),
+            format!("send,{},9000", fam.svc()),
+            format!("send,{},9,noreply", fam.lo()),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        if !fam.v6() {
+            assert_eq!(line(&out, 1), "error 22 EINVAL", "{}", out.dump());
+        }
+        assert_eq!(line(&out, 2), "sent", "{}", out.dump());
+        // IPv6 sends a `::1`-sourced datagram off the host (by eth0 without the shim);
+        // with it, the remote one by wlan0 — and the loopback one went onto wlan0 too.
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+        nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+    }
+);
+
+both!(
+    /// A UDP socket connected to the service, then connected again (no
+    /// `connect(AF_UNSPEC)` between: Linux allows it) to a destination a `block` rule
+    /// refuses: `connect_to` returned early for a socket the shim had bound, without
+    /// a decision, so the second `connect` succeeded and its datagram left by wlan0.
+    /// The `connect` must fail with EACCES, and nothing reach that destination.
+    reconnected_udp_socket_reached_a_blocked_destination,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup(&format!(
+            "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9001]\naction = \"block\"\n",
+            fam.svc()
+        ));
+        let s = [
+            format!("connect,{},9000", fam.svc()),
+            "csend".to_string(),
+            format!("connect,{},9001", fam.svc()),
+            "csend".to_string(),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        assert_eq!(line(&out, 2), "error 13 EACCES", "{}", out.dump());
+        nothing_to(&counts, &UPLINKS, fam.svc(), 9001);
+    }
+);
+
+/// `st BIND|- udp|tcp`, a static C program (so `mifrun` runs it under its supervisor,
+/// not the preload): optionally binds to BIND (port 0), sends one datagram to (or
+/// connects to) the service's port 9000, prints the answer, then `mark M tos T` as
+/// `getsockopt` reads them.
+const STATIC_CLIENT: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int tcp = argc > 2 && !strcmp(argv[2], "tcp");
+    int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    struct timeval tv = {2, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect too */
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    if (argc > 1 && strcmp(argv[1], "-")) {
+        inet_pton(AF_INET, argv[1], &a.sin_addr);
+        int r = bind(s, (struct sockaddr *)&a, sizeof a);
+        socklen_t l = sizeof a; getsockname(s, (struct sockaddr *)&a, &l);
+        char b[64]; inet_ntop(AF_INET, &a.sin_addr, b, sizeof b);
+        printf("bind %d %s\n", r, b);
+    }
+    a.sin_port = htons(9000);
+    inet_pton(AF_INET, "203.0.113.10", &a.sin_addr);
+    if (tcp) { if (connect(s, (struct sockaddr *)&a, sizeof a)) { printf("connect %s\n", strerror(errno)); return 3; } }
+    else sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a);
+    char got[200]; int n = recv(s, got, sizeof got - 1, 0);
+    if (n > 0) { got[n] = 0; printf("%s", got); } else printf("no answer %s\n", strerror(errno));
+    int mark = 0; socklen_t ml = sizeof mark; getsockopt(s, SOL_SOCKET, SO_MARK, &mark, &ml);
+    int tos = 0; socklen_t tl = sizeof tos; getsockopt(s, IPPROTO_IP, IP_TOS, &tos, &tl);
+    printf("mark %#x tos %d\n", mark, tos);
+    return 0;
+}
+"#;
+
+/// Compiles [`STATIC_CLIENT`] statically into `dir`.
+fn static_client(st: &Setup) -> String {
+    let src = st.dir.write("st.c", STATIC_CLIENT);
+    let bin = st.dir.path().join("st").to_string_lossy().into_owned();
+    Cmd::new(None, &["gcc", "-static", "-O1", "-o", &bin, &src])
+        .timeout(std::time::Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    bin
+}
+
+/// A static program under the supervisor (issue 15: "each option also works under
+/// the supervisor"), policy `mark`, `dscp` and `source` (wlan0's second address): the
+/// supervisor applies none of them and says nothing — on the wire DSCP 0 and wlan0's
+/// first address, `getsockopt` reads mark 0 and TOS 0 (with the preload: 0x10, 184,
+/// the second address). TCP and UDP.
+#[test]
+fn supervised_program_got_no_source_mark_or_dscp() {
+    let tb = Testbed::up();
+    add_second_addresses(&tb);
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nmark = 0x10\ndscp = \"ef\"\nsource = \"{}\"\n",
+        second(Fam::V4)
+    ));
+    let bin = static_client(&st);
+    for proto in protos() {
+        let cmd = tb.cmd(&mifrun_policy_args(&policy, &[&bin, "-", proto]));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        assert!(
+            out.stderr.contains("supervising"),
+            "{proto}: supervised:{}",
+            out.dump()
+        );
+        assert!(
+            out.stdout.contains("mark 0x10 tos 184"),
+            "{proto}:{}",
+            out.dump()
+        );
+        assert_dscp(&counts, "wlan0", Fam::V4, 46);
+        assert_from(&out, &counts, "wlan0", Fam::V4, second(Fam::V4));
+    }
+}
+
+/// A static program under the supervisor binding eth0's address, then sending by
+/// wlan0: not rewritten (the supervisor does not look at `bind`), so the datagram
+/// left by wlan0 with eth0's source — the packet BCP 38 filtering drops, and whose
+/// answer went by eth0 and never arrived (issue 15's first point).
+#[test]
+fn supervised_program_bound_to_another_interfaces_address_left_with_that_source() {
+    let tb = Testbed::up();
+    let (st, policy) = setup("via = [\"wlan0\"]\n");
+    let bin = static_client(&st);
+    for proto in protos() {
+        let cmd = tb.cmd(&mifrun_policy_args(
+            &policy,
+            &[&bin, host_addr("eth0", false), proto],
+        ));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        assert!(
+            out.stderr.contains("supervising"),
+            "{proto}: supervised:{}",
+            out.dump()
+        );
+        assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));
+    }
+}
+
+/// `mifrun explain` for a destination whose rule sets `source` (wwan0's second
+/// address) and `dscp` (issue 15 asks for `explain` output): it printed the kernel's
+/// source (`src 198.51.100.130`) as the one used and said nothing of the class; the
+/// program's connection leaves from 198.51.100.131 with DSCP 34.
+#[test]
+fn explain_showed_the_kernels_source_and_not_the_rules_options() {
+    let tb = Testbed::up();
+    tb.run(&["ip", "addr", "add", "198.51.100.131/26", "dev", "wwan0"])
+        .assert_ok();
+    let (_st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{SVC4}\"]\nports = [9001]\nvia = [\"wwan0\"]\nsource = \"198.51.100.131\"\ndscp = \"af41\"\n"
+    ));
+    let out = tb.run(&[
+        s(mifrun()),
+        "explain".into(),
+        "--policy".into(),
+        policy,
+        SVC4.into(),
+        "9001".into(),
+    ]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("198.51.100.131"),
+        "the rule's source:{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("af41") || out.stdout.contains("dscp 34"),
+        "the rule's class:{}",
+        out.dump()
+    );
+}
+
+/// A UDP socket shared by `fork` under `source` and a rule sending port 9001 via
+/// wwan0: the child's first datagram bound the socket to the source (wlan0's address)
+/// and to wlan0's device; the parent, which never saw that, sent its datagram for
+/// port 9001 with a PKTINFO naming wwan0, which (IPv4: `ipi_spec_dst` 0) replaced the
+/// bound source with wwan0's — the answer came back to an address the socket is not
+/// bound to and was lost (the host answered it with an ICMP port unreachable by
+/// eth0). A datagram must leave from the socket's own address, or fail.
+#[test]
+fn fork_shared_socket_sent_from_an_address_it_is_not_bound_to() {
+    let tb = Testbed::up();
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nsource = \"{}\"\n\n[[rules]]\nto = [\"{SVC4}\"]\nports = [9001]\nvia = [\"wwan0\"]\n",
+        host_addr("wlan0", false)
+    ));
+    let prog = st.dir.write(
+        "forked.py",
+        &format!(
+            "import os, socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.settimeout(1)\nif os.fork() == 0:\n    s.sendto(b'x', ('{SVC4}', 9000))\n    print('child', s.recvfrom(200)[0].decode().strip(), flush=True)\n    os._exit(0)\nos.wait()\ntry:\n    s.sendto(b'x', ('{SVC4}', 9001))\n    print('parent', s.recvfrom(200)[0].decode().strip(), flush=True)\nexcept socket.timeout:\n    print('parent timeout', flush=True)\nexcept OSError as e:\n    print('parent error', e.errno, flush=True)\n"
+        ),
+    );
+    let cmd = tb.cmd(&mifrun_policy_args(&policy, &["python3", &prog]));
+    let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+    assert!(line(&out, 0).contains("upstream=wlan0"), "{}", out.dump());
+    assert_ne!(
+        line(&out, 1),
+        "parent timeout",
+        "answer lost:{}",
+        out.dump()
+    );
+    for u in UPLINKS {
+        for p in counts[u].to(SVC4) {
+            assert_eq!(
+                p.src.to_string(),
+                host_addr("wlan0", false),
+                "on {u}: {p:?}"
+            );
+        }
+    }
+}
+
+both!(
+    /// A UDP socket connected to the service (bound to wlan0), then connected again to
+    /// loopback: the README's limits say that connect fails; it succeeded, and the
+    /// datagrams went onto wlan0's wire addressed to 127.0.0.1 / ::1 (never
+    /// delivered). Loopback traffic must never reach a link.
+    reconnected_udp_socket_sent_loopback_datagrams_onto_the_wire,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        let s = [
+            format!("connect,{},9000", fam.svc()),
+            "csend".to_string(),
+            format!("connect,{},9", fam.lo()),
+            "csend".to_string(),
+        ];
+        let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        nothing_to(&counts, &UPLINKS, fam.lo(), 0);
+    }
+);

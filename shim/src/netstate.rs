@@ -55,6 +55,9 @@ struct AddrRec {
     /// The on-link prefix this address gives its interface (`onlink`/`prefix`).
     onlink: IpAddr,
     prefix: u8,
+    /// The address can be a source (an IPv6 one is not while tentative or after a
+    /// failed duplicate detection: binding it fails with `EADDRNOTAVAIL`).
+    source_ok: bool,
 }
 
 pub(crate) struct Snap {
@@ -84,6 +87,7 @@ impl Snap {
                 index: 0,
                 onlink: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 prefix: 0,
+                source_ok: false,
             }; MAX_ADDR],
             error: 0,
             dropped: 0,
@@ -200,6 +204,7 @@ impl Snap {
                         index,
                         onlink,
                         prefix,
+                        source_ok: address_kind(ip, scope, flags).is_some(),
                     };
                     self.n_addr += 1;
                 } else {
@@ -252,6 +257,7 @@ impl Snap {
             index,
             onlink: IpAddr::V4(v4),
             prefix: 24,
+            source_ok: true,
         };
         s.n_addr = 1;
         s
@@ -297,17 +303,18 @@ impl NetView for Snap {
         crate::dns::learned::lookup(ip)
     }
 
+    /// Only addresses that can be a source (`source`, a bind kept or rewritten).
     fn owns(&self, index: u32, ip: IpAddr) -> bool {
         self.addrs[..self.n_addr]
             .iter()
-            .any(|a| a.index == index && a.ip == ip)
+            .any(|a| a.index == index && a.ip == ip && a.source_ok)
     }
 
     fn address_of(&self, index: u32, family: config_schema::AddrFamily) -> Option<IpAddr> {
         // In the kernel's order: an interface's primary IPv4 address comes first.
         self.addrs[..self.n_addr]
             .iter()
-            .filter(|a| a.index == index)
+            .filter(|a| a.index == index && a.source_ok)
             .map(|a| a.ip)
             .find(|ip| match (ip, family) {
                 (IpAddr::V4(_), config_schema::AddrFamily::V4) => true,

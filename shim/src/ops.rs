@@ -268,10 +268,13 @@ fn connect_to(
     } else {
         e
     };
-    if core::binding_settles(e) && e.has(SHIM_BOUND) {
+    let shim_bound = core::binding_settles(e) && e.has(SHIM_BOUND);
+    // A UDP socket the shim bound is decided again at a second `connect`: the binding
+    // settles its interface, not a refusal or a local destination (socket core).
+    if shim_bound && !e.is_udp() {
         return Ok(());
     }
-    if core::binding_settles(e) {
+    if core::binding_settles(e) && !shim_bound {
         log_at!(
             Info,
             "connect {} on fd {fd}: socket already bound to a device by the program; left alone",
@@ -318,6 +321,15 @@ fn apply_socket(
     match (core::connect(e, v), d) {
         (ConnectStep::Fail(errno), Decision::Block(b)) => {
             report_block(what, addr, b, snap);
+            Err(errno)
+        }
+        (ConnectStep::Fail(errno), Decision::Direct(r)) => {
+            log::warn_limited(format_args!(
+                "{what} {} ({}): the socket is bound to an interface already; refusing rather than sending onto its link -> {}",
+                Addr(addr),
+                Direct(*r),
+                sys::errno_name(errno)
+            ));
             Err(errno)
         }
         (ConnectStep::Fail(errno), _) => Err(errno),
@@ -498,6 +510,17 @@ fn set_options(
     if let Some(src) = plan.source {
         let defer = e.proto() == Proto::Tcp;
         if let Err(err) = sys::bind_source(fd, src, v6_socket, defer) {
+            if err == libc::EADDRNOTAVAIL {
+                // Gone since the snapshot (a DHCP change within its second): as when
+                // the decision finds it missing, the kernel chooses the source.
+                netstate::invalidate();
+                log::warn_limited(format_args!(
+                    "{what} {}: source {src} is not an address of {} now; the kernel chooses the source",
+                    Addr(addr),
+                    b.ifname
+                ));
+                return Ok(false);
+            }
             log::warn_limited(format_args!(
                 "{what} {}: cannot bind the source {src} ({}); refusing",
                 Addr(addr),
@@ -655,7 +678,9 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
             Err(e) => Plan::Fail(e),
         };
     }
-    if core::binding_settles(e) {
+    // A socket the shim bound still decides a datagram with its own destination: the
+    // binding settles its interface, not a refusal or a local destination.
+    if core::binding_settles(e) && !e.has(SHIM_BOUND) {
         return Plan::AsIs;
     }
     let redirected = crate::dns::redirect_target(profile, dest.addr, family == AddrFamily::V6);
@@ -782,7 +807,17 @@ fn send_decided(
         let v6 = path == Path::V6;
         match plan.step {
             DatagramStep::AsIs => Plan::AsIs,
-            DatagramStep::Fail(errno) => Plan::Fail(errno),
+            DatagramStep::Fail(errno) => {
+                if let Decision::Direct(r) = d {
+                    log::warn_limited(format_args!(
+                        "{what} {} ({}): the socket is bound to an interface already; refusing rather than sending onto its link -> {}",
+                        Addr(dest.addr),
+                        Direct(r),
+                        sys::errno_name(errno)
+                    ));
+                }
+                Plan::Fail(errno)
+            }
             DatagramStep::Pktinfo { ifindex } => Plan::Via(Pktinfo { ifindex, v6 }),
             DatagramStep::PktinfoRoute => match sys::route_oif(dest.addr.ip()) {
                 Ok(ifindex) => Plan::Via(Pktinfo { ifindex, v6 }),

@@ -281,7 +281,8 @@ pub fn options(s: Sock, path: Path, a: &config_schema::Applied, now: Current) ->
         return OptionsPlan::default();
     }
     let tos = match a.dscp {
-        Some(d) if d != 0 && now.tos & 0xfc == 0 => Some((path, i32::from(d) << 2)),
+        // The class in the upper six bits; the ECN bits the program set stay.
+        Some(d) if d != 0 && now.tos & 0xfc == 0 => Some((path, i32::from(d) << 2 | now.tos & 3)),
         _ => None,
     };
     OptionsPlan {
@@ -307,6 +308,23 @@ pub fn mark_refused(policy: config_schema::OnMarkDenied) -> Option<i32> {
 fn direct_binding_refuses(s: Sock, v: Verdict) -> Option<i32> {
     (s.has(SHIM_DIRECT) && matches!(v, Verdict::Steer { .. } | Verdict::SteerMulticast { .. }))
         .then_some(EINVAL)
+}
+
+/// A UDP socket the shim bound to a steered destination's interface (at `connect`, or
+/// at a datagram of a socket with a fixed source), asked to reach another destination
+/// (a second `connect`, a `sendto` with its own address): the binding settles the
+/// interface, but not a refusal — a `block` rule's destination fails with its errno —
+/// nor a destination on this host, which the binding would send onto the link's wire
+/// (`EINVAL`, what the kernel answers a loopback source sent off the host).
+fn shim_binding_refuses(s: Sock, v: Verdict) -> Option<i32> {
+    if !s.is_udp() || !s.has(SHIM_BOUND) || s.has(APP_BOUND | SHIM_DIRECT) {
+        return None;
+    }
+    match v {
+        Verdict::Refuse(e) => Some(e),
+        Verdict::Local { .. } => Some(EINVAL),
+        _ => None,
+    }
 }
 
 /// Whether the socket's device binding settles every call on it whatever the decision
@@ -389,6 +407,7 @@ impl DatagramPlan {
 /// | socket | verdict | step |
 /// |---|---|---|
 /// | bound by the shim for a direct destination | steer | fail (`EINVAL`) |
+/// | bound by the shim for a steered destination | refuse, local | fail (errno, `EINVAL`) |
 /// | bound to a device, or the program set this path's unicast interface | any | as is |
 /// | any | refuse | fail |
 /// | may carry a unicast interface | local | PKTINFO naming `via` |
@@ -404,7 +423,7 @@ impl DatagramPlan {
 /// | bound to a specific source address | steer | bind to the device |
 pub fn datagram(s: Sock, path: Path, v: Verdict, memo_hit: bool, batch: bool) -> DatagramPlan {
     use DatagramStep::*;
-    if let Some(e) = direct_binding_refuses(s, v) {
+    if let Some(e) = direct_binding_refuses(s, v).or_else(|| shim_binding_refuses(s, v)) {
         return DatagramPlan::step(Fail(e));
     }
     if s.bound() || s.has(path.app_uc_flag()) {
@@ -484,7 +503,7 @@ pub enum ConnectStep {
 /// here).
 pub fn connect(s: Sock, v: Verdict) -> ConnectStep {
     use ConnectStep::*;
-    if let Some(e) = direct_binding_refuses(s, v) {
+    if let Some(e) = direct_binding_refuses(s, v).or_else(|| shim_binding_refuses(s, v)) {
         return Fail(e);
     }
     if s.bound() {
@@ -691,7 +710,9 @@ mod tests {
             datagram(UDP4, Path::V4, Verdict::Refuse(ENETUNREACH), false, false).step,
             Fail(ENETUNREACH)
         );
-        for b in [SHIM_BOUND, APP_BOUND, APP_UC4] {
+        // The program's own binding or unicast interface: its choice. (One the shim
+        // bound still refuses: `shim_bound_udp_socket_sent_refused_…`.)
+        for b in [APP_BOUND, APP_UC4] {
             let s = Sock::new(UDP4.flags | b, 0);
             assert_eq!(
                 datagram(s, Path::V4, Verdict::Refuse(EACCES), false, false).step,
@@ -875,7 +896,7 @@ mod tests {
         let p = options(tcp, Path::V6, &a, Current { tos: 0x20, ..free });
         assert_eq!((p.tos, p.mark), (None, Some(0x10)));
         let p = options(tcp, Path::V6, &a, Current { tos: 0x02, ..free });
-        assert_eq!(p.tos, Some((Path::V6, 184)));
+        assert_eq!(p.tos, Some((Path::V6, 186)));
         // The program bound a local address (or a datagram did): no source binding.
         let p = options(
             tcp,
@@ -896,6 +917,56 @@ mod tests {
         assert!(options(tcp, Path::V4, &zero, free).is_empty());
         assert_eq!(mark_refused(OnMarkDenied::Block), Some(EPERM));
         assert_eq!(mark_refused(OnMarkDenied::Continue), None);
+    }
+
+    /// A UDP socket the shim bound to wlan0 (its first `connect`, or the first
+    /// datagram of a socket with a fixed source), then asked to reach a destination a
+    /// `block` rule refuses, or loopback (a second `connect`, a `sendto`): the binding
+    /// "settled" every call, so the refused datagram left by wlan0 and the loopback one
+    /// went onto wlan0's wire. Refused (errno) and `EINVAL` now; steered and routed
+    /// destinations still follow the binding, and a device the program bound is its
+    /// own choice.
+    #[test]
+    fn shim_bound_udp_socket_sent_refused_and_loopback_destinations_by_its_device() {
+        let s = Sock::new(UDP4.flags | SHIM_BOUND, 0);
+        let lo = Verdict::Local { via: LO };
+        let no = Verdict::Refuse(EACCES);
+        assert_eq!(datagram(s, Path::V4, no, false, false).step, Fail(EACCES));
+        assert_eq!(datagram(s, Path::V4, lo, false, false).step, Fail(EINVAL));
+        assert_eq!(connect(s, no), ConnectStep::Fail(EACCES));
+        assert_eq!(connect(s, lo), ConnectStep::Fail(EINVAL));
+        for v in [Verdict::Steer { index: WWAN }, Verdict::Routed] {
+            assert_eq!(datagram(s, Path::V4, v, false, false).step, AsIs);
+            assert_eq!(connect(s, v), ConnectStep::AsIs);
+        }
+        let app = Sock::new(UDP4.flags | APP_BOUND, 0);
+        assert_eq!(datagram(app, Path::V4, lo, false, false).step, AsIs);
+        assert_eq!(connect(app, no), ConnectStep::AsIs);
+        let tcp = Sock::new(VALID | INET | TCP | SHIM_BOUND, 0);
+        assert_eq!(connect(tcp, no), ConnectStep::AsIs);
+    }
+
+    /// A UDP socket on which the program set only ECN bits (`IP_TOS` 0x02, ECT(0), as
+    /// QUIC stacks do) under `dscp = "ef"`: the shim set the TOS byte to `46 << 2`,
+    /// clearing the program's ECN codepoint (seen on the wire: ECN 2 without the
+    /// shim, 0 with it). The class goes in the upper six bits; the ECN bits stay.
+    #[test]
+    fn dscp_cleared_the_ecn_bits_the_program_set_on_a_udp_socket() {
+        let a = config_schema::Applied {
+            dscp: Some(46),
+            ..config_schema::Applied::default()
+        };
+        let udp = Sock::new(VALID | INET | V6 | UDP, 0);
+        for (path, ecn) in [(Path::V4, 0x02), (Path::V6, 0x01), (Path::V4, 0x03)] {
+            let now = Current {
+                tos: ecn,
+                ..Current::default()
+            };
+            assert_eq!(
+                options(udp, path, &a, now).tos,
+                Some((path, (46 << 2) | ecn))
+            );
+        }
     }
 
     /// A UDP socket bound to a specific IPv6 address (wlan0's, or eth0's rewritten to

@@ -192,17 +192,17 @@ import socket, sys, time
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 if fam == socket.AF_INET6:
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 s.bind((sys.argv[1], int(sys.argv[2])))
 print("ready", flush=True)
 s.settimeout(0.5)
 end = time.time() + 30
 while time.time() < end:
-try:
-    d, peer = s.recvfrom(100)
-except socket.timeout:
-    continue
-s.sendto(b"echo-" + d, peer)
+    try:
+        d, peer = s.recvfrom(100)
+    except socket.timeout:
+        continue
+    s.sendto(b"echo-" + d, peer)
 "#;
 
 /// Sends one datagram to `addr:port` (from `src` if given), prints the answer.
@@ -212,7 +212,7 @@ addr, port = sys.argv[1], int(sys.argv[2])
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 if len(sys.argv) > 3:
-s.bind((sys.argv[3], 0))
+    s.bind((sys.argv[3], 0))
 s.settimeout(2)
 s.sendto(b"hi", (addr, port))
 print(s.recvfrom(100)[0].decode())
@@ -264,46 +264,46 @@ both!(
 const PY_FILTER_SERVER: &str = r#"
 import ctypes, socket, struct, sys, time
 def op(s, what):
-if what == "attach":
-    ins = struct.pack("HBBI", 0x06, 0, 0, 0xffffffff)
-    buf = ctypes.create_string_buffer(ins)
-    op.keep = buf
-    s.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HxxxxxxP", 1, ctypes.addressof(buf)))
-elif what == "detach":
-    s.setsockopt(socket.SOL_SOCKET, 27, 0)
-elif what == "lock":
-    s.setsockopt(socket.SOL_SOCKET, 44, 1)
-elif what == "ebpf":
-    # BPF_PROG_LOAD of a socket filter "r0 = -1; exit", then SO_ATTACH_BPF.
-    libc = ctypes.CDLL(None, use_errno=True)
-    insns = struct.pack("<BBhi", 0xb7, 0, 0, -1) + struct.pack("<BBhi", 0x95, 0, 0, 0)
-    ib = ctypes.create_string_buffer(insns)
-    lic = ctypes.create_string_buffer(b"GPL")
-    attr = ctypes.create_string_buffer(struct.pack("=IIQQ", 1, 2, ctypes.addressof(ib), ctypes.addressof(lic)) + bytes(100))
-    fd = libc.syscall(321, 5, attr, len(attr.raw))
-    assert fd >= 0, ctypes.get_errno()
-    s.setsockopt(socket.SOL_SOCKET, 50, fd)
+    if what == "attach":
+        ins = struct.pack("HBBI", 0x06, 0, 0, 0xffffffff)
+        buf = ctypes.create_string_buffer(ins)
+        op.keep = buf
+        s.setsockopt(socket.SOL_SOCKET, 26, struct.pack("HxxxxxxP", 1, ctypes.addressof(buf)))
+    elif what == "detach":
+        s.setsockopt(socket.SOL_SOCKET, 27, 0)
+    elif what == "lock":
+        s.setsockopt(socket.SOL_SOCKET, 44, 1)
+    elif what == "ebpf":
+        # BPF_PROG_LOAD of a socket filter "r0 = -1; exit", then SO_ATTACH_BPF.
+        libc = ctypes.CDLL(None, use_errno=True)
+        insns = struct.pack("<BBhi", 0xb7, 0, 0, -1) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+        ib = ctypes.create_string_buffer(insns)
+        lic = ctypes.create_string_buffer(b"GPL")
+        attr = ctypes.create_string_buffer(struct.pack("=IIQQ", 1, 2, ctypes.addressof(ib), ctypes.addressof(lic)) + bytes(100))
+        fd = libc.syscall(321, 5, attr, len(attr.raw))
+        assert fd >= 0, ctypes.get_errno()
+        s.setsockopt(socket.SOL_SOCKET, 50, fd)
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 if fam == socket.AF_INET6:
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 s.bind((sys.argv[1], int(sys.argv[2])))
 for w in sys.argv[3].split(","):
-op(s, w)
+    op(s, w)
 s.listen(16)
 for w in sys.argv[4].split(","):
-op(s, w)
+    op(s, w)
 s.settimeout(0.5)
 print("ready", flush=True)
 end = time.time() + 30
 while time.time() < end:
-try:
-    c, peer = s.accept()
-except socket.timeout:
-    continue
-c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nlocal-ok\n")
-c.close()
+    try:
+        c, peer = s.accept()
+    except socket.timeout:
+        continue
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nlocal-ok\n")
+    c.close()
 "#;
 
 /// Runs [`PY_FILTER_SERVER`] with `before`/`after` and checks: wlan0 answered,

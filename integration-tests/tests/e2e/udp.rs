@@ -6,12 +6,12 @@ a, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(3)
 if mode == "sendto":
-s.sendto(b"py", (a, port))
+    s.sendto(b"py", (a, port))
 elif mode == "sendmsg":
-s.sendmsg([b"py"], [], 0, (a, port))
+    s.sendmsg([b"py"], [], 0, (a, port))
 else:
-s.connect((a, port))
-s.send(b"py")
+    s.connect((a, port))
+    s.send(b"py")
 print(s.recv(2048).decode(), end="")
 "#;
 

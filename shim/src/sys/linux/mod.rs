@@ -106,6 +106,9 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
         libc::ENOPROTOOPT => "ENOPROTOOPT",
         libc::EBADF => "EBADF",
         libc::ENOTSOCK => "ENOTSOCK",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
         _ => "errno",
     }
 }
