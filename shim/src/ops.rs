@@ -101,6 +101,67 @@ fn recheck_binding(fd: i32, e: Entry) -> Entry {
     now
 }
 
+/// The socket's own binding against a destination steered through `v`'s interface,
+/// as the kernel holds it now (socket core: [`core::bound_elsewhere`],
+/// [`core::fixed_source_refuses`]): `Some(errno)` when the call must fail rather than
+/// leave by the wrong link or with a source the link cannot answer. Costs a system
+/// call only on the sockets it concerns: one the shim bound to a device (UDP), one
+/// with a fixed source about to be bound, one shared with another holder (who may
+/// have bound it unseen: its source is asked for, and recorded once fixed).
+fn binding_refuses(
+    fd: i32,
+    e: &mut Entry,
+    v: Verdict,
+    snap: &Snap,
+    what: &str,
+    to: SocketAddr,
+) -> Option<i32> {
+    let Verdict::Steer { index } = v else {
+        return None;
+    };
+    if core::shim_bound_udp(*e) {
+        let now = sys::bound_ifindex(fd);
+        let r = core::bound_elsewhere(now, index);
+        if let Some(errno) = r {
+            log::warn_limited(format_args!(
+                "{what} {}: the socket is bound to interface #{now} already, the policy sends this destination by #{index}; refusing -> {}",
+                Addr(to),
+                sys::errno_name(errno)
+            ));
+        }
+        return r;
+    }
+    if core::binding_settles(*e) {
+        return None;
+    }
+    let local = if e.has(core::SRC_ADDR) {
+        sys::local_addr(fd)
+    } else if e.has(core::SHARED) && e.is_udp() {
+        // Another holder may have bound it to an address: a PKTINFO would override
+        // that source (IPv4) or send it by the wrong link (IPv6).
+        let a = sys::local_addr(fd).filter(|a| !a.ip().to_canonical().is_unspecified());
+        if a.is_some() {
+            fdtable::add_flags(fd, core::SRC_ADDR);
+            *e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
+        }
+        a
+    } else {
+        None
+    }?;
+    let ip = local.ip().to_canonical();
+    let keep = profile().is_some_and(|p| p.foreign_bind == config_schema::ForeignBind::Keep);
+    let owned = config_schema::NetView::owns(snap, index, ip);
+    let r = core::fixed_source_refuses(ip, owned, keep);
+    if let Some(errno) = r {
+        log::warn_limited(format_args!(
+            "{what} {}: the socket's source {ip} is not an address of the interface the policy sends this destination by (#{index}); refusing -> {}",
+            Addr(to),
+            sys::errno_name(errno)
+        ));
+    }
+    r
+}
+
 // ---------------------------------------------------------------------------------
 // socket, close, dup
 // ---------------------------------------------------------------------------------
@@ -298,6 +359,18 @@ fn connect_to(
         if crate::events::on() {
             seen = Some(d);
         }
+        let mut e = e;
+        if let Decision::Bind(
+            b @ Bind {
+                multicast: false, ..
+            },
+        ) = &d
+        {
+            let v = Verdict::Steer { index: b.index };
+            if let Some(errno) = binding_refuses(fd, &mut e, v, snap, "connect", dest.addr) {
+                return Err(errno);
+            }
+        }
         apply_socket(fd, e, family, "connect", dest.addr, &d, snap)
     });
     if let Some(d) = seen {
@@ -372,7 +445,7 @@ fn apply_socket(
         }
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
             // Connected: the device binding steers whatever the source.
-            apply_options(fd, e, what, addr, b, snap)?;
+            apply_options(fd, e, what, addr, b, snap, false)?;
             bind_device(fd, what, addr, b)
         }
         (ConnectStep::BindDevice { index }, Decision::Direct(r)) => {
@@ -413,13 +486,14 @@ fn apply_options(
     addr: SocketAddr,
     b: &Bind<'_>,
     snap: &Snap,
+    datagram: bool,
 ) -> Result<bool, i32> {
     // Most sockets get no options, and one that has them gets them once: that test
     // stays in the caller, the rest is out of line.
     if !b.options || e.has(core::SHIM_OPTS) {
         return Ok(false);
     }
-    set_options(fd, e, what, addr, b, snap)
+    set_options(fd, e, what, addr, b, snap, datagram)
 }
 
 #[inline(never)]
@@ -430,6 +504,7 @@ fn set_options(
     addr: SocketAddr,
     b: &Bind<'_>,
     snap: &Snap,
+    datagram: bool,
 ) -> Result<bool, i32> {
     let Some(profile) = profile() else {
         return Ok(false);
@@ -451,14 +526,23 @@ fn set_options(
     } else {
         Path::V4
     };
+    // Both paths' options on an AF_INET6 socket that also carries IPv4-mapped traffic.
+    let dual_stack = v6_socket && !sys::v6only(fd);
+    let local = opts.source.and_then(|_| sys::local_addr(fd));
     let now = core::Current {
         tos: if opts.dscp.is_some() {
             sys::tos(fd, path == Path::V6)
         } else {
             0
         },
-        locally_bound: opts.source.is_some()
-            && sys::local_addr(fd).is_some_and(|a| !a.ip().is_unspecified() || a.port() != 0),
+        tos_other: (opts.dscp.is_some() && dual_stack).then(|| sys::tos(fd, path != Path::V6)),
+        locally_bound: local.is_some_and(|a| !a.ip().is_unspecified() || a.port() != 0),
+        mark: if opts.mark.is_some() {
+            sys::mark(fd)
+        } else {
+            0
+        },
+        dual_stack_datagram: dual_stack && datagram,
     };
     let plan = core::options(e, path, &opts, now);
     fdtable::add_flags(fd, core::SHIM_OPTS);
@@ -488,6 +572,26 @@ fn set_options(
                     return Err(if err == libc::EPERM { errno } else { err });
                 }
             }
+        }
+    }
+    if opts.mark.is_some() && plan.mark.is_none() {
+        log_at!(
+            Info,
+            "{what} {}: the program marked the socket itself ({:#x}); mark left alone",
+            Addr(addr),
+            now.mark
+        );
+    }
+    if let Some((p, tos)) = plan.tos_other {
+        // The other path's class: best effort (the datagrams of this call do not
+        // take it).
+        if let Err(err) = sys::set_tos(fd, p == Path::V6, tos) {
+            log::warn_limited(format_args!(
+                "{what} {}: cannot set dscp {} for the socket's other family ({})",
+                Addr(addr),
+                tos >> 2,
+                sys::errno_name(err)
+            ));
         }
     }
     if let Some((p, tos)) = plan.tos {
@@ -532,11 +636,25 @@ fn set_options(
         log_at!(Info, "{what} {}: source {src}", Addr(addr));
         return Ok(true);
     } else if let Some(src) = opts.source {
-        log_at!(
-            Info,
-            "{what} {}: the socket has a local address already; source {src} not applied",
-            Addr(addr)
-        );
+        if now.dual_stack_datagram {
+            log::warn_limited(format_args!(
+                "{what} {}: source {src} not applied: the socket is dual-stack (IPV6_V6ONLY off) and a bound source would tie it to one family; the kernel chooses the source",
+                Addr(addr)
+            ));
+        } else if local.is_some_and(|a| a.ip().is_unspecified()) {
+            // The kernel gave the socket a port at an earlier datagram (to loopback,
+            // say): a socket with a port cannot be bound to an address any more.
+            log::warn_limited(format_args!(
+                "{what} {}: source {src} not applied: the socket was given a port by an earlier datagram and can no longer be bound to an address; the kernel chooses the source",
+                Addr(addr)
+            ));
+        } else {
+            log_at!(
+                Info,
+                "{what} {}: the socket has a local address already; source {src} not applied",
+                Addr(addr)
+            );
+        }
     }
     Ok(false)
 }
@@ -657,6 +775,40 @@ fn report_block(what: &str, addr: SocketAddr, b: &config_schema::Block<'_>, snap
 /// `batch`: part of a `sendmmsg`, where a later message of the same call may clear the
 /// socket's unicast interface: every steered message then carries its own PKTINFO.
 pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: bool) -> Plan {
+    let batch = if batch { Batch::First } else { Batch::No };
+    send_in(fd, dest, flags, what, batch)
+}
+
+/// [`send`] for message `first`-or-later of a multi-destination `sendmmsg`. A later
+/// message whose sending would change the socket itself — bind its source or its
+/// device, set the policy's options — is not carried out now: the messages before it
+/// were decided on the socket as it is and must leave as it is (a loopback datagram
+/// first, then one that binds the device, would leave by that device). It is
+/// answered `Plan::Fail`, at which the hook cuts the batch before it and sends the
+/// rest; the program's next call starts with it, and it is decided again as that
+/// batch's first message (the errno is never seen: a later message's failure only
+/// cuts).
+pub(crate) fn send_batched(fd: i32, dest: Option<Dest>, flags: i32, first: bool) -> Plan {
+    let batch = if first { Batch::First } else { Batch::Later };
+    send_in(fd, dest, flags, "sendmmsg", batch)
+}
+
+/// What a later batch message that cuts its batch answers ([`send_batched`]); the
+/// hook never reports it.
+const CUT: i32 = libc::EAGAIN;
+
+/// Where a datagram stands in its call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    /// A call of its own.
+    No,
+    /// The first message of a multi-destination batch.
+    First,
+    /// A later message of one ([`send_batched`]).
+    Later,
+}
+
+fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) -> Plan {
     let Some(profile) = profile() else {
         return Plan::AsIs;
     };
@@ -721,8 +873,10 @@ fn send_decided(
     family: AddrFamily,
     dest: Dest,
     what: &str,
-    batch: bool,
+    batch: Batch,
 ) -> Plan {
+    let later = batch == Batch::Later;
+    let batch = batch != Batch::No;
     let flow = Flow {
         proto: e.proto(),
         op: Op::Send,
@@ -773,6 +927,10 @@ fn send_decided(
             }
         }
         let v = core::verdict(&d, || local_via(snap, dest.addr.ip()));
+        let mut e = e;
+        if let Some(errno) = binding_refuses(fd, &mut e, v, snap, what, dest.addr) {
+            return Plan::Fail(errno);
+        }
         // Stamped with the generation of the snapshot this decision was made on (not
         // the current one, which a refresh by another thread may have moved on).
         let k = key(dest.addr);
@@ -787,7 +945,10 @@ fn send_decided(
         ) = (&d, plan.step)
         {
             if !b.multicast {
-                match apply_options(fd, e, what, dest.addr, b, snap) {
+                if later && b.options && !e.has(core::SHIM_OPTS) {
+                    return Plan::Fail(CUT);
+                }
+                match apply_options(fd, e, what, dest.addr, b, snap, true) {
                     Err(errno) => return Plan::Fail(errno),
                     // The socket has a source address now: planned as one that has.
                     Ok(true) => {
@@ -797,6 +958,9 @@ fn send_decided(
                     Ok(false) => {}
                 }
             }
+        }
+        if later && matches!(plan.step, DatagramStep::BindDevice { .. }) {
+            return Plan::Fail(CUT);
         }
         if plan.add != 0 {
             fdtable::add_flags(fd, plan.add);

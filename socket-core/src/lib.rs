@@ -189,6 +189,8 @@ pub const EACCES: i32 = 13;
 pub const EINVAL: i32 = 22;
 /// `EPERM` (Linux's value).
 pub const EPERM: i32 = 1;
+/// `EADDRNOTAVAIL` (Linux's value).
+pub const EADDRNOTAVAIL: i32 = 99;
 
 /// What to do with a `bind` to an explicit address ([`bind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,6 +246,9 @@ pub struct OptionsPlan {
     pub mark: Option<u32>,
     /// The TOS byte / traffic class (`dscp << 2`), and for which path.
     pub tos: Option<(Path, i32)>,
+    /// The other path's class too, on an `AF_INET6` socket that may carry both
+    /// (IPv4-mapped traffic takes `IP_TOS`, native IPv6 `IPV6_TCLASS`).
+    pub tos_other: Option<(Path, i32)>,
     /// Bind the socket to this source address (port 0; for TCP with
     /// `IP_BIND_ADDRESS_NO_PORT`, so the port is still chosen at `connect`).
     pub source: Option<IpAddr>,
@@ -260,35 +265,52 @@ impl OptionsPlan {
 pub struct Current {
     /// The path's TOS / traffic class as it stands (`IP_TOS` / `IPV6_TCLASS`).
     pub tos: i32,
+    /// The other path's TOS / traffic class, on an `AF_INET6` socket that is not
+    /// IPv6-only (`None` on any other socket).
+    pub tos_other: Option<i32>,
     /// The socket has a local address or port already (the program bound it, or a
     /// datagram did): a source cannot be chosen by binding any more.
     pub locally_bound: bool,
+    /// `SO_MARK` as it stands: not 0 when the program (or whoever handed the socket
+    /// over) marked it.
+    pub mark: u32,
+    /// A datagram on an `AF_INET6` socket that is not IPv6-only: binding a source
+    /// would tie the socket to one family (an IPv4-mapped source refuses IPv6
+    /// destinations, and the other way round), which the program did not ask for.
+    pub dual_stack_datagram: bool,
 }
 
 /// Decides which of the policy's options ([`config_schema::Applied`]) a steered
 /// socket gets, on `path` (the destination's), given what it carries now. Done once
 /// per socket ([`SHIM_OPTS`]).
 ///
-/// * **mark**: always (the executor applies [`mark_refused`] when the kernel says
-///   `EPERM`);
+/// * **mark**: unless the socket carries one already — the program's own `SO_MARK`
+///   wins (a VPN client marks its tunnel's packets to keep them off the tunnel
+///   route), as its own device binding does (the executor applies [`mark_refused`]
+///   when the kernel says `EPERM`);
 /// * **dscp**: unless the socket carries a DSCP already — the program's own
-///   `IP_TOS`/`IPV6_TCLASS` wins, as its own device binding does (the ECN bits are
-///   not a choice of class); `dscp = 0` sets nothing;
+///   `IP_TOS`/`IPV6_TCLASS` wins (the ECN bits are not a choice of class, and they
+///   stay); `dscp = 0` sets nothing; on a dual-stack `AF_INET6` socket both paths'
+///   options, each unless the program set it;
 /// * **source**: unless the socket is bound to a local address or port already (the
-///   program's `bind`, which the bind hook saw, or an earlier datagram).
+///   program's `bind`, which the bind hook saw, or an earlier datagram), or the
+///   datagram is on a dual-stack socket ([`Current::dual_stack_datagram`]).
 pub fn options(s: Sock, path: Path, a: &config_schema::Applied, now: Current) -> OptionsPlan {
     if s.has(SHIM_OPTS) || a.is_empty() {
         return OptionsPlan::default();
     }
-    let tos = match a.dscp {
-        // The class in the upper six bits; the ECN bits the program set stay.
-        Some(d) if d != 0 && now.tos & 0xfc == 0 => Some((path, i32::from(d) << 2 | now.tos & 3)),
+    // The class in the upper six bits; the ECN bits the program set stay.
+    let class = |current: i32| match a.dscp {
+        Some(d) if d != 0 && current & 0xfc == 0 => Some(i32::from(d) << 2 | current & 3),
         _ => None,
     };
     OptionsPlan {
-        mark: a.mark,
-        tos,
-        source: a.source.filter(|_| !now.locally_bound),
+        mark: a.mark.filter(|_| now.mark == 0),
+        tos: class(now.tos).map(|t| (path, t)),
+        tos_other: now.tos_other.and_then(class).map(|t| (path.other(), t)),
+        source: a
+            .source
+            .filter(|_| !now.locally_bound && !now.dual_stack_datagram),
     }
 }
 
@@ -324,6 +346,47 @@ fn shim_binding_refuses(s: Sock, v: Verdict) -> Option<i32> {
         Verdict::Refuse(e) => Some(e),
         Verdict::Local { .. } => Some(EINVAL),
         _ => None,
+    }
+}
+
+/// A UDP socket the shim bound to a device (`bound_ifindex`, as the kernel says now)
+/// asked to reach a destination the policy steers through interface `index`: the
+/// binding carries the datagram by its own device, and it cannot be moved without
+/// privilege (`SO_BINDTOIFINDEX` on a bound socket needs `CAP_NET_RAW`), so a
+/// destination a rule or a failover sends elsewhere fails (`ENETUNREACH`) rather than
+/// leave by the wrong link. Only asked for such sockets ([`shim_bound_udp`]).
+pub fn bound_elsewhere(bound_ifindex: i32, index: u32) -> Option<i32> {
+    (bound_ifindex != index as i32).then_some(ENETUNREACH)
+}
+
+/// Whether [`bound_elsewhere`] applies: a UDP socket whose device binding is the
+/// shim's, for a steered destination.
+pub fn shim_bound_udp(s: Sock) -> bool {
+    s.is_udp() && s.has(SHIM_BOUND) && !s.has(APP_BOUND | SHIM_DIRECT)
+}
+
+/// A socket with a fixed source address ([`SRC_ADDR`]: the program's bind, the
+/// policy's `source`, a bind another holder made), `local` as the kernel says now,
+/// about to be steered through an interface, `owned`: whether that interface has the
+/// address. The source is part of the socket (a UDP socket keeps a bound address
+/// through `connect(AF_UNSPEC)`; nothing unbinds it), so:
+/// * a loopback source never leaves the host: `EINVAL`, what the kernel answers an
+///   IPv4 socket bound to loopback sending off the host (IPv6 would send it, with
+///   `::1` as its source, onto the link);
+/// * another interface's address would leave by this one with a source whose answers
+///   come back elsewhere, if at all: `EADDRNOTAVAIL` — unless the policy keeps such
+///   binds (`foreign_bind = "keep"`);
+/// * the unspecified address (a port only) fixes no source.
+pub fn fixed_source_refuses(local: IpAddr, owned: bool, keep_foreign: bool) -> Option<i32> {
+    let local = local.to_canonical();
+    if local.is_unspecified() || owned {
+        None
+    } else if local.is_loopback() {
+        Some(EINVAL)
+    } else if keep_foreign {
+        None
+    } else {
+        Some(EADDRNOTAVAIL)
     }
 }
 
@@ -838,6 +901,55 @@ mod tests {
     }
 
     #[test]
+    fn udp_socket_with_a_fixed_source_ignored_a_rule_choosing_another_interface() {
+        // Bound by the shim to device 3: a destination steered through 4 fails, one
+        // through 3 goes.
+        assert_eq!(bound_elsewhere(3, 4), Some(ENETUNREACH));
+        assert_eq!(bound_elsewhere(3, 3), None);
+        // The kernel says unbound (dropped where no hook saw): fail closed.
+        assert_eq!(bound_elsewhere(0, 3), Some(ENETUNREACH));
+        let udp = Sock::new(VALID | INET | UDP | SHIM_BOUND, 0);
+        assert!(shim_bound_udp(udp));
+        assert!(!shim_bound_udp(Sock::new(
+            VALID | INET | TCP | SHIM_BOUND,
+            0
+        )));
+        assert!(!shim_bound_udp(Sock::new(udp.flags | APP_BOUND, 0)));
+        assert!(!shim_bound_udp(Sock::new(udp.flags | SHIM_DIRECT, 0)));
+        // A fixed source of another interface.
+        let wlan = ip("198.51.100.66");
+        assert_eq!(
+            fixed_source_refuses(wlan, false, false),
+            Some(EADDRNOTAVAIL)
+        );
+        assert_eq!(fixed_source_refuses(wlan, false, true), None);
+        assert_eq!(fixed_source_refuses(wlan, true, false), None);
+        assert_eq!(
+            fixed_source_refuses(ip("::ffff:198.51.100.66"), false, false),
+            Some(EADDRNOTAVAIL)
+        );
+        assert_eq!(fixed_source_refuses(ip("0.0.0.0"), false, false), None);
+        assert_eq!(fixed_source_refuses(ip("::"), false, false), None);
+    }
+
+    #[test]
+    fn udp_socket_bound_to_loopback_could_not_reach_loopback_after_one_remote_send() {
+        // A loopback source is never sent off the host, whatever foreign_bind says.
+        for lo in ["127.0.0.1", "127.0.0.5", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(
+                fixed_source_refuses(ip(lo), false, false),
+                Some(EINVAL),
+                "{lo}"
+            );
+            assert_eq!(
+                fixed_source_refuses(ip(lo), false, true),
+                Some(EINVAL),
+                "{lo}"
+            );
+        }
+    }
+
+    #[test]
     fn bind_steps_follow_the_decision_unless_the_program_bound_a_device() {
         use config_schema::{AddrFamily, Bind, BindAddr, KeepReason, Why};
         let name = config_schema::IfName::new("wlan0").unwrap();
@@ -889,6 +1001,7 @@ mod tests {
             OptionsPlan {
                 mark: Some(0x10),
                 tos: Some((Path::V4, 46 << 2)),
+                tos_other: None,
                 source: Some(ip("198.51.100.67")),
             }
         );
@@ -944,6 +1057,61 @@ mod tests {
         assert_eq!(connect(app, no), ConnectStep::AsIs);
         let tcp = Sock::new(VALID | INET | TCP | SHIM_BOUND, 0);
         assert_eq!(connect(tcp, no), ConnectStep::AsIs);
+    }
+
+    /// A program that marks its own socket (`SO_MARK` 0x20, a VPN client keeping its
+    /// tunnel's packets off the tunnel route) under `mark = 0x10`: the policy's mark
+    /// replaced it. The program's mark wins, as its class and its device do.
+    #[test]
+    fn programs_own_mark_was_replaced_by_the_policys() {
+        let a = config_schema::Applied {
+            mark: Some(0x10),
+            ..config_schema::Applied::default()
+        };
+        let udp = Sock::new(VALID | INET | UDP, 0);
+        let marked = Current {
+            mark: 0x20,
+            ..Current::default()
+        };
+        assert_eq!(options(udp, Path::V4, &a, marked).mark, None);
+        assert_eq!(
+            options(udp, Path::V4, &a, Current::default()).mark,
+            Some(0x10)
+        );
+    }
+
+    /// A dual-stack `AF_INET6` UDP socket under `dscp = "ef"` and `source`: the class
+    /// was set for the first datagram's path only (IPv6 datagrams after an IPv4-mapped
+    /// one left with class 0), and the source bind tied it to one family (IPv6 sends
+    /// after a mapped one failed with `EAFNOSUPPORT`). Both paths get the class, each
+    /// unless the program set it; a dual-stack socket's datagrams bind no source.
+    #[test]
+    fn dual_stack_socket_got_the_dscp_for_its_first_family_only() {
+        let a = config_schema::Applied {
+            dscp: Some(46),
+            source: Some(ip("198.51.100.66")),
+            ..config_schema::Applied::default()
+        };
+        let udp6 = Sock::new(VALID | INET | V6 | UDP, 0);
+        let now = Current {
+            tos_other: Some(0),
+            dual_stack_datagram: true,
+            ..Current::default()
+        };
+        let p = options(udp6, Path::V4, &a, now);
+        assert_eq!(p.tos, Some((Path::V4, 46 << 2)));
+        assert_eq!(p.tos_other, Some((Path::V6, 46 << 2)));
+        assert_eq!(p.source, None);
+        // The program's own traffic class on the IPv6 path stays.
+        let own = Current {
+            tos_other: Some(0x28),
+            ..now
+        };
+        assert_eq!(options(udp6, Path::V4, &a, own).tos_other, None);
+        // IPv6-only, or connected: one path, and the source.
+        let single = Current::default();
+        let p = options(udp6, Path::V6, &a, single);
+        assert_eq!((p.tos_other, p.source), (None, a.source));
     }
 
     /// A UDP socket on which the program set only ECN bits (`IP_TOS` 0x02, ECT(0), as

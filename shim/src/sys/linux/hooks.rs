@@ -597,7 +597,7 @@ pub unsafe extern "C" fn sendmmsg(
         if dest.is_none() {
             continue;
         }
-        *plan = match pre(|| ops::send(fd, dest, flags, "sendmmsg", true)) {
+        *plan = match pre(|| ops::send_batched(fd, dest, flags, i == 0)) {
             Pre::Run(p) => p,
             Pre::Panicked => Plan::Fail(PANIC_ERRNO),
         };

@@ -404,6 +404,17 @@ pub(crate) fn set_unicast_if(fd: c_int, v6: bool, index: u32) -> Result<(), c_in
 }
 
 /// Sets `SO_MARK` (the kernel refuses it with `EPERM` without `CAP_NET_ADMIN`).
+/// The socket's `SO_MARK` (0 when unmarked or unreadable).
+pub(crate) fn mark(fd: c_int) -> u32 {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
+}
+
+/// Whether an `AF_INET6` socket is IPv6-only (`IPV6_V6ONLY`); unreadable counts as
+/// IPv6-only (no IPv4-mapped path to serve).
+pub(crate) fn v6only(fd: c_int) -> bool {
+    getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) != Ok(0)
+}
+
 pub(crate) fn set_mark(fd: c_int, mark: u32) -> Result<(), c_int> {
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK, mark as c_int)
 }
