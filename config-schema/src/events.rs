@@ -1,5 +1,8 @@
-//! What the events file's writers (the shim, mifrun's `--guard`) share: the schema
-//! version of its lines and the UTC civil time their `time` field is written in.
+//! What the events file's writers (the shim, the supervisor, mifrun's `--guard`)
+//! share: the schema version of its lines, the UTC civil time their `time` field is
+//! written in, and what a decision line says about a decision ([`fields`]).
+
+use crate::{BlockReason, Decision, DirectReason, ErrnoKind, Proto, Rule, Why};
 
 /// `"v"` of every line.
 pub const VERSION: u32 = 1;
@@ -20,6 +23,102 @@ pub fn civil_utc(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// `protocol` of a decision line.
+pub fn proto_name(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "tcp",
+        Proto::Udp => "udp",
+        Proto::Other => "other",
+    }
+}
+
+/// The errno name of a block.
+pub fn errno_name(k: ErrnoKind) -> &'static str {
+    match k {
+        ErrnoKind::NetUnreach => "ENETUNREACH",
+        ErrnoKind::Access => "EACCES",
+    }
+}
+
+/// What a decision line says about a decision, in the order the fields are written:
+/// `decision`, `interface` (and `ifindex`), `reason`, `rule` (and `rule_line`),
+/// `skipped`, `multicast`, and a block's `errno`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fields<'a> {
+    /// `bind`, `direct` or `block`.
+    pub decision: &'static str,
+    /// The interface and its index (`bind` only).
+    pub interface: Option<(&'a str, u32)>,
+    pub reason: &'static str,
+    pub rule: Option<&'a Rule>,
+    /// Earlier interfaces of the list that were unusable (written when not 0).
+    pub skipped: usize,
+    /// A multicast destination (written when set).
+    pub multicast: bool,
+    /// A block's errno (`EACCES`, `ENETUNREACH`); nothing may follow it on the line.
+    pub errno: Option<&'static str>,
+}
+
+/// The fields of decision `d` (README, "Events file").
+pub fn fields<'a>(d: &'a Decision<'a>) -> Fields<'a> {
+    let none = Fields {
+        decision: "direct",
+        interface: None,
+        reason: "",
+        rule: None,
+        skipped: 0,
+        multicast: false,
+        errno: None,
+    };
+    match d {
+        Decision::Bind(b) => {
+            let (reason, rule) = match b.why {
+                Why::Default => ("default", None),
+                Why::Rule(x) => ("rule", Some(x)),
+            };
+            Fields {
+                decision: "bind",
+                interface: Some((b.ifname.as_str(), b.index)),
+                reason,
+                rule,
+                skipped: b.skipped,
+                multicast: b.multicast,
+                ..none
+            }
+        }
+        Decision::Direct(why) => {
+            let (reason, rule) = match why {
+                DirectReason::Loopback => ("loopback", None),
+                DirectReason::OwnAddress => ("own-address", None),
+                DirectReason::Unspecified => ("unspecified", None),
+                DirectReason::ScopedLinkLocal => ("scoped-link-local", None),
+                DirectReason::NoVia => ("no-via", None),
+                DirectReason::Rule(x) => ("rule", Some(*x)),
+                DirectReason::Unavailable => ("unavailable", None),
+                DirectReason::ListenAny => ("listen-any", None),
+            };
+            Fields {
+                reason,
+                rule,
+                ..none
+            }
+        }
+        Decision::Block(b) => {
+            let (reason, rule) = match b.reason {
+                BlockReason::Rule(x) => ("rule", Some(x)),
+                BlockReason::Unavailable(_) => ("unavailable", None),
+            };
+            Fields {
+                decision: "block",
+                reason,
+                rule,
+                errno: Some(errno_name(b.errno)),
+                ..none
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -794,7 +794,9 @@ int main(int argc, char **argv) {
     if (bind(s, (void *)&a, sizeof a) || listen(s, 8)) { perror("listen"); return 1; }
     char dev[32] = "none"; socklen_t l = sizeof dev;
     getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
-    printf("listening dev=%s\n", dev);
+    socklen_t flen = 0;
+    getsockopt(s, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    printf("listening dev=%s filter=%u\n", dev, (unsigned)flen);
     fflush(stdout);
     alarm(20);
     for (int i = 0; i < atoi(argv[1]); i++) {
@@ -806,38 +808,125 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Listener confinement: a static server's wildcard listener is bound to the chosen
-/// interface (the supervisor's `listen` handler): a client on wlan0's side is
-/// answered, one on eth0's side is not.
-#[test]
-fn static_servers_wildcard_listener_is_confined_to_the_chosen_interface() {
-    let tb = Testbed::up();
-    let dir = TempDir::new("sup");
-    let src = SERVER.replace(
-        "#include <unistd.h>",
-        "#include <unistd.h>\n#include <stdlib.h>",
+/// Listener confinement, both `listen` settings, IPv4 and IPv6 (one dual-stack
+/// wildcard listener of a static server):
+/// * `listen = "interface"` (the default): the supervisor attaches the preload's socket
+///   filter (`mifshim-listen-filter`) through its duplicate of the listener — a client
+///   over wlan0 gets in, one over eth0 gets no answer at all (its SYNs seen on eth0,
+///   nothing sent back), and a loopback client gets in (the device binding the
+///   supervisor used before refused it);
+/// * `listen = "device"`: the socket is bound to wlan0 — wlan0 in, eth0 and loopback
+///   not.
+mod static_server_listener {
+    use super::*;
+
+    fn server(tb: &Testbed, dir: &TempDir, listen: &str, accepts: u32) -> Bg {
+        let src = SERVER.replace(
+            "#include <unistd.h>",
+            "#include <unistd.h>\n#include <stdlib.h>",
+        );
+        let bin = compile(dir, "gcc", &["-static"], "server", &src);
+        let policy = dir.write(
+            "policy.toml",
+            &format!("via = [\"wlan0\"]\nlisten = \"{listen}\"\n"),
+        );
+        let n = accepts.to_string();
+        let mut bg = tb
+            .cmd(&mifrun_policy_args(&policy, &[bin.as_str(), n.as_str()]))
+            .env("MIFSHIM_LOG", "info")
+            .spawn();
+        bg.wait_for_stdout("listening", Duration::from_secs(10));
+        bg
+    }
+
+    fn connect(cmd: Cmd) -> Out {
+        cmd.timeout(Duration::from_secs(5)).run()
+    }
+
+    fn tcp(addr: &str) -> Vec<String> {
+        vec![
+            "bash".into(),
+            "-c".into(),
+            format!("exec 3<>/dev/tcp/{addr}/7100 && timeout 3 head -1 <&3"),
+        ]
+    }
+
+    /// A client in `uplink`'s upstream namespace, to the host's address on it.
+    fn from_uplink(
+        tb: &Testbed,
+        fam: Fam,
+        uplink: &str,
+    ) -> (Out, std::collections::BTreeMap<String, Counts>) {
+        let sn = tb.sniff_all();
+        let o = connect(tb.cmd_upstream(uplink, &tcp(host_addr(uplink, fam.v6()))));
+        (o, sn.stop())
+    }
+
+    both!(
+        listen_interface_admits_the_chosen_link_and_loopback_only,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("sup");
+            let bg = server(&tb, &dir, "interface", 2);
+            let now = bg.stdout_now();
+            assert!(now.contains("dev=none"), "{now}");
+            assert!(!now.contains("filter=0"), "no socket filter: {now}");
+            // Loopback: in, and nothing on any uplink.
+            let sn = tb.sniff_all();
+            let lo = connect(tb.cmd(&tcp(fam.lo())));
+            assert_silent(&sn.stop());
+            assert!(
+                lo.stdout.contains("hello"),
+                "loopback client: {}",
+                lo.dump()
+            );
+            // eth0: the SYNs arrive, nothing answers them (no SYN-ACK, no RST) anywhere.
+            let (refused, counts) = from_uplink(&tb, fam, "eth0");
+            assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+            let c = &counts["eth0"];
+            assert!(
+                c.total() > 0,
+                "the eth0 client's SYNs were not seen: {counts:#?}"
+            );
+            let to_host = format!("tcp {}:7100", fam.url_host(host_addr("eth0", fam.v6())));
+            for p in &c.first {
+                assert_eq!(p, &to_host, "something answered on eth0: {counts:#?}");
+            }
+            assert_none_on(&counts, &["wlan0", "wwan0"]);
+            // wlan0: in, by wlan0 only.
+            let (ok, counts) = from_uplink(&tb, fam, "wlan0");
+            assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+            assert_only(&counts, "wlan0");
+            let out = bg.wait(Duration::from_secs(10));
+            out.assert_ok();
+            assert!(
+                out.stderr.contains("-> wlan0 and loopback"),
+                "the supervisor's info line: {}",
+                out.dump()
+            );
+        }
     );
-    let bin = compile(&dir, "gcc", &["-static"], "server", &src);
-    let mut bg = tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "1"])).spawn();
-    bg.wait_for_stdout("listening", Duration::from_secs(10));
-    assert!(bg.stdout_now().contains("dev=wlan0"), "{}", bg.stdout_now());
-    let probe_tcp = |uplink: &str, addr: &str| {
-        tb.cmd_upstream(
-            uplink,
-            &[
-                "bash",
-                "-c",
-                &format!("exec 3<>/dev/tcp/{addr}/7100 && head -1 <&3"),
-            ],
-        )
-        .timeout(Duration::from_secs(5))
-        .run()
-    };
-    let refused = probe_tcp("eth0", host_addr("eth0", false));
-    assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
-    let ok = probe_tcp("wlan0", host_addr("wlan0", false));
-    assert!(ok.stdout.contains("hello"), "{}", ok.dump());
-    bg.wait(Duration::from_secs(10)).assert_ok();
+
+    both!(listen_device_binds_the_listener_loopback_refused, |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bg = server(&tb, &dir, "device", 1);
+        let now = bg.stdout_now();
+        assert!(now.contains("dev=wlan0"), "{now}");
+        let lo = connect(tb.cmd(&tcp(fam.lo())));
+        assert!(
+            !lo.stdout.contains("hello"),
+            "loopback client: {}",
+            lo.dump()
+        );
+        let (refused, counts) = from_uplink(&tb, fam, "eth0");
+        assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+        assert_none_on(&counts, &["wlan0", "wwan0"]);
+        let (ok, counts) = from_uplink(&tb, fam, "wlan0");
+        assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+        assert_only(&counts, "wlan0");
+        bg.wait(Duration::from_secs(10)).assert_ok();
+    });
 }
 
 /// A program that leaves a daemon behind (in a session of its own): mifrun ends with
@@ -1393,14 +1482,17 @@ int main(int argc, char **argv) {
     if (bind(u, (void *)&any, sizeof any)) { perror("bind"); return 1; }
     char dev[IFNAMSIZ] = "none"; socklen_t l = sizeof dev;
     getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
-    printf("udp-server dev=%s\n", dev);
+    socklen_t flen = 0;
+    getsockopt(u, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    printf("udp-server dev=%s filter=%u\n", dev, (unsigned)flen);
     return 0;
 }
 "#;
 
 /// The program's own device binding wins over the policy (as under the preload): a
 /// socket it bound to wwan0 itself connects by wwan0 under `--via wlan0`. A UDP
-/// server bound to the wildcard address and a fixed port is confined to wlan0.
+/// server bound to the wildcard address and a fixed port is confined to wlan0 (by the
+/// socket filter of `listen = "interface"`, not a device binding).
 #[test]
 fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
     let tb = Testbed::up();
@@ -1412,8 +1504,9 @@ fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
         "wwan0",
     );
     assert!(
-        out.stdout.contains("udp-server dev=wlan0"),
+        out.stdout.contains("udp-server dev=none filter="),
         "{}",
         out.dump()
     );
+    assert!(!out.stdout.contains("filter=0"), "{}", out.dump());
 }

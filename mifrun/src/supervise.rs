@@ -74,6 +74,11 @@ impl Host for NetHost {
                 .map(|l| (l.name.clone(), net.state(l)))
                 .collect(),
             addrs: net.addrs.iter().map(|a| (a.ip, a.index)).collect(),
+            onlink: net
+                .addrs
+                .iter()
+                .map(|a| (a.index, a.onlink, a.prefix))
+                .collect(),
             loopback,
         })
     }

@@ -8,7 +8,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use config_schema::{AddrFamily, Decision, Flow, IfName, IfaceState, NetView, Op, Profile, Proto};
+use config_schema::{
+    AddrFamily, Decision, Flow, IfName, IfaceState, Listen, NetView, Op, Profile, Proto,
+};
+use mifshim_listen_filter::Sources;
 use mifshim_socket_core as socket_core;
 use socket_core::{ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict};
 
@@ -26,6 +29,9 @@ pub struct Snapshot {
     pub ifaces: Vec<(String, IfaceState)>,
     /// Every address of the host and the index of the interface that holds it.
     pub addrs: Vec<(IpAddr, u32)>,
+    /// The on-link prefixes (interface index, address, length) a confined TCP
+    /// listener admits from that interface (the shim's `onlink_of`).
+    pub onlink: Vec<(u32, IpAddr, u8)>,
     /// The loopback interface's index.
     pub loopback: u32,
 }
@@ -51,6 +57,17 @@ impl Snapshot {
             .iter()
             .find(|(a, _)| *a == dest)
             .map_or(self.loopback, |(_, i)| *i)
+    }
+    /// The on-link prefixes of interface `index`, each once (what a confined TCP
+    /// listener admits from it).
+    pub fn onlink_of(&self, index: u32) -> Vec<(IpAddr, u8)> {
+        let mut out: Vec<(IpAddr, u8)> = Vec::new();
+        for (i, ip, len) in &self.onlink {
+            if *i == index && !out.contains(&(*ip, *len)) {
+                out.push((*ip, *len));
+            }
+        }
+        out
     }
     pub fn name_of(&self, index: u32) -> String {
         self.ifaces
@@ -130,6 +147,9 @@ pub enum Step {
     Fail(i32),
     /// Bind the socket to this device (`SO_BINDTOIFINDEX`), then continue.
     Bind { index: u32 },
+    /// Confine a listener to this interface and loopback with the socket filter of
+    /// `mifshim-listen-filter` (`listen = "interface"`), then continue.
+    Filter { index: u32 },
     /// Bind to the interface the routing table sends the destination through.
     BindRoute,
     /// Set the multicast interface, then continue.
@@ -184,6 +204,28 @@ pub fn on_connect(f: &Facts, v: Verdict) -> Step {
         ConnectStep::BindDevice { index } => Step::Bind { index },
         ConnectStep::BindRoute => Step::BindRoute,
         ConnectStep::MulticastIf { index } => Step::MulticastIf { index },
+    }
+}
+
+/// A wildcard listener (`listen`, or a UDP server's `bind` to a fixed port): confined
+/// by the socket filter under `listen = "interface"` (loopback stays open), by the
+/// device binding under `listen = "device"`; `listen = "any"` decides `direct`.
+pub fn on_listen(listen: Listen, v: Verdict) -> Step {
+    match v {
+        Verdict::Steer { index } if listen == Listen::Interface => Step::Filter { index },
+        Verdict::Steer { index } => Step::Bind { index },
+        Verdict::Refuse(e) => Step::Fail(e),
+        _ => Step::Continue,
+    }
+}
+
+/// The sources a confined listener admits from its interface: any for UDP (its
+/// replies are steered per datagram), the interface's on-link prefixes for TCP (an
+/// unbound listener's SYN-ACK follows the routing table; see `mifshim-listen-filter`).
+pub fn filter_sources(proto: Proto, onlink: &[(IpAddr, u8)]) -> Sources<'_> {
+    match proto {
+        Proto::Udp => Sources::Any,
+        _ => Sources::Prefixes(onlink),
     }
 }
 
@@ -284,6 +326,7 @@ mod tests {
                 ("198.51.100.66".parse().unwrap(), WLAN),
                 ("2001:db8:20::2".parse().unwrap(), WLAN),
             ],
+            onlink: vec![(WLAN, "198.51.100.66".parse().unwrap(), 26)],
             loopback: LO,
         }
     }
@@ -328,6 +371,29 @@ mod tests {
             ..f
         };
         assert_eq!(on_connect(&bound, steer), Step::Continue);
+    }
+
+    #[test]
+    fn a_wildcard_listener_is_confined_by_the_filter_by_the_device_or_left_open() {
+        let steer = Verdict::Steer { index: WLAN };
+        assert_eq!(
+            on_listen(Listen::Interface, steer),
+            Step::Filter { index: WLAN }
+        );
+        assert_eq!(on_listen(Listen::Device, steer), Step::Bind { index: WLAN });
+        assert_eq!(on_listen(Listen::Any, Verdict::Routed), Step::Continue);
+        assert_eq!(
+            on_listen(Listen::Interface, Verdict::Refuse(ENETUNREACH)),
+            Step::Fail(ENETUNREACH)
+        );
+        let on = net().onlink_of(WLAN);
+        assert_eq!(on, vec![("198.51.100.66".parse().unwrap(), 26)]);
+        assert!(matches!(filter_sources(Proto::Udp, &on), Sources::Any));
+        assert!(matches!(
+            filter_sources(Proto::Tcp, &on),
+            Sources::Prefixes(p) if p.len() == 1
+        ));
+        assert!(net().onlink_of(ETH).is_empty());
     }
 
     #[test]

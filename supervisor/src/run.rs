@@ -12,7 +12,8 @@ use std::path::Path;
 use std::rc::Rc;
 
 use config_schema::{AddrFamily, LogLevel, Op, Policy, Profile, Proto};
-use mifshim_socket_core::{Path as UcPath, Verdict};
+use mifshim_listen_filter as listen_filter;
+use mifshim_socket_core::Path as UcPath;
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
 use crate::filter::{self, nr};
@@ -420,6 +421,7 @@ impl Supervisor<'_> {
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
             nr::SETSOCKOPT => {
+                self.unconfine_filter(n, fd);
                 // Debug, not info: under --supervise the preload's own bindings of a
                 // dynamic program come this way too.
                 self.say(
@@ -677,6 +679,10 @@ impl Supervisor<'_> {
                 }
                 Err(e) => Reply::Errno(e),
             },
+            Step::Filter { index } => match self.confine_by_filter(n, fd, s, dest, index) {
+                Ok(()) => Reply::Continue,
+                Err(e) => Reply::Errno(e),
+            },
             Step::BindRoute => match self.host.route_oif(dest.ip().to_canonical()) {
                 Some(index) => match self.bind_device(s, index) {
                     Ok(()) => Reply::Continue,
@@ -724,6 +730,95 @@ impl Supervisor<'_> {
             // Sends are done by the caller, which has the data.
             Step::SendPktinfo { .. } | Step::SendPktinfoRoute => Reply::Errno(libc::EINVAL),
         }
+    }
+
+    /// `listen = "interface"`: attaches the confinement filter for `index` (and
+    /// loopback) to the program's listener through the duplicate (the same kernel
+    /// socket), composed with a classic filter the program attached before, as the
+    /// preload does; falls back to the device binding (loopback closed) when that
+    /// cannot be done: an eBPF program, a locked filter, a composition too long.
+    fn confine_by_filter(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        local: SocketAddr,
+        index: u32,
+    ) -> Result<(), i32> {
+        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE) {
+            Ok(libc::SOCK_DGRAM) => Proto::Udp,
+            _ => Proto::Tcp,
+        };
+        let lo = self.snap.loopback;
+        let onlink = self.snap.onlink_of(index);
+        let name = self.snap.name_of(index);
+        let attached = match sys::get_filter(s) {
+            Ok(cur) => {
+                let program = match listen_filter::ours(&cur) {
+                    Some(o) => listen_filter::program_part(&cur, o),
+                    None => &cur[..],
+                };
+                let mut out = vec![listen_filter::ZERO; listen_filter::MAX_INSNS];
+                match listen_filter::build(
+                    &mut out,
+                    lo,
+                    index,
+                    logic::filter_sources(proto, &onlink),
+                    program,
+                ) {
+                    Some(m) => sys::attach_filter(s, &out[..m]).map_err(|e| match e {
+                        libc::EPERM => "the program locked the socket's filter".to_owned(),
+                        e => io::Error::from_raw_os_error(e).to_string(),
+                    }),
+                    None => Err("the program's filter is too long to compose".to_owned()),
+                }
+            }
+            Err(libc::EACCES) => Err("the program attached an eBPF filter".to_owned()),
+            Err(e) => Err(io::Error::from_raw_os_error(e).to_string()),
+        };
+        match attached {
+            Ok(()) => {
+                self.say(
+                    LogLevel::Info,
+                    format_args!(
+                        "pid {}: listen fd {fd} on {local} -> {name} and loopback",
+                        n.pid
+                    ),
+                );
+                Ok(())
+            }
+            Err(why) => {
+                self.say(
+                    LogLevel::Info,
+                    format_args!(
+                        "pid {}: listen fd {fd} on {local}: {why}; binding the socket to {name} instead (loopback closed)",
+                        n.pid
+                    ),
+                );
+                self.bind_device(s, index)
+            }
+        }
+    }
+
+    /// The program binds a socket to a device itself: its choice wins, so the
+    /// confinement filter (which would drop that device's packets) goes; a filter of
+    /// the program's own stays.
+    fn unconfine_filter(&mut self, n: &Notif, fd: i32) {
+        let Ok(s) = self.getfd(n.pid, fd) else {
+            return;
+        };
+        let Ok(cur) = sys::get_filter(&s) else {
+            return;
+        };
+        let Some(o) = listen_filter::ours(&cur) else {
+            return;
+        };
+        let program = listen_filter::program_part(&cur, o);
+        let _ = if program.is_empty() {
+            sys::detach_filter(&s)
+        } else {
+            sys::attach_filter(&s, program)
+        };
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1180,11 +1275,7 @@ impl Supervisor<'_> {
         let profile = self.profile(n.pid);
         let fl = logic::flow(&f, Op::Listen, local, 0);
         let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
-        let step = match v {
-            Verdict::Steer { index } => Step::Bind { index },
-            Verdict::Refuse(e) => Step::Fail(e),
-            _ => Step::Continue,
-        };
+        let step = logic::on_listen(profile.listen, v);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: listen fd {fd} on {local}: {why}", n.pid),

@@ -640,3 +640,100 @@ pub fn drain(fd: &OwnedFd) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Socket filters (listener confinement, `listen = "interface"`)
+// ---------------------------------------------------------------------------------
+
+/// The socket's classic filter (`SO_GET_FILTER`): empty when there is none;
+/// `Err(EACCES)` for an eBPF program (it has no classic form).
+pub fn get_filter(fd: &OwnedFd) -> Result<Vec<libc::sock_filter>, i32> {
+    let mut len: libc::socklen_t = 0;
+    // SAFETY: with a zero length the kernel only reports the count in `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_GET_FILTER,
+            std::ptr::null_mut(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(errno());
+    }
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let zero = libc::sock_filter {
+        code: 0,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    };
+    let mut buf = vec![zero; len as usize];
+    // The length is counted in instructions, not bytes.
+    let mut n = len;
+    // SAFETY: `buf` has room for `n` instructions, the most the kernel writes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_GET_FILTER,
+            buf.as_mut_ptr().cast(),
+            &mut n,
+        )
+    };
+    if r != 0 {
+        return Err(errno());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// Attaches `prog` (`SO_ATTACH_FILTER`, replacing any filter; `EPERM` when locked).
+pub fn attach_filter(fd: &OwnedFd, prog: &[libc::sock_filter]) -> Result<(), i32> {
+    let fp = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fp` points to `prog.len()` valid instructions alive for the call; the
+    // kernel copies them.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const fp).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
+/// Removes the socket's filter (`SO_DETACH_FILTER`; none is not an error).
+pub fn detach_filter(fd: &OwnedFd) -> Result<(), i32> {
+    match setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
+    }
+}
+
+/// The socket's `SO_COOKIE`: the kernel's 64-bit identity of the socket, the same
+/// through every fd and process that holds it, never reused while the system runs.
+pub fn cookie(fd: &OwnedFd) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut len = size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `v`/`len` are valid out pointers for a u64 option.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(v)
+}
