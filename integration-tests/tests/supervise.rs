@@ -1510,3 +1510,241 @@ fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
     );
     assert!(!out.stdout.contains("filter=0"), "{}", out.dump());
 }
+
+/// The supervisor writes the events file (`--events`), and `--summary` / `--fail-on`
+/// add a supervised program up as they do a preloaded one: each line's values checked
+/// against what the testbed proves on the wire.
+mod supervised_events {
+    use super::*;
+    use serde_json::Value;
+
+    fn lines(path: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(text.is_empty() || text.ends_with('\n'), "{text}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    fn dest(fam: Fam, port: u16) -> String {
+        if fam.v6() {
+            format!("[{}]:{port}", fam.svc())
+        } else {
+            format!("{}:{port}", fam.svc())
+        }
+    }
+
+    #[track_caller]
+    fn check(e: &Value, call: &str, proto: &str, dest: &str, decision: &str, iface: Option<&str>) {
+        assert_eq!(e["v"], 1, "{e}");
+        assert_eq!(e["event"], "decision", "{e}");
+        assert_eq!(e["program"], "netc", "{e}");
+        assert!(e["pid"].as_u64().is_some_and(|p| p > 1), "{e}");
+        assert_eq!(e["time"].as_str().map(str::len), Some(27), "{e}");
+        assert_eq!(e["call"], call, "{e}");
+        assert_eq!(e["protocol"], proto, "{e}");
+        assert_eq!(e["destination"], dest, "{e}");
+        assert_eq!(e["decision"], decision, "{e}");
+        match iface {
+            Some(i) => {
+                assert_eq!(e["interface"], i, "{e}");
+                assert!(e["ifindex"].as_u64().is_some_and(|x| x > 1), "{e}");
+            }
+            None => assert!(e["interface"].is_null(), "{e}"),
+        }
+    }
+
+    both!(
+        /// A static program's three flows (TCP, an unconnected datagram, a connected
+        /// one): three lines, each `bind` on wlan0 — the link that answered each of
+        /// them, with nothing on the other uplinks.
+        static_programs_decisions_are_in_the_events_file_as_the_wire_shows,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("sup");
+            let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+            let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+            let m = s(mifrun());
+            let out = expect_via(
+                &tb,
+                tb.cmd(&[&m, "--via", "wlan0", "--events", &ev, "--", &bin, fam.svc()]),
+                "wlan0",
+            );
+            check_three_flows(&out);
+            assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0", "wlan0"], "{}", out.dump());
+            let l = lines(&ev);
+            assert_eq!(l.len(), 3, "{l:#?}");
+            check(&l[0], "connect", "tcp", &dest(fam, 9000), "bind", Some("wlan0"));
+            check(&l[1], "sendto", "udp", &dest(fam, 9000), "bind", Some("wlan0"));
+            check(&l[2], "connect", "udp", &dest(fam, 9001), "bind", Some("wlan0"));
+            for e in &l {
+                assert_eq!(e["reason"], "default", "{e}");
+                assert!(e["rule"].is_null(), "{e}");
+                assert!(e.get("errno").is_none(), "{e}");
+                assert_eq!(e["pid"], l[0]["pid"], "one process");
+            }
+        }
+    );
+
+    /// `--summary --fail-on blocked,direct` around a static program whose connected
+    /// UDP flow a `direct` rule sends down the routing table (eth0 answers it): the
+    /// summary counts two on wlan0 and one direct by the rule, and mifrun exits 3
+    /// naming it; the program's own output is unchanged.
+    #[test]
+    fn summary_and_fail_on_direct_for_a_static_program() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+        let pol = dir.write(
+            "policy.toml",
+            &format!(
+                "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9001]\nprotocol = \"udp\"\naction = \"direct\"\n",
+                Fam::V4.svc_cidr()
+            ),
+        );
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let m = s(mifrun());
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&[
+                &m,
+                "--policy",
+                &pol,
+                "--summary",
+                "--fail-on",
+                "blocked,direct",
+                "--",
+                &bin,
+                SVC4,
+            ])
+            .env("TMPDIR", s(tmp.clone()))
+            .run();
+        let counts = sn.stop();
+        out.assert_code(3);
+        check_three_flows(&out);
+        assert_eq!(
+            upstreams(&out.stdout),
+            ["wlan0", "wlan0", "eth0"],
+            "{}",
+            out.dump()
+        );
+        assert_none_on(&counts, &["wwan0"]);
+        for p in &counts["eth0"].first {
+            assert!(
+                p.contains(":9001") || p.starts_with("udp 198.51.100.2:"),
+                "only the direct flow on eth0: {counts:#?}"
+            );
+        }
+        for want in [
+            "mifrun: summary: 3 decision(s) and 0 name(s) in 1 process(es); the program exited with status 0",
+            "  wlan0      steered 2 (tcp 1, udp 1), names 0\n",
+            "  direct     1: rule `rule 1` 1\n",
+            "  blocked    0\n",
+            "--fail-on direct: 1 left direct by the policy: connect udp 203.0.113.10:9001 (netc) by rule `rule 1`",
+        ] {
+            assert!(out.stderr.contains(want), "missing {want:?}:{}", out.dump());
+        }
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "temporary events files left: {left:?}");
+    }
+
+    /// A blocked connect of a static program: the line says `block`, the rule and
+    /// EACCES (what the program got), nothing reaches an uplink, and `--fail-on
+    /// blocked` exits 3 whatever the program's status.
+    #[test]
+    fn blocked_connect_of_a_static_program_fails_the_run() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+        let pol = dir.write(
+            "policy.toml",
+            &format!(
+                "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9000]\nprotocol = \"tcp\"\naction = \"block\"\n",
+                Fam::V4.svc_cidr()
+            ),
+        );
+        let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+        let m = s(mifrun());
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&[
+                &m,
+                "--policy",
+                &pol,
+                "--events",
+                &ev,
+                "--fail-on",
+                "blocked",
+                "--",
+                &bin,
+                SVC4,
+            ])
+            .run();
+        assert_silent(&sn.stop());
+        out.assert_code(3);
+        assert!(
+            out.stdout.contains("tcp errno=Permission denied"),
+            "{}",
+            out.dump()
+        );
+        assert!(
+            out.stderr.contains("--fail-on blocked: 1 call(s) blocked: connect tcp 203.0.113.10:9000 (netc) by rule `rule 1`"),
+            "{}",
+            out.dump()
+        );
+        let l = lines(&ev);
+        assert_eq!(l.len(), 1, "{l:#?}");
+        check(&l[0], "connect", "tcp", &dest(Fam::V4, 9000), "block", None);
+        assert_eq!(l[0]["reason"], "rule");
+        assert_eq!(l[0]["rule"], "rule 1");
+        assert_eq!(l[0]["rule_line"], 3);
+        assert_eq!(l[0]["errno"], "EACCES");
+    }
+
+    /// A dynamic program under `--supervise` (the preload loaded) connects once through
+    /// the C library (the preload decides and writes the line) and once with a raw
+    /// `syscall(SYS_connect)` (only the supervisor sees it): two lines, one per
+    /// connect — the supervisor does not write a second line for the preload's.
+    #[test]
+    fn preload_and_supervisor_write_one_line_per_connect_between_them() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let src = RAW_CONNECT.replace(
+            "    int t = socket(AF_INET, SOCK_STREAM, 0);",
+            "    int p = socket(AF_INET, SOCK_STREAM, 0);\n    if (connect(p, (void *)&a, sizeof a) != 0) { perror(\"libc connect\"); return 1; }\n    char pb[256]; int pn = read(p, pb, sizeof pb - 1);\n    if (pn > 0) { pb[pn] = 0; printf(\"%s\", pb); }\n    int t = socket(AF_INET, SOCK_STREAM, 0);",
+        );
+        let bin = compile(&dir, "gcc", &[], "netc", &src);
+        let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+        let m = s(mifrun());
+        let out = expect_via(
+            &tb,
+            tb.cmd(&[
+                &m,
+                "--via",
+                "wlan0",
+                "--supervise",
+                "--events",
+                &ev,
+                "--",
+                &bin,
+                SVC4,
+            ]),
+            "wlan0",
+        );
+        assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0"], "{}", out.dump());
+        let l = lines(&ev);
+        assert_eq!(l.len(), 2, "{l:#?}");
+        for e in &l {
+            check(
+                e,
+                "connect",
+                "tcp",
+                &dest(Fam::V4, 9000),
+                "bind",
+                Some("wlan0"),
+            );
+        }
+        assert_ne!(l[0]["fd"], l[1]["fd"], "two sockets: {l:#?}");
+    }
+}

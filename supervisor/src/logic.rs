@@ -179,8 +179,37 @@ pub fn flow(f: &Facts, op: Op, dest: SocketAddr, scope_id: u32) -> Flow {
 /// The socket-core verdict for a destination.
 pub fn verdict_for(profile: &Profile, net: &Snapshot, fl: &Flow) -> (Verdict, String) {
     let d = config_schema::decide(profile, net, fl);
-    let why = describe(&d);
-    (verdict(&d, || net.local_via(fl.dest)), why)
+    verdict_of(&d, net, fl)
+}
+
+/// The socket-core verdict of decision `d` for flow `fl`, and the decision in words.
+pub fn verdict_of(d: &Decision<'_>, net: &Snapshot, fl: &Flow) -> (Verdict, String) {
+    (verdict(d, || net.local_via(fl.dest)), describe(d))
+}
+
+/// The events fields of a socket the program bound to a device itself (its choice
+/// wins; the preload writes the same).
+pub fn program_bound_fields() -> config_schema::events::Fields<'static> {
+    config_schema::events::Fields {
+        decision: "direct",
+        interface: None,
+        reason: "program-bound",
+        rule: None,
+        skipped: 0,
+        multicast: false,
+        errno: None,
+    }
+}
+
+/// Whether a socket found bound to device `bound` (0: none) at a decision `d` was
+/// bound by the program (not by a supervisor or preload decision for the same
+/// interface).
+pub fn program_bound(bound: i32, d: &Decision<'_>) -> bool {
+    match d {
+        _ if bound == 0 => false,
+        Decision::Bind(b) => b.index != bound as u32,
+        _ => true,
+    }
 }
 
 fn describe(d: &Decision<'_>) -> String {

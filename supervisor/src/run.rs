@@ -2,7 +2,7 @@
 //! listener, answer notifications until every supervised task has gone, and end with
 //! the program's own exit status.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsString};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -11,11 +11,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use config_schema::{AddrFamily, LogLevel, Op, Policy, Profile, Proto};
+use config_schema::{AddrFamily, Flow, LogLevel, Op, Policy, Profile, Proto};
 use mifshim_listen_filter as listen_filter;
-use mifshim_socket_core::Path as UcPath;
+use mifshim_socket_core::{Path as UcPath, Verdict};
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
+use crate::events::{self, Events};
 use crate::filter::{self, nr};
 use crate::logic::{self, Facts, Snapshot, Step, StubDns};
 use crate::sys::{self, Notif, Reply};
@@ -66,6 +67,9 @@ pub struct Run<'a> {
     /// At the end, print one `mifrun[supervisor]: stats …` line to standard error:
     /// notifications answered by kind (for benchmarks).
     pub stats: bool,
+    /// The events file (`--events`, or `--summary`'s temporary one): the supervisor's
+    /// decisions are appended to it as the preload's are.
+    pub events: Option<&'a Path>,
 }
 
 fn cstring(b: &[u8]) -> Result<CString, String> {
@@ -144,7 +148,23 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         }
     };
     sys::forward_signals_to(pid);
+    let events = match r.events {
+        Some(p) => match Events::open(p) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!(
+                    "mifrun[supervisor]: warning: cannot open the events file {} ({e}); no events are written",
+                    p.display()
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let mut sup = Supervisor {
+        events,
+        pending: Vec::new(),
+        seen: HashSet::new(),
         listener: listener.as_raw_fd(),
         policy: r.policy,
         profiles: HashMap::new(),
@@ -222,7 +242,52 @@ fn child(
     sys::child_exit(if e == libc::ENOENT { 127 } else { 126 });
 }
 
+/// Where a decision's events line comes from.
+#[derive(Clone, Copy)]
+struct Note {
+    tid: u32,
+    call: &'static str,
+    fd: i32,
+    /// The socket's device binding when decided (a connect): the program's own one
+    /// makes the line `program-bound`, as the preload writes it.
+    bound: i32,
+    /// A datagram: its socket's cookie (lines once per flow).
+    flow: Option<u64>,
+}
+
+/// Datagram flows remembered for the events file.
+const MAX_SEEN: usize = 8192;
+
+/// A datagram flow: the socket (its cookie) and the line's body (the fd, the
+/// destination, the outcome).
+fn flow_key(cookie: u64, body: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cookie.hash(&mut h);
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// A decision waiting for its call's answer before it is written to the events file.
+struct Pending {
+    tid: u32,
+    /// The line after its header ([`events::body`]).
+    body: String,
+    /// A block: written every time, its errno already in `body`.
+    block: bool,
+    /// The supervisor changed something (bound, set, sent, failed): the preload, if
+    /// the process has it, did not handle this call, so the line is the only one.
+    acted: bool,
+    /// A datagram: written once per socket (`SO_COOKIE`), destination and outcome.
+    flow: Option<u64>,
+}
+
 struct Supervisor<'a> {
+    events: Option<Events>,
+    pending: Vec<Pending>,
+    /// Datagram flows written (hashes), cleared when large (a line too many, never
+    /// one too few).
+    seen: HashSet<u64>,
     listener: RawFd,
     policy: &'a Policy,
     profiles: HashMap<String, Rc<Profile>>,
@@ -335,6 +400,7 @@ impl Supervisor<'_> {
                 match sys::recv(listener.as_raw_fd()) {
                     Ok(Some(n)) => {
                         let reply = self.handle(&n);
+                        self.flush_events(&reply);
                         self.stats.notifications += 1;
                         match reply {
                             Some(Reply::Continue) => self.stats.cont += 1,
@@ -637,8 +703,16 @@ impl Supervisor<'_> {
             return Some(self.stub_dns(n, fd, s, f, dest, &profile, true));
         }
         let fl = logic::flow(f, Op::Connect, dest, scope);
-        let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
+        let note = Note {
+            tid: n.pid,
+            call: "connect",
+            fd,
+            bound: f.bound,
+            flow: None,
+        };
+        let (v, why) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_connect(f, v);
+        self.acted(step != Step::Continue);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {why} -> {step:?}", n.pid),
@@ -833,6 +907,7 @@ impl Supervisor<'_> {
         connect: bool,
     ) -> Reply {
         let mut choice = None;
+        let mut position = 0;
         for name in profile.via.clone() {
             let net = self.net().clone();
             let Some(st) = config_schema::NetView::iface(&net, &name) else {
@@ -848,7 +923,9 @@ impl Supervisor<'_> {
                 choice = Some((index, server));
                 break;
             }
+            position += 1;
         }
+        let call = if connect { "connect" } else { "sendto" };
         let Some((index, server)) = choice else {
             self.say(
                 LogLevel::Warn,
@@ -865,8 +942,32 @@ impl Supervisor<'_> {
                     }
                 ),
             );
+            let refused = config_schema::events::Fields {
+                decision: "block",
+                interface: None,
+                reason: "dns-stub",
+                rule: None,
+                skipped: 0,
+                multicast: false,
+                errno: Some("ECONNREFUSED"),
+            };
+            self.note_fields(n.pid, call, fd, f.proto, dest, &refused);
             return Reply::Errno(logic::ECONNREFUSED);
         };
+        let ifname = self.snap.name_of(index);
+        let redirected = config_schema::events::Fields {
+            decision: "bind",
+            interface: Some((&ifname, index)),
+            reason: "default",
+            rule: None,
+            skipped: position,
+            multicast: false,
+            errno: None,
+        };
+        if let Some(p) = self.note_fields(n.pid, call, fd, f.proto, server, &redirected) {
+            // The program asked the stub; the query went to the interface's server.
+            events::str_field(&mut p.body, "redirected_from", &dest.to_string());
+        }
         if let Err(e) = self.bind_device(s, index) {
             return Reply::Errno(e);
         }
@@ -925,7 +1026,7 @@ impl Supervisor<'_> {
         iov: &[(u64, u64)],
         control: &[u8],
         flags: i32,
-        what: &str,
+        what: &'static str,
     ) -> Handled {
         let f = self.facts(s);
         if f.family.is_none() {
@@ -943,7 +1044,8 @@ impl Supervisor<'_> {
         if logic::is_stub_dns(dest, &profile) {
             return Some(self.stub_dns(n, fd, s, &f, dest, &profile, false));
         }
-        let step = self.datagram_step(&profile, &f, dest, scope);
+        let note = self.datagram_note(n, s, fd, what);
+        let step = self.datagram_step(&profile, &f, dest, scope, note);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {step:?}", n.pid),
@@ -960,16 +1062,129 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The step for one datagram; `note`: write its decision to the events file.
     fn datagram_step(
         &mut self,
         profile: &Profile,
         f: &Facts,
         dest: SocketAddr,
         scope: u32,
+        note: Option<Note>,
     ) -> Step {
         let fl = logic::flow(f, Op::Send, dest, scope);
-        let (v, _) = logic::verdict_for(profile, self.net(), &fl);
-        logic::on_datagram(f, dest.ip(), v)
+        let noted = note.is_some();
+        let (v, _) = self.decide(profile, &fl, note);
+        let step = logic::on_datagram(f, dest.ip(), v);
+        if noted {
+            self.acted(step != Step::Continue);
+        }
+        step
+    }
+
+    /// A datagram's [`Note`] when events are written (its socket's cookie read).
+    fn datagram_note(&self, n: &Notif, s: &OwnedFd, fd: i32, call: &'static str) -> Option<Note> {
+        self.events.as_ref()?;
+        Some(Note {
+            tid: n.pid,
+            call,
+            fd,
+            bound: 0,
+            flow: Some(sys::cookie(s).unwrap_or(0)),
+        })
+    }
+
+    /// Decides flow `fl` with config-schema's `decide` (the preload's decision) and
+    /// maps it to socket-core's verdict; with events on and a `note`, keeps the
+    /// decision's line until the call is answered ([`Self::flush_events`]).
+    fn decide(&mut self, profile: &Profile, fl: &Flow, note: Option<Note>) -> (Verdict, String) {
+        let on = self.events.is_some();
+        let net = self.net();
+        let d = config_schema::decide(profile, net, fl);
+        let (v, why) = logic::verdict_of(&d, net, fl);
+        if let (true, Some(nt)) = (on, note) {
+            let dest = SocketAddr::new(fl.dest, fl.port);
+            let fields = if logic::program_bound(nt.bound, &d) {
+                logic::program_bound_fields()
+            } else {
+                config_schema::events::fields(&d)
+            };
+            let body = events::body(nt.call, nt.fd, fl.proto, dest, &fields);
+            self.pending.push(Pending {
+                tid: nt.tid,
+                block: matches!(d, config_schema::Decision::Block(_)),
+                flow: nt.flow.map(|cookie| flow_key(cookie, &body)),
+                body,
+                acted: false,
+            });
+        }
+        (v, why)
+    }
+
+    /// Keeps a line with these fields (a decision the supervisor did not take with
+    /// `decide`: the program's own binding, the DNS stub).
+    #[allow(clippy::too_many_arguments)]
+    fn note_fields(
+        &mut self,
+        tid: u32,
+        call: &str,
+        fd: i32,
+        proto: Proto,
+        dest: SocketAddr,
+        fields: &config_schema::events::Fields<'_>,
+    ) -> Option<&mut Pending> {
+        self.events.as_ref()?;
+        self.pending.push(Pending {
+            tid,
+            body: events::body(call, fd, proto, dest, fields),
+            block: fields.decision == "block",
+            acted: true,
+            flow: None,
+        });
+        self.pending.last_mut()
+    }
+
+    /// Marks the decisions kept for this call as acted upon (or not).
+    fn acted(&mut self, yes: bool) {
+        for p in &mut self.pending {
+            p.acted |= yes;
+        }
+    }
+
+    /// Writes the lines kept for the call just answered: not for a call whose task
+    /// left it (dropped), once per datagram flow, and — in a process the preload
+    /// runs in — only when the supervisor acted (otherwise the preload decided that
+    /// call and wrote its line). A failed call that was not a block gets its errno.
+    fn flush_events(&mut self, reply: &Handled) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let Some(reply) = reply else { return };
+        for p in pending {
+            if let Some(key) = p.flow
+                && !p.block
+            {
+                if self.seen.len() >= MAX_SEEN {
+                    self.seen.clear();
+                }
+                if !self.seen.insert(key) {
+                    continue;
+                }
+            }
+            let pid = sys::tgid_of(p.tid).unwrap_or(p.tid);
+            if !p.acted && sys::preloaded(pid) {
+                continue;
+            }
+            let errno = match reply {
+                Reply::Errno(e) if !p.block && p.flow.is_none() => Some(events::errno_name(*e)),
+                _ => None,
+            };
+            let (secs, us) = sys::realtime_us();
+            let line = events::line(secs, us, pid, &sys::program_of(pid), &p.body, errno);
+            if let Some(ev) = self.events.as_mut() {
+                ev.write(&line);
+            }
+        }
     }
 
     /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (added
@@ -1121,7 +1336,7 @@ impl Supervisor<'_> {
             && !has_pktinfo(&control)
         {
             let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
-            match self.datagram_step(profile, f, addr, scope_id) {
+            match self.datagram_step(profile, f, addr, scope_id, None) {
                 Step::Continue => {}
                 Step::Fail(e) => return Err(e),
                 Step::Unicast { path, index } => {
@@ -1197,7 +1412,10 @@ impl Supervisor<'_> {
         // as is (CONTINUE cannot split a batch).
         let steps: Vec<Step> = dests
             .iter()
-            .map(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc))
+            .map(|(d, sc)| {
+                let note = self.datagram_note(n, &s, fd, "sendmmsg");
+                self.datagram_step(&profile, &f, *d, *sc, note)
+            })
             .collect();
         if let Some(Step::Fail(e)) = steps.iter().find(|s| matches!(s, Step::Fail(_))) {
             return Some(self.apply(n, fd, &s, dests[0].0, Step::Fail(*e), "sendmmsg"));
@@ -1223,7 +1441,7 @@ impl Supervisor<'_> {
         let after_ok = set.is_none_or(|(_, i)| i != u32::MAX)
             && dests
                 .iter()
-                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc) == Step::Continue);
+                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc, None) == Step::Continue);
         if !after_ok {
             // CONTINUE cannot split a batch: the supervisor sends it, message by
             // message, each steered on its own.
@@ -1259,7 +1477,7 @@ impl Supervisor<'_> {
             Err(h) => return h,
         };
         let f = self.facts(&s);
-        if f.family.is_none() || f.bound != 0 {
+        if f.family.is_none() {
             return Some(Reply::Continue);
         }
         let local = match bound_to {
@@ -1272,10 +1490,31 @@ impl Supervisor<'_> {
         if !local.ip().is_unspecified() {
             return Some(Reply::Continue);
         }
+        if f.bound != 0 {
+            // The program's own device binding: its choice.
+            let call = if bound_to.is_some() { "bind" } else { "listen" };
+            self.note_fields(
+                n.pid,
+                call,
+                fd,
+                f.proto,
+                local,
+                &logic::program_bound_fields(),
+            );
+            return Some(Reply::Continue);
+        }
         let profile = self.profile(n.pid);
         let fl = logic::flow(&f, Op::Listen, local, 0);
-        let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
+        let note = Note {
+            tid: n.pid,
+            call: if bound_to.is_some() { "bind" } else { "listen" },
+            fd,
+            bound: 0,
+            flow: None,
+        };
+        let (v, why) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_listen(profile.listen, v);
+        self.acted(step != Step::Continue);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: listen fd {fd} on {local}: {why}", n.pid),

@@ -737,3 +737,51 @@ pub fn cookie(fd: &OwnedFd) -> Option<u64> {
     };
     (r == 0).then_some(v)
 }
+
+// ---------------------------------------------------------------------------------
+// Processes, for the events file
+// ---------------------------------------------------------------------------------
+
+/// The process (thread group) of thread `tid`.
+pub fn tgid_of(tid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The program's name as the preload writes it: `argv[0]`'s basename, at most 64
+/// characters.
+pub fn program_of(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv0 = raw.split(|b| *b == 0).next().unwrap_or_default();
+    let argv0 = String::from_utf8_lossy(argv0);
+    argv0
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect()
+}
+
+/// Whether the preload (`libmifshim.so`) is mapped in process `pid`: its hooks then
+/// decide (and write the events of) the calls the C library makes.
+pub fn preloaded(pid: u32) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(format!("/proc/{pid}/maps")) else {
+        return false;
+    };
+    io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.ends_with("/libmifshim.so"))
+}
+
+/// The wall clock: seconds since the epoch and microseconds.
+pub fn realtime_us() -> (i64, u32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_micros())
+}
