@@ -776,6 +776,93 @@ mod dns {
         );
         assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
     }
+
+    /// The DNS stub in the events file: a redirected query is written as what went on
+    /// the wire — `bind` on wwan0 to wwan0's server (203.0.113.53:53, whose copy
+    /// answered 192.0.2.3), `redirected_from` the stub the program asked; a refused
+    /// one as `block`, reason `dns-stub`, `ECONNREFUSED` (what the program got),
+    /// which `--fail-on blocked` fails.
+    #[test]
+    fn dns_stub_redirect_and_refusal_are_in_the_events_file() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "dnsq", DNSQ);
+        let policy = dir.write(
+            "p.toml",
+            "via = [\"wwan0\"]\n[interfaces.wwan0]\ndns = [\"203.0.113.53\"]\n",
+        );
+        let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+        let m = s(mifrun());
+        let sn = tb.sniff_all();
+        let out = tb.run(&[
+            &m,
+            "--policy",
+            &policy,
+            "--events",
+            &ev,
+            "--",
+            &bin,
+            "127.0.0.53",
+            "who.mif.test",
+        ]);
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
+        assert_only(&counts, "wwan0");
+        let text = std::fs::read_to_string(&ev).unwrap();
+        let l: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(l.len(), 1, "{text}");
+        let e = &l[0];
+        assert_eq!(e["call"], "connect", "{e}");
+        assert_eq!(e["protocol"], "udp", "{e}");
+        assert_eq!(e["destination"], "203.0.113.53:53", "{e}");
+        assert_eq!(e["decision"], "bind", "{e}");
+        assert_eq!(e["interface"], "wwan0", "{e}");
+        assert_eq!(e["reason"], "default", "{e}");
+        assert_eq!(e["redirected_from"], "127.0.0.53:53", "{e}");
+        assert_eq!(e["program"], "dnsq", "{e}");
+
+        std::fs::remove_file(&ev).unwrap();
+        let sn = tb.sniff_all();
+        let out = tb.run(&[
+            &m,
+            "--policy",
+            &policy,
+            "--events",
+            &ev,
+            "--fail-on",
+            "blocked",
+            "--",
+            &bin,
+            "127.0.0.53",
+            "who.mif.test",
+            "sendto",
+        ]);
+        assert_silent(&sn.stop());
+        out.assert_code(3);
+        assert!(
+            out.stdout.contains("errno=Connection refused"),
+            "{}",
+            out.dump()
+        );
+        let text = std::fs::read_to_string(&ev).unwrap();
+        let e: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(e["call"], "sendto", "{e}");
+        assert_eq!(e["destination"], "127.0.0.53:53", "{e}");
+        assert_eq!(e["decision"], "block", "{e}");
+        assert_eq!(e["reason"], "dns-stub", "{e}");
+        assert_eq!(e["errno"], "ECONNREFUSED", "{e}");
+        assert!(
+            out.stderr.contains(
+                "--fail-on blocked: 1 call(s) blocked: sendto udp 127.0.0.53:53 (dnsq) by dns stub"
+            ),
+            "{}",
+            out.dump()
+        );
+    }
 }
 
 const SERVER: &str = r#"
