@@ -1835,3 +1835,88 @@ mod supervised_events {
         assert_ne!(l[0]["fd"], l[1]["fd"], "two sockets: {l:#?}");
     }
 }
+
+/// A UDP socket the program gives its own unicast interface (argv[1]) sends to
+/// ADDR:9000; a second one connects to ADDR:9001, sends, disconnects
+/// (`connect(AF_UNSPEC)`, which clears a UDP socket's device binding) and sends to
+/// ADDR:9000 unconnected. Each reply is printed.
+const OWN_UC: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static socklen_t addr(const char *ip, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)ss;
+        a->sin6_family = AF_INET6; a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (void *)ss;
+    a->sin_family = AF_INET; a->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
+}
+static int udp(int fam) {
+    int s = socket(fam, SOCK_DGRAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return s;
+}
+static int reply(int s, const char *what) {
+    char buf[512]; int n = recv(s, buf, sizeof buf - 1, 0);
+    if (n <= 0) { printf("%s no reply (%s)\n", what, strerror(errno)); return 1; }
+    buf[n] = 0; printf("%s %s", what, buf);
+    return 0;
+}
+int main(int argc, char **argv) {
+    struct sockaddr_storage ss; socklen_t len = addr(argv[2], 9000, &ss);
+    int v6 = ss.ss_family == AF_INET6;
+    int u = udp(ss.ss_family);
+    int idx = htonl(if_nametoindex(argv[1]));
+    if (setsockopt(u, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_IF : IP_UNICAST_IF, &idx, sizeof idx)) { perror("unicast_if"); return 1; }
+    if (sendto(u, "x", 1, 0, (void *)&ss, len) != 1) { perror("sendto"); return 1; }
+    if (reply(u, "own")) return 1;
+    struct sockaddr_storage c; socklen_t clen = addr(argv[2], 9001, &c);
+    int d = udp(ss.ss_family);
+    if (connect(d, (void *)&c, clen) || send(d, "y", 1, 0) != 1) { perror("connect"); return 1; }
+    if (reply(d, "connected")) return 1;
+    struct sockaddr un = {.sa_family = AF_UNSPEC};
+    if (connect(d, &un, sizeof un)) { perror("disconnect"); return 1; }
+    if (sendto(d, "z", 1, 0, (void *)&ss, len) != 1) { perror("sendto after disconnect"); return 1; }
+    return reply(d, "disconnected");
+}
+"#;
+
+both!(
+    /// Per-socket state: a unicast interface the program set itself (`IP_UNICAST_IF`
+    /// / `IPV6_UNICAST_IF`, trapped and remembered by the socket's cookie) is its own
+    /// choice and wins over `--via`, as under the preload: its datagrams are answered
+    /// by wwan0. A connected UDP socket (steered at `connect`) that the program
+    /// disconnects with `AF_UNSPEC` and then uses unconnected is steered again per
+    /// datagram: answered by wlan0. Nothing on eth0.
+    programs_own_unicast_interface_wins_and_a_disconnected_udp_socket_stays_steered,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "ownuc", OWN_UC);
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), "wwan0", fam.svc()]))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_eq!(
+            upstreams(&out.stdout),
+            ["wwan0", "wlan0", "wlan0"],
+            "{}",
+            out.dump()
+        );
+        assert_none_on(&counts, &["eth0"]);
+    }
+);

@@ -2,9 +2,10 @@
 //! [`decide`](config_schema::decide) (the preload's), mapped by socket-core's [`verdict`]; the per-socket
 //! transitions are socket-core's [`connect`](socket_core::connect) and
 //! [`datagram`](socket_core::datagram) over a [`Sock`] built from what the kernel says
-//! about the program's socket right now (the supervisor keeps no per-socket state: a
-//! socket can be shared, inherited or disconnected behind its back, so every trapped
-//! call asks the kernel).
+//! about the program's socket right now (its device binding and unicast interfaces
+//! are asked at every trapped call: a socket can be shared, inherited or disconnected
+//! behind the supervisor's back), plus what only the supervisor knows, kept per
+//! socket by its cookie: who set a unicast interface ([`Facts::app_uc4`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,7 +14,9 @@ use config_schema::{
 };
 use mifshim_listen_filter::Sources;
 use mifshim_socket_core as socket_core;
-use socket_core::{ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict};
+use socket_core::{
+    APP_UC4, APP_UC6, ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict,
+};
 
 /// `ECONNREFUSED` (Linux's value).
 pub const ECONNREFUSED: i32 = 111;
@@ -92,6 +95,11 @@ pub struct Facts {
     pub uc6: u32,
     /// `O_NONBLOCK` on the open file.
     pub nonblock: bool,
+    /// The program set `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself (the supervisor's
+    /// per-socket state, keyed by the socket's cookie: the kernel cannot say who set
+    /// an option): its choice wins for that path, as under the preload.
+    pub app_uc4: bool,
+    pub app_uc6: bool,
 }
 
 impl Facts {
@@ -105,6 +113,8 @@ impl Facts {
             uc4: 0,
             uc6: 0,
             nonblock: false,
+            app_uc4: false,
+            app_uc6: false,
         }
     }
 }
@@ -126,10 +136,10 @@ pub fn sock(f: &Facts, path: Path) -> Sock {
     let mut s = socket_core::probed(f.family, f.proto, f.bound, other_uc);
     s.flags &= !SHARED;
     if f.uc4 != 0 {
-        s.flags |= UC4;
+        s.flags |= if f.app_uc4 { APP_UC4 } else { UC4 };
     }
     if f.uc6 != 0 {
-        s.flags |= UC6;
+        s.flags |= if f.app_uc6 { APP_UC6 } else { UC6 };
     }
     s.uc_index = match path {
         Path::V4 => f.uc4,
@@ -483,6 +493,31 @@ mod tests {
         let own = v(&p, &f6, Op::Send, "[2001:db8:20::2]:9000");
         assert_eq!(
             on_datagram(&f6, "2001:db8:20::2".parse().unwrap(), own),
+            Step::SendPktinfo { ifindex: WLAN }
+        );
+    }
+
+    #[test]
+    fn a_unicast_interface_the_program_set_itself_wins() {
+        let p = profile("wlan0");
+        let f = Facts {
+            uc4: ETH,
+            app_uc4: true,
+            ..udp(false)
+        };
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&f, "203.0.113.10".parse().unwrap(), steer),
+            Step::Continue
+        );
+        // Set by the supervisor (or nobody knows who): another interface's datagram
+        // gets its own PKTINFO.
+        let ours = Facts {
+            app_uc4: false,
+            ..f
+        };
+        assert_eq!(
+            on_datagram(&ours, "203.0.113.10".parse().unwrap(), steer),
             Step::SendPktinfo { ifindex: WLAN }
         );
     }

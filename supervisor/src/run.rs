@@ -162,6 +162,7 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         None => None,
     };
     let mut sup = Supervisor {
+        socks: HashMap::new(),
         events,
         pending: Vec::new(),
         seen: HashSet::new(),
@@ -255,6 +256,61 @@ struct Note {
     flow: Option<u64>,
 }
 
+/// What the supervisor keeps about one socket, by its `SO_COOKIE` (the kernel's
+/// identity of the socket: every fd and process holding it — dup, fork, SCM_RIGHTS —
+/// finds the same entry, and a closed socket's cookie is never reused).
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    family: Option<AddrFamily>,
+    proto: Proto,
+    stream: bool,
+    app_uc4: bool,
+    app_uc6: bool,
+}
+
+impl Known {
+    /// Family, transport and type, asked of the kernel.
+    fn ask(s: &OwnedFd) -> Known {
+        let family = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+            Ok(libc::AF_INET) => Some(AddrFamily::V4),
+            Ok(libc::AF_INET6) => Some(AddrFamily::V6),
+            _ => None,
+        };
+        let none = Known {
+            family,
+            proto: Proto::Other,
+            stream: false,
+            app_uc4: false,
+            app_uc6: false,
+        };
+        if family.is_none() {
+            return none;
+        }
+        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
+            Ok(libc::IPPROTO_TCP) => Proto::Tcp,
+            Ok(libc::IPPROTO_UDP) => Proto::Udp,
+            _ => Proto::Other,
+        };
+        // TCP is a stream and UDP is not; only other protocols need asking.
+        let stream = match proto {
+            Proto::Tcp => true,
+            Proto::Udp => false,
+            Proto::Other => {
+                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok()
+                    == Some(libc::SOCK_STREAM)
+            }
+        };
+        Known {
+            proto,
+            stream,
+            ..none
+        }
+    }
+}
+
+/// Sockets remembered (entries of closed sockets are dropped when full).
+const MAX_SOCKS: usize = 4096;
+
 /// Datagram flows remembered for the events file.
 const MAX_SEEN: usize = 8192;
 
@@ -283,6 +339,8 @@ struct Pending {
 }
 
 struct Supervisor<'a> {
+    /// Per socket, by cookie ([`Known`]).
+    socks: HashMap<u64, Known>,
     events: Option<Events>,
     pending: Vec<Pending>,
     /// Datagram flows written (hashes), cleared when large (a line too many, never
@@ -486,6 +544,12 @@ impl Supervisor<'_> {
             nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
+            nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IP => {
+                self.program_unicast(n, fd, a[3], a[4] as u32, false)
+            }
+            nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IPV6 => {
+                self.program_unicast(n, fd, a[3], a[4] as u32, true)
+            }
             nr::SETSOCKOPT => {
                 self.unconfine_filter(n, fd);
                 // Debug, not info: under --supervise the preload's own bindings of a
@@ -602,54 +666,81 @@ impl Supervisor<'_> {
         Ok(addr::parse(&b))
     }
 
-    fn facts(&self, s: &OwnedFd) -> Facts {
-        let family = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_DOMAIN) {
-            Ok(libc::AF_INET) => Some(AddrFamily::V4),
-            Ok(libc::AF_INET6) => Some(AddrFamily::V6),
-            _ => None,
-        };
-        if family.is_none() {
-            // AF_UNIX and the like: not steered, nothing more to ask.
-            return Facts::of(None, Proto::Other);
-        }
-        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
-            Ok(libc::IPPROTO_TCP) => Proto::Tcp,
-            Ok(libc::IPPROTO_UDP) => Proto::Udp,
-            _ => Proto::Other,
-        };
-        // TCP is a stream and UDP is not; only other protocols need asking.
-        let stream = match proto {
-            Proto::Tcp => true,
-            Proto::Udp => false,
-            Proto::Other => {
-                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok()
-                    == Some(libc::SOCK_STREAM)
+    /// What the kernel says about the program's socket, with what the supervisor
+    /// keeps about it by its cookie: the family and transport (which never change),
+    /// asked once per socket, and who set a unicast interface. The device binding and
+    /// the unicast interfaces are asked every time (fail closed: another holder may
+    /// have changed them).
+    fn facts(&mut self, s: &OwnedFd) -> Facts {
+        let cookie = sys::cookie(s);
+        let known = cookie.and_then(|c| self.socks.get(&c).copied());
+        let k = match known {
+            Some(k) => k,
+            None => {
+                let k = Known::ask(s);
+                if let Some(c) = cookie {
+                    if self.socks.len() >= MAX_SOCKS {
+                        // Keep what cannot be asked again (the program's own options).
+                        self.socks.retain(|_, k| k.app_uc4 || k.app_uc6);
+                        if self.socks.len() >= MAX_SOCKS {
+                            self.socks.clear();
+                        }
+                    }
+                    self.socks.insert(c, k);
+                }
+                k
             }
         };
-        let bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
+        let mut f = Facts::of(k.family, k.proto);
+        f.stream = k.stream;
+        f.app_uc4 = k.app_uc4;
+        f.app_uc6 = k.app_uc6;
+        if k.family.is_none() {
+            // AF_UNIX and the like: not steered, nothing more to ask.
+            return f;
+        }
+        f.bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
         let uc = |level, name| {
             sys::getsockopt_int(s, level, name)
                 .map(|v| u32::from_be(v as u32))
                 .unwrap_or(0)
         };
-        let (uc4, uc6) = match family {
-            Some(AddrFamily::V4) => (uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF), 0),
-            Some(AddrFamily::V6) => (
-                uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF),
-                uc(libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
-            ),
-            None => (0, 0),
-        };
-        Facts {
-            family,
-            proto,
-            stream,
-            bound,
-            uc4,
-            uc6,
-            // Only the DNS stub redirect asks (`nonblock`), on TCP.
-            nonblock: stream && sys::is_nonblocking(s),
+        f.uc4 = uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF);
+        if k.family == Some(AddrFamily::V6) {
+            f.uc6 = uc(libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF);
         }
+        // Only the DNS stub redirect asks (`nonblock`), on TCP.
+        f.nonblock = f.stream && sys::is_nonblocking(s);
+        f
+    }
+
+    /// The program sets `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself: remembered for
+    /// the socket (its choice then wins for that path), and the call continues.
+    fn program_unicast(&mut self, n: &Notif, fd: i32, val: u64, len: u32, v6: bool) -> Handled {
+        let mut b = [0u8; 4];
+        if len < 4 || sys::read_mem(n.pid, val, &mut b).is_err() {
+            return Some(Reply::Continue); // the kernel answers EINVAL / EFAULT
+        }
+        let set = i32::from_ne_bytes(b) != 0;
+        let Ok(s) = self.getfd(n.pid, fd) else {
+            return Some(Reply::Continue);
+        };
+        let _ = self.facts(&s);
+        if let Some(k) = sys::cookie(&s).and_then(|c| self.socks.get_mut(&c)) {
+            if v6 {
+                k.app_uc6 = set;
+            } else {
+                k.app_uc4 = set;
+            }
+        }
+        self.say(
+            LogLevel::Debug,
+            format_args!(
+                "pid {}: fd {fd}: the program sets its own unicast interface; that choice wins",
+                n.pid
+            ),
+        );
+        Some(Reply::Continue)
     }
 
     /// Binds the duplicate to `index` unless it is bound already (a second set is
