@@ -1920,3 +1920,93 @@ both!(
         assert_none_on(&counts, &["eth0"]);
     }
 );
+
+/// Prints `ready`, waits for a line on standard input, then connects over TCP to
+/// ADDR:9000 and prints the answer.
+const WAIT_THEN_CONNECT: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    printf("ready\n"); fflush(stdout);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin)) return 3;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(t, (void *)&a, sizeof a)) { perror("connect"); return 1; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n <= 0) return 1;
+    buf[n] = 0; printf("tcp %s", buf);
+    return 0;
+}
+"#;
+
+/// Job control and Ctrl-C on a terminal: an interactive bash on a pty runs
+/// `mifrun -- PROGRAM` as a foreground job (mifrun and the supervised program share
+/// its process group). ^Z stops the job (bash reports it stopped: the supervisor
+/// stops too, nothing is left answering or spinning), `fg` resumes it and the
+/// program's next connect is still steered (wlan0, nothing elsewhere), exit status 0;
+/// ^C reaches the program from the terminal, it dies of SIGINT and mifrun reports
+/// that death as its own (bash's `$?` is 130).
+#[test]
+fn job_control_and_ctrl_c_on_a_terminal_under_the_supervisor() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "waitc", WAIT_THEN_CONNECT);
+    let cmdline = format!("{} --via wlan0 -- {bin} {SVC4}", s(mifrun()));
+    let script = format!(
+        r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
+seen = b""
+def until(needle):
+    global seen
+    out = b""
+    while needle not in out:
+        out += os.read(fd, 4096)
+    seen += out
+    return out
+def say(line):
+    os.write(fd, line.encode() + b"\n")
+say("PS1='$ '")
+say({cmdline:?})
+until(b"ready")
+os.write(fd, b"\x1a")
+until(b"Stopped")
+say("fg")
+until(b"waitc")
+say("go")
+until(b"upstream=")
+say("echo status=$?")
+until(b"status=")
+until(b"$ ")
+say({cmdline:?})
+until(b"ready")
+os.write(fd, b"\x03")
+until(b"$ ")
+say("echo status=$?")
+until(b"status=")
+until(b"$ ")
+say("exit")
+sys.stdout.write(seen.decode(errors="replace").replace("\r", ""))
+"#
+    );
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&["python3", "-c", &script])
+        .timeout(Duration::from_secs(30))
+        .run();
+    let counts = sn.stop();
+    out.assert_ok();
+    let o = &out.stdout;
+    assert!(o.contains("Stopped"), "{}", out.dump());
+    assert_eq!(upstreams(o), ["wlan0"], "{}", out.dump());
+    let statuses: Vec<&str> = o.lines().filter(|l| l.starts_with("status=")).collect();
+    assert_eq!(statuses, ["status=0", "status=130"], "{}", out.dump());
+    assert_only(&counts, "wlan0");
+}
