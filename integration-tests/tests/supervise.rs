@@ -867,6 +867,7 @@ mod dns {
 
 const SERVER: &str = r#"
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -883,6 +884,14 @@ int main(int argc, char **argv) {
     getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
     socklen_t flen = 0;
     getsockopt(s, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    if (argc > 2) {
+        /* The program's own classic filter after listen: accept everything. */
+        struct sock_filter all = {0x06, 0, 0, 0xffffffff};
+        struct sock_fprog fp = {1, &all};
+        if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp)) { perror("attach"); return 1; }
+        flen = 0;
+        getsockopt(s, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    }
     printf("listening dev=%s filter=%u\n", dev, (unsigned)flen);
     fflush(stdout);
     alarm(20);
@@ -908,6 +917,10 @@ mod static_server_listener {
     use super::*;
 
     fn server(tb: &Testbed, dir: &TempDir, listen: &str, accepts: u32) -> Bg {
+        server_with(tb, dir, listen, accepts, &[])
+    }
+
+    fn server_with(tb: &Testbed, dir: &TempDir, listen: &str, accepts: u32, more: &[&str]) -> Bg {
         let src = SERVER.replace(
             "#include <unistd.h>",
             "#include <unistd.h>\n#include <stdlib.h>",
@@ -919,7 +932,10 @@ mod static_server_listener {
         );
         let n = accepts.to_string();
         let mut bg = tb
-            .cmd(&mifrun_policy_args(&policy, &[bin.as_str(), n.as_str()]))
+            .cmd(&mifrun_policy_args(
+                &policy,
+                &[&[bin.as_str(), n.as_str()], more].concat(),
+            ))
             .env("MIFSHIM_LOG", "info")
             .spawn();
         bg.wait_for_stdout("listening", Duration::from_secs(10));
@@ -991,6 +1007,36 @@ mod static_server_listener {
                 "the supervisor's info line: {}",
                 out.dump()
             );
+        }
+    );
+
+    both!(
+        /// The program attaches a classic socket filter of its own to the confined
+        /// listener (accept everything): the supervisor composes it behind the
+        /// confinement, as the preload does (it would otherwise replace it and open the
+        /// listener to every link) — eth0 still gets nothing, wlan0 and loopback get in.
+        a_programs_own_filter_on_a_confined_listener_is_composed_behind_it,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("sup");
+            let bg = server_with(&tb, &dir, "interface", 2, &["attach"]);
+            let now = bg.stdout_now();
+            let flen: u32 = now
+                .split("filter=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{now}"));
+            assert!(flen > 1, "the confinement and the program's filter: {now}");
+            let lo = connect(tb.cmd(&tcp(fam.lo())));
+            assert!(lo.stdout.contains("hello"), "loopback client: {}", lo.dump());
+            let (refused, counts) = from_uplink(&tb, fam, "eth0");
+            assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+            assert_none_on(&counts, &["wlan0", "wwan0"]);
+            let (ok, counts) = from_uplink(&tb, fam, "wlan0");
+            assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+            assert_only(&counts, "wlan0");
+            bg.wait(Duration::from_secs(10)).assert_ok();
         }
     );
 

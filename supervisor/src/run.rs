@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsString};
 use std::io;
+use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -550,6 +551,14 @@ impl Supervisor<'_> {
             nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IPV6 => {
                 self.program_unicast(n, fd, a[3], a[4] as u32, true)
             }
+            nr::SETSOCKOPT
+                if matches!(
+                    a[2] as i32,
+                    libc::SO_ATTACH_FILTER | libc::SO_DETACH_FILTER | libc::SO_ATTACH_BPF
+                ) =>
+            {
+                self.program_filter(n, fd, a[2] as i32, a[3], a[4] as u32)
+            }
             nr::SETSOCKOPT => {
                 self.unconfine_filter(n, fd);
                 // Debug, not info: under --supervise the preload's own bindings of a
@@ -963,6 +972,131 @@ impl Supervisor<'_> {
                 self.bind_device(s, index)
             }
         }
+    }
+
+    /// The program's own `SO_ATTACH_FILTER`, `SO_ATTACH_BPF` or `SO_DETACH_FILTER`
+    /// on a socket carrying the confinement filter (else the call continues as is),
+    /// as the preload handles it:
+    /// * a classic filter is composed behind the confinement (its admission first,
+    ///   then the program's verdict), validated by the kernel on a scratch socket
+    ///   first (its errors are the program's); `EPERM` if locked, as the kernel says;
+    /// * an eBPF program cannot be composed: the socket is bound to the device first
+    ///   (still closed to the other links; loopback then closed), then it replaces
+    ///   the filter;
+    /// * a detach removes the program's part only: the confinement stays.
+    fn program_filter(&mut self, n: &Notif, fd: i32, name: i32, val: u64, len: u32) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let Ok(cur) = sys::get_filter(&s) else {
+            return Some(Reply::Continue);
+        };
+        let Some(o) = listen_filter::ours(&cur) else {
+            return Some(Reply::Continue);
+        };
+        let ifname = self.snap.name_of(o.ifindex);
+        if name == libc::SO_ATTACH_BPF {
+            self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {}: fd {fd}: the program attaches an eBPF filter to a confined listener; binding it to {ifname} instead (loopback closed)",
+                    n.pid
+                ),
+            );
+            return match self.bind_device(&s, o.ifindex) {
+                Ok(()) => Some(Reply::Continue),
+                Err(e) => Some(Reply::Errno(e)),
+            };
+        }
+        if name == libc::SO_DETACH_FILTER
+            && sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_LOCK_FILTER).unwrap_or(0) != 0
+        {
+            return Some(Reply::Errno(libc::EPERM));
+        }
+        let program = if name == libc::SO_ATTACH_FILTER {
+            match self.read_program_filter(n, val, len) {
+                Ok(p) => p,
+                Err(h) => return h,
+            }
+        } else if o.tail == 0 {
+            return Some(Reply::Value(0)); // nothing of the program's to remove
+        } else {
+            Vec::new()
+        };
+        let proto = match sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_TYPE) {
+            Ok(libc::SOCK_DGRAM) => Proto::Udp,
+            _ => Proto::Tcp,
+        };
+        let onlink = self.snap.onlink_of(o.ifindex);
+        let mut out = vec![listen_filter::ZERO; listen_filter::MAX_INSNS];
+        let Some(m) = listen_filter::build(
+            &mut out,
+            o.lo,
+            o.ifindex,
+            logic::filter_sources(proto, &onlink),
+            &program,
+        ) else {
+            // Too long to compose: the program's filter alone, and the device binding.
+            return match self.bind_device(&s, o.ifindex) {
+                Ok(()) => Some(Reply::Continue),
+                Err(e) => Some(Reply::Errno(e)),
+            };
+        };
+        self.say(
+            LogLevel::Debug,
+            format_args!(
+                "pid {}: fd {fd}: the program's socket filter ({} instructions) composed behind the confinement to {ifname}",
+                n.pid,
+                program.len()
+            ),
+        );
+        match sys::attach_filter(&s, &out[..m]) {
+            Ok(()) => Some(Reply::Value(0)),
+            Err(e) => Some(Reply::Errno(e)),
+        }
+    }
+
+    /// The program's `struct sock_fprog` at `val`, validated as the kernel validates
+    /// it: attached to a scratch socket (the kernel's errors are the program's), then
+    /// read back.
+    fn read_program_filter(
+        &mut self,
+        n: &Notif,
+        val: u64,
+        len: u32,
+    ) -> Result<Vec<libc::sock_filter>, Handled> {
+        if (len as usize) < size_of::<libc::sock_fprog>() {
+            return Err(Some(Reply::Errno(libc::EINVAL)));
+        }
+        let mut b = [0u8; 16];
+        if let Err(e) = sys::read_mem(n.pid, val, &mut b) {
+            return Err(Some(Reply::Errno(self.mem_errno(n, e))));
+        }
+        let count = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        let ptr = u64::from_ne_bytes(b[8..16].try_into().unwrap());
+        if count == 0 || count > listen_filter::MAX_INSNS {
+            return Err(Some(Reply::Errno(libc::EINVAL)));
+        }
+        let mut raw = vec![0u8; count * 8];
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut raw) {
+            return Err(Some(Reply::Errno(self.mem_errno(n, e))));
+        }
+        if !sys::id_valid(self.listener, n.id) {
+            return Err(None);
+        }
+        let prog: Vec<libc::sock_filter> = raw
+            .chunks(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        let scratch = sys::scratch_socket().map_err(|e| Some(Reply::Errno(e)))?;
+        sys::attach_filter(&scratch, &prog).map_err(|e| Some(Reply::Errno(e)))?;
+        sys::get_filter(&scratch).map_err(|e| Some(Reply::Errno(e)))
     }
 
     /// The program binds a socket to a device itself: its choice wins, so the

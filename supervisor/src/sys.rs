@@ -711,6 +711,17 @@ pub fn attach_filter(fd: &OwnedFd, prog: &[libc::sock_filter]) -> Result<(), i32
     if r == 0 { Ok(()) } else { Err(errno()) }
 }
 
+/// A socket of the supervisor's own, to let the kernel validate a filter on.
+pub fn scratch_socket() -> Result<OwnedFd, i32> {
+    // SAFETY: plain socket creation; the fd is owned by the result.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Removes the socket's filter (`SO_DETACH_FILTER`; none is not an error).
 pub fn detach_filter(fd: &OwnedFd) -> Result<(), i32> {
     match setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
