@@ -422,11 +422,21 @@ fn run(cli: cli::Cli) -> Result<(), Fail> {
     if let Some(why) = &supervised {
         // The supervisor appends its decisions to the events file the preload (in
         // dynamic programs under it) writes to: `--events`, or --summary's own.
-        let events_path = events.as_ref().map(|e| e.path.clone()).or_else(|| {
-            cli.events
-                .as_deref()
-                .and_then(|p| std::path::absolute(p).ok())
-        });
+        let events_path = events
+            .as_ref()
+            .map(|e| e.path.clone())
+            .or_else(|| {
+                cli.events
+                    .as_deref()
+                    .and_then(|p| std::path::absolute(p).ok())
+            })
+            // MIFSHIM_EVENTS exported by the user: the preload in dynamic children
+            // writes there, so the supervisor does too.
+            .or_else(|| {
+                std::env::var_os(config_schema::env::EVENTS)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            });
         let exit = supervise::run(
             &ins.resolved,
             &cli.command,
