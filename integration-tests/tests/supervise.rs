@@ -2010,34 +2010,42 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
 seen = b""
+buf = b""
 def until(needle):
-    global seen
-    out = b""
-    while needle not in out:
-        out += os.read(fd, 4096)
-    seen += out
-    return out
+    # Consumes the terminal's output up to and including needle (what follows it
+    # stays for the next wait).
+    global seen, buf
+    while needle not in buf:
+        buf += os.read(fd, 4096)
+    i = buf.index(needle) + len(needle)
+    seen += buf[:i]
+    buf = buf[i:]
 def say(line):
     os.write(fd, line.encode() + b"\n")
-say("PS1='$ '")
+# A prompt and a status line that the terminal's echo of the typed commands
+# does not contain.
+say("PS1='P''S> '")
+until(b"PS> ")
 say({cmdline:?})
 until(b"ready")
 os.write(fd, b"\x1a")
 until(b"Stopped")
+until(b"PS> ")
 say("fg")
 until(b"waitc")
 say("go")
 until(b"upstream=")
-say("echo status=$?")
+until(b"PS> ")
+say("echo st''atus=$?")
 until(b"status=")
-until(b"$ ")
+until(b"PS> ")
 say({cmdline:?})
 until(b"ready")
 os.write(fd, b"\x03")
-until(b"$ ")
-say("echo status=$?")
+until(b"PS> ")
+say("echo st''atus=$?")
 until(b"status=")
-until(b"$ ")
+until(b"PS> ")
 say("exit")
 sys.stdout.write(seen.decode(errors="replace").replace("\r", ""))
 "#
