@@ -437,10 +437,18 @@ impl Supervisor<'_> {
                         return main.unwrap();
                     }
                     {
+                        // mifrun returns only once the copy is in a session of its own:
+                        // a kill of mifrun's process group right after it ends (a job
+                        // control `kill %1`, a test harness) must not reach it.
+                        let detached = sys::pipe().ok();
                         match sys::fork() {
                             Ok(sys::Forked::Child) => {
                                 continuation = true;
                                 sys::detach();
+                                if let Some((r, w)) = detached {
+                                    drop(r);
+                                    let _ = sys::write_byte(&w);
+                                }
                                 sys::forward_signals_to(0);
                                 self.say(
                                     LogLevel::Info,
@@ -449,7 +457,15 @@ impl Supervisor<'_> {
                                     ),
                                 );
                             }
-                            Ok(sys::Forked::Parent(_)) | Err(_) => return main.unwrap(),
+                            Ok(sys::Forked::Parent(_)) => {
+                                if let Some((r, w)) = detached {
+                                    drop(w);
+                                    // A byte, or EOF if the copy died first.
+                                    sys::child_read_byte(r.as_raw_fd());
+                                }
+                                return main.unwrap();
+                            }
+                            Err(_) => return main.unwrap(),
                         }
                     }
                 }
