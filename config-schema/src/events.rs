@@ -126,6 +126,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn decision_fields_as_the_events_file_writes_them() {
+        use crate::{AddrFamily, Applied, Bind, Block, IfName};
+        let policy = crate::parse_policy(
+            "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"192.0.2.0/24\"]\nvia = [\"wlan0\"]\n",
+            "p.toml",
+        )
+        .unwrap()
+        .policy;
+        let rule = &policy.base.rules[0];
+        let bind = Decision::Bind(Bind {
+            ifname: IfName::new("wlan0").unwrap(),
+            index: 3,
+            family: AddrFamily::V4,
+            multicast: false,
+            skipped: 1,
+            why: Why::Rule(rule),
+            opts: Applied::default(),
+        });
+        let f = fields(&bind);
+        assert_eq!(
+            (f.decision, f.interface, f.reason, f.skipped, f.errno),
+            ("bind", Some(("wlan0", 3)), "rule", 1, None)
+        );
+        assert_eq!(
+            f.rule.map(|r| (r.label.as_str(), r.line)),
+            Some(("rule 1", 3))
+        );
+        let f = fields(&Decision::Direct(DirectReason::NoVia));
+        assert_eq!(
+            (f.decision, f.interface, f.reason),
+            ("direct", None, "no-via")
+        );
+        let names = [IfName::new("wwan9").unwrap()];
+        let block = Decision::Block(Block {
+            errno: ErrnoKind::NetUnreach,
+            reason: BlockReason::Unavailable(&names),
+            family: AddrFamily::V6,
+        });
+        let f = fields(&block);
+        assert_eq!(
+            (f.decision, f.reason, f.rule.is_none(), f.errno),
+            ("block", "unavailable", true, Some("ENETUNREACH"))
+        );
+        assert_eq!(proto_name(Proto::Udp), "udp");
+    }
+
+    #[test]
     fn civil_dates_across_leap_years_and_2038() {
         assert_eq!(civil_utc(0), (1970, 1, 1, 0, 0, 0));
         assert_eq!(civil_utc(951_827_696), (2000, 2, 29, 12, 34, 56));
