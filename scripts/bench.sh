@@ -99,7 +99,7 @@ if [[ $BUILD -eq 1 ]]; then
 fi
 [[ -f $SHIM ]] || die "$SHIM not found (build it, or drop --no-build)"
 [[ -x $SERVER ]] || die "$SERVER not found (build it, or drop --no-build)"
-GENERATORS=(udp_connect sendto_loop tcp_connect exec_true rss many_sockets gai connect_once)
+GENERATORS=(udp_connect sendto_loop tcp_connect exec_true rss many_sockets gai connect_once send_connected)
 for g in "${GENERATORS[@]}"; do
     gcc -O2 -Wall -Wextra -o "$BIN/$g" "$SCRIPT_DIR/bench/$g.c"
 done
@@ -559,27 +559,32 @@ if [[ -x $MIFRUN ]]; then
             "$MIFRUN" --via "$VIA" --supervise -- env -i taskset -c "$CPU_PIN" "$@" 2>"$WORK/sup.stats"
     }
     SUP_WORK=("udp_connect $N_UDP $DEST4 $SINK_PORT" "sendto_loop $N_SENDTO $DEST4 $SINK_PORT"
-        "tcp_connect $N_TCP $DEST4 $TCP_PORT" "exec_true $N_EXEC /bin/true")
+        "tcp_connect $N_TCP $DEST4 $TCP_PORT" "exec_true $N_EXEC /bin/true"
+        "send_connected $N_SENDTO $DEST4 $SINK_PORT send" "send_connected $N_SENDTO $DEST4 $SINK_PORT sendmsg")
     declare -A SUP_NOTE=()
     for ((r = 1; r <= ROUNDS; r++)); do
         log "supervisor round $r/$ROUNDS"
         for w in "${SUP_WORK[@]}"; do
             read -r -a wa <<<"$w"
             gen=${wa[0]}
-            out=$(timeout "$GEN_TIMEOUT" ip netns exec "$NS" env -i taskset -c "$CPU_PIN" "$BIN/$gen" "${wa[@]:1}")
+            # send_connected runs twice (send, sendmsg): one row each.
+            [[ $gen == send_connected ]] && gen=send_connected_${wa[4]}
+            out=$(timeout "$GEN_TIMEOUT" ip netns exec "$NS" env -i taskset -c "$CPU_PIN" "$BIN/${wa[0]}" "${wa[@]:1}")
             add "sup_$gen" without "$(field "$STAT" <<<"$out")"
-            out=$(run_sup "$BIN/$gen" "${wa[@]:1}")
+            out=$(run_sup "$BIN/${wa[0]}" "${wa[@]:1}")
             add "sup_$gen" sup "$(field "$STAT" <<<"$out")"
             notes=$(grep -o 'notifications=[0-9]*' "$WORK/sup.stats" | cut -d= -f2)
             SUP_NOTE[$gen]=$(calc %.3f "${notes:-0} / $(field ops_total <<<"$out")")
         done
     done
     for w in "udp_connect:UDP socket+connect+close:udp_connect" "sendto_loop:sendto, unconnected UDP:sendto" \
-        "tcp_connect:TCP connect+read+close:tcp_connect" "exec_true:fork+exec /bin/true (supervised tree):exec"; do
+        "tcp_connect:TCP connect+read+close:tcp_connect" "exec_true:fork+exec /bin/true (supervised tree):exec" \
+        "send_connected_send:send, connected UDP:" "send_connected_sendmsg:sendmsg (no address), connected UDP:"; do
         IFS=: read -r gen name pre <<<"$w"
         a=$(med "sup_$gen" without)
         c=$(med "sup_$gen" sup)
-        p=$(med "$pre" with)
+        # No preload run of the connected-socket generators: the ratio is to "without".
+        if [[ -n $pre ]]; then p=$(med "$pre" with); else p=$a; fi
         SUP_ROWS+=("$(printf '%-40s %10s %10s %10s %9s %9s %9s' "$name" "$(calc %.0f "$a") ns" "$(calc %.0f "$p") ns" \
             "$(calc %.0f "$c") ns" "$(calc %.2f "$c / $a")x" "$(calc %.2f "$c / $p")x" "${SUP_NOTE[$gen]}")")
         SUP_JSON+=("$(printf '{"workload":"%s","without_median":%s,"preload_median":%s,"supervisor_median":%s,"notifications_per_op":%s,"supervisor_samples":[%s]}' \

@@ -776,10 +776,98 @@ mod dns {
         );
         assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
     }
+
+    /// The DNS stub in the events file: a redirected query is written as what went on
+    /// the wire — `bind` on wwan0 to wwan0's server (203.0.113.53:53, whose copy
+    /// answered 192.0.2.3), `redirected_from` the stub the program asked; a refused
+    /// one as `block`, reason `dns-stub`, `ECONNREFUSED` (what the program got),
+    /// which `--fail-on blocked` fails.
+    #[test]
+    fn dns_stub_redirect_and_refusal_are_in_the_events_file() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "dnsq", DNSQ);
+        let policy = dir.write(
+            "p.toml",
+            "via = [\"wwan0\"]\n[interfaces.wwan0]\ndns = [\"203.0.113.53\"]\n",
+        );
+        let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+        let m = s(mifrun());
+        let sn = tb.sniff_all();
+        let out = tb.run(&[
+            &m,
+            "--policy",
+            &policy,
+            "--events",
+            &ev,
+            "--",
+            &bin,
+            "127.0.0.53",
+            "who.mif.test",
+        ]);
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stdout.contains("a=192.0.2.3"), "{}", out.dump());
+        assert_only(&counts, "wwan0");
+        let text = std::fs::read_to_string(&ev).unwrap();
+        let l: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(l.len(), 1, "{text}");
+        let e = &l[0];
+        assert_eq!(e["call"], "connect", "{e}");
+        assert_eq!(e["protocol"], "udp", "{e}");
+        assert_eq!(e["destination"], "203.0.113.53:53", "{e}");
+        assert_eq!(e["decision"], "bind", "{e}");
+        assert_eq!(e["interface"], "wwan0", "{e}");
+        assert_eq!(e["reason"], "default", "{e}");
+        assert_eq!(e["redirected_from"], "127.0.0.53:53", "{e}");
+        assert_eq!(e["program"], "dnsq", "{e}");
+
+        std::fs::remove_file(&ev).unwrap();
+        let sn = tb.sniff_all();
+        let out = tb.run(&[
+            &m,
+            "--policy",
+            &policy,
+            "--events",
+            &ev,
+            "--fail-on",
+            "blocked",
+            "--",
+            &bin,
+            "127.0.0.53",
+            "who.mif.test",
+            "sendto",
+        ]);
+        assert_silent(&sn.stop());
+        out.assert_code(3);
+        assert!(
+            out.stdout.contains("errno=Connection refused"),
+            "{}",
+            out.dump()
+        );
+        let text = std::fs::read_to_string(&ev).unwrap();
+        let e: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(e["call"], "sendto", "{e}");
+        assert_eq!(e["destination"], "127.0.0.53:53", "{e}");
+        assert_eq!(e["decision"], "block", "{e}");
+        assert_eq!(e["reason"], "dns-stub", "{e}");
+        assert_eq!(e["errno"], "ECONNREFUSED", "{e}");
+        assert!(
+            out.stderr.contains(
+                "--fail-on blocked: 1 call(s) blocked: sendto udp 127.0.0.53:53 (dnsq) by dns stub"
+            ),
+            "{}",
+            out.dump()
+        );
+    }
 }
 
 const SERVER: &str = r#"
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -794,7 +882,17 @@ int main(int argc, char **argv) {
     if (bind(s, (void *)&a, sizeof a) || listen(s, 8)) { perror("listen"); return 1; }
     char dev[32] = "none"; socklen_t l = sizeof dev;
     getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
-    printf("listening dev=%s\n", dev);
+    socklen_t flen = 0;
+    getsockopt(s, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    if (argc > 2) {
+        /* The program's own classic filter after listen: accept everything. */
+        struct sock_filter all = {0x06, 0, 0, 0xffffffff};
+        struct sock_fprog fp = {1, &all};
+        if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof fp)) { perror("attach"); return 1; }
+        flen = 0;
+        getsockopt(s, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    }
+    printf("listening dev=%s filter=%u\n", dev, (unsigned)flen);
     fflush(stdout);
     alarm(20);
     for (int i = 0; i < atoi(argv[1]); i++) {
@@ -806,38 +904,162 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Listener confinement: a static server's wildcard listener is bound to the chosen
-/// interface (the supervisor's `listen` handler): a client on wlan0's side is
-/// answered, one on eth0's side is not.
-#[test]
-fn static_servers_wildcard_listener_is_confined_to_the_chosen_interface() {
-    let tb = Testbed::up();
-    let dir = TempDir::new("sup");
-    let src = SERVER.replace(
-        "#include <unistd.h>",
-        "#include <unistd.h>\n#include <stdlib.h>",
+/// Listener confinement, both `listen` settings, IPv4 and IPv6 (one dual-stack
+/// wildcard listener of a static server):
+/// * `listen = "interface"` (the default): the supervisor attaches the preload's socket
+///   filter (`mifshim-listen-filter`) through its duplicate of the listener — a client
+///   over wlan0 gets in, one over eth0 gets no answer at all (its SYNs seen on eth0,
+///   nothing sent back), and a loopback client gets in (the device binding the
+///   supervisor used before refused it);
+/// * `listen = "device"`: the socket is bound to wlan0 — wlan0 in, eth0 and loopback
+///   not.
+mod static_server_listener {
+    use super::*;
+
+    fn server(tb: &Testbed, dir: &TempDir, listen: &str, accepts: u32) -> Bg {
+        server_with(tb, dir, listen, accepts, &[])
+    }
+
+    fn server_with(tb: &Testbed, dir: &TempDir, listen: &str, accepts: u32, more: &[&str]) -> Bg {
+        let src = SERVER.replace(
+            "#include <unistd.h>",
+            "#include <unistd.h>\n#include <stdlib.h>",
+        );
+        let bin = compile(dir, "gcc", &["-static"], "server", &src);
+        let policy = dir.write(
+            "policy.toml",
+            &format!("via = [\"wlan0\"]\nlisten = \"{listen}\"\n"),
+        );
+        let n = accepts.to_string();
+        let mut bg = tb
+            .cmd(&mifrun_policy_args(
+                &policy,
+                &[&[bin.as_str(), n.as_str()], more].concat(),
+            ))
+            .env("MIFSHIM_LOG", "info")
+            .spawn();
+        bg.wait_for_stdout("listening", Duration::from_secs(10));
+        bg
+    }
+
+    fn connect(cmd: Cmd) -> Out {
+        cmd.timeout(Duration::from_secs(5)).run()
+    }
+
+    fn tcp(addr: &str) -> Vec<String> {
+        vec![
+            "bash".into(),
+            "-c".into(),
+            format!("exec 3<>/dev/tcp/{addr}/7100 && timeout 3 head -1 <&3"),
+        ]
+    }
+
+    /// A client in `uplink`'s upstream namespace, to the host's address on it.
+    fn from_uplink(
+        tb: &Testbed,
+        fam: Fam,
+        uplink: &str,
+    ) -> (Out, std::collections::BTreeMap<String, Counts>) {
+        let sn = tb.sniff_all();
+        let o = connect(tb.cmd_upstream(uplink, &tcp(host_addr(uplink, fam.v6()))));
+        (o, sn.stop())
+    }
+
+    both!(
+        listen_interface_admits_the_chosen_link_and_loopback_only,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("sup");
+            let bg = server(&tb, &dir, "interface", 2);
+            let now = bg.stdout_now();
+            assert!(now.contains("dev=none"), "{now}");
+            assert!(!now.contains("filter=0"), "no socket filter: {now}");
+            // Loopback: in, and nothing on any uplink.
+            let sn = tb.sniff_all();
+            let lo = connect(tb.cmd(&tcp(fam.lo())));
+            assert_silent(&sn.stop());
+            assert!(
+                lo.stdout.contains("hello"),
+                "loopback client: {}",
+                lo.dump()
+            );
+            // eth0: the SYNs arrive, nothing answers them (no SYN-ACK, no RST) anywhere.
+            let (refused, counts) = from_uplink(&tb, fam, "eth0");
+            assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+            let c = &counts["eth0"];
+            assert!(
+                c.total() > 0,
+                "the eth0 client's SYNs were not seen: {counts:#?}"
+            );
+            let to_host = format!("tcp {}:7100", fam.url_host(host_addr("eth0", fam.v6())));
+            for p in &c.first {
+                assert_eq!(p, &to_host, "something answered on eth0: {counts:#?}");
+            }
+            assert_none_on(&counts, &["wlan0", "wwan0"]);
+            // wlan0: in, by wlan0 only.
+            let (ok, counts) = from_uplink(&tb, fam, "wlan0");
+            assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+            assert_only(&counts, "wlan0");
+            let out = bg.wait(Duration::from_secs(10));
+            out.assert_ok();
+            assert!(
+                out.stderr.contains("-> wlan0 and loopback"),
+                "the supervisor's info line: {}",
+                out.dump()
+            );
+        }
     );
-    let bin = compile(&dir, "gcc", &["-static"], "server", &src);
-    let mut bg = tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "1"])).spawn();
-    bg.wait_for_stdout("listening", Duration::from_secs(10));
-    assert!(bg.stdout_now().contains("dev=wlan0"), "{}", bg.stdout_now());
-    let probe_tcp = |uplink: &str, addr: &str| {
-        tb.cmd_upstream(
-            uplink,
-            &[
-                "bash",
-                "-c",
-                &format!("exec 3<>/dev/tcp/{addr}/7100 && head -1 <&3"),
-            ],
-        )
-        .timeout(Duration::from_secs(5))
-        .run()
-    };
-    let refused = probe_tcp("eth0", host_addr("eth0", false));
-    assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
-    let ok = probe_tcp("wlan0", host_addr("wlan0", false));
-    assert!(ok.stdout.contains("hello"), "{}", ok.dump());
-    bg.wait(Duration::from_secs(10)).assert_ok();
+
+    both!(
+        /// The program attaches a classic socket filter of its own to the confined
+        /// listener (accept everything): the supervisor composes it behind the
+        /// confinement, as the preload does (it would otherwise replace it and open the
+        /// listener to every link) — eth0 still gets nothing, wlan0 and loopback get in.
+        a_programs_own_filter_on_a_confined_listener_is_composed_behind_it,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("sup");
+            let bg = server_with(&tb, &dir, "interface", 2, &["attach"]);
+            let now = bg.stdout_now();
+            let flen: u32 = now
+                .split("filter=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{now}"));
+            assert!(flen > 1, "the confinement and the program's filter: {now}");
+            let lo = connect(tb.cmd(&tcp(fam.lo())));
+            assert!(lo.stdout.contains("hello"), "loopback client: {}", lo.dump());
+            let (refused, counts) = from_uplink(&tb, fam, "eth0");
+            assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+            assert_none_on(&counts, &["wlan0", "wwan0"]);
+            let (ok, counts) = from_uplink(&tb, fam, "wlan0");
+            assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+            assert_only(&counts, "wlan0");
+            bg.wait(Duration::from_secs(10)).assert_ok();
+        }
+    );
+
+    both!(listen_device_binds_the_listener_loopback_refused, |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bg = server(&tb, &dir, "device", 1);
+        let now = bg.stdout_now();
+        assert!(now.contains("dev=wlan0"), "{now}");
+        let lo = connect(tb.cmd(&tcp(fam.lo())));
+        assert!(
+            !lo.stdout.contains("hello"),
+            "loopback client: {}",
+            lo.dump()
+        );
+        let (refused, counts) = from_uplink(&tb, fam, "eth0");
+        assert!(!refused.stdout.contains("hello"), "{}", refused.dump());
+        assert_none_on(&counts, &["wlan0", "wwan0"]);
+        let (ok, counts) = from_uplink(&tb, fam, "wlan0");
+        assert!(ok.stdout.contains("hello"), "{}", ok.dump());
+        assert_only(&counts, "wlan0");
+        bg.wait(Duration::from_secs(10)).assert_ok();
+    });
 }
 
 /// A program that leaves a daemon behind (in a session of its own): mifrun ends with
@@ -849,11 +1071,16 @@ fn a_daemon_the_program_leaves_behind_stays_supervised() {
     let dir = TempDir::new("sup");
     let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
     let file = dir.path().join("daemon.out");
+    let started = dir.path().join("started");
+    // The program exits only once the daemon is in a session of its own (the harness
+    // kills the command's process group when it ends: a daemon still on its way to
+    // setsid under load was killed with it).
     let script = format!(
-        "setsid sh -c 'sleep 0.3; exec {} {} > {} 2>&1 < /dev/null' & exit 5",
+        "setsid sh -c 'touch {s}; sleep 0.3; exec {} {} > {} 2>&1 < /dev/null' & while [ ! -e {s} ]; do sleep 0.01; done; exit 5",
         bin,
         SVC4,
-        file.display()
+        file.display(),
+        s = started.display()
     );
     let sn = tb.sniff_all();
     let m = s(mifrun());
@@ -1393,14 +1620,17 @@ int main(int argc, char **argv) {
     if (bind(u, (void *)&any, sizeof any)) { perror("bind"); return 1; }
     char dev[IFNAMSIZ] = "none"; socklen_t l = sizeof dev;
     getsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, dev, &l);
-    printf("udp-server dev=%s\n", dev);
+    socklen_t flen = 0;
+    getsockopt(u, SOL_SOCKET, SO_GET_FILTER, 0, &flen);
+    printf("udp-server dev=%s filter=%u\n", dev, (unsigned)flen);
     return 0;
 }
 "#;
 
 /// The program's own device binding wins over the policy (as under the preload): a
 /// socket it bound to wwan0 itself connects by wwan0 under `--via wlan0`. A UDP
-/// server bound to the wildcard address and a fixed port is confined to wlan0.
+/// server bound to the wildcard address and a fixed port is confined to wlan0 (by the
+/// socket filter of `listen = "interface"`, not a device binding).
 #[test]
 fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
     let tb = Testbed::up();
@@ -1412,8 +1642,480 @@ fn programs_own_device_binding_wins_and_a_udp_server_is_confined() {
         "wwan0",
     );
     assert!(
-        out.stdout.contains("udp-server dev=wlan0"),
+        out.stdout.contains("udp-server dev=none filter="),
         "{}",
         out.dump()
     );
+    assert!(!out.stdout.contains("filter=0"), "{}", out.dump());
+}
+
+/// The supervisor writes the events file (`--events`), and `--summary` / `--fail-on`
+/// add a supervised program up as they do a preloaded one: each line's values checked
+/// against what the testbed proves on the wire.
+mod supervised_events {
+    use super::*;
+    use serde_json::Value;
+
+    fn lines(path: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(text.is_empty() || text.ends_with('\n'), "{text}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    fn dest(fam: Fam, port: u16) -> String {
+        if fam.v6() {
+            format!("[{}]:{port}", fam.svc())
+        } else {
+            format!("{}:{port}", fam.svc())
+        }
+    }
+
+    #[track_caller]
+    fn check(e: &Value, call: &str, proto: &str, dest: &str, decision: &str, iface: Option<&str>) {
+        assert_eq!(e["v"], 1, "{e}");
+        assert_eq!(e["event"], "decision", "{e}");
+        assert_eq!(e["program"], "netc", "{e}");
+        assert!(e["pid"].as_u64().is_some_and(|p| p > 1), "{e}");
+        assert_eq!(e["time"].as_str().map(str::len), Some(27), "{e}");
+        assert_eq!(e["call"], call, "{e}");
+        assert_eq!(e["protocol"], proto, "{e}");
+        assert_eq!(e["destination"], dest, "{e}");
+        assert_eq!(e["decision"], decision, "{e}");
+        match iface {
+            Some(i) => {
+                assert_eq!(e["interface"], i, "{e}");
+                assert!(e["ifindex"].as_u64().is_some_and(|x| x > 1), "{e}");
+            }
+            None => assert!(e["interface"].is_null(), "{e}"),
+        }
+    }
+
+    both!(
+        /// A static program's three flows (TCP, an unconnected datagram, a connected
+        /// one): three lines, each `bind` on wlan0 — the link that answered each of
+        /// them, with nothing on the other uplinks.
+        static_programs_decisions_are_in_the_events_file_as_the_wire_shows,
+        |fam| {
+            let tb = Testbed::up();
+            let dir = TempDir::new("sup");
+            let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+            let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+            let m = s(mifrun());
+            let out = expect_via(
+                &tb,
+                tb.cmd(&[&m, "--via", "wlan0", "--events", &ev, "--", &bin, fam.svc()]),
+                "wlan0",
+            );
+            check_three_flows(&out);
+            assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0", "wlan0"], "{}", out.dump());
+            let l = lines(&ev);
+            assert_eq!(l.len(), 3, "{l:#?}");
+            check(&l[0], "connect", "tcp", &dest(fam, 9000), "bind", Some("wlan0"));
+            check(&l[1], "sendto", "udp", &dest(fam, 9000), "bind", Some("wlan0"));
+            check(&l[2], "connect", "udp", &dest(fam, 9001), "bind", Some("wlan0"));
+            for e in &l {
+                assert_eq!(e["reason"], "default", "{e}");
+                assert!(e["rule"].is_null(), "{e}");
+                assert!(e.get("errno").is_none(), "{e}");
+                assert_eq!(e["pid"], l[0]["pid"], "one process");
+            }
+        }
+    );
+
+    /// `--summary --fail-on blocked,direct` around a static program whose connected
+    /// UDP flow a `direct` rule sends down the routing table (eth0 answers it): the
+    /// summary counts two on wlan0 and one direct by the rule, and mifrun exits 3
+    /// naming it; the program's own output is unchanged.
+    #[test]
+    fn summary_and_fail_on_direct_for_a_static_program() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+        let pol = dir.write(
+            "policy.toml",
+            &format!(
+                "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9001]\nprotocol = \"udp\"\naction = \"direct\"\n",
+                Fam::V4.svc_cidr()
+            ),
+        );
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let m = s(mifrun());
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&[
+                &m,
+                "--policy",
+                &pol,
+                "--summary",
+                "--fail-on",
+                "blocked,direct",
+                "--",
+                &bin,
+                SVC4,
+            ])
+            .env("TMPDIR", s(tmp.clone()))
+            .run();
+        let counts = sn.stop();
+        out.assert_code(3);
+        check_three_flows(&out);
+        assert_eq!(
+            upstreams(&out.stdout),
+            ["wlan0", "wlan0", "eth0"],
+            "{}",
+            out.dump()
+        );
+        assert_none_on(&counts, &["wwan0"]);
+        for p in &counts["eth0"].first {
+            assert!(
+                p.contains(":9001") || p.starts_with("udp 198.51.100.2:"),
+                "only the direct flow on eth0: {counts:#?}"
+            );
+        }
+        for want in [
+            "mifrun: summary: 3 decision(s) and 0 name(s) in 1 process(es); the program exited with status 0",
+            "  wlan0      steered 2 (tcp 1, udp 1), names 0\n",
+            "  direct     1: rule `rule 1` 1\n",
+            "  blocked    0\n",
+            "--fail-on direct: 1 left direct by the policy: connect udp 203.0.113.10:9001 (netc) by rule `rule 1`",
+        ] {
+            assert!(out.stderr.contains(want), "missing {want:?}:{}", out.dump());
+        }
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "temporary events files left: {left:?}");
+    }
+
+    /// A blocked connect of a static program: the line says `block`, the rule and
+    /// EACCES (what the program got), nothing reaches an uplink, and `--fail-on
+    /// blocked` exits 3 whatever the program's status.
+    #[test]
+    fn blocked_connect_of_a_static_program_fails_the_run() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+        let pol = dir.write(
+            "policy.toml",
+            &format!(
+                "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9000]\nprotocol = \"tcp\"\naction = \"block\"\n",
+                Fam::V4.svc_cidr()
+            ),
+        );
+        let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+        let m = s(mifrun());
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&[
+                &m,
+                "--policy",
+                &pol,
+                "--events",
+                &ev,
+                "--fail-on",
+                "blocked",
+                "--",
+                &bin,
+                SVC4,
+            ])
+            .run();
+        assert_silent(&sn.stop());
+        out.assert_code(3);
+        assert!(
+            out.stdout.contains("tcp errno=Permission denied"),
+            "{}",
+            out.dump()
+        );
+        assert!(
+            out.stderr.contains("--fail-on blocked: 1 call(s) blocked: connect tcp 203.0.113.10:9000 (netc) by rule `rule 1`"),
+            "{}",
+            out.dump()
+        );
+        let l = lines(&ev);
+        assert_eq!(l.len(), 1, "{l:#?}");
+        check(&l[0], "connect", "tcp", &dest(Fam::V4, 9000), "block", None);
+        assert_eq!(l[0]["reason"], "rule");
+        assert_eq!(l[0]["rule"], "rule 1");
+        assert_eq!(l[0]["rule_line"], 3);
+        assert_eq!(l[0]["errno"], "EACCES");
+    }
+
+    /// A dynamic program under `--supervise` (the preload loaded) connects once through
+    /// the C library (the preload decides and writes the line) and once with a raw
+    /// `syscall(SYS_connect)` (only the supervisor sees it): two lines, one per
+    /// connect — the supervisor does not write a second line for the preload's.
+    #[test]
+    fn preload_and_supervisor_write_one_line_per_connect_between_them() {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let src = RAW_CONNECT.replace(
+            "    int t = socket(AF_INET, SOCK_STREAM, 0);",
+            "    int p = socket(AF_INET, SOCK_STREAM, 0);\n    if (connect(p, (void *)&a, sizeof a) != 0) { perror(\"libc connect\"); return 1; }\n    char pb[256]; int pn = read(p, pb, sizeof pb - 1);\n    if (pn > 0) { pb[pn] = 0; printf(\"%s\", pb); }\n    int t = socket(AF_INET, SOCK_STREAM, 0);",
+        );
+        let bin = compile(&dir, "gcc", &[], "netc", &src);
+        let ev = dir.path().join("ev.jsonl").to_string_lossy().into_owned();
+        let m = s(mifrun());
+        let out = expect_via(
+            &tb,
+            tb.cmd(&[
+                &m,
+                "--via",
+                "wlan0",
+                "--supervise",
+                "--events",
+                &ev,
+                "--",
+                &bin,
+                SVC4,
+            ]),
+            "wlan0",
+        );
+        assert_eq!(upstreams(&out.stdout), ["wlan0", "wlan0"], "{}", out.dump());
+        let l = lines(&ev);
+        assert_eq!(l.len(), 2, "{l:#?}");
+        for e in &l {
+            check(
+                e,
+                "connect",
+                "tcp",
+                &dest(Fam::V4, 9000),
+                "bind",
+                Some("wlan0"),
+            );
+        }
+        assert_ne!(l[0]["fd"], l[1]["fd"], "two sockets: {l:#?}");
+    }
+}
+
+/// A UDP socket the program gives its own unicast interface (argv[1]) sends to
+/// ADDR:9000; a second one connects to ADDR:9001, sends, disconnects
+/// (`connect(AF_UNSPEC)`, which clears a UDP socket's device binding) and sends to
+/// ADDR:9000 unconnected. Each reply is printed.
+const OWN_UC: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static socklen_t addr(const char *ip, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)ss;
+        a->sin6_family = AF_INET6; a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (void *)ss;
+    a->sin_family = AF_INET; a->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
+}
+static int udp(int fam) {
+    int s = socket(fam, SOCK_DGRAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return s;
+}
+static int reply(int s, const char *what) {
+    char buf[512]; int n = recv(s, buf, sizeof buf - 1, 0);
+    if (n <= 0) { printf("%s no reply (%s)\n", what, strerror(errno)); return 1; }
+    buf[n] = 0; printf("%s %s", what, buf);
+    return 0;
+}
+int main(int argc, char **argv) {
+    struct sockaddr_storage ss; socklen_t len = addr(argv[2], 9000, &ss);
+    int v6 = ss.ss_family == AF_INET6;
+    int u = udp(ss.ss_family);
+    int idx = htonl(if_nametoindex(argv[1]));
+    if (setsockopt(u, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_IF : IP_UNICAST_IF, &idx, sizeof idx)) { perror("unicast_if"); return 1; }
+    if (sendto(u, "x", 1, 0, (void *)&ss, len) != 1) { perror("sendto"); return 1; }
+    if (reply(u, "own")) return 1;
+    struct sockaddr_storage c; socklen_t clen = addr(argv[2], 9001, &c);
+    int d = udp(ss.ss_family);
+    if (connect(d, (void *)&c, clen) || send(d, "y", 1, 0) != 1) { perror("connect"); return 1; }
+    if (reply(d, "connected")) return 1;
+    struct sockaddr un = {.sa_family = AF_UNSPEC};
+    if (connect(d, &un, sizeof un)) { perror("disconnect"); return 1; }
+    if (sendto(d, "z", 1, 0, (void *)&ss, len) != 1) { perror("sendto after disconnect"); return 1; }
+    return reply(d, "disconnected");
+}
+"#;
+
+both!(
+    /// Per-socket state: a unicast interface the program set itself (`IP_UNICAST_IF`
+    /// / `IPV6_UNICAST_IF`, trapped and remembered by the socket's cookie) is its own
+    /// choice and wins over `--via`, as under the preload: its datagrams are answered
+    /// by wwan0. A connected UDP socket (steered at `connect`) that the program
+    /// disconnects with `AF_UNSPEC` and then uses unconnected is steered again per
+    /// datagram: answered by wlan0. Nothing on eth0.
+    programs_own_unicast_interface_wins_and_a_disconnected_udp_socket_stays_steered,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "ownuc", OWN_UC);
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), "wwan0", fam.svc()]))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert_eq!(
+            upstreams(&out.stdout),
+            ["wwan0", "wlan0", "wlan0"],
+            "{}",
+            out.dump()
+        );
+        assert_none_on(&counts, &["eth0"]);
+    }
+);
+
+/// Prints `ready`, waits for a line on standard input, then connects over TCP to
+/// ADDR:9000 and prints the answer.
+const WAIT_THEN_CONNECT: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    printf("ready\n"); fflush(stdout);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin)) return 3;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(9000)};
+    inet_pton(AF_INET, argv[1], &a.sin_addr);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(t, (void *)&a, sizeof a)) { perror("connect"); return 1; }
+    char buf[256]; int n = read(t, buf, sizeof buf - 1);
+    if (n <= 0) return 1;
+    buf[n] = 0; printf("tcp %s", buf);
+    return 0;
+}
+"#;
+
+/// Job control and Ctrl-C on a terminal: an interactive bash on a pty runs
+/// `mifrun -- PROGRAM` as a foreground job (mifrun and the supervised program share
+/// its process group). ^Z stops the job (bash reports it stopped: the supervisor
+/// stops too, nothing is left answering or spinning), `fg` resumes it and the
+/// program's next connect is still steered (wlan0, nothing elsewhere), exit status 0;
+/// ^C reaches the program from the terminal, it dies of SIGINT and mifrun reports
+/// that death as its own (bash's `$?` is 130).
+#[test]
+fn job_control_and_ctrl_c_on_a_terminal_under_the_supervisor() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "waitc", WAIT_THEN_CONNECT);
+    let cmdline = format!("{} --via wlan0 -- {bin} {SVC4}", s(mifrun()));
+    let script = format!(
+        r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
+seen = b""
+buf = b""
+def until(needle):
+    # Consumes the terminal's output up to and including needle (what follows it
+    # stays for the next wait).
+    global seen, buf
+    while needle not in buf:
+        buf += os.read(fd, 4096)
+    i = buf.index(needle) + len(needle)
+    seen += buf[:i]
+    buf = buf[i:]
+def say(line):
+    os.write(fd, line.encode() + b"\n")
+# A prompt and a status line that the terminal's echo of the typed commands
+# does not contain.
+say("PS1='P''S> '")
+until(b"PS> ")
+say({cmdline:?})
+until(b"ready")
+os.write(fd, b"\x1a")
+until(b"Stopped")
+until(b"PS> ")
+say("fg")
+until(b"waitc")
+say("go")
+until(b"upstream=")
+until(b"PS> ")
+say("echo st''atus=$?")
+until(b"status=")
+until(b"PS> ")
+say({cmdline:?})
+until(b"ready")
+os.write(fd, b"\x03")
+until(b"PS> ")
+say("echo st''atus=$?")
+until(b"status=")
+until(b"PS> ")
+say("exit")
+sys.stdout.write(seen.decode(errors="replace").replace("\r", ""))
+"#
+    );
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&["python3", "-c", &script])
+        .timeout(Duration::from_secs(30))
+        .run();
+    let counts = sn.stop();
+    out.assert_ok();
+    let o = &out.stdout;
+    assert!(o.contains("Stopped"), "{}", out.dump());
+    assert_eq!(upstreams(o), ["wlan0"], "{}", out.dump());
+    let statuses: Vec<&str> = o.lines().filter(|l| l.starts_with("status=")).collect();
+    assert_eq!(statuses, ["status=0", "status=130"], "{}", out.dump());
+    assert_only(&counts, "wlan0");
+}
+
+/// A kill of mifrun's process group the moment it ends (`kill %1` in a shell, a CI
+/// runner or harness cleaning up the job) leaves the copy of the supervisor that stays
+/// with the program's daemons alone: mifrun returns only once that copy is in a session
+/// of its own (before, a kill landing between its fork and its `setsid` would have
+/// taken it; that window was not hit here — this test passed without the wait too), so
+/// the daemon's TCP and UDP go by wlan0, five rounds.
+#[test]
+fn killing_mifruns_process_group_as_it_ends_spares_the_daemons_supervisor() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static"], "netc", NETC);
+    let m = s(mifrun());
+    for i in 0..5 {
+        let file = dir.path().join(format!("daemon{i}.out"));
+        let started = dir.path().join(format!("started{i}"));
+        let script = format!(
+            "setsid sh -c 'touch {s}; sleep 0.3; exec {bin} {SVC4} > {} 2>&1 < /dev/null' & while [ ! -e {s} ]; do sleep 0.01; done; exit 5",
+            file.display(),
+            s = started.display()
+        );
+        // The shell kills its own process group (mifrun's) the moment mifrun ends.
+        let sn = tb.sniff_all();
+        let out = tb.run(&[
+            "sh",
+            "-c",
+            &format!(
+                "{m} --via wlan0 --supervise -- sh -c \"{script}\"; echo mifrun=$?; kill -KILL 0"
+            ),
+        ]);
+        assert!(out.stdout.contains("mifrun=5"), "{}", out.dump());
+        let mut text = String::new();
+        for _ in 0..500 {
+            text = std::fs::read_to_string(&file).unwrap_or_default();
+            if text.contains("udpc ") || text.contains("errno") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let counts = sn.stop();
+        for flow in [
+            "tcp upstream=wlan0",
+            "udp upstream=wlan0",
+            "udpc upstream=wlan0",
+        ] {
+            assert!(text.contains(flow), "round {i}: {flow}: {text}");
+        }
+        assert_only(&counts, "wlan0");
+    }
 }

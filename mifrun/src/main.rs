@@ -423,14 +423,6 @@ fn run_linux(cli: cli::Cli) -> Result<(), Fail> {
         return refusal.map_or(Ok(()), Err);
     }
     let ins = inspection.expect("PROGRAM is required without --check");
-    if supervised.is_some() && supervise {
-        return Err(fail(
-            "--summary and --fail-on do not work with the supervisor yet (its decisions are not written to the events file)",
-            Some(
-                "nothing was run; run without them, or with --preload-only for a program the preload can steer",
-            ),
-        ));
-    }
     if cli.fail_on.iter().any(|c| c == "dropped") && guard_plan.is_none() {
         return Err(fail(
             "--fail-on dropped needs --guard (only the guard drops packets)",
@@ -455,7 +447,24 @@ fn run_linux(cli: cli::Cli) -> Result<(), Fail> {
         guard = Some(gd);
     }
     if let Some(why) = &supervised {
-        return Err(supervise::exec(
+        // The supervisor appends its decisions to the events file the preload (in
+        // dynamic programs under it) writes to: `--events`, or --summary's own.
+        let events_path = events
+            .as_ref()
+            .map(|e| e.path.clone())
+            .or_else(|| {
+                cli.events
+                    .as_deref()
+                    .and_then(|p| std::path::absolute(p).ok())
+            })
+            // MIFSHIM_EVENTS exported by the user: the preload in dynamic children
+            // writes there, so the supervisor does too.
+            .or_else(|| {
+                std::env::var_os(config_schema::env::EVENTS)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+            });
+        let exit = supervise::run(
             &ins.resolved,
             &cli.command,
             &plan.changes,
@@ -463,7 +472,21 @@ fn run_linux(cli: cli::Cli) -> Result<(), Fail> {
             &dns_servers,
             cli.log.as_deref(),
             why,
-        ));
+            events_path.as_deref(),
+        )?;
+        match &events {
+            Some(ev) if supervise => {
+                let end = match exit {
+                    mifshim_supervisor::Exit::Code(c) => sys::child::End::Exited(c),
+                    mifshim_supervisor::Exit::Signal(signal) => sys::child::End::Signaled {
+                        signal,
+                        core: false,
+                    },
+                };
+                summary::finish(ev, end, cli.summary, &cli.fail_on, guard.as_ref())
+            }
+            _ => exit.exit(),
+        }
     }
     let mut cmd = command(&ins.resolved, &cli.command, &plan.changes);
     let err = match &events {

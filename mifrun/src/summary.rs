@@ -390,6 +390,20 @@ pub fn run(
     };
     let end = crate::sys::child::wait(child.id() as i32);
     blocked.restore();
+    finish(events, end, summary, fail_on, guard)
+}
+
+/// After the program ended (`end`): prints the summary (`--summary`), applies
+/// `--fail-on` and ends mifrun as the program ended (exit 3 when a condition held).
+/// Also for a program run under the supervisor, which writes its decisions to the
+/// same events file.
+pub fn finish(
+    events: &Events,
+    end: End,
+    summary: bool,
+    fail_on: &[String],
+    guard: Option<&crate::guard::Guard>,
+) -> ! {
     use std::io::Write as _;
     // Standard error may be a pipe whose reader is gone by now: nothing written to it
     // may change what mifrun exits with (eprintln! would panic: status 101).

@@ -74,6 +74,11 @@ impl Host for NetHost {
                 .map(|l| (l.name.clone(), net.state(l)))
                 .collect(),
             addrs: net.addrs.iter().map(|a| (a.ip, a.index)).collect(),
+            onlink: net
+                .addrs
+                .iter()
+                .map(|a| (a.index, a.onlink, a.prefix))
+                .collect(),
             loopback,
         })
     }
@@ -92,9 +97,10 @@ impl Host for NetHost {
     }
 }
 
-/// Runs the program under the supervisor; returns only when nothing could be run.
+/// Runs the program under the supervisor and returns how it ended (`Err`: nothing
+/// could be run). `events`: the events file the supervisor appends its decisions to.
 #[allow(clippy::too_many_arguments)]
-pub fn exec(
+pub fn run(
     resolved: &Path,
     command: &[OsString],
     changes: &[EnvChange],
@@ -102,7 +108,8 @@ pub fn exec(
     dns: &[SocketAddr],
     log: Option<&str>,
     why: &str,
-) -> Fail {
+    events: Option<&Path>,
+) -> Result<mifshim_supervisor::Exit, Fail> {
     // --log, else MIFSHIM_LOG as the preload reads it.
     let env_log = std::env::var(config_schema::env::LOG).ok();
     let log = log
@@ -143,9 +150,7 @@ pub fn exec(
         policy,
         log,
         stats: std::env::var_os("MIFRUN_SUPERVISOR_STATS").is_some_and(|v| v == "1"),
+        events,
     };
-    match mifshim_supervisor::run(&run, &mut host) {
-        Ok(exit) => exit.exit(),
-        Err(e) => fail(e, Some("nothing was run")),
-    }
+    mifshim_supervisor::run(&run, &mut host).map_err(|e| fail(e, Some("nothing was run")))
 }

@@ -20,7 +20,7 @@
 
 use crate::fdtable::{Entry, LOGGED_SEND};
 use crate::sys::rawio;
-use config_schema::{BlockReason, Decision, DirectReason, ErrnoKind, Proto, Rule, Why};
+use config_schema::{Decision, DirectReason, Proto, Rule};
 use std::ffi::{CString, OsStr};
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
@@ -346,25 +346,23 @@ impl<const N: usize> Rec<N> {
 // Decisions
 // ---------------------------------------------------------------------------------
 
-fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-        Proto::Other => "other",
-    }
-}
-
-fn errno_name(k: ErrnoKind) -> &'static str {
-    match k {
-        ErrnoKind::NetUnreach => "ENETUNREACH",
-        ErrnoKind::Access => "EACCES",
-    }
-}
+use config_schema::events::proto_name;
 
 /// `decision`, `interface`, `reason`, `rule` (and `rule_line`, `skipped`,
-/// `multicast`, `errno` where they apply) of a decision.
+/// `multicast`, `errno` where they apply) of a decision (config-schema's
+/// [`fields`](config_schema::events::fields), which the supervisor writes too).
 fn decision_fields<const N: usize>(r: &mut Rec<N>, d: &Decision<'_>, errno: Option<i32>) {
-    let rule = |r: &mut Rec<N>, rule: Option<&Rule>| match rule {
+    let f = config_schema::events::fields(d);
+    r.str("decision", f.decision);
+    match f.interface {
+        Some((name, index)) => {
+            r.str("interface", name);
+            r.num("ifindex", index as u64);
+        }
+        None => r.null("interface"),
+    }
+    r.str("reason", f.reason);
+    match f.rule {
         Some(x) => {
             r.str("rule", &x.label);
             if x.line > 0 {
@@ -372,61 +370,16 @@ fn decision_fields<const N: usize>(r: &mut Rec<N>, d: &Decision<'_>, errno: Opti
             }
         }
         None => r.null("rule"),
-    };
-    match d {
-        Decision::Bind(b) => {
-            r.str("decision", "bind");
-            r.str("interface", b.ifname.as_str());
-            r.num("ifindex", b.index as u64);
-            match b.why {
-                Why::Default => {
-                    r.str("reason", "default");
-                    rule(r, None);
-                }
-                Why::Rule(x) => {
-                    r.str("reason", "rule");
-                    rule(r, Some(x));
-                }
-            }
-            if b.skipped > 0 {
-                r.num("skipped", b.skipped as u64);
-            }
-            if b.multicast {
-                r.bool("multicast", true);
-            }
-        }
-        Decision::Direct(why) => {
-            r.str("decision", "direct");
-            r.null("interface");
-            let (reason, x) = match why {
-                DirectReason::Loopback => ("loopback", None),
-                DirectReason::OwnAddress => ("own-address", None),
-                DirectReason::Unspecified => ("unspecified", None),
-                DirectReason::ScopedLinkLocal => ("scoped-link-local", None),
-                DirectReason::NoVia => ("no-via", None),
-                DirectReason::Rule(x) => ("rule", Some(*x)),
-                DirectReason::Unavailable => ("unavailable", None),
-                DirectReason::ListenAny => ("listen-any", None),
-            };
-            r.str("reason", reason);
-            rule(r, x);
-        }
-        Decision::Block(b) => {
-            r.str("decision", "block");
-            r.null("interface");
-            match b.reason {
-                BlockReason::Rule(x) => {
-                    r.str("reason", "rule");
-                    rule(r, Some(x));
-                }
-                BlockReason::Unavailable(_) => {
-                    r.str("reason", "unavailable");
-                    rule(r, None);
-                }
-            }
-            r.str("errno", errno_name(b.errno));
-            return;
-        }
+    }
+    if f.skipped > 0 {
+        r.num("skipped", f.skipped as u64);
+    }
+    if f.multicast {
+        r.bool("multicast", true);
+    }
+    if let Some(e) = f.errno {
+        r.str("errno", e);
+        return;
     }
     if let Some(e) = errno {
         r.str("errno", crate::sys::errno_name(e));

@@ -9,6 +9,8 @@
 //! | `connect`, `sendmsg`, `sendmmsg`                       | notify the supervisor  |
 //! | `sendto` with a non-NULL address                       | notify                 |
 //! | `setsockopt(SOL_SOCKET, SO_BINDTODEVICE / SO_BINDTOIFINDEX)` | notify           |
+//! | `setsockopt(IP_UNICAST_IF / IPV6_UNICAST_IF)`          | notify (remembered)    |
+//! | `setsockopt(SOL_SOCKET, SO_ATTACH_FILTER / SO_DETACH_FILTER / SO_ATTACH_BPF)` | notify (composed with a confinement filter) |
 //! | `listen`, `bind`                                       | notify (confinement)   |
 //! | `socket(…, IPPROTO_MPTCP / IPPROTO_SCTP)`              | `EPROTONOSUPPORT`      |
 //! | `seccomp(SET_MODE_FILTER, NEW_LISTENER…)` (a nested supervisor) | notify (EBUSY, said) |
@@ -54,6 +56,13 @@ pub const IPPROTO_SCTP: u32 = 132;
 pub const SOL_SOCKET: u32 = 1;
 pub const SO_BINDTODEVICE: u32 = 25;
 pub const SO_BINDTOIFINDEX: u32 = 62;
+pub const SO_ATTACH_FILTER: u32 = 26;
+pub const SO_DETACH_FILTER: u32 = 27;
+pub const SO_ATTACH_BPF: u32 = 50;
+pub const IPPROTO_IP: u32 = 0;
+pub const IPPROTO_IPV6: u32 = 41;
+pub const IP_UNICAST_IF: u32 = 50;
+pub const IPV6_UNICAST_IF: u32 = 76;
 const ENOSYS: u32 = 38;
 const EPROTONOSUPPORT: u32 = 93;
 
@@ -80,6 +89,8 @@ enum L {
     SendtoHi,
     Setsockopt,
     SolSocket,
+    IpLevel,
+    Ip6Level,
     Socket,
     Seccomp,
     SeccompFilter,
@@ -132,14 +143,28 @@ fn items() -> Vec<Item> {
         Jeq(0, L::Allow),
         Ret(RET_USER_NOTIF),
         // setsockopt(fd, level, optname, …): the device-binding options only.
+        // And the unicast interfaces (the program's own choice, remembered per socket).
         Label(L::Setsockopt),
         Ld(arg_lo(1)),
         Jeq(SOL_SOCKET, L::SolSocket),
+        Jeq(IPPROTO_IP, L::IpLevel),
+        Jeq(IPPROTO_IPV6, L::Ip6Level),
+        Ret(RET_ALLOW),
+        Label(L::IpLevel),
+        Ld(arg_lo(2)),
+        Jeq(IP_UNICAST_IF, L::Notify),
+        Ret(RET_ALLOW),
+        Label(L::Ip6Level),
+        Ld(arg_lo(2)),
+        Jeq(IPV6_UNICAST_IF, L::Notify),
         Ret(RET_ALLOW),
         Label(L::SolSocket),
         Ld(arg_lo(2)),
         Jeq(SO_BINDTODEVICE, L::Notify),
         Jeq(SO_BINDTOIFINDEX, L::Notify),
+        Jeq(SO_ATTACH_FILTER, L::Notify),
+        Jeq(SO_DETACH_FILTER, L::Notify),
+        Jeq(SO_ATTACH_BPF, L::Notify),
         Ret(RET_ALLOW),
         // socket(domain, type, protocol): MPTCP and SCTP are refused (Go falls back to TCP).
         Label(L::Socket),
@@ -270,6 +295,15 @@ mod tests {
             run(nr::SETSOCKOPT, [3, 1, SO_BINDTOIFINDEX as u64, 0, 0, 0]),
             RET_USER_NOTIF
         );
+        for opt in [SO_ATTACH_FILTER, SO_DETACH_FILTER, SO_ATTACH_BPF] {
+            assert_eq!(
+                run(nr::SETSOCKOPT, [3, 1, opt as u64, 0, 0, 0]),
+                RET_USER_NOTIF
+            );
+        }
+        assert_eq!(run(nr::SETSOCKOPT, [3, 0, 50, 0, 0, 0]), RET_USER_NOTIF); // IP_UNICAST_IF
+        assert_eq!(run(nr::SETSOCKOPT, [3, 41, 76, 0, 0, 0]), RET_USER_NOTIF); // IPV6_UNICAST_IF
+        assert_eq!(run(nr::SETSOCKOPT, [3, 41, 50, 0, 0, 0]), RET_ALLOW);
         assert_eq!(run(nr::SETSOCKOPT, [3, 1, 2, 0, 0, 0]), RET_ALLOW); // SO_REUSEADDR
         assert_eq!(run(nr::SETSOCKOPT, [3, 0, 25, 0, 0, 0]), RET_ALLOW); // IPPROTO_IP, 25
     }

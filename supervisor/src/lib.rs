@@ -16,6 +16,7 @@
 //! `ENOSYS`: nothing it would have steered leaves unsteered.
 
 pub mod addr;
+pub mod events;
 pub mod filter;
 pub mod logic;
 mod run;

@@ -2,15 +2,21 @@
 //! [`decide`](config_schema::decide) (the preload's), mapped by socket-core's [`verdict`]; the per-socket
 //! transitions are socket-core's [`connect`](socket_core::connect) and
 //! [`datagram`](socket_core::datagram) over a [`Sock`] built from what the kernel says
-//! about the program's socket right now (the supervisor keeps no per-socket state: a
-//! socket can be shared, inherited or disconnected behind its back, so every trapped
-//! call asks the kernel).
+//! about the program's socket right now (its device binding and unicast interfaces
+//! are asked at every trapped call: a socket can be shared, inherited or disconnected
+//! behind the supervisor's back), plus what only the supervisor knows, kept per
+//! socket by its cookie: who set a unicast interface ([`Facts::app_uc4`]).
 
 use std::net::{IpAddr, SocketAddr};
 
-use config_schema::{AddrFamily, Decision, Flow, IfName, IfaceState, NetView, Op, Profile, Proto};
+use config_schema::{
+    AddrFamily, Decision, Flow, IfName, IfaceState, Listen, NetView, Op, Profile, Proto,
+};
+use mifshim_listen_filter::Sources;
 use mifshim_socket_core as socket_core;
-use socket_core::{ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict};
+use socket_core::{
+    APP_UC4, APP_UC6, ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict,
+};
 
 /// `ECONNREFUSED` (Linux's value).
 pub const ECONNREFUSED: i32 = 111;
@@ -26,6 +32,9 @@ pub struct Snapshot {
     pub ifaces: Vec<(String, IfaceState)>,
     /// Every address of the host and the index of the interface that holds it.
     pub addrs: Vec<(IpAddr, u32)>,
+    /// The on-link prefixes (interface index, address, length) a confined TCP
+    /// listener admits from that interface (the shim's `onlink_of`).
+    pub onlink: Vec<(u32, IpAddr, u8)>,
     /// The loopback interface's index.
     pub loopback: u32,
 }
@@ -52,6 +61,17 @@ impl Snapshot {
             .find(|(a, _)| *a == dest)
             .map_or(self.loopback, |(_, i)| *i)
     }
+    /// The on-link prefixes of interface `index`, each once (what a confined TCP
+    /// listener admits from it).
+    pub fn onlink_of(&self, index: u32) -> Vec<(IpAddr, u8)> {
+        let mut out: Vec<(IpAddr, u8)> = Vec::new();
+        for (i, ip, len) in &self.onlink {
+            if *i == index && !out.contains(&(*ip, *len)) {
+                out.push((*ip, *len));
+            }
+        }
+        out
+    }
     pub fn name_of(&self, index: u32) -> String {
         self.ifaces
             .iter()
@@ -75,6 +95,11 @@ pub struct Facts {
     pub uc6: u32,
     /// `O_NONBLOCK` on the open file.
     pub nonblock: bool,
+    /// The program set `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself (the supervisor's
+    /// per-socket state, keyed by the socket's cookie: the kernel cannot say who set
+    /// an option): its choice wins for that path, as under the preload.
+    pub app_uc4: bool,
+    pub app_uc6: bool,
 }
 
 impl Facts {
@@ -88,6 +113,8 @@ impl Facts {
             uc4: 0,
             uc6: 0,
             nonblock: false,
+            app_uc4: false,
+            app_uc6: false,
         }
     }
 }
@@ -109,10 +136,10 @@ pub fn sock(f: &Facts, path: Path) -> Sock {
     let mut s = socket_core::probed(f.family, f.proto, f.bound, other_uc);
     s.flags &= !SHARED;
     if f.uc4 != 0 {
-        s.flags |= UC4;
+        s.flags |= if f.app_uc4 { APP_UC4 } else { UC4 };
     }
     if f.uc6 != 0 {
-        s.flags |= UC6;
+        s.flags |= if f.app_uc6 { APP_UC6 } else { UC6 };
     }
     s.uc_index = match path {
         Path::V4 => f.uc4,
@@ -130,6 +157,9 @@ pub enum Step {
     Fail(i32),
     /// Bind the socket to this device (`SO_BINDTOIFINDEX`), then continue.
     Bind { index: u32 },
+    /// Confine a listener to this interface and loopback with the socket filter of
+    /// `mifshim-listen-filter` (`listen = "interface"`), then continue.
+    Filter { index: u32 },
     /// Bind to the interface the routing table sends the destination through.
     BindRoute,
     /// Set the multicast interface, then continue.
@@ -159,8 +189,37 @@ pub fn flow(f: &Facts, op: Op, dest: SocketAddr, scope_id: u32) -> Flow {
 /// The socket-core verdict for a destination.
 pub fn verdict_for(profile: &Profile, net: &Snapshot, fl: &Flow) -> (Verdict, String) {
     let d = config_schema::decide(profile, net, fl);
-    let why = describe(&d);
-    (verdict(&d, || net.local_via(fl.dest)), why)
+    verdict_of(&d, net, fl)
+}
+
+/// The socket-core verdict of decision `d` for flow `fl`, and the decision in words.
+pub fn verdict_of(d: &Decision<'_>, net: &Snapshot, fl: &Flow) -> (Verdict, String) {
+    (verdict(d, || net.local_via(fl.dest)), describe(d))
+}
+
+/// The events fields of a socket the program bound to a device itself (its choice
+/// wins; the preload writes the same).
+pub fn program_bound_fields() -> config_schema::events::Fields<'static> {
+    config_schema::events::Fields {
+        decision: "direct",
+        interface: None,
+        reason: "program-bound",
+        rule: None,
+        skipped: 0,
+        multicast: false,
+        errno: None,
+    }
+}
+
+/// Whether a socket found bound to device `bound` (0: none) at a decision `d` was
+/// bound by the program (not by a supervisor or preload decision for the same
+/// interface).
+pub fn program_bound(bound: i32, d: &Decision<'_>) -> bool {
+    match d {
+        _ if bound == 0 => false,
+        Decision::Bind(b) => b.index != bound as u32,
+        _ => true,
+    }
 }
 
 fn describe(d: &Decision<'_>) -> String {
@@ -184,6 +243,28 @@ pub fn on_connect(f: &Facts, v: Verdict) -> Step {
         ConnectStep::BindDevice { index } => Step::Bind { index },
         ConnectStep::BindRoute => Step::BindRoute,
         ConnectStep::MulticastIf { index } => Step::MulticastIf { index },
+    }
+}
+
+/// A wildcard listener (`listen`, or a UDP server's `bind` to a fixed port): confined
+/// by the socket filter under `listen = "interface"` (loopback stays open), by the
+/// device binding under `listen = "device"`; `listen = "any"` decides `direct`.
+pub fn on_listen(listen: Listen, v: Verdict) -> Step {
+    match v {
+        Verdict::Steer { index } if listen == Listen::Interface => Step::Filter { index },
+        Verdict::Steer { index } => Step::Bind { index },
+        Verdict::Refuse(e) => Step::Fail(e),
+        _ => Step::Continue,
+    }
+}
+
+/// The sources a confined listener admits from its interface: any for UDP (its
+/// replies are steered per datagram), the interface's on-link prefixes for TCP (an
+/// unbound listener's SYN-ACK follows the routing table; see `mifshim-listen-filter`).
+pub fn filter_sources(proto: Proto, onlink: &[(IpAddr, u8)]) -> Sources<'_> {
+    match proto {
+        Proto::Udp => Sources::Any,
+        _ => Sources::Prefixes(onlink),
     }
 }
 
@@ -284,6 +365,7 @@ mod tests {
                 ("198.51.100.66".parse().unwrap(), WLAN),
                 ("2001:db8:20::2".parse().unwrap(), WLAN),
             ],
+            onlink: vec![(WLAN, "198.51.100.66".parse().unwrap(), 26)],
             loopback: LO,
         }
     }
@@ -328,6 +410,29 @@ mod tests {
             ..f
         };
         assert_eq!(on_connect(&bound, steer), Step::Continue);
+    }
+
+    #[test]
+    fn a_wildcard_listener_is_confined_by_the_filter_by_the_device_or_left_open() {
+        let steer = Verdict::Steer { index: WLAN };
+        assert_eq!(
+            on_listen(Listen::Interface, steer),
+            Step::Filter { index: WLAN }
+        );
+        assert_eq!(on_listen(Listen::Device, steer), Step::Bind { index: WLAN });
+        assert_eq!(on_listen(Listen::Any, Verdict::Routed), Step::Continue);
+        assert_eq!(
+            on_listen(Listen::Interface, Verdict::Refuse(ENETUNREACH)),
+            Step::Fail(ENETUNREACH)
+        );
+        let on = net().onlink_of(WLAN);
+        assert_eq!(on, vec![("198.51.100.66".parse().unwrap(), 26)]);
+        assert!(matches!(filter_sources(Proto::Udp, &on), Sources::Any));
+        assert!(matches!(
+            filter_sources(Proto::Tcp, &on),
+            Sources::Prefixes(p) if p.len() == 1
+        ));
+        assert!(net().onlink_of(ETH).is_empty());
     }
 
     #[test]
@@ -388,6 +493,31 @@ mod tests {
         let own = v(&p, &f6, Op::Send, "[2001:db8:20::2]:9000");
         assert_eq!(
             on_datagram(&f6, "2001:db8:20::2".parse().unwrap(), own),
+            Step::SendPktinfo { ifindex: WLAN }
+        );
+    }
+
+    #[test]
+    fn a_unicast_interface_the_program_set_itself_wins() {
+        let p = profile("wlan0");
+        let f = Facts {
+            uc4: ETH,
+            app_uc4: true,
+            ..udp(false)
+        };
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&f, "203.0.113.10".parse().unwrap(), steer),
+            Step::Continue
+        );
+        // Set by the supervisor (or nobody knows who): another interface's datagram
+        // gets its own PKTINFO.
+        let ours = Facts {
+            app_uc4: false,
+            ..f
+        };
+        assert_eq!(
+            on_datagram(&ours, "203.0.113.10".parse().unwrap(), steer),
             Step::SendPktinfo { ifindex: WLAN }
         );
     }

@@ -2,19 +2,22 @@
 //! listener, answer notifications until every supervised task has gone, and end with
 //! the program's own exit status.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsString};
 use std::io;
+use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use config_schema::{AddrFamily, LogLevel, Op, Policy, Profile, Proto};
+use config_schema::{AddrFamily, Flow, LogLevel, Op, Policy, Profile, Proto};
+use mifshim_listen_filter as listen_filter;
 use mifshim_socket_core::{Path as UcPath, Verdict};
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
+use crate::events::{self, Events};
 use crate::filter::{self, nr};
 use crate::logic::{self, Facts, Snapshot, Step, StubDns};
 use crate::sys::{self, Notif, Reply};
@@ -65,6 +68,9 @@ pub struct Run<'a> {
     /// At the end, print one `mifrun[supervisor]: stats …` line to standard error:
     /// notifications answered by kind (for benchmarks).
     pub stats: bool,
+    /// The events file (`--events`, or `--summary`'s temporary one): the supervisor's
+    /// decisions are appended to it as the preload's are.
+    pub events: Option<&'a Path>,
 }
 
 fn cstring(b: &[u8]) -> Result<CString, String> {
@@ -143,7 +149,24 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         }
     };
     sys::forward_signals_to(pid);
+    let events = match r.events {
+        Some(p) => match Events::open(p) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!(
+                    "mifrun[supervisor]: warning: cannot open the events file {} ({e}); no events are written",
+                    p.display()
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let mut sup = Supervisor {
+        socks: HashMap::new(),
+        events,
+        pending: Vec::new(),
+        seen: HashSet::new(),
         listener: listener.as_raw_fd(),
         policy: r.policy,
         profiles: HashMap::new(),
@@ -221,7 +244,109 @@ fn child(
     sys::child_exit(if e == libc::ENOENT { 127 } else { 126 });
 }
 
+/// Where a decision's events line comes from.
+#[derive(Clone, Copy)]
+struct Note {
+    tid: u32,
+    call: &'static str,
+    fd: i32,
+    /// The socket's device binding when decided (a connect): the program's own one
+    /// makes the line `program-bound`, as the preload writes it.
+    bound: i32,
+    /// A datagram: its socket's cookie (lines once per flow).
+    flow: Option<u64>,
+}
+
+/// What the supervisor keeps about one socket, by its `SO_COOKIE` (the kernel's
+/// identity of the socket: every fd and process holding it — dup, fork, SCM_RIGHTS —
+/// finds the same entry, and a closed socket's cookie is never reused).
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    family: Option<AddrFamily>,
+    proto: Proto,
+    stream: bool,
+    app_uc4: bool,
+    app_uc6: bool,
+}
+
+impl Known {
+    /// Family, transport and type, asked of the kernel.
+    fn ask(s: &OwnedFd) -> Known {
+        let family = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+            Ok(libc::AF_INET) => Some(AddrFamily::V4),
+            Ok(libc::AF_INET6) => Some(AddrFamily::V6),
+            _ => None,
+        };
+        let none = Known {
+            family,
+            proto: Proto::Other,
+            stream: false,
+            app_uc4: false,
+            app_uc6: false,
+        };
+        if family.is_none() {
+            return none;
+        }
+        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
+            Ok(libc::IPPROTO_TCP) => Proto::Tcp,
+            Ok(libc::IPPROTO_UDP) => Proto::Udp,
+            _ => Proto::Other,
+        };
+        // TCP is a stream and UDP is not; only other protocols need asking.
+        let stream = match proto {
+            Proto::Tcp => true,
+            Proto::Udp => false,
+            Proto::Other => {
+                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok()
+                    == Some(libc::SOCK_STREAM)
+            }
+        };
+        Known {
+            proto,
+            stream,
+            ..none
+        }
+    }
+}
+
+/// Sockets remembered (entries of closed sockets are dropped when full).
+const MAX_SOCKS: usize = 4096;
+
+/// Datagram flows remembered for the events file.
+const MAX_SEEN: usize = 8192;
+
+/// A datagram flow: the socket (its cookie) and the line's body (the fd, the
+/// destination, the outcome).
+fn flow_key(cookie: u64, body: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cookie.hash(&mut h);
+    body.hash(&mut h);
+    h.finish()
+}
+
+/// A decision waiting for its call's answer before it is written to the events file.
+struct Pending {
+    tid: u32,
+    /// The line after its header ([`events::body`]).
+    body: String,
+    /// A block: written every time, its errno already in `body`.
+    block: bool,
+    /// The supervisor changed something (bound, set, sent, failed): the preload, if
+    /// the process has it, did not handle this call, so the line is the only one.
+    acted: bool,
+    /// A datagram: written once per socket (`SO_COOKIE`), destination and outcome.
+    flow: Option<u64>,
+}
+
 struct Supervisor<'a> {
+    /// Per socket, by cookie ([`Known`]).
+    socks: HashMap<u64, Known>,
+    events: Option<Events>,
+    pending: Vec<Pending>,
+    /// Datagram flows written (hashes), cleared when large (a line too many, never
+    /// one too few).
+    seen: HashSet<u64>,
     listener: RawFd,
     policy: &'a Policy,
     profiles: HashMap<String, Rc<Profile>>,
@@ -312,10 +437,18 @@ impl Supervisor<'_> {
                         return main.unwrap();
                     }
                     {
+                        // mifrun returns only once the copy is in a session of its own:
+                        // a kill of mifrun's process group right after it ends (a job
+                        // control `kill %1`, a test harness) must not reach it.
+                        let detached = sys::pipe().ok();
                         match sys::fork() {
                             Ok(sys::Forked::Child) => {
                                 continuation = true;
                                 sys::detach();
+                                if let Some((r, w)) = detached {
+                                    drop(r);
+                                    let _ = sys::write_byte(&w);
+                                }
                                 sys::forward_signals_to(0);
                                 self.say(
                                     LogLevel::Info,
@@ -324,7 +457,15 @@ impl Supervisor<'_> {
                                     ),
                                 );
                             }
-                            Ok(sys::Forked::Parent(_)) | Err(_) => return main.unwrap(),
+                            Ok(sys::Forked::Parent(_)) => {
+                                if let Some((r, w)) = detached {
+                                    drop(w);
+                                    // A byte, or EOF if the copy died first.
+                                    sys::child_read_byte(r.as_raw_fd());
+                                }
+                                return main.unwrap();
+                            }
+                            Err(_) => return main.unwrap(),
                         }
                     }
                 }
@@ -334,6 +475,7 @@ impl Supervisor<'_> {
                 match sys::recv(listener.as_raw_fd()) {
                     Ok(Some(n)) => {
                         let reply = self.handle(&n);
+                        self.flush_events(&reply);
                         self.stats.notifications += 1;
                         match reply {
                             Some(Reply::Continue) => self.stats.cont += 1,
@@ -419,7 +561,22 @@ impl Supervisor<'_> {
             nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
+            nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IP => {
+                self.program_unicast(n, fd, a[3], a[4] as u32, false)
+            }
+            nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IPV6 => {
+                self.program_unicast(n, fd, a[3], a[4] as u32, true)
+            }
+            nr::SETSOCKOPT
+                if matches!(
+                    a[2] as i32,
+                    libc::SO_ATTACH_FILTER | libc::SO_DETACH_FILTER | libc::SO_ATTACH_BPF
+                ) =>
+            {
+                self.program_filter(n, fd, a[2] as i32, a[3], a[4] as u32)
+            }
             nr::SETSOCKOPT => {
+                self.unconfine_filter(n, fd);
                 // Debug, not info: under --supervise the preload's own bindings of a
                 // dynamic program come this way too.
                 self.say(
@@ -534,54 +691,81 @@ impl Supervisor<'_> {
         Ok(addr::parse(&b))
     }
 
-    fn facts(&self, s: &OwnedFd) -> Facts {
-        let family = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_DOMAIN) {
-            Ok(libc::AF_INET) => Some(AddrFamily::V4),
-            Ok(libc::AF_INET6) => Some(AddrFamily::V6),
-            _ => None,
-        };
-        if family.is_none() {
-            // AF_UNIX and the like: not steered, nothing more to ask.
-            return Facts::of(None, Proto::Other);
-        }
-        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
-            Ok(libc::IPPROTO_TCP) => Proto::Tcp,
-            Ok(libc::IPPROTO_UDP) => Proto::Udp,
-            _ => Proto::Other,
-        };
-        // TCP is a stream and UDP is not; only other protocols need asking.
-        let stream = match proto {
-            Proto::Tcp => true,
-            Proto::Udp => false,
-            Proto::Other => {
-                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE).ok()
-                    == Some(libc::SOCK_STREAM)
+    /// What the kernel says about the program's socket, with what the supervisor
+    /// keeps about it by its cookie: the family and transport (which never change),
+    /// asked once per socket, and who set a unicast interface. The device binding and
+    /// the unicast interfaces are asked every time (fail closed: another holder may
+    /// have changed them).
+    fn facts(&mut self, s: &OwnedFd) -> Facts {
+        let cookie = sys::cookie(s);
+        let known = cookie.and_then(|c| self.socks.get(&c).copied());
+        let k = match known {
+            Some(k) => k,
+            None => {
+                let k = Known::ask(s);
+                if let Some(c) = cookie {
+                    if self.socks.len() >= MAX_SOCKS {
+                        // Keep what cannot be asked again (the program's own options).
+                        self.socks.retain(|_, k| k.app_uc4 || k.app_uc6);
+                        if self.socks.len() >= MAX_SOCKS {
+                            self.socks.clear();
+                        }
+                    }
+                    self.socks.insert(c, k);
+                }
+                k
             }
         };
-        let bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
+        let mut f = Facts::of(k.family, k.proto);
+        f.stream = k.stream;
+        f.app_uc4 = k.app_uc4;
+        f.app_uc6 = k.app_uc6;
+        if k.family.is_none() {
+            // AF_UNIX and the like: not steered, nothing more to ask.
+            return f;
+        }
+        f.bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
         let uc = |level, name| {
             sys::getsockopt_int(s, level, name)
                 .map(|v| u32::from_be(v as u32))
                 .unwrap_or(0)
         };
-        let (uc4, uc6) = match family {
-            Some(AddrFamily::V4) => (uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF), 0),
-            Some(AddrFamily::V6) => (
-                uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF),
-                uc(libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
-            ),
-            None => (0, 0),
-        };
-        Facts {
-            family,
-            proto,
-            stream,
-            bound,
-            uc4,
-            uc6,
-            // Only the DNS stub redirect asks (`nonblock`), on TCP.
-            nonblock: stream && sys::is_nonblocking(s),
+        f.uc4 = uc(libc::IPPROTO_IP, libc::IP_UNICAST_IF);
+        if k.family == Some(AddrFamily::V6) {
+            f.uc6 = uc(libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF);
         }
+        // Only the DNS stub redirect asks (`nonblock`), on TCP.
+        f.nonblock = f.stream && sys::is_nonblocking(s);
+        f
+    }
+
+    /// The program sets `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself: remembered for
+    /// the socket (its choice then wins for that path), and the call continues.
+    fn program_unicast(&mut self, n: &Notif, fd: i32, val: u64, len: u32, v6: bool) -> Handled {
+        let mut b = [0u8; 4];
+        if len < 4 || sys::read_mem(n.pid, val, &mut b).is_err() {
+            return Some(Reply::Continue); // the kernel answers EINVAL / EFAULT
+        }
+        let set = i32::from_ne_bytes(b) != 0;
+        let Ok(s) = self.getfd(n.pid, fd) else {
+            return Some(Reply::Continue);
+        };
+        let _ = self.facts(&s);
+        if let Some(k) = sys::cookie(&s).and_then(|c| self.socks.get_mut(&c)) {
+            if v6 {
+                k.app_uc6 = set;
+            } else {
+                k.app_uc4 = set;
+            }
+        }
+        self.say(
+            LogLevel::Debug,
+            format_args!(
+                "pid {}: fd {fd}: the program sets its own unicast interface; that choice wins",
+                n.pid
+            ),
+        );
+        Some(Reply::Continue)
     }
 
     /// Binds the duplicate to `index` unless it is bound already (a second set is
@@ -635,8 +819,16 @@ impl Supervisor<'_> {
             return Some(self.stub_dns(n, fd, s, f, dest, &profile, true));
         }
         let fl = logic::flow(f, Op::Connect, dest, scope);
-        let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
+        let note = Note {
+            tid: n.pid,
+            call: "connect",
+            fd,
+            bound: f.bound,
+            flow: None,
+        };
+        let (v, why) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_connect(f, v);
+        self.acted(step != Step::Continue);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {why} -> {step:?}", n.pid),
@@ -675,6 +867,10 @@ impl Supervisor<'_> {
                     );
                     Reply::Continue
                 }
+                Err(e) => Reply::Errno(e),
+            },
+            Step::Filter { index } => match self.confine_by_filter(n, fd, s, dest, index) {
+                Ok(()) => Reply::Continue,
                 Err(e) => Reply::Errno(e),
             },
             Step::BindRoute => match self.host.route_oif(dest.ip().to_canonical()) {
@@ -726,6 +922,220 @@ impl Supervisor<'_> {
         }
     }
 
+    /// `listen = "interface"`: attaches the confinement filter for `index` (and
+    /// loopback) to the program's listener through the duplicate (the same kernel
+    /// socket), composed with a classic filter the program attached before, as the
+    /// preload does; falls back to the device binding (loopback closed) when that
+    /// cannot be done: an eBPF program, a locked filter, a composition too long.
+    fn confine_by_filter(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        local: SocketAddr,
+        index: u32,
+    ) -> Result<(), i32> {
+        let proto = match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_TYPE) {
+            Ok(libc::SOCK_DGRAM) => Proto::Udp,
+            _ => Proto::Tcp,
+        };
+        let lo = self.snap.loopback;
+        let onlink = self.snap.onlink_of(index);
+        let name = self.snap.name_of(index);
+        let attached = match sys::get_filter(s) {
+            Ok(cur) => {
+                let program = match listen_filter::ours(&cur) {
+                    Some(o) => listen_filter::program_part(&cur, o),
+                    None => &cur[..],
+                };
+                let mut out = vec![listen_filter::ZERO; listen_filter::MAX_INSNS];
+                match listen_filter::build(
+                    &mut out,
+                    lo,
+                    index,
+                    logic::filter_sources(proto, &onlink),
+                    program,
+                ) {
+                    Some(m) => sys::attach_filter(s, &out[..m]).map_err(|e| match e {
+                        libc::EPERM => "the program locked the socket's filter".to_owned(),
+                        e => io::Error::from_raw_os_error(e).to_string(),
+                    }),
+                    None => Err("the program's filter is too long to compose".to_owned()),
+                }
+            }
+            Err(libc::EACCES) => Err("the program attached an eBPF filter".to_owned()),
+            Err(e) => Err(io::Error::from_raw_os_error(e).to_string()),
+        };
+        match attached {
+            Ok(()) => {
+                self.say(
+                    LogLevel::Info,
+                    format_args!(
+                        "pid {}: listen fd {fd} on {local} -> {name} and loopback",
+                        n.pid
+                    ),
+                );
+                Ok(())
+            }
+            Err(why) => {
+                self.say(
+                    LogLevel::Info,
+                    format_args!(
+                        "pid {}: listen fd {fd} on {local}: {why}; binding the socket to {name} instead (loopback closed)",
+                        n.pid
+                    ),
+                );
+                self.bind_device(s, index)
+            }
+        }
+    }
+
+    /// The program's own `SO_ATTACH_FILTER`, `SO_ATTACH_BPF` or `SO_DETACH_FILTER`
+    /// on a socket carrying the confinement filter (else the call continues as is),
+    /// as the preload handles it:
+    /// * a classic filter is composed behind the confinement (its admission first,
+    ///   then the program's verdict), validated by the kernel on a scratch socket
+    ///   first (its errors are the program's); `EPERM` if locked, as the kernel says;
+    /// * an eBPF program cannot be composed: the socket is bound to the device first
+    ///   (still closed to the other links; loopback then closed), then it replaces
+    ///   the filter;
+    /// * a detach removes the program's part only: the confinement stays.
+    fn program_filter(&mut self, n: &Notif, fd: i32, name: i32, val: u64, len: u32) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let Ok(cur) = sys::get_filter(&s) else {
+            return Some(Reply::Continue);
+        };
+        let Some(o) = listen_filter::ours(&cur) else {
+            return Some(Reply::Continue);
+        };
+        let ifname = self.snap.name_of(o.ifindex);
+        if name == libc::SO_ATTACH_BPF {
+            self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {}: fd {fd}: the program attaches an eBPF filter to a confined listener; binding it to {ifname} instead (loopback closed)",
+                    n.pid
+                ),
+            );
+            return match self.bind_device(&s, o.ifindex) {
+                Ok(()) => Some(Reply::Continue),
+                Err(e) => Some(Reply::Errno(e)),
+            };
+        }
+        if name == libc::SO_DETACH_FILTER
+            && sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_LOCK_FILTER).unwrap_or(0) != 0
+        {
+            return Some(Reply::Errno(libc::EPERM));
+        }
+        let program = if name == libc::SO_ATTACH_FILTER {
+            match self.read_program_filter(n, val, len) {
+                Ok(p) => p,
+                Err(h) => return h,
+            }
+        } else if o.tail == 0 {
+            return Some(Reply::Value(0)); // nothing of the program's to remove
+        } else {
+            Vec::new()
+        };
+        let proto = match sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_TYPE) {
+            Ok(libc::SOCK_DGRAM) => Proto::Udp,
+            _ => Proto::Tcp,
+        };
+        let onlink = self.snap.onlink_of(o.ifindex);
+        let mut out = vec![listen_filter::ZERO; listen_filter::MAX_INSNS];
+        let Some(m) = listen_filter::build(
+            &mut out,
+            o.lo,
+            o.ifindex,
+            logic::filter_sources(proto, &onlink),
+            &program,
+        ) else {
+            // Too long to compose: the program's filter alone, and the device binding.
+            return match self.bind_device(&s, o.ifindex) {
+                Ok(()) => Some(Reply::Continue),
+                Err(e) => Some(Reply::Errno(e)),
+            };
+        };
+        self.say(
+            LogLevel::Debug,
+            format_args!(
+                "pid {}: fd {fd}: the program's socket filter ({} instructions) composed behind the confinement to {ifname}",
+                n.pid,
+                program.len()
+            ),
+        );
+        match sys::attach_filter(&s, &out[..m]) {
+            Ok(()) => Some(Reply::Value(0)),
+            Err(e) => Some(Reply::Errno(e)),
+        }
+    }
+
+    /// The program's `struct sock_fprog` at `val`, validated as the kernel validates
+    /// it: attached to a scratch socket (the kernel's errors are the program's), then
+    /// read back.
+    fn read_program_filter(
+        &mut self,
+        n: &Notif,
+        val: u64,
+        len: u32,
+    ) -> Result<Vec<libc::sock_filter>, Handled> {
+        if (len as usize) < size_of::<libc::sock_fprog>() {
+            return Err(Some(Reply::Errno(libc::EINVAL)));
+        }
+        let mut b = [0u8; 16];
+        if let Err(e) = sys::read_mem(n.pid, val, &mut b) {
+            return Err(Some(Reply::Errno(self.mem_errno(n, e))));
+        }
+        let count = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        let ptr = u64::from_ne_bytes(b[8..16].try_into().unwrap());
+        if count == 0 || count > listen_filter::MAX_INSNS {
+            return Err(Some(Reply::Errno(libc::EINVAL)));
+        }
+        let mut raw = vec![0u8; count * 8];
+        if let Err(e) = sys::read_mem(n.pid, ptr, &mut raw) {
+            return Err(Some(Reply::Errno(self.mem_errno(n, e))));
+        }
+        if !sys::id_valid(self.listener, n.id) {
+            return Err(None);
+        }
+        let prog: Vec<libc::sock_filter> = raw
+            .chunks(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        let scratch = sys::scratch_socket().map_err(|e| Some(Reply::Errno(e)))?;
+        sys::attach_filter(&scratch, &prog).map_err(|e| Some(Reply::Errno(e)))?;
+        sys::get_filter(&scratch).map_err(|e| Some(Reply::Errno(e)))
+    }
+
+    /// The program binds a socket to a device itself: its choice wins, so the
+    /// confinement filter (which would drop that device's packets) goes; a filter of
+    /// the program's own stays.
+    fn unconfine_filter(&mut self, n: &Notif, fd: i32) {
+        let Ok(s) = self.getfd(n.pid, fd) else {
+            return;
+        };
+        let Ok(cur) = sys::get_filter(&s) else {
+            return;
+        };
+        let Some(o) = listen_filter::ours(&cur) else {
+            return;
+        };
+        let program = listen_filter::program_part(&cur, o);
+        let _ = if program.is_empty() {
+            sys::detach_filter(&s)
+        } else {
+            sys::attach_filter(&s, program)
+        };
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn stub_dns(
         &mut self,
@@ -738,6 +1148,7 @@ impl Supervisor<'_> {
         connect: bool,
     ) -> Reply {
         let mut choice = None;
+        let mut position = 0;
         for name in profile.via.clone() {
             let net = self.net().clone();
             let Some(st) = config_schema::NetView::iface(&net, &name) else {
@@ -753,7 +1164,9 @@ impl Supervisor<'_> {
                 choice = Some((index, server));
                 break;
             }
+            position += 1;
         }
+        let call = if connect { "connect" } else { "sendto" };
         let Some((index, server)) = choice else {
             self.say(
                 LogLevel::Warn,
@@ -770,8 +1183,32 @@ impl Supervisor<'_> {
                     }
                 ),
             );
+            let refused = config_schema::events::Fields {
+                decision: "block",
+                interface: None,
+                reason: "dns-stub",
+                rule: None,
+                skipped: 0,
+                multicast: false,
+                errno: Some("ECONNREFUSED"),
+            };
+            self.note_fields(n.pid, call, fd, f.proto, dest, &refused);
             return Reply::Errno(logic::ECONNREFUSED);
         };
+        let ifname = self.snap.name_of(index);
+        let redirected = config_schema::events::Fields {
+            decision: "bind",
+            interface: Some((&ifname, index)),
+            reason: "default",
+            rule: None,
+            skipped: position,
+            multicast: false,
+            errno: None,
+        };
+        if let Some(p) = self.note_fields(n.pid, call, fd, f.proto, server, &redirected) {
+            // The program asked the stub; the query went to the interface's server.
+            events::str_field(&mut p.body, "redirected_from", &dest.to_string());
+        }
         if let Err(e) = self.bind_device(s, index) {
             return Reply::Errno(e);
         }
@@ -830,7 +1267,7 @@ impl Supervisor<'_> {
         iov: &[(u64, u64)],
         control: &[u8],
         flags: i32,
-        what: &str,
+        what: &'static str,
     ) -> Handled {
         let f = self.facts(s);
         if f.family.is_none() {
@@ -848,7 +1285,8 @@ impl Supervisor<'_> {
         if logic::is_stub_dns(dest, &profile) {
             return Some(self.stub_dns(n, fd, s, &f, dest, &profile, false));
         }
-        let step = self.datagram_step(&profile, &f, dest, scope);
+        let note = self.datagram_note(n, s, fd, what);
+        let step = self.datagram_step(&profile, &f, dest, scope, note);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {step:?}", n.pid),
@@ -865,16 +1303,129 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The step for one datagram; `note`: write its decision to the events file.
     fn datagram_step(
         &mut self,
         profile: &Profile,
         f: &Facts,
         dest: SocketAddr,
         scope: u32,
+        note: Option<Note>,
     ) -> Step {
         let fl = logic::flow(f, Op::Send, dest, scope);
-        let (v, _) = logic::verdict_for(profile, self.net(), &fl);
-        logic::on_datagram(f, dest.ip(), v)
+        let noted = note.is_some();
+        let (v, _) = self.decide(profile, &fl, note);
+        let step = logic::on_datagram(f, dest.ip(), v);
+        if noted {
+            self.acted(step != Step::Continue);
+        }
+        step
+    }
+
+    /// A datagram's [`Note`] when events are written (its socket's cookie read).
+    fn datagram_note(&self, n: &Notif, s: &OwnedFd, fd: i32, call: &'static str) -> Option<Note> {
+        self.events.as_ref()?;
+        Some(Note {
+            tid: n.pid,
+            call,
+            fd,
+            bound: 0,
+            flow: Some(sys::cookie(s).unwrap_or(0)),
+        })
+    }
+
+    /// Decides flow `fl` with config-schema's `decide` (the preload's decision) and
+    /// maps it to socket-core's verdict; with events on and a `note`, keeps the
+    /// decision's line until the call is answered ([`Self::flush_events`]).
+    fn decide(&mut self, profile: &Profile, fl: &Flow, note: Option<Note>) -> (Verdict, String) {
+        let on = self.events.is_some();
+        let net = self.net();
+        let d = config_schema::decide(profile, net, fl);
+        let (v, why) = logic::verdict_of(&d, net, fl);
+        if let (true, Some(nt)) = (on, note) {
+            let dest = SocketAddr::new(fl.dest, fl.port);
+            let fields = if logic::program_bound(nt.bound, &d) {
+                logic::program_bound_fields()
+            } else {
+                config_schema::events::fields(&d)
+            };
+            let body = events::body(nt.call, nt.fd, fl.proto, dest, &fields);
+            self.pending.push(Pending {
+                tid: nt.tid,
+                block: matches!(d, config_schema::Decision::Block(_)),
+                flow: nt.flow.map(|cookie| flow_key(cookie, &body)),
+                body,
+                acted: false,
+            });
+        }
+        (v, why)
+    }
+
+    /// Keeps a line with these fields (a decision the supervisor did not take with
+    /// `decide`: the program's own binding, the DNS stub).
+    #[allow(clippy::too_many_arguments)]
+    fn note_fields(
+        &mut self,
+        tid: u32,
+        call: &str,
+        fd: i32,
+        proto: Proto,
+        dest: SocketAddr,
+        fields: &config_schema::events::Fields<'_>,
+    ) -> Option<&mut Pending> {
+        self.events.as_ref()?;
+        self.pending.push(Pending {
+            tid,
+            body: events::body(call, fd, proto, dest, fields),
+            block: fields.decision == "block",
+            acted: true,
+            flow: None,
+        });
+        self.pending.last_mut()
+    }
+
+    /// Marks the decisions kept for this call as acted upon (or not).
+    fn acted(&mut self, yes: bool) {
+        for p in &mut self.pending {
+            p.acted |= yes;
+        }
+    }
+
+    /// Writes the lines kept for the call just answered: not for a call whose task
+    /// left it (dropped), once per datagram flow, and — in a process the preload
+    /// runs in — only when the supervisor acted (otherwise the preload decided that
+    /// call and wrote its line). A failed call that was not a block gets its errno.
+    fn flush_events(&mut self, reply: &Handled) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let Some(reply) = reply else { return };
+        for p in pending {
+            if let Some(key) = p.flow
+                && !p.block
+            {
+                if self.seen.len() >= MAX_SEEN {
+                    self.seen.clear();
+                }
+                if !self.seen.insert(key) {
+                    continue;
+                }
+            }
+            let pid = sys::tgid_of(p.tid).unwrap_or(p.tid);
+            if !p.acted && sys::preloaded(pid) {
+                continue;
+            }
+            let errno = match reply {
+                Reply::Errno(e) if !p.block && p.flow.is_none() => Some(events::errno_name(*e)),
+                _ => None,
+            };
+            let (secs, us) = sys::realtime_us();
+            let line = events::line(secs, us, pid, &sys::program_of(pid), &p.body, errno);
+            if let Some(ev) = self.events.as_mut() {
+                ev.write(&line);
+            }
+        }
     }
 
     /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (added
@@ -1026,7 +1577,7 @@ impl Supervisor<'_> {
             && !has_pktinfo(&control)
         {
             let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
-            match self.datagram_step(profile, f, addr, scope_id) {
+            match self.datagram_step(profile, f, addr, scope_id, None) {
                 Step::Continue => {}
                 Step::Fail(e) => return Err(e),
                 Step::Unicast { path, index } => {
@@ -1102,7 +1653,10 @@ impl Supervisor<'_> {
         // as is (CONTINUE cannot split a batch).
         let steps: Vec<Step> = dests
             .iter()
-            .map(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc))
+            .map(|(d, sc)| {
+                let note = self.datagram_note(n, &s, fd, "sendmmsg");
+                self.datagram_step(&profile, &f, *d, *sc, note)
+            })
             .collect();
         if let Some(Step::Fail(e)) = steps.iter().find(|s| matches!(s, Step::Fail(_))) {
             return Some(self.apply(n, fd, &s, dests[0].0, Step::Fail(*e), "sendmmsg"));
@@ -1128,7 +1682,7 @@ impl Supervisor<'_> {
         let after_ok = set.is_none_or(|(_, i)| i != u32::MAX)
             && dests
                 .iter()
-                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc) == Step::Continue);
+                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc, None) == Step::Continue);
         if !after_ok {
             // CONTINUE cannot split a batch: the supervisor sends it, message by
             // message, each steered on its own.
@@ -1164,7 +1718,7 @@ impl Supervisor<'_> {
             Err(h) => return h,
         };
         let f = self.facts(&s);
-        if f.family.is_none() || f.bound != 0 {
+        if f.family.is_none() {
             return Some(Reply::Continue);
         }
         let local = match bound_to {
@@ -1177,14 +1731,31 @@ impl Supervisor<'_> {
         if !local.ip().is_unspecified() {
             return Some(Reply::Continue);
         }
+        if f.bound != 0 {
+            // The program's own device binding: its choice.
+            let call = if bound_to.is_some() { "bind" } else { "listen" };
+            self.note_fields(
+                n.pid,
+                call,
+                fd,
+                f.proto,
+                local,
+                &logic::program_bound_fields(),
+            );
+            return Some(Reply::Continue);
+        }
         let profile = self.profile(n.pid);
         let fl = logic::flow(&f, Op::Listen, local, 0);
-        let (v, why) = logic::verdict_for(&profile, self.net(), &fl);
-        let step = match v {
-            Verdict::Steer { index } => Step::Bind { index },
-            Verdict::Refuse(e) => Step::Fail(e),
-            _ => Step::Continue,
+        let note = Note {
+            tid: n.pid,
+            call: if bound_to.is_some() { "bind" } else { "listen" },
+            fd,
+            bound: 0,
+            flow: None,
         };
+        let (v, why) = self.decide(&profile, &fl, Some(note));
+        let step = logic::on_listen(profile.listen, v);
+        self.acted(step != Step::Continue);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: listen fd {fd} on {local}: {why}", n.pid),

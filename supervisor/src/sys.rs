@@ -640,3 +640,159 @@ pub fn drain(fd: &OwnedFd) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Socket filters (listener confinement, `listen = "interface"`)
+// ---------------------------------------------------------------------------------
+
+/// The socket's classic filter (`SO_GET_FILTER`): empty when there is none;
+/// `Err(EACCES)` for an eBPF program (it has no classic form).
+pub fn get_filter(fd: &OwnedFd) -> Result<Vec<libc::sock_filter>, i32> {
+    let mut len: libc::socklen_t = 0;
+    // SAFETY: with a zero length the kernel only reports the count in `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_GET_FILTER,
+            std::ptr::null_mut(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(errno());
+    }
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let zero = libc::sock_filter {
+        code: 0,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    };
+    let mut buf = vec![zero; len as usize];
+    // The length is counted in instructions, not bytes.
+    let mut n = len;
+    // SAFETY: `buf` has room for `n` instructions, the most the kernel writes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_GET_FILTER,
+            buf.as_mut_ptr().cast(),
+            &mut n,
+        )
+    };
+    if r != 0 {
+        return Err(errno());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// Attaches `prog` (`SO_ATTACH_FILTER`, replacing any filter; `EPERM` when locked).
+pub fn attach_filter(fd: &OwnedFd, prog: &[libc::sock_filter]) -> Result<(), i32> {
+    let fp = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fp` points to `prog.len()` valid instructions alive for the call; the
+    // kernel copies them.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const fp).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
+/// A socket of the supervisor's own, to let the kernel validate a filter on.
+pub fn scratch_socket() -> Result<OwnedFd, i32> {
+    // SAFETY: plain socket creation; the fd is owned by the result.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Removes the socket's filter (`SO_DETACH_FILTER`; none is not an error).
+pub fn detach_filter(fd: &OwnedFd) -> Result<(), i32> {
+    match setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
+    }
+}
+
+/// The socket's `SO_COOKIE`: the kernel's 64-bit identity of the socket, the same
+/// through every fd and process that holds it, never reused while the system runs.
+pub fn cookie(fd: &OwnedFd) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut len = size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `v`/`len` are valid out pointers for a u64 option.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(v)
+}
+
+// ---------------------------------------------------------------------------------
+// Processes, for the events file
+// ---------------------------------------------------------------------------------
+
+/// The process (thread group) of thread `tid`.
+pub fn tgid_of(tid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The program's name as the preload writes it: `argv[0]`'s basename, at most 64
+/// characters.
+pub fn program_of(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv0 = raw.split(|b| *b == 0).next().unwrap_or_default();
+    let argv0 = String::from_utf8_lossy(argv0);
+    argv0
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect()
+}
+
+/// Whether the preload (`libmifshim.so`) is mapped in process `pid`: its hooks then
+/// decide (and write the events of) the calls the C library makes.
+pub fn preloaded(pid: u32) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(format!("/proc/{pid}/maps")) else {
+        return false;
+    };
+    io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.ends_with("/libmifshim.so"))
+}
+
+/// The wall clock: seconds since the epoch and microseconds.
+pub fn realtime_us() -> (i64, u32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_micros())
+}

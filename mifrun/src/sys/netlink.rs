@@ -61,6 +61,9 @@ pub struct Addr {
     pub scope: u8,
     /// `IFA_FLAGS` (or `ifa_flags`): tentative, DAD failed, deprecated…
     pub flags: u32,
+    /// The on-link prefix's address: `IFA_ADDRESS` (the peer on a point-to-point
+    /// link), as the shim's snapshot takes it.
+    pub onlink: IpAddr,
 }
 
 /// One route of any table (`ip route show table all`).
@@ -324,6 +327,7 @@ pub fn addrs() -> io::Result<Vec<Addr>> {
                 prefix,
                 scope,
                 flags,
+                onlink: address.unwrap_or(ip),
             });
         }
     })?;
