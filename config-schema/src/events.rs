@@ -54,7 +54,7 @@ pub struct Fields<'a> {
     pub reason: &'static str,
     pub rule: Option<&'a Rule>,
     /// Earlier interfaces of the list that were unusable (written when not 0).
-    pub skipped: usize,
+    pub skipped: u32,
     /// A multicast destination (written when set).
     pub multicast: bool,
     /// A block's errno (`EACCES`, `ENETUNREACH`); nothing may follow it on the line.
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn decision_fields_as_the_events_file_writes_them() {
-        use crate::{AddrFamily, Applied, Bind, Block, IfName};
+        use crate::{AddrFamily, Bind, Block, IfName};
         let policy = crate::parse_policy(
             "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"192.0.2.0/24\"]\nvia = [\"wlan0\"]\n",
             "p.toml",
@@ -142,7 +142,7 @@ mod tests {
             multicast: false,
             skipped: 1,
             why: Why::Rule(rule),
-            opts: Applied::default(),
+            options: false,
         });
         let f = fields(&bind);
         assert_eq!(
