@@ -1289,6 +1289,19 @@ fn explain_showed_the_kernels_source_and_not_the_rules_options() {
         "the rule's class:{}",
         out.dump()
     );
+    // The route's source is the bound one, not the kernel's choice (198.51.100.130).
+    assert!(
+        out.stdout
+            .contains("Route:    dev wwan0 via 198.51.100.129 src 198.51.100.131  ("),
+        "the route from the rule's source:{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout
+            .contains("Options:  source 198.51.100.131; dscp af41 (34)  (from rule 1)"),
+        "{}",
+        out.dump()
+    );
 }
 
 /// A UDP socket shared by `fork` under `source` and a rule sending port 9001 via

@@ -50,6 +50,17 @@ fn gateway(uplink: &str, v6: bool) -> &'static str {
     }
 }
 
+/// The source the kernel chooses for `dest` through `dev` (`ip route get`).
+fn kernel_source(tb: &Testbed, dest: &str, dev: &str) -> String {
+    let out = tb.run(&["ip", "route", "get", dest, "oif", dev]);
+    out.assert_ok();
+    let mut w = out.stdout.split_whitespace();
+    w.find(|t| *t == "src")
+        .and_then(|_| w.next())
+        .unwrap_or_else(|| panic!("no src:{}", out.dump()))
+        .to_string()
+}
+
 fn curl(url: &str) -> Vec<String> {
     ["curl", "-sS", "--max-time", "5", url]
         .map(String::from)
@@ -327,6 +338,161 @@ both!(
         assert_eq!(code, 1);
         assert_eq!((&x["decision"]["action"], &x["decision"]["reason"], &x["decision"]["errno"]), (&Value::from("block"), &Value::from("unavailable"), &Value::from("ENETUNREACH")), "{x:#}");
         assert_eq!(x["decision"]["skipped"].as_array().unwrap().len(), 2, "{x:#}");
+    }
+);
+
+both!(
+    /// The socket options a destination gets (`source`, `dscp`, `mark`), from the
+    /// top level, a program section or the rule that chose the interface, in the text
+    /// and the JSON; the route's source is the configured one when the interface has
+    /// it, else the kernel's (and explain says so, as the shim does); nothing is added
+    /// when no option is configured or the destination is not steered.
+    explain_shows_the_socket_options_of_the_destination,
+    |fam| {
+        let tb = Testbed::up();
+        let v6 = fam.v6();
+        // Second addresses: the top level's source on wlan0, the rules' on wwan0.
+        let (top_src, rule_src) = if v6 { ("2001:db8:20::7", "2001:db8:30::7") } else { ("198.51.100.67", "198.51.100.131") };
+        for (a, dev) in [(top_src, "wlan0"), (rule_src, "wwan0")] {
+            let pfx = format!("{a}/{}", if v6 { 64 } else { 26 });
+            let mut c = vec!["ip", "addr", "add", pfx.as_str(), "dev", dev];
+            if v6 {
+                c.push("nodad");
+            }
+            tb.run(&c).assert_ok();
+        }
+        let tmp = TempDir::new("explain-opts");
+        let policy = tmp.write(
+            "p.toml",
+            &format!(
+                r#"via = ["wlan0"]
+source = "{top_src}"
+dscp = "ef"
+mark = 0x10
+
+[[rules]]
+ports = [8080]
+via = ["wwan0"]
+source = "{rule_src}"
+dscp = "af41"
+
+[[rules]]
+ports = [9002]
+via = ["wwan0"]
+
+[[rules]]
+ports = [9003]
+via = ["wwan0"]
+source = "{rule_src}"
+dscp = 0
+mark = 0
+
+[[rules]]
+ports = [9004]
+action = "direct"
+
+[programs.wget]
+dscp = "cs1"
+"#
+            ),
+        );
+        let explain = |extra: &[&str]| {
+            let mut a = vec!["explain", "--json", "--policy", policy.as_str()];
+            a.extend_from_slice(extra);
+            let out = tb.run(&mifrun_cmd(&a));
+            assert_eq!(out.code(), 0, "{}", out.dump());
+            json_of(&out)
+        };
+        let text = |extra: &[&str]| {
+            let mut a = vec!["explain", "--policy", policy.as_str()];
+            a.extend_from_slice(extra);
+            let out = tb.run(&mifrun_cmd(&a));
+            assert_eq!(out.code(), 0, "{}", out.dump());
+            out
+        };
+        let top = |src: Value| serde_json::json!({
+            "source": src,
+            "dscp": {"value": 46, "name": "ef", "tos": 184, "from": "the top level"},
+            "mark": {"value": 16, "hex": "0x10", "from": "the top level", "on_denied": "block"},
+        });
+        // The top level's: its source (wlan0 has it) is the route's.
+        let x = explain(&[fam.svc(), "80"]);
+        assert_eq!(x["options"], top(serde_json::json!({"address": top_src, "on_interface": true, "from": "the top level"})), "{x:#}");
+        assert_eq!((&x["route"]["interface"], &x["route"]["source"]), (&Value::from("wlan0"), &Value::from(top_src)), "{x:#}");
+        let out = text(&[fam.svc(), "80"]);
+        for n in [format!("Options:  source {top_src}; dscp ef (46); mark 0x10  (from the top level)"), format!("via {} src {top_src}  (default route", gateway("wlan0", v6))] {
+            assert!(out.stdout.contains(&n), "{n:?}:{}", out.dump());
+        }
+        // UDP datagrams get them too.
+        let x = explain(&["--udp", fam.svc(), "80"]);
+        assert_eq!(x["options"]["source"]["address"], top_src, "{x:#}");
+        // Rule 1's source and dscp over the top level's; the top level's mark.
+        let x = explain(&[fam.svc(), "8080"]);
+        assert_eq!(x["options"], serde_json::json!({
+            "source": {"address": rule_src, "on_interface": true, "from": "rule 1"},
+            "dscp": {"value": 34, "name": "af41", "tos": 136, "from": "rule 1"},
+            "mark": {"value": 16, "hex": "0x10", "from": "the top level", "on_denied": "block"},
+        }), "{x:#}");
+        assert_eq!((&x["route"]["interface"], &x["route"]["source"]), (&Value::from("wwan0"), &Value::from(rule_src)), "{x:#}");
+        let out = text(&[fam.svc(), "8080"]);
+        for n in [format!("Options:  source {rule_src} (from rule 1); dscp af41 (34) (from rule 1); mark 0x10 (from the top level)"), format!("via {} src {rule_src}  (default route", gateway("wwan0", v6))] {
+            assert!(out.stdout.contains(&n), "{n:?}:{}", out.dump());
+        }
+        // Rule 2 sets none: the top level's, whose source wwan0 lacks; the kernel
+        // chooses one of wwan0's own (as `ip route get` says).
+        let kernels = kernel_source(&tb, fam.svc(), "wwan0");
+        assert!([host_addr("wwan0", v6), rule_src].contains(&kernels.as_str()), "{kernels}");
+        let x = explain(&[fam.svc(), "9002"]);
+        assert_eq!(x["options"], top(serde_json::json!({"address": top_src, "on_interface": false, "from": "the top level"})), "{x:#}");
+        assert_eq!((&x["route"]["interface"], &x["route"]["source"]), (&Value::from("wwan0"), &Value::from(kernels.as_str())), "{x:#}");
+        let out = text(&[fam.svc(), "9002"]);
+        for n in [format!("Options:  source {top_src} unused: not an address of wwan0, the kernel chooses the source, as the shim does with a warning; dscp ef (46); mark 0x10  (from the top level)"), format!("src {kernels}  (default route")] {
+            assert!(out.stdout.contains(&n), "{n:?}:{}", out.dump());
+        }
+        // Rule 3's zeros override the top level's dscp and mark: only its source.
+        let x = explain(&[fam.svc(), "9003"]);
+        assert_eq!(x["options"], serde_json::json!({
+            "source": {"address": rule_src, "on_interface": true, "from": "rule 3"},
+            "dscp": null, "mark": null,
+        }), "{x:#}");
+        let out = text(&[fam.svc(), "9003"]);
+        let n = format!("Options:  source {rule_src}  (from rule 3)\n");
+        assert!(out.stdout.contains(&n), "{n:?}:{}", out.dump());
+        // [programs.wget]'s dscp; the rest the top level's.
+        let x = explain(&["--program", "wget", fam.svc(), "80"]);
+        assert_eq!(x["options"]["dscp"], serde_json::json!({"value": 8, "name": "cs1", "tos": 32, "from": "[programs.wget]"}), "{x:#}");
+        assert_eq!((&x["options"]["source"]["from"], &x["options"]["mark"]["from"]), (&Value::from("the top level"), &Value::from("the top level")), "{x:#}");
+        // Not steered (direct, loopback): no options.
+        for dest in [[fam.svc(), "9004"], [fam.lo(), "80"]] {
+            let x = explain(&dest);
+            assert_eq!(x["options"], Value::Null, "{x:#}");
+            let out = text(&dest);
+            assert!(!out.stdout.contains("Options:"), "{}", out.dump());
+        }
+        // No option configured: nothing added, the kernel's source.
+        let out = tb.run(&mifrun_cmd(&["explain", "--json", "--via", "wwan0", fam.svc(), "80"]));
+        let x = json_of(&out);
+        assert_eq!((&x["options"], &x["route"]["source"]), (&Value::Null, &Value::from(kernels.as_str())), "{x:#}");
+        let out = tb.run(&mifrun_cmd(&["explain", "--via", "wwan0", fam.svc(), "80"]));
+        out.assert_ok();
+        assert!(!out.stdout.contains("Options:"), "{}", out.dump());
+        // What explain said is what a program gets: curl to port 8080 leaves by wwan0
+        // from rule 1's source with its class.
+        let mut args = vec![s(mifrun()), "--policy".into(), policy.clone(), "--".into()];
+        args.extend(curl(&fam.url(8080)));
+        let sn = tb.sniff_all();
+        let out = tb.cmd(&args).run();
+        let counts = sn.stop();
+        // (The upstream saw rule 1's source, not wwan0's first address.)
+        out.assert_ok();
+        assert!(out.stdout.starts_with("upstream=wwan0 peer="), "{}", out.dump());
+        assert!(out.stdout.contains(&format!("peer={}:", fam.url_host(rule_src))), "{}", out.dump());
+        assert_only(&counts, "wwan0");
+        let sent = counts["wwan0"].to(fam.svc());
+        assert!(!sent.is_empty(), "{}", out.dump());
+        for p in sent {
+            assert_eq!((p.src.to_string(), p.dscp), (rule_src.to_string(), 34), "{p:?}");
+        }
     }
 );
 

@@ -198,8 +198,9 @@ pub enum Tool {
     #[command(after_long_help = STATUS_HELP)]
     Status(StatusArgs),
     /// The whole chain for one destination (an address or a name): exemption or rule,
-    /// interface or failover, source address, next hop, whether replies come back; for
-    /// a name, the servers asked over which link and their answers (real queries).
+    /// interface or failover, socket options (source, dscp, mark), source address, next
+    /// hop, whether replies come back; for a name, the servers asked over which link
+    /// and their answers (real queries).
     #[command(after_long_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
     /// Checks, each with a verdict and a fix: routes, reverse-path filtering, DNS over

@@ -108,6 +108,13 @@ impl NetView for Net {
     fn is_local(&self, ip: IpAddr) -> bool {
         self.addrs.iter().any(|a| a.ip == ip)
     }
+
+    /// As the shim's snapshot: only addresses that can be a source (not tentative,
+    /// not failed duplicate-address detection).
+    fn owns(&self, index: u32, ip: IpAddr) -> bool {
+        self.addrs_of(index)
+            .any(|a| a.ip == ip && address_kind(a.ip, a.scope, a.flags).is_some())
+    }
 }
 
 fn bits(ip: IpAddr) -> u128 {

@@ -5,8 +5,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use config_schema::{
-    AddrFamily, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfName, Op, Profile, Proto,
-    Rule, Target, Unusable, Why, decide, decide_name, unusable_reason,
+    AddrFamily, Applied, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, IfName,
+    OnMarkDenied, Op, Profile, Proto, Rule, SocketOptions, Target, Unusable, Why, applied, decide,
+    decide_name, dscp_name, unusable_reason,
 };
 use serde_json::{Value, json};
 
@@ -38,7 +39,7 @@ pub fn run(a: &ExplainArgs) -> Result<u8, Fail> {
     let profile = cfg.profile(a.program.as_deref());
     let proto = if a.udp { Proto::Udp } else { Proto::Tcp };
     let mut out = match a.dest.parse::<IpAddr>() {
-        Ok(ip) => address(&net, &profile, ip, a.port, proto),
+        Ok(ip) => address(&cfg, &net, &profile, ip, a.port, proto),
         Err(_) => name(
             &cfg,
             &net,
@@ -132,7 +133,14 @@ fn skipped_json(net: &Net, list: &[IfName], n: usize, family: Option<AddrFamily>
 }
 
 /// The decision, route and reply path for one address.
-pub fn address(net: &Net, profile: &Profile, ip: IpAddr, port: u16, proto: Proto) -> Out {
+pub fn address(
+    cfg: &Config,
+    net: &Net,
+    profile: &Profile,
+    ip: IpAddr,
+    port: u16,
+    proto: Proto,
+) -> Out {
     let flow = Flow {
         proto,
         op: if proto == Proto::Udp {
@@ -147,7 +155,7 @@ pub fn address(net: &Net, profile: &Profile, ip: IpAddr, port: u16, proto: Proto
     let proto_s = if proto == Proto::Udp { "udp" } else { "tcp" };
     let mut out = Out {
         lines: vec![format!("Destination: {ip} port {port}/{proto_s}")],
-        json: json!({"destination": ip.to_string(), "port": port, "protocol": proto_s}),
+        json: json!({"destination": ip.to_string(), "port": port, "protocol": proto_s, "options": null}),
         broken: false,
     };
     let d = decide(profile, net, &flow);
@@ -279,16 +287,149 @@ pub fn address(net: &Net, profile: &Profile, ip: IpAddr, port: u16, proto: Proto
                 "interface": b.ifname.as_str(), "index": b.index, "family": fam_name(b.family),
                 "skipped": skipped_json(net, list, b.skipped as usize, Some(b.family)),
             });
-            route_through(net, &mut out, dest, b.index, b.ifname.as_str());
+            let opts = applied(profile, net, &b);
+            if b.options {
+                socket_options(&mut out, cfg, profile, &b, &opts);
+            }
+            route_through(net, &mut out, dest, b.index, b.ifname.as_str(), opts.source);
         }
     }
     out
 }
 
-/// The kernel's route through interface `index` and whether replies come back.
-fn route_through(net: &Net, out: &mut Out, dest: IpAddr, index: u32, ifname: &str) {
+/// Where each of the options a socket gets comes from: the rule that chose the
+/// interface, else the program section, else the top level (each inherits the next).
+struct Origin<'a> {
+    rule: Option<&'a Rule>,
+    /// The program section's name and its own options.
+    section: Option<(&'a str, &'a SocketOptions)>,
+}
+
+impl Origin<'_> {
+    fn of(&self, set_in: impl Fn(&SocketOptions) -> bool) -> String {
+        match (self.rule, self.section) {
+            (Some(r), _) if set_in(&r.options) => r.label.clone(),
+            (_, Some((name, o))) if set_in(o) => format!("[{name}]"),
+            _ => "the top level".into(),
+        }
+    }
+}
+
+/// `Options:` — what the shim sets on the socket besides its interface (`source`,
+/// `dscp`, `mark`), as config-schema's [`applied`] resolves them on this snapshot (the
+/// shim's executor calls the same function), with where each comes from.
+fn socket_options(out: &mut Out, cfg: &Config, profile: &Profile, b: &Bind<'_>, o: &Applied) {
+    let origin = Origin {
+        rule: match b.why {
+            Why::Rule(r) => Some(r),
+            Why::Default => None,
+        },
+        section: profile.section.as_deref().and_then(|name| {
+            cfg.policy
+                .programs
+                .iter()
+                .find(|p| name.strip_prefix("programs.") == Some(p.key.as_str()))
+                .map(|p| (name, &p.options))
+        }),
+    };
+    let v6 = b.family == AddrFamily::V6;
+    // (text, where it comes from)
+    let mut items: Vec<(String, String)> = Vec::new();
+    let source = match (o.source, o.source_missing) {
+        (Some(ip), missing) => {
+            debug_assert!(missing.is_none());
+            let from = origin.of(|o| o.source(v6).is_some());
+            items.push((format!("source {ip}"), from.clone()));
+            json!({"address": ip.to_string(), "on_interface": true, "from": from})
+        }
+        (None, Some(ip)) => {
+            let from = origin.of(|o| o.source(v6).is_some());
+            items.push((
+                format!(
+                    "source {ip} unused: not an address of {}, the kernel chooses the source, as the shim does with a warning",
+                    b.ifname
+                ),
+                from.clone(),
+            ));
+            json!({"address": ip.to_string(), "on_interface": false, "from": from})
+        }
+        (None, None) => Value::Null,
+    };
+    let dscp = match o.dscp.filter(|d| *d != 0) {
+        Some(d) => {
+            let from = origin.of(|o| o.dscp.is_some());
+            let name = dscp_name(d);
+            items.push((
+                match name {
+                    Some(n) => format!("dscp {n} ({d})"),
+                    None => format!("dscp {d}"),
+                },
+                from.clone(),
+            ));
+            json!({"value": d, "name": name, "tos": u32::from(d) << 2, "from": from})
+        }
+        None => Value::Null,
+    };
+    let mark = match o.mark {
+        Some(m) => {
+            let from = origin.of(|o| o.mark.is_some());
+            items.push((format!("mark {m:#x}"), from.clone()));
+            json!({
+                "value": m, "hex": format!("{m:#x}"), "from": from,
+                "on_denied": match profile.on_mark_denied {
+                    OnMarkDenied::Block => "block",
+                    OnMarkDenied::Continue => "continue",
+                },
+            })
+        }
+        None => Value::Null,
+    };
+    let text = if items.is_empty() {
+        // Configured, but zero (`dscp = 0`, `mark = 0`, over the profile's or alone).
+        "nothing set (dscp 0 and mark 0 leave the socket's own)".to_owned()
+    } else if items.iter().all(|(_, f)| *f == items[0].1) {
+        format!(
+            "{}  (from {})",
+            items
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            items[0].1
+        )
+    } else {
+        items
+            .iter()
+            .map(|(t, f)| format!("{t} (from {f})"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    out.line(format!("Options:  {text}"));
+    out.json["options"] = json!({"source": source, "dscp": dscp, "mark": mark});
+}
+
+/// The kernel's route through interface `index` and whether replies come back;
+/// `source`: the address the socket is bound to (the policy's `source`).
+fn route_through(
+    net: &Net,
+    out: &mut Out,
+    dest: IpAddr,
+    index: u32,
+    ifname: &str,
+    source: Option<IpAddr>,
+) {
     let covering = net.route_covering(index, dest);
-    let l = match netlink::route_get(dest, None, Some(index), None) {
+    // A lookup from `source` sees the rules that select by source (`ip rule from`).
+    // IPv6 keeps to the given interface only without a source (a socket bound to the
+    // device always does; netlink has no such socket): from another interface, ask
+    // again without it.
+    let l = match netlink::route_get(dest, source, Some(index), None) {
+        Ok(l) if source.is_some() && l.oif != Some(index) => {
+            netlink::route_get(dest, None, Some(index), None)
+        }
+        r => r,
+    };
+    let l = match l {
         Ok(l) => l,
         Err(e) => {
             out.broken = true;
@@ -302,7 +443,8 @@ fn route_through(net: &Net, out: &mut Out, dest: IpAddr, index: u32, ifname: &st
             return;
         }
     };
-    let src = l.prefsrc;
+    // The bound source is the packets' (the kernel names its own choice even then).
+    let src = source.or(l.prefsrc);
     match (covering, l.gateway) {
         (Some(r), g) => out.line(format!(
             "Route:    dev {ifname}{} src {}  ({} {}/{}{})",
@@ -579,7 +721,7 @@ fn name(
             ));
             let mut each = Vec::new();
             for ip in addrs.iter().take(4) {
-                let a = address(net, profile, *ip, port, proto);
+                let a = address(cfg, net, profile, *ip, port, proto);
                 out.line(String::new());
                 out.lines.extend(a.lines);
                 out.broken |= a.broken;
