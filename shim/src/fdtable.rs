@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// The per-fd entries and datagram memos, and the snapshot generation and freshness
 /// that go with them: read by the preloaded stub's `sendto`/`sendmsg` fast path
-/// (`mifshim_fastpath::is_fast`), written only here and in `netstate`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fast"))]
+/// (`mifshim_fastpath::is_fast`), written only here and in `netstate`; the stub finds
+/// it through the engine's interface (`mifshim_abi::Engine::fast`).
 pub static SHARED_TABLE: Shared = Shared::new();
 
 /// A decoded entry: what the shim knows about the socket on an fd, as the socket core

@@ -318,7 +318,6 @@ const PANIC_ERRNO: c_int = libc::ENETUNREACH;
 
 /// ## Hook
 /// Replaces `socket(2)`: records the new socket's family and type.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_socket"))]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let fd = unsafe { real::socket(domain, ty, protocol) };
@@ -330,7 +329,6 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 
 /// ## Hook
 /// Replaces `connect(2)`: binds the socket to the chosen interface first.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_connect"))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let mut copy = UserAddr::empty();
     let a = match copy.load(addr, len) {
@@ -371,7 +369,6 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// control message naming the interface; a Fast Open send binds like `connect`.
 /// (Datagrams without a destination, and those the stub's fast path recognises as
 /// already steered — `mifshim_fastpath::is_fast` — never get here.)
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendto"))]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
@@ -420,7 +417,6 @@ pub unsafe extern "C" fn sendto(
 /// ## Hook
 /// Replaces `sendmsg(2)`: as `sendto`, adding our PKTINFO to the program's control
 /// messages in a copy.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmsg"))]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     let mut m = match MsgCopy::read(msg) {
         Ok(m) => m,
@@ -521,7 +517,6 @@ fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> Batch {
 /// [`MMSG_BATCH`] at a time; the batch is cut before the first refused message
 /// (which then fails the next call, or this one if it is first), and before the
 /// first one the engine cannot read, as the kernel cuts it.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmmsg"))]
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
@@ -739,7 +734,6 @@ fn send_dest(fd: c_int, a: Option<&UserAddr>) -> Option<Dest> {
 /// Replaces `bind(2)`: a UDP socket bound to the wildcard address on a fixed port is
 /// a server and is confined to the chosen interface (`listen = "interface"`); an
 /// address of another interface than the chosen one is rewritten to the chosen one's.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let mut copy = UserAddr::empty();
     let present = match copy.load(addr, len) {
@@ -772,7 +766,6 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 
 /// ## Hook
 /// Replaces `listen(2)`: a wildcard TCP listener is confined to the chosen interface.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_listen"))]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     match pre(|| ops::listen(fd)) {
         // SAFETY: the program's arguments, forwarded.
@@ -789,7 +782,6 @@ const OPT_MAX: usize = 272;
 /// Replaces `setsockopt(2)`: the program's options are always applied; a multicast
 /// join on "any interface" is pointed at the chosen interface, and the program's own
 /// interface choices are remembered so the shim leaves them alone.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_setsockopt"))]
 pub unsafe extern "C" fn setsockopt(
     fd: c_int,
     level: c_int,
@@ -849,7 +841,6 @@ pub unsafe extern "C" fn setsockopt(
 
 /// ## Hook
 /// Replaces `close(2)`: forgets what the shim knew about the fd. Never logs.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_close"))]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let _ = pre(|| ops::fd_closing(fd));
     // SAFETY: the program's argument, forwarded.
@@ -858,7 +849,6 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `dup(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup"))]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: the program's argument, forwarded.
     let r = unsafe { real::dup(fd) };
@@ -870,7 +860,6 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `dup2(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup2"))]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
         let _ = pre(|| ops::fd_replacing(new));
@@ -885,7 +874,6 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `dup3(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup3"))]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
         let _ = pre(|| ops::fd_replacing(new));
@@ -900,7 +888,6 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 
 /// ## Hook
 /// Replaces `accept(2)`: the new fd number's old entry is forgotten.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_accept"))]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept(fd, addr, len) };
@@ -912,7 +899,6 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 
 /// ## Hook
 /// Replaces `accept4(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_accept4"))]
 pub unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut sockaddr,
@@ -959,7 +945,6 @@ unsafe fn disguise(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, cap: soc
 
 /// ## Hook
 /// Replaces `recvfrom(2)`: only to disguise redirected DNS answers.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvfrom"))]
 pub unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
@@ -988,7 +973,6 @@ pub unsafe extern "C" fn recvfrom(
 
 /// ## Hook
 /// Replaces `recvmsg(2)`: only to disguise redirected DNS answers.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmsg"))]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // The room for the source address, before the kernel overwrites msg_namelen (0:
     // none, or the header is unreadable, and then the kernel answers for it).
@@ -1010,7 +994,6 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
 /// ## Hook
 /// Replaces `recvmmsg(2)`: only to disguise redirected DNS answers, message by
 /// message, as `recvmsg`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmmsg"))]
 pub unsafe extern "C" fn recvmmsg(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
@@ -1055,7 +1038,6 @@ pub unsafe extern "C" fn recvmmsg(
 /// ## Hook
 /// Replaces `getpeername(2)`: a socket connected to a redirected DNS server reports
 /// the server the program asked for.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getpeername"))]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // The room for the address (0: none, or unreadable: the kernel answers for it).
     let cap = if addr.is_null() {
@@ -1078,7 +1060,6 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
 /// (every `fcntl` command takes at most one argument, an integer or a pointer; on the
 /// Linux ABIs this project builds for, a variadic argument is passed like a fixed
 /// one).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fcntl"))]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::fcntl(fd, cmd, arg) };
@@ -1091,7 +1072,6 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 /// ## Hook
 /// Replaces `fcntl64`, glibc's name for `fcntl` in programs built with 64-bit
 /// `off_t`/`time_t` interfaces: as [`fcntl`].
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fcntl64"))]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::fcntl64(fd, cmd, arg) };
@@ -1106,7 +1086,6 @@ const CLOSE_RANGE_CLOEXEC: c_uint = 1 << 2;
 
 /// ## Hook
 /// Replaces `close_range(2)`: forgets what the shim knew about every fd it closes.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_close_range"))]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if flags as c_uint & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
         let _ = pre(|| ops::fds_closing(first, last));
@@ -1117,7 +1096,6 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
 
 /// ## Hook
 /// Replaces `closefrom(3)`: as `close_range(lowfd, ~0, 0)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_closefrom"))]
 pub unsafe extern "C" fn closefrom(lowfd: c_int) {
     let first = lowfd.max(0) as c_uint;
     let _ = pre(|| ops::fds_closing(first, c_uint::MAX));
@@ -1128,7 +1106,6 @@ pub unsafe extern "C" fn closefrom(lowfd: c_int) {
 /// ## Hook
 /// Replaces `fclose(3)`: the stream's fd (a socket wrapped by `fdopen`, say) is closed
 /// by glibc internally, where no hook sees it; forget it first.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fclose"))]
 pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
     if !stream.is_null() {
         // SAFETY: the program's stream (fclose(3)'s contract: a valid FILE).

@@ -19,41 +19,55 @@ use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::SocketAddr;
 
-/// One real C function, as the preloaded stub found it.
-#[repr(C)]
-pub struct RealFn {
-    /// NUL-terminated C name; NULL ends the table.
-    pub name: *const c_char,
-    pub ptr: *mut c_void,
+// ---------------------------------------------------------------------------------
+// The interface the stub binds (`mifshim_abi::Engine`)
+// ---------------------------------------------------------------------------------
+
+/// Every hooked call's entry point, by the list's name: [`hooks`] (sockets, fds) and
+/// [`netdb`] (names).
+mod entry {
+    pub(super) use super::hooks::*;
+    pub(super) use super::netdb::*;
 }
 
-/// ## Entry point
-/// Called once by the preloaded stub (`preload/`), right after it `dlopen`s this
-/// library and before it forwards any hook: installs the real C functions (a table of
-/// [`RealFn`] ended by a NULL name) and loads the environment and the policy.
-/// `argv0` is the program's `argv[0]` as the stub's constructor saw it (may be NULL).
-/// Returns 0.
+macro_rules! engine_interface {
+    ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty { $($rest:tt)* }; )*) => {
+        /// ## Entry point
+        /// The engine's one exported symbol (`mifshim_abi::ENGINE_SYMBOL`): the typed,
+        /// versioned interface the preloaded stub checks and binds right after its
+        /// `dlopen`. One field per hooked call, generated from the list: an entry point
+        /// missing here, or one whose signature differs from the list's, does not
+        /// compile.
+        #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine"))]
+        pub static ENGINE: mifshim_abi::Engine = mifshim_abi::Engine {
+            version: mifshim_abi::ABI_VERSION,
+            size: mifshim_abi::Engine::SIZE,
+            fast: &raw const crate::fdtable::SHARED_TABLE,
+            init: engine_init,
+            after_fork_child: engine_after_fork_child,
+            jumping: engine_jumping,
+            readable: engine_readable,
+            hooks: mifshim_abi::Hooks {
+                $( $(#[$m])* $name: entry::$name, )*
+            },
+        };
+    };
+}
+
+mifshim_abi::hooked_calls!(engine_interface);
+
+/// [`mifshim_abi::Engine::init`]: called once by the preloaded stub (`preload/`), right
+/// after it `dlopen`s this library and before it forwards any hook: installs the real C
+/// functions and loads the environment and the policy. `argv0` is the program's
+/// `argv[0]` as the stub's constructor saw it (may be NULL). Returns 0.
 ///
 /// # Safety
-/// `table` points to a NULL-terminated array of valid entries; `argv0` is NULL or a
-/// NUL-terminated string; both stay valid for the call.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_init"))]
-pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char) -> c_int {
-    let mut entry = table;
-    for _ in 0..256 {
-        if entry.is_null() {
-            break;
-        }
-        // SAFETY: the caller guarantees a NULL-terminated array of valid entries.
-        let e = unsafe { &*entry };
-        if e.name.is_null() {
-            break;
-        }
-        // SAFETY: e.name is a NUL-terminated C string (caller's contract).
-        let name = unsafe { std::ffi::CStr::from_ptr(e.name) }.to_bytes();
-        real::install(name, e.ptr);
-        // SAFETY: still within the caller's array (not yet at its NULL end).
-        entry = unsafe { entry.add(1) };
+/// `reals` points to the stub's table of the C library's functions; `argv0` is NULL or
+/// a NUL-terminated string; both stay valid for the call.
+unsafe extern "C" fn engine_init(reals: *const mifshim_abi::Reals, argv0: *const c_char) -> c_int {
+    if !reals.is_null() {
+        // SAFETY: the caller's contract: a valid table, alive for the call.
+        real::install(unsafe { &*reals });
     }
     let argv0 = (!argv0.is_null()).then(|| {
         // SAFETY: argv0 is a NUL-terminated string (caller's contract).
@@ -80,16 +94,8 @@ pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char)
 // errno
 // ---------------------------------------------------------------------------------
 
-pub(crate) fn errno() -> c_int {
-    // SAFETY: __errno_location returns this thread's errno slot, valid for the
-    // thread's lifetime.
-    unsafe { *libc::__errno_location() }
-}
-
-pub(crate) fn set_errno(e: c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = e }
-}
+/// This thread's errno, read and set as the stub does (`mifshim_abi`).
+pub(crate) use mifshim_abi::{errno, set_errno};
 
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
@@ -784,13 +790,10 @@ pub(crate) fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
-/// Coarse monotonic clock in milliseconds (vDSO: no system call).
+/// Coarse monotonic clock in milliseconds (vDSO: no system call); 0 if it cannot be
+/// read.
 pub(crate) fn now_ms() -> u64 {
-    // SAFETY: zero is a valid timespec.
-    let mut ts: libc::timespec = unsafe { zeroed() };
-    // SAFETY: ts is valid for writes.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    mifshim_abi::coarse_now_ms(libc::clock_gettime).unwrap_or(0)
 }
 
 /// Writes all of `buf` to `fd` with `write(2)` (retrying EINTR and short writes),
@@ -849,18 +852,7 @@ pub(crate) fn open_log(path: &std::ffi::CStr) -> Result<c_int, c_int> {
 /// An anonymous zeroed mapping of `len` bytes (used for the fd table: no malloc on
 /// paths that may run in signal handlers or after fork).
 pub(crate) fn map_zeroed(len: usize) -> Option<*mut u8> {
-    // SAFETY: anonymous private mapping; no existing memory is affected.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p.cast())
+    mifshim_abi::map_zeroed(libc::mmap, len)
 }
 
 /// # Safety
@@ -870,21 +862,18 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     unsafe { libc::munmap(p.cast(), len) };
 }
 
-/// ## Entry point
-/// Called by the stub's `pthread_atfork` child handler: clears state a thread of the
-/// parent may have held at `fork` (the snapshot refresher's flag, reader counts).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_after_fork_child"))]
-pub extern "C" fn engine_after_fork_child() {
+/// [`mifshim_abi::Engine::after_fork_child`]: called by the stub's `pthread_atfork`
+/// child handler: clears state a thread of the parent may have held at `fork` (the
+/// snapshot refresher's flag, reader counts).
+extern "C" fn engine_after_fork_child() {
     crate::state::after_fork_in_child();
 }
 
-/// ## Entry point
-/// Called by the stub's `longjmp`/`siglongjmp` hooks just before the jump: a hook
-/// window this thread has open is being left without its end running (a signal
-/// handler jumping out of `getaddrinfo`), so the thread gets its cancellation state
-/// back now rather than at its next hook, if any (`hooks::Window`).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_jumping"))]
-pub extern "C" fn engine_jumping(env: *const c_void) {
+/// [`mifshim_abi::Engine::jumping`]: called by the stub's `longjmp`/`siglongjmp` hooks
+/// just before the jump: a hook window this thread has open is being left without its
+/// end running (a signal handler jumping out of `getaddrinfo`), so the thread gets its
+/// cancellation state back now rather than at its next hook, if any (`hooks::Window`).
+extern "C" fn engine_jumping(env: *const c_void) {
     hooks::abandon_window(env);
 }
 
@@ -927,12 +916,10 @@ pub(crate) fn alt_stack_range() -> Option<std::ops::Range<usize>> {
         .then(|| ss.ss_sp as usize..ss.ss_sp as usize + ss.ss_size)
 }
 
-/// ## Entry point
-/// Called by the stub before it reads a program's message header for its fast path:
-/// are those bytes readable (`uaccess::readable`: no fault, a cache hit costs no system
-/// call)?
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_readable"))]
-pub extern "C" fn engine_readable(p: *const c_void, len: usize) -> bool {
+/// [`mifshim_abi::Engine::readable`]: called by the stub before it reads a program's
+/// message header for its fast path: are those bytes readable (`uaccess::readable`: no
+/// fault, a cache hit costs no system call)?
+extern "C" fn engine_readable(p: *const c_void, len: usize) -> bool {
     uaccess::readable(p as usize, len)
 }
 

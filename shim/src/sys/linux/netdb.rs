@@ -30,7 +30,6 @@ fn node_str<'a>(node: *const c_char) -> Option<&'a str> {
 
 /// ## Hook
 /// Replaces `getaddrinfo(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getaddrinfo"))]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
@@ -168,7 +167,6 @@ unsafe fn build_list(
 /// Replaces `freeaddrinfo(3)`. Every list the shim returns is made of glibc's own
 /// nodes, so glibc's function frees both kinds; this hook exists so that a program
 /// resolving its `freeaddrinfo` through the preload gets exactly glibc's.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_freeaddrinfo"))]
 pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
     // SAFETY: forwarded.
     unsafe { real::freeaddrinfo(ai) }
@@ -177,7 +175,6 @@ pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
 /// ## Hook
 /// Replaces `getnameinfo(3)`: reverse lookups go over the interface the address is
 /// reached by, like forward ones; the service part is always glibc's.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getnameinfo"))]
 pub unsafe extern "C" fn getnameinfo(
     sa: *const libc::sockaddr,
     salen: libc::socklen_t,
@@ -309,7 +306,6 @@ unsafe fn fill_hostent(
 
 /// ## Hook
 /// Replaces `gethostbyname2_r(3)`: the reentrant lookup the others are built on.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2_r"))]
 pub unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
     af: c_int,
@@ -403,7 +399,6 @@ fn h_errno_of(code: c_int) -> (c_int, c_int) {
 /// Replaces `gethostbyaddr_r(3)`: the name comes from where `getnameinfo`'s would
 /// (/etc/hosts, none for loopback, or a PTR query over the chosen interface), never
 /// from the C library's default path.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyaddr_r"))]
 pub unsafe extern "C" fn gethostbyaddr_r(
     addr: *const libc::c_void,
     len: libc::socklen_t,
@@ -492,7 +487,6 @@ unsafe fn gethostbyaddr_r_in(
 
 /// ## Hook
 /// Replaces `gethostbyaddr(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyaddr"))]
 pub unsafe extern "C" fn gethostbyaddr(
     addr: *const libc::c_void,
     len: libc::socklen_t,
@@ -523,7 +517,6 @@ pub unsafe extern "C" fn gethostbyaddr(
 
 /// ## Hook
 /// Replaces `gethostbyname_r(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname_r"))]
 pub unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
     ret: *mut hostent,
@@ -560,7 +553,6 @@ static STATIC: Static = Static {
 
 /// ## Hook
 /// Replaces `gethostbyname2(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2"))]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     // SAFETY: forwarded.
     unsafe { gethostbyname2_in(name, af) }
@@ -597,7 +589,6 @@ unsafe fn gethostbyname2_in(name: *const c_char, af: c_int) -> *mut hostent {
 
 /// ## Hook
 /// Replaces `gethostbyname(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname"))]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     // SAFETY: forwarded.
     unsafe { gethostbyname2_in(name, libc::AF_INET) }
@@ -713,7 +704,6 @@ fn res_by_name(
 
 /// ## Hook
 /// Replaces `res_query(3)` (and `__res_query`): asked over the chosen interface.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_query"))]
 pub unsafe extern "C" fn res_query(
     dname: *const c_char,
     class: c_int,
@@ -733,7 +723,6 @@ pub unsafe extern "C" fn res_query(
 /// ## Hook
 /// Replaces `res_search(3)`: the search list applied, each name asked over the chosen
 /// interface.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_search"))]
 pub unsafe extern "C" fn res_search(
     dname: *const c_char,
     class: c_int,
@@ -752,7 +741,6 @@ pub unsafe extern "C" fn res_search(
 
 /// ## Hook
 /// Replaces `res_querydomain(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_querydomain"))]
 pub unsafe extern "C" fn res_querydomain(
     name: *const c_char,
     domain: *const c_char,
@@ -786,7 +774,6 @@ unsafe fn res_send_plan(msg: *const u8, msglen: c_int) -> Pre<dns::res::ResPlan>
 
 /// ## Hook
 /// Replaces `res_send(3)`: the program's query goes to the chosen interface's servers.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_send"))]
 pub unsafe extern "C" fn res_send(
     msg: *const u8,
     msglen: c_int,
@@ -804,7 +791,6 @@ pub unsafe extern "C" fn res_send(
 
 /// ## Hook
 /// Replaces `res_nquery(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nquery"))]
 pub unsafe extern "C" fn res_nquery(
     statp: *mut libc::c_void,
     dname: *const c_char,
@@ -824,7 +810,6 @@ pub unsafe extern "C" fn res_nquery(
 
 /// ## Hook
 /// Replaces `res_nsearch(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nsearch"))]
 pub unsafe extern "C" fn res_nsearch(
     statp: *mut libc::c_void,
     dname: *const c_char,
@@ -844,7 +829,6 @@ pub unsafe extern "C" fn res_nsearch(
 
 /// ## Hook
 /// Replaces `res_nquerydomain(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nquerydomain"))]
 pub unsafe extern "C" fn res_nquerydomain(
     statp: *mut libc::c_void,
     name: *const c_char,
@@ -865,7 +849,6 @@ pub unsafe extern "C" fn res_nquerydomain(
 
 /// ## Hook
 /// Replaces `res_nsend(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nsend"))]
 pub unsafe extern "C" fn res_nsend(
     statp: *mut libc::c_void,
     msg: *const u8,
@@ -1102,13 +1085,13 @@ fn spawn_helpers(batch: std::sync::Arc<Batch>) -> bool {
 /// `getaddrinfo`, which no preload sees; here every request is the engine's own
 /// `getaddrinfo` (steered), run in the caller's thread (`GAI_WAIT`) or in helper
 /// threads (`GAI_NOWAIT`, the program notified as glibc notifies it).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getaddrinfo_a"))]
 pub unsafe extern "C" fn getaddrinfo_a(
     mode: c_int,
-    list: *mut *mut Gaicb,
+    list: *mut *mut libc::c_void,
     ent: c_int,
     sig: *mut libc::sigevent,
 ) -> c_int {
+    let list = list.cast::<*mut Gaicb>();
     if !matches!(pre(gai::steered), Pre::Run(true)) {
         // SAFETY: the program's arguments, forwarded.
         return unsafe { real::getaddrinfo_a(mode, list.cast(), ent, sig) };
@@ -1163,12 +1146,12 @@ pub unsafe extern "C" fn getaddrinfo_a(
 /// ## Hook
 /// Replaces `gai_suspend(3)` for the engine's requests: waits until one of `list`
 /// has completed, a signal arrives (`EAI_INTR`) or `timeout` passes (`EAI_AGAIN`).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gai_suspend"))]
 pub unsafe extern "C" fn gai_suspend(
-    list: *const *const Gaicb,
+    list: *const *const libc::c_void,
     ent: c_int,
     timeout: *const libc::timespec,
 ) -> c_int {
+    let list = list.cast::<*const Gaicb>();
     if !matches!(pre(gai::steered), Pre::Run(true)) {
         // SAFETY: the program's arguments, forwarded.
         return unsafe { real::gai_suspend(list.cast(), ent, timeout) };
@@ -1228,8 +1211,8 @@ pub unsafe extern "C" fn gai_suspend(
 /// ## Hook
 /// Replaces `gai_cancel(3)` for the engine's requests: a running lookup is not
 /// cancelled (`EAI_NOTCANCELED`), a finished one is `EAI_ALLDONE`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gai_cancel"))]
-pub unsafe extern "C" fn gai_cancel(req: *mut Gaicb) -> c_int {
+pub unsafe extern "C" fn gai_cancel(req: *mut libc::c_void) -> c_int {
+    let req = req.cast::<Gaicb>();
     if !matches!(pre(gai::steered), Pre::Run(true)) {
         // SAFETY: the program's argument, forwarded.
         return unsafe { real::gai_cancel(req.cast()) };
