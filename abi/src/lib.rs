@@ -53,6 +53,7 @@ pub mod types {
 ///         direct: <cond>,   // optional: go straight to the C library when true
 ///         then: <fn>,       // optional: the stub's bookkeeping after a direct call
 ///         after: <fn>,      // optional: after the call, whichever way it went
+///         aliases: [<name>, ...],  // optional: other public names of the same function
 ///     }
 /// };
 /// ```
@@ -72,7 +73,7 @@ macro_rules! hooked_calls {
             };
             connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: -1, errno: libc::ENETUNREACH }
+                stub: { load: true, fail: -1, errno: libc::ENETUNREACH, aliases: [__connect] }
             };
             bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
                 absent: -1,
@@ -108,7 +109,7 @@ macro_rules! hooked_calls {
             };
             close(fd: c_int) -> c_int {
                 absent: -1,
-                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: close_direct(fd) }
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: close_direct(fd), aliases: [__close] }
             };
             dup(fd: c_int) -> c_int {
                 absent: -1,
@@ -116,7 +117,7 @@ macro_rules! hooked_calls {
             };
             dup2(old: c_int, new: c_int) -> c_int {
                 absent: -1,
-                stub: { load: false, fail: -1, errno: libc::ENOSYS }
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, aliases: [__dup2] }
             };
             dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
                 absent: -1,
@@ -143,7 +144,7 @@ macro_rules! hooked_calls {
             // a variadic argument is passed like a fixed one).
             fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
                 absent: -1,
-                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd) }
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd), aliases: [__fcntl] }
             };
             fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
                 absent: -1,
@@ -213,35 +214,35 @@ macro_rules! hooked_calls {
             };
             res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_query] }
             };
             res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_search] }
             };
             res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_querydomain] }
             };
             res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_send] }
             };
             res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nquery] }
             };
             res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nsearch] }
             };
             res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nquerydomain] }
             };
             res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
-                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH }
+                stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nsend] }
             };
         }
     };

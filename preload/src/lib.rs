@@ -312,6 +312,44 @@ const POLICY: usize = 2;
 const XDG_CONFIG_HOME: usize = 3;
 const HOME: usize = 4;
 
+/// Whether `prefix` is `name` followed by `=`, and `c` is `name` (for the checks below).
+const fn names(prefix: &[u8], c: &core::ffi::CStr, name: &str) -> bool {
+    let (n, c) = (name.as_bytes(), c.to_bytes());
+    if prefix.len() != n.len() + 1 || c.len() != n.len() || prefix[n.len()] != b'=' {
+        return false;
+    }
+    let mut i = 0;
+    while i < n.len() {
+        if prefix[i] != n[i] || c[i] != n[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+// The names the steering rule reads are the engine's (`mifshim_abi::env`): a difference
+// does not compile.
+const _: () = {
+    assert!(names(
+        VARS[DISABLE].0,
+        VARS[DISABLE].1,
+        mifshim_abi::env::DISABLE
+    ));
+    assert!(names(VARS[VIA].0, VARS[VIA].1, mifshim_abi::env::VIA));
+    assert!(names(
+        VARS[POLICY].0,
+        VARS[POLICY].1,
+        mifshim_abi::env::POLICY
+    ));
+    assert!(names(
+        VARS[XDG_CONFIG_HOME].0,
+        VARS[XDG_CONFIG_HOME].1,
+        mifshim_abi::env::XDG_CONFIG_HOME
+    ));
+    assert!(names(VARS[HOME].0, VARS[HOME].1, mifshim_abi::env::HOME));
+};
+
 /// The values of [`VARS`]: each a NUL-terminated string of at least one byte, or NULL
 /// when the variable is unset or empty (a value that is empty is unset; one that is
 /// not UTF-8 is not).
@@ -413,27 +451,28 @@ fn file_exists(build: impl FnOnce(&mut PathBuf)) -> bool {
 /// `/etc/mifshim/policy.toml`.
 fn decide_mode(v: &Vars) -> u8 {
     let d = v[DISABLE];
-    // SAFETY: a non-NULL value has at least one byte before its NUL (see `Vars`).
-    if !d.is_null() && unsafe { *d == b'1' && *d.add(1) == 0 } {
-        return INERT;
-    }
-    if !v[VIA].is_null() || !v[POLICY].is_null() {
-        return ACTIVE;
+    // SAFETY: a non-NULL value is a NUL-terminated string (see `Vars`).
+    let disable =
+        (!d.is_null()).then(|| unsafe { core::slice::from_raw_parts(d, cstr_len(d.cast())) });
+    match mifshim_abi::steering(disable, !v[VIA].is_null(), !v[POLICY].is_null()) {
+        mifshim_abi::Steering::Off => return INERT,
+        mifshim_abi::Steering::On => return ACTIVE,
+        mifshim_abi::Steering::IfPolicyFile => {}
     }
     let user = match (v[XDG_CONFIG_HOME], v[HOME]) {
         (x, _) if !x.is_null() => file_exists(|p| {
             // SAFETY: x is a NUL-terminated value (see `Vars`).
             unsafe { p.cstr(x) };
-            p.bytes(b"/mifshim/policy.toml");
+            p.bytes(mifshim_abi::POLICY_UNDER_XDG.as_bytes());
         }),
         (_, h) if !h.is_null() => file_exists(|p| {
             // SAFETY: h is a NUL-terminated value (see `Vars`).
             unsafe { p.cstr(h) };
-            p.bytes(b"/.config/mifshim/policy.toml");
+            p.bytes(mifshim_abi::POLICY_UNDER_HOME.as_bytes());
         }),
         _ => false,
     };
-    if user || file_exists(|p| p.bytes(b"/etc/mifshim/policy.toml")) {
+    if user || file_exists(|p| p.bytes(mifshim_abi::SYSTEM_POLICY.as_bytes())) {
         ACTIVE
     } else {
         INERT
@@ -1750,7 +1789,7 @@ clone_hooks! {
 macro_rules! hooks {
     ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty {
         absent: $absent:expr,
-        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? }
+        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, aliases: [$($alias:ident),*])? }
     }; )*) => {
         /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
         /// after this preloaded one).
@@ -1852,7 +1891,36 @@ macro_rules! hooks {
                 $( $after(r, _args); )?
                 r
             }
+
+            aliases! { [$($($alias),*)?] $name ($($a: $t),*) -> $r }
         )*
+    };
+}
+
+/// Other names glibc exports for a hooked function, as the same hook (the list's
+/// `aliases`): the names programs built against glibc < 2.34 link for the `res_*`
+/// family (`resolv.h` defined `res_query` as `__res_query`, in libresolv; glibc 2.34+
+/// keeps them at the same addresses as the new names), and the public `__connect`,
+/// `__close`, `__dup2` and `__fcntl` (a program calling `__connect` went around the
+/// `connect` hook).
+macro_rules! aliases {
+    ([$($alias:ident),*] $name:ident $args:tt -> $r:ty) => {
+        $( alias! { $alias = $name $args -> $r } )*
+    };
+}
+
+macro_rules! alias {
+    ($alias:ident = $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty) => {
+        /// ## Hook
+        /// Another name of the hook it calls.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $alias($($a: $t),*) -> $r {
+            // SAFETY: the same function under its other name.
+            unsafe { $name($($a),*) }
+        }
     };
 }
 
@@ -1899,43 +1967,8 @@ fn no_res() -> c_int {
     -1
 }
 
-/// Other names glibc exports for hooked functions, as the same hooks: the names
-/// programs built against glibc < 2.34 link for the `res_*` family (`resolv.h`
-/// defined `res_query` as `__res_query`, in libresolv; glibc 2.34+ keeps them at the
-/// same addresses as the new names), and the public `__connect`, `__close`, `__dup2`
-/// and `__fcntl` (a program calling `__connect` went around the `connect` hook), and
-/// `__sigaction`.
-macro_rules! aliases {
-    ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
-        $(
-            /// ## Hook
-            /// Another name of the hook it calls.
-            ///
-            /// # Safety
-            /// The contract of the C function of the same name.
-            #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn $alias($($a: $t),*) -> $r {
-                // SAFETY: the same function under its other name.
-                unsafe { $name($($a),*) }
-            }
-        )*
-    };
-}
-
-aliases! {
-    __res_query = res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_search = res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_querydomain = res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_send = res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nquery = res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nsearch = res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nquerydomain = res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nsend = res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __connect = connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
-    __close = close(fd: c_int) -> c_int;
-    __dup2 = dup2(old: c_int, new: c_int) -> c_int;
-    __fcntl = fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-    __sigaction = sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
+alias! {
+    __sigaction = sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int
 }
 
 mifshim_abi::hooked_calls!(hooks);

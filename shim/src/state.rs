@@ -6,7 +6,8 @@ use crate::{log, log_at, netstate, sys};
 use config_schema::{
     LogLevel, Policy, Profile, default_policy_paths, env, load_policy_file, parse_via_list,
 };
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
@@ -147,11 +148,16 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
         ),
         _ => {}
     }
-    if src.get(env::DISABLE).as_deref() == Some(OsStr::new("1")) {
+    let via = src.get(env::VIA);
+    let steering = mifshim_abi::steering(
+        src.get(env::DISABLE).as_deref().map(OsStrExt::as_bytes),
+        via.is_some(),
+        src.get(env::POLICY).is_some(),
+    );
+    if steering == mifshim_abi::Steering::Off {
         log_at!(Debug, "disabled by {}=1", env::DISABLE);
         return None;
     }
-    let via = src.get(env::VIA);
     let path = src.get(env::POLICY).map(PathBuf::from).or_else(|| {
         if via.is_some() {
             return None;
@@ -251,7 +257,8 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
 mod tests {
     use super::*;
     use config_schema::IfName;
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStringExt;
 
     /// `load_from` over a fixed environment; files exist only where `files` says.
     fn load_env(vars: &[(&str, &[u8])], files: &[&Path]) -> Option<Profile> {
