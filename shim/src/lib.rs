@@ -31,6 +31,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod dns;
+mod entry;
 mod events;
 mod fdtable;
 mod log;

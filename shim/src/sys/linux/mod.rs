@@ -1,94 +1,22 @@
-//! Linux: `LD_PRELOAD` interposition. Every `unsafe` block of the shim lives below this
-//! module and carries a `SAFETY:` comment.
+//! Linux primitives (see `crate::sys`). Every `unsafe` block carries a `SAFETY:`
+//! comment.
 
 pub(crate) mod filter;
-mod hooks;
+pub(crate) mod guard;
 pub(crate) mod net;
-mod netdb;
 pub(crate) mod netlink;
 pub(crate) mod rawio;
 pub(crate) mod real;
-mod uaccess;
+pub(crate) mod uaccess;
 pub(crate) mod uapi;
 
-pub(crate) use hooks::no_cancel;
+pub(crate) use guard::no_cancel;
 pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;
-use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
+use libc::{c_int, c_void, sockaddr, socklen_t};
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::SocketAddr;
-
-// ---------------------------------------------------------------------------------
-// The interface the stub binds (`mifshim_abi::Engine`)
-// ---------------------------------------------------------------------------------
-
-/// Every hooked call's entry point, by the list's name: [`hooks`] (sockets, fds) and
-/// [`netdb`] (names).
-mod entry {
-    pub(super) use super::hooks::*;
-    pub(super) use super::netdb::*;
-}
-
-macro_rules! engine_interface {
-    ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty { $($rest:tt)* }; )*) => {
-        /// ## Entry point
-        /// The engine's one exported symbol (`mifshim_abi::ENGINE_SYMBOL`): the typed,
-        /// versioned interface the preloaded stub checks and binds right after its
-        /// `dlopen`. One field per hooked call, generated from the list: an entry point
-        /// missing here, or one whose signature differs from the list's, does not
-        /// compile.
-        #[cfg_attr(not(test), unsafe(export_name = "mifshim_engine"))]
-        pub static ENGINE: mifshim_abi::Engine = mifshim_abi::Engine {
-            version: mifshim_abi::ABI_VERSION,
-            size: mifshim_abi::Engine::SIZE,
-            fast: &raw const crate::fdtable::SHARED_TABLE,
-            init: engine_init,
-            after_fork_child: engine_after_fork_child,
-            jumping: engine_jumping,
-            readable: engine_readable,
-            hooks: mifshim_abi::Hooks {
-                $( $(#[$m])* $name: entry::$name, )*
-            },
-        };
-    };
-}
-
-mifshim_abi::hooked_calls!(engine_interface);
-
-/// [`mifshim_abi::Engine::init`]: called once by the preloaded stub (`preload/`), right
-/// after it `dlopen`s this library and before it forwards any hook: installs the real C
-/// functions and loads the environment and the policy. `argv0` is the program's
-/// `argv[0]` as the stub's constructor saw it (may be NULL). Returns 0.
-///
-/// # Safety
-/// `reals` points to the stub's table of the C library's functions; `argv0` is NULL or
-/// a NUL-terminated string; both stay valid for the call.
-unsafe extern "C" fn engine_init(reals: *const mifshim_abi::Reals, argv0: *const c_char) -> c_int {
-    if !reals.is_null() {
-        // SAFETY: the caller's contract: a valid table, alive for the call.
-        real::install(unsafe { &*reals });
-    }
-    let argv0 = (!argv0.is_null()).then(|| {
-        // SAFETY: argv0 is a NUL-terminated string (caller's contract).
-        unsafe { std::ffi::CStr::from_ptr(argv0) }
-            .to_string_lossy()
-            .into_owned()
-    });
-    hooks::init_windows();
-    // A panic (a bug) fails its call closed; its message goes through the shim's log,
-    // whose writes are raw system calls: std's default hook writes to standard error
-    // with the C library's `write`, a cancellation point, inside `catch_unwind`.
-    std::panic::set_hook(Box::new(|info| {
-        crate::log::line(
-            config_schema::LogLevel::Error,
-            format_args!("internal error: {info}; the call fails closed"),
-        );
-    }));
-    // Reading the policy and opening the log meet cancellation points (`open`, `read`).
-    no_cancel(|| crate::state::init(argv0));
-    0
-}
 
 // ---------------------------------------------------------------------------------
 // errno
@@ -862,21 +790,6 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     unsafe { libc::munmap(p.cast(), len) };
 }
 
-/// [`mifshim_abi::Engine::after_fork_child`]: called by the stub's `pthread_atfork`
-/// child handler: clears state a thread of the parent may have held at `fork` (the
-/// snapshot refresher's flag, reader counts).
-extern "C" fn engine_after_fork_child() {
-    crate::state::after_fork_in_child();
-}
-
-/// [`mifshim_abi::Engine::jumping`]: called by the stub's `longjmp`/`siglongjmp` hooks
-/// just before the jump: a hook window this thread has open is being left without its
-/// end running (a signal handler jumping out of `getaddrinfo`), so the thread gets its
-/// cancellation state back now rather than at its next hook, if any (`hooks::Window`).
-extern "C" fn engine_jumping(env: *const c_void) {
-    hooks::abandon_window(env);
-}
-
 /// The stack pointer a `longjmp` to `env` (glibc's `__jmp_buf_tag`) will restore.
 /// glibc keeps it mangled (`PTR_MANGLE`): on x86-64 xored with the thread's pointer
 /// guard (`%fs:0x30`) and rotated left by 17 bits, at word 6 of the buffer — the layout
@@ -914,13 +827,6 @@ pub(crate) fn alt_stack_range() -> Option<std::ops::Range<usize>> {
     let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
     (r == 0 && ss.ss_flags & libc::SS_ONSTACK != 0)
         .then(|| ss.ss_sp as usize..ss.ss_sp as usize + ss.ss_size)
-}
-
-/// [`mifshim_abi::Engine::readable`]: called by the stub before it reads a program's
-/// message header for its fast path: are those bytes readable (`uaccess::readable`: no
-/// fault, a cache hit costs no system call)?
-extern "C" fn engine_readable(p: *const c_void, len: usize) -> bool {
-    uaccess::readable(p as usize, len)
 }
 
 /// The executable's path (`/proc/self/exe`).

@@ -10,10 +10,11 @@
 //! `AI_PASSIVE`/`AI_V4MAPPED` handling and the memory layout are glibc's own, and
 //! any `freeaddrinfo` the program calls (ours forwards to glibc's) frees the result.
 
-use super::hooks::{Pre, pre, pre_lookup, pre_lookup_offer};
-use super::net::set_h_errno;
-use super::real;
 use crate::dns::{self, Hints, Plan};
+use crate::sys;
+use crate::sys::guard::{Pre, pre, pre_lookup, pre_lookup_offer};
+use crate::sys::net::set_h_errno;
+use crate::sys::real;
 use libc::{addrinfo, c_char, c_int, hostent};
 use std::ffi::{CStr, CString};
 use std::mem::size_of;
@@ -185,7 +186,7 @@ pub unsafe extern "C" fn getnameinfo(
     flags: c_int,
 ) -> c_int {
     // Read without faulting (unreadable: not decoded; glibc then answers as it does).
-    let dest = super::decode_sockaddr(sa, salen);
+    let dest = sys::decode_sockaddr(sa, salen);
     let plan = match dest {
         Some(d) if !host.is_null() && hostlen > 0 => {
             match pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags)) {
@@ -655,7 +656,7 @@ unsafe fn res_finish(
         ResPlan::Fail { h_errno, errno } => {
             set_h(h_errno);
             if errno != 0 {
-                super::set_errno(errno);
+                sys::set_errno(errno);
             }
             -1
         }
@@ -955,7 +956,7 @@ impl Notify {
             value: null_mut(),
             function: 0,
             attributes: null_mut(),
-            pid: super::getpid(),
+            pid: sys::getpid(),
         };
         if !sig.is_null() {
             // SAFETY: sigevent(7) on x86_64: the value at 0, signo at 8, notify at 12,
@@ -1097,7 +1098,7 @@ pub unsafe extern "C" fn getaddrinfo_a(
         return unsafe { real::getaddrinfo_a(mode, list.cast(), ent, sig) };
     }
     if mode != GAI_WAIT && mode != GAI_NOWAIT {
-        super::set_errno(libc::EINVAL);
+        sys::set_errno(libc::EINVAL);
         return libc::EAI_SYSTEM;
     }
     let n = usize::try_from(ent).unwrap_or(0);
@@ -1164,7 +1165,7 @@ pub unsafe extern "C" fn gai_suspend(
         let t = unsafe { *timeout };
         Some(t.tv_sec.max(0) as u64 * 1000 + t.tv_nsec.max(0) as u64 / 1_000_000)
     };
-    let start = super::now_ms();
+    let start = sys::now_ms();
     loop {
         let seen = GAI_DONE.load(Ordering::Acquire);
         let states: Vec<Option<i32>> = (0..n)
@@ -1179,7 +1180,7 @@ pub unsafe extern "C" fn gai_suspend(
             return r;
         }
         let left = match limit_ms {
-            Some(l) => match l.checked_sub(super::now_ms() - start) {
+            Some(l) => match l.checked_sub(sys::now_ms() - start) {
                 Some(left) if left > 0 => Some(left),
                 _ => return libc::EAI_AGAIN,
             },
@@ -1202,7 +1203,7 @@ pub unsafe extern "C" fn gai_suspend(
                 tsp,
             )
         };
-        if r != 0 && super::errno() == libc::EINTR {
+        if r != 0 && sys::errno() == libc::EINTR {
             return gai::EAI_INTR;
         }
     }
