@@ -34,6 +34,7 @@ mod dns;
 mod entry;
 mod events;
 mod fdtable;
+mod learned;
 mod log;
 mod netstate;
 mod ops;

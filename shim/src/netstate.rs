@@ -294,7 +294,7 @@ impl NetView for Snap {
     }
 
     fn learned(&self, ip: IpAddr) -> Option<usize> {
-        crate::dns::learned::lookup(ip)
+        crate::learned::lookup(ip)
     }
 
     fn owns(&self, index: u32, ip: IpAddr) -> bool {

@@ -26,6 +26,14 @@ const ACTIVE: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static PROFILE: AtomicPtr<Profile> = AtomicPtr::new(std::ptr::null_mut());
+/// Servers from `MIFSHIM_DNS`, set once at initialisation.
+static DNS_OVERRIDE: std::sync::OnceLock<Vec<std::net::SocketAddr>> = std::sync::OnceLock::new();
+
+/// The servers `MIFSHIM_DNS` names (`mifrun --dns`), which take precedence over every
+/// other source of servers; empty when unset.
+pub(crate) fn dns_override() -> &'static [std::net::SocketAddr] {
+    DNS_OVERRIDE.get().map_or(&[][..], Vec::as_slice)
+}
 
 /// The current mode; initialises on the spot if a hook runs before `mifshim_engine_init`.
 pub(crate) fn mode() -> Mode {
@@ -224,7 +232,9 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
         let parsed: Result<Vec<_>, String> =
             list.split(',').map(config_schema::parse_server).collect();
         match parsed {
-            Ok(v) => crate::dns::set_override(v),
+            Ok(v) => {
+                let _ = DNS_OVERRIDE.set(v);
+            }
             Err(e) => return fail_closed(format_args!("invalid {}: {e}", env::DNS)),
         }
     }
