@@ -1,7 +1,8 @@
-//! Process-wide state, built once by `mifshim_engine_init` and immutable afterwards: the
+//! Process-wide state, built once by the engine's `init` (`crate::entry`) and immutable afterwards: the
 //! hooks only read it (one atomic load), so they need no lock and are safe after
 //! fork and in signal handlers.
 
+use crate::sys::sync::Published;
 use crate::{log, log_at, netstate, sys};
 use config_schema::{
     LogLevel, Policy, Profile, default_policy_paths, env, load_policy_file, parse_via_list,
@@ -9,7 +10,7 @@ use config_schema::{
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// What the shim does in this process.
 pub(crate) enum Mode {
@@ -25,7 +26,7 @@ const INERT: u8 = 2;
 const ACTIVE: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-static PROFILE: AtomicPtr<Profile> = AtomicPtr::new(std::ptr::null_mut());
+static PROFILE: Published<Profile> = Published::new();
 /// Servers from `MIFSHIM_DNS`, set once at initialisation.
 static DNS_OVERRIDE: std::sync::OnceLock<Vec<std::net::SocketAddr>> = std::sync::OnceLock::new();
 
@@ -35,7 +36,7 @@ pub(crate) fn dns_override() -> &'static [std::net::SocketAddr] {
     DNS_OVERRIDE.get().map_or(&[][..], Vec::as_slice)
 }
 
-/// The current mode; initialises on the spot if a hook runs before `mifshim_engine_init`.
+/// The current mode; initialises on the spot if a hook runs before the engine's `init`.
 pub(crate) fn mode() -> Mode {
     match STATE.load(Ordering::Acquire) {
         INERT => Mode::Inert,
@@ -53,10 +54,13 @@ pub(crate) fn mode() -> Mode {
 }
 
 fn active() -> Mode {
-    let p = PROFILE.load(Ordering::Acquire);
-    // SAFETY: PROFILE is set (to a leaked, never freed Box) before STATE becomes
-    // ACTIVE with Release ordering, and never changed afterwards.
-    Mode::Active(unsafe { &*p })
+    // PROFILE is published before STATE becomes ACTIVE (Release), and never changed
+    // afterwards. (Were it missing, the panic fails the call closed.)
+    Mode::Active(
+        PROFILE
+            .get()
+            .expect("the profile is published before ACTIVE"),
+    )
 }
 
 /// Reads the environment and the policy. Idempotent; the first caller wins.
@@ -77,7 +81,7 @@ pub(crate) fn init(argv0: Option<String>) {
     match profile {
         None => STATE.store(INERT, Ordering::Release),
         Some(p) => {
-            PROFILE.store(Box::into_raw(Box::new(p)), Ordering::Release);
+            PROFILE.publish(p);
             STATE.store(ACTIVE, Ordering::Release);
         }
     }
