@@ -72,10 +72,8 @@ unsafe fn getaddrinfo_in(
         // default link's servers.
         None if !node.is_null() && crate::ops::active() => Plan::Fail(libc::EAI_NONAME),
         None => Plan::Real,
-        Some(name) => match pre_lookup_offer(offer, || dns::getaddrinfo(name, &h)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
-        },
+        Some(name) => pre_lookup_offer(offer, || dns::getaddrinfo(name, &h))
+            .or_panicked(Plan::Fail(libc::EAI_FAIL)),
     };
     match plan {
         // SAFETY: the program's arguments, forwarded.
@@ -189,10 +187,8 @@ pub unsafe extern "C" fn getnameinfo(
     let dest = sys::decode_sockaddr(sa, salen);
     let plan = match dest {
         Some(d) if !host.is_null() && hostlen > 0 => {
-            match pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags)) {
-                Pre::Run(p) => p,
-                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
-            }
+            pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags))
+                .or_panicked(dns::NamePlan::Fail(libc::EAI_FAIL))
         }
         _ => dns::NamePlan::Real,
     };
@@ -342,10 +338,8 @@ unsafe fn gethostbyname2_r_in(
                 family: af,
                 flags: 0,
             };
-            match pre_lookup_offer(offer, || dns::getaddrinfo(n, &hints)) {
-                Pre::Run(p) => p,
-                Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
-            }
+            pre_lookup_offer(offer, || dns::getaddrinfo(n, &hints))
+                .or_panicked(Plan::Fail(libc::EAI_FAIL))
         }
         _ => Plan::Real,
     };
@@ -440,10 +434,8 @@ unsafe fn gethostbyaddr_r_in(
         _ => None,
     };
     let plan = match ip {
-        Some(ip) => match pre_lookup_offer(offer, || dns::getnameinfo(ip, libc::NI_NAMEREQD)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
-        },
+        Some(ip) => pre_lookup_offer(offer, || dns::getnameinfo(ip, libc::NI_NAMEREQD))
+            .or_panicked(dns::NamePlan::Fail(libc::EAI_FAIL)),
         None => dns::NamePlan::Real,
     };
     // Like glibc, both the out-pointer and the thread's h_errno (Python reads the latter).

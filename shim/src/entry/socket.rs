@@ -33,20 +33,14 @@
 //!   gone (`sys::guard::Window`) and gives the thread its cancellation state back.
 
 use crate::ops::{self, Plan};
-use crate::sys::guard::{Pre, pre};
+use crate::sys::guard::{Errno, Pre, decide, keep_errno, note, pre};
 use crate::sys::real;
 use crate::sys::uaccess::{self, poison};
 use crate::sys::{
-    BadMsg, Dest, MsgCopy, Prepared, UserAddr, decode_sockaddr, errno, sendto_via, set_errno,
-    to_sockaddr, uapi,
+    BadMsg, Dest, MsgCopy, Prepared, UserAddr, decode_sockaddr, sendto_via, to_sockaddr, uapi,
 };
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::mem::size_of;
-
-fn fail(e: c_int) -> c_int {
-    set_errno(e);
-    -1
-}
 
 /// Whether `addr` is an `AF_UNSPEC` address (`connect`'s "dissolve the association").
 ///
@@ -61,15 +55,13 @@ unsafe fn is_unspec(addr: *const sockaddr, len: socklen_t) -> bool {
     family as c_int == libc::AF_UNSPEC
 }
 
-const PANIC_ERRNO: c_int = libc::ENETUNREACH;
-
 /// ## Hook
 /// Replaces `socket(2)`: records the new socket's family and type.
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {
-        let _ = pre(|| ops::socket_created(fd, domain, ty, protocol));
+        note(|| ops::socket_created(fd, domain, ty, protocol));
     }
     fd
 }
@@ -92,22 +84,21 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         // A disconnect: the kernel drops a UDP socket's device binding with its peer.
         // SAFETY: the program's address as copied, alive for the call.
         let r = unsafe { real::connect(fd, ap, al) };
-        let _ = pre(|| ops::disconnected(fd));
+        note(|| ops::disconnected(fd));
         return r;
     }
-    match pre(|| ops::connect(fd, dest)) {
-        Pre::Run(Ok(None)) => {
+    match decide(|| ops::connect(fd, dest)) {
+        Ok(None) => {
             // SAFETY: the program's address as copied (or NULL), alive for the call.
             unsafe { real::connect(fd, ap, al) }
         }
-        Pre::Run(Ok(Some(to))) => {
+        Ok(Some(to)) => {
             let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
             let (ss, sl) = to_sockaddr(&to, v6);
             // SAFETY: our encoding of the redirected server, alive for the call.
             unsafe { real::connect(fd, (&raw const ss).cast(), sl) }
         }
-        Pre::Run(Err(e)) => fail(e),
-        Pre::Panicked => fail(PANIC_ERRNO),
+        Err(e) => e.fail(),
     }
 }
 
@@ -136,15 +127,13 @@ pub unsafe extern "C" fn sendto(
     let to = a.map_or((addr, len), UserAddr::raw);
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
-        },
+        Some(_) => pre(|| ops::send(fd, dest, flags, "sendto", false))
+            .or_panicked(Plan::Fail(Errno::PANICKED.0)),
     };
     match plan {
         // SAFETY: the program's arguments, with its address as copied.
         Plan::AsIs => unsafe { real::sendto(fd, buf, n, flags, to.0, to.1) },
-        Plan::Fail(e) => fail(e) as isize,
+        Plan::Fail(e) => Errno(e).fail(),
         // SAFETY: the program's arguments, re-expressed as a sendmsg.
         Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, to, p) },
         Plan::Redirect(to, p) => {
@@ -172,10 +161,8 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     let dest = send_dest(fd, m.name());
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
-        },
+        Some(_) => pre(|| ops::send(fd, dest, flags, "sendmsg", false))
+            .or_panicked(Plan::Fail(Errno::PANICKED.0)),
     };
     match plan {
         Plan::Redirect(to, p) => {
@@ -183,7 +170,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
             if let Some(p) = p {
                 match m.prepare(p) {
                     Prepared::Ready => {}
-                    Prepared::TooBig => return fail(libc::EMSGSIZE) as isize,
+                    Prepared::TooBig => return Errno(libc::EMSGSIZE).fail(),
                     Prepared::Refused(e) => return m.answer(fd, flags, Some(e)),
                     Prepared::Unreadable => return m.answer(fd, flags, None),
                 }
@@ -194,19 +181,18 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
         }
         // SAFETY: the program's message, with its name as copied.
         Plan::AsIs => unsafe { real::sendmsg(fd, m.hdr(), flags) },
-        Plan::Fail(e) => fail(e) as isize,
+        Plan::Fail(e) => Errno(e).fail(),
         Plan::Via(p) => match m.prepare(p) {
             // SAFETY: the copy points at the program's buffers and our control
             // buffer, both valid for the call.
             Prepared::Ready => unsafe { real::sendmsg(fd, m.hdr(), flags) },
             Prepared::Refused(e) => m.answer(fd, flags, Some(e)),
             Prepared::Unreadable => m.answer(fd, flags, None),
-            Prepared::TooBig => match pre(|| ops::send_fallback_bind(fd, dest, p)) {
-                Pre::Run(Err(e)) => fail(e) as isize,
-                Pre::Panicked => fail(PANIC_ERRNO) as isize,
+            Prepared::TooBig => match decide(|| ops::send_fallback_bind(fd, dest, p)) {
+                Err(e) => e.fail(),
                 // SAFETY: the program's message (its own control data, which the kernel
                 // copies itself), with its name as copied.
-                _ => unsafe { real::sendmsg(fd, m.hdr(), flags) },
+                Ok(()) => unsafe { real::sendmsg(fd, m.hdr(), flags) },
             },
         },
     }
@@ -287,29 +273,30 @@ pub unsafe extern "C" fn sendmmsg(
             } else {
                 readable as c_uint
             };
-            match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
-                Pre::Run(Plan::AsIs) => {
+            match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false))
+                .or_panicked(Plan::Fail(Errno::PANICKED.0))
+            {
+                Plan::AsIs => {
                     // SAFETY: the program's arguments, forwarded (count <= vlen).
                     return unsafe { real::sendmmsg(fd, msgs, count, flags) };
                 }
-                Pre::Run(Plan::Fail(e)) => return fail(e),
-                Pre::Panicked => return fail(PANIC_ERRNO),
-                Pre::Run(Plan::Via(p)) => {
+                Plan::Fail(e) => return Errno(e).fail(),
+                Plan::Via(p) => {
                     plans = [Plan::Via(p); MMSG_BATCH];
                     // SAFETY: as below: at most `readable` entries, each prepared with
                     // this plan.
                     return unsafe { send_planned(fd, msgs, n.min(readable), flags, &plans) };
                 }
-                Pre::Run(Plan::Redirect(to, p)) => {
+                Plan::Redirect(to, p) => {
                     // A redirected DNS query goes alone, as the per-message path sends it.
                     let Ok(mut m) = mmsg_entry(msgs, 0) else {
-                        return fail(libc::EFAULT);
+                        return Errno(libc::EFAULT).fail();
                     };
                     m.set_dest(&to, dest.addr.is_ipv6());
                     if let Some(p) = p {
                         match m.prepare(p) {
                             Prepared::Ready => {}
-                            Prepared::TooBig => return fail(libc::EMSGSIZE),
+                            Prepared::TooBig => return Errno(libc::EMSGSIZE).fail(),
                             Prepared::Refused(e) => return m.answer(fd, flags, Some(e)) as c_int,
                             Prepared::Unreadable => return m.answer(fd, flags, None) as c_int,
                         }
@@ -339,10 +326,8 @@ pub unsafe extern "C" fn sendmmsg(
         if dest.is_none() {
             continue;
         }
-        *plan = match pre(|| ops::send(fd, dest, flags, "sendmmsg", true)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
-        };
+        *plan = pre(|| ops::send(fd, dest, flags, "sendmmsg", true))
+            .or_panicked(Plan::Fail(Errno::PANICKED.0));
         match *plan {
             Plan::AsIs => {}
             Plan::Redirect(..) if i == 0 => {
@@ -362,7 +347,7 @@ pub unsafe extern "C" fn sendmmsg(
             Plan::Via(_) => any = true,
             Plan::Fail(e) => {
                 if i == 0 {
-                    return fail(e);
+                    return Errno(e).fail();
                 }
                 cut = i;
                 break;
@@ -390,7 +375,7 @@ fn set_msg_len(msgs: *mut libc::mmsghdr, i: usize, len: c_uint) -> c_int {
         .wrapping_add(size_of::<libc::msghdr>());
     match uaccess::write_u32(at.cast(), len) {
         Ok(()) => i as c_int + 1,
-        Err(e) if i == 0 => fail(e),
+        Err(e) if i == 0 => Errno(e).fail(),
         Err(_) => i as c_int,
     }
 }
@@ -432,13 +417,12 @@ unsafe fn send_planned(
                 }
                 Prepared::TooBig => {
                     let d = send_dest(fd, m.name());
-                    match pre(|| ops::send_fallback_bind(fd, d, p)) {
-                        Pre::Run(Ok(())) => {}
+                    match decide(|| ops::send_fallback_bind(fd, d, p)) {
+                        Ok(()) => {}
                         // Not steerable: send the messages before it, never this one
                         // unchanged.
-                        Pre::Run(Err(e)) if i == 0 => return fail(e),
-                        _ if i == 0 => return fail(PANIC_ERRNO),
-                        _ => {
+                        Err(e) if i == 0 => return e.fail(),
+                        Err(_) => {
                             cut = i;
                             break;
                         }
@@ -490,35 +474,33 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     };
     // Owned: the decision may rewrite its address (bind is no hot path).
     let mut a = present.then_some(copy);
-    let step = pre(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest)));
+    let step = decide(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest)));
     // An address of another interface than the chosen one: the chosen one's instead.
-    if let (Pre::Run(Ok(Some(ip))), Some(a)) = (&step, a.as_mut()) {
+    if let (Ok(Some(ip)), Some(a)) = (&step, a.as_mut()) {
         a.set_ip(*ip);
     }
     let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
     match step {
-        Pre::Run(Ok(_)) => {
+        Ok(_) => {
             // SAFETY: the program's address as copied (or NULL, or rewritten), alive
             // for the call.
             let r = unsafe { real::bind(fd, ap, al) };
             if r == 0 {
-                let _ = pre(|| ops::bound(fd, a.as_ref().and_then(UserAddr::dest)));
+                note(|| ops::bound(fd, a.as_ref().and_then(UserAddr::dest)));
             }
             r
         }
-        Pre::Run(Err(e)) => fail(e),
-        Pre::Panicked => fail(PANIC_ERRNO),
+        Err(e) => e.fail(),
     }
 }
 
 /// ## Hook
 /// Replaces `listen(2)`: a wildcard TCP listener is confined to the chosen interface.
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    match pre(|| ops::listen(fd)) {
+    match decide(|| ops::listen(fd)) {
         // SAFETY: the program's arguments, forwarded.
-        Pre::Run(Ok(())) => unsafe { real::listen(fd, backlog) },
-        Pre::Run(Err(e)) => fail(e),
-        Pre::Panicked => fail(PANIC_ERRNO),
+        Ok(()) => unsafe { real::listen(fd, backlog) },
+        Err(e) => e.fail(),
     }
 }
 
@@ -564,11 +546,12 @@ pub unsafe extern "C" fn setsockopt(
     {
         // A listener the shim confined by a filter keeps its admission.
         let opt = crate::sys::filter::ProgramOpt::new(val, len);
-        match pre(|| ops::setsockopt_filter(fd, name, opt)) {
-            Pre::Run(Some(Ok(()))) => return 0,
-            Pre::Run(Some(Err(e))) => return fail(e),
-            Pre::Panicked => return fail(PANIC_ERRNO),
-            _ => {}
+        match pre(|| ops::setsockopt_filter(fd, name, opt))
+            .or_panicked(Some(Err(Errno::PANICKED.0)))
+        {
+            Some(Ok(())) => return 0,
+            Some(Err(e)) => return Errno(e).fail(),
+            None => {}
         }
     }
     let r = match pre(|| ops::setsockopt_rewrite(fd, level, name, bytes)) {
@@ -576,12 +559,13 @@ pub unsafe extern "C" fn setsockopt(
             // SAFETY: our rewritten copy, o.len bytes, alive for the call.
             unsafe { real::setsockopt(fd, level, name, o.buf.as_ptr().cast(), o.len as socklen_t) }
         }
-        Pre::Run(Err(e)) => return fail(e),
+        Pre::Run(Err(e)) => return Errno(e).fail(),
+        // The program's option stands also when the shim's part panicked.
         // SAFETY: the program's arguments, forwarded (its value as copied when whole).
         _ => unsafe { real::setsockopt(fd, level, name, val, len) },
     };
     if r == 0 {
-        let _ = pre(|| ops::setsockopt_done(fd, level, name, bytes));
+        note(|| ops::setsockopt_done(fd, level, name, bytes));
     }
     r
 }
@@ -589,7 +573,7 @@ pub unsafe extern "C" fn setsockopt(
 /// ## Hook
 /// Replaces `close(2)`: forgets what the shim knew about the fd. Never logs.
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    let _ = pre(|| ops::fd_closing(fd));
+    note(|| ops::fd_closing(fd));
     // SAFETY: the program's argument, forwarded.
     unsafe { real::close(fd) }
 }
@@ -600,7 +584,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: the program's argument, forwarded.
     let r = unsafe { real::dup(fd) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_duplicated(fd, r));
+        note(|| ops::fd_duplicated(fd, r));
     }
     r
 }
@@ -609,12 +593,12 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 /// Replaces `dup2(2)`.
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
-        let _ = pre(|| ops::fd_replacing(new));
+        note(|| ops::fd_replacing(new));
     }
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
-        let _ = pre(|| ops::fd_duplicated(old, new));
+        note(|| ops::fd_duplicated(old, new));
     }
     r
 }
@@ -623,12 +607,12 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 /// Replaces `dup3(2)`.
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
-        let _ = pre(|| ops::fd_replacing(new));
+        note(|| ops::fd_replacing(new));
     }
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_duplicated(old, new));
+        note(|| ops::fd_duplicated(old, new));
     }
     r
 }
@@ -639,7 +623,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept(fd, addr, len) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_accepted(fd, r));
+        note(|| ops::fd_accepted(fd, r));
     }
     r
 }
@@ -655,7 +639,7 @@ pub unsafe extern "C" fn accept4(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept4(fd, addr, len, flags) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_accepted(fd, r));
+        note(|| ops::fd_accepted(fd, r));
     }
     r
 }
@@ -710,10 +694,8 @@ pub unsafe extern "C" fn recvfrom(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
     if r >= 0 && cap > 0 {
-        let saved = errno();
         // SAFETY: addr has cap bytes of room; the kernel set *len.
-        unsafe { disguise(fd, addr, len, cap) };
-        set_errno(saved);
+        keep_errno(|| unsafe { disguise(fd, addr, len, cap) });
     }
     r
 }
@@ -730,10 +712,10 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvmsg(fd, msg, flags) };
     if r >= 0 && cap > 0 {
-        let saved = errno();
         // SAFETY: msg_name has cap bytes of room; the kernel set msg_namelen.
-        unsafe { disguise(fd, (*msg).msg_name.cast(), &raw mut (*msg).msg_namelen, cap) };
-        set_errno(saved);
+        keep_errno(|| unsafe {
+            disguise(fd, (*msg).msg_name.cast(), &raw mut (*msg).msg_namelen, cap)
+        });
     }
     r
 }
@@ -766,18 +748,18 @@ pub unsafe extern "C" fn recvmmsg(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
     if r > 0 && crate::redirect::flagged(fd) {
-        let saved = errno();
-        for (i, cap) in caps.iter().enumerate().take((r as usize).min(n)) {
-            if *cap > 0 {
-                // SAFETY: message i was received (i < r): its msg_name has cap bytes
-                // of room and the kernel set its msg_namelen.
-                unsafe {
-                    let h = &raw mut (*msgs.add(i)).msg_hdr;
-                    disguise(fd, (*h).msg_name.cast(), &raw mut (*h).msg_namelen, *cap);
+        keep_errno(|| {
+            for (i, cap) in caps.iter().enumerate().take((r as usize).min(n)) {
+                if *cap > 0 {
+                    // SAFETY: message i was received (i < r): its msg_name has cap
+                    // bytes of room and the kernel set its msg_namelen.
+                    unsafe {
+                        let h = &raw mut (*msgs.add(i)).msg_hdr;
+                        disguise(fd, (*h).msg_name.cast(), &raw mut (*h).msg_namelen, *cap);
+                    }
                 }
             }
-        }
-        set_errno(saved);
+        });
     }
     r
 }
@@ -811,7 +793,7 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::fcntl(fd, cmd, arg) };
     if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        let _ = pre(|| ops::fd_duplicated(fd, r));
+        note(|| ops::fd_duplicated(fd, r));
     }
     r
 }
@@ -823,7 +805,7 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::fcntl64(fd, cmd, arg) };
     if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        let _ = pre(|| ops::fd_duplicated(fd, r));
+        note(|| ops::fd_duplicated(fd, r));
     }
     r
 }
@@ -835,7 +817,7 @@ const CLOSE_RANGE_CLOEXEC: c_uint = 1 << 2;
 /// Replaces `close_range(2)`: forgets what the shim knew about every fd it closes.
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if flags as c_uint & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
-        let _ = pre(|| ops::fds_closing(first, last));
+        note(|| ops::fds_closing(first, last));
     }
     // SAFETY: the program's arguments, forwarded.
     unsafe { real::close_range(first, last, flags) }
@@ -845,7 +827,7 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
 /// Replaces `closefrom(3)`: as `close_range(lowfd, ~0, 0)`.
 pub unsafe extern "C" fn closefrom(lowfd: c_int) {
     let first = lowfd.max(0) as c_uint;
-    let _ = pre(|| ops::fds_closing(first, c_uint::MAX));
+    note(|| ops::fds_closing(first, c_uint::MAX));
     // SAFETY: the program's argument, forwarded.
     unsafe { real::closefrom(lowfd) }
 }
@@ -858,7 +840,7 @@ pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
         // SAFETY: the program's stream (fclose(3)'s contract: a valid FILE).
         let fd = unsafe { libc::fileno(stream) };
         if fd >= 0 {
-            let _ = pre(|| ops::fd_closing(fd));
+            note(|| ops::fd_closing(fd));
         }
     }
     // SAFETY: the program's argument, forwarded.

@@ -189,6 +189,62 @@ fn jump_leaves(env: *const c_void, window: usize) -> bool {
     }
 }
 
+/// An errno a hook fails with (the kernel's, or the shim's refusal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Errno(pub(crate) c_int);
+
+impl Errno {
+    /// What a call fails with when the shim's part of it panicked (a bug): the call
+    /// fails closed, as when no interface can be reached.
+    pub(crate) const PANICKED: Errno = Errno(libc::ENETUNREACH);
+
+    /// Sets errno and gives the C failure value (-1) in the hook's return type.
+    pub(crate) fn fail<R: From<i8>>(self) -> R {
+        super::set_errno(self.0);
+        R::from(-1)
+    }
+}
+
+impl<T> Pre<T> {
+    /// The value, or `panicked` when the guarded part panicked.
+    #[inline]
+    pub(crate) fn or_panicked(self, panicked: T) -> T {
+        match self {
+            Pre::Run(v) => v,
+            Pre::Panicked => panicked,
+        }
+    }
+}
+
+/// The shape of a hook that asks the core before its real call: [`pre`], with the core's
+/// refusal and a panic (fail closed: [`Errno::PANICKED`]) both an [`Errno`] to
+/// [`fail`](Errno::fail) with.
+#[inline]
+pub(crate) fn decide<T>(f: impl FnOnce() -> Result<T, c_int>) -> Result<T, Errno> {
+    match pre(f) {
+        Pre::Run(Ok(v)) => Ok(v),
+        Pre::Run(Err(e)) => Err(Errno(e)),
+        Pre::Panicked => Err(Errno::PANICKED),
+    }
+}
+
+/// The shape of the shim's bookkeeping after a real call (a new fd, a closed one):
+/// [`pre`], whose outcome does not change the call's (a panic lets the real call
+/// stand).
+#[inline]
+pub(crate) fn note(f: impl FnOnce()) {
+    let _ = pre(f);
+}
+
+/// Runs `f` with errno kept as it was (the real call's, for the program).
+#[inline]
+pub(crate) fn keep_errno<T>(f: impl FnOnce() -> T) -> T {
+    let saved = super::errno();
+    let r = f();
+    super::set_errno(saved);
+    r
+}
+
 /// Runs the shim's part of a socket hook: panics caught, errno kept as it was. It
 /// reaches no cancellation point (the module doc); what must, runs in [`no_cancel`].
 pub(crate) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
