@@ -615,7 +615,7 @@ fn readable(p: *const c_void, len: usize) -> bool {
     }
 }
 
-/// The engine's per-fd table (`mifshim_engine_fast`), once loaded: the datagram fast
+/// The engine's per-fd table (`mifshim_abi::Engine::fast`), once loaded: the datagram fast
 /// path reads it (see `mifshim_fastpath`).
 static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
 
@@ -1541,8 +1541,8 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
 
 /// `longjmp`, `_longjmp`, `siglongjmp` and `__longjmp_chk` (what fortified programs'
 /// `siglongjmp` calls): a signal handler jumping out of a hook leaves that hook's
-/// window open; the engine closes it first (`mifshim_engine_jumping`: the thread gets
-/// its cancellation state back). The real function never returns, so this frame is
+/// window open; the engine closes it first (`mifshim_abi::Engine::jumping`: the thread
+/// gets its cancellation state back). The real function never returns, so this frame is
 /// discarded with the rest.
 macro_rules! jump_hooks {
     ($($name:ident => $lazy:ident;)*) => {$(

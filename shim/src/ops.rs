@@ -1,6 +1,6 @@
 //! What each hook does, in safe Rust: take the decoded arguments, consult the policy
 //! through [`config_schema::decide`], apply the socket options it calls for, and say
-//! how the real call must be made. The hooks in `sys` only decode and forward.
+//! how the real call must be made. The hooks in `crate::entry` only decode and forward.
 
 use crate::fdtable::{
     self, APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, Entry, LOGGED_SEND, MCAST_CHECKED, SHIM_BOUND,

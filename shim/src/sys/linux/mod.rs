@@ -726,7 +726,7 @@ pub(crate) fn now_ms() -> u64 {
 
 /// Writes all of `buf` to `fd` with `write(2)` (retrying EINTR and short writes),
 /// keeping errno. A raw system call: the C library's `write` is a cancellation point,
-/// and the log is written from inside hooks, where none may be met ([`hooks`]).
+/// and the log is written from inside hooks, where none may be met (`crate::entry::socket`).
 pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
     let saved = errno();
     let mut ok = true;
