@@ -480,18 +480,16 @@ pub fn set_errno(e: c_int) {
 pub type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> c_int;
 
 /// `CLOCK_MONOTONIC_COARSE` in milliseconds through `clock_gettime` (the vDSO where
-/// there is one: no system call, async-signal-safe); `None`, errno kept, if it cannot
-/// be read.
+/// there is one: no system call, async-signal-safe); `None` if it cannot be read (which
+/// may have set errno: a caller that must keep errno saves it around the call).
 #[inline(always)]
 pub fn coarse_now_ms(clock_gettime: ClockGettime) -> Option<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    let saved = errno();
     // SAFETY: ts is valid for writes; the clock id is a constant the kernel knows.
     if unsafe { clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
-        set_errno(saved);
         return None;
     }
     Some(ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000)

@@ -623,11 +623,14 @@ static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
 /// system call, no hook, async-signal-safe). If the clock cannot be read, `u64::MAX`
 /// (every snapshot then counts as stale: the engine decides) and errno is kept.
 fn coarse_now_ms() -> u64 {
+    let saved = errno();
     // SAFETY: the C library's clock_gettime has this signature.
-    match unsafe { C_CLOCK_GETTIME.typed::<mifshim_abi::ClockGettime>() } {
-        Some(f) => mifshim_abi::coarse_now_ms(f).unwrap_or(u64::MAX),
-        None => u64::MAX,
-    }
+    let ms = unsafe { C_CLOCK_GETTIME.typed::<mifshim_abi::ClockGettime>() }
+        .and_then(mifshim_abi::coarse_now_ms);
+    ms.unwrap_or_else(|| {
+        set_errno(saved);
+        u64::MAX
+    })
 }
 
 /// The engine's table, if it is loaded.

@@ -375,6 +375,7 @@ fn refresh_now() -> bool {
 
 /// Runs `f` on a current snapshot (refreshing it first if it is older than
 /// [`MAX_AGE_MS`]).
+#[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     if !LOADED.load(SeqCst) {
         // The first snapshot: wait (bounded) if another thread is taking it.

@@ -87,18 +87,20 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         note(|| ops::disconnected(fd));
         return r;
     }
-    match decide(|| ops::connect(fd, dest)) {
-        Ok(None) => {
+    match pre(|| ops::connect(fd, dest)) {
+        Pre::Run(Ok(None)) => {
             // SAFETY: the program's address as copied (or NULL), alive for the call.
             unsafe { real::connect(fd, ap, al) }
         }
-        Ok(Some(to)) => {
+        Pre::Run(Ok(Some(to))) => {
             let v6 = dest.is_some_and(|d| d.addr.is_ipv6());
             let (ss, sl) = to_sockaddr(&to, v6);
             // SAFETY: our encoding of the redirected server, alive for the call.
             unsafe { real::connect(fd, (&raw const ss).cast(), sl) }
         }
-        Err(e) => e.fail(),
+        // The hot path: matched in place (`decide` would move the redirect address).
+        Pre::Run(Err(e)) => Errno(e).fail(),
+        Pre::Panicked => Errno::PANICKED.fail(),
     }
 }
 

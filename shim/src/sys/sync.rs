@@ -28,7 +28,7 @@ impl<T> Published<T> {
     }
 
     /// The value, once published.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self) -> Option<&'static T> {
         let p = self.0.load(Acquire);
         // SAFETY: a non-NULL p was stored by `publish`: a leaked Box, never freed, never
@@ -91,6 +91,7 @@ impl<T, S> DoubleBuffer<T, S> {
 
     /// Runs `f` on the current buffer. The count it holds meanwhile is given back when
     /// `f` returns or unwinds.
+    #[inline]
     pub(crate) fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let slot = loop {
             let i = self.current.load(SeqCst);

@@ -247,6 +247,7 @@ pub(crate) fn keep_errno<T>(f: impl FnOnce() -> T) -> T {
 
 /// Runs the shim's part of a socket hook: panics caught, errno kept as it was. It
 /// reaches no cancellation point (the module doc); what must, runs in [`no_cancel`].
+#[inline]
 pub(crate) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
     let saved = super::errno();
     let r = catch_unwind(AssertUnwindSafe(f));

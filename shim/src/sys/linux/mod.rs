@@ -720,6 +720,7 @@ pub(crate) fn getpid() -> i32 {
 
 /// Coarse monotonic clock in milliseconds (vDSO: no system call); 0 if it cannot be
 /// read.
+#[inline]
 pub(crate) fn now_ms() -> u64 {
     mifshim_abi::coarse_now_ms(libc::clock_gettime).unwrap_or(0)
 }
