@@ -11,6 +11,10 @@ pub(crate) mod uaccess;
 pub(crate) mod uapi;
 
 pub(crate) use guard::no_cancel;
+
+// `uapi` is compiled standalone by the fuzz targets too, so it keeps its own copy of the
+// kernel's limit; it is the one the stub uses (`mifshim_abi`).
+const _: () = assert!(uapi::UIO_MAXIOV == mifshim_abi::UIO_MAXIOV);
 pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;
