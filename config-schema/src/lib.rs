@@ -54,15 +54,15 @@ pub use policy::{
 pub mod env {
     /// Comma-separated, ordered list of interfaces (`wlan0,wwan0`). With
     /// [`POLICY`] it replaces the policy's top-level `via`.
-    pub const VIA: &str = "MIFSHIM_VIA";
+    pub const VIA: &str = mifshim_abi::env::VIA;
     /// Path of a TOML policy file.
-    pub const POLICY: &str = "MIFSHIM_POLICY";
+    pub const POLICY: &str = mifshim_abi::env::POLICY;
     /// `off|error|warn|info|debug`; defaults to `warn`.
     pub const LOG: &str = "MIFSHIM_LOG";
     /// File the shim appends its log lines to; defaults to standard error.
     pub const LOG_FILE: &str = "MIFSHIM_LOG_FILE";
     /// `1` turns the shim into a no-op (kill switch).
-    pub const DISABLE: &str = "MIFSHIM_DISABLE";
+    pub const DISABLE: &str = mifshim_abi::env::DISABLE;
     /// Comma-separated DNS servers for the chosen interface (`mifrun --dns`); they
     /// take precedence over every other source of servers.
     pub const DNS: &str = "MIFSHIM_DNS";
@@ -73,18 +73,22 @@ pub mod env {
 
 /// Where the shim looks for a policy when neither [`env::VIA`] nor [`env::POLICY`] is
 /// set, in order: `$XDG_CONFIG_HOME/mifshim/policy.toml` (or `$HOME/.config/…` when
-/// `XDG_CONFIG_HOME` is unset or empty), then `/etc/mifshim/policy.toml`.
+/// `XDG_CONFIG_HOME` is unset or empty), then `/etc/mifshim/policy.toml`: the paths
+/// the preloaded stub looks at too (`mifshim_abi`).
 pub fn default_policy_paths(
     xdg_config_home: Option<&std::ffi::OsStr>,
     home: Option<&std::ffi::OsStr>,
 ) -> Vec<std::path::PathBuf> {
     let mut paths = Vec::with_capacity(2);
+    let under = |dir: &std::ffi::OsStr, suffix: &str| {
+        std::path::Path::new(dir).join(suffix.trim_start_matches('/'))
+    };
     if let Some(xdg) = xdg_config_home.filter(|v| !v.is_empty()) {
-        paths.push(std::path::Path::new(xdg).join("mifshim/policy.toml"));
+        paths.push(under(xdg, mifshim_abi::POLICY_UNDER_XDG));
     } else if let Some(home) = home.filter(|v| !v.is_empty()) {
-        paths.push(std::path::Path::new(home).join(".config/mifshim/policy.toml"));
+        paths.push(under(home, mifshim_abi::POLICY_UNDER_HOME));
     }
-    paths.push(std::path::PathBuf::from("/etc/mifshim/policy.toml"));
+    paths.push(std::path::PathBuf::from(mifshim_abi::SYSTEM_POLICY));
     paths
 }
 

@@ -1,7 +1,7 @@
 //! The per-datagram fast path, shared by the preloaded stub (`preload/`,
 //! `libmifshim.so`) and the engine (`shim/`, `libmifshim_engine.so`).
 //!
-//! The engine owns one [`Shared`] (exported as `mifshim_engine_fast`) and writes it: a
+//! The engine owns one [`Shared`] (`mifshim_abi::Engine::fast` points to it) and writes it: a
 //! word per fd saying what the shim knows and did to the socket, a memo per fd of the
 //! last datagram destination it steered, and the generation and freshness of its
 //! snapshot of the host's interfaces. The stub reads it in its `sendto`/`sendmsg`

@@ -37,8 +37,10 @@
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, Ordering::*};
-use libc::{addrinfo, hostent, mmsghdr, msghdr, sockaddr, socklen_t};
-use mifshim_fastpath::{Key, Shared};
+use libc::{hostent, mmsghdr, msghdr, sockaddr, socklen_t};
+use mifshim_abi::types::*;
+use mifshim_abi::{Engine, FnPtr, Slot, errno, set_errno, sig};
+use mifshim_fastpath::Shared;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
@@ -310,6 +312,44 @@ const POLICY: usize = 2;
 const XDG_CONFIG_HOME: usize = 3;
 const HOME: usize = 4;
 
+/// Whether `prefix` is `name` followed by `=`, and `c` is `name` (for the checks below).
+const fn names(prefix: &[u8], c: &core::ffi::CStr, name: &str) -> bool {
+    let (n, c) = (name.as_bytes(), c.to_bytes());
+    if prefix.len() != n.len() + 1 || c.len() != n.len() || prefix[n.len()] != b'=' {
+        return false;
+    }
+    let mut i = 0;
+    while i < n.len() {
+        if prefix[i] != n[i] || c[i] != n[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+// The names the steering rule reads are the engine's (`mifshim_abi::env`): a difference
+// does not compile.
+const _: () = {
+    assert!(names(
+        VARS[DISABLE].0,
+        VARS[DISABLE].1,
+        mifshim_abi::env::DISABLE
+    ));
+    assert!(names(VARS[VIA].0, VARS[VIA].1, mifshim_abi::env::VIA));
+    assert!(names(
+        VARS[POLICY].0,
+        VARS[POLICY].1,
+        mifshim_abi::env::POLICY
+    ));
+    assert!(names(
+        VARS[XDG_CONFIG_HOME].0,
+        VARS[XDG_CONFIG_HOME].1,
+        mifshim_abi::env::XDG_CONFIG_HOME
+    ));
+    assert!(names(VARS[HOME].0, VARS[HOME].1, mifshim_abi::env::HOME));
+};
+
 /// The values of [`VARS`]: each a NUL-terminated string of at least one byte, or NULL
 /// when the variable is unset or empty (a value that is empty is unset; one that is
 /// not UTF-8 is not).
@@ -411,27 +451,28 @@ fn file_exists(build: impl FnOnce(&mut PathBuf)) -> bool {
 /// `/etc/mifshim/policy.toml`.
 fn decide_mode(v: &Vars) -> u8 {
     let d = v[DISABLE];
-    // SAFETY: a non-NULL value has at least one byte before its NUL (see `Vars`).
-    if !d.is_null() && unsafe { *d == b'1' && *d.add(1) == 0 } {
-        return INERT;
-    }
-    if !v[VIA].is_null() || !v[POLICY].is_null() {
-        return ACTIVE;
+    // SAFETY: a non-NULL value is a NUL-terminated string (see `Vars`).
+    let disable =
+        (!d.is_null()).then(|| unsafe { core::slice::from_raw_parts(d, cstr_len(d.cast())) });
+    match mifshim_abi::steering(disable, !v[VIA].is_null(), !v[POLICY].is_null()) {
+        mifshim_abi::Steering::Off => return INERT,
+        mifshim_abi::Steering::On => return ACTIVE,
+        mifshim_abi::Steering::IfPolicyFile => {}
     }
     let user = match (v[XDG_CONFIG_HOME], v[HOME]) {
         (x, _) if !x.is_null() => file_exists(|p| {
             // SAFETY: x is a NUL-terminated value (see `Vars`).
             unsafe { p.cstr(x) };
-            p.bytes(b"/mifshim/policy.toml");
+            p.bytes(mifshim_abi::POLICY_UNDER_XDG.as_bytes());
         }),
         (_, h) if !h.is_null() => file_exists(|p| {
             // SAFETY: h is a NUL-terminated value (see `Vars`).
             unsafe { p.cstr(h) };
-            p.bytes(b"/.config/mifshim/policy.toml");
+            p.bytes(mifshim_abi::POLICY_UNDER_HOME.as_bytes());
         }),
         _ => false,
     };
-    if user || file_exists(|p| p.bytes(b"/etc/mifshim/policy.toml")) {
+    if user || file_exists(|p| p.bytes(mifshim_abi::SYSTEM_POLICY.as_bytes())) {
         ACTIVE
     } else {
         INERT
@@ -547,39 +588,34 @@ unsafe extern "C" fn before_fork() {
 
 /// In the child: lets the engine (if loaded) clear what a thread of the parent held.
 unsafe extern "C" fn after_fork_child() {
-    let p = AFTER_FORK_CHILD.load(Acquire);
-    if !p.is_null() {
-        // SAFETY: mifshim_engine_after_fork_child has this C signature.
-        let f: extern "C" fn() = unsafe { core::mem::transmute::<*mut c_void, extern "C" fn()>(p) };
-        f();
+    if let Some(f) = AFTER_FORK_CHILD.get() {
+        // SAFETY: the engine's entry point; no preconditions.
+        unsafe { f() };
     }
 }
 
-/// The engine's `mifshim_engine_after_fork_child`, once loaded.
-static AFTER_FORK_CHILD: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+/// The engine's `after_fork_child` (`mifshim_abi::Engine`), once loaded.
+static AFTER_FORK_CHILD: Slot<mifshim_abi::AfterForkChild> = Slot::new();
 
-/// The engine's `mifshim_engine_jumping`, once loaded.
-static JUMPING: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+/// The engine's `jumping`, once loaded.
+static JUMPING: Slot<mifshim_abi::Jumping> = Slot::new();
 
-/// The engine's `mifshim_engine_readable`, once loaded.
-static READABLE: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+/// The engine's `readable`, once loaded.
+static READABLE: Slot<mifshim_abi::Readable> = Slot::new();
 
 /// Whether the program's `len` bytes at `p` may be read here without faulting: the
 /// engine's check (a cache of pages it found readable; a system call on a miss).
 /// Before the engine is loaded nothing is known: `true`, the stub reads as before (the
 /// first `AF_INET`/`AF_INET6` socket loads the engine).
 fn readable(p: *const c_void, len: usize) -> bool {
-    let f = READABLE.load(Acquire);
-    if f.is_null() {
-        return true;
+    match READABLE.get() {
+        // SAFETY: the engine's check, which only asks about the bytes.
+        Some(f) => unsafe { f(p, len) },
+        None => true,
     }
-    type F = extern "C" fn(*const c_void, usize) -> bool;
-    // SAFETY: mifshim_engine_readable has this C signature.
-    let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(f) };
-    f(p, len)
 }
 
-/// The engine's per-fd table (`mifshim_engine_fast`), once loaded: the datagram fast
+/// The engine's per-fd table (`mifshim_abi::Engine::fast`), once loaded: the datagram fast
 /// path reads it (see `mifshim_fastpath`).
 static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
 
@@ -587,54 +623,14 @@ static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
 /// system call, no hook, async-signal-safe). If the clock cannot be read, `u64::MAX`
 /// (every snapshot then counts as stale: the engine decides) and errno is kept.
 fn coarse_now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
     let saved = errno();
-    // ts is valid for writes.
-    let r = c_call!(
-        C_CLOCK_GETTIME,
-        fn(libc::clockid_t, *mut libc::timespec) -> c_int,
-        (libc::CLOCK_MONOTONIC_COARSE, &mut ts)
-    );
-    if r != Some(0) {
+    // SAFETY: the C library's clock_gettime has this signature.
+    let ms = unsafe { C_CLOCK_GETTIME.typed::<mifshim_abi::ClockGettime>() }
+        .and_then(mifshim_abi::coarse_now_ms);
+    ms.unwrap_or_else(|| {
         set_errno(saved);
-        return u64::MAX;
-    }
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-}
-
-/// The fast path's key of the destination the program wrote (`None`: not a plain
-/// INET/INET6 address, so never fast).
-fn key_at(addr: *const sockaddr, len: socklen_t) -> Option<Key> {
-    // Fixed-size reads (no memcpy call): the family, then the whole address. Each
-    // read relies on sendto(2)/sendmsg(2)'s contract (addr points to len readable
-    // bytes), with len checked to cover it; read_unaligned because C callers may pass
-    // any alignment.
-    if addr.is_null() || len < 2 {
-        return None;
-    }
-    // SAFETY: see above; len >= 2.
-    let family = unsafe { core::ptr::read_unaligned(addr.cast::<u16>()) };
-    match (family as c_int, len) {
-        (libc::AF_INET, 16..) => {
-            // SAFETY: see above; len >= 16.
-            let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 16]>()) };
-            mifshim_fastpath::key_of(&b)
-        }
-        (libc::AF_INET6, 28..) => {
-            // SAFETY: see above; len >= 28.
-            let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 28]>()) };
-            mifshim_fastpath::key_of(&b)
-        }
-        (libc::AF_INET6, 24..) => {
-            // SAFETY: see above; len >= 24 (the RFC 2133 layout).
-            let b = unsafe { core::ptr::read_unaligned(addr.cast::<[u8; 24]>()) };
-            mifshim_fastpath::key_of(&b)
-        }
-        _ => None,
-    }
+        u64::MAX
+    })
 }
 
 /// The engine's table, if it is loaded.
@@ -658,7 +654,8 @@ fn fast_datagram(fd: c_int, addr: *const sockaddr, len: socklen_t) -> bool {
     let Some(slot) = mifshim_fastpath::promoted_slot(shared, fd) else {
         return false;
     };
-    let Some(key) = key_at(addr, len) else {
+    // SAFETY: sendto(2)/sendmsg(2)'s contract: addr points to len readable bytes.
+    let Some(key) = (unsafe { mifshim_abi::key_at(addr, len) }) else {
         return false;
     };
     mifshim_fastpath::is_fast_at(shared, slot, fd, &key, coarse_now_ms())
@@ -785,21 +782,9 @@ fn socket_done(fd: c_int, (domain, ty, protocol): (c_int, c_int, c_int)) {
     }
     let saved = errno();
     let map = |bytes: usize| {
-        // A new anonymous private mapping; no existing memory is touched.
-        let p = c_call!(
-            C_MMAP,
-            fn(*mut c_void, usize, c_int, c_int, c_int, libc::off_t) -> *mut c_void,
-            (
-                null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0
-            )
-        )
-        .unwrap_or(libc::MAP_FAILED);
-        (p != libc::MAP_FAILED).then_some(p.cast())
+        // SAFETY: the C library's mmap has this signature.
+        let mmap = unsafe { C_MMAP.typed::<mifshim_abi::Mmap>() }?;
+        mifshim_abi::map_zeroed(mmap, bytes).map(|p| p.cast())
     };
     let unmap = |p: *mut mifshim_fastpath::FdSlot, bytes: usize| {
         // `p` came from the mmap above and was never published.
@@ -873,7 +858,7 @@ fn not_redirected(fd: c_int) -> bool {
 fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     // The kernel takes at most UIO_MAXIOV (1024) messages; the array must be readable
     // that far (else the engine answers as the kernel would).
-    let n = (vlen as usize).min(1024);
+    let n = (vlen as usize).min(mifshim_abi::UIO_MAXIOV);
     if msgs.is_null() || vlen == 0 || !readable(msgs.cast(), n * core::mem::size_of::<mmsghdr>()) {
         return false;
     }
@@ -883,7 +868,7 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     let mut fast = None;
     // The kernel sends at most UIO_MAXIOV (1024) messages of a batch; no need to look
     // further (and the program's array may be no longer than that).
-    for i in 0..(vlen as usize).min(1024) {
+    for i in 0..n {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
         let (name, len) = unsafe {
             let h = &(*msgs.add(i)).msg_hdr;
@@ -904,7 +889,8 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
                 *fast.insert((shared, slot, coarse_now_ms()))
             }
         };
-        let Some(key) = key_at(name.cast(), len) else {
+        // SAFETY: sendmmsg(2)'s contract: each message's name has its length.
+        let Some(key) = (unsafe { mifshim_abi::key_at(name.cast(), len) }) else {
             return false;
         };
         if !mifshim_fastpath::is_fast_at(shared, slot, fd, &key, now) {
@@ -939,16 +925,6 @@ fn write_err(parts: &[&[u8]]) {
         fn(c_int, *const libc::iovec, c_int) -> isize,
         (2, iov.as_ptr(), n)
     );
-}
-
-fn errno() -> c_int {
-    // SAFETY: this thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
-
-fn set_errno(e: c_int) {
-    // SAFETY: this thread's errno slot.
-    unsafe { *libc::__errno_location() = e }
 }
 
 /// Loads the engine once; `true` when it is ready. Keeps errno.
@@ -1210,61 +1186,35 @@ fn load_engine() -> Option<*mut Shared> {
         ]);
         return None;
     }
-    if !bind_engine(h) {
-        write_err(&[
-            b"mifshim: ",
-            path,
-            b" is not a mifshim engine of this version; failing closed\n",
-        ]);
-        return None;
-    }
     // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
-    let fast = unsafe { libc::dlsym(h, c"mifshim_engine_fast".as_ptr()) }.cast::<Shared>();
-    // SAFETY: when present, the symbol is the engine's static `Shared`; `layout` is
-    // its first field in every version (repr(C)), so reading it is valid even for an
-    // engine of another build.
-    if fast.is_null() || unsafe { (*fast).layout } != mifshim_fastpath::LAYOUT {
+    let sym = unsafe { libc::dlsym(h, mifshim_abi::ENGINE_SYMBOL.as_ptr()) };
+    // SAFETY: when present, the symbol is some engine build's `Engine`, whose version
+    // and size lead in every version (`Engine::check` reads the rest only when they are
+    // this build's).
+    let Some(engine) = (unsafe { Engine::check(sym.cast()) }) else {
         write_err(&[
             b"mifshim: ",
             path,
             b" is not a mifshim engine of this version; failing closed\n",
         ]);
         return None;
-    }
+    };
     if STDERR_CLOSED.load(SeqCst) {
         // Standard error was closed before the engine was loaded: it must not log to
         // fd 2 (now maybe the program's socket), not even while it starts.
-        // SAFETY: fast is the engine's static table (layout checked above).
-        unsafe { (*fast).log_fd.store(mifshim_fastpath::LOG_SILENT, Release) };
+        engine
+            .shared()
+            .log_fd
+            .store(mifshim_fastpath::LOG_SILENT, Release);
     }
-    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
-    let child = unsafe { libc::dlsym(h, c"mifshim_engine_after_fork_child".as_ptr()) };
-    AFTER_FORK_CHILD.store(child, Release);
-    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
-    let jumping = unsafe { libc::dlsym(h, c"mifshim_engine_jumping".as_ptr()) };
-    JUMPING.store(jumping, Release);
-    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
-    let readable = unsafe { libc::dlsym(h, c"mifshim_engine_readable".as_ptr()) };
-    READABLE.store(readable, Release);
-    // SAFETY: the symbol name is NUL-terminated; h is a valid handle.
-    let init = unsafe { libc::dlsym(h, c"mifshim_engine_init".as_ptr()) };
-    if init.is_null() {
-        return None;
-    }
-    type Init = unsafe extern "C" fn(*const RealFn, *const c_char) -> c_int;
-    // SAFETY: mifshim_engine_init has exactly this C signature (shim/src/sys/linux).
-    let init: Init = unsafe { core::mem::transmute(init) };
-    let table = real_table();
-    // SAFETY: table is NULL-terminated and lives for the call; ARGV0 is NULL or argv[0].
-    let ok = unsafe { init(table.as_ptr(), ARGV0.load(Acquire)) == 0 };
-    ok.then_some(fast)
-}
-
-/// What the engine's `mifshim_engine_init` takes: a C function's name and address.
-#[repr(C)]
-struct RealFn {
-    name: *const c_char,
-    ptr: *mut c_void,
+    bind_engine(engine);
+    AFTER_FORK_CHILD.set(Some(engine.after_fork_child));
+    JUMPING.set(Some(engine.jumping));
+    READABLE.set(Some(engine.readable));
+    let reals = reals();
+    // SAFETY: reals lives for the call; ARGV0 is NULL or argv[0].
+    let ok = unsafe { (engine.init)(&reals, ARGV0.load(Acquire)) == 0 };
+    ok.then_some(engine.fast.cast_mut())
 }
 
 fn engine_ready() -> bool {
@@ -1321,6 +1271,16 @@ impl Lazy {
         set_errno(saved);
         self.ptr.store(p, Release);
         p
+    }
+
+    /// The function as type `F`, or `None`.
+    ///
+    /// # Safety
+    /// `F` is the C signature of the C library's function of this name.
+    unsafe fn typed<F: FnPtr>(&self) -> Option<F> {
+        let p = self.get();
+        // SAFETY: the caller's contract; F is a pointer-sized function pointer.
+        (!p.is_null()).then(|| unsafe { core::mem::transmute_copy::<*mut c_void, F>(&p) })
     }
 }
 
@@ -1584,8 +1544,8 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
 
 /// `longjmp`, `_longjmp`, `siglongjmp` and `__longjmp_chk` (what fortified programs'
 /// `siglongjmp` calls): a signal handler jumping out of a hook leaves that hook's
-/// window open; the engine closes it first (`mifshim_engine_jumping`: the thread gets
-/// its cancellation state back). The real function never returns, so this frame is
+/// window open; the engine closes it first (`mifshim_abi::Engine::jumping`: the thread
+/// gets its cancellation state back). The real function never returns, so this frame is
 /// discarded with the rest.
 macro_rules! jump_hooks {
     ($($name:ident => $lazy:ident;)*) => {$(
@@ -1596,12 +1556,9 @@ macro_rules! jump_hooks {
         /// The contract of the C function of the same name.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name(env: *mut c_void, val: c_int) -> ! {
-            let j = JUMPING.load(Acquire);
-            if !j.is_null() {
-                type J = extern "C" fn(*const c_void);
-                // SAFETY: mifshim_engine_jumping has this C signature.
-                let f: J = unsafe { core::mem::transmute::<*mut c_void, J>(j) };
-                f(env);
+            if let Some(f) = JUMPING.get() {
+                // SAFETY: the engine's entry point; it only reads env's words.
+                unsafe { f(env) };
             }
             let p = $lazy.get();
             if p.is_null() {
@@ -1827,55 +1784,59 @@ clone_hooks! {
 // The hooks
 // ---------------------------------------------------------------------------------
 
-/// For every hooked function: its C signature, whether calling it needs the engine
-/// (a decision), and what it returns when the call fails closed.
+/// The stub's generator over the one list of hooked calls (`mifshim_abi::hooked_calls!`:
+/// each call's C signature, whether calling it needs the engine (a decision), what it
+/// returns when the call fails closed, and the stub's shortcuts): the exported hooks,
+/// the C library's functions (`real`) and the engine's entry points (`engine`), each a
+/// slot typed by the call's signature (`mifshim_abi::sig`).
 macro_rules! hooks {
-    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty, load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)?; )*) => {
+    ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty {
+        absent: $absent:expr,
+        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, aliases: [$($alias:ident),*])? }
+    }; )*) => {
         /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
         /// after this preloaded one).
         #[allow(non_upper_case_globals)]
         mod real {
             use super::*;
-            $( pub(super) static $name: AtomicPtr<c_void> = AtomicPtr::new(null_mut()); )*
+            $( $(#[$m])* pub(super) static $name: Slot<sig::$name> = Slot::new(); )*
         }
 
         /// The engine's entry points, set once it is loaded.
         #[allow(non_upper_case_globals)]
         mod engine {
             use super::*;
-            $( pub(super) static $name: AtomicPtr<c_void> = AtomicPtr::new(null_mut()); )*
+            $( $(#[$m])* pub(super) static $name: Slot<sig::$name> = Slot::new(); )*
         }
 
         fn resolve_all() {
             $(
-                if real::$name.load(Acquire).is_null() {
+                $(#[$m])*
+                if !real::$name.is_set() {
                     // SAFETY: the name is NUL-terminated; RTLD_NEXT looks past this
-                    // object, so the result is the C library's function.
-                    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
-                    real::$name.store(p, Release);
+                    // object, so the result is NULL or the C library's function of this
+                    // name, whose signature the list gives.
+                    unsafe {
+                        real::$name.set_raw(libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()))
+                    };
                 }
             )*
         }
 
-        fn real_table() -> [RealFn; { [$(stringify!($name)),*].len() + 1 }] {
-            [
-                $( RealFn { name: concat!(stringify!($name), "\0").as_ptr().cast(), ptr: real::$name.load(Acquire) }, )*
-                RealFn { name: core::ptr::null(), ptr: null_mut() },
-            ]
+        /// The C library's functions as the engine takes them.
+        fn reals() -> mifshim_abi::Reals {
+            mifshim_abi::Reals {
+                $( $(#[$m])* $name: real::$name.get(), )*
+            }
         }
 
-        fn bind_engine(h: *mut c_void) -> bool {
-            let mut ok = true;
-            $(
-                // SAFETY: the name is NUL-terminated; h is a valid handle.
-                let p = unsafe { libc::dlsym(h, concat!("mifshim_engine_", stringify!($name), "\0").as_ptr().cast()) };
-                ok &= !p.is_null();
-                engine::$name.store(p, Release);
-            )*
-            ok
+        /// Binds the engine's entry points (its interface was checked).
+        fn bind_engine(e: &Engine) {
+            $( $(#[$m])* engine::$name.set(Some(e.hooks.$name)); )*
         }
 
         $(
+            $(#[$m])*
             /// ## Hook
             /// Forwards to the engine when the process is steered (loading it if this
             /// call needs a decision), else to the C library. A `direct` condition
@@ -1885,18 +1846,15 @@ macro_rules! hooks {
             /// # Safety
             /// The contract of the C function of the same name.
             #[unsafe(no_mangle)]
+            #[allow(clippy::unused_unit)]
             pub unsafe extern "C" fn $name($($a: $t),*) -> $r {
-                type F = unsafe extern "C" fn($($t),*) -> $r;
                 let direct = false $(|| $direct)?;
                 if !direct && active() {
                     let ready = engine_ready() || ($load && ensure_engine());
                     if ready {
-                        let p = engine::$name.load(Acquire);
-                        if !p.is_null() {
-                            // SAFETY: the engine exports this entry with this exact C
-                            // signature (checked by name when it was bound).
-                            let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
-                            // SAFETY: the program's arguments, forwarded.
+                        if let Some(f) = engine::$name.get() {
+                            // SAFETY: the program's arguments, forwarded to the engine's
+                            // entry point of this name (typed by the list).
                             let r = unsafe { f($($a),*) };
                             let _args = ($($a,)*);
                             $( $after(r, _args); )?
@@ -1908,31 +1866,64 @@ macro_rules! hooks {
                         return $fail;
                     }
                 }
-                let mut p = real::$name.load(Acquire);
-                if p.is_null() {
-                    // The first call, before the engine's load found them all: this
-                    // function only (see the module doc for why it is normal context).
-                    // Errno kept: the call may succeed without setting it.
-                    let saved = errno();
-                    // SAFETY: as in resolve_all.
-                    p = unsafe { libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()) };
-                    set_errno(saved);
-                    real::$name.store(p, Release);
-                }
-                if p.is_null() {
-                    set_errno(libc::ENOSYS);
-                    return $fail;
-                }
-                // SAFETY: p is the C library's function of this name and signature.
-                let f: F = unsafe { core::mem::transmute::<*mut c_void, F>(p) };
-                // SAFETY: the program's arguments, forwarded.
+                let f = match real::$name.get() {
+                    Some(f) => f,
+                    None => {
+                        // The first call, before the engine's load found them all: this
+                        // function only (see the module doc for why it is normal
+                        // context). Errno kept: the call may succeed without setting it.
+                        let saved = errno();
+                        // SAFETY: as in resolve_all.
+                        unsafe {
+                            real::$name.set_raw(libc::dlsym(libc::RTLD_NEXT, concat!(stringify!($name), "\0").as_ptr().cast()))
+                        };
+                        set_errno(saved);
+                        match real::$name.get() {
+                            Some(f) => f,
+                            None => {
+                                set_errno(libc::ENOSYS);
+                                return $fail;
+                            }
+                        }
+                    }
+                };
+                // SAFETY: the program's arguments, forwarded to the C library's function.
                 let r = unsafe { f($($a),*) };
                 let _args = ($($a,)*);
                 $( if direct { $then(r, _args); } )?
                 $( $after(r, _args); )?
                 r
             }
+
+            aliases! { [$($($alias),*)?] $name ($($a: $t),*) -> $r }
         )*
+    };
+}
+
+/// Other names glibc exports for a hooked function, as the same hook (the list's
+/// `aliases`): the names programs built against glibc < 2.34 link for the `res_*`
+/// family (`resolv.h` defined `res_query` as `__res_query`, in libresolv; glibc 2.34+
+/// keeps them at the same addresses as the new names), and the public `__connect`,
+/// `__close`, `__dup2` and `__fcntl` (a program calling `__connect` went around the
+/// `connect` hook).
+macro_rules! aliases {
+    ([$($alias:ident),*] $name:ident $args:tt -> $r:ty) => {
+        $( alias! { $alias = $name $args -> $r } )*
+    };
+}
+
+macro_rules! alias {
+    ($alias:ident = $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty) => {
+        /// ## Hook
+        /// Another name of the hook it calls.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $alias($($a: $t),*) -> $r {
+            // SAFETY: the same function under its other name.
+            unsafe { $name($($a),*) }
+        }
     };
 }
 
@@ -1979,91 +1970,8 @@ fn no_res() -> c_int {
     -1
 }
 
-/// Other names glibc exports for hooked functions, as the same hooks: the names
-/// programs built against glibc < 2.34 link for the `res_*` family (`resolv.h`
-/// defined `res_query` as `__res_query`, in libresolv; glibc 2.34+ keeps them at the
-/// same addresses as the new names), and the public `__connect`, `__close`, `__dup2`
-/// and `__fcntl` (a program calling `__connect` went around the `connect` hook), and
-/// `__sigaction`.
-macro_rules! aliases {
-    ($( $alias:ident = $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
-        $(
-            /// ## Hook
-            /// Another name of the hook it calls.
-            ///
-            /// # Safety
-            /// The contract of the C function of the same name.
-            #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn $alias($($a: $t),*) -> $r {
-                // SAFETY: the same function under its other name.
-                unsafe { $name($($a),*) }
-            }
-        )*
-    };
+alias! {
+    __sigaction = sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int
 }
 
-aliases! {
-    __res_query = res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_search = res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_querydomain = res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_send = res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nquery = res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nsearch = res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nquerydomain = res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __res_nsend = res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int;
-    __connect = connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
-    __close = close(fd: c_int) -> c_int;
-    __dup2 = dup2(old: c_int, new: c_int) -> c_int;
-    __fcntl = fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-    __sigaction = sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
-}
-
-/// `void`, spelled so the macro can name it.
-type NoValue = ();
-const NO_VALUE: NoValue = ();
-
-hooks! {
-    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: socket_direct(domain), then: socket_done;
-    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
-    bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
-    listen(fd: c_int, backlog: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
-    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendto_direct(fd, addr, len);
-    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg), after: sendmsg_done;
-    sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen), after: sendmmsg_done;
-    setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, load: true, fail: -1, errno: libc::ENETUNREACH;
-    close(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: close_direct(fd);
-    dup(fd: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    dup2(old: c_int, new: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    dup3(old: c_int, new: c_int, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
-    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd), then: recvmsg_done;
-    recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd), then: recvmmsg_done;
-    fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd);
-    fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd);
-    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int, load: false, fail: -1, errno: libc::ENOSYS;
-    closefrom(lowfd: c_int) -> NoValue, load: false, fail: NO_VALUE, errno: libc::ENOSYS;
-    fclose(stream: *mut libc::FILE) -> c_int, load: false, fail: libc::EOF, errno: libc::ENOSYS;
-    getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd);
-    getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
-    freeaddrinfo(ai: *mut addrinfo) -> NoValue, load: false, fail: NO_VALUE, errno: 0;
-    getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int, load: true, fail: EAI_FAIL, errno: 0;
-    gethostbyname(name: *const c_char) -> *mut hostent, load: true, fail: no_host(), errno: 0;
-    gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
-    gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
-    gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
-    gethostbyaddr(addr: *const c_void, len: socklen_t, af: c_int) -> *mut hostent, load: true, fail: no_host(), errno: 0;
-    getaddrinfo_a(mode: c_int, list: *mut *mut c_void, ent: c_int, sig: *mut libc::sigevent) -> c_int, load: true, fail: EAI_SYSTEM, errno: libc::ENETUNREACH;
-    gai_suspend(list: *const *const c_void, ent: c_int, timeout: *const libc::timespec) -> c_int, load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS;
-    gai_cancel(req: *mut c_void) -> c_int, load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS;
-    res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int, load: true, fail: no_res(), errno: libc::ENETUNREACH;
-    gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, load: true, fail: no_host_r(result, h_errnop), errno: 0;
-}
+mifshim_abi::hooked_calls!(hooks);

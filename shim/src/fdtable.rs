@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// The per-fd entries and datagram memos, and the snapshot generation and freshness
 /// that go with them: read by the preloaded stub's `sendto`/`sendmsg` fast path
-/// (`mifshim_fastpath::is_fast`), written only here and in `netstate`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fast"))]
+/// (`mifshim_fastpath::is_fast`), written only here and in `netstate`; the stub finds
+/// it through the engine's interface (`mifshim_abi::Engine::fast`).
 pub static SHARED_TABLE: Shared = Shared::new();
 
 /// A decoded entry: what the shim knows about the socket on an fd, as the socket core
@@ -52,7 +52,7 @@ pub(crate) fn proto_of(sotype: i32, protocol: i32) -> Proto {
 /// A per-fd value kept in lazily mapped chunks of zero-initialised values (`T` is
 /// `FdSlot` or a pair of `AtomicU64`: all-zero bytes are valid for both). The stub
 /// creates `fds` chunks the same way (`mifshim_fastpath::slot_create`).
-fn chunk_slot<T: 'static>(
+fn chunk_slot<T: crate::sys::sync::Zeroed + 'static>(
     table: &'static [AtomicPtr<T>; CHUNKS],
     fd: i32,
     create: bool,
@@ -60,17 +60,7 @@ fn chunk_slot<T: 'static>(
     if !create {
         return mifshim_fastpath::slot(table, fd);
     }
-    // SAFETY: map_zeroed returns zeroed anonymous memory that is never unmapped
-    // unless handed back through `unmap` unpublished; all-zero bytes are a valid T.
-    unsafe {
-        mifshim_fastpath::slot_create(
-            table,
-            fd,
-            |bytes| crate::sys::map_zeroed(bytes).map(|p| p.cast::<T>()),
-            // SAFETY: `p` was never published.
-            |p, bytes| crate::sys::unmap(p.cast(), bytes),
-        )
-    }
+    crate::sys::sync::chunk_slot_create(table, fd)
 }
 
 fn slot(fd: i32, create: bool) -> Option<&'static AtomicU32> {
@@ -102,16 +92,7 @@ pub(crate) fn memo_set(fd: i32, word: u64, key: &Key) {
 
 /// Clears every memo (when the snapshot generation wraps the memo's bits).
 pub(crate) fn clear_memos() {
-    for head in &SHARED_TABLE.fds {
-        let p = head.load(Ordering::Acquire);
-        if !p.is_null() {
-            // SAFETY: a published chunk holds CHUNK slots and is never unmapped.
-            let chunk = unsafe { std::slice::from_raw_parts(p, CHUNK) };
-            chunk
-                .iter()
-                .for_each(|s| s.memo.store(0, Ordering::Release));
-        }
-    }
+    crate::sys::sync::for_each_mapped(&SHARED_TABLE.fds, |s| s.memo.store(0, Ordering::Release));
 }
 
 pub(crate) fn get(fd: i32) -> Entry {

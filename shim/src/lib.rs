@@ -1,10 +1,11 @@
 //! `libmifshim_engine.so`: the engine behind `libmifshim.so` (the std-free stub in
 //! `preload/` that `LD_PRELOAD` puts into every process). The stub `dlopen`s this
-//! library on a process's first socket decision, hands it the real C functions and
-//! forwards every hook to the `mifshim_engine_*` entry points exported here.
+//! library on a process's first socket decision, checks and binds the one symbol it
+//! exports (`mifshim_engine`: the typed, versioned `mifshim_abi::Engine`), hands it the
+//! real C functions and forwards every hook to the entry points it names.
 //!
 //! # How it works
-//! * `mifshim_engine_init` installs the real functions, reads the environment and the
+//! * `Engine::init` installs the real functions, reads the environment and the
 //!   policy once and publishes an immutable profile. Hooks only read it.
 //! * Nothing happens at `socket()`: the destination is not known yet. At `connect`
 //!   (and a TCP Fast Open send) the pure decision in `config-schema` says: bind to an
@@ -20,34 +21,53 @@
 //!   per-fd facts live in a lock-free table, so a steady stream of datagrams costs no
 //!   extra system call, lock or allocation.
 //!
-//! Module map: `sys` (all FFI and `unsafe`: hook entry points, real functions, socket
-//! options, netlink, name-lookup entry points), `ops` (what each hook does, safe),
-//! `dns` (the resolver), `state` (the profile), `netstate` (interface snapshot),
-//! `fdtable` (per-fd facts), `redirect` (redirected DNS sockets), `log` (no-alloc
-//! logger).
+//! Module map, arrows pointing one way (entry points → core → primitives, no cycles):
+//! * `entry` — the C ABI edge: the one exported symbol (`mifshim_abi::Engine`,
+//!   generated from the one list of hooked calls in `abi/`), the socket and fd entry
+//!   points (`entry::socket`) and the name-lookup ones (`entry::names`);
+//! * the core, safe Rust (no `unsafe` outside `ops`'s one lock-free cell, checked by
+//!   `deny(unsafe_code)` below): `ops` (what each socket hook does, over
+//!   `socket-core`), `dns` (the resolver), `state` (the profile), `netstate`
+//!   (interface snapshot), `fdtable` (per-fd facts), `learned` (addresses learned
+//!   from name rules), `redirect` (redirected DNS sockets), `events`, `log`;
+//! * `sys` — kernel and C library primitives (real functions, copies of the program's
+//!   memory, socket options, control messages, filters, netlink, raw system calls, the
+//!   hooks' guard, lock-free cells); it never calls up.
 
 // In unit-test builds the hooks are not exported (they would interpose on the test
 // binary itself), so everything only they reach looks dead.
 #![cfg_attr(test, allow(dead_code))]
 
-// The engine proper runs on the Linux hook layer (`sys/linux`). On macOS the crate
-// builds its kernel primitives (`sys/macos`) only, until the interposition table and
-// hook entry points generated from issue 10's list of hooked calls connect the same
-// shared modules there.
+// The engine proper runs on the Linux hook layer (`entry`, `sys/linux`). On macOS the
+// crate builds its kernel primitives (`sys/macos`) only, until an interposition table
+// generated from the list of hooked calls (`mifshim-abi`) connects the same shared
+// modules there.
 #[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod dns;
 #[cfg(target_os = "linux")]
+mod entry;
+#[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod events;
 #[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod fdtable;
 #[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
+mod learned;
+#[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod log;
 #[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod netstate;
 #[cfg(target_os = "linux")]
 mod ops;
 #[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod redirect;
 #[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
 mod state;
 mod sys;

@@ -2,18 +2,18 @@
 //! when a decision needs it (so a link change is seen by new sockets within about a
 //! second, without a netlink dump per call).
 //!
-//! Readers never block and never allocate: two static snapshot slots, a `CURRENT`
-//! index and a reader count per slot. A reader announces itself on the current slot
-//! and re-checks that it is still current; the refresher only ever writes the other
-//! slot, and only when nobody is reading it, then flips `CURRENT`. The refresher is
-//! whoever wins a flag; everybody else keeps using the current snapshot.
+//! Readers never block and never allocate: two static snapshot slots, a current index
+//! and a reader count per slot (`sys::sync::DoubleBuffer`). A reader announces itself
+//! on the current slot and re-checks that it is still current; the refresher only ever
+//! writes the other slot, and only when nobody is reading it, then flips the index. The
+//! refresher is whoever wins a flag; everybody else keeps using the current snapshot.
 
+use crate::sys::sync::DoubleBuffer;
 use crate::sys::{self, netlink};
 use config_schema::sysdns::{AddrKind, address_kind, link_up};
 use config_schema::{IfName, IfaceState, NetView};
-use std::cell::UnsafeCell;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 /// Capacity of a snapshot: enough for a container host (a veth per container, each
 /// with a link-local address). Held in two static slots (`.bss`: pages are only
@@ -300,7 +300,7 @@ impl NetView for Snap {
     }
 
     fn learned(&self, ip: IpAddr) -> Option<usize> {
-        crate::dns::learned::lookup(ip)
+        crate::learned::lookup(ip)
     }
 
     /// Only addresses that can be a source (`source`, a bind kept or rewritten).
@@ -324,84 +324,51 @@ impl NetView for Snap {
     }
 }
 
-struct Slot {
-    readers: AtomicUsize,
-    data: UnsafeCell<Snap>,
-}
-
-struct Slots([Slot; 2]);
-// SAFETY: `data` is written only by the refresher that holds `REFRESHING`, and only
-// while the slot is not current and has no readers (see the module comment); readers
-// only read a slot while they hold a count on it and it is current.
-unsafe impl Sync for Slots {}
-
-struct RefreshBuf(UnsafeCell<netlink::RecvBuf>);
-// SAFETY: used only by the holder of `REFRESHING`.
-unsafe impl Sync for RefreshBuf {}
-
-static SLOTS: Slots = Slots([
-    Slot {
-        readers: AtomicUsize::new(0),
-        data: UnsafeCell::new(Snap::new()),
-    },
-    Slot {
-        readers: AtomicUsize::new(0),
-        data: UnsafeCell::new(Snap::new()),
-    },
-]);
-static BUF: RefreshBuf = RefreshBuf(UnsafeCell::new(netlink::RecvBuf::new()));
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
+/// The two snapshot slots, their reader counts, the refresher's flag and its netlink
+/// receive buffer (`sys::sync::DoubleBuffer`).
+static SNAPSHOTS: DoubleBuffer<Snap, netlink::RecvBuf> =
+    DoubleBuffer::new(Snap::new(), Snap::new(), netlink::RecvBuf::new());
 static LOADED: AtomicBool = AtomicBool::new(false);
-static REFRESHING: AtomicBool = AtomicBool::new(false);
 static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Tries to take a new snapshot; `false` when another thread is doing it or a reader
 /// still holds the spare slot.
 fn refresh() -> bool {
     // With every signal blocked: a handler that ran here and left by `siglongjmp` (or
-    // `pthread_exit`) would leave REFRESHING set, and the snapshot would never be
-    // taken again. A refresh happens at most once a second.
+    // `pthread_exit`) would leave the refresher's flag set, and the snapshot would never
+    // be taken again. A refresh happens at most once a second.
     sys::with_signals_blocked(refresh_now)
 }
 
 fn refresh_now() -> bool {
-    if REFRESHING
-        .compare_exchange(false, true, SeqCst, SeqCst)
-        .is_err()
-    {
-        return false;
-    }
-    let spare = 1 - CURRENT.load(SeqCst);
-    let slot = &SLOTS.0[spare];
-    if slot.readers.load(SeqCst) != 0 {
-        REFRESHING.store(false, SeqCst);
-        return false;
-    }
-    // SAFETY: we hold REFRESHING, the slot is not current and has no readers, and
-    // any reader that races to it will see CURRENT != spare and back off before
-    // reading (module comment).
-    let (snap, buf) = unsafe { (&mut *slot.data.get(), &mut *BUF.0.get()) };
-    snap.fill(buf);
-    let failed = snap.error;
-    let dropped = snap.dropped;
     // The generation (bumped by every refresh, so that per-socket memos know when to
     // decide again) and the deadline live in the table the stub's fast path reads.
-    // Only the refresher (we hold REFRESHING) writes them.
+    // Only the refresher (the one writer of SNAPSHOTS) writes them.
     let fast = &crate::fdtable::SHARED_TABLE;
-    let generation = fast.generation.load(SeqCst) + 1;
-    if mifshim_fastpath::generation_wraps(generation) {
-        // Before the new generation is visible: a memo written 2^15 refreshes ago
-        // must not match it.
-        crate::fdtable::clear_memos();
-    }
-    snap.generation = generation;
-    CURRENT.store(spare, SeqCst);
-    fast.generation.store(generation, SeqCst);
-    let now = sys::now_ms();
-    TAKEN_MS.store(now, SeqCst);
-    fast.fresh_until_ms.store(now + MAX_AGE_MS, SeqCst);
-    LOADED.store(true, SeqCst);
-    REFRESHING.store(false, SeqCst);
+    let filled = SNAPSHOTS.write(
+        |snap, buf| {
+            snap.fill(buf);
+            let generation = fast.generation.load(SeqCst) + 1;
+            if mifshim_fastpath::generation_wraps(generation) {
+                // Before the new generation is visible: a memo written 2^15 refreshes
+                // ago must not match it.
+                crate::fdtable::clear_memos();
+            }
+            snap.generation = generation;
+            (generation, snap.error, snap.dropped)
+        },
+        // The snapshot is current; still the only writer.
+        |&(generation, _, _)| {
+            fast.generation.store(generation, SeqCst);
+            let now = sys::now_ms();
+            TAKEN_MS.store(now, SeqCst);
+            fast.fresh_until_ms.store(now + MAX_AGE_MS, SeqCst);
+            LOADED.store(true, SeqCst);
+        },
+    );
+    let Some((_, failed, dropped)) = filled else {
+        return false;
+    };
     if failed != 0 {
         crate::log::netlink_failed(failed);
     }
@@ -415,6 +382,7 @@ fn refresh_now() -> bool {
 
 /// Runs `f` on a current snapshot (refreshing it first if it is older than
 /// [`MAX_AGE_MS`]).
+#[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     if !LOADED.load(SeqCst) {
         // The first snapshot: wait (bounded) if another thread is taking it.
@@ -426,19 +394,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     } else if sys::now_ms().saturating_sub(TAKEN_MS.load(SeqCst)) > MAX_AGE_MS {
         refresh();
     }
-    let i = loop {
-        let i = CURRENT.load(SeqCst);
-        SLOTS.0[i].readers.fetch_add(1, SeqCst);
-        if CURRENT.load(SeqCst) == i {
-            break i;
-        }
-        SLOTS.0[i].readers.fetch_sub(1, SeqCst);
-    };
-    // SAFETY: we hold a reader count on slot i and it was current after we took the
-    // count, so the refresher will not write it until we release the count.
-    let r = f(unsafe { &*SLOTS.0[i].data.get() });
-    SLOTS.0[i].readers.fetch_sub(1, SeqCst);
-    r
+    SNAPSHOTS.read(f)
 }
 
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).
@@ -450,10 +406,7 @@ pub(crate) fn invalidate() {
 /// In a child after `fork`: a refresher that was running in another thread of the
 /// parent does not exist here.
 pub(crate) fn after_fork_in_child() {
-    REFRESHING.store(false, SeqCst);
-    for s in &SLOTS.0 {
-        s.readers.store(0, SeqCst);
-    }
+    SNAPSHOTS.reset_after_fork();
 }
 
 #[cfg(test)]

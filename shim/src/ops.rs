@@ -1,6 +1,6 @@
 //! What each hook does, in safe Rust: take the decoded arguments, consult the policy
 //! through [`config_schema::decide`], apply the socket options it calls for, and say
-//! how the real call must be made. The hooks in `sys` only decode and forward.
+//! how the real call must be made. The hooks in `crate::entry` only decode and forward.
 
 use crate::fdtable::{
     self, APP_BOUND, APP_MCAST_IF, APP_UC4, APP_UC6, Entry, LOGGED_SEND, MCAST_CHECKED, SHIM_BOUND,
@@ -294,7 +294,7 @@ static LAST_DECISION: LastSlot = LastSlot {
 /// program connecting to one server again and again pays for the decision once per
 /// snapshot (at most a second). `decide` reads nothing else, so the result is the same.
 fn decide_again(profile: &'static Profile, snap: &Snap, flow: &Flow) -> Decision<'static> {
-    let learned = crate::dns::learned::epoch();
+    let learned = crate::learned::epoch();
     let same = |l: &LastDecision| {
         l.generation == snap.generation && l.learned == learned && l.flow == *flow
     };
@@ -1723,7 +1723,7 @@ mod tests {
     #[test]
     fn a_repeated_connect_reuses_the_decision_only_under_the_same_snapshot_and_flow() {
         // Other tests write the learned-address table (and so move its epoch).
-        let _lock = crate::dns::learned::TEST_LOCK
+        let _lock = crate::learned::TEST_LOCK
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let p = profile();
@@ -1751,7 +1751,7 @@ mod tests {
         ));
         // So is anything after a name rule learned an address.
         snap.set_up(true);
-        crate::dns::learned::remember("192.0.2.200".parse().unwrap(), 0);
+        crate::learned::remember("192.0.2.200".parse().unwrap(), 0);
         assert_eq!(bound_to(decide_again(p, &snap, &flow(10))), Some(3));
     }
 }

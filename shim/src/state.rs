@@ -1,14 +1,16 @@
-//! Process-wide state, built once by `mifshim_engine_init` and immutable afterwards: the
+//! Process-wide state, built once by the engine's `init` (`crate::entry`) and immutable afterwards: the
 //! hooks only read it (one atomic load), so they need no lock and are safe after
 //! fork and in signal handlers.
 
+use crate::sys::sync::Published;
 use crate::{log, log_at, netstate, sys};
 use config_schema::{
     LogLevel, Policy, Profile, default_policy_paths, env, load_policy_file, parse_via_list,
 };
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// What the shim does in this process.
 pub(crate) enum Mode {
@@ -24,9 +26,17 @@ const INERT: u8 = 2;
 const ACTIVE: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-static PROFILE: AtomicPtr<Profile> = AtomicPtr::new(std::ptr::null_mut());
+static PROFILE: Published<Profile> = Published::new();
+/// Servers from `MIFSHIM_DNS`, set once at initialisation.
+static DNS_OVERRIDE: std::sync::OnceLock<Vec<std::net::SocketAddr>> = std::sync::OnceLock::new();
 
-/// The current mode; initialises on the spot if a hook runs before `mifshim_engine_init`.
+/// The servers `MIFSHIM_DNS` names (`mifrun --dns`), which take precedence over every
+/// other source of servers; empty when unset.
+pub(crate) fn dns_override() -> &'static [std::net::SocketAddr] {
+    DNS_OVERRIDE.get().map_or(&[][..], Vec::as_slice)
+}
+
+/// The current mode; initialises on the spot if a hook runs before the engine's `init`.
 pub(crate) fn mode() -> Mode {
     match STATE.load(Ordering::Acquire) {
         INERT => Mode::Inert,
@@ -44,10 +54,13 @@ pub(crate) fn mode() -> Mode {
 }
 
 fn active() -> Mode {
-    let p = PROFILE.load(Ordering::Acquire);
-    // SAFETY: PROFILE is set (to a leaked, never freed Box) before STATE becomes
-    // ACTIVE with Release ordering, and never changed afterwards.
-    Mode::Active(unsafe { &*p })
+    // PROFILE is published before STATE becomes ACTIVE (Release), and never changed
+    // afterwards. (Were it missing, the panic fails the call closed.)
+    Mode::Active(
+        PROFILE
+            .get()
+            .expect("the profile is published before ACTIVE"),
+    )
 }
 
 /// Reads the environment and the policy. Idempotent; the first caller wins.
@@ -68,7 +81,7 @@ pub(crate) fn init(argv0: Option<String>) {
     match profile {
         None => STATE.store(INERT, Ordering::Release),
         Some(p) => {
-            PROFILE.store(Box::into_raw(Box::new(p)), Ordering::Release);
+            PROFILE.publish(p);
             STATE.store(ACTIVE, Ordering::Release);
         }
     }
@@ -147,11 +160,16 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
         ),
         _ => {}
     }
-    if src.get(env::DISABLE).as_deref() == Some(OsStr::new("1")) {
+    let via = src.get(env::VIA);
+    let steering = mifshim_abi::steering(
+        src.get(env::DISABLE).as_deref().map(OsStrExt::as_bytes),
+        via.is_some(),
+        src.get(env::POLICY).is_some(),
+    );
+    if steering == mifshim_abi::Steering::Off {
         log_at!(Debug, "disabled by {}=1", env::DISABLE);
         return None;
     }
-    let via = src.get(env::VIA);
     let path = src.get(env::POLICY).map(PathBuf::from).or_else(|| {
         if via.is_some() {
             return None;
@@ -218,7 +236,9 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
         let parsed: Result<Vec<_>, String> =
             list.split(',').map(config_schema::parse_server).collect();
         match parsed {
-            Ok(v) => crate::dns::set_override(v),
+            Ok(v) => {
+                let _ = DNS_OVERRIDE.set(v);
+            }
             Err(e) => return fail_closed(format_args!("invalid {}: {e}", env::DNS)),
         }
     }
@@ -251,7 +271,8 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
 mod tests {
     use super::*;
     use config_schema::IfName;
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStringExt;
 
     /// `load_from` over a fixed environment; files exist only where `files` says.
     fn load_env(vars: &[(&str, &[u8])], files: &[&Path]) -> Option<Profile> {

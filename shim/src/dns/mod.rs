@@ -16,7 +16,6 @@
 
 pub(crate) mod conf;
 pub(crate) mod gai;
-pub(crate) mod learned;
 pub(crate) mod name;
 mod raw;
 pub(crate) mod res;
@@ -32,7 +31,6 @@ use config_schema::{
     BlockReason, Decision, DirectReason, IfName, NetView, Profile, Why, decide_name,
 };
 use std::net::{IpAddr, SocketAddr};
-use std::sync::OnceLock;
 use wire::QType;
 
 /// What the program asked for (the parts of `struct addrinfo` hints that matter).
@@ -60,13 +58,6 @@ pub(crate) fn raw_set_truncated(msg: &mut [u8]) {
 
 /// glibc's `EAI_ADDRFAMILY` (not exported by the libc crate).
 pub(crate) const EAI_ADDRFAMILY: i32 = -9;
-
-static DNS_OVERRIDE: OnceLock<Vec<SocketAddr>> = OnceLock::new();
-
-/// Servers from `MIFSHIM_DNS`, set once at initialisation.
-pub(crate) fn set_override(servers: Vec<SocketAddr>) {
-    let _ = DNS_OVERRIDE.set(servers);
-}
 
 fn is_numeric(node: &str) -> bool {
     // What glibc's AI_NUMERICHOST accepts: an IPv6 address (with a %scope), or what
@@ -337,7 +328,7 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
             if let Why::Rule(r) = b.why {
                 if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
                     for a in &sorted {
-                        learned::remember(*a, i);
+                        crate::learned::remember(*a, i);
                     }
                 }
             }
@@ -577,7 +568,7 @@ fn servers_for(
     index: u32,
     rc: &conf::ResolvConf,
 ) -> (Vec<SocketAddr>, &'static str) {
-    let overrides = DNS_OVERRIDE.get().map_or(&[][..], Vec::as_slice);
+    let overrides = state::dns_override();
     config_schema::sysdns::servers_for(
         overrides,
         profile,

@@ -126,7 +126,7 @@ pub(crate) fn host_name(text: &[u8]) -> Option<HostName> {
 }
 
 /// Test cases shared with the check against the real C library
-/// (`sys::linux::netdb` tests): the text, `ns_name_pton`'s wire form as dotted
+/// (`entry::names` tests): the text, `ns_name_pton`'s wire form as dotted
 /// labels (`None`: refused) with the fully-qualified flag, and `res_hnok`'s verdict.
 #[cfg(test)]
 pub(crate) type Case = (&'static str, Option<(&'static str, bool)>, bool);

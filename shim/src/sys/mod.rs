@@ -1,5 +1,11 @@
-//! Everything that touches the C ABI: exported hooks, the real functions behind them,
-//! raw socket options, netlink. One module per OS; the rest of the crate is safe Rust.
+//! The kernel and C library primitives: the real functions behind the hooks, copies of
+//! the program's memory made without faulting, socket options, control messages, socket
+//! filters, netlink, raw system calls, and the hooks' guard (`guard`: panics, errno,
+//! cancellation, signals). One module per OS. Nothing here calls up into the core
+//! (`ops`, `dns`, `state`, …) or the entry points (`crate::entry`); with `crate::entry`
+//! it is where the shim's `unsafe` lives.
+
+pub(crate) mod sync;
 
 #[cfg(target_os = "linux")]
 mod linux;

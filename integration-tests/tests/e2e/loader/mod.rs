@@ -260,3 +260,76 @@ both!(fork_storm_with_threads_before_the_engine_loads, |fam| {
 both!(fork_storm_with_threads_after_the_engine_loaded, |fam| {
     fork_storm(fam, "after");
 });
+
+/// `python3`, preloaded with the stub at `stub`, steered (`MIFSHIM_VIA`), connects a TCP
+/// socket to 127.0.0.1:9 (loopback only: the engine exempts it; a stub without a usable
+/// engine fails it closed before any packet) and prints the errno.
+fn loopback_connect_errno(stub: &str) -> (i32, Out) {
+    let out = Cmd::new(
+        None,
+        &strs(&[
+            "python3",
+            "-c",
+            "import socket; s = socket.socket(); print(s.connect_ex(('127.0.0.1', 9)))",
+        ]),
+    )
+    .env("LD_PRELOAD", stub)
+    .env("MIFSHIM_VIA", "lo")
+    .run();
+    out.assert_ok();
+    let errno = out
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no errno:{}", out.dump()));
+    (errno, out)
+}
+
+/// The stub and the engine were bound by name (one `dlsym` per hooked call) and called
+/// through `transmute`d pointers: an engine of another build whose entry points had other
+/// signatures would have been called with the wrong arguments. Now the engine exports
+/// one versioned `#[repr(C)]` interface generated from the one list of hooked calls
+/// (`mifshim_abi::Engine`), and a stub refuses an engine whose version or size is not its
+/// own: steered calls fail closed (`ENETUNREACH`) after one line, as with no engine.
+#[test]
+fn engine_of_another_interface_version_fails_closed() {
+    let dir = TempDir::new("abi");
+    let stub = dir.path().join("libmifshim.so");
+    std::fs::copy(shim_lib(), &stub).expect("copy the stub");
+    let engine = dir.path().join("libmifshim_engine.so");
+    // The control: this build's engine beside the copy, loopback exempt.
+    std::fs::copy(shim_lib().with_file_name("libmifshim_engine.so"), &engine)
+        .expect("copy the engine");
+    let (e, out) = loopback_connect_errno(&s(stub.clone()));
+    assert_eq!(e, libc::ECONNREFUSED, "this build's engine:{}", out.dump());
+    // Engines of other builds: another version; this version with another size.
+    for (version, size) in [(999u32, 0u32), (1, 16)] {
+        let src = dir.write(
+            "fake.c",
+            &format!(
+                "#include <stdint.h>\n\
+                 struct {{ uint32_t version, size; void *rest[64]; }} mifshim_engine = {{ {version}, {size} }};\n"
+            ),
+        );
+        let _ = std::fs::remove_file(&engine);
+        Cmd::new(
+            None,
+            &strs(&["gcc", "-shared", "-fPIC", "-o", &s(engine.clone()), &src]),
+        )
+        .run()
+        .assert_ok();
+        let (e, out) = loopback_connect_errno(&s(stub.clone()));
+        assert_eq!(
+            e,
+            libc::ENETUNREACH,
+            "engine version {version} size {size}:{}",
+            out.dump()
+        );
+        assert!(
+            out.stderr
+                .contains("is not a mifshim engine of this version; failing closed"),
+            "engine version {version} size {size}:{}",
+            out.dump()
+        );
+    }
+}

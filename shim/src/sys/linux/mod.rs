@@ -1,95 +1,33 @@
-//! Linux: `LD_PRELOAD` interposition. Every `unsafe` block of the shim lives below this
-//! module and carries a `SAFETY:` comment.
+//! Linux primitives (see `crate::sys`). Every `unsafe` block carries a `SAFETY:`
+//! comment.
 
 pub(crate) mod filter;
-mod hooks;
+pub(crate) mod guard;
 pub(crate) mod net;
-mod netdb;
 pub(crate) mod netlink;
 pub(crate) mod rawio;
 pub(crate) mod real;
-mod uaccess;
+pub(crate) mod uaccess;
 pub(crate) mod uapi;
 
-pub(crate) use hooks::no_cancel;
+pub(crate) use guard::no_cancel;
+
+// `uapi` is compiled standalone by the fuzz targets too, so it keeps its own copy of the
+// kernel's limit; it is the one the stub uses (`mifshim_abi`).
+const _: () = assert!(uapi::UIO_MAXIOV == mifshim_abi::UIO_MAXIOV);
 pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;
-use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
+use libc::{c_int, c_void, sockaddr, socklen_t};
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::SocketAddr;
-
-/// One real C function, as the preloaded stub found it.
-#[repr(C)]
-pub struct RealFn {
-    /// NUL-terminated C name; NULL ends the table.
-    pub name: *const c_char,
-    pub ptr: *mut c_void,
-}
-
-/// ## Entry point
-/// Called once by the preloaded stub (`preload/`), right after it `dlopen`s this
-/// library and before it forwards any hook: installs the real C functions (a table of
-/// [`RealFn`] ended by a NULL name) and loads the environment and the policy.
-/// `argv0` is the program's `argv[0]` as the stub's constructor saw it (may be NULL).
-/// Returns 0.
-///
-/// # Safety
-/// `table` points to a NULL-terminated array of valid entries; `argv0` is NULL or a
-/// NUL-terminated string; both stay valid for the call.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_init"))]
-pub unsafe extern "C" fn engine_init(table: *const RealFn, argv0: *const c_char) -> c_int {
-    let mut entry = table;
-    for _ in 0..256 {
-        if entry.is_null() {
-            break;
-        }
-        // SAFETY: the caller guarantees a NULL-terminated array of valid entries.
-        let e = unsafe { &*entry };
-        if e.name.is_null() {
-            break;
-        }
-        // SAFETY: e.name is a NUL-terminated C string (caller's contract).
-        let name = unsafe { std::ffi::CStr::from_ptr(e.name) }.to_bytes();
-        real::install(name, e.ptr);
-        // SAFETY: still within the caller's array (not yet at its NULL end).
-        entry = unsafe { entry.add(1) };
-    }
-    let argv0 = (!argv0.is_null()).then(|| {
-        // SAFETY: argv0 is a NUL-terminated string (caller's contract).
-        unsafe { std::ffi::CStr::from_ptr(argv0) }
-            .to_string_lossy()
-            .into_owned()
-    });
-    hooks::init_windows();
-    // A panic (a bug) fails its call closed; its message goes through the shim's log,
-    // whose writes are raw system calls: std's default hook writes to standard error
-    // with the C library's `write`, a cancellation point, inside `catch_unwind`.
-    std::panic::set_hook(Box::new(|info| {
-        crate::log::line(
-            config_schema::LogLevel::Error,
-            format_args!("internal error: {info}; the call fails closed"),
-        );
-    }));
-    // Reading the policy and opening the log meet cancellation points (`open`, `read`).
-    no_cancel(|| crate::state::init(argv0));
-    0
-}
 
 // ---------------------------------------------------------------------------------
 // errno
 // ---------------------------------------------------------------------------------
 
-pub(crate) fn errno() -> c_int {
-    // SAFETY: __errno_location returns this thread's errno slot, valid for the
-    // thread's lifetime.
-    unsafe { *libc::__errno_location() }
-}
-
-pub(crate) fn set_errno(e: c_int) {
-    // SAFETY: as in `errno`.
-    unsafe { *libc::__errno_location() = e }
-}
+/// This thread's errno, read and set as the stub does (`mifshim_abi`).
+pub(crate) use mifshim_abi::{errno, set_errno};
 
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
@@ -798,18 +736,16 @@ pub(crate) fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
-/// Coarse monotonic clock in milliseconds (vDSO: no system call).
+/// Coarse monotonic clock in milliseconds (vDSO: no system call); 0 if it cannot be
+/// read.
+#[inline]
 pub(crate) fn now_ms() -> u64 {
-    // SAFETY: zero is a valid timespec.
-    let mut ts: libc::timespec = unsafe { zeroed() };
-    // SAFETY: ts is valid for writes.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    mifshim_abi::coarse_now_ms(libc::clock_gettime).unwrap_or(0)
 }
 
 /// Writes all of `buf` to `fd` with `write(2)` (retrying EINTR and short writes),
 /// keeping errno. A raw system call: the C library's `write` is a cancellation point,
-/// and the log is written from inside hooks, where none may be met ([`hooks`]).
+/// and the log is written from inside hooks, where none may be met (`crate::entry::socket`).
 pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
     let saved = errno();
     let mut ok = true;
@@ -863,18 +799,7 @@ pub(crate) fn open_log(path: &std::ffi::CStr) -> Result<c_int, c_int> {
 /// An anonymous zeroed mapping of `len` bytes (used for the fd table: no malloc on
 /// paths that may run in signal handlers or after fork).
 pub(crate) fn map_zeroed(len: usize) -> Option<*mut u8> {
-    // SAFETY: anonymous private mapping; no existing memory is affected.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    (p != libc::MAP_FAILED).then_some(p.cast())
+    mifshim_abi::map_zeroed(libc::mmap, len)
 }
 
 /// # Safety
@@ -882,24 +807,6 @@ pub(crate) fn map_zeroed(len: usize) -> Option<*mut u8> {
 pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: per the function contract.
     unsafe { libc::munmap(p.cast(), len) };
-}
-
-/// ## Entry point
-/// Called by the stub's `pthread_atfork` child handler: clears state a thread of the
-/// parent may have held at `fork` (the snapshot refresher's flag, reader counts).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_after_fork_child"))]
-pub extern "C" fn engine_after_fork_child() {
-    crate::state::after_fork_in_child();
-}
-
-/// ## Entry point
-/// Called by the stub's `longjmp`/`siglongjmp` hooks just before the jump: a hook
-/// window this thread has open is being left without its end running (a signal
-/// handler jumping out of `getaddrinfo`), so the thread gets its cancellation state
-/// back now rather than at its next hook, if any (`hooks::Window`).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_jumping"))]
-pub extern "C" fn engine_jumping(env: *const c_void) {
-    hooks::abandon_window(env);
 }
 
 /// The stack pointer a `longjmp` to `env` (glibc's `__jmp_buf_tag`) will restore.
@@ -939,15 +846,6 @@ pub(crate) fn alt_stack_range() -> Option<std::ops::Range<usize>> {
     let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
     (r == 0 && ss.ss_flags & libc::SS_ONSTACK != 0)
         .then(|| ss.ss_sp as usize..ss.ss_sp as usize + ss.ss_size)
-}
-
-/// ## Entry point
-/// Called by the stub before it reads a program's message header for its fast path:
-/// are those bytes readable (`uaccess::readable`: no fault, a cache hit costs no system
-/// call)?
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_readable"))]
-pub extern "C" fn engine_readable(p: *const c_void, len: usize) -> bool {
-    uaccess::readable(p as usize, len)
 }
 
 /// The executable's path (`/proc/self/exe`).

@@ -1,7 +1,9 @@
-//! The exported functions that the preloaded stub forwards to. Each one decodes its
-//! arguments, runs the shim's part in [`pre`] and makes exactly one real call (or
+//! The socket and fd entry points the preloaded stub forwards to (through
+//! `mifshim_abi::Engine::hooks`, see `crate::entry`). Each one decodes its arguments,
+//! runs the shim's part (`crate::ops`) in [`pre`] and makes exactly one real call (or
 //! none, failing closed). Nothing is done after the real call except fd bookkeeping
-//! through [`pre`], which keeps errno.
+//! through [`pre`], which keeps errno. The guard itself (`pre`, the cancellation
+//! sections) is `crate::sys::guard`.
 //!
 //! ## Invariants
 //! * A panic in the shim's part never crosses into C and never repeats the real call:
@@ -17,289 +19,28 @@
 //!   the log, `uaccess`, a listener filter's scratch socket), the rest is computation
 //!   and socket options. The few parts that must use the C library's file calls (the
 //!   engine's start-up reading the policy, the DNS configuration read for `[dns]
-//!   redirect`) run in a [`no_cancel`] section, with the thread's cancellation disabled
+//!   redirect`) run in a `no_cancel` section, with the thread's cancellation disabled
 //!   (`pthread_setcancelstate`), as does the whole of a name lookup, whose resolver
 //!   waits in `poll`. So glibc's forced unwind never starts inside the shim; the real
 //!   call made afterwards is the program's own cancellation point, as without the
 //!   shim, and name lookups, whose real work *is* the shim's, offer one afterwards
-//!   ([`cancel_point`]). The test `pending_cancellation_met_a_cancellation_point_inside_the_shim`
+//!   (`cancel_point`). The test `pending_cancellation_met_a_cancellation_point_inside_the_shim`
 //!   runs every hook with a cancellation pending.
 //! * **A non-local exit leaves nothing behind.** A socket hook without a section
 //!   changes no thread state. A signal handler that `siglongjmp`s out of a section (the
 //!   `alarm()` time-out around `getaddrinfo`) skips its end: the jump itself (the
 //!   stub's `longjmp` hooks) or the next section on that thread sees the section is
-//!   gone ([`Window`]) and gives the thread its cancellation state back.
+//!   gone (`sys::guard::Window`) and gives the thread its cancellation state back.
 
-use super::real;
-use super::uaccess::{self, poison};
-use super::{
-    BadMsg, Dest, MsgCopy, Prepared, UserAddr, decode_sockaddr, errno, sendto_via, set_errno,
-    to_sockaddr, uapi,
-};
 use crate::ops::{self, Plan};
+use crate::sys::guard::{Errno, Pre, decide, keep_errno, note, pre};
+use crate::sys::real;
+use crate::sys::uaccess::{self, poison};
+use crate::sys::{
+    BadMsg, Dest, MsgCopy, Prepared, UserAddr, decode_sockaddr, sendto_via, to_sockaddr, uapi,
+};
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::mem::size_of;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-pub(super) enum Pre<T> {
-    Run(T),
-    Panicked,
-}
-
-unsafe extern "C" {
-    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
-    fn pthread_testcancel();
-}
-const PTHREAD_CANCEL_ENABLE: c_int = 0;
-const PTHREAD_CANCEL_DISABLE: c_int = 1;
-
-/// The pthread key whose per-thread slot records the thread's outermost window (a
-/// section with cancellation disabled: [`no_cancel`], a name lookup; `u32::MAX`: none). Only a key below 32 is used: glibc keeps those in the thread
-/// descriptor itself, so reading and writing the slot is a plain load and store, with
-/// no allocation — safe in a signal handler. (A process that created 32 keys before
-/// the engine loaded gets no record: cancellation is still disabled and restored
-/// around each window, only a window left by `siglongjmp` is not repaired.)
-static WINDOW_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
-const KEYS_IN_DESCRIPTOR: u32 = 32;
-
-/// Creates [`WINDOW_KEY`] (engine initialisation).
-pub(super) fn init_windows() {
-    let mut k: libc::pthread_key_t = 0;
-    // SAFETY: k is valid for writes; no destructor.
-    if unsafe { libc::pthread_key_create(&mut k, None) } == 0 && k < KEYS_IN_DESCRIPTOR {
-        WINDOW_KEY.store(k, Ordering::Release);
-    }
-}
-
-const ACTIVE: usize = 1;
-const WAS_ENABLED: usize = 2;
-
-/// The token a live window keeps in its own stack frame at address `at`: a stale
-/// record's frame has since been overwritten by whatever ran there.
-fn token(at: usize) -> u64 {
-    (at as u64) ^ 0x6d69_6673_6869_6d21
-}
-
-/// The outermost window of a thread (a section with cancellation disabled): the state
-/// to restore and where it lives. Nested windows (a lookup in a signal handler that
-/// interrupted another) leave both alone.
-struct Window {
-    /// `Some(enabled)`: this is the outermost window; cancellation was enabled before.
-    outer: Option<bool>,
-}
-
-impl Window {
-    /// Enters a window whose frame holds `canary` (which the caller set to
-    /// `token(&canary)`). Signals are blocked while the cancellation state and its
-    /// record change, so that a handler's `siglongjmp` never lands between the two (the
-    /// state changed, no record to repair it by).
-    fn enter(canary: &u64) -> Window {
-        super::with_signals_blocked(|| Self::enter_now(canary))
-    }
-
-    fn enter_now(canary: &u64) -> Window {
-        let here = canary as *const u64 as usize;
-        let key = WINDOW_KEY.load(Ordering::Acquire);
-        if key != u32::MAX {
-            // SAFETY: key was created by init_windows; getspecific only reads the slot.
-            let v = unsafe { libc::pthread_getspecific(key) } as usize;
-            if v & ACTIVE != 0 {
-                let at = v & !7;
-                let live = if here < at {
-                    // Our frame is below the recorded one: it is an outer frame of ours
-                    // if its token is still there. The address is inside this thread's
-                    // stack above our frame, so it is mapped.
-                    // SAFETY: see above; a volatile read of 8 aligned bytes.
-                    unsafe { std::ptr::read_volatile(at as *const u64) == token(at) }
-                } else {
-                    // Above (or at) the recorded frame: that frame is gone — unless this
-                    // is a signal handler running on an alternate stack.
-                    super::on_alt_stack()
-                };
-                if live {
-                    return Window { outer: None };
-                }
-                // Left by a non-local exit: give the thread its cancellation state back.
-                restore_abandoned(v);
-            }
-        }
-        let mut old = PTHREAD_CANCEL_ENABLE;
-        // SAFETY: old is valid for writes.
-        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
-        let enabled = old == PTHREAD_CANCEL_ENABLE;
-        if key != u32::MAX {
-            let v = here | ACTIVE | if enabled { WAS_ENABLED } else { 0 };
-            // SAFETY: key < 32: the slot lives in the thread descriptor (no allocation).
-            unsafe { libc::pthread_setspecific(key, v as *const c_void) };
-        }
-        Window {
-            outer: Some(enabled),
-        }
-    }
-
-    /// Leaves the window; `true` when it was the outermost one and cancellation was
-    /// enabled before it (a name lookup then offers a cancellation point).
-    fn leave(self) -> bool {
-        let Some(enabled) = self.outer else {
-            return false;
-        };
-        // As in enter: the record and the state change together.
-        super::with_signals_blocked(|| Self::leave_now(enabled))
-    }
-
-    fn leave_now(enabled: bool) -> bool {
-        let key = WINDOW_KEY.load(Ordering::Acquire);
-        if key != u32::MAX {
-            // SAFETY: as in enter.
-            unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
-        }
-        let mut old = 0;
-        let state = if enabled {
-            PTHREAD_CANCEL_ENABLE
-        } else {
-            PTHREAD_CANCEL_DISABLE
-        };
-        // SAFETY: old is valid for writes.
-        unsafe { pthread_setcancelstate(state, &mut old) };
-        enabled
-    }
-}
-
-/// Gives the thread the cancellation state an abandoned window record `v` saved.
-fn restore_abandoned(v: usize) {
-    if v & WAS_ENABLED != 0 {
-        let mut old = 0;
-        // SAFETY: old is valid for writes.
-        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &mut old) };
-    }
-}
-
-/// The thread is about to `longjmp` to `env` (the stub's hook says so). If the jump
-/// leaves the window the thread has open (a signal handler jumping out of
-/// `getaddrinfo`), the window is repaired now, so that a thread which makes no hook
-/// call afterwards (or makes one from deeper in its stack, where the window's token may
-/// still stand) is not left with cancellation disabled. A jump that stays inside the
-/// window (a handler on top of it jumping within itself) must leave it alone: its work
-/// goes on, and with cancellation enabled a `pthread_cancel` would meet `catch_unwind`.
-pub(super) fn abandon_window(env: *const c_void) {
-    let key = WINDOW_KEY.load(Ordering::Acquire);
-    if key == u32::MAX {
-        return;
-    }
-    // SAFETY: as in Window::enter.
-    let v = unsafe { libc::pthread_getspecific(key) } as usize;
-    if v & ACTIVE == 0 || !jump_leaves(env, v & !7) {
-        return;
-    }
-    restore_abandoned(v);
-    // SAFETY: as in Window::enter.
-    unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
-}
-
-/// Whether a jump to `env` lands outside the window whose frame is at `window`: its
-/// target stack pointer is above that frame (the stack grows down), and on the same
-/// stack (a handler on an alternate stack jumping within that stack stays inside).
-/// Where the target cannot be read, it is taken to leave.
-fn jump_leaves(env: *const c_void, window: usize) -> bool {
-    let Some(target) = super::jmp_target_sp(env) else {
-        return true;
-    };
-    match super::alt_stack_range() {
-        Some(alt) => match (alt.contains(&window), alt.contains(&target)) {
-            (true, true) | (false, false) => target > window,
-            (true, false) => true,
-            (false, true) => false,
-        },
-        None => target > window,
-    }
-}
-
-/// Runs the shim's part of a socket hook: panics caught, errno kept as it was. It
-/// reaches no cancellation point (the module doc); what must, runs in [`no_cancel`].
-pub(super) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
-    let saved = errno();
-    let r = catch_unwind(AssertUnwindSafe(f));
-    set_errno(saved);
-    match r {
-        Ok(v) => Pre::Run(v),
-        Err(_) => Pre::Panicked,
-    }
-}
-
-/// Runs `f` in a section with the thread's cancellation disabled, whose outermost
-/// instance also says whether cancellation was enabled before it (`true`: the caller
-/// may offer a cancellation point afterwards). A panic in `f` ends the section and goes
-/// on unwinding.
-fn section<T>(f: impl FnOnce() -> T) -> (std::thread::Result<T>, bool) {
-    let mut canary = 0u64;
-    let at = &raw mut canary;
-    // SAFETY: writing our own local, volatile so that the token is in memory (where a
-    // nested section reads it) before the section is entered.
-    unsafe { std::ptr::write_volatile(at, token(at as usize)) };
-    let w = Window::enter(std::hint::black_box(&canary));
-    let r = catch_unwind(AssertUnwindSafe(f));
-    let cancellable = w.leave();
-    // Keep the canary alive (in memory) for the whole section.
-    std::hint::black_box(&canary);
-    (r, cancellable)
-}
-
-/// Runs `f`, which may reach a cancellation point of the C library (`open`, `read`,
-/// `poll`, ...), with the thread's cancellation disabled: the engine's start-up and the
-/// DNS configuration reads on a socket hook's path. Nests; a panic goes on unwinding
-/// after the section ends.
-pub(crate) fn no_cancel<T>(f: impl FnOnce() -> T) -> T {
-    match section(f).0 {
-        Ok(v) => v,
-        Err(p) => std::panic::resume_unwind(p),
-    }
-}
-
-/// [`pre`] for a name lookup: the whole of it is a [`no_cancel`] section (the resolver
-/// waits in `poll`, reads files), and since the shim's work is the call's real work
-/// (which may wait for seconds), once it is done and cancellation is enabled again, a
-/// cancellation requested meanwhile is acted upon here, as glibc's own `getaddrinfo`
-/// would have at its `poll`. The forced unwind leaves from this frame, outside
-/// `catch_unwind`.
-///
-/// `offer`: only an entry point the program called offers that cancellation point; a
-/// lookup one entry point makes through another (`gethostbyname` → `gethostbyname2_r`,
-/// a `getaddrinfo_a` request) passes `false`: glibc's forced unwind cannot cross the
-/// outer entry point's frame and the process would abort. Neither this function nor
-/// [`cancel_point`] may be forced inline into the hook: with `#[inline(always)]` the
-/// forced unwind could not leave the release build's hook frame either (every lookup
-/// cancelled in a release build aborted; measured with a thread cancelled inside
-/// `getaddrinfo`, `gethostbyname(_r)`, `gethostbyname2`, `gethostbyaddr(_r)`).
-pub(super) fn pre_lookup_offer<T>(offer: bool, f: impl FnOnce() -> T) -> Pre<T> {
-    let saved = errno();
-    let (r, cancellable) = section(f);
-    set_errno(saved);
-    if offer && cancellable {
-        cancel_point();
-    }
-    match r {
-        Ok(v) => Pre::Run(v),
-        Err(_) => Pre::Panicked,
-    }
-}
-
-/// [`pre_lookup_offer`] for an entry point the program called.
-pub(super) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
-    pre_lookup_offer(true, f)
-}
-
-/// A cancellation point (`pthread_testcancel`).
-pub(super) fn cancel_point() {
-    // SAFETY: no preconditions. If a cancellation is pending, glibc unwinds from here
-    // through this frame and the stub's (neither holds anything to release).
-    unsafe { pthread_testcancel() };
-}
-
-fn fail(e: c_int) -> c_int {
-    set_errno(e);
-    -1
-}
 
 /// Whether `addr` is an `AF_UNSPEC` address (`connect`'s "dissolve the association").
 ///
@@ -314,23 +55,19 @@ unsafe fn is_unspec(addr: *const sockaddr, len: socklen_t) -> bool {
     family as c_int == libc::AF_UNSPEC
 }
 
-const PANIC_ERRNO: c_int = libc::ENETUNREACH;
-
 /// ## Hook
 /// Replaces `socket(2)`: records the new socket's family and type.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_socket"))]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {
-        let _ = pre(|| ops::socket_created(fd, domain, ty, protocol));
+        note(|| ops::socket_created(fd, domain, ty, protocol));
     }
     fd
 }
 
 /// ## Hook
 /// Replaces `connect(2)`: binds the socket to the chosen interface first.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_connect"))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let mut copy = UserAddr::empty();
     let a = match copy.load(addr, len) {
@@ -347,7 +84,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         // A disconnect: the kernel drops a UDP socket's device binding with its peer.
         // SAFETY: the program's address as copied, alive for the call.
         let r = unsafe { real::connect(fd, ap, al) };
-        let _ = pre(|| ops::disconnected(fd));
+        note(|| ops::disconnected(fd));
         return r;
     }
     match pre(|| ops::connect(fd, dest)) {
@@ -361,8 +98,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             // SAFETY: our encoding of the redirected server, alive for the call.
             unsafe { real::connect(fd, (&raw const ss).cast(), sl) }
         }
-        Pre::Run(Err(e)) => fail(e),
-        Pre::Panicked => fail(PANIC_ERRNO),
+        // The hot path: matched in place (`decide` would move the redirect address).
+        Pre::Run(Err(e)) => Errno(e).fail(),
+        Pre::Panicked => Errno::PANICKED.fail(),
     }
 }
 
@@ -371,7 +109,6 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// control message naming the interface; a Fast Open send binds like `connect`.
 /// (Datagrams without a destination, and those the stub's fast path recognises as
 /// already steered — `mifshim_fastpath::is_fast` — never get here.)
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendto"))]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
     buf: *const c_void,
@@ -392,15 +129,13 @@ pub unsafe extern "C" fn sendto(
     let to = a.map_or((addr, len), UserAddr::raw);
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendto", false)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
-        },
+        Some(_) => pre(|| ops::send(fd, dest, flags, "sendto", false))
+            .or_panicked(Plan::Fail(Errno::PANICKED.0)),
     };
     match plan {
         // SAFETY: the program's arguments, with its address as copied.
         Plan::AsIs => unsafe { real::sendto(fd, buf, n, flags, to.0, to.1) },
-        Plan::Fail(e) => fail(e) as isize,
+        Plan::Fail(e) => Errno(e).fail(),
         // SAFETY: the program's arguments, re-expressed as a sendmsg.
         Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, to, p) },
         Plan::Redirect(to, p) => {
@@ -420,7 +155,6 @@ pub unsafe extern "C" fn sendto(
 /// ## Hook
 /// Replaces `sendmsg(2)`: as `sendto`, adding our PKTINFO to the program's control
 /// messages in a copy.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmsg"))]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
     let mut m = match MsgCopy::read(msg) {
         Ok(m) => m,
@@ -429,10 +163,8 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     let dest = send_dest(fd, m.name());
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => match pre(|| ops::send(fd, dest, flags, "sendmsg", false)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
-        },
+        Some(_) => pre(|| ops::send(fd, dest, flags, "sendmsg", false))
+            .or_panicked(Plan::Fail(Errno::PANICKED.0)),
     };
     match plan {
         Plan::Redirect(to, p) => {
@@ -440,7 +172,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
             if let Some(p) = p {
                 match m.prepare(p) {
                     Prepared::Ready => {}
-                    Prepared::TooBig => return fail(libc::EMSGSIZE) as isize,
+                    Prepared::TooBig => return Errno(libc::EMSGSIZE).fail(),
                     Prepared::Refused(e) => return m.answer(fd, flags, Some(e)),
                     Prepared::Unreadable => return m.answer(fd, flags, None),
                 }
@@ -451,19 +183,18 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
         }
         // SAFETY: the program's message, with its name as copied.
         Plan::AsIs => unsafe { real::sendmsg(fd, m.hdr(), flags) },
-        Plan::Fail(e) => fail(e) as isize,
+        Plan::Fail(e) => Errno(e).fail(),
         Plan::Via(p) => match m.prepare(p) {
             // SAFETY: the copy points at the program's buffers and our control
             // buffer, both valid for the call.
             Prepared::Ready => unsafe { real::sendmsg(fd, m.hdr(), flags) },
             Prepared::Refused(e) => m.answer(fd, flags, Some(e)),
             Prepared::Unreadable => m.answer(fd, flags, None),
-            Prepared::TooBig => match pre(|| ops::send_fallback_bind(fd, dest, p)) {
-                Pre::Run(Err(e)) => fail(e) as isize,
-                Pre::Panicked => fail(PANIC_ERRNO) as isize,
+            Prepared::TooBig => match decide(|| ops::send_fallback_bind(fd, dest, p)) {
+                Err(e) => e.fail(),
                 // SAFETY: the program's message (its own control data, which the kernel
                 // copies itself), with its name as copied.
-                _ => unsafe { real::sendmsg(fd, m.hdr(), flags) },
+                Ok(()) => unsafe { real::sendmsg(fd, m.hdr(), flags) },
             },
         },
     }
@@ -521,7 +252,6 @@ fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> Batch {
 /// [`MMSG_BATCH`] at a time; the batch is cut before the first refused message
 /// (which then fails the next call, or this one if it is first), and before the
 /// first one the engine cannot read, as the kernel cuts it.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_sendmmsg"))]
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
@@ -545,29 +275,30 @@ pub unsafe extern "C" fn sendmmsg(
             } else {
                 readable as c_uint
             };
-            match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false)) {
-                Pre::Run(Plan::AsIs) => {
+            match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false))
+                .or_panicked(Plan::Fail(Errno::PANICKED.0))
+            {
+                Plan::AsIs => {
                     // SAFETY: the program's arguments, forwarded (count <= vlen).
                     return unsafe { real::sendmmsg(fd, msgs, count, flags) };
                 }
-                Pre::Run(Plan::Fail(e)) => return fail(e),
-                Pre::Panicked => return fail(PANIC_ERRNO),
-                Pre::Run(Plan::Via(p)) => {
+                Plan::Fail(e) => return Errno(e).fail(),
+                Plan::Via(p) => {
                     plans = [Plan::Via(p); MMSG_BATCH];
                     // SAFETY: as below: at most `readable` entries, each prepared with
                     // this plan.
                     return unsafe { send_planned(fd, msgs, n.min(readable), flags, &plans) };
                 }
-                Pre::Run(Plan::Redirect(to, p)) => {
+                Plan::Redirect(to, p) => {
                     // A redirected DNS query goes alone, as the per-message path sends it.
                     let Ok(mut m) = mmsg_entry(msgs, 0) else {
-                        return fail(libc::EFAULT);
+                        return Errno(libc::EFAULT).fail();
                     };
                     m.set_dest(&to, dest.addr.is_ipv6());
                     if let Some(p) = p {
                         match m.prepare(p) {
                             Prepared::Ready => {}
-                            Prepared::TooBig => return fail(libc::EMSGSIZE),
+                            Prepared::TooBig => return Errno(libc::EMSGSIZE).fail(),
                             Prepared::Refused(e) => return m.answer(fd, flags, Some(e)) as c_int,
                             Prepared::Unreadable => return m.answer(fd, flags, None) as c_int,
                         }
@@ -597,10 +328,8 @@ pub unsafe extern "C" fn sendmmsg(
         if dest.is_none() {
             continue;
         }
-        *plan = match pre(|| ops::send_batched(fd, dest, flags, i == 0)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(PANIC_ERRNO),
-        };
+        *plan = pre(|| ops::send_batched(fd, dest, flags, i == 0))
+            .or_panicked(Plan::Fail(Errno::PANICKED.0));
         match *plan {
             Plan::AsIs => {}
             Plan::Redirect(..) if i == 0 => {
@@ -620,7 +349,7 @@ pub unsafe extern "C" fn sendmmsg(
             Plan::Via(_) => any = true,
             Plan::Fail(e) => {
                 if i == 0 {
-                    return fail(e);
+                    return Errno(e).fail();
                 }
                 cut = i;
                 break;
@@ -648,7 +377,7 @@ fn set_msg_len(msgs: *mut libc::mmsghdr, i: usize, len: c_uint) -> c_int {
         .wrapping_add(size_of::<libc::msghdr>());
     match uaccess::write_u32(at.cast(), len) {
         Ok(()) => i as c_int + 1,
-        Err(e) if i == 0 => fail(e),
+        Err(e) if i == 0 => Errno(e).fail(),
         Err(_) => i as c_int,
     }
 }
@@ -690,13 +419,12 @@ unsafe fn send_planned(
                 }
                 Prepared::TooBig => {
                     let d = send_dest(fd, m.name());
-                    match pre(|| ops::send_fallback_bind(fd, d, p)) {
-                        Pre::Run(Ok(())) => {}
+                    match decide(|| ops::send_fallback_bind(fd, d, p)) {
+                        Ok(()) => {}
                         // Not steerable: send the messages before it, never this one
                         // unchanged.
-                        Pre::Run(Err(e)) if i == 0 => return fail(e),
-                        _ if i == 0 => return fail(PANIC_ERRNO),
-                        _ => {
+                        Err(e) if i == 0 => return e.fail(),
+                        Err(_) => {
                             cut = i;
                             break;
                         }
@@ -739,7 +467,6 @@ fn send_dest(fd: c_int, a: Option<&UserAddr>) -> Option<Dest> {
 /// Replaces `bind(2)`: a UDP socket bound to the wildcard address on a fixed port is
 /// a server and is confined to the chosen interface (`listen = "interface"`); an
 /// address of another interface than the chosen one is rewritten to the chosen one's.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_bind"))]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let mut copy = UserAddr::empty();
     let present = match copy.load(addr, len) {
@@ -749,36 +476,33 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     };
     // Owned: the decision may rewrite its address (bind is no hot path).
     let mut a = present.then_some(copy);
-    let step = pre(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest)));
+    let step = decide(|| ops::bind(fd, a.as_ref().and_then(UserAddr::dest)));
     // An address of another interface than the chosen one: the chosen one's instead.
-    if let (Pre::Run(Ok(Some(ip))), Some(a)) = (&step, a.as_mut()) {
+    if let (Ok(Some(ip)), Some(a)) = (&step, a.as_mut()) {
         a.set_ip(*ip);
     }
     let (ap, al) = a.as_ref().map_or((addr, len), UserAddr::raw);
     match step {
-        Pre::Run(Ok(_)) => {
+        Ok(_) => {
             // SAFETY: the program's address as copied (or NULL, or rewritten), alive
             // for the call.
             let r = unsafe { real::bind(fd, ap, al) };
             if r == 0 {
-                let _ = pre(|| ops::bound(fd, a.as_ref().and_then(UserAddr::dest)));
+                note(|| ops::bound(fd, a.as_ref().and_then(UserAddr::dest)));
             }
             r
         }
-        Pre::Run(Err(e)) => fail(e),
-        Pre::Panicked => fail(PANIC_ERRNO),
+        Err(e) => e.fail(),
     }
 }
 
 /// ## Hook
 /// Replaces `listen(2)`: a wildcard TCP listener is confined to the chosen interface.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_listen"))]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    match pre(|| ops::listen(fd)) {
+    match decide(|| ops::listen(fd)) {
         // SAFETY: the program's arguments, forwarded.
-        Pre::Run(Ok(())) => unsafe { real::listen(fd, backlog) },
-        Pre::Run(Err(e)) => fail(e),
-        Pre::Panicked => fail(PANIC_ERRNO),
+        Ok(()) => unsafe { real::listen(fd, backlog) },
+        Err(e) => e.fail(),
     }
 }
 
@@ -789,7 +513,6 @@ const OPT_MAX: usize = 272;
 /// Replaces `setsockopt(2)`: the program's options are always applied; a multicast
 /// join on "any interface" is pointed at the chosen interface, and the program's own
 /// interface choices are remembered so the shim leaves them alone.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_setsockopt"))]
 pub unsafe extern "C" fn setsockopt(
     fd: c_int,
     level: c_int,
@@ -824,12 +547,13 @@ pub unsafe extern "C" fn setsockopt(
         )
     {
         // A listener the shim confined by a filter keeps its admission.
-        let opt = super::filter::ProgramOpt::new(val, len);
-        match pre(|| ops::setsockopt_filter(fd, name, opt)) {
-            Pre::Run(Some(Ok(()))) => return 0,
-            Pre::Run(Some(Err(e))) => return fail(e),
-            Pre::Panicked => return fail(PANIC_ERRNO),
-            _ => {}
+        let opt = crate::sys::filter::ProgramOpt::new(val, len);
+        match pre(|| ops::setsockopt_filter(fd, name, opt))
+            .or_panicked(Some(Err(Errno::PANICKED.0)))
+        {
+            Some(Ok(())) => return 0,
+            Some(Err(e)) => return Errno(e).fail(),
+            None => {}
         }
     }
     let r = match pre(|| ops::setsockopt_rewrite(fd, level, name, bytes)) {
@@ -837,82 +561,77 @@ pub unsafe extern "C" fn setsockopt(
             // SAFETY: our rewritten copy, o.len bytes, alive for the call.
             unsafe { real::setsockopt(fd, level, name, o.buf.as_ptr().cast(), o.len as socklen_t) }
         }
-        Pre::Run(Err(e)) => return fail(e),
+        Pre::Run(Err(e)) => return Errno(e).fail(),
+        // The program's option stands also when the shim's part panicked.
         // SAFETY: the program's arguments, forwarded (its value as copied when whole).
         _ => unsafe { real::setsockopt(fd, level, name, val, len) },
     };
     if r == 0 {
-        let _ = pre(|| ops::setsockopt_done(fd, level, name, bytes));
+        note(|| ops::setsockopt_done(fd, level, name, bytes));
     }
     r
 }
 
 /// ## Hook
 /// Replaces `close(2)`: forgets what the shim knew about the fd. Never logs.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_close"))]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    let _ = pre(|| ops::fd_closing(fd));
+    note(|| ops::fd_closing(fd));
     // SAFETY: the program's argument, forwarded.
     unsafe { real::close(fd) }
 }
 
 /// ## Hook
 /// Replaces `dup(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup"))]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: the program's argument, forwarded.
     let r = unsafe { real::dup(fd) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_duplicated(fd, r));
+        note(|| ops::fd_duplicated(fd, r));
     }
     r
 }
 
 /// ## Hook
 /// Replaces `dup2(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup2"))]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
-        let _ = pre(|| ops::fd_replacing(new));
+        note(|| ops::fd_replacing(new));
     }
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
-        let _ = pre(|| ops::fd_duplicated(old, new));
+        note(|| ops::fd_duplicated(old, new));
     }
     r
 }
 
 /// ## Hook
 /// Replaces `dup3(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_dup3"))]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
-        let _ = pre(|| ops::fd_replacing(new));
+        note(|| ops::fd_replacing(new));
     }
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_duplicated(old, new));
+        note(|| ops::fd_duplicated(old, new));
     }
     r
 }
 
 /// ## Hook
 /// Replaces `accept(2)`: the new fd number's old entry is forgotten.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_accept"))]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept(fd, addr, len) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_accepted(fd, r));
+        note(|| ops::fd_accepted(fd, r));
     }
     r
 }
 
 /// ## Hook
 /// Replaces `accept4(2)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_accept4"))]
 pub unsafe extern "C" fn accept4(
     fd: c_int,
     addr: *mut sockaddr,
@@ -922,7 +641,7 @@ pub unsafe extern "C" fn accept4(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::accept4(fd, addr, len, flags) };
     if r >= 0 {
-        let _ = pre(|| ops::fd_accepted(fd, r));
+        note(|| ops::fd_accepted(fd, r));
     }
     r
 }
@@ -959,7 +678,6 @@ unsafe fn disguise(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, cap: soc
 
 /// ## Hook
 /// Replaces `recvfrom(2)`: only to disguise redirected DNS answers.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvfrom"))]
 pub unsafe extern "C" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
@@ -978,17 +696,14 @@ pub unsafe extern "C" fn recvfrom(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvfrom(fd, buf, n, flags, addr, len) };
     if r >= 0 && cap > 0 {
-        let saved = errno();
         // SAFETY: addr has cap bytes of room; the kernel set *len.
-        unsafe { disguise(fd, addr, len, cap) };
-        set_errno(saved);
+        keep_errno(|| unsafe { disguise(fd, addr, len, cap) });
     }
     r
 }
 
 /// ## Hook
 /// Replaces `recvmsg(2)`: only to disguise redirected DNS answers.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmsg"))]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
     // The room for the source address, before the kernel overwrites msg_namelen (0:
     // none, or the header is unreadable, and then the kernel answers for it).
@@ -999,10 +714,10 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvmsg(fd, msg, flags) };
     if r >= 0 && cap > 0 {
-        let saved = errno();
         // SAFETY: msg_name has cap bytes of room; the kernel set msg_namelen.
-        unsafe { disguise(fd, (*msg).msg_name.cast(), &raw mut (*msg).msg_namelen, cap) };
-        set_errno(saved);
+        keep_errno(|| unsafe {
+            disguise(fd, (*msg).msg_name.cast(), &raw mut (*msg).msg_namelen, cap)
+        });
     }
     r
 }
@@ -1010,7 +725,6 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
 /// ## Hook
 /// Replaces `recvmmsg(2)`: only to disguise redirected DNS answers, message by
 /// message, as `recvmsg`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_recvmmsg"))]
 pub unsafe extern "C" fn recvmmsg(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
@@ -1036,18 +750,18 @@ pub unsafe extern "C" fn recvmmsg(
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) };
     if r > 0 && crate::redirect::flagged(fd) {
-        let saved = errno();
-        for (i, cap) in caps.iter().enumerate().take((r as usize).min(n)) {
-            if *cap > 0 {
-                // SAFETY: message i was received (i < r): its msg_name has cap bytes
-                // of room and the kernel set its msg_namelen.
-                unsafe {
-                    let h = &raw mut (*msgs.add(i)).msg_hdr;
-                    disguise(fd, (*h).msg_name.cast(), &raw mut (*h).msg_namelen, *cap);
+        keep_errno(|| {
+            for (i, cap) in caps.iter().enumerate().take((r as usize).min(n)) {
+                if *cap > 0 {
+                    // SAFETY: message i was received (i < r): its msg_name has cap
+                    // bytes of room and the kernel set its msg_namelen.
+                    unsafe {
+                        let h = &raw mut (*msgs.add(i)).msg_hdr;
+                        disguise(fd, (*h).msg_name.cast(), &raw mut (*h).msg_namelen, *cap);
+                    }
                 }
             }
-        }
-        set_errno(saved);
+        });
     }
     r
 }
@@ -1055,7 +769,6 @@ pub unsafe extern "C" fn recvmmsg(
 /// ## Hook
 /// Replaces `getpeername(2)`: a socket connected to a redirected DNS server reports
 /// the server the program asked for.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getpeername"))]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // The room for the address (0: none, or unreadable: the kernel answers for it).
     let cap = if addr.is_null() {
@@ -1078,12 +791,11 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
 /// (every `fcntl` command takes at most one argument, an integer or a pointer; on the
 /// Linux ABIs this project builds for, a variadic argument is passed like a fixed
 /// one).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fcntl"))]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::fcntl(fd, cmd, arg) };
     if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        let _ = pre(|| ops::fd_duplicated(fd, r));
+        note(|| ops::fd_duplicated(fd, r));
     }
     r
 }
@@ -1091,12 +803,11 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 /// ## Hook
 /// Replaces `fcntl64`, glibc's name for `fcntl` in programs built with 64-bit
 /// `off_t`/`time_t` interfaces: as [`fcntl`].
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fcntl64"))]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, forwarded.
     let r = unsafe { real::fcntl64(fd, cmd, arg) };
     if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        let _ = pre(|| ops::fd_duplicated(fd, r));
+        note(|| ops::fd_duplicated(fd, r));
     }
     r
 }
@@ -1106,10 +817,9 @@ const CLOSE_RANGE_CLOEXEC: c_uint = 1 << 2;
 
 /// ## Hook
 /// Replaces `close_range(2)`: forgets what the shim knew about every fd it closes.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_close_range"))]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if flags as c_uint & CLOSE_RANGE_CLOEXEC == 0 && first <= last {
-        let _ = pre(|| ops::fds_closing(first, last));
+        note(|| ops::fds_closing(first, last));
     }
     // SAFETY: the program's arguments, forwarded.
     unsafe { real::close_range(first, last, flags) }
@@ -1117,10 +827,9 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
 
 /// ## Hook
 /// Replaces `closefrom(3)`: as `close_range(lowfd, ~0, 0)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_closefrom"))]
 pub unsafe extern "C" fn closefrom(lowfd: c_int) {
     let first = lowfd.max(0) as c_uint;
-    let _ = pre(|| ops::fds_closing(first, c_uint::MAX));
+    note(|| ops::fds_closing(first, c_uint::MAX));
     // SAFETY: the program's argument, forwarded.
     unsafe { real::closefrom(lowfd) }
 }
@@ -1128,13 +837,12 @@ pub unsafe extern "C" fn closefrom(lowfd: c_int) {
 /// ## Hook
 /// Replaces `fclose(3)`: the stream's fd (a socket wrapped by `fdopen`, say) is closed
 /// by glibc internally, where no hook sees it; forget it first.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_fclose"))]
 pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
     if !stream.is_null() {
         // SAFETY: the program's stream (fclose(3)'s contract: a valid FILE).
         let fd = unsafe { libc::fileno(stream) };
         if fd >= 0 {
-            let _ = pre(|| ops::fd_closing(fd));
+            note(|| ops::fd_closing(fd));
         }
     }
     // SAFETY: the program's argument, forwarded.

@@ -10,10 +10,11 @@
 //! `AI_PASSIVE`/`AI_V4MAPPED` handling and the memory layout are glibc's own, and
 //! any `freeaddrinfo` the program calls (ours forwards to glibc's) frees the result.
 
-use super::hooks::{Pre, pre, pre_lookup, pre_lookup_offer};
-use super::net::set_h_errno;
-use super::real;
 use crate::dns::{self, Hints, Plan};
+use crate::sys;
+use crate::sys::guard::{Pre, pre, pre_lookup, pre_lookup_offer};
+use crate::sys::net::set_h_errno;
+use crate::sys::real;
 use libc::{addrinfo, c_char, c_int, hostent};
 use std::ffi::{CStr, CString};
 use std::mem::size_of;
@@ -30,7 +31,6 @@ fn node_str<'a>(node: *const c_char) -> Option<&'a str> {
 
 /// ## Hook
 /// Replaces `getaddrinfo(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getaddrinfo"))]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
@@ -72,10 +72,8 @@ unsafe fn getaddrinfo_in(
         // default link's servers.
         None if !node.is_null() && crate::ops::active() => Plan::Fail(libc::EAI_NONAME),
         None => Plan::Real,
-        Some(name) => match pre_lookup_offer(offer, || dns::getaddrinfo(name, &h)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
-        },
+        Some(name) => pre_lookup_offer(offer, || dns::getaddrinfo(name, &h))
+            .or_panicked(Plan::Fail(libc::EAI_FAIL)),
     };
     match plan {
         // SAFETY: the program's arguments, forwarded.
@@ -168,7 +166,6 @@ unsafe fn build_list(
 /// Replaces `freeaddrinfo(3)`. Every list the shim returns is made of glibc's own
 /// nodes, so glibc's function frees both kinds; this hook exists so that a program
 /// resolving its `freeaddrinfo` through the preload gets exactly glibc's.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_freeaddrinfo"))]
 pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
     // SAFETY: forwarded.
     unsafe { real::freeaddrinfo(ai) }
@@ -177,7 +174,6 @@ pub unsafe extern "C" fn freeaddrinfo(ai: *mut addrinfo) {
 /// ## Hook
 /// Replaces `getnameinfo(3)`: reverse lookups go over the interface the address is
 /// reached by, like forward ones; the service part is always glibc's.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getnameinfo"))]
 pub unsafe extern "C" fn getnameinfo(
     sa: *const libc::sockaddr,
     salen: libc::socklen_t,
@@ -188,13 +184,11 @@ pub unsafe extern "C" fn getnameinfo(
     flags: c_int,
 ) -> c_int {
     // Read without faulting (unreadable: not decoded; glibc then answers as it does).
-    let dest = super::decode_sockaddr(sa, salen);
+    let dest = sys::decode_sockaddr(sa, salen);
     let plan = match dest {
         Some(d) if !host.is_null() && hostlen > 0 => {
-            match pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags)) {
-                Pre::Run(p) => p,
-                Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
-            }
+            pre_lookup(|| dns::getnameinfo(d.addr.ip(), flags))
+                .or_panicked(dns::NamePlan::Fail(libc::EAI_FAIL))
         }
         _ => dns::NamePlan::Real,
     };
@@ -309,7 +303,6 @@ unsafe fn fill_hostent(
 
 /// ## Hook
 /// Replaces `gethostbyname2_r(3)`: the reentrant lookup the others are built on.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2_r"))]
 pub unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
     af: c_int,
@@ -345,10 +338,8 @@ unsafe fn gethostbyname2_r_in(
                 family: af,
                 flags: 0,
             };
-            match pre_lookup_offer(offer, || dns::getaddrinfo(n, &hints)) {
-                Pre::Run(p) => p,
-                Pre::Panicked => Plan::Fail(libc::EAI_FAIL),
-            }
+            pre_lookup_offer(offer, || dns::getaddrinfo(n, &hints))
+                .or_panicked(Plan::Fail(libc::EAI_FAIL))
         }
         _ => Plan::Real,
     };
@@ -403,7 +394,6 @@ fn h_errno_of(code: c_int) -> (c_int, c_int) {
 /// Replaces `gethostbyaddr_r(3)`: the name comes from where `getnameinfo`'s would
 /// (/etc/hosts, none for loopback, or a PTR query over the chosen interface), never
 /// from the C library's default path.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyaddr_r"))]
 pub unsafe extern "C" fn gethostbyaddr_r(
     addr: *const libc::c_void,
     len: libc::socklen_t,
@@ -444,10 +434,8 @@ unsafe fn gethostbyaddr_r_in(
         _ => None,
     };
     let plan = match ip {
-        Some(ip) => match pre_lookup_offer(offer, || dns::getnameinfo(ip, libc::NI_NAMEREQD)) {
-            Pre::Run(p) => p,
-            Pre::Panicked => dns::NamePlan::Fail(libc::EAI_FAIL),
-        },
+        Some(ip) => pre_lookup_offer(offer, || dns::getnameinfo(ip, libc::NI_NAMEREQD))
+            .or_panicked(dns::NamePlan::Fail(libc::EAI_FAIL)),
         None => dns::NamePlan::Real,
     };
     // Like glibc, both the out-pointer and the thread's h_errno (Python reads the latter).
@@ -492,7 +480,6 @@ unsafe fn gethostbyaddr_r_in(
 
 /// ## Hook
 /// Replaces `gethostbyaddr(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyaddr"))]
 pub unsafe extern "C" fn gethostbyaddr(
     addr: *const libc::c_void,
     len: libc::socklen_t,
@@ -523,7 +510,6 @@ pub unsafe extern "C" fn gethostbyaddr(
 
 /// ## Hook
 /// Replaces `gethostbyname_r(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname_r"))]
 pub unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
     ret: *mut hostent,
@@ -560,7 +546,6 @@ static STATIC: Static = Static {
 
 /// ## Hook
 /// Replaces `gethostbyname2(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname2"))]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     // SAFETY: forwarded.
     unsafe { gethostbyname2_in(name, af) }
@@ -597,7 +582,6 @@ unsafe fn gethostbyname2_in(name: *const c_char, af: c_int) -> *mut hostent {
 
 /// ## Hook
 /// Replaces `gethostbyname(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gethostbyname"))]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     // SAFETY: forwarded.
     unsafe { gethostbyname2_in(name, libc::AF_INET) }
@@ -664,7 +648,7 @@ unsafe fn res_finish(
         ResPlan::Fail { h_errno, errno } => {
             set_h(h_errno);
             if errno != 0 {
-                super::set_errno(errno);
+                sys::set_errno(errno);
             }
             -1
         }
@@ -713,7 +697,6 @@ fn res_by_name(
 
 /// ## Hook
 /// Replaces `res_query(3)` (and `__res_query`): asked over the chosen interface.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_query"))]
 pub unsafe extern "C" fn res_query(
     dname: *const c_char,
     class: c_int,
@@ -733,7 +716,6 @@ pub unsafe extern "C" fn res_query(
 /// ## Hook
 /// Replaces `res_search(3)`: the search list applied, each name asked over the chosen
 /// interface.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_search"))]
 pub unsafe extern "C" fn res_search(
     dname: *const c_char,
     class: c_int,
@@ -752,7 +734,6 @@ pub unsafe extern "C" fn res_search(
 
 /// ## Hook
 /// Replaces `res_querydomain(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_querydomain"))]
 pub unsafe extern "C" fn res_querydomain(
     name: *const c_char,
     domain: *const c_char,
@@ -786,7 +767,6 @@ unsafe fn res_send_plan(msg: *const u8, msglen: c_int) -> Pre<dns::res::ResPlan>
 
 /// ## Hook
 /// Replaces `res_send(3)`: the program's query goes to the chosen interface's servers.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_send"))]
 pub unsafe extern "C" fn res_send(
     msg: *const u8,
     msglen: c_int,
@@ -804,7 +784,6 @@ pub unsafe extern "C" fn res_send(
 
 /// ## Hook
 /// Replaces `res_nquery(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nquery"))]
 pub unsafe extern "C" fn res_nquery(
     statp: *mut libc::c_void,
     dname: *const c_char,
@@ -824,7 +803,6 @@ pub unsafe extern "C" fn res_nquery(
 
 /// ## Hook
 /// Replaces `res_nsearch(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nsearch"))]
 pub unsafe extern "C" fn res_nsearch(
     statp: *mut libc::c_void,
     dname: *const c_char,
@@ -844,7 +822,6 @@ pub unsafe extern "C" fn res_nsearch(
 
 /// ## Hook
 /// Replaces `res_nquerydomain(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nquerydomain"))]
 pub unsafe extern "C" fn res_nquerydomain(
     statp: *mut libc::c_void,
     name: *const c_char,
@@ -865,7 +842,6 @@ pub unsafe extern "C" fn res_nquerydomain(
 
 /// ## Hook
 /// Replaces `res_nsend(3)`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_res_nsend"))]
 pub unsafe extern "C" fn res_nsend(
     statp: *mut libc::c_void,
     msg: *const u8,
@@ -972,7 +948,7 @@ impl Notify {
             value: null_mut(),
             function: 0,
             attributes: null_mut(),
-            pid: super::getpid(),
+            pid: sys::getpid(),
         };
         if !sig.is_null() {
             // SAFETY: sigevent(7) on x86_64: the value at 0, signo at 8, notify at 12,
@@ -1102,19 +1078,19 @@ fn spawn_helpers(batch: std::sync::Arc<Batch>) -> bool {
 /// `getaddrinfo`, which no preload sees; here every request is the engine's own
 /// `getaddrinfo` (steered), run in the caller's thread (`GAI_WAIT`) or in helper
 /// threads (`GAI_NOWAIT`, the program notified as glibc notifies it).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_getaddrinfo_a"))]
 pub unsafe extern "C" fn getaddrinfo_a(
     mode: c_int,
-    list: *mut *mut Gaicb,
+    list: *mut *mut libc::c_void,
     ent: c_int,
     sig: *mut libc::sigevent,
 ) -> c_int {
+    let list = list.cast::<*mut Gaicb>();
     if !matches!(pre(gai::steered), Pre::Run(true)) {
         // SAFETY: the program's arguments, forwarded.
         return unsafe { real::getaddrinfo_a(mode, list.cast(), ent, sig) };
     }
     if mode != GAI_WAIT && mode != GAI_NOWAIT {
-        super::set_errno(libc::EINVAL);
+        sys::set_errno(libc::EINVAL);
         return libc::EAI_SYSTEM;
     }
     let n = usize::try_from(ent).unwrap_or(0);
@@ -1163,12 +1139,12 @@ pub unsafe extern "C" fn getaddrinfo_a(
 /// ## Hook
 /// Replaces `gai_suspend(3)` for the engine's requests: waits until one of `list`
 /// has completed, a signal arrives (`EAI_INTR`) or `timeout` passes (`EAI_AGAIN`).
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gai_suspend"))]
 pub unsafe extern "C" fn gai_suspend(
-    list: *const *const Gaicb,
+    list: *const *const libc::c_void,
     ent: c_int,
     timeout: *const libc::timespec,
 ) -> c_int {
+    let list = list.cast::<*const Gaicb>();
     if !matches!(pre(gai::steered), Pre::Run(true)) {
         // SAFETY: the program's arguments, forwarded.
         return unsafe { real::gai_suspend(list.cast(), ent, timeout) };
@@ -1181,7 +1157,7 @@ pub unsafe extern "C" fn gai_suspend(
         let t = unsafe { *timeout };
         Some(t.tv_sec.max(0) as u64 * 1000 + t.tv_nsec.max(0) as u64 / 1_000_000)
     };
-    let start = super::now_ms();
+    let start = sys::now_ms();
     loop {
         let seen = GAI_DONE.load(Ordering::Acquire);
         let states: Vec<Option<i32>> = (0..n)
@@ -1196,7 +1172,7 @@ pub unsafe extern "C" fn gai_suspend(
             return r;
         }
         let left = match limit_ms {
-            Some(l) => match l.checked_sub(super::now_ms() - start) {
+            Some(l) => match l.checked_sub(sys::now_ms() - start) {
                 Some(left) if left > 0 => Some(left),
                 _ => return libc::EAI_AGAIN,
             },
@@ -1219,7 +1195,7 @@ pub unsafe extern "C" fn gai_suspend(
                 tsp,
             )
         };
-        if r != 0 && super::errno() == libc::EINTR {
+        if r != 0 && sys::errno() == libc::EINTR {
             return gai::EAI_INTR;
         }
     }
@@ -1228,8 +1204,8 @@ pub unsafe extern "C" fn gai_suspend(
 /// ## Hook
 /// Replaces `gai_cancel(3)` for the engine's requests: a running lookup is not
 /// cancelled (`EAI_NOTCANCELED`), a finished one is `EAI_ALLDONE`.
-#[cfg_attr(not(test), unsafe(export_name = "mifshim_engine_gai_cancel"))]
-pub unsafe extern "C" fn gai_cancel(req: *mut Gaicb) -> c_int {
+pub unsafe extern "C" fn gai_cancel(req: *mut libc::c_void) -> c_int {
+    let req = req.cast::<Gaicb>();
     if !matches!(pre(gai::steered), Pre::Run(true)) {
         // SAFETY: the program's argument, forwarded.
         return unsafe { real::gai_cancel(req.cast()) };
