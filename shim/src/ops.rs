@@ -542,7 +542,7 @@ fn set_options(
         } else {
             0
         },
-        dual_stack_datagram: dual_stack && datagram,
+        mapped_on_dual_stack: dual_stack && datagram && path == Path::V4,
     };
     let plan = core::options(e, path, &opts, now);
     fdtable::add_flags(fd, core::SHIM_OPTS);
@@ -636,9 +636,9 @@ fn set_options(
         log_at!(Info, "{what} {}: source {src}", Addr(addr));
         return Ok(true);
     } else if let Some(src) = opts.source {
-        if now.dual_stack_datagram {
+        if now.mapped_on_dual_stack {
             log::warn_limited(format_args!(
-                "{what} {}: source {src} not applied: the socket is dual-stack (IPV6_V6ONLY off) and a bound source would tie it to one family; the kernel chooses the source",
+                "{what} {}: source {src} not applied: an IPv4-mapped datagram on a dual-stack socket (IPV6_V6ONLY off), which a bound IPv4 source would keep from IPv6; the kernel chooses the source",
                 Addr(addr)
             ));
         } else if local.is_some_and(|a| a.ip().is_unspecified()) {

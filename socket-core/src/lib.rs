@@ -274,10 +274,13 @@ pub struct Current {
     /// `SO_MARK` as it stands: not 0 when the program (or whoever handed the socket
     /// over) marked it.
     pub mark: u32,
-    /// A datagram on an `AF_INET6` socket that is not IPv6-only: binding a source
-    /// would tie the socket to one family (an IPv4-mapped source refuses IPv6
-    /// destinations, and the other way round), which the program did not ask for.
-    pub dual_stack_datagram: bool,
+    /// An IPv4-mapped datagram on an `AF_INET6` socket that is not IPv6-only: the
+    /// program uses the socket for both families, and an IPv4-mapped source would
+    /// refuse every IPv6 destination after it. (A native IPv6 datagram does bind the
+    /// IPv6 source: most such sockets serve IPv6 only, and the kernel makes a socket
+    /// bound to a native address IPv6-only — a later IPv4-mapped send fails, never
+    /// leaves unsteered.)
+    pub mapped_on_dual_stack: bool,
 }
 
 /// Decides which of the policy's options ([`config_schema::Applied`]) a steered
@@ -294,7 +297,7 @@ pub struct Current {
 ///   options, each unless the program set it;
 /// * **source**: unless the socket is bound to a local address or port already (the
 ///   program's `bind`, which the bind hook saw, or an earlier datagram), or the
-///   datagram is on a dual-stack socket ([`Current::dual_stack_datagram`]).
+///   datagram is IPv4-mapped on a dual-stack socket ([`Current::mapped_on_dual_stack`]).
 pub fn options(s: Sock, path: Path, a: &config_schema::Applied, now: Current) -> OptionsPlan {
     if s.has(SHIM_OPTS) || a.is_empty() {
         return OptionsPlan::default();
@@ -310,7 +313,7 @@ pub fn options(s: Sock, path: Path, a: &config_schema::Applied, now: Current) ->
         tos_other: now.tos_other.and_then(class).map(|t| (path.other(), t)),
         source: a
             .source
-            .filter(|_| !now.locally_bound && !now.dual_stack_datagram),
+            .filter(|_| !now.locally_bound && !now.mapped_on_dual_stack),
     }
 }
 
@@ -1084,7 +1087,7 @@ mod tests {
     /// was set for the first datagram's path only (IPv6 datagrams after an IPv4-mapped
     /// one left with class 0), and the source bind tied it to one family (IPv6 sends
     /// after a mapped one failed with `EAFNOSUPPORT`). Both paths get the class, each
-    /// unless the program set it; a dual-stack socket's datagrams bind no source.
+    /// unless the program set it; its IPv4-mapped datagrams bind no source.
     #[test]
     fn dual_stack_socket_got_the_dscp_for_its_first_family_only() {
         let a = config_schema::Applied {
@@ -1095,7 +1098,7 @@ mod tests {
         let udp6 = Sock::new(VALID | INET | V6 | UDP, 0);
         let now = Current {
             tos_other: Some(0),
-            dual_stack_datagram: true,
+            mapped_on_dual_stack: true,
             ..Current::default()
         };
         let p = options(udp6, Path::V4, &a, now);
