@@ -5,6 +5,8 @@
 //! (`ops`, `dns`, `state`, …) or the entry points (`crate::entry`); with `crate::entry`
 //! it is where the shim's `unsafe` lives.
 
+// Lock-free cells over the Linux primitives (anonymous memory).
+#[cfg(target_os = "linux")]
 pub(crate) mod sync;
 
 #[cfg(target_os = "linux")]
