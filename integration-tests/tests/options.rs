@@ -1150,13 +1150,15 @@ both!(
     }
 );
 
-/// `st BIND|- udp|tcp`, a static C program (so `mifrun` runs it under its supervisor,
-/// not the preload): optionally binds to BIND (port 0), sends one datagram to (or
-/// connects to) the service's port 9000, prints the answer, then `mark M tos T` as
-/// `getsockopt` reads them.
+/// `st BIND|- udp|tcp [SERVICE]`, a static C program (so `mifrun` runs it under its
+/// supervisor, not the preload): optionally binds to BIND (port 0), sends one datagram
+/// to (or connects to) port 9000 of SERVICE (IPv4 or IPv6; 203.0.113.10 without one),
+/// prints the answer, then `mark M tos T` as `getsockopt` reads them (`IPV6_TCLASS`
+/// on an IPv6 socket).
 const STATIC_CLIENT: &str = r#"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1165,27 +1167,38 @@ const STATIC_CLIENT: &str = r#"
 #include <unistd.h>
 int main(int argc, char **argv) {
     int tcp = argc > 2 && !strcmp(argv[2], "tcp");
-    int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    const char *svc = argc > 3 ? argv[3] : "203.0.113.10";
+    int v6 = strchr(svc, ':') != NULL;
+    int fam = v6 ? AF_INET6 : AF_INET;
+    int s = socket(fam, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
     struct timeval tv = {2, 0};
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect too */
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
+    struct sockaddr_storage ss;
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    void *ip = v6 ? (void *)&a6->sin6_addr : (void *)&a->sin_addr;
+    socklen_t len = v6 ? sizeof *a6 : sizeof *a;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = fam;
     if (argc > 1 && strcmp(argv[1], "-")) {
-        inet_pton(AF_INET, argv[1], &a.sin_addr);
-        int r = bind(s, (struct sockaddr *)&a, sizeof a);
-        socklen_t l = sizeof a; getsockname(s, (struct sockaddr *)&a, &l);
-        char b[64]; inet_ntop(AF_INET, &a.sin_addr, b, sizeof b);
+        inet_pton(fam, argv[1], ip);
+        int r = bind(s, (struct sockaddr *)&ss, len);
+        socklen_t l = sizeof ss; getsockname(s, (struct sockaddr *)&ss, &l);
+        char b[64]; inet_ntop(fam, ip, b, sizeof b);
         printf("bind %d %s\n", r, b);
     }
-    a.sin_port = htons(9000);
-    inet_pton(AF_INET, "203.0.113.10", &a.sin_addr);
-    if (tcp) { if (connect(s, (struct sockaddr *)&a, sizeof a)) { printf("connect %s\n", strerror(errno)); return 3; } }
-    else sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a);
+    memset(&ss, 0, sizeof ss);
+    ss.ss_family = fam;
+    if (v6) a6->sin6_port = htons(9000); else a->sin_port = htons(9000);
+    inet_pton(fam, svc, ip);
+    if (tcp) { if (connect(s, (struct sockaddr *)&ss, len)) { printf("connect %s\n", strerror(errno)); return 3; } }
+    else if (sendto(s, "x", 1, 0, (struct sockaddr *)&ss, len) < 0) { printf("send %s\n", strerror(errno)); return 3; }
     char got[200]; int n = recv(s, got, sizeof got - 1, 0);
     if (n > 0) { got[n] = 0; printf("%s", got); } else printf("no answer %s\n", strerror(errno));
     int mark = 0; socklen_t ml = sizeof mark; getsockopt(s, SOL_SOCKET, SO_MARK, &mark, &ml);
-    int tos = 0; socklen_t tl = sizeof tos; getsockopt(s, IPPROTO_IP, IP_TOS, &tos, &tl);
+    int tos = 0; socklen_t tl = sizeof tos;
+    getsockopt(s, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, &tos, &tl);
     printf("mark %#x tos %d\n", mark, tos);
     return 0;
 }
@@ -1252,6 +1265,117 @@ fn supervised_program_bound_to_another_interfaces_address_left_with_that_source(
         assert!(
             out.stderr.contains("supervising"),
             "{proto}: supervised:{}",
+            out.dump()
+        );
+        assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));
+    }
+}
+
+/// The same under the supervisor for IPv6 (`IPV6_TCLASS`, wlan0's second IPv6
+/// address), and a bind to eth0's IPv6 address rewritten to wlan0's (`getsockname`
+/// shows the rewritten address — the policy's `source`, wlan0 having two — and
+/// wlan0's source on the wire). TCP and UDP.
+#[test]
+fn supervised_ipv6_program_gets_the_source_class_and_mark_and_its_bind_rewritten() {
+    let tb = Testbed::up();
+    add_second_addresses(&tb);
+    let (st, policy) = setup(&format!(
+        "via = [\"wlan0\"]\nmark = 0x10\ndscp = \"ef\"\nsource = \"{}\"\n",
+        second(Fam::V6)
+    ));
+    // wlan0 has two IPv6 addresses now: `source` names the one a rewrite takes.
+    let plain = st.dir.write(
+        "plain.toml",
+        &format!(
+            "via = [\"wlan0\"]\nsource = \"{}\"\n",
+            host_addr("wlan0", true)
+        ),
+    );
+    let bin = static_client(&st);
+    for proto in protos() {
+        let cmd = tb.cmd(&mifrun_policy_args(
+            &policy,
+            &[&bin, "-", proto, Fam::V6.svc()],
+        ));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        assert!(out.stderr.contains("supervising"), "{proto}:{}", out.dump());
+        assert!(
+            out.stdout.contains("mark 0x10 tos 184"),
+            "{proto}:{}",
+            out.dump()
+        );
+        assert_dscp(&counts, "wlan0", Fam::V6, 46);
+        assert_from(&out, &counts, "wlan0", Fam::V6, second(Fam::V6));
+        let eth = host_addr("eth0", true);
+        let cmd = tb.cmd(&mifrun_policy_args(
+            &plain,
+            &[&bin, eth, proto, Fam::V6.svc()],
+        ));
+        let (out, counts) = sniffed(&tb, cmd.env("MIFSHIM_LOG", "info"));
+        let wlan = host_addr("wlan0", true);
+        assert!(
+            out.stdout.contains(&format!("bind 0 {wlan}")),
+            "{proto}: getsockname shows the rewritten address:{}",
+            out.dump()
+        );
+        assert!(
+            out.stderr.contains("an address of eth0, rewritten to"),
+            "{proto}: logged:{}",
+            out.dump()
+        );
+        assert_from(&out, &counts, "wlan0", Fam::V6, wlan);
+    }
+}
+
+/// A mark under the supervisor without CAP_NET_ADMIN / CAP_NET_RAW (`setpriv` drops
+/// both from the bounding set of mifrun and its supervisor): `on_mark_denied =
+/// "block"` fails the call with EPERM, nothing sent, and says why; `"continue"` goes
+/// on unmarked by wlan0, as under the preload.
+#[test]
+fn supervised_mark_without_the_capability_fails_closed_or_goes_on_as_the_policy_says() {
+    let tb = Testbed::up();
+    let (st, block) = setup("via = [\"wlan0\"]\nmark = 0x10\n");
+    let go_on = st.dir.write(
+        "continue.toml",
+        "via = [\"wlan0\"]\nmark = 0x10\non_mark_denied = \"continue\"\n",
+    );
+    let bin = static_client(&st);
+    let nocap = |policy: &str, proto: &str| {
+        let mut argv = vec![
+            "setpriv".to_string(),
+            "--bounding-set".into(),
+            "-net_admin,-net_raw".into(),
+            "--".into(),
+        ];
+        argv.extend(mifrun_policy_args(policy, &[&bin, "-", proto]));
+        tb.cmd(&argv).env("MIFSHIM_LOG", "info")
+    };
+    for proto in protos() {
+        let (out, counts) = sniffed(&tb, nocap(&block, proto));
+        out.assert_code(3);
+        assert!(out.stderr.contains("supervising"), "{proto}:{}", out.dump());
+        assert!(
+            out.stdout.contains("Operation not permitted"),
+            "{proto}: EPERM:{}",
+            out.dump()
+        );
+        assert!(
+            out.stderr
+                .contains("mark 0x10 needs CAP_NET_ADMIN (or CAP_NET_RAW)")
+                && out.stderr.contains("refusing (on_mark_denied = \"block\")"),
+            "{proto}:{}",
+            out.dump()
+        );
+        assert_silent(&counts);
+        let (out, counts) = sniffed(&tb, nocap(&go_on, proto));
+        assert!(
+            out.stderr.contains("going on without the mark"),
+            "{proto}:{}",
+            out.dump()
+        );
+        assert!(
+            out.stdout.contains("mark 0 tos 0"),
+            "{proto}:{}",
             out.dump()
         );
         assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));

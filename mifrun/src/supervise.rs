@@ -80,6 +80,12 @@ impl Host for NetHost {
                 .map(|a| (a.index, a.onlink, a.prefix))
                 .collect(),
             loopback,
+            sources: net
+                .addrs
+                .iter()
+                .filter(|a| config_schema::sysdns::address_kind(a.ip, a.scope, a.flags).is_some())
+                .map(|a| (a.index, a.ip))
+                .collect(),
         })
     }
 

@@ -121,9 +121,52 @@ pub fn encode(addr: SocketAddr, scope_id: u32) -> Vec<u8> {
     }
 }
 
+/// The program's `sockaddr` (`raw`, as read) with its address replaced by `ip` and
+/// every other field kept (port, flow label, scope id): a `bind` rewritten to the
+/// chosen interface's address. `None` when `ip` does not fit the family (the rewrite
+/// keeps the family, so only a malformed address gets here).
+pub fn with_ip(raw: &[u8], ip: IpAddr) -> Option<Vec<u8>> {
+    let mut b = raw.to_vec();
+    match (parse(raw), ip) {
+        (Dest::Ip { addr, .. }, IpAddr::V4(v4)) if addr.is_ipv4() => {
+            b[4..8].copy_from_slice(&v4.octets());
+        }
+        (Dest::Ip { addr, .. }, IpAddr::V6(v6)) if addr.is_ipv6() => {
+            b[8..24].copy_from_slice(&v6.octets());
+        }
+        _ => return None,
+    }
+    Some(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewritten_bind_keeps_the_port_flow_label_and_scope() {
+        let a: SocketAddr = "198.51.100.2:4000".parse().unwrap();
+        let got = with_ip(&encode(a, 0), "198.51.100.66".parse().unwrap()).unwrap();
+        assert_eq!(got, encode("198.51.100.66:4000".parse().unwrap(), 0));
+        let a6 = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "2001:db8:10::2".parse().unwrap(),
+            53,
+            0x1234,
+            7,
+        ));
+        let got = with_ip(&encode(a6, 7), "2001:db8:20::2".parse().unwrap()).unwrap();
+        assert_eq!(
+            parse(&got),
+            Dest::Ip {
+                addr: "[2001:db8:20::2]:53".parse().unwrap(),
+                scope_id: 7
+            }
+        );
+        assert_eq!(got[4..8], 0x1234u32.to_ne_bytes());
+        // Another family than the program's sockaddr, or not an IP one: no rewrite.
+        assert_eq!(with_ip(&encode(a, 0), "::1".parse().unwrap()), None);
+        assert_eq!(with_ip(&[1, 0, 0, 0], "::1".parse().unwrap()), None);
+    }
 
     #[test]
     fn v4_v6_mapped_scoped_unspec_and_short_addresses() {

@@ -10,12 +10,14 @@
 use std::net::{IpAddr, SocketAddr};
 
 use config_schema::{
-    AddrFamily, Decision, Flow, IfName, IfaceState, Listen, NetView, Op, Profile, Proto,
+    AddrFamily, Applied, BindAddr, Decision, Flow, IfName, IfaceState, Listen, NetView, Op,
+    Profile, Proto,
 };
 use mifshim_listen_filter::Sources;
 use mifshim_socket_core as socket_core;
 use socket_core::{
-    APP_UC4, APP_UC6, ConnectStep, DatagramStep, Path, SHARED, Sock, UC4, UC6, Verdict, verdict,
+    APP_BOUND, APP_UC4, APP_UC6, BindStep, ConnectStep, Current, DatagramStep, OptionsPlan, Path,
+    SHARED, SHIM_BOUND, SHIM_OPTS, SRC_ADDR, Sock, UC4, UC6, Verdict, verdict,
 };
 
 /// `ECONNREFUSED` (Linux's value).
@@ -37,6 +39,11 @@ pub struct Snapshot {
     pub onlink: Vec<(u32, IpAddr, u8)>,
     /// The loopback interface's index.
     pub loopback: u32,
+    /// The addresses that can be a source (interface index, address), in the
+    /// kernel's order (an interface's primary IPv4 address first): not a tentative
+    /// or failed-DAD IPv6 one, nor a host-scoped one (config-schema's
+    /// `sysdns::address_kind`, the preload snapshot's `source_ok`).
+    pub sources: Vec<(u32, IpAddr)>,
 }
 
 impl NetView for Snapshot {
@@ -48,6 +55,20 @@ impl NetView for Snapshot {
     }
     fn is_local(&self, ip: IpAddr) -> bool {
         self.addrs.iter().any(|(a, _)| *a == ip)
+    }
+    fn owns(&self, index: u32, ip: IpAddr) -> bool {
+        self.sources.contains(&(index, ip))
+    }
+    fn address_of(&self, index: u32, family: AddrFamily) -> Option<IpAddr> {
+        self.sources
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, ip)| *ip)
+            .find(|ip| match (ip, family) {
+                (IpAddr::V4(_), AddrFamily::V4) => true,
+                (IpAddr::V6(v6), AddrFamily::V6) => !v6.is_unicast_link_local(),
+                _ => false,
+            })
     }
 }
 
@@ -100,6 +121,17 @@ pub struct Facts {
     /// an option): its choice wins for that path, as under the preload.
     pub app_uc4: bool,
     pub app_uc6: bool,
+    /// A UDP socket bound to a specific local address (the program's bind, the
+    /// policy's source, as `getsockname` says now): socket-core's `SRC_ADDR`.
+    pub src_addr: bool,
+    /// The supervisor set the policy's options on this socket (per-socket state by
+    /// cookie): socket-core's `SHIM_OPTS`, done once per socket.
+    pub opts: bool,
+    /// The device binding is the supervisor's, made for a steered destination of
+    /// this (unconnected UDP) socket (per-socket state by cookie): socket-core's
+    /// `SHIM_BOUND`, which refuses destinations steered elsewhere, not the
+    /// program's own binding.
+    pub shim_bound: bool,
 }
 
 impl Facts {
@@ -115,6 +147,9 @@ impl Facts {
             nonblock: false,
             app_uc4: false,
             app_uc6: false,
+            src_addr: false,
+            opts: false,
+            shim_bound: false,
         }
     }
 }
@@ -135,6 +170,15 @@ pub fn sock(f: &Facts, path: Path) -> Sock {
     let other_uc = if f.uc4 != 0 { f.uc4 } else { f.uc6 };
     let mut s = socket_core::probed(f.family, f.proto, f.bound, other_uc);
     s.flags &= !SHARED;
+    if f.shim_bound && f.bound != 0 && s.has(APP_BOUND) {
+        s.flags = s.flags & !APP_BOUND | SHIM_BOUND;
+    }
+    if f.src_addr {
+        s.flags |= SRC_ADDR;
+    }
+    if f.opts {
+        s.flags |= SHIM_OPTS;
+    }
     if f.uc4 != 0 {
         s.flags |= if f.app_uc4 { APP_UC4 } else { UC4 };
     }
@@ -268,10 +312,57 @@ pub fn filter_sources(proto: Proto, onlink: &[(IpAddr, u8)]) -> Sources<'_> {
     }
 }
 
+/// The options of a decision to bind (`config_schema::applied`: the policy's
+/// `source`, `mark` and `dscp` on the chosen interface) when the decision carries
+/// them: unicast, with options configured. `None`: nothing to set.
+pub fn applied(profile: &Profile, net: &Snapshot, d: &Decision<'_>) -> Option<(Applied, IfName)> {
+    match d {
+        Decision::Bind(b) if b.options && !b.multicast => {
+            let a = config_schema::applied(profile, net, b);
+            (!a.is_empty() || a.source_missing.is_some()).then_some((a, b.ifname))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a step carries the socket to a steered destination's interface, so that
+/// the decision's options are set first (the preload sets them before a connect's
+/// device binding and before a datagram's PKTINFO, promotion or device binding).
+pub fn takes_options(step: Step) -> bool {
+    matches!(
+        step,
+        Step::Bind { .. } | Step::Unicast { .. } | Step::SendPktinfo { .. }
+    )
+}
+
+/// The options socket-core's [`options`](socket_core::options) sets on the socket
+/// for a destination `dest`, given what the kernel says it carries (`now`): the
+/// program's own TOS / mark win, a bound socket gets no source, a dual-stack
+/// `AF_INET6` socket's datagram binds none.
+pub fn options_plan(f: &Facts, dest: IpAddr, a: &Applied, now: Current) -> OptionsPlan {
+    let path = path_of(dest);
+    socket_core::options(sock(f, path), path, a, now)
+}
+
+/// A `bind` to an explicit address `requested`, by config-schema's
+/// [`decide_bind`](config_schema::decide_bind) `d`: socket-core's
+/// [`bind`](socket_core::bind) (a device the program bound itself keeps what it asks).
+pub fn on_bind(f: &Facts, requested: IpAddr, d: &BindAddr<'_>) -> BindStep {
+    socket_core::bind(sock(f, Path::V4), requested, d)
+}
+
 /// One datagram to `dest` on an unconnected socket.
 pub fn on_datagram(f: &Facts, dest: IpAddr, v: Verdict) -> Step {
     let path = path_of(dest);
     let s = sock(f, path);
+    // A UDP socket this supervisor bound to a device for a steered destination: the
+    // binding carries every datagram by that device, so a destination the policy
+    // sends by another interface fails rather than leave by the wrong link.
+    if let (true, Verdict::Steer { index }) = (socket_core::shim_bound_udp(s), v)
+        && let Some(e) = socket_core::bound_elsewhere(f.bound, index)
+    {
+        return Step::Fail(e);
+    }
     // The supervisor has no memo: the first datagram to a steered destination promotes
     // (sets the unicast interface), which is one option set instead of a send per
     // datagram by the supervisor.
@@ -367,7 +458,26 @@ mod tests {
             ],
             onlink: vec![(WLAN, "198.51.100.66".parse().unwrap(), 26)],
             loopback: LO,
+            sources: vec![
+                (ETH, "198.51.100.2".parse().unwrap()),
+                (WLAN, "198.51.100.66".parse().unwrap()),
+                (WLAN, "198.51.100.67".parse().unwrap()),
+                (WLAN, "fe80::66".parse().unwrap()),
+                (WLAN, "2001:db8:20::2".parse().unwrap()),
+            ],
         }
+    }
+
+    fn policy_profile(src: &str) -> Profile {
+        config_schema::parse_policy(src, "t.toml")
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .policy
+            .base
+    }
+
+    fn bind_decision<'p>(p: &'p Profile, f: &Facts, dest: &str) -> Decision<'p> {
+        let d: SocketAddr = dest.parse().unwrap();
+        config_schema::decide(p, &net(), &flow(f, Op::Connect, d, 0))
     }
 
     fn profile(via: &str) -> Profile {
@@ -615,5 +725,150 @@ mod tests {
         assert_eq!(stub_dns(&f6, true, Some(WLAN), &[v4]), redirect(v4));
         assert_eq!(stub_dns(&f, true, None, &[v4]), StubDns::Refuse);
         assert_eq!(stub_dns(&f, true, Some(WLAN), &[lo]), StubDns::Refuse);
+    }
+
+    #[test]
+    fn the_snapshot_owns_its_source_addresses_and_names_the_kernels_default() {
+        let n = net();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(n.owns(WLAN, ip("198.51.100.67")));
+        assert!(!n.owns(ETH, ip("198.51.100.67")));
+        assert_eq!(
+            n.address_of(WLAN, AddrFamily::V4),
+            Some(ip("198.51.100.66"))
+        );
+        // The first global IPv6 address, not the link-local one.
+        assert_eq!(
+            n.address_of(WLAN, AddrFamily::V6),
+            Some(ip("2001:db8:20::2"))
+        );
+        assert_eq!(n.address_of(ETH, AddrFamily::V6), None);
+    }
+
+    #[test]
+    fn a_steered_connect_gets_the_policys_source_mark_and_dscp_once() {
+        let p = policy_profile(
+            "via = [\"wlan0\"]\nmark = 0x10\ndscp = \"ef\"\nsource = \"198.51.100.67\"\n",
+        );
+        let f = tcp4();
+        let d = bind_decision(&p, &f, "203.0.113.10:9000");
+        let (a, ifname) = applied(&p, &net(), &d).expect("options");
+        assert_eq!(ifname.as_str(), "wlan0");
+        let dest: IpAddr = "203.0.113.10".parse().unwrap();
+        let plan = options_plan(&f, dest, &a, Current::default());
+        assert_eq!(plan.mark, Some(0x10));
+        assert_eq!(plan.tos, Some((Path::V4, 46 << 2)));
+        assert_eq!(plan.source, Some("198.51.100.67".parse().unwrap()));
+        assert!(takes_options(on_connect(
+            &f,
+            v(&p, &f, Op::Connect, "203.0.113.10:9000")
+        )));
+        // The program's own mark and class win; a bound socket gets no source.
+        let own = Current {
+            tos: 40 << 2,
+            mark: 7,
+            locally_bound: true,
+            ..Current::default()
+        };
+        assert!(options_plan(&f, dest, &a, own).is_empty());
+        // Set once per socket.
+        let done = Facts { opts: true, ..f };
+        assert!(options_plan(&done, dest, &a, Current::default()).is_empty());
+        // A dual-stack AF_INET6 socket's datagram: both classes, no source.
+        let f6 = udp(true);
+        let mapped: IpAddr = "::ffff:203.0.113.10".parse().unwrap();
+        let dual = Current {
+            tos_other: Some(0),
+            dual_stack_datagram: true,
+            ..Current::default()
+        };
+        let plan = options_plan(&f6, mapped, &a, dual);
+        assert_eq!(plan.tos, Some((Path::V4, 46 << 2)));
+        assert_eq!(plan.tos_other, Some((Path::V6, 46 << 2)));
+        assert_eq!(plan.source, None);
+    }
+
+    #[test]
+    fn options_are_not_applied_to_direct_multicast_or_optionless_decisions() {
+        let p = policy_profile(
+            "via = [\"wlan0\"]\nsource = \"198.51.100.2\"\n\n[[rules]]\nto = [\"192.0.2.0/24\"]\naction = \"direct\"\n",
+        );
+        let f = udp(false);
+        // eth0's address is not wlan0's: the decision says it is missing.
+        let d = bind_decision(&p, &f, "203.0.113.10:9000");
+        let (a, _) = applied(&p, &net(), &d).expect("a missing source is said");
+        assert_eq!(a.source, None);
+        assert_eq!(a.source_missing, Some("198.51.100.2".parse().unwrap()));
+        assert!(applied(&p, &net(), &bind_decision(&p, &f, "192.0.2.7:9000")).is_none());
+        assert!(applied(&p, &net(), &bind_decision(&p, &f, "239.1.2.3:5000")).is_none());
+        let plain = profile("wlan0");
+        assert!(applied(&plain, &net(), &bind_decision(&plain, &f, "203.0.113.10:1")).is_none());
+        assert!(!takes_options(Step::Continue));
+        assert!(!takes_options(Step::Fail(ENETUNREACH)));
+    }
+
+    #[test]
+    fn a_bind_to_another_interfaces_address_is_rewritten_to_the_chosen_ones() {
+        let p = profile("wlan0");
+        let f = udp(false);
+        let eth: IpAddr = "198.51.100.2".parse().unwrap();
+        let d = config_schema::decide_bind(&p, &net(), eth, 0);
+        assert_eq!(
+            on_bind(&f, eth, &d),
+            BindStep::Rewrite("198.51.100.66".parse().unwrap())
+        );
+        // IPv4-mapped on an AF_INET6 socket: rewritten in the same form.
+        let mapped: IpAddr = "::ffff:198.51.100.2".parse().unwrap();
+        let d = config_schema::decide_bind(&p, &net(), mapped, 0);
+        assert_eq!(
+            on_bind(&udp(true), mapped, &d),
+            BindStep::Rewrite("::ffff:198.51.100.66".parse().unwrap())
+        );
+        // The chosen interface's own address, and a device the program bound: as is.
+        let own: IpAddr = "198.51.100.67".parse().unwrap();
+        let d = config_schema::decide_bind(&p, &net(), own, 0);
+        assert_eq!(on_bind(&f, own, &d), BindStep::AsIs);
+        let d = config_schema::decide_bind(&p, &net(), eth, 0);
+        let bound = Facts {
+            bound: ETH as i32,
+            ..f
+        };
+        assert_eq!(on_bind(&bound, eth, &d), BindStep::AsIs);
+        // `source` on the chosen interface is the rewrite's address.
+        let src = policy_profile("via = [\"wlan0\"]\nsource = \"198.51.100.67\"\n");
+        let d = config_schema::decide_bind(&src, &net(), eth, 0);
+        assert_eq!(on_bind(&f, eth, &d), BindStep::Rewrite(own));
+        // foreign_bind = "keep".
+        let keep = policy_profile("via = [\"wlan0\"]\nforeign_bind = \"keep\"\n");
+        let d = config_schema::decide_bind(&keep, &net(), eth, 0);
+        assert_eq!(on_bind(&f, eth, &d), BindStep::AsIs);
+    }
+
+    #[test]
+    fn a_datagram_on_a_socket_with_a_source_binds_the_device_and_keeps_to_it() {
+        let p = profile("wlan0");
+        let f = Facts {
+            src_addr: true,
+            ..udp(false)
+        };
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        let dest: IpAddr = "203.0.113.10".parse().unwrap();
+        assert_eq!(on_datagram(&f, dest, steer), Step::Bind { index: WLAN });
+        // Bound by the supervisor to wlan0: wlan0's datagrams as is, another
+        // interface's refused, not sent by the wrong link.
+        let ours = Facts {
+            bound: WLAN as i32,
+            shim_bound: true,
+            ..f
+        };
+        assert_eq!(on_datagram(&ours, dest, steer), Step::Continue);
+        let eth = v(&profile("eth0"), &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(on_datagram(&ours, dest, eth), Step::Fail(ENETUNREACH));
+        // The program's own binding wins.
+        let program = Facts {
+            shim_bound: false,
+            ..ours
+        };
+        assert_eq!(on_datagram(&program, dest, eth), Step::Continue);
     }
 }

@@ -12,9 +12,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use config_schema::{AddrFamily, Flow, LogLevel, Op, Policy, Profile, Proto};
+use config_schema::{
+    AddrFamily, Applied, BindAddr, Flow, IfName, LogLevel, Op, Policy, Profile, Proto,
+};
 use mifshim_listen_filter as listen_filter;
-use mifshim_socket_core::{Path as UcPath, Verdict};
+use mifshim_socket_core::{self as socket_core, BindStep, Current, Path as UcPath, Verdict};
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
 use crate::events::{self, Events};
@@ -267,7 +269,23 @@ struct Known {
     stream: bool,
     app_uc4: bool,
     app_uc6: bool,
+    /// The policy's options were set ([`Facts::opts`]).
+    opts: bool,
+    /// The device binding is the supervisor's, for a steered destination
+    /// ([`Facts::shim_bound`]).
+    shim_bound: bool,
 }
+
+impl Known {
+    /// What cannot be asked of the kernel again (who set or bound what).
+    fn keeps_state(&self) -> bool {
+        self.app_uc4 || self.app_uc6 || self.shim_bound
+    }
+}
+
+/// The options of a decision to bind: what they come to on the chosen interface,
+/// and its name.
+type Opts = (Applied, IfName);
 
 impl Known {
     /// Family, transport and type, asked of the kernel.
@@ -283,6 +301,8 @@ impl Known {
             stream: false,
             app_uc4: false,
             app_uc6: false,
+            opts: false,
+            shim_bound: false,
         };
         if family.is_none() {
             return none;
@@ -673,8 +693,13 @@ impl Supervisor<'_> {
 
     /// Reads an address argument; `Err`: the answer (EFAULT, or drop).
     fn read_addr(&mut self, n: &Notif, ptr: u64, len: u32) -> Result<Dest, Handled> {
+        self.read_raw(n, ptr, len).map(|b| addr::parse(&b))
+    }
+
+    /// Reads an address argument's bytes (at most [`MAX_ADDR`]; none for a NULL one).
+    fn read_raw(&mut self, n: &Notif, ptr: u64, len: u32) -> Result<Vec<u8>, Handled> {
         if ptr == 0 || len == 0 {
-            return Ok(Dest::Short);
+            return Ok(Vec::new());
         }
         let len = (len as usize).min(MAX_ADDR);
         let mut b = vec![0u8; len];
@@ -688,7 +713,7 @@ impl Supervisor<'_> {
         if !sys::id_valid(self.listener, n.id) {
             return Err(None);
         }
-        Ok(addr::parse(&b))
+        Ok(b)
     }
 
     /// What the kernel says about the program's socket, with what the supervisor
@@ -705,8 +730,9 @@ impl Supervisor<'_> {
                 let k = Known::ask(s);
                 if let Some(c) = cookie {
                     if self.socks.len() >= MAX_SOCKS {
-                        // Keep what cannot be asked again (the program's own options).
-                        self.socks.retain(|_, k| k.app_uc4 || k.app_uc6);
+                        // Keep what cannot be asked again (the program's own options,
+                        // the supervisor's own device bindings).
+                        self.socks.retain(|_, k| k.keeps_state());
                         if self.socks.len() >= MAX_SOCKS {
                             self.socks.clear();
                         }
@@ -720,11 +746,21 @@ impl Supervisor<'_> {
         f.stream = k.stream;
         f.app_uc4 = k.app_uc4;
         f.app_uc6 = k.app_uc6;
+        f.opts = k.opts;
         if k.family.is_none() {
             // AF_UNIX and the like: not steered, nothing more to ask.
             return f;
         }
         f.bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
+        f.shim_bound = k.shim_bound && f.bound != 0;
+        if !f.stream {
+            // A datagram socket's source is part of it (socket-core's SRC_ADDR): a
+            // PKTINFO would rob it (IPv4) or not steer it (IPv6).
+            f.src_addr = matches!(
+                local_addr(s),
+                Some(a) if !a.ip().to_canonical().is_unspecified()
+            );
+        }
         let uc = |level, name| {
             sys::getsockopt_int(s, level, name)
                 .map(|v| u32::from_be(v as u32))
@@ -737,6 +773,14 @@ impl Supervisor<'_> {
         // Only the DNS stub redirect asks (`nonblock`), on TCP.
         f.nonblock = f.stream && sys::is_nonblocking(s);
         f
+    }
+
+    /// Updates what the supervisor keeps about the socket (its entry made by
+    /// [`Self::facts`] first).
+    fn remember(&mut self, s: &OwnedFd, set: impl FnOnce(&mut Known)) {
+        if let Some(k) = sys::cookie(s).and_then(|c| self.socks.get_mut(&c)) {
+            set(k);
+        }
     }
 
     /// The program sets `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself: remembered for
@@ -826,14 +870,219 @@ impl Supervisor<'_> {
             bound: f.bound,
             flow: None,
         };
-        let (v, why) = self.decide(&profile, &fl, Some(note));
+        let (v, why, opts) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_connect(f, v);
         self.acted(step != Step::Continue);
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {why} -> {step:?}", n.pid),
         );
-        Some(self.apply(n, fd, s, dest, step, what))
+        if let (true, false, Some(o)) = (logic::takes_options(step), f.opts, &opts) {
+            // Connected: the device binding steers whatever the source.
+            if let Err(e) = self.set_options(n, fd, s, f, dest, o, &profile, false, what) {
+                return Some(Reply::Errno(e));
+            }
+        }
+        let reply = self.apply(n, fd, s, dest, step, what);
+        if let (Verdict::Steer { .. }, Step::Bind { .. }, Reply::Continue, false) =
+            (v, step, reply, f.stream)
+        {
+            self.remember(s, |k| k.shim_bound = true);
+        }
+        Some(reply)
+    }
+
+    /// Sets the policy's `source`, `mark` and `dscp` (`o`, a decision's
+    /// [`logic::applied`]) on the program's socket through the duplicate, before its
+    /// `connect` or first steered datagram, as the preload does: socket-core's
+    /// [`options`](socket_core::options) decides which, given what the socket carries.
+    /// `Ok(true)`: the socket was bound to the source address. `Err`: the call fails
+    /// (a mark refused under `on_mark_denied = "block"`, a source that cannot be
+    /// bound); nothing has been sent.
+    #[allow(clippy::too_many_arguments)]
+    fn set_options(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        f: &Facts,
+        dest: SocketAddr,
+        o: &Opts,
+        profile: &Profile,
+        datagram: bool,
+        what: &str,
+    ) -> Result<bool, i32> {
+        let (a, ifname) = o;
+        let pid = n.pid;
+        if let Some(missing) = a.source_missing {
+            self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: source {missing} is not an address of {ifname} now; the kernel chooses the source"
+                ),
+            );
+        }
+        let v6_socket = f.family == Some(AddrFamily::V6);
+        let path = logic::path_of(dest.ip());
+        // Both paths' options on an AF_INET6 socket that also carries IPv4-mapped traffic.
+        let dual_stack = v6_socket
+            && sys::getsockopt_int(s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) == 0;
+        let local = a.source.and_then(|_| local_addr(s));
+        let now = Current {
+            tos: if a.dscp.is_some() { tos(s, path) } else { 0 },
+            tos_other: (a.dscp.is_some() && dual_stack).then(|| {
+                tos(
+                    s,
+                    match path {
+                        UcPath::V4 => UcPath::V6,
+                        UcPath::V6 => UcPath::V4,
+                    },
+                )
+            }),
+            locally_bound: local.is_some_and(|l| !l.ip().is_unspecified() || l.port() != 0),
+            mark: if a.mark.is_some() {
+                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
+            } else {
+                0
+            },
+            dual_stack_datagram: dual_stack && datagram,
+        };
+        let plan = logic::options_plan(f, dest.ip(), a, now);
+        self.remember(s, |k| k.opts = true);
+        if let Some(mark) = plan.mark {
+            match sys::setsockopt_int(s, libc::SOL_SOCKET, libc::SO_MARK, mark as i32) {
+                Ok(()) => self.say(
+                    LogLevel::Info,
+                    format_args!("pid {pid}: {what} fd {fd} to {dest}: mark {mark:#x}"),
+                ),
+                Err(e) => {
+                    let err = e.raw_os_error().unwrap_or(libc::EPERM);
+                    let refused = socket_core::mark_refused(profile.on_mark_denied);
+                    let lacks = if err == libc::EPERM {
+                        "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
+                    } else {
+                        "cannot be set"
+                    };
+                    self.say(
+                        LogLevel::Warn,
+                        format_args!(
+                            "pid {pid}: {what} fd {fd} to {dest}: mark {mark:#x} {lacks} ({e}); {}",
+                            if refused.is_some() {
+                                "refusing (on_mark_denied = \"block\")"
+                            } else {
+                                "going on without the mark (on_mark_denied = \"continue\")"
+                            }
+                        ),
+                    );
+                    if let Some(errno) = refused {
+                        // Not applied: the next call tries again (and fails again).
+                        self.remember(s, |k| k.opts = false);
+                        return Err(if err == libc::EPERM { errno } else { err });
+                    }
+                }
+            }
+        }
+        if a.mark.is_some() && plan.mark.is_none() {
+            self.say(
+                LogLevel::Info,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: the program marked the socket itself ({:#x}); mark left alone",
+                    now.mark
+                ),
+            );
+        }
+        if let Some((p, t)) = plan.tos_other {
+            // The other path's class: best effort (this call's datagrams do not take it).
+            if let Err(e) = set_tos(s, p, t) {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {pid}: {what} fd {fd} to {dest}: cannot set dscp {} for the socket's other family ({e})",
+                        t >> 2
+                    ),
+                );
+            }
+        }
+        if let Some((p, t)) = plan.tos {
+            match set_tos(s, p, t) {
+                Ok(()) => self.say(
+                    LogLevel::Info,
+                    format_args!("pid {pid}: {what} fd {fd} to {dest}: dscp {}", t >> 2),
+                ),
+                Err(e) => self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {pid}: {what} fd {fd} to {dest}: cannot set dscp {} ({e}); sent with the socket's class",
+                        t >> 2
+                    ),
+                ),
+            }
+        } else if a.dscp.is_some_and(|d| d != 0) {
+            self.say(
+                LogLevel::Info,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: the program set its own TOS/traffic class; dscp left alone"
+                ),
+            );
+        }
+        if let Some(src) = plan.source {
+            if f.proto == Proto::Tcp {
+                // The port is still chosen at connect (not one of its own now).
+                let _ = sys::setsockopt_int(s, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
+            }
+            let ip = match (src, v6_socket) {
+                (IpAddr::V4(v4), true) => IpAddr::V6(v4.to_ipv6_mapped()),
+                (ip, _) => ip,
+            };
+            if let Err(err) = sys::bind(s, &addr::encode(SocketAddr::new(ip, 0), 0)) {
+                let e = io::Error::from_raw_os_error(err);
+                if err == libc::EADDRNOTAVAIL {
+                    // Gone since the snapshot: as when the decision finds it missing,
+                    // the kernel chooses the source.
+                    self.stale = true;
+                    self.say(
+                        LogLevel::Warn,
+                        format_args!(
+                            "pid {pid}: {what} fd {fd} to {dest}: source {src} is not an address of {ifname} now; the kernel chooses the source"
+                        ),
+                    );
+                    return Ok(false);
+                }
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {pid}: {what} fd {fd} to {dest}: cannot bind the source {src} ({e}); refusing"
+                    ),
+                );
+                return Err(err);
+            }
+            self.say(
+                LogLevel::Info,
+                format_args!("pid {pid}: {what} fd {fd} to {dest}: source {src}"),
+            );
+            return Ok(true);
+        } else if let Some(src) = a.source {
+            let (level, why) = if now.dual_stack_datagram {
+                (
+                    LogLevel::Warn,
+                    "the socket is dual-stack (IPV6_V6ONLY off) and a bound source would tie it to one family; the kernel chooses the source",
+                )
+            } else if local.is_some_and(|l| l.ip().is_unspecified()) {
+                (
+                    LogLevel::Warn,
+                    "the socket was given a port by an earlier datagram and can no longer be bound to an address; the kernel chooses the source",
+                )
+            } else {
+                (LogLevel::Info, "the socket has a local address already")
+            };
+            self.say(
+                level,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: source {src} not applied: {why}"
+                ),
+            );
+        }
+        Ok(false)
     }
 
     fn apply(
@@ -1286,7 +1535,12 @@ impl Supervisor<'_> {
             return Some(self.stub_dns(n, fd, s, &f, dest, &profile, false));
         }
         let note = self.datagram_note(n, s, fd, what);
-        let step = self.datagram_step(&profile, &f, dest, scope, note);
+        let planned = self.datagram_step(&profile, &f, dest, scope, note);
+        let mut f = f;
+        let step = match self.datagram_options(n, fd, s, &mut f, dest, planned, &profile, what) {
+            Ok(step) => step,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {step:?}", n.pid),
@@ -1299,11 +1553,20 @@ impl Supervisor<'_> {
                 Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, i)),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
-            step => Some(self.apply(n, fd, s, dest, step, what)),
+            step => {
+                let reply = self.apply(n, fd, s, dest, step, what);
+                if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
+                    // For a steered destination (the only Bind of a datagram).
+                    self.remember(s, |k| k.shim_bound = true);
+                }
+                Some(reply)
+            }
         }
     }
 
-    /// The step for one datagram; `note`: write its decision to the events file.
+    /// The step for one datagram, its verdict, and the options it sets first when
+    /// the socket has none yet ([`logic::takes_options`]); `note`: write its decision
+    /// to the events file.
     fn datagram_step(
         &mut self,
         profile: &Profile,
@@ -1311,15 +1574,41 @@ impl Supervisor<'_> {
         dest: SocketAddr,
         scope: u32,
         note: Option<Note>,
-    ) -> Step {
+    ) -> (Step, Verdict, Option<Opts>) {
         let fl = logic::flow(f, Op::Send, dest, scope);
         let noted = note.is_some();
-        let (v, _) = self.decide(profile, &fl, note);
+        let (v, _, opts) = self.decide(profile, &fl, note);
         let step = logic::on_datagram(f, dest.ip(), v);
         if noted {
             self.acted(step != Step::Continue);
         }
-        step
+        let opts = opts.filter(|_| !f.opts && logic::takes_options(step));
+        (step, v, opts)
+    }
+
+    /// Sets a datagram's options (`o`) before it is sent, and plans it again if that
+    /// bound the socket to a source address (socket-core's `SRC_ADDR`: a device
+    /// binding, not a PKTINFO, steers it then).
+    #[allow(clippy::too_many_arguments)]
+    fn datagram_options(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        f: &mut Facts,
+        dest: SocketAddr,
+        (step, v, o): (Step, Verdict, Option<Opts>),
+        profile: &Profile,
+        what: &str,
+    ) -> Result<Step, i32> {
+        let Some(o) = o else { return Ok(step) };
+        let bound = self.set_options(n, fd, s, f, dest, &o, profile, true, what)?;
+        f.opts = true;
+        if !bound {
+            return Ok(step);
+        }
+        f.src_addr = true;
+        Ok(logic::on_datagram(f, dest.ip(), v))
     }
 
     /// A datagram's [`Note`] when events are written (its socket's cookie read).
@@ -1337,11 +1626,18 @@ impl Supervisor<'_> {
     /// Decides flow `fl` with config-schema's `decide` (the preload's decision) and
     /// maps it to socket-core's verdict; with events on and a `note`, keeps the
     /// decision's line until the call is answered ([`Self::flush_events`]).
-    fn decide(&mut self, profile: &Profile, fl: &Flow, note: Option<Note>) -> (Verdict, String) {
+    /// The third part: the decision's options ([`logic::applied`]), if it has any.
+    fn decide(
+        &mut self,
+        profile: &Profile,
+        fl: &Flow,
+        note: Option<Note>,
+    ) -> (Verdict, String, Option<Opts>) {
         let on = self.events.is_some();
         let net = self.net();
         let d = config_schema::decide(profile, net, fl);
         let (v, why) = logic::verdict_of(&d, net, fl);
+        let opts = logic::applied(profile, net, &d);
         if let (true, Some(nt)) = (on, note) {
             let dest = SocketAddr::new(fl.dest, fl.port);
             let fields = if logic::program_bound(nt.bound, &d) {
@@ -1358,7 +1654,7 @@ impl Supervisor<'_> {
                 acted: false,
             });
         }
-        (v, why)
+        (v, why, opts)
     }
 
     /// Keeps a line with these fields (a decision the supervisor did not take with
@@ -1517,6 +1813,7 @@ impl Supervisor<'_> {
     fn sendmmsg_self(
         &mut self,
         n: &Notif,
+        fd: i32,
         s: &OwnedFd,
         ptr: u64,
         raw: &[u8],
@@ -1528,7 +1825,7 @@ impl Supervisor<'_> {
         for (i, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
             let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
             let r = self
-                .send_one(n, s, &m, flags, profile, &mut f)
+                .send_one(n, fd, s, &m, flags, profile, &mut f)
                 .and_then(|len| {
                     let at = ptr + (i * MMSGHDR_LEN + MSGHDR_LEN) as u64;
                     sys::write_mem(n.pid, at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
@@ -1545,10 +1842,13 @@ impl Supervisor<'_> {
         Reply::Value(sent as i64)
     }
 
-    /// One message of a batch: decided, steered (unicast interface or PKTINFO), sent.
+    /// One message of a batch: decided, its options set if it is the socket's first
+    /// steered one, steered (unicast interface, PKTINFO, device), sent.
+    #[allow(clippy::too_many_arguments)]
     fn send_one(
         &mut self,
         n: &Notif,
+        fd: i32,
         s: &OwnedFd,
         m: &addr::MsgHdr,
         flags: i32,
@@ -1577,8 +1877,18 @@ impl Supervisor<'_> {
             && !has_pktinfo(&control)
         {
             let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
-            match self.datagram_step(profile, f, addr, scope_id, None) {
+            let planned = self.datagram_step(profile, f, addr, scope_id, None);
+            let step = self.datagram_options(n, fd, s, f, addr, planned, profile, "sendmmsg")?;
+            match step {
                 Step::Continue => {}
+                Step::Bind { index } => {
+                    // A socket with a source address: bound to the device (later
+                    // messages for another interface are refused).
+                    self.bind_device(s, index)?;
+                    f.bound = index as i32;
+                    f.shim_bound = true;
+                    self.remember(s, |k| k.shim_bound = true);
+                }
                 Step::Fail(e) => return Err(e),
                 Step::Unicast { path, index } => {
                     let (level, opt) = match path {
@@ -1619,13 +1929,18 @@ impl Supervisor<'_> {
             return Some(Reply::Errno(self.mem_errno(n, e)));
         }
         let mut dests = Vec::new();
-        for chunk in raw.chunks(MMSGHDR_LEN) {
+        // The message each destination is in.
+        let mut at = Vec::new();
+        for (k, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
             let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
             if m.name == 0 || m.namelen == 0 {
                 continue;
             }
             match self.read_addr(n, m.name, m.namelen) {
-                Ok(Dest::Ip { addr, scope_id }) => dests.push((addr, scope_id)),
+                Ok(Dest::Ip { addr, scope_id }) => {
+                    dests.push((addr, scope_id));
+                    at.push(k);
+                }
                 Ok(_) => {}
                 Err(h) => return h,
             }
@@ -1651,15 +1966,26 @@ impl Supervisor<'_> {
         }
         // One unicast interface may be set for the batch; then every message must go
         // as is (CONTINUE cannot split a batch).
-        let steps: Vec<Step> = dests
+        let planned: Vec<(Step, Verdict, Option<Opts>)> = dests
             .iter()
             .map(|(d, sc)| {
                 let note = self.datagram_note(n, &s, fd, "sendmmsg");
                 self.datagram_step(&profile, &f, *d, *sc, note)
             })
             .collect();
+        let steps: Vec<Step> = planned.iter().map(|p| p.0).collect();
         if let Some(Step::Fail(e)) = steps.iter().find(|s| matches!(s, Step::Fail(_))) {
             return Some(self.apply(n, fd, &s, dests[0].0, Step::Fail(*e), "sendmmsg"));
+        }
+        if let Some(i) = planned.iter().position(|p| p.2.is_some()) {
+            // The socket's first steered message sets the policy's options (which may
+            // bind it to a source): as the preload does, the batch is cut before a
+            // later message that would, and such a first message goes alone. The
+            // supervisor sends what goes (the program sends the rest again).
+            let upto = i.max(1);
+            let f = self.facts(&s);
+            let end = at.get(upto).map_or(raw.len(), |k| k * MMSGHDR_LEN);
+            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw[..end], flags, &profile, f));
         }
         let mut set = None;
         for st in &steps {
@@ -1682,7 +2008,7 @@ impl Supervisor<'_> {
         let after_ok = set.is_none_or(|(_, i)| i != u32::MAX)
             && dests
                 .iter()
-                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc, None) == Step::Continue);
+                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc, None).0 == Step::Continue);
         if !after_ok {
             // CONTINUE cannot split a batch: the supervisor sends it, message by
             // message, each steered on its own.
@@ -1694,7 +2020,7 @@ impl Supervisor<'_> {
                 ),
             );
             let f = self.facts(&s);
-            return Some(self.sendmmsg_self(n, &s, ptr, &raw, flags, &profile, f));
+            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
         }
         match set {
             Some((path, index)) => Some(self.apply(
@@ -1753,7 +2079,7 @@ impl Supervisor<'_> {
             bound: 0,
             flow: None,
         };
-        let (v, why) = self.decide(&profile, &fl, Some(note));
+        let (v, why, _) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_listen(profile.listen, v);
         self.acted(step != Step::Continue);
         self.say(
@@ -1764,12 +2090,21 @@ impl Supervisor<'_> {
     }
 
     fn bind(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Handled {
-        let local = match self.read_addr(n, ptr, len) {
-            Ok(Dest::Ip { addr, .. }) => addr,
-            Ok(_) => return Some(Reply::Continue),
+        let raw = match self.read_raw(n, ptr, len) {
+            Ok(b) => b,
             Err(h) => return h,
         };
-        if local.port() == 0 || !local.ip().is_unspecified() {
+        let (local, scope) = match addr::parse(&raw) {
+            Dest::Ip { addr, scope_id } => (addr, scope_id),
+            _ => return Some(Reply::Continue),
+        };
+        if !local.ip().is_unspecified() {
+            if len as usize > MAX_ADDR {
+                return Some(Reply::Continue); // the kernel answers EINVAL
+            }
+            return self.bind_explicit(n, fd, &raw, local, scope);
+        }
+        if local.port() == 0 {
             return Some(Reply::Continue);
         }
         let s = match self.dup(n, fd) {
@@ -1782,6 +2117,109 @@ impl Supervisor<'_> {
         drop(s);
         self.listen(n, fd, Some(local))
     }
+
+    /// A `bind` to an explicit address (`raw`, the program's `sockaddr`): another
+    /// interface's address than the chosen one is rewritten to the chosen
+    /// interface's (config-schema's `decide_bind`, socket-core's `bind`, as the
+    /// preload decides it). The supervisor binds the duplicate (the same kernel
+    /// socket) to the program's `sockaddr` with only the address replaced and answers
+    /// with the result: the program's memory is never written.
+    fn bind_explicit(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        raw: &[u8],
+        local: SocketAddr,
+        scope: u32,
+    ) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let f = self.facts(&s);
+        if f.family.is_none() {
+            return Some(Reply::Continue);
+        }
+        let profile = self.profile(n.pid);
+        let ip = local.ip();
+        let d = config_schema::decide_bind(&profile, self.net(), ip, scope);
+        match (logic::on_bind(&f, ip, &d), d) {
+            (BindStep::Rewrite(to), BindAddr::Rewrite { bind: b, .. }) => {
+                let Some(bytes) = addr::with_ip(raw, to) else {
+                    return Some(Reply::Continue);
+                };
+                let owner = self
+                    .snap
+                    .addrs
+                    .iter()
+                    .find(|(a, _)| *a == ip.to_canonical())
+                    .map_or_else(
+                        || "another interface".to_owned(),
+                        |(_, i)| self.snap.name_of(*i),
+                    );
+                if !sys::id_valid(self.listener, n.id) {
+                    return None;
+                }
+                let r = sys::bind(&s, &bytes);
+                self.say(
+                    LogLevel::Info,
+                    format_args!(
+                        "pid {}: bind fd {fd} {local}: an address of {owner}, rewritten to {to} of {}{}",
+                        n.pid,
+                        b.ifname,
+                        match r {
+                            Ok(()) => String::new(),
+                            Err(e) => format!(" -> {}", io::Error::from_raw_os_error(e)),
+                        }
+                    ),
+                );
+                Some(match r {
+                    Ok(()) => Reply::Value(0),
+                    Err(e) => Reply::Errno(e),
+                })
+            }
+            (BindStep::Fail(errno), BindAddr::Refuse(_)) => {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: bind fd {fd} {local} refused: another interface's address, and no usable interface has one of its family to bind instead ({})",
+                        n.pid,
+                        io::Error::from_raw_os_error(errno)
+                    ),
+                );
+                Some(Reply::Errno(errno))
+            }
+            (BindStep::Fail(errno), _) => Some(Reply::Errno(errno)),
+            _ => Some(Reply::Continue),
+        }
+    }
+}
+
+/// The socket's local address, as `getsockname` says.
+fn local_addr(s: &OwnedFd) -> Option<SocketAddr> {
+    match sys::getsockname(s).map(|b| addr::parse(&b)) {
+        Ok(Dest::Ip { addr, .. }) => Some(addr),
+        _ => None,
+    }
+}
+
+/// The `IP_TOS` (IPv4 path) or `IPV6_TCLASS` (IPv6 path) option.
+fn tos_option(path: UcPath) -> (i32, i32) {
+    match path {
+        UcPath::V4 => (libc::IPPROTO_IP, libc::IP_TOS),
+        UcPath::V6 => (libc::IPPROTO_IPV6, libc::IPV6_TCLASS),
+    }
+}
+
+/// The TOS byte / traffic class of `path` as it stands.
+fn tos(s: &OwnedFd, path: UcPath) -> i32 {
+    let (level, name) = tos_option(path);
+    sys::getsockopt_int(s, level, name).unwrap_or(0)
+}
+
+fn set_tos(s: &OwnedFd, path: UcPath, t: i32) -> io::Result<()> {
+    let (level, name) = tos_option(path);
+    sys::setsockopt_int(s, level, name, t)
 }
 
 /// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).

@@ -551,6 +551,19 @@ pub fn connect(fd: &OwnedFd, addr: &[u8]) -> Result<(), i32> {
     if r == 0 { Ok(()) } else { Err(errno()) }
 }
 
+/// `bind(2)` on the duplicate (the program's socket); the errno on failure.
+pub fn bind(fd: &OwnedFd, addr: &[u8]) -> Result<(), i32> {
+    // SAFETY: `addr` is a complete sockaddr of `addr.len()` bytes, alive for the call.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            addr.as_ptr().cast(),
+            addr.len() as libc::socklen_t,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
 /// `sendmsg(2)` on the duplicate with the given name, data and control bytes.
 pub fn sendmsg(
     fd: &OwnedFd,
