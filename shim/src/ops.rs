@@ -119,6 +119,10 @@ fn binding_refuses(
     let Verdict::Steer { index } = v else {
         return None;
     };
+    if e.has(SHIM_DIRECT) {
+        // Bound for a direct destination: the socket core refuses steered ones.
+        return None;
+    }
     if core::shim_bound_udp(*e) {
         let now = sys::bound_ifindex(fd);
         let r = core::bound_elsewhere(now, index);
@@ -138,9 +142,14 @@ fn binding_refuses(
         sys::local_addr(fd)
     } else if e.has(core::SHARED) && e.is_udp() {
         // Another holder may have bound it to an address: a PKTINFO would override
-        // that source (IPv4) or send it by the wrong link (IPv6).
+        // that source (IPv4) or send it by the wrong link (IPv6). An address the
+        // kernel chose at a `connect` is no fixed source (a disconnect resets it, a
+        // PKTINFO chooses again).
         let a = sys::local_addr(fd).filter(|a| !a.ip().to_canonical().is_unspecified());
         if a.is_some() {
+            if sys::has_peer(fd) {
+                return None;
+            }
             fdtable::add_flags(fd, core::SRC_ADDR);
             *e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
         }

@@ -774,12 +774,12 @@ mod tests {
         // Set once per socket.
         let done = Facts { opts: true, ..f };
         assert!(options_plan(&done, dest, &a, Current::default()).is_empty());
-        // A dual-stack AF_INET6 socket's datagram: both classes, no source.
+        // An IPv4-mapped datagram on a dual-stack AF_INET6 socket: both classes, no source.
         let f6 = udp(true);
         let mapped: IpAddr = "::ffff:203.0.113.10".parse().unwrap();
         let dual = Current {
             tos_other: Some(0),
-            dual_stack_datagram: true,
+            mapped_on_dual_stack: true,
             ..Current::default()
         };
         let plan = options_plan(&f6, mapped, &a, dual);

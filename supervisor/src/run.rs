@@ -945,7 +945,7 @@ impl Supervisor<'_> {
             } else {
                 0
             },
-            dual_stack_datagram: dual_stack && datagram,
+            mapped_on_dual_stack: dual_stack && datagram && path == UcPath::V4,
         };
         let plan = logic::options_plan(f, dest.ip(), a, now);
         self.remember(s, |k| k.opts = true);
@@ -1062,10 +1062,10 @@ impl Supervisor<'_> {
             );
             return Ok(true);
         } else if let Some(src) = a.source {
-            let (level, why) = if now.dual_stack_datagram {
+            let (level, why) = if now.mapped_on_dual_stack {
                 (
                     LogLevel::Warn,
-                    "the socket is dual-stack (IPV6_V6ONLY off) and a bound source would tie it to one family; the kernel chooses the source",
+                    "an IPv4-mapped datagram on a dual-stack socket (IPV6_V6ONLY off), which a bound IPv4 source would keep from IPv6; the kernel chooses the source",
                 )
             } else if local.is_some_and(|l| l.ip().is_unspecified()) {
                 (

@@ -435,6 +435,15 @@ pub(crate) fn local_addr(fd: c_int) -> Option<SocketAddr> {
     uapi::decode_sockaddr(&as_bytes(&ss)[..n]).map(|d| d.addr)
 }
 
+/// Whether the socket has a peer (`getpeername` succeeds: connected).
+pub(crate) fn has_peer(fd: c_int) -> bool {
+    // SAFETY: sockaddr_storage is plain data; zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: ss and len are valid for writes of the sizes given.
+    unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0 }
+}
+
 fn as_bytes<T>(v: &T) -> &[u8] {
     // SAFETY: only used on plain C structs without padding-dependent meaning; the
     // bytes are handed to the kernel, which reads them as that struct.
