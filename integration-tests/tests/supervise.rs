@@ -2018,10 +2018,17 @@ seen = b""
 buf = b""
 def until(needle):
     # Consumes the terminal's output up to and including needle (what follows it
-    # stays for the next wait).
+    # stays for the next wait). Each wait is told on stderr as it starts, so that a
+    # run killed by the harness's time-out shows where it stood.
     global seen, buf
+    sys.stderr.write("waiting for %r\n" % needle)
+    sys.stderr.flush()
     while needle not in buf:
-        buf += os.read(fd, 4096)
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            sys.stderr.write("terminal closed; seen: %r\n" % (seen + buf))
+            sys.exit(1)
+        buf += chunk
     i = buf.index(needle) + len(needle)
     seen += buf[:i]
     buf = buf[i:]
@@ -2058,7 +2065,7 @@ sys.stdout.write(seen.decode(errors="replace").replace("\r", ""))
     let sn = tb.sniff_all();
     let out = tb
         .cmd(&["python3", "-c", &script])
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(90))
         .run();
     let counts = sn.stop();
     out.assert_ok();

@@ -108,7 +108,24 @@ fn recheck_binding(fd: i32, e: Entry) -> Entry {
 /// call only on the sockets it concerns: one the shim bound to a device (UDP), one
 /// with a fixed source about to be bound, one shared with another holder (who may
 /// have bound it unseen: its source is asked for, and recorded once fixed).
+#[inline]
 fn binding_refuses(
+    fd: i32,
+    e: &mut Entry,
+    v: Verdict,
+    snap: &Snap,
+    what: &str,
+    to: SocketAddr,
+) -> Option<i32> {
+    // Most sockets are neither bound nor shared: nothing to ask the kernel.
+    if !e.has(SHIM_BOUND | APP_BOUND | core::SRC_ADDR | core::SHARED) {
+        return None;
+    }
+    binding_checked(fd, e, v, snap, what, to)
+}
+
+#[inline(never)]
+fn binding_checked(
     fd: i32,
     e: &mut Entry,
     v: Verdict,

@@ -567,6 +567,7 @@ pub enum ConnectStep {
 /// Decides what a `connect` needs. The entry's device binding must have been checked
 /// with the kernel first ([`needs_binding_check`] is always true for a bound socket
 /// here).
+#[inline]
 pub fn connect(s: Sock, v: Verdict) -> ConnectStep {
     use ConnectStep::*;
     if let Some(e) = direct_binding_refuses(s, v).or_else(|| shim_binding_refuses(s, v)) {
