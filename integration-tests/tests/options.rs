@@ -1364,3 +1364,40 @@ both!(
         nothing_to(&counts, &UPLINKS, fam.lo(), 0);
     }
 );
+
+// ---------------------------------------------------------------------------------
+// Hostile review 3
+// ---------------------------------------------------------------------------------
+
+/// A group (or broadcast) address of the family, which a UDP socket may be bound to
+/// (a receiver bound to its group's address to get only that group's datagrams).
+fn group_binds(fam: Fam) -> &'static [&'static str] {
+    if fam.v6() {
+        &["ff05::1:3"]
+    } else {
+        &["239.255.255.250", "255.255.255.255"]
+    }
+}
+
+both!(
+    /// A UDP socket bound to a multicast group's address (or, IPv4, the broadcast
+    /// address) then sends a unicast datagram to the service, which the kernel sends
+    /// with the route's source (such a bind fixes no source: `inet_saddr` is 0). The
+    /// shim took the group for a fixed source of another interface and refused the
+    /// datagram with EADDRNOTAVAIL; nothing left. It must leave by wlan0 (only).
+    socket_bound_to_a_group_address_was_refused_as_a_foreign_source,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        for group in group_binds(fam) {
+            let s = [
+                format!("bind,{group}"),
+                format!("send,{},9000,noreply", fam.svc()),
+            ];
+            let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+            assert_eq!(line(&out, 1), "sent", "{group}:{}", out.dump());
+            assert_only(&counts, "wlan0");
+            sent(&counts, "wlan0", fam);
+        }
+    }
+);
