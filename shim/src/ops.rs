@@ -139,7 +139,7 @@ fn binding_refuses(
     } else if e.has(core::SHARED) && e.is_udp() {
         // Another holder may have bound it to an address: a PKTINFO would override
         // that source (IPv4) or send it by the wrong link (IPv6).
-        let a = sys::local_addr(fd).filter(|a| !a.ip().to_canonical().is_unspecified());
+        let a = sys::local_addr(fd).filter(|a| core::fixes_source(a.ip()));
         if a.is_some() {
             fdtable::add_flags(fd, core::SRC_ADDR);
             *e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
@@ -1375,7 +1375,7 @@ pub(crate) fn bound(fd: i32, addr: Option<Dest>) {
     if !active() {
         return;
     }
-    if addr.is_some_and(|a| !a.addr.ip().to_canonical().is_unspecified()) {
+    if addr.is_some_and(|a| core::fixes_source(a.addr.ip())) {
         fdtable::add_flags(fd, core::SRC_ADDR);
     }
 }
