@@ -525,3 +525,40 @@ both!(
         }
     }
 );
+
+/// The release build: a thread cancelled while it waits inside `getnameinfo` (a
+/// reverse lookup of the service address, whose DNS server over wlan0 never answers)
+/// aborted the whole process (SIGABRT in glibc's `__pthread_unwind`: the forced unwind
+/// found the inlined `pthread_testcancel` call site in no call-site table of the
+/// `getnameinfo` entry point's frame). The debug build passes. Every waiting lookup
+/// must end its thread cancelled and the process go on steered: `getnameinfo`,
+/// `gethostbyaddr`, `res_query`, `res_search`, `res_nquery`, `gethostbyname2`.
+#[test]
+fn release_build_aborted_when_a_reverse_lookup_was_cancelled() {
+    let mifrun = release_mifrun();
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let bin = leak_bin(&dir);
+    let policy = silent_dns_policy(&dir, 1500);
+    let calls = "getnameinfo,gethostbyaddr,res_query,res_search,res_nquery,gethostbyname2";
+    let argv = [
+        mifrun.as_str(),
+        "--policy",
+        &policy,
+        "--",
+        &bin,
+        "cancel-in",
+        SVC4,
+        "9000",
+        calls,
+    ];
+    let out = expect_via(&tb, tb.cmd(&argv).timeout(Duration::from_secs(30)), "wlan0");
+    out.assert_ok();
+    for call in calls.split(',') {
+        assert!(
+            out.stdout.contains(&format!("{call}=canceled")),
+            "{call}:{}",
+            out.dump()
+        );
+    }
+}
