@@ -562,3 +562,27 @@ fn release_build_aborted_when_a_reverse_lookup_was_cancelled() {
         );
     }
 }
+
+/// `ctypes.CDLL("libc.so.6").connect(...)` (python3): the C library opened by name and
+/// `connect` (or `__connect`, or `sendto`) looked up in its own handle — `dlsym(handle,
+/// …)` finds libc's definition, not the preloaded hook, which only a lookup in the
+/// global scope finds. The connection and the datagram left by eth0 (answered by
+/// eth0's upstream); the README names no such limit. They must leave by wlan0.
+#[test]
+fn socket_calls_looked_up_in_the_c_librarys_own_handle_left_by_eth0() {
+    let src = r#"
+import ctypes, socket, struct, sys
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s8x", 9000, socket.inet_aton(sys.argv[1]))
+for name in ["connect", "__connect"]:
+    s = socket.socket()
+    r = libc[name](s.fileno(), sa, 16)
+    print(name, r, s.recv(200).decode().strip(), flush=True)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(3)
+libc.sendto(u.fileno(), b"x", 1, 0, sa, 16)
+print("sendto", u.recv(200).decode().strip(), flush=True)
+"#;
+    let out = script("python3", "dl.py", src, SVC4);
+    assert_answers(&out, 3);
+}
