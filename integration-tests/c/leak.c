@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <resolv.h>
+#include <arpa/nameser.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -337,6 +339,49 @@ static int cancel_lookup(const char *name, int signal) {
 
 static int cancel_gai(const char *name) {
     return cancel_lookup(name, 0);
+}
+
+/* pthread_cancel of a thread waiting inside the name lookup CALL (getnameinfo,
+ * gethostbyaddr, res_query, res_search, res_nquery, gethostbyname2): one line
+ * CALL=canceled|returned each, then a steered datagram from the main thread. */
+static void *lookup_thread(void *call) {
+    unsigned char buf[512];
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "203.0.113.10", &sa.sin_addr);
+    if (!strcmp(call, "getnameinfo")) {
+        char h[256];
+        getnameinfo((void *)&sa, sizeof sa, h, sizeof h, NULL, 0, NI_NAMEREQD);
+    } else if (!strcmp(call, "gethostbyaddr")) {
+        gethostbyaddr(&sa.sin_addr, 4, AF_INET);
+    } else if (!strcmp(call, "res_query")) {
+        res_query("slow.mif.test", C_IN, T_A, buf, sizeof buf);
+    } else if (!strcmp(call, "res_search")) {
+        res_search("slow.mif.test", C_IN, T_A, buf, sizeof buf);
+    } else if (!strcmp(call, "res_nquery")) {
+        struct __res_state st;
+        memset(&st, 0, sizeof st);
+        res_ninit(&st);
+        res_nquery(&st, "slow.mif.test", C_IN, T_A, buf, sizeof buf);
+    } else if (!strcmp(call, "gethostbyname2")) {
+        gethostbyname2("slow.mif.test", AF_INET6);
+    }
+    return NULL;
+}
+static int cancel_in(const char *calls) {
+    char list[256];
+    snprintf(list, sizeof list, "%s", calls);
+    for (char *call = strtok(list, ","); call; call = strtok(NULL, ",")) {
+        pthread_t t;
+        pthread_create(&t, NULL, lookup_thread, call);
+        usleep(300000);
+        pthread_cancel(t);
+        void *res;
+        pthread_join(t, &res);
+        printf("%s=%s\n", call, res == PTHREAD_CANCELED ? "canceled" : "returned");
+    }
+    int s = udp();
+    ask(s, "after-cancel");
+    return 0;
 }
 
 /* Promote, connect the same UDP socket to loopback, then sendto the destination again:
@@ -820,6 +865,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "signal-send")) return signal_send(arg);
     if (!strcmp(m, "longjmp-gai")) return longjmp_gai(arg);
     if (!strcmp(m, "cancel-gai")) return cancel_gai(arg);
+    if (!strcmp(m, "cancel-in")) return cancel_in(arg);
     if (!strcmp(m, "cancel-pending")) return cancel_pending(arg);
     if (!strcmp(m, "jmp-redirect")) return jmp_redirect(arg);
     if (!strcmp(m, "jmp-cancel")) return jmp_cancel(arg);

@@ -525,3 +525,64 @@ both!(
         }
     }
 );
+
+/// The release build: a thread cancelled while it waits inside `getnameinfo` (a
+/// reverse lookup of the service address, whose DNS server over wlan0 never answers)
+/// aborted the whole process (SIGABRT in glibc's `__pthread_unwind`: the forced unwind
+/// found the inlined `pthread_testcancel` call site in no call-site table of the
+/// `getnameinfo` entry point's frame). The debug build passes. Every waiting lookup
+/// must end its thread cancelled and the process go on steered: `getnameinfo`,
+/// `gethostbyaddr`, `res_query`, `res_search`, `res_nquery`, `gethostbyname2`.
+#[test]
+fn release_build_aborted_when_a_reverse_lookup_was_cancelled() {
+    let mifrun = release_mifrun();
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let bin = leak_bin(&dir);
+    let policy = silent_dns_policy(&dir, 1500);
+    let calls = "getnameinfo,gethostbyaddr,res_query,res_search,res_nquery,gethostbyname2";
+    let argv = [
+        mifrun.as_str(),
+        "--policy",
+        &policy,
+        "--",
+        &bin,
+        "cancel-in",
+        SVC4,
+        "9000",
+        calls,
+    ];
+    let out = expect_via(&tb, tb.cmd(&argv).timeout(Duration::from_secs(30)), "wlan0");
+    out.assert_ok();
+    for call in calls.split(',') {
+        assert!(
+            out.stdout.contains(&format!("{call}=canceled")),
+            "{call}:{}",
+            out.dump()
+        );
+    }
+}
+
+/// `ctypes.CDLL("libc.so.6").connect(...)` (python3): the C library opened by name and
+/// `connect` (or `__connect`, or `sendto`) looked up in its own handle — `dlsym(handle,
+/// …)` finds libc's definition, not the preloaded hook, which only a lookup in the
+/// global scope finds. The connection and the datagram left by eth0 (answered by
+/// eth0's upstream); the README names no such limit. They must leave by wlan0.
+#[test]
+fn socket_calls_looked_up_in_the_c_librarys_own_handle_left_by_eth0() {
+    let src = r#"
+import ctypes, socket, struct, sys
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+sa = struct.pack("=H", socket.AF_INET) + struct.pack("!H4s8x", 9000, socket.inet_aton(sys.argv[1]))
+for name in ["connect", "__connect"]:
+    s = socket.socket()
+    r = libc[name](s.fileno(), sa, 16)
+    print(name, r, s.recv(200).decode().strip(), flush=True)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(3)
+libc.sendto(u.fileno(), b"x", 1, 0, sa, 16)
+print("sendto", u.recv(200).decode().strip(), flush=True)
+"#;
+    let out = script("python3", "dl.py", src, SVC4);
+    assert_answers(&out, 3);
+}

@@ -1488,3 +1488,78 @@ both!(
         nothing_to(&counts, &UPLINKS, fam.lo(), 0);
     }
 );
+
+// ---------------------------------------------------------------------------------
+// Hostile review 3
+// ---------------------------------------------------------------------------------
+
+/// A group (or broadcast) address of the family, which a UDP socket may be bound to
+/// (a receiver bound to its group's address to get only that group's datagrams).
+fn group_binds(fam: Fam) -> &'static [&'static str] {
+    if fam.v6() {
+        &["ff05::1:3"]
+    } else {
+        &["239.255.255.250", "255.255.255.255"]
+    }
+}
+
+both!(
+    /// A UDP socket bound to a multicast group's address (or, IPv4, the broadcast
+    /// address) then sends a unicast datagram to the service, which the kernel sends
+    /// with the route's source (such a bind fixes no source: `inet_saddr` is 0). The
+    /// shim took the group for a fixed source of another interface and refused the
+    /// datagram with EADDRNOTAVAIL; nothing left. It must leave by wlan0 (only).
+    socket_bound_to_a_group_address_was_refused_as_a_foreign_source,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        for group in group_binds(fam) {
+            let s = [
+                format!("bind,{group}"),
+                format!("send,{},9000,noreply", fam.svc()),
+            ];
+            let (out, counts) = steps(&tb, &st, &policy, fam.v6(), &s);
+            assert_eq!(line(&out, 1), "sent", "{group}:{}", out.dump());
+            assert_only(&counts, "wlan0");
+            sent(&counts, "wlan0", fam);
+        }
+    }
+);
+
+both!(
+    /// An address is added to wlan0 (a DHCP lease, a VPN client configuring its link)
+    /// after the program's first steered datagram; at once the program binds a new UDP
+    /// socket to it, which the kernel accepts, and sends to the service: the shim,
+    /// asking its interface snapshot (refreshed at most once a second), did not find
+    /// the address on wlan0 and refused the datagram with EADDRNOTAVAIL ("not an
+    /// address of the interface"); after a 1.5 s sleep the same program is answered.
+    /// It must leave by wlan0 from the new address and be answered.
+    address_added_to_the_interface_just_now_was_refused_as_a_foreign_source,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        let (new, plen) = if fam.v6() {
+            ("2001:db8:20::70", "64 nodad")
+        } else {
+            ("198.51.100.70", "26")
+        };
+        let svc = fam.svc();
+        let prog = st.dir.write(
+            "added.py",
+            &format!(
+                "import os, socket\nfam = socket.{}\ns = socket.socket(fam, socket.SOCK_DGRAM)\ns.settimeout(2)\ns.sendto(b'x', ('{svc}', 9000))\nprint(s.recvfrom(200)[0].decode().strip(), flush=True)\nos.system('ip addr add {new}/{plen} dev wlan0')\nt = socket.socket(fam, socket.SOCK_DGRAM)\nt.settimeout(2)\nt.bind(('{new}', 0))\ntry:\n    t.sendto(b'x', ('{svc}', 9000))\n    print(t.recvfrom(200)[0].decode().strip(), flush=True)\nexcept socket.timeout:\n    print('error timeout', flush=True)\nexcept OSError as e:\n    print('error', e.errno, flush=True)\n",
+                if fam.v6() { "AF_INET6" } else { "AF_INET" }
+            ),
+        );
+        let cmd = tb.cmd(&mifrun_policy_args(&policy, &["python3", &prog]));
+        let (out, counts) = sniffed(&tb, cmd);
+        assert!(line(&out, 0).contains("upstream=wlan0"), "{}", out.dump());
+        let want: std::net::IpAddr = new.parse().unwrap();
+        assert!(
+            line(&out, 1).contains("upstream=wlan0") && peers(line(&out, 1)) == [want],
+            "{}",
+            out.dump()
+        );
+        assert_only(&counts, "wlan0");
+    }
+);

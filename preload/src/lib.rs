@@ -47,11 +47,21 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     abort()
 }
 
-/// The precompiled `core` refers to the unwinder's personality routine even when this
-/// crate is built with `panic = "abort"` (nothing here unwinds). Defining it keeps the
-/// stub free of `libgcc_s`; it is never called.
-#[unsafe(no_mangle)]
-extern "C" fn rust_eh_personality() {}
+// The precompiled `core` refers to the unwinder's personality routine even when this
+// crate is built with `panic = "abort"` (nothing here unwinds). Defining it keeps the
+// stub free of `libgcc_s`; it is never called. It is hidden: exported, it came before
+// the real one of every object that takes `rust_eh_personality` from the dynamic
+// symbol table (rustc's `librustc_driver`, any `-C prefer-dynamic` Rust program),
+// whose panics then failed to start and aborted the process (test
+// `preloaded_stubs_personality_routine_aborted_rustc_on_a_compile_error`).
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+);
 
 // ---------------------------------------------------------------------------------
 // The C library, as the stub reaches it

@@ -397,6 +397,17 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     SNAPSHOTS.read(f)
 }
 
+/// Whether interface `index` has `ip` as a source address now, asked when the current
+/// snapshot (which the caller may still hold) says it has not and a call would be
+/// refused for it: a snapshot is up to [`MAX_AGE_MS`] old, and an address added since
+/// (a DHCP lease, a VPN client configuring its link, then binding to the address at
+/// once) must not be refused. Takes a new snapshot each time (one netlink dump per
+/// refused call: the coarse clock's 4 ms ticks are too coarse to tell a snapshot taken
+/// before the address from one taken after it); `false` when none can be taken.
+pub(crate) fn owns_now(index: u32, ip: IpAddr) -> bool {
+    refresh() && SNAPSHOTS.read(|s| s.owns(index, ip))
+}
+
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).
 pub(crate) fn invalidate() {
     crate::fdtable::SHARED_TABLE.fresh_until_ms.store(0, SeqCst);

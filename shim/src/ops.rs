@@ -162,7 +162,7 @@ fn binding_checked(
         // that source (IPv4) or send it by the wrong link (IPv6). An address the
         // kernel chose at a `connect` is no fixed source (a disconnect resets it, a
         // PKTINFO chooses again).
-        let a = sys::local_addr(fd).filter(|a| !a.ip().to_canonical().is_unspecified());
+        let a = sys::local_addr(fd).filter(|a| core::fixes_source(a.ip()));
         if a.is_some() {
             if sys::has_peer(fd) {
                 return None;
@@ -177,7 +177,12 @@ fn binding_checked(
     let ip = local.ip().to_canonical();
     let keep = profile().is_some_and(|p| p.foreign_bind == config_schema::ForeignBind::Keep);
     let owned = config_schema::NetView::owns(snap, index, ip);
-    let r = core::fixed_source_refuses(ip, owned, keep);
+    let mut r = core::fixed_source_refuses(ip, owned, keep);
+    if r == Some(libc::EADDRNOTAVAIL) && netstate::owns_now(index, ip) {
+        // The snapshot was older than the address (test
+        // address_added_to_the_interface_just_now_was_refused_as_a_foreign_source).
+        r = None;
+    }
     if let Some(errno) = r {
         log::warn_limited(format_args!(
             "{what} {}: the socket's source {ip} is not an address of the interface the policy sends this destination by (#{index}); refusing -> {}",
@@ -1401,7 +1406,7 @@ pub(crate) fn bound(fd: i32, addr: Option<Dest>) {
     if !active() {
         return;
     }
-    if addr.is_some_and(|a| !a.addr.ip().to_canonical().is_unspecified()) {
+    if addr.is_some_and(|a| core::fixes_source(a.addr.ip())) {
         fdtable::add_flags(fd, core::SRC_ADDR);
     }
 }

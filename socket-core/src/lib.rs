@@ -379,10 +379,12 @@ pub fn shim_bound_udp(s: Sock) -> bool {
 /// * another interface's address would leave by this one with a source whose answers
 ///   come back elsewhere, if at all: `EADDRNOTAVAIL` — unless the policy keeps such
 ///   binds (`foreign_bind = "keep"`);
-/// * the unspecified address (a port only) fixes no source.
+/// * the unspecified address (a port only) fixes no source, nor does a multicast
+///   group's or the broadcast address (a receiver bound to its group: the kernel
+///   gives such a socket no source, the route chooses it; [`fixes_source`]).
 pub fn fixed_source_refuses(local: IpAddr, owned: bool, keep_foreign: bool) -> Option<i32> {
     let local = local.to_canonical();
-    if local.is_unspecified() || owned {
+    if !fixes_source(local) || owned {
         None
     } else if local.is_loopback() {
         Some(EINVAL)
@@ -390,6 +392,16 @@ pub fn fixed_source_refuses(local: IpAddr, owned: bool, keep_foreign: bool) -> O
         None
     } else {
         Some(EADDRNOTAVAIL)
+    }
+}
+
+/// Whether a socket bound to `local` has a fixed source address: not for the
+/// unspecified address, a multicast group or the IPv4 limited broadcast address,
+/// for which the kernel keeps no source (`inet_saddr` 0) and the route chooses one.
+pub fn fixes_source(local: IpAddr) -> bool {
+    match local.to_canonical() {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
     }
 }
 
@@ -934,6 +946,20 @@ mod tests {
         );
         assert_eq!(fixed_source_refuses(ip("0.0.0.0"), false, false), None);
         assert_eq!(fixed_source_refuses(ip("::"), false, false), None);
+        // A receiver bound to its group (or the broadcast address) has no source.
+        for group in [
+            "239.255.255.250",
+            "255.255.255.255",
+            "ff05::1:3",
+            "::ffff:224.0.0.251",
+        ] {
+            assert_eq!(
+                fixed_source_refuses(ip(group), false, false),
+                None,
+                "{group}"
+            );
+            assert!(!fixes_source(ip(group)), "{group}");
+        }
     }
 
     #[test]

@@ -261,7 +261,10 @@ pub(crate) fn pre<T>(f: impl FnOnce() -> T) -> Pre<T> {
 /// Runs `f` in a section with the thread's cancellation disabled, whose outermost
 /// instance also says whether cancellation was enabled before it (`true`: the caller
 /// may offer a cancellation point afterwards). A panic in `f` ends the section and goes
-/// on unwinding.
+/// on unwinding. Never inlined: its `catch_unwind` is a landing pad, and in the frame
+/// of an entry point (`getnameinfo`) it gave that frame a call-site table in which the
+/// [`cancel_point`] after it had no entry — glibc's forced unwind then aborted.
+#[inline(never)]
 fn section<T>(f: impl FnOnce() -> T) -> (std::thread::Result<T>, bool) {
     let mut canary = 0u64;
     let at = &raw mut canary;
@@ -320,7 +323,12 @@ pub(crate) fn pre_lookup<T>(f: impl FnOnce() -> T) -> Pre<T> {
     pre_lookup_offer(true, f)
 }
 
-/// A cancellation point (`pthread_testcancel`).
+/// A cancellation point (`pthread_testcancel`). Never inlined: the forced unwind
+/// must start in a frame of its own, with no call-site table; inlined into an entry
+/// point that has one (`getnameinfo`), the unwinder found this call site in none of
+/// its entries and glibc aborted the process (test
+/// `release_build_aborted_when_a_reverse_lookup_was_cancelled`).
+#[inline(never)]
 pub(crate) fn cancel_point() {
     // SAFETY: no preconditions. If a cancellation is pending, glibc unwinds from here
     // through this frame and the stub's (neither holds anything to release).
