@@ -566,8 +566,11 @@ fn release_build_aborted_when_a_reverse_lookup_was_cancelled() {
 /// `ctypes.CDLL("libc.so.6").connect(...)` (python3): the C library opened by name and
 /// `connect` (or `__connect`, or `sendto`) looked up in its own handle — `dlsym(handle,
 /// …)` finds libc's definition, not the preloaded hook, which only a lookup in the
-/// global scope finds. The connection and the datagram left by eth0 (answered by
-/// eth0's upstream); the README names no such limit. They must leave by wlan0.
+/// global scope finds. Under the preload the connection and the datagram left by eth0
+/// (hostile review 3); the README named no such limit. A preload cannot see those
+/// calls (a `dlsym` hook would have to tell `RTLD_NEXT` callers apart): the README
+/// now names the limit and its cure, `--supervise`, under which the same program's
+/// calls are answered by wlan0 only (this test), as they are under `--guard` (dropped).
 #[test]
 fn socket_calls_looked_up_in_the_c_librarys_own_handle_left_by_eth0() {
     let src = r#"
@@ -583,6 +586,16 @@ u.settimeout(3)
 libc.sendto(u.fileno(), b"x", 1, 0, sa, 16)
 print("sendto", u.recv(200).decode().strip(), flush=True)
 "#;
-    let out = script("python3", "dl.py", src, SVC4);
+    let tb = Testbed::up();
+    let dir = TempDir::new("leak");
+    let file = dir.write("dl.py", src);
+    let mut argv = vec![
+        s(mifrun()),
+        "--via".into(),
+        "wlan0".into(),
+        "--supervise".into(),
+    ];
+    argv.extend(["--".to_string(), "python3".into(), file, SVC4.into()]);
+    let out = expect_via(&tb, tb.cmd(&argv), "wlan0");
     assert_answers(&out, 3);
 }
