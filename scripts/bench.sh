@@ -85,6 +85,17 @@ die() {
 }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces)"
+# What the testbed and the analysis steps run, installed on a fresh machine (the
+# start-up and per-operation rows need valgrind, the syscall rows strace).
+need=()
+for pair in ip:iproute2 gcc:gcc dnsmasq:dnsmasq-base dig:dnsutils nft:nftables valgrind:valgrind strace:strace; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${pair%%:*} ]] || need+=("${pair#*:}")
+done
+if ((${#need[@]})); then
+    log "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 for tool in gcc ip awk sort timeout nm; do
     command -v "$tool" >/dev/null || die "'$tool' not found in PATH"
 done
