@@ -21,6 +21,9 @@ pub struct Counts {
     pub first: Vec<String>,
     /// The first [`MAX_PKTS`] TCP/UDP packets, with their header fields.
     pub pkts: Vec<Pkt>,
+    /// The first [`MAX_PKTS`] ICMP and ICMPv6 packets (neighbour discovery included);
+    /// not in [`Counts::total`].
+    pub icmp: Vec<Pkt>,
 }
 
 /// How many packets a [`Counts`] keeps in detail.
@@ -217,6 +220,12 @@ fn sniff_loop(fd: &OwnedFd, stop: &AtomicBool) -> Counts {
             match proto {
                 6 => c.tcp += 1,
                 17 => c.udp += 1,
+                1 | 58 => {
+                    if c.icmp.len() < MAX_PKTS {
+                        c.icmp.extend(parse_pkt(&buf[..n as usize]));
+                    }
+                    continue;
+                }
                 _ => continue,
             }
             if c.pkts.len() < MAX_PKTS {

@@ -894,6 +894,97 @@ mod dns {
         );
     }
 
+    /// The kernel's own answer to a datagram for a closed port (ICMP port unreachable,
+    /// from wlan0's address) belongs to no socket: it leaves by the main table's route,
+    /// eth0, until a source rule sends it back by wlan0. doctor warns of it with that
+    /// rule, and says ok once it is there; the wire agrees both times, v4 and v6.
+    #[test]
+    fn the_kernels_own_answers_leave_by_eth0_until_a_source_rule_and_doctor_says_so() {
+        let tb = Testbed::up();
+        let replies = |tb: &Testbed| -> Vec<Value> {
+            let d = json_of(&tb.run(&mifrun_cmd(&["doctor", "--json", "--via", "wlan0"])));
+            d["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["check"] == "kernel replies")
+                .cloned()
+                .collect()
+        };
+        // A late reply from the service address, through wlan0, to a port nobody has.
+        let late_replies = |tb: &Testbed| {
+            let sn = tb.sniff_all();
+            let script = format!(
+                "import socket\nfor fam, src, dst in ((socket.AF_INET, {SVC4:?}, {h4:?}), (socket.AF_INET6, {SVC6:?}, {h6:?})):\n    s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((src, 0)); s.sendto(b'late', (dst, 55555))\n",
+                h4 = host_addr("wlan0", false),
+                h6 = host_addr("wlan0", true),
+            );
+            tb.cmd_upstream("wlan0", &["python3", "-c", &script])
+                .run()
+                .assert_ok();
+            sn.stop()
+        };
+        let unreachable = |c: &Counts, v6: bool| {
+            c.icmp
+                .iter()
+                .filter(|p| {
+                    p.src.to_string() == host_addr("wlan0", v6)
+                        && p.dst.to_string() == if v6 { SVC6 } else { SVC4 }
+                })
+                .count()
+        };
+        let r = replies(&tb);
+        assert_eq!(r.len(), 2, "IPv4 and IPv6: {r:#?}");
+        for (c, (v6, ip)) in r.iter().zip([(false, "ip"), (true, "ip -6")]) {
+            assert_eq!(c["verdict"], "warn", "{r:#?}");
+            let detail = c["detail"].as_str().unwrap();
+            assert!(
+                detail.contains(host_addr("wlan0", v6)) && detail.contains("leave by eth0"),
+                "{r:#?}"
+            );
+            assert!(
+                c["fix"].as_str().unwrap().contains(&format!(
+                    "`{ip} rule add from {} table 100`",
+                    host_addr("wlan0", v6)
+                )),
+                "{r:#?}"
+            );
+        }
+        let counts = late_replies(&tb);
+        for v6 in [false, true] {
+            assert_eq!(unreachable(&counts["eth0"], v6), 1, "v6 {v6}: {counts:#?}");
+            assert_eq!(unreachable(&counts["wlan0"], v6), 0, "v6 {v6}: {counts:#?}");
+        }
+        // doctor's fix, as it prints it.
+        for (v6, gw) in [(false, "198.51.100.65"), (true, "2001:db8:20::1")] {
+            let fam = if v6 { "-6" } else { "-4" };
+            let src = host_addr("wlan0", v6);
+            tb.run(&["ip", fam, "rule", "add", "from", src, "table", "100"])
+                .assert_ok();
+            tb.run(&[
+                "ip", fam, "route", "add", "default", "via", gw, "dev", "wlan0", "table", "100",
+            ])
+            .assert_ok();
+        }
+        let r = replies(&tb);
+        assert!(
+            r.len() == 2
+                && r.iter().all(|c| c["verdict"] == "ok"
+                    && c["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains("leave by wlan0 (table 100)")),
+            "{r:#?}"
+        );
+        let counts = late_replies(&tb);
+        for v6 in [false, true] {
+            assert_eq!(unreachable(&counts["wlan0"], v6), 1, "v6 {v6}: {counts:#?}");
+            for other in ["eth0", "wwan0"] {
+                assert_eq!(unreachable(&counts[other], v6), 0, "v6 {v6}: {counts:#?}");
+            }
+        }
+    }
+
     /// doctor: each check with its verdict (and a fix where one is needed).
     #[test]
     fn doctor_checks_routes_dns_and_the_system() {

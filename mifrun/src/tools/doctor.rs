@@ -182,18 +182,21 @@ fn interface(
         }
         let fam = if v6f { "IPv6" } else { "IPv4" };
         match net.default_route(link.index, v6f) {
-            Some(rt) => c.add(
-                "route",
-                Some(n),
-                Verdict::Ok,
-                format!(
-                    "{fam} default route{} metric {}{}",
-                    rt.gateway.map_or(String::new(), |g| format!(" via {g}")),
-                    rt.metric,
-                    if rt.table != crate::net::MAIN_TABLE { format!(" (table {})", rt.table) } else { String::new() }
-                ),
-                None,
-            ),
+            Some(rt) => {
+                c.add(
+                    "route",
+                    Some(n),
+                    Verdict::Ok,
+                    format!(
+                        "{fam} default route{} metric {}{}",
+                        rt.gateway.map_or(String::new(), |g| format!(" via {g}")),
+                        rt.metric,
+                        if rt.table != crate::net::MAIN_TABLE { format!(" (table {})", rt.table) } else { String::new() }
+                    ),
+                    None,
+                );
+                socketless_replies(c, net, link.index, n, v6f, rt.gateway);
+            }
             None => c.add(
                 "route",
                 Some(n),
@@ -311,6 +314,67 @@ fn interface(
         }
     }
     Ok(())
+}
+
+/// A remote IPv6 address no interface is on (the documentation prefix's far end).
+const REMOTE6: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(
+    0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1,
+));
+
+/// Where the kernel's own answers from the interface's address go: an ICMP port
+/// unreachable for a late reply, a TCP RST, IPv6's TIME_WAIT ACK belong to no socket,
+/// so no device binding steers them; the route for a packet *from* the address (no
+/// device) does — the main table's unless a source rule says otherwise.
+fn socketless_replies(
+    c: &mut Checks,
+    net: &Net,
+    index: u32,
+    n: &str,
+    v6: bool,
+    gateway: Option<IpAddr>,
+) {
+    let Some(src) = net
+        .addrs_of(index)
+        .find(|a| a.ip.is_ipv6() == v6 && a.scope == libc::RT_SCOPE_UNIVERSE)
+        .map(|a| a.ip)
+    else {
+        return;
+    };
+    let remote = if v6 { REMOTE6 } else { REMOTE };
+    let Ok(l) = netlink::route_get(remote, Some(src), None, None) else {
+        return;
+    };
+    if l.oif == Some(index) {
+        c.add(
+            "kernel replies",
+            Some(n),
+            Verdict::Ok,
+            format!(
+                "the kernel's own answers from {src} (ICMP errors, RSTs) leave by {n} (table {})",
+                l.table
+            ),
+            None,
+        );
+        return;
+    }
+    let out = l
+        .oif
+        .and_then(|o| net.links.iter().find(|k| k.index == o))
+        .map_or_else(|| "no interface".to_owned(), |k| k.name.clone());
+    let ip = if v6 { "ip -6" } else { "ip" };
+    c.add(
+        "kernel replies",
+        Some(n),
+        Verdict::Warn,
+        format!(
+            "the kernel's own answers from {src} — ICMP port unreachable for a late reply, TCP RSTs{} — belong to no socket and leave by {out} (the main table's route), not {n}",
+            if v6 { ", the TIME_WAIT ACK" } else { "" }
+        ),
+        Some(format!(
+            "a source rule: `{ip} rule add from {src} table 100` and `{ip} route add default{} dev {n} table 100` (any free table)",
+            gateway.map_or(String::new(), |g| format!(" via {g}"))
+        )),
+    );
 }
 
 fn read(path: &str) -> Option<String> {
