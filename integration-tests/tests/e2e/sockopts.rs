@@ -57,3 +57,44 @@ print(s.recvfrom(200)[0].decode().strip())";
     out.assert_answered_by("wlan0");
     assert_only(&counts, "wlan0");
 }
+
+/// The same with an IP_PKTINFO that names an interface (wlan0's own index, even):
+/// it was taken for the program's choice of interface, but the kernel's IPv6 path
+/// reads only SOL_IPV6 messages, so nothing chose one and the datagram left by eth0.
+#[test]
+fn app_ip_pktinfo_naming_an_interface_on_a_v6_datagram_left_by_eth0() {
+    let tb = Testbed::up();
+    let code = "import socket, struct\n\
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)\n\
+pi = struct.pack('@i4s4s', socket.if_nametoindex('wlan0'), bytes(4), bytes(4))\n\
+s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi)], 0, ('2001:db8:ff::10', 9000))\n\
+print(s.recvfrom(200)[0].decode().strip())";
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
+        .run();
+    let counts = sn.stop();
+    out.assert_answered_by("wlan0");
+    assert_only(&counts, "wlan0");
+}
+
+/// An IP_PKTINFO naming wwan0 followed by one of interface 0: the kernel keeps the
+/// first one's interface (a 0 changes nothing), so the program chose wwan0, and the
+/// shim must neither patch the 0 (which would make it wlan0) nor add its own.
+#[test]
+fn app_ip_pktinfo_choice_followed_by_one_of_interface_0_stays_the_programs() {
+    let tb = Testbed::up();
+    let code = "import socket, struct\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)\n\
+a = struct.pack('@i4s4s', socket.if_nametoindex('wwan0'), bytes(4), bytes(4))\n\
+z = struct.pack('@i4s4s', 0, bytes(4), bytes(4))\n\
+s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, a), (socket.IPPROTO_IP, 8, z)], 0, ('203.0.113.10', 9000))\n\
+print(s.recvfrom(200)[0].decode().strip())";
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
+        .run();
+    let counts = sn.stop();
+    out.assert_answered_by("wwan0");
+    assert_only(&counts, "wwan0");
+}

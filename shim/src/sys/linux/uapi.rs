@@ -198,9 +198,11 @@ pub struct Scan {
     /// Where the kernel would look for the next header: the aligned end of the last
     /// message (bytes after it, fewer than a header, are ignored by the kernel).
     pub end: usize,
-    /// The program named an interface itself (a PKTINFO with a non-zero index).
+    /// The program named the interface itself: the kernel will send the datagram
+    /// through the index of a PKTINFO of the program's (see [`scan_control`]).
     pub chosen: bool,
-    /// Offset of the data of a PKTINFO of the needed family with interface 0.
+    /// Offset of the data of a PKTINFO of the needed family with interface 0, the
+    /// one the kernel takes its interface from.
     pub patch: Option<usize>,
 }
 
@@ -216,11 +218,24 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// check every INET protocol's parser makes first): a header is read while one fits
 /// in the rest of the buffer; a `cmsg_len` below a header's size or beyond the
 /// buffer is `EINVAL` (also `cmsg_len` near `SIZE_MAX`, which never wraps here).
-/// `v6`: the datagram needs `IPV6_PKTINFO` (else `IP_PKTINFO`).
+/// `v6`: the datagram takes the IPv6 path (a native IPv6 destination), else the
+/// IPv4 path (an IPv4 destination, or an IPv4-mapped one on an `AF_INET6` socket).
 ///
-/// A PKTINFO counts as the program's own choice only in the exact length its parser
-/// accepts (`IP_PKTINFO`: `CMSG_LEN(12)`; `IPV6_PKTINFO`: at least `CMSG_LEN(20)`);
-/// the kernel refuses other lengths with `EINVAL` itself.
+/// Which PKTINFO chooses the interface is the kernel's rule for that path, not the
+/// program's wish:
+/// * IPv6 path (`ip6_datagram_send_ctl`): only `SOL_IPV6` messages are read; any
+///   `IPV6_PKTINFO` with a non-zero index sets the interface (two different ones are
+///   `EINVAL`). An `IP_PKTINFO` there is ignored: it chooses nothing.
+/// * IPv4 path (`ip_cmsg_send`): an `IP_PKTINFO` with a non-zero index sets the
+///   interface (the last such one wins; one of index 0 leaves it as it was: seen on
+///   6.18, an index then a 0 sent by the index); an `IPV6_PKTINFO` is read only on
+///   an `AF_INET6` socket, which this walk does not know, so it is taken to choose
+///   nothing and ours, put last, wins (a fail-safe override of a dual-stack
+///   program's own choice).
+///
+/// A PKTINFO counts only in the exact length its parser accepts (`IP_PKTINFO`:
+/// `CMSG_LEN(12)`; `IPV6_PKTINFO`: at least `CMSG_LEN(20)`); the kernel refuses other
+/// lengths with `EINVAL` itself.
 pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
     let mut scan = Scan {
         end: 0,
@@ -230,25 +245,28 @@ pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
     scan.end = mifshim_fastpath::walk_cmsgs(ctl, |pos, len, level, ty| {
         let data = pos + CMSGHDR;
         match (level, ty) {
-            (IPPROTO_IP, IP_PKTINFO) if len == cmsg_len(IN_PKTINFO) => {
+            (IPPROTO_IP, IP_PKTINFO) if !v6 && len == cmsg_len(IN_PKTINFO) => {
                 // in_pktinfo { int ipi_ifindex; in_addr spec_dst; in_addr addr }
                 if u32_at(ctl, data) != 0 {
                     scan.chosen = true;
-                } else if !v6 {
+                } else if scan.patch.is_none() {
                     scan.patch = Some(data);
                 }
             }
-            (IPPROTO_IPV6, IPV6_PKTINFO) if len >= cmsg_len(IN6_PKTINFO) => {
+            (IPPROTO_IPV6, IPV6_PKTINFO) if v6 && len >= cmsg_len(IN6_PKTINFO) => {
                 // in6_pktinfo { in6_addr ipi6_addr; unsigned ipi6_ifindex }
                 if u32_at(ctl, data + 16) != 0 {
                     scan.chosen = true;
-                } else if v6 {
+                } else if scan.patch.is_none() {
                     scan.patch = Some(data);
                 }
             }
             _ => {}
         }
     })?;
+    if scan.chosen {
+        scan.patch = None;
+    }
     Ok(scan)
 }
 
@@ -549,6 +567,46 @@ mod tests {
         long6.extend_from_slice(&5u32.to_ne_bytes());
         long6.resize(cmsg_space(24), 0);
         assert!(scan_control(&long6, true).unwrap().chosen);
+    }
+
+    /// An `IP_PKTINFO` naming wlan0 on a native IPv6 datagram is ignored by the
+    /// kernel's IPv6 path: it was taken for the program's choice, and the datagram
+    /// left by the default route (seen on the testbed: eth0).
+    #[test]
+    fn an_ip_pktinfo_on_an_ipv6_datagram_is_no_choice_of_interface() {
+        let s = scan_control(&pktinfo4(3), true).unwrap();
+        assert!(!s.chosen && s.patch.is_none(), "{s:?}");
+        let mut out = [0u8; CMSG_ROOM];
+        // Ours follows it, and is what the kernel reads.
+        assert_eq!(
+            build_control(&pktinfo4(3), P6, &mut out),
+            Ok(Built::Control(cmsg_space(12) + cmsg_space(20)))
+        );
+        assert_eq!(
+            &out[cmsg_space(12)..cmsg_space(12) + cmsg_space(20)],
+            &pktinfo6(7)[..]
+        );
+        // Likewise an IPV6_PKTINFO on the IPv4 path (the walk does not know the
+        // socket's family): ours goes last, and wins.
+        let s = scan_control(&pktinfo6(3), false).unwrap();
+        assert!(!s.chosen && s.patch.is_none(), "{s:?}");
+    }
+
+    /// A PKTINFO of interface 0 after one that names an interface leaves the
+    /// kernel's choice as it was (both paths): the program's choice stands, nothing
+    /// is patched.
+    #[test]
+    fn a_pktinfo_of_interface_0_after_a_choice_leaves_the_choice() {
+        for (v6, pk) in [(false, pktinfo4 as fn(u32) -> Vec<u8>), (true, pktinfo6)] {
+            let mut app = pk(3);
+            app.extend_from_slice(&pk(0));
+            let s = scan_control(&app, v6).unwrap();
+            assert_eq!((s.chosen, s.patch), (true, None), "v6 {v6}");
+            let mut then = pk(0);
+            then.extend_from_slice(&pk(3));
+            let s = scan_control(&then, v6).unwrap();
+            assert_eq!((s.chosen, s.patch), (true, None), "v6 {v6}");
+        }
     }
 
     #[test]
