@@ -1451,6 +1451,18 @@ pub(crate) fn setsockopt_rewrite(
     let Some(profile) = profile() else {
         return Ok(None);
     };
+    if core::unbinds_device(level, name, val) {
+        // Dropping the shim's device binding is not choosing a link: the socket would
+        // leave by the default route. Refused as the kernel refuses a program without
+        // CAP_NET_RAW.
+        if let Some(errno) = core::unbind_refused(entry(fd), level, name, val) {
+            log::warn_limited(format_args!(
+                "fd {fd}: the program drops the device binding the policy gave this socket; refused (EPERM): it would leave by the default route"
+            ));
+            return Err(errno);
+        }
+        return Ok(None);
+    }
     // The program replaces a unicast interface the shim may have set: the stub's fast
     // path stops relying on it before the kernel sees the change.
     match (level, name) {

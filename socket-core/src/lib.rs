@@ -636,6 +636,35 @@ pub fn accepted(listener: Sock) -> Option<Sock> {
         .then(|| Sock::new(listener.flags & (VALID | INET | V6 | TCP | UDP), 0))
 }
 
+/// `SOL_SOCKET`, as Linux numbers it.
+pub const SOL_SOCKET: i32 = 1;
+/// `SO_BINDTODEVICE` (a device name).
+pub const SO_BINDTODEVICE: i32 = 25;
+/// `SO_BINDTOIFINDEX` (an interface index).
+pub const SO_BINDTOIFINDEX: i32 = 62;
+
+/// Whether a `setsockopt` value drops a socket's device binding rather than choosing a
+/// device: `SO_BINDTOIFINDEX` of 0, `SO_BINDTODEVICE` of an empty name (no bytes, or
+/// a name that starts with its NUL). A program that does this to a socket the shim
+/// bound is not choosing another link: its socket would leave by the default route.
+pub fn unbinds_device(level: i32, name: i32, val: &[u8]) -> bool {
+    match (level, name) {
+        (SOL_SOCKET, SO_BINDTOIFINDEX) => val
+            .first_chunk::<4>()
+            .is_some_and(|i| i32::from_ne_bytes(*i) == 0),
+        (SOL_SOCKET, SO_BINDTODEVICE) => val.first().is_none_or(|b| *b == 0),
+        _ => false,
+    }
+}
+
+/// Before `setsockopt`: `Some(EPERM)` when the program would drop a device binding the
+/// shim (or the supervisor) made ([`SHIM_BOUND`]) — what the kernel answers a program
+/// without `CAP_NET_RAW`, so only privileged programs see a difference — and `None`
+/// for every other call (a device of the program's own choosing is its choice).
+pub fn unbind_refused(s: Sock, level: i32, name: i32, val: &[u8]) -> Option<i32> {
+    (s.has(SHIM_BOUND) && unbinds_device(level, name, val)).then_some(EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1199,5 +1228,45 @@ mod tests {
             let bound = Sock::new(s.flags | SHIM_BOUND, 0);
             assert_eq!(datagram(bound, Path::V6, v, false, false).step, AsIs);
         }
+    }
+
+    /// A root program's `SO_BINDTOIFINDEX` 0 (or `SO_BINDTODEVICE ""`) on a socket the
+    /// shim bound was accepted, and its datagrams left by the default route.
+    #[test]
+    fn dropping_the_shims_device_binding_is_refused_choosing_a_device_is_not() {
+        let shim = Sock::new(
+            Sock::of(Some(AddrFamily::V4), Proto::Udp).flags | SHIM_BOUND,
+            0,
+        );
+        let app = Sock::new(
+            Sock::of(Some(AddrFamily::V4), Proto::Udp).flags | APP_BOUND,
+            0,
+        );
+        let zero = 0i32.to_ne_bytes();
+        let three = 3i32.to_ne_bytes();
+        for (name, val) in [
+            (SO_BINDTOIFINDEX, &zero[..]),
+            (SO_BINDTODEVICE, &b""[..]),
+            (SO_BINDTODEVICE, &b"\0eth0"[..]),
+        ] {
+            assert_eq!(
+                unbind_refused(shim, SOL_SOCKET, name, val),
+                Some(EPERM),
+                "{val:?}"
+            );
+            assert_eq!(unbind_refused(app, SOL_SOCKET, name, val), None);
+        }
+        for (name, val) in [
+            (SO_BINDTOIFINDEX, &three[..]),
+            (SO_BINDTODEVICE, &b"eth0"[..]),
+        ] {
+            assert_eq!(unbind_refused(shim, SOL_SOCKET, name, val), None);
+        }
+        // A short SO_BINDTOIFINDEX value is the kernel's EINVAL, not ours.
+        assert_eq!(
+            unbind_refused(shim, SOL_SOCKET, SO_BINDTOIFINDEX, &[0, 0]),
+            None
+        );
+        assert_eq!(unbind_refused(shim, 0, SO_BINDTOIFINDEX, &zero), None);
     }
 }

@@ -98,3 +98,44 @@ print(s.recvfrom(200)[0].decode().strip())";
     out.assert_answered_by("wwan0");
     assert_only(&counts, "wwan0");
 }
+
+both!(
+    /// A root program dropping the device binding the shim gave its connected UDP
+    /// socket (`SO_BINDTOIFINDEX` 0, `SO_BINDTODEVICE ""`) was allowed, and its next
+    /// datagrams left by eth0: it is refused with EPERM (what a program without
+    /// CAP_NET_RAW gets from the kernel), and the datagrams stay on wlan0.
+    program_dropping_the_shims_device_binding_left_by_eth0, |fam| {
+        let tb = Testbed::up();
+        let af = if fam.v6() { "AF_INET6" } else { "AF_INET" };
+        // A raw string: a `\` line continuation would strip Python's indentation.
+        let code = format!(
+            r#"import socket
+for opt, val in ((62, (0).to_bytes(4, 'little')), (25, b'')):
+    s = socket.socket(socket.{af}, socket.SOCK_DGRAM); s.settimeout(3)
+    s.connect(({svc:?}, 9000))
+    try:
+        s.setsockopt(socket.SOL_SOCKET, opt, val); print('allowed')
+    except PermissionError:
+        print('refused')
+    s.send(b'x'); print(s.recv(200).decode().strip())
+"#,
+            svc = fam.svc()
+        );
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", &code])))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 4, "{}", out.dump());
+        assert_eq!((lines[0], lines[2]), ("refused", "refused"), "{}", out.dump());
+        out.assert_answered_by("wlan0");
+        assert_only(&counts, "wlan0");
+        assert!(
+            out.stderr.contains("drops the device binding the policy gave this socket"),
+            "{}",
+            out.dump()
+        );
+    }
+);
