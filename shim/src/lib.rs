@@ -41,15 +41,16 @@
 
 // The engine proper runs on the Linux hook layer (`entry`, `sys/linux`). On macOS the
 // crate builds its kernel primitives (`sys/macos`) and, over them, the shared modules
-// that hold the interface snapshot (`netstate`, with `fdtable`, `learned` and `log`);
-// the rest of the core and macOS's entry points are not written yet, so nothing calls
-// them there (the stub's `__DATA,__interpose` table is: `preload/src/macos.rs`).
+// that hold the profile and the interface snapshot (`state`, `netstate`, `fdtable`,
+// `learned`, `events`, `log`); the rest of the core (`ops`, `dns`, `redirect`) and
+// macOS's entry points are not written yet, so nothing calls them there (the stub's
+// `__DATA,__interpose` table is: `preload/src/macos.rs`).
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod dns;
 #[cfg(target_os = "linux")]
 mod entry;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod events;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -69,7 +70,7 @@ mod ops;
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod redirect;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod state;
 mod sys;

@@ -25,4 +25,4 @@ pub(crate) mod macos;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::base::*;
 #[cfg(target_os = "macos")]
-pub(crate) use macos::ffi::ifdump;
+pub(crate) use macos::ffi::{ifdump, rawio};

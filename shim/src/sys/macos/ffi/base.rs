@@ -1,5 +1,5 @@
 //! The few process primitives the engine's shared modules (`log`, `fdtable`,
-//! `netstate`, `sys::sync`) take from `sys`, with the names and contracts of the Linux
+//! `netstate`, `state`, `sys::sync`) take from `sys`, with the names and contracts of the Linux
 //! ones (`sys/linux/mod.rs`), over libSystem.
 //!
 //! Unlike Linux's, `write_all` and `open_log` call the C library's `write` and `open`,
@@ -144,4 +144,11 @@ pub(crate) fn map_zeroed(len: usize) -> Option<*mut u8> {
 pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: per the function contract.
     unsafe { libc::munmap(p.cast(), len) };
+}
+
+/// The program's executable (`_NSGetExecutablePath` through std); empty if unknown.
+pub(crate) fn exe_path() -> String {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
