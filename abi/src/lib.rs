@@ -10,7 +10,8 @@
 //!   and its entry points (`shim/src/sys/linux/mod.rs`), and, here, [`sig`], [`Reals`]
 //!   and [`Hooks`]. A new hooked call is one line of the list plus its engine function;
 //!   an engine function whose signature differs from the list's does not compile. The
-//!   calls macOS's C library lacks carry `#[cfg(target_os = "linux")]`.
+//!   calls macOS's C library lacks carry `#[cfg(target_os = "linux")]`, macOS's own
+//!   (`connectx`) `#[cfg(target_os = "macos")]`.
 //! * [`Engine`]: the versioned `#[repr(C)]` interface the engine exports as one symbol
 //!   ([`ENGINE_SYMBOL`]): a version and size the stub checks before it reads anything
 //!   else, the engine's own entry points and one typed function pointer per hooked call.
@@ -92,6 +93,15 @@ macro_rules! hooked_calls {
                 stub: { load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen), after: sendmmsg_done }
             };
             setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+                absent: -1,
+                stub: { load: true, fail: -1, errno: libc::ENETUNREACH }
+            };
+            // macOS's `connectx(2)` (what NSURLSession and Network.framework's BSD
+            // path call instead of `connect`): the endpoints as an untyped pointer,
+            // read by the engine as `sa_endpoints_t`, the data as `iovec`s;
+            // `sae_associd_t` and `sae_connid_t` are 32-bit.
+            #[cfg(target_os = "macos")]
+            connectx(fd: c_int, endpoints: *const c_void, associd: u32, flags: c_uint, iov: *const c_void, iovcnt: c_uint, len: *mut usize, connid: *mut u32) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: -1, errno: libc::ENETUNREACH }
             };
@@ -274,6 +284,8 @@ pub use linux::*;
 mod macos;
 #[cfg(target_os = "macos")]
 pub use macos::*;
+/// macOS's control-message layout (pure: built everywhere, tested on Linux).
+pub mod darwin;
 
 /// The variables that decide whether a process is steered.
 pub mod env {

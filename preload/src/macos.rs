@@ -13,8 +13,8 @@
 //!   (`real::<name>`, an ordinary import from libSystem): no `dlsym`, no
 //!   `RTLD_NEXT`, nothing to find on a first call.
 //! * **The engine** (`libmifshim_engine.dylib`, beside this file) is `dlopen`ed on the
-//!   first call that needs a decision (`connect`, a send, `bind`, `listen`,
-//!   `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the installation
+//!   first call that needs a decision (`connect`, `connectx`, a send, `bind`,
+//!   `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the installation
 //!   of a signal handler (`sigaction`, `signal`: so that no handler has to load it) or
 //!   before a `fork` (`pthread_atfork`), checked (`mifshim_abi::Engine::check`) and
 //!   handed the originals (`mifshim_abi::Reals`, built from the references above);
@@ -38,10 +38,12 @@
 //! measured on a Mac (none here); the argument is the Linux measurement's
 //! (BENCHMARKS.md, "Issue 16") and dyld's per-symbol binding.
 //!
-//! What the Linux stub does and this one does not (yet): the datagram fast path and the
-//! stub-side `socket`/`close` records (the engine is entered for them; the fast path's
-//! key reads Linux's `sockaddr` layout), marking sockets passed by `SCM_RIGHTS` or to
-//! `posix_spawn` children as shared, the `longjmp` family, `vfork`, `$NOCANCEL`
+//! Sockets passed by `SCM_RIGHTS` are marked shared after a `sendmsg` and forgotten
+//! after a `recvmsg`, the control data walked in macOS's layout
+//! (`mifshim_abi::darwin`). What the Linux stub does and this one does not (yet): the
+//! datagram fast path and the stub-side `socket`/`close` records (the engine is
+//! entered for them; the fast path's key reads Linux's `sockaddr` layout), marking
+//! sockets passed to `posix_spawn` children as shared, the `longjmp` family, `vfork`, `$NOCANCEL`
 //! variants of the cancellable calls (their exact set in libsystem_kernel was not
 //! checked, and a tuple naming an absent symbol would not link), `h_errno` on a failed
 //! `gethostbyname`.
@@ -480,6 +482,59 @@ fn not_redirected(fd: c_int) -> bool {
     })
 }
 
+/// After `socket` straight to the C library: nothing (no stub-side records on macOS:
+/// `socket_direct` never sends an INET socket there once the engine is loaded, and the
+/// engine asks the kernel about sockets it has not seen).
+fn socket_done(_fd: c_int, _args: (c_int, c_int, c_int)) {}
+
+/// Calls `f` for every fd an `SCM_RIGHTS` control message in `msg` carries, walked in
+/// macOS's layout (`mifshim_abi::darwin::passed_fds`).
+///
+/// # Safety
+/// `msg` is NULL or a valid msghdr whose control data the kernel has just read or
+/// written for its length.
+unsafe fn for_each_passed_fd(msg: *const msghdr, f: impl FnMut(c_int)) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: the caller's contract.
+    let (control, len) = unsafe { ((*msg).msg_control as *const u8, (*msg).msg_controllen) };
+    if control.is_null() || len == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract: len readable bytes at control.
+    let ctl = unsafe { core::slice::from_raw_parts(control, len as usize) };
+    mifshim_abi::darwin::passed_fds(ctl, f);
+}
+
+/// After a successful `sendmsg` (either way): a socket passed to another process by
+/// `SCM_RIGHTS` is held there too, so nothing the engine set on it is relied on.
+fn sendmsg_done(r: isize, (_fd, msg, _flags): (c_int, *const msghdr, c_int)) {
+    let Some(shared) = shared() else {
+        return;
+    };
+    // SAFETY: the send succeeded: msg is a valid msghdr whose control data the kernel
+    // read.
+    if r >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
+        // SAFETY: as above.
+        unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::mark_shared(shared, fd)) };
+    }
+}
+
+/// After `recvmsg` straight to the C library: fds received by `SCM_RIGHTS` are new to
+/// this process; whatever their numbers described before is gone.
+fn recvmsg_done(r: isize, (_fd, msg, _flags): (c_int, *mut msghdr, c_int)) {
+    if r < 0 {
+        return;
+    }
+    let Some(shared) = shared() else {
+        return;
+    };
+    // SAFETY: recvmsg(2) succeeded: msg is valid and the kernel set msg_controllen to
+    // what it wrote.
+    unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::forget(shared, fd)) };
+}
+
 /// `fcntl` commands that make a new fd for the same open file (as `dup`).
 fn is_dup_cmd(cmd: c_int) -> bool {
     cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
@@ -591,7 +646,9 @@ macro_rules! hooks {
                 /// ## Hook
                 /// Forwards to the engine when the process is steered (loading it if
                 /// this call needs a decision), else to the C library. A `direct`
-                /// condition sends the call straight to the C library.
+                /// condition sends the call straight to the C library (and `then` does
+                /// the engine's bookkeeping after it); `after` runs after the call
+                /// either way.
                 ///
                 /// # Safety
                 /// The contract of the C function of the same name.
@@ -604,7 +661,10 @@ macro_rules! hooks {
                             if let Some(f) = engine::$name.get() {
                                 // SAFETY: the program's arguments, forwarded to the
                                 // engine's entry point of this name (typed by the list).
-                                return unsafe { f($($a),*) };
+                                let r = unsafe { f($($a),*) };
+                                let _args = ($($a,)*);
+                                $( $after(r, _args); )?
+                                return r;
                             }
                         } else if $load {
                             // Steered, but the engine is missing: fail closed.
@@ -612,15 +672,17 @@ macro_rules! hooks {
                             return $fail;
                         }
                     }
-                    match REALS.$name {
-                        // SAFETY: the program's arguments, forwarded to the C library's
-                        // function.
-                        Some(f) => unsafe { f($($a),*) },
-                        None => {
-                            set_errno(libc::ENOSYS);
-                            $fail
-                        }
-                    }
+                    let Some(f) = REALS.$name else {
+                        set_errno(libc::ENOSYS);
+                        return $fail;
+                    };
+                    // SAFETY: the program's arguments, forwarded to the C library's
+                    // function.
+                    let r = unsafe { f($($a),*) };
+                    let _args = ($($a,)*);
+                    $( if direct { $then(r, _args); } )?
+                    $( $after(r, _args); )?
+                    r
                 }
             )*
         }
@@ -697,4 +759,4 @@ mifshim_abi::interpose_table! {
 
 // One tuple per hooked call the list keeps on macOS (checked when this is compiled).
 const _: () = assert!(INTERPOSE.len() == mifshim_abi::NAMES.len());
-const _: () = assert!(INTERPOSE.len() == 22);
+const _: () = assert!(INTERPOSE.len() == 23);
