@@ -447,10 +447,19 @@ fn shared() -> Option<&'static Shared> {
 // The list's routing, as this stub does it (the names the list's `stub` parts use)
 // ---------------------------------------------------------------------------------
 
+/// Whether this thread is the one loading the engine (a hook reached from the load
+/// itself: the engine's start-up makes C library calls, which dyld interposes too).
+fn loading_here() -> bool {
+    // SAFETY: pthread_self has no preconditions.
+    ENGINE.load(Acquire) == LOADING
+        && LOADER.load(Acquire) == unsafe { libc::pthread_self() } as usize
+}
+
 /// `socket()` of an INET family loads the engine before the socket exists; the engine
-/// then records it (no stub-side record on macOS).
+/// then records it (no stub-side record on macOS). A socket the engine's own start-up
+/// makes goes to the C library (it needs no decision, so it does not fail).
 fn socket_direct(domain: c_int) -> bool {
-    if (domain == libc::AF_INET || domain == libc::AF_INET6) && active() {
+    if (domain == libc::AF_INET || domain == libc::AF_INET6) && active() && !loading_here() {
         let _ = ensure_engine();
     }
     false
