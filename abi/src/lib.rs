@@ -4,11 +4,14 @@
 //! * [`hooked_calls!`]: **the one list of hooked C calls** — each call's name and C
 //!   signature, what it returns when the C library lacks it, and how the stub routes it.
 //!   Every table that names hooked calls is generated from it: the stub's exported hooks
-//!   and its real-function slots (`preload/src/lib.rs`), the engine's real functions
-//!   (`shim/src/sys/linux/real.rs`) and its entry points (`shim/src/sys/linux/mod.rs`),
-//!   and, here, [`sig`], [`Reals`] and [`Hooks`]. A new hooked call is one line of the
-//!   list plus its engine function; an engine function whose signature differs from the
-//!   list's does not compile.
+//!   and its real-function slots (`preload/src/linux.rs`), the macOS stub's
+//!   `__DATA,__interpose` table, hooks and originals (`preload/src/macos.rs`, through
+//!   [`interpose_table!`]), the engine's real functions (`shim/src/sys/linux/real.rs`)
+//!   and its entry points (`shim/src/sys/linux/mod.rs`), and, here, [`sig`], [`Reals`]
+//!   and [`Hooks`]. A new hooked call is one line of the list plus its engine function;
+//!   an engine function whose signature differs from the list's does not compile. The
+//!   calls macOS's C library lacks carry `#[cfg(target_os = "linux")]`, macOS's own
+//!   (`connectx`) `#[cfg(target_os = "macos")]`.
 //! * [`Engine`]: the versioned `#[repr(C)]` interface the engine exports as one symbol
 //!   ([`ENGINE_SYMBOL`]): a version and size the stub checks before it reads anything
 //!   else, the engine's own entry points and one typed function pointer per hooked call.
@@ -71,6 +74,7 @@ macro_rules! hooked_calls {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS }
             };
+            #[cfg(target_os = "linux")]
             accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS }
@@ -83,11 +87,21 @@ macro_rules! hooked_calls {
                 absent: -1,
                 stub: { load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmsg_direct(fd, msg), after: sendmsg_done }
             };
+            #[cfg(target_os = "linux")]
             sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: -1, errno: libc::ENETUNREACH, direct: sendmmsg_direct(fd, msgs, vlen), after: sendmmsg_done }
             };
             setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+                absent: -1,
+                stub: { load: true, fail: -1, errno: libc::ENETUNREACH }
+            };
+            // macOS's `connectx(2)` (what NSURLSession and Network.framework's BSD
+            // path call instead of `connect`): the endpoints as an untyped pointer,
+            // read by the engine as `sa_endpoints_t`, the data as `iovec`s;
+            // `sae_associd_t` and `sae_connid_t` are 32-bit.
+            #[cfg(target_os = "macos")]
+            connectx(fd: c_int, endpoints: *const c_void, associd: u32, flags: c_uint, iov: *const c_void, iovcnt: c_uint, len: *mut usize, connid: *mut u32) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: -1, errno: libc::ENETUNREACH }
             };
@@ -103,6 +117,7 @@ macro_rules! hooked_calls {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS, aliases: [__dup2] }
             };
+            #[cfg(target_os = "linux")]
             dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS }
@@ -115,6 +130,7 @@ macro_rules! hooked_calls {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd), then: recvmsg_done }
             };
+            #[cfg(target_os = "linux")]
             recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: not_redirected(fd), then: recvmmsg_done }
@@ -125,19 +141,23 @@ macro_rules! hooked_calls {
             };
             // The third argument passed on as the register it came in (every command
             // takes at most one, an integer or a pointer; on the Linux ABIs built for,
-            // a variadic argument is passed like a fixed one).
+            // and on x86_64 macOS, a variadic argument is passed like a fixed one; on
+            // arm64 macOS it is on the stack, which the macOS stub's generator handles).
             fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd), aliases: [__fcntl] }
             };
+            #[cfg(target_os = "linux")]
             fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: !is_dup_cmd(cmd) }
             };
+            #[cfg(target_os = "linux")]
             close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
                 absent: -1,
                 stub: { load: false, fail: -1, errno: libc::ENOSYS }
             };
+            #[cfg(target_os = "linux")]
             closefrom(lowfd: c_int) -> () {
                 absent: (),
                 stub: { load: false, fail: (), errno: libc::ENOSYS }
@@ -166,10 +186,12 @@ macro_rules! hooked_calls {
                 absent: core::ptr::null_mut(),
                 stub: { load: true, fail: no_host(), errno: 0 }
             };
+            #[cfg(target_os = "linux")]
             gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
                 absent: libc::ENOSYS,
                 stub: { load: true, fail: no_host_r(result, h_errnop), errno: 0 }
             };
+            #[cfg(target_os = "linux")]
             gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, len: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
                 absent: libc::ENOSYS,
                 stub: { load: true, fail: no_host_r(result, h_errnop), errno: 0 }
@@ -178,52 +200,64 @@ macro_rules! hooked_calls {
                 absent: core::ptr::null_mut(),
                 stub: { load: true, fail: no_host(), errno: 0 }
             };
+            #[cfg(target_os = "linux")]
             gethostbyaddr_r(addr: *const c_void, len: socklen_t, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
                 absent: libc::ENOSYS,
                 stub: { load: true, fail: no_host_r(result, h_errnop), errno: 0 }
             };
             // The `gaicb` requests as untyped pointers: the engine reads them as its own
             // `Gaicb` (glibc's layout).
+            #[cfg(target_os = "linux")]
             getaddrinfo_a(mode: c_int, list: *mut *mut c_void, ent: c_int, sig: *mut sigevent) -> c_int {
                 absent: libc::EAI_SYSTEM,
                 stub: { load: true, fail: EAI_SYSTEM, errno: libc::ENETUNREACH }
             };
+            #[cfg(target_os = "linux")]
             gai_suspend(list: *const *const c_void, ent: c_int, timeout: *const timespec) -> c_int {
                 absent: libc::EAI_SYSTEM,
                 stub: { load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS }
             };
+            #[cfg(target_os = "linux")]
             gai_cancel(req: *mut c_void) -> c_int {
                 absent: libc::EAI_SYSTEM,
                 stub: { load: false, fail: EAI_SYSTEM, errno: libc::ENOSYS }
             };
+            #[cfg(target_os = "linux")]
             res_query(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_query] }
             };
+            #[cfg(target_os = "linux")]
             res_search(dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_search] }
             };
+            #[cfg(target_os = "linux")]
             res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_querydomain] }
             };
+            #[cfg(target_os = "linux")]
             res_send(msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_send] }
             };
+            #[cfg(target_os = "linux")]
             res_nquery(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nquery] }
             };
+            #[cfg(target_os = "linux")]
             res_nsearch(statp: *mut c_void, dname: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nsearch] }
             };
+            #[cfg(target_os = "linux")]
             res_nquerydomain(statp: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, ty: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nquerydomain] }
             };
+            #[cfg(target_os = "linux")]
             res_nsend(statp: *mut c_void, msg: *const u8, msglen: c_int, answer: *mut u8, anslen: c_int) -> c_int {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nsend] }
@@ -236,12 +270,22 @@ macro_rules! hooked_calls {
 // What the list makes here: one type per signature, the two tables of the interface
 // ---------------------------------------------------------------------------------
 
-// The list is plain tokens, portable; the tables generated from it and the helpers
-// name Linux's C types and calls.
+// The list is plain tokens, portable; the tables generated from it are the same on
+// every OS (`iface`) over each OS's C types and helpers (`linux`, `macos`).
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+mod iface;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub use iface::*;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::*;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "macos")]
+pub use macos::*;
+/// macOS's control-message layout (pure: built everywhere, tested on Linux).
+pub mod darwin;
 
 /// The variables that decide whether a process is steered.
 pub mod env {
@@ -328,6 +372,60 @@ mod tests {
         assert_eq!(unsafe { s.get().unwrap()(3) }, 7);
         s.set(None);
         assert!(!s.is_set());
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    mod interposed {
+        pub extern "C" fn hook_a() {}
+        pub extern "C" fn hook_b() {}
+        pub extern "C" fn real_a() {}
+        pub extern "C" fn real_a_nocancel() {}
+        pub extern "C" fn real_b() {}
+        pub extern "C" fn real_gone() {}
+    }
+
+    /// The macOS table's generator: one {replacement, replacee} tuple per pair, in the
+    /// pairs' order, replacement first (dyld's layout), a pair `#[cfg]`'d out leaving no
+    /// tuple and no room for one.
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    fn interpose_table_pairs_each_replacement_with_its_replacee_in_order() {
+        use core::ffi::c_void;
+        use interposed::*;
+        crate::interpose_table! {
+            static TABLE in ".data.mifshim_interpose_test";
+            hook_a => real_a,
+            #[cfg(any())]
+            hook_b => real_gone,
+            hook_a => real_a_nocancel,
+            hook_b => real_b,
+        }
+        let at = |f: extern "C" fn()| f as *const c_void;
+        assert_eq!(TABLE.len(), 3);
+        let pairs: Vec<_> = TABLE.iter().map(|t| (t.replacement, t.replacee)).collect();
+        assert_eq!(
+            pairs,
+            [
+                (at(hook_a), at(real_a)),
+                (at(hook_a), at(real_a_nocancel)),
+                (at(hook_b), at(real_b)),
+            ]
+        );
+        assert!(!pairs.iter().any(|&(_, r)| r == at(real_gone)));
+    }
+
+    /// `struct { const void *replacement; const void *replacee; }`: two pointers, the
+    /// replacement at offset 0, no padding (an array of them is what dyld walks).
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    fn an_interpose_tuple_is_two_pointers_replacement_first() {
+        assert_eq!(size_of::<Interpose>(), 2 * size_of::<usize>());
+        assert_eq!(core::mem::offset_of!(Interpose, replacement), 0);
+        assert_eq!(
+            core::mem::offset_of!(Interpose, replacee),
+            size_of::<usize>()
+        );
+        assert_eq!(size_of::<[Interpose; 3]>(), 3 * size_of::<Interpose>());
     }
 
     #[test]

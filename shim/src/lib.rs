@@ -35,31 +35,34 @@
 //!   hooks' guard, lock-free cells); it never calls up.
 
 // In unit-test builds the hooks are not exported (they would interpose on the test
-// binary itself), so everything only they reach looks dead.
-#![cfg_attr(test, allow(dead_code))]
+// binary itself), so everything only they reach looks dead; on macOS the shared
+// modules built there have no entry points calling them yet.
+#![cfg_attr(any(test, target_os = "macos"), allow(dead_code))]
 
 // The engine proper runs on the Linux hook layer (`entry`, `sys/linux`). On macOS the
-// crate builds its kernel primitives (`sys/macos`) only, until an interposition table
-// generated from the list of hooked calls (`mifshim-abi`) connects the same shared
-// modules there.
+// crate builds its kernel primitives (`sys/macos`) and, over them, the shared modules
+// that hold the profile and the interface snapshot (`state`, `netstate`, `fdtable`,
+// `learned`, `events`, `log`); the rest of the core (`ops`, `dns`, `redirect`) and
+// macOS's entry points are not written yet, so nothing calls them there (the stub's
+// `__DATA,__interpose` table is: `preload/src/macos.rs`).
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod dns;
 #[cfg(target_os = "linux")]
 mod entry;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod events;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod fdtable;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod learned;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod log;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod netstate;
 #[cfg(target_os = "linux")]
@@ -67,7 +70,7 @@ mod ops;
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod redirect;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod state;
 mod sys;

@@ -9,7 +9,7 @@
 //! refresher is whoever wins a flag; everybody else keeps using the current snapshot.
 
 use crate::sys::sync::DoubleBuffer;
-use crate::sys::{self, netlink};
+use crate::sys::{self, ifdump};
 use config_schema::sysdns::{AddrKind, address_kind, link_up};
 use config_schema::{IfName, IfaceState, NetView};
 use std::net::{IpAddr, Ipv4Addr};
@@ -154,20 +154,20 @@ impl Snap {
             .and_then(|s| IfName::new(s).ok())
     }
 
-    fn fill(&mut self, buf: &mut netlink::RecvBuf) {
+    fn fill(&mut self, buf: &mut ifdump::RecvBuf) {
         self.n_if = 0;
         self.n_addr = 0;
         self.dropped = 0;
         self.sorted = false;
-        let r = netlink::dump(buf, &mut |item| self.add(item));
+        let r = ifdump::dump(buf, &mut |item| self.add(item));
         self.error = r.err().unwrap_or(0);
     }
 
     /// Takes one dumped link or address (links all come first: the dump asks for the
     /// links, then for the addresses).
-    fn add(&mut self, item: netlink::Item<'_>) {
+    fn add(&mut self, item: ifdump::Item<'_>) {
         match item {
-            netlink::Item::Link { index, flags, name } => {
+            ifdump::Item::Link { index, flags, name } => {
                 if self.n_if == MAX_IF {
                     self.dropped += 1;
                     return;
@@ -186,7 +186,7 @@ impl Snap {
                 self.n_if += 1;
                 self.sorted = false;
             }
-            netlink::Item::Addr {
+            ifdump::Item::Addr {
                 index,
                 ip,
                 scope,
@@ -326,8 +326,8 @@ impl NetView for Snap {
 
 /// The two snapshot slots, their reader counts, the refresher's flag and its netlink
 /// receive buffer (`sys::sync::DoubleBuffer`).
-static SNAPSHOTS: DoubleBuffer<Snap, netlink::RecvBuf> =
-    DoubleBuffer::new(Snap::new(), Snap::new(), netlink::RecvBuf::new());
+static SNAPSHOTS: DoubleBuffer<Snap, ifdump::RecvBuf> =
+    DoubleBuffer::new(Snap::new(), Snap::new(), ifdump::RecvBuf::new());
 static LOADED: AtomicBool = AtomicBool::new(false);
 static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
 
@@ -420,21 +420,22 @@ pub(crate) fn after_fork_in_child() {
     SNAPSHOTS.reset_after_fork();
 }
 
-#[cfg(test)]
+// Linux's rtnetlink scopes: run there.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::net::Ipv6Addr;
 
-    fn link(index: u32, name: &str) -> netlink::Item<'_> {
-        netlink::Item::Link {
+    fn link(index: u32, name: &str) -> ifdump::Item<'_> {
+        ifdump::Item::Link {
             index,
             flags: (libc::IFF_UP | libc::IFF_RUNNING) as u32,
             name: name.as_bytes(),
         }
     }
 
-    fn addr(index: u32, ip: IpAddr, scope: u8) -> netlink::Item<'static> {
-        netlink::Item::Addr {
+    fn addr(index: u32, ip: IpAddr, scope: u8) -> ifdump::Item<'static> {
+        ifdump::Item::Addr {
             index,
             ip,
             scope,

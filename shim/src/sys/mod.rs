@@ -5,15 +5,24 @@
 //! (`ops`, `dns`, `state`, …) or the entry points (`crate::entry`); with `crate::entry`
 //! it is where the shim's `unsafe` lives.
 
-// Lock-free cells over the Linux primitives (anonymous memory).
-#[cfg(target_os = "linux")]
+// Lock-free cells over the OS's anonymous memory (`map_zeroed`, `unmap`).
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 pub(crate) mod sync;
 
 #[cfg(target_os = "linux")]
 mod linux;
+/// The interface snapshot's source (`netstate`): the rtnetlink dump.
+#[cfg(target_os = "linux")]
+pub(crate) use linux::netlink as ifdump;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::*;
 
 // macOS: compiled everywhere for its pure parts' tests; its calls into macOS only
-// there (see its module comment).
+// there (see its module comment). The process primitives the shared modules take
+// from `sys` (`ffi::base`, the Linux ones' names) and the snapshot's source
+// (`getifaddrs`) are re-exported here as Linux's are.
 pub(crate) mod macos;
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::base::*;
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::{ifdump, rawio};

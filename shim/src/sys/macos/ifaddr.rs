@@ -34,6 +34,20 @@ pub fn address_kind(ip: IpAddr, in6_flags: u32) -> Option<AddrKind> {
     }
 }
 
+/// `kind` (what [`address_kind`] found) in the snapshot's vocabulary, rtnetlink's
+/// scope and flags (`config_schema::sysdns::rtnl`), chosen so that
+/// `config_schema::sysdns::address_kind(ip, scope, flags)` gives `kind` back: the
+/// engine's interface snapshot (`netstate`) reads addresses that way on both OSes.
+pub fn rtnl_terms(ip: IpAddr, kind: Option<AddrKind>) -> (u8, u32) {
+    use config_schema::sysdns::rtnl::*;
+    match (kind, ip) {
+        (Some(AddrKind::V6LinkLocal), _) => (RT_SCOPE_LINK, 0),
+        (Some(_), _) => (RT_SCOPE_UNIVERSE, 0),
+        (None, IpAddr::V4(_)) => (RT_SCOPE_HOST, 0),
+        (None, IpAddr::V6(_)) => (RT_SCOPE_UNIVERSE, IFA_F_TENTATIVE),
+    }
+}
+
 /// KAME's embedded scope: the kernel hands some link-local addresses out with the
 /// interface index in bytes 2–3 (`fe80:6::1`); the address proper has zeros there.
 pub fn strip_embedded_scope(ip: IpAddr) -> IpAddr {
@@ -76,6 +90,36 @@ mod tests {
         );
         assert_eq!(address_kind(ip("::1"), 0), None);
         assert_eq!(address_kind(ip("ff02::1"), 0), None);
+    }
+
+    /// The snapshot reads an address through `config_schema::sysdns::address_kind`
+    /// (rtnetlink's terms); what it reads must be what macOS's flags said.
+    #[test]
+    fn the_snapshot_reads_each_macos_address_as_macos_counts_it() {
+        let cases = [
+            ("192.168.1.20", 0),
+            ("127.0.0.1", 0),
+            ("0.0.0.0", 0),
+            ("2001:db8::2", 0),
+            ("fd00::2", 0x80),
+            ("fe80::1", 0),
+            ("2001:db8::2", IN6_IFF_TENTATIVE),
+            ("2001:db8::2", IN6_IFF_DUPLICATED),
+            ("fe80::1", IN6_IFF_DETACHED),
+            ("fe80::1", IN6_IFF_TENTATIVE),
+            ("2001:db8::2", IN6_IFF_TENTATIVE | IN6_IFF_OPTIMISTIC),
+            ("::1", 0),
+            ("ff02::1", 0),
+        ];
+        for (a, flags6) in cases {
+            let kind = address_kind(ip(a), flags6);
+            let (scope, flags) = rtnl_terms(ip(a), kind);
+            assert_eq!(
+                config_schema::sysdns::address_kind(ip(a), scope, flags),
+                kind,
+                "{a} with IN6_IFF flags {flags6:#x}"
+            );
+        }
     }
 
     #[test]

@@ -313,5 +313,71 @@ pub fn parse_all(mut buf: &[u8]) -> Vec<Msg> {
     out
 }
 
+/// `sizeof(struct sockaddr_dl)` (`bsd/net/if_dl.h`): what `RTA_IFP` asks with.
+pub const SOCKADDR_DL_LEN: usize = 20;
+
+/// `rtm_pid` and `rtm_seq` of a route message (`rt_msghdr`), to tell the reply to one's
+/// own request from the other messages every routing socket receives.
+pub fn pid_seq(buf: &[u8]) -> Option<(i32, i32)> {
+    if buf.len() < RT_MSGHDR_LEN {
+        return None;
+    }
+    Some((i32_at(buf, 16)?, i32_at(buf, 20)?))
+}
+
+/// The `RTM_GET` request for the route the kernel would use to `dest`, asking for its
+/// interface (`RTA_IFP` with an empty `sockaddr_dl`, as `route -n get` asks): the bytes
+/// to write to a routing socket. The reply comes back on the same socket with the
+/// same `rtm_seq` and the writer's `rtm_pid` (see [`route_ifindex`]).
+pub fn get_request(dest: IpAddr, seq: i32) -> Vec<u8> {
+    let (sa, sa_len) = super::wire::encode_sockaddr(&std::net::SocketAddr::new(dest, 0));
+    let len = RT_MSGHDR_LEN + roundup32(sa_len) + roundup32(SOCKADDR_DL_LEN);
+    let mut m = vec![0u8; len];
+    m[0..2].copy_from_slice(&(len as u16).to_ne_bytes());
+    m[2] = RTM_VERSION;
+    m[3] = RTM_GET;
+    m[8..12].copy_from_slice(&(RTF_UP | RTF_HOST).to_ne_bytes());
+    m[12..16].copy_from_slice(&(RTA_DST | RTA_IFP).to_ne_bytes());
+    m[20..24].copy_from_slice(&seq.to_ne_bytes());
+    let at = RT_MSGHDR_LEN;
+    m[at..at + sa_len].copy_from_slice(&sa[..sa_len]);
+    let dl = at + roundup32(sa_len);
+    m[dl] = SOCKADDR_DL_LEN as u8;
+    m[dl + 1] = AF_LINK;
+    m
+}
+
+/// Why an `RTM_GET` reply names no interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRoute {
+    /// The kernel's `rtm_errno` (`ESRCH`: no route).
+    Errno(i32),
+    /// Not a route reply, or one without an interface.
+    Unknown,
+}
+
+/// The interface index an `RTM_GET` reply names: its `RTA_IFP` link's, else
+/// `rtm_index`.
+pub fn route_ifindex(msg: &Msg) -> Result<u32, NoRoute> {
+    let Msg::Route {
+        kind: RTM_GET,
+        index,
+        errno,
+        addrs,
+        ..
+    } = msg
+    else {
+        return Err(NoRoute::Unknown);
+    };
+    if *errno != 0 {
+        return Err(NoRoute::Errno(*errno));
+    }
+    match addrs.ifp() {
+        Some(Sa::Link { index, .. }) if *index != 0 => Ok(u32::from(*index)),
+        _ if *index != 0 => Ok(u32::from(*index)),
+        _ => Err(NoRoute::Unknown),
+    }
+}
+
 #[cfg(test)]
 mod tests;

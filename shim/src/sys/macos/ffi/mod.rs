@@ -3,9 +3,12 @@
 //! macOS engine is here, each with its `SAFETY` comment; what they return is parsed
 //! or mapped by the pure modules beside this one.
 
+pub(crate) mod base;
 pub(crate) mod dnsinfo;
 pub(crate) mod dnssd;
 pub(crate) mod ifaddrs;
+pub(crate) mod ifdump;
+pub(crate) mod rawio;
 pub(crate) mod routesock;
 pub(crate) mod sockopt;
 
@@ -13,7 +16,5 @@ use libc::c_int;
 
 /// The calling thread's errno.
 pub(crate) fn errno() -> c_int {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    mifshim_abi::errno()
 }

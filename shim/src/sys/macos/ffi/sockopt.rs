@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use libc::{c_int, c_void, socklen_t};
 
 use super::errno;
+use crate::sys::macos::wire;
 
 /// `IP_MULTICAST_IFINDEX` (`netinet/in.h`): the IPv4 multicast interface by index.
 pub(crate) const IP_MULTICAST_IFINDEX: c_int = 66;
@@ -88,71 +89,23 @@ pub(crate) fn multicast_if(fd: c_int, v6: bool) -> Result<u32, c_int> {
     }
 }
 
-/// The control message that sends one datagram by interface `index`: `IP_PKTINFO`
-/// (`ipi_ifindex`, with `ipi_spec_dst` unspecified so that the kernel takes that
-/// interface's source) or `IPV6_PKTINFO` (`ipi6_ifindex`, `ipi6_addr` unspecified).
-/// Aligned like the kernel's `CMSG_*` macros (`__DARWIN_ALIGN32`).
+/// The control message that sends one datagram by interface `index`
+/// (`wire::pktinfo`: `IP_PKTINFO` or `IPV6_PKTINFO`, the address left to the
+/// interface).
 pub(crate) struct Pktinfo {
-    buf: [u32; 16],
+    buf: [u8; wire::PKTINFO_SPACE],
     len: usize,
 }
 
 impl Pktinfo {
     pub(crate) fn new(v6: bool, index: u32) -> Pktinfo {
-        let mut p = Pktinfo {
-            buf: [0; 16],
-            len: 0,
-        };
-        let (level, kind, data_len) = if v6 {
-            (
-                libc::IPPROTO_IPV6,
-                libc::IPV6_PKTINFO,
-                size_of::<libc::in6_pktinfo>(),
-            )
-        } else {
-            (
-                libc::IPPROTO_IP,
-                libc::IP_PKTINFO,
-                size_of::<libc::in_pktinfo>(),
-            )
-        };
-        // SAFETY: CMSG_SPACE/CMSG_LEN only compute sizes.
-        let (space, cmsg_len) = unsafe {
-            (
-                libc::CMSG_SPACE(data_len as u32) as usize,
-                libc::CMSG_LEN(data_len as u32),
-            )
-        };
-        assert!(space <= size_of_val(&p.buf), "the buffer holds one PKTINFO");
-        let hdr = libc::cmsghdr {
-            cmsg_len,
-            cmsg_level: level,
-            cmsg_type: kind,
-        };
-        let base = p.buf.as_mut_ptr().cast::<u8>();
-        // SAFETY: `buf` is 4-aligned (u32) and `space` bytes long, which CMSG_SPACE
-        // says holds the header and the data; CMSG_DATA points inside it.
-        unsafe {
-            base.cast::<libc::cmsghdr>().write(hdr);
-            let data = libc::CMSG_DATA(base.cast::<libc::cmsghdr>());
-            if v6 {
-                let mut pi: libc::in6_pktinfo = std::mem::zeroed();
-                pi.ipi6_ifindex = index;
-                data.cast::<libc::in6_pktinfo>().write_unaligned(pi);
-            } else {
-                let mut pi: libc::in_pktinfo = std::mem::zeroed();
-                pi.ipi_ifindex = index;
-                data.cast::<libc::in_pktinfo>().write_unaligned(pi);
-            }
-        }
-        p.len = space;
-        p
+        let (buf, len) = wire::pktinfo(v6, index);
+        Pktinfo { buf, len }
     }
 
     /// The bytes for `msg_control` / `msg_controllen`.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `buf` is plain data, `len` ≤ its size in bytes.
-        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) }
+        &self.buf[..self.len]
     }
 }
 
@@ -185,48 +138,18 @@ pub(crate) fn send_via(
     if n >= 0 { Ok(n as usize) } else { Err(errno()) }
 }
 
-/// A `sockaddr_storage` for `a` (with macOS's `sin_len`/`sin6_len`).
+/// A `sockaddr_storage` for `a` (with macOS's `sin_len`/`sin6_len`: `wire`).
 pub(crate) fn sockaddr(a: &SocketAddr) -> (libc::sockaddr_storage, socklen_t) {
     // SAFETY: sockaddr_storage is plain data; all-zero is valid.
     let mut s: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_len: size_of::<libc::sockaddr_in>() as u8,
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe {
-                (&mut s as *mut libc::sockaddr_storage)
-                    .cast::<libc::sockaddr_in>()
-                    .write(sin)
-            };
-            size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_len: size_of::<libc::sockaddr_in6>() as u8,
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: v6.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe {
-                (&mut s as *mut libc::sockaddr_storage)
-                    .cast::<libc::sockaddr_in6>()
-                    .write(sin6)
-            };
-            size_of::<libc::sockaddr_in6>()
-        }
+    let (bytes, len) = wire::encode_sockaddr(a);
+    // SAFETY: sockaddr_storage (128 bytes) holds the at most 28 bytes written.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            (&mut s as *mut libc::sockaddr_storage).cast::<u8>(),
+            len,
+        )
     };
     (s, len as socklen_t)
 }
@@ -239,28 +162,34 @@ pub(crate) unsafe fn from_sockaddr(sa: *const libc::sockaddr) -> Option<SocketAd
     if sa.is_null() {
         return None;
     }
-    // SAFETY: the caller guarantees a readable sockaddr; its family says which
-    // structure it is, and sa_len that it is long enough.
-    unsafe {
+    // SAFETY: the caller guarantees a readable sockaddr of at least `sa_len` bytes
+    // (and `sa_len` is its first byte).
+    let bytes = unsafe {
         let len = (*sa).sa_len as usize;
-        match (*sa).sa_family as c_int {
-            libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
-                let sin = sa.cast::<libc::sockaddr_in>().read_unaligned();
-                Some(SocketAddr::new(
-                    std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()).into(),
-                    u16::from_be(sin.sin_port),
-                ))
-            }
-            libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
-                let sin6 = sa.cast::<libc::sockaddr_in6>().read_unaligned();
-                Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                    sin6.sin6_addr.s6_addr.into(),
-                    u16::from_be(sin6.sin6_port),
-                    sin6.sin6_flowinfo,
-                    sin6.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
-    }
+        std::slice::from_raw_parts(sa.cast::<u8>(), len)
+    };
+    wire::decode_sockaddr(bytes)
 }
+
+// The layouts `wire` writes by hand are the SDK's (checked whenever this is compiled).
+const _: () = {
+    assert!(wire::AF_INET as c_int == libc::AF_INET);
+    assert!(wire::AF_INET6 as c_int == libc::AF_INET6);
+    assert!(wire::SOCKADDR_IN_LEN == size_of::<libc::sockaddr_in>());
+    assert!(wire::SOCKADDR_IN6_LEN == size_of::<libc::sockaddr_in6>());
+    assert!(std::mem::offset_of!(libc::sockaddr_in6, sin6_flowinfo) == 4);
+    assert!(std::mem::offset_of!(libc::sockaddr_in6, sin6_addr) == 8);
+    assert!(std::mem::offset_of!(libc::sockaddr_in6, sin6_scope_id) == 24);
+    assert!(wire::IPPROTO_IP == libc::IPPROTO_IP);
+    assert!(wire::IPPROTO_IPV6 == libc::IPPROTO_IPV6);
+    assert!(wire::IP_PKTINFO == libc::IP_PKTINFO);
+    assert!(wire::IPV6_PKTINFO == libc::IPV6_PKTINFO);
+    assert!(wire::CMSGHDR_LEN == size_of::<libc::cmsghdr>());
+    assert!(wire::IN_PKTINFO_LEN == size_of::<libc::in_pktinfo>());
+    assert!(wire::IN6_PKTINFO_LEN == size_of::<libc::in6_pktinfo>());
+    assert!(std::mem::offset_of!(libc::in6_pktinfo, ipi6_ifindex) == 16);
+    // SAFETY: CMSG_SPACE/CMSG_LEN only compute sizes.
+    assert!(wire::cmsg_space(wire::IN6_PKTINFO_LEN) == unsafe { libc::CMSG_SPACE(20) } as usize);
+    // SAFETY: as above.
+    assert!(wire::cmsg_len(wire::IN_PKTINFO_LEN) == unsafe { libc::CMSG_LEN(12) } as usize);
+};

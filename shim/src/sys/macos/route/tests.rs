@@ -293,3 +293,86 @@ fn malformed_messages_are_errors_not_panics() {
         let _ = parse_all(&junk);
     }
 }
+
+/// The request is a whole `rt_msghdr` our own parser reads back as an `RTM_GET` for
+/// the destination, with the empty `sockaddr_dl` that asks for the interface.
+#[test]
+fn rtm_get_request_asks_for_the_destinations_interface() {
+    for (dest, sa_len) in [
+        ("198.51.100.7".parse::<IpAddr>().unwrap(), 16),
+        ("2001:db8::5".parse().unwrap(), 28),
+    ] {
+        let m = get_request(dest, 77);
+        assert_eq!(m.len(), RT_MSGHDR_LEN + sa_len + SOCKADDR_DL_LEN);
+        assert_eq!(u16_at(&m, 0), Some(m.len() as u16));
+        assert_eq!(pid_seq(&m), Some((0, 77)));
+        let Msg::Route {
+            kind,
+            flags,
+            errno,
+            addrs,
+            ..
+        } = parse(&m).unwrap().0
+        else {
+            panic!("not a route message")
+        };
+        assert_eq!((kind, errno), (RTM_GET, 0));
+        assert_eq!(flags & (RTF_UP | RTF_HOST), RTF_UP | RTF_HOST);
+        assert_eq!(addrs.dst(), Some(&Sa::Ip(dest)));
+        assert_eq!(
+            addrs.ifp(),
+            Some(&Sa::Link {
+                index: 0,
+                name: String::new()
+            })
+        );
+        assert_eq!(addrs.gateway(), None);
+    }
+}
+
+/// The kernel's reply to an `RTM_GET`: the interface comes from `RTA_IFP`, else
+/// `rtm_index`; an `rtm_errno` is the answer; another message is no answer.
+#[test]
+fn rtm_get_reply_names_the_interface_or_the_error() {
+    let reply = |index: u16, errno: i32, sas: &[Vec<u8>], addrs: i32| {
+        msg(
+            RTM_GET,
+            RT_MSGHDR_LEN,
+            |m| {
+                put_u16(m, 4, index);
+                put_i32(m, 8, RTF_UP | RTF_GATEWAY);
+                put_i32(m, 12, addrs);
+                put_i32(m, 16, 4242);
+                put_i32(m, 20, 77);
+                put_i32(m, 24, errno);
+            },
+            sas,
+        )
+    };
+    let full = reply(
+        0,
+        0,
+        &[sin([0, 0, 0, 0]), sin([192, 0, 2, 1]), sdl(7, "en1")],
+        RTA_DST | RTA_GATEWAY | RTA_IFP,
+    );
+    assert_eq!(pid_seq(&full), Some((4242, 77)));
+    assert_eq!(route_ifindex(&parse(&full).unwrap().0), Ok(7));
+    let by_index = reply(5, 0, &[sin([198, 51, 100, 7])], RTA_DST);
+    assert_eq!(route_ifindex(&parse(&by_index).unwrap().0), Ok(5));
+    let none = reply(0, 0, &[sin([198, 51, 100, 7])], RTA_DST);
+    assert_eq!(
+        route_ifindex(&parse(&none).unwrap().0),
+        Err(NoRoute::Unknown)
+    );
+    let esrch = reply(0, 3, &[sin([198, 51, 100, 7])], RTA_DST);
+    assert_eq!(
+        route_ifindex(&parse(&esrch).unwrap().0),
+        Err(NoRoute::Errno(3))
+    );
+    let add = msg(RTM_ADD, RT_MSGHDR_LEN, |m| put_u16(m, 4, 5), &[]);
+    assert_eq!(
+        route_ifindex(&parse(&add).unwrap().0),
+        Err(NoRoute::Unknown)
+    );
+    assert_eq!(pid_seq(&full[..RT_MSGHDR_LEN - 1]), None);
+}

@@ -1,0 +1,771 @@
+//! `libmifshim.dylib`, the object `DYLD_INSERT_LIBRARIES` puts into every process on
+//! macOS: the same small `std`-free stub as Linux's, interposing the macOS way.
+//!
+//! * **Interposition**: a `__DATA,__interpose` section of `{replacement, replacee}`
+//!   tuples (`mifshim_abi::Interpose`), generated from the one list of hooked calls
+//!   (`mifshim_abi::hooked_calls!`, the calls macOS's C library lacks `#[cfg]`'d out)
+//!   by `mifshim_abi::interpose_table!`, `#[used]` so that `-dead_strip` keeps it. dyld
+//!   binds every other image's references to a replacee (the program's, every library's,
+//!   the shared cache's, and those of images `dlopen`ed later) to its replacement; the
+//!   image holding the tuples is left alone (dyld's `ImageLoader::InterposeTuple`,
+//!   `neverImage`). So the replacements are private functions, exported under no name,
+//!   and **the original is this object's own reference to the C library's function**
+//!   (`real::<name>`, an ordinary import from libSystem): no `dlsym`, no
+//!   `RTLD_NEXT`, nothing to find on a first call.
+//! * **The engine** (`libmifshim_engine.dylib`, beside this file) is `dlopen`ed on the
+//!   first call that needs a decision (`connect`, `connectx`, a send, `bind`,
+//!   `listen`, `setsockopt`, a name lookup), an `AF_INET`/`AF_INET6` `socket()`, the installation
+//!   of a signal handler (`sigaction`, `signal`: so that no handler has to load it) or
+//!   before a `fork` (`pthread_atfork`), checked (`mifshim_abi::Engine::check`) and
+//!   handed the originals (`mifshim_abi::Reals`, built from the references above);
+//!   from then on every hook is forwarded to it. The engine is an image of its own, so
+//!   dyld interposes *its* references too: it must reach the C library's hooked calls
+//!   through the `Reals` it is given (as on Linux), never by name.
+//! * Bookkeeping calls made before the load (`socket` of other families, `close`,
+//!   `dup*`, `accept`, receives, `freeaddrinfo`) go to the C library; a steered call
+//!   whose engine cannot be loaded fails closed (`ENETUNREACH`, `EAI_FAIL`, NULL) after
+//!   one line on standard error.
+//!
+//! **Why the stub/engine split is kept on macOS**: it pays for the same reason as on
+//! Linux, and it costs nothing in correctness. Every process of a steered tree that
+//! dyld does not restrict inherits `DYLD_INSERT_LIBRARIES` — shells, `sed`, compilers —
+//! and most never open an INET socket; this object binds a few dozen libSystem symbols
+//! and runs one initialiser, where the engine (std, the policy parser, the resolver)
+//! binds hundreds and carries far more data to fix up and page in. And the engine needs
+//! the stub's originals anyway: a single image would escape interposition of its own
+//! references, but the engine's calls of hooked functions already go through `Reals`
+//! (`sys::real` on Linux), so nothing would be simpler with one image. The cost was not
+//! measured on a Mac (none here); the argument is the Linux measurement's
+//! (BENCHMARKS.md, "Issue 16") and dyld's per-symbol binding.
+//!
+//! Sockets passed by `SCM_RIGHTS` are marked shared after a `sendmsg` and forgotten
+//! after a `recvmsg`, the control data walked in macOS's layout
+//! (`mifshim_abi::darwin`). What the Linux stub does and this one does not (yet): the
+//! datagram fast path and the stub-side `socket`/`close` records (the engine is
+//! entered for them; the fast path's key reads Linux's `sockaddr` layout), marking
+//! sockets passed to `posix_spawn` children as shared, the `longjmp` family, `vfork`, `$NOCANCEL`
+//! variants of the cancellable calls (their exact set in libsystem_kernel was not
+//! checked, and a tuple naming an absent symbol would not link), `h_errno` on a failed
+//! `gethostbyname`.
+//!
+//! **Not linked or run**: this file is type-checked and linted for
+//! `x86_64-apple-darwin` and `aarch64-apple-darwin` (`scripts/apple-check.sh`), nothing
+//! more.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering::*};
+use mifshim_abi::types::*;
+use mifshim_abi::{Engine, Slot, errno, set_errno, sig};
+use mifshim_fastpath::Shared;
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+// The precompiled `core` refers to the unwinder's personality routine even when this
+// crate is built with `panic = "abort"` (as on Linux, see `linux.rs`); defined here,
+// private to this image (`.private_extern`: not exported, so it cannot come before
+// another image's), never called.
+core::arch::global_asm!(
+    ".globl _rust_eh_personality",
+    ".private_extern _rust_eh_personality",
+    ".p2align 2",
+    "_rust_eh_personality:",
+    "ret",
+);
+
+// ---------------------------------------------------------------------------------
+// Process state
+// ---------------------------------------------------------------------------------
+
+const UNKNOWN: u8 = 0;
+const INERT: u8 = 1;
+const ACTIVE: u8 = 2;
+/// Whether this process is steered at all (decided by the initialiser, or by the first
+/// hook that runs before it).
+static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+const NONE: u8 = 0;
+const LOADING: u8 = 1;
+const READY: u8 = 2;
+const FAILED: u8 = 3;
+/// The engine's state: `NONE`, then `LOADING` (one thread claimed the load), then
+/// `READY` or `FAILED` for good.
+static ENGINE: AtomicU8 = AtomicU8::new(NONE);
+
+/// The loading thread (`pthread_self`), so that a hook it re-enters during the load
+/// does not wait for itself.
+static LOADER: AtomicUsize = AtomicUsize::new(0);
+
+/// `argv[0]` as the initialiser saw it.
+static ARGV0: AtomicPtr<c_char> = AtomicPtr::new(null_mut());
+
+/// The engine's per-fd table, once loaded (`mifshim_abi::Engine::fast`).
+static FAST: AtomicPtr<Shared> = AtomicPtr::new(null_mut());
+
+/// The engine's `after_fork_child`, once loaded.
+static AFTER_FORK_CHILD: Slot<mifshim_abi::AfterForkChild> = Slot::new();
+
+/// The longest path the stub builds (`PATH_MAX` on macOS).
+const PATH_MAX: usize = 1024;
+
+/// A NUL-terminated path built in a fixed buffer; `None` from [`Path::push`] when it
+/// does not fit.
+struct Path {
+    buf: [u8; PATH_MAX],
+    len: usize,
+}
+
+impl Path {
+    const fn new() -> Self {
+        Path {
+            buf: [0; PATH_MAX],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, s: &[u8]) -> Option<()> {
+        // One byte kept for the NUL.
+        let end = self.len.checked_add(s.len()).filter(|&e| e < PATH_MAX)?;
+        self.buf.get_mut(self.len..end)?.copy_from_slice(s);
+        self.len = end;
+        *self.buf.get_mut(end)? = 0;
+        Some(())
+    }
+
+    /// Drops everything after the last `/` (keeps the directory, with its slash).
+    fn dir(&mut self) {
+        let keep = self.buf[..self.len]
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1);
+        self.len = keep;
+        self.buf[keep] = 0;
+    }
+
+    fn as_ptr(&self) -> *const c_char {
+        self.buf.as_ptr().cast()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// The bytes of a NUL-terminated C string.
+///
+/// # Safety
+/// `p` is a valid NUL-terminated string that outlives the result.
+unsafe fn cstr<'a>(p: *const c_char) -> &'a [u8] {
+    // SAFETY: the caller's contract.
+    unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes()
+}
+
+/// A variable's value, `None` when unset or empty (an empty value is unset, as for the
+/// Linux stub and the engine).
+fn var(name: &core::ffi::CStr) -> Option<&'static [u8]> {
+    // SAFETY: the name is NUL-terminated; getenv returns NULL or a NUL-terminated
+    // string of the environment, which lives as long as the process does not change
+    // that variable (the stub reads it at once).
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: as above.
+    (!p.is_null())
+        .then(|| unsafe { cstr(p) })
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the file `parts` name exists (`access(F_OK)`; errno kept).
+fn file_exists(parts: &[&[u8]]) -> bool {
+    let mut path = Path::new();
+    if parts.iter().any(|p| path.push(p).is_none()) {
+        return false;
+    }
+    let saved = errno();
+    // SAFETY: path is NUL-terminated.
+    let r = unsafe { libc::access(path.as_ptr(), libc::F_OK) };
+    set_errno(saved);
+    r == 0
+}
+
+/// Is this process steered? The rule of `mifshim_abi::steering`, then the policy
+/// files, as the Linux stub and the engine decide.
+fn decide_mode() -> u8 {
+    use mifshim_abi::Steering;
+    let disable = var(c"MIFSHIM_DISABLE");
+    let via = var(c"MIFSHIM_VIA").is_some();
+    let policy = var(c"MIFSHIM_POLICY").is_some();
+    match mifshim_abi::steering(disable, via, policy) {
+        Steering::Off => return INERT,
+        Steering::On => return ACTIVE,
+        Steering::IfPolicyFile => {}
+    }
+    let user = match (var(c"XDG_CONFIG_HOME"), var(c"HOME")) {
+        (Some(x), _) => file_exists(&[x, mifshim_abi::POLICY_UNDER_XDG.as_bytes()]),
+        (None, Some(h)) => file_exists(&[h, mifshim_abi::POLICY_UNDER_HOME.as_bytes()]),
+        (None, None) => false,
+    };
+    if user || file_exists(&[mifshim_abi::SYSTEM_POLICY.as_bytes()]) {
+        ACTIVE
+    } else {
+        INERT
+    }
+}
+
+/// Decides (once) and, for a steered process, registers the fork handlers.
+fn decide() -> u8 {
+    let m = decide_mode();
+    if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
+        // SAFETY: registering handlers has no preconditions; this image is never
+        // unloaded (an inserted library never is).
+        unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child)) };
+    }
+    MODE.load(Acquire)
+}
+
+fn active() -> bool {
+    match MODE.load(Acquire) {
+        ACTIVE => true,
+        INERT => false,
+        // A hook ran before the initialiser (another image's initialiser made a socket
+        // call): decide now.
+        _ => decide() == ACTIVE,
+    }
+}
+
+/// The initialiser (`__mod_init_func`: dyld calls it with `argc, argv, envp, apple`).
+extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+    if !argv.is_null() {
+        // SAFETY: dyld passes the process's argv to initialisers.
+        ARGV0.store(unsafe { *argv }.cast_mut(), Release);
+    }
+    if MODE.load(Acquire) == UNKNOWN {
+        decide();
+    }
+}
+
+#[used]
+#[unsafe(link_section = "__DATA,__mod_init_func")]
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
+
+/// Loads the engine in the parent before a `fork`, so that the child never calls
+/// `dlopen`.
+unsafe extern "C" fn before_fork() {
+    if active() {
+        ensure_engine();
+    }
+}
+
+/// In the child: lets the engine (if loaded) clear what a thread of the parent held.
+unsafe extern "C" fn after_fork_child() {
+    if let Some(f) = AFTER_FORK_CHILD.get() {
+        // SAFETY: the engine's entry point; no preconditions.
+        unsafe { f() };
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The engine
+// ---------------------------------------------------------------------------------
+
+/// Writes `parts` to standard error as one line (`write(2)` is not hooked).
+fn write_err(parts: &[&[u8]]) {
+    let saved = errno();
+    for p in parts {
+        // SAFETY: p is a live byte slice.
+        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
+    }
+    set_errno(saved);
+}
+
+static WARNED_RECURSIVE: AtomicBool = AtomicBool::new(false);
+static WARNED_SLOW: AtomicBool = AtomicBool::new(false);
+
+fn warn_once(flag: &AtomicBool, line: &[u8]) {
+    if !flag.swap(true, AcqRel) {
+        write_err(&[line]);
+    }
+}
+
+fn engine_ready() -> bool {
+    ENGINE.load(Acquire) == READY
+}
+
+/// How long a thread waits for another thread's load before it fails its call (there
+/// only so that a deadlock the program's own locks build around `dlopen` ends).
+const LOAD_WAIT_LIMIT_MS: u32 = 30_000;
+
+/// Loads the engine once; `true` when it is ready. Keeps errno. One thread claims the
+/// load and does it with every signal blocked; the others sleep a millisecond at a
+/// time until it is published.
+fn ensure_engine() -> bool {
+    match ENGINE.load(Acquire) {
+        READY => return true,
+        FAILED => return false,
+        _ => {}
+    }
+    let saved = errno();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as usize;
+    let ready = match ENGINE.compare_exchange(NONE, LOADING, AcqRel, Acquire) {
+        Ok(_) => {
+            LOADER.store(me, Release);
+            // SAFETY: a zeroed sigset_t is valid storage for the old mask; `all` is
+            // filled by sigfillset before use.
+            let (mut all, mut old) = unsafe { (core::mem::zeroed(), core::mem::zeroed()) };
+            // SAFETY: both masks are valid sigset_t storage.
+            unsafe {
+                libc::sigfillset(&mut all);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            }
+            let ok = load_engine();
+            ENGINE.store(if ok { READY } else { FAILED }, Release);
+            // SAFETY: old is the mask saved above.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, null_mut()) };
+            ok
+        }
+        Err(_) if LOADER.load(Acquire) == me => {
+            warn_once(
+                &WARNED_RECURSIVE,
+                b"mifshim: a socket call made while this thread loads the engine fails closed\n",
+            );
+            false
+        }
+        Err(_) => wait_for_load(),
+    };
+    set_errno(saved);
+    ready
+}
+
+/// Waits for the load another thread is doing.
+fn wait_for_load() -> bool {
+    for _ in 0..LOAD_WAIT_LIMIT_MS {
+        match ENGINE.load(Acquire) {
+            READY => return true,
+            FAILED => return false,
+            _ => {}
+        }
+        let ms = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        };
+        // SAFETY: ms is a valid timespec; the remainder is not wanted.
+        unsafe { libc::nanosleep(&ms, null_mut()) };
+    }
+    warn_once(
+        &WARNED_SLOW,
+        b"mifshim: waited 30 s for another thread to load the engine; failing closed\n",
+    );
+    false
+}
+
+/// `<dir of libmifshim.dylib>/libmifshim_engine.dylib`, or `None` if this image's own
+/// path is unknown or the engine's does not fit.
+fn engine_path() -> Option<Path> {
+    // SAFETY: a zeroed Dl_info is valid; dladdr fills it for an address inside a loaded
+    // image (our own initialiser).
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let ok = unsafe { libc::dladdr(constructor as *const c_void, &mut info) };
+    if ok == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    let mut path = Path::new();
+    // SAFETY: dli_fname is a NUL-terminated path owned by dyld.
+    path.push(unsafe { cstr(info.dli_fname) })?;
+    path.dir();
+    if path.len == 0 {
+        path.push(b"./")?;
+    }
+    path.push(b"libmifshim_engine.dylib")?;
+    Some(path)
+}
+
+/// Loads, checks and initialises the engine.
+fn load_engine() -> bool {
+    let Some(path) = engine_path() else {
+        write_err(&[
+            b"mifshim: cannot find libmifshim.dylib's own path (for its engine's); failing closed\n",
+        ]);
+        return false;
+    };
+    // SAFETY: path is NUL-terminated; RTLD_LOCAL keeps the engine's symbols out of the
+    // global scope.
+    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if h.is_null() {
+        // SAFETY: dlerror returns NULL or a NUL-terminated message.
+        let e = unsafe { libc::dlerror() };
+        let msg: &[u8] = if e.is_null() {
+            b"unknown error"
+        } else {
+            // SAFETY: as above.
+            unsafe { cstr(e) }
+        };
+        write_err(&[
+            b"mifshim: cannot load ",
+            path.bytes(),
+            b": ",
+            msg,
+            b"; failing closed\n",
+        ]);
+        return false;
+    }
+    // SAFETY: the symbol name is NUL-terminated (dlsym adds the leading underscore);
+    // h is a valid handle.
+    let sym = unsafe { libc::dlsym(h, mifshim_abi::ENGINE_SYMBOL.as_ptr()) };
+    // SAFETY: when present, the symbol is some engine build's `Engine`, whose version
+    // and size lead in every version.
+    let Some(engine) = (unsafe { Engine::check(sym.cast()) }) else {
+        write_err(&[
+            b"mifshim: ",
+            path.bytes(),
+            b" is not a mifshim engine of this version; failing closed\n",
+        ]);
+        return false;
+    };
+    bind_engine(engine);
+    AFTER_FORK_CHILD.set(Some(engine.after_fork_child));
+    // SAFETY: REALS is a static; ARGV0 is NULL or argv[0].
+    let ok = unsafe { (engine.init)(&REALS, ARGV0.load(Acquire)) == 0 };
+    if ok {
+        FAST.store(engine.fast.cast_mut(), Release);
+    }
+    ok
+}
+
+/// The engine's table, if it is loaded.
+fn shared() -> Option<&'static Shared> {
+    let p = FAST.load(Acquire);
+    // SAFETY: FAST is null or points to the engine's static table, which lives as long
+    // as the engine, which is never unloaded.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+// ---------------------------------------------------------------------------------
+// The list's routing, as this stub does it (the names the list's `stub` parts use)
+// ---------------------------------------------------------------------------------
+
+/// Whether this thread is the one loading the engine (a hook reached from the load
+/// itself: the engine's start-up makes C library calls, which dyld interposes too).
+fn loading_here() -> bool {
+    // SAFETY: pthread_self has no preconditions.
+    ENGINE.load(Acquire) == LOADING
+        && LOADER.load(Acquire) == unsafe { libc::pthread_self() } as usize
+}
+
+/// `socket()` of an INET family loads the engine before the socket exists; the engine
+/// then records it (no stub-side record on macOS). A socket the engine's own start-up
+/// makes goes to the C library (it needs no decision, so it does not fail).
+fn socket_direct(domain: c_int) -> bool {
+    if (domain == libc::AF_INET || domain == libc::AF_INET6) && active() && !loading_here() {
+        let _ = ensure_engine();
+    }
+    false
+}
+
+/// A `sendto` without a destination (a connected socket: its interface was chosen at
+/// `connect`) needs nothing from the engine. No datagram fast path on macOS.
+fn sendto_direct(_fd: c_int, addr: *const sockaddr, _len: socklen_t) -> bool {
+    addr.is_null()
+}
+
+/// Every `sendmsg` goes through the engine (which reads the program's `msghdr` with
+/// its fault checks; the stub reads nothing of it).
+fn sendmsg_direct(_fd: c_int, _msg: *const msghdr) -> bool {
+    false
+}
+
+/// `close` goes through the engine, which forgets the fd (and sees its log file's).
+fn close_direct(_fd: c_int) -> bool {
+    false
+}
+
+/// Receives (and `getpeername`) need the engine only on a socket whose DNS traffic it
+/// redirected.
+fn not_redirected(fd: c_int) -> bool {
+    shared().is_some_and(|s| {
+        mifshim_fastpath::slot(&s.fds, fd)
+            .is_none_or(|slot| slot.entry.load(Acquire) & mifshim_fastpath::REDIRECTED == 0)
+    })
+}
+
+/// After `socket` straight to the C library: nothing (no stub-side records on macOS:
+/// `socket_direct` never sends an INET socket there once the engine is loaded, and the
+/// engine asks the kernel about sockets it has not seen).
+fn socket_done(_fd: c_int, _args: (c_int, c_int, c_int)) {}
+
+/// Calls `f` for every fd an `SCM_RIGHTS` control message in `msg` carries, walked in
+/// macOS's layout (`mifshim_abi::darwin::passed_fds`).
+///
+/// # Safety
+/// `msg` is NULL or a valid msghdr whose control data the kernel has just read or
+/// written for its length.
+unsafe fn for_each_passed_fd(msg: *const msghdr, f: impl FnMut(c_int)) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: the caller's contract.
+    let (control, len) = unsafe { ((*msg).msg_control as *const u8, (*msg).msg_controllen) };
+    if control.is_null() || len == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract: len readable bytes at control.
+    let ctl = unsafe { core::slice::from_raw_parts(control, len as usize) };
+    mifshim_abi::darwin::passed_fds(ctl, f);
+}
+
+/// After a successful `sendmsg` (either way): a socket passed to another process by
+/// `SCM_RIGHTS` is held there too, so nothing the engine set on it is relied on.
+fn sendmsg_done(r: isize, (_fd, msg, _flags): (c_int, *const msghdr, c_int)) {
+    let Some(shared) = shared() else {
+        return;
+    };
+    // SAFETY: the send succeeded: msg is a valid msghdr whose control data the kernel
+    // read.
+    if r >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
+        // SAFETY: as above.
+        unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::mark_shared(shared, fd)) };
+    }
+}
+
+/// After `recvmsg` straight to the C library: fds received by `SCM_RIGHTS` are new to
+/// this process; whatever their numbers described before is gone.
+fn recvmsg_done(r: isize, (_fd, msg, _flags): (c_int, *mut msghdr, c_int)) {
+    if r < 0 {
+        return;
+    }
+    let Some(shared) = shared() else {
+        return;
+    };
+    // SAFETY: recvmsg(2) succeeded: msg is valid and the kernel set msg_controllen to
+    // what it wrote.
+    unsafe { for_each_passed_fd(msg, |fd| mifshim_fastpath::forget(shared, fd)) };
+}
+
+/// `fcntl` commands that make a new fd for the same open file (as `dup`).
+fn is_dup_cmd(cmd: c_int) -> bool {
+    cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
+}
+
+/// `gethostbyname*`/`gethostbyaddr` failing closed.
+fn no_host() -> *mut hostent {
+    null_mut()
+}
+
+const EAI_FAIL: c_int = libc::EAI_FAIL;
+
+// ---------------------------------------------------------------------------------
+// fcntl: variadic in C
+// ---------------------------------------------------------------------------------
+
+/// The C library's `fcntl` under the list's fixed signature (what `Reals` hands the
+/// engine): it is variadic, and on arm64 macOS a variadic argument is passed on the
+/// stack, not in the register a fixed one would be, so it is called as variadic here.
+unsafe extern "C" fn fcntl_fixed(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the caller's contract (fcntl(2)): `arg` is the command's argument.
+    unsafe { real::fcntl(fd, cmd, arg) }
+}
+
+// On arm64 the program's `fcntl(fd, cmd, arg)` leaves `arg` in the first stack slot
+// (Apple's arm64 ABI: every variadic argument on the stack, 8-byte slots); the
+// interposed replacement loads it into the register the fixed-signature hook reads it
+// from, then jumps to that hook. A call without an argument loads whatever the slot
+// holds, which the command does not read (the stack pointer always points into the
+// mapped stack). On x86_64 a variadic argument is passed like a fixed one.
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".globl _mifshim_fcntl_variadic",
+    ".private_extern _mifshim_fcntl_variadic",
+    ".p2align 2",
+    "_mifshim_fcntl_variadic:",
+    "ldr x2, [sp]",
+    "b {hook}",
+    hook = sym fixed::fcntl,
+);
+
+// ---------------------------------------------------------------------------------
+// The generator
+// ---------------------------------------------------------------------------------
+
+/// The C library's function a hook names (an import of this image: dyld does not
+/// interpose it). `fcntl` is declared variadic, as it is.
+macro_rules! original {
+    (fcntl ($fd:ident : $tf:ty, $cmd:ident : $tc:ty, $arg:ident : $ta:ty) -> $r:ty) => {
+        unsafe extern "C" {
+            pub(super) fn fcntl($fd: $tf, $cmd: $tc, ...) -> $r;
+        }
+    };
+    ($name:ident ($($a:ident : $t:ty),*) -> $r:ty) => {
+        unsafe extern "C" {
+            pub(super) fn $name($($a: $t),*) -> $r;
+        }
+    };
+}
+
+/// A hook's original as `Reals` holds it (typed by the list).
+macro_rules! real_of {
+    (fcntl) => {
+        fcntl_fixed
+    };
+    ($name:ident) => {
+        real::$name
+    };
+}
+
+/// The stub's generator over the one list of hooked calls: the originals (`real`),
+/// the hooks (`fixed`, re-exported by `hook`, where arm64's `fcntl` is the variadic
+/// trampoline), the originals as the engine takes them (`REALS`), the engine's entry
+/// points (`engine`), and the `__DATA,__interpose` table pairing each hook with its
+/// original.
+macro_rules! hooks {
+    ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty {
+        absent: $absent:expr,
+        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, aliases: [$($alias:ident),*])? }
+    }; )*) => {
+        /// The C library's functions.
+        mod real {
+            use super::*;
+            $( $(#[$m])* original! { $name ($($a: $t),*) -> $r } )*
+        }
+
+        /// The engine's entry points, set once it is loaded.
+        #[allow(non_upper_case_globals)]
+        mod engine {
+            use super::*;
+            $( $(#[$m])* pub(super) static $name: Slot<sig::$name> = Slot::new(); )*
+        }
+
+        /// The C library's functions as the engine takes them.
+        static REALS: mifshim_abi::Reals = mifshim_abi::Reals {
+            $( $(#[$m])* $name: Some(real_of!($name)), )*
+        };
+
+        /// Binds the engine's entry points (its interface was checked).
+        fn bind_engine(e: &Engine) {
+            $( $(#[$m])* engine::$name.set(Some(e.hooks.$name)); )*
+        }
+
+        /// The hooks, each with the list's signature.
+        mod fixed {
+            use super::*;
+            $(
+                $(#[$m])*
+                /// ## Hook
+                /// Forwards to the engine when the process is steered (loading it if
+                /// this call needs a decision), else to the C library. A `direct`
+                /// condition sends the call straight to the C library (and `then` does
+                /// the engine's bookkeeping after it); `after` runs after the call
+                /// either way.
+                ///
+                /// # Safety
+                /// The contract of the C function of the same name.
+                #[allow(clippy::unused_unit)]
+                pub(super) unsafe extern "C" fn $name($($a: $t),*) -> $r {
+                    let direct = false $(|| $direct)?;
+                    if !direct && active() {
+                        let ready = engine_ready() || ($load && ensure_engine());
+                        if ready {
+                            if let Some(f) = engine::$name.get() {
+                                // SAFETY: the program's arguments, forwarded to the
+                                // engine's entry point of this name (typed by the list).
+                                let r = unsafe { f($($a),*) };
+                                let _args = ($($a,)*);
+                                $( $after(r, _args); )?
+                                return r;
+                            }
+                        } else if $load {
+                            // Steered, but the engine is missing: fail closed.
+                            set_errno($eno);
+                            return $fail;
+                        }
+                    }
+                    let Some(f) = REALS.$name else {
+                        set_errno(libc::ENOSYS);
+                        return $fail;
+                    };
+                    // SAFETY: the program's arguments, forwarded to the C library's
+                    // function.
+                    let r = unsafe { f($($a),*) };
+                    let _args = ($($a,)*);
+                    $( if direct { $then(r, _args); } )?
+                    $( $after(r, _args); )?
+                    r
+                }
+            )*
+        }
+
+        /// The replacements the table names: the hooks, but for arm64's `fcntl`.
+        mod hook {
+            #[allow(unused_imports)]
+            pub(super) use super::fixed::*;
+            #[cfg(target_arch = "aarch64")]
+            unsafe extern "C" {
+                /// The variadic `fcntl` entry (see `fcntl_fixed`'s neighbour above).
+                #[link_name = "mifshim_fcntl_variadic"]
+                pub(super) fn fcntl();
+            }
+        }
+
+        mifshim_abi::interpose_table! {
+            static INTERPOSE in "__DATA,__interpose";
+            $( $(#[$m])* hook::$name => real::$name, )*
+        }
+    };
+}
+
+mifshim_abi::hooked_calls!(hooks);
+
+// ---------------------------------------------------------------------------------
+// Outside the list: signal handlers load the engine first
+// ---------------------------------------------------------------------------------
+
+/// A program installing a signal handler (not `SIG_DFL`, `SIG_IGN` or `SIG_ERR`) may
+/// make socket calls from it at any moment: load the engine now, in normal context, so
+/// that no handler ever has to.
+fn before_handler_installed(handler: libc::sighandler_t) {
+    if handler > libc::SIG_IGN && handler != libc::SIG_ERR && active() {
+        let _ = ensure_engine();
+    }
+}
+
+/// ## Hook
+/// `sigaction(2)`: loads the engine before a handler is installed.
+///
+/// # Safety
+/// The contract of `sigaction(2)`.
+unsafe extern "C" fn sigaction_hook(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    if !act.is_null() {
+        // SAFETY: sigaction(2)'s contract: a non-NULL act is a valid struct.
+        before_handler_installed(unsafe { (*act).sa_sigaction });
+    }
+    // SAFETY: the program's arguments, to the C library's function (this image's own
+    // reference: not interposed).
+    unsafe { libc::sigaction(sig, act, old) }
+}
+
+/// ## Hook
+/// `signal(3)`: as `sigaction`.
+///
+/// # Safety
+/// The contract of `signal(3)`.
+unsafe extern "C" fn signal_hook(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    before_handler_installed(handler);
+    // SAFETY: as in `sigaction_hook`.
+    unsafe { libc::signal(sig, handler) }
+}
+
+mifshim_abi::interpose_table! {
+    static INTERPOSE_SIGNALS in "__DATA,__interpose";
+    sigaction_hook => libc::sigaction,
+    signal_hook => libc::signal,
+}
+
+// One tuple per hooked call the list keeps on macOS (checked when this is compiled).
+const _: () = assert!(INTERPOSE.len() == mifshim_abi::NAMES.len());
+const _: () = assert!(INTERPOSE.len() == 23);
