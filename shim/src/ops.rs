@@ -15,6 +15,7 @@ use config_schema::{
     AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, Listen, LogLevel, Op,
     Profile, Proto, Why, decide, unusable_reason,
 };
+use mifshim_socket_core::mmsg::{self, Batch};
 use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Verdict};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -810,34 +811,19 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
     send_in(fd, dest, flags, what, batch)
 }
 
-/// [`send`] for message `first`-or-later of a multi-destination `sendmmsg`. A later
-/// message whose sending would change the socket itself — bind its source or its
-/// device, set the policy's options — is not carried out now: the messages before it
-/// were decided on the socket as it is and must leave as it is (a loopback datagram
-/// first, then one that binds the device, would leave by that device). It is
-/// answered `Plan::Fail`, at which the hook cuts the batch before it and sends the
-/// rest; the program's next call starts with it, and it is decided again as that
-/// batch's first message (the errno is never seen: a later message's failure only
-/// cuts).
-pub(crate) fn send_batched(fd: i32, dest: Option<Dest>, flags: i32, first: bool) -> Plan {
-    let batch = if first { Batch::First } else { Batch::Later };
+/// [`send`] for a message of a multi-destination `sendmmsg`, at `batch` (first or
+/// later). A later message whose sending would change the socket itself is not
+/// carried out now (`mmsg::cuts_batch`): it is answered `Plan::Fail`, at which the hook
+/// cuts the batch before it and sends the rest; the program's next call starts with
+/// it, and it is decided again as that batch's first message (the errno is never
+/// seen: a later message's failure only cuts, `mmsg::next`).
+pub(crate) fn send_batched(fd: i32, dest: Option<Dest>, flags: i32, batch: Batch) -> Plan {
     send_in(fd, dest, flags, "sendmmsg", batch)
 }
 
 /// What a later batch message that cuts its batch answers ([`send_batched`]); the
 /// hook never reports it.
 const CUT: i32 = libc::EAGAIN;
-
-/// Where a datagram stands in its call.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Batch {
-    /// A call of its own.
-    No,
-    /// The first message of a multi-destination batch.
-    First,
-    /// A later message of one ([`send_batched`]).
-    Later,
-}
 
 fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) -> Plan {
     let Some(profile) = profile() else {
@@ -896,7 +882,8 @@ fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) ->
 }
 
 /// Decides one datagram and carries out the socket core's plan for it
-/// (`mifshim_socket_core::datagram`).
+/// (`mifshim_socket_core::datagram`): decide, report, plan (with the policy's options
+/// set first), record, carry out.
 fn send_decided(
     profile: &Profile,
     fd: i32,
@@ -906,8 +893,6 @@ fn send_decided(
     what: &str,
     batch: Batch,
 ) -> Plan {
-    let later = batch == Batch::Later;
-    let batch = batch != Batch::No;
     let flow = Flow {
         proto: e.proto(),
         op: Op::Send,
@@ -915,134 +900,195 @@ fn send_decided(
         port: dest.addr.port(),
         scope_id: dest.scope_id,
     };
-    // The options (and control message) of the path the kernel takes: IPv4 for an
-    // IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
-    let path = if family == AddrFamily::V6 && dest.addr.ip().to_canonical().is_ipv6() {
-        Path::V6
-    } else {
-        Path::V4
-    };
+    let path = datagram_path(family, dest.addr);
     netstate::with(|snap| {
         let d = decide(profile, snap, &flow);
         crate::events::datagram(what, fd, e, dest.addr, &d);
-        match &d {
-            Decision::Direct(r) => {
-                if first_send(fd, e) {
-                    log_at!(Info, "{what} {} direct ({})", Addr(dest.addr), Direct(*r));
-                }
-            }
-            Decision::Block(b) => report_block(what, dest.addr, b, snap),
-            Decision::Bind(b) => {
-                if b.multicast && !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
-                    // Asked once per socket; later choices come through the setsockopt
-                    // hook.
-                    let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
-                    fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
-                    if chosen {
-                        return Plan::AsIs;
-                    }
-                }
-                if b.multicast && e.has(APP_MCAST_IF) {
-                    return Plan::AsIs;
-                }
-                if first_send(fd, e) {
-                    let mc = if b.multicast { " multicast" } else { "" };
-                    log_at!(
-                        Info,
-                        "{what} {} -> {}{mc} ({})",
-                        Addr(dest.addr),
-                        b.ifname,
-                        WhyText(b)
-                    );
-                }
-            }
+        if !report_datagram(fd, e, family, what, dest.addr, &d, snap) {
+            return Plan::AsIs;
         }
-        let v = core::verdict(&d, || local_via(snap, dest.addr.ip()));
-        let mut e = e;
-        if let Some(errno) = binding_refuses(fd, &mut e, v, snap, what, dest.addr) {
-            return Plan::Fail(errno);
-        }
-        // Stamped with the generation of the snapshot this decision was made on (not
-        // the current one, which a refresh by another thread may have moved on).
-        let k = key(dest.addr);
-        let m = mifshim_fastpath::memo(snap.generation, &k);
-        let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
-        let mut plan = core::datagram(e, path, v, memo_hit, batch);
-        if let (
-            Decision::Bind(b),
-            DatagramStep::Pktinfo { .. }
-            | DatagramStep::Promote { .. }
-            | DatagramStep::BindDevice { .. },
-        ) = (&d, plan.step)
-        {
-            if !b.multicast {
-                if later && b.options && !e.has(core::SHIM_OPTS) {
-                    return Plan::Fail(CUT);
-                }
-                match apply_options(fd, e, what, dest.addr, b, snap, true) {
-                    Err(errno) => return Plan::Fail(errno),
-                    // The socket has a source address now: planned as one that has.
-                    Ok(true) => {
-                        let e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
-                        plan = core::datagram(e, path, v, memo_hit, batch);
-                    }
-                    Ok(false) => {}
-                }
-            }
-        }
-        if later && matches!(plan.step, DatagramStep::BindDevice { .. }) {
-            return Plan::Fail(CUT);
-        }
-        if plan.add != 0 {
-            fdtable::add_flags(fd, plan.add);
-        }
-        if plan.remember {
-            fdtable::memo_set(fd, m, &k);
-        }
-        let v6 = path == Path::V6;
-        match plan.step {
-            DatagramStep::AsIs => Plan::AsIs,
-            DatagramStep::Fail(errno) => {
-                if let Decision::Direct(r) = d {
-                    log::warn_limited(format_args!(
-                        "{what} {} ({}): the socket is bound to an interface already; refusing rather than sending onto its link -> {}",
-                        Addr(dest.addr),
-                        Direct(r),
-                        sys::errno_name(errno)
-                    ));
-                }
-                Plan::Fail(errno)
-            }
-            DatagramStep::Pktinfo { ifindex } => Plan::Via(Pktinfo { ifindex, v6 }),
-            DatagramStep::PktinfoRoute => match sys::route_oif(dest.addr.ip()) {
-                Ok(ifindex) => Plan::Via(Pktinfo { ifindex, v6 }),
-                Err(err) => {
-                    log::warn_limited(format_args!(
-                        "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
-                        Addr(dest.addr),
-                        sys::errno_name(err)
-                    ));
-                    Plan::Fail(sys::ENETUNREACH)
-                }
-            },
-            DatagramStep::BindDevice { index } => match &d {
-                Decision::Bind(b) if b.index == index => {
-                    match bind_device(fd, what, dest.addr, b) {
-                        Ok(()) => Plan::AsIs,
-                        Err(errno) => Plan::Fail(errno),
-                    }
-                }
-                _ => Plan::Fail(sys::ENETUNREACH),
-            },
-            DatagramStep::Promote { index } => match sys::set_unicast_if(fd, v6, index) {
-                Ok(()) => {
-                    fdtable::set_uc(fd, path.uc_flag(), index);
-                    Plan::AsIs
-                }
-                Err(_) => Plan::Via(Pktinfo { ifindex: index, v6 }),
-            },
+        let at = Planning {
+            fd,
+            path,
+            dest: dest.addr,
+            what,
+        };
+        match plan_datagram(&at, e, &d, snap, batch) {
+            Ok(step) => carry_out(&at, &d, step),
+            Err(plan) => plan,
         }
     })
+}
+
+/// The options (and control message) of the path the kernel takes for `dest`: IPv4
+/// for an IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
+fn datagram_path(family: AddrFamily, dest: SocketAddr) -> Path {
+    if family == AddrFamily::V6 && dest.ip().to_canonical().is_ipv6() {
+        Path::V6
+    } else {
+        Path::V4
+    }
+}
+
+/// Logs a datagram decision (the socket's first at info); `false`: the program chose
+/// the multicast interface itself, and the datagram goes as it is.
+fn report_datagram(
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    what: &str,
+    dest: SocketAddr,
+    d: &Decision<'_>,
+    snap: &Snap,
+) -> bool {
+    match d {
+        Decision::Direct(r) => {
+            if first_send(fd, e) {
+                log_at!(Info, "{what} {} direct ({})", Addr(dest), Direct(*r));
+            }
+        }
+        Decision::Block(b) => report_block(what, dest, b, snap),
+        Decision::Bind(b) => {
+            if b.multicast && program_chose_multicast_if(fd, e, family) {
+                return false;
+            }
+            if first_send(fd, e) {
+                let mc = if b.multicast { " multicast" } else { "" };
+                log_at!(
+                    Info,
+                    "{what} {} -> {}{mc} ({})",
+                    Addr(dest),
+                    b.ifname,
+                    WhyText(b)
+                );
+            }
+        }
+    }
+    true
+}
+
+/// Whether the program chose a multicast socket's interface itself. Asked once per
+/// socket; later choices come through the setsockopt hook.
+fn program_chose_multicast_if(fd: i32, e: Entry, family: AddrFamily) -> bool {
+    if !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
+        let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
+        fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
+        return chosen;
+    }
+    e.has(APP_MCAST_IF)
+}
+
+/// The datagram being planned: its socket, path, destination and the call's name.
+struct Planning<'a> {
+    fd: i32,
+    path: Path,
+    dest: SocketAddr,
+    what: &'a str,
+}
+
+/// The socket core's plan for a datagram decided `d`, its bookkeeping done (entry
+/// flags, the memo): the step to carry out. A steered one gets the policy's options
+/// first. `Err`: what to answer instead (a fixed binding refuses, the options cannot
+/// be set, a later message of a batch is cut off: `mmsg::cuts_batch`).
+fn plan_datagram(
+    at: &Planning<'_>,
+    e: Entry,
+    d: &Decision<'_>,
+    snap: &Snap,
+    batch: Batch,
+) -> Result<DatagramStep, Plan> {
+    let fd = at.fd;
+    let v = core::verdict(d, || local_via(snap, at.dest.ip()));
+    let mut e = e;
+    if let Some(errno) = binding_refuses(fd, &mut e, v, snap, at.what, at.dest) {
+        return Err(Plan::Fail(errno));
+    }
+    // Stamped with the generation of the snapshot this decision was made on (not
+    // the current one, which a refresh by another thread may have moved on).
+    let k = key(at.dest);
+    let m = mifshim_fastpath::memo(snap.generation, &k);
+    let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
+    let mut plan = core::datagram(e, at.path, v, memo_hit, batch.multi());
+    if let (
+        Decision::Bind(
+            b @ Bind {
+                multicast: false, ..
+            },
+        ),
+        step,
+    ) = (d, plan.step)
+    {
+        let pending = b.options && !e.has(core::SHIM_OPTS);
+        if mmsg::cuts_batch(batch, step, pending) {
+            return Err(Plan::Fail(CUT));
+        }
+        let steered = matches!(
+            step,
+            DatagramStep::Pktinfo { .. }
+                | DatagramStep::Promote { .. }
+                | DatagramStep::BindDevice { .. }
+        );
+        if steered && apply_options(fd, e, at.what, at.dest, b, snap, true).map_err(Plan::Fail)? {
+            // The socket has a source address now: planned as one that has.
+            let e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
+            plan = core::datagram(e, at.path, v, memo_hit, batch.multi());
+        }
+    } else if mmsg::cuts_batch(batch, plan.step, false) {
+        return Err(Plan::Fail(CUT));
+    }
+    if plan.add != 0 {
+        fdtable::add_flags(fd, plan.add);
+    }
+    if plan.remember {
+        fdtable::memo_set(fd, m, &k);
+    }
+    Ok(plan.step)
+}
+
+/// Carries out the socket core's step for a datagram decided `d`.
+fn carry_out(at: &Planning<'_>, d: &Decision<'_>, step: DatagramStep) -> Plan {
+    let v6 = at.path == Path::V6;
+    let (what, dest) = (at.what, at.dest);
+    match step {
+        DatagramStep::AsIs => Plan::AsIs,
+        DatagramStep::Fail(errno) => {
+            if let Decision::Direct(r) = d {
+                log::warn_limited(format_args!(
+                    "{what} {} ({}): the socket is bound to an interface already; refusing rather than sending onto its link -> {}",
+                    Addr(dest),
+                    Direct(*r),
+                    sys::errno_name(errno)
+                ));
+            }
+            Plan::Fail(errno)
+        }
+        DatagramStep::Pktinfo { ifindex } => Plan::Via(Pktinfo { ifindex, v6 }),
+        DatagramStep::PktinfoRoute => match sys::route_oif(dest.ip()) {
+            Ok(ifindex) => Plan::Via(Pktinfo { ifindex, v6 }),
+            Err(err) => {
+                log::warn_limited(format_args!(
+                    "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
+                    Addr(dest),
+                    sys::errno_name(err)
+                ));
+                Plan::Fail(sys::ENETUNREACH)
+            }
+        },
+        DatagramStep::BindDevice { index } => match d {
+            Decision::Bind(b) if b.index == index => match bind_device(at.fd, what, dest, b) {
+                Ok(()) => Plan::AsIs,
+                Err(errno) => Plan::Fail(errno),
+            },
+            _ => Plan::Fail(sys::ENETUNREACH),
+        },
+        DatagramStep::Promote { index } => match sys::set_unicast_if(at.fd, v6, index) {
+            Ok(()) => {
+                fdtable::set_uc(at.fd, at.path.uc_flag(), index);
+                Plan::AsIs
+            }
+            Err(_) => Plan::Via(Pktinfo { ifindex: index, v6 }),
+        },
+    }
 }
 
 /// The fast path's key of a destination (`mifshim_fastpath::key_of` of the same
