@@ -444,36 +444,7 @@ fn apply_socket(
         }
         (ConnectStep::AsIs, _) => Ok(()),
         (ConnectStep::MulticastIf { index }, Decision::Bind(b)) => {
-            if e.has(APP_MCAST_IF) || sys::multicast_if_chosen(fd, family) {
-                log_at!(
-                    Info,
-                    "{what} {}: the program chose the multicast interface; left alone",
-                    Addr(addr)
-                );
-                return Ok(());
-            }
-            match sys::set_multicast_if(fd, family, index) {
-                Ok(()) => {
-                    fdtable::add_flags(fd, SHIM_MCAST_IF);
-                    log_at!(
-                        Info,
-                        "{what} {} -> {} multicast ({})",
-                        Addr(addr),
-                        b.ifname,
-                        WhyText(b)
-                    );
-                    Ok(())
-                }
-                Err(err) => {
-                    log::warn_limited(format_args!(
-                        "{what} {}: cannot set the multicast interface {} ({}); refusing",
-                        Addr(addr),
-                        b.ifname,
-                        sys::errno_name(err)
-                    ));
-                    Err(sys::ENETUNREACH)
-                }
-            }
+            set_multicast_if(fd, e, family, what, addr, b, index)
         }
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
             // Connected: the device binding steers whatever the source.
@@ -488,20 +459,70 @@ fn apply_socket(
         }
         (ConnectStep::BindRoute, Decision::Direct(r)) => {
             log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(*r));
-            match sys::route_oif(addr.ip()) {
-                Ok(index) => bind_local(fd, what, addr, index, snap),
-                Err(err) => {
-                    log::warn_limited(format_args!(
-                        "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
-                        Addr(addr),
-                        sys::errno_name(err)
-                    ));
-                    Err(sys::ENETUNREACH)
-                }
-            }
+            bind_route(fd, what, addr, snap)
         }
         // The socket core only asks for these with the decisions above.
         _ => Err(sys::ENETUNREACH),
+    }
+}
+
+/// A connected multicast socket: its multicast interface set to `index`, unless the
+/// program chose one ([`ConnectStep::MulticastIf`]).
+fn set_multicast_if(
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+    index: u32,
+) -> Result<(), i32> {
+    if e.has(APP_MCAST_IF) || sys::multicast_if_chosen(fd, family) {
+        log_at!(
+            Info,
+            "{what} {}: the program chose the multicast interface; left alone",
+            Addr(addr)
+        );
+        return Ok(());
+    }
+    match sys::set_multicast_if(fd, family, index) {
+        Ok(()) => {
+            fdtable::add_flags(fd, SHIM_MCAST_IF);
+            log_at!(
+                Info,
+                "{what} {} -> {} multicast ({})",
+                Addr(addr),
+                b.ifname,
+                WhyText(b)
+            );
+            Ok(())
+        }
+        Err(err) => {
+            log::warn_limited(format_args!(
+                "{what} {}: cannot set the multicast interface {} ({}); refusing",
+                Addr(addr),
+                b.ifname,
+                sys::errno_name(err)
+            ));
+            Err(sys::ENETUNREACH)
+        }
+    }
+}
+
+/// A direct destination on a UDP socket carrying the shim's unicast interface: bound
+/// to the interface the routing table sends it through ([`ConnectStep::BindRoute`]),
+/// or refused when there is no route.
+fn bind_route(fd: i32, what: &str, addr: SocketAddr, snap: &Snap) -> Result<(), i32> {
+    match sys::route_oif(addr.ip()) {
+        Ok(index) => bind_local(fd, what, addr, index, snap),
+        Err(err) => {
+            log::warn_limited(format_args!(
+                "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
+                Addr(addr),
+                sys::errno_name(err)
+            ));
+            Err(sys::ENETUNREACH)
+        }
     }
 }
 
