@@ -9,6 +9,7 @@ use crate::fdtable::{
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
 use crate::sys::filter::{self, Sources};
+use crate::sys::uapi::{self, Membership};
 use crate::sys::{self, Dest, Pktinfo};
 use crate::{log, log_at};
 use config_schema::{
@@ -1102,7 +1103,7 @@ fn carry_out(at: &Planning<'_>, d: &Decision<'_>, step: DatagramStep) -> Plan {
             },
             _ => Plan::Fail(sys::ENETUNREACH),
         },
-        DatagramStep::Promote { index } => match sys::set_unicast_if(at.fd, v6, index) {
+        DatagramStep::Promote { index } => match sys::set_unicast_if_on(at.fd, at.path, index) {
             Ok(()) => {
                 fdtable::set_uc(at.fd, at.path.uc_flag(), index);
                 Plan::AsIs
@@ -1503,7 +1504,7 @@ pub(crate) fn listen(fd: i32) -> Result<(), i32> {
 
 /// A replacement option value.
 pub(crate) struct OptBuf {
-    pub buf: [u8; 272],
+    pub buf: [u8; uapi::MREQ_MAX],
     pub len: usize,
 }
 
@@ -1532,7 +1533,10 @@ pub(crate) fn setsockopt_rewrite(
     if e.has(APP_BOUND) {
         return Ok(None);
     }
-    let Some(group) = membership_group(level, name, val) else {
+    let Some(m) = uapi::decode_membership(level, name, val) else {
+        return Ok(None);
+    };
+    let Some(group) = m.unspecified_group() else {
         return Ok(None);
     };
     let flow = Flow {
@@ -1544,7 +1548,7 @@ pub(crate) fn setsockopt_rewrite(
     };
     netstate::with(|snap| match decide(profile, snap, &flow) {
         Decision::Bind(b) => {
-            let out = rewrite_membership(level, name, val, &b, snap);
+            let out = rewrite_membership(&m, val, &b, snap);
             if out.is_some() {
                 log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
                 let d = Decision::Bind(b);
@@ -1563,96 +1567,19 @@ pub(crate) fn setsockopt_rewrite(
     })
 }
 
-/// The group of a membership option whose interface is unspecified.
-fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
-    let v4 = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) if v.len() >= 8 => {
-            // ip_mreq {multiaddr, interface} or ip_mreqn {multiaddr, address, ifindex}.
-            let any_addr = v[4..8] == [0; 4];
-            let any_index = v.len() < 12 || v[8..12] == [0; 4];
-            (any_addr && any_index).then(|| IpAddr::V4(v4(&v[0..4])))
-        }
-        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP)
-            if v.len() >= 12 =>
-        {
-            // ip_mreq_source {multiaddr, interface, sourceaddr}.
-            (v[4..8] == [0; 4]).then(|| IpAddr::V4(v4(&v[0..4])))
-        }
-        (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP)
-            if v.len() >= 20 =>
-        {
-            // ipv6_mreq {in6_addr, ifindex}.
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&v[0..16]);
-            (v[16..20] == [0; 4]).then(|| IpAddr::V6(Ipv6Addr::from(a)))
-        }
-        (
-            libc::IPPROTO_IP | libc::IPPROTO_IPV6,
-            libc::MCAST_JOIN_GROUP
-            | libc::MCAST_LEAVE_GROUP
-            | libc::MCAST_JOIN_SOURCE_GROUP
-            | libc::MCAST_LEAVE_SOURCE_GROUP,
-        ) if v.len() >= 8 + 28 => {
-            // group_req / group_source_req: u32 interface, padding, sockaddr_storage.
-            if v[0..4] != [0; 4] {
-                return None;
-            }
-            let fam = u16::from_ne_bytes([v[8], v[9]]) as i32;
-            match fam {
-                libc::AF_INET => Some(IpAddr::V4(v4(&v[12..16]))),
-                libc::AF_INET6 => {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(&v[16..32]);
-                    Some(IpAddr::V6(Ipv6Addr::from(a)))
-                }
-                _ => None,
-            }
-        }
+/// The program's membership request `v` (decoded as `m`) rewritten onto the
+/// interface `b` chose (`uapi::Membership::on_interface`); `None`: it cannot be (an
+/// `ip_mreq_source` for an interface without an IPv4 address).
+fn rewrite_membership(m: &Membership, v: &[u8], b: &Bind<'_>, snap: &Snap) -> Option<OptBuf> {
+    let v4 = match m {
+        Membership::MreqSource { .. } => Some(snap.v4_of(b.index)?),
         _ => None,
-    }
-}
-
-fn rewrite_membership(
-    level: i32,
-    name: i32,
-    v: &[u8],
-    b: &Bind<'_>,
-    snap: &Snap,
-) -> Option<OptBuf> {
+    };
     let mut out = OptBuf {
-        buf: [0; 272],
+        buf: [0; uapi::MREQ_MAX],
         len: 0,
     };
-    let idx = b.index.to_ne_bytes();
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) => {
-            // Always pass an ip_mreqn: the kernel takes it by length.
-            out.buf[0..4].copy_from_slice(&v[0..4]);
-            out.buf[8..12].copy_from_slice(&(b.index as i32).to_ne_bytes());
-            out.len = 12;
-        }
-        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP) => {
-            // This one names the interface by address only.
-            let a = snap.v4_of(b.index)?;
-            out.buf[..v.len().min(272)].copy_from_slice(&v[..v.len().min(272)]);
-            out.buf[4..8].copy_from_slice(&a.octets());
-            out.len = v.len().min(272);
-        }
-        (libc::IPPROTO_IPV6, _)
-            if name == libc::IPV6_ADD_MEMBERSHIP || name == libc::IPV6_DROP_MEMBERSHIP =>
-        {
-            out.buf[..20].copy_from_slice(&v[..20]);
-            out.buf[16..20].copy_from_slice(&idx);
-            out.len = 20;
-        }
-        _ => {
-            let n = v.len().min(272);
-            out.buf[..n].copy_from_slice(&v[..n]);
-            out.buf[0..4].copy_from_slice(&idx);
-            out.len = n;
-        }
-    }
+    out.len = m.on_interface(v, b.index, v4, &mut out.buf)?;
     Some(out)
 }
 
