@@ -544,60 +544,10 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
     if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 {
         return NamePlan::Real;
     }
-    let required = flags & libc::NI_NAMEREQD != 0;
-    let none = |code| {
-        if required {
-            NamePlan::Fail(code)
-        } else {
-            NamePlan::Numeric
-        }
-    };
     let rc = conf::resolv_conf();
-    let shorten = |mut name: String| {
-        if flags & libc::NI_NOFQDN != 0 {
-            if let Some(d) = rc.search.first() {
-                if let Some(short) = name.strip_suffix(&format!(".{d}")) {
-                    name = short.to_owned();
-                }
-            }
-        }
-        name
-    };
-    let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
-    // Only the decision is taken on the snapshot (see `getaddrinfo`).
-    let decided = netstate::with(|snap| {
-        let reverse = wire::reverse_name(ip);
-        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
-            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n))),
-            ReverseSource::NoName => {
-                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
-                return Err(none(libc::EAI_NONAME));
-            }
-            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
-            ReverseSource::OverAddressLink => {
-                let flow = config_schema::Flow {
-                    proto: config_schema::Proto::Udp,
-                    op: config_schema::Op::Connect,
-                    dest: ip,
-                    port: 53,
-                    scope_id: 0,
-                };
-                config_schema::decide(profile, snap, &flow)
-            }
-        })
-    });
-    let b = match decided {
-        Ok(d) => d,
-        Err(p) => return p,
-    };
-    let b = match b {
-        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
-        Decision::Direct(_) => return NamePlan::Real,
-        Decision::Block(_) => {
-            log_at!(Info, "reverse lookup of {ip} refused by the policy");
-            return none(libc::EAI_NONAME);
-        }
-        Decision::Bind(b) => b,
+    let b = match reverse_route(profile, ip, flags, &rc) {
+        Ok(b) => b,
+        Err(plan) => return plan,
     };
     let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
     if servers.is_empty() {
@@ -614,9 +564,73 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
         Servers(&servers)
     );
     match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
-        resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon)),
+        resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon, flags, &rc)),
         resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
-        _ => none(libc::EAI_NONAME),
+        _ => no_name(flags, libc::EAI_NONAME),
+    }
+}
+
+/// What a reverse lookup that finds no name answers: the address in numeric form, or
+/// `code` with `NI_NAMEREQD`.
+fn no_name(flags: i32, code: i32) -> NamePlan {
+    if flags & libc::NI_NAMEREQD != 0 {
+        NamePlan::Fail(code)
+    } else {
+        NamePlan::Numeric
+    }
+}
+
+/// `name` without the first search domain, with `NI_NOFQDN`.
+fn shorten(mut name: String, flags: i32, rc: &conf::ResolvConf) -> String {
+    if flags & libc::NI_NOFQDN != 0 {
+        if let Some(d) = rc.search.first() {
+            if let Some(short) = name.strip_suffix(&format!(".{d}")) {
+                name = short.to_owned();
+            }
+        }
+    }
+    name
+}
+
+/// The interface a reverse lookup of `ip` goes over; `Err`: the answer without one
+/// (/etc/hosts, loopback, the policy's direct or block). Only the decision is taken on
+/// the snapshot (see `getaddrinfo`).
+fn reverse_route(
+    profile: &'static Profile,
+    ip: IpAddr,
+    flags: i32,
+    rc: &conf::ResolvConf,
+) -> Result<Bind<'static>, NamePlan> {
+    let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
+    let d = netstate::with(|snap| {
+        let reverse = wire::reverse_name(ip);
+        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
+            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n, flags, rc))),
+            ReverseSource::NoName => {
+                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
+                return Err(no_name(flags, libc::EAI_NONAME));
+            }
+            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
+            ReverseSource::OverAddressLink => {
+                let flow = config_schema::Flow {
+                    proto: config_schema::Proto::Udp,
+                    op: config_schema::Op::Connect,
+                    dest: ip,
+                    port: 53,
+                    scope_id: 0,
+                };
+                config_schema::decide(profile, snap, &flow)
+            }
+        })
+    })?;
+    match d {
+        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
+        Decision::Direct(_) => Err(NamePlan::Real),
+        Decision::Block(_) => {
+            log_at!(Info, "reverse lookup of {ip} refused by the policy");
+            Err(no_name(flags, libc::EAI_NONAME))
+        }
+        Decision::Bind(b) => Ok(b),
     }
 }
 
