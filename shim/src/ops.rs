@@ -445,7 +445,7 @@ fn apply_socket(
         }
         (ConnectStep::AsIs, _) => Ok(()),
         (ConnectStep::MulticastIf { index }, Decision::Bind(b)) => {
-            set_multicast_if(fd, e, family, what, addr, b, index)
+            multicast_connect(fd, e, family, what, addr, b, index)
         }
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
             // Connected: the device binding steers whatever the source.
@@ -469,7 +469,7 @@ fn apply_socket(
 
 /// A connected multicast socket: its multicast interface set to `index`, unless the
 /// program chose one ([`ConnectStep::MulticastIf`]).
-fn set_multicast_if(
+fn multicast_connect(
     fd: i32,
     e: Entry,
     family: AddrFamily,
