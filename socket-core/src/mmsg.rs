@@ -55,6 +55,12 @@ impl Batch {
     }
 }
 
+/// Whether a `sendmmsg` is left to the kernel as it is: a NULL array (`EFAULT`) or no
+/// messages (0) — nothing is sent, so nothing is decided.
+pub fn left_to_the_kernel(msgs_null: bool, vlen: u32) -> bool {
+    msgs_null || vlen == 0
+}
+
 /// How many messages of a batch of `vlen` the kernel looks at.
 pub fn scan_len(vlen: u32) -> usize {
     (vlen as usize).min(UIO_MAXIOV)
@@ -235,6 +241,9 @@ mod tests {
 
     #[test]
     fn vlen_zero_and_odd_lengths_are_windowed_and_clamped() {
+        assert!(left_to_the_kernel(false, 0));
+        assert!(left_to_the_kernel(true, 3));
+        assert!(!left_to_the_kernel(false, 1));
         assert_eq!(window(0), 0);
         assert_eq!(window(1), 1);
         assert_eq!(window(7), 7);

@@ -245,7 +245,7 @@ pub unsafe extern "C" fn sendmmsg(
     vlen: c_uint,
     flags: c_int,
 ) -> c_int {
-    if msgs.is_null() || vlen == 0 {
+    if mmsg::left_to_the_kernel(msgs.is_null(), vlen) {
         // SAFETY: forwarded; the kernel reports EFAULT/0 itself.
         return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
     }
