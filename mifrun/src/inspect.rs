@@ -498,27 +498,15 @@ pub fn inspect(
     inspect_for(program, path_var, &Target::Linux { library }, me)
 }
 
-/// [`inspect`] for a [`Target`].
+/// [`inspect`] for a [`Target`]: the program resolved, then a binary checked, or a
+/// script's interpreter (and, for `#!/usr/bin/env`, the program it names) followed.
 pub fn inspect_for(
     program: &OsStr,
     path_var: Option<&OsStr>,
     target: &Target,
     me: sys::Creds,
 ) -> Result<Inspection, RunError> {
-    let shown = Path::new(program).display().to_string();
-    let resolved = resolve_program(program, path_var, probe_path).map_err(|e| match e {
-        ResolveError::NotFound => RunError {
-            code: 127,
-            message: format!("{shown}: No such file or directory"),
-            hint: (!program.as_bytes().contains(&b'/'))
-                .then(|| "it is not in any directory of PATH".to_owned()),
-        },
-        ResolveError::NotExecutable(p) => RunError {
-            code: 126,
-            message: format!("{}: Permission denied", p.display()),
-            hint: None,
-        },
-    })?;
+    let resolved = resolve_named(program, path_var)?;
     let mut ins = Inspection {
         resolved: resolved.clone(),
         ..Inspection::default()
@@ -543,10 +531,48 @@ pub fn inspect_for(
         check_binary(&resolved, target, me, &mut ins);
         return Ok(ins);
     }
+    let (interp, arg) = script_interpreter(&resolved, &head, &mut ins);
+    check_interpreter(&resolved, &interp)?;
+    if let Target::MacOs(cx) = target
+        && let Some(b) = dyld::sip_interpreter(&resolved, &real_path(&interp), cx)
+    {
+        ins.blockers.push(b);
+    }
+    if interp.file_name() == Some(OsStr::new("env")) {
+        follow_env(&interp, arg.as_deref(), path_var, target, me, &mut ins)?;
+    } else {
+        follow_final(&interp, target, me, &mut ins);
+    }
+    Ok(ins)
+}
 
-    // A script: the kernel runs the `#!` interpreter; glibc's execvp runs a file
-    // without `#!` (ENOEXEC) with /bin/sh.
-    let (interp, arg) = match parse_shebang(&head) {
+/// `program` as given on the command line, resolved through `path_var` as execvp
+/// does; the error with env(1)'s exit code and message.
+fn resolve_named(program: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, RunError> {
+    let shown = Path::new(program).display().to_string();
+    resolve_program(program, path_var, probe_path).map_err(|e| match e {
+        ResolveError::NotFound => RunError {
+            code: 127,
+            message: format!("{shown}: No such file or directory"),
+            hint: (!program.as_bytes().contains(&b'/'))
+                .then(|| "it is not in any directory of PATH".to_owned()),
+        },
+        ResolveError::NotExecutable(p) => RunError {
+            code: 126,
+            message: format!("{}: Permission denied", p.display()),
+            hint: None,
+        },
+    })
+}
+
+/// A script's interpreter and its argument: the kernel runs the `#!` interpreter;
+/// glibc's execvp runs a file without `#!` (ENOEXEC) with /bin/sh. Noted in the chain.
+fn script_interpreter(
+    resolved: &Path,
+    head: &[u8],
+    ins: &mut Inspection,
+) -> (PathBuf, Option<OsString>) {
+    match parse_shebang(head) {
         Some(sb) => {
             ins.chain.push(format!(
                 "{}: script, `#!{}{}`",
@@ -566,69 +592,73 @@ pub fn inspect_for(
             ));
             (PathBuf::from("/bin/sh"), None)
         }
-    };
-    if probe_path(&interp) != Probe::Executable {
-        let crlf = interp.as_os_str().as_bytes().ends_with(b"\r");
-        return Err(RunError {
-            code: if probe_path(&interp) == Probe::Missing {
-                127
+    }
+}
+
+/// A script's interpreter that cannot be executed: the kernel's "bad interpreter".
+fn check_interpreter(resolved: &Path, interp: &Path) -> Result<(), RunError> {
+    if probe_path(interp) == Probe::Executable {
+        return Ok(());
+    }
+    let crlf = interp.as_os_str().as_bytes().ends_with(b"\r");
+    let missing = probe_path(interp) == Probe::Missing;
+    Err(RunError {
+        code: if missing { 127 } else { 126 },
+        message: format!(
+            "{}: bad interpreter {:?}: {}",
+            resolved.display(),
+            interp,
+            if missing {
+                "No such file or directory"
             } else {
-                126
-            },
-            message: format!(
-                "{}: bad interpreter {:?}: {}",
-                resolved.display(),
-                interp,
-                if probe_path(&interp) == Probe::Missing {
-                    "No such file or directory"
-                } else {
-                    "Permission denied"
-                }
-            ),
-            hint: crlf
-                .then(|| "the `#!` line ends with a carriage return (DOS line endings)".to_owned()),
+                "Permission denied"
+            }
+        ),
+        hint: crlf
+            .then(|| "the `#!` line ends with a carriage return (DOS line endings)".to_owned()),
+    })
+}
+
+/// A `#!/usr/bin/env` script: `env` runs first (its credentials matter), then the
+/// program the `#!` line names, which is followed (`env -i` clears the environment,
+/// preload included: a blocker).
+fn follow_env(
+    interp: &Path,
+    arg: Option<&OsStr>,
+    path_var: Option<&OsStr>,
+    target: &Target,
+    me: sys::Creds,
+    ins: &mut Inspection,
+) -> Result<(), RunError> {
+    credential_checks(interp, me, ins);
+    ins.chain.push(format!(
+        "{}: runs the program named on the `#!` line",
+        interp.display()
+    ));
+    let named = parse_env_arg(arg);
+    if named.clears_env {
+        ins.blockers.push(Blocker::EnvClearsEnvironment {
+            script: ins.resolved.clone(),
         });
     }
-
-    if let Target::MacOs(cx) = target
-        && let Some(b) = dyld::sip_interpreter(&resolved, &real_path(&interp), cx)
-    {
-        ins.blockers.push(b);
-    }
-    if interp.file_name() == Some(OsStr::new("env")) {
-        // `env` runs first (its credentials matter), then the program it names.
-        credential_checks(&interp, me, &mut ins);
-        ins.chain.push(format!(
-            "{}: runs the program named on the `#!` line",
-            interp.display()
-        ));
-        let named = parse_env_arg(arg.as_deref());
-        if named.clears_env {
-            ins.blockers.push(Blocker::EnvClearsEnvironment {
-                script: resolved.clone(),
-            });
+    let Some(name) = named.program else {
+        return Ok(());
+    };
+    match resolve_program(&name, path_var, probe_path) {
+        Ok(p) => {
+            follow_final(&p, target, me, ins);
+            Ok(())
         }
-        let Some(name) = named.program else {
-            return Ok(ins);
-        };
-        match resolve_program(&name, path_var, probe_path) {
-            Ok(p) => follow_final(&p, target, me, &mut ins),
-            Err(_) => {
-                return Err(RunError {
-                    code: 127,
-                    message: format!(
-                        "{}: `#!` names {:?} for env, which is not found in PATH",
-                        resolved.display(),
-                        name
-                    ),
-                    hint: None,
-                });
-            }
-        }
-    } else {
-        follow_final(&interp, target, me, &mut ins);
+        Err(_) => Err(RunError {
+            code: 127,
+            message: format!(
+                "{}: `#!` names {:?} for env, which is not found in PATH",
+                ins.resolved.display(),
+                name
+            ),
+            hint: None,
+        }),
     }
-    Ok(ins)
 }
 
 /// The end of the `#!` chain: an ELF binary is checked, a further script is not followed.

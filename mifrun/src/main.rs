@@ -12,6 +12,8 @@ mod cli;
 #[cfg(target_os = "linux")]
 mod guard;
 mod inspect;
+#[cfg(target_os = "linux")]
+mod launch;
 #[cfg(target_os = "macos")]
 mod macos;
 #[cfg(target_os = "linux")]
@@ -33,16 +35,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-#[cfg(target_os = "linux")]
-use config_schema::LogLevel;
 use config_schema::{Diagnostic, Policy};
 
 use crate::preload::EnvChange;
 
 #[cfg(target_os = "linux")]
-use crate::tools::run as run_tool;
+use crate::launch::run_linux as run;
 #[cfg(target_os = "linux")]
-use run_linux as run;
+use crate::tools::run as run_tool;
 
 #[cfg(target_os = "macos")]
 use crate::macos::{run, run_tool};
@@ -276,228 +276,6 @@ fn find_library() -> Result<PathBuf, Fail> {
         ));
     }
     Ok(library)
-}
-
-/// The Linux run: inspect, compose `LD_PRELOAD`, guard, supervise or exec.
-#[cfg(target_os = "linux")]
-fn run_linux(cli: cli::Cli) -> Result<(), Fail> {
-    let (policy, policy_path, via) = load_policy(&cli)?;
-    check_interfaces(&policy, cli.allow_missing)?;
-    check_options(&policy);
-    let library = find_library()?;
-
-    let path_var = std::env::var_os("PATH");
-    let inspection = match cli.command.first() {
-        Some(program) => {
-            let lib_abi = inspect::library_abi(&library);
-            if lib_abi.is_none() {
-                warn(&format!("{} is not a readable ELF file", library.display()));
-            }
-            let ins = inspect::inspect(program, path_var.as_deref(), lib_abi, sys::creds())
-                .map_err(|e| Fail {
-                    code: e.code,
-                    message: e.message,
-                    hint: e.hint,
-                })?;
-            for note in &ins.notes {
-                warn(note);
-            }
-            Some(ins)
-        }
-        None => None,
-    };
-    let supervised = supervise::choose(&cli, inspection.as_ref())?;
-    let mut refusal = None;
-    if let Some(ins) = &inspection
-        && supervised.is_none()
-        && !ins.blockers.is_empty()
-    {
-        let program = Path::new(&cli.command[0]).display().to_string();
-        let describe = |b: &inspect::Blocker| {
-            if b.path() == Some(ins.resolved.as_path()) {
-                b.to_string()
-            } else {
-                format!("{b} (it is what {program} runs)")
-            }
-        };
-        if cli.allow_unsteered {
-            for b in &ins.blockers {
-                warn(&format!(
-                    "running {program} UNSTEERED (--allow-unsteered): {}",
-                    describe(b)
-                ));
-            }
-        } else {
-            let (last, others) = ins.blockers.split_last().expect("not empty");
-            for b in others {
-                eprintln!("mifrun: {}", describe(b));
-            }
-            refusal = Some(fail(
-                describe(last),
-                Some(
-                    "the shim cannot steer it, so nothing was run; pass --allow-unsteered to run it anyway, unsteered",
-                ),
-            ));
-        }
-    }
-    if !cli.check
-        && let Some(refusal) = refusal.take()
-    {
-        return Err(refusal);
-    }
-
-    let ld_preload = preload::compose_preload(
-        std::env::var_os(preload::PRELOAD_VAR).as_deref(),
-        &library,
-        |entry| Path::new(entry).canonicalize().is_ok_and(|c| c == library),
-    );
-    let log = cli.log.as_deref().map(|l| {
-        l.parse::<LogLevel>()
-            .map_or_else(|_| l.to_owned(), |l| l.to_string())
-    });
-    let log_file = match &cli.log_file {
-        Some(f) => Some(
-            std::path::absolute(f)
-                .map_err(|e| fail(format!("--log-file {}: {e}", f.display()), None))?,
-        ),
-        None => None,
-    };
-    let dns = match &cli.dns {
-        None => None,
-        Some(list) => Some(parse_dns(list)?.0),
-    };
-    let dns_servers = match &cli.dns {
-        Some(list) => parse_dns(list)?.1,
-        None => Vec::new(),
-    };
-    for (w, hint) in tools::dns_warnings(&policy, policy_path.as_deref(), &dns_servers) {
-        warn(&w);
-        eprintln!("  hint: {hint}");
-    }
-    let settings = preload::Settings {
-        ld_preload,
-        via,
-        policy: policy_path,
-        log,
-        log_file,
-        dns,
-    };
-    let mut plan = preload::env_plan(&settings, |name| std::env::var_os(name));
-    let supervise = cli.summary || !cli.fail_on.is_empty();
-    let events = if cli.check {
-        None
-    } else {
-        summary::prepare(cli.events.as_deref(), supervise).map_err(|m| fail(m, None))?
-    };
-    if let Some(path) = events.as_ref().map(|e| e.path.clone()).or_else(|| {
-        cli.events
-            .as_deref()
-            .and_then(|p| std::path::absolute(p).ok())
-    }) {
-        plan.changes.push(EnvChange::Set(
-            config_schema::env::EVENTS,
-            path.into_os_string(),
-        ));
-    }
-    for w in &plan.warnings {
-        warn(w);
-    }
-
-    let guard_plan = match cli.guard {
-        false => None,
-        true => Some(
-            guard::Plan::from_policy(&policy)
-                .map_err(|e| fail(format!("--guard: {e}"), Some("nothing was run")))?,
-        ),
-    };
-    if cli.check {
-        supervise::print_mode(supervised.as_deref());
-        check::print(&policy, inspection.as_ref(), &plan, &cli.command);
-        if let Some(g) = &guard_plan {
-            println!("\n# --guard: nftables rules for the run's cgroup (mifshim/guard-PID)");
-            print!(
-                "{}",
-                guard::script(g, "mifshim_guard_PID", "mifshim/guard-PID", 2)
-            );
-        }
-        return refusal.map_or(Ok(()), Err);
-    }
-    let ins = inspection.expect("PROGRAM is required without --check");
-    if cli.fail_on.iter().any(|c| c == "dropped") && guard_plan.is_none() {
-        return Err(fail(
-            "--fail-on dropped needs --guard (only the guard drops packets)",
-            Some("nothing was run"),
-        ));
-    }
-    let mut guard = None;
-    if let Some(g) = &guard_plan {
-        // mifrun itself joins the guarded cgroup: the program it execs, or runs as a
-        // child (--summary / --fail-on), and everything that program starts are in it.
-        let gd = guard::Guard::setup(g, std::process::id())
-            .map_err(|e| fail(e, None))?
-            .with_events(
-                cli.events
-                    .as_deref()
-                    .and_then(|p| std::path::absolute(p).ok()),
-            );
-        if let Err(e) = gd.spawn_reaper() {
-            gd.remove();
-            return Err(fail(e, Some("nothing was run")));
-        }
-        guard = Some(gd);
-    }
-    if let Some(why) = &supervised {
-        // The supervisor appends its decisions to the events file the preload (in
-        // dynamic programs under it) writes to: `--events`, or --summary's own.
-        let events_path = events
-            .as_ref()
-            .map(|e| e.path.clone())
-            .or_else(|| {
-                cli.events
-                    .as_deref()
-                    .and_then(|p| std::path::absolute(p).ok())
-            })
-            // MIFSHIM_EVENTS exported by the user: the preload in dynamic children
-            // writes there, so the supervisor does too.
-            .or_else(|| {
-                std::env::var_os(config_schema::env::EVENTS)
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from)
-            });
-        let exit = supervise::run(
-            &ins.resolved,
-            &cli.command,
-            &plan.changes,
-            &policy,
-            &dns_servers,
-            cli.log.as_deref(),
-            why,
-            events_path.as_deref(),
-        )?;
-        match &events {
-            Some(ev) if supervise => {
-                let end = match exit {
-                    mifshim_supervisor::Exit::Code(c) => sys::child::End::Exited(c),
-                    mifshim_supervisor::Exit::Signal(signal) => sys::child::End::Signaled {
-                        signal,
-                        core: false,
-                    },
-                };
-                summary::finish(ev, end, cli.summary, &cli.fail_on, guard.as_ref())
-            }
-            _ => exit.exit(),
-        }
-    }
-    let mut cmd = command(&ins.resolved, &cli.command, &plan.changes);
-    let err = match &events {
-        // --summary / --fail-on: a child, waited for; returns only if it cannot start.
-        Some(ev) if supervise => {
-            summary::run(&mut cmd, ev, cli.summary, &cli.fail_on, guard.as_ref())
-        }
-        // Replaces this process with the program; returns only on failure.
-        _ => cmd.exec(),
-    };
-    Err(exec_failed(&ins.resolved, err))
 }
 
 /// The program's command: its path, `argv[0]` as given, the environment changes.

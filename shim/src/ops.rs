@@ -9,12 +9,14 @@ use crate::fdtable::{
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
 use crate::sys::filter::{self, Sources};
+use crate::sys::uapi::{self, Membership};
 use crate::sys::{self, Dest, Pktinfo};
 use crate::{log, log_at};
 use config_schema::{
     AddrFamily, Bind, BlockReason, Decision, DirectReason, ErrnoKind, Flow, Listen, LogLevel, Op,
     Profile, Proto, Why, decide, unusable_reason,
 };
+use mifshim_socket_core::mmsg::{self, Batch};
 use mifshim_socket_core::{self as core, ConnectStep, DatagramStep, Path, Verdict};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -443,36 +445,7 @@ fn apply_socket(
         }
         (ConnectStep::AsIs, _) => Ok(()),
         (ConnectStep::MulticastIf { index }, Decision::Bind(b)) => {
-            if e.has(APP_MCAST_IF) || sys::multicast_if_chosen(fd, family) {
-                log_at!(
-                    Info,
-                    "{what} {}: the program chose the multicast interface; left alone",
-                    Addr(addr)
-                );
-                return Ok(());
-            }
-            match sys::set_multicast_if(fd, family, index) {
-                Ok(()) => {
-                    fdtable::add_flags(fd, SHIM_MCAST_IF);
-                    log_at!(
-                        Info,
-                        "{what} {} -> {} multicast ({})",
-                        Addr(addr),
-                        b.ifname,
-                        WhyText(b)
-                    );
-                    Ok(())
-                }
-                Err(err) => {
-                    log::warn_limited(format_args!(
-                        "{what} {}: cannot set the multicast interface {} ({}); refusing",
-                        Addr(addr),
-                        b.ifname,
-                        sys::errno_name(err)
-                    ));
-                    Err(sys::ENETUNREACH)
-                }
-            }
+            multicast_connect(fd, e, family, what, addr, b, index)
         }
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
             // Connected: the device binding steers whatever the source.
@@ -487,20 +460,70 @@ fn apply_socket(
         }
         (ConnectStep::BindRoute, Decision::Direct(r)) => {
             log_at!(Info, "{what} {} direct ({})", Addr(addr), Direct(*r));
-            match sys::route_oif(addr.ip()) {
-                Ok(index) => bind_local(fd, what, addr, index, snap),
-                Err(err) => {
-                    log::warn_limited(format_args!(
-                        "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
-                        Addr(addr),
-                        sys::errno_name(err)
-                    ));
-                    Err(sys::ENETUNREACH)
-                }
-            }
+            bind_route(fd, what, addr, snap)
         }
         // The socket core only asks for these with the decisions above.
         _ => Err(sys::ENETUNREACH),
+    }
+}
+
+/// A connected multicast socket: its multicast interface set to `index`, unless the
+/// program chose one ([`ConnectStep::MulticastIf`]).
+fn multicast_connect(
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    what: &str,
+    addr: SocketAddr,
+    b: &Bind<'_>,
+    index: u32,
+) -> Result<(), i32> {
+    if e.has(APP_MCAST_IF) || sys::multicast_if_chosen(fd, family) {
+        log_at!(
+            Info,
+            "{what} {}: the program chose the multicast interface; left alone",
+            Addr(addr)
+        );
+        return Ok(());
+    }
+    match sys::set_multicast_if(fd, family, index) {
+        Ok(()) => {
+            fdtable::add_flags(fd, SHIM_MCAST_IF);
+            log_at!(
+                Info,
+                "{what} {} -> {} multicast ({})",
+                Addr(addr),
+                b.ifname,
+                WhyText(b)
+            );
+            Ok(())
+        }
+        Err(err) => {
+            log::warn_limited(format_args!(
+                "{what} {}: cannot set the multicast interface {} ({}); refusing",
+                Addr(addr),
+                b.ifname,
+                sys::errno_name(err)
+            ));
+            Err(sys::ENETUNREACH)
+        }
+    }
+}
+
+/// A direct destination on a UDP socket carrying the shim's unicast interface: bound
+/// to the interface the routing table sends it through ([`ConnectStep::BindRoute`]),
+/// or refused when there is no route.
+fn bind_route(fd: i32, what: &str, addr: SocketAddr, snap: &Snap) -> Result<(), i32> {
+    match sys::route_oif(addr.ip()) {
+        Ok(index) => bind_local(fd, what, addr, index, snap),
+        Err(err) => {
+            log::warn_limited(format_args!(
+                "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
+                Addr(addr),
+                sys::errno_name(err)
+            ));
+            Err(sys::ENETUNREACH)
+        }
     }
 }
 
@@ -810,34 +833,19 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
     send_in(fd, dest, flags, what, batch)
 }
 
-/// [`send`] for message `first`-or-later of a multi-destination `sendmmsg`. A later
-/// message whose sending would change the socket itself — bind its source or its
-/// device, set the policy's options — is not carried out now: the messages before it
-/// were decided on the socket as it is and must leave as it is (a loopback datagram
-/// first, then one that binds the device, would leave by that device). It is
-/// answered `Plan::Fail`, at which the hook cuts the batch before it and sends the
-/// rest; the program's next call starts with it, and it is decided again as that
-/// batch's first message (the errno is never seen: a later message's failure only
-/// cuts).
-pub(crate) fn send_batched(fd: i32, dest: Option<Dest>, flags: i32, first: bool) -> Plan {
-    let batch = if first { Batch::First } else { Batch::Later };
+/// [`send`] for a message of a multi-destination `sendmmsg`, at `batch` (first or
+/// later). A later message whose sending would change the socket itself is not
+/// carried out now (`mmsg::cuts_batch`): it is answered `Plan::Fail`, at which the hook
+/// cuts the batch before it and sends the rest; the program's next call starts with
+/// it, and it is decided again as that batch's first message (the errno is never
+/// seen: a later message's failure only cuts, `mmsg::next`).
+pub(crate) fn send_batched(fd: i32, dest: Option<Dest>, flags: i32, batch: Batch) -> Plan {
     send_in(fd, dest, flags, "sendmmsg", batch)
 }
 
 /// What a later batch message that cuts its batch answers ([`send_batched`]); the
 /// hook never reports it.
 const CUT: i32 = libc::EAGAIN;
-
-/// Where a datagram stands in its call.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Batch {
-    /// A call of its own.
-    No,
-    /// The first message of a multi-destination batch.
-    First,
-    /// A later message of one ([`send_batched`]).
-    Later,
-}
 
 fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) -> Plan {
     let Some(profile) = profile() else {
@@ -896,7 +904,8 @@ fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) ->
 }
 
 /// Decides one datagram and carries out the socket core's plan for it
-/// (`mifshim_socket_core::datagram`).
+/// (`mifshim_socket_core::datagram`): decide, report, plan (with the policy's options
+/// set first), record, carry out.
 fn send_decided(
     profile: &Profile,
     fd: i32,
@@ -906,8 +915,6 @@ fn send_decided(
     what: &str,
     batch: Batch,
 ) -> Plan {
-    let later = batch == Batch::Later;
-    let batch = batch != Batch::No;
     let flow = Flow {
         proto: e.proto(),
         op: Op::Send,
@@ -915,134 +922,195 @@ fn send_decided(
         port: dest.addr.port(),
         scope_id: dest.scope_id,
     };
-    // The options (and control message) of the path the kernel takes: IPv4 for an
-    // IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
-    let path = if family == AddrFamily::V6 && dest.addr.ip().to_canonical().is_ipv6() {
-        Path::V6
-    } else {
-        Path::V4
-    };
+    let path = datagram_path(family, dest.addr);
     netstate::with(|snap| {
         let d = decide(profile, snap, &flow);
         crate::events::datagram(what, fd, e, dest.addr, &d);
-        match &d {
-            Decision::Direct(r) => {
-                if first_send(fd, e) {
-                    log_at!(Info, "{what} {} direct ({})", Addr(dest.addr), Direct(*r));
-                }
-            }
-            Decision::Block(b) => report_block(what, dest.addr, b, snap),
-            Decision::Bind(b) => {
-                if b.multicast && !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
-                    // Asked once per socket; later choices come through the setsockopt
-                    // hook.
-                    let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
-                    fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
-                    if chosen {
-                        return Plan::AsIs;
-                    }
-                }
-                if b.multicast && e.has(APP_MCAST_IF) {
-                    return Plan::AsIs;
-                }
-                if first_send(fd, e) {
-                    let mc = if b.multicast { " multicast" } else { "" };
-                    log_at!(
-                        Info,
-                        "{what} {} -> {}{mc} ({})",
-                        Addr(dest.addr),
-                        b.ifname,
-                        WhyText(b)
-                    );
-                }
-            }
+        if !report_datagram(fd, e, family, what, dest.addr, &d, snap) {
+            return Plan::AsIs;
         }
-        let v = core::verdict(&d, || local_via(snap, dest.addr.ip()));
-        let mut e = e;
-        if let Some(errno) = binding_refuses(fd, &mut e, v, snap, what, dest.addr) {
-            return Plan::Fail(errno);
-        }
-        // Stamped with the generation of the snapshot this decision was made on (not
-        // the current one, which a refresh by another thread may have moved on).
-        let k = key(dest.addr);
-        let m = mifshim_fastpath::memo(snap.generation, &k);
-        let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
-        let mut plan = core::datagram(e, path, v, memo_hit, batch);
-        if let (
-            Decision::Bind(b),
-            DatagramStep::Pktinfo { .. }
-            | DatagramStep::Promote { .. }
-            | DatagramStep::BindDevice { .. },
-        ) = (&d, plan.step)
-        {
-            if !b.multicast {
-                if later && b.options && !e.has(core::SHIM_OPTS) {
-                    return Plan::Fail(CUT);
-                }
-                match apply_options(fd, e, what, dest.addr, b, snap, true) {
-                    Err(errno) => return Plan::Fail(errno),
-                    // The socket has a source address now: planned as one that has.
-                    Ok(true) => {
-                        let e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
-                        plan = core::datagram(e, path, v, memo_hit, batch);
-                    }
-                    Ok(false) => {}
-                }
-            }
-        }
-        if later && matches!(plan.step, DatagramStep::BindDevice { .. }) {
-            return Plan::Fail(CUT);
-        }
-        if plan.add != 0 {
-            fdtable::add_flags(fd, plan.add);
-        }
-        if plan.remember {
-            fdtable::memo_set(fd, m, &k);
-        }
-        let v6 = path == Path::V6;
-        match plan.step {
-            DatagramStep::AsIs => Plan::AsIs,
-            DatagramStep::Fail(errno) => {
-                if let Decision::Direct(r) = d {
-                    log::warn_limited(format_args!(
-                        "{what} {} ({}): the socket is bound to an interface already; refusing rather than sending onto its link -> {}",
-                        Addr(dest.addr),
-                        Direct(r),
-                        sys::errno_name(errno)
-                    ));
-                }
-                Plan::Fail(errno)
-            }
-            DatagramStep::Pktinfo { ifindex } => Plan::Via(Pktinfo { ifindex, v6 }),
-            DatagramStep::PktinfoRoute => match sys::route_oif(dest.addr.ip()) {
-                Ok(ifindex) => Plan::Via(Pktinfo { ifindex, v6 }),
-                Err(err) => {
-                    log::warn_limited(format_args!(
-                        "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
-                        Addr(dest.addr),
-                        sys::errno_name(err)
-                    ));
-                    Plan::Fail(sys::ENETUNREACH)
-                }
-            },
-            DatagramStep::BindDevice { index } => match &d {
-                Decision::Bind(b) if b.index == index => {
-                    match bind_device(fd, what, dest.addr, b) {
-                        Ok(()) => Plan::AsIs,
-                        Err(errno) => Plan::Fail(errno),
-                    }
-                }
-                _ => Plan::Fail(sys::ENETUNREACH),
-            },
-            DatagramStep::Promote { index } => match sys::set_unicast_if(fd, v6, index) {
-                Ok(()) => {
-                    fdtable::set_uc(fd, path.uc_flag(), index);
-                    Plan::AsIs
-                }
-                Err(_) => Plan::Via(Pktinfo { ifindex: index, v6 }),
-            },
+        let at = Planning {
+            fd,
+            path,
+            dest: dest.addr,
+            what,
+        };
+        match plan_datagram(&at, e, &d, snap, batch) {
+            Ok(step) => carry_out(&at, &d, step),
+            Err(plan) => plan,
         }
     })
+}
+
+/// The options (and control message) of the path the kernel takes for `dest`: IPv4
+/// for an IPv4 or IPv4-mapped destination, also on an AF_INET6 socket.
+fn datagram_path(family: AddrFamily, dest: SocketAddr) -> Path {
+    if family == AddrFamily::V6 && dest.ip().to_canonical().is_ipv6() {
+        Path::V6
+    } else {
+        Path::V4
+    }
+}
+
+/// Logs a datagram decision (the socket's first at info); `false`: the program chose
+/// the multicast interface itself, and the datagram goes as it is.
+fn report_datagram(
+    fd: i32,
+    e: Entry,
+    family: AddrFamily,
+    what: &str,
+    dest: SocketAddr,
+    d: &Decision<'_>,
+    snap: &Snap,
+) -> bool {
+    match d {
+        Decision::Direct(r) => {
+            if first_send(fd, e) {
+                log_at!(Info, "{what} {} direct ({})", Addr(dest), Direct(*r));
+            }
+        }
+        Decision::Block(b) => report_block(what, dest, b, snap),
+        Decision::Bind(b) => {
+            if b.multicast && program_chose_multicast_if(fd, e, family) {
+                return false;
+            }
+            if first_send(fd, e) {
+                let mc = if b.multicast { " multicast" } else { "" };
+                log_at!(
+                    Info,
+                    "{what} {} -> {}{mc} ({})",
+                    Addr(dest),
+                    b.ifname,
+                    WhyText(b)
+                );
+            }
+        }
+    }
+    true
+}
+
+/// Whether the program chose a multicast socket's interface itself. Asked once per
+/// socket; later choices come through the setsockopt hook.
+fn program_chose_multicast_if(fd: i32, e: Entry, family: AddrFamily) -> bool {
+    if !e.has(MCAST_CHECKED) && !e.has(APP_MCAST_IF) {
+        let chosen = !e.has(SHIM_MCAST_IF) && sys::multicast_if_chosen(fd, family);
+        fdtable::add_flags(fd, if chosen { APP_MCAST_IF } else { MCAST_CHECKED });
+        return chosen;
+    }
+    e.has(APP_MCAST_IF)
+}
+
+/// The datagram being planned: its socket, path, destination and the call's name.
+struct Planning<'a> {
+    fd: i32,
+    path: Path,
+    dest: SocketAddr,
+    what: &'a str,
+}
+
+/// The socket core's plan for a datagram decided `d`, its bookkeeping done (entry
+/// flags, the memo): the step to carry out. A steered one gets the policy's options
+/// first. `Err`: what to answer instead (a fixed binding refuses, the options cannot
+/// be set, a later message of a batch is cut off: `mmsg::cuts_batch`).
+fn plan_datagram(
+    at: &Planning<'_>,
+    e: Entry,
+    d: &Decision<'_>,
+    snap: &Snap,
+    batch: Batch,
+) -> Result<DatagramStep, Plan> {
+    let fd = at.fd;
+    let v = core::verdict(d, || local_via(snap, at.dest.ip()));
+    let mut e = e;
+    if let Some(errno) = binding_refuses(fd, &mut e, v, snap, at.what, at.dest) {
+        return Err(Plan::Fail(errno));
+    }
+    // Stamped with the generation of the snapshot this decision was made on (not
+    // the current one, which a refresh by another thread may have moved on).
+    let k = key(at.dest);
+    let m = mifshim_fastpath::memo(snap.generation, &k);
+    let memo_hit = matches!(v, Verdict::Steer { .. }) && fdtable::memo_is(fd, m, &k);
+    let mut plan = core::datagram(e, at.path, v, memo_hit, batch.multi());
+    if let (
+        Decision::Bind(
+            b @ Bind {
+                multicast: false, ..
+            },
+        ),
+        step,
+    ) = (d, plan.step)
+    {
+        let pending = b.options && !e.has(core::SHIM_OPTS);
+        if mmsg::cuts_batch(batch, step, pending) {
+            return Err(Plan::Fail(CUT));
+        }
+        let steered = matches!(
+            step,
+            DatagramStep::Pktinfo { .. }
+                | DatagramStep::Promote { .. }
+                | DatagramStep::BindDevice { .. }
+        );
+        if steered && apply_options(fd, e, at.what, at.dest, b, snap, true).map_err(Plan::Fail)? {
+            // The socket has a source address now: planned as one that has.
+            let e = Entry::new(e.flags | core::SRC_ADDR, e.uc_index);
+            plan = core::datagram(e, at.path, v, memo_hit, batch.multi());
+        }
+    } else if mmsg::cuts_batch(batch, plan.step, false) {
+        return Err(Plan::Fail(CUT));
+    }
+    if plan.add != 0 {
+        fdtable::add_flags(fd, plan.add);
+    }
+    if plan.remember {
+        fdtable::memo_set(fd, m, &k);
+    }
+    Ok(plan.step)
+}
+
+/// Carries out the socket core's step for a datagram decided `d`.
+fn carry_out(at: &Planning<'_>, d: &Decision<'_>, step: DatagramStep) -> Plan {
+    let v6 = at.path == Path::V6;
+    let (what, dest) = (at.what, at.dest);
+    match step {
+        DatagramStep::AsIs => Plan::AsIs,
+        DatagramStep::Fail(errno) => {
+            if let Decision::Direct(r) = d {
+                log::warn_limited(format_args!(
+                    "{what} {} ({}): the socket is bound to an interface already; refusing rather than sending onto its link -> {}",
+                    Addr(dest),
+                    Direct(*r),
+                    sys::errno_name(errno)
+                ));
+            }
+            Plan::Fail(errno)
+        }
+        DatagramStep::Pktinfo { ifindex } => Plan::Via(Pktinfo { ifindex, v6 }),
+        DatagramStep::PktinfoRoute => match sys::route_oif(dest.ip()) {
+            Ok(ifindex) => Plan::Via(Pktinfo { ifindex, v6 }),
+            Err(err) => {
+                log::warn_limited(format_args!(
+                    "{what} {}: no route for a direct destination on a socket with a unicast interface ({}); refusing",
+                    Addr(dest),
+                    sys::errno_name(err)
+                ));
+                Plan::Fail(sys::ENETUNREACH)
+            }
+        },
+        DatagramStep::BindDevice { index } => match d {
+            Decision::Bind(b) if b.index == index => match bind_device(at.fd, what, dest, b) {
+                Ok(()) => Plan::AsIs,
+                Err(errno) => Plan::Fail(errno),
+            },
+            _ => Plan::Fail(sys::ENETUNREACH),
+        },
+        DatagramStep::Promote { index } => match sys::set_unicast_if_on(at.fd, at.path, index) {
+            Ok(()) => {
+                fdtable::set_uc(at.fd, at.path.uc_flag(), index);
+                Plan::AsIs
+            }
+            Err(_) => Plan::Via(Pktinfo { ifindex: index, v6 }),
+        },
+    }
 }
 
 /// The fast path's key of a destination (`mifshim_fastpath::key_of` of the same
@@ -1436,7 +1504,7 @@ pub(crate) fn listen(fd: i32) -> Result<(), i32> {
 
 /// A replacement option value.
 pub(crate) struct OptBuf {
-    pub buf: [u8; 272],
+    pub buf: [u8; uapi::MREQ_MAX],
     pub len: usize,
 }
 
@@ -1477,7 +1545,10 @@ pub(crate) fn setsockopt_rewrite(
     if e.has(APP_BOUND) {
         return Ok(None);
     }
-    let Some(group) = membership_group(level, name, val) else {
+    let Some(m) = uapi::decode_membership(level, name, val) else {
+        return Ok(None);
+    };
+    let Some(group) = m.unspecified_group() else {
         return Ok(None);
     };
     let flow = Flow {
@@ -1489,7 +1560,7 @@ pub(crate) fn setsockopt_rewrite(
     };
     netstate::with(|snap| match decide(profile, snap, &flow) {
         Decision::Bind(b) => {
-            let out = rewrite_membership(level, name, val, &b, snap);
+            let out = rewrite_membership(&m, val, &b, snap);
             if out.is_some() {
                 log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
                 let d = Decision::Bind(b);
@@ -1508,96 +1579,19 @@ pub(crate) fn setsockopt_rewrite(
     })
 }
 
-/// The group of a membership option whose interface is unspecified.
-fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
-    let v4 = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) if v.len() >= 8 => {
-            // ip_mreq {multiaddr, interface} or ip_mreqn {multiaddr, address, ifindex}.
-            let any_addr = v[4..8] == [0; 4];
-            let any_index = v.len() < 12 || v[8..12] == [0; 4];
-            (any_addr && any_index).then(|| IpAddr::V4(v4(&v[0..4])))
-        }
-        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP)
-            if v.len() >= 12 =>
-        {
-            // ip_mreq_source {multiaddr, interface, sourceaddr}.
-            (v[4..8] == [0; 4]).then(|| IpAddr::V4(v4(&v[0..4])))
-        }
-        (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP)
-            if v.len() >= 20 =>
-        {
-            // ipv6_mreq {in6_addr, ifindex}.
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&v[0..16]);
-            (v[16..20] == [0; 4]).then(|| IpAddr::V6(Ipv6Addr::from(a)))
-        }
-        (
-            libc::IPPROTO_IP | libc::IPPROTO_IPV6,
-            libc::MCAST_JOIN_GROUP
-            | libc::MCAST_LEAVE_GROUP
-            | libc::MCAST_JOIN_SOURCE_GROUP
-            | libc::MCAST_LEAVE_SOURCE_GROUP,
-        ) if v.len() >= 8 + 28 => {
-            // group_req / group_source_req: u32 interface, padding, sockaddr_storage.
-            if v[0..4] != [0; 4] {
-                return None;
-            }
-            let fam = u16::from_ne_bytes([v[8], v[9]]) as i32;
-            match fam {
-                libc::AF_INET => Some(IpAddr::V4(v4(&v[12..16]))),
-                libc::AF_INET6 => {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(&v[16..32]);
-                    Some(IpAddr::V6(Ipv6Addr::from(a)))
-                }
-                _ => None,
-            }
-        }
+/// The program's membership request `v` (decoded as `m`) rewritten onto the
+/// interface `b` chose (`uapi::Membership::on_interface`); `None`: it cannot be (an
+/// `ip_mreq_source` for an interface without an IPv4 address).
+fn rewrite_membership(m: &Membership, v: &[u8], b: &Bind<'_>, snap: &Snap) -> Option<OptBuf> {
+    let v4 = match m {
+        Membership::MreqSource { .. } => Some(snap.v4_of(b.index)?),
         _ => None,
-    }
-}
-
-fn rewrite_membership(
-    level: i32,
-    name: i32,
-    v: &[u8],
-    b: &Bind<'_>,
-    snap: &Snap,
-) -> Option<OptBuf> {
+    };
     let mut out = OptBuf {
-        buf: [0; 272],
+        buf: [0; uapi::MREQ_MAX],
         len: 0,
     };
-    let idx = b.index.to_ne_bytes();
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) => {
-            // Always pass an ip_mreqn: the kernel takes it by length.
-            out.buf[0..4].copy_from_slice(&v[0..4]);
-            out.buf[8..12].copy_from_slice(&(b.index as i32).to_ne_bytes());
-            out.len = 12;
-        }
-        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP) => {
-            // This one names the interface by address only.
-            let a = snap.v4_of(b.index)?;
-            out.buf[..v.len().min(272)].copy_from_slice(&v[..v.len().min(272)]);
-            out.buf[4..8].copy_from_slice(&a.octets());
-            out.len = v.len().min(272);
-        }
-        (libc::IPPROTO_IPV6, _)
-            if name == libc::IPV6_ADD_MEMBERSHIP || name == libc::IPV6_DROP_MEMBERSHIP =>
-        {
-            out.buf[..20].copy_from_slice(&v[..20]);
-            out.buf[16..20].copy_from_slice(&idx);
-            out.len = 20;
-        }
-        _ => {
-            let n = v.len().min(272);
-            out.buf[..n].copy_from_slice(&v[..n]);
-            out.buf[0..4].copy_from_slice(&idx);
-            out.len = n;
-        }
-    }
+    out.len = m.on_interface(v, b.index, v4, &mut out.buf)?;
     Some(out)
 }
 

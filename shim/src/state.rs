@@ -5,9 +5,10 @@
 use crate::sys::sync::Published;
 use crate::{log, log_at, netstate, sys};
 use config_schema::{
-    LogLevel, Policy, Profile, default_policy_paths, env, load_policy_file, parse_via_list,
+    IfName, LogLevel, Policy, Profile, default_policy_paths, env, load_policy_file, parse_via_list,
 };
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -28,11 +29,11 @@ const ACTIVE: u8 = 3;
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 static PROFILE: Published<Profile> = Published::new();
 /// Servers from `MIFSHIM_DNS`, set once at initialisation.
-static DNS_OVERRIDE: std::sync::OnceLock<Vec<std::net::SocketAddr>> = std::sync::OnceLock::new();
+static DNS_OVERRIDE: std::sync::OnceLock<Vec<SocketAddr>> = std::sync::OnceLock::new();
 
 /// The servers `MIFSHIM_DNS` names (`mifrun --dns`), which take precedence over every
 /// other source of servers; empty when unset.
-pub(crate) fn dns_override() -> &'static [std::net::SocketAddr] {
+pub(crate) fn dns_override() -> &'static [SocketAddr] {
     DNS_OVERRIDE.get().map_or(&[][..], Vec::as_slice)
 }
 
@@ -130,48 +131,77 @@ fn fail_closed(args: std::fmt::Arguments<'_>) -> Option<Profile> {
     Some(Profile::fail_closed("invalid policy"))
 }
 
-/// Which process is steered is decided by the stub (`decide_mode` in
-/// `preload/src/lib.rs`) from the same variables and files, read the same way (bytes;
-/// empty is unset; the default paths by existence): the engine is only ever loaded into
-/// a process the stub steers. So every value here either configures the shim or fails
-/// closed with one line; none turns it off except `MIFSHIM_DISABLE=1`, which the stub
-/// honours too.
-fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
-    let argv0 = argv0.unwrap_or_default();
-    let prog_name = argv0.rsplit('/').next().unwrap_or("").to_owned();
+/// What the environment (and, for the default policy paths, the file system) says,
+/// read by [`read_env`] without acting on it.
+#[derive(Debug, PartialEq)]
+struct EnvConfig {
+    /// `MIFSHIM_LOG`: the level (warn when unset or invalid).
+    level: LogLevel,
+    /// The warning to log when `MIFSHIM_LOG` names no level.
+    level_warning: Option<String>,
+    log_file: Option<OsString>,
+    events: Option<OsString>,
+    /// `MIFSHIM_DISABLE=1`: nothing else is read.
+    disabled: bool,
+    /// The policy file: `MIFSHIM_POLICY`, else (without `MIFSHIM_VIA`) the first
+    /// default path that exists.
+    policy: Option<PathBuf>,
+    /// `MIFSHIM_VIA`, parsed; `Err`: the line to fail closed with.
+    via: Option<Result<Vec<IfName>, String>>,
+    /// `MIFSHIM_DNS`, parsed; `Err`: the line to fail closed with.
+    dns: Option<Result<Vec<SocketAddr>, String>>,
+}
+
+/// Reads the shim's variables from `src`: pure over its two functions, so every case
+/// is a unit test. Values are bytes (a value that is not UTF-8 is refused or used by
+/// its bytes, never taken for unset); empty is unset.
+fn read_env(src: &Sources<'_>) -> EnvConfig {
     let level = src
         .get(env::LOG)
         .map(|v| v.to_str().map(str::parse::<LogLevel>));
-    log::configure(
-        match level {
-            Some(Some(Ok(l))) => l,
-            _ => LogLevel::Warn,
-        },
-        src.get(env::LOG_FILE).as_deref(),
-        &prog_name,
-    );
-    crate::events::configure(src.get(env::EVENTS).as_deref(), &prog_name);
-    match level {
-        Some(None) => log_at!(Warn, "{} is not valid UTF-8; using warn", env::LOG),
-        Some(Some(Err(_))) => log_at!(
-            Warn,
+    let level_warning = match level {
+        Some(None) => Some(format!("{} is not valid UTF-8; using warn", env::LOG)),
+        Some(Some(Err(_))) => Some(format!(
             "{} is not one of off, error, warn, info, debug; using warn",
             env::LOG
-        ),
-        _ => {}
-    }
+        )),
+        _ => None,
+    };
     let via = src.get(env::VIA);
     let steering = mifshim_abi::steering(
         src.get(env::DISABLE).as_deref().map(OsStrExt::as_bytes),
         via.is_some(),
         src.get(env::POLICY).is_some(),
     );
-    if steering == mifshim_abi::Steering::Off {
-        log_at!(Debug, "disabled by {}=1", env::DISABLE);
-        return None;
+    let disabled = steering == mifshim_abi::Steering::Off;
+    let policy = if disabled {
+        None
+    } else {
+        policy_path(src, via.is_some())
+    };
+    EnvConfig {
+        level: match level {
+            Some(Some(Ok(l))) => l,
+            _ => LogLevel::Warn,
+        },
+        level_warning,
+        log_file: src.get(env::LOG_FILE),
+        events: src.get(env::EVENTS),
+        disabled,
+        policy,
+        via: via.filter(|_| !disabled).map(|v| parse_via(&v)),
+        dns: src
+            .get(env::DNS)
+            .filter(|_| !disabled)
+            .map(|v| parse_dns(&v)),
     }
-    let path = src.get(env::POLICY).map(PathBuf::from).or_else(|| {
-        if via.is_some() {
+}
+
+/// `MIFSHIM_POLICY`, else — unless `MIFSHIM_VIA` is set — the first default policy
+/// path that exists.
+fn policy_path(src: &Sources<'_>, via_set: bool) -> Option<PathBuf> {
+    src.get(env::POLICY).map(PathBuf::from).or_else(|| {
+        if via_set {
             return None;
         }
         let xdg = (src.var)("XDG_CONFIG_HOME");
@@ -179,8 +209,51 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
         default_policy_paths(xdg.as_deref(), home.as_deref())
             .into_iter()
             .find(|p| (src.exists)(p))
-    });
-    if via.is_none() && path.is_none() {
+    })
+}
+
+/// `MIFSHIM_VIA`'s list of interfaces.
+fn parse_via(v: &OsStr) -> Result<Vec<IfName>, String> {
+    let Some(v) = v.to_str() else {
+        return Err(format!(
+            "invalid {}: not valid UTF-8 ({v:?}), so it names no interface",
+            env::VIA
+        ));
+    };
+    parse_via_list(v, env::VIA).map_err(|diags| format!("invalid {}: {}", env::VIA, diags[0]))
+}
+
+/// `MIFSHIM_DNS`'s list of servers.
+fn parse_dns(list: &OsStr) -> Result<Vec<SocketAddr>, String> {
+    let Some(list) = list.to_str() else {
+        return Err(format!("invalid {}: not valid UTF-8 ({list:?})", env::DNS));
+    };
+    list.split(',')
+        .map(config_schema::parse_server)
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| format!("invalid {}: {e}", env::DNS))
+}
+
+/// Which process is steered is decided by the stub (`decide_mode` in
+/// `preload/src/linux.rs`) from the same variables and files, read the same way (bytes;
+/// empty is unset; the default paths by existence): the engine is only ever loaded into
+/// a process the stub steers. So every value here either configures the shim or fails
+/// closed with one line; none turns it off except `MIFSHIM_DISABLE=1`, which the stub
+/// honours too.
+fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
+    let argv0 = argv0.unwrap_or_default();
+    let prog_name = argv0.rsplit('/').next().unwrap_or("").to_owned();
+    let cfg = read_env(src);
+    log::configure(cfg.level, cfg.log_file.as_deref(), &prog_name);
+    crate::events::configure(cfg.events.as_deref(), &prog_name);
+    if let Some(w) = &cfg.level_warning {
+        log_at!(Warn, "{w}");
+    }
+    if cfg.disabled {
+        log_at!(Debug, "disabled by {}=1", env::DISABLE);
+        return None;
+    }
+    if cfg.via.is_none() && cfg.policy.is_none() {
         // The stub found one of them when the process started: the program changed
         // its environment (or the policy file went away) since. Do not run unsteered.
         return fail_closed(format_args!(
@@ -189,70 +262,64 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
             env::POLICY
         ));
     }
-    let mut policy = match &path {
-        Some(p) => match load_policy_file(p) {
-            Ok(loaded) => loaded.policy,
-            Err(diags) => {
-                let first = diags.iter().find(|d| !d.warning).unwrap_or(&diags[0]);
-                let more = diags
-                    .iter()
-                    .filter(|d| !d.warning)
-                    .count()
-                    .saturating_sub(1);
-                return fail_closed(format_args!(
-                    "invalid policy: {first}{} (check it with `mifrun --check --policy {}`)",
-                    if more > 0 {
-                        format!(" (and {more} more problems)")
-                    } else {
-                        String::new()
-                    },
-                    p.display()
-                ));
-            }
+    let mut policy = match &cfg.policy {
+        Some(p) => match load_policy(p) {
+            Ok(policy) => policy,
+            Err(line) => return fail_closed(format_args!("{line}")),
         },
         None => Policy::default(),
     };
-    if let Some(v) = &via {
-        let Some(v) = v.to_str() else {
-            return fail_closed(format_args!(
-                "invalid {}: not valid UTF-8 ({v:?}), so it names no interface",
-                env::VIA
-            ));
-        };
-        match parse_via_list(v, env::VIA) {
-            Ok(list) => policy.override_via(list),
-            Err(diags) => {
-                return fail_closed(format_args!("invalid {}: {}", env::VIA, diags[0]));
-            }
-        }
+    match cfg.via {
+        Some(Ok(list)) => policy.override_via(list),
+        Some(Err(line)) => return fail_closed(format_args!("{line}")),
+        None => {}
     }
-    if let Some(list) = src.get(env::DNS) {
-        let Some(list) = list.to_str() else {
-            return fail_closed(format_args!(
-                "invalid {}: not valid UTF-8 ({list:?})",
-                env::DNS
-            ));
-        };
-        let parsed: Result<Vec<_>, String> =
-            list.split(',').map(config_schema::parse_server).collect();
-        match parsed {
-            Ok(v) => {
-                let _ = DNS_OVERRIDE.set(v);
-            }
-            Err(e) => return fail_closed(format_args!("invalid {}: {e}", env::DNS)),
+    match cfg.dns {
+        Some(Ok(v)) => {
+            let _ = DNS_OVERRIDE.set(v);
         }
+        Some(Err(line)) => return fail_closed(format_args!("{line}")),
+        None => {}
     }
+    Some(profile_of(&policy, &argv0, cfg.policy.as_deref()))
+}
+
+/// The policy file at `p`; `Err`: the line to fail closed with (its first error).
+fn load_policy(p: &Path) -> Result<Policy, String> {
+    let diags = match load_policy_file(p) {
+        Ok(loaded) => return Ok(loaded.policy),
+        Err(diags) => diags,
+    };
+    let first = diags.iter().find(|d| !d.warning).unwrap_or(&diags[0]);
+    let more = diags
+        .iter()
+        .filter(|d| !d.warning)
+        .count()
+        .saturating_sub(1);
+    Err(format!(
+        "invalid policy: {first}{} (check it with `mifrun --check --policy {}`)",
+        if more > 0 {
+            format!(" (and {more} more problems)")
+        } else {
+            String::new()
+        },
+        p.display()
+    ))
+}
+
+/// The profile of this program (by its executable's path, when the policy has
+/// `[programs]`, and `argv0`), logged with where it came from.
+fn profile_of(policy: &Policy, argv0: &str, path: Option<&Path>) -> Profile {
     let exe = if policy.programs.is_empty() {
         String::new()
     } else {
         sys::exe_path()
     };
-    let profile = policy.profile_for(&exe, &argv0);
+    let profile = policy.profile_for(&exe, argv0);
     log_at!(
         Debug,
         "policy loaded from {}: via [{}]{}",
-        path.as_ref()
-            .map_or_else(|| env::VIA.to_owned(), |p| p.display().to_string()),
+        path.map_or_else(|| env::VIA.to_owned(), |p| p.display().to_string()),
         profile
             .via
             .iter()
@@ -264,14 +331,12 @@ fn load_from(argv0: Option<String>, src: &Sources<'_>) -> Option<Profile> {
             .as_ref()
             .map_or(String::new(), |s| format!(" ({s})"))
     );
-    Some(profile)
+    profile
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use config_schema::IfName;
-    use std::ffi::OsStr;
     use std::os::unix::ffi::OsStringExt;
 
     /// `load_from` over a fixed environment; files exist only where `files` says.
@@ -289,6 +354,145 @@ mod tests {
                 exists: &exists,
             },
         )
+    }
+
+    /// `read_env` over a fixed environment; files exist only where `files` says.
+    fn env_of(vars: &[(&str, &[u8])], files: &[&Path]) -> EnvConfig {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from_vec(v.to_vec())))
+            .collect();
+        let var = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let exists = |p: &Path| files.contains(&p);
+        read_env(&Sources {
+            var: &var,
+            exists: &exists,
+        })
+    }
+
+    fn wlan0() -> Vec<IfName> {
+        vec![IfName::new("wlan0").unwrap()]
+    }
+
+    #[test]
+    fn the_environment_read_as_a_whole() {
+        let e = env_of(
+            &[
+                ("MIFSHIM_VIA", b"wlan0"),
+                ("MIFSHIM_LOG", b"debug"),
+                ("MIFSHIM_LOG_FILE", b"/tmp/log"),
+                ("MIFSHIM_EVENTS", b"/tmp/ev"),
+                ("MIFSHIM_DNS", b"203.0.113.53,[2001:db8::53]:5353"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            e,
+            EnvConfig {
+                level: LogLevel::Debug,
+                level_warning: None,
+                log_file: Some("/tmp/log".into()),
+                events: Some("/tmp/ev".into()),
+                disabled: false,
+                policy: None,
+                via: Some(Ok(wlan0())),
+                dns: Some(Ok(vec![
+                    "203.0.113.53:53".parse().unwrap(),
+                    "[2001:db8::53]:5353".parse().unwrap()
+                ])),
+            }
+        );
+    }
+
+    #[test]
+    fn a_log_level_that_names_none_is_warn_with_a_warning() {
+        for (v, says) in [
+            (&b"loud"[..], "is not one of"),
+            (b"info\xff", "not valid UTF-8"),
+        ] {
+            let e = env_of(&[("MIFSHIM_VIA", b"wlan0"), ("MIFSHIM_LOG", v)], &[]);
+            assert_eq!(e.level, LogLevel::Warn, "{v:?}");
+            assert!(e.level_warning.unwrap().contains(says), "{v:?}");
+        }
+        // Empty is unset: no warning.
+        let e = env_of(&[("MIFSHIM_VIA", b"wlan0"), ("MIFSHIM_LOG", b"")], &[]);
+        assert_eq!((e.level, e.level_warning), (LogLevel::Warn, None));
+    }
+
+    #[test]
+    fn disabled_reads_nothing_else() {
+        let e = env_of(
+            &[
+                ("MIFSHIM_DISABLE", b"1"),
+                ("MIFSHIM_VIA", b"wlan0\xff"),
+                ("MIFSHIM_DNS", b"nonsense"),
+            ],
+            &[],
+        );
+        assert!(e.disabled);
+        assert_eq!((e.policy, e.via, e.dns), (None, None, None));
+    }
+
+    #[test]
+    fn policy_path_explicit_else_the_first_default_that_exists_unless_via() {
+        let e = env_of(&[("MIFSHIM_POLICY", b"/etc/p.toml")], &[]);
+        assert_eq!(e.policy, Some(PathBuf::from("/etc/p.toml")));
+        let xdg = Path::new("/x/mifshim/policy.toml");
+        let e = env_of(&[("XDG_CONFIG_HOME", b"/x")], &[xdg]);
+        assert_eq!(e.policy.as_deref(), Some(xdg));
+        // With MIFSHIM_VIA the default files are not looked at.
+        let e = env_of(
+            &[("XDG_CONFIG_HOME", b"/x"), ("MIFSHIM_VIA", b"wlan0")],
+            &[xdg],
+        );
+        assert_eq!(e.policy, None);
+        // MIFSHIM_POLICY wins over MIFSHIM_VIA's "no default".
+        let e = env_of(
+            &[
+                ("MIFSHIM_POLICY", b"/etc/p.toml"),
+                ("MIFSHIM_VIA", b"wlan0"),
+            ],
+            &[],
+        );
+        assert_eq!(e.policy, Some(PathBuf::from("/etc/p.toml")));
+    }
+
+    #[test]
+    fn via_and_dns_that_cannot_be_read_are_the_lines_to_fail_closed_with() {
+        let e = env_of(
+            &[
+                ("MIFSHIM_VIA", b"wlan0\xff"),
+                ("MIFSHIM_DNS", b"203.0.113.53\xff"),
+            ],
+            &[],
+        );
+        let via = e.via.unwrap().unwrap_err();
+        assert!(
+            via.starts_with("invalid MIFSHIM_VIA: not valid UTF-8"),
+            "{via}"
+        );
+        let dns = e.dns.unwrap().unwrap_err();
+        assert!(
+            dns.starts_with("invalid MIFSHIM_DNS: not valid UTF-8"),
+            "{dns}"
+        );
+        let e = env_of(
+            &[("MIFSHIM_VIA", b"wlan0"), ("MIFSHIM_DNS", b"not-a-server")],
+            &[],
+        );
+        assert!(
+            e.dns
+                .unwrap()
+                .unwrap_err()
+                .starts_with("invalid MIFSHIM_DNS: ")
+        );
+        let e = env_of(&[("MIFSHIM_VIA", b",,")], &[]);
+        assert!(
+            e.via
+                .unwrap()
+                .unwrap_err()
+                .starts_with("invalid MIFSHIM_VIA: ")
+        );
     }
 
     fn fail_closed_profile() -> Option<Profile> {

@@ -23,6 +23,8 @@
 
 #![no_std]
 
+pub mod mmsg;
+
 use config_schema::{AddrFamily, Proto};
 use core::net::IpAddr;
 pub use mifshim_fastpath::{

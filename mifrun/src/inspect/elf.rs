@@ -211,8 +211,60 @@ fn section_header(fmt: Fmt, b: &[u8]) -> SectionHeader {
     }
 }
 
-/// Parses the parts of an ELF file that decide whether a preload can steer it.
+/// Parses the parts of an ELF file that decide whether a preload can steer it: its
+/// class and byte order, its header, its program headers (interpreter, dynamic
+/// section, a Go build-id note) and, when present, its sections (Go's).
 pub fn parse_elf<R: ReadAt + ?Sized>(r: &R) -> Result<ElfInfo, ElfError> {
+    let fmt = elf_format(r)?;
+    let eh = elf_header(r, fmt)?;
+    // Section header 0 carries the extended counts when the header fields overflow.
+    let sh0 = if eh.shoff != 0 && eh.shentsize >= fmt.min_shentsize() {
+        read_range(r, eh.shoff, eh.shentsize as u64, "section header 0")
+            .ok()
+            .map(|b| section_header(fmt, &b))
+    } else {
+        None
+    };
+    let phnum = match (eh.phnum, &sh0) {
+        (PN_XNUM, Some(sh0)) => sh0.info as u64,
+        (n, _) => n as u64,
+    };
+    let mut info = ElfInfo {
+        abi: Abi {
+            is64: fmt.is64,
+            little_endian: fmt.le,
+            machine: eh.machine,
+        },
+        e_type: eh.e_type,
+        has_interp: false,
+        interp: None,
+        has_dynamic: false,
+        go: None,
+    };
+    if phnum > 0 {
+        read_program_headers(r, fmt, &eh, phnum, &mut info)?;
+    }
+    // Section headers are optional at run time: problems there are not errors.
+    if let Some(sh0) = sh0 {
+        let shnum = if eh.shnum == 0 {
+            sh0.size
+        } else {
+            eh.shnum as u64
+        };
+        let shstrndx = if eh.shstrndx == SHN_XINDEX {
+            sh0.link as u64
+        } else {
+            eh.shstrndx as u64
+        };
+        if let Some(go) = go_sections(r, fmt, eh.shoff, eh.shentsize as u64, shnum, shstrndx) {
+            info.go = Some(go);
+        }
+    }
+    Ok(info)
+}
+
+/// The file's class and byte order (`e_ident`); `NotElf` without the magic.
+fn elf_format<R: ReadAt + ?Sized>(r: &R) -> Result<Fmt, ElfError> {
     let mut ident = [0u8; 16];
     r.read_exact_at_(&mut ident, 0)
         .map_err(|_| ElfError::NotElf)?;
@@ -229,103 +281,92 @@ pub fn parse_elf<R: ReadAt + ?Sized>(r: &R) -> Result<ElfInfo, ElfError> {
         2 => false,
         d => return Err(ElfError::Invalid(format!("unknown ELF data encoding {d}"))),
     };
-    let fmt = Fmt { is64, le };
-    let eh = read_range(r, 0, if is64 { 64 } else { 52 }, "the ELF header")?;
-    let e_type = fmt.u16(&eh, 16);
-    let machine = fmt.u16(&eh, 18);
-    let phoff = fmt.word(&eh, 32, 28);
-    let shoff = fmt.word(&eh, 40, 32);
-    let (phentsize, phnum, shentsize, shnum, shstrndx) = if is64 {
-        (
-            fmt.u16(&eh, 54),
-            fmt.u16(&eh, 56),
-            fmt.u16(&eh, 58),
-            fmt.u16(&eh, 60),
-            fmt.u16(&eh, 62),
-        )
-    } else {
-        (
-            fmt.u16(&eh, 42),
-            fmt.u16(&eh, 44),
-            fmt.u16(&eh, 46),
-            fmt.u16(&eh, 48),
-            fmt.u16(&eh, 50),
-        )
-    };
-    let (min_ph, min_sh) = if is64 { (56, 64) } else { (32, 40) };
+    Ok(Fmt { is64, le })
+}
 
-    // Section header 0 carries the extended counts when the header fields overflow.
-    let sh0 = if shoff != 0 && shentsize >= min_sh {
-        read_range(r, shoff, shentsize as u64, "section header 0")
-            .ok()
-            .map(|b| section_header(fmt, &b))
-    } else {
-        None
-    };
-    let phnum = match (phnum, &sh0) {
-        (PN_XNUM, Some(sh0)) => sh0.info as u64,
-        (n, _) => n as u64,
-    };
+/// The fields of the ELF header this module reads.
+struct ElfHeader {
+    e_type: u16,
+    machine: u16,
+    phoff: u64,
+    shoff: u64,
+    phentsize: u16,
+    phnum: u16,
+    shentsize: u16,
+    shnum: u16,
+    shstrndx: u16,
+}
 
-    let mut info = ElfInfo {
-        abi: Abi {
-            is64,
-            little_endian: le,
-            machine,
-        },
-        e_type,
-        has_interp: false,
-        interp: None,
-        has_dynamic: false,
-        go: None,
-    };
+fn elf_header<R: ReadAt + ?Sized>(r: &R, fmt: Fmt) -> Result<ElfHeader, ElfError> {
+    let eh = read_range(r, 0, if fmt.is64 { 64 } else { 52 }, "the ELF header")?;
+    // e_phentsize and the four fields after it, at the class's offset.
+    let at = if fmt.is64 { 54 } else { 42 };
+    Ok(ElfHeader {
+        e_type: fmt.u16(&eh, 16),
+        machine: fmt.u16(&eh, 18),
+        phoff: fmt.word(&eh, 32, 28),
+        shoff: fmt.word(&eh, 40, 32),
+        phentsize: fmt.u16(&eh, at),
+        phnum: fmt.u16(&eh, at + 2),
+        shentsize: fmt.u16(&eh, at + 4),
+        shnum: fmt.u16(&eh, at + 6),
+        shstrndx: fmt.u16(&eh, at + 8),
+    })
+}
 
-    if phnum > 0 {
-        if phentsize < min_ph {
-            return Err(ElfError::Invalid(format!(
-                "program header size {phentsize} is too small"
-            )));
-        }
-        let table = read_range(r, phoff, phnum * phentsize as u64, "the program headers")?;
-        for ph in table.chunks_exact(phentsize as usize) {
-            let p_type = fmt.u32(ph, 0);
-            let offset = fmt.word(ph, 8, 4);
-            let filesz = fmt.word(ph, 32, 16);
-            let align = fmt.word(ph, 48, 28);
-            match p_type {
-                PT_INTERP => {
-                    info.has_interp = true;
-                    if let Ok(bytes) = read_range(r, offset, filesz.min(4096), "PT_INTERP") {
-                        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                        info.interp = Some(String::from_utf8_lossy(&bytes[..end]).into_owned());
-                    }
+impl Fmt {
+    /// The smallest program header of this class.
+    fn min_phentsize(self) -> u16 {
+        if self.is64 { 56 } else { 32 }
+    }
+
+    /// The smallest section header of this class.
+    fn min_shentsize(self) -> u16 {
+        if self.is64 { 64 } else { 40 }
+    }
+}
+
+/// The `phnum` program headers: `PT_INTERP` (and the interpreter's path),
+/// `PT_DYNAMIC`, a `PT_NOTE` with Go's build id.
+fn read_program_headers<R: ReadAt + ?Sized>(
+    r: &R,
+    fmt: Fmt,
+    eh: &ElfHeader,
+    phnum: u64,
+    info: &mut ElfInfo,
+) -> Result<(), ElfError> {
+    let phentsize = eh.phentsize;
+    if phentsize < fmt.min_phentsize() {
+        return Err(ElfError::Invalid(format!(
+            "program header size {phentsize} is too small"
+        )));
+    }
+    let table = read_range(r, eh.phoff, phnum * phentsize as u64, "the program headers")?;
+    for ph in table.chunks_exact(phentsize as usize) {
+        let p_type = fmt.u32(ph, 0);
+        let offset = fmt.word(ph, 8, 4);
+        let filesz = fmt.word(ph, 32, 16);
+        let align = fmt.word(ph, 48, 28);
+        match p_type {
+            PT_INTERP => {
+                info.has_interp = true;
+                if let Ok(bytes) = read_range(r, offset, filesz.min(4096), "PT_INTERP") {
+                    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                    info.interp = Some(String::from_utf8_lossy(&bytes[..end]).into_owned());
                 }
-                PT_DYNAMIC => info.has_dynamic = true,
-                PT_NOTE if info.go.is_none() => {
-                    if let Ok(notes) = read_range(r, offset, filesz, "PT_NOTE")
-                        && has_go_buildid_note(fmt, &notes, if align == 8 { 8 } else { 4 })
-                    {
-                        info.go = Some(GoEvidence::BuildIdNote);
-                    }
-                }
-                _ => {}
             }
+            PT_DYNAMIC => info.has_dynamic = true,
+            PT_NOTE if info.go.is_none() => {
+                if let Ok(notes) = read_range(r, offset, filesz, "PT_NOTE")
+                    && has_go_buildid_note(fmt, &notes, if align == 8 { 8 } else { 4 })
+                {
+                    info.go = Some(GoEvidence::BuildIdNote);
+                }
+            }
+            _ => {}
         }
     }
-
-    // Section headers are optional at run time: problems there are not errors.
-    if let Some(sh0) = sh0 {
-        let shnum = if shnum == 0 { sh0.size } else { shnum as u64 };
-        let shstrndx = if shstrndx == SHN_XINDEX {
-            sh0.link as u64
-        } else {
-            shstrndx as u64
-        };
-        if let Some(go) = go_sections(r, fmt, shoff, shentsize as u64, shnum, shstrndx) {
-            info.go = Some(go);
-        }
-    }
-    Ok(info)
+    Ok(())
 }
 
 fn go_sections<R: ReadAt + ?Sized>(

@@ -28,7 +28,8 @@ use crate::netstate;
 use crate::state::{self, Mode};
 use crate::{log, log_at};
 use config_schema::{
-    BlockReason, Decision, DirectReason, IfName, NetView, Profile, Why, decide_name,
+    Bind, BlockReason, Decision, DirectReason, IfName, IfaceState, NetView, Profile, Why,
+    decide_name,
 };
 use std::net::{IpAddr, SocketAddr};
 use wire::QType;
@@ -133,12 +134,71 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
         Mode::Inert => return Plan::Real,
         Mode::Active(p) => p,
     };
+    let host = match name_to_resolve(profile, node, hints, ev) {
+        Ok(host) => host,
+        Err(plan) => return plan,
+    };
+    let node = host.text.as_str();
+    let (b, iface, sources) = match route_name(profile, node, ev) {
+        Ok(r) => r,
+        Err(plan) => return plan,
+    };
+    let want = match query_types(node, &iface, hints, &b) {
+        Ok(want) => want,
+        Err(plan) => return plan,
+    };
+    let l = Lookup {
+        profile,
+        node,
+        host: &host,
+        b,
+        sources,
+        want,
+        rc: conf::resolv_conf(),
+    };
+    let own_name = host.text.eq_ignore_ascii_case(&conf::hostname());
+    let (servers, source) = servers_for(profile, b.ifname, b.index, &l.rc);
+    let by = if own_name {
+        Asker::OwnName
+    } else if config_schema::sysdns::asks_resolved(source, true) && conf::resolved_available() {
+        ev.servers(&[], "systemd-resolved");
+        Asker::Resolved
+    } else {
+        ev.servers(&servers, source);
+        Asker::Servers
+    };
+    let outcome = match by {
+        Asker::OwnName => {
+            ev.servers(&[], "this host");
+            own_name_answer(&l)
+        }
+        Asker::Resolved => ask_resolved(&l),
+        Asker::Servers => match ask_servers(&l, &servers, source) {
+            Ok(outcome) => outcome,
+            Err(plan) => return plan,
+        },
+    };
+    answer(&l, hints, outcome, || match by {
+        Asker::Resolved => "systemd-resolved".into(),
+        _ => Servers(&servers).to_string(),
+    })
+}
+
+/// The name `node` stands for, when it is the shim's to resolve: `Err` with the plan
+/// when it is not (inert, not steered, numeric, in /etc/hosts, a loopback name) or
+/// when glibc would refuse it by syntax (`res_hnok`: it fails at once, asking nobody).
+fn name_to_resolve(
+    profile: &Profile,
+    node: &str,
+    hints: &Hints,
+    ev: &mut crate::events::Name,
+) -> Result<name::HostName, Plan> {
     if !profile.dns.steer
         || hints.flags & libc::AI_NUMERICHOST != 0
         || is_numeric(node)
         || node.is_empty()
     {
-        return Plan::Real;
+        return Err(Plan::Real);
     }
     if hosts_answer(node, hints) {
         log_at!(
@@ -146,24 +206,30 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
             "resolve {node}: in /etc/hosts, left to the C library"
         );
         ev.local("hosts");
-        return Plan::Real;
+        return Err(Plan::Real);
     }
     if let Some(p) = loopback_answer(node, hints) {
         log_at!(Debug, "resolve {node}: a loopback name, answered locally");
         ev.local("loopback");
-        return p;
+        return Err(p);
     }
-    // What glibc refuses by syntax (res_hnok) fails at once, asking nobody.
-    let Some(host) = name::host_name(node.as_bytes()) else {
+    name::host_name(node.as_bytes()).ok_or_else(|| {
         log_at!(Info, "resolve {node}: not a valid host name -> EAI_NONAME");
         ev.local("syntax");
-        return Plan::Fail(libc::EAI_NONAME);
-    };
-    let own_name = host.text.eq_ignore_ascii_case(&conf::hostname());
-    let node = host.text.as_str();
-    // Only the decision is taken on the snapshot: a lookup that a signal handler
-    // leaves by siglongjmp must not leave a snapshot reader count behind.
-    let routed = netstate::with(|snap| {
+        Plan::Fail(libc::EAI_NONAME)
+    })
+}
+
+/// The interface the policy resolves `node` over, its state and its addresses; `Err`:
+/// the plan of a name that goes direct or is blocked. Only the decision is taken on the
+/// snapshot: a lookup that a signal handler leaves by siglongjmp must not leave a
+/// snapshot reader count behind.
+fn route_name(
+    profile: &'static Profile,
+    node: &str,
+    ev: &mut crate::events::Name,
+) -> Result<(Bind<'static>, IfaceState, Vec<IpAddr>), Plan> {
+    netstate::with(|snap| {
         let d = decide_name(profile, snap, node);
         ev.decided(d);
         let b = match d {
@@ -171,40 +237,46 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
                 log_at!(Info, "resolve {node} direct ({})", direct_text(&r));
                 return Err(Plan::Real);
             }
-            Decision::Block(b) => {
-                return Err(match b.reason {
-                    BlockReason::Rule(r) => {
-                        log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
-                        Plan::Fail(libc::EAI_FAIL)
-                    }
-                    BlockReason::Unavailable(list) => {
-                        log::warn_limited(format_args!(
-                            "resolve {node} refused: no usable interface among [{}] -> EAI_AGAIN",
-                            names(list)
-                        ));
-                        Plan::Fail(libc::EAI_AGAIN)
-                    }
-                });
-            }
+            Decision::Block(b) => return Err(blocked(node, b.reason)),
             Decision::Bind(b) => b,
         };
         let iface = snap.iface(&b.ifname).unwrap_or_default();
         let sources = snap.addrs_of(b.index);
         Ok((b, iface, sources))
-    });
-    let (b, iface, sources) = match routed {
-        Ok(r) => r,
-        Err(p) => return p,
-    };
-    let has4 = iface.has_v4;
-    // A link-local address alone reaches no global IPv6 destination: no AAAA.
-    let has6 = iface.has_v6;
-    let mapped = hints.family == libc::AF_INET6 && hints.flags & libc::AI_V4MAPPED != 0;
+    })
+}
+
+/// The plan of a name the policy blocks.
+fn blocked(node: &str, reason: BlockReason<'_>) -> Plan {
+    match reason {
+        BlockReason::Rule(r) => {
+            log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
+            Plan::Fail(libc::EAI_FAIL)
+        }
+        BlockReason::Unavailable(list) => {
+            log::warn_limited(format_args!(
+                "resolve {node} refused: no usable interface among [{}] -> EAI_AGAIN",
+                names(list)
+            ));
+            Plan::Fail(libc::EAI_AGAIN)
+        }
+    }
+}
+
+/// The record types to ask for: what `hints` want of what the interface has (a
+/// link-local IPv6 address alone reaches no global destination: no AAAA). `Err`: none
+/// (`EAI_ADDRFAMILY`).
+fn query_types(
+    node: &str,
+    iface: &IfaceState,
+    hints: &Hints,
+    b: &Bind<'_>,
+) -> Result<Vec<QType>, Plan> {
     let mut want = Vec::with_capacity(2);
-    if has6 && hints.family != libc::AF_INET {
+    if iface.has_v6 && hints.family != libc::AF_INET {
         want.push(QType::Aaaa);
     }
-    if has4 && (hints.family != libc::AF_INET6 || mapped) {
+    if iface.has_v4 && (hints.family != libc::AF_INET6 || hints.v4_mapped()) {
         want.push(QType::A);
     }
     if want.is_empty() {
@@ -213,141 +285,148 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
             "resolve {node}: {} has no address of the family asked for -> EAI_ADDRFAMILY",
             b.ifname
         );
-        return Plan::Fail(EAI_ADDRFAMILY);
+        return Err(Plan::Fail(EAI_ADDRFAMILY));
     }
-    let rc = conf::resolv_conf();
-    let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
-    let explicit = !config_schema::sysdns::asks_resolved(source, true);
-    if !explicit && conf::resolved_available() && !own_name {
-        ev.servers(&[], "systemd-resolved");
-    } else if !own_name {
-        ev.servers(&servers, source);
+    Ok(want)
+}
+
+impl Hints {
+    /// `AF_INET6` with `AI_V4MAPPED`: IPv4 answers are wanted too, as mapped addresses.
+    fn v4_mapped(&self) -> bool {
+        self.family == libc::AF_INET6 && self.flags & libc::AI_V4MAPPED != 0
     }
-    let outcome = if own_name {
-        // This host's own name, missing from /etc/hosts: the chosen interface's
-        // addresses (what nss-myhostname would answer), never a query.
-        log_at!(
-            Info,
-            "resolve {node}: this host's name, answered with {}'s addresses",
-            b.ifname
-        );
-        ev.servers(&[], "this host");
-        let addrs: Vec<IpAddr> = sources
-            .iter()
-            .copied()
-            .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
-            .collect();
-        if addrs.is_empty() {
-            resolve::Outcome::NoData
-        } else {
-            resolve::Outcome::Found {
-                addrs,
-                canon: node.to_owned(),
-            }
-        }
-    } else if !explicit && conf::resolved_available() {
-        let family = match (want.contains(&QType::A), want.contains(&QType::Aaaa)) {
-            (true, false) => libc::AF_INET,
-            (false, true) => libc::AF_INET6,
-            _ => libc::AF_UNSPEC,
-        };
-        log_at!(
-            Info,
-            "resolve {node} over {} ({}) through systemd-resolved (link {})",
-            b.ifname,
-            why_text(&b.why),
-            b.index
-        );
-        let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
-        let ask = |name: &str| {
-            resolved::resolve(
-                name,
-                family,
-                b.index,
-                std::time::Duration::from_millis(budget.min(30_000)),
-            )
-        };
-        match profile.search_domains(&b.ifname) {
-            // The policy's search list for this link: the names are expanded here
-            // (resolved would apply the link's own domains), each asked in turn.
-            Some(search) if !host.absolute => {
-                let mut last = resolve::Outcome::NoName;
-                for cand in resolve::candidates(node, search, rc.ndots) {
-                    last = ask(&cand);
-                    if !matches!(last, resolve::Outcome::NoName) {
-                        break;
-                    }
-                }
-                last
-            }
-            _ => ask(node),
-        }
+}
+
+/// Who answers a name the shim resolves.
+#[derive(Clone, Copy)]
+enum Asker {
+    /// Nobody: this host's own name.
+    OwnName,
+    /// systemd-resolved, over the interface.
+    Resolved,
+    /// The interface's servers, through the shim's stub resolver.
+    Servers,
+}
+
+/// One name being resolved over an interface.
+struct Lookup<'a> {
+    profile: &'static Profile,
+    node: &'a str,
+    host: &'a name::HostName,
+    b: Bind<'static>,
+    /// The interface's addresses.
+    sources: Vec<IpAddr>,
+    want: Vec<QType>,
+    rc: conf::ResolvConf,
+}
+
+/// This host's own name, missing from /etc/hosts: the chosen interface's addresses
+/// (what nss-myhostname would answer), never a query.
+fn own_name_answer(l: &Lookup<'_>) -> resolve::Outcome {
+    log_at!(
+        Info,
+        "resolve {}: this host's name, answered with {}'s addresses",
+        l.node,
+        l.b.ifname
+    );
+    let addrs: Vec<IpAddr> = l
+        .sources
+        .iter()
+        .copied()
+        .filter(|a| !matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local()))
+        .collect();
+    if addrs.is_empty() {
+        resolve::Outcome::NoData
     } else {
-        if servers.is_empty() {
-            log::warn_limited(format_args!(
-                "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
-                b.ifname, b.ifname
-            ));
-            return Plan::Fail(libc::EAI_AGAIN);
+        resolve::Outcome::Found {
+            addrs,
+            canon: l.node.to_owned(),
         }
-        log_at!(
-            Info,
-            "resolve {node} over {} ({}) with {} from {source}",
-            b.ifname,
-            why_text(&b.why),
-            Servers(&servers)
-        );
-        let plan = stub_plan(profile, &b, &servers);
-        let names = if host.absolute {
-            vec![node.to_owned()]
-        } else {
-            resolve::candidates(node, search_list(profile, &b.ifname, &rc), rc.ndots)
-        };
-        resolve::lookup(&plan, &names, &want)
+    }
+}
+
+/// Asks systemd-resolved over the interface (with the policy's search list for it,
+/// expanded here: resolved would apply the link's own domains).
+fn ask_resolved(l: &Lookup<'_>) -> resolve::Outcome {
+    let (profile, node, b) = (l.profile, l.node, &l.b);
+    let family = match (l.want.contains(&QType::A), l.want.contains(&QType::Aaaa)) {
+        (true, false) => libc::AF_INET,
+        (false, true) => libc::AF_INET6,
+        _ => libc::AF_UNSPEC,
     };
-    match outcome {
-        resolve::Outcome::Found { addrs, canon } => {
-            let mut sorted = sort::sort_for_interface(&addrs, &sources);
-            if hints.family == libc::AF_INET {
-                sorted.retain(IpAddr::is_ipv4);
-            }
-            if hints.family == libc::AF_INET6 {
-                // AI_V4MAPPED: IPv4 answers only when there is no IPv6 one (or AI_ALL).
-                let any6 = sorted.iter().any(IpAddr::is_ipv6);
-                let all = hints.flags & libc::AI_ALL != 0;
-                sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
-            }
-            if sorted.is_empty() {
-                log_at!(
-                    Info,
-                    "resolve {node}: no answer usable on {} -> EAI_NODATA",
-                    b.ifname
-                );
-                return Plan::Fail(libc::EAI_NODATA);
-            }
-            if let Why::Rule(r) = b.why {
-                if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
-                    for a in &sorted {
-                        crate::learned::remember(*a, i);
-                    }
+    log_at!(
+        Info,
+        "resolve {node} over {} ({}) through systemd-resolved (link {})",
+        b.ifname,
+        why_text(&b.why),
+        b.index
+    );
+    let budget = profile.dns.timeout_ms as u64 * (1 << profile.dns.attempts.min(4)) as u64;
+    let ask = |name: &str| {
+        resolved::resolve(
+            name,
+            family,
+            b.index,
+            std::time::Duration::from_millis(budget.min(30_000)),
+        )
+    };
+    match profile.search_domains(&b.ifname) {
+        Some(search) if !l.host.absolute => {
+            let mut last = resolve::Outcome::NoName;
+            for cand in resolve::candidates(node, search, l.rc.ndots) {
+                last = ask(&cand);
+                if !matches!(last, resolve::Outcome::NoName) {
+                    break;
                 }
             }
-            log_at!(
-                Info,
-                "resolve {node} -> {} over {}",
-                Addrs(&sorted),
-                b.ifname
-            );
-            let canon = if canon.is_empty() {
-                node.to_owned()
-            } else {
-                canon
-            };
-            Plan::Answer {
-                addrs: sorted,
-                canon,
-            }
+            last
         }
+        _ => ask(node),
+    }
+}
+
+/// Asks the interface's `servers` (from `source`) through the stub resolver; `Err`:
+/// there are none (`EAI_AGAIN`).
+fn ask_servers(
+    l: &Lookup<'_>,
+    servers: &[SocketAddr],
+    source: &str,
+) -> Result<resolve::Outcome, Plan> {
+    let (node, b) = (l.node, &l.b);
+    if servers.is_empty() {
+        log::warn_limited(format_args!(
+            "resolve {node}: no DNS server known for {} (the system's are loopback); set [interfaces.{}] dns or mifrun --dns -> EAI_AGAIN",
+            b.ifname, b.ifname
+        ));
+        return Err(Plan::Fail(libc::EAI_AGAIN));
+    }
+    log_at!(
+        Info,
+        "resolve {node} over {} ({}) with {} from {source}",
+        b.ifname,
+        why_text(&b.why),
+        Servers(servers)
+    );
+    let plan = stub_plan(l.profile, b, servers);
+    let names = if l.host.absolute {
+        vec![node.to_owned()]
+    } else {
+        resolve::candidates(node, search_list(l.profile, &b.ifname, &l.rc), l.rc.ndots)
+    };
+    Ok(resolve::lookup(&plan, &names, &l.want))
+}
+
+/// The lookup's plan from its outcome; `asked`: who was asked, for the warning when
+/// nobody answered.
+fn answer(
+    l: &Lookup<'_>,
+    hints: &Hints,
+    outcome: resolve::Outcome,
+    asked: impl FnOnce() -> String,
+) -> Plan {
+    let node = l.node;
+    match outcome {
+        resolve::Outcome::Found { addrs, canon } => found(l, hints, &addrs, canon),
         resolve::Outcome::NoName => {
             log_at!(Info, "resolve {node}: no such name -> EAI_NONAME");
             Plan::Fail(libc::EAI_NONAME)
@@ -359,15 +438,58 @@ fn getaddrinfo_decided(node: &str, hints: &Hints, ev: &mut crate::events::Name) 
         resolve::Outcome::Again => {
             log::warn_limited(format_args!(
                 "resolve {node}: no answer from {} over {} -> EAI_AGAIN",
-                if explicit || !conf::resolved_available() {
-                    Servers(&servers).to_string()
-                } else {
-                    "systemd-resolved".into()
-                },
-                b.ifname
+                asked(),
+                l.b.ifname
             ));
             Plan::Fail(libc::EAI_AGAIN)
         }
+    }
+}
+
+/// The answer's addresses sorted for the interface and filtered for `hints`
+/// (`AI_V4MAPPED`: IPv4 ones only when there is no IPv6 one, or `AI_ALL`), learned
+/// for the name rule that chose the interface.
+fn found(l: &Lookup<'_>, hints: &Hints, addrs: &[IpAddr], canon: String) -> Plan {
+    let (node, b) = (l.node, &l.b);
+    let mut sorted = sort::sort_for_interface(addrs, &l.sources);
+    if hints.family == libc::AF_INET {
+        sorted.retain(IpAddr::is_ipv4);
+    }
+    if hints.family == libc::AF_INET6 {
+        let any6 = sorted.iter().any(IpAddr::is_ipv6);
+        let all = hints.flags & libc::AI_ALL != 0;
+        let mapped = hints.v4_mapped();
+        sorted.retain(|a| a.is_ipv6() || (mapped && (all || !any6)));
+    }
+    if sorted.is_empty() {
+        log_at!(
+            Info,
+            "resolve {node}: no answer usable on {} -> EAI_NODATA",
+            b.ifname
+        );
+        return Plan::Fail(libc::EAI_NODATA);
+    }
+    if let Why::Rule(r) = b.why {
+        if let Some(i) = l.profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
+            for a in &sorted {
+                crate::learned::remember(*a, i);
+            }
+        }
+    }
+    log_at!(
+        Info,
+        "resolve {node} -> {} over {}",
+        Addrs(&sorted),
+        b.ifname
+    );
+    let canon = if canon.is_empty() {
+        node.to_owned()
+    } else {
+        canon
+    };
+    Plan::Answer {
+        addrs: sorted,
+        canon,
     }
 }
 
@@ -422,60 +544,10 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
     if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 {
         return NamePlan::Real;
     }
-    let required = flags & libc::NI_NAMEREQD != 0;
-    let none = |code| {
-        if required {
-            NamePlan::Fail(code)
-        } else {
-            NamePlan::Numeric
-        }
-    };
     let rc = conf::resolv_conf();
-    let shorten = |mut name: String| {
-        if flags & libc::NI_NOFQDN != 0 {
-            if let Some(d) = rc.search.first() {
-                if let Some(short) = name.strip_suffix(&format!(".{d}")) {
-                    name = short.to_owned();
-                }
-            }
-        }
-        name
-    };
-    let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
-    // Only the decision is taken on the snapshot (see `getaddrinfo`).
-    let decided = netstate::with(|snap| {
-        let reverse = wire::reverse_name(ip);
-        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
-            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n))),
-            ReverseSource::NoName => {
-                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
-                return Err(none(libc::EAI_NONAME));
-            }
-            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
-            ReverseSource::OverAddressLink => {
-                let flow = config_schema::Flow {
-                    proto: config_schema::Proto::Udp,
-                    op: config_schema::Op::Connect,
-                    dest: ip,
-                    port: 53,
-                    scope_id: 0,
-                };
-                config_schema::decide(profile, snap, &flow)
-            }
-        })
-    });
-    let b = match decided {
-        Ok(d) => d,
-        Err(p) => return p,
-    };
-    let b = match b {
-        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
-        Decision::Direct(_) => return NamePlan::Real,
-        Decision::Block(_) => {
-            log_at!(Info, "reverse lookup of {ip} refused by the policy");
-            return none(libc::EAI_NONAME);
-        }
-        Decision::Bind(b) => b,
+    let b = match reverse_route(profile, ip, flags, &rc) {
+        Ok(b) => b,
+        Err(plan) => return plan,
     };
     let (servers, source) = servers_for(profile, b.ifname, b.index, &rc);
     if servers.is_empty() {
@@ -492,9 +564,73 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
         Servers(&servers)
     );
     match resolve::reverse(&stub_plan(profile, &b, &servers), ip) {
-        resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon)),
+        resolve::Outcome::Found { canon, .. } => NamePlan::Name(shorten(canon, flags, &rc)),
         resolve::Outcome::Again => NamePlan::Fail(libc::EAI_AGAIN),
-        _ => none(libc::EAI_NONAME),
+        _ => no_name(flags, libc::EAI_NONAME),
+    }
+}
+
+/// What a reverse lookup that finds no name answers: the address in numeric form, or
+/// `code` with `NI_NAMEREQD`.
+fn no_name(flags: i32, code: i32) -> NamePlan {
+    if flags & libc::NI_NAMEREQD != 0 {
+        NamePlan::Fail(code)
+    } else {
+        NamePlan::Numeric
+    }
+}
+
+/// `name` without the first search domain, with `NI_NOFQDN`.
+fn shorten(mut name: String, flags: i32, rc: &conf::ResolvConf) -> String {
+    if flags & libc::NI_NOFQDN != 0 {
+        if let Some(d) = rc.search.first() {
+            if let Some(short) = name.strip_suffix(&format!(".{d}")) {
+                name = short.to_owned();
+            }
+        }
+    }
+    name
+}
+
+/// The interface a reverse lookup of `ip` goes over; `Err`: the answer without one
+/// (/etc/hosts, loopback, the policy's direct or block). Only the decision is taken on
+/// the snapshot (see `getaddrinfo`).
+fn reverse_route(
+    profile: &'static Profile,
+    ip: IpAddr,
+    flags: i32,
+    rc: &conf::ResolvConf,
+) -> Result<Bind<'static>, NamePlan> {
+    let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
+    let d = netstate::with(|snap| {
+        let reverse = wire::reverse_name(ip);
+        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
+            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n, flags, rc))),
+            ReverseSource::NoName => {
+                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
+                return Err(no_name(flags, libc::EAI_NONAME));
+            }
+            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
+            ReverseSource::OverAddressLink => {
+                let flow = config_schema::Flow {
+                    proto: config_schema::Proto::Udp,
+                    op: config_schema::Op::Connect,
+                    dest: ip,
+                    port: 53,
+                    scope_id: 0,
+                };
+                config_schema::decide(profile, snap, &flow)
+            }
+        })
+    })?;
+    match d {
+        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
+        Decision::Direct(_) => Err(NamePlan::Real),
+        Decision::Block(_) => {
+            log_at!(Info, "reverse lookup of {ip} refused by the policy");
+            Err(no_name(flags, libc::EAI_NONAME))
+        }
+        Decision::Bind(b) => Ok(b),
     }
 }
 
@@ -539,11 +675,7 @@ fn redirect_to(profile: &Profile, dest: SocketAddr, v6_socket: bool) -> Option<S
 }
 
 /// How the stub resolver asks `servers` over the interface `b` chose.
-fn stub_plan<'a>(
-    profile: &Profile,
-    b: &config_schema::Bind<'_>,
-    servers: &'a [SocketAddr],
-) -> resolve::Plan<'a> {
+fn stub_plan<'a>(profile: &Profile, b: &Bind<'_>, servers: &'a [SocketAddr]) -> resolve::Plan<'a> {
     // A name rule's own mark, else the profile's.
     let options = match b.why {
         Why::Rule(r) => r.options.or(profile.options),

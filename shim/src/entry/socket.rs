@@ -37,9 +37,11 @@ use crate::sys::guard::{Errno, Pre, decide, keep_errno, note, pre};
 use crate::sys::real;
 use crate::sys::uaccess::{self, poison};
 use crate::sys::{
-    BadMsg, Dest, MsgCopy, Prepared, UserAddr, decode_sockaddr, sendto_via, to_sockaddr, uapi,
+    BadMsg, Dest, MsgCopy, Pktinfo, Prepared, UserAddr, decode_sockaddr, sendto_via, to_sockaddr,
+    uapi,
 };
 use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
+use mifshim_socket_core::mmsg::{self, Batch, ControlStep, Next, Uniform};
 use std::mem::size_of;
 
 /// Whether `addr` is an `AF_UNSPEC` address (`connect`'s "dissolve the association").
@@ -169,40 +171,59 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     match plan {
         Plan::Redirect(to, p) => {
             m.set_dest(&to, dest.is_some_and(|d| d.addr.is_ipv6()));
-            if let Some(p) = p {
-                match m.prepare(p) {
-                    Prepared::Ready => {}
-                    Prepared::TooBig => return Errno(libc::EMSGSIZE).fail(),
-                    Prepared::Refused(e) => return m.answer(fd, flags, Some(e)),
-                    Prepared::Unreadable => return m.answer(fd, flags, None),
-                }
-            }
-            // SAFETY: the copy points at the program's buffers and our own, alive for
-            // the call.
-            unsafe { real::sendmsg(fd, m.hdr(), flags) }
+            send_copy(fd, &mut m, flags, p, dest, true)
         }
         // SAFETY: the program's message, with its name as copied.
         Plan::AsIs => unsafe { real::sendmsg(fd, m.hdr(), flags) },
         Plan::Fail(e) => Errno(e).fail(),
-        Plan::Via(p) => match m.prepare(p) {
-            // SAFETY: the copy points at the program's buffers and our control
-            // buffer, both valid for the call.
-            Prepared::Ready => unsafe { real::sendmsg(fd, m.hdr(), flags) },
-            Prepared::Refused(e) => m.answer(fd, flags, Some(e)),
-            Prepared::Unreadable => m.answer(fd, flags, None),
-            Prepared::TooBig => match decide(|| ops::send_fallback_bind(fd, dest, p)) {
-                Err(e) => e.fail(),
-                // SAFETY: the program's message (its own control data, which the kernel
-                // copies itself), with its name as copied.
-                Ok(()) => unsafe { real::sendmsg(fd, m.hdr(), flags) },
-            },
+        Plan::Via(p) => send_copy(fd, &mut m, flags, Some(p), dest, false),
+    }
+}
+
+/// What the socket core calls a prepared control buffer.
+fn control_of(p: Prepared) -> mmsg::Control {
+    match p {
+        Prepared::Ready => mmsg::Control::Ready,
+        Prepared::TooBig => mmsg::Control::TooBig,
+        Prepared::Refused(e) => mmsg::Control::Refused(e),
+        Prepared::Unreadable => mmsg::Control::Unreadable,
+    }
+}
+
+/// Sends one message copy, with `p`'s PKTINFO added when there is one, as the socket
+/// core says for its control data (`mmsg::control`: the too-big fallback binds the
+/// socket to `p`'s interface, or fails a `redirected` DNS query).
+fn send_copy(
+    fd: c_int,
+    m: &mut MsgCopy,
+    flags: c_int,
+    p: Option<Pktinfo>,
+    dest: Option<Dest>,
+    redirected: bool,
+) -> isize {
+    let Some(p) = p else {
+        // SAFETY: the copy points at the program's buffers and our own, alive for the
+        // call.
+        return unsafe { real::sendmsg(fd, m.hdr(), flags) };
+    };
+    match mmsg::control(control_of(m.prepare(p)), redirected) {
+        // SAFETY: the copy points at the program's buffers and our control buffer,
+        // both valid for the call.
+        ControlStep::Send => unsafe { real::sendmsg(fd, m.hdr(), flags) },
+        ControlStep::Fail(e) => Errno(e).fail(),
+        ControlStep::KernelAnswers(refused) => m.answer(fd, flags, refused),
+        ControlStep::BindDevice => match decide(|| ops::send_fallback_bind(fd, dest, p)) {
+            Err(e) => e.fail(),
+            // SAFETY: the program's message (its own control data, which the kernel
+            // copies itself), with its name as copied.
+            Ok(()) => unsafe { real::sendmsg(fd, m.hdr(), flags) },
         },
     }
 }
 
-/// How many messages of one `sendmmsg` the shim rewrites at a time. A larger batch is
-/// sent in part; sendmmsg(2) allows that and callers resend the rest.
-const MMSG_BATCH: usize = 8;
+/// At most this many messages of one multi-destination `sendmmsg` are rewritten.
+const MMSG_BATCH: usize = mmsg::MMSG_BATCH;
+const _: () = assert!(mmsg::UIO_MAXIOV == uapi::UIO_MAXIOV);
 
 /// Entry `i` of a program's `sendmmsg` array, read without faulting.
 fn mmsg_entry(msgs: *const libc::mmsghdr, i: usize) -> Result<MsgCopy, BadMsg> {
@@ -210,149 +231,133 @@ fn mmsg_entry(msgs: *const libc::mmsghdr, i: usize) -> Result<MsgCopy, BadMsg> {
     MsgCopy::from_header(e.msg_hdr)
 }
 
-/// What the messages of a `sendmmsg` batch name.
-enum Batch {
-    /// The first `n` messages all name this destination (`n` stops before the first
-    /// message the engine cannot read: the kernel would send the ones before it and
-    /// return their count).
-    Same(Dest, usize),
-    /// The first message names none, or they differ.
-    Mixed,
-    /// The first message cannot be read.
-    FirstBad(BadMsg),
-}
-
-/// The destination every message of a `sendmmsg` batch names, if they all name the
-/// same one (the common case: a QUIC or RTP sender batching to its peer).
-fn uniform_dest(fd: c_int, msgs: *const libc::mmsghdr, vlen: c_uint) -> Batch {
-    let first = match mmsg_entry(msgs, 0) {
-        Ok(m) => m,
-        Err(b) => return Batch::FirstBad(b),
-    };
-    let Some(d) = send_dest(fd, first.name()) else {
-        return Batch::Mixed;
-    };
-    // The kernel sends at most UIO_MAXIOV messages of a batch; so do we look.
-    let n = (vlen as usize).min(uapi::UIO_MAXIOV);
-    for i in 1..n {
-        match mmsg_entry(msgs, i) {
-            Err(_) => return Batch::Same(d, i),
-            Ok(m) if send_dest(fd, m.name()) != Some(d) => return Batch::Mixed,
-            Ok(_) => {}
-        }
-    }
-    Batch::Same(d, n)
-}
-
 /// ## Hook
-/// Replaces `sendmmsg(2)`. A batch whose messages all go to one destination is
-/// decided once, like a `sendto`: once the socket's unicast interface is set the
-/// whole batch goes out unchanged (and the stub's fast path then skips the engine).
-/// Otherwise every message is decided on its own, with its own PKTINFO, at most
-/// [`MMSG_BATCH`] at a time; the batch is cut before the first refused message
-/// (which then fails the next call, or this one if it is first), and before the
-/// first one the engine cannot read, as the kernel cuts it.
+/// Replaces `sendmmsg(2)`. The batching rules are the socket core's (`mmsg`): a batch
+/// whose messages all go to one destination is decided once, like a `sendto` (once
+/// the socket's unicast interface is set the whole batch goes out unchanged, and the
+/// stub's fast path then skips the engine); otherwise every message is decided on its
+/// own, with its own PKTINFO, at most [`MMSG_BATCH`] at a time, and the batch is cut
+/// before the first message that cannot go (which then fails the next call, or this
+/// one if it is first), as the kernel cuts it.
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
     msgs: *mut libc::mmsghdr,
     vlen: c_uint,
     flags: c_int,
 ) -> c_int {
-    if msgs.is_null() || vlen == 0 {
+    if mmsg::left_to_the_kernel(msgs.is_null(), vlen) {
         // SAFETY: forwarded; the kernel reports EFAULT/0 itself.
         return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
     }
-    let n = (vlen as usize).min(MMSG_BATCH);
-    let mut plans = [Plan::AsIs; MMSG_BATCH];
-    match uniform_dest(fd, msgs, vlen) {
-        Batch::FirstBad(b) => return b.answer(fd, flags) as c_int,
-        Batch::Mixed => {}
-        Batch::Same(dest, readable) => {
-            // All readable: the program's count (the kernel clamps it); else up to the
-            // first unreadable message.
-            let count = if readable == (vlen as usize).min(uapi::UIO_MAXIOV) {
-                vlen
-            } else {
-                readable as c_uint
+    let dest_of = |i| mmsg_entry(msgs, i).map(|m| send_dest(fd, m.name()));
+    match mmsg::uniform(vlen, dest_of) {
+        Uniform::FirstBad(b) => b.answer(fd, flags) as c_int,
+        // SAFETY: the program's array, of which `readable` entries could be read.
+        Uniform::Same(dest, readable) => unsafe {
+            send_to_one(fd, msgs, vlen, flags, dest, readable)
+        },
+        // SAFETY: the program's array of `vlen` entries.
+        Uniform::Mixed => unsafe { send_mixed(fd, msgs, vlen, flags) },
+    }
+}
+
+/// A batch whose first `readable` messages all name `dest`, decided once.
+///
+/// # Safety
+/// `msgs` is the program's array of `vlen` entries (read without faulting here).
+unsafe fn send_to_one(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    dest: Dest,
+    readable: usize,
+) -> c_int {
+    match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false))
+        .or_panicked(Plan::Fail(Errno::PANICKED.0))
+    {
+        Plan::AsIs => {
+            let count = mmsg::uniform_count(vlen, readable);
+            // SAFETY: the program's arguments, forwarded (count <= vlen).
+            unsafe { real::sendmmsg(fd, msgs, count, flags) }
+        }
+        Plan::Fail(e) => Errno(e).fail(),
+        Plan::Via(p) => {
+            let plans = [Plan::Via(p); MMSG_BATCH];
+            let n = mmsg::window(vlen).min(readable);
+            // SAFETY: at most `readable` entries, each prepared with this plan.
+            unsafe { send_planned(fd, msgs, n, flags, &plans) }
+        }
+        Plan::Redirect(to, p) => {
+            // A redirected DNS query goes alone, as the per-message path sends it.
+            let Ok(mut m) = mmsg_entry(msgs, 0) else {
+                return Errno(libc::EFAULT).fail();
             };
-            match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false))
-                .or_panicked(Plan::Fail(Errno::PANICKED.0))
-            {
-                Plan::AsIs => {
-                    // SAFETY: the program's arguments, forwarded (count <= vlen).
-                    return unsafe { real::sendmmsg(fd, msgs, count, flags) };
-                }
-                Plan::Fail(e) => return Errno(e).fail(),
-                Plan::Via(p) => {
-                    plans = [Plan::Via(p); MMSG_BATCH];
-                    // SAFETY: as below: at most `readable` entries, each prepared with
-                    // this plan.
-                    return unsafe { send_planned(fd, msgs, n.min(readable), flags, &plans) };
-                }
-                Plan::Redirect(to, p) => {
-                    // A redirected DNS query goes alone, as the per-message path sends it.
-                    let Ok(mut m) = mmsg_entry(msgs, 0) else {
-                        return Errno(libc::EFAULT).fail();
-                    };
-                    m.set_dest(&to, dest.addr.is_ipv6());
-                    if let Some(p) = p {
-                        match m.prepare(p) {
-                            Prepared::Ready => {}
-                            Prepared::TooBig => return Errno(libc::EMSGSIZE).fail(),
-                            Prepared::Refused(e) => return m.answer(fd, flags, Some(e)) as c_int,
-                            Prepared::Unreadable => return m.answer(fd, flags, None) as c_int,
-                        }
-                    }
-                    // SAFETY: the copy points at the program's buffers and our own.
-                    let r = unsafe { real::sendmsg(fd, m.hdr(), flags) };
-                    if r < 0 {
-                        return -1;
-                    }
-                    return set_msg_len(msgs, 0, r as c_uint);
-                }
-            }
+            m.set_dest(&to, dest.addr.is_ipv6());
+            let r = send_copy(fd, &mut m, flags, p, Some(dest), true);
+            sent_alone(msgs, r)
         }
     }
+}
+
+/// The answer of a batch whose first message was sent alone (`r`: what that send
+/// answered).
+fn sent_alone(msgs: *mut libc::mmsghdr, r: isize) -> c_int {
+    if r < 0 {
+        return -1;
+    }
+    set_msg_len(msgs, 0, r as c_uint)
+}
+
+/// Why a message of a batch cannot go, and the call's answer if it is the first.
+enum Stop {
+    /// It cannot be read: the kernel answers for it.
+    Unreadable(BadMsg),
+    /// Refused with this errno (by the policy, a device that cannot be bound, or cut
+    /// off because sending it would change the socket: `mmsg::cuts_batch`).
+    Refused(Errno),
+    /// Its control data is refused or unreadable: the kernel answers for the copy
+    /// ([`MsgCopy::answer`]).
+    Control(Option<c_int>),
+}
+
+impl Stop {
+    /// The call's answer for its first message (`copy`: that message as copied).
+    fn answer(self, fd: c_int, flags: c_int, copy: Option<&mut MsgCopy>) -> c_int {
+        match (self, copy) {
+            (Stop::Unreadable(b), _) => b.answer(fd, flags) as c_int,
+            (Stop::Refused(e), _) => e.fail(),
+            (Stop::Control(refused), Some(m)) => m.answer(fd, flags, refused) as c_int,
+            (Stop::Control(_), None) => Errno(libc::EFAULT).fail(),
+        }
+    }
+}
+
+/// A multi-destination batch: each of its first [`MMSG_BATCH`] messages decided on its
+/// own ([`ops::send_batched`]), then the decided prefix sent.
+///
+/// # Safety
+/// `msgs` is the program's array of `vlen` entries (read without faulting here).
+unsafe fn send_mixed(fd: c_int, msgs: *mut libc::mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    let n = mmsg::window(vlen);
+    let mut plans = [Plan::AsIs; MMSG_BATCH];
     let mut any = false;
     let mut cut = n;
     for (i, plan) in plans.iter_mut().enumerate().take(n) {
-        let m = match mmsg_entry(msgs, i) {
-            Ok(m) => m,
-            Err(b) if i == 0 => return b.answer(fd, flags) as c_int,
-            Err(_) => {
-                cut = i;
+        let got = decide_message(fd, msgs, i, flags, plan);
+        let steered = matches!(got, Ok(mmsg::Msg::Steered));
+        match mmsg::next(i, got) {
+            Next::Go => any |= steered,
+            Next::Fail(stop) => return stop.answer(fd, flags, None),
+            Next::Cut(at) => {
+                cut = at;
                 break;
             }
-        };
-        let dest = send_dest(fd, m.name());
-        if dest.is_none() {
-            continue;
-        }
-        *plan = pre(|| ops::send_batched(fd, dest, flags, i == 0))
-            .or_panicked(Plan::Fail(Errno::PANICKED.0));
-        match *plan {
-            Plan::AsIs => {}
-            Plan::Redirect(..) if i == 0 => {
-                // A redirected DNS query goes alone, through the sendmsg path.
+            Next::Alone => {
                 // SAFETY: the program's first entry's msghdr (at offset 0); the
                 // sendmsg hook reads it without faulting.
                 let r = unsafe { sendmsg(fd, msgs.cast::<libc::msghdr>(), flags) };
-                if r < 0 {
-                    return -1;
-                }
-                return set_msg_len(msgs, 0, r as c_uint);
-            }
-            Plan::Redirect(..) => {
-                cut = i;
-                break;
-            }
-            Plan::Via(_) => any = true,
-            Plan::Fail(e) => {
-                if i == 0 {
-                    return Errno(e).fail();
-                }
-                cut = i;
-                break;
+                return sent_alone(msgs, r);
             }
         }
     }
@@ -364,6 +369,28 @@ pub unsafe extern "C" fn sendmmsg(
     }
     // SAFETY: cut <= n <= vlen entries, decided in `plans`.
     unsafe { send_planned(fd, msgs, cut, flags, &plans) }
+}
+
+/// Decides message `i` of a multi-destination batch into `plan`.
+fn decide_message(
+    fd: c_int,
+    msgs: *const libc::mmsghdr,
+    i: usize,
+    flags: c_int,
+    plan: &mut Plan,
+) -> Result<mmsg::Msg, Stop> {
+    let m = mmsg_entry(msgs, i).map_err(Stop::Unreadable)?;
+    let Some(dest) = send_dest(fd, m.name()) else {
+        return Ok(mmsg::Msg::Plain);
+    };
+    *plan = pre(|| ops::send_batched(fd, Some(dest), flags, Batch::at(i)))
+        .or_panicked(Plan::Fail(Errno::PANICKED.0));
+    match *plan {
+        Plan::AsIs => Ok(mmsg::Msg::Plain),
+        Plan::Via(_) => Ok(mmsg::Msg::Steered),
+        Plan::Redirect(..) => Ok(mmsg::Msg::Alone),
+        Plan::Fail(e) => Err(Stop::Refused(Errno(e))),
+    }
 }
 
 /// Writes the count the kernel reported for message `i` into the program's entry,
@@ -399,40 +426,18 @@ unsafe fn send_planned(
     // SAFETY: a zeroed mmsghdr is valid (null pointers, zero lengths).
     let mut out: [libc::mmsghdr; MMSG_BATCH] = unsafe { std::mem::zeroed() };
     for i in 0..cut {
-        let m = match mmsg_entry(msgs, i) {
-            Ok(m) => copies[i].insert(m),
-            Err(b) if i == 0 => return b.answer(fd, flags) as c_int,
-            Err(_) => {
-                cut = i;
+        let got = prepare_message(fd, msgs, i, plans[i], &mut copies[i]);
+        match mmsg::next(i, got) {
+            Next::Go | Next::Alone => {}
+            Next::Fail(stop) => return stop.answer(fd, flags, copies[i].as_mut()),
+            Next::Cut(at) => {
+                cut = at;
                 break;
             }
-        };
-        if let Plan::Via(p) = plans[i] {
-            match m.prepare(p) {
-                Prepared::Ready => {}
-                Prepared::Refused(e) if i == 0 => return m.answer(fd, flags, Some(e)) as c_int,
-                Prepared::Unreadable if i == 0 => return m.answer(fd, flags, None) as c_int,
-                // The kernel would send the messages before it and stop there.
-                Prepared::Refused(_) | Prepared::Unreadable => {
-                    cut = i;
-                    break;
-                }
-                Prepared::TooBig => {
-                    let d = send_dest(fd, m.name());
-                    match decide(|| ops::send_fallback_bind(fd, d, p)) {
-                        Ok(()) => {}
-                        // Not steerable: send the messages before it, never this one
-                        // unchanged.
-                        Err(e) if i == 0 => return e.fail(),
-                        Err(_) => {
-                            cut = i;
-                            break;
-                        }
-                    }
-                }
-            }
         }
-        out[i].msg_hdr = m.header();
+        if let Some(m) = copies[i].as_mut() {
+            out[i].msg_hdr = m.header();
+        }
     }
     // SAFETY: out holds `cut` valid headers pointing at the program's buffers and at
     // our copies (which stay in place until after the call).
@@ -446,6 +451,34 @@ unsafe fn send_planned(
         }
     }
     sent
+}
+
+/// Reads message `i` of a decided batch into `slot` and, for a `Plan::Via` one, adds
+/// its PKTINFO to the copy (or, when the program's control data leaves no room, binds
+/// the socket as the socket core says: `mmsg::control`).
+fn prepare_message(
+    fd: c_int,
+    msgs: *const libc::mmsghdr,
+    i: usize,
+    plan: Plan,
+    slot: &mut Option<MsgCopy>,
+) -> Result<mmsg::Msg, Stop> {
+    let m = slot.insert(mmsg_entry(msgs, i).map_err(Stop::Unreadable)?);
+    let Plan::Via(p) = plan else {
+        return Ok(mmsg::Msg::Plain);
+    };
+    match mmsg::control(control_of(m.prepare(p)), false) {
+        ControlStep::Send => Ok(mmsg::Msg::Steered),
+        ControlStep::Fail(e) => Err(Stop::Refused(Errno(e))),
+        // The kernel would send the messages before it and stop there.
+        ControlStep::KernelAnswers(refused) => Err(Stop::Control(refused)),
+        ControlStep::BindDevice => {
+            let d = send_dest(fd, m.name());
+            // Not steerable: send the messages before it, never this one unchanged.
+            decide(|| ops::send_fallback_bind(fd, d, p)).map_err(Stop::Refused)?;
+            Ok(mmsg::Msg::Plain)
+        }
+    }
 }
 
 /// The destination a send names, as the kernel reads it: an INET/INET6 address, or an

@@ -211,12 +211,35 @@ pub(crate) fn to_sockaddr(a: &SocketAddr, v6_socket: bool) -> (libc::sockaddr_st
 // re-enter its hooks)
 // ---------------------------------------------------------------------------------
 
-fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_int> {
-    let mut v: c_int = 0;
-    let mut len = size_of::<c_int>() as socklen_t;
+/// A socket option's value: plain data that the kernel reads or writes as bytes.
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes is a valid value (all-zero too).
+unsafe trait OptVal: Copy {}
+// SAFETY: integers and byte arrays: every bit pattern is a value.
+unsafe impl OptVal for c_int {}
+// SAFETY: as above.
+unsafe impl<const N: usize> OptVal for [u8; N] {}
+// SAFETY: a C struct of two `in_addr` (u32) and an int: every bit pattern is a value.
+unsafe impl OptVal for libc::ip_mreqn {}
+
+/// `getsockopt(fd, level, name)` into a `T` (the kernel writes at most its size).
+fn getsockopt<T: OptVal>(fd: c_int, level: c_int, name: c_int) -> Result<T, c_int> {
+    // SAFETY: T is plain data (OptVal): all-zero is a valid value.
+    let mut v: T = unsafe { zeroed() };
+    let mut len = size_of::<T>() as socklen_t;
     // SAFETY: v and len are valid for writes of the sizes given.
     let r = unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) };
     if r == 0 { Ok(v) } else { Err(errno()) }
+}
+
+/// `setsockopt(fd, level, name, v)`, through the real function.
+fn setsockopt<T: OptVal>(fd: c_int, level: c_int, name: c_int, v: &T) -> Result<(), c_int> {
+    setsockopt_raw(fd, level, name, as_bytes(v))
+}
+
+fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_int> {
+    getsockopt::<c_int>(fd, level, name)
 }
 
 fn setsockopt_raw(fd: c_int, level: c_int, name: c_int, val: &[u8]) -> Result<(), c_int> {
@@ -228,7 +251,25 @@ fn setsockopt_raw(fd: c_int, level: c_int, name: c_int, val: &[u8]) -> Result<()
 }
 
 fn setsockopt_int(fd: c_int, level: c_int, name: c_int, v: c_int) -> Result<(), c_int> {
-    setsockopt_raw(fd, level, name, &v.to_ne_bytes())
+    setsockopt(fd, level, name, &v)
+}
+
+/// Which of a socket's two sets of IP options a call is about: IPv4's (`IPPROTO_IP`,
+/// which also govern IPv4-mapped traffic on an `AF_INET6` socket) or IPv6's
+/// (`IPPROTO_IPV6`): the socket core's [`Path`] of a datagram.
+pub(crate) use mifshim_socket_core::Path;
+
+/// The [`Path`] a `v6: bool` of the older calls names.
+fn path_of(v6: bool) -> Path {
+    if v6 { Path::V6 } else { Path::V4 }
+}
+
+/// The option of `path`: `v4` (at `IPPROTO_IP`) or `v6` (at `IPPROTO_IPV6`).
+fn option_on(path: Path, v4: c_int, v6: c_int) -> (c_int, c_int) {
+    match path {
+        Path::V4 => (libc::IPPROTO_IP, v4),
+        Path::V6 => (libc::IPPROTO_IPV6, v6),
+    }
 }
 
 /// What the kernel says about a socket the shim has not seen created.
@@ -317,7 +358,7 @@ pub(crate) fn set_multicast_if(
                 imr_address: libc::in_addr { s_addr: 0 },
                 imr_ifindex: index as c_int,
             };
-            setsockopt_raw(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, as_bytes(&m))
+            setsockopt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &m)
         }
         AddrFamily::V6 => setsockopt_int(
             fd,
@@ -328,17 +369,20 @@ pub(crate) fn set_multicast_if(
     }
 }
 
-/// Sets a socket's unicast egress interface for datagrams that name no interface
-/// themselves (`IP_UNICAST_IF` for IPv4 and IPv4-mapped destinations,
+/// Sets a socket's unicast egress interface on `path` for datagrams that name no
+/// interface themselves (`IP_UNICAST_IF` for IPv4 and IPv4-mapped destinations,
 /// `IPV6_UNICAST_IF` for IPv6); index 0 clears it. Both take the index in network
 /// byte order.
+pub(crate) fn set_unicast_if_on(fd: c_int, path: Path, index: u32) -> Result<(), c_int> {
+    let (level, name) = option_on(path, libc::IP_UNICAST_IF, libc::IPV6_UNICAST_IF);
+    setsockopt_int(fd, level, name, (index as c_int).to_be())
+}
+
+/// [`set_unicast_if_on`] with the path as a `bool` (`v6`: [`Path::V6`]). The engine
+/// calls the typed form; this one stays for the other OS's primitives, which mirror it.
+#[allow(dead_code)]
 pub(crate) fn set_unicast_if(fd: c_int, v6: bool, index: u32) -> Result<(), c_int> {
-    let v = (index as c_int).to_be();
-    if v6 {
-        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF, v)
-    } else {
-        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_UNICAST_IF, v)
-    }
+    set_unicast_if_on(fd, path_of(v6), index)
 }
 
 /// Sets `SO_MARK` (the kernel refuses it with `EPERM` without `CAP_NET_ADMIN`).
@@ -358,24 +402,27 @@ pub(crate) fn set_mark(fd: c_int, mark: u32) -> Result<(), c_int> {
 }
 
 /// The TOS byte (`IP_TOS`: IPv4 and IPv4-mapped traffic) or the traffic class
-/// (`IPV6_TCLASS`) a socket carries (0 when it cannot be read).
-pub(crate) fn tos(fd: c_int, v6: bool) -> c_int {
-    let (level, name) = tos_option(v6);
+/// (`IPV6_TCLASS`) a socket carries on `path` (0 when it cannot be read).
+pub(crate) fn tos_on(fd: c_int, path: Path) -> c_int {
+    let (level, name) = option_on(path, libc::IP_TOS, libc::IPV6_TCLASS);
     getsockopt_int(fd, level, name).unwrap_or(0).max(0)
 }
 
-/// Sets the TOS byte or the traffic class (see [`tos`]).
-pub(crate) fn set_tos(fd: c_int, v6: bool, tos: c_int) -> Result<(), c_int> {
-    let (level, name) = tos_option(v6);
+/// Sets the TOS byte or the traffic class on `path` (see [`tos_on`]).
+pub(crate) fn set_tos_on(fd: c_int, path: Path, tos: c_int) -> Result<(), c_int> {
+    let (level, name) = option_on(path, libc::IP_TOS, libc::IPV6_TCLASS);
     setsockopt_int(fd, level, name, tos)
 }
 
-fn tos_option(v6: bool) -> (c_int, c_int) {
-    if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
-    } else {
-        (libc::IPPROTO_IP, libc::IP_TOS)
-    }
+/// [`tos_on`] with the path as a `bool` (`v6`: [`Path::V6`]), as `ops::set_options`
+/// calls it.
+pub(crate) fn tos(fd: c_int, v6: bool) -> c_int {
+    tos_on(fd, path_of(v6))
+}
+
+/// [`set_tos_on`] with the path as a `bool`, as `ops::set_options` calls it.
+pub(crate) fn set_tos(fd: c_int, v6: bool, tos: c_int) -> Result<(), c_int> {
+    set_tos_on(fd, path_of(v6), tos)
 }
 
 /// Binds a socket to the source address `ip`, port 0 (IPv4-mapped on an `AF_INET6`
@@ -400,20 +447,10 @@ pub(crate) fn bind_source(
 pub(crate) fn multicast_if_chosen(fd: c_int, sock_family: AddrFamily) -> bool {
     match sock_family {
         AddrFamily::V4 => {
-            let mut v = [0u8; 12];
-            let mut len = v.len() as socklen_t;
-            // SAFETY: v and len are valid for writes of the sizes given.
-            let r = unsafe {
-                libc::getsockopt(
-                    fd,
-                    libc::IPPROTO_IP,
-                    libc::IP_MULTICAST_IF,
-                    v.as_mut_ptr().cast(),
-                    &mut len,
-                )
-            };
-            // The kernel returns the chosen address (in_addr); 0.0.0.0 = not chosen.
-            r == 0 && v[..4] != [0, 0, 0, 0]
+            // The kernel returns the chosen address (an in_addr, or an ip_mreqn's
+            // first field); 0.0.0.0 = not chosen.
+            getsockopt::<[u8; 12]>(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
+                .is_ok_and(|v| v[..4] != [0, 0, 0, 0])
         }
         AddrFamily::V6 => {
             getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF).unwrap_or(0) != 0

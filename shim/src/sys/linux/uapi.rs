@@ -319,6 +319,176 @@ pub fn build_control(app: &[u8], p: Pktinfo, out: &mut [u8]) -> Result<Built, i3
     Ok(Built::Control(start + space))
 }
 
+// ---------------------------------------------------------------------------------
+// Multicast membership requests
+// ---------------------------------------------------------------------------------
+
+const IPV6_ADD_MEMBERSHIP: i32 = 20;
+const IPV6_DROP_MEMBERSHIP: i32 = 21;
+const IP_ADD_MEMBERSHIP: i32 = 35;
+const IP_DROP_MEMBERSHIP: i32 = 36;
+const IP_ADD_SOURCE_MEMBERSHIP: i32 = 39;
+const IP_DROP_SOURCE_MEMBERSHIP: i32 = 40;
+const MCAST_JOIN_GROUP: i32 = 42;
+const MCAST_LEAVE_GROUP: i32 = 45;
+const MCAST_JOIN_SOURCE_GROUP: i32 = 46;
+const MCAST_LEAVE_SOURCE_GROUP: i32 = 47;
+
+/// `sizeof(struct ip_mreqn)`.
+const MREQN_LEN: usize = 12;
+/// `sizeof(struct ipv6_mreq)`.
+const MREQ6_LEN: usize = 20;
+/// Where `group_req`'s and `group_source_req`'s `sockaddr_storage` starts (after the
+/// `u32` interface and the padding that aligns the storage on a 64-bit kernel).
+const GROUP_AT: usize = 8;
+/// The most bytes of a membership request the engine rewrites.
+pub const MREQ_MAX: usize = 272;
+
+/// A multicast join or leave, as `setsockopt` takes it (its level and name say which
+/// structure the bytes are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// `IP_ADD/DROP_MEMBERSHIP`: `ip_mreq { imr_multiaddr, imr_interface }` (8 bytes,
+    /// `ifindex` 0) or `ip_mreqn { imr_multiaddr, imr_address, imr_ifindex }` (12);
+    /// the kernel tells them by length.
+    Mreq {
+        group: Ipv4Addr,
+        address: Ipv4Addr,
+        ifindex: u32,
+    },
+    /// `IP_ADD/DROP_SOURCE_MEMBERSHIP`: `ip_mreq_source { imr_multiaddr,
+    /// imr_interface, imr_sourceaddr }`, which names the interface by address only.
+    MreqSource {
+        group: Ipv4Addr,
+        interface: Ipv4Addr,
+    },
+    /// `IPV6_ADD/DROP_MEMBERSHIP`: `ipv6_mreq { ipv6mr_multiaddr, ipv6mr_interface }`.
+    Mreq6 { group: Ipv6Addr, ifindex: u32 },
+    /// `MCAST_{JOIN,LEAVE}_GROUP` / `MCAST_{JOIN,LEAVE}_SOURCE_GROUP` (both levels):
+    /// `group_req { gr_interface, gr_group }` / `group_source_req { gsr_interface,
+    /// gsr_group, gsr_source }`; `group`: `None` when it is neither INET nor INET6.
+    GroupReq {
+        interface: u32,
+        group: Option<IpAddr>,
+    },
+}
+
+fn v4_at(v: &[u8], at: usize) -> Ipv4Addr {
+    Ipv4Addr::new(v[at], v[at + 1], v[at + 2], v[at + 3])
+}
+
+fn v6_at(v: &[u8], at: usize) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&v[at..at + 16]);
+    Ipv6Addr::from(a)
+}
+
+/// Decodes the membership request `v` of option `level`/`name`; `None`: not one, or
+/// shorter than its structure (the kernel refuses those itself).
+pub fn decode_membership(level: i32, name: i32, v: &[u8]) -> Option<Membership> {
+    match (level, name) {
+        (IPPROTO_IP, IP_ADD_MEMBERSHIP | IP_DROP_MEMBERSHIP) if v.len() >= 8 => {
+            Some(Membership::Mreq {
+                group: v4_at(v, 0),
+                address: v4_at(v, 4),
+                ifindex: if v.len() >= MREQN_LEN {
+                    u32_at(v, 8)
+                } else {
+                    0
+                },
+            })
+        }
+        (IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP | IP_DROP_SOURCE_MEMBERSHIP) if v.len() >= 12 => {
+            Some(Membership::MreqSource {
+                group: v4_at(v, 0),
+                interface: v4_at(v, 4),
+            })
+        }
+        (IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP | IPV6_DROP_MEMBERSHIP) if v.len() >= MREQ6_LEN => {
+            Some(Membership::Mreq6 {
+                group: v6_at(v, 0),
+                ifindex: u32_at(v, 16),
+            })
+        }
+        (
+            IPPROTO_IP | IPPROTO_IPV6,
+            MCAST_JOIN_GROUP
+            | MCAST_LEAVE_GROUP
+            | MCAST_JOIN_SOURCE_GROUP
+            | MCAST_LEAVE_SOURCE_GROUP,
+        ) if v.len() >= GROUP_AT + SIN6_LEN => {
+            let group = match family(&v[GROUP_AT..])? {
+                AF_INET => Some(IpAddr::V4(v4_at(v, GROUP_AT + 4))),
+                AF_INET6 => Some(IpAddr::V6(v6_at(v, GROUP_AT + 8))),
+                _ => None,
+            };
+            Some(Membership::GroupReq {
+                interface: u32_at(v, 0),
+                group,
+            })
+        }
+        _ => None,
+    }
+}
+
+impl Membership {
+    /// The group, when the request leaves the interface to the kernel (no address, no
+    /// index: "any interface", which the kernel takes from the routing table).
+    pub fn unspecified_group(&self) -> Option<IpAddr> {
+        match *self {
+            Membership::Mreq {
+                group,
+                address,
+                ifindex,
+            } => (address.is_unspecified() && ifindex == 0).then_some(IpAddr::V4(group)),
+            Membership::MreqSource { group, interface } => {
+                interface.is_unspecified().then_some(IpAddr::V4(group))
+            }
+            Membership::Mreq6 { group, ifindex } => (ifindex == 0).then_some(IpAddr::V6(group)),
+            Membership::GroupReq { interface, group } => group.filter(|_| interface == 0),
+        }
+    }
+
+    /// The request `v` (decoded as `self`) naming interface `index` instead, written
+    /// into `out`: its length. An `ip_mreq` becomes an `ip_mreqn` (the kernel takes it
+    /// by length); an `ip_mreq_source` names the interface by its IPv4 address
+    /// (`v4_address`; `None` when the interface has none: no rewrite).
+    pub fn on_interface(
+        &self,
+        v: &[u8],
+        index: u32,
+        v4_address: Option<Ipv4Addr>,
+        out: &mut [u8; MREQ_MAX],
+    ) -> Option<usize> {
+        out.fill(0);
+        let idx = index.to_ne_bytes();
+        let n = v.len().min(MREQ_MAX);
+        match self {
+            Membership::Mreq { .. } => {
+                out[0..4].copy_from_slice(&v[0..4]);
+                out[8..12].copy_from_slice(&(index as i32).to_ne_bytes());
+                Some(MREQN_LEN)
+            }
+            Membership::MreqSource { .. } => {
+                let a = v4_address?;
+                out[..n].copy_from_slice(&v[..n]);
+                out[4..8].copy_from_slice(&a.octets());
+                Some(n)
+            }
+            Membership::Mreq6 { .. } => {
+                out[..MREQ6_LEN].copy_from_slice(&v[..MREQ6_LEN]);
+                out[16..20].copy_from_slice(&idx);
+                Some(MREQ6_LEN)
+            }
+            Membership::GroupReq { .. } => {
+                out[..n].copy_from_slice(&v[..n]);
+                out[0..4].copy_from_slice(&idx);
+                Some(n)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Each expectation names what the kernel answered on this machine (Linux
@@ -640,5 +810,232 @@ mod tests {
             build_control(&pktinfo4(3), P4, &mut out),
             Ok(Built::Chosen(cmsg_space(12)))
         );
+    }
+
+    #[test]
+    fn our_pktinfo_goes_after_the_programs_messages_its_trailing_bytes_dropped() {
+        let mut out = [0xaau8; CMSG_ROOM];
+        // A UDP_SEGMENT message, then 5 bytes the kernel's walk ignores (fewer than a
+        // header): ours goes where the walk looks next, the 5 bytes are not sent.
+        let mut app = hdr(cmsg_len(4), 17, 103);
+        app.extend_from_slice(&1200u32.to_ne_bytes());
+        app.resize(cmsg_space(4), 0);
+        let end = app.len();
+        app.extend_from_slice(&[1, 2, 3, 4, 5]);
+        assert_eq!(
+            build_control(&app, P6, &mut out),
+            Ok(Built::Control(end + cmsg_space(20)))
+        );
+        assert_eq!(&out[..end], &app[..end]);
+        assert_eq!(&out[end..end + cmsg_space(20)], &pktinfo6(7)[..]);
+        assert_eq!(
+            scan_control(&out[..end + cmsg_space(20)], true).map(|s| s.chosen),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn a_pktinfo_of_the_other_family_is_left_and_ours_added() {
+        let mut out = [0u8; CMSG_ROOM];
+        // The program's IP_PKTINFO with interface 0 on an IPv6 datagram: not the one
+        // the kernel reads for it, so it stays and an IPV6_PKTINFO is added.
+        let app = pktinfo4(0);
+        assert_eq!(
+            build_control(&app, P6, &mut out),
+            Ok(Built::Control(app.len() + cmsg_space(20)))
+        );
+        assert_eq!(&out[..app.len()], &app[..]);
+        assert_eq!(
+            &out[app.len()..app.len() + cmsg_space(20)],
+            &pktinfo6(7)[..]
+        );
+        // An IPV6_PKTINFO with interface 0 is patched at its index (after the address).
+        let app = pktinfo6(0);
+        assert_eq!(
+            build_control(&app, P6, &mut out),
+            Ok(Built::Control(app.len()))
+        );
+        assert_eq!(&out[..app.len()], &pktinfo6(7)[..]);
+    }
+
+    #[test]
+    fn no_room_for_ours_is_enobufs() {
+        let mut small = [0u8; 16];
+        assert_eq!(build_control(&[], P4, &mut small), Err(ENOBUFS));
+        // Room for the program's, not for ours.
+        let app = hdr(cmsg_len(0), 1, 1);
+        let mut exact = [0u8; CMSGHDR];
+        assert_eq!(build_control(&app, P4, &mut exact), Err(ENOBUFS));
+    }
+
+    fn mreqn(group: [u8; 4], address: [u8; 4], ifindex: i32) -> Vec<u8> {
+        let mut v = group.to_vec();
+        v.extend_from_slice(&address);
+        v.extend_from_slice(&ifindex.to_ne_bytes());
+        v
+    }
+
+    fn group_req(interface: u32, group: IpAddr) -> Vec<u8> {
+        let mut v = interface.to_ne_bytes().to_vec();
+        v.resize(GROUP_AT, 0);
+        let mut ss = [0u8; SOCKADDR_MAX];
+        match group {
+            IpAddr::V4(a) => {
+                ss[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+                ss[4..8].copy_from_slice(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                ss[..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+                ss[8..24].copy_from_slice(&a.octets());
+            }
+        }
+        v.extend_from_slice(&ss);
+        v
+    }
+
+    const G4: Ipv4Addr = Ipv4Addr::new(239, 255, 255, 250);
+    const G6: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 1, 3);
+
+    #[test]
+    fn option_numbers_are_the_c_librarys() {
+        for (ours, libc) in [
+            (IP_ADD_MEMBERSHIP, libc::IP_ADD_MEMBERSHIP),
+            (IP_DROP_MEMBERSHIP, libc::IP_DROP_MEMBERSHIP),
+            (IP_ADD_SOURCE_MEMBERSHIP, libc::IP_ADD_SOURCE_MEMBERSHIP),
+            (IP_DROP_SOURCE_MEMBERSHIP, libc::IP_DROP_SOURCE_MEMBERSHIP),
+            (IPV6_ADD_MEMBERSHIP, libc::IPV6_ADD_MEMBERSHIP),
+            (IPV6_DROP_MEMBERSHIP, libc::IPV6_DROP_MEMBERSHIP),
+            (MCAST_JOIN_GROUP, libc::MCAST_JOIN_GROUP),
+            (MCAST_LEAVE_GROUP, libc::MCAST_LEAVE_GROUP),
+            (MCAST_JOIN_SOURCE_GROUP, libc::MCAST_JOIN_SOURCE_GROUP),
+            (MCAST_LEAVE_SOURCE_GROUP, libc::MCAST_LEAVE_SOURCE_GROUP),
+        ] {
+            assert_eq!(ours, libc);
+        }
+        assert_eq!(MREQN_LEN, size_of::<libc::ip_mreqn>());
+        assert_eq!(MREQ6_LEN, size_of::<libc::ipv6_mreq>());
+        assert_eq!(GROUP_AT, std::mem::offset_of!(libc::group_req, gr_group));
+        assert_eq!(
+            GROUP_AT,
+            std::mem::offset_of!(libc::group_source_req, gsr_group)
+        );
+    }
+
+    #[test]
+    fn ip_mreq_and_ip_mreqn_decoded_by_length() {
+        let any = decode_membership(
+            IPPROTO_IP,
+            IP_ADD_MEMBERSHIP,
+            &mreqn(G4.octets(), [0; 4], 0)[..8],
+        );
+        assert_eq!(
+            any,
+            Some(Membership::Mreq {
+                group: G4,
+                address: Ipv4Addr::UNSPECIFIED,
+                ifindex: 0
+            })
+        );
+        assert_eq!(any.unwrap().unspecified_group(), Some(IpAddr::V4(G4)));
+        // An interface named by address or by index: the program's choice.
+        for v in [
+            mreqn(G4.octets(), [192, 0, 2, 1], 0),
+            mreqn(G4.octets(), [0; 4], 3),
+        ] {
+            let m = decode_membership(IPPROTO_IP, IP_DROP_MEMBERSHIP, &v).unwrap();
+            assert_eq!(m.unspecified_group(), None, "{m:?}");
+        }
+        // Too short: the kernel's EINVAL, not ours to decode.
+        assert_eq!(
+            decode_membership(IPPROTO_IP, IP_ADD_MEMBERSHIP, &[0; 7]),
+            None
+        );
+        // Another option at the same level is no membership.
+        assert_eq!(
+            decode_membership(IPPROTO_IP, 1, &mreqn(G4.octets(), [0; 4], 0)),
+            None
+        );
+    }
+
+    #[test]
+    fn ip_mreq_source_and_ipv6_mreq_decoded() {
+        let mut v = mreqn(G4.octets(), [0; 4], 0);
+        v[8..12].copy_from_slice(&[198, 51, 100, 7]);
+        let m = decode_membership(IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &v).unwrap();
+        assert_eq!(m.unspecified_group(), Some(IpAddr::V4(G4)));
+        assert_eq!(
+            decode_membership(IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &v[..11]),
+            None
+        );
+        let mut v6 = G6.octets().to_vec();
+        v6.extend_from_slice(&0u32.to_ne_bytes());
+        let m = decode_membership(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &v6).unwrap();
+        assert_eq!(
+            m,
+            Membership::Mreq6 {
+                group: G6,
+                ifindex: 0
+            }
+        );
+        assert_eq!(m.unspecified_group(), Some(IpAddr::V6(G6)));
+        v6[16..20].copy_from_slice(&5u32.to_ne_bytes());
+        let m = decode_membership(IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, &v6).unwrap();
+        assert_eq!(m.unspecified_group(), None);
+        // IPV6_ADD_MEMBERSHIP's number at IPPROTO_IP is another option.
+        assert_eq!(
+            decode_membership(IPPROTO_IP, IPV6_ADD_MEMBERSHIP, &v6),
+            None
+        );
+    }
+
+    #[test]
+    fn group_req_decoded_at_both_levels() {
+        for level in [IPPROTO_IP, IPPROTO_IPV6] {
+            for g in [IpAddr::V4(G4), IpAddr::V6(G6)] {
+                let m = decode_membership(level, MCAST_JOIN_GROUP, &group_req(0, g)).unwrap();
+                assert_eq!(m.unspecified_group(), Some(g));
+                let m = decode_membership(level, MCAST_LEAVE_GROUP, &group_req(4, g)).unwrap();
+                assert_eq!(m.unspecified_group(), None);
+            }
+        }
+        let mut v = group_req(0, IpAddr::V4(G4));
+        v[GROUP_AT..GROUP_AT + 2].copy_from_slice(&1u16.to_ne_bytes()); // AF_UNIX
+        let m = decode_membership(IPPROTO_IP, MCAST_JOIN_GROUP, &v).unwrap();
+        assert_eq!(m.unspecified_group(), None);
+        assert_eq!(
+            decode_membership(IPPROTO_IP, MCAST_JOIN_GROUP, &v[..35]),
+            None
+        );
+    }
+
+    #[test]
+    fn membership_rewritten_onto_the_interface() {
+        let mut out = [0u8; MREQ_MAX];
+        // ip_mreq -> ip_mreqn with the index.
+        let v = &mreqn(G4.octets(), [0; 4], 0)[..8];
+        let m = decode_membership(IPPROTO_IP, IP_ADD_MEMBERSHIP, v).unwrap();
+        assert_eq!(m.on_interface(v, 3, None, &mut out), Some(12));
+        assert_eq!(&out[..12], &mreqn(G4.octets(), [0; 4], 3)[..]);
+        // ip_mreq_source: by the interface's address, none without one.
+        let mut v = mreqn(G4.octets(), [0; 4], 0);
+        v[8..12].copy_from_slice(&[198, 51, 100, 7]);
+        let m = decode_membership(IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &v).unwrap();
+        assert_eq!(m.on_interface(&v, 3, None, &mut out), None);
+        let a = Ipv4Addr::new(203, 0, 113, 2);
+        assert_eq!(m.on_interface(&v, 3, Some(a), &mut out), Some(12));
+        assert_eq!(&out[4..8], &a.octets());
+        assert_eq!(&out[8..12], &[198, 51, 100, 7]);
+        // ipv6_mreq and group_req: the index in place.
+        let mut v6 = G6.octets().to_vec();
+        v6.extend_from_slice(&0u32.to_ne_bytes());
+        let m = decode_membership(IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &v6).unwrap();
+        assert_eq!(m.on_interface(&v6, 9, None, &mut out), Some(20));
+        assert_eq!(&out[16..20], &9u32.to_ne_bytes());
+        assert_eq!(&out[..16], &G6.octets());
+        let v = group_req(0, IpAddr::V6(G6));
+        let m = decode_membership(IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, &v).unwrap();
+        assert_eq!(m.on_interface(&v, 9, None, &mut out), Some(v.len()));
+        assert_eq!(&out[..4], &9u32.to_ne_bytes());
+        assert_eq!(&out[4..v.len()], &v[4..]);
     }
 }
