@@ -2126,3 +2126,193 @@ fn killing_mifruns_process_group_as_it_ends_spares_the_daemons_supervisor() {
         assert_only(&counts, "wlan0");
     }
 }
+
+/// Joins multicast groups naming no interface, every way the kernel takes one (argv[1]
+/// "4": `ip_mreq`, `ip_mreqn` with index 0, `ip_mreq_source`, `group_req`,
+/// `group_source_req`; "6": `ipv6_mreq`, `group_req`, `group_source_req`), prints
+/// what each returned, the errno of a join with an unreadable value and of one too
+/// short, sleeps argv[2] seconds (the reports go out, the test reads
+/// /proc/net/igmp{,6}), then leaves the first group naming no interface either.
+const MJOIN: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void say(const char *what, int r) {
+    printf("%s %s\n", what, r == 0 ? "ok" : strerror(errno));
+}
+static void gr(struct sockaddr_storage *ss, int fam, const char *ip) {
+    memset(ss, 0, sizeof *ss);
+    if (fam == AF_INET) {
+        struct sockaddr_in *a = (void *)ss; a->sin_family = AF_INET;
+        inet_pton(AF_INET, ip, &a->sin_addr);
+    } else {
+        struct sockaddr_in6 *a = (void *)ss; a->sin6_family = AF_INET6;
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+    }
+}
+int main(int argc, char **argv) {
+    int v6 = argv[1][0] == '6', secs = atoi(argv[2]);
+    int fam = v6 ? AF_INET6 : AF_INET, level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int s = socket(fam, SOCK_DGRAM, 0);
+    struct group_req g; struct group_source_req gs;
+    memset(&g, 0, sizeof g); memset(&gs, 0, sizeof gs);
+    if (!v6) {
+        struct ip_mreq m = {0}; inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
+        say("ip_mreq", setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m));
+        struct ip_mreqn n = {0}; inet_pton(AF_INET, "239.1.2.4", &n.imr_multiaddr);
+        say("ip_mreqn", setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &n, sizeof n));
+        struct ip_mreq_source ms = {0};
+        inet_pton(AF_INET, "232.1.2.5", &ms.imr_multiaddr);
+        inet_pton(AF_INET, "203.0.113.9", &ms.imr_sourceaddr);
+        say("ip_mreq_source", setsockopt(s, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &ms, sizeof ms));
+        gr(&g.gr_group, fam, "239.1.2.6");
+        gr(&gs.gsr_group, fam, "232.1.2.7"); gr(&gs.gsr_source, fam, "203.0.113.9");
+    } else {
+        struct ipv6_mreq m = {0}; inet_pton(AF_INET6, "ff05::1:3", &m.ipv6mr_multiaddr);
+        say("ipv6_mreq", setsockopt(s, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof m));
+        gr(&g.gr_group, fam, "ff05::1:6");
+        gr(&gs.gsr_group, fam, "ff35::1:7"); gr(&gs.gsr_source, fam, "2001:db8:ff::9");
+    }
+    say("group_req", setsockopt(s, level, MCAST_JOIN_GROUP, &g, sizeof g));
+    say("group_source_req", setsockopt(s, level, MCAST_JOIN_SOURCE_GROUP, &gs, sizeof gs));
+    /* What the kernel answers itself: an unreadable value, one too short. */
+    say("unreadable", setsockopt(s, level, MCAST_JOIN_GROUP, (void *)8, sizeof g));
+    say("short", setsockopt(s, level, MCAST_JOIN_GROUP, &g, 8));
+    fflush(stdout);
+    sleep(secs);
+    if (!v6) {
+        struct ip_mreq m = {0}; inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
+        say("drop", setsockopt(s, IPPROTO_IP, IP_DROP_MEMBERSHIP, &m, sizeof m));
+    } else {
+        struct ipv6_mreq m = {0}; inet_pton(AF_INET6, "ff05::1:3", &m.ipv6mr_multiaddr);
+        say("drop", setsockopt(s, IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, &m, sizeof m));
+    }
+    return 0;
+}
+"#;
+
+/// The devices each of `groups` is joined on in the client's namespace
+/// (/proc/net/igmp lists IPv4 groups in hex, host order, under their device;
+/// /proc/net/igmp6 one group per line with its device).
+fn memberships(tb: &Testbed, groups: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let v4 = tb.run(&["cat", "/proc/net/igmp"]);
+    v4.assert_ok();
+    let mut dev = String::new();
+    for l in v4.stdout.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if !l.starts_with(['\t', ' ']) {
+            if let Some(d) = f.get(1) {
+                dev = d.trim_end_matches(':').to_string();
+            }
+        } else if let Some(hex) = f.first() {
+            for g in groups {
+                if let Ok(std::net::IpAddr::V4(a)) = g.parse() {
+                    let h = format!("{:08X}", u32::from_le_bytes(a.octets()));
+                    if *hex == h {
+                        out.push((g.to_string(), dev.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let v6 = tb.run(&["cat", "/proc/net/igmp6"]);
+    v6.assert_ok();
+    for l in v6.stdout.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        for g in groups {
+            if let (Ok(std::net::IpAddr::V6(a)), Some(hex), Some(d)) =
+                (g.parse(), f.get(2), f.get(1))
+            {
+                let h: String = a.octets().iter().map(|b| format!("{b:02x}")).collect();
+                if *hex == h {
+                    out.push((g.to_string(), d.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+both!(
+    /// A static program joining groups naming no interface, every way the kernel
+    /// takes one: the supervisor let the kernel pick the default route's interface,
+    /// so the memberships sat on eth0 and the IGMP/MLD reports left by eth0 (a leak
+    /// of the program's interest). Now each join is pointed at wlan0 (socket-core's
+    /// `membership`, as the preload does): every membership on wlan0, the reports on
+    /// wlan0's wire and no IGMP/MLD message on eth0 or wwan0 but the testbed's own
+    /// solicited-node reports (its address configuration). The kernel's own
+    /// answers stay: EFAULT for an unreadable value, EINVAL for one too short; the
+    /// leave naming no interface finds the membership on wlan0.
+    static_program_joining_groups_with_no_interface_is_steered_to_the_chosen_link,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "mjoin", MJOIN);
+        let (arg, groups): (&str, &[&str]) = if fam.v6() {
+            ("6", &["ff05::1:3", "ff05::1:6", "ff35::1:7"])
+        } else {
+            ("4", &["239.1.2.3", "239.1.2.4", "232.1.2.5", "239.1.2.6", "232.1.2.7"])
+        };
+        let sn = tb.sniff_all();
+        let bg = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), arg, "3"]))
+            .env("MIFSHIM_LOG", "info")
+            .spawn();
+        // The program sleeps 3 s after its joins; the memberships are read meanwhile
+        // (a bounded wait for the last of them).
+        let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+        let mut joined = memberships(&tb, groups);
+        while joined.len() < groups.len() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            joined = memberships(&tb, groups);
+        }
+        let out = bg.wait(Duration::from_secs(20));
+        let counts = sn.stop();
+        out.assert_ok();
+        let joins: &[&str] = if fam.v6() {
+            &["ipv6_mreq ok", "group_req ok", "group_source_req ok"]
+        } else {
+            &["ip_mreq ok", "ip_mreqn ok", "ip_mreq_source ok", "group_req ok", "group_source_req ok"]
+        };
+        for j in joins.iter().chain(&["unreadable Bad address", "short Invalid argument", "drop ok"]) {
+            assert!(out.stdout.contains(j), "no {j:?}:{}", out.dump());
+        }
+        let mut want: Vec<(String, String)> =
+            groups.iter().map(|g| (g.to_string(), "wlan0".to_string())).collect();
+        want.sort();
+        joined.sort();
+        assert_eq!(joined, want, "memberships:{}", out.dump());
+        for g in groups {
+            let g: std::net::IpAddr = g.parse().unwrap();
+            assert!(
+                counts["wlan0"].groups.contains(&g),
+                "no report for {g} on wlan0: {counts:#?}{}",
+                out.dump()
+            );
+        }
+        // The testbed's own IPv6 addresses report their solicited-node groups
+        // (ff02::1:ffXX:XXXX, duplicate address detection) on every link: not the
+        // program's.
+        let solicited = |g: &std::net::IpAddr| match g {
+            std::net::IpAddr::V6(a) => a.octets()[..13] == [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff],
+            _ => false,
+        };
+        for other in ["eth0", "wwan0"] {
+            let c = &counts[other];
+            let theirs: Vec<_> = c.groups.iter().filter(|g| !solicited(g)).collect();
+            assert!(
+                theirs.is_empty(),
+                "IGMP/MLD on {other}: {theirs:?} ({} messages){}",
+                c.igmp_mld,
+                out.dump()
+            );
+        }
+        assert!(out.stderr.contains("join fd"), "{}", out.dump());
+    }
+);

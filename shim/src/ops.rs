@@ -1435,10 +1435,7 @@ pub(crate) fn listen(fd: i32) -> Result<(), i32> {
 // ---------------------------------------------------------------------------------
 
 /// A replacement option value.
-pub(crate) struct OptBuf {
-    pub buf: [u8; 272],
-    pub len: usize,
-}
+pub(crate) type OptBuf = core::membership::Value;
 
 /// Before `setsockopt`: returns a rewritten value for a multicast join/leave whose
 /// interface is "any", so that membership goes to the chosen interface.
@@ -1496,56 +1493,14 @@ pub(crate) fn setsockopt_rewrite(
     })
 }
 
-/// The group of a membership option whose interface is unspecified.
+/// The group of a membership option whose interface is unspecified
+/// (`mifshim_socket_core::membership::group_of`).
 fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
-    let v4 = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) if v.len() >= 8 => {
-            // ip_mreq {multiaddr, interface} or ip_mreqn {multiaddr, address, ifindex}.
-            let any_addr = v[4..8] == [0; 4];
-            let any_index = v.len() < 12 || v[8..12] == [0; 4];
-            (any_addr && any_index).then(|| IpAddr::V4(v4(&v[0..4])))
-        }
-        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP)
-            if v.len() >= 12 =>
-        {
-            // ip_mreq_source {multiaddr, interface, sourceaddr}.
-            (v[4..8] == [0; 4]).then(|| IpAddr::V4(v4(&v[0..4])))
-        }
-        (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP)
-            if v.len() >= 20 =>
-        {
-            // ipv6_mreq {in6_addr, ifindex}.
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&v[0..16]);
-            (v[16..20] == [0; 4]).then(|| IpAddr::V6(Ipv6Addr::from(a)))
-        }
-        (
-            libc::IPPROTO_IP | libc::IPPROTO_IPV6,
-            libc::MCAST_JOIN_GROUP
-            | libc::MCAST_LEAVE_GROUP
-            | libc::MCAST_JOIN_SOURCE_GROUP
-            | libc::MCAST_LEAVE_SOURCE_GROUP,
-        ) if v.len() >= 8 + 28 => {
-            // group_req / group_source_req: u32 interface, padding, sockaddr_storage.
-            if v[0..4] != [0; 4] {
-                return None;
-            }
-            let fam = u16::from_ne_bytes([v[8], v[9]]) as i32;
-            match fam {
-                libc::AF_INET => Some(IpAddr::V4(v4(&v[12..16]))),
-                libc::AF_INET6 => {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(&v[16..32]);
-                    Some(IpAddr::V6(Ipv6Addr::from(a)))
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    }
+    core::membership::group_of(level, name, v)
 }
 
+/// The membership request pointed at the chosen interface
+/// (`mifshim_socket_core::membership::rewrite`).
 fn rewrite_membership(
     level: i32,
     name: i32,
@@ -1553,40 +1508,7 @@ fn rewrite_membership(
     b: &Bind<'_>,
     snap: &Snap,
 ) -> Option<OptBuf> {
-    let mut out = OptBuf {
-        buf: [0; 272],
-        len: 0,
-    };
-    let idx = b.index.to_ne_bytes();
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) => {
-            // Always pass an ip_mreqn: the kernel takes it by length.
-            out.buf[0..4].copy_from_slice(&v[0..4]);
-            out.buf[8..12].copy_from_slice(&(b.index as i32).to_ne_bytes());
-            out.len = 12;
-        }
-        (libc::IPPROTO_IP, libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP) => {
-            // This one names the interface by address only.
-            let a = snap.v4_of(b.index)?;
-            out.buf[..v.len().min(272)].copy_from_slice(&v[..v.len().min(272)]);
-            out.buf[4..8].copy_from_slice(&a.octets());
-            out.len = v.len().min(272);
-        }
-        (libc::IPPROTO_IPV6, _)
-            if name == libc::IPV6_ADD_MEMBERSHIP || name == libc::IPV6_DROP_MEMBERSHIP =>
-        {
-            out.buf[..20].copy_from_slice(&v[..20]);
-            out.buf[16..20].copy_from_slice(&idx);
-            out.len = 20;
-        }
-        _ => {
-            let n = v.len().min(272);
-            out.buf[..n].copy_from_slice(&v[..n]);
-            out.buf[0..4].copy_from_slice(&idx);
-            out.len = n;
-        }
-    }
-    Some(out)
+    core::membership::rewrite(level, name, v, b.index, |i| snap.v4_of(i))
 }
 
 /// After a successful `setsockopt`: remember the program's own interface choices.

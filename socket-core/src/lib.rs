@@ -23,6 +23,8 @@
 
 #![no_std]
 
+pub mod membership;
+
 use config_schema::{AddrFamily, Proto};
 use core::net::IpAddr;
 pub use mifshim_fastpath::{

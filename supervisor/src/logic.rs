@@ -15,6 +15,7 @@ use config_schema::{
 };
 use mifshim_listen_filter::Sources;
 use mifshim_socket_core as socket_core;
+pub use socket_core::membership::JoinStep;
 use socket_core::{
     APP_BOUND, APP_UC4, APP_UC6, BindStep, ConnectStep, Current, DatagramStep, OptionsPlan, Path,
     SHARED, SHIM_BOUND, SHIM_OPTS, SRC_ADDR, Sock, UC4, UC6, Verdict, verdict,
@@ -132,6 +133,11 @@ pub struct Facts {
     /// `SHIM_BOUND`, which refuses destinations steered elsewhere, not the
     /// program's own binding.
     pub shim_bound: bool,
+    /// The program chose the socket's multicast interface itself
+    /// (`IP_MULTICAST_IF` / `IPV6_MULTICAST_IF`, remembered by cookie, or found set
+    /// on a socket the supervisor did not set it on): its choice wins, as under the
+    /// preload (`APP_MCAST_IF`).
+    pub app_mcast_if: bool,
 }
 
 impl Facts {
@@ -150,6 +156,7 @@ impl Facts {
             src_addr: false,
             opts: false,
             shim_bound: false,
+            app_mcast_if: false,
         }
     }
 }
@@ -280,6 +287,10 @@ fn describe(d: &Decision<'_>) -> String {
 
 /// A `connect` (or a TCP Fast Open send).
 pub fn on_connect(f: &Facts, v: Verdict) -> Step {
+    if f.app_mcast_if && matches!(v, Verdict::SteerMulticast { .. }) {
+        // The program chose the multicast interface: left alone.
+        return Step::Continue;
+    }
     let s = sock(f, Path::V4);
     match socket_core::connect(s, v) {
         ConnectStep::AsIs => Step::Continue,
@@ -353,6 +364,10 @@ pub fn on_bind(f: &Facts, requested: IpAddr, d: &BindAddr<'_>) -> BindStep {
 
 /// One datagram to `dest` on an unconnected socket.
 pub fn on_datagram(f: &Facts, dest: IpAddr, v: Verdict) -> Step {
+    if f.app_mcast_if && matches!(v, Verdict::SteerMulticast { .. }) {
+        // The program chose the multicast interface: its datagrams follow it.
+        return Step::Continue;
+    }
     let path = path_of(dest);
     let s = sock(f, path);
     // A UDP socket this supervisor bound to a device for a steered destination: the
@@ -377,6 +392,12 @@ pub fn on_datagram(f: &Facts, dest: IpAddr, v: Verdict) -> Step {
         // to the device, as a connect would be.
         DatagramStep::BindDevice { index } => Step::Bind { index },
     }
+}
+
+/// A multicast join or leave that names no interface, for a group of verdict `v`:
+/// socket-core's [`membership::join`](socket_core::membership::join).
+pub fn on_join(f: &Facts, v: Verdict) -> JoinStep {
+    socket_core::membership::join(sock(f, Path::V4), v)
 }
 
 /// A destination that is a local DNS stub (`127.0.0.53:53`, `[::1]:53`): a static
@@ -663,6 +684,47 @@ mod tests {
             on_datagram(&f, "203.0.113.10".parse().unwrap(), steer),
             Step::SendPktinfo { ifindex: ETH }
         );
+    }
+
+    /// The supervisor sent every multicast datagram with a PKTINFO naming the chosen
+    /// interface, also on a socket whose multicast interface the program chose
+    /// itself (the preload leaves those alone); a join naming no interface left by
+    /// the routing table's interface (its report on eth0).
+    #[test]
+    fn multicast_follows_the_programs_own_interface_and_joins_are_steered() {
+        let p = profile("wlan0");
+        let f = udp(false);
+        let group: IpAddr = "239.1.2.3".parse().unwrap();
+        let mc = v(&p, &f, Op::Send, "239.1.2.3:5000");
+        assert_eq!(
+            on_datagram(&f, group, mc),
+            Step::SendPktinfo { ifindex: WLAN }
+        );
+        assert_eq!(on_connect(&f, mc), Step::MulticastIf { index: WLAN });
+        let own = Facts {
+            app_mcast_if: true,
+            ..f
+        };
+        assert_eq!(on_datagram(&own, group, mc), Step::Continue);
+        assert_eq!(on_connect(&own, mc), Step::Continue);
+        // Unicast destinations are not the multicast interface's business.
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&own, "203.0.113.10".parse().unwrap(), steer),
+            Step::Unicast {
+                path: Path::V4,
+                index: WLAN
+            }
+        );
+        let join = v(&p, &f, Op::Join, "239.1.2.3:0");
+        assert_eq!(on_join(&f, join), JoinStep::Rewrite { index: WLAN });
+        let bound = Facts {
+            bound: ETH as i32,
+            ..f
+        };
+        assert_eq!(on_join(&bound, join), JoinStep::AsIs, "its own device");
+        let none = v(&profile("wwan9"), &f, Op::Join, "239.1.2.3:0");
+        assert_eq!(on_join(&f, none), JoinStep::Fail(ENETUNREACH));
     }
 
     #[test]

@@ -16,7 +16,9 @@ use config_schema::{
     AddrFamily, Applied, BindAddr, Flow, IfName, LogLevel, Op, Policy, Profile, Proto,
 };
 use mifshim_listen_filter as listen_filter;
-use mifshim_socket_core::{self as socket_core, BindStep, Current, Path as UcPath, Verdict};
+use mifshim_socket_core::{
+    self as socket_core, BindStep, Current, Path as UcPath, Verdict, membership,
+};
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
 use crate::events::{self, Events};
@@ -274,12 +276,16 @@ struct Known {
     /// The device binding is the supervisor's, for a steered destination
     /// ([`Facts::shim_bound`]).
     shim_bound: bool,
+    /// The program set the multicast interface ([`Facts::app_mcast_if`]).
+    app_mcast_if: bool,
+    /// The supervisor set it (a connect to a group).
+    shim_mcast_if: bool,
 }
 
 impl Known {
     /// What cannot be asked of the kernel again (who set or bound what).
     fn keeps_state(&self) -> bool {
-        self.app_uc4 || self.app_uc6 || self.shim_bound
+        self.app_uc4 || self.app_uc6 || self.shim_bound || self.app_mcast_if || self.shim_mcast_if
     }
 }
 
@@ -303,6 +309,8 @@ impl Known {
             app_uc6: false,
             opts: false,
             shim_bound: false,
+            app_mcast_if: false,
+            shim_mcast_if: false,
         };
         if family.is_none() {
             return none;
@@ -581,6 +589,18 @@ impl Supervisor<'_> {
             nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
+            nr::SETSOCKOPT if membership::is_membership(a[1] as i32, a[2] as i32) => {
+                self.membership(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
+            }
+            nr::SETSOCKOPT
+                if matches!(
+                    (a[1] as i32, a[2] as i32),
+                    (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
+                        | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF)
+                ) =>
+            {
+                self.program_multicast_if(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
+            }
             nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IP => {
                 self.program_unicast(n, fd, a[3], a[4] as u32, false)
             }
@@ -772,6 +792,10 @@ impl Supervisor<'_> {
         }
         // Only the DNS stub redirect asks (`nonblock`), on TCP.
         f.nonblock = f.stream && sys::is_nonblocking(s);
+        // A datagram socket's multicast interface: the program's when it said so, or
+        // when one is set that the supervisor did not set (an inherited socket).
+        f.app_mcast_if = k.app_mcast_if
+            || (!f.stream && !k.shim_mcast_if && sys::multicast_if_chosen(s, k.family));
         f
     }
 
@@ -781,6 +805,189 @@ impl Supervisor<'_> {
         if let Some(k) = sys::cookie(s).and_then(|c| self.socks.get_mut(&c)) {
             set(k);
         }
+    }
+
+    /// Reads a `setsockopt` value of at most [`membership::MAX_VALUE`] bytes (`len`
+    /// the program's) and makes the call on the duplicate `s` with it, after `decide`
+    /// has had a say: the supervisor never lets the kernel read the program's memory
+    /// again (another thread could change the request between the supervisor's read
+    /// and the kernel's). An unreadable value gets the kernel's own answer (`EINVAL`
+    /// for a length the option refuses, else `EFAULT`); a negative length, the
+    /// kernel's `EINVAL`.
+    #[allow(clippy::type_complexity)]
+    fn read_option(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, Handled> {
+        if (len as i32) < 0 {
+            return Err(Some(Reply::Continue));
+        }
+        let mut v = vec![0u8; (len as usize).min(membership::MAX_VALUE)];
+        let read = if v.is_empty() {
+            Ok(())
+        } else {
+            sys::read_mem(n.pid, val, &mut v)
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return Err(None);
+        }
+        match read {
+            Ok(()) => Ok(v),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
+                Err(Some(Reply::Errno(self.mem_errno(n, e))))
+            }
+            Err(_) => Err(Some(
+                match sys::setsockopt_bytes(s, level, name, None, len) {
+                    Ok(()) => Reply::Value(0),
+                    Err(e) => Reply::Errno(e),
+                },
+            )),
+        }
+    }
+
+    /// A multicast join or leave (socket-core's `membership`): one that names no
+    /// interface is decided (`Op::Join`, the preload's decision) and pointed at the
+    /// chosen interface, or refused; the supervisor makes the call on its duplicate
+    /// with the value it read, rewritten or not, and answers with the result.
+    fn membership(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let v = match self.read_option(n, &s, level, name, val, len) {
+            Ok(v) => v,
+            Err(h) => return h,
+        };
+        let f = self.facts(&s);
+        let group = f.family.and_then(|_| membership::group_of(level, name, &v));
+        let mut out = None;
+        if let Some(group) = group {
+            let profile = self.profile(n.pid);
+            let fl = Flow {
+                proto: f.proto,
+                op: Op::Join,
+                dest: group,
+                port: 0,
+                scope_id: 0,
+            };
+            let note = Note {
+                tid: n.pid,
+                call: "join",
+                fd,
+                bound: 0,
+                flow: None,
+            };
+            let (verdict, why, _) = self.decide(&profile, &fl, Some(note));
+            match logic::on_join(&f, verdict) {
+                logic::JoinStep::AsIs => {
+                    self.say(
+                        LogLevel::Debug,
+                        format_args!("pid {}: join fd {fd} {group}: {why}; as is", n.pid),
+                    );
+                }
+                logic::JoinStep::Fail(e) => {
+                    self.acted(true);
+                    self.say(
+                        LogLevel::Warn,
+                        format_args!(
+                            "pid {}: join fd {fd} {group} blocked ({})",
+                            n.pid,
+                            io::Error::from_raw_os_error(e)
+                        ),
+                    );
+                    return Some(Reply::Errno(e));
+                }
+                logic::JoinStep::Rewrite { index } => {
+                    self.acted(true);
+                    let net = self.net();
+                    let v4 = |i| match config_schema::NetView::address_of(net, i, AddrFamily::V4) {
+                        Some(IpAddr::V4(a)) => Some(a),
+                        _ => None,
+                    };
+                    let name_of = net.name_of(index);
+                    let Some(r) = membership::rewrite(level, name, &v, index, v4) else {
+                        // Only a source membership, which names the interface by its
+                        // IPv4 address: none on the chosen interface.
+                        self.say(
+                            LogLevel::Warn,
+                            format_args!(
+                                "pid {}: join fd {fd} {group}: {name_of} has no IPv4 address to name it by; refusing",
+                                n.pid
+                            ),
+                        );
+                        return Some(Reply::Errno(logic::ENETUNREACH));
+                    };
+                    self.say(
+                        LogLevel::Info,
+                        format_args!("pid {}: join fd {fd} {group} -> {name_of}", n.pid),
+                    );
+                    out = Some(r);
+                }
+            }
+        }
+        let bytes = out.as_ref().map_or(&v[..], |r| r.bytes());
+        Some(
+            match sys::setsockopt_bytes(&s, level, name, Some(bytes), 0) {
+                Ok(()) => Reply::Value(0),
+                Err(e) => Reply::Errno(e),
+            },
+        )
+    }
+
+    /// The program sets `IP_MULTICAST_IF` / `IPV6_MULTICAST_IF` itself: its choice
+    /// wins for the socket's multicast datagrams (remembered by cookie; a value of
+    /// all zeros, "any", withdraws it), as under the preload. The supervisor makes
+    /// the call with the value it read, so what it remembers is what the kernel got.
+    fn program_multicast_if(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let v = match self.read_option(n, &s, level, name, val, len) {
+            Ok(v) => v,
+            Err(h) => return h,
+        };
+        let r = sys::setsockopt_bytes(&s, level, name, Some(&v), 0);
+        if r.is_ok() {
+            let _ = self.facts(&s);
+            let chosen = v.iter().any(|b| *b != 0);
+            self.remember(&s, |k| {
+                k.app_mcast_if = chosen;
+                k.shim_mcast_if = false;
+            });
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: fd {fd}: the program sets its own multicast interface; that choice wins",
+                    n.pid
+                ),
+            );
+        }
+        Some(match r {
+            Ok(()) => Reply::Value(0),
+            Err(e) => Reply::Errno(e),
+        })
     }
 
     /// The program sets `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself: remembered for
@@ -1130,6 +1337,8 @@ impl Supervisor<'_> {
                 None => Reply::Errno(logic::ENETUNREACH),
             },
             Step::MulticastIf { index } => {
+                // The socket's family decides the option (an IPv4-mapped group on an
+                // AF_INET6 socket takes IP_MULTICAST_IF too).
                 let r = if logic::path_of(dest.ip()) == UcPath::V6 {
                     sys::setsockopt_int(
                         s,
@@ -1137,16 +1346,37 @@ impl Supervisor<'_> {
                         libc::IPV6_MULTICAST_IF,
                         index as i32,
                     )
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
                 } else {
-                    // ip_mreqn is larger than an int; IP_MULTICAST_IF with an
-                    // interface index is set through the unicast path's PKTINFO by
-                    // datagrams instead: bind the device for a connected socket.
-                    self.bind_device(s, index)
-                        .map_err(io::Error::from_raw_os_error)
+                    // An ip_mreqn naming the interface by index.
+                    let mut m = [0u8; 12];
+                    m[8..12].copy_from_slice(&(index as i32).to_ne_bytes());
+                    sys::setsockopt_bytes(s, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, Some(&m), 0)
                 };
                 match r {
-                    Ok(()) => Reply::Continue,
-                    Err(e) => Reply::Errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
+                    Ok(()) => {
+                        self.remember(s, |k| k.shim_mcast_if = true);
+                        let name = self.snap.name_of(index);
+                        self.say(
+                            LogLevel::Info,
+                            format_args!(
+                                "pid {}: {what} fd {fd} to {dest} via {name} multicast",
+                                n.pid
+                            ),
+                        );
+                        Reply::Continue
+                    }
+                    Err(e) => {
+                        self.say(
+                            LogLevel::Warn,
+                            format_args!(
+                                "pid {}: {what} fd {fd} to {dest}: cannot set the multicast interface ({}); refusing",
+                                n.pid,
+                                io::Error::from_raw_os_error(e)
+                            ),
+                        );
+                        Reply::Errno(logic::ENETUNREACH)
+                    }
                 }
             }
             Step::Unicast { path, index } => {
