@@ -773,14 +773,20 @@ impl Supervisor<'_> {
         }
         f.bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
         f.shim_bound = k.shim_bound && f.bound != 0;
-        if !f.stream {
-            // A datagram socket's source is part of it (socket-core's SRC_ADDR): a
-            // PKTINFO would rob it (IPv4) or not steer it (IPv6).
-            f.src_addr = matches!(
-                local_addr(s),
-                Some(a) if !a.ip().to_canonical().is_unspecified()
-            );
-        }
+        // A socket's fixed source is part of it (socket-core's SRC_ADDR): a PKTINFO
+        // would rob a datagram of it (IPv4) or not steer it (IPv6), and a steered
+        // destination must be reachable from it (socket-core's `steer_refusal`).
+        f.local = local_addr(s)
+            .map(|a| a.ip().to_canonical())
+            .filter(|ip| socket_core::fixes_source(*ip));
+        f.src_addr = f.local.is_some();
+        f.local_owner = f.local.and_then(|ip| {
+            self.snap
+                .sources
+                .iter()
+                .find(|(_, a)| *a == ip)
+                .map(|(i, _)| *i)
+        });
         let uc = |level, name| {
             sys::getsockopt_int(s, level, name)
                 .map(|v| u32::from_be(v as u32))
@@ -1069,6 +1075,10 @@ impl Supervisor<'_> {
         if logic::is_stub_dns(dest, &profile) {
             return Some(self.stub_dns(n, fd, s, f, dest, &profile, true));
         }
+        let f = &Facts {
+            keep_foreign: profile.foreign_bind == config_schema::ForeignBind::Keep,
+            ..*f
+        };
         let fl = logic::flow(f, Op::Connect, dest, scope);
         let note = Note {
             tid: n.pid,
@@ -1080,6 +1090,9 @@ impl Supervisor<'_> {
         let (v, why, opts) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_connect(f, v);
         self.acted(step != Step::Continue);
+        if let Step::Fail(_) = step {
+            self.say_refusal(n, fd, what, dest, f, UcPath::V4, v);
+        }
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {why} -> {step:?}", n.pid),
@@ -1097,6 +1110,40 @@ impl Supervisor<'_> {
             self.remember(s, |k| k.shim_bound = true);
         }
         Some(reply)
+    }
+
+    /// Says why the socket's own binding refused a steered destination, when it did
+    /// (socket-core's `steer_refusal`, in the preload's words).
+    #[allow(clippy::too_many_arguments)]
+    fn say_refusal(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        what: &str,
+        dest: SocketAddr,
+        f: &Facts,
+        path: UcPath,
+        v: Verdict,
+    ) {
+        let Some(r) = logic::refusal(f, logic::sock(f, path), v) else {
+            return;
+        };
+        let pid = n.pid;
+        let errno = io::Error::from_raw_os_error(r.errno());
+        match r {
+            socket_core::Refusal::BoundElsewhere { bound, index } => self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: the socket is bound to interface #{bound} already, the policy sends this destination by #{index}; refusing ({errno})"
+                ),
+            ),
+            socket_core::Refusal::Source { local, index, .. } => self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: the socket's source {local} is not an address of the interface the policy sends this destination by (#{index}); refusing ({errno})"
+                ),
+            ),
+        }
     }
 
     /// Sets the policy's `source`, `mark` and `dscp` (`o`, a decision's
@@ -1766,6 +1813,9 @@ impl Supervisor<'_> {
         }
         let note = self.datagram_note(n, s, fd, what);
         let planned = self.datagram_step(&profile, &f, dest, scope, note);
+        if let Step::Fail(_) = planned.0 {
+            self.say_refusal(n, fd, what, dest, &f, logic::path_of(dest.ip()), planned.1);
+        }
         let mut f = f;
         let step = match self.datagram_options(n, fd, s, &mut f, dest, planned, &profile, what) {
             Ok(step) => step,
@@ -1805,6 +1855,10 @@ impl Supervisor<'_> {
         scope: u32,
         note: Option<Note>,
     ) -> (Step, Verdict, Option<Opts>) {
+        let f = &Facts {
+            keep_foreign: profile.foreign_bind == config_schema::ForeignBind::Keep,
+            ..*f
+        };
         let fl = logic::flow(f, Op::Send, dest, scope);
         let noted = note.is_some();
         let (v, _, opts) = self.decide(profile, &fl, note);
