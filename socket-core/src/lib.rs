@@ -24,6 +24,7 @@
 #![no_std]
 
 pub mod membership;
+pub mod sockopts;
 
 use config_schema::{AddrFamily, Proto};
 use core::net::IpAddr;

@@ -17,7 +17,7 @@ use config_schema::{
 };
 use mifshim_listen_filter as listen_filter;
 use mifshim_socket_core::{
-    self as socket_core, BindStep, Current, Path as UcPath, Verdict, membership,
+    self as socket_core, BindStep, Path as UcPath, Verdict, membership, sockopts,
 };
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
@@ -1168,175 +1168,45 @@ impl Supervisor<'_> {
     ) -> Result<bool, i32> {
         let (a, ifname) = o;
         let pid = n.pid;
-        if let Some(missing) = a.source_missing {
-            self.say(
-                LogLevel::Warn,
-                format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: source {missing} is not an address of {ifname} now; the kernel chooses the source"
-                ),
-            );
-        }
-        let v6_socket = f.family == Some(AddrFamily::V6);
-        let path = logic::path_of(dest.ip());
-        // Both paths' options on an AF_INET6 socket that also carries IPv4-mapped traffic.
-        let dual_stack = v6_socket
-            && sys::getsockopt_int(s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) == 0;
-        let local = a.source.and_then(|_| local_addr(s));
-        let now = Current {
-            tos: if a.dscp.is_some() { tos(s, path) } else { 0 },
-            tos_other: (a.dscp.is_some() && dual_stack).then(|| {
-                tos(
-                    s,
-                    match path {
-                        UcPath::V4 => UcPath::V6,
-                        UcPath::V6 => UcPath::V4,
-                    },
-                )
-            }),
-            locally_bound: local.is_some_and(|l| !l.ip().is_unspecified() || l.port() != 0),
-            mark: if a.mark.is_some() {
-                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
-            } else {
-                0
-            },
-            mapped_on_dual_stack: dual_stack && datagram && path == UcPath::V4,
-        };
-        let plan = logic::options_plan(f, dest.ip(), a, now);
+        // Once per socket: marked before, taken back if the options were not applied.
         self.remember(s, |k| k.opts = true);
-        if let Some(mark) = plan.mark {
-            match sys::setsockopt_int(s, libc::SOL_SOCKET, libc::SO_MARK, mark as i32) {
-                Ok(()) => self.say(
-                    LogLevel::Info,
-                    format_args!("pid {pid}: {what} fd {fd} to {dest}: mark {mark:#x}"),
-                ),
-                Err(e) => {
-                    let err = e.raw_os_error().unwrap_or(libc::EPERM);
-                    let refused = socket_core::mark_refused(profile.on_mark_denied);
-                    let lacks = if err == libc::EPERM {
-                        "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
-                    } else {
-                        "cannot be set"
-                    };
-                    self.say(
-                        LogLevel::Warn,
-                        format_args!(
-                            "pid {pid}: {what} fd {fd} to {dest}: mark {mark:#x} {lacks} ({e}); {}",
-                            if refused.is_some() {
-                                "refusing (on_mark_denied = \"block\")"
-                            } else {
-                                "going on without the mark (on_mark_denied = \"continue\")"
-                            }
-                        ),
-                    );
-                    if let Some(errno) = refused {
-                        // Not applied: the next call tries again (and fails again).
-                        self.remember(s, |k| k.opts = false);
-                        return Err(if err == libc::EPERM { errno } else { err });
-                    }
-                }
-            }
+        let req = sockopts::Request {
+            sock: logic::sock(f, logic::path_of(dest.ip())),
+            dest: dest.ip(),
+            applied: a,
+            ifname: *ifname,
+            on_mark_denied: profile.on_mark_denied,
+            datagram,
+        };
+        let rep = sockopts::apply(&mut OptionDup(s), &req);
+        if rep.refresh {
+            self.stale = true;
         }
-        if a.mark.is_some() && plan.mark.is_none() {
-            self.say(
-                LogLevel::Info,
-                format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: the program marked the socket itself ({:#x}); mark left alone",
-                    now.mark
-                ),
-            );
-        }
-        if let Some((p, t)) = plan.tos_other {
-            // The other path's class: best effort (this call's datagrams do not take it).
-            if let Err(e) = set_tos(s, p, t) {
-                self.say(
-                    LogLevel::Warn,
-                    format_args!(
-                        "pid {pid}: {what} fd {fd} to {dest}: cannot set dscp {} for the socket's other family ({e})",
-                        t >> 2
-                    ),
-                );
-            }
-        }
-        if let Some((p, t)) = plan.tos {
-            match set_tos(s, p, t) {
-                Ok(()) => self.say(
-                    LogLevel::Info,
-                    format_args!("pid {pid}: {what} fd {fd} to {dest}: dscp {}", t >> 2),
-                ),
-                Err(e) => self.say(
-                    LogLevel::Warn,
-                    format_args!(
-                        "pid {pid}: {what} fd {fd} to {dest}: cannot set dscp {} ({e}); sent with the socket's class",
-                        t >> 2
-                    ),
-                ),
-            }
-        } else if a.dscp.is_some_and(|d| d != 0) {
-            self.say(
-                LogLevel::Info,
-                format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: the program set its own TOS/traffic class; dscp left alone"
-                ),
-            );
-        }
-        if let Some(src) = plan.source {
-            if f.proto == Proto::Tcp {
-                // The port is still chosen at connect (not one of its own now).
-                let _ = sys::setsockopt_int(s, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
-            }
-            let ip = match (src, v6_socket) {
-                (IpAddr::V4(v4), true) => IpAddr::V6(v4.to_ipv6_mapped()),
-                (ip, _) => ip,
-            };
-            if let Err(err) = sys::bind(s, &addr::encode(SocketAddr::new(ip, 0), 0)) {
-                let e = io::Error::from_raw_os_error(err);
-                if err == libc::EADDRNOTAVAIL {
-                    // Gone since the snapshot: as when the decision finds it missing,
-                    // the kernel chooses the source.
-                    self.stale = true;
-                    self.say(
-                        LogLevel::Warn,
-                        format_args!(
-                            "pid {pid}: {what} fd {fd} to {dest}: source {src} is not an address of {ifname} now; the kernel chooses the source"
-                        ),
-                    );
-                    return Ok(false);
-                }
-                self.say(
-                    LogLevel::Warn,
-                    format_args!(
-                        "pid {pid}: {what} fd {fd} to {dest}: cannot bind the source {src} ({e}); refusing"
-                    ),
-                );
-                return Err(err);
-            }
-            self.say(
-                LogLevel::Info,
-                format_args!("pid {pid}: {what} fd {fd} to {dest}: source {src}"),
-            );
-            return Ok(true);
-        } else if let Some(src) = a.source {
-            let (level, why) = if now.mapped_on_dual_stack {
-                (
-                    LogLevel::Warn,
-                    "an IPv4-mapped datagram on a dual-stack socket (IPV6_V6ONLY off), which a bound IPv4 source would keep from IPv6; the kernel chooses the source",
-                )
-            } else if local.is_some_and(|l| l.ip().is_unspecified()) {
-                (
-                    LogLevel::Warn,
-                    "the socket was given a port by an earlier datagram and can no longer be bound to an address; the kernel chooses the source",
-                )
+        for note in rep.notes.iter() {
+            let level = if note.warn() {
+                LogLevel::Warn
             } else {
-                (LogLevel::Info, "the socket has a local address already")
+                LogLevel::Info
             };
             self.say(
                 level,
                 format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: source {src} not applied: {why}"
+                    "pid {pid}: {what} fd {fd} to {dest}: {}",
+                    note.text(io::Error::from_raw_os_error)
                 ),
             );
         }
-        Ok(false)
+        match rep.outcome {
+            sockopts::Outcome::Done => Ok(false),
+            sockopts::Outcome::SourceBound => Ok(true),
+            sockopts::Outcome::Refused { errno, retry } => {
+                if retry {
+                    // Not applied: the next call tries again (and fails again).
+                    self.remember(s, |k| k.opts = false);
+                }
+                Err(errno)
+            }
+        }
     }
 
     fn apply(
@@ -2495,15 +2365,46 @@ fn tos_option(path: UcPath) -> (i32, i32) {
     }
 }
 
-/// The TOS byte / traffic class of `path` as it stands.
-fn tos(s: &OwnedFd, path: UcPath) -> i32 {
-    let (level, name) = tos_option(path);
-    sys::getsockopt_int(s, level, name).unwrap_or(0)
+/// The supervisor's duplicate of the program's socket, for socket-core's options
+/// executor.
+struct OptionDup<'a>(&'a OwnedFd);
+
+fn errno_of(e: io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EINVAL)
 }
 
-fn set_tos(s: &OwnedFd, path: UcPath, t: i32) -> io::Result<()> {
-    let (level, name) = tos_option(path);
-    sys::setsockopt_int(s, level, name, t)
+impl sockopts::OptionSocket for OptionDup<'_> {
+    fn v6only(&mut self) -> bool {
+        sys::getsockopt_int(self.0, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) != 0
+    }
+    fn tos(&mut self, path: UcPath) -> i32 {
+        let (level, name) = tos_option(path);
+        sys::getsockopt_int(self.0, level, name).unwrap_or(0)
+    }
+    fn set_tos(&mut self, path: UcPath, tos: i32) -> Result<(), i32> {
+        let (level, name) = tos_option(path);
+        sys::setsockopt_int(self.0, level, name, tos).map_err(errno_of)
+    }
+    fn mark(&mut self) -> u32 {
+        sys::getsockopt_int(self.0, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
+    }
+    fn set_mark(&mut self, mark: u32) -> Result<(), i32> {
+        sys::setsockopt_int(self.0, libc::SOL_SOCKET, libc::SO_MARK, mark as i32).map_err(errno_of)
+    }
+    fn local_addr(&mut self) -> Option<SocketAddr> {
+        local_addr(self.0)
+    }
+    fn bind_source(&mut self, src: IpAddr, v6_socket: bool, defer_port: bool) -> Result<(), i32> {
+        if defer_port {
+            // The port is still chosen at connect (not one of its own now).
+            let _ = sys::setsockopt_int(self.0, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
+        }
+        let ip = match (src, v6_socket) {
+            (IpAddr::V4(v4), true) => IpAddr::V6(v4.to_ipv6_mapped()),
+            (ip, _) => ip,
+        };
+        sys::bind(self.0, &addr::encode(SocketAddr::new(ip, 0), 0))
+    }
 }
 
 /// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).
