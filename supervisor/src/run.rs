@@ -589,17 +589,15 @@ impl Supervisor<'_> {
             nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
-            nr::SETSOCKOPT if membership::is_membership(a[1] as i32, a[2] as i32) => {
-                self.membership(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
-            }
             nr::SETSOCKOPT
-                if matches!(
-                    (a[1] as i32, a[2] as i32),
-                    (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
-                        | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF)
-                ) =>
+                if membership::is_membership(a[1] as i32, a[2] as i32)
+                    || matches!(
+                        (a[1] as i32, a[2] as i32),
+                        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
+                            | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF)
+                    ) =>
             {
-                self.program_multicast_if(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
+                self.multicast_option(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
             }
             nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IP => {
                 self.program_unicast(n, fd, a[3], a[4] as u32, false)
@@ -820,7 +818,6 @@ impl Supervisor<'_> {
     /// and the kernel's). An unreadable value gets the kernel's own answer (`EINVAL`
     /// for a length the option refuses, else `EFAULT`); a negative length, the
     /// kernel's `EINVAL`.
-    #[allow(clippy::type_complexity)]
     fn read_option(
         &mut self,
         n: &Notif,
@@ -856,11 +853,9 @@ impl Supervisor<'_> {
         }
     }
 
-    /// A multicast join or leave (socket-core's `membership`): one that names no
-    /// interface is decided (`Op::Join`, the preload's decision) and pointed at the
-    /// chosen interface, or refused; the supervisor makes the call on its duplicate
-    /// with the value it read, rewritten or not, and answers with the result.
-    fn membership(
+    /// A multicast option (a membership, or the multicast interface): the value read
+    /// (bounded by its length), then the call made by the supervisor.
+    fn multicast_option(
         &mut self,
         n: &Notif,
         fd: i32,
@@ -877,8 +872,28 @@ impl Supervisor<'_> {
             Ok(v) => v,
             Err(h) => return h,
         };
-        let f = self.facts(&s);
-        let group = f.family.and_then(|_| membership::group_of(level, name, &v));
+        if membership::is_membership(level, name) {
+            self.membership(n, fd, &s, level, name, &v)
+        } else {
+            self.program_multicast_if(n, fd, &s, level, name, &v)
+        }
+    }
+
+    /// A multicast join or leave (socket-core's `membership`): one that names no
+    /// interface is decided (`Op::Join`, the preload's decision) and pointed at the
+    /// chosen interface, or refused; the supervisor makes the call on its duplicate
+    /// with the value it read (`v`), rewritten or not, and answers with the result.
+    fn membership(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        level: i32,
+        name: i32,
+        v: &[u8],
+    ) -> Handled {
+        let f = self.facts(s);
+        let group = f.family.and_then(|_| membership::group_of(level, name, v));
         let mut out = None;
         if let Some(group) = group {
             let profile = self.profile(n.pid);
@@ -924,7 +939,7 @@ impl Supervisor<'_> {
                         _ => None,
                     };
                     let name_of = net.name_of(index);
-                    let Some(r) = membership::rewrite(level, name, &v, index, v4) else {
+                    let Some(r) = membership::rewrite(level, name, v, index, v4) else {
                         // Only a source membership, which names the interface by its
                         // IPv4 address: none on the chosen interface.
                         self.say(
@@ -944,9 +959,9 @@ impl Supervisor<'_> {
                 }
             }
         }
-        let bytes = out.as_ref().map_or(&v[..], |r| r.bytes());
+        let bytes = out.as_ref().map_or(v, |r| r.bytes());
         Some(
-            match sys::setsockopt_bytes(&s, level, name, Some(bytes), 0) {
+            match sys::setsockopt_bytes(s, level, name, Some(bytes), 0) {
                 Ok(()) => Reply::Value(0),
                 Err(e) => Reply::Errno(e),
             },
@@ -961,24 +976,16 @@ impl Supervisor<'_> {
         &mut self,
         n: &Notif,
         fd: i32,
+        s: &OwnedFd,
         level: i32,
         name: i32,
-        val: u64,
-        len: u32,
+        v: &[u8],
     ) -> Handled {
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
-            Err(h) => return h,
-        };
-        let v = match self.read_option(n, &s, level, name, val, len) {
-            Ok(v) => v,
-            Err(h) => return h,
-        };
-        let r = sys::setsockopt_bytes(&s, level, name, Some(&v), 0);
+        let r = sys::setsockopt_bytes(s, level, name, Some(v), 0);
         if r.is_ok() {
-            let _ = self.facts(&s);
+            let _ = self.facts(s);
             let chosen = v.iter().any(|b| *b != 0);
-            self.remember(&s, |k| {
+            self.remember(s, |k| {
                 k.app_mcast_if = chosen;
                 k.shim_mcast_if = false;
             });
