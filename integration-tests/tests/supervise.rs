@@ -553,6 +553,21 @@ fn build_go(dir: &TempDir) -> String {
     build_go_cgo(dir, false)
 }
 
+/// Builds the Go program `src` into `dir/name` with `CGO_ENABLED=0`.
+fn build_go_static(dir: &TempDir, name: &str, src: &str) -> String {
+    let file = dir.write(&format!("{name}.go"), src);
+    let bin = dir.path().join(name).to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &file])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    bin
+}
+
 /// Builds GO_PROG, with cgo (dynamic; `getaddrinfo` under `GODEBUG=netdns=cgo`) or
 /// without.
 fn build_go_cgo(dir: &TempDir, cgo: bool) -> String {
@@ -1376,16 +1391,7 @@ func main() {
 fn go_program_with_many_goroutines_connecting_at_once_all_leave_by_the_chosen_link() {
     let tb = Testbed::up();
     let dir = TempDir::new("sup");
-    let src = dir.write("many.go", GO_MANY);
-    let bin = dir.path().join("gomany").to_string_lossy().into_owned();
-    Cmd::new(None, &["go", "build", "-o", &bin, &src])
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
-        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
-        .env("GO111MODULE", "off")
-        .timeout(Duration::from_secs(300))
-        .run()
-        .assert_ok();
+    let bin = build_go_static(&dir, "gomany", GO_MANY);
     for fam in [Fam::V4, Fam::V6] {
         let sn = tb.sniff_all();
         let out = tb
@@ -2316,3 +2322,175 @@ both!(
         assert!(out.stderr.contains("join fd"), "{}", out.dump());
     }
 );
+
+/// `gorace SERVICE LOOPBACK N ROUNDS`: one unconnected UDP socket shared by N
+/// goroutines, each writing, every round, one datagram to the service (ports 9000 and
+/// 9001 in turn) and one to an echo server of its own on LOOPBACK; the round ends when
+/// every answer of it has come back (5 s at most). Meanwhile N goroutines dial the
+/// service over TCP. Prints `udp wlan0=A other=B lo=C tcp wlan0=D errors=E` (answers
+/// by wlan0's upstream, by any other, from loopback; TCP lines from wlan0; failures).
+const GO_RACE: &str = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	svc, lo := os.Args[1], os.Args[2]
+	n, _ := strconv.Atoi(os.Args[3])
+	rounds, _ := strconv.Atoi(os.Args[4])
+	network := "udp4"
+	if strings.Contains(svc, ":") {
+		network = "udp6"
+	}
+	echo, err := net.ListenPacket(network, net.JoinHostPort(lo, "0"))
+	if err != nil {
+		fmt.Println("echo error", err)
+		os.Exit(1)
+	}
+	go func() {
+		b := make([]byte, 64)
+		for {
+			k, from, err := echo.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			echo.WriteTo([]byte("lo "+string(b[:k])), from)
+		}
+	}()
+	pc, err := net.ListenPacket(network, "")
+	if err != nil {
+		fmt.Println("udp error", err)
+		os.Exit(1)
+	}
+	var wlan, other, fromLo, tcpWlan, errors int64
+	got := make(chan string, 4*n)
+	go func() {
+		b := make([]byte, 256)
+		for {
+			k, _, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			got <- string(b[:k])
+		}
+	}()
+	var tcp sync.WaitGroup
+	for i := 0; i < n; i++ {
+		tcp.Add(1)
+		go func() {
+			defer tcp.Done()
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(svc, "9000"), 5*time.Second)
+			if err != nil {
+				atomic.AddInt64(&errors, 1)
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			r := bufio.NewReader(c)
+			line, _ := r.ReadString('\n')
+			io.Copy(io.Discard, r)
+			c.Close()
+			if strings.HasPrefix(line, "upstream=wlan0 ") {
+				atomic.AddInt64(&tcpWlan, 1)
+			} else {
+				atomic.AddInt64(&errors, 1)
+			}
+		}()
+	}
+	dests := []string{net.JoinHostPort(svc, "9000"), net.JoinHostPort(svc, "9001")}
+	for r := 0; r < rounds; r++ {
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				d, _ := net.ResolveUDPAddr(network, dests[i%2])
+				if _, err := pc.WriteTo([]byte("s"), d); err != nil {
+					atomic.AddInt64(&errors, 1)
+				}
+				if _, err := pc.WriteTo([]byte("l"), echo.LocalAddr()); err != nil {
+					atomic.AddInt64(&errors, 1)
+				}
+			}(i)
+		}
+		wg.Wait()
+		deadline := time.After(5 * time.Second)
+	round:
+		for k := 0; k < 2*n; k++ {
+			select {
+			case s := <-got:
+				switch {
+				case strings.HasPrefix(s, "lo "):
+					fromLo++
+				case strings.HasPrefix(s, "upstream=wlan0 "):
+					wlan++
+				default:
+					other++
+				}
+			case <-deadline:
+				break round
+			}
+		}
+	}
+	tcp.Wait()
+	fmt.Printf("udp wlan0=%d other=%d lo=%d tcp wlan0=%d errors=%d\n", wlan, other, fromLo, tcpWlan, errors)
+}
+"#;
+
+/// Many goroutines racing one unconnected UDP socket (the first steered datagram
+/// promotes it while others are on their way to loopback, which must not follow its
+/// unicast interface) and many dialling TCP at once, under the supervisor answering
+/// their threads one at a time: every steered datagram and connection answered by
+/// wlan0's upstream, every loopback datagram by the echo server (none lost onto a
+/// wire), and no packet on eth0 or wwan0. v4 and v6; bounded (4 rounds).
+#[test]
+fn go_goroutines_racing_one_udp_socket_and_tcp_dials_all_leave_by_the_chosen_link() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = build_go_static(&dir, "gorace", GO_RACE);
+    let (n, rounds) = (32, 4);
+    for fam in [Fam::V4, Fam::V6] {
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args(
+                "wlan0",
+                &[
+                    bin.as_str(),
+                    fam.svc(),
+                    fam.lo(),
+                    &n.to_string(),
+                    &rounds.to_string(),
+                ],
+            ))
+            .env("MIFSHIM_LOG", "info")
+            .timeout(Duration::from_secs(120))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stderr.contains("supervising"), "{}", out.dump());
+        let want = format!(
+            "udp wlan0={} other=0 lo={} tcp wlan0={n} errors=0",
+            n * rounds,
+            n * rounds
+        );
+        assert_eq!(out.stdout.trim(), want, "{fam:?}:{}", out.dump());
+        assert_only(&counts, "wlan0");
+        nothing_to_loopback(&counts, fam);
+    }
+}
+
+/// No packet to the loopback address on any uplink.
+fn nothing_to_loopback(counts: &std::collections::BTreeMap<String, Counts>, fam: Fam) {
+    for (u, c) in counts {
+        assert!(c.to(fam.lo()).is_empty(), "loopback packets on {u}: {c:#?}");
+    }
+}
