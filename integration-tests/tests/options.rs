@@ -1746,3 +1746,49 @@ both!(
         nothing_to(&counts, &UPLINKS, fam.svc(), 9001);
     }
 );
+
+/// A supervised program that dropped CAP_NET_ADMIN and CAP_NET_RAW itself (`setpriv`
+/// inside `mifrun --supervise`, mifrun root) under `mark = 0x10`: the supervisor
+/// sets `SO_MARK` on its duplicate with its own capabilities (mifrun's), so the
+/// program's socket carries the policy's mark where the preload, running with the
+/// program's capabilities, is refused (EPERM, `on_mark_denied = "block"`). Kept on
+/// purpose (README, supervisor limits): the mark is the policy's and its value is
+/// never the program's, which gains nothing it could use. TCP and UDP.
+#[test]
+fn supervised_program_that_dropped_its_capabilities_gets_the_mark_with_mifruns() {
+    let tb = Testbed::up();
+    let (st, policy) = setup("via = [\"wlan0\"]\nmark = 0x10\n");
+    let bin = static_client(&st);
+    let dropped = |prog: &[&str]| {
+        let mut argv = vec![
+            s(mifrun()),
+            "--supervise".into(),
+            "--policy".into(),
+            policy.clone(),
+            "--".into(),
+            "setpriv".into(),
+            "--bounding-set".into(),
+            "-net_admin,-net_raw".into(),
+            "--".into(),
+        ];
+        argv.extend(prog.iter().map(|a| a.to_string()));
+        tb.cmd(&argv).env("MIFSHIM_LOG", "info")
+    };
+    for proto in protos() {
+        let (out, counts) = sniffed(&tb, dropped(&[&bin, "-", proto]));
+        assert!(
+            out.stdout.contains("mark 0x10"),
+            "{proto}: marked:{}",
+            out.dump()
+        );
+        assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));
+        // The same program's capabilities through the preload: refused.
+        let (out, counts) = sniffed(&tb, dropped(&["python3", st.client.as_str(), SVC4, proto]));
+        assert!(
+            out.stdout.contains("error 1 EPERM"),
+            "{proto}: preload refused:{}",
+            out.dump()
+        );
+        assert_silent(&counts);
+    }
+}
