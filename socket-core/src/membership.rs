@@ -187,6 +187,22 @@ pub fn rewrite(
     Some(out)
 }
 
+/// Whether a `setsockopt(IP_MULTICAST_IF / IPV6_MULTICAST_IF)` value `v` (the bytes
+/// the kernel reads) chooses an interface, as the kernel takes it: for IPv4 an
+/// `ip_mreqn` (12 bytes or more: its address or index), an `ip_mreq` (8: its
+/// interface address) or an `in_addr` (4); for IPv6 an interface index. All zero
+/// (or too short: the kernel resets it) is "any", which withdraws a choice.
+pub fn multicast_if_chooses(level: i32, v: &[u8]) -> bool {
+    let nonzero = |b: &[u8]| b.iter().any(|x| *x != 0);
+    match level {
+        IPPROTO_IP if v.len() >= 12 => nonzero(&v[4..12]),
+        IPPROTO_IP if v.len() >= 8 => nonzero(&v[4..8]),
+        IPPROTO_IP if v.len() >= 4 => nonzero(&v[0..4]),
+        IPPROTO_IPV6 if v.len() >= 4 => nonzero(&v[0..4]),
+        _ => false,
+    }
+}
+
 /// What to do with a join or leave that names no interface ([`group_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JoinStep {
@@ -338,6 +354,34 @@ mod tests {
         assert_eq!(join(udp, Verdict::Routed), JoinStep::AsIs);
         let bound = Sock::new(udp.flags | APP_BOUND, 0);
         assert_eq!(join(bound, steer), JoinStep::AsIs);
+    }
+
+    /// An `ip_mreqn` naming a group but no interface (`imr_multiaddr` is ignored by
+    /// `IP_MULTICAST_IF`) read as the program's choice: its multicast datagrams would
+    /// have followed the routing table. Only the fields the kernel uses count.
+    #[test]
+    fn a_multicast_interface_value_chooses_by_the_fields_the_kernel_reads() {
+        let mut n = [0u8; 12];
+        n[..4].copy_from_slice(&[239, 1, 2, 3]);
+        assert!(!multicast_if_chooses(IPPROTO_IP, &n));
+        n[8..12].copy_from_slice(&WLAN.to_ne_bytes());
+        assert!(multicast_if_chooses(IPPROTO_IP, &n));
+        assert!(multicast_if_chooses(
+            IPPROTO_IP,
+            &[0, 0, 0, 0, 198, 51, 100, 66, 0, 0, 0, 0]
+        ));
+        assert!(multicast_if_chooses(
+            IPPROTO_IP,
+            &[239, 1, 2, 3, 198, 51, 100, 66]
+        ));
+        assert!(!multicast_if_chooses(
+            IPPROTO_IP,
+            &[239, 1, 2, 3, 0, 0, 0, 0]
+        ));
+        assert!(multicast_if_chooses(IPPROTO_IP, &[198, 51, 100, 66]));
+        assert!(!multicast_if_chooses(IPPROTO_IP, &[1, 2]));
+        assert!(multicast_if_chooses(IPPROTO_IPV6, &WLAN.to_ne_bytes()));
+        assert!(!multicast_if_chooses(IPPROTO_IPV6, &[0; 4]));
     }
 
     #[test]

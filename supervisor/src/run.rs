@@ -778,8 +778,10 @@ impl Supervisor<'_> {
             .map(|a| a.ip().to_canonical())
             .filter(|ip| socket_core::fixes_source(*ip));
         f.src_addr = f.local.is_some();
+        // The snapshot as it is now (an address added a moment ago is the
+        // interface's, not a foreign one).
         f.local_owner = f.local.and_then(|ip| {
-            self.snap
+            self.net()
                 .sources
                 .iter()
                 .find(|(_, a)| *a == ip)
@@ -969,8 +971,8 @@ impl Supervisor<'_> {
     }
 
     /// The program sets `IP_MULTICAST_IF` / `IPV6_MULTICAST_IF` itself: its choice
-    /// wins for the socket's multicast datagrams (remembered by cookie; a value of
-    /// all zeros, "any", withdraws it), as under the preload. The supervisor makes
+    /// wins for the socket's multicast datagrams (remembered by cookie; "any",
+    /// socket-core's `multicast_if_chooses`, withdraws it), as under the preload. The supervisor makes
     /// the call with the value it read, so what it remembers is what the kernel got.
     fn program_multicast_if(
         &mut self,
@@ -984,7 +986,7 @@ impl Supervisor<'_> {
         let r = sys::setsockopt_bytes(s, level, name, Some(v), 0);
         if r.is_ok() {
             let _ = self.facts(s);
-            let chosen = v.iter().any(|b| *b != 0);
+            let chosen = membership::multicast_if_chooses(level, v);
             self.remember(s, |k| {
                 k.app_mcast_if = chosen;
                 k.shim_mcast_if = false;
