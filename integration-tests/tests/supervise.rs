@@ -2494,3 +2494,69 @@ fn nothing_to_loopback(counts: &std::collections::BTreeMap<String, Counts>, fam:
         assert!(c.to(fam.lo()).is_empty(), "loopback packets on {u}: {c:#?}");
     }
 }
+
+/// `mcastif GROUP any|IFNAME`: sets the socket's multicast interface ("any": an
+/// `ip_mreqn` naming the group but no interface, or IPv6 index 0, which the kernel
+/// takes as no choice; IFNAME: that interface's index), then sends three datagrams to
+/// GROUP port 9999. Prints `set ok|ERR` and `sent N`.
+const MCAST_IF: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int v6 = strchr(argv[1], ':') != NULL, r;
+    int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    unsigned idx = strcmp(argv[2], "any") ? if_nametoindex(argv[2]) : 0;
+    struct sockaddr_storage ss; memset(&ss, 0, sizeof ss); socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (void *)&ss; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9999); inet_pton(AF_INET6, argv[1], &a->sin6_addr);
+        len = sizeof *a;
+        int i = idx;
+        r = setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &i, sizeof i);
+    } else {
+        struct sockaddr_in *a = (void *)&ss; a->sin_family = AF_INET;
+        a->sin_port = htons(9999); inet_pton(AF_INET, argv[1], &a->sin_addr);
+        len = sizeof *a;
+        struct ip_mreqn m; memset(&m, 0, sizeof m);
+        m.imr_multiaddr = a->sin_addr; m.imr_ifindex = idx;
+        r = setsockopt(s, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
+    }
+    printf("set %s\n", r == 0 ? "ok" : strerror(errno));
+    int sent = 0;
+    for (int k = 0; k < 3; k++) sent += sendto(s, "m", 1, 0, (void *)&ss, len) == 1;
+    printf("sent %d\n", sent);
+    return 0;
+}
+"#;
+
+both!(
+    /// A static program's own multicast interface under the supervisor: one it names
+    /// (wwan0, by index) wins for its multicast datagrams, as under the preload (the
+    /// supervisor sent them by wlan0 with a PKTINFO); one that names no interface (an
+    /// `ip_mreqn` with only the group, IPv6 index 0: "any" to the kernel) leaves them
+    /// steered by wlan0, and nothing by the routing table's eth0.
+    static_programs_own_multicast_interface_wins_and_any_is_no_choice,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "mcastif", MCAST_IF);
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        for (choice, uplink) in [("wwan0", "wwan0"), ("any", "wlan0")] {
+            let sn = tb.sniff_all();
+            let out = tb
+                .cmd(&mifrun_args("wlan0", &[bin.as_str(), group, choice]))
+                .env("MIFSHIM_LOG", "info")
+                .run();
+            let counts = sn.stop();
+            out.assert_ok();
+            assert!(out.stdout.contains("set ok\nsent 3"), "{choice}:{}", out.dump());
+            assert!(out.stderr.contains("supervising"), "{}", out.dump());
+            assert_only(&counts, uplink);
+        }
+    }
+);
