@@ -2560,3 +2560,41 @@ both!(
         }
     }
 );
+
+/// The same program, dynamic, under the preload: an `ip_mreqn` naming only the group
+/// (no interface: "any" to the kernel) was taken for the program's choice (any
+/// non-zero byte), so its multicast datagrams were left to the routing table and left
+/// by eth0. Now only the fields the kernel reads count (socket-core's
+/// `multicast_if_chooses`, shared with the supervisor): by wlan0; wwan0 named by
+/// index still wins.
+#[test]
+fn programs_own_multicast_interface_wins_and_any_is_no_choice_under_the_preload_too() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &[], "mcastif", MCAST_IF);
+    for fam in [Fam::V4, Fam::V6] {
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        for (choice, uplink) in [("wwan0", "wwan0"), ("any", "wlan0")] {
+            let sn = tb.sniff_all();
+            let argv = [
+                s(mifrun()),
+                "--preload-only".into(),
+                "--via".into(),
+                "wlan0".into(),
+                "--".into(),
+                bin.clone(),
+                group.into(),
+                choice.into(),
+            ];
+            let out = tb.cmd(&argv).run();
+            let counts = sn.stop();
+            out.assert_ok();
+            assert!(
+                out.stdout.contains("set ok\nsent 3"),
+                "{choice}:{}",
+                out.dump()
+            );
+            assert_only(&counts, uplink);
+        }
+    }
+}

@@ -1458,11 +1458,19 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
             }
             return;
         }
-        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => {
-            // in_addr or ip_mreqn: "any" is all zeros.
-            APP_MCAST_IF
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
+        | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => {
+            // Only the fields the kernel reads choose: an ip_mreqn naming just the
+            // group is "any" (test programs_own_multicast_interface_wins_and_any_is_
+            // no_choice_under_the_preload_too).
+            let _ = entry(fd);
+            if core::membership::multicast_if_chooses(level, val) {
+                fdtable::add_flags(fd, APP_MCAST_IF);
+            } else {
+                fdtable::clear_flags(fd, APP_MCAST_IF);
+            }
+            return;
         }
-        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => APP_MCAST_IF,
         // The program's value replaced the one the shim may have set (the shim's flag
         // was withdrawn before the call, `setsockopt_before`). IPV6_UNICAST_IF covers
         // native IPv6 destinations only; IPv4-mapped ones go by IP_UNICAST_IF.
