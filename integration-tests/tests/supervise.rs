@@ -2265,9 +2265,11 @@ both!(
         } else {
             ("4", &["239.1.2.3", "239.1.2.4", "232.1.2.5", "239.1.2.6", "232.1.2.7"])
         };
+        let ev = dir.path().join("events.jsonl").to_string_lossy().into_owned();
         let sn = tb.sniff_all();
+        let m = s(mifrun());
         let bg = tb
-            .cmd(&mifrun_args("wlan0", &[bin.as_str(), arg, "3"]))
+            .cmd(&[&m, "--via", "wlan0", "--events", &ev, "--", &bin, arg, "3"])
             .env("MIFSHIM_LOG", "info")
             .spawn();
         // The program sleeps 3 s after its joins; the memberships are read meanwhile
@@ -2320,6 +2322,19 @@ both!(
             );
         }
         assert!(out.stderr.contains("join fd"), "{}", out.dump());
+        // The events file has each join as the preload writes it: `join`, bound to
+        // wlan0.
+        let text = std::fs::read_to_string(&ev).unwrap_or_default();
+        for g in groups {
+            let found = text.lines().any(|l| {
+                let e: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                e["call"] == "join"
+                    && e["decision"] == "bind"
+                    && e["interface"] == "wlan0"
+                    && e["destination"].as_str().is_some_and(|d| d.contains(g))
+            });
+            assert!(found, "no join line for {g}:\n{text}{}", out.dump());
+        }
     }
 );
 
