@@ -814,12 +814,12 @@ impl Supervisor<'_> {
     }
 
     /// Reads a `setsockopt` value of at most [`membership::MAX_VALUE`] bytes (`len`
-    /// the program's) and makes the call on the duplicate `s` with it, after `decide`
-    /// has had a say: the supervisor never lets the kernel read the program's memory
-    /// again (another thread could change the request between the supervisor's read
-    /// and the kernel's). An unreadable value gets the kernel's own answer (`EINVAL`
-    /// for a length the option refuses, else `EFAULT`); a negative length, the
-    /// kernel's `EINVAL`.
+    /// the program's), for a call the supervisor then makes itself on the duplicate
+    /// `s` with what it read: the kernel never reads the program's memory again
+    /// (another thread could change the request between the supervisor's read and the
+    /// kernel's). `Err`: the answer — an unreadable value gets the kernel's own
+    /// (`EINVAL` for a length the option refuses, else `EFAULT`), a negative length
+    /// the kernel's `EINVAL`, a task that left the call none.
     fn read_option(
         &mut self,
         n: &Notif,
