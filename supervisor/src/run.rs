@@ -332,6 +332,10 @@ impl Known {
         Known {
             proto,
             stream,
+            // A multicast interface set before the supervisor saw the socket (an
+            // inherited one) is the program's: asked once per socket, as the preload
+            // does; later choices come through the trapped setsockopt.
+            app_mcast_if: !stream && sys::multicast_if_chosen(s, family),
             ..none
         }
     }
@@ -798,10 +802,7 @@ impl Supervisor<'_> {
         }
         // Only the DNS stub redirect asks (`nonblock`), on TCP.
         f.nonblock = f.stream && sys::is_nonblocking(s);
-        // A datagram socket's multicast interface: the program's when it said so, or
-        // when one is set that the supervisor did not set (an inherited socket).
-        f.app_mcast_if = k.app_mcast_if
-            || (!f.stream && !k.shim_mcast_if && sys::multicast_if_chosen(s, k.family));
+        f.app_mcast_if = k.app_mcast_if;
         f
     }
 
