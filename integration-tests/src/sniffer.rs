@@ -24,6 +24,11 @@ pub struct Counts {
     /// The first [`MAX_PKTS`] ICMP and ICMPv6 packets (neighbour discovery included);
     /// not in [`Counts::total`].
     pub icmp: Vec<Pkt>,
+    /// IGMP and MLD messages (IPv4 protocol 2; ICMPv6 types 130–132 and 143): the
+    /// reports a multicast join sends out of its interface. Not in [`Counts::total`].
+    pub igmp_mld: usize,
+    /// The groups those messages name (the first [`MAX_PKTS`]).
+    pub groups: Vec<IpAddr>,
 }
 
 /// How many packets a [`Counts`] keeps in detail.
@@ -216,6 +221,15 @@ fn sniff_loop(fd: &OwnedFd, stop: &AtomicBool) -> Counts {
         if n <= 0 {
             continue;
         }
+        if let Some(groups) = parse_membership(&buf[..n as usize]) {
+            c.igmp_mld += 1;
+            for g in groups {
+                if c.groups.len() < MAX_PKTS {
+                    c.groups.push(g);
+                }
+            }
+            continue;
+        }
         if let Some((proto, dst)) = parse_frame(&buf[..n as usize]) {
             match proto {
                 6 => c.tcp += 1,
@@ -290,6 +304,66 @@ fn parse_pkt(f: &[u8]) -> Option<Pkt> {
                 dport,
                 dscp: tclass >> 2,
             })
+        }
+        _ => None,
+    }
+}
+
+/// The groups an IGMP (v1/v2 report or leave, v3 report) or MLD (v1 report or done,
+/// v2 report; after IPv6's hop-by-hop header) message names; `None` for any other
+/// frame. A query names its group too (0 for a general one).
+fn parse_membership(f: &[u8]) -> Option<Vec<IpAddr>> {
+    let ip = f.get(14..)?;
+    let mut out = Vec::new();
+    match u16::from_be_bytes([*f.get(12)?, *f.get(13)?]) {
+        0x0800 if ip.len() >= 20 && ip[9] == 2 => {
+            let m = ip.get(((ip[0] & 0x0f) as usize) * 4..)?;
+            let v4 = |b: &[u8]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            match *m.first()? {
+                0x22 if m.len() >= 8 => {
+                    // IGMPv3 report: records of type, aux length, sources, group.
+                    let n = u16::from_be_bytes([m[6], m[7]]) as usize;
+                    let mut at = 8;
+                    for _ in 0..n {
+                        let Some(r) = m.get(at..at + 8) else { break };
+                        out.push(v4(&r[4..8]));
+                        let srcs = u16::from_be_bytes([r[2], r[3]]) as usize;
+                        at += 8 + srcs * 4 + r[1] as usize * 4;
+                    }
+                }
+                _ if m.len() >= 8 => out.push(v4(&m[4..8])),
+                _ => {}
+            }
+            Some(out)
+        }
+        0x86dd if ip.len() >= 48 && ip[6] == 0 => {
+            // Hop-by-hop options (MLD carries the router alert), then ICMPv6.
+            let at = 40 + (ip[41] as usize + 1) * 8;
+            if ip[40] != 58 {
+                return None;
+            }
+            let m = ip.get(at..)?;
+            let v6 = |b: &[u8]| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&b[..16]);
+                IpAddr::V6(Ipv6Addr::from(o))
+            };
+            match *m.first()? {
+                143 if m.len() >= 8 => {
+                    // MLDv2 report: records of type, aux length, sources, group.
+                    let n = u16::from_be_bytes([m[6], m[7]]) as usize;
+                    let mut at = 8;
+                    for _ in 0..n {
+                        let Some(r) = m.get(at..at + 20) else { break };
+                        out.push(v6(&r[4..20]));
+                        let srcs = u16::from_be_bytes([r[2], r[3]]) as usize;
+                        at += 20 + srcs * 16 + r[1] as usize * 4;
+                    }
+                }
+                130..=132 if m.len() >= 24 => out.push(v6(&m[8..24])),
+                _ => return None,
+            }
+            Some(out)
         }
         _ => None,
     }

@@ -1563,3 +1563,232 @@ both!(
         assert_only(&counts, "wlan0");
     }
 );
+
+// ---------------------------------------------------------------------------------
+// The socket's own binding under the supervisor (issue 11)
+// ---------------------------------------------------------------------------------
+
+/// `ssteps 4|6 udp|tcp STEP…`, a static C program (run by the supervisor): one socket,
+/// then each step, one output line per step as `steps.py` prints them (`bind,ADDR`,
+/// `send,ADDR,PORT` with the answer, `connect,ADDR,PORT` — over TCP the line the
+/// service writes —, errors as `error ERRNO NAME`).
+const STATIC_STEPS: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+static const char *name(int e) {
+    switch (e) {
+    case EINVAL: return "EINVAL"; case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case ENETUNREACH: return "ENETUNREACH"; case EACCES: return "EACCES";
+    case EAGAIN: return "timeout"; default: return "?";
+    }
+}
+static socklen_t sa(int v6, const char *ip, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (v6) {
+        struct sockaddr_in6 *a = (void *)ss; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port); inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (void *)ss; a->sin_family = AF_INET;
+    a->sin_port = htons(port); inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
+}
+int main(int argc, char **argv) {
+    int v6 = argv[1][0] == '6', tcp = !strcmp(argv[2], "tcp");
+    int s = socket(v6 ? AF_INET6 : AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    struct timeval tv = {2, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    for (int i = 3; i < argc; i++) {
+        char op[16] = "", ip[64] = ""; int port = 0;
+        sscanf(argv[i], "%15[^,],%63[^,],%d", op, ip, &port);
+        struct sockaddr_storage ss; socklen_t len = sa(v6, ip, port, &ss);
+        char buf[256]; int n, r;
+        if (!strcmp(op, "bind")) r = bind(s, (void *)&ss, len);
+        else if (!strcmp(op, "connect")) r = connect(s, (void *)&ss, len);
+        else r = sendto(s, "x", 1, 0, (void *)&ss, len) == 1 ? 0 : -1;
+        if (r != 0) { printf("error %d %s\n", errno, name(errno)); fflush(stdout); continue; }
+        if (!strcmp(op, "bind")) { printf("bound %s\n", ip); fflush(stdout); continue; }
+        if (!strcmp(op, "connect") && !tcp) { printf("connected\n"); fflush(stdout); continue; }
+        n = recv(s, buf, sizeof buf - 1, 0);
+        if (n <= 0) printf("error %d %s\n", errno, name(errno));
+        else { buf[n] = 0; printf("%s%s", buf, buf[n - 1] == '\n' ? "" : "\n"); }
+        fflush(stdout);
+    }
+    return 0;
+}
+"#;
+
+/// [`STATIC_STEPS`] under `policy` with every uplink sniffed (statically linked:
+/// `mifrun` supervises it).
+fn static_steps(
+    tb: &Testbed,
+    st: &Setup,
+    policy: &str,
+    fam: Fam,
+    proto: &str,
+    steps: &[String],
+) -> (Out, BTreeMap<String, Counts>) {
+    let bin = st.dir.path().join("ssteps").to_string_lossy().into_owned();
+    if !std::path::Path::new(&bin).exists() {
+        let src = st.dir.write("ssteps.c", STATIC_STEPS);
+        Cmd::new(None, &["gcc", "-static", "-O1", "-o", &bin, &src])
+            .timeout(std::time::Duration::from_secs(120))
+            .run()
+            .assert_ok();
+    }
+    let mut argv = vec![
+        bin,
+        if fam.v6() { "6" } else { "4" }.to_string(),
+        proto.to_string(),
+    ];
+    argv.extend(steps.iter().cloned());
+    let (out, counts) = sniffed(
+        tb,
+        tb.cmd(&mifrun_policy_args(policy, &argv))
+            .env("MIFSHIM_LOG", "info"),
+    );
+    assert!(
+        out.stderr.contains("supervising"),
+        "supervised:{}",
+        out.dump()
+    );
+    (out, counts)
+}
+
+/// The call that reaches the service: a datagram over UDP, a connect over TCP.
+fn reach(proto: &str, dest: &str, port: u16) -> String {
+    let op = if proto == "tcp" { "connect" } else { "send" };
+    format!("{op},{dest},{port}")
+}
+
+both!(
+    /// A static program's socket bound to loopback, then asked to reach the service:
+    /// the supervisor bound it to wlan0 and let it go (IPv6 sends a `::1`-sourced
+    /// packet onto the link; IPv4's kernel refuses). Refused with EINVAL, as under
+    /// the preload (socket-core's `steer_refusal`), and nothing on any uplink. TCP
+    /// and UDP.
+    supervised_socket_bound_to_loopback_was_sent_by_the_steered_device,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup("via = [\"wlan0\"]\n");
+        for proto in protos() {
+            let s = [format!("bind,{}", fam.lo()), reach(proto, fam.svc(), 9000)];
+            let (out, counts) = static_steps(&tb, &st, &policy, fam, proto, &s);
+            assert_eq!(line(&out, 0), format!("bound {}", fam.lo()), "{proto}:{}", out.dump());
+            assert_eq!(line(&out, 1), "error 22 EINVAL", "{proto}:{}", out.dump());
+            assert!(out.stderr.contains("the socket's source"), "{proto}: said why:{}", out.dump());
+            assert_silent(&counts);
+        }
+    }
+);
+
+both!(
+    /// A static program's socket bound to wlan0's address (the chosen interface's:
+    /// kept), then asked to reach a destination a rule sends by wwan0: the supervisor
+    /// bound it to wwan0 and it left with wlan0's source, whose answers come back by
+    /// wlan0 if at all. Refused with EADDRNOTAVAIL (the preload's `fixed_source_refuses`),
+    /// nothing to that destination on any uplink; `foreign_bind = "keep"` lets it go
+    /// by wwan0 (and by no other link). TCP and UDP.
+    supervised_socket_with_a_source_of_another_interface_than_the_rules,
+    |fam| {
+        let tb = Testbed::up();
+        let rule = format!("\n[[rules]]\nto = [\"{}\"]\nports = [9000]\nvia = [\"wwan0\"]\n", fam.svc());
+        let (st, policy) = setup(&format!("via = [\"wlan0\"]\n{rule}"));
+        let keep = st.dir.write("keep.toml", &format!("via = [\"wlan0\"]\nforeign_bind = \"keep\"\n{rule}"));
+        let wlan = host_addr("wlan0", fam.v6());
+        for proto in protos() {
+            let s = [format!("bind,{wlan}"), reach(proto, fam.svc(), 9000)];
+            let (out, counts) = static_steps(&tb, &st, &policy, fam, proto, &s);
+            assert_eq!(line(&out, 1), "error 99 EADDRNOTAVAIL", "{proto}:{}", out.dump());
+            nothing_to(&counts, &UPLINKS, fam.svc(), 9000);
+            let (out, counts) = static_steps(&tb, &st, &keep, fam, proto, &s);
+            // Sent by wwan0 with wlan0's source (its answer may not come back: the
+            // policy's choice).
+            assert!(!line(&out, 1).contains("EADDRNOTAVAIL"), "{proto}: kept:{}", out.dump());
+            assert!(!counts["wwan0"].to(fam.svc()).is_empty(), "{proto}: by wwan0: {counts:#?}");
+            nothing_to(&counts, &["eth0", "wlan0"], fam.svc(), 9000);
+        }
+    }
+);
+
+both!(
+    /// A static program's UDP socket bound to wlan0's address sends to the service
+    /// (the supervisor binds it to wlan0's device), then connects to a destination a
+    /// rule sends by wwan0: the connect went through, bound to wlan0, and its
+    /// datagrams left by wlan0 past the rule. Refused with ENETUNREACH, as under the
+    /// preload (`bound_elsewhere`), nothing to that destination on any uplink.
+    supervised_udp_socket_the_supervisor_bound_connected_past_a_rule,
+    |fam| {
+        let tb = Testbed::up();
+        let (st, policy) = setup(&format!(
+            "via = [\"wlan0\"]\n\n[[rules]]\nto = [\"{}\"]\nports = [9001]\nprotocol = \"udp\"\nvia = [\"wwan0\"]\n",
+            fam.svc()
+        ));
+        let s = [
+            format!("bind,{}", host_addr("wlan0", fam.v6())),
+            format!("send,{},9000", fam.svc()),
+            format!("connect,{},9001", fam.svc()),
+            format!("send,{},9001", fam.svc()),
+        ];
+        let (out, counts) = static_steps(&tb, &st, &policy, fam, "udp", &s);
+        assert!(line(&out, 1).contains("upstream=wlan0"), "{}", out.dump());
+        assert_eq!(line(&out, 2), "error 101 ENETUNREACH", "{}", out.dump());
+        assert_eq!(line(&out, 3), "error 101 ENETUNREACH", "{}", out.dump());
+        assert!(out.stderr.contains("the socket is bound to interface"), "said why:{}", out.dump());
+        nothing_to(&counts, &UPLINKS, fam.svc(), 9001);
+    }
+);
+
+/// A supervised program that dropped CAP_NET_ADMIN and CAP_NET_RAW itself (`setpriv`
+/// inside `mifrun --supervise`, mifrun root) under `mark = 0x10`: the supervisor
+/// sets `SO_MARK` on its duplicate with its own capabilities (mifrun's), so the
+/// program's socket carries the policy's mark where the preload, running with the
+/// program's capabilities, is refused (EPERM, `on_mark_denied = "block"`). Kept on
+/// purpose (README, supervisor limits): the mark is the policy's and its value is
+/// never the program's, which gains nothing it could use. TCP and UDP.
+#[test]
+fn supervised_program_that_dropped_its_capabilities_gets_the_mark_with_mifruns() {
+    let tb = Testbed::up();
+    let (st, policy) = setup("via = [\"wlan0\"]\nmark = 0x10\n");
+    let bin = static_client(&st);
+    let dropped = |prog: &[&str]| {
+        let mut argv = vec![
+            s(mifrun()),
+            "--supervise".into(),
+            "--policy".into(),
+            policy.clone(),
+            "--".into(),
+            "setpriv".into(),
+            "--bounding-set".into(),
+            "-net_admin,-net_raw".into(),
+            "--".into(),
+        ];
+        argv.extend(prog.iter().map(|a| a.to_string()));
+        tb.cmd(&argv).env("MIFSHIM_LOG", "info")
+    };
+    for proto in protos() {
+        let (out, counts) = sniffed(&tb, dropped(&[&bin, "-", proto]));
+        assert!(
+            out.stdout.contains("mark 0x10"),
+            "{proto}: marked:{}",
+            out.dump()
+        );
+        assert_from(&out, &counts, "wlan0", Fam::V4, host_addr("wlan0", false));
+        // The same program's capabilities through the preload: refused.
+        let (out, counts) = sniffed(&tb, dropped(&["python3", st.client.as_str(), SVC4, proto]));
+        assert!(
+            out.stdout.contains("error 1 EPERM"),
+            "{proto}: preload refused:{}",
+            out.dump()
+        );
+        assert_silent(&counts);
+    }
+}

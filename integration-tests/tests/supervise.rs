@@ -553,6 +553,21 @@ fn build_go(dir: &TempDir) -> String {
     build_go_cgo(dir, false)
 }
 
+/// Builds the Go program `src` into `dir/name` with `CGO_ENABLED=0`.
+fn build_go_static(dir: &TempDir, name: &str, src: &str) -> String {
+    let file = dir.write(&format!("{name}.go"), src);
+    let bin = dir.path().join(name).to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &file])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    bin
+}
+
 /// Builds GO_PROG, with cgo (dynamic; `getaddrinfo` under `GODEBUG=netdns=cgo`) or
 /// without.
 fn build_go_cgo(dir: &TempDir, cgo: bool) -> String {
@@ -1376,16 +1391,7 @@ func main() {
 fn go_program_with_many_goroutines_connecting_at_once_all_leave_by_the_chosen_link() {
     let tb = Testbed::up();
     let dir = TempDir::new("sup");
-    let src = dir.write("many.go", GO_MANY);
-    let bin = dir.path().join("gomany").to_string_lossy().into_owned();
-    Cmd::new(None, &["go", "build", "-o", &bin, &src])
-        .env("CGO_ENABLED", "0")
-        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
-        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
-        .env("GO111MODULE", "off")
-        .timeout(Duration::from_secs(300))
-        .run()
-        .assert_ok();
+    let bin = build_go_static(&dir, "gomany", GO_MANY);
     for fam in [Fam::V4, Fam::V6] {
         let sn = tb.sniff_all();
         let out = tb
@@ -2124,5 +2130,486 @@ fn killing_mifruns_process_group_as_it_ends_spares_the_daemons_supervisor() {
             assert!(text.contains(flow), "round {i}: {flow}: {text}");
         }
         assert_only(&counts, "wlan0");
+    }
+}
+
+/// Joins multicast groups naming no interface, every way the kernel takes one (argv[1]
+/// "4": `ip_mreq`, `ip_mreqn` with index 0, `ip_mreq_source`, `group_req`,
+/// `group_source_req`; "6": `ipv6_mreq`, `group_req`, `group_source_req`), prints
+/// what each returned, the errno of a join with an unreadable value and of one too
+/// short, sleeps argv[2] seconds (the reports go out, the test reads
+/// /proc/net/igmp{,6}), then leaves the first group naming no interface either.
+const MJOIN: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void say(const char *what, int r) {
+    printf("%s %s\n", what, r == 0 ? "ok" : strerror(errno));
+}
+static void gr(struct sockaddr_storage *ss, int fam, const char *ip) {
+    memset(ss, 0, sizeof *ss);
+    if (fam == AF_INET) {
+        struct sockaddr_in *a = (void *)ss; a->sin_family = AF_INET;
+        inet_pton(AF_INET, ip, &a->sin_addr);
+    } else {
+        struct sockaddr_in6 *a = (void *)ss; a->sin6_family = AF_INET6;
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+    }
+}
+int main(int argc, char **argv) {
+    int v6 = argv[1][0] == '6', secs = atoi(argv[2]);
+    int fam = v6 ? AF_INET6 : AF_INET, level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    int s = socket(fam, SOCK_DGRAM, 0);
+    struct group_req g; struct group_source_req gs;
+    memset(&g, 0, sizeof g); memset(&gs, 0, sizeof gs);
+    if (!v6) {
+        struct ip_mreq m = {0}; inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
+        say("ip_mreq", setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m));
+        struct ip_mreqn n = {0}; inet_pton(AF_INET, "239.1.2.4", &n.imr_multiaddr);
+        say("ip_mreqn", setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &n, sizeof n));
+        struct ip_mreq_source ms = {0};
+        inet_pton(AF_INET, "232.1.2.5", &ms.imr_multiaddr);
+        inet_pton(AF_INET, "203.0.113.9", &ms.imr_sourceaddr);
+        say("ip_mreq_source", setsockopt(s, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &ms, sizeof ms));
+        gr(&g.gr_group, fam, "239.1.2.6");
+        gr(&gs.gsr_group, fam, "232.1.2.7"); gr(&gs.gsr_source, fam, "203.0.113.9");
+    } else {
+        struct ipv6_mreq m = {0}; inet_pton(AF_INET6, "ff05::1:3", &m.ipv6mr_multiaddr);
+        say("ipv6_mreq", setsockopt(s, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof m));
+        gr(&g.gr_group, fam, "ff05::1:6");
+        gr(&gs.gsr_group, fam, "ff35::1:7"); gr(&gs.gsr_source, fam, "2001:db8:ff::9");
+    }
+    say("group_req", setsockopt(s, level, MCAST_JOIN_GROUP, &g, sizeof g));
+    say("group_source_req", setsockopt(s, level, MCAST_JOIN_SOURCE_GROUP, &gs, sizeof gs));
+    /* What the kernel answers itself: an unreadable value, one too short. */
+    say("unreadable", setsockopt(s, level, MCAST_JOIN_GROUP, (void *)8, sizeof g));
+    say("short", setsockopt(s, level, MCAST_JOIN_GROUP, &g, 8));
+    fflush(stdout);
+    sleep(secs);
+    if (!v6) {
+        struct ip_mreq m = {0}; inet_pton(AF_INET, "239.1.2.3", &m.imr_multiaddr);
+        say("drop", setsockopt(s, IPPROTO_IP, IP_DROP_MEMBERSHIP, &m, sizeof m));
+    } else {
+        struct ipv6_mreq m = {0}; inet_pton(AF_INET6, "ff05::1:3", &m.ipv6mr_multiaddr);
+        say("drop", setsockopt(s, IPPROTO_IPV6, IPV6_DROP_MEMBERSHIP, &m, sizeof m));
+    }
+    return 0;
+}
+"#;
+
+/// The devices each of `groups` is joined on in the client's namespace
+/// (/proc/net/igmp lists IPv4 groups in hex, host order, under their device;
+/// /proc/net/igmp6 one group per line with its device).
+fn memberships(tb: &Testbed, groups: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let v4 = tb.run(&["cat", "/proc/net/igmp"]);
+    v4.assert_ok();
+    let mut dev = String::new();
+    for l in v4.stdout.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if !l.starts_with(['\t', ' ']) {
+            if let Some(d) = f.get(1) {
+                dev = d.trim_end_matches(':').to_string();
+            }
+        } else if let Some(hex) = f.first() {
+            for g in groups {
+                if let Ok(std::net::IpAddr::V4(a)) = g.parse() {
+                    let h = format!("{:08X}", u32::from_le_bytes(a.octets()));
+                    if *hex == h {
+                        out.push((g.to_string(), dev.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let v6 = tb.run(&["cat", "/proc/net/igmp6"]);
+    v6.assert_ok();
+    for l in v6.stdout.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        for g in groups {
+            if let (Ok(std::net::IpAddr::V6(a)), Some(hex), Some(d)) =
+                (g.parse(), f.get(2), f.get(1))
+            {
+                let h: String = a.octets().iter().map(|b| format!("{b:02x}")).collect();
+                if *hex == h {
+                    out.push((g.to_string(), d.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+both!(
+    /// A static program joining groups naming no interface, every way the kernel
+    /// takes one: the supervisor let the kernel pick the default route's interface,
+    /// so the memberships sat on eth0 and the IGMP/MLD reports left by eth0 (a leak
+    /// of the program's interest). Now each join is pointed at wlan0 (socket-core's
+    /// `membership`, as the preload does): every membership on wlan0, the reports on
+    /// wlan0's wire and no IGMP/MLD message on eth0 or wwan0 but the testbed's own
+    /// solicited-node reports (its address configuration). The kernel's own
+    /// answers stay: EFAULT for an unreadable value, EINVAL for one too short; the
+    /// leave naming no interface finds the membership on wlan0.
+    static_program_joining_groups_with_no_interface_is_steered_to_the_chosen_link,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "mjoin", MJOIN);
+        let (arg, groups): (&str, &[&str]) = if fam.v6() {
+            ("6", &["ff05::1:3", "ff05::1:6", "ff35::1:7"])
+        } else {
+            ("4", &["239.1.2.3", "239.1.2.4", "232.1.2.5", "239.1.2.6", "232.1.2.7"])
+        };
+        let ev = dir.path().join("events.jsonl").to_string_lossy().into_owned();
+        let sn = tb.sniff_all();
+        let m = s(mifrun());
+        let bg = tb
+            .cmd(&[&m, "--via", "wlan0", "--events", &ev, "--", &bin, arg, "3"])
+            .env("MIFSHIM_LOG", "info")
+            .spawn();
+        // The program sleeps 3 s after its joins; the memberships are read meanwhile
+        // (a bounded wait for the last of them).
+        let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+        let mut joined = memberships(&tb, groups);
+        while joined.len() < groups.len() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            joined = memberships(&tb, groups);
+        }
+        let out = bg.wait(Duration::from_secs(20));
+        let counts = sn.stop();
+        out.assert_ok();
+        let joins: &[&str] = if fam.v6() {
+            &["ipv6_mreq ok", "group_req ok", "group_source_req ok"]
+        } else {
+            &["ip_mreq ok", "ip_mreqn ok", "ip_mreq_source ok", "group_req ok", "group_source_req ok"]
+        };
+        for j in joins.iter().chain(&["unreadable Bad address", "short Invalid argument", "drop ok"]) {
+            assert!(out.stdout.contains(j), "no {j:?}:{}", out.dump());
+        }
+        let mut want: Vec<(String, String)> =
+            groups.iter().map(|g| (g.to_string(), "wlan0".to_string())).collect();
+        want.sort();
+        joined.sort();
+        assert_eq!(joined, want, "memberships:{}", out.dump());
+        for g in groups {
+            let g: std::net::IpAddr = g.parse().unwrap();
+            assert!(
+                counts["wlan0"].groups.contains(&g),
+                "no report for {g} on wlan0: {counts:#?}{}",
+                out.dump()
+            );
+        }
+        // The testbed's own IPv6 addresses report their solicited-node groups
+        // (ff02::1:ffXX:XXXX, duplicate address detection) on every link: not the
+        // program's.
+        let solicited = |g: &std::net::IpAddr| match g {
+            std::net::IpAddr::V6(a) => a.octets()[..13] == [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff],
+            _ => false,
+        };
+        for other in ["eth0", "wwan0"] {
+            let c = &counts[other];
+            let theirs: Vec<_> = c.groups.iter().filter(|g| !solicited(g)).collect();
+            assert!(
+                theirs.is_empty(),
+                "IGMP/MLD on {other}: {theirs:?} ({} messages){}",
+                c.igmp_mld,
+                out.dump()
+            );
+        }
+        assert!(out.stderr.contains("join fd"), "{}", out.dump());
+        // The events file has each join as the preload writes it: `join`, bound to
+        // wlan0.
+        let text = std::fs::read_to_string(&ev).unwrap_or_default();
+        for g in groups {
+            let found = text.lines().any(|l| {
+                let e: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                e["call"] == "join"
+                    && e["decision"] == "bind"
+                    && e["interface"] == "wlan0"
+                    && e["destination"].as_str().is_some_and(|d| d.contains(g))
+            });
+            assert!(found, "no join line for {g}:\n{text}{}", out.dump());
+        }
+    }
+);
+
+/// `gorace SERVICE LOOPBACK N ROUNDS`: one unconnected UDP socket shared by N
+/// goroutines, each writing, every round, one datagram to the service (ports 9000 and
+/// 9001 in turn) and one to an echo server of its own on LOOPBACK; the round ends when
+/// every answer of it has come back (5 s at most). Meanwhile N goroutines dial the
+/// service over TCP. Prints `udp wlan0=A other=B lo=C tcp wlan0=D errors=E` (answers
+/// by wlan0's upstream, by any other, from loopback; TCP lines from wlan0; failures).
+const GO_RACE: &str = r#"package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	svc, lo := os.Args[1], os.Args[2]
+	n, _ := strconv.Atoi(os.Args[3])
+	rounds, _ := strconv.Atoi(os.Args[4])
+	network := "udp4"
+	if strings.Contains(svc, ":") {
+		network = "udp6"
+	}
+	echo, err := net.ListenPacket(network, net.JoinHostPort(lo, "0"))
+	if err != nil {
+		fmt.Println("echo error", err)
+		os.Exit(1)
+	}
+	go func() {
+		b := make([]byte, 64)
+		for {
+			k, from, err := echo.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			echo.WriteTo([]byte("lo "+string(b[:k])), from)
+		}
+	}()
+	pc, err := net.ListenPacket(network, "")
+	if err != nil {
+		fmt.Println("udp error", err)
+		os.Exit(1)
+	}
+	var wlan, other, fromLo, tcpWlan, errors int64
+	got := make(chan string, 4*n)
+	go func() {
+		b := make([]byte, 256)
+		for {
+			k, _, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			got <- string(b[:k])
+		}
+	}()
+	var tcp sync.WaitGroup
+	for i := 0; i < n; i++ {
+		tcp.Add(1)
+		go func() {
+			defer tcp.Done()
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(svc, "9000"), 5*time.Second)
+			if err != nil {
+				atomic.AddInt64(&errors, 1)
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			r := bufio.NewReader(c)
+			line, _ := r.ReadString('\n')
+			io.Copy(io.Discard, r)
+			c.Close()
+			if strings.HasPrefix(line, "upstream=wlan0 ") {
+				atomic.AddInt64(&tcpWlan, 1)
+			} else {
+				atomic.AddInt64(&errors, 1)
+			}
+		}()
+	}
+	dests := []string{net.JoinHostPort(svc, "9000"), net.JoinHostPort(svc, "9001")}
+	for r := 0; r < rounds; r++ {
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				d, _ := net.ResolveUDPAddr(network, dests[i%2])
+				if _, err := pc.WriteTo([]byte("s"), d); err != nil {
+					atomic.AddInt64(&errors, 1)
+				}
+				if _, err := pc.WriteTo([]byte("l"), echo.LocalAddr()); err != nil {
+					atomic.AddInt64(&errors, 1)
+				}
+			}(i)
+		}
+		wg.Wait()
+		deadline := time.After(5 * time.Second)
+	round:
+		for k := 0; k < 2*n; k++ {
+			select {
+			case s := <-got:
+				switch {
+				case strings.HasPrefix(s, "lo "):
+					fromLo++
+				case strings.HasPrefix(s, "upstream=wlan0 "):
+					wlan++
+				default:
+					other++
+				}
+			case <-deadline:
+				break round
+			}
+		}
+	}
+	tcp.Wait()
+	fmt.Printf("udp wlan0=%d other=%d lo=%d tcp wlan0=%d errors=%d\n", wlan, other, fromLo, tcpWlan, errors)
+}
+"#;
+
+/// Many goroutines racing one unconnected UDP socket (the first steered datagram
+/// promotes it while others are on their way to loopback, which must not follow its
+/// unicast interface) and many dialling TCP at once, under the supervisor answering
+/// their threads one at a time: every steered datagram and connection answered by
+/// wlan0's upstream, every loopback datagram by the echo server (none lost onto a
+/// wire), and no packet on eth0 or wwan0. v4 and v6; bounded (4 rounds).
+#[test]
+fn go_goroutines_racing_one_udp_socket_and_tcp_dials_all_leave_by_the_chosen_link() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = build_go_static(&dir, "gorace", GO_RACE);
+    let (n, rounds) = (32, 4);
+    for fam in [Fam::V4, Fam::V6] {
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args(
+                "wlan0",
+                &[
+                    bin.as_str(),
+                    fam.svc(),
+                    fam.lo(),
+                    &n.to_string(),
+                    &rounds.to_string(),
+                ],
+            ))
+            .env("MIFSHIM_LOG", "info")
+            .timeout(Duration::from_secs(120))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stderr.contains("supervising"), "{}", out.dump());
+        let want = format!(
+            "udp wlan0={} other=0 lo={} tcp wlan0={n} errors=0",
+            n * rounds,
+            n * rounds
+        );
+        assert_eq!(out.stdout.trim(), want, "{fam:?}:{}", out.dump());
+        assert_only(&counts, "wlan0");
+        nothing_to_loopback(&counts, fam);
+    }
+}
+
+/// No packet to the loopback address on any uplink.
+fn nothing_to_loopback(counts: &std::collections::BTreeMap<String, Counts>, fam: Fam) {
+    for (u, c) in counts {
+        assert!(c.to(fam.lo()).is_empty(), "loopback packets on {u}: {c:#?}");
+    }
+}
+
+/// `mcastif GROUP any|IFNAME`: sets the socket's multicast interface ("any": an
+/// `ip_mreqn` naming the group but no interface, or IPv6 index 0, which the kernel
+/// takes as no choice; IFNAME: that interface's index), then sends three datagrams to
+/// GROUP port 9999. Prints `set ok|ERR` and `sent N`.
+const MCAST_IF: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int v6 = strchr(argv[1], ':') != NULL, r;
+    int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    unsigned idx = strcmp(argv[2], "any") ? if_nametoindex(argv[2]) : 0;
+    struct sockaddr_storage ss; memset(&ss, 0, sizeof ss); socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (void *)&ss; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9999); inet_pton(AF_INET6, argv[1], &a->sin6_addr);
+        len = sizeof *a;
+        int i = idx;
+        r = setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &i, sizeof i);
+    } else {
+        struct sockaddr_in *a = (void *)&ss; a->sin_family = AF_INET;
+        a->sin_port = htons(9999); inet_pton(AF_INET, argv[1], &a->sin_addr);
+        len = sizeof *a;
+        struct ip_mreqn m; memset(&m, 0, sizeof m);
+        m.imr_multiaddr = a->sin_addr; m.imr_ifindex = idx;
+        r = setsockopt(s, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
+    }
+    printf("set %s\n", r == 0 ? "ok" : strerror(errno));
+    int sent = 0;
+    for (int k = 0; k < 3; k++) sent += sendto(s, "m", 1, 0, (void *)&ss, len) == 1;
+    printf("sent %d\n", sent);
+    return 0;
+}
+"#;
+
+both!(
+    /// A static program's own multicast interface under the supervisor: one it names
+    /// (wwan0, by index) wins for its multicast datagrams, as under the preload (the
+    /// supervisor sent them by wlan0 with a PKTINFO); one that names no interface (an
+    /// `ip_mreqn` with only the group, IPv6 index 0: "any" to the kernel) leaves them
+    /// steered by wlan0, and nothing by the routing table's eth0.
+    static_programs_own_multicast_interface_wins_and_any_is_no_choice,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "mcastif", MCAST_IF);
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        for (choice, uplink) in [("wwan0", "wwan0"), ("any", "wlan0")] {
+            let sn = tb.sniff_all();
+            let out = tb
+                .cmd(&mifrun_args("wlan0", &[bin.as_str(), group, choice]))
+                .env("MIFSHIM_LOG", "info")
+                .run();
+            let counts = sn.stop();
+            out.assert_ok();
+            assert!(out.stdout.contains("set ok\nsent 3"), "{choice}:{}", out.dump());
+            assert!(out.stderr.contains("supervising"), "{}", out.dump());
+            assert_only(&counts, uplink);
+        }
+    }
+);
+
+/// The same program, dynamic, under the preload: an `ip_mreqn` naming only the group
+/// (no interface: "any" to the kernel) was taken for the program's choice (any
+/// non-zero byte), so its multicast datagrams were left to the routing table and left
+/// by eth0. Now only the fields the kernel reads count (socket-core's
+/// `multicast_if_chooses`, shared with the supervisor): by wlan0; wwan0 named by
+/// index still wins.
+#[test]
+fn programs_own_multicast_interface_wins_and_any_is_no_choice_under_the_preload_too() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &[], "mcastif", MCAST_IF);
+    for fam in [Fam::V4, Fam::V6] {
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        for (choice, uplink) in [("wwan0", "wwan0"), ("any", "wlan0")] {
+            let sn = tb.sniff_all();
+            let argv = [
+                s(mifrun()),
+                "--preload-only".into(),
+                "--via".into(),
+                "wlan0".into(),
+                "--".into(),
+                bin.clone(),
+                group.into(),
+                choice.into(),
+            ];
+            let out = tb.cmd(&argv).run();
+            let counts = sn.stop();
+            out.assert_ok();
+            assert!(
+                out.stdout.contains("set ok\nsent 3"),
+                "{choice}:{}",
+                out.dump()
+            );
+            assert_only(&counts, uplink);
+        }
     }
 }

@@ -9,7 +9,6 @@ use crate::fdtable::{
 use crate::netstate::{self, Snap};
 use crate::state::{self, Mode};
 use crate::sys::filter::{self, Sources};
-use crate::sys::uapi::{self, Membership};
 use crate::sys::{self, Dest, Pktinfo};
 use crate::{log, log_at};
 use config_schema::{
@@ -567,150 +566,72 @@ fn set_options(
     if opts.is_empty() && opts.source_missing.is_none() {
         return Ok(false);
     }
-    if let Some(missing) = opts.source_missing {
-        log::warn_limited(format_args!(
-            "{what} {}: source {missing} is not an address of {} now; the kernel chooses the source",
-            Addr(addr),
-            b.ifname
-        ));
-    }
-    let v6_socket = e.family() == Some(AddrFamily::V6);
-    let path = if v6_socket && addr.ip().to_canonical().is_ipv6() {
-        Path::V6
-    } else {
-        Path::V4
-    };
-    // Both paths' options on an AF_INET6 socket that also carries IPv4-mapped traffic.
-    let dual_stack = v6_socket && !sys::v6only(fd);
-    let local = opts.source.and_then(|_| sys::local_addr(fd));
-    let now = core::Current {
-        tos: if opts.dscp.is_some() {
-            sys::tos(fd, path == Path::V6)
-        } else {
-            0
-        },
-        tos_other: (opts.dscp.is_some() && dual_stack).then(|| sys::tos(fd, path != Path::V6)),
-        locally_bound: local.is_some_and(|a| !a.ip().is_unspecified() || a.port() != 0),
-        mark: if opts.mark.is_some() {
-            sys::mark(fd)
-        } else {
-            0
-        },
-        mapped_on_dual_stack: dual_stack && datagram && path == Path::V4,
-    };
-    let plan = core::options(e, path, &opts, now);
+    // Once per socket: marked before, taken back if the options were not applied.
     fdtable::add_flags(fd, core::SHIM_OPTS);
-    if let Some(mark) = plan.mark {
-        match sys::set_mark(fd, mark) {
-            Ok(()) => log_at!(Info, "{what} {}: mark {mark:#x}", Addr(addr)),
-            Err(err) => {
-                let refused = core::mark_refused(profile.on_mark_denied);
-                let lacks = if err == libc::EPERM {
-                    "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
-                } else {
-                    "cannot be set"
-                };
-                log::warn_limited(format_args!(
-                    "{what} {}: mark {mark:#x} {lacks} ({}); {}",
-                    Addr(addr),
-                    sys::errno_name(err),
-                    if refused.is_some() {
-                        "refusing (on_mark_denied = \"block\")"
-                    } else {
-                        "going on without the mark (on_mark_denied = \"continue\")"
-                    }
-                ));
-                if let Some(errno) = refused {
-                    // Not applied: the next call tries again (and fails again).
-                    fdtable::clear_flags(fd, core::SHIM_OPTS);
-                    return Err(if err == libc::EPERM { errno } else { err });
-                }
-            }
-        }
+    let req = core::sockopts::Request {
+        sock: e,
+        dest: addr.ip(),
+        applied: &opts,
+        ifname: b.ifname,
+        on_mark_denied: profile.on_mark_denied,
+        datagram,
+    };
+    let rep = core::sockopts::apply(&mut OptionFd(fd), &req);
+    if rep.refresh {
+        netstate::invalidate();
     }
-    if opts.mark.is_some() && plan.mark.is_none() {
-        log_at!(
-            Info,
-            "{what} {}: the program marked the socket itself ({:#x}); mark left alone",
-            Addr(addr),
-            now.mark
-        );
-    }
-    if let Some((p, tos)) = plan.tos_other {
-        // The other path's class: best effort (the datagrams of this call do not
-        // take it).
-        if let Err(err) = sys::set_tos(fd, p == Path::V6, tos) {
+    for n in rep.notes.iter() {
+        if n.warn() {
             log::warn_limited(format_args!(
-                "{what} {}: cannot set dscp {} for the socket's other family ({})",
+                "{what} {}: {}",
                 Addr(addr),
-                tos >> 2,
-                sys::errno_name(err)
-            ));
-        }
-    }
-    if let Some((p, tos)) = plan.tos {
-        match sys::set_tos(fd, p == Path::V6, tos) {
-            Ok(()) => log_at!(Info, "{what} {}: dscp {}", Addr(addr), tos >> 2),
-            Err(err) => log::warn_limited(format_args!(
-                "{what} {}: cannot set dscp {} ({}); sent with the socket's class",
-                Addr(addr),
-                tos >> 2,
-                sys::errno_name(err)
-            )),
-        }
-    } else if opts.dscp.is_some_and(|d| d != 0) {
-        log_at!(
-            Info,
-            "{what} {}: the program set its own TOS/traffic class; dscp left alone",
-            Addr(addr)
-        );
-    }
-    if let Some(src) = plan.source {
-        let defer = e.proto() == Proto::Tcp;
-        if let Err(err) = sys::bind_source(fd, src, v6_socket, defer) {
-            if err == libc::EADDRNOTAVAIL {
-                // Gone since the snapshot (a DHCP change within its second): as when
-                // the decision finds it missing, the kernel chooses the source.
-                netstate::invalidate();
-                log::warn_limited(format_args!(
-                    "{what} {}: source {src} is not an address of {} now; the kernel chooses the source",
-                    Addr(addr),
-                    b.ifname
-                ));
-                return Ok(false);
-            }
-            log::warn_limited(format_args!(
-                "{what} {}: cannot bind the source {src} ({}); refusing",
-                Addr(addr),
-                sys::errno_name(err)
-            ));
-            return Err(err);
-        }
-        fdtable::add_flags(fd, core::SRC_ADDR);
-        log_at!(Info, "{what} {}: source {src}", Addr(addr));
-        return Ok(true);
-    } else if let Some(src) = opts.source {
-        if now.mapped_on_dual_stack {
-            log::warn_limited(format_args!(
-                "{what} {}: source {src} not applied: an IPv4-mapped datagram on a dual-stack socket (IPV6_V6ONLY off), which a bound IPv4 source would keep from IPv6; the kernel chooses the source",
-                Addr(addr)
-            ));
-        } else if local.is_some_and(|a| a.ip().is_unspecified()) {
-            // The kernel gave the socket a port at an earlier datagram (to loopback,
-            // say): a socket with a port cannot be bound to an address any more.
-            log::warn_limited(format_args!(
-                "{what} {}: source {src} not applied: the socket was given a port by an earlier datagram and can no longer be bound to an address; the kernel chooses the source",
-                Addr(addr)
+                n.text(sys::errno_name)
             ));
         } else {
-            log_at!(
-                Info,
-                "{what} {}: the socket has a local address already; source {src} not applied",
-                Addr(addr)
-            );
+            log_at!(Info, "{what} {}: {}", Addr(addr), n.text(sys::errno_name));
         }
     }
-    Ok(false)
+    match rep.outcome {
+        core::sockopts::Outcome::Done => Ok(false),
+        core::sockopts::Outcome::SourceBound => {
+            fdtable::add_flags(fd, core::SRC_ADDR);
+            Ok(true)
+        }
+        core::sockopts::Outcome::Refused { errno, retry } => {
+            if retry {
+                // Not applied: the next call tries again (and fails again).
+                fdtable::clear_flags(fd, core::SHIM_OPTS);
+            }
+            Err(errno)
+        }
+    }
+}
+
+/// The program's socket, for socket-core's options executor.
+struct OptionFd(i32);
+
+impl core::sockopts::OptionSocket for OptionFd {
+    fn v6only(&mut self) -> bool {
+        sys::v6only(self.0)
+    }
+    fn tos(&mut self, path: Path) -> i32 {
+        sys::tos(self.0, path == Path::V6)
+    }
+    fn set_tos(&mut self, path: Path, tos: i32) -> Result<(), i32> {
+        sys::set_tos(self.0, path == Path::V6, tos)
+    }
+    fn mark(&mut self) -> u32 {
+        sys::mark(self.0)
+    }
+    fn set_mark(&mut self, mark: u32) -> Result<(), i32> {
+        sys::set_mark(self.0, mark)
+    }
+    fn local_addr(&mut self) -> Option<SocketAddr> {
+        sys::local_addr(self.0)
+    }
+    fn bind_source(&mut self, src: IpAddr, v6_socket: bool, defer_port: bool) -> Result<(), i32> {
+        sys::bind_source(self.0, src, v6_socket, defer_port)
+    }
 }
 
 /// Binds a socket to the interface a direct destination needs (see
@@ -1503,10 +1424,7 @@ pub(crate) fn listen(fd: i32) -> Result<(), i32> {
 // ---------------------------------------------------------------------------------
 
 /// A replacement option value.
-pub(crate) struct OptBuf {
-    pub buf: [u8; uapi::MREQ_MAX],
-    pub len: usize,
-}
+pub(crate) type OptBuf = core::membership::Value;
 
 /// Before `setsockopt`: returns a rewritten value for a multicast join/leave whose
 /// interface is "any", so that membership goes to the chosen interface.
@@ -1545,10 +1463,7 @@ pub(crate) fn setsockopt_rewrite(
     if e.has(APP_BOUND) {
         return Ok(None);
     }
-    let Some(m) = uapi::decode_membership(level, name, val) else {
-        return Ok(None);
-    };
-    let Some(group) = m.unspecified_group() else {
+    let Some(group) = membership_group(level, name, val) else {
         return Ok(None);
     };
     let flow = Flow {
@@ -1560,7 +1475,7 @@ pub(crate) fn setsockopt_rewrite(
     };
     netstate::with(|snap| match decide(profile, snap, &flow) {
         Decision::Bind(b) => {
-            let out = rewrite_membership(&m, val, &b, snap);
+            let out = rewrite_membership(level, name, val, &b, snap);
             if out.is_some() {
                 log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
                 let d = Decision::Bind(b);
@@ -1579,20 +1494,22 @@ pub(crate) fn setsockopt_rewrite(
     })
 }
 
-/// The program's membership request `v` (decoded as `m`) rewritten onto the
-/// interface `b` chose (`uapi::Membership::on_interface`); `None`: it cannot be (an
-/// `ip_mreq_source` for an interface without an IPv4 address).
-fn rewrite_membership(m: &Membership, v: &[u8], b: &Bind<'_>, snap: &Snap) -> Option<OptBuf> {
-    let v4 = match m {
-        Membership::MreqSource { .. } => Some(snap.v4_of(b.index)?),
-        _ => None,
-    };
-    let mut out = OptBuf {
-        buf: [0; uapi::MREQ_MAX],
-        len: 0,
-    };
-    out.len = m.on_interface(v, b.index, v4, &mut out.buf)?;
-    Some(out)
+/// The group of a membership option whose interface is unspecified
+/// (`mifshim_socket_core::membership::group_of`).
+fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
+    core::membership::group_of(level, name, v)
+}
+
+/// The membership request pointed at the chosen interface
+/// (`mifshim_socket_core::membership::rewrite`).
+fn rewrite_membership(
+    level: i32,
+    name: i32,
+    v: &[u8],
+    b: &Bind<'_>,
+    snap: &Snap,
+) -> Option<OptBuf> {
+    core::membership::rewrite(level, name, v, b.index, |i| snap.v4_of(i))
 }
 
 /// After a successful `setsockopt`: remember the program's own interface choices.
@@ -1620,11 +1537,19 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
             }
             return;
         }
-        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => {
-            // in_addr or ip_mreqn: "any" is all zeros.
-            APP_MCAST_IF
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
+        | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => {
+            // Only the fields the kernel reads choose: an ip_mreqn naming just the
+            // group is "any" (test programs_own_multicast_interface_wins_and_any_is_
+            // no_choice_under_the_preload_too).
+            let _ = entry(fd);
+            if core::membership::multicast_if_chooses(level, val) {
+                fdtable::add_flags(fd, APP_MCAST_IF);
+            } else {
+                fdtable::clear_flags(fd, APP_MCAST_IF);
+            }
+            return;
         }
-        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => APP_MCAST_IF,
         // The program's value replaced the one the shim may have set (the shim's flag
         // was withdrawn before the call, `setsockopt_before`). IPV6_UNICAST_IF covers
         // native IPv6 destinations only; IPv4-mapped ones go by IP_UNICAST_IF.

@@ -23,7 +23,9 @@
 
 #![no_std]
 
+pub mod membership;
 pub mod mmsg;
+pub mod sockopts;
 
 use config_schema::{AddrFamily, Proto};
 use core::net::IpAddr;
@@ -395,6 +397,73 @@ pub fn fixed_source_refuses(local: IpAddr, owned: bool, keep_foreign: bool) -> O
     } else {
         Some(EADDRNOTAVAIL)
     }
+}
+
+/// Why a socket's own binding refuses a destination the policy steers
+/// ([`steer_refusal`]); each executor words it in its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A UDP socket the shim bound to device `bound` (as the kernel says now), the
+    /// destination steered through `index` ([`bound_elsewhere`]).
+    BoundElsewhere { bound: i32, index: u32 },
+    /// The socket's fixed source `local` is not an address of interface `index`
+    /// ([`fixed_source_refuses`]).
+    Source {
+        local: IpAddr,
+        index: u32,
+        errno: i32,
+    },
+}
+
+impl Refusal {
+    /// The errno the call fails with.
+    pub fn errno(self) -> i32 {
+        match self {
+            Refusal::BoundElsewhere { .. } => ENETUNREACH,
+            Refusal::Source { errno, .. } => errno,
+        }
+    }
+}
+
+/// The socket's own binding against a destination of verdict `v`, as the kernel holds
+/// it now: `Some` when the call must fail rather than leave by the wrong link or with
+/// a source the link cannot answer. Only a [`Verdict::Steer`] is checked; the kernel
+/// is asked (`bound_ifindex`, `local`: the socket's local address) only for the
+/// sockets it concerns, and `owned` says whether interface `index` has an address.
+///
+/// | socket | asked | refused when |
+/// |---|---|---|
+/// | bound by the shim for a direct destination | — | never here ([`connect`], [`datagram`] refuse) |
+/// | UDP, bound by the shim ([`shim_bound_udp`]) | device binding | bound to another device ([`bound_elsewhere`]) |
+/// | bound by the program, or by the shim otherwise ([`binding_settles`]) | — | never |
+/// | with a fixed source ([`SRC_ADDR`]) | local address | loopback, or another interface's ([`fixed_source_refuses`]) |
+pub fn steer_refusal(
+    s: Sock,
+    v: Verdict,
+    bound_ifindex: impl FnOnce() -> i32,
+    local: impl FnOnce() -> Option<IpAddr>,
+    owned: impl FnOnce(u32, IpAddr) -> bool,
+    keep_foreign: bool,
+) -> Option<Refusal> {
+    let Verdict::Steer { index } = v else {
+        return None;
+    };
+    if s.has(SHIM_DIRECT) {
+        return None;
+    }
+    if shim_bound_udp(s) {
+        let bound = bound_ifindex();
+        return bound_elsewhere(bound, index).map(|_| Refusal::BoundElsewhere { bound, index });
+    }
+    if binding_settles(s) || !s.has(SRC_ADDR) {
+        return None;
+    }
+    let ip = local()?.to_canonical();
+    fixed_source_refuses(ip, owned(index, ip), keep_foreign).map(|errno| Refusal::Source {
+        local: ip,
+        index,
+        errno,
+    })
 }
 
 /// Whether a socket bound to `local` has a fixed source address: not for the
@@ -991,6 +1060,115 @@ mod tests {
             );
             assert!(!fixes_source(ip(group)), "{group}");
         }
+    }
+
+    /// The supervisor ran neither check: a socket bound to loopback (or to an address
+    /// of another interface than the one a rule chose) was bound to the steered
+    /// device and sent (IPv6: a `::1`-sourced packet onto the link), and a UDP socket
+    /// it had bound to wlan0 connected by wlan0 to a destination a rule sends by
+    /// wwan0. One function now, for every executor.
+    #[test]
+    fn steered_destination_refused_by_the_sockets_own_source_or_device() {
+        let steer = Verdict::Steer { index: WLAN };
+        let src = Sock::new(UDP4.flags | SRC_ADDR, 0);
+        let never = || -> i32 { panic!("not asked") };
+        let lo = || Some(ip("127.0.0.1"));
+        assert_eq!(
+            steer_refusal(src, steer, never, lo, |_, _| false, false),
+            Some(Refusal::Source {
+                local: ip("127.0.0.1"),
+                index: WLAN,
+                errno: EINVAL
+            })
+        );
+        let wlan_addr = || Some(ip("::ffff:198.51.100.66"));
+        assert_eq!(
+            steer_refusal(
+                src,
+                steer,
+                never,
+                wlan_addr,
+                |i, a| i == WLAN && a == ip("198.51.100.66"),
+                false
+            ),
+            None
+        );
+        let r = steer_refusal(
+            src,
+            Verdict::Steer { index: WWAN },
+            never,
+            wlan_addr,
+            |i, _| i == WLAN,
+            false,
+        );
+        assert_eq!(r.map(Refusal::errno), Some(EADDRNOTAVAIL));
+        assert_eq!(
+            steer_refusal(
+                src,
+                Verdict::Steer { index: WWAN },
+                never,
+                wlan_addr,
+                |i, _| i == WLAN,
+                true
+            ),
+            None,
+            "foreign_bind = keep"
+        );
+        // Not steered, or no fixed source: nothing asked.
+        for v in [
+            Verdict::Routed,
+            Verdict::Local { via: LO },
+            Verdict::SteerMulticast { index: WLAN },
+        ] {
+            assert_eq!(
+                steer_refusal(src, v, never, || panic!("not asked"), |_, _| false, false),
+                None
+            );
+        }
+        assert_eq!(
+            steer_refusal(
+                UDP4,
+                steer,
+                never,
+                || panic!("not asked"),
+                |_, _| false,
+                false
+            ),
+            None
+        );
+        // Bound by the shim: the device it is bound to now.
+        let bound = Sock::new(UDP4.flags | SHIM_BOUND | SRC_ADDR, 0);
+        assert_eq!(
+            steer_refusal(
+                bound,
+                Verdict::Steer { index: WWAN },
+                || WLAN as i32,
+                lo,
+                |_, _| false,
+                false
+            ),
+            Some(Refusal::BoundElsewhere {
+                bound: WLAN as i32,
+                index: WWAN
+            })
+        );
+        assert_eq!(
+            steer_refusal(bound, steer, || WLAN as i32, lo, |_, _| false, false),
+            None
+        );
+        // The program's own device: its choice.
+        let app = Sock::new(UDP4.flags | APP_BOUND | SRC_ADDR, 0);
+        assert_eq!(
+            steer_refusal(app, steer, never, lo, |_, _| false, false),
+            None
+        );
+        // TCP with a loopback source.
+        let tcp = Sock::new(VALID | INET | TCP | SRC_ADDR, 0);
+        assert_eq!(
+            steer_refusal(tcp, steer, never, || Some(ip("::1")), |_, _| false, false)
+                .map(Refusal::errno),
+            Some(EINVAL)
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! | `sendto` with a non-NULL address                       | notify                 |
 //! | `setsockopt(SOL_SOCKET, SO_BINDTODEVICE / SO_BINDTOIFINDEX)` | notify           |
 //! | `setsockopt(IP_UNICAST_IF / IPV6_UNICAST_IF)`          | notify (remembered)    |
+//! | `setsockopt` of a multicast membership (`IP_ADD_MEMBERSHIP`, `IP_ADD_SOURCE_MEMBERSHIP`, `MCAST_JOIN_GROUP`, `MCAST_JOIN_SOURCE_GROUP`, `IPV6_ADD_MEMBERSHIP`, their leaves) | notify (steered) |
+//! | `setsockopt(IP_MULTICAST_IF / IPV6_MULTICAST_IF)`      | notify (remembered)    |
 //! | `setsockopt(SOL_SOCKET, SO_ATTACH_FILTER / SO_DETACH_FILTER / SO_ATTACH_BPF)` | notify (composed with a confinement filter) |
 //! | `listen`, `bind`                                       | notify (confinement)   |
 //! | `socket(…, IPPROTO_MPTCP / IPPROTO_SCTP)`              | `EPROTONOSUPPORT`      |
@@ -21,6 +23,7 @@
 //! `execve`) are not trapped, so it never waits on a supervisor that is not there yet.
 
 use libc::sock_filter;
+use mifshim_socket_core::membership;
 
 /// `AUDIT_ARCH_X86_64` (`EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
@@ -63,6 +66,8 @@ pub const IPPROTO_IP: u32 = 0;
 pub const IPPROTO_IPV6: u32 = 41;
 pub const IP_UNICAST_IF: u32 = 50;
 pub const IPV6_UNICAST_IF: u32 = 76;
+pub const IP_MULTICAST_IF: u32 = membership::IP_MULTICAST_IF as u32;
+pub const IPV6_MULTICAST_IF: u32 = membership::IPV6_MULTICAST_IF as u32;
 const ENOSYS: u32 = 38;
 const EPROTONOSUPPORT: u32 = 93;
 
@@ -113,7 +118,7 @@ enum Item {
 
 fn items() -> Vec<Item> {
     use Item::*;
-    vec![
+    let mut v = vec![
         Ld(OFF_ARCH),
         Jeq(AUDIT_ARCH_X86_64, L::ArchOk),
         Ret(RET_KILL_PROCESS),
@@ -153,10 +158,20 @@ fn items() -> Vec<Item> {
         Label(L::IpLevel),
         Ld(arg_lo(2)),
         Jeq(IP_UNICAST_IF, L::Notify),
+        Jeq(IP_MULTICAST_IF, L::Notify),
+    ];
+    // The membership options (socket-core's `membership`): a join or leave that
+    // names no interface is pointed at the chosen one.
+    v.extend(ip_membership().map(|o| Jeq(o, L::Notify)));
+    v.extend([
         Ret(RET_ALLOW),
         Label(L::Ip6Level),
         Ld(arg_lo(2)),
         Jeq(IPV6_UNICAST_IF, L::Notify),
+        Jeq(IPV6_MULTICAST_IF, L::Notify),
+    ]);
+    v.extend(ipv6_membership().map(|o| Jeq(o, L::Notify)));
+    v.extend([
         Ret(RET_ALLOW),
         Label(L::SolSocket),
         Ld(arg_lo(2)),
@@ -190,7 +205,18 @@ fn items() -> Vec<Item> {
         Ret(RET_ERRNO | EPROTONOSUPPORT),
         Label(L::Allow),
         Ret(RET_ALLOW),
-    ]
+    ]);
+    v
+}
+
+/// The `IPPROTO_IP` membership options, as the filter compares them.
+fn ip_membership() -> impl Iterator<Item = u32> {
+    membership::IP_OPTIONS.into_iter().map(|o| o as u32)
+}
+
+/// The `IPPROTO_IPV6` membership options.
+fn ipv6_membership() -> impl Iterator<Item = u32> {
+    membership::IPV6_OPTIONS.into_iter().map(|o| o as u32)
 }
 
 /// The filter's instructions, jumps resolved (all forward, each within 255).
@@ -308,6 +334,45 @@ mod tests {
         assert_eq!(run(nr::SETSOCKOPT, [3, 0, 25, 0, 0, 0]), RET_ALLOW); // IPPROTO_IP, 25
     }
 
+    /// A multicast join naming no interface left by the default route's interface
+    /// under the supervisor (its IGMP/MLD report on eth0): the membership options and
+    /// the multicast interfaces notify; other IP options do not.
+    #[test]
+    fn multicast_membership_and_interface_options_notify_and_no_others() {
+        let notify =
+            |level: u32, name: u32| run(nr::SETSOCKOPT, [3, level as u64, name as u64, 0, 0, 0]);
+        for o in ip_membership().chain([IP_MULTICAST_IF]) {
+            assert_eq!(notify(IPPROTO_IP, o), RET_USER_NOTIF, "IPPROTO_IP {o}");
+        }
+        for o in ipv6_membership().chain([IPV6_MULTICAST_IF]) {
+            assert_eq!(notify(IPPROTO_IPV6, o), RET_USER_NOTIF, "IPPROTO_IPV6 {o}");
+        }
+        assert_eq!(ip_membership().count(), 8);
+        assert_eq!(ipv6_membership().count(), 6);
+        // IP_TOS, IP_TTL, IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_RECVERR; IPV6_V6ONLY,
+        // IPV6_MULTICAST_HOPS, IPV6_TCLASS; SOL_SOCKET's SO_RCVBUF; a level the kernel
+        // does not have.
+        for (level, o) in [
+            (0, 1),
+            (0, 2),
+            (0, 33),
+            (0, 34),
+            (0, 11),
+            (41, 26),
+            (41, 18),
+            (41, 67),
+            (1, 8),
+            (6, 42),
+        ] {
+            assert_eq!(notify(level, o), RET_ALLOW, "level {level} option {o}");
+        }
+        // Only the low 32 bits of the level and option count (the kernel takes ints).
+        assert_eq!(
+            run(nr::SETSOCKOPT, [3, 1 << 32, (1 << 32) | 35, 0, 0, 0]),
+            RET_USER_NOTIF
+        );
+    }
+
     #[test]
     fn mptcp_and_sctp_sockets_are_refused_so_go_falls_back() {
         assert_eq!(
@@ -362,7 +427,7 @@ mod tests {
     #[test]
     fn program_is_small_and_ends_in_returns() {
         let p = program();
-        assert!(p.len() < 64, "{}", p.len());
+        assert!(p.len() < 96, "{}", p.len());
         assert_eq!(p.last().unwrap().code, RET_K);
     }
 }

@@ -15,9 +15,10 @@ use config_schema::{
 };
 use mifshim_listen_filter::Sources;
 use mifshim_socket_core as socket_core;
+pub use socket_core::membership::JoinStep;
 use socket_core::{
     APP_BOUND, APP_UC4, APP_UC6, BindStep, ConnectStep, Current, DatagramStep, OptionsPlan, Path,
-    SHARED, SHIM_BOUND, SHIM_OPTS, SRC_ADDR, Sock, UC4, UC6, Verdict, verdict,
+    Refusal, SHARED, SHIM_BOUND, SHIM_OPTS, SRC_ADDR, Sock, UC4, UC6, Verdict, verdict,
 };
 
 /// `ECONNREFUSED` (Linux's value).
@@ -121,9 +122,18 @@ pub struct Facts {
     /// an option): its choice wins for that path, as under the preload.
     pub app_uc4: bool,
     pub app_uc6: bool,
-    /// A UDP socket bound to a specific local address (the program's bind, the
+    /// A socket bound to a specific local address (the program's bind, the
     /// policy's source, as `getsockname` says now): socket-core's `SRC_ADDR`.
     pub src_addr: bool,
+    /// That address ([`src_addr`](Facts::src_addr)), and the interface that has it
+    /// (the snapshot's sources; `None`: none has it): what socket-core's
+    /// [`steer_refusal`](socket_core::steer_refusal) checks against a steered
+    /// destination's interface.
+    pub local: Option<IpAddr>,
+    pub local_owner: Option<u32>,
+    /// The policy keeps binds to other interfaces' addresses (`foreign_bind =
+    /// "keep"`).
+    pub keep_foreign: bool,
     /// The supervisor set the policy's options on this socket (per-socket state by
     /// cookie): socket-core's `SHIM_OPTS`, done once per socket.
     pub opts: bool,
@@ -132,6 +142,11 @@ pub struct Facts {
     /// `SHIM_BOUND`, which refuses destinations steered elsewhere, not the
     /// program's own binding.
     pub shim_bound: bool,
+    /// The program chose the socket's multicast interface itself
+    /// (`IP_MULTICAST_IF` / `IPV6_MULTICAST_IF`, remembered by cookie, or found set
+    /// on a socket the supervisor did not set it on): its choice wins, as under the
+    /// preload (`APP_MCAST_IF`).
+    pub app_mcast_if: bool,
 }
 
 impl Facts {
@@ -150,6 +165,10 @@ impl Facts {
             src_addr: false,
             opts: false,
             shim_bound: false,
+            app_mcast_if: false,
+            local: None,
+            local_owner: None,
+            keep_foreign: false,
         }
     }
 }
@@ -278,9 +297,30 @@ fn describe(d: &Decision<'_>) -> String {
     }
 }
 
+/// The socket's own binding against a steered destination: socket-core's
+/// [`steer_refusal`](socket_core::steer_refusal) (the preload's check), over what the
+/// kernel said.
+pub fn refusal(f: &Facts, s: Sock, v: Verdict) -> Option<Refusal> {
+    socket_core::steer_refusal(
+        s,
+        v,
+        || f.bound,
+        || f.local,
+        |index, _| f.local_owner == Some(index),
+        f.keep_foreign,
+    )
+}
+
 /// A `connect` (or a TCP Fast Open send).
 pub fn on_connect(f: &Facts, v: Verdict) -> Step {
+    if f.app_mcast_if && matches!(v, Verdict::SteerMulticast { .. }) {
+        // The program chose the multicast interface: left alone.
+        return Step::Continue;
+    }
     let s = sock(f, Path::V4);
+    if let Some(r) = refusal(f, s, v) {
+        return Step::Fail(r.errno());
+    }
     match socket_core::connect(s, v) {
         ConnectStep::AsIs => Step::Continue,
         ConnectStep::Fail(e) => Step::Fail(e),
@@ -353,15 +393,18 @@ pub fn on_bind(f: &Facts, requested: IpAddr, d: &BindAddr<'_>) -> BindStep {
 
 /// One datagram to `dest` on an unconnected socket.
 pub fn on_datagram(f: &Facts, dest: IpAddr, v: Verdict) -> Step {
+    if f.app_mcast_if && matches!(v, Verdict::SteerMulticast { .. }) {
+        // The program chose the multicast interface: its datagrams follow it.
+        return Step::Continue;
+    }
     let path = path_of(dest);
     let s = sock(f, path);
-    // A UDP socket this supervisor bound to a device for a steered destination: the
-    // binding carries every datagram by that device, so a destination the policy
-    // sends by another interface fails rather than leave by the wrong link.
-    if let (true, Verdict::Steer { index }) = (socket_core::shim_bound_udp(s), v)
-        && let Some(e) = socket_core::bound_elsewhere(f.bound, index)
-    {
-        return Step::Fail(e);
+    // A UDP socket this supervisor bound to a device for a steered destination (the
+    // binding carries every datagram by that device), or one whose source is
+    // loopback or another interface's: a destination steered elsewhere fails rather
+    // than leave by the wrong link or with a source the link cannot answer.
+    if let Some(r) = refusal(f, s, v) {
+        return Step::Fail(r.errno());
     }
     // The supervisor has no memo: the first datagram to a steered destination promotes
     // (sets the unicast interface), which is one option set instead of a send per
@@ -377,6 +420,12 @@ pub fn on_datagram(f: &Facts, dest: IpAddr, v: Verdict) -> Step {
         // to the device, as a connect would be.
         DatagramStep::BindDevice { index } => Step::Bind { index },
     }
+}
+
+/// A multicast join or leave that names no interface, for a group of verdict `v`:
+/// socket-core's [`membership::join`](socket_core::membership::join).
+pub fn on_join(f: &Facts, v: Verdict) -> JoinStep {
+    socket_core::membership::join(sock(f, Path::V4), v)
 }
 
 /// A destination that is a local DNS stub (`127.0.0.53:53`, `[::1]:53`): a static
@@ -665,6 +714,47 @@ mod tests {
         );
     }
 
+    /// The supervisor sent every multicast datagram with a PKTINFO naming the chosen
+    /// interface, also on a socket whose multicast interface the program chose
+    /// itself (the preload leaves those alone); a join naming no interface left by
+    /// the routing table's interface (its report on eth0).
+    #[test]
+    fn multicast_follows_the_programs_own_interface_and_joins_are_steered() {
+        let p = profile("wlan0");
+        let f = udp(false);
+        let group: IpAddr = "239.1.2.3".parse().unwrap();
+        let mc = v(&p, &f, Op::Send, "239.1.2.3:5000");
+        assert_eq!(
+            on_datagram(&f, group, mc),
+            Step::SendPktinfo { ifindex: WLAN }
+        );
+        assert_eq!(on_connect(&f, mc), Step::MulticastIf { index: WLAN });
+        let own = Facts {
+            app_mcast_if: true,
+            ..f
+        };
+        assert_eq!(on_datagram(&own, group, mc), Step::Continue);
+        assert_eq!(on_connect(&own, mc), Step::Continue);
+        // Unicast destinations are not the multicast interface's business.
+        let steer = v(&p, &f, Op::Send, "203.0.113.10:9000");
+        assert_eq!(
+            on_datagram(&own, "203.0.113.10".parse().unwrap(), steer),
+            Step::Unicast {
+                path: Path::V4,
+                index: WLAN
+            }
+        );
+        let join = v(&p, &f, Op::Join, "239.1.2.3:0");
+        assert_eq!(on_join(&f, join), JoinStep::Rewrite { index: WLAN });
+        let bound = Facts {
+            bound: ETH as i32,
+            ..f
+        };
+        assert_eq!(on_join(&bound, join), JoinStep::AsIs, "its own device");
+        let none = v(&profile("wwan9"), &f, Op::Join, "239.1.2.3:0");
+        assert_eq!(on_join(&f, none), JoinStep::Fail(ENETUNREACH));
+    }
+
     #[test]
     fn a_socket_bound_for_loopback_refuses_steered_datagrams() {
         let p = profile("wlan0");
@@ -842,6 +932,65 @@ mod tests {
         let keep = policy_profile("via = [\"wlan0\"]\nforeign_bind = \"keep\"\n");
         let d = config_schema::decide_bind(&keep, &net(), eth, 0);
         assert_eq!(on_bind(&f, eth, &d), BindStep::AsIs);
+    }
+
+    /// The supervisor ran neither of the preload's checks of a socket's own binding:
+    /// a socket bound to loopback was bound to wlan0 and sent (IPv6 puts a
+    /// `::1`-sourced packet on the link), one bound to wlan0's address sent by the
+    /// interface a rule chose, and a UDP socket it had bound to wlan0 connected (by
+    /// wlan0) to a destination a rule sends by eth0.
+    #[test]
+    fn a_loopback_or_foreign_source_and_a_device_bound_elsewhere_refuse_steered_destinations() {
+        let p = profile("wlan0");
+        for f in [tcp4(), udp(false), udp(true)] {
+            let lo: IpAddr = if f.family == Some(AddrFamily::V6) && f.proto == Proto::Udp {
+                "::1".parse().unwrap()
+            } else {
+                "127.0.0.1".parse().unwrap()
+            };
+            let bound_lo = Facts {
+                src_addr: true,
+                local: Some(lo),
+                local_owner: Some(LO),
+                ..f
+            };
+            let steer = v(&p, &f, Op::Connect, "203.0.113.10:9000");
+            assert_eq!(on_connect(&bound_lo, steer), Step::Fail(EINVAL), "{f:?}");
+            if f.proto == Proto::Udp {
+                let dest: IpAddr = "203.0.113.10".parse().unwrap();
+                assert_eq!(on_datagram(&bound_lo, dest, steer), Step::Fail(EINVAL));
+                // Loopback itself still goes.
+                let l = v(&p, &f, Op::Send, "127.0.0.1:9");
+                assert_eq!(on_datagram(&bound_lo, lo, l), Step::Continue);
+            }
+        }
+        // wlan0's address, a destination steered by eth0: EADDRNOTAVAIL, unless the
+        // policy keeps foreign binds.
+        let own = Facts {
+            src_addr: true,
+            local: Some("198.51.100.66".parse().unwrap()),
+            local_owner: Some(WLAN),
+            ..udp(false)
+        };
+        let by_eth = v(&profile("eth0"), &own, Op::Send, "203.0.113.10:9000");
+        let dest: IpAddr = "203.0.113.10".parse().unwrap();
+        assert_eq!(on_datagram(&own, dest, by_eth), Step::Fail(99));
+        assert_eq!(on_connect(&own, by_eth), Step::Fail(99));
+        let keep = Facts {
+            keep_foreign: true,
+            ..own
+        };
+        assert_eq!(on_datagram(&keep, dest, by_eth), Step::Bind { index: ETH });
+        let by_wlan = v(&p, &own, Op::Send, "203.0.113.10:9000");
+        assert_eq!(on_datagram(&own, dest, by_wlan), Step::Bind { index: WLAN });
+        // Bound by the supervisor to wlan0, then connected to eth0's destination.
+        let ours = Facts {
+            bound: WLAN as i32,
+            shim_bound: true,
+            ..own
+        };
+        assert_eq!(on_connect(&ours, by_eth), Step::Fail(ENETUNREACH));
+        assert_eq!(on_connect(&ours, by_wlan), Step::Continue);
     }
 
     #[test]

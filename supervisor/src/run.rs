@@ -16,7 +16,9 @@ use config_schema::{
     AddrFamily, Applied, BindAddr, Flow, IfName, LogLevel, Op, Policy, Profile, Proto,
 };
 use mifshim_listen_filter as listen_filter;
-use mifshim_socket_core::{self as socket_core, BindStep, Current, Path as UcPath, Verdict};
+use mifshim_socket_core::{
+    self as socket_core, BindStep, Path as UcPath, Verdict, membership, sockopts,
+};
 
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
 use crate::events::{self, Events};
@@ -274,12 +276,16 @@ struct Known {
     /// The device binding is the supervisor's, for a steered destination
     /// ([`Facts::shim_bound`]).
     shim_bound: bool,
+    /// The program set the multicast interface ([`Facts::app_mcast_if`]).
+    app_mcast_if: bool,
+    /// The supervisor set it (a connect to a group).
+    shim_mcast_if: bool,
 }
 
 impl Known {
     /// What cannot be asked of the kernel again (who set or bound what).
     fn keeps_state(&self) -> bool {
-        self.app_uc4 || self.app_uc6 || self.shim_bound
+        self.app_uc4 || self.app_uc6 || self.shim_bound || self.app_mcast_if || self.shim_mcast_if
     }
 }
 
@@ -303,6 +309,8 @@ impl Known {
             app_uc6: false,
             opts: false,
             shim_bound: false,
+            app_mcast_if: false,
+            shim_mcast_if: false,
         };
         if family.is_none() {
             return none;
@@ -324,6 +332,10 @@ impl Known {
         Known {
             proto,
             stream,
+            // A multicast interface set before the supervisor saw the socket (an
+            // inherited one) is the program's: asked once per socket, as the preload
+            // does; later choices come through the trapped setsockopt.
+            app_mcast_if: !stream && sys::multicast_if_chosen(s, family),
             ..none
         }
     }
@@ -581,6 +593,16 @@ impl Supervisor<'_> {
             nr::SENDTO => self.sendto(n, fd, a[1], a[2], a[3] as i32, a[4], a[5] as u32),
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
+            nr::SETSOCKOPT
+                if membership::is_membership(a[1] as i32, a[2] as i32)
+                    || matches!(
+                        (a[1] as i32, a[2] as i32),
+                        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
+                            | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF)
+                    ) =>
+            {
+                self.multicast_option(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
+            }
             nr::SETSOCKOPT if a[1] as i32 == libc::IPPROTO_IP => {
                 self.program_unicast(n, fd, a[3], a[4] as u32, false)
             }
@@ -753,14 +775,22 @@ impl Supervisor<'_> {
         }
         f.bound = sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
         f.shim_bound = k.shim_bound && f.bound != 0;
-        if !f.stream {
-            // A datagram socket's source is part of it (socket-core's SRC_ADDR): a
-            // PKTINFO would rob it (IPv4) or not steer it (IPv6).
-            f.src_addr = matches!(
-                local_addr(s),
-                Some(a) if !a.ip().to_canonical().is_unspecified()
-            );
-        }
+        // A socket's fixed source is part of it (socket-core's SRC_ADDR): a PKTINFO
+        // would rob a datagram of it (IPv4) or not steer it (IPv6), and a steered
+        // destination must be reachable from it (socket-core's `steer_refusal`).
+        f.local = local_addr(s)
+            .map(|a| a.ip().to_canonical())
+            .filter(|ip| socket_core::fixes_source(*ip));
+        f.src_addr = f.local.is_some();
+        // The snapshot as it is now (an address added a moment ago is the
+        // interface's, not a foreign one).
+        f.local_owner = f.local.and_then(|ip| {
+            self.net()
+                .sources
+                .iter()
+                .find(|(_, a)| *a == ip)
+                .map(|(i, _)| *i)
+        });
         let uc = |level, name| {
             sys::getsockopt_int(s, level, name)
                 .map(|v| u32::from_be(v as u32))
@@ -772,6 +802,7 @@ impl Supervisor<'_> {
         }
         // Only the DNS stub redirect asks (`nonblock`), on TCP.
         f.nonblock = f.stream && sys::is_nonblocking(s);
+        f.app_mcast_if = k.app_mcast_if;
         f
     }
 
@@ -781,6 +812,198 @@ impl Supervisor<'_> {
         if let Some(k) = sys::cookie(s).and_then(|c| self.socks.get_mut(&c)) {
             set(k);
         }
+    }
+
+    /// Reads a `setsockopt` value of at most [`membership::MAX_VALUE`] bytes (`len`
+    /// the program's), for a call the supervisor then makes itself on the duplicate
+    /// `s` with what it read: the kernel never reads the program's memory again
+    /// (another thread could change the request between the supervisor's read and the
+    /// kernel's). `Err`: the answer — an unreadable value gets the kernel's own
+    /// (`EINVAL` for a length the option refuses, else `EFAULT`), a negative length
+    /// the kernel's `EINVAL`, a task that left the call none.
+    fn read_option(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, Handled> {
+        if (len as i32) < 0 {
+            return Err(Some(Reply::Continue));
+        }
+        let mut v = vec![0u8; (len as usize).min(membership::MAX_VALUE)];
+        let read = if v.is_empty() {
+            Ok(())
+        } else {
+            sys::read_mem(n.pid, val, &mut v)
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return Err(None);
+        }
+        match read {
+            Ok(()) => Ok(v),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
+                Err(Some(Reply::Errno(self.mem_errno(n, e))))
+            }
+            Err(_) => Err(Some(
+                match sys::setsockopt_bytes(s, level, name, None, len) {
+                    Ok(()) => Reply::Value(0),
+                    Err(e) => Reply::Errno(e),
+                },
+            )),
+        }
+    }
+
+    /// A multicast option (a membership, or the multicast interface): the value read
+    /// (bounded by its length), then the call made by the supervisor.
+    fn multicast_option(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let v = match self.read_option(n, &s, level, name, val, len) {
+            Ok(v) => v,
+            Err(h) => return h,
+        };
+        if membership::is_membership(level, name) {
+            self.membership(n, fd, &s, level, name, &v)
+        } else {
+            self.program_multicast_if(n, fd, &s, level, name, &v)
+        }
+    }
+
+    /// A multicast join or leave (socket-core's `membership`): one that names no
+    /// interface is decided (`Op::Join`, the preload's decision) and pointed at the
+    /// chosen interface, or refused; the supervisor makes the call on its duplicate
+    /// with the value it read (`v`), rewritten or not, and answers with the result.
+    fn membership(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        level: i32,
+        name: i32,
+        v: &[u8],
+    ) -> Handled {
+        let f = self.facts(s);
+        let group = f.family.and_then(|_| membership::group_of(level, name, v));
+        let mut out = None;
+        if let Some(group) = group {
+            let profile = self.profile(n.pid);
+            let fl = Flow {
+                proto: f.proto,
+                op: Op::Join,
+                dest: group,
+                port: 0,
+                scope_id: 0,
+            };
+            let note = Note {
+                tid: n.pid,
+                call: "join",
+                fd,
+                bound: 0,
+                flow: None,
+            };
+            let (verdict, why, _) = self.decide(&profile, &fl, Some(note));
+            match logic::on_join(&f, verdict) {
+                logic::JoinStep::AsIs => {
+                    self.say(
+                        LogLevel::Debug,
+                        format_args!("pid {}: join fd {fd} {group}: {why}; as is", n.pid),
+                    );
+                }
+                logic::JoinStep::Fail(e) => {
+                    self.acted(true);
+                    self.say(
+                        LogLevel::Warn,
+                        format_args!(
+                            "pid {}: join fd {fd} {group} blocked ({})",
+                            n.pid,
+                            io::Error::from_raw_os_error(e)
+                        ),
+                    );
+                    return Some(Reply::Errno(e));
+                }
+                logic::JoinStep::Rewrite { index } => {
+                    self.acted(true);
+                    let net = self.net();
+                    let v4 = |i| match config_schema::NetView::address_of(net, i, AddrFamily::V4) {
+                        Some(IpAddr::V4(a)) => Some(a),
+                        _ => None,
+                    };
+                    let name_of = net.name_of(index);
+                    let Some(r) = membership::rewrite(level, name, v, index, v4) else {
+                        // Only a source membership, which names the interface by its
+                        // IPv4 address: none on the chosen interface.
+                        self.say(
+                            LogLevel::Warn,
+                            format_args!(
+                                "pid {}: join fd {fd} {group}: {name_of} has no IPv4 address to name it by; refusing",
+                                n.pid
+                            ),
+                        );
+                        return Some(Reply::Errno(logic::ENETUNREACH));
+                    };
+                    self.say(
+                        LogLevel::Info,
+                        format_args!("pid {}: join fd {fd} {group} -> {name_of}", n.pid),
+                    );
+                    out = Some(r);
+                }
+            }
+        }
+        let bytes = out.as_ref().map_or(v, |r| r.bytes());
+        Some(
+            match sys::setsockopt_bytes(s, level, name, Some(bytes), 0) {
+                Ok(()) => Reply::Value(0),
+                Err(e) => Reply::Errno(e),
+            },
+        )
+    }
+
+    /// The program sets `IP_MULTICAST_IF` / `IPV6_MULTICAST_IF` itself: its choice
+    /// wins for the socket's multicast datagrams (remembered by cookie; "any",
+    /// socket-core's `multicast_if_chooses`, withdraws it), as under the preload. The supervisor makes
+    /// the call with the value it read, so what it remembers is what the kernel got.
+    fn program_multicast_if(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        level: i32,
+        name: i32,
+        v: &[u8],
+    ) -> Handled {
+        let r = sys::setsockopt_bytes(s, level, name, Some(v), 0);
+        if r.is_ok() {
+            let _ = self.facts(s);
+            let chosen = membership::multicast_if_chooses(level, v);
+            self.remember(s, |k| {
+                k.app_mcast_if = chosen;
+                k.shim_mcast_if = false;
+            });
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: fd {fd}: the program sets its own multicast interface; that choice wins",
+                    n.pid
+                ),
+            );
+        }
+        Some(match r {
+            Ok(()) => Reply::Value(0),
+            Err(e) => Reply::Errno(e),
+        })
     }
 
     /// The program sets `IP_UNICAST_IF` / `IPV6_UNICAST_IF` itself: remembered for
@@ -862,6 +1085,10 @@ impl Supervisor<'_> {
         if logic::is_stub_dns(dest, &profile) {
             return Some(self.stub_dns(n, fd, s, f, dest, &profile, true));
         }
+        let f = &Facts {
+            keep_foreign: profile.foreign_bind == config_schema::ForeignBind::Keep,
+            ..*f
+        };
         let fl = logic::flow(f, Op::Connect, dest, scope);
         let note = Note {
             tid: n.pid,
@@ -873,6 +1100,9 @@ impl Supervisor<'_> {
         let (v, why, opts) = self.decide(&profile, &fl, Some(note));
         let step = logic::on_connect(f, v);
         self.acted(step != Step::Continue);
+        if let Step::Fail(_) = step {
+            self.say_refusal(n, fd, what, dest, f, UcPath::V4, v);
+        }
         self.say(
             LogLevel::Debug,
             format_args!("pid {}: {what} fd {fd} to {dest}: {why} -> {step:?}", n.pid),
@@ -890,6 +1120,40 @@ impl Supervisor<'_> {
             self.remember(s, |k| k.shim_bound = true);
         }
         Some(reply)
+    }
+
+    /// Says why the socket's own binding refused a steered destination, when it did
+    /// (socket-core's `steer_refusal`, in the preload's words).
+    #[allow(clippy::too_many_arguments)]
+    fn say_refusal(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        what: &str,
+        dest: SocketAddr,
+        f: &Facts,
+        path: UcPath,
+        v: Verdict,
+    ) {
+        let Some(r) = logic::refusal(f, logic::sock(f, path), v) else {
+            return;
+        };
+        let pid = n.pid;
+        let errno = io::Error::from_raw_os_error(r.errno());
+        match r {
+            socket_core::Refusal::BoundElsewhere { bound, index } => self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: the socket is bound to interface #{bound} already, the policy sends this destination by #{index}; refusing ({errno})"
+                ),
+            ),
+            socket_core::Refusal::Source { local, index, .. } => self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {pid}: {what} fd {fd} to {dest}: the socket's source {local} is not an address of the interface the policy sends this destination by (#{index}); refusing ({errno})"
+                ),
+            ),
+        }
     }
 
     /// Sets the policy's `source`, `mark` and `dscp` (`o`, a decision's
@@ -914,175 +1178,45 @@ impl Supervisor<'_> {
     ) -> Result<bool, i32> {
         let (a, ifname) = o;
         let pid = n.pid;
-        if let Some(missing) = a.source_missing {
-            self.say(
-                LogLevel::Warn,
-                format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: source {missing} is not an address of {ifname} now; the kernel chooses the source"
-                ),
-            );
-        }
-        let v6_socket = f.family == Some(AddrFamily::V6);
-        let path = logic::path_of(dest.ip());
-        // Both paths' options on an AF_INET6 socket that also carries IPv4-mapped traffic.
-        let dual_stack = v6_socket
-            && sys::getsockopt_int(s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) == 0;
-        let local = a.source.and_then(|_| local_addr(s));
-        let now = Current {
-            tos: if a.dscp.is_some() { tos(s, path) } else { 0 },
-            tos_other: (a.dscp.is_some() && dual_stack).then(|| {
-                tos(
-                    s,
-                    match path {
-                        UcPath::V4 => UcPath::V6,
-                        UcPath::V6 => UcPath::V4,
-                    },
-                )
-            }),
-            locally_bound: local.is_some_and(|l| !l.ip().is_unspecified() || l.port() != 0),
-            mark: if a.mark.is_some() {
-                sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
-            } else {
-                0
-            },
-            mapped_on_dual_stack: dual_stack && datagram && path == UcPath::V4,
-        };
-        let plan = logic::options_plan(f, dest.ip(), a, now);
+        // Once per socket: marked before, taken back if the options were not applied.
         self.remember(s, |k| k.opts = true);
-        if let Some(mark) = plan.mark {
-            match sys::setsockopt_int(s, libc::SOL_SOCKET, libc::SO_MARK, mark as i32) {
-                Ok(()) => self.say(
-                    LogLevel::Info,
-                    format_args!("pid {pid}: {what} fd {fd} to {dest}: mark {mark:#x}"),
-                ),
-                Err(e) => {
-                    let err = e.raw_os_error().unwrap_or(libc::EPERM);
-                    let refused = socket_core::mark_refused(profile.on_mark_denied);
-                    let lacks = if err == libc::EPERM {
-                        "needs CAP_NET_ADMIN (or CAP_NET_RAW), which this process lacks"
-                    } else {
-                        "cannot be set"
-                    };
-                    self.say(
-                        LogLevel::Warn,
-                        format_args!(
-                            "pid {pid}: {what} fd {fd} to {dest}: mark {mark:#x} {lacks} ({e}); {}",
-                            if refused.is_some() {
-                                "refusing (on_mark_denied = \"block\")"
-                            } else {
-                                "going on without the mark (on_mark_denied = \"continue\")"
-                            }
-                        ),
-                    );
-                    if let Some(errno) = refused {
-                        // Not applied: the next call tries again (and fails again).
-                        self.remember(s, |k| k.opts = false);
-                        return Err(if err == libc::EPERM { errno } else { err });
-                    }
-                }
-            }
+        let req = sockopts::Request {
+            sock: logic::sock(f, logic::path_of(dest.ip())),
+            dest: dest.ip(),
+            applied: a,
+            ifname: *ifname,
+            on_mark_denied: profile.on_mark_denied,
+            datagram,
+        };
+        let rep = sockopts::apply(&mut OptionDup(s), &req);
+        if rep.refresh {
+            self.stale = true;
         }
-        if a.mark.is_some() && plan.mark.is_none() {
-            self.say(
-                LogLevel::Info,
-                format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: the program marked the socket itself ({:#x}); mark left alone",
-                    now.mark
-                ),
-            );
-        }
-        if let Some((p, t)) = plan.tos_other {
-            // The other path's class: best effort (this call's datagrams do not take it).
-            if let Err(e) = set_tos(s, p, t) {
-                self.say(
-                    LogLevel::Warn,
-                    format_args!(
-                        "pid {pid}: {what} fd {fd} to {dest}: cannot set dscp {} for the socket's other family ({e})",
-                        t >> 2
-                    ),
-                );
-            }
-        }
-        if let Some((p, t)) = plan.tos {
-            match set_tos(s, p, t) {
-                Ok(()) => self.say(
-                    LogLevel::Info,
-                    format_args!("pid {pid}: {what} fd {fd} to {dest}: dscp {}", t >> 2),
-                ),
-                Err(e) => self.say(
-                    LogLevel::Warn,
-                    format_args!(
-                        "pid {pid}: {what} fd {fd} to {dest}: cannot set dscp {} ({e}); sent with the socket's class",
-                        t >> 2
-                    ),
-                ),
-            }
-        } else if a.dscp.is_some_and(|d| d != 0) {
-            self.say(
-                LogLevel::Info,
-                format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: the program set its own TOS/traffic class; dscp left alone"
-                ),
-            );
-        }
-        if let Some(src) = plan.source {
-            if f.proto == Proto::Tcp {
-                // The port is still chosen at connect (not one of its own now).
-                let _ = sys::setsockopt_int(s, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
-            }
-            let ip = match (src, v6_socket) {
-                (IpAddr::V4(v4), true) => IpAddr::V6(v4.to_ipv6_mapped()),
-                (ip, _) => ip,
-            };
-            if let Err(err) = sys::bind(s, &addr::encode(SocketAddr::new(ip, 0), 0)) {
-                let e = io::Error::from_raw_os_error(err);
-                if err == libc::EADDRNOTAVAIL {
-                    // Gone since the snapshot: as when the decision finds it missing,
-                    // the kernel chooses the source.
-                    self.stale = true;
-                    self.say(
-                        LogLevel::Warn,
-                        format_args!(
-                            "pid {pid}: {what} fd {fd} to {dest}: source {src} is not an address of {ifname} now; the kernel chooses the source"
-                        ),
-                    );
-                    return Ok(false);
-                }
-                self.say(
-                    LogLevel::Warn,
-                    format_args!(
-                        "pid {pid}: {what} fd {fd} to {dest}: cannot bind the source {src} ({e}); refusing"
-                    ),
-                );
-                return Err(err);
-            }
-            self.say(
-                LogLevel::Info,
-                format_args!("pid {pid}: {what} fd {fd} to {dest}: source {src}"),
-            );
-            return Ok(true);
-        } else if let Some(src) = a.source {
-            let (level, why) = if now.mapped_on_dual_stack {
-                (
-                    LogLevel::Warn,
-                    "an IPv4-mapped datagram on a dual-stack socket (IPV6_V6ONLY off), which a bound IPv4 source would keep from IPv6; the kernel chooses the source",
-                )
-            } else if local.is_some_and(|l| l.ip().is_unspecified()) {
-                (
-                    LogLevel::Warn,
-                    "the socket was given a port by an earlier datagram and can no longer be bound to an address; the kernel chooses the source",
-                )
+        for note in rep.notes.iter() {
+            let level = if note.warn() {
+                LogLevel::Warn
             } else {
-                (LogLevel::Info, "the socket has a local address already")
+                LogLevel::Info
             };
             self.say(
                 level,
                 format_args!(
-                    "pid {pid}: {what} fd {fd} to {dest}: source {src} not applied: {why}"
+                    "pid {pid}: {what} fd {fd} to {dest}: {}",
+                    note.text(io::Error::from_raw_os_error)
                 ),
             );
         }
-        Ok(false)
+        match rep.outcome {
+            sockopts::Outcome::Done => Ok(false),
+            sockopts::Outcome::SourceBound => Ok(true),
+            sockopts::Outcome::Refused { errno, retry } => {
+                if retry {
+                    // Not applied: the next call tries again (and fails again).
+                    self.remember(s, |k| k.opts = false);
+                }
+                Err(errno)
+            }
+        }
     }
 
     fn apply(
@@ -1130,6 +1264,8 @@ impl Supervisor<'_> {
                 None => Reply::Errno(logic::ENETUNREACH),
             },
             Step::MulticastIf { index } => {
+                // The socket's family decides the option (an IPv4-mapped group on an
+                // AF_INET6 socket takes IP_MULTICAST_IF too).
                 let r = if logic::path_of(dest.ip()) == UcPath::V6 {
                     sys::setsockopt_int(
                         s,
@@ -1137,16 +1273,37 @@ impl Supervisor<'_> {
                         libc::IPV6_MULTICAST_IF,
                         index as i32,
                     )
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
                 } else {
-                    // ip_mreqn is larger than an int; IP_MULTICAST_IF with an
-                    // interface index is set through the unicast path's PKTINFO by
-                    // datagrams instead: bind the device for a connected socket.
-                    self.bind_device(s, index)
-                        .map_err(io::Error::from_raw_os_error)
+                    // An ip_mreqn naming the interface by index.
+                    let mut m = [0u8; 12];
+                    m[8..12].copy_from_slice(&(index as i32).to_ne_bytes());
+                    sys::setsockopt_bytes(s, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, Some(&m), 0)
                 };
                 match r {
-                    Ok(()) => Reply::Continue,
-                    Err(e) => Reply::Errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
+                    Ok(()) => {
+                        self.remember(s, |k| k.shim_mcast_if = true);
+                        let name = self.snap.name_of(index);
+                        self.say(
+                            LogLevel::Info,
+                            format_args!(
+                                "pid {}: {what} fd {fd} to {dest} via {name} multicast",
+                                n.pid
+                            ),
+                        );
+                        Reply::Continue
+                    }
+                    Err(e) => {
+                        self.say(
+                            LogLevel::Warn,
+                            format_args!(
+                                "pid {}: {what} fd {fd} to {dest}: cannot set the multicast interface ({}); refusing",
+                                n.pid,
+                                io::Error::from_raw_os_error(e)
+                            ),
+                        );
+                        Reply::Errno(logic::ENETUNREACH)
+                    }
                 }
             }
             Step::Unicast { path, index } => {
@@ -1536,6 +1693,9 @@ impl Supervisor<'_> {
         }
         let note = self.datagram_note(n, s, fd, what);
         let planned = self.datagram_step(&profile, &f, dest, scope, note);
+        if let Step::Fail(_) = planned.0 {
+            self.say_refusal(n, fd, what, dest, &f, logic::path_of(dest.ip()), planned.1);
+        }
         let mut f = f;
         let step = match self.datagram_options(n, fd, s, &mut f, dest, planned, &profile, what) {
             Ok(step) => step,
@@ -1575,6 +1735,10 @@ impl Supervisor<'_> {
         scope: u32,
         note: Option<Note>,
     ) -> (Step, Verdict, Option<Opts>) {
+        let f = &Facts {
+            keep_foreign: profile.foreign_bind == config_schema::ForeignBind::Keep,
+            ..*f
+        };
         let fl = logic::flow(f, Op::Send, dest, scope);
         let noted = note.is_some();
         let (v, _, opts) = self.decide(profile, &fl, note);
@@ -2211,15 +2375,46 @@ fn tos_option(path: UcPath) -> (i32, i32) {
     }
 }
 
-/// The TOS byte / traffic class of `path` as it stands.
-fn tos(s: &OwnedFd, path: UcPath) -> i32 {
-    let (level, name) = tos_option(path);
-    sys::getsockopt_int(s, level, name).unwrap_or(0)
+/// The supervisor's duplicate of the program's socket, for socket-core's options
+/// executor.
+struct OptionDup<'a>(&'a OwnedFd);
+
+fn errno_of(e: io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EINVAL)
 }
 
-fn set_tos(s: &OwnedFd, path: UcPath, t: i32) -> io::Result<()> {
-    let (level, name) = tos_option(path);
-    sys::setsockopt_int(s, level, name, t)
+impl sockopts::OptionSocket for OptionDup<'_> {
+    fn v6only(&mut self) -> bool {
+        sys::getsockopt_int(self.0, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) != 0
+    }
+    fn tos(&mut self, path: UcPath) -> i32 {
+        let (level, name) = tos_option(path);
+        sys::getsockopt_int(self.0, level, name).unwrap_or(0)
+    }
+    fn set_tos(&mut self, path: UcPath, tos: i32) -> Result<(), i32> {
+        let (level, name) = tos_option(path);
+        sys::setsockopt_int(self.0, level, name, tos).map_err(errno_of)
+    }
+    fn mark(&mut self) -> u32 {
+        sys::getsockopt_int(self.0, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
+    }
+    fn set_mark(&mut self, mark: u32) -> Result<(), i32> {
+        sys::setsockopt_int(self.0, libc::SOL_SOCKET, libc::SO_MARK, mark as i32).map_err(errno_of)
+    }
+    fn local_addr(&mut self) -> Option<SocketAddr> {
+        local_addr(self.0)
+    }
+    fn bind_source(&mut self, src: IpAddr, v6_socket: bool, defer_port: bool) -> Result<(), i32> {
+        if defer_port {
+            // The port is still chosen at connect (not one of its own now).
+            let _ = sys::setsockopt_int(self.0, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
+        }
+        let ip = match (src, v6_socket) {
+            (IpAddr::V4(v4), true) => IpAddr::V6(v4.to_ipv6_mapped()),
+            (ip, _) => ip,
+        };
+        sys::bind(self.0, &addr::encode(SocketAddr::new(ip, 0), 0))
+    }
 }
 
 /// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).

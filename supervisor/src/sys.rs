@@ -512,6 +512,44 @@ pub fn setsockopt_int(fd: &OwnedFd, level: i32, name: i32, v: i32) -> io::Result
     cvt(r as libc::c_long).map(drop)
 }
 
+/// `setsockopt` with the value `v` (its length the call's), or with no readable
+/// value at all and length `len` (`None`: a NULL pointer, which the kernel cannot
+/// read, so it answers what it answers an unreadable value of that length —
+/// `EINVAL` for a length the option refuses, else `EFAULT`).
+pub fn setsockopt_bytes(
+    fd: &OwnedFd,
+    level: i32,
+    name: i32,
+    v: Option<&[u8]>,
+    len: u32,
+) -> Result<(), i32> {
+    let (ptr, len) = match v {
+        Some(b) => (b.as_ptr(), b.len() as libc::socklen_t),
+        None => (std::ptr::null(), len as libc::socklen_t),
+    };
+    // SAFETY: `ptr` is `v`'s bytes for `len` (or NULL, which the kernel checks and
+    // never dereferences in this process).
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, ptr.cast(), len) };
+    match cvt(r as libc::c_long) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINVAL)),
+    }
+}
+
+/// Whether a multicast interface is set on the socket (`IP_MULTICAST_IF`, whose
+/// value the kernel gives as the chosen address, or `IPV6_MULTICAST_IF`).
+pub fn multicast_if_chosen(fd: &OwnedFd, family: Option<config_schema::AddrFamily>) -> bool {
+    match family {
+        Some(config_schema::AddrFamily::V4) => {
+            getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF).is_ok_and(|a| a != 0)
+        }
+        Some(config_schema::AddrFamily::V6) => {
+            getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF).is_ok_and(|i| i != 0)
+        }
+        None => false,
+    }
+}
+
 /// `getsockname`: the raw address bytes.
 pub fn getsockname(fd: &OwnedFd) -> io::Result<Vec<u8>> {
     let mut b = [0u8; 128];
