@@ -418,10 +418,10 @@ mod tests {
         ] {
             assert_eq!(ours, theirs);
         }
-        assert_eq!(core::mem::size_of::<libc::ip_mreqn>(), 12);
-        assert_eq!(core::mem::size_of::<libc::ipv6_mreq>(), 20);
+        assert_eq!(size_of::<libc::ip_mreqn>(), 12);
+        assert_eq!(size_of::<libc::ipv6_mreq>(), 20);
         assert_eq!(core::mem::offset_of!(libc::group_req, gr_group), 8);
         assert_eq!(core::mem::offset_of!(libc::group_source_req, gsr_group), 8);
-        assert!(core::mem::size_of::<libc::group_source_req>() <= MAX_VALUE);
+        assert!(size_of::<libc::group_source_req>() <= MAX_VALUE);
     }
 }

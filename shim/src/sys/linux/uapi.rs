@@ -697,5 +697,4 @@ mod tests {
         let mut exact = [0u8; CMSGHDR];
         assert_eq!(build_control(&app, P4, &mut exact), Err(ENOBUFS));
     }
-
 }
