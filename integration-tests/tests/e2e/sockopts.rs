@@ -49,13 +49,7 @@ s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)\n\
 pi = struct.pack('@i4s4s', 0, bytes(4), bytes(4))\n\
 s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi)], 0, ('2001:db8:ff::10', 9000))\n\
 print(s.recvfrom(200)[0].decode().strip())";
-    let sn = tb.sniff_all();
-    let out = tb
-        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
-        .run();
-    let counts = sn.stop();
-    out.assert_answered_by("wlan0");
-    assert_only(&counts, "wlan0");
+    python_answered_only_by(&tb, code, "wlan0");
 }
 
 /// The same with an IP_PKTINFO that names an interface (wlan0's own index, even):
@@ -69,13 +63,7 @@ s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)\n\
 pi = struct.pack('@i4s4s', socket.if_nametoindex('wlan0'), bytes(4), bytes(4))\n\
 s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi)], 0, ('2001:db8:ff::10', 9000))\n\
 print(s.recvfrom(200)[0].decode().strip())";
-    let sn = tb.sniff_all();
-    let out = tb
-        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
-        .run();
-    let counts = sn.stop();
-    out.assert_answered_by("wlan0");
-    assert_only(&counts, "wlan0");
+    python_answered_only_by(&tb, code, "wlan0");
 }
 
 /// An IP_PKTINFO naming wwan0 followed by one of interface 0: the kernel keeps the
@@ -90,13 +78,7 @@ a = struct.pack('@i4s4s', socket.if_nametoindex('wwan0'), bytes(4), bytes(4))\n\
 z = struct.pack('@i4s4s', 0, bytes(4), bytes(4))\n\
 s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, a), (socket.IPPROTO_IP, 8, z)], 0, ('203.0.113.10', 9000))\n\
 print(s.recvfrom(200)[0].decode().strip())";
-    let sn = tb.sniff_all();
-    let out = tb
-        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
-        .run();
-    let counts = sn.stop();
-    out.assert_answered_by("wwan0");
-    assert_only(&counts, "wwan0");
+    python_answered_only_by(&tb, code, "wwan0");
 }
 
 both!(
@@ -139,3 +121,15 @@ for opt, val in ((62, (0).to_bytes(4, 'little')), (25, b'')):
         );
     }
 );
+
+/// Runs Python `code` under `mifrun --via wlan0`: every answer from `uplink`'s
+/// upstream, and TCP/UDP packets on `uplink` only.
+fn python_answered_only_by(tb: &Testbed, code: &str, uplink: &str) {
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
+        .run();
+    let counts = sn.stop();
+    out.assert_answered_by(uplink);
+    assert_only(&counts, uplink);
+}
