@@ -292,6 +292,12 @@ pub mod env {
     pub const DISABLE: &str = "MIFSHIM_DISABLE";
     pub const VIA: &str = "MIFSHIM_VIA";
     pub const POLICY: &str = "MIFSHIM_POLICY";
+    /// `mifrun --dns`'s servers (the stub passes them on when it re-execs a program
+    /// under the supervisor).
+    pub const DNS: &str = "MIFSHIM_DNS";
+    /// The absolute path of the `mifrun` that started the tree: the stub's exec hooks
+    /// run a program the preload cannot steer as `MIFRUN --supervise … -- PROGRAM`.
+    pub const MIFRUN: &str = "MIFSHIM_MIFRUN";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const HOME: &str = "HOME";
 }

@@ -65,7 +65,11 @@ pub mod env {
     pub const DISABLE: &str = mifshim_abi::env::DISABLE;
     /// Comma-separated DNS servers for the chosen interface (`mifrun --dns`); they
     /// take precedence over every other source of servers.
-    pub const DNS: &str = "MIFSHIM_DNS";
+    pub const DNS: &str = mifshim_abi::env::DNS;
+    /// The absolute path of the `mifrun` that set the environment (mifrun exports it):
+    /// the preload runs a program it cannot steer, exec'ed anywhere below, under this
+    /// mifrun's supervisor (`mifrun --supervise`).
+    pub const MIFRUN: &str = mifshim_abi::env::MIFRUN;
     /// File the shim appends one JSON line per decision and per name to (`mifrun
     /// --events`); the schema is in the README ("Events file").
     pub const EVENTS: &str = "MIFSHIM_EVENTS";

@@ -19,7 +19,10 @@ use crate::{Fail, fail};
 pub fn covers(b: &Blocker) -> bool {
     matches!(
         b,
-        Blocker::Static { .. } | Blocker::Go { .. } | Blocker::EnvClearsEnvironment { .. }
+        Blocker::Static { .. }
+            | Blocker::Go { .. }
+            | Blocker::ForeignLoader { .. }
+            | Blocker::EnvClearsEnvironment { .. }
     )
 }
 
