@@ -70,6 +70,10 @@ pub mod env {
     /// the preload runs a program it cannot steer, exec'ed anywhere below, under this
     /// mifrun's supervisor (`mifrun --supervise`).
     pub const MIFRUN: &str = mifshim_abi::env::MIFRUN;
+    /// Set (to `1`) by mifrun's supervisor for the program it supervises, removed
+    /// otherwise: the preload then execs what it cannot steer as is, under the
+    /// supervisor's inherited filter.
+    pub const SUPERVISED: &str = mifshim_abi::env::SUPERVISED;
     /// File the shim appends one JSON line per decision and per name to (`mifrun
     /// --events`); the schema is in the README ("Events file").
     pub const EVENTS: &str = "MIFSHIM_EVENTS";

@@ -196,7 +196,8 @@ fn environment(
 /// inherited one (its loader cannot load the library: status 127); every program
 /// learns where this mifrun is (`MIFSHIM_MIFRUN`), so that the preload's exec hooks
 /// can run what it cannot steer, exec'ed anywhere below, under this mifrun's
-/// supervisor.
+/// supervisor; and only the supervisor marks its program as supervised
+/// (`MIFSHIM_SUPERVISED`, `supervise::run`).
 fn exec_environment(ins: Option<&inspect::Inspection>, library: &Path, plan: &mut EnvPlan) {
     if ins.is_some_and(|i| {
         i.blockers
@@ -212,6 +213,8 @@ fn exec_environment(ins: Option<&inspect::Inspection>, library: &Path, plan: &mu
             .retain(|c| !matches!(c, EnvChange::Set(k, _) if *k == preload::PRELOAD_VAR));
         plan.changes.push(change);
     }
+    plan.changes
+        .push(EnvChange::Unset(config_schema::env::SUPERVISED));
     if let Ok(exe) = std::env::current_exe().and_then(|e| e.canonicalize()) {
         plan.changes.push(EnvChange::Set(
             config_schema::env::MIFRUN,
