@@ -19,6 +19,9 @@
 //! - `mcast`: multicast egress and joins;
 //! - `process`: fork / exec / subprocess / threads;
 //! - `env`: plain LD_PRELOAD use, existing LD_PRELOAD kept, `MIFSHIM_DISABLE`, logging;
+//! - `exec`: programs the preload cannot steer exec'ed by one it steers (a shell,
+//!   `env`, a `#!` interpreter, Python, every exec call by name): supervised, or failed
+//!   closed without a mifrun; the kernel's exec errors;
 //! - `refuse`: bad policies, static and setuid programs;
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
 //! - `supervise_review`: defects of `mifrun --supervise` found by a hostile review
@@ -102,6 +105,7 @@ mod clients;
 mod config;
 mod dns;
 mod env;
+mod exec;
 mod exempt;
 mod failover;
 mod listen;
