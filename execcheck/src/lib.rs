@@ -80,6 +80,11 @@ fn read_exact<F: File>(f: &mut F, buf: &mut [u8], off: u64) -> bool {
 /// The bytes at `off` into `buf`: from `head` (the file's first bytes) when they are
 /// there, else read from the file.
 fn at<F: File>(f: &mut F, head: &[u8], buf: &mut [u8], off: u64) -> bool {
+    at_head(head, buf, off) || read_exact(f, buf, off)
+}
+
+/// The bytes at `off` into `buf` when `head` holds them all.
+fn at_head(head: &[u8], buf: &mut [u8], off: u64) -> bool {
     if let Ok(start) = usize::try_from(off)
         && let Some(src) = start
             .checked_add(buf.len())
@@ -88,7 +93,7 @@ fn at<F: File>(f: &mut F, head: &[u8], buf: &mut [u8], off: u64) -> bool {
         buf.copy_from_slice(src);
         return true;
     }
-    read_exact(f, buf, off)
+    false
 }
 
 /// How many bytes of a file [`decide`] reads first (one read: the ELF header, the
@@ -409,26 +414,38 @@ fn go_sections<F: File>(
     shnum: u64,
     shstrndx: u64,
 ) -> bool {
-    const NAMES: [&[u8]; 2] = [b".go.buildinfo\0", b".note.go.buildid\0"];
     let shentsize = fmt.shentsize() as u64;
-    let mut sh = [0u8; 64];
-    let sh = &mut sh[..fmt.shentsize()];
-    // Extended numbering: the counts in section header 0.
-    if !at(f, head, sh, shoff) {
+    // The section headers, 32 per read; the first read also gives section header 0
+    // (extended numbering: the counts) and, for most programs, the names' header.
+    let mut chunk = [0u8; 2048];
+    let per = chunk.len() as u64 / shentsize;
+    let first = if shnum == 0 { per } else { per.min(shnum) };
+    let got =
+        read_upto(f, head, &mut chunk[..(first * shentsize) as usize], shoff) as u64 / shentsize;
+    if got == 0 {
         return false;
     }
+    let sh0 = &chunk[..shentsize as usize];
     let shnum = if shnum == 0 {
-        fmt.word(sh, 32, 20)
+        fmt.word(sh0, 32, 20)
     } else {
         shnum
     };
     let shstrndx = if shstrndx == 0xffff {
-        fmt.u32(sh, if fmt.is64 { 40 } else { 24 }) as u64
+        fmt.u32(sh0, if fmt.is64 { 40 } else { 24 }) as u64
     } else {
         shstrndx
     };
     let shnum = shnum.min(SECTIONS_MAX);
-    if shstrndx >= shnum || !at(f, head, sh, shoff.saturating_add(shstrndx * shentsize)) {
+    if shstrndx >= shnum {
+        return false;
+    }
+    let mut sh = [0u8; 64];
+    let sh = &mut sh[..shentsize as usize];
+    if shstrndx < got {
+        let at_ = (shstrndx * shentsize) as usize;
+        sh.copy_from_slice(&chunk[at_..at_ + shentsize as usize]);
+    } else if !at(f, head, sh, shoff.saturating_add(shstrndx * shentsize)) {
         return false;
     }
     let (stroff, strsize) = (fmt.word(sh, 24, 16), fmt.word(sh, 32, 20));
@@ -440,40 +457,74 @@ fn go_sections<F: File>(
     } else {
         0
     };
-    // The section headers, 32 per read.
-    let mut chunk = [0u8; 2048];
-    let per = chunk.len() as u64 / shentsize;
+    let strtab = Names {
+        names: &names[..held],
+        stroff,
+        strsize,
+    };
     let mut i = 0;
-    while i < shnum {
-        let n = per.min(shnum - i);
-        let bytes = &mut chunk[..(n * shentsize) as usize];
+    let mut loaded = got.min(shnum);
+    loop {
+        let bytes = &chunk[..(loaded * shentsize) as usize];
+        for h in bytes.chunks_exact(shentsize as usize) {
+            if strtab.is_go(f, head, fmt.u32(h, 0) as u64) {
+                return true;
+            }
+        }
+        i += loaded;
+        if i >= shnum {
+            return false;
+        }
+        loaded = per.min(shnum - i);
         let Some(off) = shoff.checked_add(i * shentsize) else {
             return false;
         };
-        if !at(f, head, bytes, off) {
+        if !at(f, head, &mut chunk[..(loaded * shentsize) as usize], off) {
             return false;
         }
-        for h in bytes.chunks_exact(shentsize as usize) {
-            let name = fmt.u32(h, 0) as u64;
-            for want in NAMES {
-                let end = name + want.len() as u64;
-                let found = if end <= held as u64 {
-                    &names[name as usize..end as usize] == want
-                } else if end <= strsize {
-                    let mut got = [0u8; 17];
-                    let got = &mut got[..want.len()];
-                    at(f, head, got, stroff.saturating_add(name)) && got == want
-                } else {
-                    false
-                };
-                if found {
-                    return true;
-                }
-            }
-        }
-        i += n;
     }
-    false
+}
+
+/// The section names: the first bytes held, the rest read on demand.
+struct Names<'a> {
+    names: &'a [u8],
+    stroff: u64,
+    strsize: u64,
+}
+
+impl Names<'_> {
+    /// Whether the name at `name` is one of Go's sections.
+    fn is_go<F: File>(&self, f: &mut F, head: &[u8], name: u64) -> bool {
+        const GO: [&[u8]; 2] = [b".go.buildinfo\0", b".note.go.buildid\0"];
+        GO.iter().any(|want| {
+            let end = name.saturating_add(want.len() as u64);
+            if end <= self.names.len() as u64 {
+                &self.names[name as usize..end as usize] == *want
+            } else if end <= self.strsize {
+                let mut got = [0u8; 17];
+                let got = &mut got[..want.len()];
+                at(f, head, got, self.stroff.saturating_add(name)) && got == *want
+            } else {
+                false
+            }
+        })
+    }
+}
+
+/// Up to `buf.len()` bytes at `off` (from `head` when they are all there): how many
+/// the file had.
+fn read_upto<F: File>(f: &mut F, head: &[u8], buf: &mut [u8], off: u64) -> usize {
+    if at_head(head, buf, off) {
+        return buf.len();
+    }
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], off.saturating_add(done as u64)) {
+            Some(0) | None => break,
+            Some(n) => done += n.min(buf.len() - done),
+        }
+    }
+    done
 }
 
 // ---------------------------------------------------------------------------------
