@@ -181,6 +181,7 @@ pub fn compose_dyld_insert_libraries(
 /// The environment change for a program that must not get our library (one linked
 /// for another loader than glibc's, see `inspect::Blocker::ForeignLoader`): the
 /// inherited entries without ours, or `LD_PRELOAD` unset when nothing is left.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn without_ours(
     inherited: Option<&OsStr>,
     ours: &Path,
