@@ -48,7 +48,7 @@ hooked_calls!(tables);
 
 /// Bumped whenever [`Engine`] (or [`Reals`], [`Hooks`]: the list) changes in a way its
 /// size may not show. The stub refuses an engine of another version.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// The symbol under which the engine exports its [`Engine`] (NUL-terminated).
 pub const ENGINE_SYMBOL: &core::ffi::CStr = c"mifshim_engine";

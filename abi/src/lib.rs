@@ -40,6 +40,8 @@
 ///         direct: <cond>,   // optional: go straight to the C library when true
 ///         then: <fn>,       // optional: the stub's bookkeeping after a direct call
 ///         after: <fn>,      // optional: after the call, whichever way it went
+///         check: <fn>,      // optional: the stub's own answer before the call:
+///                           //   `Some(r)` is returned instead of making it
 ///         aliases: [<name>, ...],  // optional: other public names of the same function
 ///     }
 /// };
@@ -262,6 +264,43 @@ macro_rules! hooked_calls {
                 absent: -1,
                 stub: { load: true, fail: no_res(), errno: libc::ENETUNREACH, aliases: [__res_nsend] }
             };
+            // The exec family: the stub decides what the exec will run (`check`: a
+            // program the preload cannot steer runs under mifrun's supervisor, or the
+            // call fails closed) and then makes the call itself; the engine's entries
+            // only forward. glibc's `execv`, `execvp`, `execvpe`, `fexecve` reach the
+            // kernel through its internal `__execve`, past the `execve` hook, so each
+            // is hooked by name. The variadic `execl`, `execle`, `execlp` are the
+            // stub's naked entry points (preload/src/exec.rs), outside the list.
+            #[cfg(target_os = "linux")]
+            execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+                absent: -1,
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: true, check: exec::execve_check }
+            };
+            #[cfg(target_os = "linux")]
+            execveat(dirfd: c_int, path: *const c_char, argv: *const *const c_char, envp: *const *const c_char, flags: c_int) -> c_int {
+                absent: -1,
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: true, check: exec::execveat_check }
+            };
+            #[cfg(target_os = "linux")]
+            fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+                absent: -1,
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: true, check: exec::fexecve_check }
+            };
+            #[cfg(target_os = "linux")]
+            execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+                absent: -1,
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: true, check: exec::execv_check }
+            };
+            #[cfg(target_os = "linux")]
+            execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+                absent: -1,
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: true, check: exec::execvp_check }
+            };
+            #[cfg(target_os = "linux")]
+            execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+                absent: -1,
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: true, check: exec::execvpe_check }
+            };
         }
     };
 }
@@ -292,6 +331,17 @@ pub mod env {
     pub const DISABLE: &str = "MIFSHIM_DISABLE";
     pub const VIA: &str = "MIFSHIM_VIA";
     pub const POLICY: &str = "MIFSHIM_POLICY";
+    /// `mifrun --dns`'s servers (the stub passes them on when it re-execs a program
+    /// under the supervisor).
+    pub const DNS: &str = "MIFSHIM_DNS";
+    /// The absolute path of the `mifrun` that started the tree: the stub's exec hooks
+    /// run a program the preload cannot steer as `MIFRUN --supervise … -- PROGRAM`.
+    pub const MIFRUN: &str = "MIFSHIM_MIFRUN";
+    /// Set by mifrun's supervisor for the program it supervises: the stub's exec hooks
+    /// exec what the preload cannot steer as is there (the supervisor's filter, which
+    /// every descendant inherits, steers it; supervisors do not nest), when the
+    /// process also runs under a seccomp filter.
+    pub const SUPERVISED: &str = "MIFSHIM_SUPERVISED";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const HOME: &str = "HOME";
 }
@@ -346,11 +396,11 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn every_hooked_call_has_a_slot_in_both_tables() {
-        assert_eq!(NAMES.len(), 43);
+        assert_eq!(NAMES.len(), 49);
         let ptr = size_of::<usize>();
         assert_eq!(size_of::<Reals>(), NAMES.len() * ptr);
         assert_eq!(size_of::<Hooks>(), NAMES.len() * ptr);
-        let mut sorted: [&str; 43] = [""; 43];
+        let mut sorted: [&str; 49] = [""; 49];
         sorted.copy_from_slice(NAMES);
         sorted.sort_unstable();
         assert!(

@@ -65,7 +65,15 @@ pub mod env {
     pub const DISABLE: &str = mifshim_abi::env::DISABLE;
     /// Comma-separated DNS servers for the chosen interface (`mifrun --dns`); they
     /// take precedence over every other source of servers.
-    pub const DNS: &str = "MIFSHIM_DNS";
+    pub const DNS: &str = mifshim_abi::env::DNS;
+    /// The absolute path of the `mifrun` that set the environment (mifrun exports it):
+    /// the preload runs a program it cannot steer, exec'ed anywhere below, under this
+    /// mifrun's supervisor (`mifrun --supervise`).
+    pub const MIFRUN: &str = mifshim_abi::env::MIFRUN;
+    /// Set (to `1`) by mifrun's supervisor for the program it supervises, removed
+    /// otherwise: the preload then execs what it cannot steer as is, under the
+    /// supervisor's inherited filter.
+    pub const SUPERVISED: &str = mifshim_abi::env::SUPERVISED;
     /// File the shim appends one JSON line per decision and per name to (`mifrun
     /// --events`); the schema is in the README ("Events file").
     pub const EVENTS: &str = "MIFSHIM_EVENTS";

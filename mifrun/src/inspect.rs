@@ -241,6 +241,13 @@ pub enum Blocker {
         path: PathBuf,
         evidence: GoEvidence,
     },
+    /// `PT_INTERP` names a loader that is not glibc's (musl, uclibc, bionic…): it
+    /// cannot load the glibc-built preload (musl's fails the program with
+    /// `__register_atfork: symbol not found`, status 127).
+    ForeignLoader {
+        path: PathBuf,
+        interp: String,
+    },
     SetUid {
         path: PathBuf,
         owner: u32,
@@ -303,6 +310,7 @@ impl Blocker {
         match self {
             Self::Static { path }
             | Self::Go { path, .. }
+            | Self::ForeignLoader { path, .. }
             | Self::SetUid { path, .. }
             | Self::SetGid { path, .. }
             | Self::FileCaps { path }
@@ -329,6 +337,11 @@ impl fmt::Display for Blocker {
             Self::Go { path, evidence } => write!(
                 f,
                 "{} is a Go program ({evidence}): Go makes socket system calls directly, bypassing libc and the shim",
+                path.display()
+            ),
+            Self::ForeignLoader { path, interp } => write!(
+                f,
+                "{} is linked for the loader {interp}, which is not glibc's: it cannot load libmifshim.so (built for glibc), so {PRELOAD_VAR} must not reach it",
                 path.display()
             ),
             Self::SetUid { path, owner } => write!(
@@ -775,6 +788,15 @@ fn check_elf(path: &Path, library: Option<Abi>, me: sys::Creds, ins: &mut Inspec
                         path: path.to_owned(),
                     });
                 }
+            }
+            if let Some(interp) = &elf.interp
+                && elf.go.is_none()
+                && !mifshim_execcheck::is_glibc_loader(interp.as_bytes())
+            {
+                ins.blockers.push(Blocker::ForeignLoader {
+                    path: path.to_owned(),
+                    interp: interp.clone(),
+                });
             }
             if let Some(lib) = library
                 && lib != elf.abi

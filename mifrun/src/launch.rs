@@ -34,6 +34,7 @@ pub(crate) fn run_linux(cli: Cli) -> Result<(), Fail> {
         return Err(refusal);
     }
     let (mut plan, dns_servers) = environment(&cli, &policy, policy_path, via, &library)?;
+    exec_environment(inspection.as_ref(), &library, &mut plan);
     let supervise = cli.summary || !cli.fail_on.is_empty();
     let events = events_file(&cli, &mut plan, supervise)?;
     for w in &plan.warnings {
@@ -188,6 +189,38 @@ fn environment(
         preload::env_plan(&settings, |name| std::env::var_os(name)),
         dns_servers,
     ))
+}
+
+/// The environment of a run, beyond the preload's variables: a program linked for
+/// another loader than glibc's (musl…) gets no `LD_PRELOAD` of ours, not even an
+/// inherited one (its loader cannot load the library: status 127); every program
+/// learns where this mifrun is (`MIFSHIM_MIFRUN`), so that the preload's exec hooks
+/// can run what it cannot steer, exec'ed anywhere below, under this mifrun's
+/// supervisor; and only the supervisor marks its program as supervised
+/// (`MIFSHIM_SUPERVISED`, `supervise::run`).
+fn exec_environment(ins: Option<&inspect::Inspection>, library: &Path, plan: &mut EnvPlan) {
+    if ins.is_some_and(|i| {
+        i.blockers
+            .iter()
+            .any(|b| matches!(b, inspect::Blocker::ForeignLoader { .. }))
+    }) {
+        let change = preload::without_ours(
+            std::env::var_os(preload::PRELOAD_VAR).as_deref(),
+            library,
+            |entry| Path::new(entry).canonicalize().is_ok_and(|c| c == library),
+        );
+        plan.changes
+            .retain(|c| !matches!(c, EnvChange::Set(k, _) if *k == preload::PRELOAD_VAR));
+        plan.changes.push(change);
+    }
+    plan.changes
+        .push(EnvChange::Unset(config_schema::env::SUPERVISED));
+    if let Ok(exe) = std::env::current_exe().and_then(|e| e.canonicalize()) {
+        plan.changes.push(EnvChange::Set(
+            config_schema::env::MIFRUN,
+            exe.into_os_string(),
+        ));
+    }
 }
 
 /// `--events` (or `--summary`/`--fail-on`'s own file, read afterwards: `supervise`),

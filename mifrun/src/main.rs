@@ -70,6 +70,8 @@ fn warn(message: &str) {
 }
 
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    sys::exec_as_is();
     let mut cli = cli::Cli::parse();
     if cli.tool.is_some() || cli.check {
         // They only print: a closed pipe ends them quietly (see default_sigpipe).

@@ -178,6 +178,28 @@ pub fn compose_dyld_insert_libraries(
     compose_list(inherited, ours, is_ours, DYLD_SEPARATORS)
 }
 
+/// The environment change for a program that must not get our library (one linked
+/// for another loader than glibc's, see `inspect::Blocker::ForeignLoader`): the
+/// inherited entries without ours, or `LD_PRELOAD` unset when nothing is left.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn without_ours(
+    inherited: Option<&OsStr>,
+    ours: &Path,
+    is_ours: impl Fn(&OsStr) -> bool,
+) -> EnvChange {
+    let kept: Vec<&OsStr> = inherited
+        .map(|v| split_list(v, LD_SEPARATORS))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| *e != ours.as_os_str() && !is_ours(e))
+        .collect();
+    if kept.is_empty() {
+        EnvChange::Unset(PRELOAD_VAR)
+    } else {
+        EnvChange::Set(PRELOAD_VAR, kept.join(OsStr::new(":")))
+    }
+}
+
 /// [`PRELOAD_VAR`]'s new value on this platform.
 pub fn compose_preload(
     inherited: Option<&OsStr>,
@@ -291,6 +313,30 @@ mod tests {
     }
 
     const OURS: &str = "/opt/mif/bin/libmifshim.so";
+
+    #[test]
+    fn a_foreign_loaders_program_keeps_the_other_preloads_only() {
+        let ours = Path::new(OURS);
+        let is_ours = |e: &OsStr| e == "/old/libmifshim.so";
+        assert_eq!(
+            without_ours(
+                Some(&os(
+                    "/a.so /opt/mif/bin/libmifshim.so:/old/libmifshim.so:/b.so"
+                )),
+                ours,
+                is_ours
+            ),
+            EnvChange::Set(PRELOAD_VAR, os("/a.so:/b.so"))
+        );
+        assert_eq!(
+            without_ours(Some(&os(OURS)), ours, is_ours),
+            EnvChange::Unset(PRELOAD_VAR)
+        );
+        assert_eq!(
+            without_ours(None, ours, is_ours),
+            EnvChange::Unset(PRELOAD_VAR)
+        );
+    }
 
     // The file names and separators of the Linux build.
     #[cfg(not(target_os = "macos"))]

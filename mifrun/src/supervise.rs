@@ -19,7 +19,10 @@ use crate::{Fail, fail};
 pub fn covers(b: &Blocker) -> bool {
     matches!(
         b,
-        Blocker::Static { .. } | Blocker::Go { .. } | Blocker::EnvClearsEnvironment { .. }
+        Blocker::Static { .. }
+            | Blocker::Go { .. }
+            | Blocker::ForeignLoader { .. }
+            | Blocker::EnvClearsEnvironment { .. }
     )
 }
 
@@ -138,6 +141,10 @@ pub fn run(
             EnvChange::Unset(k) => env.retain(|(n, _)| n != k),
         }
     }
+    // The preload's exec hooks in the program's tree: what they cannot steer is
+    // exec'ed as is, under this supervisor's inherited filter (supervisors do not nest).
+    env.retain(|(n, _)| n != config_schema::env::SUPERVISED);
+    env.push((config_schema::env::SUPERVISED.into(), "1".into()));
     let mut host = NetHost {
         cfg: crate::tools::Config {
             policy: policy.clone(),

@@ -155,6 +155,11 @@ fn sets_environment_and_passes_exit_status() {
             format!("LD_PRELOAD={}:/nonexistent/a.so", lib.display()),
             "MIFSHIM_LOG=info".to_owned(),
             format!("MIFSHIM_LOG_FILE={}", s.dir.join("x.log").display()),
+            // Where the preload's exec hooks find the supervisor.
+            format!(
+                "MIFSHIM_MIFRUN={}",
+                s.dir.join("bin/mifrun").canonicalize().unwrap().display()
+            ),
             "MIFSHIM_VIA=lo".to_owned(),
         ]
     );

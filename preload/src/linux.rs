@@ -40,6 +40,12 @@ use mifshim_abi::types::*;
 use mifshim_abi::{Engine, FnPtr, Slot, errno, set_errno, sig};
 use mifshim_fastpath::Shared;
 
+// The exec hooks. `#[path]`: the same file whether this module is declared here or in a
+// per-OS file beside it.
+#[cfg(target_os = "linux")]
+#[path = "exec.rs"]
+mod exec;
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     abort()
@@ -307,18 +313,25 @@ static ENGINE_PATH: Buf = Buf(core::cell::UnsafeCell::new([0; 4096]));
 
 /// The variables the steering decision reads (as `NAME=` and as `NAME`), in the order
 /// of [`Vars`].
-const VARS: [(&[u8], &core::ffi::CStr); 5] = [
+const VARS: [(&[u8], &core::ffi::CStr); 8] = [
     (b"MIFSHIM_DISABLE=", c"MIFSHIM_DISABLE"),
     (b"MIFSHIM_VIA=", c"MIFSHIM_VIA"),
     (b"MIFSHIM_POLICY=", c"MIFSHIM_POLICY"),
     (b"XDG_CONFIG_HOME=", c"XDG_CONFIG_HOME"),
     (b"HOME=", c"HOME"),
+    (b"MIFSHIM_DNS=", c"MIFSHIM_DNS"),
+    (b"MIFSHIM_MIFRUN=", c"MIFSHIM_MIFRUN"),
+    (b"MIFSHIM_SUPERVISED=", c"MIFSHIM_SUPERVISED"),
 ];
 const DISABLE: usize = 0;
 const VIA: usize = 1;
 const POLICY: usize = 2;
 const XDG_CONFIG_HOME: usize = 3;
 const HOME: usize = 4;
+/// The exec hooks' (`exec`): what the supervisor's command line is built from.
+const DNS: usize = 5;
+const MIFRUN: usize = 6;
+const SUPERVISED: usize = 7;
 
 /// Whether `prefix` is `name` followed by `=`, and `c` is `name` (for the checks below).
 const fn names(prefix: &[u8], c: &core::ffi::CStr, name: &str) -> bool {
@@ -356,12 +369,23 @@ const _: () = {
         mifshim_abi::env::XDG_CONFIG_HOME
     ));
     assert!(names(VARS[HOME].0, VARS[HOME].1, mifshim_abi::env::HOME));
+    assert!(names(VARS[DNS].0, VARS[DNS].1, mifshim_abi::env::DNS));
+    assert!(names(
+        VARS[MIFRUN].0,
+        VARS[MIFRUN].1,
+        mifshim_abi::env::MIFRUN
+    ));
+    assert!(names(
+        VARS[SUPERVISED].0,
+        VARS[SUPERVISED].1,
+        mifshim_abi::env::SUPERVISED
+    ));
 };
 
 /// The values of [`VARS`]: each a NUL-terminated string of at least one byte, or NULL
 /// when the variable is unset or empty (a value that is empty is unset; one that is
 /// not UTF-8 is not).
-type Vars = [*const u8; 5];
+type Vars = [*const u8; 8];
 
 /// If the NUL-terminated `s` starts with `prefix`, what follows it.
 ///
@@ -385,7 +409,7 @@ unsafe fn after_prefix(s: *const u8, prefix: &[u8]) -> Option<*const u8> {
 /// # Safety
 /// `envp` is a NULL-terminated array of valid NUL-terminated strings.
 unsafe fn vars_from_envp(mut envp: *const *const c_char) -> Vars {
-    let mut v: Vars = [core::ptr::null(); 5];
+    let mut v: Vars = [core::ptr::null(); 8];
     loop {
         // SAFETY: the caller's contract: envp points into the NULL-terminated array.
         let s = unsafe { *envp }.cast::<u8>();
@@ -420,7 +444,7 @@ unsafe fn vars_from_envp(mut envp: *const *const c_char) -> Vars {
 /// constructor, which has the environment block; normal context: another library's
 /// constructor).
 fn vars_from_getenv() -> Vars {
-    let mut v: Vars = [core::ptr::null(); 5];
+    let mut v: Vars = [core::ptr::null(); 8];
     for (i, (_, name)) in VARS.iter().enumerate() {
         let p = c_call!(C_GETENV, fn(*const c_char) -> *mut c_char, (name.as_ptr()))
             .unwrap_or(null_mut());
@@ -495,13 +519,32 @@ fn active() -> bool {
             // A hook ran before our constructor (another library's constructor made a
             // socket call): decide now; whoever decides first sets up what the
             // constructor would have.
-            let m = decide_mode(&vars_from_getenv());
+            let vars = vars_from_getenv();
+            let m = decide_mode(&vars);
             if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
+                keep_exec_vars(&vars);
                 register_fork_handlers();
             }
             MODE.load(Acquire) == ACTIVE
         }
     }
+}
+
+/// What the exec hooks build the supervisor's command line from (pointers into the
+/// environment block, which lives as long as the process).
+fn keep_exec_vars(v: &Vars) {
+    #[cfg(target_os = "linux")]
+    for (slot, i) in [
+        (&exec::MIFRUN, MIFRUN),
+        (&exec::VIA, VIA),
+        (&exec::POLICY, POLICY),
+        (&exec::DNS, DNS),
+        (&exec::SUPERVISED, SUPERVISED),
+    ] {
+        slot.store(v[i].cast_mut(), Release);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (v, MIFRUN, DNS, SUPERVISED);
 }
 
 fn register_fork_handlers() {
@@ -574,6 +617,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     };
     let m = decide_mode(&vars);
     if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
+        keep_exec_vars(&vars);
         register_fork_handlers();
     }
     // Nothing is resolved here: each `dlsym` costs ~800 instructions, and most
@@ -1351,6 +1395,8 @@ fn resolve_lazy_all() {
     ] {
         l.get();
     }
+    #[cfg(target_os = "linux")]
+    exec::resolve();
 }
 
 /// A program installing a signal handler (not `SIG_DFL`, `SIG_IGN`, `SIG_HOLD` or
@@ -1492,7 +1538,7 @@ fn in_child_without_atfork() {
 /// `posix_spawn` and `posix_spawnp`: the child `exec`s at once, keeping the sockets
 /// (glibc makes it with an internal `clone` no hook sees).
 macro_rules! spawn_hooks {
-    ($($name:ident => $lazy:ident;)*) => {$(
+    ($($name:ident => $lazy:ident, $search:expr;)*) => {$(
         /// ## Hook
         /// See `spawn_hooks`.
         ///
@@ -1508,6 +1554,25 @@ macro_rules! spawn_hooks {
             envp: *const *mut c_char,
         ) -> c_int {
             share_with_child();
+            // A program the preload cannot steer: mifrun's supervisor spawned in its
+            // place (by the real posix_spawn, the path resolved), or the call fails.
+            #[cfg(target_os = "linux")]
+            {
+                let spawn = |prog: *const c_char, new: *const *const c_char, env: *const *const c_char| {
+                    forward!(
+                        REAL_POSIX_SPAWN,
+                        libc::ENOSYS,
+                        fn(*mut libc::pid_t, *const c_char, *const c_void, *const c_void, *const *const c_char, *const *const c_char) -> c_int,
+                        (pid, prog, actions, attr, new, env)
+                    )
+                };
+                // SAFETY: the program's arguments to posix_spawn(p).
+                match unsafe { exec::spawn_check(path, argv.cast(), envp.cast(), $search, spawn) } {
+                    Ok(None) => {}
+                    Ok(Some(r)) => return r,
+                    Err(e) => return e,
+                }
+            }
             forward!(
                 $lazy,
                 libc::ENOSYS,
@@ -1519,8 +1584,8 @@ macro_rules! spawn_hooks {
 }
 
 spawn_hooks! {
-    posix_spawn => REAL_POSIX_SPAWN;
-    posix_spawnp => REAL_POSIX_SPAWNP;
+    posix_spawn => REAL_POSIX_SPAWN, false;
+    posix_spawnp => REAL_POSIX_SPAWNP, true;
 }
 
 /// ## Hook
@@ -1531,6 +1596,11 @@ spawn_hooks! {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     share_with_child();
+    #[cfg(target_os = "linux")]
+    if let Err(e) = exec::shell_check() {
+        set_errno(e);
+        return -1;
+    }
     forward!(REAL_SYSTEM, -1, fn(*const c_char) -> c_int, (command))
 }
 
@@ -1542,6 +1612,11 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     share_with_child();
+    #[cfg(target_os = "linux")]
+    if let Err(e) = exec::shell_check() {
+        set_errno(e);
+        return null_mut();
+    }
     forward!(
         REAL_POPEN,
         null_mut(),
@@ -1800,7 +1875,7 @@ clone_hooks! {
 macro_rules! hooks {
     ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty {
         absent: $absent:expr,
-        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, aliases: [$($alias:ident),*])? }
+        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, check: $check:path)? $(, aliases: [$($alias:ident),*])? }
     }; )*) => {
         /// The C library's functions (`dlsym(RTLD_NEXT)` from here: the next object
         /// after this preloaded one).
@@ -1849,13 +1924,16 @@ macro_rules! hooks {
             /// Forwards to the engine when the process is steered (loading it if this
             /// call needs a decision), else to the C library. A `direct` condition
             /// sends the call straight to the C library (and `then` does the engine's
-            /// bookkeeping after it); `after` runs after the call either way.
+            /// bookkeeping after it); `after` runs after the call either way; a
+            /// `check` answers first, when it returns an answer.
             ///
             /// # Safety
             /// The contract of the C function of the same name.
             #[unsafe(no_mangle)]
             #[allow(clippy::unused_unit)]
             pub unsafe extern "C" fn $name($($a: $t),*) -> $r {
+                let _before = ($($a,)*);
+                $( if let Some(r) = $check(_before) { return r; } )?
                 let direct = false $(|| $direct)?;
                 if !direct && active() {
                     let ready = engine_ready() || ($load && ensure_engine());

@@ -622,7 +622,7 @@ macro_rules! real_of {
 macro_rules! hooks {
     ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty {
         absent: $absent:expr,
-        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, aliases: [$($alias:ident),*])? }
+        stub: { load: $load:expr, fail: $fail:expr, errno: $eno:expr $(, direct: $direct:expr)? $(, then: $then:path)? $(, after: $after:path)? $(, check: $_check:path)? $(, aliases: [$($alias:ident),*])? }
     }; )*) => {
         /// The C library's functions.
         mod real {

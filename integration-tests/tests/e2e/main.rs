@@ -19,8 +19,16 @@
 //! - `mcast`: multicast egress and joins;
 //! - `process`: fork / exec / subprocess / threads;
 //! - `env`: plain LD_PRELOAD use, existing LD_PRELOAD kept, `MIFSHIM_DISABLE`, logging;
+//! - `exec`: programs the preload cannot steer exec'ed by one it steers (a shell,
+//!   `env`, a `#!` interpreter, Python, every exec call by name): supervised, or failed
+//!   closed without a mifrun; the kernel's exec errors;
 //! - `refuse`: bad policies, static and setuid programs;
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
+//! - `supervise_review`: defects of `mifrun --supervise` found by a hostile review
+//!   (AF_UNSPEC destinations, PKTINFO, descriptor and address races, a cleared device
+//!   binding, a spinning poll loop, a process-group signal delivered twice, the
+//!   listener taken by the program, a static program exec'ed by a preloaded shell, a
+//!   dynamic musl program given the glibc preload);
 //! - `config` (`config/mod.rs`): environment values that are not UTF-8, policy
 //!   and log paths that are FIFOs or devices, names under an invalid policy;
 //! - `dns` (`dns/mod.rs`): names resolved over the chosen interface against the
@@ -97,6 +105,7 @@ mod clients;
 mod config;
 mod dns;
 mod env;
+mod exec;
 mod exempt;
 mod failover;
 mod listen;
@@ -106,5 +115,6 @@ mod policy;
 mod process;
 mod refuse;
 mod sockopts;
+mod supervise_review;
 mod testbed;
 mod udp;

@@ -25,6 +25,23 @@ pub struct Creds {
     pub egid: u32,
 }
 
+/// When this mifrun runs with `libmifshim.so` preloaded (started from a steered tree,
+/// or by the preload's own exec hook to supervise a program), what it execs is its own
+/// decision (the preload, the supervisor, or a refusal): the stub is told not to
+/// inspect this process's execs (`mifshim_exec_as_is`, which it exports), or a program
+/// it supervises would be sent back to a mifrun again.
+#[cfg(target_os = "linux")]
+pub fn exec_as_is() {
+    // SAFETY: dlsym with a NUL-terminated name; RTLD_DEFAULT searches every loaded
+    // object.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"mifshim_exec_as_is".as_ptr()) };
+    if !p.is_null() {
+        // SAFETY: the stub's `extern "C" fn()`, which only sets a flag.
+        let f = unsafe { std::mem::transmute::<*mut libc::c_void, extern "C" fn()>(p) };
+        f();
+    }
+}
+
 pub fn creds() -> Creds {
     // SAFETY: these calls take no arguments, cannot fail and have no side effects.
     unsafe {

@@ -14,6 +14,7 @@
 //! * [`names`]: the name-lookup entry points (`getaddrinfo`, `gethostbyname*`,
 //!   `res_*`, `getaddrinfo_a`, …).
 
+mod exec;
 mod names;
 mod socket;
 
@@ -22,6 +23,7 @@ use libc::{c_char, c_int, c_void};
 
 /// Every hooked call's entry point, by the list's name.
 mod by_name {
+    pub(super) use super::exec::*;
     pub(super) use super::names::*;
     pub(super) use super::socket::*;
 }

@@ -1,0 +1,1045 @@
+//! The exec hooks: a steered process that execs a program the preload cannot steer
+//! (static, Go, linked for another loader than glibc's, of another ABI; or a script
+//! whose interpreter is one of those) runs it under the supervisor instead —
+//! `$MIFSHIM_MIFRUN --supervise [--via V] [--policy P] [--dns D] --allow-missing --
+//! PATH ARGS…`, with the same environment — and when no mifrun is known (a plain
+//! `LD_PRELOAD` user) the exec fails closed: `EACCES`, one line on standard error.
+//!
+//! What the kernel will run is decided by `mifshim_execcheck::decide` (pure, unit-tested);
+//! this module is its I/O and the calls: `execve`, `execveat`, `fexecve`, `execv`,
+//! `execvp`, `execvpe` (the list's `check`s), `execl`, `execlp`, `execle` (variadic:
+//! naked entry points below), `posix_spawn`, `posix_spawnp`, `system`, `popen`
+//! (lib.rs's hooks call [`spawn_check`], [`shell_check`]).
+//!
+//! These run in `vfork` children and after `fork` in multithreaded programs: no
+//! allocation (an argument vector that does not fit the stack buffer is an anonymous
+//! mapping), no lock, no C library call (raw system calls, so errno is untouched on the
+//! way to the real call), fixed stack buffers, nothing that unwinds. A file that cannot
+//! be opened (missing, no read permission) is left to the kernel's own answer, as is
+//! one the kernel would refuse anyway.
+
+use core::ffi::{c_char, c_int, c_long, c_void};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
+use mifshim_abi::set_errno;
+use mifshim_execcheck::{self as check, Probe, Verdict};
+
+// ---------------------------------------------------------------------------------
+// Raw system calls
+// ---------------------------------------------------------------------------------
+
+/// A system call with up to five arguments: the kernel's return value (`-errno` on
+/// failure). Errno is not touched.
+///
+/// # Safety
+/// `n` and the arguments are a valid system call for the kernel's contract.
+#[cfg(target_arch = "x86_64")]
+unsafe fn sys(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
+    let r: isize;
+    // SAFETY: the caller's contract; the syscall instruction clobbers rcx and r11.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => r,
+            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        )
+    };
+    r
+}
+
+/// See the x86-64 version.
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "aarch64")]
+unsafe fn sys(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
+    let r: isize;
+    // SAFETY: the caller's contract.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") n,
+            inlateout("x0") a as isize => r,
+            in("x1") b, in("x2") c, in("x3") d, in("x4") e,
+            options(nostack),
+        )
+    };
+    r
+}
+
+/// An open file, closed when dropped.
+struct Fd(c_int);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: close of a descriptor this module opened.
+        unsafe { sys(libc::SYS_close, self.0 as usize, 0, 0, 0, 0) };
+    }
+}
+
+/// A descriptor the program gave (`fexecve`, `execveat(AT_EMPTY_PATH)`): read, never
+/// closed.
+struct Borrowed(c_int);
+
+fn pread(fd: c_int, buf: &mut [u8], off: u64) -> Option<usize> {
+    loop {
+        // SAFETY: buf is valid for writes of its length.
+        let r = unsafe {
+            sys(
+                libc::SYS_pread64,
+                fd as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+                off as usize,
+                0,
+            )
+        };
+        match r {
+            r if r >= 0 => return Some(r as usize),
+            r if r == -(libc::EINTR as isize) => continue,
+            _ => return None,
+        }
+    }
+}
+
+impl check::File for Fd {
+    fn read_at(&mut self, buf: &mut [u8], off: u64) -> Option<usize> {
+        pread(self.0, buf, off)
+    }
+}
+
+impl check::File for Borrowed {
+    fn read_at(&mut self, buf: &mut [u8], off: u64) -> Option<usize> {
+        pread(self.0, buf, off)
+    }
+}
+
+/// The file system through raw system calls: paths relative to `dirfd`.
+struct Sys {
+    dirfd: c_int,
+    nofollow: bool,
+}
+
+/// Paths relative to the current directory, links followed.
+fn cwd() -> Sys {
+    Sys {
+        dirfd: libc::AT_FDCWD,
+        nofollow: false,
+    }
+}
+
+impl check::Fs for Sys {
+    type F = Fd;
+    fn open(&mut self, path: &[u8]) -> Option<Fd> {
+        let flags =
+            libc::O_RDONLY | libc::O_CLOEXEC | if self.nofollow { libc::O_NOFOLLOW } else { 0 };
+        // SAFETY: path is NUL-terminated (execcheck's contract).
+        let r = unsafe {
+            sys(
+                libc::SYS_openat,
+                self.dirfd as usize,
+                path.as_ptr() as usize,
+                flags as usize,
+                0,
+                0,
+            )
+        };
+        (r >= 0).then_some(Fd(r as c_int))
+    }
+
+    fn probe(&mut self, path: &[u8]) -> Probe {
+        // SAFETY: a zeroed stat is a valid buffer for the kernel to fill.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // SAFETY: path is NUL-terminated; st is writable.
+        let r = unsafe {
+            sys(
+                libc::SYS_newfstatat,
+                self.dirfd as usize,
+                path.as_ptr() as usize,
+                (&raw mut st) as usize,
+                0,
+                0,
+            )
+        };
+        if r < 0 {
+            return Probe::Missing;
+        }
+        // SAFETY: path is NUL-terminated.
+        let x = unsafe {
+            sys(
+                libc::SYS_faccessat,
+                self.dirfd as usize,
+                path.as_ptr() as usize,
+                libc::X_OK as usize,
+                0,
+                0,
+            )
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFREG && x == 0 {
+            Probe::Executable
+        } else {
+            Probe::NotExecutable
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------
+
+/// Set by `mifshim_exec_as_is` (a preloaded mifrun: its execs are its own decision).
+static AS_IS: AtomicBool = AtomicBool::new(false);
+
+/// ## Entry point
+/// Called by a `mifrun` that finds this stub preloaded into itself (`dlsym`): the
+/// programs it execs are its own decision (the preload, the supervisor), so this
+/// process's execs are not inspected.
+#[unsafe(no_mangle)]
+pub extern "C" fn mifshim_exec_as_is() {
+    AS_IS.store(true, Release);
+}
+
+/// The variables the supervisor's command line is built from, as this process's
+/// start-up saw them (pointers into the environment block; NULL when unset).
+pub(crate) static MIFRUN: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+pub(crate) static VIA: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+pub(crate) static POLICY: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+pub(crate) static DNS: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+/// `MIFSHIM_SUPERVISED` (mifrun's supervisor sets it for its program).
+pub(crate) static SUPERVISED: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Whether this process runs under mifrun's supervisor: its program's environment
+/// says so and a seccomp filter is in force (`Seccomp: 2` in `/proc/self/status`;
+/// a filter is never removed, and every descendant inherits it). Supervisors do not
+/// nest, so there a program the preload cannot steer is exec'ed as is.
+fn supervised() -> bool {
+    if SUPERVISED.load(Acquire).is_null() {
+        return false;
+    }
+    let Some(mut f) = check::Fs::open(&mut cwd(), b"/proc/self/status\0") else {
+        return false;
+    };
+    let mut buf = [0u8; 4096];
+    let mut n = 0;
+    while n < buf.len() {
+        match check::File::read_at(&mut f, &mut buf[n..], n as u64) {
+            Some(0) | None => break,
+            Some(k) => n += k,
+        }
+    }
+    buf[..n].windows(11).any(|w| w == b"\nSeccomp:\t2")
+}
+
+/// Whether this process's execs are inspected: it is steered, and it is not mifrun.
+fn inspecting() -> bool {
+    !AS_IS.load(Acquire) && super::active()
+}
+
+/// The bytes of a NUL-terminated string, without the NUL.
+///
+/// # Safety
+/// `p` is NULL or a valid NUL-terminated string.
+unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: the caller's contract.
+    (!p.is_null())
+        .then(|| unsafe { core::slice::from_raw_parts(p.cast::<u8>(), super::cstr_len(p)) })
+}
+
+/// The bytes of a NUL-terminated string, with its NUL.
+///
+/// # Safety
+/// As [`bytes`].
+unsafe fn with_nul<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: the caller's contract.
+    (!p.is_null())
+        .then(|| unsafe { core::slice::from_raw_parts(p.cast::<u8>(), super::cstr_len(p) + 1) })
+}
+
+/// `NAME=`'s value in the environment block `envp`.
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of valid strings.
+unsafe fn env_value<'a>(envp: *const *const c_char, name: &[u8]) -> Option<&'a [u8]> {
+    if envp.is_null() {
+        return None;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: the caller's contract: every entry up to the NULL is readable.
+        let s = unsafe { *envp.add(i) };
+        // SAFETY: as above: a valid string.
+        let b = unsafe { bytes(s) }?;
+        if let Some(v) = b.strip_prefix(name).and_then(|r| r.strip_prefix(b"=")) {
+            return Some(v);
+        }
+        i += 1;
+    }
+}
+
+/// The address of the process's `environ` variable: the program's own copy when it
+/// has one (a copy relocation: the C library's then goes stale), so looked up in the
+/// global scope (`RTLD_DEFAULT`), not past this object as the `Lazy` functions are.
+static ENVIRON: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Finds `environ` (normal context: the constructor's, or before a fork from the engine's
+/// load; a hook in a child finds it there).
+pub(crate) fn resolve() {
+    if ENVIRON.load(Acquire).is_null() {
+        let saved = mifshim_abi::errno();
+        // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches the global scope.
+        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"environ".as_ptr()) };
+        set_errno(saved);
+        ENVIRON.store(p, Release);
+    }
+}
+
+/// The calling process's environment (`environ`).
+fn environ() -> *const *const c_char {
+    resolve();
+    let p = ENVIRON.load(Acquire);
+    if p.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: `environ` is the C library's `char **environ`.
+    unsafe { *p.cast::<*const *const c_char>() }
+}
+
+// ---------------------------------------------------------------------------------
+// What happens to an exec
+// ---------------------------------------------------------------------------------
+
+/// Where the program to exec is.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// A path (NUL-terminated), relative to the current directory.
+    Path(&'a [u8]),
+    /// A path relative to a directory descriptor, or a descriptor: decided, but not
+    /// nameable for mifrun.
+    Unnamed,
+}
+
+/// What the hook does instead of the call: `None`, go on to the C library with the
+/// program's arguments; `Some(errno)`, fail the call with it (the supervisor's exec, if
+/// tried, failed too).
+fn verdict_for(
+    target: Target<'_>,
+    verdict: Verdict,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Option<c_int> {
+    let Verdict::Supervise(why) = verdict else {
+        return None;
+    };
+    if supervised() {
+        return match (why, target) {
+            // Its loader must not meet our library (it cannot load it).
+            (check::Why::Elf(check::Elf::ForeignLoader, _), Target::Path(path)) => {
+                Some(with_env_without_preload(envp, |env| {
+                    // SAFETY: path is NUL-terminated; argv and env are NULL-terminated
+                    // arrays of strings that live across the call. Returns only when
+                    // the exec failed.
+                    let r = unsafe {
+                        sys(
+                            libc::SYS_execve,
+                            path.as_ptr() as usize,
+                            argv as usize,
+                            env as usize,
+                            0,
+                            0,
+                        )
+                    };
+                    (-r) as c_int
+                }))
+            }
+            (check::Why::Elf(check::Elf::ForeignLoader, _), Target::Unnamed) => {
+                refuse(
+                    b"(a file descriptor)",
+                    why,
+                    b"LD_PRELOAD cannot be kept from it when it is exec'ed by descriptor",
+                );
+                Some(libc::EACCES)
+            }
+            // The supervisor's filter, inherited, steers it.
+            _ => None,
+        };
+    }
+    let Target::Path(path) = target else {
+        refuse(
+            b"(a file descriptor)",
+            why,
+            b"it is exec'ed by descriptor, which cannot be handed to the supervisor",
+        );
+        return Some(libc::EACCES);
+    };
+    let shown = &path[..path.len() - 1];
+    // SAFETY: MIFRUN is NULL or a NUL-terminated value of the environment block.
+    let mifrun =
+        unsafe { with_nul(MIFRUN.load(Acquire).cast()) }.filter(|m| m.first() == Some(&b'/'));
+    let Some(mifrun) = mifrun else {
+        refuse(
+            shown,
+            why,
+            b"no mifrun started this process (MIFSHIM_MIFRUN is unset)",
+        );
+        return Some(libc::EACCES);
+    };
+    with_supervisor_argv(mifrun, path, argv, |new| {
+        // SAFETY: mifrun is NUL-terminated; new and envp are NULL-terminated arrays of
+        // strings that live across the call. Returns only when it failed.
+        unsafe {
+            sys(
+                libc::SYS_execve,
+                mifrun.as_ptr() as usize,
+                new as usize,
+                envp as usize,
+                0,
+                0,
+            )
+        };
+        0
+    });
+    refuse(
+        shown,
+        why,
+        b"its supervisor (MIFSHIM_MIFRUN) could not be executed",
+    );
+    Some(libc::EACCES)
+}
+
+/// One line on standard error: the program, why the preload cannot steer it, why it
+/// is not supervised, and what works.
+fn refuse(program: &[u8], why: check::Why, because: &[u8]) {
+    if super::STDERR_CLOSED.load(Acquire) {
+        return;
+    }
+    let parts: [&[u8]; 7] = [
+        b"mifshim: not running ",
+        program,
+        b": it ",
+        why.text().as_bytes(),
+        b", which a preload cannot steer, and ",
+        because,
+        b"; run it under `mifrun --supervise`\n",
+    ];
+    let mut iov = [libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; 7];
+    for (v, p) in iov.iter_mut().zip(parts) {
+        v.iov_base = p.as_ptr().cast_mut().cast();
+        v.iov_len = p.len();
+    }
+    // SAFETY: the iovecs describe the slices above, valid for reads.
+    unsafe { sys(libc::SYS_writev, 2, iov.as_ptr() as usize, iov.len(), 0, 0) };
+}
+
+/// How many argument pointers fit the stack buffer.
+const ARGV_STACK: usize = 256;
+
+/// Calls `f` with an array of `total` pointers that `fill` wrote: on the stack when it
+/// fits, else in an anonymous mapping, unmapped after `f` (errno kept). `ENOMEM` when
+/// it cannot be mapped.
+fn with_array(
+    total: usize,
+    fill: impl FnOnce(*mut *const c_char),
+    f: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    let mut stack: [*const c_char; ARGV_STACK] = [core::ptr::null(); ARGV_STACK];
+    let (buf, mapped) = if total <= ARGV_STACK {
+        (stack.as_mut_ptr(), 0)
+    } else {
+        let bytes = total * size_of::<*const c_char>();
+        // SAFETY: an anonymous private mapping; no memory of the program is touched.
+        let p = unsafe {
+            sys(
+                libc::SYS_mmap,
+                0,
+                bytes,
+                (libc::PROT_READ | libc::PROT_WRITE) as usize,
+                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
+                usize::MAX, // fd -1
+            )
+        };
+        if p < 0 {
+            return libc::ENOMEM;
+        }
+        (p as *mut *const c_char, bytes)
+    };
+    fill(buf);
+    let r = f(buf.cast_const());
+    if mapped != 0 {
+        // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
+        unsafe { sys(libc::SYS_munmap, buf as usize, mapped, 0, 0, 0) };
+    }
+    r
+}
+
+/// The number of entries of a NULL-terminated array (0 for NULL).
+///
+/// # Safety
+/// `a` is NULL or a NULL-terminated array.
+unsafe fn count(a: *const *const c_char) -> usize {
+    let mut n = 0;
+    // SAFETY: the caller's contract.
+    while !a.is_null() && !unsafe { *a.add(n) }.is_null() {
+        n += 1;
+    }
+    n
+}
+
+/// Calls `f` with `envp` without its `LD_PRELOAD` entries.
+fn with_env_without_preload(
+    envp: *const *const c_char,
+    f: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: exec's contract: envp is NULL or a NULL-terminated array of strings.
+    let n = unsafe { count(envp) };
+    let fill = |buf: *mut *const c_char| {
+        let mut k = 0;
+        for i in 0..n {
+            // SAFETY: i < n entries of envp, each a valid string.
+            let (p, b) = unsafe { (*envp.add(i), bytes(*envp.add(i))) };
+            if !b.is_some_and(|b| b.starts_with(b"LD_PRELOAD=")) {
+                // SAFETY: k <= i < n + 1 entries of buf.
+                unsafe { *buf.add(k) = p };
+                k += 1;
+            }
+        }
+        // SAFETY: k <= n: the last entry used.
+        unsafe { *buf.add(k) = core::ptr::null() };
+    };
+    with_array(n + 1, fill, f)
+}
+
+/// Calls `f` with the supervisor's argument vector: `MIFRUN --supervise
+/// --allow-missing [--via V] [--policy P] [--dns D] -- PATH ARGV[1..]` (NULL-terminated;
+/// `PATH` made `./PATH` when it has no `/`, so that mifrun does not look it up in
+/// `PATH`). On the stack when it fits, else in an anonymous mapping, unmapped after
+/// `f`. Returns what `f` returns, or `ENOMEM`.
+fn with_supervisor_argv(
+    mifrun: &[u8],
+    path: &[u8],
+    argv: *const *const c_char,
+    f: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    let mut dotted = [0u8; 4098];
+    let path: *const c_char = if path.contains(&b'/') {
+        path.as_ptr().cast()
+    } else {
+        match dotted.get_mut(..path.len() + 2) {
+            Some(d) => {
+                d[..2].copy_from_slice(b"./");
+                d[2..].copy_from_slice(path);
+                d.as_ptr().cast()
+            }
+            None => return libc::ENAMETOOLONG,
+        }
+    };
+    let mut head: [*const c_char; 12] = [core::ptr::null(); 12];
+    let mut n = 0;
+    let mut push = |p: *const c_char| {
+        head[n] = p;
+        n += 1;
+    };
+    push(mifrun.as_ptr().cast());
+    push(c"--supervise".as_ptr());
+    push(c"--allow-missing".as_ptr());
+    for (flag, var) in [(c"--via", &VIA), (c"--policy", &POLICY), (c"--dns", &DNS)] {
+        let v = var.load(Acquire);
+        if !v.is_null() {
+            push(flag.as_ptr());
+            push(v.cast());
+        }
+    }
+    push(c"--".as_ptr());
+    push(path);
+    // The program's own arguments after argv[0].
+    // SAFETY: execve's contract: argv is NULL or a NULL-terminated array.
+    let rest = unsafe { count(argv) }.saturating_sub(1);
+    let total = n + rest + 1;
+    let fill = |buf: *mut *const c_char| {
+        for (i, p) in head[..n].iter().enumerate() {
+            // SAFETY: i < n <= total entries of buf.
+            unsafe { *buf.add(i) = *p };
+        }
+        for i in 0..rest {
+            // SAFETY: i + 1 <= rest entries of argv after argv[0]; n + i < total.
+            unsafe { *buf.add(n + i) = *argv.add(i + 1) };
+        }
+        // SAFETY: the last entry of buf.
+        unsafe { *buf.add(total - 1) = core::ptr::null() };
+    };
+    with_array(total, fill, f)
+}
+
+/// The new program's `PATH` (for `#!/usr/bin/env NAME`).
+///
+/// # Safety
+/// `envp` is NULL or a valid environment block.
+unsafe fn path_of<'a>(envp: *const *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: the caller's contract.
+    unsafe { env_value(envp, b"PATH") }
+}
+
+/// An exec of `path` with `argv`, `envp`: `None` to go on with the call, `Some(errno)`
+/// to fail it.
+///
+/// # Safety
+/// The arguments of `execve`.
+unsafe fn exec_path(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Option<c_int> {
+    // SAFETY: execve's contract.
+    let path = unsafe { with_nul(path) }?;
+    // SAFETY: as above.
+    let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
+    verdict_for(Target::Path(path), v, argv, envp)
+}
+
+/// An exec that searches `PATH` as glibc's `execvp` does (the calling process's
+/// `PATH`): the file it will run is decided.
+///
+/// # Safety
+/// The arguments of `execvpe`.
+unsafe fn exec_search(
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Option<c_int> {
+    // SAFETY: execvp's contract.
+    let name = unsafe { bytes(file) }?;
+    // SAFETY: environ is the process's environment block.
+    let path_var = unsafe { env_value(environ(), b"PATH") };
+    let mut found = [0u8; 4096];
+    let len = check::search(&mut cwd(), name, path_var, &mut found)?;
+    let path = &found[..=len];
+    // SAFETY: execvpe's contract.
+    let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
+    verdict_for(Target::Path(path), v, argv, envp)
+}
+
+/// Fails the call with `errno`: `-1`.
+fn failed(errno: c_int) -> c_int {
+    set_errno(errno);
+    -1
+}
+
+// ---------------------------------------------------------------------------------
+// The checks of the list (`mifshim_abi::hooked_calls!`, `check:`)
+// ---------------------------------------------------------------------------------
+
+/// `execve(2)`.
+pub(crate) fn execve_check(
+    (path, argv, envp): (*const c_char, *const *const c_char, *const *const c_char),
+) -> Option<c_int> {
+    if !inspecting() {
+        return None;
+    }
+    // SAFETY: the program's arguments to execve.
+    unsafe { exec_path(path, argv, envp) }.map(failed)
+}
+
+/// `execv(3)`: `execve` with `environ`.
+pub(crate) fn execv_check((path, argv): (*const c_char, *const *const c_char)) -> Option<c_int> {
+    if !inspecting() {
+        return None;
+    }
+    // SAFETY: the program's arguments; environ is the process's block.
+    unsafe { exec_path(path, argv, environ()) }.map(failed)
+}
+
+/// `execvp(3)`: `PATH` searched.
+pub(crate) fn execvp_check((file, argv): (*const c_char, *const *const c_char)) -> Option<c_int> {
+    if !inspecting() {
+        return None;
+    }
+    // SAFETY: the program's arguments; environ is the process's block.
+    unsafe { exec_search(file, argv, environ()) }.map(failed)
+}
+
+/// `execvpe(3)`.
+pub(crate) fn execvpe_check(
+    (file, argv, envp): (*const c_char, *const *const c_char, *const *const c_char),
+) -> Option<c_int> {
+    if !inspecting() {
+        return None;
+    }
+    // SAFETY: the program's arguments.
+    unsafe { exec_search(file, argv, envp) }.map(failed)
+}
+
+/// `execveat(2)`: a path (absolute, or relative to the current directory or to
+/// `dirfd`), or `dirfd` itself (`AT_EMPTY_PATH`).
+#[allow(clippy::type_complexity)]
+pub(crate) fn execveat_check(
+    (dirfd, path, argv, envp, flags): (
+        c_int,
+        *const c_char,
+        *const *const c_char,
+        *const *const c_char,
+        c_int,
+    ),
+) -> Option<c_int> {
+    if !inspecting() {
+        return None;
+    }
+    // SAFETY: execveat's contract.
+    let p = unsafe { with_nul(path) }?;
+    // SAFETY: as above.
+    let path_var = unsafe { path_of(envp) };
+    if p.len() == 1 && flags & libc::AT_EMPTY_PATH != 0 {
+        return exec_fd(dirfd, argv, envp, path_var);
+    }
+    let mut fs = Sys {
+        dirfd,
+        nofollow: flags & libc::AT_SYMLINK_NOFOLLOW != 0,
+    };
+    let v = check::decide(&mut fs, p, path_var);
+    let target = if dirfd == libc::AT_FDCWD || p.first() == Some(&b'/') {
+        Target::Path(p)
+    } else {
+        Target::Unnamed
+    };
+    verdict_for(target, v, argv, envp).map(failed)
+}
+
+/// `fexecve(3)`.
+pub(crate) fn fexecve_check(
+    (fd, argv, envp): (c_int, *const *const c_char, *const *const c_char),
+) -> Option<c_int> {
+    if !inspecting() {
+        return None;
+    }
+    // SAFETY: fexecve's contract.
+    exec_fd(fd, argv, envp, unsafe { path_of(envp) })
+}
+
+/// An exec of the file open as `fd` (an `O_PATH` descriptor is read through
+/// `/proc/self/fd/N`).
+fn exec_fd(
+    fd: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    path_var: Option<&[u8]>,
+) -> Option<c_int> {
+    let mut one = [0u8; 1];
+    let v = match pread(fd, &mut one, 0) {
+        Some(_) => {
+            let mut fs = FdFs(Some(Borrowed(fd)));
+            check::decide(&mut fs, b"\0", path_var)
+        }
+        None => {
+            let mut name = [0u8; 32];
+            let len = proc_fd_path(fd, &mut name);
+            check::decide(&mut cwd(), &name[..=len], path_var)
+        }
+    };
+    verdict_for(Target::Unnamed, v, argv, envp).map(failed)
+}
+
+/// `/proc/self/fd/N`, NUL-terminated, into `out`; its length.
+fn proc_fd_path(fd: c_int, out: &mut [u8; 32]) -> usize {
+    let prefix = b"/proc/self/fd/";
+    out[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 10];
+    let (mut v, mut k) = (fd.max(0) as u32, 0);
+    loop {
+        digits[k] = b'0' + (v % 10) as u8;
+        k += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut n = prefix.len();
+    for d in digits[..k].iter().rev() {
+        out[n] = *d;
+        n += 1;
+    }
+    out[n] = 0;
+    n
+}
+
+/// A file system whose one file is a descriptor the program gave (opened once, as
+/// the "path" `""`); `#!` interpreters are opened normally.
+struct FdFs(Option<Borrowed>);
+
+/// The descriptor given, or a file opened by path.
+enum Either {
+    Given(Borrowed),
+    Opened(Fd),
+}
+
+impl check::File for Either {
+    fn read_at(&mut self, buf: &mut [u8], off: u64) -> Option<usize> {
+        match self {
+            Self::Given(f) => f.read_at(buf, off),
+            Self::Opened(f) => f.read_at(buf, off),
+        }
+    }
+}
+
+impl check::Fs for FdFs {
+    type F = Either;
+    fn open(&mut self, path: &[u8]) -> Option<Either> {
+        if path == b"\0" {
+            return self.0.take().map(Either::Given);
+        }
+        check::Fs::open(&mut cwd(), path).map(Either::Opened)
+    }
+    fn probe(&mut self, path: &[u8]) -> Probe {
+        check::Fs::probe(&mut cwd(), path)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The hooks outside the list: the variadic `execl` family, spawning, the shell
+// ---------------------------------------------------------------------------------
+
+/// `posix_spawn` / `posix_spawnp` (`search`): `Ok(None)` to spawn as asked;
+/// `Ok(Some(r))` when the supervisor was spawned instead (`r`: what the real call
+/// returned); `Err(errno)` to fail.
+///
+/// # Safety
+/// The arguments of `posix_spawn`; `spawn` calls the real `posix_spawn` (not `p`).
+pub(crate) unsafe fn spawn_check(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    search: bool,
+    spawn: impl FnOnce(*const c_char, *const *const c_char, *const *const c_char) -> c_int,
+) -> Result<Option<c_int>, c_int> {
+    if !inspecting() {
+        return Ok(None);
+    }
+    let mut found = [0u8; 4096];
+    let target = if search {
+        // SAFETY: posix_spawnp's contract; environ is the process's block.
+        let (Some(name), path_var) = (unsafe { bytes(path) }, unsafe {
+            env_value(environ(), b"PATH")
+        }) else {
+            return Ok(None);
+        };
+        let Some(len) = check::search(&mut cwd(), name, path_var, &mut found) else {
+            return Ok(None);
+        };
+        &found[..=len]
+    } else {
+        // SAFETY: posix_spawn's contract.
+        let Some(p) = (unsafe { with_nul(path) }) else {
+            return Ok(None);
+        };
+        p
+    };
+    // SAFETY: posix_spawn's contract.
+    let Verdict::Supervise(why) = check::decide(&mut cwd(), target, unsafe { path_of(envp) })
+    else {
+        return Ok(None);
+    };
+    if supervised() {
+        // As for an exec (see `verdict_for`): as is, but a foreign loader's program
+        // without LD_PRELOAD.
+        if let check::Why::Elf(check::Elf::ForeignLoader, _) = why {
+            return Ok(Some(with_env_without_preload(envp, |env| {
+                spawn(target.as_ptr().cast(), argv, env)
+            })));
+        }
+        return Ok(None);
+    }
+    let shown = &target[..target.len() - 1];
+    // SAFETY: MIFRUN is NULL or a NUL-terminated value.
+    let Some(mifrun) =
+        (unsafe { with_nul(MIFRUN.load(Acquire).cast()) }).filter(|m| m.first() == Some(&b'/'))
+    else {
+        refuse(
+            shown,
+            why,
+            b"no mifrun started this process (MIFSHIM_MIFRUN is unset)",
+        );
+        return Err(libc::EACCES);
+    };
+    let mut result = None;
+    let e = with_supervisor_argv(mifrun, target, argv, |new| {
+        let r = spawn(mifrun.as_ptr().cast(), new, envp);
+        result = Some(r);
+        r
+    });
+    match result {
+        Some(0) => Ok(Some(0)),
+        _ => {
+            refuse(
+                shown,
+                why,
+                b"its supervisor (MIFSHIM_MIFRUN) could not be executed",
+            );
+            Err(if e == 0 { libc::EACCES } else { e })
+        }
+    }
+}
+
+/// `system` and `popen` run `/bin/sh -c` (glibc spawns it internally, past every hook):
+/// a shell the preload cannot steer is not run. `Err(errno)` to fail the call.
+pub(crate) fn shell_check() -> Result<(), c_int> {
+    if !inspecting() {
+        return Ok(());
+    }
+    match check::decide(&mut cwd(), b"/bin/sh\0", None) {
+        Verdict::AsIs => Ok(()),
+        Verdict::Supervise(why) => {
+            refuse(
+                b"/bin/sh",
+                why,
+                b"system(3) and popen(3) start it past every hook",
+            );
+            Err(libc::EACCES)
+        }
+    }
+}
+
+/// What the variadic entry points collected: `execl` (`path`, `environ`), `execle`
+/// (the `envp` after the list's NULL), `execlp` (`PATH` searched).
+#[repr(usize)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    Execl = 0,
+    Execle = 1,
+    Execlp = 2,
+}
+
+/// The common part of `execl`, `execle`, `execlp`, called by their naked entry points
+/// with the argument list as it arrived: `regs`, the register arguments after `path`
+/// (five on x86-64), then `stack`, the caller's stack arguments. Builds `argv` (on the
+/// stack, or mapped when long), then runs the matching `execv*` hook.
+///
+/// # Safety
+/// `regs` and `stack` are what the entry point saved: the list is NULL-terminated
+/// (execl(3)'s contract), followed for `execle` by `envp`.
+unsafe extern "C" fn exec_list(
+    path: *const c_char,
+    regs: *const *const c_char,
+    stack: *const *const c_char,
+    kind: usize,
+) -> c_int {
+    let arg = |i: usize| -> *const c_char {
+        // SAFETY: the caller's contract: argument i exists (the list up to its NULL,
+        // and one more for execle).
+        unsafe {
+            if i < REG_ARGS {
+                *regs.add(i)
+            } else {
+                *stack.add(i - REG_ARGS)
+            }
+        }
+    };
+    let mut argc = 0;
+    while !arg(argc).is_null() {
+        argc += 1;
+    }
+    let envp = if kind == ListKind::Execle as usize {
+        arg(argc + 1) as *const *const c_char
+    } else {
+        environ()
+    };
+    let fill = |buf: *mut *const c_char| {
+        for i in 0..=argc {
+            // SAFETY: i <= argc: within buf's argc + 1 entries.
+            unsafe { *buf.add(i) = arg(i) };
+        }
+    };
+    let r = with_array(argc + 1, fill, |argv| {
+        // SAFETY: the program's arguments, as execv*/execve take them.
+        unsafe {
+            match kind {
+                1 => super::execve(path, argv, envp),
+                2 => super::execvp(path, argv),
+                _ => super::execv(path, argv),
+            }
+        }
+    });
+    if r == libc::ENOMEM && argc + 1 > ARGV_STACK {
+        // Not even mapped: nothing was called.
+        return failed(libc::ENOMEM);
+    }
+    r
+}
+
+/// Register arguments after `path` the entry points save.
+#[cfg(target_arch = "x86_64")]
+const REG_ARGS: usize = 5;
+#[cfg(target_arch = "aarch64")]
+const REG_ARGS: usize = 7;
+
+/// The naked entry points of `execl`, `execle`, `execlp`: stable Rust cannot define a
+/// variadic function, so each saves the argument registers after `path` next to each
+/// other on its stack and passes them, the caller's stack arguments and its kind to
+/// [`exec_list`] (on x86-64 and AArch64 Linux a variadic pointer argument is passed
+/// like a named one: in the next register, then on the stack).
+macro_rules! list_hooks {
+    ($($name:ident => $kind:expr;)*) => {$(
+        /// ## Hook
+        /// See `list_hooks`.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() -> c_int {
+            // At entry rsp is 8 off 16-byte alignment; five pushes (40 bytes) align it.
+            // The caller's stack arguments start above the return address: 48 bytes up.
+            core::arch::naked_asm!(
+                "push r9",
+                "push r8",
+                "push rcx",
+                "push rdx",
+                "push rsi",
+                "mov rsi, rsp",
+                "lea rdx, [rsp + 48]",
+                "mov ecx, {kind}",
+                "call {list}",
+                "add rsp, 40",
+                "ret",
+                kind = const $kind as usize,
+                list = sym exec_list,
+            )
+        }
+
+        /// ## Hook
+        /// See `list_hooks`.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() -> c_int {
+            // x1..x7 saved in order below the frame record; the caller's stack
+            // arguments are at the entry sp.
+            core::arch::naked_asm!(
+                "stp x29, x30, [sp, #-80]!",
+                "mov x29, sp",
+                "stp x1, x2, [sp, #16]",
+                "stp x3, x4, [sp, #32]",
+                "stp x5, x6, [sp, #48]",
+                "str x7, [sp, #64]",
+                "add x1, sp, #16",
+                "add x2, sp, #80",
+                "mov x3, #{kind}",
+                "bl {list}",
+                "ldp x29, x30, [sp], #80",
+                "ret",
+                kind = const $kind as usize,
+                list = sym exec_list,
+            )
+        }
+    )*};
+}
+
+list_hooks! {
+    execl => ListKind::Execl;
+    execle => ListKind::Execle;
+    execlp => ListKind::Execlp;
+}
