@@ -68,6 +68,47 @@ unsafe fn sys(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> is
     r
 }
 
+/// A system call of six arguments (`mmap`: its offset is the sixth; with [`sys`] it
+/// was whatever `r9` held, and a misaligned one made `mmap` fail with `EINVAL`).
+///
+/// # Safety
+/// As [`sys`].
+#[cfg(target_arch = "x86_64")]
+unsafe fn sys6(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+    let r: isize;
+    // SAFETY: the caller's contract; the syscall instruction clobbers rcx and r11.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => r,
+            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e, in("r9") f,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        )
+    };
+    r
+}
+
+/// See the x86-64 version.
+///
+/// # Safety
+/// As there.
+#[cfg(target_arch = "aarch64")]
+unsafe fn sys6(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> isize {
+    let r: isize;
+    // SAFETY: the caller's contract.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") n,
+            inlateout("x0") a as isize => r,
+            in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") f,
+            options(nostack),
+        )
+    };
+    r
+}
+
 /// An open file, closed when dropped.
 struct Fd(c_int);
 
@@ -132,8 +173,14 @@ fn cwd() -> Sys {
 impl check::Fs for Sys {
     type F = Fd;
     fn open(&mut self, path: &[u8]) -> Option<Fd> {
-        let flags =
-            libc::O_RDONLY | libc::O_CLOEXEC | if self.nofollow { libc::O_NOFOLLOW } else { 0 };
+        // Non-blocking and without a controlling terminal: a FIFO or a device named as
+        // the program must not block the exec (the kernel answers EACCES for it at
+        // once) or become the session's terminal; only a regular file is read.
+        let flags = libc::O_RDONLY
+            | libc::O_CLOEXEC
+            | libc::O_NONBLOCK
+            | libc::O_NOCTTY
+            | if self.nofollow { libc::O_NOFOLLOW } else { 0 };
         // SAFETY: path is NUL-terminated (execcheck's contract).
         let r = unsafe {
             sys(
@@ -145,7 +192,16 @@ impl check::Fs for Sys {
                 0,
             )
         };
-        (r >= 0).then_some(Fd(r as c_int))
+        if r < 0 {
+            return None;
+        }
+        let fd = Fd(r as c_int);
+        // SAFETY: a zeroed stat is a valid buffer for the kernel to fill.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        // SAFETY: fd is open; st is writable.
+        let r = unsafe { sys(libc::SYS_fstat, fd.0 as usize, (&raw mut st) as usize, 0, 0, 0) };
+        // Anything else is the kernel's to refuse (Fd closes on drop).
+        (r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(fd)
     }
 
     fn probe(&mut self, path: &[u8]) -> Probe {
@@ -384,10 +440,10 @@ fn verdict_for(
         );
         return Some(libc::EACCES);
     };
-    with_supervisor_argv(mifrun, path, argv, |new| {
+    let err = with_supervisor_argv(mifrun, path, argv, |new| {
         // SAFETY: mifrun is NUL-terminated; new and envp are NULL-terminated arrays of
         // strings that live across the call. Returns only when it failed.
-        unsafe {
+        let r = unsafe {
             sys(
                 libc::SYS_execve,
                 mifrun.as_ptr() as usize,
@@ -397,8 +453,13 @@ fn verdict_for(
                 0,
             )
         };
-        0
+        (-r) as c_int
     });
+    // What the program's own exec would have met too (the arguments and environment
+    // are its own, with ten more arguments): the kernel's answer, not a refusal.
+    if matches!(err, libc::E2BIG | libc::ENOMEM | libc::EFAULT) {
+        return Some(err);
+    }
     refuse(
         shown,
         why,
@@ -452,13 +513,14 @@ fn with_array(
         let bytes = total * size_of::<*const c_char>();
         // SAFETY: an anonymous private mapping; no memory of the program is touched.
         let p = unsafe {
-            sys(
+            sys6(
                 libc::SYS_mmap,
                 0,
                 bytes,
                 (libc::PROT_READ | libc::PROT_WRITE) as usize,
                 (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
                 usize::MAX, // fd -1
+                0,          // offset
             )
         };
         if p < 0 {

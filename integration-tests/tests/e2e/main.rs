@@ -22,6 +22,8 @@
 //! - `exec`: programs the preload cannot steer exec'ed by one it steers (a shell,
 //!   `env`, a `#!` interpreter, Python, every exec call by name): supervised, or failed
 //!   closed without a mifrun; the kernel's exec errors;
+//! - `exec_review`: defects of the exec hooks found by a hostile review, fixed (an exec
+//!   of a FIFO blocked, E2BIG reported as EACCES);
 //! - `refuse`: bad policies, static and setuid programs;
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
 //! - `supervise_review`: defects of `mifrun --supervise` found by a hostile review
@@ -106,6 +108,7 @@ mod config;
 mod dns;
 mod env;
 mod exec;
+mod exec_review;
 mod exempt;
 mod failover;
 mod listen;
