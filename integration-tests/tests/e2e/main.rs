@@ -23,7 +23,8 @@
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
 //! - `supervise_review`: defects of `mifrun --supervise` found by a hostile review
 //!   (AF_UNSPEC destinations, PKTINFO, descriptor and address races, a cleared device
-//!   binding, a spinning poll loop, a process-group signal delivered twice);
+//!   binding, a spinning poll loop, a process-group signal delivered twice, the
+//!   listener taken by the program, a static program exec'ed by a preloaded shell);
 //! - `config` (`config/mod.rs`): environment values that are not UTF-8, policy
 //!   and log paths that are FIFOs or devices, names under an invalid policy;
 //! - `dns` (`dns/mod.rs`): names resolved over the chosen interface against the

@@ -299,3 +299,35 @@ fn an_unprivileged_program_cannot_take_the_supervisors_listener() {
     assert!(out.stdout.contains("stolen listener="), "{}", out.dump());
     steered_or_refused(&out, &counts);
 }
+
+both!(
+    /// mifrun chooses the supervisor for the program it starts only: a dynamic shell
+    /// (preloaded, not supervised) that runs a static program (or a Go one: `kubectl`,
+    /// `terraform`, `docker` from a script or a Makefile) gives it nothing that steers
+    /// it, and its datagram leaves by eth0 while the shell's own `curl` goes by wlan0.
+    /// The exec'ed program must be steered (supervised) or refused, not run unsteered.
+    a_static_program_execd_by_a_preloaded_shell_does_not_leave_unsteered,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        let script = format!(
+            "{bin} plain {}; curl -sS --max-time 5 {}",
+            fam_arg(fam),
+            fam.url(80)
+        );
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &["sh", "-c", script.as_str()]))
+            .timeout(Duration::from_secs(60))
+            .run();
+        let counts = sn.stop();
+        assert!(
+            out.stdout.contains("control "),
+            "the static program did not run:{}",
+            out.dump()
+        );
+        out.assert_answered_by("wlan0");
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+    }
+);
