@@ -252,8 +252,9 @@ static int sigcount(void) {
 }
 
 /* The supervisor (mifrun, the parent) holds the seccomp listener: take it with
-   pidfd_getfd (same uid, no Yama here) and answer the program's own notifications with
-   CONTINUE from a thread, racing the supervisor; then 20 connected datagrams. */
+   pidfd_getfd (same uid, no Yama here), stop the supervisor (SIGSTOP, same uid) and
+   answer the program's own notifications with CONTINUE from a thread; then 20
+   connected datagrams; then continue the supervisor. */
 static int stolen = -1;
 static void *answer(void *x) {
     (void)x;
@@ -277,8 +278,10 @@ static int steal(void) {
         else close(x);
     }
     printf("stolen listener=%d\n", stolen);
+    fflush(stdout);
     pthread_t t;
-    if (stolen >= 0) pthread_create(&t, 0, answer, 0);
+    /* The supervisor stopped (same uid), the program's thread answers alone. */
+    if (stolen >= 0) { kill(getppid(), SIGSTOP); pthread_create(&t, 0, answer, 0); }
     struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9001, &ss);
     for (int i = 0; i < 20; i++) {
         int u = udp();
@@ -286,6 +289,7 @@ static int steal(void) {
         if (bound(u) == 0) leaked(u, i, "listener taken");
         close(u);
     }
+    if (stolen >= 0) kill(getppid(), SIGCONT);
     control();
     return 0;
 }

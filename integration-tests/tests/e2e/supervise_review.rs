@@ -129,13 +129,13 @@ both!(
     /// while another `dup2`s a fresh socket onto 100. The supervisor binds the socket
     /// it fetched with `pidfd_getfd`, answers CONTINUE, and the kernel connects whatever
     /// fd 100 names by then: a connected, unbound socket whose `send` (not trapped)
-    /// leaves by eth0. Bounded: 1500 connects, stopping at the first leak.
+    /// leaves by eth0. Bounded: 5000 connects, stopping at the first leak.
     a_thread_swapping_the_fd_during_connect_cannot_connect_an_unsteered_socket,
     |fam| {
         let tb = Testbed::up();
         let dir = TempDir::new("suprev");
         let bin = build(&dir);
-        let (out, counts) = run_review(&tb, &bin, &["fdswap", fam_arg(fam), "1500"]);
+        let (out, counts) = run_review(&tb, &bin, &["fdswap", fam_arg(fam), "5000"]);
         assert!(out.stdout.contains("fdswap iterations="), "{}", out.dump());
         steered_or_refused(&out, &counts);
     }
@@ -146,13 +146,13 @@ both!(
     /// the socket is not bound) while another thread rewrites the sockaddr to the
     /// service address; the kernel reads the rewritten address after CONTINUE and the
     /// socket is connected, unbound, to a remote address: its `send` leaves by eth0.
-    /// Bounded: 1500 connects, stopping at the first leak.
+    /// Bounded: 5000 connects, stopping at the first leak.
     a_thread_rewriting_an_exempt_loopback_address_cannot_connect_an_unsteered_socket,
     |fam| {
         let tb = Testbed::up();
         let dir = TempDir::new("suprev");
         let bin = build(&dir);
-        let (out, counts) = run_review(&tb, &bin, &["memrace", fam_arg(fam), "1500"]);
+        let (out, counts) = run_review(&tb, &bin, &["memrace", fam_arg(fam), "5000"]);
         assert!(out.stdout.contains("memrace iterations="), "{}", out.dump());
         steered_or_refused(&out, &counts);
     }
@@ -275,10 +275,11 @@ fn a_process_group_sigterm_reaches_the_program_once() {
 
 /// Without root (uid 65534; no Yama on this kernel, so a same-uid process may
 /// `pidfd_getfd` another): the program takes mifrun's seccomp listener out of its
-/// parent with `pidfd_open(getppid())` + `pidfd_getfd` and answers its own
-/// notifications with CONTINUE, racing the supervisor: most of its 20 connected UDP
-/// sockets are left unbound and their datagrams leave by eth0. mifrun, holding the
-/// listener, should not be open to its own program (e.g. `PR_SET_DUMPABLE` 0).
+/// parent with `pidfd_open(getppid())` + `pidfd_getfd`, stops mifrun (SIGSTOP: same
+/// uid) and answers its own notifications with CONTINUE: its 20 connected UDP sockets
+/// are left unbound and their datagrams leave by eth0 (racing a running supervisor
+/// instead, 13-14 of 20 did). mifrun, holding the listener, should not be open to its
+/// own program (e.g. `PR_SET_DUMPABLE` 0).
 #[test]
 fn an_unprivileged_program_cannot_take_the_supervisors_listener() {
     use std::os::unix::fs::PermissionsExt;
