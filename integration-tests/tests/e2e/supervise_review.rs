@@ -332,3 +332,47 @@ both!(
         assert_none_on(&counts, &["eth0", "wwan0"]);
     }
 );
+
+/// A dynamically linked musl program (`PT_INTERP` `/lib/ld-musl-x86_64.so.1`, as built
+/// on Alpine or with `musl-gcc` without `-static`): mifrun's inspection picks the
+/// preload, whose glibc-built library musl's loader cannot relocate
+/// (`__register_atfork: symbol not found`), so the program never runs (status 127).
+/// A preload that cannot load into the program is a program to supervise.
+#[test]
+fn a_dynamic_musl_program_is_supervised_not_given_a_glibc_preload() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let file = dir.write("supervise_review.c", SRC);
+    let bin = dir
+        .path()
+        .join("review-musl")
+        .to_string_lossy()
+        .into_owned();
+    // musl's headers have no <linux/…>: the kernel's, after musl's own.
+    let argv = strs(&[
+        "musl-gcc",
+        "-O1",
+        "-idirafter",
+        "/usr/include",
+        "-idirafter",
+        "/usr/include/x86_64-linux-gnu",
+        "-o",
+        &bin,
+        &file,
+        "-lpthread",
+    ]);
+    Cmd::new(None, &argv)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    let out = expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "plain", "4"])),
+        "wlan0",
+    );
+    assert!(
+        out.stdout.contains("control upstream=wlan0"),
+        "{}",
+        out.dump()
+    );
+}
