@@ -376,3 +376,60 @@ fn a_dynamic_musl_program_is_supervised_not_given_a_glibc_preload() {
         out.dump()
     );
 }
+
+/// The PKTINFO case from Go, the way QUIC stacks send: `WriteMsgUDP` with an
+/// `IP_PKTINFO` control message naming no interface (ifindex 0, no source), built with
+/// `CGO_ENABLED=0` (supervised automatically). Answered by eth0 today.
+const GO_PKTINFO: &str = r#"
+package main
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func main() {
+	pc, err := net.ListenUDP("udp4", nil)
+	if err != nil {
+		fmt.Println("listen", err)
+		return
+	}
+	oob := make([]byte, syscall.CmsgSpace(12))
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = syscall.IPPROTO_IP
+	h.Type = syscall.IP_PKTINFO
+	h.SetLen(syscall.CmsgLen(12))
+	dst := &net.UDPAddr{IP: net.ParseIP("203.0.113.10"), Port: 9000}
+	_, _, err = pc.WriteMsgUDP([]byte("q"), oob, dst)
+	fmt.Println("pktinfo sent, err:", err)
+	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	b := make([]byte, 256)
+	n, _, err := pc.ReadFrom(b)
+	fmt.Printf("pktinfo %s (%v)\n", b[:n], err)
+}
+"#;
+
+#[test]
+fn a_go_writemsgudp_with_an_empty_pktinfo_is_not_sent_unsteered() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let src = dir.write("main.go", GO_PKTINFO);
+    let bin = dir.path().join("gopktinfo").to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &src])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &[bin.as_str()])), "wlan0");
+    assert!(
+        out.stdout.contains("pktinfo upstream=wlan0"),
+        "{}",
+        out.dump()
+    );
+}
