@@ -1,0 +1,311 @@
+/* The reproducers of integration-tests/tests/e2e/supervise_review.rs: one static program,
+   one mode per defect found in the review of `mifrun --supervise` (wt-review4). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *SVC4 = "203.0.113.10", *SVC6 = "2001:db8:ff::10";
+static int v6;
+
+static socklen_t addr(const char *ip, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)ss;
+        a->sin6_family = AF_INET6; a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        return sizeof *a;
+    }
+    struct sockaddr_in *a = (void *)ss;
+    a->sin_family = AF_INET; a->sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a->sin_addr);
+    return sizeof *a;
+}
+static int udp(void) {
+    int u = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    struct timeval tv = {2, 0};
+    setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return u;
+}
+/* Prints "TAG sent=N" and the reply (an upstream=NAME line) or "TAG no reply". */
+static void reply(int u, const char *tag, long sent) {
+    char b[512];
+    printf("%s sent=%ld%s%s\n", tag, sent, sent < 0 ? " " : "", sent < 0 ? strerror(errno) : "");
+    int n = sent < 0 ? -1 : recv(u, b, sizeof b - 1, 0);
+    if (n > 0) { b[n] = 0; printf("%s %s", tag, b); if (b[n - 1] != '\n') printf("\n"); }
+    else printf("%s no reply\n", tag);
+    fflush(stdout);
+}
+/* A plain unconnected datagram on a fresh socket: the control flow, steered today. */
+static void control(void) {
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9000, &ss);
+    int u = udp();
+    reply(u, "control", sendto(u, "c", 1, 0, (void *)&ss, l));
+}
+
+/* sendto / sendmsg / sendmmsg to a sockaddr_in whose family is AF_UNSPEC on an AF_INET
+   UDP socket: udp_sendmsg takes AF_UNSPEC as AF_INET (BSD compatibility). */
+static int unspec(const char *call) {
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_UNSPEC; a.sin_port = htons(9000);
+    inet_pton(AF_INET, SVC4, &a.sin_addr);
+    int u = udp(); long r;
+    struct iovec iv = {"u", 1};
+    struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iv, .msg_iovlen = 1};
+    if (!strcmp(call, "sendto")) r = sendto(u, "u", 1, 0, (void *)&a, sizeof a);
+    else if (!strcmp(call, "sendmsg")) r = sendmsg(u, &mh, 0);
+    else { struct mmsghdr mm = {.msg_hdr = mh}; r = sendmmsg(u, &mm, 1, 0); }
+    reply(u, call, r);
+    control();
+    return 0;
+}
+
+/* sendmsg with a PKTINFO of LEVEL that names no interface (ifindex 0, no source), or,
+   with "wrong-level", an IP_PKTINFO naming wlan0 on a native IPv6 datagram (the kernel's
+   IPv6 path ignores SOL_IP control messages). */
+static int pktinfo(const char *kind) {
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9000, &ss);
+    int u = udp();
+    union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr c; } cb;
+    memset(&cb, 0, sizeof cb);
+    struct iovec iv = {"p", 1};
+    struct msghdr mh = {.msg_name = &ss, .msg_namelen = l, .msg_iov = &iv, .msg_iovlen = 1,
+                        .msg_control = cb.b, .msg_controllen = sizeof cb.b};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (v6 && strcmp(kind, "wrong-level")) {
+        c->cmsg_level = IPPROTO_IPV6; c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+        mh.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+    } else {
+        c->cmsg_level = IPPROTO_IP; c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        mh.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+        if (!strcmp(kind, "wrong-level"))
+            ((struct in_pktinfo *)CMSG_DATA(c))->ipi_ifindex = if_nametoindex("wlan0");
+    }
+    reply(u, "pktinfo", sendmsg(u, &mh, 0));
+    control();
+    return 0;
+}
+
+/* Thread A connects fd NUM while thread B dup2()s a fresh, unsteered socket onto NUM:
+   the supervisor binds the socket it fetched with pidfd_getfd, the kernel then connects
+   whatever NUM names when the call continues. */
+#define NUM 100
+static atomic_int go, done;
+static int fresh; static volatile int spin;
+static void *swapper(void *x) {
+    (void)x;
+    for (;;) {
+        while (!atomic_load(&go)) if (atomic_load(&done)) return 0;
+        for (volatile int i = 0; i < spin; i++) ;
+        dup2(fresh, NUM);
+        atomic_store(&go, 0);
+    }
+}
+static int bound(int s) {
+    int b = 0; socklen_t bl = sizeof b;
+    getsockopt(s, SOL_SOCKET, SO_BINDTOIFINDEX, &b, &bl);
+    return b;
+}
+/* A connected socket that is not bound to a device: say so, and send on it (send(2) is
+   not trapped), so the sniffers see where it goes. */
+static int leaked(int s, int i, const char *what) {
+    struct sockaddr_storage p; socklen_t pl = sizeof p;
+    if (getpeername(s, (void *)&p, &pl) != 0 || bound(s) != 0) return 0;
+    struct timeval tv = {2, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char tag[64]; snprintf(tag, sizeof tag, "LEAK iteration %d (%s)", i, what);
+    reply(s, tag, send(s, "l", 1, 0));
+    return 1;
+}
+static int fdswap(int iters) {
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9001, &ss);
+    pthread_t t; pthread_create(&t, 0, swapper, 0); srand(1);
+    int i, leaks = 0;
+    for (i = 0; i < iters && !leaks; i++) {
+        int s1 = socket(ss.ss_family, SOCK_DGRAM, 0);
+        fresh = socket(ss.ss_family, SOCK_DGRAM, 0);
+        dup2(s1, NUM);
+        spin = rand() % 20000;
+        atomic_store(&go, 1);
+        connect(NUM, (void *)&ss, l);
+        while (atomic_load(&go)) ;
+        leaks += leaked(s1, i, "the socket the supervisor saw");
+        leaks += leaked(fresh, i, "the socket swapped in");
+        close(s1); close(fresh); close(NUM);
+    }
+    atomic_store(&done, 1); pthread_join(t, 0);
+    printf("fdswap iterations=%d leaks=%d\n", i, leaks);
+    control();
+    return 0;
+}
+
+/* Thread B rewrites the sockaddr from loopback (exempt) to the service address after
+   the notification: the kernel reads the rewritten address when the call continues. */
+static struct sockaddr_storage shared; static struct sockaddr_storage remote;
+static void *rewriter(void *x) {
+    (void)x;
+    for (;;) {
+        while (!atomic_load(&go)) if (atomic_load(&done)) return 0;
+        for (volatile int i = 0; i < spin; i++) ;
+        memcpy(&shared, &remote, sizeof remote);
+        atomic_store(&go, 0);
+    }
+}
+static int memrace(int iters) {
+    struct sockaddr_storage lo; socklen_t l = addr(v6 ? "::1" : "127.0.0.1", 9001, &lo);
+    addr(v6 ? SVC6 : SVC4, 9001, &remote);
+    pthread_t t; pthread_create(&t, 0, rewriter, 0); srand(2);
+    int i, leaks = 0;
+    for (i = 0; i < iters && !leaks; i++) {
+        int u = socket(lo.ss_family, SOCK_DGRAM, 0);
+        memcpy(&shared, &lo, sizeof lo);
+        spin = rand() % 20000;
+        atomic_store(&go, 1);
+        connect(u, (void *)&shared, l);
+        while (atomic_load(&go)) ;
+        struct sockaddr_storage p; socklen_t pl = sizeof p;
+        if (getpeername(u, (void *)&p, &pl) == 0 &&
+            memcmp(&p, &remote, l) == 0)
+            leaks += leaked(u, i, "connected to the rewritten address");
+        close(u);
+    }
+    atomic_store(&done, 1); pthread_join(t, 0);
+    printf("memrace iterations=%d leaks=%d\n", i, leaks);
+    control();
+    return 0;
+}
+
+/* A connected UDP socket (the supervisor bound it to wlan0), then the program clears
+   the device binding (root may: CAP_NET_RAW) and sends again. */
+static int unbind(const char *how) {
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9001, &ss);
+    int u = udp();
+    connect(u, (void *)&ss, l);
+    reply(u, "before", send(u, "b", 1, 0));
+    int zero = 0;
+    int r = !strcmp(how, "name") ? setsockopt(u, SOL_SOCKET, SO_BINDTODEVICE, "", 0)
+                                 : setsockopt(u, SOL_SOCKET, SO_BINDTOIFINDEX, &zero, sizeof zero);
+    printf("unbind=%d %s\n", r, r ? strerror(errno) : "");
+    reply(u, "after", send(u, "a", 1, 0));
+    return 0;
+}
+
+/* The program's own child ptraces it; the program exits and stays a zombie held by
+   its tracer for HOLD seconds; the tracer measures the supervisor's CPU meanwhile. */
+static long cpu_ticks(pid_t p) {
+    char path[64], b[1024]; snprintf(path, sizeof path, "/proc/%d/stat", p);
+    FILE *f = fopen(path, "r"); if (!f) return -1;
+    size_t n = fread(b, 1, sizeof b - 1, f); fclose(f); b[n] = 0;
+    char *s = strrchr(b, ')'); long ut, st;
+    if (!s || sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2) return -1;
+    return ut + st;
+}
+static int ptzombie(int hold) {
+    pid_t me = getpid(), sup = getppid();
+    int ready[2]; if (pipe(ready)) return 1;
+    if (fork() == 0) {
+        if (ptrace(PTRACE_SEIZE, me, 0, 0)) { perror("PTRACE_SEIZE"); _exit(1); }
+        write(ready[1], "r", 1);
+        usleep(300000); /* the tracee exits meanwhile */
+        long a = cpu_ticks(sup);
+        sleep(hold);
+        long b = cpu_ticks(sup);
+        printf("supervisor cpu ticks=%ld over %d s (clock ticks per second %ld)\n", b - a, hold, sysconf(_SC_CLK_TCK));
+        fflush(stdout);
+        int st; waitpid(me, &st, __WALL);
+        _exit(0);
+    }
+    char c; read(ready[0], &c, 1);
+    return 5;
+}
+
+/* Counts SIGTERMs for a bounded time (4 s), saying each as it comes. */
+static volatile sig_atomic_t terms;
+static void on_term(int s) { (void)s; terms++; }
+static int sigcount(void) {
+    signal(SIGTERM, on_term);
+    printf("ready\n"); fflush(stdout);
+    int seen = 0;
+    for (int i = 0; i < 400; i++) {
+        usleep(10000);
+        if (terms != seen) { seen = terms; printf("term %d\n", seen); fflush(stdout); }
+    }
+    printf("got %d SIGTERM\n", (int)terms);
+    return 0;
+}
+
+/* The supervisor (mifrun, the parent) holds the seccomp listener: take it with
+   pidfd_getfd (same uid, no Yama here), stop the supervisor (SIGSTOP, same uid) and
+   answer the program's own notifications with CONTINUE from a thread; then 20
+   connected datagrams; then continue the supervisor. */
+static int stolen = -1;
+static void *answer(void *x) {
+    (void)x;
+    for (;;) {
+        struct seccomp_notif n; struct seccomp_notif_resp r;
+        memset(&n, 0, sizeof n);
+        if (ioctl(stolen, SECCOMP_IOCTL_NOTIF_RECV, &n)) { if (errno == EBADF) return 0; continue; }
+        memset(&r, 0, sizeof r);
+        r.id = n.id; r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        ioctl(stolen, SECCOMP_IOCTL_NOTIF_SEND, &r);
+    }
+}
+static int steal(void) {
+    int pf = syscall(SYS_pidfd_open, getppid(), 0);
+    for (int fd = 0; pf >= 0 && fd < 64 && stolen < 0; fd++) {
+        int x = syscall(SYS_pidfd_getfd, pf, fd, 0);
+        if (x < 0) continue;
+        char p[64], l[128] = {0};
+        snprintf(p, sizeof p, "/proc/self/fd/%d", x);
+        if (readlink(p, l, sizeof l - 1) > 0 && strstr(l, "seccomp")) stolen = x;
+        else close(x);
+    }
+    printf("stolen listener=%d\n", stolen);
+    fflush(stdout);
+    pthread_t t;
+    /* The supervisor stopped (same uid), the program's thread answers alone. */
+    if (stolen >= 0) { kill(getppid(), SIGSTOP); pthread_create(&t, 0, answer, 0); }
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9001, &ss);
+    for (int i = 0; i < 20; i++) {
+        int u = udp();
+        connect(u, (void *)&ss, l);
+        if (bound(u) == 0) leaked(u, i, "listener taken");
+        close(u);
+    }
+    if (stolen >= 0) kill(getppid(), SIGCONT);
+    control();
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    v6 = argv[2][0] == '6';
+    const char *m = argv[1], *x = argc > 3 ? argv[3] : "";
+    if (!strcmp(m, "unspec")) return unspec(x);
+    if (!strcmp(m, "pktinfo")) return pktinfo(x);
+    if (!strcmp(m, "fdswap")) return fdswap(atoi(x));
+    if (!strcmp(m, "memrace")) return memrace(atoi(x));
+    if (!strcmp(m, "unbind")) return unbind(x);
+    if (!strcmp(m, "ptzombie")) return ptzombie(atoi(x));
+    if (!strcmp(m, "sigcount")) return sigcount();
+    if (!strcmp(m, "steal")) return steal();
+    if (!strcmp(m, "plain")) { control(); return 0; }
+    return 2;
+}

@@ -1,0 +1,435 @@
+//! A hostile review of `mifrun --supervise` (the seccomp user-notification supervisor,
+//! crate `supervisor/`): each test is a defect found by running a small static C program
+//! (`supervise_review.c`, built with `gcc -static`, so mifrun supervises it
+//! automatically) and asserts the promised behaviour: every flow leaves by the chosen
+//! link (wlan0) or fails, nothing by eth0 (the default route) or wwan0; exit status and
+//! signals stay the program's own; the supervisor does not spin.
+//!
+//! Every program also sends one plain unconnected datagram at the end (`control …`),
+//! which the supervisor steers today, so a test never passes on a testbed that steers
+//! nothing. The racing programs stop at their first leak and are bounded (iterations).
+
+use super::*;
+use std::collections::BTreeMap;
+
+const SRC: &str = include_str!("supervise_review.c");
+
+/// Builds the reproducer with `gcc -static -pthread` (a missing compiler is a failure).
+fn build(dir: &TempDir) -> String {
+    let file = dir.write("supervise_review.c", SRC);
+    let bin = dir.path().join("review").to_string_lossy().into_owned();
+    let argv = strs(&["gcc", "-static", "-O1", "-pthread", "-o", &bin, &file]);
+    Cmd::new(None, &argv)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    bin
+}
+
+fn fam_arg(fam: Fam) -> &'static str {
+    if fam.v6() { "6" } else { "4" }
+}
+
+/// Runs `review ARGS…` under `mifrun --via wlan0` with every sniffer on.
+fn run_review(tb: &Testbed, bin: &str, args: &[&str]) -> (Out, BTreeMap<String, Counts>) {
+    let mut prog = vec![bin];
+    prog.extend_from_slice(args);
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &prog))
+        .timeout(Duration::from_secs(60))
+        .run();
+    let counts = sn.stop();
+    (out, counts)
+}
+
+/// The flow under test was steered or refused, never sent by another link: no TCP/UDP
+/// on eth0 or wwan0, every answer from wlan0, and the control datagram answered by it.
+#[track_caller]
+fn steered_or_refused(out: &Out, counts: &BTreeMap<String, Counts>) {
+    assert!(
+        !out.stdout.contains("LEAK"),
+        "a flow left unsteered:{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("control upstream=wlan0"),
+        "the control datagram was not answered by wlan0:{}",
+        out.dump()
+    );
+    out.assert_answered_by("wlan0");
+    assert_none_on(counts, &["eth0", "wwan0"]);
+}
+
+/// `udp_sendmsg` takes a destination whose family is `AF_UNSPEC` as `AF_INET` (BSD
+/// compatibility), but the supervisor reads it as "not an IP address" and lets the call
+/// continue: the datagram leaves by eth0.
+fn af_unspec_destination(call: &str) {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let bin = build(&dir);
+    let (out, counts) = run_review(&tb, &bin, &["unspec", "4", call]);
+    steered_or_refused(&out, &counts);
+}
+
+#[test]
+fn sendto_to_an_af_unspec_sockaddr_is_not_sent_unsteered() {
+    af_unspec_destination("sendto");
+}
+
+#[test]
+fn sendmsg_to_an_af_unspec_sockaddr_is_not_sent_unsteered() {
+    af_unspec_destination("sendmsg");
+}
+
+#[test]
+fn sendmmsg_to_an_af_unspec_sockaddr_is_not_sent_unsteered() {
+    af_unspec_destination("sendmmsg");
+}
+
+both!(
+    /// A `sendmsg` with an `IP_PKTINFO` / `IPV6_PKTINFO` that names no interface
+    /// (ifindex 0, no source: what a program copying a received PKTINFO back, or a
+    /// QUIC stack, sends) is taken as "the program chose the interface itself" and
+    /// continues unsteered; the kernel then routes it by the default route, eth0.
+    a_pktinfo_naming_no_interface_does_not_unsteer_the_datagram,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        let (out, counts) = run_review(&tb, &bin, &["pktinfo", fam_arg(fam), "zero"]);
+        assert!(
+            out.stdout.contains("pktinfo upstream=wlan0"),
+            "{}",
+            out.dump()
+        );
+        steered_or_refused(&out, &counts);
+    }
+);
+
+/// An `IP_PKTINFO` (level `SOL_IP`) on a native IPv6 datagram: the kernel's IPv6 path
+/// ignores `SOL_IP` control messages, the supervisor takes it as the program's own
+/// choice of interface (even though it names wlan0) and continues: eth0.
+#[test]
+fn an_ip_pktinfo_on_an_ipv6_datagram_does_not_unsteer_it() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let bin = build(&dir);
+    let (out, counts) = run_review(&tb, &bin, &["pktinfo", "6", "wrong-level"]);
+    assert!(
+        out.stdout.contains("pktinfo upstream=wlan0"),
+        "{}",
+        out.dump()
+    );
+    steered_or_refused(&out, &counts);
+}
+
+both!(
+    /// Time of check to time of use on the descriptor: one thread connects fd 100
+    /// while another `dup2`s a fresh socket onto 100. The supervisor binds the socket
+    /// it fetched with `pidfd_getfd`, answers CONTINUE, and the kernel connects whatever
+    /// fd 100 names by then: a connected, unbound socket whose `send` (not trapped)
+    /// leaves by eth0. Bounded: 5000 connects, stopping at the first leak.
+    a_thread_swapping_the_fd_during_connect_cannot_connect_an_unsteered_socket,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        let (out, counts) = run_review(&tb, &bin, &["fdswap", fam_arg(fam), "5000"]);
+        assert!(out.stdout.contains("fdswap iterations="), "{}", out.dump());
+        steered_or_refused(&out, &counts);
+    }
+);
+
+both!(
+    /// Time of check to time of use on the address: a connect to loopback (exempt, so
+    /// the socket is not bound) while another thread rewrites the sockaddr to the
+    /// service address; the kernel reads the rewritten address after CONTINUE and the
+    /// socket is connected, unbound, to a remote address: its `send` leaves by eth0.
+    /// Bounded: 5000 connects, stopping at the first leak.
+    a_thread_rewriting_an_exempt_loopback_address_cannot_connect_an_unsteered_socket,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        let (out, counts) = run_review(&tb, &bin, &["memrace", fam_arg(fam), "5000"]);
+        assert!(out.stdout.contains("memrace iterations="), "{}", out.dump());
+        steered_or_refused(&out, &counts);
+    }
+);
+
+both!(
+    /// A connected UDP socket the supervisor bound to wlan0; the program (root, so
+    /// CAP_NET_RAW) then clears the device binding (`SO_BINDTOIFINDEX` 0, or
+    /// `SO_BINDTODEVICE` ""): the supervisor lets it ("the program's choice wins"),
+    /// though clearing is no choice of an interface, and the next `send` leaves by eth0.
+    the_program_cannot_clear_the_supervisors_device_binding,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        for how in ["index", "name"] {
+            let (out, counts) = run_review(&tb, &bin, &["unbind", fam_arg(fam), how]);
+            assert!(
+                out.stdout.contains("before upstream=wlan0"),
+                "{how}:{}",
+                out.dump()
+            );
+            assert!(
+                out.stdout.lines().all(|l| !l.starts_with("after upstream=")
+                    || l.starts_with("after upstream=wlan0")),
+                "{how}:{}",
+                out.dump()
+            );
+            out.assert_answered_by("wlan0");
+            assert_none_on(&counts, &["eth0", "wwan0"]);
+        }
+    }
+);
+
+/// The program exits while its own child ptraces it: it stays a zombie until the
+/// tracer reaps it (here 2 s). The program's pidfd is readable all that time but
+/// `waitpid` has nothing for mifrun yet, so the supervisor's poll loop spins (about
+/// 90 % of a CPU measured). At most a quarter of a CPU over the hold is allowed.
+#[test]
+fn a_zombie_held_by_its_tracer_does_not_make_the_supervisor_spin() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let bin = build(&dir);
+    let hold = 2;
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &[bin.as_str(), "ptzombie", "4", "2"]))
+        .timeout(Duration::from_secs(30))
+        .run();
+    out.assert_code(5);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("supervisor cpu ticks="))
+        .unwrap_or_else(|| panic!("no measurement:{}", out.dump()));
+    let ticks: i64 = line["supervisor cpu ticks=".len()..]
+        .split(' ')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("bad measurement {line:?}"));
+    let per_s: i64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|t| t.trim_end_matches(')').parse().ok())
+        .unwrap_or(100);
+    assert!(
+        ticks * 4 < hold * per_s,
+        "the supervisor used {ticks} clock ticks in {hold} s ({per_s}/s):{}",
+        out.dump()
+    );
+}
+
+/// `kill -TERM -- -PGID` (a shell's `kill %1`, a service manager stopping a process
+/// group): the program, in mifrun's process group, gets the signal from the kernel,
+/// and mifrun's forwarder (the sender's `si_code` is `SI_USER`, not the terminal's
+/// `SI_KERNEL`) sends it a second time. A program for which a second SIGTERM means
+/// "force quit" quits hard. Whether the two coalesce depends on timing, so the test
+/// holds mifrun stopped while the program takes the group's signal, then continues
+/// it: a forwarder that passes on group signals then always delivers a second one.
+#[test]
+fn a_process_group_sigterm_reaches_the_program_once() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let bin = build(&dir);
+    let mut bg = tb
+        .cmd(&mifrun_args("wlan0", &[bin.as_str(), "sigcount", "4"]))
+        .timeout(Duration::from_secs(20))
+        .spawn();
+    bg.wait_for_stdout("ready", Duration::from_secs(10));
+    // The harness runs the command in a process group of its own, led by mifrun.
+    let mifrun_pid = bg.pid().expect("pid") as libc::pid_t;
+    let signal = |pid: libc::pid_t, sig: libc::c_int| {
+        // SAFETY: signalling mifrun, or the process group the harness made for it.
+        let r = unsafe { libc::kill(pid, sig) };
+        assert_eq!(
+            r,
+            0,
+            "kill({pid}, {sig}): {}",
+            std::io::Error::last_os_error()
+        );
+    };
+    signal(mifrun_pid, libc::SIGSTOP);
+    let stopped = (0..250).any(|_| {
+        let st = std::fs::read_to_string(format!("/proc/{mifrun_pid}/stat")).unwrap_or_default();
+        let state = st
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().starts_with('T'));
+        if state == Some(true) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        false
+    });
+    assert!(stopped, "mifrun did not stop");
+    signal(-mifrun_pid, libc::SIGTERM);
+    bg.wait_for_stdout("term 1", Duration::from_secs(3));
+    signal(mifrun_pid, libc::SIGCONT);
+    let out = bg.wait(Duration::from_secs(20));
+    assert!(out.stdout.contains("got 1 SIGTERM"), "{}", out.dump());
+}
+
+/// Without root (uid 65534; no Yama on this kernel, so a same-uid process may
+/// `pidfd_getfd` another): the program takes mifrun's seccomp listener out of its
+/// parent with `pidfd_open(getppid())` + `pidfd_getfd`, stops mifrun (SIGSTOP: same
+/// uid) and answers its own notifications with CONTINUE: its 20 connected UDP sockets
+/// are left unbound and their datagrams leave by eth0 (racing a running supervisor
+/// instead, 13-14 of 20 did). mifrun, holding the listener, should not be open to its
+/// own program (e.g. `PR_SET_DUMPABLE` 0).
+#[test]
+fn an_unprivileged_program_cannot_take_the_supervisors_listener() {
+    use std::os::unix::fs::PermissionsExt;
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let bin = build(&dir);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut argv = strs(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]);
+    argv.extend(mifrun_args("wlan0", &[bin.as_str(), "steal", "4"]));
+    let sn = tb.sniff_all();
+    let out = tb.cmd(&argv).timeout(Duration::from_secs(60)).run();
+    let counts = sn.stop();
+    assert!(out.stdout.contains("stolen listener="), "{}", out.dump());
+    steered_or_refused(&out, &counts);
+}
+
+both!(
+    /// mifrun chooses the supervisor for the program it starts only: a dynamic shell
+    /// (preloaded, not supervised) that runs a static program (or a Go one: `kubectl`,
+    /// `terraform`, `docker` from a script or a Makefile) gives it nothing that steers
+    /// it, and its datagram leaves by eth0 while the shell's own `curl` goes by wlan0.
+    /// The exec'ed program must be steered (supervised) or refused, not run unsteered.
+    a_static_program_execd_by_a_preloaded_shell_does_not_leave_unsteered,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        let script = format!(
+            "{bin} plain {}; curl -sS --max-time 5 {}",
+            fam_arg(fam),
+            fam.url(80)
+        );
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &["sh", "-c", script.as_str()]))
+            .timeout(Duration::from_secs(60))
+            .run();
+        let counts = sn.stop();
+        assert!(
+            out.stdout.contains("control "),
+            "the static program did not run:{}",
+            out.dump()
+        );
+        out.assert_answered_by("wlan0");
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+    }
+);
+
+/// A dynamically linked musl program (`PT_INTERP` `/lib/ld-musl-x86_64.so.1`, as built
+/// on Alpine or with `musl-gcc` without `-static`): mifrun's inspection picks the
+/// preload, whose glibc-built library musl's loader cannot relocate
+/// (`__register_atfork: symbol not found`), so the program never runs (status 127).
+/// A preload that cannot load into the program is a program to supervise.
+#[test]
+fn a_dynamic_musl_program_is_supervised_not_given_a_glibc_preload() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let file = dir.write("supervise_review.c", SRC);
+    let bin = dir
+        .path()
+        .join("review-musl")
+        .to_string_lossy()
+        .into_owned();
+    // musl's headers have no <linux/…>: the kernel's, after musl's own.
+    let argv = strs(&[
+        "musl-gcc",
+        "-O1",
+        "-idirafter",
+        "/usr/include",
+        "-idirafter",
+        "/usr/include/x86_64-linux-gnu",
+        "-o",
+        &bin,
+        &file,
+        "-lpthread",
+    ]);
+    Cmd::new(None, &argv)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    let out = expect_via(
+        &tb,
+        tb.cmd(&mifrun_args("wlan0", &[bin.as_str(), "plain", "4"])),
+        "wlan0",
+    );
+    assert!(
+        out.stdout.contains("control upstream=wlan0"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// The PKTINFO case from Go, the way QUIC stacks send: `WriteMsgUDP` with an
+/// `IP_PKTINFO` control message naming no interface (ifindex 0, no source), built with
+/// `CGO_ENABLED=0` (supervised automatically). Answered by eth0 today.
+const GO_PKTINFO: &str = r#"
+package main
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func main() {
+	pc, err := net.ListenUDP("udp4", nil)
+	if err != nil {
+		fmt.Println("listen", err)
+		return
+	}
+	oob := make([]byte, syscall.CmsgSpace(12))
+	h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = syscall.IPPROTO_IP
+	h.Type = syscall.IP_PKTINFO
+	h.SetLen(syscall.CmsgLen(12))
+	dst := &net.UDPAddr{IP: net.ParseIP("203.0.113.10"), Port: 9000}
+	_, _, err = pc.WriteMsgUDP([]byte("q"), oob, dst)
+	fmt.Println("pktinfo sent, err:", err)
+	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	b := make([]byte, 256)
+	n, _, err := pc.ReadFrom(b)
+	fmt.Printf("pktinfo %s (%v)\n", b[:n], err)
+}
+"#;
+
+#[test]
+fn a_go_writemsgudp_with_an_empty_pktinfo_is_not_sent_unsteered() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("suprev");
+    let src = dir.write("main.go", GO_PKTINFO);
+    let bin = dir.path().join("gopktinfo").to_string_lossy().into_owned();
+    Cmd::new(None, &["go", "build", "-o", &bin, &src])
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", dir.path().join("gocache").to_string_lossy())
+        .env("GOPATH", dir.path().join("gopath").to_string_lossy())
+        .env("GO111MODULE", "off")
+        .timeout(Duration::from_secs(300))
+        .run()
+        .assert_ok();
+    let out = expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &[bin.as_str()])), "wlan0");
+    assert!(
+        out.stdout.contains("pktinfo upstream=wlan0"),
+        "{}",
+        out.dump()
+    );
+}
