@@ -738,6 +738,36 @@ impl Supervisor<'_> {
         Ok(b)
     }
 
+    /// The destination of a send (`sendto`, `sendmsg`) and the program's socket,
+    /// duplicated: an IP address, or an `AF_UNSPEC` one on an `AF_INET` socket
+    /// ([`addr::parse_send`]: the kernel sends it as IPv4). `Ok(None)`: no address
+    /// the supervisor steers (another family, or `AF_UNSPEC` where the kernel takes
+    /// it as none); the call continues.
+    fn send_dest(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        ptr: u64,
+        len: u32,
+    ) -> Result<Option<(OwnedFd, SocketAddr, u32)>, Handled> {
+        let raw = self.read_raw(n, ptr, len)?;
+        let d = match addr::parse(&raw) {
+            Dest::Unspec if raw.len() >= addr::SIN_LEN => Dest::Unspec,
+            Dest::Ip { addr, scope_id } => {
+                return Ok(Some((self.dup(n, fd)?, addr, scope_id)));
+            }
+            _ => return Ok(None),
+        };
+        debug_assert_eq!(d, Dest::Unspec);
+        // One more getsockopt, for this rare form only.
+        let s = self.dup(n, fd)?;
+        let family = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
+        Ok(match addr::parse_send(&raw, family) {
+            Dest::Ip { addr, scope_id } => Some((s, addr, scope_id)),
+            _ => None,
+        })
+    }
+
     /// What the kernel says about the program's socket, with what the supervisor
     /// keeps about it by its cookie: the family and transport (which never change),
     /// asked once per socket, and who set a unicast interface. The device binding and
@@ -1649,13 +1679,9 @@ impl Supervisor<'_> {
         ptr: u64,
         alen: u32,
     ) -> Handled {
-        let (dest, scope) = match self.read_addr(n, ptr, alen) {
-            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
-            Ok(_) => return Some(Reply::Continue),
-            Err(h) => return h,
-        };
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
+        let (s, dest, scope) = match self.send_dest(n, fd, ptr, alen) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Some(Reply::Continue),
             Err(h) => return h,
         };
         let iov = [(buf, len)];
@@ -1707,10 +1733,10 @@ impl Supervisor<'_> {
         );
         match step {
             Step::SendPktinfo { ifindex } => {
-                Some(self.send_self(n, s, dest, scope, iov, control, flags, ifindex))
+                Some(self.send_self(n, s, dest, scope, iov, control, flags, Some(ifindex)))
             }
             Step::SendPktinfoRoute => match self.host.route_oif(dest.ip().to_canonical()) {
-                Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, i)),
+                Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, Some(i))),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
             step => {
@@ -1888,8 +1914,10 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (added
-    /// to the program's control messages) and returns the byte count.
+    /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (the
+    /// program's PKTINFO of interface 0 patched, or ours added after its control
+    /// messages: fastpath's `build_control`, as the preload builds it), or with the
+    /// program's control messages as they are (`None`), and returns the byte count.
     #[allow(clippy::too_many_arguments)]
     fn send_self(
         &mut self,
@@ -1900,7 +1928,7 @@ impl Supervisor<'_> {
         iov: &[(u64, u64)],
         control: &[u8],
         flags: i32,
-        ifindex: u32,
+        ifindex: Option<u32>,
     ) -> Reply {
         let data = match read_data(n, iov) {
             Ok(d) => d,
@@ -1909,9 +1937,14 @@ impl Supervisor<'_> {
         if !sys::id_valid(self.listener, n.id) {
             return Reply::Errno(libc::EINTR);
         }
-        let mut cmsg = control.to_vec();
         let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
-        append_pktinfo(&mut cmsg, v6_path, ifindex);
+        let cmsg = match ifindex {
+            Some(i) => match with_pktinfo(control, v6_path, i) {
+                Ok(c) => c,
+                Err(e) => return Reply::Errno(e),
+            },
+            None => control.to_vec(),
+        };
         let name = addr::encode(dest, scope);
         match sys::sendmsg(
             s,
@@ -1941,13 +1974,9 @@ impl Supervisor<'_> {
         if m.name == 0 || m.namelen == 0 {
             return Some(Reply::Continue); // a connected socket: settled at connect
         }
-        let (dest, scope) = match self.read_addr(n, m.name, m.namelen) {
-            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
-            Ok(_) => return Some(Reply::Continue),
-            Err(h) => return h,
-        };
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
+        let (s, dest, scope) = match self.send_dest(n, fd, m.name, m.namelen) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Some(Reply::Continue),
             Err(h) => return h,
         };
         let iovlen = (m.iovlen as usize).min(1024);
@@ -1964,11 +1993,20 @@ impl Supervisor<'_> {
         if m.control != 0 && sys::read_mem(n.pid, m.control, &mut control).is_err() {
             return Some(Reply::Errno(libc::EFAULT));
         }
-        if has_pktinfo(&control) {
-            // The program chose the interface of this datagram itself.
-            return Some(Reply::Continue);
+        // The kernel's rule for the datagram's path (fastpath's `scan_control`, the
+        // preload's): a PKTINFO of interface 0, or of the level the path does not
+        // read, chooses nothing and the datagram is steered.
+        let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
+        match socket_core::control::scan_control(&control, v6_path) {
+            Err(e) => Some(Reply::Errno(e)),
+            Ok(sc) if sc.chosen => {
+                // The program chose the interface of this datagram itself. The
+                // supervisor sends what it read (the kernel reading the program's
+                // memory again could find the choice withdrawn by another thread).
+                Some(self.send_self(n, &s, dest, scope, &iov, &control, flags, None))
+            }
+            Ok(_) => self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg"),
         }
-        self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg")
     }
 
     /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
@@ -2037,8 +2075,16 @@ impl Supervisor<'_> {
         if m.control != 0 {
             sys::read_mem(n.pid, m.control, &mut control).map_err(|_| libc::EFAULT)?;
         }
-        if let Dest::Ip { addr, scope_id } = addr::parse(&name)
-            && !has_pktinfo(&control)
+        let family = match f.family {
+            Some(AddrFamily::V4) => libc::AF_INET,
+            _ => libc::AF_INET6,
+        };
+        if let Dest::Ip { addr, scope_id } = addr::parse_send(&name, family)
+            && !socket_core::control::scan_control(
+                &control,
+                logic::path_of(addr.ip()) == UcPath::V6,
+            )?
+            .chosen
         {
             let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
             let planned = self.datagram_step(profile, f, addr, scope_id, None);
@@ -2066,9 +2112,11 @@ impl Supervisor<'_> {
                         UcPath::V6 => f.uc6 = index,
                     }
                 }
-                Step::SendPktinfo { ifindex } => append_pktinfo(&mut control, v6_path, ifindex),
+                Step::SendPktinfo { ifindex } => {
+                    control = with_pktinfo(&control, v6_path, ifindex)?
+                }
                 Step::SendPktinfoRoute => match self.host.route_oif(addr.ip().to_canonical()) {
-                    Some(i) => append_pktinfo(&mut control, v6_path, i),
+                    Some(i) => control = with_pktinfo(&control, v6_path, i)?,
                     None => return Err(logic::ENETUNREACH),
                 },
                 _ => return Err(libc::EINVAL),
@@ -2095,26 +2143,57 @@ impl Supervisor<'_> {
         let mut dests = Vec::new();
         // The message each destination is in.
         let mut at = Vec::new();
+        let mut unspec = Vec::new();
         for (k, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
             let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
             if m.name == 0 || m.namelen == 0 {
                 continue;
             }
-            match self.read_addr(n, m.name, m.namelen) {
-                Ok(Dest::Ip { addr, scope_id }) => {
+            let name = match self.read_raw(n, m.name, m.namelen) {
+                Ok(b) => b,
+                Err(h) => return h,
+            };
+            match addr::parse(&name) {
+                Dest::Ip { addr, scope_id } => {
                     dests.push((addr, scope_id));
                     at.push(k);
                 }
-                Ok(_) => {}
-                Err(h) => return h,
+                Dest::Unspec if name.len() >= addr::SIN_LEN => unspec.push((k, name)),
+                _ => {}
             }
+        }
+        let mut early = None;
+        if !unspec.is_empty() {
+            // AF_UNSPEC destinations: IPv4 ones on an AF_INET socket (addr::parse_send).
+            let s = match self.dup(n, fd) {
+                Ok(s) => s,
+                Err(h) => return h,
+            };
+            let family = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
+            let mut all: Vec<(usize, SocketAddr, u32)> = at
+                .iter()
+                .zip(&dests)
+                .map(|(k, (d, sc))| (*k, *d, *sc))
+                .collect();
+            for (k, name) in &unspec {
+                if let Dest::Ip { addr, scope_id } = addr::parse_send(name, family) {
+                    all.push((*k, addr, scope_id));
+                }
+            }
+            all.sort_by_key(|e| e.0);
+            at = all.iter().map(|e| e.0).collect();
+            dests = all.iter().map(|e| (e.1, e.2)).collect();
+            early = Some(s);
         }
         if dests.is_empty() {
             return Some(Reply::Continue);
         }
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
-            Err(h) => return h,
+        let s = match early {
+            Some(s) => s,
+            None => match self.dup(n, fd) {
+                Ok(s) => s,
+                Err(h) => return h,
+            },
         };
         let mut f = self.facts(&s);
         if f.family.is_none() {
@@ -2432,76 +2511,95 @@ fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
     Ok(data)
 }
 
-const SOL_IP: i32 = libc::IPPROTO_IP;
-const SOL_IPV6: i32 = libc::IPPROTO_IPV6;
-
-/// Whether the program's control messages carry a PKTINFO of its own.
-fn has_pktinfo(control: &[u8]) -> bool {
-    let mut o = 0;
-    while o + 16 <= control.len() {
-        let len = u64::from_ne_bytes(control[o..o + 8].try_into().unwrap()) as usize;
-        let level = i32::from_ne_bytes(control[o + 8..o + 12].try_into().unwrap());
-        let ty = i32::from_ne_bytes(control[o + 12..o + 16].try_into().unwrap());
-        if (level == SOL_IP && ty == libc::IP_PKTINFO)
-            || (level == SOL_IPV6 && ty == libc::IPV6_PKTINFO)
-        {
-            return true;
-        }
-        if len < 16 {
-            return false;
-        }
-        o += (len + 7) & !7;
-    }
-    false
-}
-
-/// Appends an `IP_PKTINFO` (`in_pktinfo`) or `IPV6_PKTINFO` (`in6_pktinfo`) naming
-/// `ifindex`, at the next aligned offset.
-fn append_pktinfo(c: &mut Vec<u8>, v6: bool, ifindex: u32) {
-    let pad = (8 - c.len() % 8) % 8;
-    c.extend(std::iter::repeat_n(0u8, pad));
-    let (level, ty, data): (i32, i32, Vec<u8>) = if v6 {
-        let mut d = vec![0u8; 20]; // in6_addr (unspecified) + ifindex
-        d[16..20].copy_from_slice(&ifindex.to_ne_bytes());
-        (SOL_IPV6, libc::IPV6_PKTINFO, d)
-    } else {
-        let mut d = vec![0u8; 12]; // ifindex + spec_dst + addr
-        d[0..4].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-        (SOL_IP, libc::IP_PKTINFO, d)
+/// The program's control messages with a PKTINFO naming `ifindex` for the datagram's
+/// path (fastpath's `build_control`: its PKTINFO of interface 0 patched, else ours
+/// added where the kernel's walk looks next). `Err`: the kernel's answer to malformed
+/// control data (`EINVAL`).
+fn with_pktinfo(control: &[u8], v6_path: bool, ifindex: u32) -> Result<Vec<u8>, i32> {
+    let mut out =
+        vec![
+            0u8;
+            control.len() + 8 + socket_core::control::cmsg_space(socket_core::control::IN6_PKTINFO)
+        ];
+    let p = socket_core::control::Pktinfo {
+        ifindex,
+        v6: v6_path,
     };
-    let len = 16 + data.len();
-    c.extend_from_slice(&(len as u64).to_ne_bytes());
-    c.extend_from_slice(&level.to_ne_bytes());
-    c.extend_from_slice(&ty.to_ne_bytes());
-    c.extend_from_slice(&data);
-    let pad = (8 - c.len() % 8) % 8;
-    c.extend(std::iter::repeat_n(0u8, pad));
+    match socket_core::control::build_control(control, p, &mut out)? {
+        socket_core::control::Built::Control(len) | socket_core::control::Built::Chosen(len) => {
+            out.truncate(len);
+            Ok(out)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn pktinfo(v6: bool, ifindex: u32) -> Vec<u8> {
+        let (level, ty, len) = if v6 {
+            (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_PKTINFO,
+                socket_core::control::IN6_PKTINFO,
+            )
+        } else {
+            (
+                libc::IPPROTO_IP,
+                libc::IP_PKTINFO,
+                socket_core::control::IN_PKTINFO,
+            )
+        };
+        let mut c = vec![0u8; socket_core::control::cmsg_space(len)];
+        c[..8].copy_from_slice(&(socket_core::control::cmsg_len(len) as u64).to_ne_bytes());
+        c[8..12].copy_from_slice(&level.to_ne_bytes());
+        c[12..16].copy_from_slice(&ty.to_ne_bytes());
+        let at = if v6 { 32 } else { 16 };
+        c[at..at + 4].copy_from_slice(&ifindex.to_ne_bytes());
+        c
+    }
+
+    /// A PKTINFO of interface 0 (Go's `WriteMsgUDP` with an empty `IP_PKTINFO`, QUIC
+    /// stacks) was taken for the program's choice of interface and the datagram left
+    /// by eth0; so was an `IP_PKTINFO` on a native IPv6 datagram (the kernel's IPv6
+    /// path reads `SOL_IPV6` only). Neither chooses; the one the path reads gets the
+    /// chosen interface.
     #[test]
-    fn pktinfo_is_appended_aligned_and_recognised() {
-        let mut c = Vec::new();
-        assert!(!has_pktinfo(&c));
-        append_pktinfo(&mut c, false, 3);
-        assert_eq!(c.len(), 32); // CMSG_SPACE(sizeof(struct in_pktinfo))
-        assert!(has_pktinfo(&c));
-        assert_eq!(i32::from_ne_bytes(c[16..20].try_into().unwrap()), 3);
-        let mut c6 = vec![0u8; 20]; // a program's 20-byte cmsg: padded to 24 first
-        c6[0..8].copy_from_slice(&20u64.to_ne_bytes());
-        c6[8..12].copy_from_slice(&1i32.to_ne_bytes()); // SOL_SOCKET
-        c6[12..16].copy_from_slice(&1i32.to_ne_bytes()); // SCM_RIGHTS-like, not ours
-        assert!(!has_pktinfo(&c6));
-        append_pktinfo(&mut c6, true, 4);
-        assert_eq!(c6.len(), 24 + 40);
-        assert!(has_pktinfo(&c6));
-        assert_eq!(
-            u32::from_ne_bytes(c6[24 + 32..24 + 36].try_into().unwrap()),
-            4
+    fn a_pktinfo_of_interface_0_or_of_the_other_level_is_steered_not_taken_for_a_choice() {
+        for v6 in [false, true] {
+            let zero = pktinfo(v6, 0);
+            assert!(
+                !socket_core::control::scan_control(&zero, v6)
+                    .unwrap()
+                    .chosen
+            );
+            // Patched in place: one PKTINFO, naming the chosen interface.
+            let out = with_pktinfo(&zero, v6, 3).unwrap();
+            assert_eq!(out, pktinfo(v6, 3), "v6 {v6}");
+            assert!(socket_core::control::scan_control(&out, v6).unwrap().chosen);
+            // Nothing of the program's: ours alone.
+            assert_eq!(with_pktinfo(&[], v6, 4).unwrap(), pktinfo(v6, 4));
+        }
+        let wrong = pktinfo(false, 3);
+        assert!(
+            !socket_core::control::scan_control(&wrong, true)
+                .unwrap()
+                .chosen
         );
+        let out = with_pktinfo(&wrong, true, 4).unwrap();
+        assert_eq!(&out[..wrong.len()], &wrong[..]);
+        assert_eq!(&out[wrong.len()..], &pktinfo(true, 4)[..]);
+        // A real choice is one.
+        assert!(
+            socket_core::control::scan_control(&pktinfo(false, 3), false)
+                .unwrap()
+                .chosen
+        );
+        // Malformed control data: the kernel's EINVAL.
+        let mut bad = pktinfo(false, 0);
+        bad[..8].copy_from_slice(&100u64.to_ne_bytes());
+        assert_eq!(with_pktinfo(&bad, false, 3), Err(libc::EINVAL));
     }
 
     #[test]
