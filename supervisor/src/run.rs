@@ -618,17 +618,7 @@ impl Supervisor<'_> {
                 self.program_filter(n, fd, a[2] as i32, a[3], a[4] as u32)
             }
             nr::SETSOCKOPT => {
-                self.unconfine_filter(n, fd);
-                // Debug, not info: under --supervise the preload's own bindings of a
-                // dynamic program come this way too.
-                self.say(
-                    LogLevel::Debug,
-                    format_args!(
-                        "pid {}: fd {fd}: the program binds this socket to a device itself; that choice wins over the policy",
-                        n.pid
-                    ),
-                );
-                Some(Reply::Continue)
+                self.program_binding(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
             }
             nr::SECCOMP => {
                 self.say(
@@ -1551,14 +1541,77 @@ impl Supervisor<'_> {
         sys::get_filter(&scratch).map_err(|e| Some(Reply::Errno(e)))
     }
 
+    /// The program's `SO_BINDTOIFINDEX` / `SO_BINDTODEVICE` (the filter traps these
+    /// two of `SOL_SOCKET`). Dropping a binding the supervisor made (index 0, an empty
+    /// name: socket-core's `unbind_refused`, the preload's rule) is refused with
+    /// `EPERM`, what the kernel answers a program without `CAP_NET_RAW`: a privileged
+    /// program's socket would otherwise leave by the default route. A device of the
+    /// program's own choosing wins over the policy: the confinement filter (which
+    /// would drop that device's packets) goes, a filter of the program's own stays.
+    /// The supervisor makes the call on its duplicate with the value it read, so the
+    /// kernel never reads the program's memory again (another thread could turn an
+    /// index into 0 after the check); rebinding a bound socket takes the program's
+    /// `CAP_NET_RAW`, as the kernel checks the caller's.
+    fn program_binding(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let v = match self.read_option(n, &s, level, name, val, len) {
+            Ok(v) => v,
+            Err(h) => return h,
+        };
+        let f = self.facts(&s);
+        if f.family.is_some() {
+            let sock = logic::sock(&f, UcPath::V4);
+            if let Some(e) = socket_core::unbind_refused(sock, level, name, &v) {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: fd {fd}: the program drops the device binding the supervisor gave the socket ({}); refused ({})",
+                        n.pid,
+                        self.snap.name_of(f.bound as u32),
+                        io::Error::from_raw_os_error(e)
+                    ),
+                );
+                return Some(Reply::Errno(e));
+            }
+        }
+        if f.bound != 0 && !sys::has_capability(n.pid, sys::CAP_NET_RAW) {
+            return Some(Reply::Errno(libc::EPERM));
+        }
+        if let Err(e) = sys::setsockopt_bytes(&s, level, name, Some(&v), 0) {
+            return Some(Reply::Errno(e));
+        }
+        self.remember(&s, |k| k.shim_bound = false);
+        if !socket_core::unbinds_device(level, name, &v) {
+            self.unconfine_filter(&s);
+            // Debug, not info: under --supervise the preload's own bindings of a
+            // dynamic program come this way too.
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: fd {fd}: the program binds this socket to a device itself; that choice wins over the policy",
+                    n.pid
+                ),
+            );
+        }
+        Some(Reply::Value(0))
+    }
+
     /// The program binds a socket to a device itself: its choice wins, so the
     /// confinement filter (which would drop that device's packets) goes; a filter of
     /// the program's own stays.
-    fn unconfine_filter(&mut self, n: &Notif, fd: i32) {
-        let Ok(s) = self.getfd(n.pid, fd) else {
-            return;
-        };
-        let Ok(cur) = sys::get_filter(&s) else {
+    fn unconfine_filter(&mut self, s: &OwnedFd) {
+        let Ok(cur) = sys::get_filter(s) else {
             return;
         };
         let Some(o) = listen_filter::ours(&cur) else {
@@ -1566,9 +1619,9 @@ impl Supervisor<'_> {
         };
         let program = listen_filter::program_part(&cur, o);
         let _ = if program.is_empty() {
-            sys::detach_filter(&s)
+            sys::detach_filter(s)
         } else {
-            sys::attach_filter(&s, program)
+            sys::attach_filter(s, program)
         };
     }
 
