@@ -198,6 +198,12 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     Ok(exit)
 }
 
+/// The next wait before asking `waitpid` again about a zombie its tracer holds:
+/// 10 ms, doubling up to 500 ms.
+fn next_backoff(held: Option<i32>) -> i32 {
+    held.map_or(10, |ms| (ms * 2).min(500))
+}
+
 /// Notifications answered, by answer.
 #[derive(Default)]
 struct Stats {
@@ -433,16 +439,24 @@ impl Supervisor<'_> {
         let mut pidfd = Some(pidfd);
         let mut main: Option<Exit> = None;
         let mut continuation = false;
+        // The program's pidfd is readable once it has exited, but a tracer of its own
+        // (its child PTRACE_SEIZEd it) holds its zombie until it reaps it: `waitpid`
+        // has nothing for mifrun meanwhile and polling the pidfd would return at once,
+        // forever (100 % of a CPU). Then the pidfd is left out and `waitpid` asked on
+        // a bounded back-off (`held`, ms), until the tracer lets the zombie go.
+        let mut held: Option<i32> = None;
         loop {
             let mut fds = vec![(listener.as_raw_fd(), libc::POLLIN)];
-            if let Some(p) = &pidfd {
+            if let Some(p) = &pidfd
+                && held.is_none()
+            {
                 fds.push((p.as_raw_fd(), libc::POLLIN));
             }
             let mon_at = fds.len();
             if let Some(m) = &monitor {
                 fds.push((m.as_raw_fd(), libc::POLLIN));
             }
-            let rev = match sys::poll(&fds, -1) {
+            let rev = match sys::poll(&fds, held.unwrap_or(-1)) {
                 Ok(r) => r,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => {
@@ -456,10 +470,16 @@ impl Supervisor<'_> {
                 sys::drain(m);
                 self.stale = true;
             }
-            if pidfd.is_some() && rev[1] != 0 {
-                if let Ok(Some(st)) = sys::try_wait(pid) {
+            let ask = pidfd.is_some() && (held.is_some() || rev[1] != 0);
+            if ask {
+                let st = sys::try_wait(pid);
+                if !matches!(st, Ok(Some(_))) {
+                    held = Some(next_backoff(held));
+                }
+                if let Ok(Some(st)) = st {
                     main = Some(Exit::of(st));
                     pidfd = None;
+                    held = None;
                     // Tasks the program left behind (daemons) are still supervised:
                     // by a copy of this process, so that mifrun ends with the program.
                     let hup = sys::poll(&[(listener.as_raw_fd(), 0)], 0)
@@ -2653,6 +2673,23 @@ mod tests {
         let mut bad = pktinfo(false, 0);
         bad[..8].copy_from_slice(&100u64.to_ne_bytes());
         assert_eq!(with_pktinfo(&bad, false, 3), Err(libc::EINVAL));
+    }
+
+    /// A zombie held by its tracer kept the program's pidfd readable while
+    /// `waitpid` had nothing: the supervisor polled it at 100 % CPU. It now asks on a
+    /// back-off, bounded so the exit is still seen within half a second.
+    #[test]
+    fn a_held_zombie_is_asked_about_on_a_bounded_back_off() {
+        let mut h = None;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let ms = next_backoff(h);
+            seen.push(ms);
+            h = Some(ms);
+        }
+        assert_eq!(seen[..4], [10, 20, 40, 80]);
+        assert!(seen.iter().all(|&ms| (10..=500).contains(&ms)));
+        assert_eq!(*seen.last().unwrap(), 500);
     }
 
     #[test]
