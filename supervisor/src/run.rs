@@ -85,7 +85,7 @@ fn cstring(b: &[u8]) -> Result<CString, String> {
 /// (or the filter could not be installed), with the reason.
 pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     sys::check_notif_sizes().map_err(|e| format!("seccomp user notification: {e}"))?;
-    let prog = filter::program();
+    let prog = filter::program(std::process::id());
     let path = cstring(r.program.as_os_str().as_bytes())?;
     let argv: Vec<CString> = r
         .argv
@@ -121,6 +121,17 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     };
     drop(fd_w);
     drop(go_r);
+    // mifrun holds the listener from now on: a same-uid program must not reach into
+    // it (pidfd_getfd, /proc/PID/fd, ptrace). Non-dumpable after the fork, so the
+    // child (dumpable until its exec, which makes the program dumpable again) is still
+    // open to mifrun; the filter refuses the rest for a program with CAP_SYS_PTRACE.
+    if let Err(e) = sys::set_dumpable(false) {
+        sys::kill(pid, libc::SIGKILL);
+        let _ = sys::wait_blocking(pid);
+        return Err(format!(
+            "cannot make mifrun non-dumpable (PR_SET_DUMPABLE): {e}"
+        ));
+    }
     let n = match sys::read_i32(&fd_r) {
         Ok(Some(n)) => n,
         _ => {

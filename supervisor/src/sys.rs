@@ -629,6 +629,13 @@ pub fn sendmsg(
     if r < 0 { Err(errno()) } else { Ok(r as usize) }
 }
 
+/// `prctl(PR_SET_DUMPABLE)` of this process.
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+    cvt(r as libc::c_long).map(|_| ())
+}
+
 /// `CAP_NET_RAW` (linux/capability.h).
 pub const CAP_NET_RAW: u32 = 13;
 
