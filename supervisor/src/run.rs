@@ -193,6 +193,7 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         warned: 0,
         stats: Stats::default(),
         pidfds: HashMap::new(),
+        workers: Default::default(),
     };
     if sys::write_byte(&go_w).is_err() {
         sys::kill(pid, libc::SIGKILL);
@@ -202,11 +203,50 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     if r.stats {
         let st = &sup.stats;
         eprintln!(
-            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={}",
-            st.notifications, st.cont, st.errno, st.value, st.dropped
+            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={} workers={}",
+            st.notifications, st.cont, st.errno, st.value, st.dropped, st.workers
         );
     }
     Ok(exit)
+}
+
+/// Blocking connects made by worker threads at once; more continue in the kernel.
+const MAX_WORKERS: usize = 64;
+
+/// A blocking stream connect made on the duplicate `s` by a thread of its own, which
+/// answers notification `id` with the kernel's result. The connect waits as the
+/// program's would (its `SO_SNDTIMEO` is the socket's). A signal interrupting the
+/// program's call makes the notification invalid: the connect goes on in the kernel,
+/// as an interrupted connect does, the answer is dropped (ENOENT), and the program's
+/// retry is a new notification whose connect on the same socket waits for it or gets
+/// `EALREADY` / `EISCONN`, as without the supervisor.
+fn connect_worker(
+    listener: RawFd,
+    id: u64,
+    s: OwnedFd,
+    raw: Vec<u8>,
+    workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> io::Result<()> {
+    use std::sync::atomic::Ordering;
+    workers.fetch_add(1, Ordering::AcqRel);
+    let w = workers.clone();
+    let spawned = std::thread::Builder::new()
+        .name("mifrun-connect".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let reply = match sys::connect(&s, &raw) {
+                Ok(()) => Reply::Value(0),
+                Err(e) => Reply::Errno(e),
+            };
+            let _ = sys::send(listener, id, reply);
+            drop(s);
+            w.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        workers.fetch_sub(1, Ordering::AcqRel);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// The next wait before asking `waitpid` again about a zombie its tracer holds:
@@ -223,6 +263,8 @@ struct Stats {
     errno: u64,
     value: u64,
     dropped: u64,
+    /// Answered by a worker thread (a blocking connect).
+    workers: u64,
 }
 
 /// The child between fork and exec: no allocation.
@@ -407,6 +449,8 @@ struct Supervisor<'a> {
     warned: u32,
     stats: Stats,
     pidfds: HashMap<u32, OwnedFd>,
+    /// Blocking connects in progress in worker threads ([`connect_worker`]).
+    workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// `None`: drop the notification (the task left the call).
@@ -499,6 +543,12 @@ impl Supervisor<'_> {
                     if hup {
                         return main.unwrap();
                     }
+                    // A fork copies this thread only: the blocking connects in
+                    // progress are answered first (bounded by the kernel's connect
+                    // time-out, the socket's SO_SNDTIMEO).
+                    while self.workers.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
                     {
                         // mifrun returns only once the copy is in a session of its own:
                         // a kill of mifrun's process group right after it ends (a job
@@ -537,6 +587,7 @@ impl Supervisor<'_> {
             if l & libc::POLLIN != 0 {
                 match sys::recv(listener.as_raw_fd()) {
                     Ok(Some(n)) => {
+                        let workers = self.stats.workers;
                         let reply = self.handle(&n);
                         self.flush_events(&reply);
                         self.stats.notifications += 1;
@@ -544,6 +595,7 @@ impl Supervisor<'_> {
                             Some(Reply::Continue) => self.stats.cont += 1,
                             Some(Reply::Errno(_)) => self.stats.errno += 1,
                             Some(Reply::Value(_)) => self.stats.value += 1,
+                            None if self.stats.workers != workers => {}
                             None => self.stats.dropped += 1,
                         }
                         if let Some(reply) = reply
@@ -732,11 +784,6 @@ impl Supervisor<'_> {
         }
         self.pidfds.insert(tid, p);
         r
-    }
-
-    /// Reads an address argument; `Err`: the answer (EFAULT, or drop).
-    fn read_addr(&mut self, n: &Notif, ptr: u64, len: u32) -> Result<Dest, Handled> {
-        self.read_raw(n, ptr, len).map(|b| addr::parse(&b))
     }
 
     /// Reads an address argument's bytes (at most [`MAX_ADDR`]; none for a NULL one).
@@ -1102,11 +1149,20 @@ impl Supervisor<'_> {
         }
     }
 
+    /// A `connect`: decided and steered on the supervisor's duplicate, then made by
+    /// the supervisor on that duplicate with its own copy of the address, and the
+    /// kernel's answer returned. A CONTINUE would let the kernel read the fd and the
+    /// address again: another thread could `dup2` an unsteered socket onto the fd, or
+    /// rewrite an exempt (loopback) address into a steered one, between the check and
+    /// the call. A blocking stream connect is made by a worker thread
+    /// ([`connect_worker`]), so the notification loop never waits on the network.
     fn connect(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Handled {
-        let (dest, scope) = match self.read_addr(n, ptr, len) {
-            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
-            // AF_UNSPEC is a disconnect; other families are not steered.
-            Ok(_) => return Some(Reply::Continue),
+        if ptr == 0 || len == 0 || len as usize > MAX_ADDR {
+            // Registers, not memory: the kernel's EFAULT / EINVAL, nothing to race.
+            return Some(Reply::Continue);
+        }
+        let raw = match self.read_raw(n, ptr, len) {
+            Ok(b) => b,
             Err(h) => return h,
         };
         let s = match self.dup(n, fd) {
@@ -1115,9 +1171,55 @@ impl Supervisor<'_> {
         };
         let f = self.facts(&s);
         if f.family.is_none() {
+            // Not an INET socket (AF_UNIX…): nothing to steer; an AF_UNIX path is the
+            // program's to resolve (its cwd, its mount namespace).
             return Some(Reply::Continue);
         }
-        self.connect_like(n, fd, &s, &f, dest, scope, "connect")
+        // AF_UNSPEC (a disconnect) and other families get the kernel's own answer on
+        // the duplicate too: the address the kernel reads is the one checked.
+        if let Dest::Ip { addr, scope_id } = addr::parse(&raw) {
+            match self.connect_like(n, fd, &s, &f, addr, scope_id, "connect") {
+                Some(Reply::Continue) => {}
+                other => return other,
+            }
+        }
+        self.connect_self(n, s, &f, raw)
+    }
+
+    /// Makes the program's connect on the duplicate `s` with the address bytes `raw`
+    /// (as read, the program's length): datagram sockets and non-blocking streams at
+    /// once (the kernel's answer, `EINPROGRESS` included), a blocking stream in a
+    /// worker thread that answers the notification when the kernel does.
+    fn connect_self(&mut self, n: &Notif, s: OwnedFd, f: &Facts, raw: Vec<u8>) -> Handled {
+        if !sys::id_valid(self.listener, n.id) {
+            return None;
+        }
+        // The decision's events line is the one CONTINUE gave (the kernel's errors
+        // are not decisions).
+        self.flush_events(&Some(Reply::Continue));
+        if f.stream && !sys::is_nonblocking(&s) {
+            if self.workers.load(std::sync::atomic::Ordering::Acquire) >= MAX_WORKERS {
+                self.say(
+                    LogLevel::Debug,
+                    format_args!(
+                        "pid {}: {MAX_WORKERS} blocking connects in progress; this one continues in the kernel",
+                        n.pid
+                    ),
+                );
+                return Some(Reply::Continue);
+            }
+            return match connect_worker(self.listener, n.id, s, raw, self.workers.clone()) {
+                Ok(()) => {
+                    self.stats.workers += 1;
+                    None
+                }
+                Err(_) => Some(Reply::Continue),
+            };
+        }
+        Some(match sys::connect(&s, &raw) {
+            Ok(()) => Reply::Value(0),
+            Err(e) => Reply::Errno(e),
+        })
     }
 
     /// A connect, or a TCP Fast Open send (an implicit connect): decide, bind, continue.
@@ -1823,6 +1925,13 @@ impl Supervisor<'_> {
                 Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, Some(i))),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
+            Step::Continue if unsteered(&f, dest) => {
+                // Exempt or direct, on a socket nothing steers (no device, no unicast
+                // interface for the path): the kernel reading the address again after
+                // a CONTINUE could find another thread's steered destination there,
+                // and send it by the default route. The supervisor sends what it read.
+                Some(self.send_self(n, s, dest, scope, iov, control, flags, None))
+            }
             step => {
                 let reply = self.apply(n, fd, s, dest, step, what);
                 if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
@@ -2358,6 +2467,12 @@ impl Supervisor<'_> {
                 Step::Unicast { path, index },
                 "sendmmsg",
             )),
+            None if dests.iter().any(|(d, _)| unsteered(&f, *d)) => {
+                // As for one datagram (`datagram`): what the kernel would read again
+                // is sent by the supervisor, as read.
+                let f = self.facts(&s);
+                Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f))
+            }
             None => Some(Reply::Continue),
         }
     }
@@ -2520,6 +2635,17 @@ impl Supervisor<'_> {
             _ => Some(Reply::Continue),
         }
     }
+}
+
+/// Whether nothing on the socket steers a datagram to `dest`: no device binding and
+/// no unicast interface for its path. A CONTINUE then leaves the route to whatever
+/// address the kernel reads.
+fn unsteered(f: &Facts, dest: SocketAddr) -> bool {
+    f.bound == 0
+        && match logic::path_of(dest.ip()) {
+            UcPath::V4 => f.uc4 == 0,
+            UcPath::V6 => f.uc6 == 0,
+        }
 }
 
 /// The socket's local address, as `getsockname` says.
@@ -2701,6 +2827,30 @@ mod tests {
         assert_eq!(seen[..4], [10, 20, 40, 80]);
         assert!(seen.iter().all(|&ms| (10..=500).contains(&ms)));
         assert_eq!(*seen.last().unwrap(), 500);
+    }
+
+    /// A datagram to an exempt or direct destination on a socket nothing steers was
+    /// answered CONTINUE: another thread rewriting the address afterwards sent a
+    /// steered destination by the default route. Only such sockets are sent by the
+    /// supervisor; a device or a unicast interface for the path steers any address.
+    #[test]
+    fn only_a_socket_nothing_steers_has_its_exempt_datagrams_sent_by_the_supervisor() {
+        let lo: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:53".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:53".parse().unwrap();
+        let mut f = Facts::of(Some(AddrFamily::V6), Proto::Udp);
+        assert!(unsteered(&f, lo6) && unsteered(&f, mapped));
+        f.uc4 = 3;
+        assert!(
+            !unsteered(&f, mapped),
+            "IPv4-mapped: the IPv4 path's option"
+        );
+        assert!(unsteered(&f, lo6));
+        f.uc6 = 3;
+        assert!(!unsteered(&f, lo6));
+        let mut b = Facts::of(Some(AddrFamily::V4), Proto::Udp);
+        b.bound = 2;
+        assert!(!unsteered(&b, lo));
     }
 
     #[test]
