@@ -210,36 +210,33 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     Ok(exit)
 }
 
-/// Blocking connects made by worker threads at once; more continue in the kernel.
+/// Calls that wait (blocking connects, sends on a full buffer) made by worker
+/// threads at once; past that a connect continues in the kernel, a send gets
+/// `EAGAIN`.
 const MAX_WORKERS: usize = 64;
 
-/// A blocking stream connect made on the duplicate `s` by a thread of its own, which
-/// answers notification `id` with the kernel's result. The connect waits as the
-/// program's would (its `SO_SNDTIMEO` is the socket's). A signal interrupting the
-/// program's call makes the notification invalid: the connect goes on in the kernel,
-/// as an interrupted connect does, the answer is dropped (ENOENT), and the program's
-/// retry is a new notification whose connect on the same socket waits for it or gets
-/// `EALREADY` / `EISCONN`, as without the supervisor.
-fn connect_worker(
+/// A call that waits, made on the supervisor's duplicate by a thread of its own (`job`
+/// owns what it needs), which answers notification `id` with the kernel's result. It
+/// waits as the program's call would (a connect's `SO_SNDTIMEO` is the socket's). A
+/// signal interrupting the program's call makes the notification invalid: the call
+/// goes on in the kernel, as an interrupted connect does, the answer is dropped
+/// (ENOENT), and the program's retry is a new notification whose connect on the same
+/// socket waits for it or gets `EALREADY` / `EISCONN`, as without the supervisor.
+fn worker(
     listener: RawFd,
     id: u64,
-    s: OwnedFd,
-    raw: Vec<u8>,
     workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    job: impl FnOnce() -> Reply + Send + 'static,
 ) -> io::Result<()> {
     use std::sync::atomic::Ordering;
     workers.fetch_add(1, Ordering::AcqRel);
     let w = workers.clone();
     let spawned = std::thread::Builder::new()
-        .name("mifrun-connect".into())
+        .name("mifrun-worker".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            let reply = match sys::connect(&s, &raw) {
-                Ok(()) => Reply::Value(0),
-                Err(e) => Reply::Errno(e),
-            };
+            let reply = job();
             let _ = sys::send(listener, id, reply);
-            drop(s);
             w.fetch_sub(1, Ordering::AcqRel);
         });
     if let Err(e) = spawned {
@@ -1186,6 +1183,21 @@ impl Supervisor<'_> {
         self.connect_self(n, s, &f, raw)
     }
 
+    /// Runs a call that waits (a blocking connect, a send on a full buffer) in a
+    /// worker thread that answers the notification with its result
+    /// ([`worker`]); false when [`MAX_WORKERS`] are busy or no thread could be made.
+    fn spawn_worker(&mut self, n: &Notif, job: impl FnOnce() -> Reply + Send + 'static) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.workers.load(Ordering::Acquire) >= MAX_WORKERS {
+            return false;
+        }
+        if worker(self.listener, n.id, self.workers.clone(), job).is_err() {
+            return false;
+        }
+        self.stats.workers += 1;
+        true
+    }
+
     /// Makes the program's connect on the duplicate `s` with the address bytes `raw`
     /// (as read, the program's length): datagram sockets and non-blocking streams at
     /// once (the kernel's answer, `EINPROGRESS` included), a blocking stream in a
@@ -1198,23 +1210,21 @@ impl Supervisor<'_> {
         // are not decisions).
         self.flush_events(&Some(Reply::Continue));
         if f.stream && !sys::is_nonblocking(&s) {
-            if self.workers.load(std::sync::atomic::Ordering::Acquire) >= MAX_WORKERS {
-                self.say(
-                    LogLevel::Debug,
-                    format_args!(
-                        "pid {}: {MAX_WORKERS} blocking connects in progress; this one continues in the kernel",
-                        n.pid
-                    ),
-                );
-                return Some(Reply::Continue);
-            }
-            return match connect_worker(self.listener, n.id, s, raw, self.workers.clone()) {
-                Ok(()) => {
-                    self.stats.workers += 1;
-                    None
-                }
-                Err(_) => Some(Reply::Continue),
+            let job = move || match sys::connect(&s, &raw) {
+                Ok(()) => Reply::Value(0),
+                Err(e) => Reply::Errno(e),
             };
+            if self.spawn_worker(n, job) {
+                return None;
+            }
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: {MAX_WORKERS} blocking calls in progress; this connect continues in the kernel",
+                    n.pid
+                ),
+            );
+            return Some(Reply::Continue);
         }
         Some(match sys::connect(&s, &raw) {
             Ok(()) => Reply::Value(0),
@@ -1919,10 +1929,10 @@ impl Supervisor<'_> {
         );
         match step {
             Step::SendPktinfo { ifindex } => {
-                Some(self.send_self(n, s, dest, scope, iov, control, flags, Some(ifindex)))
+                self.send_self(n, s, dest, scope, iov, control, flags, Some(ifindex))
             }
             Step::SendPktinfoRoute => match self.host.route_oif(dest.ip().to_canonical()) {
-                Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, Some(i))),
+                Some(i) => self.send_self(n, s, dest, scope, iov, control, flags, Some(i)),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
             Step::Continue if unsteered(&f, dest) => {
@@ -1930,7 +1940,7 @@ impl Supervisor<'_> {
                 // interface for the path): the kernel reading the address again after
                 // a CONTINUE could find another thread's steered destination there,
                 // and send it by the default route. The supervisor sends what it read.
-                Some(self.send_self(n, s, dest, scope, iov, control, flags, None))
+                self.send_self(n, s, dest, scope, iov, control, flags, None)
             }
             step => {
                 let reply = self.apply(n, fd, s, dest, step, what);
@@ -2122,32 +2132,49 @@ impl Supervisor<'_> {
         control: &[u8],
         flags: i32,
         ifindex: Option<u32>,
-    ) -> Reply {
+    ) -> Handled {
         let data = match read_data(n, iov) {
             Ok(d) => d,
-            Err(e) => return Reply::Errno(e),
+            Err(e) => return Some(Reply::Errno(e)),
         };
         if !sys::id_valid(self.listener, n.id) {
-            return Reply::Errno(libc::EINTR);
+            return None;
         }
         let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
         let cmsg = match ifindex {
             Some(i) => match with_pktinfo(control, v6_path, i) {
                 Ok(c) => c,
-                Err(e) => return Reply::Errno(e),
+                Err(e) => return Some(Reply::Errno(e)),
             },
             None => control.to_vec(),
         };
         let name = addr::encode(dest, scope);
-        match sys::sendmsg(
-            s,
-            &name,
-            &data,
-            &cmsg,
-            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        ) {
+        let sent = |flags| match sys::sendmsg(s, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL) {
             Ok(sent) => Reply::Value(sent as i64),
             Err(e) => Reply::Errno(e),
+        };
+        let reply = sent(flags | libc::MSG_DONTWAIT);
+        if reply != Reply::Errno(libc::EAGAIN)
+            || flags & libc::MSG_DONTWAIT != 0
+            || sys::is_nonblocking(s)
+        {
+            return Some(reply);
+        }
+        // A blocking socket whose send buffer is full: the program's call would wait,
+        // and so does a worker's (the notification loop must not).
+        let Ok(own) = s.try_clone() else {
+            return Some(reply);
+        };
+        let job = move || match sys::sendmsg(&own, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL)
+        {
+            Ok(sent) => Reply::Value(sent as i64),
+            Err(e) => Reply::Errno(e),
+        };
+        // The decision's events line, as a sent datagram's.
+        self.flush_events(&Some(Reply::Value(0)));
+        match self.spawn_worker(n, job) {
+            true => None,
+            false => Some(reply),
         }
     }
 
@@ -2196,7 +2223,7 @@ impl Supervisor<'_> {
                 // The program chose the interface of this datagram itself. The
                 // supervisor sends what it read (the kernel reading the program's
                 // memory again could find the choice withdrawn by another thread).
-                Some(self.send_self(n, &s, dest, scope, &iov, &control, flags, None))
+                self.send_self(n, &s, dest, scope, &iov, &control, flags, None)
             }
             Ok(_) => self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg"),
         }
