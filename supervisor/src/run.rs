@@ -1928,11 +1928,17 @@ impl Supervisor<'_> {
             format_args!("pid {}: {what} fd {fd} to {dest}: {step:?}", n.pid),
         );
         match step {
-            Step::SendPktinfo { ifindex } => {
-                self.send_self(n, s, dest, scope, iov, control, flags, Some(ifindex))
-            }
+            Step::SendPktinfo { ifindex } => self.send_self(
+                n,
+                s,
+                Some((dest, scope)),
+                iov,
+                control,
+                flags,
+                Some(ifindex),
+            ),
             Step::SendPktinfoRoute => match self.host.route_oif(dest.ip().to_canonical()) {
-                Some(i) => self.send_self(n, s, dest, scope, iov, control, flags, Some(i)),
+                Some(i) => self.send_self(n, s, Some((dest, scope)), iov, control, flags, Some(i)),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
             Step::Continue if unsteered(&f, dest) => {
@@ -1940,7 +1946,7 @@ impl Supervisor<'_> {
                 // interface for the path): the kernel reading the address again after
                 // a CONTINUE could find another thread's steered destination there,
                 // and send it by the default route. The supervisor sends what it read.
-                self.send_self(n, s, dest, scope, iov, control, flags, None)
+                self.send_self(n, s, Some((dest, scope)), iov, control, flags, None)
             }
             step => {
                 let reply = self.apply(n, fd, s, dest, step, what);
@@ -2121,13 +2127,14 @@ impl Supervisor<'_> {
     /// program's PKTINFO of interface 0 patched, or ours added after its control
     /// messages: fastpath's `build_control`, as the preload builds it), or with the
     /// program's control messages as they are (`None`), and returns the byte count.
+    /// `to`: the destination and its scope id, `None` for a message without one (the
+    /// connected peer's; `ifindex` is then `None` too).
     #[allow(clippy::too_many_arguments)]
     fn send_self(
         &mut self,
         n: &Notif,
         s: &OwnedFd,
-        dest: SocketAddr,
-        scope: u32,
+        to: Option<(SocketAddr, u32)>,
         iov: &[(u64, u64)],
         control: &[u8],
         flags: i32,
@@ -2140,7 +2147,7 @@ impl Supervisor<'_> {
         if !sys::id_valid(self.listener, n.id) {
             return None;
         }
-        let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
+        let v6_path = to.is_some_and(|(d, _)| logic::path_of(d.ip()) == UcPath::V6);
         let cmsg = match ifindex {
             Some(i) => match with_pktinfo(control, v6_path, i) {
                 Ok(c) => c,
@@ -2148,7 +2155,7 @@ impl Supervisor<'_> {
             },
             None => control.to_vec(),
         };
-        let name = addr::encode(dest, scope);
+        let name = to.map_or_else(Vec::new, |(d, sc)| addr::encode(d, sc));
         let sent = |flags| match sys::sendmsg(s, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL) {
             Ok(sent) => Reply::Value(sent as i64),
             Err(e) => Reply::Errno(e),
@@ -2192,27 +2199,17 @@ impl Supervisor<'_> {
             Err(h) => return h,
         };
         if m.name == 0 || m.namelen == 0 {
-            return Some(Reply::Continue); // a connected socket: settled at connect
+            return self.sendmsg_unnamed(n, fd, &m, flags);
         }
         let (s, dest, scope) = match self.send_dest(n, fd, m.name, m.namelen) {
             Ok(Some(d)) => d,
             Ok(None) => return Some(Reply::Continue),
             Err(h) => return h,
         };
-        let iovlen = (m.iovlen as usize).min(1024);
-        let mut raw = vec![0u8; iovlen * 16];
-        if sys::read_mem(n.pid, m.iov, &mut raw).is_err() {
-            return Some(Reply::Errno(libc::EFAULT));
-        }
-        let iov: Vec<(u64, u64)> = raw.chunks(16).map(addr::parse_iovec).collect();
-        let clen = m.controllen as usize;
-        if clen > MAX_CONTROL {
-            return Some(Reply::Errno(libc::ENOBUFS));
-        }
-        let mut control = vec![0u8; clen];
-        if m.control != 0 && sys::read_mem(n.pid, m.control, &mut control).is_err() {
-            return Some(Reply::Errno(libc::EFAULT));
-        }
+        let (iov, control) = match read_iov_control(n, &m) {
+            Ok(x) => x,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
         // The kernel's rule for the datagram's path (fastpath's `scan_control`, the
         // preload's): a PKTINFO of interface 0, or of the level the path does not
         // read, chooses nothing and the datagram is steered.
@@ -2223,10 +2220,47 @@ impl Supervisor<'_> {
                 // The program chose the interface of this datagram itself. The
                 // supervisor sends what it read (the kernel reading the program's
                 // memory again could find the choice withdrawn by another thread).
-                self.send_self(n, &s, dest, scope, &iov, &control, flags, None)
+                self.send_self(n, &s, Some((dest, scope)), &iov, &control, flags, None)
             }
             Ok(_) => self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg"),
         }
+    }
+
+    /// A `sendmsg` without a destination (a connected socket's, or the kernel's
+    /// `EDESTADDRREQ`). The `msghdr` is the program's memory: another thread could
+    /// give it a name after the check, and a CONTINUE would send there. Safe to
+    /// continue when the socket itself steers any address (a device binding; a
+    /// unicast interface for every path it has) and for what is not a datagram
+    /// socket; otherwise the supervisor sends what it read. Cost on a steered
+    /// connected socket: `pidfd_getfd`, one `getsockopt` (+ the close).
+    fn sendmsg_unnamed(&mut self, n: &Notif, fd: i32, m: &addr::MsgHdr, flags: i32) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) != 0 {
+            return Some(Reply::Continue);
+        }
+        let f = self.facts(&s);
+        if f.family.is_none() {
+            return Some(Reply::Continue);
+        }
+        if f.stream {
+            // A stream ignores a name once connected, and takes none before without
+            // MSG_FASTOPEN (a register, not memory). A Fast Open send is made on the
+            // duplicate: the kernel's answer, with what was read.
+            if flags & libc::MSG_FASTOPEN == 0 || sys::is_connected(&s) {
+                return Some(Reply::Continue);
+            }
+        } else if f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0) {
+            // A unicast interface on every path steers whatever name the kernel reads.
+            return Some(Reply::Continue);
+        }
+        let (iov, control) = match read_iov_control(n, m) {
+            Ok(x) => x,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        self.send_self(n, &s, None, &iov, &control, flags, None)
     }
 
     /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
@@ -2406,7 +2440,28 @@ impl Supervisor<'_> {
             early = Some(s);
         }
         if dests.is_empty() {
-            return Some(Reply::Continue);
+            // No destination the supervisor steers: the batch continues unless the
+            // socket steers nothing itself and another thread could name one after
+            // the check (`sendmsg_unnamed`'s rule).
+            let s = match early {
+                Some(s) => s,
+                None => match self.dup(n, fd) {
+                    Ok(s) => s,
+                    Err(h) => return h,
+                },
+            };
+            if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) != 0 {
+                return Some(Reply::Continue);
+            }
+            let f = self.facts(&s);
+            if f.family.is_none()
+                || f.stream
+                || (f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0))
+            {
+                return Some(Reply::Continue);
+            }
+            let profile = self.profile(n.pid);
+            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
         }
         let s = match early {
             Some(s) => s,
@@ -2731,6 +2786,27 @@ impl sockopts::OptionSocket for OptionDup<'_> {
         };
         sys::bind(self.0, &addr::encode(SocketAddr::new(ip, 0), 0))
     }
+}
+
+/// A message's (base, len) iovecs and its control data.
+type IovControl = (Vec<(u64, u64)>, Vec<u8>);
+
+/// A `sendmsg`'s iovec array (at most 1024) and control data (at most
+/// [`MAX_CONTROL`] bytes: `ENOBUFS` beyond), read from the program; `Err`: the errno.
+fn read_iov_control(n: &Notif, m: &addr::MsgHdr) -> Result<IovControl, i32> {
+    let iovlen = (m.iovlen as usize).min(1024);
+    let mut raw = vec![0u8; iovlen * 16];
+    sys::read_mem(n.pid, m.iov, &mut raw).map_err(|_| libc::EFAULT)?;
+    let iov = raw.chunks(16).map(addr::parse_iovec).collect();
+    let clen = m.controllen as usize;
+    if clen > MAX_CONTROL {
+        return Err(libc::ENOBUFS);
+    }
+    let mut control = vec![0u8; clen];
+    if m.control != 0 {
+        sys::read_mem(n.pid, m.control, &mut control).map_err(|_| libc::EFAULT)?;
+    }
+    Ok((iov, control))
 }
 
 /// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).

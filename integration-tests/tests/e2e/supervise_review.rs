@@ -159,6 +159,23 @@ both!(
 );
 
 both!(
+    /// Time of check to time of use on a `sendmsg` without a name (found with the
+    /// fixes of wt-supfix): the `msghdr` is the program's memory, and the supervisor
+    /// answered CONTINUE for a name-less message; a thread naming the service in it
+    /// after the check had the kernel send a fresh, unbound socket's datagram by eth0.
+    /// Bounded: 3000 sends.
+    a_thread_naming_a_nameless_sendmsg_cannot_send_it_unsteered,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        let (out, counts) = run_review(&tb, &bin, &["namerace", fam_arg(fam), "3000"]);
+        assert!(out.stdout.contains("namerace iterations=3000"), "{}", out.dump());
+        steered_or_refused(&out, &counts);
+    }
+);
+
+both!(
     /// A connected UDP socket the supervisor bound to wlan0; the program (root, so
     /// CAP_NET_RAW) then clears the device binding (`SO_BINDTOIFINDEX` 0, or
     /// `SO_BINDTODEVICE` ""): the supervisor lets it ("the program's choice wins"),
