@@ -506,6 +506,168 @@ pub fn walk_cmsgs(ctl: &[u8], mut f: impl FnMut(usize, usize, i32, i32)) -> Resu
     Ok(end)
 }
 
+// ---------------------------------------------------------------------------------
+// The PKTINFO rules of the kernel's send paths, shared by the preload's engine
+// (`shim/src/sys/linux/uapi.rs` re-exports them, with their kernel-observed tests)
+// and the seccomp supervisor: both read a program's control messages the same way.
+// ---------------------------------------------------------------------------------
+
+const CTL_IPPROTO_IP: i32 = 0;
+const CTL_IPPROTO_IPV6: i32 = 41;
+const IP_PKTINFO: i32 = 8;
+const IPV6_PKTINFO: i32 = 50;
+const CTL_ENOBUFS: i32 = 105;
+/// `sizeof(struct in_pktinfo)` / `sizeof(struct in6_pktinfo)`.
+pub const IN_PKTINFO: usize = 12;
+pub const IN6_PKTINFO: usize = 20;
+
+/// How a datagram must be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pktinfo {
+    pub ifindex: u32,
+    /// Use `IPV6_PKTINFO` (native IPv6 destination on an `AF_INET6` socket) rather
+    /// than `IP_PKTINFO` (IPv4, also accepted for IPv4-mapped destinations on an
+    /// `AF_INET6` socket).
+    pub v6: bool,
+}
+
+/// `CMSG_LEN(payload)`.
+pub const fn cmsg_len(payload: usize) -> usize {
+    CMSGHDR + payload
+}
+
+/// `CMSG_SPACE(payload)`.
+pub const fn cmsg_space(payload: usize) -> usize {
+    CMSGHDR + cmsg_align(payload)
+}
+
+/// What a walk of the program's control messages found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scan {
+    /// Where the kernel would look for the next header: the aligned end of the last
+    /// message (bytes after it, fewer than a header, are ignored by the kernel).
+    pub end: usize,
+    /// The program named the interface itself: the kernel will send the datagram
+    /// through the index of a PKTINFO of the program's (see [`scan_control`]).
+    pub chosen: bool,
+    /// Offset of the data of a PKTINFO of the needed family with interface 0, the
+    /// one the kernel takes its interface from.
+    pub patch: Option<usize>,
+}
+
+fn i32_at(b: &[u8], at: usize) -> i32 {
+    i32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    i32_at(b, at) as u32
+}
+
+/// Walks control messages as the kernel does (`for_each_cmsghdr` with `CMSG_OK`, the
+/// check every INET protocol's parser makes first): a header is read while one fits
+/// in the rest of the buffer; a `cmsg_len` below a header's size or beyond the
+/// buffer is `EINVAL` (also `cmsg_len` near `SIZE_MAX`, which never wraps here).
+/// `v6`: the datagram takes the IPv6 path (a native IPv6 destination), else the
+/// IPv4 path (an IPv4 destination, or an IPv4-mapped one on an `AF_INET6` socket).
+///
+/// Which PKTINFO chooses the interface is the kernel's rule for that path, not the
+/// program's wish:
+/// * IPv6 path (`ip6_datagram_send_ctl`): only `SOL_IPV6` messages are read; any
+///   `IPV6_PKTINFO` with a non-zero index sets the interface (two different ones are
+///   `EINVAL`). An `IP_PKTINFO` there is ignored: it chooses nothing.
+/// * IPv4 path (`ip_cmsg_send`): an `IP_PKTINFO` with a non-zero index sets the
+///   interface (the last such one wins; one of index 0 leaves it as it was: seen on
+///   6.18, an index then a 0 sent by the index); an `IPV6_PKTINFO` is read only on
+///   an `AF_INET6` socket, which this walk does not know, so it is taken to choose
+///   nothing and ours, put last, wins (a fail-safe override of a dual-stack
+///   program's own choice).
+///
+/// A PKTINFO counts only in the exact length its parser accepts (`IP_PKTINFO`:
+/// `CMSG_LEN(12)`; `IPV6_PKTINFO`: at least `CMSG_LEN(20)`); the kernel refuses other
+/// lengths with `EINVAL` itself.
+pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
+    let mut scan = Scan {
+        end: 0,
+        chosen: false,
+        patch: None,
+    };
+    scan.end = walk_cmsgs(ctl, |pos, len, level, ty| {
+        let data = pos + CMSGHDR;
+        match (level, ty) {
+            (CTL_IPPROTO_IP, IP_PKTINFO) if !v6 && len == cmsg_len(IN_PKTINFO) => {
+                // in_pktinfo { int ipi_ifindex; in_addr spec_dst; in_addr addr }
+                if u32_at(ctl, data) != 0 {
+                    scan.chosen = true;
+                } else if scan.patch.is_none() {
+                    scan.patch = Some(data);
+                }
+            }
+            (CTL_IPPROTO_IPV6, IPV6_PKTINFO) if v6 && len >= cmsg_len(IN6_PKTINFO) => {
+                // in6_pktinfo { in6_addr ipi6_addr; unsigned ipi6_ifindex }
+                if u32_at(ctl, data + 16) != 0 {
+                    scan.chosen = true;
+                } else if scan.patch.is_none() {
+                    scan.patch = Some(data);
+                }
+            }
+            _ => {}
+        }
+    })?;
+    if scan.chosen {
+        scan.patch = None;
+    }
+    Ok(scan)
+}
+
+/// The control data to send: the program's messages (`app`, at most [`CMSG_ROOM`]
+/// minus our message) with our PKTINFO, written into `out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Built {
+    /// `out[..len]` is the control data to send.
+    Control(usize),
+    /// The program named the interface itself: send its control data unchanged
+    /// (`out[..len]`, a copy of `app`).
+    Chosen(usize),
+}
+
+/// Builds the control data of a steered datagram from the program's (`app`, already
+/// copied): an `IP(V6)_PKTINFO` with interface 0 gets `p.ifindex`; otherwise ours is
+/// put where the kernel's walk looks next (the program's trailing bytes, which the
+/// kernel ignores, are dropped). `Err(EINVAL)`: malformed, as the kernel says;
+/// `Err(ENOBUFS)`: no room (callers check the engine's `control_len` first, so only when
+/// `out` is smaller than `app` plus our message).
+pub fn build_control(app: &[u8], p: Pktinfo, out: &mut [u8]) -> Result<Built, i32> {
+    let scan = scan_control(app, p.v6)?;
+    let copy = out.get_mut(..app.len()).ok_or(CTL_ENOBUFS)?;
+    copy.copy_from_slice(app);
+    if scan.chosen {
+        return Ok(Built::Chosen(app.len()));
+    }
+    if let Some(data) = scan.patch {
+        let at = if p.v6 { data + 16 } else { data };
+        out[at..at + 4].copy_from_slice(&p.ifindex.to_ne_bytes());
+        return Ok(Built::Control(app.len()));
+    }
+    let (level, ty, payload) = if p.v6 {
+        (CTL_IPPROTO_IPV6, IPV6_PKTINFO, IN6_PKTINFO)
+    } else {
+        (CTL_IPPROTO_IP, IP_PKTINFO, IN_PKTINFO)
+    };
+    let start = scan.end;
+    let space = cmsg_space(payload);
+    if let Some(pad) = out.get_mut(app.len()..start) {
+        pad.fill(0);
+    }
+    let ours = out.get_mut(start..start + space).ok_or(CTL_ENOBUFS)?;
+    ours.fill(0);
+    ours[..8].copy_from_slice(&(cmsg_len(payload) as u64).to_ne_bytes());
+    ours[8..12].copy_from_slice(&level.to_ne_bytes());
+    ours[12..16].copy_from_slice(&ty.to_ne_bytes());
+    let idx = if p.v6 { CMSGHDR + 16 } else { CMSGHDR };
+    ours[idx..idx + 4].copy_from_slice(&p.ifindex.to_ne_bytes());
+    Ok(Built::Control(start + space))
+}
+
 /// The fds an `SCM_RIGHTS` message in well-formed control data carries.
 pub fn passed_fds(ctl: &[u8], mut f: impl FnMut(i32)) {
     const SOL_SOCKET: i32 = 1;

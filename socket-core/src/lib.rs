@@ -34,6 +34,15 @@ pub use mifshim_fastpath::{
     SHARED, SHIM_BOUND, SHIM_DIRECT, SHIM_MCAST_IF, SHIM_OPTS, SRC_ADDR, TCP, UC4, UC6, UDP, V6,
     VALID,
 };
+/// How the kernel's send paths read a program's PKTINFO (which one chooses the
+/// interface), and the control data of a steered datagram: one rule for the preload
+/// and the supervisor.
+pub mod control {
+    pub use mifshim_fastpath::{
+        Built, IN_PKTINFO, IN6_PKTINFO, Pktinfo, Scan, build_control, cmsg_len, cmsg_space,
+        scan_control,
+    };
+}
 
 /// What the shim knows about one socket: the flags of its fd's entry and the unicast
 /// interface index the shim set.

@@ -400,7 +400,7 @@ mod tests {
     }
 
     /// The option numbers and the layouts the decoder reads, against the C library's
-    /// (Linux's: the numbers are Linux's).
+    /// (Linux's: the numbers are the Linux kernel's, macOS's libc has others).
     #[test]
     #[cfg(target_os = "linux")]
     fn option_numbers_and_layouts_are_the_c_librarys() {

@@ -64,6 +64,28 @@ pub fn parse(bytes: &[u8]) -> Dest {
     }
 }
 
+/// `sizeof(struct sockaddr_in)`.
+pub const SIN_LEN: usize = 16;
+
+/// The destination of a send as the kernel reads it on a socket of `family`
+/// (`AF_INET`, `AF_INET6`, …): as [`parse`], except that an `AF_UNSPEC` address of at
+/// least a `sockaddr_in`'s size on an `AF_INET` socket is an IPv4 destination
+/// (`udp_sendmsg`, `raw_sendmsg`: BSD compatibility, old programs leave `sin_family`
+/// zero), as the preload's engine decodes it (`uapi::decode_unspec_as_inet`). On an
+/// `AF_INET6` socket `AF_UNSPEC` is no address (`udpv6_sendmsg`: the connected
+/// peer), and on `connect` it is a disconnect: not this function's.
+pub fn parse_send(bytes: &[u8], family: i32) -> Dest {
+    match parse(bytes) {
+        Dest::Unspec if family == AF_INET as i32 && bytes.len() >= SIN_LEN => {
+            let mut sin = [0u8; SIN_LEN];
+            sin.copy_from_slice(&bytes[..SIN_LEN]);
+            sin[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+            parse(&sin)
+        }
+        d => d,
+    }
+}
+
 /// The fields of a `struct msghdr` the supervisor needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MsgHdr {
@@ -203,6 +225,30 @@ mod tests {
         assert_eq!(parse(&encode(a, 0)[..8]), Dest::Short);
         assert_eq!(parse(&[1]), Dest::Short);
         assert_eq!(parse(&[1, 0, b'/', b't']), Dest::Other(1));
+    }
+
+    /// An `AF_UNSPEC` destination on an `AF_INET` UDP socket is sent by the kernel as
+    /// `AF_INET` (`udp_sendmsg`); the supervisor read it as "no IP address" and let the
+    /// datagram leave by the default route (eth0).
+    #[test]
+    fn an_af_unspec_destination_of_a_send_on_an_af_inet_socket_is_ipv4() {
+        let a: SocketAddr = "203.0.113.10:9000".parse().unwrap();
+        let mut b = encode(a, 0);
+        b[..2].copy_from_slice(&AF_UNSPEC.to_ne_bytes());
+        let ip = Dest::Ip {
+            addr: a,
+            scope_id: 0,
+        };
+        assert_eq!(parse_send(&b, AF_INET as i32), ip);
+        // A longer buffer (a sockaddr_storage) too.
+        let mut st = b.clone();
+        st.resize(MAX_ADDR, 0);
+        assert_eq!(parse_send(&st, AF_INET as i32), ip);
+        // Shorter than a sockaddr_in: the kernel's EINVAL; on AF_INET6: no address.
+        assert_eq!(parse_send(&b[..15], AF_INET as i32), Dest::Unspec);
+        assert_eq!(parse_send(&b, AF_INET6 as i32), Dest::Unspec);
+        // Other families are what `parse` says.
+        assert_eq!(parse_send(&encode(a, 0), AF_INET6 as i32), ip);
     }
 
     #[test]

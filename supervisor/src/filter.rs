@@ -17,7 +17,17 @@
 //! | `socket(…, IPPROTO_MPTCP / IPPROTO_SCTP)`              | `EPROTONOSUPPORT`      |
 //! | `seccomp(SET_MODE_FILTER, NEW_LISTENER…)` (a nested supervisor) | notify (EBUSY, said) |
 //! | `io_uring_setup`, `io_uring_enter`, `io_uring_register`| `ENOSYS`               |
+//! | `pidfd_getfd` (any)                                    | `EPERM`                |
+//! | `ptrace(…, pid)`, `process_vm_readv/writev(pid, …)` with the supervisor's pid | `EPERM` |
 //! | anything else                                          | allow                  |
+//!
+//! The last two rows keep the program away from the supervisor's seccomp listener and
+//! memory (answering its own notifications unsteers everything) where the kernel
+//! would let it through: a program with `CAP_SYS_PTRACE` (mifrun makes itself
+//! non-dumpable, which stops a same-uid one). `pidfd_getfd` is refused outright
+//! (almost nothing needs it); the others only for mifrun's pid, a scalar argument.
+//! Paths (`/proc/PID/mem`, `/proc/PID/fd/N`) cannot be seen by a filter: README says
+//! what that leaves.
 //!
 //! The calls the child makes to hand the listener over (`write`, `read`, `close`,
 //! `execve`) are not trapped, so it never waits on a supervisor that is not there yet.
@@ -49,6 +59,10 @@ pub mod nr {
     pub const IO_URING_SETUP: u32 = 425;
     pub const IO_URING_ENTER: u32 = 426;
     pub const IO_URING_REGISTER: u32 = 427;
+    pub const PTRACE: u32 = 101;
+    pub const PROCESS_VM_READV: u32 = 310;
+    pub const PROCESS_VM_WRITEV: u32 = 311;
+    pub const PIDFD_GETFD: u32 = 438;
 }
 
 /// `SECCOMP_SET_MODE_FILTER`, `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
@@ -69,6 +83,7 @@ pub const IPV6_UNICAST_IF: u32 = 76;
 pub const IP_MULTICAST_IF: u32 = membership::IP_MULTICAST_IF as u32;
 pub const IPV6_MULTICAST_IF: u32 = membership::IPV6_MULTICAST_IF as u32;
 const ENOSYS: u32 = 38;
+const EPERM: u32 = 1;
 const EPROTONOSUPPORT: u32 = 93;
 
 // Offsets in `struct seccomp_data`.
@@ -99,7 +114,10 @@ enum L {
     Socket,
     Seccomp,
     SeccompFilter,
+    Ptrace,
+    ProcessVm,
     Notify,
+    Eperm,
     Enosys,
     Eproto,
     Allow,
@@ -116,7 +134,7 @@ enum Item {
     Label(L),
 }
 
-fn items() -> Vec<Item> {
+fn items(supervisor: u32) -> Vec<Item> {
     use Item::*;
     let mut v = vec![
         Ld(OFF_ARCH),
@@ -137,6 +155,20 @@ fn items() -> Vec<Item> {
         Jeq(nr::IO_URING_SETUP, L::Enosys),
         Jeq(nr::IO_URING_ENTER, L::Enosys),
         Jeq(nr::IO_URING_REGISTER, L::Enosys),
+        Jeq(nr::PIDFD_GETFD, L::Eperm),
+        Jeq(nr::PTRACE, L::Ptrace),
+        Jeq(nr::PROCESS_VM_READV, L::ProcessVm),
+        Jeq(nr::PROCESS_VM_WRITEV, L::ProcessVm),
+        Ret(RET_ALLOW),
+        // ptrace(request, pid, …) and process_vm_readv/writev(pid, …) of the
+        // supervisor (the kernel takes the pid as a 32-bit pid_t: the low word).
+        Label(L::Ptrace),
+        Ld(arg_lo(1)),
+        Jeq(supervisor, L::Eperm),
+        Ret(RET_ALLOW),
+        Label(L::ProcessVm),
+        Ld(arg_lo(0)),
+        Jeq(supervisor, L::Eperm),
         Ret(RET_ALLOW),
         // sendto(fd, buf, len, flags, dest_addr, addrlen): notify unless dest_addr is NULL.
         Label(L::Sendto),
@@ -199,6 +231,8 @@ fn items() -> Vec<Item> {
         Ret(RET_ALLOW),
         Label(L::Notify),
         Ret(RET_USER_NOTIF),
+        Label(L::Eperm),
+        Ret(RET_ERRNO | EPERM),
         Label(L::Enosys),
         Ret(RET_ERRNO | ENOSYS),
         Label(L::Eproto),
@@ -219,9 +253,11 @@ fn ipv6_membership() -> impl Iterator<Item = u32> {
     membership::IPV6_OPTIONS.into_iter().map(|o| o as u32)
 }
 
-/// The filter's instructions, jumps resolved (all forward, each within 255).
-pub fn program() -> Vec<sock_filter> {
-    let items = items();
+/// The filter's instructions, jumps resolved (all forward, each within 255);
+/// `supervisor`: the pid of the process that holds the listener (mifrun), in the
+/// program's pid namespace.
+pub fn program(supervisor: u32) -> Vec<sock_filter> {
+    let items = items(supervisor);
     let mut pos = Vec::new();
     let mut pc = 0usize;
     for it in &items {
@@ -286,8 +322,35 @@ pub fn eval(prog: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
 mod tests {
     use super::*;
 
+    const SUP: u32 = 4242;
+
+    /// A program (same uid, or root) took mifrun's listener with `pidfd_getfd` and
+    /// answered its own notifications: everything it sent left unsteered. Refused
+    /// outright; ptrace and process_vm_* only against the supervisor's pid.
+    #[test]
+    fn the_program_cannot_reach_the_supervisors_listener_or_memory() {
+        assert_eq!(run(nr::PIDFD_GETFD, [3, 4, 0, 0, 0, 0]), RET_ERRNO | EPERM);
+        for req in [16, 0x4206, 0] {
+            // PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_TRACEME-like: the pid decides.
+            assert_eq!(
+                run(nr::PTRACE, [req, SUP as u64, 0, 0, 0, 0]),
+                RET_ERRNO | EPERM
+            );
+            // The pid's high word is not the kernel's (pid_t).
+            assert_eq!(
+                run(nr::PTRACE, [req, (1 << 32) | SUP as u64, 0, 0, 0, 0]),
+                RET_ERRNO | EPERM
+            );
+            assert_eq!(run(nr::PTRACE, [req, 77, 0, 0, 0, 0]), RET_ALLOW);
+        }
+        for n in [nr::PROCESS_VM_READV, nr::PROCESS_VM_WRITEV] {
+            assert_eq!(run(n, [SUP as u64, 1, 1, 1, 1, 0]), RET_ERRNO | EPERM);
+            assert_eq!(run(n, [77, 1, 1, 1, 1, 0]), RET_ALLOW);
+        }
+    }
+
     fn run(nr: u32, args: [u64; 6]) -> u32 {
-        eval(&program(), nr, AUDIT_ARCH_X86_64, args)
+        eval(&program(SUP), nr, AUDIT_ARCH_X86_64, args)
     }
 
     #[test]
@@ -410,7 +473,7 @@ mod tests {
 
     #[test]
     fn other_architectures_are_killed_and_x32_numbers_refused() {
-        let p = program();
+        let p = program(SUP);
         // i386 connect via socketcall (102) or int 0x80 socket calls.
         assert_eq!(eval(&p, 102, 0x4000_0003, [0; 6]), RET_KILL_PROCESS);
         assert_eq!(eval(&p, 362, 0x4000_0003, [0; 6]), RET_KILL_PROCESS);
@@ -426,7 +489,7 @@ mod tests {
 
     #[test]
     fn program_is_small_and_ends_in_returns() {
-        let p = program();
+        let p = program(SUP);
         assert!(p.len() < 96, "{}", p.len());
         assert_eq!(p.last().unwrap().code, RET_K);
     }

@@ -85,7 +85,7 @@ fn cstring(b: &[u8]) -> Result<CString, String> {
 /// (or the filter could not be installed), with the reason.
 pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     sys::check_notif_sizes().map_err(|e| format!("seccomp user notification: {e}"))?;
-    let prog = filter::program();
+    let prog = filter::program(std::process::id());
     let path = cstring(r.program.as_os_str().as_bytes())?;
     let argv: Vec<CString> = r
         .argv
@@ -121,6 +121,17 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     };
     drop(fd_w);
     drop(go_r);
+    // mifrun holds the listener from now on: a same-uid program must not reach into
+    // it (pidfd_getfd, /proc/PID/fd, ptrace). Non-dumpable after the fork, so the
+    // child (dumpable until its exec, which makes the program dumpable again) is still
+    // open to mifrun; the filter refuses the rest for a program with CAP_SYS_PTRACE.
+    if let Err(e) = sys::set_dumpable(false) {
+        sys::kill(pid, libc::SIGKILL);
+        let _ = sys::wait_blocking(pid);
+        return Err(format!(
+            "cannot make mifrun non-dumpable (PR_SET_DUMPABLE): {e}"
+        ));
+    }
     let n = match sys::read_i32(&fd_r) {
         Ok(Some(n)) => n,
         _ => {
@@ -182,6 +193,7 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         warned: 0,
         stats: Stats::default(),
         pidfds: HashMap::new(),
+        workers: Default::default(),
     };
     if sys::write_byte(&go_w).is_err() {
         sys::kill(pid, libc::SIGKILL);
@@ -191,11 +203,53 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     if r.stats {
         let st = &sup.stats;
         eprintln!(
-            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={}",
-            st.notifications, st.cont, st.errno, st.value, st.dropped
+            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={} workers={}",
+            st.notifications, st.cont, st.errno, st.value, st.dropped, st.workers
         );
     }
     Ok(exit)
+}
+
+/// Calls that wait (blocking connects, sends on a full buffer) made by worker
+/// threads at once; past that a connect continues in the kernel, a send gets
+/// `EAGAIN`.
+const MAX_WORKERS: usize = 64;
+
+/// A call that waits, made on the supervisor's duplicate by a thread of its own (`job`
+/// owns what it needs), which answers notification `id` with the kernel's result. It
+/// waits as the program's call would (a connect's `SO_SNDTIMEO` is the socket's). A
+/// signal interrupting the program's call makes the notification invalid: the call
+/// goes on in the kernel, as an interrupted connect does, the answer is dropped
+/// (ENOENT), and the program's retry is a new notification whose connect on the same
+/// socket waits for it or gets `EALREADY` / `EISCONN`, as without the supervisor.
+fn worker(
+    listener: RawFd,
+    id: u64,
+    workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    job: impl FnOnce() -> Reply + Send + 'static,
+) -> io::Result<()> {
+    use std::sync::atomic::Ordering;
+    workers.fetch_add(1, Ordering::AcqRel);
+    let w = workers.clone();
+    let spawned = std::thread::Builder::new()
+        .name("mifrun-worker".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let reply = job();
+            let _ = sys::send(listener, id, reply);
+            w.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        workers.fetch_sub(1, Ordering::AcqRel);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The next wait before asking `waitpid` again about a zombie its tracer holds:
+/// 10 ms, doubling up to 500 ms.
+fn next_backoff(held: Option<i32>) -> i32 {
+    held.map_or(10, |ms| (ms * 2).min(500))
 }
 
 /// Notifications answered, by answer.
@@ -206,6 +260,8 @@ struct Stats {
     errno: u64,
     value: u64,
     dropped: u64,
+    /// Answered by a worker thread (a blocking connect).
+    workers: u64,
 }
 
 /// The child between fork and exec: no allocation.
@@ -390,6 +446,8 @@ struct Supervisor<'a> {
     warned: u32,
     stats: Stats,
     pidfds: HashMap<u32, OwnedFd>,
+    /// Blocking connects in progress in worker threads ([`connect_worker`]).
+    workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// `None`: drop the notification (the task left the call).
@@ -433,16 +491,24 @@ impl Supervisor<'_> {
         let mut pidfd = Some(pidfd);
         let mut main: Option<Exit> = None;
         let mut continuation = false;
+        // The program's pidfd is readable once it has exited, but a tracer of its own
+        // (its child PTRACE_SEIZEd it) holds its zombie until it reaps it: `waitpid`
+        // has nothing for mifrun meanwhile and polling the pidfd would return at once,
+        // forever (100 % of a CPU). Then the pidfd is left out and `waitpid` asked on
+        // a bounded back-off (`held`, ms), until the tracer lets the zombie go.
+        let mut held: Option<i32> = None;
         loop {
             let mut fds = vec![(listener.as_raw_fd(), libc::POLLIN)];
-            if let Some(p) = &pidfd {
+            if let Some(p) = &pidfd
+                && held.is_none()
+            {
                 fds.push((p.as_raw_fd(), libc::POLLIN));
             }
             let mon_at = fds.len();
             if let Some(m) = &monitor {
                 fds.push((m.as_raw_fd(), libc::POLLIN));
             }
-            let rev = match sys::poll(&fds, -1) {
+            let rev = match sys::poll(&fds, held.unwrap_or(-1)) {
                 Ok(r) => r,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => {
@@ -456,10 +522,16 @@ impl Supervisor<'_> {
                 sys::drain(m);
                 self.stale = true;
             }
-            if pidfd.is_some() && rev[1] != 0 {
-                if let Ok(Some(st)) = sys::try_wait(pid) {
+            let ask = pidfd.is_some() && (held.is_some() || rev[1] != 0);
+            if ask {
+                let st = sys::try_wait(pid);
+                if !matches!(st, Ok(Some(_))) {
+                    held = Some(next_backoff(held));
+                }
+                if let Ok(Some(st)) = st {
                     main = Some(Exit::of(st));
                     pidfd = None;
+                    held = None;
                     // Tasks the program left behind (daemons) are still supervised:
                     // by a copy of this process, so that mifrun ends with the program.
                     let hup = sys::poll(&[(listener.as_raw_fd(), 0)], 0)
@@ -467,6 +539,12 @@ impl Supervisor<'_> {
                         .unwrap_or(true);
                     if hup {
                         return main.unwrap();
+                    }
+                    // A fork copies this thread only: the blocking connects in
+                    // progress are answered first (bounded by the kernel's connect
+                    // time-out, the socket's SO_SNDTIMEO).
+                    while self.workers.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
                     }
                     {
                         // mifrun returns only once the copy is in a session of its own:
@@ -506,6 +584,7 @@ impl Supervisor<'_> {
             if l & libc::POLLIN != 0 {
                 match sys::recv(listener.as_raw_fd()) {
                     Ok(Some(n)) => {
+                        let workers = self.stats.workers;
                         let reply = self.handle(&n);
                         self.flush_events(&reply);
                         self.stats.notifications += 1;
@@ -513,6 +592,7 @@ impl Supervisor<'_> {
                             Some(Reply::Continue) => self.stats.cont += 1,
                             Some(Reply::Errno(_)) => self.stats.errno += 1,
                             Some(Reply::Value(_)) => self.stats.value += 1,
+                            None if self.stats.workers != workers => {}
                             None => self.stats.dropped += 1,
                         }
                         if let Some(reply) = reply
@@ -618,17 +698,7 @@ impl Supervisor<'_> {
                 self.program_filter(n, fd, a[2] as i32, a[3], a[4] as u32)
             }
             nr::SETSOCKOPT => {
-                self.unconfine_filter(n, fd);
-                // Debug, not info: under --supervise the preload's own bindings of a
-                // dynamic program come this way too.
-                self.say(
-                    LogLevel::Debug,
-                    format_args!(
-                        "pid {}: fd {fd}: the program binds this socket to a device itself; that choice wins over the policy",
-                        n.pid
-                    ),
-                );
-                Some(Reply::Continue)
+                self.program_binding(n, fd, a[1] as i32, a[2] as i32, a[3], a[4] as u32)
             }
             nr::SECCOMP => {
                 self.say(
@@ -713,11 +783,6 @@ impl Supervisor<'_> {
         r
     }
 
-    /// Reads an address argument; `Err`: the answer (EFAULT, or drop).
-    fn read_addr(&mut self, n: &Notif, ptr: u64, len: u32) -> Result<Dest, Handled> {
-        self.read_raw(n, ptr, len).map(|b| addr::parse(&b))
-    }
-
     /// Reads an address argument's bytes (at most [`MAX_ADDR`]; none for a NULL one).
     fn read_raw(&mut self, n: &Notif, ptr: u64, len: u32) -> Result<Vec<u8>, Handled> {
         if ptr == 0 || len == 0 {
@@ -736,6 +801,36 @@ impl Supervisor<'_> {
             return Err(None);
         }
         Ok(b)
+    }
+
+    /// The destination of a send (`sendto`, `sendmsg`) and the program's socket,
+    /// duplicated: an IP address, or an `AF_UNSPEC` one on an `AF_INET` socket
+    /// ([`addr::parse_send`]: the kernel sends it as IPv4). `Ok(None)`: no address
+    /// the supervisor steers (another family, or `AF_UNSPEC` where the kernel takes
+    /// it as none); the call continues.
+    fn send_dest(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        ptr: u64,
+        len: u32,
+    ) -> Result<Option<(OwnedFd, SocketAddr, u32)>, Handled> {
+        let raw = self.read_raw(n, ptr, len)?;
+        let d = match addr::parse(&raw) {
+            Dest::Unspec if raw.len() >= addr::SIN_LEN => Dest::Unspec,
+            Dest::Ip { addr, scope_id } => {
+                return Ok(Some((self.dup(n, fd)?, addr, scope_id)));
+            }
+            _ => return Ok(None),
+        };
+        debug_assert_eq!(d, Dest::Unspec);
+        // One more getsockopt, for this rare form only.
+        let s = self.dup(n, fd)?;
+        let family = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
+        Ok(match addr::parse_send(&raw, family) {
+            Dest::Ip { addr, scope_id } => Some((s, addr, scope_id)),
+            _ => None,
+        })
     }
 
     /// What the kernel says about the program's socket, with what the supervisor
@@ -1051,11 +1146,20 @@ impl Supervisor<'_> {
         }
     }
 
+    /// A `connect`: decided and steered on the supervisor's duplicate, then made by
+    /// the supervisor on that duplicate with its own copy of the address, and the
+    /// kernel's answer returned. A CONTINUE would let the kernel read the fd and the
+    /// address again: another thread could `dup2` an unsteered socket onto the fd, or
+    /// rewrite an exempt (loopback) address into a steered one, between the check and
+    /// the call. A blocking stream connect is made by a worker thread
+    /// ([`connect_worker`]), so the notification loop never waits on the network.
     fn connect(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Handled {
-        let (dest, scope) = match self.read_addr(n, ptr, len) {
-            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
-            // AF_UNSPEC is a disconnect; other families are not steered.
-            Ok(_) => return Some(Reply::Continue),
+        if ptr == 0 || len == 0 || len as usize > MAX_ADDR {
+            // Registers, not memory: the kernel's EFAULT / EINVAL, nothing to race.
+            return Some(Reply::Continue);
+        }
+        let raw = match self.read_raw(n, ptr, len) {
+            Ok(b) => b,
             Err(h) => return h,
         };
         let s = match self.dup(n, fd) {
@@ -1064,9 +1168,68 @@ impl Supervisor<'_> {
         };
         let f = self.facts(&s);
         if f.family.is_none() {
+            // Not an INET socket (AF_UNIX…): nothing to steer; an AF_UNIX path is the
+            // program's to resolve (its cwd, its mount namespace).
             return Some(Reply::Continue);
         }
-        self.connect_like(n, fd, &s, &f, dest, scope, "connect")
+        // AF_UNSPEC (a disconnect) and other families get the kernel's own answer on
+        // the duplicate too: the address the kernel reads is the one checked.
+        if let Dest::Ip { addr, scope_id } = addr::parse(&raw) {
+            match self.connect_like(n, fd, &s, &f, addr, scope_id, "connect") {
+                Some(Reply::Continue) => {}
+                other => return other,
+            }
+        }
+        self.connect_self(n, s, &f, raw)
+    }
+
+    /// Runs a call that waits (a blocking connect, a send on a full buffer) in a
+    /// worker thread that answers the notification with its result
+    /// ([`worker`]); false when [`MAX_WORKERS`] are busy or no thread could be made.
+    fn spawn_worker(&mut self, n: &Notif, job: impl FnOnce() -> Reply + Send + 'static) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.workers.load(Ordering::Acquire) >= MAX_WORKERS {
+            return false;
+        }
+        if worker(self.listener, n.id, self.workers.clone(), job).is_err() {
+            return false;
+        }
+        self.stats.workers += 1;
+        true
+    }
+
+    /// Makes the program's connect on the duplicate `s` with the address bytes `raw`
+    /// (as read, the program's length): datagram sockets and non-blocking streams at
+    /// once (the kernel's answer, `EINPROGRESS` included), a blocking stream in a
+    /// worker thread that answers the notification when the kernel does.
+    fn connect_self(&mut self, n: &Notif, s: OwnedFd, f: &Facts, raw: Vec<u8>) -> Handled {
+        if !sys::id_valid(self.listener, n.id) {
+            return None;
+        }
+        // The decision's events line is the one CONTINUE gave (the kernel's errors
+        // are not decisions).
+        self.flush_events(&Some(Reply::Continue));
+        if f.stream && !sys::is_nonblocking(&s) {
+            let job = move || match sys::connect(&s, &raw) {
+                Ok(()) => Reply::Value(0),
+                Err(e) => Reply::Errno(e),
+            };
+            if self.spawn_worker(n, job) {
+                return None;
+            }
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: {MAX_WORKERS} blocking calls in progress; this connect continues in the kernel",
+                    n.pid
+                ),
+            );
+            return Some(Reply::Continue);
+        }
+        Some(match sys::connect(&s, &raw) {
+            Ok(()) => Reply::Value(0),
+            Err(e) => Reply::Errno(e),
+        })
     }
 
     /// A connect, or a TCP Fast Open send (an implicit connect): decide, bind, continue.
@@ -1521,14 +1684,77 @@ impl Supervisor<'_> {
         sys::get_filter(&scratch).map_err(|e| Some(Reply::Errno(e)))
     }
 
+    /// The program's `SO_BINDTOIFINDEX` / `SO_BINDTODEVICE` (the filter traps these
+    /// two of `SOL_SOCKET`). Dropping a binding the supervisor made (index 0, an empty
+    /// name: socket-core's `unbind_refused`, the preload's rule) is refused with
+    /// `EPERM`, what the kernel answers a program without `CAP_NET_RAW`: a privileged
+    /// program's socket would otherwise leave by the default route. A device of the
+    /// program's own choosing wins over the policy: the confinement filter (which
+    /// would drop that device's packets) goes, a filter of the program's own stays.
+    /// The supervisor makes the call on its duplicate with the value it read, so the
+    /// kernel never reads the program's memory again (another thread could turn an
+    /// index into 0 after the check); rebinding a bound socket takes the program's
+    /// `CAP_NET_RAW`, as the kernel checks the caller's.
+    fn program_binding(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Handled {
+        let s = match self.dup(n, fd) {
+            Ok(s) => s,
+            Err(h) => return h,
+        };
+        let v = match self.read_option(n, &s, level, name, val, len) {
+            Ok(v) => v,
+            Err(h) => return h,
+        };
+        let f = self.facts(&s);
+        if f.family.is_some() {
+            let sock = logic::sock(&f, UcPath::V4);
+            if let Some(e) = socket_core::unbind_refused(sock, level, name, &v) {
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: fd {fd}: the program drops the device binding the supervisor gave the socket ({}); refused ({})",
+                        n.pid,
+                        self.snap.name_of(f.bound as u32),
+                        io::Error::from_raw_os_error(e)
+                    ),
+                );
+                return Some(Reply::Errno(e));
+            }
+        }
+        if f.bound != 0 && !sys::has_capability(n.pid, sys::CAP_NET_RAW) {
+            return Some(Reply::Errno(libc::EPERM));
+        }
+        if let Err(e) = sys::setsockopt_bytes(&s, level, name, Some(&v), 0) {
+            return Some(Reply::Errno(e));
+        }
+        self.remember(&s, |k| k.shim_bound = false);
+        if !socket_core::unbinds_device(level, name, &v) {
+            self.unconfine_filter(&s);
+            // Debug, not info: under --supervise the preload's own bindings of a
+            // dynamic program come this way too.
+            self.say(
+                LogLevel::Debug,
+                format_args!(
+                    "pid {}: fd {fd}: the program binds this socket to a device itself; that choice wins over the policy",
+                    n.pid
+                ),
+            );
+        }
+        Some(Reply::Value(0))
+    }
+
     /// The program binds a socket to a device itself: its choice wins, so the
     /// confinement filter (which would drop that device's packets) goes; a filter of
     /// the program's own stays.
-    fn unconfine_filter(&mut self, n: &Notif, fd: i32) {
-        let Ok(s) = self.getfd(n.pid, fd) else {
-            return;
-        };
-        let Ok(cur) = sys::get_filter(&s) else {
+    fn unconfine_filter(&mut self, s: &OwnedFd) {
+        let Ok(cur) = sys::get_filter(s) else {
             return;
         };
         let Some(o) = listen_filter::ours(&cur) else {
@@ -1536,9 +1762,9 @@ impl Supervisor<'_> {
         };
         let program = listen_filter::program_part(&cur, o);
         let _ = if program.is_empty() {
-            sys::detach_filter(&s)
+            sys::detach_filter(s)
         } else {
-            sys::attach_filter(&s, program)
+            sys::attach_filter(s, program)
         };
     }
 
@@ -1649,13 +1875,9 @@ impl Supervisor<'_> {
         ptr: u64,
         alen: u32,
     ) -> Handled {
-        let (dest, scope) = match self.read_addr(n, ptr, alen) {
-            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
-            Ok(_) => return Some(Reply::Continue),
-            Err(h) => return h,
-        };
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
+        let (s, dest, scope) = match self.send_dest(n, fd, ptr, alen) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Some(Reply::Continue),
             Err(h) => return h,
         };
         let iov = [(buf, len)];
@@ -1706,13 +1928,26 @@ impl Supervisor<'_> {
             format_args!("pid {}: {what} fd {fd} to {dest}: {step:?}", n.pid),
         );
         match step {
-            Step::SendPktinfo { ifindex } => {
-                Some(self.send_self(n, s, dest, scope, iov, control, flags, ifindex))
-            }
+            Step::SendPktinfo { ifindex } => self.send_self(
+                n,
+                s,
+                Some((dest, scope)),
+                iov,
+                control,
+                flags,
+                Some(ifindex),
+            ),
             Step::SendPktinfoRoute => match self.host.route_oif(dest.ip().to_canonical()) {
-                Some(i) => Some(self.send_self(n, s, dest, scope, iov, control, flags, i)),
+                Some(i) => self.send_self(n, s, Some((dest, scope)), iov, control, flags, Some(i)),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
+            Step::Continue if unsteered(&f, dest) => {
+                // Exempt or direct, on a socket nothing steers (no device, no unicast
+                // interface for the path): the kernel reading the address again after
+                // a CONTINUE could find another thread's steered destination there,
+                // and send it by the default route. The supervisor sends what it read.
+                self.send_self(n, s, Some((dest, scope)), iov, control, flags, None)
+            }
             step => {
                 let reply = self.apply(n, fd, s, dest, step, what);
                 if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
@@ -1888,40 +2123,65 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (added
-    /// to the program's control messages) and returns the byte count.
+    /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (the
+    /// program's PKTINFO of interface 0 patched, or ours added after its control
+    /// messages: fastpath's `build_control`, as the preload builds it), or with the
+    /// program's control messages as they are (`None`), and returns the byte count.
+    /// `to`: the destination and its scope id, `None` for a message without one (the
+    /// connected peer's; `ifindex` is then `None` too).
     #[allow(clippy::too_many_arguments)]
     fn send_self(
         &mut self,
         n: &Notif,
         s: &OwnedFd,
-        dest: SocketAddr,
-        scope: u32,
+        to: Option<(SocketAddr, u32)>,
         iov: &[(u64, u64)],
         control: &[u8],
         flags: i32,
-        ifindex: u32,
-    ) -> Reply {
+        ifindex: Option<u32>,
+    ) -> Handled {
         let data = match read_data(n, iov) {
             Ok(d) => d,
-            Err(e) => return Reply::Errno(e),
+            Err(e) => return Some(Reply::Errno(e)),
         };
         if !sys::id_valid(self.listener, n.id) {
-            return Reply::Errno(libc::EINTR);
+            return None;
         }
-        let mut cmsg = control.to_vec();
-        let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
-        append_pktinfo(&mut cmsg, v6_path, ifindex);
-        let name = addr::encode(dest, scope);
-        match sys::sendmsg(
-            s,
-            &name,
-            &data,
-            &cmsg,
-            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        ) {
+        let v6_path = to.is_some_and(|(d, _)| logic::path_of(d.ip()) == UcPath::V6);
+        let cmsg = match ifindex {
+            Some(i) => match with_pktinfo(control, v6_path, i) {
+                Ok(c) => c,
+                Err(e) => return Some(Reply::Errno(e)),
+            },
+            None => control.to_vec(),
+        };
+        let name = to.map_or_else(Vec::new, |(d, sc)| addr::encode(d, sc));
+        let sent = |flags| match sys::sendmsg(s, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL) {
             Ok(sent) => Reply::Value(sent as i64),
             Err(e) => Reply::Errno(e),
+        };
+        let reply = sent(flags | libc::MSG_DONTWAIT);
+        if reply != Reply::Errno(libc::EAGAIN)
+            || flags & libc::MSG_DONTWAIT != 0
+            || sys::is_nonblocking(s)
+        {
+            return Some(reply);
+        }
+        // A blocking socket whose send buffer is full: the program's call would wait,
+        // and so does a worker's (the notification loop must not).
+        let Ok(own) = s.try_clone() else {
+            return Some(reply);
+        };
+        let job = move || match sys::sendmsg(&own, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL)
+        {
+            Ok(sent) => Reply::Value(sent as i64),
+            Err(e) => Reply::Errno(e),
+        };
+        // The decision's events line, as a sent datagram's.
+        self.flush_events(&Some(Reply::Value(0)));
+        match self.spawn_worker(n, job) {
+            true => None,
+            false => Some(reply),
         }
     }
 
@@ -1939,36 +2199,68 @@ impl Supervisor<'_> {
             Err(h) => return h,
         };
         if m.name == 0 || m.namelen == 0 {
-            return Some(Reply::Continue); // a connected socket: settled at connect
+            return self.sendmsg_unnamed(n, fd, &m, flags);
         }
-        let (dest, scope) = match self.read_addr(n, m.name, m.namelen) {
-            Ok(Dest::Ip { addr, scope_id }) => (addr, scope_id),
-            Ok(_) => return Some(Reply::Continue),
+        let (s, dest, scope) = match self.send_dest(n, fd, m.name, m.namelen) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Some(Reply::Continue),
             Err(h) => return h,
         };
+        let (iov, control) = match read_iov_control(n, &m) {
+            Ok(x) => x,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        // The kernel's rule for the datagram's path (fastpath's `scan_control`, the
+        // preload's): a PKTINFO of interface 0, or of the level the path does not
+        // read, chooses nothing and the datagram is steered.
+        let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
+        match socket_core::control::scan_control(&control, v6_path) {
+            Err(e) => Some(Reply::Errno(e)),
+            Ok(sc) if sc.chosen => {
+                // The program chose the interface of this datagram itself. The
+                // supervisor sends what it read (the kernel reading the program's
+                // memory again could find the choice withdrawn by another thread).
+                self.send_self(n, &s, Some((dest, scope)), &iov, &control, flags, None)
+            }
+            Ok(_) => self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg"),
+        }
+    }
+
+    /// A `sendmsg` without a destination (a connected socket's, or the kernel's
+    /// `EDESTADDRREQ`). The `msghdr` is the program's memory: another thread could
+    /// give it a name after the check, and a CONTINUE would send there. Safe to
+    /// continue when the socket itself steers any address (a device binding; a
+    /// unicast interface for every path it has) and for what is not a datagram
+    /// socket; otherwise the supervisor sends what it read. Cost on a steered
+    /// connected socket: `pidfd_getfd`, one `getsockopt` (+ the close).
+    fn sendmsg_unnamed(&mut self, n: &Notif, fd: i32, m: &addr::MsgHdr, flags: i32) -> Handled {
         let s = match self.dup(n, fd) {
             Ok(s) => s,
             Err(h) => return h,
         };
-        let iovlen = (m.iovlen as usize).min(1024);
-        let mut raw = vec![0u8; iovlen * 16];
-        if sys::read_mem(n.pid, m.iov, &mut raw).is_err() {
-            return Some(Reply::Errno(libc::EFAULT));
-        }
-        let iov: Vec<(u64, u64)> = raw.chunks(16).map(addr::parse_iovec).collect();
-        let clen = m.controllen as usize;
-        if clen > MAX_CONTROL {
-            return Some(Reply::Errno(libc::ENOBUFS));
-        }
-        let mut control = vec![0u8; clen];
-        if m.control != 0 && sys::read_mem(n.pid, m.control, &mut control).is_err() {
-            return Some(Reply::Errno(libc::EFAULT));
-        }
-        if has_pktinfo(&control) {
-            // The program chose the interface of this datagram itself.
+        if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) != 0 {
             return Some(Reply::Continue);
         }
-        self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg")
+        let f = self.facts(&s);
+        if f.family.is_none() {
+            return Some(Reply::Continue);
+        }
+        if f.stream {
+            // A stream ignores a name once connected, and takes none before without
+            // MSG_FASTOPEN (a register, not memory). A Fast Open send is made on the
+            // duplicate: the kernel's answer, with what was read.
+            if flags & libc::MSG_FASTOPEN == 0 || sys::is_connected(&s) {
+                return Some(Reply::Continue);
+            }
+        } else if f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0) {
+            // A unicast interface on every path steers whatever name the kernel reads.
+            return Some(Reply::Continue);
+        }
+        let (iov, control) = match read_iov_control(n, m) {
+            Ok(x) => x,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        self.send_self(n, &s, None, &iov, &control, flags, None)
     }
 
     /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
@@ -2037,8 +2329,16 @@ impl Supervisor<'_> {
         if m.control != 0 {
             sys::read_mem(n.pid, m.control, &mut control).map_err(|_| libc::EFAULT)?;
         }
-        if let Dest::Ip { addr, scope_id } = addr::parse(&name)
-            && !has_pktinfo(&control)
+        let family = match f.family {
+            Some(AddrFamily::V4) => libc::AF_INET,
+            _ => libc::AF_INET6,
+        };
+        if let Dest::Ip { addr, scope_id } = addr::parse_send(&name, family)
+            && !socket_core::control::scan_control(
+                &control,
+                logic::path_of(addr.ip()) == UcPath::V6,
+            )?
+            .chosen
         {
             let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
             let planned = self.datagram_step(profile, f, addr, scope_id, None);
@@ -2066,9 +2366,11 @@ impl Supervisor<'_> {
                         UcPath::V6 => f.uc6 = index,
                     }
                 }
-                Step::SendPktinfo { ifindex } => append_pktinfo(&mut control, v6_path, ifindex),
+                Step::SendPktinfo { ifindex } => {
+                    control = with_pktinfo(&control, v6_path, ifindex)?
+                }
                 Step::SendPktinfoRoute => match self.host.route_oif(addr.ip().to_canonical()) {
-                    Some(i) => append_pktinfo(&mut control, v6_path, i),
+                    Some(i) => control = with_pktinfo(&control, v6_path, i)?,
                     None => return Err(logic::ENETUNREACH),
                 },
                 _ => return Err(libc::EINVAL),
@@ -2095,26 +2397,78 @@ impl Supervisor<'_> {
         let mut dests = Vec::new();
         // The message each destination is in.
         let mut at = Vec::new();
+        let mut unspec = Vec::new();
         for (k, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
             let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
             if m.name == 0 || m.namelen == 0 {
                 continue;
             }
-            match self.read_addr(n, m.name, m.namelen) {
-                Ok(Dest::Ip { addr, scope_id }) => {
+            let name = match self.read_raw(n, m.name, m.namelen) {
+                Ok(b) => b,
+                Err(h) => return h,
+            };
+            match addr::parse(&name) {
+                Dest::Ip { addr, scope_id } => {
                     dests.push((addr, scope_id));
                     at.push(k);
                 }
-                Ok(_) => {}
-                Err(h) => return h,
+                Dest::Unspec if name.len() >= addr::SIN_LEN => unspec.push((k, name)),
+                _ => {}
             }
         }
-        if dests.is_empty() {
-            return Some(Reply::Continue);
+        let mut early = None;
+        if !unspec.is_empty() {
+            // AF_UNSPEC destinations: IPv4 ones on an AF_INET socket (addr::parse_send).
+            let s = match self.dup(n, fd) {
+                Ok(s) => s,
+                Err(h) => return h,
+            };
+            let family = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
+            let mut all: Vec<(usize, SocketAddr, u32)> = at
+                .iter()
+                .zip(&dests)
+                .map(|(k, (d, sc))| (*k, *d, *sc))
+                .collect();
+            for (k, name) in &unspec {
+                if let Dest::Ip { addr, scope_id } = addr::parse_send(name, family) {
+                    all.push((*k, addr, scope_id));
+                }
+            }
+            all.sort_by_key(|e| e.0);
+            at = all.iter().map(|e| e.0).collect();
+            dests = all.iter().map(|e| (e.1, e.2)).collect();
+            early = Some(s);
         }
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
-            Err(h) => return h,
+        if dests.is_empty() {
+            // No destination the supervisor steers: the batch continues unless the
+            // socket steers nothing itself and another thread could name one after
+            // the check (`sendmsg_unnamed`'s rule).
+            let s = match early {
+                Some(s) => s,
+                None => match self.dup(n, fd) {
+                    Ok(s) => s,
+                    Err(h) => return h,
+                },
+            };
+            if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) != 0 {
+                return Some(Reply::Continue);
+            }
+            let f = self.facts(&s);
+            if f.family.is_none()
+                || f.stream
+                || (f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0))
+            {
+                return Some(Reply::Continue);
+            }
+            let profile = self.profile(n.pid);
+            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
+        }
+        let s = match early {
+            Some(s) => s,
+            None => match self.dup(n, fd) {
+                Ok(s) => s,
+                Err(h) => return h,
+            },
         };
         let mut f = self.facts(&s);
         if f.family.is_none() {
@@ -2195,6 +2549,12 @@ impl Supervisor<'_> {
                 Step::Unicast { path, index },
                 "sendmmsg",
             )),
+            None if dests.iter().any(|(d, _)| unsteered(&f, *d)) => {
+                // As for one datagram (`datagram`): what the kernel would read again
+                // is sent by the supervisor, as read.
+                let f = self.facts(&s);
+                Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f))
+            }
             None => Some(Reply::Continue),
         }
     }
@@ -2359,6 +2719,17 @@ impl Supervisor<'_> {
     }
 }
 
+/// Whether nothing on the socket steers a datagram to `dest`: no device binding and
+/// no unicast interface for its path. A CONTINUE then leaves the route to whatever
+/// address the kernel reads.
+fn unsteered(f: &Facts, dest: SocketAddr) -> bool {
+    f.bound == 0
+        && match logic::path_of(dest.ip()) {
+            UcPath::V4 => f.uc4 == 0,
+            UcPath::V6 => f.uc6 == 0,
+        }
+}
+
 /// The socket's local address, as `getsockname` says.
 fn local_addr(s: &OwnedFd) -> Option<SocketAddr> {
     match sys::getsockname(s).map(|b| addr::parse(&b)) {
@@ -2417,6 +2788,27 @@ impl sockopts::OptionSocket for OptionDup<'_> {
     }
 }
 
+/// A message's (base, len) iovecs and its control data.
+type IovControl = (Vec<(u64, u64)>, Vec<u8>);
+
+/// A `sendmsg`'s iovec array (at most 1024) and control data (at most
+/// [`MAX_CONTROL`] bytes: `ENOBUFS` beyond), read from the program; `Err`: the errno.
+fn read_iov_control(n: &Notif, m: &addr::MsgHdr) -> Result<IovControl, i32> {
+    let iovlen = (m.iovlen as usize).min(1024);
+    let mut raw = vec![0u8; iovlen * 16];
+    sys::read_mem(n.pid, m.iov, &mut raw).map_err(|_| libc::EFAULT)?;
+    let iov = raw.chunks(16).map(addr::parse_iovec).collect();
+    let clen = m.controllen as usize;
+    if clen > MAX_CONTROL {
+        return Err(libc::ENOBUFS);
+    }
+    let mut control = vec![0u8; clen];
+    if m.control != 0 {
+        sys::read_mem(n.pid, m.control, &mut control).map_err(|_| libc::EFAULT)?;
+    }
+    Ok((iov, control))
+}
+
 /// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).
 fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
     let total: u64 = iov.iter().map(|(_, l)| *l).sum();
@@ -2432,76 +2824,136 @@ fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
     Ok(data)
 }
 
-const SOL_IP: i32 = libc::IPPROTO_IP;
-const SOL_IPV6: i32 = libc::IPPROTO_IPV6;
-
-/// Whether the program's control messages carry a PKTINFO of its own.
-fn has_pktinfo(control: &[u8]) -> bool {
-    let mut o = 0;
-    while o + 16 <= control.len() {
-        let len = u64::from_ne_bytes(control[o..o + 8].try_into().unwrap()) as usize;
-        let level = i32::from_ne_bytes(control[o + 8..o + 12].try_into().unwrap());
-        let ty = i32::from_ne_bytes(control[o + 12..o + 16].try_into().unwrap());
-        if (level == SOL_IP && ty == libc::IP_PKTINFO)
-            || (level == SOL_IPV6 && ty == libc::IPV6_PKTINFO)
-        {
-            return true;
-        }
-        if len < 16 {
-            return false;
-        }
-        o += (len + 7) & !7;
-    }
-    false
-}
-
-/// Appends an `IP_PKTINFO` (`in_pktinfo`) or `IPV6_PKTINFO` (`in6_pktinfo`) naming
-/// `ifindex`, at the next aligned offset.
-fn append_pktinfo(c: &mut Vec<u8>, v6: bool, ifindex: u32) {
-    let pad = (8 - c.len() % 8) % 8;
-    c.extend(std::iter::repeat_n(0u8, pad));
-    let (level, ty, data): (i32, i32, Vec<u8>) = if v6 {
-        let mut d = vec![0u8; 20]; // in6_addr (unspecified) + ifindex
-        d[16..20].copy_from_slice(&ifindex.to_ne_bytes());
-        (SOL_IPV6, libc::IPV6_PKTINFO, d)
-    } else {
-        let mut d = vec![0u8; 12]; // ifindex + spec_dst + addr
-        d[0..4].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-        (SOL_IP, libc::IP_PKTINFO, d)
+/// The program's control messages with a PKTINFO naming `ifindex` for the datagram's
+/// path (fastpath's `build_control`: its PKTINFO of interface 0 patched, else ours
+/// added where the kernel's walk looks next). `Err`: the kernel's answer to malformed
+/// control data (`EINVAL`).
+fn with_pktinfo(control: &[u8], v6_path: bool, ifindex: u32) -> Result<Vec<u8>, i32> {
+    let mut out =
+        vec![
+            0u8;
+            control.len() + 8 + socket_core::control::cmsg_space(socket_core::control::IN6_PKTINFO)
+        ];
+    let p = socket_core::control::Pktinfo {
+        ifindex,
+        v6: v6_path,
     };
-    let len = 16 + data.len();
-    c.extend_from_slice(&(len as u64).to_ne_bytes());
-    c.extend_from_slice(&level.to_ne_bytes());
-    c.extend_from_slice(&ty.to_ne_bytes());
-    c.extend_from_slice(&data);
-    let pad = (8 - c.len() % 8) % 8;
-    c.extend(std::iter::repeat_n(0u8, pad));
+    match socket_core::control::build_control(control, p, &mut out)? {
+        socket_core::control::Built::Control(len) | socket_core::control::Built::Chosen(len) => {
+            out.truncate(len);
+            Ok(out)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn pktinfo(v6: bool, ifindex: u32) -> Vec<u8> {
+        let (level, ty, len) = if v6 {
+            (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_PKTINFO,
+                socket_core::control::IN6_PKTINFO,
+            )
+        } else {
+            (
+                libc::IPPROTO_IP,
+                libc::IP_PKTINFO,
+                socket_core::control::IN_PKTINFO,
+            )
+        };
+        let mut c = vec![0u8; socket_core::control::cmsg_space(len)];
+        c[..8].copy_from_slice(&(socket_core::control::cmsg_len(len) as u64).to_ne_bytes());
+        c[8..12].copy_from_slice(&level.to_ne_bytes());
+        c[12..16].copy_from_slice(&ty.to_ne_bytes());
+        let at = if v6 { 32 } else { 16 };
+        c[at..at + 4].copy_from_slice(&ifindex.to_ne_bytes());
+        c
+    }
+
+    /// A PKTINFO of interface 0 (Go's `WriteMsgUDP` with an empty `IP_PKTINFO`, QUIC
+    /// stacks) was taken for the program's choice of interface and the datagram left
+    /// by eth0; so was an `IP_PKTINFO` on a native IPv6 datagram (the kernel's IPv6
+    /// path reads `SOL_IPV6` only). Neither chooses; the one the path reads gets the
+    /// chosen interface.
     #[test]
-    fn pktinfo_is_appended_aligned_and_recognised() {
-        let mut c = Vec::new();
-        assert!(!has_pktinfo(&c));
-        append_pktinfo(&mut c, false, 3);
-        assert_eq!(c.len(), 32); // CMSG_SPACE(sizeof(struct in_pktinfo))
-        assert!(has_pktinfo(&c));
-        assert_eq!(i32::from_ne_bytes(c[16..20].try_into().unwrap()), 3);
-        let mut c6 = vec![0u8; 20]; // a program's 20-byte cmsg: padded to 24 first
-        c6[0..8].copy_from_slice(&20u64.to_ne_bytes());
-        c6[8..12].copy_from_slice(&1i32.to_ne_bytes()); // SOL_SOCKET
-        c6[12..16].copy_from_slice(&1i32.to_ne_bytes()); // SCM_RIGHTS-like, not ours
-        assert!(!has_pktinfo(&c6));
-        append_pktinfo(&mut c6, true, 4);
-        assert_eq!(c6.len(), 24 + 40);
-        assert!(has_pktinfo(&c6));
-        assert_eq!(
-            u32::from_ne_bytes(c6[24 + 32..24 + 36].try_into().unwrap()),
-            4
+    fn a_pktinfo_of_interface_0_or_of_the_other_level_is_steered_not_taken_for_a_choice() {
+        for v6 in [false, true] {
+            let zero = pktinfo(v6, 0);
+            assert!(
+                !socket_core::control::scan_control(&zero, v6)
+                    .unwrap()
+                    .chosen
+            );
+            // Patched in place: one PKTINFO, naming the chosen interface.
+            let out = with_pktinfo(&zero, v6, 3).unwrap();
+            assert_eq!(out, pktinfo(v6, 3), "v6 {v6}");
+            assert!(socket_core::control::scan_control(&out, v6).unwrap().chosen);
+            // Nothing of the program's: ours alone.
+            assert_eq!(with_pktinfo(&[], v6, 4).unwrap(), pktinfo(v6, 4));
+        }
+        let wrong = pktinfo(false, 3);
+        assert!(
+            !socket_core::control::scan_control(&wrong, true)
+                .unwrap()
+                .chosen
         );
+        let out = with_pktinfo(&wrong, true, 4).unwrap();
+        assert_eq!(&out[..wrong.len()], &wrong[..]);
+        assert_eq!(&out[wrong.len()..], &pktinfo(true, 4)[..]);
+        // A real choice is one.
+        assert!(
+            socket_core::control::scan_control(&pktinfo(false, 3), false)
+                .unwrap()
+                .chosen
+        );
+        // Malformed control data: the kernel's EINVAL.
+        let mut bad = pktinfo(false, 0);
+        bad[..8].copy_from_slice(&100u64.to_ne_bytes());
+        assert_eq!(with_pktinfo(&bad, false, 3), Err(libc::EINVAL));
+    }
+
+    /// A zombie held by its tracer kept the program's pidfd readable while
+    /// `waitpid` had nothing: the supervisor polled it at 100 % CPU. It now asks on a
+    /// back-off, bounded so the exit is still seen within half a second.
+    #[test]
+    fn a_held_zombie_is_asked_about_on_a_bounded_back_off() {
+        let mut h = None;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let ms = next_backoff(h);
+            seen.push(ms);
+            h = Some(ms);
+        }
+        assert_eq!(seen[..4], [10, 20, 40, 80]);
+        assert!(seen.iter().all(|&ms| (10..=500).contains(&ms)));
+        assert_eq!(*seen.last().unwrap(), 500);
+    }
+
+    /// A datagram to an exempt or direct destination on a socket nothing steers was
+    /// answered CONTINUE: another thread rewriting the address afterwards sent a
+    /// steered destination by the default route. Only such sockets are sent by the
+    /// supervisor; a device or a unicast interface for the path steers any address.
+    #[test]
+    fn only_a_socket_nothing_steers_has_its_exempt_datagrams_sent_by_the_supervisor() {
+        let lo: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let lo6: SocketAddr = "[::1]:53".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:53".parse().unwrap();
+        let mut f = Facts::of(Some(AddrFamily::V6), Proto::Udp);
+        assert!(unsteered(&f, lo6) && unsteered(&f, mapped));
+        f.uc4 = 3;
+        assert!(
+            !unsteered(&f, mapped),
+            "IPv4-mapped: the IPv4 path's option"
+        );
+        assert!(unsteered(&f, lo6));
+        f.uc6 = 3;
+        assert!(!unsteered(&f, lo6));
+        let mut b = Facts::of(Some(AddrFamily::V4), Proto::Udp);
+        b.bound = 2;
+        assert!(!unsteered(&b, lo));
     }
 
     #[test]

@@ -629,6 +629,28 @@ pub fn sendmsg(
     if r < 0 { Err(errno()) } else { Ok(r as usize) }
 }
 
+/// `prctl(PR_SET_DUMPABLE)` of this process.
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) };
+    cvt(r as libc::c_long).map(|_| ())
+}
+
+/// `CAP_NET_RAW` (linux/capability.h).
+pub const CAP_NET_RAW: u32 = 13;
+
+/// Whether thread `tid` has capability `cap` in its effective set (`CapEff` of
+/// `/proc/TID/status`); false when it cannot be read.
+pub fn has_capability(tid: u32, cap: u32) -> bool {
+    let Ok(st) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
+        return false;
+    };
+    st.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|set| cap < 64 && set & (1 << cap) != 0)
+}
+
 /// The readlink of `/proc/TID/exe`.
 pub fn exe_of(tid: u32) -> Option<String> {
     std::fs::read_link(format!("/proc/{tid}/exe"))

@@ -192,6 +192,41 @@ static int memrace(int iters) {
     return 0;
 }
 
+/* Thread B gives a name-less sendmsg's msghdr a name (the service address) after the
+   notification: a fresh, unbound socket's datagram would go where the kernel reads when
+   the call continues (wt-supfix). A send that succeeds went to the service: counted. */
+static struct msghdr namehdr; static struct sockaddr_storage named; static socklen_t namedlen;
+static void *namer(void *x) {
+    (void)x;
+    for (;;) {
+        while (!atomic_load(&go)) if (atomic_load(&done)) return 0;
+        for (volatile int i = 0; i < spin; i++) ;
+        namehdr.msg_namelen = namedlen;
+        namehdr.msg_name = &named;
+        atomic_store(&go, 0);
+    }
+}
+static int namerace(int iters) {
+    namedlen = addr(v6 ? SVC6 : SVC4, 9000, &named);
+    pthread_t t; pthread_create(&t, 0, namer, 0); srand(3);
+    int i, sent = 0;
+    for (i = 0; i < iters; i++) {
+        int u = socket(named.ss_family, SOCK_DGRAM, 0);
+        struct iovec iv = {"n", 1};
+        memset(&namehdr, 0, sizeof namehdr);
+        namehdr.msg_iov = &iv; namehdr.msg_iovlen = 1;
+        spin = rand() % 20000;
+        atomic_store(&go, 1);
+        if (sendmsg(u, &namehdr, 0) > 0) sent++;
+        while (atomic_load(&go)) ;
+        close(u);
+    }
+    atomic_store(&done, 1); pthread_join(t, 0);
+    printf("namerace iterations=%d sent=%d\n", i, sent);
+    control();
+    return 0;
+}
+
 /* A connected UDP socket (the supervisor bound it to wlan0), then the program clears
    the device binding (root may: CAP_NET_RAW) and sends again. */
 static int unbind(const char *how) {
@@ -303,6 +338,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "fdswap")) return fdswap(atoi(x));
     if (!strcmp(m, "memrace")) return memrace(atoi(x));
     if (!strcmp(m, "unbind")) return unbind(x);
+    if (!strcmp(m, "namerace")) return namerace(atoi(x));
     if (!strcmp(m, "ptzombie")) return ptzombie(atoi(x));
     if (!strcmp(m, "sigcount")) return sigcount();
     if (!strcmp(m, "steal")) return steal();

@@ -19,7 +19,10 @@ pub const UIO_MAXIOV: usize = 1024;
 /// `sizeof(struct cmsghdr)` on a 64-bit kernel (`size_t cmsg_len; int level; int
 /// type`) and `CMSG_ALIGN`, shared with the stub (which walks control data for
 /// `SCM_RIGHTS`).
-pub use mifshim_fastpath::{CMSGHDR, cmsg_align};
+pub use mifshim_fastpath::{cmsg_align, cmsg_space};
+// The fuzz targets (`fuzz/`, which compile this file) and the tests use these.
+#[allow(unused_imports)]
+pub use mifshim_fastpath::{CMSGHDR, cmsg_len};
 /// Room for the program's control messages plus ours (QUIC stacks use a few dozen
 /// bytes: UDP_SEGMENT, ECN, timestamps). Larger control data is not copied.
 pub const CMSG_ROOM: usize = 256;
@@ -27,10 +30,6 @@ pub const CMSG_ROOM: usize = 256;
 const AF_UNSPEC: u16 = 0;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
-const IPPROTO_IP: i32 = 0;
-const IPPROTO_IPV6: i32 = 41;
-const IP_PKTINFO: i32 = 8;
-const IPV6_PKTINFO: i32 = 50;
 const EINVAL: i32 = 22;
 const ENOBUFS: i32 = 105;
 
@@ -41,35 +40,14 @@ const SIN6_LEN: usize = 28;
 /// Length of a `sockaddr_in6` without `sin6_scope_id` (RFC 2133), which the kernel
 /// also takes.
 const SIN6_LEN_RFC2133: usize = 24;
-/// `sizeof(struct in_pktinfo)` / `sizeof(struct in6_pktinfo)`.
-const IN_PKTINFO: usize = 12;
-const IN6_PKTINFO: usize = 20;
+/// `sizeof(struct in6_pktinfo)`.
+use mifshim_fastpath::IN6_PKTINFO;
 
 /// A decoded INET socket address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dest {
     pub addr: SocketAddr,
     pub scope_id: u32,
-}
-
-/// How a datagram must be sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pktinfo {
-    pub ifindex: u32,
-    /// Use `IPV6_PKTINFO` (native IPv6 destination on an `AF_INET6` socket) rather
-    /// than `IP_PKTINFO` (IPv4, also accepted for IPv4-mapped destinations on an
-    /// `AF_INET6` socket).
-    pub v6: bool,
-}
-
-/// `CMSG_LEN(payload)`.
-pub const fn cmsg_len(payload: usize) -> usize {
-    CMSGHDR + payload
-}
-
-/// `CMSG_SPACE(payload)`.
-pub const fn cmsg_space(payload: usize) -> usize {
-    CMSGHDR + cmsg_align(payload)
 }
 
 // ---------------------------------------------------------------------------------
@@ -192,132 +170,12 @@ pub fn decode_unspec_as_inet(b: &[u8]) -> Option<Dest> {
 // Control messages
 // ---------------------------------------------------------------------------------
 
-/// What a walk of the program's control messages found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scan {
-    /// Where the kernel would look for the next header: the aligned end of the last
-    /// message (bytes after it, fewer than a header, are ignored by the kernel).
-    pub end: usize,
-    /// The program named the interface itself: the kernel will send the datagram
-    /// through the index of a PKTINFO of the program's (see [`scan_control`]).
-    pub chosen: bool,
-    /// Offset of the data of a PKTINFO of the needed family with interface 0, the
-    /// one the kernel takes its interface from.
-    pub patch: Option<usize>,
-}
-
-fn i32_at(b: &[u8], at: usize) -> i32 {
-    i32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    i32_at(b, at) as u32
-}
-
-/// Walks control messages as the kernel does (`for_each_cmsghdr` with `CMSG_OK`, the
-/// check every INET protocol's parser makes first): a header is read while one fits
-/// in the rest of the buffer; a `cmsg_len` below a header's size or beyond the
-/// buffer is `EINVAL` (also `cmsg_len` near `SIZE_MAX`, which never wraps here).
-/// `v6`: the datagram takes the IPv6 path (a native IPv6 destination), else the
-/// IPv4 path (an IPv4 destination, or an IPv4-mapped one on an `AF_INET6` socket).
-///
-/// Which PKTINFO chooses the interface is the kernel's rule for that path, not the
-/// program's wish:
-/// * IPv6 path (`ip6_datagram_send_ctl`): only `SOL_IPV6` messages are read; any
-///   `IPV6_PKTINFO` with a non-zero index sets the interface (two different ones are
-///   `EINVAL`). An `IP_PKTINFO` there is ignored: it chooses nothing.
-/// * IPv4 path (`ip_cmsg_send`): an `IP_PKTINFO` with a non-zero index sets the
-///   interface (the last such one wins; one of index 0 leaves it as it was: seen on
-///   6.18, an index then a 0 sent by the index); an `IPV6_PKTINFO` is read only on
-///   an `AF_INET6` socket, which this walk does not know, so it is taken to choose
-///   nothing and ours, put last, wins (a fail-safe override of a dual-stack
-///   program's own choice).
-///
-/// A PKTINFO counts only in the exact length its parser accepts (`IP_PKTINFO`:
-/// `CMSG_LEN(12)`; `IPV6_PKTINFO`: at least `CMSG_LEN(20)`); the kernel refuses other
-/// lengths with `EINVAL` itself.
-pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
-    let mut scan = Scan {
-        end: 0,
-        chosen: false,
-        patch: None,
-    };
-    scan.end = mifshim_fastpath::walk_cmsgs(ctl, |pos, len, level, ty| {
-        let data = pos + CMSGHDR;
-        match (level, ty) {
-            (IPPROTO_IP, IP_PKTINFO) if !v6 && len == cmsg_len(IN_PKTINFO) => {
-                // in_pktinfo { int ipi_ifindex; in_addr spec_dst; in_addr addr }
-                if u32_at(ctl, data) != 0 {
-                    scan.chosen = true;
-                } else if scan.patch.is_none() {
-                    scan.patch = Some(data);
-                }
-            }
-            (IPPROTO_IPV6, IPV6_PKTINFO) if v6 && len >= cmsg_len(IN6_PKTINFO) => {
-                // in6_pktinfo { in6_addr ipi6_addr; unsigned ipi6_ifindex }
-                if u32_at(ctl, data + 16) != 0 {
-                    scan.chosen = true;
-                } else if scan.patch.is_none() {
-                    scan.patch = Some(data);
-                }
-            }
-            _ => {}
-        }
-    })?;
-    if scan.chosen {
-        scan.patch = None;
-    }
-    Ok(scan)
-}
-
-/// The control data to send: the program's messages (`app`, at most [`CMSG_ROOM`]
-/// minus our message) with our PKTINFO, written into `out`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Built {
-    /// `out[..len]` is the control data to send.
-    Control(usize),
-    /// The program named the interface itself: send its control data unchanged
-    /// (`out[..len]`, a copy of `app`).
-    Chosen(usize),
-}
-
-/// Builds the control data of a steered datagram from the program's (`app`, already
-/// copied): an `IP(V6)_PKTINFO` with interface 0 gets `p.ifindex`; otherwise ours is
-/// put where the kernel's walk looks next (the program's trailing bytes, which the
-/// kernel ignores, are dropped). `Err(EINVAL)`: malformed, as the kernel says;
-/// `Err(ENOBUFS)`: no room (callers check [`control_len`] first, so only when
-/// `out` is smaller than `app` plus our message).
-pub fn build_control(app: &[u8], p: Pktinfo, out: &mut [u8]) -> Result<Built, i32> {
-    let scan = scan_control(app, p.v6)?;
-    let copy = out.get_mut(..app.len()).ok_or(ENOBUFS)?;
-    copy.copy_from_slice(app);
-    if scan.chosen {
-        return Ok(Built::Chosen(app.len()));
-    }
-    if let Some(data) = scan.patch {
-        let at = if p.v6 { data + 16 } else { data };
-        out[at..at + 4].copy_from_slice(&p.ifindex.to_ne_bytes());
-        return Ok(Built::Control(app.len()));
-    }
-    let (level, ty, payload) = if p.v6 {
-        (IPPROTO_IPV6, IPV6_PKTINFO, IN6_PKTINFO)
-    } else {
-        (IPPROTO_IP, IP_PKTINFO, IN_PKTINFO)
-    };
-    let start = scan.end;
-    let space = cmsg_space(payload);
-    if let Some(pad) = out.get_mut(app.len()..start) {
-        pad.fill(0);
-    }
-    let ours = out.get_mut(start..start + space).ok_or(ENOBUFS)?;
-    ours.fill(0);
-    ours[..8].copy_from_slice(&(cmsg_len(payload) as u64).to_ne_bytes());
-    ours[8..12].copy_from_slice(&level.to_ne_bytes());
-    ours[12..16].copy_from_slice(&ty.to_ne_bytes());
-    let idx = if p.v6 { CMSGHDR + 16 } else { CMSGHDR };
-    ours[idx..idx + 4].copy_from_slice(&p.ifindex.to_ne_bytes());
-    Ok(Built::Control(start + space))
-}
+// The walk and the PKTINFO rules live in `mifshim-fastpath` (shared with the
+// seccomp supervisor, which must read a program's control messages as the preload
+// does): re-exported here, their kernel-observed tests below.
+pub use mifshim_fastpath::{Built, Pktinfo, build_control};
+#[allow(unused_imports)]
+pub use mifshim_fastpath::{Scan, scan_control};
 
 #[cfg(test)]
 mod tests {
@@ -325,6 +183,10 @@ mod tests {
     //! 6.18.44, x86-64) for the same bytes in a `connect`/`sendto`/`sendmsg` on a
     //! UDP socket to 127.0.0.1:9 or [::1]:9 (a C program, `sendmsg` unless said).
     use super::*;
+    const IPPROTO_IP: i32 = 0;
+    const IPPROTO_IPV6: i32 = 41;
+    const IP_PKTINFO: i32 = 8;
+    const IPV6_PKTINFO: i32 = 50;
 
     fn hdr(len: usize, level: i32, ty: i32) -> Vec<u8> {
         let mut v = Vec::new();
