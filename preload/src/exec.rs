@@ -199,7 +199,16 @@ impl check::Fs for Sys {
         // SAFETY: a zeroed stat is a valid buffer for the kernel to fill.
         let mut st: libc::stat = unsafe { core::mem::zeroed() };
         // SAFETY: fd is open; st is writable.
-        let r = unsafe { sys(libc::SYS_fstat, fd.0 as usize, (&raw mut st) as usize, 0, 0, 0) };
+        let r = unsafe {
+            sys(
+                libc::SYS_fstat,
+                fd.0 as usize,
+                (&raw mut st) as usize,
+                0,
+                0,
+                0,
+            )
+        };
         // Anything else is the kernel's to refuse (Fd closes on drop).
         (r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(fd)
     }

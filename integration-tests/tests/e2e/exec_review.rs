@@ -46,11 +46,6 @@ fn build_launcher(dir: &TempDir) -> String {
     bin
 }
 
-
-fn chmod_x(path: &str) {
-    Cmd::new(None, &["chmod", "+x", path]).run().assert_ok();
-}
-
 /// The launcher under plain `LD_PRELOAD` (steered: `MIFSHIM_VIA`), and without it.
 fn plain_and_preloaded(launch: &str, args: &[&str]) -> (Out, Out) {
     let mut argv = vec![launch];
@@ -63,7 +58,6 @@ fn plain_and_preloaded(launch: &str, args: &[&str]) -> (Out, Out) {
         .run();
     (plain, hooked)
 }
-
 
 /// `execve` of a FIFO (mode 0755, no writer): the kernel answers `EACCES` at once (not a
 /// regular file); the hook's `open(O_RDONLY)` of it blocks until a writer comes, so the
@@ -92,7 +86,6 @@ fn exec_of_a_fifo_fails_with_eacces_without_blocking() {
     );
 }
 
-
 /// `execv` of a static program with 30000 arguments of 100 bytes (3 MB, over the
 /// 2 MB `ARG_MAX` of an 8 MB stack): the kernel answers `E2BIG`; under mifrun the hook
 /// execs the supervisor, whose exec fails with `E2BIG` too, and reports `EACCES`.
@@ -115,4 +108,3 @@ fn e2big_of_an_exec_to_supervise_is_e2big() {
         hooked.dump()
     );
 }
-
