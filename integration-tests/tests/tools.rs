@@ -911,11 +911,14 @@ mod dns {
                 .cloned()
                 .collect()
         };
-        // A late reply from the service address, through wlan0, to a port nobody has.
+        // A late reply from the service address, through wlan0, to a port nobody has:
+        // three of each, 0.6 s apart (the kernel rate-limits ICMP errors per
+        // destination, about one a second, and an IPv6 one may wait for neighbour
+        // discovery).
         let late_replies = |tb: &Testbed| {
             let sn = tb.sniff_all();
             let script = format!(
-                "import socket\nfor fam, src, dst in ((socket.AF_INET, {SVC4:?}, {h4:?}), (socket.AF_INET6, {SVC6:?}, {h6:?})):\n    s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((src, 0)); s.sendto(b'late', (dst, 55555))\n",
+                "import socket, time\nfor i in range(3):\n    for fam, src, dst in ((socket.AF_INET, {SVC4:?}, {h4:?}), (socket.AF_INET6, {SVC6:?}, {h6:?})):\n        s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((src, 0)); s.sendto(b'late', (dst, 55555))\n    time.sleep(0.6)\n",
                 h4 = host_addr("wlan0", false),
                 h6 = host_addr("wlan0", true),
             );
@@ -952,7 +955,10 @@ mod dns {
         }
         let counts = late_replies(&tb);
         for v6 in [false, true] {
-            assert_eq!(unreachable(&counts["eth0"], v6), 1, "v6 {v6}: {counts:#?}");
+            assert!(
+                unreachable(&counts["eth0"], v6) >= 1,
+                "v6 {v6}: {counts:#?}"
+            );
             assert_eq!(unreachable(&counts["wlan0"], v6), 0, "v6 {v6}: {counts:#?}");
         }
         // doctor's fix, as it prints it.
@@ -978,7 +984,10 @@ mod dns {
         );
         let counts = late_replies(&tb);
         for v6 in [false, true] {
-            assert_eq!(unreachable(&counts["wlan0"], v6), 1, "v6 {v6}: {counts:#?}");
+            assert!(
+                unreachable(&counts["wlan0"], v6) >= 1,
+                "v6 {v6}: {counts:#?}"
+            );
             for other in ["eth0", "wwan0"] {
                 assert_eq!(unreachable(&counts[other], v6), 0, "v6 {v6}: {counts:#?}");
             }
