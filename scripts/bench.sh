@@ -355,6 +355,22 @@ INSN_JSON=()
 PROC_ROWS=() # the start-up rows of the main table
 PROC_JSON=()
 if command -v valgrind >/dev/null; then
+    # callgrind's tool itself, started as valgrind's launcher starts it: the launcher
+    # is a dynamic program that execs the static tool, and a launcher preloaded with
+    # the shim has that exec refused (the stub's exec hooks fail a static program
+    # closed without a mifrun); the tool runs the measured program with its
+    # LD_PRELOAD as the launcher would.
+    VG_LAUNCHER=$(command -v valgrind)
+    case $(uname -m) in x86_64) VG_ARCH=amd64 ;; aarch64) VG_ARCH=arm64 ;; *) VG_ARCH=$(uname -m) ;; esac
+    VG_LIB=""
+    for d in /usr/libexec/valgrind /usr/lib/valgrind /usr/local/libexec/valgrind /usr/local/lib/valgrind; do
+        [[ -x $d/callgrind-$VG_ARCH-linux ]] && VG_LIB=$d && break
+    done
+    [[ -n $VG_LIB ]] || die "callgrind's tool (callgrind-$VG_ARCH-linux) not found beside valgrind"
+    # (Its variables go in the one `env` below: a second, preloaded `env` would have its
+    # exec of the tool refused in turn.)
+    VG_ENV=(VALGRIND_LIB="$VG_LIB" VALGRIND_LAUNCHER="$VG_LAUNCHER")
+    VG_CALLGRIND=("$VG_LIB/callgrind-$VG_ARCH-linux" --tool=callgrind)
     # ir VARIANT CMD... : total instructions executed (Ir) by CMD; VARIANT "without",
     # "with" (LD_PRELOAD of the shim) or "floor" (LD_PRELOAD of the empty library).
     # Fails if CMD does (a connection that did not happen is no measurement).
@@ -365,8 +381,8 @@ if command -v valgrind >/dev/null; then
         [[ $variant == with ]] && pre=(LD_PRELOAD="$SHIM")
         [[ $variant == events ]] && pre=(LD_PRELOAD="$SHIM" MIFSHIM_EVENTS="$EVENTS_FILE")
         [[ $variant == floor ]] && pre=(LD_PRELOAD="$EMPTY_LIB")
-        timeout "$GEN_TIMEOUT" ip netns exec "$NS" env "${COMMON_ENV[@]}" "${pre[@]}" \
-            valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "$@" >/dev/null 2>&1 ||
+        timeout "$GEN_TIMEOUT" ip netns exec "$NS" env "${COMMON_ENV[@]}" "${VG_ENV[@]}" "${pre[@]}" \
+            "${VG_CALLGRIND[@]}" --callgrind-out-file="$WORK/cg.out" "$@" >/dev/null 2>&1 ||
             die "callgrind ($variant): $* failed"
         awk '/^(summary|totals):/ { print $2; exit }' "$WORK/cg.out"
     }
