@@ -15,58 +15,46 @@ const LAUNCH_C: &str = include_str!("exec_launch.c");
 
 /// The static reproducer (`gcc -static -pthread`).
 fn build_static(dir: &TempDir) -> String {
-    let file = dir.write("supervise_review.c", REVIEW_C);
-    let bin = dir
-        .path()
-        .join("static-prog")
-        .to_string_lossy()
-        .into_owned();
-    let argv = strs(&["gcc", "-static", "-O1", "-pthread", "-o", &bin, &file]);
-    Cmd::new(None, &argv)
-        .timeout(Duration::from_secs(120))
-        .run()
-        .assert_ok();
-    bin
+    compile_c(
+        dir,
+        "supervise_review.c",
+        REVIEW_C,
+        "static-prog",
+        &["gcc", "-static", "-O1", "-pthread"],
+        &[],
+    )
 }
 
 /// The launcher (dynamic glibc: preloaded).
 fn build_launcher(dir: &TempDir) -> String {
-    let file = dir.write("exec_launch.c", LAUNCH_C);
-    let bin = dir
-        .path()
-        .join("exec-launch")
-        .to_string_lossy()
-        .into_owned();
-    let argv = strs(&["gcc", "-O1", "-o", &bin, &file]);
-    Cmd::new(None, &argv)
-        .timeout(Duration::from_secs(120))
-        .run()
-        .assert_ok();
-    bin
+    compile_c(
+        dir,
+        "exec_launch.c",
+        LAUNCH_C,
+        "exec-launch",
+        &["gcc", "-O1"],
+        &[],
+    )
 }
 
 /// The reproducer built with `musl-gcc` without `-static` (`PT_INTERP`
 /// `/lib/ld-musl-x86_64.so.1`).
 fn build_musl(dir: &TempDir) -> String {
-    let file = dir.write("supervise_review.c", REVIEW_C);
-    let bin = dir.path().join("musl-prog").to_string_lossy().into_owned();
-    let argv = strs(&[
-        "musl-gcc",
-        "-O1",
+    let include = [
         "-idirafter",
         "/usr/include",
         "-idirafter",
         "/usr/include/x86_64-linux-gnu",
-        "-o",
-        &bin,
-        &file,
-        "-lpthread",
-    ]);
-    Cmd::new(None, &argv)
-        .timeout(Duration::from_secs(120))
-        .run()
-        .assert_ok();
-    bin
+    ];
+    let cc = [&["musl-gcc", "-O1"][..], &include[..]].concat();
+    compile_c(
+        dir,
+        "supervise_review.c",
+        REVIEW_C,
+        "musl-prog",
+        &cc,
+        &["-lpthread"],
+    )
 }
 
 const GO_UDP: &str = r#"package main

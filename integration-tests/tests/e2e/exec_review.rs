@@ -20,30 +20,26 @@ const LAUNCH_C: &str = include_str!("exec_review.c");
 
 /// The static reproducer (`gcc -static -pthread`), as `dir/NAME`.
 fn build_static(dir: &TempDir, name: &str) -> String {
-    let file = dir.write("supervise_review.c", REVIEW_C);
-    let bin = dir.path().join(name).to_string_lossy().into_owned();
-    let argv = strs(&["gcc", "-static", "-O1", "-pthread", "-o", &bin, &file]);
-    Cmd::new(None, &argv)
-        .timeout(Duration::from_secs(120))
-        .run()
-        .assert_ok();
-    bin
+    compile_c(
+        dir,
+        "supervise_review.c",
+        REVIEW_C,
+        name,
+        &["gcc", "-static", "-O1", "-pthread"],
+        &[],
+    )
 }
 
 /// The launcher (dynamic glibc: preloaded).
 fn build_launcher(dir: &TempDir) -> String {
-    let file = dir.write("exec_review.c", LAUNCH_C);
-    let bin = dir
-        .path()
-        .join("exec-review")
-        .to_string_lossy()
-        .into_owned();
-    let argv = strs(&["gcc", "-O1", "-o", &bin, &file]);
-    Cmd::new(None, &argv)
-        .timeout(Duration::from_secs(120))
-        .run()
-        .assert_ok();
-    bin
+    compile_c(
+        dir,
+        "exec_review.c",
+        LAUNCH_C,
+        "exec-review",
+        &["gcc", "-O1"],
+        &[],
+    )
 }
 
 /// The launcher under plain `LD_PRELOAD` (steered: `MIFSHIM_VIA`), and without it.

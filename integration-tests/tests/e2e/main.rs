@@ -121,3 +121,26 @@ mod sockopts;
 mod supervise_review;
 mod testbed;
 mod udp;
+
+/// Compiles the C source `src` (written to `dir` as `src_name`) into `dir/out` with
+/// `compiler` and its flags (`gcc -static -O1 -pthread`, `gcc -O1`, `musl-gcc …`);
+/// the flags go before `-o`, `after` after the source. Returns the binary's path.
+pub(crate) fn compile_c(
+    dir: &TempDir,
+    src_name: &str,
+    src: &str,
+    out: &str,
+    compiler: &[&str],
+    after: &[&str],
+) -> String {
+    let file = dir.write(src_name, src);
+    let bin = dir.path().join(out).to_string_lossy().into_owned();
+    let mut argv = strs(compiler);
+    argv.extend(strs(&["-o", &bin, &file]));
+    argv.extend(strs(after));
+    Cmd::new(None, &argv)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_ok();
+    bin
+}

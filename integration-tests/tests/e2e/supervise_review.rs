@@ -16,14 +16,14 @@ const SRC: &str = include_str!("supervise_review.c");
 
 /// Builds the reproducer with `gcc -static -pthread` (a missing compiler is a failure).
 fn build(dir: &TempDir) -> String {
-    let file = dir.write("supervise_review.c", SRC);
-    let bin = dir.path().join("review").to_string_lossy().into_owned();
-    let argv = strs(&["gcc", "-static", "-O1", "-pthread", "-o", &bin, &file]);
-    Cmd::new(None, &argv)
-        .timeout(Duration::from_secs(120))
-        .run()
-        .assert_ok();
-    bin
+    compile_c(
+        dir,
+        "supervise_review.c",
+        SRC,
+        "review",
+        &["gcc", "-static", "-O1", "-pthread"],
+        &[],
+    )
 }
 
 fn fam_arg(fam: Fam) -> &'static str {
