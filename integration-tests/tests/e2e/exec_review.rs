@@ -6,8 +6,8 @@
 //!
 //! The review's other findings (a `#!` chain, a scrubbed environment, `posix_spawn` with
 //! a `chdir` file action, `execvp`'s `/bin/sh` fallback, bad pointers, small clone
-//! stacks, `argv[0]` of a supervised program) are open: README, Limits ("Exec"); their
-//! failing tests are on the branch `wt-execreview`.
+//! stacks, `argv[0]` of a supervised program) are open: README, How it works ("Exec"); their
+//! failing tests are parked in `integration-tests/open/exec_review.rs`.
 //!
 //! The launcher is `exec_review.c` (dynamic glibc: preloaded); the static program is
 //! `supervise_review.c` (`plain` mode: one datagram to the service, `control
