@@ -909,6 +909,22 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The program's socket (a `pidfd_getfd` duplicate) and the option value it passes
+    /// ([`Self::read_option`]): what every trapped `setsockopt` handler starts from.
+    fn socket_and_option(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        level: i32,
+        name: i32,
+        val: u64,
+        len: u32,
+    ) -> Result<(OwnedFd, Vec<u8>), Handled> {
+        let s = self.dup(n, fd)?;
+        let v = self.read_option(n, &s, level, name, val, len)?;
+        Ok((s, v))
+    }
+
     /// Reads a `setsockopt` value of at most [`membership::MAX_VALUE`] bytes (`len`
     /// the program's), for a call the supervisor then makes itself on the duplicate
     /// `s` with what it read: the kernel never reads the program's memory again
@@ -962,12 +978,8 @@ impl Supervisor<'_> {
         val: u64,
         len: u32,
     ) -> Handled {
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
-            Err(h) => return h,
-        };
-        let v = match self.read_option(n, &s, level, name, val, len) {
-            Ok(v) => v,
+        let (s, v) = match self.socket_and_option(n, fd, level, name, val, len) {
+            Ok(sv) => sv,
             Err(h) => return h,
         };
         if membership::is_membership(level, name) {
@@ -1704,12 +1716,8 @@ impl Supervisor<'_> {
         val: u64,
         len: u32,
     ) -> Handled {
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
-            Err(h) => return h,
-        };
-        let v = match self.read_option(n, &s, level, name, val, len) {
-            Ok(v) => v,
+        let (s, v) = match self.socket_and_option(n, fd, level, name, val, len) {
+            Ok(sv) => sv,
             Err(h) => return h,
         };
         let f = self.facts(&s);
