@@ -33,6 +33,7 @@ fn installed_tree_steers_a_request_and_its_example_policy_checks() {
         "share/man/man1/mifrun-explain.1",
         "share/man/man1/mifrun-doctor.1",
         "share/man/man1/mifrun-schema.1",
+        "share/man/man1/mifrun-source-rules.1",
         "share/man/man1/mifrun-completions.1",
         "share/man/man5/mifshim-policy.5",
         "share/bash-completion/completions/mifrun",

@@ -112,6 +112,7 @@ fn debian_package_installs_into_a_scratch_root_steers_and_removes_cleanly() {
         "/usr/share/man/man1/mifrun-explain.1.gz",
         "/usr/share/man/man1/mifrun-doctor.1.gz",
         "/usr/share/man/man1/mifrun-schema.1.gz",
+        "/usr/share/man/man1/mifrun-source-rules.1.gz",
         "/usr/share/man/man1/mifrun-completions.1.gz",
         "/usr/share/man/man5/mifshim-policy.5.gz",
         "/usr/share/bash-completion/completions/mifrun",

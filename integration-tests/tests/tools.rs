@@ -894,12 +894,13 @@ mod dns {
         );
     }
 
-    /// The kernel's own answer to a datagram for a closed port (ICMP port unreachable,
-    /// from wlan0's address) belongs to no socket: it leaves by the main table's route,
-    /// eth0, until a source rule sends it back by wlan0. doctor warns of it with that
-    /// rule, and says ok once it is there; the wire agrees both times, v4 and v6.
+    /// The kernel's own answers to a datagram and to a SYN for a closed port (ICMP port
+    /// unreachable, TCP RST, from wlan0's address) belong to no socket: they leave by
+    /// the main table's route, eth0, until `mifrun source-rules --apply` sends them
+    /// back by wlan0. doctor warns of it and names that command, and says ok once the
+    /// rules are there; `--remove` takes them away. The wire agrees each time, v4 and v6.
     #[test]
-    fn the_kernels_own_answers_leave_by_eth0_until_a_source_rule_and_doctor_says_so() {
+    fn the_kernels_own_answers_leave_by_eth0_until_source_rules_and_doctor_says_so() {
         let tb = Testbed::up();
         let replies = |tb: &Testbed| -> Vec<Value> {
             let d = json_of(&tb.run(&mifrun_cmd(&["doctor", "--json", "--via", "wlan0"])));
@@ -911,14 +912,25 @@ mod dns {
                 .cloned()
                 .collect()
         };
-        // A late reply from the service address, through wlan0, to a port nobody has:
-        // three of each, 0.6 s apart (the kernel rate-limits ICMP errors per
-        // destination, about one a second, and an IPv6 one may wait for neighbour
-        // discovery).
+        // From the service address, through wlan0, to ports nobody has: a late
+        // datagram and a SYN, three of each, 0.6 s apart (the kernel rate-limits ICMP
+        // errors per destination, about one a second, and an IPv6 one may wait for
+        // neighbour discovery).
         let late_replies = |tb: &Testbed| {
             let sn = tb.sniff_all();
             let script = format!(
-                "import socket, time\nfor i in range(3):\n    for fam, src, dst in ((socket.AF_INET, {SVC4:?}, {h4:?}), (socket.AF_INET6, {SVC6:?}, {h6:?})):\n        s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((src, 0)); s.sendto(b'late', (dst, 55555))\n    time.sleep(0.6)\n",
+                r#"import socket, time
+for i in range(3):
+    for fam, src, dst in ((socket.AF_INET, {SVC4:?}, {h4:?}), (socket.AF_INET6, {SVC6:?}, {h6:?})):
+        s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((src, 0)); s.sendto(b'late', (dst, 55555))
+        t = socket.socket(fam, socket.SOCK_STREAM); t.bind((src, 0)); t.settimeout(0.2)
+        try:
+            t.connect((dst, 55556))
+        except OSError:
+            pass
+        t.close()
+    time.sleep(0.6)
+"#,
                 h4 = host_addr("wlan0", false),
                 h6 = host_addr("wlan0", true),
             );
@@ -927,18 +939,33 @@ mod dns {
                 .assert_ok();
             sn.stop()
         };
-        let unreachable = |c: &Counts, v6: bool| {
-            c.icmp
+        let from_host = |p: &Pkt, v6: bool| {
+            p.src.to_string() == host_addr("wlan0", v6)
+                && p.dst.to_string() == if v6 { SVC6 } else { SVC4 }
+        };
+        let unreachable = |c: &Counts, v6: bool| c.icmp.iter().filter(|p| from_host(p, v6)).count();
+        let resets = |c: &Counts, v6: bool| {
+            c.pkts
                 .iter()
-                .filter(|p| {
-                    p.src.to_string() == host_addr("wlan0", v6)
-                        && p.dst.to_string() == if v6 { SVC6 } else { SVC4 }
-                })
+                .filter(|p| p.proto == 6 && p.tcp_flags & 0x04 != 0 && from_host(p, v6))
                 .count()
+        };
+        let leave_by = |counts: &std::collections::BTreeMap<String, Counts>, link: &str| {
+            for v6 in [false, true] {
+                assert!(unreachable(&counts[link], v6) >= 1, "v6 {v6}: {counts:#?}");
+                assert!(resets(&counts[link], v6) >= 1, "v6 {v6}: {counts:#?}");
+                for other in ["eth0", "wlan0", "wwan0"]
+                    .into_iter()
+                    .filter(|o| *o != link)
+                {
+                    assert_eq!(unreachable(&counts[other], v6), 0, "v6 {v6}: {counts:#?}");
+                    assert_eq!(resets(&counts[other], v6), 0, "v6 {v6}: {counts:#?}");
+                }
+            }
         };
         let r = replies(&tb);
         assert_eq!(r.len(), 2, "IPv4 and IPv6: {r:#?}");
-        for (c, (v6, ip)) in r.iter().zip([(false, "ip"), (true, "ip -6")]) {
+        for (c, v6) in r.iter().zip([false, true]) {
             assert_eq!(c["verdict"], "warn", "{r:#?}");
             let detail = c["detail"].as_str().unwrap();
             assert!(
@@ -946,32 +973,35 @@ mod dns {
                 "{r:#?}"
             );
             assert!(
-                c["fix"].as_str().unwrap().contains(&format!(
-                    "`{ip} rule add from {} table 100`",
-                    host_addr("wlan0", v6)
-                )),
+                c["fix"]
+                    .as_str()
+                    .unwrap()
+                    .contains("`mifrun source-rules --via wlan0 --apply`"),
                 "{r:#?}"
             );
         }
-        let counts = late_replies(&tb);
-        for v6 in [false, true] {
-            assert!(
-                unreachable(&counts["eth0"], v6) >= 1,
-                "v6 {v6}: {counts:#?}"
-            );
-            assert_eq!(unreachable(&counts["wlan0"], v6), 0, "v6 {v6}: {counts:#?}");
-        }
-        // doctor's fix, as it prints it.
-        for (v6, gw) in [(false, "198.51.100.65"), (true, "2001:db8:20::1")] {
-            let fam = if v6 { "-6" } else { "-4" };
-            let src = host_addr("wlan0", v6);
-            tb.run(&["ip", fam, "rule", "add", "from", src, "table", "100"])
-                .assert_ok();
-            tb.run(&[
-                "ip", fam, "route", "add", "default", "via", gw, "dev", "wlan0", "table", "100",
-            ])
+        leave_by(&late_replies(&tb), "eth0");
+        // Printed, not made: nothing changes.
+        let dry = tb.run(&mifrun_cmd(&["source-rules", "--via", "wlan0"]));
+        dry.assert_ok();
+        assert!(
+            dry.stdout.contains(&format!(
+                "rule add from {}/32 priority 31000",
+                host_addr("wlan0", false)
+            )) && dry.stdout.contains("not done"),
+            "{}",
+            dry.dump()
+        );
+        assert!(replies(&tb).iter().all(|c| c["verdict"] == "warn"));
+        // Made; a second run has nothing to do.
+        tb.run(&mifrun_cmd(&["source-rules", "--via", "wlan0", "--apply"]))
             .assert_ok();
-        }
+        let again = tb.run(&mifrun_cmd(&["source-rules", "--via", "wlan0", "--apply"]));
+        assert!(
+            again.stdout.starts_with("nothing to do"),
+            "{}",
+            again.dump()
+        );
         let r = replies(&tb);
         assert!(
             r.len() == 2
@@ -979,19 +1009,20 @@ mod dns {
                     && c["detail"]
                         .as_str()
                         .unwrap()
-                        .contains("leave by wlan0 (table 100)")),
+                        .contains("leave by wlan0 (table 1000")),
             "{r:#?}"
         );
-        let counts = late_replies(&tb);
-        for v6 in [false, true] {
-            assert!(
-                unreachable(&counts["wlan0"], v6) >= 1,
-                "v6 {v6}: {counts:#?}"
-            );
-            for other in ["eth0", "wwan0"] {
-                assert_eq!(unreachable(&counts[other], v6), 0, "v6 {v6}: {counts:#?}");
-            }
+        leave_by(&late_replies(&tb), "wlan0");
+        // A steered program still reaches its upstream by wlan0 with the rules in place.
+        for url in ["http://203.0.113.10/", "http://[2001:db8:ff::10]/"] {
+            expect_via(&tb, tb.cmd(&mifrun_args("wlan0", &curl(url))), "wlan0");
         }
+        // Taken away: back to the main table's route.
+        tb.run(&mifrun_cmd(&["source-rules", "--via", "wlan0", "--remove"]))
+            .assert_ok();
+        assert!(replies(&tb).iter().all(|c| c["verdict"] == "warn"));
+        let rules = tb.run(&["ip", "rule"]);
+        assert!(!rules.stdout.contains("lookup 1000"), "{}", rules.dump());
     }
 
     /// doctor: each check with its verdict (and a fix where one is needed).

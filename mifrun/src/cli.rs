@@ -207,6 +207,12 @@ pub enum Tool {
     /// the link (real queries), systemd-resolved, glibc, what a supervisor would need.
     #[command(after_long_help = DOCTOR_HELP)]
     Doctor(DoctorArgs),
+    /// The source routing rules that send the kernel's own answers from the chosen
+    /// interfaces' addresses (ICMP errors, TCP RSTs, IPv6's TIME_WAIT ACK: packets of
+    /// no socket) back by those interfaces: printed as `ip` commands, made with
+    /// --apply, taken away with --remove.
+    #[command(name = "source-rules", after_long_help = SOURCE_RULES_HELP)]
+    SourceRules(SourceRulesArgs),
     /// Print the policy file's JSON Schema (draft 7), generated from the policy types:
     /// for editors (taplo / Even Better TOML: `#:schema` on the policy's first line)
     /// and for validating policies with any JSON-Schema tool.
@@ -285,6 +291,22 @@ Without --via or --policy it checks the policy the shim would find
 ($MIFSHIM_POLICY, ~/.config/mifshim/policy.toml, /etc/mifshim/policy.toml), else
 every interface that is up. Exit status 0 when nothing failed, 1 otherwise.";
 
+const SOURCE_RULES_HELP: &str = "\
+Examples:
+  mifrun source-rules --via wlan0            # what it would change, as ip commands
+  sudo mifrun source-rules --via wlan0 --apply
+  sudo mifrun source-rules --via wlan0 --remove
+
+For each global address of each interface of the policy: a rule `from ADDR
+priority 31000 table T` (T = 1000000 + the interface's index), and in T a copy of
+the main table's routes through the interface, behind them an `unreachable`
+default. A packet from ADDR then leaves by the interface or not at all, whatever
+socket (or none) sent it. The copy is taken when it runs: run it again after an
+address or a gateway changes (it deletes what is stale and adds what is missing;
+nothing to do prints so). Rules do not survive a reboot: put them in the network
+configuration (systemd-networkd's [RoutingPolicyRule], NetworkManager's
+ipv4.routing-rules) or run it from the link's up hook.";
+
 /// Where the interfaces and servers come from, as for running a program.
 #[derive(Debug, Args, Default)]
 pub struct PolicyArgs {
@@ -344,6 +366,25 @@ pub struct DoctorArgs {
     /// JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `source-rules`' priority by default: ahead of the main table's rule (32766), behind
+/// the low numbers administrators and VPN tools use for their own.
+pub const SOURCE_RULE_PRIORITY: u32 = 31_000;
+
+#[derive(Debug, Args)]
+pub struct SourceRulesArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Make the changes (root, CAP_NET_ADMIN); without it they are printed only.
+    #[arg(long, conflicts_with = "remove")]
+    pub apply: bool,
+    /// Delete every rule and route of the interfaces' tables.
+    #[arg(long)]
+    pub remove: bool,
+    /// The rules' priority (lower is looked at first; the main table's rule is 32766).
+    #[arg(long, value_name = "N", default_value_t = SOURCE_RULE_PRIORITY)]
+    pub priority: u32,
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub fn run_tool(tool: Tool) -> ExitCode {
         Tool::Status(_) => "status",
         Tool::Explain(_) => "explain",
         Tool::Doctor(_) => "doctor",
+        Tool::SourceRules(_) => "source-rules",
         Tool::Resolve { .. } => "resolve",
         Tool::Schema | Tool::Completions { .. } | Tool::Manpages { .. } => unreachable!(),
     };

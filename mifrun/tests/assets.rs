@@ -102,6 +102,7 @@ fn manual_pages_render_without_warnings_and_document_every_option_and_key() {
             "mifrun-doctor.1",
             "mifrun-explain.1",
             "mifrun-schema.1",
+            "mifrun-source-rules.1",
             "mifrun-status.1",
             "mifrun.1",
             "mifshim-policy.5"

@@ -16,7 +16,22 @@ const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
 const RTM_GETROUTE: u16 = 26;
+const RTM_NEWRULE: u16 = 32;
+const RTM_DELRULE: u16 = 33;
+const RTM_GETRULE: u16 = 34;
+const NLM_F_ACK: u16 = 4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+/// `FRA_SRC`, `FRA_PRIORITY`, `FRA_TABLE` (`<linux/fib_rules.h>`).
+const FRA_SRC: u16 = 2;
+const FRA_PRIORITY: u16 = 6;
+const FRA_TABLE: u16 = 15;
+/// `FR_ACT_TO_TBL`: a rule that looks up a table.
+const FR_ACT_TO_TBL: u8 = 1;
+/// `RTPROT_STATIC`: routes mifrun adds (as `ip route add` marks them).
+const RTPROT_STATIC: u8 = 4;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_OPERSTATE: u16 = 16;
@@ -78,6 +93,23 @@ pub struct Route {
     /// `RTN_*`: 1 unicast, 2 local, 6 blackhole, 7 unreachable, 8 prohibit…
     pub rtype: u8,
     pub v6: bool,
+    /// `RT_SCOPE_*`: 0 universe (via a gateway), 253 link (on-link), 254 host.
+    pub scope: u8,
+    /// `RTA_PREFSRC`: the source address the route gives.
+    pub prefsrc: Option<IpAddr>,
+}
+
+/// One policy routing rule (`ip rule`) that looks up a table by source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub v6: bool,
+    pub priority: u32,
+    /// `from SRC/LEN` (`None`: from all).
+    pub src: Option<IpAddr>,
+    pub src_len: u8,
+    pub table: u32,
+    /// `FR_ACT_*` (1: look up the table).
+    pub action: u8,
 }
 
 /// The kernel's answer to one route lookup (`ip route get`).
@@ -354,10 +386,13 @@ pub fn routes() -> io::Result<Vec<Route>> {
                 metric: 0,
                 rtype: p[7],
                 v6: p[0] == libc::AF_INET6 as u8,
+                scope: p[6],
+                prefsrc: None,
             };
             for (t, v) in attrs(p, 12) {
                 match t {
                     RTA_DST => r.dst = ip_of(v),
+                    RTA_PREFSRC => r.prefsrc = ip_of(v),
                     RTA_OIF => r.oif = u32_of(v),
                     RTA_GATEWAY => r.gateway = ip_of(v),
                     RTA_PRIORITY => r.metric = u32_of(v).unwrap_or(0),
@@ -429,6 +464,131 @@ pub fn route_get(
         got = Some(l);
     })?;
     got.ok_or_else(|| io::Error::other("no answer from the kernel"))
+}
+
+/// Every policy routing rule, both families.
+pub fn rules() -> io::Result<Vec<Rule>> {
+    let mut out = Vec::new();
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        let mut fixed = [0u8; 12];
+        fixed[0] = family as u8;
+        let req = request(RTM_GETRULE, NLM_F_DUMP, &fixed, &[]);
+        transact(&req, true, |ty, p| {
+            if ty != RTM_NEWRULE || p.len() < 12 {
+                return;
+            }
+            let mut r = Rule {
+                v6: p[0] == libc::AF_INET6 as u8,
+                priority: 0,
+                src: None,
+                src_len: p[2],
+                table: p[4] as u32,
+                action: p[7],
+            };
+            for (t, v) in attrs(p, 12) {
+                match t {
+                    FRA_SRC => r.src = ip_of(v),
+                    FRA_PRIORITY => r.priority = u32_of(v).unwrap_or(0),
+                    FRA_TABLE => r.table = u32_of(v).unwrap_or(r.table),
+                    _ => {}
+                }
+            }
+            out.push(r);
+        })?;
+    }
+    Ok(out)
+}
+
+fn family_of(v6: bool) -> u8 {
+    (if v6 { libc::AF_INET6 } else { libc::AF_INET }) as u8
+}
+
+/// The `fib_rule_hdr` and attributes of `r`.
+fn rule_message(r: &Rule) -> ([u8; 12], Vec<(u16, Vec<u8>)>) {
+    let mut fixed = [0u8; 12];
+    fixed[0] = family_of(r.v6);
+    fixed[2] = r.src_len;
+    fixed[7] = r.action;
+    let mut a = vec![
+        (FRA_PRIORITY, r.priority.to_ne_bytes().to_vec()),
+        (FRA_TABLE, r.table.to_ne_bytes().to_vec()),
+    ];
+    if let Some(s) = r.src {
+        a.push((FRA_SRC, ip_bytes(s)));
+    }
+    (fixed, a)
+}
+
+/// Adds a rule that looks up `r.table` (`ip rule add`); `EEXIST` if it is there.
+pub fn add_rule(r: &Rule) -> io::Result<()> {
+    let (fixed, a) = rule_message(&Rule {
+        action: FR_ACT_TO_TBL,
+        ..*r
+    });
+    let req = request(
+        RTM_NEWRULE,
+        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        &fixed,
+        &a,
+    );
+    transact(&req, false, |_, _| {})
+}
+
+/// Deletes the rule that matches `r` (`ip rule del`).
+pub fn del_rule(r: &Rule) -> io::Result<()> {
+    let (fixed, a) = rule_message(r);
+    let req = request(RTM_DELRULE, NLM_F_ACK, &fixed, &a);
+    transact(&req, false, |_, _| {})
+}
+
+/// The `rtmsg` and attributes of `r`.
+fn route_message(r: &Route) -> ([u8; 12], Vec<(u16, Vec<u8>)>) {
+    let mut fixed = [0u8; 12];
+    fixed[0] = family_of(r.v6);
+    fixed[1] = r.dst_len;
+    // RT_TABLE_UNSPEC in the header: the table is the attribute (it may exceed 255).
+    fixed[5] = RTPROT_STATIC;
+    fixed[6] = r.scope;
+    fixed[7] = r.rtype;
+    let mut a = vec![
+        (RTA_TABLE, r.table.to_ne_bytes().to_vec()),
+        (RTA_PRIORITY, r.metric.to_ne_bytes().to_vec()),
+    ];
+    if let Some(d) = r.dst {
+        a.push((RTA_DST, ip_bytes(d)));
+    }
+    if let Some(o) = r.oif {
+        a.push((RTA_OIF, o.to_ne_bytes().to_vec()));
+    }
+    if let Some(g) = r.gateway {
+        a.push((RTA_GATEWAY, ip_bytes(g)));
+    }
+    if let Some(s) = r.prefsrc {
+        a.push((RTA_PREFSRC, ip_bytes(s)));
+    }
+    (fixed, a)
+}
+
+/// Adds a route (`ip route add … table T`); `EEXIST` if it is there.
+pub fn add_route(r: &Route) -> io::Result<()> {
+    let (fixed, a) = route_message(r);
+    let req = request(
+        RTM_NEWROUTE,
+        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        &fixed,
+        &a,
+    );
+    transact(&req, false, |_, _| {})
+}
+
+/// Deletes a route (`ip route del … table T`).
+pub fn del_route(r: &Route) -> io::Result<()> {
+    let (mut fixed, a) = route_message(r);
+    // Any protocol and scope (`RT_SCOPE_NOWHERE`), as `ip route del` asks.
+    fixed[5] = 0;
+    fixed[6] = 255;
+    let req = request(RTM_DELROUTE, NLM_F_ACK, &fixed, &a);
+    transact(&req, false, |_, _| {})
 }
 
 #[cfg(test)]

@@ -371,8 +371,9 @@ fn socketless_replies(
             if v6 { ", the TIME_WAIT ACK" } else { "" }
         ),
         Some(format!(
-            "a source rule: `{ip} rule add from {src} table 100` and `{ip} route add default{} dev {n} table 100` (any free table)",
-            gateway.map_or(String::new(), |g| format!(" via {g}"))
+            "`mifrun source-rules --via {n} --apply` (root): it adds `{ip} rule add from {src} table {t}` and copies {n}'s routes{} into table {t}, behind them an unreachable default; run it again when the address or gateway changes, or put the same rule in the network configuration",
+            gateway.map_or(String::new(), |g| format!(" (default via {g})")),
+            t = super::source_rules::table_of(index),
         )),
     );
 }

@@ -9,6 +9,7 @@
 mod doctor;
 mod explain;
 mod probe;
+mod source_rules;
 mod status;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub fn run(tool: Tool) -> ExitCode {
         Tool::Status(a) => status::run(&a),
         Tool::Explain(a) => explain::run(&a),
         Tool::Doctor(a) => doctor::run(&a),
+        Tool::SourceRules(a) => source_rules::run(&a),
         Tool::Schema => crate::assets::schema(),
         Tool::Completions { shell } => crate::assets::completions(&shell),
         Tool::Manpages { dir } => crate::assets::manpages(&dir),
