@@ -516,6 +516,8 @@ const CTL_IPPROTO_IP: i32 = 0;
 const CTL_IPPROTO_IPV6: i32 = 41;
 const IP_PKTINFO: i32 = 8;
 const IPV6_PKTINFO: i32 = 50;
+/// RFC 2292's number for the same message (`ip6_datagram_send_ctl` reads both alike).
+const IPV6_2292PKTINFO: i32 = 2;
 const CTL_ENOBUFS: i32 = 105;
 /// `sizeof(struct in_pktinfo)` / `sizeof(struct in6_pktinfo)`.
 pub const IN_PKTINFO: usize = 12;
@@ -553,6 +555,17 @@ pub struct Scan {
     /// Offset of the data of a PKTINFO of the needed family with interface 0, the
     /// one the kernel takes its interface from.
     pub patch: Option<usize>,
+    /// The interface index the kernel takes from the program's PKTINFO (0: none;
+    /// `chosen` says whether there is one).
+    pub index: u32,
+    /// The source address the program's control data gives the datagram, by the
+    /// kernel's rule for the path: the last `IPV6_PKTINFO` (or `IPV6_2292PKTINFO`)
+    /// with an address on the IPv6 path; on the IPv4 path the last `IP_PKTINFO`'s
+    /// `ipi_spec_dst` (each one sets it, also to 0) or an `IPV6_PKTINFO`'s IPv4-mapped
+    /// address (read on an `AF_INET6` socket). `None`: the route chooses it. With a
+    /// source, the kernel's IPv6 route lookup takes an interface index (a PKTINFO's,
+    /// `IPV6_UNICAST_IF`) only as a preference: only a device binding is strict.
+    pub source: Option<core::net::IpAddr>,
 }
 
 fn i32_at(b: &[u8], at: usize) -> i32 {
@@ -586,28 +599,56 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// `CMSG_LEN(12)`; `IPV6_PKTINFO`: at least `CMSG_LEN(20)`); the kernel refuses other
 /// lengths with `EINVAL` itself.
 pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
+    use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     let mut scan = Scan {
         end: 0,
         chosen: false,
         patch: None,
+        index: 0,
+        source: None,
+    };
+    let in6 = |at: usize| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&ctl[at..at + 16]);
+        Ipv6Addr::from(a)
     };
     scan.end = walk_cmsgs(ctl, |pos, len, level, ty| {
         let data = pos + CMSGHDR;
         match (level, ty) {
             (CTL_IPPROTO_IP, IP_PKTINFO) if !v6 && len == cmsg_len(IN_PKTINFO) => {
                 // in_pktinfo { int ipi_ifindex; in_addr spec_dst; in_addr addr }
-                if u32_at(ctl, data) != 0 {
+                let index = u32_at(ctl, data);
+                if index != 0 {
                     scan.chosen = true;
+                    scan.index = index;
                 } else if scan.patch.is_none() {
                     scan.patch = Some(data);
                 }
+                let spec_dst = [ctl[data + 4], ctl[data + 5], ctl[data + 6], ctl[data + 7]];
+                scan.source =
+                    Some(IpAddr::V4(Ipv4Addr::from(spec_dst))).filter(|a| !a.is_unspecified());
             }
-            (CTL_IPPROTO_IPV6, IPV6_PKTINFO) if v6 && len >= cmsg_len(IN6_PKTINFO) => {
+            (CTL_IPPROTO_IPV6, IPV6_PKTINFO) if !v6 && len >= cmsg_len(IN6_PKTINFO) => {
+                // Read on an AF_INET6 socket only; the index is overridden by ours
+                // (put last), the IPv4-mapped address kept as the source.
+                if let Some(a) = in6(data).to_ipv4_mapped() {
+                    scan.source = Some(IpAddr::V4(a)).filter(|a| !a.is_unspecified());
+                }
+            }
+            (CTL_IPPROTO_IPV6, IPV6_PKTINFO | IPV6_2292PKTINFO)
+                if v6 && len >= cmsg_len(IN6_PKTINFO) =>
+            {
                 // in6_pktinfo { in6_addr ipi6_addr; unsigned ipi6_ifindex }
-                if u32_at(ctl, data + 16) != 0 {
+                let index = u32_at(ctl, data + 16);
+                if index != 0 {
                     scan.chosen = true;
+                    scan.index = index;
                 } else if scan.patch.is_none() {
                     scan.patch = Some(data);
+                }
+                let a = in6(data);
+                if !a.is_unspecified() {
+                    scan.source = Some(IpAddr::V6(a));
                 }
             }
             _ => {}
@@ -617,6 +658,17 @@ pub fn scan_control(ctl: &[u8], v6: bool) -> Result<Scan, i32> {
         scan.patch = None;
     }
     Ok(scan)
+}
+
+/// Whether control data may give a datagram its own source address (a PKTINFO of
+/// either family with an address, on either path), or cannot be read as the kernel
+/// would: such a datagram must be decided by the engine ([`Scan::source`]), never sent
+/// on the stub's fast path.
+pub fn may_carry_source(ctl: &[u8]) -> bool {
+    !matches!(
+        (scan_control(ctl, false), scan_control(ctl, true)),
+        (Ok(Scan { source: None, .. }), Ok(Scan { source: None, .. }))
+    )
 }
 
 /// The control data to send: the program's messages (`app`, at most [`CMSG_ROOM`]
@@ -712,6 +764,105 @@ mod tests {
         bad[..8].copy_from_slice(&u64::MAX.to_ne_bytes());
         assert_eq!(walk_cmsgs(&bad, |_, _, _, _| {}), Err(22));
         assert_eq!(walk_cmsgs(&[0; 15], |_, _, _, _| {}), Ok(0));
+    }
+
+    fn pk6(ty: i32, addr: [u8; 16], index: u32) -> Vec<u8> {
+        let mut d = addr.to_vec();
+        d.extend_from_slice(&index.to_ne_bytes());
+        cmsg(CTL_IPPROTO_IPV6, ty, &d)
+    }
+
+    fn pk4(index: u32, spec_dst: [u8; 4]) -> Vec<u8> {
+        let mut d = index.to_ne_bytes().to_vec();
+        d.extend_from_slice(&spec_dst);
+        d.extend_from_slice(&[0; 4]);
+        cmsg(CTL_IPPROTO_IP, IP_PKTINFO, &d)
+    }
+
+    /// Review: an `IPV6_PKTINFO` naming a source (and an interface, ours or the
+    /// program's) left by eth0 — with a source, the kernel takes the index only as a
+    /// preference. The walk must report the source, by the kernel's rule (the last
+    /// one with an address), for both numbers of the message.
+    #[test]
+    fn an_ipv6_pktinfo_naming_a_source_reports_it() {
+        let src = DOC6;
+        for ty in [IPV6_PKTINFO, IPV6_2292PKTINFO] {
+            let s = scan_control(&pk6(ty, src, 0), true).unwrap();
+            assert_eq!(s.source, Some(core::net::IpAddr::from(src)), "type {ty}");
+            assert_eq!((s.chosen, s.patch), (false, Some(CMSGHDR)), "type {ty}");
+            let s = scan_control(&pk6(ty, src, 4), true).unwrap();
+            assert_eq!((s.chosen, s.index), (true, 4), "type {ty}");
+            assert_eq!(s.source, Some(core::net::IpAddr::from(src)));
+            // A later one without an address leaves the source as it was.
+            let mut two = pk6(ty, src, 0);
+            two.extend(pk6(IPV6_PKTINFO, [0; 16], 0));
+            assert_eq!(scan_control(&two, true).unwrap().source, Some(src.into()));
+            assert!(may_carry_source(&two));
+        }
+        // No address: no source; the IPv4 path does not read an IPv6 address that is
+        // not IPv4-mapped.
+        assert_eq!(
+            scan_control(&pk6(IPV6_PKTINFO, [0; 16], 4), true)
+                .unwrap()
+                .source,
+            None
+        );
+        assert_eq!(
+            scan_control(&pk6(IPV6_PKTINFO, src, 0), false)
+                .unwrap()
+                .source,
+            None
+        );
+        assert!(!may_carry_source(&pk6(IPV6_PKTINFO, [0; 16], 4)));
+    }
+
+    /// `IPV6_2292PKTINFO` (type 2) was not recognised: a program's index there and
+    /// ours made two different interfaces, which the kernel refuses (`EINVAL`).
+    #[test]
+    fn an_ipv6_2292pktinfo_is_read_as_an_ipv6_pktinfo() {
+        let s = scan_control(&pk6(IPV6_2292PKTINFO, [0; 16], 3), true).unwrap();
+        assert_eq!((s.chosen, s.index, s.patch), (true, 3, None));
+        let s = scan_control(&pk6(IPV6_2292PKTINFO, [0; 16], 0), true).unwrap();
+        assert_eq!((s.chosen, s.patch), (false, Some(CMSGHDR)));
+        // The IPv4 path does not read it.
+        let s = scan_control(&pk6(IPV6_2292PKTINFO, [0; 16], 3), false).unwrap();
+        assert!(!s.chosen && s.patch.is_none());
+    }
+
+    /// The IPv4 path: every `IP_PKTINFO` sets the source to its `ipi_spec_dst` (also
+    /// to 0); an `IPV6_PKTINFO`'s IPv4-mapped address does too (an `AF_INET6` socket).
+    #[test]
+    fn an_ip_pktinfo_spec_dst_is_the_datagrams_source_until_the_next_one() {
+        let a = core::net::IpAddr::from([198, 51, 100, 7]);
+        let s = scan_control(&pk4(0, [198, 51, 100, 7]), false).unwrap();
+        assert_eq!((s.source, s.patch), (Some(a), Some(CMSGHDR)));
+        let mut reset = pk4(0, [198, 51, 100, 7]);
+        reset.extend(pk4(0, [0; 4]));
+        assert_eq!(scan_control(&reset, false).unwrap().source, None);
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[198, 51, 100, 7]);
+        assert_eq!(
+            scan_control(&pk6(IPV6_PKTINFO, mapped, 0), false)
+                .unwrap()
+                .source,
+            Some(a)
+        );
+        assert!(may_carry_source(&pk4(2, [198, 51, 100, 7])));
+        assert!(!may_carry_source(&pk4(2, [0; 4])));
+        // The IPv6 path does not read an IP_PKTINFO.
+        assert_eq!(
+            scan_control(&pk4(0, [198, 51, 100, 7]), true)
+                .unwrap()
+                .source,
+            None
+        );
+        // Malformed control data goes to the engine.
+        let mut bad = pk4(0, [0; 4]);
+        bad[..8].copy_from_slice(&4u64.to_ne_bytes());
+        assert!(may_carry_source(&bad));
+        assert!(!may_carry_source(&[]));
     }
 
     fn sin(ip: [u8; 4], port: u16) -> Vec<u8> {

@@ -818,7 +818,28 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
     let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
-    name.is_null() || fast_datagram(fd, name.cast(), len)
+    // SAFETY: as above.
+    name.is_null() || (fast_datagram(fd, name.cast(), len) && control_is_plain(unsafe { &*msg }))
+}
+
+/// Whether a message's control data surely gives the datagram no source address of
+/// its own (`mifshim_fastpath::may_carry_source`): with one, the kernel takes the
+/// socket's unicast interface only as a preference on the IPv6 path, so the engine
+/// must decide it (it binds the socket to the device, or refuses). Data that cannot
+/// be read, or is long, goes to the engine too.
+fn control_is_plain(h: &msghdr) -> bool {
+    /// Longer control data than this goes to the engine (which cannot copy it either).
+    const LONGEST: usize = 4096;
+    let (control, n) = (h.msg_control as *const u8, h.msg_controllen);
+    if n == 0 {
+        return true;
+    }
+    if control.is_null() || n > LONGEST || !readable(control.cast(), n) {
+        return false;
+    }
+    // SAFETY: n readable bytes at control (checked just above).
+    let ctl = unsafe { core::slice::from_raw_parts(control, n) };
+    !mifshim_fastpath::may_carry_source(ctl)
 }
 
 /// After `socket` with the engine loaded: the entry the engine's own `socket` hook
@@ -922,12 +943,13 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     // further (and the program's array may be no longer than that).
     for i in 0..n {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
-        let (name, len) = unsafe {
-            let h = &(*msgs.add(i)).msg_hdr;
-            (h.msg_name, h.msg_namelen)
-        };
+        let h = unsafe { &(*msgs.add(i)).msg_hdr };
+        let (name, len) = (h.msg_name, h.msg_namelen);
         if name.is_null() {
             continue;
+        }
+        if !control_is_plain(h) {
+            return false;
         }
         let (shared, slot, now) = match fast {
             Some(f) => f,

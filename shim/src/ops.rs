@@ -749,9 +749,41 @@ fn report_block(what: &str, addr: SocketAddr, b: &config_schema::Block<'_>, snap
 /// Decides how one datagram (or a Fast Open send) to `dest` goes out.
 /// `batch`: part of a `sendmmsg`, where a later message of the same call may clear the
 /// socket's unicast interface: every steered message then carries its own PKTINFO.
-pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: bool) -> Plan {
+/// `ctl`: the datagram's control data, as the kernel will get it.
+pub(crate) fn send(
+    fd: i32,
+    dest: Option<Dest>,
+    flags: i32,
+    what: &str,
+    batch: bool,
+    ctl: Ctl<'_>,
+) -> Plan {
     let batch = if batch { Batch::First } else { Batch::No };
-    send_in(fd, dest, flags, what, batch)
+    send_in(fd, dest, flags, what, batch, ctl)
+}
+
+/// A datagram's control data, as the engine could read it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ctl<'a> {
+    /// These bytes (none for a `sendto`, or a message without control data).
+    Read(&'a [u8]),
+    /// Too long to copy: it may give the datagram a source (and so make any interface
+    /// index a mere preference on the IPv6 path), so it is planned as if it did.
+    Unknown,
+}
+
+impl Ctl<'_> {
+    /// What the datagram's control data says on `path` (fastpath's `Scan`): its source
+    /// and the interface it names. Malformed data is the kernel's to refuse (nothing
+    /// is sent), so it says nothing here.
+    fn carried(self, path: Path) -> Option<(Option<IpAddr>, Option<u32>)> {
+        match self {
+            Ctl::Read(b) => core::control::scan_control(b, path == Path::V6)
+                .ok()
+                .map(|sc| (sc.source, sc.chosen.then_some(sc.index))),
+            Ctl::Unknown => None,
+        }
+    }
 }
 
 /// [`send`] for a message of a multi-destination `sendmmsg`, at `batch` (first or
@@ -760,15 +792,28 @@ pub(crate) fn send(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: b
 /// cuts the batch before it and sends the rest; the program's next call starts with
 /// it, and it is decided again as that batch's first message (the errno is never
 /// seen: a later message's failure only cuts, `mmsg::next`).
-pub(crate) fn send_batched(fd: i32, dest: Option<Dest>, flags: i32, batch: Batch) -> Plan {
-    send_in(fd, dest, flags, "sendmmsg", batch)
+pub(crate) fn send_batched(
+    fd: i32,
+    dest: Option<Dest>,
+    flags: i32,
+    batch: Batch,
+    ctl: Ctl<'_>,
+) -> Plan {
+    send_in(fd, dest, flags, "sendmmsg", batch, ctl)
 }
 
 /// What a later batch message that cuts its batch answers ([`send_batched`]); the
 /// hook never reports it.
 const CUT: i32 = libc::EAGAIN;
 
-fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) -> Plan {
+fn send_in(
+    fd: i32,
+    dest: Option<Dest>,
+    flags: i32,
+    what: &str,
+    batch: Batch,
+    ctl: Ctl<'_>,
+) -> Plan {
     let Some(profile) = profile() else {
         return Plan::AsIs;
     };
@@ -816,12 +861,19 @@ fn send_in(fd: i32, dest: Option<Dest>, flags: i32, what: &str, batch: Batch) ->
     };
     match (
         redirected,
-        send_decided(profile, fd, e, family, dest, what, batch),
+        send_decided(profile, fd, e, family, dest, Call { what, batch, ctl }),
     ) {
         (Some(to), Plan::AsIs) => Plan::Redirect(to, None),
         (Some(to), Plan::Via(p)) => Plan::Redirect(to, Some(p)),
         (_, p) => p,
     }
+}
+
+/// The send call a datagram comes in: its name, its place in a batch, its control data.
+struct Call<'a> {
+    what: &'a str,
+    batch: Batch,
+    ctl: Ctl<'a>,
 }
 
 /// Decides one datagram and carries out the socket core's plan for it
@@ -833,9 +885,9 @@ fn send_decided(
     e: Entry,
     family: AddrFamily,
     dest: Dest,
-    what: &str,
-    batch: Batch,
+    call: Call<'_>,
 ) -> Plan {
+    let Call { what, batch, ctl } = call;
     let flow = Flow {
         proto: e.proto(),
         op: Op::Send,
@@ -855,6 +907,7 @@ fn send_decided(
             path,
             dest: dest.addr,
             what,
+            ctl,
         };
         match plan_datagram(&at, e, &d, snap, batch) {
             Ok(step) => carry_out(&at, &d, step),
@@ -927,6 +980,8 @@ struct Planning<'a> {
     path: Path,
     dest: SocketAddr,
     what: &'a str,
+    /// Its control data.
+    ctl: Ctl<'a>,
 }
 
 /// The socket core's plan for a datagram decided `d`, its bookkeeping done (entry
@@ -946,6 +1001,9 @@ fn plan_datagram(
     if let Some(errno) = binding_refuses(fd, &mut e, v, snap, at.what, at.dest) {
         return Err(Plan::Fail(errno));
     }
+    // A datagram that gives itself a source is planned as a socket bound to it
+    // (socket core: `datagram_source`); this entry is the plan's only, not recorded.
+    e = datagram_source(at, e, v, snap)?;
     // Stamped with the generation of the snapshot this decision was made on (not
     // the current one, which a refresh by another thread may have moved on).
     let k = key(at.dest);
@@ -986,6 +1044,35 @@ fn plan_datagram(
         fdtable::memo_set(fd, m, &k);
     }
     Ok(plan.step)
+}
+
+/// The entry datagram `at` must be planned with, given the source its control data
+/// gives it (socket core: [`core::datagram_source`]), or the refusal.
+fn datagram_source(at: &Planning<'_>, e: Entry, v: Verdict, snap: &Snap) -> Result<Entry, Plan> {
+    let (source, chosen) = match at.ctl.carried(at.path) {
+        Some((None, _)) => return Ok(e),
+        Some(carried) => carried,
+        // Unread: planned as if it carried one of the steered interface's addresses.
+        None => match v {
+            Verdict::Steer { .. } if at.path == Path::V6 => {
+                return Ok(Entry::new(e.flags | core::SRC_ADDR, e.uc_index));
+            }
+            _ => return Ok(e),
+        },
+    };
+    let keep = profile().is_some_and(|p| p.foreign_bind == config_schema::ForeignBind::Keep);
+    let owned =
+        |index, ip| config_schema::NetView::owns(snap, index, ip) || netstate::owns_now(index, ip);
+    core::datagram_source(e, at.path, v, source, chosen, owned, keep).map_err(|errno| {
+        log::warn_limited(format_args!(
+            "{} {}: the datagram's own source {} is not an address of the interface the policy sends this destination by; refusing -> {}",
+            at.what,
+            Addr(at.dest),
+            source.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.to_canonical()),
+            sys::errno_name(errno)
+        ));
+        Plan::Fail(errno)
+    })
 }
 
 /// Carries out the socket core's step for a datagram decided `d`.

@@ -485,6 +485,56 @@ pub fn fixes_source(local: IpAddr) -> bool {
     }
 }
 
+/// A datagram that gives itself a source address in its control data (fastpath's
+/// `Scan::source`; `chosen`: the interface its PKTINFO names, if any), to a
+/// destination of verdict `v`, on socket `s` taking `path`: the socket as the datagram
+/// must be planned with, or the errno it fails with.
+///
+/// | datagram | verdict | result |
+/// |---|---|---|
+/// | no source, or a group's | any | `s` |
+/// | its PKTINFO names another interface than the steered one (the program's choice) | steer | `s` |
+/// | socket bound to a device by the program | any | `s` |
+/// | loopback source / another interface's ([`fixed_source_refuses`]) | steer | `EINVAL` / `EADDRNOTAVAIL` (unless `keep_foreign`) |
+/// | the steered interface's source, IPv6 path | steer | `s` with [`SRC_ADDR`] |
+/// | the steered interface's source, IPv4 path | steer | `s` |
+/// | any | not steer | `s` |
+///
+/// With a source, the kernel's IPv6 route lookup takes an interface index — a
+/// PKTINFO's, ours or the program's, or the socket's `IPV6_UNICAST_IF` — only as a
+/// preference (`ip6_route_output` makes it strict only for a socket bound to a
+/// device): such a datagram left by the lower-metric default route (seen on 6.18). So
+/// it is planned as a socket with a fixed source is ([`datagram`]: bound to the
+/// device). On the IPv4 path an index is strict, and the source only needs to be one
+/// the link can answer.
+pub fn datagram_source(
+    s: Sock,
+    path: Path,
+    v: Verdict,
+    source: Option<IpAddr>,
+    chosen: Option<u32>,
+    owned: impl FnOnce(u32, IpAddr) -> bool,
+    keep_foreign: bool,
+) -> Result<Sock, i32> {
+    let (Verdict::Steer { index }, Some(ip)) = (v, source) else {
+        return Ok(s);
+    };
+    let ip = ip.to_canonical();
+    if !fixes_source(ip) || s.has(APP_BOUND) || chosen.is_some_and(|c| c != index) {
+        return Ok(s);
+    }
+    if let Some(errno) = fixed_source_refuses(ip, owned(index, ip), keep_foreign) {
+        return Err(errno);
+    }
+    Ok(match path {
+        Path::V6 => Sock {
+            flags: s.flags | SRC_ADDR,
+            ..s
+        },
+        Path::V4 => s,
+    })
+}
+
 /// Whether the socket's device binding settles every call on it whatever the decision
 /// (so an executor may skip deciding): bound by the program, or by the shim to the
 /// interface a steered destination chose — not one bound for a direct destination
@@ -1068,6 +1118,100 @@ mod tests {
                 "{group}"
             );
             assert!(!fixes_source(ip(group)), "{group}");
+        }
+    }
+
+    /// Review: an `IPV6_PKTINFO` naming a source left by eth0 although it (or the
+    /// socket's unicast interface) named wlan0; one naming another link's source, or
+    /// `::1`, was sent. The datagram is planned as a socket bound to its source: bound
+    /// to the device, or refused.
+    #[test]
+    fn an_ipv6_pktinfo_naming_a_source_is_planned_as_a_fixed_source() {
+        let steer = Verdict::Steer { index: WLAN };
+        let udp6 = Sock::new(VALID | INET | V6 | UDP, 0);
+        let mine = ip("2001:db8:1::2");
+        let owned = |i: u32, a: IpAddr| i == WLAN && a == ip("2001:db8:1::2");
+        let s = datagram_source(udp6, Path::V6, steer, Some(mine), None, owned, false).unwrap();
+        assert!(s.has(SRC_ADDR));
+        assert_eq!(
+            datagram(s, Path::V6, steer, false, false).step,
+            BindDevice { index: WLAN }
+        );
+        // Also after the shim set the socket's unicast interface (which a source makes
+        // a preference too), and with the program's own PKTINFO naming wlan0.
+        let uc = Sock::new(udp6.flags | UC6, WLAN);
+        let s = datagram_source(uc, Path::V6, steer, Some(mine), Some(WLAN), owned, false).unwrap();
+        assert_eq!(
+            datagram(s, Path::V6, steer, true, false).step,
+            BindDevice { index: WLAN }
+        );
+        // Another link's source, loopback: refused (kept by foreign_bind = "keep").
+        let other = ip("2001:db8:2::2");
+        assert_eq!(
+            datagram_source(udp6, Path::V6, steer, Some(other), None, owned, false),
+            Err(EADDRNOTAVAIL)
+        );
+        assert!(
+            datagram_source(udp6, Path::V6, steer, Some(other), None, owned, true)
+                .unwrap()
+                .has(SRC_ADDR)
+        );
+        assert_eq!(
+            datagram_source(udp6, Path::V6, steer, Some(ip("::1")), None, owned, true),
+            Err(EINVAL)
+        );
+        // The IPv4 path: strict by its index; only the source is checked.
+        let v4 = Some(ip("198.51.100.9"));
+        let o4 = |i: u32, a: IpAddr| i == WLAN && a == ip("198.51.100.9");
+        assert_eq!(
+            datagram_source(UDP4, Path::V4, steer, v4, None, o4, false),
+            Ok(UDP4)
+        );
+        assert_eq!(
+            datagram_source(
+                UDP4,
+                Path::V4,
+                steer,
+                Some(ip("127.0.0.1")),
+                None,
+                o4,
+                false
+            ),
+            Err(EINVAL)
+        );
+    }
+
+    /// What a datagram's source leaves alone: no source, a group's, the program's
+    /// own choice of another interface, a socket the program bound to a device, a
+    /// destination that is not steered.
+    #[test]
+    fn a_datagrams_source_leaves_the_programs_own_choices_alone() {
+        let steer = Verdict::Steer { index: WLAN };
+        let udp6 = Sock::new(VALID | INET | V6 | UDP, 0);
+        let no = |_: u32, _: IpAddr| false;
+        let other = Some(ip("2001:db8:2::2"));
+        assert_eq!(
+            datagram_source(udp6, Path::V6, steer, None, None, no, false),
+            Ok(udp6)
+        );
+        assert_eq!(
+            datagram_source(udp6, Path::V6, steer, Some(ip("ff02::1")), None, no, false),
+            Ok(udp6)
+        );
+        assert_eq!(
+            datagram_source(udp6, Path::V6, steer, other, Some(WLAN + 1), no, false),
+            Ok(udp6)
+        );
+        let app = Sock::new(udp6.flags | APP_BOUND, 0);
+        assert_eq!(
+            datagram_source(app, Path::V6, steer, other, None, no, false),
+            Ok(app)
+        );
+        for v in [Verdict::Local { via: LO }, Verdict::Routed, Verdict::Scoped] {
+            assert_eq!(
+                datagram_source(udp6, Path::V6, v, other, None, no, false),
+                Ok(udp6)
+            );
         }
     }
 

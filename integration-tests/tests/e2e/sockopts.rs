@@ -133,3 +133,115 @@ fn python_answered_only_by(tb: &Testbed, code: &str, uplink: &str) {
     out.assert_answered_by(uplink);
     assert_only(&counts, uplink);
 }
+
+/// Review: an `IPV6_PKTINFO` carrying a source address (wlan0's own) left by eth0,
+/// whether its index was 0 (patched by the shim), wlan0's (the program's), or the
+/// socket's unicast interface was set by then (the third datagram to a destination,
+/// on the stub's fast path): with a source, the kernel's IPv6 route lookup takes any
+/// index only as a preference. Such a datagram now binds the socket to wlan0. Also
+/// `IPV6_2292PKTINFO` (type 2), which the kernel reads alike.
+#[test]
+fn an_ipv6_pktinfo_naming_a_source_left_by_eth0() {
+    let tb = Testbed::up();
+    let code = r#"import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
+src = socket.inet_pton(socket.AF_INET6, '2001:db8:20::2')
+w = socket.if_nametoindex('wlan0')
+for ty, idx in ((50, 0), (50, 0), (50, 0), (50, w), (2, 0), (2, w)):
+    s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, ty, src + struct.pack('@I', idx))], 0, ('2001:db8:ff::10', 9000))
+    print(s.recvfrom(200)[0].decode().strip())
+"#;
+    python_answered_only_by(&tb, code, "wlan0");
+}
+
+/// The same on a socket whose unicast interface the shim set before the program
+/// began to name a source (two plain datagrams first, then the stub's fast path).
+#[test]
+fn an_ipv6_pktinfo_source_after_the_fast_path_began_left_by_eth0() {
+    let tb = Testbed::up();
+    let code = r#"import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
+src = socket.inet_pton(socket.AF_INET6, '2001:db8:20::2')
+d = ('2001:db8:ff::10', 9000)
+for _ in range(3):
+    s.sendto(b'x', d); print(s.recvfrom(200)[0].decode().strip())
+for _ in range(2):
+    s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, src + struct.pack('@I', 0))], 0, d)
+    print(s.recvfrom(200)[0].decode().strip())
+"#;
+    python_answered_only_by(&tb, code, "wlan0");
+}
+
+/// Review: a PKTINFO naming another link's source (eth0's), or loopback, was sent by
+/// wlan0 with a source whose answers come back elsewhere (IPv6 `::1` onto the wire).
+/// It is refused as a socket bound to that address is: `EADDRNOTAVAIL`, `EINVAL`;
+/// nothing leaves by any link. IPv4's `ipi_spec_dst` alike.
+#[test]
+fn an_ipv6_pktinfo_naming_another_links_source_is_refused() {
+    let tb = Testbed::up();
+    let code = r#"import socket, struct, errno
+def try_send(fam, level, ty, data, dest):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        s.sendmsg([b'x'], [(level, ty, data)], 0, dest); print('sent')
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+six = lambda a: socket.inet_pton(socket.AF_INET6, a) + struct.pack('@I', 0)
+four = lambda a: struct.pack('@i', 0) + socket.inet_aton(a) + bytes(4)
+try_send(socket.AF_INET6, socket.IPPROTO_IPV6, 50, six('2001:db8:10::2'), ('2001:db8:ff::10', 9000))
+try_send(socket.AF_INET6, socket.IPPROTO_IPV6, 2, six('2001:db8:10::2'), ('2001:db8:ff::10', 9000))
+try_send(socket.AF_INET6, socket.IPPROTO_IPV6, 50, six('::1'), ('2001:db8:ff::10', 9000))
+try_send(socket.AF_INET, socket.IPPROTO_IP, 8, four('198.51.100.2'), ('203.0.113.10', 9000))
+try_send(socket.AF_INET, socket.IPPROTO_IP, 8, four('127.0.0.1'), ('203.0.113.10', 9000))
+"#;
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &strs(&["python3", "-c", code])))
+        .run();
+    let counts = sn.stop();
+    out.assert_ok();
+    let got: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        got,
+        [
+            "EADDRNOTAVAIL",
+            "EADDRNOTAVAIL",
+            "EINVAL",
+            "EADDRNOTAVAIL",
+            "EINVAL"
+        ],
+        "{}",
+        out.dump()
+    );
+    assert_silent(&counts);
+}
+
+/// Review: an `IPV6_2292PKTINFO` (type 2) naming wwan0 was not read as the program's
+/// choice: the shim added its own PKTINFO naming wlan0, two different interfaces,
+/// and the kernel failed the first datagram (`EINVAL`). The choice is the program's.
+#[test]
+fn an_ipv6_2292pktinfo_naming_an_interface_failed_the_first_datagram() {
+    let tb = Testbed::up();
+    let code = r#"import socket, struct
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
+pi = bytes(16) + struct.pack('@I', socket.if_nametoindex('wwan0'))
+s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 2, pi)], 0, ('2001:db8:ff::10', 9000))
+print(s.recvfrom(200)[0].decode().strip())
+"#;
+    python_answered_only_by(&tb, code, "wwan0");
+}
+
+/// An `IP_PKTINFO` whose `ipi_spec_dst` is wlan0's address (interface 0, patched):
+/// the IPv4 path's index is strict, so the datagram leaves by wlan0 with that source.
+#[test]
+fn an_ip_pktinfo_with_the_steered_links_source_leaves_by_it() {
+    let tb = Testbed::up();
+    let code = r#"import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+pi = struct.pack('@i', 0) + socket.inet_aton('198.51.100.66') + bytes(4)
+for _ in range(3):
+    s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi)], 0, ('203.0.113.10', 9000))
+    print(s.recvfrom(200)[0].decode().strip())
+"#;
+    python_answered_only_by(&tb, code, "wlan0");
+}

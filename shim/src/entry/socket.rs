@@ -32,7 +32,7 @@
 //!   stub's `longjmp` hooks) or the next section on that thread sees the section is
 //!   gone (`sys::guard::Window`) and gives the thread its cancellation state back.
 
-use crate::ops::{self, Plan};
+use crate::ops::{self, Ctl, Plan};
 use crate::sys::guard::{Errno, Pre, decide, keep_errno, note, pre};
 use crate::sys::real;
 use crate::sys::uaccess::{self, poison};
@@ -131,7 +131,7 @@ pub unsafe extern "C" fn sendto(
     let to = a.map_or((addr, len), UserAddr::raw);
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => pre(|| ops::send(fd, dest, flags, "sendto", false))
+        Some(_) => pre(|| ops::send(fd, dest, flags, "sendto", false, Ctl::Read(&[])))
             .or_panicked(Plan::Fail(Errno::PANICKED.0)),
     };
     match plan {
@@ -165,8 +165,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     let dest = send_dest(fd, m.name());
     let plan = match dest {
         None => Plan::AsIs,
-        Some(_) => pre(|| ops::send(fd, dest, flags, "sendmsg", false))
-            .or_panicked(Plan::Fail(Errno::PANICKED.0)),
+        Some(_) => {
+            // Decided on a copy of its control data, which is what the kernel gets.
+            let ctl = m.load_control();
+            pre(|| ops::send(fd, dest, flags, "sendmsg", false, ctl))
+                .or_panicked(Plan::Fail(Errno::PANICKED.0))
+        }
     };
     match plan {
         Plan::Redirect(to, p) => {
@@ -249,7 +253,15 @@ pub unsafe extern "C" fn sendmmsg(
         // SAFETY: forwarded; the kernel reports EFAULT/0 itself.
         return unsafe { real::sendmmsg(fd, msgs, vlen, flags) };
     }
-    let dest_of = |i| mmsg_entry(msgs, i).map(|m| send_dest(fd, m.name()));
+    // A message whose control data may give it a source is decided on its own (as
+    // if it named no destination: the batch is mixed).
+    let dest_of = |i| {
+        mmsg_entry(msgs, i).map(|mut m| {
+            let plain =
+                matches!(m.load_control(), Ctl::Read(b) if !mifshim_fastpath::may_carry_source(b));
+            if plain { send_dest(fd, m.name()) } else { None }
+        })
+    };
     match mmsg::uniform(vlen, dest_of) {
         Uniform::FirstBad(b) => b.answer(fd, flags) as c_int,
         // SAFETY: the program's array, of which `readable` entries could be read.
@@ -273,7 +285,7 @@ unsafe fn send_to_one(
     dest: Dest,
     readable: usize,
 ) -> c_int {
-    match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false))
+    match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false, Ctl::Read(&[])))
         .or_panicked(Plan::Fail(Errno::PANICKED.0))
     {
         Plan::AsIs => {
@@ -379,11 +391,12 @@ fn decide_message(
     flags: c_int,
     plan: &mut Plan,
 ) -> Result<mmsg::Msg, Stop> {
-    let m = mmsg_entry(msgs, i).map_err(Stop::Unreadable)?;
+    let mut m = mmsg_entry(msgs, i).map_err(Stop::Unreadable)?;
     let Some(dest) = send_dest(fd, m.name()) else {
         return Ok(mmsg::Msg::Plain);
     };
-    *plan = pre(|| ops::send_batched(fd, Some(dest), flags, Batch::at(i)))
+    let ctl = m.load_control();
+    *plan = pre(|| ops::send_batched(fd, Some(dest), flags, Batch::at(i), ctl))
         .or_panicked(Plan::Fail(Errno::PANICKED.0));
     match *plan {
         Plan::AsIs => Ok(mmsg::Msg::Plain),

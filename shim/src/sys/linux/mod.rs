@@ -563,6 +563,9 @@ pub(crate) struct MsgCopy {
     /// Our control data, when `control_len` is set.
     control: ControlBuf,
     control_len: Option<usize>,
+    /// The program's control data as copied into `control` ([`MsgCopy::load_control`]),
+    /// handed to the kernel unless ours is built (`control_len`).
+    copied: Option<usize>,
     /// Replace the program's control pointer by [`uaccess::POISON`].
     poison_control: bool,
     /// The datagram takes the IPv4 send path (`udp_sendmsg`: an IPv4 or IPv4-mapped
@@ -619,6 +622,7 @@ impl MsgCopy {
             name,
             control: ControlBuf::new(),
             control_len: None,
+            copied: None,
             poison_control: false,
             ipv4_path: false,
         })
@@ -636,6 +640,31 @@ impl MsgCopy {
         self.name = Some(UserAddr::from_bytes(&as_bytes(&ss)[..len as usize]));
     }
 
+    /// Copies the program's control data, once, so that what the engine decides on
+    /// is what the kernel gets ([`MsgCopy::hdr`] points at the copy from then on):
+    /// the bytes, or `Unknown` when they are too long to copy. Unreadable data (the
+    /// kernel answers `EFAULT`) or a length the kernel refuses reads as none.
+    pub(crate) fn load_control(&mut self) -> crate::ops::Ctl<'_> {
+        use crate::ops::Ctl;
+        if let Some(n) = self.copied {
+            return Ctl::Read(&self.control.0[..n]);
+        }
+        let n = match uapi::control_len(self.mh.msg_controllen) {
+            uapi::ControlLen::Copy(n) => n,
+            uapi::ControlLen::TooBig => return Ctl::Unknown,
+            uapi::ControlLen::Refused(_) => return Ctl::Read(&[]),
+        };
+        if n == 0 {
+            return Ctl::Read(&[]);
+        }
+        if uaccess::copy_in(&mut self.control.0[..n], self.mh.msg_control.cast()).is_err() {
+            self.poison_control = true;
+            return Ctl::Read(&[]);
+        }
+        self.copied = Some(n);
+        Ctl::Read(&self.control.0[..n])
+    }
+
     /// Adds our PKTINFO to a copy of the program's control data (see
     /// [`uapi::build_control`]).
     pub(crate) fn prepare(&mut self, p: Pktinfo) -> Prepared {
@@ -646,10 +675,15 @@ impl MsgCopy {
             uapi::ControlLen::Refused(e) => return Prepared::Refused(e),
         };
         let mut app = ControlBuf::new();
-        if uaccess::copy_in(&mut app.0[..n], self.mh.msg_control.cast()).is_err() {
+        if let Some(c) = self.copied {
+            app.0[..c].copy_from_slice(&self.control.0[..c]);
+        } else if self.poison_control
+            || uaccess::copy_in(&mut app.0[..n], self.mh.msg_control.cast()).is_err()
+        {
             self.poison_control = true;
             return Prepared::Unreadable;
         }
+        let n = self.copied.unwrap_or(n);
         match uapi::build_control(&app.0[..n], p, &mut self.control.0) {
             Ok(uapi::Built::Control(len) | uapi::Built::Chosen(len)) => {
                 self.control_len = Some(len);
@@ -673,7 +707,7 @@ impl MsgCopy {
                 self.mh.msg_namelen = 0;
             }
         }
-        if let Some(len) = self.control_len {
+        if let Some(len) = self.control_len.or(self.copied) {
             self.mh.msg_control = self.control.0.as_mut_ptr().cast();
             self.mh.msg_controllen = len;
         } else if self.poison_control {
@@ -698,6 +732,7 @@ impl MsgCopy {
     /// the answer then. Nothing is sent. Returns -1 with errno set.
     pub(crate) fn answer(&mut self, fd: c_int, flags: c_int, refused: Option<c_int>) -> isize {
         self.control_len = None;
+        self.copied = None;
         self.poison_control = true;
         if self.mh.msg_controllen == 0 {
             // Only when the caller asks for a refusal with no control data: the kernel

@@ -381,7 +381,9 @@ mod tests {
                 Ok(Scan {
                     end: 0,
                     chosen: false,
-                    patch: None
+                    patch: None,
+                    index: 0,
+                    source: None,
                 })
             );
         }
