@@ -10,6 +10,7 @@ pub(crate) mod ifaddrs;
 pub(crate) mod ifdump;
 pub(crate) mod rawio;
 pub(crate) mod routesock;
+pub(crate) mod sock;
 pub(crate) mod sockopt;
 
 use libc::c_int;
