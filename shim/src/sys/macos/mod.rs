@@ -19,6 +19,7 @@
 pub(crate) mod dnsconf;
 pub(crate) mod dnssd;
 pub(crate) mod ifaddr;
+pub(crate) mod names;
 pub(crate) mod route;
 pub(crate) mod steer;
 pub(crate) mod wire;
