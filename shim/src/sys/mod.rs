@@ -24,5 +24,10 @@ pub(crate) use linux::*;
 pub(crate) mod macos;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::base::*;
+// The socket primitives `ops` calls, under the Linux names (`ffi::sock`, over
+// `macos::steer`'s table). Unused until `ops` is built for macOS.
+#[cfg(target_os = "macos")]
+#[allow(unused_imports)]
+pub(crate) use macos::ffi::sock::*;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::{ifdump, rawio};

@@ -6,7 +6,9 @@
 //! 4-byte-aligned control messages ([`wire`]) — compile on every OS, so that Linux
 //! runs their tests; what calls macOS (`IP_BOUND_IF` and the other socket options,
 //! `getifaddrs`, the `PF_ROUTE` listener, `dns_configuration_copy`,
-//! `DNSServiceGetAddrInfo`) is in [`ffi`], built for macOS only.
+//! `DNSServiceGetAddrInfo`) is in [`ffi`], built for macOS only. [`steer`] is the
+//! table of what each socket primitive the shared core asks `sys` for becomes on
+//! macOS; `ffi::sock` executes it under the Linux primitives' names.
 //!
 //! Not here yet: the engine's hook entry points and the shared core over these
 //! primitives (the stub's `__DATA,__interpose` table is written: `preload/src/macos.rs`);
@@ -17,7 +19,9 @@
 pub(crate) mod dnsconf;
 pub(crate) mod dnssd;
 pub(crate) mod ifaddr;
+pub(crate) mod names;
 pub(crate) mod route;
+pub(crate) mod steer;
 pub(crate) mod wire;
 
 #[cfg(target_os = "macos")]

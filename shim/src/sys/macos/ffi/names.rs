@@ -1,0 +1,50 @@
+//! A steered `getaddrinfo` on macOS: the plan of `macos::names` over the system
+//! configuration (`dnsinfo::read`, configd's `dns_configuration_copy`) and
+//! mDNSResponder (`dnssd::resolve`, `DNSServiceGetAddrInfo` with the interface's
+//! index), answered as socket addresses or a macOS `EAI_*` code. What the engine's
+//! `getaddrinfo` entry point calls for a name the policy steers, once `dns` and the
+//! entry points are built for macOS (not yet). Not run on a Mac.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::sys::macos::dnssd::socket_addrs;
+use crate::sys::macos::names::{self, Plan};
+
+/// How long mDNSResponder is waited for (the Linux resolver's default total).
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `name` (`ai_family`) resolved over interface `index`, at `port`; `Err` is the
+/// `EAI_*` code, and the source of the servers is logged by the caller from `Ok`'s
+/// second field.
+pub(crate) fn lookup(
+    name: &str,
+    index: u32,
+    ai_family: i32,
+    port: u16,
+) -> Result<(Vec<SocketAddr>, &'static str), i32> {
+    let config = super::dnsinfo::read();
+    match names::plan(config.as_ref(), index, name, ai_family) {
+        Plan::Fail(code) => Err(code),
+        Plan::DnsSd {
+            index,
+            families,
+            source,
+        } => match super::dnssd::resolve(name, index, families, TIMEOUT) {
+            Ok(ips) => Ok((socket_addrs(&ips, port, index), source)),
+            Err(e) => Err(names::eai(e)),
+        },
+    }
+}
+
+// The numbers `names` writes by hand are the SDK's.
+const _: () = {
+    assert!(names::AF_UNSPEC == libc::AF_UNSPEC);
+    assert!(names::AF_INET == libc::AF_INET);
+    assert!(names::AF_INET6 == libc::AF_INET6);
+    assert!(names::EAI_AGAIN == libc::EAI_AGAIN);
+    assert!(names::EAI_FAIL == libc::EAI_FAIL);
+    assert!(names::EAI_FAMILY == libc::EAI_FAMILY);
+    assert!(names::EAI_NODATA == libc::EAI_NODATA);
+    assert!(names::EAI_NONAME == libc::EAI_NONAME);
+};
