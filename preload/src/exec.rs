@@ -694,7 +694,25 @@ unsafe fn exec_search(
     let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
     verdict_for(Target::Path(path), v, argv, envp).or_else(|| {
         // SAFETY: execvpe's contract; the new block lives across the call.
-        unsafe { with_preload_env(envp, |e| raw_execve(path.as_ptr().cast(), argv, e)) }
+        unsafe {
+            with_preload_env(envp, |e| {
+                let r = raw_execve(path.as_ptr().cast(), argv, e);
+                if r != libc::ENOEXEC {
+                    return r;
+                }
+                // glibc's fallback for a file neither ELF nor `#!`: `/bin/sh FILE ARGS`.
+                let rest = count(argv).saturating_sub(1);
+                let fill = |buf: *mut *const c_char| {
+                    *buf = c"/bin/sh".as_ptr();
+                    *buf.add(1) = path.as_ptr().cast();
+                    for i in 0..rest {
+                        *buf.add(2 + i) = *argv.add(1 + i);
+                    }
+                    *buf.add(2 + rest) = core::ptr::null();
+                };
+                with_array(rest + 3, fill, |sh| raw_execve(c"/bin/sh".as_ptr(), sh, e))
+            })
+        }
     })
 }
 
