@@ -1,14 +1,11 @@
 //! Defects of the stub's exec hooks found by a hostile review (wt-execreview): each test
 //! asserts the correct behaviour and fails on the branch reviewed. Parked, not
-//! compiled: see `integration-tests/open/README.md` (the FIFO and `E2BIG` tests were
-//! fixed and moved to `tests/e2e/exec_review.rs`).
+//! compiled: see `integration-tests/open/README.md` (the FIFO, `E2BIG` and scrubbed
+//! environment tests were fixed and moved to `tests/e2e/exec_review.rs`).
 //!
 //! - a `#!` script whose interpreter is itself a script of a static program (the kernel
 //!   follows `#!` chains; the hooks stop after one level): the static program runs
 //!   unsupervised, by eth0;
-//! - an exec with a scrubbed environment (`env -i`, Python's `env={}`, `env -u
-//!   LD_PRELOAD`, `env -u MIFSHIM_VIA`): the glibc program runs without the preload (or
-//!   inert), by eth0;
 //! - `posix_spawn` with a `chdir` file action and a relative path: the hooks decide the
 //!   file in the parent's directory, the child runs the one in the new directory — a
 //!   static program unsupervised, by eth0;
@@ -99,70 +96,6 @@ both!(
             "wlan0",
         );
         assert!(out.stdout.contains("control upstream=wlan0"), "{}", out.dump());
-    }
-);
-
-both!(
-    /// `env -i curl` (glibc's `env`, preloaded, `execvp`s curl with an empty
-    /// environment): the exec hooks see an `envp` without `LD_PRELOAD` and the
-    /// `MIFSHIM_*` variables and exec it as is, so curl runs without the preload. The
-    /// README's exec section says `env -i` is supervised. Seen: `upstream=eth0`.
-    env_i_running_a_glibc_program_keeps_it_on_wlan0,
-    |fam| {
-        let tb = Testbed::up();
-        let url = fam.url(80);
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args(
-                "wlan0",
-                &["env", "-i", "/usr/bin/curl", "-sS", "--max-time", "5", &url],
-            ))
-            .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
-    }
-);
-
-both!(
-    /// Python's `subprocess.run(..., env={})` (a scrubbed environment, the common way
-    /// to run a tool "clean"): `_posixsubprocess` `execve`s curl with an empty `envp`
-    /// through the hook, which execs it as is. Seen: `upstream=eth0`.
-    python_subprocess_with_an_empty_env_keeps_the_child_on_wlan0,
-    |fam| {
-        let tb = Testbed::up();
-        let py = format!(
-            "import subprocess\nsubprocess.run(['/usr/bin/curl', '-sS', '--max-time', '5', '{}'], env={{}})\n",
-            fam.url(80)
-        );
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
-    }
-);
-
-both!(
-    /// An `envp` that keeps some variables and drops ours (`env -u LD_PRELOAD`, `env -u
-    /// MIFSHIM_VIA`; sudo-like allow-lists, `systemd-run`-style launchers): without
-    /// `LD_PRELOAD` curl is not preloaded, without `MIFSHIM_VIA` the preload is inert.
-    /// Seen: `upstream=eth0` for both.
-    an_envp_without_the_preload_variables_keeps_the_child_on_wlan0,
-    |fam| {
-        let tb = Testbed::up();
-        let url = fam.url(80);
-        for var in ["LD_PRELOAD", "MIFSHIM_VIA"] {
-            expect_via(
-                &tb,
-                tb.cmd(&mifrun_args(
-                    "wlan0",
-                    &["env", "-u", var, "/usr/bin/curl", "-sS", "--max-time", "5", &url],
-                ))
-                .timeout(Duration::from_secs(60)),
-                "wlan0",
-            );
-        }
     }
 );
 

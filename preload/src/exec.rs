@@ -664,10 +664,13 @@ unsafe fn exec_path(
     envp: *const *const c_char,
 ) -> Option<c_int> {
     // SAFETY: execve's contract.
-    let path = unsafe { with_nul(path) }?;
+    let p = unsafe { with_nul(path) }?;
     // SAFETY: as above.
-    let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
-    verdict_for(Target::Path(path), v, argv, envp)
+    let v = check::decide(&mut cwd(), p, unsafe { path_of(envp) });
+    verdict_for(Target::Path(p), v, argv, envp).or_else(|| {
+        // SAFETY: execve's contract; the new block lives across the call.
+        unsafe { with_preload_env(envp, |e| raw_execve(path, argv, e)) }
+    })
 }
 
 /// An exec that searches `PATH` as glibc's `execvp` does (the calling process's
@@ -689,7 +692,28 @@ unsafe fn exec_search(
     let path = &found[..=len];
     // SAFETY: execvpe's contract.
     let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
-    verdict_for(Target::Path(path), v, argv, envp)
+    verdict_for(Target::Path(path), v, argv, envp).or_else(|| {
+        // SAFETY: execvpe's contract; the new block lives across the call.
+        unsafe {
+            with_preload_env(envp, |e| {
+                let r = raw_execve(path.as_ptr().cast(), argv, e);
+                if r != libc::ENOEXEC {
+                    return r;
+                }
+                // glibc's fallback for a file neither ELF nor `#!`: `/bin/sh FILE ARGS`.
+                let rest = count(argv).saturating_sub(1);
+                let fill = |buf: *mut *const c_char| {
+                    *buf = c"/bin/sh".as_ptr();
+                    *buf.add(1) = path.as_ptr().cast();
+                    for i in 0..rest {
+                        *buf.add(2 + i) = *argv.add(1 + i);
+                    }
+                    *buf.add(2 + rest) = core::ptr::null();
+                };
+                with_array(rest + 3, fill, |sh| raw_execve(c"/bin/sh".as_ptr(), sh, e))
+            })
+        }
+    })
 }
 
 /// Fails the call with `errno`: `-1`.
@@ -774,7 +798,12 @@ pub(crate) fn execveat_check(
     } else {
         Target::Unnamed
     };
-    verdict_for(target, v, argv, envp).map(failed)
+    verdict_for(target, v, argv, envp)
+        .or_else(|| {
+            // SAFETY: execveat's contract; the new block lives across the call.
+            unsafe { with_preload_env(envp, |e| raw_execveat(dirfd, path, argv, e, flags)) }
+        })
+        .map(failed)
 }
 
 /// `fexecve(3)`.
@@ -808,7 +837,17 @@ fn exec_fd(
             check::decide(&mut cwd(), &name[..=len], path_var)
         }
     };
-    verdict_for(Target::Unnamed, v, argv, envp).map(failed)
+    verdict_for(Target::Unnamed, v, argv, envp)
+        .or_else(|| {
+            // SAFETY: fexecve's contract (an exec of the descriptor itself); the new
+            // block lives across the call.
+            unsafe {
+                with_preload_env(envp, |e| {
+                    raw_execveat(fd, c"".as_ptr(), argv, e, libc::AT_EMPTY_PATH)
+                })
+            }
+        })
+        .map(failed)
 }
 
 /// `/proc/self/fd/N`, NUL-terminated, into `out`; its length.
@@ -908,7 +947,10 @@ pub(crate) unsafe fn spawn_check(
     // SAFETY: posix_spawn's contract.
     let Verdict::Supervise(why) = check::decide(&mut cwd(), target, unsafe { path_of(envp) })
     else {
-        return Ok(None);
+        // The preload kept in the new program's environment (`spawn` is the real
+        // posix_spawn: the path searched already).
+        // SAFETY: posix_spawn's contract; the new block lives across the call.
+        return Ok(unsafe { with_preload_env(envp, |e| spawn(target.as_ptr().cast(), argv, e)) });
     };
     if supervised() {
         // As for an exec (see `verdict_for`): as is, but a foreign loader's program
@@ -1113,4 +1155,260 @@ list_hooks! {
     execl => ListKind::Execl;
     execle => ListKind::Execle;
     execlp => ListKind::Execlp;
+}
+
+// ---------------------------------------------------------------------------------
+// The new program's environment: the preload kept in it
+// ---------------------------------------------------------------------------------
+
+/// How many `MIFSHIM_*` entries of the start-up environment are kept.
+const START_VARS: usize = 16;
+
+/// The `MIFSHIM_*` entries (`NAME=value`) of the environment this process was started
+/// with, and its `LD_PRELOAD` value: what a new program's environment is given back
+/// when the program leaves them out (`env -i`, `execve(…, {})`, `env -u LD_PRELOAD`),
+/// so that its child stays steered. Pointers into the start-up block.
+static START_ENV: [AtomicPtr<u8>; START_VARS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; START_VARS];
+static START_PRELOAD: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Keeps the start-up block's `MIFSHIM_*` entries and `LD_PRELOAD` value (a steered
+/// process's constructor, normal context).
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of valid strings that live as long as the
+/// process.
+pub(crate) unsafe fn keep_start_env(envp: *const *const c_char) {
+    if envp.is_null() {
+        return;
+    }
+    let mut k = 0;
+    let mut i = 0;
+    loop {
+        // SAFETY: the caller's contract.
+        let s = unsafe { *envp.add(i) };
+        if s.is_null() {
+            break;
+        }
+        i += 1;
+        // SAFETY: a valid string.
+        let Some(b) = (unsafe { bytes(s) }) else {
+            break;
+        };
+        if b.starts_with(b"MIFSHIM_") && b.contains(&b'=') && k < START_VARS {
+            if !(0..k).any(|j| {
+                // SAFETY: set above from this block.
+                let e = unsafe { bytes(START_ENV[j].load(Relaxed).cast()) }.unwrap_or(b"");
+                name_of(e) == name_of(b)
+            }) {
+                START_ENV[k].store(s.cast_mut().cast(), Release);
+                k += 1;
+            }
+        } else if let Some(v) = b.strip_prefix(b"LD_PRELOAD=")
+            && START_PRELOAD.load(Relaxed).is_null()
+        {
+            START_PRELOAD.store(v.as_ptr().cast_mut(), Release);
+        }
+    }
+}
+
+/// [`keep_start_env`] of `environ` (a hook that ran before the constructor).
+pub(crate) fn keep_start_environ() {
+    // SAFETY: environ is the process's environment block.
+    unsafe { keep_start_env(environ()) };
+}
+
+/// `NAME=` of an entry `NAME=value` (the whole entry when it has no `=`).
+fn name_of(e: &[u8]) -> &[u8] {
+    match e.iter().position(|&b| b == b'=') {
+        Some(i) => &e[..=i],
+        None => e,
+    }
+}
+
+/// The elements of an `LD_PRELOAD` value (separated by `:` or spaces, as ld.so reads it).
+fn elements(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b':' || b == b' ')
+        .filter(|e| !e.is_empty())
+}
+
+/// This library's element of the start-up `LD_PRELOAD` (the one named
+/// `libmifshim.so`; the whole value when none is): `None` when the process was not
+/// preloaded by `LD_PRELOAD` (`/etc/ld.so.preload` loads it into the new program too).
+fn our_preload<'a>() -> Option<&'a [u8]> {
+    // SAFETY: NULL or a NUL-terminated value of the start-up block.
+    let v = unsafe { bytes(START_PRELOAD.load(Acquire).cast()) }?;
+    elements(v)
+        .find(|e| e.rsplit(|&b| b == b'/').next() == Some(b"libmifshim.so"))
+        .or(Some(v).filter(|v| !v.is_empty()))
+}
+
+/// Calls `f` with `envp` given back what it leaves out of the preload (see
+/// [`START_ENV`]): `LD_PRELOAD` with this library in it (the program's own elements
+/// kept, after ours), the start-up `MIFSHIM_*` entries it lacks (its own values kept).
+/// `None`, `f` not called, when `envp` lacks nothing. The new block is on the stack
+/// when it fits, else in an anonymous mapping, unmapped after `f` (no allocation: this
+/// runs in `vfork` children); `Some(ENOMEM)` when it cannot be mapped.
+///
+/// # Safety
+/// `envp` is NULL or a NULL-terminated array of valid strings.
+unsafe fn with_preload_env(
+    envp: *const *const c_char,
+    f: impl FnOnce(*const *const c_char) -> c_int,
+) -> Option<c_int> {
+    // SAFETY: the caller's contract.
+    let n = unsafe { count(envp) };
+    let ours = our_preload();
+    let entry = |i: usize| -> &[u8] {
+        // SAFETY: i < n entries of envp, each a valid string.
+        unsafe { bytes(*envp.add(i)) }.unwrap_or(b"")
+    };
+    // The program's LD_PRELOAD (the first: the one ld.so reads), and whether it has ours.
+    let preload = (0..n).find(|&i| entry(i).starts_with(b"LD_PRELOAD="));
+    let theirs = preload.map(|i| &entry(i)[11..]);
+    let need_preload = match (ours, theirs) {
+        (None, _) => false,
+        (Some(o), Some(t)) => !elements(t).any(|e| e == o),
+        (Some(_), None) => true,
+    };
+    let missing = |s: &AtomicPtr<u8>| -> Option<&[u8]> {
+        // SAFETY: NULL or an entry of the start-up block.
+        let e = unsafe { bytes(s.load(Acquire).cast()) }?;
+        let name = name_of(e);
+        (!(0..n).any(|i| entry(i).starts_with(name))).then_some(e)
+    };
+    let extra = START_ENV.iter().filter(|s| missing(s).is_some()).count();
+    if !need_preload && extra == 0 {
+        return None;
+    }
+    // The new LD_PRELOAD entry: `LD_PRELOAD=OURS[:THEIRS]`, NUL-terminated.
+    let ours = ours.unwrap_or(b"");
+    let theirs = theirs.unwrap_or(b"");
+    let str_len = if need_preload {
+        11 + ours.len() + 1 + theirs.len() + 1
+    } else {
+        0
+    };
+    let ptrs = n + extra + 2;
+    let words = ptrs + str_len.div_ceil(size_of::<usize>());
+    const STACK_WORDS: usize = 64;
+    let mut stack = [0usize; STACK_WORDS];
+    let (base, mapped) = if words <= STACK_WORDS {
+        (stack.as_mut_ptr(), 0)
+    } else {
+        let bytes = words * size_of::<usize>();
+        // SAFETY: an anonymous private mapping; no memory of the program is touched.
+        let p = unsafe {
+            sys6(
+                libc::SYS_mmap,
+                0,
+                bytes,
+                (libc::PROT_READ | libc::PROT_WRITE) as usize,
+                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
+                usize::MAX,
+                0,
+            )
+        };
+        if p < 0 {
+            return Some(libc::ENOMEM);
+        }
+        (p as *mut usize, bytes)
+    };
+    let arr = base.cast::<*const c_char>();
+    // SAFETY: the string area follows the ptrs pointer slots, within the words.
+    let s = unsafe { base.add(ptrs) }.cast::<u8>();
+    if need_preload {
+        let mut k = 0;
+        let mut put = |b: &[u8]| {
+            for &c in b {
+                // SAFETY: k < str_len bytes of the string area.
+                unsafe { core::ptr::write_volatile(s.add(k), c) };
+                k += 1;
+            }
+        };
+        put(b"LD_PRELOAD=");
+        put(ours);
+        if !theirs.is_empty() {
+            put(b":");
+            put(theirs);
+        }
+        put(b"\0");
+    }
+    let mut k = 0;
+    let mut push = |p: *const c_char| {
+        // SAFETY: k < ptrs slots (n entries, extra, the LD_PRELOAD entry, the NULL).
+        unsafe { core::ptr::write_volatile(arr.add(k), p) };
+        k += 1;
+    };
+    for i in 0..n {
+        if need_preload && Some(i) == preload {
+            push(s.cast());
+        } else {
+            // SAFETY: i < n.
+            push(unsafe { *envp.add(i) });
+        }
+    }
+    if need_preload && preload.is_none() {
+        push(s.cast());
+    }
+    for st in &START_ENV {
+        if let Some(e) = missing(st) {
+            push(e.as_ptr().cast());
+        }
+    }
+    push(core::ptr::null());
+    let r = f(arr.cast_const());
+    if mapped != 0 {
+        // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
+        unsafe { sys(libc::SYS_munmap, base as usize, mapped, 0, 0, 0) };
+    }
+    Some(r)
+}
+
+/// `execve(2)` by a raw system call: the errno it failed with.
+///
+/// # Safety
+/// execve's contract.
+unsafe fn raw_execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    let r = unsafe {
+        sys(
+            libc::SYS_execve,
+            path as usize,
+            argv as usize,
+            envp as usize,
+            0,
+            0,
+        )
+    };
+    (-r) as c_int
+}
+
+/// `execveat(2)` by a raw system call: the errno it failed with.
+///
+/// # Safety
+/// execveat's contract.
+unsafe fn raw_execveat(
+    dirfd: c_int,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    let r = unsafe {
+        sys(
+            libc::SYS_execveat,
+            dirfd as usize,
+            path as usize,
+            argv as usize,
+            envp as usize,
+            flags as usize,
+        )
+    };
+    (-r) as c_int
 }

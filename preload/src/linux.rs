@@ -523,6 +523,8 @@ fn active() -> bool {
             let m = decide_mode(&vars);
             if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
                 keep_exec_vars(&vars);
+                #[cfg(target_os = "linux")]
+                exec::keep_start_environ();
                 register_fork_handlers();
             }
             MODE.load(Acquire) == ACTIVE
@@ -618,6 +620,13 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     let m = decide_mode(&vars);
     if MODE.compare_exchange(UNKNOWN, m, AcqRel, Acquire).is_ok() && m == ACTIVE {
         keep_exec_vars(&vars);
+        #[cfg(target_os = "linux")]
+        if envp.is_null() {
+            exec::keep_start_environ();
+        } else {
+            // SAFETY: the process's environment block (see above).
+            unsafe { exec::keep_start_env(envp) };
+        }
         register_fork_handlers();
     }
     // Nothing is resolved here: each `dlsym` costs ~800 instructions, and most

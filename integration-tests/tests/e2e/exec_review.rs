@@ -2,9 +2,13 @@
 //! each test asserts the correct behaviour and failed on the branch reviewed.
 //!
 //! - an exec of a FIFO blocked forever in the hook's `open` (the kernel answers `EACCES`);
-//! - `E2BIG` of an exec of a program to supervise was reported as `EACCES`.
+//! - `E2BIG` of an exec of a program to supervise was reported as `EACCES`;
+//! - a scrubbed environment (`env -i`, `env={}`, `env -u LD_PRELOAD`/`MIFSHIM_VIA`, an
+//!   `LD_PRELOAD` of the program's own) ran a glibc program unpreloaded or inert, by
+//!   eth0: the exec hooks now give the new environment back `LD_PRELOAD` (ours, the
+//!   program's own elements kept) and the start-up `MIFSHIM_*` variables it lacks.
 //!
-//! The review's other findings (a `#!` chain, a scrubbed environment, `posix_spawn` with
+//! The review's other findings (a `#!` chain, `posix_spawn` with
 //! a `chdir` file action, `execvp`'s `/bin/sh` fallback, bad pointers, small clone
 //! stacks, `argv[0]` of a supervised program) are open: README, How it works ("Exec"); their
 //! failing tests are parked in `integration-tests/open/exec_review.rs`.
@@ -104,3 +108,132 @@ fn e2big_of_an_exec_to_supervise_is_e2big() {
         hooked.dump()
     );
 }
+
+both!(
+    /// `env -i curl` (glibc's `env`, preloaded, `execvp`s curl with an empty
+    /// environment): the exec hooks see an `envp` without `LD_PRELOAD` and the
+    /// `MIFSHIM_*` variables and exec it as is, so curl runs without the preload. The
+    /// README's exec section says `env -i` is supervised. Seen: `upstream=eth0`.
+    env_i_running_a_glibc_program_keeps_it_on_wlan0,
+    |fam| {
+        let tb = Testbed::up();
+        let url = fam.url(80);
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args(
+                "wlan0",
+                &["env", "-i", "/usr/bin/curl", "-sS", "--max-time", "5", &url],
+            ))
+            .timeout(Duration::from_secs(60)),
+            "wlan0",
+        );
+    }
+);
+
+both!(
+    /// Python's `subprocess.run(..., env={})` (a scrubbed environment, the common way
+    /// to run a tool "clean"): `_posixsubprocess` `execve`s curl with an empty `envp`
+    /// through the hook, which execs it as is. Seen: `upstream=eth0`.
+    python_subprocess_with_an_empty_env_keeps_the_child_on_wlan0,
+    |fam| {
+        let tb = Testbed::up();
+        let py = format!(
+            "import subprocess\nsubprocess.run(['/usr/bin/curl', '-sS', '--max-time', '5', '{}'], env={{}})\n",
+            fam.url(80)
+        );
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
+                .timeout(Duration::from_secs(60)),
+            "wlan0",
+        );
+    }
+);
+
+both!(
+    /// An `envp` that keeps some variables and drops ours (`env -u LD_PRELOAD`, `env -u
+    /// MIFSHIM_VIA`; sudo-like allow-lists, `systemd-run`-style launchers): without
+    /// `LD_PRELOAD` curl is not preloaded, without `MIFSHIM_VIA` the preload is inert.
+    /// Seen: `upstream=eth0` for both.
+    an_envp_without_the_preload_variables_keeps_the_child_on_wlan0,
+    |fam| {
+        let tb = Testbed::up();
+        let url = fam.url(80);
+        for var in ["LD_PRELOAD", "MIFSHIM_VIA"] {
+            expect_via(
+                &tb,
+                tb.cmd(&mifrun_args(
+                    "wlan0",
+                    &["env", "-u", var, "/usr/bin/curl", "-sS", "--max-time", "5", &url],
+                ))
+                .timeout(Duration::from_secs(60)),
+                "wlan0",
+            );
+        }
+    }
+);
+
+both!(
+    /// The program's own `LD_PRELOAD` (another library: here glibc's `libm.so.6`) in
+    /// place of ours: the exec hooks keep theirs and put ours first, so curl is
+    /// preloaded by both and steered.
+    an_ld_preload_of_the_programs_own_keeps_the_child_on_wlan0,
+    |fam| {
+        let tb = Testbed::up();
+        let url = fam.url(80);
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args(
+                "wlan0",
+                &[
+                    "env",
+                    "LD_PRELOAD=libm.so.6",
+                    "/usr/bin/curl",
+                    "-sS",
+                    "--max-time",
+                    "5",
+                    &url,
+                ],
+            ))
+            .timeout(Duration::from_secs(60)),
+            "wlan0",
+        );
+    }
+);
+
+both!(
+    /// Python's `subprocess.run(..., env={}, close_fds=False)`: `subprocess` uses
+    /// `posix_spawn` for it (an empty `envp` through the spawn hook).
+    posix_spawn_with_an_empty_env_keeps_the_child_on_wlan0,
+    |fam| {
+        let tb = Testbed::up();
+        let py = format!(
+            "import subprocess\nsubprocess.run(['/usr/bin/curl', '-sS', '--max-time', '5', '{}'], env={{}}, close_fds=False)\n",
+            fam.url(80)
+        );
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
+                .timeout(Duration::from_secs(60)),
+            "wlan0",
+        );
+    }
+);
+
+both!(
+    /// Python's `os.execve(fd, …, {})` (`fexecve` with an empty `envp`).
+    fexecve_with_an_empty_env_keeps_the_program_on_wlan0,
+    |fam| {
+        let tb = Testbed::up();
+        let py = format!(
+            "import os\nfd = os.open('/usr/bin/curl', os.O_RDONLY)\nos.execve(fd, ['curl', '-sS', '--max-time', '5', '{}'], {{}})\n",
+            fam.url(80)
+        );
+        expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
+                .timeout(Duration::from_secs(60)),
+            "wlan0",
+        );
+    }
+);
