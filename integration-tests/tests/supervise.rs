@@ -2751,3 +2751,65 @@ both!(
         }
     }
 );
+
+/// One thread sends 2000 datagrams to ADDR:9000 from a sockaddr another thread keeps
+/// rewriting to GROUP:9000 and back (bounded loops). Prints `done`.
+const MCAST_RACE: &str = r#"
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+static struct sockaddr_storage uni, grp, ss;
+static socklen_t len;
+static volatile int stop;
+static void fill(struct sockaddr_storage *s, const char *ip) {
+    memset(s, 0, sizeof *s);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)s; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9000); inet_pton(AF_INET6, ip, &a->sin6_addr); len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (void *)s; a->sin_family = AF_INET;
+        a->sin_port = htons(9000); inet_pton(AF_INET, ip, &a->sin_addr); len = sizeof *a;
+    }
+}
+static void *flip(void *x) {
+    (void)x;
+    for (long k = 0; k < 20000000 && !stop; k++)
+        memcpy((void *)&ss, (k & 1) ? (void *)&grp : (void *)&uni, len);
+    return 0;
+}
+int main(int argc, char **argv) {
+    fill(&grp, argv[2]); fill(&uni, argv[1]); ss = uni;
+    int s = socket(uni.ss_family, SOCK_DGRAM, 0);
+    sendto(s, "u", 1, 0, (void *)&uni, len);
+    pthread_t t; pthread_create(&t, 0, flip, 0);
+    for (int k = 0; k < 2000; k++) sendto(s, "r", 1, MSG_DONTWAIT, (void *)&ss, len);
+    stop = 1; pthread_join(t, 0);
+    printf("done\n");
+    return 0;
+}
+"#;
+
+both!(
+    /// A datagram checked as unicast (steered by the socket's unicast interface, then
+    /// CONTINUE) and rewritten to a multicast group by another thread before the kernel
+    /// read it left by eth0: the unicast interface is not read for a group. Now the
+    /// supervisor sets the multicast interface to the chosen link with the unicast one
+    /// (unless the program chose it): nothing by eth0 or wwan0 under the race.
+    static_datagram_rewritten_to_a_group_after_the_check_stays_on_the_link,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static", "-pthread"], "mrace", MCAST_RACE);
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc(), group]))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stdout.contains("done"), "{}", out.dump());
+        assert_only(&counts, "wlan0");
+    }
+);

@@ -1488,7 +1488,10 @@ impl Supervisor<'_> {
                     UcPath::V4 => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
                     UcPath::V6 => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
                 };
-                match sys::setsockopt_int(s, level, name, index.to_be() as i32) {
+                match sys::setsockopt_int(s, level, name, index.to_be() as i32)
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
+                    .and_then(|()| self.multicast_too(s, path, index))
+                {
                     Ok(()) => {
                         let iface = self.snap.name_of(index);
                         self.say(
@@ -1497,7 +1500,7 @@ impl Supervisor<'_> {
                         );
                         Reply::Continue
                     }
-                    Err(e) => Reply::Errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
+                    Err(e) => Reply::Errno(e),
                 }
             }
             // Sends are done by the caller, which has the data.
@@ -1979,6 +1982,40 @@ impl Supervisor<'_> {
                 Some(reply)
             }
         }
+    }
+
+    /// With a unicast interface set for `path`, the multicast interface of that path
+    /// too (unless the program chose one): the kernel reads the destination again
+    /// after a CONTINUE, and a group put there by another thread would otherwise
+    /// leave by the routing table's link (the unicast interface is not read for a
+    /// multicast destination). Groups the policy steers elsewhere are sent with a
+    /// PKTINFO, which wins over it.
+    fn multicast_too(&mut self, s: &OwnedFd, path: UcPath, index: u32) -> Result<(), i32> {
+        let Some(c) = sys::cookie(s) else {
+            return Err(libc::EINVAL);
+        };
+        if self
+            .socks
+            .get(&c)
+            .is_some_and(|k| k.app_mcast_if || k.stream)
+        {
+            return Ok(());
+        }
+        let r = match path {
+            UcPath::V6 => {
+                sys::setsockopt_int(s, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, index as i32)
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
+            }
+            UcPath::V4 => {
+                let mut m = [0u8; 12];
+                m[8..12].copy_from_slice(&(index as i32).to_ne_bytes());
+                sys::setsockopt_bytes(s, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, Some(&m), 0)
+            }
+        };
+        if r.is_ok() {
+            self.remember(s, |k| k.shim_mcast_if = true);
+        }
+        r
     }
 
     /// The facts of a socket whose datagram carries its own source `ip` (an IPv6
@@ -2463,6 +2500,7 @@ impl Supervisor<'_> {
                     };
                     sys::setsockopt_int(s, level, opt, index.to_be() as i32)
                         .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+                    self.multicast_too(s, path, index)?;
                     match path {
                         UcPath::V4 => g.uc4 = index,
                         UcPath::V6 => g.uc6 = index,
