@@ -2813,3 +2813,81 @@ both!(
         assert_only(&counts, "wlan0");
     }
 );
+
+/// 70 threads make a blocking TCP connect each (3 s `SO_SNDTIMEO`) to ADDR:9 at
+/// once; prints how many failed with EAGAIN and how many otherwise.
+const MANY_CONNECTS: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#define N 70
+static struct sockaddr_storage ss; static socklen_t len;
+static pthread_barrier_t b; static int eagain, other; static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static void *one(void *x) {
+    (void)x;
+    int s = socket(ss.ss_family, SOCK_STREAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    pthread_barrier_wait(&b);
+    int r = connect(s, (void *)&ss, len), e = errno;
+    pthread_mutex_lock(&mu);
+    if (r != 0 && e == EAGAIN) eagain++; else other++;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+int main(int argc, char **argv) {
+    memset(&ss, 0, sizeof ss);
+    if (strchr(argv[1], ':')) {
+        struct sockaddr_in6 *a = (void *)&ss; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9); inet_pton(AF_INET6, argv[1], &a->sin6_addr); len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (void *)&ss; a->sin_family = AF_INET;
+        a->sin_port = htons(9); inet_pton(AF_INET, argv[1], &a->sin_addr); len = sizeof *a;
+    }
+    pthread_t t[N]; pthread_barrier_init(&b, 0, N);
+    for (int k = 0; k < N; k++) pthread_create(&t[k], 0, one, 0);
+    for (int k = 0; k < N; k++) pthread_join(t[k], 0);
+    printf("eagain %d other %d\n", eagain, other);
+    return 0;
+}
+"#;
+
+/// More blocking connects than the supervisor's 64 worker threads: the ones beyond
+/// were answered with CONTINUE, the kernel reading the fd and the address again (a
+/// rewrite or a `dup2` after the check would go unsteered). Now they fail closed with
+/// EAGAIN; the rest are made by the workers, by wlan0 only (SYNs to an address no
+/// upstream answers: nothing by eth0 or wwan0).
+#[test]
+fn blocking_connects_beyond_the_worker_threads_fail_closed_not_continue() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static", "-pthread"], "many", MANY_CONNECTS);
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &[bin.as_str(), DNS_SILENT]))
+        .env("MIFSHIM_LOG", "info")
+        .run();
+    let counts = sn.stop();
+    out.assert_ok();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("eagain "))
+        .unwrap_or_else(|| panic!("no result:{}", out.dump()));
+    let n: Vec<u32> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(n.iter().sum::<u32>(), 70, "{}", out.dump());
+    assert!(n[0] >= 1 && n[1] >= 64, "{line}:{}", out.dump());
+    assert!(
+        out.stderr.contains("this connect fails (EAGAIN)"),
+        "{}",
+        out.dump()
+    );
+    assert_only(&counts, "wlan0");
+}

@@ -1231,14 +1231,18 @@ impl Supervisor<'_> {
             if self.spawn_worker(n, job) {
                 return None;
             }
+            // Fail closed: a CONTINUE would let the kernel read the fd and the address
+            // again (another thread's `dup2` of an unsteered socket, an exempt address
+            // rewritten into a steered one would go unsteered). The program's connect
+            // gets EAGAIN and nothing is sent.
             self.say(
-                LogLevel::Debug,
+                LogLevel::Warn,
                 format_args!(
-                    "pid {}: {MAX_WORKERS} blocking calls in progress; this connect continues in the kernel",
+                    "pid {}: {MAX_WORKERS} blocking calls in progress; this connect fails (EAGAIN)",
                     n.pid
                 ),
             );
-            return Some(Reply::Continue);
+            return Some(Reply::Errno(libc::EAGAIN));
         }
         Some(match sys::connect(&s, &raw) {
             Ok(()) => Reply::Value(0),
