@@ -1928,7 +1928,10 @@ impl Supervisor<'_> {
             if sys::is_connected(s) {
                 return Some(Reply::Continue);
             }
-            return self.connect_like(n, fd, s, &f, dest, scope, what);
+            return match self.connect_like(n, fd, s, &f, dest, scope, what) {
+                Some(Reply::Continue) => self.fastopen_self(n, s, dest, scope, iov, control, flags),
+                other => other,
+            };
         }
         let profile = self.profile(n.pid);
         if logic::is_stub_dns(dest, &profile) {
@@ -2206,6 +2209,55 @@ impl Supervisor<'_> {
                 ev.write(&line);
             }
         }
+    }
+
+    /// A TCP Fast Open send (an implicit connect), steered, made by the supervisor on
+    /// the duplicate with the address it read: a CONTINUE would let the kernel read
+    /// the fd and the address again (a rewrite of an exempt address into a steered
+    /// one, a `dup2` after the check). A blocking one waits in a worker thread (none
+    /// free: `EAGAIN`, nothing sent), as a blocking connect does.
+    #[allow(clippy::too_many_arguments)]
+    fn fastopen_self(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        dest: SocketAddr,
+        scope: u32,
+        iov: &[(u64, u64)],
+        control: &[u8],
+        flags: i32,
+    ) -> Handled {
+        let data = match read_data(n, iov) {
+            Ok(d) => d,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return None;
+        }
+        let name = addr::encode(dest, scope);
+        let cmsg = control.to_vec();
+        let send = move |s: &OwnedFd| match sys::sendmsg(s, &name, &data, &cmsg, flags) {
+            Ok(sent) => Reply::Value(sent as i64),
+            Err(e) => Reply::Errno(e),
+        };
+        self.flush_events(&Some(Reply::Continue));
+        if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
+            return Some(send(s));
+        }
+        let Ok(own) = s.try_clone() else {
+            return Some(Reply::Errno(libc::EAGAIN));
+        };
+        if self.spawn_worker(n, move || send(&own)) {
+            return None;
+        }
+        self.say(
+            LogLevel::Warn,
+            format_args!(
+                "pid {}: {MAX_WORKERS} blocking calls in progress; this Fast Open send fails (EAGAIN)",
+                n.pid
+            ),
+        );
+        Some(Reply::Errno(libc::EAGAIN))
     }
 
     /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (the
