@@ -2613,3 +2613,281 @@ fn programs_own_multicast_interface_wins_and_any_is_no_choice_under_the_preload_
         }
     }
 }
+
+/// Three datagrams to ADDR:9000 with a PKTINFO giving source SRC, by MODE: `pk` (an
+/// `IPV6_PKTINFO`, or `IP_PKTINFO`'s `ipi_spec_dst` for IPv4, interface 0), `pk2`
+/// (`IPV6_2292PKTINFO`), `pkidx` (naming wlan0's index too), `uc` (the program's own
+/// `IPV6_UNICAST_IF`/`IP_UNICAST_IF` = wlan0, then `pk`), `conn` (connected, no name),
+/// `mm` (one `sendmmsg` of three). Prints `result ok` or `result ERRNO`.
+const PKSRC: &str = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#ifndef IPV6_2292PKTINFO
+#define IPV6_2292PKTINFO 2
+#endif
+int main(int argc, char **argv) {
+    const char *dst = argv[1], *src = argv[2], *mode = argv[3];
+    int v6 = strchr(dst, ':') != 0;
+    unsigned idx = if_nametoindex("wlan0");
+    struct sockaddr_storage ss; memset(&ss, 0, sizeof ss); socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (void *)&ss; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9000); inet_pton(AF_INET6, dst, &a->sin6_addr); len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (void *)&ss; a->sin_family = AF_INET;
+        a->sin_port = htons(9000); inet_pton(AF_INET, dst, &a->sin_addr); len = sizeof *a;
+    }
+    int s = socket(ss.ss_family, SOCK_DGRAM, 0);
+    if (!strcmp(mode, "uc")) {
+        int v = htonl(idx);
+        if (setsockopt(s, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_IF : IP_UNICAST_IF, &v, sizeof v))
+            { printf("setup %s\n", strerror(errno)); return 1; }
+    }
+    if (!strcmp(mode, "conn") && connect(s, (void *)&ss, len))
+        { printf("setup %s\n", strerror(errno)); return 1; }
+    union { char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; struct cmsghdr h; } u;
+    memset(&u, 0, sizeof u);
+    struct cmsghdr *c = &u.h; size_t clen;
+    if (v6) {
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = !strcmp(mode, "pk2") ? IPV6_2292PKTINFO : IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+        struct in6_pktinfo *p = (void *)CMSG_DATA(c);
+        inet_pton(AF_INET6, src, &p->ipi6_addr);
+        p->ipi6_ifindex = !strcmp(mode, "pkidx") ? idx : 0;
+        clen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+    } else {
+        c->cmsg_level = IPPROTO_IP; c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo *p = (void *)CMSG_DATA(c);
+        inet_pton(AF_INET, src, &p->ipi_spec_dst);
+        p->ipi_ifindex = !strcmp(mode, "pkidx") ? idx : 0;
+        clen = CMSG_SPACE(sizeof(struct in_pktinfo));
+    }
+    struct iovec iov = { "p", 1 };
+    struct msghdr m = { 0 };
+    if (strcmp(mode, "conn")) { m.msg_name = &ss; m.msg_namelen = len; }
+    m.msg_iov = &iov; m.msg_iovlen = 1; m.msg_control = u.b; m.msg_controllen = clen;
+    int sent = 0;
+    if (!strcmp(mode, "mm")) {
+        struct mmsghdr mm[3];
+        for (int k = 0; k < 3; k++) { mm[k].msg_hdr = m; mm[k].msg_len = 0; }
+        int r = sendmmsg(s, mm, 3, 0);
+        if (r != 3) { printf("result %s\n", r < 0 ? strerror(errno) : "short"); return 0; }
+    } else {
+        for (int k = 0; k < 3; k++) {
+            if (sendmsg(s, &m, 0) != 1) { printf("result %s\n", strerror(errno)); return 0; }
+            sent++;
+        }
+    }
+    printf("result ok\n");
+    return 0;
+}
+"#;
+
+both!(
+    /// An IPv6 datagram whose PKTINFO (`IPV6_PKTINFO` or `IPV6_2292PKTINFO`) carries
+    /// its own source left by eth0 (the main route's link) under the supervisor, even
+    /// with the PKTINFO naming wlan0 or the program's `IPV6_UNICAST_IF`: with a source
+    /// set the kernel takes an interface index as a preference only. Now such a
+    /// datagram is treated like a socket bound to that source: wlan0's own address is
+    /// sent by wlan0 (the socket device-bound), eth0's address or `::1` is refused, and
+    /// nothing leaves by eth0. IPv4 (`IP_PKTINFO`'s `ipi_spec_dst`) stays by wlan0.
+    static_datagram_with_its_own_pktinfo_source_never_leaves_by_the_main_route,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static"], "pksrc", PKSRC);
+        let own = host_addr("wlan0", fam.v6());
+        let mut cases: Vec<(&str, &str, bool)> = vec![
+            (own, "pk", true),
+            (own, "pkidx", true),
+            (own, "uc", true),
+            (own, "conn", true),
+            (own, "mm", true),
+        ];
+        if fam.v6() {
+            cases.extend([
+                (own, "pk2", true),
+                (host_addr("eth0", true), "pk", false),
+                (host_addr("eth0", true), "pkidx", false),
+                (host_addr("eth0", true), "pk2", false),
+                (host_addr("eth0", true), "mm", false),
+                ("::1", "pk", false),
+            ]);
+        }
+        for (src, mode, ok) in cases {
+            let sn = tb.sniff_all();
+            let out = tb
+                .cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc(), src, mode]))
+                .env("MIFSHIM_LOG", "info")
+                .run();
+            let counts = sn.stop();
+            eprintln!("case {src} {mode}:{}", out.dump());
+            out.assert_ok();
+            assert!(out.stderr.contains("supervising"), "{}", out.dump());
+            if ok {
+                assert!(
+                    out.stdout.contains("result ok"),
+                    "{src} {mode}:{}",
+                    out.dump()
+                );
+                assert_only(&counts, "wlan0");
+            } else {
+                assert!(
+                    out.stdout.contains("result ") && !out.stdout.contains("result ok"),
+                    "{src} {mode}: not refused:{}",
+                    out.dump()
+                );
+                assert_silent(&counts);
+            }
+        }
+    }
+);
+
+/// One thread sends 2000 datagrams to ADDR:9000 from a sockaddr another thread keeps
+/// rewriting to GROUP:9000 and back (bounded loops). Prints `done`.
+const MCAST_RACE: &str = r#"
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+static struct sockaddr_storage uni, grp, ss;
+static socklen_t len;
+static volatile int stop;
+static void fill(struct sockaddr_storage *s, const char *ip) {
+    memset(s, 0, sizeof *s);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (void *)s; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9000); inet_pton(AF_INET6, ip, &a->sin6_addr); len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (void *)s; a->sin_family = AF_INET;
+        a->sin_port = htons(9000); inet_pton(AF_INET, ip, &a->sin_addr); len = sizeof *a;
+    }
+}
+static void *flip(void *x) {
+    (void)x;
+    for (long k = 0; k < 20000000 && !stop; k++)
+        memcpy((void *)&ss, (k & 1) ? (void *)&grp : (void *)&uni, len);
+    return 0;
+}
+int main(int argc, char **argv) {
+    fill(&grp, argv[2]); fill(&uni, argv[1]); ss = uni;
+    int s = socket(uni.ss_family, SOCK_DGRAM, 0);
+    sendto(s, "u", 1, 0, (void *)&uni, len);
+    pthread_t t; pthread_create(&t, 0, flip, 0);
+    for (int k = 0; k < 2000; k++) sendto(s, "r", 1, MSG_DONTWAIT, (void *)&ss, len);
+    stop = 1; pthread_join(t, 0);
+    printf("done\n");
+    return 0;
+}
+"#;
+
+both!(
+    /// A datagram checked as unicast (steered by the socket's unicast interface, then
+    /// CONTINUE) and rewritten to a multicast group by another thread before the kernel
+    /// read it left by eth0: the unicast interface is not read for a group. Now the
+    /// supervisor sets the multicast interface to the chosen link with the unicast one
+    /// (unless the program chose it): nothing by eth0 or wwan0 under the race.
+    static_datagram_rewritten_to_a_group_after_the_check_stays_on_the_link,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("sup");
+        let bin = compile(&dir, "gcc", &["-static", "-pthread"], "mrace", MCAST_RACE);
+        let group = if fam.v6() { "ff05::1:3" } else { "239.1.2.3" };
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), fam.svc(), group]))
+            .run();
+        let counts = sn.stop();
+        out.assert_ok();
+        assert!(out.stdout.contains("done"), "{}", out.dump());
+        assert_only(&counts, "wlan0");
+    }
+);
+
+/// 70 threads make a blocking TCP connect each (3 s `SO_SNDTIMEO`) to ADDR:9 at
+/// once; prints how many failed with EAGAIN and how many otherwise.
+const MANY_CONNECTS: &str = r#"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#define N 70
+static struct sockaddr_storage ss; static socklen_t len;
+static pthread_barrier_t b; static int eagain, other; static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static void *one(void *x) {
+    (void)x;
+    int s = socket(ss.ss_family, SOCK_STREAM, 0);
+    struct timeval tv = {3, 0};
+    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    pthread_barrier_wait(&b);
+    int r = connect(s, (void *)&ss, len), e = errno;
+    pthread_mutex_lock(&mu);
+    if (r != 0 && e == EAGAIN) eagain++; else other++;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+int main(int argc, char **argv) {
+    memset(&ss, 0, sizeof ss);
+    if (strchr(argv[1], ':')) {
+        struct sockaddr_in6 *a = (void *)&ss; a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9); inet_pton(AF_INET6, argv[1], &a->sin6_addr); len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (void *)&ss; a->sin_family = AF_INET;
+        a->sin_port = htons(9); inet_pton(AF_INET, argv[1], &a->sin_addr); len = sizeof *a;
+    }
+    pthread_t t[N]; pthread_barrier_init(&b, 0, N);
+    for (int k = 0; k < N; k++) pthread_create(&t[k], 0, one, 0);
+    for (int k = 0; k < N; k++) pthread_join(t[k], 0);
+    printf("eagain %d other %d\n", eagain, other);
+    return 0;
+}
+"#;
+
+/// More blocking connects than the supervisor's 64 worker threads: the ones beyond
+/// were answered with CONTINUE, the kernel reading the fd and the address again (a
+/// rewrite or a `dup2` after the check would go unsteered). Now they fail closed with
+/// EAGAIN; the rest are made by the workers, by wlan0 only (SYNs to an address no
+/// upstream answers: nothing by eth0 or wwan0).
+#[test]
+fn blocking_connects_beyond_the_worker_threads_fail_closed_not_continue() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("sup");
+    let bin = compile(&dir, "gcc", &["-static", "-pthread"], "many", MANY_CONNECTS);
+    let sn = tb.sniff_all();
+    let out = tb
+        .cmd(&mifrun_args("wlan0", &[bin.as_str(), DNS_SILENT]))
+        .env("MIFSHIM_LOG", "info")
+        .run();
+    let counts = sn.stop();
+    out.assert_ok();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("eagain "))
+        .unwrap_or_else(|| panic!("no result:{}", out.dump()));
+    let n: Vec<u32> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(n.iter().sum::<u32>(), 70, "{}", out.dump());
+    assert!(n[0] >= 1 && n[1] >= 64, "{line}:{}", out.dump());
+    assert!(
+        out.stderr.contains("this connect fails (EAGAIN)"),
+        "{}",
+        out.dump()
+    );
+    assert_only(&counts, "wlan0");
+}

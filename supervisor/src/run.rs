@@ -459,6 +459,8 @@ const MAX_PIDFDS: usize = 256;
 /// The most data the supervisor copies for a datagram it sends itself.
 const MAX_DATAGRAM: usize = 65_536;
 const MAX_CONTROL: usize = 4096;
+/// `IPV6_2292PKTINFO` (RFC 2292's number, still read by `ip6_datagram_send_ctl`).
+const IPV6_2292PKTINFO: i32 = 2;
 
 impl Supervisor<'_> {
     fn say(&mut self, level: LogLevel, msg: std::fmt::Arguments<'_>) {
@@ -1229,14 +1231,18 @@ impl Supervisor<'_> {
             if self.spawn_worker(n, job) {
                 return None;
             }
+            // Fail closed: a CONTINUE would let the kernel read the fd and the address
+            // again (another thread's `dup2` of an unsteered socket, an exempt address
+            // rewritten into a steered one would go unsteered). The program's connect
+            // gets EAGAIN and nothing is sent.
             self.say(
-                LogLevel::Debug,
+                LogLevel::Warn,
                 format_args!(
-                    "pid {}: {MAX_WORKERS} blocking calls in progress; this connect continues in the kernel",
+                    "pid {}: {MAX_WORKERS} blocking calls in progress; this connect fails (EAGAIN)",
                     n.pid
                 ),
             );
-            return Some(Reply::Continue);
+            return Some(Reply::Errno(libc::EAGAIN));
         }
         Some(match sys::connect(&s, &raw) {
             Ok(()) => Reply::Value(0),
@@ -1486,7 +1492,10 @@ impl Supervisor<'_> {
                     UcPath::V4 => (libc::IPPROTO_IP, libc::IP_UNICAST_IF),
                     UcPath::V6 => (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF),
                 };
-                match sys::setsockopt_int(s, level, name, index.to_be() as i32) {
+                match sys::setsockopt_int(s, level, name, index.to_be() as i32)
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
+                    .and_then(|()| self.multicast_too(s, path, index))
+                {
                     Ok(()) => {
                         let iface = self.snap.name_of(index);
                         self.say(
@@ -1495,7 +1504,7 @@ impl Supervisor<'_> {
                         );
                         Reply::Continue
                     }
-                    Err(e) => Reply::Errno(e.raw_os_error().unwrap_or(libc::EINVAL)),
+                    Err(e) => Reply::Errno(e),
                 }
             }
             // Sends are done by the caller, which has the data.
@@ -1889,7 +1898,7 @@ impl Supervisor<'_> {
             Err(h) => return h,
         };
         let iov = [(buf, len)];
-        self.datagram(n, fd, &s, dest, scope, &iov, &[], flags, "sendto")
+        self.datagram(n, fd, &s, dest, scope, &iov, &[], flags, "sendto", None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1904,10 +1913,14 @@ impl Supervisor<'_> {
         control: &[u8],
         flags: i32,
         what: &'static str,
+        src: Option<IpAddr>,
     ) -> Handled {
-        let f = self.facts(s);
+        let mut f = self.facts(s);
         if f.family.is_none() {
             return Some(Reply::Continue);
+        }
+        if let Some(ip) = src {
+            self.with_source(&mut f, ip);
         }
         if f.stream {
             // A connected stream ignores the address; on an unconnected one this is
@@ -1915,7 +1928,10 @@ impl Supervisor<'_> {
             if sys::is_connected(s) {
                 return Some(Reply::Continue);
             }
-            return self.connect_like(n, fd, s, &f, dest, scope, what);
+            return match self.connect_like(n, fd, s, &f, dest, scope, what) {
+                Some(Reply::Continue) => self.fastopen_self(n, s, dest, scope, iov, control, flags),
+                other => other,
+            };
         }
         let profile = self.profile(n.pid);
         if logic::is_stub_dns(dest, &profile) {
@@ -1926,7 +1942,6 @@ impl Supervisor<'_> {
         if let Step::Fail(_) = planned.0 {
             self.say_refusal(n, fd, what, dest, &f, logic::path_of(dest.ip()), planned.1);
         }
-        let mut f = f;
         let step = match self.datagram_options(n, fd, s, &mut f, dest, planned, &profile, what) {
             Ok(step) => step,
             Err(e) => return Some(Reply::Errno(e)),
@@ -1961,10 +1976,75 @@ impl Supervisor<'_> {
                 if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
                     // For a steered destination (the only Bind of a datagram).
                     self.remember(s, |k| k.shim_bound = true);
+                    return Some(reply);
+                }
+                if reply == Reply::Continue && !control.is_empty() && f.bound == 0 {
+                    // Steered by a unicast interface only: the kernel reading the
+                    // control data again after a CONTINUE could find a PKTINFO with a
+                    // source another thread put there, and an IPv6 source makes the
+                    // interface a mere preference (out by the main route's link).
+                    // The supervisor sends what it read.
+                    return self.send_self(n, s, Some((dest, scope)), iov, control, flags, None);
                 }
                 Some(reply)
             }
         }
+    }
+
+    /// With a unicast interface set for `path`, the multicast interface of that path
+    /// too (unless the program chose one): the kernel reads the destination again
+    /// after a CONTINUE, and a group put there by another thread would otherwise
+    /// leave by the routing table's link (the unicast interface is not read for a
+    /// multicast destination). Groups the policy steers elsewhere are sent with a
+    /// PKTINFO, which wins over it.
+    fn multicast_too(&mut self, s: &OwnedFd, path: UcPath, index: u32) -> Result<(), i32> {
+        let Some(c) = sys::cookie(s) else {
+            return Err(libc::EINVAL);
+        };
+        if self
+            .socks
+            .get(&c)
+            .is_some_and(|k| k.app_mcast_if || k.stream)
+        {
+            return Ok(());
+        }
+        let r = match path {
+            UcPath::V6 => {
+                sys::setsockopt_int(s, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, index as i32)
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
+            }
+            UcPath::V4 => {
+                let mut m = [0u8; 12];
+                m[8..12].copy_from_slice(&(index as i32).to_ne_bytes());
+                sys::setsockopt_bytes(s, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, Some(&m), 0)
+            }
+        };
+        if r.is_ok() {
+            self.remember(s, |k| k.shim_mcast_if = true);
+        }
+        r
+    }
+
+    /// The facts of a socket whose datagram carries its own source `ip` (an IPv6
+    /// PKTINFO's address): as if the socket were bound to it (socket-core's
+    /// `SRC_ADDR`: device-bound for a steered destination, refused when the source
+    /// is loopback's or another interface's). Its unicast interfaces are left out:
+    /// with a source the kernel does not hold the datagram to them.
+    fn with_source(&mut self, f: &mut Facts, ip: IpAddr) {
+        let ip = ip.to_canonical();
+        if f.stream || f.bound != 0 {
+            return;
+        }
+        f.local = Some(ip);
+        f.src_addr = true;
+        f.local_owner = self
+            .net()
+            .sources
+            .iter()
+            .find(|(_, a)| *a == ip)
+            .map(|(i, _)| *i);
+        f.uc6 = 0;
+        f.app_uc6 = false;
     }
 
     /// The step for one datagram, its verdict, and the options it sets first when
@@ -2131,6 +2211,55 @@ impl Supervisor<'_> {
         }
     }
 
+    /// A TCP Fast Open send (an implicit connect), steered, made by the supervisor on
+    /// the duplicate with the address it read: a CONTINUE would let the kernel read
+    /// the fd and the address again (a rewrite of an exempt address into a steered
+    /// one, a `dup2` after the check). A blocking one waits in a worker thread (none
+    /// free: `EAGAIN`, nothing sent), as a blocking connect does.
+    #[allow(clippy::too_many_arguments)]
+    fn fastopen_self(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        dest: SocketAddr,
+        scope: u32,
+        iov: &[(u64, u64)],
+        control: &[u8],
+        flags: i32,
+    ) -> Handled {
+        let data = match read_data(n, iov) {
+            Ok(d) => d,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return None;
+        }
+        let name = addr::encode(dest, scope);
+        let cmsg = control.to_vec();
+        let send = move |s: &OwnedFd| match sys::sendmsg(s, &name, &data, &cmsg, flags) {
+            Ok(sent) => Reply::Value(sent as i64),
+            Err(e) => Reply::Errno(e),
+        };
+        self.flush_events(&Some(Reply::Continue));
+        if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
+            return Some(send(s));
+        }
+        let Ok(own) = s.try_clone() else {
+            return Some(Reply::Errno(libc::EAGAIN));
+        };
+        if self.spawn_worker(n, move || send(&own)) {
+            return None;
+        }
+        self.say(
+            LogLevel::Warn,
+            format_args!(
+                "pid {}: {MAX_WORKERS} blocking calls in progress; this Fast Open send fails (EAGAIN)",
+                n.pid
+            ),
+        );
+        Some(Reply::Errno(libc::EAGAIN))
+    }
+
     /// Sends the datagram from the supervisor with a PKTINFO naming `ifindex` (the
     /// program's PKTINFO of interface 0 patched, or ours added after its control
     /// messages: fastpath's `build_control`, as the preload builds it), or with the
@@ -2222,15 +2351,30 @@ impl Supervisor<'_> {
         // preload's): a PKTINFO of interface 0, or of the level the path does not
         // read, chooses nothing and the datagram is steered.
         let v6_path = logic::path_of(dest.ip()) == UcPath::V6;
+        let src = match pktinfo_source(&control, v6_path) {
+            Ok(src) => src,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
         match socket_core::control::scan_control(&control, v6_path) {
             Err(e) => Some(Reply::Errno(e)),
+            Ok(_) if src.is_some() => {
+                // A datagram carrying its own IPv6 source: the kernel takes any
+                // interface index (the PKTINFO's, IPV6_UNICAST_IF) as a preference
+                // only and sends it by the main route's link. Treated like a socket
+                // bound to that source: device-bound to the chosen link, or refused.
+                self.datagram(
+                    n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg", src,
+                )
+            }
             Ok(sc) if sc.chosen => {
                 // The program chose the interface of this datagram itself. The
                 // supervisor sends what it read (the kernel reading the program's
                 // memory again could find the choice withdrawn by another thread).
                 self.send_self(n, &s, Some((dest, scope)), &iov, &control, flags, None)
             }
-            Ok(_) => self.datagram(n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg"),
+            Ok(_) => self.datagram(
+                n, fd, &s, dest, scope, &iov, &control, flags, "sendmsg", None,
+            ),
         }
     }
 
@@ -2260,14 +2404,45 @@ impl Supervisor<'_> {
             if flags & libc::MSG_FASTOPEN == 0 || sys::is_connected(&s) {
                 return Some(Reply::Continue);
             }
-        } else if f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0) {
-            // A unicast interface on every path steers whatever name the kernel reads.
+        } else if m.controllen == 0
+            && f.uc4 != 0
+            && (f.family == Some(AddrFamily::V4) || f.uc6 != 0)
+        {
+            // A unicast interface on every path steers whatever name the kernel
+            // reads (without control data: a PKTINFO's IPv6 source would make it a
+            // preference only).
             return Some(Reply::Continue);
         }
         let (iov, control) = match read_iov_control(n, m) {
             Ok(x) => x,
             Err(e) => return Some(Reply::Errno(e)),
         };
+        if !f.stream && f.family == Some(AddrFamily::V6) && f.uc6 != 0 {
+            // A datagram with its own IPv6 source on a socket steered by its unicast
+            // interface: bound to that device if the source is the interface's,
+            // refused otherwise (it would leave by the main route's link).
+            match pktinfo_source(&control, true) {
+                Err(e) => return Some(Reply::Errno(e)),
+                Ok(None) => {}
+                Ok(Some(ip)) => {
+                    let owner = self
+                        .net()
+                        .sources
+                        .iter()
+                        .find(|(_, a)| *a == ip)
+                        .map(|(i, _)| *i);
+                    if owner != Some(f.uc6) {
+                        return Some(Reply::Errno(libc::EADDRNOTAVAIL));
+                    }
+                    if let Err(e) = self.bind_device(&s, f.uc6) {
+                        return Some(Reply::Errno(e));
+                    }
+                    if !f.app_uc6 {
+                        self.remember(&s, |k| k.shim_bound = true);
+                    }
+                }
+            }
+        }
         self.send_self(n, &s, None, &iov, &control, flags, None)
     }
 
@@ -2341,24 +2516,36 @@ impl Supervisor<'_> {
             Some(AddrFamily::V4) => libc::AF_INET,
             _ => libc::AF_INET6,
         };
-        if let Dest::Ip { addr, scope_id } = addr::parse_send(&name, family)
-            && !socket_core::control::scan_control(
-                &control,
-                logic::path_of(addr.ip()) == UcPath::V6,
-            )?
-            .chosen
+        let dest = match addr::parse_send(&name, family) {
+            Dest::Ip { addr, scope_id } => Some((addr, scope_id)),
+            _ => None,
+        };
+        let v6 = dest.is_some_and(|(a, _)| logic::path_of(a.ip()) == UcPath::V6);
+        // A message carrying its own IPv6 source: as in `sendmsg`, treated like a
+        // socket bound to it (device-bound or refused), its own index no choice.
+        let src = match dest {
+            Some(_) => pktinfo_source(&control, v6)?,
+            None => None,
+        };
+        let mut g = *f;
+        if let Some(ip) = src {
+            self.with_source(&mut g, ip);
+        }
+        if let Some((addr, scope_id)) = dest
+            && (src.is_some() || !socket_core::control::scan_control(&control, v6)?.chosen)
         {
-            let v6_path = logic::path_of(addr.ip()) == UcPath::V6;
-            let planned = self.datagram_step(profile, f, addr, scope_id, None);
-            let step = self.datagram_options(n, fd, s, f, addr, planned, profile, "sendmmsg")?;
+            let v6_path = v6;
+            let planned = self.datagram_step(profile, &g, addr, scope_id, None);
+            let step =
+                self.datagram_options(n, fd, s, &mut g, addr, planned, profile, "sendmmsg")?;
             match step {
                 Step::Continue => {}
                 Step::Bind { index } => {
                     // A socket with a source address: bound to the device (later
                     // messages for another interface are refused).
                     self.bind_device(s, index)?;
-                    f.bound = index as i32;
-                    f.shim_bound = true;
+                    g.bound = index as i32;
+                    g.shim_bound = true;
                     self.remember(s, |k| k.shim_bound = true);
                 }
                 Step::Fail(e) => return Err(e),
@@ -2369,9 +2556,10 @@ impl Supervisor<'_> {
                     };
                     sys::setsockopt_int(s, level, opt, index.to_be() as i32)
                         .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+                    self.multicast_too(s, path, index)?;
                     match path {
-                        UcPath::V4 => f.uc4 = index,
-                        UcPath::V6 => f.uc6 = index,
+                        UcPath::V4 => g.uc4 = index,
+                        UcPath::V6 => g.uc6 = index,
                     }
                 }
                 Step::SendPktinfo { ifindex } => {
@@ -2382,6 +2570,14 @@ impl Supervisor<'_> {
                     None => return Err(logic::ENETUNREACH),
                 },
                 _ => return Err(libc::EINVAL),
+            }
+            if src.is_none() {
+                *f = g;
+            } else {
+                // What the socket now carries; not the source, this message's only.
+                f.bound = g.bound;
+                f.shim_bound = g.shim_bound;
+                f.opts = g.opts;
             }
         }
         sys::sendmsg(
@@ -2424,6 +2620,12 @@ impl Supervisor<'_> {
                 _ => {}
             }
         }
+        // Control data the kernel would read again after a CONTINUE: a PKTINFO with
+        // an IPv6 source (put there by another thread after the check, too) makes any
+        // interface index but a device binding a preference only.
+        let with_control = raw
+            .chunks(MMSGHDR_LEN)
+            .any(|c| addr::parse_msghdr(c[..MSGHDR_LEN].try_into().unwrap()).controllen != 0);
         let mut early = None;
         if !unspec.is_empty() {
             // AF_UNSPEC destinations: IPv4 ones on an AF_INET socket (addr::parse_send).
@@ -2464,7 +2666,7 @@ impl Supervisor<'_> {
             let f = self.facts(&s);
             if f.family.is_none()
                 || f.stream
-                || (f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0))
+                || (!with_control && f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0))
             {
                 return Some(Reply::Continue);
             }
@@ -2489,6 +2691,11 @@ impl Supervisor<'_> {
         let profile = self.profile(n.pid);
         if dests.iter().any(|(d, _)| logic::is_stub_dns(*d, &profile)) {
             return Some(self.stub_dns(n, fd, &s, &f, dests[0].0, &profile, false));
+        }
+        if with_control && f.bound == 0 {
+            // A batch with control data on a socket no device binding holds: sent by
+            // the supervisor message by message, each PKTINFO source read (`send_one`).
+            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
         }
         // One unicast interface may be set for the batch; then every message must go
         // as is (CONTINUE cannot split a batch).
@@ -2832,6 +3039,44 @@ fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
     Ok(data)
 }
 
+/// The source address an IPv6 datagram's control data gives it (the last
+/// `IPV6_PKTINFO` or `IPV6_2292PKTINFO` with a non-zero address, as
+/// `ip6_datagram_send_ctl` reads them); `None` on the IPv4 path (`IP_PKTINFO`'s
+/// `ipi_spec_dst` keeps the interface strict there) or without one. The supervisor's
+/// own reading: fastpath's `scan_control` reports it as `source` on main.
+/// `Err(EINVAL)`: a header the kernel refuses.
+fn pktinfo_source(control: &[u8], v6_path: bool) -> Result<Option<IpAddr>, i32> {
+    const HDR: usize = 16;
+    if !v6_path {
+        return Ok(None);
+    }
+    let mut src = None;
+    let mut at = 0usize;
+    while control.len().saturating_sub(at) >= HDR {
+        let h = &control[at..at + HDR];
+        let len = u64::from_ne_bytes(h[..8].try_into().unwrap());
+        let level = i32::from_ne_bytes(h[8..12].try_into().unwrap());
+        let ty = i32::from_ne_bytes(h[12..16].try_into().unwrap());
+        if len < HDR as u64 || len > (control.len() - at) as u64 {
+            return Err(libc::EINVAL);
+        }
+        let len = len as usize;
+        if level == libc::IPPROTO_IPV6
+            && (ty == libc::IPV6_PKTINFO || ty == IPV6_2292PKTINFO)
+            && len >= HDR + 20
+        {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&control[at + HDR..at + HDR + 16]);
+            let a = std::net::Ipv6Addr::from(a);
+            if !a.is_unspecified() {
+                src = Some(IpAddr::V6(a));
+            }
+        }
+        at += (len + 7) & !7;
+    }
+    Ok(src)
+}
+
 /// The program's control messages with a PKTINFO naming `ifindex` for the datagram's
 /// path (fastpath's `build_control`: its PKTINFO of interface 0 patched, else ours
 /// added where the kernel's walk looks next). `Err`: the kernel's answer to malformed
@@ -2879,6 +3124,27 @@ mod tests {
         let at = if v6 { 32 } else { 16 };
         c[at..at + 4].copy_from_slice(&ifindex.to_ne_bytes());
         c
+    }
+
+    /// An IPv6 PKTINFO's source left by eth0 whatever index went with it: the
+    /// supervisor reads it (`IPV6_PKTINFO` and `IPV6_2292PKTINFO`, the last one with
+    /// an address wins, none on the IPv4 path, a bad header is `EINVAL`).
+    #[test]
+    fn an_ipv6_pktinfo_source_is_read_for_both_pktinfo_numbers() {
+        let src: std::net::Ipv6Addr = "2001:db8:20::2".parse().unwrap();
+        let mut one = pktinfo(true, 4);
+        one[16..32].copy_from_slice(&src.octets());
+        assert_eq!(pktinfo_source(&one, true), Ok(Some(IpAddr::V6(src))));
+        assert_eq!(pktinfo_source(&one, false), Ok(None));
+        let mut old = one.clone();
+        old[12..16].copy_from_slice(&IPV6_2292PKTINFO.to_ne_bytes());
+        assert_eq!(pktinfo_source(&old, true), Ok(Some(IpAddr::V6(src))));
+        assert_eq!(pktinfo_source(&pktinfo(true, 4), true), Ok(None));
+        let both = [one.clone(), pktinfo(true, 0)].concat();
+        assert_eq!(pktinfo_source(&both, true), Ok(Some(IpAddr::V6(src))));
+        let mut bad = one;
+        bad[..8].copy_from_slice(&4096u64.to_ne_bytes());
+        assert_eq!(pktinfo_source(&bad, true), Err(libc::EINVAL));
     }
 
     /// A PKTINFO of interface 0 (Go's `WriteMsgUDP` with an empty `IP_PKTINFO`, QUIC
