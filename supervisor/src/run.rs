@@ -459,8 +459,6 @@ const MAX_PIDFDS: usize = 256;
 /// The most data the supervisor copies for a datagram it sends itself.
 const MAX_DATAGRAM: usize = 65_536;
 const MAX_CONTROL: usize = 4096;
-/// `IPV6_2292PKTINFO` (RFC 2292's number, still read by `ip6_datagram_send_ctl`).
-const IPV6_2292PKTINFO: i32 = 2;
 
 impl Supervisor<'_> {
     fn say(&mut self, level: LogLevel, msg: std::fmt::Arguments<'_>) {
@@ -3043,38 +3041,13 @@ fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
 /// `IPV6_PKTINFO` or `IPV6_2292PKTINFO` with a non-zero address, as
 /// `ip6_datagram_send_ctl` reads them); `None` on the IPv4 path (`IP_PKTINFO`'s
 /// `ipi_spec_dst` keeps the interface strict there) or without one. The supervisor's
-/// own reading: fastpath's `scan_control` reports it as `source` on main.
+/// reading is the preload's (fastpath's `scan_control`, its `source`).
 /// `Err(EINVAL)`: a header the kernel refuses.
 fn pktinfo_source(control: &[u8], v6_path: bool) -> Result<Option<IpAddr>, i32> {
-    const HDR: usize = 16;
-    if !v6_path {
-        return Ok(None);
-    }
-    let mut src = None;
-    let mut at = 0usize;
-    while control.len().saturating_sub(at) >= HDR {
-        let h = &control[at..at + HDR];
-        let len = u64::from_ne_bytes(h[..8].try_into().unwrap());
-        let level = i32::from_ne_bytes(h[8..12].try_into().unwrap());
-        let ty = i32::from_ne_bytes(h[12..16].try_into().unwrap());
-        if len < HDR as u64 || len > (control.len() - at) as u64 {
-            return Err(libc::EINVAL);
-        }
-        let len = len as usize;
-        if level == libc::IPPROTO_IPV6
-            && (ty == libc::IPV6_PKTINFO || ty == IPV6_2292PKTINFO)
-            && len >= HDR + 20
-        {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&control[at + HDR..at + HDR + 16]);
-            let a = std::net::Ipv6Addr::from(a);
-            if !a.is_unspecified() {
-                src = Some(IpAddr::V6(a));
-            }
-        }
-        at += (len + 7) & !7;
-    }
-    Ok(src)
+    // The preload's reading (fastpath's `scan_control`); only the IPv6 path's source
+    // changes where the datagram goes.
+    let sc = socket_core::control::scan_control(control, v6_path)?;
+    Ok(sc.source.filter(|_| v6_path))
 }
 
 /// The program's control messages with a PKTINFO naming `ifindex` for the datagram's
@@ -3137,7 +3110,7 @@ mod tests {
         assert_eq!(pktinfo_source(&one, true), Ok(Some(IpAddr::V6(src))));
         assert_eq!(pktinfo_source(&one, false), Ok(None));
         let mut old = one.clone();
-        old[12..16].copy_from_slice(&IPV6_2292PKTINFO.to_ne_bytes());
+        old[12..16].copy_from_slice(&2i32.to_ne_bytes()); // IPV6_2292PKTINFO
         assert_eq!(pktinfo_source(&old, true), Ok(Some(IpAddr::V6(src))));
         assert_eq!(pktinfo_source(&pktinfo(true, 4), true), Ok(None));
         let both = [one.clone(), pktinfo(true, 0)].concat();
