@@ -109,6 +109,16 @@ fn e2big_of_an_exec_to_supervise_is_e2big() {
     );
 }
 
+/// Runs `prog` under `mifrun --via wlan0` and expects it answered by wlan0 only.
+fn on_wlan0(tb: &Testbed, prog: &[&str]) {
+    expect_via(
+        tb,
+        tb.cmd(&mifrun_args("wlan0", prog))
+            .timeout(Duration::from_secs(60)),
+        "wlan0",
+    );
+}
+
 both!(
     /// `env -i curl` (glibc's `env`, preloaded, `execvp`s curl with an empty
     /// environment): the exec hooks see an `envp` without `LD_PRELOAD` and the
@@ -118,15 +128,7 @@ both!(
     |fam| {
         let tb = Testbed::up();
         let url = fam.url(80);
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args(
-                "wlan0",
-                &["env", "-i", "/usr/bin/curl", "-sS", "--max-time", "5", &url],
-            ))
-            .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
+        on_wlan0(&tb, &["env", "-i", "/usr/bin/curl", "-sS", "--max-time", "5", &url]);
     }
 );
 
@@ -141,12 +143,7 @@ both!(
             "import subprocess\nsubprocess.run(['/usr/bin/curl', '-sS', '--max-time', '5', '{}'], env={{}})\n",
             fam.url(80)
         );
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
+        on_wlan0(&tb, &["python3", "-c", py.as_str()]);
     }
 );
 
@@ -160,15 +157,7 @@ both!(
         let tb = Testbed::up();
         let url = fam.url(80);
         for var in ["LD_PRELOAD", "MIFSHIM_VIA"] {
-            expect_via(
-                &tb,
-                tb.cmd(&mifrun_args(
-                    "wlan0",
-                    &["env", "-u", var, "/usr/bin/curl", "-sS", "--max-time", "5", &url],
-                ))
-                .timeout(Duration::from_secs(60)),
-                "wlan0",
-            );
+            on_wlan0(&tb, &["env", "-u", var, "/usr/bin/curl", "-sS", "--max-time", "5", &url]);
         }
     }
 );
@@ -181,11 +170,7 @@ both!(
     |fam| {
         let tb = Testbed::up();
         let url = fam.url(80);
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args(
-                "wlan0",
-                &[
+        on_wlan0(&tb, &[
                     "env",
                     "LD_PRELOAD=libm.so.6",
                     "/usr/bin/curl",
@@ -193,11 +178,7 @@ both!(
                     "--max-time",
                     "5",
                     &url,
-                ],
-            ))
-            .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
+                ]);
     }
 );
 
@@ -211,12 +192,7 @@ both!(
             "import subprocess\nsubprocess.run(['/usr/bin/curl', '-sS', '--max-time', '5', '{}'], env={{}}, close_fds=False)\n",
             fam.url(80)
         );
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
+        on_wlan0(&tb, &["python3", "-c", py.as_str()]);
     }
 );
 
@@ -229,11 +205,6 @@ both!(
             "import os\nfd = os.open('/usr/bin/curl', os.O_RDONLY)\nos.execve(fd, ['curl', '-sS', '--max-time', '5', '{}'], {{}})\n",
             fam.url(80)
         );
-        expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
+        on_wlan0(&tb, &["python3", "-c", py.as_str()]);
     }
 );

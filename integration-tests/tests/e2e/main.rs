@@ -114,6 +114,7 @@ mod failover;
 mod listen;
 mod loader;
 mod mcast;
+mod pktinfo_review;
 mod policy;
 mod process;
 mod refuse;
