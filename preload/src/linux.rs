@@ -827,8 +827,10 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
     let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
+    // A connected socket's datagram may still give itself a source (the engine checks
+    // it against the socket's interface).
     // SAFETY: as above.
-    name.is_null() || (fast_datagram(fd, name.cast(), len) && control_is_plain(unsafe { &*msg }))
+    (name.is_null() || fast_datagram(fd, name.cast(), len)) && control_is_plain(unsafe { &*msg })
 }
 
 /// Whether a message's control data surely gives the datagram no source address of
@@ -954,11 +956,11 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
         let h = unsafe { &(*msgs.add(i)).msg_hdr };
         let (name, len) = (h.msg_name, h.msg_namelen);
-        if name.is_null() {
-            continue;
-        }
         if !control_is_plain(h) {
             return false;
+        }
+        if name.is_null() {
+            continue;
         }
         let (shared, slot, now) = match fast {
             Some(f) => f,

@@ -802,6 +802,46 @@ pub(crate) fn send_batched(
     send_in(fd, dest, flags, "sendmmsg", batch, ctl)
 }
 
+/// A datagram that names no destination (a connected socket's) but whose control data
+/// may give it a source: on a socket the shim bound to the interface its peer was
+/// steered by, that source must be one of that interface's, as for a datagram that
+/// names its destination ([`datagram_source`]: another link's is refused
+/// `EADDRNOTAVAIL`, a loopback one `EINVAL`). The device binding already keeps it on
+/// that link; what is refused is a source whose answers would come back by another.
+/// Anything else (not the shim's binding, not connected, unreadable control data) is
+/// the kernel's to send or refuse. Cost, on this rare path only: a `getsockopt` and a
+/// `getpeername`.
+pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
+    if profile().is_none() {
+        return Plan::AsIs;
+    }
+    let e = entry_checked(fd, false);
+    if !e.is_udp() || !core::binding_settles(e) || !e.has(SHIM_BOUND) {
+        return Plan::AsIs;
+    }
+    let index = sys::bound_ifindex(fd);
+    let (true, Some(peer)) = (index > 0, sys::peer_addr(fd)) else {
+        return Plan::AsIs;
+    };
+    let index = index as u32;
+    let Some(family) = e.family() else {
+        return Plan::AsIs;
+    };
+    let at = Planning {
+        fd,
+        path: datagram_path(family, peer),
+        dest: peer,
+        what,
+        ctl,
+    };
+    netstate::with(
+        |snap| match datagram_source(&at, e, Verdict::Steer { index }, snap) {
+            Err(plan) => plan,
+            Ok(_) => Plan::AsIs,
+        },
+    )
+}
+
 /// What a later batch message that cuts its batch answers ([`send_batched`]); the
 /// hook never reports it.
 const CUT: i32 = libc::EAGAIN;

@@ -40,7 +40,7 @@ pub use mifshim_fastpath::{
 pub mod control {
     pub use mifshim_fastpath::{
         Built, IN_PKTINFO, IN6_PKTINFO, Pktinfo, Scan, build_control, cmsg_len, cmsg_space,
-        scan_control,
+        may_carry_source, scan_control,
     };
 }
 

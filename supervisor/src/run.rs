@@ -2388,10 +2388,30 @@ impl Supervisor<'_> {
             Ok(s) => s,
             Err(h) => return h,
         };
-        if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) != 0 {
+        let bound = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
+        if bound != 0 && m.controllen == 0 {
             return Some(Reply::Continue);
         }
         let f = self.facts(&s);
+        if f.bound != 0 {
+            // Bound to a device: every datagram keeps to its link. Control data may
+            // still give it a source, which on the supervisor's binding must be the
+            // interface's (as for a named datagram); sent as read.
+            if f.stream || f.family.is_none() {
+                return Some(Reply::Continue);
+            }
+            // Unreadable or too long: the kernel's answer (the binding holds the link).
+            let Ok((iov, control)) = read_iov_control(n, m) else {
+                return Some(Reply::Continue);
+            };
+            if !f.shim_bound || !socket_core::control::may_carry_source(&control) {
+                return Some(Reply::Continue);
+            }
+            if let Err(e) = self.bound_source(n, &s, &f, &control) {
+                return Some(Reply::Errno(e));
+            }
+            return self.send_self(n, &s, None, &iov, &control, flags, None);
+        }
         if f.family.is_none() {
             return Some(Reply::Continue);
         }
@@ -2442,6 +2462,52 @@ impl Supervisor<'_> {
             }
         }
         self.send_self(n, &s, None, &iov, &control, flags, None)
+    }
+
+    /// The source a connected datagram's control data gives it, on a socket the
+    /// supervisor bound to the interface its peer was steered by: one of that
+    /// interface's, or refused (socket-core's `datagram_source`, the preload's rule:
+    /// `EADDRNOTAVAIL` for another link's, `EINVAL` for a loopback one). Not the
+    /// supervisor's binding, or no peer: the kernel's to answer.
+    fn bound_source(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        f: &Facts,
+        control: &[u8],
+    ) -> Result<(), i32> {
+        if !f.shim_bound || control.is_empty() {
+            return Ok(());
+        }
+        let Ok(Dest::Ip { addr: peer, .. }) = sys::getpeername(s).map(|b| addr::parse(&b)) else {
+            return Ok(());
+        };
+        let path = logic::path_of(peer.ip());
+        let sc = socket_core::control::scan_control(control, path == UcPath::V6)?;
+        let index = f.bound as u32;
+        let keep = self.profile(n.pid).foreign_bind == config_schema::ForeignBind::Keep;
+        let net = self.net();
+        let owned = |i, ip| net.sources.iter().any(|&(j, a)| j == i && a == ip);
+        let chosen = sc.chosen.then_some(sc.index);
+        let sock = logic::sock(f, path);
+        let v = Verdict::Steer { index };
+        socket_core::datagram_source(sock, path, v, sc.source, chosen, owned, keep).map(|_| ())
+    }
+
+    /// Whether a message of a `sendmmsg` batch (`raw`: its headers) has control data
+    /// that may give it a source, or control data that cannot be read.
+    fn batch_may_carry_source(&self, n: &Notif, raw: &[u8]) -> bool {
+        raw.chunks(MMSGHDR_LEN).any(|c| {
+            let m = addr::parse_msghdr(c[..MSGHDR_LEN].try_into().unwrap());
+            if m.controllen == 0 {
+                return false;
+            }
+            let clen = (m.controllen as usize).min(MAX_CONTROL);
+            let mut control = vec![0u8; clen];
+            m.control == 0
+                || sys::read_mem(n.pid, m.control, &mut control).is_err()
+                || socket_core::control::may_carry_source(&control)
+        })
     }
 
     /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
@@ -2523,7 +2589,11 @@ impl Supervisor<'_> {
         // socket bound to it (device-bound or refused), its own index no choice.
         let src = match dest {
             Some(_) => pktinfo_source(&control, v6)?,
-            None => None,
+            None => {
+                // A connected socket's: its source checked against its binding.
+                self.bound_source(n, s, f, &control)?;
+                None
+            }
         };
         let mut g = *f;
         if let Some(ip) = src {
@@ -2658,10 +2728,21 @@ impl Supervisor<'_> {
                     Err(h) => return h,
                 },
             };
-            if sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) != 0 {
+            let bound = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX);
+            if bound.unwrap_or(0) != 0 && !with_control {
                 return Some(Reply::Continue);
             }
             let f = self.facts(&s);
+            if f.bound != 0 {
+                // A device binding holds every message to its link; one whose control
+                // data gives it a source on the supervisor's binding is checked
+                // (`bound_source`), the batch then sent as read.
+                if f.stream || !f.shim_bound || !self.batch_may_carry_source(n, &raw) {
+                    return Some(Reply::Continue);
+                }
+                let profile = self.profile(n.pid);
+                return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
+            }
             if f.family.is_none()
                 || f.stream
                 || (!with_control && f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0))

@@ -562,10 +562,17 @@ pub fn getsockname(fd: &OwnedFd) -> io::Result<Vec<u8>> {
 
 /// The socket has a peer (`getpeername` succeeds): connected.
 pub fn is_connected(fd: &OwnedFd) -> bool {
+    getpeername(fd).is_ok()
+}
+
+/// `getpeername(2)`: the peer's address, as the kernel wrote it.
+pub fn getpeername(fd: &OwnedFd) -> io::Result<Vec<u8>> {
     let mut b = [0u8; 128];
     let mut len = b.len() as libc::socklen_t;
     // SAFETY: `b` has `len` bytes of room.
-    unsafe { libc::getpeername(fd.as_raw_fd(), b.as_mut_ptr().cast(), &mut len) == 0 }
+    let r = unsafe { libc::getpeername(fd.as_raw_fd(), b.as_mut_ptr().cast(), &mut len) };
+    cvt(r as libc::c_long)?;
+    Ok(b[..(len as usize).min(b.len())].to_vec())
 }
 
 /// `fcntl(F_GETFL)` has `O_NONBLOCK` (the open file description is shared with the

@@ -164,6 +164,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     };
     let dest = send_dest(fd, m.name());
     let plan = match dest {
+        None if m.name().is_none() => unnamed(fd, &mut m, "sendmsg"),
         None => Plan::AsIs,
         Some(_) => {
             // Decided on a copy of its control data, which is what the kernel gets.
@@ -181,6 +182,18 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
         Plan::AsIs => unsafe { real::sendmsg(fd, m.hdr(), flags) },
         Plan::Fail(e) => Errno(e).fail(),
         Plan::Via(p) => send_copy(fd, &mut m, flags, Some(p), dest, false),
+    }
+}
+
+/// A message that names no destination: its control data, if it may give the
+/// datagram a source, checked against the interface the socket is bound to
+/// ([`ops::unnamed_source`]); decided on the copy the kernel then gets.
+fn unnamed(fd: c_int, m: &mut MsgCopy, what: &str) -> Plan {
+    match m.load_control() {
+        Ctl::Read(b) if !mifshim_fastpath::may_carry_source(b) => Plan::AsIs,
+        ctl => {
+            pre(|| ops::unnamed_source(fd, what, ctl)).or_panicked(Plan::Fail(Errno::PANICKED.0))
+        }
     }
 }
 
@@ -393,6 +406,11 @@ fn decide_message(
 ) -> Result<mmsg::Msg, Stop> {
     let mut m = mmsg_entry(msgs, i).map_err(Stop::Unreadable)?;
     let Some(dest) = send_dest(fd, m.name()) else {
+        if m.name().is_none()
+            && let Plan::Fail(e) = unnamed(fd, &mut m, "sendmmsg")
+        {
+            return Err(Stop::Refused(Errno(e)));
+        }
         return Ok(mmsg::Msg::Plain);
     };
     let ctl = m.load_control();

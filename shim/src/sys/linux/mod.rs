@@ -481,6 +481,20 @@ pub(crate) fn has_peer(fd: c_int) -> bool {
     unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0 }
 }
 
+/// The INET/INET6 address the socket is connected to (`None`: no peer, or another
+/// family's).
+pub(crate) fn peer_addr(fd: c_int) -> Option<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain data; zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: ss and len are valid for writes of the sizes given.
+    if unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) } != 0 {
+        return None;
+    }
+    let n = (len as usize).min(size_of::<libc::sockaddr_storage>());
+    uapi::decode_sockaddr(&as_bytes(&ss)[..n]).map(|d| d.addr)
+}
+
 fn as_bytes<T>(v: &T) -> &[u8] {
     // SAFETY: only used on plain C structs without padding-dependent meaning; the
     // bytes are handed to the kernel, which reads them as that struct.
