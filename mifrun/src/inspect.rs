@@ -551,10 +551,16 @@ pub fn inspect_for(
     {
         ins.blockers.push(b);
     }
+    let follow = Follow {
+        path_var,
+        target,
+        me,
+        level: 0,
+    };
     if interp.file_name() == Some(OsStr::new("env")) {
-        follow_env(&interp, arg.as_deref(), path_var, target, me, &mut ins)?;
+        follow_env(&interp, arg.as_deref(), follow, &mut ins)?;
     } else {
-        follow_final(&interp, target, me, &mut ins);
+        follow_final(&interp, follow, &mut ins)?;
     }
     Ok(ins)
 }
@@ -638,11 +644,10 @@ fn check_interpreter(resolved: &Path, interp: &Path) -> Result<(), RunError> {
 fn follow_env(
     interp: &Path,
     arg: Option<&OsStr>,
-    path_var: Option<&OsStr>,
-    target: &Target,
-    me: sys::Creds,
+    follow: Follow<'_>,
     ins: &mut Inspection,
 ) -> Result<(), RunError> {
+    let Follow { path_var, me, .. } = follow;
     credential_checks(interp, me, ins);
     ins.chain.push(format!(
         "{}: runs the program named on the `#!` line",
@@ -658,10 +663,7 @@ fn follow_env(
         return Ok(());
     };
     match resolve_program(&name, path_var, probe_path) {
-        Ok(p) => {
-            follow_final(&p, target, me, ins);
-            Ok(())
-        }
+        Ok(p) => follow_final(&p, follow.deeper(), ins),
         Err(_) => Err(RunError {
             code: 127,
             message: format!(
@@ -674,25 +676,78 @@ fn follow_env(
     }
 }
 
-/// The end of the `#!` chain: an ELF binary is checked, a further script is not followed.
-fn follow_final(path: &Path, target: &Target, me: sys::Creds, ins: &mut Inspection) {
-    match read_head(path) {
-        Ok(h) if h.starts_with(b"#!") => {
-            ins.chain.push(format!(
-                "{}: itself a script; not followed further",
-                path.display()
-            ));
-            ins.notes.push(format!(
-                "{} is a script run by another script; only one `#!` level is inspected",
-                path.display()
-            ));
-            credential_checks(path, me, ins);
+/// Where a `#!` chain is being followed: the new program's `PATH`, the target, the
+/// credentials, and how many scripts deep.
+#[derive(Clone, Copy)]
+struct Follow<'a> {
+    path_var: Option<&'a OsStr>,
+    target: &'a Target,
+    me: sys::Creds,
+    level: usize,
+}
+
+impl Follow<'_> {
+    fn deeper(self) -> Self {
+        Follow {
+            level: self.level + 1,
+            ..self
         }
-        Ok(_) => check_binary(path, target, me, ins),
-        Err(e) => ins.notes.push(format!(
-            "cannot read {} to inspect it ({e}); not checked",
-            path.display()
-        )),
+    }
+}
+
+/// The next file of the `#!` chain: an ELF binary is checked; a script is followed to
+/// its own interpreter, as the kernel's `binfmt_script` follows it (the stub's exec
+/// hooks likewise: `mifshim_execcheck::decide`), up to
+/// `mifshim_execcheck::MAX_SCRIPT_LEVELS` scripts (the kernel gives up sooner, ELOOP).
+fn follow_final(path: &Path, follow: Follow<'_>, ins: &mut Inspection) -> Result<(), RunError> {
+    let Follow { target, me, .. } = follow;
+    let h = match read_head(path) {
+        Ok(h) => h,
+        Err(e) => {
+            ins.notes.push(format!(
+                "cannot read {} to inspect it ({e}); not checked",
+                path.display()
+            ));
+            return Ok(());
+        }
+    };
+    if !h.starts_with(b"#!") {
+        check_binary(path, target, me, ins);
+        return Ok(());
+    }
+    credential_checks(path, me, ins);
+    let sb = match parse_shebang(&h) {
+        Some(sb) if follow.level < mifshim_execcheck::MAX_SCRIPT_LEVELS => sb,
+        _ => {
+            ins.chain.push(format!(
+                "{}: itself a script, not followed (the kernel refuses it: ELOOP or no interpreter)",
+                path.display()
+            ));
+            return Ok(());
+        }
+    };
+    ins.chain.push(format!(
+        "{}: itself a script, `#!{}{}`, which the kernel runs in turn",
+        path.display(),
+        Path::new(&sb.interpreter).display(),
+        sb.arg
+            .as_ref()
+            .map(|a| format!(" {}", a.to_string_lossy()))
+            .unwrap_or_default()
+    ));
+    let interp = PathBuf::from(&sb.interpreter);
+    if probe_path(&interp) != Probe::Executable {
+        ins.notes.push(format!(
+            "{}: bad interpreter {:?}; the kernel refuses it",
+            path.display(),
+            interp
+        ));
+        return Ok(());
+    }
+    if interp.file_name() == Some(OsStr::new("env")) {
+        follow_env(&interp, sb.arg.as_deref(), follow.deeper(), ins)
+    } else {
+        follow_final(&interp, follow.deeper(), ins)
     }
 }
 
@@ -1085,5 +1140,44 @@ mod tests {
             ins.blockers.as_slice(),
             [Blocker::AbiMismatch { .. }]
         ));
+    }
+
+    /// `#!OUTER` -> `#!INNER` -> a binary: the kernel runs the binary, so it is the one
+    /// checked (an odd ABI stands in for what a preload cannot steer); it used to stop
+    /// at INNER, "not followed further", and a static program behind it ran unsteered.
+    #[test]
+    fn a_script_whose_interpreter_is_a_script_is_followed_to_the_binary() {
+        use std::os::unix::fs::PermissionsExt;
+        let me = sys::creds();
+        let dir = std::env::temp_dir().join(format!("mifrun-test-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inner = dir.join("inner");
+        let outer = dir.join("outer");
+        std::fs::write(&inner, "#!/bin/sh -e\n").unwrap();
+        std::fs::write(&outer, format!("#!{}\n", inner.display())).unwrap();
+        for p in [&inner, &outer] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let odd = Abi {
+            is64: true,
+            little_endian: true,
+            machine: 0x7777,
+        };
+        let ins = inspect(outer.as_os_str(), None, Some(odd), me).unwrap();
+        let plain = inspect(outer.as_os_str(), None, None, me).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(ins.blockers.as_slice(), [Blocker::AbiMismatch { .. }]),
+            "{ins:?}"
+        );
+        assert!(plain.blockers.is_empty(), "{plain:?}");
+        assert!(
+            plain
+                .chain
+                .iter()
+                .any(|c| c.contains("inner: itself a script, `#!/bin/sh -e`")),
+            "{:?}",
+            plain.chain
+        );
     }
 }

@@ -110,6 +110,41 @@ fn e2big_of_an_exec_to_supervise_is_e2big() {
 }
 
 /// Runs `prog` under `mifrun --via wlan0` and expects it answered by wlan0 only.
+fn fam_arg(fam: Fam) -> &'static str {
+    if fam.v6() { "6" } else { "4" }
+}
+
+fn chmod_x(path: &str) {
+    Cmd::new(None, &["chmod", "+x", path]).run().assert_ok();
+}
+
+both!(
+    /// `#!OUTER` → `#!INNER` → static program: Linux follows a `#!` interpreter that is
+    /// itself a script (`binfmt_script`), so the kernel runs the static program. The
+    /// hooks (`execcheck::decide`) and mifrun's inspection followed one level only and
+    /// ran it as is. Seen before the fix: `control upstream=eth0`. Both ways: exec'ed
+    /// by a preloaded shell (the hooks) and run by mifrun itself (the inspection).
+    a_script_whose_interpreter_is_a_script_of_a_static_program_is_supervised,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("execreview");
+        let bin = build_static(&dir, "static-prog");
+        let inner = dir.write("inner", &format!("#!{bin} plain\n"));
+        chmod_x(&inner);
+        let outer = dir.write("outer", &format!("#!{inner}\n"));
+        chmod_x(&outer);
+        let by_shell = format!("{outer} {}", fam_arg(fam));
+        for prog in [&["sh", "-c", by_shell.as_str()][..], &[outer.as_str(), fam_arg(fam)]] {
+            let out = expect_via(
+                &tb,
+                tb.cmd(&mifrun_args("wlan0", prog)).timeout(Duration::from_secs(60)),
+                "wlan0",
+            );
+            assert!(out.stdout.contains("control upstream=wlan0"), "{}", out.dump());
+        }
+    }
+);
+
 fn on_wlan0(tb: &Testbed, prog: &[&str]) {
     expect_via(
         tb,
