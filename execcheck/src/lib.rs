@@ -657,6 +657,9 @@ pub enum Why {
     Elf(Elf, Via),
     /// `#!/usr/bin/env -i …`: `env` clears the environment, the preload with it.
     EnvClears,
+    /// A `posix_spawn` whose file actions move the child to a directory that cannot be
+    /// told ([`spawn_path`]): what it execs is unknown.
+    SpawnDirectory,
 }
 
 impl Why {
@@ -672,6 +675,9 @@ impl Why {
             }
             Self::EnvClears => {
                 "is a script whose #!…env -i clears the environment (and the preload)"
+            }
+            Self::SpawnDirectory => {
+                "is spawned in a directory its file actions choose, which cannot be told (so what runs cannot be checked)"
             }
         }
     }
@@ -789,6 +795,109 @@ pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdic
         return Verdict::AsIs;
     }
     elf_verdict(&mut f, &head[..n], &nbuf[..len], Via::EnvProgram)
+}
+
+// ---------------------------------------------------------------------------------
+// posix_spawn's file actions: where the child execs a relative path
+// ---------------------------------------------------------------------------------
+
+/// One `posix_spawn` file action, as far as it matters for the directory the child
+/// execs in (glibc's `struct __spawn_action`, read by the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnAction<'a> {
+    /// `addclose(fd)`, `addopen(fd, …)`, `adddup2(_, fd)`: `fd` is another file after it.
+    Replaces(i32),
+    /// `addclosefrom_np(from)`: every descriptor from `from` on is closed.
+    ClosesFrom(i32),
+    /// `addchdir_np(path)` (without its NUL).
+    Chdir(&'a [u8]),
+    /// `addfchdir_np(fd)`.
+    Fchdir(i32),
+    /// Anything that does not move the child (`addtcsetpgrp_np`).
+    Other,
+    /// An action this reader does not know: the directory cannot be told.
+    Unknown,
+}
+
+/// Where the spawned child finds the file it execs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnPath {
+    /// Where the parent does: decide on the path as given.
+    AsGiven,
+    /// Decide on the first `n` bytes of the output buffer (NUL-terminated after them):
+    /// the path as seen from the parent (a directory of an `fchdir` as
+    /// `/proc/self/fd/N`).
+    Joined(usize),
+    /// It cannot be told (an unknown action, an `fchdir` to a descriptor an earlier
+    /// action replaced, a path too long): the caller fails closed.
+    Unknown,
+}
+
+/// The path the child of a `posix_spawn` with these `n` file actions (`action(i)`)
+/// execs for `path` (without its NUL): a relative path after an `addchdir_np` /
+/// `addfchdir_np` is the new directory's, not the parent's. Absolute paths and spawns
+/// without a directory change are as given.
+pub fn spawn_path<'a>(
+    path: &[u8],
+    n: usize,
+    action: impl Fn(usize) -> SpawnAction<'a>,
+    out: &mut [u8],
+) -> SpawnPath {
+    if path.first() == Some(&b'/') {
+        return SpawnPath::AsGiven;
+    }
+    // The directory so far (`len` bytes; `moved`: not the parent's).
+    let mut dir = [0u8; 4096];
+    let mut len = 0;
+    let mut moved = false;
+    for i in 0..n {
+        let at = match action(i) {
+            SpawnAction::Replaces(_) | SpawnAction::ClosesFrom(_) | SpawnAction::Other => continue,
+            SpawnAction::Unknown => return SpawnPath::Unknown,
+            // Relative to the directory before it (the parent's: as given).
+            SpawnAction::Chdir(d) if moved && d.first() != Some(&b'/') => {
+                copy_path(&mut dir[len..], &[b"/", d]).map(|n| len + n)
+            }
+            SpawnAction::Chdir(d) => copy_path(&mut dir, &[d]),
+            SpawnAction::Fchdir(fd) => {
+                let replaced = (0..i).any(|j| match action(j) {
+                    SpawnAction::Replaces(r) => r == fd,
+                    SpawnAction::ClosesFrom(from) => fd >= from,
+                    _ => false,
+                });
+                if replaced || fd < 0 {
+                    return SpawnPath::Unknown;
+                }
+                let mut num = [0u8; 11];
+                copy_path(&mut dir, &[b"/proc/self/fd/", decimal(fd as u32, &mut num)])
+            }
+        };
+        let Some(at) = at else {
+            return SpawnPath::Unknown;
+        };
+        len = at;
+        moved = true;
+    }
+    if !moved {
+        return SpawnPath::AsGiven;
+    }
+    match copy_path(out, &[&dir[..len], b"/", path]) {
+        Some(n) => SpawnPath::Joined(n),
+        None => SpawnPath::Unknown,
+    }
+}
+
+/// `v` in decimal, in `buf`.
+fn decimal(mut v: u32, buf: &mut [u8; 11]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 #[cfg(test)]

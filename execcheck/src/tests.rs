@@ -638,3 +638,63 @@ fn real_programs() {
         );
     }
 }
+
+/// `posix_spawn("./prog")` after `addchdir_np(DIR)` runs `DIR/prog`: the hooks decided
+/// `./prog` in the parent's directory, and a static program in DIR ran unsupervised
+/// (`exec_review::posix_spawn_with_a_chdir_file_action_supervises_a_static_program`).
+#[test]
+fn a_spawn_that_changes_directory_execs_the_new_directorys_file() {
+    use SpawnAction::*;
+    let run = |path: &str, acts: &[SpawnAction<'_>]| -> Result<String, SpawnPath> {
+        let mut out = [0u8; 4200];
+        match spawn_path(path.as_bytes(), acts.len(), |i| acts[i], &mut out) {
+            SpawnPath::Joined(n) => {
+                assert_eq!(out[n], 0);
+                Ok(String::from_utf8(out[..n].to_vec()).unwrap())
+            }
+            other => Err(other),
+        }
+    };
+    assert_eq!(run("./prog", &[]), Err(SpawnPath::AsGiven));
+    assert_eq!(
+        run("./prog", &[Replaces(1), Other]),
+        Err(SpawnPath::AsGiven)
+    );
+    assert_eq!(run("/bin/prog", &[Chdir(b"/tmp")]), Err(SpawnPath::AsGiven));
+    assert_eq!(run("./prog", &[Chdir(b"/tmp/d")]).unwrap(), "/tmp/d/./prog");
+    assert_eq!(run("prog", &[Chdir(b"sub")]).unwrap(), "sub/prog");
+    // Each chdir from where the one before left the child.
+    assert_eq!(
+        run(
+            "p",
+            &[Chdir(b"/a"), Replaces(0), Chdir(b"b"), Chdir(b"../c")]
+        )
+        .unwrap(),
+        "/a/b/../c/p"
+    );
+    assert_eq!(run("p", &[Chdir(b"a"), Chdir(b"/x")]).unwrap(), "/x/p");
+    // An fchdir: the parent's descriptor, unless an action before it replaced it.
+    assert_eq!(run("p", &[Fchdir(7)]).unwrap(), "/proc/self/fd/7/p");
+    assert_eq!(
+        run("p", &[Chdir(b"/a"), Fchdir(12), Chdir(b"b")]).unwrap(),
+        "/proc/self/fd/12/b/p"
+    );
+    assert_eq!(run("p", &[Replaces(7), Fchdir(7)]), Err(SpawnPath::Unknown));
+    assert_eq!(
+        run("p", &[ClosesFrom(3), Fchdir(7)]),
+        Err(SpawnPath::Unknown)
+    );
+    assert_eq!(
+        run("p", &[ClosesFrom(8), Fchdir(7)]).unwrap(),
+        "/proc/self/fd/7/p"
+    );
+    assert_eq!(run("p", &[Fchdir(-1)]), Err(SpawnPath::Unknown));
+    // What cannot be read, or does not fit: fail closed.
+    assert_eq!(run("p", &[Unknown]), Err(SpawnPath::Unknown));
+    let long = vec![b'd'; 4096];
+    assert_eq!(run("p", &[Chdir(&long)]), Err(SpawnPath::Unknown));
+    assert_eq!(
+        run("p", &[Chdir(&long[..4000]), Chdir(&long[..200])]),
+        Err(SpawnPath::Unknown)
+    );
+}

@@ -3,9 +3,6 @@
 //! compiled: see `integration-tests/open/README.md` (the FIFO, `E2BIG` and scrubbed
 //! environment tests were fixed and moved to `tests/e2e/exec_review.rs`).
 //!
-//! - `posix_spawn` with a `chdir` file action and a relative path: the hooks decide the
-//!   file in the parent's directory, the child runs the one in the new directory — a
-//!   static program unsupervised, by eth0;
 //! - an exec with a bad pointer (path, `envp`, an `envp` entry) kills the program with
 //!   SIGSEGV in the hook (the kernel answers `EFAULT`);
 //! - an exec in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack overflows it in
@@ -70,34 +67,6 @@ fn plain_and_preloaded(launch: &str, args: &[&str]) -> (Out, Out) {
         .run();
     (plain, hooked)
 }
-
-both!(
-    /// `posix_spawn("./prog")` with `posix_spawn_file_actions_addchdir_np(DIR)`: the
-    /// child changes directory before its exec, so the kernel runs `DIR/prog`; the spawn
-    /// hook decides `./prog` in the parent's directory (here: missing, so "the kernel's
-    /// own answer", as is). The static program in DIR runs unsupervised. Seen:
-    /// `control upstream=eth0`.
-    posix_spawn_with_a_chdir_file_action_supervises_a_static_program,
-    |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("execreview");
-        let launch = build_launcher(&dir);
-        build_static(&dir, "static-prog");
-        let d = dir.path().to_string_lossy().into_owned();
-        // The test's own directory (where ./static-prog is not) is the parent's.
-        let out = expect_via(
-            &tb,
-            tb.cmd(&mifrun_args(
-                "wlan0",
-                &[launch.as_str(), "spawn-chdir", &d, "./static-prog", "plain", fam_arg(fam)],
-            ))
-            .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
-        assert!(out.stdout.contains("control upstream=wlan0"), "{}", out.dump());
-        assert!(out.stdout.contains("status=0"), "{}", out.dump());
-    }
-);
 
 /// `execve` with a bad pointer — the path, `envp`, an entry of `envp`: the kernel
 /// answers `EFAULT`; the hook reads them first (`cstr_len`, `env_value`) and the

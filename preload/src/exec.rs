@@ -917,6 +917,7 @@ impl check::Fs for FdFs {
 /// The arguments of `posix_spawn`; `spawn` calls the real `posix_spawn` (not `p`).
 pub(crate) unsafe fn spawn_check(
     path: *const c_char,
+    actions: *const c_void,
     argv: *const *const c_char,
     envp: *const *const c_char,
     search: bool,
@@ -944,9 +945,22 @@ pub(crate) unsafe fn spawn_check(
         };
         p
     };
-    // SAFETY: posix_spawn's contract.
-    let Verdict::Supervise(why) = check::decide(&mut cwd(), target, unsafe { path_of(envp) })
-    else {
+    // A relative path after a directory change of the file actions is the new
+    // directory's (decided there; spawned as given, the child resolving it).
+    let mut joined = [0u8; 4096];
+    // SAFETY: posix_spawn's contract: actions is NULL or initialised file actions.
+    let n = unsafe { spawn_action_count(actions) };
+    let shown = &target[..target.len() - 1];
+    // SAFETY: as above, i < n.
+    let at = |i| unsafe { spawn_action(actions, n, i) };
+    // SAFETY: posix_spawn's contract: envp is NULL or an environment block.
+    let path_var = unsafe { path_of(envp) };
+    let verdict = match check::spawn_path(shown, n, at, &mut joined) {
+        check::SpawnPath::AsGiven => check::decide(&mut cwd(), target, path_var),
+        check::SpawnPath::Joined(len) => check::decide(&mut cwd(), &joined[..=len], path_var),
+        check::SpawnPath::Unknown => Verdict::Supervise(check::Why::SpawnDirectory),
+    };
+    let Verdict::Supervise(why) = verdict else {
         // The preload kept in the new program's environment (`spawn` is the real
         // posix_spawn: the path searched already).
         // SAFETY: posix_spawn's contract; the new block lives across the call.
@@ -962,7 +976,6 @@ pub(crate) unsafe fn spawn_check(
         }
         return Ok(None);
     }
-    let shown = &target[..target.len() - 1];
     // SAFETY: MIFRUN is NULL or a NUL-terminated value.
     let Some(mifrun) =
         (unsafe { with_nul(MIFRUN.load(Acquire).cast()) }).filter(|m| m.first() == Some(&b'/'))
@@ -990,6 +1003,63 @@ pub(crate) unsafe fn spawn_check(
             );
             Err(if e == 0 { libc::EACCES } else { e })
         }
+    }
+}
+
+/// The size of one of glibc's `struct __spawn_action` (`posix/spawn_int.h`): an enum
+/// tag, then at offset 8 a union whose largest member is `open_action` (`int`, a
+/// pointer, `int`, `mode_t`).
+const SPAWN_ACTION: usize = 32;
+
+/// How many file actions `actions` (glibc's `posix_spawn_file_actions_t`: `int
+/// __allocated; int __used; struct __spawn_action *__actions; …`) holds; one
+/// (unreadable: [`spawn_action`] answers `Unknown`) when the header makes no sense.
+///
+/// # Safety
+/// `actions` is NULL or points to initialised file actions.
+unsafe fn spawn_action_count(actions: *const c_void) -> usize {
+    if actions.is_null() {
+        return 0;
+    }
+    let h = actions.cast::<i32>();
+    // SAFETY: the caller's contract: the header's two ints and the array pointer.
+    let (allocated, used, list) = unsafe { (*h, *h.add(1), *actions.cast::<*const u8>().add(1)) };
+    match (used, list.is_null()) {
+        (0, _) => 0,
+        (u, false) if u > 0 && u <= allocated => u as usize,
+        _ => usize::MAX,
+    }
+}
+
+/// File action `i` of `n` ([`spawn_action_count`]), as far as the child's directory
+/// goes. The tags are glibc's (`spawn_do_close` 0, `dup2` 1, `open` 2, `chdir` 3,
+/// `fchdir` 4, `closefrom` 5, `tcsetpgrp` 6); any other is `Unknown`.
+///
+/// # Safety
+/// As [`spawn_action_count`], `i < n`.
+unsafe fn spawn_action<'a>(actions: *const c_void, n: usize, i: usize) -> check::SpawnAction<'a> {
+    use check::SpawnAction::*;
+    if n == usize::MAX {
+        return Unknown;
+    }
+    // SAFETY: the caller's contract: the array holds `n` actions.
+    let a = unsafe { (*actions.cast::<*const u8>().add(1)).add(i * SPAWN_ACTION) };
+    // SAFETY: as above: the tag, then the union at 8.
+    let (tag, first, second) = unsafe {
+        (*a.cast::<i32>(), *a.add(8).cast::<i32>(), *a.add(12).cast::<i32>())
+    };
+    match tag {
+        0 | 2 => Replaces(first),
+        1 => Replaces(second),
+        // SAFETY: chdir_action's path: a NUL-terminated string the program gave.
+        3 => match unsafe { bytes(*a.add(8).cast::<*const c_char>()) } {
+            Some(p) => Chdir(p),
+            None => Unknown,
+        },
+        4 => Fchdir(first),
+        5 => ClosesFrom(first),
+        6 => Other,
+        _ => Unknown,
     }
 }
 

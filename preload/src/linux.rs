@@ -1600,7 +1600,7 @@ macro_rules! spawn_hooks {
                     )
                 };
                 // SAFETY: the program's arguments to posix_spawn(p).
-                match unsafe { exec::spawn_check(path, argv.cast(), envp.cast(), $search, spawn) } {
+                match unsafe { exec::spawn_check(path, actions, argv.cast(), envp.cast(), $search, spawn) } {
                     Ok(None) => {}
                     Ok(Some(r)) => return r,
                     Err(e) => return e,

@@ -2,6 +2,8 @@
    glibc: the preload's hooks see every call.
      exec_review spawn-chdir DIR PATH [ARG...]  posix_spawn(PATH) with a chdir(DIR) file
                                                 action; waits, prints `status=N`
+     exec_review spawnp-chdir DIR PATH [ARG...] the same by posix_spawnp
+     exec_review spawn-fchdir DIR PATH [ARG...] the same with an fchdir to DIR opened
      exec_review execve PATH                    execve(PATH); prints `errno=NAME`
      exec_review efault-path                    execve with a bad path pointer
      exec_review efault-envp                    execve("/bin/true") with a bad envp
@@ -12,6 +14,7 @@
      exec_review e2big PATH N                   execv(PATH) with N 100-byte arguments */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -46,12 +49,23 @@ int main(int argc, char **argv) {
     const char *m = argv[1];
     char *args[] = {"true", 0};
     fflush(stdout);
-    if (!strcmp(m, "spawn-chdir") && argc >= 4) {
+    if ((!strcmp(m, "spawn-chdir") || !strcmp(m, "spawnp-chdir") || !strcmp(m, "spawn-fchdir"))
+        && argc >= 4) {
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addchdir_np(&fa, argv[2]);
+        /* stdout kept as it is, through a dup2 (as Rust's Command does). */
+        posix_spawn_file_actions_adddup2(&fa, 1, 1);
+        if (!strcmp(m, "spawn-fchdir")) {
+            int d = open(argv[2], O_RDONLY | O_DIRECTORY);
+            if (d < 0) return failed(errno);
+            posix_spawn_file_actions_addfchdir_np(&fa, d);
+        } else {
+            posix_spawn_file_actions_addchdir_np(&fa, argv[2]);
+        }
         pid_t pid;
-        int r = posix_spawn(&pid, argv[3], &fa, 0, argv + 3, environ);
+        int r = !strcmp(m, "spawnp-chdir")
+            ? posix_spawnp(&pid, argv[3], &fa, 0, argv + 3, environ)
+            : posix_spawn(&pid, argv[3], &fa, 0, argv + 3, environ);
         if (r) return failed(r);
         int st;
         waitpid(pid, &st, 0);

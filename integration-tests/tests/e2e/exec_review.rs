@@ -145,6 +145,37 @@ both!(
     }
 );
 
+both!(
+    /// `posix_spawn("./prog")` with `posix_spawn_file_actions_addchdir_np(DIR)` (and
+    /// the same by `posix_spawnp`, and with `addfchdir_np`): the child changes
+    /// directory before its exec, so the kernel runs `DIR/prog`; the spawn hook decided
+    /// `./prog` in the parent's directory (missing there: "the kernel's own answer", as
+    /// is) and the static program in DIR ran unsupervised. Seen before the fix:
+    /// `control upstream=eth0`.
+    posix_spawn_with_a_chdir_file_action_supervises_a_static_program,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("execreview");
+        let launch = build_launcher(&dir);
+        build_static(&dir, "static-prog");
+        let d = dir.path().to_string_lossy().into_owned();
+        // The test's own directory (where ./static-prog is not) is the parent's.
+        for how in ["spawn-chdir", "spawnp-chdir", "spawn-fchdir"] {
+            let out = expect_via(
+                &tb,
+                tb.cmd(&mifrun_args(
+                    "wlan0",
+                    &[launch.as_str(), how, &d, "./static-prog", "plain", fam_arg(fam)],
+                ))
+                .timeout(Duration::from_secs(60)),
+                "wlan0",
+            );
+            assert!(out.stdout.contains("control upstream=wlan0"), "{how}: {}", out.dump());
+            assert!(out.stdout.contains("status=0"), "{how}: {}", out.dump());
+        }
+    }
+);
+
 fn on_wlan0(tb: &Testbed, prog: &[&str]) {
     expect_via(
         tb,
