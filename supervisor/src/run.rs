@@ -2439,19 +2439,10 @@ impl Supervisor<'_> {
             // A datagram with its own IPv6 source on a socket steered by its unicast
             // interface: bound to that device if the source is the interface's,
             // refused otherwise (it would leave by the main route's link).
-            match pktinfo_source(&control, true) {
+            match self.connected_source(n, &s, &f, &control, f.uc6) {
                 Err(e) => return Some(Reply::Errno(e)),
-                Ok(None) => {}
-                Ok(Some(ip)) => {
-                    let owner = self
-                        .net()
-                        .sources
-                        .iter()
-                        .find(|(_, a)| *a == ip)
-                        .map(|(i, _)| *i);
-                    if owner != Some(f.uc6) {
-                        return Some(Reply::Errno(libc::EADDRNOTAVAIL));
-                    }
+                Ok(false) => {}
+                Ok(true) => {
                     if let Err(e) = self.bind_device(&s, f.uc6) {
                         return Some(Reply::Errno(e));
                     }
@@ -2465,10 +2456,9 @@ impl Supervisor<'_> {
     }
 
     /// The source a connected datagram's control data gives it, on a socket the
-    /// supervisor bound to the interface its peer was steered by: one of that
-    /// interface's, or refused (socket-core's `datagram_source`, the preload's rule:
-    /// `EADDRNOTAVAIL` for another link's, `EINVAL` for a loopback one). Not the
-    /// supervisor's binding, or no peer: the kernel's to answer.
+    /// supervisor bound to the interface its peer was steered by (see
+    /// [`Self::connected_source`]). Not the supervisor's binding: the kernel's to
+    /// answer.
     fn bound_source(
         &mut self,
         n: &Notif,
@@ -2479,19 +2469,42 @@ impl Supervisor<'_> {
         if !f.shim_bound || control.is_empty() {
             return Ok(());
         }
-        let Ok(Dest::Ip { addr: peer, .. }) = sys::getpeername(s).map(|b| addr::parse(&b)) else {
-            return Ok(());
+        self.connected_source(n, s, f, control, f.bound as u32)
+            .map(|_| ())
+    }
+
+    /// A datagram without a name whose control data may give it a source, on a socket
+    /// steered to `index` (bound to it, or its unicast interface): socket-core's
+    /// `datagram_source`, the preload's rule — another link's source `EADDRNOTAVAIL`, a
+    /// loopback one `EINVAL`, a PKTINFO naming another interface the program's choice.
+    /// `Ok(true)`: the socket must be bound to the device first (the IPv6 path: with a
+    /// source, the kernel takes the unicast interface only as a preference). Without a
+    /// peer the path is IPv6 for an AF_INET6 socket (the kernel answers EDESTADDRREQ).
+    fn connected_source(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        f: &Facts,
+        control: &[u8],
+        index: u32,
+    ) -> Result<bool, i32> {
+        let path = match sys::getpeername(s).map(|b| addr::parse(&b)) {
+            Ok(Dest::Ip { addr: peer, .. }) => logic::path_of(peer.ip()),
+            _ if f.family == Some(AddrFamily::V6) => UcPath::V6,
+            _ => UcPath::V4,
         };
-        let path = logic::path_of(peer.ip());
         let sc = socket_core::control::scan_control(control, path == UcPath::V6)?;
-        let index = f.bound as u32;
         let keep = self.profile(n.pid).foreign_bind == config_schema::ForeignBind::Keep;
         let net = self.net();
         let owned = |i, ip| net.sources.iter().any(|&(j, a)| j == i && a == ip);
         let chosen = sc.chosen.then_some(sc.index);
-        let sock = logic::sock(f, path);
+        // Whether this datagram's own source asks for the device: planned on the
+        // socket without a source of its own.
+        let mut sock = logic::sock(f, path);
+        sock.flags &= !socket_core::SRC_ADDR;
         let v = Verdict::Steer { index };
-        socket_core::datagram_source(sock, path, v, sc.source, chosen, owned, keep).map(|_| ())
+        let planned = socket_core::datagram_source(sock, path, v, sc.source, chosen, owned, keep)?;
+        Ok(f.bound == 0 && planned.has(socket_core::SRC_ADDR))
     }
 
     /// Whether a message of a `sendmmsg` batch (`raw`: its headers) has control data
