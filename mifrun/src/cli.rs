@@ -138,6 +138,12 @@ pub struct Cli {
     #[arg(long, value_name = "WHAT[,WHAT...]", value_delimiter = ',', value_parser = ["blocked", "direct", "dropped"])]
     pub fail_on: Vec<String>,
 
+    /// Run PROGRAM with NAME as its `argv[0]` (bash's `exec -a`): PROGRAM is still what
+    /// is looked up and run. For multi-call binaries (busybox) started under another
+    /// name; the exec hooks pass it when they hand a program to the supervisor.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    pub argv0: Option<OsString>,
+
     /// Validate the policy, inspect PROGRAM, print the effective policy and the exec plan,
     /// then exit without running anything (0, or 2 when mifrun would refuse).
     #[arg(long)]
@@ -154,6 +160,20 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The program's argument vector: the command, its `argv[0]` replaced by
+    /// `--argv0`'s NAME when given.
+    pub fn argv(&self) -> std::borrow::Cow<'_, [OsString]> {
+        match (&self.argv0, self.command.split_first()) {
+            (Some(name), Some((_, rest))) => {
+                let mut v = Vec::with_capacity(self.command.len());
+                v.push(name.clone());
+                v.extend_from_slice(rest);
+                std::borrow::Cow::Owned(v)
+            }
+            _ => std::borrow::Cow::Borrowed(&self.command),
+        }
+    }
+
     /// The first option given that only the Linux build has, with what it is there
     /// (the macOS build refuses it with that reason rather than ignoring it).
     #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -501,6 +521,24 @@ mod tests {
             Some("debug")
         );
         assert!(parse(&["--via", "lo", "--log", "loud", "true"]).is_err());
+    }
+
+    #[test]
+    fn argv0_replaces_only_the_programs_argv0() {
+        let cli = parse(&[
+            "--via",
+            "lo",
+            "--argv0",
+            "-wget",
+            "--",
+            "/bin/busybox",
+            "-q",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, ["/bin/busybox", "-q"]);
+        assert_eq!(&*cli.argv(), ["-wget", "-q"]);
+        let cli = parse(&["--via", "lo", "prog", "a"]).unwrap();
+        assert_eq!(&*cli.argv(), ["prog", "a"]);
     }
 
     #[test]

@@ -317,7 +317,7 @@ fn run_supervised(run: &Run<'_>, policy: &Policy, dns_servers: &[SocketAddr], wh
         });
     let exit = match supervise::run(
         &run.ins.resolved,
-        &cli.command,
+        &cli.argv(),
         &run.plan.changes,
         policy,
         dns_servers,
@@ -347,7 +347,7 @@ fn run_supervised(run: &Run<'_>, policy: &Policy, dns_servers: &[SocketAddr], wh
 /// child and ends as it ended; returns only if it cannot start.
 fn exec_program(run: &Run<'_>) -> Fail {
     let cli = run.cli;
-    let mut cmd = command(&run.ins.resolved, &cli.command, &run.plan.changes);
+    let mut cmd = command(&run.ins.resolved, &cli.argv(), &run.plan.changes);
     let err = match run.events {
         Some(ev) if run.supervise => {
             summary::run(&mut cmd, ev, cli.summary, &cli.fail_on, run.guard)

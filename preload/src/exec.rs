@@ -584,7 +584,8 @@ fn with_env_without_preload(
 }
 
 /// Calls `f` with the supervisor's argument vector: `MIFRUN --supervise
-/// --allow-missing [--via V] [--policy P] [--dns D] -- PATH ARGV[1..]` (NULL-terminated;
+/// --allow-missing [--via V] [--policy P] [--dns D] [--argv0 ARGV[0]] -- PATH ARGV[1..]`
+/// (NULL-terminated;
 /// `PATH` made `./PATH` when it has no `/`, so that mifrun does not look it up in
 /// `PATH`). On the stack when it fits, else in an anonymous mapping, unmapped after
 /// `f`. Returns what `f` returns, or `ENOMEM`.
@@ -607,7 +608,7 @@ fn with_supervisor_argv(
             None => return libc::ENAMETOOLONG,
         }
     };
-    let mut head: [*const c_char; 12] = [core::ptr::null(); 12];
+    let mut head: [*const c_char; 14] = [core::ptr::null(); 14];
     let mut n = 0;
     let mut push = |p: *const c_char| {
         head[n] = p;
@@ -622,6 +623,13 @@ fn with_supervisor_argv(
             push(flag.as_ptr());
             push(v.cast());
         }
+    }
+    // The program's own argv[0] (a multi-call binary exec'ed under another name).
+    // SAFETY: execve's contract: argv is NULL or a NULL-terminated array.
+    let argv0 = if argv.is_null() { core::ptr::null() } else { unsafe { *argv } };
+    if !argv0.is_null() {
+        push(c"--argv0".as_ptr());
+        push(argv0);
     }
     push(c"--".as_ptr());
     push(path);

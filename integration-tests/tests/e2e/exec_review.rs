@@ -207,6 +207,36 @@ both!(
     }
 );
 
+both!(
+    /// A static multi-call binary exec'ed with an `argv[0]` of its own (Python's
+    /// `subprocess.run(["wget", …], executable="/bin/busybox")`, bash's `exec -a`): the
+    /// supervisor's command line carries the path, not `argv[0]`, so busybox sees
+    /// `/bin/busybox -q …` and answers "-q: applet not found" (status 127, seen before
+    /// the fix). The hooks now pass `--argv0`: the program gets its own `argv[0]`, and
+    /// its answer comes by wlan0. Also `mifrun --argv0` given by hand.
+    a_supervised_program_keeps_its_argv0,
+    |fam| {
+        let tb = Testbed::up();
+        let py = format!(
+            "import subprocess, sys\nsys.exit(subprocess.run(['wget', '-q', '-O-', '{}'], executable='/bin/busybox').returncode)\n",
+            fam.url(80)
+        );
+        let out = expect_via(
+            &tb,
+            tb.cmd(&mifrun_args("wlan0", &["python3", "-c", py.as_str()]))
+                .timeout(Duration::from_secs(60)),
+            "wlan0",
+        );
+        assert_eq!(out.code(), 0, "{}", out.dump());
+        let url = fam.url(80);
+        let by_hand = ["--argv0", "wget", "--", "/bin/busybox", "-q", "-O-", url.as_str()];
+        let mut args = vec![s(mifrun()), "--via".into(), "wlan0".into()];
+        args.extend(strs(&by_hand));
+        let out = expect_via(&tb, tb.cmd(&args).timeout(Duration::from_secs(60)), "wlan0");
+        assert_eq!(out.code(), 0, "{}", out.dump());
+    }
+);
+
 fn on_wlan0(tb: &Testbed, prog: &[&str]) {
     expect_via(
         tb,
