@@ -118,6 +118,7 @@ mod pktinfo_review;
 mod policy;
 mod process;
 mod refuse;
+mod review_1203;
 mod sockopts;
 mod supervise_review;
 mod testbed;
