@@ -619,7 +619,7 @@ fn supervised_racing_connected_control_sendmmsg_v6() {
 // false, run.rs:1752, so its own check never runs for it). These use a static program.
 
 /// `AF_UNSPEC` name (see above) under `--supervise`: `send_dest` finds no IP
-/// destination and CONTINUEs (supervisor/src/run.rs:2339 `Ok(None) => Continue`); the
+/// destination and CONTINUEs (supervisor/src/run.rs:2341 `Ok(None) => Continue`); the
 /// kernel sends to the peer with eth0's source. Seen: sendmsg `sent` (wlan0 carrying
 /// 2001:db8:10::2 -> the service), sendmmsg `EADDRNOTAVAIL`.
 #[test]
@@ -633,9 +633,9 @@ fn supervised_connected_af_unspec_name_another_links_source_is_refused() {
 }
 
 /// Control data over 4096 bytes under `--supervise`: `read_iov_control` fails
-/// (ENOBUFS) and `sendmsg_unnamed` CONTINUEs (run.rs:2402-2404); a `sendmmsg`
+/// (ENOBUFS) and `sendmsg_unnamed` CONTINUEs (run.rs:2404); a `sendmmsg`
 /// message's first 4096 bytes only are scanned (`batch_may_carry_source`,
-/// run.rs:2505-2509) and the batch CONTINUEs.
+/// run.rs:2505) and the batch CONTINUEs.
 #[test]
 fn supervised_connected_long_control_another_links_source_is_refused() {
     let tb = Testbed::up();
