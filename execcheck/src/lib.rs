@@ -716,9 +716,11 @@ fn open_head<S: Fs>(fs: &mut S, path: &[u8], head: &mut [u8; HEAD]) -> Option<(S
     Some((f, n))
 }
 
-/// How many scripts run as another script's interpreter are followed (the kernel's
-/// `exec_binprm` stops after 5 rewrites with ELOOP).
-pub const MAX_SCRIPT_LEVELS: usize = 8;
+/// How many scripts run as another script's interpreter the kernel follows: a chain
+/// of five scripts runs, one of six fails with ELOOP (`exec_binprm`'s bound, measured
+/// on Linux 6.18: `review_1203::a_chain_of_six_scripts_fails_with_eloop_…`). Beyond it
+/// the exec is left to the kernel's ELOOP.
+pub const MAX_SCRIPT_LEVELS: usize = 4;
 
 /// Decides an exec of `path` (NUL-terminated): what the kernel will run (the file, or
 /// its `#!` interpreter and, for `#!/usr/bin/env NAME`, `NAME` found through
@@ -745,11 +747,13 @@ pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdic
     let alen = arg.and_then(|a| copy_path(&mut abuf, &[a]));
     let (mut ilen, mut alen) = (ilen, alen);
     // The kernel follows an interpreter that is itself a script (`binfmt_script`, up
-    // to `exec_binprm`'s bound, then ELOOP): so do we, a little further than it does
-    // (an exec the kernel refuses with ELOOP may be supervised for nothing, never
-    // one it runs left unsteered). The argument is the last script's.
+    // to `exec_binprm`'s bound, then ELOOP): so do we. The argument is the last
+    // script's. An interpreter the caller may not execute is the kernel's EACCES.
     let mut levels = 0;
     let (mut f, n) = loop {
+        if fs.probe(&ibuf[..=ilen]) != Probe::Executable {
+            return Verdict::AsIs;
+        }
         let Some((f, n)) = open_head(fs, &ibuf[..=ilen], &mut head) else {
             return Verdict::AsIs;
         };

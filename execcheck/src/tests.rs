@@ -560,7 +560,8 @@ fn a_script_whose_interpreter_is_a_script_of_a_static_program_is_supervised() {
     );
     // A script interpreter without `#!` is the kernel's ENOEXEC.
     assert_eq!(decide_str(&mut fs, "/tmp/to-text", P), Verdict::AsIs);
-    // A chain as long as the bound is followed; one longer is the kernel's ELOOP.
+    // A chain of five scripts (four as interpreters: the bound) is followed; one of
+    // six is the kernel's ELOOP.
     let mut prev = "/tmp/b".to_string();
     for i in 0..MAX_SCRIPT_LEVELS {
         let name = format!("/tmp/chain{i}");
@@ -573,6 +574,15 @@ fn a_script_whose_interpreter_is_a_script_of_a_static_program_is_supervised() {
     );
     let fs2 = &mut fs.with("/tmp/chain-long", format!("#!{prev}\n").into_bytes());
     assert_eq!(decide_str(fs2, "/tmp/chain-long", P), Verdict::AsIs);
+    // An interpreter (script or ELF) the caller may not execute: the kernel's EACCES.
+    let mut nx = self::fs()
+        .with("/tmp/b", b"#!/bin/static -x\n".to_vec())
+        .with("/tmp/outer", b"#!/tmp/b\n".to_vec())
+        .with("/tmp/direct", b"#!/bin/static\n".to_vec());
+    nx.noexec.push(b"/tmp/b".to_vec());
+    assert_eq!(decide_str(&mut nx, "/tmp/outer", P), Verdict::AsIs);
+    nx.noexec.push(b"/bin/static".to_vec());
+    assert_eq!(decide_str(&mut nx, "/tmp/direct", P), Verdict::AsIs);
     // A loop ends.
     let mut fs = self::fs()
         .with("/tmp/l1", b"#!/tmp/l2\n".to_vec())

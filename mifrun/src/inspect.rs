@@ -698,7 +698,7 @@ impl Follow<'_> {
 /// The next file of the `#!` chain: an ELF binary is checked; a script is followed to
 /// its own interpreter, as the kernel's `binfmt_script` follows it (the stub's exec
 /// hooks likewise: `mifshim_execcheck::decide`), up to
-/// `mifshim_execcheck::MAX_SCRIPT_LEVELS` scripts (the kernel gives up sooner, ELOOP).
+/// `mifshim_execcheck::MAX_SCRIPT_LEVELS` scripts as interpreters (then the kernel's ELOOP).
 fn follow_final(path: &Path, follow: Follow<'_>, ins: &mut Inspection) -> Result<(), RunError> {
     let Follow { target, me, .. } = follow;
     let h = match read_head(path) {
@@ -716,15 +716,23 @@ fn follow_final(path: &Path, follow: Follow<'_>, ins: &mut Inspection) -> Result
         return Ok(());
     }
     credential_checks(path, me, ins);
-    let sb = match parse_shebang(&h) {
-        Some(sb) if follow.level < mifshim_execcheck::MAX_SCRIPT_LEVELS => sb,
-        _ => {
-            ins.chain.push(format!(
-                "{}: itself a script, not followed (the kernel refuses it: ELOOP or no interpreter)",
-                path.display()
-            ));
-            return Ok(());
-        }
+    if follow.level >= mifshim_execcheck::MAX_SCRIPT_LEVELS {
+        let n = mifshim_execcheck::MAX_SCRIPT_LEVELS + 1;
+        ins.chain.push(format!(
+            "{}: itself a script, one more than the kernel runs in a chain (at most {n} scripts): the exec fails with ELOOP",
+            path.display()
+        ));
+        ins.notes.push(format!(
+            "the `#!` chain is longer than {n} scripts: the kernel will refuse it (ELOOP, \"Too many levels of symbolic links\")"
+        ));
+        return Ok(());
+    }
+    let Some(sb) = parse_shebang(&h) else {
+        ins.chain.push(format!(
+            "{}: itself a script without an interpreter: the kernel refuses it",
+            path.display()
+        ));
+        return Ok(());
     };
     ins.chain.push(format!(
         "{}: itself a script, `#!{}{}`, which the kernel runs in turn",

@@ -131,7 +131,11 @@ fn no_eth0_source_elsewhere(counts: &BTreeMap<String, Counts>) {
         if k == "eth0" {
             continue;
         }
-        let bad: Vec<_> = c.pkts.iter().filter(|p| p.src == e6 || p.src == e4).collect();
+        let bad: Vec<_> = c
+            .pkts
+            .iter()
+            .filter(|p| p.src == e6 || p.src == e4)
+            .collect();
         assert!(bad.is_empty(), "{k} carried eth0's source: {bad:?}");
     }
 }
@@ -141,8 +145,23 @@ const SUP_C: &str = include_str!("review_1203.c");
 /// `review_1203.c MODE` (static) under `mifrun --supervise --via wlan0`.
 fn sup_static(tb: &Testbed, mode: &str) -> (Out, BTreeMap<String, Counts>) {
     let dir = TempDir::new("review1203-sup");
-    let bin = compile_c(&dir, "review_1203.c", SUP_C, "sup", &["gcc", "-static", "-O1"], &[]);
-    let mut a = strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--", &bin, mode]);
+    let bin = compile_c(
+        &dir,
+        "review_1203.c",
+        SUP_C,
+        "sup",
+        &["gcc", "-static", "-O1"],
+        &[],
+    );
+    let mut a = strs(&[
+        &s(mifrun()),
+        "--supervise",
+        "--via",
+        "wlan0",
+        "--",
+        &bin,
+        mode,
+    ]);
     a.shrink_to_fit();
     let sn = tb.sniff_all();
     let out = tb.cmd(&a).timeout(Duration::from_secs(60)).run();
@@ -172,11 +191,15 @@ fn connected_af_unspec_name_another_links_source_is_refused() {
     let tb = Testbed::up();
     let (out, counts) = run_py(&tb, UNSPEC_NAME, Mode::Preload);
     out.assert_ok();
-    assert_eq!(lines(&out), ["EADDRNOTAVAIL", "EADDRNOTAVAIL"], "{}", out.dump());
+    assert_eq!(
+        lines(&out),
+        ["EADDRNOTAVAIL", "EADDRNOTAVAIL"],
+        "{}",
+        out.dump()
+    );
     no_eth0_source_elsewhere(&counts);
     assert_silent(&counts);
 }
-
 
 /// Control data longer than the engine copies (216 bytes) or the supervisor reads
 /// (4096): a filler message of a level the kernel skips (`IPPROTO_TCP`, 4096 bytes),
@@ -208,8 +231,6 @@ fn connected_long_control_another_links_source_is_refused() {
     );
     assert_silent(&counts);
 }
-
-
 
 /// A connected socket (bound to wlan0 by the shim's `connect`) passed by `SCM_RIGHTS`
 /// within the process, and inherited by a preloaded child (`pass_fds`): the receiving
@@ -249,7 +270,6 @@ subprocess.run([sys.executable, '-c', child], pass_fds=[s.fileno()])
     );
 }
 
-
 /// An AF_INET6 socket connected to an IPv4-mapped peer: the kernel takes its
 /// `IPV6_PKTINFO` (a mapped source) and its `IP_PKTINFO` (`ipi_spec_dst`) both, on
 /// the IPv4 path (`ip_cmsg_send(.., allow_ipv6)`). eth0's must be refused, wlan0's sent.
@@ -284,7 +304,6 @@ fn mapped_connected_another_links_source_is_refused() {
     assert_only(&counts, "wlan0");
 }
 
-
 /// Odd control layouts on a connected socket, each with eth0's source, all taken by
 /// the kernel: PKTINFO with an overlong `cmsg_len` (40) in a 40-byte buffer; an
 /// unpadded one (`msg_controllen` 36); `IPV6_2292PKTINFO`; a 17-byte filler then the
@@ -307,10 +326,14 @@ fn connected_odd_cmsg_layouts_another_links_source_is_refused() {
     let (out, counts) = run_py(&tb, ODD, Mode::Preload);
     out.assert_ok();
     no_eth0_source_elsewhere(&counts);
-    assert_eq!(lines(&out), ["EADDRNOTAVAIL EADDRNOTAVAIL"; 5], "{}", out.dump());
+    assert_eq!(
+        lines(&out),
+        ["EADDRNOTAVAIL EADDRNOTAVAIL"; 5],
+        "{}",
+        out.dump()
+    );
     assert_silent(&counts);
 }
-
 
 /// The program's own `SO_BINDTODEVICE` (eth0, and wlan0) before `connect`: its own
 /// choice, so a source in its control data is the kernel's business — never refused.
@@ -467,7 +490,12 @@ fn sendmmsg_connected_mixed_named_and_unnamed() {
         no_eth0_source_elsewhere(&counts);
         assert_eq!(
             lines(&out),
-            ["sent 2", "EADDRNOTAVAIL", "upstream=wlan0", "upstream=wlan0"],
+            [
+                "sent 2",
+                "EADDRNOTAVAIL",
+                "upstream=wlan0",
+                "upstream=wlan0"
+            ],
             "{}",
             out.dump()
         );
@@ -586,7 +614,10 @@ fn race(fam: &str, call: &str, supervised: bool) {
         .unwrap_or(0);
     eprintln!(
         "eth0-sourced on wlan0 (of the first {MAX_PKTS} kept): {leaked}; totals {:?}\n{}",
-        counts.iter().map(|(k, c)| (k.clone(), c.total())).collect::<Vec<_>>(),
+        counts
+            .iter()
+            .map(|(k, c)| (k.clone(), c.total()))
+            .collect::<Vec<_>>(),
         out.dump()
     );
     out.assert_ok();
@@ -628,7 +659,12 @@ fn supervised_connected_af_unspec_name_another_links_source_is_refused() {
     let (out, counts) = sup_static(&tb, "unspec");
     out.assert_ok();
     no_eth0_source_elsewhere(&counts);
-    assert_eq!(lines(&out), ["EADDRNOTAVAIL", "EADDRNOTAVAIL"], "{}", out.dump());
+    assert_eq!(
+        lines(&out),
+        ["EADDRNOTAVAIL", "EADDRNOTAVAIL"],
+        "{}",
+        out.dump()
+    );
     assert_silent(&counts);
 }
 
@@ -658,7 +694,12 @@ fn supervised_passed_connected_socket_another_links_source_is_refused() {
     let (out, counts) = sup_static(&tb, "scm");
     out.assert_ok();
     no_eth0_source_elsewhere(&counts);
-    assert_eq!(lines(&out), ["own EADDRNOTAVAIL", "scm EADDRNOTAVAIL"], "{}", out.dump());
+    assert_eq!(
+        lines(&out),
+        ["own EADDRNOTAVAIL", "scm EADDRNOTAVAIL"],
+        "{}",
+        out.dump()
+    );
     assert_silent(&counts);
 }
 
@@ -685,7 +726,12 @@ fn supervised_connected_odd_cmsg_layouts_another_links_source_is_refused() {
     let (out, counts) = sup_static(&tb, "odd");
     out.assert_ok();
     no_eth0_source_elsewhere(&counts);
-    assert_eq!(lines(&out), ["EADDRNOTAVAIL EADDRNOTAVAIL"; 5], "{}", out.dump());
+    assert_eq!(
+        lines(&out),
+        ["EADDRNOTAVAIL EADDRNOTAVAIL"; 5],
+        "{}",
+        out.dump()
+    );
     assert_silent(&counts);
 }
 
@@ -765,10 +811,15 @@ fn a_chain_of_five_scripts_of_a_static_program_is_supervised() {
     for prog in [&["sh", "-c", by_shell.as_str()][..], &[c[4].as_str(), "6"]] {
         let out = expect_via(
             &tb,
-            tb.cmd(&mifrun_args("wlan0", prog)).timeout(Duration::from_secs(60)),
+            tb.cmd(&mifrun_args("wlan0", prog))
+                .timeout(Duration::from_secs(60)),
             "wlan0",
         );
-        assert!(out.stdout.contains("control upstream=wlan0"), "{}", out.dump());
+        assert!(
+            out.stdout.contains("control upstream=wlan0"),
+            "{}",
+            out.dump()
+        );
     }
 }
 
@@ -845,7 +896,15 @@ fn mifrun_check_of_a_chain_the_kernel_refuses_says_so() {
     let c = chain(&dir, 6);
     let out = Cmd::new(
         None,
-        &[&s(mifrun()), "--check", "--allow-missing", "--via", "wlan0", "--", &c[5]],
+        &[
+            &s(mifrun()),
+            "--check",
+            "--allow-missing",
+            "--via",
+            "wlan0",
+            "--",
+            &c[5],
+        ],
     )
     .timeout(Duration::from_secs(30))
     .run();
