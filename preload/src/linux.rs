@@ -827,10 +827,31 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
     }
     // SAFETY: sendmsg(2)'s contract: msg points to a valid msghdr.
     let (name, len) = unsafe { ((*msg).msg_name, (*msg).msg_namelen) };
-    // A connected socket's datagram may still give itself a source (the engine checks
-    // it against the socket's interface).
     // SAFETY: as above.
-    (name.is_null() || fast_datagram(fd, name.cast(), len)) && control_is_plain(unsafe { &*msg })
+    let h = unsafe { &*msg };
+    if name.is_null() {
+        // A connected socket's datagram may still give itself a source, which the
+        // engine checks against the interface the shim bound the socket to — on its
+        // own copy of the control data, which is what the kernel then gets (checked
+        // here, another thread could rewrite it before the kernel reads it).
+        return h.msg_controllen == 0 || !shim_bound(fd);
+    }
+    fast_datagram(fd, name.cast(), len) && control_is_plain(h)
+}
+
+/// Whether the engine must see a connected socket's datagram with control data: its
+/// entry says the shim bound it to a device (`mifshim_fastpath::SHIM_BOUND`), or it
+/// holds a binding found on a socket received or inherited (`SHARED` and `APP_BOUND`),
+/// or the engine does not know the socket yet (no valid entry, e.g. just received by
+/// `SCM_RIGHTS`). No engine: no binding of this process's shim, and nothing to check.
+fn shim_bound(fd: c_int) -> bool {
+    use mifshim_fastpath::{APP_BOUND, SHARED, SHIM_BOUND, VALID};
+    shared().is_some_and(|s| {
+        mifshim_fastpath::slot(&s.fds, fd).is_none_or(|slot| {
+            let e = slot.entry.load(Acquire);
+            e & VALID == 0 || e & SHIM_BOUND != 0 || e & (SHARED | APP_BOUND) == SHARED | APP_BOUND
+        })
+    })
 }
 
 /// Whether a message's control data surely gives the datagram no source address of
@@ -956,11 +977,15 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
         // SAFETY: sendmmsg(2)'s contract: msgs points to vlen valid entries; i < vlen.
         let h = unsafe { &(*msgs.add(i)).msg_hdr };
         let (name, len) = (h.msg_name, h.msg_namelen);
+        if name.is_null() {
+            // As in `sendmsg_direct`.
+            if h.msg_controllen != 0 && shim_bound(fd) {
+                return false;
+            }
+            continue;
+        }
         if !control_is_plain(h) {
             return false;
-        }
-        if name.is_null() {
-            continue;
         }
         let (shared, slot, now) = match fast {
             Some(f) => f,

@@ -812,11 +812,16 @@ pub(crate) fn send_batched(
 /// the kernel's to send or refuse. Cost, on this rare path only: a `getsockopt` and a
 /// `getpeername`.
 pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
-    if profile().is_none() {
+    let Some(profile) = profile() else {
         return Plan::AsIs;
-    }
+    };
     let e = entry_checked(fd, false);
-    if !e.is_udp() || !core::binding_settles(e) || !e.has(SHIM_BOUND) {
+    // A binding this process's shim made, or one it found on a socket it received
+    // or inherited (`SCM_RIGHTS`, exec: the kernel cannot say whose it is — another
+    // process's shim may have made it — so it is checked when it is the interface
+    // the policy sends the peer by).
+    let found = e.has(core::SHARED) && e.has(APP_BOUND);
+    if !e.is_udp() || !core::binding_settles(e) || !(e.has(SHIM_BOUND) || found) {
         return Plan::AsIs;
     }
     let index = sys::bound_ifindex(fd);
@@ -827,6 +832,20 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
     let Some(family) = e.family() else {
         return Plan::AsIs;
     };
+    if found && !policy_steers_to(profile, e, peer, index) {
+        return Plan::AsIs;
+    }
+    // Planned as the shim's own binding (not the program's choice).
+    let e = Entry::new(e.flags & !APP_BOUND | SHIM_BOUND, e.uc_index);
+    if let Ctl::Unknown = ctl {
+        // Too long to copy, so it cannot be checked (nor sent as checked): refused,
+        // as the kernel refuses control data beyond its own limit.
+        log::warn_limited(format_args!(
+            "{what} to {}: control data too long to check for a source of its own on a socket bound to its interface; refusing -> ENOBUFS",
+            Addr(peer)
+        ));
+        return Plan::Fail(libc::ENOBUFS);
+    }
     let at = Planning {
         fd,
         path: datagram_path(family, peer),
@@ -840,6 +859,21 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
             Ok(_) => Plan::AsIs,
         },
     )
+}
+
+/// Whether the policy sends a datagram to `peer` by interface `index`.
+fn policy_steers_to(profile: &Profile, e: Entry, peer: SocketAddr, index: u32) -> bool {
+    let flow = Flow {
+        proto: e.proto(),
+        op: Op::Send,
+        dest: peer.ip(),
+        port: peer.port(),
+        scope_id: 0,
+    };
+    netstate::with(|snap| {
+        let d = decide(profile, snap, &flow);
+        matches!(core::verdict(&d, || local_via(snap, peer.ip())), Verdict::Steer { index: i } if i == index)
+    })
 }
 
 /// What a later batch message that cuts its batch answers ([`send_batched`]); the

@@ -2338,6 +2338,11 @@ impl Supervisor<'_> {
         }
         let (s, dest, scope) = match self.send_dest(n, fd, m.name, m.namelen) {
             Ok(Some(d)) => d,
+            // An `AF_UNSPEC` name on an AF_INET6 socket is no name to the kernel
+            // (`udpv6_sendmsg`): the connected peer's datagram.
+            Ok(None) if self.unspec_on_v6(n, fd, &m) => {
+                return self.sendmsg_unnamed(n, fd, &m, flags);
+            }
             Ok(None) => return Some(Reply::Continue),
             Err(h) => return h,
         };
@@ -2376,22 +2381,33 @@ impl Supervisor<'_> {
         }
     }
 
+    /// Whether message `m`'s name is an `AF_UNSPEC` one (at least its family) on an
+    /// AF_INET6 socket, which the kernel takes as no name.
+    fn unspec_on_v6(&mut self, n: &Notif, fd: i32, m: &addr::MsgHdr) -> bool {
+        let mut family = [0u8; 2];
+        if m.namelen < 2 || sys::read_mem(n.pid, m.name, &mut family).is_err() {
+            return false;
+        }
+        u16::from_ne_bytes(family) == libc::AF_UNSPEC as u16
+            && self.dup(n, fd).is_ok_and(|s| {
+                sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN)
+                    .is_ok_and(|d| d == libc::AF_INET6)
+            })
+    }
+
     /// A `sendmsg` without a destination (a connected socket's, or the kernel's
     /// `EDESTADDRREQ`). The `msghdr` is the program's memory: another thread could
-    /// give it a name after the check, and a CONTINUE would send there. Safe to
-    /// continue when the socket itself steers any address (a device binding; a
-    /// unicast interface for every path it has) and for what is not a datagram
-    /// socket; otherwise the supervisor sends what it read. Cost on a steered
-    /// connected socket: `pidfd_getfd`, one `getsockopt` (+ the close).
+    /// give it a name or control data after the check, and a CONTINUE would send
+    /// that. Continued only for what is not a datagram socket and on a device binding
+    /// that is not the supervisor's (the program's own choice); otherwise the
+    /// supervisor sends what it read, a source in its control data checked against
+    /// the socket's interface. Cost on a steered connected socket: `pidfd_getfd`, the
+    /// socket's facts, one `process_vm_readv` of the data, the `sendmsg`.
     fn sendmsg_unnamed(&mut self, n: &Notif, fd: i32, m: &addr::MsgHdr, flags: i32) -> Handled {
         let s = match self.dup(n, fd) {
             Ok(s) => s,
             Err(h) => return h,
         };
-        let bound = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0);
-        if bound != 0 && m.controllen == 0 {
-            return Some(Reply::Continue);
-        }
         let f = self.facts(&s);
         if f.bound != 0 {
             // Bound to a device: every datagram keeps to its link. Control data may
@@ -2400,13 +2416,15 @@ impl Supervisor<'_> {
             if f.stream || f.family.is_none() {
                 return Some(Reply::Continue);
             }
-            // Unreadable or too long: the kernel's answer (the binding holds the link).
-            let Ok((iov, control)) = read_iov_control(n, m) else {
-                return Some(Reply::Continue);
-            };
-            if !f.shim_bound || !socket_core::control::may_carry_source(&control) {
+            if !f.shim_bound {
                 return Some(Reply::Continue);
             }
+            // Read once, checked and sent as read (after a CONTINUE the kernel would
+            // read the program's memory again). Too long to read: refused (ENOBUFS).
+            let (iov, control) = match read_iov_control(n, m) {
+                Ok(x) => x,
+                Err(e) => return Some(Reply::Errno(e)),
+            };
             if let Err(e) = self.bound_source(n, &s, &f, &control) {
                 return Some(Reply::Errno(e));
             }
@@ -2422,15 +2440,10 @@ impl Supervisor<'_> {
             if flags & libc::MSG_FASTOPEN == 0 || sys::is_connected(&s) {
                 return Some(Reply::Continue);
             }
-        } else if m.controllen == 0
-            && f.uc4 != 0
-            && (f.family == Some(AddrFamily::V4) || f.uc6 != 0)
-        {
-            // A unicast interface on every path steers whatever name the kernel
-            // reads (without control data: a PKTINFO's IPv6 source would make it a
-            // preference only).
-            return Some(Reply::Continue);
         }
+        // Not continued on a socket steered by its unicast interfaces either: another
+        // thread could give the message control data with an IPv6 source after the
+        // check, which makes the unicast interface a preference only.
         let (iov, control) = match read_iov_control(n, m) {
             Ok(x) => x,
             Err(e) => return Some(Reply::Errno(e)),
@@ -2505,22 +2518,6 @@ impl Supervisor<'_> {
         let v = Verdict::Steer { index };
         let planned = socket_core::datagram_source(sock, path, v, sc.source, chosen, owned, keep)?;
         Ok(f.bound == 0 && planned.has(socket_core::SRC_ADDR))
-    }
-
-    /// Whether a message of a `sendmmsg` batch (`raw`: its headers) has control data
-    /// that may give it a source, or control data that cannot be read.
-    fn batch_may_carry_source(&self, n: &Notif, raw: &[u8]) -> bool {
-        raw.chunks(MMSGHDR_LEN).any(|c| {
-            let m = addr::parse_msghdr(c[..MSGHDR_LEN].try_into().unwrap());
-            if m.controllen == 0 {
-                return false;
-            }
-            let clen = (m.controllen as usize).min(MAX_CONTROL);
-            let mut control = vec![0u8; clen];
-            m.control == 0
-                || sys::read_mem(n.pid, m.control, &mut control).is_err()
-                || socket_core::control::may_carry_source(&control)
-        })
     }
 
     /// Sends a `sendmmsg` batch from the supervisor, each message steered on its own;
@@ -2731,9 +2728,9 @@ impl Supervisor<'_> {
             early = Some(s);
         }
         if dests.is_empty() {
-            // No destination the supervisor steers: the batch continues unless the
-            // socket steers nothing itself and another thread could name one after
-            // the check (`sendmsg_unnamed`'s rule).
+            // No destination the supervisor steers: the batch continues only where
+            // `sendmsg_unnamed` continues (not a datagram socket, the program's own
+            // device binding), else it is sent by the supervisor as read.
             let s = match early {
                 Some(s) => s,
                 None => match self.dup(n, fd) {
@@ -2741,25 +2738,20 @@ impl Supervisor<'_> {
                     Err(h) => return h,
                 },
             };
-            let bound = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX);
-            if bound.unwrap_or(0) != 0 && !with_control {
-                return Some(Reply::Continue);
-            }
             let f = self.facts(&s);
             if f.bound != 0 {
                 // A device binding holds every message to its link; one whose control
                 // data gives it a source on the supervisor's binding is checked
                 // (`bound_source`), the batch then sent as read.
-                if f.stream || !f.shim_bound || !self.batch_may_carry_source(n, &raw) {
+                if f.stream || !f.shim_bound {
                     return Some(Reply::Continue);
                 }
                 let profile = self.profile(n.pid);
                 return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
             }
-            if f.family.is_none()
-                || f.stream
-                || (!with_control && f.uc4 != 0 && (f.family == Some(AddrFamily::V4) || f.uc6 != 0))
-            {
+            // Not continued on unicast interfaces alone: control data given after the
+            // check could make them a preference (`sendmsg_unnamed`).
+            if f.family.is_none() || f.stream {
                 return Some(Reply::Continue);
             }
             let profile = self.profile(n.pid);

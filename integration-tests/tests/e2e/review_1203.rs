@@ -204,9 +204,10 @@ fn connected_af_unspec_name_another_links_source_is_refused() {
 /// Control data longer than the engine copies (216 bytes) or the supervisor reads
 /// (4096): a filler message of a level the kernel skips (`IPPROTO_TCP`, 4096 bytes),
 /// then eth0's PKTINFO source, on connected IPv6 and IPv4 sockets. The kernel takes
-/// it (optmem_max is far larger). Preload: `Ctl::Unknown` -> `datagram_source`
-/// `None => Ok(e)` -> `AsIs` (shim/src/ops.rs:1096-1100 with `unnamed_source`).
-/// Supervisor: `read_iov_control` ENOBUFS -> `Continue` (run.rs:2403).
+/// it (optmem_max is far larger). Before the fix all three were `sent` (preload:
+/// `Ctl::Unknown` planned as is; supervisor: `read_iov_control`'s ENOBUFS turned into
+/// a CONTINUE). On a socket the shim bound, control data that cannot be checked is
+/// refused now: ENOBUFS, nothing on the wire.
 const LONG_CONTROL: &str = r#"
 fill = (socket.IPPROTO_TCP, 1, bytes(4080))
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(2); s.connect(S6)
@@ -225,18 +226,30 @@ fn connected_long_control_another_links_source_is_refused() {
     no_eth0_source_elsewhere(&counts);
     assert_eq!(
         lines(&out),
-        ["EADDRNOTAVAIL", "EADDRNOTAVAIL", "EADDRNOTAVAIL"],
+        ["ENOBUFS", "ENOBUFS", "ENOBUFS"],
         "{}",
         out.dump()
     );
     assert_silent(&counts);
 }
 
+/// An AF_INET6 socket connected to an IPv4-mapped peer: the kernel takes its
+/// `IPV6_PKTINFO` (a mapped source) and its `IP_PKTINFO` (`ipi_spec_dst`) both, on
+/// the IPv4 path (`ip_cmsg_send(.., allow_ipv6)`). eth0's must be refused, wlan0's sent.
+const MAPPED: &str = r#"
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(2); s.connect(('::ffff:203.0.113.10', 9000))
+s.send(b'p'); print(up(s))
+print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, pi6('::ffff:' + E4))])))
+print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi4(E4))])))
+print(err(lambda: mmsg(s, [(None, b'x', cmsg(socket.IPPROTO_IP, 8, pi4(E4)))])))
+print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, pi6('::ffff:' + W4))]))); print(up(s))
+"#;
+
 /// A connected socket (bound to wlan0 by the shim's `connect`) passed by `SCM_RIGHTS`
 /// within the process, and inherited by a preloaded child (`pass_fds`): the receiving
-/// fd's entry has no `SHIM_BOUND` (received fds are forgotten), so
-/// `unnamed_source` answers `AsIs` (shim/src/ops.rs:819) and eth0's source leaves by
-/// wlan0.
+/// fd's entry has no `SHIM_BOUND` (received fds are forgotten): before the fix
+/// `unnamed_source` answered `AsIs` and eth0's source left by wlan0. A binding found on
+/// a received or inherited socket is now checked when it is the policy's interface.
 #[test]
 fn passed_connected_socket_another_links_source_is_refused() {
     let tb = Testbed::up();
@@ -269,18 +282,6 @@ subprocess.run([sys.executable, '-c', child], pass_fds=[s.fileno()])
         out.dump()
     );
 }
-
-/// An AF_INET6 socket connected to an IPv4-mapped peer: the kernel takes its
-/// `IPV6_PKTINFO` (a mapped source) and its `IP_PKTINFO` (`ipi_spec_dst`) both, on
-/// the IPv4 path (`ip_cmsg_send(.., allow_ipv6)`). eth0's must be refused, wlan0's sent.
-const MAPPED: &str = r#"
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(2); s.connect(('::ffff:203.0.113.10', 9000))
-s.send(b'p'); print(up(s))
-print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, pi6('::ffff:' + E4))])))
-print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, pi4(E4))])))
-print(err(lambda: mmsg(s, [(None, b'x', cmsg(socket.IPPROTO_IP, 8, pi4(E4)))])))
-print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, pi6('::ffff:' + W4))]))); print(up(s))
-"#;
 
 #[test]
 fn mapped_connected_another_links_source_is_refused() {
@@ -680,7 +681,7 @@ fn supervised_connected_long_control_another_links_source_is_refused() {
     no_eth0_source_elsewhere(&counts);
     assert_eq!(
         lines(&out),
-        ["EADDRNOTAVAIL", "EADDRNOTAVAIL", "EADDRNOTAVAIL"],
+        ["ENOBUFS", "ENOBUFS", "ENOBUFS"],
         "{}",
         out.dump()
     );

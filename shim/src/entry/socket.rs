@@ -164,8 +164,9 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
     };
     let dest = send_dest(fd, m.name());
     let plan = match dest {
-        None if m.name().is_none() => unnamed(fd, &mut m, "sendmsg"),
-        None => Plan::AsIs,
+        // No name, or one the kernel takes as none (`AF_UNSPEC` on an AF_INET6
+        // socket) or refuses: the connected peer's datagram.
+        None => unnamed(fd, &mut m, "sendmsg"),
         Some(_) => {
             // Decided on a copy of its control data, which is what the kernel gets.
             let ctl = m.load_control();
@@ -406,9 +407,7 @@ fn decide_message(
 ) -> Result<mmsg::Msg, Stop> {
     let mut m = mmsg_entry(msgs, i).map_err(Stop::Unreadable)?;
     let Some(dest) = send_dest(fd, m.name()) else {
-        if m.name().is_none()
-            && let Plan::Fail(e) = unnamed(fd, &mut m, "sendmmsg")
-        {
+        if let Plan::Fail(e) = unnamed(fd, &mut m, "sendmmsg") {
             return Err(Stop::Refused(Errno(e)));
         }
         return Ok(mmsg::Msg::Plain);
