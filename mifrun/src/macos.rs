@@ -234,6 +234,6 @@ pub fn run(cli: Cli) -> Result<(), Fail> {
     if matches!(cli.log.as_deref(), Some("info" | "debug")) {
         eprintln!("mifrun: note: {}", preload::DYLD_SURVIVAL);
     }
-    let err = command(&ins.resolved, &cli.command, &plan.changes).exec();
+    let err = command(&ins.resolved, &cli.argv(), &plan.changes).exec();
     Err(exec_failed(&ins.resolved, err))
 }

@@ -107,33 +107,33 @@ fn code(body: &str) -> String {
     format!("{SRC6}\n{body}")
 }
 
+/// [`only_wlan0`] of `body` (after [`SRC6`]) on a testbed of its own.
+#[track_caller]
+fn on_wlan0_only(body: &str) {
+    let tb = Testbed::up();
+    only_wlan0(&tb, &code(body));
+}
+
 /// A CONNECTED UDP socket sending with `sendmsg` without a name, its PKTINFO giving
 /// wlan0's source.
 #[test]
 fn connected_udp6_source_pktinfo_without_a_name() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 s.connect(S6)
 for _ in range(3):
     s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, W6)])
     print(s.recv(200).decode().strip())
 "#,
-        ),
     );
 }
 
 /// The same after a plain datagram on the connected socket first.
 #[test]
 fn connected_udp6_plain_then_source_pktinfo() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 s.connect(S6)
 s.send(b'x'); print(s.recv(200).decode().strip())
@@ -141,42 +141,33 @@ for _ in range(2):
     s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, W6)])
     print(s.recv(200).decode().strip())
 "#,
-        ),
     );
 }
 
 /// A sticky `IPV6_PKTINFO` (setsockopt) giving wlan0's source, then plain sendto.
 #[test]
 fn sticky_ipv6_pktinfo_source() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 s.setsockopt(socket.IPPROTO_IPV6, 50, W6)
 for _ in range(3):
     s.sendto(b'x', S6); print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
 /// sendmmsg of three to one destination, the second with wlan0's source.
 #[test]
 fn sendmmsg_second_message_carries_a_source() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 for rnd in range(2):
     n = mmsg(s, [(S6, b'a', b''), (S6, b'b', pk6('2001:db8:20::2')), (S6, b'c', b'')])
     print('sent', n)
     for _ in range(n): print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
@@ -184,11 +175,8 @@ for rnd in range(2):
 /// engine's window of 8); repeated until all are sent.
 #[test]
 fn sendmmsg_ninth_message_carries_a_source() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 for rnd in range(2):
     msgs = [(S6, b'm%d' % i, pk6('2001:db8:20::2') if i == 8 else b'') for i in range(10)]
@@ -196,18 +184,14 @@ for rnd in range(2):
         n = mmsg(s, msgs); print('sent', n); msgs = msgs[n:]
     for _ in range(10): print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
 /// sendmmsg on a connected socket, no names, the second with wlan0's source.
 #[test]
 fn sendmmsg_connected_second_message_carries_a_source() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 s.connect(S6)
 for rnd in range(2):
@@ -215,7 +199,6 @@ for rnd in range(2):
     print('sent', n)
     for _ in range(n): print(s.recv(200).decode().strip())
 "#,
-        ),
     );
 }
 
@@ -223,17 +206,13 @@ for rnd in range(2):
 /// giving wlan0's mapped IPv4 source (index 0): wlan0, that source.
 #[test]
 fn dual_stack_mapped_source_pktinfo() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 for _ in range(3):
     s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, pi6('::ffff:198.51.100.66'))], 0, ('::ffff:203.0.113.10', 9000))
     print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
@@ -268,18 +247,14 @@ print(err(lambda: s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, pi6('::ffff:127.0
 /// the source PKTINFO): the Unknown path.
 #[test]
 fn long_control_data_with_a_source_last() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 tc = [(socket.IPPROTO_IPV6, 67, struct.pack('@i', 0))] * 12
 for _ in range(3):
     s.sendmsg([b'x'], tc + [(socket.IPPROTO_IPV6, 50, W6)], 0, S6)
     print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
@@ -287,18 +262,14 @@ for _ in range(3):
 /// msg_controllen 40 (not a multiple of 8), through sendmmsg (one message).
 #[test]
 fn odd_cmsg_len_source() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 c = struct.pack('@Qii', 40, socket.IPPROTO_IPV6, 50) + W6 + bytes(4)
 for _ in range(3):
     n = mmsg(s, [(S6, b'x', c)]); print('sent', n)
     print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
@@ -427,16 +398,12 @@ for _ in range(2):
 /// MSG_CONFIRM / MSG_ZEROCOPY on a source datagram.
 #[test]
 fn flags_on_a_source_datagram() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 for fl in (0x800, 0x4000000, 0x800):
     s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, W6)], fl, S6); print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 
@@ -478,11 +445,8 @@ for idx in (0, w):
 /// fork after the source binding; a dup'd fd.
 #[test]
 fn fork_and_dup_after_the_source_binding() {
-    let tb = Testbed::up();
-    only_wlan0(
-        &tb,
-        &code(
-            r#"
+    on_wlan0_only(
+        r#"
 import os
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(3)
 s.sendmsg([b'x'], [(socket.IPPROTO_IPV6, 50, W6)], 0, S6); print(s.recvfrom(200)[0].decode().strip())
@@ -494,7 +458,6 @@ if pid == 0:
 os.waitpid(pid, 0)
 for _ in range(2): print(s.recvfrom(200)[0].decode().strip())
 "#,
-        ),
     );
 }
 

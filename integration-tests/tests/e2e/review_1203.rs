@@ -2,7 +2,7 @@
 //! control data names a source is checked against the socket's device binding) and
 //! 18612fd (the exec hooks and mifrun's inspection follow a `#!` chain of scripts).
 //! Each test asserts the correct behaviour; see each one's comment for what was seen
-//! on wt-rev. Failing on wt-rev (another link's source leaves by wlan0, or an exec's
+//! on wt-rev (all of them pass since f396566 and 8f68d95). Failing on wt-rev (another link's source leaves by wlan0, or an exec's
 //! error changes): `connected_af_unspec_name_*` (preload sendmsg+sendmmsg, supervisor
 //! sendmsg), `*connected_long_control_*` (preload >216 B, supervisor >4096 B),
 //! `passed_connected_socket_*` (preload: SCM_RIGHTS, inherited fd),
@@ -118,6 +118,16 @@ fn per_link(counts: &BTreeMap<String, Counts>) -> String {
         .join(" ")
 }
 
+/// The program ran, its answers were `want` (refusals), and nothing went out: no
+/// packet on any uplink, none with eth0's source anywhere.
+#[track_caller]
+fn refused_silently((out, counts): (Out, BTreeMap<String, Counts>), want: &[&str]) {
+    out.assert_ok();
+    no_eth0_source_elsewhere(&counts);
+    assert_eq!(lines(&out), want, "{}", out.dump());
+    assert_silent(&counts);
+}
+
 fn lines(out: &Out) -> Vec<&str> {
     out.stdout.lines().collect()
 }
@@ -221,16 +231,10 @@ print(err(lambda: t.sendmsg([b'x'], [fill, (socket.IPPROTO_IP, 8, pi4(E4))])))
 #[test]
 fn connected_long_control_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = run_py(&tb, LONG_CONTROL, Mode::Preload);
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["ENOBUFS", "ENOBUFS", "ENOBUFS"],
-        "{}",
-        out.dump()
+    refused_silently(
+        run_py(&tb, LONG_CONTROL, Mode::Preload),
+        &["ENOBUFS", "ENOBUFS", "ENOBUFS"],
     );
-    assert_silent(&counts);
 }
 
 /// An AF_INET6 socket connected to an IPv4-mapped peer: the kernel takes its
@@ -324,16 +328,10 @@ for c in (over, unpadded, rfc2292, filler, trail):
 #[test]
 fn connected_odd_cmsg_layouts_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = run_py(&tb, ODD, Mode::Preload);
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["EADDRNOTAVAIL EADDRNOTAVAIL"; 5],
-        "{}",
-        out.dump()
+    refused_silently(
+        run_py(&tb, ODD, Mode::Preload),
+        &["EADDRNOTAVAIL EADDRNOTAVAIL"; 5],
     );
-    assert_silent(&counts);
 }
 
 /// The program's own `SO_BINDTODEVICE` (eth0, and wlan0) before `connect`: its own
@@ -523,9 +521,9 @@ print(err(lambda: s.sendmsg([b'x'], [(41, 50, pi6(E6))])), err(lambda: mmsg(s, [
 
 /// A C program whose second thread flips its PKTINFO's address between zero (no
 /// source) and eth0's while the main thread sends on connected sockets (no name):
-/// the stub's fast path (`control_is_plain`, preload/src/linux.rs:833) and the
-/// supervisor (`may_carry_source` false -> CONTINUE, run.rs:2407) read it, then the
-/// kernel reads it again. argv[1]: 6 or 4; argv[2]: msg or mmsg.
+/// before the fix the stub's fast path (`control_is_plain`) and the supervisor
+/// (`may_carry_source` false -> CONTINUE) read it, then the kernel read it again.
+/// argv[1]: 6 or 4; argv[2]: msg or mmsg.
 const RACE_C: &str = r#"#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -648,92 +646,55 @@ fn supervised_racing_connected_control_sendmmsg_v6() {
 
 // Under `--supervise`, a dynamic program keeps the preload, which answers first (the
 // supervisor takes the preload's device binding for the program's own: `shim_bound`
-// false, run.rs:1752, so its own check never runs for it). These use a static program.
+// false, so its own check never runs for it). These use a static program.
 
-/// `AF_UNSPEC` name (see above) under `--supervise`: `send_dest` finds no IP
-/// destination and CONTINUEs (supervisor/src/run.rs:2341 `Ok(None) => Continue`); the
-/// kernel sends to the peer with eth0's source. Seen: sendmsg `sent` (wlan0 carrying
-/// 2001:db8:10::2 -> the service), sendmmsg `EADDRNOTAVAIL`.
+/// `AF_UNSPEC` name (see above) under `--supervise`: before the fix `send_dest` found
+/// no IP destination and the call continued; the kernel sent to the peer with eth0's
+/// source (sendmsg `sent`, wlan0 carrying 2001:db8:10::2 -> the service; sendmmsg
+/// `EADDRNOTAVAIL`).
 #[test]
 fn supervised_connected_af_unspec_name_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = sup_static(&tb, "unspec");
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["EADDRNOTAVAIL", "EADDRNOTAVAIL"],
-        "{}",
-        out.dump()
+    refused_silently(
+        sup_static(&tb, "unspec"),
+        &["EADDRNOTAVAIL", "EADDRNOTAVAIL"],
     );
-    assert_silent(&counts);
 }
 
-/// Control data over 4096 bytes under `--supervise`: `read_iov_control` fails
-/// (ENOBUFS) and `sendmsg_unnamed` CONTINUEs (run.rs:2404); a `sendmmsg`
-/// message's first 4096 bytes only are scanned (`batch_may_carry_source`,
-/// run.rs:2505) and the batch CONTINUEs.
+/// Control data over 4096 bytes under `--supervise`: before the fix
+/// `read_iov_control`'s ENOBUFS became a CONTINUE, and a `sendmmsg` message's first
+/// 4096 bytes only were scanned, the batch continued. Refused now (ENOBUFS).
 #[test]
 fn supervised_connected_long_control_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = sup_static(&tb, "long");
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["ENOBUFS", "ENOBUFS", "ENOBUFS"],
-        "{}",
-        out.dump()
-    );
-    assert_silent(&counts);
+    refused_silently(sup_static(&tb, "long"), &["ENOBUFS", "ENOBUFS", "ENOBUFS"]);
 }
 
 /// A connected socket passed by `SCM_RIGHTS` under `--supervise` (state by cookie).
 #[test]
 fn supervised_passed_connected_socket_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = sup_static(&tb, "scm");
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["own EADDRNOTAVAIL", "scm EADDRNOTAVAIL"],
-        "{}",
-        out.dump()
+    refused_silently(
+        sup_static(&tb, "scm"),
+        &["own EADDRNOTAVAIL", "scm EADDRNOTAVAIL"],
     );
-    assert_silent(&counts);
 }
 
 /// The IPv4-mapped peer under `--supervise`.
 #[test]
 fn supervised_mapped_connected_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = sup_static(&tb, "mapped");
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["EADDRNOTAVAIL EADDRNOTAVAIL", "EADDRNOTAVAIL EADDRNOTAVAIL"],
-        "{}",
-        out.dump()
+    refused_silently(
+        sup_static(&tb, "mapped"),
+        &["EADDRNOTAVAIL EADDRNOTAVAIL", "EADDRNOTAVAIL EADDRNOTAVAIL"],
     );
-    assert_silent(&counts);
 }
 
 /// The odd control layouts under `--supervise`.
 #[test]
 fn supervised_connected_odd_cmsg_layouts_another_links_source_is_refused() {
     let tb = Testbed::up();
-    let (out, counts) = sup_static(&tb, "odd");
-    out.assert_ok();
-    no_eth0_source_elsewhere(&counts);
-    assert_eq!(
-        lines(&out),
-        ["EADDRNOTAVAIL EADDRNOTAVAIL"; 5],
-        "{}",
-        out.dump()
-    );
-    assert_silent(&counts);
+    refused_silently(sup_static(&tb, "odd"), &["EADDRNOTAVAIL EADDRNOTAVAIL"; 5]);
 }
 
 // ---------------------------------------------------------------------------------
@@ -775,7 +736,7 @@ except OSError as e:
 
 /// Linux 6.18 runs a chain of 5 scripts and refuses 6 with `ELOOP` (seen by hand:
 /// `s6: bad interpreter: Too many levels of symbolic links`). The hooks follow up to
-/// 1 + MAX_SCRIPT_LEVELS (8) scripts (execcheck/src/lib.rs:744-757), so an exec the
+/// 1 + MAX_SCRIPT_LEVELS (8) scripts, so an exec the
 /// kernel refuses becomes an exec of mifrun --supervise: the program's exec succeeds
 /// and its error turns into mifrun's exit status. The program must see `ELOOP`, as
 /// without mifrun.
@@ -910,7 +871,7 @@ fn mifrun_check_of_a_chain_the_kernel_refuses_says_so() {
     .timeout(Duration::from_secs(30))
     .run();
     eprintln!("{}", out.dump());
-    // Seen: every level "itself a script, ..., which the kernel runs in turn", then
+    // Seen before the fix: every level "itself a script, ..., which the kernel runs in turn", then
     // the static program and an exec plan; nothing says the kernel answers ELOOP.
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(
