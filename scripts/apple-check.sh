@@ -2,7 +2,7 @@
 # Type-checks and lints the macOS build: `cargo check` and `cargo clippy --all-targets
 # -- -D warnings` for x86_64-apple-darwin and aarch64-apple-darwin, for every crate
 # that builds there (config-schema, socket-core, fastpath, mifshim-abi, mifrun, the
-# engine's macOS primitives), and `cargo check` + `cargo clippy -- -D warnings` for the
+# engine's macOS primitives and, over them, its socket core `ops`/`redirect`), and `cargo check` + `cargo clippy -- -D warnings` for the
 # stub (preload/, a workspace of its own; no test targets: it is std-free). Then the
 # stub is compiled to Mach-O object code for both targets (`--crate-type staticlib`:
 # compiled and assembled, not linked) and its object is read back (`llvm-readobj`):

@@ -42,12 +42,16 @@
 // The engine proper runs on the Linux hook layer (`entry`, `sys/linux`). On macOS the
 // crate builds its kernel primitives (`sys/macos`) and, over them, the shared modules
 // that hold the profile and the interface snapshot (`state`, `netstate`, `fdtable`,
-// `learned`, `events`, `log`); the rest of the core (`ops`, `dns`, `redirect`) and
-// macOS's entry points are not written yet, so nothing calls them there (the stub's
-// `__DATA,__interpose` table is: `preload/src/macos.rs`).
+// `learned`, `events`, `log`) and the socket core (`ops`, `redirect`), unchanged; the
+// resolver (`dns`) and macOS's entry points are not written yet, so nothing calls the
+// core there (the stub's `__DATA,__interpose` table is: `preload/src/macos.rs`).
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod dns;
+// On macOS the engine's resolver is not built; what `ops` asks of it is answered by
+// `sys::macos::dns` (no `[dns] redirect` there), named `crate::dns`.
+#[cfg(target_os = "macos")]
+use sys::macos::dns;
 #[cfg(target_os = "linux")]
 mod entry;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
@@ -65,9 +69,9 @@ mod log;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod netstate;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod ops;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod redirect;
 #[cfg(any(target_os = "linux", target_os = "macos"))]

@@ -901,7 +901,7 @@ fn send_in(
     if e.proto() == Proto::Tcp {
         // A destination on a stream socket matters only for Fast Open, which is an
         // implicit connect.
-        if flags & libc::MSG_FASTOPEN == 0 || core::binding_settles(e) {
+        if !sys::is_fast_open(flags) || core::binding_settles(e) {
             return Plan::AsIs;
         }
         return match connect_to(profile, fd, e, family, dest) {
@@ -1277,9 +1277,13 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
             seen = Some(d);
         }
         match d {
-            Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
-                confine_by_filter(fd, e, what, addr, &b, snap)
-            }
+            Decision::Bind(b) if !b.multicast => match filter::LISTENERS_UNCONFINABLE {
+                Some(why) => unconfinable(what, addr, &b, why),
+                None if profile.listen == Listen::Interface => {
+                    confine_by_filter(fd, e, what, addr, &b, snap)
+                }
+                None => apply_socket(fd, e, family, what, addr, &d, snap),
+            },
             d => apply_socket(fd, e, family, what, addr, &d, snap),
         }
     });
@@ -1287,6 +1291,20 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
         crate::events::decided(what, fd, flow.proto, addr, &d, r.err());
     }
     r
+}
+
+/// A wildcard listener the policy confines to `b`'s interface, on an OS where no
+/// listener can be confined (`sys::filter::LISTENERS_UNCONFINABLE`, `why`): refused,
+/// as a device binding that cannot be made is, rather than left open to every link.
+#[cold]
+fn unconfinable(what: &str, addr: SocketAddr, b: &Bind<'_>, why: &str) -> Result<(), i32> {
+    log::warn_limited(format_args!(
+        "{what} {}: the policy confines this listener to {}, which cannot be done here ({why}); refusing (listen = \"any\" leaves listeners open) -> {}",
+        Addr(addr),
+        b.ifname,
+        sys::errno_name(sys::ENETUNREACH)
+    ));
+    Err(sys::ENETUNREACH)
 }
 
 /// The on-link prefixes of interface `index` that a TCP listener's filter admits.
@@ -1410,7 +1428,7 @@ pub(crate) fn setsockopt_filter(
     let [cur, theirs, out] = scratch.parts();
     let n = filter::get(fd, cur).ok()?;
     let o = filter::ours(&cur[..n])?;
-    if name == libc::SO_ATTACH_BPF {
+    if filter::is_attach_ebpf(name) {
         let r = opt.forward(fd, name);
         if r.is_ok() {
             let bound = filter::bind_index(fd, o.ifindex);
@@ -1430,10 +1448,10 @@ pub(crate) fn setsockopt_filter(
         }
         return Some(r);
     }
-    if name == libc::SO_DETACH_FILTER && filter::locked(fd) {
+    if filter::is_detach(name) && filter::locked(fd) {
         return Some(Err(libc::EPERM));
     }
-    let program: &[libc::sock_filter] = if name == libc::SO_ATTACH_FILTER {
+    let program: &[filter::Insn] = if filter::is_attach_classic(name) {
         match opt.read_filter(theirs) {
             Ok(m) => &theirs[..m],
             Err(err) => return Some(Err(err)),
@@ -1441,7 +1459,7 @@ pub(crate) fn setsockopt_filter(
     } else {
         &[]
     };
-    if name == libc::SO_DETACH_FILTER && o.tail == 0 {
+    if filter::is_detach(name) && o.tail == 0 {
         // Nothing of the program's to remove.
         return Some(Ok(()));
     }
@@ -1598,11 +1616,11 @@ pub(crate) fn setsockopt_rewrite(
     let Some(profile) = profile() else {
         return Ok(None);
     };
-    if core::unbinds_device(level, name, val) {
+    if sys::unbinds_device(level, name, val) {
         // Dropping the shim's device binding is not choosing a link: the socket would
         // leave by the default route. Refused as the kernel refuses a program without
         // CAP_NET_RAW.
-        if let Some(errno) = core::unbind_refused(entry(fd), level, name, val) {
+        if let Some(errno) = core::unbinding_refused(entry(fd)) {
             log::warn_limited(format_args!(
                 "fd {fd}: the program drops the device binding the policy gave this socket; refused (EPERM): it would leave by the default route"
             ));
@@ -1612,10 +1630,10 @@ pub(crate) fn setsockopt_rewrite(
     }
     // The program replaces a unicast interface the shim may have set: the stub's fast
     // path stops relying on it before the kernel sees the change.
-    match (level, name) {
-        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => fdtable::clear_flags(fd, UC4),
-        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => fdtable::clear_flags(fd, UC6),
-        _ => {}
+    match sys::unicast_if_option(level, name) {
+        Some(Path::V4) => fdtable::clear_flags(fd, UC4),
+        Some(Path::V6) => fdtable::clear_flags(fd, UC6),
+        None => {}
     }
     let e = entry(fd);
     let Some(family) = e.family() else {
@@ -1679,44 +1697,43 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
         return;
     }
     let nonzero = val.iter().any(|b| *b != 0);
-    let flag = match (level, name) {
-        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE | libc::SO_BINDTOIFINDEX) => {
-            if nonzero {
-                // The shim's own binding is never done through this hook.
-                let e = entry(fd);
-                if e.family().is_some() && !e.has(APP_BOUND) {
-                    // The user asked for another interface: worth a (rate-limited) warning.
-                    log::warn_limited(format_args!(
-                        "fd {fd}: the program binds this socket to {} itself; that choice wins over the policy",
-                        DeviceName(val)
-                    ));
-                }
-                fdtable::add_flags(fd, APP_BOUND);
-                unconfine_filter(fd);
-            } else {
-                fdtable::clear_flags(fd, APP_BOUND);
+    if sys::binds_device(level, name) {
+        if nonzero {
+            // The shim's own binding is never done through this hook.
+            let e = entry(fd);
+            if e.family().is_some() && !e.has(APP_BOUND) {
+                // The user asked for another interface: worth a (rate-limited) warning.
+                log::warn_limited(format_args!(
+                    "fd {fd}: the program binds this socket to {} itself; that choice wins over the policy",
+                    DeviceName(val)
+                ));
             }
-            return;
+            fdtable::add_flags(fd, APP_BOUND);
+            unconfine_filter(fd);
+        } else {
+            fdtable::clear_flags(fd, APP_BOUND);
         }
-        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
-        | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF) => {
-            // Only the fields the kernel reads choose: an ip_mreqn naming just the
-            // group is "any" (test programs_own_multicast_interface_wins_and_any_is_
-            // no_choice_under_the_preload_too).
-            let _ = entry(fd);
-            if core::membership::multicast_if_chooses(level, val) {
-                fdtable::add_flags(fd, APP_MCAST_IF);
-            } else {
-                fdtable::clear_flags(fd, APP_MCAST_IF);
-            }
-            return;
+        return;
+    }
+    if sys::multicast_if_option(level, name) {
+        // Only the fields the kernel reads choose: an ip_mreqn naming just the
+        // group is "any" (test programs_own_multicast_interface_wins_and_any_is_
+        // no_choice_under_the_preload_too).
+        let _ = entry(fd);
+        if core::membership::multicast_if_chooses(level, val) {
+            fdtable::add_flags(fd, APP_MCAST_IF);
+        } else {
+            fdtable::clear_flags(fd, APP_MCAST_IF);
         }
-        // The program's value replaced the one the shim may have set (the shim's flag
-        // was withdrawn before the call, `setsockopt_before`). IPV6_UNICAST_IF covers
-        // native IPv6 destinations only; IPv4-mapped ones go by IP_UNICAST_IF.
-        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => APP_UC4,
-        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => APP_UC6,
-        _ => return,
+        return;
+    }
+    // The program's value replaced the one the shim may have set (the shim's flag
+    // was withdrawn before the call, `setsockopt_before`). IPV6_UNICAST_IF covers
+    // native IPv6 destinations only; IPv4-mapped ones go by IP_UNICAST_IF.
+    let flag = match sys::unicast_if_option(level, name) {
+        Some(Path::V4) => APP_UC4,
+        Some(Path::V6) => APP_UC6,
+        None => return,
     };
     if nonzero {
         let _ = entry(fd);

@@ -792,7 +792,19 @@ pub fn unbinds_device(level: i32, name: i32, val: &[u8]) -> bool {
 /// without `CAP_NET_RAW`, so only privileged programs see a difference — and `None`
 /// for every other call (a device of the program's own choosing is its choice).
 pub fn unbind_refused(s: Sock, level: i32, name: i32, val: &[u8]) -> Option<i32> {
-    (s.has(SHIM_BOUND) && unbinds_device(level, name, val)).then_some(EPERM)
+    if unbinds_device(level, name, val) {
+        unbinding_refused(s)
+    } else {
+        None
+    }
+}
+
+/// [`unbind_refused`] for a call already known to drop the socket's device binding,
+/// by whatever option the OS has for it (the engine's `sys::unbinds_device`: Linux's
+/// [`unbinds_device`], macOS's `IP_BOUND_IF`/`IPV6_BOUND_IF` of 0): `Some(EPERM)` on
+/// a socket the shim bound ([`SHIM_BOUND`]).
+pub fn unbinding_refused(s: Sock) -> Option<i32> {
+    s.has(SHIM_BOUND).then_some(EPERM)
 }
 
 #[cfg(test)]

@@ -25,9 +25,10 @@ pub(crate) mod macos;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::base::*;
 // The socket primitives `ops` calls, under the Linux names (`ffi::sock`, over
-// `macos::steer`'s table). Unused until `ops` is built for macOS.
+// `macos::steer`'s table), and its listener confinement (`macos::filter`: none).
 #[cfg(target_os = "macos")]
-#[allow(unused_imports)]
 pub(crate) use macos::ffi::sock::*;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::{ifdump, rawio};
+#[cfg(target_os = "macos")]
+pub(crate) use macos::filter;

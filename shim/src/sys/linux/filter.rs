@@ -10,6 +10,35 @@ use super::{errno, real};
 use libc::{c_int, c_void, sock_filter, sock_fprog, socklen_t};
 use std::mem::size_of;
 
+/// One instruction of a socket filter (classic BPF).
+pub(crate) type Insn = sock_filter;
+
+/// Why a wildcard listener cannot be confined to one interface here (`ops::confine`
+/// refuses it then): never on Linux, where this module's filter does it (`listen =
+/// "interface"`) or the device binding (`listen = "device"`, and the filter's
+/// fallbacks), which the kernel's socket lookup enforces on arrival (another link's
+/// SYN gets a RST).
+pub(crate) const LISTENERS_UNCONFINABLE: Option<&str> = None;
+
+// ---------------------------------------------------------------------------------
+// The program's own filter options (`ops::setsockopt_filter`)
+// ---------------------------------------------------------------------------------
+
+/// `SO_ATTACH_BPF`: an eBPF program (which cannot be composed with the shim's filter).
+pub(crate) fn is_attach_ebpf(name: c_int) -> bool {
+    name == libc::SO_ATTACH_BPF
+}
+
+/// `SO_ATTACH_FILTER`: a classic filter.
+pub(crate) fn is_attach_classic(name: c_int) -> bool {
+    name == libc::SO_ATTACH_FILTER
+}
+
+/// `SO_DETACH_FILTER`.
+pub(crate) fn is_detach(name: c_int) -> bool {
+    name == libc::SO_DETACH_FILTER
+}
+
 // ---------------------------------------------------------------------------------
 // Socket options
 // ---------------------------------------------------------------------------------

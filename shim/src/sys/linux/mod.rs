@@ -502,6 +502,51 @@ fn as_bytes<T>(v: &T) -> &[u8] {
 }
 
 // ---------------------------------------------------------------------------------
+// What the program's own calls mean (the core books them: `ops::setsockopt_done`,
+// `ops::setsockopt_rewrite`, `ops::send`); macOS has its own (`sys/macos/steer.rs`)
+// ---------------------------------------------------------------------------------
+
+/// Whether a send's `flags` ask for TCP Fast Open (`MSG_FASTOPEN`: an implicit connect).
+#[inline]
+pub(crate) fn is_fast_open(flags: c_int) -> bool {
+    flags & libc::MSG_FASTOPEN != 0
+}
+
+/// Whether `setsockopt(level, name)` is the program binding the socket to a device
+/// (or dropping that binding): `SO_BINDTODEVICE` (a name) or `SO_BINDTOIFINDEX` (an
+/// index).
+pub(crate) fn binds_device(level: c_int, name: c_int) -> bool {
+    level == libc::SOL_SOCKET && (name == libc::SO_BINDTODEVICE || name == libc::SO_BINDTOIFINDEX)
+}
+
+/// Whether a `setsockopt` value drops the socket's device binding (socket-core's
+/// rule, over Linux's option numbers).
+pub(crate) fn unbinds_device(level: c_int, name: c_int, val: &[u8]) -> bool {
+    mifshim_socket_core::unbinds_device(level, name, val)
+}
+
+/// The path whose unicast interface `setsockopt(level, name)` sets (`IP_UNICAST_IF`:
+/// IPv4 and IPv4-mapped destinations; `IPV6_UNICAST_IF`: native IPv6 ones), if it is
+/// one of those options.
+pub(crate) fn unicast_if_option(level: c_int, name: c_int) -> Option<Path> {
+    match (level, name) {
+        (libc::IPPROTO_IP, libc::IP_UNICAST_IF) => Some(Path::V4),
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_IF) => Some(Path::V6),
+        _ => None,
+    }
+}
+
+/// Whether `setsockopt(level, name)` chooses the socket's multicast interface
+/// (`IP_MULTICAST_IF`, `IPV6_MULTICAST_IF`; the value's meaning is socket-core's
+/// `membership::multicast_if_chooses`).
+pub(crate) fn multicast_if_option(level: c_int, name: c_int) -> bool {
+    matches!(
+        (level, name),
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) | (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF)
+    )
+}
+
+// ---------------------------------------------------------------------------------
 // Per-datagram interface choice: IP_PKTINFO / IPV6_PKTINFO control messages
 // ---------------------------------------------------------------------------------
 

@@ -10,14 +10,19 @@
 //! table of what each socket primitive the shared core asks `sys` for becomes on
 //! macOS; `ffi::sock` executes it under the Linux primitives' names.
 //!
-//! Not here yet: the engine's hook entry points and the shared core over these
-//! primitives (the stub's `__DATA,__interpose` table is written: `preload/src/macos.rs`);
-//! until then nothing calls this module on macOS (hence the `dead_code` allowance).
+//! [`filter`] is `sys::filter` on macOS (no listener can be confined there: `ops`
+//! refuses one), [`dns`] what `ops` asks of the engine's resolver, which macOS does
+//! not build. The socket core (`ops`, `redirect`) builds over these; not here yet: the
+//! engine's hook entry points (the stub's `__DATA,__interpose` table is written:
+//! `preload/src/macos.rs`), so nothing calls this module on macOS (hence the
+//! `dead_code` allowance).
 
 #![allow(dead_code)]
 
+pub(crate) mod dns;
 pub(crate) mod dnsconf;
 pub(crate) mod dnssd;
+pub(crate) mod filter;
 pub(crate) mod ifaddr;
 pub(crate) mod names;
 pub(crate) mod route;

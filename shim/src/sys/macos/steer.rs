@@ -7,7 +7,7 @@
 //!
 //! From XNU's source (`bsd/netinet/ip_output.c`, `in_pcb.c`, `udp_usrreq.c`,
 //! `bsd/netinet6/ip6_output.c`, `in6_src.c`), not tried on a Mac:
-//! * `SO_BINDTOIFINDEX` (connect-time binding, listener confinement) →
+//! * `SO_BINDTOIFINDEX` (the connect-time binding) →
 //!   `IP_BOUND_IF` on an `AF_INET` socket, `IPV6_BOUND_IF` on an `AF_INET6` one. Both
 //!   set the one `inp_boundifp` of the socket's pcb (`inp_bindif`), which the IPv4
 //!   output path of an `AF_INET6` socket (IPv4-mapped destinations) reads too, so the
@@ -23,10 +23,12 @@
 //! * `IP_BIND_ADDRESS_NO_PORT` → skipped: no such option; a source binding picks its
 //!   port at `bind`.
 //! * the classic-BPF listener filter (`SO_ATTACH_FILTER`, `listen = "interface"`) →
-//!   refused: no socket filters; a listener is confined by `IP_BOUND_IF` instead.
+//!   refused: no socket filters; and `IP_BOUND_IF` does not confine what a listener
+//!   accepts (`sys/macos/filter.rs`), so no listener is confined: `ops` refuses one
+//!   the policy would confine.
 //! * `MSG_FASTOPEN` → refused: macOS's Fast Open is `connectx` with
-//!   `CONNECT_DATA_IDEMPOTENT`, not a `sendto` flag (not written); `ffi::sock`'s
-//!   `MSG_FASTOPEN` is 0, so no send takes the core's Fast Open path.
+//!   `CONNECT_DATA_IDEMPOTENT`, not a `sendto` flag (not written); [`is_fast_open`]
+//!   is false, so no send takes the core's Fast Open path.
 //! * the per-datagram interface → `IP_PKTINFO` / `IPV6_PKTINFO` in `sendmsg`.
 
 use mifshim_socket_core::Path;
@@ -84,7 +86,7 @@ pub(crate) enum Refusal {
     NoMark,
     /// Not needed: the port is chosen at `bind`.
     NoDeferredPort,
-    /// No classic-BPF socket filters; `IP_BOUND_IF` confines the listener.
+    /// No classic-BPF socket filters (and `IP_BOUND_IF` does not confine a listener).
     NoSocketFilter,
     /// Fast Open is `connectx`'s, not a send flag.
     FastOpenIsConnectx,
@@ -101,9 +103,7 @@ impl Refusal {
             Refusal::NoDeferredPort => {
                 "macOS has no IP_BIND_ADDRESS_NO_PORT: the port is chosen at bind"
             }
-            Refusal::NoSocketFilter => {
-                "macOS has no classic-BPF socket filter: the listener is confined by IP_BOUND_IF"
-            }
+            Refusal::NoSocketFilter => "macOS has no classic-BPF socket filter",
             Refusal::FastOpenIsConnectx => {
                 "macOS's TCP Fast Open is connectx(CONNECT_DATA_IDEMPOTENT), not MSG_FASTOPEN"
             }
@@ -147,6 +147,63 @@ pub(crate) fn counterpart(p: Primitive, v6_socket: bool) -> Counterpart {
             kind: IPV6_PKTINFO,
         },
     }
+}
+
+// ---------------------------------------------------------------------------------
+// What the program's own calls mean, as the core books them (`ops::setsockopt_done`,
+// `ops::setsockopt_rewrite`, `ops::send`; Linux's are in `sys/linux/mod.rs`)
+// ---------------------------------------------------------------------------------
+
+/// `IP_MULTICAST_IF` (`<netinet/in.h>`: an `in_addr`, or XNU's `ip_mreqn`).
+pub(crate) const IP_MULTICAST_IF: i32 = 9;
+
+/// Whether a send's `flags` ask for TCP Fast Open: never on macOS
+/// ([`Refusal::FastOpenIsConnectx`]), so no send takes the core's Fast Open path.
+pub(crate) fn is_fast_open(_flags: i32) -> bool {
+    false
+}
+
+/// Whether `setsockopt(level, name)` is the program binding the socket to an
+/// interface (or dropping that binding): `IP_BOUND_IF` or `IPV6_BOUND_IF` (either
+/// sets the pcb's one `inp_boundifp`, `inp_bindif`), Linux's `SO_BINDTODEVICE` /
+/// `SO_BINDTOIFINDEX`.
+pub(crate) fn binds_device(level: i32, name: i32) -> bool {
+    matches!(
+        (level, name),
+        (IPPROTO_IP, IP_BOUND_IF) | (IPPROTO_IPV6, IPV6_BOUND_IF)
+    )
+}
+
+/// Whether a `setsockopt` value drops the socket's interface binding: `IP_BOUND_IF`
+/// or `IPV6_BOUND_IF` of index 0 (XNU's `inp_bindif`: "A zero interface scope value
+/// indicates an unbind", clearing `INP_BOUND_IF`; read in the source, not tried). A
+/// value shorter than an `int` is the kernel's to refuse.
+pub(crate) fn unbinds_device(level: i32, name: i32, val: &[u8]) -> bool {
+    binds_device(level, name)
+        && val
+            .first_chunk::<4>()
+            .is_some_and(|i| i32::from_ne_bytes(*i) == 0)
+}
+
+/// The path whose unicast interface `setsockopt(level, name)` sets: none on macOS (no
+/// `IP_UNICAST_IF`/`IPV6_UNICAST_IF`; the shim never sets one either,
+/// [`Refusal::UnicastNeedsPktinfo`]).
+pub(crate) fn unicast_if_option(_level: i32, _name: i32) -> Option<Path> {
+    None
+}
+
+/// Whether `setsockopt(level, name)` chooses the socket's multicast interface:
+/// `IP_MULTICAST_IF` (an address), `IP_MULTICAST_IFINDEX` (an index) or
+/// `IPV6_MULTICAST_IF` (an index). Each value is nonzero exactly when it names an
+/// interface, which is how socket-core's `membership::multicast_if_chooses` reads a
+/// 4-byte IPv4 value too.
+pub(crate) fn multicast_if_option(level: i32, name: i32) -> bool {
+    matches!(
+        (level, name),
+        (IPPROTO_IP, IP_MULTICAST_IF)
+            | (IPPROTO_IP, IP_MULTICAST_IFINDEX)
+            | (IPPROTO_IPV6, IPV6_MULTICAST_IF)
+    )
 }
 
 /// `SOCK_STREAM` / `SOCK_DGRAM` (the same numbers on macOS and Linux).
@@ -268,6 +325,35 @@ mod tests {
                 name: IPV6_V6ONLY
             }
         );
+    }
+
+    #[test]
+    fn the_programs_own_interface_choices_are_macos_options() {
+        let i = |v: i32| v.to_ne_bytes();
+        assert!(binds_device(IPPROTO_IP, IP_BOUND_IF));
+        assert!(binds_device(IPPROTO_IPV6, IPV6_BOUND_IF));
+        // Linux's SO_BINDTODEVICE / SO_BINDTOIFINDEX numbers mean nothing here.
+        assert!(!binds_device(1, 25) && !binds_device(0xffff, 25));
+        assert!(!binds_device(IPPROTO_IPV6, IP_BOUND_IF));
+        assert!(unbinds_device(IPPROTO_IP, IP_BOUND_IF, &i(0)));
+        assert!(unbinds_device(IPPROTO_IPV6, IPV6_BOUND_IF, &i(0)));
+        assert!(!unbinds_device(IPPROTO_IP, IP_BOUND_IF, &i(4)));
+        assert!(!unbinds_device(IPPROTO_IP, IP_BOUND_IF, &[0, 0]));
+        assert!(!unbinds_device(IPPROTO_IP, IP_TOS, &i(0)));
+        for (level, name) in [
+            (IPPROTO_IP, IP_MULTICAST_IF),
+            (IPPROTO_IP, IP_MULTICAST_IFINDEX),
+            (IPPROTO_IPV6, IPV6_MULTICAST_IF),
+        ] {
+            assert!(multicast_if_option(level, name));
+            assert!(!binds_device(level, name));
+        }
+        assert!(!multicast_if_option(IPPROTO_IPV6, IP_MULTICAST_IFINDEX));
+        for name in [0, 25, 31, 50, 125] {
+            assert_eq!(unicast_if_option(IPPROTO_IP, name), None);
+            assert_eq!(unicast_if_option(IPPROTO_IPV6, name), None);
+        }
+        assert!(!is_fast_open(-1));
     }
 
     #[test]

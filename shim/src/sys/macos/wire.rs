@@ -80,6 +80,14 @@ pub(crate) fn encode_sockaddr(a: &SocketAddr) -> ([u8; SOCKADDR_MAX], usize) {
     }
 }
 
+/// A decoded INET socket address as the shared core (`ops`) takes it: the Linux
+/// `uapi::Dest`'s fields (the scope also inside an IPv6 `addr`, as the program wrote it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dest {
+    pub addr: SocketAddr,
+    pub scope_id: u32,
+}
+
 /// The address in `b`, a `sockaddr` as the kernel or a library handed it back: `None`
 /// for another family, or when `b` or the structure's own `sa_len` is too short for
 /// its family's structure.

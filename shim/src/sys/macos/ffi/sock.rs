@@ -1,10 +1,11 @@
 //! The socket primitives the shared core asks `sys` for, under the Linux primitives'
 //! names and signatures (`sys/linux/mod.rs`), executed the macOS way by the one table
-//! in `steer` (`IP_BOUND_IF`/`IPV6_BOUND_IF` for the connect-time binding and the
-//! listener's confinement, `IP_MULTICAST_IFINDEX`/`IPV6_MULTICAST_IF`, `IP_TOS`/
-//! `IPV6_TCLASS`; `ENOPROTOOPT` for what macOS lacks: `IP_UNICAST_IF`, `SO_MARK`,
-//! `MSG_FASTOPEN`, the BPF filter). Re-exported by `sys` on macOS, so that `ops`'s
-//! calls (`sys::bind_to_interface`, `sys::set_unicast_if_on`, …) resolve to these.
+//! in `steer` (`IP_BOUND_IF`/`IPV6_BOUND_IF` for the connect-time binding,
+//! `IP_MULTICAST_IFINDEX`/`IPV6_MULTICAST_IF`, `IP_TOS`/`IPV6_TCLASS`; `ENOPROTOOPT`
+//! for what macOS lacks: `IP_UNICAST_IF`, `SO_MARK`; no `MSG_FASTOPEN`), and what the
+//! program's own calls mean there (`steer::binds_device`, …). Re-exported by `sys` on
+//! macOS, so that `ops`'s calls (`sys::bind_to_interface`, `sys::set_unicast_if_on`,
+//! …) resolve to these; the listener filter is `macos::filter` (none).
 //!
 //! Not run on a Mac. Like the rest of `ffi`, these call libc by name; once the
 //! engine is a `dlopen`ed image behind the stub the interposed ones (`setsockopt`,
@@ -18,11 +19,17 @@ use mifshim_socket_core::Path;
 
 use super::errno;
 use super::sockopt::{from_sockaddr, sockaddr};
-use crate::sys::macos::steer::{self, Counterpart, Primitive, Refusal};
+use crate::sys::macos::steer::{self, Counterpart, Primitive};
 
-/// `MSG_FASTOPEN`: none on macOS (its Fast Open is `connectx`), so no flag bit
-/// selects the core's Fast Open path (`steer::Refusal::FastOpenIsConnectx`).
-pub(crate) const MSG_FASTOPEN: c_int = 0;
+// What the program's own calls mean (`ops` books them over these), from `steer`'s
+// table: no `MSG_FASTOPEN`, `IP_BOUND_IF`/`IPV6_BOUND_IF` for a device binding, no
+// unicast-interface option, the multicast interface by address or index.
+pub(crate) use crate::sys::macos::steer::{
+    binds_device, is_fast_open, multicast_if_option, unbinds_device, unicast_if_option,
+};
+/// The decoded destination and the per-datagram interface `ops` plans with.
+pub(crate) use crate::sys::macos::wire::Dest;
+pub(crate) use mifshim_fastpath::Pktinfo;
 
 /// What [`steer::counterpart`] refuses comes back as this errno.
 pub(crate) const REFUSED: c_int = libc::ENOPROTOOPT;
@@ -131,9 +138,9 @@ pub(crate) fn bound_ifindex(fd: c_int) -> c_int {
     get(fd, Primitive::BindInterface, is_v6(fd)).unwrap_or(0)
 }
 
-/// Binds the socket to interface `index` (the connect-time binding and a listener's
-/// confinement): `IP_BOUND_IF` or `IPV6_BOUND_IF` by the socket's family. The name is
-/// unused: macOS binds by index only.
+/// Binds the socket to interface `index` (the connect-time binding; not a listener's
+/// confinement on macOS, `macos::filter`): `IP_BOUND_IF` or `IPV6_BOUND_IF` by the
+/// socket's family. The name is unused: macOS binds by index only.
 pub(crate) fn bind_to_interface(
     fd: c_int,
     index: u32,
@@ -249,16 +256,23 @@ pub(crate) fn has_peer(fd: c_int) -> bool {
     unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0 }
 }
 
+/// The socket's peer, if connected.
+pub(crate) fn peer_addr(fd: c_int) -> Option<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: `ss` and `len` are live and writable for the sizes given.
+    if unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) } != 0 {
+        return None;
+    }
+    // SAFETY: the kernel wrote a sockaddr of `ss_len` bytes (≤ its storage) into `ss`.
+    unsafe { from_sockaddr((&raw const ss).cast()) }
+}
+
 /// The route's interface for `dest` (`RTM_GET` on a routing socket opened for the
 /// query: `routesock::route_oif`).
 pub(crate) fn route_oif(dest: IpAddr) -> Result<u32, c_int> {
     super::routesock::route_oif(dest)
-}
-
-/// The listener filter: refused, with the reason the engine logs; a listener is
-/// confined by [`bind_to_interface`] (`listen = "device"`'s meaning) instead.
-pub(crate) fn attach_listener_filter(_fd: c_int) -> Result<(), (c_int, &'static str)> {
-    Err((REFUSED, Refusal::NoSocketFilter.why()))
 }
 
 // The numbers `steer` writes by hand are the SDK's (checked whenever this is
@@ -271,6 +285,7 @@ const _: () = {
     assert!(steer::IPV6_V6ONLY == libc::IPV6_V6ONLY);
     assert!(steer::IPV6_TCLASS == libc::IPV6_TCLASS);
     assert!(steer::IPV6_BOUND_IF == libc::IPV6_BOUND_IF);
+    assert!(steer::IP_MULTICAST_IF == libc::IP_MULTICAST_IF);
     assert!(steer::SOCK_STREAM == libc::SOCK_STREAM);
     assert!(steer::SOCK_DGRAM == libc::SOCK_DGRAM);
 };

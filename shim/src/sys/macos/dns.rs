@@ -1,0 +1,25 @@
+//! What the shared core (`ops`) asks of the engine's `dns` module, on macOS, where that
+//! module is not built: its resolver is Linux's (the servers of `/etc/resolv.conf`,
+//! its own sockets), while macOS's names go to mDNSResponder with the interface's
+//! index (`ffi/names.rs`, not wired yet). `lib.rs` names this module `crate::dns` on
+//! macOS. Pure, compiled everywhere.
+
+use std::net::SocketAddr;
+
+use config_schema::Profile;
+
+/// `[dns] redirect` (a port-53 datagram or connection the program makes to one of the
+/// system's servers goes to the chosen interface's own server instead): **not written
+/// for macOS** — the system's servers there are configd's (`dnsinfo`, `dnsconf`), not
+/// `resolv.conf`'s, and nothing maps them to an interface's yet — so nothing is
+/// redirected: such a query is decided and steered like any other destination
+/// (through the chosen interface to the server the program named, or refused), never
+/// sent by another link. What the policy asks, a redirect, does not happen; a
+/// launcher that must not run without it should refuse `redirect = true` on macOS.
+pub(crate) fn redirect_target(
+    _profile: &Profile,
+    _dest: SocketAddr,
+    _v6_socket: bool,
+) -> Option<SocketAddr> {
+    None
+}
