@@ -815,7 +815,14 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
     let Some(profile) = profile() else {
         return Plan::AsIs;
     };
+    // The entry is asked for first: a socket the engine did not know is recorded, so
+    // the stub's next call on it knows whether to come here (`shim_bound`).
     let e = entry_checked(fd, false);
+    if let Ctl::Read(b) = ctl
+        && !mifshim_fastpath::may_carry_source(b)
+    {
+        return Plan::AsIs;
+    }
     // A binding this process's shim made, or one it found on a socket it received
     // or inherited (`SCM_RIGHTS`, exec: the kernel cannot say whose it is — another
     // process's shim may have made it — so it is checked when it is the interface
