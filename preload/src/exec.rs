@@ -1047,8 +1047,9 @@ pub(crate) unsafe fn spawn_check(
 const SPAWN_ACTION: usize = 32;
 
 /// How many file actions `actions` (glibc's `posix_spawn_file_actions_t`: `int
-/// __allocated; int __used; struct __spawn_action *__actions; …`) holds; one
-/// (unreadable: [`spawn_action`] answers `Unknown`) when the header makes no sense.
+/// __allocated; int __used; struct __spawn_action *__actions; …`) holds;
+/// `usize::MAX` when the header makes no sense ([`spawn_action`] then answers
+/// `Unknown` for the first, and the spawn is supervised).
 ///
 /// # Safety
 /// `actions` is NULL or points to initialised file actions.
