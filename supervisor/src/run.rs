@@ -805,31 +805,28 @@ impl Supervisor<'_> {
 
     /// The destination of a send (`sendto`, `sendmsg`) and the program's socket,
     /// duplicated: an IP address, or an `AF_UNSPEC` one on an `AF_INET` socket
-    /// ([`addr::parse_send`]: the kernel sends it as IPv4). `Ok(None)`: no address
-    /// the supervisor steers (another family, or `AF_UNSPEC` where the kernel takes
-    /// it as none); the call continues.
-    fn send_dest(
-        &mut self,
-        n: &Notif,
-        fd: i32,
-        ptr: u64,
-        len: u32,
-    ) -> Result<Option<(OwnedFd, SocketAddr, u32)>, Handled> {
+    /// ([`addr::parse_send`]: the kernel sends it as IPv4); `AF_UNSPEC` on an
+    /// `AF_INET6` socket is no name ([`SendName::None`]); anything else is not an
+    /// address the supervisor steers ([`SendName::Other`]).
+    fn send_dest(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Result<SendName, Handled> {
         let raw = self.read_raw(n, ptr, len)?;
-        let d = match addr::parse(&raw) {
-            Dest::Unspec if raw.len() >= addr::SIN_LEN => Dest::Unspec,
+        match addr::parse(&raw) {
             Dest::Ip { addr, scope_id } => {
-                return Ok(Some((self.dup(n, fd)?, addr, scope_id)));
+                return Ok(SendName::To(self.dup(n, fd)?, addr, scope_id));
             }
-            _ => return Ok(None),
-        };
-        debug_assert_eq!(d, Dest::Unspec);
+            Dest::Unspec => {}
+            _ => return Ok(SendName::Other),
+        }
         // One more getsockopt, for this rare form only.
         let s = self.dup(n, fd)?;
         let family = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
+        if family == libc::AF_INET6 {
+            // No name to the kernel (`udpv6_sendmsg`): the connected peer's datagram.
+            return Ok(SendName::None(s));
+        }
         Ok(match addr::parse_send(&raw, family) {
-            Dest::Ip { addr, scope_id } => Some((s, addr, scope_id)),
-            _ => None,
+            Dest::Ip { addr, scope_id } => SendName::To(s, addr, scope_id),
+            _ => SendName::Other,
         })
     }
 
@@ -1891,8 +1888,8 @@ impl Supervisor<'_> {
         alen: u32,
     ) -> Handled {
         let (s, dest, scope) = match self.send_dest(n, fd, ptr, alen) {
-            Ok(Some(d)) => d,
-            Ok(None) => return Some(Reply::Continue),
+            Ok(SendName::To(s, dest, scope)) => (s, dest, scope),
+            Ok(SendName::None(_) | SendName::Other) => return Some(Reply::Continue),
             Err(h) => return h,
         };
         let iov = [(buf, len)];
@@ -2334,16 +2331,15 @@ impl Supervisor<'_> {
             Err(h) => return h,
         };
         if m.name == 0 || m.namelen == 0 {
-            return self.sendmsg_unnamed(n, fd, &m, flags);
+            return match self.dup(n, fd) {
+                Ok(s) => self.sendmsg_unnamed(n, s, &m, flags),
+                Err(h) => h,
+            };
         }
         let (s, dest, scope) = match self.send_dest(n, fd, m.name, m.namelen) {
-            Ok(Some(d)) => d,
-            // An `AF_UNSPEC` name on an AF_INET6 socket is no name to the kernel
-            // (`udpv6_sendmsg`): the connected peer's datagram.
-            Ok(None) if self.unspec_on_v6(n, fd, &m) => {
-                return self.sendmsg_unnamed(n, fd, &m, flags);
-            }
-            Ok(None) => return Some(Reply::Continue),
+            Ok(SendName::To(s, dest, scope)) => (s, dest, scope),
+            Ok(SendName::None(s)) => return self.sendmsg_unnamed(n, s, &m, flags),
+            Ok(SendName::Other) => return Some(Reply::Continue),
             Err(h) => return h,
         };
         let (iov, control) = match read_iov_control(n, &m) {
@@ -2381,20 +2377,6 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Whether message `m`'s name is an `AF_UNSPEC` one (at least its family) on an
-    /// AF_INET6 socket, which the kernel takes as no name.
-    fn unspec_on_v6(&mut self, n: &Notif, fd: i32, m: &addr::MsgHdr) -> bool {
-        let mut family = [0u8; 2];
-        if m.namelen < 2 || sys::read_mem(n.pid, m.name, &mut family).is_err() {
-            return false;
-        }
-        u16::from_ne_bytes(family) == libc::AF_UNSPEC as u16
-            && self.dup(n, fd).is_ok_and(|s| {
-                sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN)
-                    .is_ok_and(|d| d == libc::AF_INET6)
-            })
-    }
-
     /// A `sendmsg` without a destination (a connected socket's, or the kernel's
     /// `EDESTADDRREQ`). The `msghdr` is the program's memory: another thread could
     /// give it a name or control data after the check, and a CONTINUE would send
@@ -2403,52 +2385,36 @@ impl Supervisor<'_> {
     /// supervisor sends what it read, a source in its control data checked against
     /// the socket's interface. Cost on a steered connected socket: `pidfd_getfd`, the
     /// socket's facts, one `process_vm_readv` of the data, the `sendmsg`.
-    fn sendmsg_unnamed(&mut self, n: &Notif, fd: i32, m: &addr::MsgHdr, flags: i32) -> Handled {
-        let s = match self.dup(n, fd) {
-            Ok(s) => s,
-            Err(h) => return h,
-        };
+    fn sendmsg_unnamed(&mut self, n: &Notif, s: OwnedFd, m: &addr::MsgHdr, flags: i32) -> Handled {
         let f = self.facts(&s);
-        if f.bound != 0 {
-            // Bound to a device: every datagram keeps to its link. Control data may
-            // still give it a source, which on the supervisor's binding must be the
-            // interface's (as for a named datagram); sent as read.
-            if f.stream || f.family.is_none() {
-                return Some(Reply::Continue);
-            }
-            if !f.shim_bound {
-                return Some(Reply::Continue);
-            }
-            // Read once, checked and sent as read (after a CONTINUE the kernel would
-            // read the program's memory again). Too long to read: refused (ENOBUFS).
-            let (iov, control) = match read_iov_control(n, m) {
-                Ok(x) => x,
-                Err(e) => return Some(Reply::Errno(e)),
-            };
-            if let Err(e) = self.bound_source(n, &s, &f, &control) {
-                return Some(Reply::Errno(e));
-            }
-            return self.send_self(n, &s, None, &iov, &control, flags, None);
-        }
         if f.family.is_none() {
             return Some(Reply::Continue);
         }
         if f.stream {
             // A stream ignores a name once connected, and takes none before without
-            // MSG_FASTOPEN (a register, not memory). A Fast Open send is made on the
-            // duplicate: the kernel's answer, with what was read.
-            if flags & libc::MSG_FASTOPEN == 0 || sys::is_connected(&s) {
+            // MSG_FASTOPEN (a register, not memory); a device binding holds it to its
+            // link. A Fast Open send is made on the duplicate: the kernel's answer,
+            // with what was read.
+            if f.bound != 0 || flags & libc::MSG_FASTOPEN == 0 || sys::is_connected(&s) {
                 return Some(Reply::Continue);
             }
+        } else if f.bound != 0 && !f.shim_bound {
+            // The program's own device binding: its choice, whatever it sends.
+            return Some(Reply::Continue);
         }
-        // Not continued on a socket steered by its unicast interfaces either: another
-        // thread could give the message control data with an IPv6 source after the
-        // check, which makes the unicast interface a preference only.
+        // Not continued on the supervisor's device binding or on unicast interfaces:
+        // another thread could give the message control data with a source after the
+        // check (another link's; on a unicast interface, one that makes it a
+        // preference only). Read once, checked, sent as read; too long: ENOBUFS.
         let (iov, control) = match read_iov_control(n, m) {
             Ok(x) => x,
             Err(e) => return Some(Reply::Errno(e)),
         };
-        if !f.stream && f.family == Some(AddrFamily::V6) && f.uc6 != 0 {
+        if f.bound != 0 {
+            if let Err(e) = self.bound_source(n, &s, &f, &control) {
+                return Some(Reply::Errno(e));
+            }
+        } else if !f.stream && f.family == Some(AddrFamily::V6) && f.uc6 != 0 {
             // A datagram with its own IPv6 source on a socket steered by its unicast
             // interface: bound to that device if the source is the interface's,
             // refused otherwise (it would leave by the main route's link).
@@ -3121,6 +3087,17 @@ fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
         sys::read_mem(n.pid, base, &mut data[start..]).map_err(|_| libc::EFAULT)?;
     }
     Ok(data)
+}
+
+/// What a send's name is to the kernel.
+enum SendName {
+    /// An IP destination (the program's socket duplicated).
+    To(OwnedFd, SocketAddr, u32),
+    /// None: `AF_UNSPEC` on an AF_INET6 socket (`udpv6_sendmsg`), the connected peer's
+    /// datagram (the socket duplicated).
+    None(OwnedFd),
+    /// Another family, or too short: not an IP destination, the kernel's to answer.
+    Other,
 }
 
 /// The source address an IPv6 datagram's control data gives it (the last
