@@ -839,37 +839,43 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
     let Some(family) = e.family() else {
         return Plan::AsIs;
     };
-    if found && !policy_steers_to(profile, e, peer, index) {
-        return Plan::AsIs;
-    }
-    // Planned as the shim's own binding (not the program's choice).
-    let e = Entry::new(e.flags & !APP_BOUND | SHIM_BOUND, e.uc_index);
-    if let Ctl::Unknown = ctl {
-        // Too long to copy, so it cannot be checked (nor sent as checked): refused,
-        // as the kernel refuses control data beyond its own limit.
-        log::warn_limited(format_args!(
-            "{what} to {}: control data too long to check for a source of its own on a socket bound to its interface; refusing -> ENOBUFS",
-            Addr(peer)
-        ));
-        return Plan::Fail(libc::ENOBUFS);
-    }
-    let at = Planning {
-        fd,
-        path: datagram_path(family, peer),
-        dest: peer,
-        what,
-        ctl,
-    };
-    netstate::with(
-        |snap| match datagram_source(&at, e, Verdict::Steer { index }, snap) {
+    netstate::with(|snap| {
+        if found && !policy_steers_to(profile, snap, e, peer, index) {
+            return Plan::AsIs;
+        }
+        if let Ctl::Unknown = ctl {
+            // Too long to copy, so it cannot be checked (nor sent as checked): refused,
+            // as the kernel refuses control data beyond its own limit.
+            log::warn_limited(format_args!(
+                "{what} to {}: control data too long to check for a source of its own on a socket bound to its interface; refusing -> ENOBUFS",
+                Addr(peer)
+            ));
+            return Plan::Fail(libc::ENOBUFS);
+        }
+        let at = Planning {
+            fd,
+            path: datagram_path(family, peer),
+            dest: peer,
+            what,
+            ctl,
+        };
+        // Planned as the shim's own binding (not the program's choice).
+        let e = Entry::new(e.flags & !APP_BOUND | SHIM_BOUND, e.uc_index);
+        match datagram_source(&at, e, Verdict::Steer { index }, snap) {
             Err(plan) => plan,
             Ok(_) => Plan::AsIs,
-        },
-    )
+        }
+    })
 }
 
 /// Whether the policy sends a datagram to `peer` by interface `index`.
-fn policy_steers_to(profile: &Profile, e: Entry, peer: SocketAddr, index: u32) -> bool {
+fn policy_steers_to(
+    profile: &Profile,
+    snap: &Snap,
+    e: Entry,
+    peer: SocketAddr,
+    index: u32,
+) -> bool {
     let flow = Flow {
         proto: e.proto(),
         op: Op::Send,
@@ -877,10 +883,8 @@ fn policy_steers_to(profile: &Profile, e: Entry, peer: SocketAddr, index: u32) -
         port: peer.port(),
         scope_id: 0,
     };
-    netstate::with(|snap| {
-        let d = decide(profile, snap, &flow);
-        matches!(core::verdict(&d, || local_via(snap, peer.ip())), Verdict::Steer { index: i } if i == index)
-    })
+    let d = decide(profile, snap, &flow);
+    matches!(core::verdict(&d, || local_via(snap, peer.ip())), Verdict::Steer { index: i } if i == index)
 }
 
 /// What a later batch message that cuts its batch answers ([`send_batched`]); the
@@ -1284,13 +1288,12 @@ fn confine(fd: i32, e: Entry, family: AddrFamily, what: &str, port: u16) -> Resu
             seen = Some(d);
         }
         match d {
-            Decision::Bind(b) if !b.multicast => match filter::LISTENERS_UNCONFINABLE {
-                Some(why) => unconfinable(what, addr, &b, why),
-                None if profile.listen == Listen::Interface => {
-                    confine_by_filter(fd, e, what, addr, &b, snap)
+            Decision::Bind(b) if !b.multicast && profile.listen == Listen::Interface => {
+                match filter::LISTENERS_UNCONFINABLE {
+                    Some(why) => unconfinable(what, addr, &b, why),
+                    None => confine_by_filter(fd, e, what, addr, &b, snap),
                 }
-                None => apply_socket(fd, e, family, what, addr, &d, snap),
-            },
+            }
             d => apply_socket(fd, e, family, what, addr, &d, snap),
         }
     });

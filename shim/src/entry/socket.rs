@@ -188,14 +188,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
 
 /// A message that names no destination: its control data, if it may give the
 /// datagram a source, checked against the interface the socket is bound to
-/// ([`ops::unnamed_source`]); decided on the copy the kernel then gets.
+/// ([`ops::unnamed_source`], which also records a socket the engine did not know);
+/// decided on the copy the kernel then gets.
 fn unnamed(fd: c_int, m: &mut MsgCopy, what: &str) -> Plan {
-    match m.load_control() {
-        Ctl::Read(b) if !mifshim_fastpath::may_carry_source(b) => Plan::AsIs,
-        ctl => {
-            pre(|| ops::unnamed_source(fd, what, ctl)).or_panicked(Plan::Fail(Errno::PANICKED.0))
-        }
-    }
+    let ctl = m.load_control();
+    pre(|| ops::unnamed_source(fd, what, ctl)).or_panicked(Plan::Fail(Errno::PANICKED.0))
 }
 
 /// What the socket core calls a prepared control buffer.
