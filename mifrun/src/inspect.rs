@@ -43,6 +43,21 @@ pub struct Shebang {
     pub arg: Option<OsString>,
 }
 
+impl Shebang {
+    /// The line as shown in the exec chain: `INTERPRETER[ ARG]` (after the `#!`).
+    fn line(&self) -> String {
+        let arg = self
+            .arg
+            .as_ref()
+            .map(|a| format!(" {}", a.to_string_lossy()));
+        format!(
+            "{}{}",
+            Path::new(&self.interpreter).display(),
+            arg.unwrap_or_default()
+        )
+    }
+}
+
 /// Parses the first bytes of a file the way `fs/binfmt_script.c` does. `None` when the
 /// file does not start with a usable `#!` line.
 pub fn parse_shebang(head: &[u8]) -> Option<Shebang> {
@@ -593,15 +608,8 @@ fn script_interpreter(
 ) -> (PathBuf, Option<OsString>) {
     match parse_shebang(head) {
         Some(sb) => {
-            ins.chain.push(format!(
-                "{}: script, `#!{}{}`",
-                resolved.display(),
-                Path::new(&sb.interpreter).display(),
-                sb.arg
-                    .as_ref()
-                    .map(|a| format!(" {}", a.to_string_lossy()))
-                    .unwrap_or_default()
-            ));
+            ins.chain
+                .push(format!("{}: script, `#!{}`", resolved.display(), sb.line()));
             (PathBuf::from(&sb.interpreter), sb.arg)
         }
         None => {
@@ -735,13 +743,9 @@ fn follow_final(path: &Path, follow: Follow<'_>, ins: &mut Inspection) -> Result
         return Ok(());
     };
     ins.chain.push(format!(
-        "{}: itself a script, `#!{}{}`, which the kernel runs in turn",
+        "{}: itself a script, `#!{}`, which the kernel runs in turn",
         path.display(),
-        Path::new(&sb.interpreter).display(),
-        sb.arg
-            .as_ref()
-            .map(|a| format!(" {}", a.to_string_lossy()))
-            .unwrap_or_default()
+        sb.line()
     ));
     let interp = PathBuf::from(&sb.interpreter);
     if probe_path(&interp) != Probe::Executable {

@@ -971,6 +971,8 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
     // The slot and the clock, looked up at the first message that names a destination
     // (once for the batch); a socket the engine did not promote never reads a name.
     let mut fast = None;
+    // Whether a nameless message's control data takes the batch to the engine.
+    let mut bound = None;
     // The kernel sends at most UIO_MAXIOV (1024) messages of a batch; no need to look
     // further (and the program's array may be no longer than that).
     for i in 0..n {
@@ -978,8 +980,8 @@ fn sendmmsg_direct(fd: c_int, msgs: *const mmsghdr, vlen: c_uint) -> bool {
         let h = unsafe { &(*msgs.add(i)).msg_hdr };
         let (name, len) = (h.msg_name, h.msg_namelen);
         if name.is_null() {
-            // As in `sendmsg_direct`.
-            if h.msg_controllen != 0 && shim_bound(fd) {
+            // As in `sendmsg_direct` (asked once for the batch).
+            if h.msg_controllen != 0 && *bound.get_or_insert_with(|| shim_bound(fd)) {
                 return false;
             }
             continue;

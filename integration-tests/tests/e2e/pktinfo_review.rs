@@ -61,13 +61,16 @@ fn py(
     (out, counts)
 }
 
-fn per_link(counts: &std::collections::BTreeMap<String, Counts>) -> String {
+/// Each uplink's packet count and its first packets (`src->dst:port`), for a test's
+/// diagnostics (also review_1203's).
+pub(super) fn per_link(counts: &std::collections::BTreeMap<String, Counts>) -> String {
     counts
         .iter()
         .map(|(k, c)| {
             let pk: Vec<String> = c
                 .pkts
                 .iter()
+                .take(12)
                 .map(|p| format!("{}->{}:{}", p.src, p.dst, p.dport))
                 .collect();
             format!("{k}={} {pk:?}", c.total())

@@ -10,6 +10,7 @@
 //! `a_chain_of_six_scripts_*` (ELOOP -> rc 126), `a_chain_through_a_non_executable_*`
 //! (EACCES -> rc 126), `mifrun_check_of_a_chain_*`. The rest pass (guards).
 
+use super::pktinfo_review::per_link;
 use super::*;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -100,22 +101,6 @@ fn run_py(tb: &Testbed, body: &str, mode: Mode<'_>) -> (Out, BTreeMap<String, Co
     let counts = sn.stop();
     eprintln!("links: {}\n{}", per_link(&counts), out.dump());
     (out, counts)
-}
-
-fn per_link(counts: &BTreeMap<String, Counts>) -> String {
-    counts
-        .iter()
-        .map(|(k, c)| {
-            let pk: Vec<String> = c
-                .pkts
-                .iter()
-                .take(12)
-                .map(|p| format!("{}->{}:{}", p.src, p.dst, p.dport))
-                .collect();
-            format!("{k}={} {pk:?}", c.total())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The program ran, its answers were `want` (refusals), and nothing went out: no

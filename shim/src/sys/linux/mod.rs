@@ -472,26 +472,25 @@ pub(crate) fn local_addr(fd: c_int) -> Option<SocketAddr> {
     uapi::decode_sockaddr(&as_bytes(&ss)[..n]).map(|d| d.addr)
 }
 
-/// Whether the socket has a peer (`getpeername` succeeds: connected).
-pub(crate) fn has_peer(fd: c_int) -> bool {
+/// `getpeername(2)`: the peer's address and its length (`None`: no peer).
+fn peer(fd: c_int) -> Option<(libc::sockaddr_storage, usize)> {
     // SAFETY: sockaddr_storage is plain data; zero is a valid value.
     let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: ss and len are valid for writes of the sizes given.
-    unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0 }
+    let r = unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) };
+    (r == 0).then(|| (ss, (len as usize).min(size_of::<libc::sockaddr_storage>())))
+}
+
+/// Whether the socket has a peer (`getpeername` succeeds: connected).
+pub(crate) fn has_peer(fd: c_int) -> bool {
+    peer(fd).is_some()
 }
 
 /// The INET/INET6 address the socket is connected to (`None`: no peer, or another
 /// family's).
 pub(crate) fn peer_addr(fd: c_int) -> Option<SocketAddr> {
-    // SAFETY: sockaddr_storage is plain data; zero is a valid value.
-    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
-    // SAFETY: ss and len are valid for writes of the sizes given.
-    if unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) } != 0 {
-        return None;
-    }
-    let n = (len as usize).min(size_of::<libc::sockaddr_storage>());
+    let (ss, n) = peer(fd)?;
     uapi::decode_sockaddr(&as_bytes(&ss)[..n]).map(|d| d.addr)
 }
 
