@@ -119,6 +119,7 @@ mod policy;
 mod process;
 mod refuse;
 mod review_1203;
+mod review_1203b;
 mod sockopts;
 mod supervise_review;
 mod testbed;
