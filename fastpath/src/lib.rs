@@ -92,6 +92,11 @@ pub const SHIM_OPTS: u32 = 1 << 19;
 /// IPv4 PKTINFO's `ipi_spec_dst` (0) replaces the bound source. Only a device binding
 /// steers it.
 pub const SRC_ADDR: u32 = 1 << 20;
+/// The socket's device binding was found on it (the engine probed a socket it did not
+/// see created: received by `SCM_RIGHTS`, inherited across `exec`), not seen being
+/// made: whose it is cannot be told (another process's shim may have made it). Cleared
+/// when this process's program binds or unbinds it itself.
+pub const FOUND_BOUND: u32 = 1 << 21;
 
 /// [`Shared::log_fd`] when standard error was closed and no log file is configured:
 /// the engine writes nothing (fd 2 may be the program's socket by now).

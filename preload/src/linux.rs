@@ -841,15 +841,15 @@ fn sendmsg_direct(fd: c_int, msg: *const msghdr) -> bool {
 
 /// Whether the engine must see a connected socket's datagram with control data: its
 /// entry says the shim bound it to a device (`mifshim_fastpath::SHIM_BOUND`), or it
-/// holds a binding found on a socket received or inherited (`SHARED` and `APP_BOUND`),
-/// or the engine does not know the socket yet (no valid entry, e.g. just received by
+/// holds a binding found on a socket received or inherited (`FOUND_BOUND`), or the
+/// engine does not know the socket yet (no valid entry, e.g. just received by
 /// `SCM_RIGHTS`). No engine: no binding of this process's shim, and nothing to check.
 fn shim_bound(fd: c_int) -> bool {
-    use mifshim_fastpath::{APP_BOUND, SHARED, SHIM_BOUND, VALID};
+    use mifshim_fastpath::{FOUND_BOUND, SHIM_BOUND, VALID};
     shared().is_some_and(|s| {
         mifshim_fastpath::slot(&s.fds, fd).is_none_or(|slot| {
             let e = slot.entry.load(Acquire);
-            e & VALID == 0 || e & SHIM_BOUND != 0 || e & (SHARED | APP_BOUND) == SHARED | APP_BOUND
+            e & VALID == 0 || e & (SHIM_BOUND | FOUND_BOUND) != 0
         })
     })
 }

@@ -73,12 +73,17 @@ fn entry(fd: i32) -> Entry {
 /// (`mifshim_socket_core::probed`: shared, since others may hold it).
 fn probe(fd: i32) -> Entry {
     let p = sys::probe_socket(fd);
-    core::probed(
+    let e = core::probed(
         p.family,
         fdtable::proto_of(p.sotype, p.protocol),
         p.bound_ifindex,
         p.unicast_ifindex,
-    )
+    );
+    // A binding the kernel reports on a socket the shim did not see created.
+    match e.has(APP_BOUND) {
+        true => Entry::new(e.flags | mifshim_fastpath::FOUND_BOUND, e.uc_index),
+        false => e,
+    }
 }
 
 /// The entry of `fd`, with a device binding it claims checked with the kernel where
@@ -826,8 +831,9 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
     // A binding this process's shim made, or one it found on a socket it received
     // or inherited (`SCM_RIGHTS`, exec: the kernel cannot say whose it is — another
     // process's shim may have made it — so it is checked when it is the interface
-    // the policy sends the peer by).
-    let found = e.has(core::SHARED) && e.has(APP_BOUND);
+    // the policy sends the peer by). One the program made itself here, before a
+    // fork too, is its own choice.
+    let found = e.has(APP_BOUND) && e.has(mifshim_fastpath::FOUND_BOUND);
     if !e.is_udp() || !core::binding_settles(e) || !(e.has(SHIM_BOUND) || found) {
         return Plan::AsIs;
     }
@@ -1718,10 +1724,12 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
                     DeviceName(val)
                 ));
             }
+            // Its own choice now, not a binding found on the socket.
+            fdtable::clear_flags(fd, mifshim_fastpath::FOUND_BOUND);
             fdtable::add_flags(fd, APP_BOUND);
             unconfine_filter(fd);
         } else {
-            fdtable::clear_flags(fd, APP_BOUND);
+            fdtable::clear_flags(fd, APP_BOUND | mifshim_fastpath::FOUND_BOUND);
         }
         return;
     }
