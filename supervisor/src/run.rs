@@ -3059,7 +3059,14 @@ type IovControl = (Vec<(u64, u64)>, Vec<u8>);
 /// A `sendmsg`'s iovec array (at most 1024) and control data (at most
 /// [`MAX_CONTROL`] bytes: `ENOBUFS` beyond), read from the program; `Err`: the errno.
 fn read_iov_control(n: &Notif, m: &addr::MsgHdr) -> Result<IovControl, i32> {
-    let iovlen = (m.iovlen as usize).min(1024);
+    // The kernel's answers first: more than UIO_MAXIOV vectors, control data at NULL.
+    if m.iovlen > 1024 {
+        return Err(libc::EMSGSIZE);
+    }
+    if m.control == 0 && m.controllen != 0 {
+        return Err(libc::EFAULT);
+    }
+    let iovlen = m.iovlen as usize;
     let mut raw = vec![0u8; iovlen * 16];
     sys::read_mem(n.pid, m.iov, &mut raw).map_err(|_| libc::EFAULT)?;
     let iov = raw.chunks(16).map(addr::parse_iovec).collect();
