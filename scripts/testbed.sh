@@ -29,7 +29,8 @@
 #   cname.mif.test      CNAME web.mif.test
 #   big.mif.test        60 A records 198.18.0.1-60 (a UDP answer without EDNS is truncated)
 #   PTR 203.0.113.10 and 2001:db8:ff::10 -> web-<uplink>.mif.test
-# 203.0.113.99 is a blackhole upstream (a silent DNS server: time-out, no ICMP error).
+# 203.0.113.99 and 2001:db8:ff::99 are blackholes upstream (a silent DNS server, an
+# unanswered SYN: time-out, no ICMP error).
 # The host namespace gets /etc/netns/${P}h/{resolv.conf,hosts} (nameserver 203.0.113.53,
 # search mif.test; 198.51.100.200 fromhosts.mif.test), which `ip netns exec` bind-mounts.
 set -euo pipefail
@@ -41,6 +42,7 @@ WAIT_STEPS=100 # x 0.05 s = 5 s per server
 DNS4=203.0.113.53
 DNS6=2001:db8:ff::53
 BLACKHOLE4=203.0.113.99
+BLACKHOLE6=2001:db8:ff::99
 BIG_COUNT=60
 # The reverse name of 2001:db8:ff::10.
 PTR6=0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.0.0.8.b.d.0.1.0.0.2.ip6.arpa
@@ -203,6 +205,7 @@ do_up() {
         nsx "$up" ip addr add "$DNS4/32" dev lo
         nsx "$up" ip -6 addr add "$DNS6/128" dev lo nodad
         nsx "$up" ip route add blackhole "$BLACKHOLE4/32"
+        nsx "$up" ip -6 route add blackhole "$BLACKHOLE6/128"
     done
     write_host_resolver "$p" "$dir"
     local n=0 big=$dir/big.hosts i

@@ -14,6 +14,8 @@ pub const DNS4: &str = "203.0.113.53";
 pub const DNS6: &str = "2001:db8:ff::53";
 /// An address routed to a blackhole in every upstream: a DNS server that never answers.
 pub const DNS_SILENT: &str = "203.0.113.99";
+/// The same blackhole for IPv6.
+pub const DNS_SILENT6: &str = "2001:db8:ff::99";
 /// Where `scripts/testbed.sh` keeps its state (pids, logs), one directory per prefix.
 pub const STATE_ROOT: &str = "/run/mifshim-testbed";
 /// Default timeout of a command run by the harness.

@@ -159,6 +159,40 @@ both!(
 );
 
 both!(
+    /// Time of check to time of use on the address of a TCP Fast Open send
+    /// (`sendto(…, MSG_FASTOPEN, addr)` connects as it sends): a send to loopback
+    /// (exempt, not bound) while another thread rewrites the sockaddr to the service's
+    /// TCP port. Had the supervisor answered CONTINUE, the kernel would have read the
+    /// rewritten address and connected an unbound socket by eth0; it makes the Fast
+    /// Open send itself on its duplicate, with the bytes it decided on. Under the
+    /// supervisor (static build) and under the preload (the same program, dynamic),
+    /// whose engine sends its own copy of the address. Bounded: 2000 sends, stopping
+    /// at the first leak.
+    a_thread_rewriting_a_fast_open_address_cannot_connect_an_unsteered_socket,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let dynamic = compile_c(
+            &dir,
+            "supervise_review.c",
+            SRC,
+            "review-dyn",
+            &["gcc", "-O1", "-pthread"],
+            &[],
+        );
+        for bin in [build(&dir), dynamic] {
+            let (out, counts) = run_review(&tb, &bin, &["tforace", fam_arg(fam), "2000"]);
+            assert!(
+                out.stdout.contains("tforace iterations=2000 leaks=0"),
+                "{bin}:{}",
+                out.dump()
+            );
+            steered_or_refused(&out, &counts);
+        }
+    }
+);
+
+both!(
     /// Time of check to time of use on a `sendmsg` without a name (found with the
     /// fixes of wt-supfix): the `msghdr` is the program's memory, and the supervisor
     /// answered CONTINUE for a name-less message; a thread naming the service in it
