@@ -25,6 +25,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub(crate) enum Plan {
     /// The program's call, unchanged.
     AsIs,
+    /// The program's call without its destination: a stream that is no Fast Open
+    /// ignores it, and a datagram socket another thread `dup2`s onto the fd before
+    /// the kernel reads it then sends nothing (`EDESTADDRREQ`) instead of sending by
+    /// the main route to that destination.
+    Nameless,
     /// Fail with this errno without sending.
     Fail(i32),
     /// Send with a PKTINFO control message choosing the interface.
@@ -918,7 +923,10 @@ fn send_in(
     if e.proto() == Proto::Tcp {
         // A destination on a stream socket matters only for Fast Open, which is an
         // implicit connect.
-        if !sys::is_fast_open(flags) || core::binding_settles(e) {
+        if !sys::is_fast_open(flags) {
+            return Plan::Nameless;
+        }
+        if core::binding_settles(e) {
             return Plan::AsIs;
         }
         return match connect_to(profile, fd, e, family, dest) {

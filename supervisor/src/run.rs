@@ -806,27 +806,33 @@ impl Supervisor<'_> {
     /// The destination of a send (`sendto`, `sendmsg`) and the program's socket,
     /// duplicated: an IP address, or an `AF_UNSPEC` one on an `AF_INET` socket
     /// ([`addr::parse_send`]: the kernel sends it as IPv4); `AF_UNSPEC` on an
-    /// `AF_INET6` socket is no name ([`SendName::None`]); anything else is not an
-    /// address the supervisor steers ([`SendName::Other`]).
+    /// `AF_INET6` socket is no name ([`SendName::None`]); another name on an IP socket
+    /// is sent as read ([`SendName::Raw`]: the kernel's `EAFNOSUPPORT`/`EINVAL`, or
+    /// ignored by a connected stream); any name on a socket of another family is not
+    /// the supervisor's ([`SendName::Other`]).
     fn send_dest(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Result<SendName, Handled> {
         let raw = self.read_raw(n, ptr, len)?;
-        match addr::parse(&raw) {
+        let unspec = match addr::parse(&raw) {
             Dest::Ip { addr, scope_id } => {
                 return Ok(SendName::To(self.dup(n, fd)?, addr, scope_id));
             }
-            Dest::Unspec => {}
-            _ => return Ok(SendName::Other),
-        }
-        // One more getsockopt, for this rare form only.
+            Dest::Unspec => true,
+            Dest::Other(_) | Dest::Short => false,
+        };
+        // One more getsockopt, for these rare forms only (and a named send on a
+        // socket of another family, an AF_UNIX datagram's).
         let s = self.dup(n, fd)?;
         let family = sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
-        if family == libc::AF_INET6 {
+        if family != libc::AF_INET && family != libc::AF_INET6 {
+            return Ok(SendName::Other);
+        }
+        if unspec && family == libc::AF_INET6 {
             // No name to the kernel (`udpv6_sendmsg`): the connected peer's datagram.
             return Ok(SendName::None(s));
         }
         Ok(match addr::parse_send(&raw, family) {
             Dest::Ip { addr, scope_id } => SendName::To(s, addr, scope_id),
-            _ => SendName::Other,
+            _ => SendName::Raw(s, raw),
         })
     }
 
@@ -1887,12 +1893,19 @@ impl Supervisor<'_> {
         ptr: u64,
         alen: u32,
     ) -> Handled {
+        if alen as usize > MAX_ADDR {
+            // The kernel's answer to a name longer than a sockaddr_storage
+            // (`move_addr_to_kernel`; sendmsg cuts it instead).
+            return Some(Reply::Errno(libc::EINVAL));
+        }
+        let iov = [(buf, len)];
         let (s, dest, scope) = match self.send_dest(n, fd, ptr, alen) {
             Ok(SendName::To(s, dest, scope)) => (s, dest, scope),
-            Ok(SendName::None(_) | SendName::Other) => return Some(Reply::Continue),
+            Ok(SendName::None(s)) => return self.send_unnamed(n, s, Payload::Buf(&iov), flags),
+            Ok(SendName::Raw(s, raw)) => return self.send_raw(n, &s, raw, &iov, &[], flags),
+            Ok(SendName::Other) => return Some(Reply::Continue),
             Err(h) => return h,
         };
-        let iov = [(buf, len)];
         self.datagram(n, fd, &s, dest, scope, &iov, &[], flags, "sendto", None)
     }
 
@@ -1918,10 +1931,11 @@ impl Supervisor<'_> {
             self.with_source(&mut f, ip);
         }
         if f.stream {
-            // A connected stream ignores the address; on an unconnected one this is
-            // TCP Fast Open: an implicit connect.
+            // A connected stream ignores the address (sent by the supervisor all the
+            // same: see `stream_self`); on an unconnected one this is TCP Fast Open:
+            // an implicit connect.
             if sys::is_connected(s) {
-                return Some(Reply::Continue);
+                return self.stream_self(n, s, Vec::new(), iov, control, flags);
             }
             return match self.connect_like(n, fd, s, &f, dest, scope, what) {
                 Some(Reply::Continue) => self.fastopen_self(n, s, dest, scope, iov, control, flags),
@@ -1959,29 +1973,24 @@ impl Supervisor<'_> {
                 Some(i) => self.send_self(n, s, Some((dest, scope)), iov, control, flags, Some(i)),
                 None => Some(Reply::Errno(logic::ENETUNREACH)),
             },
-            Step::Continue if unsteered(&f, dest) => {
-                // Exempt or direct, on a socket nothing steers (no device, no unicast
-                // interface for the path): the kernel reading the address again after
-                // a CONTINUE could find another thread's steered destination there,
-                // and send it by the default route. The supervisor sends what it read.
-                self.send_self(n, s, Some((dest, scope)), iov, control, flags, None)
-            }
             step => {
                 let reply = self.apply(n, fd, s, dest, step, what);
-                if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
-                    // For a steered destination (the only Bind of a datagram).
-                    self.remember(s, |k| k.shim_bound = true);
+                if reply != Reply::Continue {
                     return Some(reply);
                 }
-                if reply == Reply::Continue && !control.is_empty() && f.bound == 0 {
-                    // Steered by a unicast interface only: the kernel reading the
-                    // control data again after a CONTINUE could find a PKTINFO with a
-                    // source another thread put there, and an IPv6 source makes the
-                    // interface a mere preference (out by the main route's link).
-                    // The supervisor sends what it read.
-                    return self.send_self(n, s, Some((dest, scope)), iov, control, flags, None);
+                if let Step::Bind { .. } = step {
+                    // For a steered destination (the only Bind of a datagram).
+                    self.remember(s, |k| k.shim_bound = true);
                 }
-                Some(reply)
+                // Never CONTINUE: the kernel would read the program's memory and fd
+                // again. Another thread could have put a steered destination in place
+                // of an exempt one (out by the default route from a socket nothing
+                // steers), a PKTINFO with a source in the control data (an IPv6 source
+                // makes a unicast interface a mere preference), or `dup2`ed a fresh,
+                // unsteered socket onto the fd (the datagram out by the main route;
+                // supervise_review, `sendswap`). The supervisor sends what it read, on the socket it
+                // steered.
+                self.send_self(n, s, Some((dest, scope)), iov, control, flags, None)
             }
         }
     }
@@ -2222,7 +2231,8 @@ impl Supervisor<'_> {
         control: &[u8],
         flags: i32,
     ) -> Handled {
-        let data = match read_data(n, iov) {
+        // A stream: a long write is taken in part (a short count), not refused.
+        let data = match read_data_upto(n, iov, MAX_DATAGRAM) {
             Ok(d) => d,
             Err(e) => return Some(Reply::Errno(e)),
         };
@@ -2288,26 +2298,49 @@ impl Supervisor<'_> {
             None => control.to_vec(),
         };
         let name = to.map_or_else(Vec::new, |(d, sc)| addr::encode(d, sc));
+        self.send_read(n, s, name, data, cmsg, flags)
+    }
+
+    /// Sends `data` with `name` (encoded, or as the program gave it) and `cmsg` from
+    /// the supervisor's duplicate `s`, and answers with the kernel's result: at once,
+    /// or, for a blocking socket whose send buffer is full, from a worker thread.
+    fn send_read(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        name: Vec<u8>,
+        data: Vec<u8>,
+        cmsg: Vec<u8>,
+        flags: i32,
+    ) -> Handled {
         let sent = |flags| match sys::sendmsg(s, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL) {
             Ok(sent) => Reply::Value(sent as i64),
             Err(e) => Reply::Errno(e),
         };
         let reply = sent(flags | libc::MSG_DONTWAIT);
-        if reply != Reply::Errno(libc::EAGAIN)
-            || flags & libc::MSG_DONTWAIT != 0
-            || sys::is_nonblocking(s)
-        {
+        // What went at once: everything (a datagram goes whole or not at all), or a
+        // stream's first part.
+        let already = match reply {
+            Reply::Value(k) if (k as usize) < data.len() => k as usize,
+            Reply::Errno(libc::EAGAIN) => 0,
+            _ => return Some(reply),
+        };
+        if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
             return Some(reply);
         }
-        // A blocking socket whose send buffer is full: the program's call would wait,
-        // and so does a worker's (the notification loop must not).
+        // A blocking socket whose send buffer is full: the program's call would wait
+        // (a stream's until all of it is sent), and so does a worker's (the
+        // notification loop must not).
         let Ok(own) = s.try_clone() else {
             return Some(reply);
         };
-        let job = move || match sys::sendmsg(&own, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL)
-        {
-            Ok(sent) => Reply::Value(sent as i64),
-            Err(e) => Reply::Errno(e),
+        let job = move || {
+            let rest = &data[already..];
+            match sys::sendmsg(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL) {
+                Ok(sent) => Reply::Value((already + sent) as i64),
+                Err(_) if already > 0 => Reply::Value(already as i64),
+                Err(e) => Reply::Errno(e),
+            }
         };
         // The decision's events line, as a sent datagram's.
         self.flush_events(&Some(Reply::Value(0)));
@@ -2315,6 +2348,58 @@ impl Supervisor<'_> {
             true => None,
             false => Some(reply),
         }
+    }
+
+    /// A send whose name is no IP destination, on an IP socket: made on the duplicate
+    /// with the name as read, so that the program gets the kernel's answer
+    /// (`EAFNOSUPPORT`, `EINVAL`, …), or, on a connected stream, which ignores the
+    /// name, its data sent ([`Self::stream_self`]). Not continued, for the reasons of
+    /// [`Self::datagram`]: the kernel would read the name and the fd again.
+    fn send_raw(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        raw: Vec<u8>,
+        iov: &[(u64, u64)],
+        control: &[u8],
+        flags: i32,
+    ) -> Handled {
+        if self.facts(s).stream {
+            return self.stream_self(n, s, raw, iov, control, flags);
+        }
+        let data = match read_data(n, iov) {
+            Ok(d) => d,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return None;
+        }
+        self.send_read(n, s, raw, data, control.to_vec(), flags)
+    }
+
+    /// A send on a stream socket the supervisor must not CONTINUE (the kernel would
+    /// send on whatever the program's fd names by then: another thread's `dup2` of an
+    /// unsteered datagram socket onto it, with the address of this call): made on the
+    /// duplicate with what was read, `name` as the program gave it (a connected stream
+    /// ignores it). At most [`MAX_DATAGRAM`] bytes are taken, a short count being a
+    /// stream's answer to a long write; a blocking socket's send waits in a worker.
+    fn stream_self(
+        &mut self,
+        n: &Notif,
+        s: &OwnedFd,
+        name: Vec<u8>,
+        iov: &[(u64, u64)],
+        control: &[u8],
+        flags: i32,
+    ) -> Handled {
+        let data = match read_data_upto(n, iov, MAX_DATAGRAM) {
+            Ok(d) => d,
+            Err(e) => return Some(Reply::Errno(e)),
+        };
+        if !sys::id_valid(self.listener, n.id) {
+            return None;
+        }
+        self.send_read(n, s, name, data, control.to_vec(), flags)
     }
 
     fn read_msghdr(&mut self, n: &Notif, ptr: u64) -> Result<addr::MsgHdr, Handled> {
@@ -2332,13 +2417,19 @@ impl Supervisor<'_> {
         };
         if m.name == 0 || m.namelen == 0 {
             return match self.dup(n, fd) {
-                Ok(s) => self.sendmsg_unnamed(n, s, &m, flags),
+                Ok(s) => self.send_unnamed(n, s, Payload::Msg(&m), flags),
                 Err(h) => h,
             };
         }
         let (s, dest, scope) = match self.send_dest(n, fd, m.name, m.namelen) {
             Ok(SendName::To(s, dest, scope)) => (s, dest, scope),
-            Ok(SendName::None(s)) => return self.sendmsg_unnamed(n, s, &m, flags),
+            Ok(SendName::None(s)) => return self.send_unnamed(n, s, Payload::Msg(&m), flags),
+            Ok(SendName::Raw(s, raw)) => {
+                return match read_iov_control(n, &m) {
+                    Ok((iov, control)) => self.send_raw(n, &s, raw, &iov, &control, flags),
+                    Err(e) => Some(Reply::Errno(e)),
+                };
+            }
             Ok(SendName::Other) => return Some(Reply::Continue),
             Err(h) => return h,
         };
@@ -2385,7 +2476,7 @@ impl Supervisor<'_> {
     /// supervisor sends what it read, a source in its control data checked against
     /// the socket's interface. Cost on a steered connected socket: `pidfd_getfd`, the
     /// socket's facts, one `process_vm_readv` of the data, the `sendmsg`.
-    fn sendmsg_unnamed(&mut self, n: &Notif, s: OwnedFd, m: &addr::MsgHdr, flags: i32) -> Handled {
+    fn send_unnamed(&mut self, n: &Notif, s: OwnedFd, p: Payload<'_>, flags: i32) -> Handled {
         let f = self.facts(&s);
         if f.family.is_none() {
             return Some(Reply::Continue);
@@ -2406,9 +2497,12 @@ impl Supervisor<'_> {
         // another thread could give the message control data with a source after the
         // check (another link's; on a unicast interface, one that makes it a
         // preference only). Read once, checked, sent as read; too long: ENOBUFS.
-        let (iov, control) = match read_iov_control(n, m) {
-            Ok(x) => x,
-            Err(e) => return Some(Reply::Errno(e)),
+        let (iov, control) = match p {
+            Payload::Msg(m) => match read_iov_control(n, m) {
+                Ok(x) => x,
+                Err(e) => return Some(Reply::Errno(e)),
+            },
+            Payload::Buf(iov) => (iov.to_vec(), Vec::new()),
         };
         if f.bound != 0 {
             if let Err(e) = self.bound_source(n, &s, &f, &control) {
@@ -2695,7 +2789,7 @@ impl Supervisor<'_> {
         }
         if dests.is_empty() {
             // No destination the supervisor steers: the batch continues only where
-            // `sendmsg_unnamed` continues (not a datagram socket, the program's own
+            // `send_unnamed` continues (not a datagram socket, the program's own
             // device binding), else it is sent by the supervisor as read.
             let s = match early {
                 Some(s) => s,
@@ -2716,7 +2810,7 @@ impl Supervisor<'_> {
                 return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
             }
             // Not continued on unicast interfaces alone: control data given after the
-            // check could make them a preference (`sendmsg_unnamed`).
+            // check could make them a preference (`send_unnamed`).
             if f.family.is_none() || f.stream {
                 return Some(Reply::Continue);
             }
@@ -2730,7 +2824,7 @@ impl Supervisor<'_> {
                 Err(h) => return h,
             },
         };
-        let mut f = self.facts(&s);
+        let f = self.facts(&s);
         if f.family.is_none() {
             return Some(Reply::Continue);
         }
@@ -2747,8 +2841,8 @@ impl Supervisor<'_> {
             // the supervisor message by message, each PKTINFO source read (`send_one`).
             return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
         }
-        // One unicast interface may be set for the batch; then every message must go
-        // as is (CONTINUE cannot split a batch).
+        // The batch's decisions: one refused fails it; the socket's first steered
+        // message goes alone (below).
         let planned: Vec<(Step, Verdict, Option<Opts>)> = dests
             .iter()
             .map(|(d, sc)| {
@@ -2770,58 +2864,12 @@ impl Supervisor<'_> {
             let end = at.get(upto).map_or(raw.len(), |k| k * MMSGHDR_LEN);
             return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw[..end], flags, &profile, f));
         }
-        let mut set = None;
-        for st in &steps {
-            if let Step::Unicast { path, index } = st {
-                if set.is_some_and(|x| x != (*path, *index)) {
-                    set = Some((UcPath::V4, u32::MAX));
-                } else {
-                    set = Some((*path, *index));
-                }
-            }
-        }
-        if let Some((path, index)) = set {
-            if index != u32::MAX {
-                match path {
-                    UcPath::V4 => f.uc4 = index,
-                    UcPath::V6 => f.uc6 = index,
-                }
-            }
-        }
-        let after_ok = set.is_none_or(|(_, i)| i != u32::MAX)
-            && dests
-                .iter()
-                .all(|(d, sc)| self.datagram_step(&profile, &f, *d, *sc, None).0 == Step::Continue);
-        if !after_ok {
-            // CONTINUE cannot split a batch: the supervisor sends it, message by
-            // message, each steered on its own.
-            self.say(
-                LogLevel::Debug,
-                format_args!(
-                    "pid {}: sendmmsg fd {fd}: datagrams for different interfaces, sent by the supervisor",
-                    n.pid
-                ),
-            );
-            let f = self.facts(&s);
-            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
-        }
-        match set {
-            Some((path, index)) => Some(self.apply(
-                n,
-                fd,
-                &s,
-                dests[0].0,
-                Step::Unicast { path, index },
-                "sendmmsg",
-            )),
-            None if dests.iter().any(|(d, _)| unsteered(&f, *d)) => {
-                // As for one datagram (`datagram`): what the kernel would read again
-                // is sent by the supervisor, as read.
-                let f = self.facts(&s);
-                Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f))
-            }
-            None => Some(Reply::Continue),
-        }
+        // Sent by the supervisor, message by message, each steered on its own (a
+        // CONTINUE would have the kernel read the batch and the fd again: a rewritten
+        // destination or a socket `dup2`ed onto the fd by another thread, as in
+        // `datagram`). Options the first steered message sets (a unicast interface)
+        // are set by `send_one` on the socket.
+        Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f))
     }
 
     /// Listener confinement: a wildcard TCP listener (`listen`) or a UDP socket bound
@@ -2984,17 +3032,6 @@ impl Supervisor<'_> {
     }
 }
 
-/// Whether nothing on the socket steers a datagram to `dest`: no device binding and
-/// no unicast interface for its path. A CONTINUE then leaves the route to whatever
-/// address the kernel reads.
-fn unsteered(f: &Facts, dest: SocketAddr) -> bool {
-    f.bound == 0
-        && match logic::path_of(dest.ip()) {
-            UcPath::V4 => f.uc4 == 0,
-            UcPath::V6 => f.uc6 == 0,
-        }
-}
-
 /// The socket's local address, as `getsockname` says.
 fn local_addr(s: &OwnedFd) -> Option<SocketAddr> {
     match sys::getsockname(s).map(|b| addr::parse(&b)) {
@@ -3081,19 +3118,41 @@ fn read_iov_control(n: &Notif, m: &addr::MsgHdr) -> Result<IovControl, i32> {
     Ok((iov, control))
 }
 
-/// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes).
+/// The program's data at `iov` (at most [`MAX_DATAGRAM`] bytes: more is `EMSGSIZE`).
 fn read_data(n: &Notif, iov: &[(u64, u64)]) -> Result<Vec<u8>, i32> {
-    let total: u64 = iov.iter().map(|(_, l)| *l).sum();
-    if total as usize > MAX_DATAGRAM {
+    let total = iov.iter().fold(0u64, |t, (_, l)| t.saturating_add(*l));
+    if total > MAX_DATAGRAM as u64 {
         return Err(libc::EMSGSIZE);
     }
-    let mut data = Vec::with_capacity(total as usize);
+    read_data_upto(n, iov, MAX_DATAGRAM)
+}
+
+/// The first `cap` bytes of the program's data at `iov` (a stream's write is taken
+/// in part).
+fn read_data_upto(n: &Notif, iov: &[(u64, u64)], cap: usize) -> Result<Vec<u8>, i32> {
+    let mut data = Vec::new();
     for &(base, len) in iov {
         let start = data.len();
-        data.resize(start + len as usize, 0);
+        let take = (len.min((cap - start) as u64)) as usize;
+        if take == 0 {
+            if start == cap {
+                break;
+            }
+            continue;
+        }
+        data.resize(start + take, 0);
         sys::read_mem(n.pid, base, &mut data[start..]).map_err(|_| libc::EFAULT)?;
     }
     Ok(data)
+}
+
+/// Where a send's data (and control data) are in the program's memory.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    /// A `msghdr`'s vectors and control data (`sendmsg`).
+    Msg(&'a addr::MsgHdr),
+    /// One buffer, no control data (`sendto`).
+    Buf(&'a [(u64, u64)]),
 }
 
 /// What a send's name is to the kernel.
@@ -3103,7 +3162,11 @@ enum SendName {
     /// None: `AF_UNSPEC` on an AF_INET6 socket (`udpv6_sendmsg`), the connected peer's
     /// datagram (the socket duplicated).
     None(OwnedFd),
-    /// Another family, or too short: not an IP destination, the kernel's to answer.
+    /// Another family, or too short, on an IP socket (duplicated): not an IP
+    /// destination; the kernel's to answer, on the supervisor's duplicate with the
+    /// bytes read.
+    Raw(OwnedFd, Vec<u8>),
+    /// Any name on a socket of another family (`AF_UNIX`, …): continued.
     Other,
 }
 
@@ -3247,30 +3310,6 @@ mod tests {
         assert_eq!(seen[..4], [10, 20, 40, 80]);
         assert!(seen.iter().all(|&ms| (10..=500).contains(&ms)));
         assert_eq!(*seen.last().unwrap(), 500);
-    }
-
-    /// A datagram to an exempt or direct destination on a socket nothing steers was
-    /// answered CONTINUE: another thread rewriting the address afterwards sent a
-    /// steered destination by the default route. Only such sockets are sent by the
-    /// supervisor; a device or a unicast interface for the path steers any address.
-    #[test]
-    fn only_a_socket_nothing_steers_has_its_exempt_datagrams_sent_by_the_supervisor() {
-        let lo: SocketAddr = "127.0.0.1:53".parse().unwrap();
-        let lo6: SocketAddr = "[::1]:53".parse().unwrap();
-        let mapped: SocketAddr = "[::ffff:127.0.0.1]:53".parse().unwrap();
-        let mut f = Facts::of(Some(AddrFamily::V6), Proto::Udp);
-        assert!(unsteered(&f, lo6) && unsteered(&f, mapped));
-        f.uc4 = 3;
-        assert!(
-            !unsteered(&f, mapped),
-            "IPv4-mapped: the IPv4 path's option"
-        );
-        assert!(unsteered(&f, lo6));
-        f.uc6 = 3;
-        assert!(!unsteered(&f, lo6));
-        let mut b = Facts::of(Some(AddrFamily::V4), Proto::Udp);
-        b.bound = 2;
-        assert!(!unsteered(&b, lo));
     }
 
     #[test]

@@ -156,6 +156,72 @@ static int fdswap(int iters) {
     return 0;
 }
 
+/* Thread A sends a datagram to the service on fd NUM (its socket steered, by PKTINFO
+   or by the unicast interface the first datagram set) while thread B dup2()s a fresh,
+   unsteered socket onto NUM: a CONTINUE lets the kernel send on whatever NUM names by
+   then. A fresh socket that sent (it has a local port now) gets the answer: one from
+   another upstream than wlan0's is a leak (a datagram of the swapped-in socket the
+   preload's PKTINFO steered is not). WHAT: sendto, sendmsg or sendmmsg (named), or tcp:
+   a sendto with the service's address on a connected TCP socket (which ignores it). */
+static int sendswap(const char *what, int iters) {
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9000, &ss);
+    pthread_t t; pthread_create(&t, 0, swapper, 0); srand(5);
+    int i, leaks = 0, sent = 0;
+    for (i = 0; i < iters && !leaks; i++) {
+        int tcp = !strcmp(what, "tcp"), s1;
+        if (tcp) {
+            s1 = socket(ss.ss_family, SOCK_STREAM, 0);
+            struct timeval tv = {10, 0};
+            setsockopt(s1, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            if (connect(s1, (void *)&ss, l) != 0) { printf("connect: %s\n", strerror(errno)); break; }
+        } else {
+            s1 = udp();
+            /* The first datagram steers s1 (and lets the next one take the quick way). */
+            sendto(s1, "w", 1, 0, (void *)&ss, l);
+        }
+        fresh = udp();
+        dup2(s1, NUM);
+        spin = rand() % 20000;
+        atomic_store(&go, 1);
+        struct iovec iv = {"s", 1};
+        struct msghdr mh = {.msg_name = &ss, .msg_namelen = l, .msg_iov = &iv, .msg_iovlen = 1};
+        struct mmsghdr mm = {.msg_hdr = mh};
+        long r;
+        if (!strcmp(what, "sendmsg")) r = sendmsg(NUM, &mh, 0);
+        else if (!strcmp(what, "sendmmsg")) r = sendmmsg(NUM, &mm, 1, 0);
+        else r = sendto(NUM, "s", 1, tcp ? MSG_NOSIGNAL : 0, (void *)&ss, l);
+        if (r > 0) sent++;
+        while (atomic_load(&go)) ;
+        if (tcp) {
+            /* The server's line to its end before the close: a close with data unread
+               resets, and the kernel's RSTs to what is still in flight belong to no
+               socket (README, Limits: out by the main route). */
+            char b[256];
+            while (recv(s1, b, sizeof b, 0) > 0) ;
+        }
+        struct sockaddr_storage me; socklen_t ml = sizeof me;
+        getsockname(fresh, (void *)&me, &ml);
+        int port = ntohs(me.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port
+                                                  : ((struct sockaddr_in *)&me)->sin_port);
+        if (port != 0) {
+            char b[512];
+            int n = recv(fresh, b, sizeof b - 1, 0);
+            if (n > 0) {
+                b[n] = 0;
+                if (!strstr(b, "upstream=wlan0")) {
+                    printf("LEAK iteration %d (swapped in) %s", i, b);
+                    leaks++;
+                }
+            }
+        }
+        close(s1); close(fresh); close(NUM);
+    }
+    atomic_store(&done, 1); pthread_join(t, 0);
+    printf("sendswap %s iterations=%d leaks=%d sent=%d\n", what, i, leaks, sent);
+    control();
+    return 0;
+}
+
 /* Thread B rewrites the sockaddr from loopback (exempt) to the service address after
    the notification: the kernel reads the rewritten address when the call continues. */
 static struct sockaddr_storage shared; static struct sockaddr_storage remote;
@@ -385,6 +451,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "unbind")) return unbind(x);
     if (!strcmp(m, "namerace")) return namerace(atoi(x));
     if (!strcmp(m, "tforace")) return tforace(atoi(x));
+    if (!strcmp(m, "sendswap")) return sendswap(x, argc > 4 ? atoi(argv[4]) : 0);
     if (!strcmp(m, "ptzombie")) return ptzombie(atoi(x));
     if (!strcmp(m, "sigcount")) return sigcount();
     if (!strcmp(m, "steal")) return steal();

@@ -137,6 +137,8 @@ pub unsafe extern "C" fn sendto(
     match plan {
         // SAFETY: the program's arguments, with its address as copied.
         Plan::AsIs => unsafe { real::sendto(fd, buf, n, flags, to.0, to.1) },
+        // SAFETY: the program's data, without its address.
+        Plan::Nameless => unsafe { real::sendto(fd, buf, n, flags, std::ptr::null(), 0) },
         Plan::Fail(e) => Errno(e).fail(),
         // SAFETY: the program's arguments, re-expressed as a sendmsg.
         Plan::Via(p) => unsafe { sendto_via(fd, buf, n, flags, to, p) },
@@ -181,6 +183,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
         }
         // SAFETY: the program's message, with its name as copied.
         Plan::AsIs => unsafe { real::sendmsg(fd, m.hdr(), flags) },
+        Plan::Nameless => {
+            m.forget_name();
+            // SAFETY: the program's message as copied, without its name.
+            unsafe { real::sendmsg(fd, m.hdr(), flags) }
+        }
         Plan::Fail(e) => Errno(e).fail(),
         Plan::Via(p) => send_copy(fd, &mut m, flags, Some(p), dest, false),
     }
@@ -299,7 +306,8 @@ unsafe fn send_to_one(
     match pre(|| ops::send(fd, Some(dest), flags, "sendmmsg", false, Ctl::Read(&[])))
         .or_panicked(Plan::Fail(Errno::PANICKED.0))
     {
-        Plan::AsIs => {
+        // A stream's batch (no Fast Open): the kernel ignores the names.
+        Plan::AsIs | Plan::Nameless => {
             let count = mmsg::uniform_count(vlen, readable);
             // SAFETY: the program's arguments, forwarded (count <= vlen).
             unsafe { real::sendmmsg(fd, msgs, count, flags) }
@@ -413,7 +421,7 @@ fn decide_message(
     *plan = pre(|| ops::send_batched(fd, Some(dest), flags, Batch::at(i), ctl))
         .or_panicked(Plan::Fail(Errno::PANICKED.0));
     match *plan {
-        Plan::AsIs => Ok(mmsg::Msg::Plain),
+        Plan::AsIs | Plan::Nameless => Ok(mmsg::Msg::Plain),
         Plan::Via(_) => Ok(mmsg::Msg::Steered),
         Plan::Redirect(..) => Ok(mmsg::Msg::Alone),
         Plan::Fail(e) => Err(Stop::Refused(Errno(e))),

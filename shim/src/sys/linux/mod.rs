@@ -753,6 +753,12 @@ impl MsgCopy {
 
     /// The header to hand the kernel: the program's, pointing at our copies. Valid
     /// while `self` is not moved.
+    /// Sends the message without the program's name (a stream's, which the kernel
+    /// ignores).
+    pub(crate) fn forget_name(&mut self) {
+        self.name = None;
+    }
+
     pub(crate) fn hdr(&mut self) -> *const libc::msghdr {
         match &self.name {
             Some(a) => {
