@@ -2016,7 +2016,7 @@ fn job_control_and_ctrl_c_on_a_terminal_under_the_supervisor() {
     let cmdline = format!("{} --via wlan0 -- {bin} {SVC4}", s(mifrun()));
     let script = format!(
         r#"
-import os, pty, sys
+import os, pty, select, sys
 pid, fd = pty.fork()
 if pid == 0:
     os.execv("/bin/bash", ["bash", "--norc", "--noprofile", "-i"])
@@ -2030,6 +2030,10 @@ def until(needle):
     sys.stderr.write("waiting for %r\n" % needle)
     sys.stderr.flush()
     while needle not in buf:
+        # Gives up before the harness's time-out, showing what the terminal said.
+        if not select.select([fd], [], [], 30)[0]:
+            sys.stderr.write("no %r in 30 s; seen: %r\n" % (needle, seen + buf))
+            sys.exit(1)
         chunk = os.read(fd, 4096)
         if not chunk:
             sys.stderr.write("terminal closed; seen: %r\n" % (seen + buf))

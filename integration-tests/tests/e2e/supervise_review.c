@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *SVC4 = "203.0.113.10", *SVC6 = "2001:db8:ff::10";
@@ -218,6 +219,31 @@ static int sendswap(const char *what, int iters) {
     }
     atomic_store(&done, 1); pthread_join(t, 0);
     printf("sendswap %s iterations=%d leaks=%d sent=%d\n", what, i, leaks, sent);
+    control();
+    return 0;
+}
+
+/* A blocking UDP socket whose send buffer fills (SO_SNDBUF at its minimum, the link
+   shaped to 100 kbit/s by the test): COUNT datagrams of 1200 bytes to the sink on the
+   service address. Each sendto must wait for room and then succeed, as without the
+   supervisor (whose own send finds the buffer full and waits in a worker). Prints
+   "fullbuf sent=N errors=E ms=T". */
+static int fullbuf(int count) {
+    struct sockaddr_storage ss; socklen_t l = addr(v6 ? SVC6 : SVC4, 9, &ss);
+    int u = udp(), one = 1;
+    setsockopt(u, SOL_SOCKET, SO_SNDBUF, &one, sizeof one);
+    static char b[1200];
+    struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
+    int sent = 0, errors = 0;
+    for (int i = 0; i < count; i++) {
+        long r = sendto(u, b, sizeof b, 0, (void *)&ss, l);
+        if (r == (long)sizeof b) sent++;
+        else if (errors++ < 3) printf("fullbuf %d: %ld %s\n", i, r, strerror(errno));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("fullbuf sent=%d errors=%d ms=%ld\n", sent, errors, ms);
+    close(u);
     control();
     return 0;
 }
@@ -451,6 +477,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "unbind")) return unbind(x);
     if (!strcmp(m, "namerace")) return namerace(atoi(x));
     if (!strcmp(m, "tforace")) return tforace(atoi(x));
+    if (!strcmp(m, "fullbuf")) return fullbuf(atoi(x));
     if (!strcmp(m, "sendswap")) return sendswap(x, argc > 4 ? atoi(argv[4]) : 0);
     if (!strcmp(m, "ptzombie")) return ptzombie(atoi(x));
     if (!strcmp(m, "sigcount")) return sigcount();

@@ -159,6 +159,53 @@ both!(
 );
 
 both!(
+    /// A blocking UDP socket whose send buffer is full: the supervisor sends every
+    /// datagram itself with `MSG_DONTWAIT`, and on `EAGAIN` hands the send to a worker
+    /// thread that waits for room (the notification loop must not) and answers then.
+    /// Provoked with wlan0 shaped to 100 kbit/s (`tc qdisc … tbf`) and the socket's
+    /// `SO_SNDBUF` at its minimum: 30 datagrams of 1200 bytes must all be sent, none
+    /// refused (`EAGAIN` would be a blocking socket's wrong answer), and the calls must
+    /// have waited (about 3 s at that rate), by wlan0 only; the same without mifrun.
+    a_full_send_buffer_on_a_blocking_socket_waits_in_a_worker_and_sends_everything,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("suprev");
+        let bin = build(&dir);
+        tb.run(&["tc", "qdisc", "add", "dev", "wlan0", "root", "tbf", "rate", "100kbit", "burst", "1600", "latency", "5s"])
+            .assert_ok();
+        let sn = tb.sniff_all();
+        let out = tb
+            .cmd(&mifrun_args("wlan0", &[bin.as_str(), "fullbuf", fam_arg(fam), "30"]))
+            .env("MIFRUN_SUPERVISOR_STATS", "1")
+            .timeout(Duration::from_secs(60))
+            .run();
+        let counts = sn.stop();
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("fullbuf sent="))
+            .unwrap_or_else(|| panic!("no result:{}", out.dump()));
+        assert!(line.starts_with("fullbuf sent=30 errors=0 "), "{line}:{}", out.dump());
+        let ms: u64 = line.rsplit("ms=").next().unwrap().trim().parse().unwrap();
+        assert!(ms >= 1500, "the sends did not wait for the shaped link: {line}");
+        steered_or_refused(&out, &counts);
+        // The worker path was taken: the supervisor's count of calls made by workers.
+        let workers: u32 = out
+            .stderr
+            .rsplit("workers=")
+            .next()
+            .and_then(|w| w.split_whitespace().next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no supervisor stats:{}", out.dump()));
+        assert!(workers >= 1, "no send waited in a worker:{}", out.dump());
+        eprintln!("{line}, workers={workers}");
+        // Without mifrun (by eth0, unshaped: no wait), the same answers.
+        let plain = tb.cmd(&[bin.as_str(), "fullbuf", fam_arg(fam), "30"]).run();
+        assert!(plain.stdout.contains("fullbuf sent=30 errors=0 "), "{}", plain.dump());
+    }
+);
+
+both!(
     /// Time of check to time of use on the descriptor of a send (found in this review):
     /// one thread sends to the service on fd 100, a steered UDP socket, while another
     /// `dup2`s a fresh, unsteered UDP socket onto 100. The supervisor steered the socket
