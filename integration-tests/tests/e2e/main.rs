@@ -120,6 +120,7 @@ mod process;
 mod refuse;
 mod review_1203;
 mod review_1203b;
+mod review_1203c;
 mod sockopts;
 mod supervise_review;
 mod testbed;
