@@ -2818,7 +2818,7 @@ both!(
     }
 );
 
-/// 70 threads make a blocking TCP connect each (3 s `SO_SNDTIMEO`) to ADDR:9 at
+/// 270 threads make a blocking TCP connect each (3 s `SO_SNDTIMEO`) to ADDR:9 at
 /// once; prints how many failed with EAGAIN and how many otherwise.
 const MANY_CONNECTS: &str = r#"
 #include <arpa/inet.h>
@@ -2828,7 +2828,7 @@ const MANY_CONNECTS: &str = r#"
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#define N 70
+#define N 270
 static struct sockaddr_storage ss; static socklen_t len;
 static pthread_barrier_t b; static int eagain, other; static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static void *one(void *x) {
@@ -2861,7 +2861,7 @@ int main(int argc, char **argv) {
 "#;
 
 both!(
-    /// More blocking connects than the supervisor's 64 worker threads: the ones beyond
+    /// More blocking connects than the supervisor's 256 worker threads: the ones beyond
     /// were answered with CONTINUE, the kernel reading the fd and the address again (a
     /// rewrite or a `dup2` after the check would go unsteered). Now they fail closed
     /// with EAGAIN; the rest are made by the workers, by wlan0 only (SYNs to an address
@@ -2888,8 +2888,8 @@ both!(
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
             .collect();
-        assert_eq!(n.iter().sum::<u32>(), 70, "{}", out.dump());
-        assert!(n[0] >= 1 && n[1] >= 64, "{line}:{}", out.dump());
+        assert_eq!(n.iter().sum::<u32>(), 270, "{}", out.dump());
+        assert!(n[0] >= 1 && n[1] >= 256, "{line}:{}", out.dump());
         assert!(
             out.stderr.contains("this connect fails (EAGAIN)"),
             "{}",

@@ -211,17 +211,20 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
 }
 
 /// Calls that wait (blocking connects, sends on a full buffer) made by worker
-/// threads at once; past that a connect continues in the kernel, a send gets
-/// `EAGAIN`.
-const MAX_WORKERS: usize = 64;
+/// threads at once; past that they fail closed with `EAGAIN` (a blocking socket's
+/// wrong answer, but never a CONTINUE). 64 were too few for a program with 70 threads
+/// each blocked in a send (review_1203c).
+const MAX_WORKERS: usize = 256;
 
 /// A call that waits, made on the supervisor's duplicate by a thread of its own (`job`
 /// owns what it needs), which answers notification `id` with the kernel's result. It
-/// waits as the program's call would (a connect's `SO_SNDTIMEO` is the socket's). A
-/// signal interrupting the program's call makes the notification invalid: the call
-/// goes on in the kernel, as an interrupted connect does, the answer is dropped
-/// (ENOENT), and the program's retry is a new notification whose connect on the same
-/// socket waits for it or gets `EALREADY` / `EISCONN`, as without the supervisor.
+/// waits as the program's call would (a connect's `SO_SNDTIMEO` is the socket's).
+/// The program's thread waits for the answer as the filter's
+/// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` makes it: once the notification is
+/// received, only a fatal signal interrupts it (it dies; the answer is dropped,
+/// ENOENT). A handled signal — `alarm()` bounding a blocking write or connect — stays
+/// pending until the worker answers, where without the supervisor it would interrupt
+/// the call (`EINTR`, a restart, or a short count): open, review_1203c.
 fn worker(
     listener: RawFd,
     id: u64,
@@ -727,7 +730,10 @@ impl Supervisor<'_> {
             // The task left the call (died, or a signal interrupted it): nobody waits.
             Err(_) if !sys::id_valid(self.listener, n.id) => Err(None),
             Err(e) => match e.raw_os_error() {
-                Some(libc::EBADF) => Err(Some(Reply::Continue)), // the kernel says EBADF
+                // The kernel's answer; not a CONTINUE, after which the kernel would
+                // look the number up again (another thread may have opened a socket
+                // there by then).
+                Some(libc::EBADF) => Err(Some(Reply::Errno(libc::EBADF))),
                 _ => {
                     // Ptrace access denied (PR_SET_DUMPABLE 0, Yama): fail closed.
                     self.say(
@@ -1895,8 +1901,17 @@ impl Supervisor<'_> {
     ) -> Handled {
         if alen as usize > MAX_ADDR {
             // The kernel's answer to a name longer than a sockaddr_storage
-            // (`move_addr_to_kernel`; sendmsg cuts it instead).
-            return Some(Reply::Errno(libc::EINVAL));
+            // (`move_addr_to_kernel`; sendmsg cuts it instead), after the descriptor's:
+            // `EBADF`, `ENOTSOCK` first (review_1203c).
+            return Some(match self.dup(n, fd) {
+                Err(h) => return h,
+                Ok(s) => match sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_TYPE) {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
+                        Reply::Errno(libc::ENOTSOCK)
+                    }
+                    _ => Reply::Errno(libc::EINVAL),
+                },
+            });
         }
         let iov = [(buf, len)];
         let (s, dest, scope) = match self.send_dest(n, fd, ptr, alen) {
@@ -2241,9 +2256,14 @@ impl Supervisor<'_> {
         }
         let name = addr::encode(dest, scope);
         let cmsg = control.to_vec();
-        let send = move |s: &OwnedFd| match sys::sendmsg(s, &name, &data, &cmsg, flags) {
-            Ok(sent) => Reply::Value(sent as i64),
-            Err(e) => Reply::Errno(e),
+        let tid = n.pid;
+        // MSG_NOSIGNAL: an EPIPE's signal is the program's (`pipe_signal`), not ours.
+        let send = move |s: &OwnedFd| {
+            let r = match sys::sendmsg(s, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL) {
+                Ok(sent) => Reply::Value(sent as i64),
+                Err(e) => Reply::Errno(e),
+            };
+            pipe_signal(tid, flags, r)
         };
         self.flush_events(&Some(Reply::Continue));
         if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
@@ -2323,7 +2343,7 @@ impl Supervisor<'_> {
         let already = match reply {
             Reply::Value(k) if (k as usize) < data.len() => k as usize,
             Reply::Errno(libc::EAGAIN) => 0,
-            _ => return Some(reply),
+            _ => return Some(pipe_signal(n.pid, flags, reply)),
         };
         if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
             return Some(reply);
@@ -2334,13 +2354,15 @@ impl Supervisor<'_> {
         let Ok(own) = s.try_clone() else {
             return Some(reply);
         };
+        let tid = n.pid;
         let job = move || {
             let rest = &data[already..];
-            match sys::sendmsg(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL) {
+            let r = match sys::sendmsg(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL) {
                 Ok(sent) => Reply::Value((already + sent) as i64),
                 Err(_) if already > 0 => Reply::Value(already as i64),
                 Err(e) => Reply::Errno(e),
-            }
+            };
+            pipe_signal(tid, flags, r)
         };
         // The decision's events line, as a sent datagram's.
         self.flush_events(&Some(Reply::Value(0)));
@@ -2366,6 +2388,12 @@ impl Supervisor<'_> {
     ) -> Handled {
         if self.facts(s).stream {
             return self.stream_self(n, s, raw, iov, control, flags);
+        }
+        if raw.is_empty() {
+            // A `sendto` name of length 0 (a `sendmsg` one is no name and does not come
+            // here): the kernel's datagram protocols refuse a name shorter than theirs,
+            // where an empty name in the supervisor's `sendmsg` would mean none.
+            return Some(Reply::Errno(libc::EINVAL));
         }
         let data = match read_data(n, iov) {
             Ok(d) => d,
@@ -2593,30 +2621,79 @@ impl Supervisor<'_> {
         flags: i32,
         profile: &Profile,
         mut f: Facts,
-    ) -> Reply {
-        let mut sent = 0usize;
+    ) -> Handled {
+        // Every message read, decided and steered first (the socket's options for the
+        // first steered one set then), up to the first that fails; then sent in order.
+        let mut msgs = Vec::new();
+        let mut failed = None;
         for (i, chunk) in raw.chunks(MMSGHDR_LEN).enumerate() {
             let m = addr::parse_msghdr(chunk[..MSGHDR_LEN].try_into().unwrap());
-            let r = self
-                .send_one(n, fd, s, &m, flags, profile, &mut f)
-                .and_then(|len| {
-                    let at = ptr + (i * MMSGHDR_LEN + MSGHDR_LEN) as u64;
-                    sys::write_mem(n.pid, at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
-                });
-            if let Err(e) = r {
-                return if sent == 0 {
-                    Reply::Errno(e)
-                } else {
-                    Reply::Value(sent as i64)
-                };
+            match self.send_one(n, fd, s, &m, profile, &mut f) {
+                Ok(one) => msgs.push((ptr + (i * MMSGHDR_LEN + MSGHDR_LEN) as u64, one)),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
-            sent += 1;
         }
-        Reply::Value(sent as i64)
+        let blocking = flags & libc::MSG_DONTWAIT == 0 && !sys::is_nonblocking(s);
+        let pid = n.pid;
+        // Sends `msgs` in order (waiting for room when `wait`): how many went, and the
+        // error that stopped them, if one did.
+        let send_from = move |s: &OwnedFd, msgs: &[(u64, OneMsg)], wait: bool| {
+            let extra = if wait { 0 } else { libc::MSG_DONTWAIT };
+            let mut sent = 0;
+            for (at, one) in msgs {
+                let r = sys::sendmsg(
+                    s,
+                    &one.name,
+                    &one.data,
+                    &one.control,
+                    flags | extra | libc::MSG_NOSIGNAL,
+                )
+                .and_then(|len| {
+                    sys::write_mem(pid, *at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
+                });
+                if let Err(e) = r {
+                    return (sent, Some(e));
+                }
+                sent += 1;
+            }
+            (sent, None)
+        };
+        // The kernel's answer: the count, or the first error when nothing went.
+        let answer = |sent: usize, e: Option<i32>| match (sent, e) {
+            (0, Some(e)) => Reply::Errno(e),
+            (k, _) => Reply::Value(k as i64),
+        };
+        let (sent, stop) = send_from(s, &msgs, false);
+        let stop = match stop {
+            None => return Some(answer(sent, failed)),
+            Some(libc::EAGAIN) if blocking => libc::EAGAIN,
+            Some(e) => return Some(answer(sent, Some(e))),
+        };
+        // A blocking socket whose buffer filled: the program's call would wait for room
+        // for each message left, so a worker does and answers with the count
+        // (review_1203c: EAGAIN, then short counts, were returned).
+        let rest: Vec<(u64, OneMsg)> = msgs.into_iter().skip(sent).collect();
+        let Ok(own) = s.try_clone() else {
+            return Some(answer(sent, Some(stop)));
+        };
+        let job = move || {
+            let (k, e) = send_from(&own, &rest, true);
+            answer(sent + k, e.or(failed))
+        };
+        // The decision's events lines, as for sent datagrams.
+        self.flush_events(&Some(Reply::Value(0)));
+        if self.spawn_worker(n, job) {
+            return None;
+        }
+        Some(answer(sent, Some(stop)))
     }
 
-    /// One message of a batch: decided, its options set if it is the socket's first
-    /// steered one, steered (unicast interface, PKTINFO, device), sent.
+    /// One message of a batch: read, decided, its options set if it is the socket's
+    /// first steered one, steered (unicast interface, PKTINFO, device); the caller
+    /// sends it.
     #[allow(clippy::too_many_arguments)]
     fn send_one(
         &mut self,
@@ -2624,10 +2701,9 @@ impl Supervisor<'_> {
         fd: i32,
         s: &OwnedFd,
         m: &addr::MsgHdr,
-        flags: i32,
         profile: &Profile,
         f: &mut Facts,
-    ) -> Result<usize, i32> {
+    ) -> Result<OneMsg, i32> {
         let mut name = Vec::new();
         if m.name != 0 && m.namelen != 0 {
             name = vec![0u8; (m.namelen as usize).min(MAX_ADDR)];
@@ -2718,13 +2794,11 @@ impl Supervisor<'_> {
                 f.opts = g.opts;
             }
         }
-        sys::sendmsg(
-            s,
-            &name,
-            &data,
-            &control,
-            flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
+        Ok(OneMsg {
+            name,
+            data,
+            control,
+        })
     }
 
     fn sendmmsg(&mut self, n: &Notif, fd: i32, ptr: u64, vlen: u32, flags: i32) -> Handled {
@@ -2807,7 +2881,7 @@ impl Supervisor<'_> {
                     return Some(Reply::Continue);
                 }
                 let profile = self.profile(n.pid);
-                return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
+                return self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f);
             }
             // Not continued on unicast interfaces alone: control data given after the
             // check could make them a preference (`send_unnamed`).
@@ -2815,7 +2889,7 @@ impl Supervisor<'_> {
                 return Some(Reply::Continue);
             }
             let profile = self.profile(n.pid);
-            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
+            return self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f);
         }
         let s = match early {
             Some(s) => s,
@@ -2839,7 +2913,7 @@ impl Supervisor<'_> {
         if with_control && f.bound == 0 {
             // A batch with control data on a socket no device binding holds: sent by
             // the supervisor message by message, each PKTINFO source read (`send_one`).
-            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f));
+            return self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f);
         }
         // The batch's decisions: one refused fails it; the socket's first steered
         // message goes alone (below).
@@ -2862,14 +2936,14 @@ impl Supervisor<'_> {
             let upto = i.max(1);
             let f = self.facts(&s);
             let end = at.get(upto).map_or(raw.len(), |k| k * MMSGHDR_LEN);
-            return Some(self.sendmmsg_self(n, fd, &s, ptr, &raw[..end], flags, &profile, f));
+            return self.sendmmsg_self(n, fd, &s, ptr, &raw[..end], flags, &profile, f);
         }
         // Sent by the supervisor, message by message, each steered on its own (a
         // CONTINUE would have the kernel read the batch and the fd again: a rewritten
         // destination or a socket `dup2`ed onto the fd by another thread, as in
         // `datagram`). Options the first steered message sets (a unicast interface)
         // are set by `send_one` on the socket.
-        Some(self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f))
+        self.sendmmsg_self(n, fd, &s, ptr, &raw, flags, &profile, f)
     }
 
     /// Listener confinement: a wildcard TCP listener (`listen`) or a UDP socket bound
@@ -3144,6 +3218,25 @@ fn read_data_upto(n: &Notif, iov: &[(u64, u64)], cap: usize) -> Result<Vec<u8>, 
         sys::read_mem(n.pid, base, &mut data[start..]).map_err(|_| libc::EFAULT)?;
     }
     Ok(data)
+}
+
+/// The program's `SIGPIPE`: the supervisor sends with `MSG_NOSIGNAL` (the signal
+/// would be its own), so a send that fails with `EPIPE` without the program's
+/// `MSG_NOSIGNAL` has the kernel's signal sent to the calling thread before the answer
+/// (pending when its call returns, as the kernel's is; review_1203c). Returns `r`.
+fn pipe_signal(tid: u32, flags: i32, r: Reply) -> Reply {
+    if r == Reply::Errno(libc::EPIPE) && flags & libc::MSG_NOSIGNAL == 0 {
+        sys::tkill(tid, libc::SIGPIPE);
+    }
+    r
+}
+
+/// One message of a batch as the supervisor sends it: its name, data and control
+/// data as read (and steered).
+struct OneMsg {
+    name: Vec<u8>,
+    data: Vec<u8>,
+    control: Vec<u8>,
 }
 
 /// Where a send's data (and control data) are in the program's memory.

