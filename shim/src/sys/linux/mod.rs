@@ -61,6 +61,19 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
 // Addresses
 // ---------------------------------------------------------------------------------
 
+/// Whether `addr` is an `AF_UNSPEC` address (`connect`'s "dissolve the association").
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn is_unspec(addr: *const sockaddr, len: socklen_t) -> bool {
+    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
+        return false;
+    }
+    // SAFETY: the caller's contract; len covers the family field.
+    let family = unsafe { std::ptr::read_unaligned(addr.cast::<libc::sa_family_t>()) };
+    family as c_int == libc::AF_UNSPEC
+}
+
 /// A socket address copied out of the program (`connect`, `bind`, `sendto`,
 /// `sendmsg`'s name), as many bytes as the kernel would copy. The hooks hand the
 /// kernel this copy, not the program's pointer, so the address decided on is the
