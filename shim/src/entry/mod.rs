@@ -19,6 +19,8 @@
 mod exec;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
 mod names;
 #[cfg(target_os = "linux")]
 mod names_linux;
@@ -33,6 +35,8 @@ mod by_name {
     pub(super) use super::exec::*;
     #[cfg(target_os = "linux")]
     pub(super) use super::linux::*;
+    #[cfg(target_os = "macos")]
+    pub(super) use super::macos::*;
     pub(super) use super::names::*;
     #[cfg(target_os = "linux")]
     pub(super) use super::names_linux::*;

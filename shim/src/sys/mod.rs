@@ -13,7 +13,7 @@ pub(crate) mod sync;
 // generated from the one list: the same on both.
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub(crate) mod guard;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 pub(crate) use guard::no_cancel;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub(crate) mod real;
@@ -39,5 +39,13 @@ pub(crate) use macos::ffi::base::*;
 pub(crate) use macos::ffi::sock::*;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::{ifdump, rawio};
+// The program's addresses and messages (`ffi::msg`), copied without faulting
+// (`ffi::uaccess`) under XNU's rules (`macos::uapi`): the Linux names.
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::msg::*;
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::uaccess;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::filter;
+#[cfg(target_os = "macos")]
+pub(crate) use macos::uapi;
