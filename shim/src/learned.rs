@@ -3,6 +3,7 @@
 //! fixed table of seqlocked slots: readers (connect, send) never block or allocate;
 //! the oldest entries are overwritten.
 
+use config_schema::{Profile, Why};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 
@@ -80,6 +81,19 @@ pub(crate) fn lookup(ip: IpAddr) -> Option<usize> {
         Some((kk, r)) if r != 0 && kk == k => Some(r as usize - 1),
         _ => None,
     })
+}
+
+/// Records the addresses a name was resolved to when a rule of `profile` chose its
+/// interface (`why`): a connection to one of them then follows that rule (the
+/// resolvers of both OSes, `crate::dns`).
+pub(crate) fn remember_answer(profile: &Profile, why: &Why<'_>, addrs: &[IpAddr]) {
+    if let Why::Rule(r) = why {
+        if let Some(i) = profile.rules.iter().position(|x| std::ptr::eq(x, *r)) {
+            for a in addrs {
+                remember(*a, i);
+            }
+        }
+    }
 }
 
 /// Records that `ip` was resolved under rule `rule`.

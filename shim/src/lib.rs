@@ -35,8 +35,9 @@
 //!   hooks' guard, lock-free cells); it never calls up.
 
 // In unit-test builds the hooks are not exported (they would interpose on the test
-// binary itself), so everything only they reach looks dead; on macOS the shared
-// modules built there have no entry points calling them yet.
+// binary itself), so everything only they reach looks dead. On macOS the shared
+// modules keep parts only Linux's entry points call (`close_range`/`closefrom`,
+// `sendmmsg`, `MIFSHIM_DNS`, this host's own name, the events file's name lines).
 #![cfg_attr(any(test, target_os = "macos"), allow(dead_code))]
 
 // The engine proper runs on the Linux hook layer (`entry`, `sys/linux`). On macOS the
@@ -48,11 +49,13 @@
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod dns;
-// On macOS the engine's resolver is not built; what `ops` asks of it is answered by
-// `sys::macos::dns` (no `[dns] redirect` there), named `crate::dns`.
+// On macOS the engine's resolver is not built: `crate::dns` there is the policy's
+// decision over mDNSResponder (`dns_macos.rs`, over `sys::macos::ffi::names`).
 #[cfg(target_os = "macos")]
-use sys::macos::dns;
-#[cfg(target_os = "linux")]
+#[deny(unsafe_code)]
+#[path = "dns_macos.rs"]
+mod dns;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
 mod entry;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]

@@ -469,13 +469,7 @@ fn found(l: &Lookup<'_>, hints: &Hints, addrs: &[IpAddr], canon: String) -> Plan
         );
         return Plan::Fail(libc::EAI_NODATA);
     }
-    if let Why::Rule(r) = b.why {
-        if let Some(i) = l.profile.rules.iter().position(|x| std::ptr::eq(x, r)) {
-            for a in &sorted {
-                crate::learned::remember(*a, i);
-            }
-        }
-    }
+    crate::learned::remember_answer(l.profile, &b.why, &sorted);
     log_at!(
         Info,
         "resolve {node} -> {} over {}",

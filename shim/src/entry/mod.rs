@@ -14,8 +14,16 @@
 //! * [`names`]: the name-lookup entry points (`getaddrinfo`, `gethostbyname*`,
 //!   `res_*`, `getaddrinfo_a`, …).
 
+// The calls both OSes have, then each OS's own (the list's `#[cfg]`'d entries).
+#[cfg(target_os = "linux")]
 mod exec;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
 mod names;
+#[cfg(target_os = "linux")]
+mod names_linux;
 mod socket;
 
 use crate::sys::{self, no_cancel, real};
@@ -23,8 +31,15 @@ use libc::{c_char, c_int, c_void};
 
 /// Every hooked call's entry point, by the list's name.
 mod by_name {
+    #[cfg(target_os = "linux")]
     pub(super) use super::exec::*;
+    #[cfg(target_os = "linux")]
+    pub(super) use super::linux::*;
+    #[cfg(target_os = "macos")]
+    pub(super) use super::macos::*;
     pub(super) use super::names::*;
+    #[cfg(target_os = "linux")]
+    pub(super) use super::names_linux::*;
     pub(super) use super::socket::*;
 }
 

@@ -8,6 +8,15 @@
 // Lock-free cells over the OS's anonymous memory (`map_zeroed`, `unmap`).
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 pub(crate) mod sync;
+// The hooks' guard (panics, errno, cancellation sections) over each OS's primitives,
+// and the table of the C library's functions the stub hands over (`mifshim_abi::Reals`),
+// generated from the one list: the same on both.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub(crate) mod guard;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub(crate) use guard::no_cancel;
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub(crate) mod real;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -30,5 +39,13 @@ pub(crate) use macos::ffi::base::*;
 pub(crate) use macos::ffi::sock::*;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::{ifdump, rawio};
+// The program's addresses and messages (`ffi::msg`), copied without faulting
+// (`ffi::uaccess`) under XNU's rules (`macos::uapi`): the Linux names.
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::msg::*;
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::uaccess;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::filter;
+#[cfg(target_os = "macos")]
+pub(crate) use macos::uapi;

@@ -2,15 +2,14 @@
 //! comment.
 
 pub(crate) mod filter;
-pub(crate) mod guard;
 pub(crate) mod net;
 pub(crate) mod netlink;
 pub(crate) mod rawio;
-pub(crate) mod real;
 pub(crate) mod uaccess;
 pub(crate) mod uapi;
 
-pub(crate) use guard::no_cancel;
+// The real functions and the hooks' guard are shared (`sys::real`, `sys::guard`).
+use super::real;
 
 // `uapi` is compiled standalone by the fuzz targets too, so it keeps its own copy of the
 // kernel's limit; it is the one the stub uses (`mifshim_abi`).
@@ -28,6 +27,13 @@ use std::net::SocketAddr;
 
 /// This thread's errno, read and set as the stub does (`mifshim_abi`).
 pub(crate) use mifshim_abi::{errno, set_errno};
+
+/// glibc's `PTHREAD_CANCEL_ENABLE` and `PTHREAD_CANCEL_DISABLE` (`sys::guard`).
+pub(crate) const PTHREAD_CANCEL_ENABLE: c_int = 0;
+pub(crate) const PTHREAD_CANCEL_DISABLE: c_int = 1;
+/// Only a pthread key below 32 has its slot in glibc's thread descriptor itself (a
+/// plain load and store, no allocation: `sys::guard`).
+pub(crate) const KEYS_IN_DESCRIPTOR: u32 = 32;
 
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
@@ -54,6 +60,19 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
 // ---------------------------------------------------------------------------------
 // Addresses
 // ---------------------------------------------------------------------------------
+
+/// Whether `addr` is an `AF_UNSPEC` address (`connect`'s "dissolve the association").
+///
+/// # Safety
+/// `addr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn is_unspec(addr: *const sockaddr, len: socklen_t) -> bool {
+    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
+        return false;
+    }
+    // SAFETY: the caller's contract; len covers the family field.
+    let family = unsafe { std::ptr::read_unaligned(addr.cast::<libc::sa_family_t>()) };
+    family as c_int == libc::AF_UNSPEC
+}
 
 /// A socket address copied out of the program (`connect`, `bind`, `sendto`,
 /// `sendmsg`'s name), as many bytes as the kernel would copy. The hooks hand the

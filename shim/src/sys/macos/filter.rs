@@ -148,6 +148,11 @@ pub(crate) fn is_detach(_name: c_int) -> bool {
 pub(crate) struct ProgramOpt(());
 
 impl ProgramOpt {
+    /// The program's option value (never read: macOS has no socket filters).
+    pub(crate) fn new(_val: *const libc::c_void, _len: libc::socklen_t) -> Self {
+        ProgramOpt(())
+    }
+
     /// Refused: never reached (no filter option is carried out here).
     pub(crate) fn forward(self, _fd: c_int, _name: c_int) -> Result<(), c_int> {
         Err(REFUSED)

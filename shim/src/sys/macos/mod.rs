@@ -27,6 +27,7 @@ pub(crate) mod ifaddr;
 pub(crate) mod names;
 pub(crate) mod route;
 pub(crate) mod steer;
+pub(crate) mod uapi;
 pub(crate) mod wire;
 
 #[cfg(target_os = "macos")]

@@ -13,6 +13,15 @@ use libc::c_int;
 /// This thread's errno, read and set as the stub does (`mifshim_abi`).
 pub(crate) use mifshim_abi::{errno, set_errno};
 
+/// Darwin's `PTHREAD_CANCEL_ENABLE` and `PTHREAD_CANCEL_DISABLE` (`<pthread.h>`:
+/// 0x01 and 0x00, glibc's the other way round), for `sys::guard`.
+pub(crate) const PTHREAD_CANCEL_ENABLE: c_int = 0x01;
+pub(crate) const PTHREAD_CANCEL_DISABLE: c_int = 0x00;
+/// Every pthread key's slot is in the thread's own TSD array on Darwin (at most
+/// `PTHREAD_KEYS_MAX`, 512): reading and writing it is a plain load and store, no
+/// allocation (`sys::guard`).
+pub(crate) const KEYS_IN_DESCRIPTOR: u32 = 512;
+
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
 pub(crate) const ENXIO: c_int = libc::ENXIO;
@@ -61,6 +70,29 @@ pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     };
     let _restore = Restore(blocked.then_some(old), saved);
     f()
+}
+
+/// Whether the calling thread runs on its alternate signal stack.
+pub(crate) fn on_alt_stack() -> bool {
+    alt_stack_range().is_some()
+}
+
+/// The address range of the alternate signal stack the calling thread runs on, if it
+/// runs on one (`sigaltstack` with no new stack: a query).
+pub(crate) fn alt_stack_range() -> Option<std::ops::Range<usize>> {
+    // SAFETY: a zeroed stack_t is valid; sigaltstack only writes the old one.
+    let mut ss: libc::stack_t = unsafe { zeroed() };
+    // SAFETY: NULL new stack: a query only.
+    let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
+    (r == 0 && ss.ss_flags & libc::SS_ONSTACK != 0)
+        .then(|| ss.ss_sp as usize..ss.ss_sp as usize + ss.ss_size)
+}
+
+/// The stack pointer a `longjmp` to `env` will restore: not known on macOS (its
+/// `jmp_buf` layout is not read here), so `sys::guard` takes every jump the stub
+/// reports to leave the thread's window.
+pub(crate) fn jmp_target_sp(_env: *const std::ffi::c_void) -> Option<usize> {
+    None
 }
 
 pub(crate) fn getpid() -> i32 {

@@ -2,6 +2,7 @@
 //! (`SIOCGIFAFLAG_IN6`) that tell a tentative or duplicated address from a usable one:
 //! the macOS counterpart of the Linux engine's netlink dump.
 
+use crate::sys::real;
 use std::ffi::CStr;
 use std::net::IpAddr;
 
@@ -70,7 +71,7 @@ pub(crate) fn snapshot() -> Result<Vec<Link>, c_int> {
         return Err(errno());
     }
     // SAFETY: a plain socket call; closed below.
-    let sock6 = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0) };
+    let sock6 = unsafe { real::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0) };
     let mut links: Vec<Link> = Vec::new();
     let mut p = head;
     while !p.is_null() {
@@ -116,7 +117,7 @@ pub(crate) fn snapshot() -> Result<Vec<Link>, c_int> {
     unsafe {
         libc::freeifaddrs(head);
         if sock6 >= 0 {
-            libc::close(sock6);
+            real::close(sock6);
         }
     }
     Ok(links)

@@ -8,11 +8,13 @@ pub(crate) mod dnsinfo;
 pub(crate) mod dnssd;
 pub(crate) mod ifaddrs;
 pub(crate) mod ifdump;
+pub(crate) mod msg;
 pub(crate) mod names;
 pub(crate) mod rawio;
 pub(crate) mod routesock;
 pub(crate) mod sock;
 pub(crate) mod sockopt;
+pub(crate) mod uaccess;
 
 use libc::c_int;
 

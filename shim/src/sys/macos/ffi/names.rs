@@ -1,9 +1,10 @@
 //! A steered `getaddrinfo` on macOS: the plan of `macos::names` over the system
 //! configuration (`dnsinfo::read`, configd's `dns_configuration_copy`) and
 //! mDNSResponder (`dnssd::resolve`, `DNSServiceGetAddrInfo` with the interface's
-//! index), answered as socket addresses or a macOS `EAI_*` code. What the engine's
-//! `getaddrinfo` entry point calls for a name the policy steers, once `dns` and the
-//! entry points are built for macOS (not yet). Not run on a Mac.
+//! index), answered as socket addresses or a macOS `EAI_*` code: what the engine's
+//! macOS `crate::dns` (`dns_macos.rs`) calls for a name the policy steers, under the
+//! shared `getaddrinfo` entry point and macOS's `gethostbyname*`. And `h_errno`, which
+//! those set. Not run on a Mac.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,3 +49,15 @@ const _: () = {
     assert!(names::EAI_NODATA == libc::EAI_NODATA);
     assert!(names::EAI_NONAME == libc::EAI_NONAME);
 };
+
+unsafe extern "C" {
+    /// libinfo's `h_errno` (`<netdb.h>`: `extern int h_errno`).
+    static mut h_errno: libc::c_int;
+}
+
+/// Sets `h_errno`, as the C library's `gethostby*` do on failure.
+pub(crate) fn set_h_errno(v: libc::c_int) {
+    // SAFETY: a plain int of libinfo's; writing it is what its own lookups do (the
+    // non-reentrant interface is not thread-safe there either).
+    unsafe { h_errno = v };
+}

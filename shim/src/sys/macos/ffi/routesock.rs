@@ -2,6 +2,7 @@
 //! relies on its interface snapshot, so that a link, address or route change is seen
 //! by the next decision (the messages are parsed by `sys::macos::route`).
 
+use crate::sys::real;
 use libc::c_int;
 
 use super::errno;
@@ -16,7 +17,7 @@ impl RouteSocket {
     pub(crate) fn open() -> Result<RouteSocket, c_int> {
         // SAFETY: plain system calls on a descriptor this function owns.
         unsafe {
-            let fd = libc::socket(libc::PF_ROUTE, libc::SOCK_RAW, libc::AF_UNSPEC);
+            let fd = real::socket(libc::PF_ROUTE, libc::SOCK_RAW, libc::AF_UNSPEC);
             if fd < 0 {
                 return Err(errno());
             }
@@ -26,7 +27,7 @@ impl RouteSocket {
                 || libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) < 0
             {
                 let e = errno();
-                libc::close(fd);
+                real::close(fd);
                 return Err(e);
             }
             Ok(RouteSocket(fd))
@@ -70,7 +71,7 @@ impl RouteSocket {
 impl Drop for RouteSocket {
     fn drop(&mut self) {
         // SAFETY: the descriptor is ours and closed once.
-        unsafe { libc::close(self.0) };
+        unsafe { real::close(self.0) };
     }
 }
 
@@ -86,7 +87,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let req = route::get_request(dest, seq);
     // SAFETY: plain system calls on a descriptor this function owns and closes.
-    let fd = unsafe { libc::socket(libc::PF_ROUTE, libc::SOCK_RAW, libc::AF_UNSPEC) };
+    let fd = unsafe { real::socket(libc::PF_ROUTE, libc::SOCK_RAW, libc::AF_UNSPEC) };
     if fd < 0 {
         return Err(errno());
     }
@@ -94,7 +95,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     impl Drop for Close {
         fn drop(&mut self) {
             // SAFETY: the descriptor is ours and closed once.
-            unsafe { libc::close(self.0) };
+            unsafe { real::close(self.0) };
         }
     }
     let _close = Close(fd);
@@ -105,7 +106,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     // SAFETY: fd is ours; the option value is a live timeval of the stated size.
     unsafe {
         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        libc::setsockopt(
+        real::setsockopt(
             fd,
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,

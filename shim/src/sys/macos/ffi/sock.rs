@@ -7,10 +7,15 @@
 //! macOS, so that `ops`'s calls (`sys::bind_to_interface`, `sys::set_unicast_if_on`,
 //! …) resolve to these; the listener filter is `macos::filter` (none).
 //!
-//! Not run on a Mac. Like the rest of `ffi`, these call libc by name; once the
-//! engine is a `dlopen`ed image behind the stub the interposed ones (`setsockopt`,
-//! `bind`) must go through the `Reals` (README, "macOS").
+//! Not run on a Mac. The engine is a `dlopen`ed image behind the stub, and dyld
+//! interposes its references too, so every call of the hooked list made here
+//! (`setsockopt`, `bind`, `getpeername`; `socket`, `close`, `sendmsg` in `routesock`,
+//! `ifaddrs` and `sockopt`) goes through the C library's functions the stub handed
+//! over (`sys::real`, installed from `mifshim_abi::Reals`), never by name: by name it
+//! would re-enter the engine's own hooks. The calls outside the list (`getsockopt`,
+//! `getsockname`) are called by name.
 
+use crate::sys::real;
 use std::net::{IpAddr, SocketAddr};
 
 use config_schema::AddrFamily;
@@ -37,7 +42,7 @@ pub(crate) const REFUSED: c_int = libc::ENOPROTOOPT;
 fn set_int(fd: c_int, level: c_int, name: c_int, value: c_int) -> Result<(), c_int> {
     // SAFETY: `value` is a live c_int and the length passed is its size.
     let rc = unsafe {
-        libc::setsockopt(
+        real::setsockopt(
             fd,
             level,
             name,
@@ -229,7 +234,7 @@ pub(crate) fn bind_source(
     };
     let (ss, len) = sockaddr(&SocketAddr::new(ip, 0));
     // SAFETY: our encoding of the address (`wire`), alive for the call.
-    let r = unsafe { libc::bind(fd, (&raw const ss).cast(), len) };
+    let r = unsafe { real::bind(fd, (&raw const ss).cast(), len) };
     if r == 0 { Ok(()) } else { Err(errno()) }
 }
 
@@ -253,7 +258,7 @@ pub(crate) fn has_peer(fd: c_int) -> bool {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: `ss` and `len` are live and writable for the sizes given.
-    unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0 }
+    unsafe { real::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0 }
 }
 
 /// The socket's peer, if connected.
@@ -262,7 +267,7 @@ pub(crate) fn peer_addr(fd: c_int) -> Option<SocketAddr> {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: `ss` and `len` are live and writable for the sizes given.
-    if unsafe { libc::getpeername(fd, (&raw mut ss).cast(), &mut len) } != 0 {
+    if unsafe { real::getpeername(fd, (&raw mut ss).cast(), &mut len) } != 0 {
         return None;
     }
     // SAFETY: the kernel wrote a sockaddr of `ss_len` bytes (≤ its storage) into `ss`.

@@ -11,6 +11,7 @@
 //!   it overrides the scope for multicast destinations (`ip_output`), for IPv6 a
 //!   PKTINFO index overrides it.
 
+use crate::sys::real;
 use std::net::SocketAddr;
 
 use libc::{c_int, c_void, socklen_t};
@@ -24,7 +25,7 @@ pub(crate) const IP_MULTICAST_IFINDEX: c_int = 66;
 fn set_u32(fd: c_int, level: c_int, name: c_int, value: u32) -> Result<(), c_int> {
     // SAFETY: `value` is a live u32 and the length passed is its size.
     let rc = unsafe {
-        libc::setsockopt(
+        real::setsockopt(
             fd,
             level,
             name,
@@ -134,7 +135,7 @@ pub(crate) fn send_via(
     msg.msg_controllen = ctl.as_bytes().len() as socklen_t;
     // SAFETY: every pointer in `msg` refers to a live buffer of the stated length;
     // the kernel only reads them.
-    let n = unsafe { libc::sendmsg(fd, &msg, flags) };
+    let n = unsafe { real::sendmsg(fd, &msg, flags) };
     if n >= 0 { Ok(n as usize) } else { Err(errno()) }
 }
 

@@ -6,13 +6,22 @@
 //! the DNS configuration read); [`Window`] makes such a section survive a non-local
 //! exit. The invariants these keep are the entry points' (`crate::entry::socket`).
 //!
+//! Shared by Linux and macOS: what it needs of the OS comes from `sys` (errno, the
+//! signal mask, the alternate signal stack, a `longjmp` buffer's target, the
+//! cancellation numbers and which pthread keys live in the thread itself). On macOS a
+//! `pthread_cancel` is acted upon at a cancellation point by `pthread_exit`, which runs
+//! the cleanup handlers and does not unwind through Rust frames the way glibc's forced
+//! unwind does; the sections are kept the same there (cancellation disabled around a
+//! lookup, one point offered after it), and `jmp_target_sp` is unknown on macOS, so
+//! a `longjmp` the stub reports is always taken to leave the window.
+//!
 //! Neither [`pre_lookup_offer`], [`pre_lookup`] nor [`cancel_point`] may be forced
 //! inline (`#[inline(always)]`) into a hook: glibc's forced unwind could not leave the
 //! release build's hook frame (test `release_build_aborted_when_a_lookup_was_cancelled`).
 
 use libc::{c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What a guarded part of a hook gave: its value, or a caught panic (the call then
 /// fails closed or lets the real call stand).
@@ -25,24 +34,28 @@ unsafe extern "C" {
     fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
     fn pthread_testcancel();
 }
-const PTHREAD_CANCEL_ENABLE: c_int = 0;
-const PTHREAD_CANCEL_DISABLE: c_int = 1;
+// The C library's numbers (glibc's 0 and 1; Darwin's are the other way round).
+use super::{PTHREAD_CANCEL_DISABLE, PTHREAD_CANCEL_ENABLE};
 
 /// The pthread key whose per-thread slot records the thread's outermost window (a
-/// section with cancellation disabled: [`no_cancel`], a name lookup; `u32::MAX`: none). Only a key below 32 is used: glibc keeps those in the thread
+/// section with cancellation disabled: [`no_cancel`], a name lookup; `usize::MAX`: none). Only a key below 32 is used: glibc keeps those in the thread
 /// descriptor itself, so reading and writing the slot is a plain load and store, with
 /// no allocation — safe in a signal handler. (A process that created 32 keys before
 /// the engine loaded gets no record: cancellation is still disabled and restored
 /// around each window, only a window left by `siglongjmp` is not repaired.)
-static WINDOW_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
-const KEYS_IN_DESCRIPTOR: u32 = 32;
+static WINDOW_KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The keys whose slots live in the thread itself (glibc: the first 32; Darwin: every
+/// key, in the thread's TSD array): `sys::KEYS_IN_DESCRIPTOR`.
+use super::KEYS_IN_DESCRIPTOR;
 
 /// Creates [`WINDOW_KEY`] (engine initialisation).
 pub(crate) fn init_windows() {
     let mut k: libc::pthread_key_t = 0;
     // SAFETY: k is valid for writes; no destructor.
-    if unsafe { libc::pthread_key_create(&mut k, None) } == 0 && k < KEYS_IN_DESCRIPTOR {
-        WINDOW_KEY.store(k, Ordering::Release);
+    if unsafe { libc::pthread_key_create(&mut k, None) } == 0
+        && k < KEYS_IN_DESCRIPTOR as libc::pthread_key_t
+    {
+        WINDOW_KEY.store(k as usize, Ordering::Release);
     }
 }
 
@@ -75,9 +88,9 @@ impl Window {
     fn enter_now(canary: &u64) -> Window {
         let here = canary as *const u64 as usize;
         let key = WINDOW_KEY.load(Ordering::Acquire);
-        if key != u32::MAX {
+        if key != usize::MAX {
             // SAFETY: key was created by init_windows; getspecific only reads the slot.
-            let v = unsafe { libc::pthread_getspecific(key) } as usize;
+            let v = unsafe { libc::pthread_getspecific(key as libc::pthread_key_t) } as usize;
             if v & ACTIVE != 0 {
                 let at = v & !7;
                 let live = if here < at {
@@ -102,10 +115,10 @@ impl Window {
         // SAFETY: old is valid for writes.
         unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
         let enabled = old == PTHREAD_CANCEL_ENABLE;
-        if key != u32::MAX {
+        if key != usize::MAX {
             let v = here | ACTIVE | if enabled { WAS_ENABLED } else { 0 };
             // SAFETY: key < 32: the slot lives in the thread descriptor (no allocation).
-            unsafe { libc::pthread_setspecific(key, v as *const c_void) };
+            unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, v as *const c_void) };
         }
         Window {
             outer: Some(enabled),
@@ -124,9 +137,9 @@ impl Window {
 
     fn leave_now(enabled: bool) -> bool {
         let key = WINDOW_KEY.load(Ordering::Acquire);
-        if key != u32::MAX {
+        if key != usize::MAX {
             // SAFETY: as in enter.
-            unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
+            unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, std::ptr::null()) };
         }
         let mut old = 0;
         let state = if enabled {
@@ -158,17 +171,17 @@ fn restore_abandoned(v: usize) {
 /// goes on, and with cancellation enabled a `pthread_cancel` would meet `catch_unwind`.
 pub(crate) fn abandon_window(env: *const c_void) {
     let key = WINDOW_KEY.load(Ordering::Acquire);
-    if key == u32::MAX {
+    if key == usize::MAX {
         return;
     }
     // SAFETY: as in Window::enter.
-    let v = unsafe { libc::pthread_getspecific(key) } as usize;
+    let v = unsafe { libc::pthread_getspecific(key as libc::pthread_key_t) } as usize;
     if v & ACTIVE == 0 || !jump_leaves(env, v & !7) {
         return;
     }
     restore_abandoned(v);
     // SAFETY: as in Window::enter.
-    unsafe { libc::pthread_setspecific(key, std::ptr::null()) };
+    unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, std::ptr::null()) };
 }
 
 /// Whether a jump to `env` lands outside the window whose frame is at `window`: its

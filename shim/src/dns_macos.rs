@@ -1,0 +1,171 @@
+//! `crate::dns` on macOS: what the shared name-lookup entry points (`entry::names`,
+//! `entry::macos`) and the socket core (`ops`) ask of the engine's resolver, which on
+//! macOS is not the Linux one (`dns/`: the servers of `/etc/resolv.conf`, its own
+//! sockets) but mDNSResponder, asked with the chosen interface's index
+//! (`sys::macos::ffi::names::lookup`, over configd's per-interface resolvers).
+//!
+//! * [`getaddrinfo`]: the policy decides the name over the interface snapshot
+//!   (`config_schema::decide_name`, as on Linux). Inert, `[dns] steer = false`, a
+//!   numeric host (`AI_NUMERICHOST`, or text that is an IP address) and the loopback
+//!   names are the C library's; a name the policy sends direct too. A blocked name
+//!   fails (`EAI_FAIL`, or `EAI_AGAIN` with no usable interface); a bound one is
+//!   resolved by mDNSResponder over that interface only, and its answer, or its
+//!   `EAI_*` code, is the call's; the addresses of a name a rule chose the interface
+//!   for are remembered for that rule (`learned`), as on Linux. Not on macOS: the `/etc/hosts` check (names there go
+//!   through mDNSResponder over the interface too), this host's own name, search
+//!   domains of the policy's own, `AI_V4MAPPED` (an `AF_INET6` lookup asks for IPv6
+//!   only), the events file's name lines.
+//! * [`getnameinfo`]: a reverse lookup the policy sends direct is the C library's;
+//!   any other is **not written** for macOS (no PTR query over an interface yet), so
+//!   it asks nobody: the numeric form, or `EAI_FAIL` with `NI_NAMEREQD`.
+//! * `redirect_target`: `[dns] redirect` is not written for macOS (`sys::macos::dns`).
+
+use std::net::IpAddr;
+
+use config_schema::{BlockReason, Decision};
+
+use crate::log_at;
+use crate::netstate;
+use crate::state::{self, Mode};
+
+pub(crate) use crate::sys::macos::dns::redirect_target;
+
+/// What the program asked for (the parts of `struct addrinfo` hints that matter).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hints {
+    pub family: i32,
+    pub flags: i32,
+}
+
+/// How a lookup is answered.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Leave it to the C library.
+    Real,
+    /// Fail with this `EAI_*` code.
+    Fail(i32),
+    /// These addresses, in this order, with this canonical name.
+    Answer { addrs: Vec<IpAddr>, canon: String },
+}
+
+/// How a reverse lookup is answered (the Linux `dns::NamePlan`).
+#[derive(Debug)]
+pub(crate) enum NamePlan {
+    /// Leave the whole call to the C library.
+    Real,
+    /// Fail with this `EAI_*` code.
+    Fail(i32),
+    /// The numeric form.
+    Numeric,
+    /// This name.
+    Name(String),
+}
+
+/// macOS's `EAI_ADDRFAMILY` (`<netdb.h>`; not exported by the libc crate).
+pub(crate) const EAI_ADDRFAMILY: i32 = 1;
+
+/// `localhost` and names under `.localhost` (RFC 6761): the C library's (its
+/// `/etc/hosts` and mDNSResponder answer them on this host; no query leaves).
+fn is_loopback_name(name: &str) -> bool {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    n == "localhost" || n.ends_with(".localhost")
+}
+
+fn is_numeric(node: &str) -> bool {
+    let bare = node.split('%').next().unwrap_or(node);
+    node.parse::<IpAddr>().is_ok() || bare.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// Decides how `getaddrinfo(node, …, hints)` is answered, resolving a steered name
+/// over its interface.
+pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
+    let profile = match state::mode() {
+        Mode::Inert => return Plan::Real,
+        Mode::Active(p) => p,
+    };
+    if !profile.dns.steer
+        || hints.flags & libc::AI_NUMERICHOST != 0
+        || node.is_empty()
+        || is_numeric(node)
+        || is_loopback_name(node)
+    {
+        return Plan::Real;
+    }
+    let d = netstate::with(
+        |snap| match config_schema::decide_name(profile, snap, node) {
+            Decision::Direct(_) => Err(Plan::Real),
+            Decision::Block(b) => Err(match b.reason {
+                BlockReason::Rule(r) => {
+                    log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
+                    Plan::Fail(libc::EAI_FAIL)
+                }
+                BlockReason::Unavailable(_) => {
+                    log_at!(Info, "resolve {node}: no usable interface -> EAI_AGAIN");
+                    Plan::Fail(libc::EAI_AGAIN)
+                }
+            }),
+            Decision::Bind(b) => Ok((b.ifname.as_str().to_owned(), b.index, b.why)),
+        },
+    );
+    let (ifname, index, why) = match d {
+        Ok(b) => b,
+        Err(plan) => {
+            if matches!(plan, Plan::Real) {
+                log_at!(Info, "resolve {node} direct");
+            }
+            return plan;
+        }
+    };
+    match crate::sys::macos::ffi::names::lookup(node, index, hints.family, 0) {
+        Ok((addrs, source)) => {
+            log_at!(
+                Info,
+                "resolve {node} over {ifname} (index {index}) with {source}: {} address(es)",
+                addrs.len()
+            );
+            let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+            // A connection to these then follows the rule that chose the interface.
+            crate::learned::remember_answer(profile, &why, &addrs);
+            Plan::Answer {
+                addrs,
+                canon: node.to_owned(),
+            }
+        }
+        Err(code) => {
+            log_at!(Info, "resolve {node} over {ifname}: EAI code {code}");
+            Plan::Fail(code)
+        }
+    }
+}
+
+/// Decides how a reverse lookup of `ip` is answered.
+pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
+    let profile = match state::mode() {
+        Mode::Inert => return NamePlan::Real,
+        Mode::Active(p) => p,
+    };
+    let ip = ip.to_canonical();
+    if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 {
+        return NamePlan::Real;
+    }
+    let flow = config_schema::Flow {
+        proto: config_schema::Proto::Udp,
+        op: config_schema::Op::Connect,
+        dest: ip,
+        port: 53,
+        scope_id: 0,
+    };
+    let d = netstate::with(|snap| config_schema::decide(profile, snap, &flow));
+    if let Decision::Direct(_) = d {
+        return NamePlan::Real;
+    }
+    log_at!(
+        Info,
+        "reverse lookup of {ip}: not written over an interface on macOS, no query"
+    );
+    if flags & libc::NI_NAMEREQD != 0 {
+        NamePlan::Fail(libc::EAI_FAIL)
+    } else {
+        NamePlan::Numeric
+    }
+}
