@@ -6,7 +6,7 @@
 //!   Every table that names hooked calls is generated from it: the stub's exported hooks
 //!   and its real-function slots (`preload/src/linux.rs`), the macOS stub's
 //!   `__DATA,__interpose` table, hooks and originals (`preload/src/macos.rs`, through
-//!   [`interpose_table!`]), the engine's real functions (`shim/src/sys/linux/real.rs`)
+//!   [`interpose_table!`]), the engine's real functions (`shim/src/sys/real.rs`)
 //!   and its entry points (`shim/src/sys/linux/mod.rs`), and, here, [`sig`], [`Reals`]
 //!   and [`Hooks`]. A new hooked call is one line of the list plus its engine function;
 //!   an engine function whose signature differs from the list's does not compile. The

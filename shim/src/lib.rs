@@ -40,12 +40,12 @@
 // `sendmmsg`, `MIFSHIM_DNS`, this host's own name, the events file's name lines).
 #![cfg_attr(any(test, target_os = "macos"), allow(dead_code))]
 
-// The engine proper runs on the Linux hook layer (`entry`, `sys/linux`). On macOS the
-// crate builds its kernel primitives (`sys/macos`) and, over them, the shared modules
-// that hold the profile and the interface snapshot (`state`, `netstate`, `fdtable`,
-// `learned`, `events`, `log`) and the socket core (`ops`, `redirect`), unchanged; the
-// resolver (`dns`) and macOS's entry points are not written yet, so nothing calls the
-// core there (the stub's `__DATA,__interpose` table is: `preload/src/macos.rs`).
+// The engine builds on Linux and on macOS from the same entry points (`entry`: the
+// shared socket and name hooks, `entry/linux.rs` and `entry/macos.rs` for each OS's
+// own calls), the same core (`ops`, `redirect`, `state`, `netstate`, `fdtable`,
+// `learned`, `events`, `log`) and each OS's primitives (`sys/linux`, `sys/macos`). The
+// resolver differs: Linux's own (`dns/`), mDNSResponder's on macOS (`dns_macos.rs`).
+// macOS is type-checked and unit-tested on Linux, never run (README, "macOS").
 #[cfg(target_os = "linux")]
 #[deny(unsafe_code)]
 mod dns;

@@ -1700,6 +1700,9 @@ pub(crate) fn setsockopt_rewrite(
 /// The group of a membership option whose interface is unspecified
 /// (`mifshim_socket_core::membership::group_of`).
 fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
+    if !sys::MEMBERSHIP_REWRITE {
+        return None;
+    }
     core::membership::group_of(level, name, v)
 }
 

@@ -2247,13 +2247,10 @@ impl Supervisor<'_> {
         flags: i32,
     ) -> Handled {
         // A stream: a long write is taken in part (a short count), not refused.
-        let data = match read_data_upto(n, iov, MAX_DATAGRAM) {
+        let data = match self.read_checked(n, iov, true) {
             Ok(d) => d,
-            Err(e) => return Some(Reply::Errno(e)),
+            Err(h) => return h,
         };
-        if !sys::id_valid(self.listener, n.id) {
-            return None;
-        }
         let name = addr::encode(dest, scope);
         let cmsg = control.to_vec();
         let tid = n.pid;
@@ -2302,13 +2299,10 @@ impl Supervisor<'_> {
         flags: i32,
         ifindex: Option<u32>,
     ) -> Handled {
-        let data = match read_data(n, iov) {
+        let data = match self.read_checked(n, iov, false) {
             Ok(d) => d,
-            Err(e) => return Some(Reply::Errno(e)),
+            Err(h) => return h,
         };
-        if !sys::id_valid(self.listener, n.id) {
-            return None;
-        }
         let v6_path = to.is_some_and(|(d, _)| logic::path_of(d.ip()) == UcPath::V6);
         let cmsg = match ifindex {
             Some(i) => match with_pktinfo(control, v6_path, i) {
@@ -2372,6 +2366,27 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The data of a send the supervisor makes, read from the program (`stream`: at
+    /// most [`MAX_DATAGRAM`] bytes of a longer write, a short count; else a datagram,
+    /// `EMSGSIZE` beyond), with the notification still valid: `Err` is the answer.
+    fn read_checked(
+        &self,
+        n: &Notif,
+        iov: &[(u64, u64)],
+        stream: bool,
+    ) -> Result<Vec<u8>, Handled> {
+        let data = if stream {
+            read_data_upto(n, iov, MAX_DATAGRAM)
+        } else {
+            read_data(n, iov)
+        };
+        let data = data.map_err(|e| Some(Reply::Errno(e)))?;
+        if !sys::id_valid(self.listener, n.id) {
+            return Err(None);
+        }
+        Ok(data)
+    }
+
     /// A send whose name is no IP destination, on an IP socket: made on the duplicate
     /// with the name as read, so that the program gets the kernel's answer
     /// (`EAFNOSUPPORT`, `EINVAL`, …), or, on a connected stream, which ignores the
@@ -2395,13 +2410,10 @@ impl Supervisor<'_> {
             // where an empty name in the supervisor's `sendmsg` would mean none.
             return Some(Reply::Errno(libc::EINVAL));
         }
-        let data = match read_data(n, iov) {
+        let data = match self.read_checked(n, iov, false) {
             Ok(d) => d,
-            Err(e) => return Some(Reply::Errno(e)),
+            Err(h) => return h,
         };
-        if !sys::id_valid(self.listener, n.id) {
-            return None;
-        }
         self.send_read(n, s, raw, data, control.to_vec(), flags)
     }
 
@@ -2420,13 +2432,10 @@ impl Supervisor<'_> {
         control: &[u8],
         flags: i32,
     ) -> Handled {
-        let data = match read_data_upto(n, iov, MAX_DATAGRAM) {
+        let data = match self.read_checked(n, iov, true) {
             Ok(d) => d,
-            Err(e) => return Some(Reply::Errno(e)),
+            Err(h) => return h,
         };
-        if !sys::id_valid(self.listener, n.id) {
-            return None;
-        }
         self.send_read(n, s, name, data, control.to_vec(), flags)
     }
 

@@ -26,6 +26,20 @@ fn build(dir: &TempDir) -> String {
     )
 }
 
+/// The reproducer built twice: static (so mifrun supervises it) and dynamic (so the
+/// preload steers it).
+fn static_and_dynamic(dir: &TempDir) -> [String; 2] {
+    let dynamic = compile_c(
+        dir,
+        "supervise_review.c",
+        SRC,
+        "review-dyn",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    );
+    [build(dir), dynamic]
+}
+
 fn fam_arg(fam: Fam) -> &'static str {
     if fam.v6() { "6" } else { "4" }
 }
@@ -223,15 +237,7 @@ both!(
     |fam| {
         let tb = Testbed::up();
         let dir = TempDir::new("suprev");
-        let dynamic = compile_c(
-            &dir,
-            "supervise_review.c",
-            SRC,
-            "review-dyn",
-            &["gcc", "-O1", "-pthread"],
-            &[],
-        );
-        for bin in [build(&dir), dynamic] {
+        for bin in static_and_dynamic(&dir) {
             for (what, iters) in [("sendto", 2000), ("sendmsg", 2000), ("sendmmsg", 2000), ("tcp", 500)] {
                 let n = iters.to_string();
                 let (out, counts) =
@@ -267,15 +273,7 @@ both!(
     |fam| {
         let tb = Testbed::up();
         let dir = TempDir::new("suprev");
-        let dynamic = compile_c(
-            &dir,
-            "supervise_review.c",
-            SRC,
-            "review-dyn",
-            &["gcc", "-O1", "-pthread"],
-            &[],
-        );
-        for bin in [build(&dir), dynamic] {
+        for bin in static_and_dynamic(&dir) {
             let (out, counts) = run_review(&tb, &bin, &["tforace", fam_arg(fam), "2000"]);
             assert!(
                 out.stdout.contains("tforace iterations=2000 leaks=0"),

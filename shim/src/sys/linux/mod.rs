@@ -35,6 +35,10 @@ pub(crate) const PTHREAD_CANCEL_DISABLE: c_int = 1;
 /// plain load and store, no allocation: `sys::guard`).
 pub(crate) const KEYS_IN_DESCRIPTOR: u32 = 32;
 
+/// Whether `ops` points "any interface" multicast joins at the chosen interface
+/// (socket-core's membership reader knows Linux's option numbers): yes.
+pub(crate) const MEMBERSHIP_REWRITE: bool = true;
+
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
 pub(crate) const ENXIO: c_int = libc::ENXIO;

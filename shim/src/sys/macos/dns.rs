@@ -1,8 +1,7 @@
-//! What the shared core (`ops`) asks of the engine's `dns` module, on macOS, where that
-//! module is not built: its resolver is Linux's (the servers of `/etc/resolv.conf`,
-//! its own sockets), while macOS's names go to mDNSResponder with the interface's
-//! index (`ffi/names.rs`, not wired yet). `lib.rs` names this module `crate::dns` on
-//! macOS. Pure, compiled everywhere.
+//! The `[dns] redirect` answer on macOS, which `crate::dns` there (`dns_macos.rs`)
+//! forwards: Linux's resolver module is not built (it reads `/etc/resolv.conf` and
+//! sends from its own sockets); macOS's names go to mDNSResponder with the interface's
+//! index (`ffi/names.rs`). Pure, compiled everywhere.
 
 use std::net::SocketAddr;
 

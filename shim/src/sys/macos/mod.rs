@@ -11,11 +11,10 @@
 //! macOS; `ffi::sock` executes it under the Linux primitives' names.
 //!
 //! [`filter`] is `sys::filter` on macOS (no listener can be confined there: `ops`
-//! refuses one), [`dns`] what `ops` asks of the engine's resolver, which macOS does
-//! not build. The socket core (`ops`, `redirect`) builds over these; not here yet: the
-//! engine's hook entry points (the stub's `__DATA,__interpose` table is written:
-//! `preload/src/macos.rs`), so nothing calls this module on macOS (hence the
-//! `dead_code` allowance).
+//! refuses one), [`dns`] the `[dns] redirect` answer (none). The socket core (`ops`,
+//! `redirect`) and the engine's entry points (`entry`) build over these; the pure
+//! parts, compiled on every OS, are reached only from macOS's code (hence the
+//! `dead_code` allowance on Linux).
 
 #![allow(dead_code)]
 

@@ -36,6 +36,13 @@ pub(crate) use crate::sys::macos::steer::{
 pub(crate) use crate::sys::macos::wire::Dest;
 pub(crate) use mifshim_fastpath::Pktinfo;
 
+/// Whether `ops` points "any interface" multicast joins at the chosen interface:
+/// not on macOS. socket-core's membership reader knows Linux's option numbers
+/// (`IP_ADD_MEMBERSHIP` 35, `MCAST_JOIN_GROUP` 42, …), which at `IPPROTO_IP` are other
+/// options on macOS (42–47 are `IP_FW_*`), and macOS's joins (12/13, 70/71, 80–83) are
+/// not read yet: a join there is the program's as made.
+pub(crate) const MEMBERSHIP_REWRITE: bool = false;
+
 /// What [`steer::counterpart`] refuses comes back as this errno.
 pub(crate) const REFUSED: c_int = libc::ENOPROTOOPT;
 
