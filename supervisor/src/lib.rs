@@ -18,6 +18,7 @@
 pub mod addr;
 pub mod events;
 pub mod filter;
+pub mod interrupt;
 pub mod logic;
 mod run;
 mod sys;

@@ -23,6 +23,7 @@ use mifshim_socket_core::{
 use crate::addr::{self, Dest, MAX_ADDR, MMSGHDR_LEN, MSGHDR_LEN};
 use crate::events::{self, Events};
 use crate::filter::{self, nr};
+use crate::interrupt;
 use crate::logic::{self, Facts, Snapshot, Step, StubDns};
 use crate::sys::{self, Notif, Reply};
 
@@ -194,6 +195,7 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         stats: Stats::default(),
         pidfds: HashMap::new(),
         workers: Default::default(),
+        waits: Default::default(),
     };
     if sys::write_byte(&go_w).is_err() {
         sys::kill(pid, libc::SIGKILL);
@@ -203,8 +205,16 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
     if r.stats {
         let st = &sup.stats;
         eprintln!(
-            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={} workers={}",
-            st.notifications, st.cont, st.errno, st.value, st.dropped, st.workers
+            "mifrun[supervisor]: stats notifications={} continue={} errno={} value={} dropped={} workers={} interrupted={}",
+            st.notifications,
+            st.cont,
+            st.errno,
+            st.value,
+            st.dropped,
+            st.workers,
+            sup.waits
+                .interrupted
+                .load(std::sync::atomic::Ordering::Relaxed)
         );
     }
     Ok(exit)
@@ -217,28 +227,33 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
 const MAX_WORKERS: usize = 256;
 
 /// A call that waits, made on the supervisor's duplicate by a thread of its own (`job`
-/// owns what it needs), which answers notification `id` with the kernel's result. It
-/// waits as the program's call would (a connect's `SO_SNDTIMEO` is the socket's).
-/// The program's thread waits for the answer as the filter's
-/// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` makes it: once the notification is
-/// received, only a fatal signal interrupts it (it dies; the answer is dropped,
-/// ENOENT). A handled signal — `alarm()` bounding a blocking write or connect — stays
-/// pending until the worker answers, where without the supervisor it would interrupt
-/// the call (`EINTR`, a restart, or a short count): open, review_1203c.
+/// owns what it needs), which answers notification `id` of the program's thread `tid`
+/// with the kernel's result. It waits as the program's call would (a connect's
+/// `SO_SNDTIMEO` is the socket's). The program's thread waits for the answer in the
+/// filter's killable wait (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`), where only a
+/// fatal signal acts; so the watcher of [`interrupt`] interrupts the worker's call
+/// when that thread has a signal to take, and `job` answers as an interrupted call
+/// ([`interrupted_errno`]; review_1203c: an `alarm()` did not end a blocked send).
 fn worker(
     listener: RawFd,
-    id: u64,
+    n: &Notif,
     workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    job: impl FnOnce() -> Reply + Send + 'static,
+    waits: &std::sync::Arc<interrupt::Waits>,
+    job: impl FnOnce(&interrupt::Intr) -> Reply + Send + 'static,
 ) -> io::Result<()> {
     use std::sync::atomic::Ordering;
+    waits.ensure_watcher(listener)?;
     workers.fetch_add(1, Ordering::AcqRel);
     let w = workers.clone();
+    let waits = waits.clone();
+    let (id, tid) = (n.id, n.pid);
     let spawned = std::thread::Builder::new()
         .name("mifrun-worker".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            let reply = job();
+            let intr = waits.begin(id, tid);
+            let reply = job(&intr);
+            waits.end(id);
             let _ = sys::send(listener, id, reply);
             w.fetch_sub(1, Ordering::AcqRel);
         });
@@ -247,6 +262,37 @@ fn worker(
         return Err(e);
     }
     Ok(())
+}
+
+/// The answer of a worker's call that the watcher interrupted before it did anything:
+/// the kernel's for a socket call a signal interrupts (`sock_intr_errno`): `EINTR`
+/// with a send time-out, else `ERESTARTSYS` (restarted after a handler with
+/// `SA_RESTART` or a stop, `EINTR` after another handler).
+fn interrupted_errno(s: &OwnedFd) -> i32 {
+    if sys::has_send_timeout(s) {
+        libc::EINTR
+    } else {
+        interrupt::ERESTARTSYS
+    }
+}
+
+/// A worker's blocking `sendmsg`: made again after an `EINTR` the watcher did not
+/// cause; its error is [`interrupted_errno`] when the watcher did.
+fn send_waiting(
+    s: &OwnedFd,
+    name: &[u8],
+    data: &[u8],
+    cmsg: &[u8],
+    flags: i32,
+    intr: &interrupt::Intr,
+) -> Result<usize, i32> {
+    loop {
+        match sys::sendmsg(s, name, data, cmsg, flags) {
+            Err(libc::EINTR) if intr.raised() => return Err(interrupted_errno(s)),
+            Err(libc::EINTR) => continue,
+            r => return r,
+        }
+    }
 }
 
 /// The next wait before asking `waitpid` again about a zombie its tracer holds:
@@ -449,8 +495,10 @@ struct Supervisor<'a> {
     warned: u32,
     stats: Stats,
     pidfds: HashMap<u32, OwnedFd>,
-    /// Blocking connects in progress in worker threads ([`connect_worker`]).
+    /// Calls in progress in worker threads ([`worker`]).
     workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Their waits, which a watcher thread interrupts for a signal.
+    waits: std::sync::Arc<interrupt::Waits>,
 }
 
 /// `None`: drop the notification (the task left the call).
@@ -557,6 +605,9 @@ impl Supervisor<'_> {
                         match sys::fork() {
                             Ok(sys::Forked::Child) => {
                                 continuation = true;
+                                // Only this thread was copied: the watcher (and the
+                                // lock it may have held) are the parent's.
+                                self.waits = Default::default();
                                 sys::detach();
                                 if let Some((r, w)) = detached {
                                     drop(r);
@@ -1207,12 +1258,16 @@ impl Supervisor<'_> {
     /// Runs a call that waits (a blocking connect, a send on a full buffer) in a
     /// worker thread that answers the notification with its result
     /// ([`worker`]); false when [`MAX_WORKERS`] are busy or no thread could be made.
-    fn spawn_worker(&mut self, n: &Notif, job: impl FnOnce() -> Reply + Send + 'static) -> bool {
+    fn spawn_worker(
+        &mut self,
+        n: &Notif,
+        job: impl FnOnce(&interrupt::Intr) -> Reply + Send + 'static,
+    ) -> bool {
         use std::sync::atomic::Ordering;
         if self.workers.load(Ordering::Acquire) >= MAX_WORKERS {
             return false;
         }
-        if worker(self.listener, n.id, self.workers.clone(), job).is_err() {
+        if worker(self.listener, n, self.workers.clone(), &self.waits, job).is_err() {
             return false;
         }
         self.stats.workers += 1;
@@ -1231,9 +1286,17 @@ impl Supervisor<'_> {
         // are not decisions).
         self.flush_events(&Some(Reply::Continue));
         if f.stream && !sys::is_nonblocking(&s) {
-            let job = move || match sys::connect(&s, &raw) {
-                Ok(()) => Reply::Value(0),
-                Err(e) => Reply::Errno(e),
+            // A connect interrupted and made again waits for the same handshake
+            // (the kernel's answer to the restarted call).
+            let job = move |intr: &interrupt::Intr| loop {
+                match sys::connect(&s, &raw) {
+                    Ok(()) => break Reply::Value(0),
+                    Err(libc::EINTR) if intr.raised() => {
+                        break Reply::Errno(interrupted_errno(&s));
+                    }
+                    Err(libc::EINTR) => continue,
+                    Err(e) => break Reply::Errno(e),
+                }
             };
             if self.spawn_worker(n, job) {
                 return None;
@@ -2255,8 +2318,13 @@ impl Supervisor<'_> {
         let cmsg = control.to_vec();
         let tid = n.pid;
         // MSG_NOSIGNAL: an EPIPE's signal is the program's (`pipe_signal`), not ours.
-        let send = move |s: &OwnedFd| {
-            let r = match sys::sendmsg(s, &name, &data, &cmsg, flags | libc::MSG_NOSIGNAL) {
+        let send = move |s: &OwnedFd, intr: Option<&interrupt::Intr>| {
+            let flags = flags | libc::MSG_NOSIGNAL;
+            let r = match intr {
+                Some(intr) => send_waiting(s, &name, &data, &cmsg, flags, intr),
+                None => sys::sendmsg(s, &name, &data, &cmsg, flags),
+            };
+            let r = match r {
                 Ok(sent) => Reply::Value(sent as i64),
                 Err(e) => Reply::Errno(e),
             };
@@ -2264,12 +2332,12 @@ impl Supervisor<'_> {
         };
         self.flush_events(&Some(Reply::Continue));
         if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
-            return Some(send(s));
+            return Some(send(s, None));
         }
         let Ok(own) = s.try_clone() else {
             return Some(Reply::Errno(libc::EAGAIN));
         };
-        if self.spawn_worker(n, move || send(&own)) {
+        if self.spawn_worker(n, move |intr| send(&own, Some(intr))) {
             return None;
         }
         self.say(
@@ -2349,9 +2417,9 @@ impl Supervisor<'_> {
             return Some(reply);
         };
         let tid = n.pid;
-        let job = move || {
+        let job = move |intr: &interrupt::Intr| {
             let rest = &data[already..];
-            let r = match sys::sendmsg(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL) {
+            let r = match send_waiting(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL, intr) {
                 Ok(sent) => Reply::Value((already + sent) as i64),
                 Err(_) if already > 0 => Reply::Value(already as i64),
                 Err(e) => Reply::Errno(e),
@@ -2647,19 +2715,25 @@ impl Supervisor<'_> {
         }
         let blocking = flags & libc::MSG_DONTWAIT == 0 && !sys::is_nonblocking(s);
         let pid = n.pid;
-        // Sends `msgs` in order (waiting for room when `wait`): how many went, and the
-        // error that stopped them, if one did.
-        let send_from = move |s: &OwnedFd, msgs: &[(u64, OneMsg)], wait: bool| {
-            let extra = if wait { 0 } else { libc::MSG_DONTWAIT };
+        // Sends `msgs` in order (waiting for room in a worker, `wait`, until the
+        // watcher interrupts it): how many went, and the error that stopped them, if
+        // one did.
+        let send_from = move |s: &OwnedFd,
+                              msgs: &[(u64, OneMsg)],
+                              wait: Option<&interrupt::Intr>| {
             let mut sent = 0;
             for (at, one) in msgs {
-                let r = sys::sendmsg(
-                    s,
-                    &one.name,
-                    &one.data,
-                    &one.control,
-                    flags | extra | libc::MSG_NOSIGNAL,
-                )
+                let (data, control) = (&one.data, &one.control);
+                let r = match wait {
+                    Some(intr) => {
+                        let f = flags | libc::MSG_NOSIGNAL;
+                        send_waiting(s, &one.name, data, control, f, intr)
+                    }
+                    None => {
+                        let f = flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+                        sys::sendmsg(s, &one.name, data, control, f)
+                    }
+                }
                 .and_then(|len| {
                     sys::write_mem(pid, *at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
                 });
@@ -2675,7 +2749,7 @@ impl Supervisor<'_> {
             (0, Some(e)) => Reply::Errno(e),
             (k, _) => Reply::Value(k as i64),
         };
-        let (sent, stop) = send_from(s, &msgs, false);
+        let (sent, stop) = send_from(s, &msgs, None);
         let stop = match stop {
             None => return Some(answer(sent, failed)),
             Some(libc::EAGAIN) if blocking => libc::EAGAIN,
@@ -2688,8 +2762,8 @@ impl Supervisor<'_> {
         let Ok(own) = s.try_clone() else {
             return Some(answer(sent, Some(stop)));
         };
-        let job = move || {
-            let (k, e) = send_from(&own, &rest, true);
+        let job = move |intr: &interrupt::Intr| {
+            let (k, e) = send_from(&own, &rest, Some(intr));
             answer(sent + k, e.or(failed))
         };
         // The decision's events lines, as for sent datagrams.

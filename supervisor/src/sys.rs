@@ -883,3 +883,85 @@ pub fn realtime_us() -> (i64, u32) {
         .unwrap_or_default();
     (d.as_secs() as i64, d.subsec_micros())
 }
+
+// ---------------------------------------------------------------------------------
+// Interrupting a worker's call
+// ---------------------------------------------------------------------------------
+
+/// The signal that ends a worker's blocking call (`EINTR`): a real-time signal of
+/// glibc's range, sent only to the supervisor's own worker threads.
+fn interrupt_signal() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+extern "C" fn interrupted(_sig: i32) {}
+
+/// Installs the do-nothing handler of [`interrupt_signal`] without `SA_RESTART`, so
+/// that the blocking call of the thread it is sent to returns `EINTR` (or a stream
+/// send's short count). Idempotent.
+pub fn install_interrupt_handler() {
+    // SAFETY: a handler that does nothing; the struct is zeroed then filled.
+    unsafe {
+        let mut sa: libc::sigaction = zeroed();
+        sa.sa_sigaction = interrupted as *const () as usize;
+        sa.sa_flags = 0;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(interrupt_signal(), &sa, std::ptr::null_mut());
+    }
+}
+
+/// Interrupts the call of worker thread `tid` of this process (`tgkill`).
+pub fn interrupt_thread(tid: i32) {
+    // SAFETY: sending a signal has no memory effects here; the caller holds the lock
+    // that keeps `tid` a live thread of this process.
+    unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid() as libc::c_long,
+            tid as libc::c_long,
+            interrupt_signal() as libc::c_long,
+        )
+    };
+}
+
+/// This thread's id.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments.
+    unsafe { libc::gettid() }
+}
+
+/// The signal masks of thread `tid` (`/proc/TID/status`); `None` when it is gone.
+pub fn signal_state(tid: u32) -> Option<crate::interrupt::SigState> {
+    let s = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    crate::interrupt::parse_status(&s)
+}
+
+/// Whether a thread of group `tgid` is stopped by job control (`T`): a group stop
+/// began, which its threads waiting on workers must join (they wait in `D`).
+pub fn group_stopping(tgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/task")) else {
+        return false;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|l| crate::interrupt::stat_state(&l) == Some('T'))
+}
+
+/// Whether the socket has a send time-out (`SO_SNDTIMEO`): an interrupted call then
+/// returns `EINTR` instead of restarting.
+pub fn has_send_timeout(fd: &OwnedFd) -> bool {
+    // SAFETY: a zeroed timeval the kernel fills; its length is passed.
+    let mut tv: libc::timeval = unsafe { zeroed() };
+    let mut len = size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are valid out parameters of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && (tv.tv_sec != 0 || tv.tv_usec != 0)
+}
