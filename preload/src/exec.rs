@@ -321,6 +321,123 @@ unsafe fn with_nul<'a>(p: *const c_char) -> Option<&'a [u8]> {
         .then(|| unsafe { core::slice::from_raw_parts(p.cast::<u8>(), super::cstr_len(p) + 1) })
 }
 
+/// The granule of [`Readable`]'s probes: the smallest page size (a larger page is a
+/// whole number of them, so a probe per 4 KiB is never wrong, only more).
+const GRANULE: usize = 4096;
+
+/// Which of an exec's argument pointers the kernel could read: each 4 KiB it touches
+/// is probed once (`process_vm_readv` of one byte of this process, which answers
+/// `EFAULT` where a read would fault), the last few remembered. The kernel answers a
+/// bad path, `argv` or `envp` with `EFAULT`; the hook reads them first, so it must
+/// ask before it reads (an `execve` with a bad pointer died of SIGSEGV in the hook).
+struct Readable {
+    seen: [usize; 8],
+    next: usize,
+}
+
+impl Readable {
+    fn new() -> Self {
+        Readable {
+            seen: [usize::MAX; 8],
+            next: 0,
+        }
+    }
+
+    /// Whether the granule holding `addr` is readable; `true` when the probe itself
+    /// is refused (`ENOSYS`, `EPERM` under a sandbox's filter): no worse than before.
+    fn granule(&mut self, addr: usize) -> bool {
+        let g = addr & !(GRANULE - 1);
+        if self.seen.contains(&g) {
+            return true;
+        }
+        let mut byte = 0u8;
+        let local = libc::iovec {
+            iov_base: (&mut byte as *mut u8).cast(),
+            iov_len: 1,
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut c_void,
+            iov_len: 1,
+        };
+        // SAFETY: getpid has no arguments and cannot fail; a raw call keeps errno.
+        let pid = unsafe { sys(libc::SYS_getpid, 0, 0, 0, 0, 0) } as usize;
+        // SAFETY: reads one byte of this process into `byte`; the kernel checks the
+        // remote address (`EFAULT`), which is the point. A raw call keeps errno.
+        let r = unsafe {
+            sys6(
+                libc::SYS_process_vm_readv,
+                pid,
+                (&local as *const libc::iovec) as usize,
+                1,
+                (&remote as *const libc::iovec) as usize,
+                1,
+                0,
+            )
+        };
+        if r == -(libc::EFAULT as isize) {
+            return false;
+        }
+        self.seen[self.next] = g;
+        self.next = (self.next + 1) % self.seen.len();
+        true
+    }
+
+    /// Whether the NUL-terminated string at `p` (not NULL) can be read to its end.
+    fn string(&mut self, p: *const c_char) -> bool {
+        let mut at = p as usize;
+        loop {
+            if !self.granule(at) {
+                return false;
+            }
+            let end = (at | (GRANULE - 1)) + 1;
+            while at < end {
+                // SAFETY: `at` lies in a granule just found readable.
+                if unsafe { *(at as *const u8) } == 0 {
+                    return true;
+                }
+                at += 1;
+            }
+        }
+    }
+
+    /// Whether the NULL-terminated array of strings `a` (NULL: none) and every
+    /// string in it can be read.
+    fn strings(&mut self, a: *const *const c_char) -> bool {
+        if a.is_null() {
+            return true;
+        }
+        let mut i = 0;
+        loop {
+            // SAFETY: pointer arithmetic only; the slot is probed before it is read.
+            let slot = unsafe { a.add(i) };
+            let last = slot as usize + size_of::<*const c_char>() - 1;
+            if !self.granule(slot as usize) || !self.granule(last) {
+                return false;
+            }
+            // SAFETY: the slot's bytes were found readable.
+            let s = unsafe { slot.read_unaligned() };
+            if s.is_null() {
+                return true;
+            }
+            if !self.string(s) {
+                return false;
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Whether the kernel could read an exec's `path` (NULL: none to read), `argv` and
+/// `envp`: else the exec fails with `EFAULT`, as the kernel's does.
+fn exec_args_readable(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> bool {
+    let mut r = Readable::new();
+    (path.is_null() || r.string(path)) && r.strings(argv) && r.strings(envp)
+}
+
 /// `NAME=`'s value in the environment block `envp`.
 ///
 /// # Safety
@@ -626,7 +743,11 @@ fn with_supervisor_argv(
     }
     // The program's own argv[0] (a multi-call binary exec'ed under another name).
     // SAFETY: execve's contract: argv is NULL or a NULL-terminated array.
-    let argv0 = if argv.is_null() { core::ptr::null() } else { unsafe { *argv } };
+    let argv0 = if argv.is_null() {
+        core::ptr::null()
+    } else {
+        unsafe { *argv }
+    };
     if !argv0.is_null() {
         push(c"--argv0".as_ptr());
         push(argv0);
@@ -768,7 +889,10 @@ pub(crate) fn execve_check(
     if !inspecting() {
         return None;
     }
-    // SAFETY: the program's arguments to execve.
+    if path.is_null() || !exec_args_readable(path, argv, envp) {
+        return Some(failed(libc::EFAULT));
+    }
+    // SAFETY: the program's arguments to execve, found readable.
     unsafe { exec_path(path, argv, envp) }.map(failed)
 }
 
@@ -777,7 +901,11 @@ pub(crate) fn execv_check((path, argv): (*const c_char, *const *const c_char)) -
     if !inspecting() {
         return None;
     }
-    // SAFETY: the program's arguments; environ is the process's block.
+    // glibc's `execv` is `execve` with `environ`: the kernel reads the pointers.
+    if path.is_null() || !exec_args_readable(path, argv, environ()) {
+        return Some(failed(libc::EFAULT));
+    }
+    // SAFETY: the program's arguments, found readable; environ is the process's block.
     unsafe { exec_path(path, argv, environ()) }.map(failed)
 }
 
@@ -816,7 +944,10 @@ pub(crate) fn execveat_check(
     if !inspecting() {
         return None;
     }
-    // SAFETY: execveat's contract.
+    if path.is_null() || !exec_args_readable(path, argv, envp) {
+        return Some(failed(libc::EFAULT));
+    }
+    // SAFETY: execveat's contract, its path found readable.
     let p = unsafe { with_nul(path) }?;
     // SAFETY: as above.
     let path_var = unsafe { path_of(envp) };
@@ -848,7 +979,10 @@ pub(crate) fn fexecve_check(
     if !inspecting() {
         return None;
     }
-    // SAFETY: fexecve's contract.
+    if !exec_args_readable(core::ptr::null(), argv, envp) {
+        return Some(failed(libc::EFAULT));
+    }
+    // SAFETY: fexecve's contract, its arrays found readable.
     exec_fd(fd, argv, envp, unsafe { path_of(envp) })
 }
 
@@ -1082,7 +1216,11 @@ unsafe fn spawn_action<'a>(actions: *const c_void, n: usize, i: usize) -> check:
     let a = unsafe { (*actions.cast::<*const u8>().add(1)).add(i * SPAWN_ACTION) };
     // SAFETY: as above: the tag, then the union at 8.
     let (tag, first, second) = unsafe {
-        (*a.cast::<i32>(), *a.add(8).cast::<i32>(), *a.add(12).cast::<i32>())
+        (
+            *a.cast::<i32>(),
+            *a.add(8).cast::<i32>(),
+            *a.add(12).cast::<i32>(),
+        )
     };
     match tag {
         0 | 2 => Replaces(first),

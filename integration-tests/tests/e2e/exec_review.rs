@@ -8,10 +8,14 @@
 //!   eth0: the exec hooks now give the new environment back `LD_PRELOAD` (ours, the
 //!   program's own elements kept) and the start-up `MIFSHIM_*` variables it lacks.
 //!
-//! The review's other findings (a `#!` chain, `posix_spawn` with
-//! a `chdir` file action, `execvp`'s `/bin/sh` fallback, bad pointers, small clone
-//! stacks, `argv[0]` of a supervised program) are open: README, How it works ("Exec"); their
-//! failing tests are parked in `integration-tests/open/exec_review.rs`.
+//! - an exec with a bad path, `argv` or `envp` pointer died of SIGSEGV in the hook
+//!   (the kernel answers `EFAULT`).
+//!
+//! The review's other fixed findings (a `#!` chain, `posix_spawn` with a `chdir` file
+//! action, `execvp`'s `/bin/sh` fallback, `argv[0]` of a supervised program) have
+//! their tests in their feature files; open: an exec in a `clone` child on a small
+//! stack (README, How it works, "Exec"; its failing test is parked in
+//! `integration-tests/open/exec_review.rs`).
 //!
 //! The launcher is `exec_review.c` (dynamic glibc: preloaded); the static program is
 //! `supervise_review.c` (`plain` mode: one datagram to the service, `control
@@ -335,3 +339,33 @@ both!(
         on_wlan0(&tb, &["python3", "-c", py.as_str()]);
     }
 );
+
+/// `execve` with a bad pointer — the path, `envp`, an entry of `envp`: the kernel
+/// answers `EFAULT`; the hook read them first (`cstr_len`, `env_value`) and the
+/// program died of SIGSEGV (seen: status 139 for all three). Now every 4 KiB the
+/// kernel would read is probed first (`Readable`, preload/src/exec.rs).
+#[test]
+fn exec_with_a_bad_pointer_fails_with_efault() {
+    let dir = TempDir::new("execreview");
+    let launch = build_launcher(&dir);
+    for mode in ["efault-path", "efault-envp", "efault-envp-entry"] {
+        let (plain, hooked) = plain_and_preloaded(&launch, &[mode]);
+        assert!(
+            plain.stdout.contains("errno=EFAULT"),
+            "{mode}:{}",
+            plain.dump()
+        );
+        assert!(
+            hooked.stdout.contains("errno=EFAULT"),
+            "{mode} under the preload:{}",
+            hooked.dump()
+        );
+        assert_eq!(
+            plain.code(),
+            hooked.code(),
+            "{mode}:{}{}",
+            plain.dump(),
+            hooked.dump()
+        );
+    }
+}
