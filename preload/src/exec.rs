@@ -742,10 +742,10 @@ fn with_supervisor_argv(
         }
     }
     // The program's own argv[0] (a multi-call binary exec'ed under another name).
-    // SAFETY: execve's contract: argv is NULL or a NULL-terminated array.
     let argv0 = if argv.is_null() {
         core::ptr::null()
     } else {
+        // SAFETY: execve's contract: argv is NULL or a NULL-terminated array.
         unsafe { *argv }
     };
     if !argv0.is_null() {
