@@ -21,6 +21,14 @@ impl Testbed {
         // Names: PREFIX + 1 char, at most 15; keep the prefix <= 13.
         let mut prefix = format!("mift{}{}", std::process::id(), n);
         prefix.truncate(13);
+        // A testbed of this name is a dead process's (the prefix holds this live
+        // process's pid): one killed before its `Drop` (a test run's time-out, a
+        // Ctrl-C) left it behind, and `up` would refuse (seen: "already exists").
+        let state = std::env::var("MIFTB_STATE_ROOT")
+            .unwrap_or_else(|_| "/run/mifshim-testbed".to_string());
+        if Path::new(&state).join(&prefix).exists() {
+            let _ = Self::down_prefix(&prefix);
+        }
         let script = repo_root().join("scripts/testbed.sh");
         let mut cmd = Cmd::new(
             None,

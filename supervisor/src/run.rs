@@ -2319,10 +2319,12 @@ impl Supervisor<'_> {
         let tid = n.pid;
         // MSG_NOSIGNAL: an EPIPE's signal is the program's (`pipe_signal`), not ours.
         let send = move |s: &OwnedFd, intr: Option<&interrupt::Intr>| {
-            let flags = flags | libc::MSG_NOSIGNAL;
+            // The program's `flags` stay for `pipe_signal` (review_1203c: a shadowed
+            // `flags` with MSG_NOSIGNAL lost the SIGPIPE).
+            let ours = flags | libc::MSG_NOSIGNAL;
             let r = match intr {
-                Some(intr) => send_waiting(s, &name, &data, &cmsg, flags, intr),
-                None => sys::sendmsg(s, &name, &data, &cmsg, flags),
+                Some(intr) => send_waiting(s, &name, &data, &cmsg, ours, intr),
+                None => sys::sendmsg(s, &name, &data, &cmsg, ours),
             };
             let r = match r {
                 Ok(sent) => Reply::Value(sent as i64),
