@@ -439,8 +439,8 @@ os._exit(0)
 /// 100 threads each blocked in a named TCP send (100 workers, the watcher looking at
 /// each every `slice_for(100)` = 120 ms) for 10 s: mifrun's utime+stime over those
 /// 10 s, from `/proc/PPID/stat` (the program is mifrun's child), and per thread name.
-/// Measured on 9bff9e4: 50, 40, 38, 37 and 36 ticks (CLK_TCK 100) in 10 s, 4-5 % of one CPU,
-/// all in the `mifrun-signals` thread (`{'mifrun': 0, 'mifrun-signals': 39,
+/// Measured on 9bff9e4: 50, 40, 38, 37 and 36 ticks (CLK_TCK 100) in 10 s, 4-5 % of
+/// one CPU, all in the `mifrun-signals` thread (`{'mifrun': 0, 'mifrun-signals': 39,
 /// 'mifrun-worker': 0}`). Asserts under 10 % of one CPU.
 #[test]
 fn the_watchers_cpu_with_100_threads_blocked_in_sends_supervise() {
