@@ -121,6 +121,7 @@ mod refuse;
 mod review_1203;
 mod review_1203b;
 mod review_1203c;
+mod review_1203d;
 mod sockopts;
 mod supervise_review;
 mod testbed;

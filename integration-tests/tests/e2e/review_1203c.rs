@@ -20,7 +20,7 @@
 use super::pktinfo_review::per_link;
 use super::*;
 
-const PRE: &str = r#"import ctypes, socket, struct, errno, os, sys, time, signal, threading
+pub(super) const PRE: &str = r#"import ctypes, socket, struct, errno, os, sys, time, signal, threading
 libc = ctypes.CDLL(None, use_errno=True)
 # Raw system calls (libc.syscall): the preload, loaded for a dynamic program under
 # --supervise too, hooks the libc symbols only; the supervisor sees every call.
@@ -90,13 +90,13 @@ def tcp_pair(fam=socket.AF_INET, host='127.0.0.1', rcvbuf=None, sndbuf=None):
 "#;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(super) enum Mode {
     Native,
     Preload,
     Supervise,
 }
 
-fn run(tb: &Testbed, body: &str, mode: Mode) -> Out {
+pub(super) fn run(tb: &Testbed, body: &str, mode: Mode) -> Out {
     let full = format!("{PRE}\n{body}");
     let prog = strs(&["python3", "-c", &full]);
     let args = match mode {
@@ -127,7 +127,7 @@ fn run(tb: &Testbed, body: &str, mode: Mode) -> Out {
 }
 
 #[track_caller]
-fn same_as_native_on(tb: &Testbed, body: &str, mode: Mode) {
+pub(super) fn same_as_native_on(tb: &Testbed, body: &str, mode: Mode) {
     let native = run(tb, body, Mode::Native);
     native.assert_ok();
     let got = run(tb, body, mode);
@@ -143,7 +143,7 @@ fn same_as_native_on(tb: &Testbed, body: &str, mode: Mode) {
 }
 
 #[track_caller]
-fn same_as_native(body: &str, mode: Mode) {
+pub(super) fn same_as_native(body: &str, mode: Mode) {
     let tb = Testbed::up();
     same_as_native_on(&tb, body, mode);
 }
