@@ -936,15 +936,21 @@ pub fn signal_state(tid: u32) -> Option<crate::interrupt::SigState> {
     crate::interrupt::parse_status(&s)
 }
 
-/// Whether a thread of group `tgid` is stopped by job control (`T`): a group stop
-/// began, which its threads waiting on workers must join (they wait in `D`).
-pub fn group_stopping(tgid: u32) -> bool {
+/// The state letter of thread `tid` of group `tgid` (`/proc/TGID/task/TID/stat`).
+pub fn thread_state(tgid: u32, tid: u32) -> Option<char> {
+    let l = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/stat")).ok()?;
+    crate::interrupt::stat_state(&l)
+}
+
+/// The threads of group `tgid` in the kernel's list order (`/proc/TGID/task`: the
+/// leader first, then by creation); empty when it cannot be read.
+pub fn threads_of(tgid: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{tgid}/task")) else {
-        return false;
+        return Vec::new();
     };
     dir.filter_map(Result::ok)
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .any(|l| crate::interrupt::stat_state(&l) == Some('T'))
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// Whether the socket has a send time-out (`SO_SNDTIMEO`): an interrupted call then
