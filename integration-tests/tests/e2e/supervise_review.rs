@@ -69,7 +69,8 @@ fn steered_or_refused(out: &Out, counts: &BTreeMap<String, Counts>) {
 /// their connections may still come in by wlan0: the kernel answers those with resets
 /// that belong to no socket and leave by the main table's route, eth0 (README, Limits;
 /// seen in the v6 Fast Open race, four runs in parallel: 1–6 RSTs from wlan0's address
-/// on eth0 in 16 of 24 runs). Only such resets are tolerated — a bare RST (no SYN, no payload) from
+/// on eth0 in 16 of 24 runs; the same in the TCP form of the send race). Only such
+/// resets are tolerated — a bare RST (no SYN, no payload) from
 /// wlan0's own address of a connection wlan0 opened (`assert_no_flows_on`) — counted
 /// and printed; any other TCP/UDP packet on eth0 or wwan0 fails.
 #[track_caller]
@@ -274,7 +275,14 @@ both!(
                     .and_then(|n| n.trim().parse().ok())
                     .unwrap_or_else(|| panic!("{bin} {what}:{}", out.dump()));
                 assert!(sent * 10 >= iters * 9, "{bin} {what}: sent={sent}:{}", out.dump());
-                steered_or_refused(&out, &counts);
+                if what == "tcp" {
+                    // Each connection is closed right after its race: segments still
+                    // coming by wlan0 draw the kernel's socketless resets (seen: one
+                    // RST from wlan0's address on eth0 in 2 of 4 v6 runs in parallel).
+                    steered_or_refused_but_socketless_resets(&out, &counts);
+                } else {
+                    steered_or_refused(&out, &counts);
+                }
             }
         }
     }
