@@ -61,6 +61,29 @@ fn run_review(tb: &Testbed, bin: &str, args: &[&str]) -> (Out, BTreeMap<String, 
 /// on eth0 or wwan0, every answer from wlan0, and the control datagram answered by it.
 #[track_caller]
 fn steered_or_refused(out: &Out, counts: &BTreeMap<String, Counts>) {
+    answered_by_wlan0(out);
+    assert_none_on(counts, &["eth0", "wwan0"]);
+}
+
+/// [`steered_or_refused`] for a race that closes its TCP sockets while segments of
+/// their connections may still come in by wlan0: the kernel answers those with resets
+/// that belong to no socket and leave by the main table's route, eth0 (README, Limits;
+/// seen in the v6 Fast Open race, four runs in parallel: 1–6 RSTs from wlan0's address
+/// on eth0 in 16 of 24 runs; the same in the TCP form of the send race). Only such
+/// resets are tolerated — a bare RST (no SYN, no payload) from
+/// wlan0's own address of a connection wlan0 opened (`assert_no_flows_on`) — counted
+/// and printed; any other TCP/UDP packet on eth0 or wwan0 fails.
+#[track_caller]
+fn steered_or_refused_but_socketless_resets(out: &Out, counts: &BTreeMap<String, Counts>) {
+    answered_by_wlan0(out);
+    let resets = assert_no_flows_on(counts, &["eth0", "wwan0"], "wlan0");
+    eprintln!("socketless resets tolerated on eth0/wwan0: {resets}");
+}
+
+/// What the program saw of [`steered_or_refused`]: no leak, the control datagram and
+/// every answer from wlan0.
+#[track_caller]
+fn answered_by_wlan0(out: &Out) {
     assert!(
         !out.stdout.contains("LEAK"),
         "a flow left unsteered:{}",
@@ -72,7 +95,6 @@ fn steered_or_refused(out: &Out, counts: &BTreeMap<String, Counts>) {
         out.dump()
     );
     out.assert_answered_by("wlan0");
-    assert_none_on(counts, &["eth0", "wwan0"]);
 }
 
 /// `udp_sendmsg` takes a destination whose family is `AF_UNSPEC` as `AF_INET` (BSD
@@ -253,7 +275,14 @@ both!(
                     .and_then(|n| n.trim().parse().ok())
                     .unwrap_or_else(|| panic!("{bin} {what}:{}", out.dump()));
                 assert!(sent * 10 >= iters * 9, "{bin} {what}: sent={sent}:{}", out.dump());
-                steered_or_refused(&out, &counts);
+                if what == "tcp" {
+                    // Each connection is closed right after its race: segments still
+                    // coming by wlan0 draw the kernel's socketless resets (seen: one
+                    // RST from wlan0's address on eth0 in 2 of 4 v6 runs in parallel).
+                    steered_or_refused_but_socketless_resets(&out, &counts);
+                } else {
+                    steered_or_refused(&out, &counts);
+                }
             }
         }
     }
@@ -280,7 +309,7 @@ both!(
                 "{bin}:{}",
                 out.dump()
             );
-            steered_or_refused(&out, &counts);
+            steered_or_refused_but_socketless_resets(&out, &counts);
         }
     }
 );
