@@ -1698,16 +1698,13 @@ pub(crate) fn setsockopt_rewrite(
 }
 
 /// The group of a membership option whose interface is unspecified
-/// (`mifshim_socket_core::membership::group_of`).
+/// (socket-core's `membership::Abi::group_of`, given this OS's table).
 fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
-    if !sys::MEMBERSHIP_REWRITE {
-        return None;
-    }
-    core::membership::group_of(level, name, v)
+    sys::MEMBERSHIP.group_of(level, name, v)
 }
 
 /// The membership request pointed at the chosen interface
-/// (`mifshim_socket_core::membership::rewrite`).
+/// (socket-core's `membership::Abi::rewrite`).
 fn rewrite_membership(
     level: i32,
     name: i32,
@@ -1715,7 +1712,7 @@ fn rewrite_membership(
     b: &Bind<'_>,
     snap: &Snap,
 ) -> Option<OptBuf> {
-    core::membership::rewrite(level, name, v, b.index, |i| snap.v4_of(i))
+    sys::MEMBERSHIP.rewrite(level, name, v, b.index, |i| snap.v4_of(i))
 }
 
 /// After a successful `setsockopt`: remember the program's own interface choices.
@@ -1749,7 +1746,7 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
         // group is "any" (test programs_own_multicast_interface_wins_and_any_is_
         // no_choice_under_the_preload_too).
         let _ = entry(fd);
-        if core::membership::multicast_if_chooses(level, val) {
+        if sys::MEMBERSHIP.multicast_if_chooses(level, val) {
             fdtable::add_flags(fd, APP_MCAST_IF);
         } else {
             fdtable::clear_flags(fd, APP_MCAST_IF);

@@ -35,9 +35,10 @@ pub(crate) const PTHREAD_CANCEL_DISABLE: c_int = 1;
 /// plain load and store, no allocation: `sys::guard`).
 pub(crate) const KEYS_IN_DESCRIPTOR: u32 = 32;
 
-/// Whether `ops` points "any interface" multicast joins at the chosen interface
-/// (socket-core's membership reader knows Linux's option numbers): yes.
-pub(crate) const MEMBERSHIP_REWRITE: bool = true;
+/// The multicast membership options `ops` reads and points at the chosen interface
+/// (socket-core's reader, given Linux's numbers and layouts).
+pub(crate) const MEMBERSHIP: &mifshim_socket_core::membership::Abi =
+    &mifshim_socket_core::membership::LINUX;
 
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
@@ -559,8 +560,8 @@ pub(crate) fn unicast_if_option(level: c_int, name: c_int) -> Option<Path> {
 }
 
 /// Whether `setsockopt(level, name)` chooses the socket's multicast interface
-/// (`IP_MULTICAST_IF`, `IPV6_MULTICAST_IF`; the value's meaning is socket-core's
-/// `membership::multicast_if_chooses`).
+/// (`IP_MULTICAST_IF`, `IPV6_MULTICAST_IF`; the value's meaning is
+/// [`MEMBERSHIP`]'s `multicast_if_chooses`).
 pub(crate) fn multicast_if_option(level: c_int, name: c_int) -> bool {
     matches!(
         (level, name),
