@@ -27,7 +27,9 @@ mod tests {
     use super::*;
 
     fn policy(src: &str) -> Policy {
-        config_schema::parse_policy(src, "test.toml").unwrap().policy
+        config_schema::parse_policy(src, "test.toml")
+            .unwrap()
+            .policy
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub(crate) enum NamePlan {
 }
 
 /// macOS's `EAI_ADDRFAMILY` (`<netdb.h>`; not exported by the libc crate).
-pub(crate) const EAI_ADDRFAMILY: i32 = 1;
+pub(crate) use crate::sys::macos::names::EAI_ADDRFAMILY;
 
 /// `localhost` and names under `.localhost` (RFC 6761): the C library's (its
 /// `/etc/hosts` and mDNSResponder answer them on this host; no query leaves).

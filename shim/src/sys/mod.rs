@@ -47,5 +47,9 @@ pub(crate) use macos::ffi::msg::*;
 pub(crate) use macos::ffi::uaccess;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::filter;
+// The events file's names of the `EAI_*` codes (macOS's numbers; Linux's are in
+// `sys/linux`).
+#[cfg(target_os = "macos")]
+pub(crate) use macos::names::eai_name;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::uapi;

@@ -44,6 +44,25 @@ pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
 pub(crate) const ENXIO: c_int = libc::ENXIO;
 
+/// The name of glibc's `EAI_*` code `code` (`<netdb.h>`: negative numbers), for the
+/// events file; `EAI_UNKNOWN` for another.
+pub(crate) fn eai_name(code: c_int) -> &'static str {
+    match code {
+        -2 => "EAI_NONAME",
+        -3 => "EAI_AGAIN",
+        -4 => "EAI_FAIL",
+        -5 => "EAI_NODATA",
+        -6 => "EAI_FAMILY",
+        -7 => "EAI_SOCKTYPE",
+        -8 => "EAI_SERVICE",
+        -9 => "EAI_ADDRFAMILY",
+        -10 => "EAI_MEMORY",
+        -11 => "EAI_SYSTEM",
+        -12 => "EAI_OVERFLOW",
+        _ => "EAI_UNKNOWN",
+    }
+}
+
 /// Symbolic name of an errno value, for logs.
 pub(crate) fn errno_name(e: c_int) -> &'static str {
     match e {
@@ -1022,4 +1041,31 @@ pub(crate) fn exe_path() -> String {
     std::fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The events file names glibc's codes, checked against the C library's numbers.
+    #[test]
+    fn glibc_eai_codes_have_their_netdb_names() {
+        for (code, name) in [
+            (libc::EAI_NONAME, "EAI_NONAME"),
+            (libc::EAI_AGAIN, "EAI_AGAIN"),
+            (libc::EAI_FAIL, "EAI_FAIL"),
+            (libc::EAI_NODATA, "EAI_NODATA"),
+            (libc::EAI_FAMILY, "EAI_FAMILY"),
+            (libc::EAI_SOCKTYPE, "EAI_SOCKTYPE"),
+            (libc::EAI_SERVICE, "EAI_SERVICE"),
+            (crate::dns::EAI_ADDRFAMILY, "EAI_ADDRFAMILY"),
+            (libc::EAI_MEMORY, "EAI_MEMORY"),
+            (libc::EAI_SYSTEM, "EAI_SYSTEM"),
+            (libc::EAI_OVERFLOW, "EAI_OVERFLOW"),
+        ] {
+            assert_eq!(eai_name(code), name, "{code}");
+        }
+        // macOS's positive numbers mean nothing here.
+        assert_eq!(eai_name(8), "EAI_UNKNOWN");
+    }
 }

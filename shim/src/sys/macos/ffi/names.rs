@@ -48,6 +48,14 @@ const _: () = {
     assert!(names::EAI_FAMILY == libc::EAI_FAMILY);
     assert!(names::EAI_NODATA == libc::EAI_NODATA);
     assert!(names::EAI_NONAME == libc::EAI_NONAME);
+    // The rest of the events file's names (libc lacks EAI_ADDRFAMILY, EAI_BADHINTS
+    // and EAI_PROTOCOL, which are Libinfo's <netdb.h> 1, 12 and 13).
+    assert!(names::EAI_BADFLAGS == libc::EAI_BADFLAGS);
+    assert!(names::EAI_MEMORY == libc::EAI_MEMORY);
+    assert!(names::EAI_SERVICE == libc::EAI_SERVICE);
+    assert!(names::EAI_SOCKTYPE == libc::EAI_SOCKTYPE);
+    assert!(names::EAI_SYSTEM == libc::EAI_SYSTEM);
+    assert!(names::EAI_OVERFLOW == libc::EAI_OVERFLOW);
 };
 
 unsafe extern "C" {
