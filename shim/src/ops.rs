@@ -783,12 +783,13 @@ pub(crate) enum Ctl<'a> {
 }
 
 impl Ctl<'_> {
-    /// What the datagram's control data says on `path` (fastpath's `Scan`): its source
+    /// What the datagram's control data says on `path` (`sys::scan_control`: the
+    /// OS's layout and rules; fastpath's on Linux): its source
     /// and the interface it names. Malformed data is the kernel's to refuse (nothing
     /// is sent), so it says nothing here.
     fn carried(self, path: Path) -> Option<(Option<IpAddr>, Option<u32>)> {
         match self {
-            Ctl::Read(b) => core::control::scan_control(b, path == Path::V6)
+            Ctl::Read(b) => sys::scan_control(b, path == Path::V6)
                 .ok()
                 .map(|sc| (sc.source, sc.chosen.then_some(sc.index))),
             Ctl::Unknown => None,
@@ -829,7 +830,7 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
     // the stub's next call on it knows whether to come here (`shim_bound`).
     let e = entry_checked(fd, false);
     if let Ctl::Read(b) = ctl
-        && !mifshim_fastpath::may_carry_source(b)
+        && !sys::may_carry_source(b)
     {
         return Plan::AsIs;
     }

@@ -14,6 +14,9 @@ use super::real;
 // `uapi` is compiled standalone by the fuzz targets too, so it keeps its own copy of the
 // kernel's limit; it is the one the stub uses (`mifshim_abi`).
 const _: () = assert!(uapi::UIO_MAXIOV == mifshim_abi::UIO_MAXIOV);
+/// What the program's control data says about a datagram (`ops`), by the kernel's
+/// rules for each path: fastpath's, shared with the stub and the supervisor.
+pub(crate) use mifshim_fastpath::{may_carry_source, scan_control};
 pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;

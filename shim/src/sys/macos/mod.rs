@@ -3,7 +3,8 @@
 //! The pure parts — routing-socket messages ([`route`]), the per-interface resolver
 //! configuration ([`dnsconf`]), DNS-SD address replies ([`dnssd`]), what an
 //! interface address counts for ([`ifaddr`]), and the `sa_len` socket addresses and
-//! 4-byte-aligned control messages ([`wire`]), XNU's multicast membership options
+//! 4-byte-aligned control messages ([`wire`]) and the program's own in a steered
+//! `sendmsg` ([`control`]), XNU's multicast membership options
 //! ([`membership`]) — compile on every OS, so that Linux
 //! runs their tests; what calls macOS (`IP_BOUND_IF` and the other socket options,
 //! `getifaddrs`, the `PF_ROUTE` listener, `dns_configuration_copy`,
@@ -19,6 +20,7 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod control;
 pub(crate) mod dns;
 pub(crate) mod dnsconf;
 pub(crate) mod dnssd;
