@@ -19,8 +19,13 @@
 //! * [`getnameinfo`]: decided as on Linux (`lookup::reverse_route`, without the
 //!   `/etc/hosts` check): loopback and the unspecified address have no name, a
 //!   reverse lookup the policy sends direct is the C library's, a blocked one has no
-//!   name; a query over an interface is **not written** for macOS yet, so it asks
-//!   nobody: the numeric form, or `EAI_FAIL` with `NI_NAMEREQD`.
+//!   name; any other is a PTR query mDNSResponder makes over the chosen interface
+//!   (`DNSServiceQueryRecord` with its index, from that interface's resolver for the
+//!   reverse zone; `sys::macos::ffi::names::reverse_lookup`): its name, or without
+//!   one the numeric form (`EAI_NONAME` with `NI_NAMEREQD`); an interface without DNS
+//!   of its own fails it (`EAI_FAIL`), no answer in time is `EAI_AGAIN`. Not on
+//!   macOS: `NI_NOFQDN`'s shortening (Linux's uses `/etc/resolv.conf`'s first search
+//!   domain).
 //! * `redirect_target`: `[dns] redirect` is not written for macOS (`sys::macos::dns`).
 
 use std::net::IpAddr;
@@ -141,12 +146,30 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
         Reverse::Hosts(n) => NamePlan::Name(n),
         Reverse::NoName => no_name(flags, libc::EAI_NONAME),
         Reverse::Query(b) => {
-            log_at!(
-                Info,
-                "reverse lookup of {ip} over {}: not written over an interface on macOS, no query",
-                b.ifname
-            );
-            no_name(flags, libc::EAI_FAIL)
+            let ptr = lookup::reverse_name(ip);
+            match crate::sys::macos::ffi::names::reverse_lookup(&ptr, b.index) {
+                Ok((name, source)) => {
+                    log_at!(
+                        Info,
+                        "reverse lookup of {ip} over {} (index {}) with {source}: {name}",
+                        b.ifname,
+                        b.index
+                    );
+                    NamePlan::Name(name)
+                }
+                Err(libc::EAI_NONAME) => {
+                    log_at!(Info, "reverse lookup of {ip} over {}: no name", b.ifname);
+                    no_name(flags, libc::EAI_NONAME)
+                }
+                Err(code) => {
+                    log_at!(
+                        Info,
+                        "reverse lookup of {ip} over {}: EAI code {code}",
+                        b.ifname
+                    );
+                    NamePlan::Fail(code)
+                }
+            }
         }
     }
 }
