@@ -26,7 +26,10 @@
 //!   of its own fails it (`EAI_FAIL`), no answer in time is `EAI_AGAIN`. Not on
 //!   macOS: `NI_NOFQDN`'s shortening (Linux's uses `/etc/resolv.conf`'s first search
 //!   domain).
-//! * `redirect_target`: `[dns] redirect` is not written for macOS (`sys::macos::dns`).
+//! * [`redirect_target`]: `[dns] redirect` is not written for macOS
+//!   (`sys::macos::dns`); `mifrun` refuses a policy that sets it, and an engine
+//!   loaded without `mifrun` says so (a rate-limited warning) when a query it would
+//!   have redirected is sent.
 
 use std::net::IpAddr;
 
@@ -35,7 +38,21 @@ use crate::lookup::{self, Reverse, Unbound};
 use crate::netstate;
 use crate::state::{self, Mode};
 
-pub(crate) use crate::sys::macos::dns::redirect_target;
+/// `[dns] redirect` on macOS: never a target (`sys::macos::dns::redirect_target`); a
+/// policy that asks for it is told, once in a while, when a port-53 datagram or
+/// connection would have been redirected.
+pub(crate) fn redirect_target(
+    profile: &config_schema::Profile,
+    dest: std::net::SocketAddr,
+    v6_socket: bool,
+) -> Option<std::net::SocketAddr> {
+    if profile.dns.redirect && dest.port() == 53 {
+        crate::log::warn_limited(format_args!(
+            "[dns] redirect is not written on macOS: the query to {dest} is steered as it is, not redirected"
+        ));
+    }
+    crate::sys::macos::dns::redirect_target(profile, dest, v6_socket)
+}
 
 /// What the program asked for (the parts of `struct addrinfo` hints that matter).
 #[derive(Clone, Copy, Debug)]
