@@ -369,7 +369,10 @@ impl MsgCopy {
     /// makes first (fd, name, iovecs) and fails on the control data if they pass;
     /// `refused` is the answer then. Nothing is sent. Returns -1 with errno set.
     pub(crate) fn answer(&mut self, fd: c_int, flags: c_int, refused: Option<c_int>) -> isize {
+        // Neither the built nor the copied control data: the kernel gets the poisoned
+        // pointer.
         self.control_len = None;
+        self.copied = None;
         self.poison_control = true;
         if !self.has_control() {
             set_errno(refused.unwrap_or(libc::EFAULT));
