@@ -3,8 +3,9 @@
 //! environment, `exec`), with macOS's mechanisms: `libmifshim.dylib` through
 //! `DYLD_INSERT_LIBRARIES`, and the inspection of what SIP, AMFI and dyld will refuse
 //! (`inspect::dyld`). What is Linux's alone (`--guard`, `--supervise`, the events
-//! file and `status`/`explain`/`doctor`, which read rtnetlink) is refused with the
-//! reason, never silently ignored.
+//! file and `status`/`explain`/`doctor`, which read rtnetlink; a policy's `[dns]
+//! redirect`, `platform::linux_only_setting`) is refused with the reason, never
+//! silently ignored.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -110,6 +111,12 @@ pub fn run(cli: Cli) -> Result<(), Fail> {
         ));
     }
     let (policy, policy_path, via) = load_policy(&cli)?;
+    if let Some((setting, why)) = crate::platform::linux_only_setting(&policy) {
+        return Err(fail(
+            format!("the policy's {setting} is Linux-only: {why}"),
+            Some("nothing was run; remove it (or set it to false) to run on macOS"),
+        ));
+    }
     check_interfaces(&policy, cli.allow_missing)?;
     check_options(&policy);
     let library = find_library()?;

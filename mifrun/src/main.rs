@@ -18,6 +18,7 @@ mod launch;
 mod macos;
 #[cfg(target_os = "linux")]
 mod net;
+mod platform;
 mod preload;
 #[cfg(target_os = "linux")]
 mod routes;

@@ -4,8 +4,9 @@
 //! sockets) but mDNSResponder, asked with the chosen interface's index
 //! (`sys::macos::ffi::names::lookup`, over configd's per-interface resolvers).
 //!
-//! * [`getaddrinfo`]: the policy decides the name over the interface snapshot
-//!   (`config_schema::decide_name`, as on Linux). Inert, `[dns] steer = false`, a
+//! * [`getaddrinfo`]: the policy decides the name over the interface snapshot with
+//!   the code Linux's resolver runs (`lookup::name_route` over
+//!   `config_schema::decide_name`). Inert, `[dns] steer = false`, a
 //!   numeric host (`AI_NUMERICHOST`, or text that is an IP address) and the loopback
 //!   names are the C library's; a name the policy sends direct too. A blocked name
 //!   fails (`EAI_FAIL`, or `EAI_AGAIN` with no usable interface); a bound one is
@@ -15,20 +16,43 @@
 //!   through mDNSResponder over the interface too), this host's own name, search
 //!   domains of the policy's own, `AI_V4MAPPED` (an `AF_INET6` lookup asks for IPv6
 //!   only), the events file's name lines.
-//! * [`getnameinfo`]: a reverse lookup the policy sends direct is the C library's;
-//!   any other is **not written** for macOS (no PTR query over an interface yet), so
-//!   it asks nobody: the numeric form, or `EAI_FAIL` with `NI_NAMEREQD`.
-//! * `redirect_target`: `[dns] redirect` is not written for macOS (`sys::macos::dns`).
+//! * [`getnameinfo`]: decided as on Linux (`lookup::reverse_route`, without the
+//!   `/etc/hosts` check): loopback and the unspecified address have no name, a
+//!   reverse lookup the policy sends direct is the C library's, a blocked one has no
+//!   name; any other is a PTR query mDNSResponder makes over the chosen interface
+//!   (`DNSServiceQueryRecord` with its index, from that interface's resolver for the
+//!   reverse zone; `sys::macos::ffi::names::reverse_lookup`): its name, or without
+//!   one the numeric form (`EAI_NONAME` with `NI_NAMEREQD`); an interface without DNS
+//!   of its own fails it (`EAI_FAIL`), no answer in time is `EAI_AGAIN`. Not on
+//!   macOS: `NI_NOFQDN`'s shortening (Linux's uses `/etc/resolv.conf`'s first search
+//!   domain).
+//! * [`redirect_target`]: `[dns] redirect` is not written for macOS
+//!   (`sys::macos::dns`); `mifrun` refuses a policy that sets it, and an engine
+//!   loaded without `mifrun` says so (a rate-limited warning) when a query it would
+//!   have redirected is sent.
 
 use std::net::IpAddr;
 
-use config_schema::{BlockReason, Decision};
-
 use crate::log_at;
+use crate::lookup::{self, Reverse, Unbound};
 use crate::netstate;
 use crate::state::{self, Mode};
 
-pub(crate) use crate::sys::macos::dns::redirect_target;
+/// `[dns] redirect` on macOS: never a target (`sys::macos::dns::redirect_target`); a
+/// policy that asks for it is told, once in a while, when a port-53 datagram or
+/// connection would have been redirected.
+pub(crate) fn redirect_target(
+    profile: &config_schema::Profile,
+    dest: std::net::SocketAddr,
+    v6_socket: bool,
+) -> Option<std::net::SocketAddr> {
+    if profile.dns.redirect && dest.port() == 53 {
+        crate::log::warn_limited(format_args!(
+            "[dns] redirect is not written on macOS: the query to {dest} is steered as it is, not redirected"
+        ));
+    }
+    crate::sys::macos::dns::redirect_target(profile, dest, v6_socket)
+}
 
 /// What the program asked for (the parts of `struct addrinfo` hints that matter).
 #[derive(Clone, Copy, Debug)]
@@ -62,7 +86,7 @@ pub(crate) enum NamePlan {
 }
 
 /// macOS's `EAI_ADDRFAMILY` (`<netdb.h>`; not exported by the libc crate).
-pub(crate) const EAI_ADDRFAMILY: i32 = 1;
+pub(crate) use crate::sys::macos::names::EAI_ADDRFAMILY;
 
 /// `localhost` and names under `.localhost` (RFC 6761): the C library's (its
 /// `/etc/hosts` and mDNSResponder answer them on this host; no query leaves).
@@ -91,31 +115,16 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
     {
         return Plan::Real;
     }
-    let d = netstate::with(
-        |snap| match config_schema::decide_name(profile, snap, node) {
-            Decision::Direct(_) => Err(Plan::Real),
-            Decision::Block(b) => Err(match b.reason {
-                BlockReason::Rule(r) => {
-                    log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
-                    Plan::Fail(libc::EAI_FAIL)
-                }
-                BlockReason::Unavailable(_) => {
-                    log_at!(Info, "resolve {node}: no usable interface -> EAI_AGAIN");
-                    Plan::Fail(libc::EAI_AGAIN)
-                }
-            }),
-            Decision::Bind(b) => Ok((b.ifname.as_str().to_owned(), b.index, b.why)),
-        },
-    );
-    let (ifname, index, why) = match d {
+    // The shared decision (`lookup`, as on Linux); only it is taken on the snapshot.
+    let d = netstate::with(|snap| {
+        lookup::name_route(node, config_schema::decide_name(profile, snap, node))
+    });
+    let b = match d {
         Ok(b) => b,
-        Err(plan) => {
-            if matches!(plan, Plan::Real) {
-                log_at!(Info, "resolve {node} direct");
-            }
-            return plan;
-        }
+        Err(Unbound::Real) => return Plan::Real,
+        Err(Unbound::Fail(code)) => return Plan::Fail(code),
     };
+    let (ifname, index) = (b.ifname.as_str(), b.index);
     match crate::sys::macos::ffi::names::lookup(node, index, hints.family, 0) {
         Ok((addrs, source)) => {
             log_at!(
@@ -125,7 +134,7 @@ pub(crate) fn getaddrinfo(node: &str, hints: &Hints) -> Plan {
             );
             let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.ip()).collect();
             // A connection to these then follows the rule that chose the interface.
-            crate::learned::remember_answer(profile, &why, &addrs);
+            crate::learned::remember_answer(profile, &b.why, &addrs);
             Plan::Answer {
                 addrs,
                 canon: node.to_owned(),
@@ -148,23 +157,45 @@ pub(crate) fn getnameinfo(ip: IpAddr, flags: i32) -> NamePlan {
     if !profile.dns.steer || flags & libc::NI_NUMERICHOST != 0 {
         return NamePlan::Real;
     }
-    let flow = config_schema::Flow {
-        proto: config_schema::Proto::Udp,
-        op: config_schema::Op::Connect,
-        dest: ip,
-        port: 53,
-        scope_id: 0,
-    };
-    let d = netstate::with(|snap| config_schema::decide(profile, snap, &flow));
-    if let Decision::Direct(_) = d {
-        return NamePlan::Real;
+    // The shared decision (`lookup`, as on Linux; no /etc/hosts check here).
+    match lookup::reverse_route(profile, ip, None) {
+        Reverse::Real => NamePlan::Real,
+        Reverse::Hosts(n) => NamePlan::Name(n),
+        Reverse::NoName => no_name(flags, libc::EAI_NONAME),
+        Reverse::Query(b) => {
+            let ptr = lookup::reverse_name(ip);
+            match crate::sys::macos::ffi::names::reverse_lookup(&ptr, b.index) {
+                Ok((name, source)) => {
+                    log_at!(
+                        Info,
+                        "reverse lookup of {ip} over {} (index {}) with {source}: {name}",
+                        b.ifname,
+                        b.index
+                    );
+                    NamePlan::Name(name)
+                }
+                Err(libc::EAI_NONAME) => {
+                    log_at!(Info, "reverse lookup of {ip} over {}: no name", b.ifname);
+                    no_name(flags, libc::EAI_NONAME)
+                }
+                Err(code) => {
+                    log_at!(
+                        Info,
+                        "reverse lookup of {ip} over {}: EAI code {code}",
+                        b.ifname
+                    );
+                    NamePlan::Fail(code)
+                }
+            }
+        }
     }
-    log_at!(
-        Info,
-        "reverse lookup of {ip}: not written over an interface on macOS, no query"
-    );
+}
+
+/// What a reverse lookup that finds no name answers: the address in numeric form, or
+/// `code` with `NI_NAMEREQD`.
+fn no_name(flags: i32, code: i32) -> NamePlan {
     if flags & libc::NI_NAMEREQD != 0 {
-        NamePlan::Fail(libc::EAI_FAIL)
+        NamePlan::Fail(code)
     } else {
         NamePlan::Numeric
     }

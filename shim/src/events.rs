@@ -559,20 +559,10 @@ impl Name {
     }
 }
 
+/// The name of an `EAI_*` code, in this OS's numbers (`sys::eai_name`: glibc's
+/// negative ones on Linux, `<netdb.h>`'s positive ones on macOS).
 fn eai_name(code: i32) -> &'static str {
-    match code {
-        -2 => "EAI_NONAME",
-        -3 => "EAI_AGAIN",
-        -4 => "EAI_FAIL",
-        -5 => "EAI_NODATA",
-        -6 => "EAI_FAMILY",
-        -7 => "EAI_SOCKTYPE",
-        -8 => "EAI_SERVICE",
-        -9 => "EAI_ADDRFAMILY",
-        -10 => "EAI_MEMORY",
-        -11 => "EAI_SYSTEM",
-        _ => "EAI_UNKNOWN",
-    }
+    crate::sys::eai_name(code)
 }
 
 /// One line for a name lookup: `result` is `ok` with `answers`, `libc` (left to the

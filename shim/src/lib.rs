@@ -69,6 +69,10 @@ mod learned;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod log;
+// The policy's decisions for name lookups, which both resolvers take.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+#[deny(unsafe_code)]
+mod lookup;
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 #[deny(unsafe_code)]
 mod netstate;

@@ -783,12 +783,13 @@ pub(crate) enum Ctl<'a> {
 }
 
 impl Ctl<'_> {
-    /// What the datagram's control data says on `path` (fastpath's `Scan`): its source
+    /// What the datagram's control data says on `path` (`sys::scan_control`: the
+    /// OS's layout and rules; fastpath's on Linux): its source
     /// and the interface it names. Malformed data is the kernel's to refuse (nothing
     /// is sent), so it says nothing here.
     fn carried(self, path: Path) -> Option<(Option<IpAddr>, Option<u32>)> {
         match self {
-            Ctl::Read(b) => core::control::scan_control(b, path == Path::V6)
+            Ctl::Read(b) => sys::scan_control(b, path == Path::V6)
                 .ok()
                 .map(|sc| (sc.source, sc.chosen.then_some(sc.index))),
             Ctl::Unknown => None,
@@ -829,7 +830,7 @@ pub(crate) fn unnamed_source(fd: i32, what: &str, ctl: Ctl<'_>) -> Plan {
     // the stub's next call on it knows whether to come here (`shim_bound`).
     let e = entry_checked(fd, false);
     if let Ctl::Read(b) = ctl
-        && !mifshim_fastpath::may_carry_source(b)
+        && !sys::may_carry_source(b)
     {
         return Plan::AsIs;
     }
@@ -1698,16 +1699,13 @@ pub(crate) fn setsockopt_rewrite(
 }
 
 /// The group of a membership option whose interface is unspecified
-/// (`mifshim_socket_core::membership::group_of`).
+/// (socket-core's `membership::Abi::group_of`, given this OS's table).
 fn membership_group(level: i32, name: i32, v: &[u8]) -> Option<IpAddr> {
-    if !sys::MEMBERSHIP_REWRITE {
-        return None;
-    }
-    core::membership::group_of(level, name, v)
+    sys::MEMBERSHIP.group_of(level, name, v)
 }
 
 /// The membership request pointed at the chosen interface
-/// (`mifshim_socket_core::membership::rewrite`).
+/// (socket-core's `membership::Abi::rewrite`).
 fn rewrite_membership(
     level: i32,
     name: i32,
@@ -1715,7 +1713,7 @@ fn rewrite_membership(
     b: &Bind<'_>,
     snap: &Snap,
 ) -> Option<OptBuf> {
-    core::membership::rewrite(level, name, v, b.index, |i| snap.v4_of(i))
+    sys::MEMBERSHIP.rewrite(level, name, v, b.index, |i| snap.v4_of(i))
 }
 
 /// After a successful `setsockopt`: remember the program's own interface choices.
@@ -1749,7 +1747,7 @@ pub(crate) fn setsockopt_done(fd: i32, level: i32, name: i32, val: &[u8]) {
         // group is "any" (test programs_own_multicast_interface_wins_and_any_is_
         // no_choice_under_the_preload_too).
         let _ = entry(fd);
-        if core::membership::multicast_if_chooses(level, val) {
+        if sys::MEMBERSHIP.multicast_if_chooses(level, val) {
             fdtable::add_flags(fd, APP_MCAST_IF);
         } else {
             fdtable::clear_flags(fd, APP_MCAST_IF);

@@ -728,7 +728,7 @@ impl Supervisor<'_> {
             nr::SENDMSG => self.sendmsg(n, fd, a[1], a[2] as i32),
             nr::SENDMMSG => self.sendmmsg(n, fd, a[1], a[2] as u32, a[3] as i32),
             nr::SETSOCKOPT
-                if membership::is_membership(a[1] as i32, a[2] as i32)
+                if membership::LINUX.is_membership(a[1] as i32, a[2] as i32)
                     || matches!(
                         (a[1] as i32, a[2] as i32),
                         (libc::IPPROTO_IP, libc::IP_MULTICAST_IF)
@@ -1042,7 +1042,7 @@ impl Supervisor<'_> {
             Ok(sv) => sv,
             Err(h) => return h,
         };
-        if membership::is_membership(level, name) {
+        if membership::LINUX.is_membership(level, name) {
             self.membership(n, fd, &s, level, name, &v)
         } else {
             self.program_multicast_if(n, fd, &s, level, name, &v)
@@ -1063,7 +1063,9 @@ impl Supervisor<'_> {
         v: &[u8],
     ) -> Handled {
         let f = self.facts(s);
-        let group = f.family.and_then(|_| membership::group_of(level, name, v));
+        let group = f
+            .family
+            .and_then(|_| membership::LINUX.group_of(level, name, v));
         let mut out = None;
         if let Some(group) = group {
             let profile = self.profile(n.pid);
@@ -1109,7 +1111,7 @@ impl Supervisor<'_> {
                         _ => None,
                     };
                     let name_of = net.name_of(index);
-                    let Some(r) = membership::rewrite(level, name, v, index, v4) else {
+                    let Some(r) = membership::LINUX.rewrite(level, name, v, index, v4) else {
                         // Only a source membership, which names the interface by its
                         // IPv4 address: none on the chosen interface.
                         self.say(
@@ -1154,7 +1156,7 @@ impl Supervisor<'_> {
         let r = sys::setsockopt_bytes(s, level, name, Some(v), 0);
         if r.is_ok() {
             let _ = self.facts(s);
-            let chosen = membership::multicast_if_chooses(level, v);
+            let chosen = membership::LINUX.multicast_if_chooses(level, v);
             self.remember(s, |k| {
                 k.app_mcast_if = chosen;
                 k.shim_mcast_if = false;

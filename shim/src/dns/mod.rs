@@ -27,12 +27,12 @@ mod wire;
 use crate::netstate;
 use crate::state::{self, Mode};
 use crate::{log, log_at};
-use config_schema::{
-    Bind, BlockReason, Decision, DirectReason, IfName, IfaceState, NetView, Profile, Why,
-    decide_name,
-};
+use config_schema::{Bind, Decision, IfName, IfaceState, NetView, Profile, Why, decide_name};
 use std::net::{IpAddr, SocketAddr};
 use wire::QType;
+
+pub(crate) use crate::lookup::names;
+use crate::lookup::{Reverse, Unbound};
 
 /// What the program asked for (the parts of `struct addrinfo` hints that matter).
 #[derive(Clone, Copy, Debug)]
@@ -232,33 +232,18 @@ fn route_name(
     netstate::with(|snap| {
         let d = decide_name(profile, snap, node);
         ev.decided(d);
-        let b = match d {
-            Decision::Direct(r) => {
-                log_at!(Info, "resolve {node} direct ({})", direct_text(&r));
-                return Err(Plan::Real);
-            }
-            Decision::Block(b) => return Err(blocked(node, b.reason)),
-            Decision::Bind(b) => b,
-        };
+        let b = crate::lookup::name_route(node, d).map_err(Plan::from)?;
         let iface = snap.iface(&b.ifname).unwrap_or_default();
         let sources = snap.addrs_of(b.index);
         Ok((b, iface, sources))
     })
 }
 
-/// The plan of a name the policy blocks.
-fn blocked(node: &str, reason: BlockReason<'_>) -> Plan {
-    match reason {
-        BlockReason::Rule(r) => {
-            log_at!(Info, "resolve {node} blocked by {} -> EAI_FAIL", r.label);
-            Plan::Fail(libc::EAI_FAIL)
-        }
-        BlockReason::Unavailable(list) => {
-            log::warn_limited(format_args!(
-                "resolve {node} refused: no usable interface among [{}] -> EAI_AGAIN",
-                names(list)
-            ));
-            Plan::Fail(libc::EAI_AGAIN)
+impl From<Unbound> for Plan {
+    fn from(u: Unbound) -> Plan {
+        match u {
+            Unbound::Real => Plan::Real,
+            Unbound::Fail(code) => Plan::Fail(code),
         }
     }
 }
@@ -500,31 +485,6 @@ pub(crate) enum NamePlan {
     Name(String),
 }
 
-/// Where the name of an address comes from (before any policy).
-#[derive(Debug, PartialEq, Eq)]
-enum ReverseSource {
-    /// /etc/hosts names it.
-    Hosts(String),
-    /// Loopback or unspecified, and not in /etc/hosts: no name (no query).
-    NoName,
-    /// One of this host's own addresses: a PTR query over the interface names go by.
-    OverNameLink,
-    /// Anything else: a PTR query over the interface the address is reached by.
-    OverAddressLink,
-}
-
-/// Decides, without any input but its arguments, where `ip`'s name comes from: a
-/// reverse lookup never goes to the C library's default path, which would ask the
-/// default link's server for what /etc/hosts does not list.
-fn reverse_source(ip: IpAddr, hosts_name: Option<String>, own: bool) -> ReverseSource {
-    match hosts_name {
-        Some(n) => ReverseSource::Hosts(n),
-        None if ip.is_loopback() || ip.is_unspecified() => ReverseSource::NoName,
-        None if own => ReverseSource::OverNameLink,
-        None => ReverseSource::OverAddressLink,
-    }
-}
-
 /// Decides how `getnameinfo` (and `gethostbyaddr`) answers for `ip`: from /etc/hosts,
 /// in numeric form for loopback, or by a reverse (PTR) lookup over the interface the
 /// address would be reached by (names' interface for this host's own addresses),
@@ -586,9 +546,9 @@ fn shorten(mut name: String, flags: i32, rc: &conf::ResolvConf) -> String {
     name
 }
 
-/// The interface a reverse lookup of `ip` goes over; `Err`: the answer without one
-/// (/etc/hosts, loopback, the policy's direct or block). Only the decision is taken on
-/// the snapshot (see `getaddrinfo`).
+/// The interface a reverse lookup of `ip` goes over (the shared decision,
+/// `lookup::reverse_route`, after /etc/hosts); `Err`: the answer without one
+/// (/etc/hosts, loopback, the policy's direct or block).
 fn reverse_route(
     profile: &'static Profile,
     ip: IpAddr,
@@ -596,35 +556,11 @@ fn reverse_route(
     rc: &conf::ResolvConf,
 ) -> Result<Bind<'static>, NamePlan> {
     let hosts_name = conf::hosts_name_of(&conf::hosts_text(), ip);
-    let d = netstate::with(|snap| {
-        let reverse = wire::reverse_name(ip);
-        Ok(match reverse_source(ip, hosts_name, snap.is_local(ip)) {
-            ReverseSource::Hosts(n) => return Err(NamePlan::Name(shorten(n, flags, rc))),
-            ReverseSource::NoName => {
-                log_at!(Debug, "reverse lookup of {ip}: not in /etc/hosts, no query");
-                return Err(no_name(flags, libc::EAI_NONAME));
-            }
-            ReverseSource::OverNameLink => decide_name(profile, snap, &reverse),
-            ReverseSource::OverAddressLink => {
-                let flow = config_schema::Flow {
-                    proto: config_schema::Proto::Udp,
-                    op: config_schema::Op::Connect,
-                    dest: ip,
-                    port: 53,
-                    scope_id: 0,
-                };
-                config_schema::decide(profile, snap, &flow)
-            }
-        })
-    })?;
-    match d {
-        // A rule, no `via` or `on_unavailable = "direct"`: the policy's own choice.
-        Decision::Direct(_) => Err(NamePlan::Real),
-        Decision::Block(_) => {
-            log_at!(Info, "reverse lookup of {ip} refused by the policy");
-            Err(no_name(flags, libc::EAI_NONAME))
-        }
-        Decision::Bind(b) => Ok(b),
+    match crate::lookup::reverse_route(profile, ip, hosts_name) {
+        Reverse::Hosts(n) => Err(NamePlan::Name(shorten(n, flags, rc))),
+        Reverse::NoName => Err(no_name(flags, libc::EAI_NONAME)),
+        Reverse::Real => Err(NamePlan::Real),
+        Reverse::Query(b) => Ok(b),
     }
 }
 
@@ -704,26 +640,10 @@ fn servers_for(
     )
 }
 
-fn names(list: &[IfName]) -> String {
-    list.iter()
-        .map(IfName::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn why_text(w: &Why<'_>) -> String {
     match w {
         Why::Default => "default".into(),
         Why::Rule(r) => r.label.clone(),
-    }
-}
-
-fn direct_text(r: &DirectReason<'_>) -> String {
-    match r {
-        DirectReason::Rule(r) => r.label.clone(),
-        DirectReason::NoVia => "no interface set".into(),
-        DirectReason::Unavailable => "no usable interface; on_unavailable = direct".into(),
-        other => format!("{other:?}"),
     }
 }
 
@@ -762,33 +682,6 @@ impl std::fmt::Display for Addrs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reverse_lookups_never_go_to_the_default_path() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let named = Some("printer".to_string());
-        for (addr, hosts, own, want) in [
-            (
-                "::1",
-                named.clone(),
-                false,
-                ReverseSource::Hosts("printer".into()),
-            ),
-            ("127.0.0.5", None, false, ReverseSource::NoName),
-            ("::1", None, false, ReverseSource::NoName),
-            ("0.0.0.0", None, false, ReverseSource::NoName),
-            ("198.51.100.66", None, true, ReverseSource::OverNameLink),
-            (
-                "198.51.100.66",
-                named.clone(),
-                true,
-                ReverseSource::Hosts("printer".into()),
-            ),
-            ("203.0.113.10", None, false, ReverseSource::OverAddressLink),
-        ] {
-            assert_eq!(reverse_source(ip(addr), hosts, own), want, "{addr}");
-        }
-    }
 
     #[test]
     fn loopback_names_are_answered_locally() {

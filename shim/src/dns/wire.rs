@@ -126,26 +126,9 @@ pub(crate) fn parse_reply(bytes: &[u8], id: u16, name: &str, q: QType) -> Option
     })
 }
 
-/// The `in-addr.arpa` / `ip6.arpa` name of `ip`.
-pub(crate) fn reverse_name(ip: IpAddr) -> String {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
-        }
-        IpAddr::V6(v6) => {
-            let mut s = String::with_capacity(72);
-            for b in v6.octets().iter().rev() {
-                s.push(char::from_digit((b & 0xf) as u32, 16).unwrap_or('0'));
-                s.push('.');
-                s.push(char::from_digit((b >> 4) as u32, 16).unwrap_or('0'));
-                s.push('.');
-            }
-            s.push_str("ip6.arpa");
-            s
-        }
-    }
-}
+/// The `in-addr.arpa` / `ip6.arpa` name of `ip` (the shared one: macOS's PTR
+/// queries ask for it too).
+pub(crate) use crate::lookup::reverse_name;
 
 fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')

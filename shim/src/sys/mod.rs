@@ -47,5 +47,13 @@ pub(crate) use macos::ffi::msg::*;
 pub(crate) use macos::ffi::uaccess;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::filter;
+// The events file's names of the `EAI_*` codes (macOS's numbers; Linux's are in
+// `sys/linux`).
+#[cfg(target_os = "macos")]
+pub(crate) use macos::names::eai_name;
+// What the program's control data says about a datagram, read in XNU's layout and by
+// its rules (Linux's are fastpath's, re-exported by `sys/linux`).
+#[cfg(target_os = "macos")]
+pub(crate) use macos::control::{may_carry_source, scan_control};
 #[cfg(target_os = "macos")]
 pub(crate) use macos::uapi;

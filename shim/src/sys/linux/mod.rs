@@ -14,6 +14,9 @@ use super::real;
 // `uapi` is compiled standalone by the fuzz targets too, so it keeps its own copy of the
 // kernel's limit; it is the one the stub uses (`mifshim_abi`).
 const _: () = assert!(uapi::UIO_MAXIOV == mifshim_abi::UIO_MAXIOV);
+/// What the program's control data says about a datagram (`ops`), by the kernel's
+/// rules for each path: fastpath's, shared with the stub and the supervisor.
+pub(crate) use mifshim_fastpath::{may_carry_source, scan_control};
 pub(crate) use uapi::{Dest, Pktinfo};
 
 use config_schema::AddrFamily;
@@ -35,13 +38,33 @@ pub(crate) const PTHREAD_CANCEL_DISABLE: c_int = 1;
 /// plain load and store, no allocation: `sys::guard`).
 pub(crate) const KEYS_IN_DESCRIPTOR: u32 = 32;
 
-/// Whether `ops` points "any interface" multicast joins at the chosen interface
-/// (socket-core's membership reader knows Linux's option numbers): yes.
-pub(crate) const MEMBERSHIP_REWRITE: bool = true;
+/// The multicast membership options `ops` reads and points at the chosen interface
+/// (socket-core's reader, given Linux's numbers and layouts).
+pub(crate) const MEMBERSHIP: &mifshim_socket_core::membership::Abi =
+    &mifshim_socket_core::membership::LINUX;
 
 pub(crate) const ENETUNREACH: c_int = libc::ENETUNREACH;
 pub(crate) const EACCES: c_int = libc::EACCES;
 pub(crate) const ENXIO: c_int = libc::ENXIO;
+
+/// The name of glibc's `EAI_*` code `code` (`<netdb.h>`: negative numbers), for the
+/// events file; `EAI_UNKNOWN` for another.
+pub(crate) fn eai_name(code: c_int) -> &'static str {
+    match code {
+        -2 => "EAI_NONAME",
+        -3 => "EAI_AGAIN",
+        -4 => "EAI_FAIL",
+        -5 => "EAI_NODATA",
+        -6 => "EAI_FAMILY",
+        -7 => "EAI_SOCKTYPE",
+        -8 => "EAI_SERVICE",
+        -9 => "EAI_ADDRFAMILY",
+        -10 => "EAI_MEMORY",
+        -11 => "EAI_SYSTEM",
+        -12 => "EAI_OVERFLOW",
+        _ => "EAI_UNKNOWN",
+    }
+}
 
 /// Symbolic name of an errno value, for logs.
 pub(crate) fn errno_name(e: c_int) -> &'static str {
@@ -559,8 +582,8 @@ pub(crate) fn unicast_if_option(level: c_int, name: c_int) -> Option<Path> {
 }
 
 /// Whether `setsockopt(level, name)` chooses the socket's multicast interface
-/// (`IP_MULTICAST_IF`, `IPV6_MULTICAST_IF`; the value's meaning is socket-core's
-/// `membership::multicast_if_chooses`).
+/// (`IP_MULTICAST_IF`, `IPV6_MULTICAST_IF`; the value's meaning is
+/// [`MEMBERSHIP`]'s `multicast_if_chooses`).
 pub(crate) fn multicast_if_option(level: c_int, name: c_int) -> bool {
     matches!(
         (level, name),
@@ -1021,4 +1044,31 @@ pub(crate) fn exe_path() -> String {
     std::fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The events file names glibc's codes, checked against the C library's numbers.
+    #[test]
+    fn glibc_eai_codes_have_their_netdb_names() {
+        for (code, name) in [
+            (libc::EAI_NONAME, "EAI_NONAME"),
+            (libc::EAI_AGAIN, "EAI_AGAIN"),
+            (libc::EAI_FAIL, "EAI_FAIL"),
+            (libc::EAI_NODATA, "EAI_NODATA"),
+            (libc::EAI_FAMILY, "EAI_FAMILY"),
+            (libc::EAI_SOCKTYPE, "EAI_SOCKTYPE"),
+            (libc::EAI_SERVICE, "EAI_SERVICE"),
+            (crate::dns::EAI_ADDRFAMILY, "EAI_ADDRFAMILY"),
+            (libc::EAI_MEMORY, "EAI_MEMORY"),
+            (libc::EAI_SYSTEM, "EAI_SYSTEM"),
+            (libc::EAI_OVERFLOW, "EAI_OVERFLOW"),
+        ] {
+            assert_eq!(eai_name(code), name, "{code}");
+        }
+        // macOS's positive numbers mean nothing here.
+        assert_eq!(eai_name(8), "EAI_UNKNOWN");
+    }
 }

@@ -13,8 +13,9 @@ use config_schema::Profile;
 /// `resolv.conf`'s, and nothing maps them to an interface's yet — so nothing is
 /// redirected: such a query is decided and steered like any other destination
 /// (through the chosen interface to the server the program named, or refused), never
-/// sent by another link. What the policy asks, a redirect, does not happen; a
-/// launcher that must not run without it should refuse `redirect = true` on macOS.
+/// sent by another link. What the policy asks, a redirect, does not happen: `mifrun`
+/// refuses `redirect = true` on macOS (`mifrun/src/platform.rs`), and the engine's
+/// `dns_macos::redirect_target` warns when it is set.
 pub(crate) fn redirect_target(
     _profile: &Profile,
     _dest: SocketAddr,

@@ -185,6 +185,117 @@ impl Collector {
     }
 }
 
+/// `kDNSServiceType_PTR` and `kDNSServiceClass_IN` (`<dns_sd.h>`: the RR numbers).
+pub const K_DNS_SERVICE_TYPE_PTR: u16 = 12;
+pub const K_DNS_SERVICE_CLASS_IN: u16 = 1;
+
+/// The name a PTR record's rdata holds, as text without the final dot: the rdata of
+/// a `DNSServiceQueryRecord` reply is the record's own bytes, the name in DNS wire
+/// form (length-prefixed labels, a zero length at the end), uncompressed (the client
+/// library has no message to point into). `None` for anything else: a compression
+/// pointer or a reserved label type, a label past the data, a name over 255 bytes,
+/// the root alone, or a label that is not printable ASCII or holds a dot or a
+/// backslash (text `getnameinfo` could not hand back unescaped).
+pub fn ptr_name(rdata: &[u8]) -> Option<String> {
+    let mut name = String::new();
+    let mut pos = 0usize;
+    loop {
+        let len = *rdata.get(pos)? as usize;
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        let label = rdata.get(pos + 1..pos + 1 + len)?;
+        if !label
+            .iter()
+            .all(|b| b.is_ascii_graphic() && *b != b'.' && *b != b'\\')
+        {
+            return None;
+        }
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.extend(label.iter().map(|&b| char::from(b)));
+        pos += 1 + len;
+        if pos + 1 > 255 {
+            return None;
+        }
+    }
+    (!name.is_empty()).then_some(name)
+}
+
+/// One `DNSServiceQueryRecord` callback's arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordReply<'a> {
+    pub flags: u32,
+    pub if_index: u32,
+    pub error: i32,
+    pub rrtype: u16,
+    pub rdata: &'a [u8],
+}
+
+/// Collects the replies of one PTR query over interface `index`: the first name an
+/// added record gives, or the error.
+#[derive(Debug, Clone)]
+pub struct PtrCollector {
+    index: u32,
+    name: Option<String>,
+    error: Option<GaiError>,
+    /// Replies for another interface, ignored (mDNSResponder should send none).
+    pub foreign: usize,
+}
+
+impl PtrCollector {
+    pub fn new(index: u32) -> Self {
+        PtrCollector {
+            index,
+            name: None,
+            error: None,
+            foreign: 0,
+        }
+    }
+
+    /// Takes one reply: `NoSuchRecord` and `NoSuchName` mean the address has no
+    /// name; a record that is not a readable PTR is skipped.
+    pub fn feed(&mut self, r: &RecordReply<'_>) {
+        if r.error == K_DNS_SERVICE_ERR_NO_SUCH_RECORD {
+            self.error = Some(GaiError::NoName);
+            return;
+        }
+        if let Some(e) = terminal_error(r.error) {
+            self.error = Some(e);
+            return;
+        }
+        if r.if_index != 0 && r.if_index != self.index {
+            self.foreign += 1;
+            return;
+        }
+        if r.flags & K_DNS_SERVICE_FLAGS_ADD == 0 || r.rrtype != K_DNS_SERVICE_TYPE_PTR {
+            return;
+        }
+        if self.name.is_none() {
+            self.name = ptr_name(r.rdata);
+        }
+    }
+
+    /// Whether the query has its answer: a name, or an error.
+    pub fn complete(&self) -> bool {
+        self.name.is_some() || self.error.is_some()
+    }
+
+    /// The name; `timed_out` when the caller gave up waiting (`Again` without one).
+    pub fn finish(self, timed_out: bool) -> Result<String, GaiError> {
+        match (self.name, self.error) {
+            (Some(n), _) => Ok(n),
+            (None, Some(e)) => Err(e),
+            (None, None) if timed_out => Err(GaiError::Again),
+            (None, None) => Err(GaiError::NoName),
+        }
+    }
+}
+
 /// The socket addresses to build the `addrinfo` list from: the answers at `port`,
 /// link-local IPv6 ones scoped to the interface they were resolved over (an address
 /// of a link means that link).
@@ -379,5 +490,89 @@ mod tests {
         );
         assert_eq!(got[1], "[2001:db8::5]:443".parse().unwrap());
         assert_eq!(got[2], "203.0.113.5:443".parse().unwrap());
+    }
+
+    /// A name in DNS wire form, as a PTR record's rdata holds it.
+    fn wire(name: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in name.split('.') {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    }
+
+    #[test]
+    fn a_ptr_rdata_is_an_uncompressed_wire_name() {
+        assert_eq!(
+            ptr_name(&wire("web.example")).as_deref(),
+            Some("web.example")
+        );
+        assert_eq!(
+            ptr_name(&wire("printer-2.corp.example")).as_deref(),
+            Some("printer-2.corp.example")
+        );
+        // The root alone, no terminator, a label past the data, a pointer, a label
+        // over 63 bytes, a dot or a control byte in a label: no name.
+        assert_eq!(ptr_name(&[0]), None);
+        assert_eq!(ptr_name(b"\x03web"), None);
+        assert_eq!(ptr_name(b"\x05web\x00"), None);
+        assert_eq!(ptr_name(&[0xc0, 0x0c]), None);
+        let mut long = vec![64u8];
+        long.extend_from_slice(&[b'a'; 64]);
+        long.push(0);
+        assert_eq!(ptr_name(&long), None);
+        assert_eq!(ptr_name(b"\x03a.b\x00"), None);
+        assert_eq!(ptr_name(b"\x03a\nb\x00"), None);
+        assert_eq!(ptr_name(&[]), None);
+        // 255 bytes at most, the terminator included.
+        let label = "a".repeat(63);
+        let ok = [label.as_str(); 3].join(".") + ".b";
+        assert_eq!(wire(&ok).len(), 195);
+        assert!(ptr_name(&wire(&ok)).is_some());
+        let too_long = [label.as_str(); 4].join(".");
+        assert_eq!(wire(&too_long).len(), 257);
+        assert_eq!(ptr_name(&wire(&too_long)), None);
+    }
+
+    #[test]
+    fn a_ptr_query_takes_the_first_added_name_or_the_error() {
+        let rd = wire("web.example");
+        let r = |flags, error, rrtype, rdata: &'static [u8]| RecordReply {
+            flags,
+            if_index: 14,
+            error,
+            rrtype,
+            rdata,
+        };
+        let rd: &'static [u8] = rd.leak();
+        let mut c = PtrCollector::new(14);
+        assert!(!c.complete());
+        // A removal, another type, another interface's: skipped.
+        c.feed(&r(0, 0, K_DNS_SERVICE_TYPE_PTR, rd));
+        c.feed(&r(K_DNS_SERVICE_FLAGS_ADD, 0, 1, rd));
+        c.feed(&RecordReply {
+            if_index: 6,
+            ..r(K_DNS_SERVICE_FLAGS_ADD, 0, K_DNS_SERVICE_TYPE_PTR, rd)
+        });
+        assert_eq!(c.foreign, 1);
+        assert!(!c.complete());
+        c.feed(&r(K_DNS_SERVICE_FLAGS_ADD, 0, K_DNS_SERVICE_TYPE_PTR, rd));
+        assert!(c.complete());
+        assert_eq!(c.finish(false).as_deref(), Ok("web.example"));
+        for (code, want) in [
+            (K_DNS_SERVICE_ERR_NO_SUCH_RECORD, GaiError::NoName),
+            (K_DNS_SERVICE_ERR_NO_SUCH_NAME, GaiError::NoName),
+            (K_DNS_SERVICE_ERR_TIMEOUT, GaiError::Again),
+            (K_DNS_SERVICE_ERR_POLICY_DENIED, GaiError::Fail),
+        ] {
+            let mut c = PtrCollector::new(14);
+            c.feed(&r(0, code, K_DNS_SERVICE_TYPE_PTR, &[]));
+            assert!(c.complete());
+            assert_eq!(c.finish(false), Err(want), "{code}");
+        }
+        assert_eq!(PtrCollector::new(14).finish(true), Err(GaiError::Again));
+        assert_eq!(PtrCollector::new(14).finish(false), Err(GaiError::NoName));
     }
 }

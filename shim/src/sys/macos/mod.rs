@@ -3,7 +3,9 @@
 //! The pure parts — routing-socket messages ([`route`]), the per-interface resolver
 //! configuration ([`dnsconf`]), DNS-SD address replies ([`dnssd`]), what an
 //! interface address counts for ([`ifaddr`]), and the `sa_len` socket addresses and
-//! 4-byte-aligned control messages ([`wire`]) — compile on every OS, so that Linux
+//! 4-byte-aligned control messages ([`wire`]) and the program's own in a steered
+//! `sendmsg` ([`control`]), XNU's multicast membership options
+//! ([`membership`]) — compile on every OS, so that Linux
 //! runs their tests; what calls macOS (`IP_BOUND_IF` and the other socket options,
 //! `getifaddrs`, the `PF_ROUTE` listener, `dns_configuration_copy`,
 //! `DNSServiceGetAddrInfo`) is in [`ffi`], built for macOS only. [`steer`] is the
@@ -18,11 +20,13 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod control;
 pub(crate) mod dns;
 pub(crate) mod dnsconf;
 pub(crate) mod dnssd;
 pub(crate) mod filter;
 pub(crate) mod ifaddr;
+pub(crate) mod membership;
 pub(crate) mod names;
 pub(crate) mod route;
 pub(crate) mod steer;

@@ -21,12 +21,43 @@ pub(crate) const AF_UNSPEC: i32 = 0;
 pub(crate) const AF_INET: i32 = super::wire::AF_INET as i32;
 pub(crate) const AF_INET6: i32 = super::wire::AF_INET6 as i32;
 
-/// macOS's `<netdb.h>` error codes (not Linux's negative ones).
+/// macOS's `<netdb.h>` error codes (Libinfo's; not Linux's negative ones).
+pub(crate) const EAI_ADDRFAMILY: i32 = 1;
 pub(crate) const EAI_AGAIN: i32 = 2;
+pub(crate) const EAI_BADFLAGS: i32 = 3;
 pub(crate) const EAI_FAIL: i32 = 4;
 pub(crate) const EAI_FAMILY: i32 = 5;
+pub(crate) const EAI_MEMORY: i32 = 6;
 pub(crate) const EAI_NODATA: i32 = 7;
 pub(crate) const EAI_NONAME: i32 = 8;
+pub(crate) const EAI_SERVICE: i32 = 9;
+pub(crate) const EAI_SOCKTYPE: i32 = 10;
+pub(crate) const EAI_SYSTEM: i32 = 11;
+pub(crate) const EAI_BADHINTS: i32 = 12;
+pub(crate) const EAI_PROTOCOL: i32 = 13;
+pub(crate) const EAI_OVERFLOW: i32 = 14;
+
+/// The name of macOS's `EAI_*` code `code`, for the events file (`sys::eai_name` on
+/// macOS); `EAI_UNKNOWN` for another.
+pub(crate) fn eai_name(code: i32) -> &'static str {
+    match code {
+        EAI_ADDRFAMILY => "EAI_ADDRFAMILY",
+        EAI_AGAIN => "EAI_AGAIN",
+        EAI_BADFLAGS => "EAI_BADFLAGS",
+        EAI_FAIL => "EAI_FAIL",
+        EAI_FAMILY => "EAI_FAMILY",
+        EAI_MEMORY => "EAI_MEMORY",
+        EAI_NODATA => "EAI_NODATA",
+        EAI_NONAME => "EAI_NONAME",
+        EAI_SERVICE => "EAI_SERVICE",
+        EAI_SOCKTYPE => "EAI_SOCKTYPE",
+        EAI_SYSTEM => "EAI_SYSTEM",
+        EAI_BADHINTS => "EAI_BADHINTS",
+        EAI_PROTOCOL => "EAI_PROTOCOL",
+        EAI_OVERFLOW => "EAI_OVERFLOW",
+        _ => "EAI_UNKNOWN",
+    }
+}
 
 /// What a steered lookup does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,5 +232,38 @@ mod tests {
         assert_eq!(eai(GaiError::NoData), 7);
         assert_eq!(eai(GaiError::Again), 2);
         assert_eq!(eai(GaiError::Fail), 4);
+    }
+
+    /// The events file names macOS's codes by `<netdb.h>`'s numbers (1 to 14), not
+    /// glibc's negative ones.
+    #[test]
+    fn macos_eai_codes_have_their_netdb_names() {
+        let names: Vec<_> = (0..=15).map(eai_name).collect();
+        assert_eq!(
+            names,
+            [
+                "EAI_UNKNOWN",
+                "EAI_ADDRFAMILY",
+                "EAI_AGAIN",
+                "EAI_BADFLAGS",
+                "EAI_FAIL",
+                "EAI_FAMILY",
+                "EAI_MEMORY",
+                "EAI_NODATA",
+                "EAI_NONAME",
+                "EAI_SERVICE",
+                "EAI_SOCKTYPE",
+                "EAI_SYSTEM",
+                "EAI_BADHINTS",
+                "EAI_PROTOCOL",
+                "EAI_OVERFLOW",
+                "EAI_UNKNOWN",
+            ]
+        );
+        assert_eq!(
+            eai_name(-2),
+            "EAI_UNKNOWN",
+            "glibc's EAI_NONAME is not macOS's"
+        );
     }
 }

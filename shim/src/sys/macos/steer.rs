@@ -194,9 +194,8 @@ pub(crate) fn unicast_if_option(_level: i32, _name: i32) -> Option<Path> {
 
 /// Whether `setsockopt(level, name)` chooses the socket's multicast interface:
 /// `IP_MULTICAST_IF` (an address), `IP_MULTICAST_IFINDEX` (an index) or
-/// `IPV6_MULTICAST_IF` (an index). Each value is nonzero exactly when it names an
-/// interface, which is how socket-core's `membership::multicast_if_chooses` reads a
-/// 4-byte IPv4 value too.
+/// `IPV6_MULTICAST_IF` (an index); what each value chooses is read as XNU reads it
+/// (`membership::XNU`'s `multicast_if_chooses`).
 pub(crate) fn multicast_if_option(level: i32, name: i32) -> bool {
     matches!(
         (level, name),

@@ -20,6 +20,8 @@ use super::wire::{self, Dest};
 
 /// macOS's `EINVAL`.
 pub(crate) const EINVAL: i32 = 22;
+/// macOS's `ENOBUFS` (Linux's is 105).
+pub(crate) const ENOBUFS: i32 = 55;
 /// macOS's `ENAMETOOLONG` (Linux's is 36).
 pub(crate) const ENAMETOOLONG: i32 = 63;
 /// `SOCK_MAXADDRLEN`: the longest socket address XNU copies in.

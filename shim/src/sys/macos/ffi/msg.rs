@@ -6,21 +6,20 @@
 //! (`ffi::uaccess`) and sent through the real functions (`sys::real`: dyld
 //! interposes the engine's own calls too).
 //!
-//! **Control data is not read on macOS.** The engine has no reader for XNU's
-//! control-message layout wired to the socket core (whose scan is Linux's layout), so a
-//! message carrying the program's own control data is planned as if that data could
-//! give the datagram a source ([`MsgCopy::load_control`] answers `Ctl::Unknown`), and
-//! one the policy steers is refused rather than sent with the program's control data
-//! and without the engine's PKTINFO ([`MsgCopy::prepare`]: `ENETUNREACH`, nothing
-//! sent). A message without control data gets the engine's PKTINFO alone.
+//! The program's control data is copied (at most `control::ROOM` bytes), planned with
+//! as XNU reads it (`macos::control::scan_control`, through `sys::scan_control`) and
+//! sent as the copy, with the steering's PKTINFO patched into it or added after the
+//! program's messages (`control::build_control`). Longer data is the socket core's
+//! too-big case, as on Linux: the socket is bound to the interface (`IP_BOUND_IF`)
+//! and the message sent unchanged.
 
 use std::net::{IpAddr, SocketAddr};
 
 use libc::{c_int, c_void, sockaddr, socklen_t};
 
 use super::uaccess;
-use crate::sys::macos::uapi;
 use crate::sys::macos::wire::{self, Dest};
+use crate::sys::macos::{control, uapi};
 use crate::sys::{errno, real, set_errno};
 use mifshim_fastpath::Pktinfo;
 
@@ -214,8 +213,13 @@ impl BadMsg {
 pub(crate) struct MsgCopy {
     mh: libc::msghdr,
     name: Option<UserAddr>,
-    /// The engine's PKTINFO, once [`MsgCopy::prepare`]d.
-    ours: Option<([u8; wire::PKTINFO_SPACE], usize)>,
+    /// The program's control pointer and length, as it passed them.
+    app_control: (*mut c_void, socklen_t),
+    /// The program's control data as copied ([`MsgCopy::load_control`]: `copied`
+    /// bytes), then the data to send ([`MsgCopy::prepare`]: `control_len` bytes).
+    control: [u8; control::BUF],
+    copied: Option<usize>,
+    control_len: Option<usize>,
     /// Replace the program's control pointer by [`uaccess::POISON`].
     poison_control: bool,
 }
@@ -238,7 +242,10 @@ impl MsgCopy {
         Ok(MsgCopy {
             mh,
             name,
-            ours: None,
+            app_control: (mh.msg_control, mh.msg_controllen),
+            control: [0; control::BUF],
+            copied: None,
+            control_len: None,
             poison_control: false,
         })
     }
@@ -258,27 +265,70 @@ impl MsgCopy {
     }
 
     fn has_control(&self) -> bool {
-        self.mh.msg_controllen != 0
+        self.app_control.1 != 0
     }
 
-    /// The program's control data as the core plans with it: none, or `Unknown` (not
-    /// read on macOS: the module comment).
+    /// Copies the first `buf.len()` bytes of the program's control data into `buf`.
+    fn copy_control(&self, buf: &mut [u8]) -> Result<(), c_int> {
+        uaccess::copy_in(buf, self.app_control.0.cast_const().cast())
+    }
+
+    /// The program's control data as the core plans with it: the bytes copied (none
+    /// when there are none, or when they cannot be read: [`MsgCopy::prepare`] then
+    /// has the kernel answer), or `Unknown` beyond `control::ROOM`.
     pub(crate) fn load_control(&mut self) -> crate::ops::Ctl<'_> {
-        if self.has_control() {
-            crate::ops::Ctl::Unknown
-        } else {
-            crate::ops::Ctl::Read(&[])
+        use crate::ops::Ctl;
+        if let Some(n) = self.copied {
+            return Ctl::Read(&self.control[..n]);
         }
+        let n = self.app_control.1 as usize;
+        if n == 0 {
+            return Ctl::Read(&[]);
+        }
+        if n > control::ROOM {
+            return Ctl::Unknown;
+        }
+        let mut buf = [0u8; control::ROOM];
+        if self.copy_control(&mut buf[..n]).is_err() {
+            self.poison_control = true;
+            return Ctl::Read(&[]);
+        }
+        self.control[..n].copy_from_slice(&buf[..n]);
+        self.copied = Some(n);
+        Ctl::Read(&self.control[..n])
     }
 
-    /// The engine's PKTINFO for a message without control data; one with the
-    /// program's own is refused (`ENETUNREACH`, nothing sent: the module comment).
+    /// The control data to send with the steering's PKTINFO: the program's messages
+    /// (copied, if [`MsgCopy::load_control`] has not) with it patched in or added
+    /// (`control::build_control`); `TooBig` beyond `control::ROOM`, `Unreadable` for
+    /// data that cannot be copied, `Refused(EINVAL)` for data XNU would refuse.
     pub(crate) fn prepare(&mut self, p: Pktinfo) -> Prepared {
-        if self.has_control() {
-            return Prepared::Refused(libc::ENETUNREACH);
+        let n = self.app_control.1 as usize;
+        if n > control::ROOM {
+            return Prepared::TooBig;
         }
-        self.ours = Some(wire::pktinfo(p.v6, p.ifindex));
-        Prepared::Ready
+        let mut app = [0u8; control::ROOM];
+        let n = match self.copied {
+            Some(c) => {
+                app[..c].copy_from_slice(&self.control[..c]);
+                c
+            }
+            None if n == 0 => 0,
+            None => {
+                if self.poison_control || self.copy_control(&mut app[..n]).is_err() {
+                    self.poison_control = true;
+                    return Prepared::Unreadable;
+                }
+                n
+            }
+        };
+        match control::build_control(&app[..n], p, &mut self.control) {
+            Ok(control::Built::Control(len) | control::Built::Chosen(len)) => {
+                self.control_len = Some(len);
+                Prepared::Ready
+            }
+            Err(e) => Prepared::Refused(e),
+        }
     }
 
     /// Sends the message without the program's name (a stream's, which the kernel
@@ -301,11 +351,15 @@ impl MsgCopy {
                 self.mh.msg_namelen = 0;
             }
         }
-        if let Some((buf, len)) = &mut self.ours {
-            self.mh.msg_control = buf.as_mut_ptr().cast();
-            self.mh.msg_controllen = *len as socklen_t;
+        // The copy the decision was made on is what the kernel gets.
+        if let Some(len) = self.control_len.or(self.copied) {
+            self.mh.msg_control = self.control.as_mut_ptr().cast();
+            self.mh.msg_controllen = len as socklen_t;
         } else if self.poison_control {
             self.mh.msg_control = uaccess::poison::<c_void>().cast_mut();
+            self.mh.msg_controllen = self.app_control.1;
+        } else {
+            (self.mh.msg_control, self.mh.msg_controllen) = self.app_control;
         }
         &self.mh
     }
@@ -315,7 +369,10 @@ impl MsgCopy {
     /// makes first (fd, name, iovecs) and fails on the control data if they pass;
     /// `refused` is the answer then. Nothing is sent. Returns -1 with errno set.
     pub(crate) fn answer(&mut self, fd: c_int, flags: c_int, refused: Option<c_int>) -> isize {
-        self.ours = None;
+        // Neither the built nor the copied control data: the kernel gets the poisoned
+        // pointer.
+        self.control_len = None;
+        self.copied = None;
         self.poison_control = true;
         if !self.has_control() {
             set_errno(refused.unwrap_or(libc::EFAULT));
@@ -342,6 +399,7 @@ impl MsgCopy {
 const _: () = {
     assert!(uapi::EINVAL == libc::EINVAL);
     assert!(uapi::ENAMETOOLONG == libc::ENAMETOOLONG);
+    assert!(uapi::ENOBUFS == libc::ENOBUFS);
     assert!(uapi::SOCK_MAXADDRLEN == libc::SOCK_MAXADDRLEN as usize);
     assert!(uapi::AF_UNSPEC as c_int == libc::AF_UNSPEC);
     assert!(uapi::SA_ENDPOINTS_LEN == size_of::<libc::sa_endpoints_t>());

@@ -1,7 +1,9 @@
 //! A steered `getaddrinfo` on macOS: the plan of `macos::names` over the system
 //! configuration (`dnsinfo::read`, configd's `dns_configuration_copy`) and
 //! mDNSResponder (`dnssd::resolve`, `DNSServiceGetAddrInfo` with the interface's
-//! index), answered as socket addresses or a macOS `EAI_*` code: what the engine's
+//! index), answered as socket addresses or a macOS `EAI_*` code; a steered reverse
+//! lookup the same way (`dnssd::query_ptr`, `DNSServiceQueryRecord` for the PTR
+//! record with the index): what the engine's
 //! macOS `crate::dns` (`dns_macos.rs`) calls for a name the policy steers, under the
 //! shared `getaddrinfo` entry point and macOS's `gethostbyname*`. And `h_errno`, which
 //! those set. Not run on a Mac.
@@ -38,6 +40,21 @@ pub(crate) fn lookup(
     }
 }
 
+/// The name of the PTR record `ptr` (the `in-addr.arpa`/`ip6.arpa` name of an
+/// address) asked over interface `index`, planned as a name is (`names::plan`: the
+/// interface's own resolver for that reverse zone, none without DNS of its own), and
+/// the source of its servers; `Err` is the `EAI_*` code (`EAI_NONAME`: no name).
+pub(crate) fn reverse_lookup(ptr: &str, index: u32) -> Result<(String, &'static str), i32> {
+    let config = super::dnsinfo::read();
+    match names::plan(config.as_ref(), index, ptr, names::AF_UNSPEC) {
+        Plan::Fail(code) => Err(code),
+        Plan::DnsSd { index, source, .. } => match super::dnssd::query_ptr(ptr, index, TIMEOUT) {
+            Ok(name) => Ok((name, source)),
+            Err(e) => Err(names::eai(e)),
+        },
+    }
+}
+
 // The numbers `names` writes by hand are the SDK's.
 const _: () = {
     assert!(names::AF_UNSPEC == libc::AF_UNSPEC);
@@ -48,6 +65,14 @@ const _: () = {
     assert!(names::EAI_FAMILY == libc::EAI_FAMILY);
     assert!(names::EAI_NODATA == libc::EAI_NODATA);
     assert!(names::EAI_NONAME == libc::EAI_NONAME);
+    // The rest of the events file's names (libc lacks EAI_ADDRFAMILY, EAI_BADHINTS
+    // and EAI_PROTOCOL, which are Libinfo's <netdb.h> 1, 12 and 13).
+    assert!(names::EAI_BADFLAGS == libc::EAI_BADFLAGS);
+    assert!(names::EAI_MEMORY == libc::EAI_MEMORY);
+    assert!(names::EAI_SERVICE == libc::EAI_SERVICE);
+    assert!(names::EAI_SOCKTYPE == libc::EAI_SOCKTYPE);
+    assert!(names::EAI_SYSTEM == libc::EAI_SYSTEM);
+    assert!(names::EAI_OVERFLOW == libc::EAI_OVERFLOW);
 };
 
 unsafe extern "C" {

@@ -36,12 +36,10 @@ pub(crate) use crate::sys::macos::steer::{
 pub(crate) use crate::sys::macos::wire::Dest;
 pub(crate) use mifshim_fastpath::Pktinfo;
 
-/// Whether `ops` points "any interface" multicast joins at the chosen interface:
-/// not on macOS. socket-core's membership reader knows Linux's option numbers
-/// (`IP_ADD_MEMBERSHIP` 35, `MCAST_JOIN_GROUP` 42, …), which at `IPPROTO_IP` are other
-/// options on macOS (42–47 are `IP_FW_*`), and macOS's joins (12/13, 70/71, 80–83) are
-/// not read yet: a join there is the program's as made.
-pub(crate) const MEMBERSHIP_REWRITE: bool = false;
+/// The multicast membership options `ops` reads and points at the chosen interface:
+/// socket-core's reader given XNU's numbers and layouts (`macos::membership`).
+pub(crate) const MEMBERSHIP: &mifshim_socket_core::membership::Abi =
+    &crate::sys::macos::membership::XNU;
 
 /// What [`steer::counterpart`] refuses comes back as this errno.
 pub(crate) const REFUSED: c_int = libc::ENOPROTOOPT;
@@ -300,4 +298,32 @@ const _: () = {
     assert!(steer::IP_MULTICAST_IF == libc::IP_MULTICAST_IF);
     assert!(steer::SOCK_STREAM == libc::SOCK_STREAM);
     assert!(steer::SOCK_DGRAM == libc::SOCK_DGRAM);
+};
+
+// The membership table's numbers and the layouts it reads, against the SDK's.
+const _: () = {
+    use crate::sys::macos::membership as m;
+    use std::mem::offset_of;
+    assert!(m::IP_ADD_MEMBERSHIP == libc::IP_ADD_MEMBERSHIP);
+    assert!(m::IP_DROP_MEMBERSHIP == libc::IP_DROP_MEMBERSHIP);
+    assert!(m::IP_ADD_SOURCE_MEMBERSHIP == libc::IP_ADD_SOURCE_MEMBERSHIP);
+    assert!(m::IP_DROP_SOURCE_MEMBERSHIP == libc::IP_DROP_SOURCE_MEMBERSHIP);
+    assert!(m::MCAST_JOIN_GROUP == libc::MCAST_JOIN_GROUP);
+    assert!(m::MCAST_LEAVE_GROUP == libc::MCAST_LEAVE_GROUP);
+    assert!(m::MCAST_JOIN_SOURCE_GROUP == libc::MCAST_JOIN_SOURCE_GROUP);
+    assert!(m::MCAST_LEAVE_SOURCE_GROUP == libc::MCAST_LEAVE_SOURCE_GROUP);
+    assert!(m::IPV6_JOIN_GROUP == libc::IPV6_JOIN_GROUP);
+    assert!(m::IPV6_LEAVE_GROUP == libc::IPV6_LEAVE_GROUP);
+    assert!(size_of::<libc::ip_mreq>() == 8);
+    assert!(offset_of!(libc::ip_mreq, imr_interface) == 4);
+    assert!(size_of::<libc::ip_mreqn>() == 12);
+    assert!(offset_of!(libc::ip_mreqn, imr_ifindex) == 8);
+    assert!(size_of::<libc::ip_mreq_source>() == 12);
+    assert!(offset_of!(libc::ip_mreq_source, imr_interface) == m::MREQ_SOURCE_INTERFACE_AT);
+    assert!(size_of::<libc::ipv6_mreq>() == 20);
+    assert!(offset_of!(libc::ipv6_mreq, ipv6mr_interface) == 16);
+    assert!(offset_of!(libc::group_req, gr_group) == m::GROUP_REQ_GROUP_AT);
+    assert!(size_of::<libc::group_req>() == 132);
+    assert!(size_of::<libc::group_source_req>() == 260);
+    assert!(size_of::<libc::group_source_req>() <= mifshim_socket_core::membership::MAX_VALUE);
 };
