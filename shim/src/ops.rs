@@ -1679,13 +1679,23 @@ pub(crate) fn setsockopt_rewrite(
     };
     netstate::with(|snap| match decide(profile, snap, &flow) {
         Decision::Bind(b) => {
-            let out = rewrite_membership(level, name, val, &b, snap);
-            if out.is_some() {
-                log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
-                let d = Decision::Bind(b);
-                crate::events::decided("join", fd, flow.proto, SocketAddr::new(group, 0), &d, None);
-            }
-            Ok(out)
+            let Some(out) = rewrite_membership(level, name, val, &b, snap) else {
+                // A request that names no interface and cannot be pointed at the
+                // chosen one (a source membership names it by an IPv4 address the
+                // interface lacks): passed on, the kernel would join it on the
+                // route's interface. Refused, as the supervisor refuses it. The
+                // decision already blocks a v4 group on an interface without an IPv4
+                // address, so this is a backstop (wt-mac4's review).
+                log::warn_limited(format_args!(
+                    "join {group}: cannot name {} in this request; refused (ENETUNREACH)",
+                    b.ifname
+                ));
+                return Err(libc::ENETUNREACH);
+            };
+            log_at!(Info, "join {} -> {} ({})", group, b.ifname, WhyText(&b));
+            let d = Decision::Bind(b);
+            crate::events::decided("join", fd, flow.proto, SocketAddr::new(group, 0), &d, None);
+            Ok(Some(out))
         }
         Decision::Direct(_) => Ok(None),
         Decision::Block(b) => {
