@@ -264,19 +264,8 @@ mod tests {
     }
 
     #[test]
-    fn reverse_names_and_ptr_answers() {
-        assert_eq!(
-            reverse_name("203.0.113.10".parse().unwrap()),
-            "10.113.0.203.in-addr.arpa"
-        );
-        assert_eq!(
-            reverse_name("::ffff:203.0.113.10".parse().unwrap()),
-            "10.113.0.203.in-addr.arpa"
-        );
-        assert_eq!(
-            reverse_name("2001:db8::567:89ab".parse().unwrap()),
-            "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
-        );
+    fn ptr_answers() {
+        // The reverse names themselves: lookup.rs's `reverse_names_of_both_families`.
         let q = "10.113.0.203.in-addr.arpa";
         let ptr = ResourceRecord::new(
             Name::new_unchecked(q),
