@@ -23,9 +23,11 @@
 //!
 //! Limit: a signal sent to the process (not to a thread) is taken by one thread the
 //! kernel picks. When two threads of one process wait on workers with it unblocked,
-//! the one interrupted is the group leader, or the first that waited: if the kernel
-//! picked the other, the interrupted one gets `ERESTARTSYS` with no signal to take
-//! and returns errno 512 to the program.
+//! the one interrupted is the first of them in the group's thread list, where the
+//! kernel's `complete_signal` looks first ([`pick`]); the kernel starts from the
+//! thread it last gave a process signal to, so after such a signal went to a later
+//! thread the pick can differ, and the interrupted one then gets `ERESTARTSYS` with
+//! no signal to take and returns errno 512 to the program.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
