@@ -156,7 +156,7 @@ fn lookup_one(plan: &Plan<'_>, name: &str, want: &[QType], deadline: u64) -> Out
 
 /// A reverse lookup of `ip`: `Found` carries the name in `canon` (and no address).
 pub(crate) fn reverse(plan: &Plan<'_>, ip: IpAddr) -> Outcome {
-    let q = super::wire::reverse_name(ip);
+    let q = crate::lookup::reverse_name(ip);
     let deadline = now_ms() + total_budget(plan);
     match ask(plan, &q, &[QType::Ptr], deadline).pop().flatten() {
         Some(Reply::Answer { canon, .. }) if canon != q => Outcome::Found {

@@ -126,10 +126,6 @@ pub(crate) fn parse_reply(bytes: &[u8], id: u16, name: &str, q: QType) -> Option
     })
 }
 
-/// The `in-addr.arpa` / `ip6.arpa` name of `ip` (the shared one: macOS's PTR
-/// queries ask for it too).
-pub(crate) use crate::lookup::reverse_name;
-
 fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
