@@ -97,9 +97,37 @@ fn at_head(head: &[u8], buf: &mut [u8], off: u64) -> bool {
 }
 
 /// How many bytes of a file [`decide`] reads first (one read: the ELF header, the
-/// program headers, the interpreter's name and the notes are in them for every
-/// ordinary program; a `#!` line is in the first 256).
-pub const HEAD: usize = 4096;
+/// program headers, the interpreter's name and the notes are in them for ordinary
+/// programs — `/bin/true`'s end at byte 900 — a `#!` line is in the first 256; the
+/// rest is read where it is). Small, for the stack of the hooks' callers (a `clone`
+/// child's few KiB).
+pub const HEAD: usize = 1024;
+
+/// The longest path the kernel execs (`PATH_MAX`, with its NUL).
+pub const PATH_MAX: usize = 4096;
+
+/// The path buffer [`with_buf`] gives on the stack when a path fits it.
+pub const SMALL_PATH: usize = 512;
+
+/// Calls `f` with a zeroed buffer for a path of `len` bytes (with its NUL): a
+/// [`SMALL_PATH`] one when it fits, else a [`PATH_MAX`] one in a frame of its own, so
+/// that the stack holds 4 KiB only while a path needs it (as the C library's own
+/// variable-length arrays do). A `len` above `PATH_MAX` gets `PATH_MAX` bytes: what
+/// does not fit is too long for the kernel too.
+pub fn with_buf<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if len <= SMALL_PATH {
+        let mut buf = [0u8; SMALL_PATH];
+        f(&mut buf)
+    } else {
+        with_path_max(f)
+    }
+}
+
+#[inline(never)]
+fn with_path_max<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = [0u8; PATH_MAX];
+    f(&mut buf)
+}
 
 // ---------------------------------------------------------------------------------
 // ELF
@@ -362,7 +390,8 @@ fn loader_kind<F: File>(f: &mut F, head: &[u8], offset: u64, filesz: u64) -> Elf
 }
 
 /// Whether a note segment holds the Go build-ID note (name `"Go"`, type 4); its first
-/// [`NOTES_MAX`] bytes are scanned.
+/// [`NOTES_MAX`] bytes are scanned, one note header at a time (from `head` when it
+/// holds them, as it does for ordinary programs: no buffer of the segment's size).
 fn go_note<F: File>(
     f: &mut F,
     head: &[u8],
@@ -371,26 +400,34 @@ fn go_note<F: File>(
     filesz: u64,
     align: usize,
 ) -> bool {
-    let mut buf = [0u8; NOTES_MAX];
     let n = filesz.min(NOTES_MAX as u64) as usize;
-    if !at(f, head, &mut buf[..n], offset) {
-        return false;
-    }
-    let notes = &buf[..n];
     let up = |n: usize| n.checked_add(align - 1).map(|n| n & !(align - 1));
     let mut off = 0usize;
-    while off + 12 <= notes.len() {
-        let namesz = fmt.u32(notes, off) as usize;
-        let descsz = fmt.u32(notes, off + 4) as usize;
-        let name_start = off + 12;
-        let Some(name) = name_start
-            .checked_add(namesz)
-            .and_then(|end| notes.get(name_start..end))
-        else {
+    while off + 12 <= n {
+        let mut nh = [0u8; 12];
+        if !at(f, head, &mut nh, offset.saturating_add(off as u64)) {
             return false;
-        };
-        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-        if fmt.u32(notes, off + 8) == NT_GO_BUILDID && name == b"Go" {
+        }
+        let namesz = fmt.u32(&nh, 0) as usize;
+        let descsz = fmt.u32(&nh, 4) as usize;
+        let name_start = off + 12;
+        if name_start.checked_add(namesz).is_none_or(|end| end > n) {
+            return false;
+        }
+        // The name up to its NUL is "Go": its first three bytes tell (namesz 2 or 3).
+        let mut name = [0u8; 3];
+        let k = namesz.min(3);
+        if fmt.u32(&nh, 8) == NT_GO_BUILDID
+            && k >= 2
+            && at(
+                f,
+                head,
+                &mut name[..k],
+                offset.saturating_add(name_start as u64),
+            )
+            && &name[..2] == b"Go"
+            && (k == 2 || name[2] == 0)
+        {
             return true;
         }
         match up(name_start + namesz)
@@ -415,9 +452,9 @@ fn go_sections<F: File>(
     shstrndx: u64,
 ) -> bool {
     let shentsize = fmt.shentsize() as u64;
-    // The section headers, 32 per read; the first read also gives section header 0
-    // (extended numbering: the counts) and, for most programs, the names' header.
-    let mut chunk = [0u8; 2048];
+    // The section headers, 8 per read (12 for 32-bit files); the first read also gives
+    // section header 0 (extended numbering: the counts).
+    let mut chunk = [0u8; 512];
     let per = chunk.len() as u64 / shentsize;
     let first = if shnum == 0 { per } else { per.min(shnum) };
     let got =
@@ -449,8 +486,9 @@ fn go_sections<F: File>(
         return false;
     }
     let (stroff, strsize) = (fmt.word(sh, 24, 16), fmt.word(sh, 32, 20));
-    // The names, read once when they fit (they do for every ordinary program).
-    let mut names = [0u8; 2048];
+    // The names, read once when they fit (they do for most programs: a C program's
+    // `.shstrtab` is about 250 bytes); the others are read where they are.
+    let mut names = [0u8; 512];
     let held = strsize.min(names.len() as u64) as usize;
     let held = if at(f, head, &mut names[..held], stroff) {
         held
@@ -592,6 +630,20 @@ pub fn env_program(arg: Option<&[u8]>) -> (Option<&[u8]>, bool) {
 
 /// The search path glibc's `execvp` uses when `PATH` is unset (`_CS_PATH`).
 pub const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
+
+/// The longest path (with its NUL) [`search`] may write for `name`: the buffer it
+/// needs to find what the C library's search finds (at most [`PATH_MAX`] is useful).
+pub fn search_len(name: &[u8], path_var: Option<&[u8]>) -> usize {
+    if name.contains(&b'/') {
+        return name.len() + 1;
+    }
+    path_var
+        .unwrap_or(DEFAULT_PATH)
+        .split(|&b| b == b':')
+        .map(|dir| dir.len() + 1 + name.len() + 1)
+        .max()
+        .unwrap_or(name.len() + 1)
+}
 
 /// Finds `name` as glibc's `execvp` runs it: a name with a `/` as is; otherwise the
 /// first executable `DIR/name` of `path_var` (an empty entry is the current
@@ -735,6 +787,19 @@ pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdic
         return elf_verdict(&mut f, &head[..n], shown, Via::Itself);
     }
     drop(f);
+    script_verdict(fs, &mut head, n, path_var)
+}
+
+/// [`decide`] for a file whose first `n` bytes (in `head`) are not ELF: a `#!` script's
+/// interpreter (followed through scripts), and `env`'s program. A frame of its own:
+/// an ELF program's exec does not hold the interpreter's buffers on the stack.
+#[inline(never)]
+fn script_verdict<S: Fs>(
+    fs: &mut S,
+    head: &mut [u8; HEAD],
+    n: usize,
+    path_var: Option<&[u8]>,
+) -> Verdict {
     let Some((interp, arg)) = shebang(&head[..n]) else {
         return Verdict::AsIs;
     };
@@ -754,7 +819,7 @@ pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdic
         if fs.probe(&ibuf[..=ilen]) != Probe::Executable {
             return Verdict::AsIs;
         }
-        let Some((f, n)) = open_head(fs, &ibuf[..=ilen], &mut head) else {
+        let Some((f, n)) = open_head(fs, &ibuf[..=ilen], head) else {
             return Verdict::AsIs;
         };
         if head[..n].starts_with(b"\x7fELF") {
@@ -785,20 +850,21 @@ pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdic
     if clears {
         return Verdict::Supervise(Why::EnvClears);
     }
-    let mut nbuf = [0u8; 4096];
     let Some(program) = program else {
         return Verdict::AsIs;
     };
-    let Some(len) = search(fs, program, path_var, &mut nbuf) else {
-        return Verdict::AsIs;
-    };
-    let Some((mut f, n)) = open_head(fs, &nbuf[..=len], &mut head) else {
-        return Verdict::AsIs;
-    };
-    if !head[..n].starts_with(b"\x7fELF") {
-        return Verdict::AsIs;
-    }
-    elf_verdict(&mut f, &head[..n], &nbuf[..len], Via::EnvProgram)
+    with_buf(search_len(program, path_var), |nbuf| {
+        let Some(len) = search(fs, program, path_var, nbuf) else {
+            return Verdict::AsIs;
+        };
+        let Some((mut f, n)) = open_head(fs, &nbuf[..=len], head) else {
+            return Verdict::AsIs;
+        };
+        if !head[..n].starts_with(b"\x7fELF") {
+            return Verdict::AsIs;
+        }
+        elf_verdict(&mut f, &head[..n], &nbuf[..len], Via::EnvProgram)
+    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -837,10 +903,29 @@ pub enum SpawnPath {
     Unknown,
 }
 
+/// The longest path (with its NUL) [`spawn_path`] may write for `path` (without its
+/// NUL) and these `n` file actions: the buffer it needs.
+pub fn spawn_path_len<'a>(
+    path: &[u8],
+    n: usize,
+    action: impl Fn(usize) -> SpawnAction<'a>,
+) -> usize {
+    let dirs: usize = (0..n)
+        .map(|i| match action(i) {
+            SpawnAction::Chdir(d) => d.len() + 1,
+            // `/proc/self/fd/` and ten digits.
+            SpawnAction::Fchdir(_) => 24,
+            _ => 0,
+        })
+        .sum();
+    dirs + 1 + path.len() + 1
+}
+
 /// The path the child of a `posix_spawn` with these `n` file actions (`action(i)`)
 /// execs for `path` (without its NUL): a relative path after an `addchdir_np` /
 /// `addfchdir_np` is the new directory's, not the parent's. Absolute paths and spawns
-/// without a directory change are as given.
+/// without a directory change are as given. `out` is also where the directory is
+/// worked out: [`spawn_path_len`] bytes always suffice.
 pub fn spawn_path<'a>(
     path: &[u8],
     n: usize,
@@ -850,8 +935,7 @@ pub fn spawn_path<'a>(
     if path.first() == Some(&b'/') {
         return SpawnPath::AsGiven;
     }
-    // The directory so far (`len` bytes; `moved`: not the parent's).
-    let mut dir = [0u8; 4096];
+    // The directory so far (`out[..len]`; `moved`: not the parent's).
     let mut len = 0;
     let mut moved = false;
     for i in 0..n {
@@ -859,10 +943,11 @@ pub fn spawn_path<'a>(
             SpawnAction::Replaces(_) | SpawnAction::ClosesFrom(_) | SpawnAction::Other => continue,
             SpawnAction::Unknown => return SpawnPath::Unknown,
             // Relative to the directory before it (the parent's: as given).
-            SpawnAction::Chdir(d) if moved && d.first() != Some(&b'/') => {
-                copy_path(&mut dir[len..], &[b"/", d]).map(|n| len + n)
-            }
-            SpawnAction::Chdir(d) => copy_path(&mut dir, &[d]),
+            SpawnAction::Chdir(d) if moved && d.first() != Some(&b'/') => out
+                .get_mut(len..)
+                .and_then(|rest| copy_path(rest, &[b"/", d]))
+                .map(|n| len + n),
+            SpawnAction::Chdir(d) => copy_path(out, &[d]),
             SpawnAction::Fchdir(fd) => {
                 let replaced = (0..i).any(|j| match action(j) {
                     SpawnAction::Replaces(r) => r == fd,
@@ -873,10 +958,12 @@ pub fn spawn_path<'a>(
                     return SpawnPath::Unknown;
                 }
                 let mut num = [0u8; 11];
-                copy_path(&mut dir, &[b"/proc/self/fd/", decimal(fd as u32, &mut num)])
+                copy_path(out, &[b"/proc/self/fd/", decimal(fd as u32, &mut num)])
             }
         };
-        let Some(at) = at else {
+        // A directory longer than the kernel takes is the child's ENAMETOOLONG; the
+        // spawn cannot be told.
+        let Some(at) = at.filter(|&at| at < PATH_MAX) else {
             return SpawnPath::Unknown;
         };
         len = at;
@@ -885,8 +972,11 @@ pub fn spawn_path<'a>(
     if !moved {
         return SpawnPath::AsGiven;
     }
-    match copy_path(out, &[&dir[..len], b"/", path]) {
-        Some(n) => SpawnPath::Joined(n),
+    match out
+        .get_mut(len..)
+        .and_then(|rest| copy_path(rest, &[b"/", path]))
+    {
+        Some(n) => SpawnPath::Joined(len + n),
         None => SpawnPath::Unknown,
     }
 }

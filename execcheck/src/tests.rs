@@ -287,7 +287,7 @@ fn many_sections_and_a_big_name_table() {
         .collect();
     let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
     assert_eq!(kind(&x86(&[Seg(PT_INTERP, GLIBC)], &refs)), Elf::Glibc);
-    refs.push(".go.buildinfo"); // past the 2048 names held, and past the first 32 headers
+    refs.push(".go.buildinfo"); // past the 512 bytes of names held, and the first 8 headers
     assert_eq!(kind(&x86(&[Seg(PT_INTERP, GLIBC)], &refs)), Elf::Go);
 }
 
@@ -706,5 +706,85 @@ fn a_spawn_that_changes_directory_execs_the_new_directorys_file() {
     assert_eq!(
         run("p", &[Chdir(&long[..4000]), Chdir(&long[..200])]),
         Err(SpawnPath::Unknown)
+    );
+}
+
+/// The buffers are sized by what a path needs (the hooks' stack in a `clone` child of
+/// a few KiB: `exec_review::an_exec_in_a_clone_child_with_an_8k_stack_…`): a buffer of
+/// `search_len` bytes finds what a `PATH_MAX` one finds, with long `PATH` entries too.
+#[test]
+fn a_search_with_a_buffer_of_search_len_finds_what_path_max_finds() {
+    let long = format!("/{}", "d".repeat(700));
+    let mut fs = fs()
+        .with("/b/tool", vec![])
+        .with(&format!("{long}/tool"), vec![]);
+    for pv in [
+        Some("/x:/b".to_string()),
+        Some(format!("/x:{long}:/b")),
+        Some(format!("/x:/y:{long}")),
+        Some(format!("{}:/b", "/e".repeat(3000))),
+        None,
+    ] {
+        let pv = pv.as_deref().map(str::as_bytes);
+        for name in [&b"tool"[..], b"sh", b"./rel/tool", b"missing"] {
+            let mut big = [0u8; PATH_MAX];
+            let want = search(&mut fs, name, pv, &mut big).map(|n| big[..=n].to_vec());
+            let need = search_len(name, pv);
+            let got = with_buf(need, |buf| {
+                assert!(buf.len() >= need.min(PATH_MAX), "{} < {need}", buf.len());
+                search(&mut fs, name, pv, buf).map(|n| buf[..=n].to_vec())
+            });
+            assert_eq!(got, want, "{:?} in {:?}", name, pv.map(|p| p.len()));
+        }
+    }
+}
+
+/// `#!/usr/bin/env NAME` with a `PATH` whose entries do not fit the small buffer:
+/// `NAME` is found in the long entry and decided (a static program there is
+/// supervised, not missed).
+#[test]
+fn an_env_script_finds_its_program_in_a_long_path_entry() {
+    let long = format!("/{}", "p".repeat(1500));
+    let static_prog = x86(&[Seg(1, b"x")], &[]);
+    let mut fs = fs()
+        .with("/s", b"#!/usr/bin/env tool\n".to_vec())
+        .with(&format!("{long}/tool"), static_prog);
+    let pv = format!("/x:{long}");
+    assert_eq!(
+        decide_str(&mut fs, "/s", Some(&pv)),
+        Verdict::Supervise(Why::Elf(Elf::Static, Via::EnvProgram))
+    );
+}
+
+/// `spawn_path` works the directory out in `out`: `spawn_path_len` bytes suffice for
+/// every combination of actions, and a directory past `PATH_MAX` is `Unknown`.
+#[test]
+fn spawn_path_len_bytes_always_suffice() {
+    use SpawnAction::*;
+    let long = "l".repeat(900);
+    let acts_list: [&[SpawnAction<'_>]; 5] = [
+        &[Chdir(b"/a"), Chdir(b"b"), Chdir(b"../c")],
+        &[Fchdir(2_000_000_000), Chdir(long.as_bytes())],
+        &[Chdir(long.as_bytes()), Chdir(long.as_bytes()), Chdir(b"x")],
+        &[Chdir(b"a"), Replaces(3), Fchdir(9), Chdir(b"/")],
+        &[Other],
+    ];
+    for acts in acts_list {
+        for path in ["p", "./prog", "sub/dir/prog"] {
+            let need = spawn_path_len(path.as_bytes(), acts.len(), |i| acts[i]);
+            let mut exact = vec![0u8; need];
+            let mut roomy = vec![0u8; 16384];
+            let a = spawn_path(path.as_bytes(), acts.len(), |i| acts[i], &mut exact);
+            let b = spawn_path(path.as_bytes(), acts.len(), |i| acts[i], &mut roomy);
+            assert_eq!(a, b, "{path} with {} actions", acts.len());
+            if let SpawnPath::Joined(n) = a {
+                assert_eq!(exact[..=n], roomy[..=n]);
+            }
+        }
+    }
+    let chain: Vec<SpawnAction<'_>> = (0..5).map(|_| Chdir(long.as_bytes())).collect();
+    assert_eq!(
+        spawn_path(b"p", chain.len(), |i| chain[i], &mut vec![0u8; 16384]),
+        SpawnPath::Unknown
     );
 }

@@ -12,9 +12,12 @@
 //! (lib.rs's hooks call [`spawn_check`], [`shell_check`]).
 //!
 //! These run in `vfork` children and after `fork` in multithreaded programs: no
-//! allocation (an argument vector that does not fit the stack buffer is an anonymous
+//! allocation (an argument vector that does not fit the stack buffers is an anonymous
 //! mapping), no lock, no C library call (raw system calls, so errno is untouched on the
-//! way to the real call), fixed stack buffers, nothing that unwinds. A file that cannot
+//! way to the real call), nothing that unwinds. And on small stacks (a `clone` child's
+//! few KiB, a thread's 16 KiB): the buffers are sized by what the exec needs, a 4 KiB
+//! one only for a path that needs it ([`check::with_buf`]). Not a mapping per exec: one
+//! made in a `vfork` child whose exec succeeds stays in the parent. A file that cannot
 //! be opened (missing, no read permission) is left to the kernel's own answer, as is
 //! one the kernel would refuse anyway.
 
@@ -285,15 +288,24 @@ fn supervised() -> bool {
     let Some(mut f) = check::Fs::open(&mut cwd(), b"/proc/self/status\0") else {
         return false;
     };
-    let mut buf = [0u8; 4096];
-    let mut n = 0;
-    while n < buf.len() {
-        match check::File::read_at(&mut f, &mut buf[n..], n as u64) {
-            Some(0) | None => break,
-            Some(k) => n += k,
+    // Read in pieces (a few hundred bytes of stack), each starting with the last bytes
+    // of the one before so that the line is found across a boundary.
+    const KEY: &[u8] = b"\nSeccomp:\t2";
+    let mut buf = [0u8; 256];
+    let (mut off, mut kept) = (0u64, 0usize);
+    loop {
+        let n = match check::File::read_at(&mut f, &mut buf[kept..], off) {
+            Some(0) | None => return false,
+            Some(k) => k,
+        };
+        off += n as u64;
+        let have = kept + n;
+        if buf[..have].windows(KEY.len()).any(|w| w == KEY) {
+            return true;
         }
+        kept = (KEY.len() - 1).min(have);
+        buf.copy_within(have - kept..have, 0);
     }
-    buf[..n].windows(11).any(|w| w == b"\nSeccomp:\t2")
 }
 
 /// Whether this process's execs are inspected: it is steered, and it is not mifrun.
@@ -621,45 +633,65 @@ fn refuse(program: &[u8], why: check::Why, because: &[u8]) {
     unsafe { sys(libc::SYS_writev, 2, iov.as_ptr() as usize, iov.len(), 0, 0) };
 }
 
-/// How many argument pointers fit the stack buffer.
+/// How many argument pointers the small stack buffer holds (enough for the usual
+/// exec: a `clone` child's stack may be a few KiB).
+const ARGV_SMALL: usize = 32;
+/// How many fit the larger one, in a frame of its own that only a longer vector uses.
 const ARGV_STACK: usize = 256;
 
 /// Calls `f` with an array of `total` pointers that `fill` wrote: on the stack when it
-/// fits, else in an anonymous mapping, unmapped after `f` (errno kept). `ENOMEM` when
-/// it cannot be mapped.
+/// fits (a small buffer, or a larger one in a frame of its own), else in an anonymous
+/// mapping, unmapped after `f` (errno kept). `ENOMEM` when it cannot be mapped.
+///
+/// A mapping made in a `vfork` child whose exec succeeds stays in the parent (the
+/// memory is the parent's): one per exec of more than 255 arguments. Far rarer than a
+/// mapping per exec; an exec's own scratch is on the stack for that reason.
 fn with_array(
     total: usize,
     fill: impl FnOnce(*mut *const c_char),
     f: impl FnOnce(*const *const c_char) -> c_int,
 ) -> c_int {
-    let mut stack: [*const c_char; ARGV_STACK] = [core::ptr::null(); ARGV_STACK];
-    let (buf, mapped) = if total <= ARGV_STACK {
-        (stack.as_mut_ptr(), 0)
-    } else {
-        let bytes = total * size_of::<*const c_char>();
-        // SAFETY: an anonymous private mapping; no memory of the program is touched.
-        let p = unsafe {
-            sys6(
-                libc::SYS_mmap,
-                0,
-                bytes,
-                (libc::PROT_READ | libc::PROT_WRITE) as usize,
-                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
-                usize::MAX, // fd -1
-                0,          // offset
-            )
-        };
-        if p < 0 {
-            return libc::ENOMEM;
-        }
-        (p as *mut *const c_char, bytes)
+    if total <= ARGV_SMALL {
+        let mut stack: [*const c_char; ARGV_SMALL] = [core::ptr::null(); ARGV_SMALL];
+        fill(stack.as_mut_ptr());
+        return f(stack.as_ptr());
+    }
+    with_array_large(total, fill, f)
+}
+
+/// [`with_array`] past its small buffer.
+#[inline(never)]
+fn with_array_large(
+    total: usize,
+    fill: impl FnOnce(*mut *const c_char),
+    f: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    if total <= ARGV_STACK {
+        let mut stack: [*const c_char; ARGV_STACK] = [core::ptr::null(); ARGV_STACK];
+        fill(stack.as_mut_ptr());
+        return f(stack.as_ptr());
+    }
+    let bytes = total * size_of::<*const c_char>();
+    // SAFETY: an anonymous private mapping; no memory of the program is touched.
+    let p = unsafe {
+        sys6(
+            libc::SYS_mmap,
+            0,
+            bytes,
+            (libc::PROT_READ | libc::PROT_WRITE) as usize,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
+            usize::MAX, // fd -1
+            0,          // offset
+        )
     };
+    if p < 0 {
+        return libc::ENOMEM;
+    }
+    let buf = p as *mut *const c_char;
     fill(buf);
     let r = f(buf.cast_const());
-    if mapped != 0 {
-        // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
-        unsafe { sys(libc::SYS_munmap, buf as usize, mapped, 0, 0, 0) };
-    }
+    // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
+    unsafe { sys(libc::SYS_munmap, buf as usize, bytes, 0, 0, 0) };
     r
 }
 
@@ -712,7 +744,9 @@ fn with_supervisor_argv(
     argv: *const *const c_char,
     f: impl FnOnce(*const *const c_char) -> c_int,
 ) -> c_int {
-    let mut dotted = [0u8; 4098];
+    // A name without a `/` is one file name (at most NAME_MAX, 255 bytes, else the
+    // kernel's ENAMETOOLONG).
+    let mut dotted = [0u8; 258];
     let path: *const c_char = if path.contains(&b'/') {
         path.as_ptr().cast()
     } else {
@@ -816,18 +850,19 @@ unsafe fn exec_search(
     let name = unsafe { bytes(file) }?;
     // SAFETY: environ is the process's environment block.
     let path_var = unsafe { env_value(environ(), b"PATH") };
-    let mut found = [0u8; 4096];
-    let len = check::search(&mut cwd(), name, path_var, &mut found)?;
-    let path = &found[..=len];
-    // SAFETY: execvpe's contract.
-    let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
-    verdict_for(Target::Path(path), v, argv, envp).or_else(|| {
-        // Exec'ed here, not by the C library's execvp, even with the environment as
-        // it is: its ENOEXEC fallback (`/bin/sh FILE`) runs past every hook.
-        // SAFETY: execvpe's contract; the new block lives across the call.
-        let r = unsafe { with_preload_env(envp, |e| exec_or_shell(path, argv, e)) };
-        // SAFETY: as above.
-        Some(r.unwrap_or_else(|| unsafe { exec_or_shell(path, argv, envp) }))
+    check::with_buf(check::search_len(name, path_var), |found| {
+        let len = check::search(&mut cwd(), name, path_var, found)?;
+        let path = &found[..=len];
+        // SAFETY: execvpe's contract.
+        let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
+        verdict_for(Target::Path(path), v, argv, envp).or_else(|| {
+            // Exec'ed here, not by the C library's execvp, even with the environment
+            // as it is: its ENOEXEC fallback (`/bin/sh FILE`) runs past every hook.
+            // SAFETY: execvpe's contract; the new block lives across the call.
+            let r = unsafe { with_preload_env(envp, |e| exec_or_shell(path, argv, e)) };
+            // SAFETY: as above.
+            Some(r.unwrap_or_else(|| unsafe { exec_or_shell(path, argv, envp) }))
+        })
     })
 }
 
@@ -1095,28 +1130,43 @@ pub(crate) unsafe fn spawn_check(
     if !inspecting() {
         return Ok(None);
     }
-    let mut found = [0u8; 4096];
-    let target = if search {
-        // SAFETY: posix_spawnp's contract; environ is the process's block.
-        let (Some(name), path_var) = (unsafe { bytes(path) }, unsafe {
-            env_value(environ(), b"PATH")
-        }) else {
-            return Ok(None);
-        };
-        let Some(len) = check::search(&mut cwd(), name, path_var, &mut found) else {
-            return Ok(None);
-        };
-        &found[..=len]
-    } else {
+    if !search {
         // SAFETY: posix_spawn's contract.
         let Some(p) = (unsafe { with_nul(path) }) else {
             return Ok(None);
         };
-        p
+        // SAFETY: the caller's contract.
+        return unsafe { spawn_target(p, actions, argv, envp, spawn) };
+    }
+    // SAFETY: posix_spawnp's contract; environ is the process's block.
+    let (Some(name), path_var) = (unsafe { bytes(path) }, unsafe {
+        env_value(environ(), b"PATH")
+    }) else {
+        return Ok(None);
     };
+    check::with_buf(check::search_len(name, path_var), |found| {
+        let Some(len) = check::search(&mut cwd(), name, path_var, found) else {
+            return Ok(None);
+        };
+        // SAFETY: the caller's contract.
+        unsafe { spawn_target(&found[..=len], actions, argv, envp, spawn) }
+    })
+}
+
+/// [`spawn_check`] of the file it spawns, `target` (NUL-terminated: as given, or
+/// found through `PATH`).
+///
+/// # Safety
+/// As [`spawn_check`].
+unsafe fn spawn_target(
+    target: &[u8],
+    actions: *const c_void,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    spawn: impl FnOnce(*const c_char, *const *const c_char, *const *const c_char) -> c_int,
+) -> Result<Option<c_int>, c_int> {
     // A relative path after a directory change of the file actions is the new
     // directory's (decided there; spawned as given, the child resolving it).
-    let mut joined = [0u8; 4096];
     // SAFETY: posix_spawn's contract: actions is NULL or initialised file actions.
     let n = unsafe { spawn_action_count(actions) };
     let shown = &target[..target.len() - 1];
@@ -1124,11 +1174,18 @@ pub(crate) unsafe fn spawn_check(
     let at = |i| unsafe { spawn_action(actions, n, i) };
     // SAFETY: posix_spawn's contract: envp is NULL or an environment block.
     let path_var = unsafe { path_of(envp) };
-    let verdict = match check::spawn_path(shown, n, at, &mut joined) {
-        check::SpawnPath::AsGiven => check::decide(&mut cwd(), target, path_var),
-        check::SpawnPath::Joined(len) => check::decide(&mut cwd(), &joined[..=len], path_var),
-        check::SpawnPath::Unknown => Verdict::Supervise(check::Why::SpawnDirectory),
+    let need = if n == usize::MAX {
+        0
+    } else {
+        check::spawn_path_len(shown, n, at)
     };
+    let verdict = check::with_buf(need, |joined| {
+        match check::spawn_path(shown, n, at, joined) {
+            check::SpawnPath::AsGiven => check::decide(&mut cwd(), target, path_var),
+            check::SpawnPath::Joined(len) => check::decide(&mut cwd(), &joined[..=len], path_var),
+            check::SpawnPath::Unknown => Verdict::Supervise(check::Why::SpawnDirectory),
+        }
+    });
     let Verdict::Supervise(why) = verdict else {
         // The preload kept in the new program's environment (`spawn` is the real
         // posix_spawn: the path searched already).
@@ -1535,78 +1592,99 @@ unsafe fn with_preload_env(
     };
     let ptrs = n + extra + 2;
     let words = ptrs + str_len.div_ceil(size_of::<usize>());
-    const STACK_WORDS: usize = 64;
-    let mut stack = [0usize; STACK_WORDS];
-    let (base, mapped) = if words <= STACK_WORDS {
-        (stack.as_mut_ptr(), 0)
-    } else {
-        let bytes = words * size_of::<usize>();
-        // SAFETY: an anonymous private mapping; no memory of the program is touched.
-        let p = unsafe {
-            sys6(
-                libc::SYS_mmap,
-                0,
-                bytes,
-                (libc::PROT_READ | libc::PROT_WRITE) as usize,
-                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
-                usize::MAX,
-                0,
-            )
-        };
-        if p < 0 {
-            return Some(libc::ENOMEM);
-        }
-        (p as *mut usize, bytes)
-    };
-    let arr = base.cast::<*const c_char>();
-    // SAFETY: the string area follows the ptrs pointer slots, within the words.
-    let s = unsafe { base.add(ptrs) }.cast::<u8>();
-    if need_preload {
-        let mut k = 0;
-        let mut put = |b: &[u8]| {
-            for &c in b {
-                // SAFETY: k < str_len bytes of the string area.
-                unsafe { core::ptr::write_volatile(s.add(k), c) };
-                k += 1;
+    let build = |base: *mut usize| -> c_int {
+        let arr = base.cast::<*const c_char>();
+        // SAFETY: the string area follows the ptrs pointer slots, within the words.
+        let s = unsafe { base.add(ptrs) }.cast::<u8>();
+        if need_preload {
+            let mut k = 0;
+            let mut put = |b: &[u8]| {
+                for &c in b {
+                    // SAFETY: k < str_len bytes of the string area.
+                    unsafe { core::ptr::write_volatile(s.add(k), c) };
+                    k += 1;
+                }
+            };
+            put(b"LD_PRELOAD=");
+            put(ours);
+            if !theirs.is_empty() {
+                put(b":");
+                put(theirs);
             }
+            put(b"\0");
+        }
+        let mut k = 0;
+        let mut push = |p: *const c_char| {
+            // SAFETY: k < ptrs slots (n entries, extra, the LD_PRELOAD entry, the NULL).
+            unsafe { core::ptr::write_volatile(arr.add(k), p) };
+            k += 1;
         };
-        put(b"LD_PRELOAD=");
-        put(ours);
-        if !theirs.is_empty() {
-            put(b":");
-            put(theirs);
+        for i in 0..n {
+            if need_preload && Some(i) == preload {
+                push(s.cast());
+            } else {
+                // SAFETY: i < n.
+                push(unsafe { *envp.add(i) });
+            }
         }
-        put(b"\0");
-    }
-    let mut k = 0;
-    let mut push = |p: *const c_char| {
-        // SAFETY: k < ptrs slots (n entries, extra, the LD_PRELOAD entry, the NULL).
-        unsafe { core::ptr::write_volatile(arr.add(k), p) };
-        k += 1;
-    };
-    for i in 0..n {
-        if need_preload && Some(i) == preload {
+        if need_preload && preload.is_none() {
             push(s.cast());
-        } else {
-            // SAFETY: i < n.
-            push(unsafe { *envp.add(i) });
         }
-    }
-    if need_preload && preload.is_none() {
-        push(s.cast());
-    }
-    for st in &START_ENV {
-        if let Some(e) = missing(st) {
-            push(e.as_ptr().cast());
+        for st in &START_ENV {
+            if let Some(e) = missing(st) {
+                push(e.as_ptr().cast());
+            }
         }
+        push(core::ptr::null());
+        f(arr.cast_const())
+    };
+    Some(with_words(words, build))
+}
+
+/// How many words the small stack buffer of [`with_words`] holds.
+const WORDS_SMALL: usize = 32;
+/// How many the larger one holds, in a frame of its own.
+const WORDS_STACK: usize = 512;
+
+/// Calls `f` with `words` writable words: on the stack when they fit (a small buffer,
+/// or a larger one in a frame of its own), else in an anonymous mapping, unmapped
+/// after `f` (errno kept; see [`with_array`] on a `vfork` child's). `ENOMEM` when it
+/// cannot be mapped.
+fn with_words(words: usize, f: impl FnOnce(*mut usize) -> c_int) -> c_int {
+    if words <= WORDS_SMALL {
+        let mut stack = [0usize; WORDS_SMALL];
+        return f(stack.as_mut_ptr());
     }
-    push(core::ptr::null());
-    let r = f(arr.cast_const());
-    if mapped != 0 {
-        // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
-        unsafe { sys(libc::SYS_munmap, base as usize, mapped, 0, 0, 0) };
+    with_words_large(words, f)
+}
+
+/// [`with_words`] past its small buffer.
+#[inline(never)]
+fn with_words_large(words: usize, f: impl FnOnce(*mut usize) -> c_int) -> c_int {
+    if words <= WORDS_STACK {
+        let mut stack = [0usize; WORDS_STACK];
+        return f(stack.as_mut_ptr());
     }
-    Some(r)
+    let bytes = words * size_of::<usize>();
+    // SAFETY: an anonymous private mapping; no memory of the program is touched.
+    let p = unsafe {
+        sys6(
+            libc::SYS_mmap,
+            0,
+            bytes,
+            (libc::PROT_READ | libc::PROT_WRITE) as usize,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
+            usize::MAX,
+            0,
+        )
+    };
+    if p < 0 {
+        return libc::ENOMEM;
+    }
+    let r = f(p as *mut usize);
+    // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
+    unsafe { sys(libc::SYS_munmap, p as usize, bytes, 0, 0, 0) };
+    r
 }
 
 /// `execve(2)` by a raw system call: the errno it failed with.

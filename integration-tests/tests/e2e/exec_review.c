@@ -8,13 +8,18 @@
      exec_review efault-path                    execve with a bad path pointer
      exec_review efault-envp                    execve("/bin/true") with a bad envp
      exec_review efault-envp-entry              ... with a bad pointer in envp
-     exec_review clone KIB PATH                 clone(CLONE_VM|CLONE_VFORK) with a KIB
-                                                stack whose child execve's PATH; prints
-                                                `exited=N` or `signal=N`
+     exec_review clone KIB PATH [HOW]           clone(CLONE_VM|CLONE_VFORK) with a KIB
+                                                stack whose child execs PATH (HOW:
+                                                execve, the default, execvp or execl);
+                                                prints `exited=N` or `signal=N`
+     exec_review thread KIB NAME                posix_spawnp(NAME) from a thread with a
+                                                KIB stack; prints `status=N`, `errno=E`
+                                                or dies
      exec_review e2big PATH N                   execv(PATH) with N 100-byte arguments */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -37,11 +42,31 @@ static int failed(int e) {
 }
 
 static char *clone_prog;
+static const char *clone_how = "execve";
 static int clone_child(void *arg) {
     (void)arg;
     char *av[] = {clone_prog, 0};
-    execve(clone_prog, av, environ);
+    if (!strcmp(clone_how, "execvp")) execvp(clone_prog, av);
+    else if (!strcmp(clone_how, "execl")) execl(clone_prog, clone_prog, (char *)0);
+    else execve(clone_prog, av, environ);
     _exit(127);
+}
+
+static char *spawn_name;
+static void *spawn_thread(void *arg) {
+    (void)arg;
+    char *av[] = {spawn_name, 0};
+    pid_t pid;
+    int r = posix_spawnp(&pid, spawn_name, 0, 0, av, environ);
+    if (r) {
+        failed(r);
+        return 0;
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    printf("status=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    fflush(stdout);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -94,6 +119,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "clone") && argc >= 4) {
         size_t sz = (size_t)atoi(argv[2]) * 1024;
         clone_prog = argv[3];
+        if (argc >= 5) clone_how = argv[4];
         char *stk = mmap(0, sz + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (stk == MAP_FAILED) return 3;
         mprotect(stk, 4096, PROT_NONE); /* a guard page below the stack */
@@ -103,6 +129,16 @@ int main(int argc, char **argv) {
         waitpid(p, &st, 0);
         if (WIFEXITED(st)) printf("exited=%d\n", WEXITSTATUS(st));
         else printf("signal=%d\n", WTERMSIG(st));
+        return 0;
+    }
+    if (!strcmp(m, "thread") && argc >= 4) {
+        spawn_name = argv[3];
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        if (pthread_attr_setstacksize(&at, (size_t)atoi(argv[2]) * 1024)) return 4;
+        pthread_t t;
+        if (pthread_create(&t, &at, spawn_thread, 0)) return 5;
+        pthread_join(t, 0);
         return 0;
     }
     if (!strcmp(m, "e2big") && argc >= 4) {

@@ -11,11 +11,16 @@
 //! - an exec with a bad path, `argv` or `envp` pointer died of SIGSEGV in the hook
 //!   (the kernel answers `EFAULT`).
 //!
+//! - an exec in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack, and a
+//!   `posix_spawnp` from a thread with a 16 KiB stack, died of SIGSEGV: the hooks held
+//!   4 KiB buffers (file heads, paths, argument arrays) on the stack. They are sized
+//!   by what the exec needs now (a 4 KiB path buffer only for a path that needs it),
+//!   on the stack: a mapping made in a `vfork` child whose exec succeeds would stay in
+//!   the parent, one per exec.
+//!
 //! The review's other fixed findings (a `#!` chain, `posix_spawn` with a `chdir` file
 //! action, `execvp`'s `/bin/sh` fallback, `argv[0]` of a supervised program) have
-//! their tests in their feature files; open: an exec in a `clone` child on a small
-//! stack (README, How it works, "Exec"; its failing test is parked in
-//! `integration-tests/open/exec_review.rs`).
+//! their tests in their feature files.
 //!
 //! The launcher is `exec_review.c` (dynamic glibc: preloaded); the static program is
 //! `supervise_review.c` (`plain` mode: one datagram to the service, `control
@@ -45,7 +50,7 @@ fn build_launcher(dir: &TempDir) -> String {
         "exec_review.c",
         LAUNCH_C,
         "exec-review",
-        &["gcc", "-O1"],
+        &["gcc", "-O1", "-pthread"],
         &[],
     )
 }
@@ -368,4 +373,81 @@ fn exec_with_a_bad_pointer_fails_with_efault() {
             hooked.dump()
         );
     }
+}
+
+/// A trivial static program (`gcc -static`), as `dir/static-true`.
+fn build_static_true(dir: &TempDir) -> String {
+    compile_c(
+        dir,
+        "static_true.c",
+        "int main(void) { return 0; }\n",
+        "static-true",
+        &["gcc", "-static", "-O1"],
+        &[],
+    )
+}
+
+/// A `clone(CLONE_VM|CLONE_VFORK)` child on its own 8 KiB stack (guard page below)
+/// that execs: fine without the preload; the hooks' stack buffers (a 4 KiB file head,
+/// a 4 KiB `PATH` buffer, 2 KiB argument arrays…) overflowed it (measured 2026-12-06:
+/// SIGSEGV at 12 KiB with the release stub, at 16 KiB with the debug one; the stack
+/// the hooks need now: 5 KiB and 7 KiB). Each exec family member that runs in the child (`execve`, `execl`,
+/// `execvp`'s search), and the paths of a static program: refused without a mifrun
+/// (exit 127, the refusal line), supervised with one (exit 0).
+#[test]
+fn an_exec_in_a_clone_child_with_an_8k_stack_does_not_overflow_it() {
+    let dir = TempDir::new("execreview");
+    let launch = build_launcher(&dir);
+    for (prog, how) in [
+        ("/bin/true", "execve"),
+        ("/bin/true", "execl"),
+        ("true", "execvp"),
+    ] {
+        let (plain, hooked) = plain_and_preloaded(&launch, &["clone", "8", prog, how]);
+        assert!(plain.stdout.contains("exited=0"), "{how}:{}", plain.dump());
+        assert!(
+            hooked.stdout.contains("exited=0"),
+            "{how} in the clone child under the preload:{}",
+            hooked.dump()
+        );
+    }
+    let st = build_static_true(&dir);
+    for how in ["execve", "execvp"] {
+        let (plain, refused) = plain_and_preloaded(&launch, &["clone", "8", &st, how]);
+        assert!(plain.stdout.contains("exited=0"), "{how}:{}", plain.dump());
+        assert!(
+            refused.stdout.contains("exited=127") && refused.stderr.contains("not running"),
+            "{how} of a static program in the clone child, no mifrun:{}",
+            refused.dump()
+        );
+        let supervised = Cmd::new(None, &[&launch, "clone", "8", &st, how])
+            .env("LD_PRELOAD", s(shim_lib()))
+            .env("MIFSHIM_VIA", "wlan0")
+            .env("MIFSHIM_MIFRUN", s(mifrun()))
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert!(
+            supervised.stdout.contains("exited=0"),
+            "{how} of a static program in the clone child, supervised:{}",
+            supervised.dump()
+        );
+    }
+}
+
+/// `posix_spawnp` from a thread with a 16 KiB stack (`pthread_attr_setstacksize`,
+/// glibc's `PTHREAD_STACK_MIN`): the hook's frame was 14.6 KiB (a 4 KiB search
+/// buffer, a 4 KiB joined path, the file head) and the program died of SIGSEGV
+/// (measured 2026-12-06: at 16, 24, 28 and 32 KiB with the release stub, at 16 to 28
+/// KiB with the debug one).
+#[test]
+fn posix_spawnp_from_a_thread_with_a_16k_stack_does_not_overflow_it() {
+    let dir = TempDir::new("execreview");
+    let launch = build_launcher(&dir);
+    let (plain, hooked) = plain_and_preloaded(&launch, &["thread", "16", "true"]);
+    assert!(plain.stdout.contains("status=0"), "{}", plain.dump());
+    assert!(
+        hooked.stdout.contains("status=0") && hooked.code() == 0,
+        "the thread's posix_spawnp under the preload:{}",
+        hooked.dump()
+    );
 }
