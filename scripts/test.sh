@@ -27,7 +27,7 @@ install_deps() {
     for pair in ip:iproute2 curl:curl wget:wget python3:python3 node:nodejs nc:netcat-openbsd \
         socat:socat nft:nftables gcc:gcc unshare:util-linux setpriv:util-linux dnsmasq:dnsmasq-base dig:dnsutils \
         musl-gcc:musl-tools go:golang-go busybox:busybox-static \
-        man:man-db zsh:zsh fish:fish dpkg-shlibdeps:dpkg-dev lintian:lintian; do
+        strace:strace man:man-db zsh:zsh fish:fish dpkg-shlibdeps:dpkg-dev lintian:lintian; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || need+=("$pkg")

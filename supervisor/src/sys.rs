@@ -30,6 +30,13 @@ fn errno() -> i32 {
 /// Sets `no_new_privs` and installs `prog` with a listener; returns the listener fd or
 /// the errno. Tries `WAIT_KILLABLE_RECV` first (a signal after the supervisor took
 /// the notification cannot turn the call into EINTR), then without it.
+///
+/// With `SPEC_ALLOW`: on a kernel booted with `spec_store_bypass_disable=seccomp` (the
+/// x86 default before Linux 5.16) a filter without it forces the Speculative Store
+/// Bypass mitigation on every thread of the program and its descendants, a slowdown
+/// meant for sandboxes of untrusted code. This filter steers sockets; it is no
+/// sandbox, so the program keeps the speculation state it has without mifrun (and
+/// may still ask for the mitigation itself: `PR_SET_SPECULATION_CTRL`).
 pub fn child_install_filter(prog: &[libc::sock_filter]) -> Result<RawFd, i32> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -39,8 +46,9 @@ pub fn child_install_filter(prog: &[libc::sock_filter]) -> Result<RawFd, i32> {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
-    let mut flags =
-        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    let mut flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+        | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
     loop {
         // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel copies it.
         let r = unsafe {
@@ -55,8 +63,14 @@ pub fn child_install_filter(prog: &[libc::sock_filter]) -> Result<RawFd, i32> {
             return Ok(r as RawFd);
         }
         let e = errno();
+        // WAIT_KILLABLE_RECV is Linux 5.19's; SPEC_ALLOW (4.17) is older than the
+        // listener (5.0), dropped last only for a kernel that refuses it anyway.
         if e == libc::EINVAL && flags & libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
-            flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+            flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+            continue;
+        }
+        if e == libc::EINVAL && flags & libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW != 0 {
+            flags &= !libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
             continue;
         }
         return Err(e);
