@@ -1238,13 +1238,12 @@ fn unprivileged_user_runs_a_static_program_under_the_supervisor() {
 
 /// mifrun (a Rust program) ignores SIGPIPE; a raw fork+exec passed that on, so the
 /// supervised program got EPIPE instead of dying on a closed pipe (`yes | head`).
-#[test]
-fn sigpipe_was_left_ignored_in_the_supervised_program() {
-    let m = s(mifrun());
+/// `mifrun --via lo --supervise -- cat /proc/self/status`, run to its end.
+fn supervised_status() -> Out {
     let out = Cmd::new(
         None,
         &[
-            &m,
+            &s(mifrun()),
             "--via",
             "lo",
             "--supervise",
@@ -1255,6 +1254,13 @@ fn sigpipe_was_left_ignored_in_the_supervised_program() {
     )
     .run();
     out.assert_ok();
+    out
+}
+
+#[test]
+fn sigpipe_was_left_ignored_in_the_supervised_program() {
+    let m = s(mifrun());
+    let out = supervised_status();
     let ign = out
         .stdout
         .lines()
@@ -1328,8 +1334,7 @@ fn the_supervisor_filter_leaves_the_programs_speculation_state_alone() {
             && install.contains("SECCOMP_FILTER_FLAG_NEW_LISTENER"),
         "{install}"
     );
-    let status = |argv: &[&str]| {
-        let out = Cmd::new(None, argv).run();
+    let status = |out: Out| {
         out.assert_ok();
         let line = |key: &str| {
             out.stdout
@@ -1340,16 +1345,8 @@ fn the_supervisor_filter_leaves_the_programs_speculation_state_alone() {
         };
         (line("Seccomp:"), line("Speculation_Store_Bypass:"))
     };
-    let native = status(&["cat", "/proc/self/status"]);
-    let supervised = status(&[
-        &m,
-        "--via",
-        "lo",
-        "--supervise",
-        "--",
-        "cat",
-        "/proc/self/status",
-    ]);
+    let native = status(Cmd::new(None, &["cat", "/proc/self/status"]).run());
+    let supervised = status(supervised_status());
     assert_eq!(supervised.0, "2", "the filter is in force");
     assert_eq!(supervised.1, native.1, "Speculation_Store_Bypass");
 }

@@ -633,66 +633,19 @@ fn refuse(program: &[u8], why: check::Why, because: &[u8]) {
     unsafe { sys(libc::SYS_writev, 2, iov.as_ptr() as usize, iov.len(), 0, 0) };
 }
 
-/// How many argument pointers the small stack buffer holds (enough for the usual
-/// exec: a `clone` child's stack may be a few KiB).
-const ARGV_SMALL: usize = 32;
-/// How many fit the larger one, in a frame of its own that only a longer vector uses.
-const ARGV_STACK: usize = 256;
-
-/// Calls `f` with an array of `total` pointers that `fill` wrote: on the stack when it
-/// fits (a small buffer, or a larger one in a frame of its own), else in an anonymous
-/// mapping, unmapped after `f` (errno kept). `ENOMEM` when it cannot be mapped.
-///
-/// A mapping made in a `vfork` child whose exec succeeds stays in the parent (the
-/// memory is the parent's): one per exec of more than 255 arguments. Far rarer than a
-/// mapping per exec; an exec's own scratch is on the stack for that reason.
+/// Calls `f` with an array of `total` pointers that `fill` wrote, in [`with_words`]'s
+/// words: on the stack when it fits, else in an anonymous mapping. `ENOMEM` when it
+/// cannot be mapped.
 fn with_array(
     total: usize,
     fill: impl FnOnce(*mut *const c_char),
     f: impl FnOnce(*const *const c_char) -> c_int,
 ) -> c_int {
-    if total <= ARGV_SMALL {
-        let mut stack: [*const c_char; ARGV_SMALL] = [core::ptr::null(); ARGV_SMALL];
-        fill(stack.as_mut_ptr());
-        return f(stack.as_ptr());
-    }
-    with_array_large(total, fill, f)
-}
-
-/// [`with_array`] past its small buffer.
-#[inline(never)]
-fn with_array_large(
-    total: usize,
-    fill: impl FnOnce(*mut *const c_char),
-    f: impl FnOnce(*const *const c_char) -> c_int,
-) -> c_int {
-    if total <= ARGV_STACK {
-        let mut stack: [*const c_char; ARGV_STACK] = [core::ptr::null(); ARGV_STACK];
-        fill(stack.as_mut_ptr());
-        return f(stack.as_ptr());
-    }
-    let bytes = total * size_of::<*const c_char>();
-    // SAFETY: an anonymous private mapping; no memory of the program is touched.
-    let p = unsafe {
-        sys6(
-            libc::SYS_mmap,
-            0,
-            bytes,
-            (libc::PROT_READ | libc::PROT_WRITE) as usize,
-            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
-            usize::MAX, // fd -1
-            0,          // offset
-        )
-    };
-    if p < 0 {
-        return libc::ENOMEM;
-    }
-    let buf = p as *mut *const c_char;
-    fill(buf);
-    let r = f(buf.cast_const());
-    // SAFETY: the mapping made above, no longer used; a raw call keeps errno.
-    unsafe { sys(libc::SYS_munmap, buf as usize, bytes, 0, 0, 0) };
-    r
+    with_words(total, |base| {
+        let buf = base.cast::<*const c_char>();
+        fill(buf);
+        f(buf.cast_const())
+    })
 }
 
 /// The number of entries of a NULL-terminated array (0 for NULL).
@@ -1373,7 +1326,7 @@ unsafe extern "C" fn exec_list(
             }
         }
     });
-    if r == libc::ENOMEM && argc + 1 > ARGV_STACK {
+    if r == libc::ENOMEM && argc + 1 > WORDS_STACK {
         // Not even mapped: nothing was called.
         return failed(libc::ENOMEM);
     }
@@ -1647,9 +1600,13 @@ const WORDS_SMALL: usize = 32;
 const WORDS_STACK: usize = 512;
 
 /// Calls `f` with `words` writable words: on the stack when they fit (a small buffer,
-/// or a larger one in a frame of its own), else in an anonymous mapping, unmapped
-/// after `f` (errno kept; see [`with_array`] on a `vfork` child's). `ENOMEM` when it
-/// cannot be mapped.
+/// or a larger one in a frame of its own that only a longer argument vector or
+/// environment uses), else in an anonymous mapping, unmapped after `f` (errno kept).
+/// `ENOMEM` when it cannot be mapped.
+///
+/// A mapping made in a `vfork` child whose exec succeeds stays in the parent (the
+/// memory is the parent's): one per exec of more than 511 arguments. Far rarer than a
+/// mapping per exec; an exec's own scratch is on the stack for that reason.
 fn with_words(words: usize, f: impl FnOnce(*mut usize) -> c_int) -> c_int {
     if words <= WORDS_SMALL {
         let mut stack = [0usize; WORDS_SMALL];
