@@ -24,6 +24,8 @@
 //!   closed without a mifrun; the kernel's exec errors;
 //! - `exec_review`: defects of the exec hooks found by a hostile review, fixed (an exec
 //!   of a FIFO blocked, E2BIG reported as EACCES);
+//! - `exec_review2`: the exec hooks' stack on small stacks (a `clone` child, a thread)
+//!   with a long `PATH` entry or an environment the hook rebuilds: open, failing;
 //! - `refuse`: bad policies, static and setuid programs;
 //! - `sockopts`: the app's own binding wins, TFO, non-blocking connect, SO_BINDTODEVICE;
 //! - `supervise_review`: defects of `mifrun --supervise` found by a hostile review
@@ -109,6 +111,7 @@ mod dns;
 mod env;
 mod exec;
 mod exec_review;
+mod exec_review2;
 mod exempt;
 mod failover;
 mod listen;

@@ -1,0 +1,120 @@
+//! A second hostile review of the exec hooks' stack (db43716, "buffers sized by what
+//! the exec needs"): the claim is that an exec in an 8 KiB `clone(CLONE_VM|CLONE_VFORK)`
+//! child and a `posix_spawnp` from a thread with a 16 KiB stack no longer overflow
+//! (5 KiB needed with the release stub, 7 with the debug one). Two ordinary inputs
+//! still bring the 4 KiB frames back and overflow those stacks:
+//!
+//! - a `PATH` with one entry longer than `SMALL_PATH` (512 bytes): `search_len` is
+//!   the longest entry's, not the found path's, so `execvpe("true")` takes the 4 KiB
+//!   `with_path_max` frame even when `true` is found in `/usr/bin`;
+//! - an environment of more than 32 words that the hook rebuilds (`LD_PRELOAD` left
+//!   out: `env -u LD_PRELOAD`, a program's own block): `with_words_large`'s 512-word
+//!   (4 KiB) array on the stack, where the stub before this change used a mapping.
+//!
+//! No verdict was found wrong (the refusals and supervision of static, Go, musl
+//! programs were checked by hand with long `PATH` entries, deep paths near `PATH_MAX`,
+//! long `addchdir_np` chains, 31–300 arguments and 0–5000 environment entries).
+//!
+//! The launcher is `exec_review2.c` (dynamic glibc: preloaded). The measurements
+//! (2026-12-06, Linux, x86-64): see each test.
+
+use super::*;
+
+const LAUNCH_C: &str = include_str!("exec_review2.c");
+
+/// The launcher (dynamic glibc: preloaded).
+fn build_launcher(dir: &TempDir) -> String {
+    compile_c(
+        dir,
+        "exec_review2.c",
+        LAUNCH_C,
+        "exec-review2",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    )
+}
+
+/// A `PATH` whose first entry is 610 bytes long (three components of 200 bytes, none
+/// existing: glibc's search goes on past its ENOENT), then the system's directories.
+fn long_entry_path() -> String {
+    format!(
+        "/nonexistent/{}/{}/{}:{PATH}",
+        "x".repeat(200),
+        "y".repeat(200),
+        "z".repeat(180)
+    )
+}
+
+/// The launcher with `args`, without the preload and under it (`MIFSHIM_VIA`), `PATH`
+/// set to `path`.
+fn plain_and_preloaded(launch: &str, path: &str, args: &[&str]) -> (Out, Out) {
+    let mut argv = vec![launch];
+    argv.extend_from_slice(args);
+    let plain = Cmd::new(None, &argv)
+        .env("PATH", path)
+        .timeout(Duration::from_secs(20))
+        .run();
+    let hooked = Cmd::new(None, &argv)
+        .env("PATH", path)
+        .env("LD_PRELOAD", s(shim_lib()))
+        .env("MIFSHIM_VIA", "wlan0")
+        .timeout(Duration::from_secs(20))
+        .run();
+    (plain, hooked)
+}
+
+/// `execvpe("true")` in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack (guard
+/// page below), `PATH` with one 610-byte entry before `/usr/bin`, the environment
+/// small: `exited=0` without the preload; under it `signal=11` with the debug stub
+/// and with the release one (measured 2026-12-06: the release stub dies at 5, 6 and 8
+/// KiB and runs at 10; with `PATH=/usr/bin:/bin` it runs at 5 KiB).
+#[test]
+fn execvpe_in_an_8k_clone_child_with_a_long_path_entry_does_not_overflow_it() {
+    let dir = TempDir::new("execreview2");
+    let launch = build_launcher(&dir);
+    let path = long_entry_path();
+    let (plain, hooked) = plain_and_preloaded(&launch, &path, &["clone", "8", "0", "true"]);
+    assert!(plain.stdout.contains("exited=0"), "{}", plain.dump());
+    assert!(
+        hooked.stdout.contains("exited=0"),
+        "execvpe in the clone child under the preload, a 610-byte PATH entry:{}",
+        hooked.dump()
+    );
+}
+
+/// `execvpe("true")` in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack, the
+/// new environment `environ` without `LD_PRELOAD` plus 40 entries (the hook gives
+/// `LD_PRELOAD` back in a block of more than 32 words): `exited=0` without the
+/// preload; `signal=11` under the debug stub (measured 2026-12-06; it runs at 10 KiB,
+/// and at 8 KiB with the environment's `LD_PRELOAD` kept; the release stub runs at
+/// 8 KiB).
+#[test]
+fn execvpe_in_an_8k_clone_child_with_an_environment_to_rebuild_does_not_overflow_it() {
+    let dir = TempDir::new("execreview2");
+    let launch = build_launcher(&dir);
+    let (plain, hooked) = plain_and_preloaded(&launch, PATH, &["clone", "8", "40", "true"]);
+    assert!(plain.stdout.contains("exited=0"), "{}", plain.dump());
+    assert!(
+        hooked.stdout.contains("exited=0"),
+        "execvpe in the clone child under the preload, LD_PRELOAD left out:{}",
+        hooked.dump()
+    );
+}
+
+/// `posix_spawnp("true")` from a thread with a 16 KiB stack, `PATH` with one 610-byte
+/// entry and the new environment without `LD_PRELOAD` plus 40 entries: `status=0`
+/// without the preload; under the debug stub the program dies of SIGSEGV (exit 139;
+/// measured 2026-12-06: either input alone runs, both die; the release stub runs).
+#[test]
+fn posix_spawnp_from_a_16k_thread_with_a_long_path_entry_and_an_environment_to_rebuild() {
+    let dir = TempDir::new("execreview2");
+    let launch = build_launcher(&dir);
+    let path = long_entry_path();
+    let (plain, hooked) = plain_and_preloaded(&launch, &path, &["thread", "16", "40", "true"]);
+    assert!(plain.stdout.contains("status=0"), "{}", plain.dump());
+    assert!(
+        hooked.stdout.contains("status=0") && hooked.code() == 0,
+        "the thread's posix_spawnp under the preload:{}",
+        hooked.dump()
+    );
+}
