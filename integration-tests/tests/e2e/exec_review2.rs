@@ -11,7 +11,15 @@
 //!   out: `env -u LD_PRELOAD`, a program's own block): `with_words_large`'s 512-word
 //!   (4 KiB) array on the stack, where the stub before this change used a mapping.
 //!
-//! No verdict was found wrong (the refusals and supervision of static, Go, musl
+//! And one leak, older than that commit (the stub before it runs the program too): a
+//! `posix_spawnp` with an `addchdir_np` file action and a relative `PATH` entry (or an
+//! empty one, the current directory) runs a static program unsteered. The hook searches
+//! `PATH` in the parent's directory; glibc's child searches it after the file actions,
+//! in the new directory. When the parent's search finds nothing, the hook leaves the
+//! call to the real `posix_spawnp`, whose child finds the program and execs it past
+//! every check.
+//!
+//! Apart from that leak, no verdict was found wrong (the refusals and supervision of static, Go, musl
 //! programs were checked by hand with long `PATH` entries, deep paths near `PATH_MAX`,
 //! long `addchdir_np` chains, 31–300 arguments and 0–5000 environment entries).
 //!
@@ -21,6 +29,7 @@
 use super::*;
 
 const LAUNCH_C: &str = include_str!("exec_review2.c");
+const REVIEW_LAUNCH_C: &str = include_str!("exec_review.c");
 
 /// The launcher (dynamic glibc: preloaded).
 fn build_launcher(dir: &TempDir) -> String {
@@ -117,4 +126,62 @@ fn posix_spawnp_from_a_16k_thread_with_a_long_path_entry_and_an_environment_to_r
         "the thread's posix_spawnp under the preload:{}",
         hooked.dump()
     );
+}
+
+/// `posix_spawnp("static-prog")` with `addchdir_np(DIR)`, `PATH` =
+/// `mifshim-review2-bin:/usr/bin`, where `DIR/mifshim-review2-bin/static-prog` is a
+/// static program (`gcc -static`) and the launcher's own directory has no
+/// `mifshim-review2-bin`: glibc's child chdirs, then searches `PATH` and runs it. Under
+/// the preload without a mifrun it must be refused (`errno=EACCES`, the refusal line);
+/// measured 2026-12-06: it ran (`static-ran`, `status=0`), with this stub and with the
+/// one before db43716. The same with an empty `PATH` entry and `DIR` holding it.
+#[test]
+fn posix_spawnp_after_a_chdir_action_with_a_relative_path_entry_is_checked() {
+    let dir = TempDir::new("execreview2");
+    let launch = compile_c(
+        &dir,
+        "exec_review.c",
+        REVIEW_LAUNCH_C,
+        "exec-review",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    );
+    let bin = dir.path().join("mifshim-review2-bin");
+    std::fs::create_dir(&bin).unwrap();
+    let prog = compile_c(
+        &dir,
+        "static_ran.c",
+        "#include <stdio.h>\nint main(void) { puts(\"static-ran\"); return 0; }\n",
+        "mifshim-review2-bin/static-prog",
+        &["gcc", "-static", "-O1"],
+        &[],
+    );
+    assert!(prog.starts_with(&*dir.path().to_string_lossy()));
+    let d = s(dir.path().to_path_buf());
+    let bin_dir = s(bin.clone());
+    for (path, chdir) in [
+        (format!("mifshim-review2-bin:{PATH}"), d.as_str()),
+        (format!(":{PATH}"), bin_dir.as_str()),
+    ] {
+        let argv = [&launch, "spawnp-chdir", chdir, "static-prog"];
+        let plain = Cmd::new(None, &argv)
+            .env("PATH", &path)
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
+        let hooked = Cmd::new(None, &argv)
+            .env("PATH", &path)
+            .env("LD_PRELOAD", s(shim_lib()))
+            .env("MIFSHIM_VIA", "wlan0")
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert!(
+            !hooked.stdout.contains("static-ran")
+                && hooked.stdout.contains("errno=EACCES")
+                && hooked.stderr.contains("not running"),
+            "a static program found by the child's PATH search after its chdir, no \
+             mifrun:{}",
+            hooked.dump()
+        );
+    }
 }
