@@ -19,7 +19,13 @@
 //! call to the real `posix_spawnp`, whose child finds the program and execs it past
 //! every check.
 //!
-//! Apart from that leak, no verdict was found wrong (the refusals and supervision of static, Go, musl
+//! Another of the same kind, older too: a `posix_spawn` of a `#!` script whose
+//! interpreter is a relative path, with an `addchdir_np` action: the kernel opens the
+//! interpreter in the child's new directory, the hook in the parent's (missing there:
+//! `AsIs`), so a static interpreter runs unsteered — the script named relatively or
+//! absolutely.
+//!
+//! Apart from these leaks, no verdict was found wrong (the refusals and supervision of static, Go, musl
 //! programs were checked by hand with long `PATH` entries, deep paths near `PATH_MAX`,
 //! long `addchdir_np` chains, 31–300 arguments and 0–5000 environment entries).
 //!
@@ -181,6 +187,54 @@ fn posix_spawnp_after_a_chdir_action_with_a_relative_path_entry_is_checked() {
                 && hooked.stderr.contains("not running"),
             "a static program found by the child's PATH search after its chdir, no \
              mifrun:{}",
+            hooked.dump()
+        );
+    }
+}
+
+/// `posix_spawn(SCRIPT)` with `addchdir_np(DIR)`, `DIR/scr` a script `#!sub/interp` and
+/// `DIR/sub/interp` a static program, the launcher's directory without `sub/interp`:
+/// the kernel resolves the interpreter in the child's directory, `DIR`. Under the
+/// preload without a mifrun it must be refused; measured 2026-12-06: the static
+/// interpreter ran (`static-ran`, `status=0`) for `scr` and for `DIR/scr`, with this
+/// stub and with the one before db43716 (an `execve` of `./scr` from `DIR` is refused).
+#[test]
+fn posix_spawn_after_a_chdir_action_of_a_script_with_a_relative_interpreter_is_checked() {
+    let dir = TempDir::new("execreview2");
+    let launch = compile_c(
+        &dir,
+        "exec_review.c",
+        REVIEW_LAUNCH_C,
+        "exec-review",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    );
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    compile_c(
+        &dir,
+        "static_ran.c",
+        "#include <stdio.h>\nint main(void) { puts(\"static-ran\"); return 0; }\n",
+        "sub/interp",
+        &["gcc", "-static", "-O1"],
+        &[],
+    );
+    let script = dir.write("scr", "#!sub/interp\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d = s(dir.path().to_path_buf());
+    for target in ["scr", script.as_str()] {
+        let argv = [&launch, "spawn-chdir", d.as_str(), target];
+        let plain = Cmd::new(None, &argv).timeout(Duration::from_secs(20)).run();
+        assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
+        let hooked = Cmd::new(None, &argv)
+            .env("LD_PRELOAD", s(shim_lib()))
+            .env("MIFSHIM_VIA", "wlan0")
+            .timeout(Duration::from_secs(20))
+            .run();
+        assert!(
+            !hooked.stdout.contains("static-ran")
+                && hooked.stdout.contains("errno=EACCES")
+                && hooked.stderr.contains("not running"),
+            "{target}: a static interpreter found in the child's directory, no mifrun:{}",
             hooked.dump()
         );
     }
