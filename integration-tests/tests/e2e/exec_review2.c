@@ -7,8 +7,13 @@
                                      page below) whose child execvpe's NAME; prints
                                      `exited=N` or `signal=N`
      exec_review2 thread KIB N NAME  posix_spawnp(NAME) from a thread with a KIB stack;
-                                     prints `status=N`, `errno=E`, or dies */
+                                     prints `status=N`, `errno=E`, or dies
+     exec_review2 execveat-nofollow 0 0 PATH
+                                     execveat(AT_FDCWD, PATH, AT_SYMLINK_NOFOLLOW);
+                                     prints `errno=E` */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -69,6 +74,12 @@ int main(int argc, char **argv) {
     size_t sz = (size_t)atoi(argv[2]) * 1024;
     build_env(atoi(argv[3]));
     name = argv[4];
+    if (!strcmp(argv[1], "execveat-nofollow")) {
+        char *av[] = {name, 0};
+        execveat(AT_FDCWD, name, av, environ, AT_SYMLINK_NOFOLLOW);
+        printf("errno=%s\n", strerrorname_np(errno));
+        return 100;
+    }
     if (!strcmp(argv[1], "clone")) {
         char *stk = mmap(0, sz + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (stk == MAP_FAILED) return 3;

@@ -25,6 +25,11 @@
 //! `AsIs`), so a static interpreter runs unsteered — the script named relatively or
 //! absolutely.
 //!
+//! And a third, older too: `execveat(…, AT_SYMLINK_NOFOLLOW)` of a `#!` script whose
+//! interpreter is a symbolic link to a static program: the hook opens the interpreter
+//! with `O_NOFOLLOW` too (the flag is for the script's own name only, the kernel
+//! follows the interpreter's link), fails (ELOOP) and answers `AsIs`.
+//!
 //! Apart from these leaks, no verdict was found wrong (the refusals and supervision of static, Go, musl
 //! programs were checked by hand with long `PATH` entries, deep paths near `PATH_MAX`,
 //! long `addchdir_np` chains, 31–300 arguments and 0–5000 environment entries).
@@ -238,4 +243,38 @@ fn posix_spawn_after_a_chdir_action_of_a_script_with_a_relative_interpreter_is_c
             hooked.dump()
         );
     }
+}
+
+/// `execveat(AT_FDCWD, DIR/scr, AT_SYMLINK_NOFOLLOW)`, `scr` being `#!DIR/interp-link`,
+/// `interp-link` a symbolic link to a static program: the kernel runs it (the flag is
+/// about `scr` itself). Under the preload without a mifrun it must be refused;
+/// measured 2026-12-06: the static program ran (`static-ran`), with this stub and with
+/// the one before db43716 (without the flag it is refused).
+#[test]
+fn execveat_nofollow_of_a_script_whose_interpreter_is_a_link_is_checked() {
+    let dir = TempDir::new("execreview2");
+    let launch = build_launcher(&dir);
+    let prog = compile_c(
+        &dir,
+        "static_ran.c",
+        "#include <stdio.h>\nint main(void) { puts(\"static-ran\"); return 0; }\n",
+        "static-ran",
+        &["gcc", "-static", "-O1"],
+        &[],
+    );
+    let link = dir.path().join("interp-link");
+    std::os::unix::fs::symlink(&prog, &link).unwrap();
+    let script = dir.write("scr", &format!("#!{}\n", s(link)));
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (plain, hooked) =
+        plain_and_preloaded(&launch, PATH, &["execveat-nofollow", "0", "0", &script]);
+    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
+    assert!(
+        !hooked.stdout.contains("static-ran")
+            && hooked.stdout.contains("errno=EACCES")
+            && hooked.stderr.contains("not running"),
+        "a script's interpreter behind a link, exec'ed with AT_SYMLINK_NOFOLLOW, no \
+         mifrun:{}",
+        hooked.dump()
+    );
 }
