@@ -10,7 +10,9 @@
                                      prints `status=N`, `errno=E`, or dies
      exec_review2 execveat-nofollow 0 0 PATH
                                      execveat(AT_FDCWD, PATH, AT_SYMLINK_NOFOLLOW);
-                                     prints `errno=E` */
+                                     prints `errno=E`
+     exec_review2 execveat-at DIR 0 PATH
+                                     execveat(open(DIR), PATH, 0); prints `errno=E` */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +79,14 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "execveat-nofollow")) {
         char *av[] = {name, 0};
         execveat(AT_FDCWD, name, av, environ, AT_SYMLINK_NOFOLLOW);
+        printf("errno=%s\n", strerrorname_np(errno));
+        return 100;
+    }
+    if (!strcmp(argv[1], "execveat-at")) {
+        char *av[] = {name, 0};
+        int d = open(argv[2], O_RDONLY | O_DIRECTORY);
+        if (d < 0) return 7;
+        execveat(d, name, av, environ, 0);
         printf("errno=%s\n", strerrorname_np(errno));
         return 100;
     }

@@ -30,6 +30,10 @@
 //! with `O_NOFOLLOW` too (the flag is for the script's own name only, the kernel
 //! follows the interpreter's link), fails (ELOOP) and answers `AsIs`.
 //!
+//! And a fourth, older too: `execveat(dirfd, "scr", 0)` of a script whose interpreter is
+//! a relative path: the kernel resolves the interpreter in the current directory, the
+//! hook relative to `dirfd` (missing there: `AsIs`).
+//!
 //! Apart from these leaks, no verdict was found wrong (the refusals and supervision of static, Go, musl
 //! programs were checked by hand with long `PATH` entries, deep paths near `PATH_MAX`,
 //! long `addchdir_np` chains, 31–300 arguments and 0–5000 environment entries).
@@ -275,6 +279,49 @@ fn execveat_nofollow_of_a_script_whose_interpreter_is_a_link_is_checked() {
             && hooked.stderr.contains("not running"),
         "a script's interpreter behind a link, exec'ed with AT_SYMLINK_NOFOLLOW, no \
          mifrun:{}",
+        hooked.dump()
+    );
+}
+
+/// `execveat(open(D), "scr", 0)` from the directory `C`, `D/scr` being `#!sub/interp`,
+/// `C/sub/interp` a static program and `D/sub/interp` missing: the kernel opens the
+/// interpreter relative to the current directory (`C`) and runs it. Under the preload
+/// without a mifrun it must be refused; measured 2026-12-06: it ran (`static-ran`), with
+/// this stub and with the one before db43716.
+#[test]
+fn execveat_of_a_script_with_a_relative_interpreter_is_checked_in_the_current_directory() {
+    let dir = TempDir::new("execreview2");
+    let launch = build_launcher(&dir);
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    compile_c(
+        &dir,
+        "static_ran.c",
+        "#include <stdio.h>\nint main(void) { puts(\"static-ran\"); return 0; }\n",
+        "sub/interp",
+        &["gcc", "-static", "-O1"],
+        &[],
+    );
+    let script = dir.write("d/scr", "#!sub/interp\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d = s(dir.path().join("d"));
+    // The launcher run from `C` (the test directory) by a shell's `cd`.
+    let c = s(dir.path().to_path_buf());
+    let line = format!("cd {c} && exec {launch} execveat-at {d} 0 scr");
+    let argv = ["/bin/sh", "-c", line.as_str()];
+    let plain = Cmd::new(None, &argv).timeout(Duration::from_secs(20)).run();
+    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
+    // The shell (dash, glibc) is preloaded too and execs the launcher: steered.
+    let hooked = Cmd::new(None, &argv)
+        .env("LD_PRELOAD", s(shim_lib()))
+        .env("MIFSHIM_VIA", "wlan0")
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert!(
+        !hooked.stdout.contains("static-ran")
+            && hooked.stdout.contains("errno=EACCES")
+            && hooked.stderr.contains("not running"),
+        "execveat by dirfd of a script with a relative interpreter, no mifrun:{}",
         hooked.dump()
     );
 }
