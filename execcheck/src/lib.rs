@@ -60,6 +60,14 @@ pub trait Fs {
     /// Opens `path` for reading; `None` when it cannot be (missing, no permission): the
     /// kernel will give its own answer.
     fn open(&mut self, path: &[u8]) -> Option<Self::F>;
+    /// Opens the file the exec names (the first file [`decide`] opens), which the call
+    /// may resolve otherwise than the kernel resolves a `#!` interpreter (relative to a
+    /// directory descriptor, without following a last link: `execveat`); the
+    /// interpreters and `env`'s program are [`Fs::open`]ed, relative to the current
+    /// directory, as the kernel and `env` open them.
+    fn open_target(&mut self, path: &[u8]) -> Option<Self::F> {
+        self.open(path)
+    }
     /// What exists at `path`.
     fn probe(&mut self, path: &[u8]) -> Probe;
 }
@@ -106,28 +114,8 @@ pub const HEAD: usize = 1024;
 /// The longest path the kernel execs (`PATH_MAX`, with its NUL).
 pub const PATH_MAX: usize = 4096;
 
-/// The path buffer [`with_buf`] gives on the stack when a path fits it.
+/// The path buffer [`with_search`] gives on the stack first.
 pub const SMALL_PATH: usize = 512;
-
-/// Calls `f` with a zeroed buffer for a path of `len` bytes (with its NUL): a
-/// [`SMALL_PATH`] one when it fits, else a [`PATH_MAX`] one in a frame of its own, so
-/// that the stack holds 4 KiB only while a path needs it (as the C library's own
-/// variable-length arrays do). A `len` above `PATH_MAX` gets `PATH_MAX` bytes: what
-/// does not fit is too long for the kernel too.
-pub fn with_buf<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    if len <= SMALL_PATH {
-        let mut buf = [0u8; SMALL_PATH];
-        f(&mut buf)
-    } else {
-        with_path_max(f)
-    }
-}
-
-#[inline(never)]
-fn with_path_max<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    let mut buf = [0u8; PATH_MAX];
-    f(&mut buf)
-}
 
 // ---------------------------------------------------------------------------------
 // ELF
@@ -631,49 +619,115 @@ pub fn env_program(arg: Option<&[u8]>) -> (Option<&[u8]>, bool) {
 /// The search path glibc's `execvp` uses when `PATH` is unset (`_CS_PATH`).
 pub const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
-/// The longest path (with its NUL) [`search`] may write for `name`: the buffer it
-/// needs to find what the C library's search finds (at most [`PATH_MAX`] is useful).
-pub fn search_len(name: &[u8], path_var: Option<&[u8]>) -> usize {
-    if name.contains(&b'/') {
-        return name.len() + 1;
-    }
-    path_var
-        .unwrap_or(DEFAULT_PATH)
-        .split(|&b| b == b':')
-        .map(|dir| dir.len() + 1 + name.len() + 1)
-        .max()
-        .unwrap_or(name.len() + 1)
+/// Why [`search`] found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFound {
+    /// No candidate is executable: the C library's `execvp` fails with `EACCES` when
+    /// one existed (`denied`), else `ENOENT`.
+    None { denied: bool },
+    /// The name is longer than a file name can be (`NAME_MAX`): `ENAMETOOLONG`.
+    NameTooLong,
+    /// A candidate before any found did not fit `out`, shorter than [`PATH_MAX`]:
+    /// search again with a longer one ([`with_search`]).
+    Longer,
 }
+
+/// The longest file name (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
 
 /// Finds `name` as glibc's `execvp` runs it: a name with a `/` as is; otherwise the
 /// first executable `DIR/name` of `path_var` (an empty entry is the current
 /// directory). Writes the NUL-terminated path to `out` and returns its length (without
-/// the NUL); `None` when nothing executable is found (the real call then gives its
-/// own error) or it does not fit.
+/// the NUL). A candidate longer than [`PATH_MAX`] is skipped (the kernel cannot exec
+/// it); one that does not fit a shorter `out` is [`NotFound::Longer`].
 pub fn search<S: Fs>(
     fs: &mut S,
     name: &[u8],
     path_var: Option<&[u8]>,
     out: &mut [u8],
-) -> Option<usize> {
+) -> Result<usize, NotFound> {
     if name.is_empty() || name.contains(&0) {
-        return None;
+        return Err(NotFound::None { denied: false });
     }
+    let short = out.len() < PATH_MAX;
+    let fits = |len: Option<usize>, need: usize| match len {
+        Some(n) => Ok(Some(n)),
+        None if need <= PATH_MAX && short => Err(NotFound::Longer),
+        None => Ok(None),
+    };
     if name.contains(&b'/') {
-        return copy_path(out, &[name]);
+        return fits(copy_path(out, &[name]), name.len() + 1)?
+            .ok_or(NotFound::None { denied: false });
     }
+    if name.len() > NAME_MAX {
+        return Err(NotFound::NameTooLong);
+    }
+    let mut denied = false;
     for dir in path_var.unwrap_or(DEFAULT_PATH).split(|&b| b == b':') {
-        let len = if dir.is_empty() {
-            copy_path(out, &[name])
+        let (len, need) = if dir.is_empty() {
+            (copy_path(out, &[name]), name.len() + 1)
         } else {
-            copy_path(out, &[dir, b"/", name])
+            (
+                copy_path(out, &[dir, b"/", name]),
+                dir.len() + name.len() + 2,
+            )
         };
-        let Some(len) = len else { continue };
-        if fs.probe(&out[..=len]) == Probe::Executable {
-            return Some(len);
+        let Some(len) = fits(len, need)? else {
+            continue;
+        };
+        match fs.probe(&out[..=len]) {
+            Probe::Executable => return Ok(len),
+            Probe::NotExecutable => denied = true,
+            Probe::Missing => {}
         }
     }
-    None
+    Err(NotFound::None { denied })
+}
+
+/// [`search`] with a buffer on the stack sized by need: [`SMALL_PATH`] bytes, and
+/// only when a candidate before the one found does not fit them, 1 KiB, then
+/// [`PATH_MAX`] bytes, each in a frame of its own that replaces the one before (as
+/// the C library's own variable-length arrays take what a path needs). Calls `f`
+/// with the file system and the NUL-terminated path found.
+pub fn with_search<S: Fs, R>(
+    fs: &mut S,
+    name: &[u8],
+    path_var: Option<&[u8]>,
+    f: impl FnOnce(&mut S, Result<&[u8], NotFound>) -> R,
+) -> R {
+    let f = match search_in::<SMALL_PATH, _, _, _>(fs, name, path_var, f) {
+        Tried::Done(r) => return r,
+        Tried::Longer(f) => f,
+    };
+    let f = match search_in::<1024, _, _, _>(fs, name, path_var, f) {
+        Tried::Done(r) => return r,
+        Tried::Longer(f) => f,
+    };
+    match search_in::<PATH_MAX, _, _, _>(fs, name, path_var, f) {
+        Tried::Done(r) => r,
+        // A PATH_MAX buffer is never too short.
+        Tried::Longer(f) => f(fs, Err(NotFound::NameTooLong)),
+    }
+}
+
+/// What a search with one buffer size gave: `f`'s answer, or `f` back for a longer one.
+enum Tried<F, R> {
+    Done(R),
+    Longer(F),
+}
+
+#[inline(never)]
+fn search_in<const N: usize, S: Fs, R, F: FnOnce(&mut S, Result<&[u8], NotFound>) -> R>(
+    fs: &mut S,
+    name: &[u8],
+    path_var: Option<&[u8]>,
+    f: F,
+) -> Tried<F, R> {
+    let mut buf = [0u8; N];
+    match search(fs, name, path_var, &mut buf) {
+        Err(NotFound::Longer) => Tried::Longer(f),
+        r => Tried::Done(f(fs, r.map(|n| &buf[..=n]))),
+    }
 }
 
 /// `parts` joined into `out`, NUL-terminated; the length without the NUL.
@@ -758,6 +812,12 @@ fn elf_verdict<F: File>(f: &mut F, head: &[u8], path: &[u8], via: Via) -> Verdic
 /// Opens `path` and reads its first [`HEAD`] bytes into `head`: the file and the count.
 fn open_head<S: Fs>(fs: &mut S, path: &[u8], head: &mut [u8; HEAD]) -> Option<(S::F, usize)> {
     let mut f = fs.open(path)?;
+    let n = read_head(&mut f, head)?;
+    Some((f, n))
+}
+
+/// Reads the first [`HEAD`] bytes of `f` into `head`: the count.
+fn read_head<F: File>(f: &mut F, head: &mut [u8; HEAD]) -> Option<usize> {
     let mut n = 0;
     while n < HEAD {
         match f.read_at(&mut head[n..], n as u64)? {
@@ -765,7 +825,7 @@ fn open_head<S: Fs>(fs: &mut S, path: &[u8], head: &mut [u8; HEAD]) -> Option<(S
             k => n += k.min(HEAD - n),
         }
     }
-    Some((f, n))
+    Some(n)
 }
 
 /// How many scripts run as another script's interpreter the kernel follows: a chain
@@ -779,7 +839,10 @@ pub const MAX_SCRIPT_LEVELS: usize = 4;
 /// `path_var`, the new program's `PATH`), and whether the preload steers it.
 pub fn decide<S: Fs>(fs: &mut S, path: &[u8], path_var: Option<&[u8]>) -> Verdict {
     let mut head = [0u8; HEAD];
-    let Some((mut f, n)) = open_head(fs, path, &mut head) else {
+    let Some(mut f) = fs.open_target(path) else {
+        return Verdict::AsIs;
+    };
+    let Some(n) = read_head(&mut f, &mut head) else {
         return Verdict::AsIs;
     };
     let shown = &path[..path.iter().position(|&b| b == 0).unwrap_or(path.len())];
@@ -853,17 +916,19 @@ fn script_verdict<S: Fs>(
     let Some(program) = program else {
         return Verdict::AsIs;
     };
-    with_buf(search_len(program, path_var), |nbuf| {
-        let Some(len) = search(fs, program, path_var, nbuf) else {
+    // What `env` runs: found through `PATH` as `execvp` finds it (when nothing is, env
+    // fails: its own answer).
+    with_search(fs, program, path_var, |fs, found| {
+        let Ok(path) = found else {
             return Verdict::AsIs;
         };
-        let Some((mut f, n)) = open_head(fs, &nbuf[..=len], head) else {
+        let Some((mut f, n)) = open_head(fs, path, head) else {
             return Verdict::AsIs;
         };
         if !head[..n].starts_with(b"\x7fELF") {
             return Verdict::AsIs;
         }
-        elf_verdict(&mut f, &head[..n], &nbuf[..len], Via::EnvProgram)
+        elf_verdict(&mut f, &head[..n], &path[..path.len() - 1], Via::EnvProgram)
     })
 }
 
@@ -879,7 +944,7 @@ pub enum SpawnAction<'a> {
     Replaces(i32),
     /// `addclosefrom_np(from)`: every descriptor from `from` on is closed.
     ClosesFrom(i32),
-    /// `addchdir_np(path)` (without its NUL).
+    /// `addchdir_np(path)` (with its NUL).
     Chdir(&'a [u8]),
     /// `addfchdir_np(fd)`.
     Fchdir(i32),
@@ -889,109 +954,45 @@ pub enum SpawnAction<'a> {
     Unknown,
 }
 
-/// Where the spawned child finds the file it execs.
+/// A change of the spawned child's directory, for the caller to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpawnPath {
-    /// Where the parent does: decide on the path as given.
-    AsGiven,
-    /// Decide on the first `n` bytes of the output buffer (NUL-terminated after them):
-    /// the path as seen from the parent (a directory of an `fchdir` as
-    /// `/proc/self/fd/N`).
-    Joined(usize),
-    /// It cannot be told (an unknown action, an `fchdir` to a descriptor an earlier
-    /// action replaced, a path too long): the caller fails closed.
-    Unknown,
+pub enum DirStep<'a> {
+    /// To this path (NUL-terminated), relative to where the step before left the child.
+    Chdir(&'a [u8]),
+    /// To the directory open as this descriptor of the parent.
+    Fchdir(i32),
 }
 
-/// The longest path (with its NUL) [`spawn_path`] may write for `path` (without its
-/// NUL) and these `n` file actions: the buffer it needs.
-pub fn spawn_path_len<'a>(
-    path: &[u8],
+/// Follows the directory changes of a `posix_spawn` with these `n` file actions
+/// (`action(i)`), in order: `step` takes each (and answers whether it could follow
+/// it). The child execs its file — a relative path, a relative `PATH` entry, a
+/// relative `#!` interpreter — in the directory the last step leaves it in. `false`
+/// when that cannot be told: an unknown action, an `fchdir` to a descriptor an earlier
+/// action replaced, a step `step` could not follow (the caller fails closed).
+pub fn spawn_dir<'a>(
     n: usize,
     action: impl Fn(usize) -> SpawnAction<'a>,
-) -> usize {
-    let dirs: usize = (0..n)
-        .map(|i| match action(i) {
-            SpawnAction::Chdir(d) => d.len() + 1,
-            // `/proc/self/fd/` and ten digits.
-            SpawnAction::Fchdir(_) => 24,
-            _ => 0,
-        })
-        .sum();
-    dirs + 1 + path.len() + 1
-}
-
-/// The path the child of a `posix_spawn` with these `n` file actions (`action(i)`)
-/// execs for `path` (without its NUL): a relative path after an `addchdir_np` /
-/// `addfchdir_np` is the new directory's, not the parent's. Absolute paths and spawns
-/// without a directory change are as given. `out` is also where the directory is
-/// worked out: [`spawn_path_len`] bytes always suffice.
-pub fn spawn_path<'a>(
-    path: &[u8],
-    n: usize,
-    action: impl Fn(usize) -> SpawnAction<'a>,
-    out: &mut [u8],
-) -> SpawnPath {
-    if path.first() == Some(&b'/') {
-        return SpawnPath::AsGiven;
-    }
-    // The directory so far (`out[..len]`; `moved`: not the parent's).
-    let mut len = 0;
-    let mut moved = false;
+    mut step: impl FnMut(DirStep<'a>) -> bool,
+) -> bool {
     for i in 0..n {
-        let at = match action(i) {
-            SpawnAction::Replaces(_) | SpawnAction::ClosesFrom(_) | SpawnAction::Other => continue,
-            SpawnAction::Unknown => return SpawnPath::Unknown,
-            // Relative to the directory before it (the parent's: as given).
-            SpawnAction::Chdir(d) if moved && d.first() != Some(&b'/') => out
-                .get_mut(len..)
-                .and_then(|rest| copy_path(rest, &[b"/", d]))
-                .map(|n| len + n),
-            SpawnAction::Chdir(d) => copy_path(out, &[d]),
+        let ok = match action(i) {
+            SpawnAction::Replaces(_) | SpawnAction::ClosesFrom(_) | SpawnAction::Other => true,
+            SpawnAction::Unknown => false,
+            SpawnAction::Chdir(d) => d.last() == Some(&0) && step(DirStep::Chdir(d)),
             SpawnAction::Fchdir(fd) => {
                 let replaced = (0..i).any(|j| match action(j) {
                     SpawnAction::Replaces(r) => r == fd,
                     SpawnAction::ClosesFrom(from) => fd >= from,
                     _ => false,
                 });
-                if replaced || fd < 0 {
-                    return SpawnPath::Unknown;
-                }
-                let mut num = [0u8; 11];
-                copy_path(out, &[b"/proc/self/fd/", decimal(fd as u32, &mut num)])
+                !replaced && fd >= 0 && step(DirStep::Fchdir(fd))
             }
         };
-        // A directory longer than the kernel takes is the child's ENAMETOOLONG; the
-        // spawn cannot be told.
-        let Some(at) = at.filter(|&at| at < PATH_MAX) else {
-            return SpawnPath::Unknown;
-        };
-        len = at;
-        moved = true;
-    }
-    if !moved {
-        return SpawnPath::AsGiven;
-    }
-    match out
-        .get_mut(len..)
-        .and_then(|rest| copy_path(rest, &[b"/", path]))
-    {
-        Some(n) => SpawnPath::Joined(len + n),
-        None => SpawnPath::Unknown,
-    }
-}
-
-/// `v` in decimal, in `buf`.
-fn decimal(mut v: u32, buf: &mut [u8; 11]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
+        if !ok {
+            return false;
         }
     }
+    true
 }
 
 #[cfg(test)]

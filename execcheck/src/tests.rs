@@ -600,6 +600,7 @@ fn path_search_like_execvp() {
     let mut out = [0u8; 64];
     let mut find = |fs: &mut MemFs, name: &str, pv: Option<&str>| {
         search(fs, name.as_bytes(), pv.map(str::as_bytes), &mut out)
+            .ok()
             .map(|n| String::from_utf8(out[..n].to_vec()).unwrap())
     };
     assert_eq!(
@@ -615,8 +616,27 @@ fn path_search_like_execvp() {
     assert_eq!(find(&mut fs, "./x/y", Some("/x")).as_deref(), Some("./x/y"));
     assert_eq!(find(&mut fs, "", Some("/b")), None);
     let mut tiny = [0u8; 8];
-    assert_eq!(search(&mut fs, b"tool", Some(b"/b"), &mut tiny), Some(7));
-    assert_eq!(search(&mut fs, b"tool", Some(b"/bbbb"), &mut tiny), None);
+    assert_eq!(search(&mut fs, b"tool", Some(b"/b"), &mut tiny), Ok(7));
+    assert_eq!(
+        search(&mut fs, b"tool", Some(b"/bbbb"), &mut tiny),
+        Err(NotFound::Longer)
+    );
+    // What execvp's errno would be: EACCES when a candidate exists but is not
+    // executable, ENOENT otherwise, ENAMETOOLONG for a name longer than NAME_MAX.
+    let mut out = [0u8; 64];
+    assert_eq!(
+        search(&mut fs, b"tool", Some(b"/a:/x"), &mut out),
+        Err(NotFound::None { denied: true })
+    );
+    assert_eq!(
+        search(&mut fs, b"tool", Some(b"/x"), &mut out),
+        Err(NotFound::None { denied: false })
+    );
+    let long = vec![b'n'; 256];
+    assert_eq!(
+        search(&mut fs, &long, Some(b"/b"), &mut [0u8; 4096]),
+        Err(NotFound::NameTooLong)
+    );
 }
 
 impl File for std::fs::File {
@@ -652,68 +672,65 @@ fn real_programs() {
 /// `posix_spawn("./prog")` after `addchdir_np(DIR)` runs `DIR/prog`: the hooks decided
 /// `./prog` in the parent's directory, and a static program in DIR ran unsupervised
 /// (`exec_review::posix_spawn_with_a_chdir_file_action_supervises_a_static_program`).
+/// The steps the caller follows to the child's directory, in order.
 #[test]
 fn a_spawn_that_changes_directory_execs_the_new_directorys_file() {
     use SpawnAction::*;
-    let run = |path: &str, acts: &[SpawnAction<'_>]| -> Result<String, SpawnPath> {
-        let mut out = [0u8; 4200];
-        match spawn_path(path.as_bytes(), acts.len(), |i| acts[i], &mut out) {
-            SpawnPath::Joined(n) => {
-                assert_eq!(out[n], 0);
-                Ok(String::from_utf8(out[..n].to_vec()).unwrap())
-            }
-            other => Err(other),
-        }
+    let run = |acts: &[SpawnAction<'_>]| -> Option<Vec<String>> {
+        let mut steps = vec![];
+        let ok = spawn_dir(
+            acts.len(),
+            |i| acts[i],
+            |st| {
+                steps.push(match st {
+                    DirStep::Chdir(d) => String::from_utf8(strip(d)).unwrap(),
+                    DirStep::Fchdir(fd) => format!("fd {fd}"),
+                });
+                true
+            },
+        );
+        ok.then_some(steps)
     };
-    assert_eq!(run("./prog", &[]), Err(SpawnPath::AsGiven));
+    assert_eq!(run(&[]), Some(vec![]));
+    assert_eq!(run(&[Replaces(1), Other]), Some(vec![]));
     assert_eq!(
-        run("./prog", &[Replaces(1), Other]),
-        Err(SpawnPath::AsGiven)
+        run(&[Chdir(b"/a\0"), Replaces(0), Chdir(b"b\0"), Chdir(b"../c\0")]).unwrap(),
+        ["/a", "b", "../c"]
     );
-    assert_eq!(run("/bin/prog", &[Chdir(b"/tmp")]), Err(SpawnPath::AsGiven));
-    assert_eq!(run("./prog", &[Chdir(b"/tmp/d")]).unwrap(), "/tmp/d/./prog");
-    assert_eq!(run("prog", &[Chdir(b"sub")]).unwrap(), "sub/prog");
-    // Each chdir from where the one before left the child.
-    assert_eq!(
-        run(
-            "p",
-            &[Chdir(b"/a"), Replaces(0), Chdir(b"b"), Chdir(b"../c")]
-        )
-        .unwrap(),
-        "/a/b/../c/p"
-    );
-    assert_eq!(run("p", &[Chdir(b"a"), Chdir(b"/x")]).unwrap(), "/x/p");
     // An fchdir: the parent's descriptor, unless an action before it replaced it.
-    assert_eq!(run("p", &[Fchdir(7)]).unwrap(), "/proc/self/fd/7/p");
     assert_eq!(
-        run("p", &[Chdir(b"/a"), Fchdir(12), Chdir(b"b")]).unwrap(),
-        "/proc/self/fd/12/b/p"
+        run(&[Chdir(b"/a\0"), Fchdir(12), Chdir(b"b\0")]).unwrap(),
+        ["/a", "fd 12", "b"]
     );
-    assert_eq!(run("p", &[Replaces(7), Fchdir(7)]), Err(SpawnPath::Unknown));
-    assert_eq!(
-        run("p", &[ClosesFrom(3), Fchdir(7)]),
-        Err(SpawnPath::Unknown)
-    );
-    assert_eq!(
-        run("p", &[ClosesFrom(8), Fchdir(7)]).unwrap(),
-        "/proc/self/fd/7/p"
-    );
-    assert_eq!(run("p", &[Fchdir(-1)]), Err(SpawnPath::Unknown));
-    // What cannot be read, or does not fit: fail closed.
-    assert_eq!(run("p", &[Unknown]), Err(SpawnPath::Unknown));
-    let long = vec![b'd'; 4096];
-    assert_eq!(run("p", &[Chdir(&long)]), Err(SpawnPath::Unknown));
-    assert_eq!(
-        run("p", &[Chdir(&long[..4000]), Chdir(&long[..200])]),
-        Err(SpawnPath::Unknown)
-    );
+    assert_eq!(run(&[Replaces(7), Fchdir(7)]), None);
+    assert_eq!(run(&[ClosesFrom(3), Fchdir(7)]), None);
+    assert_eq!(run(&[ClosesFrom(8), Fchdir(7)]).unwrap(), ["fd 7"]);
+    assert_eq!(run(&[Fchdir(-1)]), None);
+    // What cannot be read: fail closed; a path without its NUL is not followed.
+    assert_eq!(run(&[Unknown]), None);
+    assert_eq!(run(&[Chdir(b"/a")]), None);
+    // A step the caller cannot follow (a directory it cannot open) ends the walk.
+    let mut seen = 0;
+    let acts = [Chdir(b"/a\0"), Chdir(b"/b\0")];
+    assert!(!spawn_dir(
+        2,
+        |i| acts[i],
+        |_| {
+            seen += 1;
+            false
+        }
+    ));
+    assert_eq!(seen, 1);
 }
 
-/// The buffers are sized by what a path needs (the hooks' stack in a `clone` child of
-/// a few KiB: `exec_review::an_exec_in_a_clone_child_with_an_8k_stack_…`): a buffer of
-/// `search_len` bytes finds what a `PATH_MAX` one finds, with long `PATH` entries too.
+/// The search buffer is sized by what a path needs (the hooks' stack in a `clone`
+/// child of a few KiB: `exec_review::an_exec_in_a_clone_child_with_an_8k_stack_…`):
+/// `with_search` finds what a `PATH_MAX` buffer finds, long `PATH` entries before or
+/// after the one found included, and takes the long buffer only when a candidate
+/// before the one found needs it (`exec_review2::…_with_a_long_path_entry_…`: a long
+/// entry anywhere took 4 KiB of stack).
 #[test]
-fn a_search_with_a_buffer_of_search_len_finds_what_path_max_finds() {
+fn with_search_finds_what_a_path_max_buffer_finds() {
     let long = format!("/{}", "d".repeat(700));
     let mut fs = fs()
         .with("/b/tool", vec![])
@@ -722,6 +739,7 @@ fn a_search_with_a_buffer_of_search_len_finds_what_path_max_finds() {
         Some("/x:/b".to_string()),
         Some(format!("/x:{long}:/b")),
         Some(format!("/x:/y:{long}")),
+        Some(format!("/b:{long}")),
         Some(format!("{}:/b", "/e".repeat(3000))),
         None,
     ] {
@@ -729,14 +747,30 @@ fn a_search_with_a_buffer_of_search_len_finds_what_path_max_finds() {
         for name in [&b"tool"[..], b"sh", b"./rel/tool", b"missing"] {
             let mut big = [0u8; PATH_MAX];
             let want = search(&mut fs, name, pv, &mut big).map(|n| big[..=n].to_vec());
-            let need = search_len(name, pv);
-            let got = with_buf(need, |buf| {
-                assert!(buf.len() >= need.min(PATH_MAX), "{} < {need}", buf.len());
-                search(&mut fs, name, pv, buf).map(|n| buf[..=n].to_vec())
-            });
+            let got = with_search(&mut fs, name, pv, |_, r| r.map(<[u8]>::to_vec));
             assert_eq!(got, want, "{:?} in {:?}", name, pv.map(|p| p.len()));
         }
     }
+    // The short buffer is enough when the long entry comes after the one found.
+    let mut small = [0u8; SMALL_PATH];
+    assert!(
+        search(
+            &mut fs,
+            b"tool",
+            Some(format!("/b:{long}").as_bytes()),
+            &mut small
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        search(
+            &mut fs,
+            b"tool",
+            Some(format!("{long}:/b").as_bytes()),
+            &mut small
+        ),
+        Err(NotFound::Longer)
+    );
 }
 
 /// `#!/usr/bin/env NAME` with a `PATH` whose entries do not fit the small buffer:
@@ -756,35 +790,47 @@ fn an_env_script_finds_its_program_in_a_long_path_entry() {
     );
 }
 
-/// `spawn_path` works the directory out in `out`: `spawn_path_len` bytes suffice for
-/// every combination of actions, and a directory past `PATH_MAX` is `Unknown`.
+/// Only the file the exec names is opened with `open_target` (an `execveat`'s
+/// directory descriptor and `AT_SYMLINK_NOFOLLOW`); its `#!` interpreter and `env`'s
+/// program are `open`ed, as the kernel opens them: relative to the current directory,
+/// links followed (`exec_review2::execveat_…`: a static interpreter ran unsteered).
 #[test]
-fn spawn_path_len_bytes_always_suffice() {
-    use SpawnAction::*;
-    let long = "l".repeat(900);
-    let acts_list: [&[SpawnAction<'_>]; 5] = [
-        &[Chdir(b"/a"), Chdir(b"b"), Chdir(b"../c")],
-        &[Fchdir(2_000_000_000), Chdir(long.as_bytes())],
-        &[Chdir(long.as_bytes()), Chdir(long.as_bytes()), Chdir(b"x")],
-        &[Chdir(b"a"), Replaces(3), Fchdir(9), Chdir(b"/")],
-        &[Other],
-    ];
-    for acts in acts_list {
-        for path in ["p", "./prog", "sub/dir/prog"] {
-            let need = spawn_path_len(path.as_bytes(), acts.len(), |i| acts[i]);
-            let mut exact = vec![0u8; need];
-            let mut roomy = vec![0u8; 16384];
-            let a = spawn_path(path.as_bytes(), acts.len(), |i| acts[i], &mut exact);
-            let b = spawn_path(path.as_bytes(), acts.len(), |i| acts[i], &mut roomy);
-            assert_eq!(a, b, "{path} with {} actions", acts.len());
-            if let SpawnPath::Joined(n) = a {
-                assert_eq!(exact[..=n], roomy[..=n]);
-            }
+fn only_the_named_file_is_opened_as_the_target() {
+    /// `open_target` looks under `/dir`; `open` and `probe` at the path itself.
+    struct Split(MemFs, Vec<Vec<u8>>);
+    impl Fs for Split {
+        type F = Vec<u8>;
+        fn open(&mut self, path: &[u8]) -> Option<Vec<u8>> {
+            self.1.push(strip(path));
+            self.0.open(path)
+        }
+        fn open_target(&mut self, path: &[u8]) -> Option<Vec<u8>> {
+            let mut p = b"/dir/".to_vec();
+            p.extend_from_slice(path);
+            self.0.open(&p)
+        }
+        fn probe(&mut self, path: &[u8]) -> Probe {
+            self.0.probe(path)
         }
     }
-    let chain: Vec<SpawnAction<'_>> = (0..5).map(|_| Chdir(long.as_bytes())).collect();
-    assert_eq!(
-        spawn_path(b"p", chain.len(), |i| chain[i], &mut vec![0u8; 16384]),
-        SpawnPath::Unknown
+    let static_prog = x86(&[Seg(1, b"x")], &[]);
+    let glibc = x86(&[Seg(PT_INTERP, GLIBC)], &[]);
+    let mut split = Split(
+        fs().with("/dir/scr", b"#!sub/interp\n".to_vec())
+            .with("sub/interp", static_prog.clone())
+            .with("/dir/sub/interp", glibc.clone()),
+        vec![],
     );
+    assert_eq!(
+        decide(&mut split, b"scr\0", None),
+        Verdict::Supervise(Why::Elf(Elf::Static, Via::Interpreter))
+    );
+    assert_eq!(split.1, [b"sub/interp".to_vec()]);
+    // The named file itself: through open_target only.
+    let mut split = Split(fs().with("/dir/p", static_prog).with("p", glibc), vec![]);
+    assert_eq!(
+        decide(&mut split, b"p\0", None),
+        Verdict::Supervise(Why::Elf(Elf::Static, Via::Itself))
+    );
+    assert!(split.1.is_empty());
 }

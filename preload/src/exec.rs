@@ -159,61 +159,111 @@ impl check::File for Borrowed {
     }
 }
 
-/// The file system through raw system calls: paths relative to `dirfd`.
+/// The file system through raw system calls.
 struct Sys {
-    dirfd: c_int,
+    /// Where relative paths are resolved: the current directory (`AT_FDCWD`), or the
+    /// directory a `posix_spawn` child execs in. `#!` interpreters and `PATH` entries
+    /// are resolved here, as the kernel and `execvp` resolve them.
+    cwd: c_int,
+    /// Where the exec's own path is resolved (`execveat`'s directory descriptor).
+    target: c_int,
+    /// The exec's own path is not followed if it is a link (`AT_SYMLINK_NOFOLLOW`:
+    /// about that file only; its interpreter is followed).
     nofollow: bool,
 }
 
 /// Paths relative to the current directory, links followed.
 fn cwd() -> Sys {
     Sys {
-        dirfd: libc::AT_FDCWD,
+        cwd: libc::AT_FDCWD,
+        target: libc::AT_FDCWD,
         nofollow: false,
     }
+}
+
+/// Opens `path` (relative to `dirfd`) for reading when it is a regular file.
+fn open_regular(dirfd: c_int, path: &[u8], nofollow: bool) -> Option<Fd> {
+    // Non-blocking and without a controlling terminal: a FIFO or a device named as
+    // the program must not block the exec (the kernel answers EACCES for it at
+    // once) or become the session's terminal; only a regular file is read.
+    let flags = libc::O_RDONLY
+        | libc::O_CLOEXEC
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY
+        | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    // SAFETY: path is NUL-terminated (execcheck's contract).
+    let r = unsafe {
+        sys(
+            libc::SYS_openat,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            flags as usize,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        return None;
+    }
+    let fd = Fd(r as c_int);
+    // SAFETY: a zeroed stat is a valid buffer for the kernel to fill.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fd is open; st is writable.
+    let r = unsafe {
+        sys(
+            libc::SYS_fstat,
+            fd.0 as usize,
+            (&raw mut st) as usize,
+            0,
+            0,
+            0,
+        )
+    };
+    // Anything else is the kernel's to refuse (Fd closes on drop).
+    (r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(fd)
+}
+
+/// `faccessat2(dirfd, path, X_OK, AT_EACCESS)`: whether the effective ids may execute
+/// `path`, as the kernel's exec checks (the plain `faccessat` checks the real ids, and
+/// a process whose ids differ was told "not executable" where its exec runs the file).
+/// Before Linux 5.8, or where a sandbox refuses it, `faccessat`.
+fn executable(dirfd: c_int, path: &[u8]) -> bool {
+    // SAFETY: path is NUL-terminated; integer arguments.
+    let r = unsafe {
+        sys(
+            libc::SYS_faccessat2,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            libc::X_OK as usize,
+            libc::AT_EACCESS as usize,
+            0,
+        )
+    };
+    if r != -(libc::ENOSYS as isize) && r != -(libc::EPERM as isize) {
+        return r == 0;
+    }
+    // SAFETY: as above.
+    let r = unsafe {
+        sys(
+            libc::SYS_faccessat,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            libc::X_OK as usize,
+            0,
+            0,
+        )
+    };
+    r == 0
 }
 
 impl check::Fs for Sys {
     type F = Fd;
     fn open(&mut self, path: &[u8]) -> Option<Fd> {
-        // Non-blocking and without a controlling terminal: a FIFO or a device named as
-        // the program must not block the exec (the kernel answers EACCES for it at
-        // once) or become the session's terminal; only a regular file is read.
-        let flags = libc::O_RDONLY
-            | libc::O_CLOEXEC
-            | libc::O_NONBLOCK
-            | libc::O_NOCTTY
-            | if self.nofollow { libc::O_NOFOLLOW } else { 0 };
-        // SAFETY: path is NUL-terminated (execcheck's contract).
-        let r = unsafe {
-            sys(
-                libc::SYS_openat,
-                self.dirfd as usize,
-                path.as_ptr() as usize,
-                flags as usize,
-                0,
-                0,
-            )
-        };
-        if r < 0 {
-            return None;
-        }
-        let fd = Fd(r as c_int);
-        // SAFETY: a zeroed stat is a valid buffer for the kernel to fill.
-        let mut st: libc::stat = unsafe { core::mem::zeroed() };
-        // SAFETY: fd is open; st is writable.
-        let r = unsafe {
-            sys(
-                libc::SYS_fstat,
-                fd.0 as usize,
-                (&raw mut st) as usize,
-                0,
-                0,
-                0,
-            )
-        };
-        // Anything else is the kernel's to refuse (Fd closes on drop).
-        (r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some(fd)
+        open_regular(self.cwd, path, false)
+    }
+
+    fn open_target(&mut self, path: &[u8]) -> Option<Fd> {
+        open_regular(self.target, path, self.nofollow)
     }
 
     fn probe(&mut self, path: &[u8]) -> Probe {
@@ -223,7 +273,7 @@ impl check::Fs for Sys {
         let r = unsafe {
             sys(
                 libc::SYS_newfstatat,
-                self.dirfd as usize,
+                self.cwd as usize,
                 path.as_ptr() as usize,
                 (&raw mut st) as usize,
                 0,
@@ -233,18 +283,7 @@ impl check::Fs for Sys {
         if r < 0 {
             return Probe::Missing;
         }
-        // SAFETY: path is NUL-terminated.
-        let x = unsafe {
-            sys(
-                libc::SYS_faccessat,
-                self.dirfd as usize,
-                path.as_ptr() as usize,
-                libc::X_OK as usize,
-                0,
-                0,
-            )
-        };
-        if st.st_mode & libc::S_IFMT == libc::S_IFREG && x == 0 {
+        if st.st_mode & libc::S_IFMT == libc::S_IFREG && executable(self.cwd, path) {
             Probe::Executable
         } else {
             Probe::NotExecutable
@@ -803,11 +842,15 @@ unsafe fn exec_search(
     let name = unsafe { bytes(file) }?;
     // SAFETY: environ is the process's environment block.
     let path_var = unsafe { env_value(environ(), b"PATH") };
-    check::with_buf(check::search_len(name, path_var), |found| {
-        let len = check::search(&mut cwd(), name, path_var, found)?;
-        let path = &found[..=len];
+    check::with_search(&mut cwd(), name, path_var, |fs, found| {
+        // Nothing to run: execvp's own errno, here (the C library's search, past every
+        // hook, could find what this one did not).
+        let path = match found {
+            Ok(p) => p,
+            Err(e) => return Some(not_found_errno(e)),
+        };
         // SAFETY: execvpe's contract.
-        let v = check::decide(&mut cwd(), path, unsafe { path_of(envp) });
+        let v = check::decide(fs, path, unsafe { path_of(envp) });
         verdict_for(Target::Path(path), v, argv, envp).or_else(|| {
             // Exec'ed here, not by the C library's execvp, even with the environment
             // as it is: its ENOEXEC fallback (`/bin/sh FILE`) runs past every hook.
@@ -817,6 +860,17 @@ unsafe fn exec_search(
             Some(r.unwrap_or_else(|| unsafe { exec_or_shell(path, argv, envp) }))
         })
     })
+}
+
+/// What the C library's `execvp` fails with when its search finds nothing.
+fn not_found_errno(e: check::NotFound) -> c_int {
+    match e {
+        check::NotFound::None { denied: true } => libc::EACCES,
+        check::NotFound::None { denied: false } => libc::ENOENT,
+        check::NotFound::NameTooLong => libc::ENAMETOOLONG,
+        // with_search answers the longer search itself.
+        check::NotFound::Longer => libc::ENAMETOOLONG,
+    }
 }
 
 /// `execve(path)`, and for a file the kernel does not run (neither ELF nor `#!`:
@@ -942,8 +996,12 @@ pub(crate) fn execveat_check(
     if p.len() == 1 && flags & libc::AT_EMPTY_PATH != 0 {
         return exec_fd(dirfd, argv, envp, path_var);
     }
+    // The path is resolved from dirfd, and not followed when it is a link under
+    // AT_SYMLINK_NOFOLLOW; its `#!` interpreter, by the kernel's open_exec, from the
+    // current directory and followed.
     let mut fs = Sys {
-        dirfd,
+        cwd: libc::AT_FDCWD,
+        target: dirfd,
         nofollow: flags & libc::AT_SYMLINK_NOFOLLOW != 0,
     };
     let v = check::decide(&mut fs, p, path_var);
@@ -1083,13 +1141,30 @@ pub(crate) unsafe fn spawn_check(
     if !inspecting() {
         return Ok(None);
     }
+    // The directory the child execs in: the file actions' `chdir`s and `fchdir`s,
+    // followed here by `O_PATH` opens, so that a relative path, a relative `PATH`
+    // entry and a relative `#!` interpreter are decided where the child finds them.
+    // SAFETY: posix_spawn's contract: actions is NULL or initialised file actions.
+    let n = unsafe { spawn_action_count(actions) };
+    // SAFETY: as above, i < n.
+    let at = |i| unsafe { spawn_action(actions, n, i) };
+    let mut dir = ChildDir {
+        fd: libc::AT_FDCWD,
+        owned: false,
+    };
+    let known = check::spawn_dir(n, at, |st| dir.step(st));
+    let mut fs = Sys {
+        cwd: dir.fd,
+        target: dir.fd,
+        nofollow: false,
+    };
     if !search {
         // SAFETY: posix_spawn's contract.
         let Some(p) = (unsafe { with_nul(path) }) else {
             return Ok(None);
         };
         // SAFETY: the caller's contract.
-        return unsafe { spawn_target(p, actions, argv, envp, spawn) };
+        return unsafe { spawn_target(&mut fs, known, false, p, argv, envp, spawn) };
     }
     // SAFETY: posix_spawnp's contract; environ is the process's block.
     let (Some(name), path_var) = (unsafe { bytes(path) }, unsafe {
@@ -1097,53 +1172,107 @@ pub(crate) unsafe fn spawn_check(
     }) else {
         return Ok(None);
     };
-    check::with_buf(check::search_len(name, path_var), |found| {
-        let Some(len) = check::search(&mut cwd(), name, path_var, found) else {
-            return Ok(None);
-        };
+    check::with_search(&mut fs, name, path_var, |fs, found| match found {
+        // What the child's search would fail with (the C library's, past every hook,
+        // could find what this one did not: it is not left to it).
+        Err(e) => Err(not_found_errno(e)),
         // SAFETY: the caller's contract.
-        unsafe { spawn_target(&found[..=len], actions, argv, envp, spawn) }
+        Ok(target) => unsafe { spawn_target(fs, known, true, target, argv, envp, spawn) },
     })
 }
 
+/// The directory a `posix_spawn` child execs in, as a descriptor: `AT_FDCWD` (the
+/// parent's), one of the parent's (`fchdir`), or one opened here (closed on drop).
+struct ChildDir {
+    fd: c_int,
+    owned: bool,
+}
+
+impl ChildDir {
+    /// Follows one directory change; `false` when it cannot be (the child's `chdir`
+    /// would fail too, or it cannot be told: decided as unknown).
+    fn step(&mut self, st: check::DirStep<'_>) -> bool {
+        let fd = match st {
+            check::DirStep::Fchdir(fd) => {
+                self.close();
+                self.fd = fd;
+                return true;
+            }
+            // SAFETY: d is NUL-terminated (spawn_dir's contract); integer flags.
+            check::DirStep::Chdir(d) => unsafe {
+                sys(
+                    libc::SYS_openat,
+                    self.fd as usize,
+                    d.as_ptr() as usize,
+                    (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as usize,
+                    0,
+                    0,
+                )
+            },
+        };
+        if fd < 0 {
+            return false;
+        }
+        self.close();
+        self.fd = fd as c_int;
+        self.owned = true;
+        true
+    }
+
+    fn close(&mut self) {
+        if self.owned {
+            // SAFETY: a descriptor this module opened; a raw call keeps errno.
+            unsafe { sys(libc::SYS_close, self.fd as usize, 0, 0, 0, 0) };
+            self.owned = false;
+        }
+    }
+}
+
+impl Drop for ChildDir {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// [`spawn_check`] of the file it spawns, `target` (NUL-terminated: as given, or
-/// found through `PATH`).
+/// found through `PATH` — `searched` — from the child's directory, where `fs`
+/// resolves relative paths). `known`: whether that directory could be told.
 ///
 /// # Safety
 /// As [`spawn_check`].
 unsafe fn spawn_target(
+    fs: &mut Sys,
+    known: bool,
+    searched: bool,
     target: &[u8],
-    actions: *const c_void,
     argv: *const *const c_char,
     envp: *const *const c_char,
     spawn: impl FnOnce(*const c_char, *const *const c_char, *const *const c_char) -> c_int,
 ) -> Result<Option<c_int>, c_int> {
-    // A relative path after a directory change of the file actions is the new
-    // directory's (decided there; spawned as given, the child resolving it).
-    // SAFETY: posix_spawn's contract: actions is NULL or initialised file actions.
-    let n = unsafe { spawn_action_count(actions) };
     let shown = &target[..target.len() - 1];
-    // SAFETY: as above, i < n.
-    let at = |i| unsafe { spawn_action(actions, n, i) };
     // SAFETY: posix_spawn's contract: envp is NULL or an environment block.
     let path_var = unsafe { path_of(envp) };
-    let need = if n == usize::MAX {
-        0
+    let verdict = if known {
+        check::decide(fs, target, path_var)
     } else {
-        check::spawn_path_len(shown, n, at)
+        Verdict::Supervise(check::Why::SpawnDirectory)
     };
-    let verdict = check::with_buf(need, |joined| {
-        match check::spawn_path(shown, n, at, joined) {
-            check::SpawnPath::AsGiven => check::decide(&mut cwd(), target, path_var),
-            check::SpawnPath::Joined(len) => check::decide(&mut cwd(), &joined[..=len], path_var),
-            check::SpawnPath::Unknown => Verdict::Supervise(check::Why::SpawnDirectory),
-        }
-    });
     let Verdict::Supervise(why) = verdict else {
-        // The preload kept in the new program's environment (`spawn` is the real
-        // posix_spawn: the path searched already).
+        // The preload kept in the new program's environment. `spawn` is the real
+        // posix_spawn: the file found is spawned, not searched for again.
+        let mut spawn = Some(spawn);
+        let t = target.as_ptr().cast();
         // SAFETY: posix_spawn's contract; the new block lives across the call.
-        return Ok(unsafe { with_preload_env(envp, |e| spawn(target.as_ptr().cast(), argv, e)) });
+        let r = unsafe {
+            with_preload_env(envp, |e| {
+                spawn.take().map_or(libc::EINVAL, |f| f(t, argv, e))
+            })
+        };
+        return Ok(match (r, spawn.take()) {
+            (Some(r), _) => Some(r),
+            (None, Some(f)) if searched => Some(f(t, argv, envp)),
+            (None, _) => None,
+        });
     };
     if supervised() {
         // As for an exec (see `verdict_for`): as is, but a foreign loader's program
@@ -1236,7 +1365,7 @@ unsafe fn spawn_action<'a>(actions: *const c_void, n: usize, i: usize) -> check:
         0 | 2 => Replaces(first),
         1 => Replaces(second),
         // SAFETY: chdir_action's path: a NUL-terminated string the program gave.
-        3 => match unsafe { bytes(*a.add(8).cast::<*const c_char>()) } {
+        3 => match unsafe { with_nul(*a.add(8).cast::<*const c_char>()) } {
             Some(p) => Chdir(p),
             None => Unknown,
         },
@@ -1596,32 +1725,52 @@ unsafe fn with_preload_env(
 
 /// How many words the small stack buffer of [`with_words`] holds.
 const WORDS_SMALL: usize = 32;
-/// How many the larger one holds, in a frame of its own.
+/// How many its middle one holds (an environment of some 120 entries), in a frame of
+/// its own.
+const WORDS_MIDDLE: usize = 128;
+/// How many its large one holds, in a frame of its own.
 const WORDS_STACK: usize = 512;
 
 /// Calls `f` with `words` writable words: on the stack when they fit (a small buffer,
 /// or a larger one in a frame of its own that only a longer argument vector or
-/// environment uses), else in an anonymous mapping, unmapped after `f` (errno kept).
-/// `ENOMEM` when it cannot be mapped.
+/// environment uses: each tier's frame alone, never two), else in an anonymous
+/// mapping, unmapped after `f` (errno kept). `ENOMEM` when it cannot be mapped.
 ///
 /// A mapping made in a `vfork` child whose exec succeeds stays in the parent (the
 /// memory is the parent's): one per exec of more than 511 arguments. Far rarer than a
 /// mapping per exec; an exec's own scratch is on the stack for that reason.
 fn with_words(words: usize, f: impl FnOnce(*mut usize) -> c_int) -> c_int {
     if words <= WORDS_SMALL {
-        let mut stack = [0usize; WORDS_SMALL];
-        return f(stack.as_mut_ptr());
+        words_on_stack::<WORDS_SMALL>(f)
+    } else if words <= WORDS_MIDDLE {
+        words_middle(f)
+    } else if words <= WORDS_STACK {
+        words_large(f)
+    } else {
+        words_mapped(words, f)
     }
-    with_words_large(words, f)
 }
 
-/// [`with_words`] past its small buffer.
+/// `N` words on the stack.
+#[inline(always)]
+fn words_on_stack<const N: usize>(f: impl FnOnce(*mut usize) -> c_int) -> c_int {
+    let mut stack = [0usize; N];
+    f(stack.as_mut_ptr())
+}
+
 #[inline(never)]
-fn with_words_large(words: usize, f: impl FnOnce(*mut usize) -> c_int) -> c_int {
-    if words <= WORDS_STACK {
-        let mut stack = [0usize; WORDS_STACK];
-        return f(stack.as_mut_ptr());
-    }
+fn words_middle(f: impl FnOnce(*mut usize) -> c_int) -> c_int {
+    words_on_stack::<WORDS_MIDDLE>(f)
+}
+
+#[inline(never)]
+fn words_large(f: impl FnOnce(*mut usize) -> c_int) -> c_int {
+    words_on_stack::<WORDS_STACK>(f)
+}
+
+/// [`with_words`] in an anonymous mapping.
+#[inline(never)]
+fn words_mapped(words: usize, f: impl FnOnce(*mut usize) -> c_int) -> c_int {
     let bytes = words * size_of::<usize>();
     // SAFETY: an anonymous private mapping; no memory of the program is touched.
     let p = unsafe {

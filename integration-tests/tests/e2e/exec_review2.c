@@ -12,7 +12,11 @@
                                      execveat(AT_FDCWD, PATH, AT_SYMLINK_NOFOLLOW);
                                      prints `errno=E`
      exec_review2 execveat-at DIR 0 PATH
-                                     execveat(open(DIR), PATH, 0); prints `errno=E` */
+                                     execveat(open(DIR), PATH, 0); prints `errno=E`
+     exec_review2 reuid-execvp 0 0 NAME
+                                     setreuid(65534, 0) (root: real uid nobody,
+                                     effective root), then execvp(NAME); prints
+                                     `errno=E` */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +91,13 @@ int main(int argc, char **argv) {
         int d = open(argv[2], O_RDONLY | O_DIRECTORY);
         if (d < 0) return 7;
         execveat(d, name, av, environ, 0);
+        printf("errno=%s\n", strerrorname_np(errno));
+        return 100;
+    }
+    if (!strcmp(argv[1], "reuid-execvp")) {
+        char *av[] = {name, 0};
+        if (setreuid(65534, 0)) return 8;
+        execvp(name, av);
         printf("errno=%s\n", strerrorname_np(errno));
         return 100;
     }

@@ -1,42 +1,39 @@
-//! A second hostile review of the exec hooks' stack (db43716, "buffers sized by what
-//! the exec needs"): the claim is that an exec in an 8 KiB `clone(CLONE_VM|CLONE_VFORK)`
-//! child and a `posix_spawnp` from a thread with a 16 KiB stack no longer overflow
-//! (5 KiB needed with the release stub, 7 with the debug one). Two ordinary inputs
-//! still bring the 4 KiB frames back and overflow those stacks:
+//! A second hostile review of the exec hooks (db43716, "buffers sized by what the exec
+//! needs", 2026-12-06): each test failed on the branch reviewed and passes now.
 //!
-//! - a `PATH` with one entry longer than `SMALL_PATH` (512 bytes): `search_len` is
-//!   the longest entry's, not the found path's, so `execvpe("true")` takes the 4 KiB
-//!   `with_path_max` frame even when `true` is found in `/usr/bin`;
+//! The stack, still overflowing an 8 KiB `clone(CLONE_VM|CLONE_VFORK)` child or a
+//! 16 KiB thread with two ordinary inputs:
+//! - a `PATH` with one entry longer than 512 bytes: the search buffer was sized by the
+//!   longest entry, not by the candidates before the one found. Now `with_search`
+//!   tries 512 bytes, then 1 KiB, then `PATH_MAX`, each frame replacing the one before,
+//!   and only when a candidate before the one found needs it;
 //! - an environment of more than 32 words that the hook rebuilds (`LD_PRELOAD` left
-//!   out: `env -u LD_PRELOAD`, a program's own block): `with_words_large`'s 512-word
-//!   (4 KiB) array on the stack, where the stub before this change used a mapping.
+//!   out): a 4 KiB array. Now a 128-word tier comes first (`with_words`).
 //!
-//! And one leak, older than that commit (the stub before it runs the program too): a
-//! `posix_spawnp` with an `addchdir_np` file action and a relative `PATH` entry (or an
-//! empty one, the current directory) runs a static program unsteered. The hook searches
-//! `PATH` in the parent's directory; glibc's child searches it after the file actions,
-//! in the new directory. When the parent's search finds nothing, the hook leaves the
-//! call to the real `posix_spawnp`, whose child finds the program and execs it past
-//! every check.
+//! And leaks older than that commit, each running a static program unsteered:
+//! - `posix_spawnp` with an `addchdir_np` action and a relative (or empty) `PATH`
+//!   entry: the hook searched in the parent's directory, glibc's child after its
+//!   chdir; when the hook found nothing the call went on to the real `posix_spawnp`;
+//! - `posix_spawn` of a `#!` script with a relative interpreter after an
+//!   `addchdir_np`: the kernel opens the interpreter in the child's directory;
+//! - `execveat(…, AT_SYMLINK_NOFOLLOW)` of a script whose interpreter is a link: the
+//!   flag is about the script only, and the hook opened the interpreter `O_NOFOLLOW`;
+//! - `execveat(dirfd, "scr", 0)` of a script with a relative interpreter: the kernel
+//!   opens it in the current directory, the hook did relative to `dirfd`;
+//! - (by reading) `execvp` in a process whose real and effective uids differ: the
+//!   `PATH` probe checked the real uid.
 //!
-//! Another of the same kind, older too: a `posix_spawn` of a `#!` script whose
-//! interpreter is a relative path, with an `addchdir_np` action: the kernel opens the
-//! interpreter in the child's new directory, the hook in the parent's (missing there:
-//! `AsIs`), so a static interpreter runs unsteered — the script named relatively or
-//! absolutely.
+//! Fixed by deciding each file where the kernel resolves it: the spawn child's
+//! directory followed by `O_PATH` opens of its `chdir`s (`execcheck::spawn_dir`), the
+//! exec's own path through `Fs::open_target` (`execveat`'s descriptor and flag) and
+//! the interpreters through `Fs::open` (the current directory, links followed); the
+//! probe asks for the effective ids (`faccessat2(AT_EACCESS)`); and a search that
+//! finds nothing fails with execvp's errno instead of being left to the C library.
 //!
-//! And a third, older too: `execveat(…, AT_SYMLINK_NOFOLLOW)` of a `#!` script whose
-//! interpreter is a symbolic link to a static program: the hook opens the interpreter
-//! with `O_NOFOLLOW` too (the flag is for the script's own name only, the kernel
-//! follows the interpreter's link), fails (ELOOP) and answers `AsIs`.
-//!
-//! And a fourth, older too: `execveat(dirfd, "scr", 0)` of a script whose interpreter is
-//! a relative path: the kernel resolves the interpreter in the current directory, the
-//! hook relative to `dirfd` (missing there: `AsIs`).
-//!
-//! Apart from these leaks, no verdict was found wrong (the refusals and supervision of static, Go, musl
-//! programs were checked by hand with long `PATH` entries, deep paths near `PATH_MAX`,
-//! long `addchdir_np` chains, 31–300 arguments and 0–5000 environment entries).
+//! No other verdict was found wrong (static, Go, musl programs checked by hand with
+//! long `PATH` entries, deep paths near `PATH_MAX`, long `addchdir_np` chains, 31–300
+//! arguments and 0–5000 environment entries; ~800k mutated Go and glibc binaries gave
+//! no "as is" where the stub before supervised).
 //!
 //! The launcher is `exec_review2.c` (dynamic glibc: preloaded). The measurements
 //! (2026-12-06, Linux, x86-64): see each test.
@@ -322,6 +319,62 @@ fn execveat_of_a_script_with_a_relative_interpreter_is_checked_in_the_current_di
             && hooked.stdout.contains("errno=EACCES")
             && hooked.stderr.contains("not running"),
         "execveat by dirfd of a script with a relative interpreter, no mifrun:{}",
+        hooked.dump()
+    );
+}
+
+/// `execvp(NAME)` from a process whose real uid (nobody) is not its effective one
+/// (root), `NAME` a static program of mode 0700 owned by root in a `PATH` directory:
+/// the kernel's exec checks the effective uid and runs it; the hook's `PATH` probe
+/// (`faccessat`, the real uid) found it not executable, found nothing, and left the
+/// call to glibc's `execvp`, which ran it past every check (found by reading in this
+/// review; measured 2026-12-06 with the stub before: `static-ran`). Now the probe asks
+/// for the effective ids (`faccessat2(AT_EACCESS)`), and a search that finds nothing
+/// fails with execvp's errno instead of being left to the C library.
+#[test]
+fn execvp_with_real_and_effective_uids_apart_checks_what_the_kernel_runs() {
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this test needs root (setreuid to nobody with root kept effective)"
+    );
+    let dir = TempDir::new("execreview2");
+    let launch = build_launcher(&dir);
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let prog = compile_c(
+        &dir,
+        "static_ran.c",
+        "#include <stdio.h>\nint main(void) { puts(\"static-ran\"); return 0; }\n",
+        "bin/mifshim-root-only",
+        &["gcc", "-static", "-O1"],
+        &[],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // nobody must reach the directories for nothing else to differ.
+    for d in [dir.path().to_path_buf(), bin.clone()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!("{}:{PATH}", s(bin));
+    let argv = [&launch, "reuid-execvp", "0", "0", "mifshim-root-only"];
+    let plain = Cmd::new(None, &argv)
+        .env("PATH", &path)
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
+    let hooked = Cmd::new(None, &argv)
+        .env("PATH", &path)
+        .env("LD_PRELOAD", s(shim_lib()))
+        .env("MIFSHIM_VIA", "wlan0")
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert!(
+        !hooked.stdout.contains("static-ran")
+            && hooked.stdout.contains("errno=EACCES")
+            && hooked.stderr.contains("not running"),
+        "a static program the effective uid may run, no mifrun:{}",
         hooked.dump()
     );
 }
