@@ -8,8 +8,10 @@
 //!
 //! Open defects found by this review are in `integration-tests/open/review_1206.rs`.
 
-use super::review_1203c::{Mode, run, same_as_native_on};
+use super::review_1203c::{Mode, PRE, run, same_as_native_on};
 use super::*;
+use std::os::unix::process::ExitStatusExt;
+use std::time::Instant;
 
 
 
@@ -217,4 +219,360 @@ fn ignored_signals_do_not_interrupt_a_waiting_send_supervise() {
     same_as_native_on(&tb, IGNORED, Mode::Supervise);
     let got = run(&tb, IGNORED, Mode::Supervise);
     assert_eq!(interrupted(&got), 0, "{}", got.dump());
+}
+
+// ---------------------------------------------------------------------------------
+// 4. pthread_cancel of threads waiting in workers.
+// ---------------------------------------------------------------------------------
+
+/// Four threads that wait: a raw named `sendto` and a raw `connect` (to an address
+/// every upstream drops) with asynchronous cancellation, and the libc `sendto` (named)
+/// and `connect`, cancellation points, with the default deferred type. The main
+/// thread cancels them after 1 s and joins each (3 s bound each).
+const CANCEL_C: &str = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct pair { int c; struct sockaddr_in dest; };
+
+static struct pair tcp_pair(void) {
+    struct pair p;
+    int l = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+    setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(l, (void *)&a, sizeof a);
+    listen(l, 1);
+    socklen_t len = sizeof p.dest;
+    getsockname(l, (void *)&p.dest, &len);
+    p.c = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(p.c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    if (connect(p.c, (void *)&p.dest, sizeof p.dest)) { perror("connect"); exit(2); }
+    accept(l, NULL, NULL); /* never read */
+    return p;
+}
+
+static struct sockaddr_in dropped(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(80)};
+    inet_pton(AF_INET, "203.0.113.99", &a.sin_addr);
+    return a;
+}
+
+static char buf[65536];
+
+static void *raw_send(void *arg) {
+    struct pair *p = arg;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+    for (;;)
+        if (syscall(SYS_sendto, p->c, buf, sizeof buf, 0, &p->dest, sizeof p->dest) < 0)
+            return (void *)(long)errno;
+}
+
+static void *raw_connect(void *arg) {
+    (void)arg;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = dropped();
+    if (syscall(SYS_connect, s, &a, sizeof a) < 0) return (void *)(long)errno;
+    return (void *)0L;
+}
+
+static void *libc_send(void *arg) {
+    struct pair *p = arg;
+    for (;;)
+        if (sendto(p->c, buf, sizeof buf, 0, (void *)&p->dest, sizeof p->dest) < 0)
+            return (void *)(long)errno;
+}
+
+static void *libc_connect(void *arg) {
+    (void)arg;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = dropped();
+    if (connect(s, (void *)&a, sizeof a) < 0) return (void *)(long)errno;
+    return (void *)0L;
+}
+
+/* Threads of the parent process (mifrun under --supervise) named mifrun-worker. */
+static int workers_of_parent(void) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)getppid());
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char comm[128], name[64] = "";
+        snprintf(comm, sizeof comm, "%s/%s/comm", path, e->d_name);
+        FILE *f = fopen(comm, "r");
+        if (!f) continue;
+        if (fgets(name, sizeof name, f) && strncmp(name, "mifrun-worker", 13) == 0) n++;
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+int main(void) {
+    static struct pair p1, p2;
+    p1 = tcp_pair();
+    p2 = tcp_pair();
+    const char *names[4] = {"raw sendto (async)", "raw connect (async)",
+                            "libc sendto (deferred)", "libc connect (deferred)"};
+    void *(*fns[4])(void *) = {raw_send, raw_connect, libc_send, libc_connect};
+    void *args[4] = {&p1, NULL, &p2, NULL};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, fns[i], args[i]);
+    sleep(1);
+    fprintf(stderr, "workers while waiting: %d\n", workers_of_parent());
+    for (int i = 0; i < 4; i++) pthread_cancel(t[i]);
+    for (int i = 0; i < 4; i++) {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 3;
+        void *r = NULL;
+        int e = pthread_timedjoin_np(t[i], &r, &dl);
+        if (e) printf("%s: not cancelled in 3 s\n", names[i]);
+        else if (r == PTHREAD_CANCELED) printf("%s: cancelled\n", names[i]);
+        else printf("%s: returned %ld\n", names[i], (long)r);
+        fflush(stdout);
+    }
+    usleep(300000);
+    printf("workers left %d\n", workers_of_parent());
+    fflush(stdout);
+    _exit(0);
+}
+"#;
+
+/// Without mifrun and under `--supervise`: each of the four threads `cancelled`
+/// (joined at once), and `workers left 0`: the workers of the cancelled calls ended
+/// (no thread of mifrun named `mifrun-worker` 300 ms after; 3 while they waited: the libc named `sendto` of a TCP socket goes nameless to the kernel, by the preload)
+/// (held).
+#[test]
+fn pthread_cancel_of_threads_waiting_in_workers_supervise() {
+    let tb = Testbed::up();
+    let dir = TempDir::new("cancel1206");
+    let bin = compile_c(&dir, "cancel.c", CANCEL_C, "cancel", &["gcc", "-O1", "-pthread"], &[]);
+    let mut outs = Vec::new();
+    for sup in [false, true] {
+        let mut argv = Vec::new();
+        if sup {
+            argv.extend(strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--"]));
+        }
+        argv.push(bin.clone());
+        let out = tb.cmd(&argv).timeout(Duration::from_secs(40)).run();
+        eprintln!("{}", out.dump());
+        out.assert_ok();
+        outs.push(out.stdout);
+    }
+    assert_eq!(outs[1], outs[0], "under mifrun (left) vs without (right)");
+    assert!(outs[0].contains("workers left 0"), "{}", outs[0]);
+    assert_eq!(outs[0].matches(": cancelled").count(), 4, "{}", outs[0]);
+}
+
+// ---------------------------------------------------------------------------------
+// 4, 5. exit_group and SIGKILL while threads wait in workers; a child left running.
+// ---------------------------------------------------------------------------------
+
+/// The program forks a child into a session of its own, its standard streams on
+/// `/dev/null` (a daemon: it outlives the program and the harness's kill of the
+/// process group, and holds none of the harness's pipes), that, 2.5 s later, counts
+/// the `mifrun-*` threads of the processes whose command line holds `MARK` (mifrun's
+/// copy that goes on supervising it) and writes the count to `OUT`. The program
+/// then has two threads wait in named sends (peers that never read) and one in a
+/// connect to an address every upstream drops, prints its pid after 1 s, and ends
+/// by `MODE`: `exit`, `os._exit(7)` from another thread (an `exit_group`); `kill`,
+/// it waits for the test's SIGKILL; `daemon`, `os._exit(0)`, the child has a thread
+/// wait in a named send and, 1 s after the program ended, makes a named UDP send
+/// (open/review_1206.rs).
+pub(super) const LEFT_BEHIND: &str = r#"
+MARK = os.environ['MARK']
+def scan():
+    n = 0; procs = 0; fds = []
+    for p in os.listdir('/proc'):
+        if not p.isdigit() or int(p) == os.getpid(): continue
+        try:
+            with open(f'/proc/{p}/cmdline', 'rb') as f:
+                if ('# ' + MARK).encode() not in f.read(): continue
+            with open(f'/proc/{p}/comm') as f:
+                if not f.read().startswith('mifrun'): continue
+            procs += 1
+            fds += [os.readlink(f'/proc/{p}/fd/{k}').split(':')[0] for k in (1, 2)]
+            for t in os.listdir(f'/proc/{p}/task'):
+                with open(f'/proc/{p}/task/{t}/comm') as f:
+                    if f.read().startswith('mifrun-'): n += 1
+        except OSError:
+            pass
+    return n, procs, fds
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    nul = os.open('/dev/null', os.O_RDWR)
+    for fd in (0, 1, 2): os.dup2(nul, fd)
+    t0 = time.time()
+    lines = []
+    if os.environ['MODE'] == 'daemon':
+        # A thread of the daemon waits in a named send, and 1 s after the program
+        # ended another makes a named UDP send (answered at once by the supervisor).
+        dl, dc, da = tcp_pair(rcvbuf=4096, sndbuf=4096)
+        def dsend():
+            while True: sto(dc, b'x' * 100000, dl.getsockname())
+        threading.Thread(target=dsend, daemon=True).start()
+        time.sleep(2.0)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        done = []
+        def usend(): done.append(sto(u, b'ping', ('127.0.0.1', 9)))
+        threading.Thread(target=usend, daemon=True).start()
+        time.sleep(1.0)
+        lines.append(f'udp send answered within 1 s {done == [4]}')
+    time.sleep(max(0, 3.5 - (time.time() - t0)))
+    n, procs, fds = scan()
+    lines = [f'supervisor threads left {n}'] + lines
+    with open(os.environ['OUT'], 'w') as f:
+        f.write('\n'.join(lines) + f'\nmifrun processes {procs}, their stdout and stderr {fds}\nend\n')
+    os._exit(0)
+pairs = [tcp_pair(rcvbuf=4096, sndbuf=4096) for _ in range(2)]
+def sender(l, c, a):
+    while True: sto(c, b'x' * 100000, l.getsockname())
+def connector():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    name = sa4('203.0.113.99', 80); nb = _buf(name)
+    _sys(42, s.fileno(), ctypes.addressof(nb), len(name))
+for p in pairs: threading.Thread(target=sender, args=p, daemon=True).start()
+threading.Thread(target=connector, daemon=True).start()
+time.sleep(1.0)
+print('pid', os.getpid(), flush=True)
+if os.environ['MODE'] == 'exit':
+    threading.Thread(target=lambda: os._exit(7)).start()
+if os.environ['MODE'] == 'daemon':
+    os._exit(0)
+time.sleep(20)
+print('not ended', flush=True)
+"#;
+
+/// One run of [`LEFT_BEHIND`].
+pub(super) struct LeftBehind {
+    pub status: std::process::ExitStatus,
+    /// Seconds from the program's `pid` line to the exit of what the harness started
+    /// (mifrun, or the program).
+    pub exit_s: f64,
+    /// Seconds from the `pid` line to the end of its stdout and stderr (every holder
+    /// closed them).
+    pub eof_s: f64,
+    /// What the child wrote.
+    pub child: Vec<String>,
+}
+
+/// Runs [`LEFT_BEHIND`] (`sup`: under mifrun) in `mode`.
+pub(super) fn left_behind(tb: &Testbed, mode: &str, sup: bool) -> LeftBehind {
+    let dir = TempDir::new("left1206");
+    let out_file = dir.path().join("count").to_string_lossy().into_owned();
+    let mark = format!("MARK-1206-{mode}-{}", std::process::id());
+    let full = format!("# {mark}\n{PRE}\n{LEFT_BEHIND}");
+    let prog = strs(&["python3", "-c", &full]);
+    let mut argv = Vec::new();
+    if sup {
+        argv.extend(strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--"]));
+    }
+    argv.extend(prog);
+    let mut bg = tb
+        .cmd(&argv)
+        .env("MARK", &mark)
+        .env("MODE", mode)
+        .env("OUT", &out_file)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    bg.wait_for_stdout("pid ", Duration::from_secs(20));
+    let t0 = Instant::now();
+    if mode == "kill" {
+        let pid: i32 = bg
+            .stdout_now()
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .expect("the program's pid");
+        // SAFETY: a signal to the program's process.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    // The exit of what the harness started (`ip netns exec` execs the command):
+    // a zombie, not reaped until `wait`.
+    let top = bg.pid().expect("pid");
+    while Instant::now() < t0 + Duration::from_secs(30) {
+        let st = std::fs::read_to_string(format!("/proc/{top}/stat")).unwrap_or_default();
+        if st.is_empty() || st.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let exit_s = t0.elapsed().as_secs_f64();
+    let out = bg.wait(Duration::from_secs(30));
+    let eof_s = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "{mode} supervised {sup}: exited after {exit_s:.2} s, its pipes ended after {eof_s:.2} s{}",
+        out.dump()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let child = loop {
+        if let Ok(c) = std::fs::read_to_string(&out_file)
+            && c.ends_with("end\n")
+        {
+            eprintln!("the child wrote: {c:?}");
+            break c.lines().map(str::to_string).collect();
+        }
+        assert!(Instant::now() < deadline, "the child wrote nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    LeftBehind {
+        status: out.status.expect("ended"),
+        exit_s,
+        eof_s,
+        child,
+    }
+}
+
+fn ends_promptly_leaving_no_thread(mode: &str) {
+    let tb = Testbed::up();
+    let n = left_behind(&tb, mode, false);
+    let g = left_behind(&tb, mode, true);
+    assert_eq!(
+        (g.status.code(), g.status.signal()),
+        (n.status.code(), n.status.signal())
+    );
+    assert_eq!(n.child[0], "supervisor threads left 0");
+    assert_eq!(g.child[0], n.child[0]);
+    // mifrun's copy was there to be counted.
+    assert!(g.child[1].starts_with("mifrun processes 1,"), "{:?}", g.child);
+    assert!(
+        n.exit_s < 1.0 && g.exit_s < 1.0,
+        "native {:.2} s, supervised {:.2} s",
+        n.exit_s,
+        g.exit_s
+    );
+}
+
+/// `os._exit(7)` from another thread while three threads wait in workers, a child
+/// left running: without mifrun and under `--supervise` exit status 7 within 10 ms
+/// (measured: 0.00 s and 0.01 s after the `pid` line), and `supervisor threads left
+/// 0` in the child 2.5 s later: mifrun's copy that goes on supervising the child
+/// (counted: `mifrun processes 1`) has no worker or watcher left (held).
+#[test]
+fn exit_group_while_threads_wait_in_workers_supervise() {
+    ends_promptly_leaving_no_thread("exit");
+}
+
+/// SIGKILL of the program while three threads wait in workers, a child left running:
+/// without mifrun and under `--supervise` killed by signal 9 at once (mifrun raises
+/// it again) and `supervisor threads left 0` in the child (held).
+#[test]
+fn sigkill_while_threads_wait_in_workers_supervise() {
+    ends_promptly_leaving_no_thread("kill");
 }

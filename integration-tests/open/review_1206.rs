@@ -1,0 +1,71 @@
+//! Defects found by the hostile review of the watcher (`supervisor/src/interrupt.rs`)
+//! on 2026-12-06 (branch wt-sigrev2, reviewed at c176ad1): each test asserts the
+//! native behaviour and fails on the branch reviewed. Parked, not compiled: see
+//! `integration-tests/open/README.md`. The helpers (`left_behind`, `LEFT_BEHIND`)
+//! are in `tests/e2e/review_1206.rs`; copy a test there to work on it.
+//!
+//! - a daemon the program left running, with a thread waiting in a worker, keeps
+//!   mifrun from returning after the program exited, and none of the daemon's other
+//!   calls is answered meanwhile;
+//! - mifrun's copy that supervises what the program left running keeps the
+//!   harness's stderr open: a reader of mifrun's stderr (`2>&1 | …`, `$(… 2>&1)`)
+//!   waits for the daemon, where without mifrun it ends with the program.
+
+use super::review_1206::left_behind;
+use super::*;
+
+/// The program (`LEFT_BEHIND`, `MODE=daemon`) forks a daemon (`setsid`, its streams
+/// on `/dev/null`) that has a thread wait in a named send (a peer that never reads)
+/// and, 1 s after the program's `os._exit(0)`, makes a named UDP send to
+/// 127.0.0.1:9 (answered by the supervisor at once); the daemon ends 2.5 s after the
+/// program. Without mifrun (2 of 2 runs): the program exits 0.00 s after its `pid`
+/// line; the daemon writes `supervisor threads left 0`, `udp send answered within 1 s
+/// True`. Fails on c176ad1 (2 of 2 runs): mifrun exits 2.49 s after the `pid` line
+/// (when the daemon ended), and the daemon writes `supervisor threads left 2` (a
+/// `mifrun-worker` and the `mifrun-signals` watcher, in mifrun itself) and `udp send
+/// answered within 1 s False`. Cause (run.rs `serve`): once the program exited with
+/// tasks left, the notification loop sleeps until `workers` is 0 before it forks the
+/// copy that goes on supervising ("bounded by the kernel's connect time-out, the
+/// socket's SO_SNDTIMEO"); a send to a peer that does not read is bounded by
+/// nothing, and no notification of the daemon is received meanwhile (its UDP send,
+/// a connect, … wait too; a daemon whose blocked send waits for its own other
+/// thread's connect never ends).
+#[test]
+fn a_daemon_waiting_in_a_worker_does_not_hold_mifrun_supervise() {
+    let tb = Testbed::up();
+    let n = left_behind(&tb, "daemon", false);
+    let g = left_behind(&tb, "daemon", true);
+    assert_eq!(n.child[1], "udp send answered within 1 s True");
+    assert_eq!(g.child[1], n.child[1], "{:?}", g.child);
+    assert!(
+        g.exit_s < 1.0,
+        "mifrun exited {:.2} s after the program (natively {:.2} s)",
+        g.exit_s,
+        n.exit_s
+    );
+}
+
+/// The program (`LEFT_BEHIND`, `MODE=exit`) leaves a daemon running (`setsid`, its
+/// streams on `/dev/null`) and ends by `os._exit(7)`. Without mifrun (3 of 3 runs) the
+/// harness's stdout and stderr pipes end 0.00 s after the `pid` line, with the
+/// program. Fails on c176ad1 (3 of 3 runs): mifrun exits at once (0.01 s) but the
+/// pipes end 2.48 s after (when the daemon ended): mifrun's copy that goes on
+/// supervising the daemon has its fd 1 on `/dev/null` and its fd 2 on the harness's
+/// stderr pipe (the daemon read `/proc/PID/fd`: `['/dev/null', 'pipe']`). A shell's
+/// `out=$(mifrun --supervise -- prog 2>&1)`, a `| tee` or a CI step that reads
+/// stderr to its end waits for every daemon the program started (the same for the
+/// SIGKILL mode).
+#[test]
+fn mifruns_copy_does_not_hold_the_callers_stderr_supervise() {
+    let tb = Testbed::up();
+    let n = left_behind(&tb, "exit", false);
+    let g = left_behind(&tb, "exit", true);
+    assert!(n.eof_s < 1.0);
+    assert!(
+        g.eof_s < 1.0,
+        "mifrun's stdout/stderr ended {:.2} s after the program (natively {:.2} s); {:?}",
+        g.eof_s,
+        n.eof_s,
+        g.child
+    );
+}
