@@ -543,6 +543,10 @@ fn ends_promptly_leaving_no_thread(mode: &str) {
     let tb = Testbed::up();
     let n = left_behind(&tb, mode, false);
     let g = left_behind(&tb, mode, true);
+    eprintln!(
+        "native: exit {:.2} s, pipes {:.2} s; supervised: exit {:.2} s, pipes {:.2} s",
+        n.exit_s, n.eof_s, g.exit_s, g.eof_s
+    );
     assert_eq!(
         (g.status.code(), g.status.signal()),
         (n.status.code(), n.status.signal())
@@ -575,4 +579,94 @@ fn exit_group_while_threads_wait_in_workers_supervise() {
 #[test]
 fn sigkill_while_threads_wait_in_workers_supervise() {
     ends_promptly_leaving_no_thread("kill");
+}
+
+// ---------------------------------------------------------------------------------
+// 6. Job control: SIGSTOP / SIGTSTP, then SIGCONT, while threads wait in workers.
+// ---------------------------------------------------------------------------------
+
+/// `MODE`: `single`, the program's only thread waits in a named send (no other
+/// thread to see a group stop by); `threads`, three threads wait in named sends and
+/// one in a connect to an address every upstream drops, the main thread in `join`.
+/// A forked child stops the program with `SIG` after 1 s, checks that every thread
+/// of it is stopped (`T`), continues it (SIGCONT) and then reads every peer.
+const STOP_CONT: &str = r#"
+MODE = os.environ['MODE']; SIG = getattr(signal, os.environ['SIG'])
+N = 3 if MODE == 'threads' else 1
+TOTAL = 300000
+pairs = [tcp_pair(rcvbuf=4096, sndbuf=4096) for _ in range(N)]
+parent = os.getpid()
+pid = os.fork()
+if pid == 0:
+    time.sleep(1.0)
+    os.kill(parent, SIG)
+    def states():
+        d = f'/proc/{parent}/task'
+        return [open(f'{d}/{t}/stat').read().rsplit(')', 1)[1].split()[0] for t in os.listdir(d)]
+    ok = False
+    for _ in range(100):
+        try: st = states()
+        except OSError: st = []
+        if st and all(x == 'T' for x in st): ok = True; break
+        time.sleep(0.05)
+    print('every thread stopped while blocked', ok, flush=True)
+    time.sleep(0.3)
+    os.kill(parent, signal.SIGCONT)
+    for l, c, a in pairs:
+        n = 0
+        while n < TOTAL:
+            b = a.recv(1 << 16)
+            if not b: break
+            n += len(b)
+    os._exit(0)
+def send_all(c, dest):
+    sent = 0; errs = []
+    while sent < TOTAL:
+        try:
+            sent += sto(c, b'x' * min(100000, TOTAL - sent), dest)
+        except OSError as e:
+            errs.append(en(e.errno)); break
+    return sent, errs
+if MODE == 'single':
+    res = [send_all(pairs[0][1], pairs[0][0].getsockname())]
+    conn = 'none'
+else:
+    res = [None] * N
+    def sender(i):
+        l, c, a = pairs[i]; res[i] = send_all(c, l.getsockname())
+    cres = []
+    def connector():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        name = sa4('203.0.113.99', 80); nb = _buf(name)
+        r = _sys(42, s.fileno(), ctypes.addressof(nb), len(name))
+        cres.append(r if r >= 0 else en(ctypes.get_errno()))
+    ct = threading.Thread(target=connector, daemon=True); ct.start()
+    ts = [threading.Thread(target=sender, args=(i,)) for i in range(N)]
+    for t in ts: t.start()
+    for t in ts: t.join(20)
+    time.sleep(0.5)
+    conn = 'still waiting' if ct.is_alive() else cres
+os.waitpid(pid, 0)
+print('sent', res, 'connect', conn, flush=True)
+os._exit(0)
+"#;
+
+/// SIGSTOP and SIGTSTP (Ctrl-Z's, default action), each with the only thread of the
+/// program waiting in a named send and with three threads in sends and one in a
+/// connect: without mifrun and under `--supervise`, `every thread stopped while
+/// blocked True`, then after SIGCONT the sends go on (restarted or a short count,
+/// never `EINTR` or errno 512): `sent [(300000, [])] connect none` and `sent
+/// [(300000, []), (300000, []), (300000, [])] connect still waiting` (the connect
+/// restarted, waiting again) (held).
+#[test]
+fn stop_and_continue_while_threads_wait_in_workers_supervise() {
+    let tb = Testbed::up();
+    for mode in ["single", "threads"] {
+        for sig in ["SIGSTOP", "SIGTSTP"] {
+            let body = format!(
+                "os.environ['MODE'] = '{mode}'\nos.environ['SIG'] = '{sig}'\n{STOP_CONT}"
+            );
+            same_as_native_on(&tb, &body, Mode::Supervise);
+        }
+    }
 }
