@@ -82,7 +82,9 @@ fn mifruns_copy_does_not_hold_the_callers_stderr_supervise() {
 /// (a killable wait, state `D`) for 1.5 s while a third thread, which blocks SIGUSR1,
 /// sends the process SIGUSR1. The kernel's `complete_signal` gives it to the leader
 /// (not blocked, no signal pending), which runs the handler when vfork returns; the
-/// sender is never woken.
+/// sender is never woken. `stop`: instead, a forked helper stops the process
+/// (SIGSTOP) while the leader is in vfork and continues it 2.5 s later: the group stop
+/// begins when vfork returns, and the send, interrupted by it, restarts.
 const VFORK_C: &str = r#"
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -136,10 +138,21 @@ int main(int argc, char **argv) {
     setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     connect(c, (void *)&dest, sizeof dest);
     int peer = accept(l, NULL, NULL);
+    int stop = argc > 1 && strcmp(argv[1], "stop") == 0;
+    if (stop && fork() == 0) {
+        /* Job control instead of SIGUSR1: stopped while the leader is in vfork,
+           continued 2.5 s later. */
+        pid_t parent = getppid();
+        usleep(800000);
+        kill(parent, SIGSTOP);
+        usleep(2500000);
+        kill(parent, SIGCONT);
+        _exit(0);
+    }
     pthread_t s, k;
     pthread_create(&s, NULL, sender, NULL);
     usleep(300000);
-    pthread_create(&k, NULL, killer, NULL);
+    if (!stop) pthread_create(&k, NULL, killer, NULL);
     /* The leader waits in vfork (killable, 'D') for 1.5 s: the kernel gave it the
        process's SIGUSR1, which it takes when vfork returns. */
     pid_t p = vfork();
@@ -149,7 +162,7 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     waitpid(p, NULL, 0);
-    usleep(500000);
+    usleep(stop ? 2500000 : 500000);
     if (result == 1) printf("sender still blocked, handler ran %d\n", (int)hits);
     else printf("sender ended: errno %ld, handler ran %d\n", -result, (int)hits);
     fflush(stdout);
@@ -158,14 +171,18 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// Without mifrun (3 of 3 runs each): `sender still blocked, handler ran 1`, with and
-/// without `SA_RESTART`. Fails on c176ad1 (3 of 3 runs each): under `--supervise`
-/// `sender ended: errno 512, handler ran 1` (`interrupted=2` in the stats): the
+/// Without mifrun (5 of 5 runs each): `sender still blocked, handler ran 1`, with and
+/// without `SA_RESTART`; `stop` (2 of 2): `sender still blocked, handler ran 0`.
+/// Fails on c176ad1 (5 of 5 runs each, `stop` 2 of 2): under `--supervise` `sender
+/// ended: errno 512, handler ran 1` (`interrupted=2` in the stats), and `sender
+/// ended: errno 512, handler ran 0` for the stop (a Ctrl-Z, then `fg`, and the
+/// program sees errno 512 from a send): the
 /// signal stayed in `ShdPnd` for a slice (the leader takes it only once vfork
 /// returns), the watcher took that as "no other thread took it" (`Look::Stayed`) and
 /// interrupted the only waiting thread, which had no signal pending: its
 /// `ERESTARTSYS` is neither restarted nor made `EINTR` and reaches the program as
-/// errno 512, even with `SA_RESTART`. Not the two-waiting-threads limit that
+/// errno 512, even with `SA_RESTART` (SIGSTOP: the thread the kernel chose begins the
+/// group stop only once vfork returns). Not the two-waiting-threads limit that
 /// interrupt.rs names: one thread waits. Any leader (or first eligible thread) in a
 /// killable or uninterruptible wait does it: `vfork`/`posix_spawn` of a slow exec, a
 /// read from a hung NFS or FUSE file, a page fault on slow storage.
@@ -177,10 +194,11 @@ fn a_process_signal_given_to_a_leader_in_vfork_does_not_end_a_waiting_send_super
     let tb = Testbed::up();
     let dir = TempDir::new("vfork1206");
     let bin = compile_c(&dir, "vfork.c", VFORK_C, "vfork", &["gcc", "-O1", "-pthread"], &[]);
-    for arg in ["plain", "restart"] {
+    for arg in ["plain", "restart", "stop"] {
         let native = tb.cmd(&[&bin, arg]).timeout(Duration::from_secs(30)).run();
         native.assert_ok();
-        assert_eq!(native.stdout, "sender still blocked, handler ran 1\n");
+        let want = if arg == "stop" { 0 } else { 1 };
+        assert_eq!(native.stdout, format!("sender still blocked, handler ran {want}\n"));
         let argv = strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--", &bin, arg]);
         let sup = tb.cmd(&argv).timeout(Duration::from_secs(30)).run();
         assert_eq!(sup.stdout, native.stdout, "{arg}:{}", sup.dump());
