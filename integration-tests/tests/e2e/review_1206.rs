@@ -851,3 +851,46 @@ fn sa_restart_signals_during_datagram_sends_the_supervisor_answers_supervise() {
     assert_eq!(n, "sent 20000 EINTR 0 other errors 0 signalled often\n");
     assert_eq!(g, n);
 }
+
+// ---------------------------------------------------------------------------------
+// An exec from another thread while the leader waits in a worker.
+// ---------------------------------------------------------------------------------
+
+const EXEC_FROM_THREAD: &str = r#"
+AFTER = r'''
+import os, time
+time.sleep(0.3)
+def workers(pid):
+    n = 0
+    for t in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{t}/comm') as f: n += f.read().startswith('mifrun-worker')
+        except OSError: pass
+    return n
+print('exec done; workers of the parent', workers(os.getppid()), 'threads', len(os.listdir('/proc/self/task')), flush=True)
+'''
+l, c, a = tcp_pair(rcvbuf=4096, sndbuf=4096)
+# The peer (and the sender's socket) stay open in the new program: the send is
+# not ended by a reset.
+for x in (l, c, a): os.set_inheritable(x.fileno(), True)
+def execer():
+    time.sleep(1.0)
+    os.execv(sys.executable, [sys.executable, '-c', AFTER])
+threading.Thread(target=execer).start()
+dest = l.getsockname()
+while True:
+    sto(c, b'x' * 100000, dest)
+"#;
+
+/// The leader waits in a named send (a peer that never reads) while another thread
+/// `execve`s: the kernel kills the leader (killable wait: it leaves the call) and the
+/// new program takes its pid. Without mifrun and under `--supervise`: `exec done;
+/// workers of the parent 0 threads 1` (under `--supervise` the worker whose thread
+/// left the call was interrupted: the notification is no longer valid, even though
+/// its tid now names the new program's thread; the peer stays open across the
+/// exec, so only that ends the worker's send: `interrupted=1`) (held).
+#[test]
+fn an_exec_from_another_thread_while_the_leader_waits_in_a_worker_supervise() {
+    let tb = Testbed::up();
+    same_as_native_on(&tb, EXEC_FROM_THREAD, Mode::Supervise);
+}
