@@ -193,13 +193,31 @@ int main(int argc, char **argv) {
 fn a_process_signal_given_to_a_leader_in_vfork_does_not_end_a_waiting_send_supervise() {
     let tb = Testbed::up();
     let dir = TempDir::new("vfork1206");
-    let bin = compile_c(&dir, "vfork.c", VFORK_C, "vfork", &["gcc", "-O1", "-pthread"], &[]);
+    let bin = compile_c(
+        &dir,
+        "vfork.c",
+        VFORK_C,
+        "vfork",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    );
     for arg in ["plain", "restart", "stop"] {
         let native = tb.cmd(&[&bin, arg]).timeout(Duration::from_secs(30)).run();
         native.assert_ok();
         let want = if arg == "stop" { 0 } else { 1 };
-        assert_eq!(native.stdout, format!("sender still blocked, handler ran {want}\n"));
-        let argv = strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--", &bin, arg]);
+        assert_eq!(
+            native.stdout,
+            format!("sender still blocked, handler ran {want}\n")
+        );
+        let argv = strs(&[
+            &s(mifrun()),
+            "--supervise",
+            "--via",
+            "wlan0",
+            "--",
+            &bin,
+            arg,
+        ]);
         let sup = tb.cmd(&argv).timeout(Duration::from_secs(30)).run();
         assert_eq!(sup.stdout, native.stdout, "{arg}:{}", sup.dump());
     }

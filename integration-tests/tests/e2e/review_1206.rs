@@ -6,14 +6,18 @@
 //! test runs the program without mifrun and under `mifrun --supervise --via wlan0`
 //! and asserts the native answers (helpers and `PRE`: review_1203c).
 //!
-//! Open defects found by this review are in `integration-tests/open/review_1206.rs`.
+//! Every test here passes (behaviour checked and held). The defects this review
+//! found are in `integration-tests/open/review_1206.rs`, and they use the helpers
+//! here (`left_behind`, `eintr_outputs`): a daemon waiting in a worker holds mifrun
+//! after the program exited; mifrun's copy holds the caller's stderr; errno 512 to
+//! the only waiting thread when the kernel gave a process signal (or SIGSTOP) to a
+//! leader in `vfork`; `EINTR` from datagram sends that do not wait (a handler
+//! without `SA_RESTART`).
 
 use super::review_1203c::{Mode, PRE, run, same_as_native_on};
 use super::*;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Instant;
-
-
 
 /// The `interrupted=` count of the supervisor's stats line.
 fn interrupted(out: &Out) -> u64 {
@@ -361,7 +365,14 @@ int main(void) {
 fn pthread_cancel_of_threads_waiting_in_workers_supervise() {
     let tb = Testbed::up();
     let dir = TempDir::new("cancel1206");
-    let bin = compile_c(&dir, "cancel.c", CANCEL_C, "cancel", &["gcc", "-O1", "-pthread"], &[]);
+    let bin = compile_c(
+        &dir,
+        "cancel.c",
+        CANCEL_C,
+        "cancel",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    );
     let mut outs = Vec::new();
     for sup in [false, true] {
         let mut argv = Vec::new();
@@ -508,7 +519,12 @@ pub(super) fn left_behind(tb: &Testbed, mode: &str, sup: bool) -> LeftBehind {
     let top = bg.pid().expect("pid");
     while Instant::now() < t0 + Duration::from_secs(30) {
         let st = std::fs::read_to_string(format!("/proc/{top}/stat")).unwrap_or_default();
-        if st.is_empty() || st.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) {
+        if st.is_empty()
+            || st
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -554,7 +570,11 @@ fn ends_promptly_leaving_no_thread(mode: &str) {
     assert_eq!(n.child[0], "supervisor threads left 0");
     assert_eq!(g.child[0], n.child[0]);
     // mifrun's copy was there to be counted.
-    assert!(g.child[1].starts_with("mifrun processes 1,"), "{:?}", g.child);
+    assert!(
+        g.child[1].starts_with("mifrun processes 1,"),
+        "{:?}",
+        g.child
+    );
     assert!(
         n.exit_s < 1.0 && g.exit_s < 1.0,
         "native {:.2} s, supervised {:.2} s",
@@ -663,9 +683,8 @@ fn stop_and_continue_while_threads_wait_in_workers_supervise() {
     let tb = Testbed::up();
     for mode in ["single", "threads"] {
         for sig in ["SIGSTOP", "SIGTSTP"] {
-            let body = format!(
-                "os.environ['MODE'] = '{mode}'\nos.environ['SIG'] = '{sig}'\n{STOP_CONT}"
-            );
+            let body =
+                format!("os.environ['MODE'] = '{mode}'\nos.environ['SIG'] = '{sig}'\n{STOP_CONT}");
             same_as_native_on(&tb, &body, Mode::Supervise);
         }
     }
@@ -825,10 +844,25 @@ int main(int argc, char **argv) {
 pub(super) fn eintr_outputs(arg: &str) -> (String, String) {
     let tb = Testbed::up();
     let dir = TempDir::new("eintr1206");
-    let bin = compile_c(&dir, "eintr.c", EINTR_C, "eintr", &["gcc", "-O1", "-pthread"], &[]);
+    let bin = compile_c(
+        &dir,
+        "eintr.c",
+        EINTR_C,
+        "eintr",
+        &["gcc", "-O1", "-pthread"],
+        &[],
+    );
     let native = tb.cmd(&[&bin, arg]).timeout(Duration::from_secs(60)).run();
     native.assert_ok();
-    let argv = strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--", &bin, arg]);
+    let argv = strs(&[
+        &s(mifrun()),
+        "--supervise",
+        "--via",
+        "wlan0",
+        "--",
+        &bin,
+        arg,
+    ]);
     let sup = tb
         .cmd(&argv)
         .env("MIFRUN_SUPERVISOR_STATS", "1")
