@@ -21,6 +21,10 @@
 //! decided again. A worker whose program thread left the call (killed) is
 //! interrupted too, so no worker outlives the call it was made for.
 //!
+//! A process signal the leader could take, while the leader does not wait on a
+//! worker, is the leader's ([`leader_takes`]): the kernel offers it first, and a
+//! leader in a killable wait (`vfork`) takes it when that wait ends.
+//!
 //! Limit: a signal sent to the process (not to a thread) is taken by one thread the
 //! kernel picks. When two threads of one process wait on workers with it unblocked,
 //! the one interrupted is the first of them in the group's thread list, where the
@@ -132,6 +136,25 @@ pub fn pick(order: &[u32], candidates: &[u32]) -> Option<u32> {
         .find(|t| candidates.contains(t))
         .or_else(|| candidates.first())
         .copied()
+}
+
+/// Whether a process signal (`bits`, each one that stayed pending a slice) went to
+/// the group's leader, which does not wait on a worker: the kernel's
+/// `complete_signal` offers a process signal first to the thread it was sent to —
+/// the leader, for `kill`, `alarm`, a timer — and gives it to it unless it blocks
+/// the signal, is stopped or traced (`T`, `t`) or exiting (`Z`, `X`). A leader in a
+/// killable or uninterruptible wait (`vfork`, a slow exec, a hung file system) keeps
+/// it pending until that wait ends; no waiting thread has it to take, and
+/// interrupting one returned errno 512 to the program (review_1206: the only thread
+/// waiting in a worker). `leader`: its masks and state letter, when read.
+pub fn leader_takes(bits: u64, leader_waits: bool, leader: Option<(SigState, char)>) -> bool {
+    let Some((st, state)) = leader else {
+        return false;
+    };
+    !leader_waits
+        && bits != 0
+        && !matches!(state, 'T' | 't' | 'Z' | 'X')
+        && bits & (st.blocked | st.ignored) == 0
 }
 
 /// The thread of a group whose state tells whether a group stop began (`T`): the
@@ -252,7 +275,7 @@ impl Waits {
     fn scan(&self, list: &mut [Wait], listener: i32) {
         // Per thread group, the threads that could take a process's signal that
         // stayed pending for a slice.
-        let mut shared: Vec<(u32, u32)> = Vec::new();
+        let mut shared: Vec<(u32, u32, u64)> = Vec::new();
         let waiting: Vec<u32> = list.iter().map(|w| w.tid).collect();
         // Per thread group, whether a group stop began (one thread read once a look).
         let mut stopping: Vec<(u32, bool)> = Vec::new();
@@ -289,7 +312,8 @@ impl Waits {
                         match look(&st, w.before) {
                             Look::Thread => true,
                             Look::Stayed => {
-                                shared.push((w.tgid, w.tid));
+                                let open = !st.blocked & !st.ignored;
+                                shared.push((w.tgid, w.tid, st.shared & open & w.before));
                                 false
                             }
                             Look::Shared(bits) => {
@@ -312,6 +336,14 @@ impl Waits {
         groups.sort_unstable();
         groups.dedup();
         for g in groups {
+            let bits = shared.iter().filter(|s| s.0 == g).fold(0, |a, s| a | s.2);
+            let leader_waits = waiting.contains(&g);
+            if !leader_waits {
+                let leader = sys::signal_state(g).zip(sys::thread_state(g, g));
+                if leader_takes(bits, false, leader) {
+                    continue;
+                }
+            }
             let cands: Vec<u32> = shared.iter().filter(|s| s.0 == g).map(|s| s.1).collect();
             let order = if cands.len() > 1 {
                 sys::threads_of(g)
@@ -412,6 +444,24 @@ mod tests {
         // The list unread: the first that waited.
         assert_eq!(pick(&[], &[7, 8]), Some(7));
         assert_eq!(pick(&[5], &[]), None);
+    }
+
+    #[test]
+    fn a_process_signal_stays_with_a_leader_in_a_killable_wait() {
+        let usr1 = 1 << 9;
+        let leader = |blocked, state| Some((st(0, usr1, blocked), state));
+        // The leader in vfork (`D`), SIGUSR1 open: its signal, not the waiter's.
+        assert!(leader_takes(usr1, false, leader(0, 'D')));
+        assert!(leader_takes(usr1, false, leader(0, 'S')));
+        // The leader blocks it, is stopped, exiting, waits itself, or was not read:
+        // another thread's (the waiter may be the kernel's pick).
+        assert!(!leader_takes(usr1, false, leader(usr1, 'D')));
+        assert!(!leader_takes(usr1, false, leader(0, 'T')));
+        assert!(!leader_takes(usr1, false, leader(0, 'Z')));
+        assert!(!leader_takes(usr1, true, leader(0, 'D')));
+        assert!(!leader_takes(usr1, false, None));
+        // Two signals stayed, the leader blocks one: that one is another thread's.
+        assert!(!leader_takes(usr1 | 1, false, leader(1, 'D')));
     }
 
     #[test]
