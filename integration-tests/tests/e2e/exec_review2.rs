@@ -71,17 +71,38 @@ fn long_entry_path() -> String {
 fn plain_and_preloaded(launch: &str, path: &str, args: &[&str]) -> (Out, Out) {
     let mut argv = vec![launch];
     argv.extend_from_slice(args);
-    let plain = Cmd::new(None, &argv)
+    run_both(&argv, path)
+}
+
+/// `argv` without the preload and under it (`MIFSHIM_VIA`), `PATH` set to `path`.
+fn run_both(argv: &[&str], path: &str) -> (Out, Out) {
+    let plain = Cmd::new(None, argv)
         .env("PATH", path)
         .timeout(Duration::from_secs(20))
         .run();
-    let hooked = Cmd::new(None, &argv)
+    let hooked = Cmd::new(None, argv)
         .env("PATH", path)
         .env("LD_PRELOAD", s(shim_lib()))
         .env("MIFSHIM_VIA", "wlan0")
         .timeout(Duration::from_secs(20))
         .run();
     (plain, hooked)
+}
+
+/// `argv` (`PATH` = `path`) runs the static program without the preload
+/// (`static-ran`); under it, without a mifrun, the program is refused (`errno=EACCES`
+/// and the refusal line), not run. `what`: the case, for the message.
+#[track_caller]
+fn ran_natively_refused_preloaded(argv: &[&str], path: &str, what: &str) {
+    let (plain, hooked) = run_both(argv, path);
+    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
+    assert!(
+        !hooked.stdout.contains("static-ran")
+            && hooked.stdout.contains("errno=EACCES")
+            && hooked.stderr.contains("not running"),
+        "{what}, no mifrun:{}",
+        hooked.dump()
+    );
 }
 
 /// `execvpe("true")` in a `clone(CLONE_VM|CLONE_VFORK)` child on an 8 KiB stack (guard
@@ -175,25 +196,11 @@ fn posix_spawnp_after_a_chdir_action_with_a_relative_path_entry_is_checked() {
         (format!("mifshim-review2-bin:{PATH}"), d.as_str()),
         (format!(":{PATH}"), bin_dir.as_str()),
     ] {
-        let argv = [&launch, "spawnp-chdir", chdir, "static-prog"];
-        let plain = Cmd::new(None, &argv)
-            .env("PATH", &path)
-            .timeout(Duration::from_secs(20))
-            .run();
-        assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
-        let hooked = Cmd::new(None, &argv)
-            .env("PATH", &path)
-            .env("LD_PRELOAD", s(shim_lib()))
-            .env("MIFSHIM_VIA", "wlan0")
-            .timeout(Duration::from_secs(20))
-            .run();
-        assert!(
-            !hooked.stdout.contains("static-ran")
-                && hooked.stdout.contains("errno=EACCES")
-                && hooked.stderr.contains("not running"),
-            "a static program found by the child's PATH search after its chdir, no \
-             mifrun:{}",
-            hooked.dump()
+        let argv = [launch.as_str(), "spawnp-chdir", chdir, "static-prog"];
+        ran_natively_refused_preloaded(
+            &argv,
+            &path,
+            "a static program found by the child's PATH search after its chdir",
         );
     }
 }
@@ -228,20 +235,11 @@ fn posix_spawn_after_a_chdir_action_of_a_script_with_a_relative_interpreter_is_c
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let d = s(dir.path().to_path_buf());
     for target in ["scr", script.as_str()] {
-        let argv = [&launch, "spawn-chdir", d.as_str(), target];
-        let plain = Cmd::new(None, &argv).timeout(Duration::from_secs(20)).run();
-        assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
-        let hooked = Cmd::new(None, &argv)
-            .env("LD_PRELOAD", s(shim_lib()))
-            .env("MIFSHIM_VIA", "wlan0")
-            .timeout(Duration::from_secs(20))
-            .run();
-        assert!(
-            !hooked.stdout.contains("static-ran")
-                && hooked.stdout.contains("errno=EACCES")
-                && hooked.stderr.contains("not running"),
-            "{target}: a static interpreter found in the child's directory, no mifrun:{}",
-            hooked.dump()
+        let argv = [launch.as_str(), "spawn-chdir", d.as_str(), target];
+        ran_natively_refused_preloaded(
+            &argv,
+            PATH,
+            &format!("{target}: a static interpreter found in the child's directory"),
         );
     }
 }
@@ -267,16 +265,10 @@ fn execveat_nofollow_of_a_script_whose_interpreter_is_a_link_is_checked() {
     std::os::unix::fs::symlink(&prog, &link).unwrap();
     let script = dir.write("scr", &format!("#!{}\n", s(link)));
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let (plain, hooked) =
-        plain_and_preloaded(&launch, PATH, &["execveat-nofollow", "0", "0", &script]);
-    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
-    assert!(
-        !hooked.stdout.contains("static-ran")
-            && hooked.stdout.contains("errno=EACCES")
-            && hooked.stderr.contains("not running"),
-        "a script's interpreter behind a link, exec'ed with AT_SYMLINK_NOFOLLOW, no \
-         mifrun:{}",
-        hooked.dump()
+    ran_natively_refused_preloaded(
+        &[&launch, "execveat-nofollow", "0", "0", &script],
+        PATH,
+        "a script's interpreter behind a link, exec'ed with AT_SYMLINK_NOFOLLOW",
     );
 }
 
@@ -305,21 +297,11 @@ fn execveat_of_a_script_with_a_relative_interpreter_is_checked_in_the_current_di
     // The launcher run from `C` (the test directory) by a shell's `cd`.
     let c = s(dir.path().to_path_buf());
     let line = format!("cd {c} && exec {launch} execveat-at {d} 0 scr");
-    let argv = ["/bin/sh", "-c", line.as_str()];
-    let plain = Cmd::new(None, &argv).timeout(Duration::from_secs(20)).run();
-    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
     // The shell (dash, glibc) is preloaded too and execs the launcher: steered.
-    let hooked = Cmd::new(None, &argv)
-        .env("LD_PRELOAD", s(shim_lib()))
-        .env("MIFSHIM_VIA", "wlan0")
-        .timeout(Duration::from_secs(20))
-        .run();
-    assert!(
-        !hooked.stdout.contains("static-ran")
-            && hooked.stdout.contains("errno=EACCES")
-            && hooked.stderr.contains("not running"),
-        "execveat by dirfd of a script with a relative interpreter, no mifrun:{}",
-        hooked.dump()
+    ran_natively_refused_preloaded(
+        &["/bin/sh", "-c", line.as_str()],
+        PATH,
+        "execveat by dirfd of a script with a relative interpreter",
     );
 }
 
@@ -358,23 +340,9 @@ fn execvp_with_real_and_effective_uids_apart_checks_what_the_kernel_runs() {
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let path = format!("{}:{PATH}", s(bin));
-    let argv = [&launch, "reuid-execvp", "0", "0", "mifshim-root-only"];
-    let plain = Cmd::new(None, &argv)
-        .env("PATH", &path)
-        .timeout(Duration::from_secs(20))
-        .run();
-    assert!(plain.stdout.contains("static-ran"), "{}", plain.dump());
-    let hooked = Cmd::new(None, &argv)
-        .env("PATH", &path)
-        .env("LD_PRELOAD", s(shim_lib()))
-        .env("MIFSHIM_VIA", "wlan0")
-        .timeout(Duration::from_secs(20))
-        .run();
-    assert!(
-        !hooked.stdout.contains("static-ran")
-            && hooked.stdout.contains("errno=EACCES")
-            && hooked.stderr.contains("not running"),
-        "a static program the effective uid may run, no mifrun:{}",
-        hooked.dump()
+    ran_natively_refused_preloaded(
+        &[&launch, "reuid-execvp", "0", "0", "mifshim-root-only"],
+        &path,
+        "a static program the effective uid may run",
     );
 }
