@@ -59,10 +59,16 @@ os._exit(0)
 /// watchdog block SIGUSR1; two process-directed SIGUSR1 (`os.kill(os.getpid())`) 1 s
 /// apart, with a Python handler (no `SA_RESTART`). The kernel gives each to thread 0
 /// (the first thread after the leader that can take it): its first blocked call
-/// returns a short count, its second (nothing sent yet) `EINTR`; thread 1 stays
-/// blocked. Without mifrun (4 of 4 runs, and 3 runs outside the testbed):
+/// returns a short count, its second `EINTR` when nothing was sent yet, else a short
+/// count too; thread 1 stays blocked. Without mifrun (4 of 4 runs, and 3 runs
+/// outside the testbed):
 /// `after SIGUSR1 1 {0: ['short'], 1: []} handler ran 1`,
-/// `after SIGUSR1 2 {0: ['short', 'EINTR'], 1: []} handler ran 2`.
+/// `after SIGUSR1 2 {0: ['short', 'EINTR'], 1: []} handler ran 2`;
+/// but 2 of 7 later runs without mifrun ended `{0: ['short', 'short'], ...}`: the
+/// first call returned 10240 bytes, not 12288, and the last 2048 of the send buffer
+/// came free during the second (the kernel's timing, not the supervisor's; a CI run
+/// compared such a run's answer with a native one's and failed). So the second
+/// answer of thread 0 may be either; what is asserted is who is interrupted.
 /// Fails on 9bff9e4 (4 of 4 runs): under `--supervise` the watcher interrupts the
 /// thread that waited first (thread 1), which had no signal to take: its first call
 /// returns a short count, its second `ERESTARTSYS`, which reaches the program as
@@ -74,7 +80,20 @@ os._exit(0)
 fn a_process_signal_with_two_threads_blocked_in_sends_supervise() {
     let tb = Testbed::up();
     let body = format!("os.environ['MAIN_BLOCKS'] = '1'\n{TWO_SENDERS}");
-    same_as_native_on(&tb, &body, Mode::Supervise);
+    let first = "after SIGUSR1 1 {0: ['short'], 1: []} handler ran 1";
+    let second =
+        |last: &str| format!("after SIGUSR1 2 {{0: ['short', '{last}'], 1: []}} handler ran 2");
+    let (eintr, short) = (second("EINTR"), second("short"));
+    for mode in [Mode::Native, Mode::Supervise] {
+        let out = run(&tb, &body, mode);
+        out.assert_ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(
+            lines.len() == 2 && lines[0] == first && (lines[1] == eintr || lines[1] == short),
+            "{}",
+            out.dump()
+        );
+    }
 }
 
 /// The same with `SA_RESTART` for SIGUSR1. Without mifrun thread 0's second call is
