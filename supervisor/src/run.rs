@@ -608,18 +608,26 @@ impl Supervisor<'_> {
                                 // Only this thread was copied: the watcher (and the
                                 // lock it may have held) are the parent's.
                                 self.waits = Default::default();
+                                // Said before standard error may go (`detach`).
+                                let tty = sys::is_terminal(2);
+                                self.say(
+                                    LogLevel::Info,
+                                    format_args!(
+                                        "the program exited; still supervising what it left running{}",
+                                        if tty {
+                                            ""
+                                        } else {
+                                            " (standard error is not a terminal: its later log lines are not written; \
+                                             the events file still is)"
+                                        }
+                                    ),
+                                );
                                 sys::detach();
                                 if let Some((r, w)) = detached {
                                     drop(r);
                                     let _ = sys::write_byte(&w);
                                 }
                                 sys::forward_signals_to(0);
-                                self.say(
-                                    LogLevel::Info,
-                                    format_args!(
-                                        "the program exited; still supervising what it left running"
-                                    ),
-                                );
                             }
                             Ok(sys::Forked::Parent(_)) => {
                                 if let Some((r, w)) = detached {

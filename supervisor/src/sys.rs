@@ -320,8 +320,13 @@ pub fn forward_signals_to(pid: libc::pid_t) {
 /// Detaches the copy of the supervisor that stays with a program's daemons: a session
 /// of its own (a kill of mifrun's process group or job leaves it to serve the daemons
 /// that escaped it), standard input and output on `/dev/null` (mifrun's pipes must
-/// not stay open); standard error stays for its log lines.
+/// not stay open), and standard error too unless it is a terminal: a pipe or file
+/// kept open would hold whoever reads mifrun's output to its end (`$(mifrun … 2>&1)`,
+/// `| tee`, a CI step) until the last daemon exits, where without mifrun it ends with
+/// the program (review_1206). A terminal has no end to wait for, so the copy's log
+/// lines still reach it.
 pub fn detach() {
+    let keep_stderr = is_terminal(2);
     // SAFETY: setsid/open/dup2/close on descriptors this process owns.
     unsafe {
         libc::setsid();
@@ -329,9 +334,18 @@ pub fn detach() {
         if n >= 0 {
             libc::dup2(n, 0);
             libc::dup2(n, 1);
+            if !keep_stderr {
+                libc::dup2(n, 2);
+            }
             libc::close(n);
         }
     }
+}
+
+/// Whether `fd` is a terminal.
+pub fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty reads nothing of ours.
+    unsafe { libc::isatty(fd) == 1 }
 }
 
 /// `poll(2)` over (fd, events); returns the revents.
