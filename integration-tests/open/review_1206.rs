@@ -4,45 +4,11 @@
 //! `integration-tests/open/README.md`. The helpers (`left_behind`, `LEFT_BEHIND`)
 //! are in `tests/e2e/review_1206.rs`; copy a test there to work on it.
 //!
-//! - a daemon the program left running, with a thread waiting in a worker, keeps
-//!   mifrun from returning after the program exited, and none of the daemon's other
-//!   calls is answered meanwhile;
 //! - `EINTR` from datagram sends that never wait (a handler without `SA_RESTART`),
 //!   for a signal that comes while the notification waits to be received.
 
-use super::review_1206::{eintr_outputs, left_behind};
+use super::review_1206::eintr_outputs;
 use super::*;
-
-/// The program (`LEFT_BEHIND`, `MODE=daemon`) forks a daemon (`setsid`, its streams
-/// on `/dev/null`) that has a thread wait in a named send (a peer that never reads)
-/// and, 1 s after the program's `os._exit(0)`, makes a named UDP send to
-/// 127.0.0.1:9 (answered by the supervisor at once); the daemon ends 2.5 s after the
-/// program. Without mifrun (2 of 2 runs): the program exits 0.00 s after its `pid`
-/// line; the daemon writes `supervisor threads left 0`, `udp send answered within 1 s
-/// True`. Fails on c176ad1 (2 of 2 runs): mifrun exits 2.49 s after the `pid` line
-/// (when the daemon ended), and the daemon writes `supervisor threads left 2` (a
-/// `mifrun-worker` and the `mifrun-signals` watcher, in mifrun itself) and `udp send
-/// answered within 1 s False`. Cause (run.rs `serve`): once the program exited with
-/// tasks left, the notification loop sleeps until `workers` is 0 before it forks the
-/// copy that goes on supervising ("bounded by the kernel's connect time-out, the
-/// socket's SO_SNDTIMEO"); a send to a peer that does not read is bounded by
-/// nothing, and no notification of the daemon is received meanwhile (its UDP send,
-/// a connect, … wait too; a daemon whose blocked send waits for its own other
-/// thread's connect never ends).
-#[test]
-fn a_daemon_waiting_in_a_worker_does_not_hold_mifrun_supervise() {
-    let tb = Testbed::up();
-    let n = left_behind(&tb, "daemon", false);
-    let g = left_behind(&tb, "daemon", true);
-    assert_eq!(n.child[1], "udp send answered within 1 s True");
-    assert_eq!(g.child[1], n.child[1], "{:?}", g.child);
-    assert!(
-        g.exit_s < 1.0,
-        "mifrun exited {:.2} s after the program (natively {:.2} s)",
-        g.exit_s,
-        n.exit_s
-    );
-}
 
 /// `EINTR_C` (tests/e2e/review_1206.rs) with a handler without `SA_RESTART` (a
 /// `sigaction` with `sa_flags` 0, common in C): 20 000 raw named UDP `sendto`s to a

@@ -178,12 +178,24 @@ pub fn stop_probe(
 
 /// Raised by the watcher; read by the worker when its call returns `EINTR`.
 #[derive(Clone, Default)]
-pub struct Intr(Arc<AtomicBool>);
+pub struct Intr {
+    raised: Arc<AtomicBool>,
+    /// Shared by every wait of a [`Waits`]: [`Waits::hand_over`].
+    handover: Arc<AtomicBool>,
+}
 
 impl Intr {
-    /// Whether the watcher asked this worker's call to end.
+    /// Whether the watcher asked this worker's call to end (the program's thread has
+    /// a signal to take).
     pub fn raised(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.raised.load(Ordering::Acquire)
+    }
+
+    /// Whether the worker is to stop its call and keep what it did, to be made again
+    /// by mifrun's copy that serves the program's daemons (`run.rs serve`); a
+    /// [`Intr::raised`] call answers instead (the program's signal comes first).
+    pub fn handed_over(&self) -> bool {
+        self.handover.load(Ordering::Acquire) && !self.raised()
     }
 }
 
@@ -211,6 +223,8 @@ pub struct Waits {
     watcher: AtomicI32,
     /// Calls interrupted so far.
     pub interrupted: AtomicU64,
+    /// Set once by [`Waits::hand_over`].
+    handover: Arc<AtomicBool>,
 }
 
 impl Waits {
@@ -234,7 +248,10 @@ impl Waits {
     /// Called by the worker thread before its call: the program's thread `tid` waits
     /// for its answer to notification `id`.
     pub fn begin(&self, id: u64, tid: u32) -> Intr {
-        let intr = Intr::default();
+        let intr = Intr {
+            raised: Arc::default(),
+            handover: self.handover.clone(),
+        };
         let w = Wait {
             id,
             tid,
@@ -254,6 +271,19 @@ impl Waits {
     pub fn end(&self, id: u64) {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
         list.retain(|w| w.id != id);
+    }
+
+    /// Asks every worker to stop its call and keep what it did ([`Intr::handed_over`]),
+    /// and interrupts the calls of those that wait now; called again until no worker
+    /// is left, as a worker may enter its call just after (the signal would come
+    /// before it). Returns how many wait.
+    pub fn hand_over(&self) -> usize {
+        self.handover.store(true, Ordering::Release);
+        let list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        for w in list.iter() {
+            sys::interrupt_thread(w.worker);
+        }
+        list.len()
     }
 
     fn watch(&self, listener: i32) {
@@ -359,7 +389,7 @@ impl Waits {
     }
 
     fn raise(&self, w: &mut Wait) {
-        w.intr.0.store(true, Ordering::Release);
+        w.intr.raised.store(true, Ordering::Release);
         self.interrupted.fetch_add(1, Ordering::Relaxed);
         sys::interrupt_thread(w.worker);
     }

@@ -196,6 +196,7 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
         pidfds: HashMap::new(),
         workers: Default::default(),
         waits: Default::default(),
+        parked: Default::default(),
     };
     if sys::write_byte(&go_w).is_err() {
         sys::kill(pid, libc::SIGKILL);
@@ -226,27 +227,45 @@ pub fn run(r: &Run<'_>, host: &mut dyn Host) -> Result<Exit, String> {
 /// each blocked in a send (review_1203c).
 const MAX_WORKERS: usize = 256;
 
-/// A call that waits, made on the supervisor's duplicate by a thread of its own (`job`
-/// owns what it needs), which answers notification `id` of the program's thread `tid`
-/// with the kernel's result. It waits as the program's call would (a connect's
-/// `SO_SNDTIMEO` is the socket's). The program's thread waits for the answer in the
-/// filter's killable wait (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`), where only a
-/// fatal signal acts; so the watcher of [`interrupt`] interrupts the worker's call
-/// when that thread has a signal to take, and `job` answers as an interrupted call
-/// ([`interrupted_errno`]; review_1203c: an `alarm()` did not end a blocked send).
+/// A call that waits, as a worker thread makes it ([`worker`]): the kernel's answer,
+/// or `None` when it was handed over ([`interrupt::Intr::handed_over`]): it stopped
+/// and keeps what it did in its own state, to be called again in mifrun's copy.
+type Job = Box<dyn FnMut(&interrupt::Intr) -> Option<Reply> + Send>;
+
+/// A handed-over call: the notification it answers, the program's thread, the call.
+struct Parked {
+    id: u64,
+    tid: u32,
+    job: Job,
+}
+
+/// The handed-over calls, kept by their workers as they end.
+type ParkedList = std::sync::Arc<std::sync::Mutex<Vec<Parked>>>;
+
+/// A call that waits (a blocking connect, a send on a full buffer), made on the
+/// supervisor's duplicate by a thread of its own (`job` owns what it needs), which
+/// answers notification `id` of the program's thread `tid` with the kernel's result.
+/// It waits as the program's call would (a connect's `SO_SNDTIMEO` is the socket's).
+/// The program's thread waits for the answer in the filter's killable wait
+/// (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`), where only a fatal signal acts; so the
+/// watcher of [`interrupt`] interrupts the worker's call when that thread has a
+/// signal to take, and `job` answers as an interrupted call ([`interrupted_errno`];
+/// review_1203c: an `alarm()` did not end a blocked send). A job handed over is kept
+/// in `parked` instead of answered.
 fn worker(
     listener: RawFd,
-    n: &Notif,
+    (id, tid): (u64, u32),
     workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     waits: &std::sync::Arc<interrupt::Waits>,
-    job: impl FnOnce(&interrupt::Intr) -> Reply + Send + 'static,
+    parked: &ParkedList,
+    mut job: Job,
 ) -> io::Result<()> {
     use std::sync::atomic::Ordering;
     waits.ensure_watcher(listener)?;
     workers.fetch_add(1, Ordering::AcqRel);
     let w = workers.clone();
     let waits = waits.clone();
-    let (id, tid) = (n.id, n.pid);
+    let parked = parked.clone();
     let spawned = std::thread::Builder::new()
         .name("mifrun-worker".into())
         .stack_size(64 * 1024)
@@ -254,7 +273,15 @@ fn worker(
             let intr = waits.begin(id, tid);
             let reply = job(&intr);
             waits.end(id);
-            let _ = sys::send(listener, id, reply);
+            match reply {
+                Some(reply) => {
+                    let _ = sys::send(listener, id, reply);
+                }
+                None => parked
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Parked { id, tid, job }),
+            }
             w.fetch_sub(1, Ordering::AcqRel);
         });
     if let Err(e) = spawned {
@@ -276,8 +303,27 @@ fn interrupted_errno(s: &OwnedFd) -> i32 {
     }
 }
 
+/// What a worker's blocking send came to.
+#[derive(Debug, PartialEq)]
+enum Waited {
+    /// The kernel's answer, or [`interrupted_errno`] when the watcher interrupted it
+    /// before anything went.
+    Done(Result<usize, i32>),
+    /// Handed over ([`interrupt::Intr::handed_over`]) after this many bytes went (a
+    /// stream's part; 0 for a datagram, which goes whole or not at all).
+    Paused(usize),
+}
+
+/// Why a batch of sends stopped before its end.
+enum Stop {
+    Errno(i32),
+    /// Handed over, this many bytes of the next message sent.
+    Paused(usize),
+}
+
 /// A worker's blocking `sendmsg`: made again after an `EINTR` the watcher did not
-/// cause; its error is [`interrupted_errno`] when the watcher did.
+/// cause; its error is [`interrupted_errno`] when the watcher did; stopped, keeping
+/// what went, when handed over.
 fn send_waiting(
     s: &OwnedFd,
     name: &[u8],
@@ -285,13 +331,38 @@ fn send_waiting(
     cmsg: &[u8],
     flags: i32,
     intr: &interrupt::Intr,
-) -> Result<usize, i32> {
+) -> Waited {
     loop {
-        match sys::sendmsg(s, name, data, cmsg, flags) {
-            Err(libc::EINTR) if intr.raised() => return Err(interrupted_errno(s)),
-            Err(libc::EINTR) => continue,
-            r => return r,
+        if intr.handed_over() {
+            return Waited::Paused(0);
         }
+        let r = sys::sendmsg(s, name, data, cmsg, flags);
+        return match r {
+            Err(libc::EINTR) if intr.raised() => Waited::Done(Err(interrupted_errno(s))),
+            Err(libc::EINTR) => continue,
+            // A blocking stream send returns a part only when a signal (or its
+            // time-out) ended it: ours, to hand it over.
+            Ok(k) if k < data.len() && intr.handed_over() => Waited::Paused(k),
+            r => Waited::Done(r),
+        };
+    }
+}
+
+/// A worker's blocking connect: the kernel's answer; `None` when handed over. A
+/// connect interrupted and made again waits for the same handshake (the kernel's
+/// `SS_CONNECTING` case: its error, or 0, once it ended), so mifrun's copy makes a
+/// handed-over one again.
+fn connect_waiting(s: &OwnedFd, raw: &[u8], intr: &interrupt::Intr) -> Option<Reply> {
+    loop {
+        if intr.handed_over() {
+            return None;
+        }
+        return match sys::connect(s, raw) {
+            Ok(()) => Some(Reply::Value(0)),
+            Err(libc::EINTR) if intr.raised() => Some(Reply::Errno(interrupted_errno(s))),
+            Err(libc::EINTR) => continue,
+            Err(e) => Some(Reply::Errno(e)),
+        };
     }
 }
 
@@ -499,6 +570,8 @@ struct Supervisor<'a> {
     workers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Their waits, which a watcher thread interrupts for a signal.
     waits: std::sync::Arc<interrupt::Waits>,
+    /// Their calls handed over to mifrun's copy ([`Supervisor::hand_over`]).
+    parked: ParkedList,
 }
 
 /// `None`: drop the notification (the task left the call).
@@ -591,12 +664,11 @@ impl Supervisor<'_> {
                     if hup {
                         return main.unwrap();
                     }
-                    // A fork copies this thread only: the blocking connects in
-                    // progress are answered first (bounded by the kernel's connect
-                    // time-out, the socket's SO_SNDTIMEO).
-                    while self.workers.load(std::sync::atomic::Ordering::Acquire) > 0 {
-                        std::thread::sleep(std::time::Duration::from_millis(10));
-                    }
+                    // A fork copies this thread only: the calls workers make are
+                    // handed over to the copy (review_1206: waiting for them held
+                    // mifrun, and every other call of the daemons, as long as a send
+                    // to a peer that does not read).
+                    let parked = self.hand_over();
                     {
                         // mifrun returns only once the copy is in a session of its own:
                         // a kill of mifrun's process group right after it ends (a job
@@ -628,6 +700,7 @@ impl Supervisor<'_> {
                                     let _ = sys::write_byte(&w);
                                 }
                                 sys::forward_signals_to(0);
+                                self.resume(parked);
                             }
                             Ok(sys::Forked::Parent(_)) => {
                                 if let Some((r, w)) = detached {
@@ -681,6 +754,55 @@ impl Supervisor<'_> {
         match main {
             Some(m) => m,
             None => Exit::of(sys::wait_blocking(pid).unwrap_or(0)),
+        }
+    }
+
+    /// Stops the calls the workers make, keeping what each did (a stream's part
+    /// sent, a connect begun), and returns them once no worker is left, to be made
+    /// again by mifrun's copy ([`Supervisor::resume`]). A worker's call ends at its
+    /// signal; one that had not entered its call yet sees the flag, or the signal
+    /// sent again every 2 ms. A call that ended meanwhile was answered as usual.
+    fn hand_over(&mut self) -> Vec<Parked> {
+        use std::sync::atomic::Ordering;
+        while self.workers.load(Ordering::Acquire) > 0 {
+            self.waits.hand_over();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::mem::take(&mut *self.parked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// In mifrun's copy: makes the handed-over calls again, each in a worker of its
+    /// own (the notifications are still the program's to be answered: any holder of
+    /// the listener may), unless its thread left the call (the program's threads,
+    /// gone with it). One that gets no thread fails with `EAGAIN`, as a call past
+    /// [`MAX_WORKERS`] does.
+    fn resume(&mut self, parked: Vec<Parked>) {
+        for p in parked {
+            // Its thread left the call (the program's, which exited): nobody waits.
+            if !sys::id_valid(self.listener, p.id) {
+                continue;
+            }
+            let workers = self.workers.clone();
+            let ids = (p.id, p.tid);
+            if worker(
+                self.listener,
+                ids,
+                workers,
+                &self.waits,
+                &self.parked,
+                p.job,
+            )
+            .is_err()
+            {
+                let _ = sys::send(self.listener, p.id, Reply::Errno(libc::EAGAIN));
+                self.say(
+                    LogLevel::Warn,
+                    format_args!(
+                        "pid {}: no thread to go on with a blocking call; it fails (EAGAIN)",
+                        p.tid
+                    ),
+                );
+            }
         }
     }
 
@@ -1271,13 +1393,24 @@ impl Supervisor<'_> {
     fn spawn_worker(
         &mut self,
         n: &Notif,
-        job: impl FnOnce(&interrupt::Intr) -> Reply + Send + 'static,
+        job: impl FnMut(&interrupt::Intr) -> Option<Reply> + Send + 'static,
     ) -> bool {
         use std::sync::atomic::Ordering;
         if self.workers.load(Ordering::Acquire) >= MAX_WORKERS {
             return false;
         }
-        if worker(self.listener, n, self.workers.clone(), &self.waits, job).is_err() {
+        let (listener, ids) = (self.listener, (n.id, n.pid));
+        let workers = self.workers.clone();
+        if worker(
+            listener,
+            ids,
+            workers,
+            &self.waits,
+            &self.parked,
+            Box::new(job),
+        )
+        .is_err()
+        {
             return false;
         }
         self.stats.workers += 1;
@@ -1296,18 +1429,7 @@ impl Supervisor<'_> {
         // are not decisions).
         self.flush_events(&Some(Reply::Continue));
         if f.stream && !sys::is_nonblocking(&s) {
-            // A connect interrupted and made again waits for the same handshake
-            // (the kernel's answer to the restarted call).
-            let job = move |intr: &interrupt::Intr| loop {
-                match sys::connect(&s, &raw) {
-                    Ok(()) => break Reply::Value(0),
-                    Err(libc::EINTR) if intr.raised() => {
-                        break Reply::Errno(interrupted_errno(&s));
-                    }
-                    Err(libc::EINTR) => continue,
-                    Err(e) => break Reply::Errno(e),
-                }
-            };
+            let job = move |intr: &interrupt::Intr| connect_waiting(&s, &raw, intr);
             if self.spawn_worker(n, job) {
                 return None;
             }
@@ -2328,14 +2450,10 @@ impl Supervisor<'_> {
         let cmsg = control.to_vec();
         let tid = n.pid;
         // MSG_NOSIGNAL: an EPIPE's signal is the program's (`pipe_signal`), not ours.
-        let send = move |s: &OwnedFd, intr: Option<&interrupt::Intr>| {
-            // The program's `flags` stay for `pipe_signal` (review_1203c: a shadowed
-            // `flags` with MSG_NOSIGNAL lost the SIGPIPE).
-            let ours = flags | libc::MSG_NOSIGNAL;
-            let r = match intr {
-                Some(intr) => send_waiting(s, &name, &data, &cmsg, ours, intr),
-                None => sys::sendmsg(s, &name, &data, &cmsg, ours),
-            };
+        // The program's `flags` stay for `pipe_signal` (review_1203c: a shadowed
+        // `flags` with MSG_NOSIGNAL lost the SIGPIPE).
+        let ours = flags | libc::MSG_NOSIGNAL;
+        let answer = move |r: Result<usize, i32>| {
             let r = match r {
                 Ok(sent) => Reply::Value(sent as i64),
                 Err(e) => Reply::Errno(e),
@@ -2344,12 +2462,31 @@ impl Supervisor<'_> {
         };
         self.flush_events(&Some(Reply::Continue));
         if flags & libc::MSG_DONTWAIT != 0 || sys::is_nonblocking(s) {
-            return Some(send(s, None));
+            return Some(answer(sys::sendmsg(s, &name, &data, &cmsg, ours)));
         }
         let Ok(own) = s.try_clone() else {
             return Some(Reply::Errno(libc::EAGAIN));
         };
-        if self.spawn_worker(n, move |intr| send(&own, Some(intr))) {
+        // Handed over after a part went (the handshake done): the rest as a plain
+        // send (`MSG_FASTOPEN` on a connected socket is `EISCONN`). Handed over
+        // before: the same call again, which waits for the same handshake.
+        let mut went = 0;
+        let job = move |intr: &interrupt::Intr| {
+            let (name, f) = match went {
+                0 => (&name[..], ours),
+                _ => (&[][..], ours & !libc::MSG_FASTOPEN),
+            };
+            match send_waiting(&own, name, &data[went..], &cmsg, f, intr) {
+                Waited::Paused(k) => {
+                    went += k;
+                    None
+                }
+                Waited::Done(Ok(k)) => Some(answer(Ok(went + k))),
+                Waited::Done(Err(_)) if went > 0 => Some(answer(Ok(went))),
+                Waited::Done(Err(e)) => Some(answer(Err(e))),
+            }
+        };
+        if self.spawn_worker(n, job) {
             return None;
         }
         self.say(
@@ -2429,14 +2566,20 @@ impl Supervisor<'_> {
             return Some(reply);
         };
         let tid = n.pid;
+        // Handed over: what went so far is kept, the copy sends the rest.
+        let mut already = already;
         let job = move |intr: &interrupt::Intr| {
             let rest = &data[already..];
             let r = match send_waiting(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL, intr) {
-                Ok(sent) => Reply::Value((already + sent) as i64),
-                Err(_) if already > 0 => Reply::Value(already as i64),
-                Err(e) => Reply::Errno(e),
+                Waited::Paused(k) => {
+                    already += k;
+                    return None;
+                }
+                Waited::Done(Ok(sent)) => Reply::Value((already + sent) as i64),
+                Waited::Done(Err(_)) if already > 0 => Reply::Value(already as i64),
+                Waited::Done(Err(e)) => Reply::Errno(e),
             };
-            pipe_signal(tid, flags, r)
+            Some(pipe_signal(tid, flags, r))
         };
         // The decision's events line, as a sent datagram's.
         self.flush_events(&Some(Reply::Value(0)));
@@ -2730,16 +2873,23 @@ impl Supervisor<'_> {
         // Sends `msgs` in order (waiting for room in a worker, `wait`, until the
         // watcher interrupts it): how many went, and the error that stopped them, if
         // one did.
+        // From byte `off` of the first message (a stream's message handed over in
+        // part, [`Waited::Paused`]).
         let send_from = move |s: &OwnedFd,
                               msgs: &[(u64, OneMsg)],
+                              off: usize,
                               wait: Option<&interrupt::Intr>| {
             let mut sent = 0;
-            for (at, one) in msgs {
-                let (data, control) = (&one.data, &one.control);
+            for (i, (at, one)) in msgs.iter().enumerate() {
+                let off = if i == 0 { off } else { 0 };
+                let (data, control) = (&one.data[off..], &one.control);
                 let r = match wait {
                     Some(intr) => {
                         let f = flags | libc::MSG_NOSIGNAL;
-                        send_waiting(s, &one.name, data, control, f, intr)
+                        match send_waiting(s, &one.name, data, control, f, intr) {
+                            Waited::Paused(k) => return (sent, Some(Stop::Paused(off + k))),
+                            Waited::Done(r) => r,
+                        }
                     }
                     None => {
                         let f = flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
@@ -2747,10 +2897,11 @@ impl Supervisor<'_> {
                     }
                 }
                 .and_then(|len| {
-                    sys::write_mem(pid, *at, &(len as u32).to_ne_bytes()).map_err(|_| libc::EFAULT)
+                    let len = (off + len) as u32;
+                    sys::write_mem(pid, *at, &len.to_ne_bytes()).map_err(|_| libc::EFAULT)
                 });
                 if let Err(e) = r {
-                    return (sent, Some(e));
+                    return (sent, Some(Stop::Errno(e)));
                 }
                 sent += 1;
             }
@@ -2761,22 +2912,33 @@ impl Supervisor<'_> {
             (0, Some(e)) => Reply::Errno(e),
             (k, _) => Reply::Value(k as i64),
         };
-        let (sent, stop) = send_from(s, &msgs, None);
+        let (sent, stop) = send_from(s, &msgs, 0, None);
         let stop = match stop {
             None => return Some(answer(sent, failed)),
-            Some(libc::EAGAIN) if blocking => libc::EAGAIN,
-            Some(e) => return Some(answer(sent, Some(e))),
+            Some(Stop::Errno(libc::EAGAIN)) if blocking => libc::EAGAIN,
+            Some(Stop::Errno(e)) => return Some(answer(sent, Some(e))),
+            Some(Stop::Paused(_)) => unreachable!("only a worker's send is handed over"),
         };
         // A blocking socket whose buffer filled: the program's call would wait for room
         // for each message left, so a worker does and answers with the count
-        // (review_1203c: EAGAIN, then short counts, were returned).
+        // (review_1203c: EAGAIN, then short counts, were returned). Handed over: the
+        // messages that went, and the part of the next, are kept.
         let rest: Vec<(u64, OneMsg)> = msgs.into_iter().skip(sent).collect();
         let Ok(own) = s.try_clone() else {
             return Some(answer(sent, Some(stop)));
         };
+        let (mut done, mut off) = (0, 0);
         let job = move |intr: &interrupt::Intr| {
-            let (k, e) = send_from(&own, &rest, Some(intr));
-            answer(sent + k, e.or(failed))
+            let (k, stop) = send_from(&own, &rest[done..], off, Some(intr));
+            let e = match stop {
+                Some(Stop::Paused(part)) => {
+                    (done, off) = (done + k, part);
+                    return None;
+                }
+                Some(Stop::Errno(e)) => Some(e),
+                None => None,
+            };
+            Some(answer(sent + done + k, e.or(failed)))
         };
         // The decision's events lines, as for sent datagrams.
         self.flush_events(&Some(Reply::Value(0)));
@@ -3396,6 +3558,105 @@ fn with_pktinfo(control: &[u8], v6_path: bool, ifindex: u32) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A worker's blocking stream send, handed over while it waits (a peer that does
+    /// not read yet), stops with the part that went; made again with the rest, once
+    /// the peer reads, every byte arrives once and in order.
+    #[test]
+    fn a_send_handed_over_stops_and_keeps_the_part_that_went() {
+        use std::io::Read;
+        use std::sync::Arc;
+        sys::install_interrupt_handler();
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let s: OwnedFd = a.into();
+        let data: Arc<Vec<u8>> = Arc::new((0..1usize << 20).map(|i| (i % 251) as u8).collect());
+        let waits = Arc::new(interrupt::Waits::default());
+        let (w, d) = (waits.clone(), data.clone());
+        let t = std::thread::spawn(move || {
+            let intr = w.begin(1, 1);
+            let r = send_waiting(&s, &[], &d, &[], libc::MSG_NOSIGNAL, &intr);
+            w.end(1);
+            (r, s)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        while !t.is_finished() {
+            waits.hand_over();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (r, s) = t.join().unwrap();
+        let Waited::Paused(k) = r else {
+            panic!("not handed over: {r:?}")
+        };
+        assert!(k > 0 && k < data.len(), "{k}");
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).unwrap();
+            got
+        });
+        let fresh = interrupt::Waits::default();
+        let intr = fresh.begin(2, 1);
+        let rest = send_waiting(&s, &[], &data[k..], &[], libc::MSG_NOSIGNAL, &intr);
+        assert_eq!(rest, Waited::Done(Ok(data.len() - k)));
+        drop(s);
+        assert!(reader.join().unwrap() == *data);
+        // Handed over before its call: nothing is sent.
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let s: OwnedFd = a.into();
+        let intr = waits.begin(3, 1);
+        assert_eq!(
+            send_waiting(&s, &[], b"x", &[], libc::MSG_NOSIGNAL, &intr),
+            Waited::Paused(0)
+        );
+    }
+
+    /// A worker's blocking connect, handed over while its SYN waits (a listener whose
+    /// accept queue is full drops it), made again once there is room: the same
+    /// handshake ends and the connect answers 0 (the SYN's retransmission, ~1 s).
+    #[test]
+    fn a_connect_handed_over_is_made_again_and_ends_with_its_handshake() {
+        use std::sync::Arc;
+        sys::install_interrupt_handler();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = l.local_addr().unwrap();
+        // SAFETY: listen(2) on a socket we own: an accept queue of one.
+        assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+        let _first = std::net::TcpStream::connect(at).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let s = tcp_socket();
+        let raw = addr::encode(at, 0);
+        let waits = Arc::new(interrupt::Waits::default());
+        let w = waits.clone();
+        let t = std::thread::spawn(move || {
+            let intr = w.begin(1, 1);
+            let r = connect_waiting(&s, &raw, &intr);
+            w.end(1);
+            (r, s, raw)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        while !t.is_finished() {
+            waits.hand_over();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let (r, s, raw) = t.join().unwrap();
+        assert!(r.is_none(), "not handed over: {r:?}");
+        let _accepted = l.accept().unwrap();
+        let fresh = interrupt::Waits::default();
+        let intr = fresh.begin(2, 1);
+        assert!(matches!(
+            connect_waiting(&s, &raw, &intr),
+            Some(Reply::Value(0))
+        ));
+        assert!(sys::is_connected(&s));
+    }
+
+    fn tcp_socket() -> OwnedFd {
+        // SAFETY: socket(2); the fd is owned from here.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            std::os::fd::FromRawFd::from_raw_fd(fd)
+        }
+    }
 
     fn pktinfo(v6: bool, ifindex: u32) -> Vec<u8> {
         let (level, ty, len) = if v6 {
