@@ -126,6 +126,7 @@ mod review_1203b;
 mod review_1203c;
 mod review_1203d;
 mod review_1206;
+mod review_horev;
 mod sockopts;
 mod supervise_review;
 mod testbed;
