@@ -276,6 +276,10 @@ fn worker(
             match reply {
                 Some(reply) => {
                     let _ = sys::send(listener, id, reply);
+                    // Its duplicate closed before the count says it ended: a fork
+                    // for mifrun's copy must not copy it (the peer would not see
+                    // the program's close).
+                    drop(job);
                 }
                 None => parked
                     .lock()
@@ -321,9 +325,61 @@ enum Stop {
     Paused(usize),
 }
 
+/// A worker's call's time-out, kept across a hand-over: the socket's `SO_SNDTIMEO`,
+/// counted from the call's first run, so that a call made again in mifrun's copy
+/// waits only for what is left of it (review_horev: a send and a connect each waited
+/// a whole time-out again).
+#[derive(Default)]
+struct Clock {
+    deadline: Option<std::time::Instant>,
+    runs: u32,
+}
+
+impl Clock {
+    /// Called as the job runs (again).
+    fn start(&mut self, s: &OwnedFd) {
+        if self.runs == 0 {
+            self.deadline = sys::send_timeout(s).map(|t| std::time::Instant::now() + t);
+        }
+        self.runs += 1;
+    }
+
+    /// A new wait of the same call begins (a Fast Open send's data after its
+    /// handshake: the kernel's time-out starts again there).
+    fn restart(&mut self, s: &OwnedFd) {
+        self.deadline = sys::send_timeout(s).map(|t| std::time::Instant::now() + t);
+        self.runs = 1;
+    }
+
+    /// For a call made again, on a socket with a time-out: the time left.
+    fn left(&self) -> Option<std::time::Duration> {
+        let d = self.deadline?;
+        (self.runs > 1).then(|| d.saturating_duration_since(std::time::Instant::now()))
+    }
+}
+
+/// Where a worker's Fast Open send is.
+#[derive(Clone, Copy)]
+enum Tfo {
+    Syn,
+    Handshake,
+    Data,
+}
+
+/// `poll` for `POLLOUT` up to `left` (rounded up to a millisecond): `Err(EINTR)` when a
+/// signal ended it.
+fn wait_writable(s: &OwnedFd, left: std::time::Duration) -> Result<(), i32> {
+    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    match sys::poll(&[(s.as_raw_fd(), libc::POLLOUT)], ms) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.raw_os_error().unwrap_or(libc::EINTR)),
+    }
+}
+
 /// A worker's blocking `sendmsg`: made again after an `EINTR` the watcher did not
 /// cause; its error is [`interrupted_errno`] when the watcher did; stopped, keeping
-/// what went, when handed over.
+/// what went, when handed over. Made again after a hand-over on a socket with a
+/// time-out: [`send_until`] what is left of it.
 fn send_waiting(
     s: &OwnedFd,
     name: &[u8],
@@ -331,7 +387,11 @@ fn send_waiting(
     cmsg: &[u8],
     flags: i32,
     intr: &interrupt::Intr,
+    clock: &Clock,
 ) -> Waited {
+    if let Some(left) = clock.left() {
+        return send_until(s, name, data, cmsg, flags, intr, left);
+    }
     loop {
         if intr.handed_over() {
             return Waited::Paused(0);
@@ -348,19 +408,99 @@ fn send_waiting(
     }
 }
 
+/// A blocking send with `left` of its time-out: non-blocking sends as room comes
+/// (`POLLOUT`), a stream's in parts, until all went, a signal, an error or the end
+/// of the time-out, answered as the kernel answers a blocking send with that much
+/// `SO_SNDTIMEO` left: what went, else `EAGAIN` at its end, else the error.
+#[allow(clippy::too_many_arguments)]
+fn send_until(
+    s: &OwnedFd,
+    name: &[u8],
+    data: &[u8],
+    cmsg: &[u8],
+    flags: i32,
+    intr: &interrupt::Intr,
+    left: std::time::Duration,
+) -> Waited {
+    let end = std::time::Instant::now() + left;
+    let mut went = 0;
+    let done = |went: usize, e: i32| Waited::Done(if went > 0 { Ok(went) } else { Err(e) });
+    loop {
+        if intr.handed_over() {
+            return Waited::Paused(went);
+        }
+        match sys::sendmsg(s, name, &data[went..], cmsg, flags | libc::MSG_DONTWAIT) {
+            Ok(k) => {
+                went += k;
+                if went >= data.len() {
+                    return Waited::Done(Ok(went));
+                }
+            }
+            Err(libc::EAGAIN | libc::EINTR) => {}
+            Err(e) => return done(went, e),
+        }
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return done(went, libc::EAGAIN);
+        }
+        match wait_writable(s, left) {
+            Err(libc::EINTR) if intr.raised() => return done(went, interrupted_errno(s)),
+            Ok(()) | Err(libc::EINTR) => {}
+            Err(e) => return done(went, e),
+        }
+    }
+}
+
 /// A worker's blocking connect: the kernel's answer; `None` when handed over. A
 /// connect interrupted and made again waits for the same handshake (the kernel's
 /// `SS_CONNECTING` case: its error, or 0, once it ended), so mifrun's copy makes a
-/// handed-over one again.
-fn connect_waiting(s: &OwnedFd, raw: &[u8], intr: &interrupt::Intr) -> Option<Reply> {
+/// handed-over one again, with what is left of the socket's time-out
+/// ([`Clock::left`]: `POLLOUT` first, then the connect answers at once). `begun`: a
+/// connect of this call was made and interrupted; a time-out on the same handshake
+/// is then the first call's `EINPROGRESS`, not the kernel's `EALREADY` of a connect
+/// made again (review_horev).
+fn connect_waiting(
+    s: &OwnedFd,
+    raw: &[u8],
+    intr: &interrupt::Intr,
+    clock: &Clock,
+    begun: &mut bool,
+) -> Option<Reply> {
     loop {
         if intr.handed_over() {
             return None;
         }
+        if *begun && let Some(left) = clock.left() {
+            if !left.is_zero() {
+                match wait_writable(s, left) {
+                    Err(libc::EINTR) if intr.raised() => {
+                        return Some(Reply::Errno(interrupted_errno(s)));
+                    }
+                    Err(libc::EINTR) => continue,
+                    Err(e) => return Some(Reply::Errno(e)),
+                    Ok(()) => {}
+                }
+            }
+            // At the time-out's end, still connecting: the first call's answer; a
+            // handshake that failed: its error (a connect made again returns it).
+            if clock.left().is_some_and(|l| l.is_zero()) && !sys::is_connected(s) {
+                return Some(Reply::Errno(
+                    match sys::getsockopt_int(s, libc::SOL_SOCKET, libc::SO_ERROR) {
+                        Ok(0) => libc::EINPROGRESS,
+                        Ok(e) => e,
+                        Err(e) => errno_of(e),
+                    },
+                ));
+            }
+        }
         return match sys::connect(s, raw) {
             Ok(()) => Some(Reply::Value(0)),
             Err(libc::EINTR) if intr.raised() => Some(Reply::Errno(interrupted_errno(s))),
-            Err(libc::EINTR) => continue,
+            Err(libc::EINTR) => {
+                *begun = true;
+                continue;
+            }
+            Err(libc::EALREADY) if *begun => Some(Reply::Errno(libc::EINPROGRESS)),
             Err(e) => Some(Reply::Errno(e)),
         };
     }
@@ -1429,7 +1569,11 @@ impl Supervisor<'_> {
         // are not decisions).
         self.flush_events(&Some(Reply::Continue));
         if f.stream && !sys::is_nonblocking(&s) {
-            let job = move |intr: &interrupt::Intr| connect_waiting(&s, &raw, intr);
+            let (mut clock, mut begun) = (Clock::default(), false);
+            let job = move |intr: &interrupt::Intr| {
+                clock.start(&s);
+                connect_waiting(&s, &raw, intr, &clock, &mut begun)
+            };
             if self.spawn_worker(n, job) {
                 return None;
             }
@@ -2467,23 +2611,62 @@ impl Supervisor<'_> {
         let Ok(own) = s.try_clone() else {
             return Some(Reply::Errno(libc::EAGAIN));
         };
-        // Handed over after a part went (the handshake done): the rest as a plain
-        // send (`MSG_FASTOPEN` on a connected socket is `EISCONN`). Handed over
-        // before: the same call again, which waits for the same handshake.
-        let mut went = 0;
+        // In three steps, each kept across a hand-over: the SYN, without waiting (the
+        // count of the data it took: handed over after it, the same call again
+        // would send that data twice, review_horev), the handshake (a connect made
+        // again waits for it), then the rest as a plain send (`MSG_FASTOPEN` on a
+        // connected socket is `EISCONN`).
+        let (mut step, mut went) = (Tfo::Syn, 0);
+        let (mut clock, mut begun) = (Clock::default(), true);
         let job = move |intr: &interrupt::Intr| {
-            let (name, f) = match went {
-                0 => (&name[..], ours),
-                _ => (&[][..], ours & !libc::MSG_FASTOPEN),
-            };
-            match send_waiting(&own, name, &data[went..], &cmsg, f, intr) {
-                Waited::Paused(k) => {
-                    went += k;
-                    None
+            clock.start(&own);
+            loop {
+                if intr.handed_over() {
+                    return None;
                 }
-                Waited::Done(Ok(k)) => Some(answer(Ok(went + k))),
-                Waited::Done(Err(_)) if went > 0 => Some(answer(Ok(went))),
-                Waited::Done(Err(e)) => Some(answer(Err(e))),
+                step = match step {
+                    Tfo::Syn => {
+                        match sys::sendmsg(&own, &name, &data, &cmsg, ours | libc::MSG_DONTWAIT) {
+                            Ok(k) => {
+                                went = k;
+                                Tfo::Handshake
+                            }
+                            Err(libc::EINPROGRESS | libc::EAGAIN) => Tfo::Handshake,
+                            Err(e) => return Some(answer(Err(e))),
+                        }
+                    }
+                    Tfo::Handshake if sys::is_connected(&own) => {
+                        clock.restart(&own);
+                        Tfo::Data
+                    }
+                    Tfo::Handshake => match connect_waiting(&own, &name, intr, &clock, &mut begun)?
+                    {
+                        Reply::Value(_) | Reply::Errno(libc::EISCONN) => {
+                            clock.restart(&own);
+                            Tfo::Data
+                        }
+                        // Its time-out: the SYN's data, if it took some.
+                        Reply::Errno(libc::EINPROGRESS) if went > 0 => {
+                            return Some(answer(Ok(went)));
+                        }
+                        Reply::Errno(e) => return Some(answer(Err(e))),
+                        Reply::Continue => return Some(answer(Err(libc::EIO))),
+                    },
+                    Tfo::Data if went >= data.len() => return Some(answer(Ok(went))),
+                    Tfo::Data => {
+                        let f = ours & !libc::MSG_FASTOPEN;
+                        return match send_waiting(&own, &[], &data[went..], &cmsg, f, intr, &clock)
+                        {
+                            Waited::Paused(k) => {
+                                went += k;
+                                None
+                            }
+                            Waited::Done(Ok(k)) => Some(answer(Ok(went + k))),
+                            Waited::Done(Err(_)) if went > 0 => Some(answer(Ok(went))),
+                            Waited::Done(Err(e)) => Some(answer(Err(e))),
+                        };
+                    }
+                };
             }
         };
         if self.spawn_worker(n, job) {
@@ -2568,9 +2751,12 @@ impl Supervisor<'_> {
         let tid = n.pid;
         // Handed over: what went so far is kept, the copy sends the rest.
         let mut already = already;
+        let mut clock = Clock::default();
         let job = move |intr: &interrupt::Intr| {
+            clock.start(&own);
             let rest = &data[already..];
-            let r = match send_waiting(&own, &name, rest, &cmsg, flags | libc::MSG_NOSIGNAL, intr) {
+            let f = flags | libc::MSG_NOSIGNAL;
+            let r = match send_waiting(&own, &name, rest, &cmsg, f, intr, &clock) {
                 Waited::Paused(k) => {
                     already += k;
                     return None;
@@ -2878,15 +3064,15 @@ impl Supervisor<'_> {
         let send_from = move |s: &OwnedFd,
                               msgs: &[(u64, OneMsg)],
                               off: usize,
-                              wait: Option<&interrupt::Intr>| {
+                              wait: Option<(&interrupt::Intr, &Clock)>| {
             let mut sent = 0;
             for (i, (at, one)) in msgs.iter().enumerate() {
                 let off = if i == 0 { off } else { 0 };
                 let (data, control) = (&one.data[off..], &one.control);
                 let r = match wait {
-                    Some(intr) => {
+                    Some((intr, clock)) => {
                         let f = flags | libc::MSG_NOSIGNAL;
-                        match send_waiting(s, &one.name, data, control, f, intr) {
+                        match send_waiting(s, &one.name, data, control, f, intr, clock) {
                             Waited::Paused(k) => return (sent, Some(Stop::Paused(off + k))),
                             Waited::Done(r) => r,
                         }
@@ -2927,9 +3113,10 @@ impl Supervisor<'_> {
         let Ok(own) = s.try_clone() else {
             return Some(answer(sent, Some(stop)));
         };
-        let (mut done, mut off) = (0, 0);
+        let (mut done, mut off, mut clock) = (0, 0, Clock::default());
         let job = move |intr: &interrupt::Intr| {
-            let (k, stop) = send_from(&own, &rest[done..], off, Some(intr));
+            clock.start(&own);
+            let (k, stop) = send_from(&own, &rest[done..], off, Some((intr, &clock)));
             let e = match stop {
                 Some(Stop::Paused(part)) => {
                     (done, off) = (done + k, part);
@@ -3574,7 +3761,15 @@ mod tests {
         let (w, d) = (waits.clone(), data.clone());
         let t = std::thread::spawn(move || {
             let intr = w.begin(1, 1);
-            let r = send_waiting(&s, &[], &d, &[], libc::MSG_NOSIGNAL, &intr);
+            let r = send_waiting(
+                &s,
+                &[],
+                &d,
+                &[],
+                libc::MSG_NOSIGNAL,
+                &intr,
+                &Clock::default(),
+            );
             w.end(1);
             (r, s)
         });
@@ -3595,7 +3790,15 @@ mod tests {
         });
         let fresh = interrupt::Waits::default();
         let intr = fresh.begin(2, 1);
-        let rest = send_waiting(&s, &[], &data[k..], &[], libc::MSG_NOSIGNAL, &intr);
+        let rest = send_waiting(
+            &s,
+            &[],
+            &data[k..],
+            &[],
+            libc::MSG_NOSIGNAL,
+            &intr,
+            &Clock::default(),
+        );
         assert_eq!(rest, Waited::Done(Ok(data.len() - k)));
         drop(s);
         assert!(reader.join().unwrap() == *data);
@@ -3604,7 +3807,15 @@ mod tests {
         let s: OwnedFd = a.into();
         let intr = waits.begin(3, 1);
         assert_eq!(
-            send_waiting(&s, &[], b"x", &[], libc::MSG_NOSIGNAL, &intr),
+            send_waiting(
+                &s,
+                &[],
+                b"x",
+                &[],
+                libc::MSG_NOSIGNAL,
+                &intr,
+                &Clock::default()
+            ),
             Waited::Paused(0)
         );
     }
@@ -3628,7 +3839,7 @@ mod tests {
         let w = waits.clone();
         let t = std::thread::spawn(move || {
             let intr = w.begin(1, 1);
-            let r = connect_waiting(&s, &raw, &intr);
+            let r = connect_waiting(&s, &raw, &intr, &Clock::default(), &mut false);
             w.end(1);
             (r, s, raw)
         });
@@ -3643,10 +3854,59 @@ mod tests {
         let fresh = interrupt::Waits::default();
         let intr = fresh.begin(2, 1);
         assert!(matches!(
-            connect_waiting(&s, &raw, &intr),
+            connect_waiting(&s, &raw, &intr, &Clock::default(), &mut true),
             Some(Reply::Value(0))
         ));
         assert!(sys::is_connected(&s));
+    }
+
+    /// A call made again after a hand-over, on a socket with a send time-out, waits
+    /// for what is left of it, not a whole one (review_horev): a send to a full
+    /// buffer ends `EAGAIN`, a connect whose SYN is dropped `EINPROGRESS` (not the
+    /// `EALREADY` of a connect made again), each at the time-out's end.
+    #[test]
+    fn a_call_made_again_waits_for_what_is_left_of_its_time_out() {
+        use std::time::{Duration, Instant};
+        let left = |ms| Clock {
+            deadline: Some(Instant::now() + Duration::from_millis(ms)),
+            runs: 2,
+        };
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let s: OwnedFd = a.into();
+        while sys::sendmsg(&s, &[], &[0u8; 65536], &[], libc::MSG_DONTWAIT).is_ok() {}
+        let waits = interrupt::Waits::default();
+        let intr = waits.begin(1, 1);
+        let t0 = Instant::now();
+        let r = send_waiting(&s, &[], b"more", &[], libc::MSG_NOSIGNAL, &intr, &left(300));
+        let took = t0.elapsed();
+        assert_eq!(r, Waited::Done(Err(libc::EAGAIN)));
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let at = l.local_addr().unwrap();
+        // SAFETY: listen(2) on a socket we own: an accept queue of one.
+        assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+        let _first = std::net::TcpStream::connect(at).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let c = tcp_socket();
+        let raw = addr::encode(at, 0);
+        // The first connect, begun without waiting: its SYN is dropped.
+        // SAFETY: fcntl(2) on a socket we own.
+        unsafe { libc::fcntl(c.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        assert_eq!(sys::connect(&c, &raw), Err(libc::EINPROGRESS));
+        // SAFETY: as above.
+        unsafe { libc::fcntl(c.as_raw_fd(), libc::F_SETFL, 0) };
+        let t0 = Instant::now();
+        let r = connect_waiting(&c, &raw, &intr, &left(300), &mut true);
+        let took = t0.elapsed();
+        assert!(matches!(r, Some(Reply::Errno(libc::EINPROGRESS))), "{r:?}");
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
     }
 
     fn tcp_socket() -> OwnedFd {

@@ -983,7 +983,7 @@ pub fn threads_of(tgid: u32) -> Vec<u32> {
 
 /// Whether the socket has a send time-out (`SO_SNDTIMEO`): an interrupted call then
 /// returns `EINTR` instead of restarting.
-pub fn has_send_timeout(fd: &OwnedFd) -> bool {
+pub fn send_timeout(fd: &OwnedFd) -> Option<std::time::Duration> {
     // SAFETY: a zeroed timeval the kernel fills; its length is passed.
     let mut tv: libc::timeval = unsafe { zeroed() };
     let mut len = size_of::<libc::timeval>() as libc::socklen_t;
@@ -997,5 +997,15 @@ pub fn has_send_timeout(fd: &OwnedFd) -> bool {
             &mut len,
         )
     };
-    r == 0 && (tv.tv_sec != 0 || tv.tv_usec != 0)
+    (r == 0 && (tv.tv_sec != 0 || tv.tv_usec != 0)).then(|| {
+        std::time::Duration::new(
+            tv.tv_sec.max(0) as u64,
+            tv.tv_usec.clamp(0, 999_999) as u32 * 1000,
+        )
+    })
+}
+
+/// Whether the socket has a send time-out (`SO_SNDTIMEO`).
+pub fn has_send_timeout(fd: &OwnedFd) -> bool {
+    send_timeout(fd).is_some()
 }

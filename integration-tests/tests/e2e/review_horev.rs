@@ -9,7 +9,11 @@
 //! the workers instead, mifrun held as long): a Fast Open send handed over before
 //! its handshake sends its data twice; a send and a connect with `SO_SNDTIMEO` end
 //! a full time-out after the hand-over, the connect with `EALREADY`. The other tests
-//! pass (held).
+//! pass (held). The three pass since the fix: a Fast Open send made in steps (its
+//! SYN without waiting, which says how much data it took; the handshake; the rest),
+//! each kept across a hand-over; a call made again waits for what is left of its
+//! time-out (`run.rs` `Clock`), and a connect made again answers a time-out on the
+//! same handshake with the first call's `EINPROGRESS`.
 
 use super::review_1203c::PRE;
 use super::*;
