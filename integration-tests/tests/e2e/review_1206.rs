@@ -1136,18 +1136,14 @@ fn a_daemon_waiting_in_a_worker_does_not_hold_mifrun_supervise() {
     );
 }
 
-/// The program forks a daemon (`setsid`, its streams on `/dev/null`) whose threads
-/// wait in a named TCP send of 200 000 bytes (made again after each short count:
-/// the supervisor takes at most 64 KiB of one) and in a raw `sendmmsg` of two 30 000
-/// byte messages on another connection, each to a peer that does not read yet; the
-/// program ends by `os._exit(0)` 1 s later, and 1.5 s after that the daemon reads
-/// both peers to their ends and checks each byte.
+/// The daemon (review_horev's `daemon_run`: `setsid`, its streams on `/dev/null`,
+/// the program ends by `os._exit(0)` 1 s after the fork) has threads wait in a named
+/// TCP send of 200 000 bytes (made again after each short count: the supervisor takes
+/// at most 64 KiB of one) and in a raw `sendmmsg` of two 30 000 byte messages on
+/// another connection, each to a peer that does not read yet; 2.5 s after the fork
+/// it reads both peers to their ends and checks each byte.
 const HANDED_OVER: &str = r#"
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    nul = os.open('/dev/null', os.O_RDWR)
-    for fd in (0, 1, 2): os.dup2(nul, fd)
+def daemon():
     pat = bytes(i % 251 for i in range(200000))
     m1 = bytes((i * 7) % 253 for i in range(30000)); m2 = bytes((i * 11) % 241 for i in range(30000))
     l, c, a = tcp_pair(rcvbuf=4096, sndbuf=4096)
@@ -1165,24 +1161,10 @@ if pid == 0:
     ts = [threading.Thread(target=f, daemon=True) for f in (sender, batch)]
     for t in ts: t.start()
     time.sleep(2.5)
-    def read_all(s, n):
-        b = b''
-        s.settimeout(10)
-        while len(b) < n:
-            k = s.recv(65536)
-            if not k: break
-            b += k
-        return b
     got = read_all(a, len(pat)); got2 = read_all(a2, 60000)
     for t in ts: t.join(10)
-    lines = [f"send {res.get('send')} bytes {len(got)} same {got == pat}",
-             f"sendmmsg {res.get('sendmmsg')} bytes {len(got2)} same {got2 == m1 + m2}"]
-    with open(os.environ['OUT'], 'w') as f:
-        f.write('\n'.join(lines) + '\nend\n')
-    os._exit(0)
-time.sleep(1.0)
-print('pid', os.getpid(), flush=True)
-os._exit(0)
+    return [f"send {res.get('send')} bytes {len(got)} same {got == pat}",
+            f"sendmmsg {res.get('sendmmsg')} bytes {len(got2)} same {got2 == m1 + m2}"]
 "#;
 
 /// [`HANDED_OVER`]: the daemon's blocked sends, stopped in mifrun as the program
@@ -1195,55 +1177,9 @@ os._exit(0)
 /// hand-over (dc250ac): mifrun exited 1.52 s after the program, when the daemon read.
 #[test]
 fn a_daemons_blocked_sends_go_on_in_mifruns_copy_supervise() {
-    let tb = Testbed::up();
-    let run_it = |sup: bool| {
-        let dir = TempDir::new("handover1206");
-        let out_file = dir.path().join("out").to_string_lossy().into_owned();
-        let full = format!("{PRE}\n{HANDED_OVER}");
-        let mut argv = Vec::new();
-        if sup {
-            argv.extend(strs(&[&s(mifrun()), "--supervise", "--via", "wlan0", "--"]));
-        }
-        argv.extend(strs(&["python3", "-c", &full]));
-        let mut bg = tb
-            .cmd(&argv)
-            .env("OUT", &out_file)
-            .timeout(Duration::from_secs(60))
-            .spawn();
-        bg.wait_for_stdout("pid ", Duration::from_secs(20));
-        let t0 = Instant::now();
-        let out = bg.wait(Duration::from_secs(30));
-        let exit_s = t0.elapsed().as_secs_f64();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let child = loop {
-            if let Ok(c) = std::fs::read_to_string(&out_file)
-                && c.ends_with("end\n")
-            {
-                break c;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon wrote nothing{}",
-                out.dump()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        eprintln!(
-            "supervised {sup}: exited {exit_s:.2} s after the pid line; the daemon wrote {child:?}{}",
-            out.dump()
-        );
-        out.assert_ok();
-        (exit_s, child)
-    };
-    let (n_exit, n) = run_it(false);
-    let (g_exit, g) = run_it(true);
+    let (n, _) = review_horev::same_as_native(HANDED_OVER, &[]);
     assert_eq!(
-        n,
+        n.child,
         "send 200000 bytes 200000 same True\nsendmmsg (2, [30000, 30000]) bytes 60000 same True\nend\n"
-    );
-    assert_eq!(g, n);
-    assert!(
-        g_exit < 1.0,
-        "mifrun exited {g_exit:.2} s after the program (natively {n_exit:.2} s)"
     );
 }

@@ -59,11 +59,11 @@ def _main():
 _main()
 "#;
 
-struct Got {
+pub(super) struct Got {
     exit_s: f64,
     code: i32,
     signal: Option<i32>,
-    child: String,
+    pub child: String,
 }
 
 fn daemon_run(tb: &Testbed, body: &str, sup: bool, env: &[(&str, &str)]) -> Got {
@@ -115,8 +115,10 @@ fn daemon_run(tb: &Testbed, body: &str, sup: bool, env: &[(&str, &str)]) -> Got 
     }
 }
 
+/// Runs `body`'s `daemon()` natively and under mifrun (the daemon's lines, mifrun's
+/// exit within 1 s of the program's, its status).
 #[track_caller]
-fn same_as_native(body: &str, env: &[(&str, &str)]) -> (Got, Got) {
+pub(super) fn same_as_native(body: &str, env: &[(&str, &str)]) -> (Got, Got) {
     let tb = Testbed::up();
     let n = daemon_run(&tb, body, false, env);
     let g = daemon_run(&tb, body, true, env);
