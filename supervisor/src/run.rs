@@ -338,10 +338,10 @@ struct Clock {
 impl Clock {
     /// Called as the job runs (again).
     fn start(&mut self, s: &OwnedFd) {
-        if self.runs == 0 {
-            self.deadline = sys::send_timeout(s).map(|t| std::time::Instant::now() + t);
+        match self.runs {
+            0 => self.restart(s),
+            _ => self.runs += 1,
         }
-        self.runs += 1;
     }
 
     /// A new wait of the same call begins (a Fast Open send's data after its
