@@ -1,6 +1,7 @@
 //! A snapshot of the host's interfaces and addresses, refreshed at most once a second
 //! when a decision needs it (so a link change is seen by new sockets within about a
-//! second, without a netlink dump per call).
+//! second, without a netlink dump per call); on macOS also as soon as the routing
+//! socket tells of a change (`sys::netwatch`, looked at once a millisecond at most).
 //!
 //! Readers never block and never allocate: two static snapshot slots, a current index
 //! and a reader count per slot (`sys::sync::DoubleBuffer`). A reader announces itself
@@ -393,6 +394,10 @@ pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
         }
     } else if sys::now_ms().saturating_sub(TAKEN_MS.load(SeqCst)) > MAX_AGE_MS {
         refresh();
+    } else if sys::netwatch::changed() && !refresh() {
+        // Another thread is taking a snapshot (perhaps begun before the change) or a
+        // reader holds the spare slot: the next decision takes one.
+        invalidate();
     }
     SNAPSHOTS.read(f)
 }
@@ -418,6 +423,7 @@ pub(crate) fn invalidate() {
 /// parent does not exist here.
 pub(crate) fn after_fork_in_child() {
     SNAPSHOTS.reset_after_fork();
+    sys::netwatch::after_fork_in_child();
 }
 
 // Linux's rtnetlink scopes: run there.

@@ -218,12 +218,14 @@ pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
 pub(crate) fn fd_closing(fd: i32) {
     fdtable::forget(fd);
     log::fd_closing(fd, false);
+    sys::netwatch::closing(fd);
 }
 
 /// `fd` is about to be replaced by `dup2`/`dup3`. Must not log.
 pub(crate) fn fd_replacing(fd: i32) {
     fdtable::forget(fd);
     log::fd_closing(fd, true);
+    sys::netwatch::closing(fd);
 }
 
 pub(crate) fn fd_duplicated(from: i32, to: i32) {
@@ -242,6 +244,7 @@ pub(crate) fn fd_accepted(listener: i32, fd: i32) {
 pub(crate) fn fds_closing(first: u32, last: u32) {
     fdtable::forget_range(first, last);
     log::fd_range_closing(first, last);
+    sys::netwatch::range_closing(first, last);
 }
 
 /// A `connect(AF_UNSPEC)` (a UDP "disconnect": node's `dgram.disconnect()`) reached the

@@ -25,6 +25,22 @@ mod linux;
 pub(crate) use linux::netlink as ifdump;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::*;
+/// On Linux the snapshot is taken again by its age only (a second; `netstate`): no
+/// descriptor of the engine's is kept in the program's table to hear rtnetlink's
+/// multicast groups, so nothing here says "stale" sooner.
+#[cfg(target_os = "linux")]
+pub(crate) mod netwatch {
+    #[inline(always)]
+    pub(crate) fn changed() -> bool {
+        false
+    }
+    #[inline(always)]
+    pub(crate) fn closing(_fd: i32) {}
+    #[inline(always)]
+    pub(crate) fn range_closing(_first: u32, _last: u32) {}
+    #[inline(always)]
+    pub(crate) fn after_fork_in_child() {}
+}
 
 // macOS: compiled everywhere for its pure parts' tests; its calls into macOS only
 // there (see its module comment). The process primitives the shared modules take
@@ -35,6 +51,10 @@ pub(crate) mod macos;
 pub(crate) use macos::ffi::base::*;
 // The socket primitives `ops` calls, under the Linux names (`ffi::sock`, over
 // `macos::steer`'s table), and its listener confinement (`macos::filter`: none).
+/// What tells `netstate` its snapshot is stale before its age does: on macOS the
+/// routing-socket watcher (`ffi::netwatch`, over `macos::watch`).
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::netwatch;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::sock::*;
 #[cfg(target_os = "macos")]

@@ -7,7 +7,7 @@
 //! `sendmsg` ([`control`]), XNU's multicast membership options
 //! ([`membership`]) — compile on every OS, so that Linux
 //! runs their tests; what calls macOS (`IP_BOUND_IF` and the other socket options,
-//! `getifaddrs`, the `PF_ROUTE` listener, `dns_configuration_copy`,
+//! `getifaddrs`, the `PF_ROUTE` watcher (its rules in [`watch`]), `dns_configuration_copy`,
 //! `DNSServiceGetAddrInfo`) is in [`ffi`], built for macOS only. [`steer`] is the
 //! table of what each socket primitive the shared core asks `sys` for becomes on
 //! macOS; `ffi::sock` executes it under the Linux primitives' names.
@@ -31,6 +31,7 @@ pub(crate) mod names;
 pub(crate) mod route;
 pub(crate) mod steer;
 pub(crate) mod uapi;
+pub(crate) mod watch;
 pub(crate) mod wire;
 
 #[cfg(target_os = "macos")]

@@ -50,6 +50,10 @@ const RTAX_MAX: usize = 8;
 pub const RTF_UP: i32 = 0x1;
 pub const RTF_GATEWAY: i32 = 0x2;
 pub const RTF_HOST: i32 = 0x4;
+/// A link-layer (ARP, neighbour) entry, and a route cloned from another: XNU adds and
+/// deletes them as hosts are talked to (`bsd/net/route.h`).
+pub const RTF_LLINFO: i32 = 0x400;
+pub const RTF_WASCLONED: i32 = 0x20000;
 pub const RTF_IFSCOPE: i32 = 0x0100_0000;
 
 /// `AF_*` values of XNU (`bsd/sys/socket.h`).
@@ -147,12 +151,16 @@ pub enum Msg {
 
 impl Msg {
     /// Whether the message can change what the interface snapshot says (links,
-    /// addresses, routes), so that the snapshot is refreshed before the next decision.
+    /// addresses) or what was decided over it (routes), so that the snapshot is
+    /// refreshed before the next decision. Link-layer entries and cloned host routes
+    /// are not: XNU makes and drops one for every neighbour talked to, and a refresh
+    /// for each would be a `getifaddrs` per new peer.
     pub fn invalidates_snapshot(&self) -> bool {
         match self {
             Msg::Link { .. } | Msg::Addr { .. } => true,
-            Msg::Route { kind, .. } => {
+            Msg::Route { kind, flags, .. } => {
                 matches!(*kind, RTM_ADD | RTM_DELETE | RTM_CHANGE | RTM_REDIRECT)
+                    && flags & (RTF_LLINFO | RTF_WASCLONED) == 0
             }
             Msg::Other { .. } => false,
         }

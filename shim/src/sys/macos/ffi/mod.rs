@@ -10,6 +10,7 @@ pub(crate) mod ifaddrs;
 pub(crate) mod ifdump;
 pub(crate) mod msg;
 pub(crate) mod names;
+pub(crate) mod netwatch;
 pub(crate) mod rawio;
 pub(crate) mod routesock;
 pub(crate) mod sock;

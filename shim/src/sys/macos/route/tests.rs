@@ -243,6 +243,35 @@ fn several_messages_in_one_read_and_what_invalidates() {
 }
 
 #[test]
+fn neighbour_entries_and_cloned_routes_leave_the_snapshot_alone() {
+    let route = |kind: u8, flags: i32| {
+        let m = msg(
+            kind,
+            RT_MSGHDR_LEN,
+            |m| {
+                put_i32(m, 8, flags);
+                put_i32(m, 12, RTA_DST);
+            },
+            &[sin([192, 0, 2, 44])],
+        );
+        parse(&m).unwrap().0.invalidates_snapshot()
+    };
+    // An ARP entry made for a new peer, and dropped when it expires.
+    let arp = RTF_UP | RTF_HOST | RTF_LLINFO | RTF_WASCLONED;
+    assert!(!route(RTM_ADD, arp));
+    assert!(!route(RTM_DELETE, arp));
+    // A host route cloned from the default route for a peer (path MTU, RTT).
+    assert!(!route(
+        RTM_ADD,
+        RTF_UP | RTF_HOST | RTF_GATEWAY | RTF_WASCLONED
+    ));
+    // A VPN's default route, a scoped one, a static host route: decisions may change.
+    assert!(route(RTM_ADD, RTF_UP | RTF_GATEWAY));
+    assert!(route(RTM_CHANGE, RTF_UP | RTF_GATEWAY | RTF_IFSCOPE));
+    assert!(route(RTM_DELETE, RTF_UP | RTF_HOST));
+}
+
+#[test]
 fn malformed_messages_are_errors_not_panics() {
     assert_eq!(parse(&[]), Err(ParseError::Truncated));
     assert_eq!(
