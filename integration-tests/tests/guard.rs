@@ -639,3 +639,63 @@ fn guard_and_the_supervisor_together_steer_a_static_program_and_drop_nothing() {
         out.dump()
     );
 }
+
+/// The reproducers of the supervisor's hostile reviews (`e2e/supervise_review.c`).
+const REVIEW_SRC: &str = include_str!("e2e/supervise_review.c");
+
+both!(
+    /// The race the supervisor cannot close (README, "Supervisor"): thread A connects an
+    /// `AF_UNIX` socket, which the supervisor lets continue, while thread B `dup2`s an
+    /// INET socket onto the fd and rewrites the address into the service's: the kernel
+    /// connects the swapped-in socket without a device binding. Without `--guard` its
+    /// datagram leaves by eth0 (seen at the first or second connect of 5000, v4 and v6:
+    /// `upstream=eth0`). Under `--guard` the race still happens (the program reports the
+    /// unbound, connected socket) but its datagram is dropped and counted, nothing
+    /// reaches eth0 or wwan0, and the control datagram is answered by wlan0.
+    guard_drops_what_an_inet_socket_swapped_onto_an_af_unix_connect_sends_supervise,
+    |fam| {
+        let tb = Testbed::up();
+        let dir = TempDir::new("guard");
+        let src = dir.write("supervise_review.c", REVIEW_SRC);
+        let bin = dir.path().join("review").to_string_lossy().into_owned();
+        Cmd::new(None, &["gcc", "-static", "-O1", "-pthread", "-o", &bin, &src])
+            .timeout(Duration::from_secs(120))
+            .run()
+            .assert_ok();
+        let fam_arg = if fam.v6() { "6" } else { "4" };
+        let sn = tb.sniff_all();
+        let out = guarded(&tb, &["--via", "wlan0", "--", &bin, "unixswap", fam_arg, "5000"]).run();
+        let counts = sn.stop();
+        let summary = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("unixswap iterations="))
+            .unwrap_or_else(|| panic!("no summary line:{}", out.dump()));
+        assert!(
+            summary.contains(" leaks=1 "),
+            "the race never connected the swapped-in socket unbound, so this run proves nothing about the guard:{}",
+            out.dump()
+        );
+        assert!(
+            !out.stdout.contains("upstream=eth0") && !out.stdout.contains("upstream=wwan0"),
+            "the leaked socket was answered by another link:{}",
+            out.dump()
+        );
+        assert!(
+            out.stdout.contains("control upstream=wlan0"),
+            "the control datagram was not answered by wlan0:{}",
+            out.dump()
+        );
+        assert_none_on(&counts, &["eth0", "wwan0"]);
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("--guard dropped"))
+            .unwrap_or_else(|| panic!("no drop report:{}", out.dump()));
+        assert!(
+            line.contains(&format!("{} by eth0: ", fam.svc())),
+            "{}",
+            out.dump()
+        );
+    }
+);

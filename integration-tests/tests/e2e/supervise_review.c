@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -284,6 +285,50 @@ static int memrace(int iters) {
     return 0;
 }
 
+/* Thread A connects fd NUM, an AF_UNIX datagram socket, to an abstract name: the
+   supervisor lets a call on a non-INET socket continue (its credentials and names are
+   the program's). Thread B, after a random spin, dup2()s a fresh INET UDP socket onto
+   NUM and rewrites the address into the service's: when both land between the check
+   and the kernel's continuation, the swapped-in socket is connected, unsteered. Stops
+   at the first leak; prints how many connects the swapped-in socket got. */
+static struct sockaddr_storage uname_or_svc;
+static void *unixswapper(void *x) {
+    (void)x;
+    for (;;) {
+        while (!atomic_load(&go)) if (atomic_load(&done)) return 0;
+        for (volatile int i = 0; i < spin; i++) ;
+        dup2(fresh, NUM);
+        memcpy(&uname_or_svc, &remote, sizeof remote);
+        atomic_store(&go, 0);
+    }
+}
+static int unixswap(int iters) {
+    addr(v6 ? SVC6 : SVC4, 9001, &remote);
+    pthread_t t; pthread_create(&t, 0, unixswapper, 0); srand(3);
+    int i, leaks = 0, inet_connects = 0;
+    for (i = 0; i < iters && !leaks; i++) {
+        int s1 = socket(AF_UNIX, SOCK_DGRAM, 0);
+        fresh = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+        dup2(s1, NUM);
+        struct sockaddr_un *u = (void *)&uname_or_svc;
+        memset(&uname_or_svc, 0, sizeof uname_or_svc);
+        u->sun_family = AF_UNIX;
+        snprintf(u->sun_path + 1, sizeof u->sun_path - 1, "mif-unixswap-%d", getpid());
+        spin = rand() % 20000;
+        atomic_store(&go, 1);
+        connect(NUM, (void *)&uname_or_svc, sizeof(struct sockaddr_un));
+        while (atomic_load(&go)) ;
+        struct sockaddr_storage p; socklen_t pl = sizeof p;
+        if (getpeername(fresh, (void *)&p, &pl) == 0) inet_connects++;
+        leaks += leaked(fresh, i, "the INET socket swapped onto an AF_UNIX connect");
+        close(s1); close(fresh); close(NUM);
+    }
+    atomic_store(&done, 1); pthread_join(t, 0);
+    printf("unixswap iterations=%d leaks=%d inet_connects=%d\n", i, leaks, inet_connects);
+    control();
+    return 0;
+}
+
 /* The same rewrite on a TCP Fast Open send (`sendto` with MSG_FASTOPEN connects as it
    sends): from loopback (exempt, so the socket is not bound) to the service's TCP port
    after the notification. A socket that ends up connected to the service without a
@@ -474,6 +519,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "pktinfo")) return pktinfo(x);
     if (!strcmp(m, "fdswap")) return fdswap(atoi(x));
     if (!strcmp(m, "memrace")) return memrace(atoi(x));
+    if (!strcmp(m, "unixswap")) return unixswap(atoi(x));
     if (!strcmp(m, "unbind")) return unbind(x);
     if (!strcmp(m, "namerace")) return namerace(atoi(x));
     if (!strcmp(m, "tforace")) return tforace(atoi(x));
