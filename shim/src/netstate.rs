@@ -331,6 +331,9 @@ static SNAPSHOTS: DoubleBuffer<Snap, ifdump::RecvBuf> =
     DoubleBuffer::new(Snap::new(), Snap::new(), ifdump::RecvBuf::new());
 static LOADED: AtomicBool = AtomicBool::new(false);
 static TAKEN_MS: AtomicU64 = AtomicU64::new(0);
+/// Bumped by every [`invalidate`]: a refresh that began before one must not mark its
+/// snapshot fresh when it is published (it was filled before the change).
+static INVALIDATED: AtomicU64 = AtomicU64::new(0);
 
 /// Tries to take a new snapshot; `false` when another thread is doing it or a reader
 /// still holds the spare slot.
@@ -346,6 +349,7 @@ fn refresh_now() -> bool {
     // decide again) and the deadline live in the table the stub's fast path reads.
     // Only the refresher (the one writer of SNAPSHOTS) writes them.
     let fast = &crate::fdtable::SHARED_TABLE;
+    let epoch = INVALIDATED.load(SeqCst);
     let filled = SNAPSHOTS.write(
         |snap, buf| {
             snap.fill(buf);
@@ -365,6 +369,11 @@ fn refresh_now() -> bool {
             TAKEN_MS.store(now, SeqCst);
             fast.fresh_until_ms.store(now + MAX_AGE_MS, SeqCst);
             LOADED.store(true, SeqCst);
+            if INVALIDATED.load(SeqCst) != epoch {
+                // Invalidated while this one was being filled: current, not fresh.
+                fast.fresh_until_ms.store(0, SeqCst);
+                TAKEN_MS.store(0, SeqCst);
+            }
         },
     );
     let Some((_, failed, dropped)) = filled else {
@@ -386,18 +395,27 @@ fn refresh_now() -> bool {
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Snap) -> R) -> R {
     if !LOADED.load(SeqCst) {
+        // The change watcher (macOS) first, so that the first snapshot already holds
+        // what a new watcher cannot have heard.
+        let _ = sys::netwatch::changed();
         // The first snapshot: wait (bounded) if another thread is taking it.
         let mut spins = 0;
         while !refresh() && !LOADED.load(SeqCst) && spins < 20_000 {
             spins += 1;
             std::thread::yield_now();
         }
-    } else if sys::now_ms().saturating_sub(TAKEN_MS.load(SeqCst)) > MAX_AGE_MS {
-        refresh();
-    } else if sys::netwatch::changed() && !refresh() {
-        // Another thread is taking a snapshot (perhaps begun before the change) or a
-        // reader holds the spare slot: the next decision takes one.
-        invalidate();
+    } else {
+        // Looked at before the age, so that messages older than an age refresh do not
+        // make the next decision take another.
+        let changed = sys::netwatch::changed();
+        let old = sys::now_ms().saturating_sub(TAKEN_MS.load(SeqCst)) > MAX_AGE_MS;
+        let missed = (changed || old) && !refresh();
+        if missed && changed {
+            // Another thread is taking a snapshot (perhaps begun before the change) or
+            // a reader holds the spare slot: the next decision takes one (and a
+            // refresh in progress does not mark its snapshot fresh: `INVALIDATED`).
+            invalidate();
+        }
     }
     SNAPSHOTS.read(f)
 }
@@ -415,6 +433,7 @@ pub(crate) fn owns_now(index: u32, ip: IpAddr) -> bool {
 
 /// Forces the next decision to take a new snapshot (after `ENODEV`, say).
 pub(crate) fn invalidate() {
+    INVALIDATED.fetch_add(1, SeqCst);
     crate::fdtable::SHARED_TABLE.fresh_until_ms.store(0, SeqCst);
     TAKEN_MS.store(0, SeqCst);
 }

@@ -36,6 +36,11 @@ pub const RTM_IFINFO: u8 = 0xe;
 pub const RTM_NEWMADDR: u8 = 0xf;
 pub const RTM_DELMADDR: u8 = 0x10;
 pub const RTM_IFINFO2: u8 = 0x12;
+/// XNU's private `RTM_GET` whose reply goes to the asking socket only (the kernel
+/// rewrites it to `RTM_GET`; needs `SO_USELOOPBACK`, a routing socket's default):
+/// `route_output` in `bsd/net/rtsock.c`. A plain `RTM_GET`'s reply is copied to every
+/// routing socket of the host, the engine's own watcher among them.
+pub const RTM_GET_SILENT: u8 = 0x11;
 
 pub const RTA_DST: i32 = 0x1;
 pub const RTA_GATEWAY: i32 = 0x2;
@@ -321,6 +326,38 @@ pub fn parse_all(mut buf: &[u8]) -> Vec<Msg> {
     out
 }
 
+/// Whether a read of routing messages holds one that makes the snapshot stale: what
+/// `parse_all(buf)` followed by [`Msg::invalidates_snapshot`] says, walked in place by
+/// `rtm_msglen` without allocating (the watcher reads with signals blocked, perhaps
+/// inside a hook called from a handler). A message whose addresses are malformed
+/// still counts by its type and flags, where `parse` would refuse it: stale is the
+/// safe answer.
+pub fn any_invalidates(mut buf: &[u8]) -> bool {
+    while buf.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
+        if len < 4 || len > buf.len() {
+            break;
+        }
+        let m = &buf[..len];
+        if m[2] == RTM_VERSION {
+            let hit = match m[3] {
+                RTM_IFINFO => len >= IF_MSGHDR_LEN,
+                RTM_NEWADDR | RTM_DELADDR => len >= IFA_MSGHDR_LEN,
+                RTM_ADD | RTM_DELETE | RTM_CHANGE | RTM_REDIRECT => {
+                    len >= RT_MSGHDR_LEN
+                        && i32_at(m, 8).is_some_and(|f| f & (RTF_LLINFO | RTF_WASCLONED) == 0)
+                }
+                _ => false,
+            };
+            if hit {
+                return true;
+            }
+        }
+        buf = &buf[len..];
+    }
+    false
+}
+
 /// `sizeof(struct sockaddr_dl)` (`bsd/net/if_dl.h`): what `RTA_IFP` asks with.
 pub const SOCKADDR_DL_LEN: usize = 20;
 
@@ -335,15 +372,17 @@ pub fn pid_seq(buf: &[u8]) -> Option<(i32, i32)> {
 
 /// The `RTM_GET` request for the route the kernel would use to `dest`, asking for its
 /// interface (`RTA_IFP` with an empty `sockaddr_dl`, as `route -n get` asks): the bytes
-/// to write to a routing socket. The reply comes back on the same socket with the
-/// same `rtm_seq` and the writer's `rtm_pid` (see [`route_ifindex`]).
+/// to write to a routing socket. Sent as [`RTM_GET_SILENT`], so that the reply comes
+/// back on the asking socket only, as an `RTM_GET` with the same `rtm_seq` and the
+/// writer's `rtm_pid` (see [`route_ifindex`]), and is not copied to every routing
+/// socket of the host (each steered datagram may ask one).
 pub fn get_request(dest: IpAddr, seq: i32) -> Vec<u8> {
     let (sa, sa_len) = super::wire::encode_sockaddr(&std::net::SocketAddr::new(dest, 0));
     let len = RT_MSGHDR_LEN + roundup32(sa_len) + roundup32(SOCKADDR_DL_LEN);
     let mut m = vec![0u8; len];
     m[0..2].copy_from_slice(&(len as u16).to_ne_bytes());
     m[2] = RTM_VERSION;
-    m[3] = RTM_GET;
+    m[3] = RTM_GET_SILENT;
     m[8..12].copy_from_slice(&(RTF_UP | RTF_HOST).to_ne_bytes());
     m[12..16].copy_from_slice(&(RTA_DST | RTA_IFP).to_ne_bytes());
     m[20..24].copy_from_slice(&seq.to_ne_bytes());

@@ -16,12 +16,30 @@
 //! taken from under the hooks (a raw `close`) is caught before every read by the
 //! socket's tag (an `SO_RCVTIMEO` no program sets: [`TAG_SEC`], [`TAG_USEC`]) and
 //! forgotten in the same way, never read or closed. A watcher that cannot be opened
-//! (`EMFILE`) leaves the snapshot to its age and is tried again a second later.
+//! leaves the snapshot to its age and is tried again a second later — but never again
+//! after `EMFILE`/`ENFILE`: a program at its descriptor limit that frees one (the
+//! reserve-descriptor trick of servers that run out) must get it back, not the
+//! watcher. XNU drops a message quietly when a routing socket's buffer is full
+//! (`raw_input`: no `ENOBUFS` reaches the reader), so a read that comes near the
+//! buffer's size counts as stale too ([`drain_is_stale`]).
 
 /// How often, at most, the watcher's socket is looked at (`poll` with no wait).
 pub const CHECK_EVERY_MS: u64 = 1;
 /// How long after a failed open (or a lost descriptor) the watcher is opened again.
 pub const REOPEN_AFTER_MS: u64 = 1000;
+/// `EMFILE` and `ENFILE` (the same numbers on macOS and Linux).
+pub const EMFILE: i32 = 24;
+pub const ENFILE: i32 = 23;
+/// The receive buffer the watcher asks for (XNU's routing sockets start with 8 KiB).
+pub const RCVBUF: i32 = 64 * 1024;
+
+/// Whether a drain says the snapshot is stale: a message that changes it, or a read
+/// of at least half the receive buffer (`rcvbuf`, as the socket reports it), after
+/// which XNU may have dropped messages without a word.
+pub fn drain_is_stale(invalidating: bool, bytes: usize, rcvbuf: usize) -> bool {
+    invalidating || bytes >= rcvbuf.max(2) / 2
+}
+
 /// The tag: the receive time-out set on the watcher's socket, read back before each
 /// read (a day less a second, and a fraction no program picks).
 pub const TAG_SEC: i64 = 86_399;
@@ -73,10 +91,10 @@ pub enum Next {
 /// What the executor found when it read the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drained {
-    /// Read until `EAGAIN`; whether any message makes the snapshot stale (an overflow,
-    /// `ENOBUFS`, counts as one).
+    /// Read until `EAGAIN`; whether the snapshot is stale ([`drain_is_stale`]).
     Read { stale: bool },
-    /// The number does not carry the tag: not ours any more (not read, not closed).
+    /// The number does not carry the tag, or a read returned something that is not a
+    /// routing message: not ours any more (not read further, not closed).
     NotOurs,
     /// The read failed otherwise (`EBADF` from a number closed between the tag and
     /// the read cannot be: the hooks' closes wait for the watcher).
@@ -87,6 +105,9 @@ pub enum Drained {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watch {
     fd: i32,
+    /// The process that opened it: a `vfork` child shares this state with its parent
+    /// and runs no fork handlers, so its closes must not hand the parent's watcher over.
+    owner: i32,
     last_check_ms: u64,
     reopen_at_ms: u64,
 }
@@ -95,6 +116,7 @@ impl Watch {
     pub const fn new() -> Watch {
         Watch {
             fd: -1,
+            owner: 0,
             last_check_ms: 0,
             reopen_at_ms: 0,
         }
@@ -121,14 +143,20 @@ impl Watch {
         }
     }
 
-    /// The open's outcome; whether the snapshot is stale. A new watcher did not hear
-    /// what happened before it: stale once. A failed one: the snapshot keeps its age
-    /// rule, and the open is tried again after [`REOPEN_AFTER_MS`].
-    pub fn opened(&mut self, fd: Result<i32, i32>, now_ms: u64) -> bool {
+    /// The open's outcome in process `pid`; whether the snapshot is stale. A new
+    /// watcher did not hear what happened before it: stale once. A failed one: the
+    /// snapshot keeps its age rule, and the open is tried again after
+    /// [`REOPEN_AFTER_MS`] — never after `EMFILE`/`ENFILE`.
+    pub fn opened(&mut self, fd: Result<i32, i32>, now_ms: u64, pid: i32) -> bool {
         match fd {
             Ok(fd) if fd >= 0 => {
                 self.fd = fd;
+                self.owner = pid;
                 true
+            }
+            Err(EMFILE | ENFILE) => {
+                self.reopen_at_ms = u64::MAX;
+                false
             }
             _ => {
                 self.reopen_at_ms = now_ms.saturating_add(REOPEN_AFTER_MS);
@@ -162,10 +190,12 @@ impl Watch {
         }
     }
 
-    /// The program is closing `fd` (or making it a copy of another, `dup2`): when it is
-    /// the watcher's, the number is the program's from now on. True when it was.
-    pub fn closing(&mut self, fd: i32) -> bool {
-        if fd < 0 || fd != self.fd {
+    /// Process `pid` is closing `fd` (or making it a copy of another, `dup2`): when it
+    /// is the watcher's, the number is the program's from now on. True when it was. A
+    /// `vfork` child's close (another pid, the parent's memory) is its own table's and
+    /// leaves the parent's watcher alone.
+    pub fn closing(&mut self, fd: i32, pid: i32) -> bool {
+        if fd < 0 || fd != self.fd || pid != self.owner {
             return false;
         }
         // Opened again at the next look: the program closed it, it did not refuse it.
@@ -199,12 +229,14 @@ impl Default for Watch {
 mod tests {
     use super::*;
 
-    /// A watcher opened at `t` on descriptor 7.
+    const PID: i32 = 4242;
+
+    /// A watcher opened at `t` on descriptor 7 by process [`PID`].
     fn open_at(t: u64) -> Watch {
         let mut w = Watch::new();
         assert_eq!(w.next(t), Next::Open);
         assert!(
-            w.opened(Ok(7), t),
+            w.opened(Ok(7), t, PID),
             "a new watcher makes the snapshot stale once"
         );
         w
@@ -255,7 +287,7 @@ mod tests {
         );
         assert_eq!(w.fd(), None);
         assert!(
-            !w.closing(7),
+            !w.closing(7, PID),
             "7 is the program's now: its close is not ours"
         );
         assert_eq!(w.next(3), Next::Skip);
@@ -274,11 +306,14 @@ mod tests {
     #[test]
     fn a_close_through_the_hooks_hands_the_number_over_and_reopens_at_the_next_look() {
         let mut w = open_at(1);
-        assert!(!w.closing(6));
-        assert!(!w.closing(-1));
-        assert!(w.closing(7));
+        assert!(!w.closing(6, PID));
+        assert!(!w.closing(-1, PID));
+        assert!(w.closing(7, PID));
         assert_eq!(w.fd(), None);
-        assert!(!w.closing(7), "the second close of 7 is the program's own");
+        assert!(
+            !w.closing(7, PID),
+            "the second close of 7 is the program's own"
+        );
         assert_eq!(w.next(2), Next::Open);
     }
 
@@ -287,12 +322,12 @@ mod tests {
         let mut w = Watch::new();
         assert_eq!(w.next(10), Next::Open);
         assert!(
-            !w.opened(Err(24), 10),
-            "EMFILE: nothing is known to be stale"
+            !w.opened(Err(55), 10, PID),
+            "ENOBUFS: nothing is known to be stale"
         );
         assert_eq!(w.next(500), Next::Skip);
         assert_eq!(w.next(1010), Next::Open);
-        assert!(w.opened(Ok(3), 1010));
+        assert!(w.opened(Ok(3), 1010, PID));
         assert_eq!(w.fd(), Some(3));
     }
 
@@ -315,5 +350,40 @@ mod tests {
         assert_eq!(Seen::of(0x20), Seen::Gone);
         assert_eq!(Seen::of(0x21), Seen::Gone);
         assert_eq!(Seen::of(-1), Seen::Readable);
+    }
+    #[test]
+    fn a_program_at_its_descriptor_limit_keeps_what_it_frees() {
+        for e in [EMFILE, ENFILE] {
+            let mut w = Watch::new();
+            assert_eq!(w.next(10), Next::Open);
+            assert!(!w.opened(Err(e), 10, PID));
+            for t in [11, 1010, 60_000, 86_400_000] {
+                assert_eq!(w.next(t), Next::Skip, "never opened again after errno {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_vfork_childs_close_leaves_the_parents_watcher_alone() {
+        let mut w = open_at(1);
+        assert!(!w.closing(7, PID + 1), "the child's own table");
+        assert_eq!(w.fd(), Some(7));
+        assert!(w.closing(7, PID));
+    }
+
+    #[test]
+    fn a_read_near_the_buffers_size_may_have_lost_messages() {
+        assert!(!drain_is_stale(false, 0, 65536));
+        assert!(!drain_is_stale(false, 32767, 65536));
+        assert!(
+            drain_is_stale(false, 32768, 65536),
+            "XNU drops quietly when full"
+        );
+        assert!(drain_is_stale(true, 92, 65536));
+        assert!(
+            drain_is_stale(false, 4096, 8192),
+            "the default 8 KiB when ours was refused"
+        );
+        assert!(drain_is_stale(false, 1, 0), "no size known: any read");
     }
 }

@@ -271,6 +271,60 @@ fn neighbour_entries_and_cloned_routes_leave_the_snapshot_alone() {
     assert!(route(RTM_DELETE, RTF_UP | RTF_HOST));
 }
 
+/// The watcher's in-place walk says what parsing every message says, on the reads of
+/// the tests above, and stays on the stale side for a message with broken addresses.
+#[test]
+fn the_in_place_walk_agrees_with_the_parser() {
+    let link = msg(RTM_IFINFO, IF_MSGHDR_LEN, |m| put_u16(m, 12, 4), &[]);
+    let get = msg(
+        RTM_GET,
+        RT_MSGHDR_LEN,
+        |m| put_i32(m, 12, RTA_DST),
+        &[sin([203, 0, 113, 10])],
+    );
+    let maddr = msg(RTM_NEWMADDR, IFMA_MSGHDR_LEN, |_| {}, &[]);
+    let arp = msg(
+        RTM_ADD,
+        RT_MSGHDR_LEN,
+        |m| {
+            put_i32(m, 8, RTF_UP | RTF_HOST | RTF_LLINFO | RTF_WASCLONED);
+            put_i32(m, 12, RTA_DST);
+        },
+        &[sin([192, 0, 2, 44])],
+    );
+    let mut old = msg(RTM_ADD, RT_MSGHDR_LEN, |_| {}, &[]);
+    old[2] = 4;
+    let del = msg(
+        RTM_DELETE,
+        RT_MSGHDR_LEN,
+        |m| put_i32(m, 12, RTA_DST),
+        &[sin([198, 51, 100, 0])],
+    );
+    let cat = |ms: &[&Vec<u8>]| {
+        ms.iter()
+            .flat_map(|m| m.iter().copied())
+            .collect::<Vec<u8>>()
+    };
+    for read in [
+        cat(&[&get, &maddr, &arp]),
+        cat(&[&get, &link]),
+        cat(&[&old, &arp, &del]),
+        cat(&[&old]),
+        cat(&[&get, &get, &get]),
+        cat(&[&maddr, &link[..10].to_vec()]),
+        Vec::new(),
+    ] {
+        let parsed = parse_all(&read).iter().any(Msg::invalidates_snapshot);
+        assert_eq!(any_invalidates(&read), parsed, "{read:?}");
+    }
+    // RTA_DST announced but no room for it: parse refuses, the walk says stale.
+    let mut broken = msg(RTM_DELETE, RT_MSGHDR_LEN, |m| put_i32(m, 12, RTA_DST), &[]);
+    broken.extend_from_slice(&[16, AF_INET]);
+    let n = broken.len() as u16;
+    broken[0..2].copy_from_slice(&n.to_ne_bytes());
+    assert!(any_invalidates(&broken));
+}
+
 #[test]
 fn malformed_messages_are_errors_not_panics() {
     assert_eq!(parse(&[]), Err(ParseError::Truncated));
@@ -323,16 +377,19 @@ fn malformed_messages_are_errors_not_panics() {
     }
 }
 
-/// The request is a whole `rt_msghdr` our own parser reads back as an `RTM_GET` for
-/// the destination, with the empty `sockaddr_dl` that asks for the interface.
+/// The request is a whole `rt_msghdr`, a silent `RTM_GET` our own parser reads back as
+/// an `RTM_GET` for the destination, with the empty `sockaddr_dl` that asks for the interface.
 #[test]
 fn rtm_get_request_asks_for_the_destinations_interface() {
     for (dest, sa_len) in [
         ("198.51.100.7".parse::<IpAddr>().unwrap(), 16),
         ("2001:db8::5".parse().unwrap(), 28),
     ] {
-        let m = get_request(dest, 77);
+        let mut m = get_request(dest, 77);
         assert_eq!(m.len(), RT_MSGHDR_LEN + sa_len + SOCKADDR_DL_LEN);
+        assert_eq!(m[3], RTM_GET_SILENT, "the reply for this socket only");
+        // What the kernel reads it as (route_output rewrites the type).
+        m[3] = RTM_GET;
         assert_eq!(u16_at(&m, 0), Some(m.len() as u16));
         assert_eq!(pid_seq(&m), Some((0, 77)));
         let Msg::Route {
