@@ -7,8 +7,8 @@
 # stub is compiled to Mach-O object code for both targets (`--crate-type staticlib`:
 # compiled and assembled, not linked) and its object is read back (`llvm-readobj`):
 # the `__DATA,__interpose` section must hold one {replacement, replacee} tuple for
-# every hooked call the list in abi/src/lib.rs keeps on macOS (plus `sigaction` and
-# `signal`), each replacee the C library's symbol and each replacement the stub's own,
+# every hooked call the list in abi/src/lib.rs keeps on macOS (plus `sigaction`,
+# `signal` and the eight `$NOCANCEL` twins), each replacee the C library's symbol and each replacement the stub's own,
 # and the initialiser must sit in a `__mod_init_func` section of that type. Nothing is
 # linked or run: no macOS is needed, and none is used.
 #
@@ -72,12 +72,15 @@ if [[ -z $readobj ]]; then
     fi
 fi
 # The list's calls macOS keeps: every entry of `hooked_calls!` not preceded by
-# `#[cfg(target_os = "linux")]`; the stub interposes `sigaction` and `signal` too.
+# `#[cfg(target_os = "linux")]`; the stub interposes `sigaction` and `signal` too, and
+# the `$NOCANCEL` twins.
 expected=$( {
     awk '/^macro_rules! hooked_calls/ {on=1} on && /^}/ {on=0}
          on && /^ *#\[cfg\(target_os = "linux"\)\]/ {skip=1; next}
          on && /^            [a-z_0-9]+\(/ {n=$1; sub(/\(.*/, "", n); if (!skip) print n; skip=0}' abi/src/lib.rs
     printf '%s\n' sigaction signal
+    # The non-cancellable twins of the cancellable calls it hooks (preload/src/macos.rs).
+    printf '%s$NOCANCEL\n' accept close connect fcntl recvfrom recvmsg sendmsg sendto
 } | sort)
 if [[ $(wc -l <<<"$expected") -lt 10 ]]; then
     say "FAILED: could not read the list of hooked calls from abi/src/lib.rs"
@@ -114,7 +117,7 @@ for t in "${targets[@]}"; do
     size=$("$readobj" --sections "$obj" | awk "$hex"'/Name: __interpose / {on=1} on && !done && /Size:/ {print hex($2); done=1}')
     init=$("$readobj" --sections "$obj" | awk '/Name: __mod_init_func / {on=1} on && !done && /Type:/ {print $2; done=1}')
     got=$(awk '{print $2}' <<<"$pairs" | sed 's/^_//' | sort)
-    bad=$(awk '$1 == "" || $2 == "" || $1 == $2 || $1 !~ /^_/ || $2 !~ /^_[a-z_0-9]+$/' <<<"$pairs")
+    bad=$(awk '$1 == "" || $2 == "" || $1 == $2 || $1 !~ /^_/ || $2 !~ /^_[a-z_0-9]+(\$NOCANCEL)?$/' <<<"$pairs")
     n=$(wc -l <<<"$expected")
     if [[ $got != "$expected" || -n $bad || $size != $((16 * n)) || $init != ModInitFuncPointers ]]; then
         say "FAILED: the stub's table for $t: $size bytes for $n calls, initialiser section type ${init:-missing}"

@@ -43,10 +43,9 @@
 //! (`mifshim_abi::darwin`). What the Linux stub does and this one does not (yet): the
 //! datagram fast path and the stub-side `socket`/`close` records (the engine is
 //! entered for them; the fast path's key reads Linux's `sockaddr` layout), marking
-//! sockets passed to `posix_spawn` children as shared, the `longjmp` family, `vfork`, `$NOCANCEL`
-//! variants of the cancellable calls (their exact set in libsystem_kernel was not
-//! checked, and a tuple naming an absent symbol would not link), `h_errno` on a failed
-//! `gethostbyname`.
+//! sockets passed to `posix_spawn` children as shared, the `longjmp` family, `vfork`,
+//! `h_errno` on a failed `gethostbyname`. The `$NOCANCEL` twins of the cancellable
+//! calls it hooks are interposed too (below).
 //!
 //! **Not linked or run**: this file is type-checked and linted for
 //! `x86_64-apple-darwin` and `aarch64-apple-darwin` (`scripts/apple-check.sh`), nothing
@@ -765,6 +764,151 @@ mifshim_abi::interpose_table! {
     sigaction_hook => libc::sigaction,
     signal_hook => libc::signal,
 }
+
+// ---------------------------------------------------------------------------------
+// The `$NOCANCEL` twins
+// ---------------------------------------------------------------------------------
+
+// libsystem_kernel exports a non-cancellable twin of each cancellable call
+// (`connect$NOCANCEL` beside `connect`, on both architectures: dyld's list of
+// libsystem_kernel's exports for the shared cache builder names them, marking none
+// x86_64-only). Code built with `__DARWIN_NON_CANCELABLE` (`_NONSTD_SOURCE`) and
+// parts of libSystem itself call the twins, and dyld interposes per symbol: without
+// a tuple of its own, a `connect$NOCANCEL` would leave by the default route and a
+// `close$NOCANCEL` would leave the engine's entry for the fd behind. Each twin gets
+// the same hook, run with cancellation disabled so that it is no cancellation point
+// either (the hook may reach the cancellable original).
+
+/// The twins, as the table names them.
+mod nocancel_orig {
+    use super::*;
+    unsafe extern "C" {
+        #[link_name = "accept$NOCANCEL"]
+        pub(super) fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+        #[link_name = "close$NOCANCEL"]
+        pub(super) fn close(fd: c_int) -> c_int;
+        #[link_name = "connect$NOCANCEL"]
+        pub(super) fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+        #[link_name = "fcntl$NOCANCEL"]
+        pub(super) fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+        #[link_name = "recvfrom$NOCANCEL"]
+        pub(super) fn recvfrom(
+            fd: c_int,
+            buf: *mut c_void,
+            n: usize,
+            flags: c_int,
+            addr: *mut sockaddr,
+            len: *mut socklen_t,
+        ) -> isize;
+        #[link_name = "recvmsg$NOCANCEL"]
+        pub(super) fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize;
+        #[link_name = "sendmsg$NOCANCEL"]
+        pub(super) fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize;
+        #[link_name = "sendto$NOCANCEL"]
+        pub(super) fn sendto(
+            fd: c_int,
+            buf: *const c_void,
+            n: usize,
+            flags: c_int,
+            addr: *const sockaddr,
+            len: socklen_t,
+        ) -> isize;
+    }
+}
+
+unsafe extern "C" {
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+}
+/// Darwin's `<pthread.h>` values.
+const PTHREAD_CANCEL_ENABLE: c_int = 0x01;
+const PTHREAD_CANCEL_DISABLE: c_int = 0x00;
+
+/// Runs `f` with this thread's cancellation disabled, then restores the state it had
+/// (errno as `f` left it).
+fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
+    let mut old = PTHREAD_CANCEL_ENABLE;
+    // SAFETY: a valid state and a live out-pointer.
+    let changed = unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) } == 0
+        && old == PTHREAD_CANCEL_ENABLE;
+    let r = f();
+    if changed {
+        let e = errno();
+        let mut ignored = 0;
+        // SAFETY: as above.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &mut ignored) };
+        set_errno(e);
+    }
+    r
+}
+
+/// The twins' replacements: each the hook of its cancellable name, without
+/// cancellation.
+mod nocancel {
+    use super::*;
+    macro_rules! twins {
+        ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
+            $(
+                /// ## Hook
+                /// The `$NOCANCEL` twin: the hook of the same name, with cancellation
+                /// disabled.
+                ///
+                /// # Safety
+                /// The contract of the C function of the same name.
+                pub(super) unsafe extern "C" fn $name($($a: $t),*) -> $r {
+                    // SAFETY: the program's arguments, to the hook of that name.
+                    without_cancellation(|| unsafe { fixed::$name($($a),*) })
+                }
+            )*
+        };
+    }
+    twins! {
+        accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+        close(fd: c_int) -> c_int;
+        connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+        fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+        recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize;
+        recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize;
+        sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize;
+        sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize;
+    }
+}
+
+// `fcntl$NOCANCEL` is variadic too: arm64 needs the same trampoline as `fcntl`.
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    ".globl _mifshim_fcntl_nocancel_variadic",
+    ".private_extern _mifshim_fcntl_nocancel_variadic",
+    ".p2align 2",
+    "_mifshim_fcntl_nocancel_variadic:",
+    "ldr x2, [sp]",
+    "b {hook}",
+    hook = sym nocancel::fcntl,
+);
+
+/// The replacements the twins' table names: arm64's `fcntl$NOCANCEL` is the trampoline.
+mod nocancel_hook {
+    #[allow(unused_imports)]
+    pub(super) use super::nocancel::*;
+    #[cfg(target_arch = "aarch64")]
+    unsafe extern "C" {
+        /// The variadic `fcntl$NOCANCEL` entry.
+        #[link_name = "mifshim_fcntl_nocancel_variadic"]
+        pub(super) fn fcntl();
+    }
+}
+
+mifshim_abi::interpose_table! {
+    static INTERPOSE_NOCANCEL in "__DATA,__interpose";
+    nocancel_hook::accept => nocancel_orig::accept,
+    nocancel_hook::close => nocancel_orig::close,
+    nocancel_hook::connect => nocancel_orig::connect,
+    nocancel_hook::fcntl => nocancel_orig::fcntl,
+    nocancel_hook::recvfrom => nocancel_orig::recvfrom,
+    nocancel_hook::recvmsg => nocancel_orig::recvmsg,
+    nocancel_hook::sendmsg => nocancel_orig::sendmsg,
+    nocancel_hook::sendto => nocancel_orig::sendto,
+}
+const _: () = assert!(INTERPOSE_NOCANCEL.len() == 8);
 
 // One tuple per hooked call the list keeps on macOS (checked when this is compiled).
 const _: () = assert!(INTERPOSE.len() == mifshim_abi::NAMES.len());
