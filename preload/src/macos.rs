@@ -841,8 +841,9 @@ fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// The twins' replacements: each the hook of its cancellable name, without
-/// cancellation.
+/// The twins' replacements: in a process that is not steered, the twin itself (this
+/// image's reference: not interposed); otherwise the hook of its cancellable name,
+/// without cancellation.
 mod nocancel {
     use super::*;
     macro_rules! twins {
@@ -855,6 +856,10 @@ mod nocancel {
                 /// # Safety
                 /// The contract of the C function of the same name.
                 pub(super) unsafe extern "C" fn $name($($a: $t),*) -> $r {
+                    if !active() {
+                        // SAFETY: the program's arguments, to the C library's twin.
+                        return unsafe { nocancel_orig::$name($($a),*) };
+                    }
                     // SAFETY: the program's arguments, to the hook of that name.
                     without_cancellation(|| unsafe { fixed::$name($($a),*) })
                 }
