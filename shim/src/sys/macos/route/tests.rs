@@ -209,16 +209,24 @@ fn route_add_delete_with_a_zero_length_sockaddr() {
     );
 }
 
+/// A link's `RTM_IFINFO`, an `RTM_GET` reply and a multicast membership message: the
+/// reads the tests below combine.
+fn link_get_maddr() -> [Vec<u8>; 3] {
+    [
+        msg(RTM_IFINFO, IF_MSGHDR_LEN, |m| put_u16(m, 12, 4), &[]),
+        msg(
+            RTM_GET,
+            RT_MSGHDR_LEN,
+            |m| put_i32(m, 12, RTA_DST),
+            &[sin([203, 0, 113, 10])],
+        ),
+        msg(RTM_NEWMADDR, IFMA_MSGHDR_LEN, |_| {}, &[]),
+    ]
+}
+
 #[test]
 fn several_messages_in_one_read_and_what_invalidates() {
-    let link = msg(RTM_IFINFO, IF_MSGHDR_LEN, |m| put_u16(m, 12, 4), &[]);
-    let get = msg(
-        RTM_GET,
-        RT_MSGHDR_LEN,
-        |m| put_i32(m, 12, RTA_DST),
-        &[sin([203, 0, 113, 10])],
-    );
-    let maddr = msg(RTM_NEWMADDR, IFMA_MSGHDR_LEN, |_| {}, &[]);
+    let [link, get, maddr] = link_get_maddr();
     let mut old = msg(RTM_ADD, RT_MSGHDR_LEN, |_| {}, &[]);
     old[2] = 4; // another version: skipped
     let del = msg(
@@ -275,14 +283,7 @@ fn neighbour_entries_and_cloned_routes_leave_the_snapshot_alone() {
 /// the tests above, and stays on the stale side for a message with broken addresses.
 #[test]
 fn the_in_place_walk_agrees_with_the_parser() {
-    let link = msg(RTM_IFINFO, IF_MSGHDR_LEN, |m| put_u16(m, 12, 4), &[]);
-    let get = msg(
-        RTM_GET,
-        RT_MSGHDR_LEN,
-        |m| put_i32(m, 12, RTA_DST),
-        &[sin([203, 0, 113, 10])],
-    );
-    let maddr = msg(RTM_NEWMADDR, IFMA_MSGHDR_LEN, |_| {}, &[]);
+    let [link, get, maddr] = link_get_maddr();
     let arp = msg(
         RTM_ADD,
         RT_MSGHDR_LEN,
