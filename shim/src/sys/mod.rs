@@ -51,14 +51,16 @@ pub(crate) mod macos;
 pub(crate) use macos::ffi::base::*;
 // The socket primitives `ops` calls, under the Linux names (`ffi::sock`, over
 // `macos::steer`'s table), and its listener confinement (`macos::filter`: none).
-/// What tells `netstate` its snapshot is stale before its age does: on macOS the
-/// routing-socket watcher (`ffi::netwatch`, over `macos::watch`).
-#[cfg(target_os = "macos")]
-pub(crate) use macos::ffi::netwatch;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::sock::*;
 #[cfg(target_os = "macos")]
 pub(crate) use macos::ffi::{ifdump, rawio};
+
+// What tells `netstate` its snapshot is stale before its age does: on macOS the
+// routing-socket watcher (`ffi::netwatch`, over `macos::watch`).
+#[cfg(target_os = "macos")]
+pub(crate) use macos::ffi::netwatch;
+
 // The program's addresses and messages (`ffi::msg`), copied without faulting
 // (`ffi::uaccess`) under XNU's rules (`macos::uapi`): the Linux names.
 #[cfg(target_os = "macos")]
