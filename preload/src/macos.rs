@@ -779,43 +779,6 @@ mifshim_abi::interpose_table! {
 // the same hook, run with cancellation disabled so that it is no cancellation point
 // either (the hook may reach the cancellable original).
 
-/// The twins, as the table names them.
-mod nocancel_orig {
-    use super::*;
-    unsafe extern "C" {
-        #[link_name = "accept$NOCANCEL"]
-        pub(super) fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
-        #[link_name = "close$NOCANCEL"]
-        pub(super) fn close(fd: c_int) -> c_int;
-        #[link_name = "connect$NOCANCEL"]
-        pub(super) fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
-        #[link_name = "fcntl$NOCANCEL"]
-        pub(super) fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
-        #[link_name = "recvfrom$NOCANCEL"]
-        pub(super) fn recvfrom(
-            fd: c_int,
-            buf: *mut c_void,
-            n: usize,
-            flags: c_int,
-            addr: *mut sockaddr,
-            len: *mut socklen_t,
-        ) -> isize;
-        #[link_name = "recvmsg$NOCANCEL"]
-        pub(super) fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize;
-        #[link_name = "sendmsg$NOCANCEL"]
-        pub(super) fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize;
-        #[link_name = "sendto$NOCANCEL"]
-        pub(super) fn sendto(
-            fd: c_int,
-            buf: *const c_void,
-            n: usize,
-            flags: c_int,
-            addr: *const sockaddr,
-            len: socklen_t,
-        ) -> isize;
-    }
-}
-
 unsafe extern "C" {
     fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
 }
@@ -841,13 +804,38 @@ fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// The twins' replacements: in a process that is not steered, the twin itself (this
-/// image's reference: not interposed); otherwise the hook of its cancellable name,
-/// without cancellation.
-mod nocancel {
-    use super::*;
-    macro_rules! twins {
-        ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
+/// The twin a replacement stands for, `<name>$NOCANCEL` (this image's import, which
+/// dyld does not interpose); `fcntl`'s is variadic, as `original!` declares `fcntl`.
+macro_rules! twin_original {
+    (fcntl ($fd:ident : $tf:ty, $cmd:ident : $tc:ty, $arg:ident : $ta:ty) -> $r:ty) => {
+        unsafe extern "C" {
+            #[link_name = "fcntl$NOCANCEL"]
+            pub(super) fn fcntl($fd: $tf, $cmd: $tc, ...) -> $r;
+        }
+    };
+    ($name:ident ($($a:ident : $t:ty),*) -> $r:ty) => {
+        unsafe extern "C" {
+            #[link_name = concat!(stringify!($name), "$NOCANCEL")]
+            pub(super) fn $name($($a: $t),*) -> $r;
+        }
+    };
+}
+
+/// From one list of the twins (each with the signature of its hook in the list of
+/// hooked calls): the twins themselves (`nocancel_orig`) and their replacements
+/// (`nocancel`) — in a process that is not steered, the twin itself; otherwise the hook
+/// of its cancellable name, without cancellation — and the table pairing them.
+macro_rules! twins {
+    ($( $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty; )*) => {
+        /// The twins, as the table names them.
+        mod nocancel_orig {
+            use super::*;
+            $( twin_original! { $name ($($a: $t),*) -> $r } )*
+        }
+
+        /// The twins' replacements.
+        mod nocancel {
+            use super::*;
             $(
                 /// ## Hook
                 /// The `$NOCANCEL` twin: the hook of the same name, with cancellation
@@ -864,18 +852,24 @@ mod nocancel {
                     without_cancellation(|| unsafe { fixed::$name($($a),*) })
                 }
             )*
-        };
-    }
-    twins! {
-        accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
-        close(fd: c_int) -> c_int;
-        connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
-        fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-        recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize;
-        recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize;
-        sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize;
-        sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize;
-    }
+        }
+
+        mifshim_abi::interpose_table! {
+            static INTERPOSE_NOCANCEL in "__DATA,__interpose";
+            $( nocancel_hook::$name => nocancel_orig::$name, )*
+        }
+    };
+}
+
+twins! {
+    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    close(fd: c_int) -> c_int;
+    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+    recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize;
+    recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize;
+    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize;
+    sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize;
 }
 
 // `fcntl$NOCANCEL` is variadic too: arm64 needs the same trampoline as `fcntl`.
@@ -902,17 +896,6 @@ mod nocancel_hook {
     }
 }
 
-mifshim_abi::interpose_table! {
-    static INTERPOSE_NOCANCEL in "__DATA,__interpose";
-    nocancel_hook::accept => nocancel_orig::accept,
-    nocancel_hook::close => nocancel_orig::close,
-    nocancel_hook::connect => nocancel_orig::connect,
-    nocancel_hook::fcntl => nocancel_orig::fcntl,
-    nocancel_hook::recvfrom => nocancel_orig::recvfrom,
-    nocancel_hook::recvmsg => nocancel_orig::recvmsg,
-    nocancel_hook::sendmsg => nocancel_orig::sendmsg,
-    nocancel_hook::sendto => nocancel_orig::sendto,
-}
 const _: () = assert!(INTERPOSE_NOCANCEL.len() == 8);
 
 // One tuple per hooked call the list keeps on macOS (checked when this is compiled).
