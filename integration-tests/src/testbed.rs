@@ -121,6 +121,26 @@ impl Testbed {
         Cmd::new(Some(&self.host_ns()), args)
     }
 
+    /// Resolves every uplink's gateway (ARP and neighbour discovery) from the host
+    /// namespace, unsteered: a TCP connect to its closed port 9, answered by a reset.
+    /// A test that looks for a packet the kernel sends by the wrong link late in a run
+    /// (a time-wait ACK) calls this first: until the neighbour is resolved such a
+    /// packet waits in the neighbour queue, and it is dropped if that outlasts the
+    /// capture, so a leak would go unseen.
+    pub fn warm_neighbours(&self) {
+        let mut addrs = Vec::new();
+        for u in UPLINKS {
+            for v6 in [false, true] {
+                addrs.push(format!("'{}'", upstream_addr(u, v6)));
+            }
+        }
+        let code = format!(
+            "import socket\nfor a in [{}]:\n    try:\n        socket.create_connection((a, 9), timeout=3).close()\n    except ConnectionRefusedError:\n        pass\n",
+            addrs.join(", ")
+        );
+        self.run(&["python3", "-c", &code]).assert_ok();
+    }
+
     /// A command in the upstream namespace of `uplink`.
     pub fn cmd_upstream<S: AsRef<str>>(&self, uplink: &str, args: &[S]) -> Cmd {
         Cmd::new(Some(&self.upstream_ns(uplink)), args)

@@ -35,3 +35,16 @@ pub fn host_addr(uplink: &str, v6: bool) -> &'static str {
         _ => panic!("unknown uplink {uplink}"),
     }
 }
+
+/// The upstream's address on an uplink's link (its end `up`): the host's gateway there.
+pub fn upstream_addr(uplink: &str, v6: bool) -> &'static str {
+    match (uplink, v6) {
+        ("eth0", false) => "198.51.100.1",
+        ("wlan0", false) => "198.51.100.65",
+        ("wwan0", false) => "198.51.100.129",
+        ("eth0", true) => "2001:db8:10::1",
+        ("wlan0", true) => "2001:db8:20::1",
+        ("wwan0", true) => "2001:db8:30::1",
+        _ => panic!("unknown uplink {uplink}"),
+    }
+}

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 /// its own TOS / traffic class, then asks the service's port 9000 once and prints the
 /// answer line (or `error ERRNO NAME`, exit 3). Over TCP it reads until the server
 /// closes and only then closes itself: a client that closes first ends in TIME_WAIT,
-/// and Linux sends the TIME_WAIT ACK of an IPv6 connection from its control socket,
+/// and Linux sends an IPv6 time-wait socket's answers from its control socket,
 /// unbound, so by the lowest-metric default route (eth0) whatever the connection's
-/// device — a packet no socket option reaches (seen on the testbed, 1 in ~10 runs).
+/// device. The shim's `TCP_LINGER2` hold covers the late FIN (`e2e` `close::*`), not a
+/// FIN sent again in TIME_WAIT (README, Limits); this client makes neither.
 const CLIENT: &str = r#"
 import errno, socket, sys
 dest, proto = sys.argv[1], sys.argv[2]

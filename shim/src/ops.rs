@@ -462,7 +462,9 @@ fn apply_socket(
         (ConnectStep::BindDevice { .. }, Decision::Bind(b)) => {
             // Connected: the device binding steers whatever the source.
             apply_options(fd, e, what, addr, b, snap, false)?;
-            bind_device(fd, what, addr, b)
+            bind_device(fd, what, addr, b)?;
+            hold_fin_wait2(fd, e, what, addr);
+            Ok(())
         }
         (ConnectStep::BindDevice { index }, Decision::Direct(r)) => {
             // A UDP socket carrying the shim's unicast interface, connected to a
@@ -679,6 +681,24 @@ fn local_via(snap: &Snap, ip: IpAddr) -> u32 {
         return snap.loopback_index();
     }
     snap.owner_of(ip).unwrap_or_else(|| snap.loopback_index())
+}
+
+/// After a TCP socket's device binding for `addr` (a destination, or a listener's
+/// wildcard address): keeps its orphaned `FIN_WAIT2` whole where the kernel's
+/// time-wait answers would not follow the device ([`core::holds_fin_wait2`]). Not
+/// done, the connection still goes by the device; one of its last ACKs may not, so
+/// the call goes on with a line saying so.
+fn hold_fin_wait2(fd: i32, e: Entry, what: &str, addr: SocketAddr) {
+    if !core::holds_fin_wait2(e.proto(), addr.ip()) {
+        return;
+    }
+    if let Err(err) = sys::hold_fin_wait2(fd) {
+        log::warn_limited(format_args!(
+            "{what} {}: TCP_LINGER2 could not be set ({}); if the peer closes after the program, the kernel's ACK of its FIN may leave by the main routing table",
+            Addr(addr),
+            sys::errno_name(err)
+        ));
+    }
 }
 
 fn bind_device(fd: i32, what: &str, addr: SocketAddr, b: &Bind<'_>) -> Result<(), i32> {
@@ -1386,7 +1406,9 @@ fn confine_by_filter(
             Addr(addr),
             b.ifname
         );
-        bind_device(fd, what, addr, b)
+        bind_device(fd, what, addr, b)?;
+        hold_fin_wait2(fd, e, what, addr);
+        Ok(())
     };
     let attached = match filter::len(fd) {
         Ok(0) => {

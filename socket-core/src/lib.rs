@@ -766,6 +766,39 @@ pub fn accepted(listener: Sock) -> Option<Sock> {
         .then(|| Sock::new(listener.flags & (VALID | INET | V6 | TCP | UDP), 0))
 }
 
+/// The `TCP_LINGER2` (seconds) of [`holds_fin_wait2`]: Linux's largest
+/// (`TCP_FIN_TIMEOUT_MAX`). An orphaned socket in `FIN_WAIT2` stays a full socket for
+/// what exceeds `TCP_TIMEWAIT_LEN` (60 s) of it, then a time-wait socket for the rest.
+pub const FIN_WAIT2_HOLD_SECS: i32 = 120;
+
+/// Whether a socket the shim binds to a device for `peer` (a connect's destination,
+/// or a listener's wildcard address: its peers) must keep an orphaned `FIN_WAIT2`
+/// whole ([`fin_wait2_hold`]): a TCP socket that can carry native IPv6.
+///
+/// Why: when the program closes first and the peer's FIN comes after the ACK of its
+/// own, Linux turns the closed socket into a time-wait socket at once, and for IPv6
+/// that socket answers the late FIN from the per-namespace control socket, whose route
+/// lookup takes the device only as a preference (no `RT6_LOOKUP_F_IFACE` with a
+/// source address): the ACK leaves by the main table's route (seen on the testbed: by
+/// eth0, with wlan0's address, and the peer, never answered, retransmits its FIN).
+/// A full socket answers by its own route, which the binding makes strict. IPv4's
+/// time-wait answers are strict on the device already (`ip_send_unicast_reply`), and
+/// an IPv4-mapped peer takes that path.
+pub fn holds_fin_wait2(proto: Proto, peer: IpAddr) -> bool {
+    proto == Proto::Tcp && matches!(peer, IpAddr::V6(a) if a.to_ipv4_mapped().is_none())
+}
+
+/// The `TCP_LINGER2` to set on a socket of [`holds_fin_wait2`], given the one the
+/// kernel reports (`getsockopt`: seconds, the namespace's `tcp_fin_timeout` when never
+/// set): [`FIN_WAIT2_HOLD_SECS`], or `None` to leave it — a negative value is the
+/// program's request that a `FIN_WAIT2` be reset rather than kept (no time-wait
+/// socket follows), and one at the hold already needs nothing.
+pub fn fin_wait2_hold(current: i32) -> Option<i32> {
+    (0..FIN_WAIT2_HOLD_SECS)
+        .contains(&current)
+        .then_some(FIN_WAIT2_HOLD_SECS)
+}
+
 /// `SOL_SOCKET`, as Linux numbers it.
 pub const SOL_SOCKET: i32 = 1;
 /// `SO_BINDTODEVICE` (a device name).
@@ -810,6 +843,34 @@ pub fn unbinding_refused(s: Sock) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_time_wait_ack_left_by_the_main_table_so_tcp_v6_sockets_hold_fin_wait2() {
+        use core::net::{Ipv4Addr, Ipv6Addr};
+        let v6: IpAddr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x10).into();
+        let wildcard6: IpAddr = Ipv6Addr::UNSPECIFIED.into();
+        let mapped: IpAddr = Ipv4Addr::new(203, 0, 113, 10).to_ipv6_mapped().into();
+        let v4: IpAddr = Ipv4Addr::new(203, 0, 113, 10).into();
+        assert!(holds_fin_wait2(Proto::Tcp, v6));
+        assert!(
+            holds_fin_wait2(Proto::Tcp, wildcard6),
+            "a dual-stack listener's IPv6 peers"
+        );
+        assert!(
+            !holds_fin_wait2(Proto::Tcp, mapped),
+            "IPv4's answers are strict"
+        );
+        assert!(!holds_fin_wait2(Proto::Tcp, v4));
+        assert!(!holds_fin_wait2(Proto::Udp, v6));
+        assert!(!holds_fin_wait2(Proto::Other, v6));
+        // The kernel's default (tcp_fin_timeout), a short one, and 0 are raised.
+        assert_eq!(fin_wait2_hold(60), Some(FIN_WAIT2_HOLD_SECS));
+        assert_eq!(fin_wait2_hold(0), Some(FIN_WAIT2_HOLD_SECS));
+        assert_eq!(fin_wait2_hold(119), Some(FIN_WAIT2_HOLD_SECS));
+        // The program's "reset, do not keep", and a hold already there, are left.
+        assert_eq!(fin_wait2_hold(-1), None);
+        assert_eq!(fin_wait2_hold(FIN_WAIT2_HOLD_SECS), None);
+    }
     use DatagramStep::*;
 
     const UDP4: Sock = Sock::new(VALID | INET | UDP, 0);

@@ -1646,6 +1646,9 @@ impl Supervisor<'_> {
         {
             self.remember(s, |k| k.shim_bound = true);
         }
+        if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
+            self.hold_fin_wait2(n, fd, s, f.proto, dest, what);
+        }
         Some(reply)
     }
 
@@ -3441,7 +3444,49 @@ impl Supervisor<'_> {
             LogLevel::Debug,
             format_args!("pid {}: listen fd {fd} on {local}: {why}", n.pid),
         );
-        Some(self.apply(n, fd, &s, local, step, "listen"))
+        let reply = self.apply(n, fd, &s, local, step, "listen");
+        // Bound to the device (`listen = "device"`, or a filter that could not be
+        // attached): the accepted sockets inherit the hold.
+        if matches!(step, Step::Bind { .. } | Step::Filter { .. })
+            && reply == Reply::Continue
+            && sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) > 0
+        {
+            self.hold_fin_wait2(n, fd, &s, f.proto, local, "listen");
+        }
+        Some(reply)
+    }
+
+    /// After a device binding for `peer` (a destination, a listener's wildcard
+    /// address): the preload's `TCP_LINGER2` hold on an IPv6 TCP socket
+    /// (`socket_core::holds_fin_wait2`: a time-wait socket's ACK of a late FIN would
+    /// leave by the main table). Not made, the call goes on with a line saying so.
+    fn hold_fin_wait2(
+        &mut self,
+        n: &Notif,
+        fd: i32,
+        s: &OwnedFd,
+        proto: Proto,
+        peer: SocketAddr,
+        what: &str,
+    ) {
+        if !socket_core::holds_fin_wait2(proto, peer.ip()) {
+            return;
+        }
+        let held = sys::getsockopt_int(s, libc::IPPROTO_TCP, libc::TCP_LINGER2).and_then(|now| {
+            match socket_core::fin_wait2_hold(now) {
+                Some(secs) => sys::setsockopt_int(s, libc::IPPROTO_TCP, libc::TCP_LINGER2, secs),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = held {
+            self.say(
+                LogLevel::Warn,
+                format_args!(
+                    "pid {}: {what} fd {fd} to {peer}: TCP_LINGER2 could not be set ({e}); if the peer closes after the program, the kernel's ACK of its FIN may leave by the main routing table",
+                    n.pid
+                ),
+            );
+        }
     }
 
     fn bind(&mut self, n: &Notif, fd: i32, ptr: u64, len: u32) -> Handled {

@@ -16,6 +16,8 @@
 //! - `policy`: rules by destination, port, protocol, direct, block; per-program sections;
 //! - `failover`: ordered interface lists, link down / deleted, no route, fail closed;
 //! - `listen`: listener confinement;
+//! - `close`: how a steered TCP connection ends (the kernel's time-wait answers to a
+//!   late FIN, for a connect and for an accepted socket);
 //! - `mcast`: multicast egress and joins;
 //! - `process`: fork / exec / subprocess / threads;
 //! - `env`: plain LD_PRELOAD use, existing LD_PRELOAD kept, `MIFSHIM_DISABLE`, logging;
@@ -106,6 +108,7 @@ fn py_server(tb: &Testbed, dir: &TempDir, prefix: &[String], addr: &str, port: u
 
 mod baseline;
 mod clients;
+mod close;
 mod config;
 mod dns;
 mod env;

@@ -437,6 +437,18 @@ pub(crate) fn mark(fd: c_int) -> u32 {
     getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_MARK).unwrap_or(0) as u32
 }
 
+/// Keeps an orphaned `FIN_WAIT2` of a device-bound IPv6 TCP socket a full socket
+/// (`TCP_LINGER2`, `mifshim_socket_core::fin_wait2_hold`), so that the ACK of a FIN
+/// coming after the program closed leaves by the socket's device rather than by a
+/// time-wait socket's route. `Ok(false)`: left as the program has it.
+pub(crate) fn hold_fin_wait2(fd: c_int) -> Result<bool, c_int> {
+    let now = getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_LINGER2)?;
+    match mifshim_socket_core::fin_wait2_hold(now) {
+        Some(secs) => setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_LINGER2, secs).map(|()| true),
+        None => Ok(false),
+    }
+}
+
 /// Whether an `AF_INET6` socket is IPv6-only (`IPV6_V6ONLY`); unreadable counts as
 /// IPv6-only (no IPv4-mapped path to serve).
 pub(crate) fn v6only(fd: c_int) -> bool {

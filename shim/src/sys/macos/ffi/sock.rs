@@ -196,6 +196,14 @@ pub(crate) fn set_mark(_fd: c_int, _mark: u32) -> Result<(), c_int> {
     Err(REFUSED)
 }
 
+/// Nothing to hold: XNU keeps a closed connection's `TIME_WAIT` in its own pcb, which
+/// keeps the socket's bound interface (`inp_boundifp`, read by `tcp_respond`), rather
+/// than answering from a control socket as Linux's IPv6 does (read in XNU's source,
+/// not run). `Ok(false)`: left as it is.
+pub(crate) fn hold_fin_wait2(_fd: c_int) -> Result<bool, c_int> {
+    Ok(false)
+}
+
 /// Whether an `AF_INET6` socket is IPv6-only; unreadable counts as IPv6-only.
 pub(crate) fn v6only(fd: c_int) -> bool {
     get(fd, Primitive::V6Only, true) != Ok(0)
