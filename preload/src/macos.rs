@@ -43,8 +43,8 @@
 //! (`mifshim_abi::darwin`). What the Linux stub does and this one does not (yet): the
 //! datagram fast path and the stub-side `socket`/`close` records (the engine is
 //! entered for them; the fast path's key reads Linux's `sockaddr` layout), marking
-//! sockets passed to `posix_spawn` children as shared, the `longjmp` family, `vfork`,
-//! `h_errno` on a failed `gethostbyname`. The `$NOCANCEL` twins of the cancellable
+//! sockets passed to `posix_spawn` children as shared, `vfork`, `h_errno` on a failed
+//! `gethostbyname`. The `longjmp` family and the `$NOCANCEL` twins of the cancellable
 //! calls it hooks are interposed too (below).
 //!
 //! **Not linked or run**: this file is type-checked and linted for
@@ -427,6 +427,7 @@ fn load_engine() -> bool {
     };
     bind_engine(engine);
     AFTER_FORK_CHILD.set(Some(engine.after_fork_child));
+    JUMPING.set(Some(engine.jumping));
     // SAFETY: REALS is a static; ARGV0 is NULL or argv[0].
     let ok = unsafe { (engine.init)(&REALS, ARGV0.load(Acquire)) == 0 };
     if ok {
@@ -785,6 +786,64 @@ mifshim_abi::interpose_table! {
     static INTERPOSE_SIGNALS in "__DATA,__interpose";
     sigaction_hook => libc::sigaction,
     signal_hook => libc::signal,
+}
+
+// ---------------------------------------------------------------------------------
+// Outside the list: the longjmp family tells the engine first
+// ---------------------------------------------------------------------------------
+
+/// The engine's `jumping`, once loaded.
+static JUMPING: Slot<mifshim_abi::Jumping> = Slot::new();
+
+/// libsystem_platform's jumps (the `libc` crate declares none). `siglongjmp` calls
+/// `longjmp` or `_longjmp` inside that image, which dyld does not interpose, so each
+/// of the program's calls is seen once.
+mod jump_orig {
+    use core::ffi::{c_int, c_void};
+    unsafe extern "C" {
+        pub(super) fn longjmp(env: *mut c_void, val: c_int) -> !;
+        pub(super) fn _longjmp(env: *mut c_void, val: c_int) -> !;
+        pub(super) fn siglongjmp(env: *mut c_void, val: c_int) -> !;
+    }
+}
+
+/// `longjmp`, `_longjmp` and `siglongjmp`: a signal handler jumping out of a hook
+/// leaves that hook's cancellation window open (a name lookup's); the engine closes it
+/// first (`mifshim_abi::Engine::jumping`, which on macOS takes every reported jump to
+/// leave the window: the target's stack pointer is not readable in Darwin's
+/// `jmp_buf`, mangled on arm64), so the thread gets its cancellation state back at
+/// once rather than at its next lookup. The original never returns, so this frame is
+/// discarded with the rest. (A twin's record left by the jump is judged stale where it
+/// is read: `in_twin`.)
+macro_rules! jump_hooks {
+    ($($hook:ident => $name:ident;)*) => {$(
+        /// ## Hook
+        /// See `jump_hooks`.
+        ///
+        /// # Safety
+        /// The contract of the C function of the same name.
+        unsafe extern "C" fn $hook(env: *mut c_void, val: c_int) -> ! {
+            if let Some(f) = JUMPING.get() {
+                // SAFETY: the engine's entry point; it only reads env's words.
+                unsafe { f(env) };
+            }
+            // SAFETY: the program's arguments, to the C library's function.
+            unsafe { jump_orig::$name(env, val) }
+        }
+    )*};
+}
+
+jump_hooks! {
+    longjmp_hook => longjmp;
+    underscore_longjmp_hook => _longjmp;
+    siglongjmp_hook => siglongjmp;
+}
+
+mifshim_abi::interpose_table! {
+    static INTERPOSE_JUMPS in "__DATA,__interpose";
+    longjmp_hook => jump_orig::longjmp,
+    underscore_longjmp_hook => jump_orig::_longjmp,
+    siglongjmp_hook => jump_orig::siglongjmp,
 }
 
 // ---------------------------------------------------------------------------------
