@@ -42,10 +42,10 @@
 //! after a `recvmsg`, the control data walked in macOS's layout
 //! (`mifshim_abi::darwin`). What the Linux stub does and this one does not (yet): the
 //! datagram fast path and the stub-side `socket`/`close` records (the engine is
-//! entered for them; the fast path's key reads Linux's `sockaddr` layout), marking
-//! sockets passed to `posix_spawn` children as shared, `vfork`, `h_errno` on a failed
-//! `gethostbyname`. The `longjmp` family and the `$NOCANCEL` twins of the cancellable
-//! calls it hooks are interposed too (below).
+//! entered for them; the fast path's key reads Linux's `sockaddr` layout) and `vfork`.
+//! `posix_spawn(p)` (the sockets marked
+//! shared, as `fork`'s atfork handler marks them), the `longjmp` family and the
+//! `$NOCANCEL` twins of the cancellable calls it hooks are interposed too (below).
 //!
 //! **Not linked or run**: this file is type-checked and linted for
 //! `x86_64-apple-darwin` and `aarch64-apple-darwin` (`scripts/apple-check.sh`), nothing
@@ -251,10 +251,24 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, _envp: *cons
 static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
 
 /// Loads the engine in the parent before a `fork`, so that the child never calls
-/// `dlopen`.
+/// `dlopen`, and marks every socket shared ([`share_with_child`]).
 unsafe extern "C" fn before_fork() {
     if active() {
         ensure_engine();
+        share_with_child();
+    }
+}
+
+/// A child process is about to be made: it will hold the parent's sockets, so neither
+/// side may rely on what the engine set on them any more (`mifshim_fastpath::SHARED`:
+/// a unicast interface is checked again, a device binding asked of the kernel). Every
+/// socket counts, also one with close-on-exec: the child may be handed it anyway (a
+/// `posix_spawn` file action `adddup2(fd, fd)`, `POSIX_SPAWN_CLOEXEC_DEFAULT` with an
+/// inherit action), and the parent's flag at this moment does not say. As the Linux
+/// stub does.
+fn share_with_child() {
+    if let Some(shared) = shared() {
+        mifshim_fastpath::mark_all_shared(shared);
     }
 }
 
@@ -550,8 +564,22 @@ fn is_dup_cmd(cmd: c_int) -> bool {
     cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
 }
 
-/// `gethostbyname*`/`gethostbyaddr` failing closed.
+unsafe extern "C" {
+    /// libinfo's `h_errno` (`<netdb.h>`: `extern int h_errno`; one per process on
+    /// macOS, as its own lookups set it).
+    static mut h_errno: c_int;
+}
+
+/// `<netdb.h>`'s "non-recoverable error".
+const NO_RECOVERY: c_int = 3;
+
+/// `gethostbyname*`/`gethostbyaddr` failing closed: NULL with `h_errno` set, as the C
+/// library's own failures leave it (a program that reads `h_errno` after a NULL must
+/// not see a stale "success" or an earlier lookup's error).
 fn no_host() -> *mut hostent {
+    // SAFETY: a plain int of libinfo's; writing it is what its own lookups do (the
+    // non-reentrant interface is not thread-safe there either).
+    unsafe { h_errno = NO_RECOVERY };
     null_mut()
 }
 
@@ -786,6 +814,85 @@ mifshim_abi::interpose_table! {
     static INTERPOSE_SIGNALS in "__DATA,__interpose";
     sigaction_hook => libc::sigaction,
     signal_hook => libc::signal,
+}
+
+// ---------------------------------------------------------------------------------
+// Outside the list: posix_spawn shares the sockets
+// ---------------------------------------------------------------------------------
+
+/// `posix_spawn` and `posix_spawnp` (libsystem_kernel's; `system`, `popen` and
+/// `NSTask` reach them from other images, which dyld interposes): the child holds the
+/// parent's sockets from the moment it exists, so they are marked shared first
+/// ([`share_with_child`]). `fork` is covered by the atfork handler.
+mod spawn {
+    use super::*;
+
+    unsafe extern "C" {
+        #[link_name = "posix_spawn"]
+        pub(super) fn real_posix_spawn(
+            pid: *mut libc::pid_t,
+            path: *const c_char,
+            actions: *const c_void,
+            attr: *const c_void,
+            argv: *const *mut c_char,
+            envp: *const *mut c_char,
+        ) -> c_int;
+        #[link_name = "posix_spawnp"]
+        pub(super) fn real_posix_spawnp(
+            pid: *mut libc::pid_t,
+            file: *const c_char,
+            actions: *const c_void,
+            attr: *const c_void,
+            argv: *const *mut c_char,
+            envp: *const *mut c_char,
+        ) -> c_int;
+    }
+
+    /// ## Hook
+    /// `posix_spawn(3)`: see the module.
+    ///
+    /// # Safety
+    /// The contract of `posix_spawn`.
+    pub(super) unsafe extern "C" fn posix_spawn(
+        pid: *mut libc::pid_t,
+        path: *const c_char,
+        actions: *const c_void,
+        attr: *const c_void,
+        argv: *const *mut c_char,
+        envp: *const *mut c_char,
+    ) -> c_int {
+        if active() {
+            share_with_child();
+        }
+        // SAFETY: the program's arguments, to the C library's function.
+        unsafe { real_posix_spawn(pid, path, actions, attr, argv, envp) }
+    }
+
+    /// ## Hook
+    /// `posix_spawnp(3)`: as `posix_spawn`.
+    ///
+    /// # Safety
+    /// The contract of `posix_spawnp`.
+    pub(super) unsafe extern "C" fn posix_spawnp(
+        pid: *mut libc::pid_t,
+        file: *const c_char,
+        actions: *const c_void,
+        attr: *const c_void,
+        argv: *const *mut c_char,
+        envp: *const *mut c_char,
+    ) -> c_int {
+        if active() {
+            share_with_child();
+        }
+        // SAFETY: as in `posix_spawn`.
+        unsafe { real_posix_spawnp(pid, file, actions, attr, argv, envp) }
+    }
+}
+
+mifshim_abi::interpose_table! {
+    static INTERPOSE_SPAWN in "__DATA,__interpose";
+    spawn::posix_spawn => spawn::real_posix_spawn,
+    spawn::posix_spawnp => spawn::real_posix_spawnp,
 }
 
 // ---------------------------------------------------------------------------------
