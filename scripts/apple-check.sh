@@ -8,8 +8,8 @@
 # compiled and assembled, not linked) and its object is read back (`llvm-readobj`):
 # the `__DATA,__interpose` section must hold one {replacement, replacee} tuple for
 # every hooked call the list in abi/src/lib.rs keeps on macOS (plus `sigaction`,
-# `signal`, `longjmp`, `_longjmp`, `siglongjmp`, `posix_spawn`, `posix_spawnp` and
-# the eight `$NOCANCEL` twins), each replacee the C library's symbol and each replacement the stub's own,
+# `signal`, `longjmp`, `_longjmp`, `siglongjmp`, `posix_spawn`, `posix_spawnp`,
+# `vfork` and the eight `$NOCANCEL` twins), each replacee the C library's symbol and each replacement the stub's own,
 # and the initialiser must sit in a `__mod_init_func` section of that type. Nothing is
 # linked or run: no macOS is needed, and none is used.
 #
@@ -74,12 +74,12 @@ if [[ -z $readobj ]]; then
 fi
 # The list's calls macOS keeps: every entry of `hooked_calls!` not preceded by
 # `#[cfg(target_os = "linux")]`; the stub interposes `sigaction`, `signal`, the
-# longjmp family and `posix_spawn(p)` too, and the `$NOCANCEL` twins.
+# longjmp family, `posix_spawn(p)` and `vfork` too, and the `$NOCANCEL` twins.
 expected=$( {
     awk '/^macro_rules! hooked_calls/ {on=1} on && /^}/ {on=0}
          on && /^ *#\[cfg\(target_os = "linux"\)\]/ {skip=1; next}
          on && /^            [a-z_0-9]+\(/ {n=$1; sub(/\(.*/, "", n); if (!skip) print n; skip=0}' abi/src/lib.rs
-    printf '%s\n' sigaction signal longjmp _longjmp siglongjmp posix_spawn posix_spawnp
+    printf '%s\n' sigaction signal longjmp _longjmp siglongjmp posix_spawn posix_spawnp vfork
     # The non-cancellable twins of the cancellable calls it hooks (preload/src/macos.rs).
     printf '%s$NOCANCEL\n' accept close connect fcntl recvfrom recvmsg sendmsg sendto
 } | sort)

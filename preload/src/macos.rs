@@ -42,10 +42,10 @@
 //! after a `recvmsg`, the control data walked in macOS's layout
 //! (`mifshim_abi::darwin`). What the Linux stub does and this one does not (yet): the
 //! datagram fast path and the stub-side `socket`/`close` records (the engine is
-//! entered for them; the fast path's key reads Linux's `sockaddr` layout) and `vfork`.
-//! `posix_spawn(p)` (the sockets marked
-//! shared, as `fork`'s atfork handler marks them), the `longjmp` family and the
-//! `$NOCANCEL` twins of the cancellable calls it hooks are interposed too (below).
+//! entered for them; the fast path's key reads Linux's `sockaddr` layout).
+//! `posix_spawn(p)` and `vfork` (the sockets marked shared, as `fork`'s atfork
+//! handler marks them), the `longjmp` family and the `$NOCANCEL` twins of the
+//! cancellable calls it hooks are interposed too (below).
 //!
 //! **Not linked or run**: this file is type-checked and linted for
 //! `x86_64-apple-darwin` and `aarch64-apple-darwin` (`scripts/apple-check.sh`), nothing
@@ -893,6 +893,78 @@ mifshim_abi::interpose_table! {
     static INTERPOSE_SPAWN in "__DATA,__interpose";
     spawn::posix_spawn => spawn::real_posix_spawn,
     spawn::posix_spawnp => spawn::real_posix_spawnp,
+}
+
+// ---------------------------------------------------------------------------------
+// Outside the list: vfork
+// ---------------------------------------------------------------------------------
+
+mod vfork {
+    use super::*;
+
+    unsafe extern "C" {
+        /// libsystem_kernel's `vfork` (this image's import: not interposed).
+        #[link_name = "vfork"]
+        pub(super) fn real_vfork() -> libc::pid_t;
+    }
+
+    /// What `vfork` does before the real one: the child runs in this memory until it
+    /// `exec`s or `_exit`s, so it must find the engine there (and every function
+    /// bound), never load it itself; and it holds the sockets ([`share_with_child`]).
+    /// Returns the real `vfork` to jump to.
+    pub(super) extern "C" fn prepare() -> *const c_void {
+        if active() {
+            let _ = ensure_engine();
+            share_with_child();
+        }
+        real_vfork as *const c_void
+    }
+
+    /// ## Hook
+    /// `vfork(2)`: a hook cannot call the real `vfork` and return (the child would
+    /// return through, and overwrite, the frame the suspended parent returns through
+    /// later), so this is naked: it runs [`prepare`] and then *jumps* to the real
+    /// `vfork`, which returns straight to the program, as if called by it. As the
+    /// Linux stub's.
+    ///
+    /// # Safety
+    /// The contract of `vfork`.
+    #[cfg(target_arch = "x86_64")]
+    #[unsafe(naked)]
+    pub(super) unsafe extern "C" fn hook() -> libc::pid_t {
+        // At entry the stack is 8 bytes off 16-byte alignment (the return address):
+        // one more slot aligns it for the call; `prepare` keeps the callee-saved
+        // registers.
+        core::arch::naked_asm!(
+            "sub rsp, 8",
+            "call {prepare}",
+            "add rsp, 8",
+            "jmp rax",
+            prepare = sym prepare,
+        )
+    }
+
+    /// ## Hook
+    /// `vfork(2)`: see the x86_64 one.
+    ///
+    /// # Safety
+    /// The contract of `vfork`.
+    #[cfg(target_arch = "aarch64")]
+    #[unsafe(naked)]
+    pub(super) unsafe extern "C" fn hook() -> libc::pid_t {
+        core::arch::naked_asm!(
+            "stp x29, x30, [sp, #-16]!",
+            "bl {prepare}",
+            "ldp x29, x30, [sp], #16",
+            "br x0",
+            prepare = sym prepare,
+        )
+    }
+}
+
+mifshim_abi::interpose_table! {
+    static INTERPOSE_VFORK in "__DATA,__interpose";
+    vfork::hook => vfork::real_vfork,
 }
 
 // ---------------------------------------------------------------------------------
