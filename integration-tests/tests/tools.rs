@@ -39,15 +39,7 @@ fn ifindex(tb: &Testbed, name: &str) -> u64 {
 
 /// The upstream (gateway) address of an uplink.
 fn gateway(uplink: &str, v6: bool) -> &'static str {
-    match (uplink, v6) {
-        ("eth0", false) => "198.51.100.1",
-        ("wlan0", false) => "198.51.100.65",
-        ("wwan0", false) => "198.51.100.129",
-        ("eth0", true) => "2001:db8:10::1",
-        ("wlan0", true) => "2001:db8:20::1",
-        ("wwan0", true) => "2001:db8:30::1",
-        _ => panic!("unknown uplink {uplink}"),
-    }
+    upstream_addr(uplink, v6)
 }
 
 /// The source the kernel chooses for `dest` through `dev` (`ip route get`).

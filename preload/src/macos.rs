@@ -848,44 +848,34 @@ mod spawn {
         ) -> c_int;
     }
 
-    /// ## Hook
-    /// `posix_spawn(3)`: see the module.
-    ///
-    /// # Safety
-    /// The contract of `posix_spawn`.
-    pub(super) unsafe extern "C" fn posix_spawn(
-        pid: *mut libc::pid_t,
-        path: *const c_char,
-        actions: *const c_void,
-        attr: *const c_void,
-        argv: *const *mut c_char,
-        envp: *const *mut c_char,
-    ) -> c_int {
-        if active() {
-            share_with_child();
-        }
-        // SAFETY: the program's arguments, to the C library's function.
-        unsafe { real_posix_spawn(pid, path, actions, attr, argv, envp) }
+    /// One hook per spawn call: the sockets marked shared, then the C library's.
+    macro_rules! spawn_hooks {
+        ($($name:ident => $real:ident;)*) => {$(
+            /// ## Hook
+            /// See the module.
+            ///
+            /// # Safety
+            /// The contract of the C function of the same name.
+            pub(super) unsafe extern "C" fn $name(
+                pid: *mut libc::pid_t,
+                path: *const c_char,
+                actions: *const c_void,
+                attr: *const c_void,
+                argv: *const *mut c_char,
+                envp: *const *mut c_char,
+            ) -> c_int {
+                if active() {
+                    share_with_child();
+                }
+                // SAFETY: the program's arguments, to the C library's function.
+                unsafe { $real(pid, path, actions, attr, argv, envp) }
+            }
+        )*};
     }
 
-    /// ## Hook
-    /// `posix_spawnp(3)`: as `posix_spawn`.
-    ///
-    /// # Safety
-    /// The contract of `posix_spawnp`.
-    pub(super) unsafe extern "C" fn posix_spawnp(
-        pid: *mut libc::pid_t,
-        file: *const c_char,
-        actions: *const c_void,
-        attr: *const c_void,
-        argv: *const *mut c_char,
-        envp: *const *mut c_char,
-    ) -> c_int {
-        if active() {
-            share_with_child();
-        }
-        // SAFETY: as in `posix_spawn`.
-        unsafe { real_posix_spawnp(pid, file, actions, attr, argv, envp) }
+    spawn_hooks! {
+        posix_spawn => real_posix_spawn;
+        posix_spawnp => real_posix_spawnp;
     }
 }
 
