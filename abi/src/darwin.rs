@@ -1,6 +1,7 @@
 //! macOS's control-message layout, for the macOS stub's `SCM_RIGHTS` bookkeeping (the
-//! Linux stub's is `mifshim_fastpath::passed_fds`). Pure and compiled on every OS, so
-//! that Linux runs its tests.
+//! Linux stub's is `mifshim_fastpath::passed_fds`), and the rule of the stub's
+//! `$NOCANCEL` twin records ([`twin_frame`]). Pure and compiled on every OS, so that
+//! Linux runs its tests.
 //!
 //! XNU's `cmsghdr` is `{u32 cmsg_len, int cmsg_level, int cmsg_type}` (12 bytes), its
 //! data and the next header aligned to 4 bytes (`__DARWIN_ALIGN32`, `<sys/socket.h>`);
@@ -45,9 +46,66 @@ pub fn passed_fds(ctl: &[u8], mut f: impl FnMut(i32)) {
     }
 }
 
+/// The low bit of a twin record: a twin replacement's frame is recorded.
+pub const TWIN_ACTIVE: usize = 1;
+
+/// The token a twin replacement keeps at address `at` of its own frame (the recorded
+/// address): a stale record's frame has since been overwritten by whatever ran there,
+/// or cleared by the replacement on its way out.
+pub const fn twin_token(at: usize) -> u64 {
+    (at as u64) ^ 0x6e6f_6361_6e63_656c
+}
+
+/// Where to look for the token of the twin frame a thread's record `v` names, as seen
+/// from a frame at `here`, with the thread's own stack at `stack` (`[lowest, top)`):
+/// `Some(at)` when `v` is a record (its [`TWIN_ACTIVE`] bit set) of a frame above
+/// `here` (stacks grow down on both of macOS's architectures) that lies on the thread's
+/// own stack — the only memory a reader may dereference: a record in an alternate
+/// signal stack or a fiber's stack may point at memory since freed. `None`: not a live
+/// twin frame for this caller (no record, one below or at `here`, one off the stack).
+/// The caller then compares the word at `at` with [`twin_token`]`(at)`.
+pub fn twin_frame(v: usize, here: usize, stack: core::ops::Range<usize>) -> Option<usize> {
+    let at = v & !7;
+    (v & TWIN_ACTIVE != 0 && here < at && stack.contains(&at) && stack.contains(&(at + 7)))
+        .then_some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_twin_record_is_read_only_above_the_caller_and_on_the_thread_stack() {
+        let stack = 0x7000_0000..0x7010_0000;
+        let at = 0x700f_ff00;
+        let v = at | TWIN_ACTIVE;
+        // The twin's hook, deeper on the same stack: look.
+        assert_eq!(twin_frame(v, at - 0x400, stack.clone()), Some(at));
+        // A handler on an alternate stack below the thread's: still looked at (the
+        // twin it interrupted is live above it).
+        assert_eq!(twin_frame(v, 0x1000, stack.clone()), Some(at));
+        // A call from a shallower frame, or the frame itself: the record is gone.
+        assert_eq!(twin_frame(v, at + 0x40, stack.clone()), None);
+        assert_eq!(twin_frame(v, at, stack.clone()), None);
+        // No record, or a cleared one.
+        assert_eq!(twin_frame(0, at - 0x400, stack.clone()), None);
+        assert_eq!(twin_frame(at, at - 0x400, stack.clone()), None);
+        // A record on an alternate stack (above or below the thread's): never
+        // dereferenced, whoever asks.
+        let alt = 0x9000_0000 | TWIN_ACTIVE;
+        assert_eq!(twin_frame(alt, 0x8fff_0000, stack.clone()), None);
+        let low = 0x0100_0000 | TWIN_ACTIVE;
+        assert_eq!(twin_frame(low, 0x00ff_0000, stack.clone()), None);
+        // The top itself is past the stack.
+        assert_eq!(
+            twin_frame(0x7010_0000 | TWIN_ACTIVE, at, stack.clone()),
+            None
+        );
+        // Tokens differ by frame address, and are never zero for a stack address (a
+        // cleared canary never matches).
+        assert_ne!(twin_token(at), twin_token(at + 8));
+        assert_ne!(twin_token(at), 0);
+    }
 
     fn cmsg(level: i32, ty: i32, data: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();

@@ -48,13 +48,27 @@ hooked_calls!(tables);
 
 /// Bumped whenever [`Engine`] (or [`Reals`], [`Hooks`]: the list) changes in a way its
 /// size may not show. The stub refuses an engine of another version.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// The symbol under which the engine exports its [`Engine`] (NUL-terminated).
 pub const ENGINE_SYMBOL: &core::ffi::CStr = c"mifshim_engine";
 
-/// [`Engine::init`]: `(reals, argv0) -> 0 on success`.
-pub type Init = unsafe extern "C" fn(reals: *const Reals, argv0: *const c_char) -> c_int;
+/// [`Engine::init`]: `(reals, own, argv0) -> 0 on success`.
+pub type Init =
+    unsafe extern "C" fn(reals: *const Reals, own: *const OwnCalls, argv0: *const c_char) -> c_int;
+
+/// The functions the engine uses for hooked calls on descriptors of its own (its
+/// routing and probe sockets), handed over at [`Engine::init`] beside [`Reals`]: on
+/// macOS the C library's `$NOCANCEL` twins, so that none of the engine's own work is a
+/// cancellation point (a thread ended there by `pthread_exit`, which runs no Rust
+/// drops, would leave a lock held or a descriptor open). `NULL` (Linux), or a `None`
+/// slot: the [`Reals`] function of that name.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OwnCalls {
+    pub close: Option<sig::close>,
+    pub fcntl: Option<sig::fcntl>,
+}
 /// [`Engine::after_fork_child`].
 pub type AfterForkChild = unsafe extern "C" fn();
 /// [`Engine::jumping`]: `(env)`.
@@ -75,7 +89,8 @@ pub struct Engine {
     /// `layout` field is checked too.
     pub fast: *const Shared,
     /// Called once, right after the `dlopen` and before any hook is forwarded: installs
-    /// the C library's functions and reads the environment and the policy. `argv0` is
+    /// the C library's functions ([`Reals`], and [`OwnCalls`] or NULL) and reads the
+    /// environment and the policy. `argv0` is
     /// the program's `argv[0]` as the stub's constructor saw it (may be NULL). 0 on
     /// success.
     pub init: Init,

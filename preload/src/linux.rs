@@ -1325,7 +1325,8 @@ fn load_engine() -> Option<*mut Shared> {
     READABLE.set(Some(engine.readable));
     let reals = reals();
     // SAFETY: reals lives for the call; ARGV0 is NULL or argv[0].
-    let ok = unsafe { (engine.init)(&reals, ARGV0.load(Acquire)) == 0 };
+    // No `OwnCalls`: glibc has no non-cancellable entry points to hand over.
+    let ok = unsafe { (engine.init)(&reals, core::ptr::null(), ARGV0.load(Acquire)) == 0 };
     ok.then_some(engine.fast.cast_mut())
 }
 

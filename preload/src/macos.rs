@@ -54,6 +54,7 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering::*};
+use mifshim_abi::darwin::{TWIN_ACTIVE, twin_frame, twin_token};
 use mifshim_abi::types::*;
 use mifshim_abi::{Engine, Slot, errno, set_errno, sig};
 use mifshim_fastpath::Shared;
@@ -284,12 +285,25 @@ unsafe extern "C" fn after_fork_child() {
 // The engine
 // ---------------------------------------------------------------------------------
 
+/// The stub's own waits and writes: the `$NOCANCEL` entry points (not hooked, so
+/// called by name), so that no hook — a twin's above all — reaches a cancellation
+/// point through them.
+mod own_io {
+    use core::ffi::{c_int, c_void};
+    unsafe extern "C" {
+        #[link_name = "write$NOCANCEL"]
+        pub(super) fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+        #[link_name = "poll$NOCANCEL"]
+        pub(super) fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: c_int) -> c_int;
+    }
+}
+
 /// Writes `parts` to standard error as one line (`write(2)` is not hooked).
 fn write_err(parts: &[&[u8]]) {
     let saved = errno();
     for p in parts {
         // SAFETY: p is a live byte slice.
-        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
+        unsafe { own_io::write(2, p.as_ptr().cast(), p.len()) };
     }
     set_errno(saved);
 }
@@ -361,12 +375,9 @@ fn wait_for_load() -> bool {
             FAILED => return false,
             _ => {}
         }
-        let ms = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 1_000_000,
-        };
-        // SAFETY: ms is a valid timespec; the remainder is not wanted.
-        unsafe { libc::nanosleep(&ms, null_mut()) };
+        // A millisecond's sleep that is no cancellation point: a `poll` of nothing.
+        // SAFETY: no descriptors to read.
+        unsafe { own_io::poll(null_mut(), 0, 1) };
     }
     warn_once(
         &WARNED_SLOW,
@@ -442,8 +453,8 @@ fn load_engine() -> bool {
     bind_engine(engine);
     AFTER_FORK_CHILD.set(Some(engine.after_fork_child));
     JUMPING.set(Some(engine.jumping));
-    // SAFETY: REALS is a static; ARGV0 is NULL or argv[0].
-    let ok = unsafe { (engine.init)(&REALS, ARGV0.load(Acquire)) == 0 };
+    // SAFETY: REALS and OWN_CALLS are statics; ARGV0 is NULL or argv[0].
+    let ok = unsafe { (engine.init)(&REALS, &OWN_CALLS, ARGV0.load(Acquire)) == 0 };
     if ok {
         FAST.store(engine.fast.cast_mut(), Release);
     }
@@ -981,9 +992,9 @@ mod jump_orig {
 /// first (`mifshim_abi::Engine::jumping`, which on macOS takes every reported jump to
 /// leave the window: the target's stack pointer is not readable in Darwin's
 /// `jmp_buf`, mangled on arm64), so the thread gets its cancellation state back at
-/// once rather than at its next lookup. The original never returns, so this frame is
-/// discarded with the rest. (A twin's record left by the jump is judged stale where it
-/// is read: `in_twin`.)
+/// once rather than at its next lookup; the thread's twin record goes too
+/// ([`forget_twin`]). The original never returns, so this frame is discarded with the
+/// rest.
 macro_rules! jump_hooks {
     ($($hook:ident => $name:ident;)*) => {$(
         /// ## Hook
@@ -992,6 +1003,7 @@ macro_rules! jump_hooks {
         /// # Safety
         /// The contract of the C function of the same name.
         unsafe extern "C" fn $hook(env: *mut c_void, val: c_int) -> ! {
+            forget_twin();
             if let Some(f) = JUMPING.get() {
                 // SAFETY: the engine's entry point; it only reads env's words.
                 unsafe { f(env) };
@@ -1036,20 +1048,25 @@ mifshim_abi::interpose_table! {
 // half leaves the two disagreeing. Instead the twin's hook reaches the twins: the
 // replacement records its frame in a thread-specific slot (`TWIN_KEY`), and the
 // originals the engine is handed for these eight calls (`pick`) call the twin while
-// that record stands for a live frame above them. Nothing about the thread's
-// cancellation state changes. A record left by a `siglongjmp` out of the hook is
-// stale: a later call from a shallower frame finds its frame gone (above it), and one
-// from deeper finds the frame's token overwritten by what ran there since — the rule
-// of the engine's cancellation windows (`shim/src/sys/guard.rs`), which keeps the
-// same blind spot (a deeper call whose stack never overwrote the old frame's token
-// would take the twin: one cancellation point lost, nothing unsteered).
+// that record stands for a live frame above them (`mifshim_abi::darwin::twin_frame`,
+// then the frame's token). Nothing about the thread's cancellation state changes. The
+// rest of a hook's own work reaches no cancellation point either: the stub's and the
+// engine's own writes, reads, polls and opens are the `$NOCANCEL` entry points (not
+// hooked, so called by name: `own_io` here, `sys/macos/ffi/nocancel.rs`), the
+// engine's `close`/`fcntl` on descriptors of its own are the twins handed over as
+// `mifshim_abi::OwnCalls`, and a name lookup runs in the engine's window with
+// cancellation disabled, as on Linux. A record cannot outlive its frame unseen: the
+// replacement clears its token on the way out and restores only a live outer record,
+// the `longjmp` hooks forget it, and a reader that finds a record above it on this
+// stack without its token drops it. A twin called on an alternate signal stack (a
+// handler's `close$NOCANCEL`) cannot record a frame a reader may safely read, so that
+// one runs with cancellation disabled, as all of them did before.
 
 /// The thread-specific slot of the innermost twin replacement running on this thread
 /// (its frame's address with [`TWIN_ACTIVE`]; 0: none); `usize::MAX` until created
 /// (by [`decide`] for a steered process). Without it the twins' hooks run with
 /// cancellation disabled ([`without_cancellation`]).
 static TWIN_KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
-const TWIN_ACTIVE: usize = 1;
 
 /// Creates [`TWIN_KEY`] (once; a failure leaves it unset).
 fn create_twin_key() {
@@ -1065,14 +1082,37 @@ fn create_twin_key() {
     }
 }
 
-/// The token a twin replacement keeps at address `at` of its own frame: a stale
-/// record's frame has since been overwritten by whatever ran there.
-fn twin_token(at: usize) -> u64 {
-    (at as u64) ^ 0x6e6f_6361_6e63_656c
+/// This thread's own stack, `[lowest, top)` (Darwin's `pthread_get_stackaddr_np` is
+/// its top; it grows down from there).
+#[inline]
+fn thread_stack() -> core::ops::Range<usize> {
+    // SAFETY: reads of this thread's descriptor; no preconditions.
+    let (top, size) = unsafe {
+        let me = libc::pthread_self();
+        (
+            libc::pthread_get_stackaddr_np(me) as usize,
+            libc::pthread_get_stacksize_np(me),
+        )
+    };
+    top.saturating_sub(size)..top
+}
+
+/// Whether a record `v` names a live twin frame above `here`
+/// (`mifshim_abi::darwin::twin_frame`, then its token).
+#[inline]
+fn live_record(v: usize, here: usize) -> bool {
+    twin_frame(v, here, thread_stack()).is_some_and(|at| {
+        // SAFETY: `at` is inside this thread's stack (twin_frame checked), so it is
+        // mapped; a volatile read of 8 aligned bytes.
+        let word = unsafe { core::ptr::read_volatile(at as *const u64) };
+        word == twin_token(at)
+    })
 }
 
 /// Whether this call runs inside a twin replacement's hook: the thread's record names
-/// a frame above this one that still holds its token.
+/// a live frame above this one ([`live_record`]). A record whose frame is below this
+/// one, off this thread's stack or without its token is stale (a `siglongjmp` out of
+/// the hook) and is dropped here.
 #[inline]
 fn in_twin() -> bool {
     let key = TWIN_KEY.load(Acquire);
@@ -1081,44 +1121,70 @@ fn in_twin() -> bool {
     }
     // SAFETY: a key this image created; getspecific only reads the thread's slot.
     let v = unsafe { libc::pthread_getspecific(key as libc::pthread_key_t) } as usize;
-    if v & TWIN_ACTIVE == 0 {
+    if v == 0 {
         return false;
     }
-    let at = v & !7;
     let here = core::hint::black_box(0u8);
     let here = &raw const here as usize;
-    // Below the recorded frame: that address is inside this thread's stack above this
-    // frame (or on the thread's stack while a handler runs on an alternate one), so it
-    // is mapped. Above it: the frame is gone.
-    // SAFETY: see above; a volatile read of 8 aligned bytes.
-    here < at && unsafe { core::ptr::read_volatile(at as *const u64) } == twin_token(at)
+    if live_record(v, here) {
+        return true;
+    }
+    // Stale, unless it is a live frame this call is not below (a handler running on
+    // an alternate stack above the thread's): only a record on this stack, above
+    // this frame, with its token gone, is certainly dead.
+    if twin_frame(v, here, thread_stack()).is_some() {
+        // SAFETY: as above.
+        unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, core::ptr::null()) };
+    }
+    false
+}
+
+/// Forgets the thread's twin record: a `longjmp` leaves the frames it names (the
+/// jump hooks take every reported jump to leave, as the engine's windows do).
+fn forget_twin() {
+    let key = TWIN_KEY.load(Acquire);
+    if key != usize::MAX {
+        // SAFETY: a key this image created.
+        unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, core::ptr::null()) };
+    }
+}
+
+/// Calls `f` from a frame of its own, below the caller's: the twin's hook then always
+/// runs below [`as_twin`]'s canary, whatever the compiler inlines.
+#[inline(never)]
+fn below<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// Runs `f` (the hook of a twin's name) as the twin's hook: its originals are the
-/// twins ([`in_twin`]) for as long as it runs. Restores the record it found (a twin in
-/// a handler that interrupted another) and errno as `f` left it.
+/// twins ([`in_twin`]) for as long as it runs. Restores the record it found if that
+/// names a live twin frame above (a twin in a handler that interrupted another), else
+/// none; clears its own token; keeps errno as `f` left it. A twin running off the
+/// thread's stack (in a handler on an alternate stack) has its record on no stack a
+/// reader may look at: it runs with cancellation disabled instead.
 #[inline(never)]
 fn as_twin<R>(f: impl FnOnce() -> R) -> R {
     let key = TWIN_KEY.load(Acquire);
-    if key == usize::MAX {
+    let mut canary = 0u64;
+    let at = &raw mut canary as usize;
+    if key == usize::MAX || !thread_stack().contains(&at) {
         return without_cancellation(f);
     }
     let key = key as libc::pthread_key_t;
-    let mut canary = 0u64;
-    let at = &raw mut canary as usize;
     // SAFETY: a live local of this frame.
     unsafe { core::ptr::write_volatile(&raw mut canary, twin_token(at)) };
     // SAFETY: a key this image created; the slot holds a plain word.
-    let prev = unsafe { libc::pthread_getspecific(key) };
+    let found = unsafe { libc::pthread_getspecific(key) } as usize;
+    let prev = if live_record(found, at) { found } else { 0 };
     // SAFETY: as above.
     unsafe { libc::pthread_setspecific(key, (at | TWIN_ACTIVE) as *const c_void) };
-    let r = f();
+    let r = below(f);
     let e = errno();
     // SAFETY: as above.
-    unsafe { libc::pthread_setspecific(key, prev) };
-    // The token must stand until here: a read the compiler cannot drop.
+    unsafe { libc::pthread_setspecific(key, prev as *const c_void) };
+    // The token goes with the frame: a later frame at this address does not find it.
     // SAFETY: a live local of this frame.
-    let _ = unsafe { core::ptr::read_volatile(&raw const canary) };
+    unsafe { core::ptr::write_volatile(&raw mut canary, 0) };
     set_errno(e);
     r
 }
@@ -1264,6 +1330,19 @@ mod nocancel_hook {
 }
 
 const _: () = assert!(INTERPOSE_NOCANCEL.len() == 8);
+
+/// `fcntl$NOCANCEL` under the list's fixed signature (it is variadic, see `pick`).
+unsafe extern "C" fn fcntl_nocancel_fixed(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the caller's contract (fcntl(2)): `arg` is the command's argument.
+    unsafe { nocancel_orig::fcntl(fd, cmd, arg) }
+}
+
+/// What the engine calls on descriptors of its own: the twins, never a cancellation
+/// point (`mifshim_abi::OwnCalls`).
+static OWN_CALLS: mifshim_abi::OwnCalls = mifshim_abi::OwnCalls {
+    close: Some(nocancel_orig::close),
+    fcntl: Some(fcntl_nocancel_fixed),
+};
 
 // One tuple per hooked call the list keeps on macOS (checked when this is compiled).
 const _: () = assert!(INTERPOSE.len() == mifshim_abi::NAMES.len());

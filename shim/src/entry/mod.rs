@@ -75,12 +75,21 @@ mifshim_abi::hooked_calls!(engine_interface);
 /// `argv[0]` as the stub's constructor saw it (may be NULL). Returns 0.
 ///
 /// # Safety
-/// `reals` points to the stub's table of the C library's functions; `argv0` is NULL or
-/// a NUL-terminated string; both stay valid for the call.
-unsafe extern "C" fn engine_init(reals: *const mifshim_abi::Reals, argv0: *const c_char) -> c_int {
+/// `reals` points to the stub's table of the C library's functions, `own` to its
+/// functions for the engine's own descriptors or is NULL; `argv0` is NULL or a
+/// NUL-terminated string; all stay valid for the call.
+unsafe extern "C" fn engine_init(
+    reals: *const mifshim_abi::Reals,
+    own: *const mifshim_abi::OwnCalls,
+    argv0: *const c_char,
+) -> c_int {
     if !reals.is_null() {
         // SAFETY: the caller's contract: a valid table, alive for the call.
         real::install(unsafe { &*reals });
+    }
+    if !own.is_null() {
+        // SAFETY: as above.
+        real::install_own(unsafe { &*own });
     }
     let argv0 = (!argv0.is_null()).then(|| {
         // SAFETY: argv0 is a NUL-terminated string (caller's contract).

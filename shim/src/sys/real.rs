@@ -9,7 +9,7 @@
 //! fail with `ENOSYS` and the list's `absent` value instead of panicking.
 
 use mifshim_abi::types::*;
-use mifshim_abi::{Reals, Slot, sig};
+use mifshim_abi::{OwnCalls, Reals, Slot, sig};
 
 macro_rules! real_fns {
     ($( $(#[$m:meta])* $name:ident ( $($a:ident : $t:ty),* ) -> $r:ty {
@@ -50,3 +50,47 @@ macro_rules! real_fns {
 }
 
 mifshim_abi::hooked_calls!(real_fns);
+
+/// The functions for hooked calls on the engine's own descriptors
+/// (`mifshim_abi::OwnCalls`: macOS's non-cancellable twins).
+#[allow(non_upper_case_globals)]
+mod own_slot {
+    use super::*;
+    pub(super) static close: Slot<sig::close> = Slot::new();
+    pub(super) static fcntl: Slot<sig::fcntl> = Slot::new();
+}
+
+/// Stores the functions for the engine's own descriptors the stub handed over.
+pub(crate) fn install_own(own: &OwnCalls) {
+    own_slot::close.set(own.close);
+    own_slot::fcntl.set(own.fcntl);
+}
+
+/// `close` of a descriptor of the engine's own: the stub's non-cancellable one where it
+/// handed one over (macOS), else the C library's.
+///
+/// # Safety
+/// The contract of `close(2)`; `fd` is the engine's.
+#[allow(dead_code)]
+pub(crate) unsafe fn own_close(fd: c_int) -> c_int {
+    match own_slot::close.get() {
+        // SAFETY: the caller's contract; the pointer has `close`'s signature.
+        Some(f) => unsafe { f(fd) },
+        // SAFETY: as above.
+        None => unsafe { close(fd) },
+    }
+}
+
+/// `fcntl` on a descriptor of the engine's own: as [`own_close`].
+///
+/// # Safety
+/// The contract of `fcntl(2)` for `cmd`; `fd` is the engine's.
+#[allow(dead_code)]
+pub(crate) unsafe fn own_fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    match own_slot::fcntl.get() {
+        // SAFETY: the caller's contract; the pointer has the list's `fcntl` signature.
+        Some(f) => unsafe { f(fd, cmd, arg) },
+        // SAFETY: as above.
+        None => unsafe { fcntl(fd, cmd, arg) },
+    }
+}

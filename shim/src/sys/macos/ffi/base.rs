@@ -127,7 +127,7 @@ pub(crate) fn write_all(fd: c_int, mut buf: &[u8]) -> bool {
     while !buf.is_empty() && tries < 8 {
         tries += 1;
         // SAFETY: buf is a valid slice.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        let n = unsafe { super::nocancel::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n > 0 {
             buf = &buf[n as usize..];
         } else if n < 0 && errno() == libc::EINTR {
@@ -151,7 +151,7 @@ pub(crate) fn open_log(path: &std::ffi::CStr) -> Result<c_int, c_int> {
         | libc::O_NONBLOCK
         | libc::O_NOCTTY;
     // SAFETY: path is NUL-terminated; the mode is passed as the variadic argument.
-    let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
+    let fd = unsafe { super::nocancel::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
     if fd >= 0 { Ok(fd) } else { Err(errno()) }
 }
 

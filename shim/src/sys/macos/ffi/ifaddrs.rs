@@ -117,7 +117,7 @@ pub(crate) fn snapshot() -> Result<Vec<Link>, c_int> {
     unsafe {
         libc::freeifaddrs(head);
         if sock6 >= 0 {
-            real::close(sock6);
+            real::own_close(sock6);
         }
     }
     Ok(links)

@@ -11,6 +11,7 @@ pub(crate) mod ifdump;
 pub(crate) mod msg;
 pub(crate) mod names;
 pub(crate) mod netwatch;
+pub(crate) mod nocancel;
 pub(crate) mod rawio;
 pub(crate) mod routesock;
 pub(crate) mod sock;

@@ -21,16 +21,11 @@ use crate::sys::macos::watch::{
 };
 use crate::sys::real;
 
-// The watcher's own reads and polls are the non-cancellable twins (libsystem_kernel
-// exports both): a cancellation acted on inside the lock would end the thread with the
-// lock held (Darwin's `pthread_exit` runs no Rust drops), and every later close of the
-// watcher's number would spin. Neither is a hooked call.
-unsafe extern "C" {
-    #[link_name = "read$NOCANCEL"]
-    fn read_nocancel(fd: c_int, buf: *mut libc::c_void, n: usize) -> isize;
-    #[link_name = "poll$NOCANCEL"]
-    fn poll_nocancel(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int;
-}
+// Everything the watcher does under its lock is non-cancellable (`ffi::nocancel`, and
+// the stub's `close`/`fcntl` twins through `real::own_*`): a cancellation acted on
+// inside the lock would end the thread with the lock held (Darwin's `pthread_exit`
+// runs no Rust drops), and every later close of the watcher's number would spin.
+use super::nocancel::{poll as poll_nocancel, read as read_nocancel};
 
 /// The watcher's state, behind [`LOCK`].
 struct Cell(UnsafeCell<Watch>);
@@ -160,7 +155,7 @@ pub(crate) fn after_fork_in_child() {
         .flatten()
     {
         // SAFETY: the child's copy of a descriptor the engine opened, closed once.
-        unsafe { real::close(fd) };
+        unsafe { real::own_close(fd) };
     }
 }
 
@@ -178,11 +173,11 @@ fn open() -> Result<c_int, c_int> {
             return Err(errno());
         }
         OPENING.store(fd, SeqCst);
-        real::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as usize);
+        real::own_fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as usize);
         if fd <= 2 {
-            let high = real::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+            let high = real::own_fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
             let e = errno();
-            real::close(fd);
+            real::own_close(fd);
             OPENING.store(high, SeqCst);
             if high < 0 {
                 return Err(e);
@@ -192,12 +187,12 @@ fn open() -> Result<c_int, c_int> {
         let fail = |fd: c_int| {
             let e = errno();
             // Ours, closed once (within the unsafe block above).
-            real::close(fd);
+            real::own_close(fd);
             OPENING.store(-1, SeqCst);
             Err(e)
         };
-        let fl = real::fcntl(fd, libc::F_GETFL, 0);
-        if fl < 0 || real::fcntl(fd, libc::F_SETFL, (fl | libc::O_NONBLOCK) as usize) < 0 {
+        let fl = real::own_fcntl(fd, libc::F_GETFL, 0);
+        if fl < 0 || real::own_fcntl(fd, libc::F_SETFL, (fl | libc::O_NONBLOCK) as usize) < 0 {
             return fail(fd);
         }
         let want: c_int = RCVBUF;

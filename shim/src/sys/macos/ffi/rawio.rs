@@ -36,7 +36,7 @@ pub(crate) fn write_once(fd: c_int, buf: &[u8]) -> bool {
     let mut ok = false;
     for _ in 0..4 {
         // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the call.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        let n = unsafe { super::nocancel::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n >= 0 {
             ok = n as usize == buf.len();
             break;

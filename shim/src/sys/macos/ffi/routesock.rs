@@ -27,7 +27,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     impl Drop for Close {
         fn drop(&mut self) {
             // SAFETY: the descriptor is ours and closed once.
-            unsafe { real::close(self.0) };
+            unsafe { real::own_close(self.0) };
         }
     }
     let _close = Close(fd);
@@ -37,7 +37,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     };
     // SAFETY: fd is ours; the option value is a live timeval of the stated size.
     unsafe {
-        real::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as usize);
+        real::own_fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as usize);
         real::setsockopt(
             fd,
             libc::SOL_SOCKET,
@@ -47,7 +47,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
         );
     }
     // SAFETY: req is a live buffer of its length.
-    if unsafe { libc::write(fd, req.as_ptr().cast(), req.len()) } < 0 {
+    if unsafe { super::nocancel::write(fd, req.as_ptr().cast(), req.len()) } < 0 {
         return Err(errno());
     }
     // SAFETY: getpid cannot fail.
@@ -55,7 +55,7 @@ pub(crate) fn route_oif(dest: std::net::IpAddr) -> Result<u32, c_int> {
     let mut buf = [0u8; 2048];
     for _ in 0..64 {
         // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe { super::nocancel::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             match errno() {
                 libc::EINTR => continue,
