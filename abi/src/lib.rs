@@ -58,7 +58,7 @@ macro_rules! hooked_calls {
         $callback! {
             socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
                 absent: -1,
-                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: socket_direct(domain), then: socket_done }
+                stub: { load: false, fail: -1, errno: libc::ENOSYS, direct: socket_direct(domain, protocol), then: socket_done }
             };
             connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
                 absent: -1,

@@ -1472,12 +1472,14 @@ fn before_handler_installed(handler: libc::sighandler_t) {
 
 /// `socket()` of an INET family loads the engine before the socket exists (the first
 /// call that needs a decision then finds it there), also for a program that installed
-/// its handlers by a path no hook sees; then the stub records the socket itself.
-fn socket_direct(domain: c_int) -> bool {
+/// its handlers by a path no hook sees; then the stub records the socket itself. An
+/// MPTCP socket goes to the engine, which refuses it in a steered process
+/// (`ops::socket_refused`).
+fn socket_direct(domain: c_int, protocol: c_int) -> bool {
     if shared().is_none() && (domain == libc::AF_INET || domain == libc::AF_INET6) && active() {
         let _ = ensure_engine();
     }
-    shared().is_some()
+    shared().is_some() && protocol != libc::IPPROTO_MPTCP
 }
 
 /// Calls `lazy`'s function as type `F`, or fails with ENOSYS and `fail`.

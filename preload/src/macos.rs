@@ -484,7 +484,7 @@ fn loading_here() -> bool {
 /// `socket()` of an INET family loads the engine before the socket exists; the engine
 /// then records it (no stub-side record on macOS). A socket the engine's own start-up
 /// makes goes to the C library (it needs no decision, so it does not fail).
-fn socket_direct(domain: c_int) -> bool {
+fn socket_direct(domain: c_int, _protocol: c_int) -> bool {
     if (domain == libc::AF_INET || domain == libc::AF_INET6) && active() && !loading_here() {
         let _ = ensure_engine();
     }

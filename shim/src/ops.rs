@@ -208,6 +208,25 @@ fn binding_checked(
 // socket, close, dup
 // ---------------------------------------------------------------------------------
 
+/// Before `socket()`: `Some(errno)` when a steered process may not have this socket.
+/// An MPTCP socket (`IPPROTO_MPTCP`, Linux) is refused with `EPROTONOSUPPORT`, as
+/// `mifrun --supervise` refuses it and as a kernel without MPTCP answers (programs
+/// that try MPTCP first, Go's among them, fall back to TCP): its extra subflows are
+/// made by the kernel's path manager from its own endpoints, not bound to the
+/// socket's device (seen on the testbed: with an endpoint on eth0, a subflow's SYN
+/// of a socket bound to wlan0 left by eth0), and `TCP_LINGER2` cannot be set on it.
+pub(crate) fn socket_refused(domain: i32, ty: i32, protocol: i32) -> Option<i32> {
+    let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
+    if !inet || !sys::is_mptcp(ty, protocol) || !active() {
+        return None;
+    }
+    log::warn_limited(format_args!(
+        "socket(IPPROTO_MPTCP): refused in a steered process (MPTCP's extra subflows are not bound to the chosen interface) -> {}",
+        sys::errno_name(libc::EPROTONOSUPPORT)
+    ));
+    Some(libc::EPROTONOSUPPORT)
+}
+
 pub(crate) fn socket_created(fd: i32, domain: i32, ty: i32, protocol: i32) {
     // The same entry the stub writes itself once the engine is loaded.
     let e = mifshim_fastpath::entry_for_socket(domain, ty, protocol);
@@ -387,6 +406,9 @@ fn connect_to(
             Addr(dest.addr)
         );
         crate::events::program_bound("connect", fd, e.proto(), dest.addr);
+        // Its choice of link is kept; the hold changes only the link the kernel
+        // answers a late FIN by (test `close::…_program_bound_socket_…`).
+        hold_fin_wait2(fd, e, "connect", dest.addr);
         return Ok(());
     }
     let flow = Flow {

@@ -1646,7 +1646,9 @@ impl Supervisor<'_> {
         {
             self.remember(s, |k| k.shim_bound = true);
         }
-        if let (Step::Bind { .. }, Reply::Continue) = (step, reply) {
+        // Bound by the supervisor, or by the program itself (its choice of link is
+        // kept: the hold changes only the link the kernel answers a late FIN by).
+        if reply == Reply::Continue && (matches!(step, Step::Bind { .. }) || f.bound != 0) {
             self.hold_fin_wait2(n, fd, s, f.proto, dest, what);
         }
         Some(reply)

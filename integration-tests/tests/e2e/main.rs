@@ -19,6 +19,7 @@
 //! - `close`: how a steered TCP connection ends (the kernel's time-wait answers to a
 //!   late FIN, for a connect and for an accepted socket);
 //! - `mcast`: multicast egress and joins;
+//! - `mptcp`: MPTCP sockets refused, so that programs fall back to TCP;
 //! - `process`: fork / exec / subprocess / threads;
 //! - `env`: plain LD_PRELOAD use, existing LD_PRELOAD kept, `MIFSHIM_DISABLE`, logging;
 //! - `exec`: programs the preload cannot steer exec'ed by one it steers (a shell,
@@ -120,6 +121,7 @@ mod failover;
 mod listen;
 mod loader;
 mod mcast;
+mod mptcp;
 mod pktinfo_review;
 mod policy;
 mod process;

@@ -46,6 +46,10 @@ use mifshim_socket_core::mmsg::{self, ControlStep};
 /// ## Hook
 /// Replaces `socket(2)`: records the new socket's family and type.
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    if let Pre::Run(Some(errno)) = pre(|| ops::socket_refused(domain, ty, protocol)) {
+        sys::set_errno(errno);
+        return -1;
+    }
     // SAFETY: the program's arguments, forwarded.
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {

@@ -80,6 +80,8 @@ pub(crate) fn errno_name(e: c_int) -> &'static str {
         libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
         libc::EADDRINUSE => "EADDRINUSE",
         libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
         _ => "errno",
     }
 }
@@ -367,6 +369,11 @@ pub(crate) fn probe_socket(fd: c_int) -> Probed {
         bound_ifindex: bound,
         unicast_ifindex,
     }
+}
+
+/// Whether `socket(…, ty, protocol)` makes an MPTCP socket (`IPPROTO_MPTCP`).
+pub(crate) fn is_mptcp(ty: c_int, protocol: c_int) -> bool {
+    ty & 0xf == libc::SOCK_STREAM && protocol == libc::IPPROTO_MPTCP
 }
 
 /// The interface a socket is bound to (0: none).

@@ -196,6 +196,12 @@ pub(crate) fn set_mark(_fd: c_int, _mark: u32) -> Result<(), c_int> {
     Err(REFUSED)
 }
 
+/// Never: macOS's MPTCP is `AF_MULTIPATH` and `connectx`, not a protocol number of
+/// an INET socket.
+pub(crate) fn is_mptcp(_ty: c_int, _protocol: c_int) -> bool {
+    false
+}
+
 /// Nothing to hold: XNU keeps a closed connection's `TIME_WAIT` in its own pcb, which
 /// keeps the socket's bound interface (`inp_boundifp`, read by `tcp_respond`), rather
 /// than answering from a control socket as Linux's IPv6 does (read in XNU's source,
