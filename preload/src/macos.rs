@@ -221,7 +221,13 @@ fn decide() -> u8 {
         create_twin_key();
         // SAFETY: registering handlers has no preconditions; this image is never
         // unloaded (an inserted library never is).
-        unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_child)) };
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(after_fork_child),
+            )
+        };
     }
     MODE.load(Acquire)
 }
@@ -271,6 +277,12 @@ fn share_with_child() {
     if let Some(shared) = shared() {
         mifshim_fastpath::mark_all_shared(shared);
     }
+}
+
+/// In the parent after a `fork`: marks the sockets shared again, for one another
+/// thread made between the mark and the kernel's copy of the descriptor table.
+unsafe extern "C" fn after_fork_parent() {
+    share_with_child();
 }
 
 /// In the child: lets the engine (if loaded) clear what a thread of the parent held.
@@ -831,8 +843,8 @@ mifshim_abi::interpose_table! {
 // Outside the list: posix_spawn shares the sockets
 // ---------------------------------------------------------------------------------
 
-/// `posix_spawn` and `posix_spawnp` (libsystem_kernel's; `system`, `popen` and
-/// `NSTask` reach them from other images, which dyld interposes): the child holds the
+/// `posix_spawn` (libsystem_kernel's) and `posix_spawnp` (libsystem_c's; `system`,
+/// `popen` and `NSTask` reach them from other images, which dyld interposes): the child holds the
 /// parent's sockets from the moment it exists, so they are marked shared first
 /// ([`share_with_child`]). `fork` is covered by the atfork handler.
 mod spawn {
@@ -879,7 +891,14 @@ mod spawn {
                     share_with_child();
                 }
                 // SAFETY: the program's arguments, to the C library's function.
-                unsafe { $real(pid, path, actions, attr, argv, envp) }
+                let r = unsafe { $real(pid, path, actions, attr, argv, envp) };
+                if active() {
+                    // Again, for one another thread made while the child was made.
+                    let e = errno();
+                    share_with_child();
+                    set_errno(e);
+                }
+                r
             }
         )*};
     }
@@ -992,9 +1011,10 @@ mod jump_orig {
 /// first (`mifshim_abi::Engine::jumping`, which on macOS takes every reported jump to
 /// leave the window: the target's stack pointer is not readable in Darwin's
 /// `jmp_buf`, mangled on arm64), so the thread gets its cancellation state back at
-/// once rather than at its next lookup; the thread's twin record goes too
-/// ([`forget_twin`]). The original never returns, so this frame is discarded with the
-/// rest.
+/// once rather than at its next lookup. The thread's twin record is left to the
+/// token check (`in_twin`): a jump inside a handler on top of a twin's hook must not
+/// drop a live record (a stale one costs at most a cancellation point). The original
+/// never returns, so this frame is discarded with the rest.
 macro_rules! jump_hooks {
     ($($hook:ident => $name:ident;)*) => {$(
         /// ## Hook
@@ -1003,7 +1023,6 @@ macro_rules! jump_hooks {
         /// # Safety
         /// The contract of the C function of the same name.
         unsafe extern "C" fn $hook(env: *mut c_void, val: c_int) -> ! {
-            forget_twin();
             if let Some(f) = JUMPING.get() {
                 // SAFETY: the engine's entry point; it only reads env's words.
                 unsafe { f(env) };
@@ -1057,8 +1076,11 @@ mifshim_abi::interpose_table! {
 // `mifshim_abi::OwnCalls`, and a name lookup runs in the engine's window with
 // cancellation disabled, as on Linux. A record cannot outlive its frame unseen: the
 // replacement clears its token on the way out and restores only a live outer record,
-// the `longjmp` hooks forget it, and a reader that finds a record above it on this
-// stack without its token drops it. A twin called on an alternate signal stack (a
+// and a reader that finds a record above it on this stack without its token drops it
+// (the `longjmp` hooks leave the record alone: a jump inside a handler on top of a
+// twin's hook must not drop a live one; after a jump out of the hook, a deeper call
+// whose stack never overwrote the old frame's token takes the twin: one cancellation
+// point lost, nothing unsteered). A twin called on an alternate signal stack (a
 // handler's `close$NOCANCEL`) cannot record a frame a reader may safely read, so that
 // one runs with cancellation disabled, as all of them did before.
 
@@ -1139,16 +1161,6 @@ fn in_twin() -> bool {
     false
 }
 
-/// Forgets the thread's twin record: a `longjmp` leaves the frames it names (the
-/// jump hooks take every reported jump to leave, as the engine's windows do).
-fn forget_twin() {
-    let key = TWIN_KEY.load(Acquire);
-    if key != usize::MAX {
-        // SAFETY: a key this image created.
-        unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, core::ptr::null()) };
-    }
-}
-
 /// Calls `f` from a frame of its own, below the caller's: the twin's hook then always
 /// runs below [`as_twin`]'s canary, whatever the compiler inlines.
 #[inline(never)]
@@ -1175,7 +1187,10 @@ fn as_twin<R>(f: impl FnOnce() -> R) -> R {
     unsafe { core::ptr::write_volatile(&raw mut canary, twin_token(at)) };
     // SAFETY: a key this image created; the slot holds a plain word.
     let found = unsafe { libc::pthread_getspecific(key) } as usize;
-    let prev = if live_record(found, at) { found } else { 0 };
+    // Any record of this stack that still holds its token is an outer twin's (above
+    // this frame, or below it when this runs on an alternate stack carved out of the
+    // thread's own): restored on the way out. A dead one is not.
+    let prev = if live_record(found, 0) { found } else { 0 };
     // SAFETY: as above.
     unsafe { libc::pthread_setspecific(key, (at | TWIN_ACTIVE) as *const c_void) };
     let r = below(f);

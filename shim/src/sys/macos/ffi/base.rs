@@ -2,9 +2,9 @@
 //! `netstate`, `state`, `sys::sync`) take from `sys`, with the names and contracts of the Linux
 //! ones (`sys/linux/mod.rs`), over libSystem.
 //!
-//! Unlike Linux's, `write_all` and `open_log` call the C library's `write` and `open`,
-//! which are cancellation points on macOS (Linux's are raw system calls, so that no
-//! hook meets one): the engine's cancellation handling is not written for macOS yet.
+//! `write_all` and `open_log` call the C library's `write$NOCANCEL` and
+//! `open$NOCANCEL` (`ffi::nocancel`), so that no hook meets a cancellation point
+//! through them (Linux's are raw system calls, for the same reason).
 
 use std::mem::zeroed;
 

@@ -1,8 +1,7 @@
 //! The events file's primitives (`crate::events`), with the names and contracts of
-//! the Linux `sys::rawio`, over libSystem: the C library's `open`, `fstat`, `write`,
-//! `clock_gettime`, `getpid`. Unlike Linux's raw system calls, `open` and `write` are
-//! cancellation points on macOS (the engine's cancellation handling is not written
-//! for macOS yet).
+//! the Linux `sys::rawio`, over libSystem: the C library's `open`, `fstat`,
+//! `write$NOCANCEL` (`ffi::nocancel`: no cancellation point, as Linux's raw system
+//! calls are none), `clock_gettime`, `getpid`.
 
 use libc::c_int;
 
