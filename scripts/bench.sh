@@ -32,6 +32,7 @@ MIFRUN=$TARGET_DIR/release/mifrun
 TESTBED=$SCRIPT_DIR/testbed.sh
 VIA=wlan0
 DEST4=203.0.113.10 # service address owned by every upstream namespace
+DEST6=2001:db8:ff::10 # the same for IPv6 (a steered IPv6 TCP socket also gets the TCP_LINGER2 hold)
 TCP_PORT=9000      # testbed server: writes one line and closes
 SINK_PORT=9        # nobody listens: datagrams are dropped upstream, nothing answers
 GEN_TIMEOUT=300    # seconds, per generator run
@@ -216,6 +217,8 @@ measure() {
     add sendto "$v" "$(field "$STAT" <<<"$out")"
     out=$(run_gen "$v" tcp_connect "$N_TCP" "$DEST4" "$TCP_PORT")
     add tcp_connect "$v" "$(field "$STAT" <<<"$out")"
+    out=$(run_gen "$v" tcp_connect "$N_TCP" "$DEST6" "$TCP_PORT")
+    add tcp_connect6 "$v" "$(field "$STAT" <<<"$out")"
     out=$(run_exec "$v" "$N_EXEC")
     add exec "$v" "$(field "$STAT" <<<"$out")"
     out=$(run_gen "$v" rss "$DEST4" "$SINK_PORT")
@@ -346,6 +349,7 @@ if command -v strace >/dev/null; then
     added_per_op "per UDP socket+connect+close" 100 1100 udp_connect "$DEST4" "$SINK_PORT"
     added_per_op "per sendto datagram" 100 1100 sendto_loop "$DEST4" "$SINK_PORT"
     added_per_op "per TCP connection" 20 120 tcp_connect "$DEST4" "$TCP_PORT"
+    added_per_op "per IPv6 TCP connection" 20 120 tcp_connect "$DEST6" "$TCP_PORT"
     if [[ $GAI -eq 1 ]]; then added_per_op "per getaddrinfo" 20 120 gai "$GAI_NAME"; fi
     # Per process: /bin/true with and without.
     strace_counts without "$WORK/st.true.without" /bin/true
@@ -493,6 +497,7 @@ row() {
 row "UDP socket+connect+close" udp_connect ns 1.05
 row "sendto, unconnected UDP" sendto ns 1.01
 row "TCP connect (handshake+line)" tcp_connect ns 1.05
+row "TCP connect over IPv6" tcp_connect6 ns 1.05
 row "exec /bin/true (fork+exec+wait)" exec ns 1.05
 # Start-up instructions (callgrind, above): the shim's added over an empty library's.
 ROWS+=("$(printf '%-34s %14s %14s' "  start-up, instructions added:" "empty lib" "shim")")
