@@ -844,33 +844,6 @@ pub fn unbinding_refused(s: Sock) -> Option<i32> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_ipv6_time_wait_ack_left_by_the_main_table_so_tcp_v6_sockets_hold_fin_wait2() {
-        use core::net::{Ipv4Addr, Ipv6Addr};
-        let v6: IpAddr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x10).into();
-        let wildcard6: IpAddr = Ipv6Addr::UNSPECIFIED.into();
-        let mapped: IpAddr = Ipv4Addr::new(203, 0, 113, 10).to_ipv6_mapped().into();
-        let v4: IpAddr = Ipv4Addr::new(203, 0, 113, 10).into();
-        assert!(holds_fin_wait2(Proto::Tcp, v6));
-        assert!(
-            holds_fin_wait2(Proto::Tcp, wildcard6),
-            "a dual-stack listener's IPv6 peers"
-        );
-        assert!(
-            !holds_fin_wait2(Proto::Tcp, mapped),
-            "IPv4's answers are strict"
-        );
-        assert!(!holds_fin_wait2(Proto::Tcp, v4));
-        assert!(!holds_fin_wait2(Proto::Udp, v6));
-        assert!(!holds_fin_wait2(Proto::Other, v6));
-        // The kernel's default (tcp_fin_timeout), a short one, and 0 are raised.
-        assert_eq!(fin_wait2_hold(60), Some(FIN_WAIT2_HOLD_SECS));
-        assert_eq!(fin_wait2_hold(0), Some(FIN_WAIT2_HOLD_SECS));
-        assert_eq!(fin_wait2_hold(119), Some(FIN_WAIT2_HOLD_SECS));
-        // The program's "reset, do not keep", and a hold already there, are left.
-        assert_eq!(fin_wait2_hold(-1), None);
-        assert_eq!(fin_wait2_hold(FIN_WAIT2_HOLD_SECS), None);
-    }
     use DatagramStep::*;
 
     const UDP4: Sock = Sock::new(VALID | INET | UDP, 0);
@@ -1674,5 +1647,33 @@ mod tests {
             None
         );
         assert_eq!(unbind_refused(shim, 0, SO_BINDTOIFINDEX, &zero), None);
+    }
+
+    #[test]
+    fn an_ipv6_time_wait_ack_left_by_the_main_table_so_tcp_v6_sockets_hold_fin_wait2() {
+        use core::net::{Ipv4Addr, Ipv6Addr};
+        let v6: IpAddr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x10).into();
+        let wildcard6: IpAddr = Ipv6Addr::UNSPECIFIED.into();
+        let mapped: IpAddr = Ipv4Addr::new(203, 0, 113, 10).to_ipv6_mapped().into();
+        let v4: IpAddr = Ipv4Addr::new(203, 0, 113, 10).into();
+        assert!(holds_fin_wait2(Proto::Tcp, v6));
+        assert!(
+            holds_fin_wait2(Proto::Tcp, wildcard6),
+            "a dual-stack listener's IPv6 peers"
+        );
+        assert!(
+            !holds_fin_wait2(Proto::Tcp, mapped),
+            "IPv4's answers are strict"
+        );
+        assert!(!holds_fin_wait2(Proto::Tcp, v4));
+        assert!(!holds_fin_wait2(Proto::Udp, v6));
+        assert!(!holds_fin_wait2(Proto::Other, v6));
+        // The kernel's default (tcp_fin_timeout), a short one, and 0 are raised.
+        assert_eq!(fin_wait2_hold(60), Some(FIN_WAIT2_HOLD_SECS));
+        assert_eq!(fin_wait2_hold(0), Some(FIN_WAIT2_HOLD_SECS));
+        assert_eq!(fin_wait2_hold(119), Some(FIN_WAIT2_HOLD_SECS));
+        // The program's "reset, do not keep", and a hold already there, are left.
+        assert_eq!(fin_wait2_hold(-1), None);
+        assert_eq!(fin_wait2_hold(FIN_WAIT2_HOLD_SECS), None);
     }
 }

@@ -3449,10 +3449,14 @@ impl Supervisor<'_> {
         let reply = self.apply(n, fd, &s, local, step, "listen");
         // Bound to the device (`listen = "device"`, or a filter that could not be
         // attached): the accepted sockets inherit the hold.
-        if matches!(step, Step::Bind { .. } | Step::Filter { .. })
-            && reply == Reply::Continue
-            && sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) > 0
-        {
+        let bound = match step {
+            Step::Bind { .. } => true,
+            Step::Filter { .. } => {
+                sys::getsockopt_int(&s, libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX).unwrap_or(0) > 0
+            }
+            _ => false,
+        };
+        if bound && reply == Reply::Continue {
             self.hold_fin_wait2(n, fd, &s, f.proto, local, "listen");
         }
         Some(reply)

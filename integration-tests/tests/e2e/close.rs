@@ -5,15 +5,18 @@
 
 use super::*;
 
-/// A peer that writes an `upstream=` line, reads until the program's FIN, and sends
-/// its own FIN `delay` seconds later. The program's socket is by then an orphan in
-/// `FIN_WAIT2`, which Linux makes a time-wait socket at once unless it is held, and
-/// the ACK of the late FIN is the kernel's, not the program's.
-const LATE_FIN_PEER: &str = r#"
+/// `peer.py ADDR PORT DELAY NAME [PROTO]`: a peer that accepts one connection
+/// (protocol `PROTO`, default 0: TCP; `mptcp.rs` passes 262), writes an `upstream=NAME`
+/// line, reads until the program's FIN, and sends its own FIN `DELAY` seconds later.
+/// With a delay the program's socket is by then an orphan in `FIN_WAIT2`, which Linux
+/// makes a time-wait socket at once unless it is held, and the ACK of the late FIN is
+/// the kernel's, not the program's.
+pub(super) const LATE_FIN_PEER: &str = r#"
 import socket, sys, time
 addr, port, delay, name = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+proto = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-l = socket.socket(fam, socket.SOCK_STREAM)
+l = socket.socket(fam, socket.SOCK_STREAM, proto)
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((addr, port)); l.listen(4)
 print("ready", flush=True)
@@ -35,9 +38,10 @@ const CLOSES_FIRST: &str = "import socket, sys, time; \
     print(c.recv(4096).decode(), end='', flush=True); c.close(); \
     time.sleep(1.0)";
 
-/// [`LATE_FIN_PEER`] in wlan0's upstream on the service address; `prefix` (mifrun
-/// and its options) runs [`CLOSES_FIRST`] against it, checked by [`expect_via`].
-fn closes_first_under(fam: Fam, prefix: &[&str]) {
+/// [`LATE_FIN_PEER`] in wlan0's upstream on the service address, its FIN 300 ms
+/// late; `prefix` (mifrun and its options) runs the python program `code` (given
+/// the address) against it, checked by [`expect_via`].
+fn closes_first_under(fam: Fam, prefix: &[&str], code: &str) {
     let tb = Testbed::up();
     tb.warm_neighbours();
     let dir = TempDir::new("close");
@@ -54,10 +58,22 @@ fn closes_first_under(fam: Fam, prefix: &[&str]) {
     if !prefix.contains(&"--") {
         argv.push("--".into());
     }
-    argv.extend(strs(&["/usr/bin/python3", "-c", CLOSES_FIRST, fam.svc()]));
+    argv.extend(strs(&["/usr/bin/python3", "-c", code, fam.svc()]));
     expect_via(&tb, tb.cmd(&argv), "wlan0");
     srv.wait_for_stdout("closed", Duration::from_secs(5));
 }
+
+/// `mifrun --via wlan0 --supervise -- env MIFSHIM_DISABLE=1`: the supervisor alone
+/// (the exec hooks keep `LD_PRELOAD` even across `env -i`, so the preload is made
+/// inert instead).
+const SUPERVISOR_ONLY: [&str; 6] = [
+    "--via",
+    "wlan0",
+    "--supervise",
+    "--",
+    "env",
+    "MIFSHIM_DISABLE=1",
+];
 
 both!(
     /// The program reads the line and closes first; the peer's FIN comes 300 ms
@@ -70,7 +86,7 @@ both!(
     /// (`TCP_LINGER2`), so the ACK comes from the socket, by its device.
     time_wait_ack_of_a_late_fin_left_by_the_default_route,
     |fam| {
-        closes_first_under(fam, &[&s(mifrun()), "--via", "wlan0"]);
+        closes_first_under(fam, &[&s(mifrun()), "--via", "wlan0"], CLOSES_FIRST);
     }
 );
 
@@ -82,10 +98,9 @@ both!(
     /// hold on its duplicate of the socket when it binds it.
     time_wait_ack_of_a_late_fin_left_by_the_default_route_supervised,
     |fam| {
-        closes_first_under(
-            fam,
-            &[&s(mifrun()), "--via", "wlan0", "--supervise", "--", "env", "MIFSHIM_DISABLE=1"],
-        );
+        let m = s(mifrun());
+        let prefix: Vec<&str> = std::iter::once(m.as_str()).chain(SUPERVISOR_ONLY).collect();
+        closes_first_under(fam, &prefix, CLOSES_FIRST);
     }
 );
 
@@ -106,24 +121,10 @@ both!(
     /// it too; preload and supervisor.
     time_wait_ack_of_a_program_bound_socket_left_by_the_default_route,
     |fam| {
-        for prefix in [
-            vec![s(mifrun()), "--via".into(), "wlan0".into(), "--".into()],
-            strs(&[&s(mifrun()), "--via", "wlan0", "--supervise", "--", "env", "MIFSHIM_DISABLE=1"]),
-        ] {
-            let tb = Testbed::up();
-            tb.warm_neighbours();
-            let dir = TempDir::new("close-bound");
-            let peer = dir.write("peer.py", LATE_FIN_PEER);
-            let mut srv = tb
-                .cmd_upstream("wlan0", &strs(&["python3", &peer, fam.svc(), "9100", "0.3", "wlan0"]))
-                .timeout(Duration::from_secs(20))
-                .spawn();
-            srv.wait_for_stdout("ready", Duration::from_secs(10));
-            let mut argv = prefix.clone();
-            argv.extend(strs(&["/usr/bin/python3", "-c", BINDS_AND_CLOSES_FIRST, fam.svc()]));
-            expect_via(&tb, tb.cmd(&argv), "wlan0");
-            srv.wait_for_stdout("closed", Duration::from_secs(5));
-        }
+        let m = s(mifrun());
+        closes_first_under(fam, &[&m, "--via", "wlan0"], BINDS_AND_CLOSES_FIRST);
+        let supervised: Vec<&str> = std::iter::once(m.as_str()).chain(SUPERVISOR_ONLY).collect();
+        closes_first_under(fam, &supervised, BINDS_AND_CLOSES_FIRST);
     }
 );
 

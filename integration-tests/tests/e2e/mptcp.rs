@@ -3,26 +3,6 @@
 
 use super::*;
 
-/// An MPTCP server in wlan0's upstream on the service address, port 9200: one
-/// connection (MPTCP or a TCP fallback), an `upstream=` line, then it waits for the
-/// client to close.
-const MPTCP_SERVER: &str = r#"
-import socket, sys
-addr = sys.argv[1]
-fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-l = socket.socket(fam, socket.SOCK_STREAM, 262)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((addr, 9200)); l.listen(4)
-print("ready", flush=True)
-l.settimeout(10)
-c, peer = l.accept()
-c.settimeout(5)
-c.sendall(f"upstream=wlan0 peer={peer[0]}:{peer[1]}\n".encode())
-while c.recv(4096):
-    pass
-c.close()
-"#;
-
 /// What Go's dialer does (and any program that tries MPTCP first): an MPTCP socket,
 /// and plain TCP if the system refuses it. Holds the connection a second, time for
 /// the kernel's path manager to add its subflows.
@@ -62,9 +42,13 @@ both!(
             tb.run(&args).assert_ok();
         }
         let dir = TempDir::new("mptcp");
-        let server = dir.write("server.py", MPTCP_SERVER);
+        // An MPTCP server (it takes a TCP fallback too), no delay to its FIN.
+        let server = dir.write("server.py", close::LATE_FIN_PEER);
         let mut srv = tb
-            .cmd_upstream("wlan0", &strs(&["python3", &server, fam.svc()]))
+            .cmd_upstream(
+                "wlan0",
+                &strs(&["python3", &server, fam.svc(), "9200", "0", "wlan0", "262"]),
+            )
             .timeout(Duration::from_secs(20))
             .spawn();
         srv.wait_for_stdout("ready", Duration::from_secs(10));

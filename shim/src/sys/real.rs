@@ -71,7 +71,7 @@ pub(crate) fn install_own(own: &OwnCalls) {
 ///
 /// # Safety
 /// The contract of `close(2)`; `fd` is the engine's.
-#[allow(dead_code)]
+#[cfg(target_os = "macos")]
 pub(crate) unsafe fn own_close(fd: c_int) -> c_int {
     match own_slot::close.get() {
         // SAFETY: the caller's contract; the pointer has `close`'s signature.
@@ -85,7 +85,7 @@ pub(crate) unsafe fn own_close(fd: c_int) -> c_int {
 ///
 /// # Safety
 /// The contract of `fcntl(2)` for `cmd`; `fd` is the engine's.
-#[allow(dead_code)]
+#[cfg(target_os = "macos")]
 pub(crate) unsafe fn own_fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     match own_slot::fcntl.get() {
         // SAFETY: the caller's contract; the pointer has the list's `fcntl` signature.

@@ -447,12 +447,12 @@ pub(crate) fn mark(fd: c_int) -> u32 {
 /// Keeps an orphaned `FIN_WAIT2` of a device-bound IPv6 TCP socket a full socket
 /// (`TCP_LINGER2`, `mifshim_socket_core::fin_wait2_hold`), so that the ACK of a FIN
 /// coming after the program closed leaves by the socket's device rather than by a
-/// time-wait socket's route. `Ok(false)`: left as the program has it.
-pub(crate) fn hold_fin_wait2(fd: c_int) -> Result<bool, c_int> {
+/// time-wait socket's route (or leaves the program's value where that rule says so).
+pub(crate) fn hold_fin_wait2(fd: c_int) -> Result<(), c_int> {
     let now = getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_LINGER2)?;
     match mifshim_socket_core::fin_wait2_hold(now) {
-        Some(secs) => setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_LINGER2, secs).map(|()| true),
-        None => Ok(false),
+        Some(secs) => setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_LINGER2, secs),
+        None => Ok(()),
     }
 }
 

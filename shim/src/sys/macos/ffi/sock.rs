@@ -205,9 +205,9 @@ pub(crate) fn is_mptcp(_ty: c_int, _protocol: c_int) -> bool {
 /// Nothing to hold: XNU keeps a closed connection's `TIME_WAIT` in its own pcb, which
 /// keeps the socket's bound interface (`inp_boundifp`, read by `tcp_respond`), rather
 /// than answering from a control socket as Linux's IPv6 does (read in XNU's source,
-/// not run). `Ok(false)`: left as it is.
-pub(crate) fn hold_fin_wait2(_fd: c_int) -> Result<bool, c_int> {
-    Ok(false)
+/// not run).
+pub(crate) fn hold_fin_wait2(_fd: c_int) -> Result<(), c_int> {
+    Ok(())
 }
 
 /// Whether an `AF_INET6` socket is IPv6-only; unreadable counts as IPv6-only.
